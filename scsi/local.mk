@@ -1,0 +1,11 @@
+# scsi/: transport-neutral device emulation and the medium.
+noinst_LIBRARIES += libvtlscsi.a
+libvtlscsi_a_SOURCES = \
+	scsi/be.h scsi/scsi.h \
+	scsi/sense.c scsi/sense.h \
+	scsi/crc32c.c scsi/crc32c.h \
+	scsi/dispatch.c scsi/spc.c scsi/spc.h \
+	scsi/tape.c scsi/tape.h \
+	scsi/ssc.c scsi/ssc.h
+
+SCSI_LIBS = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS)

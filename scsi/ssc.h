@@ -1,0 +1,62 @@
+/*
+ * ssc.h - a tape drive logical unit (SSC-4) on top of the medium (tape.h).
+ *
+ * The library model creates one drive per drive LUN and moves cartridges in
+ * and out of it; the frontends send commands through spc_dispatch().
+ */
+#ifndef VTL_SSC_H
+#define VTL_SSC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spc.h"
+#include "tape.h"
+
+enum ssc_vendor {
+	SSC_VENDOR_IBM, /* IBM ULT3580-TD5..TD9 */
+	SSC_VENDOR_HPE, /* HPE Ultrium 5-SCSI..9-SCSI */
+};
+
+struct ssc_config {
+	enum tape_media generation; /* drive generation: LTO-5..LTO-9 */
+	enum ssc_vendor vendor;
+	char serial[33];   /* unit serial number (VPD 0x80), also the DVCID the changer reports */
+	uint64_t naa;      /* NAA designator for VPD 0x83 */
+	uint16_t rel_port;
+};
+
+/* What a drive holds, as the changer sees it. */
+enum ssc_medium_state {
+	SSC_EMPTY,    /* no cartridge */
+	SSC_LOADED,   /* threaded and usable */
+	SSC_UNLOADED, /* unloaded by LOAD UNLOAD, ready for the picker */
+};
+
+/* Make dev a tape drive. */
+int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg);
+void ssc_drive_destroy(struct scsi_dev *dev);
+
+/*
+ * Insert the cartridge stored in directory `dir` (the changer's MOVE MEDIUM
+ * into the drive element, or a test). The drive opens and loads it, raising
+ * NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED for every nexus
+ * (SSC-4 4.2.x, SPC-4 annex). Returns -EBUSY if a cartridge is present.
+ * Takes dev->lock.
+ */
+int ssc_insert(struct scsi_dev *dev, const char *dir);
+
+/*
+ * Take the cartridge out (the changer's MOVE MEDIUM from the drive element).
+ * Refused with -EBUSY unless the host unloaded it (SSC_UNLOADED) or `force`
+ * (administrative removal, which flushes first). Returns -ENOENT if empty.
+ * Takes dev->lock.
+ */
+int ssc_remove(struct scsi_dev *dev, bool force);
+
+enum ssc_medium_state ssc_state(struct scsi_dev *dev); /* takes dev->lock */
+
+/* Barcode of the cartridge present, or "" (takes dev->lock). */
+void ssc_barcode(struct scsi_dev *dev, char out[17]);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * tape.h - the medium: one virtual cartridge as a sequence of logical
+ * objects (data blocks and filemarks) ending at end-of-data, stored in a
+ * directory of checksummed, self-describing segment files.
+ *
+ * Positions are logical object numbers as SSC-4 4.2.4 counts them: every
+ * block and every filemark is one object, numbered from 0 at BOT; EOD is the
+ * object number one past the last object. The position lies *before* the
+ * object it names.
+ *
+ * Semantics the drive (ssc.c) relies on:
+ *   - Writing (a block or filemarks) at position p discards every object at
+ *     or after p first (SSC-4 4.2.7: writing makes later data unreachable),
+ *     then appends. No data is copied to do it (ARCHITECTURE.md).
+ *   - tape_write() may return before the data is on stable storage.
+ *     tape_flush() returns only when every object written so far is on
+ *     stable storage and recorded in the manifest, so that after a crash at
+ *     any instant the medium reopens with all of it, byte for byte, and EOD
+ *     right after the last complete object. tape_write_filemarks() does
+ *     not flush by itself: the caller flushes for IMMED=0.
+ *   - Positioning (locate, space) costs O(log n) in the number of objects
+ *     plus at most one read of a record header.
+ *   - Every record carries a CRC32C; a record that fails it is reported as
+ *     -EBADMSG and never returned as data.
+ *
+ * A struct tape is not thread-safe; the owning drive serialises access.
+ * All functions return 0 or a negative errno.
+ */
+#ifndef VTL_TAPE_H
+#define VTL_TAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tape;
+
+enum tape_obj {
+	TAPE_BLOCK,
+	TAPE_FILEMARK,
+	TAPE_EOD,
+	TAPE_BOT, /* only as a stop reason of backward spacing */
+};
+
+enum tape_compression {
+	TAPE_COMP_NONE = 0,
+	TAPE_COMP_LZ4 = 1,
+	TAPE_COMP_ZSTD = 2,
+};
+
+/* LTO generations and their native capacities (LTO program figures). */
+enum tape_media {
+	TAPE_LTO5 = 5, /* 1.5 TB, density code 0x58 */
+	TAPE_LTO6 = 6, /* 2.5 TB, 0x5a */
+	TAPE_LTO7 = 7, /* 6 TB, 0x5c */
+	TAPE_LTO8 = 8, /* 12 TB, 0x5e */
+	TAPE_LTO9 = 9, /* 18 TB, 0x60 */
+};
+
+/* Persistent facts about a cartridge (part of the manifest; also the MAM). */
+struct tape_info {
+	char barcode[17];
+	char serial[33];     /* medium serial number */
+	enum tape_media media;
+	uint64_t capacity;   /* native capacity in bytes, or a test override */
+	uint64_t load_count;
+	bool write_protect;  /* the cartridge's write-protect tab */
+	uint64_t created;    /* seconds since the epoch */
+};
+
+/* Native capacity and density code of an LTO generation; 0 if unknown. */
+uint64_t tape_media_capacity(enum tape_media media);
+uint8_t tape_media_density(enum tape_media media);
+const char *tape_media_name(enum tape_media media); /* "LTO-5".. */
+int tape_media_parse(const char *name, enum tape_media *media);
+
+/* Create a blank cartridge in directory `dir` (created; must not exist). */
+int tape_format(const char *dir, const struct tape_info *info);
+
+/* Open a cartridge, recovering from a crash if need be; position at BOT. */
+int tape_open(const char *dir, struct tape **out);
+
+/* Flush and close. */
+int tape_close(struct tape *t);
+
+const struct tape_info *tape_get_info(const struct tape *t);
+int tape_set_write_protect(struct tape *t, bool wp);
+int tape_count_load(struct tape *t); /* load_count++, persisted */
+
+/* Position. */
+uint64_t tape_pos(const struct tape *t);  /* logical object number */
+uint64_t tape_file(const struct tape *t); /* filemarks before the position */
+uint64_t tape_eod(const struct tape *t);  /* object number of EOD */
+int tape_rewind(struct tape *t);
+/* Move to object `obj`; past EOD positions at EOD and returns -ENODATA. */
+int tape_locate(struct tape *t, uint64_t obj);
+int tape_seek_eod(struct tape *t);
+
+/*
+ * Read the object at the position.
+ *   TAPE_BLOCK: copies min(cap, record length) bytes to buf (buf may be NULL
+ *     with cap 0 to verify only), *len = the record's full length, moves past.
+ *   TAPE_FILEMARK: moves past the filemark, *len = 0.
+ *   TAPE_EOD: does not move.
+ * -EBADMSG: the record failed its checksum or does not parse; no move.
+ */
+int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+
+/*
+ * SPACE (SSC-4 7.x). count > 0 forward, < 0 backward. *done = objects of the
+ * counted kind actually passed (magnitude), *stop the reason it stopped
+ * early (TAPE_FILEMARK, TAPE_EOD or TAPE_BOT) or TAPE_BLOCK when it did not.
+ *   blocks forward: a filemark stops it, positioned after the filemark;
+ *   blocks backward: a filemark stops it, positioned before the filemark;
+ *   filemarks forward: ends after the count-th filemark; EOD stops it;
+ *   filemarks backward: ends before the count-th filemark; BOT stops it.
+ */
+int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
+int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
+
+/* Write one block of len bytes (1..TAPE_MAX_BLOCK) at the position. */
+#define TAPE_MAX_BLOCK (8u << 20)
+int tape_write(struct tape *t, const void *buf, uint32_t len);
+/* Write count filemarks at the position (count 0 only truncates at it). */
+int tape_write_filemarks(struct tape *t, uint32_t count);
+/* Make EOD the position, discarding what follows (ERASE). Durable. */
+int tape_erase(struct tape *t);
+/* Make everything written durable (see above). */
+int tape_flush(struct tape *t);
+
+/* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
+void tape_set_compression(struct tape *t, enum tape_compression c);
+enum tape_compression tape_get_compression(const struct tape *t);
+
+/* Space accounting in stored (post-compression) bytes, including record
+ * overhead, of the objects before EOD. */
+uint64_t tape_used_bytes(const struct tape *t);
+uint64_t tape_capacity(const struct tape *t);
+/* Stored bytes in front of the position (for early warning). */
+uint64_t tape_bytes_before_pos(const struct tape *t);
+
+/* Statistics since open, for log pages. */
+struct tape_stats {
+	uint64_t bytes_written_host, bytes_written_stored;
+	uint64_t bytes_read_host, bytes_read_stored;
+	uint64_t blocks_written, blocks_read;
+	uint64_t crc_errors;
+};
+void tape_get_stats(const struct tape *t, struct tape_stats *st);
+
+#endif

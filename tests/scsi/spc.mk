@@ -1,0 +1,1 @@
+# tests/scsi build fragment

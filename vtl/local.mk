@@ -1,0 +1,1 @@
+# vtl build fragment
