@@ -239,6 +239,16 @@ void spc_persistent_reserve_out(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_prevent_allow(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_send_diagnostic(struct scsi_dev *dev, struct scsi_cmd *cmd);
 
+/*
+ * Generic mode pages any device type may list in its mode table:
+ * control (SPC-4 7.5.7; D_SENSE changeable, drives dev->d_sense), control
+ * extension (SPC-4 7.5.8, subpage 0x01) and informational exceptions
+ * control (SPC-4 7.5.11, page 0x1C).
+ */
+extern const struct spc_mode_page spc_control_mode_page;
+extern const struct spc_mode_page spc_control_ext_mode_page;
+extern const struct spc_mode_page spc_informational_exceptions_mode_page;
+
 /* Current device clock in milliseconds since the epoch (SPC-4 5.12). */
 uint64_t spc_timestamp_now(const struct scsi_dev *dev);
 

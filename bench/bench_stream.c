@@ -1,0 +1,227 @@
+/*
+ * bench_stream.c - streaming throughput of a tape drive through the scsi/
+ * entry point, against dd on the same filesystem in the same run.
+ *
+ * Issue 3's benchmark: WRITE(6) of 4 GiB in 256 KiB variable-length
+ * records with a WRITE FILEMARKS (IMMED=0, so a flush to stable storage)
+ * after every GiB, then REWIND and READ(6) of all of it. The peer is
+ * `dd bs=256k conv=fsync` writing the same number of bytes to a file in the
+ * same directory, and dd reading it back. Both read passes start with the
+ * data evicted from the page cache (POSIX_FADV_DONTNEED after the fsync),
+ * so each reads from the device as a restore from tape would.
+ *
+ * Usage: bench_stream [DIR [GIB]]   (DIR defaults to ., GIB to 4)
+ * Prints MB/s for each pass and the ratios; exits 0 (it measures, it does
+ * not judge: targets live in docs/benchmarks.md).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scsi/be.h"
+#include "scsi/sense.h"
+#include "scsi/spc.h"
+#include "scsi/ssc.h"
+#include "scsi/tape.h"
+
+#define RECORD (256u * 1024u)
+#define GIB (1024ull * 1024 * 1024)
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_stream: %s\n", what);
+	exit(1);
+}
+
+static int run(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	cmd->nexus = 1;
+	spc_dispatch(dev, cmd);
+	return cmd->status;
+}
+
+static void cdb6(struct scsi_cmd *cmd, uint8_t op, uint8_t b1, uint32_t len)
+{
+	memset(cmd->cdb, 0, sizeof(cmd->cdb));
+	cmd->cdb[0] = op;
+	cmd->cdb[1] = b1;
+	put_be24(cmd->cdb + 2, len);
+	cmd->cdb_len = 6;
+}
+
+/* Evict every file under dir from the page cache. */
+static void evict_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			evict_dir(path);
+			continue;
+		}
+		int fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			fdatasync(fd);
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			close(fd);
+		}
+	}
+	closedir(d);
+}
+
+static double dd_write(const char *file, uint64_t bytes)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of='%s' bs=256k count=%llu conv=fsync status=none",
+		 file, (unsigned long long)(bytes / RECORD));
+	double t = now();
+	if (system(cmd) != 0)
+		die("dd write failed");
+	return (double)bytes / (now() - t) / 1e6;
+}
+
+static double dd_read(const char *file, uint64_t bytes)
+{
+	char cmd[8192];
+	int fd = open(file, O_RDONLY);
+	if (fd >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	snprintf(cmd, sizeof(cmd), "dd if='%s' of=/dev/null bs=256k status=none", file);
+	double t = now();
+	if (system(cmd) != 0)
+		die("dd read failed");
+	return (double)bytes / (now() - t) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = argc > 1 ? argv[1] : ".";
+	uint64_t gib = argc > 2 ? strtoull(argv[2], NULL, 10) : 4;
+	uint64_t total = gib * GIB;
+	char dir[4096], medium[4200], ddfile[4200];
+
+	snprintf(dir, sizeof(dir), "%s/bench_stream.XXXXXX", base);
+	if (!mkdtemp(dir))
+		die("cannot create a temporary directory");
+	snprintf(medium, sizeof(medium), "%s/tape", dir);
+	snprintf(ddfile, sizeof(ddfile), "%s/dd.out", dir);
+
+	struct tape_info info = {.media = TAPE_LTO9};
+	strcpy(info.barcode, "BENCH1L9");
+	strcpy(info.serial, "BENCH1L9");
+	info.capacity = tape_media_capacity(TAPE_LTO9);
+	if (tape_format(medium, &info) != 0)
+		die("tape_format failed");
+
+	struct scsi_dev dev;
+	struct ssc_config cfg = {.generation = TAPE_LTO9, .vendor = SSC_VENDOR_IBM};
+	strcpy(cfg.serial, "BENCHDRV01");
+	if (ssc_drive_init(&dev, &cfg) != 0)
+		die("ssc_drive_init failed");
+	if (ssc_insert(&dev, medium) != 0)
+		die("ssc_insert failed");
+
+	uint8_t *buf = malloc(RECORD);
+	uint8_t *rbuf = malloc(RECORD);
+	uint32_t x = 2463534242u;
+	for (size_t i = 0; i < RECORD; i++) { /* xorshift: incompressible bytes */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (uint8_t)x;
+	}
+
+	struct scsi_cmd cmd = {0};
+	for (int i = 0; i < 4; i++) { /* clear power-on and medium-changed UAs */
+		cdb6(&cmd, TEST_UNIT_READY, 0, 0);
+		if (run(&dev, &cmd) == SAM_STAT_GOOD)
+			break;
+	}
+
+	double t = now();
+	for (uint64_t done = 0; done < total; done += RECORD) {
+		cdb6(&cmd, WRITE_6, 0, RECORD);
+		cmd.out = buf;
+		cmd.out_len = RECORD;
+		if (run(&dev, &cmd) != SAM_STAT_GOOD)
+			die("WRITE(6) failed");
+		if ((done + RECORD) % GIB == 0) {
+			cdb6(&cmd, WRITE_FILEMARKS_6, 0, 1);
+			cmd.out = NULL;
+			cmd.out_len = 0;
+			if (run(&dev, &cmd) != SAM_STAT_GOOD)
+				die("WRITE FILEMARKS(6) failed");
+		}
+	}
+	double w_mbs = (double)total / (now() - t) / 1e6;
+
+	cdb6(&cmd, REWIND, 0, 0);
+	if (run(&dev, &cmd) != SAM_STAT_GOOD)
+		die("REWIND failed");
+	evict_dir(medium);
+
+	t = now();
+	uint64_t got = 0;
+	cmd.in = rbuf;
+	cmd.in_cap = RECORD;
+	while (got < total) {
+		cdb6(&cmd, READ_6, 0, RECORD);
+		run(&dev, &cmd);
+		if (cmd.status == SAM_STAT_GOOD) {
+			got += cmd.in_len;
+			continue;
+		}
+		if (sense_flags(cmd.sense, cmd.sense_len) & SENSE_FILEMARK)
+			continue;
+		die("READ(6) failed");
+	}
+	double r_mbs = (double)total / (now() - t) / 1e6;
+	if (memcmp(rbuf, buf, RECORD) != 0)
+		die("data read back differs");
+
+	ssc_remove(&dev, true);
+	ssc_drive_destroy(&dev);
+
+	double dd_w = dd_write(ddfile, total);
+	double dd_r = dd_read(ddfile, total);
+
+	printf("stream %llu GiB, 256 KiB records, filemark (flush) every GiB, in %s\n",
+	       (unsigned long long)gib, base);
+	printf("  write: vtl %8.1f MB/s   dd conv=fsync %8.1f MB/s   ratio %.2f (target >= 0.80)\n",
+	       w_mbs, dd_w, w_mbs / dd_w);
+	printf("  read:  vtl %8.1f MB/s   dd            %8.1f MB/s   ratio %.2f (target >= 0.90)\n",
+	       r_mbs, dd_r, r_mbs / dd_r);
+
+	char rm[8300];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	if (system(rm) != 0)
+		fprintf(stderr, "bench_stream: could not remove %s\n", dir);
+	free(buf);
+	free(rbuf);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * iscsi.h - the built-in iSCSI target (RFC 7143), the frontend that vtld
+ * runs by default. It moves struct scsi_cmd between initiators and the
+ * scsi/ devices and owns only what the transport owns: login and
+ * negotiation, sessions, sequencing, REPORT LUNS and task management.
+ *
+ * vtld builds a server from its configuration, adds its targets with their
+ * LUN maps, starts it (the server runs its own threads) and stops it at
+ * shutdown.
+ */
+#ifndef VTL_ISCSI_H
+#define VTL_ISCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct scsi_dev;
+struct iscsi_server;
+
+struct iscsi_lun {
+	uint64_t lun;
+	struct scsi_dev *dev;
+};
+
+/* CHAP secrets: the initiator proves itself with user/secret; with
+ * mutual_user set the target proves itself too. Empty user: no CHAP. */
+struct iscsi_chap {
+	char user[256];
+	char secret[256];
+	char mutual_user[256];
+	char mutual_secret[256];
+};
+
+struct iscsi_target_config {
+	char iqn[224];
+	char alias[256];
+	const struct iscsi_lun *luns; /* copied by iscsi_server_add_target */
+	size_t n_luns;
+	struct iscsi_chap chap;
+	const char *const *allow; /* initiator IQNs allowed; NULL or empty: all */
+	size_t n_allow;
+};
+
+struct iscsi_server_config {
+	char listen[128];       /* "ADDR:PORT", "[v6]:PORT"; default 127.0.0.1:3260 */
+	uint32_t nop_interval_s; /* ping an idle initiator; 0 disables */
+	uint32_t nop_timeout_s;  /* drop a connection whose ping went unanswered */
+	uint32_t max_recv_data_segment; /* what the target accepts, default 262144 */
+	uint32_t max_burst;
+	uint32_t first_burst;
+};
+
+void iscsi_server_config_defaults(struct iscsi_server_config *cfg);
+int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_server **out);
+int iscsi_server_add_target(struct iscsi_server *srv, const struct iscsi_target_config *tgt);
+/* Bind and start serving in background threads. */
+int iscsi_server_start(struct iscsi_server *srv);
+/* The bound port (useful with port 0 in tests). */
+uint16_t iscsi_server_port(const struct iscsi_server *srv);
+/* Stop accepting, end every session (an Async Message first where possible),
+ * join the threads. */
+void iscsi_server_stop(struct iscsi_server *srv);
+void iscsi_server_destroy(struct iscsi_server *srv);
+
+#endif

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Quick start, step 2 of 2: install what is missing and run every test:
+# the unit and integration suites (make check), the same suites built with
+# AddressSanitizer and UndefinedBehaviorSanitizer, and the end-to-end tier
+# that boots a Linux guest whose kernel initiator uses the library.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+sets="build test"
+[ -f "$src/scripts/packages-e2e.txt" ] && sets="$sets e2e"
+# shellcheck disable=SC2086
+"$src/scripts/install-deps.sh" $sets
+
+"$src/autogen.sh" >/dev/null 2>&1
+status=0
+passed=0
+failed=0
+
+# Criterion prints "Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C"
+# into each suite's log; add them up for one closing line.
+tally() {
+	for log in "$1"/tests/*/*.log; do
+		[ -f "$log" ] || continue
+		line=$(grep -a 'Synthesis:' "$log" | tail -1) || continue
+		p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+		f=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+		c=$(echo "$line" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+		passed=$((passed + ${p:-0}))
+		failed=$((failed + ${f:-0} + ${c:-0}))
+	done
+}
+
+suite() { # name builddir configure-flags...
+	name=$1 dir=$2
+	shift 2
+	echo "== $name: build in $dir"
+	rm -rf "$dir"
+	"$src/scripts/build.sh" "$dir" "$@"
+	echo "== $name: make check"
+	if ! make -C "$dir" -j"$(nproc)" check >"$dir/check.out" 2>&1; then
+		status=1
+		grep -a -E '^(FAIL|ERROR):' "$dir/check.out" || true
+		for log in "$dir"/tests/*/*.log; do
+			grep -a -q -E 'Failing: [1-9]|Crashing: [1-9]|^FAIL|ERROR' "$log" 2>/dev/null && tail -40 "$log"
+		done
+	fi
+	grep -a -E '^# (TOTAL|PASS|FAIL|ERROR):' "$dir/check.out" || true
+	tally "$dir"
+}
+
+suite "unit and integration" "$src/build-check"
+suite "sanitizers (ASan+UBSan)" "$src/build-asan" --enable-sanitizers
+
+if [ -x "$src/tests/e2e/run-fast.sh" ]; then
+	echo "== end-to-end (QEMU guest, Linux initiator)"
+	if VTLD="$src/build-check/vtld" VTLCTL="$src/build-check/vtlctl" \
+		"$src/tests/e2e/run-fast.sh" >"$src/build-check/e2e.out" 2>&1; then
+		:
+	else
+		status=1
+	fi
+	tail -30 "$src/build-check/e2e.out"
+	p=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$src/build-check/e2e.out" | tail -1)
+	f=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$src/build-check/e2e.out" | tail -1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] || status=1
+exit $status
