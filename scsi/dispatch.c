@@ -3,20 +3,24 @@
  * by every device type (see spc.h for the contract).
  *
  * The order of checks follows SAM-5 5.14 and SPC-4:
- *   1. a pending unit attention is reported first, except to INQUIRY,
+ *   1. reservations (SPC-4 5.13): RESERVATION CONFLICT is the "higher
+ *      priority status" of SAM-5 5.14 that a pending unit attention yields
+ *      to, so a nexus that is shut out learns that first and keeps its unit
+ *      attention for when it may use the device;
+ *   2. a pending unit attention is reported next, except to INQUIRY,
  *      REPORT LUNS and REQUEST SENSE (SAM-5 5.14);
- *   2. an unknown operation code is INVALID COMMAND OPERATION CODE, an
+ *   3. an unknown operation code is INVALID COMMAND OPERATION CODE, an
  *      unknown service action INVALID FIELD IN CDB at its field;
- *   3. a set bit outside the CDB usage mask is INVALID FIELD IN CDB with the
+ *   4. a set bit outside the CDB usage mask is INVALID FIELD IN CDB with the
  *      field pointer on that bit (SPC-4 4.4.2: reserved fields shall be
  *      checked);
- *   4. reservations (SPC-4 5.13);
  *   5. readiness (NOT READY with the type's ASC, e.g. MEDIUM NOT PRESENT);
  *   6. the handler.
  */
 #include "spc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,19 +233,25 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
 		goto out;
 	}
+	if (cmd->initiator_port && !n->port_name[0])
+		snprintf(n->port_name, sizeof(n->port_name), "%s", cmd->initiator_port);
+	uint8_t group_len = cdb_group_len(opcode);
+	bool short_cdb = group_len && cmd->cdb_len < group_len;
+	const struct scsi_op *op = short_cdb ? NULL : spc_find_op(type, opcode, cmd->cdb[1] & 0x1f);
+	if (op && spc_reservation_conflict(dev, op, cmd)) {
+		cmd->status = SAM_STAT_RESERVATION_CONFLICT;
+		goto out;
+	}
 	if (!ua_exempt(opcode) && n->n_ua > 0) {
 		uint16_t asc;
 		spc_ua_pop(dev, cmd->nexus, &asc);
 		sense_set(cmd, SK_UNIT_ATTENTION, asc);
 		goto out;
 	}
-
-	uint8_t group_len = cdb_group_len(opcode);
-	if (group_len && cmd->cdb_len < group_len) {
+	if (short_cdb) {
 		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 		goto out;
 	}
-	const struct scsi_op *op = spc_find_op(type, opcode, cmd->cdb[1] & 0x1f);
 	if (!op) {
 		if (opcode_has_sa(type, opcode))
 			sense_invalid_cdb(cmd, 1, 4);
@@ -251,10 +261,6 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (!check_reserved_bits(op, cmd))
 		goto out;
-	if (spc_reservation_conflict(dev, op, cmd)) {
-		cmd->status = SAM_STAT_RESERVATION_CONFLICT;
-		goto out;
-	}
 	if ((op->flags & OPF_MEDIUM) && type->not_ready) {
 		uint16_t why = type->not_ready(dev);
 		if (why) {

@@ -36,7 +36,16 @@ enum {
 
 struct scsi_cmd {
 	uint64_t lun;
-	uint64_t nexus; /* I_T nexus id chosen by the frontend, never 0 */
+	/*
+	 * The I_T nexus (SAM-5 4.7): the frontend derives `nexus` from the
+	 * initiator port name and the target port, so the same initiator port
+	 * gets the same id in every session (persistent reservations are held
+	 * by the I_T nexus, not by a login); never 0. initiator_port is that
+	 * name as SPC-4 7.6.4 TransportIDs spell it (iSCSI: "iqn...,i,0x<ISID>"),
+	 * or NULL when the frontend has none.
+	 */
+	uint64_t nexus;
+	const char *initiator_port;
 	uint8_t cdb[16];
 	uint8_t cdb_len;
 
@@ -112,6 +121,9 @@ enum {
 	SERVICE_ACTION_IN_12 = 0xab,
 	READ_ELEMENT_STATUS = 0xb8,
 	INITIALIZE_ELEMENT_STATUS_WITH_RANGE = 0xe7,
+	/* The same command under its SMC-3 opcode; 0xE7 is the vendor one
+	 * that STK and HP libraries (and software for them) use. */
+	INITIALIZE_ELEMENT_STATUS_WITH_RANGE_STD = 0x37,
 };
 
 /* MAINTENANCE IN / OUT service actions (SPC-4 6.1). */

@@ -131,8 +131,11 @@ struct spc_ident {
 
 #define SPC_UA_QUEUE 8
 
+#define SPC_PORT_NAME_MAX 256
+
 struct spc_nexus {
 	uint64_t id;
+	char port_name[SPC_PORT_NAME_MAX]; /* scsi_cmd.initiator_port, "" if none */
 	uint16_t ua[SPC_UA_QUEUE]; /* pending unit attention ASC/ASCQ, oldest first */
 	uint8_t n_ua;
 };
@@ -142,6 +145,7 @@ struct spc_nexus {
 struct spc_pr_reg {
 	uint64_t nexus;
 	uint64_t key;
+	char port_name[SPC_PORT_NAME_MAX]; /* for READ FULL STATUS TransportIDs */
 };
 
 struct spc_pr {
@@ -172,6 +176,13 @@ struct scsi_dev {
 	/* Control mode page (SPC-4 7.5.7). */
 	bool d_sense;
 	bool tst_per_nexus;
+
+	/* Informational Exceptions Control mode page (SPC-4 7.5): the
+	 * changeable fields, zero (enabled, MRIE 0) at power on. */
+	uint8_t iec_flags; /* page byte 2: DEXCPT, LOGERR */
+	uint8_t iec_mrie;
+	uint32_t iec_interval;
+	uint32_t iec_count;
 
 	/* Timestamp (SPC-4 5.12): device clock = monotonic ms + offset. */
 	int64_t ts_offset_ms;
@@ -242,8 +253,8 @@ void spc_send_diagnostic(struct scsi_dev *dev, struct scsi_cmd *cmd);
 /*
  * Generic mode pages any device type may list in its mode table:
  * control (SPC-4 7.5.7; D_SENSE changeable, drives dev->d_sense), control
- * extension (SPC-4 7.5.8, subpage 0x01) and informational exceptions
- * control (SPC-4 7.5.11, page 0x1C).
+ * extension (SPC-4 7.5.8, subpage 0x01) and Informational Exceptions
+ * Control (SPC-4 7.5, page 0x1C).
  */
 extern const struct spc_mode_page spc_control_mode_page;
 extern const struct spc_mode_page spc_control_ext_mode_page;

@@ -118,7 +118,12 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
 int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
 
-/* Write one block of len bytes (1..TAPE_MAX_BLOCK) at the position. */
+/*
+ * Write one block of len bytes (1..TAPE_MAX_BLOCK) at the position.
+ * Writes (tape_write, tape_write_filemarks, tape_erase) fail with -EROFS on
+ * a write-protected cartridge and -ENOSPC when the record would not fit in
+ * tape_capacity(); neither changes the medium.
+ */
 #define TAPE_MAX_BLOCK (8u << 20)
 int tape_write(struct tape *t, const void *buf, uint32_t len);
 /* Write count filemarks at the position (count 0 only truncates at it). */
@@ -127,6 +132,14 @@ int tape_write_filemarks(struct tape *t, uint32_t count);
 int tape_erase(struct tape *t);
 /* Make everything written durable (see above). */
 int tape_flush(struct tape *t);
+
+/*
+ * Segment size: once appending a record would take the active segment past
+ * `bytes`, the segment is sealed (made durable, indexed) and a new one
+ * started. Not persisted; 0 restores the default. For tests and tuning.
+ */
+#define TAPE_SEGMENT_SIZE (1ull << 30)
+void tape_set_segment_size(struct tape *t, uint64_t bytes);
 
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);

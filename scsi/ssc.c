@@ -1,0 +1,1180 @@
+/*
+ * ssc.c - a tape drive logical unit (SSC-4) on the medium of tape.h.
+ *
+ * This file holds the device object, the command table and the commands
+ * that move the medium: READ/WRITE(6) in fixed and variable mode, WRITE
+ * FILEMARKS, SPACE, LOCATE, READ POSITION, REWIND, ERASE, VERIFY, LOAD
+ * UNLOAD and READ BLOCK LIMITS. ssc_pages.c holds what the drive reports
+ * about itself (INQUIRY identity, VPD, mode and log pages, MAM, densities).
+ *
+ * Invariants:
+ *   - The command table is the single description of what the drive does:
+ *     dispatch, the reserved-bit check and REPORT SUPPORTED OPERATION CODES
+ *     all come from it, so each usage mask names exactly the CDB bits the
+ *     handler below interprets.
+ *   - A command that stops early reports why in the sense data the way
+ *     SSC-4 4.2 prescribes (FILEMARK/EOM/ILI bits and the residue in the
+ *     INFORMATION field), because host drivers compute their file and block
+ *     numbers from it (Linux st.c: st_int_ioctl and read_tape).
+ *   - Data acknowledged by a command that SSC-4 defines as flushing (WRITE
+ *     FILEMARKS with IMMED=0, REWIND, LOCATE, LOAD UNLOAD, WRITE in
+ *     unbuffered mode) is on stable storage before GOOD (tape_flush, see
+ *     ARCHITECTURE.md "Durability contract").
+ *   - state is SSC_LOADED exactly when tape is usable for media access;
+ *     SSC_UNLOADED keeps the tape open (MAM readable, LOAD reloads it).
+ */
+#include "ssc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "be.h"
+#include "sense.h"
+#include "ssc_priv.h"
+
+/*
+ * Early warning (SSC-4 4.2.5): the drive reports EOM when a write ends
+ * within this many stored bytes of the physical end. Real LTO drives warn
+ * some gigabytes before the end; a test medium with a small capacity gets
+ * 1/32 of it.
+ */
+#define SSC_EW_ZONE_MAX (4ull << 30)
+#define SSC_EW_ZONE_DIV 32u
+
+/* Control byte usage: NACA and LINK are not supported (SAM-5 5.2). */
+#define CTL 0x00
+
+/* ---- helpers ---- */
+
+void ssc_tapealert_set(struct ssc_drive *d, unsigned flag)
+{
+	if (flag >= 1 && flag <= 64)
+		d->tapealert |= 1ull << (flag - 1);
+}
+
+uint8_t ssc_current_density(struct ssc_drive *d)
+{
+	if (d->tape)
+		return tape_media_density(tape_get_info(d->tape)->media);
+	return tape_media_density(d->cfg.generation);
+}
+
+static uint64_t ew_point(const struct tape *t)
+{
+	uint64_t cap = tape_capacity(t);
+	uint64_t zone = cap / SSC_EW_ZONE_DIV;
+
+	if (zone > SSC_EW_ZONE_MAX)
+		zone = SSC_EW_ZONE_MAX;
+	return cap - zone;
+}
+
+/* Is the position between early warning and the physical end? */
+static bool beyond_ew(const struct tape *t)
+{
+	return tape_bytes_before_pos(t) >= ew_point(t);
+}
+
+static uint32_t cdb_len24(const uint8_t *cdb)
+{
+	return get_be24(cdb + 2);
+}
+
+/* A 24-bit two's complement count (SPACE(6)). */
+static int64_t cdb_count24(const uint8_t *cdb)
+{
+	uint32_t v = get_be24(cdb + 2);
+	if (v & 0x800000u)
+		return (int64_t)v - 0x1000000;
+	return (int64_t)v;
+}
+
+/*
+ * Map a medium error to sense. Reads: a record that fails its CRC is
+ * MEDIUM ERROR, UNRECOVERED READ ERROR (SSC-4 4.2.13); writes: WRITE ERROR.
+ * info is the residue when valid_info.
+ */
+static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool write,
+			 bool valid_info, int64_t info)
+{
+	uint8_t key = SK_MEDIUM_ERROR;
+	uint16_t asc = write ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR;
+
+	if (rc == -ENOMEM) {
+		key = SK_HARDWARE_ERROR;
+		asc = ASC_SYSTEM_RESOURCE_FAILURE;
+	} else if (rc == -EROFS) {
+		/* tape.c's own write-protect check (normally caught first by
+		 * write_protected()). */
+		key = SK_DATA_PROTECT;
+		asc = ASC_WRITE_PROTECTED;
+		valid_info = false;
+	} else if (write) {
+		d->write_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_WRITE_FAILURE);
+	} else {
+		d->read_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_READ_FAILURE);
+		if (rc == -EBADMSG)
+			ssc_tapealert_set(d, TA_MEDIA);
+	}
+	if (valid_info)
+		sense_set_info(cmd, key, asc, 0, info);
+	else
+		sense_set(cmd, key, asc);
+}
+
+/* DATA PROTECT when the medium cannot be written (SSC-4 4.2.14). */
+static bool write_protected(struct ssc_drive *d, struct scsi_cmd *cmd)
+{
+	if (tape_get_info(d->tape)->write_protect) {
+		ssc_tapealert_set(d, TA_WRITE_PROTECT);
+		sense_set(cmd, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+		return true;
+	}
+	if (d->read_only) {
+		sense_set(cmd, SK_DATA_PROTECT, ASC_CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
+		return true;
+	}
+	return false;
+}
+
+/* Flush, mapping a failure to sense. */
+static int flush(struct ssc_drive *d, struct scsi_cmd *cmd)
+{
+	int rc = tape_flush(d->tape);
+	if (rc)
+		medium_error(d, cmd, rc, true, false, 0);
+	return rc;
+}
+
+/*
+ * After a write completed in full: SSC-4 4.2.5 - in the early-warning zone
+ * the command ends with CHECK CONDITION, NO SENSE, EOM and END-OF-PARTITION/
+ * MEDIUM DETECTED, INFORMATION = 0 (nothing left over). SEW is one in the
+ * device configuration page, so the buffer is synchronised first.
+ */
+static void report_ew(struct ssc_drive *d, struct scsi_cmd *cmd)
+{
+	if (!beyond_ew(d->tape))
+		return;
+	if (flush(d, cmd))
+		return;
+	sense_set_info(cmd, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED, SENSE_EOM, 0);
+}
+
+/* VOLUME OVERFLOW at the physical end: data not written (SSC-4 4.2.5). */
+static void volume_overflow(struct scsi_cmd *cmd, int64_t residue)
+{
+	sense_set_info(cmd, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED, SENSE_EOM,
+		       residue);
+}
+
+/* ---- READ BLOCK LIMITS (SSC-4 7.6) ---- */
+
+static void ssc_read_block_limits(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t buf[20] = {0};
+
+	if (cmd->cdb[1] & 0x01) {
+		/* MLOI: the maximum logical object identifier the medium can
+		 * hold; needs a medium. */
+		if (d->state != SSC_LOADED) {
+			sense_set(cmd, SK_NOT_READY,
+				  d->state == SSC_EMPTY ? ASC_MEDIUM_NOT_PRESENT
+							: ASC_LUN_NOT_READY_INIT_REQUIRED);
+			return;
+		}
+		/* Object numbers beyond 32 bits do not fit READ POSITION's
+		 * short form nor LOCATE(10). */
+		put_be64(buf + 12, UINT32_MAX);
+		spc_respond(cmd, buf, 20, cmd->in_cap);
+		return;
+	}
+	buf[0] = 0; /* granularity 2^0 */
+	put_be24(buf + 1, TAPE_MAX_BLOCK);
+	put_be16(buf + 4, 1);
+	spc_respond(cmd, buf, 6, cmd->in_cap);
+}
+
+/* ---- READ(6) (SSC-4 7.9) ---- */
+
+static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
+{
+	uint32_t cap = len < cmd->in_cap ? len : cmd->in_cap;
+	uint32_t rlen = 0;
+	enum tape_obj kind;
+
+	int rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
+	if (rc) {
+		medium_error(d, cmd, rc, false, true, len);
+		return;
+	}
+	if (kind == TAPE_FILEMARK) {
+		/* SSC-4 4.2.13: positioned after the filemark; INFORMATION is
+		 * the requested length minus the bytes transferred (none). */
+		sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK, len);
+		return;
+	}
+	if (kind == TAPE_EOD) {
+		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, len);
+		return;
+	}
+	cmd->in_len = rlen < cap ? rlen : cap;
+	if (rlen == len)
+		return;
+	/*
+	 * Incorrect length (SSC-4 7.9, SILI): with SILI set, an underlength
+	 * record is never reported, an overlength one only when the drive is
+	 * in fixed-block mode (BLOCK LENGTH nonzero). Otherwise NO SENSE with
+	 * ILI and INFORMATION = requested - actual (negative for overlength);
+	 * the position is after the record either way.
+	 */
+	if (sili && (rlen < len || d->block_len == 0))
+		return;
+	sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
+		       (int64_t)len - (int64_t)rlen);
+}
+
+static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
+{
+	uint32_t bl = d->block_len;
+	uint32_t off = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t room = cmd->in_cap > off ? cmd->in_cap - off : 0;
+		uint32_t cap = room < bl ? room : bl;
+		uint32_t rlen = 0;
+		enum tape_obj kind;
+		int rc = tape_read(d->tape, cap ? cmd->in + off : NULL, cap, &rlen, &kind);
+
+		if (rc) {
+			cmd->in_len = off;
+			medium_error(d, cmd, rc, false, true, count - i);
+			return;
+		}
+		if (kind == TAPE_FILEMARK) {
+			cmd->in_len = off;
+			sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK,
+				       count - i);
+			return;
+		}
+		if (kind == TAPE_EOD) {
+			cmd->in_len = off;
+			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, count - i);
+			return;
+		}
+		if (rlen != bl) {
+			/* SSC-4 7.9: an incorrect-length block in fixed mode
+			 * ends the command after that block; its data (up to
+			 * the block length) is transferred and INFORMATION is
+			 * the count minus the blocks read correctly. */
+			uint32_t got = rlen < cap ? rlen : cap;
+			cmd->in_len = off + got;
+			sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
+				       count - i);
+			return;
+		}
+		off += cap;
+	}
+	cmd->in_len = off;
+}
+
+static void ssc_read6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool fixed = cmd->cdb[1] & 0x01;
+	bool sili = cmd->cdb[1] & 0x02;
+	uint32_t len = cdb_len24(cmd->cdb);
+
+	if (fixed && sili) {
+		/* SSC-4 7.9: SILI with FIXED is an invalid combination. */
+		sense_invalid_cdb(cmd, 1, 1);
+		return;
+	}
+	if (fixed && d->block_len == 0) {
+		sense_invalid_cdb(cmd, 1, 0);
+		return;
+	}
+	if (len == 0)
+		return; /* SSC-4 7.9: not an error, no motion */
+	if (fixed)
+		read_fixed(d, cmd, len);
+	else
+		read_variable(d, cmd, len, sili);
+}
+
+/* ---- WRITE(6) (SSC-4 7.11) ---- */
+
+static void ssc_write6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool fixed = cmd->cdb[1] & 0x01;
+	uint32_t len = cdb_len24(cmd->cdb);
+	uint32_t bl = fixed ? d->block_len : len;
+	uint32_t count = fixed ? len : 1;
+
+	if (fixed && d->block_len == 0) {
+		sense_invalid_cdb(cmd, 1, 0);
+		return;
+	}
+	if (!fixed && len > TAPE_MAX_BLOCK) {
+		/* Larger than READ BLOCK LIMITS reports. */
+		sense_invalid_cdb(cmd, 2, 7);
+		return;
+	}
+	if (len == 0)
+		return;
+	if ((uint64_t)count * bl > cmd->out_len) {
+		/* The transport delivered less than the CDB describes. */
+		sense_invalid_cdb(cmd, 2, 7);
+		return;
+	}
+	if (write_protected(d, cmd))
+		return;
+	for (uint32_t i = 0; i < count; i++) {
+		int rc = tape_write(d->tape, cmd->out + (size_t)i * bl, bl);
+		if (rc == -ENOSPC) {
+			/* Physical end: this block and the rest were not
+			 * written; INFORMATION = bytes (variable) or blocks
+			 * (fixed) not written. */
+			volume_overflow(cmd, fixed ? (int64_t)(count - i) : (int64_t)len);
+			return;
+		}
+		if (rc) {
+			medium_error(d, cmd, rc, true, true, fixed ? count - i : len);
+			return;
+		}
+	}
+	/* SSC-4 8.3.1: in unbuffered mode GOOD means on the medium. */
+	if (d->buffered_mode == 0 && flush(d, cmd))
+		return;
+	report_ew(d, cmd);
+}
+
+/* ---- WRITE FILEMARKS(6) (SSC-4 7.12) ---- */
+
+static void ssc_write_filemarks6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool immed = cmd->cdb[1] & 0x01;
+	uint32_t count = cdb_len24(cmd->cdb);
+
+	if (immed && d->buffered_mode == 0) {
+		/* IMMED is only meaningful in buffered mode. */
+		sense_invalid_cdb(cmd, 1, 0);
+		return;
+	}
+	if (count > 0) {
+		if (write_protected(d, cmd))
+			return;
+		int rc = tape_write_filemarks(d->tape, count);
+		if (rc == -ENOSPC) {
+			volume_overflow(cmd, count);
+			return;
+		}
+		if (rc) {
+			medium_error(d, cmd, rc, true, true, count);
+			return;
+		}
+	}
+	/* IMMED=0: GOOD only once all buffered data and the filemarks are on
+	 * the medium; a count of zero is the way hosts ask for just that. */
+	if (!immed && flush(d, cmd))
+		return;
+	if (count > 0)
+		report_ew(d, cmd);
+}
+
+/* ---- SPACE(6)/(16) (SSC-4 7.8, 6.x) ---- */
+
+static void space_result(struct scsi_cmd *cmd, int64_t count, int64_t done, enum tape_obj stop)
+{
+	int64_t want = count < 0 ? -count : count;
+	int64_t residue = want - done; /* magnitude, as st.c expects */
+
+	switch (stop) {
+	case TAPE_FILEMARK:
+		sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK, residue);
+		break;
+	case TAPE_EOD:
+		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, residue);
+		break;
+	case TAPE_BOT:
+		sense_set_info(cmd, SK_NO_SENSE, ASC_BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
+			       SENSE_EOM, residue);
+		break;
+	default:
+		break;
+	}
+}
+
+static void do_space(struct ssc_drive *d, struct scsi_cmd *cmd, uint8_t code, int64_t count)
+{
+	int64_t done = 0;
+	enum tape_obj stop = TAPE_BLOCK;
+	int rc;
+
+	if (code != 0 && code != 1 && code != 3) {
+		/* Sequential filemarks and setmarks are not supported. */
+		sense_invalid_cdb(cmd, 1, 3);
+		return;
+	}
+	/* Motion empties the object buffer first (SSC-4 4.2.9). */
+	if (flush(d, cmd))
+		return;
+	switch (code) {
+	case 0: /* logical blocks */
+		if (count == 0)
+			return;
+		rc = tape_space_blocks(d->tape, count, &done, &stop);
+		break;
+	case 1: /* filemarks */
+		if (count == 0)
+			return;
+		rc = tape_space_filemarks(d->tape, count, &done, &stop);
+		break;
+	default: /* 3: end-of-data; COUNT is ignored */
+		rc = tape_seek_eod(d->tape);
+		break;
+	}
+	if (rc) {
+		medium_error(d, cmd, rc, false, true, (count < 0 ? -count : count) - done);
+		return;
+	}
+	space_result(cmd, count, done, stop);
+}
+
+static void ssc_space6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	do_space(ssc_drv(dev), cmd, cmd->cdb[1] & 0x0f, cdb_count24(cmd->cdb));
+}
+
+static void ssc_space16(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	do_space(ssc_drv(dev), cmd, cmd->cdb[1] & 0x0f, (int64_t)get_be64(cmd->cdb + 4));
+}
+
+/* ---- REWIND (SSC-4 7.10) ---- */
+
+static void ssc_rewind(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	/* Buffered data is written before the medium moves. */
+	if (flush(d, cmd))
+		return;
+	int rc = tape_rewind(d->tape);
+	if (rc)
+		medium_error(d, cmd, rc, false, false, 0);
+}
+
+/* ---- LOCATE(10)/(16) (SSC-4 7.4, 6.x) ---- */
+
+static void locate_object(struct ssc_drive *d, struct scsi_cmd *cmd, uint64_t obj)
+{
+	if (flush(d, cmd))
+		return;
+	int rc = tape_locate(d->tape, obj);
+	if (rc == -ENODATA) {
+		/* SSC-4 7.4: EOD before the object: BLANK CHECK, END-OF-DATA
+		 * DETECTED, positioned at EOD. */
+		sense_set(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+		return;
+	}
+	if (rc)
+		medium_error(d, cmd, rc, false, false, 0);
+}
+
+static void ssc_locate10(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	/* BT=1 asks for a vendor-specific block address; ours is the
+	 * logical object number either way. CP=1 (change partition) is not
+	 * in the usage mask: one partition only. */
+	locate_object(ssc_drv(dev), cmd, get_be32(cmd->cdb + 3));
+}
+
+static void ssc_locate16(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t dest = (cmd->cdb[1] >> 3) & 0x07;
+	uint64_t id = get_be64(cmd->cdb + 4);
+
+	switch (dest) {
+	case 0: /* logical object identifier */
+		locate_object(d, cmd, id);
+		return;
+	case 1: { /* logical file identifier: first object of file `id` */
+		if (flush(d, cmd))
+			return;
+		int64_t done = 0;
+		enum tape_obj stop = TAPE_BLOCK;
+		int rc = tape_rewind(d->tape);
+		if (!rc && id > 0)
+			rc = tape_space_filemarks(d->tape, (int64_t)id, &done, &stop);
+		if (rc) {
+			medium_error(d, cmd, rc, false, false, 0);
+			return;
+		}
+		if (stop == TAPE_EOD)
+			sense_set(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+		return;
+	}
+	case 3: /* end of data */
+		if (flush(d, cmd))
+			return;
+		if (tape_seek_eod(d->tape))
+			medium_error(d, cmd, -EIO, false, false, 0);
+		return;
+	default:
+		sense_invalid_cdb(cmd, 1, 5);
+		return;
+	}
+}
+
+/* ---- READ POSITION (SSC-4 7.7) ---- */
+
+enum {
+	RP_SHORT = 0x00,
+	RP_SHORT_VENDOR = 0x01,
+	RP_LONG = 0x06,
+	RP_EXTENDED = 0x08,
+};
+
+static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t sa = cmd->cdb[1] & 0x1f;
+	uint16_t alloc = get_be16(cmd->cdb + 7);
+	uint64_t pos = tape_pos(d->tape);
+	bool bop = pos == 0;
+	bool bpew = beyond_ew(d->tape);
+	uint8_t buf[32] = {0};
+	uint32_t len;
+
+	switch (sa) {
+	case RP_SHORT:
+	case RP_SHORT_VENDOR:
+		/* Table "READ POSITION data format, short form": BOP(7)
+		 * EOP(6) LOCU(5) BYCU(4) LOLU(2) PERR(1) BPEW(0). The object
+		 * buffer is empty (tape.c writes through), so first and last
+		 * locations are both the position. */
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		if (pos > UINT32_MAX) {
+			buf[0] |= 0x04; /* LOLU: does not fit */
+		} else {
+			put_be32(buf + 4, (uint32_t)pos);
+			put_be32(buf + 8, (uint32_t)pos);
+		}
+		len = 20;
+		break;
+	case RP_LONG:
+		/* Long form: BOP(7) EOP(6) MPU(3) LONU(2) BPEW(0); partition,
+		 * logical object number, logical file identifier. */
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		put_be64(buf + 8, pos);
+		put_be64(buf + 16, tape_file(d->tape));
+		len = 32;
+		break;
+	case RP_EXTENDED:
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		put_be16(buf + 2, 0x1c);
+		put_be64(buf + 8, pos);
+		put_be64(buf + 16, pos);
+		len = 32;
+		spc_respond(cmd, buf, len, alloc);
+		return;
+	default:
+		sense_invalid_cdb(cmd, 1, 4);
+		return;
+	}
+	/* The short and long forms have a fixed length; an allocation length
+	 * of zero (what Linux st sends) means the whole of it. */
+	spc_respond(cmd, buf, len, alloc ? alloc : len);
+}
+
+/* ---- ERASE(6)/(16) (SSC-4 7.3, 6.x) ---- */
+
+static void do_erase(struct ssc_drive *d, struct scsi_cmd *cmd)
+{
+	if (write_protected(d, cmd))
+		return;
+	/* Short and long erase both leave EOD at the position: the rest of
+	 * the partition is unreachable either way (SSC-4 4.2.7). */
+	int rc = tape_erase(d->tape);
+	if (rc == -ENOSPC)
+		volume_overflow(cmd, 0);
+	else if (rc)
+		medium_error(d, cmd, rc, true, false, 0);
+}
+
+static void ssc_erase6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	do_erase(ssc_drv(dev), cmd);
+}
+
+static void ssc_erase16(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	if (cmd->cdb[3] != 0) {
+		sense_invalid_cdb(cmd, 3, -1); /* one partition */
+		return;
+	}
+	/* ERASE(16) first positions at the logical object identifier. */
+	if (write_protected(d, cmd))
+		return;
+	locate_object(d, cmd, get_be64(cmd->cdb + 4));
+	if (cmd->status != SAM_STAT_GOOD)
+		return;
+	do_erase(d, cmd);
+}
+
+/* ---- VERIFY(6) (SSC-4 7.13) ---- */
+
+static void ssc_verify6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool fixed = cmd->cdb[1] & 0x01;
+	bool bytcmp = cmd->cdb[1] & 0x02;
+	uint32_t len = cdb_len24(cmd->cdb);
+	uint32_t count = fixed ? len : 1;
+	uint32_t bl = fixed ? d->block_len : len;
+	uint8_t *scratch = NULL;
+
+	if (fixed && d->block_len == 0) {
+		sense_invalid_cdb(cmd, 1, 0);
+		return;
+	}
+	if (len == 0)
+		return;
+	if (bytcmp) {
+		if ((uint64_t)count * bl > cmd->out_len) {
+			sense_invalid_cdb(cmd, 2, 7);
+			return;
+		}
+		if (bl > TAPE_MAX_BLOCK) {
+			sense_invalid_cdb(cmd, 2, 7);
+			return;
+		}
+		scratch = malloc(bl ? bl : 1);
+		if (!scratch) {
+			sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t rlen = 0;
+		enum tape_obj kind;
+		int64_t residue = fixed ? (int64_t)(count - i) : (int64_t)len;
+		/* Without BYTCMP only the CRC is checked: no data moves. */
+		int rc = tape_read(d->tape, scratch, scratch ? bl : 0, &rlen, &kind);
+
+		if (rc) {
+			medium_error(d, cmd, rc, false, true, residue);
+			break;
+		}
+		if (kind == TAPE_FILEMARK) {
+			sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK,
+				       residue);
+			break;
+		}
+		if (kind == TAPE_EOD) {
+			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, residue);
+			break;
+		}
+		if (rlen != bl) {
+			sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
+				       fixed ? residue : (int64_t)len - (int64_t)rlen);
+			break;
+		}
+		if (scratch && memcmp(scratch, cmd->out + (size_t)i * bl, bl) != 0) {
+			sense_set_info(cmd, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY, 0,
+				       residue);
+			break;
+		}
+	}
+	free(scratch);
+}
+
+/* ---- LOAD UNLOAD (SSC-4 7.2) ---- */
+
+/* Thread the cartridge: BOP, one more load in the MAM load count (a
+ * failure to persist the count is not worth refusing the load), the
+ * drive's compression setting. */
+static void load_medium(struct ssc_drive *d)
+{
+	tape_rewind(d->tape);
+	(void)tape_count_load(d->tape);
+	tape_set_compression(d->tape, d->compression ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
+	d->state = SSC_LOADED;
+}
+
+static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t b4 = cmd->cdb[4];
+	bool load = b4 & 0x01;
+	bool eot = b4 & 0x04;
+	bool hold = b4 & 0x08;
+
+	if (d->state == SSC_EMPTY) {
+		sense_set(cmd, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+		return;
+	}
+	if (load && eot) {
+		/* SSC-4 7.2: EOT with LOAD is invalid. */
+		sense_invalid_cdb(cmd, 4, 2);
+		return;
+	}
+	if (load) {
+		if (hold || d->state == SSC_LOADED) {
+			/* HOLD: keep the cartridge where it is (MAM only);
+			 * already loaded: LOAD positions at BOP. */
+			if (d->state == SSC_LOADED) {
+				if (flush(d, cmd))
+					return;
+				tape_rewind(d->tape);
+			}
+			return;
+		}
+		load_medium(d);
+		spc_ua_raise_others(dev, cmd->nexus, ASC_NOT_READY_TO_READY_CHANGE);
+		return;
+	}
+	/* Unload (RETEN and EOT only change how the tape travels). */
+	if (dev->prevent_removal) {
+		/* SSC-4 7.2 / SPC-4 6.13: removal is prevented. */
+		ssc_tapealert_set(d, TA_NO_REMOVAL);
+		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+		return;
+	}
+	if (d->state == SSC_LOADED) {
+		if (flush(d, cmd))
+			return;
+		tape_rewind(d->tape);
+	}
+	d->state = SSC_UNLOADED;
+}
+
+/* ---- the device type ---- */
+
+static uint16_t ssc_not_ready(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	switch (d->state) {
+	case SSC_LOADED:
+		return 0;
+	case SSC_UNLOADED:
+		/* A cartridge is in the drive but not threaded: a LOAD is
+		 * needed (SSC-4 7.2). */
+		return ASC_LUN_NOT_READY_INIT_REQUIRED;
+	default:
+		return ASC_MEDIUM_NOT_PRESENT;
+	}
+}
+
+#define MEDIA_IN (OPF_MEDIUM | OPF_DATA_IN)
+#define RP(sa)                                                                                     \
+	{                                                                                          \
+		READ_POSITION, sa, 10, OPF_SA | MEDIA_IN | OPF_PR_READ,                            \
+		    {READ_POSITION, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL}, ssc_read_position,      \
+		    "READ POSITION"                                                                \
+	}
+#define PRIN(sa)                                                                                   \
+	{                                                                                          \
+		PERSISTENT_RESERVE_IN, sa, 10, OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,             \
+		    {PERSISTENT_RESERVE_IN, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},                 \
+		    spc_persistent_reserve_in, "PERSISTENT RESERVE IN"                             \
+	}
+#define PROUT(sa)                                                                                  \
+	{                                                                                          \
+		PERSISTENT_RESERVE_OUT, sa, 10, OPF_SA | OPF_DATA_OUT | OPF_CONFLICT_OK,           \
+		    {PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL},       \
+		    spc_persistent_reserve_out, "PERSISTENT RESERVE OUT"                           \
+	}
+#define RATTR(sa)                                                                                  \
+	{                                                                                          \
+		READ_ATTRIBUTE, sa, 16, OPF_SA | OPF_DATA_IN,                                      \
+		    {READ_ATTRIBUTE, 0x1f, 0,	 0,    0,    0xff, 0,	 0xff,                     \
+		     0xff,	     0xff, 0xff, 0xff, 0xff, 0xff, 0x01, CTL},                     \
+		    ssc_read_attribute, "READ ATTRIBUTE"                                           \
+	}
+
+static const struct scsi_op ssc_ops[] = {
+    {TEST_UNIT_READY,
+     0,
+     6,
+     OPF_MEDIUM | OPF_CONFLICT_OK,
+     {TEST_UNIT_READY, 0, 0, 0, 0, CTL},
+     spc_test_unit_ready,
+     "TEST UNIT READY"},
+    {REWIND, 0, 6, OPF_MEDIUM, {REWIND, 0x01, 0, 0, 0, CTL}, ssc_rewind, "REWIND"},
+    {REQUEST_SENSE,
+     0,
+     6,
+     OPF_UA_OK | OPF_CONFLICT_OK | OPF_DATA_IN | OPF_NOT_READY_OK,
+     {REQUEST_SENSE, 0x01, 0, 0, 0xff, CTL},
+     spc_request_sense,
+     "REQUEST SENSE"},
+    {READ_BLOCK_LIMITS,
+     0,
+     6,
+     OPF_DATA_IN,
+     {READ_BLOCK_LIMITS, 0x01, 0, 0, 0, CTL},
+     ssc_read_block_limits,
+     "READ BLOCK LIMITS"},
+    {READ_6,
+     0,
+     6,
+     MEDIA_IN | OPF_PR_READ,
+     {READ_6, 0x03, 0xff, 0xff, 0xff, CTL},
+     ssc_read6,
+     "READ(6)"},
+    {WRITE_6,
+     0,
+     6,
+     OPF_MEDIUM | OPF_DATA_OUT,
+     {WRITE_6, 0x01, 0xff, 0xff, 0xff, CTL},
+     ssc_write6,
+     "WRITE(6)"},
+    {WRITE_FILEMARKS_6,
+     0,
+     6,
+     OPF_MEDIUM,
+     {WRITE_FILEMARKS_6, 0x01, 0xff, 0xff, 0xff, CTL},
+     ssc_write_filemarks6,
+     "WRITE FILEMARKS(6)"},
+    {SPACE_6,
+     0,
+     6,
+     OPF_MEDIUM | OPF_PR_READ,
+     {SPACE_6, 0x0f, 0xff, 0xff, 0xff, CTL},
+     ssc_space6,
+     "SPACE(6)"},
+    {INQUIRY,
+     0,
+     6,
+     OPF_UA_OK | OPF_CONFLICT_OK | OPF_DATA_IN | OPF_NOT_READY_OK,
+     {INQUIRY, 0x01, 0xff, 0xff, 0xff, CTL},
+     spc_inquiry,
+     "INQUIRY"},
+    {VERIFY_6,
+     0,
+     6,
+     OPF_MEDIUM | OPF_DATA_OUT | OPF_PR_READ,
+     {VERIFY_6, 0x07, 0xff, 0xff, 0xff, CTL},
+     ssc_verify6,
+     "VERIFY(6)"},
+    {MODE_SELECT_6,
+     0,
+     6,
+     OPF_DATA_OUT,
+     {MODE_SELECT_6, 0x11, 0, 0, 0xff, CTL},
+     spc_mode_select,
+     "MODE SELECT(6)"},
+    {RESERVE_6, 0, 6, 0, {RESERVE_6, 0, 0, 0, 0, CTL}, spc_reserve6, "RESERVE(6)"},
+    {RELEASE_6, 0, 6, OPF_CONFLICT_OK, {RELEASE_6, 0, 0, 0, 0, CTL}, spc_release6, "RELEASE(6)"},
+    {ERASE_6, 0, 6, OPF_MEDIUM, {ERASE_6, 0x03, 0, 0, 0, CTL}, ssc_erase6, "ERASE(6)"},
+    {MODE_SENSE_6,
+     0,
+     6,
+     OPF_DATA_IN,
+     {MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, CTL},
+     spc_mode_sense,
+     "MODE SENSE(6)"},
+    {LOAD_UNLOAD, 0, 6, 0, {LOAD_UNLOAD, 0x01, 0, 0, 0x0f, CTL}, ssc_load_unload, "LOAD UNLOAD"},
+    {SEND_DIAGNOSTIC,
+     0,
+     6,
+     0,
+     {SEND_DIAGNOSTIC, 0x07, 0, 0, 0, CTL},
+     spc_send_diagnostic,
+     "SEND DIAGNOSTIC"},
+    {PREVENT_ALLOW_MEDIUM_REMOVAL,
+     0,
+     6,
+     0,
+     {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, CTL},
+     spc_prevent_allow,
+     "PREVENT ALLOW MEDIUM REMOVAL"},
+    {LOCATE_10,
+     0,
+     10,
+     OPF_MEDIUM | OPF_PR_READ,
+     {LOCATE_10, 0x05, 0, 0xff, 0xff, 0xff, 0xff, 0, 0xff, CTL},
+     ssc_locate10,
+     "LOCATE(10)"},
+    RP(RP_SHORT),
+    RP(RP_SHORT_VENDOR),
+    RP(RP_LONG),
+    RP(RP_EXTENDED),
+    {REPORT_DENSITY_SUPPORT,
+     0,
+     10,
+     OPF_DATA_IN,
+     {REPORT_DENSITY_SUPPORT, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
+     ssc_report_density_support,
+     "REPORT DENSITY SUPPORT"},
+    {LOG_SELECT,
+     0,
+     10,
+     OPF_DATA_OUT,
+     {LOG_SELECT, 0x03, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL},
+     spc_log_select,
+     "LOG SELECT"},
+    {LOG_SENSE,
+     0,
+     10,
+     OPF_DATA_IN | OPF_CONFLICT_OK,
+     {LOG_SENSE, 0x01, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, CTL},
+     spc_log_sense,
+     "LOG SENSE"},
+    {MODE_SELECT_10,
+     0,
+     10,
+     OPF_DATA_OUT,
+     {MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
+     spc_mode_select,
+     "MODE SELECT(10)"},
+    {MODE_SENSE_10,
+     0,
+     10,
+     OPF_DATA_IN,
+     {MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL},
+     spc_mode_sense,
+     "MODE SENSE(10)"},
+    PRIN(0x00),
+    PRIN(0x01),
+    PRIN(0x02),
+    PRIN(0x03),
+    PROUT(0x00),
+    PROUT(0x01),
+    PROUT(0x02),
+    PROUT(0x03),
+    PROUT(0x04),
+    PROUT(0x05),
+    PROUT(0x06),
+    RATTR(0x00),
+    RATTR(0x01),
+    RATTR(0x02),
+    RATTR(0x03),
+    RATTR(0x05),
+    {WRITE_ATTRIBUTE,
+     0,
+     16,
+     OPF_DATA_OUT,
+     {WRITE_ATTRIBUTE, 0x01, 0, 0, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     ssc_write_attribute,
+     "WRITE ATTRIBUTE"},
+    {SPACE_16,
+     0,
+     16,
+     OPF_MEDIUM | OPF_PR_READ,
+     {SPACE_16, 0x0f, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
+     ssc_space16,
+     "SPACE(16)"},
+    {LOCATE_16,
+     0,
+     16,
+     OPF_MEDIUM | OPF_PR_READ,
+     {LOCATE_16, 0x39, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
+     ssc_locate16,
+     "LOCATE(16)"},
+    {ERASE_16,
+     0,
+     16,
+     OPF_MEDIUM,
+     {ERASE_16, 0x03, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
+     ssc_erase16,
+     "ERASE(16)"},
+    {MAINTENANCE_IN,
+     MI_REPORT_SUPPORTED_OPERATION_CODES,
+     12,
+     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
+     {MAINTENANCE_IN, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     spc_report_supported_opcodes,
+     "REPORT SUPPORTED OPERATION CODES"},
+    {MAINTENANCE_IN,
+     MI_REPORT_SUPPORTED_TMFS,
+     12,
+     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
+     {MAINTENANCE_IN, 0x1f, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     spc_report_supported_tmfs,
+     "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS"},
+    {MAINTENANCE_IN,
+     MI_REPORT_TIMESTAMP,
+     12,
+     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
+     {MAINTENANCE_IN, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     spc_report_timestamp,
+     "REPORT TIMESTAMP"},
+    {MAINTENANCE_OUT,
+     MO_SET_TIMESTAMP,
+     12,
+     OPF_SA | OPF_DATA_OUT,
+     {MAINTENANCE_OUT, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     spc_set_timestamp,
+     "SET TIMESTAMP"},
+    {SERVICE_ACTION_IN_12,
+     SAI12_READ_MEDIA_SERIAL_NUMBER,
+     12,
+     OPF_SA | MEDIA_IN,
+     {SERVICE_ACTION_IN_12, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     ssc_read_media_serial,
+     "READ MEDIA SERIAL NUMBER"},
+};
+
+/*
+ * The device type. Its page tables include spc.c's generic mode pages,
+ * which are objects rather than constant expressions, so the type is
+ * completed once at run time (ssc_pages_init) and read-only afterwards.
+ */
+static struct scsi_dev_type ssc_type = {
+    .peripheral_type = SCSI_TYPE_TAPE,
+    .ops = ssc_ops,
+    .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
+    .not_ready = ssc_not_ready,
+    .mode_dev_specific = ssc_mode_dev_specific,
+    .mode_block_desc = ssc_mode_block_desc,
+    .mode_select_header = ssc_mode_select_header,
+};
+static pthread_once_t ssc_type_once = PTHREAD_ONCE_INIT;
+
+static void ssc_type_init(void)
+{
+	ssc_pages_init(&ssc_type);
+}
+
+/* ---- public API ---- */
+
+int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
+{
+	if (!tape_media_density(cfg->generation))
+		return -EINVAL;
+	struct ssc_drive *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pthread_once(&ssc_type_once, ssc_type_init);
+	int rc = spc_dev_init(dev, &ssc_type);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	d->cfg = *cfg;
+	d->state = SSC_EMPTY;
+	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
+	d->compression = true;
+	dev->priv = d;
+	ssc_host_attrs_reset(d);
+	ssc_set_identity(dev);
+	return 0;
+}
+
+void ssc_drive_destroy(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	if (d) {
+		if (d->tape)
+			tape_close(d->tape);
+		free(d);
+		dev->priv = NULL;
+	}
+	spc_dev_destroy(dev);
+}
+
+/*
+ * Which generations an LTO drive takes (LTO program compatibility rules):
+ * its own and the one before read-write; two back read-only up to LTO-7;
+ * LTO-8 and LTO-9 drives read only one generation back.
+ */
+static int media_access(enum tape_media drive, enum tape_media medium, bool *read_only)
+{
+	int diff = (int)drive - (int)medium;
+
+	*read_only = false;
+	if (diff == 0 || diff == 1)
+		return 0;
+	if (diff == 2 && drive <= TAPE_LTO7) {
+		*read_only = true;
+		return 0;
+	}
+	return -EMEDIUMTYPE;
+}
+
+int ssc_insert(struct scsi_dev *dev, const char *dir)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	struct tape *t;
+	bool ro;
+
+	pthread_mutex_lock(&dev->lock);
+	int rc = -EBUSY;
+	if (d->state != SSC_EMPTY)
+		goto out;
+	rc = tape_open(dir, &t);
+	if (rc)
+		goto out;
+	rc = media_access(d->cfg.generation, tape_get_info(t)->media, &ro);
+	if (rc) {
+		tape_close(t);
+		goto out;
+	}
+	d->tape = t;
+	d->read_only = ro;
+	ssc_host_attrs_reset(d);
+	load_medium(d);
+	/* SSC-4 / SPC-4 annex: every nexus learns the medium may have
+	 * changed. */
+	spc_ua_raise_all(dev, ASC_NOT_READY_TO_READY_CHANGE);
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+int ssc_remove(struct scsi_dev *dev, bool force)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	int rc = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (d->state == SSC_EMPTY) {
+		rc = -ENOENT;
+	} else if (d->state == SSC_LOADED && !force) {
+		rc = -EBUSY;
+	} else {
+		rc = tape_close(d->tape);
+		d->tape = NULL;
+		d->state = SSC_EMPTY;
+		d->read_only = false;
+		dev->prevent_removal = false;
+		ssc_host_attrs_reset(d);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+enum ssc_medium_state ssc_state(struct scsi_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	enum ssc_medium_state s = ssc_drv(dev)->state;
+	pthread_mutex_unlock(&dev->lock);
+	return s;
+}
+
+void ssc_barcode(struct scsi_dev *dev, char out[17])
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	out[0] = '\0';
+	if (d->tape) {
+		memcpy(out, tape_get_info(d->tape)->barcode, 16);
+		out[16] = '\0';
+	}
+	pthread_mutex_unlock(&dev->lock);
+}

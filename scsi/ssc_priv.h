@@ -1,0 +1,87 @@
+/*
+ * ssc_priv.h - state shared by the tape drive's files: ssc.c (device
+ * object, command table, data path) and ssc_pages.c (INQUIRY identity, VPD,
+ * mode and log pages, MAM attributes, density reporting).
+ *
+ * Everything here runs with dev->lock held (spc_dispatch holds it for the
+ * whole command; ssc_insert/ssc_remove take it themselves).
+ */
+#ifndef VTL_SSC_PRIV_H
+#define VTL_SSC_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ssc.h"
+
+/* Host-type MAM attributes (SPC-4 7.4.2.4) the drive keeps for a cartridge. */
+#define SSC_HOST_ATTR_MAX 160
+
+struct ssc_host_attr {
+	uint16_t id;
+	uint16_t len; /* 0 = not set */
+	uint8_t val[SSC_HOST_ATTR_MAX];
+};
+
+#define SSC_N_HOST_ATTRS 10
+
+struct ssc_drive {
+	struct ssc_config cfg;
+	enum ssc_medium_state state;
+	struct tape *tape;     /* open while a cartridge is in the drive */
+	bool read_only;	       /* medium of an older generation: read only here */
+	uint32_t block_len;    /* mode block descriptor: 0 = variable mode */
+	uint8_t buffered_mode; /* SPC-4 7.5.5 / SSC-4 8.3.1: 0 unbuffered, 1, 2 */
+	bool compression;      /* data compression page DCE (SSC-4 8.3.2) */
+	uint16_t write_delay;  /* device configuration page, 100 ms units */
+	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
+
+	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
+	uint64_t read_errors_uncorrected;
+	uint64_t write_errors_uncorrected;
+
+	struct ssc_host_attr host_attrs[SSC_N_HOST_ATTRS];
+};
+
+static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
+{
+	return dev->priv;
+}
+
+/* TapeAlert flags raised by this drive (SSC-4 annex, TapeAlert table). */
+enum {
+	TA_READ_WARNING = 1,
+	TA_WRITE_WARNING = 2,
+	TA_HARD_ERROR = 3,
+	TA_MEDIA = 4,
+	TA_READ_FAILURE = 5,
+	TA_WRITE_FAILURE = 6,
+	TA_WRITE_PROTECT = 9,
+	TA_NO_REMOVAL = 10,
+	TA_UNSUPPORTED_FORMAT = 12,
+};
+
+void ssc_tapealert_set(struct ssc_drive *d, unsigned flag);
+
+/* Density code the drive writes (and reports) for the loaded medium or its
+ * own generation when empty. */
+uint8_t ssc_current_density(struct ssc_drive *d);
+
+/* Fill in the VPD, mode and log page tables of the device type (once). */
+void ssc_pages_init(struct scsi_dev_type *type);
+
+void ssc_set_identity(struct scsi_dev *dev);
+uint8_t ssc_mode_dev_specific(struct scsi_dev *dev);
+bool ssc_mode_block_desc(struct scsi_dev *dev, uint8_t bd[8]);
+int ssc_mode_select_header(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t dev_specific,
+			   const uint8_t *bd, uint16_t bd_offset);
+
+void ssc_host_attrs_reset(struct ssc_drive *d);
+
+/* Command handlers living in ssc_pages.c. */
+void ssc_read_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_report_density_support(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_read_media_serial(struct scsi_dev *dev, struct scsi_cmd *cmd);
+
+#endif

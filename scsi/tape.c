@@ -1,0 +1,1195 @@
+/*
+ * tape.c - the medium: one virtual cartridge in a directory of segment
+ * files (the contract is tape.h, the format docs/medium-format.md).
+ *
+ * A cartridge is a list of segments; the last one, the active segment, is
+ * the only file ever appended to. Each record (block or filemark) is one
+ * pwritev of a 32-byte header and the payload; the position is a logical
+ * object number (SSC-4 4.2.4), and EOD is implied by the end of the list.
+ *
+ * What keeps it crash safe (docs/medium-format.md "Why it is crash safe"):
+ *   - The manifest is the only commit record, replaced atomically. It never
+ *     names a byte of a segment that has not been fdatasync'd first.
+ *   - Segment files are never reused (ids only grow) and nothing is written
+ *     into a segment below its committed length, so committed bytes never
+ *     change. Writing in the middle (SSC-4 4.2.7) commits the shorter valid
+ *     length of the segment at the position and a fresh segment for what
+ *     follows, before a byte of new data is written; no data is copied.
+ *   - On open, the active segment is scanned past its commit point and
+ *     complete, CRC-valid records in sequence are kept; a torn tail is cut.
+ *
+ * Positioning is O(log n): a binary search over the segment list by first
+ * object number, then the segment's record offsets (in memory for the
+ * active segment, from its index sidecar for a sealed one), and a sorted
+ * array of filemark object numbers for SPACE and tape_file(). Only the
+ * filemarks and the active segment's offsets are held for the whole tape;
+ * other offsets are loaded a segment at a time into a small cache.
+ */
+#define _GNU_SOURCE /* sync_file_range */
+#include "tape_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "crc32c.h"
+
+#define ZSTD_FAST_LEVEL 1
+#define WRITE_BEHIND	(8u << 20) /* start writeback after this many bytes */
+#define COMP_MIN_LEN	64	   /* shorter records are never worth compressing */
+
+/* ---- media -------------------------------------------------------------- */
+
+/* Native capacities and density codes from the LTO program's generation
+ * table and SSC-4 REPORT DENSITY SUPPORT as IBM and HPE drives return it. */
+static const struct {
+	enum tape_media media;
+	uint64_t capacity;
+	uint8_t density;
+	const char *name;
+} media_tab[] = {
+    {TAPE_LTO5, 1500000000000ull, 0x58, "LTO-5"},  {TAPE_LTO6, 2500000000000ull, 0x5a, "LTO-6"},
+    {TAPE_LTO7, 6000000000000ull, 0x5c, "LTO-7"},  {TAPE_LTO8, 12000000000000ull, 0x5e, "LTO-8"},
+    {TAPE_LTO9, 18000000000000ull, 0x60, "LTO-9"},
+};
+
+#define NMEDIA (sizeof(media_tab) / sizeof(media_tab[0]))
+
+uint64_t tape_media_capacity(enum tape_media media)
+{
+	for (size_t i = 0; i < NMEDIA; i++)
+		if (media_tab[i].media == media)
+			return media_tab[i].capacity;
+	return 0;
+}
+
+uint8_t tape_media_density(enum tape_media media)
+{
+	for (size_t i = 0; i < NMEDIA; i++)
+		if (media_tab[i].media == media)
+			return media_tab[i].density;
+	return 0;
+}
+
+const char *tape_media_name(enum tape_media media)
+{
+	for (size_t i = 0; i < NMEDIA; i++)
+		if (media_tab[i].media == media)
+			return media_tab[i].name;
+	return NULL;
+}
+
+/* Accepts "LTO-7", "LTO7", any case. */
+int tape_media_parse(const char *name, enum tape_media *media)
+{
+	for (size_t i = 0; name && i < NMEDIA; i++) {
+		const char *n = media_tab[i].name;
+
+		if (strcasecmp(name, n) == 0 ||
+		    (strncasecmp(name, "LTO", 3) == 0 && strcmp(name + 3, n + 4) == 0)) {
+			*media = media_tab[i].media;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t eod_of(const struct tape *t)
+{
+	const struct seg *a = tape_active(t);
+
+	return a->first + a->nobj;
+}
+
+/* The segment holding object obj (< EOD): the last one starting at or
+ * before it. */
+static size_t seg_find(const struct tape *t, uint64_t obj)
+{
+	size_t lo = 0, hi = t->nseg;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->segs[mid].first <= obj)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt > 0) {
+		ssize_t r = pwritev(fd, iov, cnt, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (uint64_t)r;
+		while (cnt > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+/* Reads exactly the record [off, off + total) or fails; a record that
+ * ends early is damaged. */
+static int preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt > 0) {
+		ssize_t r = preadv(fd, iov, cnt, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EBADMSG;
+		off += (uint64_t)r;
+		while (cnt > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+static int scratch(uint8_t **buf)
+{
+	if (!*buf)
+		*buf = malloc(TAPE_MAX_BLOCK);
+	return *buf ? 0 : -ENOMEM;
+}
+
+/* ---- per-segment caches -------------------------------------------------- */
+
+static void drop_caches(struct tape *t, uint64_t id)
+{
+	for (unsigned i = 0; i < TAPE_FD_CACHE; i++) {
+		if (t->rfd[i].fd >= 0 && t->rfd[i].id == id) {
+			close(t->rfd[i].fd);
+			t->rfd[i].fd = -1;
+		}
+	}
+	for (unsigned i = 0; i < TAPE_IDX_CACHE; i++) {
+		if (t->idx[i].off && t->idx[i].id == id) {
+			free(t->idx[i].off);
+			t->idx[i].off = NULL;
+		}
+	}
+}
+
+/* A read descriptor for segment i (the active one is open read-write). */
+static int seg_fd(struct tape *t, size_t i)
+{
+	uint64_t id = t->segs[i].id;
+	char name[64];
+	unsigned slot;
+	int fd;
+
+	if (i == t->nseg - 1)
+		return t->afd;
+	for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
+		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id)
+			return t->rfd[k].fd;
+	seg_name(name, sizeof(name), id, "dat");
+	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -EBADMSG : -errno;
+	/* Tape reads stream: let the kernel read ahead generously. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	slot = t->rfd_next++ % TAPE_FD_CACHE;
+	if (t->rfd[slot].fd >= 0)
+		close(t->rfd[slot].fd);
+	t->rfd[slot].id = id;
+	t->rfd[slot].fd = fd;
+	return fd;
+}
+
+/* Rebuild segment i's index sidecar by scanning the segment. */
+static int seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64vec *fm)
+{
+	struct seg *s = &t->segs[i];
+	uint64_t len, nobj;
+	int fd, r;
+
+	fd = seg_fd(t, i);
+	if (fd < 0)
+		return fd;
+	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
+	if (r < 0)
+		return r;
+	s->rebuilt = true;
+	/* Best effort: a sidecar that cannot be written is rebuilt next time. */
+	idx_write(t, s, off->v, fm->v, fm->n);
+	return 0;
+}
+
+/* Offsets of segment i's records: s->nobj entries. */
+static int seg_offsets(struct tape *t, size_t i, const uint64_t **out)
+{
+	struct seg *s = &t->segs[i];
+	uint64_t *off = NULL;
+	unsigned slot;
+	int r;
+
+	if (i == t->nseg - 1) {
+		*out = t->aoff.v;
+		return 0;
+	}
+	for (unsigned k = 0; k < TAPE_IDX_CACHE; k++) {
+		if (t->idx[k].off && t->idx[k].id == s->id) {
+			*out = t->idx[k].off;
+			return 0;
+		}
+	}
+	r = idx_read_off(t, s, &off);
+	if (r == -EBADMSG || r == -ENOENT) {
+		struct u64vec o = {0}, f = {0};
+
+		r = seg_rebuild(t, i, &o, &f);
+		u64vec_free(&f);
+		if (r < 0) {
+			u64vec_free(&o);
+			return r;
+		}
+		off = o.v;
+	}
+	if (r < 0)
+		return r;
+	slot = t->idx_next++ % TAPE_IDX_CACHE;
+	free(t->idx[slot].off);
+	t->idx[slot].id = s->id;
+	t->idx[slot].off = off;
+	*out = off;
+	return 0;
+}
+
+/* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
+static int record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end)
+{
+	size_t i = seg_find(t, obj);
+	const struct seg *s = &t->segs[i];
+	uint64_t k = obj - s->first;
+	const uint64_t *offs;
+	int r;
+
+	r = seg_offsets(t, i, &offs);
+	if (r < 0)
+		return r;
+	*seg = i;
+	*off = offs[k];
+	*end = k + 1 < s->nobj ? offs[k + 1] : s->len;
+	return 0;
+}
+
+/* ---- commit ---------------------------------------------------------- */
+
+static int sync_active(struct tape *t)
+{
+	const struct seg *a = tape_active(t);
+
+	if (t->synced < a->len) {
+		if (fdatasync(t->afd) < 0)
+			return -errno;
+		t->synced = a->len;
+	}
+	return 0;
+}
+
+/* Everything written so far durable and named by the manifest. */
+static int commit(struct tape *t)
+{
+	int r = sync_active(t);
+
+	if (r == 0)
+		r = manifest_commit(t, t->segs, t->nseg);
+	if (r == 0)
+		t->dirty = false;
+	return r;
+}
+
+/*
+ * Make ns[0..keep-1] (a prefix of the segment list, possibly with its last
+ * entry shortened) plus a new empty active segment starting at object
+ * `first` the cartridge, durably. Segments after the prefix become
+ * unreachable and their files are deleted once the manifest no longer
+ * names them. Takes ownership of ns (room for keep + 1 entries).
+ * The caller has made the kept part of the active segment durable.
+ */
+static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t first)
+{
+	struct seg *n = &ns[keep];
+	char name[64];
+	int fd, r;
+
+	memset(n, 0, sizeof(*n));
+	n->id = t->next_id;
+	n->first = first;
+	n->base = keep ? ns[keep - 1].base + ns[keep - 1].len : 0;
+	seg_name(name, sizeof(name), n->id, "dat");
+	/* The file exists before the manifest names it, so a reader of the
+	 * committed manifest always finds it; if we crash first, open
+	 * deletes it as unnamed. */
+	fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		free(ns);
+		return -errno;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	t->next_id++;
+	r = manifest_commit(t, ns, keep + 1);
+	if (r < 0) {
+		close(fd);
+		unlinkat(t->dirfd, name, 0);
+		free(ns);
+		return r;
+	}
+
+	close(t->afd);
+	for (size_t i = keep; i < t->nseg; i++) {
+		drop_caches(t, t->segs[i].id);
+		seg_name(name, sizeof(name), t->segs[i].id, "dat");
+		unlinkat(t->dirfd, name, 0);
+		seg_name(name, sizeof(name), t->segs[i].id, "idx");
+		unlinkat(t->dirfd, name, 0);
+	}
+	free(t->segs);
+	t->segs = ns;
+	t->nseg = keep + 1;
+	t->afd = fd;
+	t->aoff.n = 0;
+	t->synced = 0;
+	t->kicked = 0;
+	t->dirty = false;
+	return 0;
+}
+
+/* Seal the active segment (it is full) and start the next one. */
+static int seal(struct tape *t)
+{
+	const struct seg *a = tape_active(t);
+	size_t j = u64vec_lower(&t->fm, a->first);
+	struct seg *ns;
+	int r;
+
+	r = sync_active(t);
+	if (r < 0)
+		return r;
+	/* Best effort, like every sidecar: rebuilt from the segment if lost. */
+	idx_write(t, a, t->aoff.v, t->fm.n > j ? t->fm.v + j : NULL, t->fm.n - j);
+	ns = malloc((t->nseg + 1) * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	memcpy(ns, t->segs, t->nseg * sizeof(*ns));
+	return switch_segments(t, ns, t->nseg, a->first + a->nobj);
+}
+
+/*
+ * Discard every object at or after p (< EOD), durably (SSC-4 4.2.7). The
+ * segment holding p keeps its records before p; what follows goes to a new
+ * segment. Nothing is copied.
+ */
+static int truncate_at(struct tape *t, uint64_t p)
+{
+	size_t i = seg_find(t, p), keep;
+	const struct seg *s = &t->segs[i];
+	uint64_t k = p - s->first, cut, end, id = s->id;
+	bool active = i == t->nseg - 1;
+	struct seg *ns;
+	size_t si;
+	int r;
+
+	r = record_at(t, p, &si, &cut, &end);
+	if (r == 0)
+		r = sync_active(t);
+	if (r < 0)
+		return r;
+	keep = k ? i + 1 : i;
+	ns = malloc((keep + 1) * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	memcpy(ns, t->segs, keep * sizeof(*ns));
+	if (k) {
+		ns[i].nobj = k;
+		ns[i].len = cut;
+		if (active) {
+			size_t j = u64vec_lower(&t->fm, s->first);
+			size_t nfm = u64vec_lower(&t->fm, p) - j;
+
+			idx_write(t, &ns[i], t->aoff.v, nfm ? t->fm.v + j : NULL, nfm);
+		}
+	}
+	r = switch_segments(t, ns, keep, p);
+	if (r < 0)
+		return r;
+	t->fm.n = u64vec_lower(&t->fm, p);
+	if (k) {
+		/* The records past the cut are unreachable: give the space back.
+		 * Safe, the manifest already says where the segment ends. */
+		char name[64];
+		int fd;
+
+		drop_caches(t, id);
+		seg_name(name, sizeof(name), id, "dat");
+		fd = openat(t->dirfd, name, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (ftruncate(fd, (off_t)cut) < 0) {
+				/* Only space is lost; the manifest bounds the segment. */
+			}
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/* Append one record to the active segment, sealing it first if full. */
+static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t len,
+			 const void *payload, uint32_t stored, uint32_t crc)
+{
+	struct seg *a = tape_active(t);
+	uint64_t need = REC_HDR_LEN + (uint64_t)stored;
+	uint8_t hb[REC_HDR_LEN];
+	struct rec_hdr h;
+	struct iovec iov[2];
+	int r;
+
+	if (a->nobj > 0 && (a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
+		r = seal(t);
+		if (r < 0)
+			return r;
+		a = tape_active(t);
+	}
+	h.type = type;
+	h.flags = flags;
+	h.obj = a->first + a->nobj;
+	h.len = len;
+	h.stored = stored;
+	h.crc = crc;
+	rec_encode(hb, &h);
+	iov[0].iov_base = hb;
+	iov[0].iov_len = REC_HDR_LEN;
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = stored;
+
+	r = u64vec_push(&t->aoff, a->len);
+	if (r == 0 && type == REC_FILEMARK) {
+		r = u64vec_push(&t->fm, h.obj);
+		if (r < 0)
+			t->aoff.n--;
+	}
+	if (r < 0)
+		return r;
+	/* Header and payload in one system call; a failure leaves the bytes
+	 * past a->len, which the next append overwrites. */
+	r = pwritev_all(t->afd, iov, stored ? 2 : 1, a->len);
+	if (r < 0) {
+		t->aoff.n--;
+		if (type == REC_FILEMARK)
+			t->fm.n--;
+		return r;
+	}
+	a->len += need;
+	a->nobj++;
+	t->dirty = true;
+	/* Write-behind: start writeback of what has piled up, without
+	 * waiting for it, so the disk works while the host sends more and a
+	 * flush finds little left to do (what RocksDB's bytes_per_sync and
+	 * PostgreSQL's backend_flush_after do). Not a durability point. */
+	if (a->len - t->kicked >= WRITE_BEHIND) {
+		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
+				SYNC_FILE_RANGE_WRITE);
+		t->kicked = a->len;
+	}
+	return 0;
+}
+
+/* ---- format, open, close ------------------------------------------------- */
+
+static int fsync_parent(const char *dir)
+{
+	char *copy = strdup(dir), *slash;
+	int fd, r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	slash = strrchr(copy, '/');
+	if (slash == copy)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	fd = open(slash ? copy : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return r;
+}
+
+int tape_format(const char *dir, const struct tape_info *info)
+{
+	struct tape t = {.afd = -1};
+	struct seg s = {.id = 1};
+	char name[64];
+	int fd, r;
+
+	if (!dir || !info || !tape_media_name(info->media))
+		return -EINVAL;
+	if (mkdir(dir, 0755) < 0)
+		return -errno;
+	t.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t.dirfd < 0)
+		return -errno;
+	t.info = *info;
+	t.info.barcode[sizeof(t.info.barcode) - 1] = 0;
+	t.info.serial[sizeof(t.info.serial) - 1] = 0;
+	if (!t.info.capacity)
+		t.info.capacity = tape_media_capacity(info->media);
+	if (!t.info.created)
+		t.info.created = (uint64_t)time(NULL);
+	t.next_id = 2;
+	seg_name(name, sizeof(name), s.id, "dat");
+	fd = openat(t.dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	close(fd);
+	r = manifest_commit(&t, &s, 1);
+	if (r == 0)
+		r = fsync_parent(dir);
+out:
+	close(t.dirfd);
+	return r;
+}
+
+static bool parse_seg_name(const char *name, uint64_t *id, const char **ext)
+{
+	uint64_t v = 0;
+
+	if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 4 + 16 + 4 || name[20] != '.')
+		return false;
+	for (int i = 4; i < 20; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*id = v;
+	*ext = name + 21;
+	return true;
+}
+
+/* Delete what the manifest does not name: segments made unreachable just
+ * before a crash, a segment created but never committed, temp files, and
+ * any sidecar of the active segment (it is indexed in memory only). */
+static void collect_garbage(struct tape *t)
+{
+	int fd = dup(t->dirfd);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name), lo = 0, hi = t->nseg;
+		const char *ext;
+		uint64_t id;
+
+		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
+			unlinkat(t->dirfd, de->d_name, 0);
+			continue;
+		}
+		if (!parse_seg_name(de->d_name, &id, &ext))
+			continue;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (t->segs[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		bool named = lo < t->nseg && t->segs[lo].id == id;
+
+		if ((strcmp(ext, "dat") == 0 && !named) ||
+		    (strcmp(ext, "idx") == 0 && (!named || lo == t->nseg - 1)))
+			unlinkat(t->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* Recover the active segment: index what the manifest committed, accept
+ * the complete records written after it, cut a torn tail. */
+static int open_active(struct tape *t)
+{
+	struct seg *a = tape_active(t);
+	uint64_t len, nobj;
+	struct stat sb;
+	char name[64];
+	bool changed;
+	int r;
+
+	seg_name(name, sizeof(name), a->id, "dat");
+	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0644);
+	if (t->afd < 0)
+		return errno == ENOENT ? -EBADMSG : -errno;
+	posix_fadvise(t->afd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = seg_scan(t->afd, a->first, a->len, a->nobj, true, &t->aoff, &t->fm, &len, &nobj);
+	if (r < 0)
+		return r;
+	if (fstat(t->afd, &sb) < 0)
+		return -errno;
+	changed = len != a->len || nobj != a->nobj;
+	a->len = len;
+	a->nobj = nobj;
+	if ((uint64_t)sb.st_size > len) {
+		if (ftruncate(t->afd, (off_t)len) < 0)
+			return -errno;
+		changed = true;
+	}
+	t->kicked = len;
+	if (!changed) {
+		t->synced = len;
+		return 0;
+	}
+	/* Make the recovered state the committed one, so that a crash during
+	 * later appends cannot resurrect the tail cut here. */
+	if (fsync(t->afd) < 0)
+		return -errno;
+	t->synced = len;
+	return manifest_commit(t, t->segs, t->nseg);
+}
+
+static void tape_free(struct tape *t)
+{
+	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
+		if (t->rfd[i].fd >= 0)
+			close(t->rfd[i].fd);
+	for (unsigned i = 0; i < TAPE_IDX_CACHE; i++)
+		free(t->idx[i].off);
+	if (t->afd >= 0)
+		close(t->afd);
+	if (t->dirfd >= 0)
+		close(t->dirfd); /* releases the flock */
+	u64vec_free(&t->aoff);
+	u64vec_free(&t->fm);
+	free(t->segs);
+	free(t->cbuf);
+	free(t->dbuf);
+	ZSTD_freeCCtx(t->zc);
+	ZSTD_freeDCtx(t->zd);
+	free(t);
+}
+
+int tape_open(const char *dir, struct tape **out)
+{
+	struct tape *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->afd = -1;
+	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
+		t->rfd[i].fd = -1;
+	t->seg_limit = TAPE_SEGMENT_SIZE;
+	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* One owner at a time: a second open (another drive, vtlctl) would
+	 * append behind the first one's back. */
+	if (flock(t->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	r = manifest_load(t);
+	if (r < 0)
+		goto fail;
+	collect_garbage(t);
+
+	/* Filemarks of the sealed segments, from their sidecars. */
+	for (size_t i = 0; i + 1 < t->nseg; i++) {
+		r = idx_read_fm(t, &t->segs[i], &t->fm);
+		if (r == -EBADMSG || r == -ENOENT) {
+			struct u64vec o = {0};
+
+			r = seg_rebuild(t, i, &o, &t->fm);
+			u64vec_free(&o);
+		}
+		if (r < 0)
+			goto fail;
+	}
+	r = open_active(t);
+	if (r < 0)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	tape_free(t);
+	return r;
+}
+
+int tape_close(struct tape *t)
+{
+	int r;
+
+	if (!t)
+		return 0;
+	r = tape_flush(t);
+	tape_free(t);
+	return r;
+}
+
+/* ---- state ----------------------------------------------------------- */
+
+const struct tape_info *tape_get_info(const struct tape *t)
+{
+	return &t->info;
+}
+
+int tape_set_write_protect(struct tape *t, bool wp)
+{
+	bool old = t->info.write_protect;
+	int r;
+
+	t->info.write_protect = wp;
+	r = commit(t);
+	if (r < 0)
+		t->info.write_protect = old;
+	return r;
+}
+
+int tape_count_load(struct tape *t)
+{
+	int r;
+
+	t->info.load_count++;
+	r = commit(t);
+	if (r < 0)
+		t->info.load_count--;
+	return r;
+}
+
+void tape_set_segment_size(struct tape *t, uint64_t bytes)
+{
+	t->seg_limit = bytes ? bytes : TAPE_SEGMENT_SIZE;
+}
+
+void tape_set_compression(struct tape *t, enum tape_compression c)
+{
+	t->comp = c;
+}
+
+enum tape_compression tape_get_compression(const struct tape *t)
+{
+	return t->comp;
+}
+
+uint64_t tape_used_bytes(const struct tape *t)
+{
+	const struct seg *a = tape_active(t);
+
+	return a->base + a->len;
+}
+
+uint64_t tape_capacity(const struct tape *t)
+{
+	return t->info.capacity;
+}
+
+uint64_t tape_bytes_before_pos(const struct tape *t)
+{
+	struct tape *mt = (struct tape *)t; /* the index cache fills on demand */
+	uint64_t off, end;
+	size_t i;
+
+	if (t->pos >= eod_of(t))
+		return tape_used_bytes(t);
+	if (record_at(mt, t->pos, &i, &off, &end) < 0)
+		return t->segs[seg_find(t, t->pos)].base;
+	return t->segs[i].base + off;
+}
+
+void tape_get_stats(const struct tape *t, struct tape_stats *st)
+{
+	*st = t->st;
+}
+
+/* ---- position ------------------------------------------------------------ */
+
+uint64_t tape_pos(const struct tape *t)
+{
+	return t->pos;
+}
+
+uint64_t tape_file(const struct tape *t)
+{
+	return u64vec_lower(&t->fm, t->pos);
+}
+
+uint64_t tape_eod(const struct tape *t)
+{
+	return eod_of(t);
+}
+
+int tape_rewind(struct tape *t)
+{
+	t->pos = 0;
+	return 0;
+}
+
+int tape_locate(struct tape *t, uint64_t obj)
+{
+	uint64_t eod = eod_of(t);
+
+	if (obj > eod) {
+		t->pos = eod;
+		return -ENODATA;
+	}
+	t->pos = obj;
+	return 0;
+}
+
+int tape_seek_eod(struct tape *t)
+{
+	t->pos = eod_of(t);
+	return 0;
+}
+
+static uint64_t magnitude(int64_t count)
+{
+	return count < 0 ? -(uint64_t)count : (uint64_t)count;
+}
+
+/* SSC-4 7.x SPACE: every answer comes from the filemark array; no record
+ * is read. */
+int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
+{
+	uint64_t n = magnitude(count), eod = eod_of(t);
+	size_t j = u64vec_lower(&t->fm, t->pos);
+
+	*done = 0;
+	*stop = TAPE_BLOCK;
+	if (count > 0) {
+		uint64_t next = j < t->fm.n ? t->fm.v[j] : eod;
+		uint64_t avail = next - t->pos;
+
+		if (n <= avail) {
+			t->pos += n;
+			*done = (int64_t)n;
+		} else if (next < eod) {
+			/* Stopped by a filemark, positioned after it. */
+			t->pos = next + 1;
+			*done = (int64_t)avail;
+			*stop = TAPE_FILEMARK;
+		} else {
+			t->pos = eod;
+			*done = (int64_t)avail;
+			*stop = TAPE_EOD;
+		}
+	} else if (count < 0) {
+		uint64_t start = j > 0 ? t->fm.v[j - 1] + 1 : 0;
+		uint64_t avail = t->pos - start;
+
+		if (n <= avail) {
+			t->pos -= n;
+			*done = (int64_t)n;
+		} else if (j > 0) {
+			/* Stopped by a filemark, positioned before it. */
+			t->pos = start - 1;
+			*done = (int64_t)avail;
+			*stop = TAPE_FILEMARK;
+		} else {
+			t->pos = 0;
+			*done = (int64_t)avail;
+			*stop = TAPE_BOT;
+		}
+	}
+	return 0;
+}
+
+int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
+{
+	uint64_t n = magnitude(count);
+	size_t j = u64vec_lower(&t->fm, t->pos); /* filemarks before pos */
+
+	*done = 0;
+	*stop = TAPE_BLOCK;
+	if (count > 0) {
+		uint64_t ahead = t->fm.n - j;
+
+		if (n <= ahead) {
+			t->pos = t->fm.v[j + n - 1] + 1;
+			*done = (int64_t)n;
+		} else {
+			t->pos = eod_of(t);
+			*done = (int64_t)ahead;
+			*stop = TAPE_EOD;
+		}
+	} else if (count < 0) {
+		if (n <= j) {
+			t->pos = t->fm.v[j - n];
+			*done = (int64_t)n;
+		} else {
+			t->pos = 0;
+			*done = (int64_t)j;
+			*stop = TAPE_BOT;
+		}
+	}
+	return 0;
+}
+
+/* ---- read ---------------------------------------------------------------- */
+
+static int decompress(struct tape *t, unsigned comp, const uint8_t *src, uint32_t stored,
+		      uint8_t *dst, uint32_t len)
+{
+	if (comp == TAPE_COMP_LZ4) {
+		int n = LZ4_decompress_safe((const char *)src, (char *)dst, (int)stored, (int)len);
+
+		return n == (int)len ? 0 : -EBADMSG;
+	}
+	if (!t->zd && !(t->zd = ZSTD_createDCtx()))
+		return -ENOMEM;
+	size_t n = ZSTD_decompressDCtx(t->zd, dst, len, src, stored);
+
+	return !ZSTD_isError(n) && n == len ? 0 : -EBADMSG;
+}
+
+int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	uint64_t off, end, stored;
+	uint8_t hb[REC_HDR_LEN];
+	struct iovec iov[3];
+	struct rec_hdr h;
+	uint32_t in_buf, crc;
+	unsigned comp;
+	size_t si;
+	int fd, r;
+
+	*len = 0;
+	if (t->pos >= eod_of(t)) {
+		*kind = TAPE_EOD;
+		return 0;
+	}
+	if (!buf)
+		cap = 0;
+	r = record_at(t, t->pos, &si, &off, &end);
+	if (r < 0)
+		return r;
+	fd = seg_fd(t, si);
+	if (fd < 0)
+		return fd;
+	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_MAX_BLOCK)
+		goto bad;
+	stored = end - off - REC_HDR_LEN;
+	r = scratch(&t->cbuf);
+	if (r < 0)
+		return r;
+
+	/* One preadv: header, then the payload straight into the caller's
+	 * buffer, any excess into scratch (it must still be checked). */
+	in_buf = cap < stored ? cap : (uint32_t)stored;
+	iov[0].iov_base = hb;
+	iov[0].iov_len = REC_HDR_LEN;
+	iov[1].iov_base = buf;
+	iov[1].iov_len = in_buf;
+	iov[2].iov_base = t->cbuf;
+	iov[2].iov_len = stored - in_buf;
+	r = preadv_all(fd, iov, 3, off);
+	if (r == -EBADMSG)
+		goto bad;
+	if (r < 0)
+		return r;
+	if (rec_decode(hb, &h) < 0 || h.obj != t->pos || h.stored != stored)
+		goto bad;
+	crc = crc32c_update(crc32c(buf, in_buf), t->cbuf, stored - in_buf);
+	if (crc != h.crc)
+		goto bad;
+	/* The header and the filemark array must agree on what this is. */
+	{
+		size_t j = u64vec_lower(&t->fm, t->pos);
+		bool is_fm = j < t->fm.n && t->fm.v[j] == t->pos;
+
+		if (is_fm != (h.type == REC_FILEMARK))
+			goto bad;
+	}
+	if (h.type == REC_FILEMARK) {
+		*kind = TAPE_FILEMARK;
+		t->pos++;
+		return 0;
+	}
+
+	comp = h.flags & REC_COMP_MASK;
+	if (comp != TAPE_COMP_NONE) {
+		uint8_t *dst = buf;
+
+		/* Gather the stored bytes in scratch, then inflate into the
+		 * caller's buffer if the whole record fits, else via scratch. */
+		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
+		if (in_buf)
+			memcpy(t->cbuf, buf, in_buf);
+		if (cap < h.len) {
+			r = scratch(&t->dbuf);
+			if (r < 0)
+				return r;
+			dst = t->dbuf;
+		}
+		r = decompress(t, comp, t->cbuf, h.stored, dst, h.len);
+		if (r == -EBADMSG)
+			goto bad;
+		if (r < 0)
+			return r;
+		if (dst != buf && cap)
+			memcpy(buf, dst, cap);
+	}
+	*len = h.len;
+	*kind = TAPE_BLOCK;
+	t->pos++;
+	t->st.blocks_read++;
+	t->st.bytes_read_host += h.len;
+	t->st.bytes_read_stored += h.stored;
+	return 0;
+bad:
+	t->st.crc_errors++;
+	return -EBADMSG;
+}
+
+/* ---- write --------------------------------------------------------------- */
+
+/* Compress into scratch when enabled and when it actually shrinks the
+ * record (as LTO drives do, per record); else store as is. */
+static void compress(struct tape *t, const void *buf, uint32_t len, const void **out,
+		     uint32_t *stored, uint8_t *flags)
+{
+	*out = buf;
+	*stored = len;
+	*flags = TAPE_COMP_NONE;
+	if (t->comp == TAPE_COMP_NONE || len < COMP_MIN_LEN || scratch(&t->cbuf) < 0)
+		return;
+	if (t->comp == TAPE_COMP_LZ4) {
+		int n = LZ4_compress_default(buf, (char *)t->cbuf, (int)len, (int)len - 1);
+
+		if (n > 0) {
+			*out = t->cbuf;
+			*stored = (uint32_t)n;
+			*flags = TAPE_COMP_LZ4;
+		}
+		return;
+	}
+	if (t->comp == TAPE_COMP_ZSTD) {
+		if (!t->zc && !(t->zc = ZSTD_createCCtx()))
+			return;
+		size_t n = ZSTD_compressCCtx(t->zc, t->cbuf, len - 1, buf, len, ZSTD_FAST_LEVEL);
+
+		if (!ZSTD_isError(n) && n < len) {
+			*out = t->cbuf;
+			*stored = (uint32_t)n;
+			*flags = TAPE_COMP_ZSTD;
+		}
+	}
+}
+
+/*
+ * Common preamble of every write: protection, room for `bytes` more stored
+ * bytes at the position, then SSC-4 4.2.7 (discard from the position on).
+ * Refusals come before the discard, so they leave the medium as it was.
+ */
+static int prepare_write(struct tape *t, uint64_t bytes)
+{
+	if (t->info.write_protect)
+		return -EROFS;
+	if (tape_bytes_before_pos(t) + bytes > t->info.capacity)
+		return -ENOSPC;
+	if (t->pos < eod_of(t))
+		return truncate_at(t, t->pos);
+	return 0;
+}
+
+int tape_write(struct tape *t, const void *buf, uint32_t len)
+{
+	const void *payload;
+	uint32_t stored, crc;
+	uint8_t flags;
+	int r;
+
+	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
+		return -EINVAL;
+	compress(t, buf, len, &payload, &stored, &flags);
+	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored);
+	if (r < 0)
+		return r;
+	crc = crc32c(payload, stored);
+	r = append_record(t, REC_BLOCK, flags, len, payload, stored, crc);
+	if (r < 0)
+		return r;
+	t->pos++;
+	t->st.blocks_written++;
+	t->st.bytes_written_host += len;
+	t->st.bytes_written_stored += stored;
+	return 0;
+}
+
+int tape_write_filemarks(struct tape *t, uint32_t count)
+{
+	int r = prepare_write(t, (uint64_t)REC_HDR_LEN * count);
+
+	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		r = append_record(t, REC_FILEMARK, 0, 0, NULL, 0, 0);
+		if (r == 0)
+			t->pos++;
+	}
+	return r;
+}
+
+int tape_erase(struct tape *t)
+{
+	int r = prepare_write(t, 0);
+
+	return r < 0 ? r : tape_flush(t);
+}
+
+int tape_flush(struct tape *t)
+{
+	return t->dirty ? commit(t) : 0;
+}

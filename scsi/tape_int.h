@@ -1,0 +1,156 @@
+/*
+ * tape_int.h - private to the medium (tape.c, tape_disk.c): the in-memory
+ * state of an open cartridge and the on-disk encodings.
+ *
+ * The on-disk format is described byte by byte in docs/medium-format.md;
+ * the constants here are that document's, and a change to one is a change
+ * to the other.
+ *
+ * Invariants of struct tape (checked by the tests, relied on everywhere):
+ *   - segs[0..nseg-1] is never empty; segs[nseg-1] is the active segment,
+ *     the only one ever appended to; every other segment is sealed and
+ *     holds at least one object.
+ *   - segs[i+1].first == segs[i].first + segs[i].nobj and
+ *     segs[i+1].base == segs[i].base + segs[i].len; EOD is
+ *     active.first + active.nobj.
+ *   - aoff holds the offset of every record of the active segment
+ *     (aoff.n == active.nobj); sealed segments keep theirs in the index
+ *     sidecar, loaded on demand into a small cache.
+ *   - fm holds the object number of every filemark before EOD, sorted.
+ *   - synced <= active.len: bytes of the active segment known to be on
+ *     stable storage. The manifest never names more of the active segment
+ *     than synced.
+ */
+#ifndef VTL_TAPE_INT_H
+#define VTL_TAPE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tape.h"
+
+/* Record header: 32 bytes, little-endian (docs/medium-format.md). */
+#define REC_MAGIC     0x5254564cu /* "LVTR" as bytes: 'L' 'V' 'T' 'R' */
+#define REC_HDR_LEN   32u
+#define REC_BLOCK     1u
+#define REC_FILEMARK  2u
+#define REC_COMP_MASK 0x03u /* flags bits 0-1: enum tape_compression */
+
+struct rec_hdr {
+	uint8_t type;
+	uint8_t flags;
+	uint64_t obj;	 /* logical object number */
+	uint32_t len;	 /* logical (host) length */
+	uint32_t stored; /* payload bytes that follow the header */
+	uint32_t crc;	 /* CRC32C of the stored payload */
+};
+
+void rec_encode(uint8_t out[REC_HDR_LEN], const struct rec_hdr *h);
+/* 0, or -EBADMSG if the magic, the header CRC or a field is wrong. */
+int rec_decode(const uint8_t in[REC_HDR_LEN], struct rec_hdr *h);
+
+/* Defaults. */
+#define TAPE_SEG_MAX_OBJ (1u << 20) /* records per segment: bounds index memory */
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+int u64vec_push(struct u64vec *a, uint64_t x);
+void u64vec_free(struct u64vec *a);
+/* Number of elements < x in the sorted vector (lower bound). */
+size_t u64vec_lower(const struct u64vec *a, uint64_t x);
+
+struct seg {
+	uint64_t id;	/* file seg-<id as 16 hex digits>.dat, never reused */
+	uint64_t first; /* object number of its first record */
+	uint64_t nobj;	/* valid records */
+	uint64_t len;	/* valid bytes */
+	uint64_t base;	/* stored bytes of all earlier segments */
+	bool rebuilt;	/* index sidecar rebuilt this session: do not retry */
+};
+
+#define TAPE_FD_CACHE  4
+#define TAPE_IDX_CACHE 4
+
+struct tape {
+	int dirfd;
+	struct tape_info info;
+	uint64_t generation; /* manifest generation, +1 per commit */
+	uint64_t next_id;    /* id of the next segment file */
+
+	struct seg *segs;
+	size_t nseg, segcap;
+
+	int afd;	    /* active segment, O_RDWR */
+	struct u64vec aoff; /* offsets of the active segment's records */
+	uint64_t synced;    /* active bytes on stable storage */
+	uint64_t kicked;    /* active bytes whose writeback was started */
+	bool dirty;	    /* the manifest is behind the active segment */
+
+	struct u64vec fm; /* object numbers of filemarks, sorted */
+	uint64_t pos;
+
+	uint64_t seg_limit;
+	enum tape_compression comp;
+
+	struct {
+		uint64_t id;
+		int fd;
+	} rfd[TAPE_FD_CACHE];
+	unsigned rfd_next;
+
+	struct {
+		uint64_t id;
+		uint64_t *off;
+	} idx[TAPE_IDX_CACHE];
+	unsigned idx_next;
+
+	uint8_t *cbuf; /* compression output / stored payload scratch */
+	uint8_t *dbuf; /* decompression scratch for short reads */
+	void *zc, *zd; /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
+
+	struct tape_stats st;
+};
+
+static inline struct seg *tape_active(const struct tape *t)
+{
+	return &t->segs[t->nseg - 1];
+}
+
+/* tape_disk.c: files of a cartridge. */
+#define TAPE_MANIFEST	  "MANIFEST"
+#define TAPE_MANIFEST_TMP "MANIFEST.tmp"
+
+void seg_name(char *buf, size_t n, uint64_t id, const char *ext);
+
+/* Write the manifest naming segs[0..nseg-1] atomically and durably
+ * (temp file, fsync, rename, fsync directory). */
+int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg);
+/* Read and verify the manifest into t->info, t->segs, t->next_id. */
+int manifest_load(struct tape *t);
+
+/*
+ * Scan the records of a segment file. [0, trusted_len) was committed and
+ * must hold trusted_nobj records: only headers are read, and a damaged
+ * header is stepped over by searching for the next valid one (the objects
+ * in between get offsets that fail on read). With `tail`, records past
+ * trusted_len are accepted while complete, in sequence and CRC-valid
+ * (payload included); the scan stops at the first that is not.
+ * Fills off (offset of each record), fm (absolute object numbers of
+ * filemarks), *len and *nobj (what is valid).
+ */
+int seg_scan(int fd, uint64_t first, uint64_t trusted_len, uint64_t trusted_nobj, bool tail,
+	     struct u64vec *off, struct u64vec *fm, uint64_t *len, uint64_t *nobj);
+
+/* Index sidecar seg-<id>.idx of a sealed segment (rebuildable, not fsynced). */
+int idx_write(struct tape *t, const struct seg *s, const uint64_t *off, const uint64_t *fm,
+	      size_t nfm);
+/* Append the filemarks of segment s (those before its end) to fm. */
+int idx_read_fm(struct tape *t, const struct seg *s, struct u64vec *fm);
+/* Load the offsets of segment s's records (s->nobj of them, malloc'd). */
+int idx_read_off(struct tape *t, const struct seg *s, uint64_t **off);
+
+#endif
