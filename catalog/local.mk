@@ -1,1 +1,6 @@
-# catalog build fragment
+# catalog/: the SQLite catalog (docs/library.md).
+noinst_LIBRARIES += libvtlcat.a
+libvtlcat_a_SOURCES = catalog/catalog.c catalog/catalog.h
+libvtlcat_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+
+CAT_LIBS = libvtlcat.a $(SQLITE_LIBS)

@@ -42,13 +42,32 @@ struct iscsi_target_config {
 	size_t n_allow;
 };
 
+/* Which digests (RFC 7143 13.1) the target accepts: ALLOW takes the
+ * initiator's first preference, NONE refuses CRC32C, REQUIRE refuses None. */
+enum iscsi_digest_policy {
+	ISCSI_DIGEST_ALLOW = 0,
+	ISCSI_DIGEST_NONE,
+	ISCSI_DIGEST_REQUIRE,
+};
+
 struct iscsi_server_config {
-	char listen[128];       /* "ADDR:PORT", "[v6]:PORT"; default 127.0.0.1:3260 */
-	uint32_t nop_interval_s; /* ping an idle initiator; 0 disables */
-	uint32_t nop_timeout_s;  /* drop a connection whose ping went unanswered */
+	char listen[128];		/* "ADDR:PORT", "[v6]:PORT"; default 127.0.0.1:3260 */
+	uint32_t nop_interval_s;	/* ping an idle initiator; 0 disables */
+	uint32_t nop_timeout_s;		/* drop a connection whose ping went unanswered */
 	uint32_t max_recv_data_segment; /* what the target accepts, default 262144 */
 	uint32_t max_burst;
 	uint32_t first_burst;
+	/* Additions (issue 5): */
+	uint32_t queue_depth;	      /* CmdSN window per session, default 32 */
+	uint32_t max_outstanding_r2t; /* per task, default 4 */
+	uint32_t max_cmd_data;	      /* largest data transfer of one command, default 16 MiB */
+	uint16_t tpgt;		      /* target portal group tag, default 1 */
+	enum iscsi_digest_policy header_digest, data_digest;
+	struct iscsi_chap discovery_chap; /* empty user: discovery needs no CHAP */
+	/* Where the server reports session events and protocol errors (one
+	 * line, no newline); NULL: silent. Called from server threads. */
+	void (*log)(void *arg, const char *msg);
+	void *log_arg;
 };
 
 void iscsi_server_config_defaults(struct iscsi_server_config *cfg);

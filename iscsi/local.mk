@@ -1,1 +1,51 @@
-# iscsi build fragment
+# iscsi/: the built-in iSCSI target (RFC 7143). See docs/iscsi.md.
+noinst_LIBRARIES += libvtliscsi.a
+libvtliscsi_a_SOURCES = \
+	iscsi/iscsi.h iscsi/internal.h iscsi/pdu.h \
+	iscsi/text.c iscsi/text.h \
+	iscsi/chap.c iscsi/chap.h \
+	iscsi/login.c \
+	iscsi/conn.c \
+	iscsi/server.c
+libvtliscsi_a_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS)
+
+# What a program linking the target needs besides libvtlscsi.a.
+ISCSI_LIBS = libvtliscsi.a $(CRYPTO_LIBS)
+
+# Tests: a real target on 127.0.0.1 with real tape drives, driven by
+# libiscsi (tests/iscsi/harness.c). libiscsi's headers are included as
+# <iscsi.h> / <scsi-lowlevel.h> from their own directory, because
+# <iscsi/iscsi.h> would find ours first (-I$(top_srcdir)).
+ISCSI_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) $(CRITERION_CFLAGS) \
+	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi
+ISCSI_TEST_LDADD = $(ISCSI_LIBS) libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) \
+	$(CRYPTO_LIBS) $(LIBISCSI_LIBS) $(CRITERION_LIBS) -lpthread
+
+check_PROGRAMS += tests/iscsi/test_iscsi_session
+TESTS += tests/iscsi/test_iscsi_session
+tests_iscsi_test_iscsi_session_SOURCES = tests/iscsi/test_iscsi_session.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h
+tests_iscsi_test_iscsi_session_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_session_LDADD = $(ISCSI_TEST_LDADD)
+
+check_PROGRAMS += tests/iscsi/test_iscsi_tape
+TESTS += tests/iscsi/test_iscsi_tape
+tests_iscsi_test_iscsi_tape_SOURCES = tests/iscsi/test_iscsi_tape.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h
+tests_iscsi_test_iscsi_tape_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_tape_LDADD = $(ISCSI_TEST_LDADD)
+
+check_PROGRAMS += tests/iscsi/test_iscsi_raw
+TESTS += tests/iscsi/test_iscsi_raw
+tests_iscsi_test_iscsi_raw_SOURCES = tests/iscsi/test_iscsi_raw.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h
+tests_iscsi_test_iscsi_raw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_raw_LDADD = $(ISCSI_TEST_LDADD)
+
+# The real vtld, started by the test on a temporary data directory.
+check_PROGRAMS += tests/iscsi/test_iscsi_vtld
+TESTS += tests/iscsi/test_iscsi_vtld
+tests_iscsi_test_iscsi_vtld_SOURCES = tests/iscsi/test_iscsi_vtld.c
+tests_iscsi_test_iscsi_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS)
+EXTRA_tests_iscsi_test_iscsi_vtld_DEPENDENCIES = vtld$(EXEEXT)

@@ -1,1 +1,33 @@
-# vtl build fragment
+# vtl/: the library model, configuration, control socket, vtld and vtlctl
+# (docs/library.md). The tests of the changer, the catalog and the CLI are
+# registered here too, since they need all of these parts.
+noinst_LIBRARIES += libvtl.a
+libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h
+libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
+
+VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(JANSSON_LIBS) $(INIH_LIBS)
+
+bin_PROGRAMS += vtld vtlctl
+vtld_SOURCES = vtl/vtld.c
+vtld_CFLAGS = $(AM_CFLAGS)
+vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS)
+vtlctl_SOURCES = vtl/vtlctl.c
+vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+vtlctl_LDADD = $(JANSSON_LIBS)
+
+# Tests: the changer at CDB level, the catalog at SQL level (with a crash
+# in the middle of moves), and the CLI against the real vtld and vtlctl.
+LIB_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(SQLITE_CFLAGS)
+LIB_TEST_LIBS = $(VTL_LIBS) $(CRITERION_LIBS)
+
+check_PROGRAMS += tests/scsi/test_smc tests/catalog/test_catalog
+TESTS += tests/scsi/test_smc tests/catalog/test_catalog tests/cli/test_cli.sh
+EXTRA_DIST += tests/cli/test_cli.sh
+
+tests_scsi_test_smc_SOURCES = tests/scsi/test_smc.c tests/catalog/libtest.h
+tests_scsi_test_smc_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_scsi_test_smc_LDADD = $(LIB_TEST_LIBS)
+
+tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h
+tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)

@@ -1,0 +1,838 @@
+/*
+ * catalog.c - the SQLite catalog (see catalog.h for the contract).
+ *
+ * The schema is created and upgraded by numbered migrations; PRAGMA
+ * user_version holds the number of the last one applied, and each runs in
+ * its own transaction, so a crash during an upgrade leaves the previous
+ * version intact. The database runs in WAL mode with synchronous=FULL: a
+ * committed move survives power loss, which is what lets the library model
+ * promise that a tape is in exactly one place after a crash.
+ *
+ * Writers use BEGIN IMMEDIATE so that two processes on one catalog (vtld
+ * and a test, or a future vtlctl that reads directly) never deadlock on a
+ * lock upgrade; the busy timeout absorbs short waits.
+ */
+#include "catalog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+struct cat {
+	sqlite3 *db;
+};
+
+static const char *const state_names[CAT_N_STATES] = {
+    "CREATING",	 "AVAILABLE", "IN_TRANSIT_TO_SHELF", "ARCHIVING", "ARCHIVED", "RETRIEVING",
+    "RETRIEVED", "DELETED",   "IRRECOVERABLE",
+};
+
+const char *cat_state_name(enum cat_state s)
+{
+	return (unsigned)s < CAT_N_STATES ? state_names[s] : "?";
+}
+
+int cat_state_parse(const char *name, enum cat_state *s)
+{
+	for (int i = 0; i < CAT_N_STATES; i++) {
+		if (strcasecmp(name, state_names[i]) == 0) {
+			*s = (enum cat_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *cat_kind_name(enum cat_kind k)
+{
+	switch (k) {
+	case CAT_TRANSPORT:
+		return "transport";
+	case CAT_STORAGE:
+		return "slot";
+	case CAT_IE:
+		return "ie";
+	case CAT_DRIVE:
+		return "drive";
+	}
+	return "?";
+}
+
+void cat_loc_format(enum cat_kind kind, uint32_t ordinal, char *buf)
+{
+	snprintf(buf, CAT_LOC_MAX, "%s:%u", cat_kind_name(kind), ordinal);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SQLite result code to a negative errno. */
+static int sq_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EAGAIN;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EINVAL;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return -EACCES;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EUCLEAN;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(struct cat *c, const char *sql)
+{
+	return sq_err(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
+}
+
+static int begin(struct cat *c)
+{
+	return exec(c, "BEGIN IMMEDIATE");
+}
+
+static int commit(struct cat *c)
+{
+	return exec(c, "COMMIT");
+}
+
+static void rollback(struct cat *c)
+{
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/*
+ * Migrations. Index i brings the schema from version i to i + 1. Never edit
+ * one that has shipped: add the next.
+ */
+static const char *const migrations[] = {
+    /* 1: library, elements, drives, tapes, events. */
+    "CREATE TABLE library ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  vendor TEXT NOT NULL, product TEXT NOT NULL, revision TEXT NOT NULL,"
+    "  serial TEXT NOT NULL, drive_vendor TEXT NOT NULL, drive_media TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    /* Element kinds use the SMC-3 element type codes. */
+    "CREATE TABLE elements ("
+    "  address INTEGER PRIMARY KEY CHECK (address BETWEEN 0 AND 65535),"
+    "  kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 4),"
+    "  ordinal INTEGER NOT NULL CHECK (ordinal >= 1),"
+    "  UNIQUE (kind, ordinal));"
+    "CREATE TABLE drives ("
+    "  address INTEGER PRIMARY KEY REFERENCES elements(address),"
+    "  lun INTEGER NOT NULL UNIQUE,"
+    "  serial TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE tapes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  barcode TEXT NOT NULL UNIQUE,"
+    "  media TEXT NOT NULL,"
+    "  capacity INTEGER NOT NULL CHECK (capacity > 0),"
+    "  used INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL CHECK (state IN ('CREATING','AVAILABLE',"
+    "    'IN_TRANSIT_TO_SHELF','ARCHIVING','ARCHIVED','RETRIEVING','RETRIEVED',"
+    "    'DELETED','IRRECOVERABLE')),"
+    "  write_protect INTEGER NOT NULL DEFAULT 0,"
+    "  worm INTEGER NOT NULL DEFAULT 0,"
+    "  pool TEXT NOT NULL DEFAULT 'default',"
+    /* The one place a tape is: UNIQUE makes two tapes in one element
+     * impossible, one column makes one tape in two elements impossible. */
+    "  element INTEGER UNIQUE REFERENCES elements(address),"
+    "  source INTEGER REFERENCES elements(address),"
+    "  created INTEGER NOT NULL, changed INTEGER NOT NULL,"
+    "  CHECK (element IS NOT NULL OR state NOT IN ('CREATING','AVAILABLE','RETRIEVED')),"
+    "  CHECK (element IS NULL OR state IN ('CREATING','AVAILABLE','RETRIEVED',"
+    "    'IN_TRANSIT_TO_SHELF','IRRECOVERABLE')));"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  tape INTEGER NOT NULL REFERENCES tapes(id),"
+    "  from_state TEXT, to_state TEXT NOT NULL,"
+    "  from_loc TEXT NOT NULL, to_loc TEXT NOT NULL,"
+    "  cause TEXT NOT NULL);"
+    "CREATE INDEX events_tape ON events(tape, id);"
+    "CREATE INDEX tapes_state ON tapes(state);",
+};
+
+enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
+
+static int user_version(struct cat *c)
+{
+	sqlite3_stmt *st;
+	int v = -EIO;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int cat_schema_version(struct cat *c)
+{
+	return user_version(c);
+}
+
+static int migrate(struct cat *c)
+{
+	for (;;) {
+		int rc = begin(c);
+		if (rc)
+			return rc;
+		int v = user_version(c);
+		if (v < 0) {
+			rollback(c);
+			return v;
+		}
+		if (v > N_MIGRATIONS) {
+			/* Written by a newer vtld: refuse rather than guess. */
+			rollback(c);
+			return -EPROTO;
+		}
+		if (v == N_MIGRATIONS) {
+			rollback(c);
+			return 0;
+		}
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+		rc = exec(c, migrations[v]);
+		if (!rc)
+			rc = exec(c, pragma);
+		if (!rc)
+			rc = commit(c);
+		if (rc) {
+			rollback(c);
+			return rc;
+		}
+	}
+}
+
+int cat_open(const char *path, struct cat **out)
+{
+	struct cat *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int rc = sqlite3_open_v2(
+	    path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sq_err(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 5000);
+	/* WAL for concurrent readers; FULL so that a commit is durable on
+	 * return (SQLite's WAL default, NORMAL, may lose the last commits on
+	 * power loss); foreign keys are per connection and off by default. */
+	rc = exec(c, "PRAGMA journal_mode = WAL");
+	if (!rc)
+		rc = exec(c, "PRAGMA synchronous = FULL");
+	if (!rc)
+		rc = exec(c, "PRAGMA foreign_keys = ON");
+	if (!rc)
+		rc = migrate(c);
+	if (rc)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	sqlite3_close(c->db);
+	free(c);
+	return rc;
+}
+
+void cat_close(struct cat *c)
+{
+	if (!c)
+		return;
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+	snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+int cat_library_get(struct cat *c, struct cat_library *lib)
+{
+	sqlite3_stmt *st;
+	memset(lib, 0, sizeof(*lib));
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT vendor, product, revision, serial, drive_vendor, "
+				    "drive_media, created FROM library WHERE id = 1",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+	}
+	copy_text(lib->vendor, sizeof(lib->vendor), sqlite3_column_text(st, 0));
+	copy_text(lib->product, sizeof(lib->product), sqlite3_column_text(st, 1));
+	copy_text(lib->revision, sizeof(lib->revision), sqlite3_column_text(st, 2));
+	copy_text(lib->serial, sizeof(lib->serial), sqlite3_column_text(st, 3));
+	copy_text(lib->drive_vendor, sizeof(lib->drive_vendor), sqlite3_column_text(st, 4));
+	copy_text(lib->drive_media, sizeof(lib->drive_media), sqlite3_column_text(st, 5));
+	lib->created = sqlite3_column_int64(st, 6);
+	sqlite3_finalize(st);
+
+	rc = sqlite3_prepare_v2(c->db,
+				"SELECT kind, min(address), count(*) FROM elements GROUP BY kind",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int k = sqlite3_column_int(st, 0);
+		if (k >= 1 && k <= 4) {
+			lib->base[k] = (uint16_t)sqlite3_column_int(st, 1);
+			lib->count[k] = (uint16_t)sqlite3_column_int(st, 2);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sq_err(rc);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sq_err(rc);
+}
+
+int cat_library_create(struct cat *c, const struct cat_library *lib, const struct cat_drive *drives,
+		       size_t n_drives)
+{
+	sqlite3_stmt *st = NULL, *el = NULL, *dr = NULL;
+	int rc = begin(c);
+	if (rc)
+		return rc;
+	rc = sq_err(
+	    sqlite3_prepare_v2(c->db,
+			       "INSERT INTO library (id, vendor, product, revision, serial, "
+			       "drive_vendor, drive_media, created) VALUES (1,?,?,?,?,?,?,?)",
+			       -1, &st, NULL));
+	if (!rc)
+		rc = sq_err(sqlite3_prepare_v2(
+		    c->db, "INSERT INTO elements (address, kind, ordinal) VALUES (?,?,?)", -1, &el,
+		    NULL));
+	if (!rc)
+		rc = sq_err(sqlite3_prepare_v2(
+		    c->db, "INSERT INTO drives (address, lun, serial) VALUES (?,?,?)", -1, &dr,
+		    NULL));
+	if (rc)
+		goto out;
+	sqlite3_bind_text(st, 1, lib->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, lib->product, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, lib->revision, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, lib->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, lib->drive_vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, lib->drive_media, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, lib->created ? lib->created : now_ms());
+	rc = step_done(st);
+	for (int k = CAT_TRANSPORT; !rc && k <= CAT_DRIVE; k++) {
+		for (uint32_t i = 0; !rc && i < lib->count[k]; i++) {
+			uint32_t addr = (uint32_t)lib->base[k] + i;
+			if (addr > 0xffff) {
+				rc = -ERANGE;
+				break;
+			}
+			sqlite3_bind_int(el, 1, (int)addr);
+			sqlite3_bind_int(el, 2, k);
+			sqlite3_bind_int(el, 3, (int)(i + 1));
+			rc = step_done(el);
+		}
+	}
+	if (!rc && n_drives != lib->count[CAT_DRIVE])
+		rc = -EINVAL;
+	for (size_t i = 0; !rc && i < n_drives; i++) {
+		sqlite3_bind_int(dr, 1, (int)(lib->base[CAT_DRIVE] + i));
+		sqlite3_bind_int64(dr, 2, drives[i].lun);
+		sqlite3_bind_text(dr, 3, drives[i].serial, -1, SQLITE_STATIC);
+		rc = step_done(dr);
+	}
+	if (!rc)
+		rc = commit(c);
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(el);
+	sqlite3_finalize(dr);
+	if (rc)
+		rollback(c);
+	return rc;
+}
+
+int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT d.address, e.ordinal, d.lun, d.serial FROM drives d "
+				    "JOIN elements e ON e.address = d.address ORDER BY d.address",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	struct cat_drive *v = NULL;
+	size_t cnt = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cat_drive *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		struct cat_drive *d = &v[cnt++];
+		memset(d, 0, sizeof(*d));
+		d->address = (uint16_t)sqlite3_column_int(st, 0);
+		d->ordinal = (uint32_t)sqlite3_column_int(st, 1);
+		d->lun = (uint32_t)sqlite3_column_int64(st, 2);
+		copy_text(d->serial, sizeof(d->serial), sqlite3_column_text(st, 3));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* Columns every tape query selects, in this order, for read_tape(). */
+#define TAPE_COLS                                                                                  \
+	"t.id, t.barcode, t.media, t.capacity, t.used, t.state, t.write_protect, t.worm, "         \
+	"t.pool, t.element, e.kind, e.ordinal, t.source, t.created, t.changed"
+
+static bool state_on_shelf(enum cat_state s)
+{
+	return s == CAT_IN_TRANSIT_TO_SHELF || s == CAT_ARCHIVING || s == CAT_ARCHIVED ||
+	       s == CAT_RETRIEVING;
+}
+
+static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, col + 0);
+	copy_text(t->barcode, sizeof(t->barcode), sqlite3_column_text(st, col + 1));
+	copy_text(t->media, sizeof(t->media), sqlite3_column_text(st, col + 2));
+	t->capacity = (uint64_t)sqlite3_column_int64(st, col + 3);
+	t->used = (uint64_t)sqlite3_column_int64(st, col + 4);
+	const char *s = (const char *)sqlite3_column_text(st, col + 5);
+	if (!s || cat_state_parse(s, &t->state))
+		t->state = CAT_IRRECOVERABLE;
+	t->write_protect = sqlite3_column_int(st, col + 6) != 0;
+	t->worm = sqlite3_column_int(st, col + 7) != 0;
+	copy_text(t->pool, sizeof(t->pool), sqlite3_column_text(st, col + 8));
+	t->in_library = sqlite3_column_type(st, col + 9) != SQLITE_NULL;
+	if (t->in_library) {
+		t->element = (uint16_t)sqlite3_column_int(st, col + 9);
+		t->kind = (enum cat_kind)sqlite3_column_int(st, col + 10);
+		t->ordinal = (uint32_t)sqlite3_column_int(st, col + 11);
+		cat_loc_format(t->kind, t->ordinal, t->location);
+	} else {
+		snprintf(t->location, sizeof(t->location), "%s",
+			 state_on_shelf(t->state) ? "shelf" : "none");
+	}
+	t->has_source = sqlite3_column_type(st, col + 12) != SQLITE_NULL;
+	if (t->has_source)
+		t->source = (uint16_t)sqlite3_column_int(st, col + 12);
+	t->created = sqlite3_column_int64(st, col + 13);
+	t->changed = sqlite3_column_int64(st, col + 14);
+}
+
+int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
+				    " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
+				    "ORDER BY e.address",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	struct cat_element *v = NULL;
+	size_t cnt = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cat_element *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		struct cat_element *e = &v[cnt++];
+		memset(e, 0, sizeof(*e));
+		e->address = (uint16_t)sqlite3_column_int(st, 0);
+		e->kind = (enum cat_kind)sqlite3_column_int(st, 1);
+		e->ordinal = (uint32_t)sqlite3_column_int(st, 2);
+		e->full = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		if (e->full)
+			read_tape(st, 3, &e->tape);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16_t *address)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(
+	    c->db, "SELECT address FROM elements WHERE kind = ? AND ordinal = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	sqlite3_bind_int(st, 1, (int)kind);
+	sqlite3_bind_int64(st, 2, ordinal);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*address = (uint16_t)sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+}
+
+int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+				    "ON e.address = t.element WHERE t.barcode = ?",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_tape(st, 0, t);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+}
+
+int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+				    "ON e.address = t.element WHERE (?1 IS NULL OR t.state = ?1) "
+				    "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	if (state >= 0)
+		sqlite3_bind_text(st, 1, cat_state_name((enum cat_state)state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, with_deleted || state == CAT_DELETED);
+	struct cat_tape *v = NULL;
+	size_t cnt = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cat_tape *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		read_tape(st, 0, &v[cnt++]);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *from_state,
+		     const char *to_state, const char *from_loc, const char *to_loc,
+		     const char *cause)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    sqlite3_prepare_v2(c->db,
+			       "INSERT INTO events (time, tape, from_state, to_state, from_loc, "
+			       "to_loc, cause) VALUES (?,?,?,?,?,?,?)",
+			       -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	sqlite3_bind_int64(st, 1, when);
+	sqlite3_bind_int64(st, 2, tape_id);
+	if (from_state)
+		sqlite3_bind_text(st, 3, from_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, to_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, from_loc, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, to_loc, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, cause ? cause : "", -1, SQLITE_STATIC);
+	rc = step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char *cause, size_t *bad)
+{
+	sqlite3_stmt *chk = NULL, *fr = NULL, *ins = NULL;
+	int rc = begin(c);
+	if (rc)
+		return rc;
+	rc = sq_err(
+	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM tapes WHERE barcode = ?", -1, &chk, NULL));
+	if (!rc)
+		rc = sq_err(sqlite3_prepare_v2(
+		    c->db,
+		    "SELECT e.address, e.ordinal FROM elements e WHERE e.kind = 2 AND NOT EXISTS "
+		    "(SELECT 1 FROM tapes t WHERE t.element = e.address) ORDER BY e.address",
+		    -1, &fr, NULL));
+	if (!rc)
+		rc = sq_err(sqlite3_prepare_v2(
+		    c->db,
+		    "INSERT INTO tapes (barcode, media, capacity, used, state, write_protect, "
+		    "worm, pool, element, created, changed) VALUES "
+		    "(?,?,?,0,'CREATING',?,?,?,?,?,?)",
+		    -1, &ins, NULL));
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_text(chk, 1, tapes[i].barcode, -1, SQLITE_STATIC);
+		int r = sqlite3_step(chk);
+		sqlite3_reset(chk);
+		if (r == SQLITE_ROW) {
+			if (bad)
+				*bad = i;
+			rc = -EEXIST;
+			goto out;
+		}
+		if (r != SQLITE_DONE) {
+			rc = sq_err(r);
+			goto out;
+		}
+	}
+	int64_t when = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		int r = sqlite3_step(fr);
+		if (r != SQLITE_ROW) {
+			rc = r == SQLITE_DONE ? -ENOSPC : sq_err(r);
+			goto out;
+		}
+		struct cat_tape *t = &tapes[i];
+		t->element = (uint16_t)sqlite3_column_int(fr, 0);
+		t->ordinal = (uint32_t)sqlite3_column_int(fr, 1);
+		t->kind = CAT_STORAGE;
+		t->in_library = true;
+		t->state = CAT_CREATING;
+		t->created = t->changed = when;
+		cat_loc_format(CAT_STORAGE, t->ordinal, t->location);
+		/* Re-run the free-slot query for each tape: the row inserted
+		 * below takes the slot just found. */
+		sqlite3_reset(fr);
+		sqlite3_bind_text(ins, 1, t->barcode, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2, t->media, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, (int64_t)t->capacity);
+		sqlite3_bind_int(ins, 4, t->write_protect);
+		sqlite3_bind_int(ins, 5, t->worm);
+		sqlite3_bind_text(ins, 6, t->pool[0] ? t->pool : "default", -1, SQLITE_STATIC);
+		sqlite3_bind_int(ins, 7, t->element);
+		sqlite3_bind_int64(ins, 8, when);
+		sqlite3_bind_int64(ins, 9, when);
+		rc = step_done(ins);
+		if (rc)
+			goto out;
+		t->id = sqlite3_last_insert_rowid(c->db);
+		rc = add_event(c, t->id, when, NULL, "CREATING", "none", t->location, cause);
+		if (rc)
+			goto out;
+	}
+	rc = commit(c);
+out:
+	sqlite3_finalize(chk);
+	sqlite3_finalize(fr);
+	sqlite3_finalize(ins);
+	if (rc)
+		rollback(c);
+	return rc;
+}
+
+static int element_loc(struct cat *c, uint16_t address, char *loc)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT kind, ordinal FROM elements WHERE address = ?",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	sqlite3_bind_int(st, 1, address);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		cat_loc_format((enum cat_kind)sqlite3_column_int(st, 0),
+			       (uint32_t)sqlite3_column_int(st, 1), loc);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+}
+
+int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change *ch)
+{
+	struct cat_tape t;
+	sqlite3_stmt *st = NULL;
+	int rc = begin(c);
+	if (rc)
+		return rc;
+	rc = cat_tape_get(c, barcode, &t);
+	if (rc)
+		goto out;
+	if (t.state != ch->from) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (ch->check_element &&
+	    (ch->at_none ? t.in_library : (!t.in_library || t.element != ch->at))) {
+		rc = -ESTALE;
+		goto out;
+	}
+	bool to_none = ch->keep_element ? !t.in_library : ch->to_none;
+	uint16_t dest = ch->keep_element ? t.element : ch->dest;
+	char to_loc[CAT_LOC_MAX];
+	if (to_none) {
+		snprintf(to_loc, sizeof(to_loc), "%s", state_on_shelf(ch->to) ? "shelf" : "none");
+	} else {
+		rc = element_loc(c, dest, to_loc);
+		if (rc)
+			goto out;
+		if (!t.in_library || t.element != dest) {
+			sqlite3_stmt *occ;
+			rc = sq_err(sqlite3_prepare_v2(
+			    c->db, "SELECT 1 FROM tapes WHERE element = ?", -1, &occ, NULL));
+			if (rc)
+				goto out;
+			sqlite3_bind_int(occ, 1, dest);
+			int r = sqlite3_step(occ);
+			sqlite3_finalize(occ);
+			if (r == SQLITE_ROW) {
+				rc = -EBUSY;
+				goto out;
+			}
+		}
+	}
+	bool moved = to_none ? t.in_library : (!t.in_library || t.element != dest);
+	int64_t when = now_ms();
+	rc = sq_err(
+	    sqlite3_prepare_v2(c->db,
+			       "UPDATE tapes SET state = ?1, element = ?2, "
+			       "source = CASE WHEN ?3 THEN ?4 ELSE source END, "
+			       "write_protect = CASE WHEN ?5 < 0 THEN write_protect ELSE ?5 END, "
+			       "changed = ?6 WHERE id = ?7",
+			       -1, &st, NULL));
+	if (rc)
+		goto out;
+	sqlite3_bind_text(st, 1, cat_state_name(ch->to), -1, SQLITE_STATIC);
+	if (!to_none)
+		sqlite3_bind_int(st, 2, dest);
+	/* SMC-3 6.10: the source element address is where the medium was
+	 * last moved from; a move into or out of the library keeps the last
+	 * element it was in. */
+	sqlite3_bind_int(st, 3, moved && t.in_library);
+	if (t.in_library)
+		sqlite3_bind_int(st, 4, t.element);
+	sqlite3_bind_int(st, 5, ch->write_protect);
+	sqlite3_bind_int64(st, 6, when);
+	sqlite3_bind_int64(st, 7, t.id);
+	rc = step_done(st);
+	if (rc)
+		goto out;
+	rc = add_event(c, t.id, when, cat_state_name(t.state), cat_state_name(ch->to), t.location,
+		       to_loc, ch->cause);
+	if (!rc)
+		rc = commit(c);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		rollback(c);
+	return rc;
+}
+
+int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    sqlite3_prepare_v2(c->db, "UPDATE tapes SET used = ? WHERE barcode = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	sqlite3_bind_int64(st, 1, (int64_t)used);
+	sqlite3_bind_text(st, 2, barcode, -1, SQLITE_STATIC);
+	rc = step_done(st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_event **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = sqlite3_prepare_v2(
+	    c->db,
+	    "SELECT * FROM (SELECT ev.id, ev.time, t.barcode, ev.from_state, ev.to_state, "
+	    "ev.from_loc, ev.to_loc, ev.cause FROM events ev JOIN tapes t ON t.id = ev.tape "
+	    "WHERE (?1 IS NULL OR t.barcode = ?1) ORDER BY ev.id DESC LIMIT ?2) ORDER BY id",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(rc);
+	if (barcode)
+		sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+	struct cat_event *v = NULL;
+	size_t cnt = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cat_event *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		struct cat_event *e = &v[cnt++];
+		memset(e, 0, sizeof(*e));
+		e->id = sqlite3_column_int64(st, 0);
+		e->time = sqlite3_column_int64(st, 1);
+		copy_text(e->barcode, sizeof(e->barcode), sqlite3_column_text(st, 2));
+		copy_text(e->from_state, sizeof(e->from_state), sqlite3_column_text(st, 3));
+		copy_text(e->to_state, sizeof(e->to_state), sqlite3_column_text(st, 4));
+		copy_text(e->from_loc, sizeof(e->from_loc), sqlite3_column_text(st, 5));
+		copy_text(e->to_loc, sizeof(e->to_loc), sqlite3_column_text(st, 6));
+		copy_text(e->cause, sizeof(e->cause), sqlite3_column_text(st, 7));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}

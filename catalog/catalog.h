@@ -1,0 +1,185 @@
+/*
+ * catalog.h - the SQLite catalog: the library's layout, its drives, and
+ * every tape with its state and its one location, plus an event log.
+ *
+ * Invariants the catalog keeps (docs/library.md has the schema):
+ *   - A tape's location is one column (tapes.element), UNIQUE, so a tape
+ *     is in at most one element and an element holds at most one tape, by
+ *     construction rather than by bookkeeping in two tables.
+ *   - Every move and every state transition is one transaction that also
+ *     writes its event row; after a crash at any instant the catalog shows
+ *     either the state before or the state after, never a mix.
+ *   - A barcode is never reused: a deleted tape keeps its row (state
+ *     DELETED, no location) as the tombstone that holds the barcode.
+ *
+ * All functions return 0 or a negative errno; nothing here prints.
+ * A struct cat is not thread-safe; the library model serialises access.
+ */
+#ifndef VTL_CATALOG_H
+#define VTL_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cat;
+
+/* Tape states: the AWS Tape Gateway model (ARCHITECTURE.md). */
+enum cat_state {
+	CAT_CREATING,
+	CAT_AVAILABLE,
+	CAT_IN_TRANSIT_TO_SHELF,
+	CAT_ARCHIVING,
+	CAT_ARCHIVED,
+	CAT_RETRIEVING,
+	CAT_RETRIEVED,
+	CAT_DELETED,
+	CAT_IRRECOVERABLE,
+	CAT_N_STATES
+};
+
+/* Element kinds, numbered as SMC-3 element type codes. */
+enum cat_kind {
+	CAT_TRANSPORT = 1,
+	CAT_STORAGE = 2,
+	CAT_IE = 3,
+	CAT_DRIVE = 4,
+};
+
+#define CAT_BARCODE_MAX 16
+#define CAT_LOC_MAX	24 /* "slot:65535", "shelf", "none" */
+
+struct cat_library {
+	char vendor[9];
+	char product[17];
+	char revision[5];
+	char serial[33];
+	char drive_vendor[8]; /* "IBM" or "HPE" */
+	char drive_media[8];  /* drive generation, "LTO-8" */
+	uint16_t base[5];     /* first element address by cat_kind */
+	uint16_t count[5];    /* number of elements by cat_kind */
+	int64_t created;
+};
+
+struct cat_drive {
+	uint16_t address;
+	uint32_t ordinal; /* 1-based: "drive 2" */
+	uint32_t lun;
+	char serial[33];
+};
+
+struct cat_tape {
+	int64_t id;
+	char barcode[CAT_BARCODE_MAX + 1];
+	char media[8]; /* "LTO-8" */
+	uint64_t capacity;
+	uint64_t used;
+	enum cat_state state;
+	bool write_protect;
+	bool worm;
+	char pool[33];
+	bool in_library;  /* element is valid */
+	uint16_t element; /* where it is */
+	enum cat_kind kind;
+	uint32_t ordinal;
+	bool has_source; /* source is valid (SMC-3 SVALID) */
+	uint16_t source; /* element it last came from */
+	int64_t created; /* ms since the epoch */
+	int64_t changed;
+	char location[CAT_LOC_MAX]; /* "slot:3", "drive:1", "ie:2", "shelf", "none" */
+};
+
+struct cat_element {
+	uint16_t address;
+	enum cat_kind kind;
+	uint32_t ordinal;
+	bool full;
+	struct cat_tape tape; /* valid when full */
+};
+
+struct cat_event {
+	int64_t id;
+	int64_t time; /* ms since the epoch */
+	char barcode[CAT_BARCODE_MAX + 1];
+	char from_state[24];
+	char to_state[24];
+	char from_loc[CAT_LOC_MAX];
+	char to_loc[CAT_LOC_MAX];
+	char cause[128];
+};
+
+const char *cat_state_name(enum cat_state s);
+int cat_state_parse(const char *name, enum cat_state *s);
+const char *cat_kind_name(enum cat_kind k); /* "transport", "slot", "ie", "drive" */
+
+/* Open (creating and migrating as needed) the catalog at path. */
+int cat_open(const char *path, struct cat **out);
+void cat_close(struct cat *c);
+/* Schema version (PRAGMA user_version) of an open catalog. */
+int cat_schema_version(struct cat *c);
+
+/* The library row; -ENOENT when the catalog is new. */
+int cat_library_get(struct cat *c, struct cat_library *lib);
+/*
+ * Create the library, its elements and drives in one transaction.
+ * drives[i].address is ignored: drive i gets base[CAT_DRIVE] + i.
+ */
+int cat_library_create(struct cat *c, const struct cat_library *lib, const struct cat_drive *drives,
+		       size_t n_drives);
+
+/* Arrays are malloc'd; free() them. */
+int cat_drives(struct cat *c, struct cat_drive **out, size_t *n);
+/* Every element in address order with its tape. */
+int cat_elements(struct cat *c, struct cat_element **out, size_t *n);
+/* Look an element up by kind and 1-based ordinal; -ENOENT if none. */
+int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16_t *address);
+
+int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t);
+/* Tapes in barcode order; with_deleted false hides DELETED tombstones;
+ * state >= 0 selects one state. */
+int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n);
+
+/*
+ * Create tapes in state CREATING, each in the next free storage slot (in
+ * address order), in one transaction with their events. Fails without any
+ * change: -EEXIST if a barcode is already known (live or deleted; *bad is
+ * its index), -ENOSPC if there are fewer free storage slots than tapes.
+ * The caller formats the media, then moves each to AVAILABLE.
+ */
+int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char *cause,
+		    size_t *bad);
+
+/*
+ * One transition: the tape must be in state `from` (and, when check_element,
+ * at element `at`, or nowhere when at_none); it goes to state `to` at
+ * `dest` (to_none: out of the library). One transaction with one event.
+ *   -ENOENT   no such tape
+ *   -ESTALE   the tape is not in the expected state or place
+ *   -EBUSY    dest holds another tape
+ *   -EINVAL   the combination is not allowed (CHECK constraints)
+ */
+struct cat_change {
+	enum cat_state from;
+	bool check_element;
+	bool at_none;
+	uint16_t at;
+	enum cat_state to;
+	bool to_none;
+	uint16_t dest;	   /* ignored when to_none */
+	bool keep_element; /* state change only: the tape stays where it is */
+	int write_protect; /* -1 keep, 0 or 1 set */
+	const char *cause;
+};
+int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change *ch);
+
+/* Record bytes used (no event: accounting, not a transition). */
+int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used);
+
+/* Events, oldest first; barcode NULL for all; limit 0 for no limit
+ * (with a limit, the newest `limit` events). */
+int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_event **out, size_t *n);
+
+/* Format an element as "slot:3" etc. into buf (CAT_LOC_MAX). */
+void cat_loc_format(enum cat_kind kind, uint32_t ordinal, char *buf);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * test_catalog.c - the catalog at SQL level (schema, constraints,
+ * transitions, barcode history), and crash safety of moves: a child process
+ * moving cartridges through the changer is killed at random instants; after
+ * each kill the catalog is reopened and every tape must be in exactly one
+ * place, with the changer and the drives agreeing with the catalog.
+ */
+#include "tests/catalog/libtest.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "catalog/catalog.h"
+
+static char dir[256];
+static char dbpath[300];
+static struct cat *C;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vtl-cat-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", dir);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void teardown(void)
+{
+	cat_close(C);
+	C = NULL;
+	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A small library: transport 1, I/E 10-11, drives 500-501, slots 1000-1003. */
+static void make_library(void)
+{
+	struct cat_library l;
+	memset(&l, 0, sizeof(l));
+	strcpy(l.vendor, "STK");
+	strcpy(l.product, "L700");
+	strcpy(l.revision, "0107");
+	strcpy(l.serial, "VLTEST0001");
+	strcpy(l.drive_vendor, "IBM");
+	strcpy(l.drive_media, "LTO-8");
+	l.base[CAT_TRANSPORT] = 1;
+	l.count[CAT_TRANSPORT] = 1;
+	l.base[CAT_IE] = 10;
+	l.count[CAT_IE] = 2;
+	l.base[CAT_DRIVE] = 500;
+	l.count[CAT_DRIVE] = 2;
+	l.base[CAT_STORAGE] = 1000;
+	l.count[CAT_STORAGE] = 4;
+	struct cat_drive d[2] = {{.lun = 1, .serial = "D1"}, {.lun = 2, .serial = "D2"}};
+	cr_assert_eq(cat_library_create(C, &l, d, 2), 0);
+}
+
+static void new_tape(struct cat_tape *t, const char *barcode)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->barcode, sizeof(t->barcode), "%s", barcode);
+	strcpy(t->media, "LTO-8");
+	t->capacity = 1000000;
+}
+
+static int create(const char *barcode)
+{
+	struct cat_tape t;
+	new_tape(&t, barcode);
+	return cat_tape_create(C, &t, 1, "test", NULL);
+}
+
+static int sql_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int v = -1;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static int sql_exec(const char *sql)
+{
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+TestSuite(catalog, .init = setup, .fini = teardown);
+
+Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
+{
+	cr_assert_eq(cat_schema_version(C), 1);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	struct cat_library l;
+	cr_assert_eq(cat_library_get(C, &l), -ENOENT);
+}
+
+Test(catalog, reopening_keeps_the_schema_and_data)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cat_close(C);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+	cr_assert_eq(t.state, CAT_CREATING);
+	cr_assert_str_eq(t.location, "slot:1");
+}
+
+Test(catalog, a_newer_schema_is_refused)
+{
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(sql_exec("PRAGMA user_version = 99"), SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), -EPROTO);
+}
+
+Test(catalog, library_layout_round_trips)
+{
+	make_library();
+	struct cat_library l;
+	cr_assert_eq(cat_library_get(C, &l), 0);
+	cr_assert_str_eq(l.product, "L700");
+	cr_assert_eq(l.base[CAT_DRIVE], 500);
+	cr_assert_eq(l.count[CAT_STORAGE], 4);
+	struct cat_drive *d;
+	size_t n;
+	cr_assert_eq(cat_drives(C, &d, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(d[1].address, 501);
+	cr_assert_eq(d[1].ordinal, 2);
+	cr_assert_str_eq(d[1].serial, "D2");
+	free(d);
+	uint16_t a;
+	cr_assert_eq(cat_element_find(C, CAT_IE, 2, &a), 0);
+	cr_assert_eq(a, 11);
+	cr_assert_eq(cat_element_find(C, CAT_IE, 3, &a), -ENOENT);
+}
+
+Test(catalog, new_tapes_take_free_storage_slots_in_order)
+{
+	make_library();
+	struct cat_tape t[3];
+	new_tape(&t[0], "AAA001L8");
+	new_tape(&t[1], "AAA002L8");
+	new_tape(&t[2], "AAA003L8");
+	cr_assert_eq(cat_tape_create(C, t, 3, "test", NULL), 0);
+	cr_assert_eq(t[0].element, 1000);
+	cr_assert_eq(t[2].element, 1002);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 3);
+}
+
+Test(catalog, duplicate_barcode_changes_nothing)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_tape t[2];
+	new_tape(&t[0], "AAA002L8");
+	new_tape(&t[1], "AAA001L8");
+	size_t bad = 99;
+	cr_assert_eq(cat_tape_create(C, t, 2, "test", &bad), -EEXIST);
+	cr_assert_eq(bad, 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 1);
+}
+
+Test(catalog, full_library_changes_nothing)
+{
+	make_library();
+	struct cat_tape t[5];
+	char bc[5][17];
+	for (int i = 0; i < 5; i++) {
+		snprintf(bc[i], 17, "AAA%03dL8", i);
+		new_tape(&t[i], bc[i]);
+	}
+	cr_assert_eq(cat_tape_create(C, t, 5, "test", NULL), -ENOSPC);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes"), 0);
+	cr_assert_eq(cat_tape_create(C, t, 4, "test", NULL), 0);
+	cr_assert_eq(create("BBB001L8"), -ENOSPC);
+}
+
+Test(catalog, deleted_barcode_is_never_reused)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_change ch = {.from = CAT_CREATING,
+				.to = CAT_DELETED,
+				.to_none = true,
+				.write_protect = -1,
+				.cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), 0);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+	cr_assert_eq(t.state, CAT_DELETED);
+	cr_assert(!t.in_library);
+	cr_assert_eq(create("AAA001L8"), -EEXIST);
+	/* The tombstone is hidden from the normal list. */
+	struct cat_tape *list;
+	size_t n;
+	cr_assert_eq(cat_tape_list(C, -1, false, &list, &n), 0);
+	cr_assert_eq(n, 0);
+	free(list);
+	cr_assert_eq(cat_tape_list(C, CAT_DELETED, false, &list, &n), 0);
+	cr_assert_eq(n, 1);
+	free(list);
+}
+
+Test(catalog, a_move_is_one_transaction_with_its_event)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_change ch = {.from = CAT_CREATING,
+				.check_element = true,
+				.at = 1000,
+				.to = CAT_AVAILABLE,
+				.dest = 500,
+				.write_protect = -1,
+				.cause = "load"};
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), 0);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+	cr_assert_str_eq(t.location, "drive:1");
+	cr_assert(t.has_source);
+	cr_assert_eq(t.source, 1000);
+	struct cat_event *ev;
+	size_t n;
+	cr_assert_eq(cat_events(C, "AAA001L8", 0, &ev, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(ev[1].from_state, "CREATING");
+	cr_assert_str_eq(ev[1].to_state, "AVAILABLE");
+	cr_assert_str_eq(ev[1].from_loc, "slot:1");
+	cr_assert_str_eq(ev[1].to_loc, "drive:1");
+	cr_assert_str_eq(ev[1].cause, "load");
+	free(ev);
+}
+
+Test(catalog, stale_expectations_and_full_destinations_change_nothing)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	struct cat_change ch = {.from = CAT_AVAILABLE,
+				.to = CAT_AVAILABLE,
+				.dest = 1002,
+				.write_protect = -1,
+				.cause = "x"};
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), -ESTALE, "wrong state");
+	ch.from = CAT_CREATING;
+	ch.check_element = true;
+	ch.at = 1003;
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), -ESTALE, "wrong place");
+	ch.at = 1000;
+	ch.dest = 1001;
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), -EBUSY, "destination full");
+	cr_assert_eq(cat_tape_change(C, "NOPE1L8", &ch), -ENOENT);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 2);
+}
+
+Test(catalog, an_available_tape_must_be_somewhere)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_change ch = {.from = CAT_CREATING,
+				.to = CAT_AVAILABLE,
+				.to_none = true,
+				.write_protect = -1,
+				.cause = "x"};
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), -EINVAL);
+}
+
+Test(catalog, sql_constraints_keep_one_tape_per_element_and_one_element_per_tape)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	/* Even raw SQL cannot put two tapes in one element... */
+	cr_assert_neq(sql_exec("UPDATE tapes SET element = 1000 WHERE barcode = 'AAA002L8'"),
+		      SQLITE_OK);
+	/* ...nor a tape in an element that does not exist. */
+	cr_assert_neq(sql_exec("UPDATE tapes SET element = 4242 WHERE barcode = 'AAA002L8'"),
+		      SQLITE_OK);
+	/* ...nor reuse a barcode. */
+	cr_assert_neq(sql_exec("INSERT INTO tapes (barcode, media, capacity, state, created, "
+			       "changed) VALUES ('AAA001L8','LTO-8',1,'ARCHIVED',0,0)"),
+		      SQLITE_OK);
+}
+
+Test(catalog, events_limit_returns_the_newest)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	cr_assert_eq(create("AAA003L8"), 0);
+	struct cat_event *ev;
+	size_t n;
+	cr_assert_eq(cat_events(C, NULL, 2, &ev, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(ev[0].barcode, "AAA002L8");
+	cr_assert_str_eq(ev[1].barcode, "AAA003L8");
+	free(ev);
+}
+
+/* ---- Crash during moves ------------------------------------------------- */
+
+enum { CRASH_TAPES = 3, CRASH_ROUNDS = 25 };
+
+/* The child: moves cartridges round slot -> drive -> (unload) -> slot,
+ * slot -> I/E -> slot, and swaps slots with EXCHANGE MEDIUM, forever,
+ * through the changer and the drives, as an initiator would. */
+static void mover(struct tlib *t)
+{
+	struct lib *lib;
+	if (lib_open(&t->cfg, &lib, t->err, sizeof(t->err)))
+		_exit(3);
+	struct scsi_dev *ch = lib_changer(lib);
+	const uint64_t nx = 0x55;
+	drain_ua(ch, nx);
+	for (size_t d = 0; d < lib_n_drives(lib); d++)
+		drain_ua(lib_drive(lib, d), nx);
+	struct tcmd c;
+	for (unsigned i = 0;; i++) {
+		/* A swap through the picker (EXCHANGE MEDIUM); refused when a
+		 * slot is empty, which is fine. */
+		uint8_t x[12] = {EXCHANGE_MEDIUM};
+		put_be16(x + 4, (uint16_t)(1000 + i % 8));
+		put_be16(x + 6, (uint16_t)(1000 + (i + 3) % 8));
+		put_be16(x + 8, (uint16_t)(1000 + i % 8));
+		run(ch, &c, nx, x, 12, 0);
+		struct cat_element *els;
+		size_t n;
+		if (lib_elements(lib, &els, &n))
+			_exit(4);
+		for (size_t k = 0; k < n; k++) {
+			if (!els[k].full)
+				continue;
+			uint16_t a = els[k].address;
+			if (els[k].kind == CAT_DRIVE) {
+				struct scsi_dev *drv = lib_drive(lib, a - 500);
+				drain_ua(drv, nx);
+				unload_drive(drv, &c, nx);
+				for (uint16_t s = 1000; s < 1008; s++)
+					if (move_medium(ch, &c, nx, a, s) == 0)
+						break;
+			} else if (els[k].kind == CAT_IE) {
+				for (uint16_t s = 1000; s < 1008; s++)
+					if (move_medium(ch, &c, nx, a, s) == 0)
+						break;
+			} else if ((i + k) % 3 == 0) {
+				move_medium(ch, &c, nx, a, (uint16_t)(10 + (i % 2)));
+			} else {
+				move_medium(ch, &c, nx, a, (uint16_t)(500 + (i % 2)));
+			}
+		}
+		free(els);
+	}
+}
+
+/* After a crash: every tape in exactly one element; the changer's report,
+ * the catalog and the drives agree. */
+static void check_consistent(struct tlib *t)
+{
+	cr_assert_eq(tlib_open(t), 0, "reopen after crash: %s", t->err);
+	struct cat_tape *tapes;
+	size_t n;
+	cr_assert_eq(lib_tape_list(t->lib, -1, &tapes, &n), 0);
+	cr_assert_eq(n, CRASH_TAPES);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(tapes[i].in_library, "tape %s is nowhere", tapes[i].barcode);
+		cr_assert(tapes[i].state == CAT_AVAILABLE ||
+			      tapes[i].state == CAT_IN_TRANSIT_TO_SHELF,
+			  "%s is %s", tapes[i].barcode, cat_state_name(tapes[i].state));
+	}
+	struct scsi_dev *ch = lib_changer(t->lib);
+	drain_ua(ch, 9);
+	struct tcmd c;
+	cr_assert_eq(res(ch, &c, 9, SMC_ET_ALL, true, false, 0, 0xffff, 65535), 0);
+	struct res_desc d[32];
+	size_t nd = res_walk(c.buf, c.c.in_len, d, 32);
+	size_t seen = 0;
+	for (size_t i = 0; i < nd; i++) {
+		if (!(d[i].d[2] & 0x01))
+			continue;
+		char bc[33];
+		desc_barcode(&d[i], bc);
+		bool found = false;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(tapes[k].barcode, bc) == 0) {
+				cr_assert_eq(tapes[k].element, get_be16(d[i].d),
+					     "%s: changer and catalog disagree", bc);
+				found = true;
+			}
+		}
+		cr_assert(found, "changer reports unknown tape %s", bc);
+		seen++;
+		if (d[i].type == SMC_ET_DRIVE) {
+			char in_drive[17];
+			ssc_barcode(lib_drive(t->lib, get_be16(d[i].d) - 500), in_drive);
+			cr_assert_str_eq(in_drive, bc, "the drive holds what the catalog says");
+		}
+	}
+	cr_assert_eq(seen, CRASH_TAPES, "each tape reported exactly once");
+	for (size_t k = 0; k < lib_n_drives(t->lib); k++) {
+		char in_drive[17];
+		ssc_barcode(lib_drive(t->lib, k), in_drive);
+		if (in_drive[0]) {
+			struct cat_tape tp;
+			cr_assert_eq(lib_tape_get(t->lib, in_drive, &tp), 0);
+			cr_assert_eq(tp.element, 500 + k);
+		}
+	}
+	free(tapes);
+	lib_close(t->lib);
+	t->lib = NULL;
+}
+
+Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeout = 120)
+{
+	struct tlib t;
+	memset(&t, 0, sizeof(t));
+	tlib_start(&t);
+	tlib_create(&t, "CRA001L8");
+	tlib_create(&t, "CRA002L8");
+	tlib_create(&t, "CRA003L8");
+	lib_close(t.lib);
+	t.lib = NULL;
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < CRASH_ROUNDS; round++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0)
+			mover(&t);
+		struct timespec ts = {0, (long)(5 + rand() % 60) * 1000000L};
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int status;
+		waitpid(pid, &status, 0);
+		cr_assert(WIFSIGNALED(status), "mover exited by itself: %d", WEXITSTATUS(status));
+		check_consistent(&t);
+	}
+	/* The kills did land in the middle of real work. */
+	cr_assert_eq(tlib_open(&t), 0);
+	struct cat_event *ev;
+	size_t n, moves = 0;
+	cr_assert_eq(lib_events(t.lib, NULL, 0, &ev, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		moves += strncmp(ev[i].cause, "MOVE MEDIUM", 11) == 0;
+	free(ev);
+	cr_assert_gt(moves, CRASH_ROUNDS, "only %zu moves were made", moves);
+	tlib_stop(&t);
+}

@@ -1,0 +1,228 @@
+#!/bin/bash
+# test_cli.sh - the real vtld and vtlctl binaries together: a daemon on a
+# temporary data directory, then vtlctl commands checked for their output,
+# JSON, exit codes and error messages. Every vtld started here is stopped
+# on exit, whatever happens.
+#
+# Run from the build directory (make check does): ./vtld and ./vtlctl.
+set -u
+
+BUILD=${BUILD:-$PWD}
+VTLD=$BUILD/vtld
+VTLCTL=$BUILD/vtlctl
+# jq reads vtlctl's JSON; a missing jq is a failure, not a skip, so the
+# suite cannot pass without running (Debian package jq).
+command -v jq >/dev/null || { echo "FAIL: jq not installed: apt-get install jq"; exit 1; }
+
+T=$(mktemp -d /tmp/vtl-cli-XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/    /'; }
+
+# start_vtld DIR [ARGS...]: start a daemon in the foreground and wait for
+# its control socket.
+start_vtld() {
+	local d=$1
+	shift
+	"$VTLD" --data-dir "$d" --listen 127.0.0.1:0 --foreground "$@" 2>>"$T/vtld.log" &
+	VTLD_PID=$!
+	PIDS+=("$VTLD_PID")
+	for _ in $(seq 100); do
+		[ -S "$d/vtld.sock" ] && "$VTLCTL" --socket "$d/vtld.sock" library show >/dev/null 2>&1 && return 0
+		kill -0 "$VTLD_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_vtld() {
+	kill -TERM "$VTLD_PID"
+	wait "$VTLD_PID"
+	STOP_RC=$?
+}
+
+# run EXPECTED_RC NAME CMD...: run vtlctl, keep stdout/stderr in OUT/ERR.
+run() {
+	local want=$1 name=$2
+	shift 2
+	OUT=$("$VTLCTL" "$@" 2>"$T/err")
+	RC=$?
+	ERR=$(cat "$T/err")
+	if [ "$RC" -eq "$want" ]; then ok "$name (exit $RC)"; else bad "$name: exit $RC, want $want" "$OUT$ERR"; fi
+}
+
+expect() { # NAME HAYSTACK NEEDLE
+	if grep -qF -- "$3" <<<"$2"; then ok "$1"; else bad "$1: no '$3'" "$2"; fi
+}
+
+D=$T/data
+start_vtld "$D" || { cat "$T/vtld.log"; echo "FAIL - vtld did not start"; exit 1; }
+export VTL_SOCKET=$D/vtld.sock
+
+# --- The default library on a fresh data directory.
+[ "$(stat -c %a "$D/vtld.sock")" = 600 ] && ok "control socket is mode 0600" || bad "socket mode"
+[ -f "$D/catalog.db" ] && [ -d "$D/tapes" ] && ok "data dir has catalog.db and tapes/" || bad "data dir layout"
+run 0 "library show" library show
+expect "library show names the changer" "$OUT" "STK L700"
+run 0 "library show --json" library show --json
+[ "$(jq '.drives | length' <<<"$OUT")" = 4 ] && ok "4 drives" || bad "drives" "$OUT"
+[ "$(jq '.slots | length' <<<"$OUT")" = 40 ] && ok "40 slots" || bad "slots"
+[ "$(jq '.ie | length' <<<"$OUT")" = 4 ] && ok "4 I/E" || bad "ie"
+[ "$(jq -r '.drives[1].lun' <<<"$OUT")" = 2 ] && ok "drive 2 is LUN 2" || bad "lun"
+
+# --- Creating tapes.
+run 0 "tape create" tape create ABC123L8 ABC124L6
+expect "create reports the slot" "$OUT" "created tape ABC123L8 (LTO-8, 12.0 TB) in slot:1"
+expect "LTO-6 from the barcode suffix" "$OUT" "ABC124L6 (LTO-6"
+run 0 "tape create --type --size" tape create --type LTO-7 --size 10G TYPE01
+expect "size override" "$OUT" "TYPE01 (LTO-7, 10.0 GB)"
+run 0 "tape create --prefix --count" tape create --prefix VTL --count 3
+expect "prefix barcodes" "$OUT" "VTL003L8"
+run 0 "long barcode accepted" tape create ABCDEFGHIJ12
+expect "long barcode warns" "$ERR" "warning: barcode ABCDEFGHIJ12 has 12 characters"
+
+before=$("$VTLCTL" tape list --json)
+run 1 "duplicate barcode refused" tape create NEW001L8 ABC123L8
+expect "duplicate names the tape" "$ERR" "vtlctl: tape ABC123L8 already exists"
+run 1 "bad barcode refused" tape create abc12
+expect "bad barcode explains" "$ERR" "only A-Z and 0-9"
+run 1 "short barcode refused" tape create AB1
+expect "short barcode explains" "$ERR" "5 to 16 characters"
+run 1 "same barcode twice refused" tape create NEW001L8 NEW001L8
+run 1 "bad type refused" tape create --type LTO-3 NEW001L8
+expect "bad type explains" "$ERR" "use LTO-5"
+[ "$(jq -c . <<<"$before")" = "$("$VTLCTL" tape list --json | jq -c .)" ] && ok "refusals changed nothing" || bad "refusal changed the catalog"
+
+# --- Listing.
+run 0 "tape list" tape list
+expect "table header" "$OUT" "BARCODE"
+expect "table row" "$OUT" "ABC123L8"
+run 0 "tape list --json" tape list --json
+[ "$(jq -r '.[0] | [.barcode,.state,.location,.type,.capacity_bytes,.used_bytes] | @tsv' <<<"$OUT")" = \
+	"$(printf 'ABC123L8\tAVAILABLE\tslot:1\tLTO-8\t12000000000000\t0')" ] && ok "stable JSON fields" || bad "json fields" "$OUT"
+run 0 "tape list --state" tape list --state AVAILABLE --json
+[ "$(jq length <<<"$OUT")" = 7 ] && ok "7 available" || bad "state filter" "$OUT"
+run 1 "unknown state refused" tape list --state BOGUS
+run 0 "tape show" tape show ABC123L8
+expect "show has capacity" "$OUT" "capacity_bytes   12000000000000"
+run 1 "show unknown tape" tape show NOPE12
+expect "unknown tape message" "$ERR" "no tape NOPE12"
+
+# --- Moves, drives, refusals that name the fix.
+run 0 "move to drive" tape move ABC123L8 --to drive:2
+run 0 "library show after load" library show --json
+[ "$(jq -r '.drives[1].barcode' <<<"$OUT")" = ABC123L8 ] && ok "drive 2 holds it" || bad "drive 2" "$OUT"
+[ "$(jq -r '.drives[1].status' <<<"$OUT")" = loaded ] && ok "drive 2 loaded" || bad "loaded"
+run 1 "move out of a loaded drive refused" tape move ABC123L8 --to slot:20
+expect "names drive and fix" "$ERR" "vtlctl: tape ABC123L8 is in drive 2; unload it first (vtlctl drive unload 2)"
+run 1 "delete of a loaded tape refused" tape delete ABC123L8
+expect "delete names the fix" "$ERR" "unload it first (vtlctl drive unload 2)"
+run 1 "move to a full slot refused" tape move ABC124L6 --to slot:3
+expect "full slot named" "$ERR" "slot 3 holds tape"
+run 1 "move to a missing slot refused" tape move ABC124L6 --to slot:41
+run 1 "bad destination" tape move ABC124L6 --to shelf:1
+run 0 "drive unload" drive unload 2
+run 0 "tape back home" tape show ABC123L8 --json
+[ "$(jq -r .location <<<"$OUT")" = slot:1 ] && ok "unload returned it to slot 1" || bad "home" "$OUT"
+run 1 "unload an empty drive" drive unload 2
+run 0 "slot to slot" tape move ABC123L8 --to slot:40
+
+# --- Export, archive, retrieve.
+run 0 "move to ie" tape move VTL001L8 --to ie:1
+run 0 "show exported" tape show VTL001L8 --json
+[ "$(jq -r .state <<<"$OUT")" = IN_TRANSIT_TO_SHELF ] && ok "exported tape is IN_TRANSIT_TO_SHELF" || bad "export" "$OUT"
+run 0 "archive" tape archive VTL001L8
+run 0 "show archived" tape show VTL001L8 --json
+[ "$(jq -r '.state + " " + .location' <<<"$OUT")" = "ARCHIVED shelf" ] && ok "archived on the shelf" || bad "archive" "$OUT"
+run 1 "archive twice refused" tape archive VTL001L8
+run 1 "move of an archived tape refused" tape move VTL001L8 --to slot:30
+expect "names retrieve" "$ERR" "vtlctl tape retrieve"
+run 0 "archive from a slot" tape archive VTL002L8
+run 0 "retrieve" tape retrieve VTL001L8
+run 0 "show retrieved" tape show VTL001L8 --json
+[ "$(jq -r '.state + " " + .location + " " + (.write_protected|tostring)' <<<"$OUT")" = "RETRIEVED ie:1 true" ] &&
+	ok "retrieved read-only into ie:1" || bad "retrieve" "$OUT"
+run 1 "retrieve of an available tape refused" tape retrieve ABC124L6
+
+# --- Delete and the barcode history.
+run 0 "delete" tape delete ABC124L6
+expect "delete message" "$OUT" "deleted"
+run 1 "deleted barcode is never reused" tape create ABC124L6
+expect "reuse message" "$ERR" "never reused"
+run 0 "events --tape" events --tape ABC124L6 --json
+[ "$(jq -r '.[-1].to_state' <<<"$OUT")" = DELETED ] && ok "delete recorded" || bad "events" "$OUT"
+run 0 "events" events
+expect "events table" "$OUT" "medium formatted"
+
+# --- Full library changes nothing.
+n_before=$("$VTLCTL" tape list --json | jq length)
+run 1 "full library refused" tape create --prefix FULL --count 40
+expect "full library explains" "$ERR" "the library is full"
+[ "$("$VTLCTL" tape list --json | jq length)" = "$n_before" ] && ok "full library changed nothing" || bad "full"
+
+# --- Usage errors exit 2.
+run 2 "no command" 
+run 2 "unknown command" bogus
+run 2 "move without --to" tape move ABC123L8
+run 2 "unknown option" tape list --frobnicate
+run 2 "drive unload without a number" drive unload
+run 0 "help" --help
+
+# --- Restart keeps everything; SIGTERM is a clean shutdown.
+list_before=$("$VTLCTL" tape list --json | jq -c .)
+stop_vtld
+[ "$STOP_RC" = 0 ] && ok "SIGTERM exits 0" || bad "SIGTERM exit $STOP_RC"
+expect "shutdown logged" "$(cat "$T/vtld.log")" "stopped"
+[ ! -e "$D/vtld.sock" ] && ok "socket removed at exit" || bad "socket left behind"
+run 1 "no daemon: clear error" tape list
+expect "connect error names the socket" "$ERR" "cannot connect to vtld at $D/vtld.sock"
+start_vtld "$D" || bad "restart"
+[ "$("$VTLCTL" tape list --json | jq -c .)" = "$list_before" ] && ok "restart keeps the catalog" || bad "restart lost data"
+
+# A second vtld on the same data directory is refused.
+"$VTLD" --data-dir "$D" --foreground --listen 127.0.0.1:0 2>"$T/second.log" &
+p=$!
+PIDS+=("$p")
+wait "$p"
+[ $? = 1 ] && grep -q "another vtld" "$T/second.log" && ok "second vtld refused" || bad "second vtld" "$(cat "$T/second.log")"
+stop_vtld
+
+# --- Configuration file.
+cat >"$T/vtl.conf" <<EOF
+[vtld]
+log_level = debug
+[library]
+vendor = IBM
+product = 03584L32
+drives = 2
+slots = 10
+ie_slots = 1
+[tapes]
+default_type = LTO-7
+EOF
+start_vtld "$T/data2" -c "$T/vtl.conf" || bad "vtld -c"
+export VTL_SOCKET=$T/data2/vtld.sock
+run 0 "configured library" library show --json
+[ "$(jq -r '.changer.product + " " + (.drives|length|tostring) + " " + (.slots|length|tostring)' <<<"$OUT")" = "03584L32 2 10" ] &&
+	ok "config keys applied" || bad "config" "$OUT"
+run 0 "default type from config" tape create CFG001
+expect "LTO-7 default" "$OUT" "(LTO-7"
+stop_vtld
+printf '[library]\nbogus = 1\n' >"$T/bad.conf"
+"$VTLD" -c "$T/bad.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -q "bad.conf:2: unknown key 'bogus'" "$T/bad.log" && ok "unknown config key refused" || bad "bad config" "$(cat "$T/bad.log")"
+"$VTLD" --frobnicate 2>/dev/null
+[ $? = 2 ] && ok "vtld usage error exits 2" || bad "vtld usage"
+
+echo "# $pass passed, $fail failed"
+# The same closing line as Criterion, so scripts/test.sh counts these too.
+echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"
+[ "$fail" = 0 ]

@@ -1,0 +1,682 @@
+/*
+ * test_smc.c - the media changer at CDB level (SMC-3), with the real
+ * library model behind it: catalog on a temporary directory, real drives,
+ * real media. Layout of the test library: transport 1, I/E 10-11,
+ * drives 500-501 (LUN 1-2), storage 1000-1007.
+ */
+#include "tests/catalog/libtest.h"
+
+enum { N1 = 0x1001, N2 = 0x1002 };
+enum { PICKER = 1, IE1 = 10, IE2 = 11, DRV1 = 500, DRV2 = 501, SLOT1 = 1000, SLOT2 = 1001 };
+
+static struct tlib T;
+static struct scsi_dev *ch;
+
+static void setup(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_start(&T);
+	ch = lib_changer(T.lib);
+	drain_ua(ch, N1);
+	drain_ua(ch, N2);
+}
+
+static void teardown(void)
+{
+	tlib_stop(&T);
+}
+
+TestSuite(smc, .init = setup, .fini = teardown);
+
+/* Create a tape as the operator would, then take the unit attention that
+ * announces it so the next command runs. */
+static void add_tape(const char *barcode)
+{
+	tlib_create(&T, barcode);
+	drain_ua(ch, N1);
+}
+
+/* ---- Identity ------------------------------------------------------------ */
+
+Test(smc, inquiry_reports_an_stk_l700_changer)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 96), 0);
+	cr_assert_geq(t.c.in_len, 36);
+	cr_assert_eq(t.buf[0] & 0x1f, SCSI_TYPE_CHANGER);
+	cr_assert_arr_eq(t.buf + 8, "STK     ", 8);
+	cr_assert_arr_eq(t.buf + 16, "L700            ", 16);
+}
+
+Test(smc, vpd_80_is_the_library_serial)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 1, 0x80, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	struct cat_library info;
+	lib_info(T.lib, &info);
+	cr_assert_eq(t.buf[1], 0x80);
+	size_t n = strlen(info.serial);
+	cr_assert_geq(t.buf[3], n);
+	cr_assert(memmem(t.buf + 4, t.buf[3], info.serial, n) != NULL);
+}
+
+Test(smc, vpd_83_has_a_designator)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 1, 0x83, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	cr_assert_eq(t.buf[1], 0x83);
+	cr_assert_gt(get_be16(t.buf + 2), 4);
+}
+
+Test(smc, test_unit_ready_is_good)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {TEST_UNIT_READY};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 0), 0);
+	cr_assert_eq(t.c.status, SAM_STAT_GOOD);
+}
+
+Test(smc, first_command_of_a_nexus_sees_power_on)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {TEST_UNIT_READY};
+	run(ch, &t, 0x77, cdb, 6, 0);
+	cr_assert_eq(key_of(&t), SK_UNIT_ATTENTION);
+	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len) >> 8, 0x29);
+}
+
+Test(smc, request_sense_reports_no_sense)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {REQUEST_SENSE, 0, 0, 0, 252, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 252), 0);
+	cr_assert_geq(t.c.in_len, 8);
+	cr_assert_eq(sense_key(t.buf, t.c.in_len), SK_NO_SENSE);
+}
+
+/* ---- Mode pages (SMC-3 7.3) ------------------------------------------------ */
+
+static const uint8_t *find_mode_page(const struct tcmd *t, uint8_t page)
+{
+	/* MODE SENSE(6): 4-byte header, block descriptors, then pages. */
+	size_t len = (size_t)t->buf[0] + 1, off = 4 + t->buf[3];
+	if (len > t->c.in_len)
+		len = t->c.in_len;
+	while (off + 2 <= len) {
+		if ((t->buf[off] & 0x3f) == page)
+			return t->buf + off;
+		off += 2u + t->buf[off + 1];
+	}
+	return NULL;
+}
+
+Test(smc, mode_page_1d_reports_the_element_layout)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {MODE_SENSE_6, 0x08, 0x1d, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	const uint8_t *p = find_mode_page(&t, 0x1d);
+	cr_assert_not_null(p);
+	cr_assert_eq(p[1], 0x12);
+	cr_assert_eq(get_be16(p + 2), PICKER);
+	cr_assert_eq(get_be16(p + 4), 1);
+	cr_assert_eq(get_be16(p + 6), SLOT1);
+	cr_assert_eq(get_be16(p + 8), 8);
+	cr_assert_eq(get_be16(p + 10), IE1);
+	cr_assert_eq(get_be16(p + 12), 2);
+	cr_assert_eq(get_be16(p + 14), DRV1);
+	cr_assert_eq(get_be16(p + 16), 2);
+}
+
+Test(smc, mode_page_1e_and_1f_are_reported)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {MODE_SENSE_6, 0x08, 0x1e, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	cr_assert_not_null(find_mode_page(&t, 0x1e));
+	cdb[2] = 0x1f;
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	const uint8_t *p = find_mode_page(&t, 0x1f);
+	cr_assert_not_null(p);
+	cr_assert_eq(p[2] & 0x0e, 0x0e, "stores in ST, I/E and DT");
+	cr_assert_eq(p[5], 0x0e, "ST -> ST, I/E, DT");
+	cr_assert_eq(p[13], 0x0e, "exchanges ST <-> ST, I/E, DT");
+}
+
+Test(smc, mode_page_3f_returns_all_changer_pages)
+{
+	struct tcmd t;
+	uint8_t cdb[10] = {MODE_SENSE_10, 0x08, 0x3f, 0, 0, 0, 0, 0x10, 0, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 10, 4096), 0);
+	size_t len = (size_t)get_be16(t.buf) + 2, off = 8 + get_be16(t.buf + 6);
+	bool seen[64] = {false};
+	while (off + 2 <= len && off + 2 <= t.c.in_len) {
+		seen[t.buf[off] & 0x3f] = true;
+		off += 2u + t.buf[off + 1];
+	}
+	cr_assert(seen[0x1d] && seen[0x1e] && seen[0x1f]);
+}
+
+/* ---- READ ELEMENT STATUS (SMC-3 6.10) ----------------------------------- */
+
+Test(smc, res_all_types_reports_every_element_in_address_order)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_ALL, true, false, 0, 0xffff, 65535), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 1 + 2 + 2 + 8, "elements available");
+	cr_assert_eq(get_be16(t.buf), PICKER, "first element reported");
+	struct res_desc d[32];
+	size_t n = res_walk(t.buf, t.c.in_len, d, 32);
+	cr_assert_eq(n, 13);
+	cr_assert_eq(d[0].type, SMC_ET_TRANSPORT);
+	cr_assert_eq(d[1].type, SMC_ET_IE);
+	cr_assert_eq(d[3].type, SMC_ET_DRIVE);
+	cr_assert_eq(d[5].type, SMC_ET_STORAGE);
+	for (size_t i = 1; i < n; i++)
+		cr_assert_gt(get_be16(d[i].d), get_be16(d[i - 1].d));
+	/* The new tape is in the first storage slot, with its barcode. */
+	char bc[33];
+	cr_assert_eq(get_be16(d[5].d), SLOT1);
+	cr_assert(d[5].d[2] & 0x01, "FULL");
+	cr_assert(d[5].d[2] & 0x08, "ACCESS");
+	cr_assert(d[5].pvoltag);
+	desc_barcode(&d[5], bc);
+	cr_assert_str_eq(bc, "ABC001L8");
+	/* The volume tag is the barcode padded with spaces to 32 bytes. */
+	cr_assert_eq(d[5].d[12 + 8], ' ');
+	cr_assert_eq(d[5].d[12 + 31], ' ');
+	/* An empty slot has an all-zero volume tag. */
+	cr_assert_eq(d[6].d[2] & 0x01, 0);
+	cr_assert_eq(d[6].d[12], 0);
+}
+
+Test(smc, res_each_type_alone)
+{
+	struct tcmd t;
+	const struct {
+		uint8_t type;
+		uint16_t first, count;
+	} want[] = {{SMC_ET_TRANSPORT, PICKER, 1},
+		    {SMC_ET_STORAGE, SLOT1, 8},
+		    {SMC_ET_IE, IE1, 2},
+		    {SMC_ET_DRIVE, DRV1, 2}};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_eq(res(ch, &t, N1, want[i].type, false, false, 0, 0xffff, 4096), 0);
+		cr_assert_eq(get_be16(t.buf), want[i].first);
+		cr_assert_eq(get_be16(t.buf + 2), want[i].count);
+		struct res_desc d[16];
+		size_t n = res_walk(t.buf, t.c.in_len, d, 16);
+		cr_assert_eq(n, want[i].count);
+		for (size_t k = 0; k < n; k++)
+			cr_assert_eq(d[k].type, want[i].type);
+		/* Without VOLTAG and DVCID: 12 bytes + 4-byte identifier header. */
+		cr_assert_eq(d[0].len, 16);
+	}
+}
+
+Test(smc, res_starting_address_and_count_select_elements)
+{
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_STORAGE, false, false, SLOT1 + 3, 2, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), SLOT1 + 3);
+	cr_assert_eq(get_be16(t.buf + 2), 2);
+	struct res_desc d[4];
+	cr_assert_eq(res_walk(t.buf, t.c.in_len, d, 4), 2);
+	cr_assert_eq(get_be16(d[1].d), SLOT1 + 4);
+}
+
+Test(smc, res_start_between_elements_begins_at_the_next_one)
+{
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_ALL, false, false, 12, 3, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), DRV1);
+}
+
+Test(smc, res_start_beyond_the_last_element_is_invalid_element_address)
+{
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, false, false, DRV2 + 1, 5, 4096),
+		     ASC_INVALID_ELEMENT_ADDRESS);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+}
+
+Test(smc, res_allocation_length_truncates_but_reports_the_full_count)
+{
+	struct tcmd full, t;
+	cr_assert_eq(res(ch, &full, N1, SMC_ET_ALL, true, true, 0, 0xffff, 65535), 0);
+	uint32_t total = get_be24(full.buf + 5);
+	cr_assert_eq(total + 8, full.c.in_len);
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_ALL, true, true, 0, 0xffff, 8), 0);
+	cr_assert_eq(t.c.in_len, 8);
+	cr_assert_eq(get_be24(t.buf + 5), total, "byte count of the whole report");
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_ALL, true, true, 0, 0xffff, 100), 0);
+	cr_assert_eq(t.c.in_len, 100);
+	cr_assert_arr_eq(t.buf, full.buf, 100);
+}
+
+Test(smc, res_dvcid_is_the_drive_unit_serial_and_lun)
+{
+	struct tcmd t, inq;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, true, true, 0, 0xffff, 4096), 0);
+	struct res_desc d[2];
+	cr_assert_eq(res_walk(t.buf, t.c.in_len, d, 2), 2);
+	cr_assert_eq(d[0].len, 12 + 36 + 4 + 32);
+	for (size_t i = 0; i < 2; i++) {
+		const uint8_t *id = d[i].d + 12 + 36;
+		cr_assert_eq(id[0] & 0x0f, 2, "ASCII");
+		cr_assert_eq(id[3], 32);
+		/* The drive LUN's VPD 0x80 serial is the identifier. */
+		uint8_t cdb[6] = {INQUIRY, 1, 0x80, 0, 255, 0};
+		cr_assert_eq(run(lib_drive(T.lib, i), &inq, N1, cdb, 6, 255), 0);
+		char serial[64] = "";
+		memcpy(serial, inq.buf + 4, inq.buf[3] < 63 ? inq.buf[3] : 63);
+		for (int k = (int)strlen(serial) - 1; k >= 0 && serial[k] == ' '; k--)
+			serial[k] = 0;
+		cr_assert_gt(strlen(serial), 0);
+		cr_assert_arr_eq(id + 4, serial, strlen(serial));
+		cr_assert_eq(d[i].d[6] & 0x10, 0x10, "LU VALID");
+		cr_assert_eq(d[i].d[6] & 0x07, lib_drive_lun(T.lib, i));
+	}
+}
+
+Test(smc, res_reserved_element_type_is_invalid_field)
+{
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, 5, false, false, 0, 10, 4096), ASC_INVALID_FIELD_IN_CDB);
+}
+
+/* ---- MOVE MEDIUM (SMC-3 6.9) and the drive coupling ---------------------- */
+
+Test(smc, move_into_a_drive_loads_it_and_the_drive_reports_the_change)
+{
+	add_tape("ABC001L8");
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	drain_ua(drv, N1);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	cr_assert_eq(ssc_state(drv), SSC_LOADED);
+	char bc[17];
+	ssc_barcode(drv, bc);
+	cr_assert_str_eq(bc, "ABC001L8");
+	cr_assert(saw_ua(drv, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	/* The changer reports it in the drive, source the slot, ACCESS 0. */
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, true, false, DRV1, 1, 4096), 0);
+	struct res_desc d[1];
+	cr_assert_eq(res_walk(t.buf, t.c.in_len, d, 1), 1);
+	cr_assert_eq(d[0].d[2] & 0x09, 0x01, "FULL, no ACCESS while loaded");
+	cr_assert(d[0].d[9] & 0x80, "SVALID");
+	cr_assert_eq(get_be16(d[0].d + 10), SLOT1);
+	char vt[33];
+	desc_barcode(&d[0], vt);
+	cr_assert_str_eq(vt, "ABC001L8");
+}
+
+Test(smc, move_out_of_a_loaded_drive_is_refused_until_the_host_unloads)
+{
+	add_tape("ABC001L8");
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_UNLOAD_TAPE_FAILURE);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_str_eq(tp.location, "drive:1", "nothing changed");
+
+	drain_ua(drv, N1);
+	cr_assert_eq(unload_drive(drv, &t, N1), 0);
+	cr_assert_eq(ssc_state(drv), SSC_UNLOADED);
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, false, false, DRV1, 1, 4096), 0);
+	cr_assert_eq(t.buf[16 + 2] & 0x09, 0x09, "FULL and ACCESS once unloaded");
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), 0);
+	cr_assert_eq(ssc_state(drv), SSC_EMPTY);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_str_eq(tp.location, "slot:2");
+	cr_assert(tp.has_source);
+	cr_assert_eq(tp.source, DRV1);
+}
+
+Test(smc, move_drive_to_drive_after_unload)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	drain_ua(lib_drive(T.lib, 0), N1);
+	cr_assert_eq(unload_drive(lib_drive(T.lib, 0), &t, N1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, DRV2), 0);
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 0)), SSC_EMPTY);
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 1)), SSC_LOADED);
+}
+
+Test(smc, move_from_an_empty_element_is_source_empty)
+{
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
+}
+
+Test(smc, move_to_a_full_element_is_destination_full)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
+}
+
+Test(smc, move_with_an_unassigned_address_is_invalid_element_address)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	/* Source, destination and transport, each with the field pointer. */
+	cr_assert_eq(move_medium(ch, &t, N1, 2000, SLOT2), ASC_INVALID_ELEMENT_ADDRESS);
+	uint8_t cdb[12] = {MOVE_MEDIUM};
+	put_be16(cdb + 4, SLOT1);
+	put_be16(cdb + 6, 999);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 0), ASC_INVALID_ELEMENT_ADDRESS);
+	cr_assert_eq(get_be16(t.c.sense + 16), 6, "field pointer on the destination");
+	put_be16(cdb + 6, SLOT2);
+	put_be16(cdb + 2, SLOT1);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 0), ASC_INVALID_ELEMENT_ADDRESS);
+	cr_assert_eq(get_be16(t.c.sense + 16), 2, "field pointer on the transport");
+	/* The transport itself is not a place to move to. */
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, PICKER), ASC_INVALID_ELEMENT_ADDRESS);
+	/* Transport 0 (the default) and the picker's own address work. */
+	put_be16(cdb + 2, PICKER);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 0), 0);
+}
+
+Test(smc, move_with_invert_is_invalid_field)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	uint8_t cdb[12] = {MOVE_MEDIUM};
+	put_be16(cdb + 4, SLOT1);
+	put_be16(cdb + 6, SLOT2);
+	cdb[10] = 1;
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 0), ASC_INVALID_FIELD_IN_CDB);
+	cr_assert_eq(get_be16(t.c.sense + 16), 10);
+}
+
+Test(smc, move_to_an_ie_element_exports_toward_the_shelf)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), 0);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_IN_TRANSIT_TO_SHELF);
+	cr_assert_str_eq(tp.location, "ie:1");
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_IE, true, false, 0, 0xffff, 4096), 0);
+	struct res_desc d[2];
+	cr_assert_eq(res_walk(t.buf, t.c.in_len, d, 2), 2);
+	cr_assert_eq(d[0].d[2] & 0x0b, 0x09, "FULL, ACCESS, IMPEXP 0: placed by the picker");
+	cr_assert(d[0].d[9] & 0x80);
+	cr_assert_eq(get_be16(d[0].d + 10), SLOT1);
+	/* Importing it back cancels the export. */
+	cr_assert_eq(move_medium(ch, &t, N1, IE1, SLOT2), 0);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_AVAILABLE);
+}
+
+Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
+{
+	add_tape("ABC001L8");
+	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
+	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert_eq(lib_tape_retrieve(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
+	/* Operator action at the port: every initiator hears of it. */
+	cr_assert(saw_ua(ch, N1, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	struct tcmd t;
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_IE, true, false, 0, 0xffff, 4096), 0);
+	struct res_desc d[2];
+	cr_assert_eq(res_walk(t.buf, t.c.in_len, d, 2), 2);
+	cr_assert_eq(d[0].d[2] & 0x03, 0x03, "FULL and IMPEXP");
+	char bc[33];
+	desc_barcode(&d[0], bc);
+	cr_assert_str_eq(bc, "ABC001L8");
+	/* Read-only: loaded into a drive, it is write protected. */
+	cr_assert_eq(move_medium(ch, &t, N1, IE1, DRV1), 0);
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	drain_ua(drv, N1);
+	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x3f, 0, 255, 0};
+	cr_assert_eq(run(drv, &t, N1, ms, 6, 255), 0);
+	cr_assert(t.buf[2] & 0x80, "WP in the mode parameter header");
+}
+
+Test(smc, operator_changes_raise_unit_attentions_on_the_changer)
+{
+	tlib_create(&T, "ABC001L8");
+	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert_eq(lib_tape_move(T.lib, "ABC001L8", "ie:2", T.err, sizeof(T.err)), 0, "%s",
+		     T.err);
+	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+}
+
+/* ---- Import/export port, PREVENT ALLOW, the rest ------------------------ */
+
+static uint16_t open_close(uint64_t nexus, struct tcmd *t, uint16_t addr, uint8_t action)
+{
+	uint8_t cdb[6] = {OPEN_CLOSE_IMPORT_EXPORT_ELEMENT, 0, 0, 0, action, 0};
+	put_be16(cdb + 2, addr);
+	return run(ch, t, nexus, cdb, 6, 0);
+}
+
+Test(smc, open_ie_is_refused_while_removal_is_prevented)
+{
+	struct tcmd t;
+	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0};
+	cr_assert_eq(run(ch, &t, N1, prevent, 6, 0), 0);
+	cr_assert_eq(open_close(N1, &t, IE1, 0), ASC_MEDIUM_REMOVAL_PREVENTED);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	prevent[4] = 0;
+	cr_assert_eq(run(ch, &t, N1, prevent, 6, 0), 0);
+	cr_assert_eq(open_close(N1, &t, IE1, 0), 0);
+}
+
+Test(smc, open_ie_blocks_the_picker_and_close_raises_ie_accessed)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(open_close(N1, &t, IE1, 0), 0);
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_IE, false, false, 0, 0xffff, 4096), 0);
+	cr_assert_eq(t.buf[16 + 2] & 0x08, 0, "no ACCESS while open");
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), ASC_MEDIUM_MAGAZINE_NOT_ACCESSIBLE);
+	cr_assert_eq(open_close(N1, &t, IE1, 1), 0);
+	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), 0);
+}
+
+Test(smc, open_close_on_a_non_ie_element_is_invalid_element_address)
+{
+	struct tcmd t;
+	cr_assert_eq(open_close(N1, &t, SLOT1, 0), ASC_INVALID_ELEMENT_ADDRESS);
+	cr_assert_eq(open_close(N1, &t, IE1, 5), ASC_INVALID_FIELD_IN_CDB);
+}
+
+Test(smc, archive_from_ie_is_refused_while_an_initiator_prevents_removal)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), 0);
+	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0};
+	cr_assert_eq(run(ch, &t, N1, prevent, 6, 0), 0);
+	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), -EBUSY);
+	cr_assert(strstr(T.err, "prevents medium removal"));
+}
+
+Test(smc, initialize_element_status_and_with_range)
+{
+	struct tcmd t;
+	uint8_t ies[6] = {INITIALIZE_ELEMENT_STATUS};
+	cr_assert_eq(run(ch, &t, N1, ies, 6, 0), 0);
+	uint8_t iesr[10] = {INITIALIZE_ELEMENT_STATUS_WITH_RANGE, 0x01};
+	put_be16(iesr + 2, SLOT1);
+	put_be16(iesr + 6, 4);
+	cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), 0);
+	put_be16(iesr + 2, 3000);
+	cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), ASC_INVALID_ELEMENT_ADDRESS);
+}
+
+Test(smc, position_to_element)
+{
+	struct tcmd t;
+	uint8_t cdb[10] = {POSITION_TO_ELEMENT};
+	put_be16(cdb + 4, DRV2);
+	cr_assert_eq(run(ch, &t, N1, cdb, 10, 0), 0);
+	put_be16(cdb + 4, 4242);
+	cr_assert_eq(run(ch, &t, N1, cdb, 10, 0), ASC_INVALID_ELEMENT_ADDRESS);
+}
+
+static uint16_t exchange(struct tcmd *t, uint16_t src, uint16_t d1, uint16_t d2)
+{
+	uint8_t cdb[12] = {EXCHANGE_MEDIUM};
+	put_be16(cdb + 4, src);
+	put_be16(cdb + 6, d1);
+	put_be16(cdb + 8, d2);
+	return run(ch, t, N1, cdb, 12, 0);
+}
+
+static void expect_at(const char *barcode, const char *loc)
+{
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, barcode, &tp), 0);
+	cr_assert_str_eq(tp.location, loc, "%s", barcode);
+}
+
+Test(smc, exchange_medium_swaps_two_cartridges)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(exchange(&t, SLOT1, SLOT2, SLOT1), 0);
+	expect_at("ABC001L8", "slot:2");
+	expect_at("ABC002L8", "slot:1");
+	/* The picker is empty again. */
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_TRANSPORT, false, false, 0, 1, 4096), 0);
+	cr_assert_eq(t.buf[16 + 2] & 0x01, 0);
+}
+
+Test(smc, exchange_medium_with_a_second_destination_and_a_drive)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	/* The cartridge in the drive must be unloaded first. */
+	cr_assert_eq(exchange(&t, SLOT2, DRV1, SLOT1 + 5), ASC_UNLOAD_TAPE_FAILURE);
+	expect_at("ABC001L8", "drive:1");
+	expect_at("ABC002L8", "slot:2");
+	drain_ua(lib_drive(T.lib, 0), N1);
+	cr_assert_eq(unload_drive(lib_drive(T.lib, 0), &t, N1), 0);
+	cr_assert_eq(exchange(&t, SLOT2, DRV1, SLOT1 + 5), 0);
+	expect_at("ABC001L8", "slot:6");
+	expect_at("ABC002L8", "drive:1");
+	char bc[17];
+	ssc_barcode(lib_drive(T.lib, 0), bc);
+	cr_assert_str_eq(bc, "ABC002L8");
+}
+
+Test(smc, exchange_medium_checks_sources_and_destination)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	add_tape("ABC003L8");
+	struct tcmd t;
+	cr_assert_eq(exchange(&t, SLOT1, SLOT1 + 5, SLOT1), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
+	cr_assert_eq(exchange(&t, SLOT1, SLOT2, SLOT1 + 2), ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
+	cr_assert_eq(exchange(&t, SLOT1, SLOT2, 4000), ASC_INVALID_ELEMENT_ADDRESS);
+	expect_at("ABC001L8", "slot:1");
+	expect_at("ABC002L8", "slot:2");
+}
+
+Test(smc, initialize_element_status_with_range_smc3_opcode)
+{
+	struct tcmd t;
+	uint8_t cdb[10] = {INITIALIZE_ELEMENT_STATUS_WITH_RANGE_STD, 0x01};
+	put_be16(cdb + 2, DRV1);
+	put_be16(cdb + 6, 2);
+	cr_assert_eq(run(ch, &t, N1, cdb, 10, 0), 0);
+}
+
+Test(smc, rsoc_lists_the_changer_commands)
+{
+	struct tcmd t;
+	uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01, MOVE_MEDIUM};
+	put_be32(cdb + 6, 512);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+	cdb[3] = READ_ELEMENT_STATUS;
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+}
+
+/* ---- Data on the medium: accounting and delete ------------------------- */
+
+Test(smc, a_tape_holding_data_is_deleted_only_with_force)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	drain_ua(drv, N1);
+	/* WRITE(6), variable block mode, 4 KiB. */
+	static uint8_t block[4096];
+	/* Incompressible, so the stored size is at least the block's (the
+	 * drive compresses by default, as LTO drives do). */
+	uint32_t x = 2463534242u;
+	for (size_t i = 0; i < sizeof(block); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		block[i] = (uint8_t)x;
+	}
+	uint8_t w[6] = {WRITE_6, 0, 0, 0x10, 0x00, 0};
+	struct scsi_cmd *c = tcmd_init(&t, N1, w, 6, 0);
+	c->out = block;
+	c->out_len = sizeof(block);
+	spc_dispatch(drv, c);
+	cr_assert_eq(c->status, SAM_STAT_GOOD, "WRITE: %04x", sense_asc(c->sense, c->sense_len));
+	cr_assert_eq(unload_drive(drv, &t, N1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT1), 0);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_geq(tp.used, sizeof(block), "used bytes recorded at unload: %llu",
+		      (unsigned long long)tp.used);
+
+	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", false, T.err, sizeof(T.err)), -ENOTEMPTY);
+	cr_assert(strstr(T.err, "--force"), "%s", T.err);
+	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", true, T.err, sizeof(T.err)), 0, "%s",
+		     T.err);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_DELETED);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/tapes/ABC001L8", T.cfg.data_dir);
+	cr_assert_neq(access(path, F_OK), 0, "medium removed");
+	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_STORAGE, false, false, SLOT1, 1, 4096), 0);
+	cr_assert_eq(t.buf[16 + 2] & 0x01, 0, "slot 1 empty");
+}
+
+Test(smc, a_restart_loads_the_cartridges_the_catalog_puts_in_drives)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV2), 0);
+	lib_close(T.lib);
+	T.lib = NULL;
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	char bc[17];
+	ssc_barcode(lib_drive(T.lib, 1), bc);
+	cr_assert_str_eq(bc, "ABC001L8");
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 1)), SSC_LOADED);
+}

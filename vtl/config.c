@@ -1,0 +1,250 @@
+/*
+ * config.c - parse vtld's INI file with libinih (see config.h).
+ *
+ * Unknown sections and keys are errors, not warnings: a misspelt key that
+ * is silently ignored is a configuration the operator believes is in force
+ * and is not.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "scsi/tape.h"
+
+void vtl_config_defaults(struct vtl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	lib_config_defaults(&cfg->lib);
+	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:3260");
+	cfg->log_level = VTL_LOG_INFO;
+	snprintf(cfg->alias, sizeof(cfg->alias), "vtl");
+	cfg->nop_interval = cfg->nop_timeout = -1;
+	cfg->max_recv_data_segment = cfg->max_burst = cfg->first_burst = -1;
+}
+
+const char *vtl_log_level_name(enum vtl_log_level l)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	return (unsigned)l < 4 ? names[l] : "?";
+}
+
+void vtl_default_iqn(char *buf, size_t cap)
+{
+	char host[256] = "localhost";
+	if (gethostname(host, sizeof(host) - 1) || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = 0;
+	/* RFC 3720 3.2.6.3.1: iqn.yyyy-mm.<reversed domain>[:id], lower case. */
+	char rev[256] = "";
+	size_t n = 0;
+	char *end = host + strlen(host);
+	while (end > host) {
+		char *dot = end - 1;
+		while (dot > host && *dot != '.')
+			dot--;
+		char *label = *dot == '.' ? dot + 1 : dot;
+		int w = snprintf(rev + n, sizeof(rev) - n, "%s%.*s", n ? "." : "",
+				 (int)(end - label), label);
+		if (w < 0 || (size_t)w >= sizeof(rev) - n)
+			break;
+		n += (size_t)w;
+		end = dot;
+	}
+	for (char *p = rev; *p; p++) {
+		*p = (char)tolower((unsigned char)*p);
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			*p = '-';
+	}
+	snprintf(buf, cap, "iqn.2026-11.%s:vtl", rev[0] ? rev : "localhost");
+}
+
+struct parse_ctx {
+	struct vtl_config *cfg;
+	char *err;
+	size_t errlen;
+	const char *path;
+	int bad_line_set;
+};
+
+static int set_str(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int set_num(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 0);
+	if (errno || end == v || *end || x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int set_u16(const char *v, int64_t lo, int64_t hi, uint16_t *out)
+{
+	int64_t x;
+	if (set_num(v, lo, hi, &x))
+		return -1;
+	*out = (uint16_t)x;
+	return 0;
+}
+
+static int set_allow(struct vtl_config *cfg, const char *v)
+{
+	char tmp[4096];
+	if (set_str(tmp, sizeof(tmp), v))
+		return -1;
+	cfg->n_allow = 0;
+	for (char *save = NULL, *tok = strtok_r(tmp, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (cfg->n_allow == VTL_MAX_ALLOW ||
+		    set_str(cfg->allow[cfg->n_allow], sizeof(cfg->allow[0]), tok))
+			return -1;
+		cfg->n_allow++;
+	}
+	return 0;
+}
+
+#define KEY(s, k) (strcasecmp(section, s) == 0 && strcasecmp(name, k) == 0)
+
+static int handle(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *pc = user;
+	struct vtl_config *c = pc->cfg;
+	struct lib_config *l = &c->lib;
+	const char *why = "invalid value";
+	int bad = 0;
+
+	if (KEY("vtld", "data_dir")) {
+		bad = set_str(l->data_dir, sizeof(l->data_dir) - 64, value);
+	} else if (KEY("vtld", "listen")) {
+		bad = set_str(c->listen, sizeof(c->listen), value);
+	} else if (KEY("vtld", "socket")) {
+		bad = set_str(c->socket, sizeof(c->socket), value);
+	} else if (KEY("vtld", "log_level")) {
+		bad = 1;
+		why = "use error, warn, info or debug";
+		for (int i = 0; i < 4; i++)
+			if (strcasecmp(value, vtl_log_level_name((enum vtl_log_level)i)) == 0) {
+				c->log_level = (enum vtl_log_level)i;
+				bad = 0;
+			}
+	} else if (KEY("library", "vendor")) {
+		bad = set_str(l->vendor, sizeof(l->vendor), value);
+		why = "at most 8 characters";
+	} else if (KEY("library", "product")) {
+		bad = set_str(l->product, sizeof(l->product), value);
+		why = "at most 16 characters";
+	} else if (KEY("library", "revision")) {
+		bad = set_str(l->revision, sizeof(l->revision), value);
+		why = "at most 4 characters";
+	} else if (KEY("library", "serial")) {
+		bad = set_str(l->serial, sizeof(l->serial), value);
+		why = "at most 32 characters";
+	} else if (KEY("library", "drives")) {
+		bad = set_u16(value, 1, 64, &l->n_drives);
+		why = "1 to 64";
+	} else if (KEY("library", "slots")) {
+		bad = set_u16(value, 1, 10000, &l->n_slots);
+		why = "1 to 10000";
+	} else if (KEY("library", "ie_slots")) {
+		bad = set_u16(value, 1, 64, &l->n_ie);
+		why = "1 to 64";
+	} else if (KEY("library", "transport_address")) {
+		bad = set_u16(value, 0, 65535, &l->transport_base);
+	} else if (KEY("library", "ie_address")) {
+		bad = set_u16(value, 0, 65535, &l->ie_base);
+	} else if (KEY("library", "drive_address")) {
+		bad = set_u16(value, 0, 65535, &l->drive_base);
+	} else if (KEY("library", "storage_address")) {
+		bad = set_u16(value, 0, 65535, &l->storage_base);
+	} else if (KEY("library", "drive_type")) {
+		bad = tape_media_parse(value, &l->drive_media) != 0;
+		why = "use LTO-5 .. LTO-9";
+	} else if (KEY("library", "drive_vendor")) {
+		why = "use IBM or HPE";
+		if (strcasecmp(value, "IBM") == 0)
+			l->drive_vendor = SSC_VENDOR_IBM;
+		else if (strcasecmp(value, "HPE") == 0 || strcasecmp(value, "HP") == 0)
+			l->drive_vendor = SSC_VENDOR_HPE;
+		else
+			bad = 1;
+	} else if (KEY("tapes", "default_type")) {
+		bad = tape_media_parse(value, &l->default_media) != 0;
+		why = "use LTO-5 .. LTO-9";
+	} else if (KEY("iscsi", "iqn")) {
+		bad = set_str(c->iqn, sizeof(c->iqn), value) || strncmp(value, "iqn.", 4);
+		why = "an iqn. name of at most 223 characters";
+	} else if (KEY("iscsi", "alias")) {
+		bad = set_str(c->alias, sizeof(c->alias), value);
+	} else if (KEY("iscsi", "chap_user")) {
+		bad = set_str(c->chap_user, sizeof(c->chap_user), value);
+	} else if (KEY("iscsi", "chap_secret")) {
+		bad = set_str(c->chap_secret, sizeof(c->chap_secret), value);
+	} else if (KEY("iscsi", "mutual_user")) {
+		bad = set_str(c->mutual_user, sizeof(c->mutual_user), value);
+	} else if (KEY("iscsi", "mutual_secret")) {
+		bad = set_str(c->mutual_secret, sizeof(c->mutual_secret), value);
+	} else if (KEY("iscsi", "allow")) {
+		bad = set_allow(c, value);
+		why = "a comma-separated list of at most 32 initiator IQNs";
+	} else if (KEY("iscsi", "nop_interval")) {
+		bad = set_num(value, 0, 3600, &c->nop_interval);
+	} else if (KEY("iscsi", "nop_timeout")) {
+		bad = set_num(value, 0, 3600, &c->nop_timeout);
+	} else if (KEY("iscsi", "max_recv_data_segment")) {
+		bad = set_num(value, 512, 16777215, &c->max_recv_data_segment);
+		why = "512 to 16777215 (RFC 7143 13.12)";
+	} else if (KEY("iscsi", "max_burst")) {
+		bad = set_num(value, 512, 16777215, &c->max_burst);
+		why = "512 to 16777215 (RFC 7143 13.13)";
+	} else if (KEY("iscsi", "first_burst")) {
+		bad = set_num(value, 512, 16777215, &c->first_burst);
+		why = "512 to 16777215 (RFC 7143 13.14)";
+	} else {
+		snprintf(pc->err, pc->errlen, "unknown key '%s' in section [%s]", name, section);
+		pc->bad_line_set = 1;
+		return 0;
+	}
+	if (bad) {
+		snprintf(pc->err, pc->errlen, "[%s] %s = %s: %s", section, name, value, why);
+		pc->bad_line_set = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int vtl_config_load(const char *path, struct vtl_config *cfg, char *err, size_t errlen)
+{
+	char what[512] = "";
+	struct parse_ctx pc = {cfg, what, sizeof(what), path, 0};
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(e));
+		return -e;
+	}
+	int line = ini_parse_file(f, handle, &pc);
+	fclose(f);
+	if (line == 0)
+		return 0;
+	if (line < 0) {
+		snprintf(err, errlen, "cannot parse config file %s", path);
+		return -EIO;
+	}
+	snprintf(err, errlen, "%s:%d: %s", path, line, what[0] ? what : "syntax error");
+	return -EINVAL;
+}

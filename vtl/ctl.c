@@ -1,0 +1,546 @@
+/*
+ * ctl.c - the control socket server (see ctl.h) and the request handlers.
+ *
+ * Requests are JSON objects {"op": "...", ...}; responses are
+ * {"ok": true, ...} or {"ok": false, "error": "sentence", "errno": "EBUSY"}.
+ * Field names in responses are part of the interface (vtlctl --json prints
+ * them): barcode, state, location, type, capacity_bytes, used_bytes, ...
+ *
+ * One thread serves connections one at a time: administration is rare and
+ * each request is short; a client that stalls is cut off by a receive
+ * timeout so it cannot hold the library.
+ */
+#define _GNU_SOURCE
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "library.h"
+
+enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
+
+struct ctl_server {
+	struct lib *lib;
+	ctl_log_fn log;
+	int fd;
+	int stop_pipe[2];
+	pthread_t thread;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* ---- JSON helpers ------------------------------------------------------- */
+
+static void iso_time(int64_t ms, char *buf, size_t cap)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *tape_json(const struct cat_tape *t)
+{
+	char created[32], changed[32];
+	iso_time(t->created, created, sizeof(created));
+	iso_time(t->changed, changed, sizeof(changed));
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "barcode", t->barcode, "state",
+	    cat_state_name(t->state), "location", t->location, "type", t->media, "capacity_bytes",
+	    (json_int_t)t->capacity, "used_bytes", (json_int_t)t->used, "write_protected",
+	    t->write_protect, "pool", t->pool, "created", created, "changed", changed);
+	if (o && t->in_library)
+		json_object_set_new(o, "element_address", json_integer(t->element));
+	return o;
+}
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case EINVAL:
+		return "EINVAL";
+	case ENOENT:
+		return "ENOENT";
+	case EEXIST:
+		return "EEXIST";
+	case EBUSY:
+		return "EBUSY";
+	case ENOSPC:
+		return "ENOSPC";
+	case ENOTEMPTY:
+		return "ENOTEMPTY";
+	case EALREADY:
+		return "EALREADY";
+	case ESTALE:
+		return "ESTALE";
+	case ENOMEM:
+		return "ENOMEM";
+	default:
+		return "EIO";
+	}
+}
+
+static json_t *fail(int rc, const char *msg)
+{
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "errno", errno_name(-rc));
+}
+
+static json_t *ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static const char *str_arg(json_t *req, const char *key)
+{
+	json_t *v = json_object_get(req, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* ---- Requests ----------------------------------------------------------- */
+
+static json_t *do_tape_list(struct lib *lib, json_t *req)
+{
+	int state = -1;
+	const char *s = str_arg(req, "state");
+	if (s) {
+		enum cat_state st;
+		if (cat_state_parse(s, &st)) {
+			char msg[256];
+			snprintf(msg, sizeof(msg),
+				 "unknown state '%s'; states are CREATING, AVAILABLE, "
+				 "IN_TRANSIT_TO_SHELF, ARCHIVING, ARCHIVED, RETRIEVING, RETRIEVED, "
+				 "DELETED, IRRECOVERABLE",
+				 s);
+			return fail(-EINVAL, msg);
+		}
+		state = (int)st;
+	}
+	struct cat_tape *tapes;
+	size_t n;
+	int rc = lib_tape_list(lib, state, &tapes, &n);
+	if (rc)
+		return fail(rc, "cannot list the tapes in the catalog");
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, tape_json(&tapes[i]));
+	free(tapes);
+	json_t *r = ok();
+	json_object_set_new(r, "tapes", arr);
+	return r;
+}
+
+static json_t *do_tape_show(struct lib *lib, json_t *req)
+{
+	const char *b = str_arg(req, "barcode");
+	if (!b)
+		return fail(-EINVAL, "tape.show needs a barcode");
+	struct cat_tape t;
+	int rc = lib_tape_get(lib, b, &t);
+	if (rc) {
+		char msg[256];
+		snprintf(msg, sizeof(msg),
+			 "no tape %s in the catalog (vtlctl tape list shows the tapes)", b);
+		return fail(rc, msg);
+	}
+	json_t *r = ok();
+	json_object_set_new(r, "tape", tape_json(&t));
+	return r;
+}
+
+static json_t *do_tape_create(struct lib *lib, json_t *req, char *err, size_t errlen)
+{
+	json_t *arr = json_object_get(req, "barcodes");
+	const char *prefix = str_arg(req, "prefix");
+	json_t *count = json_object_get(req, "count");
+	if (prefix ? !json_is_integer(count) : (!json_is_array(arr) || json_array_size(arr) == 0))
+		return fail(-EINVAL, "tape.create needs barcodes, or a prefix and a count");
+	size_t n = prefix ? 0 : json_array_size(arr);
+	const char **b = calloc(n ? n : 1, sizeof(*b));
+	if (!b)
+		return fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		b[i] = json_string_value(json_array_get(arr, i));
+		if (!b[i]) {
+			free(b);
+			return fail(-EINVAL, "barcodes must be strings");
+		}
+	}
+	json_t *size = json_object_get(req, "size");
+	json_int_t cnt = prefix ? json_integer_value(count) : 0;
+	if (cnt < 0 || (size && (!json_is_integer(size) || json_integer_value(size) <= 0))) {
+		free(b);
+		return fail(-EINVAL, "count and size must be positive integers");
+	}
+	struct lib_create c = {
+	    .barcodes = b,
+	    .n = n,
+	    .prefix = prefix,
+	    .count = (size_t)cnt,
+	    .media = str_arg(req, "type"),
+	    .size = size ? (uint64_t)json_integer_value(size) : 0,
+	};
+	char(*made)[17] = NULL;
+	size_t n_made = 0;
+	int rc = lib_tape_create(lib, &c, &made, &n_made, err, errlen);
+	json_t *r;
+	if (rc) {
+		r = fail(rc, err);
+	} else {
+		json_t *tapes = json_array();
+		for (size_t i = 0; i < n_made; i++) {
+			struct cat_tape t;
+			if (lib_tape_get(lib, made[i], &t) == 0)
+				json_array_append_new(tapes, tape_json(&t));
+		}
+		r = ok();
+		json_object_set_new(r, "tapes", tapes);
+	}
+	free(made);
+	free(b);
+	return r;
+}
+
+static json_t *with_tape(struct lib *lib, const char *barcode, int rc, const char *err)
+{
+	if (rc)
+		return fail(rc, err);
+	json_t *r = ok();
+	struct cat_tape t;
+	if (lib_tape_get(lib, barcode, &t) == 0)
+		json_object_set_new(r, "tape", tape_json(&t));
+	return r;
+}
+
+static json_t *do_library_show(struct lib *lib)
+{
+	struct cat_library info;
+	lib_info(lib, &info);
+	json_t *r = ok();
+	json_object_set_new(r, "changer",
+			    json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "vendor", info.vendor,
+				      "product", info.product, "revision", info.revision, "serial",
+				      info.serial, "lun", 0, "data_dir", lib_data_dir(lib)));
+	struct lib_drive_info *d;
+	size_t nd;
+	json_t *drives = json_array();
+	if (lib_drives_info(lib, &d, &nd) == 0) {
+		for (size_t i = 0; i < nd; i++) {
+			const char *st = d[i].state == SSC_LOADED     ? "loaded"
+					 : d[i].state == SSC_UNLOADED ? "unloaded"
+								      : "empty";
+			json_t *o = json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "drive",
+					      (int)d[i].ordinal, "lun", (int)d[i].lun,
+					      "element_address", (int)d[i].address, "serial",
+					      d[i].serial, "type", info.drive_media, "status", st);
+			json_object_set_new(o, "barcode",
+					    d[i].barcode[0] ? json_string(d[i].barcode)
+							    : json_null());
+			json_array_append_new(drives, o);
+		}
+		free(d);
+	}
+	json_object_set_new(r, "drives", drives);
+	struct cat_element *els;
+	size_t n;
+	json_t *slots = json_array(), *ie = json_array();
+	if (lib_elements(lib, &els, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (els[i].kind != CAT_STORAGE && els[i].kind != CAT_IE)
+				continue;
+			json_t *o =
+			    json_pack("{s:i, s:i}", els[i].kind == CAT_IE ? "ie" : "slot",
+				      (int)els[i].ordinal, "element_address", (int)els[i].address);
+			json_object_set_new(o, "barcode",
+					    els[i].full ? json_string(els[i].tape.barcode)
+							: json_null());
+			if (els[i].full)
+				json_object_set_new(o, "state",
+						    json_string(cat_state_name(els[i].tape.state)));
+			json_array_append_new(els[i].kind == CAT_IE ? ie : slots, o);
+		}
+		free(els);
+	}
+	json_object_set_new(r, "slots", slots);
+	json_object_set_new(r, "ie", ie);
+	return r;
+}
+
+static json_t *do_events(struct lib *lib, json_t *req)
+{
+	const char *b = str_arg(req, "barcode");
+	json_t *lim = json_object_get(req, "limit");
+	struct cat_event *ev;
+	size_t n;
+	int rc =
+	    lib_events(lib, b, json_is_integer(lim) ? (size_t)json_integer_value(lim) : 0, &ev, &n);
+	if (rc)
+		return fail(rc, "cannot read the events from the catalog");
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+		iso_time(ev[i].time, when, sizeof(when));
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+				      (json_int_t)ev[i].id, "time", when, "barcode", ev[i].barcode,
+				      "from_state", ev[i].from_state, "to_state", ev[i].to_state,
+				      "from", ev[i].from_loc, "to", ev[i].to_loc);
+		json_object_set_new(o, "cause", json_string(ev[i].cause));
+		json_array_append_new(arr, o);
+	}
+	free(ev);
+	json_t *r = ok();
+	json_object_set_new(r, "events", arr);
+	return r;
+}
+
+static json_t *dispatch(struct lib *lib, json_t *req)
+{
+	char err[LIB_ERR_MAX] = "";
+	const char *op = str_arg(req, "op");
+	const char *b = str_arg(req, "barcode");
+	if (!op)
+		return fail(-EINVAL, "request without \"op\"");
+	if (strcmp(op, "hello") == 0) {
+		json_t *r = ok();
+		json_object_set_new(r, "protocol", json_integer(CTL_PROTOCOL));
+		return r;
+	}
+	if (strcmp(op, "tape.list") == 0)
+		return do_tape_list(lib, req);
+	if (strcmp(op, "tape.show") == 0)
+		return do_tape_show(lib, req);
+	if (strcmp(op, "tape.create") == 0)
+		return do_tape_create(lib, req, err, sizeof(err));
+	if (strcmp(op, "library.show") == 0)
+		return do_library_show(lib);
+	if (strcmp(op, "events") == 0)
+		return do_events(lib, req);
+	if (strcmp(op, "drive.unload") == 0) {
+		json_t *d = json_object_get(req, "drive");
+		if (!json_is_integer(d) || json_integer_value(d) < 1)
+			return fail(-EINVAL, "drive.unload needs a drive number");
+		int rc = lib_drive_unload(lib, (uint32_t)json_integer_value(d), err, sizeof(err));
+		return rc ? fail(rc, err) : ok();
+	}
+	if (!b) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s needs a barcode", op);
+		return fail(-EINVAL, msg);
+	}
+	if (strcmp(op, "tape.move") == 0) {
+		const char *to = str_arg(req, "to");
+		if (!to)
+			return fail(-EINVAL, "tape.move needs \"to\"");
+		return with_tape(lib, b, lib_tape_move(lib, b, to, err, sizeof(err)), err);
+	}
+	if (strcmp(op, "tape.delete") == 0) {
+		bool force = json_is_true(json_object_get(req, "force"));
+		return with_tape(lib, b, lib_tape_delete(lib, b, force, err, sizeof(err)), err);
+	}
+	if (strcmp(op, "tape.archive") == 0)
+		return with_tape(lib, b, lib_tape_archive(lib, b, err, sizeof(err)), err);
+	if (strcmp(op, "tape.retrieve") == 0)
+		return with_tape(lib, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "unknown request \"%s\"", op);
+	return fail(-EINVAL, msg);
+}
+
+char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
+{
+	json_error_t jerr;
+	json_t *req = json_loads(line, 0, &jerr);
+	json_t *resp;
+	if (!json_is_object(req)) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "malformed request: %s",
+			 req ? "not an object" : jerr.text);
+		resp = fail(-EINVAL, msg);
+	} else {
+		resp = dispatch(lib, req);
+	}
+	if (log) {
+		char msg[LIB_ERR_MAX + 128];
+		const char *op = req ? str_arg(req, "op") : NULL;
+		bool good = json_is_true(json_object_get(resp, "ok"));
+		const char *e = json_string_value(json_object_get(resp, "error"));
+		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? op : "?",
+			 good ? "done" : "refused: ", good ? "" : (e ? e : "?"));
+		log(good ? 2 : 1, msg);
+	}
+	char *out = json_dumps(resp, JSON_COMPACT);
+	json_decref(req);
+	json_decref(resp);
+	return out;
+}
+
+/* ---- The server --------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void serve_conn(struct ctl_server *s, int fd)
+{
+	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char *buf = malloc(MAX_REQUEST + 1);
+	size_t len = 0;
+	if (!buf)
+		return;
+	for (;;) {
+		char *nl = memchr(buf, '\n', len);
+		if (!nl) {
+			if (len == MAX_REQUEST)
+				break; /* a request this long is not ours */
+			ssize_t r = recv(fd, buf + len, MAX_REQUEST - len, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+			continue;
+		}
+		*nl = 0;
+		char *resp = ctl_handle_line(s->lib, buf, s->log);
+		int rc = resp ? write_all(fd, resp, strlen(resp)) : -ENOMEM;
+		if (!rc)
+			rc = write_all(fd, "\n", 1);
+		free(resp);
+		size_t used = (size_t)(nl - buf) + 1;
+		memmove(buf, nl + 1, len - used);
+		len -= used;
+		if (rc)
+			break;
+	}
+	free(buf);
+}
+
+static void *serve(void *arg)
+{
+	struct ctl_server *s = arg;
+	for (;;) {
+		struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_conn(s, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct ctl_server **out,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control socket path too long (max %zu): %s",
+			 sizeof(sa.sun_path) - 1, path);
+		return -ENAMETOOLONG;
+	}
+	struct ctl_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->lib = lib;
+	s->log = log;
+	s->fd = -1;
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	int rc;
+	/* A socket file already there: live (another vtld) or stale. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			snprintf(
+			    err, errlen,
+			    "another vtld is serving %s; stop it first or use another --data-dir",
+			    path);
+			free(s);
+			return -EADDRINUSE;
+		}
+		close(probe);
+	}
+	unlink(path);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || pipe2(s->stop_pipe, O_CLOEXEC)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create the control socket: %s", strerror(errno));
+		goto fail;
+	}
+	/* Mode 0600 from the start: no window in which others could connect. */
+	mode_t old = umask(077);
+	rc = bind(s->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc || chmod(path, 0600) || listen(s->fd, 8)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot listen on control socket %s: %s", path,
+			 strerror(errno));
+		goto fail;
+	}
+	rc = -pthread_create(&s->thread, NULL, serve, s);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the control thread: %s", strerror(-rc));
+		unlink(path);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->stop_pipe[0] >= 0) {
+		close(s->stop_pipe[0]);
+		close(s->stop_pipe[1]);
+	}
+	free(s);
+	return rc;
+}
+
+void ctl_server_stop(struct ctl_server *s)
+{
+	if (!s)
+		return;
+	ssize_t w = write(s->stop_pipe[1], "x", 1);
+	(void)w;
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+	unlink(s->path);
+	free(s);
+}

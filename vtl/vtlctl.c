@@ -1,0 +1,690 @@
+/*
+ * vtlctl.c - the admin CLI: turns a command line into one control-socket
+ * request (vtl/ctl.h) and prints the answer as an aligned table for people
+ * or as JSON (--json) for scripts.
+ *
+ * Exit codes: 0 done, 1 refused or failed (the reason on stderr names the
+ * object and the fix), 2 usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define DEFAULT_SOCKET "/var/lib/vtl/vtld.sock"
+
+static const char *sock_path;
+static bool want_json;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vtlctl [--socket PATH] [--json] COMMAND ...\n"
+		   "\n"
+		   "  tape create [--type LTO-5..LTO-9] [--size N] BARCODE...\n"
+		   "  tape create [--type T] [--size N] --prefix P --count N\n"
+		   "  tape list [--state STATE] [--json]\n"
+		   "  tape show BARCODE [--json]\n"
+		   "  tape delete BARCODE [--force]\n"
+		   "  tape move BARCODE --to slot:N|drive:N|ie:N\n"
+		   "  tape archive BARCODE\n"
+		   "  tape retrieve BARCODE\n"
+		   "  drive unload N\n"
+		   "  library show [--json]\n"
+		   "  events [--tape BARCODE] [--limit N] [--json]\n"
+		   "\n"
+		   "The socket is --socket, else $VTL_SOCKET, else " DEFAULT_SOCKET ".\n"
+		   "Sizes take K, M, G, T (powers of 1000) or KiB, MiB, GiB, TiB.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "vtlctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(vtlctl --help lists the commands)\n");
+	return EXIT_USAGE;
+}
+
+/* ---- Talking to vtld ------------------------------------------------------ */
+
+/* Send one request; returns the response object or NULL (message printed). */
+static json_t *call(json_t *req)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "vtlctl: socket path too long: %s\n", sock_path);
+		json_decref(req);
+		return NULL;
+	}
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(
+		    stderr,
+		    "vtlctl: cannot connect to vtld at %s: %s; is vtld running? (set --socket or "
+		    "VTL_SOCKET)\n",
+		    sock_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		json_decref(req);
+		return NULL;
+	}
+	char *line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	size_t len = line ? strlen(line) : 0;
+	bool sent = line != NULL;
+	for (size_t off = 0; sent && off <= len;) {
+		const char *p = off < len ? line + off : "\n";
+		size_t n = off < len ? len - off : 1;
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			sent = false;
+			break;
+		}
+		off += (size_t)w;
+		if (off == len + 1)
+			break;
+	}
+	free(line);
+	char *buf = NULL;
+	size_t blen = 0, cap = 0;
+	while (sent) {
+		if (blen + 4096 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		ssize_t r = recv(fd, buf + blen, cap - blen - 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		blen += (size_t)r;
+		if (memchr(buf + blen - (size_t)r, '\n', (size_t)r))
+			break;
+	}
+	close(fd);
+	json_t *resp = NULL;
+	if (buf && blen) {
+		buf[blen] = 0;
+		resp = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	}
+	free(buf);
+	if (!json_is_object(resp)) {
+		fprintf(stderr,
+			"vtlctl: vtld at %s closed the connection without an answer; see its "
+			"log\n",
+			sock_path);
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* Run a request; on refusal print the reason and return NULL. */
+static json_t *request(json_t *req)
+{
+	json_t *r = call(req);
+	if (!r)
+		return NULL;
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		const char *e = json_string_value(json_object_get(r, "error"));
+		fprintf(stderr, "vtlctl: %s\n", e ? e : "request failed");
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+/* ---- Tables ------------------------------------------------------------- */
+
+#define MAX_COLS 8
+
+struct table {
+	size_t ncols;
+	size_t nrows;
+	char ***cells; /* [row][col], row 0 the header */
+	size_t width[MAX_COLS];
+};
+
+static void table_row(struct table *t, const char *const *vals)
+{
+	char ***nc = realloc(t->cells, (t->nrows + 1) * sizeof(*nc));
+	if (!nc)
+		return;
+	t->cells = nc;
+	char **row = calloc(t->ncols, sizeof(*row));
+	if (!row)
+		return;
+	for (size_t i = 0; i < t->ncols; i++) {
+		row[i] = strdup(vals[i] ? vals[i] : "-");
+		size_t w = row[i] ? strlen(row[i]) : 0;
+		if (w > t->width[i])
+			t->width[i] = w;
+	}
+	t->cells[t->nrows++] = row;
+}
+
+static void table_print(struct table *t)
+{
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *v = t->cells[r][c] ? t->cells[r][c] : "";
+			if (c + 1 == t->ncols)
+				printf("%s\n", v);
+			else
+				printf("%-*s  ", (int)t->width[c], v);
+			free(t->cells[r][c]);
+		}
+		free(t->cells[r]);
+	}
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t cap)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1000.0 && u < 5) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
+static void print_tapes(json_t *tapes)
+{
+	struct table t = {.ncols = 6};
+	const char *hdr[] = {"BARCODE", "STATE", "LOCATION", "TYPE", "CAPACITY", "USED"};
+	table_row(&t, hdr);
+	size_t i;
+	json_t *o;
+	json_array_foreach(tapes, i, o)
+	{
+		char cap[32], used[32];
+		human_bytes((uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
+			    sizeof(cap));
+		human_bytes((uint64_t)json_integer_value(json_object_get(o, "used_bytes")), used,
+			    sizeof(used));
+		const char *row[] = {jstr(o, "barcode"),
+				     jstr(o, "state"),
+				     jstr(o, "location"),
+				     jstr(o, "type"),
+				     cap,
+				     used};
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
+/* ---- Commands ----------------------------------------------------------- */
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -1;
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {
+	    {"", 1},
+	    {"K", 1000ull},
+	    {"M", 1000000ull},
+	    {"G", 1000000000ull},
+	    {"T", 1000000000000ull},
+	    {"KB", 1000ull},
+	    {"MB", 1000000ull},
+	    {"GB", 1000000000ull},
+	    {"TB", 1000000000000ull},
+	    {"KiB", 1ull << 10},
+	    {"MiB", 1ull << 20},
+	    {"GiB", 1ull << 30},
+	    {"TiB", 1ull << 40},
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suffix) == 0) {
+			if (v == 0 || v > UINT64_MAX / units[i].mult)
+				return -1;
+			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Take "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if not it. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] != 0)
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int cmd_tape_create(int argc, char **argv)
+{
+	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL;
+	json_t *codes = json_array();
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--type", &missing)))
+			type = v;
+		else if ((v = opt_value(argc, argv, &i, "--size", &missing)))
+			size_s = v;
+		else if ((v = opt_value(argc, argv, &i, "--prefix", &missing)))
+			prefix = v;
+		else if ((v = opt_value(argc, argv, &i, "--count", &missing)))
+			count_s = v;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else if (missing || argv[i][0] == '-') {
+			json_decref(codes);
+			return usage_error("tape create: %s '%s'",
+					   missing ? "missing value for" : "unknown option",
+					   argv[i]);
+		} else
+			json_array_append_new(codes, json_string(argv[i]));
+	}
+	json_t *req = json_pack("{s:s}", "op", "tape.create");
+	if (prefix || count_s) {
+		char *end;
+		long long cnt = count_s ? strtoll(count_s, &end, 10) : 0;
+		if (!prefix || !count_s || *end || cnt < 1 || json_array_size(codes)) {
+			json_decref(codes);
+			json_decref(req);
+			return usage_error("tape create: --prefix P --count N (N >= 1) go together "
+					   "and replace the barcodes");
+		}
+		json_object_set_new(req, "prefix", json_string(prefix));
+		json_object_set_new(req, "count", json_integer(cnt));
+		json_decref(codes);
+	} else {
+		if (json_array_size(codes) == 0) {
+			json_decref(codes);
+			json_decref(req);
+			return usage_error("tape create: give barcodes, or --prefix P --count N");
+		}
+		size_t i;
+		json_t *c;
+		json_array_foreach(codes, i, c)
+		{
+			size_t len = strlen(json_string_value(c));
+			if (len > 8 && len <= 16)
+				fprintf(
+				    stderr,
+				    "vtlctl: warning: barcode %s has %zu characters; some backup "
+				    "software reads only 8\n",
+				    json_string_value(c), len);
+		}
+		json_object_set_new(req, "barcodes", codes);
+	}
+	if (type)
+		json_object_set_new(req, "type", json_string(type));
+	if (size_s) {
+		uint64_t sz;
+		if (parse_size(size_s, &sz) || sz > INT64_MAX) {
+			json_decref(req);
+			return usage_error("tape create: bad --size '%s' (e.g. 500G, 2T, 100GiB)",
+					   size_s);
+		}
+		json_object_set_new(req, "size", json_integer((json_int_t)sz));
+	}
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	json_t *tapes = json_object_get(r, "tapes");
+	if (want_json) {
+		print_json(tapes);
+	} else {
+		size_t i;
+		json_t *o;
+		json_array_foreach(tapes, i, o)
+		{
+			char cap[32];
+			human_bytes(
+			    (uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
+			    sizeof(cap));
+			printf("created tape %s (%s, %s) in %s\n", jstr(o, "barcode"),
+			       jstr(o, "type"), cap, jstr(o, "location"));
+		}
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int cmd_tape_list(int argc, char **argv)
+{
+	const char *state = NULL;
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--state", &missing)))
+			state = v;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("tape list: %s '%s'",
+					   missing ? "missing value for" : "unexpected argument",
+					   argv[i]);
+	}
+	json_t *req = json_pack("{s:s}", "op", "tape.list");
+	if (state)
+		json_object_set_new(req, "state", json_string(state));
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	if (want_json)
+		print_json(json_object_get(r, "tapes"));
+	else
+		print_tapes(json_object_get(r, "tapes"));
+	json_decref(r);
+	return EXIT_OK;
+}
+
+/* Commands of the form "tape VERB BARCODE [flags]". */
+static int cmd_tape_one(const char *verb, int argc, char **argv)
+{
+	const char *barcode = NULL, *to = NULL;
+	bool force = false;
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if (strcmp(verb, "move") == 0 && (v = opt_value(argc, argv, &i, "--to", &missing)))
+			to = v;
+		else if (strcmp(verb, "delete") == 0 && strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else if (missing || argv[i][0] == '-' || barcode)
+			return usage_error("tape %s: %s '%s'", verb,
+					   missing	       ? "missing value for"
+					   : argv[i][0] == '-' ? "unknown option"
+							       : "one barcode only, not",
+					   argv[i]);
+		else
+			barcode = argv[i];
+	}
+	if (!barcode)
+		return usage_error("tape %s: which tape? give its barcode", verb);
+	if (strcmp(verb, "move") == 0 && !to)
+		return usage_error("tape move: where to? --to slot:N, drive:N or ie:N");
+	char op[32];
+	snprintf(op, sizeof(op), "tape.%s", verb);
+	json_t *req = json_pack("{s:s, s:s}", "op", op, "barcode", barcode);
+	if (to)
+		json_object_set_new(req, "to", json_string(to));
+	if (force)
+		json_object_set_new(req, "force", json_true());
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	json_t *t = json_object_get(r, "tape");
+	if (want_json) {
+		print_json(t);
+	} else if (strcmp(verb, "show") == 0) {
+		const char *keys[] = {"barcode", "state",   "location", "type",
+				      "pool",	 "created", "changed"};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			printf("%-16s %s\n", keys[i], jstr(t, keys[i]) ? jstr(t, keys[i]) : "-");
+		printf("%-16s %" JSON_INTEGER_FORMAT "\n", "capacity_bytes",
+		       json_integer_value(json_object_get(t, "capacity_bytes")));
+		printf("%-16s %" JSON_INTEGER_FORMAT "\n", "used_bytes",
+		       json_integer_value(json_object_get(t, "used_bytes")));
+		printf("%-16s %s\n", "write_protected",
+		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
+	} else if (strcmp(verb, "move") == 0) {
+		printf("tape %s is in %s (%s)\n", barcode, jstr(t, "location"), jstr(t, "state"));
+	} else if (strcmp(verb, "delete") == 0) {
+		printf("tape %s deleted; its barcode is retired\n", barcode);
+	} else {
+		printf("tape %s is %s (%s)\n", barcode, jstr(t, "state"), jstr(t, "location"));
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int cmd_drive_unload(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error(
+		    "drive unload: give one drive number (e.g. vtlctl drive unload 2)");
+	char *end;
+	long d = strtol(argv[0], &end, 10);
+	if (*end || d < 1 || d > 65535)
+		return usage_error("drive unload: '%s' is not a drive number", argv[0]);
+	json_t *r = request(json_pack("{s:s, s:i}", "op", "drive.unload", "drive", (int)d));
+	if (!r)
+		return EXIT_FAIL;
+	printf("drive %ld unloaded\n", d);
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int cmd_library_show(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("library show: unexpected argument '%s'", argv[i]);
+	}
+	json_t *r = request(json_pack("{s:s}", "op", "library.show"));
+	if (!r)
+		return EXIT_FAIL;
+	if (want_json) {
+		json_object_del(r, "ok");
+		print_json(r);
+		json_decref(r);
+		return EXIT_OK;
+	}
+	json_t *ch = json_object_get(r, "changer");
+	printf("changer  %s %s rev %s, serial %s, LUN 0\n", jstr(ch, "vendor"), jstr(ch, "product"),
+	       jstr(ch, "revision"), jstr(ch, "serial"));
+	printf("data     %s\n\n", jstr(ch, "data_dir"));
+
+	struct table t = {.ncols = 7};
+	const char *dh[] = {"DRIVE", "LUN", "ADDRESS", "SERIAL", "TYPE", "STATUS", "TAPE"};
+	table_row(&t, dh);
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "drives"), i, o)
+	{
+		char d[16], lun[16], addr[16];
+		snprintf(d, sizeof(d), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(o, "drive")));
+		snprintf(lun, sizeof(lun), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(o, "lun")));
+		snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(o, "element_address")));
+		const char *row[] = {d,
+				     lun,
+				     addr,
+				     jstr(o, "serial"),
+				     jstr(o, "type"),
+				     jstr(o, "status"),
+				     jstr(o, "barcode")};
+		table_row(&t, row);
+	}
+	table_print(&t);
+
+	const char *groups[][2] = {{"ie", "IE"}, {"slots", "SLOT"}};
+	for (int g = 0; g < 2; g++) {
+		printf("\n");
+		t.ncols = 4;
+		const char *hh[] = {groups[g][1], "ADDRESS", "TAPE", "STATE"};
+		table_row(&t, hh);
+		json_array_foreach(json_object_get(r, groups[g][0]), i, o)
+		{
+			char n[16], addr[16];
+			snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(o, g == 0 ? "ie" : "slot")));
+			snprintf(addr, sizeof(addr), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(o, "element_address")));
+			const char *row[] = {n, addr, jstr(o, "barcode"), jstr(o, "state")};
+			table_row(&t, row);
+		}
+		table_print(&t);
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	const char *tape = NULL, *limit = NULL;
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--tape", &missing)))
+			tape = v;
+		else if ((v = opt_value(argc, argv, &i, "--limit", &missing)))
+			limit = v;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("events: %s '%s'",
+					   missing ? "missing value for" : "unexpected argument",
+					   argv[i]);
+	}
+	json_t *req = json_pack("{s:s}", "op", "events");
+	if (tape)
+		json_object_set_new(req, "barcode", json_string(tape));
+	if (limit) {
+		char *end;
+		long long l = strtoll(limit, &end, 10);
+		if (*end || l < 1) {
+			json_decref(req);
+			return usage_error("events: --limit takes a positive number");
+		}
+		json_object_set_new(req, "limit", json_integer(l));
+	}
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	json_t *ev = json_object_get(r, "events");
+	if (want_json) {
+		print_json(ev);
+	} else {
+		struct table t = {.ncols = 7};
+		const char *hh[] = {"TIME", "BARCODE", "FROM_STATE", "TO_STATE",
+				    "FROM", "TO",      "CAUSE"};
+		table_row(&t, hh);
+		size_t i;
+		json_t *o;
+		json_array_foreach(ev, i, o)
+		{
+			const char *fs = jstr(o, "from_state");
+			const char *row[] = {jstr(o, "time"),	     jstr(o, "barcode"),
+					     fs && fs[0] ? fs : "-", jstr(o, "to_state"),
+					     jstr(o, "from"),	     jstr(o, "to"),
+					     jstr(o, "cause")};
+			table_row(&t, row);
+		}
+		table_print(&t);
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	sock_path = getenv("VTL_SOCKET");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		int missing = 0;
+		const char *v;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if ((v = opt_value(argc, argv, &i, "--socket", &missing))) {
+			sock_path = v;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			want_json = true;
+		} else {
+			return usage_error(
+			    "%s '%s'", missing ? "missing value for" : "unknown option", argv[i]);
+		}
+	}
+	if (!sock_path || !sock_path[0])
+		sock_path = DEFAULT_SOCKET;
+	if (i >= argc)
+		return usage_error("no command given");
+	const char *noun = argv[i++];
+	const char *verb = i < argc ? argv[i] : NULL;
+	int rest_c = argc - i - 1;
+	char **rest_v = argv + i + 1;
+
+	if (strcmp(noun, "tape") == 0 && verb) {
+		if (strcmp(verb, "create") == 0)
+			return cmd_tape_create(rest_c, rest_v);
+		if (strcmp(verb, "list") == 0)
+			return cmd_tape_list(rest_c, rest_v);
+		if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0 ||
+		    strcmp(verb, "move") == 0 || strcmp(verb, "archive") == 0 ||
+		    strcmp(verb, "retrieve") == 0)
+			return cmd_tape_one(verb, rest_c, rest_v);
+		return usage_error("unknown command 'tape %s'", verb);
+	}
+	if (strcmp(noun, "drive") == 0 && verb && strcmp(verb, "unload") == 0)
+		return cmd_drive_unload(rest_c, rest_v);
+	if (strcmp(noun, "library") == 0 && verb && strcmp(verb, "show") == 0)
+		return cmd_library_show(rest_c, rest_v);
+	if (strcmp(noun, "events") == 0)
+		return cmd_events(argc - i, argv + i);
+	if (strcmp(noun, "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	return usage_error("unknown command '%s%s%s'", noun, verb ? " " : "", verb ? verb : "");
+}

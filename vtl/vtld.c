@@ -1,0 +1,356 @@
+/*
+ * vtld.c - the daemon: load the configuration, open the library (catalog,
+ * changer, drives), serve the control socket and the iSCSI target, and shut
+ * down cleanly on SIGTERM or SIGINT.
+ *
+ * Threads: the main thread only waits for signals; the control socket and
+ * the iSCSI server run their own threads. Signals are blocked before any
+ * thread starts, so only sigwait() here sees them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "iscsi/iscsi.h"
+#include "library.h"
+
+static enum vtl_log_level log_level = VTL_LOG_INFO;
+static bool log_syslog;
+
+static void vlog(enum vtl_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void vlog(enum vtl_log_level lvl, const char *fmt, ...)
+{
+	if (lvl > log_level)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_syslog) {
+		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+		syslog(prio[lvl], "%s", msg);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld vtld[%d] %s: %s\n", when, ts.tv_nsec / 1000000, (int)getpid(),
+		vtl_log_level_name(lvl), msg);
+}
+
+static void ctl_log(int level, const char *msg)
+{
+	vlog(level >= 2 ? VTL_LOG_INFO : level == 1 ? VTL_LOG_WARN : VTL_LOG_ERROR, "%s", msg);
+}
+
+static void iscsi_log(void *arg, const char *msg)
+{
+	(void)arg;
+	vlog(VTL_LOG_INFO, "iscsi: %s", msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vtld [-c FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
+		   "            [--foreground] [--log-level LEVEL]\n"
+		   "\n"
+		   "  -c, --config FILE     INI configuration (docs/library.md lists every key)\n"
+		   "  -d, --data-dir DIR    catalog and cartridges (default /var/lib/vtl)\n"
+		   "  -l, --listen ADDR:PORT  iSCSI portal (default 127.0.0.1:3260; port 0: any)\n"
+		   "  -s, --socket PATH     control socket (default DIR/vtld.sock)\n"
+		   "  -f, --foreground      stay in the foreground and log to stderr\n"
+		   "      --log-level L     error, warn, info or debug\n"
+		   "  -h, --help            this text\n");
+}
+
+static int start_iscsi(const struct vtl_config *cfg, struct lib *lib, struct iscsi_server **out)
+{
+	struct iscsi_server_config sc;
+	iscsi_server_config_defaults(&sc);
+	snprintf(sc.listen, sizeof(sc.listen), "%s", cfg->listen);
+	sc.log = iscsi_log;
+	if (cfg->nop_interval >= 0)
+		sc.nop_interval_s = (uint32_t)cfg->nop_interval;
+	if (cfg->nop_timeout >= 0)
+		sc.nop_timeout_s = (uint32_t)cfg->nop_timeout;
+	if (cfg->max_recv_data_segment >= 0)
+		sc.max_recv_data_segment = (uint32_t)cfg->max_recv_data_segment;
+	if (cfg->max_burst >= 0)
+		sc.max_burst = (uint32_t)cfg->max_burst;
+	if (cfg->first_burst >= 0)
+		sc.first_burst = (uint32_t)cfg->first_burst;
+
+	struct iscsi_server *srv;
+	int rc = iscsi_server_create(&sc, &srv);
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "cannot create the iSCSI server: %s", strerror(-rc));
+		return rc;
+	}
+	size_t n = lib_n_drives(lib) + 1;
+	struct iscsi_lun *luns = calloc(n, sizeof(*luns));
+	const char **allow = calloc(cfg->n_allow ? cfg->n_allow : 1, sizeof(*allow));
+	if (!luns || !allow) {
+		free(luns);
+		free(allow);
+		iscsi_server_destroy(srv);
+		return -ENOMEM;
+	}
+	/* LUN 0 the changer, LUN 1..N the drives (as most libraries and
+	 * AWS Tape Gateway's single-target layout present them). */
+	luns[0].lun = 0;
+	luns[0].dev = lib_changer(lib);
+	for (size_t i = 0; i < lib_n_drives(lib); i++) {
+		luns[i + 1].lun = lib_drive_lun(lib, i);
+		luns[i + 1].dev = lib_drive(lib, i);
+	}
+	for (size_t i = 0; i < cfg->n_allow; i++)
+		allow[i] = cfg->allow[i];
+	struct iscsi_target_config tc;
+	memset(&tc, 0, sizeof(tc));
+	if (cfg->iqn[0])
+		snprintf(tc.iqn, sizeof(tc.iqn), "%s", cfg->iqn);
+	else
+		vtl_default_iqn(tc.iqn, sizeof(tc.iqn));
+	snprintf(tc.alias, sizeof(tc.alias), "%s", cfg->alias);
+	tc.luns = luns;
+	tc.n_luns = n;
+	snprintf(tc.chap.user, sizeof(tc.chap.user), "%s", cfg->chap_user);
+	snprintf(tc.chap.secret, sizeof(tc.chap.secret), "%s", cfg->chap_secret);
+	snprintf(tc.chap.mutual_user, sizeof(tc.chap.mutual_user), "%s", cfg->mutual_user);
+	snprintf(tc.chap.mutual_secret, sizeof(tc.chap.mutual_secret), "%s", cfg->mutual_secret);
+	tc.allow = allow;
+	tc.n_allow = cfg->n_allow;
+	rc = iscsi_server_add_target(srv, &tc);
+	free(luns);
+	free(allow);
+	if (!rc)
+		rc = iscsi_server_start(srv);
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "cannot start the iSCSI target %s on %s: %s", tc.iqn,
+		     cfg->listen, strerror(-rc));
+		iscsi_server_destroy(srv);
+		return rc;
+	}
+	vlog(VTL_LOG_INFO, "iSCSI target %s listening on port %u (LUN 0 changer, LUN 1-%zu drives)",
+	     tc.iqn, iscsi_server_port(srv), n - 1);
+	*out = srv;
+	return 0;
+}
+
+static int absolutize(char *path, size_t cap)
+{
+	char cwd[PATH_MAX], tmp[PATH_MAX];
+	if (path[0] == '/' || !path[0])
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	int n = snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path);
+	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(path, tmp, (size_t)n + 1);
+	return 0;
+}
+
+static int lock_data_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/vtld.lock", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	return fd; /* held until exit */
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
+	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
+	    {"foreground", no_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	struct vtl_config cfg;
+	const char *config = NULL, *data_dir = NULL, *listen = NULL, *sock = NULL, *level = NULL;
+	bool foreground = false;
+	char err[1024] = "";
+	int c;
+
+	vtl_config_defaults(&cfg);
+	while ((c = getopt_long(argc, argv, "c:d:l:s:fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'L':
+			level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vtld: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (config && vtl_config_load(config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "vtld: %s\n", err);
+		return 1;
+	}
+	if (data_dir) {
+		if (strlen(data_dir) >= sizeof(cfg.lib.data_dir) - 64) {
+			fprintf(stderr, "vtld: --data-dir path is too long\n");
+			return 2;
+		}
+		snprintf(cfg.lib.data_dir, sizeof(cfg.lib.data_dir), "%s", data_dir);
+	}
+	if (listen)
+		snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen);
+	if (sock)
+		snprintf(cfg.socket, sizeof(cfg.socket), "%s", sock);
+	if (level) {
+		int found = 0;
+		for (int i = 0; i < 4; i++)
+			if (strcmp(level, vtl_log_level_name((enum vtl_log_level)i)) == 0) {
+				cfg.log_level = (enum vtl_log_level)i;
+				found = 1;
+			}
+		if (!found) {
+			fprintf(stderr, "vtld: --log-level: use error, warn, info or debug\n");
+			return 2;
+		}
+	}
+	log_level = cfg.log_level;
+	if (!cfg.socket[0] && snprintf(cfg.socket, sizeof(cfg.socket), "%s/vtld.sock",
+				       cfg.lib.data_dir) >= (int)sizeof(cfg.socket)) {
+		fprintf(stderr, "vtld: data directory path is too long\n");
+		return 2;
+	}
+
+	/* daemon() moves to /: make relative paths absolute first. */
+	if (absolutize(cfg.lib.data_dir, sizeof(cfg.lib.data_dir) - 64) ||
+	    absolutize(cfg.socket, sizeof(cfg.socket))) {
+		fprintf(stderr, "vtld: path too long\n");
+		return 2;
+	}
+	if (!foreground) {
+		if (daemon(0, 0)) {
+			fprintf(stderr, "vtld: cannot daemonize: %s\n", strerror(errno));
+			return 1;
+		}
+		openlog("vtld", LOG_PID, LOG_DAEMON);
+		log_syslog = true;
+	}
+
+	/* Before any thread exists: signals go to sigwait() below only. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir(cfg.lib.data_dir, 0700) && errno != EEXIST) {
+		vlog(VTL_LOG_ERROR, "cannot create data directory %s: %s", cfg.lib.data_dir,
+		     strerror(errno));
+		return 1;
+	}
+	int lockfd = lock_data_dir(cfg.lib.data_dir);
+	if (lockfd < 0) {
+		vlog(VTL_LOG_ERROR, "%s: %s", cfg.lib.data_dir,
+		     lockfd == -EBUSY ? "another vtld uses this data directory; stop it first"
+				      : strerror(-lockfd));
+		return 1;
+	}
+
+	struct lib *lib;
+	int rc = lib_open(&cfg.lib, &lib, err, sizeof(err));
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
+		return 1;
+	}
+	struct cat_library info;
+	lib_info(lib, &info);
+	vlog(VTL_LOG_INFO, "library %s %s serial %s in %s: %u drives (%s), %u slots, %u I/E",
+	     info.vendor, info.product, info.serial, cfg.lib.data_dir, info.count[CAT_DRIVE],
+	     info.drive_media, info.count[CAT_STORAGE], info.count[CAT_IE]);
+
+	struct ctl_server *ctl;
+	rc = ctl_server_start(lib, cfg.socket, ctl_log, &ctl, err, sizeof(err));
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "%s", err);
+		lib_close(lib);
+		return 1;
+	}
+	vlog(VTL_LOG_INFO, "control socket %s", cfg.socket);
+
+	struct iscsi_server *srv = NULL;
+	if (start_iscsi(&cfg, lib, &srv)) {
+		ctl_server_stop(ctl);
+		lib_close(lib);
+		return 1;
+	}
+	vlog(VTL_LOG_INFO, "ready");
+
+	for (;;) {
+		int sig;
+		if (sigwait(&sigs, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			vlog(VTL_LOG_INFO, "SIGHUP ignored: restart vtld to apply configuration");
+			continue;
+		}
+		vlog(VTL_LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	iscsi_server_stop(srv);
+	iscsi_server_destroy(srv);
+	ctl_server_stop(ctl);
+	/* Flushes every drive's cartridge and closes the catalog. */
+	lib_close(lib);
+	close(lockfd);
+	vlog(VTL_LOG_INFO, "stopped");
+	return 0;
+}
