@@ -49,3 +49,29 @@ tests_iscsi_test_iscsi_vtld_SOURCES = tests/iscsi/test_iscsi_vtld.c
 tests_iscsi_test_iscsi_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS)
 EXTRA_tests_iscsi_test_iscsi_vtld_DEPENDENCIES = vtld$(EXEEXT)
+
+# The whole library through the real vtld and vtlctl (tests/iscsi/vtld_proc.c
+# starts them), driven by libiscsi and by a raw-socket initiator
+# (tests/iscsi/rawpdu.c): changer, drives, restart, robustness, CHAP.
+ISCSI_VTLD_TEST_SOURCES = tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h \
+	tests/iscsi/rawpdu.c tests/iscsi/rawpdu.h
+
+check_PROGRAMS += tests/iscsi/test_iscsi_library
+TESTS += tests/iscsi/test_iscsi_library
+tests_iscsi_test_iscsi_library_SOURCES = tests/iscsi/test_iscsi_library.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_library_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_library_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_library_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# RFC 7143 protocol families (what libiscsi's iscsi-test-cu covers for
+# disks) against the real vtld: CmdSN, DataSN and unsolicited data,
+# residuals, task management, NOP, SendTargets.
+check_PROGRAMS += tests/iscsi/test_iscsi_protocol
+TESTS += tests/iscsi/test_iscsi_protocol
+tests_iscsi_test_iscsi_protocol_SOURCES = tests/iscsi/test_iscsi_protocol.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_protocol_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_protocol_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_protocol_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

@@ -8,7 +8,10 @@
  * expected data-in length. The device writes at most in_cap bytes there,
  * sets in_len to what it produced and sets status and, for CHECK CONDITION,
  * the sense data. The frontend computes the residual from in_len (SAM-5
- * 5.2: an under- or overrun is the transport's to report).
+ * 5.2: an under- or overrun is the transport's to report). in_len may
+ * exceed in_cap when the command had more to return than the room given
+ * (READ of a record larger than the initiator expects); only in_cap bytes
+ * are in `in`, and the frontend reports the excess as an overflow.
  *
  * Nothing in scsi/ does network I/O or owns a thread.
  */

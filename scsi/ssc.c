@@ -2,9 +2,9 @@
  * ssc.c - a tape drive logical unit (SSC-4) on the medium of tape.h.
  *
  * This file holds the device object, the command table and the commands
- * that move the medium: READ/WRITE(6) in fixed and variable mode, WRITE
- * FILEMARKS, SPACE, LOCATE, READ POSITION, REWIND, ERASE, VERIFY, LOAD
- * UNLOAD and READ BLOCK LIMITS. ssc_pages.c holds what the drive reports
+ * that move the medium: READ/WRITE(6) and (16) in fixed and variable mode,
+ * WRITE FILEMARKS(6)/(16), SPACE, LOCATE, READ POSITION, REWIND, ERASE,
+ * VERIFY(6)/(16), LOAD UNLOAD and READ BLOCK LIMITS. ssc_pages.c holds what the drive reports
  * about itself (INQUIRY identity, VPD, mode and log pages, MAM, densities).
  *
  * Invariants:
@@ -76,9 +76,37 @@ static bool beyond_ew(const struct tape *t)
 	return tape_bytes_before_pos(t) >= ew_point(t);
 }
 
-static uint32_t cdb_len24(const uint8_t *cdb)
+/*
+ * Programmable early warning (SSC-4 4.2.5, device configuration extension
+ * mode page PEWS): a point PEWS x 10^6 bytes before early warning. The
+ * zone from it to early warning is the PEWZ. Off when PEWS is zero.
+ */
+static bool beyond_pew(const struct ssc_drive *d)
 {
-	return get_be24(cdb + 2);
+	if (d->pews == 0)
+		return beyond_ew(d->tape);
+	uint64_t ew = ew_point(d->tape), size = (uint64_t)d->pews * 1000000u;
+	return tape_bytes_before_pos(d->tape) >= (size < ew ? ew - size : 0);
+}
+
+/*
+ * The 16-byte stream commands (READ(16), WRITE(16), WRITE FILEMARKS(16),
+ * VERIFY(16)) carry the same bits in byte 1 as their 6-byte forms and the
+ * 24-bit length or count in bytes 12-14 instead of 2-4.
+ */
+static bool is_cdb16(const struct scsi_cmd *cmd)
+{
+	return cmd->cdb[0] >= 0x80 && cmd->cdb[0] <= 0x9f;
+}
+
+static uint16_t len_byte(const struct scsi_cmd *cmd)
+{
+	return is_cdb16(cmd) ? 12 : 2;
+}
+
+static uint32_t xfer_len(const struct scsi_cmd *cmd)
+{
+	return get_be24(cmd->cdb + len_byte(cmd));
 }
 
 /* A 24-bit two's complement count (SPACE(6)). */
@@ -157,8 +185,25 @@ static int flush(struct ssc_drive *d, struct scsi_cmd *cmd)
  */
 static void report_ew(struct ssc_drive *d, struct scsi_cmd *cmd)
 {
-	if (!beyond_ew(d->tape))
+	if (!beyond_pew(d)) {
+		d->pew_reported = false;
 		return;
+	}
+	if (!beyond_ew(d->tape)) {
+		/* SSC-4 4.2.5: crossing PEW is reported once, by the write
+		 * that crosses it (or the first one inside the PEWZ after
+		 * the position went back before PEW): NO SENSE, PROGRAMMABLE
+		 * EARLY WARNING DETECTED, INFORMATION 0. The EOM bit stays
+		 * zero: this is not early warning yet, and hosts (Linux st)
+		 * take EOM as "stop writing". */
+		if (d->pew_reported)
+			return;
+		d->pew_reported = true;
+		if (flush(d, cmd))
+			return;
+		sense_set_info(cmd, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED, 0, 0);
+		return;
+	}
 	if (flush(d, cmd))
 		return;
 	sense_set_info(cmd, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED, SENSE_EOM, 0);
@@ -169,6 +214,45 @@ static void volume_overflow(struct scsi_cmd *cmd, int64_t residue)
 {
 	sense_set_info(cmd, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED, SENSE_EOM,
 		       residue);
+}
+
+/*
+ * Where a 16-byte READ, WRITE, WRITE FILEMARKS or VERIFY starts: its
+ * PARTITION (byte 3) and LOGICAL OBJECT IDENTIFIER (bytes 4-11) fields.
+ * SSC-4 (READ(16) 6.4, WRITE(16) 6.8, WRITE FILEMARKS(16) 6.9, VERIFY(16)
+ * 6.7, as in SSC-3): when they do not name the current logical position the
+ * device server first performs a locate operation to them; if that fails
+ * the command ends with CHECK CONDITION, LOCATE OPERATION FAILURE and the
+ * requested transfer length (`info`) in the INFORMATION field. The only
+ * way a locate fails here is a target beyond end-of-data, so the sense key
+ * is BLANK CHECK, as LOCATE reports it, and the position is EOD. This
+ * cartridge has one partition (LTO without partitioning): any other
+ * partition is an invalid field. Returns false with sense set when the
+ * command must not go on.
+ */
+static bool locate_cdb16(struct ssc_drive *d, struct scsi_cmd *cmd, int64_t info)
+{
+	uint64_t obj = get_be64(cmd->cdb + 4);
+
+	if (cmd->cdb[3] != 0) {
+		sense_invalid_cdb(cmd, 3, -1);
+		return false;
+	}
+	if (obj == tape_pos(d->tape))
+		return true;
+	/* Motion empties the object buffer first (SSC-4 4.2.9). */
+	if (flush(d, cmd))
+		return false;
+	int rc = tape_locate(d->tape, obj);
+	if (rc == -ENODATA) {
+		sense_set_info(cmd, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE, 0, info);
+		return false;
+	}
+	if (rc) {
+		medium_error(d, cmd, rc, false, true, info);
+		return false;
+	}
+	return true;
 }
 
 /* ---- READ BLOCK LIMITS (SSC-4 7.6) ---- */
@@ -199,7 +283,13 @@ static void ssc_read_block_limits(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	spc_respond(cmd, buf, 6, cmd->in_cap);
 }
 
-/* ---- READ(6) (SSC-4 7.9) ---- */
+/* ---- READ(6) (SSC-4 7.9) and READ(16) (SSC-4 6.4) ---- */
+
+/* What a READ transfers, saturated to the 32-bit field. */
+static void set_in_len(struct scsi_cmd *cmd, uint64_t n)
+{
+	cmd->in_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
 
 static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
 {
@@ -222,7 +312,11 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, len);
 		return;
 	}
-	cmd->in_len = rlen < cap ? rlen : cap;
+	/* in_len is what the command transfers (SSC-4 7.9: the smaller of
+	 * the record and the transfer length), even beyond the room the
+	 * frontend gave (cap): the excess is the frontend's overflow to
+	 * report (RFC 7143 11.4.5.1), not something to hide. */
+	cmd->in_len = rlen < len ? rlen : len;
 	if (rlen == len)
 		return;
 	/*
@@ -241,28 +335,31 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
 {
 	uint32_t bl = d->block_len;
-	uint32_t off = 0;
+	/* Bytes the command has transferred so far, counted whole even
+	 * beyond in_cap (see read_variable); 64-bit: count * bl may pass
+	 * 4 GiB. */
+	uint64_t off = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
-		uint32_t room = cmd->in_cap > off ? cmd->in_cap - off : 0;
-		uint32_t cap = room < bl ? room : bl;
+		uint64_t room = cmd->in_cap > off ? cmd->in_cap - off : 0;
+		uint32_t cap = room < bl ? (uint32_t)room : bl;
 		uint32_t rlen = 0;
 		enum tape_obj kind;
 		int rc = tape_read(d->tape, cap ? cmd->in + off : NULL, cap, &rlen, &kind);
 
 		if (rc) {
-			cmd->in_len = off;
+			set_in_len(cmd, off);
 			medium_error(d, cmd, rc, false, true, count - i);
 			return;
 		}
 		if (kind == TAPE_FILEMARK) {
-			cmd->in_len = off;
+			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK,
 				       count - i);
 			return;
 		}
 		if (kind == TAPE_EOD) {
-			cmd->in_len = off;
+			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, count - i);
 			return;
 		}
@@ -271,23 +368,22 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 			 * ends the command after that block; its data (up to
 			 * the block length) is transferred and INFORMATION is
 			 * the count minus the blocks read correctly. */
-			uint32_t got = rlen < cap ? rlen : cap;
-			cmd->in_len = off + got;
+			set_in_len(cmd, off + (rlen < bl ? rlen : bl));
 			sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
 				       count - i);
 			return;
 		}
-		off += cap;
+		off += bl;
 	}
-	cmd->in_len = off;
+	set_in_len(cmd, off);
 }
 
-static void ssc_read6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool fixed = cmd->cdb[1] & 0x01;
 	bool sili = cmd->cdb[1] & 0x02;
-	uint32_t len = cdb_len24(cmd->cdb);
+	uint32_t len = xfer_len(cmd);
 
 	if (fixed && sili) {
 		/* SSC-4 7.9: SILI with FIXED is an invalid combination. */
@@ -300,19 +396,21 @@ static void ssc_read6(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (len == 0)
 		return; /* SSC-4 7.9: not an error, no motion */
+	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, len))
+		return;
 	if (fixed)
 		read_fixed(d, cmd, len);
 	else
 		read_variable(d, cmd, len, sili);
 }
 
-/* ---- WRITE(6) (SSC-4 7.11) ---- */
+/* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
 
-static void ssc_write6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool fixed = cmd->cdb[1] & 0x01;
-	uint32_t len = cdb_len24(cmd->cdb);
+	uint32_t len = xfer_len(cmd);
 	uint32_t bl = fixed ? d->block_len : len;
 	uint32_t count = fixed ? len : 1;
 
@@ -322,17 +420,19 @@ static void ssc_write6(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (!fixed && len > TAPE_MAX_BLOCK) {
 		/* Larger than READ BLOCK LIMITS reports. */
-		sense_invalid_cdb(cmd, 2, 7);
+		sense_invalid_cdb(cmd, len_byte(cmd), 7);
 		return;
 	}
 	if (len == 0)
 		return;
 	if ((uint64_t)count * bl > cmd->out_len) {
 		/* The transport delivered less than the CDB describes. */
-		sense_invalid_cdb(cmd, 2, 7);
+		sense_invalid_cdb(cmd, len_byte(cmd), 7);
 		return;
 	}
 	if (write_protected(d, cmd))
+		return;
+	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, fixed ? count : len))
 		return;
 	for (uint32_t i = 0; i < count; i++) {
 		int rc = tape_write(d->tape, cmd->out + (size_t)i * bl, bl);
@@ -354,13 +454,13 @@ static void ssc_write6(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	report_ew(d, cmd);
 }
 
-/* ---- WRITE FILEMARKS(6) (SSC-4 7.12) ---- */
+/* ---- WRITE FILEMARKS(6) (SSC-4 7.12) and (16) (SSC-4 6.9) ---- */
 
-static void ssc_write_filemarks6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+static void ssc_write_filemarks(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool immed = cmd->cdb[1] & 0x01;
-	uint32_t count = cdb_len24(cmd->cdb);
+	uint32_t count = xfer_len(cmd);
 
 	if (immed && d->buffered_mode == 0) {
 		/* IMMED is only meaningful in buffered mode. */
@@ -369,6 +469,8 @@ static void ssc_write_filemarks6(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (count > 0) {
 		if (write_protected(d, cmd))
+			return;
+		if (is_cdb16(cmd) && !locate_cdb16(d, cmd, count))
 			return;
 		int rc = tape_write_filemarks(d->tape, count);
 		if (rc == -ENOSPC) {
@@ -550,7 +652,11 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	uint16_t alloc = get_be16(cmd->cdb + 7);
 	uint64_t pos = tape_pos(d->tape);
 	bool bop = pos == 0;
-	bool bpew = beyond_ew(d->tape);
+	/* EOP: between early warning and the end of the partition; BPEW: in
+	 * the programmable early warning zone or beyond early warning
+	 * (SSC-4 7.7, READ POSITION data). */
+	uint8_t eop = beyond_ew(d->tape) ? 0x40 : 0;
+	bool bpew = beyond_pew(d);
 	uint8_t buf[32] = {0};
 	uint32_t len;
 
@@ -561,7 +667,7 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		 * EOP(6) LOCU(5) BYCU(4) LOLU(2) PERR(1) BPEW(0). The object
 		 * buffer is empty (tape.c writes through), so first and last
 		 * locations are both the position. */
-		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | eop | (bpew ? 0x01 : 0));
 		if (pos > UINT32_MAX) {
 			buf[0] |= 0x04; /* LOLU: does not fit */
 		} else {
@@ -573,13 +679,13 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	case RP_LONG:
 		/* Long form: BOP(7) EOP(6) MPU(3) LONU(2) BPEW(0); partition,
 		 * logical object number, logical file identifier. */
-		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | eop | (bpew ? 0x01 : 0));
 		put_be64(buf + 8, pos);
 		put_be64(buf + 16, tape_file(d->tape));
 		len = 32;
 		break;
 	case RP_EXTENDED:
-		buf[0] = (uint8_t)((bop ? 0x80 : 0) | (bpew ? 0x01 : 0));
+		buf[0] = (uint8_t)((bop ? 0x80 : 0) | eop | (bpew ? 0x01 : 0));
 		put_be16(buf + 2, 0x1c);
 		put_be64(buf + 8, pos);
 		put_be64(buf + 16, pos);
@@ -632,14 +738,14 @@ static void ssc_erase16(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	do_erase(d, cmd);
 }
 
-/* ---- VERIFY(6) (SSC-4 7.13) ---- */
+/* ---- VERIFY(6) (SSC-4 7.13) and VERIFY(16) (SSC-4 6.7) ---- */
 
-static void ssc_verify6(struct scsi_dev *dev, struct scsi_cmd *cmd)
+static void ssc_verify(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool fixed = cmd->cdb[1] & 0x01;
 	bool bytcmp = cmd->cdb[1] & 0x02;
-	uint32_t len = cdb_len24(cmd->cdb);
+	uint32_t len = xfer_len(cmd);
 	uint32_t count = fixed ? len : 1;
 	uint32_t bl = fixed ? d->block_len : len;
 	uint8_t *scratch = NULL;
@@ -652,13 +758,17 @@ static void ssc_verify6(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	if (bytcmp) {
 		if ((uint64_t)count * bl > cmd->out_len) {
-			sense_invalid_cdb(cmd, 2, 7);
+			sense_invalid_cdb(cmd, len_byte(cmd), 7);
 			return;
 		}
 		if (bl > TAPE_MAX_BLOCK) {
-			sense_invalid_cdb(cmd, 2, 7);
+			sense_invalid_cdb(cmd, len_byte(cmd), 7);
 			return;
 		}
+	}
+	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, count))
+		return;
+	if (bytcmp) {
 		scratch = malloc(bl ? bl : 1);
 		if (!scratch) {
 			sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
@@ -709,6 +819,7 @@ static void load_medium(struct ssc_drive *d)
 	tape_rewind(d->tape);
 	(void)tape_count_load(d->tape);
 	tape_set_compression(d->tape, d->compression ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
+	d->pew_reported = false;
 	d->state = SSC_LOADED;
 }
 
@@ -832,21 +943,21 @@ static const struct scsi_op ssc_ops[] = {
      6,
      MEDIA_IN | OPF_PR_READ,
      {READ_6, 0x03, 0xff, 0xff, 0xff, CTL},
-     ssc_read6,
+     ssc_read,
      "READ(6)"},
     {WRITE_6,
      0,
      6,
      OPF_MEDIUM | OPF_DATA_OUT,
      {WRITE_6, 0x01, 0xff, 0xff, 0xff, CTL},
-     ssc_write6,
+     ssc_write,
      "WRITE(6)"},
     {WRITE_FILEMARKS_6,
      0,
      6,
      OPF_MEDIUM,
      {WRITE_FILEMARKS_6, 0x01, 0xff, 0xff, 0xff, CTL},
-     ssc_write_filemarks6,
+     ssc_write_filemarks,
      "WRITE FILEMARKS(6)"},
     {SPACE_6,
      0,
@@ -867,7 +978,7 @@ static const struct scsi_op ssc_ops[] = {
      6,
      OPF_MEDIUM | OPF_DATA_OUT | OPF_PR_READ,
      {VERIFY_6, 0x07, 0xff, 0xff, 0xff, CTL},
-     ssc_verify6,
+     ssc_verify,
      "VERIFY(6)"},
     {MODE_SELECT_6,
      0,
@@ -970,6 +1081,41 @@ static const struct scsi_op ssc_ops[] = {
      {WRITE_ATTRIBUTE, 0x01, 0, 0, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
      ssc_write_attribute,
      "WRITE ATTRIBUTE"},
+    /* The 16-byte forms: byte 1 as the 6-byte form, PARTITION (byte 3),
+     * LOGICAL OBJECT IDENTIFIER (4-11), length or count (12-14). FCS and
+     * LCS of WRITE(16)/WRITE FILEMARKS(16) (SSC-3) are not supported. */
+    {WRITE_FILEMARKS_16,
+     0,
+     16,
+     OPF_MEDIUM,
+     {WRITE_FILEMARKS_16, 0x01, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      0xff, CTL},
+     ssc_write_filemarks,
+     "WRITE FILEMARKS(16)"},
+    {READ_16,
+     0,
+     16,
+     MEDIA_IN | OPF_PR_READ,
+     {READ_16, 0x03, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      CTL},
+     ssc_read,
+     "READ(16)"},
+    {WRITE_16,
+     0,
+     16,
+     OPF_MEDIUM | OPF_DATA_OUT,
+     {WRITE_16, 0x01, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      CTL},
+     ssc_write,
+     "WRITE(16)"},
+    {VERIFY_16,
+     0,
+     16,
+     OPF_MEDIUM | OPF_DATA_OUT | OPF_PR_READ,
+     {VERIFY_16, 0x07, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      CTL},
+     ssc_verify,
+     "VERIFY(16)"},
     {SPACE_16,
      0,
      16,
@@ -1069,7 +1215,6 @@ int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
 	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
 	d->compression = true;
 	dev->priv = d;
-	ssc_host_attrs_reset(d);
 	ssc_set_identity(dev);
 	return 0;
 }
@@ -1126,7 +1271,6 @@ int ssc_insert(struct scsi_dev *dev, const char *dir)
 	}
 	d->tape = t;
 	d->read_only = ro;
-	ssc_host_attrs_reset(d);
 	load_medium(d);
 	/* SSC-4 / SPC-4 annex: every nexus learns the medium may have
 	 * changed. */
@@ -1152,7 +1296,6 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 		d->state = SSC_EMPTY;
 		d->read_only = false;
 		dev->prevent_removal = false;
-		ssc_host_attrs_reset(d);
 	}
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
@@ -1177,4 +1320,18 @@ void ssc_barcode(struct scsi_dev *dev, char out[17])
 		out[16] = '\0';
 	}
 	pthread_mutex_unlock(&dev->lock);
+}
+
+bool ssc_used_bytes(struct scsi_dev *dev, const char *barcode, uint64_t *used)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool ok = false;
+
+	pthread_mutex_lock(&dev->lock);
+	if (d->tape && strncmp(tape_get_info(d->tape)->barcode, barcode, 16) == 0) {
+		*used = tape_used_bytes(d->tape);
+		ok = true;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return ok;
 }

@@ -61,4 +61,13 @@ enum ssc_medium_state ssc_state(struct scsi_dev *dev); /* takes dev->lock */
 /* Barcode of the cartridge present, or "" (takes dev->lock). */
 void ssc_barcode(struct scsi_dev *dev, char out[17]);
 
+/*
+ * Stored bytes the cartridge `barcode` uses right now (tape_used_bytes:
+ * everything before EOD, written or still buffered), if that cartridge is
+ * in the drive; false otherwise. Takes dev->lock briefly, so the library
+ * can report live usage of a loaded tape without a catalog write per
+ * WRITE.
+ */
+bool ssc_used_bytes(struct scsi_dev *dev, const char *barcode, uint64_t *used);
+
 #endif

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -277,7 +278,42 @@ static int mp_devconf_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const u
 	return 0;
 }
 
-#define N_MODE_PAGES 5
+/*
+ * 0x10/0x01 Device configuration extension (SSC-4 8.3.4), as IBM LTO
+ * drives implement it (IBM's LTFS sets PEWS through it): only PROGRAMMABLE
+ * EARLY WARNING SIZE (bytes 6-7, in 10^6 bytes) is changeable; WRITE MODE
+ * 0 (overwrite allowed), the other fields zero. A nonzero PEWS makes the
+ * drive report PROGRAMMABLE EARLY WARNING DETECTED when a write crosses the
+ * point PEWS before early warning (SSC-4 4.2.5, report_ew in ssc.c).
+ */
+#define DEVCONF_EXT_LEN 32
+
+static void mp_devconf_ext_sense(struct scsi_dev *dev, int pc, uint8_t *p)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	memset(p, 0, DEVCONF_EXT_LEN);
+	if (pc == MODE_PC_CHANGEABLE) {
+		p[6] = 0xff;
+		p[7] = 0xff;
+		return;
+	}
+	put_be16(p + 6, pc == MODE_PC_CURRENT ? d->pews : 0);
+}
+
+static int mp_devconf_ext_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t *p,
+				 uint16_t offset)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	(void)cmd;
+	(void)offset;
+	d->pews = get_be16(p + 6);
+	d->pew_reported = false;
+	return 0;
+}
+
+#define N_MODE_PAGES 6
 static struct spc_mode_page mode_pages[N_MODE_PAGES];
 
 /* ---- log pages ---- */
@@ -464,6 +500,8 @@ void ssc_pages_init(struct scsi_dev_type *type)
 	    (struct spc_mode_page){0x0f, 0, 16, mp_compression_sense, mp_compression_select};
 	mode_pages[3] = (struct spc_mode_page){0x10, 0, 16, mp_devconf_sense, mp_devconf_select};
 	mode_pages[4] = spc_informational_exceptions_mode_page;
+	mode_pages[5] = (struct spc_mode_page){0x10, 0x01, DEVCONF_EXT_LEN, mp_devconf_ext_sense,
+					       mp_devconf_ext_select};
 
 	type->vpd = vpd_pages;
 	type->n_vpd = sizeof(vpd_pages) / sizeof(vpd_pages[0]);
@@ -480,7 +518,9 @@ enum { MAM_BINARY = 0, MAM_ASCII = 1, MAM_TEXT = 2 };
 #define MAM_CAPACITY 16384u /* bytes of cartridge memory (LTO-5 and later: 16 KiB) */
 
 /* Host-type attributes (SPC-4 7.4.2.4 table 347): identifier, format,
- * length. Their order fixes the slots of d->host_attrs. */
+ * length. The values are the cartridge's (tape_get_attr), so they persist
+ * with it across unloads, drives and restarts as a real cartridge memory
+ * does. */
 static const struct {
 	uint16_t id;
 	uint8_t format;
@@ -511,26 +551,38 @@ static void ascii_field(uint8_t *dst, size_t width, const char *src)
 	spc_pad_ascii(dst, src, width);
 }
 
-void ssc_host_attrs_reset(struct ssc_drive *d)
+#define MAM_BARCODE 0x0806
+
+/*
+ * Value of host attribute slot s of the cartridge in the drive: its length
+ * (0 = not in the existent state), the value copied to val (room for
+ * SSC_HOST_ATTR_MAX bytes). The library knows the label, so BARCODE shows
+ * it until a host writes its own.
+ */
+static uint16_t host_attr_get(const struct ssc_drive *d, int s, uint8_t *val)
 {
-	memset(d->host_attrs, 0, sizeof(d->host_attrs));
-	for (int i = 0; i < SSC_N_HOST_ATTRS; i++)
-		d->host_attrs[i].id = host_attr_defs[i].id;
-	/* The library knows the label; it appears as the BARCODE attribute
-	 * until a host writes its own. */
-	if (d->tape && tape_get_info(d->tape)->barcode[0]) {
-		int s = host_attr_slot(0x0806);
-		ascii_field(d->host_attrs[s].val, 32, tape_get_info(d->tape)->barcode);
-		d->host_attrs[s].len = 32;
+	const struct tape_info *info = tape_get_info(d->tape);
+	size_t len = 0;
+
+	if (tape_get_attr(d->tape, host_attr_defs[s].id, val, SSC_HOST_ATTR_MAX, &len) == 0)
+		return (uint16_t)len;
+	if (host_attr_defs[s].id == MAM_BARCODE && info->barcode[0]) {
+		ascii_field(val, host_attr_defs[s].len, info->barcode);
+		return host_attr_defs[s].len;
 	}
+	return 0;
 }
 
 static uint64_t host_attr_bytes(const struct ssc_drive *d)
 {
+	uint8_t val[SSC_HOST_ATTR_MAX];
 	uint64_t n = 0;
-	for (int i = 0; i < SSC_N_HOST_ATTRS; i++)
-		if (d->host_attrs[i].len)
-			n += 5u + d->host_attrs[i].len;
+
+	for (int i = 0; i < SSC_N_HOST_ATTRS; i++) {
+		uint16_t len = host_attr_get(d, i, val);
+		if (len)
+			n += 5u + len;
+	}
 	return n;
 }
 
@@ -652,12 +704,13 @@ static uint32_t attr_encode(struct scsi_dev *dev, uint16_t id, uint8_t *out)
 		break;
 	default: {
 		int s = host_attr_slot(id);
-		if (s < 0 || d->host_attrs[s].len == 0)
+		if (s < 0)
+			return 0;
+		len = host_attr_get(d, s, v);
+		if (len == 0)
 			return 0;
 		ro = false;
 		format = host_attr_defs[s].format;
-		len = d->host_attrs[s].len;
-		memcpy(v, d->host_attrs[s].val, len);
 		break;
 	}
 	}
@@ -758,13 +811,19 @@ void ssc_read_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd)
 }
 
 /* WRITE ATTRIBUTE (SPC-4 6.40): host-type attributes only; the whole list
- * is checked before any attribute changes. A zero length deletes. */
+ * is checked before any attribute changes, then all of them are written to
+ * the cartridge in one durable commit (tape_set_attrs), so the command
+ * changes all or nothing. A zero length deletes (SPC-4 7.4.1). */
 void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	const uint8_t *cdb = cmd->cdb;
 	uint32_t plen = get_be32(cdb + 10);
 	const uint8_t *p = cmd->out;
+	struct tape_attr *set = NULL;
+	uint8_t *vals = NULL;
+	size_t nset = 0;
+	int rc;
 
 	if (!mam_ready(d, cmd))
 		return;
@@ -788,10 +847,21 @@ void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	}
 	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			/* Every attribute is five bytes or more: nset bounds
+			 * the list. */
+			set = calloc(nset ? nset : 1, sizeof(*set));
+			vals = calloc(nset ? nset : 1, SSC_HOST_ATTR_MAX);
+			if (!set || !vals) {
+				sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
+				goto out;
+			}
+			nset = 0;
+		}
 		for (uint32_t off = 4; off < end;) {
 			if (off + 5 > end) {
 				sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-				return;
+				goto out;
 			}
 			uint16_t id = get_be16(p + off);
 			uint16_t alen = get_be16(p + off + 3);
@@ -799,25 +869,27 @@ void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd)
 			if (s < 0) {
 				/* Read-only or unsupported attribute. */
 				sense_invalid_param(cmd, (uint16_t)off, -1);
-				return;
+				goto out;
 			}
 			if ((p[off + 2] & 0x03) != host_attr_defs[s].format) {
 				sense_invalid_param(cmd, (uint16_t)(off + 2), 1);
-				return;
+				goto out;
 			}
 			if (alen > host_attr_defs[s].len ||
 			    (host_attr_defs[s].format == MAM_BINARY && alen &&
 			     alen != host_attr_defs[s].len)) {
 				sense_invalid_param(cmd, (uint16_t)(off + 3), -1);
-				return;
+				goto out;
 			}
 			if (off + 5 + alen > end) {
 				sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-				return;
+				goto out;
 			}
 			if (pass == 1) {
-				struct ssc_host_attr *a = &d->host_attrs[s];
-				memset(a->val, 0, sizeof(a->val));
+				struct tape_attr *a = &set[nset];
+				uint8_t *v = vals + nset * SSC_HOST_ATTR_MAX;
+				a->id = id;
+				a->val = v;
 				a->len = 0;
 				if (alen) {
 					/* ASCII attributes have a fixed length,
@@ -825,14 +897,23 @@ void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd)
 					uint16_t full = host_attr_defs[s].format == MAM_ASCII
 							    ? host_attr_defs[s].len
 							    : alen;
-					memset(a->val, ' ', full);
-					memcpy(a->val, p + off + 5, alen);
+					memset(v, ' ', full);
+					memcpy(v, p + off + 5, alen);
 					a->len = full;
 				}
 			}
+			nset++;
 			off += 5u + alen;
 		}
 	}
+	rc = nset ? tape_set_attrs(d->tape, set, nset) : 0;
+	if (rc == -ENOMEM)
+		sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
+	else if (rc)
+		sense_set(cmd, SK_MEDIUM_ERROR, ASC_MAM_WRITE_ERROR);
+out:
+	free(set);
+	free(vals);
 }
 
 /* ---- READ MEDIA SERIAL NUMBER (SPC-4 6.20) ---- */

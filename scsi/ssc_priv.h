@@ -14,16 +14,10 @@
 
 #include "ssc.h"
 
-/* Host-type MAM attributes (SPC-4 7.4.2.4) the drive keeps for a cartridge. */
-#define SSC_HOST_ATTR_MAX 160
-
-struct ssc_host_attr {
-	uint16_t id;
-	uint16_t len; /* 0 = not set */
-	uint8_t val[SSC_HOST_ATTR_MAX];
-};
-
-#define SSC_N_HOST_ATTRS 10
+/* Host-type MAM attributes (SPC-4 7.4.2.4) the drive supports; their values
+ * live with the cartridge (tape_get_attr/tape_set_attrs). */
+#define SSC_HOST_ATTR_MAX TAPE_ATTR_MAX_LEN
+#define SSC_N_HOST_ATTRS  10
 
 struct ssc_drive {
 	struct ssc_config cfg;
@@ -34,13 +28,13 @@ struct ssc_drive {
 	uint8_t buffered_mode; /* SPC-4 7.5.5 / SSC-4 8.3.1: 0 unbuffered, 1, 2 */
 	bool compression;      /* data compression page DCE (SSC-4 8.3.2) */
 	uint16_t write_delay;  /* device configuration page, 100 ms units */
+	uint16_t pews;	       /* programmable early warning size, 10^6 bytes (0 = off) */
+	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
 
 	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
 	uint64_t read_errors_uncorrected;
 	uint64_t write_errors_uncorrected;
-
-	struct ssc_host_attr host_attrs[SSC_N_HOST_ATTRS];
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -75,8 +69,6 @@ uint8_t ssc_mode_dev_specific(struct scsi_dev *dev);
 bool ssc_mode_block_desc(struct scsi_dev *dev, uint8_t bd[8]);
 int ssc_mode_select_header(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t dev_specific,
 			   const uint8_t *bd, uint16_t bd_offset);
-
-void ssc_host_attrs_reset(struct ssc_drive *d);
 
 /* Command handlers living in ssc_pages.c. */
 void ssc_read_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd);

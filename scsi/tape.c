@@ -810,6 +810,83 @@ int tape_count_load(struct tape *t)
 	return r;
 }
 
+static struct attr_slot *attr_find(const struct tape *t, uint16_t id)
+{
+	for (size_t i = 0; i < t->nattr; i++)
+		if (t->attrs[i].id == id)
+			return (struct attr_slot *)&t->attrs[i];
+	return NULL;
+}
+
+int tape_get_attr(const struct tape *t, uint16_t id, void *buf, size_t cap, size_t *len)
+{
+	const struct attr_slot *a = attr_find(t, id);
+
+	if (!a)
+		return -ENOENT;
+	if (buf && cap)
+		memcpy(buf, a->val, cap < a->len ? cap : a->len);
+	if (len)
+		*len = a->len;
+	return 0;
+}
+
+/* Apply one change to the sorted attribute array. */
+static int attr_apply(struct tape *t, const struct tape_attr *a)
+{
+	size_t i = 0;
+
+	while (i < t->nattr && t->attrs[i].id < a->id)
+		i++;
+	bool present = i < t->nattr && t->attrs[i].id == a->id;
+
+	if (a->len == 0) {
+		if (present) {
+			memmove(&t->attrs[i], &t->attrs[i + 1],
+				(t->nattr - i - 1) * sizeof(t->attrs[0]));
+			t->nattr--;
+		}
+		return 0;
+	}
+	if (!present) {
+		if (t->nattr == TAPE_ATTR_MAX)
+			return -ENOSPC;
+		memmove(&t->attrs[i + 1], &t->attrs[i], (t->nattr - i) * sizeof(t->attrs[0]));
+		t->nattr++;
+	}
+	t->attrs[i].id = a->id;
+	t->attrs[i].len = a->len;
+	memset(t->attrs[i].val, 0, sizeof(t->attrs[i].val));
+	memcpy(t->attrs[i].val, a->val, a->len);
+	return 0;
+}
+
+int tape_set_attrs(struct tape *t, const struct tape_attr *a, size_t n)
+{
+	struct attr_slot *saved;
+	size_t saved_n = t->nattr;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (a[i].len > TAPE_ATTR_MAX_LEN || (a[i].len && !a[i].val))
+			return -EINVAL;
+	saved = malloc(sizeof(t->attrs));
+	if (!saved)
+		return -ENOMEM;
+	memcpy(saved, t->attrs, sizeof(t->attrs));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = attr_apply(t, &a[i]);
+	/* One commit for the lot: the manifest carries the attributes. */
+	if (r == 0)
+		r = commit(t);
+	if (r < 0) {
+		memcpy(t->attrs, saved, sizeof(t->attrs));
+		t->nattr = saved_n;
+	}
+	free(saved);
+	return r;
+}
+
 void tape_set_segment_size(struct tape *t, uint64_t bytes)
 {
 	t->seg_limit = bytes ? bytes : TAPE_SEGMENT_SIZE;

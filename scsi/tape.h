@@ -152,6 +152,34 @@ uint64_t tape_capacity(const struct tape *t);
 /* Stored bytes in front of the position (for early warning). */
 uint64_t tape_bytes_before_pos(const struct tape *t);
 
+/*
+ * Host attributes of the medium auxiliary memory: the values WRITE
+ * ATTRIBUTE sets (SPC-4 7.4.2.4, identifiers 0800h-0BFFh: application
+ * vendor and name, user medium text label, barcode, media pool...). A small
+ * map from identifier to bytes kept in the manifest, so the values travel
+ * with the cartridge and survive close, reopen and a crash like any other
+ * commit. The medium does not interpret them.
+ */
+#define TAPE_ATTR_MAX_LEN 160 /* bytes in one value */
+#define TAPE_ATTR_MAX	  32  /* attributes one cartridge keeps */
+
+struct tape_attr {
+	uint16_t id;
+	uint16_t len;	    /* 0: delete (tape_set_attrs) */
+	const uint8_t *val; /* len bytes */
+};
+
+/* Copy attribute id's value to buf (at most cap bytes); *len = its full
+ * length. -ENOENT when the cartridge has no such attribute. */
+int tape_get_attr(const struct tape *t, uint16_t id, void *buf, size_t cap, size_t *len);
+
+/*
+ * Set (len > 0) or delete (len 0) n attributes in one durable commit: all
+ * of them or, on failure, none. -EINVAL for a value longer than
+ * TAPE_ATTR_MAX_LEN, -ENOSPC when more than TAPE_ATTR_MAX would exist.
+ */
+int tape_set_attrs(struct tape *t, const struct tape_attr *a, size_t n);
+
 /* Statistics since open, for log pages. */
 struct tape_stats {
 	uint64_t bytes_written_host, bytes_written_stored;

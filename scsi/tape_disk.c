@@ -194,31 +194,82 @@ static int read_file_at(int dirfd, const char *name, uint8_t **out, size_t *len)
 /* ---- manifest ------------------------------------------------------------ */
 
 /*
- *   0 magic "VTLMAN01"   8 u32 version (1)   12 u32 flags (bit 0 write protect)
+ *   0 magic "VTLMAN01"   8 u32 version (1 or 2)  12 u32 flags (bit 0 write protect)
  *  16 u64 generation     24 u64 next segment id
  *  32 u32 media          36 u32 number of segments
  *  40 u64 capacity       48 u64 load count   56 u64 created
  *  64 barcode[24]        88 serial[40]       (NUL padded)
  * 128 segments, 32 bytes each: u64 id, u64 first object, u64 objects,
  *     u64 valid bytes (for the last, active, segment: the commit point)
+ * version 2 only: u32 number of host attributes, then each: u16 id,
+ *     u16 length (1..TAPE_ATTR_MAX_LEN), the value; ids ascending
  * end u32 CRC32C of everything before it
+ *
+ * A cartridge without host attributes is written as version 1, so that a
+ * reader that predates them still opens it.
  */
-#define MAN_MAGIC   "VTLMAN01"
-#define MAN_VERSION 1u
-#define MAN_HDR	    128u
-#define MAN_SEG	    32u
-#define MAN_WP	    1u
+#define MAN_MAGIC      "VTLMAN01"
+#define MAN_VERSION    1u
+#define MAN_VERSION_AT 2u /* with the host attribute section */
+#define MAN_HDR	       128u
+#define MAN_SEG	       32u
+#define MAN_WP	       1u
+
+/* Bytes of the host attribute section (version 2), 0 when there is none. */
+static size_t attr_section_len(const struct tape *t)
+{
+	size_t n = 0;
+
+	if (t->nattr == 0)
+		return 0;
+	for (size_t i = 0; i < t->nattr; i++)
+		n += 4u + t->attrs[i].len;
+	return 4 + n;
+}
+
+/* Parse the host attribute section [p, end) into t->attrs; -EBADMSG if it
+ * is not exactly a well-formed section. */
+static int attr_section_load(struct tape *t, const uint8_t *p, const uint8_t *end)
+{
+	uint32_t n;
+
+	if (end - p < 4)
+		return -EBADMSG;
+	n = get_le32(p);
+	p += 4;
+	if (n == 0 || n > TAPE_ATTR_MAX)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		struct attr_slot *a = &t->attrs[i];
+
+		if (end - p < 4)
+			return -EBADMSG;
+		a->id = get_le16(p);
+		a->len = get_le16(p + 2);
+		p += 4;
+		if (a->len == 0 || a->len > TAPE_ATTR_MAX_LEN || end - p < a->len ||
+		    (i && a->id <= t->attrs[i - 1].id))
+			return -EBADMSG;
+		memcpy(a->val, p, a->len);
+		p += a->len;
+	}
+	if (p != end)
+		return -EBADMSG;
+	t->nattr = n;
+	return 0;
+}
 
 int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 {
-	size_t len = MAN_HDR + nseg * MAN_SEG + 4;
+	size_t alen = attr_section_len(t);
+	size_t len = MAN_HDR + nseg * MAN_SEG + alen + 4;
 	uint8_t *buf = calloc(1, len), *p;
 	int fd, r;
 
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, MAN_MAGIC, 8);
-	put_le32(buf + 8, MAN_VERSION);
+	put_le32(buf + 8, alen ? MAN_VERSION_AT : MAN_VERSION);
 	put_le32(buf + 12, t->info.write_protect ? MAN_WP : 0);
 	put_le64(buf + 16, t->generation + 1);
 	put_le64(buf + 24, t->next_id);
@@ -235,6 +286,16 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 		put_le64(p + 8, segs[i].first);
 		put_le64(p + 16, segs[i].nobj);
 		put_le64(p + 24, segs[i].len);
+	}
+	if (alen) {
+		put_le32(p, (uint32_t)t->nattr);
+		p += 4;
+		for (size_t i = 0; i < t->nattr; i++) {
+			put_le16(p, t->attrs[i].id);
+			put_le16(p + 2, t->attrs[i].len);
+			memcpy(p + 4, t->attrs[i].val, t->attrs[i].len);
+			p += 4u + t->attrs[i].len;
+		}
 	}
 	put_le32(p, crc32c(buf, len - 4));
 
@@ -270,7 +331,7 @@ int manifest_load(struct tape *t)
 {
 	uint8_t *buf = NULL, *p;
 	size_t len = 0, nseg;
-	uint32_t flags;
+	uint32_t flags, version;
 	int r;
 
 	r = read_file_at(t->dirfd, TAPE_MANIFEST, &buf, &len);
@@ -280,13 +341,20 @@ int manifest_load(struct tape *t)
 	if (len < MAN_HDR + 4 || memcmp(buf, MAN_MAGIC, 8) != 0 ||
 	    get_le32(buf + len - 4) != crc32c(buf, len - 4))
 		goto out;
-	if (get_le32(buf + 8) != MAN_VERSION) {
+	version = get_le32(buf + 8);
+	if (version != MAN_VERSION && version != MAN_VERSION_AT) {
 		r = -EPROTONOSUPPORT;
 		goto out;
 	}
 	nseg = get_le32(buf + 36);
 	flags = get_le32(buf + 12);
-	if (nseg == 0 || len != MAN_HDR + nseg * MAN_SEG + 4 || (flags & ~MAN_WP))
+	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG || (flags & ~MAN_WP))
+		goto out;
+	if (version == MAN_VERSION && len != MAN_HDR + nseg * MAN_SEG + 4)
+		goto out;
+	t->nattr = 0;
+	if (version == MAN_VERSION_AT &&
+	    attr_section_load(t, buf + MAN_HDR + nseg * MAN_SEG, buf + len - 4) < 0)
 		goto out;
 
 	memset(&t->info, 0, sizeof(t->info));

@@ -72,6 +72,13 @@ struct seg {
 	bool rebuilt;	/* index sidecar rebuilt this session: do not retry */
 };
 
+/* One host attribute as the manifest keeps it (tape_set_attrs). */
+struct attr_slot {
+	uint16_t id;
+	uint16_t len;
+	uint8_t val[TAPE_ATTR_MAX_LEN];
+};
+
 #define TAPE_FD_CACHE  4
 #define TAPE_IDX_CACHE 4
 
@@ -89,6 +96,9 @@ struct tape {
 	uint64_t synced;    /* active bytes on stable storage */
 	uint64_t kicked;    /* active bytes whose writeback was started */
 	bool dirty;	    /* the manifest is behind the active segment */
+
+	struct attr_slot attrs[TAPE_ATTR_MAX]; /* host attributes, by ascending id */
+	size_t nattr;
 
 	struct u64vec fm; /* object numbers of filemarks, sorted */
 	uint64_t pos;

@@ -1355,10 +1355,31 @@ int lib_elements(struct lib *lib, struct cat_element **out, size_t *n)
 	return rc;
 }
 
+/*
+ * The catalog's bytes-used of a tape is brought up to date when the tape
+ * leaves a drive (refresh_used). While it is in one, report what the drive
+ * has written so far instead: one short drive lock, no catalog write per
+ * WRITE. Called with the lock held (changer before drive, spc.h).
+ */
+static void live_used(struct lib *lib, struct cat_tape *t)
+{
+	uint64_t used;
+	int i;
+
+	if (!t->in_library || t->kind != CAT_DRIVE)
+		return;
+	i = drive_index(lib, t->element);
+	if (i >= 0 && (size_t)i < lib->n_drives_ok &&
+	    ssc_used_bytes(&lib->drives[i], t->barcode, &used))
+		t->used = used;
+}
+
 int lib_tape_get(struct lib *lib, const char *barcode, struct cat_tape *t)
 {
 	lock(lib);
 	int rc = cat_tape_get(lib->cat, barcode, t);
+	if (rc == 0)
+		live_used(lib, t);
 	unlock(lib);
 	return rc;
 }
@@ -1367,6 +1388,9 @@ int lib_tape_list(struct lib *lib, int state, struct cat_tape **out, size_t *n)
 {
 	lock(lib);
 	int rc = cat_tape_list(lib->cat, state, false, out, n);
+	if (rc == 0)
+		for (size_t i = 0; i < *n; i++)
+			live_used(lib, &(*out)[i]);
 	unlock(lib);
 	return rc;
 }

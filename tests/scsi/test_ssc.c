@@ -1772,3 +1772,787 @@ Test(ssc_mode, linux_st_mode_sense_page_zero_returns_block_descriptor)
 	cr_assert_eq(get_be24(buf + 9), 512);
 	cr_assert_eq((buf[2] >> 4) & 7, 1);
 }
+
+/* ======================= MAM host attributes persist ======================= */
+
+/* WRITE ATTRIBUTE of one attribute (len 0 deletes). */
+static void write_attr(struct scsi_cmd *c, uint16_t id, uint8_t format, const char *val,
+		       uint16_t len)
+{
+	uint8_t p[4 + 5 + 160];
+	uint8_t cdb[16] = {WRITE_ATTRIBUTE, 0x01};
+
+	put_be32(p, 5u + len);
+	put_be16(p + 4, id);
+	p[6] = format;
+	put_be16(p + 7, len);
+	memcpy(p + 9, val, len);
+	put_be32(cdb + 10, 9u + len);
+	exec(c, NX, cdb, 16, p, 9u + len, NULL, 0);
+}
+
+Test(ssc_mam, host_attributes_survive_remove_and_insert)
+{
+	struct scsi_cmd c;
+	static uint8_t buf[4096];
+
+	write_attr(&c, 0x0801, 0x01, "LTFS", 4);
+	assert_good(&c);
+	write_attr(&c, 0x0808, 0x02, "Daily pool", 10);
+	assert_good(&c);
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
+	clear_ua(NX);
+	uint32_t n = read_attr(&c, 0x00, 0x0800, buf, sizeof(buf));
+	assert_good(&c);
+	const uint8_t *a = find_attr(buf, n, 0x0801);
+	cr_assert_not_null(a, "application name kept with the cartridge");
+	cr_assert_eq(get_be16(a + 3), 32, "ASCII attributes are space padded to their length");
+	cr_assert_eq(memcmp(a + 5, "LTFS    ", 8), 0);
+	a = find_attr(buf, n, 0x0808);
+	cr_assert_not_null(a, "media pool kept with the cartridge");
+	cr_assert_eq(get_be16(a + 3), 10);
+	cr_assert_eq(memcmp(a + 5, "Daily pool", 10), 0);
+}
+
+Test(ssc_mam, host_attributes_follow_the_cartridge_to_another_drive)
+{
+	struct scsi_cmd c;
+	static uint8_t buf[4096];
+
+	write_attr(&c, 0x0800, 0x01, "BACULA", 6);
+	assert_good(&c);
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	ssc_drive_destroy(&dev);
+	have_dev = false;
+	make_drive(TAPE_LTO7, SSC_VENDOR_HPE);
+	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
+	clear_ua(NX);
+	uint32_t n = read_attr(&c, 0x00, 0x0800, buf, sizeof(buf));
+	assert_good(&c);
+	const uint8_t *a = find_attr(buf, n, 0x0800);
+	cr_assert_not_null(a);
+	cr_assert_eq(memcmp(a + 5, "BACULA  ", 8), 0);
+}
+
+Test(ssc_mam, written_barcode_replaces_library_label_until_deleted)
+{
+	struct scsi_cmd c;
+	static uint8_t buf[4096];
+	const uint8_t *a;
+	uint32_t n;
+
+	write_attr(&c, 0x0806, 0x01, "HOSTLBL1", 8);
+	assert_good(&c);
+	n = read_attr(&c, 0x00, 0x0806, buf, sizeof(buf));
+	a = find_attr(buf, n, 0x0806);
+	cr_assert_not_null(a);
+	cr_assert_eq(memcmp(a + 5, "HOSTLBL1 ", 9), 0);
+	write_attr(&c, 0x0806, 0x01, "", 0);
+	assert_good(&c);
+	n = read_attr(&c, 0x00, 0x0806, buf, sizeof(buf));
+	a = find_attr(buf, n, 0x0806);
+	cr_assert_not_null(a);
+	cr_assert_eq(memcmp(a + 5, "ABC123L6 ", 9), 0, "the library's label again");
+}
+
+Test(ssc_mam, mam_space_remaining_shrinks_by_written_attribute)
+{
+	struct scsi_cmd c;
+	static uint8_t buf[4096];
+	const uint8_t *a;
+
+	uint32_t n = read_attr(&c, 0x00, 0x0004, buf, sizeof(buf));
+	a = find_attr(buf, n, 0x0004);
+	cr_assert_not_null(a);
+	uint64_t before = get_be64(a + 5);
+	write_attr(&c, 0x0803, 0x02, "Monday full", 11);
+	assert_good(&c);
+	n = read_attr(&c, 0x00, 0x0004, buf, sizeof(buf));
+	a = find_attr(buf, n, 0x0004);
+	cr_assert_eq(get_be64(a + 5), before - 5 - 11);
+}
+
+/* ======================= 16-byte READ, WRITE, WRITE FILEMARKS, VERIFY ======================= */
+
+TestSuite(ssc_cdb16, .init = setup_loaded, .fini = teardown);
+
+/* A 16-byte stream command: byte 1, partition, logical object identifier,
+ * 24-bit length. */
+static void cmd16(struct scsi_cmd *c, uint8_t op, uint8_t b1, uint8_t partition, uint64_t obj,
+		  uint32_t len24, const void *out, uint32_t out_len, void *in, uint32_t in_cap)
+{
+	uint8_t cdb[16] = {op, b1, 0, partition};
+	put_be64(cdb + 4, obj);
+	put_be24(cdb + 12, len24);
+	exec(c, NX, cdb, 16, out, out_len, in, in_cap);
+}
+
+Test(ssc_cdb16, write16_and_read16_at_the_current_position)
+{
+	struct scsi_cmd c;
+	uint8_t data[500], buf[500];
+
+	fill(data, sizeof(data), 9);
+	cmd16(&c, WRITE_16, 0, 0, 0, 500, data, 500, NULL, 0);
+	assert_good(&c);
+	cmd16(&c, WRITE_16, 0, 0, 1, 300, data, 300, NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 2);
+	rewind_ok();
+	cmd16(&c, READ_16, 0, 0, 0, 500, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 500);
+	cr_assert_arr_eq(buf, data, 500);
+	cr_assert_eq(pos(), 1);
+}
+
+Test(ssc_cdb16, read16_locates_to_the_named_object_first)
+{
+	struct scsi_cmd c;
+	uint8_t want[300], buf[300];
+
+	std_layout();
+	fill(want, sizeof(want), 1);
+	/* Object 3 is the 300-byte record after the first filemark. */
+	cmd16(&c, READ_16, 0, 0, 3, 300, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 300);
+	cr_assert_arr_eq(buf, want, 300);
+	cr_assert_eq(pos(), 4);
+	/* Backwards too, and the file number follows. */
+	cmd16(&c, READ_16, 0x02, 0, 1, 1000, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 200);
+	uint64_t obj, file;
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 2);
+	cr_assert_eq(file, 0);
+}
+
+Test(ssc_cdb16, read16_of_a_filemark_reports_it_like_read6)
+{
+	struct scsi_cmd c;
+	uint8_t buf[64];
+
+	std_layout();
+	cmd16(&c, READ_16, 0, 0, 2, 64, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(flags_of(&c) & SENSE_FILEMARK);
+	cr_assert_eq(info_of(&c), 64);
+	cr_assert_eq(pos(), 3, "after the filemark");
+}
+
+Test(ssc_cdb16, read16_beyond_end_of_data_is_locate_operation_failure)
+{
+	struct scsi_cmd c;
+	uint8_t buf[64];
+
+	std_layout();
+	cmd16(&c, READ_16, 0, 0, 9, 64, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
+	cr_assert_eq(info_of(&c), 64, "INFORMATION: the requested transfer length");
+	cr_assert_eq(c.in_len, 0);
+	cr_assert_eq(pos(), 5, "at end-of-data");
+}
+
+Test(ssc_cdb16, write16_elsewhere_locates_and_discards_what_follows)
+{
+	struct scsi_cmd c;
+	uint8_t data[128], buf[256];
+
+	std_layout();
+	fill(data, sizeof(data), 42);
+	cmd16(&c, WRITE_16, 0, 0, 1, 128, data, 128, NULL, 0);
+	assert_good(&c);
+	wfm_ok(0);
+	cr_assert_eq(pos(), 2);
+	/* Object 2 (the old filemark) is gone: end-of-data follows. */
+	read_var(&c, false, 256, buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cmd16(&c, READ_16, 0, 0, 1, 128, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_arr_eq(buf, data, 128);
+}
+
+Test(ssc_cdb16, write16_beyond_end_of_data_writes_nothing)
+{
+	struct scsi_cmd c;
+	uint8_t data[64] = {1};
+
+	std_layout();
+	cmd16(&c, WRITE_16, 0, 0, 7, 64, data, 64, NULL, 0);
+	assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
+	cr_assert_eq(info_of(&c), 64);
+	uint8_t cdb[10] = {READ_POSITION, 0x06};
+	uint8_t rp[32];
+	exec(&c, NX, cdb, 10, NULL, 0, rp, sizeof(rp));
+	cr_assert_eq(get_be64(rp + 8), 5, "EOD unchanged");
+}
+
+Test(ssc_cdb16, fixed_mode_write16_and_read16_count_blocks)
+{
+	struct scsi_cmd c;
+	uint8_t data[4 * 512], buf[4 * 512];
+
+	set_block_len(512);
+	fill(data, sizeof(data), 3);
+	cmd16(&c, WRITE_16, 0x01, 0, 0, 4, data, sizeof(data), NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 4);
+	cmd16(&c, READ_16, 0x01, 0, 1, 3, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 3 * 512);
+	cr_assert_arr_eq(buf, data + 512, 3 * 512);
+	/* Past EOD in fixed mode: BLANK CHECK with the blocks not read. */
+	cmd16(&c, READ_16, 0x01, 0, 3, 2, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(info_of(&c), 1);
+	cr_assert_eq(c.in_len, 512);
+}
+
+Test(ssc_cdb16, fixed_and_sili_together_and_fixed_without_block_length_are_invalid)
+{
+	struct scsi_cmd c;
+	uint8_t buf[16];
+
+	cmd16(&c, READ_16, 0x03, 0, 0, 1, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 1, 1);
+	cmd16(&c, WRITE_16, 0x01, 0, 0, 1, buf, sizeof(buf), NULL, 0);
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 1, 0);
+}
+
+Test(ssc_cdb16, other_partition_is_invalid_field_and_does_not_move)
+{
+	struct scsi_cmd c;
+	uint8_t buf[16] = {0};
+
+	std_layout();
+	cmd16(&c, READ_16, 0, 1, 3, 16, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 3, -1);
+	cmd16(&c, WRITE_16, 0, 2, 0, 16, buf, sizeof(buf), NULL, 0);
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 3, -1);
+	cr_assert_eq(pos(), 0);
+}
+
+Test(ssc_cdb16, too_long_variable_write16_points_at_the_length_field)
+{
+	struct scsi_cmd c;
+	cmd16(&c, WRITE_16, 0, 0, 0, TAPE_MAX_BLOCK + 1, NULL, 0, NULL, 0);
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 12, 7);
+}
+
+Test(ssc_cdb16, zero_length_read16_does_not_move)
+{
+	struct scsi_cmd c;
+	std_layout();
+	cmd16(&c, READ_16, 0, 0, 3, 0, NULL, 0, NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 0);
+}
+
+Test(ssc_cdb16, write_filemarks16_writes_at_the_object_and_flushes)
+{
+	struct scsi_cmd c;
+
+	std_layout();
+	/* Two filemarks after the first record: objects 1 and 2. */
+	cmd16(&c, WRITE_FILEMARKS_16, 0, 0, 1, 2, NULL, 0, NULL, 0);
+	assert_good(&c);
+	uint64_t obj, file;
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 3);
+	cr_assert_eq(file, 2);
+	/* Durable: a forced removal and reinsert keep them, EOD after. */
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
+	clear_ua(NX);
+	space6(&c, 3, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 3);
+	/* IMMED in unbuffered mode is invalid, as for WRITE FILEMARKS(6). */
+	mode_select_bd(&c, NX, 0x00, 0, 0);
+	assert_good(&c);
+	cmd16(&c, WRITE_FILEMARKS_16, 0x01, 0, 3, 1, NULL, 0, NULL, 0);
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 1, 0);
+}
+
+Test(ssc_cdb16, write_filemarks16_on_write_protected_cartridge_is_data_protect)
+{
+	struct scsi_cmd c;
+
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, make_tape("WP0001L6", TAPE_LTO6, 0, true)), 0);
+	clear_ua(NX);
+	cmd16(&c, WRITE_FILEMARKS_16, 0, 0, 0, 1, NULL, 0, NULL, 0);
+	assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+}
+
+Test(ssc_cdb16, verify16_compares_at_the_named_object)
+{
+	struct scsi_cmd c;
+	uint8_t want[300];
+
+	std_layout();
+	fill(want, sizeof(want), 1);
+	cmd16(&c, VERIFY_16, 0x02, 0, 3, 300, want, 300, NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 4);
+	want[10] ^= 1;
+	cmd16(&c, VERIFY_16, 0x02, 0, 3, 300, want, 300, NULL, 0);
+	assert_sense(&c, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+	/* Without BYTCMP only the record is checked. */
+	cmd16(&c, VERIFY_16, 0x00, 0, 0, 100, NULL, 0, NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 1);
+}
+
+Test(ssc_cdb16, rsoc_reports_the_16_byte_usage_masks)
+{
+	static const struct {
+		uint8_t op, b1;
+	} want[] = {
+	    {READ_16, 0x03}, {WRITE_16, 0x01}, {WRITE_FILEMARKS_16, 0x01}, {VERIFY_16, 0x07}};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct scsi_cmd c;
+		uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01,
+				   want[i].op};
+		uint8_t buf[64];
+		put_be32(cdb + 6, sizeof(buf));
+		exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+		assert_good(&c);
+		cr_assert_eq(buf[1] & 0x07, 0x03, "%02x supported", want[i].op);
+		cr_assert_eq(get_be16(buf + 2), 16);
+		uint8_t mask[16] = {want[i].op, want[i].b1, 0,	  0xff, 0xff, 0xff, 0xff, 0xff,
+				    0xff,	0xff,	    0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+		cr_assert_arr_eq(buf + 4, mask, 16, "usage mask of %02x", want[i].op);
+	}
+}
+
+Test(ssc_cdb16, reserved_bit_in_byte_2_is_rejected)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[16] = {READ_16, 0, 0x80};
+	uint8_t buf[16];
+	put_be24(cdb + 12, 16);
+	exec(&c, NX, cdb, 16, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	assert_field(&c, 2, 7);
+}
+
+/* ======================= programmable early warning ======================= */
+
+TestSuite(ssc_pew, .init = setup_loaded, .fini = teardown);
+
+/* MODE SENSE(10) of the device configuration extension page, DBD set. */
+static void devconf_ext_sense(uint8_t pc, uint8_t page[32])
+{
+	struct scsi_cmd c;
+	uint8_t cdb[10] = {MODE_SENSE_10, 0x08, (uint8_t)(pc << 6 | 0x10), 0x01};
+	uint8_t buf[8 + 32];
+	put_be16(cdb + 7, sizeof(buf));
+	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, sizeof(buf));
+	memcpy(page, buf + 8, 32);
+}
+
+/* What IBM's LTFS does to set PEWS: sense the page, clear the header, set
+ * bytes 6-7, MODE SELECT(10) it back. */
+static void set_pews(uint16_t mb)
+{
+	struct scsi_cmd c;
+	uint8_t list[8 + 32] = {0};
+	devconf_ext_sense(0, list + 8);
+	list[8] &= 0x7f;
+	put_be16(list + 8 + 6, mb);
+	uint8_t cdb[10] = {MODE_SELECT_10, 0x10};
+	put_be16(cdb + 7, sizeof(list));
+	exec(&c, NX, cdb, 10, list, sizeof(list), NULL, 0);
+	assert_good(&c);
+}
+
+Test(ssc_pew, device_configuration_extension_page_has_changeable_pews)
+{
+	uint8_t p[32];
+	devconf_ext_sense(0, p);
+	cr_assert_eq(p[0], 0x50, "SPF, page 0x10");
+	cr_assert_eq(p[1], 0x01);
+	cr_assert_eq(get_be16(p + 2), 0x1c);
+	cr_assert_eq(get_be16(p + 6), 0, "off by default");
+	devconf_ext_sense(1, p);
+	cr_assert_eq(get_be16(p + 6), 0xffff, "PEWS changeable");
+	cr_assert_eq(p[5], 0, "WRITE MODE not changeable");
+	set_pews(1234);
+	devconf_ext_sense(0, p);
+	cr_assert_eq(get_be16(p + 6), 1234);
+}
+
+Test(ssc_pew, write_crossing_pew_reports_it_once_then_early_warning_follows)
+{
+	struct scsi_cmd c;
+	static uint8_t w[65536];
+	uint8_t fl;
+	int i;
+
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, make_tape("PEW001L6", TAPE_LTO6, 8u << 20, false)), 0);
+	clear_ua(NX);
+	fill(w, sizeof(w), 77);
+	set_pews(1); /* 10^6 bytes before early warning */
+	for (i = 0; i < 200; i++) {
+		write_rec(&c, w, sizeof(w));
+		if (c.status != SAM_STAT_GOOD)
+			break;
+	}
+	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+	cr_assert_eq(flags_of(&c) & SENSE_EOM, 0, "not early warning yet");
+	cr_assert_eq(info_of(&c), 0, "the record was written");
+	position(NULL, NULL, &fl);
+	cr_assert_eq(fl & 0x41, 0x01, "BPEW without EOP");
+	/* Reported once: the next writes in the zone are GOOD, until early
+	 * warning itself. */
+	write_rec(&c, w, sizeof(w));
+	assert_good(&c);
+	for (i = 0; i < 200; i++) {
+		write_rec(&c, w, sizeof(w));
+		if (c.status != SAM_STAT_GOOD)
+			break;
+	}
+	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(flags_of(&c), SENSE_EOM);
+	position(NULL, NULL, &fl);
+	cr_assert_eq(fl & 0x41, 0x41, "EOP and BPEW beyond early warning");
+}
+
+Test(ssc_pew, pew_is_reported_again_after_going_back_before_it)
+{
+	struct scsi_cmd c;
+	static uint8_t w[65536];
+	int i, crossed = -1;
+
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, make_tape("PEW002L6", TAPE_LTO6, 8u << 20, false)), 0);
+	clear_ua(NX);
+	fill(w, sizeof(w), 78);
+	set_pews(2);
+	for (i = 0; i < 200 && crossed < 0; i++) {
+		write_rec(&c, w, sizeof(w));
+		if (c.status != SAM_STAT_GOOD)
+			crossed = i;
+	}
+	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+	/* Back before PEW: overwrite from the record before the crossing. */
+	uint8_t cdb[10] = {LOCATE_10};
+	put_be32(cdb + 3, (uint32_t)crossed - 1);
+	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
+	assert_good(&c);
+	write_rec(&c, w, sizeof(w));
+	assert_good(&c);
+	write_rec(&c, w, sizeof(w));
+	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+}
+
+Test(ssc_pew, pews_zero_leaves_only_early_warning)
+{
+	struct scsi_cmd c;
+	static uint8_t w[65536];
+	int i;
+
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(ssc_insert(&dev, make_tape("PEW003L6", TAPE_LTO6, 8u << 20, false)), 0);
+	clear_ua(NX);
+	fill(w, sizeof(w), 79);
+	for (i = 0; i < 200; i++) {
+		write_rec(&c, w, sizeof(w));
+		if (c.status != SAM_STAT_GOOD)
+			break;
+	}
+	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+}
+
+/* ======================= Linux st and Bacula btape sequences ======================= */
+
+TestSuite(ssc_hosts, .init = setup_loaded, .fini = teardown);
+
+Test(ssc_hosts, linux_st_open_sequence_tur_block_limits_mode_sense)
+{
+	struct scsi_cmd c;
+	uint8_t buf[12];
+
+	/* st.c check_tape(): TEST UNIT READY until the unit attentions are
+	 * consumed, READ BLOCK LIMITS, MODE SENSE(6) page 0 for the block
+	 * descriptor and WP. */
+	ssc_remove(&dev, true);
+	cr_assert_eq(ssc_insert(&dev, make_tape("STOPEN", TAPE_LTO6, 0, true)), 0);
+	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
+	assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
+	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
+	assert_good(&c);
+	uint8_t rbl[6] = {READ_BLOCK_LIMITS};
+	exec(&c, NX, rbl, 6, NULL, 0, buf, 6);
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 6);
+	cr_assert_eq(get_be24(buf + 1), TAPE_MAX_BLOCK);
+	cr_assert_eq(get_be16(buf + 4), 1);
+	uint8_t ms[6] = {MODE_SENSE_6, 0, 0, 0, 12};
+	exec(&c, NX, ms, 6, NULL, 0, buf, 12);
+	assert_good(&c);
+	cr_assert_eq(buf[3], 8, "block descriptor present");
+	cr_assert(buf[2] & 0x80, "WP reported for a write-protected cartridge");
+	cr_assert_eq(get_be24(buf + 9), 0, "variable block mode");
+}
+
+Test(ssc_hosts, linux_st_tell_and_seek_use_read_position_and_locate_with_bt)
+{
+	struct scsi_cmd c;
+	uint8_t buf[20], data[300];
+
+	std_layout();
+	/* mt seek 3: LOCATE(10) with BT=1 (st's default) and IMMED. */
+	uint8_t loc[10] = {LOCATE_10, 0x04 | 0x01};
+	put_be32(loc + 3, 3);
+	exec(&c, NX, loc, 10, NULL, 0, NULL, 0);
+	assert_good(&c);
+	/* mt tell: READ POSITION service action 1, allocation length 0. */
+	uint8_t rp[10] = {READ_POSITION, 0x01};
+	exec(&c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 20);
+	cr_assert_eq(buf[0] & 0x04, 0, "position known (st fails the ioctl otherwise)");
+	cr_assert_eq(buf[1], 0, "partition 0");
+	cr_assert_eq(get_be32(buf + 4), 3);
+	/* The data is the record after the first filemark. */
+	read_var(&c, false, 300, data, sizeof(data));
+	assert_good(&c);
+	cr_assert_eq(c.in_len, 300);
+	/* stsetoptions scsi2logical: BT=0 and service action 0 agree. */
+	loc[1] = 0;
+	put_be32(loc + 3, 1);
+	exec(&c, NX, loc, 10, NULL, 0, NULL, 0);
+	assert_good(&c);
+	rp[1] = 0;
+	exec(&c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(get_be32(buf + 4), 1);
+}
+
+Test(ssc_hosts, mt_eod_spaces_filemarks_0x7fffff_to_eod_with_the_residue)
+{
+	struct scsi_cmd c;
+
+	std_layout();
+	/* st MTEOM without fast_mteom: SPACE filemarks 0x7fffff. */
+	space6(&c, 1, 0x7fffff);
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(info_of(&c), 0x7fffff - 2, "two filemarks passed");
+	uint64_t obj, file;
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 5);
+	cr_assert_eq(file, 2);
+	/* With fast_mteom: SPACE end-of-data, GOOD, same place. */
+	rewind_ok();
+	space6(&c, 3, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 5);
+}
+
+Test(ssc_hosts, mt_setblk_switches_to_fixed_blocks_and_back)
+{
+	struct scsi_cmd c;
+	uint8_t data[3 * 1024], buf[3 * 1024];
+
+	/* st MTSETBLK: MODE SELECT(6) PF, header with buffered mode 1, a
+	 * block descriptor with the current density and the block length. */
+	uint8_t cdb[6] = {MODE_SELECT_6, 0x10, 0, 0, 12};
+	uint8_t p[12] = {0, 0, 0x10, 8, 0x5a};
+	put_be24(p + 9, 1024);
+	exec(&c, NX, cdb, 6, p, sizeof(p), NULL, 0);
+	assert_good(&c);
+	fill(data, sizeof(data), 5);
+	cmd6(&c, WRITE_6, 0x01, 3, data, sizeof(data), NULL, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 3, "three fixed blocks");
+	rewind_ok();
+	cmd6(&c, READ_6, 0x01, 3, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_arr_eq(buf, data, sizeof(data));
+	/* mt setblk 0: variable again; a fixed READ is now invalid. */
+	put_be24(p + 9, 0);
+	exec(&c, NX, cdb, 6, p, sizeof(p), NULL, 0);
+	assert_good(&c);
+	cmd6(&c, READ_6, 0x01, 1, NULL, 0, buf, sizeof(buf));
+	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	rewind_ok();
+	read_var(&c, false, 4096, buf, sizeof(buf));
+	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert(flags_of(&c) & SENSE_ILI);
+	cr_assert_eq(info_of(&c), 4096 - 1024, "each fixed block is a 1024-byte record");
+}
+
+Test(ssc_hosts, mt_compression_mode_sense_with_block_descriptor_and_select_back)
+{
+	struct scsi_cmd c;
+	uint8_t buf[255];
+
+	/* st_compression: MODE SENSE(6) page 0x0F with block descriptors,
+	 * allocation 255; DCC must be one. */
+	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x0f, 0, 255};
+	exec(&c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	uint8_t pgo = (uint8_t)(4 + buf[3]);
+	cr_assert_eq(buf[3], 8);
+	cr_assert(buf[pgo + 2] & 0x40, "DCC");
+	/* write_mode_page: clear mode data length, medium type, WP and PS,
+	 * turn DCE off, MODE SELECT(6) PF of header + descriptor + page. */
+	uint8_t len = (uint8_t)(pgo + buf[pgo + 1] + 2);
+	buf[0] = 0;
+	buf[1] = 0;
+	buf[2] &= 0x7f;
+	buf[pgo] &= 0x3f;
+	buf[pgo + 2] &= 0x7f;
+	uint8_t sel[6] = {MODE_SELECT_6, 0x10, 0, 0, len};
+	exec(&c, NX, sel, 6, buf, len, NULL, 0);
+	assert_good(&c);
+	exec(&c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
+	assert_good(&c);
+	cr_assert_eq(buf[pgo + 2] & 0x80, 0, "DCE off");
+}
+
+Test(ssc_hosts, mt_erase_long_at_bot_leaves_a_blank_tape)
+{
+	struct scsi_cmd c;
+	uint8_t buf[64];
+
+	std_layout();
+	/* st MTERASE: ERASE(6) with LONG when an argument is given. */
+	cmd6(&c, ERASE_6, 0x01, 0, NULL, 0, NULL, 0);
+	assert_good(&c);
+	read_var(&c, false, 64, buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	space6(&c, 3, 0);
+	assert_good(&c);
+	cr_assert_eq(pos(), 0);
+}
+
+Test(ssc_hosts, btape_append_at_end_of_data_then_read_everything_back)
+{
+	struct scsi_cmd c;
+	uint8_t data[4096], buf[4096];
+
+	/* btape "append" test: write a file, rewind, go to EOD, learn the
+	 * file number, append a file, rewind and read both back. */
+	for (uint32_t i = 0; i < 3; i++) {
+		fill(data, sizeof(data), 100 + i);
+		write_ok(data, sizeof(data));
+	}
+	wfm_ok(1);
+	rewind_ok();
+	space6(&c, 3, 0);
+	assert_good(&c);
+	uint64_t obj, file;
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 4);
+	cr_assert_eq(file, 1, "mt status: file number 1 at EOD");
+	for (uint32_t i = 0; i < 2; i++) {
+		fill(data, sizeof(data), 200 + i);
+		write_ok(data, sizeof(data));
+	}
+	wfm_ok(1);
+	rewind_ok();
+	for (uint32_t i = 0; i < 3; i++) {
+		fill(data, sizeof(data), 100 + i);
+		read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+		assert_good(&c);
+		cr_assert_arr_eq(buf, data, sizeof(data));
+	}
+	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	for (uint32_t i = 0; i < 2; i++) {
+		fill(data, sizeof(data), 200 + i);
+		read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+		assert_good(&c);
+		cr_assert_arr_eq(buf, data, sizeof(data));
+	}
+	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+}
+
+Test(ssc_hosts, btape_bsf_at_eom_then_fsf_returns_to_end_of_data)
+{
+	struct scsi_cmd c;
+	uint8_t buf[512];
+
+	std_layout();
+	space6(&c, 3, 0);
+	assert_good(&c);
+	/* "BSF at EOM = yes": from EOD, BSF 1 ends before the last filemark,
+	 * FSF 1 after it, where end-of-data is. */
+	space6(&c, 1, -1);
+	assert_good(&c);
+	uint64_t obj, file;
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 4);
+	cr_assert_eq(file, 1);
+	space6(&c, 1, 1);
+	assert_good(&c);
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 5);
+	cr_assert_eq(file, 2);
+	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
+	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	/* BSF 2 from EOD: before the first filemark, in file 0. */
+	space6(&c, 1, -2);
+	assert_good(&c);
+	position(&obj, &file, NULL);
+	cr_assert_eq(obj, 2);
+	cr_assert_eq(file, 0);
+	/* st's MTBSFM (BSF then FSF 1): at the start of file 1. */
+	space6(&c, 1, 1);
+	assert_good(&c);
+	cr_assert_eq(pos(), 3);
+}
+
+Test(ssc_hosts, space_blocks_over_a_filemark_reports_the_blocks_not_spaced)
+{
+	struct scsi_cmd c;
+
+	std_layout();
+	/* st MTFSR 5 from BOT: two blocks, then the filemark stops it;
+	 * st computes drv_block from INFORMATION = 5 - 2. */
+	space6(&c, 0, 5);
+	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(flags_of(&c) & SENSE_FILEMARK);
+	cr_assert_eq(info_of(&c), 3);
+	cr_assert_eq(pos(), 3, "after the filemark");
+	/* MTBSR 5 from there: the filemark stops it at once, before it. */
+	space6(&c, 0, -5);
+	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(info_of(&c), 5);
+	cr_assert_eq(pos(), 2);
+}
+
+Test(ssc_hosts, drive_reports_live_used_bytes_of_its_cartridge_only)
+{
+	uint8_t data[1000];
+	uint64_t used = 1;
+
+	cr_assert(ssc_used_bytes(&dev, "ABC123L6", &used));
+	cr_assert_eq(used, 0);
+	fill(data, sizeof(data), 1);
+	write_ok(data, sizeof(data));
+	cr_assert(ssc_used_bytes(&dev, "ABC123L6", &used));
+	cr_assert_geq(used, sizeof(data), "buffered write counted at once");
+	cr_assert(!ssc_used_bytes(&dev, "OTHER1L6", &used));
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert(!ssc_used_bytes(&dev, "ABC123L6", &used), "empty drive");
+}

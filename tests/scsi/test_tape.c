@@ -1101,3 +1101,107 @@ Test(tape_recovery, corrupt_manifest_refuses_to_open)
 	cr_assert_eq(tape_open(dir, &t), -EBADMSG);
 	t = NULL;
 }
+
+/* ---- host attributes (MAM values WRITE ATTRIBUTE sets) ---- */
+
+TestSuite(tape_attrs, .init = setup, .fini = teardown);
+
+static uint8_t manifest_version(void)
+{
+	char p[600];
+	uint8_t hdr[12];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/MANIFEST", dir);
+	fd = open(p, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+	close(fd);
+	return hdr[8];
+}
+
+Test(tape_attrs, attributes_survive_close_and_reopen)
+{
+	const struct tape_attr a[] = {
+	    {0x0800, 8, (const uint8_t *)"BACULA  "},
+	    {0x0803, 5, (const uint8_t *)"label"},
+	};
+	uint8_t v[TAPE_ATTR_MAX_LEN];
+	size_t len = 0;
+
+	cr_assert_eq(tape_get_attr(t, 0x0800, v, sizeof(v), &len), -ENOENT);
+	cr_assert_eq(manifest_version(), 1, "no attributes: the original format");
+	cr_assert_eq(tape_set_attrs(t, a, 2), 0);
+	put_block(1000, 7);
+	reopen();
+	cr_assert_eq(tape_get_attr(t, 0x0800, v, sizeof(v), &len), 0);
+	cr_assert_eq(len, 8);
+	cr_assert_eq(memcmp(v, "BACULA  ", 8), 0);
+	cr_assert_eq(tape_get_attr(t, 0x0803, v, sizeof(v), &len), 0);
+	cr_assert_eq(len, 5);
+	cr_assert_eq(memcmp(v, "label", 5), 0);
+	cr_assert_eq(manifest_version(), 2);
+	/* The data written after the attributes is intact. */
+	expect_block(1000, 7, 0);
+	expect_kind(TAPE_EOD);
+}
+
+Test(tape_attrs, attributes_are_kept_by_later_commits_and_deleted_by_zero_length)
+{
+	const struct tape_attr set = {0x0806, 6, (const uint8_t *)"ABC123"};
+	const struct tape_attr del = {0x0806, 0, NULL};
+	uint8_t v[8];
+	size_t len;
+
+	cr_assert_eq(tape_set_attrs(t, &set, 1), 0);
+	put_block(100, 1);
+	cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	cr_assert_eq(tape_flush(t), 0);
+	cr_assert_eq(tape_count_load(t), 0);
+	reopen();
+	cr_assert_eq(tape_get_attr(t, 0x0806, v, sizeof(v), &len), 0);
+	cr_assert_eq(memcmp(v, "ABC123", 6), 0);
+	cr_assert_eq(tape_set_attrs(t, &del, 1), 0);
+	reopen();
+	cr_assert_eq(tape_get_attr(t, 0x0806, v, sizeof(v), &len), -ENOENT);
+	cr_assert_eq(manifest_version(), 1, "back to the original format");
+	expect_block(100, 1, 0);
+}
+
+Test(tape_attrs, oversized_value_and_too_many_attributes_change_nothing)
+{
+	static uint8_t big[TAPE_ATTR_MAX_LEN + 1];
+	struct tape_attr a[TAPE_ATTR_MAX + 1];
+	size_t len;
+
+	a[0] = (struct tape_attr){0x0800, TAPE_ATTR_MAX_LEN + 1, big};
+	cr_assert_eq(tape_set_attrs(t, a, 1), -EINVAL);
+	for (uint16_t i = 0; i <= TAPE_ATTR_MAX; i++)
+		a[i] = (struct tape_attr){(uint16_t)(0x0800 + i), 1, big};
+	cr_assert_eq(tape_set_attrs(t, a, TAPE_ATTR_MAX + 1), -ENOSPC);
+	cr_assert_eq(tape_get_attr(t, 0x0800, NULL, 0, &len), -ENOENT, "all or nothing");
+	cr_assert_eq(tape_set_attrs(t, a, TAPE_ATTR_MAX), 0);
+	reopen();
+	cr_assert_eq(tape_get_attr(t, 0x0800 + TAPE_ATTR_MAX - 1, NULL, 0, &len), 0);
+	cr_assert_eq(len, 1);
+}
+
+Test(tape_attrs, damaged_attribute_section_refuses_to_open)
+{
+	const struct tape_attr a = {0x0801, 4, (const uint8_t *)"LTFS"};
+	char p[600];
+	struct stat sb;
+	int fd;
+
+	cr_assert_eq(tape_set_attrs(t, &a, 1), 0);
+	tape_close(t);
+	t = NULL;
+	snprintf(p, sizeof(p), "%s/MANIFEST", dir);
+	fd = open(p, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	cr_assert_eq(pwrite(fd, "X", 1, sb.st_size - 6), 1);
+	close(fd);
+	cr_assert_eq(tape_open(dir, &t), -EBADMSG);
+	t = NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * vtld_proc.h - the real vtld and vtlctl binaries for integration tests:
+ * vtld started in the foreground on a temporary data directory, listening
+ * on 127.0.0.1 port 0 (the port is read from its log), optionally with a
+ * configuration file; stopped with SIGTERM (SIGKILL if it hangs) and
+ * restarted on the same data directory; vtlctl run against its control
+ * socket.
+ *
+ * The binaries are ./vtld and ./vtlctl (the build directory, as `make
+ * check` runs), or $VTLD and $VTLCTL. A vtld started here also dies with
+ * the test process (PR_SET_PDEATHSIG), so a crashed or timed-out test
+ * leaves no daemon behind.
+ */
+#ifndef VTL_TESTS_ISCSI_VTLD_PROC_H
+#define VTL_TESTS_ISCSI_VTLD_PROC_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define VP_INITIATOR "iqn.2024-01.test.initiator:vtld"
+
+struct vtld_proc {
+	pid_t pid;
+	int starts; /* how many times started (log file vtld-N.log) */
+	unsigned port;
+	char dir[PATH_MAX];	    /* data directory */
+	char portal[64];	    /* "127.0.0.1:PORT" */
+	char iqn[256];		    /* the target name vtld reported */
+	char config[PATH_MAX + 16]; /* the config file, or "" */
+	char log[PATH_MAX + 32];    /* the current log file */
+};
+
+/* Start vtld on a new temporary data directory; config_text (or NULL) is
+ * written to DIR/vtld.conf and passed with -c. Fails the test if vtld does
+ * not report its port within 15 s. */
+void vp_start(struct vtld_proc *p, const char *config_text);
+/* SIGTERM and wait (SIGKILL after 10 s); returns the exit status as
+ * waitpid reports it, or -1 if it had to be killed. */
+int vp_terminate(struct vtld_proc *p);
+/* Start again on the same data directory (after vp_terminate). */
+void vp_restart(struct vtld_proc *p);
+/* Terminate if running, failing the test (with the log's tail) unless
+ * vtld exits 0, and remove the data directory. */
+void vp_stop(struct vtld_proc *p);
+/* vtld is still running (has not exited). */
+bool vp_alive(struct vtld_proc *p);
+
+/* Run `vtlctl --socket DIR/vtld.sock ARGS` (ARGS: a shell word list of
+ * safe characters); stdout and stderr into out. Returns the exit code. */
+int vp_ctl(struct vtld_proc *p, char *out, size_t cap, const char *args);
+
+/* A libiscsi context (initiator VP_INITIATOR) connected and logged in to
+ * p's target, or a discovery session when discovery is true. Fails the
+ * test on error. */
+struct iscsi_context;
+struct iscsi_context *vp_login(struct vtld_proc *p, bool discovery);
+
+#endif
