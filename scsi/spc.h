@@ -35,13 +35,13 @@ struct scsi_dev;
 typedef void (*scsi_handler)(struct scsi_dev *dev, struct scsi_cmd *cmd);
 
 enum scsi_op_flags {
-	OPF_SA = 1u << 0,	  /* service action in CDB byte 1 bits 4..0 */
-	OPF_UA_OK = 1u << 1,	  /* runs with a unit attention pending (SAM-5 5.14) */
-	OPF_CONFLICT_OK = 1u << 2, /* allowed to a nexus that does not hold a reservation */
-	OPF_MEDIUM = 1u << 3,	  /* needs a medium: NOT READY, MEDIUM NOT PRESENT otherwise */
-	OPF_DATA_OUT = 1u << 4,	  /* carries a data-out buffer */
-	OPF_DATA_IN = 1u << 5,	  /* returns data-in */
-	OPF_PR_READ = 1u << 6,	  /* medium read: allowed under a WRITE EXCLUSIVE reservation */
+	OPF_SA = 1u << 0,	    /* service action in CDB byte 1 bits 4..0 */
+	OPF_UA_OK = 1u << 1,	    /* runs with a unit attention pending (SAM-5 5.14) */
+	OPF_CONFLICT_OK = 1u << 2,  /* allowed to a nexus that does not hold a reservation */
+	OPF_MEDIUM = 1u << 3,	    /* needs a medium: NOT READY, MEDIUM NOT PRESENT otherwise */
+	OPF_DATA_OUT = 1u << 4,	    /* carries a data-out buffer */
+	OPF_DATA_IN = 1u << 5,	    /* returns data-in */
+	OPF_PR_READ = 1u << 6,	    /* medium read: allowed under a WRITE EXCLUSIVE reservation */
 	OPF_NOT_READY_OK = 1u << 7, /* runs while the device is becoming ready */
 };
 
@@ -54,6 +54,65 @@ struct scsi_op {
 	scsi_handler handler;
 	const char *name;
 };
+
+/*
+ * Usage of the control byte (SAM-5 5.2): 00h. NACA is not supported (there
+ * is no ACA), so a CDB with NACA set is INVALID FIELD IN CDB (SAM-5 5.10),
+ * as is the obsolete LINK bit.
+ */
+#define SPC_CTL 0x00
+
+/*
+ * The rows that every device type's table shares: SPC-4 commands whose CDB
+ * usage is the same whatever the device. Whether a reservation lets them
+ * through is decided by spc.c from SPC-4 table 63, not by these flags.
+ */
+#define SPC_OP_PRIN(sa, what)                                                                      \
+	{                                                                                          \
+		PERSISTENT_RESERVE_IN, sa, 10, OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,             \
+		    {PERSISTENT_RESERVE_IN, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, SPC_CTL},             \
+		    spc_persistent_reserve_in, "PERSISTENT RESERVE IN (" what ")"                  \
+	}
+#define SPC_OP_PROUT(sa, what)                                                                     \
+	{                                                                                          \
+		PERSISTENT_RESERVE_OUT, sa, 10, OPF_SA | OPF_DATA_OUT | OPF_CONFLICT_OK,           \
+		    {PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, SPC_CTL},   \
+		    spc_persistent_reserve_out, "PERSISTENT RESERVE OUT (" what ")"                \
+	}
+#define SPC_OP_ROW(op, sa, len, flags, handler, name, ...)                                         \
+	{                                                                                          \
+		op, sa, len, flags, {op, __VA_ARGS__, SPC_CTL}, handler, name                      \
+	}
+
+#define SPC_OPS_SHARED                                                                             \
+	SPC_OP_ROW(LOG_SELECT, 0, 10, OPF_DATA_OUT, spc_log_select, "LOG SELECT", 0x03, 0xff,      \
+		   0xff, 0, 0, 0, 0xff, 0xff),                                                     \
+	    SPC_OP_ROW(LOG_SENSE, 0, 10, OPF_DATA_IN | OPF_CONFLICT_OK, spc_log_sense,             \
+		       "LOG SENSE", 0x01, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff),                  \
+	    SPC_OP_ROW(MODE_SELECT_10, 0, 10, OPF_DATA_OUT, spc_mode_select, "MODE SELECT(10)",    \
+		       0x11, 0, 0, 0, 0, 0, 0xff, 0xff),                                           \
+	    SPC_OP_ROW(MODE_SENSE_10, 0, 10, OPF_DATA_IN, spc_mode_sense, "MODE SENSE(10)", 0x18,  \
+		       0xff, 0xff, 0, 0, 0, 0xff, 0xff),                                           \
+	    SPC_OP_PRIN(0x00, "READ KEYS"), SPC_OP_PRIN(0x01, "READ RESERVATION"),                 \
+	    SPC_OP_PRIN(0x02, "REPORT CAPABILITIES"), SPC_OP_PRIN(0x03, "READ FULL STATUS"),       \
+	    SPC_OP_PROUT(0x00, "REGISTER"), SPC_OP_PROUT(0x01, "RESERVE"),                         \
+	    SPC_OP_PROUT(0x02, "RELEASE"), SPC_OP_PROUT(0x03, "CLEAR"),                            \
+	    SPC_OP_PROUT(0x04, "PREEMPT"), SPC_OP_PROUT(0x05, "PREEMPT AND ABORT"),                \
+	    SPC_OP_PROUT(0x06, "REGISTER AND IGNORE EXISTING KEY"),                                \
+	    SPC_OP_ROW(MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 12,                    \
+		       OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK, spc_report_supported_opcodes,       \
+		       "REPORT SUPPORTED OPERATION CODES", 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff,     \
+		       0xff, 0xff, 0xff, 0),                                                       \
+	    SPC_OP_ROW(MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, 12,                               \
+		       OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK, spc_report_supported_tmfs,          \
+		       "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", 0x1f, 0x80, 0, 0, 0, 0xff,    \
+		       0xff, 0xff, 0xff, 0),                                                       \
+	    SPC_OP_ROW(MAINTENANCE_IN, MI_REPORT_TIMESTAMP, 12,                                    \
+		       OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK, spc_report_timestamp,               \
+		       "REPORT TIMESTAMP", 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0),           \
+	    SPC_OP_ROW(MAINTENANCE_OUT, MO_SET_TIMESTAMP, 12, OPF_SA | OPF_DATA_OUT,               \
+		       spc_set_timestamp, "SET TIMESTAMP", 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff,     \
+		       0xff, 0)
 
 /* A VPD page: fill writes the whole page (header included) into buf, at
  * most cap bytes, and returns the page's full length. */
@@ -125,7 +184,7 @@ struct spc_ident {
 	char product[17];
 	char revision[5];
 	char serial[33];
-	uint64_t naa; /* NAA IEEE Registered designator (type 6 high 64 bits) */
+	uint64_t naa;	   /* NAA IEEE Registered designator (type 6 high 64 bits) */
 	uint16_t rel_port; /* relative target port identifier */
 };
 
@@ -136,7 +195,7 @@ struct spc_ident {
 struct spc_nexus {
 	uint64_t id;
 	char port_name[SPC_PORT_NAME_MAX]; /* scsi_cmd.initiator_port, "" if none */
-	uint16_t ua[SPC_UA_QUEUE]; /* pending unit attention ASC/ASCQ, oldest first */
+	uint16_t ua[SPC_UA_QUEUE];	   /* pending unit attention ASC/ASCQ, oldest first */
 	uint8_t n_ua;
 };
 
@@ -155,7 +214,7 @@ struct spc_pr {
 	bool held;
 	uint64_t holder; /* nexus, meaningless for all-registrants types */
 	uint64_t holder_key;
-	uint8_t type;	 /* SPC-4 6.15.2 table 175 */
+	uint8_t type; /* SPC-4 6.15.2 table 175 */
 	bool aptpl;
 };
 
@@ -235,7 +294,7 @@ bool spc_reservation_conflict(struct scsi_dev *dev, const struct scsi_op *op,
 void spc_test_unit_ready(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_inquiry(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_request_sense(struct scsi_dev *dev, struct scsi_cmd *cmd);
-void spc_mode_sense(struct scsi_dev *dev, struct scsi_cmd *cmd); /* 6 and 10 */
+void spc_mode_sense(struct scsi_dev *dev, struct scsi_cmd *cmd);  /* 6 and 10 */
 void spc_mode_select(struct scsi_dev *dev, struct scsi_cmd *cmd); /* 6 and 10 */
 void spc_log_sense(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_log_select(struct scsi_dev *dev, struct scsi_cmd *cmd);

@@ -43,7 +43,7 @@
 #define SSC_EW_ZONE_DIV 32u
 
 /* Control byte usage: NACA and LINK are not supported (SAM-5 5.2). */
-#define CTL 0x00
+#define CTL SPC_CTL
 
 /* ---- helpers ---- */
 
@@ -895,18 +895,6 @@ static uint16_t ssc_not_ready(struct scsi_dev *dev)
 		    {READ_POSITION, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL}, ssc_read_position,      \
 		    "READ POSITION"                                                                \
 	}
-#define PRIN(sa)                                                                                   \
-	{                                                                                          \
-		PERSISTENT_RESERVE_IN, sa, 10, OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,             \
-		    {PERSISTENT_RESERVE_IN, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},                 \
-		    spc_persistent_reserve_in, "PERSISTENT RESERVE IN"                             \
-	}
-#define PROUT(sa)                                                                                  \
-	{                                                                                          \
-		PERSISTENT_RESERVE_OUT, sa, 10, OPF_SA | OPF_DATA_OUT | OPF_CONFLICT_OK,           \
-		    {PERSISTENT_RESERVE_OUT, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL},       \
-		    spc_persistent_reserve_out, "PERSISTENT RESERVE OUT"                           \
-	}
 #define RATTR(sa)                                                                                  \
 	{                                                                                          \
 		READ_ATTRIBUTE, sa, 16, OPF_SA | OPF_DATA_IN,                                      \
@@ -1030,45 +1018,6 @@ static const struct scsi_op ssc_ops[] = {
      {REPORT_DENSITY_SUPPORT, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
      ssc_report_density_support,
      "REPORT DENSITY SUPPORT"},
-    {LOG_SELECT,
-     0,
-     10,
-     OPF_DATA_OUT,
-     {LOG_SELECT, 0x03, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL},
-     spc_log_select,
-     "LOG SELECT"},
-    {LOG_SENSE,
-     0,
-     10,
-     OPF_DATA_IN | OPF_CONFLICT_OK,
-     {LOG_SENSE, 0x01, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, CTL},
-     spc_log_sense,
-     "LOG SENSE"},
-    {MODE_SELECT_10,
-     0,
-     10,
-     OPF_DATA_OUT,
-     {MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
-     spc_mode_select,
-     "MODE SELECT(10)"},
-    {MODE_SENSE_10,
-     0,
-     10,
-     OPF_DATA_IN,
-     {MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL},
-     spc_mode_sense,
-     "MODE SENSE(10)"},
-    PRIN(0x00),
-    PRIN(0x01),
-    PRIN(0x02),
-    PRIN(0x03),
-    PROUT(0x00),
-    PROUT(0x01),
-    PROUT(0x02),
-    PROUT(0x03),
-    PROUT(0x04),
-    PROUT(0x05),
-    PROUT(0x06),
     RATTR(0x00),
     RATTR(0x01),
     RATTR(0x02),
@@ -1137,34 +1086,7 @@ static const struct scsi_op ssc_ops[] = {
      {ERASE_16, 0x03, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
      ssc_erase16,
      "ERASE(16)"},
-    {MAINTENANCE_IN,
-     MI_REPORT_SUPPORTED_OPERATION_CODES,
-     12,
-     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
-     {MAINTENANCE_IN, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL},
-     spc_report_supported_opcodes,
-     "REPORT SUPPORTED OPERATION CODES"},
-    {MAINTENANCE_IN,
-     MI_REPORT_SUPPORTED_TMFS,
-     12,
-     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
-     {MAINTENANCE_IN, 0x1f, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
-     spc_report_supported_tmfs,
-     "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS"},
-    {MAINTENANCE_IN,
-     MI_REPORT_TIMESTAMP,
-     12,
-     OPF_SA | OPF_DATA_IN | OPF_CONFLICT_OK,
-     {MAINTENANCE_IN, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
-     spc_report_timestamp,
-     "REPORT TIMESTAMP"},
-    {MAINTENANCE_OUT,
-     MO_SET_TIMESTAMP,
-     12,
-     OPF_SA | OPF_DATA_OUT,
-     {MAINTENANCE_OUT, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
-     spc_set_timestamp,
-     "SET TIMESTAMP"},
+    SPC_OPS_SHARED,
     {SERVICE_ACTION_IN_12,
      SAI12_READ_MEDIA_SERIAL_NUMBER,
      12,

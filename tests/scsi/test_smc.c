@@ -79,6 +79,20 @@ Test(smc, test_unit_ready_is_good)
 	cr_assert_eq(t.c.status, SAM_STAT_GOOD);
 }
 
+/* Regression: the changer's table once accepted NACA and LINK in the
+ * control byte; without ACA support NACA=1 is INVALID FIELD IN CDB
+ * (SAM-5 5.10), with the field pointer on it. */
+Test(smc, naca_in_the_control_byte_is_invalid_field)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {TEST_UNIT_READY, 0, 0, 0, 0, 0x04};
+	run(ch, &t, N1, cdb, 6, 0);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len), ASC_INVALID_FIELD_IN_CDB);
+	cr_assert_eq(t.c.sense[15], 0x80 | 0x40 | 0x08 | 2, "SKSV, C/D, BPV, bit 2");
+	cr_assert_eq(get_be16(t.c.sense + 16), 5, "byte 5, the control byte");
+}
+
 Test(smc, first_command_of_a_nexus_sees_power_on)
 {
 	struct tcmd t;
