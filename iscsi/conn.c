@@ -756,8 +756,12 @@ static int task_ready(struct iscsi_conn *c, struct task *t)
 		}
 		s->started = true;
 	}
-	pthread_cond_signal(&s->cv);
+	/* Wake the worker after letting go of the lock, so that it does not
+	 * wake only to block on it again (two more futex calls and a context
+	 * switch per command). The slot outlives this: only this (receiver)
+	 * thread tears the connection down. */
 	pthread_mutex_unlock(&c->lock);
+	pthread_cond_signal(&s->cv);
 	return 0;
 }
 

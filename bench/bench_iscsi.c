@@ -1,0 +1,1055 @@
+/*
+ * bench_iscsi.c - the built-in iSCSI target of vtld against Debian's tgt
+ * (tgtd with its bs_ssc tape emulation), both driven by libiscsi over
+ * 127.0.0.1 in the same run, with single-stream loopback TCP as the ceiling.
+ *
+ * Issue 5's benchmark. Every target instance is started here, fresh, and
+ * stopped here (also on failure: an atexit handler and SIGINT/SIGTERM kill
+ * what we started, and every child has PR_SET_PDEATHSIG):
+ *   - vtld (./vtld of this build) on 127.0.0.1 port 0 with a temporary data
+ *     directory; four LTO-8 tapes created and moved into drives 1..4 with
+ *     ./vtlctl (LUN 1..4);
+ *   - tgtd -f on a free loopback port with its own control port, one target
+ *     with a tape LUN (--device-type tape --bstype ssc) on a tgtimg file.
+ *
+ * Workloads, identical for both, one command outstanding per session
+ * (libiscsi's synchronous API):
+ *   - 256 KiB variable records, WRITE(6) of GIB GiB then REWIND and READ(6)
+ *     of all of it (every record carries its number at both ends and every
+ *     64th is compared byte for byte, so the data is really on the medium);
+ *   - the same with 1 MiB and 64 KiB records (GIB/4 each);
+ *   - 4 KiB records: COUNT4K WRITE(6) then COUNT4K READ(6), per-command
+ *     latency (p50, p99) and commands/s;
+ *   - vtld only: four drives at once (four sessions, four threads, GIB/4
+ *     per drive), aggregate MB/s and the ratio to one drive.
+ * Each stream ends with a WRITE FILEMARKS (IMMED=0) that is not timed.
+ *
+ * Every workload runs unpinned, then pinned (the target, the initiator and
+ * its threads all on one CPU), and with these negotiated parameters:
+ *   - each side's defaults: vtld as shipped, tgt as shipped;
+ *   - tgt's defaults on both (MaxRecvDataSegmentLength 8 KiB, InitialR2T=Yes,
+ *     FirstBurstLength 64 KiB, MaxBurstLength 256 KiB): vtld gets them from
+ *     its [iscsi] config keys, InitialR2T=Yes from the initiator;
+ *   - vtld's defaults on both (256 KiB segments, InitialR2T=No, FirstBurst
+ *     256 KiB): tgt gets them with tgtadm --op update.
+ * libiscsi offers MaxBurstLength and FirstBurstLength 256 KiB and declares
+ * 256 KiB MaxRecvDataSegmentLength for Data-In; header and data digests off.
+ *
+ * The media (vtld's data directory, tgt's image) go in DIR; by default
+ * /dev/shm when it has room, else the current directory. On tmpfs the
+ * figures are the targets' own (tgt fsyncs every record, which is free
+ * there); on a disk they include the disk (and tgt's fsyncs).
+ *
+ * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, GIB 4, COUNT4K 20000)
+ * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
+ * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
+ * BENCH_ONLY=vtld or tgt (measure one side only, for profiling).
+ * Prints every figure, tgt's and the ratio, then the issue's targets with
+ * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iscsi.h> /* libiscsi */
+#include <scsi-lowlevel.h>
+
+#define KIB	     1024ull
+#define MIB	     (1024ull * KIB)
+#define GIB_BYTES    (1024ull * MIB)
+#define MAX_DRIVES   4
+#define MAX_CHILDREN 16
+#define VERIFY_EVERY 64 /* full byte compare of every 64th record */
+#define TGT_IQN	     "iqn.2024-01.org.vtl.bench:tgt"
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("bench_iscsi: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1); /* the atexit handler stops vtld/tgtd and removes the files */
+}
+
+static void put_be24(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 16);
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static int ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* Pin the calling thread (and the threads it creates later) to cpu, or
+ * let it run anywhere when cpu < 0. */
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (cpu >= 0) {
+		CPU_SET(cpu, &set);
+	} else {
+		for (int i = 0; i < ncpus() && i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+	}
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		die("sched_setaffinity(%d): %s", cpu, strerror(errno));
+}
+
+/* ---- children: vtld, tgtd and the short-lived tools ------------------- */
+
+static pid_t children[MAX_CHILDREN];
+static char tmp_root[PATH_MAX / 2];
+static char tgt_socket[PATH_MAX]; /* tgtd's control socket, removed at exit */
+
+static void child_forget(pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+/* Stop a daemon we started: SIGTERM, then SIGKILL after 5 s. */
+static void child_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	int st;
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			child_forget(pid);
+			return;
+		}
+		usleep(50000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	child_forget(pid);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	if (dir[0])
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void cleanup(void)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] > 0)
+			child_stop(children[i]);
+	if (tgt_socket[0]) {
+		char lock[PATH_MAX + 8];
+		snprintf(lock, sizeof(lock), "%s.lock", tgt_socket);
+		unlink(tgt_socket);
+		unlink(lock);
+	}
+	rm_tree(tmp_root);
+	tmp_root[0] = '\0';
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exit(1); /* runs cleanup(); good enough for an interrupted benchmark */
+}
+
+/* Start argv[0] with stdout and stderr appended to log; pinned to cpu when
+ * cpu >= 0. The child gets SIGTERM if we die. */
+static pid_t spawn(char *const argv[], const char *log, int cpu)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		if (cpu >= 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			sched_setaffinity(0, sizeof(set), &set);
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i] == 0) {
+			children[i] = pid;
+			return pid;
+		}
+	}
+	kill(pid, SIGKILL);
+	die("too many children");
+	return -1;
+}
+
+/* Run a tool to completion; returns its exit status (or -1). */
+static int run_tool(char *const argv[], const char *log)
+{
+	pid_t pid = spawn(argv, log, -1);
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid)
+		st = -1;
+	child_forget(pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void run_tool_or_die(char *const argv[], const char *log)
+{
+	if (run_tool(argv, log) != 0)
+		die("%s %s %s failed; see %s", argv[0], argv[1] ? argv[1] : "",
+		    argv[1] && argv[2] ? argv[2] : "", log);
+}
+
+static unsigned free_port(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(a);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(s, (struct sockaddr *)&a, &len) != 0)
+		die("cannot find a free loopback port: %s", strerror(errno));
+	close(s);
+	return ntohs(a.sin_port);
+}
+
+static void print_loadavg(const char *when)
+{
+	char buf[128] = "?";
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			snprintf(buf, sizeof(buf), "?\n");
+		fclose(f);
+	}
+	printf("load average %s: %s", when, buf);
+}
+
+/* /dev/shm when it can hold both media of the largest run, else ".". */
+static const char *default_dir(uint64_t total)
+{
+	struct statvfs v;
+	if (statvfs("/dev/shm", &v) == 0 &&
+	    (uint64_t)v.f_bavail * v.f_frsize > 2 * total + 2 * GIB_BYTES)
+		return "/dev/shm";
+	return ".";
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return v && v[0] ? v : def;
+}
+
+/* ---- the two targets -------------------------------------------------- */
+
+enum params {
+	P_VTLD, /* vtld's defaults: 256 KiB segments, InitialR2T=No */
+	P_TGT,	/* tgt's defaults: 8 KiB segments, InitialR2T=Yes, FirstBurst 64 KiB */
+};
+
+struct target {
+	bool is_tgt;
+	enum params params;
+	char dir[PATH_MAX];
+	char log[PATH_MAX + 16];
+	char portal[64];
+	char iqn[256];
+	int first_lun, n_luns;
+	pid_t pid;
+};
+
+static void vtld_start(struct target *t, enum params params, int cpu)
+{
+	static int seq;
+	memset(t, 0, sizeof(*t));
+	t->params = params;
+	snprintf(t->dir, sizeof(t->dir), "%s/vtld.%d", tmp_root, ++seq);
+	if (mkdir(t->dir, 0700) != 0)
+		die("mkdir %s: %s", t->dir, strerror(errno));
+	snprintf(t->log, sizeof(t->log), "%s/vtld.log", t->dir);
+
+	/* The offered values come from the [iscsi] keys (README.md). */
+	char conf[PATH_MAX + 16];
+	snprintf(conf, sizeof(conf), "%s/vtld.conf", t->dir);
+	FILE *f = fopen(conf, "w");
+	if (!f)
+		die("cannot write %s: %s", conf, strerror(errno));
+	if (params == P_TGT)
+		fprintf(f, "[iscsi]\nmax_recv_data_segment = 8192\nfirst_burst = 65536\n"
+			   "max_burst = 262144\n");
+	fclose(f);
+
+	const char *vtld = env_or("VTLD", "./vtld");
+	const char *vtlctl = env_or("VTLCTL", "./vtlctl");
+	char *argv[] = {(char *)vtld, "--config",    conf,	     "--data-dir", t->dir,
+			"--listen",   "127.0.0.1:0", "--foreground", NULL};
+	t->pid = spawn(argv, t->log, cpu);
+
+	unsigned port = 0;
+	char text[16384] = "";
+	for (int waited = 0; waited < 15000 && !port; waited += 50) {
+		usleep(50000);
+		FILE *l = fopen(t->log, "r");
+		if (!l)
+			continue;
+		size_t n = fread(text, 1, sizeof(text) - 1, l);
+		fclose(l);
+		text[n] = '\0';
+		const char *s = strstr(text, "iSCSI target ");
+		if (s && strchr(s, '\n'))
+			if (sscanf(s, "iSCSI target %255s listening on port %u", t->iqn, &port) !=
+			    2)
+				port = 0;
+		int st;
+		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+			child_forget(t->pid);
+			t->pid = 0;
+			die("vtld exited at start-up; log:\n%s", text);
+		}
+	}
+	if (!port)
+		die("vtld did not report its port; log:\n%s", text);
+	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);
+	t->first_lun = 1;
+	t->n_luns = MAX_DRIVES;
+
+	char sock[PATH_MAX + 16], tool_log[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/vtld.sock", t->dir);
+	snprintf(tool_log, sizeof(tool_log), "%s/vtlctl.log", t->dir);
+	char *create[] = {(char *)vtlctl, "--socket", sock,	  "tape",     "create",
+			  "BEN001L8",	  "BEN002L8", "BEN003L8", "BEN004L8", NULL};
+	run_tool_or_die(create, tool_log);
+	for (int d = 1; d <= MAX_DRIVES; d++) {
+		char bc[16], to[16];
+		snprintf(bc, sizeof(bc), "BEN%03dL8", d);
+		snprintf(to, sizeof(to), "drive:%d", d);
+		char *move[] = {(char *)vtlctl, "--socket", sock, "tape", "move", bc,
+				"--to",		to,	    NULL};
+		run_tool_or_die(move, tool_log);
+	}
+}
+
+static int tgt_ctl_port;
+
+static int tgtadm(const struct target *t, const char *fmt, ...)
+{
+	char args[1024], port[16];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(port, sizeof(port), "%d", tgt_ctl_port);
+	char *argv[40] = {(char *)env_or("TGTADM", "tgtadm"), "-C", port, "--lld", "iscsi"};
+	int n = 5;
+	for (char *tok = strtok(args, " "); tok && n < 39; tok = strtok(NULL, " "))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	char tool_log[PATH_MAX + 16];
+	snprintf(tool_log, sizeof(tool_log), "%s/tgtadm.log", t->dir);
+	return run_tool(argv, tool_log);
+}
+
+static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes, int cpu)
+{
+	static int seq;
+	memset(t, 0, sizeof(*t));
+	t->is_tgt = true;
+	t->params = params;
+	snprintf(t->dir, sizeof(t->dir), "%s/tgt.%d", tmp_root, ++seq);
+	if (mkdir(t->dir, 0700) != 0)
+		die("mkdir %s: %s", t->dir, strerror(errno));
+	snprintf(t->log, sizeof(t->log), "%s/tgtd.log", t->dir);
+
+	/* A thin tape image big enough for the longest stream (MB units). */
+	char img[PATH_MAX + 16], size[32], tool_log[PATH_MAX + 16];
+	snprintf(img, sizeof(img), "%s/tape.img", t->dir);
+	snprintf(size, sizeof(size), "--size=%llu",
+		 (unsigned long long)(tape_bytes / 1000000 + 1024));
+	snprintf(tool_log, sizeof(tool_log), "%s/tgtimg.log", t->dir);
+	char *mk[] = {(char *)env_or("TGTIMG", "tgtimg"),
+		      "--op=new",
+		      "--device-type=tape",
+		      "--barcode=TGT001",
+		      size,
+		      "--type=data",
+		      "--thin-provisioning",
+		      NULL,
+		      NULL};
+	char file[PATH_MAX + 32];
+	snprintf(file, sizeof(file), "--file=%s", img);
+	mk[7] = file;
+	run_tool_or_die(mk, tool_log);
+
+	/* A control port nobody else uses (tgtd's socket is in /var/run). */
+	for (int tries = 0; tries < 100; tries++) {
+		tgt_ctl_port = 20000 + (int)((unsigned)(getpid() + tries * 7919) % 30000u);
+		snprintf(tgt_socket, sizeof(tgt_socket), "/var/run/tgtd/socket.%d", tgt_ctl_port);
+		if (access(tgt_socket, F_OK) != 0)
+			break;
+	}
+	unsigned port = free_port();
+	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);
+	char portal_arg[96], ctl[16];
+	snprintf(portal_arg, sizeof(portal_arg), "portal=%s", t->portal);
+	snprintf(ctl, sizeof(ctl), "%d", tgt_ctl_port);
+	/* -f: foreground, so the pid we have is tgtd's and SIGTERM stops it. */
+	char *argv[] = {
+	    (char *)env_or("TGTD", "tgtd"), "-f", "-C", ctl, "--iscsi", portal_arg, NULL};
+	t->pid = spawn(argv, t->log, cpu);
+
+	bool up = false;
+	for (int waited = 0; waited < 10000 && !up; waited += 50) {
+		usleep(50000);
+		int st;
+		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+			child_forget(t->pid);
+			t->pid = 0;
+			die("tgtd exited at start-up; see %s", t->log);
+		}
+		up = tgtadm(t, "--mode sys --op show") == 0;
+	}
+	if (!up)
+		die("tgtd did not answer on control port %d; see %s", tgt_ctl_port, t->log);
+
+	if (tgtadm(t, "--mode target --op new --tid 1 --targetname %s", TGT_IQN) != 0 ||
+	    tgtadm(t,
+		   "--mode logicalunit --op new --tid 1 --lun 1 --backing-store %s "
+		   "--bstype ssc --device-type tape",
+		   img) != 0 ||
+	    tgtadm(t, "--mode target --op bind --tid 1 --initiator-address ALL") != 0)
+		die("tgtadm could not set up the tape target; see %s/tgtadm.log", t->dir);
+	if (params == P_VTLD) {
+		const char *set[][2] = {{"MaxRecvDataSegmentLength", "262144"},
+					{"InitialR2T", "No"},
+					{"ImmediateData", "Yes"},
+					{"FirstBurstLength", "262144"},
+					{"MaxBurstLength", "16776192"}};
+		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+			if (tgtadm(t, "--mode target --op update --tid 1 --name %s --value %s",
+				   set[i][0], set[i][1]) != 0)
+				die("tgtadm could not set %s=%s; see %s/tgtadm.log", set[i][0],
+				    set[i][1], t->dir);
+	}
+	snprintf(t->iqn, sizeof(t->iqn), "%s", TGT_IQN);
+	t->first_lun = 1;
+	t->n_luns = 1;
+}
+
+static void target_stop(struct target *t)
+{
+	child_stop(t->pid);
+	t->pid = 0;
+	if (t->is_tgt && tgt_socket[0]) {
+		char lock[PATH_MAX + 8];
+		snprintf(lock, sizeof(lock), "%s.lock", tgt_socket);
+		unlink(tgt_socket);
+		unlink(lock);
+		tgt_socket[0] = '\0';
+	}
+	rm_tree(t->dir);
+	sync(); /* let the next run start with no writeback of this one */
+}
+
+/* ---- the initiator ---------------------------------------------------- */
+
+struct sess {
+	struct iscsi_context *ctx;
+	int lun;
+	uint8_t *wbuf, *rbuf; /* 1 MiB each */
+};
+
+static void sess_open(struct sess *s, const struct target *t, int lun, int n)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "iqn.2024-01.org.vtl.bench:init%d", n);
+	s->ctx = iscsi_create_context(name);
+	if (!s->ctx)
+		die("iscsi_create_context failed");
+	iscsi_set_noautoreconnect(s->ctx, 1);
+	iscsi_set_timeout(s->ctx, 120);
+	iscsi_set_session_type(s->ctx, ISCSI_SESSION_NORMAL);
+	iscsi_set_targetname(s->ctx, t->iqn);
+	iscsi_set_header_digest(s->ctx, ISCSI_HEADER_DIGEST_NONE);
+	if (t->params == P_TGT)
+		iscsi_set_initial_r2t(s->ctx, ISCSI_INITIAL_R2T_YES);
+	if (iscsi_connect_sync(s->ctx, t->portal) != 0 || iscsi_login_sync(s->ctx) != 0)
+		die("login to %s at %s: %s", t->iqn, t->portal, iscsi_get_error(s->ctx));
+	s->lun = lun;
+	if (posix_memalign((void **)&s->wbuf, 4096, MIB) != 0 ||
+	    posix_memalign((void **)&s->rbuf, 4096, MIB) != 0)
+		die("out of memory");
+	uint32_t x = 2463534242u + (uint32_t)n; /* xorshift: incompressible */
+	for (size_t i = 0; i < MIB; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		s->wbuf[i] = (uint8_t)x;
+	}
+}
+
+static void sess_close(struct sess *s)
+{
+	iscsi_logout_sync(s->ctx);
+	iscsi_destroy_context(s->ctx);
+	free(s->wbuf);
+	free(s->rbuf);
+	memset(s, 0, sizeof(*s));
+}
+
+/* One command, waited for. Returns the SCSI status; *sense_key for a
+ * CHECK CONDITION. */
+static int cmd6(struct sess *s, uint8_t op, uint8_t b1, uint32_t len, enum scsi_xfer_dir dir,
+		uint8_t *buf, uint32_t buflen, uint32_t *got)
+{
+	uint8_t cdb[6] = {op, b1, 0, 0, 0, 0};
+	put_be24(cdb + 2, len);
+	struct scsi_task *task = scsi_create_task(6, cdb, (int)dir, (int)buflen);
+	if (!task)
+		die("out of memory");
+	struct scsi_iovec iov = {.iov_base = buf, .iov_len = buflen};
+	if (dir == SCSI_XFER_WRITE)
+		scsi_task_set_iov_out(task, &iov, 1);
+	else if (dir == SCSI_XFER_READ)
+		scsi_task_add_data_in_buffer(task, (int)buflen, buf);
+	if (!iscsi_scsi_command_sync(s->ctx, s->lun, task, NULL))
+		die("command 0x%02x on LUN %d: %s", op, s->lun, iscsi_get_error(s->ctx));
+	int status = task->status;
+	if (got)
+		*got = buflen - (uint32_t)(task->residual_status == SCSI_RESIDUAL_UNDERFLOW
+					       ? task->residual
+					       : 0);
+	scsi_free_scsi_task(task);
+	return status;
+}
+
+static void must(struct sess *s, uint8_t op, uint8_t b1, uint32_t len, const char *what)
+{
+	int st = cmd6(s, op, b1, len, SCSI_XFER_NONE, NULL, 0, NULL);
+	if (st != SCSI_STATUS_GOOD)
+		die("%s on LUN %d: status 0x%02x", what, s->lun, st);
+}
+
+static void sess_prepare(struct sess *s)
+{
+	for (int i = 0; i < 8; i++) /* clear power-on and medium-changed UAs */
+		if (cmd6(s, 0x00 /* TEST UNIT READY */, 0, 0, SCSI_XFER_NONE, NULL, 0, NULL) ==
+		    SCSI_STATUS_GOOD)
+			return;
+	die("LUN %d is not ready", s->lun);
+}
+
+/* Stamp a record with its number at both ends. */
+static void stamp(uint8_t *rec, uint32_t len, uint64_t n)
+{
+	put_le64(rec, n);
+	if (len >= 16)
+		put_le64(rec + len - 8, ~n);
+}
+
+static void check(const struct sess *s, uint32_t len, uint64_t n)
+{
+	if (get_le64(s->rbuf) != n || (len >= 16 && get_le64(s->rbuf + len - 8) != ~n))
+		die("LUN %d: record %llu read back is not the one written", s->lun,
+		    (unsigned long long)n);
+	if (n % VERIFY_EVERY == 0 && len > 16 && memcmp(s->rbuf + 8, s->wbuf + 8, len - 16) != 0)
+		die("LUN %d: record %llu read back differs", s->lun, (unsigned long long)n);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct pass {
+	double secs;
+	double p50_us, p99_us; /* when latencies were kept */
+};
+
+/* WRITE(6) n records of len bytes from BOT (lat: per-command times, or
+ * NULL), then WRITE FILEMARKS (IMMED=0, not timed). */
+static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *lat)
+{
+	must(s, 0x01 /* REWIND */, 0, 0, "REWIND");
+	double t0 = now();
+	for (uint64_t i = 0; i < n; i++) {
+		stamp(s->wbuf, len, i);
+		double c0 = lat ? now() : 0;
+		int st = cmd6(s, 0x0a /* WRITE(6) */, 0, len, SCSI_XFER_WRITE, s->wbuf, len, NULL);
+		if (st != SCSI_STATUS_GOOD)
+			die("WRITE(6) of record %llu (%u bytes) on LUN %d: status 0x%02x",
+			    (unsigned long long)i, len, s->lun, st);
+		if (lat)
+			lat[i] = (now() - c0) * 1e6;
+	}
+	struct pass p = {.secs = now() - t0};
+	must(s, 0x10 /* WRITE FILEMARKS(6) */, 0, 1, "WRITE FILEMARKS");
+	return p;
+}
+
+static struct pass read_pass(struct sess *s, uint32_t len, uint64_t n, double *lat)
+{
+	must(s, 0x01 /* REWIND */, 0, 0, "REWIND");
+	double t0 = now();
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t got = 0;
+		double c0 = lat ? now() : 0;
+		int st = cmd6(s, 0x08 /* READ(6) */, 0, len, SCSI_XFER_READ, s->rbuf, len, &got);
+		if (lat)
+			lat[i] = (now() - c0) * 1e6;
+		if (st != SCSI_STATUS_GOOD || got != len)
+			die("READ(6) of record %llu (%u bytes) on LUN %d: status 0x%02x, %u bytes",
+			    (unsigned long long)i, len, s->lun, st, got);
+		check(s, len, i);
+	}
+	return (struct pass){.secs = now() - t0};
+}
+
+static void percentiles(struct pass *p, double *lat, uint64_t n)
+{
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	p->p50_us = lat[n / 2];
+	p->p99_us = lat[(n * 99) / 100];
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+struct stream_result {
+	double write_mbs, read_mbs;
+};
+
+struct lat_result {
+	double write_cps, read_cps;
+	double write_p50, write_p99, read_p50, read_p99;
+};
+
+struct run_result {
+	bool valid;
+	struct stream_result s256, s1m, s64k;
+	struct lat_result l4k;
+	struct stream_result four; /* vtld only */
+};
+
+static struct stream_result stream(struct sess *s, uint32_t len, uint64_t total)
+{
+	uint64_t n = total / len;
+	struct pass w = write_pass(s, len, n, NULL);
+	struct pass r = read_pass(s, len, n, NULL);
+	double bytes = (double)(n * len);
+	return (struct stream_result){bytes / w.secs / 1e6, bytes / r.secs / 1e6};
+}
+
+static struct lat_result latency(struct sess *s, uint64_t n)
+{
+	double *lat = malloc(n * sizeof(*lat));
+	if (!lat)
+		die("out of memory");
+	struct lat_result r;
+	struct pass w = write_pass(s, 4096, n, lat);
+	percentiles(&w, lat, n);
+	struct pass rd = read_pass(s, 4096, n, lat);
+	percentiles(&rd, lat, n);
+	free(lat);
+	r.write_cps = (double)n / w.secs;
+	r.read_cps = (double)n / rd.secs;
+	r.write_p50 = w.p50_us;
+	r.write_p99 = w.p99_us;
+	r.read_p50 = rd.p50_us;
+	r.read_p99 = rd.p99_us;
+	return r;
+}
+
+/* Four drives at once: one session and one thread per drive, both phases
+ * started together; aggregate bytes over the wall time of the phase. */
+struct drive_job {
+	struct sess s;
+	uint64_t n;
+	pthread_barrier_t *bar;
+	double w0, w1, r0, r1;
+};
+
+static void *drive_thread(void *arg)
+{
+	struct drive_job *j = arg;
+	must(&j->s, 0x01, 0, 0, "REWIND");
+	pthread_barrier_wait(j->bar);
+	j->w0 = now();
+	struct pass w = write_pass(&j->s, 256 * KIB, j->n, NULL);
+	j->w1 = j->w0 + w.secs;
+	pthread_barrier_wait(j->bar);
+	j->r0 = now();
+	struct pass r = read_pass(&j->s, 256 * KIB, j->n, NULL);
+	j->r1 = j->r0 + r.secs;
+	return NULL;
+}
+
+static struct stream_result four_drives(const struct target *t, uint64_t per_drive)
+{
+	struct drive_job jobs[MAX_DRIVES];
+	pthread_t th[MAX_DRIVES];
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, MAX_DRIVES);
+	for (int d = 0; d < MAX_DRIVES; d++) {
+		memset(&jobs[d], 0, sizeof(jobs[d]));
+		sess_open(&jobs[d].s, t, t->first_lun + d, 10 + d);
+		sess_prepare(&jobs[d].s);
+		jobs[d].n = per_drive / (256 * KIB);
+		jobs[d].bar = &bar;
+	}
+	for (int d = 0; d < MAX_DRIVES; d++)
+		if (pthread_create(&th[d], NULL, drive_thread, &jobs[d]) != 0)
+			die("pthread_create failed");
+	double w0 = 1e300, w1 = 0, r0 = 1e300, r1 = 0, bytes = 0;
+	for (int d = 0; d < MAX_DRIVES; d++) {
+		pthread_join(th[d], NULL);
+		w0 = fmin(w0, jobs[d].w0);
+		w1 = fmax(w1, jobs[d].w1);
+		r0 = fmin(r0, jobs[d].r0);
+		r1 = fmax(r1, jobs[d].r1);
+		bytes += (double)(jobs[d].n * 256 * KIB);
+		sess_close(&jobs[d].s);
+	}
+	pthread_barrier_destroy(&bar);
+	return (struct stream_result){bytes / (w1 - w0) / 1e6, bytes / (r1 - r0) / 1e6};
+}
+
+struct config {
+	uint64_t total;	  /* bytes of the 256 KiB stream */
+	uint64_t count4k; /* 4 KiB commands per direction */
+	bool four;	  /* run the four-drive workload */
+};
+
+static void run_workloads(const struct target *t, const struct config *cfg, struct run_result *r)
+{
+	struct sess s;
+	sess_open(&s, t, t->first_lun, 1);
+	sess_prepare(&s);
+	r->s256 = stream(&s, 256 * KIB, cfg->total);
+	r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
+	r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
+	r->l4k = latency(&s, cfg->count4k);
+	sess_close(&s);
+	if (cfg->four)
+		r->four = four_drives(t, cfg->total / 4);
+	r->valid = true;
+}
+
+/* ---- loopback TCP: one stream, 256 KiB writes ------------------------- */
+
+struct tcp_sink {
+	int lfd;
+	uint64_t total;
+	int cpu;
+	double end;
+};
+
+static void *tcp_sink_thread(void *arg)
+{
+	struct tcp_sink *k = arg;
+	pin_self(k->cpu);
+	int fd = accept(k->lfd, NULL, NULL);
+	if (fd < 0)
+		die("accept: %s", strerror(errno));
+	uint8_t *buf = malloc(256 * KIB);
+	uint64_t got = 0;
+	while (got < k->total) {
+		ssize_t n = recv(fd, buf, 256 * KIB, 0);
+		if (n <= 0)
+			die("loopback recv: %s", n ? strerror(errno) : "EOF");
+		got += (uint64_t)n;
+	}
+	k->end = now();
+	(void)!send(fd, "k", 1, 0);
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static double loopback_tcp(uint64_t total, int cpu)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(a);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &len) != 0)
+		die("loopback listen: %s", strerror(errno));
+	struct tcp_sink k = {.lfd = lfd, .total = total, .cpu = cpu};
+	pthread_t th;
+	if (pthread_create(&th, NULL, tcp_sink_thread, &k) != 0)
+		die("pthread_create failed");
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		die("loopback connect: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	uint8_t *buf = calloc(1, 256 * KIB);
+	double t0 = now();
+	for (uint64_t sent = 0; sent < total;) {
+		ssize_t n = send(fd, buf, 256 * KIB, 0);
+		if (n <= 0)
+			die("loopback send: %s", strerror(errno));
+		sent += (uint64_t)n;
+	}
+	char ack;
+	(void)!recv(fd, &ack, 1, 0);
+	pthread_join(th, NULL);
+	close(fd);
+	close(lfd);
+	free(buf);
+	return (double)total / (k.end - t0) / 1e6;
+}
+
+/* ---- report ----------------------------------------------------------- */
+
+/* Per pinning mode: vtld and tgt each at vtld's and at tgt's parameters. */
+struct mode_result {
+	double tcp_mbs;
+	struct run_result vtld[2], tgt[2]; /* [P_VTLD], [P_TGT] */
+};
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void row(const char *what, const char *unit, double v_own, double t_own, double v_t,
+		double t_t, double v_v, double t_v)
+{
+	printf("  %-22s %-5s %8.0f %8.0f %5.2f | %8.0f %8.0f %5.2f | %8.0f %8.0f %5.2f\n", what,
+	       unit, v_own, t_own, ratio(v_own, t_own), v_t, t_t, ratio(v_t, t_t), v_v, t_v,
+	       ratio(v_v, t_v));
+}
+
+/* Latency rows: ratio tgt/vtld, so > 1 means vtld is faster. */
+static void lrow(const char *what, double v_own, double t_own, double v_t, double t_t, double v_v,
+		 double t_v)
+{
+	printf("  %-22s %-5s %8.1f %8.1f %5.2f | %8.1f %8.1f %5.2f | %8.1f %8.1f %5.2f\n", what,
+	       "us", v_own, t_own, ratio(t_own, v_own), v_t, t_t, ratio(t_t, v_t), v_v, t_v,
+	       ratio(t_v, v_v));
+}
+
+static void print_mode(const char *name, const struct mode_result *m, const struct config *cfg)
+{
+	const struct run_result *vv = &m->vtld[P_VTLD], *vt = &m->vtld[P_TGT];
+	const struct run_result *tv = &m->tgt[P_VTLD], *tt = &m->tgt[P_TGT];
+	printf("\n== %s; loopback TCP single stream %.0f MB/s\n", name, m->tcp_mbs);
+	printf("  %-28s %-23s | %-23s | %s\n", "", "each side's defaults", "both at tgt's defaults",
+	       "both at vtld's defaults");
+	printf("  %-28s %8s %8s %5s | %8s %8s %5s | %8s %8s %5s\n", "", "vtld", "tgt", "ratio",
+	       "vtld", "tgt", "ratio", "vtld", "tgt", "ratio");
+	char w[64];
+	snprintf(w, sizeof(w), "256K write %.4g GiB", (double)cfg->total / (double)GIB_BYTES);
+	row(w, "MB/s", vv->s256.write_mbs, tt->s256.write_mbs, vt->s256.write_mbs,
+	    tt->s256.write_mbs, vv->s256.write_mbs, tv->s256.write_mbs);
+	row("256K read", "MB/s", vv->s256.read_mbs, tt->s256.read_mbs, vt->s256.read_mbs,
+	    tt->s256.read_mbs, vv->s256.read_mbs, tv->s256.read_mbs);
+	snprintf(w, sizeof(w), "1M write %.4g GiB", (double)cfg->total / 4 / (double)GIB_BYTES);
+	row(w, "MB/s", vv->s1m.write_mbs, tt->s1m.write_mbs, vt->s1m.write_mbs, tt->s1m.write_mbs,
+	    vv->s1m.write_mbs, tv->s1m.write_mbs);
+	row("1M read", "MB/s", vv->s1m.read_mbs, tt->s1m.read_mbs, vt->s1m.read_mbs,
+	    tt->s1m.read_mbs, vv->s1m.read_mbs, tv->s1m.read_mbs);
+	snprintf(w, sizeof(w), "64K write %.4g GiB", (double)cfg->total / 4 / (double)GIB_BYTES);
+	row(w, "MB/s", vv->s64k.write_mbs, tt->s64k.write_mbs, vt->s64k.write_mbs,
+	    tt->s64k.write_mbs, vv->s64k.write_mbs, tv->s64k.write_mbs);
+	row("64K read", "MB/s", vv->s64k.read_mbs, tt->s64k.read_mbs, vt->s64k.read_mbs,
+	    tt->s64k.read_mbs, vv->s64k.read_mbs, tv->s64k.read_mbs);
+	snprintf(w, sizeof(w), "4K write x%llu", (unsigned long long)cfg->count4k);
+	row(w, "cmd/s", vv->l4k.write_cps, tt->l4k.write_cps, vt->l4k.write_cps, tt->l4k.write_cps,
+	    vv->l4k.write_cps, tv->l4k.write_cps);
+	lrow("4K write p50", vv->l4k.write_p50, tt->l4k.write_p50, vt->l4k.write_p50,
+	     tt->l4k.write_p50, vv->l4k.write_p50, tv->l4k.write_p50);
+	lrow("4K write p99", vv->l4k.write_p99, tt->l4k.write_p99, vt->l4k.write_p99,
+	     tt->l4k.write_p99, vv->l4k.write_p99, tv->l4k.write_p99);
+	row("4K read", "cmd/s", vv->l4k.read_cps, tt->l4k.read_cps, vt->l4k.read_cps,
+	    tt->l4k.read_cps, vv->l4k.read_cps, tv->l4k.read_cps);
+	lrow("4K read p50", vv->l4k.read_p50, tt->l4k.read_p50, vt->l4k.read_p50, tt->l4k.read_p50,
+	     vv->l4k.read_p50, tv->l4k.read_p50);
+	lrow("4K read p99", vv->l4k.read_p99, tt->l4k.read_p99, vt->l4k.read_p99, tt->l4k.read_p99,
+	     vv->l4k.read_p99, tv->l4k.read_p99);
+	if (cfg->four) {
+		printf("  four drives at once, 256K, %.4g GiB each (vtld at its defaults): write "
+		       "%.0f MB/s = %.2fx one drive, read %.0f MB/s = %.2fx one drive\n",
+		       (double)cfg->total / 4 / (double)GIB_BYTES, vv->four.write_mbs,
+		       ratio(vv->four.write_mbs, vv->s256.write_mbs), vv->four.read_mbs,
+		       ratio(vv->four.read_mbs, vv->s256.read_mbs));
+	}
+}
+
+/* The issue's targets; "defaults" and "matched" are judged separately. */
+static void verdict(const char *name, const struct mode_result *m, const struct config *cfg)
+{
+	const struct run_result *vv = &m->vtld[P_VTLD], *vt = &m->vtld[P_TGT];
+	const struct run_result *tv = &m->tgt[P_VTLD], *tt = &m->tgt[P_TGT];
+	struct {
+		const char *label;
+		const struct run_result *v, *t;
+	} cmp[] = {{"defaults", vv, tt}, {"at tgt's", vt, tt}, {"at vtld's", vv, tv}};
+	printf("  %s:\n", name);
+	for (size_t i = 0; i < 3; i++) {
+		const struct run_result *v = cmp[i].v, *t = cmp[i].t;
+		double need_w = fmin(2 * t->s256.write_mbs, 0.7 * m->tcp_mbs);
+		double need_r = fmin(2 * t->s256.read_mbs, 0.7 * m->tcp_mbs);
+		bool w_ok = v->s256.write_mbs >= need_w, r_ok = v->s256.read_mbs >= need_r;
+		bool cw_ok = v->l4k.write_cps >= 2 * t->l4k.write_cps &&
+			     v->l4k.write_p99 <= t->l4k.write_p99;
+		bool cr_ok =
+		    v->l4k.read_cps >= 2 * t->l4k.read_cps && v->l4k.read_p99 <= t->l4k.read_p99;
+		printf("    %-9s 256K write %.0f >= %.0f MB/s %s; 256K read %.0f >= %.0f MB/s %s; "
+		       "4K write %.0f >= %.0f cmd/s, p99 %.1f <= %.1f us %s; 4K read %.0f >= %.0f "
+		       "cmd/s, p99 %.1f <= %.1f us %s\n",
+		       cmp[i].label, v->s256.write_mbs, need_w, w_ok ? "met" : "MISSED",
+		       v->s256.read_mbs, need_r, r_ok ? "met" : "MISSED", v->l4k.write_cps,
+		       2 * t->l4k.write_cps, v->l4k.write_p99, t->l4k.write_p99,
+		       cw_ok ? "met" : "MISSED", v->l4k.read_cps, 2 * t->l4k.read_cps,
+		       v->l4k.read_p99, t->l4k.read_p99, cr_ok ? "met" : "MISSED");
+	}
+	if (cfg->four) {
+		double w = ratio(vv->four.write_mbs, vv->s256.write_mbs);
+		double r = ratio(vv->four.read_mbs, vv->s256.read_mbs);
+		printf("    four drives: write %.2fx, read %.2fx one drive (>= 1.5x) %s\n", w, r,
+		       w >= 1.5 && r >= 1.5 ? "met" : "MISSED");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	double gib = argc > 2 ? strtod(argv[2], NULL) : 4.0;
+	long long count4k = argc > 3 ? strtoll(argv[3], NULL, 10) : 20000;
+	if (!(gib > 0) || count4k < 100)
+		die("usage: bench_iscsi [DIR [GIB [COUNT4K]]]");
+	struct config cfg = {.total = (uint64_t)(gib * (double)GIB_BYTES) / MIB * MIB,
+			     .count4k = (uint64_t)count4k,
+			     .four = true};
+	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
+	const char *only = env_or("BENCH_ONLY", "");
+	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	atexit(cleanup);
+	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", base);
+	if (!mkdtemp(tmp_root)) {
+		tmp_root[0] = '\0';
+		die("cannot create a temporary directory in %s: %s", base, strerror(errno));
+	}
+
+	printf("iSCSI streaming and latency: vtld (this build) vs tgt bs_ssc, libiscsi, "
+	       "127.0.0.1, %d CPUs, media in %s\n",
+	       ncpus(), base);
+	printf("one command outstanding; MB/s = 10^6 bytes/s; 4K latency ratio = tgt/vtld "
+	       "(> 1: vtld faster); pinned = target and initiator on CPU %d\n",
+	       cpu);
+	print_loadavg("at start (other work on this machine skews the figures)");
+	fflush(stdout);
+
+	struct mode_result modes[2];
+	memset(modes, 0, sizeof(modes));
+	for (int pinned = 0; pinned < 2; pinned++) {
+		struct mode_result *m = &modes[pinned];
+		int c = pinned ? cpu : -1;
+		pin_self(c);
+		m->tcp_mbs = loopback_tcp(cfg.total < 4 * GIB_BYTES ? cfg.total : 4 * GIB_BYTES, c);
+		for (int p = P_VTLD; p <= P_TGT; p++) {
+			struct target t;
+			struct config c2 = cfg;
+			c2.four = p == P_VTLD;
+			if (strcmp(only, "tgt") != 0) {
+				vtld_start(&t, (enum params)p, c);
+				run_workloads(&t, &c2, &m->vtld[p]);
+				target_stop(&t);
+			}
+			c2.four = false;
+			if (strcmp(only, "vtld") != 0) {
+				tgt_start(&t, (enum params)p, cfg.total, c);
+				run_workloads(&t, &c2, &m->tgt[p]);
+				target_stop(&t);
+			}
+		}
+		pin_self(-1);
+		print_mode(pinned ? "pinned" : "unpinned", m, &cfg);
+		fflush(stdout);
+	}
+
+	printf("\nissue 5 targets (256K: >= 2x tgt or >= 70%% of loopback TCP, whichever is "
+	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
+	verdict("unpinned", &modes[0], &cfg);
+	verdict("pinned", &modes[1], &cfg);
+	print_loadavg("at end");
+	return 0;
+}
