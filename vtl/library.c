@@ -1052,6 +1052,16 @@ int lib_tape_move(struct lib *lib, const char *barcode, const char *where, char 
 	}
 	struct smc_refusal why;
 	rc = move_core(lib, &t, t.kind, dst, kind, "moved by operator", &why);
+	if (rc == -EMEDIUMTYPE) {
+		/* LTO compatibility (ssc.c media_access): a drive takes its own
+		 * generation and the one before, older ones not at all (LTO-8
+		 * and later) or read-only (up to LTO-7, two back). */
+		set_err(err, errlen,
+			"tape %s is %s media, which %s (an %s drive) cannot load; "
+			"use a tape of the drive's generation or the one before",
+			barcode, t.media, name, lib->info.drive_media);
+		goto out;
+	}
 	if (rc) {
 		set_err(err, errlen, "moving tape %s to %s failed: %s", barcode, name,
 			strerror(-rc));

@@ -92,6 +92,11 @@ expect "long barcode warns" "$ERR" "warning: barcode ABCDEFGHIJ12 has 12 charact
 before=$("$VTLCTL" tape list --json)
 run 1 "duplicate barcode refused" tape create NEW001L8 ABC123L8
 expect "duplicate names the tape" "$ERR" "vtlctl: tape ABC123L8 already exists"
+# Regression: an LTO-6 tape into an LTO-8 drive said only "Wrong medium type".
+run 1 "LTO-6 tape refused by an LTO-8 drive" tape move ABC124L6 --to drive:1
+expect "incompatible media names tape, drive and fix" "$ERR" "tape ABC124L6 is LTO-6 media, which drive 1 (an LTO-8 drive) cannot load; use a tape of the drive's generation or the one before"
+run 0 "refused tape is still in its slot" tape show ABC124L6
+expect "refused tape stays in slot 2" "$OUT" "slot:2"
 run 1 "bad barcode refused" tape create abc12
 expect "bad barcode explains" "$ERR" "only A-Z and 0-9"
 run 1 "short barcode refused" tape create AB1
@@ -169,7 +174,7 @@ expect "full library explains" "$ERR" "the library is full"
 [ "$("$VTLCTL" tape list --json | jq length)" = "$n_before" ] && ok "full library changed nothing" || bad "full"
 
 # --- Usage errors exit 2.
-run 2 "no command" 
+run 2 "no command"
 run 2 "unknown command" bogus
 run 2 "move without --to" tape move ABC123L8
 run 2 "unknown option" tape list --frobnicate
