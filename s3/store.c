@@ -1,0 +1,371 @@
+/*
+ * The store interface: argument checks common to both backends, then the
+ * backend's operation; plus the helpers both backends share (MD5, the
+ * multipart ETag, error messages). The checks live here so that the two
+ * backends reject the same things with the same errors.
+ */
+#include "s3/store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+int store_set_err(struct store_err *err, int rc, int http_status, const char *code,
+		  const char *request_id, const char *fmt, ...)
+{
+	if (!err)
+		return rc;
+	memset(err, 0, sizeof(*err));
+	err->rc = rc;
+	err->http_status = http_status;
+	if (code)
+		snprintf(err->code, sizeof(err->code), "%s", code);
+	if (request_id)
+		snprintf(err->request_id, sizeof(err->request_id), "%s", request_id);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int check_key(struct store_err *err, const char *what, const char *key)
+{
+	if (!key || !*key)
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "%s: empty object key", what);
+	if (strlen(key) > STORE_KEY_MAX)
+		return store_set_err(err, -ENAMETOOLONG, 0, "KeyTooLongError", NULL,
+				     "%s: object key longer than %d bytes: %.64s...", what,
+				     STORE_KEY_MAX, key);
+	return 0;
+}
+
+static int check_class(struct store_err *err, const char *what, const char *key, const char *sc)
+{
+	if (sc && !store_class_valid(sc))
+		return store_set_err(err, -EINVAL, 0, "InvalidStorageClass", NULL,
+				     "%s %s: unknown storage class '%s'", what, key, sc);
+	return 0;
+}
+
+static int check_part(struct store_err *err, const char *what, const char *key,
+		      const char *upload_id, int number)
+{
+	if (!upload_id || !*upload_id)
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "%s %s: empty upload id", what, key);
+	if (number < 1 || number > STORE_PARTS_MAX)
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "%s %s: part number %d is outside 1..%d", what, key, number,
+				     STORE_PARTS_MAX);
+	return 0;
+}
+
+const char *store_backend(const struct store *st)
+{
+	return st->ops->name;
+}
+
+void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+
+int store_put(struct store *st, const char *key, const void *buf, size_t len,
+	      const struct store_put_opts *opts, char *etag, struct store_err *err)
+{
+	int rc = check_key(err, "put", key);
+	if (!rc)
+		rc = check_class(err, "put", key, opts ? opts->storage_class : NULL);
+	if (!rc && len > STORE_PUT_MAX)
+		rc = store_set_err(err, -EFBIG, 0, "EntityTooLarge", NULL,
+				   "put %s: %zu bytes is more than a single PUT takes (5 GiB); "
+				   "use a multipart upload",
+				   key, len);
+	if (rc)
+		return rc;
+	char tmp[STORE_ETAG_MAX];
+	return st->ops->put(st, key, buf, len, opts, etag ? etag : tmp, err);
+}
+
+int store_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf, size_t *got,
+	      struct store_object_info *info, struct store_err *err)
+{
+	size_t n = 0;
+	int rc = check_key(err, "get", key);
+	if (rc)
+		return rc;
+	struct store_object_info tmp;
+	rc = st->ops->get(st, key, off, len, buf, &n, info ? info : &tmp, err);
+	if (got)
+		*got = rc ? 0 : n;
+	return rc;
+}
+
+int store_head(struct store *st, const char *key, struct store_object_info *info,
+	       struct store_err *err)
+{
+	int rc = check_key(err, "head", key);
+	if (rc)
+		return rc;
+	struct store_object_info tmp;
+	return st->ops->head(st, key, info ? info : &tmp, err);
+}
+
+int store_delete(struct store *st, const char *key, struct store_err *err)
+{
+	int rc = check_key(err, "delete", key);
+	return rc ? rc : st->ops->del(st, key, err);
+}
+
+int store_list(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
+	       struct store_err *err)
+{
+	struct store_list_opts def = {0};
+	if (!opts)
+		opts = &def;
+	if (opts->page_size > 1000)
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "list: page size %u is more than 1000", opts->page_size);
+	opts->pages = 0;
+	return st->ops->list(st, opts, cb, arg, err);
+}
+
+int store_copy(struct store *st, const char *src, const char *dst, const char *storage_class,
+	       char *etag, struct store_err *err)
+{
+	int rc = check_key(err, "copy", src);
+	if (!rc)
+		rc = check_key(err, "copy", dst);
+	if (!rc)
+		rc = check_class(err, "copy", dst, storage_class);
+	if (rc)
+		return rc;
+	char tmp[STORE_ETAG_MAX];
+	return st->ops->copy(st, src, dst, storage_class, etag ? etag : tmp, err);
+}
+
+int store_restore(struct store *st, const char *key, int days, const char *tier,
+		  struct store_err *err)
+{
+	int rc = check_key(err, "restore", key);
+	if (rc)
+		return rc;
+	if (days < 1)
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "restore %s: %d days; at least 1", key, days);
+	if (tier && strcmp(tier, "Standard") && strcmp(tier, "Bulk") && strcmp(tier, "Expedited"))
+		return store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				     "restore %s: unknown tier '%s' (Standard, Bulk, Expedited)",
+				     key, tier);
+	return st->ops->restore(st, key, days, tier ? tier : "Standard", err);
+}
+
+int store_mpu_create(struct store *st, const char *key, const struct store_put_opts *opts,
+		     char upload_id[STORE_UPLOAD_ID_MAX], struct store_err *err)
+{
+	int rc = check_key(err, "create multipart upload", key);
+	if (!rc)
+		rc = check_class(err, "create multipart upload", key,
+				 opts ? opts->storage_class : NULL);
+	return rc ? rc : st->ops->mpu_create(st, key, opts, upload_id, err);
+}
+
+int store_mpu_put_part(struct store *st, const char *key, const char *upload_id, int number,
+		       const void *buf, size_t len, char etag[STORE_ETAG_MAX],
+		       struct store_err *err)
+{
+	int rc = check_key(err, "upload part", key);
+	if (!rc)
+		rc = check_part(err, "upload part", key, upload_id, number);
+	if (!rc && len > STORE_PART_MAX)
+		rc = store_set_err(err, -EFBIG, 0, "EntityTooLarge", NULL,
+				   "upload part %d of %s: %zu bytes is more than 5 GiB", number,
+				   key, len);
+	return rc ? rc : st->ops->mpu_put_part(st, key, upload_id, number, buf, len, etag, err);
+}
+
+int store_mpu_copy_part(struct store *st, const char *key, const char *upload_id, int number,
+			const char *src, uint64_t off, uint64_t len, char etag[STORE_ETAG_MAX],
+			struct store_err *err)
+{
+	int rc = check_key(err, "upload part copy", key);
+	if (!rc)
+		rc = check_key(err, "upload part copy", src);
+	if (!rc)
+		rc = check_part(err, "upload part copy", key, upload_id, number);
+	return rc ? rc
+		  : st->ops->mpu_copy_part(st, key, upload_id, number, src, off, len, etag, err);
+}
+
+int store_mpu_list_parts(struct store *st, const char *key, const char *upload_id, store_part_cb cb,
+			 void *arg, struct store_err *err)
+{
+	int rc = check_key(err, "list parts", key);
+	if (!rc && (!upload_id || !*upload_id))
+		rc = store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				   "list parts %s: empty upload id", key);
+	return rc ? rc : st->ops->mpu_list_parts(st, key, upload_id, cb, arg, err);
+}
+
+int store_mpu_complete(struct store *st, const char *key, const char *upload_id,
+		       const struct store_part *parts, size_t nparts, char *etag,
+		       struct store_err *err)
+{
+	int rc = check_key(err, "complete multipart upload", key);
+	if (rc)
+		return rc;
+	if (nparts < 1 || nparts > STORE_PARTS_MAX)
+		return store_set_err(err, -EINVAL, 0, "MalformedXML", NULL,
+				     "complete multipart upload %s: %zu parts; 1..%d", key, nparts,
+				     STORE_PARTS_MAX);
+	for (size_t i = 0; i < nparts; i++) {
+		rc = check_part(err, "complete multipart upload", key, upload_id, parts[i].number);
+		if (rc)
+			return rc;
+		if (i && parts[i].number <= parts[i - 1].number)
+			return store_set_err(err, -EINVAL, 0, "InvalidPartOrder", NULL,
+					     "complete multipart upload %s: part %d after part %d; "
+					     "parts must be in ascending order",
+					     key, parts[i].number, parts[i - 1].number);
+	}
+	char tmp[STORE_ETAG_MAX];
+	return st->ops->mpu_complete(st, key, upload_id, parts, nparts, etag ? etag : tmp, err);
+}
+
+int store_mpu_abort(struct store *st, const char *key, const char *upload_id, struct store_err *err)
+{
+	int rc = check_key(err, "abort multipart upload", key);
+	if (!rc && (!upload_id || !*upload_id))
+		rc = store_set_err(err, -EINVAL, 0, "InvalidArgument", NULL,
+				   "abort multipart upload %s: empty upload id", key);
+	return rc ? rc : st->ops->mpu_abort(st, key, upload_id, err);
+}
+
+int store_mpu_list(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
+		   struct store_err *err)
+{
+	return st->ops->mpu_list(st, prefix ? prefix : "", cb, arg, err);
+}
+
+/* --- helpers ------------------------------------------------------------- */
+
+static void md5(const void *buf, size_t len, unsigned char out[16])
+{
+	unsigned int n = 16;
+	EVP_Digest(buf, len, out, &n, EVP_md5(), NULL);
+}
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+void store_md5_hex(const void *buf, size_t len, char out[33])
+{
+	unsigned char d[16];
+	md5(buf, len, d);
+	hex(d, 16, out);
+}
+
+void store_md5_base64(const void *buf, size_t len, char out[25])
+{
+	unsigned char d[16];
+	md5(buf, len, d);
+	EVP_EncodeBlock((unsigned char *)out, d, 16);
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int store_multipart_etag(const struct store_part *parts, size_t nparts, char *out)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	for (size_t i = 0; i < nparts; i++) {
+		const char *e = parts[i].etag;
+		unsigned char bin[16];
+		if (strlen(e) != 32) {
+			EVP_MD_CTX_free(ctx);
+			return -EINVAL;
+		}
+		for (int j = 0; j < 16; j++) {
+			int hi = unhex(e[2 * j]), lo = unhex(e[2 * j + 1]);
+			if (hi < 0 || lo < 0) {
+				EVP_MD_CTX_free(ctx);
+				return -EINVAL;
+			}
+			bin[j] = (unsigned char)(hi << 4 | lo);
+		}
+		EVP_DigestUpdate(ctx, bin, 16);
+	}
+	unsigned char d[16];
+	unsigned int n = 16;
+	EVP_DigestFinal_ex(ctx, d, &n);
+	EVP_MD_CTX_free(ctx);
+	hex(d, 16, out);
+	snprintf(out + 32, STORE_ETAG_MAX - 32, "-%zu", nparts);
+	return 0;
+}
+
+int store_class_valid(const char *sc)
+{
+	/* Amazon S3 API Reference, PutObject, x-amz-storage-class. */
+	static const char *const classes[] = {
+	    "STANDARD",
+	    "REDUCED_REDUNDANCY",
+	    "STANDARD_IA",
+	    "ONEZONE_IA",
+	    "INTELLIGENT_TIERING",
+	    "GLACIER",
+	    "DEEP_ARCHIVE",
+	    "OUTPOSTS",
+	    "GLACIER_IR",
+	    "SNOW",
+	    "EXPRESS_ONEZONE",
+	};
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (!strcmp(sc, classes[i]))
+			return 1;
+	return 0;
+}
+
+void store_etag_copy(char *dst, const char *src, size_t srclen)
+{
+	while (srclen && (*src == '"' || *src == ' ')) {
+		src++;
+		srclen--;
+	}
+	while (srclen && (src[srclen - 1] == '"' || src[srclen - 1] == ' ' ||
+			  src[srclen - 1] == '\r' || src[srclen - 1] == '\n'))
+		srclen--;
+	/* &quot; as XML bodies may carry it */
+	if (srclen >= 12 && !strncmp(src, "&quot;", 6) && !strncmp(src + srclen - 6, "&quot;", 6)) {
+		src += 6;
+		srclen -= 12;
+	}
+	if (srclen >= STORE_ETAG_MAX)
+		srclen = STORE_ETAG_MAX - 1;
+	memcpy(dst, src, srclen);
+	dst[srclen] = 0;
+}

@@ -1,0 +1,295 @@
+/*
+ * The object store: one interface, two backends (ARCHITECTURE.md, "The
+ * medium, the cache and the object store").
+ *
+ *   store_local_open()  objects as files under a directory (the embedded
+ *                       default: the product runs with no cloud account)
+ *   store_s3_open()     Amazon S3 or any S3-compatible service (s3/store_s3.c)
+ *
+ * Everything above this header is the same code for both. The contract is
+ * S3's: keys are byte strings of 1..1024 bytes, a put replaces the whole
+ * object atomically (a reader sees the old or the new object, never a mix),
+ * ETags are the hex MD5 of the object or, for a multipart object, the MD5 of
+ * the concatenated binary part MD5s followed by "-N" (N parts). ETags are
+ * returned without the quotes that S3 puts around them.
+ *
+ * Multipart uploads are resumable by design: the upload id and, per part,
+ * the number, size and ETag are plain values that the caller (the uploader)
+ * persists in the catalog; after a restart it lists the parts the store has
+ * (store_mpu_list_parts), sends only the missing ones and completes. Uploads
+ * that the catalog does not know are found with store_mpu_list and aborted.
+ *
+ * Every operation may be called from several threads at once on the same
+ * store. Every function returns 0 (or a count) on success and a negative
+ * errno on failure; when `err` is not NULL it receives a message that says
+ * what failed on which object, with the S3 error code and request id. Library
+ * code never prints. The mapping of S3 error codes to errno values:
+ *
+ *   NoSuchKey, NoSuchUpload, NoSuchBucket              -ENOENT
+ *   AccessDenied, SignatureDoesNotMatch,
+ *   InvalidAccessKeyId                                 -EACCES
+ *   InvalidRange                                       -ERANGE
+ *   InvalidPart, InvalidPartOrder, EntityTooSmall,
+ *   InvalidArgument, InvalidStorageClass, ...          -EINVAL
+ *   InvalidObjectState (archived, restore it first)    -EAGAIN
+ *   RestoreAlreadyInProgress                           -EINPROGRESS
+ *   NotImplemented (HTTP 501)                          -EOPNOTSUPP
+ *   BadDigest, XAmzContentSHA256Mismatch, a body whose
+ *   MD5 is not its ETag (after the retries)            -EBADMSG
+ *   timeouts (after the retries)                       -ETIMEDOUT
+ *   no connection (after the retries)                  -ECONNREFUSED
+ *   5xx, SlowDown and anything else                    -EIO
+ */
+#ifndef VTL_S3_STORE_H
+#define VTL_S3_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* S3 limits (Amazon S3 User Guide, "Multipart upload limits"). */
+#define STORE_KEY_MAX	    1024       /* bytes in a key */
+#define STORE_PART_MIN	    (5u << 20) /* every part but the last */
+#define STORE_PART_MAX	    (5ull << 30)
+#define STORE_PARTS_MAX	    10000
+#define STORE_PUT_MAX	    (5ull << 30) /* a single PUT or CopyObject */
+#define STORE_ETAG_MAX	    80		 /* "md5hex-10000" and then some */
+#define STORE_UPLOAD_ID_MAX 256
+#define STORE_CLASS_MAX	    32
+#define STORE_ERR_MSG_MAX   512
+
+struct store;
+
+/* What went wrong, for a person to read. */
+struct store_err {
+	int rc;			     /* the negative errno also returned */
+	int http_status;	     /* 0 when no HTTP answer (or local) */
+	char code[64];		     /* S3 error code ("NoSuchKey"), or "" */
+	char request_id[128];	     /* x-amz-request-id, or "" */
+	char msg[STORE_ERR_MSG_MAX]; /* "GET s3://bucket/key: NoSuchKey (HTTP 404) ..." */
+};
+
+struct store_object_info {
+	uint64_t size;
+	char etag[STORE_ETAG_MAX];
+	char storage_class[STORE_CLASS_MAX]; /* "STANDARD" when the store says nothing */
+	int64_t mtime;			     /* seconds since the epoch, 0 if unknown */
+	/* x-amz-restore as S3 sends it ('ongoing-request="true"', or
+	 * 'ongoing-request="false", expiry-date="..."'), "" when absent. */
+	char restore[160];
+};
+
+struct store_put_opts {
+	const char *storage_class; /* NULL: the bucket's default (STANDARD) */
+};
+
+/* Listing (ListObjectsV2). Entries arrive in key order (byte order). With a
+ * delimiter, keys that share the part of the key up to it are rolled into one
+ * entry with is_prefix set (S3's CommonPrefixes), delivered in order too. */
+struct store_list_entry {
+	const char *key; /* the key, or the common prefix */
+	int is_prefix;
+	uint64_t size;
+	const char *etag;
+	const char *storage_class;
+	int64_t mtime;
+};
+
+struct store_list_opts {
+	const char *prefix;	 /* NULL or "" for all */
+	const char *delimiter;	 /* NULL for none */
+	const char *start_after; /* NULL to start at the beginning */
+	unsigned page_size;	 /* keys per request, 1..1000; 0 means 1000 */
+	unsigned pages;		 /* out: requests made */
+};
+
+/* Return 0 to continue, anything else to stop the listing (store_list
+ * then returns that value). */
+typedef int (*store_list_cb)(void *arg, const struct store_list_entry *e);
+
+struct store_part {
+	int number; /* 1..10000 */
+	uint64_t size;
+	char etag[STORE_ETAG_MAX];
+};
+
+typedef int (*store_part_cb)(void *arg, const struct store_part *p);
+
+struct store_upload {
+	const char *key;
+	const char *upload_id;
+	int64_t initiated; /* seconds since the epoch, 0 if unknown */
+};
+
+typedef int (*store_upload_cb)(void *arg, const struct store_upload *u);
+
+/* The backend vtable; callers use the store_* functions below. */
+struct store_ops {
+	const char *name;
+	int (*put)(struct store *st, const char *key, const void *buf, size_t len,
+		   const struct store_put_opts *opts, char *etag, struct store_err *err);
+	int (*get)(struct store *st, const char *key, uint64_t off, size_t len, void *buf,
+		   size_t *got, struct store_object_info *info, struct store_err *err);
+	int (*head)(struct store *st, const char *key, struct store_object_info *info,
+		    struct store_err *err);
+	int (*del)(struct store *st, const char *key, struct store_err *err);
+	int (*list)(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
+		    struct store_err *err);
+	int (*copy)(struct store *st, const char *src, const char *dst, const char *storage_class,
+		    char *etag, struct store_err *err);
+	int (*restore)(struct store *st, const char *key, int days, const char *tier,
+		       struct store_err *err);
+	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
+			  char *upload_id, struct store_err *err);
+	int (*mpu_put_part)(struct store *st, const char *key, const char *upload_id, int number,
+			    const void *buf, size_t len, char *etag, struct store_err *err);
+	int (*mpu_copy_part)(struct store *st, const char *key, const char *upload_id, int number,
+			     const char *src, uint64_t off, uint64_t len, char *etag,
+			     struct store_err *err);
+	int (*mpu_list_parts)(struct store *st, const char *key, const char *upload_id,
+			      store_part_cb cb, void *arg, struct store_err *err);
+	int (*mpu_complete)(struct store *st, const char *key, const char *upload_id,
+			    const struct store_part *parts, size_t nparts, char *etag,
+			    struct store_err *err);
+	int (*mpu_abort)(struct store *st, const char *key, const char *upload_id,
+			 struct store_err *err);
+	int (*mpu_list)(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
+			struct store_err *err);
+	void (*close)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* --- Opening ------------------------------------------------------------ */
+
+/* The local-directory backend; `root` is created when missing. */
+int store_local_open(const char *root, struct store **out, struct store_err *err);
+
+enum store_s3_addressing {
+	STORE_S3_AUTO,	  /* virtual-hosted for AWS endpoints, path-style otherwise */
+	STORE_S3_PATH,	  /* http://endpoint/bucket/key */
+	STORE_S3_VIRTUAL, /* http://bucket.endpoint/key */
+};
+
+struct store_s3_config {
+	const char *bucket;   /* required */
+	const char *endpoint; /* "https://host[:port]"; NULL: https://s3.REGION.amazonaws.com */
+	const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1 */
+	enum store_s3_addressing addressing;
+	/* Credentials: these when set, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+	 * AWS_SESSION_TOKEN, else the profile (`profile`, else AWS_PROFILE, else
+	 * "default") in AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials) and
+	 * AWS_CONFIG_FILE (~/.aws/config). */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token;
+	const char *profile;
+	const char *ca_bundle;	     /* NULL: the system's */
+	int unsigned_payload;	     /* sign UNSIGNED-PAYLOAD; honoured over https only */
+	int no_get_md5_check;	     /* skip the MD5 check of whole-object GETs (SSE-KMS ETags) */
+	unsigned max_retries;	     /* 0: 6 */
+	unsigned retry_base_ms;	     /* 0: 100; backoff base, doubled per try, full jitter */
+	unsigned retry_max_ms;	     /* 0: 10000 */
+	unsigned connect_timeout_ms; /* 0: 10000 */
+	unsigned timeout_ms;	     /* 0: no total limit; see low_speed_secs */
+	unsigned low_speed_secs;     /* abort a transfer slower than 1 KiB/s for this long; 0: 30 */
+};
+
+/* The S3 backend. Fails (with the reason in err) when no credentials are
+ * found; it does not contact the service. */
+int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct store_err *err);
+
+/* Creates the bucket (a convenience for tests and `vtlctl`); an existing
+ * bucket owned by the caller is not an error. */
+int store_s3_create_bucket(struct store *st, struct store_err *err);
+
+/* --- Operations --------------------------------------------------------- */
+
+const char *store_backend(const struct store *st);
+void store_close(struct store *st);
+
+/* PutObject: the whole object from buf, with Content-MD5. etag (may be
+ * NULL) receives the new ETag. */
+int store_put(struct store *st, const char *key, const void *buf, size_t len,
+	      const struct store_put_opts *opts, char *etag, struct store_err *err);
+
+/* GetObject of bytes [off, off+len) into buf; *got receives the number of
+ * bytes read, fewer than len at the end of the object. off at or past the
+ * end of a non-empty object is -ERANGE (S3's InvalidRange). info (may be
+ * NULL) receives the object's size, ETag and class. */
+int store_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf, size_t *got,
+	      struct store_object_info *info, struct store_err *err);
+
+int store_head(struct store *st, const char *key, struct store_object_info *info,
+	       struct store_err *err);
+
+/* DeleteObject; deleting a key that does not exist succeeds, as on S3. */
+int store_delete(struct store *st, const char *key, struct store_err *err);
+
+/* ListObjectsV2, following continuation tokens until the end or until cb
+ * returns non-zero. */
+int store_list(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
+	       struct store_err *err);
+
+/* CopyObject within the bucket, setting the storage class of the copy (NULL
+ * keeps STANDARD). src == dst changes the class in place. Objects larger
+ * than 5 GiB are copied with a multipart upload of UploadPartCopy parts. */
+int store_copy(struct store *st, const char *src, const char *dst, const char *storage_class,
+	       char *etag, struct store_err *err);
+
+/* RestoreObject for `days` at `tier` ("Standard", "Bulk", "Expedited"; NULL:
+ * Standard). 0 when the restore was started or the object is readable
+ * already; -EINPROGRESS when a restore is running; -EOPNOTSUPP when the
+ * service has no restore (Ceph RGW: its archive classes are readable). */
+int store_restore(struct store *st, const char *key, int days, const char *tier,
+		  struct store_err *err);
+
+int store_mpu_create(struct store *st, const char *key, const struct store_put_opts *opts,
+		     char upload_id[STORE_UPLOAD_ID_MAX], struct store_err *err);
+/* UploadPart with Content-MD5; number 1..10000; etag receives the part's. */
+int store_mpu_put_part(struct store *st, const char *key, const char *upload_id, int number,
+		       const void *buf, size_t len, char etag[STORE_ETAG_MAX],
+		       struct store_err *err);
+/* UploadPartCopy of src bytes [off, off+len); len 0 copies the whole src. */
+int store_mpu_copy_part(struct store *st, const char *key, const char *upload_id, int number,
+			const char *src, uint64_t off, uint64_t len, char etag[STORE_ETAG_MAX],
+			struct store_err *err);
+/* ListParts, in part-number order, all pages. */
+int store_mpu_list_parts(struct store *st, const char *key, const char *upload_id, store_part_cb cb,
+			 void *arg, struct store_err *err);
+/* CompleteMultipartUpload; parts in ascending number order, each with the
+ * ETag its upload returned (a wrong ETag is -EINVAL, InvalidPart). */
+int store_mpu_complete(struct store *st, const char *key, const char *upload_id,
+		       const struct store_part *parts, size_t nparts, char *etag,
+		       struct store_err *err);
+int store_mpu_abort(struct store *st, const char *key, const char *upload_id,
+		    struct store_err *err);
+/* ListMultipartUploads under prefix (NULL: all), all pages. */
+int store_mpu_list(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
+		   struct store_err *err);
+
+/* --- Helpers shared by the backends and the callers --------------------- */
+
+/* The multipart ETag S3 computes from the part ETags: hex MD5 of the
+ * concatenated binary MD5s, "-", the number of parts. -EINVAL when a part
+ * ETag is not 32 hex digits. out has STORE_ETAG_MAX bytes. */
+int store_multipart_etag(const struct store_part *parts, size_t nparts, char *out);
+
+/* Hex MD5 of buf (33 bytes out) and the same as base64 (25 bytes out). */
+void store_md5_hex(const void *buf, size_t len, char out[33]);
+void store_md5_base64(const void *buf, size_t len, char out[25]);
+
+/* 1 when `sc` is a storage class name S3 defines. */
+int store_class_valid(const char *sc);
+
+/* Fill err (when not NULL) and return rc. */
+int store_set_err(struct store_err *err, int rc, int http_status, const char *code,
+		  const char *request_id, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Copy an ETag without surrounding quotes (S3 quotes them; RGW's
+ * UploadPartCopy does not). */
+void store_etag_copy(char *dst, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,1666 @@
+/*
+ * The S3 backend: the store interface over HTTP(S) with libcurl, requests
+ * signed with AWS Signature Version 4 (s3/sigv4.c), responses read with the
+ * small XML reader (s3/xml.c).
+ *
+ * Operations and their HTTP form are those of the Amazon S3 API Reference:
+ * PutObject, GetObject (Range), HeadObject, DeleteObject, ListObjectsV2,
+ * CopyObject, RestoreObject, CreateMultipartUpload, UploadPart,
+ * UploadPartCopy, ListParts, CompleteMultipartUpload, AbortMultipartUpload,
+ * ListMultipartUploads.
+ *
+ * Reliability rules:
+ *  - Every request is retried on connection errors, timeouts, HTTP 5xx and
+ *    the S3 codes that mean "try again" (SlowDown, RequestTimeout,
+ *    InternalError, BadDigest, XAmzContentSHA256Mismatch), with exponential
+ *    backoff and full jitter ("Exponential Backoff And Jitter", AWS
+ *    Architecture Blog). Each try is signed afresh.
+ *  - Every body sent carries Content-MD5 and, unless UNSIGNED-PAYLOAD was
+ *    asked for over TLS, its SHA-256 in the signature: a byte changed on the
+ *    way is refused by the server (BadDigest) and the request is retried.
+ *  - A GET that covers a whole single-part object is checked against the
+ *    ETag (its MD5); other reads are checked by the caller (record CRC32C).
+ *  - CopyObject, UploadPartCopy and CompleteMultipartUpload can fail with
+ *    HTTP 200 and an <Error> body (S3 API Reference, CopyObject); the body
+ *    is always checked.
+ *  - Services that differ from AWS and must be survived (Ceph RGW among
+ *    them): an empty <Message> in errors (the code and status are used),
+ *    unquoted ETags, an empty ETag in the CompleteMultipartUpload answer
+ *    (computed from the parts then), HTTP 501 for RestoreObject.
+ *  - The secret key is used only to sign; it appears in no message.
+ */
+#define _GNU_SOURCE
+#include "s3/store.h"
+#include "s3/sigv4.h"
+#include "s3/xml.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <ini.h>
+
+#define POOL_MAX      16
+#define RESP_ERR_MAX  (64u << 10) /* an error body */
+#define RESP_BODY_MAX (64u << 20) /* a listing page */
+#define COPY_PART     (1ull << 30)
+
+struct s3_store {
+	struct store base;
+	char *bucket, *region, *scheme, *host, *access_key, *secret_key, *session_token, *ca_bundle;
+	int virtual_host;
+	int unsigned_payload;
+	int get_md5_check;
+	unsigned max_retries, retry_base_ms, retry_max_ms, connect_timeout_ms, timeout_ms,
+	    low_speed_secs;
+	pthread_mutex_t lock; /* the handle pool and the jitter state */
+	CURL *pool[POOL_MAX];
+	int npool;
+	uint64_t rng;
+};
+
+static struct s3_store *S(struct store *st)
+{
+	return (struct s3_store *)st;
+}
+
+/* --- small buffers ------------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len, cap, max;
+	int overflow;
+};
+
+static int buf_add(struct buf *b, const void *s, size_t n)
+{
+	if (b->len + n > b->max) {
+		b->overflow = 1;
+		return -1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->overflow = 1;
+			return -1;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+static int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char tmp[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -1;
+	return buf_add(b, tmp, (size_t)n);
+}
+
+/* --- one request --------------------------------------------------------- */
+
+#define REQ_QUERY_MAX 8
+#define REQ_HDR_MAX   12
+
+struct req {
+	const char *what;   /* "put", "get", ... for messages */
+	const char *method; /* HTTP method */
+	const char *key;    /* NULL: the bucket itself */
+	struct sigv4_pair query[REQ_QUERY_MAX];
+	size_t nquery;
+	struct sigv4_pair hdr[REQ_HDR_MAX]; /* signed and sent */
+	size_t nhdr;
+	const void *body;
+	size_t body_len;
+	int error_in_200; /* 200 may carry <Error> */
+
+	/* GET into a caller buffer */
+	char *out;
+	size_t out_cap;
+	uint64_t out_skip; /* bytes to drop when a server ignored Range */
+	int check_md5;
+
+	/* response */
+	long status;
+	size_t out_len;
+	struct buf resp;
+	size_t upload_off; /* PUT read position */
+	char etag[STORE_ETAG_MAX];
+	char request_id[128];
+	char storage_class[STORE_CLASS_MAX];
+	char restore[160];
+	char content_range[96];
+	char last_modified[64];
+	uint64_t content_length;
+	int have_length;
+};
+
+static void req_query(struct req *r, const char *name, const char *value)
+{
+	if (r->nquery < REQ_QUERY_MAX)
+		r->query[r->nquery++] = (struct sigv4_pair){name, value};
+}
+
+static void req_header(struct req *r, const char *name, const char *value)
+{
+	if (r->nhdr < REQ_HDR_MAX)
+		r->hdr[r->nhdr++] = (struct sigv4_pair){name, value};
+}
+
+static void req_reset_response(struct req *r)
+{
+	r->status = 0;
+	r->out_len = 0;
+	r->resp.len = 0;
+	r->resp.overflow = 0;
+	if (r->resp.p)
+		r->resp.p[0] = 0;
+	r->upload_off = 0;
+	r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
+	r->content_range[0] = r->last_modified[0] = 0;
+	r->content_length = 0;
+	r->have_length = 0;
+}
+
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t want = size * nmemb, left = r->body_len - r->upload_off;
+	size_t n = want < left ? want : left;
+	if (n)
+		memcpy(dst, (const char *)r->body + r->upload_off, n);
+	r->upload_off += n;
+	return n;
+}
+
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct req *r = arg;
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
+		return CURL_SEEKFUNC_FAIL;
+	r->upload_off = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+struct write_ctx {
+	struct req *r;
+	CURL *h;
+};
+
+static size_t on_write(char *src, size_t size, size_t nmemb, void *arg)
+{
+	struct write_ctx *w = arg;
+	struct req *r = w->r;
+	size_t n = size * nmemb;
+	long status = 0;
+	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	if (!r->out || status >= 300) {
+		if (!r->resp.max)
+			r->resp.max = r->out ? RESP_ERR_MAX : RESP_BODY_MAX;
+		return buf_add(&r->resp, src, n) ? 0 : n;
+	}
+	size_t take = n;
+	if (status == 200 && r->out_skip) {
+		/* The server sent the whole object: drop what precedes the range. */
+		size_t drop = r->out_skip < take ? (size_t)r->out_skip : take;
+		r->out_skip -= drop;
+		src += drop;
+		take -= drop;
+	}
+	size_t room = r->out_cap - r->out_len;
+	if (take > room)
+		take = room; /* a server that ignored Range: keep what was asked */
+	memcpy(r->out + r->out_len, src, take);
+	r->out_len += take;
+	return n;
+}
+
+static void header_value(const char *line, size_t n, size_t namelen, char *out, size_t outsz)
+{
+	const char *v = line + namelen;
+	size_t vn = n - namelen;
+	while (vn && (*v == ' ' || *v == '\t')) {
+		v++;
+		vn--;
+	}
+	while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
+		vn--;
+	if (vn >= outsz)
+		vn = outsz - 1;
+	memcpy(out, v, vn);
+	out[vn] = 0;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t n = size * nmemb;
+	if (n >= 5 && !strncmp(line, "HTTP/", 5)) {
+		/* A new response (after 100 Continue or a redirect): forget the old. */
+		r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
+		r->content_range[0] = r->last_modified[0] = 0;
+		r->have_length = 0;
+		return n;
+	}
+	static const struct {
+		const char *name;
+		size_t off, size;
+	} fields[] = {
+	    {"x-amz-request-id:", offsetof(struct req, request_id),
+	     sizeof(((struct req *)0)->request_id)},
+	    {"x-amz-storage-class:", offsetof(struct req, storage_class),
+	     sizeof(((struct req *)0)->storage_class)},
+	    {"x-amz-restore:", offsetof(struct req, restore), sizeof(((struct req *)0)->restore)},
+	    {"content-range:", offsetof(struct req, content_range),
+	     sizeof(((struct req *)0)->content_range)},
+	    {"last-modified:", offsetof(struct req, last_modified),
+	     sizeof(((struct req *)0)->last_modified)},
+	};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		size_t nl = strlen(fields[i].name);
+		if (n > nl && !strncasecmp(line, fields[i].name, nl)) {
+			header_value(line, n, nl, (char *)r + fields[i].off, fields[i].size);
+			return n;
+		}
+	}
+	if (n > 5 && !strncasecmp(line, "etag:", 5)) {
+		char v[STORE_ETAG_MAX + 8];
+		header_value(line, n, 5, v, sizeof(v));
+		store_etag_copy(r->etag, v, strlen(v));
+	} else if (n > 15 && !strncasecmp(line, "content-length:", 15)) {
+		char v[32];
+		header_value(line, n, 15, v, sizeof(v));
+		r->content_length = strtoull(v, NULL, 10);
+		r->have_length = 1;
+	}
+	return n;
+}
+
+/* --- the handle pool ----------------------------------------------------- */
+
+static CURL *handle_get(struct s3_store *s)
+{
+	CURL *h = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->npool)
+		h = s->pool[--s->npool];
+	pthread_mutex_unlock(&s->lock);
+	return h ? h : curl_easy_init();
+}
+
+static void handle_put(struct s3_store *s, CURL *h)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->npool < POOL_MAX) {
+		s->pool[s->npool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static unsigned jitter(struct s3_store *s, unsigned max)
+{
+	pthread_mutex_lock(&s->lock);
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	uint64_t x = s->rng;
+	pthread_mutex_unlock(&s->lock);
+	return max ? (unsigned)(x % (max + 1u)) : 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* --- errors -------------------------------------------------------------- */
+
+static int code_errno(long status, const char *code)
+{
+	static const struct {
+		const char *code;
+		int err;
+	} map[] = {
+	    {"NoSuchKey", ENOENT},
+	    {"NoSuchUpload", ENOENT},
+	    {"NoSuchBucket", ENOENT},
+	    {"NotFound", ENOENT},
+	    {"AccessDenied", EACCES},
+	    {"SignatureDoesNotMatch", EACCES},
+	    {"InvalidAccessKeyId", EACCES},
+	    {"InvalidToken", EACCES},
+	    {"ExpiredToken", EACCES},
+	    {"InvalidRange", ERANGE},
+	    {"InvalidPart", EINVAL},
+	    {"InvalidPartOrder", EINVAL},
+	    {"EntityTooSmall", EINVAL},
+	    {"EntityTooLarge", EFBIG},
+	    {"InvalidArgument", EINVAL},
+	    {"InvalidStorageClass", EINVAL},
+	    {"MalformedXML", EINVAL},
+	    {"InvalidRequest", EINVAL},
+	    {"InvalidBucketName", EINVAL},
+	    {"InvalidObjectState", EAGAIN},
+	    {"RestoreAlreadyInProgress", EINPROGRESS},
+	    {"NotImplemented", EOPNOTSUPP},
+	    {"BadDigest", EBADMSG},
+	    {"XAmzContentSHA256Mismatch", EBADMSG},
+	    {"InvalidDigest", EBADMSG},
+	    {"BucketAlreadyOwnedByYou", EEXIST},
+	    {"BucketAlreadyExists", EEXIST},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(code, map[i].code))
+			return -map[i].err;
+	switch (status) {
+	case 404:
+		return -ENOENT;
+	case 403:
+		return -EACCES;
+	case 416:
+		return -ERANGE;
+	case 501:
+		return -EOPNOTSUPP;
+	}
+	return -EIO;
+}
+
+/* A code for a response with no body (HEAD) or an empty <Code>. */
+static const char *status_code(long status)
+{
+	switch (status) {
+	case 400:
+		return "BadRequest";
+	case 403:
+		return "AccessDenied";
+	case 404:
+		return "NotFound";
+	case 409:
+		return "Conflict";
+	case 416:
+		return "InvalidRange";
+	case 500:
+		return "InternalError";
+	case 501:
+		return "NotImplemented";
+	case 503:
+		return "ServiceUnavailable";
+	}
+	return "HTTPError";
+}
+
+static int retryable_code(const char *code)
+{
+	static const char *const codes[] = {
+	    "SlowDown",		  "RequestTimeout",	 "InternalError",
+	    "ServiceUnavailable", "BadDigest",		 "XAmzContentSHA256Mismatch",
+	    "Throttling",	  "ThrottlingException", "RequestTimeTooSkewed",
+	    "OperationAborted",	  "IncompleteBody",
+	};
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcmp(code, codes[i]))
+			return 1;
+	return 0;
+}
+
+static int retryable_curl(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int curl_errno(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return -ECONNRESET;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return -EPROTO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* "s3://bucket/key" for messages. */
+static void object_name(struct s3_store *s, const struct req *r, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "s3://%s/%s", s->bucket, r->key ? r->key : "");
+}
+
+/* --- building, signing and sending --------------------------------------- */
+
+static char *url_path(struct s3_store *s, const char *key)
+{
+	/* Unencoded path; sigv4 and the URL both encode it the same way. */
+	size_t n = strlen(s->bucket) + (key ? strlen(key) : 0) + 4;
+	char *p = malloc(n);
+	if (!p)
+		return NULL;
+	if (s->virtual_host)
+		snprintf(p, n, "/%s", key ? key : "");
+	else
+		snprintf(p, n, "/%s%s%s", s->bucket, key ? "/" : "", key ? key : "");
+	return p;
+}
+
+struct prepared {
+	char *url;
+	struct curl_slist *headers;
+	char host[300];
+};
+
+static int prepare(struct s3_store *s, struct req *r, struct prepared *pr)
+{
+	memset(pr, 0, sizeof(*pr));
+	char amz_date[17], payload[65];
+	sigv4_amz_date(time(NULL), amz_date);
+	if (s->unsigned_payload && !strcmp(s->scheme, "https") && r->body_len)
+		snprintf(payload, sizeof(payload), "%s", SIGV4_UNSIGNED);
+	else
+		sigv4_sha256_hex(r->body ? r->body : "", r->body_len, payload);
+	if (s->virtual_host)
+		snprintf(pr->host, sizeof(pr->host), "%s.%s", s->bucket, s->host);
+	else
+		snprintf(pr->host, sizeof(pr->host), "%s", s->host);
+
+	struct sigv4_pair h[REQ_HDR_MAX + 4];
+	size_t nh = 0;
+	h[nh++] = (struct sigv4_pair){"host", pr->host};
+	h[nh++] = (struct sigv4_pair){"x-amz-date", amz_date};
+	h[nh++] = (struct sigv4_pair){"x-amz-content-sha256", payload};
+	if (s->session_token)
+		h[nh++] = (struct sigv4_pair){"x-amz-security-token", s->session_token};
+	for (size_t i = 0; i < r->nhdr; i++)
+		h[nh++] = r->hdr[i];
+
+	char *path = url_path(s, r->key);
+	char *query = sigv4_canonical_query(r->query, r->nquery);
+	size_t plen = path ? 3 * strlen(path) + 1 : 0;
+	char *epath = path ? malloc(plen) : NULL;
+	int rc = -ENOMEM;
+	if (!path || !query || !epath)
+		goto out;
+	sigv4_uri_encode(path, strlen(path), 1, epath, plen);
+
+	struct sigv4_request sr = {
+	    .method = r->method,
+	    .path = path,
+	    .query = r->query,
+	    .nquery = r->nquery,
+	    .headers = h,
+	    .nheaders = nh,
+	    .payload_hash = payload,
+	};
+	struct sigv4_key k = {s->access_key, s->secret_key, s->region, "s3"};
+	char auth[1024];
+	rc = sigv4_sign(&sr, &k, amz_date, auth, sizeof(auth), NULL);
+	if (rc)
+		goto out;
+
+	size_t ulen = strlen(s->scheme) + strlen(pr->host) + strlen(epath) + strlen(query) + 8;
+	pr->url = malloc(ulen);
+	if (!pr->url) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(pr->url, ulen, "%s://%s%s%s%s", s->scheme, pr->host, epath, *query ? "?" : "",
+		 query);
+
+	struct buf line = {.max = 8192};
+	struct curl_slist *list = NULL;
+	for (size_t i = 0; i < nh; i++) {
+		line.len = 0;
+		buf_printf(&line, "%s: %s", h[i].name, h[i].value ? h[i].value : "");
+		if (line.overflow)
+			break;
+		struct curl_slist *nl = curl_slist_append(list, line.p);
+		if (!nl)
+			break;
+		list = nl;
+	}
+	line.len = 0;
+	buf_printf(&line, "Authorization: %s", auth);
+	struct curl_slist *nl = line.overflow ? NULL : curl_slist_append(list, line.p);
+	free(line.p);
+	if (!nl) {
+		curl_slist_free_all(list);
+		rc = -ENOMEM;
+		goto out;
+	}
+	list = nl;
+	/* No "Expect: 100-continue" round trip; no default Content-Type. */
+	list = curl_slist_append(list, "Expect:");
+	list = curl_slist_append(list, "Accept:");
+	if (!r->body_len && strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+		list = curl_slist_append(list, "Content-Type:");
+	pr->headers = list;
+	rc = list ? 0 : -ENOMEM;
+out:
+	free(path);
+	free(query);
+	free(epath);
+	return rc;
+}
+
+static void setup_handle(struct s3_store *s, CURL *h, struct req *r, struct prepared *pr,
+			 struct write_ctx *w)
+{
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, pr->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, pr->headers);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_timeout_ms);
+	if (s->timeout_ms)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->low_speed_secs);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s->ca_bundle)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	w->r = r;
+	w->h = h;
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+	if (!strcmp(r->method, "GET")) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	} else if (!strcmp(r->method, "HEAD")) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(r->method, "PUT")) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	} else if (!strcmp(r->method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+}
+
+/* Is the body a whole single-part object whose MD5 must equal the ETag? */
+static int md5_mismatch(const struct req *r)
+{
+	if (!r->check_md5 || strlen(r->etag) != 32)
+		return 0;
+	uint64_t first = 0, last = 0, total = 0;
+	if (r->status == 206) {
+		if (sscanf(r->content_range, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &first,
+			   &last, &total) != 3 ||
+		    first != 0 || last + 1 != total || r->out_len != total)
+			return 0;
+	} else if (r->status != 200 || (r->have_length && r->out_len != r->content_length)) {
+		return 0;
+	}
+	for (const char *c = r->etag; *c; c++)
+		if (!isxdigit((unsigned char)*c))
+			return 0;
+	char md5[33];
+	store_md5_hex(r->out, r->out_len, md5);
+	return strcasecmp(md5, r->etag) != 0;
+}
+
+/* Send r with retries. 0 for a 2xx answer, else a negative errno with err
+ * filled. */
+static int perform(struct s3_store *s, struct req *r, struct store_err *err)
+{
+	char name[STORE_KEY_MAX + 300];
+	object_name(s, r, name, sizeof(name));
+	CURL *h = handle_get(s);
+	if (!h)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "%s %s: out of memory", r->what,
+				     name);
+	int rc = -EIO;
+	for (unsigned attempt = 0;; attempt++) {
+		struct prepared pr;
+		struct write_ctx w;
+		req_reset_response(r);
+		rc = prepare(s, r, &pr);
+		if (rc) {
+			store_set_err(err, rc, 0, NULL, NULL, "%s %s: cannot build the request: %s",
+				      r->what, name, strerror(-rc));
+			break;
+		}
+		setup_handle(s, h, r, &pr, &w);
+		char cerr[CURL_ERROR_SIZE] = "";
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+		CURLcode c = curl_easy_perform(h);
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_slist_free_all(pr.headers);
+		free(pr.url);
+
+		int retry = 0;
+		if (c != CURLE_OK) {
+			rc = curl_errno(c);
+			retry = retryable_curl(c);
+			store_set_err(err, rc, 0, NULL, NULL, "%s %s: %s%s%s (after %u tries)",
+				      r->what, name, curl_easy_strerror(c), cerr[0] ? ": " : "",
+				      cerr, attempt + 1);
+		} else {
+			struct xml_span doc = {r->resp.p ? r->resp.p : "",
+					       r->resp.p ? r->resp.p + r->resp.len : ""};
+			struct xml_span e;
+			int body_error = r->status >= 200 && r->status < 300 && r->error_in_200 &&
+					 xml_find(doc, "Error", &e);
+			if (r->status >= 200 && r->status < 300 && !body_error) {
+				if (md5_mismatch(r)) {
+					rc = store_set_err(err, -EBADMSG, (int)r->status,
+							   "BadDigest", r->request_id,
+							   "%s %s: the data read does not match "
+							   "its ETag %s (MD5); "
+							   "corrupted on the way (after %u tries)",
+							   r->what, name, r->etag, attempt + 1);
+					retry = 1;
+				} else {
+					rc = 0;
+					break;
+				}
+			} else {
+				char code[64] = "", msg[256] = "", rid[128] = "";
+				if (!xml_find(doc, "Error", &e))
+					e = doc;
+				xml_get(e, "Code", code, sizeof(code));
+				int bare = !code[0];
+				xml_get(e, "Message", msg, sizeof(msg));
+				xml_get(e, "RequestId", rid, sizeof(rid));
+				if (!code[0])
+					snprintf(code, sizeof(code), "%s", status_code(r->status));
+				if (!rid[0])
+					snprintf(rid, sizeof(rid), "%s", r->request_id);
+				long st = body_error ? 500 : r->status;
+				rc = code_errno(st, code);
+				retry = st >= 500 || retryable_code(code);
+				/* A bare 500 without an error code (RGW's answer to an
+				 * unknown upload id) is retried, but only twice. */
+				if (bare && st == 500 && attempt >= 2)
+					retry = 0;
+				const char *hint = "";
+				if (rc == -EACCES)
+					hint = "; check the credentials for the access key id";
+				store_set_err(err, rc, (int)r->status, code, rid,
+					      "%s %s: %s (HTTP %ld)%s%s%s%s%s [request id %s]%s",
+					      r->what, name, code, r->status, msg[0] ? ": " : "",
+					      msg, rc == -EACCES ? " (key id " : "",
+					      rc == -EACCES ? s->access_key : "",
+					      rc == -EACCES ? ")" : "", rid[0] ? rid : "none",
+					      hint);
+			}
+		}
+		if (!retry || attempt >= s->max_retries)
+			break;
+		uint64_t cap = (uint64_t)s->retry_base_ms << (attempt < 20 ? attempt : 20);
+		if (cap > s->retry_max_ms)
+			cap = s->retry_max_ms;
+		sleep_ms(jitter(s, (unsigned)cap));
+	}
+	handle_put(s, h);
+	return rc;
+}
+
+/* --- operations ---------------------------------------------------------- */
+
+static void req_init(struct req *r, const char *what, const char *method, const char *key)
+{
+	memset(r, 0, sizeof(*r));
+	r->what = what;
+	r->method = method;
+	r->key = key;
+}
+
+static void req_free(struct req *r)
+{
+	free(r->resp.p);
+	r->resp.p = NULL;
+}
+
+static int64_t parse_http_date(const char *s)
+{
+	if (!*s)
+		return 0;
+	time_t t = curl_getdate(s, NULL);
+	return t < 0 ? 0 : (int64_t)t;
+}
+
+static int64_t parse_iso_date(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!*s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+static void fill_info(const struct req *r, struct store_object_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	snprintf(info->etag, sizeof(info->etag), "%s", r->etag);
+	snprintf(info->storage_class, sizeof(info->storage_class), "%s",
+		 r->storage_class[0] ? r->storage_class : "STANDARD");
+	snprintf(info->restore, sizeof(info->restore), "%s", r->restore);
+	info->mtime = parse_http_date(r->last_modified);
+	uint64_t a, b, total;
+	if (r->content_range[0] &&
+	    sscanf(r->content_range, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &a, &b, &total) == 3)
+		info->size = total;
+	else
+		info->size = r->content_length;
+}
+
+static int s3_put(struct store *st, const char *key, const void *buf, size_t len,
+		  const struct store_put_opts *opts, char *etag, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct req r;
+	char md5[25];
+	req_init(&r, "put", "PUT", key);
+	store_md5_base64(buf, len, md5);
+	req_header(&r, "content-md5", md5);
+	if (opts && opts->storage_class)
+		req_header(&r, "x-amz-storage-class", opts->storage_class);
+	r.body = buf;
+	r.body_len = len;
+	int rc = perform(s, &r, err);
+	if (!rc) {
+		if (r.etag[0])
+			snprintf(etag, STORE_ETAG_MAX, "%s", r.etag);
+		else
+			store_md5_hex(buf, len, etag);
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int s3_head(struct store *st, const char *key, struct store_object_info *info,
+		   struct store_err *err)
+{
+	struct req r;
+	req_init(&r, "head", "HEAD", key);
+	int rc = perform(S(st), &r, err);
+	if (!rc)
+		fill_info(&r, info);
+	else if (rc == -ENOENT && err && !strcmp(err->code, "NotFound"))
+		snprintf(err->code, sizeof(err->code), "NoSuchKey");
+	req_free(&r);
+	return rc;
+}
+
+static int s3_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf,
+		  size_t *got, struct store_object_info *info, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	*got = 0;
+	if (len == 0)
+		return s3_head(st, key, info, err);
+	struct req r;
+	char range[64];
+	req_init(&r, "get", "GET", key);
+	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+	req_header(&r, "range", range);
+	r.out = buf;
+	r.out_cap = len;
+	r.out_skip = off;
+	r.check_md5 = s->get_md5_check;
+	int rc = perform(s, &r, err);
+	if (rc == -ERANGE && off == 0) {
+		/* An empty object has no byte 0: S3 answers InvalidRange. */
+		req_free(&r);
+		rc = s3_head(st, key, info, err);
+		if (!rc && info->size != 0)
+			rc = store_set_err(err, -EIO, 0, "InvalidRange", NULL,
+					   "get s3://%s/%s: InvalidRange for byte 0 of a %" PRIu64
+					   "-byte object",
+					   s->bucket, key, info->size);
+		return rc;
+	}
+	if (!rc) {
+		fill_info(&r, info);
+		*got = r.out_len;
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int s3_del(struct store *st, const char *key, struct store_err *err)
+{
+	struct req r;
+	req_init(&r, "delete", "DELETE", key);
+	int rc = perform(S(st), &r, err);
+	req_free(&r);
+	return rc == -ENOENT && err && !strcmp(err->code, "NoSuchKey") ? 0 : rc;
+}
+
+struct list_item {
+	char *key;
+	int is_prefix;
+	uint64_t size;
+	char etag[STORE_ETAG_MAX];
+	char sc[STORE_CLASS_MAX];
+	int64_t mtime;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	return strcmp(((const struct list_item *)a)->key, ((const struct list_item *)b)->key);
+}
+
+static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
+		   struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char token[1024] = "", maxkeys[16];
+	snprintf(maxkeys, sizeof(maxkeys), "%u", opts->page_size ? opts->page_size : 1000);
+	int rc = 0, truncated = 1;
+	while (truncated && !rc) {
+		struct req r;
+		req_init(&r, "list", "GET", NULL);
+		req_query(&r, "list-type", "2");
+		req_query(&r, "max-keys", maxkeys);
+		if (opts->prefix && *opts->prefix)
+			req_query(&r, "prefix", opts->prefix);
+		if (opts->delimiter && *opts->delimiter)
+			req_query(&r, "delimiter", opts->delimiter);
+		if (token[0])
+			req_query(&r, "continuation-token", token);
+		else if (opts->start_after && *opts->start_after)
+			req_query(&r, "start-after", opts->start_after);
+		rc = perform(s, &r, err);
+		if (rc) {
+			req_free(&r);
+			break;
+		}
+		opts->pages++;
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		char flag[16];
+		xml_get(doc, "IsTruncated", flag, sizeof(flag));
+		truncated = !strcmp(flag, "true");
+		if (xml_get(doc, "NextContinuationToken", token, sizeof(token)) < 0)
+			truncated = 0;
+		/* Contents and CommonPrefixes, merged into key order. */
+		struct list_item *items = NULL;
+		size_t n = 0, cap = 0;
+		const char *cur = NULL;
+		struct xml_span it;
+		char key[STORE_KEY_MAX * 6 + 1];
+		while (!rc && xml_next(doc, &cur, "Contents", &it)) {
+			if (xml_get(it, "Key", key, sizeof(key)) <= 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct list_item *ni = realloc(items, cap * sizeof(*items));
+				if (!ni) {
+					rc = -ENOMEM;
+					break;
+				}
+				items = ni;
+			}
+			struct list_item *li = &items[n];
+			memset(li, 0, sizeof(*li));
+			li->key = strdup(key);
+			if (!li->key) {
+				rc = -ENOMEM;
+				break;
+			}
+			n++;
+			char v[64], etag[STORE_ETAG_MAX + 16];
+			xml_get(it, "Size", v, sizeof(v));
+			li->size = strtoull(v, NULL, 10);
+			xml_get(it, "ETag", etag, sizeof(etag));
+			store_etag_copy(li->etag, etag, strlen(etag));
+			xml_get(it, "StorageClass", li->sc, sizeof(li->sc));
+			if (!li->sc[0])
+				snprintf(li->sc, sizeof(li->sc), "STANDARD");
+			xml_get(it, "LastModified", v, sizeof(v));
+			li->mtime = parse_iso_date(v);
+		}
+		cur = NULL;
+		while (!rc && xml_next(doc, &cur, "CommonPrefixes", &it)) {
+			if (xml_get(it, "Prefix", key, sizeof(key)) <= 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct list_item *ni = realloc(items, cap * sizeof(*items));
+				if (!ni) {
+					rc = -ENOMEM;
+					break;
+				}
+				items = ni;
+			}
+			memset(&items[n], 0, sizeof(items[n]));
+			items[n].key = strdup(key);
+			items[n].is_prefix = 1;
+			if (!items[n].key) {
+				rc = -ENOMEM;
+				break;
+			}
+			n++;
+		}
+		if (rc == -ENOMEM)
+			store_set_err(err, rc, 0, NULL, NULL, "list s3://%s: out of memory",
+				      s->bucket);
+		if (!rc && n)
+			qsort(items, n, sizeof(*items), cmp_item);
+		for (size_t i = 0; i < n && !rc; i++) {
+			struct store_list_entry e = {
+			    .key = items[i].key,
+			    .is_prefix = items[i].is_prefix,
+			    .size = items[i].size,
+			    .etag = items[i].is_prefix ? NULL : items[i].etag,
+			    .storage_class = items[i].is_prefix ? NULL : items[i].sc,
+			    .mtime = items[i].mtime,
+			};
+			rc = cb(arg, &e);
+		}
+		for (size_t i = 0; i < n; i++)
+			free(items[i].key);
+		free(items);
+		req_free(&r);
+		if (truncated && !token[0])
+			truncated = 0; /* nothing to continue from */
+	}
+	return rc;
+}
+
+/* "/bucket/key", encoded, for x-amz-copy-source. */
+static char *copy_source(struct s3_store *s, const char *src)
+{
+	size_t n = strlen(s->bucket) + strlen(src) + 3;
+	char *raw = malloc(n), *enc = malloc(3 * n + 1);
+	if (!raw || !enc) {
+		free(raw);
+		free(enc);
+		return NULL;
+	}
+	snprintf(raw, n, "/%s/%s", s->bucket, src);
+	sigv4_uri_encode(raw, strlen(raw), 1, enc, 3 * n + 1);
+	free(raw);
+	return enc;
+}
+
+static int etag_from_body(struct req *r, const char *elem, char *etag)
+{
+	struct xml_span doc = {r->resp.p ? r->resp.p : "",
+			       r->resp.p ? r->resp.p + r->resp.len : ""};
+	struct xml_span res;
+	char v[STORE_ETAG_MAX + 16] = "";
+	if (xml_find(doc, elem, &res))
+		xml_get(res, "ETag", v, sizeof(v));
+	store_etag_copy(etag, v, strlen(v));
+	return etag[0] ? 0 : -1;
+}
+
+static int s3_mpu_create(struct store *st, const char *key, const struct store_put_opts *opts,
+			 char *upload_id, struct store_err *err);
+static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, int number,
+			    const char *src, uint64_t off, uint64_t len, char *etag,
+			    struct store_err *err);
+static int s3_mpu_complete(struct store *st, const char *key, const char *id,
+			   const struct store_part *parts, size_t nparts, char *etag,
+			   struct store_err *err);
+static int s3_mpu_abort(struct store *st, const char *key, const char *id, struct store_err *err);
+
+/* CopyObject of more than 5 GiB: a multipart upload of UploadPartCopy parts
+ * (S3 API Reference, CopyObject: "to copy an object greater than 5 GB, you
+ * must use the multipart upload Upload Part - Copy API"). */
+static int copy_multipart(struct store *st, const char *src, const char *dst, const char *sc,
+			  uint64_t size, char *etag, struct store_err *err)
+{
+	char id[STORE_UPLOAD_ID_MAX];
+	struct store_put_opts o = {.storage_class = sc};
+	int rc = s3_mpu_create(st, dst, &o, id, err);
+	if (rc)
+		return rc;
+	size_t nparts = (size_t)((size + COPY_PART - 1) / COPY_PART);
+	struct store_part *parts = calloc(nparts, sizeof(*parts));
+	if (!parts)
+		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "copy %s: out of memory", src);
+	for (size_t i = 0; i < nparts && !rc; i++) {
+		uint64_t off = i * COPY_PART, len = size - off < COPY_PART ? size - off : COPY_PART;
+		parts[i].number = (int)i + 1;
+		parts[i].size = len;
+		rc = s3_mpu_copy_part(st, dst, id, (int)i + 1, src, off, len, parts[i].etag, err);
+	}
+	if (!rc)
+		rc = s3_mpu_complete(st, dst, id, parts, nparts, etag, err);
+	if (rc)
+		s3_mpu_abort(st, dst, id, NULL);
+	free(parts);
+	return rc;
+}
+
+static int s3_copy(struct store *st, const char *src, const char *dst, const char *sc, char *etag,
+		   struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct store_object_info info;
+	int rc = s3_head(st, src, &info, err);
+	if (rc)
+		return rc;
+	if (info.size > STORE_PUT_MAX)
+		return copy_multipart(st, src, dst, sc, info.size, etag, err);
+	char *source = copy_source(s, src);
+	if (!source)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "copy %s: out of memory", src);
+	struct req r;
+	req_init(&r, "copy", "PUT", dst);
+	req_header(&r, "x-amz-copy-source", source);
+	req_header(&r, "x-amz-metadata-directive", "COPY");
+	req_header(&r, "x-amz-storage-class", sc ? sc : "STANDARD");
+	r.error_in_200 = 1;
+	rc = perform(s, &r, err);
+	if (!rc && etag_from_body(&r, "CopyObjectResult", etag))
+		snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
+	req_free(&r);
+	free(source);
+	return rc;
+}
+
+static int s3_restore(struct store *st, const char *key, int days, const char *tier,
+		      struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char body[256], md5[25];
+	int n = snprintf(body, sizeof(body),
+			 "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			 "<Days>%d</Days><GlacierJobParameters><Tier>%s</Tier>"
+			 "</GlacierJobParameters></RestoreRequest>",
+			 days, tier);
+	struct req r;
+	req_init(&r, "restore", "POST", key);
+	req_query(&r, "restore", "");
+	store_md5_base64(body, (size_t)n, md5);
+	req_header(&r, "content-md5", md5);
+	req_header(&r, "content-type", "application/xml");
+	r.body = body;
+	r.body_len = (size_t)n;
+	int rc = perform(s, &r, err);
+	req_free(&r);
+	return rc;
+}
+
+static int s3_mpu_create(struct store *st, const char *key, const struct store_put_opts *opts,
+			 char *upload_id, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct req r;
+	req_init(&r, "create multipart upload", "POST", key);
+	req_query(&r, "uploads", "");
+	if (opts && opts->storage_class)
+		req_header(&r, "x-amz-storage-class", opts->storage_class);
+	int rc = perform(s, &r, err);
+	if (!rc) {
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) <= 0)
+			rc = store_set_err(err, -EPROTO, (int)r.status, NULL, r.request_id,
+					   "create multipart upload s3://%s/%s: no UploadId in the "
+					   "answer",
+					   s->bucket, key);
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int s3_mpu_put_part(struct store *st, const char *key, const char *id, int number,
+			   const void *buf, size_t len, char *etag, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct req r;
+	char md5[25], num[16], what[64];
+	snprintf(num, sizeof(num), "%d", number);
+	snprintf(what, sizeof(what), "upload part %d of", number);
+	req_init(&r, what, "PUT", key);
+	req_query(&r, "partNumber", num);
+	req_query(&r, "uploadId", id);
+	store_md5_base64(buf, len, md5);
+	req_header(&r, "content-md5", md5);
+	r.body = buf;
+	r.body_len = len;
+	int rc = perform(s, &r, err);
+	if (!rc) {
+		if (r.etag[0])
+			snprintf(etag, STORE_ETAG_MAX, "%s", r.etag);
+		else
+			store_md5_hex(buf, len, etag);
+	}
+	req_free(&r);
+	return rc;
+}
+
+static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, int number,
+			    const char *src, uint64_t off, uint64_t len, char *etag,
+			    struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char *source = copy_source(s, src);
+	if (!source)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL,
+				     "copy part from %s: out of memory", src);
+	struct req r;
+	char num[16], range[64], what[64];
+	snprintf(num, sizeof(num), "%d", number);
+	snprintf(what, sizeof(what), "upload part copy %d of", number);
+	req_init(&r, what, "PUT", key);
+	req_query(&r, "partNumber", num);
+	req_query(&r, "uploadId", id);
+	req_header(&r, "x-amz-copy-source", source);
+	if (len) {
+		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+		req_header(&r, "x-amz-copy-source-range", range);
+	}
+	r.error_in_200 = 1;
+	int rc = perform(s, &r, err);
+	if (!rc && etag_from_body(&r, "CopyPartResult", etag))
+		rc = store_set_err(err, -EPROTO, (int)r.status, NULL, r.request_id,
+				   "upload part copy %d of s3://%s/%s: no ETag in the answer",
+				   number, s->bucket, key);
+	req_free(&r);
+	free(source);
+	return rc;
+}
+
+static int s3_mpu_list_parts(struct store *st, const char *key, const char *id, store_part_cb cb,
+			     void *arg, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char marker[16] = "";
+	int rc = 0, truncated = 1;
+	while (truncated && !rc) {
+		struct req r;
+		req_init(&r, "list parts", "GET", key);
+		req_query(&r, "uploadId", id);
+		req_query(&r, "max-parts", "1000");
+		if (marker[0])
+			req_query(&r, "part-number-marker", marker);
+		rc = perform(s, &r, err);
+		if (rc) {
+			req_free(&r);
+			break;
+		}
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		char flag[16];
+		xml_get(doc, "IsTruncated", flag, sizeof(flag));
+		truncated = !strcmp(flag, "true");
+		char next[16] = "";
+		xml_get(doc, "NextPartNumberMarker", next, sizeof(next));
+		if (truncated && (!next[0] || !strcmp(next, marker)))
+			truncated = 0;
+		snprintf(marker, sizeof(marker), "%s", next);
+		const char *cur = NULL;
+		struct xml_span it;
+		while (!rc && xml_next(doc, &cur, "Part", &it)) {
+			struct store_part p = {0};
+			char v[64], etag[STORE_ETAG_MAX + 16];
+			xml_get(it, "PartNumber", v, sizeof(v));
+			p.number = atoi(v);
+			xml_get(it, "Size", v, sizeof(v));
+			p.size = strtoull(v, NULL, 10);
+			xml_get(it, "ETag", etag, sizeof(etag));
+			store_etag_copy(p.etag, etag, strlen(etag));
+			rc = cb(arg, &p);
+		}
+		req_free(&r);
+	}
+	return rc;
+}
+
+static int s3_mpu_list_parts(struct store *st, const char *key, const char *id, store_part_cb cb,
+			     void *arg, struct store_err *err);
+
+static int no_parts(void *arg, const struct store_part *p)
+{
+	(void)arg;
+	(void)p;
+	return 1; /* one is enough: the upload exists */
+}
+
+/* CompleteMultipartUpload failed without a clear answer: a lost response to
+ * a completion that happened (retried, RGW then says 500 "completion already
+ * in progress"), or an upload that does not exist (RGW: 500 too). Find out
+ * which: the object with the ETag these parts give means done; ListParts
+ * saying the upload is gone means NoSuchUpload. */
+static int complete_recover(struct store *st, const char *key, const char *id,
+			    const struct store_part *parts, size_t nparts, char *etag, int rc,
+			    struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char want[STORE_ETAG_MAX];
+	struct store_object_info info;
+	if (!store_multipart_etag(parts, nparts, want) && !s3_head(st, key, &info, NULL) &&
+	    !strcmp(info.etag, want)) {
+		snprintf(etag, STORE_ETAG_MAX, "%s", want);
+		return 0;
+	}
+	int lrc = s3_mpu_list_parts(st, key, id, no_parts, NULL, NULL);
+	char rid[128] = "";
+	int status = 0;
+	if (err) {
+		snprintf(rid, sizeof(rid), "%s", err->request_id);
+		status = err->http_status;
+	}
+	if (lrc == -ENOENT)
+		return store_set_err(
+		    err, -ENOENT, status, "NoSuchUpload", rid,
+		    "complete multipart upload s3://%s/%s: NoSuchUpload: upload %s "
+		    "does not exist (aborted, or completed with other parts)",
+		    s->bucket, key, id);
+	return rc;
+}
+
+static int s3_mpu_complete(struct store *st, const char *key, const char *id,
+			   const struct store_part *parts, size_t nparts, char *etag,
+			   struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct buf body = {.max = 64u << 20};
+	buf_printf(&body,
+		   "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (size_t i = 0; i < nparts; i++) {
+		char e[STORE_ETAG_MAX], esc[STORE_ETAG_MAX * 6];
+		store_etag_copy(e, parts[i].etag, strlen(parts[i].etag));
+		xml_escape(e, esc, sizeof(esc));
+		buf_printf(&body, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>",
+			   parts[i].number, esc);
+	}
+	buf_printf(&body, "</CompleteMultipartUpload>");
+	if (body.overflow) {
+		free(body.p);
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL,
+				     "complete multipart upload s3://%s/%s: out of memory",
+				     s->bucket, key);
+	}
+	char md5[25];
+	store_md5_base64(body.p, body.len, md5);
+	struct req r;
+	req_init(&r, "complete multipart upload", "POST", key);
+	req_query(&r, "uploadId", id);
+	req_header(&r, "content-md5", md5);
+	req_header(&r, "content-type", "application/xml");
+	r.body = body.p;
+	r.body_len = body.len;
+	r.error_in_200 = 1;
+	int rc = perform(s, &r, err);
+	if (rc && rc != -EINVAL && rc != -EACCES && rc != -ENOENT)
+		rc = complete_recover(st, key, id, parts, nparts, etag, rc, err);
+	else if (!rc && etag_from_body(&r, "CompleteMultipartUploadResult", etag)) {
+		/* RGW answers with an empty ETag: compute S3's from the parts. */
+		if (store_multipart_etag(parts, nparts, etag)) {
+			struct store_object_info info;
+			if (!s3_head(st, key, &info, NULL))
+				snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
+		}
+	}
+	req_free(&r);
+	free(body.p);
+	return rc;
+}
+
+static int s3_mpu_abort(struct store *st, const char *key, const char *id, struct store_err *err)
+{
+	struct req r;
+	req_init(&r, "abort multipart upload", "DELETE", key);
+	req_query(&r, "uploadId", id);
+	int rc = perform(S(st), &r, err);
+	req_free(&r);
+	return rc;
+}
+
+static int s3_mpu_list(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
+		       struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char key_marker[STORE_KEY_MAX * 6 + 1] = "", id_marker[STORE_UPLOAD_ID_MAX] = "";
+	int rc = 0, truncated = 1;
+	while (truncated && !rc) {
+		struct req r;
+		req_init(&r, "list multipart uploads", "GET", NULL);
+		req_query(&r, "uploads", "");
+		if (*prefix)
+			req_query(&r, "prefix", prefix);
+		if (key_marker[0])
+			req_query(&r, "key-marker", key_marker);
+		if (id_marker[0])
+			req_query(&r, "upload-id-marker", id_marker);
+		rc = perform(s, &r, err);
+		if (rc) {
+			req_free(&r);
+			break;
+		}
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		char flag[16];
+		xml_get(doc, "IsTruncated", flag, sizeof(flag));
+		truncated = !strcmp(flag, "true");
+		xml_get(doc, "NextKeyMarker", key_marker, sizeof(key_marker));
+		xml_get(doc, "NextUploadIdMarker", id_marker, sizeof(id_marker));
+		if (truncated && !key_marker[0])
+			truncated = 0;
+		const char *cur = NULL;
+		struct xml_span it;
+		while (!rc && xml_next(doc, &cur, "Upload", &it)) {
+			char key[STORE_KEY_MAX * 6 + 1], id[STORE_UPLOAD_ID_MAX], when[64];
+			xml_get(it, "Key", key, sizeof(key));
+			xml_get(it, "UploadId", id, sizeof(id));
+			xml_get(it, "Initiated", when, sizeof(when));
+			struct store_upload u = {
+			    .key = key, .upload_id = id, .initiated = parse_iso_date(when)};
+			rc = cb(arg, &u);
+		}
+		req_free(&r);
+	}
+	return rc;
+}
+
+int store_s3_create_bucket(struct store *st, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char body[256];
+	int n = 0;
+	if (strcmp(s->region, "us-east-1"))
+		n = snprintf(body, sizeof(body),
+			     "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+			     "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
+			     "</CreateBucketConfiguration>",
+			     s->region);
+	struct req r;
+	req_init(&r, "create bucket", "PUT", NULL);
+	r.body = n ? body : NULL;
+	r.body_len = (size_t)n;
+	int rc = perform(s, &r, err);
+	req_free(&r);
+	if (rc == -EEXIST && err && !strcmp(err->code, "BucketAlreadyOwnedByYou"))
+		rc = 0;
+	return rc;
+}
+
+/* --- configuration and credentials --------------------------------------- */
+
+struct profile_ctx {
+	const char *want; /* profile name */
+	int config_file;  /* sections are "profile NAME" except "default" */
+	char *access_key, *secret_key, *session_token, *region;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+	struct profile_ctx *p = user;
+	char sect[256];
+	if (p->config_file && strcmp(p->want, "default"))
+		snprintf(sect, sizeof(sect), "profile %s", p->want);
+	else
+		snprintf(sect, sizeof(sect), "%s", p->want);
+	if (strcmp(section, sect))
+		return 1;
+	char **slot = NULL;
+	if (!strcmp(name, "aws_access_key_id"))
+		slot = &p->access_key;
+	else if (!strcmp(name, "aws_secret_access_key"))
+		slot = &p->secret_key;
+	else if (!strcmp(name, "aws_session_token"))
+		slot = &p->session_token;
+	else if (!strcmp(name, "region"))
+		slot = &p->region;
+	if (slot && !*slot)
+		*slot = strdup(value);
+	return 1;
+}
+
+static void read_profile(struct profile_ctx *p, const char *env, const char *dflt, int config)
+{
+	char path[4096];
+	const char *f = getenv(env);
+	if (f && *f) {
+		snprintf(path, sizeof(path), "%s", f);
+	} else {
+		const char *home = getenv("HOME");
+		if (!home)
+			return;
+		snprintf(path, sizeof(path), "%s/%s", home, dflt);
+	}
+	p->config_file = config;
+	ini_parse(path, on_ini, p); /* a missing file is no error */
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+static void s3_close(struct store *st)
+{
+	struct s3_store *s = S(st);
+	for (int i = 0; i < s->npool; i++)
+		curl_easy_cleanup(s->pool[i]);
+	pthread_mutex_destroy(&s->lock);
+	if (s->secret_key)
+		memset(s->secret_key, 0, strlen(s->secret_key));
+	free(s->bucket);
+	free(s->region);
+	free(s->scheme);
+	free(s->host);
+	free(s->access_key);
+	free(s->secret_key);
+	free(s->session_token);
+	free(s->ca_bundle);
+	free(s);
+}
+
+static const struct store_ops s3_ops = {
+    .name = "s3",
+    .put = s3_put,
+    .get = s3_get,
+    .head = s3_head,
+    .del = s3_del,
+    .list = s3_list,
+    .copy = s3_copy,
+    .restore = s3_restore,
+    .mpu_create = s3_mpu_create,
+    .mpu_put_part = s3_mpu_put_part,
+    .mpu_copy_part = s3_mpu_copy_part,
+    .mpu_list_parts = s3_mpu_list_parts,
+    .mpu_complete = s3_mpu_complete,
+    .mpu_abort = s3_mpu_abort,
+    .mpu_list = s3_mpu_list,
+    .close = s3_close,
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int dns_bucket(const char *b)
+{
+	size_t n = strlen(b);
+	if (n < 3 || n > 63)
+		return 0;
+	for (const char *c = b; *c; c++)
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-'))
+			return 0;
+	return 1;
+}
+
+int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct store_err *err)
+{
+	*out = NULL;
+	if (!cfg || !cfg->bucket || !*cfg->bucket)
+		return store_set_err(err, -EINVAL, 0, NULL, NULL, "s3 store: no bucket configured");
+	pthread_once(&curl_once, curl_init_once);
+	struct s3_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
+	s->base.ops = &s3_ops;
+	pthread_mutex_init(&s->lock, NULL);
+	s->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ull;
+
+	/* Credentials: explicit, then the environment, then the profile. */
+	const char *profile = cfg->profile ? cfg->profile : getenv("AWS_PROFILE");
+	struct profile_ctx p = {.want = profile && *profile ? profile : "default"};
+	read_profile(&p, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials", 0);
+	read_profile(&p, "AWS_CONFIG_FILE", ".aws/config", 1);
+	if (cfg->access_key && cfg->secret_key) {
+		s->access_key = dup_or_null(cfg->access_key);
+		s->secret_key = dup_or_null(cfg->secret_key);
+		s->session_token = dup_or_null(cfg->session_token);
+	} else if (getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY")) {
+		s->access_key = dup_or_null(getenv("AWS_ACCESS_KEY_ID"));
+		s->secret_key = dup_or_null(getenv("AWS_SECRET_ACCESS_KEY"));
+		s->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
+	} else {
+		s->access_key = dup_or_null(p.access_key);
+		s->secret_key = dup_or_null(p.secret_key);
+		s->session_token = dup_or_null(p.session_token);
+	}
+	const char *region = cfg->region;
+	if (!region || !*region)
+		region = getenv("AWS_REGION");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (!region || !*region)
+		region = p.region;
+	if (!region || !*region)
+		region = "us-east-1";
+	s->region = strdup(region);
+	if (p.secret_key)
+		memset(p.secret_key, 0, strlen(p.secret_key));
+	free(p.access_key);
+	free(p.secret_key);
+	free(p.session_token);
+	free(p.region);
+
+	int rc = 0;
+	if (!s->access_key || !s->secret_key) {
+		rc = store_set_err(
+		    err, -EACCES, 0, "NoCredentials", NULL,
+		    "s3 store for bucket %s: no credentials: set AWS_ACCESS_KEY_ID and "
+		    "AWS_SECRET_ACCESS_KEY, or profile '%s' in ~/.aws/credentials, or "
+		    "the keys in the configuration",
+		    cfg->bucket, p.want);
+		goto fail;
+	}
+
+	/* Endpoint: scheme://host[:port] */
+	char endpoint[512];
+	if (cfg->endpoint && *cfg->endpoint)
+		snprintf(endpoint, sizeof(endpoint), "%s", cfg->endpoint);
+	else
+		snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", s->region);
+	char *sep = strstr(endpoint, "://");
+	if (!sep || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))) {
+		rc = store_set_err(err, -EINVAL, 0, NULL, NULL,
+				   "s3 store: endpoint '%s' is not http://host[:port] or "
+				   "https://host[:port]",
+				   endpoint);
+		goto fail;
+	}
+	*sep = 0;
+	char *host = sep + 3;
+	size_t hl = strlen(host);
+	while (hl && host[hl - 1] == '/')
+		host[--hl] = 0;
+	if (!hl || strchr(host, '/')) {
+		rc = store_set_err(err, -EINVAL, 0, NULL, NULL,
+				   "s3 store: endpoint host '%s' is empty or has a path", host);
+		goto fail;
+	}
+	s->scheme = strdup(endpoint);
+	s->host = strdup(host);
+	s->bucket = strdup(cfg->bucket);
+	s->ca_bundle = dup_or_null(cfg->ca_bundle);
+	switch (cfg->addressing) {
+	case STORE_S3_PATH:
+		s->virtual_host = 0;
+		break;
+	case STORE_S3_VIRTUAL:
+		s->virtual_host = 1;
+		break;
+	default: {
+		size_t n = strlen(s->host ? s->host : "");
+		s->virtual_host = n >= 14 && !strcmp(s->host + n - 14, ".amazonaws.com") &&
+				  dns_bucket(cfg->bucket);
+	}
+	}
+	s->unsigned_payload = cfg->unsigned_payload && !strcmp(s->scheme ? s->scheme : "", "https");
+	s->get_md5_check = !cfg->no_get_md5_check;
+	s->max_retries = cfg->max_retries ? cfg->max_retries : 6;
+	s->retry_base_ms = cfg->retry_base_ms ? cfg->retry_base_ms : 100;
+	s->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : 10000;
+	s->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+	s->timeout_ms = cfg->timeout_ms;
+	s->low_speed_secs = cfg->low_speed_secs ? cfg->low_speed_secs : 30;
+	if (!s->scheme || !s->host || !s->bucket || !s->region) {
+		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
+		goto fail;
+	}
+	*out = &s->base;
+	return 0;
+fail:
+	s3_close(&s->base);
+	return rc;
+}

@@ -1,0 +1,161 @@
+/*
+ * `make bench` for the object store: multipart upload and ranged-read
+ * throughput of the local-directory backend and of the S3 backend against
+ * a radosgw started here (tests/s3/rgw.sh), with 1 and 4 uploading threads.
+ * Prints MiB/s; docs/object-store.md records the numbers.
+ *
+ *   bench_store [MiB]      (default 256; parts of 8 MiB)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "s3/store.h"
+
+#define PART (8u << 20)
+
+struct job {
+	struct store *st;
+	const char *key, *id;
+	unsigned char *data;
+	struct store_part *parts;
+	int first, step, nparts;
+	int rc;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *upload(void *arg)
+{
+	struct job *j = arg;
+	struct store_err err;
+	for (int i = j->first; i < j->nparts && !j->rc; i += j->step) {
+		j->parts[i].number = i + 1;
+		j->parts[i].size = PART;
+		j->rc = store_mpu_put_part(j->st, j->key, j->id, i + 1, j->data + (size_t)i * PART,
+					   PART, j->parts[i].etag, &err);
+		if (j->rc)
+			fprintf(stderr, "bench_store: %s\n", err.msg);
+	}
+	return NULL;
+}
+
+static int run(const char *name, struct store *st, unsigned char *data, int nparts, int threads)
+{
+	struct store_err err;
+	char id[STORE_UPLOAD_ID_MAX], etag[STORE_ETAG_MAX], key[64];
+	snprintf(key, sizeof(key), "bench/%s-%d", name, threads);
+	struct store_part *parts = calloc((size_t)nparts, sizeof(*parts));
+	double t0 = now();
+	if (store_mpu_create(st, key, NULL, id, &err)) {
+		fprintf(stderr, "bench_store: %s\n", err.msg);
+		return 1;
+	}
+	pthread_t tid[16];
+	struct job jobs[16];
+	for (int t = 0; t < threads; t++) {
+		jobs[t] = (struct job){st, key, id, data, parts, t, threads, nparts, 0};
+		pthread_create(&tid[t], NULL, upload, &jobs[t]);
+	}
+	int rc = 0;
+	for (int t = 0; t < threads; t++) {
+		pthread_join(tid[t], NULL);
+		rc |= jobs[t].rc;
+	}
+	if (rc || store_mpu_complete(st, key, id, parts, (size_t)nparts, etag, &err)) {
+		fprintf(stderr, "bench_store: upload failed: %s\n", err.msg);
+		return 1;
+	}
+	double up = now() - t0;
+	unsigned char *buf = malloc(PART);
+	t0 = now();
+	for (int i = 0; i < nparts; i++) {
+		size_t got;
+		if (store_get(st, key, (uint64_t)i * PART, PART, buf, &got, NULL, &err) ||
+		    got != PART || memcmp(buf, data + (size_t)i * PART, PART)) {
+			fprintf(stderr, "bench_store: read back failed: %s\n", err.msg);
+			return 1;
+		}
+	}
+	double down = now() - t0;
+	double mib = (double)nparts * PART / (1 << 20);
+	printf("%-6s threads=%d  upload %7.1f MiB/s  ranged read (8 MiB, 1 thread) %7.1f MiB/s\n",
+	       name, threads, mib / up, mib / down);
+	store_delete(st, key, NULL);
+	free(buf);
+	free(parts);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int mib = argc > 1 ? atoi(argv[1]) : 256;
+	int nparts = mib / 8 > 0 ? mib / 8 : 1;
+	unsigned char *data = malloc((size_t)nparts * PART);
+	for (size_t i = 0; i < (size_t)nparts * PART; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	struct store_err err;
+	struct store *st;
+	int rc = 0;
+
+	char dir[] = "/tmp/vtl-bench-XXXXXX";
+	if (!mkdtemp(dir) || store_local_open(dir, &st, &err)) {
+		fprintf(stderr, "bench_store: local store: %s\n", err.msg);
+		return 1;
+	}
+	rc |= run("local", st, data, nparts, 1);
+	rc |= run("local", st, data, nparts, 4);
+	store_close(st);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		rc = 1;
+
+	char rgw[] = "/dev/shm/vtl-bench-rgw-XXXXXX";
+	if (!mkdtemp(rgw))
+		return 1;
+	snprintf(cmd, sizeof(cmd), "sh '%s' start '%s'", RGW_SH, rgw);
+	FILE *p = popen(cmd, "r");
+	char line[512], ep[512] = "", ak[512] = "", sk[512] = "";
+	while (p && fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "RGW_ENDPOINT=", 13))
+			snprintf(ep, sizeof(ep), "%s", line + 13);
+		else if (!strncmp(line, "RGW_ACCESS_KEY=", 15))
+			snprintf(ak, sizeof(ak), "%s", line + 15);
+		else if (!strncmp(line, "RGW_SECRET_KEY=", 15))
+			snprintf(sk, sizeof(sk), "%s", line + 15);
+	}
+	if (!p || pclose(p) || !ep[0]) {
+		fprintf(stderr, "bench_store: radosgw did not start\n");
+		return 1;
+	}
+	struct store_s3_config cfg = {.bucket = "vtl-bench",
+				      .endpoint = ep,
+				      .addressing = STORE_S3_PATH,
+				      .access_key = ak,
+				      .secret_key = sk};
+	if (store_s3_open(&cfg, &st, &err) || store_s3_create_bucket(st, &err)) {
+		fprintf(stderr, "bench_store: %s\n", err.msg);
+		rc = 1;
+	} else {
+		rc |= run("rgw", st, data, nparts, 1);
+		rc |= run("rgw", st, data, nparts, 4);
+		store_close(st);
+	}
+	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s'", RGW_SH, rgw);
+	if (system(cmd))
+		rc = 1;
+	free(data);
+	return rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * A fault-injecting TCP proxy for the object-store tests: it relays
+ * 127.0.0.1:port to a real S3 server (radosgw) and, on request, answers
+ * 503 SlowDown, drops a connection, stalls, or flips a byte in a request or
+ * response body. HTTP/1.1 messages are framed by Content-Length; a chunked
+ * message is relayed untouched.
+ */
+#ifndef VTL_TESTS_FAULTPROXY_H
+#define VTL_TESTS_FAULTPROXY_H
+
+struct faultproxy;
+
+struct faultproxy *faultproxy_start(const char *target_host, int target_port);
+int faultproxy_port(const struct faultproxy *p);
+void faultproxy_stop(struct faultproxy *p);
+
+/* Each applies to the next `count` requests (counted as they arrive). */
+void faultproxy_slowdown(struct faultproxy *p, int count);	   /* 503 SlowDown, then close */
+void faultproxy_drop(struct faultproxy *p, int count);		   /* close without answer */
+void faultproxy_delay(struct faultproxy *p, int count, int ms);	   /* stall before relaying */
+void faultproxy_corrupt_request(struct faultproxy *p, int count);  /* flip a body byte */
+void faultproxy_corrupt_response(struct faultproxy *p, int count); /* flip a body byte */
+
+/* Requests seen, and faults actually injected, since the start. */
+int faultproxy_requests(const struct faultproxy *p);
+int faultproxy_injected(const struct faultproxy *p);
+
+#endif

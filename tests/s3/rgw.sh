@@ -1,0 +1,190 @@
+#!/bin/sh
+# Start or stop a single-node Ceph cluster with radosgw on 127.0.0.1, the
+# real S3 server that the object-store tests talk to (ARCHITECTURE.md,
+# "Testing with real parts").
+#
+#   rgw.sh start DIR   creates DIR (tmpfs is best), starts ceph-mon, one
+#                      memstore ceph-osd and radosgw on free loopback ports,
+#                      creates an S3 user and prints, on stdout:
+#                        RGW_ENDPOINT=http://127.0.0.1:PORT
+#                        RGW_ACCESS_KEY=...
+#                        RGW_SECRET_KEY=...
+#                        RGW_STORAGE_CLASSES=STANDARD STANDARD_IA GLACIER DEEP_ARCHIVE
+#                      exit status 0 only when the S3 port answers.
+#   rgw.sh stop DIR    stops exactly the daemons started in DIR (pid files)
+#                      and removes DIR.
+#
+# Why a mon and an OSD: Debian 12's Ceph (Pacific, 16.2) has no dbstore
+# backend compiled into radosgw, so radosgw needs RADOS underneath. The OSD
+# uses memstore (objects in RAM), so nothing touches a disk.
+# The cluster runs with cephx disabled: it listens on 127.0.0.1 only, lives
+# for one test run, and S3 requests are still authenticated by radosgw with
+# SigV4 against the user created here.
+set -eu
+
+die() {
+	echo "rgw.sh: $*" >&2
+	exit 1
+}
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait up to $1 seconds for the command in the rest of the arguments.
+wait_for() {
+	secs=$1
+	shift
+	i=0
+	while [ "$i" -lt $((secs * 5)) ]; do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+show_logs() {
+	for f in "$dir"/log/*.log; do
+		[ -f "$f" ] || continue
+		echo "--- last lines of $f" >&2
+		tail -15 "$f" >&2
+	done
+}
+
+start() {
+	for bin in ceph-mon ceph-osd radosgw radosgw-admin ceph; do
+		command -v "$bin" >/dev/null 2>&1 ||
+			die "$bin not found: install the Debian packages radosgw ceph-mon ceph-osd (scripts/install-deps.sh test)"
+	done
+	[ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ] && die "$dir exists and is not empty"
+	mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/rgw"
+	fsid=$(cat /proc/sys/kernel/random/uuid)
+	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+	mon_port=$(free_port)
+	rgw_port=$(free_port)
+	conf="$dir/ceph.conf"
+	cat >"$conf" <<CONF
+[global]
+fsid = $fsid
+mon host = v1:127.0.0.1:$mon_port
+public network = 127.0.0.0/8
+ms bind msgr2 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+run dir = $dir/run
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+pid file = $dir/run/\$name.pid
+log to stderr = false
+err to stderr = false
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+mon allow pool size one = true
+mon allow pool delete = true
+mon max pg per osd = 1000
+osd crush chooseleaf type = 0
+mon warn on pool no redundancy = false
+[mon.a]
+mon data = $dir/mon/a
+public addr = 127.0.0.1:$mon_port
+[osd]
+osd objectstore = memstore
+osd data = $dir/osd/\$id
+memstore device bytes = 4294967296
+osd max object size = 134217728
+[client]
+keyring = $dir/run/client.keyring
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw data = $dir/rgw
+rgw dns name = localhost
+rgw enable usage log = false
+CONF
+	echo "$rgw_port" >"$dir/rgw.port"
+
+	monmaptool --create --fsid "$fsid" --addv a "[v1:127.0.0.1:$mon_port]" "$dir/monmap" >"$dir/log/monmap.out" 2>&1 ||
+		{ cat "$dir/log/monmap.out" >&2; die "monmaptool failed"; }
+	ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" >"$dir/log/mkfs-mon.out" 2>&1 || { cat "$dir/log/mkfs-mon.out" >&2; die "ceph-mon --mkfs failed"; }
+	ceph-mon -c "$conf" -i a || { show_logs; die "ceph-mon did not start"; }
+	wait_for 30 timeout 10 ceph -c "$conf" mon stat || { show_logs; die "the monitor on 127.0.0.1:$mon_port does not answer"; }
+
+	# The OSD must be created in the OSD map with the same UUID that its
+	# --mkfs writes, or the monitor ignores its boot message.
+	id=$(timeout 30 ceph -c "$conf" osd create "$osd_uuid") || die "ceph osd create failed"
+	mkdir -p "$dir/osd/$id"
+	ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1 ||
+		{ cat "$dir/log/mkfs-osd.out" >&2; die "ceph-osd --mkfs failed"; }
+	# Started twice at most: a port race with another cluster starting on
+	# this machine at the same instant is the one failure seen.
+	ceph-osd -c "$conf" -i "$id" 2>>"$dir/log/osd-start.out" ||
+		{ sleep 1; ceph-osd -c "$conf" -i "$id" 2>>"$dir/log/osd-start.out"; } ||
+		{ show_logs; cat "$dir/log/osd-start.out" >&2; die "ceph-osd did not start"; }
+	wait_for 60 sh -c "timeout 10 ceph -c '$conf' osd stat | grep -q '1 up'" || { show_logs; die "the OSD did not come up"; }
+
+	# Creating the user also creates the default zone and zonegroup.
+	access=$(tr -dc 'A-Z0-9' </dev/urandom | head -c 20)
+	secret=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)
+	timeout 60 radosgw-admin -c "$conf" -n client.rgw.a user create --uid=vtltest --display-name="vtl tests" \
+		--access-key="$access" --secret-key="$secret" >>"$dir/log/admin.out" 2>&1 ||
+		{ tail "$dir/log/admin.out" >&2; die "radosgw-admin user create failed"; }
+
+	# Archive storage classes, as AWS names them. They must exist in the
+	# zone and zonegroup before radosgw starts (or it must be restarted).
+	for sc in STANDARD_IA GLACIER DEEP_ARCHIVE; do
+		lc=$(echo "$sc" | tr 'A-Z_' 'a-z-')
+		timeout 60 radosgw-admin -c "$conf" -n client.rgw.a zonegroup placement add --rgw-zonegroup default \
+			--placement-id default-placement --storage-class "$sc" >>"$dir/log/admin.out" 2>&1 ||
+			{ tail "$dir/log/admin.out" >&2; die "radosgw-admin zonegroup placement add $sc failed"; }
+		timeout 60 radosgw-admin -c "$conf" -n client.rgw.a zone placement add --rgw-zone default \
+			--placement-id default-placement --storage-class "$sc" \
+			--data-pool "default.rgw.$lc.data" >>"$dir/log/admin.out" 2>&1 ||
+			{ tail "$dir/log/admin.out" >&2; die "radosgw-admin zone placement add $sc failed"; }
+	done
+
+	radosgw -c "$conf" -n client.rgw.a || { show_logs; die "radosgw did not start"; }
+	wait_for 60 /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $rgw_port), 1)" ||
+		{ show_logs; die "radosgw does not listen on 127.0.0.1:$rgw_port"; }
+
+	echo "RGW_ENDPOINT=http://127.0.0.1:$rgw_port"
+	echo "RGW_ACCESS_KEY=$access"
+	echo "RGW_SECRET_KEY=$secret"
+	echo "RGW_STORAGE_CLASSES='STANDARD STANDARD_IA GLACIER DEEP_ARCHIVE'"
+}
+
+stop() {
+	if [ ! -d "$dir/run" ]; then
+		rmdir "$dir" 2>/dev/null || true # start failed before creating anything
+		return 0
+	fi
+	for pidfile in "$dir"/run/*.pid; do
+		[ -f "$pidfile" ] || continue
+		pid=$(cat "$pidfile")
+		kill "$pid" 2>/dev/null || true
+	done
+	for pidfile in "$dir"/run/*.pid; do
+		[ -f "$pidfile" ] || continue
+		pid=$(cat "$pidfile")
+		i=0
+		while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	rm -rf "$dir"
+}
+
+[ $# -eq 2 ] || die "usage: rgw.sh start|stop DIR"
+dir=$2
+case "$1" in
+start) start ;;
+stop) stop ;;
+*) die "usage: rgw.sh start|stop DIR" ;;
+esac
