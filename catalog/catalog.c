@@ -22,9 +22,7 @@
 
 #include <sqlite3.h>
 
-struct cat {
-	sqlite3 *db;
-};
+#include "catalog_int.h"
 
 static const char *const state_names[CAT_N_STATES] = {
     "CREATING",	 "AVAILABLE", "IN_TRANSIT_TO_SHELF", "ARCHIVING", "ARCHIVED", "RETRIEVING",
@@ -174,6 +172,28 @@ static const char *const migrations[] = {
     "  cause TEXT NOT NULL);"
     "CREATE INDEX events_tape ON events(tape, id);"
     "CREATE INDEX tapes_state ON tapes(state);",
+    /* 2: the uploader's state (issue 7, catalog/catalog_upl.h): per tape
+     * the manifest generation in the store, per segment its multipart
+     * upload or finished object, per part its number, size and ETag. */
+    "CREATE TABLE upl_tapes ("
+    "  tape INTEGER PRIMARY KEY REFERENCES tapes(id),"
+    "  manifest_gen INTEGER NOT NULL DEFAULT 0,"
+    "  store_state TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE upl_segments ("
+    "  tape INTEGER NOT NULL REFERENCES tapes(id),"
+    "  seg INTEGER NOT NULL,"
+    "  part_size INTEGER NOT NULL CHECK (part_size > 0),"
+    "  valid INTEGER NOT NULL DEFAULT 0,"
+    "  upload_id TEXT,"
+    "  object_size INTEGER NOT NULL DEFAULT 0,"
+    "  object_etag TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (tape, seg));"
+    "CREATE TABLE upl_parts ("
+    "  tape INTEGER NOT NULL, seg INTEGER NOT NULL,"
+    "  number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 10000),"
+    "  size INTEGER NOT NULL, etag TEXT NOT NULL,"
+    "  PRIMARY KEY (tape, seg, number),"
+    "  FOREIGN KEY (tape, seg) REFERENCES upl_segments(tape, seg) ON DELETE CASCADE);",
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };

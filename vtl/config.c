@@ -28,6 +28,8 @@ void vtl_config_defaults(struct vtl_config *cfg)
 	snprintf(cfg->alias, sizeof(cfg->alias), "vtl");
 	cfg->nop_interval = cfg->nop_timeout = -1;
 	cfg->max_recv_data_segment = cfg->max_burst = cfg->first_burst = -1;
+	upl_config_defaults(&cfg->store);
+	snprintf(cfg->tcmu_library, sizeof(cfg->tcmu_library), "vtl");
 }
 
 const char *vtl_log_level_name(enum vtl_log_level l)
@@ -116,6 +118,80 @@ static int set_allow(struct vtl_config *cfg, const char *v)
 		cfg->n_allow++;
 	}
 	return 0;
+}
+
+/* A size with an optional K, M, G suffix (powers of 1024). */
+static int set_size(const char *v, uint64_t lo, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || *v == '-')
+		return -1;
+	unsigned shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || x > (UINT64_MAX >> shift) || ((uint64_t)x << shift) < lo)
+		return -1;
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
+/* [store] keys (vtl/uploader.h): 0 ok, 1 bad value (*why set), -1 unknown. */
+static int store_key(struct upl_config *s, const char *name, const char *v, const char **why)
+{
+	if (strcasecmp(name, "type") == 0) {
+		*why = "use local or s3";
+		return (strcmp(v, "local") && strcmp(v, "s3")) ||
+		       set_str(s->type, sizeof(s->type), v);
+	}
+	if (strcasecmp(name, "path") == 0)
+		return set_str(s->path, sizeof(s->path), v) ? 1 : 0;
+	if (strcasecmp(name, "endpoint") == 0)
+		return set_str(s->endpoint, sizeof(s->endpoint), v) ? 1 : 0;
+	if (strcasecmp(name, "bucket") == 0)
+		return set_str(s->bucket, sizeof(s->bucket), v) ? 1 : 0;
+	if (strcasecmp(name, "region") == 0)
+		return set_str(s->region, sizeof(s->region), v) ? 1 : 0;
+	if (strcasecmp(name, "prefix") == 0)
+		return set_str(s->prefix, sizeof(s->prefix), v) ? 1 : 0;
+	if (strcasecmp(name, "ca_bundle") == 0)
+		return set_str(s->ca_bundle, sizeof(s->ca_bundle), v) ? 1 : 0;
+	if (strcasecmp(name, "profile") == 0)
+		return set_str(s->profile, sizeof(s->profile), v) ? 1 : 0;
+	if (strcasecmp(name, "addressing") == 0) {
+		*why = "use auto, path or virtual";
+		return (strcmp(v, "auto") && strcmp(v, "path") && strcmp(v, "virtual")) ||
+		       set_str(s->addressing, sizeof(s->addressing), v);
+	}
+	if (strcasecmp(name, "part_size") == 0) {
+		*why = "at least 5M (S3's smallest part), at most 5G";
+		return set_size(v, STORE_PART_MIN, &s->part_size) || s->part_size > STORE_PART_MAX;
+	}
+	if (strcasecmp(name, "archive_storage_class") == 0) {
+		*why = "an S3 storage class (GLACIER, DEEP_ARCHIVE, STANDARD_IA, ...)";
+		return (v[0] && !store_class_valid(v)) ||
+		       set_str(s->archive_class, sizeof(s->archive_class), v);
+	}
+	if (strcasecmp(name, "cache_limit") == 0) {
+		*why = "a size such as 100G, or 0 for none";
+		return set_size(v, 0, &s->cache_limit) ? 1 : 0;
+	}
+	if (strcasecmp(name, "idle_complete") == 0) {
+		int64_t x;
+		*why = "seconds, 0 to 86400";
+		if (set_num(v, 0, 86400, &x))
+			return 1;
+		s->idle_secs = (unsigned)x;
+		return 0;
+	}
+	return -1;
 }
 
 #define KEY(s, k) (strcasecmp(section, s) == 0 && strcasecmp(name, k) == 0)
@@ -214,6 +290,28 @@ static int handle(void *user, const char *section, const char *name, const char 
 	} else if (KEY("iscsi", "first_burst")) {
 		bad = set_num(value, 512, 16777215, &c->first_burst);
 		why = "512 to 16777215 (RFC 7143 13.14)";
+	} else if (KEY("tcmu", "enable")) {
+		why = "use yes or no";
+		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0 ||
+		    strcasecmp(value, "true") == 0)
+			c->tcmu_enable = true;
+		else if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0 ||
+			 strcasecmp(value, "false") == 0)
+			c->tcmu_enable = false;
+		else
+			bad = 1;
+	} else if (KEY("tcmu", "library")) {
+		bad = set_str(c->tcmu_library, sizeof(c->tcmu_library), value) || !value[0] ||
+		      strchr(value, '/') || strchr(value, ',');
+		why = "a name of 1 to 63 characters without '/' or ','";
+	} else if (strcasecmp(section, "store") == 0) {
+		bad = store_key(&c->store, name, value, &why);
+		if (bad < 0) {
+			snprintf(pc->err, pc->errlen, "unknown key '%s' in section [%s]", name,
+				 section);
+			pc->bad_line_set = 1;
+			return 0;
+		}
 	} else {
 		snprintf(pc->err, pc->errlen, "unknown key '%s' in section [%s]", name, section);
 		pc->bad_line_set = 1;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "library.h"
+#include "uploader.h"
 
 enum vtl_log_level { VTL_LOG_ERROR, VTL_LOG_WARN, VTL_LOG_INFO, VTL_LOG_DEBUG };
 
@@ -29,6 +30,12 @@ struct vtl_config {
 	size_t n_allow;
 	/* -1: the iSCSI server's default. */
 	int64_t nop_interval, nop_timeout, max_recv_data_segment, max_burst, first_burst;
+	/* TCMU frontend (docs/tcmu.md): serve LIO backstores whose config
+	 * string is "vtl/<tcmu_library>/<changer|driveN>". */
+	bool tcmu_enable;
+	char tcmu_library[64];
+	/* [store]: the object store and its uploader (vtl/uploader.h). */
+	struct upl_config store;
 };
 
 void vtl_config_defaults(struct vtl_config *cfg);

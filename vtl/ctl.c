@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "library.h"
+#include "uploader.h"
 
 enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
 
@@ -51,7 +52,28 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *tape_json(const struct cat_tape *t)
+static json_t *tape_json_plain(const struct cat_tape *t);
+
+/* The tape object plus, with an object store, what of it is uploaded. */
+static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
+{
+	json_t *o = tape_json_plain(t);
+	struct upl *u = lib_uploader(lib);
+	struct cat_upl_totals tot;
+	if (o && u && upl_tape_totals(u, t->barcode, &tot) == 0) {
+		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
+		json_object_set_new(o, "pending_bytes",
+				    json_integer((json_int_t)(tot.valid - tot.uploaded)));
+		json_object_set_new(o, "pending_uploads", json_integer(tot.pending));
+		json_object_set_new(o, "manifest_generation",
+				    json_integer((json_int_t)tot.manifest_gen));
+	}
+	return o;
+}
+
+#define tape_json(t) tape_json_upl(lib, t)
+
+static json_t *tape_json_plain(const struct cat_tape *t)
 {
 	char created[32], changed[32];
 	iso_time(t->created, created, sizeof(created));
@@ -304,6 +326,29 @@ static json_t *do_events(struct lib *lib, json_t *req)
 	return r;
 }
 
+static json_t *do_status(struct lib *lib)
+{
+	json_t *r = ok();
+	struct upl *u = lib_uploader(lib);
+	if (!u) {
+		json_object_set_new(r, "store", json_null());
+		return r;
+	}
+	struct upl_status s;
+	upl_get_status(u, &s);
+	json_object_set_new(
+	    r, "store",
+	    json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "backend",
+		      s.backend, "backlog_bytes", (json_int_t)s.backlog_bytes, "pending_uploads",
+		      (int)s.pending_segments, "bytes_sent", (json_int_t)s.bytes_sent, "parts_sent",
+		      (json_int_t)s.parts_sent, "parts_copied", (json_int_t)s.parts_copied,
+		      "objects_completed", (json_int_t)s.objects_completed, "manifests_put",
+		      (json_int_t)s.manifests_put, "throughput_bytes_per_s",
+		      (json_int_t)s.throughput, "activity", s.activity, "last_error",
+		      s.last_error));
+	return r;
+}
+
 static json_t *dispatch(struct lib *lib, json_t *req)
 {
 	char err[LIB_ERR_MAX] = "";
@@ -324,6 +369,8 @@ static json_t *dispatch(struct lib *lib, json_t *req)
 		return do_tape_create(lib, req, err, sizeof(err));
 	if (strcmp(op, "library.show") == 0)
 		return do_library_show(lib);
+	if (strcmp(op, "status") == 0)
+		return do_status(lib);
 	if (strcmp(op, "events") == 0)
 		return do_events(lib, req);
 	if (strcmp(op, "drive.unload") == 0) {
@@ -348,8 +395,16 @@ static json_t *dispatch(struct lib *lib, json_t *req)
 		bool force = json_is_true(json_object_get(req, "force"));
 		return with_tape(lib, b, lib_tape_delete(lib, b, force, err, sizeof(err)), err);
 	}
-	if (strcmp(op, "tape.archive") == 0)
+	if (strcmp(op, "tape.archive") == 0) {
+		/* With "wait" (vtlctl --wait polls for ARCHIVED), a tape already
+		 * on its way to the shelf, or on it, is not an error. */
+		struct cat_tape t;
+		if (json_is_true(json_object_get(req, "wait")) && lib_tape_get(lib, b, &t) == 0 &&
+		    (t.state == CAT_ARCHIVING || t.state == CAT_ARCHIVED ||
+		     (t.state == CAT_IN_TRANSIT_TO_SHELF && !t.in_library)))
+			return with_tape(lib, b, 0, "");
 		return with_tape(lib, b, lib_tape_archive(lib, b, err, sizeof(err)), err);
+	}
 	if (strcmp(op, "tape.retrieve") == 0)
 		return with_tape(lib, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
 	char msg[128];

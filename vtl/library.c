@@ -46,6 +46,7 @@
 #include "scsi/smc.h"
 #include "scsi/spc.h"
 #include "scsi/tape.h"
+#include "uploader.h"
 
 struct lib {
 	struct lib_config cfg;
@@ -57,6 +58,7 @@ struct lib {
 	struct cat_drive *cdrives;
 	size_t n_drives;
 	size_t n_drives_ok;
+	struct upl *upl; /* the object store's uploader, or NULL (local shelf) */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -607,14 +609,18 @@ static int recover(struct lib *lib)
 			rm_rf(dir);
 			break;
 		case CAT_ARCHIVING:
+		case CAT_RETRIEVING:
+			if (lib->cfg.object_store)
+				break; /* the uploader finishes them (uploader.c) */
+			if (t->state == CAT_RETRIEVING) {
+				ch.to = CAT_ARCHIVED;
+				ch.cause = "recovery: retrieval interrupted; retrieve again";
+				rc = cat_tape_change(lib->cat, t->barcode, &ch);
+				break;
+			}
 			/* Local shelf: the data is already durable here. */
 			ch.to = CAT_ARCHIVED;
 			ch.cause = "recovery: archive finished after restart";
-			rc = cat_tape_change(lib->cat, t->barcode, &ch);
-			break;
-		case CAT_RETRIEVING:
-			ch.to = CAT_ARCHIVED;
-			ch.cause = "recovery: retrieval interrupted; retrieve again";
 			rc = cat_tape_change(lib->cat, t->barcode, &ch);
 			break;
 		default:
@@ -1255,6 +1261,24 @@ int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t err
 		rc = -EBUSY;
 		goto out;
 	}
+	if (lib->upl) {
+		/* The object store is the shelf: the tape leaves the library
+		 * now and the uploader makes it ARCHIVING once every byte is
+		 * in the store and verified, then ARCHIVED (ARCHITECTURE.md,
+		 * durability contract). */
+		if (t.state != CAT_IN_TRANSIT_TO_SHELF)
+			rc = step(lib, barcode, t.state, CAT_IN_TRANSIT_TO_SHELF, NOWHERE, -1,
+				  "archived by operator; uploading to the shelf");
+		else if (t.in_library)
+			rc = step(lib, barcode, t.state, CAT_IN_TRANSIT_TO_SHELF, NOWHERE, -1,
+				  "taken from the import/export element by operator");
+		if (rc) {
+			set_err(err, errlen, "cannot archive tape %s: %s", barcode, strerror(-rc));
+			goto out;
+		}
+		upl_kick(lib->upl);
+		goto notify;
+	}
 	/* Each step is its own transaction and event, so a crash leaves a
 	 * state that recover() knows how to finish. */
 	if (t.state != CAT_IN_TRANSIT_TO_SHELF)
@@ -1270,6 +1294,7 @@ int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t err
 		set_err(err, errlen, "cannot archive tape %s: %s", barcode, strerror(-rc));
 		goto out;
 	}
+notify:
 	if (t.in_library)
 		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 							   : ASC_NOT_READY_TO_READY_CHANGE);
@@ -1301,6 +1326,17 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
 			barcode);
 		goto out;
 	}
+	if (lib->upl) {
+		/* The uploader downloads the tape and then puts it, read-only,
+		 * into a free import/export element (lib_shelf_step). */
+		rc = step(lib, barcode, CAT_ARCHIVED, CAT_RETRIEVING, NOWHERE, -1,
+			  "retrieval requested by operator; downloading from the shelf");
+		if (rc)
+			set_err(err, errlen, "cannot retrieve tape %s: %s", barcode, strerror(-rc));
+		else
+			upl_kick(lib->upl);
+		goto out;
+	}
 	/* A retrieved tape is read-only (AWS Tape Gateway): set the
 	 * cartridge's write-protect tab, so the drive answers DATA PROTECT. */
 	char dir[PATH_MAX];
@@ -1329,6 +1365,78 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
 	}
 	smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
 out:
+	unlock(lib);
+	return rc;
+}
+
+/* ---- The shelf in the object store -------------------------------------- */
+
+void lib_set_uploader(struct lib *lib, struct upl *upl)
+{
+	lock(lib);
+	lib->upl = upl;
+	unlock(lib);
+}
+
+struct upl *lib_uploader(struct lib *lib)
+{
+	return lib->upl;
+}
+
+void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap)
+{
+	tape_dir(lib, barcode, buf, cap);
+}
+
+int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
+		   const char *cause)
+{
+	lock(lib);
+	struct cat_tape t;
+	int rc = cat_tape_get(lib->cat, barcode, &t);
+	if (!rc && t.state != from)
+		rc = -ESTALE;
+	if (rc)
+		goto out;
+	if (to == CAT_RETRIEVED) {
+		uint16_t ie;
+		uint32_t ord;
+		rc = first_free(lib, CAT_IE, 0, &ie, &ord);
+		if (!rc)
+			rc = step(lib, barcode, from, to, ie, 1, cause);
+		if (!rc)
+			smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
+		goto out;
+	}
+	rc = step(lib, barcode, from, to, NOWHERE, -1, cause);
+	if (!rc && t.in_library)
+		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
+							   : ASC_NOT_READY_TO_READY_CHANGE);
+out:
+	unlock(lib);
+	return rc;
+}
+
+int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
+		   enum cat_state state, char *err, size_t errlen)
+{
+	struct cat_tape t;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.barcode, sizeof(t.barcode), "%s", barcode);
+	snprintf(t.media, sizeof(t.media), "%s", media);
+	t.capacity = capacity;
+	lock(lib);
+	size_t bad;
+	int rc = cat_tape_create(lib->cat, &t, 1, "recovered from the object store", &bad);
+	if (!rc)
+		rc =
+		    step(lib, barcode, CAT_CREATING, state, state == CAT_AVAILABLE ? STAY : NOWHERE,
+			 -1, "recovered from the object store");
+	if (rc)
+		set_err(err, errlen, "cannot add tape %s to the catalog: %s%s", barcode,
+			strerror(-rc), rc == -ENOSPC ? " (no free storage slot)" : "");
+	else if (state == CAT_AVAILABLE)
+		refresh_used(lib, barcode);
 	unlock(lib);
 	return rc;
 }

@@ -44,6 +44,11 @@ struct lib_config {
 	enum ssc_vendor drive_vendor;
 	/* New tapes. */
 	enum tape_media default_media;
+	/* The shelf is the object store (vtl/uploader.c): archiving waits for
+	 * the upload, retrieving for the download, and lib_open leaves
+	 * ARCHIVING and RETRIEVING tapes for the uploader to finish. false:
+	 * the local shelf (data stays under DATA_DIR/tapes). */
+	bool object_store;
 };
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */
@@ -94,6 +99,30 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
 /* Operator unload of drive N (1-based): the drive gives the cartridge up
  * (flushing it) and the picker returns it to its home slot. */
 int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen);
+
+/* ---- The shelf in the object store (vtl/uploader.c) ----------------- */
+
+struct upl;
+/* Attach the uploader: archive and retrieve then hand tapes to it. */
+void lib_set_uploader(struct lib *lib, struct upl *upl);
+struct upl *lib_uploader(struct lib *lib);
+/* DATA_DIR/tapes/BARCODE, the tape's medium directory (the cache). */
+void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap);
+/*
+ * One shelf transition made by the uploader, under the changer's lock, as
+ * one catalog transaction with its event: from -> to, out of the library
+ * (an import/export element the tape held is freed, and initiators get
+ * the unit attention), except to RETRIEVED, which puts the tape
+ * write-protected into the first free import/export element (-ENOSPC when
+ * none is free). -ESTALE when the tape is no longer in state `from`.
+ */
+int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
+		   const char *cause);
+/* Disaster recovery: put a tape found in the store into the catalog, in
+ * state ARCHIVED (on the shelf) or AVAILABLE (in the first free slot; its
+ * medium must already be in lib_tape_dir). */
+int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
+		   enum cat_state state, char *err, size_t errlen);
 
 /* Snapshots for display. */
 struct lib_drive_info {

@@ -2,10 +2,12 @@
 # (docs/library.md). The tests of the changer, the catalog and the CLI are
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
-libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h
+libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
+	vtl/uploader.c vtl/uploader.h \
+	vtl/tcmu.c vtl/tcmu.h
 libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 
-VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(JANSSON_LIBS) $(INIH_LIBS)
+VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS)
 
 bin_PROGRAMS += vtld vtlctl
 vtld_SOURCES = vtl/vtld.c
@@ -31,3 +33,15 @@ tests_scsi_test_smc_LDADD = $(LIB_TEST_LIBS)
 tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h
 tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)
+
+# The uploader and the shelf end to end: the real vtld and vtlctl, a drive
+# written with libiscsi, the local-directory store checked by the test
+# (tests/vtl/test_store_vtld.c; docs/object-store.md).
+check_PROGRAMS += tests/vtl/test_store_vtld
+TESTS += tests/vtl/test_store_vtld
+tests_vtl_test_store_vtld_SOURCES = tests/vtl/test_store_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_store_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_store_vtld_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
+EXTRA_tests_vtl_test_store_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,10 +38,11 @@ static void usage(FILE *f)
 		   "  tape show BARCODE [--json]\n"
 		   "  tape delete BARCODE [--force]\n"
 		   "  tape move BARCODE --to slot:N|drive:N|ie:N\n"
-		   "  tape archive BARCODE\n"
-		   "  tape retrieve BARCODE\n"
+		   "  tape archive BARCODE [--wait]\n"
+		   "  tape retrieve BARCODE [--wait]\n"
 		   "  drive unload N\n"
 		   "  library show [--json]\n"
+		   "  status [--json]         object store: upload backlog and throughput\n"
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
 		   "\n"
 		   "The socket is --socket, else $VTL_SOCKET, else " DEFAULT_SOCKET ".\n"
@@ -233,14 +235,21 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
 
 static void print_tapes(json_t *tapes)
 {
-	struct table t = {.ncols = 6};
-	const char *hdr[] = {"BARCODE", "STATE", "LOCATION", "TYPE", "CAPACITY", "USED"};
+	struct table t = {.ncols = 8};
+	const char *hdr[] = {"BARCODE",	 "STATE", "LOCATION", "TYPE",
+			     "CAPACITY", "USED",  "UPLOADED", "PENDING"};
 	table_row(&t, hdr);
 	size_t i;
 	json_t *o;
 	json_array_foreach(tapes, i, o)
 	{
-		char cap[32], used[32];
+		char cap[32], used[32], up[32] = "-", pend[32] = "-";
+		json_t *u = json_object_get(o, "uploaded_bytes");
+		if (u) {
+			human_bytes((uint64_t)json_integer_value(u), up, sizeof(up));
+			snprintf(pend, sizeof(pend), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(o, "pending_uploads")));
+		}
 		human_bytes((uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
 			    sizeof(cap));
 		human_bytes((uint64_t)json_integer_value(json_object_get(o, "used_bytes")), used,
@@ -250,7 +259,9 @@ static void print_tapes(json_t *tapes)
 				     jstr(o, "location"),
 				     jstr(o, "type"),
 				     cap,
-				     used};
+				     used,
+				     up,
+				     pend};
 		table_row(&t, row);
 	}
 	table_print(&t);
@@ -432,11 +443,95 @@ static int cmd_tape_list(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * --wait: poll tape.show until the tape reaches `want` (the uploader moves
+ * it through ARCHIVING or RETRIEVING in the background), showing progress
+ * on a terminal. Takes r, returns the last answer or NULL on failure.
+ */
+static json_t *wait_for_state(json_t *r, const char *barcode, const char *want)
+{
+	const char *from = jstr(json_object_get(r, "tape"), "state");
+	char first[32];
+	snprintf(first, sizeof(first), "%s", from ? from : "");
+	for (int tries = 0; tries < 36000; tries++) {
+		json_t *t = json_object_get(r, "tape");
+		const char *st = jstr(t, "state");
+		if (st && strcmp(st, want) == 0) {
+			if (isatty(STDERR_FILENO))
+				fprintf(stderr, "\n");
+			return r;
+		}
+		if (st && strcmp(st, "IN_TRANSIT_TO_SHELF") != 0 && strcmp(st, "ARCHIVING") != 0 &&
+		    strcmp(st, "RETRIEVING") != 0 && strcmp(st, first) != 0) {
+			fprintf(stderr, "vtlctl: tape %s became %s (%s) instead of %s\n", barcode,
+				st, jstr(t, "location"), want);
+			json_decref(r);
+			return NULL;
+		}
+		if (isatty(STDERR_FILENO) && json_object_get(t, "uploaded_bytes"))
+			fprintf(stderr,
+				"\r%s: %s, %" JSON_INTEGER_FORMAT
+				" bytes uploaded, %" JSON_INTEGER_FORMAT " pending   ",
+				barcode, st ? st : "?",
+				json_integer_value(json_object_get(t, "uploaded_bytes")),
+				json_integer_value(json_object_get(t, "pending_bytes")));
+		json_decref(r);
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		r = request(json_pack("{s:s, s:s}", "op", "tape.show", "barcode", barcode));
+		if (!r)
+			return NULL;
+	}
+	fprintf(stderr, "vtlctl: tape %s did not become %s within an hour\n", barcode, want);
+	json_decref(r);
+	return NULL;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("status: unexpected argument '%s'", argv[i]);
+	}
+	json_t *r = request(json_pack("{s:s}", "op", "status"));
+	if (!r)
+		return EXIT_FAIL;
+	json_t *s = json_object_get(r, "store");
+	if (want_json) {
+		print_json(s);
+	} else if (!json_is_object(s)) {
+		printf("object store: none (local shelf)\n");
+	} else {
+		char backlog[32], sent[32], rate[32];
+		human_bytes((uint64_t)json_integer_value(json_object_get(s, "backlog_bytes")),
+			    backlog, sizeof(backlog));
+		human_bytes((uint64_t)json_integer_value(json_object_get(s, "bytes_sent")), sent,
+			    sizeof(sent));
+		human_bytes(
+		    (uint64_t)json_integer_value(json_object_get(s, "throughput_bytes_per_s")),
+		    rate, sizeof(rate));
+		printf("object store     %s\n", jstr(s, "backend"));
+		printf("upload backlog   %s in %" JSON_INTEGER_FORMAT " segment(s)\n", backlog,
+		       json_integer_value(json_object_get(s, "pending_uploads")));
+		printf("throughput       %s/s\n", rate);
+		printf("sent since start %s in %" JSON_INTEGER_FORMAT " parts\n", sent,
+		       json_integer_value(json_object_get(s, "parts_sent")));
+		printf("activity         %s\n", jstr(s, "activity"));
+		const char *e = jstr(s, "last_error");
+		if (e && e[0])
+			printf("last error       %s\n", e);
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
 /* Commands of the form "tape VERB BARCODE [flags]". */
 static int cmd_tape_one(const char *verb, int argc, char **argv)
 {
 	const char *barcode = NULL, *to = NULL;
-	bool force = false;
+	bool force = false, wait = false;
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
 		const char *v;
@@ -444,6 +539,9 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 			to = v;
 		else if (strcmp(verb, "delete") == 0 && strcmp(argv[i], "--force") == 0)
 			force = true;
+		else if ((strcmp(verb, "archive") == 0 || strcmp(verb, "retrieve") == 0) &&
+			 strcmp(argv[i], "--wait") == 0)
+			wait = true;
 		else if (strcmp(argv[i], "--json") == 0)
 			want_json = true;
 		else if (missing || argv[i][0] == '-' || barcode)
@@ -466,7 +564,14 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		json_object_set_new(req, "to", json_string(to));
 	if (force)
 		json_object_set_new(req, "force", json_true());
+	if (wait)
+		json_object_set_new(req, "wait", json_true());
 	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	if (wait)
+		r = wait_for_state(r, barcode,
+				   strcmp(verb, "archive") == 0 ? "ARCHIVED" : "RETRIEVED");
 	if (!r)
 		return EXIT_FAIL;
 	json_t *t = json_object_get(r, "tape");
@@ -483,6 +588,14 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		       json_integer_value(json_object_get(t, "used_bytes")));
 		printf("%-16s %s\n", "write_protected",
 		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
+		if (json_object_get(t, "uploaded_bytes")) {
+			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "uploaded_bytes",
+			       json_integer_value(json_object_get(t, "uploaded_bytes")));
+			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "pending_bytes",
+			       json_integer_value(json_object_get(t, "pending_bytes")));
+			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "pending_uploads",
+			       json_integer_value(json_object_get(t, "pending_uploads")));
+		}
 	} else if (strcmp(verb, "move") == 0) {
 		printf("tape %s is in %s (%s)\n", barcode, jstr(t, "location"), jstr(t, "state"));
 	} else if (strcmp(verb, "delete") == 0) {
@@ -680,6 +793,8 @@ int main(int argc, char **argv)
 		return cmd_drive_unload(rest_c, rest_v);
 	if (strcmp(noun, "library") == 0 && verb && strcmp(verb, "show") == 0)
 		return cmd_library_show(rest_c, rest_v);
+	if (strcmp(noun, "status") == 0)
+		return cmd_status(argc - i, argv + i);
 	if (strcmp(noun, "events") == 0)
 		return cmd_events(argc - i, argv + i);
 	if (strcmp(noun, "help") == 0) {

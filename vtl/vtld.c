@@ -1,10 +1,11 @@
 /*
  * vtld.c - the daemon: load the configuration, open the library (catalog,
  * changer, drives), serve the control socket and the iSCSI target, and shut
- * down cleanly on SIGTERM or SIGINT.
+ * down cleanly on SIGTERM or SIGINT. With [tcmu] enable = yes it also serves
+ * the LIO target_core_user backstores that name this library (vtl/tcmu.h).
  *
- * Threads: the main thread only waits for signals; the control socket and
- * the iSCSI server run their own threads. Signals are blocked before any
+ * Threads: the main thread only waits for signals; the control socket, the
+ * iSCSI server and the TCMU frontend run their own threads. Signals are blocked before any
  * thread starts, so only sigwait() here sees them.
  */
 #define _GNU_SOURCE
@@ -26,6 +27,7 @@
 #include "ctl.h"
 #include "iscsi/iscsi.h"
 #include "library.h"
+#include "tcmu.h"
 
 static enum vtl_log_level log_level = VTL_LOG_INFO;
 static bool log_syslog;
@@ -68,6 +70,97 @@ static void iscsi_log(void *arg, const char *msg)
 	vlog(VTL_LOG_INFO, "iscsi: %s", msg);
 }
 
+static void tcmu_log(void *arg, enum tcmu_log_level level, const char *msg)
+{
+	(void)arg;
+	vlog((enum vtl_log_level)level, "%s", msg);
+}
+
+/* The TCMU config string after "vtl/<library>/": "changer" or "driveN". */
+static struct scsi_dev *tcmu_resolve(void *arg, const char *unit)
+{
+	struct lib *lib = arg;
+	if (strcmp(unit, "changer") == 0)
+		return lib_changer(lib);
+	if (strncmp(unit, "drive", 5) == 0 && unit[5] >= '1' && unit[5] <= '9') {
+		char *end;
+		unsigned long n = strtoul(unit + 5, &end, 10);
+		if (!*end && n >= 1 && n <= lib_n_drives(lib))
+			return lib_drive(lib, n - 1);
+	}
+	return NULL;
+}
+
+static int start_tcmu(const struct vtl_config *cfg, struct lib *lib, struct tcmu **out)
+{
+	*out = NULL;
+	if (!cfg->tcmu_enable)
+		return 0;
+	char prefix[80];
+	snprintf(prefix, sizeof(prefix), "vtl/%s/", cfg->tcmu_library);
+	struct tcmu_config tc = {
+	    .prefix = prefix,
+	    .resolve = tcmu_resolve,
+	    .arg = lib,
+	    .log = tcmu_log,
+	    .trace = log_level >= VTL_LOG_DEBUG,
+	};
+	int rc = tcmu_start(&tc, out);
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "cannot start the TCMU frontend: %s", strerror(-rc));
+		return rc;
+	}
+	vlog(VTL_LOG_INFO,
+	     "TCMU frontend: serving LIO user backstores configured as %schanger and "
+	     "%sdrive1..%zu (%zu now)",
+	     prefix, prefix, lib_n_drives(lib), tcmu_attached(*out));
+	return 0;
+}
+
+static void upl_log(int level, const char *msg)
+{
+	vlog(level >= 3	  ? VTL_LOG_DEBUG
+	     : level == 2 ? VTL_LOG_INFO
+	     : level == 1 ? VTL_LOG_WARN
+			  : VTL_LOG_ERROR,
+	     "store: %s", msg);
+}
+
+/* The object store and its uploader (vtl/uploader.h); with
+ * --recover-from-store, first the catalog is rebuilt from the store. */
+static int start_store(const struct vtl_config *cfg, struct lib *lib, bool recover,
+		       struct upl **out)
+{
+	char err[1024] = "";
+	struct store *st;
+	int rc = upl_store_open(&cfg->store, cfg->lib.data_dir, &st, err, sizeof(err));
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "%s", err);
+		return rc;
+	}
+	if (recover) {
+		size_t n = 0;
+		rc = upl_recover_from_store(lib, st, &cfg->store, upl_log, &n, err, sizeof(err));
+		if (rc) {
+			vlog(VTL_LOG_ERROR, "recovery from the object store failed: %s",
+			     err[0] ? err : strerror(-rc));
+			store_close(st);
+			return rc;
+		}
+		vlog(VTL_LOG_INFO, "recovered %zu tape%s from the object store", n,
+		     n == 1 ? "" : "s");
+	}
+	rc = upl_start(lib, st, &cfg->store, upl_log, out, err, sizeof(err));
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "%s", err);
+		store_close(st);
+		return rc;
+	}
+	vlog(VTL_LOG_INFO, "object store: %s%s%s, prefix \"%s\"", store_backend(st),
+	     cfg->store.bucket[0] ? " bucket " : "", cfg->store.bucket, cfg->store.prefix);
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vtld [-c FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
@@ -79,6 +172,8 @@ static void usage(FILE *f)
 		   "  -s, --socket PATH     control socket (default DIR/vtld.sock)\n"
 		   "  -f, --foreground      stay in the foreground and log to stderr\n"
 		   "      --log-level L     error, warn, info or debug\n"
+		   "      --recover-from-store  rebuild an empty catalog from the object store\n"
+		   "                        (disaster recovery; docs/object-store.md)\n"
 		   "  -h, --help            this text\n");
 }
 
@@ -189,14 +284,19 @@ static int lock_data_dir(const char *dir)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
-	    {"foreground", no_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"data-dir", required_argument, NULL, 'd'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"recover-from-store", no_argument, NULL, 'R'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct vtl_config cfg;
 	const char *config = NULL, *data_dir = NULL, *listen = NULL, *sock = NULL, *level = NULL;
-	bool foreground = false;
+	bool foreground = false, recover_store = false;
 	char err[1024] = "";
 	int c;
 
@@ -220,6 +320,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			level = optarg;
+			break;
+		case 'R':
+			recover_store = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -306,6 +409,8 @@ int main(int argc, char **argv)
 	}
 
 	struct lib *lib;
+	struct upl *upl = NULL;
+	cfg.lib.object_store = true; /* the shelf is the object store */
 	int rc = lib_open(&cfg.lib, &lib, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
@@ -316,11 +421,16 @@ int main(int argc, char **argv)
 	vlog(VTL_LOG_INFO, "library %s %s serial %s in %s: %u drives (%s), %u slots, %u I/E",
 	     info.vendor, info.product, info.serial, cfg.lib.data_dir, info.count[CAT_DRIVE],
 	     info.drive_media, info.count[CAT_STORAGE], info.count[CAT_IE]);
+	if (start_store(&cfg, lib, recover_store, &upl)) {
+		lib_close(lib);
+		return 1;
+	}
 
 	struct ctl_server *ctl;
 	rc = ctl_server_start(lib, cfg.socket, ctl_log, &ctl, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err);
+		upl_stop(upl);
 		lib_close(lib);
 		return 1;
 	}
@@ -329,6 +439,16 @@ int main(int argc, char **argv)
 	struct iscsi_server *srv = NULL;
 	if (start_iscsi(&cfg, lib, &srv)) {
 		ctl_server_stop(ctl);
+		upl_stop(upl);
+		lib_close(lib);
+		return 1;
+	}
+	struct tcmu *tcmu = NULL;
+	if (start_tcmu(&cfg, lib, &tcmu)) {
+		iscsi_server_stop(srv);
+		iscsi_server_destroy(srv);
+		ctl_server_stop(ctl);
+		upl_stop(upl);
 		lib_close(lib);
 		return 1;
 	}
@@ -345,9 +465,11 @@ int main(int argc, char **argv)
 		vlog(VTL_LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	tcmu_stop(tcmu);
 	iscsi_server_stop(srv);
 	iscsi_server_destroy(srv);
 	ctl_server_stop(ctl);
+	upl_stop(upl);
 	/* Flushes every drive's cartridge and closes the catalog. */
 	lib_close(lib);
 	close(lockfd);

@@ -108,8 +108,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 1);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	cr_assert_eq(cat_schema_version(C), 2);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);

@@ -104,7 +104,9 @@ expect "short barcode explains" "$ERR" "5 to 16 characters"
 run 1 "same barcode twice refused" tape create NEW001L8 NEW001L8
 run 1 "bad type refused" tape create --type LTO-3 NEW001L8
 expect "bad type explains" "$ERR" "use LTO-5"
-[ "$(jq -c . <<<"$before")" = "$("$VTLCTL" tape list --json | jq -c .)" ] && ok "refusals changed nothing" || bad "refusal changed the catalog"
+# (the upload figures move on their own while the uploader works)
+NOUPL='map(del(.uploaded_bytes, .pending_bytes, .pending_uploads, .manifest_generation))'
+[ "$(jq -c "$NOUPL" <<<"$before")" = "$("$VTLCTL" tape list --json | jq -c "$NOUPL")" ] && ok "refusals changed nothing" || bad "refusal changed the catalog"
 
 # --- Listing.
 run 0 "tape list" tape list
@@ -143,15 +145,16 @@ run 0 "slot to slot" tape move ABC123L8 --to slot:40
 # --- Export, archive, retrieve.
 run 0 "move to ie" tape move VTL001L8 --to ie:1
 run 0 "show exported" tape show VTL001L8 --json
-[ "$(jq -r .state <<<"$OUT")" = IN_TRANSIT_TO_SHELF ] && ok "exported tape is IN_TRANSIT_TO_SHELF" || bad "export" "$OUT"
-run 0 "archive" tape archive VTL001L8
+# The uploader may already be archiving it (object store shelf, issue 7).
+[[ "$(jq -r .state <<<"$OUT")" =~ ^(IN_TRANSIT_TO_SHELF|ARCHIVING|ARCHIVED)$ ]] && ok "exported tape is IN_TRANSIT_TO_SHELF" || bad "export" "$OUT"
+run 0 "archive" tape archive VTL001L8 --wait
 run 0 "show archived" tape show VTL001L8 --json
 [ "$(jq -r '.state + " " + .location' <<<"$OUT")" = "ARCHIVED shelf" ] && ok "archived on the shelf" || bad "archive" "$OUT"
 run 1 "archive twice refused" tape archive VTL001L8
 run 1 "move of an archived tape refused" tape move VTL001L8 --to slot:30
 expect "names retrieve" "$ERR" "vtlctl tape retrieve"
 run 0 "archive from a slot" tape archive VTL002L8
-run 0 "retrieve" tape retrieve VTL001L8
+run 0 "retrieve" tape retrieve VTL001L8 --wait
 run 0 "show retrieved" tape show VTL001L8 --json
 [ "$(jq -r '.state + " " + .location + " " + (.write_protected|tostring)' <<<"$OUT")" = "RETRIEVED ie:1 true" ] &&
 	ok "retrieved read-only into ie:1" || bad "retrieve" "$OUT"
@@ -182,7 +185,7 @@ run 2 "drive unload without a number" drive unload
 run 0 "help" --help
 
 # --- Restart keeps everything; SIGTERM is a clean shutdown.
-list_before=$("$VTLCTL" tape list --json | jq -c .)
+list_before=$("$VTLCTL" tape list --json | jq -c "$NOUPL")
 stop_vtld
 [ "$STOP_RC" = 0 ] && ok "SIGTERM exits 0" || bad "SIGTERM exit $STOP_RC"
 expect "shutdown logged" "$(cat "$T/vtld.log")" "stopped"
@@ -190,7 +193,7 @@ expect "shutdown logged" "$(cat "$T/vtld.log")" "stopped"
 run 1 "no daemon: clear error" tape list
 expect "connect error names the socket" "$ERR" "cannot connect to vtld at $D/vtld.sock"
 start_vtld "$D" || bad "restart"
-[ "$("$VTLCTL" tape list --json | jq -c .)" = "$list_before" ] && ok "restart keeps the catalog" || bad "restart lost data"
+[ "$("$VTLCTL" tape list --json | jq -c "$NOUPL")" = "$list_before" ] && ok "restart keeps the catalog" || bad "restart lost data"
 
 # A second vtld on the same data directory is refused.
 "$VTLD" --data-dir "$D" --foreground --listen 127.0.0.1:0 2>"$T/second.log" &

@@ -1,0 +1,313 @@
+/*
+ * catalog_upl.c - the uploader's tables (see catalog_upl.h; schema in the
+ * migration 2 of catalog.c).
+ *
+ * The rows are the uploader's memory across a crash: a part is recorded
+ * only after the store acknowledged it with its ETag, and an object only
+ * after CompleteMultipartUpload and a HEAD check, so the catalog never
+ * claims more than the store holds. It may claim less (a part sent just
+ * before a kill -9 and not recorded is sent again once).
+ */
+#include "catalog_upl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog_int.h"
+
+static int sq(int rc)
+{
+	switch (rc) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static void text(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	snprintf(dst, cap, "%s", s ? (const char *)s : "");
+}
+
+/* Prepare sql with the tape id of barcode bound as ?1. */
+static int prep(struct cat *c, const char *sql, const char *barcode, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+	if (rc != SQLITE_OK)
+		return sq(rc);
+	sqlite3_bind_text(*st, 1, barcode, -1, SQLITE_TRANSIENT);
+	return 0;
+}
+
+#define TAPE_ID "(SELECT id FROM tapes WHERE barcode = ?1)"
+
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq(rc);
+}
+
+int cat_upl_segs(struct cat *c, const char *barcode, struct cat_upl_seg **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = prep(
+	    c,
+	    "SELECT s.seg, s.part_size, s.valid, s.upload_id, s.object_size, "
+	    "s.object_etag, (SELECT COALESCE(SUM(size), 0) FROM upl_parts p WHERE "
+	    "p.tape = s.tape AND p.seg = s.seg), (SELECT COUNT(*) FROM upl_parts p "
+	    "WHERE p.tape = s.tape AND p.seg = s.seg) FROM upl_segments s WHERE s.tape = " TAPE_ID
+	    " ORDER BY s.seg",
+	    barcode, &st);
+	if (rc)
+		return rc;
+	size_t cap = 8, k = 0;
+	struct cat_upl_seg *v = malloc(cap * sizeof(*v));
+	while (v && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			struct cat_upl_seg *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		struct cat_upl_seg *s = &v[k++];
+		memset(s, 0, sizeof(*s));
+		s->seg = (uint64_t)sqlite3_column_int64(st, 0);
+		s->part_size = (uint64_t)sqlite3_column_int64(st, 1);
+		s->valid = (uint64_t)sqlite3_column_int64(st, 2);
+		text(s->upload_id, sizeof(s->upload_id), st, 3);
+		s->object_size = (uint64_t)sqlite3_column_int64(st, 4);
+		text(s->object_etag, sizeof(s->object_etag), st, 5);
+		s->parts_bytes = (uint64_t)sqlite3_column_int64(st, 6);
+		s->parts = (uint32_t)sqlite3_column_int(st, 7);
+	}
+	sqlite3_finalize(st);
+	if (!v)
+		return -ENOMEM;
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq(rc);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int cat_upl_seg_put(struct cat *c, const char *barcode, const struct cat_upl_seg *s)
+{
+	int rc = sq(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	/* A new upload id invalidates the parts of the previous one. */
+	rc = prep(c,
+		  "DELETE FROM upl_parts WHERE tape = " TAPE_ID " AND seg = ?2 AND "
+		  "(SELECT COALESCE(upload_id, '') FROM upl_segments WHERE tape = " TAPE_ID
+		  " AND seg = ?2) != ?3",
+		  barcode, &st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)s->seg);
+		sqlite3_bind_text(st, 3, s->upload_id, -1, SQLITE_STATIC);
+		rc = run(st);
+	}
+	if (!rc)
+		rc = prep(
+		    c,
+		    "INSERT INTO upl_segments (tape, seg, part_size, valid, upload_id, "
+		    "object_size, object_etag) VALUES (" TAPE_ID
+		    ", ?2, ?3, ?4, NULLIF(?5, ''), ?6, ?7) ON CONFLICT (tape, seg) DO UPDATE SET "
+		    "part_size = excluded.part_size, valid = excluded.valid, upload_id = "
+		    "excluded.upload_id, object_size = excluded.object_size, object_etag = "
+		    "excluded.object_etag",
+		    barcode, &st);
+	if (!rc) {
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)s->seg);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)s->part_size);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)s->valid);
+		sqlite3_bind_text(st, 5, s->upload_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)s->object_size);
+		sqlite3_bind_text(st, 7, s->object_etag, -1, SQLITE_STATIC);
+		rc = run(st);
+	}
+	if (!rc)
+		rc = sq(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+	if (rc)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int cat_upl_seg_delete(struct cat *c, const char *barcode, uint64_t seg)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID " AND seg = ?2", barcode, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seg);
+	return run(st);
+}
+
+int cat_upl_tape_forget(struct cat *c, const char *barcode)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
+	if (!rc)
+		rc = run(st);
+	if (!rc)
+		rc = prep(c, "DELETE FROM upl_tapes WHERE tape = " TAPE_ID, barcode, &st);
+	if (!rc)
+		rc = run(st);
+	return rc;
+}
+
+int cat_upl_parts(struct cat *c, const char *barcode, uint64_t seg, struct cat_upl_part **out,
+		  size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c,
+		      "SELECT number, size, etag FROM upl_parts WHERE tape = " TAPE_ID
+		      " AND seg = ?2 ORDER BY number",
+		      barcode, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seg);
+	size_t cap = 16, k = 0;
+	struct cat_upl_part *v = malloc(cap * sizeof(*v));
+	while (v && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			struct cat_upl_part *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[k].number = sqlite3_column_int(st, 0);
+		v[k].size = (uint64_t)sqlite3_column_int64(st, 1);
+		text(v[k].etag, sizeof(v[k].etag), st, 2);
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (!v)
+		return -ENOMEM;
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq(rc);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg, const struct cat_upl_part *p)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c,
+		      "INSERT OR REPLACE INTO upl_parts (tape, seg, number, size, etag) VALUES "
+		      "(" TAPE_ID ", ?2, ?3, ?4, ?5)",
+		      barcode, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seg);
+	sqlite3_bind_int(st, 3, p->number);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
+	sqlite3_bind_text(st, 5, p->etag, -1, SQLITE_STATIC);
+	return run(st);
+}
+
+int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen, char *state,
+		     size_t cap)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c, "SELECT manifest_gen, store_state FROM upl_tapes WHERE tape = " TAPE_ID,
+		      barcode, &st);
+	if (rc)
+		return rc;
+	*manifest_gen = 0;
+	if (state && cap)
+		state[0] = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*manifest_gen = (uint64_t)sqlite3_column_int64(st, 0);
+		if (state)
+			text(state, cap, st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq(rc);
+}
+
+int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, const char *state)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c,
+		      "INSERT INTO upl_tapes (tape, manifest_gen, store_state) VALUES (" TAPE_ID
+		      ", ?2, ?3) ON CONFLICT (tape) DO UPDATE SET manifest_gen = "
+		      "excluded.manifest_gen, store_state = excluded.store_state",
+		      barcode, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)manifest_gen);
+	sqlite3_bind_text(st, 3, state ? state : "", -1, SQLITE_STATIC);
+	return run(st);
+}
+
+int cat_upl_totals(struct cat *c, const char *barcode, struct cat_upl_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	struct cat_upl_seg *s;
+	size_t n;
+	int rc = cat_upl_segs(c, barcode, &s, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t up = s[i].upload_id[0] ? s[i].parts_bytes : s[i].object_size;
+		if (up > s[i].valid)
+			up = s[i].valid;
+		t->valid += s[i].valid;
+		t->uploaded += up;
+		if (s[i].upload_id[0] || s[i].object_size < s[i].valid ||
+		    (s[i].valid == 0 && !s[i].object_etag[0]))
+			t->pending++;
+	}
+	free(s);
+	return cat_upl_tape_get(c, barcode, &t->manifest_gen, NULL, 0);
+}
+
+int cat_upl_upload_ids(struct cat *c, cat_upl_id_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT t.barcode, s.seg, s.upload_id FROM upl_segments s JOIN "
+				    "tapes t ON t.id = s.tape WHERE s.upload_id IS NOT NULL",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq(rc);
+	int stop = 0;
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		stop = cb(arg, (const char *)sqlite3_column_text(st, 0),
+			  (uint64_t)sqlite3_column_int64(st, 1),
+			  (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : sq(rc);
+}

@@ -1,0 +1,84 @@
+/*
+ * catalog_upl.h - the uploader's persistent state (issue 7): what of each
+ * tape is in the object store, so that after kill -9 or a reboot uploads
+ * resume without re-sending finished parts (ARCHITECTURE.md, durability
+ * contract: "upload ids and uploaded parts are persisted").
+ *
+ *   upl_tapes     per tape: the generation of the newest manifest in the
+ *                 store, and the state last recorded in the store
+ *   upl_segments  per tape segment: the part size, the valid bytes the
+ *                 local manifest names, the multipart upload in progress
+ *                 (upload_id, NULL when none) and the finished object
+ *                 (object_size, object_etag; 0 and "" when none yet)
+ *   upl_parts     per part of the upload in progress: number, size, ETag
+ *
+ * Each function is one statement or one transaction. Same rules as
+ * catalog.h: 0 or a negative errno, nothing printed, not thread-safe (the
+ * uploader uses its own connection).
+ */
+#ifndef VTL_CATALOG_UPL_H
+#define VTL_CATALOG_UPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+
+#define CAT_UPLOAD_ID_MAX 256
+#define CAT_ETAG_MAX	  80
+
+struct cat_upl_seg {
+	uint64_t seg;
+	uint64_t part_size;
+	uint64_t valid;
+	char upload_id[CAT_UPLOAD_ID_MAX]; /* "" when no upload is in progress */
+	uint64_t object_size;		   /* finished object, 0 when none */
+	char object_etag[CAT_ETAG_MAX];
+	/* Filled by cat_upl_segs: parts of the upload in progress. */
+	uint64_t parts_bytes;
+	uint32_t parts;
+};
+
+struct cat_upl_part {
+	int number;
+	uint64_t size;
+	char etag[CAT_ETAG_MAX];
+};
+
+/* Segments of a tape known to the uploader, by id; malloc'd array. */
+int cat_upl_segs(struct cat *c, const char *barcode, struct cat_upl_seg **out, size_t *n);
+/* Insert or replace a segment row (its parts stay unless the upload id
+ * changes, in which case they are dropped in the same transaction). */
+int cat_upl_seg_put(struct cat *c, const char *barcode, const struct cat_upl_seg *s);
+/* Forget a segment and its parts. */
+int cat_upl_seg_delete(struct cat *c, const char *barcode, uint64_t seg);
+/* Forget everything the uploader knows about a tape. */
+int cat_upl_tape_forget(struct cat *c, const char *barcode);
+
+/* Parts of a segment's upload in progress, ascending; malloc'd array. */
+int cat_upl_parts(struct cat *c, const char *barcode, uint64_t seg, struct cat_upl_part **out,
+		  size_t *n);
+int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg,
+		     const struct cat_upl_part *p);
+
+/* Manifest generation in the store and the state recorded there. */
+int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen, char *state,
+		     size_t cap);
+int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, const char *state);
+
+/* Per tape totals: bytes the local manifest names (valid), bytes in the
+ * store (finished objects up to their valid length, plus parts sent), and
+ * segments not yet fully in the store. */
+struct cat_upl_totals {
+	uint64_t valid, uploaded;
+	uint32_t pending;
+	uint64_t manifest_gen;
+};
+int cat_upl_totals(struct cat *c, const char *barcode, struct cat_upl_totals *t);
+
+/* Every upload id the catalog knows, for the orphan sweep: cb(arg, key
+ * suffix "BARCODE/SEG", upload id). */
+typedef int (*cat_upl_id_cb)(void *arg, const char *barcode, uint64_t seg, const char *upload_id);
+int cat_upl_upload_ids(struct cat *c, cat_upl_id_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * test_store_vtld.c - the uploader and the shelf end to end (issue 7): the
+ * real vtld and vtlctl (tests/iscsi/vtld_proc.c), data written through a
+ * drive with libiscsi, the local-directory object store opened by the test
+ * itself to check what arrived there.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iscsi.h>
+#include <scsi-lowlevel.h>
+
+#include "tests/iscsi/harness.h"
+#include "s3/store.h"
+#include "tests/iscsi/vtld_proc.h"
+
+static struct vtld_proc vtl;
+
+static void stop(void)
+{
+	vp_stop(&vtl);
+}
+
+TestSuite(store_vtld, .fini = stop, .timeout = 120);
+
+/* The integer after "key": in vtlctl's JSON, or -1. */
+static long long jint(const char *json, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void ctl_ok(const char *args, char *out, size_t cap)
+{
+	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
+}
+
+/* Wait until the tape has no pending upload and a manifest in the store. */
+static void wait_uploaded(const char *bc)
+{
+	char out[8192], args[64];
+	snprintf(args, sizeof(args), "--json tape show %s", bc);
+	for (int i = 0; i < 600; i++) {
+		ctl_ok(args, out, sizeof(out));
+		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
+		    jint(out, "pending_bytes") == 0)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
+}
+
+static const uint32_t sizes[] = {1, 512, 80000, 262144, 1048576, 7, 4096, 100000};
+enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
+
+static void write_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(1048576);
+	for (uint32_t i = 0; i < NREC; i++) {
+		th_pattern(rec, sizes[i], seed + i);
+		th_write6(iscsi, lun, rec, sizes[i]);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, 1048576, seed + 1000 + (uint32_t)i);
+		th_write6(iscsi, lun, rec, 1048576);
+	}
+	th_filemarks(iscsi, lun, 1);
+	free(rec);
+}
+
+static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(1048576), *back = malloc(1048576);
+	th_rewind(iscsi, lun);
+	for (uint32_t i = 0; i < NREC; i++) {
+		th_pattern(rec, sizes[i], seed + i);
+		th_read6(iscsi, lun, back, sizes[i]);
+		cr_assert_arr_eq(rec, back, sizes[i], "record %u", i);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, 1048576, seed + 1000 + (uint32_t)i);
+		th_read6(iscsi, lun, back, 1048576);
+		cr_assert_arr_eq(rec, back, 1048576, "big record %d", i);
+	}
+	free(rec);
+	free(back);
+}
+
+static void write_tape(const char *bc, uint32_t seed, int big)
+{
+	char out[8192], args[128];
+	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
+	ctl_ok(args, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	write_records(iscsi, 1, seed, big);
+	verify_records(iscsi, 1, seed, big);
+	th_logout(iscsi);
+	ctl_ok("drive unload 1", out, sizeof(out));
+}
+
+/* Every segment object equals the local segment file up to its length. */
+static void compare_store(struct store *st, const char *bc)
+{
+	char dir[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/tapes/%s", vtl.dir, bc);
+	int nseg = 0;
+	for (uint64_t id = 1; id < 64; id++) {
+		char path[PATH_MAX + 128], key[256];
+		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir, id);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		struct stat sb;
+		fstat(fd, &sb);
+		size_t len = (size_t)sb.st_size;
+		uint8_t *a = malloc(len + 1), *b = malloc(len + 1);
+		cr_assert_eq(pread(fd, a, len, 0), (ssize_t)len);
+		close(fd);
+		snprintf(key, sizeof(key), "tapes/%s/seg/%016" PRIx64, bc, id);
+		size_t got = 0;
+		struct store_object_info info;
+		int rc = len ? store_get(st, key, 0, len, b, &got, &info, NULL)
+			     : store_head(st, key, &info, NULL);
+		cr_assert_eq(rc, 0, "segment object %s: %d", key, rc);
+		cr_assert_eq(got, len, "%s: %zu bytes, local %zu", key, got, len);
+		cr_assert_arr_eq(a, b, len, "%s differs from the local segment", key);
+		free(a);
+		free(b);
+		nseg++;
+	}
+	cr_assert_gt(nseg, 0, "no local segment of %s", bc);
+}
+
+static int count_keys(void *arg, const struct store_list_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int count_uploads(void *arg, const struct store_upload *u)
+{
+	(void)u;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static struct store *open_store(void)
+{
+	char path[PATH_MAX + 16];
+	struct store *st;
+	snprintf(path, sizeof(path), "%s/store", vtl.dir);
+	cr_assert_eq(store_local_open(path, &st, NULL), 0);
+	return st;
+}
+
+Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retrieved_intact)
+{
+	char out[8192];
+	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n"
+		       "archive_storage_class = GLACIER\n");
+	ctl_ok("tape create STO001L8", out, sizeof(out));
+	write_tape("STO001L8", 7, 12);
+	wait_uploaded("STO001L8");
+
+	struct store *st = open_store();
+	compare_store(st, "STO001L8");
+	int n = 0;
+	struct store_list_opts lo = {.prefix = "tapes/STO001L8/manifest/"};
+	cr_assert_eq(store_list(st, &lo, count_keys, &n, NULL), 0);
+	cr_assert_eq(n, 1, "one manifest in the store, found %d", n);
+
+	/* The shelf: archive, local copy gone, archive class set. */
+	ctl_ok("tape archive STO001L8 --wait", out, sizeof(out));
+	ctl_ok("--json tape show STO001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
+	char dir[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/tapes/STO001L8", vtl.dir);
+	cr_assert_neq(access(dir, F_OK), 0, "local copy of an ARCHIVED tape still there");
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, "tapes/STO001L8/seg/0000000000000001", &info, NULL), 0);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	ctl_ok("events --tape STO001L8 --json", out, sizeof(out));
+	cr_assert(strstr(out, "uploaded and verified"), "%s", out);
+
+	/* Retrieve: read-only in an I/E element, data identical through the drive. */
+	ctl_ok("tape retrieve STO001L8 --wait", out, sizeof(out));
+	ctl_ok("--json tape show STO001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"RETRIEVED\""), "%s", out);
+	ctl_ok("tape move STO001L8 --to drive:2", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	verify_records(iscsi, 2, 7, 12);
+	th_logout(iscsi);
+	store_close(st);
+}
+
+Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_parts)
+{
+	char out[8192];
+	setenv("VTL_UPLOAD_PART_DELAY_MS", "400", 1);
+	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n");
+	ctl_ok("tape create KIL001L8", out, sizeof(out));
+	write_tape("KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
+	/* Let a few parts go up, then kill -9 in the middle. */
+	long long sent = 0;
+	for (int i = 0; i < 200 && sent < 3; i++) {
+		usleep(100000);
+		ctl_ok("--json status", out, sizeof(out));
+		sent = jint(out, "parts_sent");
+	}
+	cr_assert_geq(sent, 3, "%s", out);
+	kill(vtl.pid, SIGKILL);
+	waitpid(vtl.pid, NULL, 0);
+	vtl.pid = 0;
+	/* What the catalog recorded before the kill. */
+	char cmd[PATH_MAX + 256];
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/catalog.db 'SELECT COUNT(*) FROM upl_parts'",
+		 vtl.dir);
+	FILE *p = popen(cmd, "r");
+	int recorded = -1;
+	cr_assert(p && fscanf(p, "%d", &recorded) == 1);
+	pclose(p);
+	cr_assert_geq(recorded, 2);
+	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
+	vp_restart(&vtl);
+	wait_uploaded("KIL001L8");
+	ctl_ok("--json status", out, sizeof(out));
+	long long after = jint(out, "parts_sent");
+	/* All parts = ceil(segment / 5 MiB); only the missing ones were sent. */
+	char seg[PATH_MAX + 64];
+	snprintf(seg, sizeof(seg), "%s/tapes/KIL001L8/seg-0000000000000001.dat", vtl.dir);
+	struct stat sb;
+	cr_assert_eq(stat(seg, &sb), 0);
+	long long total = (sb.st_size + (5 << 20) - 1) / (5 << 20);
+	cr_assert_eq(after, total - recorded,
+		     "after restart %lld parts sent; %lld in all, %d recorded before the kill",
+		     after, total, recorded);
+	struct store *st = open_store();
+	compare_store(st, "KIL001L8");
+	int n = 0;
+	cr_assert_eq(store_mpu_list(st, "tapes/", count_uploads, &n, NULL), 0);
+	cr_assert_eq(n, 0, "%d multipart uploads left in the store", n);
+	store_close(st);
+}

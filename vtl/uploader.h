@@ -1,0 +1,94 @@
+/*
+ * uploader.h - vtld's object-store side (issue 7): a background thread
+ * that puts every cartridge's segments and manifests into the store, the
+ * shelf (archive to the store, retrieve from it), and disaster recovery of
+ * the catalog from the bucket alone. docs/object-store.md, "The uploader".
+ *
+ * Contracts kept (ARCHITECTURE.md, "The medium, the cache and the object
+ * store" and the durability contract):
+ *   - only bytes a local manifest names are uploaded: they are on stable
+ *     local storage and never change (docs/medium-format.md);
+ *   - upload ids and finished parts are in the catalog (catalog_upl.h), so
+ *     a restart resumes without re-sending finished parts, and multipart
+ *     uploads the catalog does not know are aborted at start;
+ *   - a manifest object goes up only after every segment it names is a
+ *     complete object; segments it no longer names are deleted after it;
+ *   - a tape becomes ARCHIVING only when every object is in the store and
+ *     verified, and its local copy is dropped only after that;
+ *   - the SCSI path never waits for the store (the thread reads the
+ *     medium's files, never the drive).
+ *
+ * Functions return 0 or a negative errno and never print; messages for a
+ * person go to the log callback or into err.
+ */
+#ifndef VTL_UPLOADER_H
+#define VTL_UPLOADER_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog_upl.h"
+#include "s3/store.h"
+
+struct lib;
+struct upl;
+
+struct upl_config {
+	char type[8];	     /* "local" (default) or "s3" */
+	char path[PATH_MAX]; /* local: the store's directory; "": DATA_DIR/store */
+	char endpoint[256];
+	char bucket[64];
+	char region[64];
+	char prefix[128];    /* prepended to every key, e.g. "vtl/" */
+	char addressing[16]; /* "auto", "path", "virtual" */
+	char ca_bundle[PATH_MAX];
+	char profile[64];
+	uint64_t part_size; /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
+	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
+	uint64_t cache_limit;		     /* 0: none (documented: not enforced yet) */
+	unsigned idle_secs; /* complete the active segment after a flush and this idle */
+};
+
+void upl_config_defaults(struct upl_config *c);
+/* Open the configured store. */
+int upl_store_open(const struct upl_config *c, const char *data_dir, struct store **out, char *err,
+		   size_t errlen);
+
+/* level: 0 error, 1 warning, 2 info, 3 debug. */
+typedef void (*upl_log_fn)(int level, const char *msg);
+
+/* Start the thread (it owns st from then on) and attach it to lib. */
+int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl_log_fn log,
+	      struct upl **out, char *err, size_t errlen);
+/* Detach from lib, stop the thread (an upload in progress stays resumable),
+ * close the store. */
+void upl_stop(struct upl *u);
+/* Look at the tapes now rather than at the next tick. */
+void upl_kick(struct upl *u);
+
+struct upl_status {
+	char backend[16];
+	uint64_t backlog_bytes; /* bytes named by local manifests, not yet in the store */
+	uint32_t pending_segments;
+	uint64_t bytes_sent; /* since start */
+	uint64_t parts_sent, parts_copied, objects_completed, manifests_put;
+	uint64_t throughput;  /* bytes/s over the last ~10 s */
+	char activity[256];   /* what the thread is doing, or "idle" */
+	char last_error[512]; /* "" when none */
+};
+void upl_get_status(struct upl *u, struct upl_status *s);
+/* Per tape totals (bytes uploaded, pending segments). */
+int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t);
+
+/*
+ * Disaster recovery: rebuild the catalog of an empty library from the
+ * store. Every tapes/BARCODE/ prefix with a manifest becomes a tape:
+ * ARCHIVED when the store records it so (tapes/BARCODE/state), else
+ * AVAILABLE in a free slot with its data downloaded and verified. *n gets
+ * the number of tapes recovered.
+ */
+int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
+			   upl_log_fn log, size_t *n, char *err, size_t errlen);
+
+#endif
