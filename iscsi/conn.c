@@ -1242,7 +1242,8 @@ static int handle_tmf(struct iscsi_conn *c, const uint8_t *bhs)
 static void add_target_entry(struct iscsi_conn *c, struct kv_out *o, const struct iscsi_target *t)
 {
 	kv_add(o, "TargetName", "%s", t->cfg.iqn);
-	kv_add(o, "TargetAddress", "%s", c->portal);
+	if (!c->portal_loopback) /* see set_portal() */
+		kv_add(o, "TargetAddress", "%s", c->portal);
 }
 
 /* RFC 7143 11.10 / 11.11: Text Request, SendTargets (appendix C). */

@@ -121,6 +121,7 @@ struct iscsi_conn {
 	int fd;
 	struct sockaddr_storage local;
 	char portal[INET6_ADDRSTRLEN + 16]; /* "addr:port,tpgt" for SendTargets */
+	bool portal_loopback; /* reached on a loopback address: no TargetAddress */
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	/* Receive side (receiver thread only). */

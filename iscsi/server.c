@@ -337,13 +337,23 @@ static void set_portal(struct iscsi_conn *c)
 {
 	/* RFC 7143 appendix C / 13.8: TargetAddress is the address this
 	 * initiator reached us on (as LIO does for wildcard and loopback
-	 * portals), so NAT and VMs get a usable answer. */
+	 * portals), so NAT and VMs get a usable answer. A connection that
+	 * arrives on a loopback address may come through a NAT that ends on
+	 * this host (QEMU user networking: the guest dialled 10.0.2.2), so the
+	 * address we see is not one the initiator can use; then the target
+	 * record carries no TargetAddress, and the initiator uses the address
+	 * of its discovery session (RFC 7143 appendix C; open-iscsi's
+	 * add_target_record falls back to it). */
 	char a[INET6_ADDRSTRLEN] = "";
 	uint16_t port = 0;
 	struct sockaddr_storage *ss = &c->local;
+	c->portal_loopback = false;
 	if (ss->ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 		port = ntohs(s6->sin6_port);
+		c->portal_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+				     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+				      s6->sin6_addr.s6_addr[12] == 127);
 		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 			inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, a, sizeof(a));
 			snprintf(c->portal, sizeof(c->portal), "%s:%u,%u", a, port,
@@ -355,6 +365,7 @@ static void set_portal(struct iscsi_conn *c)
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 		port = ntohs(s4->sin_port);
+		c->portal_loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
 		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
 		snprintf(c->portal, sizeof(c->portal), "%s:%u,%u", a, port, c->srv->cfg.tpgt);
 	}

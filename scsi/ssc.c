@@ -1223,6 +1223,27 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 	return rc;
 }
 
+int ssc_library_unload(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	int rc = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (d->state == SSC_LOADED) {
+		if (dev->prevent_removal) {
+			ssc_tapealert_set(d, TA_NO_REMOVAL);
+			rc = -EPERM;
+		} else if (tape_flush(d->tape) != 0) {
+			rc = -EIO;
+		} else {
+			tape_rewind(d->tape);
+			d->state = SSC_UNLOADED;
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
 enum ssc_medium_state ssc_state(struct scsi_dev *dev)
 {
 	pthread_mutex_lock(&dev->lock);

@@ -56,6 +56,17 @@ int ssc_insert(struct scsi_dev *dev, const char *dir);
  */
 int ssc_remove(struct scsi_dev *dev, bool force);
 
+/*
+ * The library unloads the drive itself, as a MOVE MEDIUM out of a drive
+ * element does in most libraries (the picker asks the drive to eject):
+ * the buffer is written out, the tape rewound and ejected, exactly as
+ * LOAD UNLOAD with LOAD=0 (SSC-4 7.2), and the drive reports NOT READY.
+ * -EPERM when a host has prevented removal (SPC-4 6.13), -EIO when the
+ * buffer cannot be written, 0 when already unloaded or empty.
+ * Takes dev->lock.
+ */
+int ssc_library_unload(struct scsi_dev *dev);
+
 enum ssc_medium_state ssc_state(struct scsi_dev *dev); /* takes dev->lock */
 
 /* Barcode of the cartridge present, or "" (takes dev->lock). */

@@ -207,31 +207,96 @@ static void drop_caches(struct tape *t, uint64_t id)
 	}
 }
 
-/* A read descriptor for segment i (the active one is open read-write). */
-static int seg_fd(struct tape *t, size_t i)
-{
-	uint64_t id = t->segs[i].id;
-	char name[64];
-	unsigned slot;
-	int fd;
+/* The cache hooks (tape.h); zero when none are registered. */
+static struct tape_hooks hooks;
 
-	if (i == t->nseg - 1)
-		return t->afd;
+void tape_set_hooks(const struct tape_hooks *h)
+{
+	if (h)
+		hooks = *h;
+	else
+		memset(&hooks, 0, sizeof(hooks));
+}
+
+/* Keep a read descriptor in the cache, replacing segment id's old one. */
+static int rfd_keep(struct tape *t, uint64_t id, int fd, uint64_t avail)
+{
+	unsigned slot = TAPE_FD_CACHE;
+
 	for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
 		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id)
-			return t->rfd[k].fd;
-	seg_name(name, sizeof(name), id, "dat");
-	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -EBADMSG : -errno;
-	/* Tape reads stream: let the kernel read ahead generously. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	slot = t->rfd_next++ % TAPE_FD_CACHE;
+			slot = k;
+	if (slot == TAPE_FD_CACHE)
+		slot = t->rfd_next++ % TAPE_FD_CACHE;
 	if (t->rfd[slot].fd >= 0)
 		close(t->rfd[slot].fd);
 	t->rfd[slot].id = id;
 	t->rfd[slot].fd = fd;
+	t->rfd[slot].avail = avail;
 	return fd;
+}
+
+/* Ask the fetcher for an evicted segment i with [0, need) readable. */
+static int seg_fetch(struct tape *t, size_t i, uint64_t need)
+{
+	const struct seg *s = &t->segs[i];
+	struct tape_fetch_req req = {
+	    .dirfd = t->dirfd,
+	    .barcode = t->info.barcode,
+	    .seg_id = s->id,
+	    .valid = s->len,
+	    .need = need < s->len ? need : s->len,
+	};
+	uint64_t avail = 0;
+	int fd = -1, r;
+
+	r = hooks.fetch(hooks.arg, &req, &fd, &avail);
+	if (r < 0)
+		return r == -ENOENT ? -EBADMSG : r;
+	if (fd < 0 || avail < req.need) {
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	return rfd_keep(t, s->id, fd, avail >= s->len ? UINT64_MAX : avail);
+}
+
+/*
+ * A read descriptor for segment i on which [0, need) is readable (the
+ * active one is open read-write). A sealed segment evicted from the cache
+ * comes back through the fetch hook, possibly a range at a time.
+ */
+static int seg_fd(struct tape *t, size_t i, uint64_t need)
+{
+	uint64_t id = t->segs[i].id;
+	char name[64];
+	int fd;
+
+	if (i == t->nseg - 1)
+		return t->afd;
+	for (unsigned k = 0; k < TAPE_FD_CACHE; k++) {
+		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id) {
+			if (t->rfd[k].avail >= need)
+				return t->rfd[k].fd;
+			return seg_fetch(t, i, need);
+		}
+	}
+	seg_name(name, sizeof(name), id, "dat");
+	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && hooks.fetch)
+		return seg_fetch(t, i, need);
+	if (fd < 0)
+		return errno == ENOENT ? -EBADMSG : -errno;
+	/* Tape reads stream: let the kernel read ahead generously. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* The cache evicts the least recently used segments first: record
+	 * this use as the file's access time, whatever the mount options. */
+	if (hooks.fetch) {
+		const struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+
+		futimens(fd, ts);
+	}
+	return rfd_keep(t, id, fd, UINT64_MAX);
 }
 
 /* Rebuild segment i's index sidecar by scanning the segment. */
@@ -241,7 +306,7 @@ static int seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64v
 	uint64_t len, nobj;
 	int fd, r;
 
-	fd = seg_fd(t, i);
+	fd = seg_fd(t, i, s->len);
 	if (fd < 0)
 		return fd;
 	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
@@ -730,7 +795,7 @@ int tape_open(const char *dir, struct tape **out)
 	t->afd = -1;
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
 		t->rfd[i].fd = -1;
-	t->seg_limit = TAPE_SEGMENT_SIZE;
+	t->seg_limit = hooks.segment_size ? hooks.segment_size : TAPE_SEGMENT_SIZE;
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
 		r = -errno;
@@ -1094,7 +1159,7 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	r = record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
-	fd = seg_fd(t, si);
+	fd = seg_fd(t, si, end);
 	if (fd < 0)
 		return fd;
 	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_MAX_BLOCK)
@@ -1218,6 +1283,15 @@ static int prepare_write(struct tape *t, uint64_t bytes)
 		return -EROFS;
 	if (tape_bytes_before_pos(t) + bytes > t->info.capacity)
 		return -ENOSPC;
+	/* Back-pressure: the cache is full of data not yet in the store.
+	 * Commit what was written so that it can be uploaded, then wait. */
+	if (hooks.room && bytes && hooks.room(hooks.arg, t->info.barcode, bytes, false) < 0) {
+		int r = tape_flush(t);
+
+		if (r < 0)
+			return r;
+		hooks.room(hooks.arg, t->info.barcode, bytes, true);
+	}
 	if (t->pos < eod_of(t))
 		return truncate_at(t, t->pos);
 	return 0;

@@ -60,12 +60,12 @@ enum tape_media {
 /* Persistent facts about a cartridge (part of the manifest; also the MAM). */
 struct tape_info {
 	char barcode[17];
-	char serial[33];     /* medium serial number */
+	char serial[33]; /* medium serial number */
 	enum tape_media media;
-	uint64_t capacity;   /* native capacity in bytes, or a test override */
+	uint64_t capacity; /* native capacity in bytes, or a test override */
 	uint64_t load_count;
-	bool write_protect;  /* the cartridge's write-protect tab */
-	uint64_t created;    /* seconds since the epoch */
+	bool write_protect; /* the cartridge's write-protect tab */
+	uint64_t created;   /* seconds since the epoch */
 };
 
 /* Native capacity and density code of an LTO generation; 0 if unknown. */
@@ -140,6 +140,52 @@ int tape_flush(struct tape *t);
  */
 #define TAPE_SEGMENT_SIZE (1ull << 30)
 void tape_set_segment_size(struct tape *t, uint64_t bytes);
+
+/*
+ * The local cache (ARCHITECTURE.md, "The medium, the cache and the object
+ * store"): fully uploaded sealed segments may be evicted from the cartridge
+ * directory and fetched back from the object store when read. The medium
+ * does no network I/O itself; it asks these hooks, which vtld's uploader
+ * registers (vtl/cache.c). Without hooks (or with NULL members) the medium
+ * is purely local and a missing segment file reads as -EBADMSG.
+ *
+ * Registered once per process, before any cartridge is opened; the
+ * functions may be called from any drive's thread at the same time.
+ */
+struct tape_fetch_req {
+	int dirfd;	     /* the cartridge's directory */
+	const char *barcode; /* tape_info.barcode */
+	uint64_t seg_id;     /* the file is seg-<id, 16 hex>.dat */
+	uint64_t valid;	     /* the segment's valid bytes (manifest) */
+	uint64_t need;	     /* bytes [0, need) must be readable on return */
+};
+
+struct tape_hooks {
+	/*
+	 * A sealed segment's file is not in the directory (evicted), or bytes
+	 * past what an earlier call made readable are needed. Return in *fd a
+	 * new read descriptor (the medium closes it) on which at least
+	 * [0, need) is readable and verified, and in *avail how many bytes
+	 * are (need <= *avail <= valid); the medium asks again, with a larger
+	 * need, before reading past *avail. May block while bytes arrive.
+	 * -ENOENT: the segment is nowhere (read as -EBADMSG).
+	 */
+	int (*fetch)(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t *avail);
+	/*
+	 * Before `bytes` are appended: 0 (the bytes are counted) or, with
+	 * wait false, -EAGAIN when the cache is full of data not yet in the
+	 * store. The medium then commits what it holds (so that it can be
+	 * uploaded) and calls again with wait true, which blocks until there
+	 * is room (back-pressure) and returns 0.
+	 */
+	int (*room)(void *arg, const char *barcode, uint64_t bytes, bool wait);
+	/* Segment size of cartridges opened from now on (0: TAPE_SEGMENT_SIZE). */
+	uint64_t segment_size;
+	void *arg;
+};
+
+/* Register (h) or remove (NULL) the hooks; the struct is copied. */
+void tape_set_hooks(const struct tape_hooks *h);
 
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);

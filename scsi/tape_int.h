@@ -109,6 +109,7 @@ struct tape {
 	struct {
 		uint64_t id;
 		int fd;
+		uint64_t avail; /* bytes readable: UINT64_MAX, or less while fetched */
 	} rfd[TAPE_FD_CACHE];
 	unsigned rfd_next;
 

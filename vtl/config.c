@@ -165,6 +165,10 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		return set_str(s->ca_bundle, sizeof(s->ca_bundle), v) ? 1 : 0;
 	if (strcasecmp(name, "profile") == 0)
 		return set_str(s->profile, sizeof(s->profile), v) ? 1 : 0;
+	if (strcasecmp(name, "access_key_id") == 0)
+		return set_str(s->access_key, sizeof(s->access_key), v) ? 1 : 0;
+	if (strcasecmp(name, "secret_access_key") == 0)
+		return set_str(s->secret_key, sizeof(s->secret_key), v) ? 1 : 0;
 	if (strcasecmp(name, "addressing") == 0) {
 		*why = "use auto, path or virtual";
 		return (strcmp(v, "auto") && strcmp(v, "path") && strcmp(v, "virtual")) ||
@@ -256,6 +260,16 @@ static int handle(void *user, const char *section, const char *name, const char 
 			l->drive_vendor = SSC_VENDOR_IBM;
 		else if (strcasecmp(value, "HPE") == 0 || strcasecmp(value, "HP") == 0)
 			l->drive_vendor = SSC_VENDOR_HPE;
+		else
+			bad = 1;
+	} else if (KEY("library", "auto_unload")) {
+		why = "use yes or no";
+		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0 ||
+		    strcasecmp(value, "true") == 0)
+			l->auto_unload = true;
+		else if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0 ||
+			 strcasecmp(value, "false") == 0)
+			l->auto_unload = false;
 		else
 			bad = 1;
 	} else if (KEY("tapes", "default_type")) {

@@ -346,6 +346,17 @@ static json_t *do_status(struct lib *lib)
 		      (json_int_t)s.manifests_put, "throughput_bytes_per_s",
 		      (json_int_t)s.throughput, "activity", s.activity, "last_error",
 		      s.last_error));
+	json_object_set_new(json_object_get(r, "store"), "parts_adopted",
+			    json_integer((json_int_t)s.parts_adopted));
+	json_object_set_new(
+	    json_object_get(r, "store"), "cache",
+	    json_pack("{s:I, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "limit_bytes",
+		      (json_int_t)s.cache_limit, "used_bytes", (json_int_t)s.cache_used,
+		      "unsent_bytes", (json_int_t)s.cache_unsent, "writes_waiting",
+		      (int)s.writes_waiting, "write_wait", s.write_wait, "evicted_segments",
+		      (json_int_t)s.evicted_segments, "evicted_bytes", (json_int_t)s.evicted_bytes,
+		      "fetched_segments", (json_int_t)s.fetched_segments, "fetched_bytes",
+		      (json_int_t)s.fetched_bytes, "fetching", (int)s.fetching));
 	return r;
 }
 

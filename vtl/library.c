@@ -94,6 +94,7 @@ void lib_config_defaults(struct lib_config *cfg)
 	cfg->drive_media = TAPE_LTO8;
 	cfg->drive_vendor = SSC_VENDOR_IBM;
 	cfg->default_media = TAPE_LTO8;
+	cfg->auto_unload = true;
 }
 
 struct scsi_dev *lib_changer(struct lib *lib)
@@ -371,6 +372,20 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 	int rc;
 
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
+	if (src_drive >= 0 && lib->cfg.auto_unload) {
+		rc = ssc_library_unload(&lib->drives[src_drive]);
+		if (rc == -EPERM) {
+			/* SMC-3 6.x: a host prevented removal from the drive. */
+			why->key = SK_ILLEGAL_REQUEST;
+			why->asc_ascq = ASC_MEDIUM_REMOVAL_PREVENTED;
+			return rc;
+		}
+		if (rc) {
+			why->key = SK_HARDWARE_ERROR;
+			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
+			return rc;
+		}
+	}
 	if (src_drive >= 0) {
 		rc = ssc_remove(&lib->drives[src_drive], false);
 		if (rc == -EBUSY) {
@@ -1165,6 +1180,16 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err,
 		    "removal on the changer; allow removal in the backup software, or use --force",
 		    barcode, t.ordinal);
 		rc = -EBUSY;
+		goto out;
+	}
+	if (!force &&
+	    (t.state == CAT_ARCHIVED || t.state == CAT_ARCHIVING || t.state == CAT_RETRIEVING)) {
+		set_err(err, errlen,
+			"tape %s is %s: its data is only in the object store, and deleting the "
+			"tape deletes those objects; retrieve it first (vtlctl tape retrieve %s), "
+			"or delete it with --force to destroy the data",
+			barcode, cat_state_name(t.state), barcode);
+		rc = -ENOTEMPTY;
 		goto out;
 	}
 	uint64_t bytes;

@@ -49,6 +49,11 @@ struct lib_config {
 	 * ARCHIVING and RETRIEVING tapes for the uploader to finish. false:
 	 * the local shelf (data stays under DATA_DIR/tapes). */
 	bool object_store;
+	/* MOVE MEDIUM out of a drive element unloads the drive (most
+	 * libraries do; Bacula's mtx-changer and Amanda's chg-robot expect it
+	 * by default). false: the host must unload it first (LOAD UNLOAD),
+	 * or the move fails with 53/01 as IBM's TS3310 reports. */
+	bool auto_unload;
 };
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */

@@ -3,7 +3,7 @@
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
-	vtl/uploader.c vtl/uploader.h \
+	vtl/uploader.c vtl/uploader.h vtl/cache.c vtl/cache.h \
 	vtl/tcmu.c vtl/tcmu.h
 libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 
@@ -45,3 +45,26 @@ tests_vtl_test_store_vtld_SOURCES = tests/vtl/test_store_vtld.c \
 tests_vtl_test_store_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_store_vtld_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
 EXTRA_tests_vtl_test_store_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# The cache (eviction, read-through, back-pressure) and disaster recovery
+# end to end, local store (tests/vtl/test_cache_vtld.c).
+check_PROGRAMS += tests/vtl/test_cache_vtld
+TESTS += tests/vtl/test_cache_vtld
+tests_vtl_test_cache_vtld_SOURCES = tests/vtl/test_cache_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_cache_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_cache_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_cache_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# The uploader and the shelf against Ceph's radosgw, started around the run
+# by tests/s3/rgw.sh (tests/vtl/test_store_rgw.c).
+check_PROGRAMS += tests/vtl/test_store_rgw
+TESTS += tests/vtl/test_store_rgw
+tests_vtl_test_store_rgw_SOURCES = tests/vtl/test_store_rgw.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_store_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
+tests_vtl_test_store_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
+EXTRA_tests_vtl_test_store_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

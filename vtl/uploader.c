@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "library.h"
 #include "scsi/be.h"
 #include "scsi/crc32c.h"
@@ -88,6 +89,8 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 		sc.endpoint = c->endpoint[0] ? c->endpoint : NULL;
 		sc.region = c->region[0] ? c->region : NULL;
 		sc.profile = c->profile[0] ? c->profile : NULL;
+		sc.access_key = c->access_key[0] ? c->access_key : NULL;
+		sc.secret_key = c->secret_key[0] ? c->secret_key : NULL;
 		sc.ca_bundle = c->ca_bundle[0] ? c->ca_bundle : NULL;
 		sc.addressing = strcmp(c->addressing, "path") == 0	? STORE_S3_PATH
 				: strcmp(c->addressing, "virtual") == 0 ? STORE_S3_VIRTUAL
@@ -132,6 +135,9 @@ struct upl {
 	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
 	struct idle_rec *idle;
 	size_t n_idle;
+	struct vcache *cache;			 /* eviction, read-through, back-pressure */
+	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
+	size_t n_reconciled;
 };
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -378,9 +384,98 @@ static int put_part(struct upl *u, const char *bc, const char *dir, struct cat_u
 	pthread_mutex_lock(&u->cat_mu);
 	rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
 	pthread_mutex_unlock(&u->cat_mu);
-	if (!rc)
+	if (!rc) {
 		count(u, len, 1, 0, 0, 0);
+		vcache_sent(u->cache, len);
+	}
 	return rc;
+}
+
+struct listed_parts {
+	struct store_part *v;
+	size_t n, cap;
+};
+
+static int listed_cb(void *arg, const struct store_part *p)
+{
+	struct listed_parts *l = arg;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 16;
+		void *v = realloc(l->v, nc * sizeof(*l->v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = nc;
+	}
+	l->v[l->n++] = *p;
+	return 0;
+}
+
+/* Has this upload been compared with the store's ListParts since start?
+ * Marks it so. */
+static bool reconciled(struct upl *u, const char *upload_id)
+{
+	for (size_t i = 0; i < u->n_reconciled; i++)
+		if (strcmp(u->reconciled[i], upload_id) == 0)
+			return true;
+	void *v = realloc(u->reconciled, (u->n_reconciled + 1) * sizeof(*u->reconciled));
+	if (!v)
+		return true; /* no memory: simply send again */
+	u->reconciled = v;
+	copy_str(u->reconciled[u->n_reconciled++], STORE_UPLOAD_ID_MAX, upload_id);
+	return false;
+}
+
+/*
+ * Full parts number, number+1, ... that the store lists for the upload
+ * and whose ETag is the MD5 of our bytes at their offset: record them in
+ * the catalog as if just sent. Returns how many were adopted.
+ */
+static int adopt_parts(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
+		       const char *key, int number, uint64_t off, uint64_t valid, uint8_t *buf)
+{
+	const uint64_t P = s->part_size;
+	struct listed_parts l = {0};
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	int rc = store_mpu_list_parts(u->st, key, s->upload_id, listed_cb, &l, &se);
+	if (rc) {
+		free(l.v);
+		/* The upload is gone or unlistable: the normal path finds out. */
+		return 0;
+	}
+	int adopted = 0;
+	for (size_t i = 0; i < l.n && off + P <= valid; i++) {
+		if (l.v[i].number < number)
+			continue;
+		if (l.v[i].number != number || l.v[i].size != P)
+			break;
+		char md5[33];
+		rc = read_range(dir, s->seg, off, buf, P);
+		if (rc)
+			break;
+		store_md5_hex(buf, P, md5);
+		if (strcmp(md5, l.v[i].etag) != 0)
+			break;
+		struct cat_upl_part p = {.number = number, .size = P};
+		copy_str(p.etag, sizeof(p.etag), l.v[i].etag);
+		pthread_mutex_lock(&u->cat_mu);
+		rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
+		pthread_mutex_unlock(&u->cat_mu);
+		if (rc)
+			break;
+		logf_(u, 2, "part %d of %s was in the store already; adopted, not sent again",
+		      number, key);
+		pthread_mutex_lock(&u->mu);
+		u->stats.parts_adopted++;
+		pthread_mutex_unlock(&u->mu);
+		vcache_sent(u->cache, P);
+		adopted++;
+		number++;
+		off += P;
+	}
+	free(l.v);
+	return adopted; /* anything not adopted is sent as usual */
 }
 
 /* Bring one segment's object up to `valid` bytes as far as allowed:
@@ -422,6 +517,7 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			logf_(u, 0, "cannot start the upload of %s: %s", key, se.msg);
 			return rc;
 		}
+		reconciled(u, s->upload_id); /* new: nothing in the store to adopt */
 		rc = cat_call_put(u, bc, s);
 		if (rc)
 			return rc;
@@ -471,6 +567,16 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 		return cat_call_put(u, bc, s);
 	}
 	int number = (int)full + 1;
+	if (!short_tail && off + P <= valid && !reconciled(u, s->upload_id)) {
+		/* First look at this upload since start: parts the store
+		 * accepted but the catalog never recorded (kill -9 between the
+		 * two) are adopted, not sent again. */
+		int adopted = adopt_parts(u, bc, dir, s, key, number, off, valid, buf);
+		if (adopted < 0)
+			return adopted;
+		off += (uint64_t)adopted * P;
+		number += adopted;
+	}
 	while (off + P <= valid) {
 		if (stopping(u))
 			return -EINTR;
@@ -1139,6 +1245,126 @@ static void forget_deleted(struct upl *u, const struct cat_tape *t)
 	}
 }
 
+/* ---- The cache ------------------------------------------------------------ */
+
+static bool has_local_copy(enum cat_state s)
+{
+	return s == CAT_AVAILABLE || s == CAT_RETRIEVED || s == CAT_IN_TRANSIT_TO_SHELF;
+}
+
+/*
+ * Measure the local cache (segment files of the tapes that have a local
+ * copy), list the segments that may be evicted (sealed, complete and
+ * verified in the store, with their index sidecar so that loading and
+ * positioning need no download) and let the cache evict and reset its
+ * write gate (vtl/cache.h).
+ */
+static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
+{
+	struct vcache_seg *cand = NULL;
+	size_t nc = 0, cap = 0;
+	uint64_t used = 0, pending = 0, evicted;
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_tape *t = &tapes[k];
+		char dir[PATH_MAX];
+		struct manifest m;
+		struct cat_upl_seg *rows = NULL;
+		size_t nrows = 0;
+		if (!has_local_copy(t->state))
+			continue;
+		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+		if (man_read(dir, &m))
+			continue;
+		if (cat_call_segs(u, t->barcode, &rows, &nrows)) {
+			man_free(&m);
+			continue;
+		}
+		for (size_t i = 0; i < m.nseg; i++) {
+			char path[PATH_MAX + 64];
+			struct stat sb, ib;
+			const struct cat_upl_seg *row = NULL;
+			for (size_t j = 0; j < nrows; j++)
+				if (rows[j].seg == m.segs[i].id)
+					row = &rows[j];
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
+				 m.segs[i].id);
+			if (stat(path, &sb) == 0)
+				used += (uint64_t)sb.st_size;
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
+				 m.segs[i].id);
+			if (stat(path, &sb))
+				continue; /* evicted */
+			uint64_t size = (uint64_t)sb.st_size, stored = 0;
+			bool safe = false;
+			if (row && !row->upload_id[0] && row->object_etag[0]) {
+				stored = row->object_size;
+				safe = row->object_size >= m.segs[i].valid;
+			} else if (row) {
+				stored = row->parts_bytes;
+			}
+			used += size;
+			pending += size > stored ? size - stored : 0;
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
+				 m.segs[i].id);
+			if (!safe || i + 1 >= m.nseg || stat(path, &ib))
+				continue;
+			if (nc == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				void *v = realloc(cand, ncap * sizeof(*cand));
+				if (!v)
+					continue;
+				cand = v;
+				cap = ncap;
+			}
+			struct vcache_seg *c = &cand[nc++];
+			copy_str(c->dir, sizeof(c->dir), dir);
+			copy_str(c->barcode, sizeof(c->barcode), t->barcode);
+			c->seg = m.segs[i].id;
+			c->bytes = size;
+			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
+		}
+		free(rows);
+		man_free(&m);
+	}
+	vcache_update(u->cache, cand, nc, used, pending, &evicted);
+	if (evicted)
+		logf_(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
+		      evicted);
+	free(cand);
+}
+
+/* Partial downloads of evicted segments left by a crash. */
+static void sweep_partial_fetches(struct upl *u)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(u->lib));
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		DIR *t = fdopendir(dfd);
+		if (!t) {
+			close(dfd);
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(t))) {
+			size_t l = strlen(e->d_name);
+			if (l > 5 && strncmp(e->d_name, "seg-", 4) == 0 &&
+			    strcmp(e->d_name + l - 5, ".part") == 0)
+				unlinkat(dirfd(t), e->d_name, 0);
+		}
+		closedir(t);
+	}
+	closedir(d);
+}
+
 static void round_once(struct upl *u)
 {
 	struct cat_tape *tapes;
@@ -1150,6 +1376,7 @@ static void round_once(struct upl *u)
 		logf_(u, 0, "cannot read the catalog: %s", strerror(-rc));
 		return;
 	}
+	cache_pass(u, tapes, n);
 	for (size_t i = 0; i < n && !stopping(u); i++) {
 		struct cat_tape *t = &tapes[i];
 		bool done = false;
@@ -1192,6 +1419,8 @@ static void round_once(struct upl *u)
 			break;
 		}
 	}
+	if (!stopping(u))
+		cache_pass(u, tapes, n);
 	free(tapes);
 }
 
@@ -1231,6 +1460,11 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static void kick_cb(void *arg)
+{
+	upl_kick(arg);
+}
+
 int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl_log_fn log,
 	      struct upl **out, char *err, size_t errlen)
 {
@@ -1257,6 +1491,25 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 			 strerror(-rc));
 		goto fail;
 	}
+	sweep_partial_fetches(u);
+	struct vcache_config vc = {
+	    .store = st,
+	    .limit = c->cache_limit,
+	    .log = log,
+	    .kick = kick_cb,
+	    .kick_arg = u,
+	};
+	copy_str(vc.prefix, sizeof(vc.prefix), c->prefix);
+	/* Test hook: small segments, so that tests see sealing and eviction
+	 * without writing gigabytes. */
+	const char *ss = getenv("VTL_SEGMENT_SIZE");
+	if (ss)
+		vc.segment_size = strtoull(ss, NULL, 10);
+	rc = vcache_open(&vc, &u->cache);
+	if (rc) {
+		snprintf(err, errlen, "uploader: cannot set up the cache: %s", strerror(-rc));
+		goto fail;
+	}
 	rc = -pthread_create(&u->thread, NULL, thread_main, u);
 	if (rc) {
 		snprintf(err, errlen, "uploader: cannot start its thread: %s", strerror(-rc));
@@ -1267,6 +1520,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	*out = u;
 	return 0;
 fail:
+	vcache_close(u->cache);
 	cat_close(u->cat);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
@@ -1286,13 +1540,21 @@ void upl_stop(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
+	vcache_close(u->cache);
 	cat_close(u->cat);
 	store_close(u->st);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
 	free(u->idle);
+	free(u->reconciled);
 	free(u);
+}
+
+void upl_release_writers(struct upl *u)
+{
+	if (u)
+		vcache_release_writers(u->cache);
 }
 
 void upl_kick(struct upl *u)
@@ -1320,6 +1582,25 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	}
 	s->throughput = now > oldest ? (s->bytes_sent - base) / (uint64_t)(now - oldest) : 0;
 	pthread_mutex_unlock(&u->mu);
+	struct vcache_status cs;
+	vcache_status(u->cache, &cs);
+	s->cache_limit = cs.limit;
+	s->cache_used = cs.used;
+	s->cache_unsent = cs.pending;
+	s->writes_waiting = cs.writes_waiting;
+	s->evicted_segments = cs.evicted_segments;
+	s->evicted_bytes = cs.evicted_bytes;
+	s->fetched_segments = cs.fetched_segments;
+	s->fetched_bytes = cs.fetched_bytes;
+	s->fetching = cs.fetching;
+	if (cs.writes_waiting)
+		snprintf(s->write_wait, sizeof(s->write_wait),
+			 "%u write%s (tape %s) waiting %lds: the cache holds %" PRIu64
+			 " bytes not yet in the object store, cache_limit is %" PRIu64
+			 "; they go on as uploads make room%s",
+			 cs.writes_waiting, cs.writes_waiting == 1 ? "" : "s", cs.waiting_tape,
+			 (long)(time(NULL) - cs.waiting_since), cs.pending, cs.limit,
+			 s->last_error[0] ? " (the store reports an error: see last error)" : "");
 	/* Backlog: what local manifests name and the store lacks. */
 	struct cat_tape *tapes;
 	size_t n;

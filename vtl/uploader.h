@@ -44,9 +44,11 @@ struct upl_config {
 	char addressing[16]; /* "auto", "path", "virtual" */
 	char ca_bundle[PATH_MAX];
 	char profile[64];
-	uint64_t part_size; /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
+	char access_key[128]; /* "": the environment or the profile */
+	char secret_key[128]; /* used for signing only, never logged */
+	uint64_t part_size;   /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
 	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
-	uint64_t cache_limit;		     /* 0: none (documented: not enforced yet) */
+	uint64_t cache_limit;		     /* 0: none (vtl/cache.h) */
 	unsigned idle_secs; /* complete the active segment after a flush and this idle */
 };
 
@@ -66,6 +68,9 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 void upl_stop(struct upl *u);
 /* Look at the tapes now rather than at the next tick. */
 void upl_kick(struct upl *u);
+/* Shutting down: writes waiting for room in the cache go on (the front
+ * ends can then stop); later ones are not held either. */
+void upl_release_writers(struct upl *u);
 
 struct upl_status {
 	char backend[16];
@@ -73,9 +78,16 @@ struct upl_status {
 	uint32_t pending_segments;
 	uint64_t bytes_sent; /* since start */
 	uint64_t parts_sent, parts_copied, objects_completed, manifests_put;
-	uint64_t throughput;  /* bytes/s over the last ~10 s */
-	char activity[256];   /* what the thread is doing, or "idle" */
-	char last_error[512]; /* "" when none */
+	uint64_t parts_adopted; /* found in the store after a crash, not sent again */
+	uint64_t throughput;	/* bytes/s over the last ~10 s */
+	char activity[256];	/* what the thread is doing, or "idle" */
+	char last_error[512];	/* "" when none */
+	/* The local cache (vtl/cache.h). */
+	uint64_t cache_limit, cache_used, cache_unsent;
+	uint32_t writes_waiting; /* appends blocked by back-pressure now */
+	char write_wait[512];	 /* why they wait, "" when none do */
+	uint64_t evicted_segments, evicted_bytes, fetched_segments, fetched_bytes;
+	uint32_t fetching;
 };
 void upl_get_status(struct upl *u, struct upl_status *s);
 /* Per tape totals (bytes uploaded, pending segments). */

@@ -519,6 +519,35 @@ static int cmd_status(int argc, char **argv)
 		printf("sent since start %s in %" JSON_INTEGER_FORMAT " parts\n", sent,
 		       json_integer_value(json_object_get(s, "parts_sent")));
 		printf("activity         %s\n", jstr(s, "activity"));
+		json_t *c = json_object_get(s, "cache");
+		if (json_is_object(c)) {
+			char used[32], limit[32], unsent[32], ev[32], fe[32];
+			human_bytes((uint64_t)json_integer_value(json_object_get(c, "used_bytes")),
+				    used, sizeof(used));
+			human_bytes((uint64_t)json_integer_value(json_object_get(c, "limit_bytes")),
+				    limit, sizeof(limit));
+			human_bytes(
+			    (uint64_t)json_integer_value(json_object_get(c, "unsent_bytes")),
+			    unsent, sizeof(unsent));
+			human_bytes(
+			    (uint64_t)json_integer_value(json_object_get(c, "evicted_bytes")), ev,
+			    sizeof(ev));
+			human_bytes(
+			    (uint64_t)json_integer_value(json_object_get(c, "fetched_bytes")), fe,
+			    sizeof(fe));
+			if (json_integer_value(json_object_get(c, "limit_bytes")))
+				printf("cache            %s of %s, %s not yet in the store\n", used,
+				       limit, unsent);
+			else
+				printf("cache            %s (no cache_limit)\n", used);
+			printf("cache evictions  %" JSON_INTEGER_FORMAT " segment(s), %s; fetched "
+			       "back %" JSON_INTEGER_FORMAT " segment(s), %s\n",
+			       json_integer_value(json_object_get(c, "evicted_segments")), ev,
+			       json_integer_value(json_object_get(c, "fetched_segments")), fe);
+			const char *w = jstr(c, "write_wait");
+			if (w && w[0])
+				printf("writes waiting   %s\n", w);
+		}
 		const char *e = jstr(s, "last_error");
 		if (e && e[0])
 			printf("last error       %s\n", e);

@@ -465,6 +465,7 @@ int main(int argc, char **argv)
 		vlog(VTL_LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	upl_release_writers(upl); /* writes held by a full cache go on */
 	tcmu_stop(tcmu);
 	iscsi_server_stop(srv);
 	iscsi_server_destroy(srv);

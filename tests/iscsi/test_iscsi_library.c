@@ -45,6 +45,14 @@ TestSuite(vtld_tmf, .init = start, .fini = stop, .timeout = 60);
 TestSuite(vtld_robustness, .init = start, .fini = stop, .timeout = 60);
 TestSuite(vtld_security, .fini = stop, .timeout = 60);
 
+/* A library whose MOVE MEDIUM leaves unloading to the host. */
+static void start_strict(void)
+{
+	vp_start(&vtl, "[library]\nauto_unload = no\n");
+}
+
+TestSuite(vtld_strict_unload, .init = start_strict, .fini = stop, .timeout = 60);
+
 /* ---- helpers ---- */
 
 static void create_tapes(int n)
@@ -404,7 +412,7 @@ Test(vtld_library, tape_show_and_list_report_the_usage_of_a_loaded_tape_as_it_gr
 	th_logout(iscsi);
 }
 
-Test(vtld_library, move_medium_out_of_a_drive_not_unloaded_fails_with_unload_tape_failure)
+Test(vtld_strict_unload, move_medium_out_of_a_drive_not_unloaded_fails_with_unload_tape_failure)
 {
 	create_tapes(1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);

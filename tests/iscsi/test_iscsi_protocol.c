@@ -600,11 +600,10 @@ Test(proto_text, sendtargets_in_a_normal_session_reports_its_own_target)
 {
 	struct raw r;
 	raw_login(&r, vtl.port, VP_INITIATOR, vtl.iqn, NULL);
-	char want[80], pair[320];
-	snprintf(want, sizeof(want), "%s,1", vtl.portal);
+	char pair[320];
 	text_request(&r, "SendTargets=");
 	cr_expect_str_eq(raw_resp_val(&r, "TargetName"), vtl.iqn);
-	cr_expect_str_eq(raw_resp_val(&r, "TargetAddress"), want);
+	cr_expect_null(raw_resp_val(&r, "TargetAddress"), "loopback: no TargetAddress");
 	snprintf(pair, sizeof(pair), "SendTargets=%s", vtl.iqn);
 	text_request(&r, pair);
 	cr_expect_str_eq(raw_resp_val(&r, "TargetName"), vtl.iqn);
@@ -620,11 +619,10 @@ Test(proto_text, sendtargets_in_a_discovery_session_names_all_or_one_target)
 {
 	struct raw r;
 	raw_login(&r, vtl.port, VP_INITIATOR, NULL, NULL);
-	char want[80], pair[320];
-	snprintf(want, sizeof(want), "%s,1", vtl.portal);
+	char pair[320];
 	text_request(&r, "SendTargets=All");
 	cr_expect_str_eq(raw_resp_val(&r, "TargetName"), vtl.iqn);
-	cr_expect_str_eq(raw_resp_val(&r, "TargetAddress"), want);
+	cr_expect_null(raw_resp_val(&r, "TargetAddress"), "loopback: no TargetAddress");
 	snprintf(pair, sizeof(pair), "SendTargets=%s", vtl.iqn);
 	text_request(&r, pair);
 	cr_expect_str_eq(raw_resp_val(&r, "TargetName"), vtl.iqn);

@@ -20,21 +20,33 @@ TestSuite(iscsi_discovery, .init = start, .fini = th_stop, .timeout = 60);
 TestSuite(iscsi_login, .init = start, .fini = th_stop, .timeout = 60);
 TestSuite(iscsi_session, .init = start, .fini = th_stop, .timeout = 60);
 
+/* Targets named `name` in a SendTargets answer; portal NULL: any address,
+ * "": the record must carry no TargetAddress, else that address. */
 static int count_targets(struct iscsi_discovery_address *da, const char *name, const char *portal)
 {
 	int n = 0;
 	for (; da; da = da->next) {
 		if (name && strcmp(da->target_name, name))
 			continue;
-		cr_assert_not_null(da->portals);
-		if (portal)
+		if (portal && !portal[0])
+			cr_expect_null(da->portals, "no TargetAddress on a loopback connection");
+		else if (portal) {
+			cr_assert_not_null(da->portals);
 			cr_expect_str_eq(da->portals->portal, portal);
+		}
 		n++;
 	}
 	return n;
 }
 
-Test(iscsi_discovery, send_targets_all_lists_targets_with_the_connected_portal)
+/*
+ * A connection that arrives on a loopback address may come through a NAT
+ * ending on this host (QEMU user networking: the guest dialled 10.0.2.2),
+ * so 127.0.0.1 is not an address to hand back: the records carry no
+ * TargetAddress and the initiator logs in where it discovered (regression:
+ * open-iscsi in the e2e guest was told 127.0.0.1 and could not log in).
+ */
+Test(iscsi_discovery, send_targets_all_on_loopback_leaves_the_address_to_the_initiator)
 {
 	struct iscsi_context *iscsi = th_context(TH_INITIATOR, NULL);
 	cr_assert_eq(iscsi_connect_sync(iscsi, th_portal()), 0);
@@ -42,8 +54,7 @@ Test(iscsi_discovery, send_targets_all_lists_targets_with_the_connected_portal)
 	struct iscsi_discovery_address *da = iscsi_discovery_sync(iscsi);
 	cr_assert_not_null(da, "%s", iscsi_get_error(iscsi));
 
-	char want[80];
-	snprintf(want, sizeof(want), "%s,1", th_portal());
+	const char *want = "";
 	cr_expect_eq(count_targets(da, TH_LIB, want), 1);
 	cr_expect_eq(count_targets(da, th_drive_iqn(0), want), 1);
 	cr_expect_eq(count_targets(da, th_drive_iqn(1), want), 1);

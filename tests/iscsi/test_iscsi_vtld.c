@@ -124,9 +124,9 @@ Test(iscsi_vtld, discovery_login_and_inquiry_of_changer_and_drive)
 	struct iscsi_discovery_address *da = iscsi_discovery_sync(d);
 	cr_assert_not_null(da, "%s", iscsi_get_error(d));
 	cr_expect_str_eq(da->target_name, iqn);
-	char want[80];
-	snprintf(want, sizeof(want), "%s,1", portal);
-	cr_expect_str_eq(da->portals->portal, want);
+	/* Reached on 127.0.0.1: no TargetAddress, the initiator keeps the
+	 * address it discovered on (iscsi/server.c set_portal). */
+	cr_expect_null(da->portals);
 	iscsi_free_discovery_data(d, da);
 	iscsi_logout_sync(d);
 	iscsi_destroy_context(d);

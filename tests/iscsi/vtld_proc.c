@@ -54,12 +54,22 @@ static void spawn(struct vtld_proc *p)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		if (p->config[0])
-			execl(vtld, vtld, "--foreground", "-c", p->config, "--data-dir", p->dir,
-			      "--listen", "127.0.0.1:0", (char *)NULL);
-		else
-			execl(vtld, vtld, "--foreground", "--data-dir", p->dir, "--listen",
-			      "127.0.0.1:0", (char *)NULL);
+		const char *argv[12];
+		int n = 0;
+		argv[n++] = vtld;
+		argv[n++] = "--foreground";
+		if (p->config[0]) {
+			argv[n++] = "-c";
+			argv[n++] = p->config;
+		}
+		argv[n++] = "--data-dir";
+		argv[n++] = p->dir;
+		argv[n++] = "--listen";
+		argv[n++] = "127.0.0.1:0";
+		if (p->extra[0])
+			argv[n++] = p->extra;
+		argv[n] = NULL;
+		execv(vtld, (char *const *)argv);
 		_exit(127);
 	}
 
@@ -95,7 +105,14 @@ static void spawn(struct vtld_proc *p)
 
 void vp_start(struct vtld_proc *p, const char *config_text)
 {
+	vp_start_with(p, config_text, NULL);
+}
+
+void vp_start_with(struct vtld_proc *p, const char *config_text, const char *extra_arg)
+{
 	memset(p, 0, sizeof(*p));
+	if (extra_arg)
+		snprintf(p->extra, sizeof(p->extra), "%s", extra_arg);
 	snprintf(p->dir, sizeof(p->dir), "/tmp/vtl-itest-XXXXXX");
 	cr_assert_not_null(mkdtemp(p->dir));
 	if (config_text) {

@@ -30,12 +30,16 @@ struct vtld_proc {
 	char iqn[256];		    /* the target name vtld reported */
 	char config[PATH_MAX + 16]; /* the config file, or "" */
 	char log[PATH_MAX + 32];    /* the current log file */
+	char extra[64];		    /* one more vtld argument (vp_start_with), or "" */
 };
 
 /* Start vtld on a new temporary data directory; config_text (or NULL) is
  * written to DIR/vtld.conf and passed with -c. Fails the test if vtld does
  * not report its port within 15 s. */
 void vp_start(struct vtld_proc *p, const char *config_text);
+/* vp_start, passing vtld one more argument (e.g. "--recover-from-store");
+ * restarts pass it too unless p->extra is cleared. */
+void vp_start_with(struct vtld_proc *p, const char *config_text, const char *extra_arg);
 /* SIGTERM and wait (SIGKILL after 10 s); returns the exit status as
  * waitpid reports it, or -1 if it had to be killed. */
 int vp_terminate(struct vtld_proc *p);

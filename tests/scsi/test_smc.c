@@ -28,6 +28,20 @@ static void teardown(void)
 
 TestSuite(smc, .init = setup, .fini = teardown);
 
+/* [library] auto_unload = no: the host must unload a drive first. */
+static void setup_strict(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	T.cfg.auto_unload = false;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open: %s", T.err);
+	ch = lib_changer(T.lib);
+	drain_ua(ch, N1);
+	drain_ua(ch, N2);
+}
+
+TestSuite(smc_strict, .init = setup_strict, .fini = teardown);
+
 /* Create a tape as the operator would, then take the unit attention that
  * announces it so the next command runs. */
 static void add_tape(const char *barcode)
@@ -35,6 +49,8 @@ static void add_tape(const char *barcode)
 	tlib_create(&T, barcode);
 	drain_ua(ch, N1);
 }
+
+static void expect_at(const char *barcode, const char *loc);
 
 /* ---- Identity ------------------------------------------------------------ */
 
@@ -329,7 +345,61 @@ Test(smc, move_into_a_drive_loads_it_and_the_drive_reports_the_change)
 	cr_assert_str_eq(vt, "ABC001L8");
 }
 
-Test(smc, move_out_of_a_loaded_drive_is_refused_until_the_host_unloads)
+/*
+ * Regression (e2e: Bacula's mtx-changer unload failed): with auto_unload,
+ * the default, MOVE MEDIUM out of a loaded drive unloads it as the picker
+ * of most libraries does: buffered data is flushed first, the drive then
+ * reports NOT READY, MEDIUM NOT PRESENT.
+ */
+Test(smc, move_out_of_a_loaded_drive_unloads_it)
+{
+	add_tape("ABC001L8");
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	drain_ua(drv, N1);
+	uint8_t rec[512];
+	memset(rec, 0x5a, sizeof(rec));
+	uint8_t wcdb[6] = {WRITE_6, 0, 0, 0x02, 0x00, 0};
+	struct scsi_cmd *w = tcmd_init(&t, N1, wcdb, 6, 0);
+	w->out = rec;
+	w->out_len = sizeof(rec);
+	spc_dispatch(drv, w);
+	cr_assert_eq(w->status, SAM_STAT_GOOD);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), 0);
+	expect_at("ABC001L8", "slot:2");
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	run(drv, &t, N1, tur, 6, 0);
+	cr_assert_eq(key_of(&t), SK_NOT_READY);
+	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len), ASC_MEDIUM_NOT_PRESENT);
+	/* The record written before the move is on the medium. */
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), 0);
+	drain_ua(drv, N1);
+	uint8_t rcdb[6] = {READ_6, 0, 0, 0x02, 0x00, 0};
+	cr_assert_eq(run(drv, &t, N1, rcdb, 6, sizeof(rec)), 0);
+	cr_assert_eq(t.c.in_len, sizeof(rec));
+	cr_assert_eq(memcmp(t.buf, rec, sizeof(rec)), 0);
+}
+
+Test(smc, move_out_of_a_drive_whose_removal_is_prevented_is_refused)
+{
+	add_tape("ABC001L8");
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	drain_ua(drv, N1);
+	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0};
+	cr_assert_eq(run(drv, &t, N1, prevent, 6, 0), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_MEDIUM_REMOVAL_PREVENTED);
+	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	expect_at("ABC001L8", "drive:1");
+	uint8_t allow[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0};
+	cr_assert_eq(run(drv, &t, N1, allow, 6, 0), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), 0);
+	expect_at("ABC001L8", "slot:2");
+}
+
+Test(smc_strict, move_out_of_a_loaded_drive_is_refused_until_the_host_unloads)
 {
 	add_tape("ABC001L8");
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
@@ -579,7 +649,7 @@ Test(smc, exchange_medium_swaps_two_cartridges)
 	cr_assert_eq(t.buf[16 + 2] & 0x01, 0);
 }
 
-Test(smc, exchange_medium_with_a_second_destination_and_a_drive)
+Test(smc_strict, exchange_medium_with_a_second_destination_and_a_drive)
 {
 	add_tape("ABC001L8");
 	add_tape("ABC002L8");

@@ -1,0 +1,217 @@
+#!/bin/bash
+# run-fast.sh - the fast end-to-end tier (every `make check`): start vtld on
+# a free 127.0.0.1 port with a fresh data directory, create tapes, boot the
+# QEMU guest, run tests/e2e/guest-fast.sh in it (open-iscsi, st, ch, sg,
+# mt, mtx, tar, btape test against vtld), collect its TAP, stop everything.
+#
+# Usage: tests/e2e/run-fast.sh [--selftest] [--keep]
+#   --selftest  no vtld: boot the guest and check that discovery against a
+#               closed port fails cleanly (proves the harness itself)
+#   --keep      keep the temporary directory (data dir, share) for debugging
+# Environment:
+#   VTLD, VTLCTL   the binaries (default: found in E2E_BUILDDIR, then srcdir)
+#   E2E_BUILDDIR   the build directory (default: the current directory)
+#   E2E_CACHE      guest kernel/initramfs cache (default <srcdir>/build/e2e-cache)
+#   E2E_LOGS       where the logs of the last run are kept
+#                  (default: e2e-logs/fast beside the cache directory)
+#   E2E_BUDGET     hard limit on the guest in seconds (default 480)
+#   E2E_STRICT=1   a missing prerequisite fails instead of skipping
+#
+# Output: TAP, then "e2e: N passed, N failed, N skipped". Exit 0 when
+# nothing failed, 77 (skip) when QEMU/tools/vtld are missing, 1 otherwise.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+tier=${E2E_TIER:-fast}
+script=$E2E_DIR/guest-$tier.sh
+selftest=0
+keep=0
+target=vtld
+while [ $# -gt 0 ]; do
+	case $1 in
+	--selftest) selftest=1 ;;
+	--keep) keep=1 ;;
+	--target) target=$2; shift ;;
+	*) die "usage: run-$tier.sh [--selftest] [--keep] [--target vtld|tgt]" ;;
+	esac
+	shift
+done
+case $target in
+vtld) ;;
+tgt) . "$E2E_DIR/tgt-peer.sh" ;;
+*) die "unknown target $target (vtld or tgt)" ;;
+esac
+budget=${E2E_BUDGET:-480}
+logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier}
+[ "$selftest" = 1 ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/selftest}
+[ "$target" = tgt ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier-tgt}
+
+e2e_check_host_deps
+if [ "$selftest" = 0 ] && [ "$target" = vtld ]; then
+	find_prog vtld >/dev/null || skip_or_die "no vtld binary (set VTLD or run from the build directory)"
+	find_prog vtlctl >/dev/null || skip_or_die "no vtlctl binary (set VTLCTL or run from the build directory)"
+fi
+"$E2E_DIR/build-guest" >/dev/null || die "build-guest failed"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vtl-e2e.XXXXXX")
+share=$tmp/share
+data=$tmp/data
+mkdir -p "$share" "$data"
+HOST_TAP=$tmp/host.tap
+: >"$HOST_TAP"
+VTLD_PID=
+
+cleanup() {
+	[ "$target" = tgt ] && stop_tgt
+	stop_vtld
+	rm -rf "$logs"
+	mkdir -p "$logs"
+	cp -a "$share/." "$logs/" 2>/dev/null
+	[ -f "$tmp/vtld.log" ] && cp "$tmp/vtld.log" "$logs/"
+	cp "$HOST_TAP" "$logs/host.tap" 2>/dev/null
+	if [ "$keep" = 1 ]; then
+		say "kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+host_ok() { echo "ok - $1" >>"$HOST_TAP"; }
+host_fail() {
+	{
+		echo "not ok - $1"
+		[ $# -ge 2 ] && printf '%s\n' "$2" | head -n 25 | sed 's/^/#   | /'
+		[ $# -ge 3 ] && echo "#   expected: $3"
+	} >>"$HOST_TAP"
+}
+
+t0=$(date +%s)
+tapes=""
+if [ "$selftest" = 1 ]; then
+	port=$(free_port)
+	say "self-test: nothing listens on 127.0.0.1:$port"
+elif [ "$target" = tgt ]; then
+	if ! start_tgt "$data" "$tmp/vtld.log" "${E2E_NTAPES:-6}"; then
+		host_fail "tgtd starts" "$(tail -n 20 "$tmp/vtld.log")"
+		cat "$HOST_TAP"; tap_summary "$HOST_TAP"; exit 1
+	fi
+	host_ok "tgtd (peer) starts and listens on 127.0.0.1:$VTLD_PORT"
+	port=$VTLD_PORT
+	tapes=$TGT_TAPES
+else
+	vtlctl=$(find_prog vtlctl)
+	if ! start_vtld "$data" "$tmp/vtld.log"; then
+		host_fail "vtld starts and listens on 127.0.0.1" "$(tail -n 20 "$tmp/vtld.log")" \
+			"vtld --data-dir DIR --listen 127.0.0.1:PORT --foreground accepts iSCSI connections and creates DIR/vtld.sock"
+		cat "$HOST_TAP"
+		tap_summary "$HOST_TAP"
+		exit 1
+	fi
+	host_ok "vtld starts and listens on 127.0.0.1:$VTLD_PORT"
+	port=$VTLD_PORT
+	ntapes=${E2E_NTAPES:-6}
+	out=$("$vtlctl" --socket "$data/vtld.sock" tape create --prefix E2E --count "$ntapes" ${E2E_TAPE_ARGS:-} 2>&1)
+	rc=$?
+	echo "$out" >"$tmp/vtlctl-create.log"
+	if [ "$rc" -ne 0 ]; then
+		host_fail "vtlctl tape create --prefix E2E --count $ntapes" "$out" "exit 0"
+	else
+		host_ok "vtlctl tape create --prefix E2E --count $ntapes"
+	fi
+	# The slow tier adds tapes of given sizes: E2E_EXTRA_TAPES="PREFIX:COUNT:SIZE ...".
+	for spec in ${E2E_EXTRA_TAPES:-}; do
+		IFS=: read -r pfx cnt size <<<"$spec"
+		more=$("$vtlctl" --socket "$data/vtld.sock" tape create --size "$size" --prefix "$pfx" --count "$cnt" 2>&1)
+		rc=$?
+		echo "$more" >>"$tmp/vtlctl-create.log"
+		if [ "$rc" -ne 0 ]; then
+			host_fail "vtlctl tape create --size $size --prefix $pfx --count $cnt" "$more" "exit 0"
+		else
+			host_ok "vtlctl tape create --size $size --prefix $pfx --count $cnt"
+		fi
+		out="$out
+$more"
+	done
+	tapes=$(printf '%s\n' "$out" | grep -oE '\<(E2E|E2F|E2A)[A-Z0-9]*' | sort -u | tr '\n' ' ')
+	if [ -z "$tapes" ]; then
+		list=$("$vtlctl" --socket "$data/vtld.sock" tape list 2>&1)
+		tapes=$(printf '%s\n' "$list" | grep -oE '\<(E2E|E2F|E2A)[A-Z0-9]*' | sort -u | tr '\n' ' ')
+	fi
+	say "tapes: $tapes"
+fi
+t_vtld=$(date +%s)
+
+cat >"$share/env" <<EOF
+E2E_SCRIPT=$script
+E2E_SRCDIR=$E2E_SRCDIR
+E2E_PORTAL=10.0.2.2:$port
+E2E_DRIVES=${E2E_DRIVES:-4}
+E2E_SLOTS=${E2E_SLOTS:-40}
+E2E_IE=${E2E_IE:-4}
+E2E_TAPES="$tapes"
+E2E_SELFTEST=$selftest
+E2E_BUDGET=$budget
+E2E_BTAPE_BLOCK=${E2E_BTAPE_BLOCK:-16384}
+E2E_AMT_BYTES=${E2E_AMT_BYTES:-}
+E2E_TARGET=$target
+E2E_PORTAL_FIXUP=${E2E_PORTAL_FIXUP:-0}
+EOF
+
+say "booting the guest (budget ${budget}s, logs in $logs)"
+"$E2E_DIR/run-guest" --timeout "$budget" "$share"
+grc=$?
+t_guest=$(date +%s)
+case $grc in
+124) host_fail "the guest finishes within ${budget}s" "$(tail -n 15 "$share/console.log" 2>/dev/null)" \
+	"every tool returns; a hang points at a command vtld never completed (see guest.log)" ;;
+125) host_fail "the guest boots and runs $(basename "$script")" "$(tail -n 15 "$share/console.log" 2>/dev/null)" ;;
+esac
+
+if [ "$selftest" = 0 ]; then
+	if kill -0 "$VTLD_PID" 2>/dev/null; then
+		host_ok "$target is still running after the guest's tests"
+	else
+		wait "$VTLD_PID" 2>/dev/null
+		host_fail "$target is still running after the guest's tests" "$(tail -n 20 "$tmp/vtld.log")" "no crash"
+		VTLD_PID=
+	fi
+	if [ -s "$share/exported" ] && [ -n "$VTLD_PID" ] && [ "$target" = vtld ]; then
+		tx=$(cat "$share/exported")
+		list=$("$vtlctl" --socket "$data/vtld.sock" tape list 2>&1)
+		echo "$list" >"$share/vtlctl-tape-list.txt"
+		if printf '%s\n' "$list" | grep "$tx" | grep -Eqi 'shelf|transit|archiv'; then
+			host_ok "the tape exported through the I/E slot ($tx) is on its way to the shelf"
+		else
+			host_fail "the tape exported through the I/E slot ($tx) is on its way to the shelf" \
+				"$list" "vtlctl tape list shows $tx IN_TRANSIT_TO_SHELF, ARCHIVING or ARCHIVED"
+		fi
+	fi
+	if [ -n "$VTLD_PID" ] && [ "$target" = vtld ]; then
+		stop_vtld
+		if [ "${VTLD_EXIT:-1}" -eq 0 ]; then
+			host_ok "vtld stops cleanly on SIGTERM (exit 0)"
+		else
+			host_fail "vtld stops cleanly on SIGTERM (exit 0)" "exit $VTLD_EXIT; $(tail -n 10 "$tmp/vtld.log")"
+		fi
+	fi
+fi
+t_end=$(date +%s)
+
+# One TAP stream: the guest's tests, then the host's, numbered in order.
+all=$tmp/all.tap
+{
+	grep -v '^1\.\.' "$share/tap" 2>/dev/null
+	cat "$HOST_TAP"
+} | awk '
+	/^(ok|not ok)/ {
+		n++
+		sub(/^ok( [0-9]+)?/, "ok " n) || sub(/^not ok( [0-9]+)?/, "not ok " n)
+	}
+	{ print }
+	END { print "1.." n }' >"$all"
+cat "$all"
+cp "$all" "$share/all.tap"
+say "timings: vtld+tapes $((t_vtld - t0))s, guest $((t_guest - t_vtld))s, total $((t_end - t0))s"
+tap_summary "$all"
