@@ -50,20 +50,31 @@ suite() { # name builddir configure-flags...
 suite "unit and integration" "$src/build-check"
 suite "sanitizers (ASan+UBSan)" "$src/build-asan" --enable-sanitizers
 
-if [ -x "$src/tests/e2e/run-fast.sh" ]; then
-	echo "== end-to-end (QEMU guest, Linux initiator)"
-	if VTLD="$src/build-check/vtld" VTLCTL="$src/build-check/vtlctl" \
-		"$src/tests/e2e/run-fast.sh" >"$src/build-check/e2e.out" 2>&1; then
+# The guest tiers print "<tier>: N passed, N failed[, N skipped]" last. In
+# CI (E2E_STRICT=1) a missing tool is a failure, never a skip.
+guest_tier() { # title tag script
+	title=$1 tag=$2 script=$3
+	[ -x "$script" ] || return 0
+	echo "== $title"
+	out="$src/build-check/$tag.out"
+	if (cd "$src/build-check" && E2E_STRICT=1 VTLD="$src/build-check/vtld" \
+		VTLCTL="$src/build-check/vtlctl" "$script") >"$out" 2>&1; then
 		:
 	else
 		status=1
 	fi
-	tail -30 "$src/build-check/e2e.out"
-	p=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$src/build-check/e2e.out" | tail -1)
-	f=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$src/build-check/e2e.out" | tail -1)
+	tail -40 "$out"
+	p=$(sed -n "s/^$tag: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p" "$out" | tail -1)
+	f=$(sed -n "s/^$tag: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p" "$out" | tail -1)
+	[ -n "$p" ] || { echo "$tag: no result line"; status=1; }
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
-fi
+}
+
+guest_tier "end-to-end (QEMU guest, Linux initiator, st/ch, mt, mtx, tar, btape)" e2e \
+	"$src/tests/e2e/run-fast.sh"
+guest_tier "TCMU frontend (QEMU guest, LIO tcm_loop and iSCSI fabrics)" tcmu \
+	"$src/tests/tcmu/run.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] || status=1
