@@ -56,11 +56,13 @@ struct scsi_op {
 };
 
 /*
- * Usage of the control byte (SAM-5 5.2): 00h. NACA is not supported (there
+ * Usage of the control byte (SAM-5 5.2): C0h. NACA is not supported (there
  * is no ACA), so a CDB with NACA set is INVALID FIELD IN CDB (SAM-5 5.10),
- * as is the obsolete LINK bit.
+ * as is the obsolete LINK bit. Bits 7-6 are vendor specific, not reserved:
+ * they are accepted and ignored, as libraries do with the EEPOS bits that
+ * mtx puts there (mtx eepos 1 transfer ...).
  */
-#define SPC_CTL 0x00
+#define SPC_CTL 0xc0
 
 /*
  * The rows that every device type's table shares: SPC-4 commands whose CDB

@@ -68,3 +68,17 @@ tests_vtl_test_store_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_vtl_test_store_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
 EXTRA_tests_vtl_test_store_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# The uploader and the shelf under store faults: the fault proxy in front of
+# radosgw (an outage mid-upload, a wrong secret key, AWS's archive restore
+# flow emulated by the proxy; tests/vtl/test_shelf_rgw.c).
+check_PROGRAMS += tests/vtl/test_shelf_rgw
+TESTS += tests/vtl/test_shelf_rgw
+tests_vtl_test_shelf_rgw_SOURCES = tests/vtl/test_shelf_rgw.c \
+	tests/s3/faultproxy.c tests/s3/faultproxy.h \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_shelf_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
+tests_vtl_test_shelf_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
+EXTRA_tests_vtl_test_shelf_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

@@ -138,6 +138,8 @@ struct upl {
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
 	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
 	size_t n_reconciled;
+	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
+	unsigned nerrors;	/* errors logged (level 0), under mu */
 };
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -160,6 +162,7 @@ static void logf_(struct upl *u, int level, const char *fmt, ...)
 	if (level == 0) {
 		pthread_mutex_lock(&u->mu);
 		copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+		u->nerrors++;
 		pthread_mutex_unlock(&u->mu);
 	}
 	if (u->log)
@@ -997,6 +1000,84 @@ static int write_file(const char *path, const void *buf, size_t len)
 }
 
 /*
+ * An archived tape (AWS: GET answers 403 InvalidObjectState): a
+ * RestoreObject for each of its objects whose HeadObject shows no restore
+ * (x-amz-restore absent), nothing for one whose restore runs or is done.
+ * All are asked at once, so that their restores run in parallel. The caller
+ * retries the download next round, which polls the restores.
+ */
+#define RESTORE_DAYS 7
+#define RESTORE_TIER "Standard"
+
+struct restores {
+	struct store *st;
+	size_t asked, running;
+	int rc;
+	struct store_err se;
+};
+
+static void restore_one(struct restores *r, const char *key)
+{
+	struct store_object_info info;
+	if (r->rc || (r->rc = store_head(r->st, key, &info, &r->se)) != 0)
+		return;
+	if (strstr(info.restore, "ongoing-request=\"true\"")) {
+		r->running++;
+		return;
+	}
+	if (info.restore[0] || !strcmp(info.storage_class, "STANDARD"))
+		return; /* restored (readable until its expiry date), or not archived */
+	r->rc = store_restore(r->st, key, RESTORE_DAYS, RESTORE_TIER, &r->se);
+	if (r->rc == -EINPROGRESS) {
+		r->rc = 0;
+		r->running++;
+	} else if (!r->rc) {
+		r->asked++;
+	}
+}
+
+static int restore_cb(void *arg, const struct store_list_entry *e)
+{
+	if (!e->is_prefix)
+		restore_one(arg, e->key);
+	return 0;
+}
+
+/* The manifest `manifest_key` (then every object under the tape's seg/,
+ * since the manifest naming them is unreadable) or m's segments from
+ * index `from` on. Returns -EAGAIN (waiting) or the error. */
+static int request_restores(struct store *st, const struct upl_config *c, const char *bc,
+			    const char *manifest_key, const struct manifest *m, size_t from,
+			    char *err, size_t errlen)
+{
+	struct restores r;
+	memset(&r, 0, sizeof(r));
+	r.st = st;
+	if (manifest_key) {
+		char pfx[STORE_KEY_MAX];
+		restore_one(&r, manifest_key);
+		key_tape(c, bc, "seg/", pfx);
+		struct store_list_opts lo = {.prefix = pfx};
+		if (!r.rc)
+			r.rc = store_list(st, &lo, restore_cb, &r, &r.se);
+	}
+	for (size_t i = from; m && i < m->nseg && !r.rc; i++) {
+		char key[STORE_KEY_MAX];
+		key_seg(c, bc, m->segs[i].id, key);
+		restore_one(&r, key);
+	}
+	if (r.rc)
+		snprintf(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
+			 r.se.msg[0] ? r.se.msg : strerror(-r.rc));
+	else
+		snprintf(err, errlen,
+			 "tape %s is archived: restore requested for %zu objects, %zu restores "
+			 "running (%s tier, %d days); waiting until readable",
+			 bc, r.asked, r.running, RESTORE_TIER, RESTORE_DAYS);
+	return r.rc ? r.rc : -EAGAIN;
+}
+
+/*
  * Download the newest manifest of a tape and the valid bytes of every
  * segment it names into dir (created; replaced if present), checking the
  * CRC32C of every record. *m receives the manifest.
@@ -1016,6 +1097,11 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 		rc = -ENOENT;
 	if (!rc)
 		rc = get_all(st, lk.key, &m->buf, &m->len, &se);
+	if (rc == -EAGAIN) {
+		rc = request_restores(st, c, bc, lk.key, NULL, 0, err, errlen);
+		man_free(m);
+		return rc;
+	}
 	if (!rc)
 		rc = man_parse(m);
 	if (rc) {
@@ -1057,8 +1143,7 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 			off += want;
 		}
 		if (rc == -EAGAIN)
-			snprintf(err, errlen,
-				 "%s is not readable yet (archive restore in progress)", key);
+			rc = request_restores(st, c, bc, NULL, m, i, err, errlen);
 		else if (rc)
 			snprintf(err, errlen, "download of %s failed: %s", key,
 				 se.msg[0] ? se.msg : strerror(-rc));
@@ -1097,8 +1182,16 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	activity(u, "retrieving tape %s", t->barcode);
 	int rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, err, sizeof(err));
+	if (rc == -EAGAIN) {
+		/* Waiting for archive restores: said once, shown as the activity. */
+		activity(u, "%s", err);
+		if (strcmp(u->restore_note, err))
+			logf_(u, 1, "retrieval of tape %s: %s", t->barcode, err);
+		copy_str(u->restore_note, sizeof(u->restore_note), err);
+		return rc;
+	}
 	if (rc) {
-		logf_(u, rc == -EAGAIN ? 1 : 0, "retrieval of tape %s: %s", t->barcode, err);
+		logf_(u, 0, "retrieval of tape %s: %s", t->barcode, err);
 		return rc;
 	}
 	man_free(&m);
@@ -1385,8 +1478,14 @@ static void round_once(struct upl *u)
 		case CAT_AVAILABLE:
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
+			pthread_mutex_lock(&u->mu);
+			unsigned nerr = u->nerrors;
+			pthread_mutex_unlock(&u->mu);
 			rc = sync_tape(u, t, &done);
-			if (rc && rc != -EAGAIN && rc != -EINTR && rc != -ENOENT)
+			pthread_mutex_lock(&u->mu);
+			bool said = u->nerrors != nerr; /* keep the store's own message */
+			pthread_mutex_unlock(&u->mu);
+			if (rc && rc != -EAGAIN && rc != -EINTR && rc != -ENOENT && !said)
 				logf_(u, 0, "upload of tape %s: %s", t->barcode, strerror(-rc));
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;

@@ -11,14 +11,19 @@
 #   mtx status / load / unload / transfer / export to the import/export slot
 #   mt status rewind weof fsf bsf fsr bsr eod tell seek setblk compression
 #   erase, dd and tar round trips with checksums
+#   mtx eepos 0 transfer: import from the import/export slot; eepos 1
 #   Bacula btape test (with its autochanger part through mtx-changer)
+#   CHAP against a second vtld: one-way and mutual login, wrong secrets
+#   refused (chap_tests, guest-lib.sh)
 #
 # Which tape goes where (slots as created by the host, first tape in slot 1):
 #   slot 1 -> drive 0 (/dev/nst0) for btape, whose autochanger test wants
 #             a writable tape in slot 1;
 #   slot 2 -> drive 1 (/dev/nst1) for mt, dd and tar;
 #   slot 3 -> slot-to-slot transfers; slot 4 -> drive 2 with mt offline
-#   first; the last tape -> the import/export slot (leaves the library).
+#   first; slot 5's tape is sent to the shelf and brought back into the
+#   first import/export element by the host, then imported into slot 5;
+#   the last tape -> the import/export slot (leaves the library).
 #
 # Expected behaviour is cited from SSC-4 / SMC-3 / SPC-4 and from what the
 # Linux st driver needs (Documentation/scsi/st.rst).
@@ -443,6 +448,46 @@ if [ -n "$T3" ]; then
 		mtx_fail "mtx transfer to a full slot fails and leaves the tape in place" "ILLEGAL REQUEST, MEDIUM DESTINATION ELEMENT FULL 3B/0D (SMC-3 6.6)"
 	fi
 fi
+# Import: the host brought tape $E2E_IMPORT back from the shelf into the
+# first import/export element (RETRIEVED); `mtx eepos 0 transfer` moves it
+# into slot 5 (MOVE MEDIUM I/E -> slot; eepos 0 leaves the CONTROL byte 0).
+if [ -n "${E2E_IMPORT:-}" ]; then
+	if mtx_match "^ *Storage Element ([0-9]+) IMPORT/EXPORT:Full *:VolumeTag *= *$E2E_IMPORT( |$)"; then
+		ie_in=${MATCH[1]}
+		pass "mtx status: $E2E_IMPORT waits in import/export element $ie_in"
+		mtx_do eepos 0 transfer "$ie_in" 5
+		if [ "$RC" -eq 0 ] && [ "$(slot_tag 5)" = "$E2E_IMPORT" ] && ! slot_full "$ie_in"; then
+			pass "mtx eepos 0 transfer $ie_in 5: $E2E_IMPORT imported into slot 5"
+			echo "$E2E_IMPORT" >/e2e/imported
+		else
+			mtx_fail "mtx eepos 0 transfer $ie_in 5: $E2E_IMPORT imported into slot 5" \
+				"MOVE MEDIUM I/E element -> empty slot (SMC-3 6.6); the import/export element is empty afterwards"
+		fi
+	else
+		RC=1 OUT=$(printf '%s\n' "$MTX_OUT" | grep -E 'IMPORT/EXPORT')
+		fail "mtx status: $E2E_IMPORT waits in an import/export element" \
+			"'Storage Element N IMPORT/EXPORT:Full :VolumeTag=$E2E_IMPORT' (vtlctl tape retrieve puts it in ie:1)"
+	fi
+	# eepos 1/2 set the vendor-specific bits 7-6 of MOVE MEDIUM's CONTROL
+	# byte (mtx: CDB[11] = eepos << 6; tray extend/retract on some
+	# libraries). Either vtld moves the tape or refuses the CDB cleanly
+	# (ILLEGAL REQUEST, INVALID FIELD IN CDB); never a hang or a lost tape.
+	T5=$(slot_tag 5)
+	ep=$((${E2E_SLOTS:-40} - 1))
+	if [ -n "$T5" ] && ! slot_full "$ep"; then
+		mtx_do eepos 1 transfer 5 $ep
+		if [ "$RC" -eq 0 ] && [ "$(slot_tag "$ep")" = "$T5" ]; then
+			pass "mtx eepos 1 transfer 5 $ep: moved (the CONTROL byte's vendor bits are ignored)"
+			mtx_do transfer "$ep" 5
+		elif [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] && [ "$(slot_tag 5)" = "$T5" ]; then
+			pass "mtx eepos 1 transfer 5 $ep: refused cleanly, $T5 stays in slot 5"
+			note "mtx eepos 1: $(printf '%s\n' "$MTX_LAST_OUT" | tr '\n' ' ' | cut -c1-200)"
+		else
+			mtx_fail "mtx eepos 1 transfer 5 $ep: moved, or refused cleanly with the tape in place" \
+				"GOOD and the tape in slot $ep, or CHECK CONDITION ILLEGAL REQUEST 24/00 and the tape still in slot 5"
+		fi
+	fi
+fi
 if [ "$ntapes" -ge 5 ]; then
 	TX=$(slot_tag "$ntapes")
 	ie=$((${E2E_SLOTS:-40} + 1))
@@ -533,5 +578,6 @@ btape_test
 
 run 60 iscsiadm -m node --logoutall=all
 tape_ok "iscsiadm logout" "Logout of [...] successful"
+chap_tests
 stop_iscsid
 finish

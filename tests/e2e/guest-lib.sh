@@ -335,3 +335,74 @@ mtx_fail() {
 $full"
 	fail "$@"
 }
+
+# ------------------------------------------------------------------ CHAP
+# chap_tests: against the second vtld the host started with CHAP secrets
+# in its vtld.conf (E2E_CHAP_PORTAL; run-fast.sh): discovery (no discovery
+# CHAP configured), a login without CHAP and one with a wrong secret
+# refused, one-way CHAP, mutual CHAP (the target proves itself with
+# mutual_user/mutual_secret), and a wrong target secret refused by the
+# initiator. Run after the main session has logged out.
+chap_tests() {
+	local P=${E2E_CHAP_PORTAL:-} iqn
+	if [ -z "$P" ]; then
+		skip "CHAP login" "no CHAP vtld (E2E_CHAP=0 or it did not start)"
+		return
+	fi
+	run 60 iscsiadm -m discovery -t sendtargets -p "$P"
+	iqn=$(printf '%s\n' "$OUT" | awk -v p="$P" '$1 ~ "^"p"," {print $2; exit}')
+	if [ "$RC" -eq 0 ] && [ "$iqn" = "$E2E_CHAP_IQN" ]; then
+		pass "CHAP vtld: SendTargets discovery via $P lists $iqn"
+	else
+		fail "CHAP vtld: SendTargets discovery via $P lists $E2E_CHAP_IQN" "'$P,1 $E2E_CHAP_IQN'"
+		return
+	fi
+	c_node() { run 10 iscsiadm -m node -T "$iqn" -p "$P" -o update -n "$1" -v "$2"; }
+	c_no_session() { ! iscsiadm -m session 2>/dev/null | grep -q "$iqn"; }
+	c_login() { run 60 iscsiadm -m node -T "$iqn" -p "$P" --login; }
+	c_logout() { run 60 iscsiadm -m node -T "$iqn" -p "$P" --logout; }
+	c_refused() { # NAME EXPECTED: the last login failed, fast, no session
+		if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] && c_no_session; then
+			pass "$1"
+		else
+			[ "$RC" -eq 0 ] && c_logout
+			fail "$1" "$2"
+		fi
+	}
+	c_logged_in() { # NAME: the last login succeeded; then log out
+		if [ "$RC" -eq 0 ] && iscsiadm -m session 2>/dev/null | grep -q "$iqn"; then
+			pass "$1"
+			c_logout
+			if [ "$RC" -eq 0 ] && c_no_session; then pass "$1: logout"; else fail "$1: logout"; fi
+		else
+			fail "$1" "iscsiadm: Login to [iface: default, target: $iqn, portal: $P] successful."
+		fi
+	}
+
+	c_node node.session.auth.authmethod None
+	c_login
+	c_refused "CHAP vtld: a login without CHAP is refused" \
+		"login status 0201 (authentication failure; RFC 7143 11.13.5): a target with a CHAP user requires AuthMethod=CHAP"
+
+	c_node node.session.auth.authmethod CHAP
+	c_node node.session.auth.username "$E2E_CHAP_USER"
+	c_node node.session.auth.password "wrong-$E2E_CHAP_SECRET"
+	c_login
+	c_refused "CHAP vtld: a wrong CHAP secret is refused" \
+		"login status 0201 (authentication failure): CHAP_R does not match"
+
+	c_node node.session.auth.password "$E2E_CHAP_SECRET"
+	c_login
+	c_logged_in "CHAP vtld: one-way CHAP login (node.session.auth.username/password)"
+
+	c_node node.session.auth.username_in "$E2E_CHAP_MUSER"
+	c_node node.session.auth.password_in "$E2E_CHAP_MSECRET"
+	c_login
+	c_logged_in "CHAP vtld: mutual CHAP login (username_in/password_in: the target proves itself)"
+
+	c_node node.session.auth.password_in "wrong-$E2E_CHAP_MSECRET"
+	c_login
+	c_refused "CHAP vtld: mutual CHAP with a wrong target secret is refused by the initiator" \
+		"iscsid rejects the target's CHAP_R and no session is left"
+	unset -f c_node c_no_session c_login c_logout c_refused c_logged_in
+}

@@ -2,7 +2,9 @@
 # run-fast.sh - the fast end-to-end tier (every `make check`): start vtld on
 # a free 127.0.0.1 port with a fresh data directory, create tapes, boot the
 # QEMU guest, run tests/e2e/guest-fast.sh in it (open-iscsi, st, ch, sg,
-# mt, mtx, tar, btape test against vtld), collect its TAP, stop everything.
+# mt, mtx, tar, btape test against vtld; CHAP against a second vtld
+# started with a vtld.conf; an import through the I/E slot prepared with
+# vtlctl), collect its TAP, stop everything.
 #
 # Usage: tests/e2e/run-fast.sh [--selftest] [--keep]
 #   --selftest  no vtld: boot the guest and check that discovery against a
@@ -14,8 +16,10 @@
 #   E2E_CACHE      guest kernel/initramfs cache (default <srcdir>/build/e2e-cache)
 #   E2E_LOGS       where the logs of the last run are kept
 #                  (default: e2e-logs/fast beside the cache directory)
-#   E2E_BUDGET     hard limit on the guest in seconds (default 480)
+#   E2E_BUDGET     hard limit on the guest in seconds (default 900)
 #   E2E_STRICT=1   a missing prerequisite fails instead of skipping
+#   E2E_CHAP=0     no second vtld with CHAP secrets (default 1: the guest
+#                  also logs in with one-way and mutual CHAP)
 #
 # Output: TAP, then "e2e: N passed, N failed, N skipped". Exit 0 when
 # nothing failed, 77 (skip) when QEMU/tools/vtld are missing, 1 otherwise.
@@ -41,7 +45,7 @@ vtld) ;;
 tgt) . "$E2E_DIR/tgt-peer.sh" ;;
 *) die "unknown target $target (vtld or tgt)" ;;
 esac
-budget=${E2E_BUDGET:-480}
+budget=${E2E_BUDGET:-900}
 logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier}
 [ "$selftest" = 1 ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/selftest}
 [ "$target" = tgt ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier-tgt}
@@ -60,14 +64,55 @@ mkdir -p "$share" "$data"
 HOST_TAP=$tmp/host.tap
 : >"$HOST_TAP"
 VTLD_PID=
+CHAP_PID=
+CHAP_PORT=
+
+# The CHAP peer: a second vtld, configured by a vtld.conf with one-way and
+# mutual CHAP secrets (README.md, "[iscsi]"), one drive, nothing else.
+CHAP_IQN=iqn.2026-11.test.vtl:e2e-chap
+CHAP_USER=e2e-initiator
+CHAP_SECRET=e2e-initiator-secret
+CHAP_MUSER=e2e-target
+CHAP_MSECRET=e2e-target-secret-2
+start_chap_vtld() {
+	cat >"$tmp/vtld-chap.conf" <<EOF
+[iscsi]
+iqn = $CHAP_IQN
+chap_user = $CHAP_USER
+chap_secret = $CHAP_SECRET
+mutual_user = $CHAP_MUSER
+mutual_secret = $CHAP_MSECRET
+[library]
+drives = 1
+slots = 4
+ie_slots = 1
+EOF
+	mkdir -p "$tmp/chap-data"
+	local save_pid=$VTLD_PID save_port=${VTLD_PORT:-} rc
+	E2E_VTLD_ARGS="-c $tmp/vtld-chap.conf ${E2E_VTLD_ARGS:-}" start_vtld "$tmp/chap-data" "$tmp/vtld-chap.log"
+	rc=$?
+	CHAP_PID=$VTLD_PID CHAP_PORT=$VTLD_PORT
+	VTLD_PID=$save_pid VTLD_PORT=$save_port
+	return "$rc"
+}
+stop_chap_vtld() {
+	local save_pid=$VTLD_PID save_exit=${VTLD_EXIT:-}
+	VTLD_PID=$CHAP_PID
+	stop_vtld
+	CHAP_EXIT=${VTLD_EXIT:-}
+	VTLD_PID=$save_pid VTLD_EXIT=$save_exit
+	CHAP_PID=
+}
 
 cleanup() {
 	[ "$target" = tgt ] && stop_tgt
 	stop_vtld
+	stop_chap_vtld
 	rm -rf "$logs"
 	mkdir -p "$logs"
 	cp -a "$share/." "$logs/" 2>/dev/null
 	[ -f "$tmp/vtld.log" ] && cp "$tmp/vtld.log" "$logs/"
+	[ -f "$tmp/vtld-chap.log" ] && cp "$tmp/vtld-chap.log" "$logs/"
 	cp "$HOST_TAP" "$logs/host.tap" 2>/dev/null
 	if [ "$keep" = 1 ]; then
 		say "kept $tmp"
@@ -140,6 +185,31 @@ $more"
 		tapes=$(printf '%s\n' "$list" | grep -oE '\<(E2E|E2F|E2A)[A-Z0-9]*' | sort -u | tr '\n' ' ')
 	fi
 	say "tapes: $tapes"
+	# Import through the I/E slot: the fifth tape (slot 5, which the guest
+	# leaves alone) goes to the shelf and comes back RETRIEVED into the
+	# first import/export element, as an operator would bring it; the guest
+	# imports it with `mtx eepos 0 transfer`.
+	E2E_IMPORT=
+	imp=$(printf '%s\n' $tapes | grep '^E2E' | sed -n 5p)
+	if [ -n "$imp" ] && [ "$tier" = fast ]; then
+		out=$( { "$vtlctl" --socket "$data/vtld.sock" tape archive "$imp" --wait &&
+			"$vtlctl" --socket "$data/vtld.sock" tape retrieve "$imp" --wait; } 2>&1)
+		if [ $? -eq 0 ] && printf '%s\n' "$out" | grep -q 'RETRIEVED (ie:1)'; then
+			host_ok "vtlctl tape archive + retrieve $imp: RETRIEVED into ie:1 for the guest to import"
+			E2E_IMPORT=$imp
+		else
+			host_fail "vtlctl tape archive + retrieve $imp: RETRIEVED into ie:1 for the guest to import" "$out" \
+				"tape $imp is RETRIEVED (ie:1)"
+		fi
+	fi
+	if [ "${E2E_CHAP:-1}" = 1 ] && [ "$tier" = fast ]; then
+		if start_chap_vtld; then
+			host_ok "a second vtld with CHAP secrets (vtld -c) listens on 127.0.0.1:$CHAP_PORT"
+		else
+			host_fail "a second vtld with CHAP secrets (vtld -c) listens on 127.0.0.1:$CHAP_PORT" \
+				"$(tail -n 20 "$tmp/vtld-chap.log")"
+		fi
+	fi
 fi
 t_vtld=$(date +%s)
 
@@ -157,6 +227,14 @@ E2E_BTAPE_BLOCK=${E2E_BTAPE_BLOCK:-16384}
 E2E_AMT_BYTES=${E2E_AMT_BYTES:-}
 E2E_TARGET=$target
 E2E_PORTAL_FIXUP=${E2E_PORTAL_FIXUP:-0}
+E2E_IMPORT=${E2E_IMPORT:-}
+E2E_PARTS="${E2E_PARTS:-}"
+E2E_CHAP_PORTAL=${CHAP_PORT:+10.0.2.2:$CHAP_PORT}
+E2E_CHAP_IQN=$CHAP_IQN
+E2E_CHAP_USER=$CHAP_USER
+E2E_CHAP_SECRET=$CHAP_SECRET
+E2E_CHAP_MUSER=$CHAP_MUSER
+E2E_CHAP_MSECRET=$CHAP_MSECRET
 EOF
 
 say "booting the guest (budget ${budget}s, logs in $logs)"
@@ -186,6 +264,24 @@ if [ "$selftest" = 0 ]; then
 		else
 			host_fail "the tape exported through the I/E slot ($tx) is on its way to the shelf" \
 				"$list" "vtlctl tape list shows $tx IN_TRANSIT_TO_SHELF, ARCHIVING or ARCHIVED"
+		fi
+	fi
+	if [ -n "${E2E_IMPORT:-}" ] && [ -s "$share/imported" ] && [ -n "$VTLD_PID" ]; then
+		list=$("$vtlctl" --socket "$data/vtld.sock" tape show "$E2E_IMPORT" 2>&1)
+		echo "$list" >"$share/vtlctl-tape-show-imported.txt"
+		if printf '%s\n' "$list" | grep -q 'slot:5'; then
+			host_ok "the tape imported from the I/E slot ($E2E_IMPORT) is in slot 5 for vtlctl too"
+		else
+			host_fail "the tape imported from the I/E slot ($E2E_IMPORT) is in slot 5 for vtlctl too" \
+				"$list" "vtlctl tape show: location slot:5"
+		fi
+	fi
+	if [ -n "$CHAP_PID" ]; then
+		stop_chap_vtld
+		if [ "${CHAP_EXIT:-1}" -eq 0 ]; then
+			host_ok "the CHAP vtld stops cleanly on SIGTERM (exit 0)"
+		else
+			host_fail "the CHAP vtld stops cleanly on SIGTERM (exit 0)" "exit $CHAP_EXIT; $(tail -n 10 "$tmp/vtld-chap.log")"
 		fi
 	fi
 	if [ -n "$VTLD_PID" ] && [ "$target" = vtld ]; then

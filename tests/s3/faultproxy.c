@@ -2,7 +2,8 @@
  * The fault-injecting proxy of the object-store tests (see faultproxy.h).
  * One thread accepts; one thread per connection relays both directions with
  * poll(2) and frames HTTP/1.1 messages just enough to find request starts
- * and body bytes. It binds 127.0.0.1 only.
+ * and body bytes. It binds 127.0.0.1 only. Response headers are held until
+ * complete, so that one can be added (x-amz-restore of the archive flow).
  */
 #define _GNU_SOURCE
 #include "tests/s3/faultproxy.h"
@@ -30,6 +31,16 @@ struct faultproxy {
 	atomic_int slowdown, drop, delay, delay_ms, corrupt_req, corrupt_resp;
 	atomic_int requests, injected;
 	atomic_int active; /* connection threads running */
+	/* AWS's archive restore flow (faultproxy_archive). */
+	pthread_mutex_t amu;
+	char aprefix[512];
+	int restore_ms;
+	struct {
+		char path[512];
+		struct timespec asked;
+	} akeys[256];
+	int nakeys;
+	atomic_int restores, refused;
 };
 
 enum { ST_HEADERS, ST_BODY, ST_RAW };
@@ -46,8 +57,11 @@ struct conn {
 	struct faultproxy *p;
 	int cfd, sfd;
 	struct parser req, resp;
-	char methods[64][8]; /* FIFO of request methods, for HEAD responses */
+	char methods[64][8];  /* FIFO of request methods, for HEAD responses */
+	char addhdr[64][192]; /* a header line to add to each response, or "" */
 	int mhead, mtail;
+	char out[65536 + 32768 + 1024]; /* a response chunk as relayed */
+	size_t outn;
 };
 
 static int take(atomic_int *counter)
@@ -110,6 +124,102 @@ static void send_slowdown(int cfd)
 	write_all(cfd, msg, (size_t)n);
 }
 
+static void send_answer(int cfd, int status, const char *reason, const char *code,
+			const char *message)
+{
+	char body[512] = "", msg[1024];
+	if (code)
+		snprintf(body, sizeof(body),
+			 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+			 "<Message>%s</Message><RequestId>faultproxy</RequestId></Error>",
+			 code, message);
+	int n = snprintf(msg, sizeof(msg),
+			 "HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
+			 "x-amz-request-id: faultproxy\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s",
+			 status, reason, strlen(body), body);
+	write_all(cfd, msg, (size_t)n);
+}
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* The restore state of an archived object: 0 none asked, 1 running, 2 done.
+ * ask: record a RestoreObject now when none was asked. */
+static int archive_state(struct faultproxy *p, const char *path, int ask)
+{
+	int st = 0, i;
+	for (i = 0; i < p->nakeys; i++)
+		if (!strcmp(p->akeys[i].path, path))
+			break;
+	if (i < p->nakeys)
+		st = ms_since(&p->akeys[i].asked) >= p->restore_ms ? 2 : 1;
+	else if (ask && p->nakeys < 256) {
+		snprintf(p->akeys[i].path, sizeof(p->akeys[i].path), "%s", path);
+		clock_gettime(CLOCK_MONOTONIC, &p->akeys[i].asked);
+		p->nakeys++;
+	}
+	return st;
+}
+
+/* AWS's answers for an archived object (faultproxy_archive); A_CLOSE when
+ * answered here, *add the header to add to the relayed response. */
+static enum action archive_request(struct conn *c, const char *hdr, char *add, size_t addcap)
+{
+	struct faultproxy *p = c->p;
+	char method[8] = "", target[1024] = "";
+	enum action a = A_NONE;
+	*add = 0;
+	if (sscanf(hdr, "%7s %1023s", method, target) != 2)
+		return A_NONE;
+	char *query = strchr(target, '?');
+	if (query)
+		*query++ = 0;
+	pthread_mutex_lock(&p->amu);
+	if (!p->aprefix[0] || strncmp(target, p->aprefix, strlen(p->aprefix))) {
+		pthread_mutex_unlock(&p->amu);
+		return A_NONE;
+	}
+	if (!strcmp(method, "POST") && query && !strncmp(query, "restore", 7) &&
+	    (query[7] == 0 || query[7] == '=' || query[7] == '&')) {
+		int st = archive_state(p, target, 1);
+		atomic_fetch_add(&p->restores, 1);
+		if (st == 0)
+			send_answer(c->cfd, 202, "Accepted", NULL, NULL);
+		else if (st == 1)
+			send_answer(c->cfd, 409, "Conflict", "RestoreAlreadyInProgress",
+				    "Object restore is already in progress");
+		else
+			send_answer(c->cfd, 200, "OK", NULL, NULL);
+		a = A_CLOSE;
+	} else if (!strcmp(method, "GET") && archive_state(p, target, 0) != 2) {
+		atomic_fetch_add(&p->refused, 1);
+		send_answer(c->cfd, 403, "Forbidden", "InvalidObjectState",
+			    "The operation is not valid for the object's storage class");
+		a = A_CLOSE;
+	} else if (!strcmp(method, "HEAD")) {
+		int st = archive_state(p, target, 0);
+		if (st == 1)
+			snprintf(add, addcap, "x-amz-restore: ongoing-request=\"true\"\r\n");
+		else if (st == 2) {
+			time_t t = time(NULL) + 86400;
+			struct tm tm;
+			char date[64];
+			gmtime_r(&t, &tm);
+			strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+			snprintf(add, addcap,
+				 "x-amz-restore: ongoing-request=\"false\", expiry-date=\"%s\"\r\n",
+				 date);
+		}
+	}
+	pthread_mutex_unlock(&p->amu);
+	return a;
+}
+
 /* Feed client->server bytes; may change them. */
 static enum action feed_request(struct conn *c, char *buf, size_t n)
 {
@@ -149,8 +259,15 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 			ps->state = ps->body_left ? ST_BODY : ST_HEADERS;
 		char method[8] = "";
 		sscanf(ps->hdr, "%7s", method);
-		snprintf(c->methods[c->mtail++ % 64], 8, "%s", method);
+		snprintf(c->methods[c->mtail % 64], 8, "%s", method);
+		enum action aa =
+		    archive_request(c, ps->hdr, c->addhdr[c->mtail % 64], sizeof(c->addhdr[0]));
+		c->mtail++;
 		ps->hlen = 0;
+		if (aa == A_CLOSE) {
+			atomic_fetch_add(&p->injected, 1);
+			return A_CLOSE;
+		}
 		if (take(&p->slowdown)) {
 			atomic_fetch_add(&p->injected, 1);
 			send_slowdown(c->cfd);
@@ -172,21 +289,27 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 	return A_NONE;
 }
 
-/* Feed server->client bytes; may change them. */
-static void feed_response(struct conn *c, char *buf, size_t n)
+/* Feed server->client bytes into c->out (may change or add to them). */
+static void feed_response(struct conn *c, const char *buf, size_t n)
 {
 	struct parser *ps = &c->resp;
 	struct faultproxy *p = c->p;
+	c->outn = 0;
 	for (size_t i = 0; i < n;) {
-		if (ps->state == ST_RAW)
+		if (ps->state == ST_RAW) {
+			memcpy(c->out + c->outn, buf + i, n - i);
+			c->outn += n - i;
 			return;
+		}
 		if (ps->state == ST_BODY) {
 			size_t k = n - i < ps->body_left ? n - i : (size_t)ps->body_left;
+			memcpy(c->out + c->outn, buf + i, k);
 			if (k && ps->corrupt) {
-				buf[i] ^= 0x20;
+				c->out[c->outn] ^= 0x20;
 				ps->corrupt = 0;
 				atomic_fetch_add(&p->injected, 1);
 			}
+			c->outn += k;
 			i += k;
 			ps->body_left -= k;
 			if (!ps->body_left)
@@ -194,8 +317,11 @@ static void feed_response(struct conn *c, char *buf, size_t n)
 			continue;
 		}
 		if (ps->hlen + 1 >= sizeof(ps->hdr)) {
+			memcpy(c->out + c->outn, ps->hdr, ps->hlen);
+			c->outn += ps->hlen;
+			ps->hlen = 0;
 			ps->state = ST_RAW;
-			return;
+			continue;
 		}
 		ps->hdr[ps->hlen++] = buf[i++];
 		ps->hdr[ps->hlen] = 0;
@@ -203,16 +329,33 @@ static void feed_response(struct conn *c, char *buf, size_t n)
 			continue;
 		int status = 0, found;
 		sscanf(ps->hdr, "HTTP/%*s %d", &status);
+		size_t hlen = ps->hlen;
 		ps->hlen = 0;
-		if (status >= 100 && status < 200)
+		if (status >= 100 && status < 200) {
+			memcpy(c->out + c->outn, ps->hdr, hlen);
+			c->outn += hlen;
 			continue;
-		const char *method = c->mhead < c->mtail ? c->methods[c->mhead++ % 64] : "";
+		}
+		const char *add = "";
+		const char *method = "";
+		if (c->mhead < c->mtail) {
+			method = c->methods[c->mhead % 64];
+			add = c->addhdr[c->mhead % 64];
+			c->mhead++;
+		}
+		/* The whole header, with the added line before its blank line. */
+		memcpy(c->out + c->outn, ps->hdr, hlen - 2);
+		c->outn += hlen - 2;
+		memcpy(c->out + c->outn, add, strlen(add));
+		c->outn += strlen(add);
+		memcpy(c->out + c->outn, "\r\n", 2);
+		c->outn += 2;
 		ps->body_left = header_u64(ps->hdr, "content-length:", &found);
 		if (!strcmp(method, "HEAD") || status == 204 || status == 304)
 			ps->body_left = 0;
 		if (header_has(ps->hdr, "transfer-encoding:", "chunked")) {
 			ps->state = ST_RAW;
-			return;
+			continue;
 		}
 		ps->state = ps->body_left ? ST_BODY : ST_HEADERS;
 		if (ps->state == ST_BODY && (status == 200 || status == 206) &&
@@ -246,7 +389,7 @@ static void *conn_main(void *arg)
 			if (n <= 0)
 				break;
 			feed_response(c, buf, (size_t)n);
-			if (write_all(c->cfd, buf, (size_t)n))
+			if (write_all(c->cfd, c->out, c->outn))
 				break;
 		}
 	}
@@ -310,6 +453,7 @@ struct faultproxy *faultproxy_start(const char *target_host, int target_port)
 		return NULL;
 	snprintf(p->target_host, sizeof(p->target_host), "%s", target_host);
 	p->target_port = target_port;
+	pthread_mutex_init(&p->amu, NULL);
 	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
@@ -385,4 +529,23 @@ int faultproxy_requests(const struct faultproxy *p)
 int faultproxy_injected(const struct faultproxy *p)
 {
 	return atomic_load(&((struct faultproxy *)p)->injected);
+}
+
+void faultproxy_archive(struct faultproxy *p, const char *path_prefix, int restore_ms)
+{
+	pthread_mutex_lock(&p->amu);
+	snprintf(p->aprefix, sizeof(p->aprefix), "%s", path_prefix ? path_prefix : "");
+	p->restore_ms = restore_ms;
+	p->nakeys = 0;
+	pthread_mutex_unlock(&p->amu);
+}
+
+int faultproxy_restores(const struct faultproxy *p)
+{
+	return atomic_load(&((struct faultproxy *)p)->restores);
+}
+
+int faultproxy_archive_refused(const struct faultproxy *p)
+{
+	return atomic_load(&((struct faultproxy *)p)->refused);
 }

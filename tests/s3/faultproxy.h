@@ -21,6 +21,16 @@ void faultproxy_delay(struct faultproxy *p, int count, int ms);	   /* stall befo
 void faultproxy_corrupt_request(struct faultproxy *p, int count);  /* flip a body byte */
 void faultproxy_corrupt_response(struct faultproxy *p, int count); /* flip a body byte */
 
+/* AWS's archive restore flow (it exists on no local server) for the objects
+ * whose URL path starts with path_prefix ("/BUCKET/KEYPREFIX", path-style),
+ * NULL to end it: a GET answers 403 InvalidObjectState until a RestoreObject
+ * (POST ?restore, answered here: 202, then 409 RestoreAlreadyInProgress
+ * while it runs, 200 after) is restore_ms old; a HeadObject is relayed with
+ * x-amz-restore: ongoing-request="true", then "false" with an expiry-date. */
+void faultproxy_archive(struct faultproxy *p, const char *path_prefix, int restore_ms);
+int faultproxy_restores(const struct faultproxy *p);	    /* RestoreObject requests */
+int faultproxy_archive_refused(const struct faultproxy *p); /* GETs refused */
+
 /* Requests seen, and faults actually injected, since the start. */
 int faultproxy_requests(const struct faultproxy *p);
 int faultproxy_injected(const struct faultproxy *p);

@@ -109,6 +109,20 @@ Test(smc, naca_in_the_control_byte_is_invalid_field)
 	cr_assert_eq(get_be16(t.c.sense + 16), 5, "byte 5, the control byte");
 }
 
+/* Regression (e2e: `mtx eepos 1 transfer` was refused): the vendor-specific
+ * bits 7-6 of the control byte, where mtx puts EEPOS, are accepted. */
+Test(smc, vendor_bits_of_the_control_byte_are_accepted)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	uint8_t cdb[12] = {MOVE_MEDIUM};
+	put_be16(cdb + 4, SLOT1);
+	put_be16(cdb + 6, SLOT2);
+	cdb[11] = 0x40; /* mtx eepos 1 */
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 0), 0);
+	expect_at("ABC001L8", "slot:2");
+}
+
 Test(smc, first_command_of_a_nexus_sees_power_on)
 {
 	struct tcmd t;

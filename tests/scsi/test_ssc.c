@@ -400,7 +400,7 @@ Test(ssc_cdb, rsoc_one_command_reports_usage_mask)
 	assert_good(&c);
 	cr_assert_eq(buf[1] & 0x07, 0x03, "SUPPORT: supported per standard");
 	cr_assert_eq(get_be16(buf + 2), 6);
-	uint8_t want[6] = {READ_6, 0x03, 0xff, 0xff, 0xff, 0x00};
+	uint8_t want[6] = {READ_6, 0x03, 0xff, 0xff, 0xff, SPC_CTL};
 	cr_assert_arr_eq(buf + 4, want, 6);
 }
 
@@ -1641,7 +1641,7 @@ Test(ssc_cdb, rsoc_service_action_reports_read_position_long_mask)
 	cr_assert_eq(buf[1] & 0x07, 0x03);
 	cr_assert_eq(get_be16(buf + 2), 10);
 	/* The SERVICE ACTION field of the usage data carries the action. */
-	uint8_t want[10] = {READ_POSITION, 0x06, 0, 0, 0, 0, 0, 0xff, 0xff, 0};
+	uint8_t want[10] = {READ_POSITION, 0x06, 0, 0, 0, 0, 0, 0xff, 0xff, SPC_CTL};
 	cr_assert_arr_eq(buf + 4, want, 10);
 }
 
@@ -2131,7 +2131,7 @@ Test(ssc_cdb16, rsoc_reports_the_16_byte_usage_masks)
 		cr_assert_eq(buf[1] & 0x07, 0x03, "%02x supported", want[i].op);
 		cr_assert_eq(get_be16(buf + 2), 16);
 		uint8_t mask[16] = {want[i].op, want[i].b1, 0,	  0xff, 0xff, 0xff, 0xff, 0xff,
-				    0xff,	0xff,	    0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+				    0xff,	0xff,	    0xff, 0xff, 0xff, 0xff, 0xff, SPC_CTL};
 		cr_assert_arr_eq(buf + 4, mask, 16, "usage mask of %02x", want[i].op);
 	}
 }

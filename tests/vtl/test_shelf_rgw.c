@@ -1,0 +1,429 @@
+/*
+ * test_shelf_rgw.c - the uploader and the shelf under store faults (issue 7):
+ * the real vtld with [store] type = s3 pointed at the fault proxy of the
+ * tests (tests/s3/faultproxy.c) in front of Ceph's radosgw, started by
+ * main() with tests/s3/rgw.sh. A store outage mid-upload (the proxy drops
+ * every request for a while), a wrong secret key, and AWS's archive
+ * restore flow (emulated by the proxy: radosgw answers RestoreObject 501).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iscsi.h>
+#include <scsi-lowlevel.h>
+
+#include "s3/store.h"
+#include "tests/iscsi/harness.h"
+#include "tests/iscsi/vtld_proc.h"
+#include "tests/s3/faultproxy.h"
+
+#define BUCKET "vtl-shelf-faults"
+#define MB     1048576u
+
+static struct vtld_proc vtl;
+static struct faultproxy *proxy;
+
+static void stop(void)
+{
+	vp_stop(&vtl);
+	faultproxy_stop(proxy);
+	proxy = NULL;
+}
+
+TestSuite(shelf_rgw, .fini = stop, .timeout = 150);
+
+static long long jint(const char *json, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void ctl_ok(const char *args, char *out, size_t cap)
+{
+	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
+}
+
+static void wait_uploaded(const char *bc)
+{
+	char out[8192], args[64];
+	snprintf(args, sizeof(args), "--json tape show %s", bc);
+	for (int i = 0; i < 600; i++) {
+		ctl_ok(args, out, sizeof(out));
+		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
+		    jint(out, "pending_bytes") == 0)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
+}
+
+static void read_log(char *log, size_t cap)
+{
+	FILE *f = fopen(vtl.log, "r");
+	size_t n = f ? fread(log, 1, cap - 1, f) : 0;
+	log[n] = 0;
+	if (f)
+		fclose(f);
+}
+
+/* n records of 1 MiB (seeds seed..seed+n-1), written or read back. */
+static void mib_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int n, bool write)
+{
+	uint8_t *rec = malloc(MB), *back = malloc(MB);
+	for (int i = 0; i < n; i++) {
+		th_pattern(rec, MB, seed + (uint32_t)i);
+		if (write) {
+			th_write6(iscsi, lun, rec, MB);
+		} else {
+			th_read6(iscsi, lun, back, MB);
+			cr_assert_arr_eq(rec, back, MB, "record %d", i);
+		}
+	}
+	free(rec);
+	free(back);
+}
+
+static struct store *open_store(const char *endpoint)
+{
+	const char *why = getenv("VTL_RGW_ERROR");
+	if (why)
+		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
+	struct store_s3_config cfg = {.bucket = BUCKET,
+				      .endpoint = endpoint,
+				      .region = "us-east-1",
+				      .addressing = STORE_S3_PATH,
+				      .access_key = getenv("RGW_ACCESS_KEY"),
+				      .secret_key = getenv("RGW_SECRET_KEY")};
+	struct store *st;
+	struct store_err err;
+	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
+	return st;
+}
+
+/* The proxy in front of radosgw; its endpoint in ep. */
+static void start_proxy(char *ep, size_t cap)
+{
+	if (getenv("VTL_RGW_ERROR"))
+		cr_assert_fail("radosgw is not available: %s", getenv("VTL_RGW_ERROR"));
+	const char *rgw = getenv("RGW_ENDPOINT");
+	const char *colon = strrchr(rgw, ':');
+	cr_assert_not_null(colon, "%s", rgw);
+	proxy = faultproxy_start("127.0.0.1", atoi(colon + 1));
+	cr_assert_not_null(proxy);
+	snprintf(ep, cap, "http://127.0.0.1:%d", faultproxy_port(proxy));
+}
+
+static void start_vtld(const char *ep, const char *secret, const char *extra)
+{
+	char config[1024];
+	snprintf(config, sizeof(config),
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "part_size = 5M\nidle_complete = 1\n%s",
+		 ep, BUCKET, getenv("RGW_ACCESS_KEY"), secret, extra);
+	vp_start(&vtl, config);
+}
+
+/* Every local segment file equals its object in the bucket. */
+static void compare_bucket(struct store *st, const char *bc)
+{
+	int nseg = 0;
+	for (uint64_t id = 1; id < 64; id++) {
+		char path[PATH_MAX + 128], key[256];
+		snprintf(path, sizeof(path), "%s/tapes/%s/seg-%016" PRIx64 ".dat", vtl.dir, bc, id);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		struct stat sb;
+		fstat(fd, &sb);
+		size_t len = (size_t)sb.st_size;
+		uint8_t *a = malloc(len + 1), *b = malloc(len + 1);
+		cr_assert_eq(pread(fd, a, len, 0), (ssize_t)len);
+		close(fd);
+		snprintf(key, sizeof(key), "tapes/%s/seg/%016" PRIx64, bc, id);
+		size_t got = 0;
+		struct store_err err;
+		int rc = store_get(st, key, 0, len, b, &got, NULL, &err);
+		cr_assert_eq(rc, 0, "%s: %s", key, err.msg);
+		cr_assert_eq(got, len, "%s: %zu bytes in the bucket, %zu local", key, got, len);
+		cr_assert_arr_eq(a, b, len, "%s differs from the local segment", key);
+		free(a);
+		free(b);
+		nseg++;
+	}
+	cr_assert_gt(nseg, 0, "no local segment of %s", bc);
+}
+
+struct count_ctx {
+	int n;
+};
+
+static int count_cb(void *arg, const struct store_upload *e)
+{
+	(void)e;
+	((struct count_ctx *)arg)->n++;
+	return 0;
+}
+
+Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_resume)
+{
+	char ep[64], out[8192];
+	start_proxy(ep, sizeof(ep));
+	struct store *st = open_store(getenv("RGW_ENDPOINT"));
+	setenv("VTL_UPLOAD_PART_DELAY_MS", "500", 1); /* slow parts: an outage mid-upload */
+	start_vtld(ep, getenv("RGW_SECRET_KEY"), "");
+	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
+	ctl_ok("tape create OUT001L8", out, sizeof(out));
+	ctl_ok("tape move OUT001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	mib_records(iscsi, 1, 500, 21, true);
+	th_filemarks(iscsi, 1, 1);
+	/* Mid-upload: a 5 MiB part is in the store, the upload open. */
+	int i;
+	for (i = 0; i < 300; i++) {
+		ctl_ok("--json status", out, sizeof(out));
+		if (jint(out, "parts_sent") >= 1)
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "no part uploaded in 30 s: %s", out);
+	/* The outage: every request is dropped unanswered. */
+	faultproxy_drop(proxy, 1 << 30);
+	int before = faultproxy_injected(proxy);
+	mib_records(iscsi, 1, 521, 7, true); /* into the cache, at disk speed */
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	ctl_ok("drive unload 1", out, sizeof(out));
+	for (i = 0; i < 300; i++) {
+		ctl_ok("--json status", out, sizeof(out));
+		if (faultproxy_injected(proxy) > before + 2 && strstr(out, "\"last_error\": \"") &&
+		    !strstr(out, "\"last_error\": \"\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "the uploader did not report the outage: %s", out);
+	ctl_ok("--json tape show OUT001L8", out, sizeof(out));
+	cr_assert_gt(jint(out, "pending_bytes"), 0, "%s", out);
+	/* The store is back: the upload resumes and completes. */
+	faultproxy_drop(proxy, 0);
+	wait_uploaded("OUT001L8");
+	compare_bucket(st, "OUT001L8");
+	struct count_ctx cc = {0};
+	struct store_err err;
+	cr_assert_eq(store_mpu_list(st, "tapes/OUT001L8/", count_cb, &cc, &err), 0, "%s", err.msg);
+	cr_assert_eq(cc.n, 0, "%d multipart uploads left open", cc.n);
+	/* And it reads back whole after the cache is dropped. */
+	ctl_ok("tape move OUT001L8 --to drive:2", out, sizeof(out));
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	th_rewind(iscsi, 2);
+	mib_records(iscsi, 2, 500, 21, false);
+	th_space(iscsi, 2, 1, 1); /* over the filemark */
+	mib_records(iscsi, 2, 521, 7, false);
+	th_logout(iscsi);
+	store_close(st);
+}
+
+Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never_the_secret)
+{
+	static const char secret[] = "WrongSecretKey0123456789abcdefWRONGxyz";
+	char ep[64], out[8192], log[65536];
+	start_proxy(ep, sizeof(ep));
+	start_vtld(ep, secret, "");
+	ctl_ok("tape create KEY001L8", out, sizeof(out));
+	ctl_ok("tape move KEY001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	mib_records(iscsi, 1, 900, 1, true);
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	ctl_ok("drive unload 1", out, sizeof(out));
+	int i;
+	for (i = 0; i < 300; i++) {
+		ctl_ok("status", out, sizeof(out));
+		if (strstr(out, "SignatureDoesNotMatch") || strstr(out, "AccessDenied"))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "no credential error in vtlctl status: %s", out);
+	cr_assert(strstr(out, BUCKET), "the error does not name the bucket: %s", out);
+	cr_assert(strstr(out, getenv("RGW_ACCESS_KEY")), "the error does not name the key id: %s",
+		  out);
+	cr_assert_null(strstr(out, secret), "the secret is in vtlctl status: %s", out);
+	ctl_ok("--json status", out, sizeof(out));
+	cr_assert_null(strstr(out, secret), "the secret is in vtlctl status --json");
+	ctl_ok("--json tape show KEY001L8", out, sizeof(out));
+	cr_assert_null(strstr(out, secret), "the secret is in vtlctl tape show");
+	read_log(log, sizeof(log));
+	cr_assert(strstr(log, BUCKET) && strstr(log, getenv("RGW_ACCESS_KEY")),
+		  "the log does not name the bucket and key id: %s", log);
+	cr_assert_null(strstr(log, secret), "the secret is in the log");
+}
+
+Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
+{
+	char ep[64], out[8192], log[65536];
+	start_proxy(ep, sizeof(ep));
+	struct store *st = open_store(ep);
+	start_vtld(ep, getenv("RGW_SECRET_KEY"), "archive_storage_class = GLACIER\n");
+	ctl_ok("tape create ARC001L8", out, sizeof(out));
+	ctl_ok("tape move ARC001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	mib_records(iscsi, 1, 300, 7, true);
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	ctl_ok("drive unload 1", out, sizeof(out));
+	wait_uploaded("ARC001L8");
+	ctl_ok("tape archive ARC001L8 --wait", out, sizeof(out));
+	/* From here on the proxy answers for the tape's objects as AWS does
+	 * for GLACIER: unreadable until restored, restores take 3 s. */
+	faultproxy_archive(proxy, "/" BUCKET "/tapes/ARC001L8/", 3000);
+	size_t got = 0;
+	uint8_t b[16];
+	struct store_err err;
+	cr_assert_eq(
+	    store_get(st, "tapes/ARC001L8/seg/0000000000000001", 0, sizeof(b), b, &got, NULL, &err),
+	    -EAGAIN, "an archived object is readable: %s", err.msg);
+	ctl_ok("tape retrieve ARC001L8", out, sizeof(out));
+	int i;
+	for (i = 0; i < 600; i++) {
+		ctl_ok("--json tape show ARC001L8", out, sizeof(out));
+		if (strstr(out, "\"RETRIEVED\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 600, "tape not retrieved in 60 s: %s", out);
+	cr_assert_geq(faultproxy_restores(proxy), 3, "RestoreObject requests: %d",
+		      faultproxy_restores(proxy));
+	cr_assert_geq(faultproxy_archive_refused(proxy), 2, "refused GETs: %d",
+		      faultproxy_archive_refused(proxy));
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, "tapes/ARC001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	cr_assert(strstr(info.restore, "ongoing-request=\"false\""), "%s", info.restore);
+	read_log(log, sizeof(log));
+	cr_assert(strstr(log, "restore requested"), "the log says nothing of the restore");
+	ctl_ok("tape move ARC001L8 --to drive:2", out, sizeof(out));
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	th_rewind(iscsi, 2);
+	mib_records(iscsi, 2, 300, 7, false);
+	th_logout(iscsi);
+	store_close(st);
+}
+
+/* --- main: radosgw around the run (as tests/s3/test_store.c) ---------------- */
+
+static char rgw_dir[256];
+
+static void rgw_fail(const char *why, const char *detail)
+{
+	char msg[4096];
+	snprintf(msg, sizeof(msg), "%s%s%s", why, detail && *detail ? ": " : "",
+		 detail ? detail : "");
+	setenv("VTL_RGW_ERROR", msg, 1);
+	fprintf(stderr, "test_shelf_rgw: %s\n", msg);
+}
+
+static void rgw_start(void)
+{
+	if (getenv("RGW_ENDPOINT"))
+		return;
+	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(rgw_dir, sizeof(rgw_dir), "%s/vtl-rgw-XXXXXX", shm);
+	if (!mkdtemp(rgw_dir)) {
+		rgw_fail("cannot create a directory for radosgw", rgw_dir);
+		return;
+	}
+	char cmd[1024], errfile[300];
+	snprintf(errfile, sizeof(errfile), "%s.err", rgw_dir);
+	snprintf(cmd, sizeof(cmd), "timeout 180 sh '%s' start '%s' 2>'%s'", RGW_SH, rgw_dir,
+		 errfile);
+	FILE *p = popen(cmd, "r");
+	char line[512];
+	while (p && fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = 0;
+		char *eq = strchr(line, '=');
+		if (!eq || strncmp(line, "RGW_", 4))
+			continue;
+		*eq = 0;
+		char *v = eq + 1;
+		if (*v == '\'') {
+			v++;
+			v[strcspn(v, "'")] = 0;
+		}
+		setenv(line, v, 1);
+	}
+	int status = p ? pclose(p) : -1;
+	if (status != 0 || !getenv("RGW_ENDPOINT")) {
+		char detail[2048] = "";
+		FILE *e = fopen(errfile, "r");
+		if (e) {
+			size_t n = fread(detail, 1, sizeof(detail) - 1, e);
+			detail[n] = 0;
+			fclose(e);
+		}
+		unlink(errfile);
+		rgw_fail("tests/s3/rgw.sh start failed (install radosgw ceph-mon ceph-osd with "
+			 "scripts/install-deps.sh test)",
+			 detail);
+		return;
+	}
+	unlink(errfile);
+}
+
+static void rgw_bucket(void)
+{
+	if (getenv("VTL_RGW_ERROR"))
+		return;
+	struct store_s3_config cfg = {.bucket = BUCKET,
+				      .endpoint = getenv("RGW_ENDPOINT"),
+				      .addressing = STORE_S3_PATH,
+				      .access_key = getenv("RGW_ACCESS_KEY"),
+				      .secret_key = getenv("RGW_SECRET_KEY")};
+	struct store *st;
+	struct store_err err;
+	if (store_s3_open(&cfg, &st, &err)) {
+		rgw_fail("cannot open the S3 store", err.msg);
+		return;
+	}
+	if (store_s3_create_bucket(st, &err))
+		rgw_fail("cannot create the test bucket", err.msg);
+	store_close(st);
+}
+
+static void rgw_stop(void)
+{
+	if (!rgw_dir[0])
+		return;
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s'", RGW_SH, rgw_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_shelf_rgw: stopping radosgw in %s failed\n", rgw_dir);
+}
+
+int main(int argc, char *argv[])
+{
+	struct criterion_test_set *tests = criterion_initialize();
+	int result = 0;
+	if (criterion_handle_args(argc, argv, true)) {
+		rgw_start();
+		rgw_bucket();
+		result = !criterion_run_all_tests(tests);
+		rgw_stop();
+	}
+	criterion_finalize(tests);
+	return result;
+}
