@@ -8,12 +8,14 @@
 # Usage:
 #   vtl-lio.sh create [--library NAME] [--drives N] [--hba N] [--loop]
 #                     [--iscsi IQN] [--portal ADDR:PORT] [--data-mb N]
-#   vtl-lio.sh remove [--library NAME] [--hba N]
+#   vtl-lio.sh remove [--library NAME] [--hba N] [--unit changer|driveN]
 #   vtl-lio.sh show
 #
 # The backstores are user_<hba>/<NAME>_changer and <NAME>_drive1..N with
 # the config strings vtl/<NAME>/changer and vtl/<NAME>/driveN, which vtld
 # serves when its configuration has [tcmu] enable = yes, library = NAME.
+# remove --unit takes one unit out of every fabric and deletes its backstore,
+# leaving the others in service (vtld detaches from it and keeps running).
 # LUN 0 is the changer, LUN n drive n, on every fabric. vtld may be started
 # before or after this script; the devices wait for it (LIO holds commands
 # until cmd_time_out, which this script turns off: tape commands such as
@@ -28,6 +30,7 @@ loop=0
 iqn=
 portal=0.0.0.0:3260
 data_mb=64
+unit=
 
 die() { echo "vtl-lio: $*" >&2; exit 1; }
 usage() { sed -n '/^# Usage:/,/^# The backstores/p' "$0" | sed 's/^# \{0,1\}//' | head -n -1 >&2; exit 2; }
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--iscsi) iqn=$2; shift ;;
 	--portal) portal=$2; shift ;;
 	--data-mb) data_mb=$2; shift ;;
+	--unit) unit=$2; shift ;;
 	*) usage ;;
 	esac
 	shift
@@ -162,6 +166,20 @@ remove_all() {
 	rmdir "$CFS/core/user_$hba" 2>/dev/null || true
 }
 
+# remove_unit UNIT: unlink its LUN from every TPG, then delete the backstore.
+# Unlinking waits for the LUN's commands in flight (LIO drains them first).
+remove_unit() {
+	local u=$1 link
+	for link in $CFS/loopback/naa.*/tpgt_*/lun/lun_*/"${library}_$u" \
+		$CFS/iscsi/iqn.*/tpgt_*/lun/lun_*/"${library}_$u"; do
+		[ -L "$link" ] || continue
+		rm -f "$link"
+		rmdir "$(dirname "$link")"
+	done
+	[ -d "$(backstore "$u")" ] && rmdir "$(backstore "$u")"
+	return 0
+}
+
 case $action in
 create)
 	[ -n "$drives" ] || die "create needs --drives N (vtlctl library show lists them)"
@@ -177,7 +195,7 @@ create)
 	;;
 remove)
 	[ -d $CFS/core ] || exit 0
-	remove_all
+	if [ -n "$unit" ]; then remove_unit "$unit"; else remove_all; fi
 	;;
 show)
 	for bs in $CFS/core/user_*/*; do

@@ -6,7 +6,8 @@
 #
 # Settings in /e2e/env (from run.sh): VTLD, VTLCTL, CONTRIB (vtl-lio.sh),
 # TCMU_DRIVES, TCMU_SPIKE=1 (also record the kernel's behaviour for
-# docs/tcmu.md in /e2e/spike.log).
+# docs/tcmu.md in /e2e/spike.log), TCMU_ISCSI, TCMU_BTAPE=1 (also run
+# Bacula's btape test through tcm_loop; slow under TCG).
 # Results: TAP in /e2e/tap, the transcript in /e2e/guest.log.
 set -u
 . /e2e/env
@@ -89,17 +90,27 @@ ie_slots = 2
 enable = yes
 library = e2e
 CONF
-"$VTLD" -c "$W/vtld.conf" --data-dir "$DATA" --listen 127.0.0.1:0 --foreground \
-	--log-level debug >/e2e/vtld.log 2>&1 &
-VTLD_PID=$!
-if ! wait_for 20 test -S "$DATA/vtld.sock"; then
+# start_vtld: (re)start vtld on the same data directory, log appended to
+# /e2e/vtld.log; returns once its control socket answers.
+start_vtld() {
+	rm -f "$DATA/vtld.sock"
+	echo "=== vtld start at $(cut -d' ' -f1 /proc/uptime) s" >>/e2e/vtld.log
+	"$VTLD" -c "$W/vtld.conf" --data-dir "$DATA" --listen 127.0.0.1:0 --foreground \
+		--log-level debug >>/e2e/vtld.log 2>&1 &
+	VTLD_PID=$!
+	wait_for 20 test -S "$DATA/vtld.sock"
+}
+: >/e2e/vtld.log
+if ! start_vtld; then
 	OUT=$(tail -n 20 /e2e/vtld.log)
 	nok "vtld starts with [tcmu] enable = yes"
 	finish
 fi
 ok "vtld starts with [tcmu] enable = yes"
 export VTL_SOCKET=$DATA/vtld.sock
-check "vtlctl creates 4 tapes" 30 "$VTLCTL" tape create --size 200MiB --prefix TCM --count 4
+# btape writes 2 x 10000 records of 16 KiB: its tapes need room for that.
+check "vtlctl creates 4 tapes" 30 "$VTLCTL" tape create \
+	--size "$([ "${TCMU_BTAPE:-0}" = 1 ] && echo 1GiB || echo 200MiB)" --prefix TCM --count 4
 
 check "contrib/tcmu/vtl-lio.sh creates the backstores and the tcm_loop target" 60 \
 	"$CONTRIB" create --library e2e --drives "$TCMU_DRIVES" --loop
@@ -186,6 +197,116 @@ check "mt eod; mt tell" 30 bash -c "mt -f /dev/nst0 eod && mt -f /dev/nst0 tell"
 check "mt offline" 60 mt -f /dev/nst0 offline
 check "mtx unload 1 0" 60 mtx -f "$CHG_SG" unload 1 0
 
+# --- vtld restarts while LIO holds the devices -----------------------------------
+# Data written and flushed (closing /dev/nst0 writes the filemark) before a
+# restart must read back after it; a command sent while vtld is down waits in
+# the ring (cmd_time_out 0) and completes once vtld is back.
+check "mtx load 3 0 (restart test)" 60 mtx -f "$CHG_SG" load 3 0
+head -c 3000000 /dev/urandom >"$W/rs"
+check "dd writes 3 MB to /dev/nst0 and closes it (filemark)" 60 \
+	bash -c "mt -f /dev/nst0 rewind && dd if=$W/rs of=/dev/nst0 bs=64k"
+kill -TERM "$VTLD_PID"
+run 30 bash -c "while kill -0 $VTLD_PID 2>/dev/null; do sleep 0.1; done" ||
+	kill -KILL "$VTLD_PID" 2>/dev/null # hung: fail below, but go on
+wait "$VTLD_PID"
+RC=$?
+VTLD_PID=
+OUT=$(tail -n 15 /e2e/vtld.log)
+if [ "$RC" -eq 0 ]; then ok "vtld stops cleanly on SIGTERM while LIO holds its devices"; else nok "vtld stops cleanly on SIGTERM while LIO holds its devices (exit $RC)"; fi
+# A command while vtld is down: held by LIO, not failed.
+timeout -k 5 60 mt -f /dev/nst0 status >"$W/held.out" 2>&1 &
+HELD=$!
+sleep 2
+if kill -0 "$HELD" 2>/dev/null; then ok "mt status while vtld is down waits (LIO holds it)"; else OUT=$(<"$W/held.out"); nok "mt status while vtld is down waits (LIO holds it)"; fi
+if start_vtld; then ok "vtld restarts with the backstores in place"; else OUT=$(tail -n 20 /e2e/vtld.log); nok "vtld restarts with the backstores in place"; finish; fi
+wait "$HELD"
+RC=$?
+OUT=$(<"$W/held.out")
+log "held mt status: [exit $RC] $OUT"
+if [ "$RC" -eq 0 ]; then ok "the held mt status completes after the restart"; else nok "the held mt status completes after the restart (exit $RC)"; fi
+# st saw a POWER ON unit attention; its position is unknown until a rewind.
+check "mt status after the restart" 30 bash -c "mt -f /dev/nst0 status || { sleep 1; mt -f /dev/nst0 status; }"
+check "mt rewind after the restart" 30 mt -f /dev/nst0 rewind
+rm -f "$W/rs.back"
+check "the data written before the restart reads back through /dev/nst0" 60 \
+	bash -c "dd if=/dev/nst0 of=$W/rs.back bs=64k && cmp $W/rs $W/rs.back"
+# A crash (SIGKILL) instead of a clean stop.
+kill -KILL "$VTLD_PID"
+wait "$VTLD_PID" 2>/dev/null
+VTLD_PID=
+if start_vtld; then ok "vtld restarts after SIGKILL"; else OUT=$(tail -n 20 /e2e/vtld.log); nok "vtld restarts after SIGKILL"; finish; fi
+rm -f "$W/rs.back"
+check "after SIGKILL and restart the data reads back again" 60 \
+	bash -c "{ mt -f /dev/nst0 rewind || { sleep 1; mt -f /dev/nst0 rewind; }; } && dd if=/dev/nst0 of=$W/rs.back bs=64k && cmp $W/rs $W/rs.back"
+check "mt offline; mtx unload 3 0 after the restarts" 60 \
+	bash -c "mt -f /dev/nst0 offline; mtx -f $CHG_SG unload 3 0"
+
+# --- Bacula btape test through tcm_loop (as tests/e2e/guest-fast.sh runs it) ------
+# Off by default (TCMU_BTAPE=1 in run.sh's environment turns it on): under
+# QEMU's TCG every WRITE(6) costs ~10 ms, so btape's 20000 records alone take
+# well over 100 s of guest time, beyond this tier's budget.
+if [ "${TCMU_BTAPE:-0}" = 1 ] && command -v btape >/dev/null; then
+	conf=$W/bacula-sd.conf
+	mkdir -p /var/lib/bacula /run/bacula
+	# mtx-changer waits up to 300 s for ONLINE after a load.
+	sed -i 's/-le 300 /-le 30 /' /etc/bacula/scripts/mtx-changer
+	cat >"$conf" <<EOF
+Storage {
+  Name = tcmu-sd
+  WorkingDirectory = /var/lib/bacula
+  Pid Directory = /run/bacula
+  Plugin Directory = /usr/lib/bacula
+  SDAddress = 127.0.0.1
+}
+Director {
+  Name = tcmu-dir
+  Password = "tcmu"
+}
+Messages {
+  Name = Standard
+  console = all
+}
+Autochanger {
+  Name = tcmu-changer
+  Device = Drive-0
+  Changer Device = $CHG_SG
+  Changer Command = "/etc/bacula/scripts/mtx-changer %c %o %S %a %d"
+}
+Device {
+  Name = Drive-0
+  Drive Index = 0
+  Media Type = LTO
+  Archive Device = /dev/nst0
+  AutomaticMount = yes
+  AlwaysOpen = yes
+  RemovableMedia = yes
+  RandomAccess = no
+  AutoChanger = yes
+  Maximum Changer Wait = 120
+  Maximum Block Size = 16384
+}
+EOF
+	check "mtx load 1 0 for btape" 60 mtx -f "$CHG_SG" load 1 0
+	wait_for 20 bash -c "mt -f /dev/nst0 status | grep -q ONLINE"
+	run 600 bash -c "printf 'test\\ny\\nquit\\n' | btape -c $conf Drive-0 2>&1 | tee /e2e/btape-test.log"
+	why=""
+	[ "$RC" -eq 0 ] || why="btape exit $RC"
+	bad='This is NOT correct|Append test failed|must correct this error|Please add|Attempting again|test failed|Bad status|Bad autochanger|ERR='
+	grep -Eiq "$bad" <<<"$OUT" && why="$why; btape reported: $(grep -Ei "$bad" <<<"$OUT" | head -5 | tr '\n' '|')"
+	[ "$(grep -c '=== Test Succeeded' <<<"$OUT")" -ge 2 ] || why="$why; write/read or position test did not succeed"
+	grep -q 'We should be in file 3\. I am at file 3\. This is correct' <<<"$OUT" || why="$why; append test: not at file 3 after EOD"
+	grep -q 'End Forward space files test' <<<"$OUT" || why="$why; forward space file test incomplete"
+	grep -q 'Block re-read correct' <<<"$OUT" || why="$why; write, backspace and re-read test did not succeed"
+	grep -q 'The test autochanger worked' <<<"$OUT" || why="$why; autochanger test did not work"
+	if [ -z "$why" ]; then
+		ok "btape test through tcm_loop passes every part (write/read, position, append, re-read, fsf, autochanger)"
+	else
+		OUT="$why (transcript in btape-test.log)"
+		nok "btape test through tcm_loop passes every part"
+	fi
+	run 60 bash -c "mt -f /dev/nst0 offline; mtx -f $CHG_SG status | grep -q 'Data Transfer Element 0:Empty' || mtx -f $CHG_SG unload 1 0"
+fi
+
 # --- the same LUNs through LIO's iSCSI fabric -------------------------------------
 if [ "${TCMU_ISCSI:-1}" = 1 ]; then
 	IQN=iqn.2026-11.test.vtl:tcmu
@@ -226,6 +347,46 @@ if [ "${TCMU_ISCSI:-1}" = 1 ]; then
 	check "mtx unload over iSCSI" 60 bash -c "mt -f $NST2 offline; mtx -f $CHG2 unload 2 0"
 	run 30 iscsiadm -m node -T "$IQN" -p 127.0.0.1:3260 --logout
 	kill "$ISCSID" 2>/dev/null
+fi
+
+# --- a backstore removed with a command in flight ---------------------------------
+# A writer streams records to /dev/nst1 (drive2); vtld is stopped (SIGSTOP)
+# so its current command stays in flight, drive2 is removed (the LUN unlink
+# waits for that command), then vtld continues: it must complete the
+# command, detach from drive2 and keep serving the changer and drive1.
+if [ "$TCMU_DRIVES" -ge 2 ]; then
+	check "mtx load 4 1 (removal test)" 60 mtx -f "$CHG_SG" load 4 1
+	wait_for 20 bash -c "mt -f /dev/nst1 status | grep -q ONLINE"
+	bash -c 'while dd if=/dev/zero bs=64k count=4 2>/dev/null; do sleep 0.02; done >/dev/nst1' \
+		>"$W/writer.out" 2>&1 &
+	WRITER=$!
+	sleep 1
+	kill -STOP "$VTLD_PID"
+	sleep 0.5
+	"$CONTRIB" remove --library e2e --unit drive2 >"$W/remove.out" 2>&1 &
+	REMOVER=$!
+	sleep 2
+	if kill -0 "$REMOVER" 2>/dev/null; then ok "removing drive2 waits for its command in flight"; else OUT=$(<"$W/remove.out"); nok "removing drive2 waits for its command in flight"; fi
+	kill -CONT "$VTLD_PID"
+	run 30 bash -c "while kill -0 $REMOVER 2>/dev/null; do sleep 0.1; done"
+	wait "$REMOVER"
+	RC=$?
+	OUT=$(<"$W/remove.out")
+	if [ "$RC" -eq 0 ]; then ok "vtl-lio.sh remove --unit drive2 completes once vtld runs again"; else nok "vtl-lio.sh remove --unit drive2 completes once vtld runs again (exit $RC)"; fi
+	if run 20 bash -c "while kill -0 $WRITER 2>/dev/null; do sleep 0.1; done"; then
+		ok "the writer to /dev/nst1 ends (its device is gone)"
+	else
+		kill "$WRITER" 2>/dev/null
+		nok "the writer to /dev/nst1 ends (its device is gone)"
+	fi
+	check "backstore e2e_drive2 is gone" 5 test ! -e /sys/kernel/config/target/core/user_0/e2e_drive2
+	check "vtld logs that it detached from drive2" 10 \
+		bash -c "grep -q 'e2e_drive2: device gone' /e2e/vtld.log || { sleep 3; grep -q 'e2e_drive2: device gone' /e2e/vtld.log; }"
+	check "vtld is still running" 5 kill -0 "$VTLD_PID"
+	check "mtx status after the removal" 60 mtx -f "$CHG_SG" status
+	check "mtx load 3 0 and mt status on /dev/nst0 after the removal" 60 \
+		bash -c "mtx -f $CHG_SG load 3 0 && { mt -f /dev/nst0 status || { sleep 1; mt -f /dev/nst0 status; }; }"
+	check "vtlctl still answers" 30 "$VTLCTL" library show
 fi
 
 check "vtl-lio.sh removes everything" 60 "$CONTRIB" remove --library e2e

@@ -9,9 +9,10 @@
 #   --spike  also record what the kernel answers itself in spike.log
 #   --keep   keep the temporary share directory
 # Environment: VTLD, VTLCTL (default: found in E2E_BUILDDIR, the current
-#   directory), E2E_CACHE, TCMU_BUDGET (hard limit in seconds, default 280),
+#   directory), E2E_CACHE, TCMU_BUDGET (hard limit in seconds, default 360),
 #   TCMU_LOGS (default: <cache>/../e2e-logs/tcmu), E2E_STRICT=1 (a missing
-#   prerequisite fails instead of skipping).
+#   prerequisite fails instead of skipping), TCMU_BTAPE=1 (also run Bacula's
+#   btape test through tcm_loop: minutes more under TCG; budget 900 s).
 # Output: TAP, then "tcmu: N passed, N failed". Exit 0, 1 on failure, 77
 # when QEMU or the binaries are missing.
 set -uo pipefail
@@ -26,7 +27,8 @@ for a in "$@"; do
 	*) die "usage: tests/tcmu/run.sh [--spike] [--keep]" ;;
 	esac
 done
-budget=${TCMU_BUDGET:-280}
+# btape (TCMU_BTAPE=1) needs several more minutes of guest time under TCG.
+budget=${TCMU_BUDGET:-$([ "${TCMU_BTAPE:-0}" = 1 ] && echo 900 || echo 360)}
 logs=${TCMU_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/tcmu}
 
 for c in qemu-system-x86_64 lsscsi mt mtx sg_inq iscsiadm timeout; do
@@ -59,6 +61,7 @@ CONTRIB=$E2E_SRCDIR/contrib/tcmu/vtl-lio.sh
 TCMU_DRIVES=2
 TCMU_SPIKE=$spike
 TCMU_ISCSI=${TCMU_ISCSI:-1}
+TCMU_BTAPE=${TCMU_BTAPE:-0}
 ENV
 say "booting the guest (budget ${budget}s; logs in $logs)"
 E2E_SMP=${E2E_SMP:-2} "$E2E_DIR/run-guest" --timeout "$budget" "$share"
