@@ -22,7 +22,8 @@ tests_s3_test_sigv4_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
 # Integration: one conformance suite run against the local-directory backend
 # and against Ceph's radosgw (started and stopped by the test itself through
 # tests/s3/rgw.sh), with a fault-injecting TCP proxy in between.
-tests_s3_test_store_SOURCES = tests/s3/test_store.c tests/s3/faultproxy.c tests/s3/faultproxy.h
+tests_s3_test_store_SOURCES = tests/s3/test_store.c tests/s3/faultproxy.c tests/s3/faultproxy.h \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h
 tests_s3_test_store_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_s3_test_store_LDADD = $(S3_LIBS) $(CRITERION_LIBS) -lpthread
 

@@ -62,6 +62,7 @@ EXTRA_tests_vtl_test_cache_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_store_rgw
 TESTS += tests/vtl/test_store_rgw
 tests_vtl_test_store_rgw_SOURCES = tests/vtl/test_store_rgw.c \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_store_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
@@ -75,6 +76,7 @@ EXTRA_tests_vtl_test_store_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_shelf_rgw
 TESTS += tests/vtl/test_shelf_rgw
 tests_vtl_test_shelf_rgw_SOURCES = tests/vtl/test_shelf_rgw.c \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
 	tests/s3/faultproxy.c tests/s3/faultproxy.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h

@@ -22,6 +22,7 @@
 #include <scsi-lowlevel.h>
 
 #include "s3/store.h"
+#include "tests/s3/rgw_fixture.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
 
@@ -187,106 +188,7 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 	store_close(st);
 }
 
-/* --- main: radosgw around the run (as tests/s3/test_store.c) ---------------- */
-
-static char rgw_dir[256];
-
-static void rgw_fail(const char *why, const char *detail)
-{
-	char msg[4096];
-	snprintf(msg, sizeof(msg), "%s%s%s", why, detail && *detail ? ": " : "",
-		 detail ? detail : "");
-	setenv("VTL_RGW_ERROR", msg, 1);
-	fprintf(stderr, "test_store_rgw: %s\n", msg);
-}
-
-static void rgw_start(void)
-{
-	if (getenv("RGW_ENDPOINT"))
-		return;
-	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(rgw_dir, sizeof(rgw_dir), "%s/vtl-rgw-XXXXXX", shm);
-	if (!mkdtemp(rgw_dir)) {
-		rgw_fail("cannot create a directory for radosgw", rgw_dir);
-		return;
-	}
-	char cmd[1024], errfile[300];
-	snprintf(errfile, sizeof(errfile), "%s.err", rgw_dir);
-	snprintf(cmd, sizeof(cmd), "timeout 180 sh '%s' start '%s' 2>'%s'", RGW_SH, rgw_dir,
-		 errfile);
-	FILE *p = popen(cmd, "r");
-	char line[512];
-	while (p && fgets(line, sizeof(line), p)) {
-		line[strcspn(line, "\n")] = 0;
-		char *eq = strchr(line, '=');
-		if (!eq || strncmp(line, "RGW_", 4))
-			continue;
-		*eq = 0;
-		char *v = eq + 1;
-		if (*v == '\'') {
-			v++;
-			v[strcspn(v, "'")] = 0;
-		}
-		setenv(line, v, 1);
-	}
-	int status = p ? pclose(p) : -1;
-	if (status != 0 || !getenv("RGW_ENDPOINT")) {
-		char detail[2048] = "";
-		FILE *e = fopen(errfile, "r");
-		if (e) {
-			size_t n = fread(detail, 1, sizeof(detail) - 1, e);
-			detail[n] = 0;
-			fclose(e);
-		}
-		unlink(errfile);
-		rgw_fail("tests/s3/rgw.sh start failed (install radosgw ceph-mon ceph-osd with "
-			 "scripts/install-deps.sh test)",
-			 detail);
-		return;
-	}
-	unlink(errfile);
-}
-
-static void rgw_bucket(void)
-{
-	if (getenv("VTL_RGW_ERROR"))
-		return;
-	struct store_s3_config cfg = {.bucket = BUCKET,
-				      .endpoint = getenv("RGW_ENDPOINT"),
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
-	struct store_err err;
-	if (store_s3_open(&cfg, &st, &err)) {
-		rgw_fail("cannot open the S3 store", err.msg);
-		return;
-	}
-	if (store_s3_create_bucket(st, &err))
-		rgw_fail("cannot create the test bucket", err.msg);
-	store_close(st);
-}
-
-static void rgw_stop(void)
-{
-	if (!rgw_dir[0])
-		return;
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s'", RGW_SH, rgw_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "test_store_rgw: stopping radosgw in %s failed\n", rgw_dir);
-}
-
 int main(int argc, char *argv[])
 {
-	struct criterion_test_set *tests = criterion_initialize();
-	int result = 0;
-	if (criterion_handle_args(argc, argv, true)) {
-		rgw_start();
-		rgw_bucket();
-		result = !criterion_run_all_tests(tests);
-		rgw_stop();
-	}
-	criterion_finalize(tests);
-	return result;
+	return rgw_main(argc, argv, BUCKET);
 }
