@@ -38,14 +38,16 @@ tests_iscsi_test_iscsi_tape_LDADD = $(ISCSI_TEST_LDADD)
 check_PROGRAMS += tests/iscsi/test_iscsi_raw
 TESTS += tests/iscsi/test_iscsi_raw
 tests_iscsi_test_iscsi_raw_SOURCES = tests/iscsi/test_iscsi_raw.c \
-	tests/iscsi/harness.c tests/iscsi/harness.h
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/rawpdu.c tests/iscsi/rawpdu.h
 tests_iscsi_test_iscsi_raw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_raw_LDADD = $(ISCSI_TEST_LDADD)
 
 # The real vtld, started by the test on a temporary data directory.
 check_PROGRAMS += tests/iscsi/test_iscsi_vtld
 TESTS += tests/iscsi/test_iscsi_vtld
-tests_iscsi_test_iscsi_vtld_SOURCES = tests/iscsi/test_iscsi_vtld.c
+tests_iscsi_test_iscsi_vtld_SOURCES = tests/iscsi/test_iscsi_vtld.c \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_iscsi_test_iscsi_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS)
 EXTRA_tests_iscsi_test_iscsi_vtld_DEPENDENCIES = vtld$(EXEEXT)

@@ -116,6 +116,33 @@ struct scsi_op {
 		       spc_set_timestamp, "SET TIMESTAMP", 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff,     \
 		       0xff, 0)
 
+/*
+ * The 6-byte SPC-4 rows that are the same in every device type's table.
+ * They are single rows, not one block like SPC_OPS_SHARED, because the
+ * 6-byte opcodes interleave with the device's own in the opcode order each
+ * table keeps, and REPORT SUPPORTED OPERATION CODES lists rows in table
+ * order.
+ */
+#define SPC_OP_REQUEST_SENSE                                                                       \
+	SPC_OP_ROW(REQUEST_SENSE, 0, 6,                                                            \
+		   OPF_UA_OK | OPF_CONFLICT_OK | OPF_DATA_IN | OPF_NOT_READY_OK,                   \
+		   spc_request_sense, "REQUEST SENSE", 0x01, 0, 0, 0xff)
+#define SPC_OP_INQUIRY                                                                             \
+	SPC_OP_ROW(INQUIRY, 0, 6, OPF_UA_OK | OPF_CONFLICT_OK | OPF_DATA_IN | OPF_NOT_READY_OK,    \
+		   spc_inquiry, "INQUIRY", 0x01, 0xff, 0xff, 0xff)
+#define SPC_OP_MODE_SELECT_6                                                                       \
+	SPC_OP_ROW(MODE_SELECT_6, 0, 6, OPF_DATA_OUT, spc_mode_select, "MODE SELECT(6)", 0x11, 0,  \
+		   0, 0xff)
+#define SPC_OP_RESERVE_6 SPC_OP_ROW(RESERVE_6, 0, 6, 0, spc_reserve6, "RESERVE(6)", 0, 0, 0, 0)
+#define SPC_OP_RELEASE_6                                                                           \
+	SPC_OP_ROW(RELEASE_6, 0, 6, OPF_CONFLICT_OK, spc_release6, "RELEASE(6)", 0, 0, 0, 0)
+#define SPC_OP_MODE_SENSE_6                                                                        \
+	SPC_OP_ROW(MODE_SENSE_6, 0, 6, OPF_DATA_IN, spc_mode_sense, "MODE SENSE(6)", 0x08, 0xff,   \
+		   0xff, 0xff)
+#define SPC_OP_PREVENT_ALLOW                                                                       \
+	SPC_OP_ROW(PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 6, 0, spc_prevent_allow,                       \
+		   "PREVENT ALLOW MEDIUM REMOVAL", 0, 0, 0, 0x03)
+
 /* A VPD page: fill writes the whole page (header included) into buf, at
  * most cap bytes, and returns the page's full length. */
 struct spc_vpd_page {
