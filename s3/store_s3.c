@@ -49,7 +49,9 @@
 #include <curl/curl.h>
 #include <ini.h>
 
-#define POOL_MAX      16
+/* Idle handles kept (each keeps its connection): vtld's uploader has up to
+ * 64 parts in flight ([store] parallel_parts), plus cache fetches. */
+#define POOL_MAX      80
 #define RESP_ERR_MAX  (64u << 10) /* an error body */
 #define RESP_BODY_MAX (64u << 20) /* a listing page */
 #define COPY_PART     (1ull << 30)

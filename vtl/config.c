@@ -178,10 +178,37 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		*why = "at least 5M (S3's smallest part), at most 5G";
 		return set_size(v, STORE_PART_MIN, &s->part_size) || s->part_size > STORE_PART_MAX;
 	}
+	if (strcasecmp(name, "parallel_parts") == 0) {
+		int64_t x;
+		*why = "parts in flight at once, 1 to 64";
+		if (set_num(v, 1, UPL_PARALLEL_MAX, &x))
+			return 1;
+		s->parallel_parts = (unsigned)x;
+		return 0;
+	}
 	if (strcasecmp(name, "archive_storage_class") == 0) {
 		*why = "an S3 storage class (GLACIER, DEEP_ARCHIVE, STANDARD_IA, ...)";
 		return (v[0] && !store_class_valid(v)) ||
 		       set_str(s->archive_class, sizeof(s->archive_class), v);
+	}
+	if (strcasecmp(name, "restore_days") == 0) {
+		int64_t x;
+		*why = "days a restored copy of an archived object stays readable, 1 to 30000";
+		if (set_num(v, 1, 30000, &x))
+			return 1;
+		s->restore_days = (unsigned)x;
+		return 0;
+	}
+	if (strcasecmp(name, "restore_tier") == 0) {
+		/* S3 API Reference, RestoreObject: GlacierJobParameters Tier. */
+		static const char *const tiers[] = {"Standard", "Bulk", "Expedited"};
+		*why = "use Standard, Bulk or Expedited";
+		for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++)
+			if (strcasecmp(v, tiers[i]) == 0)
+				return set_str(s->restore_tier, sizeof(s->restore_tier), tiers[i])
+					   ? 1
+					   : 0;
+		return 1;
 	}
 	if (strcasecmp(name, "cache_limit") == 0) {
 		*why = "a size such as 100G, or 0 for none";

@@ -8,7 +8,9 @@
  *
  * One thread serves connections one at a time: administration is rare and
  * each request is short; a client that stalls is cut off by a receive
- * timeout so it cannot hold the library.
+ * timeout so it cannot hold the library. The one long job, rebuilding the
+ * catalog from the object store, runs in a thread of its own and the
+ * client polls it ("Catalog rebuild" below).
  */
 #define _GNU_SOURCE
 #include "ctl.h"
@@ -33,6 +35,20 @@
 
 enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
 
+/* The last catalog rebuild; everything under mu. */
+struct rebuild_job {
+	pthread_mutex_t mu;
+	pthread_t thread;
+	bool joinable; /* thread started and not joined */
+	bool running, cancel;
+	json_int_t id; /* 0: none yet */
+	json_t *tapes; /* one object per tape, as reported */
+	size_t n[4];   /* per upl_rebuild_result */
+	char activity[256];
+	int rc;
+	char err[LIB_ERR_MAX];
+};
+
 struct ctl_server {
 	struct lib *lib;
 	ctl_log_fn log;
@@ -40,6 +56,7 @@ struct ctl_server {
 	int stop_pipe[2];
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct rebuild_job rb;
 };
 
 /* ---- JSON helpers ------------------------------------------------------- */
@@ -109,6 +126,10 @@ static const char *errno_name(int e)
 		return "ESTALE";
 	case ENOMEM:
 		return "ENOMEM";
+	case ENODEV:
+		return "ENODEV";
+	case ECANCELED:
+		return "ECANCELED";
 	default:
 		return "EIO";
 	}
@@ -360,7 +381,176 @@ static json_t *do_status(struct lib *lib)
 	return r;
 }
 
-static json_t *dispatch(struct lib *lib, json_t *req)
+/* ---- Catalog rebuild ------------------------------------------------------ */
+
+/*
+ * catalog.rebuild downloads whole tapes, which may take hours. So the
+ * request only starts the job in its own thread (or, while one runs, joins
+ * it) and answers at once with its id; vtlctl then polls
+ * catalog.rebuild.status, as `tape retrieve --wait` polls tape.show. The
+ * server thread never waits for the store, the receive timeout never
+ * applies, and other requests are served meanwhile. A client that goes
+ * away does not stop the job; the result stays until the next one starts.
+ */
+static const char *const rebuild_result_names[] = {"recovered", "kept", "skipped", "failed"};
+
+#define NO_STORE                                                                                   \
+	"vtld has no [store] configured; set [store] type = s3 with endpoint and bucket (or "      \
+	"type = local with path = a directory) in vtld.conf and restart vtld"
+
+static void rebuild_tape_cb(void *arg, const struct upl_rebuild_tape *t)
+{
+	struct rebuild_job *j = arg;
+	json_t *o = json_pack("{s:s, s:s}", "barcode", t->barcode, "result",
+			      rebuild_result_names[t->result]);
+	if (!o)
+		return;
+	if (t->state[0]) {
+		json_object_set_new(o, "state", json_string(t->state));
+		json_object_set_new(o, "location", json_string(t->location));
+	}
+	if (t->result == UPL_RECOVERED) {
+		json_object_set_new(o, "segments", json_integer((json_int_t)t->segments));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)t->bytes));
+	}
+	if (t->reason[0])
+		json_object_set_new(o, "reason", json_string(t->reason));
+	pthread_mutex_lock(&j->mu);
+	json_array_append_new(j->tapes, o);
+	j->n[t->result]++;
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void rebuild_progress_cb(void *arg, const char *what)
+{
+	struct rebuild_job *j = arg;
+	pthread_mutex_lock(&j->mu);
+	snprintf(j->activity, sizeof(j->activity), "%s", what);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static bool rebuild_cancelled_cb(void *arg)
+{
+	struct rebuild_job *j = arg;
+	pthread_mutex_lock(&j->mu);
+	bool c = j->cancel;
+	pthread_mutex_unlock(&j->mu);
+	return c;
+}
+
+static void *rebuild_main(void *arg)
+{
+	struct ctl_server *s = arg;
+	struct rebuild_job *j = &s->rb;
+	struct upl_rebuild r = {
+	    .tape = rebuild_tape_cb,
+	    .progress = rebuild_progress_cb,
+	    .cancelled = rebuild_cancelled_cb,
+	    .arg = j,
+	};
+	char err[LIB_ERR_MAX] = "";
+	int rc = upl_rebuild_catalog(lib_uploader(s->lib), &r, err, sizeof(err));
+	if (s->log) {
+		char msg[LIB_ERR_MAX + 160];
+		snprintf(msg, sizeof(msg),
+			 "control: catalog rebuild: %zu recovered, %zu kept, %zu skipped, %zu "
+			 "failed%s%s",
+			 r.n[UPL_RECOVERED], r.n[UPL_KEPT], r.n[UPL_SKIPPED], r.n[UPL_FAILED],
+			 rc ? "; " : "", rc ? err : "");
+		s->log(rc ? 1 : 2, msg);
+	}
+	/* The last touch of the job: do_rebuild joins under mu. */
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	snprintf(j->err, sizeof(j->err), "%s", err[0] || !rc ? err : strerror(-rc));
+	snprintf(j->activity, sizeof(j->activity), "done");
+	j->running = false;
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* The job as an answer; under j->mu. */
+static json_t *rebuild_status(struct rebuild_job *j)
+{
+	json_t *o =
+	    json_pack("{s:I, s:b, s:s, s:I, s:I, s:I, s:I}", "id", j->id, "done", !j->running,
+		      "activity", j->activity, "recovered", (json_int_t)j->n[UPL_RECOVERED], "kept",
+		      (json_int_t)j->n[UPL_KEPT], "skipped", (json_int_t)j->n[UPL_SKIPPED],
+		      "failed", (json_int_t)j->n[UPL_FAILED]);
+	if (!o)
+		return fail(-ENOMEM, "out of memory");
+	json_object_set_new(o, "tapes", json_deep_copy(j->tapes));
+	if (!j->running && j->rc) {
+		json_object_set_new(o, "error", json_string(j->err));
+		json_object_set_new(o, "errno", json_string(errno_name(-j->rc)));
+	}
+	json_t *r = ok();
+	json_object_set_new(r, "rebuild", o);
+	return r;
+}
+
+static json_t *do_rebuild(struct ctl_server *s, struct lib *lib)
+{
+	if (!s)
+		return fail(-EINVAL, "catalog.rebuild runs only through vtld's control socket");
+	if (!lib_uploader(lib))
+		return fail(-ENODEV, NO_STORE);
+	struct rebuild_job *j = &s->rb;
+	pthread_mutex_lock(&j->mu);
+	if (!j->running) {
+		if (j->joinable)
+			pthread_join(j->thread, NULL);
+		j->joinable = false;
+		json_decref(j->tapes);
+		j->tapes = json_array();
+		memset(j->n, 0, sizeof(j->n));
+		j->rc = 0;
+		j->err[0] = 0;
+		snprintf(j->activity, sizeof(j->activity), "starting");
+		j->cancel = false;
+		j->running = true;
+		j->id++;
+		int rc = -pthread_create(&j->thread, NULL, rebuild_main, s);
+		if (rc) {
+			j->running = false;
+			pthread_mutex_unlock(&j->mu);
+			return fail(rc, "cannot start a thread for the catalog rebuild");
+		}
+		j->joinable = true;
+		if (s->log)
+			s->log(2, "control: catalog rebuild started");
+	}
+	json_t *r = rebuild_status(j);
+	pthread_mutex_unlock(&j->mu);
+	return r;
+}
+
+static json_t *do_rebuild_status(struct ctl_server *s, json_t *req)
+{
+	json_t *id = json_object_get(req, "id");
+	if (!s)
+		return fail(-EINVAL, "catalog.rebuild runs only through vtld's control socket");
+	if (!json_is_integer(id))
+		return fail(-EINVAL,
+			    "catalog.rebuild.status needs the id catalog.rebuild answered");
+	struct rebuild_job *j = &s->rb;
+	pthread_mutex_lock(&j->mu);
+	json_t *r;
+	if (json_integer_value(id) != j->id || j->id == 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "no catalog rebuild %" JSON_INTEGER_FORMAT
+			 " in this vtld (was it restarted?); run vtlctl catalog rebuild again",
+			 json_integer_value(id));
+		r = fail(-ENOENT, msg);
+	} else {
+		r = rebuild_status(j);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return r;
+}
+
+static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 {
 	char err[LIB_ERR_MAX] = "";
 	const char *op = str_arg(req, "op");
@@ -384,6 +574,10 @@ static json_t *dispatch(struct lib *lib, json_t *req)
 		return do_status(lib);
 	if (strcmp(op, "events") == 0)
 		return do_events(lib, req);
+	if (strcmp(op, "catalog.rebuild") == 0)
+		return do_rebuild(s, lib);
+	if (strcmp(op, "catalog.rebuild.status") == 0)
+		return do_rebuild_status(s, req);
 	if (strcmp(op, "drive.unload") == 0) {
 		json_t *d = json_object_get(req, "drive");
 		if (!json_is_integer(d) || json_integer_value(d) < 1)
@@ -423,7 +617,8 @@ static json_t *dispatch(struct lib *lib, json_t *req)
 	return fail(-EINVAL, msg);
 }
 
-char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
+/* s: the server (NULL when called without one: no catalog rebuild). */
+static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line, ctl_log_fn log)
 {
 	json_error_t jerr;
 	json_t *req = json_loads(line, 0, &jerr);
@@ -434,12 +629,14 @@ char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
 			 req ? "not an object" : jerr.text);
 		resp = fail(-EINVAL, msg);
 	} else {
-		resp = dispatch(lib, req);
+		resp = dispatch(s, lib, req);
 	}
-	if (log) {
+	const char *op = json_is_object(req) ? str_arg(req, "op") : NULL;
+	bool good = json_is_true(json_object_get(resp, "ok"));
+	/* vtlctl polls a rebuild several times a second for hours: only its
+	 * start (do_rebuild) and its end (rebuild_main) are logged. */
+	if (log && !(good && op && strncmp(op, "catalog.rebuild", 15) == 0)) {
 		char msg[LIB_ERR_MAX + 128];
-		const char *op = req ? str_arg(req, "op") : NULL;
-		bool good = json_is_true(json_object_get(resp, "ok"));
 		const char *e = json_string_value(json_object_get(resp, "error"));
 		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? op : "?",
 			 good ? "done" : "refused: ", good ? "" : (e ? e : "?"));
@@ -449,6 +646,11 @@ char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
 	json_decref(req);
 	json_decref(resp);
 	return out;
+}
+
+char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
+{
+	return handle_line(NULL, lib, line, log);
 }
 
 /* ---- The server --------------------------------------------------------- */
@@ -490,7 +692,7 @@ static void serve_conn(struct ctl_server *s, int fd)
 			continue;
 		}
 		*nl = 0;
-		char *resp = ctl_handle_line(s->lib, buf, s->log);
+		char *resp = handle_line(s, s->lib, buf, s->log);
 		int rc = resp ? write_all(fd, resp, strlen(resp)) : -ENOMEM;
 		if (!rc)
 			rc = write_all(fd, "\n", 1);
@@ -543,6 +745,7 @@ int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct c
 	s->log = log;
 	s->fd = -1;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	pthread_mutex_init(&s->rb.mu, NULL);
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
@@ -556,6 +759,7 @@ int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct c
 			    err, errlen,
 			    "another vtld is serving %s; stop it first or use another --data-dir",
 			    path);
+			pthread_mutex_destroy(&s->rb.mu);
 			free(s);
 			return -EADDRINUSE;
 		}
@@ -593,6 +797,7 @@ fail:
 		close(s->stop_pipe[0]);
 		close(s->stop_pipe[1]);
 	}
+	pthread_mutex_destroy(&s->rb.mu);
 	free(s);
 	return rc;
 }
@@ -604,6 +809,15 @@ void ctl_server_stop(struct ctl_server *s)
 	ssize_t w = write(s->stop_pipe[1], "x", 1);
 	(void)w;
 	pthread_join(s->thread, NULL);
+	/* A rebuild in progress stops between two requests to the store; the
+	 * next one goes on from what it left (upl_recover_from_store). */
+	pthread_mutex_lock(&s->rb.mu);
+	s->rb.cancel = true;
+	pthread_mutex_unlock(&s->rb.mu);
+	if (s->rb.joinable)
+		pthread_join(s->rb.thread, NULL);
+	json_decref(s->rb.tapes);
+	pthread_mutex_destroy(&s->rb.mu);
 	close(s->fd);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);

@@ -54,7 +54,7 @@ tests_vtl_test_cache_vtld_SOURCES = tests/vtl/test_cache_vtld.c \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_cache_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
-tests_vtl_test_cache_vtld_LDADD = $(ISCSI_TEST_LDADD)
+tests_vtl_test_cache_vtld_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
 EXTRA_tests_vtl_test_cache_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
 # The uploader and the shelf against Ceph's radosgw, started around the run

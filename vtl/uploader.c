@@ -2,9 +2,11 @@
  * uploader.c - the object-store side of vtld (see uploader.h and
  * docs/object-store.md, "The uploader, the shelf and recovery").
  *
- * One thread. Each round it reads the catalog (its own SQLite connection)
- * and, per tape, the medium's MANIFEST file, which the medium replaces
- * atomically at every commit point (docs/medium-format.md, "Manifest").
+ * One thread, plus a pool of [store] parallel_parts workers that send the
+ * parts of a segment ("The part pool" below). Each round the thread reads
+ * the catalog (its own SQLite connection) and, per tape, the medium's
+ * MANIFEST file, which the medium replaces atomically at every commit
+ * point (docs/medium-format.md, "Manifest").
  * What a manifest names is on stable local storage and never changes:
  * appends go past it, an overwrite in the middle shortens the valid length
  * of a segment and continues in a new one, and segment ids are never
@@ -26,7 +28,8 @@
  * flush. If it grows after completion, a new upload of the same key copies
  * the full parts of the old object server-side (UploadPartCopy) and goes
  * on from there. The catalog records each part after the store
- * acknowledged it, and each object after Complete plus a HEAD check: the
+ * acknowledged it (parts finish out of order, so the recorded parts are a
+ * set, not a run), and each object after Complete plus a HEAD check: the
  * durability contract's "uploads in flight resume from the catalog".
  */
 #define _GNU_SOURCE
@@ -66,7 +69,10 @@ void upl_config_defaults(struct upl_config *c)
 	snprintf(c->type, sizeof(c->type), "local");
 	snprintf(c->addressing, sizeof(c->addressing), "auto");
 	c->part_size = 16 * MIB;
+	c->parallel_parts = 4;
 	c->idle_secs = 5;
+	c->restore_days = 7;
+	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");
 }
 
 int upl_store_open(const struct upl_config *c, const char *data_dir, struct store **out, char *err,
@@ -118,6 +124,31 @@ struct idle_rec {
 	time_t since;
 };
 
+/* One part of a segment's window: bytes [off, off+len) as part `number`. */
+struct part_job {
+	int number;
+	uint64_t off, len;
+	char listed[STORE_ETAG_MAX]; /* the store's ETag for it (ListParts), or "" */
+};
+
+/* The parts sync_seg() hands to the pool; next, inflight and err under
+ * u->mu, the rest fixed while the window runs. */
+struct window {
+	const char *bc, *dir, *key;
+	const struct cat_upl_seg *s;
+	const struct part_job *jobs;
+	size_t njobs, next, inflight;
+	int err; /* the first failure: no part starts after it */
+};
+
+struct worker {
+	struct upl *u;
+	pthread_t thread;
+	uint8_t *buf; /* one part, allocated at start */
+	size_t cap;
+	int number; /* the part in flight, 0 when none (under u->mu) */
+};
+
 struct upl {
 	struct lib *lib;
 	struct store *st;
@@ -140,6 +171,12 @@ struct upl {
 	size_t n_reconciled;
 	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
 	unsigned nerrors;	/* errors logged (level 0), under mu */
+	/* The part pool ([store] parallel_parts). */
+	struct worker *workers;
+	unsigned nworkers;
+	struct window *win;	  /* the segment being sent, under mu */
+	pthread_cond_t work_cond; /* a window or stop, for the workers */
+	pthread_cond_t done_cond; /* a part done, for run_window */
 };
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -363,35 +400,172 @@ static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, si
 	return (size_t)got == len ? 0 : -EAGAIN;
 }
 
-static int put_part(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
-		    int number, uint64_t off, uint64_t len, uint8_t *buf)
+/*
+ * The part pool. sync_seg() lists the parts a segment still needs (a
+ * window) and waits; parallel_parts workers, each with one buffer of a part
+ * size allocated at start, take the next part as soon as they finish one,
+ * so up to N parts are in flight and resident memory stays N x part_size.
+ * Threads rather than one thread driving curl's multi interface: each part
+ * costs an MD5 (Content-MD5) and, signed, a SHA-256 over its bytes, CPU
+ * work that threads spread over the cores; the store is thread-safe
+ * (s3/store.h) and keeps a connection per pooled handle.
+ */
+
+/* Send bytes [off, off+len) of the segment as part `number`, unless the
+ * store lists that part already with the MD5 of those bytes. */
+static int put_part(struct upl *u, const struct window *w, const struct part_job *j,
+		    struct worker *wk)
 {
-	char key[STORE_KEY_MAX];
-	struct store_err se;
-	key_seg(&u->cfg, bc, s->seg, key);
-	int rc = read_range(dir, s->seg, off, buf, len);
+	if (j->len > wk->cap) {
+		/* A segment begun with a larger part_size than configured now
+		 * (its part size is fixed by its upload). */
+		uint8_t *b = realloc(wk->buf, j->len);
+		if (!b)
+			return -ENOMEM;
+		wk->buf = b;
+		wk->cap = j->len;
+	}
+	int rc = read_range(w->dir, w->s->seg, j->off, wk->buf, j->len);
 	if (rc)
 		return rc;
-	if (u->part_delay_ms) {
-		struct timespec ts = {u->part_delay_ms / 1000,
-				      (long)(u->part_delay_ms % 1000) * 1000000};
-		nanosleep(&ts, NULL);
+	struct cat_upl_part p = {.number = j->number, .size = j->len};
+	bool adopt = false;
+	if (j->listed[0]) {
+		store_md5_hex(wk->buf, j->len, p.etag);
+		adopt = strcmp(p.etag, j->listed) == 0;
 	}
-	struct cat_upl_part p = {.number = number, .size = len};
-	rc = store_mpu_put_part(u->st, key, s->upload_id, number, buf, len, p.etag, &se);
-	if (rc) {
-		logf_(u, 0, "upload of part %d of %s failed: %s", number, key, se.msg);
-		return rc;
+	if (!adopt) {
+		struct store_err se;
+		if (u->part_delay_ms) {
+			struct timespec ts = {u->part_delay_ms / 1000,
+					      (long)(u->part_delay_ms % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		rc = store_mpu_put_part(u->st, w->key, w->s->upload_id, j->number, wk->buf, j->len,
+					p.etag, &se);
+		if (rc) {
+			logf_(u, 0, "upload of part %d of %s failed: %s", j->number, w->key,
+			      se.msg);
+			return rc;
+		}
 	}
 	/* Only now, acknowledged with its ETag, is the part recorded. */
 	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
+	rc = cat_upl_part_add(u->cat, w->bc, w->s->seg, &p);
 	pthread_mutex_unlock(&u->cat_mu);
-	if (!rc) {
-		count(u, len, 1, 0, 0, 0);
-		vcache_sent(u->cache, len);
+	if (rc)
+		return rc;
+	if (adopt) {
+		logf_(u, 2, "part %d of %s was in the store already; adopted, not sent again",
+		      j->number, w->key);
+		pthread_mutex_lock(&u->mu);
+		u->stats.parts_adopted++;
+		pthread_mutex_unlock(&u->mu);
+	} else {
+		count(u, j->len, 1, 0, 0, 0);
 	}
+	vcache_sent(u->cache, j->len);
+	return 0;
+}
+
+/* The activity line while parts are in flight. Under u->mu. */
+static void window_activity(struct upl *u)
+{
+	int lo = 0, hi = 0;
+	unsigned n = 0;
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		int x = u->workers[i].number;
+		if (!x)
+			continue;
+		lo = !n || x < lo ? x : lo;
+		hi = x > hi ? x : hi;
+		n++;
+	}
+	if (n == 1)
+		snprintf(u->stats.activity, sizeof(u->stats.activity), "uploading %s part %d",
+			 u->win->key, lo);
+	else if (n > 1)
+		snprintf(u->stats.activity, sizeof(u->stats.activity),
+			 "uploading %s parts %d-%d (%u in flight)", u->win->key, lo, hi, n);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct upl *u = wk->u;
+	pthread_mutex_lock(&u->mu);
+	while (!u->stop) {
+		struct window *w = u->win;
+		if (!w || w->next == w->njobs || w->err) {
+			pthread_cond_wait(&u->work_cond, &u->mu);
+			continue;
+		}
+		const struct part_job *j = &w->jobs[w->next++];
+		w->inflight++;
+		wk->number = j->number;
+		window_activity(u);
+		pthread_mutex_unlock(&u->mu);
+		int rc = put_part(u, w, j, wk);
+		pthread_mutex_lock(&u->mu);
+		if (rc && !w->err)
+			w->err = rc; /* no new parts; those in flight finish and record */
+		wk->number = 0;
+		w->inflight--;
+		window_activity(u);
+		pthread_cond_broadcast(&u->done_cond);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return NULL;
+}
+
+/* Hand the window to the workers and wait until every part is done, one
+ * failed (the others in flight finish first) or vtld stops. */
+static int run_window(struct upl *u, struct window *w)
+{
+	pthread_mutex_lock(&u->mu);
+	u->win = w;
+	pthread_cond_broadcast(&u->work_cond);
+	while (w->inflight || (w->next < w->njobs && !w->err && !u->stop))
+		pthread_cond_wait(&u->done_cond, &u->mu);
+	u->win = NULL;
+	int rc = w->err ? w->err : w->next < w->njobs ? -EINTR : 0;
+	pthread_mutex_unlock(&u->mu);
 	return rc;
+}
+
+static int pool_start(struct upl *u, unsigned n, size_t part_size)
+{
+	u->workers = calloc(n, sizeof(*u->workers));
+	if (!u->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *wk = &u->workers[i];
+		wk->u = u;
+		wk->buf = malloc(part_size);
+		if (!wk->buf)
+			return -ENOMEM;
+		wk->cap = part_size;
+		int rc = -pthread_create(&wk->thread, NULL, worker_main, wk);
+		if (rc) {
+			free(wk->buf);
+			wk->buf = NULL;
+			return rc;
+		}
+		u->nworkers++;
+	}
+	return 0;
+}
+
+/* Join the workers pool_start started (u->stop is set) and free them. */
+static void pool_stop(struct upl *u)
+{
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		pthread_join(u->workers[i].thread, NULL);
+		free(u->workers[i].buf);
+	}
+	free(u->workers);
+	u->workers = NULL;
+	u->nworkers = 0;
 }
 
 struct listed_parts {
@@ -430,61 +604,37 @@ static bool reconciled(struct upl *u, const char *upload_id)
 }
 
 /*
- * Full parts number, number+1, ... that the store lists for the upload
- * and whose ETag is the MD5 of our bytes at their offset: record them in
- * the catalog as if just sent. Returns how many were adopted.
+ * Parts the store lists for the upload with the size a job wants: the job
+ * gets the store's ETag, and its worker adopts the part (records it as if
+ * just sent) when that is the MD5 of our bytes at its offset, whichever
+ * parts around it are missing (a kill -9 after the store acknowledged a part
+ * and before the catalog recorded it; parts finish out of order).
  */
-static int adopt_parts(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
-		       const char *key, int number, uint64_t off, uint64_t valid, uint8_t *buf)
+static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *key,
+			struct part_job *jobs, size_t njobs)
 {
-	const uint64_t P = s->part_size;
 	struct listed_parts l = {0};
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
-	int rc = store_mpu_list_parts(u->st, key, s->upload_id, listed_cb, &l, &se);
-	if (rc) {
-		free(l.v);
-		/* The upload is gone or unlistable: the normal path finds out. */
-		return 0;
-	}
-	int adopted = 0;
-	for (size_t i = 0; i < l.n && off + P <= valid; i++) {
-		if (l.v[i].number < number)
-			continue;
-		if (l.v[i].number != number || l.v[i].size != P)
-			break;
-		char md5[33];
-		rc = read_range(dir, s->seg, off, buf, P);
-		if (rc)
-			break;
-		store_md5_hex(buf, P, md5);
-		if (strcmp(md5, l.v[i].etag) != 0)
-			break;
-		struct cat_upl_part p = {.number = number, .size = P};
-		copy_str(p.etag, sizeof(p.etag), l.v[i].etag);
-		pthread_mutex_lock(&u->cat_mu);
-		rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
-		pthread_mutex_unlock(&u->cat_mu);
-		if (rc)
-			break;
-		logf_(u, 2, "part %d of %s was in the store already; adopted, not sent again",
-		      number, key);
-		pthread_mutex_lock(&u->mu);
-		u->stats.parts_adopted++;
-		pthread_mutex_unlock(&u->mu);
-		vcache_sent(u->cache, P);
-		adopted++;
-		number++;
-		off += P;
+	/* Unlistable (the upload is gone, ...): the parts go as usual and
+	 * the normal path finds out. */
+	if (store_mpu_list_parts(u->st, key, s->upload_id, listed_cb, &l, &se) == 0) {
+		size_t j = 0;
+		for (size_t i = 0; i < l.n; i++) { /* both ascending */
+			while (j < njobs && jobs[j].number < l.v[i].number)
+				j++;
+			if (j < njobs && jobs[j].number == l.v[i].number &&
+			    jobs[j].len == l.v[i].size)
+				copy_str(jobs[j].listed, sizeof(jobs[j].listed), l.v[i].etag);
+		}
 	}
 	free(l.v);
-	return adopted; /* anything not adopted is sent as usual */
 }
 
 /* Bring one segment's object up to `valid` bytes as far as allowed:
  * full parts always, the rest and the completion when `complete`. */
 static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
-		    uint64_t valid, bool complete, uint8_t *buf)
+		    uint64_t valid, bool complete)
 {
 	char key[STORE_KEY_MAX];
 	struct store_err se;
@@ -494,6 +644,13 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	bool changed = s->valid != valid;
 	s->valid = valid;
 
+	if (s->upload_id[0] && valid == 0 && complete) {
+		/* Cut to nothing while uploading: no part is needed. */
+		store_mpu_abort(u->st, key, s->upload_id, &se);
+		s->upload_id[0] = 0;
+		s->object_size = 0;
+		s->object_etag[0] = 0;
+	}
 	if (!s->upload_id[0]) {
 		if (s->object_etag[0] && s->object_size >= valid) {
 			/* In the store already (a cut segment keeps its
@@ -547,6 +704,15 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			return rc;
 	}
 
+	/* The parts needed: every full one, and with `complete` the short
+	 * last one. Parts finish out of order, so the catalog holds a set of
+	 * numbers (a kill -9 may leave {1, 2, 4}): send exactly those it does
+	 * not record. A recorded short part (a completion interrupted after
+	 * it was sent) does unless more data came since. */
+	const uint64_t full = valid / P;
+	const uint64_t last = complete && valid % P ? full + 1 : full;
+	if (last > STORE_PARTS_MAX)
+		return -EFBIG;
 	struct cat_upl_part *parts;
 	size_t np;
 	pthread_mutex_lock(&u->cat_mu);
@@ -554,78 +720,66 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	pthread_mutex_unlock(&u->cat_mu);
 	if (rc)
 		return rc;
-	/* Full parts recorded, in order; a short last part (a completion
-	 * interrupted after it was sent) is sent again if more data came. */
-	size_t full = 0;
-	while (full < np && parts[full].number == (int)full + 1 && parts[full].size == P)
-		full++;
-	uint64_t off = full * P;
-	bool short_tail = np == full + 1 && parts[full].number == (int)full + 1;
-	uint64_t tail_end = short_tail ? off + parts[full].size : off;
+	struct part_job *jobs = calloc(last ? last : 1, sizeof(*jobs));
+	if (!jobs) {
+		free(parts);
+		return -ENOMEM;
+	}
+	size_t nj = 0;
+	for (uint64_t n = 1, k = 0; n <= last; n++) {
+		uint64_t off = (n - 1) * P, len = n <= full ? P : valid - off;
+		while (k < np && (uint64_t)parts[k].number < n)
+			k++;
+		if (k < np && (uint64_t)parts[k].number == n && parts[k].size >= len)
+			continue;
+		jobs[nj++] = (struct part_job){.number = (int)n, .off = off, .len = len};
+	}
 	free(parts);
-	if (np > full + (short_tail ? 1 : 0)) {
-		logf_(u, 0, "upload of %s has parts out of order in the catalog; starting it again",
-		      key);
-		s->upload_id[0] = 0;
-		return cat_call_put(u, bc, s);
-	}
-	int number = (int)full + 1;
-	if (!short_tail && off + P <= valid && !reconciled(u, s->upload_id)) {
+	if (nj && !reconciled(u, s->upload_id))
 		/* First look at this upload since start: parts the store
-		 * accepted but the catalog never recorded (kill -9 between the
-		 * two) are adopted, not sent again. */
-		int adopted = adopt_parts(u, bc, dir, s, key, number, off, valid, buf);
-		if (adopted < 0)
-			return adopted;
-		off += (uint64_t)adopted * P;
-		number += adopted;
-	}
-	while (off + P <= valid) {
-		if (stopping(u))
-			return -EINTR;
-		if (number > STORE_PARTS_MAX)
-			return -EFBIG;
-		activity(u, "uploading %s part %d", key, number);
-		rc = put_part(u, bc, dir, s, number, off, P, buf);
-		if (rc)
-			return rc;
-		off += P;
-		number++;
-		short_tail = false;
-	}
-	if (!complete)
-		return 0;
-	if (off < valid && !(short_tail && tail_end >= valid)) {
-		activity(u, "uploading %s last part %d", key, number);
-		rc = put_part(u, bc, dir, s, number, off, valid - off, buf);
-		if (rc)
-			return rc;
-	}
-	/* Complete, then verify: the ETag S3 computes from the part ETags
+		 * accepted but the catalog never recorded are adopted. */
+		adopt_parts(u, s, key, jobs, nj);
+	struct window w = {.bc = bc, .dir = dir, .key = key, .s = s, .jobs = jobs, .njobs = nj};
+	rc = nj ? run_window(u, &w) : 0;
+	free(jobs);
+	if (rc || !complete)
+		return rc;
+
+	/* Complete with parts 1..last (any beyond, left by a cut, are
+	 * dropped), then verify: the ETag S3 computes from the part ETags
 	 * (each the MD5 the store checked with Content-MD5) and the size. */
 	pthread_mutex_lock(&u->cat_mu);
 	rc = cat_upl_parts(u->cat, bc, s->seg, &parts, &np);
 	pthread_mutex_unlock(&u->cat_mu);
 	if (rc)
 		return rc;
-	struct store_part *sp = calloc(np ? np : 1, sizeof(*sp));
+	struct store_part *sp = calloc(last ? last : 1, sizeof(*sp));
 	uint64_t total = 0;
+	size_t nsp = 0;
 	if (!sp) {
 		free(parts);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < np; i++) {
-		sp[i].number = parts[i].number;
-		sp[i].size = parts[i].size;
-		snprintf(sp[i].etag, sizeof(sp[i].etag), "%s", parts[i].etag);
+	for (size_t i = 0; i < np && nsp < last; i++) {
+		if (parts[i].number != (int)nsp + 1)
+			break;
+		sp[nsp].number = parts[i].number;
+		sp[nsp].size = parts[i].size;
+		snprintf(sp[nsp].etag, sizeof(sp[nsp].etag), "%s", parts[i].etag);
 		total += parts[i].size;
+		nsp++;
 	}
 	free(parts);
+	if (nsp != last || total < valid) {
+		free(sp);
+		logf_(u, 0, "upload of %s: the catalog lacks parts after sending them", key);
+		return -EIO;
+	}
 	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
-	activity(u, "completing %s (%zu parts)", key, np);
-	rc = store_mpu_complete(u->st, key, s->upload_id, sp, np, etag, &se);
+	activity(u, "completing %s (%zu parts)", key, nsp);
+	rc = store_mpu_complete(u->st, key, s->upload_id, sp, nsp, etag, &se);
 	if (!rc)
-		rc = store_multipart_etag(sp, np, want);
+		rc = store_multipart_etag(sp, nsp, want);
 	free(sp);
 	if (rc == -ENOENT) {
 		/* The store lost the upload (aborted elsewhere): start again. */
@@ -768,7 +922,6 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	size_t nrows = 0;
 	uint64_t man_gen = 0;
 	char sstate[32] = "";
-	uint8_t *buf = NULL;
 	rc = cat_call_segs(u, t->barcode, &rows, &nrows);
 	if (!rc) {
 		pthread_mutex_lock(&u->cat_mu);
@@ -790,16 +943,10 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			s.seg = m.segs[i].id;
 			s.part_size = adapt_part_size(u->cfg.part_size);
 		}
-		if (!buf && !(buf = malloc(s.part_size))) {
-			rc = -ENOMEM;
-			break;
-		}
 		bool complete = i + 1 < m.nseg || !loaded || idle;
-		rc = sync_seg(u, t->barcode, dir, &s, m.segs[i].valid, complete, buf);
+		rc = sync_seg(u, t->barcode, dir, &s, m.segs[i].valid, complete);
 		if (!rc && (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.segs[i].valid))
 			all = false;
-		free(buf);
-		buf = NULL;
 	}
 	if (rc || !all)
 		goto out;
@@ -844,7 +991,6 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	if (!rc)
 		*up_to_date = true;
 out:
-	free(buf);
 	free(rows);
 	man_free(&m);
 	return rc;
@@ -999,18 +1145,29 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return rc;
 }
 
+/* A message for a person into buf, cut at cap if need be. */
+static void errmsg(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errmsg(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
 /*
  * An archived tape (AWS: GET answers 403 InvalidObjectState): a
- * RestoreObject for each of its objects whose HeadObject shows no restore
- * (x-amz-restore absent), nothing for one whose restore runs or is done.
- * All are asked at once, so that their restores run in parallel. The caller
- * retries the download next round, which polls the restores.
+ * RestoreObject ([store] restore_days, restore_tier) for each of its
+ * objects whose HeadObject shows no restore (x-amz-restore absent), nothing
+ * for one whose restore runs or is done. All are asked at once, so that
+ * their restores run in parallel. The caller retries the download next
+ * round, which polls the restores.
  */
-#define RESTORE_DAYS 7
-#define RESTORE_TIER "Standard"
-
 struct restores {
 	struct store *st;
+	const struct upl_config *c;
 	size_t asked, running;
 	int rc;
 	struct store_err se;
@@ -1027,7 +1184,7 @@ static void restore_one(struct restores *r, const char *key)
 	}
 	if (info.restore[0] || !strcmp(info.storage_class, "STANDARD"))
 		return; /* restored (readable until its expiry date), or not archived */
-	r->rc = store_restore(r->st, key, RESTORE_DAYS, RESTORE_TIER, &r->se);
+	r->rc = store_restore(r->st, key, (int)r->c->restore_days, r->c->restore_tier, &r->se);
 	if (r->rc == -EINPROGRESS) {
 		r->rc = 0;
 		r->running++;
@@ -1053,6 +1210,7 @@ static int request_restores(struct store *st, const struct upl_config *c, const 
 	struct restores r;
 	memset(&r, 0, sizeof(r));
 	r.st = st;
+	r.c = c;
 	if (manifest_key) {
 		char pfx[STORE_KEY_MAX];
 		restore_one(&r, manifest_key);
@@ -1067,25 +1225,35 @@ static int request_restores(struct store *st, const struct upl_config *c, const 
 		restore_one(&r, key);
 	}
 	if (r.rc)
-		snprintf(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
-			 r.se.msg[0] ? r.se.msg : strerror(-r.rc));
+		errmsg(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
+		       r.se.msg[0] ? r.se.msg : strerror(-r.rc));
 	else
-		snprintf(err, errlen,
-			 "tape %s is archived: restore requested for %zu objects, %zu restores "
-			 "running (%s tier, %d days); waiting until readable",
-			 bc, r.asked, r.running, RESTORE_TIER, RESTORE_DAYS);
+		errmsg(err, errlen,
+		       "tape %s is archived: restore requested for %zu objects, %zu restores "
+		       "running (%s tier, %u days); waiting until readable",
+		       bc, r.asked, r.running, c->restore_tier, c->restore_days);
 	return r.rc ? r.rc : -EAGAIN;
+}
+
+/* A download that rebuilding the catalog watches: stopped when vtld shuts
+ * down (upl_rebuild.cancelled). NULL for retrieval, which the uploader's
+ * thread finishes or takes up again at the next start. */
+static bool rebuild_cancelled(const struct upl_rebuild *r)
+{
+	return r && r->cancelled && r->cancelled(r->arg);
 }
 
 /*
  * Download the newest manifest of a tape and the valid bytes of every
- * segment it names into dir (created; replaced if present), checking the
- * CRC32C of every record. *m receives the manifest.
+ * segment it names into tmp (made anew), checking the CRC32C of every
+ * record. MANIFEST is written last, after every segment file is fsynced:
+ * a directory with a MANIFEST holds a complete, verified tape. *m receives
+ * the manifest.
  */
-static int download_tape(struct store *st, const struct upl_config *c, const char *bc,
-			 const char *dir, struct manifest *m, char *err, size_t errlen)
+static int fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
+		      struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
 {
-	char pfx[STORE_KEY_MAX], tmp[PATH_MAX + 16];
+	char pfx[STORE_KEY_MAX];
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
 	memset(m, 0, sizeof(*m));
@@ -1105,16 +1273,15 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 	if (!rc)
 		rc = man_parse(m);
 	if (rc) {
-		snprintf(err, errlen, "no readable manifest of tape %s in the store (%s): %s", bc,
-			 pfx, se.msg[0] ? se.msg : strerror(-rc));
+		errmsg(err, errlen, "no readable manifest of tape %s in the store (%s): %s", bc,
+		       pfx, se.msg[0] ? se.msg : strerror(-rc));
 		man_free(m);
 		return rc;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.download", dir);
 	rm_rf(tmp);
 	if (mkdir(tmp, 0700)) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		errmsg(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		man_free(m);
 		return rc;
 	}
@@ -1132,26 +1299,39 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 			rc = -ENOMEM;
 			break;
 		}
+		if (r && r->progress) {
+			char what[256];
+			snprintf(what, sizeof(what), "downloading tape %s: segment %zu of %zu", bc,
+				 i + 1, m->nseg);
+			r->progress(r->arg, what);
+		}
 		/* Ranged GETs (the object may be longer than its valid bytes:
 		 * a segment cut by an overwrite keeps its object). */
 		for (uint64_t off = 0; !rc && off < valid;) {
 			size_t want = valid - off < GET_CHUNK ? (size_t)(valid - off) : GET_CHUNK;
 			size_t got = 0;
+			if (rebuild_cancelled(r)) {
+				rc = -ECANCELED;
+				break;
+			}
 			rc = store_get(st, key, off, want, buf + off, &got, NULL, &se);
 			if (!rc && got != want)
 				rc = -EIO;
 			off += want;
 		}
-		if (rc == -EAGAIN)
+		if (rc == -ECANCELED)
+			errmsg(err, errlen, "download of tape %s stopped: vtld is shutting down",
+			       bc);
+		else if (rc == -EAGAIN)
 			rc = request_restores(st, c, bc, NULL, m, i, err, errlen);
 		else if (rc)
-			snprintf(err, errlen, "download of %s failed: %s", key,
-				 se.msg[0] ? se.msg : strerror(-rc));
+			errmsg(err, errlen, "download of %s failed: %s", key,
+			       se.msg[0] ? se.msg : strerror(-rc));
 		if (!rc && (rc = verify_records(buf, valid)) != 0)
-			snprintf(err, errlen, "%s fails its record checksums (CRC32C)", key);
+			errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
 		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->segs[i].id);
 		if (!rc && (rc = write_file(path, buf, valid)) != 0)
-			snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		free(buf);
 		buf = NULL;
 	}
@@ -1159,16 +1339,49 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 		char path[PATH_MAX + 32];
 		snprintf(path, sizeof(path), "%s/MANIFEST", tmp);
 		rc = write_file(path, m->buf, m->len);
-	}
-	if (!rc) {
-		rm_rf(dir);
-		if (rename(tmp, dir))
-			rc = -errno;
+		if (rc)
+			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 	}
 	if (rc) {
 		if (!err[0])
-			snprintf(err, errlen, "cannot restore tape %s into %s: %s", bc, dir,
-				 strerror(-rc));
+			errmsg(err, errlen, "cannot download tape %s into %s: %s", bc, tmp,
+			       strerror(-rc));
+		rm_rf(tmp);
+		man_free(m);
+	}
+	return rc;
+}
+
+/* Put a complete download (fetch_tape) in place of the tape's directory,
+ * durably: the rename is fsynced in the parent directory. */
+static int install_tape(const char *tmp, const char *dir, char *err, size_t errlen)
+{
+	char parent[PATH_MAX];
+	copy_str(parent, sizeof(parent), dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = 0;
+	int rc = rm_rf(dir);
+	if (!rc && rename(tmp, dir))
+		rc = -errno;
+	int fd = rc ? -1 : open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!rc && (fd < 0 || fsync(fd)))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		errmsg(err, errlen, "cannot put %s in place of %s: %s", tmp, dir, strerror(-rc));
+	return rc;
+}
+
+/* Download a tape into dir (replaced if present) through DIR.download. */
+static int download_tape(struct store *st, const struct upl_config *c, const char *bc,
+			 const char *dir, struct manifest *m, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s.download", dir);
+	int rc = fetch_tape(st, c, bc, tmp, m, NULL, err, errlen);
+	if (!rc && (rc = install_tape(tmp, dir, err, errlen)) != 0) {
 		rm_rf(tmp);
 		man_free(m);
 	}
@@ -1582,6 +1795,8 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->cat_mu, NULL);
 	pthread_cond_init(&u->cond, NULL);
+	pthread_cond_init(&u->work_cond, NULL);
+	pthread_cond_init(&u->done_cond, NULL);
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
 	int rc = cat_open(path, &u->cat);
@@ -1609,6 +1824,15 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		snprintf(err, errlen, "uploader: cannot set up the cache: %s", strerror(-rc));
 		goto fail;
 	}
+	unsigned np = c->parallel_parts ? c->parallel_parts : 1;
+	size_t psize = adapt_part_size(c->part_size);
+	rc = pool_start(u, np, psize);
+	if (rc) {
+		snprintf(err, errlen,
+			 "uploader: cannot start %u part workers with %zu-byte buffers: %s", np,
+			 psize, strerror(-rc));
+		goto fail;
+	}
 	rc = -pthread_create(&u->thread, NULL, thread_main, u);
 	if (rc) {
 		snprintf(err, errlen, "uploader: cannot start its thread: %s", strerror(-rc));
@@ -1619,8 +1843,15 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	*out = u;
 	return 0;
 fail:
+	pthread_mutex_lock(&u->mu);
+	u->stop = true;
+	pthread_cond_broadcast(&u->work_cond);
+	pthread_mutex_unlock(&u->mu);
+	pool_stop(u);
 	vcache_close(u->cache);
 	cat_close(u->cat);
+	pthread_cond_destroy(&u->done_cond);
+	pthread_cond_destroy(&u->work_cond);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
@@ -1636,12 +1867,17 @@ void upl_stop(struct upl *u)
 	pthread_mutex_lock(&u->mu);
 	u->stop = true;
 	pthread_cond_broadcast(&u->cond);
+	pthread_cond_broadcast(&u->work_cond);
+	pthread_cond_broadcast(&u->done_cond);
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
+	pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
 	store_close(u->st);
+	pthread_cond_destroy(&u->done_cond);
+	pthread_cond_destroy(&u->work_cond);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
@@ -1727,151 +1963,513 @@ int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t
 
 /* ---- Disaster recovery ----------------------------------------------------- */
 
-struct tape_list {
-	char (*bc)[CAT_BARCODE_MAX + 1];
+/*
+ * Rebuilding the catalog runs in two passes. The first looks at every
+ * tapes/NAME/ prefix without changing anything: a name that is no barcode
+ * or has no manifest is skipped, a barcode the catalog knows is kept, the
+ * others are planned AVAILABLE or ARCHIVED as the store's state object
+ * says; if the AVAILABLE ones need more free storage slots than there are,
+ * nothing is done. The second pass recovers the planned tapes one by one.
+ *
+ * On a running vtld the uploader's thread must not see a recovered tape
+ * before its segments are recorded as complete objects, or it would send
+ * them all again. Its rows need the tape in the catalog (upl_segments
+ * refers to tapes), so the order is: download into tapes/BARCODE.download,
+ * HEAD every segment, add the tape (lib_tape_adopt), record the segments,
+ * and only then put the medium in place. Until then the tape has no
+ * MANIFEST, which the uploader takes as nothing to do, and a load fails
+ * cleanly. If vtld stops between the two, the tape is AVAILABLE with its
+ * complete download beside it: the next rebuild finishes the job.
+ */
+enum plan_kind { PLAN_DONE, PLAN_AVAILABLE, PLAN_ARCHIVED, PLAN_FINISH };
+
+struct plan {
+	enum plan_kind kind;
+	struct upl_rebuild_tape t; /* PLAN_DONE: the outcome, reported in order */
+};
+
+struct plan_list {
+	struct plan *v;
 	size_t n, cap;
 	size_t plen;
 };
 
 static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
 {
-	struct tape_list *l = arg;
+	struct plan_list *l = arg;
 	if (!e->is_prefix)
 		return 0;
 	const char *b = e->key + l->plen;
 	size_t len = strlen(b);
-	if (len < 2 || len - 1 > CAT_BARCODE_MAX)
+	if (len < 2)
 		return 0;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? 2 * l->cap : 16;
-		void *v = realloc(l->bc, nc * sizeof(*l->bc));
+		void *v = realloc(l->v, nc * sizeof(*l->v));
 		if (!v)
 			return -ENOMEM;
-		l->bc = v;
+		l->v = v;
 		l->cap = nc;
 	}
-	snprintf(l->bc[l->n], CAT_BARCODE_MAX + 1, "%.*s", (int)(len - 1), b);
-	l->n++;
+	struct plan *p = &l->v[l->n++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->t.barcode, sizeof(p->t.barcode), "%.*s", (int)(len - 1), b);
 	return 0;
 }
 
+struct rebuild {
+	struct lib *lib;
+	struct store *st;
+	const struct upl_config *c;
+	upl_log_fn log;
+	struct upl_rebuild *r;
+	struct cat *cat; /* its own connection, for the uploader's rows */
+};
+
+static void rebuild_say(struct rebuild *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void rebuild_say(struct rebuild *x, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	if (!x->r->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	x->r->progress(x->r->arg, what);
+}
+
+static void rebuild_report(struct rebuild *x, const struct upl_rebuild_tape *t)
+{
+	char msg[800];
+	x->r->n[t->result]++;
+	if (t->result == UPL_RECOVERED)
+		snprintf(msg, sizeof(msg),
+			 "recovered tape %s (%s, %s, %zu segment%s) from the store", t->barcode,
+			 t->state, t->location, t->segments, t->segments == 1 ? "" : "s");
+	else
+		snprintf(msg, sizeof(msg), "catalog rebuild: %s %s: %s", t->barcode,
+			 t->result == UPL_KEPT	    ? "kept"
+			 : t->result == UPL_SKIPPED ? "skipped"
+						    : "not recovered",
+			 t->reason);
+	if (x->log)
+		x->log(t->result == UPL_FAILED ? 0 : 2, msg);
+	if (x->r->tape)
+		x->r->tape(x->r->arg, t);
+}
+
+static void set_where(struct rebuild *x, struct upl_rebuild_tape *t, const struct cat_tape *ct)
+{
+	struct cat_tape now;
+	if (!ct && lib_tape_get(x->lib, t->barcode, &now) == 0)
+		ct = &now;
+	if (!ct)
+		return;
+	copy_str(t->state, sizeof(t->state), cat_state_name(ct->state));
+	copy_str(t->location, sizeof(t->location), ct->location);
+}
+
+static bool has_manifest(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	return access(path, F_OK) == 0;
+}
+
+/* First pass for one prefix (see above). *need counts the tapes that will
+ * take a storage slot. */
+static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
+{
+	struct upl_rebuild_tape *t = &p->t;
+	const char *bc = t->barcode;
+	char key[STORE_KEY_MAX], dir[PATH_MAX], tmp[PATH_MAX + 16];
+	struct store_err se;
+	struct cat_tape ct;
+	memset(&se, 0, sizeof(se));
+	p->kind = PLAN_DONE;
+	if (lib_barcode_check(bc, t->reason, sizeof(t->reason))) {
+		t->result = UPL_SKIPPED; /* the reason says why it is no barcode */
+		return;
+	}
+	if (lib_tape_get(x->lib, bc, &ct) == 0) {
+		lib_tape_dir(x->lib, bc, dir, sizeof(dir));
+		snprintf(tmp, sizeof(tmp), "%s.download", dir);
+		if (ct.state == CAT_AVAILABLE && !has_manifest(dir) && has_manifest(tmp)) {
+			p->kind = PLAN_FINISH; /* stopped between adopt and install */
+			return;
+		}
+		t->result = UPL_KEPT;
+		set_where(x, t, &ct);
+		errmsg(t->reason, sizeof(t->reason), "known to the catalog");
+		return;
+	}
+	struct last_key lk = {""};
+	key_tape(x->c, bc, "manifest/", key);
+	struct store_list_opts lo = {.prefix = key};
+	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
+	if (rc) {
+		t->result = UPL_FAILED;
+		errmsg(t->reason, sizeof(t->reason), "cannot list %s: %s", key,
+		       se.msg[0] ? se.msg : strerror(-rc));
+		return;
+	}
+	if (!lk.key[0]) {
+		t->result = UPL_SKIPPED;
+		errmsg(t->reason, sizeof(t->reason), "no manifest in the store (nothing under %s)",
+		       key);
+		return;
+	}
+	char state[32] = "AVAILABLE";
+	uint8_t *text = NULL;
+	size_t tlen = 0;
+	key_tape(x->c, bc, "state", key);
+	rc = get_all(x->st, key, &text, &tlen, &se);
+	if (rc == 0) {
+		char *s = strndup((const char *)text, tlen);
+		char *at = s ? strstr(s, "state=") : NULL;
+		if (at)
+			sscanf(at + 6, "%31[A-Z_]", state);
+		free(s);
+		free(text);
+	} else if (rc != -ENOENT) {
+		t->result = UPL_FAILED;
+		errmsg(t->reason, sizeof(t->reason), "cannot read %s: %s", key,
+		       se.msg[0] ? se.msg : strerror(-rc));
+		return;
+	}
+	if (strcmp(state, "ARCHIVED") == 0) {
+		p->kind = PLAN_ARCHIVED;
+	} else {
+		p->kind = PLAN_AVAILABLE;
+		(*need)++;
+	}
+}
+
+/* Enough free storage slots for the tapes to recover AVAILABLE? */
+static int check_slots(struct rebuild *x, size_t need, char *err, size_t errlen)
+{
+	struct cat_element *els;
+	struct cat_library info;
+	size_t n, free_slots = 0;
+	if (!need)
+		return 0;
+	int rc = lib_elements(x->lib, &els, &n);
+	if (rc) {
+		errmsg(err, errlen, "cannot read the library's elements: %s", strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		free_slots += els[i].kind == CAT_STORAGE && !els[i].full;
+	free(els);
+	if (need <= free_slots)
+		return 0;
+	lib_info(x->lib, &info);
+	errmsg(err, errlen,
+	       "the store holds %zu tape%s to recover into storage slots (AVAILABLE) but the "
+	       "library has %zu free: %zu more needed; make room (vtlctl tape archive or tape "
+	       "delete) and run it again, or start on a new data directory with [library] "
+	       "slots = %zu or more in vtld.conf (the layout is fixed when the catalog is "
+	       "created); nothing was changed",
+	       need, need == 1 ? "" : "s", free_slots, need - free_slots,
+	       (size_t)info.count[CAT_STORAGE] + need - free_slots);
+	return -ENOSPC;
+}
+
+/* HEAD every segment the manifest names: each must be a complete object
+ * at least as long as its valid bytes. *out: their sizes and ETags. */
+static int head_segments(struct rebuild *x, const char *bc, const struct manifest *m,
+			 struct store_object_info **out, char *why, size_t cap)
+{
+	struct store_object_info *v = calloc(m->nseg, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t j = 0; !rc && j < m->nseg; j++) {
+		char key[STORE_KEY_MAX];
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		key_seg(x->c, bc, m->segs[j].id, key);
+		rc = store_head(x->st, key, &v[j], &se);
+		if (rc) {
+			errmsg(why, cap, "segment %s is missing from the store: %s", key,
+			       se.msg[0] ? se.msg : strerror(-rc));
+		} else if (v[j].size < m->segs[j].valid) {
+			errmsg(why, cap,
+			       "segment %s holds %" PRIu64 " bytes but the manifest names %" PRIu64,
+			       key, v[j].size, m->segs[j].valid);
+			rc = -EBADMSG;
+		}
+	}
+	if (rc)
+		free(v);
+	else
+		*out = v;
+	return rc;
+}
+
+/* The uploader's memory of a recovered tape: every segment is a complete
+ * object, the manifest of generation m->gen is in the store. */
+static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m,
+		     const struct store_object_info *info, const char *state, char *why, size_t cap)
+{
+	int rc = 0;
+	for (size_t j = 0; !rc && j < m->nseg; j++) {
+		struct cat_upl_seg s;
+		memset(&s, 0, sizeof(s));
+		s.seg = m->segs[j].id;
+		s.valid = m->segs[j].valid;
+		s.part_size = adapt_part_size(x->c->part_size);
+		s.object_size = info[j].size;
+		copy_str(s.object_etag, sizeof(s.object_etag), info[j].etag);
+		rc = cat_upl_seg_put(x->cat, bc, &s);
+	}
+	if (!rc)
+		rc = cat_upl_tape_set(x->cat, bc, m->gen, state);
+	if (rc)
+		errmsg(why, cap, "cannot record its segments in the catalog: %s", strerror(-rc));
+	return rc;
+}
+
+static uint64_t man_bytes(const struct manifest *m)
+{
+	uint64_t b = 0;
+	for (size_t j = 0; j < m->nseg; j++)
+		b += m->segs[j].valid;
+	return b;
+}
+
+/* An ARCHIVED tape: the manifest only; the data stays on the shelf. */
+static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t)
+{
+	const char *bc = t->barcode;
+	char pfx[STORE_KEY_MAX];
+	struct store_err se;
+	struct manifest m;
+	struct store_object_info *info = NULL;
+	struct last_key lk = {""};
+	memset(&se, 0, sizeof(se));
+	memset(&m, 0, sizeof(m));
+	rebuild_say(x, "reading the manifest of tape %s", bc);
+	key_tape(x->c, bc, "manifest/", pfx);
+	struct store_list_opts lo = {.prefix = pfx};
+	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
+	if (!rc && !lk.key[0])
+		rc = -ENOENT;
+	if (!rc)
+		rc = get_all(x->st, lk.key, &m.buf, &m.len, &se);
+	if (!rc)
+		rc = man_parse(&m);
+	if (rc == -EAGAIN)
+		errmsg(t->reason, sizeof(t->reason),
+		       "its manifest %s is in archive storage and must be restored first, which "
+		       "the rebuild does not do yet",
+		       lk.key);
+	else if (rc)
+		errmsg(t->reason, sizeof(t->reason), "no readable manifest in the store (%s): %s",
+		       pfx, se.msg[0] ? se.msg : strerror(-rc));
+	if (!rc)
+		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
+	if (!rc) {
+		const char *media = tape_media_name((enum tape_media)m.media);
+		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_ARCHIVED,
+				    t->reason, sizeof(t->reason));
+	}
+	/* The uploader leaves ARCHIVED tapes alone: no race here. */
+	if (!rc)
+		rc = seed_rows(x, bc, &m, info, "ARCHIVED", t->reason, sizeof(t->reason));
+	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
+	if (rc == -EEXIST) {
+		set_where(x, t, NULL);
+		errmsg(t->reason, sizeof(t->reason),
+		       "known to the catalog (created while the rebuild ran)");
+	} else if (!rc) {
+		set_where(x, t, NULL);
+		t->segments = m.nseg;
+		t->bytes = man_bytes(&m);
+	}
+	free(info);
+	man_free(&m);
+}
+
+/* An AVAILABLE tape: downloaded, verified, added, recorded, put in place
+ * (in that order: see the top of this section). finish: the tape is in the
+ * catalog already and its complete download waits in DIR.download. Returns
+ * -ECANCELED when the rebuild is to stop. */
+static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
+{
+	const char *bc = t->barcode;
+	char dir[PATH_MAX], tmp[PATH_MAX + 16];
+	struct manifest m;
+	struct store_object_info *info = NULL;
+	uint64_t used = 0;
+	bool adopted = finish;
+	lib_tape_dir(x->lib, bc, dir, sizeof(dir));
+	snprintf(tmp, sizeof(tmp), "%s.download", dir);
+	int rc;
+	if (finish) {
+		rc = man_read(tmp, &m);
+		if (rc)
+			errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", tmp,
+			       strerror(-rc));
+	} else {
+		rc = fetch_tape(x->st, x->c, bc, tmp, &m, x->r, t->reason, sizeof(t->reason));
+	}
+	if (!rc)
+		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
+	if (!rc) {
+		/* Used bytes from the medium itself, as lib_tape_adopt would
+		 * if the medium were in place already. */
+		struct tape *tp;
+		rc = tape_open(tmp, &tp);
+		if (!rc) {
+			used = tape_used_bytes(tp);
+			rc = tape_close(tp);
+		}
+		if (rc)
+			errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s", tmp,
+			       strerror(-rc));
+	}
+	if (!rc && !finish) {
+		const char *media = tape_media_name((enum tape_media)m.media);
+		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_AVAILABLE,
+				    t->reason, sizeof(t->reason));
+		adopted = rc == 0;
+		if (rc == -EEXIST) {
+			/* Created by an operator while the rebuild ran. */
+			t->result = UPL_KEPT;
+			set_where(x, t, NULL);
+			errmsg(t->reason, sizeof(t->reason),
+			       "known to the catalog (created while the rebuild ran)");
+			rm_rf(tmp);
+			free(info);
+			man_free(&m);
+			return 0;
+		}
+	}
+	if (!rc)
+		rc = seed_rows(x, bc, &m, info, "AVAILABLE", t->reason, sizeof(t->reason));
+	if (!rc && (rc = cat_tape_set_used(x->cat, bc, used)) != 0)
+		errmsg(t->reason, sizeof(t->reason), "cannot record its used bytes: %s",
+		       strerror(-rc));
+	if (!rc)
+		rc = install_tape(tmp, dir, t->reason, sizeof(t->reason));
+	if (rc && adopted) {
+		/* In the catalog, its complete download kept: the next rebuild
+		 * finishes the job. */
+		size_t l = strlen(t->reason);
+		snprintf(t->reason + l, sizeof(t->reason) - l,
+			 "; %s is kept and the next catalog rebuild finishes the tape", tmp);
+	} else if (rc) {
+		rm_rf(tmp);
+	}
+	t->result = rc ? UPL_FAILED : UPL_RECOVERED;
+	if (!rc) {
+		set_where(x, t, NULL);
+		t->segments = m.nseg;
+		t->bytes = man_bytes(&m);
+	}
+	free(info);
+	man_free(&m);
+	return rc == -ECANCELED ? rc : 0;
+}
+
 int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
-			   upl_log_fn log, size_t *nrec, char *err, size_t errlen)
+			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX], path[PATH_MAX + 16];
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
-	*nrec = 0;
-	struct cat_tape *existing;
-	size_t n_existing;
-	int rc = lib_tape_list(lib, -1, &existing, &n_existing);
-	if (rc)
-		return rc;
-	free(existing);
-	if (n_existing) {
-		snprintf(err, errlen,
-			 "the catalog already holds %zu tape%s; recovery from the store needs an "
-			 "empty data directory",
-			 n_existing, n_existing == 1 ? "" : "s");
-		return -EEXIST;
+	memset(r->n, 0, sizeof(r->n));
+	err[0] = 0;
+	if (!r->keep_known) {
+		struct cat_tape *existing;
+		size_t n_existing;
+		int rc = lib_tape_list(lib, -1, &existing, &n_existing);
+		if (rc)
+			return rc;
+		free(existing);
+		if (n_existing) {
+			errmsg(err, errlen,
+			       "the catalog already holds %zu tape%s; --rebuild-catalog needs an "
+			       "empty data directory (to add the store's other tapes to this "
+			       "library, start vtld without it and run vtlctl catalog rebuild)",
+			       n_existing, n_existing == 1 ? "" : "s");
+			return -EEXIST;
+		}
 	}
-	struct cat *cat;
+	struct rebuild x = {.lib = lib, .st = st, .c = c, .log = log, .r = r};
 	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
-	rc = cat_open(path, &cat);
+	int rc = cat_open(path, &x.cat);
 	if (rc) {
-		snprintf(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
+		errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
-	struct tape_list tl = {.plen = strlen(pfx)};
+	rebuild_say(&x, "listing %s", pfx);
+	struct plan_list pl = {.plen = strlen(pfx)};
 	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
-	rc = store_list(st, &lo, tape_prefix_cb, &tl, &se);
+	rc = store_list(st, &lo, tape_prefix_cb, &pl, &se);
 	if (rc)
-		snprintf(err, errlen, "cannot list %s in the store: %s", pfx,
-			 se.msg[0] ? se.msg : strerror(-rc));
-	for (size_t i = 0; !rc && i < tl.n; i++) {
-		const char *bc = tl.bc[i];
-		char key[STORE_KEY_MAX], state[32] = "AVAILABLE", dir[PATH_MAX], msg[600];
-		uint8_t *text = NULL;
-		size_t tlen = 0;
-		key_tape(c, bc, "state", key);
-		if (get_all(st, key, &text, &tlen, &se) == 0) {
-			char *s = strndup((const char *)text, tlen);
-			char *p = s ? strstr(s, "state=") : NULL;
-			if (p)
-				sscanf(p + 6, "%31[A-Z_]", state);
-			free(s);
-			free(text);
+		errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
+		       se.msg[0] ? se.msg : strerror(-rc));
+	size_t need = 0;
+	for (size_t i = 0; !rc && i < pl.n; i++) {
+		if (rebuild_cancelled(r)) {
+			rc = -ECANCELED;
+			break;
 		}
-		lib_tape_dir(lib, bc, dir, sizeof(dir));
-		struct manifest m;
-		bool archived = strcmp(state, "ARCHIVED") == 0;
-		if (archived) {
-			/* Only the manifest: the data stays on the shelf. */
-			char tmp[PATH_MAX + 16];
-			snprintf(tmp, sizeof(tmp), "%s.probe", dir);
-			struct last_key lk = {""};
-			char mp[STORE_KEY_MAX];
-			key_tape(c, bc, "manifest/", mp);
-			struct store_list_opts ml = {.prefix = mp};
-			memset(&m, 0, sizeof(m));
-			rc = store_list(st, &ml, last_cb, &lk, &se);
-			if (!rc && !lk.key[0])
-				rc = -ENOENT;
-			if (!rc)
-				rc = get_all(st, lk.key, &m.buf, &m.len, &se);
-			if (!rc)
-				rc = man_parse(&m);
-			if (rc)
-				snprintf(err, errlen, "no readable manifest of tape %s: %s", bc,
-					 se.msg[0] ? se.msg : strerror(-rc));
-		} else {
-			rc = download_tape(st, c, bc, dir, &m, err, errlen);
-		}
-		if (rc) {
-			if (rc == -ENOENT) {
-				/* A prefix without a manifest: not a tape. */
-				rc = 0;
-				err[0] = 0;
-			}
-			continue;
-		}
-		const char *media = tape_media_name((enum tape_media)m.media);
-		rc = lib_tape_adopt(lib, bc, media ? media : "LTO-8", m.capacity,
-				    archived ? CAT_ARCHIVED : CAT_AVAILABLE, err, errlen);
-		/* The uploader's memory: every segment is a complete object. */
-		for (size_t j = 0; !rc && j < m.nseg; j++) {
-			struct cat_upl_seg s;
-			struct store_object_info info;
-			memset(&s, 0, sizeof(s));
-			s.seg = m.segs[j].id;
-			s.valid = m.segs[j].valid;
-			s.part_size = adapt_part_size(c->part_size);
-			key_seg(c, bc, s.seg, key);
-			rc = store_head(st, key, &info, &se);
-			if (!rc) {
-				s.object_size = info.size;
-				snprintf(s.object_etag, sizeof(s.object_etag), "%s", info.etag);
-				rc = cat_upl_seg_put(cat, bc, &s);
-			} else {
-				snprintf(err, errlen, "segment %s of tape %s is missing: %s", key,
-					 bc, se.msg);
-			}
-		}
-		if (!rc)
-			rc = cat_upl_tape_set(cat, bc, m.gen, archived ? "ARCHIVED" : "AVAILABLE");
-		if (!rc) {
-			(*nrec)++;
-			snprintf(msg, sizeof(msg),
-				 "recovered tape %s (%s, %zu segment%s) from the store", bc,
-				 archived ? "ARCHIVED" : "AVAILABLE", m.nseg,
-				 m.nseg == 1 ? "" : "s");
-			if (log)
-				log(2, msg);
-		}
-		man_free(&m);
+		rebuild_say(&x, "looking at %s%s/ (%zu of %zu)", pfx, pl.v[i].t.barcode, i + 1,
+			    pl.n);
+		plan_one(&x, &pl.v[i], &need);
 	}
-	free(tl.bc);
-	cat_close(cat);
+	if (!rc)
+		rc = check_slots(&x, need, err, errlen);
+	for (size_t i = 0; !rc && i < pl.n; i++) {
+		struct plan *p = &pl.v[i];
+		if (p->kind != PLAN_DONE && rebuild_cancelled(r)) {
+			rc = -ECANCELED;
+			break;
+		}
+		if (p->kind == PLAN_ARCHIVED)
+			recover_archived(&x, &p->t);
+		else if (p->kind != PLAN_DONE)
+			rc = recover_available(&x, &p->t, p->kind == PLAN_FINISH);
+		rebuild_report(&x, &p->t);
+	}
+	if (rc == -ECANCELED)
+		errmsg(err, errlen,
+		       "catalog rebuild stopped: vtld is shutting down (%zu tape%s recovered so "
+		       "far); run vtlctl catalog rebuild again to go on",
+		       r->n[UPL_RECOVERED], r->n[UPL_RECOVERED] == 1 ? "" : "s");
+	if (!rc && r->n[UPL_FAILED]) {
+		errmsg(err, errlen, "%zu tape%s could not be recovered (the reasons are above); %s",
+		       r->n[UPL_FAILED], r->n[UPL_FAILED] == 1 ? "" : "s",
+		       r->keep_known
+			   ? "fix the cause and run vtlctl catalog rebuild again: it recovers "
+			     "only what the catalog lacks"
+			   : "the others are in the catalog: fix the cause, start vtld without "
+			     "--rebuild-catalog and run vtlctl catalog rebuild");
+		rc = -EIO;
+	}
+	free(pl.v);
+	cat_close(x.cat);
 	return rc;
+}
+
+int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen)
+{
+	if (strcmp(u->cfg.type, "local") == 0 && !u->cfg.path[0]) {
+		errmsg(err, errlen,
+		       "vtld has no [store] configured: its objects go to %s/store, inside the "
+		       "data directory whose catalog would be rebuilt; set [store] type = s3 "
+		       "with endpoint and bucket (or type = local with path = a directory "
+		       "outside the data directory) in vtld.conf and restart vtld",
+		       lib_data_dir(u->lib));
+		return -ENODEV;
+	}
+	r->keep_known = true;
+	return upl_recover_from_store(u->lib, u->st, &u->cfg, u->log, r, err, errlen);
 }

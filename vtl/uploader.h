@@ -25,6 +25,7 @@
 #define VTL_UPLOADER_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@
 
 struct lib;
 struct upl;
+
+/* The most [store] parallel_parts allows; the S3 backend's handle pool
+ * (s3/store_s3.c, POOL_MAX) keeps at least this many connections. */
+#define UPL_PARALLEL_MAX 64
 
 struct upl_config {
 	char type[8];	     /* "local" (default) or "s3" */
@@ -47,9 +52,16 @@ struct upl_config {
 	char access_key[128]; /* "": the environment or the profile */
 	char secret_key[128]; /* used for signing only, never logged */
 	uint64_t part_size;   /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
+	/* Parts in flight at once, 1..UPL_PARALLEL_MAX. */
+	unsigned parallel_parts;
 	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
-	uint64_t cache_limit;		     /* 0: none (vtl/cache.h) */
-	unsigned idle_secs; /* complete the active segment after a flush and this idle */
+	/* RestoreObject of an archived tape's objects at retrieval: the days
+	 * the restored copy stays readable (1..30000) and the tier
+	 * ("Standard", "Bulk", "Expedited"), AWS's trade of speed for price. */
+	unsigned restore_days;
+	char restore_tier[16];
+	uint64_t cache_limit; /* 0: none (vtl/cache.h) */
+	unsigned idle_secs;   /* complete the active segment after a flush and this idle */
 };
 
 void upl_config_defaults(struct upl_config *c);
@@ -94,13 +106,47 @@ void upl_get_status(struct upl *u, struct upl_status *s);
 int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t);
 
 /*
- * Disaster recovery: rebuild the catalog of an empty library from the
- * store. Every tapes/BARCODE/ prefix with a manifest becomes a tape:
- * ARCHIVED when the store records it so (tapes/BARCODE/state), else
- * AVAILABLE in a free slot with its data downloaded and verified. *n gets
- * the number of tapes recovered.
+ * Disaster recovery: rebuild the catalog from the store. Every
+ * tapes/BARCODE/ prefix with a manifest that the catalog does not know
+ * becomes a tape: ARCHIVED when the store records it so
+ * (tapes/BARCODE/state), else AVAILABLE in a free storage slot with its
+ * data downloaded and verified. Tapes the catalog knows are kept as they
+ * are; prefixes without a manifest are skipped. Each outcome goes to
+ * r->tape (and the log) in the store's order.
  */
+enum upl_rebuild_result { UPL_RECOVERED, UPL_KEPT, UPL_SKIPPED, UPL_FAILED };
+
+struct upl_rebuild_tape {
+	char barcode[128]; /* the prefix's name, a barcode unless skipped */
+	enum upl_rebuild_result result;
+	char state[24];	   /* recovered, kept: the state in the catalog */
+	char location[24]; /* recovered, kept: "slot:N", "shelf", ... */
+	size_t segments;   /* recovered: segments its manifest names */
+	uint64_t bytes;	   /* recovered: valid bytes (downloaded unless ARCHIVED) */
+	char reason[512];  /* kept, skipped, failed: why */
+};
+
+struct upl_rebuild {
+	/* false (vtld --rebuild-catalog, at start): refuse a catalog that holds
+	 * tapes, as recovery of an empty data directory; true: leave the tapes
+	 * the catalog knows alone, so that it can run again. */
+	bool keep_known;
+	void (*tape)(void *arg, const struct upl_rebuild_tape *t); /* or NULL */
+	void (*progress)(void *arg, const char *what);		   /* or NULL */
+	bool (*cancelled)(void *arg); /* NULL, or asked between requests */
+	void *arg;
+	size_t n[4]; /* out: tapes per upl_rebuild_result */
+};
+
+/* 0 when every tape found was recovered, kept or skipped; -EIO when some
+ * failed, -ENOSPC (nothing changed) when the AVAILABLE ones need more free
+ * storage slots than there are, -ECANCELED when cancelled; err says what
+ * and the fix. */
 int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
-			   upl_log_fn log, size_t *n, char *err, size_t errlen);
+			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen);
+/* The same on the running vtld (lib_tape_adopt takes the library lock; the
+ * store is the uploader's), r->keep_known set. -ENODEV when [store] is not
+ * configured (the embedded DATA_DIR/store). */
+int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen);
 
 #endif

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		   "  library show [--json]\n"
 		   "  status [--json]         object store: upload backlog and throughput\n"
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
+		   "  catalog rebuild [--json]  add the tapes the object store holds and the\n"
+		   "                          catalog lacks (disaster recovery; safe to repeat)\n"
 		   "\n"
 		   "The socket is --socket, else $VTL_SOCKET, else " DEFAULT_SOCKET ".\n"
 		   "Sizes take K, M, G, T (powers of 1000) or KiB, MiB, GiB, TiB.\n");
@@ -722,6 +724,89 @@ static int cmd_library_show(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* One line per tape of a catalog rebuild. */
+static void print_rebuild_tape(json_t *o)
+{
+	const char *res = jstr(o, "result"), *state = jstr(o, "state");
+	const char *loc = jstr(o, "location"), *why = jstr(o, "reason");
+	printf("%-16s  ", jstr(o, "barcode"));
+	if (res && strcmp(res, "recovered") == 0) {
+		json_int_t segs = json_integer_value(json_object_get(o, "segments"));
+		char bytes[32];
+		human_bytes((uint64_t)json_integer_value(json_object_get(o, "bytes")), bytes,
+			    sizeof(bytes));
+		if (state && strcmp(state, "ARCHIVED") == 0)
+			printf("recovered: ARCHIVED on the %s (%" JSON_INTEGER_FORMAT
+			       " segment%s, %s; the data stays in the store until tape retrieve)\n",
+			       loc, segs, segs == 1 ? "" : "s", bytes);
+		else
+			printf("recovered: %s in %s (%" JSON_INTEGER_FORMAT
+			       " segment%s, %s downloaded and verified)\n",
+			       state, loc, segs, segs == 1 ? "" : "s", bytes);
+	} else if (state) {
+		printf("%s: %s (%s, %s)\n", res, why ? why : "-", state, loc);
+	} else {
+		printf("%s: %s\n", res, why ? why : "-");
+	}
+}
+
+/*
+ * catalog rebuild: start the job in vtld (or join the one running), poll
+ * it until done, showing what it does on a terminal, then print one line
+ * per tape and the totals. Interrupting vtlctl does not stop the job;
+ * running the command again waits for it.
+ */
+static int cmd_catalog_rebuild(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("catalog rebuild: unexpected argument '%s'", argv[i]);
+	}
+	json_t *r = request(json_pack("{s:s}", "op", "catalog.rebuild"));
+	if (!r)
+		return EXIT_FAIL;
+	json_int_t id = json_integer_value(json_object_get(json_object_get(r, "rebuild"), "id"));
+	bool tty = isatty(STDERR_FILENO);
+	while (!json_is_true(json_object_get(json_object_get(r, "rebuild"), "done"))) {
+		if (tty)
+			fprintf(stderr, "\rcatalog rebuild: %-70.70s",
+				jstr(json_object_get(r, "rebuild"), "activity"));
+		json_decref(r);
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		r = request(json_pack("{s:s, s:I}", "op", "catalog.rebuild.status", "id", id));
+		if (!r)
+			return EXIT_FAIL;
+	}
+	if (tty)
+		fprintf(stderr, "\r%-87s\r", "");
+	json_t *b = json_object_get(r, "rebuild");
+	json_t *tapes = json_object_get(b, "tapes");
+	const char *e = jstr(b, "error");
+	if (want_json) {
+		json_object_del(b, "id");
+		json_object_del(b, "done");
+		json_object_del(b, "activity");
+		print_json(b);
+	} else if (!e || json_array_size(tapes)) {
+		size_t i;
+		json_t *o;
+		json_array_foreach(tapes, i, o) print_rebuild_tape(o);
+		printf("total: %" JSON_INTEGER_FORMAT " recovered, %" JSON_INTEGER_FORMAT
+		       " kept, %" JSON_INTEGER_FORMAT " skipped, %" JSON_INTEGER_FORMAT " failed\n",
+		       json_integer_value(json_object_get(b, "recovered")),
+		       json_integer_value(json_object_get(b, "kept")),
+		       json_integer_value(json_object_get(b, "skipped")),
+		       json_integer_value(json_object_get(b, "failed")));
+	}
+	if (e)
+		fprintf(stderr, "vtlctl: %s\n", e);
+	json_decref(r);
+	return e ? EXIT_FAIL : EXIT_OK;
+}
+
 static int cmd_events(int argc, char **argv)
 {
 	const char *tape = NULL, *limit = NULL;
@@ -826,6 +911,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - i, argv + i);
 	if (strcmp(noun, "events") == 0)
 		return cmd_events(argc - i, argv + i);
+	if (strcmp(noun, "catalog") == 0 && verb && strcmp(verb, "rebuild") == 0)
+		return cmd_catalog_rebuild(rest_c, rest_v);
 	if (strcmp(noun, "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

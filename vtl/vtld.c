@@ -127,8 +127,8 @@ static void upl_log(int level, const char *msg)
 }
 
 /* The object store and its uploader (vtl/uploader.h); with
- * --recover-from-store, first the catalog is rebuilt from the store. */
-static int start_store(const struct vtl_config *cfg, struct lib *lib, bool recover,
+ * --rebuild-catalog, first the catalog is rebuilt from the store. */
+static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebuild,
 		       struct upl **out)
 {
 	char err[1024] = "";
@@ -138,17 +138,19 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool recov
 		vlog(VTL_LOG_ERROR, "%s", err);
 		return rc;
 	}
-	if (recover) {
-		size_t n = 0;
-		rc = upl_recover_from_store(lib, st, &cfg->store, upl_log, &n, err, sizeof(err));
+	if (rebuild) {
+		struct upl_rebuild r = {.keep_known = false};
+		rc = upl_recover_from_store(lib, st, &cfg->store, upl_log, &r, err, sizeof(err));
 		if (rc) {
-			vlog(VTL_LOG_ERROR, "recovery from the object store failed: %s",
+			vlog(VTL_LOG_ERROR,
+			     "rebuilding the catalog from the object store failed: %s",
 			     err[0] ? err : strerror(-rc));
 			store_close(st);
 			return rc;
 		}
-		vlog(VTL_LOG_INFO, "recovered %zu tape%s from the object store", n,
-		     n == 1 ? "" : "s");
+		vlog(VTL_LOG_INFO,
+		     "rebuilt the catalog from the object store: %zu recovered, %zu skipped",
+		     r.n[UPL_RECOVERED], r.n[UPL_SKIPPED]);
 	}
 	rc = upl_start(lib, st, &cfg->store, upl_log, out, err, sizeof(err));
 	if (rc) {
@@ -164,7 +166,7 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool recov
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vtld [-c FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
-		   "            [--foreground] [--log-level LEVEL]\n"
+		   "            [--foreground] [--log-level LEVEL] [--rebuild-catalog]\n"
 		   "\n"
 		   "  -c, --config FILE     INI configuration (docs/library.md lists every key)\n"
 		   "  -d, --data-dir DIR    catalog and cartridges (default /var/lib/vtl)\n"
@@ -172,8 +174,11 @@ static void usage(FILE *f)
 		   "  -s, --socket PATH     control socket (default DIR/vtld.sock)\n"
 		   "  -f, --foreground      stay in the foreground and log to stderr\n"
 		   "      --log-level L     error, warn, info or debug\n"
-		   "      --recover-from-store  rebuild an empty catalog from the object store\n"
-		   "                        (disaster recovery; docs/object-store.md)\n"
+		   "      --rebuild-catalog  before starting, rebuild the catalog of an empty\n"
+		   "                        data directory from the object store (disaster\n"
+		   "                        recovery; --recover-from-store is the same;\n"
+		   "                        docs/object-store.md); on a running vtld use\n"
+		   "                        vtlctl catalog rebuild\n"
 		   "  -h, --help            this text\n");
 }
 
@@ -291,12 +296,14 @@ int main(int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"rebuild-catalog", no_argument, NULL, 'R'},
+	    /* The flag's first name, kept for scripts written for it. */
 	    {"recover-from-store", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct vtl_config cfg;
 	const char *config = NULL, *data_dir = NULL, *listen = NULL, *sock = NULL, *level = NULL;
-	bool foreground = false, recover_store = false;
+	bool foreground = false, rebuild_catalog = false;
 	char err[1024] = "";
 	int c;
 
@@ -322,7 +329,7 @@ int main(int argc, char **argv)
 			level = optarg;
 			break;
 		case 'R':
-			recover_store = true;
+			rebuild_catalog = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -421,7 +428,7 @@ int main(int argc, char **argv)
 	vlog(VTL_LOG_INFO, "library %s %s serial %s in %s: %u drives (%s), %u slots, %u I/E",
 	     info.vendor, info.product, info.serial, cfg.lib.data_dir, info.count[CAT_DRIVE],
 	     info.drive_media, info.count[CAT_STORAGE], info.count[CAT_IE]);
-	if (start_store(&cfg, lib, recover_store, &upl)) {
+	if (start_store(&cfg, lib, rebuild_catalog, &upl)) {
 		lib_close(lib);
 		return 1;
 	}

@@ -183,6 +183,18 @@ run 2 "move without --to" tape move ABC123L8
 run 2 "unknown option" tape list --frobnicate
 run 2 "drive unload without a number" drive unload
 run 0 "help" --help
+expect "help lists catalog rebuild" "$OUT" "catalog rebuild [--json]"
+
+# --- catalog rebuild: this vtld keeps its objects in DATA_DIR/store (no
+# [store] in a config file), so there is nothing to rebuild from.
+run 1 "catalog rebuild without a store refused" catalog rebuild
+expect "no store: names the section and the fix" "$ERR" "vtld has no [store] configured"
+expect "no store: says what to set" "$ERR" "set [store] type = s3"
+run 1 "catalog rebuild --json without a store" catalog rebuild --json
+[ "$(jq -r '.errno + " " + (.recovered|tostring)' <<<"$OUT")" = "ENODEV 0" ] &&
+	ok "no store: JSON has the error" || bad "rebuild json" "$OUT"
+run 2 "catalog rebuild with an argument" catalog rebuild ABC123L8
+run 2 "catalog without a verb" catalog
 
 # --- Restart keeps everything; SIGTERM is a clean shutdown.
 list_before=$("$VTLCTL" tape list --json | jq -c "$NOUPL")
@@ -229,6 +241,20 @@ printf '[library]\nbogus = 1\n' >"$T/bad.conf"
 [ $? = 1 ] && grep -q "bad.conf:2: unknown key 'bogus'" "$T/bad.log" && ok "unknown config key refused" || bad "bad config" "$(cat "$T/bad.log")"
 "$VTLD" --frobnicate 2>/dev/null
 [ $? = 2 ] && ok "vtld usage error exits 2" || bad "vtld usage"
+"$VTLD" --help | grep -q -- "--rebuild-catalog" && ok "vtld --help names --rebuild-catalog" || bad "vtld help"
+printf '[store]\nrestore_tier = Fast\n' >"$T/tier.conf"
+"$VTLD" -c "$T/tier.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "tier.conf:2: [store] restore_tier = Fast: use Standard, Bulk or Expedited" "$T/bad.log" &&
+	ok "bad restore_tier refused" || bad "restore_tier" "$(cat "$T/bad.log")"
+printf '[store]\nrestore_days = 0\n' >"$T/days.conf"
+"$VTLD" -c "$T/days.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "days.conf:2: [store] restore_days = 0: days a restored copy of an archived object stays readable, 1 to 30000" "$T/bad.log" &&
+	ok "bad restore_days refused" || bad "restore_days" "$(cat "$T/bad.log")"
+
+# --recover-from-store, the first name of --rebuild-catalog, still works.
+start_vtld "$T/data4" --recover-from-store || bad "vtld --recover-from-store"
+expect "old flag rebuilds the catalog" "$(cat "$T/vtld.log")" "rebuilt the catalog from the object store: 0 recovered"
+stop_vtld
 
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.

@@ -41,6 +41,7 @@ struct faultproxy {
 	} akeys[256];
 	int nakeys;
 	atomic_int restores, refused;
+	char restore_body[1024]; /* of the last RestoreObject, under amu */
 };
 
 enum { ST_HEADERS, ST_BODY, ST_RAW };
@@ -51,6 +52,11 @@ struct parser {
 	size_t hlen;
 	uint64_t body_left;
 	int corrupt; /* flip the first body byte of this message */
+	/* A RestoreObject answered here: its body is kept, not relayed, and
+	 * the answer (HTTP status hold) goes out once it is read. */
+	int hold;
+	char body[1024];
+	size_t blen;
 };
 
 struct conn {
@@ -109,7 +115,9 @@ static int header_has(const char *hdr, const char *name, const char *value)
 	return 0;
 }
 
-enum action { A_NONE, A_CLOSE };
+/* A_HOLD: relay nothing of this chunk, the message is answered here
+ * once its body is read. */
+enum action { A_NONE, A_CLOSE, A_HOLD };
 
 static void send_slowdown(int cfd)
 {
@@ -188,14 +196,9 @@ static enum action archive_request(struct conn *c, const char *hdr, char *add, s
 	    (query[7] == 0 || query[7] == '=' || query[7] == '&')) {
 		int st = archive_state(p, target, 1);
 		atomic_fetch_add(&p->restores, 1);
-		if (st == 0)
-			send_answer(c->cfd, 202, "Accepted", NULL, NULL);
-		else if (st == 1)
-			send_answer(c->cfd, 409, "Conflict", "RestoreAlreadyInProgress",
-				    "Object restore is already in progress");
-		else
-			send_answer(c->cfd, 200, "OK", NULL, NULL);
-		a = A_CLOSE;
+		c->req.hold = st == 0 ? 202 : st == 1 ? 409 : 200;
+		c->req.blen = 0;
+		a = A_HOLD;
 	} else if (!strcmp(method, "GET") && archive_state(p, target, 0) != 2) {
 		atomic_fetch_add(&p->refused, 1);
 		send_answer(c->cfd, 403, "Forbidden", "InvalidObjectState",
@@ -220,6 +223,23 @@ static enum action archive_request(struct conn *c, const char *hdr, char *add, s
 	return a;
 }
 
+/* The answer to a RestoreObject whose body is read (see struct parser). */
+static void restore_answer(struct conn *c)
+{
+	struct parser *ps = &c->req;
+	pthread_mutex_lock(&c->p->amu);
+	snprintf(c->p->restore_body, sizeof(c->p->restore_body), "%.*s", (int)ps->blen, ps->body);
+	pthread_mutex_unlock(&c->p->amu);
+	if (ps->hold == 202)
+		send_answer(c->cfd, 202, "Accepted", NULL, NULL);
+	else if (ps->hold == 409)
+		send_answer(c->cfd, 409, "Conflict", "RestoreAlreadyInProgress",
+			    "Object restore is already in progress");
+	else
+		send_answer(c->cfd, 200, "OK", NULL, NULL);
+	ps->hold = 0;
+}
+
 /* Feed client->server bytes; may change them. */
 static enum action feed_request(struct conn *c, char *buf, size_t n)
 {
@@ -227,7 +247,7 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 	struct faultproxy *p = c->p;
 	for (size_t i = 0; i < n;) {
 		if (ps->state == ST_RAW)
-			return A_NONE;
+			return ps->hold ? A_HOLD : A_NONE;
 		if (ps->state == ST_BODY) {
 			size_t k = n - i < ps->body_left ? n - i : (size_t)ps->body_left;
 			if (k && ps->corrupt) {
@@ -235,10 +255,19 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 				ps->corrupt = 0;
 				atomic_fetch_add(&p->injected, 1);
 			}
+			if (ps->hold) {
+				size_t room = sizeof(ps->body) - ps->blen;
+				memcpy(ps->body + ps->blen, buf + i, k < room ? k : room);
+				ps->blen += k < room ? k : room;
+			}
 			i += k;
 			ps->body_left -= k;
 			if (!ps->body_left)
 				ps->state = ST_HEADERS;
+			if (!ps->body_left && ps->hold) {
+				restore_answer(c);
+				return A_CLOSE;
+			}
 			continue;
 		}
 		if (ps->hlen + 1 >= sizeof(ps->hdr)) {
@@ -268,6 +297,14 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 			atomic_fetch_add(&p->injected, 1);
 			return A_CLOSE;
 		}
+		if (aa == A_HOLD) {
+			atomic_fetch_add(&p->injected, 1);
+			if (ps->state != ST_BODY) {
+				restore_answer(c);
+				return A_CLOSE;
+			}
+			continue; /* the body follows */
+		}
 		if (take(&p->slowdown)) {
 			atomic_fetch_add(&p->injected, 1);
 			send_slowdown(c->cfd);
@@ -286,7 +323,7 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 		if (ps->state == ST_BODY && take(&p->corrupt_req))
 			ps->corrupt = 1;
 	}
-	return A_NONE;
+	return ps->hold ? A_HOLD : A_NONE;
 }
 
 /* Feed server->client bytes into c->out (may change or add to them). */
@@ -379,8 +416,11 @@ static void *conn_main(void *arg)
 			ssize_t n = recv(c->cfd, buf, sizeof(buf), 0);
 			if (n <= 0)
 				break;
-			if (feed_request(c, buf, (size_t)n) == A_CLOSE)
+			enum action a = feed_request(c, buf, (size_t)n);
+			if (a == A_CLOSE)
 				break;
+			if (a == A_HOLD)
+				continue;
 			if (write_all(c->sfd, buf, (size_t)n))
 				break;
 		}
@@ -548,4 +588,11 @@ int faultproxy_restores(const struct faultproxy *p)
 int faultproxy_archive_refused(const struct faultproxy *p)
 {
 	return atomic_load(&((struct faultproxy *)p)->refused);
+}
+
+void faultproxy_restore_body(struct faultproxy *p, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&p->amu);
+	snprintf(buf, cap, "%s", p->restore_body);
+	pthread_mutex_unlock(&p->amu);
 }

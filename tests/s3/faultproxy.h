@@ -8,6 +8,8 @@
 #ifndef VTL_TESTS_FAULTPROXY_H
 #define VTL_TESTS_FAULTPROXY_H
 
+#include <stddef.h>
+
 struct faultproxy;
 
 struct faultproxy *faultproxy_start(const char *target_host, int target_port);
@@ -30,6 +32,9 @@ void faultproxy_corrupt_response(struct faultproxy *p, int count); /* flip a bod
 void faultproxy_archive(struct faultproxy *p, const char *path_prefix, int restore_ms);
 int faultproxy_restores(const struct faultproxy *p);	    /* RestoreObject requests */
 int faultproxy_archive_refused(const struct faultproxy *p); /* GETs refused */
+/* The body of the last RestoreObject request (the proxy reads it before it
+ * answers): <Days>, <Tier>. */
+void faultproxy_restore_body(struct faultproxy *p, char *buf, size_t cap);
 
 /* Requests seen, and faults actually injected, since the start. */
 int faultproxy_requests(const struct faultproxy *p);

@@ -6,7 +6,8 @@
  *
  * Small segments (the test hook VTL_SEGMENT_SIZE) and a small cache_limit
  * let a few tens of MiB show sealing, eviction, read-through and
- * back-pressure.
+ * back-pressure. Disaster recovery rebuilds the catalog of an empty data
+ * directory from the store, on a running vtld and at start.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include <iscsi.h>
 #include <scsi-lowlevel.h>
 
+#include "s3/store.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
 
@@ -240,11 +242,53 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	unload(2);
 }
 
-/* Disaster recovery: the data directory is lost; a new vtld on an empty
- * one with the same store gets every tape back with its state and data. */
-Test(cache_vtld, recover_from_store_on_an_empty_data_dir_brings_back_states_and_data)
+/* What a bucket may hold besides tapes: a prefix without a manifest, and
+ * one whose name is no barcode. Put while no vtld has the store open (an
+ * open empties the local store's tmp/). */
+static void put_junk(void)
 {
-	char out[16384], config[256];
+	struct store *st;
+	struct store_err se;
+	cr_assert_eq(store_local_open(store_dir, &st, &se), 0, "%s", se.msg);
+	cr_assert_eq(
+	    store_put(st, "tapes/NOMANIFEST1/state", "state=AVAILABLE\n", 16, NULL, NULL, &se), 0,
+	    "%s", se.msg);
+	cr_assert_eq(store_put(st, "tapes/not-a-tape/readme", "x", 1, NULL, NULL, &se), 0, "%s",
+		     se.msg);
+	store_close(st);
+}
+
+/* After a rebuild: DRA001L8 AVAILABLE in slot 1 and readable, DRB001L8
+ * ARCHIVED, and nothing uploaded again. */
+static void check_rebuilt(void)
+{
+	char out[16384];
+	ctl_ok("--json tape show DRA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"slot:1\""), "%s", out);
+	cr_assert_gt(jint(out, "used_bytes"), 0, "%s", out);
+	ctl_ok("--json tape show DRB001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
+	ctl_ok("events --tape DRA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "recovered from the object store"), "%s", out);
+	/* The uploader knows what is there: every segment complete. */
+	wait_uploaded("DRA001L8");
+	ctl_ok("--json status", out, sizeof(out));
+	cr_assert_eq(jint(out, "parts_sent"), 0, "%s", out);
+	load("DRA001L8", 1);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	verify_records(iscsi, 1, 51, 9);
+	th_logout(iscsi);
+	unload(1);
+}
+
+/* Disaster recovery: the data directory is lost; a new vtld on an empty
+ * one with the same store gets every tape back with its state and data,
+ * with `vtlctl catalog rebuild` while it runs or `vtld --rebuild-catalog`
+ * at start. */
+Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_data)
+{
+	char out[16384], config[256], dir[PATH_MAX + 64], tmp[PATH_MAX + 80];
 	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-drstore-XXXXXX");
 	cr_assert_not_null(mkdtemp(store_dir));
 	snprintf(config, sizeof(config),
@@ -266,27 +310,45 @@ Test(cache_vtld, recover_from_store_on_an_empty_data_dir_brings_back_states_and_
 	unload(2);
 	wait_uploaded("DRA001L8");
 	ctl_ok("tape archive DRB001L8 --wait", out, sizeof(out));
-
-	/* The machine is gone: a new, empty data directory. */
 	vp_stop(&vtl);
-	vp_start_with(&vtl, config, "--recover-from-store");
-	ctl_ok("--json tape show DRA001L8", out, sizeof(out));
-	cr_assert(strstr(out, "\"AVAILABLE\""), "%s", out);
-	ctl_ok("--json tape show DRB001L8", out, sizeof(out));
-	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
-	ctl_ok("events --tape DRA001L8", out, sizeof(out));
+	put_junk();
 
-	/* Nothing is uploaded again: the uploader knows what is there. */
-	wait_uploaded("DRA001L8");
-	ctl_ok("--json status", out, sizeof(out));
-	cr_assert_eq(jint(out, "parts_sent"), 0, "%s", out);
+	/* The machine is gone: a new vtld on an empty data directory, and
+	 * the catalog rebuilt while it runs. */
+	vp_start(&vtl, config);
+	ctl_ok("catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "DRA001L8          recovered: AVAILABLE in slot:1 (1 segment, "),
+		  "%s", out);
+	cr_assert(strstr(out, "DRB001L8          recovered: ARCHIVED on the shelf ("), "%s", out);
+	cr_assert(strstr(out, "NOMANIFEST1       skipped: no manifest in the store"), "%s", out);
+	cr_assert(strstr(out, "not-a-tape        skipped: barcode 'not-a-tape'"), "%s", out);
+	cr_assert(strstr(out, "total: 2 recovered, 0 kept, 2 skipped, 0 failed"), "%s", out);
+	check_rebuilt();
 
-	load("DRA001L8", 1);
-	iscsi = vp_login(&vtl, false);
-	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 51, 9);
-	th_logout(iscsi);
-	unload(1);
+	/* Again: nothing is recreated, the tapes are kept. */
+	ctl_ok("--json catalog rebuild", out, sizeof(out));
+	cr_assert_eq(jint(out, "recovered"), 0, "%s", out);
+	cr_assert_eq(jint(out, "kept"), 2, "%s", out);
+	cr_assert_eq(jint(out, "skipped"), 2, "%s", out);
+	cr_assert(strstr(out, "\"result\": \"kept\""), "%s", out);
+	cr_assert(strstr(out, "\"reason\": \"known to the catalog\""), "%s", out);
+
+	/* vtld stopped after the tape was added but before its medium was
+	 * put in place: the next rebuild finishes it. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	snprintf(dir, sizeof(dir), "%s/tapes/DRA001L8", vtl.dir);
+	snprintf(tmp, sizeof(tmp), "%s.download", dir);
+	cr_assert_eq(rename(dir, tmp), 0, "%s", dir);
+	vp_restart(&vtl);
+	ctl_ok("catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "DRA001L8          recovered: AVAILABLE in slot:1"), "%s", out);
+	cr_assert(strstr(out, "total: 1 recovered, 1 kept, 2 skipped, 0 failed"), "%s", out);
+	check_rebuilt();
+
+	/* At start: vtld --rebuild-catalog on another empty directory. */
+	vp_stop(&vtl);
+	vp_start_with(&vtl, config, "--rebuild-catalog");
+	check_rebuilt();
 
 	/* Deleting an ARCHIVED tape deletes its objects: only with --force. */
 	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape delete DRB001L8"), 0, "%s", out);

@@ -273,10 +273,13 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 
 Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 {
-	char ep[64], out[8192], log[65536];
+	char ep[64], out[8192], log[65536], body[1024];
 	start_proxy(ep, sizeof(ep));
 	struct store *st = open_store(ep);
-	start_vtld(ep, getenv("RGW_SECRET_KEY"), "archive_storage_class = GLACIER\n");
+	/* Not AWS's defaults (7 days, Standard), so that the request shows
+	 * they come from the configuration. */
+	start_vtld(ep, getenv("RGW_SECRET_KEY"),
+		   "archive_storage_class = GLACIER\nrestore_days = 3\nrestore_tier = bulk\n");
 	ctl_ok("tape create ARC001L8", out, sizeof(out));
 	ctl_ok("tape move ARC001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
@@ -309,6 +312,9 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 		      faultproxy_restores(proxy));
 	cr_assert_geq(faultproxy_archive_refused(proxy), 2, "refused GETs: %d",
 		      faultproxy_archive_refused(proxy));
+	faultproxy_restore_body(proxy, body, sizeof(body));
+	cr_assert(strstr(body, "<Days>3</Days>"), "RestoreObject body: %s", body);
+	cr_assert(strstr(body, "<Tier>Bulk</Tier>"), "RestoreObject body: %s", body);
 	struct store_object_info info;
 	cr_assert_eq(store_head(st, "tapes/ARC001L8/seg/0000000000000001", &info, &err), 0, "%s",
 		     err.msg);
@@ -316,6 +322,7 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	cr_assert(strstr(info.restore, "ongoing-request=\"false\""), "%s", info.restore);
 	read_log(log, sizeof(log));
 	cr_assert(strstr(log, "restore requested"), "the log says nothing of the restore");
+	cr_assert(strstr(log, "(Bulk tier, 3 days)"), "the log does not name tier and days");
 	ctl_ok("tape move ARC001L8 --to drive:2", out, sizeof(out));
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
