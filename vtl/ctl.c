@@ -79,8 +79,12 @@ static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 	struct cat_upl_totals tot;
 	if (o && u && upl_tape_totals(u, t->barcode, &tot) == 0) {
 		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
+		/* Until the uploader's first round for a tape (or while it
+		 * refuses one), the catalog has no segment rows: what the
+		 * medium holds is pending all the same. */
+		uint64_t have = tot.valid > t->used ? tot.valid : t->used;
 		json_object_set_new(o, "pending_bytes",
-				    json_integer((json_int_t)(tot.valid - tot.uploaded)));
+				    json_integer((json_int_t)(have - tot.uploaded)));
 		json_object_set_new(o, "pending_uploads", json_integer(tot.pending));
 		json_object_set_new(o, "manifest_generation",
 				    json_integer((json_int_t)tot.manifest_gen));

@@ -169,6 +169,8 @@ struct upl {
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
 	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
 	size_t n_reconciled;
+	char (*foreign)[CAT_BARCODE_MAX + 1]; /* barcodes whose store prefix is another tape's */
+	size_t n_foreign;
 	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
 	unsigned nerrors;	/* errors logged (level 0), under mu */
 	/* The part pool ([store] parallel_parts). */
@@ -896,6 +898,75 @@ static int delete_under(struct upl *u, const char *prefix, const char *keep)
 	return rc;
 }
 
+static int any_key(void *arg, const struct store_list_entry *e)
+{
+	snprintf(arg, STORE_KEY_MAX, "%s", e->key);
+	return 1; /* one is enough */
+}
+
+/* Has the "store prefix taken" error of this barcode been logged? Marks it. */
+static bool foreign_logged(struct upl *u, const char *bc)
+{
+	for (size_t i = 0; i < u->n_foreign; i++)
+		if (strcmp(u->foreign[i], bc) == 0)
+			return true;
+	void *v = realloc(u->foreign, (u->n_foreign + 1) * sizeof(*u->foreign));
+	if (!v)
+		return false;
+	u->foreign = v;
+	copy_str(u->foreign[u->n_foreign++], CAT_BARCODE_MAX + 1, bc);
+	return false;
+}
+
+/*
+ * Before the first byte of a tape goes up: the catalog has no row for it,
+ * so anything under tapes/BARCODE/ in the store belongs to another tape of
+ * the same barcode (created again after a lost catalog, or by a second
+ * library on the same bucket). Uploading would overwrite its segments and
+ * delete its manifests, so the tape is not uploaded until the store's copy
+ * is brought back (`vtlctl catalog rebuild`) or removed; the check repeats
+ * every round. When the prefix is free, a row for the first segment claims
+ * the tape for this catalog before anything is written (a crash after the
+ * first PUT must not look like a foreign tape).
+ */
+static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct manifest *m)
+{
+	char pfx[STORE_KEY_MAX], found[STORE_KEY_MAX] = "";
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	key_tape(&u->cfg, t->barcode, "", pfx);
+	struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
+	int rc = store_list(u->st, &lo, any_key, found, &se);
+	if (rc < 0) {
+		logf_(u, 0, "cannot check %s in the store before the first upload of %s: %s", pfx,
+		      t->barcode, se.msg[0] ? se.msg : strerror(-rc));
+		return rc;
+	}
+	if (found[0]) {
+		char msg[2 * STORE_KEY_MAX + 512];
+		snprintf(msg, sizeof(msg),
+			 "tape %s is not uploaded: the store already holds a tape with this "
+			 "barcode (%s), which the catalog does not know; bring it back with "
+			 "`vtlctl catalog rebuild` (after deleting the local tape %s), or "
+			 "delete %s* from the bucket",
+			 t->barcode, found, t->barcode, pfx);
+		if (!foreign_logged(u, t->barcode)) {
+			logf_(u, 0, "%s", msg);
+		} else {
+			/* Said in the log once; `vtlctl status` keeps saying it. */
+			pthread_mutex_lock(&u->mu);
+			copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+			pthread_mutex_unlock(&u->mu);
+		}
+		return -EEXIST;
+	}
+	struct cat_upl_seg s;
+	memset(&s, 0, sizeof(s));
+	s.seg = m->segs[0].id;
+	s.part_size = adapt_part_size(u->cfg.part_size);
+	return cat_call_put(u, t->barcode, &s);
+}
+
 /*
  * One round for one tape in the library. *up_to_date: every segment is a
  * complete object and the newest manifest is in the store.
@@ -928,6 +999,8 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		rc = cat_upl_tape_get(u->cat, t->barcode, &man_gen, sstate, sizeof(sstate));
 		pthread_mutex_unlock(&u->cat_mu);
 	}
+	if (!rc && nrows == 0 && !sstate[0] && m.nseg)
+		rc = claim_prefix(u, t, &m);
 	if (rc)
 		goto out;
 	bool all = true;
@@ -1698,7 +1771,8 @@ static void round_once(struct upl *u)
 			pthread_mutex_lock(&u->mu);
 			bool said = u->nerrors != nerr; /* keep the store's own message */
 			pthread_mutex_unlock(&u->mu);
-			if (rc && rc != -EAGAIN && rc != -EINTR && rc != -ENOENT && !said)
+			if (rc && rc != -EAGAIN && rc != -EINTR && rc != -ENOENT && rc != -EEXIST &&
+			    !said)
 				logf_(u, 0, "upload of tape %s: %s", t->barcode, strerror(-rc));
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;
@@ -1883,6 +1957,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_destroy(&u->cat_mu);
 	free(u->idle);
 	free(u->reconciled);
+	free(u->foreign);
 	free(u);
 }
 

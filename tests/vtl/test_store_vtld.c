@@ -390,3 +390,63 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	cr_assert_eq(nup, 0, "%d multipart uploads left in the store", nup);
 	store_close(st);
 }
+
+struct snap {
+	char text[16384];
+};
+
+static int snap_cb(void *arg, const struct store_list_entry *e)
+{
+	struct snap *s = arg;
+	size_t n = strlen(s->text);
+	snprintf(s->text + n, sizeof(s->text) - n, "%s %" PRIu64 " %s\n", e->key, e->size,
+		 e->etag ? e->etag : "");
+	return 0;
+}
+
+/* Regression: a tape created again with the barcode of a tape that only the
+ * store still knows (a lost catalog, a second library on the same bucket)
+ * used to be uploaded over it, its manifests deleted. Now the uploader
+ * refuses and says why; the store's tape stays byte for byte. */
+Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
+{
+	char out[8192], storedir[] = "/tmp/vtl-shared-store-XXXXXX", conf[512];
+	cr_assert_not_null(mkdtemp(storedir));
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n", storedir);
+	vp_start(&vtl, conf);
+	ctl_ok("tape create DUP001L8", out, sizeof(out));
+	write_tape("DUP001L8", 3, 2);
+	wait_uploaded("DUP001L8");
+	vp_stop(&vtl);
+
+	struct store *st;
+	cr_assert_eq(store_local_open(storedir, &st, NULL), 0);
+	struct snap before = {""}, after = {""};
+	struct store_list_opts lo = {.prefix = "tapes/"};
+	cr_assert_eq(store_list(st, &lo, snap_cb, &before, NULL), 0);
+	cr_assert(strstr(before.text, "tapes/DUP001L8/manifest/"), "%s", before.text);
+
+	/* A new data directory, the same store, the same barcode. */
+	vp_start(&vtl, conf);
+	ctl_ok("tape create DUP001L8", out, sizeof(out));
+	write_tape("DUP001L8", 99, 1);
+	bool said = false;
+	for (int i = 0; i < 100 && !said; i++) {
+		ctl_ok("--json status", out, sizeof(out));
+		said = strstr(out, "already holds a tape with this barcode") != NULL;
+		if (!said)
+			usleep(100000);
+	}
+	cr_assert(said, "no error about the store's tape DUP001L8: %s", out);
+	cr_assert(strstr(out, "catalog rebuild"), "the error names no fix: %s", out);
+	ctl_ok("--json tape show DUP001L8", out, sizeof(out));
+	cr_assert_gt(jint(out, "pending_bytes"), 0, "%s", out);
+
+	lo.pages = 0;
+	cr_assert_eq(store_list(st, &lo, snap_cb, &after, NULL), 0);
+	cr_assert_str_eq(after.text, before.text, "the store's tape DUP001L8 changed");
+	store_close(st);
+	snprintf(conf, sizeof(conf), "rm -rf %s", storedir);
+	cr_assert_eq(system(conf), 0);
+}
