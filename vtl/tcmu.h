@@ -8,10 +8,14 @@
  * (normally "vtl/<library>/"), asks the resolver which scsi_dev the rest
  * names ("changer", "drive1".."driveN"), and serves that device's command
  * ring on a thread of its own, so one drive never waits for another.
- * Backstores may come and go while the frontend runs: it rescans the UIO
- * class when the kernel announces a device on the TCM-USER netlink family
- * (and every few seconds, in case the announcement was missed), and lets a
- * device go when its UIO node disappears.
+ * Backstores may come and go while the frontend runs: it attaches when
+ * the kernel announces a device on the TCM-USER netlink family (and rescans
+ * the UIO class every few seconds), and lets a device go when its UIO node
+ * disappears. It answers those announcements (ADDED/REMOVED/RECONFIG_DEVICE
+ * _DONE, after telling the kernel so with SET_FEATURES), so that a
+ * backstore created without nl_reply_supported=-1 is enabled once it is
+ * served, and refused when its config string names nothing this library
+ * has.
  *
  * The frontend only moves commands: CDB and data out of the ring into a
  * struct scsi_cmd, status, sense and data back. It owns no SCSI semantics;

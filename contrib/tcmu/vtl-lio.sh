@@ -7,7 +7,7 @@
 #
 # Usage:
 #   vtl-lio.sh create [--library NAME] [--drives N] [--hba N] [--loop]
-#                     [--iscsi IQN] [--portal ADDR:PORT] [--data-mb N]
+#                     [--iscsi IQN] [--portal ADDR:PORT] [--data-mb N] [--nl-reply]
 #   vtl-lio.sh remove [--library NAME] [--hba N] [--unit changer|driveN]
 #   vtl-lio.sh show
 #
@@ -20,6 +20,10 @@
 # before or after this script; the devices wait for it (LIO holds commands
 # until cmd_time_out, which this script turns off: tape commands such as
 # REWIND or LOCATE may legitimately run for minutes).
+# --nl-reply creates the backstores without nl_reply_supported=-1: enabling
+# one then waits for vtld's netlink answer, so a unit vtld does not have is
+# refused at once; but while no vtld answers (one ran and was killed) the
+# kernel waits with no timeout (docs/tcmu.md, "Netlink").
 set -euo pipefail
 
 CFS=/sys/kernel/config/target
@@ -31,6 +35,7 @@ iqn=
 portal=0.0.0.0:3260
 data_mb=64
 unit=
+nl_reply=",nl_reply_supported=-1"
 
 die() { echo "vtl-lio: $*" >&2; exit 1; }
 usage() { sed -n '/^# Usage:/,/^# The backstores/p' "$0" | sed 's/^# \{0,1\}//' | head -n -1 >&2; exit 2; }
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--portal) portal=$2; shift ;;
 	--data-mb) data_mb=$2; shift ;;
 	--unit) unit=$2; shift ;;
+	--nl-reply) nl_reply= ;;
 	*) usage ;;
 	esac
 	shift
@@ -84,8 +90,12 @@ create_backstore() {
 	# The data area must hold the largest transfer (a tape record); it is
 	# set through control before enable (attrib/max_data_area_mb is
 	# read-only in 6.1).
-	echo "dev_config=vtl/$library/$unit,dev_size=1073741824,nl_reply_supported=-1,max_data_area_mb=$data_mb" >"$bs/control"
-	echo 1 >"$bs/enable"
+	echo "dev_config=vtl/$library/$unit,dev_size=1073741824$nl_reply,max_data_area_mb=$data_mb" >"$bs/control"
+	local err
+	if ! err=$({ echo 1 >"$bs/enable"; } 2>&1); then
+		rmdir "$bs"
+		die "enabling backstore ${library}_$unit (vtl/$library/$unit) failed (${err##*: }): vtld's log says why"
+	fi
 	# Tape commands may run for minutes (REWIND, LOCATE, a flush to slow
 	# storage): no command timeout, and wait for vtld forever if it is down.
 	echo 0 >"$bs/attrib/cmd_time_out"
@@ -108,9 +118,13 @@ wwn() { printf 'naa.5001405%09x' "$(( $(od -An -N4 -tu4 /dev/urandom) % 68719476
 
 create_loop() {
 	local dir tpg
-	# One loopback target per library, marked by its LUN 0 link name.
+	# One loopback target per library, marked by its LUN 0 link name;
+	# LUNs missing from it (a unit removed and created again) are added.
 	for dir in $CFS/loopback/naa.*; do
-		[ -e "$dir/tpgt_1/lun/lun_0/${library}_changer" ] && return 0
+		if [ -e "$dir/tpgt_1/lun/lun_0/${library}_changer" ]; then
+			map_luns "$dir/tpgt_1"
+			return 0
+		fi
 	done
 	dir=$CFS/loopback/$(wwn)
 	tpg=$dir/tpgt_1
