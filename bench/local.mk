@@ -30,3 +30,18 @@ bench/bench_tcmu: vtld$(EXEEXT) vtlctl$(EXEEXT) $(srcdir)/bench/local.mk
 	chmod +x $@
 BENCHES += bench/bench_tcmu
 EXTRA_DIST += bench/tcmu/run-bench.sh bench/tcmu/guest-bench.sh
+
+# The uploader against `aws s3 cp` and boto3 on a radosgw it starts itself
+# (issue 7, docs/benchmarks.md): ./vtld, ./vtlctl, tests/s3/rgw.sh and the
+# boto3 helper bench/bench_upload.py; the peers come with
+# `scripts/install-deps.sh bench`.
+EXTRA_PROGRAMS += bench/bench_upload
+bench_bench_upload_SOURCES = bench/bench_upload.c
+bench_bench_upload_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) $(JANSSON_CFLAGS) \
+	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' \
+	-DBENCH_UPLOAD_PY='"$(abs_top_srcdir)/bench/bench_upload.py"'
+bench_bench_upload_LDADD = $(S3_LIBS) $(LIBISCSI_LIBS) $(JANSSON_LIBS) -lpthread
+EXTRA_bench_bench_upload_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+BENCHES += bench/bench_upload
+EXTRA_DIST += bench/bench_upload.py

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages listed in scripts/packages-*.txt that are not
-# installed yet. Usage: install-deps.sh build|test|e2e ...
+# installed yet. Usage: install-deps.sh build|test|e2e|bench ...
 # Runs as root on Debian 12; does nothing when everything is present.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
