@@ -650,7 +650,13 @@ static int cmd_drive_unload(int argc, char **argv)
 	json_t *r = request(json_pack("{s:s, s:i}", "op", "drive.unload", "drive", (int)d));
 	if (!r)
 		return EXIT_FAIL;
-	printf("drive %ld unloaded\n", d);
+	if (want_json) {
+		json_t *o = json_pack("{s:i, s:b}", "drive", (int)d, "unloaded", 1);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("drive %ld unloaded\n", d);
+	}
 	json_decref(r);
 	return EXIT_OK;
 }

@@ -136,7 +136,8 @@ run 1 "move to a full slot refused" tape move ABC124L6 --to slot:3
 expect "full slot named" "$ERR" "slot 3 holds tape"
 run 1 "move to a missing slot refused" tape move ABC124L6 --to slot:41
 run 1 "bad destination" tape move ABC124L6 --to shelf:1
-run 0 "drive unload" drive unload 2
+run 0 "drive unload" --json drive unload 2
+[ "$(jq -c . <<<"$OUT")" = '{"drive":2,"unloaded":true}' ] && ok "drive unload --json answers JSON" || bad "unload json" "$OUT"
 run 0 "tape back home" tape show ABC123L8 --json
 [ "$(jq -r .location <<<"$OUT")" = slot:1 ] && ok "unload returned it to slot 1" || bad "home" "$OUT"
 run 1 "unload an empty drive" drive unload 2
