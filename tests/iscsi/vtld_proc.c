@@ -212,3 +212,30 @@ struct iscsi_context *vp_login(struct vtld_proc *p, bool discovery)
 	cr_assert_eq(iscsi_login_sync(iscsi), 0, "login: %s", iscsi_get_error(iscsi));
 	return iscsi;
 }
+
+void vp_ctl_ok(struct vtld_proc *p, const char *args, char *out, size_t cap)
+{
+	cr_assert_eq(vp_ctl(p, out, cap, args), 0, "vtlctl %s: %s", args, out);
+}
+
+long long vp_jint(const char *json, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *at = strstr(json, pat);
+	return at ? strtoll(at + strlen(pat), NULL, 10) : -1;
+}
+
+void vp_wait_uploaded(struct vtld_proc *p, const char *barcode)
+{
+	char out[8192], args[64];
+	snprintf(args, sizeof(args), "--json tape show %s", barcode);
+	for (int i = 0; i < 600; i++) {
+		vp_ctl_ok(p, args, out, sizeof(out));
+		if (vp_jint(out, "pending_uploads") == 0 &&
+		    vp_jint(out, "manifest_generation") > 0 && vp_jint(out, "pending_bytes") == 0)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("tape %s not uploaded in 60 s: %s", barcode, out);
+}

@@ -54,6 +54,13 @@ bool vp_alive(struct vtld_proc *p);
 /* Run `vtlctl --socket DIR/vtld.sock ARGS` (ARGS: a shell word list of
  * safe characters); stdout and stderr into out. Returns the exit code. */
 int vp_ctl(struct vtld_proc *p, char *out, size_t cap, const char *args);
+/* vp_ctl that fails the test unless vtlctl exits 0. */
+void vp_ctl_ok(struct vtld_proc *p, const char *args, char *out, size_t cap);
+/* The integer after "key": in vtlctl's JSON, or -1. */
+long long vp_jint(const char *json, const char *key);
+/* Wait (60 s at most, else fail the test) until `vtlctl tape show BARCODE`
+ * reports no pending upload or byte and a manifest in the store. */
+void vp_wait_uploaded(struct vtld_proc *p, const char *barcode);
 
 /* A libiscsi context (initiator VP_INITIATOR) connected and logged in to
  * p's target, or a discovery session when discovery is true. Fails the

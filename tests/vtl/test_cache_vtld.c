@@ -46,33 +46,6 @@ static void stop(void)
 
 TestSuite(cache_vtld, .fini = stop, .timeout = 180);
 
-static long long jint(const char *json, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
-
-static void ctl_ok(const char *args, char *out, size_t cap)
-{
-	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
-}
-
-static void wait_uploaded(const char *bc)
-{
-	char out[8192], args[64];
-	snprintf(args, sizeof(args), "--json tape show %s", bc);
-	for (int i = 0; i < 600; i++) {
-		ctl_ok(args, out, sizeof(out));
-		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
-		    jint(out, "pending_bytes") == 0)
-			return;
-		usleep(100000);
-	}
-	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
-}
-
 #define MB 1048576u
 
 /* Records: a few small ones, then `big` of 1 MiB, then a filemark. */
@@ -116,14 +89,14 @@ static void load(const char *bc, int drive)
 {
 	char out[8192], args[128];
 	snprintf(args, sizeof(args), "tape move %s --to drive:%d", bc, drive);
-	ctl_ok(args, out, sizeof(out));
+	vp_ctl_ok(&vtl, args, out, sizeof(out));
 }
 
 static void unload(int drive)
 {
 	char out[8192], args[64];
 	snprintf(args, sizeof(args), "drive unload %d", drive);
-	ctl_ok(args, out, sizeof(out));
+	vp_ctl_ok(&vtl, args, out, sizeof(out));
 }
 
 /* Segment files (.dat) of a tape in the data directory. */
@@ -150,22 +123,22 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	char out[16384];
 	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
 	vp_start(&vtl, CACHE_CONFIG);
-	ctl_ok("tape create CAC001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create CAC001L8", out, sizeof(out));
 	load("CAC001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	write_records(iscsi, 1, 21, 40); /* 40 MiB: 10 segments of 4 MiB and more */
 	th_logout(iscsi);
 	unload(1);
-	wait_uploaded("CAC001L8");
+	vp_wait_uploaded(&vtl, "CAC001L8");
 
 	/* Uploaded sealed segments leave the cache until it is under 12 MiB. */
 	long long used = -1, evicted = 0;
 	for (int i = 0; i < 100 && (evicted <= 0 || used > 12 * MB); i++) {
 		usleep(100000);
-		ctl_ok("--json status", out, sizeof(out));
-		used = jint(out, "used_bytes");
-		evicted = jint(out, "evicted_segments");
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		used = vp_jint(out, "used_bytes");
+		evicted = vp_jint(out, "evicted_segments");
 	}
 	cr_assert_gt(evicted, 0, "%s", out);
 	cr_assert_leq(used, 12 * MB, "%s", out);
@@ -178,10 +151,10 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	th_tur_clear(iscsi, 2);
 	verify_records(iscsi, 2, 21, 40);
 	th_logout(iscsi);
-	ctl_ok("--json status", out, sizeof(out));
-	cr_assert_gt(jint(out, "fetched_segments"), 0, "%s", out);
-	cr_assert_geq(jint(out, "fetched_bytes"), (long long)(4 * MB), "%s", out);
-	ctl_ok("status", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_gt(vp_jint(out, "fetched_segments"), 0, "%s", out);
+	cr_assert_geq(vp_jint(out, "fetched_bytes"), (long long)(4 * MB), "%s", out);
+	vp_ctl_ok(&vtl, "status", out, sizeof(out));
 	cr_assert(strstr(out, "cache evictions"), "%s", out);
 	unload(2);
 }
@@ -208,7 +181,7 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "700", 1); /* a slow store */
 	vp_start(&vtl, CACHE_CONFIG);
-	ctl_ok("tape create BPR001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create BPR001L8", out, sizeof(out));
 	load("BPR001L8", 1);
 	struct writer w = {.p = &vtl};
 	pthread_t th;
@@ -218,9 +191,9 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	char text[16384] = "";
 	for (int i = 0; i < 300 && !seen && !__atomic_load_n(&w.done, __ATOMIC_SEQ_CST); i++) {
 		usleep(50000);
-		ctl_ok("--json status", out, sizeof(out));
-		if (jint(out, "writes_waiting") > 0) {
-			ctl_ok("status", text, sizeof(text));
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (vp_jint(out, "writes_waiting") > 0) {
+			vp_ctl_ok(&vtl, "status", text, sizeof(text));
 			seen = strstr(text, "writes waiting") != NULL;
 		}
 	}
@@ -230,8 +203,8 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	/* Not an error: the writer finishes as uploads make room. */
 	pthread_join(th, NULL);
 	cr_assert(w.done);
-	ctl_ok("--json status", out, sizeof(out));
-	cr_assert_eq(jint(out, "writes_waiting"), 0, "%s", out);
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "writes_waiting"), 0, "%s", out);
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
 	unload(1);
 	load("BPR001L8", 2);
@@ -263,17 +236,17 @@ static void put_junk(void)
 static void check_rebuilt(void)
 {
 	char out[16384];
-	ctl_ok("--json tape show DRA001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show DRA001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"slot:1\""), "%s", out);
-	cr_assert_gt(jint(out, "used_bytes"), 0, "%s", out);
-	ctl_ok("--json tape show DRB001L8", out, sizeof(out));
+	cr_assert_gt(vp_jint(out, "used_bytes"), 0, "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show DRB001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
-	ctl_ok("events --tape DRA001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "events --tape DRA001L8", out, sizeof(out));
 	cr_assert(strstr(out, "recovered from the object store"), "%s", out);
 	/* The uploader knows what is there: every segment complete. */
-	wait_uploaded("DRA001L8");
-	ctl_ok("--json status", out, sizeof(out));
-	cr_assert_eq(jint(out, "parts_sent"), 0, "%s", out);
+	vp_wait_uploaded(&vtl, "DRA001L8");
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "parts_sent"), 0, "%s", out);
 	load("DRA001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
@@ -296,8 +269,8 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 		 "archive_storage_class = GLACIER\n",
 		 store_dir);
 	vp_start(&vtl, config);
-	ctl_ok("tape create DRA001L8", out, sizeof(out));
-	ctl_ok("tape create DRB001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create DRA001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create DRB001L8", out, sizeof(out));
 	load("DRA001L8", 1);
 	load("DRB001L8", 2);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
@@ -308,15 +281,15 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	th_logout(iscsi);
 	unload(1);
 	unload(2);
-	wait_uploaded("DRA001L8");
-	ctl_ok("tape archive DRB001L8 --wait", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "DRA001L8");
+	vp_ctl_ok(&vtl, "tape archive DRB001L8 --wait", out, sizeof(out));
 	vp_stop(&vtl);
 	put_junk();
 
 	/* The machine is gone: a new vtld on an empty data directory, and
 	 * the catalog rebuilt while it runs. */
 	vp_start(&vtl, config);
-	ctl_ok("catalog rebuild", out, sizeof(out));
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
 	cr_assert(strstr(out, "DRA001L8          recovered: AVAILABLE in slot:1 (1 segment, "),
 		  "%s", out);
 	cr_assert(strstr(out, "DRB001L8          recovered: ARCHIVED on the shelf ("), "%s", out);
@@ -326,10 +299,10 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	check_rebuilt();
 
 	/* Again: nothing is recreated, the tapes are kept. */
-	ctl_ok("--json catalog rebuild", out, sizeof(out));
-	cr_assert_eq(jint(out, "recovered"), 0, "%s", out);
-	cr_assert_eq(jint(out, "kept"), 2, "%s", out);
-	cr_assert_eq(jint(out, "skipped"), 2, "%s", out);
+	vp_ctl_ok(&vtl, "--json catalog rebuild", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "recovered"), 0, "%s", out);
+	cr_assert_eq(vp_jint(out, "kept"), 2, "%s", out);
+	cr_assert_eq(vp_jint(out, "skipped"), 2, "%s", out);
 	cr_assert(strstr(out, "\"result\": \"kept\""), "%s", out);
 	cr_assert(strstr(out, "\"reason\": \"known to the catalog\""), "%s", out);
 
@@ -340,7 +313,7 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
 	cr_assert_eq(rename(dir, tmp), 0, "%s", dir);
 	vp_restart(&vtl);
-	ctl_ok("catalog rebuild", out, sizeof(out));
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
 	cr_assert(strstr(out, "DRA001L8          recovered: AVAILABLE in slot:1"), "%s", out);
 	cr_assert(strstr(out, "total: 1 recovered, 1 kept, 2 skipped, 0 failed"), "%s", out);
 	check_rebuilt();
@@ -355,8 +328,8 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	cr_assert(strstr(out, "DRB001L8 is ARCHIVED"), "%s", out);
 	cr_assert(strstr(out, "--force"), "%s", out);
 
-	ctl_ok("tape retrieve DRB001L8 --wait", out, sizeof(out));
-	ctl_ok("--json tape show DRB001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape retrieve DRB001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show DRB001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"RETRIEVED\""), "%s", out);
 	load("DRB001L8", 2);
 	iscsi = vp_login(&vtl, false);

@@ -40,33 +40,6 @@ static void stop(void)
 
 TestSuite(shelf_rgw, .fini = stop, .timeout = 150);
 
-static long long jint(const char *json, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
-
-static void ctl_ok(const char *args, char *out, size_t cap)
-{
-	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
-}
-
-static void wait_uploaded(const char *bc)
-{
-	char out[8192], args[64];
-	snprintf(args, sizeof(args), "--json tape show %s", bc);
-	for (int i = 0; i < 600; i++) {
-		ctl_ok(args, out, sizeof(out));
-		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
-		    jint(out, "pending_bytes") == 0)
-			return;
-		usleep(100000);
-	}
-	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
-}
-
 static void read_log(char *log, size_t cap)
 {
 	FILE *f = fopen(vtl.log, "r");
@@ -183,8 +156,8 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "500", 1); /* slow parts: an outage mid-upload */
 	start_vtld(ep, getenv("RGW_SECRET_KEY"), "");
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
-	ctl_ok("tape create OUT001L8", out, sizeof(out));
-	ctl_ok("tape move OUT001L8 --to drive:1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create OUT001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move OUT001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	mib_records(iscsi, 1, 500, 21, true);
@@ -192,8 +165,8 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	/* Mid-upload: a 5 MiB part is in the store, the upload open. */
 	int i;
 	for (i = 0; i < 300; i++) {
-		ctl_ok("--json status", out, sizeof(out));
-		if (jint(out, "parts_sent") >= 1)
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (vp_jint(out, "parts_sent") >= 1)
 			break;
 		usleep(100000);
 	}
@@ -204,27 +177,27 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	mib_records(iscsi, 1, 521, 7, true); /* into the cache, at disk speed */
 	th_filemarks(iscsi, 1, 1);
 	th_logout(iscsi);
-	ctl_ok("drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 	for (i = 0; i < 300; i++) {
-		ctl_ok("--json status", out, sizeof(out));
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 		if (faultproxy_injected(proxy) > before + 2 && strstr(out, "\"last_error\": \"") &&
 		    !strstr(out, "\"last_error\": \"\""))
 			break;
 		usleep(100000);
 	}
 	cr_assert_lt(i, 300, "the uploader did not report the outage: %s", out);
-	ctl_ok("--json tape show OUT001L8", out, sizeof(out));
-	cr_assert_gt(jint(out, "pending_bytes"), 0, "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show OUT001L8", out, sizeof(out));
+	cr_assert_gt(vp_jint(out, "pending_bytes"), 0, "%s", out);
 	/* The store is back: the upload resumes and completes. */
 	faultproxy_drop(proxy, 0);
-	wait_uploaded("OUT001L8");
+	vp_wait_uploaded(&vtl, "OUT001L8");
 	compare_bucket(st, "OUT001L8");
 	struct count_ctx cc = {0};
 	struct store_err err;
 	cr_assert_eq(store_mpu_list(st, "tapes/OUT001L8/", count_cb, &cc, &err), 0, "%s", err.msg);
 	cr_assert_eq(cc.n, 0, "%d multipart uploads left open", cc.n);
 	/* And it reads back whole after the cache is dropped. */
-	ctl_ok("tape move OUT001L8 --to drive:2", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move OUT001L8 --to drive:2", out, sizeof(out));
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
 	th_rewind(iscsi, 2);
@@ -241,17 +214,17 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 	char ep[64], out[8192], log[65536];
 	start_proxy(ep, sizeof(ep));
 	start_vtld(ep, secret, "");
-	ctl_ok("tape create KEY001L8", out, sizeof(out));
-	ctl_ok("tape move KEY001L8 --to drive:1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create KEY001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move KEY001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	mib_records(iscsi, 1, 900, 1, true);
 	th_filemarks(iscsi, 1, 1);
 	th_logout(iscsi);
-	ctl_ok("drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 	int i;
 	for (i = 0; i < 300; i++) {
-		ctl_ok("status", out, sizeof(out));
+		vp_ctl_ok(&vtl, "status", out, sizeof(out));
 		if (strstr(out, "SignatureDoesNotMatch") || strstr(out, "AccessDenied"))
 			break;
 		usleep(100000);
@@ -261,9 +234,9 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 	cr_assert(strstr(out, getenv("RGW_ACCESS_KEY")), "the error does not name the key id: %s",
 		  out);
 	cr_assert_null(strstr(out, secret), "the secret is in vtlctl status: %s", out);
-	ctl_ok("--json status", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_null(strstr(out, secret), "the secret is in vtlctl status --json");
-	ctl_ok("--json tape show KEY001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show KEY001L8", out, sizeof(out));
 	cr_assert_null(strstr(out, secret), "the secret is in vtlctl tape show");
 	read_log(log, sizeof(log));
 	cr_assert(strstr(log, BUCKET) && strstr(log, getenv("RGW_ACCESS_KEY")),
@@ -280,16 +253,16 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	 * they come from the configuration. */
 	start_vtld(ep, getenv("RGW_SECRET_KEY"),
 		   "archive_storage_class = GLACIER\nrestore_days = 3\nrestore_tier = bulk\n");
-	ctl_ok("tape create ARC001L8", out, sizeof(out));
-	ctl_ok("tape move ARC001L8 --to drive:1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create ARC001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move ARC001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	mib_records(iscsi, 1, 300, 7, true);
 	th_filemarks(iscsi, 1, 1);
 	th_logout(iscsi);
-	ctl_ok("drive unload 1", out, sizeof(out));
-	wait_uploaded("ARC001L8");
-	ctl_ok("tape archive ARC001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "ARC001L8");
+	vp_ctl_ok(&vtl, "tape archive ARC001L8 --wait", out, sizeof(out));
 	/* From here on the proxy answers for the tape's objects as AWS does
 	 * for GLACIER: unreadable until restored, restores take 3 s. */
 	faultproxy_archive(proxy, "/" BUCKET "/tapes/ARC001L8/", 3000);
@@ -299,10 +272,10 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	cr_assert_eq(
 	    store_get(st, "tapes/ARC001L8/seg/0000000000000001", 0, sizeof(b), b, &got, NULL, &err),
 	    -EAGAIN, "an archived object is readable: %s", err.msg);
-	ctl_ok("tape retrieve ARC001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape retrieve ARC001L8", out, sizeof(out));
 	int i;
 	for (i = 0; i < 600; i++) {
-		ctl_ok("--json tape show ARC001L8", out, sizeof(out));
+		vp_ctl_ok(&vtl, "--json tape show ARC001L8", out, sizeof(out));
 		if (strstr(out, "\"RETRIEVED\""))
 			break;
 		usleep(100000);
@@ -323,7 +296,7 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	read_log(log, sizeof(log));
 	cr_assert(strstr(log, "restore requested"), "the log says nothing of the restore");
 	cr_assert(strstr(log, "(Bulk tier, 3 days)"), "the log does not name tier and days");
-	ctl_ok("tape move ARC001L8 --to drive:2", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move ARC001L8 --to drive:2", out, sizeof(out));
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
 	th_rewind(iscsi, 2);

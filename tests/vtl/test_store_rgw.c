@@ -37,33 +37,6 @@ static void stop(void)
 
 TestSuite(store_rgw_vtld, .fini = stop, .timeout = 120);
 
-static long long jint(const char *json, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
-
-static void ctl_ok(const char *args, char *out, size_t cap)
-{
-	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
-}
-
-static void wait_uploaded(const char *bc)
-{
-	char out[8192], args[64];
-	snprintf(args, sizeof(args), "--json tape show %s", bc);
-	for (int i = 0; i < 600; i++) {
-		ctl_ok(args, out, sizeof(out));
-		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
-		    jint(out, "pending_bytes") == 0)
-			return;
-		usleep(100000);
-	}
-	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
-}
-
 #define MB 1048576u
 static const uint32_t sizes[] = {1, 512, 80000, 262144, 7, 4096, 100000};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
@@ -148,16 +121,16 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 		 getenv("RGW_ENDPOINT"), BUCKET, getenv("RGW_ACCESS_KEY"),
 		 getenv("RGW_SECRET_KEY"));
 	vp_start(&vtl, config);
-	ctl_ok("tape create RGW001L8", out, sizeof(out));
-	ctl_ok("tape move RGW001L8 --to drive:1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create RGW001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move RGW001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	records(iscsi, 1, 77, 12, true); /* about 12.5 MiB: three 5 MiB parts */
 	th_logout(iscsi);
-	ctl_ok("drive unload 1", out, sizeof(out));
-	wait_uploaded("RGW001L8");
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "RGW001L8");
 	compare_bucket(st, "RGW001L8");
-	ctl_ok("status", out, sizeof(out));
+	vp_ctl_ok(&vtl, "status", out, sizeof(out));
 	cr_assert(strstr(out, "s3"), "%s", out);
 	/* The secret never shows, not even in the log. */
 	FILE *f = fopen(vtl.log, "r");
@@ -168,8 +141,8 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 		fclose(f);
 	cr_assert_null(strstr(log, getenv("RGW_SECRET_KEY")), "the secret is in the log");
 
-	ctl_ok("tape archive RGW001L8 --wait", out, sizeof(out));
-	ctl_ok("--json tape show RGW001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape archive RGW001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show RGW001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
 	struct store_object_info info;
 	struct store_err err;
@@ -177,10 +150,10 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 		     err.msg);
 	cr_assert_str_eq(info.storage_class, "GLACIER");
 
-	ctl_ok("tape retrieve RGW001L8 --wait", out, sizeof(out));
-	ctl_ok("--json tape show RGW001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape retrieve RGW001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show RGW001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"RETRIEVED\""), "%s", out);
-	ctl_ok("tape move RGW001L8 --to drive:2", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move RGW001L8 --to drive:2", out, sizeof(out));
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
 	records(iscsi, 2, 77, 12, false);

@@ -31,35 +31,6 @@ static void stop(void)
 
 TestSuite(store_vtld, .fini = stop, .timeout = 120);
 
-/* The integer after "key": in vtlctl's JSON, or -1. */
-static long long jint(const char *json, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
-}
-
-static void ctl_ok(const char *args, char *out, size_t cap)
-{
-	cr_assert_eq(vp_ctl(&vtl, out, cap, args), 0, "vtlctl %s: %s", args, out);
-}
-
-/* Wait until the tape has no pending upload and a manifest in the store. */
-static void wait_uploaded(const char *bc)
-{
-	char out[8192], args[64];
-	snprintf(args, sizeof(args), "--json tape show %s", bc);
-	for (int i = 0; i < 600; i++) {
-		ctl_ok(args, out, sizeof(out));
-		if (jint(out, "pending_uploads") == 0 && jint(out, "manifest_generation") > 0 &&
-		    jint(out, "pending_bytes") == 0)
-			return;
-		usleep(100000);
-	}
-	cr_assert_fail("tape %s not uploaded in 60 s: %s", bc, out);
-}
-
 static const uint32_t sizes[] = {1, 512, 80000, 262144, 1048576, 7, 4096, 100000};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
@@ -100,13 +71,13 @@ static void write_tape(const char *bc, uint32_t seed, int big)
 {
 	char out[8192], args[128];
 	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
-	ctl_ok(args, out, sizeof(out));
+	vp_ctl_ok(&vtl, args, out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	write_records(iscsi, 1, seed, big);
 	verify_records(iscsi, 1, seed, big);
 	th_logout(iscsi);
-	ctl_ok("drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 }
 
 /* Every segment object equals the local segment file up to its length. */
@@ -170,9 +141,9 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	char out[8192];
 	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n"
 		       "archive_storage_class = GLACIER\n");
-	ctl_ok("tape create STO001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create STO001L8", out, sizeof(out));
 	write_tape("STO001L8", 7, 12);
-	wait_uploaded("STO001L8");
+	vp_wait_uploaded(&vtl, "STO001L8");
 
 	struct store *st = open_store();
 	compare_store(st, "STO001L8");
@@ -182,8 +153,8 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	cr_assert_eq(n, 1, "one manifest in the store, found %d", n);
 
 	/* The shelf: archive, local copy gone, archive class set. */
-	ctl_ok("tape archive STO001L8 --wait", out, sizeof(out));
-	ctl_ok("--json tape show STO001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape archive STO001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show STO001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
 	char dir[PATH_MAX + 64];
 	snprintf(dir, sizeof(dir), "%s/tapes/STO001L8", vtl.dir);
@@ -191,14 +162,14 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	struct store_object_info info;
 	cr_assert_eq(store_head(st, "tapes/STO001L8/seg/0000000000000001", &info, NULL), 0);
 	cr_assert_str_eq(info.storage_class, "GLACIER");
-	ctl_ok("events --tape STO001L8 --json", out, sizeof(out));
+	vp_ctl_ok(&vtl, "events --tape STO001L8 --json", out, sizeof(out));
 	cr_assert(strstr(out, "uploaded and verified"), "%s", out);
 
 	/* Retrieve: read-only in an I/E element, data identical through the drive. */
-	ctl_ok("tape retrieve STO001L8 --wait", out, sizeof(out));
-	ctl_ok("--json tape show STO001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape retrieve STO001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show STO001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"RETRIEVED\""), "%s", out);
-	ctl_ok("tape move STO001L8 --to drive:2", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move STO001L8 --to drive:2", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
 	verify_records(iscsi, 2, 7, 12);
@@ -212,14 +183,14 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "400", 1);
 	/* One part at a time, as before parallel parts (the next test has four). */
 	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 1\nidle_complete = 1\n");
-	ctl_ok("tape create KIL001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create KIL001L8", out, sizeof(out));
 	write_tape("KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
 	/* Let a few parts go up, then kill -9 in the middle. */
 	long long sent = 0;
 	for (int i = 0; i < 200 && sent < 3; i++) {
 		usleep(100000);
-		ctl_ok("--json status", out, sizeof(out));
-		sent = jint(out, "parts_sent");
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		sent = vp_jint(out, "parts_sent");
 	}
 	cr_assert_geq(sent, 3, "%s", out);
 	kill(vtl.pid, SIGKILL);
@@ -244,11 +215,11 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 	recorded--;
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
 	vp_restart(&vtl);
-	wait_uploaded("KIL001L8");
-	ctl_ok("--json status", out, sizeof(out));
-	long long adopted = jint(out, "parts_adopted");
+	vp_wait_uploaded(&vtl, "KIL001L8");
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	long long adopted = vp_jint(out, "parts_adopted");
 	cr_assert_geq(adopted, 1, "the part the store had was not adopted: %s", out);
-	long long after = jint(out, "parts_sent") + adopted;
+	long long after = vp_jint(out, "parts_sent") + adopted;
 	/* All parts = ceil(segment / 5 MiB); only the missing ones were sent. */
 	char seg[PATH_MAX + 64];
 	snprintf(seg, sizeof(seg), "%s/tapes/KIL001L8/seg-0000000000000001.dat", vtl.dir);
@@ -310,10 +281,10 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	 * four per second, so the next kill lands mid-upload. */
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "600000", 1);
 	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 4\nidle_complete = 1\n");
-	ctl_ok("tape create OOO001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create OOO001L8", out, sizeof(out));
 	write_tape("OOO001L8", 23, 80); /* about 82 MiB: 17 parts */
-	ctl_ok("--json status", out, sizeof(out));
-	cr_assert_eq(jint(out, "parts_sent"), 0, "%s", out);
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "parts_sent"), 0, "%s", out);
 	kill(vtl.pid, SIGKILL);
 	waitpid(vtl.pid, NULL, 0);
 	vtl.pid = 0;
@@ -323,8 +294,8 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	bool several = false;
 	for (int i = 0; i < 300 && sent < 4; i++) {
 		usleep(100000);
-		ctl_ok("--json status", out, sizeof(out));
-		sent = jint(out, "parts_sent");
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		sent = vp_jint(out, "parts_sent");
 		several |= strstr(out, "in flight)") != NULL;
 	}
 	cr_assert_geq(sent, 4, "%s", out);
@@ -369,10 +340,10 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
 	vp_restart(&vtl);
-	wait_uploaded("OOO001L8");
-	ctl_ok("--json status", out, sizeof(out));
-	long long adopted = jint(out, "parts_adopted");
-	long long after = jint(out, "parts_sent") + adopted;
+	vp_wait_uploaded(&vtl, "OOO001L8");
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	long long adopted = vp_jint(out, "parts_adopted");
+	long long after = vp_jint(out, "parts_sent") + adopted;
 	cr_assert_eq(after, total - recorded,
 		     "after restart %lld parts sent or adopted; %lld in all, %lld recorded: a "
 		     "part went twice or not at all (%s)",
@@ -415,9 +386,9 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 	snprintf(conf, sizeof(conf),
 		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n", storedir);
 	vp_start(&vtl, conf);
-	ctl_ok("tape create DUP001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create DUP001L8", out, sizeof(out));
 	write_tape("DUP001L8", 3, 2);
-	wait_uploaded("DUP001L8");
+	vp_wait_uploaded(&vtl, "DUP001L8");
 	vp_stop(&vtl);
 
 	struct store *st;
@@ -429,19 +400,19 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 
 	/* A new data directory, the same store, the same barcode. */
 	vp_start(&vtl, conf);
-	ctl_ok("tape create DUP001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create DUP001L8", out, sizeof(out));
 	write_tape("DUP001L8", 99, 1);
 	bool said = false;
 	for (int i = 0; i < 100 && !said; i++) {
-		ctl_ok("--json status", out, sizeof(out));
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 		said = strstr(out, "already holds a tape with this barcode") != NULL;
 		if (!said)
 			usleep(100000);
 	}
 	cr_assert(said, "no error about the store's tape DUP001L8: %s", out);
 	cr_assert(strstr(out, "catalog rebuild"), "the error names no fix: %s", out);
-	ctl_ok("--json tape show DUP001L8", out, sizeof(out));
-	cr_assert_gt(jint(out, "pending_bytes"), 0, "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show DUP001L8", out, sizeof(out));
+	cr_assert_gt(vp_jint(out, "pending_bytes"), 0, "%s", out);
 
 	lo.pages = 0;
 	cr_assert_eq(store_list(st, &lo, snap_cb, &after, NULL), 0);
