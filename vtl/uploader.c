@@ -188,6 +188,20 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
+/* arr (n elements of elem bytes, room for *cap) with room for one more:
+ * the same pointer, or a larger allocation (then *cap is updated); NULL
+ * when out of memory (arr and *cap unchanged). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return arr;
+	size_t nc = *cap ? 2 * *cap : 16;
+	void *v = realloc(arr, nc * elem);
+	if (v)
+		*cap = nc;
+	return v;
+}
+
 static void logf_(struct upl *u, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -578,14 +592,10 @@ struct listed_parts {
 static int listed_cb(void *arg, const struct store_part *p)
 {
 	struct listed_parts *l = arg;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 16;
-		void *v = realloc(l->v, nc * sizeof(*l->v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = nc;
-	}
+	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
 	l->v[l->n++] = *p;
 	return 0;
 }
@@ -870,14 +880,10 @@ static int collect_key(void *arg, const struct store_list_entry *e)
 	struct del_ctx *d = arg;
 	if (e->is_prefix || (d->keep && strcmp(e->key, d->keep) == 0))
 		return 0;
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? 2 * d->cap : 16;
-		void *nk = realloc(d->keys, nc * sizeof(*d->keys));
-		if (!nk)
-			return -ENOMEM;
-		d->keys = nk;
-		d->cap = nc;
-	}
+	void *nk = grow(d->keys, &d->cap, d->n, sizeof(*d->keys));
+	if (!nk)
+		return -ENOMEM;
+	d->keys = nk;
 	snprintf(d->keys[d->n++], STORE_KEY_MAX, "%s", e->key);
 	return 0;
 }
@@ -1516,14 +1522,10 @@ static int known_cb(void *arg, const char *bc, uint64_t seg, const char *id)
 	(void)bc;
 	(void)seg;
 	struct known_ids *k = arg;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? 2 * k->cap : 16;
-		void *v = realloc(k->ids, nc * sizeof(*k->ids));
-		if (!v)
-			return -ENOMEM;
-		k->ids = v;
-		k->cap = nc;
-	}
+	void *v = grow(k->ids, &k->cap, k->n, sizeof(*k->ids));
+	if (!v)
+		return -ENOMEM;
+	k->ids = v;
 	snprintf(k->ids[k->n++], STORE_UPLOAD_ID_MAX, "%s", id);
 	return 0;
 }
@@ -2078,14 +2080,10 @@ static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
 	size_t len = strlen(b);
 	if (len < 2)
 		return 0;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 16;
-		void *v = realloc(l->v, nc * sizeof(*l->v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = nc;
-	}
+	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
 	struct plan *p = &l->v[l->n++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->t.barcode, sizeof(p->t.barcode), "%.*s", (int)(len - 1), b);
