@@ -2,13 +2,18 @@
  * The store interface: argument checks common to both backends, then the
  * backend's operation; plus the helpers both backends share (MD5, the
  * multipart ETag, error messages). The checks live here so that the two
- * backends reject the same things with the same errors.
+ * backends reject the same things with the same errors. The copy between
+ * two stores lives here too: a backend copies server side when it can
+ * (copy_from), and any pair of backends falls back to streaming through
+ * the interface.
  */
 #include "s3/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -148,6 +153,128 @@ int store_copy(struct store *st, const char *src, const char *dst, const char *s
 		return rc;
 	char tmp[STORE_ETAG_MAX];
 	return st->ops->copy(st, src, dst, storage_class, etag ? etag : tmp, err);
+}
+
+/* Read [off, off+len) of src into buf, all of it, from the object that
+ * `want` describes: an object replaced during a streamed copy would
+ * otherwise be spliced from two versions. */
+static int read_exact(struct store *from, const char *src, uint64_t off, size_t len, void *buf,
+		      const struct store_object_info *want, struct store_err *err)
+{
+	struct store_object_info info;
+	size_t got;
+	int rc = store_get(from, src, off, len, buf, &got, &info, err);
+	if (rc)
+		return rc;
+	char name[STORE_KEY_MAX + 256];
+	from->ops->where(from, src, name, sizeof(name));
+	if (got != len)
+		return store_set_err(err, -EIO, 0, NULL, NULL,
+				     "get %s: %zu of %zu bytes at offset %" PRIu64
+				     "; the object is shorter than its HEAD said (%" PRIu64
+				     " bytes)",
+				     name, got, len, off, want->size);
+	if (info.etag[0] && want->etag[0] && strcmp(info.etag, want->etag))
+		return store_set_err(
+		    err, -EIO, 0, NULL, NULL,
+		    "get %s: the object changed during the copy (ETag %s, then %s); "
+		    "copy it again",
+		    name, want->etag, info.etag);
+	return 0;
+}
+
+/* The copy between any two stores: through this process, one part in
+ * memory at a time. An object of up to STORE_COPY_PART is one GET and one
+ * PUT; a larger one a multipart upload whose parts are ranged GETs. The
+ * first part is read before the upload is created, so that a source that
+ * cannot be read (-ENOENT, -EAGAIN) leaves nothing to abort. */
+static int copy_stream(struct store *st, struct store *from, const char *src, const char *dst,
+		       const char *sc, char *etag, struct store_err *err)
+{
+	struct store_object_info info;
+	int rc = store_head(from, src, &info, err);
+	if (rc)
+		return rc;
+	uint64_t size = info.size, part = STORE_COPY_PART;
+	if (size > (uint64_t)STORE_PARTS_MAX * STORE_PART_MAX)
+		return store_set_err(err, -EFBIG, 0, "EntityTooLarge", NULL,
+				     "%" PRIu64 " bytes is more than 10000 parts of 5 GiB", size);
+	if ((size + STORE_PARTS_MAX - 1) / STORE_PARTS_MAX > part)
+		part = (size + STORE_PARTS_MAX - 1) / STORE_PARTS_MAX;
+	size_t bufsz = (size_t)(size < part ? size : part);
+	unsigned char *buf = malloc(bufsz ? bufsz : 1);
+	if (!buf)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "out of memory for %zu bytes",
+				     bufsz);
+	struct store_put_opts opts = {.storage_class = sc};
+	if (size <= STORE_COPY_PART) {
+		rc = read_exact(from, src, 0, bufsz, buf, &info, err);
+		if (!rc)
+			rc = store_put(st, dst, buf, bufsz, &opts, etag, err);
+		free(buf);
+		return rc;
+	}
+	size_t nparts = (size_t)((size + part - 1) / part);
+	struct store_part *parts = calloc(nparts, sizeof(*parts));
+	char id[STORE_UPLOAD_ID_MAX] = "";
+	if (!parts)
+		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "out of memory");
+	for (size_t i = 0; i < nparts && !rc; i++) {
+		uint64_t off = i * part;
+		size_t len = (size_t)(size - off < part ? size - off : part);
+		rc = read_exact(from, src, off, len, buf, &info, err);
+		if (!rc && i == 0)
+			rc = store_mpu_create(st, dst, &opts, id, err);
+		if (rc)
+			break;
+		parts[i].number = (int)i + 1;
+		parts[i].size = len;
+		rc = store_mpu_put_part(st, dst, id, parts[i].number, buf, len, parts[i].etag, err);
+	}
+	if (!rc)
+		rc = store_mpu_complete(st, dst, id, parts, nparts, etag, err);
+	if (rc && id[0])
+		store_mpu_abort(st, dst, id, NULL); /* err keeps the cause */
+	free(parts);
+	free(buf);
+	return rc;
+}
+
+void store_where(struct store *st, const char *key, char *out, size_t outsz)
+{
+	st->ops->where(st, key, out, outsz);
+}
+
+int store_copy_from(struct store *st, struct store *from, const char *src, const char *dst,
+		    const char *storage_class, char *etag, struct store_err *err)
+{
+	if (st == from)
+		return store_copy(st, src, dst, storage_class, etag, err);
+	int rc = check_key(err, "copy", src);
+	if (!rc)
+		rc = check_key(err, "copy", dst);
+	if (!rc)
+		rc = check_class(err, "copy", dst, storage_class);
+	if (rc)
+		return rc;
+	char tmp[STORE_ETAG_MAX];
+	if (!etag)
+		etag = tmp;
+	rc = -EXDEV;
+	if (st->ops->copy_from)
+		rc = st->ops->copy_from(st, from, src, dst, storage_class, etag, err);
+	if (rc == -EXDEV)
+		rc = copy_stream(st, from, src, dst, storage_class, etag, err);
+	if (rc && err) {
+		/* Whichever step failed, the message says which copy it was part of. */
+		char a[STORE_KEY_MAX + 256], b[STORE_KEY_MAX + 256];
+		struct store_err inner = *err;
+		from->ops->where(from, src, a, sizeof(a));
+		st->ops->where(st, dst, b, sizeof(b));
+		store_set_err(err, rc, inner.http_status, inner.code, inner.request_id,
+			      "copy %s to %s: %s", a, b, inner.msg);
+	}
+	return rc;
 }
 
 int store_restore(struct store *st, const char *key, int days, const char *tier,

@@ -136,6 +136,11 @@ struct store_ops {
 		    struct store_err *err);
 	int (*copy)(struct store *st, const char *src, const char *dst, const char *storage_class,
 		    char *etag, struct store_err *err);
+	/* Optional: a copy from another store that this backend does without
+	 * moving the bytes through this process; -EXDEV when it cannot for
+	 * this pair (store.c then streams). */
+	int (*copy_from)(struct store *st, struct store *from, const char *src, const char *dst,
+			 const char *storage_class, char *etag, struct store_err *err);
 	int (*restore)(struct store *st, const char *key, int days, const char *tier,
 		       struct store_err *err);
 	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
@@ -154,6 +159,8 @@ struct store_ops {
 			 struct store_err *err);
 	int (*mpu_list)(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
 			struct store_err *err);
+	/* Where key is, for a person: "s3://BUCKET/KEY", "ROOT/KEY". */
+	void (*where)(struct store *st, const char *key, char *out, size_t outsz);
 	void (*close)(struct store *st);
 };
 
@@ -237,6 +244,29 @@ int store_list(struct store *st, struct store_list_opts *opts, store_list_cb cb,
  * than 5 GiB are copied with a multipart upload of UploadPartCopy parts. */
 int store_copy(struct store *st, const char *src, const char *dst, const char *storage_class,
 	       char *etag, struct store_err *err);
+
+/*
+ * Copy src of store `from` to dst of store `st` (another bucket or
+ * directory), setting the storage class of the copy as store_copy does.
+ * Two buckets of one S3 service (the same endpoint and access key) copy
+ * server side: CopyObject naming from's bucket in x-amz-copy-source, or
+ * UploadPartCopy parts beyond 5 GiB. Any other pair is streamed: ranged
+ * GETs from `from` into a PutObject, or a multipart upload for large
+ * objects, one part in memory at a time. st == from is store_copy.
+ * -ENOENT when src does not exist; -EAGAIN when src is in an archive class
+ * and not restored (as store_get). Messages name both objects:
+ * "copy s3://a/k to /srv/shelf/k: ...".
+ */
+int store_copy_from(struct store *st, struct store *from, const char *src, const char *dst,
+		    const char *storage_class, char *etag, struct store_err *err);
+
+/* Where key is, for a person: "s3://BUCKET/KEY" or "ROOT/KEY". */
+void store_where(struct store *st, const char *key, char *out, size_t outsz);
+
+/* store_copy_from streams an object of up to this size with one GET and
+ * one PUT; a larger one with parts of this size (more when the object
+ * needs more than 10000 of them), the memory it holds at a time. */
+#define STORE_COPY_PART (64u << 20)
 
 /* RestoreObject for `days` at `tier` ("Standard", "Bulk", "Expedited"; NULL:
  * Standard). 0 when the restore was started or the object is readable

@@ -1392,6 +1392,13 @@ static int local_mpu_list(struct store *st, const char *prefix, store_upload_cb 
 
 /* --- open and close ------------------------------------------------------ */
 
+static void local_where(struct store *st, const char *key, char *out, size_t outsz)
+{
+	const char *root = L(st)->root;
+	size_t n = strlen(root);
+	snprintf(out, outsz, "%s%s%s", root, n && root[n - 1] == '/' ? "" : "/", key);
+}
+
 static void local_close(struct store *st)
 {
 	struct local_store *ls = L(st);
@@ -1422,6 +1429,7 @@ static const struct store_ops local_ops = {
     .mpu_complete = local_mpu_complete,
     .mpu_abort = local_mpu_abort,
     .mpu_list = local_mpu_list,
+    .where = local_where,
     .close = local_close,
 };
 

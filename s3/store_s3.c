@@ -7,7 +7,8 @@
  * PutObject, GetObject (Range), HeadObject, DeleteObject, ListObjectsV2,
  * CopyObject, RestoreObject, CreateMultipartUpload, UploadPart,
  * UploadPartCopy, ListParts, CompleteMultipartUpload, AbortMultipartUpload,
- * ListMultipartUploads.
+ * ListMultipartUploads. CopyObject and UploadPartCopy also copy from another
+ * bucket of the same service (store_copy_from).
  *
  * Reliability rules:
  *  - Every request is retried on connection errors, timeouts, HTTP 5xx and
@@ -1028,16 +1029,16 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 }
 
 /* "/bucket/key", encoded, for x-amz-copy-source. */
-static char *copy_source(struct s3_store *s, const char *src)
+static char *copy_source(const char *bucket, const char *src)
 {
-	size_t n = strlen(s->bucket) + strlen(src) + 3;
+	size_t n = strlen(bucket) + strlen(src) + 3;
 	char *raw = malloc(n), *enc = malloc(3 * n + 1);
 	if (!raw || !enc) {
 		free(raw);
 		free(enc);
 		return NULL;
 	}
-	snprintf(raw, n, "/%s/%s", s->bucket, src);
+	snprintf(raw, n, "/%s/%s", bucket, src);
 	sigv4_uri_encode(raw, strlen(raw), 1, enc, 3 * n + 1);
 	free(raw);
 	return enc;
@@ -1057,9 +1058,9 @@ static int etag_from_body(struct req *r, const char *elem, char *etag)
 
 static int s3_mpu_create(struct store *st, const char *key, const struct store_put_opts *opts,
 			 char *upload_id, struct store_err *err);
-static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, int number,
-			    const char *src, uint64_t off, uint64_t len, char *etag,
-			    struct store_err *err);
+static int mpu_copy_part(struct s3_store *s, const char *key, const char *id, int number,
+			 const char *src_bucket, const char *src, uint64_t off, uint64_t len,
+			 char *etag, struct store_err *err);
 static int s3_mpu_complete(struct store *st, const char *key, const char *id,
 			   const struct store_part *parts, size_t nparts, char *etag,
 			   struct store_err *err);
@@ -1067,9 +1068,11 @@ static int s3_mpu_abort(struct store *st, const char *key, const char *id, struc
 
 /* CopyObject of more than 5 GiB: a multipart upload of UploadPartCopy parts
  * (S3 API Reference, CopyObject: "to copy an object greater than 5 GB, you
- * must use the multipart upload Upload Part - Copy API"). */
-static int copy_multipart(struct store *st, const char *src, const char *dst, const char *sc,
-			  uint64_t size, char *etag, struct store_err *err)
+ * must use the multipart upload Upload Part - Copy API"). src is in
+ * src_bucket, of the same service as st. */
+static int copy_multipart(struct store *st, const char *src_bucket, const char *src,
+			  const char *dst, const char *sc, uint64_t size, char *etag,
+			  struct store_err *err)
 {
 	char id[STORE_UPLOAD_ID_MAX];
 	struct store_put_opts o = {.storage_class = sc};
@@ -1084,7 +1087,8 @@ static int copy_multipart(struct store *st, const char *src, const char *dst, co
 		uint64_t off = i * COPY_PART, len = size - off < COPY_PART ? size - off : COPY_PART;
 		parts[i].number = (int)i + 1;
 		parts[i].size = len;
-		rc = s3_mpu_copy_part(st, dst, id, (int)i + 1, src, off, len, parts[i].etag, err);
+		rc = mpu_copy_part(S(st), dst, id, (int)i + 1, src_bucket, src, off, len,
+				   parts[i].etag, err);
 	}
 	if (!rc)
 		rc = s3_mpu_complete(st, dst, id, parts, nparts, etag, err);
@@ -1094,21 +1098,23 @@ static int copy_multipart(struct store *st, const char *src, const char *dst, co
 	return rc;
 }
 
-static int s3_copy(struct store *st, const char *src, const char *dst, const char *sc, char *etag,
-		   struct store_err *err)
+/* src of bucket `from` to dst of s, server side; from is s for store_copy,
+ * or another bucket of the same service. The HEAD goes to from. */
+static int copy_object(struct s3_store *s, struct s3_store *from, const char *src, const char *dst,
+		       const char *sc, char *etag, struct store_err *err)
 {
-	struct s3_store *s = S(st);
 	struct store_object_info info;
-	int rc = s3_head(st, src, &info, err);
+	int rc = s3_head(&from->base, src, &info, err);
 	if (rc)
 		return rc;
 	if (info.size > STORE_PUT_MAX)
-		return copy_multipart(st, src, dst, sc, info.size, etag, err);
-	char *source = copy_source(s, src);
+		return copy_multipart(&s->base, from->bucket, src, dst, sc, info.size, etag, err);
+	char *source = copy_source(from->bucket, src);
 	if (!source)
 		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "copy %s: out of memory", src);
 	struct req r;
-	req_init(&r, "copy", "PUT", dst);
+	/* Across buckets store_copy_from names both objects before this. */
+	req_init(&r, from == s ? "copy" : "CopyObject to", "PUT", dst);
 	req_header(&r, "x-amz-copy-source", source);
 	req_header(&r, "x-amz-metadata-directive", "COPY");
 	req_header(&r, "x-amz-storage-class", sc ? sc : "STANDARD");
@@ -1119,6 +1125,30 @@ static int s3_copy(struct store *st, const char *src, const char *dst, const cha
 	req_free(&r);
 	free(source);
 	return rc;
+}
+
+static int s3_copy(struct store *st, const char *src, const char *dst, const char *sc, char *etag,
+		   struct store_err *err)
+{
+	return copy_object(S(st), S(st), src, dst, sc, etag, err);
+}
+
+static const struct store_ops s3_ops;
+
+/* Server side when both buckets are of one service seen with one identity:
+ * the same scheme, host and port, and the same access key id (the request
+ * is signed for st, and that key must be able to read from's bucket). The
+ * addressing style may differ: x-amz-copy-source is "/bucket/key" in both. */
+static int s3_copy_from(struct store *st, struct store *from, const char *src, const char *dst,
+			const char *sc, char *etag, struct store_err *err)
+{
+	if (from->ops != &s3_ops)
+		return -EXDEV;
+	struct s3_store *s = S(st), *f = S(from);
+	if (strcmp(s->scheme, f->scheme) || strcasecmp(s->host, f->host) ||
+	    strcmp(s->access_key, f->access_key))
+		return -EXDEV;
+	return copy_object(s, f, src, dst, sc, etag, err);
 }
 
 static int s3_restore(struct store *st, const char *key, int days, const char *tier,
@@ -1193,12 +1223,11 @@ static int s3_mpu_put_part(struct store *st, const char *key, const char *id, in
 	return rc;
 }
 
-static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, int number,
-			    const char *src, uint64_t off, uint64_t len, char *etag,
-			    struct store_err *err)
+static int mpu_copy_part(struct s3_store *s, const char *key, const char *id, int number,
+			 const char *src_bucket, const char *src, uint64_t off, uint64_t len,
+			 char *etag, struct store_err *err)
 {
-	struct s3_store *s = S(st);
-	char *source = copy_source(s, src);
+	char *source = copy_source(src_bucket, src);
 	if (!source)
 		return store_set_err(err, -ENOMEM, 0, NULL, NULL,
 				     "copy part from %s: out of memory", src);
@@ -1223,6 +1252,13 @@ static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, i
 	req_free(&r);
 	free(source);
 	return rc;
+}
+
+static int s3_mpu_copy_part(struct store *st, const char *key, const char *id, int number,
+			    const char *src, uint64_t off, uint64_t len, char *etag,
+			    struct store_err *err)
+{
+	return mpu_copy_part(S(st), key, id, number, S(st)->bucket, src, off, len, etag, err);
 }
 
 static int s3_mpu_list_parts(struct store *st, const char *key, const char *id, store_part_cb cb,
@@ -1493,6 +1529,11 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
+static void s3_where(struct store *st, const char *key, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "s3://%s/%s", S(st)->bucket, key);
+}
+
 static void s3_close(struct store *st)
 {
 	struct s3_store *s = S(st);
@@ -1520,6 +1561,7 @@ static const struct store_ops s3_ops = {
     .del = s3_del,
     .list = s3_list,
     .copy = s3_copy,
+    .copy_from = s3_copy_from,
     .restore = s3_restore,
     .mpu_create = s3_mpu_create,
     .mpu_put_part = s3_mpu_put_part,
@@ -1528,6 +1570,7 @@ static const struct store_ops s3_ops = {
     .mpu_complete = s3_mpu_complete,
     .mpu_abort = s3_mpu_abort,
     .mpu_list = s3_mpu_list,
+    .where = s3_where,
     .close = s3_close,
 };
 

@@ -34,24 +34,35 @@
 
 static char local_dir[256];
 
-static struct store *open_local(void)
+/* A local store in a new directory (its name into dir). */
+static struct store *open_local_in(char *dir, size_t n)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(local_dir, sizeof(local_dir), "%s/vtl-store-XXXXXX", base);
-	cr_assert_not_null(mkdtemp(local_dir));
+	snprintf(dir, n, "%s/vtl-store-XXXXXX", base);
+	cr_assert_not_null(mkdtemp(dir));
 	struct store *st;
 	struct store_err err;
-	int rc = store_local_open(local_dir, &st, &err);
+	int rc = store_local_open(dir, &st, &err);
 	cr_assert_eq(rc, 0, "store_local_open: %s", err.msg);
 	return st;
 }
 
-static void close_local(struct store *st)
+static void close_local_in(struct store *st, const char *dir)
 {
 	store_close(st);
 	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", local_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	cr_assert_eq(system(cmd), 0);
+}
+
+static struct store *open_local(void)
+{
+	return open_local_in(local_dir, sizeof(local_dir));
+}
+
+static void close_local(struct store *st)
+{
+	close_local_in(st, local_dir);
 }
 
 static void require_rgw(void)
@@ -905,6 +916,205 @@ Test(store_rgw_faults, a_corrupted_download_is_detected_and_read_again, .timeout
 	free(data);
 	free(back);
 	store_close(st);
+	faultproxy_stop(proxy);
+}
+
+/* --- store_copy_from: another bucket or directory --------------------------- */
+
+#define SHELF_BUCKET BUCKET "-shelf"
+#define BIG	     (STORE_COPY_PART + 6 * MiB)
+
+/* A second bucket on the same radosgw, as vtld opens its shelf: the same
+ * configuration but the bucket. */
+static struct store *open_rgw_shelf(const char *endpoint)
+{
+	require_rgw();
+	struct store_s3_config cfg;
+	rgw_config(&cfg);
+	cfg.bucket = SHELF_BUCKET;
+	if (endpoint)
+		cfg.endpoint = endpoint;
+	struct store *st = open_s3_cfg(&cfg);
+	struct store_err err;
+	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
+	return st;
+}
+
+/*
+ * What store_copy_from promises for any pair: a small object and one above
+ * STORE_COPY_PART arrive byte for byte in the class asked for, in `to` and
+ * not in `from`; a missing source is -ENOENT and the message names both
+ * objects ("copy FROM_NAME/src to TO_NAME/dst: ..."). The ETag of the big
+ * copy tells the path taken: a server-side copy keeps the source's (its
+ * MD5, one PUT), a streamed one is a multipart upload of STORE_COPY_PART
+ * parts.
+ */
+static void copy_from_round_trip(struct store *to, const char *to_name, struct store *from,
+				 const char *from_name, const char *pfx, int server_side)
+{
+	char src[256], dst[256], etag[STORE_ETAG_MAX], want[1024], buf[16];
+	struct store_err err;
+	struct store_object_info info;
+	size_t got;
+	KEY(src, pfx, "small");
+	KEY(dst, pfx, "small-shelved");
+	cr_assert_eq(store_put(from, src, "tape data", 9, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_copy_from(to, from, src, dst, "GLACIER", etag, &err), 0, "%s", err.msg);
+	store_md5_hex("tape data", 9, want);
+	cr_assert_str_eq(etag, want);
+	cr_assert_eq(store_head(to, dst, &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	cr_assert_eq(info.size, 9);
+	cr_assert_eq(store_get(to, dst, 0, sizeof(buf), buf, &got, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(got, 9);
+	cr_assert(!memcmp(buf, "tape data", 9));
+	cr_assert_eq(store_head(from, dst, &info, &err), -ENOENT, "the copy is in the other store");
+
+	unsigned char *data = malloc(BIG), *back = malloc(BIG);
+	fill(data, BIG, 21);
+	char big[256], bigdst[256], srcetag[STORE_ETAG_MAX];
+	KEY(big, pfx, "big");
+	KEY(bigdst, pfx, "big-shelved");
+	cr_assert_eq(store_put(from, big, data, BIG, NULL, srcetag, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_copy_from(to, from, big, bigdst, "DEEP_ARCHIVE", etag, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(store_head(to, bigdst, &info, &err), 0, "%s", err.msg);
+	cr_assert_eq(info.size, BIG);
+	cr_assert_str_eq(info.storage_class, "DEEP_ARCHIVE");
+	cr_assert_str_eq(info.etag, etag);
+	if (server_side) {
+		cr_assert_str_eq(etag, srcetag, "a server-side copy keeps the source's ETag");
+	} else {
+		struct store_part p[2] = {{.number = 1}, {.number = 2}};
+		store_md5_hex(data, STORE_COPY_PART, p[0].etag);
+		store_md5_hex(data + STORE_COPY_PART, BIG - STORE_COPY_PART, p[1].etag);
+		store_multipart_etag(p, 2, want);
+		cr_assert_str_eq(etag, want, "streamed in two parts of STORE_COPY_PART at most");
+	}
+	cr_assert_eq(store_get(to, bigdst, 0, BIG, back, &got, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(got, BIG);
+	cr_assert(!memcmp(back, data, BIG), "the copy reads back byte for byte");
+	/* radosgw keeps deleted data until its garbage collection: free what
+	 * is big at once. */
+	cr_assert_eq(store_delete(from, big, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_delete(to, bigdst, &err), 0, "%s", err.msg);
+	free(data);
+	free(back);
+
+	KEY(src, pfx, "missing");
+	int rc = store_copy_from(to, from, src, dst, NULL, etag, &err);
+	cr_assert_eq(rc, -ENOENT, "rc %d: %s", rc, err.msg);
+	cr_assert_str_eq(err.code, "NoSuchKey", "%s", err.msg);
+	snprintf(want, sizeof(want), "copy %s/%s to %s/%s: ", from_name, src, to_name, dst);
+	cr_assert(!strncmp(err.msg, want, strlen(want)), "'%s' does not start with '%s'", err.msg,
+		  want);
+}
+
+Test(store_local, copy_from_another_directory, .timeout = 120)
+{
+	char dir_a[256], dir_b[256];
+	struct store *a = open_local_in(dir_a, sizeof(dir_a));
+	struct store *b = open_local_in(dir_b, sizeof(dir_b));
+	copy_from_round_trip(b, dir_b, a, dir_a, "copy_from/", 0);
+	/* st == from is store_copy: in the same directory, in place too. */
+	struct store_err err;
+	struct store_object_info info;
+	cr_assert_eq(
+	    store_copy_from(a, a, "copy_from/small", "copy_from/again", "STANDARD_IA", NULL, &err),
+	    0, "%s", err.msg);
+	cr_assert_eq(store_head(a, "copy_from/again", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.storage_class, "STANDARD_IA");
+	cr_assert_eq(
+	    store_copy_from(a, a, "copy_from/again", "copy_from/again", "GLACIER", NULL, &err), 0,
+	    "%s", err.msg);
+	cr_assert_eq(store_head(a, "copy_from/again", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	cr_assert_eq(store_head(b, "copy_from/again", &info, &err), -ENOENT);
+	/* Arguments are checked as store_copy checks them. */
+	cr_assert_eq(store_copy_from(b, a, "copy_from/small", "x", "COLD", NULL, &err), -EINVAL);
+	cr_assert_str_eq(err.code, "InvalidStorageClass");
+	close_local_in(a, dir_a);
+	close_local_in(b, dir_b);
+}
+
+Test(store_rgw, copy_from_another_bucket_is_server_side, .timeout = 300)
+{
+	struct store *lib = open_rgw(), *shelf = open_rgw_shelf(NULL);
+	char pfx[128];
+	prefix_for(pfx, sizeof(pfx), "copy_from_bucket", 1);
+	copy_from_round_trip(shelf, "s3://" SHELF_BUCKET, lib, "s3://" BUCKET, pfx, 1);
+	store_close(lib);
+	store_close(shelf);
+
+	/* Seen through the proxy, a server-side copy is two requests (HEAD of
+	 * the source, CopyObject); streaming would add a GET and a PUT. */
+	struct store *plib = open_via_proxy(0);
+	char ep[64], src[256], dst[256];
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", faultproxy_port(proxy));
+	struct store *pshelf = open_rgw_shelf(ep);
+	struct store_err err;
+	KEY(src, pfx, "counted");
+	KEY(dst, pfx, "counted-shelved");
+	cr_assert_eq(store_put(plib, src, "counted", 7, NULL, NULL, &err), 0, "%s", err.msg);
+	int before = faultproxy_requests(proxy);
+	cr_assert_eq(store_copy_from(pshelf, plib, src, dst, "GLACIER", NULL, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(faultproxy_requests(proxy) - before, 2, "requests: %d",
+		     faultproxy_requests(proxy) - before);
+	/* Another endpoint (the proxy's port) is another service as far as the
+	 * client can tell: the source is read through the proxy (HEAD, GET)
+	 * and written directly. */
+	shelf = open_rgw_shelf(NULL);
+	KEY(dst, pfx, "streamed-shelved");
+	before = faultproxy_requests(proxy);
+	cr_assert_eq(store_copy_from(shelf, plib, src, dst, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(faultproxy_requests(proxy) - before, 2, "requests: %d",
+		     faultproxy_requests(proxy) - before);
+	char buf[16];
+	size_t got;
+	cr_assert_eq(store_get(shelf, dst, 0, sizeof(buf), buf, &got, NULL, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(got, 7);
+	cr_assert(!memcmp(buf, "counted", 7));
+	store_close(shelf);
+	store_close(pshelf);
+	store_close(plib);
+	faultproxy_stop(proxy);
+}
+
+Test(store_rgw, copy_from_between_a_directory_and_a_bucket_streams, .timeout = 300)
+{
+	char dir[256], pfx[128];
+	struct store *local = open_local_in(dir, sizeof(dir)), *rgw = open_rgw();
+	prefix_for(pfx, sizeof(pfx), "copy_from_local_to_rgw", 1);
+	copy_from_round_trip(rgw, "s3://" BUCKET, local, dir, pfx, 0);
+	prefix_for(pfx, sizeof(pfx), "copy_from_rgw_to_local", 1);
+	copy_from_round_trip(local, dir, rgw, "s3://" BUCKET, pfx, 0);
+	store_close(rgw);
+	close_local_in(local, dir);
+}
+
+Test(store_rgw, copy_from_an_archived_object_is_eagain, .timeout = 120)
+{
+	struct store *rgw = open_via_proxy(0);
+	char dir[256], pfx[128], src[256], path[300];
+	struct store *local = open_local_in(dir, sizeof(dir));
+	struct store_err err;
+	prefix_for(pfx, sizeof(pfx), "copy_from_archived", 1);
+	KEY(src, pfx, "seg");
+	cr_assert_eq(store_put(rgw, src, "archived", 8, NULL, NULL, &err), 0, "%s", err.msg);
+	/* As AWS answers for GLACIER: readable only once restored. */
+	snprintf(path, sizeof(path), "/%s/%s", BUCKET, pfx);
+	faultproxy_archive(proxy, path, 60000);
+	int rc = store_copy_from(local, rgw, src, "seg", "GLACIER", NULL, &err);
+	cr_assert_eq(rc, -EAGAIN, "rc %d: %s", rc, err.msg);
+	cr_assert(strstr(err.msg, "InvalidObjectState"), "%s", err.msg);
+	cr_assert(strstr(err.msg, dir), "%s", err.msg);
+	struct store_object_info info;
+	cr_assert_eq(store_head(local, "seg", &info, &err), -ENOENT, "nothing copied");
+	faultproxy_archive(proxy, NULL, 0);
+	close_local_in(local, dir);
+	store_close(rgw);
 	faultproxy_stop(proxy);
 }
 
