@@ -191,6 +191,14 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		return (v[0] && !store_class_valid(v)) ||
 		       set_str(s->archive_class, sizeof(s->archive_class), v);
 	}
+	if (strcasecmp(name, "archive_bucket") == 0)
+		return set_str(s->archive_bucket, sizeof(s->archive_bucket), v) ? 1 : 0;
+	if (strcasecmp(name, "archive_path") == 0)
+		return set_str(s->archive_path, sizeof(s->archive_path), v) ? 1 : 0;
+	if (strcasecmp(name, "archive_prefix") == 0) {
+		s->archive_prefix_set = true;
+		return set_str(s->archive_prefix, sizeof(s->archive_prefix), v) ? 1 : 0;
+	}
 	if (strcasecmp(name, "restore_days") == 0) {
 		int64_t x;
 		*why = "days a restored copy of an archived object stays readable, 1 to 30000";

@@ -371,8 +371,11 @@ static json_t *do_status(struct lib *lib)
 		      (json_int_t)s.manifests_put, "throughput_bytes_per_s",
 		      (json_int_t)s.throughput, "activity", s.activity, "last_error",
 		      s.last_error));
-	json_object_set_new(json_object_get(r, "store"), "parts_adopted",
-			    json_integer((json_int_t)s.parts_adopted));
+	json_t *js = json_object_get(r, "store");
+	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
+	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
+	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
+	json_object_set_new(js, "shelf", json_string(s.shelf));
 	json_object_set_new(
 	    json_object_get(r, "store"), "cache",
 	    json_pack("{s:I, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "limit_bytes",

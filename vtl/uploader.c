@@ -153,6 +153,11 @@ struct upl {
 	struct lib *lib;
 	struct store *st;
 	struct upl_config cfg;
+	/* The shelf apart ([store] archive_bucket, archive_path,
+	 * archive_prefix): st itself or a store of its own, and the config
+	 * whose prefix names its keys. NULL: the class is changed in place. */
+	struct store *shelf_st;
+	struct upl_config shelf_cfg;
 	upl_log_fn log;
 	struct cat *cat;
 	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
@@ -200,6 +205,77 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
 	if (v)
 		*cap = nc;
 	return v;
+}
+
+/*
+ * The shelf apart ([store] archive_bucket, archive_path, archive_prefix):
+ * *out is st itself (another prefix of the same bucket or directory) or a
+ * store of its own, and *sc the config naming its keys; *out is NULL when
+ * the shelf is the archive class changed in place.
+ */
+static int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
+		      struct store **out, struct upl_config *sc, char *err, size_t errlen)
+{
+	*out = NULL;
+	*sc = *c;
+	if (!c->archive_bucket[0] && !c->archive_path[0] && !c->archive_prefix_set)
+		return 0;
+	bool s3 = strcmp(c->type, "s3") == 0;
+	if (c->archive_bucket[0] && !s3) {
+		snprintf(err, errlen,
+			 "[store] archive_bucket = %s needs type = s3; a local store's shelf is "
+			 "another directory: set archive_path instead",
+			 c->archive_bucket);
+		return -EINVAL;
+	}
+	if (c->archive_path[0] && s3) {
+		snprintf(err, errlen,
+			 "[store] archive_path = %s is for type = local; an S3 store's shelf is "
+			 "another bucket: set archive_bucket instead",
+			 c->archive_path);
+		return -EINVAL;
+	}
+	if (c->archive_prefix_set)
+		copy_str(sc->prefix, sizeof(sc->prefix), c->archive_prefix);
+	bool same;
+	if (s3) {
+		same = !c->archive_bucket[0] || strcmp(c->archive_bucket, c->bucket) == 0;
+	} else {
+		char lib_dir[PATH_MAX + 8], a[PATH_MAX], b[PATH_MAX];
+		snprintf(lib_dir, sizeof(lib_dir), "%s%s", c->path[0] ? c->path : data_dir,
+			 c->path[0] ? "" : "/store");
+		same = !c->archive_path[0] ||
+		       (realpath(c->archive_path, a) && realpath(lib_dir, b) && !strcmp(a, b)) ||
+		       strcmp(c->archive_path, lib_dir) == 0;
+	}
+	if (same) {
+		char a[160], b[160];
+		snprintf(a, sizeof(a), "%stapes/", c->prefix);
+		snprintf(b, sizeof(b), "%stapes/", sc->prefix);
+		size_t la = strlen(a), lb = strlen(b);
+		if (strncmp(a, b, la < lb ? la : lb) == 0) {
+			snprintf(err, errlen,
+				 "[store] archive_prefix = \"%s\" and prefix = \"%s\" name the "
+				 "same keys (%s... and %s...) in one %s: the shelf needs keys of "
+				 "its own; choose another archive_prefix, such as \"%sshelf/\"",
+				 sc->prefix, c->prefix, b, a, s3 ? "bucket" : "directory",
+				 c->prefix);
+			return -EINVAL;
+		}
+		*out = st;
+		return 0;
+	}
+	if (s3)
+		copy_str(sc->bucket, sizeof(sc->bucket), c->archive_bucket);
+	else
+		copy_str(sc->path, sizeof(sc->path), c->archive_path);
+	return upl_store_open(sc, data_dir, out, err, errlen);
+}
+
+static void shelf_close(struct store *shelf, struct store *st)
+{
+	if (shelf && shelf != st)
+		store_close(shelf);
 }
 
 static void logf_(struct upl *u, int level, const char *fmt, ...)
@@ -837,10 +913,10 @@ static struct idle_rec *idle_for(struct upl *u, const char *bc)
 	return r;
 }
 
-static int put_text(struct upl *u, const char *key, const char *text)
+static int put_text(struct upl *u, struct store *st, const char *key, const char *text)
 {
 	struct store_err se;
-	int rc = store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
+	int rc = store_put(st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc)
 		logf_(u, 0, "put of %s failed: %s", key, se.msg);
 	return rc;
@@ -853,13 +929,15 @@ static const char *store_state_of(enum cat_state s)
 									      : "AVAILABLE";
 }
 
-static int put_state(struct upl *u, const struct cat_tape *t, const char *state, uint64_t gen)
+/* The state object in the location (st, c), then in the catalog. */
+static int put_state(struct upl *u, struct store *st, const struct upl_config *c,
+		     const struct cat_tape *t, const char *state, uint64_t gen)
 {
 	char key[STORE_KEY_MAX], text[256];
-	key_tape(&u->cfg, t->barcode, "state", key);
+	key_tape(c, t->barcode, "state", key);
 	snprintf(text, sizeof(text), "state=%s\nmedia=%s\ncapacity=%" PRIu64 "\n", state, t->media,
 		 t->capacity);
-	int rc = put_text(u, key, text);
+	int rc = put_text(u, st, key, text);
 	if (!rc) {
 		pthread_mutex_lock(&u->cat_mu);
 		rc = cat_upl_tape_set(u->cat, t->barcode, gen, state);
@@ -888,15 +966,16 @@ static int collect_key(void *arg, const struct store_list_entry *e)
 	return 0;
 }
 
-/* Delete every object under prefix but `keep`. */
-static int delete_under(struct upl *u, const char *prefix, const char *keep)
+/* Delete every object of st under prefix but `keep`. */
+static int delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep)
 {
 	struct del_ctx d = {.u = u, .keep = keep};
 	struct store_list_opts lo = {.prefix = prefix};
 	struct store_err se;
-	int rc = store_list(u->st, &lo, collect_key, &d, &se);
+	memset(&se, 0, sizeof(se));
+	int rc = store_list(st, &lo, collect_key, &d, &se);
 	for (size_t i = 0; !rc && i < d.n; i++)
-		rc = store_delete(u->st, d.keys[i], &se);
+		rc = store_delete(st, d.keys[i], &se);
 	if (rc)
 		logf_(u, 0, "cleaning up %s failed: %s", prefix,
 		      se.msg[0] ? se.msg : strerror(-rc));
@@ -931,7 +1010,8 @@ static bool foreign_logged(struct upl *u, const char *bc)
  * library on the same bucket). Uploading would overwrite its segments and
  * delete its manifests, so the tape is not uploaded until the store's copy
  * is brought back (`vtlctl catalog rebuild`) or removed; the check repeats
- * every round. When the prefix is free, a row for the first segment claims
+ * every round. A shelf apart counts too: an archived tape of that barcode
+ * is there. When the prefix is free, a row for the first segment claims
  * the tape for this catalog before anything is written (a crash after the
  * first PUT must not look like a foreign tape).
  */
@@ -940,13 +1020,18 @@ static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct ma
 	char pfx[STORE_KEY_MAX], found[STORE_KEY_MAX] = "";
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
-	key_tape(&u->cfg, t->barcode, "", pfx);
-	struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
-	int rc = store_list(u->st, &lo, any_key, found, &se);
-	if (rc < 0) {
-		logf_(u, 0, "cannot check %s in the store before the first upload of %s: %s", pfx,
-		      t->barcode, se.msg[0] ? se.msg : strerror(-rc));
-		return rc;
+	for (int shelf = 0; shelf < 2 && !found[0]; shelf++) {
+		if (shelf && !u->shelf_st)
+			break;
+		key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
+		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
+		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, any_key, found, &se);
+		if (rc < 0) {
+			logf_(u, 0,
+			      "cannot check %s in the store before the first upload of %s: %s", pfx,
+			      t->barcode, se.msg[0] ? se.msg : strerror(-rc));
+			return rc;
+		}
 	}
 	if (found[0]) {
 		char msg[2 * STORE_KEY_MAX + 512];
@@ -1040,7 +1125,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			goto out;
 		}
 		count(u, 0, 0, 0, 0, 1);
-		rc = put_state(u, t, store_state_of(t->state), m.gen);
+		rc = put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.gen);
 		if (rc)
 			goto out;
 		/* Now that the manifest which drops them is up: delete the
@@ -1065,7 +1150,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		char pfx[STORE_KEY_MAX];
 		key_tape(&u->cfg, t->barcode, "manifest/", pfx);
 		if (!rc)
-			rc = delete_under(u, pfx, key);
+			rc = delete_under(u, u->st, pfx, key);
 	}
 	if (!rc)
 		*up_to_date = true;
@@ -1091,24 +1176,57 @@ static int rm_rf(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * Are the tape's objects on the shelf apart? They are from the moment it
+ * is ARCHIVED there until it is deleted: a RETRIEVED tape is a read-only
+ * copy (AWS Tape Gateway keeps the archived tape), so nothing of it goes
+ * back to the library's location, and archiving it again finds every
+ * object on the shelf already.
+ */
+static bool on_shelf(struct upl *u, const struct cat_tape *t)
+{
+	char sstate[32] = "";
+	uint64_t gen;
+	if (!u->shelf_st || t->state == CAT_AVAILABLE)
+		return false;
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, sstate, sizeof(sstate));
+	pthread_mutex_unlock(&u->cat_mu);
+	return rc == 0 && strcmp(sstate, "ARCHIVED") == 0;
+}
+
 /* Every object of the tape is in the store with the size and ETag the
  * catalog recorded when its upload completed (ARCHITECTURE.md: "archived
- * only after every byte is in the object store and verified"). */
+ * only after every byte is in the object store and verified"). A tape on
+ * the shelf apart is checked there by size (a copy across buckets may
+ * carry another ETag), or in the library's location if it was archived
+ * there before the shelf moved. */
 static int verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes)
 {
 	struct cat_upl_seg *rows;
 	size_t n;
 	*bytes = 0;
+	bool shelf = on_shelf(u, t);
 	int rc = cat_call_segs(u, t->barcode, &rows, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		char key[STORE_KEY_MAX];
 		struct store_object_info info;
 		struct store_err se;
-		key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-		rc = store_head(u->st, key, &info, &se);
+		bool there = false;
+		if (shelf) {
+			key_seg(&u->shelf_cfg, t->barcode, rows[i].seg, key);
+			rc = store_head(u->shelf_st, key, &info, &se);
+			there = rc == 0;
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+		if (!rc && !there) {
+			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
+			rc = store_head(u->st, key, &info, &se);
+		}
 		if (!rc && (info.size != rows[i].object_size ||
-			    strcmp(info.etag, rows[i].object_etag) != 0 || rows[i].upload_id[0] ||
-			    rows[i].object_size < rows[i].valid)) {
+			    (!there && strcmp(info.etag, rows[i].object_etag) != 0) ||
+			    rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)) {
 			logf_(u, 0,
 			      "%s does not verify: size %" PRIu64 " ETag %s, catalog %" PRIu64
 			      " %s",
@@ -1123,7 +1241,60 @@ static int verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes)
 	return rc;
 }
 
-/* ARCHIVING -> ARCHIVED: archive class, state object, local copy gone. */
+/*
+ * One object of an ARCHIVING tape onto the shelf apart: copied from the
+ * library's location unless the shelf holds it already (a round stopped
+ * after copying it, or a tape archived there before), then checked there.
+ * want: its size, or UINT64_MAX for the size of the library's copy (none
+ * left: a round before copied and deleted it). cls: its class there, NULL
+ * for STANDARD.
+ */
+static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t want,
+		      const char *cls)
+{
+	struct store_object_info info;
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	int rc = 0;
+	if (want == UINT64_MAX) {
+		rc = store_head(u->st, src, &info, &se);
+		if (rc == 0)
+			want = info.size;
+		else if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (!rc)
+		rc = store_head(u->shelf_st, dst, &info, &se);
+	bool have = !rc && (want == UINT64_MAX || info.size == want) &&
+		    strcmp(info.storage_class, cls ? cls : "STANDARD") == 0;
+	if (rc == -ENOENT && want != UINT64_MAX)
+		rc = 0;
+	if (!rc && !have) {
+		activity(u, "moving %s to the shelf", src);
+		rc = store_copy_from(u->shelf_st, u->st, src, dst, cls, NULL, &se);
+		if (!rc)
+			rc = store_head(u->shelf_st, dst, &info, &se);
+		if (!rc && info.size != want) {
+			snprintf(se.msg, sizeof(se.msg),
+				 "the copy holds %" PRIu64 " bytes, the original %" PRIu64,
+				 info.size, want);
+			rc = -EBADMSG;
+		}
+	}
+	if (rc)
+		logf_(u, 0, "cannot move %s to the shelf as %s: %s", src, dst,
+		      se.msg[0] ? se.msg : strerror(-rc));
+	return rc;
+}
+
+/*
+ * ARCHIVING -> ARCHIVED: the segments in the archive class, on the shelf
+ * (moved there when it is apart: copied, checked, the state object written
+ * there, then the library's copies deleted, so that every step can be
+ * taken again after a crash), the local copy gone. The manifest stays
+ * STANDARD: a few KiB, and rebuilding the catalog reads it without a
+ * restore (an archive class bills small objects at 40 KiB or more anyway).
+ */
 static int finish_archive(struct upl *u, const struct cat_tape *t)
 {
 	struct cat_upl_seg *rows;
@@ -1136,14 +1307,25 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 	rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
 	pthread_mutex_unlock(&u->cat_mu);
 	const char *cls = u->cfg.archive_class;
-	for (size_t i = 0; !rc && cls[0] && i <= n; i++) {
-		char key[STORE_KEY_MAX];
+	struct store *sst = u->shelf_st ? u->shelf_st : u->st;
+	const struct upl_config *sc = u->shelf_st ? &u->shelf_cfg : &u->cfg;
+	for (size_t i = 0; !rc && (u->shelf_st ? i <= n : cls[0] && i < n); i++) {
+		char key[STORE_KEY_MAX], dst[STORE_KEY_MAX];
 		struct store_object_info info;
 		struct store_err se;
-		if (i < n)
+		if (i < n) {
 			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-		else
+			key_seg(sc, t->barcode, rows[i].seg, dst);
+		} else {
 			key_manifest(&u->cfg, t->barcode, gen, key);
+			key_manifest(sc, t->barcode, gen, dst);
+		}
+		if (u->shelf_st) {
+			rc = i < n
+				 ? shelve_one(u, key, dst, rows[i].object_size, cls[0] ? cls : NULL)
+				 : shelve_one(u, key, dst, UINT64_MAX, NULL);
+			continue;
+		}
 		rc = store_head(u->st, key, &info, &se);
 		if (!rc && strcmp(info.storage_class, cls) != 0) {
 			activity(u, "moving %s to %s", key, cls);
@@ -1154,16 +1336,33 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 	}
 	free(rows);
 	if (!rc)
-		rc = put_state(u, t, "ARCHIVED", gen);
+		rc = put_state(u, sst, sc, t, "ARCHIVED", gen);
+	char pfx[STORE_KEY_MAX], keep[STORE_KEY_MAX];
+	if (!rc && u->shelf_st) {
+		/* The shelf keeps one manifest, the library's location none. */
+		key_tape(sc, t->barcode, "manifest/", pfx);
+		key_manifest(sc, t->barcode, gen, keep);
+		rc = delete_under(u, sst, pfx, keep);
+		key_tape(&u->cfg, t->barcode, "", pfx);
+		if (!rc)
+			rc = delete_under(u, u->st, pfx, NULL);
+	}
 	char dir[PATH_MAX];
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	if (!rc)
 		rc = rm_rf(dir);
 	if (!rc) {
-		char cause[128];
-		snprintf(cause, sizeof(cause),
-			 "on the shelf in the object store (%s); local copy dropped",
-			 cls[0] ? cls : "STANDARD");
+		char cause[PATH_MAX + 2 * STORE_KEY_MAX], at[PATH_MAX + STORE_KEY_MAX];
+		key_tape(sc, t->barcode, "", pfx);
+		store_where(sst, pfx, at, sizeof(at));
+		if (u->shelf_st)
+			snprintf(cause, sizeof(cause),
+				 "on the shelf at %s (%s); local copy dropped", at,
+				 cls[0] ? cls : "STANDARD");
+		else
+			snprintf(cause, sizeof(cause),
+				 "on the shelf in the object store (%s); local copy dropped",
+				 cls[0] ? cls : "STANDARD");
 		rc = lib_shelf_step(u->lib, t->barcode, CAT_ARCHIVING, CAT_ARCHIVED, cause);
 	}
 	if (!rc)
@@ -1473,7 +1672,13 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 	struct manifest m;
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	activity(u, "retrieving tape %s", t->barcode);
-	int rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, err, sizeof(err));
+	int rc = -ENOENT;
+	if (u->shelf_st)
+		rc = download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, err,
+				   sizeof(err));
+	/* Not on the shelf apart: archived in place, before the shelf moved. */
+	if (rc == -ENOENT)
+		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, err, sizeof(err));
 	if (rc == -EAGAIN) {
 		/* Waiting for archive restores: said once, shown as the activity. */
 		activity(u, "%s", err);
@@ -1563,9 +1768,11 @@ static int orphan_cb(void *arg, const struct store_upload *up)
 	return 0;
 }
 
-/* Abort the multipart uploads under our prefix the catalog does not know
- * (a crash between CreateMultipartUpload and the catalog commit). */
-static int sweep_orphans(struct upl *u)
+/* Abort the multipart uploads under the tapes/ prefix of (st, c) the
+ * catalog does not know: a crash between CreateMultipartUpload and the
+ * catalog commit, or in a copy to the shelf apart (the catalog knows none
+ * of those). */
+static int sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
 {
 	struct known_ids k = {0};
 	pthread_mutex_lock(&u->cat_mu);
@@ -1575,11 +1782,11 @@ static int sweep_orphans(struct upl *u)
 	char pfx[STORE_KEY_MAX];
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
-	snprintf(pfx, sizeof(pfx), "%stapes/", u->cfg.prefix);
+	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
 	if (!rc)
-		rc = store_mpu_list(u->st, pfx, orphan_cb, &o, &se);
+		rc = store_mpu_list(st, pfx, orphan_cb, &o, &se);
 	for (size_t i = 0; !rc && i < o.n; i++) {
-		rc = store_mpu_abort(u->st, o.keys[i], o.ids[i], &se);
+		rc = store_mpu_abort(st, o.keys[i], o.ids[i], &se);
 		if (!rc)
 			logf_(u, 2, "aborted multipart upload of %s unknown to the catalog",
 			      o.keys[i]);
@@ -1618,7 +1825,12 @@ static void forget_deleted(struct upl *u, const struct cat_tape *t)
 		return;
 	char pfx[STORE_KEY_MAX];
 	key_tape(&u->cfg, t->barcode, "", pfx);
-	if (delete_under(u, pfx, NULL) == 0) {
+	int rc2 = delete_under(u, u->st, pfx, NULL);
+	if (!rc2 && u->shelf_st) {
+		key_tape(&u->shelf_cfg, t->barcode, "", pfx);
+		rc2 = delete_under(u, u->shelf_st, pfx, NULL);
+	}
+	if (rc2 == 0) {
 		pthread_mutex_lock(&u->cat_mu);
 		cat_upl_tape_forget(u->cat, t->barcode);
 		pthread_mutex_unlock(&u->cat_mu);
@@ -1687,7 +1899,11 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			pending += size > stored ? size - stored : 0;
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
 				 m.segs[i].id);
-			if (!safe || i + 1 >= m.nseg || stat(path, &ib))
+			/* A read-through fetches from the library's location:
+			 * with a shelf apart, only AVAILABLE tapes have all
+			 * their objects there. */
+			if (!safe || i + 1 >= m.nseg || stat(path, &ib) ||
+			    (u->shelf_st && t->state != CAT_AVAILABLE))
 				continue;
 			if (nc == cap) {
 				size_t ncap = cap ? 2 * cap : 16;
@@ -1769,7 +1985,9 @@ static void round_once(struct upl *u)
 			pthread_mutex_lock(&u->mu);
 			unsigned nerr = u->nerrors;
 			pthread_mutex_unlock(&u->mu);
-			rc = sync_tape(u, t, &done);
+			/* A retrieved copy: nothing of it goes up again. */
+			done = on_shelf(u, t);
+			rc = done ? 0 : sync_tape(u, t, &done);
 			pthread_mutex_lock(&u->mu);
 			bool said = u->nerrors != nerr; /* keep the store's own message */
 			pthread_mutex_unlock(&u->mu);
@@ -1825,7 +2043,9 @@ static void sample(struct upl *u)
 static void *thread_main(void *arg)
 {
 	struct upl *u = arg;
-	sweep_orphans(u);
+	sweep_orphans(u, u->st, &u->cfg);
+	if (u->shelf_st)
+		sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
 	while (!stopping(u)) {
 		sample(u);
 		round_once(u);
@@ -1864,6 +2084,8 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	u->cfg = *c;
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
+	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
+	u->stats.part_size = adapt_part_size(c->part_size);
 	snprintf(u->stats.activity, sizeof(u->stats.activity), "starting");
 	const char *d = getenv("VTL_UPLOAD_PART_DELAY_MS");
 	if (d)
@@ -1880,6 +2102,17 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		snprintf(err, errlen, "uploader: cannot open the catalog %s: %s", path,
 			 strerror(-rc));
 		goto fail;
+	}
+	rc = shelf_open(c, lib_data_dir(lib), st, &u->shelf_st, &u->shelf_cfg, err, errlen);
+	if (rc)
+		goto fail;
+	if (u->shelf_st) {
+		char pfx[STORE_KEY_MAX];
+		snprintf(pfx, sizeof(pfx), "%stapes/", u->shelf_cfg.prefix);
+		store_where(u->shelf_st, pfx, u->stats.shelf, sizeof(u->stats.shelf));
+	} else {
+		snprintf(u->stats.shelf, sizeof(u->stats.shelf), "storage class %s in place",
+			 c->archive_class[0] ? c->archive_class : "STANDARD");
 	}
 	sweep_partial_fetches(u);
 	struct vcache_config vc = {
@@ -1926,6 +2159,7 @@ fail:
 	pool_stop(u);
 	vcache_close(u->cache);
 	cat_close(u->cat);
+	shelf_close(u->shelf_st, u->st);
 	pthread_cond_destroy(&u->done_cond);
 	pthread_cond_destroy(&u->work_cond);
 	pthread_cond_destroy(&u->cond);
@@ -1951,6 +2185,7 @@ void upl_stop(struct upl *u)
 	pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
+	shelf_close(u->shelf_st, u->st);
 	store_close(u->st);
 	pthread_cond_destroy(&u->done_cond);
 	pthread_cond_destroy(&u->work_cond);
@@ -2062,6 +2297,8 @@ enum plan_kind { PLAN_DONE, PLAN_AVAILABLE, PLAN_ARCHIVED, PLAN_FINISH };
 
 struct plan {
 	enum plan_kind kind;
+	bool shelf;		   /* from the shelf apart, else the library's location */
+	bool decided;		   /* PLAN_DONE before plan_one (t says why) */
 	struct upl_rebuild_tape t; /* PLAN_DONE: the outcome, reported in order */
 };
 
@@ -2092,8 +2329,12 @@ static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
 
 struct rebuild {
 	struct lib *lib;
-	struct store *st;
+	struct store *st; /* the location of the plan at hand: */
 	const struct upl_config *c;
+	struct store *lib_st; /* the library's objects */
+	const struct upl_config *lib_c;
+	struct store *shelf_st; /* the shelf apart, or NULL */
+	const struct upl_config *shelf_c;
 	upl_log_fn log;
 	struct upl_rebuild *r;
 	struct cat *cat; /* its own connection, for the uploader's rows */
@@ -2152,6 +2393,33 @@ static bool has_manifest(const char *dir)
 	return access(path, F_OK) == 0;
 }
 
+/* The state a tape's state object in (st, c) records: "AVAILABLE" when
+ * there is none. */
+static int read_state(struct store *st, const struct upl_config *c, const char *bc, char state[32],
+		      char *why, size_t cap)
+{
+	char key[STORE_KEY_MAX];
+	uint8_t *text = NULL;
+	size_t tlen = 0;
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	snprintf(state, 32, "AVAILABLE");
+	key_tape(c, bc, "state", key);
+	int rc = get_all(st, key, &text, &tlen, &se);
+	if (rc == 0) {
+		char *s = strndup((const char *)text, tlen);
+		char *at = s ? strstr(s, "state=") : NULL;
+		if (at)
+			sscanf(at + 6, "%31[A-Z_]", state);
+		free(s);
+		free(text);
+	} else if (rc != -ENOENT) {
+		errmsg(why, cap, "cannot read %s: %s", key, se.msg[0] ? se.msg : strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 /* First pass for one prefix (see above). *need counts the tapes that will
  * take a storage slot. */
 static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
@@ -2195,22 +2463,10 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 		       key);
 		return;
 	}
-	char state[32] = "AVAILABLE";
-	uint8_t *text = NULL;
-	size_t tlen = 0;
-	key_tape(x->c, bc, "state", key);
-	rc = get_all(x->st, key, &text, &tlen, &se);
-	if (rc == 0) {
-		char *s = strndup((const char *)text, tlen);
-		char *at = s ? strstr(s, "state=") : NULL;
-		if (at)
-			sscanf(at + 6, "%31[A-Z_]", state);
-		free(s);
-		free(text);
-	} else if (rc != -ENOENT) {
+	char state[32];
+	rc = read_state(x->st, x->c, bc, state, t->reason, sizeof(t->reason));
+	if (rc) {
 		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "cannot read %s: %s", key,
-		       se.msg[0] ? se.msg : strerror(-rc));
 		return;
 	}
 	if (strcmp(state, "ARCHIVED") == 0) {
@@ -2449,8 +2705,76 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	return rc == -ECANCELED ? rc : 0;
 }
 
-int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
-			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen)
+/*
+ * The shelf apart: its tapes/ prefixes join the plan. One whose state
+ * object says ARCHIVED is recovered from there, even when the library's
+ * location has the barcode too (an archive stopped before it deleted the
+ * library's copies). One without is a copy to the shelf that did not
+ * finish: the library's location has the tape, or nothing is to be had.
+ */
+static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
+{
+	char pfx[STORE_KEY_MAX];
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	snprintf(pfx, sizeof(pfx), "%stapes/", x->shelf_c->prefix);
+	rebuild_say(x, "listing the shelf's %s", pfx);
+	struct plan_list ps = {.plen = strlen(pfx)};
+	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
+	int rc = store_list(x->shelf_st, &lo, tape_prefix_cb, &ps, &se);
+	if (rc)
+		errmsg(err, errlen, "cannot list the shelf's %s in the store: %s", pfx,
+		       se.msg[0] ? se.msg : strerror(-rc));
+	size_t nlib = pl->n;
+	for (size_t i = 0; !rc && i < ps.n; i++) {
+		struct plan *s = &ps.v[i], *p = NULL;
+		char state[32];
+		for (size_t j = 0; j < nlib && !p; j++)
+			if (strcmp(pl->v[j].t.barcode, s->t.barcode) == 0)
+				p = &pl->v[j];
+		if (read_state(x->shelf_st, x->shelf_c, s->t.barcode, state, s->t.reason,
+			       sizeof(s->t.reason)) == 0 &&
+		    strcmp(state, "ARCHIVED") != 0) {
+			if (p)
+				continue; /* the library's location has it */
+			s->decided = true;
+			s->t.result = UPL_SKIPPED;
+			errmsg(s->t.reason, sizeof(s->t.reason),
+			       "an archive to the shelf (%s%s/) that did not finish: its state "
+			       "object does not say ARCHIVED, and the library's location has no "
+			       "such tape",
+			       pfx, s->t.barcode);
+		} else if (s->t.reason[0]) {
+			s->decided = true; /* the state object is unreadable */
+			s->t.result = UPL_FAILED;
+		}
+		s->shelf = true;
+		if (p) {
+			*p = *s;
+			continue;
+		}
+		void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
+		if (!v) {
+			rc = -ENOMEM;
+			break;
+		}
+		pl->v = v;
+		pl->v[pl->n++] = *s;
+	}
+	free(ps.v);
+	return rc;
+}
+
+/* The plan at hand reads its location. */
+static void at(struct rebuild *x, const struct plan *p)
+{
+	x->st = p->shelf ? x->shelf_st : x->lib_st;
+	x->c = p->shelf ? x->shelf_c : x->lib_c;
+}
+
+static int recover(struct lib *lib, struct store *st, const struct upl_config *c,
+		   struct store *shelf_st, const struct upl_config *shelf_c, upl_log_fn log,
+		   struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX], path[PATH_MAX + 16];
 	struct store_err se;
@@ -2473,7 +2797,15 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 			return -EEXIST;
 		}
 	}
-	struct rebuild x = {.lib = lib, .st = st, .c = c, .log = log, .r = r};
+	struct rebuild x = {.lib = lib,
+			    .st = st,
+			    .c = c,
+			    .lib_st = st,
+			    .lib_c = c,
+			    .shelf_st = shelf_st,
+			    .shelf_c = shelf_c,
+			    .log = log,
+			    .r = r};
 	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
 	int rc = cat_open(path, &x.cat);
 	if (rc) {
@@ -2488,14 +2820,19 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 	if (rc)
 		errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
 		       se.msg[0] ? se.msg : strerror(-rc));
+	if (!rc && shelf_st)
+		rc = plan_shelf(&x, &pl, err, errlen);
 	size_t need = 0;
 	for (size_t i = 0; !rc && i < pl.n; i++) {
 		if (rebuild_cancelled(r)) {
 			rc = -ECANCELED;
 			break;
 		}
-		rebuild_say(&x, "looking at %s%s/ (%zu of %zu)", pfx, pl.v[i].t.barcode, i + 1,
-			    pl.n);
+		if (pl.v[i].decided)
+			continue;
+		at(&x, &pl.v[i]);
+		rebuild_say(&x, "looking at %stapes/%s/ (%zu of %zu)", x.c->prefix,
+			    pl.v[i].t.barcode, i + 1, pl.n);
 		plan_one(&x, &pl.v[i], &need);
 	}
 	if (!rc)
@@ -2506,6 +2843,7 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 			rc = -ECANCELED;
 			break;
 		}
+		at(&x, p);
 		if (p->kind == PLAN_ARCHIVED)
 			recover_archived(&x, &p->t);
 		else if (p->kind != PLAN_DONE)
@@ -2532,6 +2870,19 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 	return rc;
 }
 
+int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
+			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen)
+{
+	struct store *shelf;
+	struct upl_config sc;
+	int rc = shelf_open(c, lib_data_dir(lib), st, &shelf, &sc, err, errlen);
+	if (rc)
+		return rc;
+	rc = recover(lib, st, c, shelf, &sc, log, r, err, errlen);
+	shelf_close(shelf, st);
+	return rc;
+}
+
 int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen)
 {
 	if (strcmp(u->cfg.type, "local") == 0 && !u->cfg.path[0]) {
@@ -2544,5 +2895,5 @@ int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t 
 		return -ENODEV;
 	}
 	r->keep_known = true;
-	return upl_recover_from_store(u->lib, u->st, &u->cfg, u->log, r, err, errlen);
+	return recover(u->lib, u->st, &u->cfg, u->shelf_st, &u->shelf_cfg, u->log, r, err, errlen);
 }

@@ -55,6 +55,17 @@ struct upl_config {
 	/* Parts in flight at once, 1..UPL_PARALLEL_MAX. */
 	unsigned parallel_parts;
 	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
+	/* The shelf apart from the library's objects, for stores without
+	 * archive classes (or to keep archived tapes in a bucket of their
+	 * own): another bucket of the same S3 service (archive_bucket), another
+	 * directory (archive_path, type local), and/or another key prefix
+	 * (archive_prefix; it defaults to `prefix` when a bucket or directory
+	 * is named). None of them set: the shelf is the objects' storage
+	 * class, changed in place. */
+	char archive_bucket[64];
+	char archive_path[PATH_MAX];
+	char archive_prefix[128];
+	bool archive_prefix_set;
 	/* RestoreObject of an archived tape's objects at retrieval: the days
 	 * the restored copy stays readable (1..30000) and the tier
 	 * ("Standard", "Bulk", "Expedited"), AWS's trade of speed for price. */
@@ -86,6 +97,11 @@ void upl_release_writers(struct upl *u);
 
 struct upl_status {
 	char backend[16];
+	/* Where ARCHIVED tapes are: "s3://BUCKET/PREFIXtapes/" or a
+	 * directory (the shelf apart), or "storage class GLACIER in place". */
+	char shelf[PATH_MAX + 160];
+	unsigned parallel_parts;
+	uint64_t part_size;
 	uint64_t backlog_bytes; /* bytes named by local manifests, not yet in the store */
 	uint32_t pending_segments;
 	uint64_t bytes_sent; /* since start */

@@ -521,6 +521,7 @@ static int cmd_status(int argc, char **argv)
 		printf("sent since start %s in %" JSON_INTEGER_FORMAT " parts\n", sent,
 		       json_integer_value(json_object_get(s, "parts_sent")));
 		printf("activity         %s\n", jstr(s, "activity"));
+		printf("shelf            %s\n", jstr(s, "shelf"));
 		json_t *c = json_object_get(s, "cache");
 		if (json_is_object(c)) {
 			char used[32], limit[32], unsent[32], ev[32], fe[32];

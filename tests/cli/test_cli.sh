@@ -251,6 +251,21 @@ printf '[store]\nrestore_days = 0\n' >"$T/days.conf"
 "$VTLD" -c "$T/days.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
 [ $? = 1 ] && grep -qF "days.conf:2: [store] restore_days = 0: days a restored copy of an archived object stays readable, 1 to 30000" "$T/bad.log" &&
 	ok "bad restore_days refused" || bad "restore_days" "$(cat "$T/bad.log")"
+# The shelf apart: a bucket is for S3, and its keys must not be the library's.
+printf '[store]\narchive_bucket = vtl-shelf\n' >"$T/shelf.conf"
+"$VTLD" -c "$T/shelf.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "[store] archive_bucket = vtl-shelf needs type = s3; a local store's shelf is another directory: set archive_path instead" "$T/bad.log" &&
+	ok "archive_bucket on a local store refused" || bad "archive_bucket" "$(cat "$T/bad.log")"
+printf '[store]\nprefix = vtl/\narchive_prefix = vtl/\n' >"$T/shelf.conf"
+"$VTLD" -c "$T/shelf.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF 'choose another archive_prefix, such as "vtl/shelf/"' "$T/bad.log" &&
+	ok "archive_prefix equal to prefix refused" || bad "archive_prefix" "$(cat "$T/bad.log")"
+printf '[store]\narchive_prefix = shelf/\n' >"$T/shelf.conf"
+start_vtld "$T/data5" -c "$T/shelf.conf" || bad "vtld with archive_prefix"
+export VTL_SOCKET=$T/data5/vtld.sock
+run 0 "status with a shelf apart" status
+expect "status names the shelf" "$OUT" "$T/data5/store/shelf/tapes/"
+stop_vtld
 
 # --recover-from-store, the first name of --rebuild-catalog, still works.
 start_vtld "$T/data4" --recover-from-store || bad "vtld --recover-from-store"

@@ -244,6 +244,13 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 	cr_assert_null(strstr(log, secret), "the secret is in the log");
 }
 
+static int class_cb(void *arg, const struct store_list_entry *e)
+{
+	if (!e->is_prefix)
+		snprintf(arg, STORE_CLASS_MAX, "%s", e->storage_class ? e->storage_class : "");
+	return 0;
+}
+
 Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 {
 	char ep[64], out[8192], log[65536], body[1024];
@@ -263,9 +270,14 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 	vp_wait_uploaded(&vtl, "ARC001L8");
 	vp_ctl_ok(&vtl, "tape archive ARC001L8 --wait", out, sizeof(out));
-	/* From here on the proxy answers for the tape's objects as AWS does
+	/* The manifest stays STANDARD (a rebuild reads it without a restore). */
+	char man_class[STORE_CLASS_MAX] = "";
+	struct store_list_opts lo = {.prefix = "tapes/ARC001L8/manifest/"};
+	cr_assert_eq(store_list(st, &lo, class_cb, man_class, NULL), 0);
+	cr_assert_str_eq(man_class, "STANDARD");
+	/* From here on the proxy answers for the tape's segments as AWS does
 	 * for GLACIER: unreadable until restored, restores take 3 s. */
-	faultproxy_archive(proxy, "/" BUCKET "/tapes/ARC001L8/", 3000);
+	faultproxy_archive(proxy, "/" BUCKET "/tapes/ARC001L8/seg/", 3000);
 	size_t got = 0;
 	uint8_t b[16];
 	struct store_err err;
@@ -281,8 +293,10 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 		usleep(100000);
 	}
 	cr_assert_lt(i, 600, "tape not retrieved in 60 s: %s", out);
-	cr_assert_geq(faultproxy_restores(proxy), 3, "RestoreObject requests: %d",
-		      faultproxy_restores(proxy));
+	/* One per segment object (the tape has one), none for the STANDARD
+	 * manifest, none asked twice while it runs. */
+	cr_assert_eq(faultproxy_restores(proxy), 1, "RestoreObject requests: %d",
+		     faultproxy_restores(proxy));
 	cr_assert_geq(faultproxy_archive_refused(proxy), 2, "refused GETs: %d",
 		      faultproxy_archive_refused(proxy));
 	faultproxy_restore_body(proxy, body, sizeof(body));
