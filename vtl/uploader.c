@@ -2291,9 +2291,13 @@ int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t
  * and only then put the medium in place. Until then the tape has no
  * MANIFEST, which the uploader takes as nothing to do, and a load fails
  * cleanly. If vtld stops between the two, the tape is AVAILABLE with its
- * complete download beside it: the next rebuild finishes the job.
+ * complete download beside it: the next rebuild finishes the job. An
+ * ARCHIVED tape is added, then its segments recorded, in two transactions
+ * too: one stopped between them is ARCHIVED with no local medium and no
+ * uploader rows (which would make its retrieved copy look like a foreign
+ * tape to the uploader), and the next rebuild records them.
  */
-enum plan_kind { PLAN_DONE, PLAN_AVAILABLE, PLAN_ARCHIVED, PLAN_FINISH };
+enum plan_kind { PLAN_DONE, PLAN_AVAILABLE, PLAN_ARCHIVED, PLAN_FINISH, PLAN_ARCHIVED_FINISH };
 
 struct plan {
 	enum plan_kind kind;
@@ -2442,6 +2446,13 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 			p->kind = PLAN_FINISH; /* stopped between adopt and install */
 			return;
 		}
+		char sstate[32] = "";
+		uint64_t gen;
+		if (ct.state == CAT_ARCHIVED && !has_manifest(dir) &&
+		    cat_upl_tape_get(x->cat, bc, &gen, sstate, sizeof(sstate)) == 0 && !sstate[0]) {
+			p->kind = PLAN_ARCHIVED_FINISH; /* stopped between adopt and rows */
+			return;
+		}
 		t->result = UPL_KEPT;
 		set_where(x, t, &ct);
 		errmsg(t->reason, sizeof(t->reason), "known to the catalog");
@@ -2570,8 +2581,9 @@ static uint64_t man_bytes(const struct manifest *m)
 	return b;
 }
 
-/* An ARCHIVED tape: the manifest only; the data stays on the shelf. */
-static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t)
+/* An ARCHIVED tape: the manifest only; the data stays on the shelf.
+ * finish: the tape is in the catalog already, its rows are not. */
+static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
 {
 	const char *bc = t->barcode;
 	char pfx[STORE_KEY_MAX];
@@ -2601,7 +2613,7 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t)
 		       pfx, se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
-	if (!rc) {
+	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.media);
 		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_ARCHIVED,
 				    t->reason, sizeof(t->reason));
@@ -2844,8 +2856,8 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 			break;
 		}
 		at(&x, p);
-		if (p->kind == PLAN_ARCHIVED)
-			recover_archived(&x, &p->t);
+		if (p->kind == PLAN_ARCHIVED || p->kind == PLAN_ARCHIVED_FINISH)
+			recover_archived(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
 		else if (p->kind != PLAN_DONE)
 			rc = recover_available(&x, &p->t, p->kind == PLAN_FINISH);
 		rebuild_report(&x, &p->t);

@@ -255,6 +255,23 @@ static void check_rebuilt(void)
 	unload(1);
 }
 
+/* DRB001L8's tape id in the catalog, for catalog_int. */
+#define DRB_ID "(SELECT id FROM tapes WHERE barcode = 'DRB001L8')"
+
+/* sqlite3 on the catalog: the number sql prints first (-1 if none). */
+static int catalog_int(const char *sql)
+{
+	char cmd[PATH_MAX + 1200];
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/catalog.db \"%s\"", vtl.dir, sql);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	cr_assert_not_null(p, "%s", cmd);
+	if (fscanf(p, "%d", &n) != 1)
+		n = -1;
+	pclose(p);
+	return n;
+}
+
 /* Disaster recovery: the data directory is lost; a new vtld on an empty
  * one with the same store gets every tape back with its state and data,
  * with `vtlctl catalog rebuild` while it runs or `vtld --rebuild-catalog`
@@ -306,16 +323,23 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	cr_assert(strstr(out, "\"result\": \"kept\""), "%s", out);
 	cr_assert(strstr(out, "\"reason\": \"known to the catalog\""), "%s", out);
 
-	/* vtld stopped after the tape was added but before its medium was
-	 * put in place: the next rebuild finishes it. */
+	/* vtld stopped after the tapes were added but before DRA001L8's
+	 * medium was put in place and DRB001L8's segments were recorded
+	 * (without them its retrieved copy would look like another tape of
+	 * the same barcode to the uploader): the next rebuild finishes both. */
 	cr_assert_eq(vp_terminate(&vtl), 0);
 	snprintf(dir, sizeof(dir), "%s/tapes/DRA001L8", vtl.dir);
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
 	cr_assert_eq(rename(dir, tmp), 0, "%s", dir);
+	cr_assert_eq(catalog_int("DELETE FROM upl_segments WHERE tape = " DRB_ID
+				 "; DELETE FROM upl_tapes WHERE tape = " DRB_ID "; SELECT 0"),
+		     0);
 	vp_restart(&vtl);
 	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
 	cr_assert(strstr(out, "DRA001L8          recovered: AVAILABLE in slot:1"), "%s", out);
-	cr_assert(strstr(out, "total: 1 recovered, 1 kept, 2 skipped, 0 failed"), "%s", out);
+	cr_assert(strstr(out, "DRB001L8          recovered: ARCHIVED on the shelf ("), "%s", out);
+	cr_assert(strstr(out, "total: 2 recovered, 0 kept, 2 skipped, 0 failed"), "%s", out);
+	cr_assert_gt(catalog_int("SELECT COUNT(*) FROM upl_segments WHERE tape = " DRB_ID), 0);
 	check_rebuilt();
 
 	/* At start: vtld --rebuild-catalog on another empty directory. */
