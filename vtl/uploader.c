@@ -60,6 +60,11 @@
 #define GET_CHUNK      (8u << 20) /* ranged GET size for downloads */
 #define TICK_MS	       500
 #define THROUGHPUT_WIN 10 /* seconds */
+/* Looks at an archived tape's restores: AWS's take minutes (Expedited) to
+ * hours (Standard, Bulk), and each look costs a LIST and a HEAD per
+ * object, so the wait doubles from a second up to five minutes. */
+#define RESTORE_POLL_MIN_MS 1000u
+#define RESTORE_POLL_MAX_MS 300000u
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -118,10 +123,15 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 
 /* ---- State -------------------------------------------------------------- */
 
-struct idle_rec {
+/* What the thread remembers of a tape between rounds. */
+struct tape_rec {
 	char barcode[CAT_BARCODE_MAX + 1];
-	uint64_t gen;
+	uint64_t gen; /* the manifest generation last seen, since `since` */
 	time_t since;
+	/* Retrieval waiting for archive restores: the next look, and the
+	 * wait before it, doubled each time (RESTORE_POLL_MIN_MS..MAX_MS). */
+	int64_t poll_at_ms;
+	unsigned poll_ms;
 };
 
 /* One part of a segment's window: bytes [off, off+len) as part `number`. */
@@ -169,8 +179,8 @@ struct upl {
 	uint64_t samples[THROUGHPUT_WIN + 1]; /* bytes_sent at each second */
 	time_t sample_t[THROUGHPUT_WIN + 1];
 	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
-	struct idle_rec *idle;
-	size_t n_idle;
+	struct tape_rec *recs;
+	size_t n_recs;
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
 	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
 	size_t n_reconciled;
@@ -898,16 +908,16 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	return cat_call_put(u, bc, s);
 }
 
-static struct idle_rec *idle_for(struct upl *u, const char *bc)
+static struct tape_rec *rec_for(struct upl *u, const char *bc)
 {
-	for (size_t i = 0; i < u->n_idle; i++)
-		if (strcmp(u->idle[i].barcode, bc) == 0)
-			return &u->idle[i];
-	struct idle_rec *v = realloc(u->idle, (u->n_idle + 1) * sizeof(*v));
+	for (size_t i = 0; i < u->n_recs; i++)
+		if (strcmp(u->recs[i].barcode, bc) == 0)
+			return &u->recs[i];
+	struct tape_rec *v = realloc(u->recs, (u->n_recs + 1) * sizeof(*v));
 	if (!v)
 		return NULL;
-	u->idle = v;
-	struct idle_rec *r = &v[u->n_idle++];
+	u->recs = v;
+	struct tape_rec *r = &v[u->n_recs++];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->barcode, sizeof(r->barcode), "%s", bc);
 	return r;
@@ -1071,7 +1081,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	int rc = man_read(dir, &m);
 	if (rc)
 		return rc;
-	struct idle_rec *ir = idle_for(u, t->barcode);
+	struct tape_rec *ir = rec_for(u, t->barcode);
 	time_t now = time(NULL);
 	if (ir && ir->gen != m.gen) {
 		ir->gen = m.gen;
@@ -1666,10 +1676,20 @@ static int download_tape(struct store *st, const struct upl_config *c, const cha
 	return rc;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 {
 	char dir[PATH_MAX], err[512] = "";
 	struct manifest m;
+	struct tape_rec *pr = rec_for(u, t->barcode);
+	if (pr && pr->poll_ms && mono_ms() < pr->poll_at_ms)
+		return -EAGAIN; /* its restores were looked at a moment ago */
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	activity(u, "retrieving tape %s", t->barcode);
 	int rc = -ENOENT;
@@ -1679,6 +1699,14 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 	/* Not on the shelf apart: archived in place, before the shelf moved. */
 	if (rc == -ENOENT)
 		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, err, sizeof(err));
+	if (rc == -EAGAIN && pr) {
+		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
+		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
+			pr->poll_ms = RESTORE_POLL_MAX_MS;
+		pr->poll_at_ms = mono_ms() + pr->poll_ms;
+	} else if (pr) {
+		pr->poll_ms = 0;
+	}
 	if (rc == -EAGAIN) {
 		/* Waiting for archive restores: said once, shown as the activity. */
 		activity(u, "%s", err);
@@ -2192,7 +2220,7 @@ void upl_stop(struct upl *u)
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
-	free(u->idle);
+	free(u->recs);
 	free(u->reconciled);
 	free(u->foreign);
 	free(u);
