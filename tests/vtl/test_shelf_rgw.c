@@ -8,12 +8,10 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iscsi.h>
@@ -23,6 +21,7 @@
 #include "tests/s3/rgw_fixture.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/shelf_check.h"
 #include "tests/s3/faultproxy.h"
 
 #define BUCKET "vtl-shelf-faults"
@@ -107,36 +106,6 @@ static void start_vtld(const char *ep, const char *secret, const char *extra)
 	vp_start(&vtl, config);
 }
 
-/* Every local segment file equals its object in the bucket. */
-static void compare_bucket(struct store *st, const char *bc)
-{
-	int nseg = 0;
-	for (uint64_t id = 1; id < 64; id++) {
-		char path[PATH_MAX + 128], key[256];
-		snprintf(path, sizeof(path), "%s/tapes/%s/seg-%016" PRIx64 ".dat", vtl.dir, bc, id);
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		struct stat sb;
-		fstat(fd, &sb);
-		size_t len = (size_t)sb.st_size;
-		uint8_t *a = malloc(len + 1), *b = malloc(len + 1);
-		cr_assert_eq(pread(fd, a, len, 0), (ssize_t)len);
-		close(fd);
-		snprintf(key, sizeof(key), "tapes/%s/seg/%016" PRIx64, bc, id);
-		size_t got = 0;
-		struct store_err err;
-		int rc = store_get(st, key, 0, len, b, &got, NULL, &err);
-		cr_assert_eq(rc, 0, "%s: %s", key, err.msg);
-		cr_assert_eq(got, len, "%s: %zu bytes in the bucket, %zu local", key, got, len);
-		cr_assert_arr_eq(a, b, len, "%s differs from the local segment", key);
-		free(a);
-		free(b);
-		nseg++;
-	}
-	cr_assert_gt(nseg, 0, "no local segment of %s", bc);
-}
-
 struct count_ctx {
 	int n;
 };
@@ -191,7 +160,7 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	/* The store is back: the upload resumes and completes. */
 	faultproxy_drop(proxy, 0);
 	vp_wait_uploaded(&vtl, "OUT001L8");
-	compare_bucket(st, "OUT001L8");
+	compare_store(&vtl, st, "OUT001L8");
 	struct count_ctx cc = {0};
 	struct store_err err;
 	cr_assert_eq(store_mpu_list(st, "tapes/OUT001L8/", count_cb, &cc, &err), 0, "%s", err.msg);

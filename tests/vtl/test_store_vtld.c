@@ -2,10 +2,10 @@
  * test_store_vtld.c - the uploader and the shelf end to end (issue 7): the
  * real vtld and vtlctl (tests/iscsi/vtld_proc.c), data written through a
  * drive with libiscsi, the local-directory object store opened by the test
- * itself to check what arrived there.
+ * itself to check what arrived there. The checks of the shelf are those of
+ * tests/vtl/test_store_rgw.c too (tests/vtl/shelf_check.c).
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include <iscsi.h>
-#include <scsi-lowlevel.h>
 
 #include "tests/iscsi/harness.h"
 #include "s3/store.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/shelf_check.h"
 
 static struct vtld_proc vtl;
 /* A temporary directory that outlives a data directory (the stores of
@@ -89,72 +89,8 @@ static void write_tape(const char *bc, uint32_t seed, int big)
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 }
 
-/* The segment files of a tape in the data directory, as the drive wrote
- * them: read while the tape is in the library, since archiving drops them. */
-struct segs {
-	int n;
-	uint64_t id[64];
-	size_t len[64];
-	uint8_t *data[64];
-};
-
-static void segs_read(struct segs *s, const char *bc)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint64_t id = 1; id < 64; id++) {
-		char path[PATH_MAX + 128];
-		snprintf(path, sizeof(path), "%s/tapes/%s/seg-%016" PRIx64 ".dat", vtl.dir, bc, id);
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		struct stat sb;
-		fstat(fd, &sb);
-		size_t len = (size_t)sb.st_size;
-		uint8_t *a = malloc(len + 1);
-		cr_assert_eq(pread(fd, a, len, 0), (ssize_t)len);
-		close(fd);
-		s->id[s->n] = id;
-		s->len[s->n] = len;
-		s->data[s->n++] = a;
-	}
-	cr_assert_gt(s->n, 0, "no local segment of %s", bc);
-}
-
-static void segs_free(struct segs *s)
-{
-	for (int i = 0; i < s->n; i++)
-		free(s->data[i]);
-	s->n = 0;
-}
-
-/* Every segment of s equals its object {prefix}tapes/BC/seg/ID in st up
- * to the segment's length. */
-static void segs_in_store(const struct segs *s, struct store *st, const char *prefix,
-			  const char *bc)
-{
-	for (int i = 0; i < s->n; i++) {
-		char key[256];
-		snprintf(key, sizeof(key), "%stapes/%s/seg/%016" PRIx64, prefix, bc, s->id[i]);
-		size_t len = s->len[i], got = 0;
-		uint8_t *b = malloc(len + 1);
-		struct store_object_info info;
-		int rc = len ? store_get(st, key, 0, len, b, &got, &info, NULL)
-			     : store_head(st, key, &info, NULL);
-		cr_assert_eq(rc, 0, "segment object %s: %d", key, rc);
-		cr_assert_eq(got, len, "%s: %zu bytes, local %zu", key, got, len);
-		cr_assert_arr_eq(s->data[i], b, len, "%s differs from the local segment", key);
-		free(b);
-	}
-}
-
-/* Every segment object equals the local segment file up to its length. */
-static void compare_store(struct store *st, const char *bc)
-{
-	struct segs s;
-	segs_read(&s, bc);
-	segs_in_store(&s, st, "", bc);
-	segs_free(&s);
-}
+/* This suite's vtld and records for the shelf checks (shelf_check.h). */
+static const struct shelf_suite suite = {&vtl, write_tape, verify_records};
 
 static int count_keys(void *arg, const struct store_list_entry *e)
 {
@@ -189,7 +125,7 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	vp_wait_uploaded(&vtl, "STO001L8");
 
 	struct store *st = open_store();
-	compare_store(st, "STO001L8");
+	compare_store(&vtl, st, "STO001L8");
 	int n = 0;
 	struct store_list_opts lo = {.prefix = "tapes/STO001L8/manifest/"};
 	cr_assert_eq(store_list(st, &lo, count_keys, &n, NULL), 0);
@@ -274,7 +210,7 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 		     "the kill",
 		     after, total, recorded);
 	struct store *st = open_store();
-	compare_store(st, "KIL001L8");
+	compare_store(&vtl, st, "KIL001L8");
 	int n = 0;
 	cr_assert_eq(store_mpu_list(st, "tapes/", count_uploads, &n, NULL), 0);
 	cr_assert_eq(n, 0, "%d multipart uploads left in the store", n);
@@ -398,7 +334,7 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	cr_assert_null(strstr(log, want), "part %lld adopted but the store lacked it", rec[2]);
 	free(log);
 	struct store *st = open_store();
-	compare_store(st, "OOO001L8");
+	compare_store(&vtl, st, "OOO001L8");
 	int nup = 0;
 	cr_assert_eq(store_mpu_list(st, "tapes/", count_uploads, &nup, NULL), 0);
 	cr_assert_eq(nup, 0, "%d multipart uploads left in the store", nup);
@@ -467,148 +403,6 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 
 /* ---- The shelf apart from the library's objects ------------------------- */
 
-/* Where a tape's objects are kept: a store and the key prefix in it. */
-struct place {
-	struct store *st;
-	const char *prefix;
-};
-
-/* A tape's objects under {prefix}tapes/BC/: their keys, one a line in key
- * order, and how many of each kind. */
-struct tape_keys {
-	char text[8192];
-	int n, seg, manifest, state;
-};
-
-static int tape_keys_cb(void *arg, const struct store_list_entry *e)
-{
-	struct tape_keys *k = arg;
-	size_t len = strlen(k->text);
-	snprintf(k->text + len, sizeof(k->text) - len, "%s\n", e->key);
-	k->n++;
-	k->seg += strstr(e->key, "/seg/") != NULL;
-	k->manifest += strstr(e->key, "/manifest/") != NULL;
-	k->state += strcmp(strrchr(e->key, '/'), "/state") == 0;
-	return 0;
-}
-
-static void tape_keys(const struct place *pl, const char *bc, struct tape_keys *k)
-{
-	char prefix[256];
-	snprintf(prefix, sizeof(prefix), "%stapes/%s/", pl->prefix, bc);
-	memset(k, 0, sizeof(*k));
-	struct store_list_opts lo = {.prefix = prefix};
-	struct store_err se = {0};
-	cr_assert_eq(store_list(pl->st, &lo, tape_keys_cb, k, &se), 0, "list %s: %s", prefix,
-		     se.msg);
-}
-
-/* An archived tape is on the shelf alone: nothing under the library's
- * tapes/BC/; on the shelf every segment byte for byte (in class cls unless
- * NULL), one manifest and state=ARCHIVED. The shelf's keys go to *k. */
-static void only_on_shelf(const char *bc, const struct segs *s, const struct place *lib,
-			  const struct place *shelf, const char *cls, struct tape_keys *k)
-{
-	tape_keys(lib, bc, k);
-	cr_assert_eq(k->n, 0, "the library's store still holds %s:\n%s", bc, k->text);
-	tape_keys(shelf, bc, k);
-	cr_assert_eq(k->seg, s->n, "%d segments on the shelf, %d written:\n%s", k->seg, s->n,
-		     k->text);
-	cr_assert_eq(k->manifest, 1, "%d manifests on the shelf:\n%s", k->manifest, k->text);
-	cr_assert_eq(k->state, 1, "no state object on the shelf:\n%s", k->text);
-	segs_in_store(s, shelf->st, shelf->prefix, bc);
-	for (int i = 0; cls && i < s->n; i++) {
-		char key[256];
-		struct store_object_info info;
-		snprintf(key, sizeof(key), "%stapes/%s/seg/%016" PRIx64, shelf->prefix, bc,
-			 s->id[i]);
-		cr_assert_eq(store_head(shelf->st, key, &info, NULL), 0, "%s", key);
-		cr_assert_str_eq(info.storage_class, cls, "%s", key);
-	}
-	char key[256], state[256];
-	size_t got = 0;
-	snprintf(key, sizeof(key), "%stapes/%s/state", shelf->prefix, bc);
-	cr_assert_eq(store_get(shelf->st, key, 0, sizeof(state) - 1, state, &got, NULL, NULL), 0,
-		     "%s", key);
-	state[got] = 0;
-	cr_assert(strstr(state, "state=ARCHIVED"), "%s: %s", key, state);
-}
-
-/* WRITE(6) of one 512-byte record answers DATA PROTECT: the medium is
- * write-protected (SSC-4 4.2.14). */
-static void write_refused(struct iscsi_context *iscsi, int lun)
-{
-	uint8_t rec[512] = {0}, cdb[6] = {0x0a, 0, 0, 0x02, 0x00, 0};
-	struct scsi_task *t =
-	    th_cmd(iscsi, lun, cdb, 6, SCSI_XFER_WRITE, sizeof(rec), rec, sizeof(rec));
-	cr_assert_not_null(t, "%s", iscsi_get_error(iscsi));
-	cr_assert_eq(t->status, SCSI_STATUS_CHECK_CONDITION, "WRITE(6): status %d", t->status);
-	cr_assert_eq(t->sense.key, SCSI_SENSE_DATA_PROTECTION, "WRITE(6): sense %x/%04x",
-		     t->sense.key, t->sense.ascq);
-	scsi_free_scsi_task(t);
-}
-
-static void tape_in_state(const char *bc, const char *state)
-{
-	char out[8192], args[64], want[32];
-	snprintf(args, sizeof(args), "--json tape show %s", bc);
-	snprintf(want, sizeof(want), "\"%s\"", state);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	cr_assert(strstr(out, want), "%s is not %s: %s", bc, state, out);
-}
-
-/* Create and write a tape, archive it, and check that it went to the
- * shelf alone (only_on_shelf), its local copy gone and the event naming
- * the shelf. The segments written go to *s, the shelf's keys to *k. */
-static void archive_apart(const char *bc, uint32_t seed, int big, const struct place *lib,
-			  const struct place *shelf, const char *cls, struct segs *s,
-			  struct tape_keys *k)
-{
-	char out[16384], args[128];
-	snprintf(args, sizeof(args), "tape create %s", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	write_tape(bc, seed, big);
-	vp_wait_uploaded(&vtl, bc);
-	segs_read(s, bc);
-	segs_in_store(s, lib->st, lib->prefix, bc);
-	snprintf(args, sizeof(args), "tape archive %s --wait", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	tape_in_state(bc, "ARCHIVED");
-	only_on_shelf(bc, s, lib, shelf, cls, k);
-	char dir[PATH_MAX + 64];
-	snprintf(dir, sizeof(dir), "%s/tapes/%s", vtl.dir, bc);
-	cr_assert_neq(access(dir, F_OK), 0, "local copy of an ARCHIVED tape still there");
-	snprintf(args, sizeof(args), "events --tape %s --json", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	cr_assert(strstr(out, shelf->prefix), "no event names the shelf %s: %s", shelf->prefix,
-		  out);
-}
-
-/* Retrieve an archived tape: RETRIEVED, write-protected, its records read
- * back byte for byte through drive 2; the shelf still holds the keys of
- * *shelved, the library's store nothing of it. */
-static void retrieve_apart(const char *bc, uint32_t seed, int big, const struct place *lib,
-			   const struct place *shelf, const struct tape_keys *shelved)
-{
-	char out[8192], args[128];
-	snprintf(args, sizeof(args), "tape retrieve %s --wait", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	tape_in_state(bc, "RETRIEVED");
-	snprintf(args, sizeof(args), "tape move %s --to drive:2", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	struct iscsi_context *iscsi = vp_login(&vtl, false);
-	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, seed, big);
-	write_refused(iscsi, 2);
-	th_logout(iscsi);
-	vp_ctl_ok(&vtl, "drive unload 2", out, sizeof(out));
-	struct tape_keys k;
-	tape_keys(shelf, bc, &k);
-	cr_assert_str_eq(k.text, shelved->text, "the shelf changed at retrieval");
-	tape_keys(lib, bc, &k);
-	cr_assert_eq(k.n, 0, "%s is back in the library's store:\n%s", bc, k.text);
-}
-
 /* The library's store in ROOT/library, the shelf in ROOT/vault under
  * shelf/: both outside the data directory, so that a vtld on a new one
  * finds them. Opens both into lib and shelf; the config into conf. */
@@ -638,12 +432,12 @@ Test(store_vtld, shelf_in_another_directory_takes_the_tape_keeps_it_at_retrieval
 	struct segs s;
 	struct tape_keys shelved, k;
 	start_apart(conf, sizeof(conf), &lib, &shelf);
-	archive_apart("APT001L8", 41, 6, &lib, &shelf, "GLACIER", &s, &shelved);
-	retrieve_apart("APT001L8", 41, 6, &lib, &shelf, &shelved);
+	archive_apart(&suite, "APT001L8", 41, 6, &lib, &shelf, "GLACIER", "shelf/", &s, &shelved);
+	retrieve_apart(&suite, "APT001L8", 41, 6, &lib, &shelf, &shelved);
 
 	/* Archived again: the shelf's copy is the same. */
 	vp_ctl_ok(&vtl, "tape archive APT001L8 --wait", out, sizeof(out));
-	tape_in_state("APT001L8", "ARCHIVED");
+	tape_in_state(&vtl, "APT001L8", "ARCHIVED");
 	only_on_shelf("APT001L8", &s, &lib, &shelf, "GLACIER", &k);
 	cr_assert_str_eq(k.text, shelved.text, "the shelf's keys changed at the second archive");
 
@@ -671,11 +465,11 @@ Test(store_vtld, catalog_rebuild_finds_a_tape_on_the_shelf_directory_and_retriev
 	struct segs s;
 	struct tape_keys shelved;
 	start_apart(conf, sizeof(conf), &lib, &shelf);
-	archive_apart("APT002L8", 43, 4, &lib, &shelf, "GLACIER", &s, &shelved);
+	archive_apart(&suite, "APT002L8", 43, 4, &lib, &shelf, "GLACIER", "shelf/", &s, &shelved);
 	vp_stop(&vtl);
 	vp_start_with(&vtl, conf, "--rebuild-catalog");
-	tape_in_state("APT002L8", "ARCHIVED");
-	retrieve_apart("APT002L8", 43, 4, &lib, &shelf, &shelved);
+	tape_in_state(&vtl, "APT002L8", "ARCHIVED");
+	retrieve_apart(&suite, "APT002L8", 43, 4, &lib, &shelf, &shelved);
 	segs_free(&s);
 	store_close(lib.st);
 	store_close(shelf.st);
