@@ -89,6 +89,9 @@ static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 		json_object_set_new(o, "manifest_generation",
 				    json_integer((json_int_t)tot.manifest_gen));
 	}
+	char act[256];
+	if (o && u && upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
+		json_object_set_new(o, "shelf_activity", json_string(act));
 	return o;
 }
 

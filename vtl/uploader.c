@@ -132,6 +132,9 @@ struct tape_rec {
 	 * wait before it, doubled each time (RESTORE_POLL_MIN_MS..MAX_MS). */
 	int64_t poll_at_ms;
 	unsigned poll_ms;
+	/* Where its trip to or from the shelf stands, for `tape show` and
+	 * `--wait` (upl_tape_activity), "" when none; under u->mu. */
+	char note[256];
 };
 
 /* One part of a segment's window: bytes [off, off+len) as part `number`. */
@@ -908,19 +911,45 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	return cat_call_put(u, bc, s);
 }
 
+/* The thread's record of a tape, made when missing (NULL: no memory).
+ * Only the thread calls it; the array grows under u->mu because
+ * upl_tape_activity reads it from other threads. */
 static struct tape_rec *rec_for(struct upl *u, const char *bc)
 {
 	for (size_t i = 0; i < u->n_recs; i++)
 		if (strcmp(u->recs[i].barcode, bc) == 0)
 			return &u->recs[i];
-	struct tape_rec *v = realloc(u->recs, (u->n_recs + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	u->recs = v;
-	struct tape_rec *r = &v[u->n_recs++];
-	memset(r, 0, sizeof(*r));
-	snprintf(r->barcode, sizeof(r->barcode), "%s", bc);
+	pthread_mutex_lock(&u->mu);
+	struct tape_rec *r = NULL, *v = realloc(u->recs, (u->n_recs + 1) * sizeof(*v));
+	if (v) {
+		u->recs = v;
+		r = &v[u->n_recs++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->barcode, sizeof(r->barcode), "%s", bc);
+	}
+	pthread_mutex_unlock(&u->mu);
 	return r;
+}
+
+static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Say where tape bc's trip to or from the shelf stands (fmt "" when it
+ * is over); the text, which names the tape, is the thread's activity too. */
+static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
+{
+	struct tape_rec *r = rec_for(u, bc);
+	char text[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&u->mu);
+	if (r)
+		copy_str(r->note, sizeof(r->note), text);
+	if (text[0])
+		copy_str(u->stats.activity, sizeof(u->stats.activity), text);
+	pthread_mutex_unlock(&u->mu);
 }
 
 static int put_text(struct upl *u, struct store *st, const char *key, const char *text)
@@ -1280,7 +1309,6 @@ static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t 
 	if (rc == -ENOENT && want != UINT64_MAX)
 		rc = 0;
 	if (!rc && !have) {
-		activity(u, "moving %s to the shelf", src);
 		rc = store_copy_from(u->shelf_st, u->st, src, dst, cls, NULL, &se);
 		if (!rc)
 			rc = store_head(u->shelf_st, dst, &info, &se);
@@ -1331,6 +1359,8 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 			key_manifest(sc, t->barcode, gen, dst);
 		}
 		if (u->shelf_st) {
+			tape_note(u, t->barcode, "moving tape %s to the shelf: object %zu of %zu",
+				  t->barcode, i + 1, n + 1);
 			rc = i < n
 				 ? shelve_one(u, key, dst, rows[i].object_size, cls[0] ? cls : NULL)
 				 : shelve_one(u, key, dst, UINT64_MAX, NULL);
@@ -1338,7 +1368,9 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 		}
 		rc = store_head(u->st, key, &info, &se);
 		if (!rc && strcmp(info.storage_class, cls) != 0) {
-			activity(u, "moving %s to %s", key, cls);
+			tape_note(u, t->barcode,
+				  "moving tape %s to storage class %s: object %zu of %zu",
+				  t->barcode, cls, i + 1, n);
 			rc = store_copy(u->st, key, key, cls, NULL, &se);
 		}
 		if (rc)
@@ -1375,8 +1407,10 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 				 cls[0] ? cls : "STANDARD");
 		rc = lib_shelf_step(u->lib, t->barcode, CAT_ARCHIVING, CAT_ARCHIVED, cause);
 	}
-	if (!rc)
+	if (!rc) {
+		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
 		logf_(u, 2, "tape %s ARCHIVED", t->barcode);
+	}
 	return rc;
 }
 
@@ -1523,9 +1557,8 @@ static int request_restores(struct store *st, const struct upl_config *c, const 
 	return r.rc ? r.rc : -EAGAIN;
 }
 
-/* A download that rebuilding the catalog watches: stopped when vtld shuts
- * down (upl_rebuild.cancelled). NULL for retrieval, which the uploader's
- * thread finishes or takes up again at the next start. */
+/* A download that rebuilding the catalog or a retrieval watches: stopped
+ * when vtld shuts down (upl_rebuild.cancelled). */
 static bool rebuild_cancelled(const struct upl_rebuild *r)
 {
 	return r && r->cancelled && r->cancelled(r->arg);
@@ -1662,13 +1695,15 @@ static int install_tape(const char *tmp, const char *dir, char *err, size_t errl
 	return rc;
 }
 
-/* Download a tape into dir (replaced if present) through DIR.download. */
+/* Download a tape into dir (replaced if present) through DIR.download;
+ * w: progress and cancellation, as fetch_tape. */
 static int download_tape(struct store *st, const struct upl_config *c, const char *bc,
-			 const char *dir, struct manifest *m, char *err, size_t errlen)
+			 const char *dir, struct manifest *m, const struct upl_rebuild *w,
+			 char *err, size_t errlen)
 {
 	char tmp[PATH_MAX + 16];
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
-	int rc = fetch_tape(st, c, bc, tmp, m, NULL, err, errlen);
+	int rc = fetch_tape(st, c, bc, tmp, m, w, err, errlen);
 	if (!rc && (rc = install_tape(tmp, dir, err, errlen)) != 0) {
 		rm_rf(tmp);
 		man_free(m);
@@ -1683,6 +1718,24 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A retrieval's download: its progress is the tape's note, and vtld's
+ * shutdown stops it (the next start downloads again). */
+struct retrieval {
+	struct upl *u;
+	const char *bc;
+};
+
+static void retrieval_progress(void *arg, const char *what)
+{
+	struct retrieval *w = arg;
+	tape_note(w->u, w->bc, "%s", what);
+}
+
+static bool retrieval_cancelled(void *arg)
+{
+	return stopping(((struct retrieval *)arg)->u);
+}
+
 static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 {
 	char dir[PATH_MAX], err[512] = "";
@@ -1691,14 +1744,17 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 	if (pr && pr->poll_ms && mono_ms() < pr->poll_at_ms)
 		return -EAGAIN; /* its restores were looked at a moment ago */
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	activity(u, "retrieving tape %s", t->barcode);
+	tape_note(u, t->barcode, "retrieving tape %s: reading its manifest", t->barcode);
+	struct retrieval rw = {u, t->barcode};
+	struct upl_rebuild w = {
+	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
 	int rc = -ENOENT;
 	if (u->shelf_st)
-		rc = download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, err,
+		rc = download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, &w, err,
 				   sizeof(err));
 	/* Not on the shelf apart: archived in place, before the shelf moved. */
 	if (rc == -ENOENT)
-		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, err, sizeof(err));
+		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
 	if (rc == -EAGAIN && pr) {
 		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
 		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
@@ -1708,14 +1764,21 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 		pr->poll_ms = 0;
 	}
 	if (rc == -EAGAIN) {
-		/* Waiting for archive restores: said once, shown as the activity. */
-		activity(u, "%s", err);
+		/* Waiting for archive restores: said once in the log, shown
+		 * as the tape's note. */
+		tape_note(u, t->barcode, "%s; next look in %u s", err, pr ? pr->poll_ms / 1000 : 1);
 		if (strcmp(u->restore_note, err))
 			logf_(u, 1, "retrieval of tape %s: %s", t->barcode, err);
 		copy_str(u->restore_note, sizeof(u->restore_note), err);
 		return rc;
 	}
+	if (rc == -ECANCELED) {
+		logf_(u, 2, "retrieval of tape %s: %s; it starts again at the next start",
+		      t->barcode, err);
+		return rc;
+	}
 	if (rc) {
+		tape_note(u, t->barcode, "retrieving tape %s: %s; trying again", t->barcode, err);
 		logf_(u, 0, "retrieval of tape %s: %s", t->barcode, err);
 		return rc;
 	}
@@ -1733,10 +1796,15 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 		rc = lib_shelf_step(u->lib, t->barcode, CAT_RETRIEVING, CAT_RETRIEVED,
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
-	if (rc == -ENOSPC)
+	if (!rc)
+		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
+	if (rc == -ENOSPC) {
+		tape_note(u, t->barcode,
+			  "tape %s is downloaded and waits for a free import/export element",
+			  t->barcode);
 		logf_(u, 1, "tape %s is downloaded but no import/export element is free; waiting",
 		      t->barcode);
-	else if (rc)
+	} else if (rc)
 		logf_(u, 0, "retrieval of tape %s failed: %s", t->barcode, strerror(-rc));
 	else
 		logf_(u, 2, "tape %s RETRIEVED", t->barcode);
@@ -2291,6 +2359,19 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		free(tapes);
 	}
 	pthread_mutex_unlock(&u->cat_mu);
+}
+
+int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&u->mu);
+	for (size_t i = 0; i < u->n_recs && rc; i++)
+		if (strcmp(u->recs[i].barcode, barcode) == 0 && u->recs[i].note[0]) {
+			copy_str(buf, cap, u->recs[i].note);
+			rc = 0;
+		}
+	pthread_mutex_unlock(&u->mu);
+	return rc;
 }
 
 int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t)

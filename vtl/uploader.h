@@ -120,6 +120,10 @@ struct upl_status {
 void upl_get_status(struct upl *u, struct upl_status *s);
 /* Per tape totals (bytes uploaded, pending segments). */
 int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t);
+/* Where the tape's trip to or from the shelf stands ("moving tape X to the
+ * shelf: object 2 of 5", "downloading tape X: segment 1 of 3", the restores
+ * it waits for); -ENOENT when it is on no such trip. */
+int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap);
 
 /*
  * Disaster recovery: rebuild the catalog from the store. Every

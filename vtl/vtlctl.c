@@ -448,14 +448,17 @@ static int cmd_tape_list(int argc, char **argv)
 /*
  * --wait: poll tape.show until the tape reaches `want` (the uploader moves
  * it through ARCHIVING or RETRIEVING in the background), showing progress
- * on a terminal. Takes r, returns the last answer or NULL on failure.
+ * on a terminal. No time limit: an upload over a slow link or an AWS
+ * restore takes hours, and interrupting vtlctl leaves the job running.
+ * Looks ten times a second for the first ten seconds, then once a second.
+ * Takes r, returns the last answer or NULL on failure.
  */
 static json_t *wait_for_state(json_t *r, const char *barcode, const char *want)
 {
 	const char *from = jstr(json_object_get(r, "tape"), "state");
 	char first[32];
 	snprintf(first, sizeof(first), "%s", from ? from : "");
-	for (int tries = 0; tries < 36000; tries++) {
+	for (unsigned tries = 0;; tries++) {
 		json_t *t = json_object_get(r, "tape");
 		const char *st = jstr(t, "state");
 		if (st && strcmp(st, want) == 0) {
@@ -470,23 +473,23 @@ static json_t *wait_for_state(json_t *r, const char *barcode, const char *want)
 			json_decref(r);
 			return NULL;
 		}
-		if (isatty(STDERR_FILENO) && json_object_get(t, "uploaded_bytes"))
+		/* \33[K: erase the rest of the line the last one left. */
+		if (isatty(STDERR_FILENO) && jstr(t, "shelf_activity"))
+			fprintf(stderr, "\r%s: %s\33[K", st ? st : "?", jstr(t, "shelf_activity"));
+		else if (isatty(STDERR_FILENO) && json_object_get(t, "uploaded_bytes"))
 			fprintf(stderr,
 				"\r%s: %s, %" JSON_INTEGER_FORMAT
-				" bytes uploaded, %" JSON_INTEGER_FORMAT " pending   ",
+				" bytes uploaded, %" JSON_INTEGER_FORMAT " pending\33[K",
 				barcode, st ? st : "?",
 				json_integer_value(json_object_get(t, "uploaded_bytes")),
 				json_integer_value(json_object_get(t, "pending_bytes")));
 		json_decref(r);
-		struct timespec ts = {0, 100 * 1000 * 1000};
+		struct timespec ts = {tries < 100 ? 0 : 1, tries < 100 ? 100 * 1000 * 1000 : 0};
 		nanosleep(&ts, NULL);
 		r = request(json_pack("{s:s, s:s}", "op", "tape.show", "barcode", barcode));
 		if (!r)
 			return NULL;
 	}
-	fprintf(stderr, "vtlctl: tape %s did not become %s within an hour\n", barcode, want);
-	json_decref(r);
-	return NULL;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -628,6 +631,8 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "pending_uploads",
 			       json_integer_value(json_object_get(t, "pending_uploads")));
 		}
+		if (jstr(t, "shelf_activity"))
+			printf("%-16s %s\n", "shelf_activity", jstr(t, "shelf_activity"));
 	} else if (strcmp(verb, "move") == 0) {
 		printf("tape %s is in %s (%s)\n", barcode, jstr(t, "location"), jstr(t, "state"));
 	} else if (strcmp(verb, "delete") == 0) {

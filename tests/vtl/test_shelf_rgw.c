@@ -255,13 +255,19 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	    -EAGAIN, "an archived object is readable: %s", err.msg);
 	vp_ctl_ok(&vtl, "tape retrieve ARC001L8", out, sizeof(out));
 	int i;
+	bool told = false; /* tape show said what the retrieval waits for */
 	for (i = 0; i < 600; i++) {
 		vp_ctl_ok(&vtl, "--json tape show ARC001L8", out, sizeof(out));
 		if (strstr(out, "\"RETRIEVED\""))
 			break;
+		told |= strstr(out, "\"shelf_activity\": \"tape ARC001L8 is archived: restore "
+				    "requested") &&
+			strstr(out, "next look in");
 		usleep(100000);
 	}
 	cr_assert_lt(i, 600, "tape not retrieved in 60 s: %s", out);
+	cr_assert(told, "tape show never said the retrieval waits for restores");
+	cr_assert_null(strstr(out, "shelf_activity"), "a retrieved tape still has one: %s", out);
 	/* One per segment object (the tape has one), none for the STANDARD
 	 * manifest, none asked twice while it runs. */
 	cr_assert_eq(faultproxy_restores(proxy), 1, "RestoreObject requests: %d",
