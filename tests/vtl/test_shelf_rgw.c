@@ -37,6 +37,9 @@ static void stop(void)
 	proxy = NULL;
 }
 
+/* The tests run in parallel on one bucket, each vtld under a prefix of its
+ * own: a vtld aborts at start the multipart uploads under its prefix that
+ * its catalog does not know, which would be another test's. */
 TestSuite(shelf_rgw, .fini = stop, .timeout = 150);
 
 static void read_log(char *log, size_t cap)
@@ -228,7 +231,8 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	/* Not AWS's defaults (7 days, Standard), so that the request shows
 	 * they come from the configuration. */
 	start_vtld(ep, getenv("RGW_SECRET_KEY"),
-		   "archive_storage_class = GLACIER\nrestore_days = 3\nrestore_tier = bulk\n");
+		   "archive_storage_class = GLACIER\nrestore_days = 3\nrestore_tier = bulk\n"
+		   "prefix = aws/\n");
 	vp_ctl_ok(&vtl, "tape create ARC001L8", out, sizeof(out));
 	vp_ctl_ok(&vtl, "tape move ARC001L8 --to drive:1", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
@@ -241,18 +245,18 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	vp_ctl_ok(&vtl, "tape archive ARC001L8 --wait", out, sizeof(out));
 	/* The manifest stays STANDARD (a rebuild reads it without a restore). */
 	char man_class[STORE_CLASS_MAX] = "";
-	struct store_list_opts lo = {.prefix = "tapes/ARC001L8/manifest/"};
+	struct store_list_opts lo = {.prefix = "aws/tapes/ARC001L8/manifest/"};
 	cr_assert_eq(store_list(st, &lo, class_cb, man_class, NULL), 0);
 	cr_assert_str_eq(man_class, "STANDARD");
 	/* From here on the proxy answers for the tape's segments as AWS does
 	 * for GLACIER: unreadable until restored, restores take 3 s. */
-	faultproxy_archive(proxy, "/" BUCKET "/tapes/ARC001L8/seg/", 3000);
+	faultproxy_archive(proxy, "/" BUCKET "/aws/tapes/ARC001L8/seg/", 3000);
 	size_t got = 0;
 	uint8_t b[16];
 	struct store_err err;
-	cr_assert_eq(
-	    store_get(st, "tapes/ARC001L8/seg/0000000000000001", 0, sizeof(b), b, &got, NULL, &err),
-	    -EAGAIN, "an archived object is readable: %s", err.msg);
+	cr_assert_eq(store_get(st, "aws/tapes/ARC001L8/seg/0000000000000001", 0, sizeof(b), b, &got,
+			       NULL, &err),
+		     -EAGAIN, "an archived object is readable: %s", err.msg);
 	vp_ctl_ok(&vtl, "tape retrieve ARC001L8", out, sizeof(out));
 	int i;
 	bool told = false; /* tape show said what the retrieval waits for */
@@ -282,8 +286,8 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 	cr_assert(strstr(body, "<Days>3</Days>"), "RestoreObject body: %s", body);
 	cr_assert(strstr(body, "<Tier>Bulk</Tier>"), "RestoreObject body: %s", body);
 	struct store_object_info info;
-	cr_assert_eq(store_head(st, "tapes/ARC001L8/seg/0000000000000001", &info, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(store_head(st, "aws/tapes/ARC001L8/seg/0000000000000001", &info, &err), 0,
+		     "%s", err.msg);
 	cr_assert_str_eq(info.storage_class, "GLACIER");
 	cr_assert(strstr(info.restore, "ongoing-request=\"false\""), "%s", info.restore);
 	read_log(log, sizeof(log));
@@ -301,4 +305,55 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 int main(int argc, char *argv[])
 {
 	return rgw_main(argc, argv, BUCKET);
+}
+
+/* vtld's shutdown stops a retrieval between two ranged GETs rather than
+ * waiting for the whole tape; the next start downloads it again. The
+ * proxy slows every request so that the download is caught in the middle. */
+Test(shelf_rgw, shutdown_stops_a_retrieval_and_the_next_start_finishes_it)
+{
+	char ep[64], out[8192], log[65536];
+	start_proxy(ep, sizeof(ep));
+	start_vtld(ep, getenv("RGW_SECRET_KEY"), "prefix = ret/\n");
+	vp_ctl_ok(&vtl, "tape create RET001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move RET001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	mib_records(iscsi, 1, 500, 20, true); /* three 8 MiB GETs to fetch it */
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "RET001L8");
+	vp_ctl_ok(&vtl, "tape archive RET001L8 --wait", out, sizeof(out));
+
+	faultproxy_delay(proxy, 1000, 1500);
+	vp_ctl_ok(&vtl, "tape retrieve RET001L8", out, sizeof(out));
+	int i;
+	for (i = 0; i < 300; i++) {
+		vp_ctl_ok(&vtl, "--json tape show RET001L8", out, sizeof(out));
+		if (strstr(out, "downloading tape RET001L8: segment 1 of"))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "the download never started: %s", out);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	read_log(log, sizeof(log));
+	cr_assert(strstr(log, "retrieval of tape RET001L8: download of tape RET001L8 stopped: "
+			      "vtld is shutting down; it starts again at the next start"),
+		  "the shutdown did not stop the download:\n%s", log);
+
+	faultproxy_delay(proxy, 0, 0);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "--json tape show RET001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"RETRIEVING\""), "%s", out);
+	for (i = 0; i < 600 && !strstr(out, "\"RETRIEVED\""); i++) {
+		usleep(100000);
+		vp_ctl_ok(&vtl, "--json tape show RET001L8", out, sizeof(out));
+	}
+	cr_assert_lt(i, 600, "not retrieved 60 s after the restart: %s", out);
+	vp_ctl_ok(&vtl, "tape move RET001L8 --to drive:2", out, sizeof(out));
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	mib_records(iscsi, 2, 500, 20, false);
+	th_logout(iscsi);
 }

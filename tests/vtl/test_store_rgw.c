@@ -193,15 +193,18 @@ Test(store_rgw_vtld, shelf_in_another_bucket_holds_the_tape_in_glacier_and_a_reb
 }
 
 /* archive_prefix alone: the shelf is the library's own bucket under
- * shelf/, the objects' class unchanged. */
+ * pfx-shelf/, the objects' class unchanged. The library's prefix is its
+ * own (pfx/), as each test's here: a vtld aborts at start the multipart
+ * uploads under its prefix that its catalog does not know, and the tests
+ * run in parallel on one bucket. */
 Test(store_rgw_vtld, shelf_under_another_prefix_of_the_bucket_holds_the_tape_until_retrieval)
 {
 	char conf[1024];
-	struct place lib = {open_rgw(BUCKET), ""}, shelf = {lib.st, "shelf/"};
+	struct place lib = {open_rgw(BUCKET), "pfx/"}, shelf = {lib.st, "pfx-shelf/"};
 	struct segs s;
 	struct tape_keys shelved;
-	start_apart(conf, sizeof(conf), "", "archive_prefix = shelf/\n");
-	archive_apart(&suite, "RGP001L8", 67, 6, &lib, &shelf, NULL, "shelf/", &s, &shelved);
+	start_apart(conf, sizeof(conf), "pfx/", "archive_prefix = pfx-shelf/\n");
+	archive_apart(&suite, "RGP001L8", 67, 6, &lib, &shelf, NULL, "pfx-shelf/", &s, &shelved);
 	retrieve_apart(&suite, "RGP001L8", 67, 6, &lib, &shelf, &shelved);
 	segs_free(&s);
 	store_close(lib.st);
