@@ -1,8 +1,11 @@
 /*
  * `make bench` for the object store: multipart upload and ranged-read
  * throughput of the local-directory backend and of the S3 backend against
- * a radosgw started here (tests/s3/rgw.sh), with 1 and 4 uploading threads.
- * Prints MiB/s; docs/object-store.md records the numbers.
+ * a radosgw started here (tests/s3/rgw.sh), with 1 and 4 uploading threads;
+ * and the shelf apart's copy to another bucket (store_copy_from), server
+ * side versus streamed through this process on the same bytes (the
+ * streamed peer reaches radosgw as "localhost", which store_copy_from takes
+ * for another service). Prints MiB/s; docs/benchmarks.md records them.
  *
  *   bench_store [MiB]      (default 256; parts of 8 MiB)
  */
@@ -97,6 +100,66 @@ static int run(const char *name, struct store *st, unsigned char *data, int npar
 	return 0;
 }
 
+/* A copy of key to bucket shelf; MiB/s, or a negative value on failure. */
+static double timed_copy(struct store *shelf, struct store *st, const char *key, double mib)
+{
+	struct store_err err;
+	double t0 = now();
+	if (store_copy_from(shelf, st, key, "bench/copy", NULL, NULL, &err)) {
+		fprintf(stderr, "bench_store: %s\n", err.msg);
+		return -1;
+	}
+	double rate = mib / (now() - t0);
+	store_delete(shelf, "bench/copy", NULL);
+	return rate;
+}
+
+/* The shelf apart: an object of nparts parts copied to another bucket. */
+static int shelf_copy(struct store *st, const struct store_s3_config *cfg, const char *ep,
+		      unsigned char *data, int nparts)
+{
+	struct store_err err;
+	char local_ep[512];
+	const char *port = strrchr(ep, ':');
+	snprintf(local_ep, sizeof(local_ep), "http://localhost%s", port ? port : "");
+	struct store_s3_config sc = *cfg, lc = *cfg;
+	sc.bucket = lc.bucket = "vtl-bench-shelf";
+	lc.endpoint = local_ep;
+	struct store *shelf = NULL, *far = NULL;
+	const char *key = "bench/copy-src";
+	char id[STORE_UPLOAD_ID_MAX], etag[STORE_ETAG_MAX];
+	struct store_part *parts = calloc((size_t)nparts, sizeof(*parts));
+	int rc = store_s3_open(&sc, &shelf, &err) || store_s3_create_bucket(shelf, &err) ||
+		 store_s3_open(&lc, &far, &err) || store_mpu_create(st, key, NULL, id, &err);
+	for (int i = 0; i < nparts && !rc; i++) {
+		parts[i].number = i + 1;
+		parts[i].size = PART;
+		rc = store_mpu_put_part(st, key, id, i + 1, data + (size_t)i * PART, PART,
+					parts[i].etag, &err);
+	}
+	if (!rc)
+		rc = store_mpu_complete(st, key, id, parts, (size_t)nparts, etag, &err);
+	if (rc) {
+		fprintf(stderr, "bench_store: shelf copy: %s\n", err.msg);
+	} else {
+		double mib = (double)nparts * PART / (1 << 20);
+		double server = timed_copy(shelf, st, key, mib);
+		double streamed = timed_copy(far, st, key, mib);
+		rc = server < 0 || streamed < 0;
+		if (!rc)
+			printf("rgw    shelf copy of %.0f MiB to another bucket: server side %7.1f "
+			       "MiB/s, streamed %7.1f MiB/s (ratio %.2f)\n",
+			       mib, server, streamed, server / streamed);
+	}
+	store_delete(st, key, NULL);
+	if (shelf)
+		store_close(shelf);
+	if (far)
+		store_close(far);
+	free(parts);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int mib = argc > 1 ? atoi(argv[1]) : 256;
@@ -151,6 +214,7 @@ int main(int argc, char **argv)
 	} else {
 		rc |= run("rgw", st, data, nparts, 1);
 		rc |= run("rgw", st, data, nparts, 4);
+		rc |= shelf_copy(st, &cfg, ep, data, nparts);
 		store_close(st);
 	}
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s'", RGW_SH, rgw);
