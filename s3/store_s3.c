@@ -905,9 +905,67 @@ struct list_item {
 	int64_t mtime;
 };
 
+/* A new item of a page's list, for key (NULL: no memory). */
+static struct list_item *add_item(struct list_item **items, size_t *n, size_t *cap, const char *key)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct list_item *ni = realloc(*items, ncap * sizeof(*ni));
+		if (!ni)
+			return NULL;
+		*items = ni;
+		*cap = ncap;
+	}
+	struct list_item *li = &(*items)[*n];
+	memset(li, 0, sizeof(*li));
+	li->key = strdup(key);
+	if (!li->key)
+		return NULL;
+	(*n)++;
+	return li;
+}
+
 static int cmp_item(const void *a, const void *b)
 {
 	return strcmp(((const struct list_item *)a)->key, ((const struct list_item *)b)->key);
+}
+
+/*
+ * One page of a paginated listing (ListObjectsV2, ListParts,
+ * ListMultipartUploads): r performed, *doc its body and *truncated its
+ * IsTruncated. The caller frees r.
+ */
+static int list_page(struct s3_store *s, struct req *r, struct xml_span *doc, int *truncated,
+		     struct store_err *err)
+{
+	int rc = perform(s, r, err);
+	if (rc)
+		return rc;
+	doc->p = r->resp.p ? r->resp.p : "";
+	doc->end = r->resp.p ? r->resp.p + r->resp.len : "";
+	char flag[16] = "";
+	xml_get(*doc, "IsTruncated", flag, sizeof(flag));
+	*truncated = !strcmp(flag, "true");
+	return 0;
+}
+
+/*
+ * A truncated page names where the next one starts (`next`, element elem
+ * of the answer): missing, or the marker the page was asked from (`prev`),
+ * the listing would go round forever, as it did with some S3 services.
+ * That is an error, not the end: a listing cut short would make the
+ * orphan sweep or the catalog rebuild miss what it did not see.
+ */
+static int page_moves_on(const struct s3_store *s, const struct req *r, const char *elem,
+			 const char *prev, const char *next, struct store_err *err)
+{
+	if (next[0] && strcmp(next, prev) != 0)
+		return 0;
+	return store_set_err(err, -EPROTO, (int)r->status, NULL, r->request_id,
+			     "%s s3://%s: the answer says IsTruncated but its %s %s%s%s; stopped "
+			     "rather than ask for the same page again",
+			     r->what, s->bucket, elem, next[0] ? "repeats \"" : "is missing", next,
+			     next[0] ? "\"" : "");
 }
 
 static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
@@ -930,19 +988,19 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 			req_query(&r, "continuation-token", token);
 		else if (opts->start_after && *opts->start_after)
 			req_query(&r, "start-after", opts->start_after);
-		rc = perform(s, &r, err);
+		struct xml_span doc;
+		rc = list_page(s, &r, &doc, &truncated, err);
+		if (!rc && truncated) {
+			char next[sizeof(token)] = "";
+			xml_get(doc, "NextContinuationToken", next, sizeof(next));
+			rc = page_moves_on(s, &r, "NextContinuationToken", token, next, err);
+			snprintf(token, sizeof(token), "%s", next);
+		}
 		if (rc) {
 			req_free(&r);
 			break;
 		}
 		opts->pages++;
-		struct xml_span doc = {r.resp.p ? r.resp.p : "",
-				       r.resp.p ? r.resp.p + r.resp.len : ""};
-		char flag[16];
-		xml_get(doc, "IsTruncated", flag, sizeof(flag));
-		truncated = !strcmp(flag, "true");
-		if (xml_get(doc, "NextContinuationToken", token, sizeof(token)) < 0)
-			truncated = 0;
 		/* Contents and CommonPrefixes, merged into key order. */
 		struct list_item *items = NULL;
 		size_t n = 0, cap = 0;
@@ -952,23 +1010,11 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 		while (!rc && xml_next(doc, &cur, "Contents", &it)) {
 			if (xml_get(it, "Key", key, sizeof(key)) <= 0)
 				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				struct list_item *ni = realloc(items, cap * sizeof(*items));
-				if (!ni) {
-					rc = -ENOMEM;
-					break;
-				}
-				items = ni;
-			}
-			struct list_item *li = &items[n];
-			memset(li, 0, sizeof(*li));
-			li->key = strdup(key);
-			if (!li->key) {
+			struct list_item *li = add_item(&items, &n, &cap, key);
+			if (!li) {
 				rc = -ENOMEM;
 				break;
 			}
-			n++;
 			char v[64], etag[STORE_ETAG_MAX + 16];
 			xml_get(it, "Size", v, sizeof(v));
 			li->size = strtoull(v, NULL, 10);
@@ -984,23 +1030,12 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 		while (!rc && xml_next(doc, &cur, "CommonPrefixes", &it)) {
 			if (xml_get(it, "Prefix", key, sizeof(key)) <= 0)
 				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				struct list_item *ni = realloc(items, cap * sizeof(*items));
-				if (!ni) {
-					rc = -ENOMEM;
-					break;
-				}
-				items = ni;
-			}
-			memset(&items[n], 0, sizeof(items[n]));
-			items[n].key = strdup(key);
-			items[n].is_prefix = 1;
-			if (!items[n].key) {
+			struct list_item *li = add_item(&items, &n, &cap, key);
+			if (!li) {
 				rc = -ENOMEM;
 				break;
 			}
-			n++;
+			li->is_prefix = 1;
 		}
 		if (rc == -ENOMEM)
 			store_set_err(err, rc, 0, NULL, NULL, "list s3://%s: out of memory",
@@ -1022,8 +1057,6 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 			free(items[i].key);
 		free(items);
 		req_free(&r);
-		if (truncated && !token[0])
-			truncated = 0; /* nothing to continue from */
 	}
 	return rc;
 }
@@ -1274,21 +1307,18 @@ static int s3_mpu_list_parts(struct store *st, const char *key, const char *id, 
 		req_query(&r, "max-parts", "1000");
 		if (marker[0])
 			req_query(&r, "part-number-marker", marker);
-		rc = perform(s, &r, err);
+		struct xml_span doc;
+		rc = list_page(s, &r, &doc, &truncated, err);
+		if (!rc && truncated) {
+			char next[sizeof(marker)] = "";
+			xml_get(doc, "NextPartNumberMarker", next, sizeof(next));
+			rc = page_moves_on(s, &r, "NextPartNumberMarker", marker, next, err);
+			snprintf(marker, sizeof(marker), "%s", next);
+		}
 		if (rc) {
 			req_free(&r);
 			break;
 		}
-		struct xml_span doc = {r.resp.p ? r.resp.p : "",
-				       r.resp.p ? r.resp.p + r.resp.len : ""};
-		char flag[16];
-		xml_get(doc, "IsTruncated", flag, sizeof(flag));
-		truncated = !strcmp(flag, "true");
-		char next[16] = "";
-		xml_get(doc, "NextPartNumberMarker", next, sizeof(next));
-		if (truncated && (!next[0] || !strcmp(next, marker)))
-			truncated = 0;
-		snprintf(marker, sizeof(marker), "%s", next);
 		const char *cur = NULL;
 		struct xml_span it;
 		while (!rc && xml_next(doc, &cur, "Part", &it)) {
@@ -1424,20 +1454,24 @@ static int s3_mpu_list(struct store *st, const char *prefix, store_upload_cb cb,
 			req_query(&r, "key-marker", key_marker);
 		if (id_marker[0])
 			req_query(&r, "upload-id-marker", id_marker);
-		rc = perform(s, &r, err);
+		struct xml_span doc;
+		rc = list_page(s, &r, &doc, &truncated, err);
+		if (!rc && truncated) {
+			/* The pair moves on: one key may have many uploads. */
+			char prev[sizeof(key_marker) + sizeof(id_marker) + 2];
+			char next[sizeof(prev)] = "";
+			snprintf(prev, sizeof(prev), "%s %s", key_marker, id_marker);
+			xml_get(doc, "NextKeyMarker", key_marker, sizeof(key_marker));
+			xml_get(doc, "NextUploadIdMarker", id_marker, sizeof(id_marker));
+			if (key_marker[0])
+				snprintf(next, sizeof(next), "%s %s", key_marker, id_marker);
+			rc = page_moves_on(s, &r, "NextKeyMarker+NextUploadIdMarker", prev, next,
+					   err);
+		}
 		if (rc) {
 			req_free(&r);
 			break;
 		}
-		struct xml_span doc = {r.resp.p ? r.resp.p : "",
-				       r.resp.p ? r.resp.p + r.resp.len : ""};
-		char flag[16];
-		xml_get(doc, "IsTruncated", flag, sizeof(flag));
-		truncated = !strcmp(flag, "true");
-		xml_get(doc, "NextKeyMarker", key_marker, sizeof(key_marker));
-		xml_get(doc, "NextUploadIdMarker", id_marker, sizeof(id_marker));
-		if (truncated && !key_marker[0])
-			truncated = 0;
 		const char *cur = NULL;
 		struct xml_span it;
 		while (!rc && xml_next(doc, &cur, "Upload", &it)) {

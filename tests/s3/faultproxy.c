@@ -28,7 +28,7 @@ struct faultproxy {
 	char target_host[64];
 	pthread_t thread;
 	atomic_int stop;
-	atomic_int slowdown, drop, delay, delay_ms, corrupt_req, corrupt_resp;
+	atomic_int slowdown, drop, delay, delay_ms, corrupt_req, corrupt_resp, stuck;
 	atomic_int requests, injected;
 	atomic_int active; /* connection threads running */
 	/* AWS's archive restore flow (faultproxy_archive). */
@@ -146,6 +146,50 @@ static void send_answer(int cfd, int status, const char *reason, const char *cod
 			 "x-amz-request-id: faultproxy\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n%s",
 			 status, reason, strlen(body), body);
+	write_all(cfd, msg, (size_t)n);
+}
+
+/* A truncated page of the listing a GET asks for whose marker never moves
+ * on (faultproxy_stuck_listing); 0 when the GET is no listing. */
+static int stuck_page(const char *hdr, char *body, size_t cap)
+{
+	char method[8] = "", target[1024] = "";
+	if (sscanf(hdr, "%7s %1023s", method, target) != 2 || strcmp(method, "GET"))
+		return 0;
+	const char *q = strchr(target, '?');
+	if (!q)
+		return 0;
+	const char *head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+	if (strstr(q, "list-type=2"))
+		snprintf(body, cap,
+			 "%s<ListBucketResult><IsTruncated>true</IsTruncated><KeyCount>0</KeyCount>"
+			 "<NextContinuationToken>faultproxy-stuck</NextContinuationToken>"
+			 "</ListBucketResult>",
+			 head);
+	else if (strstr(q, "uploadId="))
+		snprintf(body, cap,
+			 "%s<ListPartsResult><IsTruncated>true</IsTruncated>"
+			 "<NextPartNumberMarker>7</NextPartNumberMarker></ListPartsResult>",
+			 head);
+	else if (!strncmp(q, "?uploads", 8) || strstr(q, "&uploads"))
+		snprintf(body, cap,
+			 "%s<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+			 "<NextKeyMarker>faultproxy-stuck</NextKeyMarker>"
+			 "<NextUploadIdMarker>1</NextUploadIdMarker></ListMultipartUploadsResult>",
+			 head);
+	else
+		return 0;
+	return 1;
+}
+
+static void send_xml(int cfd, const char *body)
+{
+	char msg[2048];
+	int n = snprintf(msg, sizeof(msg),
+			 "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+			 "x-amz-request-id: faultproxy\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s",
+			 strlen(body), body);
 	write_all(cfd, msg, (size_t)n);
 }
 
@@ -304,6 +348,12 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 				return A_CLOSE;
 			}
 			continue; /* the body follows */
+		}
+		char page[1024];
+		if (stuck_page(ps->hdr, page, sizeof(page)) && take(&p->stuck)) {
+			atomic_fetch_add(&p->injected, 1);
+			send_xml(c->cfd, page);
+			return A_CLOSE;
 		}
 		if (take(&p->slowdown)) {
 			atomic_fetch_add(&p->injected, 1);
@@ -559,6 +609,11 @@ void faultproxy_corrupt_request(struct faultproxy *p, int count)
 void faultproxy_corrupt_response(struct faultproxy *p, int count)
 {
 	atomic_store(&p->corrupt_resp, count);
+}
+
+void faultproxy_stuck_listing(struct faultproxy *p, int count)
+{
+	atomic_store(&p->stuck, count);
 }
 
 int faultproxy_requests(const struct faultproxy *p)

@@ -1,9 +1,10 @@
 /*
  * A fault-injecting TCP proxy for the object-store tests: it relays
  * 127.0.0.1:port to a real S3 server (radosgw) and, on request, answers
- * 503 SlowDown, drops a connection, stalls, or flips a byte in a request or
- * response body. HTTP/1.1 messages are framed by Content-Length; a chunked
- * message is relayed untouched.
+ * 503 SlowDown, drops a connection, stalls, flips a byte in a request or
+ * response body, or answers a listing with a page that never ends. HTTP/1.1
+ * messages are framed by Content-Length; a chunked message is relayed
+ * untouched.
  */
 #ifndef VTL_TESTS_FAULTPROXY_H
 #define VTL_TESTS_FAULTPROXY_H
@@ -22,6 +23,10 @@ void faultproxy_drop(struct faultproxy *p, int count);		   /* close without answ
 void faultproxy_delay(struct faultproxy *p, int count, int ms);	   /* stall before relaying */
 void faultproxy_corrupt_request(struct faultproxy *p, int count);  /* flip a body byte */
 void faultproxy_corrupt_response(struct faultproxy *p, int count); /* flip a body byte */
+/* The next `count` listings (ListObjectsV2, ListParts, ListMultipartUploads)
+ * answered here with a truncated, empty page whose next marker never moves
+ * on, as some S3 services have answered. */
+void faultproxy_stuck_listing(struct faultproxy *p, int count);
 
 /* AWS's archive restore flow (it exists on no local server) for the objects
  * whose URL path starts with path_prefix ("/BUCKET/KEYPREFIX", path-style),

@@ -864,6 +864,113 @@ Test(store_rgw_faults, a_stalled_request_times_out_and_is_retried, .timeout = 60
 	faultproxy_stop(proxy);
 }
 
+static int count_entry(void *arg, const struct store_list_entry *e)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+static int count_part(void *arg, const struct store_part *p)
+{
+	(void)p;
+	++*(int *)arg;
+	return 0;
+}
+
+static int count_upload(void *arg, const struct store_upload *u)
+{
+	(void)u;
+	++*(int *)arg;
+	return 0;
+}
+
+/* A server whose truncated pages repeat their marker would keep a listing
+ * going forever; cutting it short would hide keys from the orphan sweep
+ * and the catalog rebuild. Each listing stops at the second page with a
+ * message naming the marker. */
+Test(store_rgw_faults, a_listing_whose_marker_does_not_move_on_is_an_error, .timeout = 60)
+{
+	struct store *st = open_via_proxy(0);
+	struct store_err err;
+	int n = 0;
+	put_and_check(st, "faults/stuck/one", 100);
+	faultproxy_stuck_listing(proxy, 100);
+
+	struct store_list_opts lo = {.prefix = "faults/stuck/"};
+	cr_assert_eq(store_list(st, &lo, count_entry, &n, &err), -EPROTO);
+	cr_assert(strstr(err.msg, "NextContinuationToken repeats \"faultproxy-stuck\""), "%s",
+		  err.msg);
+	cr_assert_eq(faultproxy_injected(proxy), 2);
+
+	cr_assert_eq(
+	    store_mpu_list_parts(st, "faults/stuck/one", "no-such-upload", count_part, &n, &err),
+	    -EPROTO);
+	cr_assert(strstr(err.msg, "NextPartNumberMarker repeats \"7\""), "%s", err.msg);
+	cr_assert_eq(faultproxy_injected(proxy), 4);
+
+	cr_assert_eq(store_mpu_list(st, "faults/stuck/", count_upload, &n, &err), -EPROTO);
+	cr_assert(strstr(err.msg, "NextKeyMarker+NextUploadIdMarker repeats"), "%s", err.msg);
+	cr_assert_eq(faultproxy_injected(proxy), 6);
+	cr_assert_eq(n, 0);
+
+	/* The server mended: the same listing ends. */
+	faultproxy_stuck_listing(proxy, 0);
+	cr_assert_eq(store_list(st, &lo, count_entry, &n, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(store_delete(st, "faults/stuck/one", &err), 0, "%s", err.msg);
+	store_close(st);
+	faultproxy_stop(proxy);
+}
+
+struct numbers {
+	int last, n, in_order;
+};
+
+static int number_part(void *arg, const struct store_part *p)
+{
+	struct numbers *ns = arg;
+	ns->in_order &= p->number > ns->last;
+	ns->last = p->number;
+	ns->n++;
+	return 0;
+}
+
+/* Past a page of 1,000: ListParts and ListMultipartUploads go on from the
+ * markers the server gives (the uploader adopts parts and the orphan sweep
+ * finds uploads through them). The local store has no pages. */
+Test(store_rgw, listings_go_on_past_a_thousand, .timeout = 300)
+{
+	enum { N = 1001 };
+	char key[256], etag[STORE_ETAG_MAX], pfx[128];
+	static char ids[N][STORE_UPLOAD_ID_MAX];
+	struct store_err err;
+	struct store *st = open_rgw();
+	prefix_for(pfx, sizeof(pfx), "listings_go_on_past_a_thousand", 1);
+	KEY(key, pfx, "parts");
+	cr_assert_eq(store_mpu_create(st, key, NULL, ids[0], &err), 0, "%s", err.msg);
+	for (int i = 1; i <= N; i++)
+		cr_assert_eq(store_mpu_put_part(st, key, ids[0], i, "p", 1, etag, &err), 0,
+			     "part %d: %s", i, err.msg);
+	struct numbers ns = {.in_order = 1};
+	cr_assert_eq(store_mpu_list_parts(st, key, ids[0], number_part, &ns, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(ns.n, N);
+	cr_assert(ns.in_order);
+	cr_assert_eq(store_mpu_abort(st, key, ids[0], &err), 0, "%s", err.msg);
+
+	/* One key with many uploads: the upload-id marker moves, the key's does not. */
+	KEY(key, pfx, "uploads");
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(store_mpu_create(st, key, NULL, ids[i], &err), 0, "%s", err.msg);
+	int n = 0;
+	cr_assert_eq(store_mpu_list(st, pfx, count_upload, &n, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, N);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(store_mpu_abort(st, key, ids[i], &err), 0, "%s", err.msg);
+	store_close(st);
+}
+
 Test(store_rgw_faults, a_corrupted_upload_is_refused_by_the_server_and_resent, .timeout = 60)
 {
 	struct store *st = open_via_proxy(0);
