@@ -191,36 +191,7 @@ static int key_path(const char *key, char *out, size_t outsz)
 	return 0;
 }
 
-/* Create the directories leading to rel (relative to dirfd); caller holds
- * the lock. New directories are made durable by fsync of their parent. */
-static int make_parents(int dirfd, const char *rel)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s", rel);
-	for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdirat(dirfd, path, 0755) == 0) {
-			char *up = strrchr(path, '/');
-			int pfd;
-			if (up) {
-				*up = 0;
-				pfd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				*up = '/';
-			} else {
-				pfd = dup(dirfd);
-			}
-			if (pfd >= 0) {
-				fsync(pfd);
-				close(pfd);
-			}
-		} else if (errno != EEXIST) {
-			return -errno;
-		}
-		*s = '/';
-	}
-	return 0;
-}
-
+/* fsync the directory that holds rel (relative to dirfd). */
 static void fsync_parent(int dirfd, const char *rel)
 {
 	char path[PATH_MAX];
@@ -237,6 +208,24 @@ static void fsync_parent(int dirfd, const char *rel)
 		fsync(fd);
 		close(fd);
 	}
+}
+
+/* Create the directories leading to rel (relative to dirfd); caller holds
+ * the lock. New directories are made durable by fsync of their parent. */
+static int make_parents(int dirfd, const char *rel)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", rel);
+	for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdirat(dirfd, path, 0755) == 0) {
+			fsync_parent(dirfd, path);
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		*s = '/';
+	}
+	return 0;
 }
 
 /* Remove now-empty directories above rel; caller holds the lock. */

@@ -180,8 +180,7 @@ static int highest_bit(uint8_t v)
 	return -1;
 }
 
-/* SAM-5 4.2.5.x and SPC-4 4.2: CDB length of each group. */
-static uint8_t cdb_group_len(uint8_t opcode)
+uint8_t spc_cdb_len(uint8_t opcode)
 {
 	switch (opcode >> 5) {
 	case 0:
@@ -235,7 +234,7 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (cmd->initiator_port && !n->port_name[0])
 		snprintf(n->port_name, sizeof(n->port_name), "%s", cmd->initiator_port);
-	uint8_t group_len = cdb_group_len(opcode);
+	uint8_t group_len = spc_cdb_len(opcode);
 	bool short_cdb = group_len && cmd->cdb_len < group_len;
 	const struct scsi_op *op = short_cdb ? NULL : spc_find_op(type, opcode, cmd->cdb[1] & 0x1f);
 	if (op && spc_reservation_conflict(dev, op, cmd)) {

@@ -290,6 +290,10 @@ void spc_dev_destroy(struct scsi_dev *dev);
  */
 void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd);
 
+/* SAM-5 / SPC-4 4.2.5.1: a CDB's length from its opcode's group code; 0
+ * for the variable-length and vendor-specific groups. */
+uint8_t spc_cdb_len(uint8_t opcode);
+
 /* Find the table row for a CDB, NULL if unsupported. */
 const struct scsi_op *spc_find_op(const struct scsi_dev_type *type, uint8_t opcode, uint8_t sa);
 

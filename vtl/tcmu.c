@@ -152,24 +152,6 @@ static uint32_t *mb_field(struct tcmu_dev *d, size_t off)
 	return (uint32_t *)(void *)(d->map + off);
 }
 
-/* SAM-5 / SPC-4 4.2.5.1: the CDB length follows from the group code. */
-static uint8_t cdb_length(uint8_t opcode)
-{
-	switch (opcode >> 5) {
-	case 0:
-		return 6;
-	case 1:
-	case 2:
-		return 10;
-	case 4:
-		return 16;
-	case 5:
-		return 12;
-	default:
-		return 16; /* variable length or vendor specific: what fits */
-	}
-}
-
 static bool in_map(const struct tcmu_dev *d, uint64_t off, uint64_t len)
 {
 	return off <= d->map_len && len <= d->map_len - off;
@@ -240,7 +222,9 @@ static void run_cmd(struct tcmu_dev *d, uint8_t *e, uint32_t elen)
 		goto respond;
 	}
 
-	uint8_t len = cdb_length(d->map[cdb_off]);
+	uint8_t len = spc_cdb_len(d->map[cdb_off]);
+	if (!len)
+		len = 16; /* variable length or vendor specific: what fits */
 	if (!in_map(d, cdb_off, len))
 		len = (uint8_t)(d->map_len - cdb_off);
 	memcpy(cmd.cdb, d->map + cdb_off, len);
