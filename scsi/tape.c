@@ -218,8 +218,9 @@ void tape_set_hooks(const struct tape_hooks *h)
 		memset(&hooks, 0, sizeof(hooks));
 }
 
-/* Keep a read descriptor in the cache, replacing segment id's old one. */
-static int rfd_keep(struct tape *t, uint64_t id, int fd, uint64_t avail)
+/* Keep a read descriptor in the cache, replacing segment id's old one;
+ * bytes [lo, avail) are readable on it. */
+static int rfd_keep(struct tape *t, uint64_t id, int fd, uint64_t lo, uint64_t avail)
 {
 	unsigned slot = TAPE_FD_CACHE;
 
@@ -232,12 +233,13 @@ static int rfd_keep(struct tape *t, uint64_t id, int fd, uint64_t avail)
 		close(t->rfd[slot].fd);
 	t->rfd[slot].id = id;
 	t->rfd[slot].fd = fd;
+	t->rfd[slot].lo = lo;
 	t->rfd[slot].avail = avail;
 	return fd;
 }
 
-/* Ask the fetcher for an evicted segment i with [0, need) readable. */
-static int seg_fetch(struct tape *t, size_t i, uint64_t need)
+/* Ask the fetcher for an evicted segment i with [from, need) readable. */
+static int seg_fetch(struct tape *t, size_t i, uint64_t from, uint64_t need)
 {
 	const struct seg *s = &t->segs[i];
 	struct tape_fetch_req req = {
@@ -245,6 +247,7 @@ static int seg_fetch(struct tape *t, size_t i, uint64_t need)
 	    .barcode = t->info.barcode,
 	    .seg_id = s->id,
 	    .valid = s->len,
+	    .from = from,
 	    .need = need < s->len ? need : s->len,
 	};
 	uint64_t avail = 0;
@@ -258,15 +261,16 @@ static int seg_fetch(struct tape *t, size_t i, uint64_t need)
 			close(fd);
 		return -EIO;
 	}
-	return rfd_keep(t, s->id, fd, avail >= s->len ? UINT64_MAX : avail);
+	return rfd_keep(t, s->id, fd, req.from, avail);
 }
 
 /*
- * A read descriptor for segment i on which [0, need) is readable (the
- * active one is open read-write). A sealed segment evicted from the cache
- * comes back through the fetch hook, possibly a range at a time.
+ * A read descriptor for segment i on which [from, need) is readable (the
+ * active one is open read-write); from is where a record starts. A sealed
+ * segment evicted from the cache comes back through the fetch hook, a
+ * range at a time.
  */
-static int seg_fd(struct tape *t, size_t i, uint64_t need)
+static int seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need)
 {
 	uint64_t id = t->segs[i].id;
 	char name[64];
@@ -276,15 +280,15 @@ static int seg_fd(struct tape *t, size_t i, uint64_t need)
 		return t->afd;
 	for (unsigned k = 0; k < TAPE_FD_CACHE; k++) {
 		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id) {
-			if (t->rfd[k].avail >= need)
+			if (t->rfd[k].lo <= from && t->rfd[k].avail >= need)
 				return t->rfd[k].fd;
-			return seg_fetch(t, i, need);
+			return seg_fetch(t, i, from, need);
 		}
 	}
 	seg_name(name, sizeof(name), id, "dat");
 	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && hooks.fetch)
-		return seg_fetch(t, i, need);
+		return seg_fetch(t, i, from, need);
 	if (fd < 0)
 		return errno == ENOENT ? -EBADMSG : -errno;
 	/* Tape reads stream: let the kernel read ahead generously. */
@@ -296,7 +300,7 @@ static int seg_fd(struct tape *t, size_t i, uint64_t need)
 
 		futimens(fd, ts);
 	}
-	return rfd_keep(t, id, fd, UINT64_MAX);
+	return rfd_keep(t, id, fd, 0, UINT64_MAX);
 }
 
 /* Rebuild segment i's index sidecar by scanning the segment. */
@@ -306,7 +310,7 @@ static int seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64v
 	uint64_t len, nobj;
 	int fd, r;
 
-	fd = seg_fd(t, i, s->len);
+	fd = seg_fd(t, i, 0, s->len);
 	if (fd < 0)
 		return fd;
 	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
@@ -1159,7 +1163,7 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	r = record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
-	fd = seg_fd(t, si, end);
+	fd = seg_fd(t, si, off, end);
 	if (fd < 0)
 		return fd;
 	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_MAX_BLOCK)

@@ -157,17 +157,20 @@ struct tape_fetch_req {
 	const char *barcode; /* tape_info.barcode */
 	uint64_t seg_id;     /* the file is seg-<id, 16 hex>.dat */
 	uint64_t valid;	     /* the segment's valid bytes (manifest) */
-	uint64_t need;	     /* bytes [0, need) must be readable on return */
+	uint64_t from;	     /* a record's start: bytes [from, need) */
+	uint64_t need;	     /* must be readable on return */
 };
 
 struct tape_hooks {
 	/*
 	 * A sealed segment's file is not in the directory (evicted), or bytes
-	 * past what an earlier call made readable are needed. Return in *fd a
-	 * new read descriptor (the medium closes it) on which at least
-	 * [0, need) is readable and verified, and in *avail how many bytes
-	 * are (need <= *avail <= valid); the medium asks again, with a larger
-	 * need, before reading past *avail. May block while bytes arrive.
+	 * outside what an earlier call made readable are needed. Return in
+	 * *fd a new read descriptor (the medium closes it) on which at least
+	 * [from, need) is readable and verified, and in *avail the end of
+	 * what is from `from` on (need <= *avail <= valid); the medium asks
+	 * again before reading before `from` or past *avail. `from` is where
+	 * a record starts, so that a read after a LOCATE costs one ranged read
+	 * from there, not the segment up to it. May block while bytes arrive.
 	 * -ENOENT: the segment is nowhere (read as -EBADMSG).
 	 */
 	int (*fetch)(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t *avail);

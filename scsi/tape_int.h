@@ -109,7 +109,9 @@ struct tape {
 	struct {
 		uint64_t id;
 		int fd;
-		uint64_t avail; /* bytes readable: UINT64_MAX, or less while fetched */
+		/* Bytes [lo, avail) are readable: [0, UINT64_MAX) for a
+		 * local file, less while it is fetched. */
+		uint64_t lo, avail;
 	} rfd[TAPE_FD_CACHE];
 	unsigned rfd_next;
 

@@ -10,8 +10,10 @@
  *     the end of a fetch (the rename of .part to .dat) hold the same mutex,
  *     so neither can undo the other.
  *   - The medium reads only bytes a fetch job has verified: a job hands
- *     out `done`, the length of the prefix whose records all passed their
- *     header and payload CRC32C (docs/medium-format.md, "Record").
+ *     out [base, done), a run of whole records that all passed their
+ *     header and payload CRC32C (docs/medium-format.md, "Record"), each
+ *     at its own offset in the .part file. Only a run from byte 0 to the
+ *     segment's end makes the file whole (.dat).
  *   - A descriptor the medium holds stays valid whatever happens to the
  *     name (eviction unlinks, completion renames), so a read in progress
  *     never sees a file change under it.
@@ -35,10 +37,11 @@
 #include "scsi/crc32c.h"
 #include "scsi/tape.h"
 
-#define CHUNK	  (8u << 20) /* one ranged GET */
-#define AHEAD	  4u	     /* GETs ahead of the reader */
-#define IDLE_SECS 60	     /* a job nobody asks anything of is given up */
-#define REC_HDR	  32u
+#define CHUNK	   (8u << 20) /* one ranged GET */
+#define AHEAD	   4u	      /* GETs ahead of the reader */
+#define IDLE_SECS  60	      /* a job nobody asks anything of is given up */
+#define REC_HDR	   32u
+#define NO_RESTART UINT64_MAX
 
 struct fjob {
 	struct fjob *next;
@@ -46,7 +49,11 @@ struct fjob {
 	char barcode[CAT_BARCODE_MAX + 1];
 	uint64_t seg, valid;
 	int dirfd, fd; /* the cartridge's directory, seg-<id>.part */
-	uint64_t done; /* verified bytes in the file */
+	/* [base, done) of the segment is in the file, verified; the job
+	 * fetches on from done. A reader asking for a record outside that run
+	 * (or well past it) sets `restart` to the record's start: the run
+	 * begins again there. NO_RESTART: none asked. */
+	uint64_t base, done, restart;
 	uint64_t want; /* the furthest byte a reader asked for */
 	time_t last_use;
 	int err;
@@ -129,6 +136,14 @@ static int64_t verified_prefix(const uint8_t *p, uint64_t len)
 	return (int64_t)off;
 }
 
+/*
+ * The job's thread: ranged GETs from where the run ends, verified and
+ * written at their offsets in the .part file, while the reader is less than
+ * AHEAD GETs behind. A restart (see struct fjob) moves the run, so that a
+ * read after a LOCATE costs one ranged GET from its record, not the
+ * segment up to it (ARCHITECTURE.md). 0 once the run covers the whole
+ * segment; a run that does not waits for a reader until it is idle.
+ */
 static int job_run(struct vcache *c, struct fjob *j)
 {
 	char key[STORE_KEY_MAX];
@@ -136,13 +151,27 @@ static int job_run(struct vcache *c, struct fjob *j)
 	/* A whole record may straddle a GET: keep its start for the next. */
 	size_t cap = CHUNK + TAPE_MAX_BLOCK + 2 * REC_HDR, fill = 0;
 	uint8_t *buf = malloc(cap);
-	uint64_t fetched = 0;
+	uint64_t fetched = 0; /* the next byte to GET: done + fill */
 	int rc = 0;
 	if (!buf)
 		return -ENOMEM;
-	while (!rc && fetched < j->valid) {
+	for (;;) {
+		bool whole = false;
 		pthread_mutex_lock(&c->mu);
-		while (!c->stop && fetched >= j->want + (uint64_t)AHEAD * CHUNK) {
+		while (!rc) {
+			if (c->stop) {
+				rc = -ECANCELED;
+				break;
+			}
+			if (j->restart != NO_RESTART) {
+				j->base = j->done = fetched = j->restart;
+				j->restart = NO_RESTART;
+				fill = 0;
+			}
+			whole = j->base == 0 && fetched >= j->valid;
+			if (whole ||
+			    (fetched < j->valid && fetched < j->want + (uint64_t)AHEAD * CHUNK))
+				break;
 			if (time(NULL) - j->last_use > IDLE_SECS && j->refs == 1) {
 				rc = -ECANCELED;
 				break;
@@ -152,10 +181,9 @@ static int job_run(struct vcache *c, struct fjob *j)
 			ts.tv_sec += 1;
 			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
 		}
-		if (c->stop)
-			rc = -ECANCELED;
+		uint64_t done = j->done;
 		pthread_mutex_unlock(&c->mu);
-		if (rc)
+		if (rc || whole)
 			break;
 		size_t want = CHUNK;
 		if (want > cap - fill)
@@ -186,11 +214,13 @@ static int job_run(struct vcache *c, struct fjob *j)
 			logf_(c, 0,
 			      "fetch of %s: a record near byte %" PRIu64
 			      " fails its CRC32C; the tape reads MEDIUM ERROR there",
-			      key, j->done);
+			      key, done);
 			rc = -EBADMSG;
 			break;
 		}
-		if (ok > 0 && pwrite(j->fd, buf, (size_t)ok, (off_t)j->done) != ok) {
+		/* The bytes are the segment's at their offsets: right in the
+		 * file even if a restart came meanwhile. */
+		if (ok > 0 && pwrite(j->fd, buf, (size_t)ok, (off_t)done) != ok) {
 			rc = -EIO;
 			break;
 		}
@@ -248,6 +278,9 @@ static int job_start(struct vcache *c, const struct tape_fetch_req *req, struct 
 	snprintf(j->barcode, sizeof(j->barcode), "%s", req->barcode);
 	j->seg = req->seg_id;
 	j->valid = req->valid;
+	/* The run begins at the first reader's record, or at byte 0 when that
+	 * is within a GET: the segment can then come back whole. */
+	j->restart = req->from > CHUNK ? req->from : 0;
 	j->last_use = time(NULL);
 	j->refs = 1;
 	part_name(part, sizeof(part), j->seg, "part");
@@ -299,7 +332,8 @@ static int fetch(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t 
 				rc = j->err;
 				break;
 			}
-			if (j->done >= req->need) {
+			if (j->restart == NO_RESTART && j->base <= req->from &&
+			    j->done >= req->need) {
 				*fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
 				rc = *fd < 0 ? -errno : 0;
 				*avail = j->done;
@@ -323,8 +357,14 @@ static int fetch(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t 
 			      req->seg_id, req->barcode);
 		}
 		j->refs++;
-		if (j->want < req->need)
+		/* A record before the run, or more than a GET past its end (a
+		 * LOCATE): the run starts again there. */
+		if (req->from < j->base || req->from > j->done + CHUNK) {
+			j->restart = req->from;
 			j->want = req->need;
+		} else if (j->want < req->need) {
+			j->want = req->need;
+		}
 		j->last_use = time(NULL);
 		pthread_cond_broadcast(&c->cond);
 	}

@@ -9,11 +9,12 @@
  *     active segment, never a segment not yet safely in the store; the
  *     index sidecar stays, so loading and positioning need no download.
  *   - Read-through: a read of an evicted segment reaches the medium's fetch
- *     hook (scsi/tape.h, struct tape_hooks); a fetch job downloads the
- *     segment with ranged GETs of 8 MiB, up to four ahead of the reader,
- *     checks every record's CRC32C, and hands the medium the bytes verified
- *     so far. The file is seg-<id>.part until complete, then renamed
- *     seg-<id>.dat (back in the cache).
+ *     hook (scsi/tape.h, struct tape_hooks); a fetch job downloads a run
+ *     of the segment from the reader's record with ranged GETs of 8 MiB,
+ *     up to four ahead of the reader, checks every record's CRC32C, and
+ *     hands the medium the run verified so far. The file is seg-<id>.part
+ *     until a run covers the whole segment, then renamed seg-<id>.dat
+ *     (back in the cache).
  *   - Back-pressure: when the data not yet in the store reaches the limit,
  *     appends wait (the medium's room hook) until uploads make room;
  *     vcache_status() says that writes are waiting and why.

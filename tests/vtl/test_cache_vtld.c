@@ -159,6 +159,61 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	unload(2);
 }
 
+/* A read after a LOCATE into an evicted segment costs one ranged read from
+ * its record on (ARCHITECTURE.md: "O(log n) plus one ranged read"), not
+ * the segment up to it; reading from the start afterwards still brings
+ * the whole segment back into the cache. */
+Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
+{
+	char out[16384];
+	setenv("VTL_SEGMENT_SIZE", "50331648", 1); /* 48 MiB */
+	vp_start(&vtl, CACHE_CONFIG);
+	vp_ctl_ok(&vtl, "tape create CAC004L8", out, sizeof(out));
+	load("CAC004L8", 1);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	write_records(iscsi, 1, 41, 100); /* two sealed segments of 48 MiB, and more */
+	th_logout(iscsi);
+	unload(1);
+	vp_wait_uploaded(&vtl, "CAC004L8");
+	long long evicted = 0;
+	for (int i = 0; i < 100 && evicted < 2; i++) {
+		usleep(100000);
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		evicted = vp_jint(out, "evicted_segments");
+	}
+	cr_assert_eq(evicted, 2, "%s", out);
+	cr_assert_eq(local_segments("CAC004L8"), 1, "only the active segment stays");
+
+	load("CAC004L8", 2);
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	uint8_t *rec = malloc(MB), *back = malloc(MB);
+	/* Big records 44 and 45 lie at about 44 MiB of the first segment. */
+	th_locate(iscsi, 2, NREC + 44);
+	for (uint32_t k = 44; k < 46; k++) {
+		th_pattern(rec, MB, 41 + 1000 + k);
+		th_read6(iscsi, 2, back, MB);
+		cr_assert_arr_eq(rec, back, MB, "big record %u", k);
+	}
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	long long fetched = vp_jint(out, "fetched_bytes");
+	cr_assert_gt(fetched, 2 * MB, "%s", out);
+	cr_assert_leq(fetched, 8 * MB, "reading at 44 MiB fetched %lld bytes of the segment",
+		      fetched);
+	cr_assert_eq(vp_jint(out, "fetched_segments"), 0, "%s", out);
+
+	/* From the start: the first segment's run begins again at byte 0,
+	 * and both segments come back whole. */
+	verify_records(iscsi, 2, 41, 100);
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "fetched_segments"), 2, "%s", out);
+	unload(2);
+	free(rec);
+	free(back);
+}
+
 struct writer {
 	struct vtld_proc *p;
 	int done;
