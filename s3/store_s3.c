@@ -962,8 +962,8 @@ static int page_moves_on(const struct s3_store *s, const struct req *r, const ch
 	if (next[0] && strcmp(next, prev) != 0)
 		return 0;
 	return store_set_err(err, -EPROTO, (int)r->status, NULL, r->request_id,
-			     "%s s3://%s: the answer says IsTruncated but its %s %s%s%s; stopped "
-			     "rather than ask for the same page again",
+			     "%s s3://%s: the answer says IsTruncated but its %s %s%s%s, so "
+			     "the next page is not to be had; the listing stops incomplete",
 			     r->what, s->bucket, elem, next[0] ? "repeats \"" : "is missing", next,
 			     next[0] ? "\"" : "");
 }
