@@ -186,6 +186,14 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		s->parallel_parts = (unsigned)x;
 		return 0;
 	}
+	if (strcasecmp(name, "upload_nice") == 0) {
+		int64_t x;
+		*why = "added to the uploader threads' nice value, 0 (none) to 19";
+		if (set_num(v, 0, 19, &x))
+			return 1;
+		s->upload_nice = (unsigned)x;
+		return 0;
+	}
 	if (strcasecmp(name, "archive_storage_class") == 0) {
 		*why = "an S3 storage class (GLACIER, DEEP_ARCHIVE, STANDARD_IA, ...)";
 		return (v[0] && !store_class_valid(v)) ||

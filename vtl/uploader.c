@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +77,7 @@ void upl_config_defaults(struct upl_config *c)
 	c->part_size = 16 * MIB;
 	c->parallel_parts = 4;
 	c->idle_secs = 5;
+	c->upload_nice = 10;
 	c->restore_days = 7;
 	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");
 }
@@ -594,10 +596,33 @@ static void window_activity(struct upl *u)
 			 "uploading %s parts %d-%d (%u in flight)", u->win->key, lo, hi, n);
 }
 
+/*
+ * The calling thread of the uploader takes its name and gives way to the
+ * drives ([store] upload_nice): hashing and copying parts is background work, and with it
+ * at the same priority a read through a drive ran at a third of its speed
+ * while a tape written just before went up (docs/benchmarks.md). Under
+ * back-pressure the drives wait, and the uploader has the CPU.
+ */
+static void give_way(struct upl *u, const char *name)
+{
+	pthread_setname_np(pthread_self(), name); /* for top -H, ps -L */
+	if (!u->cfg.upload_nice)
+		return;
+	id_t tid = (id_t)gettid();
+	errno = 0;
+	int now = getpriority(PRIO_PROCESS, tid);
+	if ((now != -1 || !errno) &&
+	    setpriority(PRIO_PROCESS, tid, now + (int)u->cfg.upload_nice) == 0)
+		return;
+	logf_(u, 1, "cannot lower the uploader's priority (upload_nice %u): %s", u->cfg.upload_nice,
+	      strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct upl *u = wk->u;
+	give_way(u, "vtl-part");
 	pthread_mutex_lock(&u->mu);
 	while (!u->stop) {
 		struct window *w = u->win;
@@ -2139,6 +2164,7 @@ static void sample(struct upl *u)
 static void *thread_main(void *arg)
 {
 	struct upl *u = arg;
+	give_way(u, "vtl-upload");
 	sweep_orphans(u, u->st, &u->cfg);
 	if (u->shelf_st)
 		sweep_orphans(u, u->shelf_st, &u->shelf_cfg);

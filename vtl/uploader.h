@@ -73,6 +73,9 @@ struct upl_config {
 	char restore_tier[16];
 	uint64_t cache_limit; /* 0: none (vtl/cache.h) */
 	unsigned idle_secs;   /* complete the active segment after a flush and this idle */
+	/* Added to the nice value of the uploader's threads (0..19), so that
+	 * hashing and copying parts yield the CPU to the drives. */
+	unsigned upload_nice;
 };
 
 void upl_config_defaults(struct upl_config *c);

@@ -251,6 +251,10 @@ printf '[store]\nrestore_days = 0\n' >"$T/days.conf"
 "$VTLD" -c "$T/days.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
 [ $? = 1 ] && grep -qF "days.conf:2: [store] restore_days = 0: days a restored copy of an archived object stays readable, 1 to 30000" "$T/bad.log" &&
 	ok "bad restore_days refused" || bad "restore_days" "$(cat "$T/bad.log")"
+printf '[store]\nupload_nice = 20\n' >"$T/nice.conf"
+"$VTLD" -c "$T/nice.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "nice.conf:2: [store] upload_nice = 20: added to the uploader threads' nice value, 0 (none) to 19" "$T/bad.log" &&
+	ok "bad upload_nice refused" || bad "upload_nice" "$(cat "$T/bad.log")"
 # The shelf apart: a bucket is for S3, and its keys must not be the library's.
 printf '[store]\narchive_bucket = vtl-shelf\n' >"$T/shelf.conf"
 "$VTLD" -c "$T/shelf.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"
@@ -265,6 +269,14 @@ start_vtld "$T/data5" -c "$T/shelf.conf" || bad "vtld with archive_prefix"
 export VTL_SOCKET=$T/data5/vtld.sock
 run 0 "status with a shelf apart" status
 expect "status names the shelf" "$OUT" "$T/data5/store/shelf/tapes/"
+# [store] upload_nice (default 10): the uploader's threads, by name, run at
+# nice 10, the rest of vtld at its own (field 19 of /proc/PID/task/TID/stat).
+nices=$(for t in /proc/"$VTLD_PID"/task/*; do
+	printf '%s=%s\n' "$(cat "$t/comm")" "$(sed 's/.*) //' "$t/stat" | cut -d' ' -f17)"
+done | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+expect "the uploader thread at nice 10" "$nices" " 1 vtl-upload=10;"
+expect "four part workers at nice 10" "$nices" " 4 vtl-part=10;"
+expect "the main thread at nice 0" "$nices" "vtld=0;"
 stop_vtld
 
 # --recover-from-store, the first name of --rebuild-catalog, still works.
