@@ -2002,8 +2002,12 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 					row = &rows[j];
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
 				 m.segs[i].id);
-			if (stat(path, &sb) == 0)
-				used += (uint64_t)sb.st_size;
+			/* A fetch from a LOCATE writes the .part from its record
+			 * on: count the bytes it holds, not its length. */
+			if (stat(path, &sb) == 0) {
+				uint64_t held = (uint64_t)sb.st_blocks * 512;
+				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
+			}
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
 				 m.segs[i].id);
 			if (stat(path, &sb))

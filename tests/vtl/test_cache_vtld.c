@@ -184,6 +184,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	}
 	cr_assert_eq(evicted, 2, "%s", out);
 	cr_assert_eq(local_segments("CAC004L8"), 1, "only the active segment stays");
+	long long active = vp_jint(out, "used_bytes");
 
 	load("CAC004L8", 2);
 	iscsi = vp_login(&vtl, false);
@@ -202,6 +203,16 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	cr_assert_leq(fetched, 8 * MB, "reading at 44 MiB fetched %lld bytes of the segment",
 		      fetched);
 	cr_assert_eq(vp_jint(out, "fetched_segments"), 0, "%s", out);
+	/* The cache counts what the .part holds (the bytes fetched), not its
+	 * length up to the end of the segment. */
+	long long used = 0;
+	for (int i = 0; i < 100 && used <= active + 2 * MB; i++) {
+		usleep(100000);
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		used = vp_jint(out, "used_bytes");
+	}
+	cr_assert_gt(used, active + 2 * MB, "%s", out);
+	cr_assert_leq(used, active + fetched + 65536, "%s", out); /* + block rounding */
 
 	/* From the start: the first segment's run begins again at byte 0,
 	 * and both segments come back whole. */
