@@ -226,6 +226,20 @@ long long vp_jint(const char *json, const char *key)
 	return at ? strtoll(at + strlen(pat), NULL, 10) : -1;
 }
 
+long long vp_status_until(struct vtld_proc *p, const char *key, long long least, char *out,
+			  size_t cap)
+{
+	long long v = -1;
+	for (int i = 0; i < 300; i++) {
+		vp_ctl_ok(p, "--json status", out, cap);
+		v = vp_jint(out, key);
+		if (v >= least)
+			break;
+		usleep(100000);
+	}
+	return v;
+}
+
 void vp_wait_uploaded(struct vtld_proc *p, const char *barcode)
 {
 	char out[8192], args[64];

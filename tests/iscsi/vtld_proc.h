@@ -58,6 +58,11 @@ int vp_ctl(struct vtld_proc *p, char *out, size_t cap, const char *args);
 void vp_ctl_ok(struct vtld_proc *p, const char *args, char *out, size_t cap);
 /* The integer after "key": in vtlctl's JSON, or -1. */
 long long vp_jint(const char *json, const char *key);
+/* Poll `vtlctl --json status` (into out) every 100 ms, 30 s at most, until
+ * the integer at key is at least `least`; returns the last value read (the
+ * caller asserts on it, with out as the message). */
+long long vp_status_until(struct vtld_proc *p, const char *key, long long least, char *out,
+			  size_t cap);
 /* Wait (60 s at most, else fail the test) until `vtlctl tape show BARCODE`
  * reports no pending upload or byte and a manifest in the store. */
 void vp_wait_uploaded(struct vtld_proc *p, const char *barcode);

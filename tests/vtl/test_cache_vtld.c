@@ -176,13 +176,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "CAC004L8");
-	long long evicted = 0;
-	for (int i = 0; i < 100 && evicted < 2; i++) {
-		usleep(100000);
-		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
-		evicted = vp_jint(out, "evicted_segments");
-	}
-	cr_assert_eq(evicted, 2, "%s", out);
+	cr_assert_eq(vp_status_until(&vtl, "evicted_segments", 2, out, sizeof(out)), 2, "%s", out);
 	cr_assert_eq(local_segments("CAC004L8"), 1, "only the active segment stays");
 	long long active = vp_jint(out, "used_bytes");
 
@@ -205,13 +199,8 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	cr_assert_eq(vp_jint(out, "fetched_segments"), 0, "%s", out);
 	/* The cache counts what the .part holds (the bytes fetched), not its
 	 * length up to the end of the segment. */
-	long long used = 0;
-	for (int i = 0; i < 100 && used <= active + 2 * MB; i++) {
-		usleep(100000);
-		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
-		used = vp_jint(out, "used_bytes");
-	}
-	cr_assert_gt(used, active + 2 * MB, "%s", out);
+	long long used = vp_status_until(&vtl, "used_bytes", active + 2 * MB, out, sizeof(out));
+	cr_assert_geq(used, active + 2 * MB, "%s", out);
 	cr_assert_leq(used, active + fetched + 65536, "%s", out); /* + block rounding */
 
 	/* From the start: the first segment's run begins again at byte 0,

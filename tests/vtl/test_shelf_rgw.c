@@ -135,14 +135,8 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	mib_records(iscsi, 1, 500, 21, true);
 	th_filemarks(iscsi, 1, 1);
 	/* Mid-upload: a 5 MiB part is in the store, the upload open. */
-	int i;
-	for (i = 0; i < 300; i++) {
-		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
-		if (vp_jint(out, "parts_sent") >= 1)
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 300, "no part uploaded in 30 s: %s", out);
+	cr_assert_geq(vp_status_until(&vtl, "parts_sent", 1, out, sizeof(out)), 1,
+		      "no part uploaded in 30 s: %s", out);
 	/* The outage: every request is dropped unanswered. */
 	faultproxy_drop(proxy, 1 << 30);
 	int before = faultproxy_injected(proxy);
@@ -150,6 +144,7 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	th_filemarks(iscsi, 1, 1);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	int i;
 	for (i = 0; i < 300; i++) {
 		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 		if (faultproxy_injected(proxy) > before + 2 && strstr(out, "\"last_error\": \"") &&

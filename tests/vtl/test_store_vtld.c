@@ -165,13 +165,7 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 	vp_ctl_ok(&vtl, "tape create KIL001L8", out, sizeof(out));
 	write_tape("KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
 	/* Let a few parts go up, then kill -9 in the middle. */
-	long long sent = 0;
-	for (int i = 0; i < 200 && sent < 3; i++) {
-		usleep(100000);
-		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
-		sent = vp_jint(out, "parts_sent");
-	}
-	cr_assert_geq(sent, 3, "%s", out);
+	cr_assert_geq(vp_status_until(&vtl, "parts_sent", 3, out, sizeof(out)), 3, "%s", out);
 	kill(vtl.pid, SIGKILL);
 	waitpid(vtl.pid, NULL, 0);
 	vtl.pid = 0;
