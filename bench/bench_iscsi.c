@@ -51,7 +51,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -65,7 +64,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -76,33 +74,16 @@
 #include <iscsi.h> /* libiscsi */
 #include <scsi-lowlevel.h>
 
+#include "bench/bench_util.h"
+
 #define KIB	     1024ull
 #define MIB	     (1024ull * KIB)
 #define GIB_BYTES    (1024ull * MIB)
 #define MAX_DRIVES   4
-#define MAX_CHILDREN 16
 #define VERIFY_EVERY 64 /* full byte compare of every 64th record */
 #define TGT_IQN	     "iqn.2024-01.org.vtl.bench:tgt"
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("bench_iscsi: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1); /* the atexit handler stops vtld/tgtd and removes the files */
-}
 
 static void put_be24(uint8_t *p, uint32_t v)
 {
@@ -144,67 +125,24 @@ static void pin_self(int cpu)
 			CPU_SET(i, &set);
 	}
 	if (sched_setaffinity(0, sizeof(set), &set) != 0)
-		die("sched_setaffinity(%d): %s", cpu, strerror(errno));
+		bench_die("sched_setaffinity(%d): %s", cpu, strerror(errno));
 }
 
 /* ---- children: vtld, tgtd and the short-lived tools ------------------- */
 
-static pid_t children[MAX_CHILDREN];
 static char tmp_root[PATH_MAX / 2];
 static char tgt_socket[PATH_MAX]; /* tgtd's control socket, removed at exit */
 
-static void child_forget(pid_t pid)
-{
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == pid)
-			children[i] = 0;
-}
-
-/* Stop a daemon we started: SIGTERM, then SIGKILL after 5 s. */
-static void child_stop(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	int st;
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			child_forget(pid);
-			return;
-		}
-		usleep(50000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	child_forget(pid);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void cleanup(void)
 {
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] > 0)
-			child_stop(children[i]);
+	bench_children_stop(5);
 	if (tgt_socket[0]) {
 		char lock[PATH_MAX + 8];
 		snprintf(lock, sizeof(lock), "%s.lock", tgt_socket);
 		unlink(tgt_socket);
 		unlink(lock);
 	}
-	rm_tree(tmp_root);
+	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
 }
 
@@ -214,61 +152,11 @@ static void on_signal(int sig)
 	exit(1); /* runs cleanup(); good enough for an interrupted benchmark */
 }
 
-/* Start argv[0] with stdout and stderr appended to log; pinned to cpu when
- * cpu >= 0. The child gets SIGTERM if we die. */
-static pid_t spawn(char *const argv[], const char *log, int cpu)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		if (cpu >= 0) {
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			CPU_SET(cpu, &set);
-			sched_setaffinity(0, sizeof(set), &set);
-		}
-		execvp(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] == 0) {
-			children[i] = pid;
-			return pid;
-		}
-	}
-	kill(pid, SIGKILL);
-	die("too many children");
-	return -1;
-}
-
-/* Run a tool to completion; returns its exit status (or -1). */
-static int run_tool(char *const argv[], const char *log)
-{
-	pid_t pid = spawn(argv, log, -1);
-	int st = 0;
-	if (waitpid(pid, &st, 0) != pid)
-		st = -1;
-	child_forget(pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void run_tool_or_die(char *const argv[], const char *log)
 {
-	if (run_tool(argv, log) != 0)
-		die("%s %s %s failed; see %s", argv[0], argv[1] ? argv[1] : "",
-		    argv[1] && argv[2] ? argv[2] : "", log);
+	if (bench_run_tool(argv, NULL, log, NULL, 0, NULL) != 0)
+		bench_die("%s %s %s failed; see %s", argv[0], argv[1] ? argv[1] : "",
+			  argv[1] && argv[2] ? argv[2] : "", log);
 }
 
 static unsigned free_port(void)
@@ -279,21 +167,9 @@ static unsigned free_port(void)
 	socklen_t len = sizeof(a);
 	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    getsockname(s, (struct sockaddr *)&a, &len) != 0)
-		die("cannot find a free loopback port: %s", strerror(errno));
+		bench_die("cannot find a free loopback port: %s", strerror(errno));
 	close(s);
 	return ntohs(a.sin_port);
-}
-
-static void print_loadavg(const char *when)
-{
-	char buf[128] = "?";
-	FILE *f = fopen("/proc/loadavg", "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			snprintf(buf, sizeof(buf), "?\n");
-		fclose(f);
-	}
-	printf("load average %s: %s", when, buf);
 }
 
 /* /dev/shm when it can hold both media of the largest run, else ".". */
@@ -304,12 +180,6 @@ static const char *default_dir(uint64_t total)
 	    (uint64_t)v.f_bavail * v.f_frsize > 2 * total + 2 * GIB_BYTES)
 		return "/dev/shm";
 	return ".";
-}
-
-static const char *env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-	return v && v[0] ? v : def;
 }
 
 /* ---- the two targets -------------------------------------------------- */
@@ -337,7 +207,7 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	t->params = params;
 	snprintf(t->dir, sizeof(t->dir), "%s/vtld.%d", tmp_root, ++seq);
 	if (mkdir(t->dir, 0700) != 0)
-		die("mkdir %s: %s", t->dir, strerror(errno));
+		bench_die("mkdir %s: %s", t->dir, strerror(errno));
 	snprintf(t->log, sizeof(t->log), "%s/vtld.log", t->dir);
 
 	/* The offered values come from the [iscsi] keys (README.md). */
@@ -345,17 +215,17 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	snprintf(conf, sizeof(conf), "%s/vtld.conf", t->dir);
 	FILE *f = fopen(conf, "w");
 	if (!f)
-		die("cannot write %s: %s", conf, strerror(errno));
+		bench_die("cannot write %s: %s", conf, strerror(errno));
 	if (params == P_TGT)
 		fprintf(f, "[iscsi]\nmax_recv_data_segment = 8192\nfirst_burst = 65536\n"
 			   "max_burst = 262144\n");
 	fclose(f);
 
-	const char *vtld = env_or("VTLD", "./vtld");
-	const char *vtlctl = env_or("VTLCTL", "./vtlctl");
+	const char *vtld = bench_env_or("VTLD", "./vtld");
+	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
 	char *argv[] = {(char *)vtld, "--config",    conf,	     "--data-dir", t->dir,
 			"--listen",   "127.0.0.1:0", "--foreground", NULL};
-	t->pid = spawn(argv, t->log, cpu);
+	t->pid = bench_spawn(argv, NULL, t->log, -1, cpu);
 
 	unsigned port = 0;
 	char text[16384] = "";
@@ -374,13 +244,13 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 				port = 0;
 		int st;
 		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
-			child_forget(t->pid);
+			bench_child_forget(t->pid);
 			t->pid = 0;
-			die("vtld exited at start-up; log:\n%s", text);
+			bench_die("vtld exited at start-up; log:\n%s", text);
 		}
 	}
 	if (!port)
-		die("vtld did not report its port; log:\n%s", text);
+		bench_die("vtld did not report its port; log:\n%s", text);
 	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);
 	t->first_lun = 1;
 	t->n_luns = MAX_DRIVES;
@@ -411,14 +281,14 @@ static int tgtadm(const struct target *t, const char *fmt, ...)
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
 	snprintf(port, sizeof(port), "%d", tgt_ctl_port);
-	char *argv[40] = {(char *)env_or("TGTADM", "tgtadm"), "-C", port, "--lld", "iscsi"};
+	char *argv[40] = {(char *)bench_env_or("TGTADM", "tgtadm"), "-C", port, "--lld", "iscsi"};
 	int n = 5;
 	for (char *tok = strtok(args, " "); tok && n < 39; tok = strtok(NULL, " "))
 		argv[n++] = tok;
 	argv[n] = NULL;
 	char tool_log[PATH_MAX + 16];
 	snprintf(tool_log, sizeof(tool_log), "%s/tgtadm.log", t->dir);
-	return run_tool(argv, tool_log);
+	return bench_run_tool(argv, NULL, tool_log, NULL, 0, NULL);
 }
 
 static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes, int cpu)
@@ -429,7 +299,7 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 	t->params = params;
 	snprintf(t->dir, sizeof(t->dir), "%s/tgt.%d", tmp_root, ++seq);
 	if (mkdir(t->dir, 0700) != 0)
-		die("mkdir %s: %s", t->dir, strerror(errno));
+		bench_die("mkdir %s: %s", t->dir, strerror(errno));
 	snprintf(t->log, sizeof(t->log), "%s/tgtd.log", t->dir);
 
 	/* A thin tape image big enough for the longest stream (MB units). */
@@ -438,7 +308,7 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 	snprintf(size, sizeof(size), "--size=%llu",
 		 (unsigned long long)(tape_bytes / 1000000 + 1024));
 	snprintf(tool_log, sizeof(tool_log), "%s/tgtimg.log", t->dir);
-	char *mk[] = {(char *)env_or("TGTIMG", "tgtimg"),
+	char *mk[] = {(char *)bench_env_or("TGTIMG", "tgtimg"),
 		      "--op=new",
 		      "--device-type=tape",
 		      "--barcode=TGT001",
@@ -466,22 +336,22 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 	snprintf(ctl, sizeof(ctl), "%d", tgt_ctl_port);
 	/* -f: foreground, so the pid we have is tgtd's and SIGTERM stops it. */
 	char *argv[] = {
-	    (char *)env_or("TGTD", "tgtd"), "-f", "-C", ctl, "--iscsi", portal_arg, NULL};
-	t->pid = spawn(argv, t->log, cpu);
+	    (char *)bench_env_or("TGTD", "tgtd"), "-f", "-C", ctl, "--iscsi", portal_arg, NULL};
+	t->pid = bench_spawn(argv, NULL, t->log, -1, cpu);
 
 	bool up = false;
 	for (int waited = 0; waited < 10000 && !up; waited += 50) {
 		usleep(50000);
 		int st;
 		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
-			child_forget(t->pid);
+			bench_child_forget(t->pid);
 			t->pid = 0;
-			die("tgtd exited at start-up; see %s", t->log);
+			bench_die("tgtd exited at start-up; see %s", t->log);
 		}
 		up = tgtadm(t, "--mode sys --op show") == 0;
 	}
 	if (!up)
-		die("tgtd did not answer on control port %d; see %s", tgt_ctl_port, t->log);
+		bench_die("tgtd did not answer on control port %d; see %s", tgt_ctl_port, t->log);
 
 	if (tgtadm(t, "--mode target --op new --tid 1 --targetname %s", TGT_IQN) != 0 ||
 	    tgtadm(t,
@@ -489,7 +359,7 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 		   "--bstype ssc --device-type tape",
 		   img) != 0 ||
 	    tgtadm(t, "--mode target --op bind --tid 1 --initiator-address ALL") != 0)
-		die("tgtadm could not set up the tape target; see %s/tgtadm.log", t->dir);
+		bench_die("tgtadm could not set up the tape target; see %s/tgtadm.log", t->dir);
 	if (params == P_VTLD) {
 		const char *set[][2] = {{"MaxRecvDataSegmentLength", "262144"},
 					{"InitialR2T", "No"},
@@ -499,8 +369,8 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
 			if (tgtadm(t, "--mode target --op update --tid 1 --name %s --value %s",
 				   set[i][0], set[i][1]) != 0)
-				die("tgtadm could not set %s=%s; see %s/tgtadm.log", set[i][0],
-				    set[i][1], t->dir);
+				bench_die("tgtadm could not set %s=%s; see %s/tgtadm.log",
+					  set[i][0], set[i][1], t->dir);
 	}
 	snprintf(t->iqn, sizeof(t->iqn), "%s", TGT_IQN);
 	t->first_lun = 1;
@@ -509,7 +379,7 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 
 static void target_stop(struct target *t)
 {
-	child_stop(t->pid);
+	bench_child_stop(t->pid, 5);
 	t->pid = 0;
 	if (t->is_tgt && tgt_socket[0]) {
 		char lock[PATH_MAX + 8];
@@ -518,7 +388,7 @@ static void target_stop(struct target *t)
 		unlink(lock);
 		tgt_socket[0] = '\0';
 	}
-	rm_tree(t->dir);
+	bench_rm_tree(t->dir);
 	sync(); /* let the next run start with no writeback of this one */
 }
 
@@ -536,7 +406,7 @@ static void sess_open(struct sess *s, const struct target *t, int lun, int n)
 	snprintf(name, sizeof(name), "iqn.2024-01.org.vtl.bench:init%d", n);
 	s->ctx = iscsi_create_context(name);
 	if (!s->ctx)
-		die("iscsi_create_context failed");
+		bench_die("iscsi_create_context failed");
 	iscsi_set_noautoreconnect(s->ctx, 1);
 	iscsi_set_timeout(s->ctx, 120);
 	iscsi_set_session_type(s->ctx, ISCSI_SESSION_NORMAL);
@@ -545,11 +415,11 @@ static void sess_open(struct sess *s, const struct target *t, int lun, int n)
 	if (t->params == P_TGT)
 		iscsi_set_initial_r2t(s->ctx, ISCSI_INITIAL_R2T_YES);
 	if (iscsi_connect_sync(s->ctx, t->portal) != 0 || iscsi_login_sync(s->ctx) != 0)
-		die("login to %s at %s: %s", t->iqn, t->portal, iscsi_get_error(s->ctx));
+		bench_die("login to %s at %s: %s", t->iqn, t->portal, iscsi_get_error(s->ctx));
 	s->lun = lun;
 	if (posix_memalign((void **)&s->wbuf, 4096, MIB) != 0 ||
 	    posix_memalign((void **)&s->rbuf, 4096, MIB) != 0)
-		die("out of memory");
+		bench_die("out of memory");
 	uint32_t x = 2463534242u + (uint32_t)n; /* xorshift: incompressible */
 	for (size_t i = 0; i < MIB; i++) {
 		x ^= x << 13;
@@ -577,14 +447,14 @@ static int cmd6(struct sess *s, uint8_t op, uint8_t b1, uint32_t len, enum scsi_
 	put_be24(cdb + 2, len);
 	struct scsi_task *task = scsi_create_task(6, cdb, (int)dir, (int)buflen);
 	if (!task)
-		die("out of memory");
+		bench_die("out of memory");
 	struct scsi_iovec iov = {.iov_base = buf, .iov_len = buflen};
 	if (dir == SCSI_XFER_WRITE)
 		scsi_task_set_iov_out(task, &iov, 1);
 	else if (dir == SCSI_XFER_READ)
 		scsi_task_add_data_in_buffer(task, (int)buflen, buf);
 	if (!iscsi_scsi_command_sync(s->ctx, s->lun, task, NULL))
-		die("command 0x%02x on LUN %d: %s", op, s->lun, iscsi_get_error(s->ctx));
+		bench_die("command 0x%02x on LUN %d: %s", op, s->lun, iscsi_get_error(s->ctx));
 	int status = task->status;
 	if (got)
 		*got = buflen - (uint32_t)(task->residual_status == SCSI_RESIDUAL_UNDERFLOW
@@ -598,7 +468,7 @@ static void must(struct sess *s, uint8_t op, uint8_t b1, uint32_t len, const cha
 {
 	int st = cmd6(s, op, b1, len, SCSI_XFER_NONE, NULL, 0, NULL);
 	if (st != SCSI_STATUS_GOOD)
-		die("%s on LUN %d: status 0x%02x", what, s->lun, st);
+		bench_die("%s on LUN %d: status 0x%02x", what, s->lun, st);
 }
 
 static void sess_prepare(struct sess *s)
@@ -607,7 +477,7 @@ static void sess_prepare(struct sess *s)
 		if (cmd6(s, 0x00 /* TEST UNIT READY */, 0, 0, SCSI_XFER_NONE, NULL, 0, NULL) ==
 		    SCSI_STATUS_GOOD)
 			return;
-	die("LUN %d is not ready", s->lun);
+	bench_die("LUN %d is not ready", s->lun);
 }
 
 /* Stamp a record with its number at both ends. */
@@ -621,10 +491,10 @@ static void stamp(uint8_t *rec, uint32_t len, uint64_t n)
 static void check(const struct sess *s, uint32_t len, uint64_t n)
 {
 	if (get_le64(s->rbuf) != n || (len >= 16 && get_le64(s->rbuf + len - 8) != ~n))
-		die("LUN %d: record %llu read back is not the one written", s->lun,
-		    (unsigned long long)n);
+		bench_die("LUN %d: record %llu read back is not the one written", s->lun,
+			  (unsigned long long)n);
 	if (n % VERIFY_EVERY == 0 && len > 16 && memcmp(s->rbuf + 8, s->wbuf + 8, len - 16) != 0)
-		die("LUN %d: record %llu read back differs", s->lun, (unsigned long long)n);
+		bench_die("LUN %d: record %llu read back differs", s->lun, (unsigned long long)n);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -643,18 +513,18 @@ struct pass {
 static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *lat)
 {
 	must(s, 0x01 /* REWIND */, 0, 0, "REWIND");
-	double t0 = now();
+	double t0 = bench_now();
 	for (uint64_t i = 0; i < n; i++) {
 		stamp(s->wbuf, len, i);
-		double c0 = lat ? now() : 0;
+		double c0 = lat ? bench_now() : 0;
 		int st = cmd6(s, 0x0a /* WRITE(6) */, 0, len, SCSI_XFER_WRITE, s->wbuf, len, NULL);
 		if (st != SCSI_STATUS_GOOD)
-			die("WRITE(6) of record %llu (%u bytes) on LUN %d: status 0x%02x",
-			    (unsigned long long)i, len, s->lun, st);
+			bench_die("WRITE(6) of record %llu (%u bytes) on LUN %d: status 0x%02x",
+				  (unsigned long long)i, len, s->lun, st);
 		if (lat)
-			lat[i] = (now() - c0) * 1e6;
+			lat[i] = (bench_now() - c0) * 1e6;
 	}
-	struct pass p = {.secs = now() - t0};
+	struct pass p = {.secs = bench_now() - t0};
 	must(s, 0x10 /* WRITE FILEMARKS(6) */, 0, 1, "WRITE FILEMARKS");
 	return p;
 }
@@ -662,19 +532,20 @@ static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *
 static struct pass read_pass(struct sess *s, uint32_t len, uint64_t n, double *lat)
 {
 	must(s, 0x01 /* REWIND */, 0, 0, "REWIND");
-	double t0 = now();
+	double t0 = bench_now();
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t got = 0;
-		double c0 = lat ? now() : 0;
+		double c0 = lat ? bench_now() : 0;
 		int st = cmd6(s, 0x08 /* READ(6) */, 0, len, SCSI_XFER_READ, s->rbuf, len, &got);
 		if (lat)
-			lat[i] = (now() - c0) * 1e6;
+			lat[i] = (bench_now() - c0) * 1e6;
 		if (st != SCSI_STATUS_GOOD || got != len)
-			die("READ(6) of record %llu (%u bytes) on LUN %d: status 0x%02x, %u bytes",
+			bench_die(
+			    "READ(6) of record %llu (%u bytes) on LUN %d: status 0x%02x, %u bytes",
 			    (unsigned long long)i, len, s->lun, st, got);
 		check(s, len, i);
 	}
-	return (struct pass){.secs = now() - t0};
+	return (struct pass){.secs = bench_now() - t0};
 }
 
 static void percentiles(struct pass *p, double *lat, uint64_t n)
@@ -715,7 +586,7 @@ static struct lat_result latency(struct sess *s, uint64_t n)
 {
 	double *lat = malloc(n * sizeof(*lat));
 	if (!lat)
-		die("out of memory");
+		bench_die("out of memory");
 	struct lat_result r;
 	struct pass w = write_pass(s, 4096, n, lat);
 	percentiles(&w, lat, n);
@@ -745,11 +616,11 @@ static void *drive_thread(void *arg)
 	struct drive_job *j = arg;
 	must(&j->s, 0x01, 0, 0, "REWIND");
 	pthread_barrier_wait(j->bar);
-	j->w0 = now();
+	j->w0 = bench_now();
 	struct pass w = write_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->w1 = j->w0 + w.secs;
 	pthread_barrier_wait(j->bar);
-	j->r0 = now();
+	j->r0 = bench_now();
 	struct pass r = read_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->r1 = j->r0 + r.secs;
 	return NULL;
@@ -770,7 +641,7 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 	}
 	for (int d = 0; d < MAX_DRIVES; d++)
 		if (pthread_create(&th[d], NULL, drive_thread, &jobs[d]) != 0)
-			die("pthread_create failed");
+			bench_die("pthread_create failed");
 	double w0 = 1e300, w1 = 0, r0 = 1e300, r1 = 0, bytes = 0;
 	for (int d = 0; d < MAX_DRIVES; d++) {
 		pthread_join(th[d], NULL);
@@ -821,16 +692,16 @@ static void *tcp_sink_thread(void *arg)
 	pin_self(k->cpu);
 	int fd = accept(k->lfd, NULL, NULL);
 	if (fd < 0)
-		die("accept: %s", strerror(errno));
+		bench_die("accept: %s", strerror(errno));
 	uint8_t *buf = malloc(256 * KIB);
 	uint64_t got = 0;
 	while (got < k->total) {
 		ssize_t n = recv(fd, buf, 256 * KIB, 0);
 		if (n <= 0)
-			die("loopback recv: %s", n ? strerror(errno) : "EOF");
+			bench_die("loopback recv: %s", n ? strerror(errno) : "EOF");
 		got += (uint64_t)n;
 	}
-	k->end = now();
+	k->end = bench_now();
 	(void)!send(fd, "k", 1, 0);
 	free(buf);
 	close(fd);
@@ -845,22 +716,22 @@ static double loopback_tcp(uint64_t total, int cpu)
 	socklen_t len = sizeof(a);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
 	    getsockname(lfd, (struct sockaddr *)&a, &len) != 0)
-		die("loopback listen: %s", strerror(errno));
+		bench_die("loopback listen: %s", strerror(errno));
 	struct tcp_sink k = {.lfd = lfd, .total = total, .cpu = cpu};
 	pthread_t th;
 	if (pthread_create(&th, NULL, tcp_sink_thread, &k) != 0)
-		die("pthread_create failed");
+		bench_die("pthread_create failed");
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die("loopback connect: %s", strerror(errno));
+		bench_die("loopback connect: %s", strerror(errno));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	uint8_t *buf = calloc(1, 256 * KIB);
-	double t0 = now();
+	double t0 = bench_now();
 	for (uint64_t sent = 0; sent < total;) {
 		ssize_t n = send(fd, buf, 256 * KIB, 0);
 		if (n <= 0)
-			die("loopback send: %s", strerror(errno));
+			bench_die("loopback send: %s", strerror(errno));
 		sent += (uint64_t)n;
 	}
 	char ack;
@@ -987,15 +858,16 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 
 int main(int argc, char **argv)
 {
+	bench_prog = "bench_iscsi";
 	double gib = argc > 2 ? strtod(argv[2], NULL) : 4.0;
 	long long count4k = argc > 3 ? strtoll(argv[3], NULL, 10) : 20000;
 	if (!(gib > 0) || count4k < 100)
-		die("usage: bench_iscsi [DIR [GIB [COUNT4K]]]");
+		bench_die("usage: bench_iscsi [DIR [GIB [COUNT4K]]]");
 	struct config cfg = {.total = (uint64_t)(gib * (double)GIB_BYTES) / MIB * MIB,
 			     .count4k = (uint64_t)count4k,
 			     .four = true};
 	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
-	const char *only = env_or("BENCH_ONLY", "");
+	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1006,7 +878,7 @@ int main(int argc, char **argv)
 	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", base);
 	if (!mkdtemp(tmp_root)) {
 		tmp_root[0] = '\0';
-		die("cannot create a temporary directory in %s: %s", base, strerror(errno));
+		bench_die("cannot create a temporary directory in %s: %s", base, strerror(errno));
 	}
 
 	printf("iSCSI streaming and latency: vtld (this build) vs tgt bs_ssc, libiscsi, "
@@ -1015,7 +887,7 @@ int main(int argc, char **argv)
 	printf("one command outstanding; MB/s = 10^6 bytes/s; 4K latency ratio = tgt/vtld "
 	       "(> 1: vtld faster); pinned = target and initiator on CPU %d\n",
 	       cpu);
-	print_loadavg("at start (other work on this machine skews the figures)");
+	bench_print_loadavg("at start (other work on this machine skews the figures)");
 	fflush(stdout);
 
 	struct mode_result modes[2];
@@ -1050,6 +922,6 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
-	print_loadavg("at end");
+	bench_print_loadavg("at end");
 	return 0;
 }

@@ -55,20 +55,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,48 +78,21 @@
 #include <jansson.h>
 #include <scsi-lowlevel.h>
 
+#include "bench/bench_util.h"
 #include "s3/store.h"
 
-#define KIB	     ((uint64_t)1024)
-#define MIB	     (1024 * KIB)
-#define GIB	     (1024 * MIB)
-#define RECORD	     (256 * KIB)
-#define BARCODE	     "UPL001L8"
-#define BUCKET	     "vtl-bench-upload"
-#define MAX_CHILDREN 8
-#define AWS	     "/usr/bin/aws"
-#define PYTHON	     "/usr/bin/python3"
+#define KIB	((uint64_t)1024)
+#define MIB	(1024 * KIB)
+#define GIB	(1024 * MIB)
+#define RECORD	(256 * KIB)
+#define BARCODE "UPL001L8"
+#define BUCKET	"vtl-bench-upload"
+#define AWS	"/usr/bin/aws"
+#define PYTHON	"/usr/bin/python3"
 /* A run that uploads nothing new for this long has failed. */
 #define STALL_SECS 180
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fflush(stdout);
-	fputs("bench_upload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1); /* the atexit handler stops what we started and removes the files */
-}
-
-static const char *env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-	return v && v[0] ? v : def;
-}
 
 /* "4G", "512M", "16M", "1048576": K, M, G are powers of 1024. */
 static uint64_t parse_size(const char *s, const char *what)
@@ -140,7 +110,8 @@ static uint64_t parse_size(const char *s, const char *what)
 	if (mul != 1)
 		end++;
 	if (errno || end == s || *end || v == 0)
-		die("%s '%s': give bytes, or a number with K, M or G (powers of 1024)", what, s);
+		bench_die("%s '%s': give bytes, or a number with K, M or G (powers of 1024)", what,
+			  s);
 	return v * mul;
 }
 
@@ -148,7 +119,7 @@ static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-		die("cannot write %s: %s", path, strerror(errno));
+		bench_die("cannot write %s: %s", path, strerror(errno));
 }
 
 static char *read_file(const char *path)
@@ -236,66 +207,10 @@ static uint64_t mem_available(void)
 	return v;
 }
 
-static void print_loadavg(const char *when)
-{
-	char buf[128] = "?\n";
-	FILE *f = fopen("/proc/loadavg", "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			snprintf(buf, sizeof(buf), "?\n");
-		fclose(f);
-	}
-	printf("load average %s: %s", when, buf);
-	fflush(stdout);
-}
-
 /* ---- children --------------------------------------------------------- */
 
-static pid_t children[MAX_CHILDREN];
 static char tmp_root[PATH_MAX / 4];
 static char rgw_dir[PATH_MAX / 4];
-
-static void child_forget(pid_t pid)
-{
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == pid)
-			children[i] = 0;
-}
-
-/* SIGTERM, then SIGKILL after grace_s. Returns true when it exited by
- * itself. */
-static bool child_stop(pid_t pid, int grace_s)
-{
-	if (pid <= 0)
-		return true;
-	kill(pid, SIGTERM);
-	int st;
-	for (int i = 0; i < grace_s * 20; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			child_forget(pid);
-			return true;
-		}
-		usleep(50000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	child_forget(pid);
-	return false;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void rgw_stop(void)
 {
@@ -310,11 +225,9 @@ static void rgw_stop(void)
 
 static void cleanup(void)
 {
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] > 0)
-			child_stop(children[i], 10);
+	bench_children_stop(10);
 	rgw_stop();
-	rm_tree(tmp_root);
+	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
 }
 
@@ -322,88 +235,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	exit(1); /* runs cleanup() */
-}
-
-/*
- * Start argv[0] with stdout to out_fd (or the log) and stderr to the log;
- * env: NULL-terminated "NAME=value" to set in the child. The child gets
- * SIGTERM if we die.
- */
-static pid_t spawn(char *const argv[], char *const env[], const char *log, int out_fd)
-{
-	pid_t parent = getpid();
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(out_fd >= 0 ? out_fd : fd, 1);
-			dup2(fd, 2);
-		}
-		if (env) {
-			/* The peers see only the credentials and settings given
-			 * here, not a profile or endpoint of the caller's. */
-			for (size_t i = 0; environ[i];) {
-				if (strncmp(environ[i], "AWS_", 4) == 0) {
-					char name[128];
-					snprintf(name, sizeof(name), "%.*s",
-						 (int)strcspn(environ[i], "="), environ[i]);
-					unsetenv(name);
-				} else {
-					i++;
-				}
-			}
-			for (size_t i = 0; env[i]; i++)
-				putenv(env[i]);
-		}
-		execvp(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] == 0) {
-			children[i] = pid;
-			return pid;
-		}
-	}
-	kill(pid, SIGKILL);
-	die("too many children");
-}
-
-/* Run a tool to completion, its stdout into out (cap bytes, may be NULL);
- * returns its exit status (or -1); *ru gets its resource usage. */
-static int run_tool(char *const argv[], char *const env[], const char *log, char *out, size_t cap,
-		    struct rusage *ru)
-{
-	int p[2] = {-1, -1};
-	if (out && pipe2(p, O_CLOEXEC) != 0)
-		die("pipe: %s", strerror(errno));
-	pid_t pid = spawn(argv, env, log, p[1]);
-	if (out) {
-		close(p[1]);
-		size_t n = 0;
-		ssize_t got;
-		char rest[4096];
-		while (n < cap - 1 && (got = read(p[0], out + n, cap - 1 - n)) > 0)
-			n += (size_t)got;
-		while (read(p[0], rest, sizeof(rest)) > 0) /* more than asked for: drained */
-			;
-		out[n] = '\0';
-		close(p[0]);
-	}
-	int st = 0;
-	struct rusage r;
-	if (wait4(pid, &st, 0, &r) != pid)
-		st = -1;
-	child_forget(pid);
-	if (ru)
-		*ru = r;
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* ---- vtld and vtlctl -------------------------------------------------- */
@@ -428,7 +259,7 @@ static void vtld_start(struct vtld *v, const char *config)
 	write_file(v->conf, config);
 	chmod(v->conf, 0600); /* it holds the S3 secret */
 	unlink(v->log);
-	char *argv[] = {(char *)env_or("VTLD", "./vtld"),
+	char *argv[] = {(char *)bench_env_or("VTLD", "./vtld"),
 			"--config",
 			v->conf,
 			"--data-dir",
@@ -439,7 +270,7 @@ static void vtld_start(struct vtld *v, const char *config)
 			"127.0.0.1:0",
 			"--foreground",
 			NULL};
-	v->pid = spawn(argv, NULL, v->log, -1);
+	v->pid = bench_spawn(argv, NULL, v->log, -1, -1);
 	unsigned port = 0;
 	for (int waited = 0; waited < 30000 && !port; waited += 50) {
 		usleep(50000);
@@ -451,19 +282,20 @@ static void vtld_start(struct vtld *v, const char *config)
 		free(text);
 		int st;
 		if (waitpid(v->pid, &st, WNOHANG) == v->pid) {
-			child_forget(v->pid);
+			bench_child_forget(v->pid);
 			v->pid = 0;
-			die("vtld exited at start-up; its log:\n%s", log_tail(v->log));
+			bench_die("vtld exited at start-up; its log:\n%s", log_tail(v->log));
 		}
 	}
 	if (!port)
-		die("vtld did not report its iSCSI port in 30 s; its log:\n%s", log_tail(v->log));
+		bench_die("vtld did not report its iSCSI port in 30 s; its log:\n%s",
+			  log_tail(v->log));
 	snprintf(v->portal, sizeof(v->portal), "127.0.0.1:%u", port);
 }
 
 static void vtld_stop(struct vtld *v)
 {
-	if (!child_stop(v->pid, 60))
+	if (!bench_child_stop(v->pid, 60))
 		fprintf(stderr, "bench_upload: vtld did not stop in 60 s after SIGTERM; killed\n");
 	v->pid = 0;
 }
@@ -474,7 +306,7 @@ static void vtld_stop(struct vtld *v)
 static void vtlctl_out(const struct vtld *v, char *out, size_t cap, const char *a1, const char *a2,
 		       const char *a3, const char *a4, const char *a5)
 {
-	char *argv[] = {(char *)env_or("VTLCTL", "./vtlctl"),
+	char *argv[] = {(char *)bench_env_or("VTLCTL", "./vtlctl"),
 			"--socket",
 			(char *)v->sock,
 			"--json",
@@ -486,10 +318,10 @@ static void vtlctl_out(const struct vtld *v, char *out, size_t cap, const char *
 			NULL};
 	char log[PATH_MAX];
 	snprintf(log, sizeof(log), "%s/vtlctl.log", tmp_root);
-	int rc = run_tool(argv, NULL, log, out, cap, NULL);
+	int rc = bench_run_tool(argv, NULL, log, out, cap, NULL);
 	if (rc != 0)
-		die("vtlctl %s %s %s failed (exit %d): %s %s", a1, a2 ? a2 : "", a3 ? a3 : "", rc,
-		    out, log_tail(log));
+		bench_die("vtlctl %s %s %s failed (exit %d): %s %s", a1, a2 ? a2 : "", a3 ? a3 : "",
+			  rc, out, log_tail(log));
 }
 
 static json_t *vtlctl(const struct vtld *v, const char *a1, const char *a2, const char *a3)
@@ -499,7 +331,7 @@ static json_t *vtlctl(const struct vtld *v, const char *a1, const char *a2, cons
 	json_error_t e;
 	json_t *j = json_loads(out, 0, &e);
 	if (!j)
-		die("vtlctl %s %s %s: not JSON: %s", a1, a2 ? a2 : "", a3 ? a3 : "", out);
+		bench_die("vtlctl %s %s %s: not JSON: %s", a1, a2 ? a2 : "", a3 ? a3 : "", out);
 	return j;
 }
 
@@ -534,12 +366,12 @@ static int cmd6(struct iscsi_context *ctx, uint8_t op, uint8_t b1, uint32_t len,
 	struct scsi_task *task =
 	    scsi_create_task(6, cdb, buf ? SCSI_XFER_WRITE : SCSI_XFER_NONE, (int)buflen);
 	if (!task)
-		die("out of memory");
+		bench_die("out of memory");
 	struct scsi_iovec iov = {.iov_base = buf, .iov_len = buflen};
 	if (buf)
 		scsi_task_set_iov_out(task, &iov, 1);
 	if (!iscsi_scsi_command_sync(ctx, 1, task, NULL))
-		die("command 0x%02x on drive 1: %s", op, iscsi_get_error(ctx));
+		bench_die("command 0x%02x on drive 1: %s", op, iscsi_get_error(ctx));
 	int status = task->status;
 	scsi_free_scsi_task(task);
 	return status;
@@ -551,33 +383,33 @@ static double write_tape(const struct vtld *v, uint64_t size)
 {
 	struct iscsi_context *ctx = iscsi_create_context("iqn.2024-01.org.vtl.bench:upload");
 	if (!ctx)
-		die("iscsi_create_context failed");
+		bench_die("iscsi_create_context failed");
 	iscsi_set_noautoreconnect(ctx, 1);
 	iscsi_set_timeout(ctx, 120);
 	iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
 	iscsi_set_targetname(ctx, v->iqn);
 	iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
 	if (iscsi_connect_sync(ctx, v->portal) != 0 || iscsi_login_sync(ctx) != 0)
-		die("iSCSI login to %s at %s: %s", v->iqn, v->portal, iscsi_get_error(ctx));
+		bench_die("iSCSI login to %s at %s: %s", v->iqn, v->portal, iscsi_get_error(ctx));
 	int ready = 0;
 	for (int i = 0; i < 8 && !ready; i++) /* power-on and medium-changed UAs */
 		ready = cmd6(ctx, 0x00 /* TEST UNIT READY */, 0, 0, NULL, 0) == SCSI_STATUS_GOOD;
 	if (!ready)
-		die("drive 1 is not ready");
+		bench_die("drive 1 is not ready");
 	uint8_t *buf = malloc(RECORD);
 	if (!buf)
-		die("out of memory");
-	double t0 = now();
+		bench_die("out of memory");
+	double t0 = bench_now();
 	for (uint64_t done = 0; done < size; done += RECORD) {
 		fill_random(buf, RECORD);
 		int st = cmd6(ctx, 0x0a /* WRITE(6), variable */, 0, RECORD, buf, RECORD);
 		if (st != SCSI_STATUS_GOOD)
-			die("WRITE(6) at byte %" PRIu64 ": status 0x%02x; see %s", done, st,
-			    v->log);
+			bench_die("WRITE(6) at byte %" PRIu64 ": status 0x%02x; see %s", done, st,
+				  v->log);
 	}
 	if (cmd6(ctx, 0x10 /* WRITE FILEMARKS(6) */, 0, 1, NULL, 0) != SCSI_STATUS_GOOD)
-		die("WRITE FILEMARKS failed; see %s", v->log);
-	double secs = now() - t0;
+		bench_die("WRITE FILEMARKS failed; see %s", v->log);
+	double secs = bench_now() - t0;
 	free(buf);
 	iscsi_logout_sync(ctx);
 	iscsi_destroy_context(ctx);
@@ -601,7 +433,7 @@ static void list_segments(const char *tape_dir, struct segs *s)
 	memset(s, 0, sizeof(*s));
 	DIR *d = opendir(tape_dir);
 	if (!d)
-		die("cannot open %s: %s", tape_dir, strerror(errno));
+		bench_die("cannot open %s: %s", tape_dir, strerror(errno));
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
@@ -610,20 +442,20 @@ static void list_segments(const char *tape_dir, struct segs *s)
 			continue;
 		void *p = realloc(s->name, (s->n + 1) * sizeof(*s->name));
 		if (!p)
-			die("out of memory");
+			bench_die("out of memory");
 		s->name = p;
 		snprintf(s->name[s->n++], 64, "%s", e->d_name);
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof(path), "%s/%s", tape_dir, e->d_name);
 		struct stat sb;
 		if (stat(path, &sb) != 0)
-			die("stat %s: %s", path, strerror(errno));
+			bench_die("stat %s: %s", path, strerror(errno));
 		s->bytes += (uint64_t)sb.st_size;
 	}
 	closedir(d);
 	qsort(s->name, s->n, sizeof(*s->name), name_cmp);
 	if (!s->n)
-		die("no segment file in %s", tape_dir);
+		bench_die("no segment file in %s", tape_dir);
 }
 
 /* Append the segment files to out, removing each once copied (so that a
@@ -632,25 +464,25 @@ static void concat_segments(const char *tape_dir, const struct segs *s, const ch
 {
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		die("cannot create %s: %s", out, strerror(errno));
+		bench_die("cannot create %s: %s", out, strerror(errno));
 	for (size_t i = 0; i < s->n; i++) {
 		char path[PATH_MAX + 64];
 		if (snprintf(path, sizeof(path), "%s/%s", tape_dir, s->name[i]) >=
 		    (int)sizeof(path))
-			die("%s: path too long", tape_dir);
+			bench_die("%s: path too long", tape_dir);
 		int in = open(path, O_RDONLY | O_CLOEXEC);
 		if (in < 0)
-			die("cannot open %s: %s", path, strerror(errno));
+			bench_die("cannot open %s: %s", path, strerror(errno));
 		ssize_t n;
 		while ((n = copy_file_range(in, NULL, fd, NULL, 64 * MIB, 0)) > 0)
 			;
 		if (n < 0)
-			die("copying %s into %s: %s", path, out, strerror(errno));
+			bench_die("copying %s into %s: %s", path, out, strerror(errno));
 		close(in);
 		unlink(path);
 	}
 	if (close(fd) != 0)
-		die("writing %s: %s", out, strerror(errno));
+		bench_die("writing %s: %s", out, strerror(errno));
 }
 
 /* ---- radosgw ---------------------------------------------------------- */
@@ -666,7 +498,7 @@ static void rgw_start(struct rgw *r, uint64_t size)
 	snprintf(rgw_dir, sizeof(rgw_dir), "%s/bench_upload-rgw.XXXXXX", shm);
 	if (!mkdtemp(rgw_dir)) {
 		rgw_dir[0] = '\0';
-		die("cannot create a directory for radosgw in %s: %s", shm, strerror(errno));
+		bench_die("cannot create a directory for radosgw in %s: %s", shm, strerror(errno));
 	}
 	/* rgw.sh caps the memstore OSD at 4 GiB of RAM; the cap is only a
 	 * figure reported to the full-ratio checks, the RAM used is what is
@@ -678,10 +510,10 @@ static void rgw_start(struct rgw *r, uint64_t size)
 	snprintf(log, sizeof(log), "%s/rgw-start.log", tmp_root);
 	char *env[] = {ceph_args, NULL};
 	char *argv[] = {"timeout", "300", "sh", RGW_SH, "start", rgw_dir, NULL};
-	if (run_tool(argv, env, log, out, sizeof(out), NULL) != 0)
-		die("tests/s3/rgw.sh start failed (radosgw, ceph-mon, ceph-osd come with "
-		    "scripts/install-deps.sh test):\n%s",
-		    log_tail(log));
+	if (bench_run_tool(argv, env, log, out, sizeof(out), NULL) != 0)
+		bench_die("tests/s3/rgw.sh start failed (radosgw, ceph-mon, ceph-osd come with "
+			  "scripts/install-deps.sh test):\n%s",
+			  log_tail(log));
 	memset(r, 0, sizeof(*r));
 	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
 		if (strncmp(line, "RGW_ENDPOINT=", 13) == 0)
@@ -692,7 +524,7 @@ static void rgw_start(struct rgw *r, uint64_t size)
 			snprintf(r->secret, sizeof(r->secret), "%s", line + 15);
 	}
 	if (!r->endpoint[0] || !r->access[0] || !r->secret[0])
-		die("tests/s3/rgw.sh start printed no endpoint and keys");
+		bench_die("tests/s3/rgw.sh start printed no endpoint and keys");
 	struct store_s3_config cfg = {.bucket = BUCKET,
 				      .endpoint = r->endpoint,
 				      .region = "us-east-1",
@@ -701,7 +533,7 @@ static void rgw_start(struct rgw *r, uint64_t size)
 				      .secret_key = r->secret};
 	struct store_err err;
 	if (store_s3_open(&cfg, &r->st, &err) || store_s3_create_bucket(r->st, &err))
-		die("cannot create the bucket %s on %s: %s", BUCKET, r->endpoint, err.msg);
+		bench_die("cannot create the bucket %s on %s: %s", BUCKET, r->endpoint, err.msg);
 	/* radosgw creates its data pools (objects, multipart metadata) at
 	 * the first write of each kind, which takes seconds on a fresh
 	 * cluster; a PUT and a one-part multipart upload here keep that out
@@ -712,7 +544,7 @@ static void rgw_start(struct rgw *r, uint64_t size)
 	    store_mpu_create(r->st, "warm-up/mpu", NULL, id, &err) ||
 	    store_mpu_put_part(r->st, "warm-up/mpu", id, 1, "x", 1, part.etag, &err) ||
 	    store_mpu_complete(r->st, "warm-up/mpu", id, &part, 1, etag, &err))
-		die("the first writes to s3://%s failed: %s", BUCKET, err.msg);
+		bench_die("the first writes to s3://%s failed: %s", BUCKET, err.msg);
 }
 
 /* CPU seconds used so far by one of the cluster's daemons ("client.rgw.a"
@@ -751,7 +583,7 @@ static void list_keys(struct rgw *r, const char *prefix, struct key_list *l)
 	struct store_list_opts o = {.prefix = prefix};
 	struct store_err err;
 	if (store_list(r->st, &o, key_cb, l, &err))
-		die("cannot list s3://%s/%s: %s", BUCKET, prefix, err.msg);
+		bench_die("cannot list s3://%s/%s: %s", BUCKET, prefix, err.msg);
 }
 
 static int abort_cb(void *arg, const struct store_upload *u)
@@ -769,17 +601,17 @@ static void rgw_empty(struct rgw *r)
 	list_keys(r, "", &l);
 	for (size_t i = 0; i < l.n; i++)
 		if (store_delete(r->st, l.key[i], &err))
-			die("cannot delete s3://%s/%s: %s", BUCKET, l.key[i], err.msg);
+			bench_die("cannot delete s3://%s/%s: %s", BUCKET, l.key[i], err.msg);
 	free(l.key);
 	if (store_mpu_list(r->st, "", abort_cb, r->st, &err))
-		die("cannot abort the uploads left in s3://%s: %s", BUCKET, err.msg);
+		bench_die("cannot abort the uploads left in s3://%s: %s", BUCKET, err.msg);
 	char conf[PATH_MAX], log[PATH_MAX];
 	snprintf(conf, sizeof(conf), "%s/ceph.conf", rgw_dir);
 	snprintf(log, sizeof(log), "%s/rgw-gc.log", tmp_root);
 	char *argv[] = {"timeout", "300",     "radosgw-admin", "-c", conf, "-n", "client.rgw.a",
 			"gc",	   "process", "--include-all", NULL};
-	if (run_tool(argv, NULL, log, NULL, 0, NULL) != 0)
-		die("radosgw-admin gc process failed:\n%s", log_tail(log));
+	if (bench_run_tool(argv, NULL, log, NULL, 0, NULL) != 0)
+		bench_die("radosgw-admin gc process failed:\n%s", log_tail(log));
 }
 
 /*
@@ -839,21 +671,21 @@ static void rgw_warm_up(struct rgw *r, uint64_t size)
 	uint8_t *buf = malloc(WARM_UP_PART);
 	w.parts = calloc((size_t)w.nparts, sizeof(*w.parts));
 	if (!buf || !w.parts)
-		die("out of memory");
+		bench_die("out of memory");
 	fill_random(buf, WARM_UP_PART);
 	w.buf = buf;
 	if (store_mpu_create(r->st, WARM_UP_KEY, NULL, id, &err))
-		die("warm-up upload to s3://%s: %s", BUCKET, err.msg);
+		bench_die("warm-up upload to s3://%s: %s", BUCKET, err.msg);
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++)
 		if (pthread_create(&th[i], NULL, warm_up_thread, &w) != 0)
-			die("pthread_create failed");
+			bench_die("pthread_create failed");
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	if (w.rc)
-		die("warm-up upload to s3://%s: %s", BUCKET, w.msg);
+		bench_die("warm-up upload to s3://%s: %s", BUCKET, w.msg);
 	if (store_mpu_complete(r->st, WARM_UP_KEY, id, w.parts, (size_t)w.nparts, etag, &err))
-		die("warm-up upload to s3://%s: %s", BUCKET, err.msg);
+		bench_die("warm-up upload to s3://%s: %s", BUCKET, err.msg);
 	free(w.parts);
 	free(buf);
 	rgw_empty(r);
@@ -883,12 +715,12 @@ static bool vtld_knows_parallel_parts(void)
 	memset(&p, 0, sizeof(p));
 	snprintf(p.dir, sizeof(p.dir), "%s/probe", tmp_root);
 	if (mkdir(p.dir, 0700) != 0)
-		die("mkdir %s: %s", p.dir, strerror(errno));
+		bench_die("mkdir %s: %s", p.dir, strerror(errno));
 	char conf[PATH_MAX], log[PATH_MAX];
 	snprintf(conf, sizeof(conf), "%s/probe.conf", tmp_root);
 	snprintf(log, sizeof(log), "%s/probe.log", tmp_root);
 	write_file(conf, "[store]\nparallel_parts = 1\n");
-	char *argv[] = {(char *)env_or("VTLD", "./vtld"),
+	char *argv[] = {(char *)bench_env_or("VTLD", "./vtld"),
 			"--config",
 			conf,
 			"--data-dir",
@@ -897,7 +729,7 @@ static bool vtld_knows_parallel_parts(void)
 			"127.0.0.1:0",
 			"--foreground",
 			NULL};
-	pid_t pid = spawn(argv, NULL, log, -1);
+	pid_t pid = bench_spawn(argv, NULL, log, -1, -1);
 	bool known = false, done = false;
 	for (int waited = 0; waited < 30000 && !done; waited += 50) {
 		usleep(50000);
@@ -907,19 +739,21 @@ static bool vtld_knows_parallel_parts(void)
 		free(text);
 		int st;
 		if (!done && waitpid(pid, &st, WNOHANG) == pid) {
-			child_forget(pid);
+			bench_child_forget(pid);
 			pid = 0;
 			done = true;
 		}
 	}
 	if (!done)
-		die("vtld neither started nor refused its configuration in 30 s; its log:\n%s",
+		bench_die(
+		    "vtld neither started nor refused its configuration in 30 s; its log:\n%s",
 		    log_tail(log));
-	child_stop(pid, 10);
+	bench_child_stop(pid, 10);
 	if (!known && !strstr(log_tail(log), "parallel_parts"))
-		die("vtld refused a configuration for another reason than parallel_parts:\n%s",
+		bench_die(
+		    "vtld refused a configuration for another reason than parallel_parts:\n%s",
 		    log_tail(log));
-	rm_tree(p.dir);
+	bench_rm_tree(p.dir);
 	return known;
 }
 
@@ -953,7 +787,7 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 	memset(&v, 0, sizeof(v));
 	snprintf(v.dir, sizeof(v.dir), "%s/vtld", tmp_root);
 	if (mkdir(v.dir, 0700) != 0)
-		die("mkdir %s: %s", v.dir, strerror(errno));
+		bench_die("mkdir %s: %s", v.dir, strerror(errno));
 
 	/* A loopback port bound here and never listened on: vtld's
 	 * connections to it are refused at once. */
@@ -963,7 +797,7 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 	socklen_t alen = sizeof(a);
 	if (dead < 0 || bind(dead, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    getsockname(dead, (struct sockaddr *)&a, &alen) != 0)
-		die("cannot bind a loopback port: %s", strerror(errno));
+		bench_die("cannot bind a loopback port: %s", strerror(errno));
 	char config[2048], endpoint[64];
 	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
 	store_config(config, sizeof(config), endpoint, "BENCHNOSTORE", "unused", s->part_size_arg,
@@ -977,7 +811,8 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 	vtlctl_out(&v, out, sizeof(out), "drive", "unload", "1", NULL, NULL);
 	json_t *t = vtlctl(&v, "tape", "show", BARCODE);
 	if (jnum(t, "uploaded_bytes") > 0)
-		die("vtld uploaded data to a store that cannot be reached?\n%s", json_dumps(t, 0));
+		bench_die("vtld uploaded data to a store that cannot be reached?\n%s",
+			  json_dumps(t, 0));
 	json_decref(t);
 	vtld_stop(&v);
 	close(dead);
@@ -991,24 +826,24 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 	       segs->n);
 	fflush(stdout);
 
-	double started = now();
+	double started = bench_now();
 	rgw_start(r, s->size);
 	printf("radosgw (tests/s3/rgw.sh, memstore OSD) at %s, started in %.1f s\n", r->endpoint,
-	       now() - started);
+	       bench_now() - started);
 	fflush(stdout);
-	started = now();
+	started = bench_now();
 	rgw_warm_up(r, s->size);
 	printf("warm-up: %" PRIu64 " bytes uploaded into radosgw and deleted, not timed (%.1f s)\n",
-	       s->size, now() - started);
+	       s->size, bench_now() - started);
 	fflush(stdout);
 
 	/* The timed run: vtld's start until the catalog says all is up. */
 	store_config(config, sizeof(config), r->endpoint, r->access, r->secret, s->part_size_arg,
 		     s->parallel_arg);
-	double r0 = daemon_cpu("client.rgw.a"), o0 = daemon_cpu("osd.0"), t0 = now();
+	double r0 = daemon_cpu("client.rgw.a"), o0 = daemon_cpu("osd.0"), t0 = bench_now();
 	vtld_start(&v, config);
 	long long up = 0, last_up = -1;
-	double last_progress = now(), first_byte = 0;
+	double last_progress = bench_now(), first_byte = 0;
 	for (;;) {
 		t = vtlctl(&v, "tape", "show", BARCODE);
 		up = jnum(t, "uploaded_bytes");
@@ -1016,21 +851,21 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 			    jnum(t, "manifest_generation") > 0 && up > 0;
 		json_decref(t);
 		if (up > 0 && !first_byte)
-			first_byte = now();
+			first_byte = bench_now();
 		if (done)
 			break;
 		if (up != last_up) {
 			last_up = up;
-			last_progress = now();
-		} else if (now() - last_progress > STALL_SECS) {
+			last_progress = bench_now();
+		} else if (bench_now() - last_progress > STALL_SECS) {
 			json_t *st = vtlctl(&v, "status", NULL, NULL);
-			die("no upload progress for %d s (%lld of %" PRIu64
-			    " bytes); vtlctl status: %s",
-			    STALL_SECS, up, segs->bytes, json_dumps(st, JSON_INDENT(1)));
+			bench_die("no upload progress for %d s (%lld of %" PRIu64
+				  " bytes); vtlctl status: %s",
+				  STALL_SECS, up, segs->bytes, json_dumps(st, JSON_INDENT(1)));
 		}
 		usleep(100000);
 	}
-	struct result res = {.secs = now() - t0, .bytes = (uint64_t)up};
+	struct result res = {.secs = bench_now() - t0, .bytes = (uint64_t)up};
 	res.peak_rss = proc_status_kb(v.pid, "VmHWM");
 	res.cpu = proc_cpu(v.pid);
 	res.rgw_cpu = daemon_cpu("client.rgw.a") - r0;
@@ -1049,20 +884,21 @@ static struct result vtld_run(const struct settings *s, struct rgw *r, struct se
 	json_decref(st);
 	vtld_stop(&v);
 	if (reported > 0 && !s->parallel_arg && reported != (long long)s->parallel)
-		die("vtld reports parallel_parts %lld, the benchmark assumed %u", reported,
-		    s->parallel);
+		bench_die("vtld reports parallel_parts %lld, the benchmark assumed %u", reported,
+			  s->parallel);
 	if ((uint64_t)up != segs->bytes)
-		die("vtld reports %lld bytes uploaded, the segment files hold %" PRIu64, up,
-		    segs->bytes);
+		bench_die("vtld reports %lld bytes uploaded, the segment files hold %" PRIu64, up,
+			  segs->bytes);
 	struct key_list l;
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "tapes/%s/seg/", BARCODE);
 	list_keys(r, prefix, &l);
 	free(l.key);
 	if (l.n != segs->n || l.bytes != segs->bytes)
-		die("the bucket holds %zu segment objects of %" PRIu64 " bytes, the tape %zu of "
-		    "%" PRIu64,
-		    l.n, l.bytes, segs->n, segs->bytes);
+		bench_die("the bucket holds %zu segment objects of %" PRIu64
+			  " bytes, the tape %zu of "
+			  "%" PRIu64,
+			  l.n, l.bytes, segs->n, segs->bytes);
 	char part[32];
 	snprintf(part, sizeof(part), "%" PRIu64 " MiB", s->part_size / MIB);
 	snprintf(res.name, sizeof(res.name), "vtld uploader (%s x %u)", part, s->parallel);
@@ -1078,24 +914,24 @@ static struct result peer_run(struct rgw *r, const char *name, char *const argv[
 	snprintf(log, sizeof(log), "%s/peer.log", tmp_root);
 	unlink(log);
 	struct rusage ru;
-	double r0 = daemon_cpu("client.rgw.a"), o0 = daemon_cpu("osd.0"), t0 = now();
-	int rc = run_tool(argv, env, log, out, cap, &ru);
-	struct result res = {.secs = now() - t0,
+	double r0 = daemon_cpu("client.rgw.a"), o0 = daemon_cpu("osd.0"), t0 = bench_now();
+	int rc = bench_run_tool(argv, env, log, out, cap, &ru);
+	struct result res = {.secs = bench_now() - t0,
 			     .bytes = bytes,
 			     .rgw_cpu = daemon_cpu("client.rgw.a") - r0,
 			     .osd_cpu = daemon_cpu("osd.0") - o0};
 	res.cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	if (rc != 0)
-		die("%s failed (exit %d):\n%s", name, rc, log_tail(log));
+		bench_die("%s failed (exit %d):\n%s", name, rc, log_tail(log));
 	res.peak_rss = (uint64_t)ru.ru_maxrss * KIB;
 	struct store_object_info info;
 	struct store_err err;
 	if (store_head(r->st, key, &info, &err))
-		die("%s: the object is not there: %s", name, err.msg);
+		bench_die("%s: the object is not there: %s", name, err.msg);
 	if (info.size != bytes)
-		die("%s: s3://%s/%s holds %" PRIu64 " bytes, the file %" PRIu64, name, BUCKET, key,
-		    info.size, bytes);
+		bench_die("%s: s3://%s/%s holds %" PRIu64 " bytes, the file %" PRIu64, name, BUCKET,
+			  key, info.size, bytes);
 	rgw_empty(r);
 	return res;
 }
@@ -1118,12 +954,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	bench_prog = "bench_upload";
 	struct settings s = {
 	    .part_size_arg = getenv("BENCH_PART_SIZE"),
 	    .parallel_arg = getenv("BENCH_PARALLEL_PARTS"),
 	    .dir = getenv("BENCH_DIR"),
 	};
-	const char *size_arg = env_or("BENCH_UPLOAD_SIZE", "4G");
+	const char *size_arg = bench_env_or("BENCH_UPLOAD_SIZE", "4G");
 	int c;
 	while ((c = getopt(argc, argv, "s:p:P:d:h")) != -1) {
 		switch (c) {
@@ -1151,15 +988,15 @@ int main(int argc, char **argv)
 		s.parallel_arg = NULL;
 	s.size = parse_size(size_arg, "size") / RECORD * RECORD;
 	if (s.size < 64 * MIB)
-		die("size %s: at least 64M", size_arg);
+		bench_die("size %s: at least 64M", size_arg);
 	/* vtld's documented default (README.md, [store] part_size). */
 	s.part_size = s.part_size_arg ? parse_size(s.part_size_arg, "part size") : 16 * MIB;
 
 	if (access(AWS, X_OK) != 0 ||
 	    system(PYTHON " -c 'import boto3, awscli' >/dev/null 2>&1") != 0)
-		die("the peers are missing: Debian's awscli (" AWS
-		    ") and python3-boto3 (for " PYTHON
-		    "); install them with scripts/install-deps.sh bench");
+		bench_die("the peers are missing: Debian's awscli (" AWS
+			  ") and python3-boto3 (for " PYTHON
+			  "); install them with scripts/install-deps.sh bench");
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -1180,19 +1017,19 @@ int main(int argc, char **argv)
 	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_upload.XXXXXX", s.dir);
 	if (!mkdtemp(tmp_root)) {
 		tmp_root[0] = '\0';
-		die("cannot create a temporary directory in %s: %s", s.dir, strerror(errno));
+		bench_die("cannot create a temporary directory in %s: %s", s.dir, strerror(errno));
 	}
 	char abs_root[PATH_MAX];
 	if (!realpath(tmp_root, abs_root))
-		die("realpath %s: %s", tmp_root, strerror(errno));
+		bench_die("realpath %s: %s", tmp_root, strerror(errno));
 	if (snprintf(tmp_root, sizeof(tmp_root), "%s", abs_root) >= (int)sizeof(tmp_root))
-		die("%s: path too long", abs_root);
+		bench_die("%s: path too long", abs_root);
 
 	if (s.parallel_arg) {
 		char *end;
 		long n = strtol(s.parallel_arg, &end, 10);
 		if (*end || n < 1 || n > 64)
-			die("parallel_parts '%s': 1 to 64", s.parallel_arg);
+			bench_die("parallel_parts '%s': 1 to 64", s.parallel_arg);
 		s.parallel = (unsigned)n;
 		snprintf(s.parallel_why, sizeof(s.parallel_why), "given");
 	} else if (vtld_knows_parallel_parts()) {
@@ -1209,9 +1046,9 @@ int main(int argc, char **argv)
 	char log[PATH_MAX];
 	snprintf(log, sizeof(log), "%s/peer.log", tmp_root);
 	unsigned long long aws_chunk = 0, aws_conc = 0;
-	if (run_tool(defs, NULL, log, aws_defaults, sizeof(aws_defaults), NULL) != 0 ||
+	if (bench_run_tool(defs, NULL, log, aws_defaults, sizeof(aws_defaults), NULL) != 0 ||
 	    sscanf(aws_defaults, "%llu %llu", &aws_chunk, &aws_conc) != 2)
-		die("cannot read awscli's transfer defaults:\n%s", log_tail(log));
+		bench_die("cannot read awscli's transfer defaults:\n%s", log_tail(log));
 
 	printf("upload of a %.4g GiB tape to radosgw: vtld (this build) vs aws s3 cp and boto3, "
 	       "127.0.0.1, %ld CPUs, files in %s\n",
@@ -1222,7 +1059,7 @@ int main(int argc, char **argv)
 	printf("MB/s = 10^6 bytes/s; time from process start to the last byte acknowledged "
 	       "(vtld: to the catalog saying so); peak RSS = VmHWM (vtld), ru_maxrss (peers); "
 	       "CPU seconds of the client, radosgw and the OSD during the run\n");
-	print_loadavg("at start");
+	bench_print_loadavg("at start");
 
 	struct rgw r;
 	struct segs segs;
@@ -1236,7 +1073,7 @@ int main(int argc, char **argv)
 	snprintf(tape_dir, sizeof(tape_dir), "%s/vtld/tapes/%s", tmp_root, BARCODE);
 	concat_segments(tape_dir, &segs, file);
 	free(segs.name);
-	rm_tree(tape_dir);
+	bench_rm_tree(tape_dir);
 
 	char url[256], ep[160], ak[96], sk[160], cfgpath[PATH_MAX], cfgenv[PATH_MAX + 32],
 	    credenv[PATH_MAX + 64];
@@ -1299,6 +1136,6 @@ int main(int argc, char **argv)
 	}
 	printf("issue 7 target (vtld at least as fast as every peer, ratio >= 1.0): %s\n",
 	       met ? "met" : "MISSED");
-	print_loadavg("at end");
+	bench_print_loadavg("at end");
 	return 0;
 }

@@ -9,7 +9,7 @@ CLEANFILES += $(BENCHES)
 # ./vtld, ./vtlctl and tgtd itself. libiscsi's headers come from their own
 # directory, as in iscsi/local.mk.
 EXTRA_PROGRAMS += bench/bench_iscsi
-bench_bench_iscsi_SOURCES = bench/bench_iscsi.c
+bench_bench_iscsi_SOURCES = bench/bench_iscsi.c bench/bench_util.c bench/bench_util.h
 bench_bench_iscsi_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
 	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi
 bench_bench_iscsi_LDADD = $(LIBISCSI_LIBS) -lpthread -lm
@@ -36,7 +36,7 @@ EXTRA_DIST += bench/tcmu/run-bench.sh bench/tcmu/guest-bench.sh
 # boto3 helper bench/bench_upload.py; the peers come with
 # `scripts/install-deps.sh bench`.
 EXTRA_PROGRAMS += bench/bench_upload
-bench_bench_upload_SOURCES = bench/bench_upload.c
+bench_bench_upload_SOURCES = bench/bench_upload.c bench/bench_util.c bench/bench_util.h
 bench_bench_upload_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) $(JANSSON_CFLAGS) \
 	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi \
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' \

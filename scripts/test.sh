@@ -45,6 +45,12 @@ suite() { # name builddir configure-flags...
 	fi
 	grep -a -E '^# (TOTAL|PASS|FAIL|ERROR):' "$dir/check.out" || true
 	tally "$dir"
+	# The benchmarks are not run here (make bench measures), only built.
+	if ! make -C "$dir" -j"$(nproc)" bench-build >"$dir/bench-build.out" 2>&1; then
+		status=1
+		echo "$name: the benchmark programs do not build"
+		tail -20 "$dir/bench-build.out"
+	fi
 }
 
 suite "unit and integration" "$src/build-check"

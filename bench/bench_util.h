@@ -1,0 +1,50 @@
+/*
+ * bench_util.h - what the benchmark programs share (bench/bench_iscsi.c,
+ * bench/bench_upload.c): their clock, their way to die, and the children
+ * they start (vtld, tgtd, radosgw's tools, the peers), which are stopped
+ * whatever happens, since a benchmark that leaves daemons behind spoils the
+ * next run. Benchmarks talk to the user and exit; library code never does.
+ */
+#ifndef VTL_BENCH_UTIL_H
+#define VTL_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* The program's name, the prefix of bench_die's messages. */
+extern const char *bench_prog;
+
+/* Monotonic seconds. */
+double bench_now(void);
+/* Say "PROG: message" on stderr and exit(1): the program's atexit handler
+ * stops what it started and removes its files. */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* getenv(name), or def when it is unset or empty. */
+const char *bench_env_or(const char *name, const char *def);
+/* "load average WHEN: ..." from /proc/loadavg on stdout. */
+void bench_print_loadavg(const char *when);
+/* Remove a directory tree (nothing when dir is ""). */
+void bench_rm_tree(const char *dir);
+
+/*
+ * Start argv[0] (PATH searched) with stdout to out_fd (-1: the log) and
+ * stderr appended to the log; pinned to cpu when cpu >= 0. env: NULL, or
+ * "NAME=value" entries set in the child after every AWS_* variable of ours
+ * is removed (a peer sees only the credentials given to it). The child
+ * gets SIGTERM if we die, and is remembered until bench_child_forget.
+ */
+pid_t bench_spawn(char *const argv[], char *const env[], const char *log, int out_fd, int cpu);
+/* Run a tool to completion, its stdout into out (cap bytes, NULL: the log);
+ * returns its exit status (-1: killed or lost); *ru its resource usage. */
+int bench_run_tool(char *const argv[], char *const env[], const char *log, char *out, size_t cap,
+		   struct rusage *ru);
+/* A child that was waited for elsewhere. */
+void bench_child_forget(pid_t pid);
+/* SIGTERM, then SIGKILL after grace_s; true when it exited by itself. */
+bool bench_child_stop(pid_t pid, int grace_s);
+/* Stop every child still running (the atexit handler). */
+void bench_children_stop(int grace_s);
+
+#endif
