@@ -338,9 +338,10 @@ $full"
 
 # --------------------------------------------------------- Bacula btape
 # btape_run NAME DEVICE CHANGER DRIVE-INDEX TIMEOUT LOG: Bacula's `btape
-# test` on the tape drive DEVICE (a no-rewind node) with a minimal
-# bacula-sd.conf whose autochanger part goes through Debian's mtx-changer
-# on CHANGER (the changer's sg node) as drive DRIVE-INDEX. btape's
+# test` on the tape drive DEVICE (a no-rewind node) with the sample
+# contrib/bacula/bacula-sd.conf, whose autochanger part goes through
+# Debian's mtx-changer on CHANGER (the changer's sg node) as drive
+# DRIVE-INDEX. btape's
 # autochanger test unloads the drive and loads slot 1, which must hold a
 # writable tape; the caller loads a tape first. Maximum Block Size is
 # E2E_BTAPE_BLOCK (default 16384; btape writes a fixed 10000 records per
@@ -353,43 +354,17 @@ btape_run() {
 	# mtx-changer waits up to 300 s for ONLINE after a load; keep a
 	# failure inside the budget.
 	sed -i 's/-le 300 /-le 30 /' /etc/bacula/scripts/mtx-changer
-	cat >"$conf" <<EOF
-Storage {
-  Name = e2e-sd
-  WorkingDirectory = /var/lib/bacula
-  Pid Directory = /run/bacula
-  Plugin Directory = /usr/lib/bacula
-  SDAddress = 127.0.0.1
-}
-Director {
-  Name = e2e-dir
-  Password = "e2e"
-}
-Messages {
-  Name = Standard
-  console = all
-}
-Autochanger {
-  Name = e2e-changer
-  Device = Drive-$index
-  Changer Device = $chg
-  Changer Command = "/etc/bacula/scripts/mtx-changer %c %o %S %a %d"
-}
-Device {
-  Name = Drive-$index
-  Drive Index = $index
-  Media Type = LTO
-  Archive Device = $dev
-  AutomaticMount = yes
-  AlwaysOpen = yes
-  RemovableMedia = yes
-  RandomAccess = no
-  AutoChanger = yes
-  Maximum Changer Wait = 120
-  Maximum Block Size = ${E2E_BTAPE_BLOCK:-16384}
-}
-EOF
-	runsh "$to" "printf 'test\\ny\\nquit\\n' | btape -c $conf Drive-$index 2>&1 | tee $log"
+	# The sample users get (contrib/bacula/bacula-sd.conf), with this
+	# guest's nodes for the changer and the drive, the test's block size,
+	# and btape's messages on the console.
+	sed -e "s|^\(  Changer Device = \)[^ ]*|\1$chg|" \
+		-e "s|^\(  Archive Device = \)/dev/nst$index |\1$dev |" \
+		-e "s|^\(  Maximum Block Size = \).*|\1${E2E_BTAPE_BLOCK:-16384}|" \
+		-e "s|^\(  director = bacula-dir = all\)\$|\1\n  console = all|" \
+		"$E2E_SRCDIR/contrib/bacula/bacula-sd.conf" >"$conf"
+	grep -q "^  Archive Device = $dev " "$conf" && grep -q "^  Changer Device = $chg " "$conf" ||
+		{ RC=1 OUT=$(cat "$conf"); fail "$name" "contrib/bacula/bacula-sd.conf takes the guest's device nodes"; return; }
+	runsh "$to" "printf 'test\\ny\\nquit\\n' | btape -c $conf vtl-drive-$index 2>&1 | tee $log"
 	local why=""
 	[ "$RC" -eq 0 ] || why="btape exit $RC"
 	local bad='This is NOT correct|Append test failed|must correct this error|Please add|Attempting again|test failed|Bad status|Bad autochanger|ERR='
