@@ -144,12 +144,13 @@ else
 fi
 
 # ------------------------------------------------ Amanda round trip
-# A minimal configuration "e2e": chg-robot on the changer's sg node
-# (through mtx), drive 2, slots 1-2 (E2E tapes); a GNU tar dump of a small
-# directory with auth "local" (the server is its own client), straight to
-# tape (no holding disk), indexed so that amrecover can browse it.
+# The sample configuration users get (contrib/amanda/vtl): chg-robot on the
+# changer's sg node (through mtx), here with drive 2 and slots 1-2 (E2E
+# tapes); a GNU tar dump of a small directory, its disklist entry adding
+# auth "local" (the server is its own client), straight to tape (no
+# holding disk), indexed so that amrecover can browse it.
 amanda_round_trip() {
-	local C=/etc/amanda/e2e S=/var/lib/amanda/e2e SRC=$WORK/amanda-src
+	local C=/etc/amanda/vtl S=/var/lib/amanda/vtl SRC=$WORK/amanda-src
 	local D2 drive=2
 	D2=$(nst "$drive")
 	refresh
@@ -172,65 +173,50 @@ amanda_round_trip() {
 	cp /etc/services "$SRC/sub/deeper/services"
 	: >"$SRC/empty"
 	ln -s random-700k "$SRC/link"
-	cat >"$C/amanda.conf" <<EOF
-org "e2e"
-mailto ""
-dumpuser "backup"
-dumpcycle 0
-runspercycle 1
-tapecycle 2
-runtapes 1
-tpchanger "e2e-robot"
-define changer e2e-robot {
-  tpchanger "chg-robot:$CHG_SG"
-  property "tape-device" "$drive=tape:$D2"
-  property "use-slots" "1-2"
-  changerfile "$S/chg-robot.state"
-}
-tapetype "E2E-TAPE"
-define tapetype E2E-TAPE {
-  length 500 mbytes
-  filemark 0 kbytes
-}
-labelstr "^E2E-AM-[0-9]+\$"
-infofile "$S/curinfo"
-logdir "$S/log"
-indexdir "$S/index"
-define dumptype e2e-tar {
-  program "GNUTAR"
+	# No mail from the guest: amreport then prints the report.
+	sed -e "s|chg-robot:/dev/sg4|chg-robot:$CHG_SG|" -e 's|^mailto .*|mailto ""|' \
+		-e "s|^\(  property \"tape-device\" \).*|\1\"$drive=tape:$D2\"|" \
+		-e "s|^\(  property \"use-slots\" \)\"[^\"]*\"|\1\"1-2\"|" \
+		"$E2E_SRCDIR/contrib/amanda/vtl/amanda.conf" >"$C/amanda.conf"
+	if ! grep -q "chg-robot:$CHG_SG\"" "$C/amanda.conf" ||
+		! grep -q "\"$drive=tape:$D2\"\$" "$C/amanda.conf" || ! grep -q '"use-slots" "1-2"' "$C/amanda.conf"; then
+		RC=1 OUT=$(cat "$C/amanda.conf")
+		fail "Amanda: contrib/amanda/vtl/amanda.conf takes the guest's device nodes"
+		return
+	fi
+	cat >"$C/disklist" <<EOF
+localhost $SRC {
+  vtl-tar
   auth "local"
-  compress none
-  index yes
   holdingdisk never
-  record no
   estimate server
+  record no
 }
 EOF
-	echo "localhost $SRC e2e-tar" >"$C/disklist"
 	chown -R backup "$C" "$S" /var/lib/amanda/gnutar-lists
 	chmod -R a+rX "$SRC"
 	as_backup() { runsh "$1" "su -s /bin/sh backup -c '$2' 2>&1"; }
 
-	as_backup 300 "amlabel e2e E2E-AM-01 slot 1"
+	as_backup 300 "amlabel vtl VTL-01 slot 1"
 	if [ "$RC" -eq 0 ] && has 'Success'; then
-		pass "Amanda: amlabel e2e E2E-AM-01 slot 1 (chg-robot loads slot 1 into drive $drive)"
+		pass "Amanda: amlabel vtl VTL-01 slot 1 (chg-robot loads slot 1 into drive $drive)"
 	else
-		fail "Amanda: amlabel e2e E2E-AM-01 slot 1 (chg-robot loads slot 1 into drive $drive)" \
+		fail "Amanda: amlabel vtl VTL-01 slot 1 (chg-robot loads slot 1 into drive $drive)" \
 			"chg-robot moves the tape with mtx, amlabel writes and checks the label"
 		return
 	fi
-	as_backup "$(budget_left)" "amdump e2e; echo amdump-exit=\$?; amreport e2e"
-	if has '^amdump-exit=0' && has 'E2E-AM-01 .* 1 +1' && ! has 'FAILED|STRANGE'; then
-		pass "Amanda: amdump e2e writes the directory to E2E-AM-01"
+	as_backup "$(budget_left)" "amdump vtl; echo amdump-exit=\$?; amreport vtl"
+	if has '^amdump-exit=0' && has 'VTL-01 .* 1 +1' && ! has 'FAILED|STRANGE'; then
+		pass "Amanda: amdump vtl writes the directory to VTL-01"
 	else
-		fail "Amanda: amdump e2e writes the directory to E2E-AM-01" \
-			"amdump exit 0; amreport: 1 DLE taped to E2E-AM-01, nothing FAILED"
+		fail "Amanda: amdump vtl writes the directory to VTL-01" \
+			"amdump exit 0; amreport: 1 DLE taped to VTL-01, nothing FAILED"
 		return
 	fi
 	rm -rf "$WORK/am-fetch" "$WORK/am-rec"
 	mkdir -p "$WORK/am-fetch/x" "$WORK/am-rec"
 	chown backup "$WORK/am-fetch"
-	as_backup 300 "cd $WORK/am-fetch && amfetchdump -a -p e2e localhost $SRC >dump.tar"
+	as_backup 300 "cd $WORK/am-fetch && amfetchdump -a -p vtl localhost $SRC >dump.tar"
 	local rc_f=$RC
 	runsh 60 "tar -xf $WORK/am-fetch/dump.tar -C $WORK/am-fetch/x && diff -r --no-dereference $SRC $WORK/am-fetch/x"
 	if [ "$rc_f" -eq 0 ] && [ "$RC" -eq 0 ]; then
@@ -238,7 +224,7 @@ EOF
 	else
 		fail "Amanda: amfetchdump restores the same bytes (diff -r)" "the dump image read back from tape, identical files"
 	fi
-	runsh 300 "cd $WORK/am-rec && printf 'sethost localhost\nsetdisk $SRC\nadd .\nextract\nY\nY\nquit\n' | amrecover e2e -s localhost -t localhost -o auth=local 2>&1"
+	runsh 300 "cd $WORK/am-rec && printf 'sethost localhost\nsetdisk $SRC\nadd .\nextract\nY\nY\nquit\n' | amrecover vtl -s localhost -t localhost -o auth=local 2>&1"
 	local rc_r=$RC
 	runsh 60 "diff -r --no-dereference $SRC $WORK/am-rec"
 	if [ "$rc_r" -eq 0 ] && [ "$RC" -eq 0 ]; then
