@@ -968,6 +968,18 @@ static int page_moves_on(const struct s3_store *s, const struct req *r, const ch
 			     next[0] ? "\"" : "");
 }
 
+/* A truncated page's next marker (element elem) into marker (cap bytes),
+ * checked to move on from the one the page was asked from. */
+static int next_marker(const struct s3_store *s, const struct req *r, struct xml_span doc,
+		       const char *elem, char *marker, size_t cap, struct store_err *err)
+{
+	char next[1024] = "";
+	xml_get(doc, elem, next, cap < sizeof(next) ? cap : sizeof(next));
+	int rc = page_moves_on(s, r, elem, marker, next, err);
+	snprintf(marker, cap, "%s", next);
+	return rc;
+}
+
 static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
 		   struct store_err *err)
 {
@@ -990,12 +1002,9 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 			req_query(&r, "start-after", opts->start_after);
 		struct xml_span doc;
 		rc = list_page(s, &r, &doc, &truncated, err);
-		if (!rc && truncated) {
-			char next[sizeof(token)] = "";
-			xml_get(doc, "NextContinuationToken", next, sizeof(next));
-			rc = page_moves_on(s, &r, "NextContinuationToken", token, next, err);
-			snprintf(token, sizeof(token), "%s", next);
-		}
+		if (!rc && truncated)
+			rc = next_marker(s, &r, doc, "NextContinuationToken", token, sizeof(token),
+					 err);
 		if (rc) {
 			req_free(&r);
 			break;
@@ -1309,12 +1318,9 @@ static int s3_mpu_list_parts(struct store *st, const char *key, const char *id, 
 			req_query(&r, "part-number-marker", marker);
 		struct xml_span doc;
 		rc = list_page(s, &r, &doc, &truncated, err);
-		if (!rc && truncated) {
-			char next[sizeof(marker)] = "";
-			xml_get(doc, "NextPartNumberMarker", next, sizeof(next));
-			rc = page_moves_on(s, &r, "NextPartNumberMarker", marker, next, err);
-			snprintf(marker, sizeof(marker), "%s", next);
-		}
+		if (!rc && truncated)
+			rc = next_marker(s, &r, doc, "NextPartNumberMarker", marker, sizeof(marker),
+					 err);
 		if (rc) {
 			req_free(&r);
 			break;
