@@ -104,6 +104,15 @@ static int set_u16(const char *v, int64_t lo, int64_t hi, uint16_t *out)
 	return 0;
 }
 
+static int set_uint(const char *v, int64_t lo, int64_t hi, unsigned *out)
+{
+	int64_t x;
+	if (set_num(v, lo, hi, &x))
+		return -1;
+	*out = (unsigned)x;
+	return 0;
+}
+
 static int set_allow(struct vtl_config *cfg, const char *v)
 {
 	char tmp[4096];
@@ -179,20 +188,12 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		return set_size(v, STORE_PART_MIN, &s->part_size) || s->part_size > STORE_PART_MAX;
 	}
 	if (strcasecmp(name, "parallel_parts") == 0) {
-		int64_t x;
 		*why = "parts in flight at once, 1 to 64";
-		if (set_num(v, 1, UPL_PARALLEL_MAX, &x))
-			return 1;
-		s->parallel_parts = (unsigned)x;
-		return 0;
+		return set_uint(v, 1, UPL_PARALLEL_MAX, &s->parallel_parts) ? 1 : 0;
 	}
 	if (strcasecmp(name, "upload_nice") == 0) {
-		int64_t x;
 		*why = "added to the uploader threads' nice value, 0 (none) to 19";
-		if (set_num(v, 0, 19, &x))
-			return 1;
-		s->upload_nice = (unsigned)x;
-		return 0;
+		return set_uint(v, 0, 19, &s->upload_nice) ? 1 : 0;
 	}
 	if (strcasecmp(name, "archive_storage_class") == 0) {
 		*why = "an S3 storage class (GLACIER, DEEP_ARCHIVE, STANDARD_IA, ...)";
@@ -208,12 +209,8 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		return set_str(s->archive_prefix, sizeof(s->archive_prefix), v) ? 1 : 0;
 	}
 	if (strcasecmp(name, "restore_days") == 0) {
-		int64_t x;
 		*why = "days a restored copy of an archived object stays readable, 1 to 30000";
-		if (set_num(v, 1, 30000, &x))
-			return 1;
-		s->restore_days = (unsigned)x;
-		return 0;
+		return set_uint(v, 1, 30000, &s->restore_days) ? 1 : 0;
 	}
 	if (strcasecmp(name, "restore_tier") == 0) {
 		/* S3 API Reference, RestoreObject: GlacierJobParameters Tier. */
@@ -231,12 +228,8 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 		return set_size(v, 0, &s->cache_limit) ? 1 : 0;
 	}
 	if (strcasecmp(name, "idle_complete") == 0) {
-		int64_t x;
 		*why = "seconds, 0 to 86400";
-		if (set_num(v, 0, 86400, &x))
-			return 1;
-		s->idle_secs = (unsigned)x;
-		return 0;
+		return set_uint(v, 0, 86400, &s->idle_secs) ? 1 : 0;
 	}
 	return -1;
 }

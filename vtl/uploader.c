@@ -598,10 +598,11 @@ static void window_activity(struct upl *u)
 
 /*
  * The calling thread of the uploader takes its name and gives way to the
- * drives ([store] upload_nice): hashing and copying parts is background work, and with it
- * at the same priority a read through a drive ran at a third of its speed
- * while a tape written just before went up (docs/benchmarks.md). Under
- * back-pressure the drives wait, and the uploader has the CPU.
+ * drives ([store] upload_nice): hashing and copying parts is background
+ * work, and with it at the same priority a read through a drive ran at a
+ * third of its speed while a tape written just before went up
+ * (docs/benchmarks.md). Under back-pressure the drives wait, and the
+ * uploader has the CPU.
  */
 static void give_way(struct upl *u, const char *name)
 {
