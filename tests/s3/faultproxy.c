@@ -132,21 +132,28 @@ static void send_slowdown(int cfd)
 	write_all(cfd, msg, (size_t)n);
 }
 
-static void send_answer(int cfd, int status, const char *reason, const char *code,
-			const char *message)
+/* An answer made here: status, reason and an XML body, then close. */
+static void send_reply(int cfd, int status, const char *reason, const char *body)
 {
-	char body[512] = "", msg[1024];
-	if (code)
-		snprintf(body, sizeof(body),
-			 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
-			 "<Message>%s</Message><RequestId>faultproxy</RequestId></Error>",
-			 code, message);
+	char msg[2048];
 	int n = snprintf(msg, sizeof(msg),
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
 			 "x-amz-request-id: faultproxy\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n%s",
 			 status, reason, strlen(body), body);
 	write_all(cfd, msg, (size_t)n);
+}
+
+static void send_answer(int cfd, int status, const char *reason, const char *code,
+			const char *message)
+{
+	char body[512] = "";
+	if (code)
+		snprintf(body, sizeof(body),
+			 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+			 "<Message>%s</Message><RequestId>faultproxy</RequestId></Error>",
+			 code, message);
+	send_reply(cfd, status, reason, body);
 }
 
 /* A truncated page of the listing a GET asks for whose marker never moves
@@ -180,17 +187,6 @@ static int stuck_page(const char *hdr, char *body, size_t cap)
 	else
 		return 0;
 	return 1;
-}
-
-static void send_xml(int cfd, const char *body)
-{
-	char msg[2048];
-	int n = snprintf(msg, sizeof(msg),
-			 "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
-			 "x-amz-request-id: faultproxy\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n%s",
-			 strlen(body), body);
-	write_all(cfd, msg, (size_t)n);
 }
 
 static long ms_since(const struct timespec *t)
@@ -352,7 +348,7 @@ static enum action feed_request(struct conn *c, char *buf, size_t n)
 		char page[1024];
 		if (stuck_page(ps->hdr, page, sizeof(page)) && take(&p->stuck)) {
 			atomic_fetch_add(&p->injected, 1);
-			send_xml(c->cfd, page);
+			send_reply(c->cfd, 200, "OK", page);
 			return A_CLOSE;
 		}
 		if (take(&p->slowdown)) {
