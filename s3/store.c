@@ -25,6 +25,7 @@ int store_set_err(struct store_err *err, int rc, int http_status, const char *co
 		return rc;
 	memset(err, 0, sizeof(*err));
 	err->rc = rc;
+	err->fault = store_fault_of(rc, code);
 	err->http_status = http_status;
 	if (code)
 		snprintf(err->code, sizeof(err->code), "%s", code);
@@ -35,6 +36,71 @@ int store_set_err(struct store_err *err, int rc, int http_status, const char *co
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+enum store_fault store_fault_of(int rc, const char *code)
+{
+	/* S3 error codes (Amazon S3 API Reference, "Error responses"). */
+	static const struct {
+		const char *code;
+		enum store_fault fault;
+	} codes[] = {
+	    {"AccessDenied", STORE_FAULT_ACCESS},
+	    {"SignatureDoesNotMatch", STORE_FAULT_ACCESS},
+	    {"InvalidAccessKeyId", STORE_FAULT_ACCESS},
+	    {"InvalidToken", STORE_FAULT_ACCESS},
+	    {"ExpiredToken", STORE_FAULT_ACCESS},
+	    {"AccountProblem", STORE_FAULT_ACCESS},
+	    {"AllAccessDisabled", STORE_FAULT_ACCESS},
+	    {"NoCredentials", STORE_FAULT_ACCESS},
+	    {"NoSuchBucket", STORE_FAULT_BUCKET},
+	    {"QuotaExceeded", STORE_FAULT_SPACE},
+	};
+	if (!rc)
+		return STORE_FAULT_NONE;
+	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcmp(code, codes[i].code))
+			return codes[i].fault;
+	switch (-rc) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return STORE_FAULT_ACCESS;
+	case ENOSPC:
+	case EDQUOT:
+		return STORE_FAULT_SPACE;
+	case EINVAL:
+	case ENOENT:
+	case ERANGE:
+	case EFBIG:
+	case EEXIST:
+	case ENAMETOOLONG:
+	case EOPNOTSUPP:
+		return STORE_FAULT_REFUSED;
+	default:
+		return STORE_FAULT_TRANSIENT;
+	}
+}
+
+const char *store_fault_name(enum store_fault f)
+{
+	switch (f) {
+	case STORE_FAULT_NONE:
+		return "none";
+	case STORE_FAULT_TRANSIENT:
+		return "transient";
+	case STORE_FAULT_TLS:
+		return "certificate";
+	case STORE_FAULT_ACCESS:
+		return "access";
+	case STORE_FAULT_BUCKET:
+		return "bucket";
+	case STORE_FAULT_SPACE:
+		return "space";
+	case STORE_FAULT_REFUSED:
+		return "refused";
+	}
+	return "?";
 }
 
 static int check_key(struct store_err *err, const char *what, const char *key)

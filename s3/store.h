@@ -36,9 +36,13 @@
  *   NotImplemented (HTTP 501)                          -EOPNOTSUPP
  *   BadDigest, XAmzContentSHA256Mismatch, a body whose
  *   MD5 is not its ETag (after the retries)            -EBADMSG
+ *   QuotaExceeded                                      -EDQUOT
  *   timeouts (after the retries)                       -ETIMEDOUT
  *   no connection (after the retries)                  -ECONNREFUSED
+ *   a server certificate that does not verify          -EPROTO
  *   5xx, SlowDown and anything else                    -EIO
+ *
+ * err->fault says whether waiting can fix the error (enum store_fault).
  */
 #ifndef VTL_S3_STORE_H
 #define VTL_S3_STORE_H
@@ -59,9 +63,36 @@
 
 struct store;
 
+/*
+ * Whether waiting can fix an error. A transient fault may go away by
+ * itself, so the caller backs off and tries again; every other one needs a
+ * person to change something first (a setting, a credential, the bucket, a
+ * quota), and the same request fails the same way until then.
+ */
+enum store_fault {
+	STORE_FAULT_NONE,      /* no error */
+	STORE_FAULT_TRANSIENT, /* timeouts, no connection, HTTP 5xx, SlowDown, a body
+				* corrupted on the way, anything not listed below */
+	STORE_FAULT_TLS,       /* the server's certificate does not verify (its CA
+				* unknown, its name not the endpoint's, expired) */
+	STORE_FAULT_ACCESS,    /* AccessDenied, SignatureDoesNotMatch,
+				* InvalidAccessKeyId, an expired token; a local
+				* directory's permissions */
+	STORE_FAULT_BUCKET,    /* NoSuchBucket */
+	STORE_FAULT_SPACE,     /* QuotaExceeded; a full file system */
+	STORE_FAULT_REFUSED,   /* any other refusal of the request itself (HTTP 4xx,
+				* a bad argument): sent again, it fails again */
+};
+
+/* The fault of an error from its errno and S3 code (may be NULL). */
+enum store_fault store_fault_of(int rc, const char *code);
+/* "certificate", "access", ...: a short name for messages and JSON. */
+const char *store_fault_name(enum store_fault f);
+
 /* What went wrong, for a person to read. */
 struct store_err {
 	int rc;			     /* the negative errno also returned */
+	enum store_fault fault;	     /* whether waiting can fix it */
 	int http_status;	     /* 0 when no HTTP answer (or local) */
 	char code[64];		     /* S3 error code ("NoSuchKey"), or "" */
 	char request_id[128];	     /* x-amz-request-id, or "" */

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -378,6 +379,7 @@ static int code_errno(long status, const char *code)
 	    {"InvalidDigest", EBADMSG},
 	    {"BucketAlreadyOwnedByYou", EEXIST},
 	    {"BucketAlreadyExists", EEXIST},
+	    {"QuotaExceeded", EDQUOT},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcmp(code, map[i].code))
@@ -469,12 +471,33 @@ static int curl_errno(CURLcode c)
 		return -ECONNRESET;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_CONNECT_ERROR:
 		return -EPROTO;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	default:
 		return -EIO;
+	}
+}
+
+/* The server's certificate (or the CA bundle to check it with) is the
+ * problem: retrying cannot help, a person must fix the configuration. */
+static int tls_failure(CURLcode c)
+{
+	switch (c) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return 1;
+	default:
+		return 0;
 	}
 }
 
@@ -700,9 +723,17 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 		if (c != CURLE_OK) {
 			rc = curl_errno(c);
 			retry = retryable_curl(c);
-			store_set_err(err, rc, 0, NULL, NULL, "%s %s: %s%s%s (after %u tries)",
+			/* A certificate names its server and is checked against
+			 * the CA bundle: say which of each. */
+			char tls[PATH_MAX + 600] = "";
+			if (tls_failure(c))
+				snprintf(tls, sizeof(tls), "server %s://%s, CAs %s, ", s->scheme,
+					 s->host, s->ca_bundle ? s->ca_bundle : "of the system");
+			store_set_err(err, rc, 0, NULL, NULL, "%s %s: %s%s%s (%safter %u tries)",
 				      r->what, name, curl_easy_strerror(c), cerr[0] ? ": " : "",
-				      cerr, attempt + 1);
+				      cerr, tls, attempt + 1);
+			if (tls[0] && err)
+				err->fault = STORE_FAULT_TLS;
 		} else {
 			struct xml_span doc = {r->resp.p ? r->resp.p : "",
 					       r->resp.p ? r->resp.p + r->resp.len : ""};
