@@ -7,12 +7,24 @@
 #                      memstore ceph-osd and radosgw on free loopback ports,
 #                      creates an S3 user and prints, on stdout:
 #                        RGW_ENDPOINT=http://127.0.0.1:PORT
+#                        RGW_HTTPS_ENDPOINT=https://127.0.0.1:PORT
+#                        RGW_HTTPS_OTHER_ENDPOINT=https://127.0.0.1:PORT
+#                        RGW_CA_BUNDLE=DIR/tls/ca.crt
 #                        RGW_ACCESS_KEY=...
 #                        RGW_SECRET_KEY=...
 #                        RGW_STORAGE_CLASSES=STANDARD STANDARD_IA GLACIER DEEP_ARCHIVE
-#                      exit status 0 only when the S3 port answers.
+#                      exit status 0 only when the S3 ports answer.
+#   rgw.sh quota DIR BUCKET BYTES
+#                      sets the bucket's quota to BYTES (-1: none), so that
+#                      radosgw answers QuotaExceeded beyond it.
 #   rgw.sh stop DIR    stops exactly the daemons started in DIR (pid files)
 #                      and removes DIR.
+#
+# HTTPS: the same radosgw serves TLS (beast's ssl_endpoint) with a
+# certificate signed by a CA made here (openssl, EC P-256, valid two days):
+# RGW_HTTPS_ENDPOINT's names IP:127.0.0.1 and DNS:localhost, so it verifies
+# against RGW_CA_BUNDLE; RGW_HTTPS_OTHER_ENDPOINT's, from the same CA, names
+# only s3.other.invalid, so it fails the name check and nothing else.
 #
 # Why a mon and an OSD: Debian 12's Ceph (Pacific, 16.2) has no dbstore
 # backend compiled into radosgw, so radosgw needs RADOS underneath. The OSD
@@ -54,10 +66,33 @@ show_logs() {
 	done
 }
 
+# A CA and two server certificates it signs, in $1 (keys mode 0600).
+make_certs() {
+	tls=$1
+	mkdir -p "$tls"
+	(
+		umask 077
+		cd "$tls" || exit 1
+		ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+		# shellcheck disable=SC2086 # $ec is several words
+		openssl req -x509 $ec -keyout ca.key -out ca.crt -days 2 -subj "/CN=vtl test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext &&
+			printf 'subjectAltName=DNS:s3.other.invalid\n' >other.ext &&
+			for name in server other; do
+				# shellcheck disable=SC2086
+				openssl req $ec -keyout "$name.key" -out "$name.csr" -subj "/CN=$name" &&
+					openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+						-days 2 -extfile "$name.ext" -out "$name.crt" || exit 1
+			done
+	) >"$dir/log/openssl.out" 2>&1 || { cat "$dir/log/openssl.out" >&2; die "openssl could not make the test certificates"; }
+	chmod 644 "$tls/ca.crt"
+}
+
 start() {
-	for bin in ceph-mon ceph-osd radosgw radosgw-admin ceph; do
+	for bin in ceph-mon ceph-osd radosgw radosgw-admin ceph openssl; do
 		command -v "$bin" >/dev/null 2>&1 ||
-			die "$bin not found: install the Debian packages radosgw ceph-mon ceph-osd (scripts/install-deps.sh test)"
+			die "$bin not found: install the Debian packages radosgw ceph-mon ceph-osd openssl (scripts/install-deps.sh test)"
 	done
 	[ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ] && die "$dir exists and is not empty"
 	mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/rgw"
@@ -65,6 +100,9 @@ start() {
 	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 	mon_port=$(free_port)
 	rgw_port=$(free_port)
+	ssl_port=$(free_port)
+	other_port=$(free_port)
+	make_certs "$dir/tls"
 	conf="$dir/ceph.conf"
 	cat >"$conf" <<CONF
 [global]
@@ -102,7 +140,7 @@ osd max object size = 134217728
 [client]
 keyring = $dir/run/client.keyring
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port ssl_endpoint=127.0.0.1:$ssl_port ssl_certificate=$dir/tls/server.crt ssl_private_key=$dir/tls/server.key, beast ssl_endpoint=127.0.0.1:$other_port ssl_certificate=$dir/tls/other.crt ssl_private_key=$dir/tls/other.key
 rgw data = $dir/rgw
 rgw dns name = localhost
 rgw enable usage log = false
@@ -149,10 +187,15 @@ CONF
 	done
 
 	radosgw -c "$conf" -n client.rgw.a || { show_logs; die "radosgw did not start"; }
-	wait_for 60 /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $rgw_port), 1)" ||
-		{ show_logs; die "radosgw does not listen on 127.0.0.1:$rgw_port"; }
+	for port in $rgw_port $ssl_port $other_port; do
+		wait_for 60 /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" ||
+			{ show_logs; die "radosgw does not listen on 127.0.0.1:$port"; }
+	done
 
 	echo "RGW_ENDPOINT=http://127.0.0.1:$rgw_port"
+	echo "RGW_HTTPS_ENDPOINT=https://127.0.0.1:$ssl_port"
+	echo "RGW_HTTPS_OTHER_ENDPOINT=https://127.0.0.1:$other_port"
+	echo "RGW_CA_BUNDLE=$dir/tls/ca.crt"
 	echo "RGW_ACCESS_KEY=$access"
 	echo "RGW_SECRET_KEY=$secret"
 	echo "RGW_STORAGE_CLASSES='STANDARD STANDARD_IA GLACIER DEEP_ARCHIVE'"
@@ -181,7 +224,19 @@ stop() {
 	rm -rf "$dir"
 }
 
-[ $# -eq 2 ] || die "usage: rgw.sh start|stop DIR"
+if [ $# -eq 4 ] && [ "$1" = quota ]; then
+	dir=$2
+	conf="$dir/ceph.conf"
+	admin() { timeout 60 radosgw-admin -c "$conf" -n client.rgw.a "$@" >/dev/null 2>&1; }
+	if [ "$4" = -1 ]; then
+		admin quota disable --quota-scope=bucket --bucket="$3" || die "radosgw-admin quota disable for bucket $3 failed"
+	else
+		admin quota set --quota-scope=bucket --bucket="$3" --max-size="$4" || die "radosgw-admin quota set for bucket $3 failed"
+		admin quota enable --quota-scope=bucket --bucket="$3" || die "radosgw-admin quota enable for bucket $3 failed"
+	fi
+	exit 0
+fi
+[ $# -eq 2 ] || die "usage: rgw.sh start|stop DIR, or rgw.sh quota DIR BUCKET BYTES"
 dir=$2
 case "$1" in
 start)

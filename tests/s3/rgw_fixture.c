@@ -2,7 +2,9 @@
  * rgw_fixture.c - Ceph's radosgw around a Criterion test program: started
  * by tests/s3/rgw.sh before the tests, a bucket created, stopped after.
  * The tests read RGW_ENDPOINT, RGW_ACCESS_KEY and RGW_SECRET_KEY from the
- * environment; when radosgw cannot start, VTL_RGW_ERROR says why and every
+ * environment (and, for HTTPS, RGW_HTTPS_ENDPOINT, RGW_HTTPS_OTHER_ENDPOINT
+ * and RGW_CA_BUNDLE; RGW_DIR for rgw_set_quota); when radosgw cannot
+ * start, VTL_RGW_ERROR says why and every
  * test that needs it fails with that message (nothing is skipped).
  * An RGW_ENDPOINT already set means a server the caller runs.
  */
@@ -75,8 +77,19 @@ static void rgw_start(void)
 		return;
 	}
 	unlink(errfile);
-	fprintf(stderr, "%s: radosgw at %s\n", program_invocation_short_name,
-		getenv("RGW_ENDPOINT"));
+	setenv("RGW_DIR", rgw_dir, 1);
+	fprintf(stderr, "%s: radosgw at %s and %s\n", program_invocation_short_name,
+		getenv("RGW_ENDPOINT"), getenv("RGW_HTTPS_ENDPOINT"));
+}
+
+void rgw_set_quota(const char *bucket, long long bytes)
+{
+	const char *dir = getenv("RGW_DIR");
+	cr_assert_not_null(dir, "no quota without radosgw-admin: this radosgw was not started "
+				"by the tests (RGW_ENDPOINT was set)");
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sh '%s' quota '%s' '%s' %lld", RGW_SH, dir, bucket, bytes);
+	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 }
 
 static void rgw_bucket(const char *bucket)

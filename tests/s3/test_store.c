@@ -801,6 +801,138 @@ Test(store_rgw, unreachable_endpoint_fails_after_retries, .timeout = 60)
 	store_close(st);
 }
 
+/* --- Whether waiting can fix an error (store_err.fault) --------------------- */
+
+Test(store_fault, each_error_says_whether_waiting_can_fix_it)
+{
+	cr_assert_eq(store_fault_of(0, NULL), STORE_FAULT_NONE);
+	cr_assert_eq(store_fault_of(-EIO, "SlowDown"), STORE_FAULT_TRANSIENT);
+	cr_assert_eq(store_fault_of(-EIO, "InternalError"), STORE_FAULT_TRANSIENT);
+	cr_assert_eq(store_fault_of(-ETIMEDOUT, NULL), STORE_FAULT_TRANSIENT);
+	cr_assert_eq(store_fault_of(-ECONNREFUSED, NULL), STORE_FAULT_TRANSIENT);
+	cr_assert_eq(store_fault_of(-EBADMSG, "BadDigest"), STORE_FAULT_TRANSIENT);
+	cr_assert_eq(store_fault_of(-EACCES, "SignatureDoesNotMatch"), STORE_FAULT_ACCESS);
+	cr_assert_eq(store_fault_of(-EACCES, "InvalidAccessKeyId"), STORE_FAULT_ACCESS);
+	cr_assert_eq(store_fault_of(-EACCES, "AccessDenied"), STORE_FAULT_ACCESS);
+	cr_assert_eq(store_fault_of(-EACCES, "ExpiredToken"), STORE_FAULT_ACCESS);
+	cr_assert_eq(store_fault_of(-EACCES, NULL), STORE_FAULT_ACCESS); /* a directory */
+	cr_assert_eq(store_fault_of(-ENOENT, "NoSuchBucket"), STORE_FAULT_BUCKET);
+	cr_assert_eq(store_fault_of(-EDQUOT, "QuotaExceeded"), STORE_FAULT_SPACE);
+	cr_assert_eq(store_fault_of(-ENOSPC, NULL), STORE_FAULT_SPACE); /* a full disk */
+	cr_assert_eq(store_fault_of(-EINVAL, "InvalidArgument"), STORE_FAULT_REFUSED);
+	cr_assert_eq(store_fault_of(-ENOENT, "NoSuchKey"), STORE_FAULT_REFUSED);
+	cr_assert_str_eq(store_fault_name(STORE_FAULT_TLS), "certificate");
+}
+
+/* --- S3 over HTTPS ------------------------------------------------------------ */
+
+/* radosgw's TLS endpoint (tests/s3/rgw.sh: its certificate names IP:127.0.0.1
+ * and DNS:localhost, from a CA the script makes), or the one whose
+ * certificate names another host; with or without the CA as ca_bundle. */
+static struct store *open_tls(const char *endpoint_var, bool with_ca)
+{
+	require_rgw();
+	struct store_s3_config cfg;
+	rgw_config(&cfg);
+	cfg.endpoint = getenv(endpoint_var);
+	cr_assert_not_null(cfg.endpoint, "%s is not set: this radosgw serves no HTTPS",
+			   endpoint_var);
+	cfg.ca_bundle = with_ca ? getenv("RGW_CA_BUNDLE") : NULL;
+	return open_s3_cfg(&cfg);
+}
+
+Test(store_rgw_tls, objects_multipart_uploads_and_ranged_reads_go_over_https_with_ca_bundle,
+     .timeout = 120)
+{
+	struct store *st = open_tls("RGW_HTTPS_ENDPOINT", true);
+	size_t n = 6 * MiB + 4321;
+	unsigned char *data = malloc(n), *back = malloc(n);
+	fill(data, n, 7);
+	struct store_err err;
+	char etag[STORE_ETAG_MAX], id[STORE_UPLOAD_ID_MAX];
+	cr_assert_eq(store_put(st, "tls/small", data, 4096, NULL, etag, &err), 0, "%s", err.msg);
+	struct store_part parts[2] = {{.number = 1, .size = 5 * MiB},
+				      {.number = 2, .size = n - 5 * MiB}};
+	cr_assert_eq(store_mpu_create(st, "tls/big", NULL, id, &err), 0, "%s", err.msg);
+	cr_assert_eq(
+	    store_mpu_put_part(st, "tls/big", id, 1, data, parts[0].size, parts[0].etag, &err), 0,
+	    "%s", err.msg);
+	cr_assert_eq(store_mpu_put_part(st, "tls/big", id, 2, data + parts[0].size, parts[1].size,
+					parts[1].etag, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(store_mpu_complete(st, "tls/big", id, parts, 2, etag, &err), 0, "%s", err.msg);
+	/* A ranged read across the parts' boundary, and one of the end. */
+	size_t got = 0;
+	cr_assert_eq(store_get(st, "tls/big", 5 * MiB - 1000, 3000, back, &got, NULL, &err), 0,
+		     "%s", err.msg);
+	cr_assert_eq(got, 3000);
+	cr_assert_arr_eq(back, data + 5 * MiB - 1000, 3000);
+	cr_assert_eq(store_get(st, "tls/big", n - 100, 1000, back, &got, NULL, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(got, 100);
+	cr_assert_arr_eq(back, data + n - 100, 100);
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, "tls/big", &info, &err), 0, "%s", err.msg);
+	cr_assert_eq(info.size, n);
+	cr_assert_eq(store_delete(st, "tls/big", &err), 0, "%s", err.msg);
+	cr_assert_eq(store_delete(st, "tls/small", &err), 0, "%s", err.msg);
+	free(data);
+	free(back);
+	store_close(st);
+}
+
+Test(store_rgw_tls, without_the_ca_bundle_the_certificate_is_refused_and_not_retried, .timeout = 60)
+{
+	struct store *st = open_tls("RGW_HTTPS_ENDPOINT", false);
+	struct store_err err;
+	int rc = store_put(st, "tls/refused", "x", 1, NULL, NULL, &err);
+	cr_assert_eq(rc, -EPROTO, "rc %d: %s", rc, err.msg);
+	cr_assert_eq(err.fault, STORE_FAULT_TLS, "%s", err.msg);
+	cr_assert(strstr(err.msg, "certificate"), "%s", err.msg);
+	cr_assert(strstr(err.msg, getenv("RGW_HTTPS_ENDPOINT")), "no endpoint named: %s", err.msg);
+	cr_assert(strstr(err.msg, "CAs of the system"), "no CA bundle named: %s", err.msg);
+	cr_assert(strstr(err.msg, "after 1 tries"), "retried: %s", err.msg);
+	store_close(st);
+}
+
+Test(store_rgw_tls, a_certificate_for_another_name_is_refused_even_from_the_right_ca, .timeout = 60)
+{
+	struct store *st = open_tls("RGW_HTTPS_OTHER_ENDPOINT", true);
+	struct store_err err;
+	int rc = store_put(st, "tls/other", "x", 1, NULL, NULL, &err);
+	cr_assert_eq(rc, -EPROTO, "rc %d: %s", rc, err.msg);
+	cr_assert_eq(err.fault, STORE_FAULT_TLS, "%s", err.msg);
+	/* curl: "no alternative certificate subject name matches target host
+	 * name '127.0.0.1'" */
+	cr_assert(strstr(err.msg, "name"), "%s", err.msg);
+	cr_assert(strstr(err.msg, getenv("RGW_HTTPS_OTHER_ENDPOINT")), "%s", err.msg);
+	cr_assert(strstr(err.msg, getenv("RGW_CA_BUNDLE")), "%s", err.msg);
+	store_close(st);
+}
+
+Test(store_rgw, a_full_quota_is_quotaexceeded_a_space_fault_not_a_credential_one, .timeout = 60)
+{
+	require_rgw();
+	struct store_s3_config cfg;
+	rgw_config(&cfg);
+	cfg.bucket = "vtl-test-quota";
+	struct store *st = open_s3_cfg(&cfg);
+	struct store_err err;
+	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
+	rgw_set_quota(cfg.bucket, 1 << 20);
+	unsigned char *data = calloc(1, 2 * MiB);
+	int rc = store_put(st, "too-big", data, 2 * MiB, NULL, NULL, &err);
+	cr_assert_eq(rc, -EDQUOT, "rc %d: %s", rc, err.msg);
+	cr_assert_str_eq(err.code, "QuotaExceeded", "%s", err.msg);
+	cr_assert_eq(err.fault, STORE_FAULT_SPACE, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "credentials"), "%s", err.msg);
+	rgw_set_quota(cfg.bucket, -1);
+	cr_assert_eq(store_put(st, "too-big", data, 2 * MiB, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_delete(st, "too-big", &err), 0, "%s", err.msg);
+	free(data);
+	store_close(st);
+}
+
 static struct faultproxy *proxy;
 
 static struct store *open_via_proxy(unsigned timeout_ms)
