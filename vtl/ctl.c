@@ -71,23 +71,23 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
 
 static json_t *tape_json_plain(const struct cat_tape *t);
 
-/* The tape object plus, with an object store, what of it is uploaded. */
+/* The tape object plus, with an object store, what of it is safe there
+ * and, when some is not, what that waits for (upl_tape_totals). */
 static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 {
 	json_t *o = tape_json_plain(t);
 	struct upl *u = lib_uploader(lib);
-	struct cat_upl_totals tot;
-	if (o && u && upl_tape_totals(u, t->barcode, &tot) == 0) {
+	struct upl_totals tot;
+	if (o && u && upl_tape_totals(u, t, &tot) == 0) {
 		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
-		/* Until the uploader's first round for a tape (or while it
-		 * refuses one), the catalog has no segment rows: what the
-		 * medium holds is pending all the same. */
-		uint64_t have = tot.valid > t->used ? tot.valid : t->used;
-		json_object_set_new(o, "pending_bytes",
-				    json_integer((json_int_t)(have - tot.uploaded)));
-		json_object_set_new(o, "pending_uploads", json_integer(tot.pending));
+		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)tot.pending));
+		json_object_set_new(o, "pending_uploads", json_integer(tot.uploads));
 		json_object_set_new(o, "manifest_generation",
 				    json_integer((json_int_t)tot.manifest_gen));
+		if (tot.wait[0])
+			json_object_set_new(o, "upload_wait", json_string(tot.wait));
+		if (tot.held_by[0])
+			json_object_set_new(o, "upload_held_by", json_string(tot.held_by));
 	}
 	char act[256];
 	if (o && u && upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
@@ -379,6 +379,14 @@ static json_t *do_status(struct lib *lib)
 	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
 	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
 	json_object_set_new(js, "shelf", json_string(s.shelf));
+	json_object_set_new(js, "backlog_tapes", json_integer((json_int_t)s.backlog_tapes));
+	json_object_set_new(js, "action_needed", json_string(s.action));
+	json_object_set_new(js, "held_by", json_string(s.held_by));
+	json_object_set_new(js, "held_tapes", json_integer((json_int_t)s.held_tapes));
+	json_object_set_new(js, "next_try_s",
+			    json_integer(s.next_try_ms < 0 ? -1 : (s.next_try_ms + 999) / 1000));
+	json_object_set_new(js, "retry_requested", json_integer((json_int_t)s.retry_asked));
+	json_object_set_new(js, "retried", json_integer((json_int_t)s.retried));
 	json_object_set_new(
 	    json_object_get(r, "store"), "cache",
 	    json_pack("{s:I, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "limit_bytes",
@@ -388,6 +396,19 @@ static json_t *do_status(struct lib *lib)
 		      (json_int_t)s.evicted_segments, "evicted_bytes", (json_int_t)s.evicted_bytes,
 		      "fetched_segments", (json_int_t)s.fetched_segments, "fetched_bytes",
 		      (json_int_t)s.fetched_bytes, "fetching", (int)s.fetching));
+	return r;
+}
+
+/* store.retry: uploads held back by an error that needs a person are tried
+ * again now; the answer's "retry" is reached by status's "retried" once a
+ * round begun after it is over (vtlctl waits for that). */
+static json_t *do_store_retry(struct lib *lib)
+{
+	struct upl *u = lib_uploader(lib);
+	if (!u)
+		return fail(-ENODEV, "vtld has no object store, so no upload waits to be retried");
+	json_t *r = ok();
+	json_object_set_new(r, "retry", json_integer((json_int_t)upl_retry(u)));
 	return r;
 }
 
@@ -582,6 +603,8 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 		return do_library_show(lib);
 	if (strcmp(op, "status") == 0)
 		return do_status(lib);
+	if (strcmp(op, "store.retry") == 0)
+		return do_store_retry(lib);
 	if (strcmp(op, "events") == 0)
 		return do_events(lib, req);
 	if (strcmp(op, "catalog.rebuild") == 0)

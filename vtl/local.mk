@@ -40,6 +40,7 @@ tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)
 check_PROGRAMS += tests/vtl/test_store_vtld
 TESTS += tests/vtl/test_store_vtld
 tests_vtl_test_store_vtld_SOURCES = tests/vtl/test_store_vtld.c \
+	tests/vtl/backlog_check.c tests/vtl/backlog_check.h \
 	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
@@ -63,6 +64,7 @@ EXTRA_tests_vtl_test_cache_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_store_rgw
 TESTS += tests/vtl/test_store_rgw
 tests_vtl_test_store_rgw_SOURCES = tests/vtl/test_store_rgw.c \
+	tests/vtl/backlog_check.c tests/vtl/backlog_check.h \
 	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
 	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
@@ -78,6 +80,7 @@ EXTRA_tests_vtl_test_store_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_shelf_rgw
 TESTS += tests/vtl/test_shelf_rgw
 tests_vtl_test_shelf_rgw_SOURCES = tests/vtl/test_shelf_rgw.c \
+	tests/vtl/backlog_check.c tests/vtl/backlog_check.h \
 	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
 	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
 	tests/s3/faultproxy.c tests/s3/faultproxy.h \

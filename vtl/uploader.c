@@ -66,6 +66,14 @@
  * object, so the wait doubles from a second up to five minutes. */
 #define RESTORE_POLL_MIN_MS 1000u
 #define RESTORE_POLL_MAX_MS 300000u
+/* An upload held back by an error that waiting cannot fix (a certificate,
+ * credentials, the bucket, a quota, a foreign tape, a damaged local file)
+ * is tried again after this long, or at once on `vtlctl store retry`: a
+ * person has to act first, and every try costs requests. */
+#define HOLD_RETRY_MS (5u * 60 * 1000)
+/* A log line of the same cause at most once in this many seconds. */
+#define LOG_REPEAT_SECS 60
+#define LOG_SEEN	32
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -125,6 +133,26 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 
 /* ---- State -------------------------------------------------------------- */
 
+/* Causes of a wait besides the store's faults (enum store_fault): the
+ * store holds another tape of the barcode, or a local file of the tape
+ * cannot be read. */
+enum { FAULT_FOREIGN = 100, FAULT_LOCAL };
+
+/*
+ * Uploads held back by an error that needs a person (store_fault other
+ * than transient, or FAULT_*): the whole store's (a certificate, the
+ * credentials, the bucket, a quota) or one tape's. They stay visible in
+ * `vtlctl status` and `tape show` until a try succeeds.
+ */
+struct hold {
+	int fault;	  /* 0: none */
+	uint64_t cause;	  /* which error: its fault, errno and S3 code */
+	uint64_t logged;  /* the cause last logged (kept when the hold ends), 0
+			   * after `store retry` */
+	char what[2048];  /* the error and what to do about it */
+	int64_t retry_ms; /* mono_ms() of the next try; 0: at the next round */
+};
+
 /* What the thread remembers of a tape between rounds. */
 struct tape_rec {
 	char barcode[CAT_BARCODE_MAX + 1];
@@ -137,6 +165,27 @@ struct tape_rec {
 	/* Where its trip to or from the shelf stands, for `tape show` and
 	 * `--wait` (upl_tape_activity), "" when none; under u->mu. */
 	char note[256];
+	/* Its uploads wait for a person (hold.fault), or its last round
+	 * failed with an error that the next one may not meet (transient);
+	 * under u->mu. */
+	struct hold hold;
+	char transient[STORE_ERR_MSG_MAX + 256];
+};
+
+/* The first error of the upload of the tape in hand (errf), for
+ * round_once to decide: hold the store or the tape, or try again. */
+struct tape_err {
+	int fault; /* 0: none yet */
+	int rc;
+	char code[64];
+	char msg[STORE_ERR_MSG_MAX + 512];
+};
+
+/* A log line's cause and when it was last said (logf_). */
+struct log_seen {
+	uint64_t key;
+	time_t at;
+	unsigned suppressed;
 };
 
 /* One part of a segment's window: bytes [off, off+len) as part `number`. */
@@ -189,10 +238,17 @@ struct upl {
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
 	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
 	size_t n_reconciled;
-	char (*foreign)[CAT_BARCODE_MAX + 1]; /* barcodes whose store prefix is another tape's */
-	size_t n_foreign;
 	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
-	unsigned nerrors;	/* errors logged (level 0), under mu */
+	/* Under mu: the store's hold (struct hold), the error of the tape in
+	 * hand, the log lines said lately, `vtlctl store retry` requests
+	 * (asked) and the last one a round has answered (retried). */
+	struct hold hold;
+	struct tape_err terr;
+	char current[CAT_BARCODE_MAX + 1]; /* the tape whose upload runs, "" */
+	struct log_seen seen[LOG_SEEN];
+	uint64_t retry_asked, retried;
+	uint64_t progress; /* requests to the store that succeeded (count()) */
+	bool swept;	   /* the orphan sweep has run (it waits out a hold) */
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;
@@ -203,7 +259,9 @@ struct upl {
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
-	size_t n = strnlen(src, cap - 1);
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
 	memcpy(dst, src, n);
 	dst[n] = 0;
 }
@@ -296,6 +354,80 @@ static void shelf_close(struct store *shelf, struct store *st)
 static void logf_(struct upl *u, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The cause of a message: its text without what changes from one try of
+ * the same request to the next (the request id, the count of tries). */
+static uint64_t msg_cause(uint64_t h, const char *msg)
+{
+	static const char *const skip[][2] = {{"[request id ", "]"}, {"(after ", ")"}};
+	const char *p = msg;
+	while (*p) {
+		const char *cut = NULL, *end = NULL;
+		for (size_t i = 0; i < 2; i++) {
+			const char *a = strstr(p, skip[i][0]);
+			if (a && (!cut || a < cut)) {
+				cut = a;
+				end = strstr(a, skip[i][1]);
+			}
+		}
+		if (!cut || !end) {
+			h = fnv1a(h, p, strlen(p));
+			break;
+		}
+		h = fnv1a(h, p, (size_t)(cut - p));
+		p = end + 1;
+	}
+	return h;
+}
+
+/*
+ * Say msg unless the same cause (key) was said less than LOG_REPEAT_SECS
+ * ago: an error met at every round (twice a second) or by every part of a
+ * window is one line a minute, with the count of those not said. Errors
+ * and warnings only; each info line tells of something done once.
+ */
+static void say(struct upl *u, int level, uint64_t key, const char *msg)
+{
+	char line[1200];
+	copy_str(line, sizeof(line), msg);
+	if (level <= 1) {
+		time_t now = time(NULL);
+		pthread_mutex_lock(&u->mu);
+		struct log_seen *e = NULL, *old = &u->seen[0];
+		for (size_t i = 0; i < LOG_SEEN && !e; i++) {
+			if (u->seen[i].key == key)
+				e = &u->seen[i];
+			else if (u->seen[i].at < old->at)
+				old = &u->seen[i];
+		}
+		bool quiet = e && now - e->at < LOG_REPEAT_SECS;
+		if (quiet) {
+			e->suppressed++;
+		} else {
+			if (e && e->suppressed)
+				snprintf(line + strlen(line), sizeof(line) - strlen(line),
+					 " (%u more times in the last %ld s)", e->suppressed,
+					 (long)(now - e->at));
+			e = e ? e : old;
+			*e = (struct log_seen){.key = key, .at = now};
+		}
+		if (level == 0)
+			copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+		pthread_mutex_unlock(&u->mu);
+		if (quiet)
+			return;
+	}
+	if (u->log)
+		u->log(level, line);
+}
+
 static void logf_(struct upl *u, int level, const char *fmt, ...)
 {
 	char msg[1024];
@@ -303,14 +435,49 @@ static void logf_(struct upl *u, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (level == 0) {
-		pthread_mutex_lock(&u->mu);
-		copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
-		u->nerrors++;
-		pthread_mutex_unlock(&u->mu);
+	/* One call site with one message is one cause. */
+	say(u, level, msg_cause(fnv1a(0xcbf29ce484222325ull, &fmt, sizeof(fmt)), msg), msg);
+}
+
+static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/*
+ * An error of the upload of the tape in hand (sync_tape and below, the
+ * part workers too): the first one of the tape's round is kept with its
+ * fault (the store's, or `fault` when se is NULL or says none) for
+ * round_once, which holds the store or the tape back, or logs it and tries
+ * again next round. Nothing is logged here then, so a window of parts
+ * failing alike is one line. Outside an upload (the shelf's steps) the
+ * error is logged at once, as logf_ does. Returns rc.
+ */
+static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
+{
+	char msg[sizeof(u->terr.msg)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (se && se->fault)
+		fault = (int)se->fault;
+	if (!fault)
+		fault = (int)store_fault_of(rc, se ? se->code : NULL);
+	pthread_mutex_lock(&u->mu);
+	bool uploading = u->current[0] != 0;
+	pthread_mutex_unlock(&u->mu);
+	if (!uploading) {
+		say(u, 0, msg_cause(fnv1a(0xcbf29ce484222325ull, &fmt, sizeof(fmt)), msg), msg);
+		return rc;
 	}
-	if (u->log)
-		u->log(level, msg);
+	pthread_mutex_lock(&u->mu);
+	if (!u->terr.fault) {
+		u->terr.fault = fault;
+		u->terr.rc = rc;
+		copy_str(u->terr.code, sizeof(u->terr.code), se ? se->code : "");
+		copy_str(u->terr.msg, sizeof(u->terr.msg), msg);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return rc;
 }
 
 static void activity(struct upl *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -336,6 +503,7 @@ static bool stopping(struct upl *u)
 static void count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests)
 {
 	pthread_mutex_lock(&u->mu);
+	u->progress++;
 	u->stats.bytes_sent += bytes;
 	u->stats.parts_sent += (uint64_t)parts;
 	u->stats.parts_copied += (uint64_t)copied;
@@ -507,6 +675,20 @@ static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, si
 	return (size_t)got == len ? 0 : -EAGAIN;
 }
 
+/* Does the tape's manifest (read now) still name segment seg? A segment
+ * file that is missing and no longer named was cut by an overwrite. */
+static bool still_named(const char *dir, uint64_t seg)
+{
+	struct manifest m;
+	if (man_read(dir, &m))
+		return true; /* unreadable: sync_tape says so at the next round */
+	bool named = false;
+	for (size_t i = 0; i < m.nseg; i++)
+		named |= m.segs[i].id == seg;
+	man_free(&m);
+	return named;
+}
+
 /*
  * The part pool. sync_seg() lists the parts a segment still needs (a
  * window) and waits; parallel_parts workers, each with one buffer of a part
@@ -533,6 +715,13 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 		wk->cap = j->len;
 	}
 	int rc = read_range(w->dir, w->s->seg, j->off, wk->buf, j->len);
+	if (rc == -ENOENT && !still_named(w->dir, w->s->seg))
+		rc = -EAGAIN; /* cut by an overwrite since: the next round reads anew */
+	if (rc && rc != -EAGAIN)
+		return errf(u, NULL, -EIO, FAULT_LOCAL,
+			    "tape %s: cannot read %s/seg-%016" PRIx64 ".dat, which its manifest "
+			    "names: %s",
+			    w->bc, w->dir, w->s->seg, strerror(-rc));
 	if (rc)
 		return rc;
 	struct cat_upl_part p = {.number = j->number, .size = j->len};
@@ -550,11 +739,11 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 		}
 		rc = store_mpu_put_part(u->st, w->key, w->s->upload_id, j->number, wk->buf, j->len,
 					p.etag, &se);
-		if (rc) {
-			logf_(u, 0, "upload of part %d of %s failed: %s", j->number, w->key,
-			      se.msg);
-			return rc;
-		}
+		if (rc == -ENOENT && strcmp(se.code, "NoSuchUpload") == 0)
+			return rc; /* sync_seg starts the upload again */
+		if (rc)
+			return errf(u, &se, rc, 0, "upload of part %d of %s failed: %s", j->number,
+				    w->key, se.msg);
 	}
 	/* Only now, acknowledged with its ETag, is the part recorded. */
 	pthread_mutex_lock(&u->cat_mu);
@@ -758,6 +947,17 @@ static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *
 	free(l.v);
 }
 
+/* The store lost the upload of s (aborted elsewhere): the next round
+ * starts it again. */
+static int upload_gone(struct upl *u, const char *bc, const char *key, struct cat_upl_seg *s)
+{
+	logf_(u, 1, "upload of %s is gone from the store; sending it again", key);
+	s->upload_id[0] = 0;
+	s->object_size = 0;
+	s->object_etag[0] = 0;
+	return cat_call_put(u, bc, s);
+}
+
 /* Bring one segment's object up to `valid` bytes as far as allowed:
  * full parts always, the rest and the completion when `complete`. */
 static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
@@ -788,10 +988,8 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			if (!complete)
 				return changed ? cat_call_put(u, bc, s) : 0;
 			rc = store_put(u->st, key, "", 0, NULL, s->object_etag, &se);
-			if (rc) {
-				logf_(u, 0, "put of %s failed: %s", key, se.msg);
-				return rc;
-			}
+			if (rc)
+				return errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 			s->object_size = 0;
 			count(u, 0, 0, 0, 1, 0);
 			return cat_call_put(u, bc, s);
@@ -800,10 +998,9 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 		if (!complete && valid / P <= have)
 			return changed ? cat_call_put(u, bc, s) : 0;
 		rc = store_mpu_create(u->st, key, NULL, s->upload_id, &se);
-		if (rc) {
-			logf_(u, 0, "cannot start the upload of %s: %s", key, se.msg);
-			return rc;
-		}
+		if (rc)
+			return errf(u, &se, rc, 0, "cannot start the upload of %s: %s", key,
+				    se.msg);
 		reconciled(u, s->upload_id); /* new: nothing in the store to adopt */
 		rc = cat_call_put(u, bc, s);
 		if (rc)
@@ -813,11 +1010,10 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			struct cat_upl_part p = {.number = (int)n, .size = P};
 			rc = store_mpu_copy_part(u->st, key, s->upload_id, (int)n, key, (n - 1) * P,
 						 P, p.etag, &se);
-			if (rc) {
-				logf_(u, 0, "copy of part %" PRIu64 " of %s failed: %s", n, key,
-				      se.msg);
-				return rc;
-			}
+			if (rc)
+				return errf(u, &se, rc, 0,
+					    "copy of part %" PRIu64 " of %s failed: %s", n, key,
+					    se.msg);
 			pthread_mutex_lock(&u->cat_mu);
 			rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
 			pthread_mutex_unlock(&u->cat_mu);
@@ -869,6 +1065,8 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	struct window w = {.bc = bc, .dir = dir, .key = key, .s = s, .jobs = jobs, .njobs = nj};
 	rc = nj ? run_window(u, &w) : 0;
 	free(jobs);
+	if (rc == -ENOENT)
+		return upload_gone(u, bc, key, s); /* a part was refused: NoSuchUpload */
 	if (rc || !complete)
 		return rc;
 
@@ -899,8 +1097,8 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	free(parts);
 	if (nsp != last || total < valid) {
 		free(sp);
-		logf_(u, 0, "upload of %s: the catalog lacks parts after sending them", key);
-		return -EIO;
+		return errf(u, NULL, -EIO, STORE_FAULT_TRANSIENT,
+			    "upload of %s: the catalog lacks parts after sending them", key);
 	}
 	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
 	activity(u, "completing %s (%zu parts)", key, nsp);
@@ -908,28 +1106,19 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	if (!rc)
 		rc = store_multipart_etag(sp, nsp, want);
 	free(sp);
-	if (rc == -ENOENT) {
-		/* The store lost the upload (aborted elsewhere): start again. */
-		logf_(u, 1, "upload of %s is gone from the store; sending it again", key);
-		s->upload_id[0] = 0;
-		s->object_size = 0;
-		s->object_etag[0] = 0;
-		return cat_call_put(u, bc, s);
-	}
-	if (rc) {
-		logf_(u, 0, "cannot complete %s: %s", key, se.msg);
-		return rc;
-	}
+	if (rc == -ENOENT)
+		return upload_gone(u, bc, key, s);
+	if (rc)
+		return errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
 	struct store_object_info info;
 	rc = store_head(u->st, key, &info, &se);
 	if (rc || info.size != total || (etag[0] && strcmp(etag, want) != 0) ||
-	    strcmp(info.etag, want) != 0) {
-		logf_(u, 0,
-		      "%s does not verify after completion (size %" PRIu64 ", want %" PRIu64
-		      "; ETag %s, want %s)",
-		      key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want);
-		return rc ? rc : -EBADMSG;
-	}
+	    strcmp(info.etag, want) != 0)
+		return errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
+			    "%s does not verify after completion (size %" PRIu64 ", want %" PRIu64
+			    "; ETag %s, want %s)%s%s",
+			    key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want,
+			    rc ? ": " : "", rc ? se.msg : "");
 	s->upload_id[0] = 0;
 	s->object_size = total;
 	snprintf(s->object_etag, sizeof(s->object_etag), "%s", want);
@@ -983,7 +1172,7 @@ static int put_text(struct upl *u, struct store *st, const char *key, const char
 	struct store_err se;
 	int rc = store_put(st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc)
-		logf_(u, 0, "put of %s failed: %s", key, se.msg);
+		errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 	return rc;
 }
 
@@ -1042,8 +1231,8 @@ static int delete_under(struct upl *u, struct store *st, const char *prefix, con
 	for (size_t i = 0; !rc && i < d.n; i++)
 		rc = store_delete(st, d.keys[i], &se);
 	if (rc)
-		logf_(u, 0, "cleaning up %s failed: %s", prefix,
-		      se.msg[0] ? se.msg : strerror(-rc));
+		errf(u, &se, rc, 0, "cleaning up %s failed: %s", prefix,
+		     se.msg[0] ? se.msg : strerror(-rc));
 	free(d.keys);
 	return rc;
 }
@@ -1054,28 +1243,15 @@ static int any_key(void *arg, const struct store_list_entry *e)
 	return 1; /* one is enough */
 }
 
-/* Has the "store prefix taken" error of this barcode been logged? Marks it. */
-static bool foreign_logged(struct upl *u, const char *bc)
-{
-	for (size_t i = 0; i < u->n_foreign; i++)
-		if (strcmp(u->foreign[i], bc) == 0)
-			return true;
-	void *v = realloc(u->foreign, (u->n_foreign + 1) * sizeof(*u->foreign));
-	if (!v)
-		return false;
-	u->foreign = v;
-	copy_str(u->foreign[u->n_foreign++], CAT_BARCODE_MAX + 1, bc);
-	return false;
-}
-
 /*
  * Before the first byte of a tape goes up: the catalog has no row for it,
  * so anything under tapes/BARCODE/ in the store belongs to another tape of
  * the same barcode (created again after a lost catalog, or by a second
  * library on the same bucket). Uploading would overwrite its segments and
  * delete its manifests, so the tape is not uploaded until the store's copy
- * is brought back (`vtlctl catalog rebuild`) or removed; the check repeats
- * every round. A shelf apart counts too: an archived tape of that barcode
+ * is brought back (`vtlctl catalog rebuild`) or removed: round_once holds
+ * the tape (FAULT_FOREIGN) and looks again on the slow schedule or at
+ * `vtlctl store retry`. A shelf apart counts too: an archived tape of that barcode
  * is there. When the prefix is free, a row for the first segment claims
  * the tape for this catalog before anything is written (a crash after the
  * first PUT must not look like a foreign tape).
@@ -1091,31 +1267,20 @@ static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct ma
 		key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
 		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
 		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, any_key, found, &se);
-		if (rc < 0) {
-			logf_(u, 0,
-			      "cannot check %s in the store before the first upload of %s: %s", pfx,
-			      t->barcode, se.msg[0] ? se.msg : strerror(-rc));
-			return rc;
-		}
+		if (rc < 0)
+			return errf(
+			    u, &se, rc, 0,
+			    "cannot check %s in the store before the first upload of %s: %s", pfx,
+			    t->barcode, se.msg[0] ? se.msg : strerror(-rc));
 	}
-	if (found[0]) {
-		char msg[2 * STORE_KEY_MAX + 512];
-		snprintf(msg, sizeof(msg),
-			 "tape %s is not uploaded: the store already holds a tape with this "
-			 "barcode (%s), which the catalog does not know; bring it back with "
-			 "`vtlctl catalog rebuild` (after deleting the local tape %s), or "
-			 "delete %s* from the bucket",
-			 t->barcode, found, t->barcode, pfx);
-		if (!foreign_logged(u, t->barcode)) {
-			logf_(u, 0, "%s", msg);
-		} else {
-			/* Said in the log once; `vtlctl status` keeps saying it. */
-			pthread_mutex_lock(&u->mu);
-			copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
-			pthread_mutex_unlock(&u->mu);
-		}
-		return -EEXIST;
-	}
+	count(u, 0, 0, 0, 0, 0); /* the store answered */
+	if (found[0])
+		return errf(u, NULL, -EEXIST, FAULT_FOREIGN,
+			    "tape %s is not uploaded: the store already holds a tape with this "
+			    "barcode (%s), which the catalog does not know; bring it back with "
+			    "`vtlctl catalog rebuild` (after deleting the local tape %s), or "
+			    "delete %s* from the bucket",
+			    t->barcode, found, t->barcode, pfx);
 	struct cat_upl_seg s;
 	memset(&s, 0, sizeof(s));
 	s.seg = m->segs[0].id;
@@ -1134,8 +1299,14 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	*up_to_date = false;
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	int rc = man_read(dir, &m);
+	if (rc == -ENOENT)
+		return 0; /* no medium yet (being created or downloaded) */
 	if (rc)
-		return rc;
+		return errf(u, NULL, rc, FAULT_LOCAL,
+			    "tape %s: its manifest %s/MANIFEST cannot be read (%s), so nothing "
+			    "of the tape can be uploaded",
+			    t->barcode, dir,
+			    rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
 	struct tape_rec *ir = rec_for(u, t->barcode);
 	time_t now = time(NULL);
 	if (ir && ir->gen != m.gen) {
@@ -1186,7 +1357,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		/* Every segment it names is complete: the manifest may go up. */
 		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
 		if (rc) {
-			logf_(u, 0, "put of %s failed: %s", key, se.msg);
+			errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 			goto out;
 		}
 		count(u, 0, 0, 0, 0, 1);
@@ -1206,6 +1377,8 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			if (rows[j].upload_id[0])
 				store_mpu_abort(u->st, sk, rows[j].upload_id, &se);
 			rc = store_delete(u->st, sk, &se);
+			if (rc)
+				errf(u, &se, rc, 0, "delete of %s failed: %s", sk, se.msg);
 			if (!rc) {
 				pthread_mutex_lock(&u->cat_mu);
 				rc = cat_upl_seg_delete(u->cat, t->barcode, rows[j].seg);
@@ -1916,8 +2089,8 @@ static int sweep_orphans(struct upl *u, struct store *st, const struct upl_confi
 			rc = 0;
 	}
 	if (rc)
-		logf_(u, 0, "sweep of orphaned uploads failed: %s",
-		      se.msg[0] ? se.msg : strerror(-rc));
+		errf(u, &se, rc, 0, "sweep of orphaned uploads failed: %s",
+		     se.msg[0] ? se.msg : strerror(-rc));
 	free(k.ids);
 	free(o.keys);
 	free(o.ids);
@@ -1960,7 +2133,7 @@ static void forget_deleted(struct upl *u, const struct cat_tape *t)
 	}
 }
 
-/* ---- The cache ------------------------------------------------------------ */
+/* ---- What is not yet safe in the store ----------------------------------- */
 
 static bool has_local_copy(enum cat_state s)
 {
@@ -1968,11 +2141,117 @@ static bool has_local_copy(enum cat_state s)
 }
 
 /*
+ * One definition of the bytes of a tape that are not yet safe in the store,
+ * for `tape show` and `tape list`, the backlog of `vtlctl status`, the
+ * cache's accounting and its back-pressure alike (docs/object-store.md,
+ * "Is my data safe?"). A byte is safe once the store has acknowledged it
+ * with a checksum it verified and the catalog has recorded that: in an
+ * object completed and verified by HEAD, or in an acknowledged part (its
+ * Content-MD5 checked) of the upload in progress, which the store keeps
+ * until the completion. Every other byte the local medium holds counts,
+ * whatever keeps it back: the tape not looked at yet, its first check
+ * failed, the store refusing (a certificate, credentials, a quota), a part
+ * that failed, the short tail of the active segment. The medium holds the
+ * valid bytes of each segment its manifest names plus what was appended to
+ * the last one since (its file is longer): the tape's used bytes. A tape
+ * whose manifest cannot be read counts the used bytes the catalog records.
+ */
+struct backlog {
+	uint64_t held;	  /* bytes the medium holds (no local copy: those in the store) */
+	uint64_t safe;	  /* of them, bytes safe in the store */
+	uint32_t uploads; /* segments not yet complete objects, and the manifest */
+	uint64_t gen;	  /* the newest manifest in the store */
+	bool unclaimed;	  /* the uploader has not looked at the tape yet */
+};
+
+static uint64_t row_safe(const struct cat_upl_seg *r, uint64_t held)
+{
+	uint64_t safe = r && r->object_etag[0] ? r->object_size : 0;
+	if (r && r->upload_id[0] && r->parts_bytes > safe)
+		safe = r->parts_bytes; /* a grown object's parts are copied first */
+	return safe < held ? safe : held;
+}
+
+/* The segments m names against the catalog's rows; dir holds the files. */
+static void seg_backlog(const char *dir, const struct manifest *m, const struct cat_upl_seg *rows,
+			size_t nrows, struct backlog *b)
+{
+	for (size_t i = 0; i < m->nseg; i++) {
+		const struct cat_upl_seg *row = NULL;
+		for (size_t j = 0; j < nrows; j++)
+			if (rows[j].seg == m->segs[i].id)
+				row = &rows[j];
+		uint64_t held = m->segs[i].valid;
+		if (i + 1 == m->nseg) {
+			/* The active segment: appended to since the manifest. */
+			char path[PATH_MAX + 64];
+			struct stat sb;
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
+				 m->segs[i].id);
+			if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > held)
+				held = (uint64_t)sb.st_size;
+		}
+		b->held += held;
+		b->safe += row_safe(row, held);
+		if (!row || row->upload_id[0] || !row->object_etag[0] || row->object_size < held)
+			b->uploads++;
+	}
+}
+
+/* Tape t's backlog (t->used: its used bytes, as the caller knows them). */
+static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b)
+{
+	struct cat_upl_seg *rows = NULL;
+	size_t nrows = 0;
+	char sstate[32] = "", dir[PATH_MAX];
+	memset(b, 0, sizeof(*b));
+	if (cat_call_segs(u, t->barcode, &rows, &nrows))
+		nrows = 0;
+	pthread_mutex_lock(&u->cat_mu);
+	cat_upl_tape_get(u->cat, t->barcode, &b->gen, sstate, sizeof(sstate));
+	pthread_mutex_unlock(&u->cat_mu);
+	b->unclaimed = !nrows && !sstate[0];
+	struct manifest m;
+	int rc = -ENOENT;
+	if (has_local_copy(t->state)) {
+		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+		rc = man_read(dir, &m);
+	}
+	if (rc == 0) {
+		seg_backlog(dir, &m, rows, nrows, b);
+		/* A retrieved copy of a tape on the shelf apart keeps its
+		 * later manifests local (they only count loads). */
+		bool shelf_copy =
+		    u->shelf_st && t->state != CAT_AVAILABLE && strcmp(sstate, "ARCHIVED") == 0;
+		if (!shelf_copy && (m.gen != b->gen || !sstate[0]))
+			b->uploads++;
+		man_free(&m);
+	} else {
+		/* No local copy, none yet (being created or downloaded), or a
+		 * manifest that cannot be read: the catalog's figures. */
+		uint64_t valid = 0;
+		for (size_t i = 0; i < nrows; i++) {
+			valid += rows[i].valid;
+			b->safe += row_safe(&rows[i], rows[i].valid);
+			if (rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)
+				b->uploads++;
+		}
+		b->held = has_local_copy(t->state) ? (t->used > valid ? t->used : valid) : b->safe;
+		if (rc != -ENOENT && has_local_copy(t->state))
+			b->uploads++; /* the manifest, unread */
+	}
+	free(rows);
+}
+
+/* ---- The cache ------------------------------------------------------------ */
+
+/*
  * Measure the local cache (segment files of the tapes that have a local
  * copy), list the segments that may be evicted (sealed, complete and
  * verified in the store, with their index sidecar so that loading and
  * positioning need no download) and let the cache evict and reset its
- * write gate (vtl/cache.h).
+ * write gate (vtl/cache.h). What the cache counts as not yet in the store
+ * is the backlog of each tape (tape_backlog), the figure status shows.
  */
 static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 {
@@ -1988,12 +2267,19 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		if (!has_local_copy(t->state))
 			continue;
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		if (man_read(dir, &m))
+		if (man_read(dir, &m)) {
+			struct backlog b;
+			tape_backlog(u, t, &b); /* the catalog's figures */
+			pending += b.held - b.safe;
 			continue;
+		}
 		if (cat_call_segs(u, t->barcode, &rows, &nrows)) {
 			man_free(&m);
 			continue;
 		}
+		struct backlog b = {0};
+		seg_backlog(dir, &m, rows, nrows, &b);
+		pending += b.held - b.safe;
 		for (size_t i = 0; i < m.nseg; i++) {
 			char path[PATH_MAX + 64];
 			struct stat sb, ib;
@@ -2013,16 +2299,10 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 				 m.segs[i].id);
 			if (stat(path, &sb))
 				continue; /* evicted */
-			uint64_t size = (uint64_t)sb.st_size, stored = 0;
-			bool safe = false;
-			if (row && !row->upload_id[0] && row->object_etag[0]) {
-				stored = row->object_size;
-				safe = row->object_size >= m.segs[i].valid;
-			} else if (row) {
-				stored = row->parts_bytes;
-			}
+			uint64_t size = (uint64_t)sb.st_size;
+			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
+				    row->object_size >= m.segs[i].valid;
 			used += size;
-			pending += size > stored ? size - stored : 0;
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
 				 m.segs[i].id);
 			/* A read-through fetches from the library's location:
@@ -2088,6 +2368,291 @@ static void sweep_partial_fetches(struct upl *u)
 	closedir(d);
 }
 
+/* ---- Errors that need a person ------------------------------------------ */
+
+/* An error that waiting cannot fix: what it means, and what to do. */
+struct fix {
+	const char *headline; /* NULL: the message says it already */
+	const char *todo;
+};
+
+static struct fix fix_for(const struct upl *u, int fault)
+{
+	bool s3 = strcmp(u->cfg.type, "s3") == 0;
+	switch (fault) {
+	case STORE_FAULT_TLS:
+		return (struct fix){
+		    "the store's certificate does not verify",
+		    "if a private CA issued it, set [store] ca_bundle to that CA's certificate "
+		    "(a PEM file); if it names another host, set [store] endpoint to a name it "
+		    "holds; then restart vtld"};
+	case STORE_FAULT_ACCESS:
+		return s3 ? (struct fix){"the store refuses vtld's credentials or access",
+					 "check [store] access_key_id and secret_access_key (or "
+					 "the profile or AWS_* environment vtld started with) and "
+					 "that the key may list, read, write and delete in the "
+					 "bucket; then restart vtld"}
+			  : (struct fix){"vtld may not write the store's directory",
+					 "check the owner and mode of [store] path, then run "
+					 "`vtlctl store retry`"};
+	case STORE_FAULT_BUCKET:
+		return (struct fix){"the store's bucket does not exist",
+				    "create it, or set [store] bucket to one that does and "
+				    "restart vtld"};
+	case STORE_FAULT_SPACE:
+		return s3 ? (struct fix){"the store is out of space",
+					 "raise the bucket's or the user's quota, or delete what "
+					 "is no longer needed, then run `vtlctl store retry`"}
+			  : (struct fix){"the store's file system is full",
+					 "free space there, then run `vtlctl store retry`"};
+	case FAULT_FOREIGN:
+		return (struct fix){NULL, "then run `vtlctl store retry`"};
+	case FAULT_LOCAL:
+		return (struct fix){NULL, "the tape's bytes stay in the local cache meanwhile; "
+					  "restore the file from a copy, then run `vtlctl store "
+					  "retry`"};
+	default:
+		return (struct fix){"the store refuses a request, and sending it again fails "
+				    "again",
+				    "correct what the message names, then run `vtlctl store "
+				    "retry`"};
+	}
+}
+
+/* "4m 05s", "12 s" */
+static void span(int64_t ms, char *buf, size_t cap)
+{
+	int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
+	if (s >= 60)
+		snprintf(buf, cap, "%" PRId64 "m %02" PRId64 "s", s / 60, s % 60);
+	else
+		snprintf(buf, cap, "%" PRId64 " s", s);
+}
+
+/* Hold uploads back (the store's h, or tape bc's) for error e: said once
+ * in the log per cause, shown until a try succeeds, tried again after
+ * HOLD_RETRY_MS or at `vtlctl store retry`. */
+static void hold(struct upl *u, struct hold *h, const char *bc, const struct tape_err *e)
+{
+	char what[sizeof(h->what)];
+	struct fix f = fix_for(u, e->fault);
+	snprintf(what, sizeof(what), "%s%s%s; %s", f.headline ? f.headline : "",
+		 f.headline ? ": " : "", e->msg, f.todo);
+	uint64_t cause = fnv1a(0xcbf29ce484222325ull, &e->fault, sizeof(e->fault));
+	cause = fnv1a(cause, &e->rc, sizeof(e->rc));
+	cause = fnv1a(cause, e->code, strlen(e->code));
+	pthread_mutex_lock(&u->mu);
+	bool tell = h->logged != cause;
+	h->fault = e->fault;
+	h->cause = h->logged = cause;
+	copy_str(h->what, sizeof(h->what), what);
+	h->retry_ms = mono_ms() + HOLD_RETRY_MS;
+	copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
+	pthread_mutex_unlock(&u->mu);
+	if (!tell || !u->log)
+		return;
+	char line[sizeof(what) + 256];
+	if (bc)
+		snprintf(line, sizeof(line),
+			 "%s. Tape %s is not uploaded until this is fixed (tried again every %u "
+			 "minutes, or now with `vtlctl store retry`)",
+			 what, bc, HOLD_RETRY_MS / 60000);
+	else
+		snprintf(line, sizeof(line),
+			 "%s. Nothing goes to the store until this is fixed (tried again every %u "
+			 "minutes, or now with `vtlctl store retry`)",
+			 what, HOLD_RETRY_MS / 60000);
+	u->log(0, line);
+}
+
+static uint64_t progress(struct upl *u)
+{
+	pthread_mutex_lock(&u->mu);
+	uint64_t p = u->progress;
+	pthread_mutex_unlock(&u->mu);
+	return p;
+}
+
+/* A try went through: the hold (if any) is over; said when something went
+ * up meanwhile (sent: a round with nothing to send proves nothing). The
+ * cause stays known, so that it is not logged again unless a person asks
+ * (`vtlctl store retry`). */
+static void release(struct upl *u, struct hold *h, const char *bc, bool sent)
+{
+	pthread_mutex_lock(&u->mu);
+	bool was = h->fault != 0;
+	uint64_t logged = h->logged;
+	memset(h, 0, sizeof(*h));
+	h->logged = logged;
+	pthread_mutex_unlock(&u->mu);
+	if (!was || !sent)
+		return;
+	if (bc)
+		logf_(u, 2, "tape %s: the store takes its uploads again", bc);
+	else
+		logf_(u, 2, "the store takes uploads again");
+}
+
+/* The thread's record of tape bc, if it has one; under u->mu. */
+static struct tape_rec *find_rec(struct upl *u, const char *bc)
+{
+	for (size_t i = 0; i < u->n_recs; i++)
+		if (strcmp(u->recs[i].barcode, bc) == 0)
+			return &u->recs[i];
+	return NULL;
+}
+
+static const char *fault_name(int fault)
+{
+	return fault == FAULT_FOREIGN ? "foreign tape"
+	       : fault == FAULT_LOCAL ? "local file"
+				      : store_fault_name((enum store_fault)fault);
+}
+
+/*
+ * What tape t's pending bytes wait for (b: its backlog), "" when nothing
+ * of it waits; held_by gets the cause when a person must act. Under u->mu.
+ */
+static void tape_wait(struct upl *u, const struct cat_tape *t, const struct backlog *b, int64_t now,
+		      char *buf, size_t cap, char *held_by, size_t hcap)
+{
+	buf[0] = held_by[0] = 0;
+	if (b->held == b->safe && !b->uploads)
+		return;
+	const struct tape_rec *r = find_rec(u, t->barcode);
+	const struct hold *h = u->hold.fault ? &u->hold : r && r->hold.fault ? &r->hold : NULL;
+	if (h) {
+		char when[32];
+		span(h->retry_ms - now, when, sizeof(when));
+		snprintf(buf, cap,
+			 "waiting for a person: %s; next try in %s, or now with `vtlctl store "
+			 "retry`",
+			 h->what, when);
+		copy_str(held_by, hcap, fault_name(h->fault));
+	} else if (strcmp(u->current, t->barcode) == 0) {
+		snprintf(buf, cap, "uploading now");
+	} else if (r && r->transient[0]) {
+		snprintf(buf, cap, "tried again at the next round after an error: %s",
+			 r->transient);
+	} else if (b->unclaimed) {
+		snprintf(buf, cap,
+			 "not looked at yet: before a tape's first upload the uploader checks "
+			 "that the store holds no other tape of its barcode");
+	} else if (t->in_library && t->kind == CAT_DRIVE) {
+		snprintf(buf, cap,
+			 "the tape is in a drive: its active segment goes up a part (%" PRIu64
+			 " bytes) at a time as it fills, and the rest when the tape is unloaded "
+			 "or after %u s without writes (idle_complete)",
+			 u->stats.part_size, u->cfg.idle_secs);
+	} else {
+		snprintf(buf, cap, "the uploader's next round");
+	}
+}
+
+/* Before work whose errors errf keeps for upload_outcome. */
+static void begin_upload(struct upl *u, const char *bc)
+{
+	pthread_mutex_lock(&u->mu);
+	memset(&u->terr, 0, sizeof(u->terr));
+	copy_str(u->current, sizeof(u->current), bc);
+	pthread_mutex_unlock(&u->mu);
+}
+
+/*
+ * After the upload round of tape bc (or the orphan sweep, bc NULL) that
+ * returned rc: an error that needs a person holds the store back (a
+ * certificate, credentials, the bucket, a quota: every tape would meet it)
+ * or the tape (a foreign tape of its barcode, a damaged local file, a
+ * refused request); a transient one is logged (once a minute at most) and
+ * the next round tries again. Returns true when the store is held now.
+ */
+static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
+{
+	struct tape_err e;
+	pthread_mutex_lock(&u->mu);
+	e = u->terr;
+	memset(&u->terr, 0, sizeof(u->terr));
+	u->current[0] = 0;
+	pthread_mutex_unlock(&u->mu);
+	if (!e.fault && rc && rc != -EAGAIN && rc != -EINTR) {
+		/* No message of its own: the catalog, memory. */
+		e.fault = STORE_FAULT_TRANSIENT;
+		e.rc = rc;
+		snprintf(e.msg, sizeof(e.msg), "%s%s: %s", bc ? "upload of tape " : "",
+			 bc ? bc : "sweep of orphaned uploads", strerror(-rc));
+	}
+	struct tape_rec *r = bc ? rec_for(u, bc) : NULL;
+	switch (e.fault) {
+	case STORE_FAULT_NONE:
+		if (r) {
+			pthread_mutex_lock(&u->mu);
+			r->transient[0] = 0;
+			pthread_mutex_unlock(&u->mu);
+			release(u, &r->hold, bc, sent);
+		}
+		return false;
+	case STORE_FAULT_TLS:
+	case STORE_FAULT_ACCESS:
+	case STORE_FAULT_BUCKET:
+	case STORE_FAULT_SPACE:
+		hold(u, &u->hold, NULL, &e);
+		return true;
+	case STORE_FAULT_TRANSIENT: {
+		if (r) {
+			pthread_mutex_lock(&u->mu);
+			copy_str(r->transient, sizeof(r->transient), e.msg);
+			pthread_mutex_unlock(&u->mu);
+		}
+		/* The same failure of every tape and part is one cause. */
+		uint64_t key = fnv1a(0x84222325cbf29ce4ull, &e.rc, sizeof(e.rc));
+		say(u, 0, fnv1a(key, e.code, strlen(e.code)), e.msg);
+		return false;
+	}
+	default:
+		if (r)
+			hold(u, &r->hold, bc, &e);
+		else
+			hold(u, &u->hold, NULL, &e);
+		return !r;
+	}
+}
+
+/* The store's hold is over once a round went through without it. */
+static bool store_held(struct upl *u, bool *due)
+{
+	pthread_mutex_lock(&u->mu);
+	bool held = u->hold.fault != 0;
+	*due = held && mono_ms() >= u->hold.retry_ms;
+	pthread_mutex_unlock(&u->mu);
+	return held;
+}
+
+/* Tape bc waits for a person, and its next try is not due. */
+static bool tape_held(struct upl *u, const char *bc)
+{
+	pthread_mutex_lock(&u->mu);
+	struct tape_rec *r = find_rec(u, bc);
+	bool held = r && r->hold.fault && mono_ms() < r->hold.retry_ms;
+	pthread_mutex_unlock(&u->mu);
+	return held;
+}
+
+/* Abort the orphaned uploads (sweep_orphans) once, at the first round the
+ * store is not held; false when the store is held now. */
+static bool sweep_once(struct upl *u)
+{
+	if (u->swept)
+		return true;
+	begin_upload(u, "(sweep)");
+	int rc = sweep_orphans(u, u->st, &u->cfg);
+	if (!rc && u->shelf_st)
+		rc = sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
+	u->swept = rc == 0;
+	if (u->swept)
+		count(u, 0, 0, 0, 0, 0); /* the store answered */
+	return !upload_outcome(u, NULL, rc, u->swept);
+}
+
 static void round_once(struct upl *u)
 {
 	struct cat_tape *tapes;
@@ -2100,7 +2665,13 @@ static void round_once(struct upl *u)
 		return;
 	}
 	cache_pass(u, tapes, n);
-	for (size_t i = 0; i < n && !stopping(u); i++) {
+	/* Held for an error that needs a person: nothing is asked of the
+	 * store until the next try is due (or `vtlctl store retry`). */
+	bool due, held = store_held(u, &due) && !due;
+	uint64_t p0 = progress(u);
+	if (!held)
+		held = !sweep_once(u);
+	for (size_t i = 0; i < n && !held && !stopping(u); i++) {
 		struct cat_tape *t = &tapes[i];
 		bool done = false;
 		uint64_t bytes;
@@ -2108,18 +2679,17 @@ static void round_once(struct upl *u)
 		case CAT_AVAILABLE:
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
-			pthread_mutex_lock(&u->mu);
-			unsigned nerr = u->nerrors;
-			pthread_mutex_unlock(&u->mu);
 			/* A retrieved copy: nothing of it goes up again. */
 			done = on_shelf(u, t);
-			rc = done ? 0 : sync_tape(u, t, &done);
-			pthread_mutex_lock(&u->mu);
-			bool said = u->nerrors != nerr; /* keep the store's own message */
-			pthread_mutex_unlock(&u->mu);
-			if (rc && rc != -EAGAIN && rc != -EINTR && rc != -ENOENT && rc != -EEXIST &&
-			    !said)
-				logf_(u, 0, "upload of tape %s: %s", t->barcode, strerror(-rc));
+			rc = 0;
+			if (!done) {
+				if (tape_held(u, t->barcode))
+					break; /* it waits for a person */
+				uint64_t before = progress(u);
+				begin_upload(u, t->barcode);
+				rc = sync_tape(u, t, &done);
+				held = upload_outcome(u, t->barcode, rc, progress(u) != before);
+			}
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;
 			rc = verify_tape(u, t, &bytes);
@@ -2151,6 +2721,8 @@ static void round_once(struct upl *u)
 			break;
 		}
 	}
+	if (!held && !stopping(u))
+		release(u, &u->hold, NULL, progress(u) != p0);
 	if (!stopping(u))
 		cache_pass(u, tapes, n);
 	free(tapes);
@@ -2170,15 +2742,18 @@ static void *thread_main(void *arg)
 {
 	struct upl *u = arg;
 	give_way(u, "vtl-upload");
-	sweep_orphans(u, u->st, &u->cfg);
-	if (u->shelf_st)
-		sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
 	while (!stopping(u)) {
+		/* A `vtlctl store retry` asked before this round is answered
+		 * by it. */
+		pthread_mutex_lock(&u->mu);
+		uint64_t asked = u->retry_asked;
+		pthread_mutex_unlock(&u->mu);
 		sample(u);
 		round_once(u);
-		activity(u, "idle");
+		activity(u, "%s", ""); /* between rounds: upl_get_status says why */
 		sample(u);
 		pthread_mutex_lock(&u->mu);
+		u->retried = asked;
 		if (!u->stop && !u->kicked) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -2321,7 +2896,6 @@ void upl_stop(struct upl *u)
 	pthread_mutex_destroy(&u->cat_mu);
 	free(u->recs);
 	free(u->reconciled);
-	free(u->foreign);
 	free(u);
 }
 
@@ -2367,6 +2941,81 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	s->fetched_segments = cs.fetched_segments;
 	s->fetched_bytes = cs.fetched_bytes;
 	s->fetching = cs.fetching;
+	/* The backlog, tape by tape (tape_backlog), and what it waits for. */
+	struct cat_tape *tapes = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&u->cat_mu);
+	if (cat_tape_list(u->cat, -1, false, &tapes, &n))
+		n = 0;
+	pthread_mutex_unlock(&u->cat_mu);
+	char first[CAT_BARCODE_MAX + 1] = "", wait[sizeof(s->activity)] = "", cause[16];
+	const struct hold *held_tape = NULL;
+	int64_t mnow = mono_ms();
+	for (size_t i = 0; i < n; i++) {
+		struct backlog b;
+		tape_backlog(u, &tapes[i], &b);
+		if (b.held == b.safe && !b.uploads)
+			continue;
+		s->backlog_bytes += b.held - b.safe;
+		s->backlog_tapes++;
+		s->pending_segments += b.uploads;
+		pthread_mutex_lock(&u->mu);
+		const struct tape_rec *r = find_rec(u, tapes[i].barcode);
+		if (r && r->hold.fault) {
+			s->held_tapes++;
+			if (!held_tape) {
+				held_tape = &r->hold;
+				snprintf(s->action, sizeof(s->action), "tape %s: %s", r->barcode,
+					 r->hold.what);
+				copy_str(s->held_by, sizeof(s->held_by), fault_name(r->hold.fault));
+				s->next_try_ms =
+				    r->hold.retry_ms > mnow ? r->hold.retry_ms - mnow : 0;
+			}
+		}
+		if (!first[0]) {
+			copy_str(first, sizeof(first), tapes[i].barcode);
+			tape_wait(u, &tapes[i], &b, mnow, wait, sizeof(wait), cause, sizeof(cause));
+		}
+		pthread_mutex_unlock(&u->mu);
+	}
+	free(tapes);
+	pthread_mutex_lock(&u->mu);
+	s->next_try_ms = held_tape ? s->next_try_ms : -1;
+	if (u->hold.fault) {
+		copy_str(s->action, sizeof(s->action), u->hold.what);
+		copy_str(s->held_by, sizeof(s->held_by), fault_name(u->hold.fault));
+		s->held_tapes = s->backlog_tapes;
+		s->next_try_ms = u->hold.retry_ms > mnow ? u->hold.retry_ms - mnow : 0;
+	}
+	if (!s->activity[0]) {
+		/* Between rounds: say what the backlog waits for, never "idle"
+		 * while bytes wait. */
+		const struct hold *h = u->hold.fault ? &u->hold : held_tape;
+		char when[32];
+		if (h)
+			span(h->retry_ms - mnow, when, sizeof(when));
+		if (!first[0])
+			snprintf(s->activity, sizeof(s->activity), "idle");
+		else if (h)
+			snprintf(s->activity, sizeof(s->activity),
+				 "waiting for a person (see action needed): %s%s; %" PRIu64
+				 " bytes of %u tape%s not yet in the store; next try in %s, or "
+				 "now with `vtlctl store retry`",
+				 h == held_tape ? "a tape is held back: " : "",
+				 fix_for(u, h->fault).headline ? fix_for(u, h->fault).headline
+							       : fault_name(h->fault),
+				 s->backlog_bytes, s->backlog_tapes,
+				 s->backlog_tapes == 1 ? " is" : "s are", when);
+		else
+			snprintf(s->activity, sizeof(s->activity),
+				 "waiting: %" PRIu64 " bytes of %u tape%s not yet in the store; "
+				 "tape %s: %s",
+				 s->backlog_bytes, s->backlog_tapes,
+				 s->backlog_tapes == 1 ? " is" : "s are", first, wait);
+	}
+	s->retry_asked = u->retry_asked;
+	s->retried = u->retried;
+	pthread_mutex_unlock(&u->mu);
 	if (cs.writes_waiting)
 		snprintf(s->write_wait, sizeof(s->write_wait),
 			 "%u write%s (tape %s) waiting %lds: the cache holds %" PRIu64
@@ -2374,22 +3023,27 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 			 "; they go on as uploads make room%s",
 			 cs.writes_waiting, cs.writes_waiting == 1 ? "" : "s", cs.waiting_tape,
 			 (long)(time(NULL) - cs.waiting_since), cs.pending, cs.limit,
-			 s->last_error[0] ? " (the store reports an error: see last error)" : "");
-	/* Backlog: what local manifests name and the store lacks. */
-	struct cat_tape *tapes;
-	size_t n;
-	pthread_mutex_lock(&u->cat_mu);
-	if (cat_tape_list(u->cat, -1, false, &tapes, &n) == 0) {
-		for (size_t i = 0; i < n; i++) {
-			struct cat_upl_totals t;
-			if (cat_upl_totals(u->cat, tapes[i].barcode, &t) == 0) {
-				s->backlog_bytes += t.valid - t.uploaded;
-				s->pending_segments += t.pending;
-			}
-		}
-		free(tapes);
+			 s->action[0]	    ? " (uploads wait for a person: see action needed)"
+			 : s->last_error[0] ? " (the store reports an error: see last error)"
+					    : "");
+}
+
+uint64_t upl_retry(struct upl *u)
+{
+	pthread_mutex_lock(&u->mu);
+	uint64_t id = ++u->retry_asked;
+	/* Due now, and said again if met again: the person may have changed
+	 * something. */
+	u->hold.retry_ms = 0;
+	u->hold.logged = 0;
+	for (size_t i = 0; i < u->n_recs; i++) {
+		u->recs[i].hold.retry_ms = 0;
+		u->recs[i].hold.logged = 0;
 	}
-	pthread_mutex_unlock(&u->cat_mu);
+	u->kicked = true;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->mu);
+	return id;
 }
 
 int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
@@ -2405,12 +3059,20 @@ int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
 	return rc;
 }
 
-int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t)
+int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *out)
 {
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_totals(u->cat, barcode, t);
-	pthread_mutex_unlock(&u->cat_mu);
-	return rc;
+	struct backlog b;
+	memset(out, 0, sizeof(*out));
+	tape_backlog(u, t, &b);
+	out->uploaded = b.safe;
+	out->pending = b.held - b.safe;
+	out->uploads = b.uploads;
+	out->manifest_gen = b.gen;
+	pthread_mutex_lock(&u->mu);
+	tape_wait(u, t, &b, mono_ms(), out->wait, sizeof(out->wait), out->held_by,
+		  sizeof(out->held_by));
+	pthread_mutex_unlock(&u->mu);
+	return 0;
 }
 
 /* ---- Disaster recovery ----------------------------------------------------- */

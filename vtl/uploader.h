@@ -94,6 +94,11 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 void upl_stop(struct upl *u);
 /* Look at the tapes now rather than at the next tick. */
 void upl_kick(struct upl *u);
+/* `vtlctl store retry`: uploads held back by an error that needs a person
+ * are tried again at once (and the error, if met again, logged again).
+ * Returns the request's number: upl_status.retried reaches it when a round
+ * begun after the request is over. */
+uint64_t upl_retry(struct upl *u);
 /* Shutting down: writes waiting for room in the cache go on (the front
  * ends can then stop); later ones are not held either. */
 void upl_release_writers(struct upl *u);
@@ -105,14 +110,27 @@ struct upl_status {
 	char shelf[PATH_MAX + 160];
 	unsigned parallel_parts;
 	uint64_t part_size;
-	uint64_t backlog_bytes; /* bytes named by local manifests, not yet in the store */
+	/* Bytes of the local media not yet safe in the store, the tapes that
+	 * hold them, and the uploads (segments, manifests) they need: the
+	 * definition of upl_tape_totals. */
+	uint64_t backlog_bytes;
+	uint32_t backlog_tapes;
 	uint32_t pending_segments;
 	uint64_t bytes_sent; /* since start */
 	uint64_t parts_sent, parts_copied, objects_completed, manifests_put;
 	uint64_t parts_adopted; /* found in the store after a crash, not sent again */
 	uint64_t throughput;	/* bytes/s over the last ~10 s */
-	char activity[256];	/* what the thread is doing, or "idle" */
-	char last_error[512];	/* "" when none */
+	/* What the thread is doing, what the backlog waits for, or "idle". */
+	char activity[2560];
+	char last_error[1024]; /* "" when none */
+	/* An error that needs a person and holds uploads back (the store's,
+	 * or the first held tape's), with what to do; "" when none. */
+	char action[2560];
+	char held_by[16];     /* its cause: store_fault_name(), "foreign tape", "local file" */
+	uint32_t held_tapes;  /* tapes with bytes held back (by the store's hold: all) */
+	int64_t next_try_ms;  /* until the held uploads are tried again, -1: none */
+	uint64_t retry_asked; /* `vtlctl store retry` requests */
+	uint64_t retried;     /* the last one a round answered */
 	/* The local cache (vtl/cache.h). */
 	uint64_t cache_limit, cache_used, cache_unsent;
 	uint32_t writes_waiting; /* appends blocked by back-pressure now */
@@ -121,8 +139,29 @@ struct upl_status {
 	uint32_t fetching;
 };
 void upl_get_status(struct upl *u, struct upl_status *s);
-/* Per tape totals (bytes uploaded, pending segments). */
-int upl_tape_totals(struct upl *u, const char *barcode, struct cat_upl_totals *t);
+
+/*
+ * What of tape t is safe in the store (t->used: its used bytes as the
+ * caller knows them, live for a loaded tape). A byte is safe once the store
+ * acknowledged it with a checksum it verified and the catalog recorded it
+ * (a completed, verified object, or an acknowledged part of an upload in
+ * progress); every other byte of the local medium is pending, whatever
+ * holds it back. The same definition gives the backlog of upl_status and
+ * the cache's bytes not yet in the store (docs/object-store.md, "Is my
+ * data safe?").
+ */
+struct upl_totals {
+	uint64_t uploaded;     /* bytes safe in the store */
+	uint64_t pending;      /* bytes of the local medium that are not */
+	uint32_t uploads;      /* segments not yet complete objects, and the manifest */
+	uint64_t manifest_gen; /* the newest manifest in the store, 0: none */
+	char held_by[16];      /* as upl_status.held_by when held back, else "" */
+	/* What the pending bytes wait for, "" when none: the error that holds
+	 * them and what to do, a transient error, the uploader's next round,
+	 * more data in the active segment, ... */
+	char wait[2560];
+};
+int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *out);
 /* Where the tape's trip to or from the shelf stands ("moving tape X to the
  * shelf: object 2 of 5", "downloading tape X: segment 1 of 3", the restores
  * it waits for); -ENOENT when it is on no such trip. */

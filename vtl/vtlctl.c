@@ -42,7 +42,9 @@ static void usage(FILE *f)
 		   "  tape retrieve BARCODE [--wait]\n"
 		   "  drive unload N\n"
 		   "  library show [--json]\n"
-		   "  status [--json]         object store: upload backlog and throughput\n"
+		   "  status [--json]         object store: what is not yet in it, and why\n"
+		   "  store retry [--json]    try uploads held back by an error that needed a\n"
+		   "                          person again now, once it is fixed\n"
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
 		   "  catalog rebuild [--json]  add the tapes the object store holds and the\n"
 		   "                          catalog lacks (disaster recovery; safe to repeat)\n"
@@ -245,12 +247,17 @@ static void print_tapes(json_t *tapes)
 	json_t *o;
 	json_array_foreach(tapes, i, o)
 	{
-		char cap[32], used[32], up[32] = "-", pend[32] = "-";
+		char cap[32], used[32], up[32] = "-", pend[48] = "-";
 		json_t *u = json_object_get(o, "uploaded_bytes");
 		if (u) {
+			/* Bytes not yet safe in the store; "!" when they wait for
+			 * a person (tape show says why). */
 			human_bytes((uint64_t)json_integer_value(u), up, sizeof(up));
-			snprintf(pend, sizeof(pend), "%" JSON_INTEGER_FORMAT,
-				 json_integer_value(json_object_get(o, "pending_uploads")));
+			human_bytes(
+			    (uint64_t)json_integer_value(json_object_get(o, "pending_bytes")), pend,
+			    sizeof(pend));
+			if (jstr(o, "upload_held_by"))
+				strcat(pend, " !");
 		}
 		human_bytes((uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
 			    sizeof(cap));
@@ -518,8 +525,13 @@ static int cmd_status(int argc, char **argv)
 		    (uint64_t)json_integer_value(json_object_get(s, "throughput_bytes_per_s")),
 		    rate, sizeof(rate));
 		printf("object store     %s\n", jstr(s, "backend"));
-		printf("upload backlog   %s in %" JSON_INTEGER_FORMAT " segment(s)\n", backlog,
-		       json_integer_value(json_object_get(s, "pending_uploads")));
+		json_int_t nt = json_integer_value(json_object_get(s, "backlog_tapes"));
+		printf("upload backlog   %s of %" JSON_INTEGER_FORMAT
+		       " tape%s not yet in the store "
+		       "(%" JSON_INTEGER_FORMAT " upload%s to go)\n",
+		       backlog, nt, nt == 1 ? "" : "s",
+		       json_integer_value(json_object_get(s, "pending_uploads")),
+		       json_integer_value(json_object_get(s, "pending_uploads")) == 1 ? "" : "s");
 		printf("throughput       %s/s\n", rate);
 		printf("sent since start %s in %" JSON_INTEGER_FORMAT " parts\n", sent,
 		       json_integer_value(json_object_get(s, "parts_sent")));
@@ -545,7 +557,9 @@ static int cmd_status(int argc, char **argv)
 				printf("cache            %s of %s, %s not yet in the store\n", used,
 				       limit, unsent);
 			else
-				printf("cache            %s (no cache_limit)\n", used);
+				printf("cache            %s (no cache_limit), %s not yet in the "
+				       "store\n",
+				       used, unsent);
 			printf("cache evictions  %" JSON_INTEGER_FORMAT " segment(s), %s; fetched "
 			       "back %" JSON_INTEGER_FORMAT " segment(s), %s\n",
 			       json_integer_value(json_object_get(c, "evicted_segments")), ev,
@@ -554,12 +568,74 @@ static int cmd_status(int argc, char **argv)
 			if (w && w[0])
 				printf("writes waiting   %s\n", w);
 		}
+		const char *a = jstr(s, "action_needed");
+		if (a && a[0]) {
+			json_int_t next = json_integer_value(json_object_get(s, "next_try_s"));
+			printf("action needed    %s (%s; next try in %" JSON_INTEGER_FORMAT
+			       " s, or now with `vtlctl store retry`)\n",
+			       a, jstr(s, "held_by"), next);
+		}
 		const char *e = jstr(s, "last_error");
 		if (e && e[0])
 			printf("last error       %s\n", e);
 	}
 	json_decref(r);
 	return EXIT_OK;
+}
+
+/*
+ * store retry: uploads held back by an error that needed a person (a
+ * certificate, credentials, the bucket, a quota, a foreign tape, a damaged
+ * file) are tried again now rather than on the slow schedule. Waits until
+ * a round begun after the request is over (at most a minute: a round that
+ * uploads much takes longer, and goes on) and says where things stand:
+ * exit 1 while a person is still needed.
+ */
+static int cmd_store_retry(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else
+			return usage_error("store retry: unexpected argument '%s'", argv[i]);
+	}
+	json_t *r = request(json_pack("{s:s}", "op", "store.retry"));
+	if (!r)
+		return EXIT_FAIL;
+	json_int_t id = json_integer_value(json_object_get(r, "retry"));
+	json_decref(r);
+	json_t *st = NULL;
+	bool answered = false;
+	for (int tries = 0; tries < 600 && !answered; tries++) {
+		if (tries) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		json_decref(st);
+		st = request(json_pack("{s:s}", "op", "status"));
+		if (!st)
+			return EXIT_FAIL;
+		answered = json_integer_value(
+			       json_object_get(json_object_get(st, "store"), "retried")) >= id;
+	}
+	json_t *s = json_object_get(st, "store");
+	const char *a = jstr(s, "action_needed");
+	int rc = answered && a && a[0] ? EXIT_FAIL : EXIT_OK;
+	if (want_json) {
+		print_json(s);
+	} else if (!answered) {
+		printf("retry requested; the uploader is still at work (see vtlctl status)\n");
+	} else if (a && a[0]) {
+		fprintf(stderr, "vtlctl: uploads still wait for a person: %s\n", a);
+	} else {
+		char backlog[32];
+		human_bytes((uint64_t)json_integer_value(json_object_get(s, "backlog_bytes")),
+			    backlog, sizeof(backlog));
+		printf("the store takes uploads; %s not yet in it (vtlctl status: %s)\n", backlog,
+		       jstr(s, "activity"));
+	}
+	json_decref(st);
+	return rc;
 }
 
 /* Commands of the form "tape VERB BARCODE [flags]". */
@@ -630,6 +706,10 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 			       json_integer_value(json_object_get(t, "pending_bytes")));
 			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "pending_uploads",
 			       json_integer_value(json_object_get(t, "pending_uploads")));
+			if (jstr(t, "upload_wait"))
+				printf("%-16s %s\n", "upload_wait", jstr(t, "upload_wait"));
+			if (jstr(t, "upload_held_by"))
+				printf("%-16s %s\n", "upload_held_by", jstr(t, "upload_held_by"));
 		}
 		if (jstr(t, "shelf_activity"))
 			printf("%-16s %s\n", "shelf_activity", jstr(t, "shelf_activity"));
@@ -921,6 +1001,8 @@ int main(int argc, char **argv)
 		return cmd_library_show(rest_c, rest_v);
 	if (strcmp(noun, "status") == 0)
 		return cmd_status(argc - i, argv + i);
+	if (strcmp(noun, "store") == 0 && verb && strcmp(verb, "retry") == 0)
+		return cmd_store_retry(rest_c, rest_v);
 	if (strcmp(noun, "events") == 0)
 		return cmd_events(argc - i, argv + i);
 	if (strcmp(noun, "catalog") == 0 && verb && strcmp(verb, "rebuild") == 0)

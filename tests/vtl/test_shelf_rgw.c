@@ -21,6 +21,7 @@
 #include "tests/s3/rgw_fixture.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/backlog_check.h"
 #include "tests/vtl/shelf_check.h"
 #include "tests/s3/faultproxy.h"
 
@@ -153,8 +154,21 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 		usleep(100000);
 	}
 	cr_assert_lt(i, 300, "the uploader did not report the outage: %s", out);
-	vp_ctl_ok(&vtl, "--json tape show OUT001L8", out, sizeof(out));
-	cr_assert_gt(vp_jint(out, "pending_bytes"), 0, "%s", out);
+	/* A part failed: what the store acknowledged before is safe, every
+	 * other byte waits, and every place says the same. */
+	struct tape_view t;
+	tape_view_read(&vtl, "OUT001L8", &t);
+	cr_assert_geq(t.uploaded, 5 * MB, "%s", t.json);
+	cr_assert_eq(t.pending, t.used - t.uploaded, "%s", t.json);
+	cr_assert_gt(t.pending, 7 * MB, "%s", t.json);
+	struct backlog_view v;
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, t.pending, "%s", v.status);
+	cr_assert_null(strstr(v.status, "\"activity\": \"idle"), "%s", v.status);
+	/* Waiting can fix it: no hold, and the log says it once a minute, not
+	 * at every round and part. */
+	cr_assert(strstr(v.status, "\"action_needed\": \"\""), "%s", v.status);
+	cr_assert_eq(log_count(&vtl, "error: store:"), 1);
 	/* The store is back: the upload resumes and completes. */
 	faultproxy_drop(proxy, 0);
 	vp_wait_uploaded(&vtl, "OUT001L8");
@@ -209,6 +223,86 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 	cr_assert(strstr(log, BUCKET) && strstr(log, getenv("RGW_ACCESS_KEY")),
 		  "the log does not name the bucket and key id: %s", log);
 	cr_assert_null(strstr(log, secret), "the secret is in the log");
+	/* Waiting for credentials: every byte of the tape waits, status says
+	 * for what (not "idle"), and the log said it once. */
+	struct tape_view t;
+	tape_view_read(&vtl, "KEY001L8", &t);
+	cr_assert_gt(t.used, MB, "%s", t.json);
+	cr_assert_eq(t.pending, t.used, "%s", t.json);
+	cr_assert_eq(t.uploaded, 0, "%s", t.json);
+	cr_assert(strstr(t.json, "\"upload_held_by\": \"access\""), "%s", t.json);
+	struct backlog_view v;
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, t.used, "%s", v.status);
+	cr_assert(strstr(v.status, "\"activity\": \"waiting for a person"), "%s", v.status);
+	cr_assert(strstr(v.status, "\"held_by\": \"access\""), "%s", v.status);
+	sleep(2); /* rounds go by */
+	cr_assert_eq(log_count(&vtl, "SignatureDoesNotMatch"), 1);
+}
+
+/* Waiting for space: radosgw answers QuotaExceeded. The uploads of the
+ * store stop (one log line, with the fix), every byte waits, and once the
+ * quota is raised `vtlctl store retry` sends them at once. */
+Test(shelf_rgw, a_full_quota_holds_uploads_with_one_error_until_raised_and_retried)
+{
+	static const char bucket[] = "vtl-quota";
+	char out[8192], config[1024];
+	struct store_s3_config cfg = {.bucket = bucket,
+				      .endpoint = getenv("RGW_ENDPOINT"),
+				      .region = "us-east-1",
+				      .addressing = STORE_S3_PATH,
+				      .access_key = getenv("RGW_ACCESS_KEY"),
+				      .secret_key = getenv("RGW_SECRET_KEY")};
+	if (getenv("VTL_RGW_ERROR"))
+		cr_assert_fail("radosgw is not available: %s", getenv("VTL_RGW_ERROR"));
+	struct store *st;
+	struct store_err err;
+	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
+	rgw_set_quota(bucket, MB);
+	snprintf(config, sizeof(config),
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "part_size = 5M\nidle_complete = 1\n",
+		 getenv("RGW_ENDPOINT"), bucket, getenv("RGW_ACCESS_KEY"),
+		 getenv("RGW_SECRET_KEY"));
+	vp_start(&vtl, config);
+	vp_ctl_ok(&vtl, "tape create FUL001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move FUL001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	mib_records(iscsi, 1, 700, 12, true);
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	struct tape_view t;
+	int i;
+	for (i = 0; i < 600; i++) {
+		tape_view_read(&vtl, "FUL001L8", &t);
+		if (strstr(t.json, "\"upload_held_by\": \"space\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 600, "the full quota holds nothing back: %s", t.json);
+	cr_assert_eq(t.uploaded, 0, "%s", t.json);
+	cr_assert_eq(t.pending, t.used, "%s", t.json);
+	cr_assert(strstr(t.json, "quota"), "no fix named: %s", t.json);
+	struct backlog_view v;
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, t.used, "%s", v.status);
+	cr_assert(strstr(v.status, "\"activity\": \"waiting for a person"), "%s", v.status);
+	sleep(2); /* rounds go by */
+	cr_assert_eq(log_count(&vtl, "QuotaExceeded"), 1);
+
+	rgw_set_quota(bucket, -1);
+	vp_ctl_ok(&vtl, "store retry", out, sizeof(out));
+	cr_assert(strstr(out, "the store takes uploads"), "%s", out);
+	vp_wait_uploaded(&vtl, "FUL001L8");
+	compare_store(&vtl, st, "FUL001L8");
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, 0, "%s", v.status);
+	cr_assert(strstr(v.status, "\"action_needed\": \"\""), "%s", v.status);
+	store_close(st);
 }
 
 static int class_cb(void *arg, const struct store_list_entry *e)
