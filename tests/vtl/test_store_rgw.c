@@ -11,9 +11,11 @@
  * server. When radosgw cannot start, the test fails with the reason.
  */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <iscsi.h>
 
@@ -21,6 +23,7 @@
 #include "tests/s3/rgw_fixture.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/backlog_check.h"
 #include "tests/vtl/shelf_check.h"
 
 #define BUCKET "vtl-uploader"
@@ -208,6 +211,194 @@ Test(store_rgw_vtld, shelf_under_another_prefix_of_the_bucket_holds_the_tape_unt
 	retrieve_apart(&suite, "RGP001L8", 67, 6, &lib, &shelf, &shelved);
 	segs_free(&s);
 	store_close(lib.st);
+}
+
+/* ---- HTTPS ------------------------------------------------------------------ */
+
+/* radosgw's TLS endpoints (tests/s3/rgw.sh): RGW_HTTPS_ENDPOINT's certificate
+ * names IP:127.0.0.1 and DNS:localhost, RGW_HTTPS_OTHER_ENDPOINT's another
+ * host; both come from the CA in RGW_CA_BUNDLE, which the test made. */
+static const char *tls_env(const char *name)
+{
+	const char *why = getenv("VTL_RGW_ERROR");
+	if (why)
+		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
+	const char *v = getenv(name);
+	cr_assert_not_null(v, "%s is not set: this radosgw serves no HTTPS", name);
+	return v;
+}
+
+/* The test's own client of `bucket` over HTTPS (created when missing). */
+static struct store *open_tls(const char *bucket)
+{
+	struct store_s3_config cfg = {.bucket = bucket,
+				      .endpoint = tls_env("RGW_HTTPS_ENDPOINT"),
+				      .ca_bundle = tls_env("RGW_CA_BUNDLE"),
+				      .region = "us-east-1",
+				      .addressing = STORE_S3_PATH,
+				      .access_key = getenv("RGW_ACCESS_KEY"),
+				      .secret_key = getenv("RGW_SECRET_KEY")};
+	struct store *st;
+	struct store_err err;
+	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
+	return st;
+}
+
+/* vtld's [store] for `bucket` at `endpoint`, with the test's CA as
+ * ca_bundle when with_ca; extra keys after. */
+static void tls_config(char *conf, size_t cap, const char *endpoint, const char *bucket,
+		       bool with_ca, const char *extra)
+{
+	char ca[PATH_MAX + 16] = "";
+	if (with_ca)
+		snprintf(ca, sizeof(ca), "ca_bundle = %s\n", tls_env("RGW_CA_BUNDLE"));
+	snprintf(conf, cap,
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "part_size = 5M\nidle_complete = 1\n%s%s",
+		 endpoint, bucket, getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"), ca, extra);
+}
+
+/* Read the tape back through drive 2 (fetching what the cache evicted). */
+static void read_back(const char *bc, uint32_t seed, int big)
+{
+	char out[8192], args[128];
+	snprintf(args, sizeof(args), "tape move %s --to drive:2", bc);
+	vp_ctl_ok(&vtl, args, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	verify_records(iscsi, 2, seed, big);
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "drive unload 2", out, sizeof(out));
+}
+
+/* Everything vtld does with the store, over HTTPS with a private CA: the
+ * upload (parts, completion, HEAD), ranged reads of evicted segments,
+ * disaster recovery onto an empty data directory, the shelf. */
+Test(store_rgw_vtld, over_https_with_ca_bundle_uploads_ranged_reads_rebuild_and_shelf_work)
+{
+	static const char bucket[] = "vtl-tls";
+	char conf[2048], out[8192];
+	struct store *st = open_tls(bucket);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true,
+		   "cache_limit = 12M\narchive_storage_class = GLACIER\n");
+	setenv("VTL_SEGMENT_SIZE", "4194304", 1); /* sealed segments to evict */
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create TLS001L8", out, sizeof(out));
+	write_tape("TLS001L8", 31, 24);
+	vp_wait_uploaded(&vtl, "TLS001L8");
+	compare_store(&vtl, st, "TLS001L8");
+	cr_assert_geq(vp_status_until(&vtl, "evicted_segments", 1, out, sizeof(out)), 1,
+		      "nothing evicted: %s", out);
+	read_back("TLS001L8", 31, 24);
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_geq(vp_jint(out, "fetched_segments"), 1, "%s", out);
+	cr_assert(strstr(out, "\"last_error\": \"\""), "%s", out);
+
+	/* The machine is lost: a new data directory, the same bucket. */
+	vp_stop(&vtl);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "TLS001L8") && strstr(out, "recovered: AVAILABLE"), "%s", out);
+	read_back("TLS001L8", 31, 24);
+
+	vp_ctl_ok(&vtl, "tape archive TLS001L8 --wait", out, sizeof(out));
+	struct store_object_info info;
+	struct store_err err;
+	cr_assert_eq(store_head(st, "tapes/TLS001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	vp_ctl_ok(&vtl, "tape retrieve TLS001L8 --wait", out, sizeof(out));
+	read_back("TLS001L8", 31, 24);
+	unsetenv("VTL_SEGMENT_SIZE");
+	store_close(st);
+}
+
+/*
+ * Regression: without ca_bundle, nothing reached the store (right), but
+ * `vtlctl status` said "upload backlog 0 B" and "idle", `tape list` showed
+ * PENDING 0 (uploads, not bytes), and the log repeated the error twice a
+ * second. Now every byte of the tape waits, everywhere, the log says it
+ * once with the fix, and once ca_bundle is set the tape goes up.
+ */
+Test(store_rgw_vtld, without_ca_bundle_every_byte_waits_with_one_error_until_it_is_set)
+{
+	static const char bucket[] = "vtl-tls-fix";
+	char conf[2048], out[16384];
+	struct store *st = open_tls(bucket);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, false, "");
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create NCA001L8", out, sizeof(out));
+	write_tape("NCA001L8", 41, 32); /* 32 MiB and some */
+	struct tape_view t;
+	int i;
+	for (i = 0; i < 300; i++) {
+		tape_view_read(&vtl, "NCA001L8", &t);
+		if (strstr(t.json, "\"upload_held_by\": \"certificate\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "no certificate error: %s", t.json);
+	cr_assert_gt(t.used, 32 * MB, "%s", t.json);
+	cr_assert_eq(t.pending, t.used, "%s", t.json);
+	cr_assert_eq(t.uploaded, 0, "%s", t.json);
+	cr_assert(strstr(t.json, "ca_bundle"), "the fix is not named: %s", t.json);
+	struct backlog_view v;
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, t.used, "%s", v.status);
+	cr_assert_geq(vp_jint(v.status, "pending_uploads"), 2, "%s", v.status);
+	cr_assert(strstr(v.status, "\"activity\": \"waiting for a person"), "%s", v.status);
+	cr_assert(strstr(v.status, "\"held_by\": \"certificate\""), "%s", v.status);
+	cr_assert(strstr(v.status, tls_env("RGW_HTTPS_ENDPOINT")), "%s", v.status);
+	/* The table an operator reads: bytes waiting, marked as held. */
+	vp_ctl_ok(&vtl, "status", out, sizeof(out));
+	cr_assert(strstr(out, "not yet in the store"), "%s", out);
+	cr_assert(strstr(out, "activity         waiting for a person"), "%s", out);
+	cr_assert(strstr(out, "action needed    the store's certificate does not verify"), "%s",
+		  out);
+	vp_ctl_ok(&vtl, "tape list", out, sizeof(out));
+	char row[128];
+	snprintf(row, sizeof(row), "%.1f MB  0 B       %.1f MB !", (double)t.used / 1e6,
+		 (double)t.used / 1e6); /* USED, UPLOADED, PENDING */
+	cr_assert(strstr(out, "UPLOADED  PENDING"), "%s", out);
+	cr_assert(strstr(out, row), "no \"%s\" in\n%s", row, out);
+	sleep(2); /* rounds go by */
+	cr_assert_eq(log_count(&vtl, "error:"), 1);
+	cr_assert_eq(log_count(&vtl, "certificate does not verify"), 1);
+
+	/* The operator sets ca_bundle and restarts vtld: the tape goes up. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, "");
+	FILE *f = fopen(vtl.config, "w");
+	cr_assert_not_null(f);
+	fputs(conf, f);
+	fclose(f);
+	vp_restart(&vtl);
+	vp_wait_uploaded(&vtl, "NCA001L8");
+	compare_store(&vtl, st, "NCA001L8");
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, 0, "%s", v.status);
+	cr_assert(strstr(v.status, "\"action_needed\": \"\""), "%s", v.status);
+	store_close(st);
+}
+
+Test(store_rgw_vtld, a_certificate_for_another_name_is_refused_naming_endpoint_and_name)
+{
+	char conf[2048], out[16384];
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_OTHER_ENDPOINT"), "vtl-tls", true, "");
+	vp_start(&vtl, conf);
+	int i;
+	for (i = 0; i < 300; i++) {
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (strstr(out, "\"held_by\": \"certificate\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "no certificate error: %s", out);
+	cr_assert(strstr(out, tls_env("RGW_HTTPS_OTHER_ENDPOINT")), "%s", out);
+	cr_assert(strstr(out, "subject name"), "the name mismatch is not said: %s", out);
+	cr_assert(strstr(out, "[store] endpoint"), "the fix is not named: %s", out);
 }
 
 int main(int argc, char *argv[])
