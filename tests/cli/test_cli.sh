@@ -177,6 +177,19 @@ run 1 "full library refused" tape create --prefix FULL --count 40
 expect "full library explains" "$ERR" "the library is full"
 [ "$("$VTLCTL" tape list --json | jq length)" = "$n_before" ] && ok "full library changed nothing" || bad "full"
 
+# --- Is my data safe? The list shows bytes; store retry answers.
+run 0 "tape list" tape list
+expect "the list has uploaded and pending bytes" "$(head -1 <<<"$OUT")" "UPLOADED  PENDING"
+grep -E '^ABC123L8 .* [0-9.]+ (B|kB|MB|GB)$' <<<"$OUT" >/dev/null && ok "PENDING is in bytes" || bad "PENDING is no byte count" "$OUT"
+run 0 "store retry" store retry
+expect "store retry says the store takes uploads" "$OUT" "the store takes uploads"
+run 0 "store retry --json" store retry --json
+[ "$(jq '.retried >= .retry_requested and .retry_requested >= 2 and .action_needed == ""' <<<"$OUT")" = true ] &&
+	ok "store retry --json: the retry was answered, nothing held" || bad "store retry json" "$OUT"
+run 2 "store retry takes no argument" store retry ABC123L8
+run 0 "help lists store retry" --help
+expect "help names store retry" "$OUT" "store retry [--json]"
+
 # --- Usage errors exit 2.
 run 2 "no command"
 run 2 "unknown command" bogus
