@@ -238,6 +238,14 @@ struct store_s3_config {
  * found; it does not contact the service. */
 int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct store_err *err);
 
+/* Takes the credentials (the chain of store_s3_open: explicit keys, the
+ * environment, the profile files, read again) and ca_bundle of cfg for the
+ * requests that start from now on, while others run; the rest of cfg is
+ * ignored (bucket, endpoint, region stay). -EACCES when cfg gives no
+ * credentials (the old ones stay). */
+int store_s3_reconfigure(struct store *st, const struct store_s3_config *cfg,
+			 struct store_err *err);
+
 /* Creates the bucket (a convenience for tests and `vtlctl`); an existing
  * bucket owned by the caller is not an error. */
 int store_s3_create_bucket(struct store *st, struct store_err *err);

@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,22 @@
 #define RESP_BODY_MAX (64u << 20) /* a listing page */
 #define COPY_PART     (1ull << 30)
 
+/*
+ * What signs the requests and checks the server: the credentials and the
+ * CA bundle. store_s3_reconfigure() replaces the set while requests run
+ * (an operator fixed ca_bundle or a key), so each use takes the current
+ * one (cred_of) and the sets it replaced stay until the store is closed:
+ * a few hundred bytes per reconfiguration.
+ */
+struct s3_cred {
+	char *access_key, *secret_key, *session_token, *ca_bundle;
+	struct s3_cred *older;
+};
+
 struct s3_store {
 	struct store base;
-	char *bucket, *region, *scheme, *host, *access_key, *secret_key, *session_token, *ca_bundle;
+	char *bucket, *region, *scheme, *host;
+	_Atomic(struct s3_cred *) cred;
 	int virtual_host;
 	int unsigned_payload;
 	int get_md5_check;
@@ -75,6 +89,26 @@ struct s3_store {
 static struct s3_store *S(struct store *st)
 {
 	return (struct s3_store *)st;
+}
+
+static const struct s3_cred *cred_of(struct s3_store *s)
+{
+	return atomic_load_explicit(&s->cred, memory_order_acquire);
+}
+
+static void cred_free(struct s3_cred *c)
+{
+	while (c) {
+		struct s3_cred *older = c->older;
+		if (c->secret_key)
+			memset(c->secret_key, 0, strlen(c->secret_key));
+		free(c->access_key);
+		free(c->secret_key);
+		free(c->session_token);
+		free(c->ca_bundle);
+		free(c);
+		c = older;
+	}
 }
 
 /* --- small buffers ------------------------------------------------------- */
@@ -548,8 +582,9 @@ static int prepare(struct s3_store *s, struct req *r, struct prepared *pr)
 	h[nh++] = (struct sigv4_pair){"host", pr->host};
 	h[nh++] = (struct sigv4_pair){"x-amz-date", amz_date};
 	h[nh++] = (struct sigv4_pair){"x-amz-content-sha256", payload};
-	if (s->session_token)
-		h[nh++] = (struct sigv4_pair){"x-amz-security-token", s->session_token};
+	const struct s3_cred *cred = cred_of(s);
+	if (cred->session_token)
+		h[nh++] = (struct sigv4_pair){"x-amz-security-token", cred->session_token};
 	for (size_t i = 0; i < r->nhdr; i++)
 		h[nh++] = r->hdr[i];
 
@@ -571,7 +606,7 @@ static int prepare(struct s3_store *s, struct req *r, struct prepared *pr)
 	    .nheaders = nh,
 	    .payload_hash = payload,
 	};
-	struct sigv4_key k = {s->access_key, s->secret_key, s->region, "s3"};
+	struct sigv4_key k = {cred->access_key, cred->secret_key, s->region, "s3"};
 	char auth[1024];
 	rc = sigv4_sign(&sr, &k, amz_date, auth, sizeof(auth), NULL);
 	if (rc)
@@ -639,8 +674,9 @@ static void setup_handle(struct s3_store *s, CURL *h, struct req *r, struct prep
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->low_speed_secs);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (s->ca_bundle)
-		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
+	const char *ca = cred_of(s)->ca_bundle;
+	if (ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	w->r = r;
@@ -728,7 +764,9 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 			char tls[PATH_MAX + 600] = "";
 			if (tls_failure(c))
 				snprintf(tls, sizeof(tls), "server %s://%s, CAs %s, ", s->scheme,
-					 s->host, s->ca_bundle ? s->ca_bundle : "of the system");
+					 s->host,
+					 cred_of(s)->ca_bundle ? cred_of(s)->ca_bundle
+							       : "of the system");
 			store_set_err(err, rc, 0, NULL, NULL, "%s %s: %s%s%s (%safter %u tries)",
 				      r->what, name, curl_easy_strerror(c), cerr[0] ? ": " : "",
 				      cerr, tls, attempt + 1);
@@ -779,7 +817,7 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 					      "%s %s: %s (HTTP %ld)%s%s%s%s%s [request id %s]%s",
 					      r->what, name, code, r->status, msg[0] ? ": " : "",
 					      msg, rc == -EACCES ? " (key id " : "",
-					      rc == -EACCES ? s->access_key : "",
+					      rc == -EACCES ? cred_of(s)->access_key : "",
 					      rc == -EACCES ? ")" : "", rid[0] ? rid : "none",
 					      hint);
 			}
@@ -1219,7 +1257,7 @@ static int s3_copy_from(struct store *st, struct store *from, const char *src, c
 		return -EXDEV;
 	struct s3_store *s = S(st), *f = S(from);
 	if (strcmp(s->scheme, f->scheme) || strcasecmp(s->host, f->host) ||
-	    strcmp(s->access_key, f->access_key))
+	    strcmp(cred_of(s)->access_key, cred_of(f)->access_key))
 		return -EXDEV;
 	return copy_object(s, f, src, dst, sc, etag, err);
 }
@@ -1611,16 +1649,11 @@ static void s3_close(struct store *st)
 	for (int i = 0; i < s->npool; i++)
 		curl_easy_cleanup(s->pool[i]);
 	pthread_mutex_destroy(&s->lock);
-	if (s->secret_key)
-		memset(s->secret_key, 0, strlen(s->secret_key));
+	cred_free(atomic_load(&s->cred));
 	free(s->bucket);
 	free(s->region);
 	free(s->scheme);
 	free(s->host);
-	free(s->access_key);
-	free(s->secret_key);
-	free(s->session_token);
-	free(s->ca_bundle);
 	free(s);
 }
 
@@ -1662,6 +1695,89 @@ static int dns_bucket(const char *b)
 	return 1;
 }
 
+/*
+ * The credentials and CA bundle cfg gives: explicit keys, then the
+ * environment, then the profile; and, when region is not NULL, the region
+ * (the configuration, the environment, the profile, us-east-1).
+ */
+static int resolve(const struct store_s3_config *cfg, char **region, struct s3_cred **out,
+		   struct store_err *err)
+{
+	struct s3_cred *c = calloc(1, sizeof(*c));
+	if (!c)
+		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
+	const char *profile = cfg->profile ? cfg->profile : getenv("AWS_PROFILE");
+	struct profile_ctx p = {.want = profile && *profile ? profile : "default"};
+	read_profile(&p, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials", 0);
+	read_profile(&p, "AWS_CONFIG_FILE", ".aws/config", 1);
+	if (cfg->access_key && cfg->secret_key) {
+		c->access_key = dup_or_null(cfg->access_key);
+		c->secret_key = dup_or_null(cfg->secret_key);
+		c->session_token = dup_or_null(cfg->session_token);
+	} else if (getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY")) {
+		c->access_key = dup_or_null(getenv("AWS_ACCESS_KEY_ID"));
+		c->secret_key = dup_or_null(getenv("AWS_SECRET_ACCESS_KEY"));
+		c->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
+	} else {
+		c->access_key = dup_or_null(p.access_key);
+		c->secret_key = dup_or_null(p.secret_key);
+		c->session_token = dup_or_null(p.session_token);
+	}
+	c->ca_bundle = dup_or_null(cfg->ca_bundle);
+	if (region) {
+		const char *r = cfg->region;
+		if (!r || !*r)
+			r = getenv("AWS_REGION");
+		if (!r || !*r)
+			r = getenv("AWS_DEFAULT_REGION");
+		if (!r || !*r)
+			r = p.region;
+		if (!r || !*r)
+			r = "us-east-1";
+		*region = strdup(r);
+	}
+	if (p.secret_key)
+		memset(p.secret_key, 0, strlen(p.secret_key));
+	free(p.access_key);
+	free(p.secret_key);
+	free(p.session_token);
+	free(p.region);
+	int rc = 0;
+	if (!c->access_key || !c->secret_key)
+		rc = store_set_err(
+		    err, -EACCES, 0, "NoCredentials", NULL,
+		    "s3 store for bucket %s: no credentials: set AWS_ACCESS_KEY_ID and "
+		    "AWS_SECRET_ACCESS_KEY, or profile '%s' in ~/.aws/credentials, or "
+		    "the keys in the configuration",
+		    cfg->bucket, p.want);
+	else if ((cfg->ca_bundle && !c->ca_bundle) || (region && !*region))
+		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
+	if (rc) {
+		cred_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int store_s3_reconfigure(struct store *st, const struct store_s3_config *cfg, struct store_err *err)
+{
+	if (st->ops != &s3_ops)
+		return store_set_err(err, -EINVAL, 0, NULL, NULL,
+				     "store_s3_reconfigure: not an s3 store");
+	struct s3_store *s = S(st);
+	struct s3_cred *c;
+	int rc = resolve(cfg, NULL, &c, err);
+	if (rc)
+		return rc;
+	/* The set it replaces may be in use: it is freed at close. */
+	pthread_mutex_lock(&s->lock);
+	c->older = atomic_load(&s->cred);
+	atomic_store_explicit(&s->cred, c, memory_order_release);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct store_err *err)
 {
 	*out = NULL;
@@ -1675,51 +1791,11 @@ int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct 
 	pthread_mutex_init(&s->lock, NULL);
 	s->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ull;
 
-	/* Credentials: explicit, then the environment, then the profile. */
-	const char *profile = cfg->profile ? cfg->profile : getenv("AWS_PROFILE");
-	struct profile_ctx p = {.want = profile && *profile ? profile : "default"};
-	read_profile(&p, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials", 0);
-	read_profile(&p, "AWS_CONFIG_FILE", ".aws/config", 1);
-	if (cfg->access_key && cfg->secret_key) {
-		s->access_key = dup_or_null(cfg->access_key);
-		s->secret_key = dup_or_null(cfg->secret_key);
-		s->session_token = dup_or_null(cfg->session_token);
-	} else if (getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY")) {
-		s->access_key = dup_or_null(getenv("AWS_ACCESS_KEY_ID"));
-		s->secret_key = dup_or_null(getenv("AWS_SECRET_ACCESS_KEY"));
-		s->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
-	} else {
-		s->access_key = dup_or_null(p.access_key);
-		s->secret_key = dup_or_null(p.secret_key);
-		s->session_token = dup_or_null(p.session_token);
-	}
-	const char *region = cfg->region;
-	if (!region || !*region)
-		region = getenv("AWS_REGION");
-	if (!region || !*region)
-		region = getenv("AWS_DEFAULT_REGION");
-	if (!region || !*region)
-		region = p.region;
-	if (!region || !*region)
-		region = "us-east-1";
-	s->region = strdup(region);
-	if (p.secret_key)
-		memset(p.secret_key, 0, strlen(p.secret_key));
-	free(p.access_key);
-	free(p.secret_key);
-	free(p.session_token);
-	free(p.region);
-
-	int rc = 0;
-	if (!s->access_key || !s->secret_key) {
-		rc = store_set_err(
-		    err, -EACCES, 0, "NoCredentials", NULL,
-		    "s3 store for bucket %s: no credentials: set AWS_ACCESS_KEY_ID and "
-		    "AWS_SECRET_ACCESS_KEY, or profile '%s' in ~/.aws/credentials, or "
-		    "the keys in the configuration",
-		    cfg->bucket, p.want);
+	struct s3_cred *cred = NULL;
+	int rc = resolve(cfg, &s->region, &cred, err);
+	atomic_init(&s->cred, cred);
+	if (rc)
 		goto fail;
-	}
 
 	/* Endpoint: scheme://host[:port] */
 	char endpoint[512];
@@ -1748,7 +1824,6 @@ int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct 
 	s->scheme = strdup(endpoint);
 	s->host = strdup(host);
 	s->bucket = strdup(cfg->bucket);
-	s->ca_bundle = dup_or_null(cfg->ca_bundle);
 	switch (cfg->addressing) {
 	case STORE_S3_PATH:
 		s->virtual_host = 0;

@@ -910,6 +910,27 @@ Test(store_rgw_tls, a_certificate_for_another_name_is_refused_even_from_the_righ
 	store_close(st);
 }
 
+/* An operator fixes ca_bundle or a key while requests run: the same store
+ * takes them for the next requests (store_s3_reconfigure). */
+Test(store_rgw_tls, reconfigure_takes_a_new_ca_bundle_and_keys_for_the_next_requests, .timeout = 60)
+{
+	struct store *st = open_tls("RGW_HTTPS_ENDPOINT", false);
+	struct store_err err;
+	cr_assert_eq(store_put(st, "tls/reconf", "x", 1, NULL, NULL, &err), -EPROTO, "%s", err.msg);
+	struct store_s3_config cfg;
+	rgw_config(&cfg);
+	cfg.ca_bundle = getenv("RGW_CA_BUNDLE");
+	cfg.secret_key = "not-the-secret-0123456789abcdefghijklmn";
+	cr_assert_eq(store_s3_reconfigure(st, &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put(st, "tls/reconf", "x", 1, NULL, NULL, &err), -EACCES, "%s", err.msg);
+	cr_assert_eq(err.fault, STORE_FAULT_ACCESS, "%s", err.msg);
+	cfg.secret_key = getenv("RGW_SECRET_KEY");
+	cr_assert_eq(store_s3_reconfigure(st, &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put(st, "tls/reconf", "x", 1, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_delete(st, "tls/reconf", &err), 0, "%s", err.msg);
+	store_close(st);
+}
+
 Test(store_rgw, a_full_quota_is_quotaexceeded_a_space_fault_not_a_credential_one, .timeout = 60)
 {
 	require_rgw();
