@@ -399,16 +399,21 @@ static json_t *do_status(struct lib *lib)
 	return r;
 }
 
-/* store.retry: uploads held back by an error that needs a person are tried
- * again now; the answer's "retry" is reached by status's "retried" once a
- * round begun after it is over (vtlctl waits for that). */
+/* store.retry: the credentials and ca_bundle are read again from the
+ * configuration and uploads held back by an error that needs a person are
+ * tried again now; the answer's "retry" is reached by status's "retried"
+ * once a round begun after it is over (vtlctl waits for that), "reload"
+ * says what of the configuration was taken. */
 static json_t *do_store_retry(struct lib *lib)
 {
 	struct upl *u = lib_uploader(lib);
 	if (!u)
 		return fail(-ENODEV, "vtld has no object store, so no upload waits to be retried");
+	struct upl_retry rt;
+	upl_retry(u, &rt);
 	json_t *r = ok();
-	json_object_set_new(r, "retry", json_integer((json_int_t)upl_retry(u)));
+	json_object_set_new(r, "retry", json_integer((json_int_t)rt.id));
+	json_object_set_new(r, "reload", json_string(rt.note));
 	return r;
 }
 

@@ -90,6 +90,22 @@ void upl_config_defaults(struct upl_config *c)
 	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");
 }
 
+/* The S3 backend's configuration for c (its strings stay c's). */
+static void s3_config_of(const struct upl_config *c, struct store_s3_config *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->bucket = c->bucket;
+	sc->endpoint = c->endpoint[0] ? c->endpoint : NULL;
+	sc->region = c->region[0] ? c->region : NULL;
+	sc->profile = c->profile[0] ? c->profile : NULL;
+	sc->access_key = c->access_key[0] ? c->access_key : NULL;
+	sc->secret_key = c->secret_key[0] ? c->secret_key : NULL;
+	sc->ca_bundle = c->ca_bundle[0] ? c->ca_bundle : NULL;
+	sc->addressing = strcmp(c->addressing, "path") == 0	 ? STORE_S3_PATH
+			 : strcmp(c->addressing, "virtual") == 0 ? STORE_S3_VIRTUAL
+								 : STORE_S3_AUTO;
+}
+
 int upl_store_open(const struct upl_config *c, const char *data_dir, struct store **out, char *err,
 		   size_t errlen)
 {
@@ -105,17 +121,7 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 		rc = store_local_open(path, out, &se);
 	} else if (strcmp(c->type, "s3") == 0) {
 		struct store_s3_config sc;
-		memset(&sc, 0, sizeof(sc));
-		sc.bucket = c->bucket;
-		sc.endpoint = c->endpoint[0] ? c->endpoint : NULL;
-		sc.region = c->region[0] ? c->region : NULL;
-		sc.profile = c->profile[0] ? c->profile : NULL;
-		sc.access_key = c->access_key[0] ? c->access_key : NULL;
-		sc.secret_key = c->secret_key[0] ? c->secret_key : NULL;
-		sc.ca_bundle = c->ca_bundle[0] ? c->ca_bundle : NULL;
-		sc.addressing = strcmp(c->addressing, "path") == 0	? STORE_S3_PATH
-				: strcmp(c->addressing, "virtual") == 0 ? STORE_S3_VIRTUAL
-									: STORE_S3_AUTO;
+		s3_config_of(c, &sc);
 		if (!c->bucket[0]) {
 			snprintf(err, errlen, "[store] type = s3 needs a bucket");
 			return -EINVAL;
@@ -248,7 +254,10 @@ struct upl {
 	struct log_seen seen[LOG_SEEN];
 	uint64_t retry_asked, retried;
 	uint64_t progress; /* requests to the store that succeeded (count()) */
-	bool swept;	   /* the orphan sweep has run (it waits out a hold) */
+	/* Reads [store] of vtld's configuration again (upl_set_reload). */
+	upl_reload_fn reload;
+	void *reload_arg;
+	bool swept; /* the orphan sweep has run (it waits out a hold) */
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;
@@ -2384,21 +2393,23 @@ static struct fix fix_for(const struct upl *u, int fault)
 		return (struct fix){
 		    "the store's certificate does not verify",
 		    "if a private CA issued it, set [store] ca_bundle to that CA's certificate "
-		    "(a PEM file); if it names another host, set [store] endpoint to a name it "
-		    "holds; then restart vtld"};
+		    "(a PEM file) and run `vtlctl store retry`, which reads it again; if it "
+		    "names another host, set [store] endpoint to a name it holds and restart "
+		    "vtld"};
 	case STORE_FAULT_ACCESS:
 		return s3 ? (struct fix){"the store refuses vtld's credentials or access",
 					 "check [store] access_key_id and secret_access_key (or "
-					 "the profile or AWS_* environment vtld started with) and "
-					 "that the key may list, read, write and delete in the "
-					 "bucket; then restart vtld"}
+					 "the profile's files; the AWS_* environment takes a "
+					 "restart) and that the key may list, read, write and "
+					 "delete in the bucket; then run `vtlctl store retry`, "
+					 "which reads them again"}
 			  : (struct fix){"vtld may not write the store's directory",
 					 "check the owner and mode of [store] path, then run "
 					 "`vtlctl store retry`"};
 	case STORE_FAULT_BUCKET:
 		return (struct fix){"the store's bucket does not exist",
-				    "create it, or set [store] bucket to one that does and "
-				    "restart vtld"};
+				    "create it and run `vtlctl store retry`, or set [store] "
+				    "bucket to one that does and restart vtld"};
 	case STORE_FAULT_SPACE:
 		return s3 ? (struct fix){"the store is out of space",
 					 "raise the bucket's or the user's quota, or delete what "
@@ -2590,6 +2601,8 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 			pthread_mutex_unlock(&u->mu);
 			release(u, &r->hold, bc, sent);
 		}
+		if (sent) /* the store took this: its hold, if any, is over */
+			release(u, &u->hold, NULL, true);
 		return false;
 	case STORE_FAULT_TLS:
 	case STORE_FAULT_ACCESS:
@@ -3028,8 +3041,100 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 					    : "");
 }
 
-uint64_t upl_retry(struct upl *u)
+void upl_set_reload(struct upl *u, upl_reload_fn fn, void *arg)
 {
+	pthread_mutex_lock(&u->mu);
+	u->reload = fn;
+	u->reload_arg = arg;
+	pthread_mutex_unlock(&u->mu);
+}
+
+/* Add name to the list in buf when its value differs. */
+static void note_key(char *buf, size_t cap, bool differs, const char *name)
+{
+	size_t n = strlen(buf);
+	if (differs)
+		snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", name);
+}
+
+/*
+ * [store] as the configuration says now: the credentials and ca_bundle go
+ * to the store (and the shelf's own bucket) for the requests from now on;
+ * any other key changed is named as taking a restart (the store's place,
+ * the uploader's sizes: changing them under running uploads and the
+ * catalog's records of them would not be safe). What happened into note.
+ */
+static void reload_store(struct upl *u, char *note, size_t cap)
+{
+	pthread_mutex_lock(&u->mu);
+	upl_reload_fn fn = u->reload;
+	void *arg = u->reload_arg;
+	pthread_mutex_unlock(&u->mu);
+	note[0] = 0;
+	struct upl_config *c = calloc(1, sizeof(*c));
+	if (!fn || !c) {
+		free(c);
+		return;
+	}
+	char err[1024] = "";
+	upl_config_defaults(c);
+	if (fn(arg, c, err, sizeof(err))) {
+		snprintf(note, cap,
+			 "the configuration cannot be read, so nothing of it is taken: %s", err);
+		free(c);
+		return;
+	}
+	const struct upl_config *o = &u->cfg;
+	char changed[512] = "";
+	note_key(changed, sizeof(changed), strcmp(o->type, c->type), "type");
+	note_key(changed, sizeof(changed), strcmp(o->path, c->path), "path");
+	note_key(changed, sizeof(changed), strcmp(o->endpoint, c->endpoint), "endpoint");
+	note_key(changed, sizeof(changed), strcmp(o->bucket, c->bucket), "bucket");
+	note_key(changed, sizeof(changed), strcmp(o->region, c->region), "region");
+	note_key(changed, sizeof(changed), strcmp(o->prefix, c->prefix), "prefix");
+	note_key(changed, sizeof(changed), strcmp(o->addressing, c->addressing), "addressing");
+	note_key(changed, sizeof(changed), o->part_size != c->part_size, "part_size");
+	note_key(changed, sizeof(changed), o->parallel_parts != c->parallel_parts,
+		 "parallel_parts");
+	note_key(changed, sizeof(changed), strcmp(o->archive_class, c->archive_class),
+		 "archive_storage_class");
+	note_key(changed, sizeof(changed), strcmp(o->archive_bucket, c->archive_bucket),
+		 "archive_bucket");
+	note_key(changed, sizeof(changed), strcmp(o->archive_path, c->archive_path),
+		 "archive_path");
+	note_key(changed, sizeof(changed), strcmp(o->archive_prefix, c->archive_prefix),
+		 "archive_prefix");
+	note_key(changed, sizeof(changed), o->restore_days != c->restore_days, "restore_days");
+	note_key(changed, sizeof(changed), strcmp(o->restore_tier, c->restore_tier),
+		 "restore_tier");
+	note_key(changed, sizeof(changed), o->cache_limit != c->cache_limit, "cache_limit");
+	note_key(changed, sizeof(changed), o->idle_secs != c->idle_secs, "idle_complete");
+	note_key(changed, sizeof(changed), o->upload_nice != c->upload_nice, "upload_nice");
+	size_t n = 0;
+	if (strcmp(o->type, "s3") == 0 && strcmp(c->type, "s3") == 0) {
+		struct store_s3_config sc;
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		s3_config_of(c, &sc);
+		int rc = store_s3_reconfigure(u->st, &sc, &se);
+		if (!rc && u->shelf_st && u->shelf_st != u->st)
+			rc = store_s3_reconfigure(u->shelf_st, &sc, &se);
+		n = (size_t)snprintf(note, cap, "%s",
+				     rc ? se.msg : "[store] credentials and ca_bundle read again");
+	}
+	if (changed[0] && n < cap)
+		snprintf(note + n, cap - n,
+			 "%s[store] %s changed: they take a restart of vtld, and until then the "
+			 "values it started with stay",
+			 n ? "; " : "", changed);
+	free(c);
+}
+
+void upl_retry(struct upl *u, struct upl_retry *r)
+{
+	reload_store(u, r->note, sizeof(r->note));
+	if (r->note[0])
+		logf_(u, 2, "retry asked: %s", r->note);
 	pthread_mutex_lock(&u->mu);
 	uint64_t id = ++u->retry_asked;
 	/* Due now, and said again if met again: the person may have changed
@@ -3043,7 +3148,7 @@ uint64_t upl_retry(struct upl *u)
 	u->kicked = true;
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->mu);
-	return id;
+	r->id = id;
 }
 
 int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)

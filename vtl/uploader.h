@@ -94,11 +94,21 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 void upl_stop(struct upl *u);
 /* Look at the tapes now rather than at the next tick. */
 void upl_kick(struct upl *u);
-/* `vtlctl store retry`: uploads held back by an error that needs a person
- * are tried again at once (and the error, if met again, logged again).
- * Returns the request's number: upl_status.retried reaches it when a round
- * begun after the request is over. */
-uint64_t upl_retry(struct upl *u);
+/* Reads [store] of vtld's configuration again, into c (which has the
+ * defaults); 0, or a negative errno with err. */
+typedef int (*upl_reload_fn)(void *arg, struct upl_config *c, char *err, size_t errlen);
+void upl_set_reload(struct upl *u, upl_reload_fn fn, void *arg);
+
+struct upl_retry {
+	uint64_t id;	 /* upl_status.retried reaches it when a round begun after it is over */
+	char note[1024]; /* what of the configuration was taken or not, "" */
+};
+/* `vtlctl store retry` and SIGHUP: the credentials and ca_bundle are read
+ * again from the configuration (upl_set_reload; other [store] keys changed
+ * are named in r->note as taking a restart), and uploads held back by an
+ * error that needs a person are tried again at once (the error, if met
+ * again, logged again). */
+void upl_retry(struct upl *u, struct upl_retry *r);
 /* Shutting down: writes waiting for room in the cache go on (the front
  * ends can then stop); later ones are not held either. */
 void upl_release_writers(struct upl *u);

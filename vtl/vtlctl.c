@@ -43,8 +43,8 @@ static void usage(FILE *f)
 		   "  drive unload N\n"
 		   "  library show [--json]\n"
 		   "  status [--json]         object store: what is not yet in it, and why\n"
-		   "  store retry [--json]    try uploads held back by an error that needed a\n"
-		   "                          person again now, once it is fixed\n"
+		   "  store retry [--json]    once what held uploads back is fixed: read the\n"
+		   "                          [store] credentials and ca_bundle again, try now\n"
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
 		   "  catalog rebuild [--json]  add the tapes the object store holds and the\n"
 		   "                          catalog lacks (disaster recovery; safe to repeat)\n"
@@ -584,9 +584,10 @@ static int cmd_status(int argc, char **argv)
 }
 
 /*
- * store retry: uploads held back by an error that needed a person (a
- * certificate, credentials, the bucket, a quota, a foreign tape, a damaged
- * file) are tried again now rather than on the slow schedule. Waits until
+ * store retry: vtld reads the [store] credentials and ca_bundle again, and
+ * uploads held back by an error that needed a person (a certificate,
+ * credentials, the bucket, a quota, a foreign tape, a damaged file) are
+ * tried again now rather than on the slow schedule. Waits until
  * a round begun after the request is over (at most a minute: a round that
  * uploads much takes longer, and goes on) and says where things stand:
  * exit 1 while a person is still needed.
@@ -603,6 +604,8 @@ static int cmd_store_retry(int argc, char **argv)
 	if (!r)
 		return EXIT_FAIL;
 	json_int_t id = json_integer_value(json_object_get(r, "retry"));
+	char reload[1024];
+	snprintf(reload, sizeof(reload), "%s", jstr(r, "reload") ? jstr(r, "reload") : "");
 	json_decref(r);
 	json_t *st = NULL;
 	bool answered = false;
@@ -622,8 +625,14 @@ static int cmd_store_retry(int argc, char **argv)
 	const char *a = jstr(s, "action_needed");
 	int rc = answered && a && a[0] ? EXIT_FAIL : EXIT_OK;
 	if (want_json) {
+		json_object_set_new(s, "reload", json_string(reload));
 		print_json(s);
-	} else if (!answered) {
+		json_decref(st);
+		return rc;
+	}
+	if (reload[0])
+		printf("configuration: %s\n", reload);
+	if (!answered) {
 		printf("retry requested; the uploader is still at work (see vtlctl status)\n");
 	} else if (a && a[0]) {
 		fprintf(stderr, "vtlctl: uploads still wait for a person: %s\n", a);

@@ -1,7 +1,9 @@
 /*
  * vtld.c - the daemon: load the configuration, open the library (catalog,
  * changer, drives), serve the control socket and the iSCSI target, and shut
- * down cleanly on SIGTERM or SIGINT. With [tcmu] enable = yes it also serves
+ * down cleanly on SIGTERM or SIGINT. SIGHUP reads the [store] credentials
+ * and ca_bundle again and retries held uploads (as `vtlctl store retry`).
+ * With [tcmu] enable = yes it also serves
  * the LIO target_core_user backstores that name this library (vtl/tcmu.h).
  *
  * Threads: the main thread only waits for signals; the control socket, the
@@ -126,6 +128,25 @@ static void upl_log(int level, const char *msg)
 	     "store: %s", msg);
 }
 
+/* The configuration file (-c), absolute, for reading [store] again. */
+static char config_path[PATH_MAX];
+
+/* [store] as the configuration file says now (upl_set_reload): `vtlctl
+ * store retry` and SIGHUP take its credentials and ca_bundle. */
+static int reload_store(void *arg, struct upl_config *out, char *err, size_t errlen)
+{
+	(void)arg;
+	struct vtl_config *cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return -ENOMEM;
+	vtl_config_defaults(cfg);
+	int rc = config_path[0] ? vtl_config_load(config_path, cfg, err, errlen) : 0;
+	if (!rc)
+		*out = cfg->store;
+	free(cfg);
+	return rc;
+}
+
 /* The object store and its uploader (vtl/uploader.h); with
  * --rebuild-catalog, first the catalog is rebuilt from the store. */
 static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebuild,
@@ -158,6 +179,7 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 		store_close(st);
 		return rc;
 	}
+	upl_set_reload(*out, reload_store, NULL);
 	vlog(VTL_LOG_INFO, "object store: %s%s%s, prefix \"%s\"", store_backend(st),
 	     cfg->store.bucket[0] ? " bucket " : "", cfg->store.bucket, cfg->store.prefix);
 	return 0;
@@ -348,6 +370,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vtld: %s\n", err);
 		return 1;
 	}
+	if (config && !realpath(config, config_path)) {
+		fprintf(stderr, "vtld: %s: %s\n", config, strerror(errno));
+		return 1;
+	}
 	if (data_dir) {
 		if (strlen(data_dir) >= sizeof(cfg.lib.data_dir) - 64) {
 			fprintf(stderr, "vtld: --data-dir path is too long\n");
@@ -466,7 +492,14 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			vlog(VTL_LOG_INFO, "SIGHUP ignored: restart vtld to apply configuration");
+			/* As `vtlctl store retry`: [store] credentials and
+			 * ca_bundle read again, held uploads tried now. */
+			struct upl_retry rt;
+			upl_retry(upl, &rt);
+			vlog(VTL_LOG_INFO,
+			     "SIGHUP: held uploads are tried again%s%s; other configuration "
+			     "takes a restart",
+			     rt.note[0] ? "; " : "", rt.note);
 			continue;
 		}
 		vlog(VTL_LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");

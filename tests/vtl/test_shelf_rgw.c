@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,35 @@ Test(shelf_rgw, wrong_secret_key_is_a_clear_error_naming_bucket_and_key_id_never
 	cr_assert(strstr(v.status, "\"held_by\": \"access\""), "%s", v.status);
 	sleep(2); /* rounds go by */
 	cr_assert_eq(log_count(&vtl, "SignatureDoesNotMatch"), 1);
+
+	/* The secret corrected in the file, vtld told with SIGHUP: it reads
+	 * the keys again, and the tape goes up. */
+	char config[1024];
+	snprintf(config, sizeof(config),
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "part_size = 5M\nidle_complete = 1\n",
+		 ep, BUCKET, getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"));
+	FILE *f = fopen(vtl.config, "w");
+	cr_assert_not_null(f);
+	fputs(config, f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(kill(vtl.pid, SIGHUP), 0);
+	vp_wait_uploaded(&vtl, "KEY001L8");
+	for (i = 0; i < 600; i++) { /* the round that answers the SIGHUP is over */
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (vp_jint(out, "retried") >= 1)
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 600, "%s", out);
+	backlog_read(&vtl, &v);
+	cr_assert_eq(v.backlog, 0, "%s", v.status);
+	cr_assert(strstr(v.status, "\"action_needed\": \"\""), "%s", v.status);
+	cr_assert_eq(log_count(&vtl, "credentials and ca_bundle read again"), 2,
+		     "SIGHUP's line and the uploader's");
+	read_log(log, sizeof(log));
+	cr_assert_null(strstr(log, getenv("RGW_SECRET_KEY")), "the secret is in the log");
 }
 
 /* Waiting for space: radosgw answers QuotaExceeded. The uploads of the
