@@ -3012,19 +3012,20 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		else if (h)
 			snprintf(s->activity, sizeof(s->activity),
 				 "waiting for a person (see action needed): %s%s; %" PRIu64
-				 " bytes of %u tape%s not yet in the store; next try in %s, or "
+				 " bytes of %u tape%s are not yet in the store; next try in %s, or "
 				 "now with `vtlctl store retry`",
 				 h == held_tape ? "a tape is held back: " : "",
 				 fix_for(u, h->fault).headline ? fix_for(u, h->fault).headline
 							       : fault_name(h->fault),
 				 s->backlog_bytes, s->backlog_tapes,
-				 s->backlog_tapes == 1 ? " is" : "s are", when);
+				 s->backlog_tapes == 1 ? "" : "s", when);
 		else
 			snprintf(s->activity, sizeof(s->activity),
-				 "waiting: %" PRIu64 " bytes of %u tape%s not yet in the store; "
+				 "waiting: %" PRIu64
+				 " bytes of %u tape%s are not yet in the store; "
 				 "tape %s: %s",
 				 s->backlog_bytes, s->backlog_tapes,
-				 s->backlog_tapes == 1 ? " is" : "s are", first, wait);
+				 s->backlog_tapes == 1 ? "" : "s", first, wait);
 	}
 	s->retry_asked = u->retry_asked;
 	s->retried = u->retried;
