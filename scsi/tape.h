@@ -89,13 +89,13 @@ int tape_format(const char *dir, const struct tape_info *info);
  */
 struct tape_repair {
 	bool repaired;
-	int cause;	   /* -ENOENT: it was missing; -EBADMSG: it failed its checks */
-	bool from_prev;	   /* the tape's facts from MANIFEST.prev, else the hint's */
-	size_t segments;   /* named by the rebuilt manifest */
-	size_t stepped;	   /* segments trusted past a damaged record */
-	size_t unplaced;   /* segment files whose first record is unreadable */
-	uint64_t objects;  /* EOD */
-	uint64_t bytes;	   /* stored bytes, headers included */
+	int cause;	  /* -ENOENT: it was missing; -EBADMSG: it failed its checks */
+	bool from_prev;	  /* the tape's facts from MANIFEST.prev, else the hint's */
+	size_t segments;  /* named by the rebuilt manifest */
+	size_t stepped;	  /* segments trusted past a damaged record */
+	size_t unplaced;  /* segment files whose first record is unreadable */
+	uint64_t objects; /* EOD */
+	uint64_t bytes;	  /* stored bytes, headers included */
 	char barcode[17];
 };
 int tape_repair(const char *dir, const struct tape_info *hint, uint64_t min_generation,

@@ -134,9 +134,9 @@ static inline struct seg *tape_active(const struct tape *t)
 }
 
 /* tape_disk.c: files of a cartridge. */
-#define TAPE_MANIFEST	  "MANIFEST"
-#define TAPE_MANIFEST_TMP "MANIFEST.tmp"
-#define TAPE_MANIFEST_PREV "MANIFEST.prev" /* the generation before (tape_repair) */
+#define TAPE_MANIFEST	   "MANIFEST"
+#define TAPE_MANIFEST_TMP  "MANIFEST.tmp"
+#define TAPE_MANIFEST_PREV "MANIFEST.prev"    /* the generation before (tape_repair) */
 #define TAPE_MANIFEST_BAD  "MANIFEST.damaged" /* kept by tape_repair for a person */
 
 void seg_name(char *buf, size_t n, uint64_t id, const char *ext);

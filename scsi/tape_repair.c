@@ -45,7 +45,7 @@
 struct found {
 	uint64_t id;
 	bool dat, idx;
-	uint64_t size;		 /* of the .dat */
+	uint64_t size;		   /* of the .dat */
 	uint64_t first, nobj, len; /* what it holds (valid prefix) */
 };
 
@@ -149,8 +149,7 @@ static int measure(int dirfd, struct found *f)
 	if (f->size < REC_HDR_LEN || pread(fd, hb, sizeof(hb), 0) != (ssize_t)sizeof(hb) ||
 	    rec_decode(hb, &h) < 0) {
 		/* A sidecar still says where a sealed segment starts. */
-		if (f->size && f->idx &&
-		    idx_peek(dirfd, f->id, &f->first, &f->nobj, &f->len) == 0)
+		if (f->size && f->idx && idx_peek(dirfd, f->id, &f->first, &f->nobj, &f->len) == 0)
 			r = 0;
 		goto out;
 	}

@@ -126,8 +126,29 @@ static void upl_log(int level, const char *msg)
 	     "store: %s", msg);
 }
 
+static void lib_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	ctl_log(level, msg);
+}
+
+/* Before a new library is created over an empty catalog: does the store
+ * hold tapes already (lib_config.store_holds_tapes)? */
+static int store_holds_tapes(void *arg, char *found, size_t cap)
+{
+	const struct vtl_config *cfg = arg;
+	struct store *st;
+	int rc = upl_store_open(&cfg->store, cfg->lib.data_dir, &st, found, cap);
+	if (rc)
+		return rc;
+	rc = upl_store_holds_tapes(st, &cfg->store, cfg->lib.data_dir, found, cap);
+	store_close(st);
+	return rc;
+}
+
 /* The object store and its uploader (vtl/uploader.h); with
- * --rebuild-catalog, first the catalog is rebuilt from the store. */
+ * --rebuild-catalog, first the catalog is rebuilt from the local media
+ * and the store. */
 static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebuild,
 		       struct upl **out)
 {
@@ -142,14 +163,16 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 		struct upl_rebuild r = {.keep_known = false};
 		rc = upl_recover_from_store(lib, st, &cfg->store, upl_log, &r, err, sizeof(err));
 		if (rc) {
-			vlog(VTL_LOG_ERROR,
-			     "rebuilding the catalog from the object store failed: %s",
-			     err[0] ? err : strerror(-rc));
+			vlog(
+			    VTL_LOG_ERROR,
+			    "rebuilding the catalog from the media and the object store failed: %s",
+			    err[0] ? err : strerror(-rc));
 			store_close(st);
 			return rc;
 		}
 		vlog(VTL_LOG_INFO,
-		     "rebuilt the catalog from the object store: %zu recovered, %zu skipped",
+		     "rebuilt the catalog from the media and the object store: %zu recovered, "
+		     "%zu skipped",
 		     r.n[UPL_RECOVERED], r.n[UPL_SKIPPED]);
 	}
 	rc = upl_start(lib, st, &cfg->store, upl_log, out, err, sizeof(err));
@@ -174,9 +197,9 @@ static void usage(FILE *f)
 		   "  -s, --socket PATH     control socket (default DIR/vtld.sock)\n"
 		   "  -f, --foreground      stay in the foreground and log to stderr\n"
 		   "      --log-level L     error, warn, info or debug\n"
-		   "      --rebuild-catalog  before starting, rebuild the catalog of an empty\n"
-		   "                        data directory from the object store (disaster\n"
-		   "                        recovery; --recover-from-store is the same;\n"
+		   "      --rebuild-catalog  before starting, rebuild a lost catalog from the\n"
+		   "                        cartridges in DIR/tapes and the object store\n"
+		   "                        (disaster recovery; --recover-from-store is the same;\n"
 		   "                        docs/object-store.md); on a running vtld use\n"
 		   "                        vtlctl catalog rebuild\n"
 		   "  -h, --help            this text\n");
@@ -418,6 +441,10 @@ int main(int argc, char **argv)
 	struct lib *lib;
 	struct upl *upl = NULL;
 	cfg.lib.object_store = true; /* the shelf is the object store */
+	cfg.lib.log = lib_log;
+	cfg.lib.rebuild = rebuild_catalog;
+	cfg.lib.store_holds_tapes = store_holds_tapes;
+	cfg.lib.store_arg = &cfg;
 	int rc = lib_open(&cfg.lib, &lib, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
