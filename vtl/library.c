@@ -675,8 +675,18 @@ static int recover(struct lib *lib)
 			/* Formatting did not finish: do it again. */
 			ch.to = CAT_AVAILABLE;
 			ch.cause = "recovery: creation finished after restart";
-			if (format_tape(lib, t) == 0)
+			int frc = format_tape(lib, t);
+			if (frc == 0)
 				rc = cat_tape_change(lib->cat, t->barcode, &ch);
+			else
+				lib_say(lib, 0,
+					"tape %s stays CREATING: its medium %s cannot be formatted "
+					"(%s)%s",
+					t->barcode, dir, strerror(-frc),
+					frc == -EEXIST
+					    ? "; it holds another cartridge, which is never "
+					      "formatted over: move it away and restart vtld"
+					    : "");
 			break;
 		case CAT_DELETED:
 			rm_rf(dir);
