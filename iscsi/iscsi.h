@@ -57,7 +57,6 @@ struct iscsi_server_config {
 	uint32_t max_recv_data_segment; /* what the target accepts, default 262144 */
 	uint32_t max_burst;
 	uint32_t first_burst;
-	/* Additions (issue 5): */
 	uint32_t queue_depth;	      /* CmdSN window per session, default 32 */
 	uint32_t max_outstanding_r2t; /* per task, default 4 */
 	uint32_t max_cmd_data;	      /* largest data transfer of one command, default 16 MiB */
