@@ -121,7 +121,7 @@ struct iscsi_conn {
 	int fd;
 	struct sockaddr_storage local;
 	char portal[INET6_ADDRSTRLEN + 16]; /* "addr:port,tpgt" for SendTargets */
-	bool portal_loopback; /* reached on a loopback address: no TargetAddress */
+	bool portal_loopback;		    /* reached on a loopback address: no TargetAddress */
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	/* Receive side (receiver thread only). */
@@ -145,7 +145,7 @@ struct iscsi_conn {
 	char initiator[224];
 	uint8_t isid[6];
 	uint16_t tsih, cid;
-	uint64_t nexus;		 /* hash of port_name and the TPGT, never 0 */
+	uint64_t nexus;		  /* hash of port_name and the TPGT, never 0 */
 	char port_name[224 + 20]; /* SPC-4 7.6.4.6: "InitiatorName,i,0x<ISID>" */
 	struct iscsi_params p;	  /* negotiated */
 	struct iscsi_params ours; /* our limits */

@@ -351,9 +351,9 @@ static void set_portal(struct iscsi_conn *c)
 	if (ss->ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 		port = ntohs(s6->sin6_port);
-		c->portal_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-				     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
-				      s6->sin6_addr.s6_addr[12] == 127);
+		c->portal_loopback =
+		    IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
 		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 			inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, a, sizeof(a));
 			snprintf(c->portal, sizeof(c->portal), "%s:%u,%u", a, port,
