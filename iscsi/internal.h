@@ -202,6 +202,7 @@ struct iscsi_server {
 	struct iscsi_conn *conns;
 	size_t n_conns;
 	uint16_t next_tsih;
+	int spare_fd; /* given up to accept() and close a connection at EMFILE */
 };
 
 /* server.c */

@@ -8,6 +8,11 @@
  * can end them (an Async Message first, from each connection's own
  * thread) and wait for all of them. Targets are only ever added, so a
  * target pointer stays valid for the server's lifetime.
+ *
+ * The acceptor never spins and never stalls: when the process is out of
+ * descriptors (EMFILE) a spare one is given up to accept and close the
+ * waiting connection, so the peer sees a close instead of a hang and
+ * poll() does not report the same connection again (accept_failed).
  */
 #include "config.h"
 
@@ -29,6 +34,8 @@
 #define MAX_CONNS	  1024
 #define STOP_GRACE_MS	  3000
 #define REINSTATE_WAIT_MS 10000
+#define LISTEN_BACKLOG	  SOMAXCONN
+#define ACCEPT_BACKOFF_MS 100 /* pause of the acceptor when accept() cannot go on */
 
 uint64_t now_ms(void)
 {
@@ -92,6 +99,7 @@ int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_serv
 	pthread_cond_init(&srv->cv, NULL);
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
+	srv->spare_fd = -1;
 	srv->next_tsih = 1;
 	*out = srv;
 	return 0;
@@ -396,14 +404,49 @@ static void tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* Wait a little, or until iscsi_server_stop() writes the wake pipe. */
+static void back_off(struct iscsi_server *srv)
+{
+	struct pollfd p = {.fd = srv->wake[0], .events = POLLIN};
+	poll(&p, 1, ACCEPT_BACKOFF_MS);
+}
+
+/*
+ * accept() failed for want of descriptors or memory while a connection
+ * waits, so poll() will report it again at once. Out of descriptors, the
+ * spare descriptor is given up to accept the waiting connection and close
+ * it (the peer sees a close, not a hang). Otherwise, or without a spare,
+ * back off.
+ */
+static void accept_failed(struct iscsi_server *srv, int err)
+{
+	bool no_fd = err == EMFILE || err == ENFILE;
+	bool shed = false;
+	if (no_fd && srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			shed = true;
+		}
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!shed || srv->spare_fd < 0)
+		back_off(srv);
+}
+
 static void accept_one(struct iscsi_server *srv)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	int fd =
 	    accept4(srv->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
+	if (fd < 0) {
+		int err = errno;
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+			accept_failed(srv, err);
+		return; /* EAGAIN, ECONNABORTED, EINTR: nothing is waiting */
+	}
 	tune_socket(fd);
 
 	struct iscsi_conn *c = calloc(1, sizeof(*c));
@@ -466,9 +509,9 @@ static void *acceptor(void *arg)
 		int r = poll(p, 2, -1);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (p[1].revents)
+		if (r > 0 && p[1].revents)
 			break;
-		if (p[0].revents & POLLIN)
+		if (r > 0 && (p[0].revents & POLLIN))
 			accept_one(srv);
 	}
 	return NULL;
@@ -495,7 +538,9 @@ int iscsi_server_start(struct iscsi_server *srv)
 		for (struct addrinfo *a = ai; a; a = a->ai_next)
 			if (a->ai_family == AF_INET6)
 				pick = a;
-	int fd = socket(pick->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a connection reset between poll() and accept() must
+	 * not leave the acceptor blocked (and iscsi_server_stop waiting). */
+	int fd = socket(pick->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		r = -errno;
 		freeaddrinfo(ai);
@@ -505,7 +550,7 @@ int iscsi_server_start(struct iscsi_server *srv)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (pick->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, pick->ai_addr, pick->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+	if (bind(fd, pick->ai_addr, pick->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		r = -errno;
 		close(fd);
 		freeaddrinfo(ai);
@@ -524,11 +569,14 @@ int iscsi_server_start(struct iscsi_server *srv)
 		return r;
 	}
 	srv->listen_fd = fd;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pthread_create(&srv->acceptor, NULL, acceptor, srv)) {
 		close(fd);
 		close(srv->wake[0]);
 		close(srv->wake[1]);
-		srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
+		if (srv->spare_fd >= 0)
+			close(srv->spare_fd);
+		srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->spare_fd = -1;
 		return -EAGAIN;
 	}
 	srv->started = true;
@@ -553,7 +601,9 @@ void iscsi_server_stop(struct iscsi_server *srv)
 	close(srv->listen_fd);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
-	srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->spare_fd = -1;
 
 	/* Closing the read side wakes every receiver; each sends its Async
 	 * Message (11.9.1 event 3) and ends its session. A connection that
