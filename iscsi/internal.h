@@ -123,6 +123,10 @@ struct iscsi_conn {
 	char portal[INET6_ADDRSTRLEN + 16]; /* "addr:port,tpgt" for SendTargets */
 	bool portal_loopback;		    /* reached on a loopback address: no TargetAddress */
 	char peer[INET6_ADDRSTRLEN + 8];
+	/* Set before the receiver starts; then the receiver's. */
+	uint64_t accepted_ms;
+	/* During login no wait on the socket goes past this; 0: no bound. */
+	uint64_t io_deadline_ms;
 
 	/* Receive side (receiver thread only). */
 	uint8_t *rbuf;

@@ -11,6 +11,11 @@
  * connection. Login PDUs are bounded by the 8192-byte default
  * MaxRecvDataSegmentLength that applies during login (13.12), and a whole
  * multi-PDU (C bit) request by LOGIN_TEXT_MAX.
+ *
+ * Time is bounded from the accept on: the first PDU header must
+ * be complete within first_pdu_timeout_s, the whole login within
+ * login_timeout_s, and every wait on the socket ends at the current bound
+ * (c->io_deadline_ms), so trickling bytes buys a peer nothing.
  */
 #include "config.h"
 
@@ -23,11 +28,10 @@
 
 #include "chap.h"
 
-#define LOGIN_TIMEOUT_MS  15000
-#define LOGIN_PDU_MAX	  8192
-#define LOGIN_TEXT_MAX	  65536
-#define LOGIN_ROUNDS_MAX  32
-#define LOGIN_DEADLINE_MS 30000 /* a slow or silent peer gives up its thread */
+#define LOGIN_PDU_MAX	 8192
+#define LOGIN_TEXT_MAX	 65536
+#define LOGIN_ROUNDS_MAX 32
+#define MS_PER_S	 1000
 
 enum auth_state {
 	AUTH_NONE,	/* nothing asked yet */
@@ -431,23 +435,22 @@ int iscsi_login(struct iscsi_conn *c)
 	int r = 0;
 	/* During login the 8192-byte default applies to what we receive. */
 	c->p.max_recv_dsl = LOGIN_PDU_MAX;
-	uint64_t deadline = now_ms() + LOGIN_DEADLINE_MS;
+	const struct iscsi_server_config *cfg = &c->srv->cfg;
+	uint64_t login_end = c->accepted_ms + cfg->login_timeout_s * (uint64_t)MS_PER_S;
+	c->io_deadline_ms = c->accepted_ms + cfg->first_pdu_timeout_s * (uint64_t)MS_PER_S;
+	bool spoke = false; /* a complete PDU header has arrived */
 	for (int round = 0; round < LOGIN_ROUNDS_MAX; round++) {
 		uint8_t bhs[ISCSI_BHS_LEN];
-		uint64_t now = now_ms();
-		if (now >= deadline) {
-			conn_log(c, "login not completed in time");
-			r = -ETIMEDOUT;
-			break;
-		}
-		uint64_t left = deadline - now;
-		r = rx_pdu_header(c, bhs, left < LOGIN_TIMEOUT_MS ? (int)left : LOGIN_TIMEOUT_MS,
-				  false);
+		r = rx_pdu_header(c, bhs, -1, false); /* the deadline bounds the wait */
 		if (r == -EMSGSIZE || r == -EPROTO)
 			conn_log(c, "unexpected PDU during login (opcode 0x%02x, %u bytes)",
 				 bhs_opcode(bhs), bhs_dsl(bhs));
 		if (r < 0)
 			break;
+		if (!spoke) {
+			spoke = true; /* it has the rest of the login time */
+			c->io_deadline_ms = login_end;
+		}
 		uint32_t dsl = bhs_dsl(bhs);
 		if (bhs_opcode(bhs) != OP_LOGIN_REQ || dsl > LOGIN_PDU_MAX ||
 		    tlen + dsl > LOGIN_TEXT_MAX) {
@@ -483,6 +486,11 @@ int iscsi_login(struct iscsi_conn *c)
 			break;
 	}
 	free(text);
+	if (r == -ETIMEDOUT && !spoke)
+		conn_log(c, "no complete PDU header within %us", cfg->first_pdu_timeout_s);
+	else if (r == -ETIMEDOUT)
+		conn_log(c, "login not completed within %us", cfg->login_timeout_s);
+	c->io_deadline_ms = 0; /* sessions keep their own rules (NOP-In pings) */
 	if (r == 1)
 		return 0;
 	return r < 0 ? r : -EPROTO;

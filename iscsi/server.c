@@ -37,6 +37,11 @@
 #define LISTEN_BACKLOG	  SOMAXCONN
 #define ACCEPT_BACKOFF_MS 100 /* pause of the acceptor when accept() cannot go on */
 
+/* Defaults of how long a connection may take to log in. */
+#define DEFAULT_FIRST_PDU_TIMEOUT_S 5
+#define DEFAULT_LOGIN_TIMEOUT_S	    15 /* as LIO's TA_LOGIN_TIMEOUT */
+#define MAX_TIMEOUT_S		    3600
+
 uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -70,11 +75,19 @@ void iscsi_server_config_defaults(struct iscsi_server_config *cfg)
 	cfg->tpgt = 1;
 	cfg->header_digest = ISCSI_DIGEST_ALLOW;
 	cfg->data_digest = ISCSI_DIGEST_ALLOW;
+	cfg->first_pdu_timeout_s = DEFAULT_FIRST_PDU_TIMEOUT_S;
+	cfg->login_timeout_s = DEFAULT_LOGIN_TIMEOUT_S;
 }
 
 static uint32_t clamp(uint32_t v, uint32_t lo, uint32_t hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* 0: the default; else within [lo, hi]. */
+static uint32_t or_default(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
+{
+	return v ? clamp(v, lo, hi) : clamp(dflt, lo, hi);
 }
 
 int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_server **out)
@@ -95,6 +108,10 @@ int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_serv
 		c->tpgt = 1;
 	if (!c->listen[0])
 		snprintf(c->listen, sizeof(c->listen), "127.0.0.1:3260");
+	c->first_pdu_timeout_s =
+	    or_default(c->first_pdu_timeout_s, DEFAULT_FIRST_PDU_TIMEOUT_S, 1, MAX_TIMEOUT_S);
+	c->login_timeout_s = or_default(c->login_timeout_s, DEFAULT_LOGIN_TIMEOUT_S,
+					c->first_pdu_timeout_s, MAX_TIMEOUT_S);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	srv->listen_fd = -1;
@@ -447,6 +464,7 @@ static void accept_one(struct iscsi_server *srv)
 			accept_failed(srv, err);
 		return; /* EAGAIN, ECONNABORTED, EINTR: nothing is waiting */
 	}
+	uint64_t accepted = now_ms();
 	tune_socket(fd);
 
 	struct iscsi_conn *c = calloc(1, sizeof(*c));
@@ -464,6 +482,7 @@ static void accept_one(struct iscsi_server *srv)
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_cond_init(&c->idle_cv, NULL);
 	c->next_ttt = 1;
+	c->accepted_ms = accepted;
 
 	pthread_mutex_lock(&srv->lock);
 	if (srv->stopping || srv->n_conns >= MAX_CONNS) {
