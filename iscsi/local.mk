@@ -4,6 +4,7 @@ libvtliscsi_a_SOURCES = \
 	iscsi/iscsi.h iscsi/internal.h iscsi/pdu.h \
 	iscsi/text.c iscsi/text.h \
 	iscsi/chap.c iscsi/chap.h \
+	iscsi/admit.c \
 	iscsi/login.c \
 	iscsi/conn.c \
 	iscsi/server.c

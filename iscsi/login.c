@@ -12,7 +12,7 @@
  * MaxRecvDataSegmentLength that applies during login (13.12), and a whole
  * multi-PDU (C bit) request by LOGIN_TEXT_MAX.
  *
- * Time is bounded from the accept on: the first PDU header must
+ * Time is bounded from the accept on (admit.c): the first PDU header must
  * be complete within first_pdu_timeout_s, the whole login within
  * login_timeout_s, and every wait on the socket ends at the current bound
  * (c->io_deadline_ms), so trickling bytes buys a peer nothing.
@@ -382,9 +382,14 @@ static int login_step(struct login *l, const uint8_t *bhs, char *text, size_t le
 
 	if (go && nsg == STAGE_FULL_FEATURE) {
 		neg_finish(&l->neg);
-		if (!c->discovery && srv_session_register(c) < 0) {
+		int e = srv_session_begin(c);
+		if (e < 0) {
 			kv_out_free(&o);
-			return login_fail(l, LOGIN_OUT_OF_RESOURCES, "session table");
+			/* 11.13.5: "insufficient session, connection, or
+			 * other resources". Evicted: the socket is shut. */
+			return e == -EBUSY ? login_fail(l, LOGIN_OUT_OF_RESOURCES,
+							"max_sessions are logged in")
+					   : e;
 		}
 	}
 	int r = login_respond(l, rflags, &o, LOGIN_OK);
@@ -438,7 +443,6 @@ int iscsi_login(struct iscsi_conn *c)
 	const struct iscsi_server_config *cfg = &c->srv->cfg;
 	uint64_t login_end = c->accepted_ms + cfg->login_timeout_s * (uint64_t)MS_PER_S;
 	c->io_deadline_ms = c->accepted_ms + cfg->first_pdu_timeout_s * (uint64_t)MS_PER_S;
-	bool spoke = false; /* a complete PDU header has arrived */
 	for (int round = 0; round < LOGIN_ROUNDS_MAX; round++) {
 		uint8_t bhs[ISCSI_BHS_LEN];
 		r = rx_pdu_header(c, bhs, -1, false); /* the deadline bounds the wait */
@@ -447,8 +451,12 @@ int iscsi_login(struct iscsi_conn *c)
 				 bhs_opcode(bhs), bhs_dsl(bhs));
 		if (r < 0)
 			break;
-		if (!spoke) {
-			spoke = true; /* it has the rest of the login time */
+		if (!c->spoke) {
+			/* No longer idle: no newcomer evicts it now, and it
+			 * has the rest of the login time. */
+			r = admit_spoke(c);
+			if (r < 0)
+				break;
 			c->io_deadline_ms = login_end;
 		}
 		uint32_t dsl = bhs_dsl(bhs);
@@ -486,8 +494,8 @@ int iscsi_login(struct iscsi_conn *c)
 			break;
 	}
 	free(text);
-	if (r == -ETIMEDOUT && !spoke)
-		conn_log(c, "no complete PDU header within %us", cfg->first_pdu_timeout_s);
+	if (r == -ETIMEDOUT && !c->spoke)
+		admit_expired(c); /* counted, not logged one by one: floods are */
 	else if (r == -ETIMEDOUT)
 		conn_log(c, "login not completed within %us", cfg->login_timeout_s);
 	c->io_deadline_ms = 0; /* sessions keep their own rules (NOP-In pings) */

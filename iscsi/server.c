@@ -3,16 +3,19 @@
  * listening portal and its acceptor thread, and the session table
  * (reinstatement, RFC 7143 6.3.5; TSIH and I_T nexus ids).
  *
- * Every accepted connection gets its own detached thread (conn.c). The
- * server keeps the list of live connections so that iscsi_server_stop()
- * can end them (an Async Message first, from each connection's own
- * thread) and wait for all of them. Targets are only ever added, so a
- * target pointer stays valid for the server's lifetime.
+ * Every accepted connection gets its own detached thread (conn.c), once
+ * admit.c has found it room in the login budget. The server keeps the list
+ * of live connections so that iscsi_server_stop() can end them (an Async
+ * Message first, from each connection's own thread) and wait for all of
+ * them. Targets are only ever added, so a target pointer stays valid for
+ * the server's lifetime.
  *
- * The acceptor never spins and never stalls: when the process is out of
- * descriptors (EMFILE) a spare one is given up to accept and close the
- * waiting connection, so the peer sees a close instead of a hang and
- * poll() does not report the same connection again (accept_failed).
+ * The acceptor never spins and never stalls: a refused connection is
+ * closed at once, and when the process is out of descriptors (EMFILE) an
+ * idle connection in login is evicted to make room or, with none idle, a
+ * spare descriptor is given up to accept and close the waiting connection,
+ * so the peer sees a close instead of a hang and poll() does not report
+ * the same connection again (accept_failed).
  */
 #include "config.h"
 
@@ -24,23 +27,30 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNS	  1024
 #define STOP_GRACE_MS	  3000
 #define REINSTATE_WAIT_MS 10000
 #define LISTEN_BACKLOG	  SOMAXCONN
-#define ACCEPT_BACKOFF_MS 100 /* pause of the acceptor when accept() cannot go on */
+#define ACCEPT_BACKOFF_MS 100  /* pause of the acceptor when accept() cannot go on */
+#define REPORT_POLL_MS	  1000 /* how often the acceptor looks for a log line due */
+#define FD_RESERVE	  256  /* descriptors the rest of the process may hold */
 
-/* Defaults of how long a connection may take to log in. */
-#define DEFAULT_FIRST_PDU_TIMEOUT_S 5
-#define DEFAULT_LOGIN_TIMEOUT_S	    15 /* as LIO's TA_LOGIN_TIMEOUT */
-#define MAX_TIMEOUT_S		    3600
+/* Defaults of what a peer that has not logged in can hold. */
+#define DEFAULT_MAX_SESSIONS		   1024
+#define DEFAULT_MAX_LOGIN_CONNS		   128
+#define DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE 16
+#define DEFAULT_FIRST_PDU_TIMEOUT_S	   5
+#define DEFAULT_LOGIN_TIMEOUT_S		   15 /* as LIO's TA_LOGIN_TIMEOUT */
+#define MAX_TIMEOUT_S			   3600
+#define MAX_COUNT			   65535 /* TSIH is 16 bits (RFC 7143 11.12.6) */
 
 uint64_t now_ms(void)
 {
@@ -75,8 +85,24 @@ void iscsi_server_config_defaults(struct iscsi_server_config *cfg)
 	cfg->tpgt = 1;
 	cfg->header_digest = ISCSI_DIGEST_ALLOW;
 	cfg->data_digest = ISCSI_DIGEST_ALLOW;
+	cfg->max_sessions = DEFAULT_MAX_SESSIONS;
+	cfg->max_login_conns = DEFAULT_MAX_LOGIN_CONNS;
+	cfg->max_login_conns_per_source = DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE;
 	cfg->first_pdu_timeout_s = DEFAULT_FIRST_PDU_TIMEOUT_S;
 	cfg->login_timeout_s = DEFAULT_LOGIN_TIMEOUT_S;
+}
+
+void srv_log(struct iscsi_server *srv, const char *fmt, ...)
+{
+	const struct iscsi_server_config *cfg = &srv->cfg;
+	if (!cfg->log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg->log(cfg->log_arg, msg);
 }
 
 static uint32_t clamp(uint32_t v, uint32_t lo, uint32_t hi)
@@ -108,10 +134,19 @@ int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_serv
 		c->tpgt = 1;
 	if (!c->listen[0])
 		snprintf(c->listen, sizeof(c->listen), "127.0.0.1:3260");
+	c->max_sessions = or_default(c->max_sessions, DEFAULT_MAX_SESSIONS, 1, MAX_COUNT);
+	c->max_login_conns = or_default(c->max_login_conns, DEFAULT_MAX_LOGIN_CONNS, 1, MAX_COUNT);
+	c->max_login_conns_per_source =
+	    or_default(c->max_login_conns_per_source, DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE, 1,
+		       c->max_login_conns);
 	c->first_pdu_timeout_s =
 	    or_default(c->first_pdu_timeout_s, DEFAULT_FIRST_PDU_TIMEOUT_S, 1, MAX_TIMEOUT_S);
 	c->login_timeout_s = or_default(c->login_timeout_s, DEFAULT_LOGIN_TIMEOUT_S,
 					c->first_pdu_timeout_s, MAX_TIMEOUT_S);
+	if (admit_init(srv)) {
+		free(srv);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	srv->listen_fd = -1;
@@ -260,15 +295,16 @@ static uint64_t nexus_id(struct iscsi_conn *c)
 	return h ? h : 1;
 }
 
-int srv_session_register(struct iscsi_conn *c)
+int srv_session_begin(struct iscsi_conn *c)
 {
 	struct iscsi_server *srv = c->srv;
 	pthread_mutex_lock(&srv->lock);
 	/* RFC 7143 6.3.5: a login with the ISID of a live session and TSIH 0
 	 * reinstates it: the old session is closed (its tasks aborted,
-	 * its nexus gone) before the new one starts. */
+	 * its nexus gone) before the new one starts, and gives up its place
+	 * in the session budget first. */
 	bool waited = false;
-	for (;;) {
+	while (!c->discovery) {
 		bool found = false;
 		for (struct iscsi_conn *o = srv->conns; o; o = o->next) {
 			if (o == c || !same_session(o, c))
@@ -289,13 +325,16 @@ int srv_session_register(struct iscsi_conn *c)
 		if (pthread_cond_timedwait(&srv->cv, &srv->lock, &ts) == ETIMEDOUT)
 			break; /* the old one is stuck in a command; ids differ */
 	}
-	do {
-		c->tsih = srv->next_tsih++;
-	} while (c->tsih == 0 || tsih_in_use(srv, c->tsih));
-	c->nexus = nexus_id(c);
-	c->registered = true;
+	int r = admit_session(c);
+	if (r == 0 && !c->discovery) {
+		do {
+			c->tsih = srv->next_tsih++;
+		} while (c->tsih == 0 || tsih_in_use(srv, c->tsih));
+		c->nexus = nexus_id(c);
+		c->registered = true;
+	}
 	pthread_mutex_unlock(&srv->lock);
-	return 0;
+	return r;
 }
 
 void srv_cold_reset(struct iscsi_server *srv, const struct iscsi_target *tgt,
@@ -319,6 +358,7 @@ void srv_conn_gone(struct iscsi_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->n_conns--;
+	admit_release(c);
 	close(c->fd);
 	pthread_cond_broadcast(&srv->cv);
 	pthread_mutex_unlock(&srv->lock);
@@ -430,14 +470,29 @@ static void back_off(struct iscsi_server *srv)
 
 /*
  * accept() failed for want of descriptors or memory while a connection
- * waits, so poll() will report it again at once. Out of descriptors, the
- * spare descriptor is given up to accept the waiting connection and close
- * it (the peer sees a close, not a hang). Otherwise, or without a spare,
+ * waits, so poll() will report it again at once. Out of descriptors, an
+ * idle connection in login is evicted and the waiting one is accepted once
+ * the evicted one has closed its descriptor; with none idle, the spare
+ * descriptor is given up to accept the waiting connection and close it
+ * (the peer sees a close, not a hang). Otherwise, or without a spare,
  * back off.
  */
 static void accept_failed(struct iscsi_server *srv, int err)
 {
 	bool no_fd = err == EMFILE || err == ENFILE;
+	pthread_mutex_lock(&srv->lock);
+	if (no_fd && admit_evict_idle(srv)) {
+		struct timespec ts;
+		deadline_in(&ts, ACCEPT_BACKOFF_MS);
+		pthread_cond_timedwait(&srv->cv, &srv->lock, &ts); /* srv_conn_gone */
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	srv->shed.refused++;
+	if (no_fd)
+		srv->shed.no_fd++;
+	pthread_mutex_unlock(&srv->lock);
+
 	bool shed = false;
 	if (no_fd && srv->spare_fd >= 0) {
 		close(srv->spare_fd);
@@ -485,7 +540,7 @@ static void accept_one(struct iscsi_server *srv)
 	c->accepted_ms = accepted;
 
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->n_conns >= MAX_CONNS) {
+	if (srv->stopping || admit_conn(srv, c, &peer) < 0) {
 		pthread_mutex_unlock(&srv->lock);
 		goto drop;
 	}
@@ -506,6 +561,7 @@ static void accept_one(struct iscsi_server *srv)
 		if (c->next)
 			c->next->prev = NULL;
 		srv->n_conns--;
+		admit_release(c);
 		pthread_mutex_unlock(&srv->lock);
 		goto drop;
 	}
@@ -525,15 +581,32 @@ static void *acceptor(void *arg)
 	for (;;) {
 		struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN},
 				      {.fd = srv->wake[0], .events = POLLIN}};
-		int r = poll(p, 2, -1);
+		int r = poll(p, 2, REPORT_POLL_MS);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r > 0 && p[1].revents)
 			break;
 		if (r > 0 && (p[0].revents & POLLIN))
 			accept_one(srv);
+		admit_report(srv, false);
 	}
+	admit_report(srv, true);
 	return NULL;
+}
+
+/* Every connection holds a descriptor: say so when the process may run out
+ * of them before the connection limits are reached (accept() then sheds
+ * connections, see accept_failed). */
+static void check_fd_limit(struct iscsi_server *srv)
+{
+	const struct iscsi_server_config *cfg = &srv->cfg;
+	rlim_t want = (rlim_t)cfg->max_sessions + 2 * (rlim_t)cfg->max_login_conns + FD_RESERVE;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		srv_log(srv,
+			"the open files limit (%llu) is below the %llu the connection limits may "
+			"need; raise it (ulimit -n) or lower max_sessions",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 int iscsi_server_start(struct iscsi_server *srv)
@@ -589,6 +662,7 @@ int iscsi_server_start(struct iscsi_server *srv)
 	}
 	srv->listen_fd = fd;
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	check_fd_limit(srv);
 	if (pthread_create(&srv->acceptor, NULL, acceptor, srv)) {
 		close(fd);
 		close(srv->wake[0]);
@@ -651,6 +725,7 @@ void iscsi_server_destroy(struct iscsi_server *srv)
 	for (size_t i = 0; i < srv->n_targets; i++)
 		target_free(srv->targets[i]);
 	free(srv->targets);
+	admit_fini(srv);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cv);
 	free(srv);
