@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -205,6 +206,21 @@ static void usage(FILE *f)
 		   "  -h, --help            this text\n");
 }
 
+/* Every iSCSI connection holds a descriptor, and the connection limits
+ * (docs/iscsi.md) exceed the usual soft limit of 1024. vtld waits with
+ * poll(), never select(), so it may use all the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		vlog(VTL_LOG_DEBUG, "open files limit raised from %llu to %llu",
+		     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+}
+
 static int start_iscsi(const struct vtl_config *cfg, struct lib *lib, struct iscsi_server **out)
 {
 	struct iscsi_server_config sc;
@@ -221,6 +237,16 @@ static int start_iscsi(const struct vtl_config *cfg, struct lib *lib, struct isc
 		sc.max_burst = (uint32_t)cfg->max_burst;
 	if (cfg->first_burst >= 0)
 		sc.first_burst = (uint32_t)cfg->first_burst;
+	if (cfg->max_sessions >= 0)
+		sc.max_sessions = (uint32_t)cfg->max_sessions;
+	if (cfg->max_login_connections >= 0)
+		sc.max_login_conns = (uint32_t)cfg->max_login_connections;
+	if (cfg->max_login_connections_per_address >= 0)
+		sc.max_login_conns_per_source = (uint32_t)cfg->max_login_connections_per_address;
+	if (cfg->first_pdu_timeout >= 0)
+		sc.first_pdu_timeout_s = (uint32_t)cfg->first_pdu_timeout;
+	if (cfg->login_timeout >= 0)
+		sc.login_timeout_s = (uint32_t)cfg->login_timeout;
 
 	struct iscsi_server *srv;
 	int rc = iscsi_server_create(&sc, &srv);
@@ -424,6 +450,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	if (mkdir(cfg.lib.data_dir, 0700) && errno != EEXIST) {
 		vlog(VTL_LOG_ERROR, "cannot create data directory %s: %s", cfg.lib.data_dir,
