@@ -32,6 +32,7 @@
 
 #include "library.h"
 #include "uploader.h"
+#include "util/escape.h"
 
 enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
 
@@ -69,6 +70,25 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/*
+ * Strings in answers that may come from outside (request strings quoted in
+ * an error, store error text, keys and activity) go through the escaper
+ * (util/escape.h): valid UTF-8 without controls, which jansson never
+ * refuses and no terminal obeys.
+ */
+static json_t *text(const char *s)
+{
+	char safe[1024];
+	return json_string(esc_show(safe, sizeof(safe), s ? s : ""));
+}
+
+/* A request string quoted in an error: escaped, and short enough that the
+ * sentence around it always fits. */
+static const char *quote(char buf[64], const char *s)
+{
+	return esc_show(buf, 64, s);
+}
+
 static json_t *tape_json_plain(const struct cat_tape *t);
 
 /* The tape object plus, with an object store, what of it is uploaded. */
@@ -91,7 +111,7 @@ static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 	}
 	char act[256];
 	if (o && u && upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
-		json_object_set_new(o, "shelf_activity", json_string(act));
+		json_object_set_new(o, "shelf_activity", text(act));
 	return o;
 }
 
@@ -144,7 +164,7 @@ static const char *errno_name(int e)
 
 static json_t *fail(int rc, const char *msg)
 {
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "errno", errno_name(-rc));
+	return json_pack("{s:b, s:o, s:s}", "ok", 0, "error", text(msg), "errno", errno_name(-rc));
 }
 
 static json_t *ok(void)
@@ -167,12 +187,12 @@ static json_t *do_tape_list(struct lib *lib, json_t *req)
 	if (s) {
 		enum cat_state st;
 		if (cat_state_parse(s, &st)) {
-			char msg[256];
+			char msg[256], q[64];
 			snprintf(msg, sizeof(msg),
 				 "unknown state '%s'; states are CREATING, AVAILABLE, "
 				 "IN_TRANSIT_TO_SHELF, ARCHIVING, ARCHIVED, RETRIEVING, RETRIEVED, "
 				 "DELETED, IRRECOVERABLE",
-				 s);
+				 quote(q, s));
 			return fail(-EINVAL, msg);
 		}
 		state = (int)st;
@@ -199,9 +219,10 @@ static json_t *do_tape_show(struct lib *lib, json_t *req)
 	struct cat_tape t;
 	int rc = lib_tape_get(lib, b, &t);
 	if (rc) {
-		char msg[256];
+		char msg[256], q[64];
 		snprintf(msg, sizeof(msg),
-			 "no tape %s in the catalog (vtlctl tape list shows the tapes)", b);
+			 "no tape %s in the catalog (vtlctl tape list shows the tapes)",
+			 quote(q, b));
 		return fail(rc, msg);
 	}
 	json_t *r = ok();
@@ -345,7 +366,7 @@ static json_t *do_events(struct lib *lib, json_t *req)
 				      (json_int_t)ev[i].id, "time", when, "barcode", ev[i].barcode,
 				      "from_state", ev[i].from_state, "to_state", ev[i].to_state,
 				      "from", ev[i].from_loc, "to", ev[i].to_loc);
-		json_object_set_new(o, "cause", json_string(ev[i].cause));
+		json_object_set_new(o, "cause", text(ev[i].cause));
 		json_array_append_new(arr, o);
 	}
 	free(ev);
@@ -366,19 +387,19 @@ static json_t *do_status(struct lib *lib)
 	upl_get_status(u, &s);
 	json_object_set_new(
 	    r, "store",
-	    json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "backend",
+	    json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "backend",
 		      s.backend, "backlog_bytes", (json_int_t)s.backlog_bytes, "pending_uploads",
 		      (int)s.pending_segments, "bytes_sent", (json_int_t)s.bytes_sent, "parts_sent",
 		      (json_int_t)s.parts_sent, "parts_copied", (json_int_t)s.parts_copied,
 		      "objects_completed", (json_int_t)s.objects_completed, "manifests_put",
 		      (json_int_t)s.manifests_put, "throughput_bytes_per_s",
-		      (json_int_t)s.throughput, "activity", s.activity, "last_error",
-		      s.last_error));
+		      (json_int_t)s.throughput, "activity", text(s.activity), "last_error",
+		      text(s.last_error)));
 	json_t *js = json_object_get(r, "store");
 	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
 	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
 	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
-	json_object_set_new(js, "shelf", json_string(s.shelf));
+	json_object_set_new(js, "shelf", text(s.shelf));
 	json_object_set_new(
 	    json_object_get(r, "store"), "cache",
 	    json_pack("{s:I, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "limit_bytes",
@@ -411,20 +432,20 @@ static const char *const rebuild_result_names[] = {"recovered", "kept", "skipped
 static void rebuild_tape_cb(void *arg, const struct upl_rebuild_tape *t)
 {
 	struct rebuild_job *j = arg;
-	json_t *o = json_pack("{s:s, s:s}", "barcode", t->barcode, "result",
+	json_t *o = json_pack("{s:o, s:s}", "barcode", text(t->barcode), "result",
 			      rebuild_result_names[t->result]);
 	if (!o)
 		return;
 	if (t->state[0]) {
-		json_object_set_new(o, "state", json_string(t->state));
-		json_object_set_new(o, "location", json_string(t->location));
+		json_object_set_new(o, "state", text(t->state));
+		json_object_set_new(o, "location", text(t->location));
 	}
 	if (t->result == UPL_RECOVERED) {
 		json_object_set_new(o, "segments", json_integer((json_int_t)t->segments));
 		json_object_set_new(o, "bytes", json_integer((json_int_t)t->bytes));
 	}
 	if (t->reason[0])
-		json_object_set_new(o, "reason", json_string(t->reason));
+		json_object_set_new(o, "reason", text(t->reason));
 	pthread_mutex_lock(&j->mu);
 	json_array_append_new(j->tapes, o);
 	j->n[t->result]++;
@@ -483,15 +504,15 @@ static void *rebuild_main(void *arg)
 static json_t *rebuild_status(struct rebuild_job *j)
 {
 	json_t *o =
-	    json_pack("{s:I, s:b, s:s, s:I, s:I, s:I, s:I}", "id", j->id, "done", !j->running,
-		      "activity", j->activity, "recovered", (json_int_t)j->n[UPL_RECOVERED], "kept",
-		      (json_int_t)j->n[UPL_KEPT], "skipped", (json_int_t)j->n[UPL_SKIPPED],
+	    json_pack("{s:I, s:b, s:o, s:I, s:I, s:I, s:I}", "id", j->id, "done", !j->running,
+		      "activity", text(j->activity), "recovered", (json_int_t)j->n[UPL_RECOVERED],
+		      "kept", (json_int_t)j->n[UPL_KEPT], "skipped", (json_int_t)j->n[UPL_SKIPPED],
 		      "failed", (json_int_t)j->n[UPL_FAILED]);
 	if (!o)
 		return fail(-ENOMEM, "out of memory");
 	json_object_set_new(o, "tapes", json_deep_copy(j->tapes));
 	if (!j->running && j->rc) {
-		json_object_set_new(o, "error", json_string(j->err));
+		json_object_set_new(o, "error", text(j->err));
 		json_object_set_new(o, "errno", json_string(errno_name(-j->rc)));
 	}
 	json_t *r = ok();
@@ -596,8 +617,8 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 		return rc ? fail(rc, err) : ok();
 	}
 	if (!b) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "%s needs a barcode", op);
+		char msg[128], q[64];
+		snprintf(msg, sizeof(msg), "%s needs a barcode", quote(q, op));
 		return fail(-EINVAL, msg);
 	}
 	if (strcmp(op, "tape.move") == 0) {
@@ -622,12 +643,20 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 	}
 	if (strcmp(op, "tape.retrieve") == 0)
 		return with_tape(lib, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
-	char msg[128];
-	snprintf(msg, sizeof(msg), "unknown request \"%s\"", op);
+	char msg[128], q[64];
+	snprintf(msg, sizeof(msg), "unknown request \"%s\"", quote(q, op));
 	return fail(-EINVAL, msg);
 }
 
-/* s: the server (NULL when called without one: no catalog rebuild). */
+/* The answer when the real one cannot be built or encoded (out of memory):
+ * fixed and valid, so that even then a request is answered. */
+static const char ANSWER_FAILED[] =
+    "{\"ok\":false,\"error\":\"vtld could not build its answer (out of memory?); see its "
+    "log\",\"errno\":\"ENOMEM\"}";
+
+/* s: the server (NULL when called without one: no catalog rebuild).
+ * Returns a malloc'd line, or NULL only when even a copy of ANSWER_FAILED
+ * could not be made. */
 static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line, ctl_log_fn log)
 {
 	json_error_t jerr;
@@ -646,15 +675,20 @@ static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line
 	/* vtlctl polls a rebuild several times a second for hours: only its
 	 * start (do_rebuild) and its end (rebuild_main) are logged. */
 	if (log && !(good && op && strncmp(op, "catalog.rebuild", 15) == 0)) {
-		char msg[LIB_ERR_MAX + 128];
+		char msg[LIB_ERR_MAX + 128], q[64];
 		const char *e = json_string_value(json_object_get(resp, "error"));
-		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? op : "?",
+		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? quote(q, op) : "?",
 			 good ? "done" : "refused: ", good ? "" : (e ? e : "?"));
 		log(good ? 2 : 1, msg);
 	}
-	char *out = json_dumps(resp, JSON_COMPACT);
+	char *out = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	json_decref(req);
 	json_decref(resp);
+	if (!out) {
+		if (log)
+			log(0, "control: cannot build or encode an answer; answered that");
+		out = strdup(ANSWER_FAILED);
+	}
 	return out;
 }
 
@@ -703,7 +737,8 @@ static void serve_conn(struct ctl_server *s, int fd)
 		}
 		*nl = 0;
 		char *resp = handle_line(s, s->lib, buf, s->log);
-		int rc = resp ? write_all(fd, resp, strlen(resp)) : -ENOMEM;
+		const char *a = resp ? resp : ANSWER_FAILED;
+		int rc = write_all(fd, a, strlen(a));
 		if (!rc)
 			rc = write_all(fd, "\n", 1);
 		free(resp);

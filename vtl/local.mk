@@ -98,3 +98,13 @@ tests_vtl_test_log_vtld_SOURCES = tests/vtl/test_log_vtld.c \
 tests_vtl_test_log_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_log_vtld_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_vtl_test_log_vtld_DEPENDENCIES = vtld$(EXEEXT)
+
+# The control socket of the real vtld under hostile requests and clients
+# (tests/vtl/test_ctl_vtld.c; docs/library.md, "Control protocol").
+check_PROGRAMS += tests/vtl/test_ctl_vtld
+TESTS += tests/vtl/test_ctl_vtld
+tests_vtl_test_ctl_vtld_SOURCES = tests/vtl/test_ctl_vtld.c \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_ctl_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_vtl_test_ctl_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS) $(JANSSON_LIBS)
+EXTRA_tests_vtl_test_ctl_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

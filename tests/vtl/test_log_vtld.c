@@ -139,7 +139,8 @@ Test(vtld_log, a_control_request_cannot_forge_a_log_line)
 	ctl_request("{\"op\":\"x\\n" FORGED "\\u001b[31m\\u009b\"}\n");
 	ctl_request("{\"op\":\"tape.show\",\"barcode\":\"B\\r\\n" FORGED "\"}\n");
 	char *log = log_with("control: tape.show");
-	cr_expect_not_null(strstr(log, "x\\x0a" FORGED "\\x1b[31m\\u009b"),
+	/* (The op is quoted clipped, so the C1 control after it is cut.) */
+	cr_expect_not_null(strstr(log, "x\\x0a" FORGED "\\x1b[31m"),
 			   "the op is not in the log, escaped:\n%s", log);
 	cr_expect_not_null(strstr(log, "B\\x0d\\x0a" FORGED), "the barcode is not escaped:\n%s",
 			   log);
