@@ -6,11 +6,12 @@
  * Field names in responses are part of the interface (vtlctl --json prints
  * them): barcode, state, location, type, capacity_bytes, used_bytes, ...
  *
- * One thread serves connections one at a time: administration is rare and
- * each request is short; a client that stalls is cut off by a receive
- * timeout so it cannot hold the library. The one long job, rebuilding the
- * catalog from the object store, runs in a thread of its own and the
- * client polls it ("Catalog rebuild" below).
+ * One thread serves every client side by side with poll(), so that no
+ * client, silent, half-way through a line or not reading its answers,
+ * makes another wait ("The server" below). Requests themselves are
+ * handled one at a time: each is short, one call into the library model.
+ * The one long job, rebuilding the catalog from the object store, runs in
+ * a thread of its own and the client polls it ("Catalog rebuild" below).
  */
 #define _GNU_SOURCE
 #include "ctl.h"
@@ -34,8 +35,6 @@
 #include "uploader.h"
 #include "util/escape.h"
 
-enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
-
 /* The last catalog rebuild; everything under mu. */
 struct rebuild_job {
 	pthread_mutex_t mu;
@@ -58,6 +57,7 @@ struct ctl_server {
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rebuild_job rb;
+	int64_t busy_ms; /* spent handling requests (the server thread's) */
 };
 
 /* ---- JSON helpers ------------------------------------------------------- */
@@ -157,6 +157,8 @@ static const char *errno_name(int e)
 		return "ENODEV";
 	case ECANCELED:
 		return "ECANCELED";
+	case EMSGSIZE:
+		return "EMSGSIZE";
 	default:
 		return "EIO";
 	}
@@ -419,7 +421,7 @@ static json_t *do_status(struct lib *lib)
  * request only starts the job in its own thread (or, while one runs, joins
  * it) and answers at once with its id; vtlctl then polls
  * catalog.rebuild.status, as `tape retrieve --wait` polls tape.show. The
- * server thread never waits for the store, the receive timeout never
+ * server thread never waits for the store, the idle limit never
  * applies, and other requests are served meanwhile. A client that goes
  * away does not stop the job; the result stays until the next one starts.
  */
@@ -650,9 +652,11 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 
 /* The answer when the real one cannot be built or encoded (out of memory):
  * fixed and valid, so that even then a request is answered. */
-static const char ANSWER_FAILED[] =
-    "{\"ok\":false,\"error\":\"vtld could not build its answer (out of memory?); see its "
-    "log\",\"errno\":\"ENOMEM\"}";
+#define ANSWER_FAILED_JSON                                                                         \
+	"{\"ok\":false,\"error\":\"vtld could not build its answer (out of memory?); see its "     \
+	"log\",\"errno\":\"ENOMEM\"}"
+static const char ANSWER_FAILED[] = ANSWER_FAILED_JSON;
+static const char ANSWER_FAILED_LINE[] = ANSWER_FAILED_JSON "\n";
 
 /* s: the server (NULL when called without one: no catalog rebuild).
  * Returns a malloc'd line, or NULL only when even a copy of ANSWER_FAILED
@@ -699,78 +703,295 @@ char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
 
 /* ---- The server --------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
+/*
+ * One poll() over the listening socket, the stop pipe and every client.
+ * Every socket is non-blocking and each client has its own buffers, so a
+ * client can only ever hold up itself. Limits (ctl.h): CTL_MAX_CLIENTS at
+ * once, a new one beyond that closing the client idle longest (an
+ * operator is never locked out); CTL_MAX_REQUEST bytes per line, a longer
+ * one answered with an error and skipped to its newline; CTL_IDLE_MS to
+ * send a whole request (from connecting or from the last answer; bytes
+ * trickling in do not extend it) and without progress while an answer is
+ * sent. Each line gets one answer, in order: while one is being sent, the
+ * lines after it wait in the buffer, and reading stops when that is full.
+ */
+struct client {
+	int fd;
+	char *in; /* received, not yet handled; room for a NUL */
+	size_t in_len, in_cap;
+	bool skipping; /* discarding the rest of an overlong line */
+	bool eof;      /* the client shut down its side */
+	char *out;     /* the answer line being sent: malloc'd, or ANSWER_FAILED_LINE */
+	size_t out_len, out_off;
+	int64_t since; /* start of the current wait (client_clock) */
+};
+
+enum { IN_FIRST = 4096, IN_MAX = CTL_MAX_REQUEST + 2 /* the newline, a NUL */ };
+
+static int64_t mono_ms(void)
 {
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void serve_conn(struct ctl_server *s, int fd)
+/* Milliseconds that count against a client: the time spent handling
+ * requests (its own or another's) is left out, so a client whose request
+ * waited behind a slow one is never taken for idle. */
+static int64_t client_clock(const struct ctl_server *s)
 {
-	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	char *buf = malloc(MAX_REQUEST + 1);
-	size_t len = 0;
-	if (!buf)
-		return;
-	for (;;) {
-		char *nl = memchr(buf, '\n', len);
-		if (!nl) {
-			if (len == MAX_REQUEST)
-				break; /* a request this long is not ours */
-			ssize_t r = recv(fd, buf + len, MAX_REQUEST - len, 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			len += (size_t)r;
-			continue;
-		}
-		*nl = 0;
-		char *resp = handle_line(s, s->lib, buf, s->log);
-		const char *a = resp ? resp : ANSWER_FAILED;
-		int rc = write_all(fd, a, strlen(a));
-		if (!rc)
-			rc = write_all(fd, "\n", 1);
-		free(resp);
-		size_t used = (size_t)(nl - buf) + 1;
-		memmove(buf, nl + 1, len - used);
-		len -= used;
-		if (rc)
-			break;
+	return mono_ms() - s->busy_ms;
+}
+
+static char *handle_timed(struct ctl_server *s, const char *line)
+{
+	int64_t t0 = mono_ms();
+	char *a = handle_line(s, s->lib, line, s->log);
+	s->busy_ms += mono_ms() - t0;
+	return a;
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	free(c->in);
+	if (c->out != ANSWER_FAILED_LINE)
+		free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Takes a (from handle_line, NULL when even that failed) and makes it the
+ * answer line to send. */
+static void set_answer(struct client *c, char *a)
+{
+	size_t len = a ? strlen(a) : 0;
+	char *line = a ? realloc(a, len + 2) : NULL;
+	if (line) {
+		memcpy(line + len, "\n", 2);
+	} else {
+		free(a);
+		line = (char *)ANSWER_FAILED_LINE;
+		len = sizeof(ANSWER_FAILED_LINE) - 2;
 	}
-	free(buf);
+	c->out = line;
+	c->out_len = len + 1;
+	c->out_off = 0;
+}
+
+/* Send what the socket takes now; false when the client is gone. */
+static bool client_flush(struct ctl_server *s, struct client *c)
+{
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (w <= 0)
+			return false;
+		c->out_off += (size_t)w;
+		c->since = client_clock(s);
+	}
+	if (c->out) {
+		if (c->out != ANSWER_FAILED_LINE)
+			free(c->out);
+		c->out = NULL;
+		c->since = client_clock(s);
+	}
+	return true;
+}
+
+static void drop_input(struct client *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+}
+
+/* The answer to a line that outgrew CTL_MAX_REQUEST. */
+static char *refuse_overlong(struct ctl_server *s)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg),
+		 "request longer than %d bytes; send one JSON object per line "
+		 "(docs/library.md, \"Control protocol\")",
+		 CTL_MAX_REQUEST);
+	if (s->log) {
+		char line[sizeof(msg) + 32];
+		snprintf(line, sizeof(line), "control: ?: refused: %s", msg);
+		s->log(1, line);
+	}
+	json_t *r = fail(-EMSGSIZE, msg);
+	char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
+	json_decref(r);
+	return out;
+}
+
+/* Handle what c's buffer holds, up to the first answer not yet sent;
+ * false when the client is gone. */
+static bool client_work(struct ctl_server *s, struct client *c)
+{
+	for (;;) {
+		if (c->skipping) {
+			char *nl = memchr(c->in, '\n', c->in_len);
+			if (!nl) {
+				c->in_len = 0;
+				break;
+			}
+			drop_input(c, (size_t)(nl - c->in) + 1);
+			c->skipping = false;
+		}
+		if (c->out)
+			break;
+		char *nl = memchr(c->in, '\n', c->in_len);
+		if (nl) {
+			*nl = '\0';
+			set_answer(c, handle_timed(s, c->in));
+			drop_input(c, (size_t)(nl - c->in) + 1);
+		} else if (c->in_len >= IN_MAX - 1) {
+			set_answer(c, refuse_overlong(s));
+			c->in_len = 0;
+			c->skipping = true;
+		} else if (c->eof && c->in_len) {
+			/* A last request without its newline. */
+			c->in[c->in_len] = '\0';
+			set_answer(c, handle_timed(s, c->in));
+			c->in_len = 0;
+		} else {
+			break;
+		}
+		if (!client_flush(s, c))
+			return false;
+	}
+	return !(c->eof && !c->out && !c->in_len);
+}
+
+/* Read what is there; false when the client is gone or done. */
+static bool client_read(struct ctl_server *s, struct client *c)
+{
+	if (c->in_len + 1 >= c->in_cap) {
+		size_t cap = c->in_cap ? 2 * c->in_cap : IN_FIRST;
+		if (cap > IN_MAX)
+			cap = IN_MAX;
+		char *in = realloc(c->in, cap);
+		if (!in)
+			return false;
+		c->in = in;
+		c->in_cap = cap;
+	}
+	size_t room = c->in_cap - 1 - c->in_len;
+	if (!room) /* full and waiting for an answer to be read */
+		return client_work(s, c);
+	ssize_t r = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
+	if (r == 0)
+		c->eof = true;
+	c->in_len += (size_t)r;
+	return client_work(s, c);
+}
+
+static void accept_clients(struct ctl_server *s, struct client *cl)
+{
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct client *c = NULL, *oldest = NULL;
+		for (int k = 0; k < CTL_MAX_CLIENTS && !c; k++) {
+			if (cl[k].fd < 0)
+				c = &cl[k];
+			else if (!oldest || cl[k].since < oldest->since)
+				oldest = &cl[k];
+		}
+		if (!c) {
+			if (s->log) {
+				char msg[128];
+				snprintf(msg, sizeof(msg),
+					 "control: %d clients connected; closing the one idle "
+					 "longest",
+					 CTL_MAX_CLIENTS);
+				s->log(1, msg);
+			}
+			client_close(oldest);
+			c = oldest;
+		}
+		c->fd = fd;
+		c->since = client_clock(s);
+	}
+}
+
+static void close_idle(struct ctl_server *s, struct client *c)
+{
+	if (s->log) {
+		char msg[128];
+		snprintf(
+		    msg, sizeof(msg),
+		    "control: closed a client that sent no request or read no answer for %d ms",
+		    CTL_IDLE_MS);
+		s->log(1, msg);
+	}
+	client_close(c);
 }
 
 static void *serve(void *arg)
 {
 	struct ctl_server *s = arg;
+	struct client cl[CTL_MAX_CLIENTS];
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		memset(&cl[i], 0, sizeof(cl[i]));
+		cl[i].fd = -1;
+	}
 	for (;;) {
-		struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[2 + CTL_MAX_CLIENTS];
+		int who[2 + CTL_MAX_CLIENTS];
+		nfds_t n = 2;
+		int64_t now = client_clock(s), wait = -1;
+		p[0] = (struct pollfd){s->fd, POLLIN, 0};
+		p[1] = (struct pollfd){s->stop_pipe[0], POLLIN, 0};
+		for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+			struct client *c = &cl[i];
+			if (c->fd < 0)
+				continue;
+			int64_t left = c->since + CTL_IDLE_MS - now;
+			if (wait < 0 || left < wait)
+				wait = left < 0 ? 0 : left;
+			short ev = c->out ? POLLOUT : 0;
+			if (!c->eof && (c->skipping || c->in_len < IN_MAX - 1))
+				ev |= POLLIN;
+			who[n] = i;
+			p[n++] = (struct pollfd){c->fd, ev, 0};
+		}
+		if (poll(p, n, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[1].revents)
 			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		serve_conn(s, fd);
-		close(fd);
+		for (nfds_t k = 2; k < n; k++) {
+			struct client *c = &cl[who[k]];
+			short rev = p[k].revents;
+			bool alive = true;
+			if (rev & POLLOUT)
+				alive = client_flush(s, c) && client_work(s, c);
+			if (alive && (rev & (POLLIN | POLLHUP)))
+				alive = client_read(s, c);
+			/* POLLHUP after the end of input: gone both ways. */
+			if (alive && ((rev & (POLLERR | POLLNVAL)) || ((rev & POLLHUP) && c->eof)))
+				alive = false;
+			if (!alive)
+				client_close(c);
+			else if (client_clock(s) - c->since >= CTL_IDLE_MS)
+				close_idle(s, c);
+		}
+		if (p[0].revents & POLLIN)
+			accept_clients(s, cl);
 	}
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (cl[i].fd >= 0)
+			client_close(&cl[i]);
 	return NULL;
 }
 
@@ -811,7 +1032,7 @@ int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct c
 		close(probe);
 	}
 	unlink(path);
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->fd < 0 || pipe2(s->stop_pipe, O_CLOEXEC)) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create the control socket: %s", strerror(errno));

@@ -264,3 +264,159 @@ Test(ctl_answers, strings_quoted_in_an_error_are_escaped_and_cut_between_charact
 	expect_refusal(a, "");
 	json_decref(a);
 }
+
+Test(ctl_answers, a_request_longer_than_the_limit_is_refused_and_the_next_one_served)
+{
+	size_t n = 2 * CTL_MAX_REQUEST;
+	char *junk = malloc(n + 1);
+	memset(junk, 'x', n);
+	junk[n] = '\n';
+	int fd = ctl_connect(false);
+	cr_assert(send_all(fd, junk, n + 1), "vtld closed the connection mid-request");
+	cr_assert(send_all(fd, "{\"op\":\"hello\"}\n", 15));
+	json_t *a = read_answer(fd);
+	cr_assert_not_null(a, "no answer to a request of %zu bytes", n);
+	expect_refusal(a, "longer than");
+	json_decref(a);
+	a = read_answer(fd);
+	cr_assert_not_null(a, "no answer to the request after it");
+	cr_expect(json_is_true(json_object_get(a, "ok")));
+	cr_expect_eq(json_integer_value(json_object_get(a, "protocol")), CTL_PROTOCOL);
+	json_decref(a);
+	close(fd);
+	free(junk);
+}
+
+Test(ctl_answers, a_last_line_without_newline_is_answered_at_end_of_input)
+{
+	int fd = ctl_connect(false);
+	cr_assert(send_all(fd, "{\"op\":\"hello\"}", 14));
+	shutdown(fd, SHUT_WR);
+	json_t *a = read_answer(fd);
+	cr_assert_not_null(a);
+	cr_expect(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	close(fd);
+}
+
+/* ---- No client delays another ------------------------------------------- */
+
+/* `vtlctl status` through the real binary, killed after GUARD_MS (exit
+ * 124: it waited behind another client). */
+static int vtlctl_status(char *out, size_t cap)
+{
+	const char *bin = getenv("VTLCTL") && *getenv("VTLCTL") ? getenv("VTLCTL") : "./vtlctl";
+	char cmd[PATH_MAX * 2 + 64];
+	snprintf(cmd, sizeof(cmd), "timeout %d %s --socket %s/vtld.sock status 2>&1",
+		 GUARD_MS / 1000, bin, vtl.dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether vtld closed fd: EOF (or reset) within timeout_ms. */
+static bool closed_within(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, timeout_ms) != 1)
+		return false;
+	char b[64];
+	ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+Test(ctl_clients, silent_and_half_line_clients_neither_delay_vtlctl_nor_stay_for_long)
+{
+	enum { N = 6 };
+	int silent[N], half[N];
+	int64_t t0 = now_ms();
+	for (int i = 0; i < N; i++) {
+		silent[i] = ctl_connect(false);
+		half[i] = ctl_connect(false);
+		cr_assert(send_all(half[i], "{\"op\":\"hel", 10));
+	}
+	char out[4096];
+	cr_assert_eq(vtlctl_status(out, sizeof(out)), 0, "vtlctl status: %s", out);
+	json_t *a = ask("{\"op\":\"hello\"}\n");
+	cr_expect(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	/* Half a line, then the rest: served like any request. */
+	for (int i = 0; i < N / 2; i++) {
+		cr_assert(send_all(half[i], "lo\"}\n", 5));
+		a = read_answer(half[i]);
+		cr_assert_not_null(a, "no answer to a request sent in two halves");
+		cr_expect_eq(json_integer_value(json_object_get(a, "protocol")), CTL_PROTOCOL);
+		json_decref(a);
+	}
+	/* The others are closed once idle for CTL_IDLE_MS, not before. */
+	for (int i = 0; i < 2 * N; i++) {
+		int fd = i < N ? silent[i] : half[i - N];
+		if (i >= N && i - N < N / 2)
+			continue;
+		cr_expect(closed_within(fd, CTL_IDLE_MS + GUARD_MS), "client %d not closed", i);
+		cr_expect_geq(now_ms() - t0, CTL_IDLE_MS - 50, "client %d closed early", i);
+	}
+	for (int i = 0; i < N; i++) {
+		close(silent[i]);
+		close(half[i]);
+	}
+	cr_expect(vp_alive(&vtl));
+}
+
+Test(ctl_clients, more_silent_clients_than_the_limit_do_not_lock_out_vtlctl)
+{
+	enum { N = 3 * CTL_MAX_CLIENTS };
+	int fd[N], n = 0;
+	for (int64_t end = now_ms() + 2000; n < N && now_ms() < end;) {
+		int f = ctl_connect(true);
+		if (f < 0)
+			usleep(1000); /* vtld's backlog is full for now */
+		else
+			fd[n++] = f;
+	}
+	char out[4096];
+	cr_assert_eq(vtlctl_status(out, sizeof(out)), 0, "vtlctl status: %s", out);
+	/* The clients idle longest made room: no more than the limit stay. */
+	int open = 0;
+	for (int i = 0; i < n; i++)
+		open += !closed_within(fd[i], 0);
+	cr_expect_eq(n, N, "only %d of %d clients connected", n, N);
+	cr_expect_leq(open, CTL_MAX_CLIENTS, "%d clients still connected", open);
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+}
+
+Test(ctl_clients, a_client_that_does_not_read_its_answers_does_not_block_vtlctl)
+{
+	/* Thousands of requests whose answers (a few KiB each) fill the
+	 * socket both ways, and not one answer read. */
+	int fd = ctl_connect(true);
+	cr_assert_geq(fd, 0);
+	static const char req[] = "{\"op\":\"library.show\"}\n";
+	enum { LEN = sizeof(req) - 1, N = 4000 };
+	char *buf = malloc(N * LEN);
+	for (int i = 0; i < N; i++)
+		memcpy(buf + i * LEN, req, LEN);
+	size_t sent = 0;
+	while (sent < N * LEN) {
+		ssize_t w = send(fd, buf + sent, N * LEN - sent, MSG_NOSIGNAL);
+		if (w > 0) {
+			sent += (size_t)w;
+			continue;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (w < 0 && errno != EAGAIN)
+			break;
+		if (poll(&p, 1, 200) != 1)
+			break; /* vtld reads no more: its answers wait for us */
+	}
+	free(buf);
+	cr_assert_geq(sent, 300u * LEN, "only %zu bytes of requests went out", sent);
+	usleep(200000); /* let vtld fill its side */
+	char out[4096];
+	cr_assert_eq(vtlctl_status(out, sizeof(out)), 0, "vtlctl status: %s", out);
+	close(fd);
+}
