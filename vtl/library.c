@@ -48,6 +48,7 @@
 #include "scsi/spc.h"
 #include "scsi/tape.h"
 #include "uploader.h"
+#include "util/escape.h"
 
 struct lib {
 	struct lib_config cfg;
@@ -65,14 +66,18 @@ struct lib {
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Messages quote barcodes, prefixes and places from requests and store
+ * keys: escaped, and cut between characters when long (util/escape.h). */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;
+	char raw[4096];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	esc_show(err, errlen, raw);
 }
 
 void lib_config_defaults(struct lib_config *cfg)
@@ -190,26 +195,36 @@ static int drive_index(const struct lib *lib, uint16_t addr)
 
 int lib_barcode_check(const char *barcode, char *err, size_t errlen)
 {
-	size_t n = strlen(barcode);
-	if (n < 5 || n > CAT_BARCODE_MAX) {
+	/* Counted in characters, not bytes, and quoted escaped: a barcode
+	 * from a request or a store key may hold anything. */
+	size_t n = strlen(barcode), chars = 0, bad = 0, bad_at = 0, bad_len = 0;
+	for (size_t i = 0; i < n; chars++) {
+		size_t k = esc_utf8_len(barcode + i, n - i);
+		char c = barcode[i];
+		if (!bad && !((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+			bad = chars + 1;
+			bad_at = i;
+			bad_len = k ? k : 1;
+		}
+		i += k ? k : 1;
+	}
+	if (!bad && chars >= 5 && chars <= CAT_BARCODE_MAX)
+		return 0;
+	char shown[CAT_BARCODE_MAX * 6 + 1]; /* 16 of the longest escape */
+	esc_show(shown, sizeof(shown), barcode);
+	if (chars < 5 || chars > CAT_BARCODE_MAX) {
 		set_err(err, errlen,
 			"barcode '%s' has %zu characters; a barcode has 5 to 16 characters A-Z 0-9 "
 			"(e.g. ABC123L8)",
-			barcode, n);
+			shown, chars);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char c = barcode[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
-			set_err(
-			    err, errlen,
-			    "barcode '%s' has '%c' at position %zu; only A-Z and 0-9 are allowed "
-			    "(upper case)",
-			    barcode, c, i + 1);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	char what[8];
+	esc_mem(what, sizeof(what), barcode + bad_at, bad_len);
+	set_err(err, errlen,
+		"barcode '%s' has '%s' at position %zu; only A-Z and 0-9 are allowed (upper case)",
+		shown, what, bad);
+	return -EINVAL;
 }
 
 /* LTO labels end in L5..L9 for LTO-5..LTO-9 (LTO cartridge label spec). */

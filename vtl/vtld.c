@@ -29,6 +29,7 @@
 #include "iscsi/iscsi.h"
 #include "library.h"
 #include "tcmu.h"
+#include "util/escape.h"
 
 static enum vtl_log_level log_level = VTL_LOG_INFO;
 static bool log_syslog;
@@ -40,11 +41,17 @@ static void vlog(enum vtl_log_level lvl, const char *fmt, ...)
 {
 	if (lvl > log_level)
 		return;
-	char msg[1024];
+	char raw[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* The one place every message passes, whoever wrote it and whatever
+	 * peer text it quotes: escaped here, a message can never start a line
+	 * of its own or reach a terminal as a control (util/escape.h). Four
+	 * bytes out per byte in at most, so nothing is cut. */
+	char msg[4 * sizeof(raw)];
+	esc_str(msg, sizeof(msg), raw);
 	if (log_syslog) {
 		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 		syslog(prio[lvl], "%s", msg);
