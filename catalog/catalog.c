@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "catalog_int.h"
+#include "util/escape.h"
 
 static const char *const state_names[CAT_N_STATES] = {
     "CREATING",	 "AVAILABLE", "IN_TRANSIT_TO_SHELF", "ARCHIVING", "ARCHIVED", "RETRIEVING",
@@ -595,14 +596,24 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 		     const char *to_state, const char *from_loc, const char *to_loc,
 		     const char *cause)
 {
+	/* A cause may quote text from outside (a store's path or answer):
+	 * stored escaped, it reaches no reader as a control or bad UTF-8. */
+	const char *text = cause ? cause : "";
+	size_t cap = esc_str(NULL, 0, text) + 1;
+	char *safe = malloc(cap);
+	if (!safe)
+		return -ENOMEM;
+	esc_str(safe, cap, text);
 	sqlite3_stmt *st;
 	int rc =
 	    sqlite3_prepare_v2(c->db,
 			       "INSERT INTO events (time, tape, from_state, to_state, from_loc, "
 			       "to_loc, cause) VALUES (?,?,?,?,?,?,?)",
 			       -1, &st, NULL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		free(safe);
 		return sq_err(rc);
+	}
 	sqlite3_bind_int64(st, 1, when);
 	sqlite3_bind_int64(st, 2, tape_id);
 	if (from_state)
@@ -610,9 +621,10 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 	sqlite3_bind_text(st, 4, to_state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, from_loc, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, to_loc, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, cause ? cause : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, safe, -1, SQLITE_STATIC);
 	rc = step_done(st);
 	sqlite3_finalize(st);
+	free(safe);
 	return rc;
 }
 
@@ -845,7 +857,10 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 		copy_text(e->to_state, sizeof(e->to_state), sqlite3_column_text(st, 4));
 		copy_text(e->from_loc, sizeof(e->from_loc), sqlite3_column_text(st, 5));
 		copy_text(e->to_loc, sizeof(e->to_loc), sqlite3_column_text(st, 6));
-		copy_text(e->cause, sizeof(e->cause), sqlite3_column_text(st, 7));
+		/* Escaped again (a no-op on what add_event wrote): cut between
+		 * whole characters, and safe from rows older vtlds wrote raw. */
+		const unsigned char *cause = sqlite3_column_text(st, 7);
+		esc_str(e->cause, sizeof(e->cause), cause ? (const char *)cause : "");
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

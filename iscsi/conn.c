@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +88,25 @@ static int wait_fd(int fd, short ev, int timeout_ms)
 	}
 }
 
+/*
+ * Wait for ev on the socket for at most limit_ms (-1: no limit), and never
+ * past the login deadline (c->io_deadline_ms): a peer that has not logged
+ * in cannot stretch a PDU by sending it a byte at a time. -ETIMEDOUT once
+ * the deadline has passed.
+ */
+static int wait_io(struct iscsi_conn *c, short ev, int limit_ms)
+{
+	if (c->io_deadline_ms) {
+		uint64_t now = now_ms();
+		if (now >= c->io_deadline_ms)
+			return -ETIMEDOUT;
+		uint64_t left = c->io_deadline_ms - now;
+		if (limit_ms < 0 || (uint64_t)limit_ms > left)
+			limit_ms = left > INT_MAX ? INT_MAX : (int)left;
+	}
+	return wait_fd(c->fd, ev, limit_ms);
+}
+
 /* Read len bytes into dst (NULL: discard), first from the staging buffer,
  * then from the socket with read-ahead into the staging buffer. */
 static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
@@ -120,7 +140,7 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			int w = wait_fd(c->fd, POLLIN, IO_TIMEOUT_MS);
+			int w = wait_io(c, POLLIN, IO_TIMEOUT_MS);
 			if (w < 0)
 				return w;
 			continue;
@@ -150,15 +170,16 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 /*
  * Read a Basic Header Segment and its AHS (kept in c->ahs), verifying the
  * header digest (RFC 7143 11.2.3). timeout_ms bounds the wait for the first
- * byte only (-ETIMEDOUT); -EBADMSG on a digest error; -EMSGSIZE when the
- * data segment exceeds what we declared (13.12; 8192 during login), and
- * -EPROTO for anything but a plain Login Request during login: both
- * before reading further, with bhs filled for a Reject.
+ * byte only (-ETIMEDOUT), the login deadline every wait; -EBADMSG on a
+ * digest error; -EMSGSIZE when the data segment exceeds what we declared
+ * (13.12; 8192 during login), and -EPROTO for anything but a plain Login
+ * Request during login: both before reading further, with bhs filled for
+ * a Reject.
  */
 int rx_pdu_header(struct iscsi_conn *c, uint8_t *bhs, int timeout_ms, bool digest)
 {
 	if (c->rpos == c->rlen) {
-		int w = wait_fd(c->fd, POLLIN, timeout_ms);
+		int w = wait_io(c, POLLIN, timeout_ms);
 		if (w < 0)
 			return w;
 	}
@@ -221,7 +242,7 @@ static int tx_iov(struct iscsi_conn *c, struct iovec *iov, int n)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				int w = wait_fd(c->fd, POLLOUT, IO_TIMEOUT_MS);
+				int w = wait_io(c, POLLOUT, IO_TIMEOUT_MS);
 				if (w < 0)
 					goto fail;
 				continue;

@@ -1,7 +1,7 @@
 /*
  * internal.h - the iSCSI target's private model, shared by server.c
- * (listener, targets, session table), login.c (login phase) and conn.c (I/O
- * and the full feature phase).
+ * (listener, targets, session table), admit.c (which connections the portal
+ * keeps), login.c (login phase) and conn.c (I/O and the full feature phase).
  *
  * Threading (docs/iscsi.md):
  *   - one acceptor thread per server;
@@ -21,8 +21,8 @@
  * Locks: conn->send_lock serialises whole PDUs (and sequences of Data-In)
  * on the socket and owns StatSN; conn->lock guards tasks, LUN queues and
  * the CmdSN window. Order: send_lock before lock; srv->lock is never held
- * while taking either, except by iscsi_server_stop / reinstatement, which
- * only call shutdown() on sockets.
+ * while taking either, except by iscsi_server_stop / reinstatement /
+ * eviction, which only call shutdown() on sockets.
  */
 #ifndef VTL_ISCSI_INTERNAL_H
 #define VTL_ISCSI_INTERNAL_H
@@ -45,6 +45,13 @@ struct iscsi_target {
 	size_t n_luns;
 	char **allow;
 	size_t n_allow;
+};
+
+/* Which limit a connection counts against (srv->lock; admit.c). */
+enum conn_budget {
+	BUDGET_NONE,	/* evicted, refused or on its way out: only n_conns */
+	BUDGET_LOGIN,	/* accepted, login not complete */
+	BUDGET_SESSION, /* logged in, normal or discovery session */
 };
 
 enum conn_state {
@@ -121,8 +128,18 @@ struct iscsi_conn {
 	int fd;
 	struct sockaddr_storage local;
 	char portal[INET6_ADDRSTRLEN + 16]; /* "addr:port,tpgt" for SendTargets */
-	bool portal_loopback; /* reached on a loopback address: no TargetAddress */
+	bool portal_loopback;		    /* reached on a loopback address: no TargetAddress */
 	char peer[INET6_ADDRSTRLEN + 8];
+
+	/* Admission (srv->lock; admit.c). */
+	enum conn_budget budget;
+	struct in6_addr source; /* the peer: IPv4 as mapped, IPv6 cut to its /64 */
+	uint64_t seq;		/* order of admission: lower is older */
+	bool spoke;		/* a complete PDU header has arrived */
+	/* Set before the receiver starts; then the receiver's. */
+	uint64_t accepted_ms;
+	/* During login no wait on the socket goes past this; 0: no bound. */
+	uint64_t io_deadline_ms;
 
 	/* Receive side (receiver thread only). */
 	uint8_t *rbuf;
@@ -145,7 +162,7 @@ struct iscsi_conn {
 	char initiator[224];
 	uint8_t isid[6];
 	uint16_t tsih, cid;
-	uint64_t nexus;		 /* hash of port_name and the TPGT, never 0 */
+	uint64_t nexus;		  /* hash of port_name and the TPGT, never 0 */
 	char port_name[224 + 20]; /* SPC-4 7.6.4.6: "InitiatorName,i,0x<ISID>" */
 	struct iscsi_params p;	  /* negotiated */
 	struct iscsi_params ours; /* our limits */
@@ -202,19 +219,56 @@ struct iscsi_server {
 	struct iscsi_conn *conns;
 	size_t n_conns;
 	uint16_t next_tsih;
+	int spare_fd; /* given up to accept() and close a connection at EMFILE */
+
+	/* Admission (under lock; admit.c). */
+	size_t n_login, n_sessions; /* connections in each budget */
+	uint64_t next_seq;
+	struct iscsi_conn **by_source; /* max_login_conns entries, for sorting */
+	struct {
+		uint64_t evicted, refused, expired, no_fd;
+		uint64_t next_report_ms;
+	} shed; /* connections closed before a login, for the next log line */
 };
 
 /* server.c */
 const struct iscsi_target *srv_find_target(struct iscsi_server *srv, const char *iqn);
 bool srv_target_allows(const struct iscsi_target *t, const char *initiator);
-/* Register a new normal session after login; ends an older session with the
- * same initiator, ISID and target first (RFC 7143 6.3.5 reinstatement). */
-int srv_session_register(struct iscsi_conn *c);
+/* The login succeeded: move c to the session budget (-EBUSY when
+ * max_sessions are logged in, -ECONNRESET when c was evicted) and register
+ * a normal session, ending an older session with the same initiator, ISID
+ * and target first (RFC 7143 6.3.5 reinstatement). */
+int srv_session_begin(struct iscsi_conn *c);
 void srv_cold_reset(struct iscsi_server *srv, const struct iscsi_target *tgt,
 		    struct iscsi_conn *except);
 uint64_t now_ms(void);
+/* One line to the configured log, for what belongs to no connection. */
+void srv_log(struct iscsi_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The connection thread is done: close, unlink and free c. */
 void srv_conn_gone(struct iscsi_conn *c);
+
+/* admit.c. The portal's budgets: connections still in login, per source
+ * address and in all, apart from logged-in sessions. */
+int admit_init(struct iscsi_server *srv);
+void admit_fini(struct iscsi_server *srv);
+/* Under srv->lock: count c, a new connection from peer, in the login
+ * budget, evicting an idle connection to make room; -EBUSY: refuse c. */
+int admit_conn(struct iscsi_server *srv, struct iscsi_conn *c, const struct sockaddr_storage *peer);
+/* Under srv->lock: evict the oldest idle connection of the most crowded
+ * source, if any is idle. */
+bool admit_evict_idle(struct iscsi_server *srv);
+/* Under srv->lock: the login succeeded (see srv_session_begin). */
+int admit_session(struct iscsi_conn *c);
+/* Under srv->lock: c leaves its budget. */
+void admit_release(struct iscsi_conn *c);
+/* c's first complete PDU header arrived: it is no longer idle.
+ * -ECONNRESET when it was evicted already. */
+int admit_spoke(struct iscsi_conn *c);
+/* c sent no complete PDU header before its deadline. */
+void admit_expired(struct iscsi_conn *c);
+/* Log what was shed since the last line: at most every few seconds, or
+ * now (force: the server stops). */
+void admit_report(struct iscsi_server *srv, bool force);
 
 /* login.c: run the login phase; 0 when the full feature phase begins. */
 int iscsi_login(struct iscsi_conn *c);

@@ -57,13 +57,19 @@ struct iscsi_server_config {
 	uint32_t max_recv_data_segment; /* what the target accepts, default 262144 */
 	uint32_t max_burst;
 	uint32_t first_burst;
-	/* Additions (issue 5): */
 	uint32_t queue_depth;	      /* CmdSN window per session, default 32 */
 	uint32_t max_outstanding_r2t; /* per task, default 4 */
 	uint32_t max_cmd_data;	      /* largest data transfer of one command, default 16 MiB */
 	uint16_t tpgt;		      /* target portal group tag, default 1 */
 	enum iscsi_digest_policy header_digest, data_digest;
 	struct iscsi_chap discovery_chap; /* empty user: discovery needs no CHAP */
+	/* What a peer that has not logged in can hold (docs/iscsi.md,
+	 * "Connections that have not logged in"); 0 takes the default. */
+	uint32_t max_sessions;		     /* logged-in connections, default 1024 */
+	uint32_t max_login_conns;	     /* still in login, all sources, default 128 */
+	uint32_t max_login_conns_per_source; /* from one address (IPv6: one /64), default 16 */
+	uint32_t first_pdu_timeout_s;	     /* first complete PDU header after accept, default 5 */
+	uint32_t login_timeout_s;	     /* the whole login after accept, default 15 */
 	/* Where the server reports session events and protocol errors (one
 	 * line, no newline); NULL: silent. Called from server threads. */
 	void (*log)(void *arg, const char *msg);

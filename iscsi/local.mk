@@ -4,6 +4,7 @@ libvtliscsi_a_SOURCES = \
 	iscsi/iscsi.h iscsi/internal.h iscsi/pdu.h \
 	iscsi/text.c iscsi/text.h \
 	iscsi/chap.c iscsi/chap.h \
+	iscsi/admit.c \
 	iscsi/login.c \
 	iscsi/conn.c \
 	iscsi/server.c
@@ -77,3 +78,13 @@ tests_iscsi_test_iscsi_protocol_SOURCES = tests/iscsi/test_iscsi_protocol.c \
 tests_iscsi_test_iscsi_protocol_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_protocol_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_iscsi_test_iscsi_protocol_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# Connections that never log in (floods, slow headers, stalled logins) and
+# the session table's limit, against the real vtld.
+check_PROGRAMS += tests/iscsi/test_iscsi_flood
+TESTS += tests/iscsi/test_iscsi_flood
+tests_iscsi_test_iscsi_flood_SOURCES = tests/iscsi/test_iscsi_flood.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_flood_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_flood_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_flood_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

@@ -11,6 +11,11 @@
  * connection. Login PDUs are bounded by the 8192-byte default
  * MaxRecvDataSegmentLength that applies during login (13.12), and a whole
  * multi-PDU (C bit) request by LOGIN_TEXT_MAX.
+ *
+ * Time is bounded from the accept on (admit.c): the first PDU header must
+ * be complete within first_pdu_timeout_s, the whole login within
+ * login_timeout_s, and every wait on the socket ends at the current bound
+ * (c->io_deadline_ms), so trickling bytes buys a peer nothing.
  */
 #include "config.h"
 
@@ -23,11 +28,10 @@
 
 #include "chap.h"
 
-#define LOGIN_TIMEOUT_MS  15000
-#define LOGIN_PDU_MAX	  8192
-#define LOGIN_TEXT_MAX	  65536
-#define LOGIN_ROUNDS_MAX  32
-#define LOGIN_DEADLINE_MS 30000 /* a slow or silent peer gives up its thread */
+#define LOGIN_PDU_MAX	 8192
+#define LOGIN_TEXT_MAX	 65536
+#define LOGIN_ROUNDS_MAX 32
+#define MS_PER_S	 1000
 
 enum auth_state {
 	AUTH_NONE,	/* nothing asked yet */
@@ -378,9 +382,14 @@ static int login_step(struct login *l, const uint8_t *bhs, char *text, size_t le
 
 	if (go && nsg == STAGE_FULL_FEATURE) {
 		neg_finish(&l->neg);
-		if (!c->discovery && srv_session_register(c) < 0) {
+		int e = srv_session_begin(c);
+		if (e < 0) {
 			kv_out_free(&o);
-			return login_fail(l, LOGIN_OUT_OF_RESOURCES, "session table");
+			/* 11.13.5: "insufficient session, connection, or
+			 * other resources". Evicted: the socket is shut. */
+			return e == -EBUSY ? login_fail(l, LOGIN_OUT_OF_RESOURCES,
+							"max_sessions are logged in")
+					   : e;
 		}
 	}
 	int r = login_respond(l, rflags, &o, LOGIN_OK);
@@ -431,23 +440,25 @@ int iscsi_login(struct iscsi_conn *c)
 	int r = 0;
 	/* During login the 8192-byte default applies to what we receive. */
 	c->p.max_recv_dsl = LOGIN_PDU_MAX;
-	uint64_t deadline = now_ms() + LOGIN_DEADLINE_MS;
+	const struct iscsi_server_config *cfg = &c->srv->cfg;
+	uint64_t login_end = c->accepted_ms + cfg->login_timeout_s * (uint64_t)MS_PER_S;
+	c->io_deadline_ms = c->accepted_ms + cfg->first_pdu_timeout_s * (uint64_t)MS_PER_S;
 	for (int round = 0; round < LOGIN_ROUNDS_MAX; round++) {
 		uint8_t bhs[ISCSI_BHS_LEN];
-		uint64_t now = now_ms();
-		if (now >= deadline) {
-			conn_log(c, "login not completed in time");
-			r = -ETIMEDOUT;
-			break;
-		}
-		uint64_t left = deadline - now;
-		r = rx_pdu_header(c, bhs, left < LOGIN_TIMEOUT_MS ? (int)left : LOGIN_TIMEOUT_MS,
-				  false);
+		r = rx_pdu_header(c, bhs, -1, false); /* the deadline bounds the wait */
 		if (r == -EMSGSIZE || r == -EPROTO)
 			conn_log(c, "unexpected PDU during login (opcode 0x%02x, %u bytes)",
 				 bhs_opcode(bhs), bhs_dsl(bhs));
 		if (r < 0)
 			break;
+		if (!c->spoke) {
+			/* No longer idle: no newcomer evicts it now, and it
+			 * has the rest of the login time. */
+			r = admit_spoke(c);
+			if (r < 0)
+				break;
+			c->io_deadline_ms = login_end;
+		}
 		uint32_t dsl = bhs_dsl(bhs);
 		if (bhs_opcode(bhs) != OP_LOGIN_REQ || dsl > LOGIN_PDU_MAX ||
 		    tlen + dsl > LOGIN_TEXT_MAX) {
@@ -483,6 +494,11 @@ int iscsi_login(struct iscsi_conn *c)
 			break;
 	}
 	free(text);
+	if (r == -ETIMEDOUT && !c->spoke)
+		admit_expired(c); /* counted, not logged one by one: floods are */
+	else if (r == -ETIMEDOUT)
+		conn_log(c, "login not completed within %us", cfg->login_timeout_s);
+	c->io_deadline_ms = 0; /* sessions keep their own rules (NOP-In pings) */
 	if (r == 1)
 		return 0;
 	return r < 0 ? r : -EPROTO;

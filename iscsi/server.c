@@ -3,11 +3,19 @@
  * listening portal and its acceptor thread, and the session table
  * (reinstatement, RFC 7143 6.3.5; TSIH and I_T nexus ids).
  *
- * Every accepted connection gets its own detached thread (conn.c). The
- * server keeps the list of live connections so that iscsi_server_stop()
- * can end them (an Async Message first, from each connection's own
- * thread) and wait for all of them. Targets are only ever added, so a
- * target pointer stays valid for the server's lifetime.
+ * Every accepted connection gets its own detached thread (conn.c), once
+ * admit.c has found it room in the login budget. The server keeps the list
+ * of live connections so that iscsi_server_stop() can end them (an Async
+ * Message first, from each connection's own thread) and wait for all of
+ * them. Targets are only ever added, so a target pointer stays valid for
+ * the server's lifetime.
+ *
+ * The acceptor never spins and never stalls: a refused connection is
+ * closed at once, and when the process is out of descriptors (EMFILE) an
+ * idle connection in login is evicted to make room or, with none idle, a
+ * spare descriptor is given up to accept and close the waiting connection,
+ * so the peer sees a close instead of a hang and poll() does not report
+ * the same connection again (accept_failed).
  */
 #include "config.h"
 
@@ -19,16 +27,30 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNS	  1024
 #define STOP_GRACE_MS	  3000
 #define REINSTATE_WAIT_MS 10000
+#define LISTEN_BACKLOG	  SOMAXCONN
+#define ACCEPT_BACKOFF_MS 100  /* pause of the acceptor when accept() cannot go on */
+#define REPORT_POLL_MS	  1000 /* how often the acceptor looks for a log line due */
+#define FD_RESERVE	  256  /* descriptors the rest of the process may hold */
+
+/* Defaults of what a peer that has not logged in can hold. */
+#define DEFAULT_MAX_SESSIONS		   1024
+#define DEFAULT_MAX_LOGIN_CONNS		   128
+#define DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE 16
+#define DEFAULT_FIRST_PDU_TIMEOUT_S	   5
+#define DEFAULT_LOGIN_TIMEOUT_S		   15 /* as LIO's TA_LOGIN_TIMEOUT */
+#define MAX_TIMEOUT_S			   3600
+#define MAX_COUNT			   65535 /* TSIH is 16 bits (RFC 7143 11.12.6) */
 
 uint64_t now_ms(void)
 {
@@ -63,11 +85,35 @@ void iscsi_server_config_defaults(struct iscsi_server_config *cfg)
 	cfg->tpgt = 1;
 	cfg->header_digest = ISCSI_DIGEST_ALLOW;
 	cfg->data_digest = ISCSI_DIGEST_ALLOW;
+	cfg->max_sessions = DEFAULT_MAX_SESSIONS;
+	cfg->max_login_conns = DEFAULT_MAX_LOGIN_CONNS;
+	cfg->max_login_conns_per_source = DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE;
+	cfg->first_pdu_timeout_s = DEFAULT_FIRST_PDU_TIMEOUT_S;
+	cfg->login_timeout_s = DEFAULT_LOGIN_TIMEOUT_S;
+}
+
+void srv_log(struct iscsi_server *srv, const char *fmt, ...)
+{
+	const struct iscsi_server_config *cfg = &srv->cfg;
+	if (!cfg->log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg->log(cfg->log_arg, msg);
 }
 
 static uint32_t clamp(uint32_t v, uint32_t lo, uint32_t hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* 0: the default; else within [lo, hi]. */
+static uint32_t or_default(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
+{
+	return v ? clamp(v, lo, hi) : clamp(dflt, lo, hi);
 }
 
 int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_server **out)
@@ -88,10 +134,24 @@ int iscsi_server_create(const struct iscsi_server_config *cfg, struct iscsi_serv
 		c->tpgt = 1;
 	if (!c->listen[0])
 		snprintf(c->listen, sizeof(c->listen), "127.0.0.1:3260");
+	c->max_sessions = or_default(c->max_sessions, DEFAULT_MAX_SESSIONS, 1, MAX_COUNT);
+	c->max_login_conns = or_default(c->max_login_conns, DEFAULT_MAX_LOGIN_CONNS, 1, MAX_COUNT);
+	c->max_login_conns_per_source =
+	    or_default(c->max_login_conns_per_source, DEFAULT_MAX_LOGIN_CONNS_PER_SOURCE, 1,
+		       c->max_login_conns);
+	c->first_pdu_timeout_s =
+	    or_default(c->first_pdu_timeout_s, DEFAULT_FIRST_PDU_TIMEOUT_S, 1, MAX_TIMEOUT_S);
+	c->login_timeout_s = or_default(c->login_timeout_s, DEFAULT_LOGIN_TIMEOUT_S,
+					c->first_pdu_timeout_s, MAX_TIMEOUT_S);
+	if (admit_init(srv)) {
+		free(srv);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	srv->listen_fd = -1;
 	srv->wake[0] = srv->wake[1] = -1;
+	srv->spare_fd = -1;
 	srv->next_tsih = 1;
 	*out = srv;
 	return 0;
@@ -235,15 +295,16 @@ static uint64_t nexus_id(struct iscsi_conn *c)
 	return h ? h : 1;
 }
 
-int srv_session_register(struct iscsi_conn *c)
+int srv_session_begin(struct iscsi_conn *c)
 {
 	struct iscsi_server *srv = c->srv;
 	pthread_mutex_lock(&srv->lock);
 	/* RFC 7143 6.3.5: a login with the ISID of a live session and TSIH 0
 	 * reinstates it: the old session is closed (its tasks aborted,
-	 * its nexus gone) before the new one starts. */
+	 * its nexus gone) before the new one starts, and gives up its place
+	 * in the session budget first. */
 	bool waited = false;
-	for (;;) {
+	while (!c->discovery) {
 		bool found = false;
 		for (struct iscsi_conn *o = srv->conns; o; o = o->next) {
 			if (o == c || !same_session(o, c))
@@ -264,13 +325,16 @@ int srv_session_register(struct iscsi_conn *c)
 		if (pthread_cond_timedwait(&srv->cv, &srv->lock, &ts) == ETIMEDOUT)
 			break; /* the old one is stuck in a command; ids differ */
 	}
-	do {
-		c->tsih = srv->next_tsih++;
-	} while (c->tsih == 0 || tsih_in_use(srv, c->tsih));
-	c->nexus = nexus_id(c);
-	c->registered = true;
+	int r = admit_session(c);
+	if (r == 0 && !c->discovery) {
+		do {
+			c->tsih = srv->next_tsih++;
+		} while (c->tsih == 0 || tsih_in_use(srv, c->tsih));
+		c->nexus = nexus_id(c);
+		c->registered = true;
+	}
 	pthread_mutex_unlock(&srv->lock);
-	return 0;
+	return r;
 }
 
 void srv_cold_reset(struct iscsi_server *srv, const struct iscsi_target *tgt,
@@ -294,6 +358,7 @@ void srv_conn_gone(struct iscsi_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->n_conns--;
+	admit_release(c);
 	close(c->fd);
 	pthread_cond_broadcast(&srv->cv);
 	pthread_mutex_unlock(&srv->lock);
@@ -351,9 +416,9 @@ static void set_portal(struct iscsi_conn *c)
 	if (ss->ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 		port = ntohs(s6->sin6_port);
-		c->portal_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-				     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
-				      s6->sin6_addr.s6_addr[12] == 127);
+		c->portal_loopback =
+		    IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
 		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
 			inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, a, sizeof(a));
 			snprintf(c->portal, sizeof(c->portal), "%s:%u,%u", a, port,
@@ -396,14 +461,65 @@ static void tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* Wait a little, or until iscsi_server_stop() writes the wake pipe. */
+static void back_off(struct iscsi_server *srv)
+{
+	struct pollfd p = {.fd = srv->wake[0], .events = POLLIN};
+	poll(&p, 1, ACCEPT_BACKOFF_MS);
+}
+
+/*
+ * accept() failed for want of descriptors or memory while a connection
+ * waits, so poll() will report it again at once. Out of descriptors, an
+ * idle connection in login is evicted and the waiting one is accepted once
+ * the evicted one has closed its descriptor; with none idle, the spare
+ * descriptor is given up to accept the waiting connection and close it
+ * (the peer sees a close, not a hang). Otherwise, or without a spare,
+ * back off.
+ */
+static void accept_failed(struct iscsi_server *srv, int err)
+{
+	bool no_fd = err == EMFILE || err == ENFILE;
+	pthread_mutex_lock(&srv->lock);
+	if (no_fd && admit_evict_idle(srv)) {
+		struct timespec ts;
+		deadline_in(&ts, ACCEPT_BACKOFF_MS);
+		pthread_cond_timedwait(&srv->cv, &srv->lock, &ts); /* srv_conn_gone */
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	srv->shed.refused++;
+	if (no_fd)
+		srv->shed.no_fd++;
+	pthread_mutex_unlock(&srv->lock);
+
+	bool shed = false;
+	if (no_fd && srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			shed = true;
+		}
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!shed || srv->spare_fd < 0)
+		back_off(srv);
+}
+
 static void accept_one(struct iscsi_server *srv)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	int fd =
 	    accept4(srv->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
+	if (fd < 0) {
+		int err = errno;
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+			accept_failed(srv, err);
+		return; /* EAGAIN, ECONNABORTED, EINTR: nothing is waiting */
+	}
+	uint64_t accepted = now_ms();
 	tune_socket(fd);
 
 	struct iscsi_conn *c = calloc(1, sizeof(*c));
@@ -421,9 +537,10 @@ static void accept_one(struct iscsi_server *srv)
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_cond_init(&c->idle_cv, NULL);
 	c->next_ttt = 1;
+	c->accepted_ms = accepted;
 
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->n_conns >= MAX_CONNS) {
+	if (srv->stopping || admit_conn(srv, c, &peer) < 0) {
 		pthread_mutex_unlock(&srv->lock);
 		goto drop;
 	}
@@ -444,6 +561,7 @@ static void accept_one(struct iscsi_server *srv)
 		if (c->next)
 			c->next->prev = NULL;
 		srv->n_conns--;
+		admit_release(c);
 		pthread_mutex_unlock(&srv->lock);
 		goto drop;
 	}
@@ -463,15 +581,32 @@ static void *acceptor(void *arg)
 	for (;;) {
 		struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN},
 				      {.fd = srv->wake[0], .events = POLLIN}};
-		int r = poll(p, 2, -1);
+		int r = poll(p, 2, REPORT_POLL_MS);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (p[1].revents)
+		if (r > 0 && p[1].revents)
 			break;
-		if (p[0].revents & POLLIN)
+		if (r > 0 && (p[0].revents & POLLIN))
 			accept_one(srv);
+		admit_report(srv, false);
 	}
+	admit_report(srv, true);
 	return NULL;
+}
+
+/* Every connection holds a descriptor: say so when the process may run out
+ * of them before the connection limits are reached (accept() then sheds
+ * connections, see accept_failed). */
+static void check_fd_limit(struct iscsi_server *srv)
+{
+	const struct iscsi_server_config *cfg = &srv->cfg;
+	rlim_t want = (rlim_t)cfg->max_sessions + 2 * (rlim_t)cfg->max_login_conns + FD_RESERVE;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		srv_log(srv,
+			"the open files limit (%llu) is below the %llu the connection limits may "
+			"need; raise it (ulimit -n) or lower max_sessions",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 int iscsi_server_start(struct iscsi_server *srv)
@@ -495,7 +630,9 @@ int iscsi_server_start(struct iscsi_server *srv)
 		for (struct addrinfo *a = ai; a; a = a->ai_next)
 			if (a->ai_family == AF_INET6)
 				pick = a;
-	int fd = socket(pick->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a connection reset between poll() and accept() must
+	 * not leave the acceptor blocked (and iscsi_server_stop waiting). */
+	int fd = socket(pick->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		r = -errno;
 		freeaddrinfo(ai);
@@ -505,7 +642,7 @@ int iscsi_server_start(struct iscsi_server *srv)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (pick->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, pick->ai_addr, pick->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+	if (bind(fd, pick->ai_addr, pick->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		r = -errno;
 		close(fd);
 		freeaddrinfo(ai);
@@ -524,11 +661,15 @@ int iscsi_server_start(struct iscsi_server *srv)
 		return r;
 	}
 	srv->listen_fd = fd;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	check_fd_limit(srv);
 	if (pthread_create(&srv->acceptor, NULL, acceptor, srv)) {
 		close(fd);
 		close(srv->wake[0]);
 		close(srv->wake[1]);
-		srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
+		if (srv->spare_fd >= 0)
+			close(srv->spare_fd);
+		srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->spare_fd = -1;
 		return -EAGAIN;
 	}
 	srv->started = true;
@@ -553,7 +694,9 @@ void iscsi_server_stop(struct iscsi_server *srv)
 	close(srv->listen_fd);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
-	srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->spare_fd = -1;
 
 	/* Closing the read side wakes every receiver; each sends its Async
 	 * Message (11.9.1 event 3) and ends its session. A connection that
@@ -582,6 +725,7 @@ void iscsi_server_destroy(struct iscsi_server *srv)
 	for (size_t i = 0; i < srv->n_targets; i++)
 		target_free(srv->targets[i]);
 	free(srv->targets);
+	admit_fini(srv);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cv);
 	free(srv);

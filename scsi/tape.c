@@ -661,7 +661,7 @@ out:
 	return r;
 }
 
-static bool parse_seg_name(const char *name, uint64_t *id, const char **ext)
+bool parse_seg_name(const char *name, uint64_t *id, const char **ext)
 {
 	uint64_t v = 0;
 

@@ -77,6 +77,35 @@ int tape_media_parse(const char *name, enum tape_media *media);
 /* Create a blank cartridge in directory `dir` (created; must not exist). */
 int tape_format(const char *dir, const struct tape_info *info);
 
+/*
+ * Rebuild the MANIFEST of the cartridge in `dir` when it is missing or fails
+ * its checks, from the segment files' own records and MANIFEST.prev (the
+ * generation kept beside it), else the hint's facts (scsi/tape_repair.c).
+ * The new manifest's generation is at least min_generation + 1. Returns 0
+ * with rep->repaired false when the manifest is sound, 0 with it true when
+ * it was rebuilt (the damaged file kept as MANIFEST.damaged), -EBADMSG when
+ * what survives here cannot say what the tape holds, -EBUSY when the
+ * cartridge is open.
+ */
+struct tape_repair {
+	bool repaired;
+	int cause;	  /* -ENOENT: it was missing; -EBADMSG: it failed its checks */
+	bool from_prev;	  /* the tape's facts from MANIFEST.prev, else the hint's */
+	size_t segments;  /* named by the rebuilt manifest */
+	size_t stepped;	  /* segments trusted past a damaged record */
+	size_t unplaced;  /* segment files whose first record is unreadable */
+	uint64_t objects; /* EOD */
+	uint64_t bytes;	  /* stored bytes, headers included */
+	char barcode[17];
+};
+int tape_repair(const char *dir, const struct tape_info *hint, uint64_t min_generation,
+		struct tape_repair *rep);
+
+/* Does dir hold a cartridge's files (a manifest, a segment with data, a
+ * sidecar)? 1 yes, 0 no (or no such directory), or a negative errno. An
+ * unfinished tape_format's empty segment is no cartridge. */
+int tape_probe(const char *dir);
+
 /* Open a cartridge, recovering from a crash if need be; position at BOT. */
 int tape_open(const char *dir, struct tape **out);
 

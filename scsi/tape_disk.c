@@ -311,6 +311,19 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 		r = -errno;
 	if (r < 0)
 		goto out;
+	/* The generation being replaced stays as MANIFEST.prev (a second
+	 * name of the same inode, so no byte is copied): if the new one is
+	 * ever damaged, tape_repair takes the tape's facts from it. A crash
+	 * between the unlink and the link only loses that spare. */
+	if (unlinkat(t->dirfd, TAPE_MANIFEST_PREV, 0) < 0 && errno != ENOENT) {
+		r = -errno;
+		goto out;
+	}
+	if (linkat(t->dirfd, TAPE_MANIFEST, t->dirfd, TAPE_MANIFEST_PREV, 0) < 0 &&
+	    errno != ENOENT) {
+		r = -errno;
+		goto out;
+	}
 	if (renameat(t->dirfd, TAPE_MANIFEST_TMP, t->dirfd, TAPE_MANIFEST) < 0) {
 		r = -errno;
 		goto out;
@@ -329,12 +342,17 @@ out:
 
 int manifest_load(struct tape *t)
 {
+	return manifest_load_name(t, TAPE_MANIFEST);
+}
+
+int manifest_load_name(struct tape *t, const char *name)
+{
 	uint8_t *buf = NULL, *p;
 	size_t len = 0, nseg;
 	uint32_t flags, version;
 	int r;
 
-	r = read_file_at(t->dirfd, TAPE_MANIFEST, &buf, &len);
+	r = read_file_at(t->dirfd, name, &buf, &len);
 	if (r < 0)
 		return r;
 	r = -EBADMSG;
@@ -703,5 +721,38 @@ int idx_read_off(struct tape *t, const struct seg *s, uint64_t **out)
 		return r;
 	}
 	*out = off;
+	return 0;
+}
+
+int idx_peek(int dirfd, uint64_t id, uint64_t *first, uint64_t *nobj, uint64_t *len)
+{
+	uint8_t hdr[IDX_HDR], *body = NULL;
+	char name[64];
+	uint64_t m;
+	int fd, r;
+
+	seg_name(name, sizeof(name), id, "idx");
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = pread_all(fd, hdr, IDX_HDR, 0);
+	m = r == 0 ? get_le64(hdr + 32) : 0;
+	if (r == 0 && (memcmp(hdr, IDX_MAGIC, 8) != 0 || get_le64(hdr + 8) != id ||
+		       get_le64(hdr + 24) > (1ull << 40) || m > get_le64(hdr + 24)))
+		r = -EBADMSG;
+	if (r == 0) {
+		body = malloc(m ? m * 8 : 1);
+		r = body ? pread_all(fd, body, m * 8, IDX_HDR) : -ENOMEM;
+	}
+	close(fd);
+	/* The header CRC covers the filemark section too. */
+	if (r == 0 && crc32c_update(crc32c(hdr, 52), body, m * 8) != get_le32(hdr + 52))
+		r = -EBADMSG;
+	free(body);
+	if (r < 0)
+		return r;
+	*first = get_le64(hdr + 16);
+	*nobj = get_le64(hdr + 24);
+	*len = get_le64(hdr + 40);
 	return 0;
 }

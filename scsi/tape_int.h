@@ -134,8 +134,10 @@ static inline struct seg *tape_active(const struct tape *t)
 }
 
 /* tape_disk.c: files of a cartridge. */
-#define TAPE_MANIFEST	  "MANIFEST"
-#define TAPE_MANIFEST_TMP "MANIFEST.tmp"
+#define TAPE_MANIFEST	   "MANIFEST"
+#define TAPE_MANIFEST_TMP  "MANIFEST.tmp"
+#define TAPE_MANIFEST_PREV "MANIFEST.prev"    /* the generation before (tape_repair) */
+#define TAPE_MANIFEST_BAD  "MANIFEST.damaged" /* kept by tape_repair for a person */
 
 void seg_name(char *buf, size_t n, uint64_t id, const char *ext);
 
@@ -144,6 +146,10 @@ void seg_name(char *buf, size_t n, uint64_t id, const char *ext);
 int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg);
 /* Read and verify the manifest into t->info, t->segs, t->next_id. */
 int manifest_load(struct tape *t);
+/* The same from another file of the directory (MANIFEST.prev). */
+int manifest_load_name(struct tape *t, const char *name);
+/* "seg-<16 hex>.<ext>": its id and extension. */
+bool parse_seg_name(const char *name, uint64_t *id, const char **ext);
 
 /*
  * Scan the records of a segment file. [0, trusted_len) was committed and
@@ -165,5 +171,9 @@ int idx_write(struct tape *t, const struct seg *s, const uint64_t *off, const ui
 int idx_read_fm(struct tape *t, const struct seg *s, struct u64vec *fm);
 /* Load the offsets of segment s's records (s->nobj of them, malloc'd). */
 int idx_read_off(struct tape *t, const struct seg *s, uint64_t **off);
+/* The header of sidecar seg-<id>.idx alone, checked by its CRC: the
+ * segment's first object, records and bytes (tape_repair of an evicted
+ * segment, whose .dat is in the store only). */
+int idx_peek(int dirfd, uint64_t id, uint64_t *first, uint64_t *nobj, uint64_t *len);
 
 #endif

@@ -28,6 +28,9 @@ void vtl_config_defaults(struct vtl_config *cfg)
 	snprintf(cfg->alias, sizeof(cfg->alias), "vtl");
 	cfg->nop_interval = cfg->nop_timeout = -1;
 	cfg->max_recv_data_segment = cfg->max_burst = cfg->first_burst = -1;
+	cfg->max_sessions = cfg->max_login_connections = -1;
+	cfg->max_login_connections_per_address = -1;
+	cfg->first_pdu_timeout = cfg->login_timeout = -1;
 	upl_config_defaults(&cfg->store);
 	snprintf(cfg->tcmu_library, sizeof(cfg->tcmu_library), "vtl");
 }
@@ -340,6 +343,21 @@ static int handle(void *user, const char *section, const char *name, const char 
 	} else if (KEY("iscsi", "first_burst")) {
 		bad = set_num(value, 512, 16777215, &c->first_burst);
 		why = "512 to 16777215 (RFC 7143 13.14)";
+	} else if (KEY("iscsi", "max_sessions")) {
+		bad = set_num(value, 1, 65535, &c->max_sessions);
+		why = "1 to 65535";
+	} else if (KEY("iscsi", "max_login_connections")) {
+		bad = set_num(value, 1, 65535, &c->max_login_connections);
+		why = "1 to 65535";
+	} else if (KEY("iscsi", "max_login_connections_per_address")) {
+		bad = set_num(value, 1, 65535, &c->max_login_connections_per_address);
+		why = "1 to 65535";
+	} else if (KEY("iscsi", "first_pdu_timeout")) {
+		bad = set_num(value, 1, 3600, &c->first_pdu_timeout);
+		why = "1 to 3600 seconds";
+	} else if (KEY("iscsi", "login_timeout")) {
+		bad = set_num(value, 1, 3600, &c->login_timeout);
+		why = "1 to 3600 seconds";
 	} else if (KEY("tcmu", "enable")) {
 		why = "use yes or no";
 		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0 ||

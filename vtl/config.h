@@ -30,6 +30,8 @@ struct vtl_config {
 	size_t n_allow;
 	/* -1: the iSCSI server's default. */
 	int64_t nop_interval, nop_timeout, max_recv_data_segment, max_burst, first_burst;
+	int64_t max_sessions, max_login_connections, max_login_connections_per_address;
+	int64_t first_pdu_timeout, login_timeout;
 	/* TCMU frontend (docs/tcmu.md): serve LIO backstores whose config
 	 * string is "vtl/<tcmu_library>/<changer|driveN>". */
 	bool tcmu_enable;

@@ -6,11 +6,12 @@
  * Field names in responses are part of the interface (vtlctl --json prints
  * them): barcode, state, location, type, capacity_bytes, used_bytes, ...
  *
- * One thread serves connections one at a time: administration is rare and
- * each request is short; a client that stalls is cut off by a receive
- * timeout so it cannot hold the library. The one long job, rebuilding the
- * catalog from the object store, runs in a thread of its own and the
- * client polls it ("Catalog rebuild" below).
+ * One thread serves every client side by side with poll(), so that no
+ * client, silent, half-way through a line or not reading its answers,
+ * makes another wait ("The server" below). Requests themselves are
+ * handled one at a time: each is short, one call into the library model.
+ * The one long job, rebuilding the catalog from the object store, runs in
+ * a thread of its own and the client polls it ("Catalog rebuild" below).
  */
 #define _GNU_SOURCE
 #include "ctl.h"
@@ -32,8 +33,7 @@
 
 #include "library.h"
 #include "uploader.h"
-
-enum { MAX_REQUEST = 1 << 20, RECV_TIMEOUT_S = 10 };
+#include "util/escape.h"
 
 /* The last catalog rebuild; everything under mu. */
 struct rebuild_job {
@@ -57,6 +57,7 @@ struct ctl_server {
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rebuild_job rb;
+	int64_t busy_ms; /* spent handling requests (the server thread's) */
 };
 
 /* ---- JSON helpers ------------------------------------------------------- */
@@ -67,6 +68,25 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
 	struct tm tm;
 	gmtime_r(&s, &tm);
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+ * Strings in answers that may come from outside (request strings quoted in
+ * an error, store error text, keys and activity) go through the escaper
+ * (util/escape.h): valid UTF-8 without controls, which jansson never
+ * refuses and no terminal obeys.
+ */
+static json_t *text(const char *s)
+{
+	char safe[4096]; /* the longest: an upload's wait, with the error and its fix */
+	return json_string(esc_show(safe, sizeof(safe), s ? s : ""));
+}
+
+/* A request string quoted in an error: escaped, and short enough that the
+ * sentence around it always fits. */
+static const char *quote(char buf[64], const char *s)
+{
+	return esc_show(buf, 64, s);
 }
 
 static json_t *tape_json_plain(const struct cat_tape *t);
@@ -85,13 +105,13 @@ static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 		json_object_set_new(o, "manifest_generation",
 				    json_integer((json_int_t)tot.manifest_gen));
 		if (tot.wait[0])
-			json_object_set_new(o, "upload_wait", json_string(tot.wait));
+			json_object_set_new(o, "upload_wait", text(tot.wait));
 		if (tot.held_by[0])
-			json_object_set_new(o, "upload_held_by", json_string(tot.held_by));
+			json_object_set_new(o, "upload_held_by", text(tot.held_by));
 	}
 	char act[256];
 	if (o && u && upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
-		json_object_set_new(o, "shelf_activity", json_string(act));
+		json_object_set_new(o, "shelf_activity", text(act));
 	return o;
 }
 
@@ -137,6 +157,8 @@ static const char *errno_name(int e)
 		return "ENODEV";
 	case ECANCELED:
 		return "ECANCELED";
+	case EMSGSIZE:
+		return "EMSGSIZE";
 	default:
 		return "EIO";
 	}
@@ -144,7 +166,7 @@ static const char *errno_name(int e)
 
 static json_t *fail(int rc, const char *msg)
 {
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "errno", errno_name(-rc));
+	return json_pack("{s:b, s:o, s:s}", "ok", 0, "error", text(msg), "errno", errno_name(-rc));
 }
 
 static json_t *ok(void)
@@ -167,12 +189,12 @@ static json_t *do_tape_list(struct lib *lib, json_t *req)
 	if (s) {
 		enum cat_state st;
 		if (cat_state_parse(s, &st)) {
-			char msg[256];
+			char msg[256], q[64];
 			snprintf(msg, sizeof(msg),
 				 "unknown state '%s'; states are CREATING, AVAILABLE, "
 				 "IN_TRANSIT_TO_SHELF, ARCHIVING, ARCHIVED, RETRIEVING, RETRIEVED, "
 				 "DELETED, IRRECOVERABLE",
-				 s);
+				 quote(q, s));
 			return fail(-EINVAL, msg);
 		}
 		state = (int)st;
@@ -199,9 +221,10 @@ static json_t *do_tape_show(struct lib *lib, json_t *req)
 	struct cat_tape t;
 	int rc = lib_tape_get(lib, b, &t);
 	if (rc) {
-		char msg[256];
+		char msg[256], q[64];
 		snprintf(msg, sizeof(msg),
-			 "no tape %s in the catalog (vtlctl tape list shows the tapes)", b);
+			 "no tape %s in the catalog (vtlctl tape list shows the tapes)",
+			 quote(q, b));
 		return fail(rc, msg);
 	}
 	json_t *r = ok();
@@ -345,7 +368,7 @@ static json_t *do_events(struct lib *lib, json_t *req)
 				      (json_int_t)ev[i].id, "time", when, "barcode", ev[i].barcode,
 				      "from_state", ev[i].from_state, "to_state", ev[i].to_state,
 				      "from", ev[i].from_loc, "to", ev[i].to_loc);
-		json_object_set_new(o, "cause", json_string(ev[i].cause));
+		json_object_set_new(o, "cause", text(ev[i].cause));
 		json_array_append_new(arr, o);
 	}
 	free(ev);
@@ -366,22 +389,22 @@ static json_t *do_status(struct lib *lib)
 	upl_get_status(u, &s);
 	json_object_set_new(
 	    r, "store",
-	    json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "backend",
+	    json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "backend",
 		      s.backend, "backlog_bytes", (json_int_t)s.backlog_bytes, "pending_uploads",
 		      (int)s.pending_segments, "bytes_sent", (json_int_t)s.bytes_sent, "parts_sent",
 		      (json_int_t)s.parts_sent, "parts_copied", (json_int_t)s.parts_copied,
 		      "objects_completed", (json_int_t)s.objects_completed, "manifests_put",
 		      (json_int_t)s.manifests_put, "throughput_bytes_per_s",
-		      (json_int_t)s.throughput, "activity", s.activity, "last_error",
-		      s.last_error));
+		      (json_int_t)s.throughput, "activity", text(s.activity), "last_error",
+		      text(s.last_error)));
 	json_t *js = json_object_get(r, "store");
 	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
 	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
 	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
-	json_object_set_new(js, "shelf", json_string(s.shelf));
+	json_object_set_new(js, "shelf", text(s.shelf));
 	json_object_set_new(js, "backlog_tapes", json_integer((json_int_t)s.backlog_tapes));
-	json_object_set_new(js, "action_needed", json_string(s.action));
-	json_object_set_new(js, "held_by", json_string(s.held_by));
+	json_object_set_new(js, "action_needed", text(s.action));
+	json_object_set_new(js, "held_by", text(s.held_by));
 	json_object_set_new(js, "held_tapes", json_integer((json_int_t)s.held_tapes));
 	json_object_set_new(js, "next_try_s",
 			    json_integer(s.next_try_ms < 0 ? -1 : (s.next_try_ms + 999) / 1000));
@@ -413,7 +436,7 @@ static json_t *do_store_retry(struct lib *lib)
 	upl_retry(u, &rt);
 	json_t *r = ok();
 	json_object_set_new(r, "retry", json_integer((json_int_t)rt.id));
-	json_object_set_new(r, "reload", json_string(rt.note));
+	json_object_set_new(r, "reload", text(rt.note));
 	return r;
 }
 
@@ -424,7 +447,7 @@ static json_t *do_store_retry(struct lib *lib)
  * request only starts the job in its own thread (or, while one runs, joins
  * it) and answers at once with its id; vtlctl then polls
  * catalog.rebuild.status, as `tape retrieve --wait` polls tape.show. The
- * server thread never waits for the store, the receive timeout never
+ * server thread never waits for the store, the idle limit never
  * applies, and other requests are served meanwhile. A client that goes
  * away does not stop the job; the result stays until the next one starts.
  */
@@ -437,20 +460,20 @@ static const char *const rebuild_result_names[] = {"recovered", "kept", "skipped
 static void rebuild_tape_cb(void *arg, const struct upl_rebuild_tape *t)
 {
 	struct rebuild_job *j = arg;
-	json_t *o = json_pack("{s:s, s:s}", "barcode", t->barcode, "result",
+	json_t *o = json_pack("{s:o, s:s}", "barcode", text(t->barcode), "result",
 			      rebuild_result_names[t->result]);
 	if (!o)
 		return;
 	if (t->state[0]) {
-		json_object_set_new(o, "state", json_string(t->state));
-		json_object_set_new(o, "location", json_string(t->location));
+		json_object_set_new(o, "state", text(t->state));
+		json_object_set_new(o, "location", text(t->location));
 	}
 	if (t->result == UPL_RECOVERED) {
 		json_object_set_new(o, "segments", json_integer((json_int_t)t->segments));
 		json_object_set_new(o, "bytes", json_integer((json_int_t)t->bytes));
 	}
 	if (t->reason[0])
-		json_object_set_new(o, "reason", json_string(t->reason));
+		json_object_set_new(o, "reason", text(t->reason));
 	pthread_mutex_lock(&j->mu);
 	json_array_append_new(j->tapes, o);
 	j->n[t->result]++;
@@ -509,15 +532,15 @@ static void *rebuild_main(void *arg)
 static json_t *rebuild_status(struct rebuild_job *j)
 {
 	json_t *o =
-	    json_pack("{s:I, s:b, s:s, s:I, s:I, s:I, s:I}", "id", j->id, "done", !j->running,
-		      "activity", j->activity, "recovered", (json_int_t)j->n[UPL_RECOVERED], "kept",
-		      (json_int_t)j->n[UPL_KEPT], "skipped", (json_int_t)j->n[UPL_SKIPPED],
+	    json_pack("{s:I, s:b, s:o, s:I, s:I, s:I, s:I}", "id", j->id, "done", !j->running,
+		      "activity", text(j->activity), "recovered", (json_int_t)j->n[UPL_RECOVERED],
+		      "kept", (json_int_t)j->n[UPL_KEPT], "skipped", (json_int_t)j->n[UPL_SKIPPED],
 		      "failed", (json_int_t)j->n[UPL_FAILED]);
 	if (!o)
 		return fail(-ENOMEM, "out of memory");
 	json_object_set_new(o, "tapes", json_deep_copy(j->tapes));
 	if (!j->running && j->rc) {
-		json_object_set_new(o, "error", json_string(j->err));
+		json_object_set_new(o, "error", text(j->err));
 		json_object_set_new(o, "errno", json_string(errno_name(-j->rc)));
 	}
 	json_t *r = ok();
@@ -624,8 +647,8 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 		return rc ? fail(rc, err) : ok();
 	}
 	if (!b) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "%s needs a barcode", op);
+		char msg[128], q[64];
+		snprintf(msg, sizeof(msg), "%s needs a barcode", quote(q, op));
 		return fail(-EINVAL, msg);
 	}
 	if (strcmp(op, "tape.move") == 0) {
@@ -650,12 +673,22 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 	}
 	if (strcmp(op, "tape.retrieve") == 0)
 		return with_tape(lib, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
-	char msg[128];
-	snprintf(msg, sizeof(msg), "unknown request \"%s\"", op);
+	char msg[128], q[64];
+	snprintf(msg, sizeof(msg), "unknown request \"%s\"", quote(q, op));
 	return fail(-EINVAL, msg);
 }
 
-/* s: the server (NULL when called without one: no catalog rebuild). */
+/* The answer when the real one cannot be built or encoded (out of memory):
+ * fixed and valid, so that even then a request is answered. */
+#define ANSWER_FAILED_JSON                                                                         \
+	"{\"ok\":false,\"error\":\"vtld could not build its answer (out of memory?); see its "     \
+	"log\",\"errno\":\"ENOMEM\"}"
+static const char ANSWER_FAILED[] = ANSWER_FAILED_JSON;
+static const char ANSWER_FAILED_LINE[] = ANSWER_FAILED_JSON "\n";
+
+/* s: the server (NULL when called without one: no catalog rebuild).
+ * Returns a malloc'd line, or NULL only when even a copy of ANSWER_FAILED
+ * could not be made. */
 static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line, ctl_log_fn log)
 {
 	json_error_t jerr;
@@ -674,15 +707,20 @@ static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line
 	/* vtlctl polls a rebuild several times a second for hours: only its
 	 * start (do_rebuild) and its end (rebuild_main) are logged. */
 	if (log && !(good && op && strncmp(op, "catalog.rebuild", 15) == 0)) {
-		char msg[LIB_ERR_MAX + 128];
+		char msg[LIB_ERR_MAX + 128], q[64];
 		const char *e = json_string_value(json_object_get(resp, "error"));
-		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? op : "?",
+		snprintf(msg, sizeof(msg), "control: %s: %s%s", op ? quote(q, op) : "?",
 			 good ? "done" : "refused: ", good ? "" : (e ? e : "?"));
 		log(good ? 2 : 1, msg);
 	}
-	char *out = json_dumps(resp, JSON_COMPACT);
+	char *out = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	json_decref(req);
 	json_decref(resp);
+	if (!out) {
+		if (log)
+			log(0, "control: cannot build or encode an answer; answered that");
+		out = strdup(ANSWER_FAILED);
+	}
 	return out;
 }
 
@@ -693,77 +731,295 @@ char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
 
 /* ---- The server --------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
+/*
+ * One poll() over the listening socket, the stop pipe and every client.
+ * Every socket is non-blocking and each client has its own buffers, so a
+ * client can only ever hold up itself. Limits (ctl.h): CTL_MAX_CLIENTS at
+ * once, a new one beyond that closing the client idle longest (an
+ * operator is never locked out); CTL_MAX_REQUEST bytes per line, a longer
+ * one answered with an error and skipped to its newline; CTL_IDLE_MS to
+ * send a whole request (from connecting or from the last answer; bytes
+ * trickling in do not extend it) and without progress while an answer is
+ * sent. Each line gets one answer, in order: while one is being sent, the
+ * lines after it wait in the buffer, and reading stops when that is full.
+ */
+struct client {
+	int fd;
+	char *in; /* received, not yet handled; room for a NUL */
+	size_t in_len, in_cap;
+	bool skipping; /* discarding the rest of an overlong line */
+	bool eof;      /* the client shut down its side */
+	char *out;     /* the answer line being sent: malloc'd, or ANSWER_FAILED_LINE */
+	size_t out_len, out_off;
+	int64_t since; /* start of the current wait (client_clock) */
+};
+
+enum { IN_FIRST = 4096, IN_MAX = CTL_MAX_REQUEST + 2 /* the newline, a NUL */ };
+
+static int64_t mono_ms(void)
 {
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void serve_conn(struct ctl_server *s, int fd)
+/* Milliseconds that count against a client: the time spent handling
+ * requests (its own or another's) is left out, so a client whose request
+ * waited behind a slow one is never taken for idle. */
+static int64_t client_clock(const struct ctl_server *s)
 {
-	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	char *buf = malloc(MAX_REQUEST + 1);
-	size_t len = 0;
-	if (!buf)
-		return;
-	for (;;) {
-		char *nl = memchr(buf, '\n', len);
-		if (!nl) {
-			if (len == MAX_REQUEST)
-				break; /* a request this long is not ours */
-			ssize_t r = recv(fd, buf + len, MAX_REQUEST - len, 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			len += (size_t)r;
-			continue;
-		}
-		*nl = 0;
-		char *resp = handle_line(s, s->lib, buf, s->log);
-		int rc = resp ? write_all(fd, resp, strlen(resp)) : -ENOMEM;
-		if (!rc)
-			rc = write_all(fd, "\n", 1);
-		free(resp);
-		size_t used = (size_t)(nl - buf) + 1;
-		memmove(buf, nl + 1, len - used);
-		len -= used;
-		if (rc)
-			break;
+	return mono_ms() - s->busy_ms;
+}
+
+static char *handle_timed(struct ctl_server *s, const char *line)
+{
+	int64_t t0 = mono_ms();
+	char *a = handle_line(s, s->lib, line, s->log);
+	s->busy_ms += mono_ms() - t0;
+	return a;
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	free(c->in);
+	if (c->out != ANSWER_FAILED_LINE)
+		free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Takes a (from handle_line, NULL when even that failed) and makes it the
+ * answer line to send. */
+static void set_answer(struct client *c, char *a)
+{
+	size_t len = a ? strlen(a) : 0;
+	char *line = a ? realloc(a, len + 2) : NULL;
+	if (line) {
+		memcpy(line + len, "\n", 2);
+	} else {
+		free(a);
+		line = (char *)ANSWER_FAILED_LINE;
+		len = sizeof(ANSWER_FAILED_LINE) - 2;
 	}
-	free(buf);
+	c->out = line;
+	c->out_len = len + 1;
+	c->out_off = 0;
+}
+
+/* Send what the socket takes now; false when the client is gone. */
+static bool client_flush(struct ctl_server *s, struct client *c)
+{
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (w <= 0)
+			return false;
+		c->out_off += (size_t)w;
+		c->since = client_clock(s);
+	}
+	if (c->out) {
+		if (c->out != ANSWER_FAILED_LINE)
+			free(c->out);
+		c->out = NULL;
+		c->since = client_clock(s);
+	}
+	return true;
+}
+
+static void drop_input(struct client *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+}
+
+/* The answer to a line that outgrew CTL_MAX_REQUEST. */
+static char *refuse_overlong(struct ctl_server *s)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg),
+		 "request longer than %d bytes; send one JSON object per line "
+		 "(docs/library.md, \"Control protocol\")",
+		 CTL_MAX_REQUEST);
+	if (s->log) {
+		char line[sizeof(msg) + 32];
+		snprintf(line, sizeof(line), "control: ?: refused: %s", msg);
+		s->log(1, line);
+	}
+	json_t *r = fail(-EMSGSIZE, msg);
+	char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
+	json_decref(r);
+	return out;
+}
+
+/* Handle what c's buffer holds, up to the first answer not yet sent;
+ * false when the client is gone. */
+static bool client_work(struct ctl_server *s, struct client *c)
+{
+	for (;;) {
+		if (c->skipping) {
+			char *nl = memchr(c->in, '\n', c->in_len);
+			if (!nl) {
+				c->in_len = 0;
+				break;
+			}
+			drop_input(c, (size_t)(nl - c->in) + 1);
+			c->skipping = false;
+		}
+		if (c->out)
+			break;
+		char *nl = memchr(c->in, '\n', c->in_len);
+		if (nl) {
+			*nl = '\0';
+			set_answer(c, handle_timed(s, c->in));
+			drop_input(c, (size_t)(nl - c->in) + 1);
+		} else if (c->in_len >= IN_MAX - 1) {
+			set_answer(c, refuse_overlong(s));
+			c->in_len = 0;
+			c->skipping = true;
+		} else if (c->eof && c->in_len) {
+			/* A last request without its newline. */
+			c->in[c->in_len] = '\0';
+			set_answer(c, handle_timed(s, c->in));
+			c->in_len = 0;
+		} else {
+			break;
+		}
+		if (!client_flush(s, c))
+			return false;
+	}
+	return !(c->eof && !c->out && !c->in_len);
+}
+
+/* Read what is there; false when the client is gone or done. */
+static bool client_read(struct ctl_server *s, struct client *c)
+{
+	if (c->in_len + 1 >= c->in_cap) {
+		size_t cap = c->in_cap ? 2 * c->in_cap : IN_FIRST;
+		if (cap > IN_MAX)
+			cap = IN_MAX;
+		char *in = realloc(c->in, cap);
+		if (!in)
+			return false;
+		c->in = in;
+		c->in_cap = cap;
+	}
+	size_t room = c->in_cap - 1 - c->in_len;
+	if (!room) /* full and waiting for an answer to be read */
+		return client_work(s, c);
+	ssize_t r = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
+	if (r == 0)
+		c->eof = true;
+	c->in_len += (size_t)r;
+	return client_work(s, c);
+}
+
+static void accept_clients(struct ctl_server *s, struct client *cl)
+{
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct client *c = NULL, *oldest = NULL;
+		for (int k = 0; k < CTL_MAX_CLIENTS && !c; k++) {
+			if (cl[k].fd < 0)
+				c = &cl[k];
+			else if (!oldest || cl[k].since < oldest->since)
+				oldest = &cl[k];
+		}
+		if (!c) {
+			if (s->log) {
+				char msg[128];
+				snprintf(msg, sizeof(msg),
+					 "control: %d clients connected; closing the one idle "
+					 "longest",
+					 CTL_MAX_CLIENTS);
+				s->log(1, msg);
+			}
+			client_close(oldest);
+			c = oldest;
+		}
+		c->fd = fd;
+		c->since = client_clock(s);
+	}
+}
+
+static void close_idle(struct ctl_server *s, struct client *c)
+{
+	if (s->log) {
+		char msg[128];
+		snprintf(
+		    msg, sizeof(msg),
+		    "control: closed a client that sent no request or read no answer for %d ms",
+		    CTL_IDLE_MS);
+		s->log(1, msg);
+	}
+	client_close(c);
 }
 
 static void *serve(void *arg)
 {
 	struct ctl_server *s = arg;
+	struct client cl[CTL_MAX_CLIENTS];
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		memset(&cl[i], 0, sizeof(cl[i]));
+		cl[i].fd = -1;
+	}
 	for (;;) {
-		struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[2 + CTL_MAX_CLIENTS];
+		int who[2 + CTL_MAX_CLIENTS];
+		nfds_t n = 2;
+		int64_t now = client_clock(s), wait = -1;
+		p[0] = (struct pollfd){s->fd, POLLIN, 0};
+		p[1] = (struct pollfd){s->stop_pipe[0], POLLIN, 0};
+		for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+			struct client *c = &cl[i];
+			if (c->fd < 0)
+				continue;
+			int64_t left = c->since + CTL_IDLE_MS - now;
+			if (wait < 0 || left < wait)
+				wait = left < 0 ? 0 : left;
+			short ev = c->out ? POLLOUT : 0;
+			if (!c->eof && (c->skipping || c->in_len < IN_MAX - 1))
+				ev |= POLLIN;
+			who[n] = i;
+			p[n++] = (struct pollfd){c->fd, ev, 0};
+		}
+		if (poll(p, n, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[1].revents)
 			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		serve_conn(s, fd);
-		close(fd);
+		for (nfds_t k = 2; k < n; k++) {
+			struct client *c = &cl[who[k]];
+			short rev = p[k].revents;
+			bool alive = true;
+			if (rev & POLLOUT)
+				alive = client_flush(s, c) && client_work(s, c);
+			if (alive && (rev & (POLLIN | POLLHUP)))
+				alive = client_read(s, c);
+			/* POLLHUP after the end of input: gone both ways. */
+			if (alive && ((rev & (POLLERR | POLLNVAL)) || ((rev & POLLHUP) && c->eof)))
+				alive = false;
+			if (!alive)
+				client_close(c);
+			else if (client_clock(s) - c->since >= CTL_IDLE_MS)
+				close_idle(s, c);
+		}
+		if (p[0].revents & POLLIN)
+			accept_clients(s, cl);
 	}
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (cl[i].fd >= 0)
+			client_close(&cl[i]);
 	return NULL;
 }
 
@@ -804,7 +1060,7 @@ int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct c
 		close(probe);
 	}
 	unlink(path);
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->fd < 0 || pipe2(s->stop_pipe, O_CLOEXEC)) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create the control socket: %s", strerror(errno));

@@ -19,6 +19,18 @@ struct ctl_server;
 /* Protocol version, reported by the "hello" request. */
 #define CTL_PROTOCOL 1
 
+/*
+ * Limits (docs/library.md, "Control protocol"). Clients are served side by
+ * side: at most CTL_MAX_CLIENTS connections (a new one beyond that closes
+ * the one idle longest); a request line holds at most CTL_MAX_REQUEST
+ * bytes (a longer one is refused and skipped); a client must send each
+ * request within CTL_IDLE_MS of connecting or of its last answer, and read
+ * an answer with no pause longer than that, or it is closed.
+ */
+#define CTL_MAX_CLIENTS 16
+#define CTL_MAX_REQUEST (1 << 20)
+#define CTL_IDLE_MS	5000
+
 /* Called for each request handled (level 2: info, 1: refused, 0: error). */
 typedef void (*ctl_log_fn)(int level, const char *msg);
 

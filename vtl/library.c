@@ -28,6 +28,7 @@
  */
 #define _GNU_SOURCE
 #include "library.h"
+#include "media.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@
 #include "scsi/spc.h"
 #include "scsi/tape.h"
 #include "uploader.h"
+#include "util/escape.h"
 
 struct lib {
 	struct lib_config cfg;
@@ -64,14 +66,18 @@ struct lib {
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Messages quote barcodes, prefixes and places from requests and store
+ * keys: escaped, and cut between characters when long (util/escape.h). */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;
+	char raw[4096];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	esc_show(err, errlen, raw);
 }
 
 void lib_config_defaults(struct lib_config *cfg)
@@ -189,26 +195,36 @@ static int drive_index(const struct lib *lib, uint16_t addr)
 
 int lib_barcode_check(const char *barcode, char *err, size_t errlen)
 {
-	size_t n = strlen(barcode);
-	if (n < 5 || n > CAT_BARCODE_MAX) {
+	/* Counted in characters, not bytes, and quoted escaped: a barcode
+	 * from a request or a store key may hold anything. */
+	size_t n = strlen(barcode), chars = 0, bad = 0, bad_at = 0, bad_len = 0;
+	for (size_t i = 0; i < n; chars++) {
+		size_t k = esc_utf8_len(barcode + i, n - i);
+		char c = barcode[i];
+		if (!bad && !((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+			bad = chars + 1;
+			bad_at = i;
+			bad_len = k ? k : 1;
+		}
+		i += k ? k : 1;
+	}
+	if (!bad && chars >= 5 && chars <= CAT_BARCODE_MAX)
+		return 0;
+	char shown[CAT_BARCODE_MAX * 6 + 1]; /* 16 of the longest escape */
+	esc_show(shown, sizeof(shown), barcode);
+	if (chars < 5 || chars > CAT_BARCODE_MAX) {
 		set_err(err, errlen,
 			"barcode '%s' has %zu characters; a barcode has 5 to 16 characters A-Z 0-9 "
 			"(e.g. ABC123L8)",
-			barcode, n);
+			shown, chars);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char c = barcode[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
-			set_err(
-			    err, errlen,
-			    "barcode '%s' has '%c' at position %zu; only A-Z and 0-9 are allowed "
-			    "(upper case)",
-			    barcode, c, i + 1);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	char what[8];
+	esc_mem(what, sizeof(what), barcode + bad_at, bad_len);
+	set_err(err, errlen,
+		"barcode '%s' has '%s' at position %zu; only A-Z and 0-9 are allowed (upper case)",
+		shown, what, bad);
+	return -EINVAL;
 }
 
 /* LTO labels end in L5..L9 for LTO-5..LTO-9 (LTO cartridge label spec). */
@@ -403,6 +419,10 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 	}
 	if (dst_drive >= 0) {
 		rc = ssc_insert(&lib->drives[dst_drive], dir);
+		/* A damaged manifest is rebuilt from the records, then the
+		 * load goes on (vtl/media.c). */
+		if (rc == -EBADMSG && media_repair(lib, t) == 1)
+			rc = ssc_insert(&lib->drives[dst_drive], dir);
 		if (rc) {
 			if (src_drive >= 0)
 				ssc_insert(&lib->drives[src_drive], dir);
@@ -590,12 +610,65 @@ static int format_tape(struct lib *lib, const struct cat_tape *t)
 	info.capacity = t->capacity;
 	info.write_protect = t->write_protect;
 	info.created = (uint64_t)(t->created / 1000);
-	/* A directory left by a crash before the catalog knew the tape is
-	 * an orphan: nothing can refer to it. */
-	int rc = rm_rf(dir);
+	/* A cartridge already there is somebody's data, whatever the
+	 * catalog says: never formatted over. The one exception is the
+	 * blank this very tape got from a format that finished just before
+	 * a crash. An unfinished format's leftovers hold no data. */
+	int rc = tape_probe(dir);
+	if (rc == 1) {
+		struct tape *blank;
+		bool ours = false;
+		if (tape_open(dir, &blank) == 0) {
+			ours = strcmp(tape_get_info(blank)->barcode, t->barcode) == 0 &&
+			       tape_eod(blank) == 0 && t->state == CAT_CREATING;
+			tape_close(blank);
+		}
+		return ours ? 0 : -EEXIST;
+	}
+	if (!rc)
+		rc = rm_rf(dir);
 	if (!rc)
 		rc = tape_format(dir, &info);
 	return rc;
+}
+
+/*
+ * An empty catalog over a data directory that holds cartridges is a lost or
+ * replaced catalog, never a new library: starting one would give the tapes'
+ * barcodes to new, empty tapes. -ENOENT: nothing there, a new library may
+ * be created.
+ */
+static int refuse_over_cartridges(struct lib *lib, const char *catalog, char *err, size_t errlen)
+{
+	const char *dd = lib->cfg.data_dir;
+	char names[200], found[512] = "";
+	size_t n = 0;
+	int rc = media_scan(dd, &n, names, sizeof(names));
+	if (rc) {
+		set_err(err, errlen, "cannot look for cartridges in %s/tapes: %s", dd,
+			strerror(-rc));
+		return rc;
+	}
+	if (n) {
+		set_err(err, errlen,
+			"the catalog %s holds no library, but %s/tapes holds %zu cartridge%s "
+			"(%s): the catalog was lost or replaced, and vtld will not start a new "
+			"library over them; rebuild the catalog from them (and the object store): "
+			"vtld --rebuild-catalog; to start a new library instead, move %s/tapes "
+			"away first",
+			catalog, dd, n, n == 1 ? "" : "s", names, dd);
+		return -EEXIST;
+	}
+	/* Tapes of an earlier library in the store are safe from a new one
+	 * (the uploader never writes over a prefix the catalog does not
+	 * know) and are brought in by vtlctl catalog rebuild: say so. */
+	if (lib->cfg.store_holds_tapes &&
+	    lib->cfg.store_holds_tapes(lib->cfg.store_arg, found, sizeof(found)) > 0)
+		lib_say(lib, 1,
+			"a new library in %s, but the object store holds tapes of an earlier "
+			"one (%s): bring them into this catalog with vtlctl catalog rebuild",
+			dd, found);
+	return -ENOENT;
 }
 
 /* Bring the catalog and the media to a consistent state after a crash. */
@@ -617,8 +690,18 @@ static int recover(struct lib *lib)
 			/* Formatting did not finish: do it again. */
 			ch.to = CAT_AVAILABLE;
 			ch.cause = "recovery: creation finished after restart";
-			if (format_tape(lib, t) == 0)
+			int frc = format_tape(lib, t);
+			if (frc == 0)
 				rc = cat_tape_change(lib->cat, t->barcode, &ch);
+			else
+				lib_say(lib, 0,
+					"tape %s stays CREATING: its medium %s cannot be formatted "
+					"(%s)%s",
+					t->barcode, dir, strerror(-frc),
+					frc == -EEXIST
+					    ? "; it holds another cartridge, which is never "
+					      "formatted over: move it away and restart vtld"
+					    : "");
 			break;
 		case CAT_DELETED:
 			rm_rf(dir);
@@ -722,6 +805,8 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		goto fail;
 	}
 	rc = cat_library_get(lib->cat, &lib->info);
+	if (rc == -ENOENT && !cfg->rebuild)
+		rc = refuse_over_cartridges(lib, path, err, errlen);
 	if (rc == -ENOENT) {
 		rc = create_library(lib, err, errlen);
 		if (!rc)
@@ -787,6 +872,7 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		set_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
 		goto fail;
 	}
+	media_check_all(lib);
 	load_drives(lib);
 	*out = lib;
 	return 0;
@@ -953,7 +1039,31 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 
 	lock(lib);
 	size_t bad = 0;
-	int rc = cat_tape_create(lib->cat, tapes, n, "created by operator", &bad);
+	int rc = 0;
+	/* A medium directory already holding a cartridge the catalog does
+	 * not know (a lost catalog, a copied-in tape) is never replaced. */
+	for (size_t i = 0; i < n && !rc; i++) {
+		char dir[PATH_MAX];
+		tape_dir(lib, tapes[i].barcode, dir, sizeof(dir));
+		if (cat_tape_get(lib->cat, tapes[i].barcode, &(struct cat_tape){0}) == -ENOENT &&
+		    tape_probe(dir) == 1) {
+			set_err(
+			    err, errlen,
+			    "%s already holds a cartridge %s that the catalog does not know; it "
+			    "is not replaced: bring it into the catalog with vtld "
+			    "--rebuild-catalog (or vtlctl catalog rebuild), or move the "
+			    "directory away, then create the tape",
+			    dir, tapes[i].barcode);
+			rc = -EEXIST;
+		}
+	}
+	if (rc) {
+		unlock(lib);
+		free(tapes);
+		free(codes);
+		return rc;
+	}
+	rc = cat_tape_create(lib->cat, tapes, n, "created by operator", &bad);
 	if (rc == -EEXIST) {
 		struct cat_tape old;
 		memset(&old, 0, sizeof(old));
@@ -1413,6 +1523,18 @@ void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t 
 	tape_dir(lib, barcode, buf, cap);
 }
 
+void lib_say(struct lib *lib, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	if (!lib->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lib->cfg.log(lib->cfg.log_arg, level, msg);
+}
+
 int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
 		   const char *cause)
 {
@@ -1443,7 +1565,7 @@ out:
 }
 
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
-		   enum cat_state state, char *err, size_t errlen)
+		   enum cat_state state, const char *cause, char *err, size_t errlen)
 {
 	struct cat_tape t;
 	memset(&t, 0, sizeof(t));
@@ -1452,11 +1574,10 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 	t.capacity = capacity;
 	lock(lib);
 	size_t bad;
-	int rc = cat_tape_create(lib->cat, &t, 1, "recovered from the object store", &bad);
+	int rc = cat_tape_create(lib->cat, &t, 1, cause, &bad);
 	if (!rc)
-		rc =
-		    step(lib, barcode, CAT_CREATING, state, state == CAT_AVAILABLE ? STAY : NOWHERE,
-			 -1, "recovered from the object store");
+		rc = step(lib, barcode, CAT_CREATING, state,
+			  state == CAT_AVAILABLE ? STAY : NOWHERE, -1, cause);
 	if (rc)
 		set_err(err, errlen, "cannot add tape %s to the catalog: %s%s", barcode,
 			strerror(-rc), rc == -ENOSPC ? " (no free storage slot)" : "");

@@ -54,6 +54,18 @@ struct lib_config {
 	 * by default). false: the host must unload it first (LOAD UNLOAD),
 	 * or the move fails with 53/01 as IBM's TS3310 reports. */
 	bool auto_unload;
+	/* Where the library says what it repaired or refused at open and on
+	 * loads (level 0 error, 1 warning, 2 info); NULL: silent. */
+	void (*log)(void *arg, int level, const char *msg);
+	void *log_arg;
+	/* The catalog is being rebuilt (vtld --rebuild-catalog): an empty
+	 * catalog may be created over a data directory holding cartridges. */
+	bool rebuild;
+	/* Does the object store hold tapes already? Asked only before a new
+	 * library is created, to say so: 1 yes (found names one key), 0 no,
+	 * negative errno when it cannot tell. NULL: not asked. */
+	int (*store_holds_tapes)(void *arg, char *found, size_t cap);
+	void *store_arg;
 };
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */
@@ -113,6 +125,9 @@ void lib_set_uploader(struct lib *lib, struct upl *upl);
 struct upl *lib_uploader(struct lib *lib);
 /* DATA_DIR/tapes/BARCODE, the tape's medium directory (the cache). */
 void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap);
+/* Say something through lib_config's log (level 0 error .. 2 info). */
+void lib_say(struct lib *lib, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /*
  * One shelf transition made by the uploader, under the changer's lock, as
  * one catalog transaction with its event: from -> to, out of the library
@@ -127,7 +142,7 @@ int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, en
  * state ARCHIVED (on the shelf) or AVAILABLE (in the first free slot; its
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
-		   enum cat_state state, char *err, size_t errlen);
+		   enum cat_state state, const char *cause, char *err, size_t errlen);
 
 /* Snapshots for display. */
 struct lib_drive_info {

@@ -3,11 +3,11 @@
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
-	vtl/uploader.c vtl/uploader.h vtl/cache.c vtl/cache.h \
+	vtl/uploader.c vtl/uploader.h vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
 	vtl/tcmu.c vtl/tcmu.h
 libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 
-VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS)
+VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(UTIL_LIBS)
 
 bin_PROGRAMS += vtld vtlctl
 vtld_SOURCES = vtl/vtld.c
@@ -90,3 +90,24 @@ tests_vtl_test_shelf_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_vtl_test_shelf_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
 EXTRA_tests_vtl_test_shelf_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# Text from peers (an initiator name, a control request) in vtld's log:
+# escaped, never a line of its own (tests/vtl/test_log_vtld.c).
+check_PROGRAMS += tests/vtl/test_log_vtld
+TESTS += tests/vtl/test_log_vtld
+tests_vtl_test_log_vtld_SOURCES = tests/vtl/test_log_vtld.c \
+	tests/iscsi/rawpdu.c tests/iscsi/rawpdu.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_log_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_log_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_log_vtld_DEPENDENCIES = vtld$(EXEEXT)
+
+# The control socket of the real vtld under hostile requests and clients
+# (tests/vtl/test_ctl_vtld.c; docs/library.md, "Control protocol").
+check_PROGRAMS += tests/vtl/test_ctl_vtld
+TESTS += tests/vtl/test_ctl_vtld
+tests_vtl_test_ctl_vtld_SOURCES = tests/vtl/test_ctl_vtld.c \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_ctl_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_vtl_test_ctl_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS) $(JANSSON_LIBS)
+EXTRA_tests_vtl_test_ctl_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

@@ -3205,11 +3205,20 @@ int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *
  * uploader rows (which would make its retrieved copy look like a foreign
  * tape to the uploader), and the next rebuild records them.
  */
-enum plan_kind { PLAN_DONE, PLAN_AVAILABLE, PLAN_ARCHIVED, PLAN_FINISH, PLAN_ARCHIVED_FINISH };
+enum plan_kind {
+	PLAN_DONE,
+	PLAN_AVAILABLE,
+	PLAN_ARCHIVED,
+	PLAN_FINISH,
+	PLAN_ARCHIVED_FINISH,
+	PLAN_LOCAL
+};
 
 struct plan {
 	enum plan_kind kind;
 	bool shelf;		   /* from the shelf apart, else the library's location */
+	bool local;		   /* DATA_DIR/tapes/BARCODE holds a cartridge */
+	bool no_store;		   /* the store has no such prefix */
 	bool decided;		   /* PLAN_DONE before plan_one (t says why) */
 	struct upl_rebuild_tape t; /* PLAN_DONE: the outcome, reported in order */
 };
@@ -3272,9 +3281,9 @@ static void rebuild_report(struct rebuild *x, const struct upl_rebuild_tape *t)
 	char msg[800];
 	x->r->n[t->result]++;
 	if (t->result == UPL_RECOVERED)
-		snprintf(msg, sizeof(msg),
-			 "recovered tape %s (%s, %s, %zu segment%s) from the store", t->barcode,
-			 t->state, t->location, t->segments, t->segments == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "recovered tape %s (%s, %s, %zu segment%s) from %s",
+			 t->barcode, t->state, t->location, t->segments,
+			 t->segments == 1 ? "" : "s", t->reason[0] ? t->reason : "the store");
 	else
 		snprintf(msg, sizeof(msg), "catalog rebuild: %s %s: %s", t->barcode,
 			 t->result == UPL_KEPT	    ? "kept"
@@ -3332,6 +3341,110 @@ static int read_state(struct store *st, const struct upl_config *c, const char *
 	return 0;
 }
 
+/*
+ * The local media: every DATA_DIR/tapes/NAME that holds a cartridge joins
+ * the plan, beside the store's prefixes (a catalog lost alone leaves the
+ * media in place; a tape not uploaded yet exists only here).
+ */
+static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(x->lib));
+	DIR *d = opendir(path);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		errmsg(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	int rc = 0;
+	struct dirent *de;
+	size_t nstore = pl->n;
+	while (!rc && (de = readdir(d))) {
+		char sub[PATH_MAX + 256];
+		if (lib_barcode_check(de->d_name, NULL, 0))
+			continue; /* ".", a download, a damaged copy kept aside */
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (tape_probe(sub) != 1)
+			continue;
+		struct plan *p = NULL;
+		for (size_t j = 0; j < nstore && !p; j++)
+			if (strcmp(pl->v[j].t.barcode, de->d_name) == 0)
+				p = &pl->v[j];
+		if (!p) {
+			void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			pl->v = v;
+			p = &pl->v[pl->n++];
+			memset(p, 0, sizeof(*p));
+			copy_str(p->t.barcode, sizeof(p->t.barcode), de->d_name);
+			p->no_store = true;
+		}
+		p->local = true;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Put a medium that cannot be used aside, under a name no barcode has. */
+static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
+{
+	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
+	return rename(dir, kept) ? -errno : 0;
+}
+
+/* First pass for a barcode with a local medium. true: decided (local, or
+ * failed); false: go on with the store's copy. */
+static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
+{
+	struct upl_rebuild_tape *t = &p->t;
+	char dir[PATH_MAX], kept[PATH_MAX + 64];
+	struct tape_repair rep;
+	lib_tape_dir(x->lib, t->barcode, dir, sizeof(dir));
+	int rc = tape_repair(dir, NULL, 0, &rep);
+	if (rc == 0 && rep.repaired && x->log) {
+		char msg[PATH_MAX + 200];
+		snprintf(msg, sizeof(msg),
+			 "catalog rebuild: %s/MANIFEST was %s; rebuilt it from the records and "
+			 "MANIFEST.prev (the old file is kept as MANIFEST.damaged)",
+			 dir, rep.cause == -ENOENT ? "missing" : "damaged");
+		x->log(1, msg);
+	}
+	if (rc == 0) {
+		char state[32] = "AVAILABLE";
+		if (!p->no_store &&
+		    read_state(x->st, x->c, t->barcode, state, t->reason, sizeof(t->reason)) == 0 &&
+		    strcmp(state, "ARCHIVED") == 0)
+			return false; /* on the shelf: the store's copy says so */
+		t->reason[0] = 0;
+		p->kind = PLAN_LOCAL;
+		(*need)++;
+		return true;
+	}
+	if (p->no_store) {
+		t->result = UPL_FAILED;
+		errmsg(t->reason, sizeof(t->reason),
+		       "the medium in %s cannot be read (%s) and the store has no copy; it is "
+		       "left as it is",
+		       dir, strerror(-rc));
+		return true;
+	}
+	/* The store's copy is what survives: the local one is kept aside. */
+	if (set_aside(dir, "damaged", kept, sizeof(kept)) == 0 && x->log) {
+		char msg[2 * PATH_MAX + 200];
+		snprintf(msg, sizeof(msg),
+			 "catalog rebuild: the medium in %s cannot be read (%s); kept as %s, the "
+			 "tape comes from the store",
+			 dir, strerror(-rc), kept);
+		x->log(1, msg);
+	}
+	p->local = false;
+	return false;
+}
+
 /* First pass for one prefix (see above). *need counts the tapes that will
  * take a storage slot. */
 static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
@@ -3366,6 +3479,8 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 		errmsg(t->reason, sizeof(t->reason), "known to the catalog");
 		return;
 	}
+	if (p->local && plan_local_one(x, p, need))
+		return;
 	struct last_key lk = {""};
 	key_tape(x->c, bc, "manifest/", key);
 	struct store_list_opts lo = {.prefix = key};
@@ -3523,8 +3638,9 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.media);
-		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_ARCHIVED,
-				    t->reason, sizeof(t->reason));
+		rc =
+		    lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_ARCHIVED,
+				   "recovered from the object store", t->reason, sizeof(t->reason));
 	}
 	/* The uploader leaves ARCHIVED tapes alone: no race here. */
 	if (!rc)
@@ -3583,8 +3699,9 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	}
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.media);
-		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_AVAILABLE,
-				    t->reason, sizeof(t->reason));
+		rc =
+		    lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_AVAILABLE,
+				   "recovered from the object store", t->reason, sizeof(t->reason));
 		adopted = rc == 0;
 		if (rc == -EEXIST) {
 			/* Created by an operator while the rebuild ran. */
@@ -3623,6 +3740,102 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	free(info);
 	man_free(&m);
 	return rc == -ECANCELED ? rc : 0;
+}
+
+/*
+ * A tape whose local medium opens: it is the newest copy (the store holds
+ * what was uploaded of it), so it is adopted as it is, with no download.
+ * What the store holds of it is recorded for the uploader, which then
+ * sends only the rest. A store copy of a later generation wins instead
+ * (the local one is kept aside).
+ */
+static int recover_local(struct rebuild *x, struct plan *p)
+{
+	struct upl_rebuild_tape *t = &p->t;
+	const char *bc = t->barcode;
+	char dir[PATH_MAX], kept[PATH_MAX + 64];
+	struct manifest lm, sm;
+	struct tape *tp;
+	memset(&sm, 0, sizeof(sm));
+	lib_tape_dir(x->lib, bc, dir, sizeof(dir));
+	int rc = tape_open(dir, &tp);
+	if (rc) {
+		t->result = UPL_FAILED;
+		errmsg(t->reason, sizeof(t->reason), "the medium in %s does not open: %s", dir,
+		       strerror(-rc));
+		return 0;
+	}
+	struct tape_info info = *tape_get_info(tp);
+	tape_close(tp);
+	rc = man_read(dir, &lm);
+	if (rc) {
+		t->result = UPL_FAILED;
+		errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", dir,
+		       strerror(-rc));
+		return 0;
+	}
+	bool have_sm = false;
+	if (!p->no_store) {
+		char pfx[STORE_KEY_MAX];
+		struct last_key lk = {""};
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		key_tape(x->c, bc, "manifest/", pfx);
+		struct store_list_opts lo = {.prefix = pfx};
+		if (store_list(x->st, &lo, last_cb, &lk, &se) == 0 && lk.key[0] &&
+		    get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 && man_parse(&sm) == 0)
+			have_sm = true;
+	}
+	if (have_sm && sm.gen > lm.gen && set_aside(dir, "older", kept, sizeof(kept)) == 0) {
+		man_free(&lm);
+		man_free(&sm);
+		if (x->log) {
+			char msg[2 * PATH_MAX + 200];
+			snprintf(msg, sizeof(msg),
+				 "catalog rebuild: the store holds a later generation of tape %s "
+				 "than %s; the local one is kept as %s",
+				 bc, dir, kept);
+			x->log(1, msg);
+		}
+		t->reason[0] = 0;
+		return recover_available(x, t, false);
+	}
+	const char *media = tape_media_name(info.media);
+	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, CAT_AVAILABLE,
+			    "recovered from the local medium", t->reason, sizeof(t->reason));
+	/* What the store holds already, segment by segment. */
+	for (size_t j = 0; !rc && have_sm && j < sm.nseg; j++) {
+		char key[STORE_KEY_MAX];
+		struct store_object_info oi;
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		key_seg(x->c, bc, sm.segs[j].id, key);
+		if (store_head(x->st, key, &oi, &se) || oi.size < sm.segs[j].valid)
+			continue; /* missing or short: the uploader sends it */
+		struct cat_upl_seg s;
+		memset(&s, 0, sizeof(s));
+		s.seg = sm.segs[j].id;
+		s.valid = sm.segs[j].valid;
+		s.part_size = adapt_part_size(x->c->part_size);
+		s.object_size = oi.size;
+		copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
+		rc = cat_upl_seg_put(x->cat, bc, &s);
+	}
+	if (!rc && have_sm)
+		rc = cat_upl_tape_set(x->cat, bc, sm.gen, "AVAILABLE");
+	if (rc && !t->reason[0])
+		errmsg(t->reason, sizeof(t->reason), "cannot record what the store holds of it: %s",
+		       strerror(-rc));
+	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
+	if (!rc) {
+		set_where(x, t, NULL);
+		t->segments = lm.nseg;
+		t->bytes = man_bytes(&lm);
+		copy_str(t->reason, sizeof(t->reason), "the local medium");
+	}
+	man_free(&lm);
+	man_free(&sm);
+	return 0;
 }
 
 /*
@@ -3742,6 +3955,8 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 		       se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc && shelf_st)
 		rc = plan_shelf(&x, &pl, err, errlen);
+	if (!rc)
+		rc = plan_local(&x, &pl, err, errlen);
 	size_t need = 0;
 	for (size_t i = 0; !rc && i < pl.n; i++) {
 		if (rebuild_cancelled(r)) {
@@ -3766,6 +3981,8 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 		at(&x, p);
 		if (p->kind == PLAN_ARCHIVED || p->kind == PLAN_ARCHIVED_FINISH)
 			recover_archived(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
+		else if (p->kind == PLAN_LOCAL)
+			rc = recover_local(&x, p);
 		else if (p->kind != PLAN_DONE)
 			rc = recover_available(&x, &p->t, p->kind == PLAN_FINISH);
 		rebuild_report(&x, &p->t);
@@ -3816,4 +4033,35 @@ int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t 
 	}
 	r->keep_known = true;
 	return recover(u->lib, u->st, &u->cfg, u->shelf_st, &u->shelf_cfg, u->log, r, err, errlen);
+}
+
+int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
+			  char *found, size_t cap)
+{
+	struct store *shelf;
+	struct upl_config sc;
+	char pfx[STORE_KEY_MAX], key[STORE_KEY_MAX] = "";
+	int rc = shelf_open(c, data_dir, st, &shelf, &sc, found, cap);
+	if (rc)
+		return rc;
+	for (int i = 0; i < 2 && !rc && !key[0]; i++) {
+		struct store *where = i ? shelf : st;
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		if (!where)
+			continue;
+		snprintf(pfx, sizeof(pfx), "%stapes/", i ? sc.prefix : c->prefix);
+		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
+		rc = store_list(where, &lo, any_key, key, &se);
+		if (rc < 0)
+			errmsg(found, cap, "cannot list %s: %s", pfx,
+			       se.msg[0] ? se.msg : strerror(-rc));
+	}
+	shelf_close(shelf, st);
+	if (rc < 0)
+		return rc;
+	if (!key[0])
+		return 0;
+	errmsg(found, cap, "%s", key);
+	return 1;
 }

@@ -210,6 +210,11 @@ struct upl_rebuild {
 	size_t n[4]; /* out: tapes per upl_rebuild_result */
 };
 
+/* Does the store (or its shelf apart) hold any tape's objects? 1 yes, found
+ * naming one key; 0 no; a negative errno, found saying why. */
+int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
+			  char *found, size_t cap);
+
 /* 0 when every tape found was recovered, kept or skipped; -EIO when some
  * failed, -ENOSPC (nothing changed) when the AVAILABLE ones need more free
  * storage slots than there are, -ECANCELED when cancelled; err says what

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -30,6 +31,7 @@
 #include "iscsi/iscsi.h"
 #include "library.h"
 #include "tcmu.h"
+#include "util/escape.h"
 
 static enum vtl_log_level log_level = VTL_LOG_INFO;
 static bool log_syslog;
@@ -41,11 +43,17 @@ static void vlog(enum vtl_log_level lvl, const char *fmt, ...)
 {
 	if (lvl > log_level)
 		return;
-	char msg[1024];
+	char raw[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* The one place every message passes, whoever wrote it and whatever
+	 * peer text it quotes: escaped here, a message can never start a line
+	 * of its own or reach a terminal as a control (util/escape.h). Four
+	 * bytes out per byte in at most, so nothing is cut. */
+	char msg[4 * sizeof(raw)];
+	esc_str(msg, sizeof(msg), raw);
 	if (log_syslog) {
 		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 		syslog(prio[lvl], "%s", msg);
@@ -128,6 +136,26 @@ static void upl_log(int level, const char *msg)
 	     "store: %s", msg);
 }
 
+static void lib_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	ctl_log(level, msg);
+}
+
+/* Before a new library is created over an empty catalog: does the store
+ * hold tapes already (lib_config.store_holds_tapes)? */
+static int store_holds_tapes(void *arg, char *found, size_t cap)
+{
+	const struct vtl_config *cfg = arg;
+	struct store *st;
+	int rc = upl_store_open(&cfg->store, cfg->lib.data_dir, &st, found, cap);
+	if (rc)
+		return rc;
+	rc = upl_store_holds_tapes(st, &cfg->store, cfg->lib.data_dir, found, cap);
+	store_close(st);
+	return rc;
+}
+
 /* The configuration file (-c), absolute, for reading [store] again. */
 static char config_path[PATH_MAX];
 
@@ -148,7 +176,8 @@ static int reload_store(void *arg, struct upl_config *out, char *err, size_t err
 }
 
 /* The object store and its uploader (vtl/uploader.h); with
- * --rebuild-catalog, first the catalog is rebuilt from the store. */
+ * --rebuild-catalog, first the catalog is rebuilt from the local media
+ * and the store. */
 static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebuild,
 		       struct upl **out)
 {
@@ -163,14 +192,16 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 		struct upl_rebuild r = {.keep_known = false};
 		rc = upl_recover_from_store(lib, st, &cfg->store, upl_log, &r, err, sizeof(err));
 		if (rc) {
-			vlog(VTL_LOG_ERROR,
-			     "rebuilding the catalog from the object store failed: %s",
-			     err[0] ? err : strerror(-rc));
+			vlog(
+			    VTL_LOG_ERROR,
+			    "rebuilding the catalog from the media and the object store failed: %s",
+			    err[0] ? err : strerror(-rc));
 			store_close(st);
 			return rc;
 		}
 		vlog(VTL_LOG_INFO,
-		     "rebuilt the catalog from the object store: %zu recovered, %zu skipped",
+		     "rebuilt the catalog from the media and the object store: %zu recovered, "
+		     "%zu skipped",
 		     r.n[UPL_RECOVERED], r.n[UPL_SKIPPED]);
 	}
 	rc = upl_start(lib, st, &cfg->store, upl_log, out, err, sizeof(err));
@@ -196,12 +227,27 @@ static void usage(FILE *f)
 		   "  -s, --socket PATH     control socket (default DIR/vtld.sock)\n"
 		   "  -f, --foreground      stay in the foreground and log to stderr\n"
 		   "      --log-level L     error, warn, info or debug\n"
-		   "      --rebuild-catalog  before starting, rebuild the catalog of an empty\n"
-		   "                        data directory from the object store (disaster\n"
-		   "                        recovery; --recover-from-store is the same;\n"
+		   "      --rebuild-catalog  before starting, rebuild a lost catalog from the\n"
+		   "                        cartridges in DIR/tapes and the object store\n"
+		   "                        (disaster recovery; --recover-from-store is the same;\n"
 		   "                        docs/object-store.md); on a running vtld use\n"
 		   "                        vtlctl catalog rebuild\n"
 		   "  -h, --help            this text\n");
+}
+
+/* Every iSCSI connection holds a descriptor, and the connection limits
+ * (docs/iscsi.md) exceed the usual soft limit of 1024. vtld waits with
+ * poll(), never select(), so it may use all the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		vlog(VTL_LOG_DEBUG, "open files limit raised from %llu to %llu",
+		     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
 }
 
 static int start_iscsi(const struct vtl_config *cfg, struct lib *lib, struct iscsi_server **out)
@@ -220,6 +266,16 @@ static int start_iscsi(const struct vtl_config *cfg, struct lib *lib, struct isc
 		sc.max_burst = (uint32_t)cfg->max_burst;
 	if (cfg->first_burst >= 0)
 		sc.first_burst = (uint32_t)cfg->first_burst;
+	if (cfg->max_sessions >= 0)
+		sc.max_sessions = (uint32_t)cfg->max_sessions;
+	if (cfg->max_login_connections >= 0)
+		sc.max_login_conns = (uint32_t)cfg->max_login_connections;
+	if (cfg->max_login_connections_per_address >= 0)
+		sc.max_login_conns_per_source = (uint32_t)cfg->max_login_connections_per_address;
+	if (cfg->first_pdu_timeout >= 0)
+		sc.first_pdu_timeout_s = (uint32_t)cfg->first_pdu_timeout;
+	if (cfg->login_timeout >= 0)
+		sc.login_timeout_s = (uint32_t)cfg->login_timeout;
 
 	struct iscsi_server *srv;
 	int rc = iscsi_server_create(&sc, &srv);
@@ -427,6 +483,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	if (mkdir(cfg.lib.data_dir, 0700) && errno != EEXIST) {
 		vlog(VTL_LOG_ERROR, "cannot create data directory %s: %s", cfg.lib.data_dir,
@@ -444,6 +501,10 @@ int main(int argc, char **argv)
 	struct lib *lib;
 	struct upl *upl = NULL;
 	cfg.lib.object_store = true; /* the shelf is the object store */
+	cfg.lib.log = lib_log;
+	cfg.lib.rebuild = rebuild_catalog;
+	cfg.lib.store_holds_tapes = store_holds_tapes;
+	cfg.lib.store_arg = &cfg;
 	int rc = lib_open(&cfg.lib, &lib, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));

@@ -327,6 +327,64 @@ Test(catalog, events_limit_returns_the_newest)
 	free(ev);
 }
 
+/* An event's cause may quote text from outside (an object store's path or
+ * answer): it is stored escaped (util/escape.h), so no reader of the
+ * events (vtlctl, a log) meets a control or invalid UTF-8. */
+Test(catalog, an_event_cause_with_outside_text_is_stored_escaped)
+{
+	make_library();
+	struct cat_tape t;
+	new_tape(&t, "AAA001L8");
+	cr_assert_eq(cat_tape_create(C, &t, 1, "made\n2026-01-01 00:00:00.000 x\x1b[31m\xff", NULL),
+		     0);
+	struct cat_change ch = {.from = CAT_CREATING,
+				.keep_element = true,
+				.to = CAT_AVAILABLE,
+				.write_protect = -1,
+				.cause = "moved\r\xc2\x9b\xc3\xa9"};
+	cr_assert_eq(cat_tape_change(C, "AAA001L8", &ch), 0);
+	cr_expect_eq(sql_int("SELECT count(*) FROM events WHERE cause = "
+			     "'made\\x0a2026-01-01 00:00:00.000 x\\x1b[31m\\xff'"),
+		     1);
+	cr_expect_eq(sql_int("SELECT count(*) FROM events WHERE instr(cause, char(10)) OR "
+			     "instr(cause, char(13)) OR instr(cause, char(27))"),
+		     0);
+	struct cat_event *ev;
+	size_t n;
+	cr_assert_eq(cat_events(C, "AAA001L8", 0, &ev, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(ev[0].cause, "made\\x0a2026-01-01 00:00:00.000 x\\x1b[31m\\xff");
+	cr_expect_str_eq(ev[1].cause, "moved\\x0d\\u009b\xc3\xa9");
+	free(ev);
+}
+
+/* A cause longer than struct cat_event's field is cut between two
+ * characters, and a row written raw (by an older vtld) is read escaped. */
+Test(catalog, an_event_cause_is_read_back_whole_characters_and_escaped)
+{
+	make_library();
+	char cause[301] = "";
+	for (int i = 0; i < 100; i++)
+		strcat(cause, "\xc3\xa9"); /* 200 bytes */
+	struct cat_tape t;
+	new_tape(&t, "AAA001L8");
+	cr_assert_eq(cat_tape_create(C, &t, 1, cause, NULL), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	cr_assert_eq(sql_exec("UPDATE events SET cause = 'raw' || char(10) || 'line' || "
+			      "char(27) WHERE tape = (SELECT id FROM tapes WHERE barcode = "
+			      "'AAA002L8')"),
+		     SQLITE_OK);
+	struct cat_event *ev;
+	size_t n;
+	cr_assert_eq(cat_events(C, NULL, 0, &ev, &n), 0);
+	cr_assert_eq(n, 2);
+	size_t len = strlen(ev[0].cause);
+	cr_expect_eq(len, sizeof(ev[0].cause) - 2, "63 whole characters of 2 bytes");
+	cr_expect_eq(memcmp(ev[0].cause, cause, len), 0);
+	cr_expect_str_eq(ev[1].cause, "raw\\x0aline\\x1b");
+	free(ev);
+}
+
 /* ---- Crash during moves ------------------------------------------------- */
 
 enum { CRASH_TAPES = 3, CRASH_ROUNDS = 25 };

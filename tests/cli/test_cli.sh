@@ -294,7 +294,7 @@ stop_vtld
 
 # --recover-from-store, the first name of --rebuild-catalog, still works.
 start_vtld "$T/data4" --recover-from-store || bad "vtld --recover-from-store"
-expect "old flag rebuilds the catalog" "$(cat "$T/vtld.log")" "rebuilt the catalog from the object store: 0 recovered"
+expect "old flag rebuilds the catalog" "$(cat "$T/vtld.log")" "rebuilt the catalog from the media and the object store: 0 recovered"
 stop_vtld
 
 echo "# $pass passed, $fail failed"

@@ -144,6 +144,51 @@ int vp_terminate(struct vtld_proc *p)
 	return -1;
 }
 
+int vp_start_fails(struct vtld_proc *p, char *log, size_t cap)
+{
+	cr_assert_eq(p->pid, 0, "vp_start_fails: vtld still running");
+	p->starts++;
+	snprintf(p->log, sizeof(p->log), "%s/vtld-%d.log", p->dir, p->starts);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		const char *vtld = bin("VTLD", "./vtld");
+		if (p->config[0])
+			execl(vtld, vtld, "--foreground", "-c", p->config, "--data-dir", p->dir,
+			      "--listen", "127.0.0.1:0", (char *)NULL);
+		else
+			execl(vtld, vtld, "--foreground", "--data-dir", p->dir, "--listen",
+			      "127.0.0.1:0", (char *)NULL);
+		_exit(127);
+	}
+	int st = -1;
+	for (int waited = 0; waited < 15000; waited += 50) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(50000);
+		st = -1;
+	}
+	if (st == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	log[0] = 0;
+	FILE *f = fopen(p->log, "r");
+	if (f) {
+		size_t n = fread(log, 1, cap - 1, f);
+		log[n] = 0;
+		fclose(f);
+	}
+	cr_assert_neq(st, -1, "vtld did not exit; log:\n%s", log);
+	return st;
+}
+
 void vp_restart(struct vtld_proc *p)
 {
 	cr_assert_eq(p->pid, 0, "vp_restart: vtld still running");

@@ -37,6 +37,10 @@ struct vtld_proc {
  * written to DIR/vtld.conf and passed with -c. Fails the test if vtld does
  * not report its port within 15 s. */
 void vp_start(struct vtld_proc *p, const char *config_text);
+/* Start vtld on p's data directory (after vp_terminate) expecting it to
+ * refuse: returns its exit status once it exits (within 15 s), with its
+ * log in log. */
+int vp_start_fails(struct vtld_proc *p, char *log, size_t cap);
 /* vp_start, passing vtld one more argument (e.g. "--recover-from-store");
  * restarts pass it too unless p->extra is cleared. */
 void vp_start_with(struct vtld_proc *p, const char *config_text, const char *extra_arg);

@@ -418,3 +418,140 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	/* A restart without the flag keeps what recovery made. */
 	vtl.extra[0] = 0;
 }
+
+/* Remove a data directory's catalog (and its -wal, -shm). */
+static void lose_catalog(void)
+{
+	static const char *const names[] = {"catalog.db", "catalog.db-wal", "catalog.db-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char path[PATH_MAX + 64];
+		snprintf(path, sizeof(path), "%s/%s", vtl.dir, names[i]);
+		unlink(path);
+	}
+}
+
+static void load_and_verify(const char *bc, int drive, uint32_t seed, int big)
+{
+	load(bc, drive);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, drive);
+	verify_records(iscsi, drive, seed, big);
+	th_logout(iscsi);
+	unload(drive);
+}
+
+/* The catalog is lost, the media are not: vtld refuses to start a new
+ * library over them, --rebuild-catalog brings every tape back with its
+ * data from the media, and tape create never formats over a cartridge. */
+Test(cache_vtld, a_lost_catalog_is_rebuilt_from_the_media_never_started_afresh)
+{
+	char out[16384], log[16384], cmd[3 * PATH_MAX];
+	const char *config = "[store]\npart_size = 5M\nidle_complete = 1\n";
+	vp_start(&vtl, config);
+	vp_ctl_ok(&vtl, "tape create DLA001L8 DLB001L8", out, sizeof(out));
+	load("DLA001L8", 1);
+	load("DLB001L8", 2);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	th_tur_clear(iscsi, 2);
+	write_records(iscsi, 1, 71, 9);
+	write_records(iscsi, 2, 72, 2);
+	th_logout(iscsi);
+	unload(1);
+	unload(2);
+	vp_wait_uploaded(&vtl, "DLA001L8");
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	lose_catalog();
+	int st = vp_start_fails(&vtl, log, sizeof(log));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "status 0x%x; log:\n%s", st, log);
+	cr_assert(strstr(log, "holds no library, but"), "%s", log);
+	cr_assert(strstr(log, "2 cartridges"), "%s", log);
+	cr_assert(strstr(log, "vtld --rebuild-catalog"), "%s", log);
+	cr_assert_gt(local_segments("DLA001L8"), 0);
+
+	snprintf(vtl.extra, sizeof(vtl.extra), "--rebuild-catalog");
+	vp_restart(&vtl);
+	vtl.extra[0] = 0;
+	vp_ctl_ok(&vtl, "--json tape show DLA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\""), "%s", out);
+	vp_ctl_ok(&vtl, "events --tape DLB001L8", out, sizeof(out));
+	cr_assert(strstr(out, "recovered from the local medium"), "%s", out);
+	load_and_verify("DLA001L8", 1, 71, 9);
+	load_and_verify("DLB001L8", 2, 72, 2);
+	/* What the store held is known: DLA001L8 is not sent again. */
+	vp_wait_uploaded(&vtl, "DLA001L8");
+
+	/* A cartridge the catalog does not know is never formatted over. */
+	snprintf(cmd, sizeof(cmd), "cp -a %s/tapes/DLB001L8 %s/tapes/DLC001L8", vtl.dir, vtl.dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape create DLC001L8"), 0, "%s", out);
+	cr_assert(strstr(out, "already holds a cartridge DLC001L8"), "%s", out);
+	snprintf(cmd, sizeof(cmd), "%s/tapes/DLC001L8/MANIFEST", vtl.dir);
+	cr_assert_eq(access(cmd, F_OK), 0);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape show DLC001L8"), 0, "%s", out);
+}
+
+/* One flipped byte in a MANIFEST: repaired at start from the records and
+ * MANIFEST.prev, said once in the log, and the tape loads and reads. A
+ * tape marked IRRECOVERABLE because its medium was missing comes back as
+ * soon as the medium is there again. */
+Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
+{
+	char out[16384], path[PATH_MAX + 64], away[PATH_MAX + 80];
+	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n");
+	vp_ctl_ok(&vtl, "tape create DMA001L8", out, sizeof(out));
+	load("DMA001L8", 1);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	write_records(iscsi, 1, 81, 16);
+	th_logout(iscsi);
+	unload(1);
+	vp_wait_uploaded(&vtl, "DMA001L8");
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	snprintf(path, sizeof(path), "%s/tapes/DMA001L8/MANIFEST", vtl.dir);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	uint8_t b;
+	cr_assert_eq(pread(fd, &b, 1, 70), 1);
+	b ^= 0x01;
+	cr_assert_eq(pwrite(fd, &b, 1, 70), 1);
+	close(fd);
+
+	vp_restart(&vtl);
+	load_and_verify("DMA001L8", 1, 81, 16);
+	FILE *f = fopen(vtl.log, "r");
+	cr_assert_not_null(f);
+	char line[2048];
+	int said = 0, bad = 0;
+	while (fgets(line, sizeof(line), f)) {
+		said += strstr(line, "DMA001L8/MANIFEST was damaged") != NULL;
+		bad += strstr(line, "Bad message") != NULL;
+	}
+	fclose(f);
+	cr_assert_eq(said, 1, "the repair is logged once");
+	cr_assert_eq(bad, 0, "no error left behind");
+	snprintf(path, sizeof(path), "%s/tapes/DMA001L8/MANIFEST.damaged", vtl.dir);
+	cr_assert_eq(access(path, F_OK), 0);
+
+	/* In a drive at a start that cannot find its medium: IRRECOVERABLE. */
+	load("DMA001L8", 1);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	snprintf(path, sizeof(path), "%s/tapes/DMA001L8", vtl.dir);
+	snprintf(away, sizeof(away), "%s/away", vtl.dir);
+	cr_assert_eq(rename(path, away), 0);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "--json tape show DMA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"IRRECOVERABLE\""), "%s", out);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	/* Put back: it is what it was, in its drive, and reads. */
+	cr_assert_eq(rename(away, path), 0);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "--json tape show DMA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"drive:1\""), "%s", out);
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	verify_records(iscsi, 1, 81, 16);
+	th_logout(iscsi);
+}

@@ -1,0 +1,179 @@
+/*
+ * media.c - the library's cartridges on local disk: finding them, telling
+ * a cartridge from leftovers, and repairing a damaged one.
+ *
+ * What it keeps:
+ *   - A damaged or missing MANIFEST is rebuilt from what survives
+ *     (tape_repair, scsi/tape_repair.c) with the catalog's facts as the
+ *     hint, at start for every cartridge and before a load that fails on
+ *     it; what was done is logged once, at warning level, naming the file.
+ *   - A tape the catalog marked IRRECOVERABLE because its medium could not
+ *     be opened goes back to the state it had as soon as the medium opens
+ *     again (repaired, or put back by a person): that state is never
+ *     frozen.
+ *   - A directory of DATA_DIR/tapes that holds a cartridge is somebody's
+ *     data: nothing here or in the callers formats over it.
+ *
+ * Functions here take no lock: lib_open calls them before any thread
+ * runs, and the load path with the changer's lock held.
+ */
+#define _GNU_SOURCE
+#include "media.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog_upl.h"
+#include "scsi/tape.h"
+
+/* The catalog's facts about t, as tape_repair's hint. */
+static void hint_of(const struct cat_tape *t, struct tape_info *h)
+{
+	enum tape_media m = TAPE_LTO8;
+
+	memset(h, 0, sizeof(*h));
+	tape_media_parse(t->media, &m);
+	snprintf(h->barcode, sizeof(h->barcode), "%s", t->barcode);
+	snprintf(h->serial, sizeof(h->serial), "%s", t->barcode);
+	h->media = m;
+	h->capacity = t->capacity;
+	h->write_protect = t->write_protect;
+	h->created = (uint64_t)(t->created / 1000);
+}
+
+int media_repair(struct lib *lib, const struct cat_tape *t)
+{
+	char dir[PATH_MAX];
+	struct tape_info hint;
+	struct tape_repair rep;
+	uint64_t gen = 0;
+	char sstate[32];
+
+	lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
+	hint_of(t, &hint);
+	/* Above the store's generation, so that the uploader sends it. */
+	cat_upl_tape_get(lib_catalog(lib), t->barcode, &gen, sstate, sizeof(sstate));
+	int rc = tape_repair(dir, &hint, gen, &rep);
+	if (rc == -ENOENT)
+		return 0; /* no local medium (on the shelf, or evicted whole) */
+	if (rc < 0) {
+		lib_say(lib, 0,
+			"tape %s: the medium in %s cannot be opened and what survives of it "
+			"cannot say what it holds (%s); it stays as it is for a person to look "
+			"at (docs/library.md, \"Damaged media\")",
+			t->barcode, dir, strerror(-rc));
+		return rc;
+	}
+	if (!rep.repaired)
+		return 0;
+	lib_say(lib, 1,
+		"tape %s: %s/MANIFEST was %s; rebuilt it from the records of %zu segment%s "
+		"and %s: %" PRIu64 " objects, %" PRIu64 " bytes%s%s; the old file is kept as "
+		"MANIFEST.damaged",
+		t->barcode, dir, rep.cause == -ENOENT ? "missing" : "damaged (it fails its CRC)",
+		rep.segments, rep.segments == 1 ? "" : "s",
+		rep.from_prev ? "MANIFEST.prev" : "the catalog's facts", rep.objects, rep.bytes,
+		rep.stepped ? "; a damaged record was stepped over (it reads as MEDIUM ERROR)" : "",
+		rep.unplaced ? "; a segment file whose first record is unreadable was left out"
+			     : "");
+	return 1;
+}
+
+/* The state a tape had before it was marked IRRECOVERABLE: the newest
+ * event into that state says (cat_events lists oldest first). */
+static enum cat_state state_before(struct lib *lib, const struct cat_tape *t)
+{
+	struct cat_event *ev;
+	size_t n;
+	enum cat_state s = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
+
+	if (cat_events(lib_catalog(lib), t->barcode, 50, &ev, &n) == 0) {
+		for (size_t i = n; i-- > 0;) {
+			enum cat_state from, to;
+
+			if (cat_state_parse(ev[i].to_state, &to) == 0 && to == CAT_IRRECOVERABLE &&
+			    cat_state_parse(ev[i].from_state, &from) == 0 &&
+			    from != CAT_IRRECOVERABLE) {
+				s = from;
+				break;
+			}
+		}
+		free(ev);
+	}
+	/* Only states whose medium is here make sense again. */
+	if (s != CAT_AVAILABLE && s != CAT_RETRIEVED && s != CAT_IN_TRANSIT_TO_SHELF)
+		s = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
+	return s;
+}
+
+void media_check_all(struct lib *lib)
+{
+	struct cat_tape *tapes;
+	size_t n;
+
+	if (cat_tape_list(lib_catalog(lib), -1, true, &tapes, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct cat_tape *t = &tapes[i];
+		char dir[PATH_MAX];
+		struct tape *m;
+
+		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
+			continue;
+		if (media_repair(lib, t) < 0 || t->state != CAT_IRRECOVERABLE)
+			continue;
+		lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
+		if (tape_open(dir, &m) != 0)
+			continue;
+		tape_close(m);
+		enum cat_state to = state_before(lib, t);
+		struct cat_change ch = {.from = CAT_IRRECOVERABLE,
+					.keep_element = true,
+					.to = to,
+					.write_protect = -1,
+					.cause = "recovery: the medium opens again"};
+		if (cat_tape_change(lib_catalog(lib), t->barcode, &ch) == 0)
+			lib_say(lib, 1, "tape %s: its medium opens again; %s -> %s", t->barcode,
+				cat_state_name(CAT_IRRECOVERABLE), cat_state_name(to));
+	}
+	free(tapes);
+}
+
+int media_scan(const char *data_dir, size_t *count, char *names, size_t cap)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	*count = 0;
+	if (cap)
+		names[0] = 0;
+	if (snprintf(path, sizeof(path), "%s/tapes", data_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int)sizeof(sub))
+			continue;
+		if (tape_probe(sub) != 1)
+			continue;
+		size_t l = strlen(names);
+		if (*count < 3 && l + strlen(de->d_name) + 3 < cap)
+			snprintf(names + l, cap - l, "%s%s", l ? ", " : "", de->d_name);
+		else if (*count == 3 && l + 5 < cap)
+			snprintf(names + l, cap - l, ", ...");
+		(*count)++;
+	}
+	closedir(d);
+	return 0;
+}

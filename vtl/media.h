@@ -1,0 +1,25 @@
+/*
+ * media.h - the library's cartridges on local disk: finding them and
+ * repairing a damaged one (vtl/media.c). No function here takes the
+ * library's lock; see media.c for who calls them when.
+ */
+#ifndef VTL_MEDIA_H
+#define VTL_MEDIA_H
+
+#include <stddef.h>
+
+#include "library.h"
+
+/* Repair t's medium if its manifest is missing or damaged (logged).
+ * 0: nothing to do, 1: repaired, negative errno: cannot be (logged). */
+int media_repair(struct lib *lib, const struct cat_tape *t);
+
+/* At start: media_repair every tape the catalog holds, and give an
+ * IRRECOVERABLE tape whose medium opens again its earlier state. */
+void media_check_all(struct lib *lib);
+
+/* Count the cartridges under DATA_DIR/tapes (tape_probe); names gets the
+ * first few, comma separated. */
+int media_scan(const char *data_dir, size_t *count, char *names, size_t cap);
+
+#endif
