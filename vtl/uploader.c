@@ -239,6 +239,9 @@ struct upl {
 	uint64_t samples[THROUGHPUT_WIN + 1]; /* bytes_sent at each second */
 	time_t sample_t[THROUGHPUT_WIN + 1];
 	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
+	/* Test hook VTL_UPLOAD_PAUSE_FILE: no round while this file exists,
+	 * so that a test sees a tape the uploader has not looked at yet. */
+	char pause_file[PATH_MAX];
 	struct tape_rec *recs;
 	size_t n_recs;
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
@@ -2762,8 +2765,13 @@ static void *thread_main(void *arg)
 		uint64_t asked = u->retry_asked;
 		pthread_mutex_unlock(&u->mu);
 		sample(u);
-		round_once(u);
-		activity(u, "%s", ""); /* between rounds: upl_get_status says why */
+		if (u->pause_file[0] && access(u->pause_file, F_OK) == 0) {
+			activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
+				 u->pause_file);
+		} else {
+			round_once(u);
+			activity(u, "%s", ""); /* between rounds: upl_get_status says why */
+		}
 		sample(u);
 		pthread_mutex_lock(&u->mu);
 		u->retried = asked;
@@ -2805,6 +2813,9 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	const char *d = getenv("VTL_UPLOAD_PART_DELAY_MS");
 	if (d)
 		u->part_delay_ms = (unsigned)strtoul(d, NULL, 10);
+	const char *pf = getenv("VTL_UPLOAD_PAUSE_FILE");
+	if (pf)
+		copy_str(u->pause_file, sizeof(u->pause_file), pf);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->cat_mu, NULL);
 	pthread_cond_init(&u->cond, NULL);
@@ -2947,7 +2958,6 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	vcache_status(u->cache, &cs);
 	s->cache_limit = cs.limit;
 	s->cache_used = cs.used;
-	s->cache_unsent = cs.pending;
 	s->writes_waiting = cs.writes_waiting;
 	s->evicted_segments = cs.evicted_segments;
 	s->evicted_bytes = cs.evicted_bytes;
@@ -2992,6 +3002,11 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		pthread_mutex_unlock(&u->mu);
 	}
 	free(tapes);
+	/* The cache's bytes not yet in the store are the backlog, as of now:
+	 * its own figure (cs.pending, which gates the writes) is the same
+	 * definition as of the last round, moved on by appends and parts
+	 * since only while a cache_limit is set. */
+	s->cache_unsent = s->backlog_bytes;
 	pthread_mutex_lock(&u->mu);
 	s->next_try_ms = held_tape ? s->next_try_ms : -1;
 	if (u->hold.fault) {
