@@ -423,6 +423,22 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 		 * load goes on (vtl/media.c). */
 		if (rc == -EBADMSG && media_repair(lib, t) == 1)
 			rc = ssc_insert(&lib->drives[dst_drive], dir);
+		if (rc == -EBADMSG && t->state != CAT_IRRECOVERABLE) {
+			/* Damaged beyond repair here: IRRECOVERABLE, which the
+			 * uploader answers with the store's copy if it has one. */
+			struct cat_change bad = {.from = t->state,
+						 .keep_element = true,
+						 .to = CAT_IRRECOVERABLE,
+						 .write_protect = -1,
+						 .cause = "the medium cannot be opened at a load"};
+			if (cat_tape_change(lib->cat, t->barcode, &bad) == 0)
+				lib_say(
+				    lib, 0,
+				    "tape %s is IRRECOVERABLE: its medium %s cannot be opened or "
+				    "repaired; it comes back from the object store if the store "
+				    "holds it",
+				    t->barcode, dir);
+		}
 		if (rc) {
 			if (src_drive >= 0)
 				ssc_insert(&lib->drives[src_drive], dir);
@@ -1560,6 +1576,32 @@ int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, en
 		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 							   : ASC_NOT_READY_TO_READY_CHANGE);
 out:
+	unlock(lib);
+	return rc;
+}
+
+int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
+{
+	lock(lib);
+	struct cat_tape t;
+	int rc = cat_tape_get(lib->cat, barcode, &t);
+	if (!rc && t.state != CAT_IRRECOVERABLE)
+		rc = -ESTALE;
+	int d = !rc && t.in_library && t.kind == CAT_DRIVE ? drive_index(lib, t.element) : -1;
+	if (d >= 0) {
+		/* The drive it is in has been empty since its load failed. */
+		char dir[PATH_MAX];
+		tape_dir(lib, barcode, dir, sizeof(dir));
+		rc = ssc_insert(&lib->drives[d], dir);
+	}
+	if (!rc) {
+		rc = step(lib, barcode, CAT_IRRECOVERABLE, media_state_before(lib, &t), STAY, -1,
+			  cause);
+		if (rc && d >= 0)
+			ssc_remove(&lib->drives[d], true);
+	}
+	if (!rc && t.in_library)
+		smc_notify(&lib->changer, ASC_NOT_READY_TO_READY_CHANGE);
 	unlock(lib);
 	return rc;
 }

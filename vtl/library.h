@@ -138,6 +138,9 @@ void lib_say(struct lib *lib, int level, const char *fmt, ...)
  */
 int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
 		   const char *cause);
+/* An IRRECOVERABLE tape whose medium is in place again (restored from the
+ * store): back to its earlier state, into its drive if it is in one. */
+int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
 /* Disaster recovery: put a tape found in the store into the catalog, in
  * state ARCHIVED (on the shelf) or AVAILABLE (in the first free slot; its
  * medium must already be in lib_tape_dir). */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catalog/catalog_upl.h"
 #include "scsi/tape.h"
@@ -60,7 +61,7 @@ int media_repair(struct lib *lib, const struct cat_tape *t)
 	cat_upl_tape_get(lib_catalog(lib), t->barcode, &gen, sstate, sizeof(sstate));
 	int rc = tape_repair(dir, &hint, gen, &rep);
 	if (rc == -ENOENT)
-		return 0; /* no local medium (on the shelf, or evicted whole) */
+		return rc; /* no local medium: the caller knows whether one is due */
 	if (rc < 0) {
 		lib_say(lib, 0,
 			"tape %s: the medium in %s cannot be opened and what survives of it "
@@ -86,7 +87,7 @@ int media_repair(struct lib *lib, const struct cat_tape *t)
 
 /* The state a tape had before it was marked IRRECOVERABLE: the newest
  * event into that state says (cat_events lists oldest first). */
-static enum cat_state state_before(struct lib *lib, const struct cat_tape *t)
+enum cat_state media_state_before(struct lib *lib, const struct cat_tape *t)
 {
 	struct cat_event *ev;
 	size_t n;
@@ -111,6 +112,21 @@ static enum cat_state state_before(struct lib *lib, const struct cat_tape *t)
 	return s;
 }
 
+/* States in which the tape's medium is in DATA_DIR/tapes. */
+static bool holds_medium(enum cat_state s)
+{
+	return s == CAT_AVAILABLE || s == CAT_RETRIEVED || s == CAT_IN_TRANSIT_TO_SHELF;
+}
+
+/* A catalog rebuild stopped between adding the tape and putting its
+ * download in place: the next rebuild finishes it (vtl/uploader.c). */
+static bool downloading(const char *dir)
+{
+	char tmp[PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s.download", dir);
+	return access(tmp, F_OK) == 0;
+}
+
 void media_check_all(struct lib *lib)
 {
 	struct cat_tape *tapes;
@@ -125,13 +141,33 @@ void media_check_all(struct lib *lib)
 
 		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
 			continue;
-		if (media_repair(lib, t) < 0 || t->state != CAT_IRRECOVERABLE)
-			continue;
+		int rc = media_repair(lib, t);
 		lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
+		if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
+			/* Neither here whole nor repairable: IRRECOVERABLE, which
+			 * the uploader answers with the store's copy if there is
+			 * one (vtl/uploader.c, restore_damaged). */
+			struct cat_change ch = {
+			    .from = t->state,
+			    .keep_element = true,
+			    .to = CAT_IRRECOVERABLE,
+			    .write_protect = -1,
+			    .cause = rc == -ENOENT ? "recovery: the medium is missing"
+						   : "recovery: the medium cannot be repaired"};
+			if (cat_tape_change(lib_catalog(lib), t->barcode, &ch) == 0)
+				lib_say(lib, 0,
+					"tape %s is IRRECOVERABLE: its medium %s is %s; it comes "
+					"back from the object store if the store holds it",
+					t->barcode, dir,
+					rc == -ENOENT ? "missing" : "damaged beyond repair");
+			continue;
+		}
+		if (rc < 0 || t->state != CAT_IRRECOVERABLE)
+			continue;
 		if (tape_open(dir, &m) != 0)
 			continue;
 		tape_close(m);
-		enum cat_state to = state_before(lib, t);
+		enum cat_state to = media_state_before(lib, t);
 		struct cat_change ch = {.from = CAT_IRRECOVERABLE,
 					.keep_element = true,
 					.to = to,

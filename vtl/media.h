@@ -11,12 +11,18 @@
 #include "library.h"
 
 /* Repair t's medium if its manifest is missing or damaged (logged).
- * 0: nothing to do, 1: repaired, negative errno: cannot be (logged). */
+ * 0: nothing to do, 1: repaired, -ENOENT: no medium directory, another
+ * negative errno: cannot be repaired (logged). */
 int media_repair(struct lib *lib, const struct cat_tape *t);
 
-/* At start: media_repair every tape the catalog holds, and give an
- * IRRECOVERABLE tape whose medium opens again its earlier state. */
+/* At start: media_repair every tape the catalog holds; a tape whose
+ * medium is due here but missing or beyond repair becomes IRRECOVERABLE,
+ * and an IRRECOVERABLE one whose medium opens again gets its earlier
+ * state back. */
 void media_check_all(struct lib *lib);
+
+/* The state t had before it was marked IRRECOVERABLE (its events say). */
+enum cat_state media_state_before(struct lib *lib, const struct cat_tape *t);
 
 /* Count the cartridges under DATA_DIR/tapes (tape_probe); names gets the
  * first few, comma separated. */

@@ -558,6 +558,21 @@ struct manifest {
 #define MAN_HDR 128u
 #define MAN_SEG 32u
 
+static uint64_t man_bytes(const struct manifest *m)
+{
+	uint64_t b = 0;
+	for (size_t j = 0; j < m->nseg; j++)
+		b += m->segs[j].valid;
+	return b;
+}
+
+/* Put a medium that cannot be used aside, under a name no barcode has. */
+static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
+{
+	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
+	return rename(dir, kept) ? -errno : 0;
+}
+
 static void man_free(struct manifest *m)
 {
 	free(m->buf);
@@ -2022,6 +2037,78 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 	return rc;
 }
 
+/*
+ * An IRRECOVERABLE tape: its medium could not be opened at start and what
+ * is left of it here could not be repaired (vtl/media.c). If the store
+ * holds it (its manifest was uploaded), the store's copy is what survives:
+ * the local directory, if any, is kept aside (never deleted), the tape is
+ * downloaded and verified, and it goes back to its earlier state. What was
+ * written after its last upload is lost, and the log says how much. Tried
+ * at most every RESTORE_DAMAGED_S seconds per tape.
+ */
+#define RESTORE_DAMAGED_S 300
+
+static void restore_damaged(struct upl *u, const struct cat_tape *t)
+{
+	char dir[PATH_MAX], kept[PATH_MAX + 64], err[512] = "", sstate[32] = "";
+	uint64_t gen = 0;
+	struct tape_rec *pr = rec_for(u, t->barcode);
+	if (pr && pr->poll_at_ms && mono_ms() < pr->poll_at_ms)
+		return;
+	if (pr)
+		pr->poll_at_ms = mono_ms() + RESTORE_DAMAGED_S * 1000;
+	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+	/* Put back by a person since: nothing to fetch. */
+	struct tape *tp;
+	if (tape_open(dir, &tp) == 0) {
+		tape_close(tp);
+		if (lib_medium_back(u->lib, t->barcode, "recovery: the medium opens again") == 0)
+			logf_(u, 1, "tape %s: its medium opens again", t->barcode);
+		return;
+	}
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, sstate, sizeof(sstate));
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc || !sstate[0])
+		return; /* never uploaded whole: the store has no copy to give */
+	kept[0] = 0;
+	if (access(dir, F_OK) == 0 && set_aside(dir, "damaged", kept, sizeof(kept)) != 0) {
+		logf_(u, 0, "tape %s: cannot move its damaged medium %s aside: %s", t->barcode, dir,
+		      strerror(errno));
+		return;
+	}
+	struct manifest m;
+	struct retrieval rw = {u, t->barcode};
+	struct upl_rebuild w = {
+	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
+	rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
+	if (rc) {
+		logf_(u, 0,
+		      "tape %s: its medium is damaged and the store's copy cannot be fetched: %s",
+		      t->barcode, err[0] ? err : strerror(-rc));
+		return;
+	}
+	uint64_t have = man_bytes(&m);
+	man_free(&m);
+	char cause[160];
+	snprintf(cause, sizeof(cause),
+		 "recovery: the medium was damaged; restored from the object store (generation "
+		 "%" PRIu64 ")",
+		 gen);
+	rc = lib_medium_back(u->lib, t->barcode, cause);
+	if (rc) {
+		logf_(u, 0, "tape %s: restored from the store but not put back: %s", t->barcode,
+		      strerror(-rc));
+		return;
+	}
+	uint64_t lost = t->used > have ? t->used - have : 0;
+	logf_(u, 1,
+	      "tape %s: its medium could not be read or repaired; restored from the object store "
+	      "(%" PRIu64 " bytes, generation %" PRIu64 ")%s%s; %" PRIu64
+	      " bytes written after its last upload are lost",
+	      t->barcode, have, gen, kept[0] ? "; the damaged one is kept as " : "", kept, lost);
+}
+
 /* ---- The thread ----------------------------------------------------------- */
 
 struct known_ids {
@@ -2733,6 +2820,9 @@ static void round_once(struct upl *u)
 		case CAT_DELETED:
 			forget_deleted(u, t);
 			break;
+		case CAT_IRRECOVERABLE:
+			restore_damaged(u, t);
+			break;
 		default:
 			break;
 		}
@@ -3404,13 +3494,6 @@ static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	return rc;
 }
 
-/* Put a medium that cannot be used aside, under a name no barcode has. */
-static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
-{
-	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
-	return rename(dir, kept) ? -errno : 0;
-}
-
 /* First pass for a barcode with a local medium. true: decided (local, or
  * failed); false: go on with the store's copy. */
 static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
@@ -3609,14 +3692,6 @@ static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m
 	if (rc)
 		errmsg(why, cap, "cannot record its segments in the catalog: %s", strerror(-rc));
 	return rc;
-}
-
-static uint64_t man_bytes(const struct manifest *m)
-{
-	uint64_t b = 0;
-	for (size_t j = 0; j < m->nseg; j++)
-		b += m->segs[j].valid;
-	return b;
 }
 
 /* An ARCHIVED tape: the manifest only; the data stays on the shelf.

@@ -42,6 +42,7 @@ static void stop(void)
 	}
 	unsetenv("VTL_SEGMENT_SIZE");
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
+	unsetenv("VTL_UPLOAD_PAUSE_FILE");
 }
 
 TestSuite(cache_vtld, .fini = stop, .timeout = 180);
@@ -535,7 +536,15 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	snprintf(path, sizeof(path), "%s/tapes/DMA001L8/MANIFEST.damaged", vtl.dir);
 	cr_assert_eq(access(path, F_OK), 0);
 
-	/* In a drive at a start that cannot find its medium: IRRECOVERABLE. */
+	/* In a drive at a start that cannot find its medium: IRRECOVERABLE
+	 * (the uploader held back, so that the store's copy stays out of
+	 * it). Put back, it is what it was, in its drive, and reads. */
+	char pause[PATH_MAX + 64];
+	snprintf(pause, sizeof(pause), "%s/pause", vtl.dir);
+	fd = open(pause, O_CREAT | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	setenv("VTL_UPLOAD_PAUSE_FILE", pause, 1);
 	load("DMA001L8", 1);
 	cr_assert_eq(vp_terminate(&vtl), 0);
 	snprintf(path, sizeof(path), "%s/tapes/DMA001L8", vtl.dir);
@@ -545,7 +554,6 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	vp_ctl_ok(&vtl, "--json tape show DMA001L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"IRRECOVERABLE\""), "%s", out);
 	cr_assert_eq(vp_terminate(&vtl), 0);
-	/* Put back: it is what it was, in its drive, and reads. */
 	cr_assert_eq(rename(away, path), 0);
 	vp_restart(&vtl);
 	vp_ctl_ok(&vtl, "--json tape show DMA001L8", out, sizeof(out));
@@ -554,4 +562,37 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	th_tur_clear(iscsi, 1);
 	verify_records(iscsi, 1, 81, 16);
 	th_logout(iscsi);
+
+	/* Lost for good here, but in the store: it comes back from there,
+	 * into its drive, byte for byte; the lost directory's leftovers are
+	 * kept aside. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	unlink(pause);
+	unsetenv("VTL_UPLOAD_PAUSE_FILE");
+	snprintf(away, sizeof(away), "rm -rf %s/tapes/DMA001L8/seg-*", vtl.dir);
+	cr_assert_eq(system(away), 0);
+	vp_restart(&vtl);
+	bool back = false;
+	for (int i = 0; i < 600 && !back; i++) {
+		vp_ctl_ok(&vtl, "--json tape show DMA001L8", out, sizeof(out));
+		back = strstr(out, "\"AVAILABLE\"") != NULL;
+		if (!back)
+			usleep(100000);
+	}
+	cr_assert(back && strstr(out, "\"drive:1\""), "%s", out);
+	vp_ctl_ok(&vtl, "events --tape DMA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "restored from the object store"), "%s", out);
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	verify_records(iscsi, 1, 81, 16);
+	th_logout(iscsi);
+	snprintf(path, sizeof(path), "%s/tapes", vtl.dir);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	bool kept = false;
+	while ((de = readdir(d)))
+		kept |= strncmp(de->d_name, "DMA001L8.damaged-", 17) == 0;
+	closedir(d);
+	cr_assert(kept, "the damaged directory is kept aside");
 }
