@@ -160,8 +160,7 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Read a whole small file (the manifest, a sidecar section) into memory. */
-static int read_file_at(int dirfd, const char *name, uint8_t **out, size_t *len)
+int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len)
 {
 	struct stat sb;
 	uint8_t *buf;
@@ -174,6 +173,10 @@ static int read_file_at(int dirfd, const char *name, uint8_t **out, size_t *len)
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	if ((uint64_t)sb.st_size > max) {
+		close(fd);
+		return -EBADMSG;
 	}
 	buf = malloc(sb.st_size ? (size_t)sb.st_size : 1);
 	if (!buf) {
@@ -347,33 +350,40 @@ int manifest_load(struct tape *t)
 
 int manifest_load_name(struct tape *t, const char *name)
 {
-	uint8_t *buf = NULL, *p;
-	size_t len = 0, nseg;
-	uint32_t flags, version;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	int r;
 
-	r = read_file_at(t->dirfd, name, &buf, &len);
+	r = read_file_at(t->dirfd, name, SIZE_MAX, &buf, &len);
 	if (r < 0)
 		return r;
-	r = -EBADMSG;
+	r = manifest_decode(t, buf, len);
+	free(buf);
+	return r;
+}
+
+int manifest_decode(struct tape *t, const uint8_t *buf, size_t len)
+{
+	const uint8_t *p;
+	size_t nseg;
+	uint32_t flags, version;
+
 	if (len < MAN_HDR + 4 || memcmp(buf, MAN_MAGIC, 8) != 0 ||
 	    get_le32(buf + len - 4) != crc32c(buf, len - 4))
-		goto out;
+		return -EBADMSG;
 	version = get_le32(buf + 8);
-	if (version != MAN_VERSION && version != MAN_VERSION_AT) {
-		r = -EPROTONOSUPPORT;
-		goto out;
-	}
+	if (version != MAN_VERSION && version != MAN_VERSION_AT)
+		return -EPROTONOSUPPORT;
 	nseg = get_le32(buf + 36);
 	flags = get_le32(buf + 12);
 	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG || (flags & ~MAN_WP))
-		goto out;
+		return -EBADMSG;
 	if (version == MAN_VERSION && len != MAN_HDR + nseg * MAN_SEG + 4)
-		goto out;
+		return -EBADMSG;
 	t->nattr = 0;
 	if (version == MAN_VERSION_AT &&
 	    attr_section_load(t, buf + MAN_HDR + nseg * MAN_SEG, buf + len - 4) < 0)
-		goto out;
+		return -EBADMSG;
 
 	memset(&t->info, 0, sizeof(t->info));
 	t->info.write_protect = flags & MAN_WP;
@@ -387,10 +397,8 @@ int manifest_load_name(struct tape *t, const char *name)
 	memcpy(t->info.serial, buf + 88, sizeof(t->info.serial) - 1);
 
 	t->segs = calloc(nseg, sizeof(*t->segs));
-	if (!t->segs) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!t->segs)
+		return -ENOMEM;
 	t->nseg = t->segcap = nseg;
 	p = buf + MAN_HDR;
 	for (size_t i = 0; i < nseg; i++, p += MAN_SEG) {
@@ -406,12 +414,9 @@ int manifest_load_name(struct tape *t, const char *name)
 		    (i && s->first != t->segs[i - 1].first + t->segs[i - 1].nobj) ||
 		    (i == 0 && s->first != 0) || (i + 1 < nseg && s->nobj == 0) ||
 		    s->len < s->nobj * REC_HDR_LEN)
-			goto out;
+			return -EBADMSG;
 	}
-	r = 0;
-out:
-	free(buf);
-	return r;
+	return 0;
 }
 
 /* ---- segment scanner ----------------------------------------------------- */

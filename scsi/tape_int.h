@@ -140,6 +140,9 @@ static inline struct seg *tape_active(const struct tape *t)
 #define TAPE_MANIFEST_BAD  "MANIFEST.damaged" /* kept by tape_repair for a person */
 
 void seg_name(char *buf, size_t n, uint64_t id, const char *ext);
+/* Read a whole small file of the directory into memory (malloc'd);
+ * -EBADMSG when it is longer than max bytes. */
+int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len);
 
 /* Write the manifest naming segs[0..nseg-1] atomically and durably
  * (temp file, fsync, rename, fsync directory). */
@@ -148,6 +151,10 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg);
 int manifest_load(struct tape *t);
 /* The same from another file of the directory (MANIFEST.prev). */
 int manifest_load_name(struct tape *t, const char *name);
+/* The same from the manifest's bytes in memory: every check, the CRC and
+ * the segment list's invariants included. t->segs is malloc'd (and may be
+ * left set on failure: the caller frees it, as after manifest_load). */
+int manifest_decode(struct tape *t, const uint8_t *buf, size_t len);
 /* "seg-<16 hex>.<ext>": its id and extension. */
 bool parse_seg_name(const char *name, uint64_t *id, const char **ext);
 
