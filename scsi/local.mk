@@ -5,7 +5,8 @@ libvtlscsi_a_SOURCES = \
 	scsi/sense.c scsi/sense.h \
 	scsi/crc32c.c scsi/crc32c.h \
 	scsi/dispatch.c scsi/spc.c scsi/spc.h \
-	scsi/tape.c scsi/tape.h scsi/tape_disk.c scsi/tape_repair.c scsi/tape_int.h \
+	scsi/tape.c scsi/tape.h scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
+	scsi/tape_int.h \
 	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h \
 	scsi/smc.c scsi/smc.h
 

@@ -258,6 +258,64 @@ int tape_get_attr(const struct tape *t, uint16_t id, void *buf, size_t cap, size
  */
 int tape_set_attrs(struct tape *t, const struct tape_attr *a, size_t n);
 
+/*
+ * The cartridge's files as the layers above see them. vtld's uploader and
+ * cache copy a cartridge's manifest and segments to and from the object
+ * store, and must check what comes back before it is trusted; the bytes
+ * of the format (docs/medium-format.md) are known only here, and these
+ * functions are all the layers above need of them.
+ */
+
+/* The most bytes one record takes in a segment: its header and the
+ * largest block. */
+#define TAPE_REC_MAX (TAPE_MAX_BLOCK + 32u)
+
+/* One segment of a manifest, in tape order. */
+struct tape_manifest_seg {
+	uint64_t id;	  /* the file is seg-<id, 16 hex>.dat */
+	uint64_t first;	  /* object number of its first record */
+	uint64_t objects; /* valid records */
+	uint64_t valid;	  /* valid bytes (the last segment: the commit point) */
+};
+
+/* What a manifest says. */
+struct tape_manifest {
+	uint64_t generation; /* +1 per commit */
+	struct tape_info info;
+	size_t nseg; /* >= 1 */
+	struct tape_manifest_seg *segs;
+};
+
+/*
+ * Parse a manifest held in memory (read from the object store, say), with
+ * every check tape_open makes of one: its CRC, its version and the segment
+ * list's invariants. 0 and *m filled (free it with tape_manifest_free),
+ * -EBADMSG when it fails a check (truncated, damaged), -EPROTONOSUPPORT
+ * for a version this code does not know; *m is then empty.
+ */
+int tape_manifest_parse(const void *buf, size_t len, struct tape_manifest *m);
+/*
+ * Read and parse the MANIFEST of the cartridge in dir. With raw non-NULL,
+ * *raw (malloc'd, the caller frees it) and *rawlen are the file's bytes, to
+ * copy elsewhere whole. Errors as tape_manifest_parse, or the errno of
+ * opening it (-ENOENT: there is none).
+ */
+int tape_manifest_read(const char *dir, struct tape_manifest *m, void **raw, size_t *rawlen);
+void tape_manifest_free(struct tape_manifest *m);
+/* Valid bytes of all its segments. */
+uint64_t tape_manifest_bytes(const struct tape_manifest *m);
+
+/*
+ * Check the records of a run of segment bytes held in memory, from a
+ * record's start: each header (magic, CRC, fields) and payload CRC32C.
+ * tape_records_prefix: *ok = the length of the longest prefix made of
+ * whole records that verify (a record cut by len ends it); -EBADMSG when
+ * a record inside is damaged. tape_records_verify: 0 only when the whole
+ * of [buf, buf + len) is such records, else -EBADMSG.
+ */
+int tape_records_prefix(const void *buf, size_t len, size_t *ok);
+int tape_records_verify(const void *buf, size_t len);
+
 /* Statistics since open, for log pages. */
 struct tape_stats {
 	uint64_t bytes_written_host, bytes_written_stored;

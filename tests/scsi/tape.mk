@@ -2,12 +2,15 @@
 #
 # The tests compile the medium's sources directly instead of linking
 # libvtlscsi.a, so they build whatever state the drive emulation is in.
-TAPE_TEST_SOURCES = scsi/tape.c scsi/tape_disk.c scsi/tape_repair.c scsi/crc32c.c
+TAPE_TEST_SOURCES = scsi/tape.c scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
+	scsi/crc32c.c
 TAPE_TEST_LIBS = $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRITERION_LIBS)
 TAPE_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(ISAL_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS)
 
-check_PROGRAMS += tests/scsi/test_tape tests/scsi/test_tape_crash tests/scsi/test_tape_repair
-TESTS += tests/scsi/test_tape tests/scsi/test_tape_crash tests/scsi/test_tape_repair
+check_PROGRAMS += tests/scsi/test_tape tests/scsi/test_tape_crash tests/scsi/test_tape_repair \
+	tests/scsi/test_tape_files
+TESTS += tests/scsi/test_tape tests/scsi/test_tape_crash tests/scsi/test_tape_repair \
+	tests/scsi/test_tape_files
 
 tests_scsi_test_tape_SOURCES = tests/scsi/test_tape.c tests/scsi/tape_util.h $(TAPE_TEST_SOURCES)
 tests_scsi_test_tape_CFLAGS = $(TAPE_TEST_CFLAGS)
@@ -22,3 +25,8 @@ tests_scsi_test_tape_repair_SOURCES = tests/scsi/test_tape_repair.c tests/scsi/t
 	$(TAPE_TEST_SOURCES)
 tests_scsi_test_tape_repair_CFLAGS = $(TAPE_TEST_CFLAGS)
 tests_scsi_test_tape_repair_LDADD = $(TAPE_TEST_LIBS)
+
+tests_scsi_test_tape_files_SOURCES = tests/scsi/test_tape_files.c tests/scsi/tape_util.h \
+	$(TAPE_TEST_SOURCES)
+tests_scsi_test_tape_files_CFLAGS = $(TAPE_TEST_CFLAGS)
+tests_scsi_test_tape_files_LDADD = $(TAPE_TEST_LIBS)

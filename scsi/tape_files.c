@@ -1,0 +1,128 @@
+/*
+ * tape_files.c - a cartridge's files for the layers above the medium: the
+ * manifest parsed from memory or from a directory, and the records of a
+ * segment run held in memory, checked.
+ *
+ * vtld's uploader and cache move manifests and segments between the
+ * cartridge directory and the object store and verify what comes back;
+ * this is how they learn what the bytes say without knowing their layout
+ * (docs/medium-format.md). Nothing here decodes on its own: the manifest
+ * goes through manifest_decode, the decoder tape_open uses, and each
+ * record header through rec_decode, so that a check the medium makes can
+ * never be missing from the copy the store holds.
+ */
+#include "tape_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+
+_Static_assert(TAPE_REC_MAX == TAPE_MAX_BLOCK + REC_HDR_LEN, "TAPE_REC_MAX is header + block");
+
+/* A manifest longer than this is not one (2^21 segments): refused before
+ * it is read into memory. */
+#define MANIFEST_MAX (1u << 26)
+
+void tape_manifest_free(struct tape_manifest *m)
+{
+	free(m->segs);
+	memset(m, 0, sizeof(*m));
+}
+
+int tape_manifest_parse(const void *buf, size_t len, struct tape_manifest *m)
+{
+	struct tape *t;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	/* manifest_decode fills a struct tape; only the facts are kept. */
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	r = manifest_decode(t, buf, len);
+	if (r == 0) {
+		m->segs = calloc(t->nseg, sizeof(*m->segs));
+		if (!m->segs)
+			r = -ENOMEM;
+	}
+	if (r == 0) {
+		m->generation = t->generation;
+		m->info = t->info;
+		m->nseg = t->nseg;
+		for (size_t i = 0; i < t->nseg; i++) {
+			m->segs[i].id = t->segs[i].id;
+			m->segs[i].first = t->segs[i].first;
+			m->segs[i].objects = t->segs[i].nobj;
+			m->segs[i].valid = t->segs[i].len;
+		}
+	}
+	free(t->segs);
+	free(t);
+	return r;
+}
+
+int tape_manifest_read(const char *dir, struct tape_manifest *m, void **raw, size_t *rawlen)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int dirfd, r;
+
+	memset(m, 0, sizeof(*m));
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	r = read_file_at(dirfd, TAPE_MANIFEST, MANIFEST_MAX, &buf, &len);
+	close(dirfd);
+	if (r < 0)
+		return r;
+	r = tape_manifest_parse(buf, len, m);
+	if (r == 0 && raw) {
+		*raw = buf;
+		*rawlen = len;
+		buf = NULL;
+	}
+	free(buf);
+	return r;
+}
+
+uint64_t tape_manifest_bytes(const struct tape_manifest *m)
+{
+	uint64_t b = 0;
+
+	for (size_t i = 0; i < m->nseg; i++)
+		b += m->segs[i].valid;
+	return b;
+}
+
+int tape_records_prefix(const void *buf, size_t len, size_t *ok)
+{
+	const uint8_t *p = buf;
+	size_t off = 0;
+	struct rec_hdr h;
+
+	while (len - off >= REC_HDR_LEN) {
+		if (rec_decode(p + off, &h) < 0)
+			return -EBADMSG;
+		if (len - off - REC_HDR_LEN < h.stored)
+			break; /* cut by len: the rest of it is not here yet */
+		if (h.stored && crc32c(p + off + REC_HDR_LEN, h.stored) != h.crc)
+			return -EBADMSG;
+		off += REC_HDR_LEN + h.stored;
+	}
+	*ok = off;
+	return 0;
+}
+
+int tape_records_verify(const void *buf, size_t len)
+{
+	size_t ok;
+	int r = tape_records_prefix(buf, len, &ok);
+
+	if (r < 0)
+		return r;
+	return ok == len ? 0 : -EBADMSG;
+}
