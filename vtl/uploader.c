@@ -53,8 +53,6 @@
 
 #include "cache.h"
 #include "library.h"
-#include "scsi/be.h"
-#include "scsi/crc32c.h"
 #include "scsi/tape.h"
 
 #define MIB	       (1ull << 20)
@@ -541,30 +539,13 @@ static void key_tape(const struct upl_config *c, const char *bc, const char *res
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/%s", c->prefix, bc, rest);
 }
 
-/* The parts of a manifest the uploader needs (docs/medium-format.md). */
-struct man_seg {
-	uint64_t id, valid;
-};
+/* A manifest as the uploader keeps it: the file's bytes, copied to the
+ * store whole, and what they say (scsi/tape.h). */
 struct manifest {
 	uint8_t *buf;
 	size_t len;
-	uint64_t gen;
-	uint32_t media;
-	uint64_t capacity;
-	size_t nseg;
-	struct man_seg *segs;
+	struct tape_manifest tm;
 };
-
-#define MAN_HDR 128u
-#define MAN_SEG 32u
-
-static uint64_t man_bytes(const struct manifest *m)
-{
-	uint64_t b = 0;
-	for (size_t j = 0; j < m->nseg; j++)
-		b += m->segs[j].valid;
-	return b;
-}
 
 /* Put a medium that cannot be used aside, under a name no barcode has. */
 static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
@@ -576,82 +557,23 @@ static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
 static void man_free(struct manifest *m)
 {
 	free(m->buf);
-	free(m->segs);
+	tape_manifest_free(&m->tm);
 	memset(m, 0, sizeof(*m));
 }
 
+/* What m->buf says, with every check the medium makes of its own. */
 static int man_parse(struct manifest *m)
 {
-	const uint8_t *b = m->buf;
-	if (m->len < MAN_HDR + 4 || memcmp(b, "VTLMAN01", 8) != 0 ||
-	    get_le32(b + m->len - 4) != crc32c(b, m->len - 4))
-		return -EBADMSG;
-	m->gen = get_le64(b + 16);
-	m->media = get_le32(b + 32);
-	m->nseg = get_le32(b + 36);
-	m->capacity = get_le64(b + 40);
-	if (m->nseg == 0 || m->nseg > (m->len - MAN_HDR - 4) / MAN_SEG)
-		return -EBADMSG;
-	m->segs = calloc(m->nseg, sizeof(*m->segs));
-	if (!m->segs)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->nseg; i++) {
-		m->segs[i].id = get_le64(b + MAN_HDR + i * MAN_SEG);
-		m->segs[i].valid = get_le64(b + MAN_HDR + i * MAN_SEG + 24);
-	}
-	return 0;
+	return tape_manifest_parse(m->buf, m->len, &m->tm);
 }
 
 static int man_read(const char *dir, struct manifest *m)
 {
-	char path[PATH_MAX + 16];
+	void *raw = NULL;
 	memset(m, 0, sizeof(*m));
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat sb;
-	int rc = 0;
-	if (fstat(fd, &sb) || sb.st_size < 0 || sb.st_size > (1 << 26)) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	m->len = (size_t)sb.st_size;
-	m->buf = malloc(m->len ? m->len : 1);
-	if (!m->buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (pread(fd, m->buf, m->len, 0) != (ssize_t)m->len) {
-		rc = -EIO;
-		goto out;
-	}
-	rc = man_parse(m);
-out:
-	close(fd);
-	if (rc)
-		man_free(m);
+	int rc = tape_manifest_read(dir, &m->tm, &raw, &m->len);
+	m->buf = raw;
 	return rc;
-}
-
-/* Check every record of a segment's valid prefix: header CRC, payload CRC
- * (docs/medium-format.md, "Record"). A segment read from the store alone
- * is verified this way before it is trusted. */
-static int verify_records(const uint8_t *p, uint64_t len)
-{
-	uint64_t off = 0;
-	while (off < len) {
-		if (len - off < 32 || get_le32(p + off) != 0x5254564cu ||
-		    get_le32(p + off + 28) != crc32c(p + off, 28))
-			return -EBADMSG;
-		uint32_t stored = get_le32(p + off + 20);
-		if (len - off - 32 < stored)
-			return -EBADMSG;
-		if (stored && get_le32(p + off + 24) != crc32c(p + off + 32, stored))
-			return -EBADMSG;
-		off += 32u + stored;
-	}
-	return 0;
 }
 
 /* ---- Uploading one tape ------------------------------------------------- */
@@ -660,7 +582,7 @@ static uint64_t adapt_part_size(uint64_t want)
 {
 	/* A segment is at most TAPE_SEGMENT_SIZE plus one record; S3 allows
 	 * 10,000 parts (Amazon S3 User Guide, "Multipart upload limits"). */
-	uint64_t max_seg = TAPE_SEGMENT_SIZE + TAPE_MAX_BLOCK + 32;
+	uint64_t max_seg = TAPE_SEGMENT_SIZE + TAPE_REC_MAX;
 	uint64_t need = (max_seg + STORE_PARTS_MAX - 1) / STORE_PARTS_MAX;
 	if (want < STORE_PART_MIN)
 		want = STORE_PART_MIN;
@@ -710,8 +632,8 @@ static bool still_named(const char *dir, uint64_t seg)
 	if (man_read(dir, &m))
 		return true; /* unreadable: sync_tape says so at the next round */
 	bool named = false;
-	for (size_t i = 0; i < m.nseg; i++)
-		named |= m.segs[i].id == seg;
+	for (size_t i = 0; i < m.tm.nseg; i++)
+		named |= m.tm.segs[i].id == seg;
 	man_free(&m);
 	return named;
 }
@@ -1310,7 +1232,7 @@ static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct ma
 			    t->barcode, found, t->barcode, pfx);
 	struct cat_upl_seg s;
 	memset(&s, 0, sizeof(s));
-	s.seg = m->segs[0].id;
+	s.seg = m->tm.segs[0].id;
 	s.part_size = adapt_part_size(u->cfg.part_size);
 	return cat_call_put(u, t->barcode, &s);
 }
@@ -1336,8 +1258,8 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			    rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
 	struct tape_rec *ir = rec_for(u, t->barcode);
 	time_t now = time(NULL);
-	if (ir && ir->gen != m.gen) {
-		ir->gen = m.gen;
+	if (ir && ir->gen != m.tm.generation) {
+		ir->gen = m.tm.generation;
 		ir->since = now;
 	}
 	bool idle = ir && now - ir->since >= (time_t)u->cfg.idle_secs;
@@ -1353,34 +1275,35 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		rc = cat_upl_tape_get(u->cat, t->barcode, &man_gen, sstate, sizeof(sstate));
 		pthread_mutex_unlock(&u->cat_mu);
 	}
-	if (!rc && nrows == 0 && !sstate[0] && m.nseg)
+	if (!rc && nrows == 0 && !sstate[0] && m.tm.nseg)
 		rc = claim_prefix(u, t, &m);
 	if (rc)
 		goto out;
 	bool all = true;
-	for (size_t i = 0; i < m.nseg && !rc; i++) {
+	for (size_t i = 0; i < m.tm.nseg && !rc; i++) {
 		struct cat_upl_seg s, *row = NULL;
 		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m.segs[i].id)
+			if (rows[j].seg == m.tm.segs[i].id)
 				row = &rows[j];
 		if (row) {
 			s = *row;
 		} else {
 			memset(&s, 0, sizeof(s));
-			s.seg = m.segs[i].id;
+			s.seg = m.tm.segs[i].id;
 			s.part_size = adapt_part_size(u->cfg.part_size);
 		}
-		bool complete = i + 1 < m.nseg || !loaded || idle;
-		rc = sync_seg(u, t->barcode, dir, &s, m.segs[i].valid, complete);
-		if (!rc && (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.segs[i].valid))
+		bool complete = i + 1 < m.tm.nseg || !loaded || idle;
+		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete);
+		if (!rc &&
+		    (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.tm.segs[i].valid))
 			all = false;
 	}
 	if (rc || !all)
 		goto out;
-	if (m.gen != man_gen || !sstate[0]) {
+	if (m.tm.generation != man_gen || !sstate[0]) {
 		char key[STORE_KEY_MAX];
 		struct store_err se;
-		key_manifest(&u->cfg, t->barcode, m.gen, key);
+		key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
 		/* Every segment it names is complete: the manifest may go up. */
 		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
 		if (rc) {
@@ -1388,15 +1311,15 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			goto out;
 		}
 		count(u, 0, 0, 0, 0, 1);
-		rc = put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.gen);
+		rc = put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.tm.generation);
 		if (rc)
 			goto out;
 		/* Now that the manifest which drops them is up: delete the
 		 * segments it no longer names, and the older manifests. */
 		for (size_t j = 0; j < nrows && !rc; j++) {
 			bool named = false;
-			for (size_t i = 0; i < m.nseg; i++)
-				named |= m.segs[i].id == rows[j].seg;
+			for (size_t i = 0; i < m.tm.nseg; i++)
+				named |= m.tm.segs[i].id == rows[j].seg;
 			if (named)
 				continue;
 			char sk[STORE_KEY_MAX];
@@ -1767,9 +1690,9 @@ static int request_restores(struct store *st, const struct upl_config *c, const 
 		if (!r.rc)
 			r.rc = store_list(st, &lo, restore_cb, &r, &r.se);
 	}
-	for (size_t i = from; m && i < m->nseg && !r.rc; i++) {
+	for (size_t i = from; m && i < m->tm.nseg && !r.rc; i++) {
 		char key[STORE_KEY_MAX];
-		key_seg(c, bc, m->segs[i].id, key);
+		key_seg(c, bc, m->tm.segs[i].id, key);
 		restore_one(&r, key);
 	}
 	if (r.rc)
@@ -1833,10 +1756,10 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 		return rc;
 	}
 	uint8_t *buf = NULL;
-	for (size_t i = 0; !rc && i < m->nseg; i++) {
+	for (size_t i = 0; !rc && i < m->tm.nseg; i++) {
 		char key[STORE_KEY_MAX], path[PATH_MAX + 64];
-		uint64_t valid = m->segs[i].valid;
-		key_seg(c, bc, m->segs[i].id, key);
+		uint64_t valid = m->tm.segs[i].valid;
+		key_seg(c, bc, m->tm.segs[i].id, key);
 		if (valid > (2ull << 30)) {
 			rc = -EFBIG;
 			break;
@@ -1849,7 +1772,7 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 		if (r && r->progress) {
 			char what[256];
 			snprintf(what, sizeof(what), "downloading tape %s: segment %zu of %zu", bc,
-				 i + 1, m->nseg);
+				 i + 1, m->tm.nseg);
 			r->progress(r->arg, what);
 		}
 		/* Ranged GETs (the object may be longer than its valid bytes:
@@ -1874,9 +1797,9 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 		else if (rc)
 			errmsg(err, errlen, "download of %s failed: %s", key,
 			       se.msg[0] ? se.msg : strerror(-rc));
-		if (!rc && (rc = verify_records(buf, valid)) != 0)
+		if (!rc && (rc = tape_records_verify(buf, valid)) != 0)
 			errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
-		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->segs[i].id);
+		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->tm.segs[i].id);
 		if (!rc && (rc = write_file(path, buf, valid)) != 0)
 			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		free(buf);
@@ -2088,7 +2011,7 @@ static void restore_damaged(struct upl *u, const struct cat_tape *t)
 		      t->barcode, err[0] ? err : strerror(-rc));
 		return;
 	}
-	uint64_t have = man_bytes(&m);
+	uint64_t have = tape_manifest_bytes(&m.tm);
 	man_free(&m);
 	char cause[160];
 	snprintf(cause, sizeof(cause),
@@ -2275,18 +2198,18 @@ static uint64_t row_safe(const struct cat_upl_seg *r, uint64_t held)
 static void seg_backlog(const char *dir, const struct manifest *m, const struct cat_upl_seg *rows,
 			size_t nrows, struct backlog *b)
 {
-	for (size_t i = 0; i < m->nseg; i++) {
+	for (size_t i = 0; i < m->tm.nseg; i++) {
 		const struct cat_upl_seg *row = NULL;
 		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m->segs[i].id)
+			if (rows[j].seg == m->tm.segs[i].id)
 				row = &rows[j];
-		uint64_t held = m->segs[i].valid;
-		if (i + 1 == m->nseg) {
+		uint64_t held = m->tm.segs[i].valid;
+		if (i + 1 == m->tm.nseg) {
 			/* The active segment: appended to since the manifest. */
 			char path[PATH_MAX + 64];
 			struct stat sb;
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m->segs[i].id);
+				 m->tm.segs[i].id);
 			if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > held)
 				held = (uint64_t)sb.st_size;
 		}
@@ -2322,7 +2245,7 @@ static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog
 		 * later manifests local (they only count loads). */
 		bool shelf_copy =
 		    u->shelf_st && t->state != CAT_AVAILABLE && strcmp(sstate, "ARCHIVED") == 0;
-		if (!shelf_copy && (m.gen != b->gen || !sstate[0]))
+		if (!shelf_copy && (m.tm.generation != b->gen || !sstate[0]))
 			b->uploads++;
 		man_free(&m);
 	} else {
@@ -2379,15 +2302,15 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		struct backlog b = {0};
 		seg_backlog(dir, &m, rows, nrows, &b);
 		pending += b.held - b.safe;
-		for (size_t i = 0; i < m.nseg; i++) {
+		for (size_t i = 0; i < m.tm.nseg; i++) {
 			char path[PATH_MAX + 64];
 			struct stat sb, ib;
 			const struct cat_upl_seg *row = NULL;
 			for (size_t j = 0; j < nrows; j++)
-				if (rows[j].seg == m.segs[i].id)
+				if (rows[j].seg == m.tm.segs[i].id)
 					row = &rows[j];
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
-				 m.segs[i].id);
+				 m.tm.segs[i].id);
 			/* A fetch from a LOCATE writes the .part from its record
 			 * on: count the bytes it holds, not its length. */
 			if (stat(path, &sb) == 0) {
@@ -2395,19 +2318,19 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
 			}
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m.segs[i].id);
+				 m.tm.segs[i].id);
 			if (stat(path, &sb))
 				continue; /* evicted */
 			uint64_t size = (uint64_t)sb.st_size;
 			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
-				    row->object_size >= m.segs[i].valid;
+				    row->object_size >= m.tm.segs[i].valid;
 			used += size;
 			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
-				 m.segs[i].id);
+				 m.tm.segs[i].id);
 			/* A read-through fetches from the library's location:
 			 * with a shelf apart, only AVAILABLE tapes have all
 			 * their objects there. */
-			if (!safe || i + 1 >= m.nseg || stat(path, &ib) ||
+			if (!safe || i + 1 >= m.tm.nseg || stat(path, &ib) ||
 			    (u->shelf_st && t->state != CAT_AVAILABLE))
 				continue;
 			if (nc == cap) {
@@ -2421,7 +2344,7 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			struct vcache_seg *c = &cand[nc++];
 			copy_str(c->dir, sizeof(c->dir), dir);
 			copy_str(c->barcode, sizeof(c->barcode), t->barcode);
-			c->seg = m.segs[i].id;
+			c->seg = m.tm.segs[i].id;
 			c->bytes = size;
 			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
 		}
@@ -3644,23 +3567,23 @@ static int check_slots(struct rebuild *x, size_t need, char *err, size_t errlen)
 static int head_segments(struct rebuild *x, const char *bc, const struct manifest *m,
 			 struct store_object_info **out, char *why, size_t cap)
 {
-	struct store_object_info *v = calloc(m->nseg, sizeof(*v));
+	struct store_object_info *v = calloc(m->tm.nseg, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	int rc = 0;
-	for (size_t j = 0; !rc && j < m->nseg; j++) {
+	for (size_t j = 0; !rc && j < m->tm.nseg; j++) {
 		char key[STORE_KEY_MAX];
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, m->segs[j].id, key);
+		key_seg(x->c, bc, m->tm.segs[j].id, key);
 		rc = store_head(x->st, key, &v[j], &se);
 		if (rc) {
 			errmsg(why, cap, "segment %s is missing from the store: %s", key,
 			       se.msg[0] ? se.msg : strerror(-rc));
-		} else if (v[j].size < m->segs[j].valid) {
+		} else if (v[j].size < m->tm.segs[j].valid) {
 			errmsg(why, cap,
 			       "segment %s holds %" PRIu64 " bytes but the manifest names %" PRIu64,
-			       key, v[j].size, m->segs[j].valid);
+			       key, v[j].size, m->tm.segs[j].valid);
 			rc = -EBADMSG;
 		}
 	}
@@ -3672,23 +3595,23 @@ static int head_segments(struct rebuild *x, const char *bc, const struct manifes
 }
 
 /* The uploader's memory of a recovered tape: every segment is a complete
- * object, the manifest of generation m->gen is in the store. */
+ * object, the manifest of generation m->tm.generation is in the store. */
 static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m,
 		     const struct store_object_info *info, const char *state, char *why, size_t cap)
 {
 	int rc = 0;
-	for (size_t j = 0; !rc && j < m->nseg; j++) {
+	for (size_t j = 0; !rc && j < m->tm.nseg; j++) {
 		struct cat_upl_seg s;
 		memset(&s, 0, sizeof(s));
-		s.seg = m->segs[j].id;
-		s.valid = m->segs[j].valid;
+		s.seg = m->tm.segs[j].id;
+		s.valid = m->tm.segs[j].valid;
 		s.part_size = adapt_part_size(x->c->part_size);
 		s.object_size = info[j].size;
 		copy_str(s.object_etag, sizeof(s.object_etag), info[j].etag);
 		rc = cat_upl_seg_put(x->cat, bc, &s);
 	}
 	if (!rc)
-		rc = cat_upl_tape_set(x->cat, bc, m->gen, state);
+		rc = cat_upl_tape_set(x->cat, bc, m->tm.generation, state);
 	if (rc)
 		errmsg(why, cap, "cannot record its segments in the catalog: %s", strerror(-rc));
 	return rc;
@@ -3727,10 +3650,10 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
-		const char *media = tape_media_name((enum tape_media)m.media);
-		rc =
-		    lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_ARCHIVED,
-				   "recovered from the object store", t->reason, sizeof(t->reason));
+		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
+		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
+				    CAT_ARCHIVED, "recovered from the object store", t->reason,
+				    sizeof(t->reason));
 	}
 	/* The uploader leaves ARCHIVED tapes alone: no race here. */
 	if (!rc)
@@ -3742,8 +3665,8 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
 		       "known to the catalog (created while the rebuild ran)");
 	} else if (!rc) {
 		set_where(x, t, NULL);
-		t->segments = m.nseg;
-		t->bytes = man_bytes(&m);
+		t->segments = m.tm.nseg;
+		t->bytes = tape_manifest_bytes(&m.tm);
 	}
 	free(info);
 	man_free(&m);
@@ -3788,10 +3711,10 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 			       strerror(-rc));
 	}
 	if (!rc && !finish) {
-		const char *media = tape_media_name((enum tape_media)m.media);
-		rc =
-		    lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.capacity, CAT_AVAILABLE,
-				   "recovered from the object store", t->reason, sizeof(t->reason));
+		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
+		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
+				    CAT_AVAILABLE, "recovered from the object store", t->reason,
+				    sizeof(t->reason));
 		adopted = rc == 0;
 		if (rc == -EEXIST) {
 			/* Created by an operator while the rebuild ran. */
@@ -3824,8 +3747,8 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	t->result = rc ? UPL_FAILED : UPL_RECOVERED;
 	if (!rc) {
 		set_where(x, t, NULL);
-		t->segments = m.nseg;
-		t->bytes = man_bytes(&m);
+		t->segments = m.tm.nseg;
+		t->bytes = tape_manifest_bytes(&m.tm);
 	}
 	free(info);
 	man_free(&m);
@@ -3876,7 +3799,8 @@ static int recover_local(struct rebuild *x, struct plan *p)
 		    get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 && man_parse(&sm) == 0)
 			have_sm = true;
 	}
-	if (have_sm && sm.gen > lm.gen && set_aside(dir, "older", kept, sizeof(kept)) == 0) {
+	if (have_sm && sm.tm.generation > lm.tm.generation &&
+	    set_aside(dir, "older", kept, sizeof(kept)) == 0) {
 		man_free(&lm);
 		man_free(&sm);
 		if (x->log) {
@@ -3894,33 +3818,33 @@ static int recover_local(struct rebuild *x, struct plan *p)
 	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, CAT_AVAILABLE,
 			    "recovered from the local medium", t->reason, sizeof(t->reason));
 	/* What the store holds already, segment by segment. */
-	for (size_t j = 0; !rc && have_sm && j < sm.nseg; j++) {
+	for (size_t j = 0; !rc && have_sm && j < sm.tm.nseg; j++) {
 		char key[STORE_KEY_MAX];
 		struct store_object_info oi;
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, sm.segs[j].id, key);
-		if (store_head(x->st, key, &oi, &se) || oi.size < sm.segs[j].valid)
+		key_seg(x->c, bc, sm.tm.segs[j].id, key);
+		if (store_head(x->st, key, &oi, &se) || oi.size < sm.tm.segs[j].valid)
 			continue; /* missing or short: the uploader sends it */
 		struct cat_upl_seg s;
 		memset(&s, 0, sizeof(s));
-		s.seg = sm.segs[j].id;
-		s.valid = sm.segs[j].valid;
+		s.seg = sm.tm.segs[j].id;
+		s.valid = sm.tm.segs[j].valid;
 		s.part_size = adapt_part_size(x->c->part_size);
 		s.object_size = oi.size;
 		copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
 		rc = cat_upl_seg_put(x->cat, bc, &s);
 	}
 	if (!rc && have_sm)
-		rc = cat_upl_tape_set(x->cat, bc, sm.gen, "AVAILABLE");
+		rc = cat_upl_tape_set(x->cat, bc, sm.tm.generation, "AVAILABLE");
 	if (rc && !t->reason[0])
 		errmsg(t->reason, sizeof(t->reason), "cannot record what the store holds of it: %s",
 		       strerror(-rc));
 	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
 	if (!rc) {
 		set_where(x, t, NULL);
-		t->segments = lm.nseg;
-		t->bytes = man_bytes(&lm);
+		t->segments = lm.tm.nseg;
+		t->bytes = tape_manifest_bytes(&lm.tm);
 		copy_str(t->reason, sizeof(t->reason), "the local medium");
 	}
 	man_free(&lm);
