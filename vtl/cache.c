@@ -11,7 +11,7 @@
  *     so neither can undo the other.
  *   - The medium reads only bytes a fetch job has verified: a job hands
  *     out [base, done), a run of whole records that all passed their
- *     header and payload CRC32C (docs/medium-format.md, "Record"), each
+ *     header and payload CRC32C (tape_records_prefix, scsi/tape.h), each
  *     at its own offset in the .part file. Only a run from byte 0 to the
  *     segment's end makes the file whole (.dat).
  *   - A descriptor the medium holds stays valid whatever happens to the
@@ -33,14 +33,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scsi/be.h"
-#include "scsi/crc32c.h"
 #include "scsi/tape.h"
 
 #define CHUNK	   (8u << 20) /* one ranged GET */
 #define AHEAD	   4u	      /* GETs ahead of the reader */
 #define IDLE_SECS  60	      /* a job nobody asks anything of is given up */
-#define REC_HDR	   32u
 #define NO_RESTART UINT64_MAX
 
 struct fjob {
@@ -115,27 +112,6 @@ static void job_unlink(struct vcache *c, struct fjob *j)
 	}
 }
 
-/* Length of the prefix of p[0, len) made of whole records that verify;
- * -EBADMSG when a record is damaged. */
-static int64_t verified_prefix(const uint8_t *p, uint64_t len)
-{
-	uint64_t off = 0;
-	while (len - off >= REC_HDR) {
-		const uint8_t *h = p + off;
-		if (get_le32(h) != 0x5254564cu || get_le32(h + 28) != crc32c(h, 28))
-			return -EBADMSG;
-		uint32_t stored = get_le32(h + 20);
-		if (stored > TAPE_MAX_BLOCK)
-			return -EBADMSG;
-		if (len - off - REC_HDR < stored)
-			break;
-		if (stored && get_le32(h + 24) != crc32c(h + REC_HDR, stored))
-			return -EBADMSG;
-		off += REC_HDR + stored;
-	}
-	return (int64_t)off;
-}
-
 /*
  * The job's thread: ranged GETs from where the run ends, verified and
  * written at their offsets in the .part file, while the reader is less than
@@ -149,7 +125,7 @@ static int job_run(struct vcache *c, struct fjob *j)
 	char key[STORE_KEY_MAX];
 	snprintf(key, sizeof(key), "%stapes/%s/seg/%016" PRIx64, c->cfg.prefix, j->barcode, j->seg);
 	/* A whole record may straddle a GET: keep its start for the next. */
-	size_t cap = CHUNK + TAPE_MAX_BLOCK + 2 * REC_HDR, fill = 0;
+	size_t cap = CHUNK + TAPE_REC_MAX, fill = 0;
 	uint8_t *buf = malloc(cap);
 	uint64_t fetched = 0; /* the next byte to GET: done + fill */
 	int rc = 0;
@@ -209,8 +185,9 @@ static int job_run(struct vcache *c, struct fjob *j)
 		}
 		fetched += got;
 		fill += got;
-		int64_t ok = verified_prefix(buf, fill);
-		if (ok < 0 || (fetched == j->valid && (size_t)ok != fill)) {
+		size_t ok = 0;
+		rc = tape_records_prefix(buf, fill, &ok);
+		if (rc || (fetched == j->valid && ok != fill)) {
 			logf_(c, 0,
 			      "fetch of %s: a record near byte %" PRIu64
 			      " fails its CRC32C; the tape reads MEDIUM ERROR there",
@@ -220,15 +197,15 @@ static int job_run(struct vcache *c, struct fjob *j)
 		}
 		/* The bytes are the segment's at their offsets: right in the
 		 * file even if a restart came meanwhile. */
-		if (ok > 0 && pwrite(j->fd, buf, (size_t)ok, (off_t)done) != ok) {
+		if (ok > 0 && pwrite(j->fd, buf, ok, (off_t)done) != (ssize_t)ok) {
 			rc = -EIO;
 			break;
 		}
-		memmove(buf, buf + ok, fill - (size_t)ok);
-		fill -= (size_t)ok;
+		memmove(buf, buf + ok, fill - ok);
+		fill -= ok;
 		pthread_mutex_lock(&c->mu);
-		j->done += (uint64_t)ok;
-		c->st.fetched_bytes += (uint64_t)ok;
+		j->done += ok;
+		c->st.fetched_bytes += ok;
 		pthread_cond_broadcast(&c->cond);
 		pthread_mutex_unlock(&c->mu);
 	}
