@@ -1,5 +1,5 @@
 /*
- * tape_int.h - private to the medium (tape.c, tape_disk.c): the in-memory
+ * tape_int.h - private to the medium (scsi/tape*.c): the in-memory
  * state of an open cartridge and the on-disk encodings.
  *
  * The on-disk format is described byte by byte in docs/medium-format.md;
