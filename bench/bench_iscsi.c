@@ -3,7 +3,7 @@
  * (tgtd with its bs_ssc tape emulation), both driven by libiscsi over
  * 127.0.0.1 in the same run, with single-stream loopback TCP as the ceiling.
  *
- * Issue 5's benchmark. Every target instance is started here, fresh, and
+ * The benchmark. Every target instance is started here, fresh, and
  * stopped here (also on failure: an atexit handler and SIGINT/SIGTERM kill
  * what we started, and every child has PR_SET_PDEATHSIG):
  *   - vtld (./vtld of this build) on 127.0.0.1 port 0 with a temporary data
@@ -918,7 +918,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	printf("\nissue 5 targets (256K: >= 2x tgt or >= 70%% of loopback TCP, whichever is "
+	printf("\ntargets (256K: >= 2x tgt or >= 70%% of loopback TCP, whichever is "
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);

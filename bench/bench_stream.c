@@ -2,7 +2,7 @@
  * bench_stream.c - streaming throughput of a tape drive through the scsi/
  * entry point, against dd on the same filesystem in the same run.
  *
- * Issue 3's benchmark: WRITE(6) of 4 GiB in 256 KiB variable-length
+ * The benchmark: WRITE(6) of 4 GiB in 256 KiB variable-length
  * records with a WRITE FILEMARKS (IMMED=0, so a flush to stable storage)
  * after every GiB, then REWIND and READ(6) of all of it. The peer is
  * `dd bs=256k conv=fsync` writing the same number of bytes to a file in the

@@ -1,7 +1,7 @@
 /*
  * bench_upload.c - the uploader of vtld moving a tape to radosgw, against
  * Debian's AWS CLI (`aws s3 cp`) and boto3's transfer manager sending the
- * same bytes to the same radosgw in the same run (issue 7).
+ * same bytes to the same radosgw in the same run.
  *
  * Everything is started here and stopped here, also on failure (an atexit
  * handler and SIGINT/SIGTERM/SIGHUP; every child has PR_SET_PDEATHSIG;
@@ -1134,7 +1134,7 @@ int main(int argc, char **argv)
 		met = met && q >= 1.0;
 		printf("ratio vtld / %-40s %5.2f\n", res[i].name, q);
 	}
-	printf("issue 7 target (vtld at least as fast as every peer, ratio >= 1.0): %s\n",
+	printf("target (vtld at least as fast as every peer, ratio >= 1.0): %s\n",
 	       met ? "met" : "MISSED");
 	bench_print_loadavg("at end");
 	return 0;

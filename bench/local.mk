@@ -5,7 +5,7 @@ bench_bench_stream_LDADD = $(SCSI_LIBS) -lpthread
 BENCHES += bench/bench_stream
 CLEANFILES += $(BENCHES)
 
-# The iSCSI target against Debian's tgt (issue 5, docs/benchmarks.md): starts
+# The iSCSI target against Debian's tgt (docs/benchmarks.md): starts
 # ./vtld, ./vtlctl and tgtd itself. libiscsi's headers come from their own
 # directory, as in iscsi/local.mk.
 EXTRA_PROGRAMS += bench/bench_iscsi
@@ -17,8 +17,7 @@ EXTRA_bench_bench_iscsi_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 BENCHES += bench/bench_iscsi
 
 # The library through LIO (tcm_loop + TCMU, LIO iSCSI + TCMU) against the
-# built-in target, in the QEMU guest of tests/e2e (issue 8,
-# docs/benchmarks.md). bench/tcmu/run-bench.sh prints one "skipped" line and
+# built-in target, in the QEMU guest of tests/e2e (docs/benchmarks.md). bench/tcmu/run-bench.sh prints one "skipped" line and
 # succeeds when QEMU or a guest tool is missing, so the benchmarks after it
 # still run. Makefile.am's bench loop runs ./$$b from the build directory,
 # and CLEANFILES removes every $(BENCHES) entry: hence a wrapper made here
@@ -32,7 +31,7 @@ BENCHES += bench/bench_tcmu
 EXTRA_DIST += bench/tcmu/run-bench.sh bench/tcmu/guest-bench.sh
 
 # The uploader against `aws s3 cp` and boto3 on a radosgw it starts itself
-# (issue 7, docs/benchmarks.md): ./vtld, ./vtlctl, tests/s3/rgw.sh and the
+# (docs/benchmarks.md): ./vtld, ./vtlctl, tests/s3/rgw.sh and the
 # boto3 helper bench/bench_upload.py; the peers come with
 # `scripts/install-deps.sh bench`.
 EXTRA_PROGRAMS += bench/bench_upload

@@ -173,7 +173,7 @@ static const char *const migrations[] = {
     "  cause TEXT NOT NULL);"
     "CREATE INDEX events_tape ON events(tape, id);"
     "CREATE INDEX tapes_state ON tapes(state);",
-    /* 2: the uploader's state (issue 7, catalog/catalog_upl.h): per tape
+    /* 2: the uploader's state (catalog/catalog_upl.h): per tape
      * the manifest generation in the store, per segment its multipart
      * upload or finished object, per part its number, size and ETag. */
     "CREATE TABLE upl_tapes ("

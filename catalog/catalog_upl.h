@@ -1,5 +1,5 @@
 /*
- * catalog_upl.h - the uploader's persistent state (issue 7): what of each
+ * catalog_upl.h - the uploader's persistent state: what of each
  * tape is in the object store, so that after kill -9 or a reboot uploads
  * resume without re-sending finished parts (ARCHITECTURE.md, durability
  * contract: "upload ids and uploaded parts are persisted").

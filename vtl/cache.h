@@ -1,5 +1,5 @@
 /*
- * cache.h - the local cache of vtld (issue 7; ARCHITECTURE.md, "The local
+ * cache.h - the local cache of vtld (ARCHITECTURE.md, "The local
  * cache is the write buffer and a read cache"): the segment files under
  * DATA_DIR/tapes are the cache in front of the object store.
  *

@@ -21,10 +21,12 @@
  * tape, and lib_open makes the drives agree with it.
  *
  * The shelf: a tape moved to an import/export element is exported and goes
- * IN_TRANSIT_TO_SHELF there. Until an object store exists (issue 7) the
- * shelf is local: the cartridge stays in the port until the operator takes
- * it (vtlctl tape archive), which makes it ARCHIVED at once since its data
- * is already on stable local storage under DIR/tapes.
+ * IN_TRANSIT_TO_SHELF there; the uploader (vtl/uploader.c) archives it to
+ * the object store. Without an uploader attached (lib_config.object_store
+ * false, which only the tests use) the shelf is local: the cartridge stays
+ * in the port until the operator takes it (vtlctl tape archive), which
+ * makes it ARCHIVED at once since its data is already on stable local
+ * storage under DIR/tapes.
  */
 #define _GNU_SOURCE
 #include "library.h"

@@ -146,7 +146,7 @@ run 0 "slot to slot" tape move ABC123L8 --to slot:40
 # --- Export, archive, retrieve.
 run 0 "move to ie" tape move VTL001L8 --to ie:1
 run 0 "show exported" tape show VTL001L8 --json
-# The uploader may already be archiving it (object store shelf, issue 7).
+# The uploader may already be archiving it (object store shelf).
 [[ "$(jq -r .state <<<"$OUT")" =~ ^(IN_TRANSIT_TO_SHELF|ARCHIVING|ARCHIVED)$ ]] && ok "exported tape is IN_TRANSIT_TO_SHELF" || bad "export" "$OUT"
 run 0 "archive" tape archive VTL001L8 --wait
 run 0 "show archived" tape show VTL001L8 --json

@@ -385,7 +385,7 @@ Test(vtld_library, tape_show_and_list_report_the_usage_of_a_loaded_tape_as_it_gr
 	cr_assert_eq(vp_ctl(&vtl, out, sizeof(out), "tape show ITS001L8 --json"), 0, "%s", out);
 	cr_expect_eq(json_used_bytes(out), 0, "blank tape");
 
-	/* Issue 4: the catalog learns the usage only when the tape leaves the
+	/* The catalog learns the usage only when the tape leaves the
 	 * drive; vtlctl must show it while the tape is loaded. */
 	write_two_files(iscsi, 1, 5);
 	uint64_t payload = 0;

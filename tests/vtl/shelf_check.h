@@ -1,5 +1,5 @@
 /*
- * shelf_check.h - the checks of the shelf (issue 7) shared by the suites
+ * shelf_check.h - the checks of the shelf shared by the suites
  * that run the real vtld on each kind of store: the local directory
  * (tests/vtl/test_store_vtld.c) and radosgw (tests/vtl/test_store_rgw.c).
  * A tape is written through a drive, uploaded, archived to a shelf kept

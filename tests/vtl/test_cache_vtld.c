@@ -1,6 +1,6 @@
 /*
  * test_cache_vtld.c - the local cache and disaster recovery end to end
- * (issue 7; docs/object-store.md, "The cache" and "Disaster recovery"):
+ * (docs/object-store.md, "The cache" and "Disaster recovery"):
  * the real vtld and vtlctl (tests/iscsi/vtld_proc.c), data written and read
  * through a drive with libiscsi, the local-directory object store.
  *

@@ -1,5 +1,5 @@
 /*
- * test_shelf_rgw.c - the uploader and the shelf under store faults (issue 7):
+ * test_shelf_rgw.c - the uploader and the shelf under store faults:
  * the real vtld with [store] type = s3 pointed at the fault proxy of the
  * tests (tests/s3/faultproxy.c) in front of Ceph's radosgw, started by
  * main() with tests/s3/rgw.sh. A store outage mid-upload (the proxy drops

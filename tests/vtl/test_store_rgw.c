@@ -1,6 +1,6 @@
 /*
  * test_store_rgw.c - the uploader and the shelf against a real S3 server
- * (issue 7): Ceph's radosgw started by main() with tests/s3/rgw.sh (as
+ * Ceph's radosgw started by main() with tests/s3/rgw.sh (as
  * tests/s3/test_store.c does), the real vtld configured with [store]
  * type = s3 and its keys in the config file, data written through a drive
  * with libiscsi. What arrives in the bucket is read back by the test with

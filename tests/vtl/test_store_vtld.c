@@ -1,5 +1,5 @@
 /*
- * test_store_vtld.c - the uploader and the shelf end to end (issue 7): the
+ * test_store_vtld.c - the uploader and the shelf end to end: the
  * real vtld and vtlctl (tests/iscsi/vtld_proc.c), data written through a
  * drive with libiscsi, the local-directory object store opened by the test
  * itself to check what arrived there. The checks of the shelf are those of
