@@ -31,6 +31,8 @@
  * acknowledged it (parts finish out of order, so the recorded parts are a
  * set, not a run), and each object after Complete plus a HEAD check: the
  * durability contract's "uploads in flight resume from the catalog".
+ *
+ * The state and helpers the object-store side shares are in upload_int.h.
  */
 #define _GNU_SOURCE
 #include "uploader.h"
@@ -54,11 +56,10 @@
 #include "cache.h"
 #include "library.h"
 #include "scsi/tape.h"
+#include "upload_int.h"
 
-#define MIB	       (1ull << 20)
-#define GET_CHUNK      (8u << 20) /* ranged GET size for downloads */
-#define TICK_MS	       500
-#define THROUGHPUT_WIN 10 /* seconds */
+#define GET_CHUNK (8u << 20) /* ranged GET size for downloads */
+#define TICK_MS	  500
 /* Looks at an archived tape's restores: AWS's take minutes (Expedited) to
  * hours (Standard, Bulk), and each look costs a LIST and a HEAD per
  * object, so the wait doubles from a second up to five minutes. */
@@ -71,7 +72,6 @@
 #define HOLD_RETRY_MS (5u * 60 * 1000)
 /* A log line of the same cause at most once in this many seconds. */
 #define LOG_REPEAT_SECS 60
-#define LOG_SEEN	32
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -135,139 +135,7 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 	return rc;
 }
 
-/* ---- State -------------------------------------------------------------- */
-
-/* Causes of a wait besides the store's faults (enum store_fault): the
- * store holds another tape of the barcode, or a local file of the tape
- * cannot be read. */
-enum { FAULT_FOREIGN = 100, FAULT_LOCAL };
-
-/*
- * Uploads held back by an error that needs a person (store_fault other
- * than transient, or FAULT_*): the whole store's (a certificate, the
- * credentials, the bucket, a quota) or one tape's. They stay visible in
- * `vtlctl status` and `tape show` until a try succeeds.
- */
-struct hold {
-	int fault;	  /* 0: none */
-	uint64_t cause;	  /* which error: its fault, errno and S3 code */
-	uint64_t logged;  /* the cause last logged (kept when the hold ends), 0
-			   * after `store retry` */
-	char what[2048];  /* the error and what to do about it */
-	int64_t retry_ms; /* mono_ms() of the next try; 0: at the next round */
-};
-
-/* What the thread remembers of a tape between rounds. */
-struct tape_rec {
-	char barcode[CAT_BARCODE_MAX + 1];
-	uint64_t gen; /* the manifest generation last seen, since `since` */
-	time_t since;
-	/* Retrieval waiting for archive restores: the next look, and the
-	 * wait before it, doubled each time (RESTORE_POLL_MIN_MS..MAX_MS). */
-	int64_t poll_at_ms;
-	unsigned poll_ms;
-	/* Where its trip to or from the shelf stands, for `tape show` and
-	 * `--wait` (upl_tape_activity), "" when none; under u->mu. */
-	char note[256];
-	/* Its uploads wait for a person (hold.fault), or its last round
-	 * failed with an error that the next one may not meet (transient);
-	 * under u->mu. */
-	struct hold hold;
-	char transient[STORE_ERR_MSG_MAX + 256];
-};
-
-/* The first error of the upload of the tape in hand (errf), for
- * round_once to decide: hold the store or the tape, or try again. */
-struct tape_err {
-	int fault; /* 0: none yet */
-	int rc;
-	char code[64];
-	char msg[STORE_ERR_MSG_MAX + 512];
-};
-
-/* A log line's cause and when it was last said (logf_). */
-struct log_seen {
-	uint64_t key;
-	time_t at;
-	unsigned suppressed;
-};
-
-/* One part of a segment's window: bytes [off, off+len) as part `number`. */
-struct part_job {
-	int number;
-	uint64_t off, len;
-	char listed[STORE_ETAG_MAX]; /* the store's ETag for it (ListParts), or "" */
-};
-
-/* The parts sync_seg() hands to the pool; next, inflight and err under
- * u->mu, the rest fixed while the window runs. */
-struct window {
-	const char *bc, *dir, *key;
-	const struct cat_upl_seg *s;
-	const struct part_job *jobs;
-	size_t njobs, next, inflight;
-	int err; /* the first failure: no part starts after it */
-};
-
-struct worker {
-	struct upl *u;
-	pthread_t thread;
-	uint8_t *buf; /* one part, allocated at start */
-	size_t cap;
-	int number; /* the part in flight, 0 when none (under u->mu) */
-};
-
-struct upl {
-	struct lib *lib;
-	struct store *st;
-	struct upl_config cfg;
-	/* The shelf apart ([store] archive_bucket, archive_path,
-	 * archive_prefix): st itself or a store of its own, and the config
-	 * whose prefix names its keys. NULL: the class is changed in place. */
-	struct store *shelf_st;
-	struct upl_config shelf_cfg;
-	upl_log_fn log;
-	struct cat *cat;
-	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
-	pthread_mutex_t mu;	/* everything below */
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running, stop, kicked;
-	struct upl_status stats;
-	uint64_t samples[THROUGHPUT_WIN + 1]; /* bytes_sent at each second */
-	time_t sample_t[THROUGHPUT_WIN + 1];
-	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
-	/* Test hook VTL_UPLOAD_PAUSE_FILE: no round while this file exists,
-	 * so that a test sees a tape the uploader has not looked at yet. */
-	char pause_file[PATH_MAX];
-	struct tape_rec *recs;
-	size_t n_recs;
-	struct vcache *cache;			 /* eviction, read-through, back-pressure */
-	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
-	size_t n_reconciled;
-	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
-	/* Under mu: the store's hold (struct hold), the error of the tape in
-	 * hand, the log lines said lately, `vtlctl store retry` requests
-	 * (asked) and the last one a round has answered (retried). */
-	struct hold hold;
-	struct tape_err terr;
-	char current[CAT_BARCODE_MAX + 1]; /* the tape whose upload runs, "" */
-	struct log_seen seen[LOG_SEEN];
-	uint64_t retry_asked, retried;
-	uint64_t progress; /* requests to the store that succeeded (count()) */
-	/* Reads [store] of vtld's configuration again (upl_set_reload). */
-	upl_reload_fn reload;
-	void *reload_arg;
-	bool swept; /* the orphan sweep has run (it waits out a hold) */
-	/* The part pool ([store] parallel_parts). */
-	struct worker *workers;
-	unsigned nworkers;
-	struct window *win;	  /* the segment being sent, under mu */
-	pthread_cond_t work_cond; /* a window or stop, for the workers */
-	pthread_cond_t done_cond; /* a part done, for run_window */
-};
-
-static void copy_str(char *dst, size_t cap, const char *src)
+void upl_copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = strlen(src);
 	if (n >= cap)
@@ -279,7 +147,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 /* arr (n elements of elem bytes, room for *cap) with room for one more:
  * the same pointer, or a larger allocation (then *cap is updated); NULL
  * when out of memory (arr and *cap unchanged). */
-static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem)
 {
 	if (n < *cap)
 		return arr;
@@ -296,8 +164,8 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
  * store of its own, and *sc the config naming its keys; *out is NULL when
  * the shelf is the archive class changed in place.
  */
-static int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
-		      struct store **out, struct upl_config *sc, char *err, size_t errlen)
+int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
+	       struct store **out, struct upl_config *sc, char *err, size_t errlen)
 {
 	*out = NULL;
 	*sc = *c;
@@ -319,7 +187,7 @@ static int shelf_open(const struct upl_config *c, const char *data_dir, struct s
 		return -EINVAL;
 	}
 	if (c->archive_prefix_set)
-		copy_str(sc->prefix, sizeof(sc->prefix), c->archive_prefix);
+		upl_copy_str(sc->prefix, sizeof(sc->prefix), c->archive_prefix);
 	bool same;
 	if (s3) {
 		same = !c->archive_bucket[0] || strcmp(c->archive_bucket, c->bucket) == 0;
@@ -349,20 +217,17 @@ static int shelf_open(const struct upl_config *c, const char *data_dir, struct s
 		return 0;
 	}
 	if (s3)
-		copy_str(sc->bucket, sizeof(sc->bucket), c->archive_bucket);
+		upl_copy_str(sc->bucket, sizeof(sc->bucket), c->archive_bucket);
 	else
-		copy_str(sc->path, sizeof(sc->path), c->archive_path);
+		upl_copy_str(sc->path, sizeof(sc->path), c->archive_path);
 	return upl_store_open(sc, data_dir, out, err, errlen);
 }
 
-static void shelf_close(struct store *shelf, struct store *st)
+void shelf_close(struct store *shelf, struct store *st)
 {
 	if (shelf && shelf != st)
 		store_close(shelf);
 }
-
-static void logf_(struct upl *u, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -406,7 +271,7 @@ static uint64_t msg_cause(uint64_t h, const char *msg)
 static void say(struct upl *u, int level, uint64_t key, const char *msg)
 {
 	char line[1200];
-	copy_str(line, sizeof(line), msg);
+	upl_copy_str(line, sizeof(line), msg);
 	if (level <= 1) {
 		time_t now = time(NULL);
 		pthread_mutex_lock(&u->mu);
@@ -429,7 +294,7 @@ static void say(struct upl *u, int level, uint64_t key, const char *msg)
 			*e = (struct log_seen){.key = key, .at = now};
 		}
 		if (level == 0)
-			copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+			upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
 		pthread_mutex_unlock(&u->mu);
 		if (quiet)
 			return;
@@ -438,7 +303,7 @@ static void say(struct upl *u, int level, uint64_t key, const char *msg)
 		u->log(level, line);
 }
 
-static void logf_(struct upl *u, int level, const char *fmt, ...)
+void upl_logf(struct upl *u, int level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -449,19 +314,16 @@ static void logf_(struct upl *u, int level, const char *fmt, ...)
 	say(u, level, msg_cause(fnv1a(0xcbf29ce484222325ull, &fmt, sizeof(fmt)), msg), msg);
 }
 
-static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
 /*
- * An error of the upload of the tape in hand (sync_tape and below, the
+ * An error of the upload of the tape in hand (upl_sync_tape and below, the
  * part workers too): the first one of the tape's round is kept with its
  * fault (the store's, or `fault` when se is NULL or says none) for
  * round_once, which holds the store or the tape back, or logs it and tries
  * again next round. Nothing is logged here then, so a window of parts
  * failing alike is one line. Outside an upload (the shelf's steps) the
- * error is logged at once, as logf_ does. Returns rc.
+ * error is logged at once, as upl_logf does. Returns rc.
  */
-static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
+int upl_errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
 {
 	char msg[sizeof(u->terr.msg)];
 	va_list ap;
@@ -483,16 +345,14 @@ static int errf(struct upl *u, const struct store_err *se, int rc, int fault, co
 	if (!u->terr.fault) {
 		u->terr.fault = fault;
 		u->terr.rc = rc;
-		copy_str(u->terr.code, sizeof(u->terr.code), se ? se->code : "");
-		copy_str(u->terr.msg, sizeof(u->terr.msg), msg);
+		upl_copy_str(u->terr.code, sizeof(u->terr.code), se ? se->code : "");
+		upl_copy_str(u->terr.msg, sizeof(u->terr.msg), msg);
 	}
 	pthread_mutex_unlock(&u->mu);
 	return rc;
 }
 
-static void activity(struct upl *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void activity(struct upl *u, const char *fmt, ...)
+void upl_activity(struct upl *u, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&u->mu);
@@ -502,7 +362,7 @@ static void activity(struct upl *u, const char *fmt, ...)
 	pthread_mutex_unlock(&u->mu);
 }
 
-static bool stopping(struct upl *u)
+bool upl_stopping(struct upl *u)
 {
 	pthread_mutex_lock(&u->mu);
 	bool s = u->stop;
@@ -510,7 +370,7 @@ static bool stopping(struct upl *u)
 	return s;
 }
 
-static void count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests)
+void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests)
 {
 	pthread_mutex_lock(&u->mu);
 	u->progress++;
@@ -524,37 +384,29 @@ static void count(struct upl *u, uint64_t bytes, int parts, int copied, int obje
 
 /* ---- Keys and the manifest ---------------------------------------------- */
 
-static void key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k)
+void upl_key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/seg/%016" PRIx64, c->prefix, bc, seg);
 }
 
-static void key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k)
+void upl_key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/manifest/%016" PRIx64, c->prefix, bc, gen);
 }
 
-static void key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k)
+void upl_key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/%s", c->prefix, bc, rest);
 }
 
-/* A manifest as the uploader keeps it: the file's bytes, copied to the
- * store whole, and what they say (scsi/tape.h). */
-struct manifest {
-	uint8_t *buf;
-	size_t len;
-	struct tape_manifest tm;
-};
-
 /* Put a medium that cannot be used aside, under a name no barcode has. */
-static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
+int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap)
 {
 	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
 	return rename(dir, kept) ? -errno : 0;
 }
 
-static void man_free(struct manifest *m)
+void upl_man_free(struct manifest *m)
 {
 	free(m->buf);
 	tape_manifest_free(&m->tm);
@@ -562,12 +414,12 @@ static void man_free(struct manifest *m)
 }
 
 /* What m->buf says, with every check the medium makes of its own. */
-static int man_parse(struct manifest *m)
+int upl_man_parse(struct manifest *m)
 {
 	return tape_manifest_parse(m->buf, m->len, &m->tm);
 }
 
-static int man_read(const char *dir, struct manifest *m)
+int upl_man_read(const char *dir, struct manifest *m)
 {
 	void *raw = NULL;
 	memset(m, 0, sizeof(*m));
@@ -578,7 +430,7 @@ static int man_read(const char *dir, struct manifest *m)
 
 /* ---- Uploading one tape ------------------------------------------------- */
 
-static uint64_t adapt_part_size(uint64_t want)
+uint64_t upl_adapt_part_size(uint64_t want)
 {
 	/* A segment is at most TAPE_SEGMENT_SIZE plus one record; S3 allows
 	 * 10,000 parts (Amazon S3 User Guide, "Multipart upload limits"). */
@@ -591,7 +443,7 @@ static uint64_t adapt_part_size(uint64_t want)
 	return want;
 }
 
-static int cat_call_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n)
+int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n)
 {
 	pthread_mutex_lock(&u->cat_mu);
 	int rc = cat_upl_segs(u->cat, bc, s, n);
@@ -629,12 +481,12 @@ static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, si
 static bool still_named(const char *dir, uint64_t seg)
 {
 	struct manifest m;
-	if (man_read(dir, &m))
-		return true; /* unreadable: sync_tape says so at the next round */
+	if (upl_man_read(dir, &m))
+		return true; /* unreadable: upl_sync_tape says so at the next round */
 	bool named = false;
 	for (size_t i = 0; i < m.tm.nseg; i++)
 		named |= m.tm.segs[i].id == seg;
-	man_free(&m);
+	upl_man_free(&m);
 	return named;
 }
 
@@ -667,10 +519,11 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 	if (rc == -ENOENT && !still_named(w->dir, w->s->seg))
 		rc = -EAGAIN; /* cut by an overwrite since: the next round reads anew */
 	if (rc && rc != -EAGAIN)
-		return errf(u, NULL, -EIO, FAULT_LOCAL,
-			    "tape %s: cannot read %s/seg-%016" PRIx64 ".dat, which its manifest "
-			    "names: %s",
-			    w->bc, w->dir, w->s->seg, strerror(-rc));
+		return upl_errf(u, NULL, -EIO, FAULT_LOCAL,
+				"tape %s: cannot read %s/seg-%016" PRIx64
+				".dat, which its manifest "
+				"names: %s",
+				w->bc, w->dir, w->s->seg, strerror(-rc));
 	if (rc)
 		return rc;
 	struct cat_upl_part p = {.number = j->number, .size = j->len};
@@ -691,8 +544,8 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 		if (rc == -ENOENT && strcmp(se.code, "NoSuchUpload") == 0)
 			return rc; /* sync_seg starts the upload again */
 		if (rc)
-			return errf(u, &se, rc, 0, "upload of part %d of %s failed: %s", j->number,
-				    w->key, se.msg);
+			return upl_errf(u, &se, rc, 0, "upload of part %d of %s failed: %s",
+					j->number, w->key, se.msg);
 	}
 	/* Only now, acknowledged with its ETag, is the part recorded. */
 	pthread_mutex_lock(&u->cat_mu);
@@ -701,13 +554,13 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 	if (rc)
 		return rc;
 	if (adopt) {
-		logf_(u, 2, "part %d of %s was in the store already; adopted, not sent again",
-		      j->number, w->key);
+		upl_logf(u, 2, "part %d of %s was in the store already; adopted, not sent again",
+			 j->number, w->key);
 		pthread_mutex_lock(&u->mu);
 		u->stats.parts_adopted++;
 		pthread_mutex_unlock(&u->mu);
 	} else {
-		count(u, j->len, 1, 0, 0, 0);
+		upl_count(u, j->len, 1, 0, 0, 0);
 	}
 	vcache_sent(u->cache, j->len);
 	return 0;
@@ -742,7 +595,7 @@ static void window_activity(struct upl *u)
  * (docs/benchmarks.md). Under back-pressure the drives wait, and the
  * uploader has the CPU.
  */
-static void give_way(struct upl *u, const char *name)
+void upl_give_way(struct upl *u, const char *name)
 {
 	pthread_setname_np(pthread_self(), name); /* for top -H, ps -L */
 	if (!u->cfg.upload_nice)
@@ -753,15 +606,15 @@ static void give_way(struct upl *u, const char *name)
 	if ((now != -1 || !errno) &&
 	    setpriority(PRIO_PROCESS, tid, now + (int)u->cfg.upload_nice) == 0)
 		return;
-	logf_(u, 1, "cannot lower the uploader's priority (upload_nice %u): %s", u->cfg.upload_nice,
-	      strerror(errno));
+	upl_logf(u, 1, "cannot lower the uploader's priority (upload_nice %u): %s",
+		 u->cfg.upload_nice, strerror(errno));
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct upl *u = wk->u;
-	give_way(u, "vtl-part");
+	upl_give_way(u, "vtl-part");
 	pthread_mutex_lock(&u->mu);
 	while (!u->stop) {
 		struct window *w = u->win;
@@ -802,7 +655,7 @@ static int run_window(struct upl *u, struct window *w)
 	return rc;
 }
 
-static int pool_start(struct upl *u, unsigned n, size_t part_size)
+int upl_pool_start(struct upl *u, unsigned n, size_t part_size)
 {
 	u->workers = calloc(n, sizeof(*u->workers));
 	if (!u->workers)
@@ -825,8 +678,8 @@ static int pool_start(struct upl *u, unsigned n, size_t part_size)
 	return 0;
 }
 
-/* Join the workers pool_start started (u->stop is set) and free them. */
-static void pool_stop(struct upl *u)
+/* Join the workers upl_pool_start started (u->stop is set) and free them. */
+void upl_pool_stop(struct upl *u)
 {
 	for (unsigned i = 0; i < u->nworkers; i++) {
 		pthread_join(u->workers[i].thread, NULL);
@@ -845,7 +698,7 @@ struct listed_parts {
 static int listed_cb(void *arg, const struct store_part *p)
 {
 	struct listed_parts *l = arg;
-	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
+	void *v = upl_grow(l->v, &l->cap, l->n, sizeof(*l->v));
 	if (!v)
 		return -ENOMEM;
 	l->v = v;
@@ -864,7 +717,7 @@ static bool reconciled(struct upl *u, const char *upload_id)
 	if (!v)
 		return true; /* no memory: simply send again */
 	u->reconciled = v;
-	copy_str(u->reconciled[u->n_reconciled++], STORE_UPLOAD_ID_MAX, upload_id);
+	upl_copy_str(u->reconciled[u->n_reconciled++], STORE_UPLOAD_ID_MAX, upload_id);
 	return false;
 }
 
@@ -890,7 +743,7 @@ static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *
 				j++;
 			if (j < njobs && jobs[j].number == l.v[i].number &&
 			    jobs[j].len == l.v[i].size)
-				copy_str(jobs[j].listed, sizeof(jobs[j].listed), l.v[i].etag);
+				upl_copy_str(jobs[j].listed, sizeof(jobs[j].listed), l.v[i].etag);
 		}
 	}
 	free(l.v);
@@ -900,7 +753,7 @@ static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *
  * starts it again. */
 static int upload_gone(struct upl *u, const char *bc, const char *key, struct cat_upl_seg *s)
 {
-	logf_(u, 1, "upload of %s is gone from the store; sending it again", key);
+	upl_logf(u, 1, "upload of %s is gone from the store; sending it again", key);
 	s->upload_id[0] = 0;
 	s->object_size = 0;
 	s->object_etag[0] = 0;
@@ -915,7 +768,7 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	char key[STORE_KEY_MAX];
 	struct store_err se;
 	int rc;
-	key_seg(&u->cfg, bc, s->seg, key);
+	upl_key_seg(&u->cfg, bc, s->seg, key);
 	const uint64_t P = s->part_size;
 	bool changed = s->valid != valid;
 	s->valid = valid;
@@ -938,9 +791,9 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 				return changed ? cat_call_put(u, bc, s) : 0;
 			rc = store_put(u->st, key, "", 0, NULL, s->object_etag, &se);
 			if (rc)
-				return errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+				return upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 			s->object_size = 0;
-			count(u, 0, 0, 0, 1, 0);
+			upl_count(u, 0, 0, 0, 1, 0);
 			return cat_call_put(u, bc, s);
 		}
 		uint64_t have = s->object_etag[0] ? s->object_size / P : 0; /* copyable parts */
@@ -948,8 +801,8 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			return changed ? cat_call_put(u, bc, s) : 0;
 		rc = store_mpu_create(u->st, key, NULL, s->upload_id, &se);
 		if (rc)
-			return errf(u, &se, rc, 0, "cannot start the upload of %s: %s", key,
-				    se.msg);
+			return upl_errf(u, &se, rc, 0, "cannot start the upload of %s: %s", key,
+					se.msg);
 		reconciled(u, s->upload_id); /* new: nothing in the store to adopt */
 		rc = cat_call_put(u, bc, s);
 		if (rc)
@@ -960,15 +813,15 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 			rc = store_mpu_copy_part(u->st, key, s->upload_id, (int)n, key, (n - 1) * P,
 						 P, p.etag, &se);
 			if (rc)
-				return errf(u, &se, rc, 0,
-					    "copy of part %" PRIu64 " of %s failed: %s", n, key,
-					    se.msg);
+				return upl_errf(u, &se, rc, 0,
+						"copy of part %" PRIu64 " of %s failed: %s", n, key,
+						se.msg);
 			pthread_mutex_lock(&u->cat_mu);
 			rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
 			pthread_mutex_unlock(&u->cat_mu);
 			if (rc)
 				return rc;
-			count(u, 0, 0, 1, 0, 0);
+			upl_count(u, 0, 0, 1, 0, 0);
 		}
 	} else if (changed) {
 		rc = cat_call_put(u, bc, s);
@@ -1046,11 +899,11 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	free(parts);
 	if (nsp != last || total < valid) {
 		free(sp);
-		return errf(u, NULL, -EIO, STORE_FAULT_TRANSIENT,
-			    "upload of %s: the catalog lacks parts after sending them", key);
+		return upl_errf(u, NULL, -EIO, STORE_FAULT_TRANSIENT,
+				"upload of %s: the catalog lacks parts after sending them", key);
 	}
 	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
-	activity(u, "completing %s (%zu parts)", key, nsp);
+	upl_activity(u, "completing %s (%zu parts)", key, nsp);
 	rc = store_mpu_complete(u->st, key, s->upload_id, sp, nsp, etag, &se);
 	if (!rc)
 		rc = store_multipart_etag(sp, nsp, want);
@@ -1058,27 +911,27 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	if (rc == -ENOENT)
 		return upload_gone(u, bc, key, s);
 	if (rc)
-		return errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
+		return upl_errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
 	struct store_object_info info;
 	rc = store_head(u->st, key, &info, &se);
 	if (rc || info.size != total || (etag[0] && strcmp(etag, want) != 0) ||
 	    strcmp(info.etag, want) != 0)
-		return errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
-			    "%s does not verify after completion (size %" PRIu64 ", want %" PRIu64
-			    "; ETag %s, want %s)%s%s",
-			    key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want,
-			    rc ? ": " : "", rc ? se.msg : "");
+		return upl_errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
+				"%s does not verify after completion (size %" PRIu64
+				", want %" PRIu64 "; ETag %s, want %s)%s%s",
+				key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want,
+				rc ? ": " : "", rc ? se.msg : "");
 	s->upload_id[0] = 0;
 	s->object_size = total;
 	snprintf(s->object_etag, sizeof(s->object_etag), "%s", want);
-	count(u, 0, 0, 0, 1, 0);
+	upl_count(u, 0, 0, 0, 1, 0);
 	return cat_call_put(u, bc, s);
 }
 
 /* The thread's record of a tape, made when missing (NULL: no memory).
  * Only the thread calls it; the array grows under u->mu because
  * upl_tape_activity reads it from other threads. */
-static struct tape_rec *rec_for(struct upl *u, const char *bc)
+struct tape_rec *upl_rec_for(struct upl *u, const char *bc)
 {
 	for (size_t i = 0; i < u->n_recs; i++)
 		if (strcmp(u->recs[i].barcode, bc) == 0)
@@ -1095,14 +948,11 @@ static struct tape_rec *rec_for(struct upl *u, const char *bc)
 	return r;
 }
 
-static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Say where tape bc's trip to or from the shelf stands (fmt "" when it
  * is over); the text, which names the tape, is the thread's activity too. */
-static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
+void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 {
-	struct tape_rec *r = rec_for(u, bc);
+	struct tape_rec *r = upl_rec_for(u, bc);
 	char text[256];
 	va_list ap;
 	va_start(ap, fmt);
@@ -1110,9 +960,9 @@ static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 	va_end(ap);
 	pthread_mutex_lock(&u->mu);
 	if (r)
-		copy_str(r->note, sizeof(r->note), text);
+		upl_copy_str(r->note, sizeof(r->note), text);
 	if (text[0])
-		copy_str(u->stats.activity, sizeof(u->stats.activity), text);
+		upl_copy_str(u->stats.activity, sizeof(u->stats.activity), text);
 	pthread_mutex_unlock(&u->mu);
 }
 
@@ -1121,7 +971,7 @@ static int put_text(struct upl *u, struct store *st, const char *key, const char
 	struct store_err se;
 	int rc = store_put(st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc)
-		errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+		upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 	return rc;
 }
 
@@ -1133,11 +983,11 @@ static const char *store_state_of(enum cat_state s)
 }
 
 /* The state object in the location (st, c), then in the catalog. */
-static int put_state(struct upl *u, struct store *st, const struct upl_config *c,
-		     const struct cat_tape *t, const char *state, uint64_t gen)
+int upl_put_state(struct upl *u, struct store *st, const struct upl_config *c,
+		  const struct cat_tape *t, const char *state, uint64_t gen)
 {
 	char key[STORE_KEY_MAX], text[256];
-	key_tape(c, t->barcode, "state", key);
+	upl_key_tape(c, t->barcode, "state", key);
 	snprintf(text, sizeof(text), "state=%s\nmedia=%s\ncapacity=%" PRIu64 "\n", state, t->media,
 		 t->capacity);
 	int rc = put_text(u, st, key, text);
@@ -1161,7 +1011,7 @@ static int collect_key(void *arg, const struct store_list_entry *e)
 	struct del_ctx *d = arg;
 	if (e->is_prefix || (d->keep && strcmp(e->key, d->keep) == 0))
 		return 0;
-	void *nk = grow(d->keys, &d->cap, d->n, sizeof(*d->keys));
+	void *nk = upl_grow(d->keys, &d->cap, d->n, sizeof(*d->keys));
 	if (!nk)
 		return -ENOMEM;
 	d->keys = nk;
@@ -1170,7 +1020,7 @@ static int collect_key(void *arg, const struct store_list_entry *e)
 }
 
 /* Delete every object of st under prefix but `keep`. */
-static int delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep)
+int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep)
 {
 	struct del_ctx d = {.u = u, .keep = keep};
 	struct store_list_opts lo = {.prefix = prefix};
@@ -1180,13 +1030,13 @@ static int delete_under(struct upl *u, struct store *st, const char *prefix, con
 	for (size_t i = 0; !rc && i < d.n; i++)
 		rc = store_delete(st, d.keys[i], &se);
 	if (rc)
-		errf(u, &se, rc, 0, "cleaning up %s failed: %s", prefix,
-		     se.msg[0] ? se.msg : strerror(-rc));
+		upl_errf(u, &se, rc, 0, "cleaning up %s failed: %s", prefix,
+			 se.msg[0] ? se.msg : strerror(-rc));
 	free(d.keys);
 	return rc;
 }
 
-static int any_key(void *arg, const struct store_list_entry *e)
+int upl_any_key(void *arg, const struct store_list_entry *e)
 {
 	snprintf(arg, STORE_KEY_MAX, "%s", e->key);
 	return 1; /* one is enough */
@@ -1213,27 +1063,27 @@ static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct ma
 	for (int shelf = 0; shelf < 2 && !found[0]; shelf++) {
 		if (shelf && !u->shelf_st)
 			break;
-		key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
+		upl_key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
 		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
-		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, any_key, found, &se);
+		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, upl_any_key, found, &se);
 		if (rc < 0)
-			return errf(
+			return upl_errf(
 			    u, &se, rc, 0,
 			    "cannot check %s in the store before the first upload of %s: %s", pfx,
 			    t->barcode, se.msg[0] ? se.msg : strerror(-rc));
 	}
-	count(u, 0, 0, 0, 0, 0); /* the store answered */
+	upl_count(u, 0, 0, 0, 0, 0); /* the store answered */
 	if (found[0])
-		return errf(u, NULL, -EEXIST, FAULT_FOREIGN,
-			    "tape %s is not uploaded: the store already holds a tape with this "
-			    "barcode (%s), which the catalog does not know; bring it back with "
-			    "`vtlctl catalog rebuild` (after deleting the local tape %s), or "
-			    "delete %s* from the bucket",
-			    t->barcode, found, t->barcode, pfx);
+		return upl_errf(u, NULL, -EEXIST, FAULT_FOREIGN,
+				"tape %s is not uploaded: the store already holds a tape with this "
+				"barcode (%s), which the catalog does not know; bring it back with "
+				"`vtlctl catalog rebuild` (after deleting the local tape %s), or "
+				"delete %s* from the bucket",
+				t->barcode, found, t->barcode, pfx);
 	struct cat_upl_seg s;
 	memset(&s, 0, sizeof(s));
 	s.seg = m->tm.segs[0].id;
-	s.part_size = adapt_part_size(u->cfg.part_size);
+	s.part_size = upl_adapt_part_size(u->cfg.part_size);
 	return cat_call_put(u, t->barcode, &s);
 }
 
@@ -1241,22 +1091,22 @@ static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct ma
  * One round for one tape in the library. *up_to_date: every segment is a
  * complete object and the newest manifest is in the store.
  */
-static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
+int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 {
 	char dir[PATH_MAX];
 	struct manifest m;
 	*up_to_date = false;
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	int rc = man_read(dir, &m);
+	int rc = upl_man_read(dir, &m);
 	if (rc == -ENOENT)
 		return 0; /* no medium yet (being created or downloaded) */
 	if (rc)
-		return errf(u, NULL, rc, FAULT_LOCAL,
-			    "tape %s: its manifest %s/MANIFEST cannot be read (%s), so nothing "
-			    "of the tape can be uploaded",
-			    t->barcode, dir,
-			    rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
-	struct tape_rec *ir = rec_for(u, t->barcode);
+		return upl_errf(u, NULL, rc, FAULT_LOCAL,
+				"tape %s: its manifest %s/MANIFEST cannot be read (%s), so nothing "
+				"of the tape can be uploaded",
+				t->barcode, dir,
+				rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
+	struct tape_rec *ir = upl_rec_for(u, t->barcode);
 	time_t now = time(NULL);
 	if (ir && ir->gen != m.tm.generation) {
 		ir->gen = m.tm.generation;
@@ -1269,7 +1119,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	size_t nrows = 0;
 	uint64_t man_gen = 0;
 	char sstate[32] = "";
-	rc = cat_call_segs(u, t->barcode, &rows, &nrows);
+	rc = upl_cat_segs(u, t->barcode, &rows, &nrows);
 	if (!rc) {
 		pthread_mutex_lock(&u->cat_mu);
 		rc = cat_upl_tape_get(u->cat, t->barcode, &man_gen, sstate, sizeof(sstate));
@@ -1290,7 +1140,7 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		} else {
 			memset(&s, 0, sizeof(s));
 			s.seg = m.tm.segs[i].id;
-			s.part_size = adapt_part_size(u->cfg.part_size);
+			s.part_size = upl_adapt_part_size(u->cfg.part_size);
 		}
 		bool complete = i + 1 < m.tm.nseg || !loaded || idle;
 		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete);
@@ -1303,15 +1153,15 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 	if (m.tm.generation != man_gen || !sstate[0]) {
 		char key[STORE_KEY_MAX];
 		struct store_err se;
-		key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
+		upl_key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
 		/* Every segment it names is complete: the manifest may go up. */
 		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
 		if (rc) {
-			errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+			upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
 			goto out;
 		}
-		count(u, 0, 0, 0, 0, 1);
-		rc = put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.tm.generation);
+		upl_count(u, 0, 0, 0, 0, 1);
+		rc = upl_put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.tm.generation);
 		if (rc)
 			goto out;
 		/* Now that the manifest which drops them is up: delete the
@@ -1323,12 +1173,12 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			if (named)
 				continue;
 			char sk[STORE_KEY_MAX];
-			key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
+			upl_key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
 			if (rows[j].upload_id[0])
 				store_mpu_abort(u->st, sk, rows[j].upload_id, &se);
 			rc = store_delete(u->st, sk, &se);
 			if (rc)
-				errf(u, &se, rc, 0, "delete of %s failed: %s", sk, se.msg);
+				upl_errf(u, &se, rc, 0, "delete of %s failed: %s", sk, se.msg);
 			if (!rc) {
 				pthread_mutex_lock(&u->cat_mu);
 				rc = cat_upl_seg_delete(u->cat, t->barcode, rows[j].seg);
@@ -1336,15 +1186,15 @@ static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			}
 		}
 		char pfx[STORE_KEY_MAX];
-		key_tape(&u->cfg, t->barcode, "manifest/", pfx);
+		upl_key_tape(&u->cfg, t->barcode, "manifest/", pfx);
 		if (!rc)
-			rc = delete_under(u, u->st, pfx, key);
+			rc = upl_delete_under(u, u->st, pfx, key);
 	}
 	if (!rc)
 		*up_to_date = true;
 out:
 	free(rows);
-	man_free(&m);
+	upl_man_free(&m);
 	return rc;
 }
 
@@ -1356,7 +1206,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path) ? -errno : 0;
 }
 
-static int rm_rf(const char *path)
+int upl_rm_rf(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st))
@@ -1371,7 +1221,7 @@ static int rm_rf(const char *path)
  * back to the library's location, and archiving it again finds every
  * object on the shelf already.
  */
-static bool on_shelf(struct upl *u, const struct cat_tape *t)
+bool shelf_holds_tape(struct upl *u, const struct cat_tape *t)
 {
 	char sstate[32] = "";
 	uint64_t gen;
@@ -1389,36 +1239,36 @@ static bool on_shelf(struct upl *u, const struct cat_tape *t)
  * the shelf apart is checked there by size (a copy across buckets may
  * carry another ETag), or in the library's location if it was archived
  * there before the shelf moved. */
-static int verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes)
+int shelf_verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes)
 {
 	struct cat_upl_seg *rows;
 	size_t n;
 	*bytes = 0;
-	bool shelf = on_shelf(u, t);
-	int rc = cat_call_segs(u, t->barcode, &rows, &n);
+	bool shelf = shelf_holds_tape(u, t);
+	int rc = upl_cat_segs(u, t->barcode, &rows, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		char key[STORE_KEY_MAX];
 		struct store_object_info info;
 		struct store_err se;
 		bool there = false;
 		if (shelf) {
-			key_seg(&u->shelf_cfg, t->barcode, rows[i].seg, key);
+			upl_key_seg(&u->shelf_cfg, t->barcode, rows[i].seg, key);
 			rc = store_head(u->shelf_st, key, &info, &se);
 			there = rc == 0;
 			if (rc == -ENOENT)
 				rc = 0;
 		}
 		if (!rc && !there) {
-			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
+			upl_key_seg(&u->cfg, t->barcode, rows[i].seg, key);
 			rc = store_head(u->st, key, &info, &se);
 		}
 		if (!rc && (info.size != rows[i].object_size ||
 			    (!there && strcmp(info.etag, rows[i].object_etag) != 0) ||
 			    rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)) {
-			logf_(u, 0,
-			      "%s does not verify: size %" PRIu64 " ETag %s, catalog %" PRIu64
-			      " %s",
-			      key, info.size, info.etag, rows[i].object_size, rows[i].object_etag);
+			upl_logf(
+			    u, 0,
+			    "%s does not verify: size %" PRIu64 " ETag %s, catalog %" PRIu64 " %s",
+			    key, info.size, info.etag, rows[i].object_size, rows[i].object_etag);
 			rc = -EBADMSG;
 		}
 		*bytes += rows[i].valid;
@@ -1469,8 +1319,8 @@ static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t 
 		}
 	}
 	if (rc)
-		logf_(u, 0, "cannot move %s to the shelf as %s: %s", src, dst,
-		      se.msg[0] ? se.msg : strerror(-rc));
+		upl_logf(u, 0, "cannot move %s to the shelf as %s: %s", src, dst,
+			 se.msg[0] ? se.msg : strerror(-rc));
 	return rc;
 }
 
@@ -1482,12 +1332,12 @@ static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t 
  * STANDARD: a few KiB, and rebuilding the catalog reads it without a
  * restore (an archive class bills small objects at 40 KiB or more anyway).
  */
-static int finish_archive(struct upl *u, const struct cat_tape *t)
+int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 {
 	struct cat_upl_seg *rows;
 	size_t n;
 	uint64_t gen = 0;
-	int rc = cat_call_segs(u, t->barcode, &rows, &n);
+	int rc = upl_cat_segs(u, t->barcode, &rows, &n);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&u->cat_mu);
@@ -1501,15 +1351,16 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 		struct store_object_info info;
 		struct store_err se;
 		if (i < n) {
-			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-			key_seg(sc, t->barcode, rows[i].seg, dst);
+			upl_key_seg(&u->cfg, t->barcode, rows[i].seg, key);
+			upl_key_seg(sc, t->barcode, rows[i].seg, dst);
 		} else {
-			key_manifest(&u->cfg, t->barcode, gen, key);
-			key_manifest(sc, t->barcode, gen, dst);
+			upl_key_manifest(&u->cfg, t->barcode, gen, key);
+			upl_key_manifest(sc, t->barcode, gen, dst);
 		}
 		if (u->shelf_st) {
-			tape_note(u, t->barcode, "moving tape %s to the shelf: object %zu of %zu",
-				  t->barcode, i + 1, n + 1);
+			upl_tape_note(u, t->barcode,
+				      "moving tape %s to the shelf: object %zu of %zu", t->barcode,
+				      i + 1, n + 1);
 			rc = i < n
 				 ? shelve_one(u, key, dst, rows[i].object_size, cls[0] ? cls : NULL)
 				 : shelve_one(u, key, dst, UINT64_MAX, NULL);
@@ -1517,34 +1368,34 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 		}
 		rc = store_head(u->st, key, &info, &se);
 		if (!rc && strcmp(info.storage_class, cls) != 0) {
-			tape_note(u, t->barcode,
-				  "moving tape %s to storage class %s: object %zu of %zu",
-				  t->barcode, cls, i + 1, n);
+			upl_tape_note(u, t->barcode,
+				      "moving tape %s to storage class %s: object %zu of %zu",
+				      t->barcode, cls, i + 1, n);
 			rc = store_copy(u->st, key, key, cls, NULL, &se);
 		}
 		if (rc)
-			logf_(u, 0, "cannot move %s to storage class %s: %s", key, cls, se.msg);
+			upl_logf(u, 0, "cannot move %s to storage class %s: %s", key, cls, se.msg);
 	}
 	free(rows);
 	if (!rc)
-		rc = put_state(u, sst, sc, t, "ARCHIVED", gen);
+		rc = upl_put_state(u, sst, sc, t, "ARCHIVED", gen);
 	char pfx[STORE_KEY_MAX], keep[STORE_KEY_MAX];
 	if (!rc && u->shelf_st) {
 		/* The shelf keeps one manifest, the library's location none. */
-		key_tape(sc, t->barcode, "manifest/", pfx);
-		key_manifest(sc, t->barcode, gen, keep);
-		rc = delete_under(u, sst, pfx, keep);
-		key_tape(&u->cfg, t->barcode, "", pfx);
+		upl_key_tape(sc, t->barcode, "manifest/", pfx);
+		upl_key_manifest(sc, t->barcode, gen, keep);
+		rc = upl_delete_under(u, sst, pfx, keep);
+		upl_key_tape(&u->cfg, t->barcode, "", pfx);
 		if (!rc)
-			rc = delete_under(u, u->st, pfx, NULL);
+			rc = upl_delete_under(u, u->st, pfx, NULL);
 	}
 	char dir[PATH_MAX];
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	if (!rc)
-		rc = rm_rf(dir);
+		rc = upl_rm_rf(dir);
 	if (!rc) {
 		char cause[PATH_MAX + 2 * STORE_KEY_MAX], at[PATH_MAX + STORE_KEY_MAX];
-		key_tape(sc, t->barcode, "", pfx);
+		upl_key_tape(sc, t->barcode, "", pfx);
 		store_where(sst, pfx, at, sizeof(at));
 		if (u->shelf_st)
 			snprintf(cause, sizeof(cause),
@@ -1557,28 +1408,24 @@ static int finish_archive(struct upl *u, const struct cat_tape *t)
 		rc = lib_shelf_step(u->lib, t->barcode, CAT_ARCHIVING, CAT_ARCHIVED, cause);
 	}
 	if (!rc) {
-		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
-		logf_(u, 2, "tape %s ARCHIVED", t->barcode);
+		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
+		upl_logf(u, 2, "tape %s ARCHIVED", t->barcode);
 	}
 	return rc;
 }
 
 /* ---- Downloading --------------------------------------------------------- */
 
-struct last_key {
-	char key[STORE_KEY_MAX];
-};
-
-static int last_cb(void *arg, const struct store_list_entry *e)
+int shelf_last_cb(void *arg, const struct store_list_entry *e)
 {
-	struct last_key *l = arg;
+	struct shelf_last_key *l = arg;
 	if (!e->is_prefix)
 		snprintf(l->key, sizeof(l->key), "%s", e->key);
 	return 0;
 }
 
-static int get_all(struct store *st, const char *key, uint8_t **out, size_t *len,
-		   struct store_err *se)
+int shelf_get_all(struct store *st, const char *key, uint8_t **out, size_t *len,
+		  struct store_err *se)
 {
 	struct store_object_info info;
 	int rc = store_head(st, key, &info, se);
@@ -1617,10 +1464,7 @@ static int write_file(const char *path, const void *buf, size_t len)
 }
 
 /* A message for a person into buf, cut at cap if need be. */
-static void errmsg(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errmsg(char *buf, size_t cap, const char *fmt, ...)
+void upl_errmsg(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -1685,30 +1529,30 @@ static int request_restores(struct store *st, const struct upl_config *c, const 
 	if (manifest_key) {
 		char pfx[STORE_KEY_MAX];
 		restore_one(&r, manifest_key);
-		key_tape(c, bc, "seg/", pfx);
+		upl_key_tape(c, bc, "seg/", pfx);
 		struct store_list_opts lo = {.prefix = pfx};
 		if (!r.rc)
 			r.rc = store_list(st, &lo, restore_cb, &r, &r.se);
 	}
 	for (size_t i = from; m && i < m->tm.nseg && !r.rc; i++) {
 		char key[STORE_KEY_MAX];
-		key_seg(c, bc, m->tm.segs[i].id, key);
+		upl_key_seg(c, bc, m->tm.segs[i].id, key);
 		restore_one(&r, key);
 	}
 	if (r.rc)
-		errmsg(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
-		       r.se.msg[0] ? r.se.msg : strerror(-r.rc));
+		upl_errmsg(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
+			   r.se.msg[0] ? r.se.msg : strerror(-r.rc));
 	else
-		errmsg(err, errlen,
-		       "tape %s is archived: restore requested for %zu objects, %zu restores "
-		       "running (%s tier, %u days); waiting until readable",
-		       bc, r.asked, r.running, c->restore_tier, c->restore_days);
+		upl_errmsg(err, errlen,
+			   "tape %s is archived: restore requested for %zu objects, %zu restores "
+			   "running (%s tier, %u days); waiting until readable",
+			   bc, r.asked, r.running, c->restore_tier, c->restore_days);
 	return r.rc ? r.rc : -EAGAIN;
 }
 
 /* A download that rebuilding the catalog or a retrieval watches: stopped
  * when vtld shuts down (upl_rebuild.cancelled). */
-static bool rebuild_cancelled(const struct upl_rebuild *r)
+bool shelf_rebuild_cancelled(const struct upl_rebuild *r)
 {
 	return r && r->cancelled && r->cancelled(r->arg);
 }
@@ -1720,46 +1564,46 @@ static bool rebuild_cancelled(const struct upl_rebuild *r)
  * a directory with a MANIFEST holds a complete, verified tape. *m receives
  * the manifest.
  */
-static int fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
-		      struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
+int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
+		     struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX];
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
 	memset(m, 0, sizeof(*m));
-	struct last_key lk = {""};
-	key_tape(c, bc, "manifest/", pfx);
+	struct shelf_last_key lk = {""};
+	upl_key_tape(c, bc, "manifest/", pfx);
 	struct store_list_opts lo = {.prefix = pfx};
-	int rc = store_list(st, &lo, last_cb, &lk, &se);
+	int rc = store_list(st, &lo, shelf_last_cb, &lk, &se);
 	if (!rc && !lk.key[0])
 		rc = -ENOENT;
 	if (!rc)
-		rc = get_all(st, lk.key, &m->buf, &m->len, &se);
+		rc = shelf_get_all(st, lk.key, &m->buf, &m->len, &se);
 	if (rc == -EAGAIN) {
 		rc = request_restores(st, c, bc, lk.key, NULL, 0, err, errlen);
-		man_free(m);
+		upl_man_free(m);
 		return rc;
 	}
 	if (!rc)
-		rc = man_parse(m);
+		rc = upl_man_parse(m);
 	if (rc) {
-		errmsg(err, errlen, "no readable manifest of tape %s in the store (%s): %s", bc,
-		       pfx, se.msg[0] ? se.msg : strerror(-rc));
-		man_free(m);
+		upl_errmsg(err, errlen, "no readable manifest of tape %s in the store (%s): %s", bc,
+			   pfx, se.msg[0] ? se.msg : strerror(-rc));
+		upl_man_free(m);
 		return rc;
 	}
-	rm_rf(tmp);
+	upl_rm_rf(tmp);
 	if (mkdir(tmp, 0700)) {
 		rc = -errno;
-		errmsg(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		man_free(m);
+		upl_errmsg(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		upl_man_free(m);
 		return rc;
 	}
 	uint8_t *buf = NULL;
 	for (size_t i = 0; !rc && i < m->tm.nseg; i++) {
 		char key[STORE_KEY_MAX], path[PATH_MAX + 64];
 		uint64_t valid = m->tm.segs[i].valid;
-		key_seg(c, bc, m->tm.segs[i].id, key);
+		upl_key_seg(c, bc, m->tm.segs[i].id, key);
 		if (valid > (2ull << 30)) {
 			rc = -EFBIG;
 			break;
@@ -1780,7 +1624,7 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 		for (uint64_t off = 0; !rc && off < valid;) {
 			size_t want = valid - off < GET_CHUNK ? (size_t)(valid - off) : GET_CHUNK;
 			size_t got = 0;
-			if (rebuild_cancelled(r)) {
+			if (shelf_rebuild_cancelled(r)) {
 				rc = -ECANCELED;
 				break;
 			}
@@ -1790,18 +1634,18 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 			off += want;
 		}
 		if (rc == -ECANCELED)
-			errmsg(err, errlen, "download of tape %s stopped: vtld is shutting down",
-			       bc);
+			upl_errmsg(err, errlen,
+				   "download of tape %s stopped: vtld is shutting down", bc);
 		else if (rc == -EAGAIN)
 			rc = request_restores(st, c, bc, NULL, m, i, err, errlen);
 		else if (rc)
-			errmsg(err, errlen, "download of %s failed: %s", key,
-			       se.msg[0] ? se.msg : strerror(-rc));
+			upl_errmsg(err, errlen, "download of %s failed: %s", key,
+				   se.msg[0] ? se.msg : strerror(-rc));
 		if (!rc && (rc = tape_records_verify(buf, valid)) != 0)
-			errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
+			upl_errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
 		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->tm.segs[i].id);
 		if (!rc && (rc = write_file(path, buf, valid)) != 0)
-			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+			upl_errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		free(buf);
 		buf = NULL;
 	}
@@ -1810,28 +1654,28 @@ static int fetch_tape(struct store *st, const struct upl_config *c, const char *
 		snprintf(path, sizeof(path), "%s/MANIFEST", tmp);
 		rc = write_file(path, m->buf, m->len);
 		if (rc)
-			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+			upl_errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 	}
 	if (rc) {
 		if (!err[0])
-			errmsg(err, errlen, "cannot download tape %s into %s: %s", bc, tmp,
-			       strerror(-rc));
-		rm_rf(tmp);
-		man_free(m);
+			upl_errmsg(err, errlen, "cannot download tape %s into %s: %s", bc, tmp,
+				   strerror(-rc));
+		upl_rm_rf(tmp);
+		upl_man_free(m);
 	}
 	return rc;
 }
 
-/* Put a complete download (fetch_tape) in place of the tape's directory,
+/* Put a complete download (shelf_fetch_tape) in place of the tape's directory,
  * durably: the rename is fsynced in the parent directory. */
-static int install_tape(const char *tmp, const char *dir, char *err, size_t errlen)
+int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errlen)
 {
 	char parent[PATH_MAX];
-	copy_str(parent, sizeof(parent), dir);
+	upl_copy_str(parent, sizeof(parent), dir);
 	char *slash = strrchr(parent, '/');
 	if (slash)
 		*slash = 0;
-	int rc = rm_rf(dir);
+	int rc = upl_rm_rf(dir);
 	if (!rc && rename(tmp, dir))
 		rc = -errno;
 	int fd = rc ? -1 : open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1840,27 +1684,28 @@ static int install_tape(const char *tmp, const char *dir, char *err, size_t errl
 	if (fd >= 0)
 		close(fd);
 	if (rc)
-		errmsg(err, errlen, "cannot put %s in place of %s: %s", tmp, dir, strerror(-rc));
+		upl_errmsg(err, errlen, "cannot put %s in place of %s: %s", tmp, dir,
+			   strerror(-rc));
 	return rc;
 }
 
 /* Download a tape into dir (replaced if present) through DIR.download;
- * w: progress and cancellation, as fetch_tape. */
-static int download_tape(struct store *st, const struct upl_config *c, const char *bc,
-			 const char *dir, struct manifest *m, const struct upl_rebuild *w,
-			 char *err, size_t errlen)
+ * w: progress and cancellation, as shelf_fetch_tape. */
+static int shelf_download_tape(struct store *st, const struct upl_config *c, const char *bc,
+			       const char *dir, struct manifest *m, const struct upl_rebuild *w,
+			       char *err, size_t errlen)
 {
 	char tmp[PATH_MAX + 16];
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
-	int rc = fetch_tape(st, c, bc, tmp, m, w, err, errlen);
-	if (!rc && (rc = install_tape(tmp, dir, err, errlen)) != 0) {
-		rm_rf(tmp);
-		man_free(m);
+	int rc = shelf_fetch_tape(st, c, bc, tmp, m, w, err, errlen);
+	if (!rc && (rc = shelf_install_tape(tmp, dir, err, errlen)) != 0) {
+		upl_rm_rf(tmp);
+		upl_man_free(m);
 	}
 	return rc;
 }
 
-static int64_t mono_ms(void)
+int64_t upl_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1877,61 +1722,63 @@ struct retrieval {
 static void retrieval_progress(void *arg, const char *what)
 {
 	struct retrieval *w = arg;
-	tape_note(w->u, w->bc, "%s", what);
+	upl_tape_note(w->u, w->bc, "%s", what);
 }
 
 static bool retrieval_cancelled(void *arg)
 {
-	return stopping(((struct retrieval *)arg)->u);
+	return upl_stopping(((struct retrieval *)arg)->u);
 }
 
-static int retrieve_tape(struct upl *u, const struct cat_tape *t)
+int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t)
 {
 	char dir[PATH_MAX], err[512] = "";
 	struct manifest m;
-	struct tape_rec *pr = rec_for(u, t->barcode);
-	if (pr && pr->poll_ms && mono_ms() < pr->poll_at_ms)
+	struct tape_rec *pr = upl_rec_for(u, t->barcode);
+	if (pr && pr->poll_ms && upl_mono_ms() < pr->poll_at_ms)
 		return -EAGAIN; /* its restores were looked at a moment ago */
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	tape_note(u, t->barcode, "retrieving tape %s: reading its manifest", t->barcode);
+	upl_tape_note(u, t->barcode, "retrieving tape %s: reading its manifest", t->barcode);
 	struct retrieval rw = {u, t->barcode};
 	struct upl_rebuild w = {
 	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
 	int rc = -ENOENT;
 	if (u->shelf_st)
-		rc = download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, &w, err,
-				   sizeof(err));
+		rc = shelf_download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, &w, err,
+					 sizeof(err));
 	/* Not on the shelf apart: archived in place, before the shelf moved. */
 	if (rc == -ENOENT)
-		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
+		rc = shelf_download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
 	if (rc == -EAGAIN && pr) {
 		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
 		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
 			pr->poll_ms = RESTORE_POLL_MAX_MS;
-		pr->poll_at_ms = mono_ms() + pr->poll_ms;
+		pr->poll_at_ms = upl_mono_ms() + pr->poll_ms;
 	} else if (pr) {
 		pr->poll_ms = 0;
 	}
 	if (rc == -EAGAIN) {
 		/* Waiting for archive restores: said once in the log, shown
 		 * as the tape's note. */
-		tape_note(u, t->barcode, "%s; next look in %u s", err, pr ? pr->poll_ms / 1000 : 1);
+		upl_tape_note(u, t->barcode, "%s; next look in %u s", err,
+			      pr ? pr->poll_ms / 1000 : 1);
 		if (strcmp(u->restore_note, err))
-			logf_(u, 1, "retrieval of tape %s: %s", t->barcode, err);
-		copy_str(u->restore_note, sizeof(u->restore_note), err);
+			upl_logf(u, 1, "retrieval of tape %s: %s", t->barcode, err);
+		upl_copy_str(u->restore_note, sizeof(u->restore_note), err);
 		return rc;
 	}
 	if (rc == -ECANCELED) {
-		logf_(u, 2, "retrieval of tape %s: %s; it starts again at the next start",
-		      t->barcode, err);
+		upl_logf(u, 2, "retrieval of tape %s: %s; it starts again at the next start",
+			 t->barcode, err);
 		return rc;
 	}
 	if (rc) {
-		tape_note(u, t->barcode, "retrieving tape %s: %s; trying again", t->barcode, err);
-		logf_(u, 0, "retrieval of tape %s: %s", t->barcode, err);
+		upl_tape_note(u, t->barcode, "retrieving tape %s: %s; trying again", t->barcode,
+			      err);
+		upl_logf(u, 0, "retrieval of tape %s: %s", t->barcode, err);
 		return rc;
 	}
-	man_free(&m);
+	upl_man_free(&m);
 	/* Read-only (AWS Tape Gateway): the cartridge's write-protect tab. */
 	struct tape *tp;
 	rc = tape_open(dir, &tp);
@@ -1946,17 +1793,18 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
 	if (!rc)
-		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
+		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
 	if (rc == -ENOSPC) {
-		tape_note(u, t->barcode,
-			  "tape %s is downloaded and waits for a free import/export element",
-			  t->barcode);
-		logf_(u, 1, "tape %s is downloaded but no import/export element is free; waiting",
-		      t->barcode);
+		upl_tape_note(u, t->barcode,
+			      "tape %s is downloaded and waits for a free import/export element",
+			      t->barcode);
+		upl_logf(u, 1,
+			 "tape %s is downloaded but no import/export element is free; waiting",
+			 t->barcode);
 	} else if (rc)
-		logf_(u, 0, "retrieval of tape %s failed: %s", t->barcode, strerror(-rc));
+		upl_logf(u, 0, "retrieval of tape %s failed: %s", t->barcode, strerror(-rc));
 	else
-		logf_(u, 2, "tape %s RETRIEVED", t->barcode);
+		upl_logf(u, 2, "tape %s RETRIEVED", t->barcode);
 	return rc;
 }
 
@@ -1971,22 +1819,22 @@ static int retrieve_tape(struct upl *u, const struct cat_tape *t)
  */
 #define RESTORE_DAMAGED_S 300
 
-static void restore_damaged(struct upl *u, const struct cat_tape *t)
+void shelf_restore_damaged(struct upl *u, const struct cat_tape *t)
 {
 	char dir[PATH_MAX], kept[PATH_MAX + 64], err[512] = "", sstate[32] = "";
 	uint64_t gen = 0;
-	struct tape_rec *pr = rec_for(u, t->barcode);
-	if (pr && pr->poll_at_ms && mono_ms() < pr->poll_at_ms)
+	struct tape_rec *pr = upl_rec_for(u, t->barcode);
+	if (pr && pr->poll_at_ms && upl_mono_ms() < pr->poll_at_ms)
 		return;
 	if (pr)
-		pr->poll_at_ms = mono_ms() + RESTORE_DAMAGED_S * 1000;
+		pr->poll_at_ms = upl_mono_ms() + RESTORE_DAMAGED_S * 1000;
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	/* Put back by a person since: nothing to fetch. */
 	struct tape *tp;
 	if (tape_open(dir, &tp) == 0) {
 		tape_close(tp);
 		if (lib_medium_back(u->lib, t->barcode, "recovery: the medium opens again") == 0)
-			logf_(u, 1, "tape %s: its medium opens again", t->barcode);
+			upl_logf(u, 1, "tape %s: its medium opens again", t->barcode);
 		return;
 	}
 	pthread_mutex_lock(&u->cat_mu);
@@ -1995,24 +1843,25 @@ static void restore_damaged(struct upl *u, const struct cat_tape *t)
 	if (rc || !sstate[0])
 		return; /* never uploaded whole: the store has no copy to give */
 	kept[0] = 0;
-	if (access(dir, F_OK) == 0 && set_aside(dir, "damaged", kept, sizeof(kept)) != 0) {
-		logf_(u, 0, "tape %s: cannot move its damaged medium %s aside: %s", t->barcode, dir,
-		      strerror(errno));
+	if (access(dir, F_OK) == 0 && upl_set_aside(dir, "damaged", kept, sizeof(kept)) != 0) {
+		upl_logf(u, 0, "tape %s: cannot move its damaged medium %s aside: %s", t->barcode,
+			 dir, strerror(errno));
 		return;
 	}
 	struct manifest m;
 	struct retrieval rw = {u, t->barcode};
 	struct upl_rebuild w = {
 	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
-	rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
+	rc = shelf_download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
 	if (rc) {
-		logf_(u, 0,
-		      "tape %s: its medium is damaged and the store's copy cannot be fetched: %s",
-		      t->barcode, err[0] ? err : strerror(-rc));
+		upl_logf(
+		    u, 0,
+		    "tape %s: its medium is damaged and the store's copy cannot be fetched: %s",
+		    t->barcode, err[0] ? err : strerror(-rc));
 		return;
 	}
 	uint64_t have = tape_manifest_bytes(&m.tm);
-	man_free(&m);
+	upl_man_free(&m);
 	char cause[160];
 	snprintf(cause, sizeof(cause),
 		 "recovery: the medium was damaged; restored from the object store (generation "
@@ -2020,16 +1869,17 @@ static void restore_damaged(struct upl *u, const struct cat_tape *t)
 		 gen);
 	rc = lib_medium_back(u->lib, t->barcode, cause);
 	if (rc) {
-		logf_(u, 0, "tape %s: restored from the store but not put back: %s", t->barcode,
-		      strerror(-rc));
+		upl_logf(u, 0, "tape %s: restored from the store but not put back: %s", t->barcode,
+			 strerror(-rc));
 		return;
 	}
 	uint64_t lost = t->used > have ? t->used - have : 0;
-	logf_(u, 1,
-	      "tape %s: its medium could not be read or repaired; restored from the object store "
-	      "(%" PRIu64 " bytes, generation %" PRIu64 ")%s%s; %" PRIu64
-	      " bytes written after its last upload are lost",
-	      t->barcode, have, gen, kept[0] ? "; the damaged one is kept as " : "", kept, lost);
+	upl_logf(
+	    u, 1,
+	    "tape %s: its medium could not be read or repaired; restored from the object store "
+	    "(%" PRIu64 " bytes, generation %" PRIu64 ")%s%s; %" PRIu64
+	    " bytes written after its last upload are lost",
+	    t->barcode, have, gen, kept[0] ? "; the damaged one is kept as " : "", kept, lost);
 }
 
 /* ---- The thread ----------------------------------------------------------- */
@@ -2044,7 +1894,7 @@ static int known_cb(void *arg, const char *bc, uint64_t seg, const char *id)
 	(void)bc;
 	(void)seg;
 	struct known_ids *k = arg;
-	void *v = grow(k->ids, &k->cap, k->n, sizeof(*k->ids));
+	void *v = upl_grow(k->ids, &k->cap, k->n, sizeof(*k->ids));
 	if (!v)
 		return -ENOMEM;
 	k->ids = v;
@@ -2089,7 +1939,7 @@ static int orphan_cb(void *arg, const struct store_upload *up)
  * catalog does not know: a crash between CreateMultipartUpload and the
  * catalog commit, or in a copy to the shelf apart (the catalog knows none
  * of those). */
-static int sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
+int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
 {
 	struct known_ids k = {0};
 	pthread_mutex_lock(&u->cat_mu);
@@ -2105,21 +1955,21 @@ static int sweep_orphans(struct upl *u, struct store *st, const struct upl_confi
 	for (size_t i = 0; !rc && i < o.n; i++) {
 		rc = store_mpu_abort(st, o.keys[i], o.ids[i], &se);
 		if (!rc)
-			logf_(u, 2, "aborted multipart upload of %s unknown to the catalog",
-			      o.keys[i]);
+			upl_logf(u, 2, "aborted multipart upload of %s unknown to the catalog",
+				 o.keys[i]);
 		else if (rc == -ENOENT)
 			rc = 0;
 	}
 	if (rc)
-		errf(u, &se, rc, 0, "sweep of orphaned uploads failed: %s",
-		     se.msg[0] ? se.msg : strerror(-rc));
+		upl_errf(u, &se, rc, 0, "sweep of orphaned uploads failed: %s",
+			 se.msg[0] ? se.msg : strerror(-rc));
 	free(k.ids);
 	free(o.keys);
 	free(o.ids);
 	return rc;
 }
 
-static void forget_deleted(struct upl *u, const struct cat_tape *t)
+void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
 {
 	uint64_t gen;
 	struct cat_upl_seg *rows;
@@ -2127,13 +1977,13 @@ static void forget_deleted(struct upl *u, const struct cat_tape *t)
 	pthread_mutex_lock(&u->cat_mu);
 	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
 	pthread_mutex_unlock(&u->cat_mu);
-	if (rc || cat_call_segs(u, t->barcode, &rows, &n))
+	if (rc || upl_cat_segs(u, t->barcode, &rows, &n))
 		return;
 	bool known = gen || n;
 	for (size_t i = 0; i < n; i++) {
 		char key[STORE_KEY_MAX];
 		struct store_err se;
-		key_seg(&u->cfg, t->barcode, rows[i].seg, key);
+		upl_key_seg(&u->cfg, t->barcode, rows[i].seg, key);
 		if (rows[i].upload_id[0])
 			store_mpu_abort(u->st, key, rows[i].upload_id, &se);
 	}
@@ -2141,17 +1991,17 @@ static void forget_deleted(struct upl *u, const struct cat_tape *t)
 	if (!known)
 		return;
 	char pfx[STORE_KEY_MAX];
-	key_tape(&u->cfg, t->barcode, "", pfx);
-	int rc2 = delete_under(u, u->st, pfx, NULL);
+	upl_key_tape(&u->cfg, t->barcode, "", pfx);
+	int rc2 = upl_delete_under(u, u->st, pfx, NULL);
 	if (!rc2 && u->shelf_st) {
-		key_tape(&u->shelf_cfg, t->barcode, "", pfx);
-		rc2 = delete_under(u, u->shelf_st, pfx, NULL);
+		upl_key_tape(&u->shelf_cfg, t->barcode, "", pfx);
+		rc2 = upl_delete_under(u, u->shelf_st, pfx, NULL);
 	}
 	if (rc2 == 0) {
 		pthread_mutex_lock(&u->cat_mu);
 		cat_upl_tape_forget(u->cat, t->barcode);
 		pthread_mutex_unlock(&u->cat_mu);
-		logf_(u, 2, "deleted tape %s's objects from the store", t->barcode);
+		upl_logf(u, 2, "deleted tape %s's objects from the store", t->barcode);
 	}
 }
 
@@ -2227,7 +2077,7 @@ static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog
 	size_t nrows = 0;
 	char sstate[32] = "", dir[PATH_MAX];
 	memset(b, 0, sizeof(*b));
-	if (cat_call_segs(u, t->barcode, &rows, &nrows))
+	if (upl_cat_segs(u, t->barcode, &rows, &nrows))
 		nrows = 0;
 	pthread_mutex_lock(&u->cat_mu);
 	cat_upl_tape_get(u->cat, t->barcode, &b->gen, sstate, sizeof(sstate));
@@ -2237,7 +2087,7 @@ static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog
 	int rc = -ENOENT;
 	if (has_local_copy(t->state)) {
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		rc = man_read(dir, &m);
+		rc = upl_man_read(dir, &m);
 	}
 	if (rc == 0) {
 		seg_backlog(dir, &m, rows, nrows, b);
@@ -2247,7 +2097,7 @@ static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog
 		    u->shelf_st && t->state != CAT_AVAILABLE && strcmp(sstate, "ARCHIVED") == 0;
 		if (!shelf_copy && (m.tm.generation != b->gen || !sstate[0]))
 			b->uploads++;
-		man_free(&m);
+		upl_man_free(&m);
 	} else {
 		/* No local copy, none yet (being created or downloaded), or a
 		 * manifest that cannot be read: the catalog's figures. */
@@ -2289,14 +2139,14 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		if (!has_local_copy(t->state))
 			continue;
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		if (man_read(dir, &m)) {
+		if (upl_man_read(dir, &m)) {
 			struct backlog b;
 			tape_backlog(u, t, &b); /* the catalog's figures */
 			pending += b.held - b.safe;
 			continue;
 		}
-		if (cat_call_segs(u, t->barcode, &rows, &nrows)) {
-			man_free(&m);
+		if (upl_cat_segs(u, t->barcode, &rows, &nrows)) {
+			upl_man_free(&m);
 			continue;
 		}
 		struct backlog b = {0};
@@ -2342,19 +2192,19 @@ static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 				cap = ncap;
 			}
 			struct vcache_seg *c = &cand[nc++];
-			copy_str(c->dir, sizeof(c->dir), dir);
-			copy_str(c->barcode, sizeof(c->barcode), t->barcode);
+			upl_copy_str(c->dir, sizeof(c->dir), dir);
+			upl_copy_str(c->barcode, sizeof(c->barcode), t->barcode);
 			c->seg = m.tm.segs[i].id;
 			c->bytes = size;
 			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
 		}
 		free(rows);
-		man_free(&m);
+		upl_man_free(&m);
 	}
 	vcache_update(u->cache, cand, nc, used, pending, &evicted);
 	if (evicted)
-		logf_(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
-		      evicted);
+		upl_logf(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
+			 evicted);
 	free(cand);
 }
 
@@ -2469,9 +2319,9 @@ static void hold(struct upl *u, struct hold *h, const char *bc, const struct tap
 	bool tell = h->logged != cause;
 	h->fault = e->fault;
 	h->cause = h->logged = cause;
-	copy_str(h->what, sizeof(h->what), what);
-	h->retry_ms = mono_ms() + HOLD_RETRY_MS;
-	copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
+	upl_copy_str(h->what, sizeof(h->what), what);
+	h->retry_ms = upl_mono_ms() + HOLD_RETRY_MS;
+	upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
 	pthread_mutex_unlock(&u->mu);
 	if (!tell || !u->log)
 		return;
@@ -2512,9 +2362,9 @@ static void release(struct upl *u, struct hold *h, const char *bc, bool sent)
 	if (!was || !sent)
 		return;
 	if (bc)
-		logf_(u, 2, "tape %s: the store takes its uploads again", bc);
+		upl_logf(u, 2, "tape %s: the store takes its uploads again", bc);
 	else
-		logf_(u, 2, "the store takes uploads again");
+		upl_logf(u, 2, "the store takes uploads again");
 }
 
 /* The thread's record of tape bc, if it has one; under u->mu. */
@@ -2552,7 +2402,7 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 			 "waiting for a person: %s; next try in %s, or now with `vtlctl store "
 			 "retry`",
 			 h->what, when);
-		copy_str(held_by, hcap, fault_name(h->fault));
+		upl_copy_str(held_by, hcap, fault_name(h->fault));
 	} else if (strcmp(u->current, t->barcode) == 0) {
 		snprintf(buf, cap, "uploading now");
 	} else if (r && r->transient[0]) {
@@ -2573,12 +2423,12 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 	}
 }
 
-/* Before work whose errors errf keeps for upload_outcome. */
+/* Before work whose errors upl_errf keeps for upload_outcome. */
 static void begin_upload(struct upl *u, const char *bc)
 {
 	pthread_mutex_lock(&u->mu);
 	memset(&u->terr, 0, sizeof(u->terr));
-	copy_str(u->current, sizeof(u->current), bc);
+	upl_copy_str(u->current, sizeof(u->current), bc);
 	pthread_mutex_unlock(&u->mu);
 }
 
@@ -2605,7 +2455,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 		snprintf(e.msg, sizeof(e.msg), "%s%s: %s", bc ? "upload of tape " : "",
 			 bc ? bc : "sweep of orphaned uploads", strerror(-rc));
 	}
-	struct tape_rec *r = bc ? rec_for(u, bc) : NULL;
+	struct tape_rec *r = bc ? upl_rec_for(u, bc) : NULL;
 	switch (e.fault) {
 	case STORE_FAULT_NONE:
 		if (r) {
@@ -2626,7 +2476,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	case STORE_FAULT_TRANSIENT: {
 		if (r) {
 			pthread_mutex_lock(&u->mu);
-			copy_str(r->transient, sizeof(r->transient), e.msg);
+			upl_copy_str(r->transient, sizeof(r->transient), e.msg);
 			pthread_mutex_unlock(&u->mu);
 		}
 		/* The same failure of every tape and part is one cause. */
@@ -2648,7 +2498,7 @@ static bool store_held(struct upl *u, bool *due)
 {
 	pthread_mutex_lock(&u->mu);
 	bool held = u->hold.fault != 0;
-	*due = held && mono_ms() >= u->hold.retry_ms;
+	*due = held && upl_mono_ms() >= u->hold.retry_ms;
 	pthread_mutex_unlock(&u->mu);
 	return held;
 }
@@ -2658,24 +2508,24 @@ static bool tape_held(struct upl *u, const char *bc)
 {
 	pthread_mutex_lock(&u->mu);
 	struct tape_rec *r = find_rec(u, bc);
-	bool held = r && r->hold.fault && mono_ms() < r->hold.retry_ms;
+	bool held = r && r->hold.fault && upl_mono_ms() < r->hold.retry_ms;
 	pthread_mutex_unlock(&u->mu);
 	return held;
 }
 
-/* Abort the orphaned uploads (sweep_orphans) once, at the first round the
+/* Abort the orphaned uploads (upl_sweep_orphans) once, at the first round the
  * store is not held; false when the store is held now. */
 static bool sweep_once(struct upl *u)
 {
 	if (u->swept)
 		return true;
 	begin_upload(u, "(sweep)");
-	int rc = sweep_orphans(u, u->st, &u->cfg);
+	int rc = upl_sweep_orphans(u, u->st, &u->cfg);
 	if (!rc && u->shelf_st)
-		rc = sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
+		rc = upl_sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
 	u->swept = rc == 0;
 	if (u->swept)
-		count(u, 0, 0, 0, 0, 0); /* the store answered */
+		upl_count(u, 0, 0, 0, 0, 0); /* the store answered */
 	return !upload_outcome(u, NULL, rc, u->swept);
 }
 
@@ -2687,7 +2537,7 @@ static void round_once(struct upl *u)
 	int rc = cat_tape_list(u->cat, -1, true, &tapes, &n);
 	pthread_mutex_unlock(&u->cat_mu);
 	if (rc) {
-		logf_(u, 0, "cannot read the catalog: %s", strerror(-rc));
+		upl_logf(u, 0, "cannot read the catalog: %s", strerror(-rc));
 		return;
 	}
 	cache_pass(u, tapes, n);
@@ -2697,7 +2547,7 @@ static void round_once(struct upl *u)
 	uint64_t p0 = progress(u);
 	if (!held)
 		held = !sweep_once(u);
-	for (size_t i = 0; i < n && !held && !stopping(u); i++) {
+	for (size_t i = 0; i < n && !held && !upl_stopping(u); i++) {
 		struct cat_tape *t = &tapes[i];
 		bool done = false;
 		uint64_t bytes;
@@ -2706,22 +2556,22 @@ static void round_once(struct upl *u)
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
 			/* A retrieved copy: nothing of it goes up again. */
-			done = on_shelf(u, t);
+			done = shelf_holds_tape(u, t);
 			rc = 0;
 			if (!done) {
 				if (tape_held(u, t->barcode))
 					break; /* it waits for a person */
 				uint64_t before = progress(u);
 				begin_upload(u, t->barcode);
-				rc = sync_tape(u, t, &done);
+				rc = upl_sync_tape(u, t, &done);
 				held = upload_outcome(u, t->barcode, rc, progress(u) != before);
 			}
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;
-			rc = verify_tape(u, t, &bytes);
+			rc = shelf_verify_tape(u, t, &bytes);
 			if (rc) {
-				logf_(u, 0, "tape %s does not verify in the store: %s", t->barcode,
-				      strerror(-rc));
+				upl_logf(u, 0, "tape %s does not verify in the store: %s",
+					 t->barcode, strerror(-rc));
 				break;
 			}
 			char cause[128];
@@ -2731,28 +2581,28 @@ static void round_once(struct upl *u)
 			if (lib_shelf_step(u->lib, t->barcode, CAT_IN_TRANSIT_TO_SHELF,
 					   CAT_ARCHIVING, cause) == 0) {
 				t->state = CAT_ARCHIVING;
-				finish_archive(u, t);
+				shelf_finish_archive(u, t);
 			}
 			break;
 		case CAT_ARCHIVING:
-			finish_archive(u, t);
+			shelf_finish_archive(u, t);
 			break;
 		case CAT_RETRIEVING:
-			retrieve_tape(u, t);
+			shelf_retrieve_tape(u, t);
 			break;
 		case CAT_DELETED:
-			forget_deleted(u, t);
+			upl_forget_deleted(u, t);
 			break;
 		case CAT_IRRECOVERABLE:
-			restore_damaged(u, t);
+			shelf_restore_damaged(u, t);
 			break;
 		default:
 			break;
 		}
 	}
-	if (!held && !stopping(u))
+	if (!held && !upl_stopping(u))
 		release(u, &u->hold, NULL, progress(u) != p0);
-	if (!stopping(u))
+	if (!upl_stopping(u))
 		cache_pass(u, tapes, n);
 	free(tapes);
 }
@@ -2770,8 +2620,8 @@ static void sample(struct upl *u)
 static void *thread_main(void *arg)
 {
 	struct upl *u = arg;
-	give_way(u, "vtl-upload");
-	while (!stopping(u)) {
+	upl_give_way(u, "vtl-upload");
+	while (!upl_stopping(u)) {
 		/* A `vtlctl store retry` asked before this round is answered
 		 * by it. */
 		pthread_mutex_lock(&u->mu);
@@ -2779,11 +2629,11 @@ static void *thread_main(void *arg)
 		pthread_mutex_unlock(&u->mu);
 		sample(u);
 		if (u->pause_file[0] && access(u->pause_file, F_OK) == 0) {
-			activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
-				 u->pause_file);
+			upl_activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
+				     u->pause_file);
 		} else {
 			round_once(u);
-			activity(u, "%s", ""); /* between rounds: upl_get_status says why */
+			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
 		}
 		sample(u);
 		pthread_mutex_lock(&u->mu);
@@ -2821,14 +2671,14 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
-	u->stats.part_size = adapt_part_size(c->part_size);
+	u->stats.part_size = upl_adapt_part_size(c->part_size);
 	snprintf(u->stats.activity, sizeof(u->stats.activity), "starting");
 	const char *d = getenv("VTL_UPLOAD_PART_DELAY_MS");
 	if (d)
 		u->part_delay_ms = (unsigned)strtoul(d, NULL, 10);
 	const char *pf = getenv("VTL_UPLOAD_PAUSE_FILE");
 	if (pf)
-		copy_str(u->pause_file, sizeof(u->pause_file), pf);
+		upl_copy_str(u->pause_file, sizeof(u->pause_file), pf);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->cat_mu, NULL);
 	pthread_cond_init(&u->cond, NULL);
@@ -2861,7 +2711,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	    .kick = kick_cb,
 	    .kick_arg = u,
 	};
-	copy_str(vc.prefix, sizeof(vc.prefix), c->prefix);
+	upl_copy_str(vc.prefix, sizeof(vc.prefix), c->prefix);
 	/* Test hook: small segments, so that tests see sealing and eviction
 	 * without writing gigabytes. */
 	const char *ss = getenv("VTL_SEGMENT_SIZE");
@@ -2873,8 +2723,8 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		goto fail;
 	}
 	unsigned np = c->parallel_parts ? c->parallel_parts : 1;
-	size_t psize = adapt_part_size(c->part_size);
-	rc = pool_start(u, np, psize);
+	size_t psize = upl_adapt_part_size(c->part_size);
+	rc = upl_pool_start(u, np, psize);
 	if (rc) {
 		snprintf(err, errlen,
 			 "uploader: cannot start %u part workers with %zu-byte buffers: %s", np,
@@ -2895,7 +2745,7 @@ fail:
 	u->stop = true;
 	pthread_cond_broadcast(&u->work_cond);
 	pthread_mutex_unlock(&u->mu);
-	pool_stop(u);
+	upl_pool_stop(u);
 	vcache_close(u->cache);
 	cat_close(u->cat);
 	shelf_close(u->shelf_st, u->st);
@@ -2921,7 +2771,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
-	pool_stop(u); /* after the thread: its window's parts in flight finish first */
+	upl_pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
 	shelf_close(u->shelf_st, u->st);
@@ -2986,7 +2836,7 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	pthread_mutex_unlock(&u->cat_mu);
 	char first[CAT_BARCODE_MAX + 1] = "", wait[sizeof(s->activity)] = "", cause[16];
 	const struct hold *held_tape = NULL;
-	int64_t mnow = mono_ms();
+	int64_t mnow = upl_mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct backlog b;
 		tape_backlog(u, &tapes[i], &b);
@@ -3003,13 +2853,14 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 				held_tape = &r->hold;
 				snprintf(s->action, sizeof(s->action), "tape %s: %s", r->barcode,
 					 r->hold.what);
-				copy_str(s->held_by, sizeof(s->held_by), fault_name(r->hold.fault));
+				upl_copy_str(s->held_by, sizeof(s->held_by),
+					     fault_name(r->hold.fault));
 				s->next_try_ms =
 				    r->hold.retry_ms > mnow ? r->hold.retry_ms - mnow : 0;
 			}
 		}
 		if (!first[0]) {
-			copy_str(first, sizeof(first), tapes[i].barcode);
+			upl_copy_str(first, sizeof(first), tapes[i].barcode);
 			tape_wait(u, &tapes[i], &b, mnow, wait, sizeof(wait), cause, sizeof(cause));
 		}
 		pthread_mutex_unlock(&u->mu);
@@ -3023,8 +2874,8 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	pthread_mutex_lock(&u->mu);
 	s->next_try_ms = held_tape ? s->next_try_ms : -1;
 	if (u->hold.fault) {
-		copy_str(s->action, sizeof(s->action), u->hold.what);
-		copy_str(s->held_by, sizeof(s->held_by), fault_name(u->hold.fault));
+		upl_copy_str(s->action, sizeof(s->action), u->hold.what);
+		upl_copy_str(s->held_by, sizeof(s->held_by), fault_name(u->hold.fault));
 		s->held_tapes = s->backlog_tapes;
 		s->next_try_ms = u->hold.retry_ms > mnow ? u->hold.retry_ms - mnow : 0;
 	}
@@ -3163,7 +3014,7 @@ void upl_retry(struct upl *u, struct upl_retry *r)
 {
 	reload_store(u, r->note, sizeof(r->note));
 	if (r->note[0])
-		logf_(u, 2, "retry asked: %s", r->note);
+		upl_logf(u, 2, "retry asked: %s", r->note);
 	pthread_mutex_lock(&u->mu);
 	uint64_t id = ++u->retry_asked;
 	/* Due now, and said again if met again: the person may have changed
@@ -3186,7 +3037,7 @@ int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
 	pthread_mutex_lock(&u->mu);
 	for (size_t i = 0; i < u->n_recs && rc; i++)
 		if (strcmp(u->recs[i].barcode, barcode) == 0 && u->recs[i].note[0]) {
-			copy_str(buf, cap, u->recs[i].note);
+			upl_copy_str(buf, cap, u->recs[i].note);
 			rc = 0;
 		}
 	pthread_mutex_unlock(&u->mu);
@@ -3203,7 +3054,7 @@ int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *
 	out->uploads = b.uploads;
 	out->manifest_gen = b.gen;
 	pthread_mutex_lock(&u->mu);
-	tape_wait(u, t, &b, mono_ms(), out->wait, sizeof(out->wait), out->held_by,
+	tape_wait(u, t, &b, upl_mono_ms(), out->wait, sizeof(out->wait), out->held_by,
 		  sizeof(out->held_by));
 	pthread_mutex_unlock(&u->mu);
 	return 0;
@@ -3266,7 +3117,7 @@ static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
 	size_t len = strlen(b);
 	if (len < 2)
 		return 0;
-	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
+	void *v = upl_grow(l->v, &l->cap, l->n, sizeof(*l->v));
 	if (!v)
 		return -ENOMEM;
 	l->v = v;
@@ -3331,8 +3182,8 @@ static void set_where(struct rebuild *x, struct upl_rebuild_tape *t, const struc
 		ct = &now;
 	if (!ct)
 		return;
-	copy_str(t->state, sizeof(t->state), cat_state_name(ct->state));
-	copy_str(t->location, sizeof(t->location), ct->location);
+	upl_copy_str(t->state, sizeof(t->state), cat_state_name(ct->state));
+	upl_copy_str(t->location, sizeof(t->location), ct->location);
 }
 
 static bool has_manifest(const char *dir)
@@ -3353,8 +3204,8 @@ static int read_state(struct store *st, const struct upl_config *c, const char *
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
 	snprintf(state, 32, "AVAILABLE");
-	key_tape(c, bc, "state", key);
-	int rc = get_all(st, key, &text, &tlen, &se);
+	upl_key_tape(c, bc, "state", key);
+	int rc = shelf_get_all(st, key, &text, &tlen, &se);
 	if (rc == 0) {
 		char *s = strndup((const char *)text, tlen);
 		char *at = s ? strstr(s, "state=") : NULL;
@@ -3363,7 +3214,7 @@ static int read_state(struct store *st, const struct upl_config *c, const char *
 		free(s);
 		free(text);
 	} else if (rc != -ENOENT) {
-		errmsg(why, cap, "cannot read %s: %s", key, se.msg[0] ? se.msg : strerror(-rc));
+		upl_errmsg(why, cap, "cannot read %s: %s", key, se.msg[0] ? se.msg : strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -3382,7 +3233,7 @@ static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		errmsg(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		upl_errmsg(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	int rc = 0;
@@ -3400,7 +3251,7 @@ static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t
 			if (strcmp(pl->v[j].t.barcode, de->d_name) == 0)
 				p = &pl->v[j];
 		if (!p) {
-			void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
+			void *v = upl_grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
 			if (!v) {
 				rc = -ENOMEM;
 				break;
@@ -3408,7 +3259,7 @@ static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t
 			pl->v = v;
 			p = &pl->v[pl->n++];
 			memset(p, 0, sizeof(*p));
-			copy_str(p->t.barcode, sizeof(p->t.barcode), de->d_name);
+			upl_copy_str(p->t.barcode, sizeof(p->t.barcode), de->d_name);
 			p->no_store = true;
 		}
 		p->local = true;
@@ -3447,14 +3298,14 @@ static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
 	}
 	if (p->no_store) {
 		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason),
-		       "the medium in %s cannot be read (%s) and the store has no copy; it is "
-		       "left as it is",
-		       dir, strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "the medium in %s cannot be read (%s) and the store has no copy; it is "
+			   "left as it is",
+			   dir, strerror(-rc));
 		return true;
 	}
 	/* The store's copy is what survives: the local one is kept aside. */
-	if (set_aside(dir, "damaged", kept, sizeof(kept)) == 0 && x->log) {
+	if (upl_set_aside(dir, "damaged", kept, sizeof(kept)) == 0 && x->log) {
 		char msg[2 * PATH_MAX + 200];
 		snprintf(msg, sizeof(msg),
 			 "catalog rebuild: the medium in %s cannot be read (%s); kept as %s, the "
@@ -3497,25 +3348,25 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 		}
 		t->result = UPL_KEPT;
 		set_where(x, t, &ct);
-		errmsg(t->reason, sizeof(t->reason), "known to the catalog");
+		upl_errmsg(t->reason, sizeof(t->reason), "known to the catalog");
 		return;
 	}
 	if (p->local && plan_local_one(x, p, need))
 		return;
-	struct last_key lk = {""};
-	key_tape(x->c, bc, "manifest/", key);
+	struct shelf_last_key lk = {""};
+	upl_key_tape(x->c, bc, "manifest/", key);
 	struct store_list_opts lo = {.prefix = key};
-	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
+	int rc = store_list(x->st, &lo, shelf_last_cb, &lk, &se);
 	if (rc) {
 		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "cannot list %s: %s", key,
-		       se.msg[0] ? se.msg : strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason), "cannot list %s: %s", key,
+			   se.msg[0] ? se.msg : strerror(-rc));
 		return;
 	}
 	if (!lk.key[0]) {
 		t->result = UPL_SKIPPED;
-		errmsg(t->reason, sizeof(t->reason), "no manifest in the store (nothing under %s)",
-		       key);
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "no manifest in the store (nothing under %s)", key);
 		return;
 	}
 	char state[32];
@@ -3542,7 +3393,7 @@ static int check_slots(struct rebuild *x, size_t need, char *err, size_t errlen)
 		return 0;
 	int rc = lib_elements(x->lib, &els, &n);
 	if (rc) {
-		errmsg(err, errlen, "cannot read the library's elements: %s", strerror(-rc));
+		upl_errmsg(err, errlen, "cannot read the library's elements: %s", strerror(-rc));
 		return rc;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -3551,14 +3402,14 @@ static int check_slots(struct rebuild *x, size_t need, char *err, size_t errlen)
 	if (need <= free_slots)
 		return 0;
 	lib_info(x->lib, &info);
-	errmsg(err, errlen,
-	       "the store holds %zu tape%s to recover into storage slots (AVAILABLE) but the "
-	       "library has %zu free: %zu more needed; make room (vtlctl tape archive or tape "
-	       "delete) and run it again, or start on a new data directory with [library] "
-	       "slots = %zu or more in vtld.conf (the layout is fixed when the catalog is "
-	       "created); nothing was changed",
-	       need, need == 1 ? "" : "s", free_slots, need - free_slots,
-	       (size_t)info.count[CAT_STORAGE] + need - free_slots);
+	upl_errmsg(err, errlen,
+		   "the store holds %zu tape%s to recover into storage slots (AVAILABLE) but the "
+		   "library has %zu free: %zu more needed; make room (vtlctl tape archive or tape "
+		   "delete) and run it again, or start on a new data directory with [library] "
+		   "slots = %zu or more in vtld.conf (the layout is fixed when the catalog is "
+		   "created); nothing was changed",
+		   need, need == 1 ? "" : "s", free_slots, need - free_slots,
+		   (size_t)info.count[CAT_STORAGE] + need - free_slots);
 	return -ENOSPC;
 }
 
@@ -3575,15 +3426,16 @@ static int head_segments(struct rebuild *x, const char *bc, const struct manifes
 		char key[STORE_KEY_MAX];
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, m->tm.segs[j].id, key);
+		upl_key_seg(x->c, bc, m->tm.segs[j].id, key);
 		rc = store_head(x->st, key, &v[j], &se);
 		if (rc) {
-			errmsg(why, cap, "segment %s is missing from the store: %s", key,
-			       se.msg[0] ? se.msg : strerror(-rc));
+			upl_errmsg(why, cap, "segment %s is missing from the store: %s", key,
+				   se.msg[0] ? se.msg : strerror(-rc));
 		} else if (v[j].size < m->tm.segs[j].valid) {
-			errmsg(why, cap,
-			       "segment %s holds %" PRIu64 " bytes but the manifest names %" PRIu64,
-			       key, v[j].size, m->tm.segs[j].valid);
+			upl_errmsg(why, cap,
+				   "segment %s holds %" PRIu64
+				   " bytes but the manifest names %" PRIu64,
+				   key, v[j].size, m->tm.segs[j].valid);
 			rc = -EBADMSG;
 		}
 	}
@@ -3605,15 +3457,16 @@ static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m
 		memset(&s, 0, sizeof(s));
 		s.seg = m->tm.segs[j].id;
 		s.valid = m->tm.segs[j].valid;
-		s.part_size = adapt_part_size(x->c->part_size);
+		s.part_size = upl_adapt_part_size(x->c->part_size);
 		s.object_size = info[j].size;
-		copy_str(s.object_etag, sizeof(s.object_etag), info[j].etag);
+		upl_copy_str(s.object_etag, sizeof(s.object_etag), info[j].etag);
 		rc = cat_upl_seg_put(x->cat, bc, &s);
 	}
 	if (!rc)
 		rc = cat_upl_tape_set(x->cat, bc, m->tm.generation, state);
 	if (rc)
-		errmsg(why, cap, "cannot record its segments in the catalog: %s", strerror(-rc));
+		upl_errmsg(why, cap, "cannot record its segments in the catalog: %s",
+			   strerror(-rc));
 	return rc;
 }
 
@@ -3626,27 +3479,29 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	struct store_err se;
 	struct manifest m;
 	struct store_object_info *info = NULL;
-	struct last_key lk = {""};
+	struct shelf_last_key lk = {""};
 	memset(&se, 0, sizeof(se));
 	memset(&m, 0, sizeof(m));
 	rebuild_say(x, "reading the manifest of tape %s", bc);
-	key_tape(x->c, bc, "manifest/", pfx);
+	upl_key_tape(x->c, bc, "manifest/", pfx);
 	struct store_list_opts lo = {.prefix = pfx};
-	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
+	int rc = store_list(x->st, &lo, shelf_last_cb, &lk, &se);
 	if (!rc && !lk.key[0])
 		rc = -ENOENT;
 	if (!rc)
-		rc = get_all(x->st, lk.key, &m.buf, &m.len, &se);
+		rc = shelf_get_all(x->st, lk.key, &m.buf, &m.len, &se);
 	if (!rc)
-		rc = man_parse(&m);
+		rc = upl_man_parse(&m);
 	if (rc == -EAGAIN)
-		errmsg(t->reason, sizeof(t->reason),
-		       "its manifest %s is in archive storage and must be restored first, which "
-		       "the rebuild does not do yet",
-		       lk.key);
+		upl_errmsg(
+		    t->reason, sizeof(t->reason),
+		    "its manifest %s is in archive storage and must be restored first, which "
+		    "the rebuild does not do yet",
+		    lk.key);
 	else if (rc)
-		errmsg(t->reason, sizeof(t->reason), "no readable manifest in the store (%s): %s",
-		       pfx, se.msg[0] ? se.msg : strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "no readable manifest in the store (%s): %s", pfx,
+			   se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
@@ -3661,15 +3516,15 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
 	if (rc == -EEXIST) {
 		set_where(x, t, NULL);
-		errmsg(t->reason, sizeof(t->reason),
-		       "known to the catalog (created while the rebuild ran)");
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "known to the catalog (created while the rebuild ran)");
 	} else if (!rc) {
 		set_where(x, t, NULL);
 		t->segments = m.tm.nseg;
 		t->bytes = tape_manifest_bytes(&m.tm);
 	}
 	free(info);
-	man_free(&m);
+	upl_man_free(&m);
 }
 
 /* An AVAILABLE tape: downloaded, verified, added, recorded, put in place
@@ -3688,12 +3543,12 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
 	int rc;
 	if (finish) {
-		rc = man_read(tmp, &m);
+		rc = upl_man_read(tmp, &m);
 		if (rc)
-			errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", tmp,
-			       strerror(-rc));
+			upl_errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", tmp,
+				   strerror(-rc));
 	} else {
-		rc = fetch_tape(x->st, x->c, bc, tmp, &m, x->r, t->reason, sizeof(t->reason));
+		rc = shelf_fetch_tape(x->st, x->c, bc, tmp, &m, x->r, t->reason, sizeof(t->reason));
 	}
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
@@ -3707,8 +3562,8 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 			rc = tape_close(tp);
 		}
 		if (rc)
-			errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s", tmp,
-			       strerror(-rc));
+			upl_errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s",
+				   tmp, strerror(-rc));
 	}
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
@@ -3720,21 +3575,21 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 			/* Created by an operator while the rebuild ran. */
 			t->result = UPL_KEPT;
 			set_where(x, t, NULL);
-			errmsg(t->reason, sizeof(t->reason),
-			       "known to the catalog (created while the rebuild ran)");
-			rm_rf(tmp);
+			upl_errmsg(t->reason, sizeof(t->reason),
+				   "known to the catalog (created while the rebuild ran)");
+			upl_rm_rf(tmp);
 			free(info);
-			man_free(&m);
+			upl_man_free(&m);
 			return 0;
 		}
 	}
 	if (!rc)
 		rc = seed_rows(x, bc, &m, info, "AVAILABLE", t->reason, sizeof(t->reason));
 	if (!rc && (rc = cat_tape_set_used(x->cat, bc, used)) != 0)
-		errmsg(t->reason, sizeof(t->reason), "cannot record its used bytes: %s",
-		       strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason), "cannot record its used bytes: %s",
+			   strerror(-rc));
 	if (!rc)
-		rc = install_tape(tmp, dir, t->reason, sizeof(t->reason));
+		rc = shelf_install_tape(tmp, dir, t->reason, sizeof(t->reason));
 	if (rc && adopted) {
 		/* In the catalog, its complete download kept: the next rebuild
 		 * finishes the job. */
@@ -3742,7 +3597,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 		snprintf(t->reason + l, sizeof(t->reason) - l,
 			 "; %s is kept and the next catalog rebuild finishes the tape", tmp);
 	} else if (rc) {
-		rm_rf(tmp);
+		upl_rm_rf(tmp);
 	}
 	t->result = rc ? UPL_FAILED : UPL_RECOVERED;
 	if (!rc) {
@@ -3751,7 +3606,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 		t->bytes = tape_manifest_bytes(&m.tm);
 	}
 	free(info);
-	man_free(&m);
+	upl_man_free(&m);
 	return rc == -ECANCELED ? rc : 0;
 }
 
@@ -3774,35 +3629,36 @@ static int recover_local(struct rebuild *x, struct plan *p)
 	int rc = tape_open(dir, &tp);
 	if (rc) {
 		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "the medium in %s does not open: %s", dir,
-		       strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason), "the medium in %s does not open: %s", dir,
+			   strerror(-rc));
 		return 0;
 	}
 	struct tape_info info = *tape_get_info(tp);
 	tape_close(tp);
-	rc = man_read(dir, &lm);
+	rc = upl_man_read(dir, &lm);
 	if (rc) {
 		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", dir,
-		       strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", dir,
+			   strerror(-rc));
 		return 0;
 	}
 	bool have_sm = false;
 	if (!p->no_store) {
 		char pfx[STORE_KEY_MAX];
-		struct last_key lk = {""};
+		struct shelf_last_key lk = {""};
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		key_tape(x->c, bc, "manifest/", pfx);
+		upl_key_tape(x->c, bc, "manifest/", pfx);
 		struct store_list_opts lo = {.prefix = pfx};
-		if (store_list(x->st, &lo, last_cb, &lk, &se) == 0 && lk.key[0] &&
-		    get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 && man_parse(&sm) == 0)
+		if (store_list(x->st, &lo, shelf_last_cb, &lk, &se) == 0 && lk.key[0] &&
+		    shelf_get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 &&
+		    upl_man_parse(&sm) == 0)
 			have_sm = true;
 	}
 	if (have_sm && sm.tm.generation > lm.tm.generation &&
-	    set_aside(dir, "older", kept, sizeof(kept)) == 0) {
-		man_free(&lm);
-		man_free(&sm);
+	    upl_set_aside(dir, "older", kept, sizeof(kept)) == 0) {
+		upl_man_free(&lm);
+		upl_man_free(&sm);
 		if (x->log) {
 			char msg[2 * PATH_MAX + 200];
 			snprintf(msg, sizeof(msg),
@@ -3823,32 +3679,32 @@ static int recover_local(struct rebuild *x, struct plan *p)
 		struct store_object_info oi;
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, sm.tm.segs[j].id, key);
+		upl_key_seg(x->c, bc, sm.tm.segs[j].id, key);
 		if (store_head(x->st, key, &oi, &se) || oi.size < sm.tm.segs[j].valid)
 			continue; /* missing or short: the uploader sends it */
 		struct cat_upl_seg s;
 		memset(&s, 0, sizeof(s));
 		s.seg = sm.tm.segs[j].id;
 		s.valid = sm.tm.segs[j].valid;
-		s.part_size = adapt_part_size(x->c->part_size);
+		s.part_size = upl_adapt_part_size(x->c->part_size);
 		s.object_size = oi.size;
-		copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
+		upl_copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
 		rc = cat_upl_seg_put(x->cat, bc, &s);
 	}
 	if (!rc && have_sm)
 		rc = cat_upl_tape_set(x->cat, bc, sm.tm.generation, "AVAILABLE");
 	if (rc && !t->reason[0])
-		errmsg(t->reason, sizeof(t->reason), "cannot record what the store holds of it: %s",
-		       strerror(-rc));
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "cannot record what the store holds of it: %s", strerror(-rc));
 	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
 	if (!rc) {
 		set_where(x, t, NULL);
 		t->segments = lm.tm.nseg;
 		t->bytes = tape_manifest_bytes(&lm.tm);
-		copy_str(t->reason, sizeof(t->reason), "the local medium");
+		upl_copy_str(t->reason, sizeof(t->reason), "the local medium");
 	}
-	man_free(&lm);
-	man_free(&sm);
+	upl_man_free(&lm);
+	upl_man_free(&sm);
 	return 0;
 }
 
@@ -3870,8 +3726,8 @@ static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
 	int rc = store_list(x->shelf_st, &lo, tape_prefix_cb, &ps, &se);
 	if (rc)
-		errmsg(err, errlen, "cannot list the shelf's %s in the store: %s", pfx,
-		       se.msg[0] ? se.msg : strerror(-rc));
+		upl_errmsg(err, errlen, "cannot list the shelf's %s in the store: %s", pfx,
+			   se.msg[0] ? se.msg : strerror(-rc));
 	size_t nlib = pl->n;
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		struct plan *s = &ps.v[i], *p = NULL;
@@ -3886,11 +3742,12 @@ static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t
 				continue; /* the library's location has it */
 			s->decided = true;
 			s->t.result = UPL_SKIPPED;
-			errmsg(s->t.reason, sizeof(s->t.reason),
-			       "an archive to the shelf (%s%s/) that did not finish: its state "
-			       "object does not say ARCHIVED, and the library's location has no "
-			       "such tape",
-			       pfx, s->t.barcode);
+			upl_errmsg(
+			    s->t.reason, sizeof(s->t.reason),
+			    "an archive to the shelf (%s%s/) that did not finish: its state "
+			    "object does not say ARCHIVED, and the library's location has no "
+			    "such tape",
+			    pfx, s->t.barcode);
 		} else if (s->t.reason[0]) {
 			s->decided = true; /* the state object is unreadable */
 			s->t.result = UPL_FAILED;
@@ -3900,7 +3757,7 @@ static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t
 			*p = *s;
 			continue;
 		}
-		void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
+		void *v = upl_grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
 		if (!v) {
 			rc = -ENOMEM;
 			break;
@@ -3919,9 +3776,9 @@ static void at(struct rebuild *x, const struct plan *p)
 	x->c = p->shelf ? x->shelf_c : x->lib_c;
 }
 
-static int recover(struct lib *lib, struct store *st, const struct upl_config *c,
-		   struct store *shelf_st, const struct upl_config *shelf_c, upl_log_fn log,
-		   struct upl_rebuild *r, char *err, size_t errlen)
+static int rebuild_run(struct lib *lib, struct store *st, const struct upl_config *c,
+		       struct store *shelf_st, const struct upl_config *shelf_c, upl_log_fn log,
+		       struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX], path[PATH_MAX + 16];
 	struct store_err se;
@@ -3936,11 +3793,12 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 			return rc;
 		free(existing);
 		if (n_existing) {
-			errmsg(err, errlen,
-			       "the catalog already holds %zu tape%s; --rebuild-catalog needs an "
-			       "empty data directory (to add the store's other tapes to this "
-			       "library, start vtld without it and run vtlctl catalog rebuild)",
-			       n_existing, n_existing == 1 ? "" : "s");
+			upl_errmsg(
+			    err, errlen,
+			    "the catalog already holds %zu tape%s; --rebuild-catalog needs an "
+			    "empty data directory (to add the store's other tapes to this "
+			    "library, start vtld without it and run vtlctl catalog rebuild)",
+			    n_existing, n_existing == 1 ? "" : "s");
 			return -EEXIST;
 		}
 	}
@@ -3956,7 +3814,7 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
 	int rc = cat_open(path, &x.cat);
 	if (rc) {
-		errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
+		upl_errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
@@ -3965,15 +3823,15 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
 	rc = store_list(st, &lo, tape_prefix_cb, &pl, &se);
 	if (rc)
-		errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
-		       se.msg[0] ? se.msg : strerror(-rc));
+		upl_errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
+			   se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc && shelf_st)
 		rc = plan_shelf(&x, &pl, err, errlen);
 	if (!rc)
 		rc = plan_local(&x, &pl, err, errlen);
 	size_t need = 0;
 	for (size_t i = 0; !rc && i < pl.n; i++) {
-		if (rebuild_cancelled(r)) {
+		if (shelf_rebuild_cancelled(r)) {
 			rc = -ECANCELED;
 			break;
 		}
@@ -3988,7 +3846,7 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 		rc = check_slots(&x, need, err, errlen);
 	for (size_t i = 0; !rc && i < pl.n; i++) {
 		struct plan *p = &pl.v[i];
-		if (p->kind != PLAN_DONE && rebuild_cancelled(r)) {
+		if (p->kind != PLAN_DONE && shelf_rebuild_cancelled(r)) {
 			rc = -ECANCELED;
 			break;
 		}
@@ -4002,18 +3860,20 @@ static int recover(struct lib *lib, struct store *st, const struct upl_config *c
 		rebuild_report(&x, &p->t);
 	}
 	if (rc == -ECANCELED)
-		errmsg(err, errlen,
-		       "catalog rebuild stopped: vtld is shutting down (%zu tape%s recovered so "
-		       "far); run vtlctl catalog rebuild again to go on",
-		       r->n[UPL_RECOVERED], r->n[UPL_RECOVERED] == 1 ? "" : "s");
+		upl_errmsg(
+		    err, errlen,
+		    "catalog rebuild stopped: vtld is shutting down (%zu tape%s recovered so "
+		    "far); run vtlctl catalog rebuild again to go on",
+		    r->n[UPL_RECOVERED], r->n[UPL_RECOVERED] == 1 ? "" : "s");
 	if (!rc && r->n[UPL_FAILED]) {
-		errmsg(err, errlen, "%zu tape%s could not be recovered (the reasons are above); %s",
-		       r->n[UPL_FAILED], r->n[UPL_FAILED] == 1 ? "" : "s",
-		       r->keep_known
-			   ? "fix the cause and run vtlctl catalog rebuild again: it recovers "
-			     "only what the catalog lacks"
-			   : "the others are in the catalog: fix the cause, start vtld without "
-			     "--rebuild-catalog and run vtlctl catalog rebuild");
+		upl_errmsg(err, errlen,
+			   "%zu tape%s could not be recovered (the reasons are above); %s",
+			   r->n[UPL_FAILED], r->n[UPL_FAILED] == 1 ? "" : "s",
+			   r->keep_known
+			       ? "fix the cause and run vtlctl catalog rebuild again: it recovers "
+				 "only what the catalog lacks"
+			       : "the others are in the catalog: fix the cause, start vtld without "
+				 "--rebuild-catalog and run vtlctl catalog rebuild");
 		rc = -EIO;
 	}
 	free(pl.v);
@@ -4029,7 +3889,7 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 	int rc = shelf_open(c, lib_data_dir(lib), st, &shelf, &sc, err, errlen);
 	if (rc)
 		return rc;
-	rc = recover(lib, st, c, shelf, &sc, log, r, err, errlen);
+	rc = rebuild_run(lib, st, c, shelf, &sc, log, r, err, errlen);
 	shelf_close(shelf, st);
 	return rc;
 }
@@ -4037,16 +3897,17 @@ int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_c
 int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen)
 {
 	if (strcmp(u->cfg.type, "local") == 0 && !u->cfg.path[0]) {
-		errmsg(err, errlen,
-		       "vtld has no [store] configured: its objects go to %s/store, inside the "
-		       "data directory whose catalog would be rebuilt; set [store] type = s3 "
-		       "with endpoint and bucket (or type = local with path = a directory "
-		       "outside the data directory) in vtld.conf and restart vtld",
-		       lib_data_dir(u->lib));
+		upl_errmsg(err, errlen,
+			   "vtld has no [store] configured: its objects go to %s/store, inside the "
+			   "data directory whose catalog would be rebuilt; set [store] type = s3 "
+			   "with endpoint and bucket (or type = local with path = a directory "
+			   "outside the data directory) in vtld.conf and restart vtld",
+			   lib_data_dir(u->lib));
 		return -ENODEV;
 	}
 	r->keep_known = true;
-	return recover(u->lib, u->st, &u->cfg, u->shelf_st, &u->shelf_cfg, u->log, r, err, errlen);
+	return rebuild_run(u->lib, u->st, &u->cfg, u->shelf_st, &u->shelf_cfg, u->log, r, err,
+			   errlen);
 }
 
 int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
@@ -4066,16 +3927,16 @@ int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const ch
 			continue;
 		snprintf(pfx, sizeof(pfx), "%stapes/", i ? sc.prefix : c->prefix);
 		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
-		rc = store_list(where, &lo, any_key, key, &se);
+		rc = store_list(where, &lo, upl_any_key, key, &se);
 		if (rc < 0)
-			errmsg(found, cap, "cannot list %s: %s", pfx,
-			       se.msg[0] ? se.msg : strerror(-rc));
+			upl_errmsg(found, cap, "cannot list %s: %s", pfx,
+				   se.msg[0] ? se.msg : strerror(-rc));
 	}
 	shelf_close(shelf, st);
 	if (rc < 0)
 		return rc;
 	if (!key[0])
 		return 0;
-	errmsg(found, cap, "%s", key);
+	upl_errmsg(found, cap, "%s", key);
 	return 1;
 }
