@@ -1,15 +1,12 @@
 /*
  * rebuild.h - disaster recovery: the catalog rebuilt from the object store
- * alone (docs/object-store.md,
- * "Disaster recovery: rebuilding the catalog"). vtld calls
- * upl_store_holds_tapes and upl_recover_from_store at start; the control
- * server calls upl_rebuild_catalog on the running vtld. Implemented in
- * rebuild.c, which downloads through the shelf (shelf.c).
+ * alone (docs/object-store.md, "Disaster recovery: rebuilding the
+ * catalog"). vtld calls upl_store_holds_tapes and upl_recover_from_store
+ * at start; the control server calls upl_rebuild_catalog on the running
+ * vtld. Implemented in rebuild.c, which downloads through the shelf.
  *
- * A tape is added to the catalog only with every segment it names
- * downloaded and verified, or recorded ARCHIVED; a tape the catalog
- * already knows is never changed, so a rebuild can run again after a
- * failure and recovers only what is missing.
+ * A tape the catalog already knows is never changed, so a rebuild can run
+ * again after a failure and recovers only what the catalog lacks.
  */
 #ifndef VTL_REBUILD_H
 #define VTL_REBUILD_H

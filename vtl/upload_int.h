@@ -1,6 +1,8 @@
 /*
- * upload_int.h - private to vtld's object-store side (uploader.c). Nothing
- * else includes it; the rest of vtld sees uploader.h and rebuild.h.
+ * upload_int.h - private to vtld's object-store side: uploader.c (the
+ * thread, the sync of a tape, the shelf) and rebuild.c (disaster
+ * recovery). Nothing else includes it; the rest of vtld sees uploader.h
+ * and rebuild.h.
  *
  * It holds the state they share (struct upl, one per vtld, and the
  * thread's record of each tape) and the helpers more than one of them
