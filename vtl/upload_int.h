@@ -1,8 +1,8 @@
 /*
  * upload_int.h - private to vtld's object-store side: uploader.c (the
- * thread, the sync of a tape, the shelf) and rebuild.c (disaster
- * recovery). Nothing else includes it; the rest of vtld sees uploader.h
- * and rebuild.h.
+ * thread, the sync of a tape's segments and manifests), shelf.c (archive,
+ * retrieve, restore) and rebuild.c (disaster recovery). Nothing else
+ * includes it; the rest of vtld sees uploader.h and rebuild.h.
  *
  * It holds the state they share (struct upl, one per vtld, and the
  * thread's record of each tape) and the helpers more than one of them
@@ -235,7 +235,7 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date);
 int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c);
 void upl_forget_deleted(struct upl *u, const struct cat_tape *t);
 
-/* ---- The shelf (uploader.c) ----------------------------------------------- */
+/* ---- The shelf (shelf.c) ----------------------------------------------- */
 
 int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
 	       struct store **out, struct upl_config *sc, char *err, size_t errlen);
