@@ -1,8 +1,9 @@
 /*
  * upload_int.h - private to vtld's object-store side: uploader.c (the
- * thread, the sync of a tape's segments and manifests), shelf.c (archive,
- * retrieve, restore) and rebuild.c (disaster recovery). Nothing else
- * includes it; the rest of vtld sees uploader.h and rebuild.h.
+ * thread, its scheduler and status), upload_sync.c (the part pool and the
+ * sync of a tape's segments and manifests), shelf.c (archive, retrieve,
+ * restore) and rebuild.c (disaster recovery). Nothing else includes it;
+ * the rest of vtld sees uploader.h and rebuild.h.
  *
  * It holds the state they share (struct upl, one per vtld, and the
  * thread's record of each tape) and the helpers more than one of them
@@ -217,7 +218,7 @@ void upl_man_free(struct manifest *m);
 int upl_man_parse(struct manifest *m);
 int upl_man_read(const char *dir, struct manifest *m);
 
-/* ---- The part pool and the sync of a tape (uploader.c) -------------- */
+/* ---- The part pool and the sync of a tape (upload_sync.c) -------------- */
 
 uint64_t upl_adapt_part_size(uint64_t want);
 int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n);
