@@ -1,7 +1,8 @@
 /*
  * upload_int.h - private to vtld's object-store side: uploader.c (the
  * thread, its scheduler and status), upload_sync.c (the part pool and the
- * sync of a tape's segments and manifests), shelf.c (archive, retrieve,
+ * sync of a tape's segments and manifests), upload_backlog.c (what is not
+ * yet safe in the store, the cache pass), shelf.c (archive, retrieve,
  * restore) and rebuild.c (disaster recovery). Nothing else includes it;
  * the rest of vtld sees uploader.h and rebuild.h.
  *
@@ -12,7 +13,9 @@
  *   - struct upl's fields below `mu` are read and written under u->mu;
  *     the uploader's catalog connection (u->cat) under u->cat_mu;
  *   - on a running vtld, only the uploader's thread (and the part workers
- *     it starts) writes a tape's objects; the shelf's steps run on it;
+ *     it starts) puts, copies or deletes a tape's objects; the shelf's
+ *     steps run on it, and a rebuild only reads the store (and asks for
+ *     restores of archived objects);
  *   - upl_rec_for() is called by the thread alone (the array grows under
  *     u->mu because upl_tape_activity reads it from other threads).
  */
@@ -179,6 +182,30 @@ struct shelf_last_key {
 	char key[STORE_KEY_MAX];
 };
 
+/*
+ * One definition of the bytes of a tape that are not yet safe in the store,
+ * for `tape show` and `tape list`, the backlog of `vtlctl status`, the
+ * cache's accounting and its back-pressure alike (docs/object-store.md,
+ * "Is my data safe?"). A byte is safe once the store has acknowledged it
+ * with a checksum it verified and the catalog has recorded that: in an
+ * object completed and verified by HEAD, or in an acknowledged part (its
+ * Content-MD5 checked) of the upload in progress, which the store keeps
+ * until the completion. Every other byte the local medium holds counts,
+ * whatever keeps it back: the tape not looked at yet, its first check
+ * failed, the store refusing (a certificate, credentials, a quota), a part
+ * that failed, the short tail of the active segment. The medium holds the
+ * valid bytes of each segment its manifest names plus what was appended to
+ * the last one since (its file is longer): the tape's used bytes. A tape
+ * whose manifest cannot be read counts the used bytes the catalog records.
+ */
+struct backlog {
+	uint64_t held;	  /* bytes the medium holds (no local copy: those in the store) */
+	uint64_t safe;	  /* of them, bytes safe in the store */
+	uint32_t uploads; /* segments not yet complete objects, and the manifest */
+	uint64_t gen;	  /* the newest manifest in the store */
+	bool unclaimed;	  /* the uploader has not looked at the tape yet */
+};
+
 /* ---- Helpers (uploader.c) ---------------------------------------------- */
 
 void upl_copy_str(char *dst, size_t cap, const char *src);
@@ -235,6 +262,14 @@ int upl_any_key(void *arg, const struct store_list_entry *e);
 int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date);
 int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c);
 void upl_forget_deleted(struct upl *u, const struct cat_tape *t);
+
+/* ---- What is not yet safe in the store (upload_backlog.c) ------------- */
+
+/* Tape t's backlog (struct backlog above). */
+void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b);
+/* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
+void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
+void upl_sweep_partial_fetches(struct upl *u);
 
 /* ---- The shelf (shelf.c) ----------------------------------------------- */
 

@@ -4,8 +4,8 @@
  * (archive to the store, retrieve from it). docs/object-store.md, "The
  * uploader, the shelf and recovery". Disaster recovery of the catalog from
  * the bucket alone is rebuild.h's. Implemented in uploader.c (the thread),
- * upload_sync.c (the sync of a tape), shelf.c and rebuild.c, which share
- * upload_int.h.
+ * upload_sync.c (the sync of a tape), upload_backlog.c (what is not yet
+ * safe), shelf.c and rebuild.c, which share upload_int.h.
  *
  * Contracts kept (ARCHITECTURE.md, "The medium, the cache and the object
  * store" and the durability contract):
