@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "library.h"
+#include "rebuild.h"
 #include "uploader.h"
 #include "util/escape.h"
 

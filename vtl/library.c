@@ -727,7 +727,7 @@ static int recover(struct lib *lib)
 		case CAT_ARCHIVING:
 		case CAT_RETRIEVING:
 			if (lib->cfg.object_store)
-				break; /* the uploader finishes them (uploader.c) */
+				break; /* the uploader finishes them (shelf.c) */
 			if (t->state == CAT_RETRIEVING) {
 				ch.to = CAT_ARCHIVED;
 				ch.cause = "recovery: retrieval interrupted; retrieve again";

@@ -44,7 +44,7 @@ struct lib_config {
 	enum ssc_vendor drive_vendor;
 	/* New tapes. */
 	enum tape_media default_media;
-	/* The shelf is the object store (vtl/uploader.c): archiving waits for
+	/* The shelf is the object store (vtl/shelf.c): archiving waits for
 	 * the upload, retrieving for the download, and lib_open leaves
 	 * ARCHIVING and RETRIEVING tapes for the uploader to finish. false:
 	 * the local shelf (data stays under DATA_DIR/tapes). */
@@ -117,7 +117,7 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
  * (flushing it) and the picker returns it to its home slot. */
 int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen);
 
-/* ---- The shelf in the object store (vtl/uploader.c) ----------------- */
+/* ---- The shelf in the object store (vtl/shelf.c) -------------------- */
 
 struct upl;
 /* Attach the uploader: archive and retrieve then hand tapes to it. */

@@ -119,7 +119,7 @@ static bool holds_medium(enum cat_state s)
 }
 
 /* A catalog rebuild stopped between adding the tape and putting its
- * download in place: the next rebuild finishes it (vtl/uploader.c). */
+ * download in place: the next rebuild finishes it (vtl/rebuild.c). */
 static bool downloading(const char *dir)
 {
 	char tmp[PATH_MAX + 16];
@@ -146,7 +146,7 @@ void media_check_all(struct lib *lib)
 		if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
 			/* Neither here whole nor repairable: IRRECOVERABLE, which
 			 * the uploader answers with the store's copy if there is
-			 * one (vtl/uploader.c, restore_damaged). */
+			 * one (vtl/shelf.c, shelf_restore_damaged). */
 			struct cat_change ch = {
 			    .from = t->state,
 			    .keep_element = true,

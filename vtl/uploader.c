@@ -1,43 +1,35 @@
 /*
  * uploader.c - the object-store side of vtld (see uploader.h and
- * docs/object-store.md, "The uploader, the shelf and recovery").
+ * docs/object-store.md, "The uploader, the shelf and recovery"): the
+ * configuration, the thread and its rounds, the holds on errors that need
+ * a person and the status; and the helpers the other parts share
+ * (upload_int.h).
+ *
+ * The parts, each in a file of its own:
+ *   uploader.c     the thread, its scheduler and status (this file)
+ *   upload_sync.c  the part pool and the sync of one tape's segments and
+ *                  manifest, the store's leftovers
+ *   upload_backlog.c  what is not yet safe in the store, the cache pass
+ *   shelf.c        the shelf: archive, retrieve, restore
+ *   rebuild.c      disaster recovery: the catalog from the store alone
  *
  * One thread, plus a pool of [store] parallel_parts workers that send the
- * parts of a segment ("The part pool" below). Each round the thread reads
- * the catalog (its own SQLite connection) and, per tape, the medium's
- * MANIFEST file, which the medium replaces atomically at every commit
- * point (docs/medium-format.md, "Manifest").
- * What a manifest names is on stable local storage and never changes:
- * appends go past it, an overwrite in the middle shortens the valid length
- * of a segment and continues in a new one, and segment ids are never
- * reused. So the thread may read those bytes with pread() while the drive
- * keeps writing, without any lock and without ever making the SCSI path
- * wait (ARCHITECTURE.md, "A slow object store never stalls the SCSI
- * path"). A file shorter than the manifest said (cut by an overwrite just
- * now) makes the round for that tape stop; the next round reads the new
- * manifest.
+ * parts of a segment (upload_sync.c). Each round the thread reads the
+ * catalog (its own SQLite connection) and, per tape, syncs it
+ * (upl_sync_tape), archives it (shelf.c) or retrieves it; the shelf's
+ * steps run on this thread too. An error that needs a person holds the
+ * store's uploads, or one tape's, back until a try succeeds ("Errors that
+ * need a person" below).
  *
  * Keys (prefix + ...):
  *   tapes/BARCODE/seg/<segment id, 16 hex>     one object per segment
  *   tapes/BARCODE/manifest/<generation, 16 hex> the MANIFEST bytes as-is
  *   tapes/BARCODE/state                        "state=ARCHIVED\n" etc.
- *
- * A segment is a multipart upload of full parts while it grows, completed
- * when it is sealed (no longer the last segment), when the tape is not in
- * a drive, or when its manifest has not changed for idle_secs after a
- * flush. If it grows after completion, a new upload of the same key copies
- * the full parts of the old object server-side (UploadPartCopy) and goes
- * on from there. The catalog records each part after the store
- * acknowledged it (parts finish out of order, so the recorded parts are a
- * set, not a run), and each object after Complete plus a HEAD check: the
- * durability contract's "uploads in flight resume from the catalog".
  */
 #define _GNU_SOURCE
 #include "uploader.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -46,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,16 +45,9 @@
 #include "cache.h"
 #include "library.h"
 #include "scsi/tape.h"
+#include "upload_int.h"
 
-#define MIB	       (1ull << 20)
-#define GET_CHUNK      (8u << 20) /* ranged GET size for downloads */
-#define TICK_MS	       500
-#define THROUGHPUT_WIN 10 /* seconds */
-/* Looks at an archived tape's restores: AWS's take minutes (Expedited) to
- * hours (Standard, Bulk), and each look costs a LIST and a HEAD per
- * object, so the wait doubles from a second up to five minutes. */
-#define RESTORE_POLL_MIN_MS 1000u
-#define RESTORE_POLL_MAX_MS 300000u
+#define TICK_MS 500
 /* An upload held back by an error that waiting cannot fix (a certificate,
  * credentials, the bucket, a quota, a foreign tape, a damaged local file)
  * is tried again after this long, or at once on `vtlctl store retry`: a
@@ -71,7 +55,6 @@
 #define HOLD_RETRY_MS (5u * 60 * 1000)
 /* A log line of the same cause at most once in this many seconds. */
 #define LOG_REPEAT_SECS 60
-#define LOG_SEEN	32
 
 /* ---- Configuration ------------------------------------------------------ */
 
@@ -135,139 +118,9 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 	return rc;
 }
 
-/* ---- State -------------------------------------------------------------- */
+/* ---- Helpers (upload_int.h) --------------------------------------------- */
 
-/* Causes of a wait besides the store's faults (enum store_fault): the
- * store holds another tape of the barcode, or a local file of the tape
- * cannot be read. */
-enum { FAULT_FOREIGN = 100, FAULT_LOCAL };
-
-/*
- * Uploads held back by an error that needs a person (store_fault other
- * than transient, or FAULT_*): the whole store's (a certificate, the
- * credentials, the bucket, a quota) or one tape's. They stay visible in
- * `vtlctl status` and `tape show` until a try succeeds.
- */
-struct hold {
-	int fault;	  /* 0: none */
-	uint64_t cause;	  /* which error: its fault, errno and S3 code */
-	uint64_t logged;  /* the cause last logged (kept when the hold ends), 0
-			   * after `store retry` */
-	char what[2048];  /* the error and what to do about it */
-	int64_t retry_ms; /* mono_ms() of the next try; 0: at the next round */
-};
-
-/* What the thread remembers of a tape between rounds. */
-struct tape_rec {
-	char barcode[CAT_BARCODE_MAX + 1];
-	uint64_t gen; /* the manifest generation last seen, since `since` */
-	time_t since;
-	/* Retrieval waiting for archive restores: the next look, and the
-	 * wait before it, doubled each time (RESTORE_POLL_MIN_MS..MAX_MS). */
-	int64_t poll_at_ms;
-	unsigned poll_ms;
-	/* Where its trip to or from the shelf stands, for `tape show` and
-	 * `--wait` (upl_tape_activity), "" when none; under u->mu. */
-	char note[256];
-	/* Its uploads wait for a person (hold.fault), or its last round
-	 * failed with an error that the next one may not meet (transient);
-	 * under u->mu. */
-	struct hold hold;
-	char transient[STORE_ERR_MSG_MAX + 256];
-};
-
-/* The first error of the upload of the tape in hand (errf), for
- * round_once to decide: hold the store or the tape, or try again. */
-struct tape_err {
-	int fault; /* 0: none yet */
-	int rc;
-	char code[64];
-	char msg[STORE_ERR_MSG_MAX + 512];
-};
-
-/* A log line's cause and when it was last said (logf_). */
-struct log_seen {
-	uint64_t key;
-	time_t at;
-	unsigned suppressed;
-};
-
-/* One part of a segment's window: bytes [off, off+len) as part `number`. */
-struct part_job {
-	int number;
-	uint64_t off, len;
-	char listed[STORE_ETAG_MAX]; /* the store's ETag for it (ListParts), or "" */
-};
-
-/* The parts sync_seg() hands to the pool; next, inflight and err under
- * u->mu, the rest fixed while the window runs. */
-struct window {
-	const char *bc, *dir, *key;
-	const struct cat_upl_seg *s;
-	const struct part_job *jobs;
-	size_t njobs, next, inflight;
-	int err; /* the first failure: no part starts after it */
-};
-
-struct worker {
-	struct upl *u;
-	pthread_t thread;
-	uint8_t *buf; /* one part, allocated at start */
-	size_t cap;
-	int number; /* the part in flight, 0 when none (under u->mu) */
-};
-
-struct upl {
-	struct lib *lib;
-	struct store *st;
-	struct upl_config cfg;
-	/* The shelf apart ([store] archive_bucket, archive_path,
-	 * archive_prefix): st itself or a store of its own, and the config
-	 * whose prefix names its keys. NULL: the class is changed in place. */
-	struct store *shelf_st;
-	struct upl_config shelf_cfg;
-	upl_log_fn log;
-	struct cat *cat;
-	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
-	pthread_mutex_t mu;	/* everything below */
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running, stop, kicked;
-	struct upl_status stats;
-	uint64_t samples[THROUGHPUT_WIN + 1]; /* bytes_sent at each second */
-	time_t sample_t[THROUGHPUT_WIN + 1];
-	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
-	/* Test hook VTL_UPLOAD_PAUSE_FILE: no round while this file exists,
-	 * so that a test sees a tape the uploader has not looked at yet. */
-	char pause_file[PATH_MAX];
-	struct tape_rec *recs;
-	size_t n_recs;
-	struct vcache *cache;			 /* eviction, read-through, back-pressure */
-	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
-	size_t n_reconciled;
-	char restore_note[512]; /* the last "waiting for restores" said (retrieve_tape) */
-	/* Under mu: the store's hold (struct hold), the error of the tape in
-	 * hand, the log lines said lately, `vtlctl store retry` requests
-	 * (asked) and the last one a round has answered (retried). */
-	struct hold hold;
-	struct tape_err terr;
-	char current[CAT_BARCODE_MAX + 1]; /* the tape whose upload runs, "" */
-	struct log_seen seen[LOG_SEEN];
-	uint64_t retry_asked, retried;
-	uint64_t progress; /* requests to the store that succeeded (count()) */
-	/* Reads [store] of vtld's configuration again (upl_set_reload). */
-	upl_reload_fn reload;
-	void *reload_arg;
-	bool swept; /* the orphan sweep has run (it waits out a hold) */
-	/* The part pool ([store] parallel_parts). */
-	struct worker *workers;
-	unsigned nworkers;
-	struct window *win;	  /* the segment being sent, under mu */
-	pthread_cond_t work_cond; /* a window or stop, for the workers */
-	pthread_cond_t done_cond; /* a part done, for run_window */
-};
-
-static void copy_str(char *dst, size_t cap, const char *src)
+void upl_copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = strlen(src);
 	if (n >= cap)
@@ -279,7 +132,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 /* arr (n elements of elem bytes, room for *cap) with room for one more:
  * the same pointer, or a larger allocation (then *cap is updated); NULL
  * when out of memory (arr and *cap unchanged). */
-static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem)
 {
 	if (n < *cap)
 		return arr;
@@ -289,80 +142,6 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
 		*cap = nc;
 	return v;
 }
-
-/*
- * The shelf apart ([store] archive_bucket, archive_path, archive_prefix):
- * *out is st itself (another prefix of the same bucket or directory) or a
- * store of its own, and *sc the config naming its keys; *out is NULL when
- * the shelf is the archive class changed in place.
- */
-static int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
-		      struct store **out, struct upl_config *sc, char *err, size_t errlen)
-{
-	*out = NULL;
-	*sc = *c;
-	if (!c->archive_bucket[0] && !c->archive_path[0] && !c->archive_prefix_set)
-		return 0;
-	bool s3 = strcmp(c->type, "s3") == 0;
-	if (c->archive_bucket[0] && !s3) {
-		snprintf(err, errlen,
-			 "[store] archive_bucket = %s needs type = s3; a local store's shelf is "
-			 "another directory: set archive_path instead",
-			 c->archive_bucket);
-		return -EINVAL;
-	}
-	if (c->archive_path[0] && s3) {
-		snprintf(err, errlen,
-			 "[store] archive_path = %s is for type = local; an S3 store's shelf is "
-			 "another bucket: set archive_bucket instead",
-			 c->archive_path);
-		return -EINVAL;
-	}
-	if (c->archive_prefix_set)
-		copy_str(sc->prefix, sizeof(sc->prefix), c->archive_prefix);
-	bool same;
-	if (s3) {
-		same = !c->archive_bucket[0] || strcmp(c->archive_bucket, c->bucket) == 0;
-	} else {
-		char lib_dir[PATH_MAX + 8], a[PATH_MAX], b[PATH_MAX];
-		snprintf(lib_dir, sizeof(lib_dir), "%s%s", c->path[0] ? c->path : data_dir,
-			 c->path[0] ? "" : "/store");
-		same = !c->archive_path[0] ||
-		       (realpath(c->archive_path, a) && realpath(lib_dir, b) && !strcmp(a, b)) ||
-		       strcmp(c->archive_path, lib_dir) == 0;
-	}
-	if (same) {
-		char a[160], b[160];
-		snprintf(a, sizeof(a), "%stapes/", c->prefix);
-		snprintf(b, sizeof(b), "%stapes/", sc->prefix);
-		size_t la = strlen(a), lb = strlen(b);
-		if (strncmp(a, b, la < lb ? la : lb) == 0) {
-			snprintf(err, errlen,
-				 "[store] archive_prefix = \"%s\" and prefix = \"%s\" name the "
-				 "same keys (%s... and %s...) in one %s: the shelf needs keys of "
-				 "its own; choose another archive_prefix, such as \"%sshelf/\"",
-				 sc->prefix, c->prefix, b, a, s3 ? "bucket" : "directory",
-				 c->prefix);
-			return -EINVAL;
-		}
-		*out = st;
-		return 0;
-	}
-	if (s3)
-		copy_str(sc->bucket, sizeof(sc->bucket), c->archive_bucket);
-	else
-		copy_str(sc->path, sizeof(sc->path), c->archive_path);
-	return upl_store_open(sc, data_dir, out, err, errlen);
-}
-
-static void shelf_close(struct store *shelf, struct store *st)
-{
-	if (shelf && shelf != st)
-		store_close(shelf);
-}
-
-static void logf_(struct upl *u, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -406,7 +185,7 @@ static uint64_t msg_cause(uint64_t h, const char *msg)
 static void say(struct upl *u, int level, uint64_t key, const char *msg)
 {
 	char line[1200];
-	copy_str(line, sizeof(line), msg);
+	upl_copy_str(line, sizeof(line), msg);
 	if (level <= 1) {
 		time_t now = time(NULL);
 		pthread_mutex_lock(&u->mu);
@@ -429,7 +208,7 @@ static void say(struct upl *u, int level, uint64_t key, const char *msg)
 			*e = (struct log_seen){.key = key, .at = now};
 		}
 		if (level == 0)
-			copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+			upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
 		pthread_mutex_unlock(&u->mu);
 		if (quiet)
 			return;
@@ -438,7 +217,7 @@ static void say(struct upl *u, int level, uint64_t key, const char *msg)
 		u->log(level, line);
 }
 
-static void logf_(struct upl *u, int level, const char *fmt, ...)
+void upl_logf(struct upl *u, int level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -449,19 +228,16 @@ static void logf_(struct upl *u, int level, const char *fmt, ...)
 	say(u, level, msg_cause(fnv1a(0xcbf29ce484222325ull, &fmt, sizeof(fmt)), msg), msg);
 }
 
-static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
 /*
- * An error of the upload of the tape in hand (sync_tape and below, the
+ * An error of the upload of the tape in hand (upl_sync_tape and below, the
  * part workers too): the first one of the tape's round is kept with its
  * fault (the store's, or `fault` when se is NULL or says none) for
  * round_once, which holds the store or the tape back, or logs it and tries
  * again next round. Nothing is logged here then, so a window of parts
  * failing alike is one line. Outside an upload (the shelf's steps) the
- * error is logged at once, as logf_ does. Returns rc.
+ * error is logged at once, as upl_logf does. Returns rc.
  */
-static int errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
+int upl_errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
 {
 	char msg[sizeof(u->terr.msg)];
 	va_list ap;
@@ -483,16 +259,14 @@ static int errf(struct upl *u, const struct store_err *se, int rc, int fault, co
 	if (!u->terr.fault) {
 		u->terr.fault = fault;
 		u->terr.rc = rc;
-		copy_str(u->terr.code, sizeof(u->terr.code), se ? se->code : "");
-		copy_str(u->terr.msg, sizeof(u->terr.msg), msg);
+		upl_copy_str(u->terr.code, sizeof(u->terr.code), se ? se->code : "");
+		upl_copy_str(u->terr.msg, sizeof(u->terr.msg), msg);
 	}
 	pthread_mutex_unlock(&u->mu);
 	return rc;
 }
 
-static void activity(struct upl *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void activity(struct upl *u, const char *fmt, ...)
+void upl_activity(struct upl *u, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&u->mu);
@@ -502,7 +276,7 @@ static void activity(struct upl *u, const char *fmt, ...)
 	pthread_mutex_unlock(&u->mu);
 }
 
-static bool stopping(struct upl *u)
+bool upl_stopping(struct upl *u)
 {
 	pthread_mutex_lock(&u->mu);
 	bool s = u->stop;
@@ -510,7 +284,7 @@ static bool stopping(struct upl *u)
 	return s;
 }
 
-static void count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests)
+void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests)
 {
 	pthread_mutex_lock(&u->mu);
 	u->progress++;
@@ -524,37 +298,29 @@ static void count(struct upl *u, uint64_t bytes, int parts, int copied, int obje
 
 /* ---- Keys and the manifest ---------------------------------------------- */
 
-static void key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k)
+void upl_key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/seg/%016" PRIx64, c->prefix, bc, seg);
 }
 
-static void key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k)
+void upl_key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/manifest/%016" PRIx64, c->prefix, bc, gen);
 }
 
-static void key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k)
+void upl_key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/%s", c->prefix, bc, rest);
 }
 
-/* A manifest as the uploader keeps it: the file's bytes, copied to the
- * store whole, and what they say (scsi/tape.h). */
-struct manifest {
-	uint8_t *buf;
-	size_t len;
-	struct tape_manifest tm;
-};
-
 /* Put a medium that cannot be used aside, under a name no barcode has. */
-static int set_aside(const char *dir, const char *why, char *kept, size_t cap)
+int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap)
 {
 	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
 	return rename(dir, kept) ? -errno : 0;
 }
 
-static void man_free(struct manifest *m)
+void upl_man_free(struct manifest *m)
 {
 	free(m->buf);
 	tape_manifest_free(&m->tm);
@@ -562,12 +328,12 @@ static void man_free(struct manifest *m)
 }
 
 /* What m->buf says, with every check the medium makes of its own. */
-static int man_parse(struct manifest *m)
+int upl_man_parse(struct manifest *m)
 {
 	return tape_manifest_parse(m->buf, m->len, &m->tm);
 }
 
-static int man_read(const char *dir, struct manifest *m)
+int upl_man_read(const char *dir, struct manifest *m)
 {
 	void *raw = NULL;
 	memset(m, 0, sizeof(*m));
@@ -576,509 +342,12 @@ static int man_read(const char *dir, struct manifest *m)
 	return rc;
 }
 
-/* ---- Uploading one tape ------------------------------------------------- */
-
-static uint64_t adapt_part_size(uint64_t want)
-{
-	/* A segment is at most TAPE_SEGMENT_SIZE plus one record; S3 allows
-	 * 10,000 parts (Amazon S3 User Guide, "Multipart upload limits"). */
-	uint64_t max_seg = TAPE_SEGMENT_SIZE + TAPE_REC_MAX;
-	uint64_t need = (max_seg + STORE_PARTS_MAX - 1) / STORE_PARTS_MAX;
-	if (want < STORE_PART_MIN)
-		want = STORE_PART_MIN;
-	if (want < need)
-		want = (need + MIB - 1) / MIB * MIB;
-	return want;
-}
-
-static int cat_call_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n)
-{
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_segs(u->cat, bc, s, n);
-	pthread_mutex_unlock(&u->cat_mu);
-	return rc;
-}
-
-static int cat_call_put(struct upl *u, const char *bc, const struct cat_upl_seg *s)
-{
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_seg_put(u->cat, bc, s);
-	pthread_mutex_unlock(&u->cat_mu);
-	return rc;
-}
-
-static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, size_t len)
-{
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir, seg);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t got = pread(fd, buf, len, (off_t)off);
-	int e = errno;
-	close(fd);
-	if (got < 0)
-		return -e;
-	/* Shorter than the manifest said: cut by an overwrite since; the
-	 * next round reads the new manifest. */
-	return (size_t)got == len ? 0 : -EAGAIN;
-}
-
-/* Does the tape's manifest (read now) still name segment seg? A segment
- * file that is missing and no longer named was cut by an overwrite. */
-static bool still_named(const char *dir, uint64_t seg)
-{
-	struct manifest m;
-	if (man_read(dir, &m))
-		return true; /* unreadable: sync_tape says so at the next round */
-	bool named = false;
-	for (size_t i = 0; i < m.tm.nseg; i++)
-		named |= m.tm.segs[i].id == seg;
-	man_free(&m);
-	return named;
-}
-
-/*
- * The part pool. sync_seg() lists the parts a segment still needs (a
- * window) and waits; parallel_parts workers, each with one buffer of a part
- * size allocated at start, take the next part as soon as they finish one,
- * so up to N parts are in flight and resident memory stays N x part_size.
- * Threads rather than one thread driving curl's multi interface: each part
- * costs an MD5 (Content-MD5) and, signed, a SHA-256 over its bytes, CPU
- * work that threads spread over the cores; the store is thread-safe
- * (s3/store.h) and keeps a connection per pooled handle.
- */
-
-/* Send bytes [off, off+len) of the segment as part `number`, unless the
- * store lists that part already with the MD5 of those bytes. */
-static int put_part(struct upl *u, const struct window *w, const struct part_job *j,
-		    struct worker *wk)
-{
-	if (j->len > wk->cap) {
-		/* A segment begun with a larger part_size than configured now
-		 * (its part size is fixed by its upload). */
-		uint8_t *b = realloc(wk->buf, j->len);
-		if (!b)
-			return -ENOMEM;
-		wk->buf = b;
-		wk->cap = j->len;
-	}
-	int rc = read_range(w->dir, w->s->seg, j->off, wk->buf, j->len);
-	if (rc == -ENOENT && !still_named(w->dir, w->s->seg))
-		rc = -EAGAIN; /* cut by an overwrite since: the next round reads anew */
-	if (rc && rc != -EAGAIN)
-		return errf(u, NULL, -EIO, FAULT_LOCAL,
-			    "tape %s: cannot read %s/seg-%016" PRIx64 ".dat, which its manifest "
-			    "names: %s",
-			    w->bc, w->dir, w->s->seg, strerror(-rc));
-	if (rc)
-		return rc;
-	struct cat_upl_part p = {.number = j->number, .size = j->len};
-	bool adopt = false;
-	if (j->listed[0]) {
-		store_md5_hex(wk->buf, j->len, p.etag);
-		adopt = strcmp(p.etag, j->listed) == 0;
-	}
-	if (!adopt) {
-		struct store_err se;
-		if (u->part_delay_ms) {
-			struct timespec ts = {u->part_delay_ms / 1000,
-					      (long)(u->part_delay_ms % 1000) * 1000000};
-			nanosleep(&ts, NULL);
-		}
-		rc = store_mpu_put_part(u->st, w->key, w->s->upload_id, j->number, wk->buf, j->len,
-					p.etag, &se);
-		if (rc == -ENOENT && strcmp(se.code, "NoSuchUpload") == 0)
-			return rc; /* sync_seg starts the upload again */
-		if (rc)
-			return errf(u, &se, rc, 0, "upload of part %d of %s failed: %s", j->number,
-				    w->key, se.msg);
-	}
-	/* Only now, acknowledged with its ETag, is the part recorded. */
-	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_part_add(u->cat, w->bc, w->s->seg, &p);
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc)
-		return rc;
-	if (adopt) {
-		logf_(u, 2, "part %d of %s was in the store already; adopted, not sent again",
-		      j->number, w->key);
-		pthread_mutex_lock(&u->mu);
-		u->stats.parts_adopted++;
-		pthread_mutex_unlock(&u->mu);
-	} else {
-		count(u, j->len, 1, 0, 0, 0);
-	}
-	vcache_sent(u->cache, j->len);
-	return 0;
-}
-
-/* The activity line while parts are in flight. Under u->mu. */
-static void window_activity(struct upl *u)
-{
-	int lo = 0, hi = 0;
-	unsigned n = 0;
-	for (unsigned i = 0; i < u->nworkers; i++) {
-		int x = u->workers[i].number;
-		if (!x)
-			continue;
-		lo = !n || x < lo ? x : lo;
-		hi = x > hi ? x : hi;
-		n++;
-	}
-	if (n == 1)
-		snprintf(u->stats.activity, sizeof(u->stats.activity), "uploading %s part %d",
-			 u->win->key, lo);
-	else if (n > 1)
-		snprintf(u->stats.activity, sizeof(u->stats.activity),
-			 "uploading %s parts %d-%d (%u in flight)", u->win->key, lo, hi, n);
-}
-
-/*
- * The calling thread of the uploader takes its name and gives way to the
- * drives ([store] upload_nice): hashing and copying parts is background
- * work, and with it at the same priority a read through a drive ran at a
- * third of its speed while a tape written just before went up
- * (docs/benchmarks.md). Under back-pressure the drives wait, and the
- * uploader has the CPU.
- */
-static void give_way(struct upl *u, const char *name)
-{
-	pthread_setname_np(pthread_self(), name); /* for top -H, ps -L */
-	if (!u->cfg.upload_nice)
-		return;
-	id_t tid = (id_t)gettid();
-	errno = 0;
-	int now = getpriority(PRIO_PROCESS, tid);
-	if ((now != -1 || !errno) &&
-	    setpriority(PRIO_PROCESS, tid, now + (int)u->cfg.upload_nice) == 0)
-		return;
-	logf_(u, 1, "cannot lower the uploader's priority (upload_nice %u): %s", u->cfg.upload_nice,
-	      strerror(errno));
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *wk = arg;
-	struct upl *u = wk->u;
-	give_way(u, "vtl-part");
-	pthread_mutex_lock(&u->mu);
-	while (!u->stop) {
-		struct window *w = u->win;
-		if (!w || w->next == w->njobs || w->err) {
-			pthread_cond_wait(&u->work_cond, &u->mu);
-			continue;
-		}
-		const struct part_job *j = &w->jobs[w->next++];
-		w->inflight++;
-		wk->number = j->number;
-		window_activity(u);
-		pthread_mutex_unlock(&u->mu);
-		int rc = put_part(u, w, j, wk);
-		pthread_mutex_lock(&u->mu);
-		if (rc && !w->err)
-			w->err = rc; /* no new parts; those in flight finish and record */
-		wk->number = 0;
-		w->inflight--;
-		window_activity(u);
-		pthread_cond_broadcast(&u->done_cond);
-	}
-	pthread_mutex_unlock(&u->mu);
-	return NULL;
-}
-
-/* Hand the window to the workers and wait until every part is done, one
- * failed (the others in flight finish first) or vtld stops. */
-static int run_window(struct upl *u, struct window *w)
-{
-	pthread_mutex_lock(&u->mu);
-	u->win = w;
-	pthread_cond_broadcast(&u->work_cond);
-	while (w->inflight || (w->next < w->njobs && !w->err && !u->stop))
-		pthread_cond_wait(&u->done_cond, &u->mu);
-	u->win = NULL;
-	int rc = w->err ? w->err : w->next < w->njobs ? -EINTR : 0;
-	pthread_mutex_unlock(&u->mu);
-	return rc;
-}
-
-static int pool_start(struct upl *u, unsigned n, size_t part_size)
-{
-	u->workers = calloc(n, sizeof(*u->workers));
-	if (!u->workers)
-		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++) {
-		struct worker *wk = &u->workers[i];
-		wk->u = u;
-		wk->buf = malloc(part_size);
-		if (!wk->buf)
-			return -ENOMEM;
-		wk->cap = part_size;
-		int rc = -pthread_create(&wk->thread, NULL, worker_main, wk);
-		if (rc) {
-			free(wk->buf);
-			wk->buf = NULL;
-			return rc;
-		}
-		u->nworkers++;
-	}
-	return 0;
-}
-
-/* Join the workers pool_start started (u->stop is set) and free them. */
-static void pool_stop(struct upl *u)
-{
-	for (unsigned i = 0; i < u->nworkers; i++) {
-		pthread_join(u->workers[i].thread, NULL);
-		free(u->workers[i].buf);
-	}
-	free(u->workers);
-	u->workers = NULL;
-	u->nworkers = 0;
-}
-
-struct listed_parts {
-	struct store_part *v;
-	size_t n, cap;
-};
-
-static int listed_cb(void *arg, const struct store_part *p)
-{
-	struct listed_parts *l = arg;
-	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	l->v[l->n++] = *p;
-	return 0;
-}
-
-/* Has this upload been compared with the store's ListParts since start?
- * Marks it so. */
-static bool reconciled(struct upl *u, const char *upload_id)
-{
-	for (size_t i = 0; i < u->n_reconciled; i++)
-		if (strcmp(u->reconciled[i], upload_id) == 0)
-			return true;
-	void *v = realloc(u->reconciled, (u->n_reconciled + 1) * sizeof(*u->reconciled));
-	if (!v)
-		return true; /* no memory: simply send again */
-	u->reconciled = v;
-	copy_str(u->reconciled[u->n_reconciled++], STORE_UPLOAD_ID_MAX, upload_id);
-	return false;
-}
-
-/*
- * Parts the store lists for the upload with the size a job wants: the job
- * gets the store's ETag, and its worker adopts the part (records it as if
- * just sent) when that is the MD5 of our bytes at its offset, whichever
- * parts around it are missing (a kill -9 after the store acknowledged a part
- * and before the catalog recorded it; parts finish out of order).
- */
-static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *key,
-			struct part_job *jobs, size_t njobs)
-{
-	struct listed_parts l = {0};
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	/* Unlistable (the upload is gone, ...): the parts go as usual and
-	 * the normal path finds out. */
-	if (store_mpu_list_parts(u->st, key, s->upload_id, listed_cb, &l, &se) == 0) {
-		size_t j = 0;
-		for (size_t i = 0; i < l.n; i++) { /* both ascending */
-			while (j < njobs && jobs[j].number < l.v[i].number)
-				j++;
-			if (j < njobs && jobs[j].number == l.v[i].number &&
-			    jobs[j].len == l.v[i].size)
-				copy_str(jobs[j].listed, sizeof(jobs[j].listed), l.v[i].etag);
-		}
-	}
-	free(l.v);
-}
-
-/* The store lost the upload of s (aborted elsewhere): the next round
- * starts it again. */
-static int upload_gone(struct upl *u, const char *bc, const char *key, struct cat_upl_seg *s)
-{
-	logf_(u, 1, "upload of %s is gone from the store; sending it again", key);
-	s->upload_id[0] = 0;
-	s->object_size = 0;
-	s->object_etag[0] = 0;
-	return cat_call_put(u, bc, s);
-}
-
-/* Bring one segment's object up to `valid` bytes as far as allowed:
- * full parts always, the rest and the completion when `complete`. */
-static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
-		    uint64_t valid, bool complete)
-{
-	char key[STORE_KEY_MAX];
-	struct store_err se;
-	int rc;
-	key_seg(&u->cfg, bc, s->seg, key);
-	const uint64_t P = s->part_size;
-	bool changed = s->valid != valid;
-	s->valid = valid;
-
-	if (s->upload_id[0] && valid == 0 && complete) {
-		/* Cut to nothing while uploading: no part is needed. */
-		store_mpu_abort(u->st, key, s->upload_id, &se);
-		s->upload_id[0] = 0;
-		s->object_size = 0;
-		s->object_etag[0] = 0;
-	}
-	if (!s->upload_id[0]) {
-		if (s->object_etag[0] && s->object_size >= valid) {
-			/* In the store already (a cut segment keeps its
-			 * object; the manifest records the valid length). */
-			return changed ? cat_call_put(u, bc, s) : 0;
-		}
-		if (valid == 0) {
-			if (!complete)
-				return changed ? cat_call_put(u, bc, s) : 0;
-			rc = store_put(u->st, key, "", 0, NULL, s->object_etag, &se);
-			if (rc)
-				return errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
-			s->object_size = 0;
-			count(u, 0, 0, 0, 1, 0);
-			return cat_call_put(u, bc, s);
-		}
-		uint64_t have = s->object_etag[0] ? s->object_size / P : 0; /* copyable parts */
-		if (!complete && valid / P <= have)
-			return changed ? cat_call_put(u, bc, s) : 0;
-		rc = store_mpu_create(u->st, key, NULL, s->upload_id, &se);
-		if (rc)
-			return errf(u, &se, rc, 0, "cannot start the upload of %s: %s", key,
-				    se.msg);
-		reconciled(u, s->upload_id); /* new: nothing in the store to adopt */
-		rc = cat_call_put(u, bc, s);
-		if (rc)
-			return rc;
-		/* Grown after completion: copy the old object's full parts. */
-		for (uint64_t n = 1; n <= have; n++) {
-			struct cat_upl_part p = {.number = (int)n, .size = P};
-			rc = store_mpu_copy_part(u->st, key, s->upload_id, (int)n, key, (n - 1) * P,
-						 P, p.etag, &se);
-			if (rc)
-				return errf(u, &se, rc, 0,
-					    "copy of part %" PRIu64 " of %s failed: %s", n, key,
-					    se.msg);
-			pthread_mutex_lock(&u->cat_mu);
-			rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
-			pthread_mutex_unlock(&u->cat_mu);
-			if (rc)
-				return rc;
-			count(u, 0, 0, 1, 0, 0);
-		}
-	} else if (changed) {
-		rc = cat_call_put(u, bc, s);
-		if (rc)
-			return rc;
-	}
-
-	/* The parts needed: every full one, and with `complete` the short
-	 * last one. Parts finish out of order, so the catalog holds a set of
-	 * numbers (a kill -9 may leave {1, 2, 4}): send exactly those it does
-	 * not record. A recorded short part (a completion interrupted after
-	 * it was sent) does unless more data came since. */
-	const uint64_t full = valid / P;
-	const uint64_t last = complete && valid % P ? full + 1 : full;
-	if (last > STORE_PARTS_MAX)
-		return -EFBIG;
-	struct cat_upl_part *parts;
-	size_t np;
-	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_parts(u->cat, bc, s->seg, &parts, &np);
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc)
-		return rc;
-	struct part_job *jobs = calloc(last ? last : 1, sizeof(*jobs));
-	if (!jobs) {
-		free(parts);
-		return -ENOMEM;
-	}
-	size_t nj = 0;
-	for (uint64_t n = 1, k = 0; n <= last; n++) {
-		uint64_t off = (n - 1) * P, len = n <= full ? P : valid - off;
-		while (k < np && (uint64_t)parts[k].number < n)
-			k++;
-		if (k < np && (uint64_t)parts[k].number == n && parts[k].size >= len)
-			continue;
-		jobs[nj++] = (struct part_job){.number = (int)n, .off = off, .len = len};
-	}
-	free(parts);
-	if (nj && !reconciled(u, s->upload_id))
-		/* First look at this upload since start: parts the store
-		 * accepted but the catalog never recorded are adopted. */
-		adopt_parts(u, s, key, jobs, nj);
-	struct window w = {.bc = bc, .dir = dir, .key = key, .s = s, .jobs = jobs, .njobs = nj};
-	rc = nj ? run_window(u, &w) : 0;
-	free(jobs);
-	if (rc == -ENOENT)
-		return upload_gone(u, bc, key, s); /* a part was refused: NoSuchUpload */
-	if (rc || !complete)
-		return rc;
-
-	/* Complete with parts 1..last (any beyond, left by a cut, are
-	 * dropped), then verify: the ETag S3 computes from the part ETags
-	 * (each the MD5 the store checked with Content-MD5) and the size. */
-	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_parts(u->cat, bc, s->seg, &parts, &np);
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc)
-		return rc;
-	struct store_part *sp = calloc(last ? last : 1, sizeof(*sp));
-	uint64_t total = 0;
-	size_t nsp = 0;
-	if (!sp) {
-		free(parts);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < np && nsp < last; i++) {
-		if (parts[i].number != (int)nsp + 1)
-			break;
-		sp[nsp].number = parts[i].number;
-		sp[nsp].size = parts[i].size;
-		snprintf(sp[nsp].etag, sizeof(sp[nsp].etag), "%s", parts[i].etag);
-		total += parts[i].size;
-		nsp++;
-	}
-	free(parts);
-	if (nsp != last || total < valid) {
-		free(sp);
-		return errf(u, NULL, -EIO, STORE_FAULT_TRANSIENT,
-			    "upload of %s: the catalog lacks parts after sending them", key);
-	}
-	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
-	activity(u, "completing %s (%zu parts)", key, nsp);
-	rc = store_mpu_complete(u->st, key, s->upload_id, sp, nsp, etag, &se);
-	if (!rc)
-		rc = store_multipart_etag(sp, nsp, want);
-	free(sp);
-	if (rc == -ENOENT)
-		return upload_gone(u, bc, key, s);
-	if (rc)
-		return errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
-	struct store_object_info info;
-	rc = store_head(u->st, key, &info, &se);
-	if (rc || info.size != total || (etag[0] && strcmp(etag, want) != 0) ||
-	    strcmp(info.etag, want) != 0)
-		return errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
-			    "%s does not verify after completion (size %" PRIu64 ", want %" PRIu64
-			    "; ETag %s, want %s)%s%s",
-			    key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want,
-			    rc ? ": " : "", rc ? se.msg : "");
-	s->upload_id[0] = 0;
-	s->object_size = total;
-	snprintf(s->object_etag, sizeof(s->object_etag), "%s", want);
-	count(u, 0, 0, 0, 1, 0);
-	return cat_call_put(u, bc, s);
-}
+/* ---- The thread's record of a tape -------------------------------------- */
 
 /* The thread's record of a tape, made when missing (NULL: no memory).
  * Only the thread calls it; the array grows under u->mu because
  * upl_tape_activity reads it from other threads. */
-static struct tape_rec *rec_for(struct upl *u, const char *bc)
+struct tape_rec *upl_rec_for(struct upl *u, const char *bc)
 {
 	for (size_t i = 0; i < u->n_recs; i++)
 		if (strcmp(u->recs[i].barcode, bc) == 0)
@@ -1095,14 +364,11 @@ static struct tape_rec *rec_for(struct upl *u, const char *bc)
 	return r;
 }
 
-static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Say where tape bc's trip to or from the shelf stands (fmt "" when it
  * is over); the text, which names the tape, is the thread's activity too. */
-static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
+void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 {
-	struct tape_rec *r = rec_for(u, bc);
+	struct tape_rec *r = upl_rec_for(u, bc);
 	char text[256];
 	va_list ap;
 	va_start(ap, fmt);
@@ -1110,243 +376,12 @@ static void tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 	va_end(ap);
 	pthread_mutex_lock(&u->mu);
 	if (r)
-		copy_str(r->note, sizeof(r->note), text);
+		upl_copy_str(r->note, sizeof(r->note), text);
 	if (text[0])
-		copy_str(u->stats.activity, sizeof(u->stats.activity), text);
+		upl_copy_str(u->stats.activity, sizeof(u->stats.activity), text);
 	pthread_mutex_unlock(&u->mu);
 }
-
-static int put_text(struct upl *u, struct store *st, const char *key, const char *text)
-{
-	struct store_err se;
-	int rc = store_put(st, key, text, strlen(text), NULL, NULL, &se);
-	if (rc)
-		errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
-	return rc;
-}
-
-/* What the store records of a tape's state for disaster recovery. */
-static const char *store_state_of(enum cat_state s)
-{
-	return s == CAT_ARCHIVING || s == CAT_ARCHIVED || s == CAT_RETRIEVING ? "ARCHIVED"
-									      : "AVAILABLE";
-}
-
-/* The state object in the location (st, c), then in the catalog. */
-static int put_state(struct upl *u, struct store *st, const struct upl_config *c,
-		     const struct cat_tape *t, const char *state, uint64_t gen)
-{
-	char key[STORE_KEY_MAX], text[256];
-	key_tape(c, t->barcode, "state", key);
-	snprintf(text, sizeof(text), "state=%s\nmedia=%s\ncapacity=%" PRIu64 "\n", state, t->media,
-		 t->capacity);
-	int rc = put_text(u, st, key, text);
-	if (!rc) {
-		pthread_mutex_lock(&u->cat_mu);
-		rc = cat_upl_tape_set(u->cat, t->barcode, gen, state);
-		pthread_mutex_unlock(&u->cat_mu);
-	}
-	return rc;
-}
-
-struct del_ctx {
-	struct upl *u;
-	const char *keep;
-	char (*keys)[STORE_KEY_MAX];
-	size_t n, cap;
-};
-
-static int collect_key(void *arg, const struct store_list_entry *e)
-{
-	struct del_ctx *d = arg;
-	if (e->is_prefix || (d->keep && strcmp(e->key, d->keep) == 0))
-		return 0;
-	void *nk = grow(d->keys, &d->cap, d->n, sizeof(*d->keys));
-	if (!nk)
-		return -ENOMEM;
-	d->keys = nk;
-	snprintf(d->keys[d->n++], STORE_KEY_MAX, "%s", e->key);
-	return 0;
-}
-
-/* Delete every object of st under prefix but `keep`. */
-static int delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep)
-{
-	struct del_ctx d = {.u = u, .keep = keep};
-	struct store_list_opts lo = {.prefix = prefix};
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	int rc = store_list(st, &lo, collect_key, &d, &se);
-	for (size_t i = 0; !rc && i < d.n; i++)
-		rc = store_delete(st, d.keys[i], &se);
-	if (rc)
-		errf(u, &se, rc, 0, "cleaning up %s failed: %s", prefix,
-		     se.msg[0] ? se.msg : strerror(-rc));
-	free(d.keys);
-	return rc;
-}
-
-static int any_key(void *arg, const struct store_list_entry *e)
-{
-	snprintf(arg, STORE_KEY_MAX, "%s", e->key);
-	return 1; /* one is enough */
-}
-
-/*
- * Before the first byte of a tape goes up: the catalog has no row for it,
- * so anything under tapes/BARCODE/ in the store belongs to another tape of
- * the same barcode (created again after a lost catalog, or by a second
- * library on the same bucket). Uploading would overwrite its segments and
- * delete its manifests, so the tape is not uploaded until the store's copy
- * is brought back (`vtlctl catalog rebuild`) or removed: round_once holds
- * the tape (FAULT_FOREIGN) and looks again on the slow schedule or at
- * `vtlctl store retry`. A shelf apart counts too: an archived tape of that barcode
- * is there. When the prefix is free, a row for the first segment claims
- * the tape for this catalog before anything is written (a crash after the
- * first PUT must not look like a foreign tape).
- */
-static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct manifest *m)
-{
-	char pfx[STORE_KEY_MAX], found[STORE_KEY_MAX] = "";
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	for (int shelf = 0; shelf < 2 && !found[0]; shelf++) {
-		if (shelf && !u->shelf_st)
-			break;
-		key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
-		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
-		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, any_key, found, &se);
-		if (rc < 0)
-			return errf(
-			    u, &se, rc, 0,
-			    "cannot check %s in the store before the first upload of %s: %s", pfx,
-			    t->barcode, se.msg[0] ? se.msg : strerror(-rc));
-	}
-	count(u, 0, 0, 0, 0, 0); /* the store answered */
-	if (found[0])
-		return errf(u, NULL, -EEXIST, FAULT_FOREIGN,
-			    "tape %s is not uploaded: the store already holds a tape with this "
-			    "barcode (%s), which the catalog does not know; bring it back with "
-			    "`vtlctl catalog rebuild` (after deleting the local tape %s), or "
-			    "delete %s* from the bucket",
-			    t->barcode, found, t->barcode, pfx);
-	struct cat_upl_seg s;
-	memset(&s, 0, sizeof(s));
-	s.seg = m->tm.segs[0].id;
-	s.part_size = adapt_part_size(u->cfg.part_size);
-	return cat_call_put(u, t->barcode, &s);
-}
-
-/*
- * One round for one tape in the library. *up_to_date: every segment is a
- * complete object and the newest manifest is in the store.
- */
-static int sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
-{
-	char dir[PATH_MAX];
-	struct manifest m;
-	*up_to_date = false;
-	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	int rc = man_read(dir, &m);
-	if (rc == -ENOENT)
-		return 0; /* no medium yet (being created or downloaded) */
-	if (rc)
-		return errf(u, NULL, rc, FAULT_LOCAL,
-			    "tape %s: its manifest %s/MANIFEST cannot be read (%s), so nothing "
-			    "of the tape can be uploaded",
-			    t->barcode, dir,
-			    rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
-	struct tape_rec *ir = rec_for(u, t->barcode);
-	time_t now = time(NULL);
-	if (ir && ir->gen != m.tm.generation) {
-		ir->gen = m.tm.generation;
-		ir->since = now;
-	}
-	bool idle = ir && now - ir->since >= (time_t)u->cfg.idle_secs;
-	bool loaded = t->in_library && t->kind == CAT_DRIVE;
-
-	struct cat_upl_seg *rows = NULL;
-	size_t nrows = 0;
-	uint64_t man_gen = 0;
-	char sstate[32] = "";
-	rc = cat_call_segs(u, t->barcode, &rows, &nrows);
-	if (!rc) {
-		pthread_mutex_lock(&u->cat_mu);
-		rc = cat_upl_tape_get(u->cat, t->barcode, &man_gen, sstate, sizeof(sstate));
-		pthread_mutex_unlock(&u->cat_mu);
-	}
-	if (!rc && nrows == 0 && !sstate[0] && m.tm.nseg)
-		rc = claim_prefix(u, t, &m);
-	if (rc)
-		goto out;
-	bool all = true;
-	for (size_t i = 0; i < m.tm.nseg && !rc; i++) {
-		struct cat_upl_seg s, *row = NULL;
-		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m.tm.segs[i].id)
-				row = &rows[j];
-		if (row) {
-			s = *row;
-		} else {
-			memset(&s, 0, sizeof(s));
-			s.seg = m.tm.segs[i].id;
-			s.part_size = adapt_part_size(u->cfg.part_size);
-		}
-		bool complete = i + 1 < m.tm.nseg || !loaded || idle;
-		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete);
-		if (!rc &&
-		    (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.tm.segs[i].valid))
-			all = false;
-	}
-	if (rc || !all)
-		goto out;
-	if (m.tm.generation != man_gen || !sstate[0]) {
-		char key[STORE_KEY_MAX];
-		struct store_err se;
-		key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
-		/* Every segment it names is complete: the manifest may go up. */
-		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
-		if (rc) {
-			errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
-			goto out;
-		}
-		count(u, 0, 0, 0, 0, 1);
-		rc = put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.tm.generation);
-		if (rc)
-			goto out;
-		/* Now that the manifest which drops them is up: delete the
-		 * segments it no longer names, and the older manifests. */
-		for (size_t j = 0; j < nrows && !rc; j++) {
-			bool named = false;
-			for (size_t i = 0; i < m.tm.nseg; i++)
-				named |= m.tm.segs[i].id == rows[j].seg;
-			if (named)
-				continue;
-			char sk[STORE_KEY_MAX];
-			key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
-			if (rows[j].upload_id[0])
-				store_mpu_abort(u->st, sk, rows[j].upload_id, &se);
-			rc = store_delete(u->st, sk, &se);
-			if (rc)
-				errf(u, &se, rc, 0, "delete of %s failed: %s", sk, se.msg);
-			if (!rc) {
-				pthread_mutex_lock(&u->cat_mu);
-				rc = cat_upl_seg_delete(u->cat, t->barcode, rows[j].seg);
-				pthread_mutex_unlock(&u->cat_mu);
-			}
-		}
-		char pfx[STORE_KEY_MAX];
-		key_tape(&u->cfg, t->barcode, "manifest/", pfx);
-		if (!rc)
-			rc = delete_under(u, u->st, pfx, key);
-	}
-	if (!rc)
-		*up_to_date = true;
-out:
-	free(rows);
-	man_free(&m);
-	return rc;
-}
+/* ---- Files, messages, time ---------------------------------------------- */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -1356,7 +391,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path) ? -errno : 0;
 }
 
-static int rm_rf(const char *path)
+int upl_rm_rf(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st))
@@ -1364,263 +399,8 @@ static int rm_rf(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/*
- * Are the tape's objects on the shelf apart? They are from the moment it
- * is ARCHIVED there until it is deleted: a RETRIEVED tape is a read-only
- * copy (AWS Tape Gateway keeps the archived tape), so nothing of it goes
- * back to the library's location, and archiving it again finds every
- * object on the shelf already.
- */
-static bool on_shelf(struct upl *u, const struct cat_tape *t)
-{
-	char sstate[32] = "";
-	uint64_t gen;
-	if (!u->shelf_st || t->state == CAT_AVAILABLE)
-		return false;
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, sstate, sizeof(sstate));
-	pthread_mutex_unlock(&u->cat_mu);
-	return rc == 0 && strcmp(sstate, "ARCHIVED") == 0;
-}
-
-/* Every object of the tape is in the store with the size and ETag the
- * catalog recorded when its upload completed (ARCHITECTURE.md: "archived
- * only after every byte is in the object store and verified"). A tape on
- * the shelf apart is checked there by size (a copy across buckets may
- * carry another ETag), or in the library's location if it was archived
- * there before the shelf moved. */
-static int verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes)
-{
-	struct cat_upl_seg *rows;
-	size_t n;
-	*bytes = 0;
-	bool shelf = on_shelf(u, t);
-	int rc = cat_call_segs(u, t->barcode, &rows, &n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		char key[STORE_KEY_MAX];
-		struct store_object_info info;
-		struct store_err se;
-		bool there = false;
-		if (shelf) {
-			key_seg(&u->shelf_cfg, t->barcode, rows[i].seg, key);
-			rc = store_head(u->shelf_st, key, &info, &se);
-			there = rc == 0;
-			if (rc == -ENOENT)
-				rc = 0;
-		}
-		if (!rc && !there) {
-			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-			rc = store_head(u->st, key, &info, &se);
-		}
-		if (!rc && (info.size != rows[i].object_size ||
-			    (!there && strcmp(info.etag, rows[i].object_etag) != 0) ||
-			    rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)) {
-			logf_(u, 0,
-			      "%s does not verify: size %" PRIu64 " ETag %s, catalog %" PRIu64
-			      " %s",
-			      key, info.size, info.etag, rows[i].object_size, rows[i].object_etag);
-			rc = -EBADMSG;
-		}
-		*bytes += rows[i].valid;
-	}
-	if (!rc && n == 0)
-		rc = -ENODATA;
-	free(rows);
-	return rc;
-}
-
-/*
- * One object of an ARCHIVING tape onto the shelf apart: copied from the
- * library's location unless the shelf holds it already (a round stopped
- * after copying it, or a tape archived there before), then checked there.
- * want: its size, or UINT64_MAX for the size of the library's copy (none
- * left: a round before copied and deleted it). cls: its class there, NULL
- * for STANDARD.
- */
-static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t want,
-		      const char *cls)
-{
-	struct store_object_info info;
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	int rc = 0;
-	if (want == UINT64_MAX) {
-		rc = store_head(u->st, src, &info, &se);
-		if (rc == 0)
-			want = info.size;
-		else if (rc == -ENOENT)
-			rc = 0;
-	}
-	if (!rc)
-		rc = store_head(u->shelf_st, dst, &info, &se);
-	bool have = !rc && (want == UINT64_MAX || info.size == want) &&
-		    strcmp(info.storage_class, cls ? cls : "STANDARD") == 0;
-	if (rc == -ENOENT && want != UINT64_MAX)
-		rc = 0;
-	if (!rc && !have) {
-		rc = store_copy_from(u->shelf_st, u->st, src, dst, cls, NULL, &se);
-		if (!rc)
-			rc = store_head(u->shelf_st, dst, &info, &se);
-		if (!rc && info.size != want) {
-			snprintf(se.msg, sizeof(se.msg),
-				 "the copy holds %" PRIu64 " bytes, the original %" PRIu64,
-				 info.size, want);
-			rc = -EBADMSG;
-		}
-	}
-	if (rc)
-		logf_(u, 0, "cannot move %s to the shelf as %s: %s", src, dst,
-		      se.msg[0] ? se.msg : strerror(-rc));
-	return rc;
-}
-
-/*
- * ARCHIVING -> ARCHIVED: the segments in the archive class, on the shelf
- * (moved there when it is apart: copied, checked, the state object written
- * there, then the library's copies deleted, so that every step can be
- * taken again after a crash), the local copy gone. The manifest stays
- * STANDARD: a few KiB, and rebuilding the catalog reads it without a
- * restore (an archive class bills small objects at 40 KiB or more anyway).
- */
-static int finish_archive(struct upl *u, const struct cat_tape *t)
-{
-	struct cat_upl_seg *rows;
-	size_t n;
-	uint64_t gen = 0;
-	int rc = cat_call_segs(u, t->barcode, &rows, &n);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
-	pthread_mutex_unlock(&u->cat_mu);
-	const char *cls = u->cfg.archive_class;
-	struct store *sst = u->shelf_st ? u->shelf_st : u->st;
-	const struct upl_config *sc = u->shelf_st ? &u->shelf_cfg : &u->cfg;
-	for (size_t i = 0; !rc && (u->shelf_st ? i <= n : cls[0] && i < n); i++) {
-		char key[STORE_KEY_MAX], dst[STORE_KEY_MAX];
-		struct store_object_info info;
-		struct store_err se;
-		if (i < n) {
-			key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-			key_seg(sc, t->barcode, rows[i].seg, dst);
-		} else {
-			key_manifest(&u->cfg, t->barcode, gen, key);
-			key_manifest(sc, t->barcode, gen, dst);
-		}
-		if (u->shelf_st) {
-			tape_note(u, t->barcode, "moving tape %s to the shelf: object %zu of %zu",
-				  t->barcode, i + 1, n + 1);
-			rc = i < n
-				 ? shelve_one(u, key, dst, rows[i].object_size, cls[0] ? cls : NULL)
-				 : shelve_one(u, key, dst, UINT64_MAX, NULL);
-			continue;
-		}
-		rc = store_head(u->st, key, &info, &se);
-		if (!rc && strcmp(info.storage_class, cls) != 0) {
-			tape_note(u, t->barcode,
-				  "moving tape %s to storage class %s: object %zu of %zu",
-				  t->barcode, cls, i + 1, n);
-			rc = store_copy(u->st, key, key, cls, NULL, &se);
-		}
-		if (rc)
-			logf_(u, 0, "cannot move %s to storage class %s: %s", key, cls, se.msg);
-	}
-	free(rows);
-	if (!rc)
-		rc = put_state(u, sst, sc, t, "ARCHIVED", gen);
-	char pfx[STORE_KEY_MAX], keep[STORE_KEY_MAX];
-	if (!rc && u->shelf_st) {
-		/* The shelf keeps one manifest, the library's location none. */
-		key_tape(sc, t->barcode, "manifest/", pfx);
-		key_manifest(sc, t->barcode, gen, keep);
-		rc = delete_under(u, sst, pfx, keep);
-		key_tape(&u->cfg, t->barcode, "", pfx);
-		if (!rc)
-			rc = delete_under(u, u->st, pfx, NULL);
-	}
-	char dir[PATH_MAX];
-	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	if (!rc)
-		rc = rm_rf(dir);
-	if (!rc) {
-		char cause[PATH_MAX + 2 * STORE_KEY_MAX], at[PATH_MAX + STORE_KEY_MAX];
-		key_tape(sc, t->barcode, "", pfx);
-		store_where(sst, pfx, at, sizeof(at));
-		if (u->shelf_st)
-			snprintf(cause, sizeof(cause),
-				 "on the shelf at %s (%s); local copy dropped", at,
-				 cls[0] ? cls : "STANDARD");
-		else
-			snprintf(cause, sizeof(cause),
-				 "on the shelf in the object store (%s); local copy dropped",
-				 cls[0] ? cls : "STANDARD");
-		rc = lib_shelf_step(u->lib, t->barcode, CAT_ARCHIVING, CAT_ARCHIVED, cause);
-	}
-	if (!rc) {
-		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
-		logf_(u, 2, "tape %s ARCHIVED", t->barcode);
-	}
-	return rc;
-}
-
-/* ---- Downloading --------------------------------------------------------- */
-
-struct last_key {
-	char key[STORE_KEY_MAX];
-};
-
-static int last_cb(void *arg, const struct store_list_entry *e)
-{
-	struct last_key *l = arg;
-	if (!e->is_prefix)
-		snprintf(l->key, sizeof(l->key), "%s", e->key);
-	return 0;
-}
-
-static int get_all(struct store *st, const char *key, uint8_t **out, size_t *len,
-		   struct store_err *se)
-{
-	struct store_object_info info;
-	int rc = store_head(st, key, &info, se);
-	if (rc)
-		return rc;
-	if (info.size > (1u << 26))
-		return -EFBIG;
-	uint8_t *b = malloc(info.size ? info.size : 1);
-	if (!b)
-		return -ENOMEM;
-	size_t got = 0;
-	rc = info.size ? store_get(st, key, 0, info.size, b, &got, NULL, se) : 0;
-	if (!rc && got != info.size)
-		rc = -EIO;
-	if (rc) {
-		free(b);
-		return rc;
-	}
-	*out = b;
-	*len = info.size;
-	return 0;
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int rc = 0;
-	if (len && write(fd, buf, len) != (ssize_t)len)
-		rc = -EIO;
-	if (!rc && fsync(fd))
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* A message for a person into buf, cut at cap if need be. */
-static void errmsg(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errmsg(char *buf, size_t cap, const char *fmt, ...)
+void upl_errmsg(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -1628,766 +408,11 @@ static void errmsg(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * An archived tape (AWS: GET answers 403 InvalidObjectState): a
- * RestoreObject ([store] restore_days, restore_tier) for each of its
- * objects whose HeadObject shows no restore (x-amz-restore absent), nothing
- * for one whose restore runs or is done. All are asked at once, so that
- * their restores run in parallel. The caller retries the download next
- * round, which polls the restores.
- */
-struct restores {
-	struct store *st;
-	const struct upl_config *c;
-	size_t asked, running;
-	int rc;
-	struct store_err se;
-};
-
-static void restore_one(struct restores *r, const char *key)
-{
-	struct store_object_info info;
-	if (r->rc || (r->rc = store_head(r->st, key, &info, &r->se)) != 0)
-		return;
-	if (strstr(info.restore, "ongoing-request=\"true\"")) {
-		r->running++;
-		return;
-	}
-	if (info.restore[0] || !strcmp(info.storage_class, "STANDARD"))
-		return; /* restored (readable until its expiry date), or not archived */
-	r->rc = store_restore(r->st, key, (int)r->c->restore_days, r->c->restore_tier, &r->se);
-	if (r->rc == -EINPROGRESS) {
-		r->rc = 0;
-		r->running++;
-	} else if (!r->rc) {
-		r->asked++;
-	}
-}
-
-static int restore_cb(void *arg, const struct store_list_entry *e)
-{
-	if (!e->is_prefix)
-		restore_one(arg, e->key);
-	return 0;
-}
-
-/* The manifest `manifest_key` (then every object under the tape's seg/,
- * since the manifest naming them is unreadable) or m's segments from
- * index `from` on. Returns -EAGAIN (waiting) or the error. */
-static int request_restores(struct store *st, const struct upl_config *c, const char *bc,
-			    const char *manifest_key, const struct manifest *m, size_t from,
-			    char *err, size_t errlen)
-{
-	struct restores r;
-	memset(&r, 0, sizeof(r));
-	r.st = st;
-	r.c = c;
-	if (manifest_key) {
-		char pfx[STORE_KEY_MAX];
-		restore_one(&r, manifest_key);
-		key_tape(c, bc, "seg/", pfx);
-		struct store_list_opts lo = {.prefix = pfx};
-		if (!r.rc)
-			r.rc = store_list(st, &lo, restore_cb, &r, &r.se);
-	}
-	for (size_t i = from; m && i < m->tm.nseg && !r.rc; i++) {
-		char key[STORE_KEY_MAX];
-		key_seg(c, bc, m->tm.segs[i].id, key);
-		restore_one(&r, key);
-	}
-	if (r.rc)
-		errmsg(err, errlen, "restore of archived tape %s from the store failed: %s", bc,
-		       r.se.msg[0] ? r.se.msg : strerror(-r.rc));
-	else
-		errmsg(err, errlen,
-		       "tape %s is archived: restore requested for %zu objects, %zu restores "
-		       "running (%s tier, %u days); waiting until readable",
-		       bc, r.asked, r.running, c->restore_tier, c->restore_days);
-	return r.rc ? r.rc : -EAGAIN;
-}
-
-/* A download that rebuilding the catalog or a retrieval watches: stopped
- * when vtld shuts down (upl_rebuild.cancelled). */
-static bool rebuild_cancelled(const struct upl_rebuild *r)
-{
-	return r && r->cancelled && r->cancelled(r->arg);
-}
-
-/*
- * Download the newest manifest of a tape and the valid bytes of every
- * segment it names into tmp (made anew), checking the CRC32C of every
- * record. MANIFEST is written last, after every segment file is fsynced:
- * a directory with a MANIFEST holds a complete, verified tape. *m receives
- * the manifest.
- */
-static int fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
-		      struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
-{
-	char pfx[STORE_KEY_MAX];
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	memset(m, 0, sizeof(*m));
-	struct last_key lk = {""};
-	key_tape(c, bc, "manifest/", pfx);
-	struct store_list_opts lo = {.prefix = pfx};
-	int rc = store_list(st, &lo, last_cb, &lk, &se);
-	if (!rc && !lk.key[0])
-		rc = -ENOENT;
-	if (!rc)
-		rc = get_all(st, lk.key, &m->buf, &m->len, &se);
-	if (rc == -EAGAIN) {
-		rc = request_restores(st, c, bc, lk.key, NULL, 0, err, errlen);
-		man_free(m);
-		return rc;
-	}
-	if (!rc)
-		rc = man_parse(m);
-	if (rc) {
-		errmsg(err, errlen, "no readable manifest of tape %s in the store (%s): %s", bc,
-		       pfx, se.msg[0] ? se.msg : strerror(-rc));
-		man_free(m);
-		return rc;
-	}
-	rm_rf(tmp);
-	if (mkdir(tmp, 0700)) {
-		rc = -errno;
-		errmsg(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		man_free(m);
-		return rc;
-	}
-	uint8_t *buf = NULL;
-	for (size_t i = 0; !rc && i < m->tm.nseg; i++) {
-		char key[STORE_KEY_MAX], path[PATH_MAX + 64];
-		uint64_t valid = m->tm.segs[i].valid;
-		key_seg(c, bc, m->tm.segs[i].id, key);
-		if (valid > (2ull << 30)) {
-			rc = -EFBIG;
-			break;
-		}
-		buf = malloc(valid ? valid : 1);
-		if (!buf) {
-			rc = -ENOMEM;
-			break;
-		}
-		if (r && r->progress) {
-			char what[256];
-			snprintf(what, sizeof(what), "downloading tape %s: segment %zu of %zu", bc,
-				 i + 1, m->tm.nseg);
-			r->progress(r->arg, what);
-		}
-		/* Ranged GETs (the object may be longer than its valid bytes:
-		 * a segment cut by an overwrite keeps its object). */
-		for (uint64_t off = 0; !rc && off < valid;) {
-			size_t want = valid - off < GET_CHUNK ? (size_t)(valid - off) : GET_CHUNK;
-			size_t got = 0;
-			if (rebuild_cancelled(r)) {
-				rc = -ECANCELED;
-				break;
-			}
-			rc = store_get(st, key, off, want, buf + off, &got, NULL, &se);
-			if (!rc && got != want)
-				rc = -EIO;
-			off += want;
-		}
-		if (rc == -ECANCELED)
-			errmsg(err, errlen, "download of tape %s stopped: vtld is shutting down",
-			       bc);
-		else if (rc == -EAGAIN)
-			rc = request_restores(st, c, bc, NULL, m, i, err, errlen);
-		else if (rc)
-			errmsg(err, errlen, "download of %s failed: %s", key,
-			       se.msg[0] ? se.msg : strerror(-rc));
-		if (!rc && (rc = tape_records_verify(buf, valid)) != 0)
-			errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
-		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->tm.segs[i].id);
-		if (!rc && (rc = write_file(path, buf, valid)) != 0)
-			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
-		free(buf);
-		buf = NULL;
-	}
-	if (!rc) {
-		char path[PATH_MAX + 32];
-		snprintf(path, sizeof(path), "%s/MANIFEST", tmp);
-		rc = write_file(path, m->buf, m->len);
-		if (rc)
-			errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
-	}
-	if (rc) {
-		if (!err[0])
-			errmsg(err, errlen, "cannot download tape %s into %s: %s", bc, tmp,
-			       strerror(-rc));
-		rm_rf(tmp);
-		man_free(m);
-	}
-	return rc;
-}
-
-/* Put a complete download (fetch_tape) in place of the tape's directory,
- * durably: the rename is fsynced in the parent directory. */
-static int install_tape(const char *tmp, const char *dir, char *err, size_t errlen)
-{
-	char parent[PATH_MAX];
-	copy_str(parent, sizeof(parent), dir);
-	char *slash = strrchr(parent, '/');
-	if (slash)
-		*slash = 0;
-	int rc = rm_rf(dir);
-	if (!rc && rename(tmp, dir))
-		rc = -errno;
-	int fd = rc ? -1 : open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!rc && (fd < 0 || fsync(fd)))
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	if (rc)
-		errmsg(err, errlen, "cannot put %s in place of %s: %s", tmp, dir, strerror(-rc));
-	return rc;
-}
-
-/* Download a tape into dir (replaced if present) through DIR.download;
- * w: progress and cancellation, as fetch_tape. */
-static int download_tape(struct store *st, const struct upl_config *c, const char *bc,
-			 const char *dir, struct manifest *m, const struct upl_rebuild *w,
-			 char *err, size_t errlen)
-{
-	char tmp[PATH_MAX + 16];
-	snprintf(tmp, sizeof(tmp), "%s.download", dir);
-	int rc = fetch_tape(st, c, bc, tmp, m, w, err, errlen);
-	if (!rc && (rc = install_tape(tmp, dir, err, errlen)) != 0) {
-		rm_rf(tmp);
-		man_free(m);
-	}
-	return rc;
-}
-
-static int64_t mono_ms(void)
+int64_t upl_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A retrieval's download: its progress is the tape's note, and vtld's
- * shutdown stops it (the next start downloads again). */
-struct retrieval {
-	struct upl *u;
-	const char *bc;
-};
-
-static void retrieval_progress(void *arg, const char *what)
-{
-	struct retrieval *w = arg;
-	tape_note(w->u, w->bc, "%s", what);
-}
-
-static bool retrieval_cancelled(void *arg)
-{
-	return stopping(((struct retrieval *)arg)->u);
-}
-
-static int retrieve_tape(struct upl *u, const struct cat_tape *t)
-{
-	char dir[PATH_MAX], err[512] = "";
-	struct manifest m;
-	struct tape_rec *pr = rec_for(u, t->barcode);
-	if (pr && pr->poll_ms && mono_ms() < pr->poll_at_ms)
-		return -EAGAIN; /* its restores were looked at a moment ago */
-	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	tape_note(u, t->barcode, "retrieving tape %s: reading its manifest", t->barcode);
-	struct retrieval rw = {u, t->barcode};
-	struct upl_rebuild w = {
-	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
-	int rc = -ENOENT;
-	if (u->shelf_st)
-		rc = download_tape(u->shelf_st, &u->shelf_cfg, t->barcode, dir, &m, &w, err,
-				   sizeof(err));
-	/* Not on the shelf apart: archived in place, before the shelf moved. */
-	if (rc == -ENOENT)
-		rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
-	if (rc == -EAGAIN && pr) {
-		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
-		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
-			pr->poll_ms = RESTORE_POLL_MAX_MS;
-		pr->poll_at_ms = mono_ms() + pr->poll_ms;
-	} else if (pr) {
-		pr->poll_ms = 0;
-	}
-	if (rc == -EAGAIN) {
-		/* Waiting for archive restores: said once in the log, shown
-		 * as the tape's note. */
-		tape_note(u, t->barcode, "%s; next look in %u s", err, pr ? pr->poll_ms / 1000 : 1);
-		if (strcmp(u->restore_note, err))
-			logf_(u, 1, "retrieval of tape %s: %s", t->barcode, err);
-		copy_str(u->restore_note, sizeof(u->restore_note), err);
-		return rc;
-	}
-	if (rc == -ECANCELED) {
-		logf_(u, 2, "retrieval of tape %s: %s; it starts again at the next start",
-		      t->barcode, err);
-		return rc;
-	}
-	if (rc) {
-		tape_note(u, t->barcode, "retrieving tape %s: %s; trying again", t->barcode, err);
-		logf_(u, 0, "retrieval of tape %s: %s", t->barcode, err);
-		return rc;
-	}
-	man_free(&m);
-	/* Read-only (AWS Tape Gateway): the cartridge's write-protect tab. */
-	struct tape *tp;
-	rc = tape_open(dir, &tp);
-	if (!rc) {
-		rc = tape_set_write_protect(tp, true);
-		int crc = tape_close(tp);
-		if (!rc)
-			rc = crc;
-	}
-	if (!rc)
-		rc = lib_shelf_step(u->lib, t->barcode, CAT_RETRIEVING, CAT_RETRIEVED,
-				    "retrieved from the object store into import/export element "
-				    "(read-only)");
-	if (!rc)
-		tape_note(u, t->barcode, "%s", ""); /* the trip is over */
-	if (rc == -ENOSPC) {
-		tape_note(u, t->barcode,
-			  "tape %s is downloaded and waits for a free import/export element",
-			  t->barcode);
-		logf_(u, 1, "tape %s is downloaded but no import/export element is free; waiting",
-		      t->barcode);
-	} else if (rc)
-		logf_(u, 0, "retrieval of tape %s failed: %s", t->barcode, strerror(-rc));
-	else
-		logf_(u, 2, "tape %s RETRIEVED", t->barcode);
-	return rc;
-}
-
-/*
- * An IRRECOVERABLE tape: its medium could not be opened at start and what
- * is left of it here could not be repaired (vtl/media.c). If the store
- * holds it (its manifest was uploaded), the store's copy is what survives:
- * the local directory, if any, is kept aside (never deleted), the tape is
- * downloaded and verified, and it goes back to its earlier state. What was
- * written after its last upload is lost, and the log says how much. Tried
- * at most every RESTORE_DAMAGED_S seconds per tape.
- */
-#define RESTORE_DAMAGED_S 300
-
-static void restore_damaged(struct upl *u, const struct cat_tape *t)
-{
-	char dir[PATH_MAX], kept[PATH_MAX + 64], err[512] = "", sstate[32] = "";
-	uint64_t gen = 0;
-	struct tape_rec *pr = rec_for(u, t->barcode);
-	if (pr && pr->poll_at_ms && mono_ms() < pr->poll_at_ms)
-		return;
-	if (pr)
-		pr->poll_at_ms = mono_ms() + RESTORE_DAMAGED_S * 1000;
-	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-	/* Put back by a person since: nothing to fetch. */
-	struct tape *tp;
-	if (tape_open(dir, &tp) == 0) {
-		tape_close(tp);
-		if (lib_medium_back(u->lib, t->barcode, "recovery: the medium opens again") == 0)
-			logf_(u, 1, "tape %s: its medium opens again", t->barcode);
-		return;
-	}
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, sstate, sizeof(sstate));
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc || !sstate[0])
-		return; /* never uploaded whole: the store has no copy to give */
-	kept[0] = 0;
-	if (access(dir, F_OK) == 0 && set_aside(dir, "damaged", kept, sizeof(kept)) != 0) {
-		logf_(u, 0, "tape %s: cannot move its damaged medium %s aside: %s", t->barcode, dir,
-		      strerror(errno));
-		return;
-	}
-	struct manifest m;
-	struct retrieval rw = {u, t->barcode};
-	struct upl_rebuild w = {
-	    .progress = retrieval_progress, .cancelled = retrieval_cancelled, .arg = &rw};
-	rc = download_tape(u->st, &u->cfg, t->barcode, dir, &m, &w, err, sizeof(err));
-	if (rc) {
-		logf_(u, 0,
-		      "tape %s: its medium is damaged and the store's copy cannot be fetched: %s",
-		      t->barcode, err[0] ? err : strerror(-rc));
-		return;
-	}
-	uint64_t have = tape_manifest_bytes(&m.tm);
-	man_free(&m);
-	char cause[160];
-	snprintf(cause, sizeof(cause),
-		 "recovery: the medium was damaged; restored from the object store (generation "
-		 "%" PRIu64 ")",
-		 gen);
-	rc = lib_medium_back(u->lib, t->barcode, cause);
-	if (rc) {
-		logf_(u, 0, "tape %s: restored from the store but not put back: %s", t->barcode,
-		      strerror(-rc));
-		return;
-	}
-	uint64_t lost = t->used > have ? t->used - have : 0;
-	logf_(u, 1,
-	      "tape %s: its medium could not be read or repaired; restored from the object store "
-	      "(%" PRIu64 " bytes, generation %" PRIu64 ")%s%s; %" PRIu64
-	      " bytes written after its last upload are lost",
-	      t->barcode, have, gen, kept[0] ? "; the damaged one is kept as " : "", kept, lost);
-}
-
-/* ---- The thread ----------------------------------------------------------- */
-
-struct known_ids {
-	char (*ids)[STORE_UPLOAD_ID_MAX];
-	size_t n, cap;
-};
-
-static int known_cb(void *arg, const char *bc, uint64_t seg, const char *id)
-{
-	(void)bc;
-	(void)seg;
-	struct known_ids *k = arg;
-	void *v = grow(k->ids, &k->cap, k->n, sizeof(*k->ids));
-	if (!v)
-		return -ENOMEM;
-	k->ids = v;
-	snprintf(k->ids[k->n++], STORE_UPLOAD_ID_MAX, "%s", id);
-	return 0;
-}
-
-struct orphan_ctx {
-	struct upl *u;
-	struct known_ids *known;
-	struct store_upload *v;
-	char (*keys)[STORE_KEY_MAX];
-	char (*ids)[STORE_UPLOAD_ID_MAX];
-	size_t n, cap;
-};
-
-static int orphan_cb(void *arg, const struct store_upload *up)
-{
-	struct orphan_ctx *o = arg;
-	for (size_t i = 0; i < o->known->n; i++)
-		if (strcmp(o->known->ids[i], up->upload_id) == 0)
-			return 0;
-	if (o->n == o->cap) {
-		size_t nc = o->cap ? 2 * o->cap : 16;
-		void *a = realloc(o->keys, nc * sizeof(*o->keys));
-		if (!a)
-			return -ENOMEM;
-		o->keys = a;
-		void *b = realloc(o->ids, nc * sizeof(*o->ids));
-		if (!b)
-			return -ENOMEM;
-		o->ids = b;
-		o->cap = nc;
-	}
-	snprintf(o->keys[o->n], STORE_KEY_MAX, "%s", up->key);
-	snprintf(o->ids[o->n], STORE_UPLOAD_ID_MAX, "%s", up->upload_id);
-	o->n++;
-	return 0;
-}
-
-/* Abort the multipart uploads under the tapes/ prefix of (st, c) the
- * catalog does not know: a crash between CreateMultipartUpload and the
- * catalog commit, or in a copy to the shelf apart (the catalog knows none
- * of those). */
-static int sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
-{
-	struct known_ids k = {0};
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_upload_ids(u->cat, known_cb, &k);
-	pthread_mutex_unlock(&u->cat_mu);
-	struct orphan_ctx o = {.u = u, .known = &k};
-	char pfx[STORE_KEY_MAX];
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
-	if (!rc)
-		rc = store_mpu_list(st, pfx, orphan_cb, &o, &se);
-	for (size_t i = 0; !rc && i < o.n; i++) {
-		rc = store_mpu_abort(st, o.keys[i], o.ids[i], &se);
-		if (!rc)
-			logf_(u, 2, "aborted multipart upload of %s unknown to the catalog",
-			      o.keys[i]);
-		else if (rc == -ENOENT)
-			rc = 0;
-	}
-	if (rc)
-		errf(u, &se, rc, 0, "sweep of orphaned uploads failed: %s",
-		     se.msg[0] ? se.msg : strerror(-rc));
-	free(k.ids);
-	free(o.keys);
-	free(o.ids);
-	return rc;
-}
-
-static void forget_deleted(struct upl *u, const struct cat_tape *t)
-{
-	uint64_t gen;
-	struct cat_upl_seg *rows;
-	size_t n;
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc || cat_call_segs(u, t->barcode, &rows, &n))
-		return;
-	bool known = gen || n;
-	for (size_t i = 0; i < n; i++) {
-		char key[STORE_KEY_MAX];
-		struct store_err se;
-		key_seg(&u->cfg, t->barcode, rows[i].seg, key);
-		if (rows[i].upload_id[0])
-			store_mpu_abort(u->st, key, rows[i].upload_id, &se);
-	}
-	free(rows);
-	if (!known)
-		return;
-	char pfx[STORE_KEY_MAX];
-	key_tape(&u->cfg, t->barcode, "", pfx);
-	int rc2 = delete_under(u, u->st, pfx, NULL);
-	if (!rc2 && u->shelf_st) {
-		key_tape(&u->shelf_cfg, t->barcode, "", pfx);
-		rc2 = delete_under(u, u->shelf_st, pfx, NULL);
-	}
-	if (rc2 == 0) {
-		pthread_mutex_lock(&u->cat_mu);
-		cat_upl_tape_forget(u->cat, t->barcode);
-		pthread_mutex_unlock(&u->cat_mu);
-		logf_(u, 2, "deleted tape %s's objects from the store", t->barcode);
-	}
-}
-
-/* ---- What is not yet safe in the store ----------------------------------- */
-
-static bool has_local_copy(enum cat_state s)
-{
-	return s == CAT_AVAILABLE || s == CAT_RETRIEVED || s == CAT_IN_TRANSIT_TO_SHELF;
-}
-
-/*
- * One definition of the bytes of a tape that are not yet safe in the store,
- * for `tape show` and `tape list`, the backlog of `vtlctl status`, the
- * cache's accounting and its back-pressure alike (docs/object-store.md,
- * "Is my data safe?"). A byte is safe once the store has acknowledged it
- * with a checksum it verified and the catalog has recorded that: in an
- * object completed and verified by HEAD, or in an acknowledged part (its
- * Content-MD5 checked) of the upload in progress, which the store keeps
- * until the completion. Every other byte the local medium holds counts,
- * whatever keeps it back: the tape not looked at yet, its first check
- * failed, the store refusing (a certificate, credentials, a quota), a part
- * that failed, the short tail of the active segment. The medium holds the
- * valid bytes of each segment its manifest names plus what was appended to
- * the last one since (its file is longer): the tape's used bytes. A tape
- * whose manifest cannot be read counts the used bytes the catalog records.
- */
-struct backlog {
-	uint64_t held;	  /* bytes the medium holds (no local copy: those in the store) */
-	uint64_t safe;	  /* of them, bytes safe in the store */
-	uint32_t uploads; /* segments not yet complete objects, and the manifest */
-	uint64_t gen;	  /* the newest manifest in the store */
-	bool unclaimed;	  /* the uploader has not looked at the tape yet */
-};
-
-static uint64_t row_safe(const struct cat_upl_seg *r, uint64_t held)
-{
-	uint64_t safe = r && r->object_etag[0] ? r->object_size : 0;
-	if (r && r->upload_id[0] && r->parts_bytes > safe)
-		safe = r->parts_bytes; /* a grown object's parts are copied first */
-	return safe < held ? safe : held;
-}
-
-/* The segments m names against the catalog's rows; dir holds the files. */
-static void seg_backlog(const char *dir, const struct manifest *m, const struct cat_upl_seg *rows,
-			size_t nrows, struct backlog *b)
-{
-	for (size_t i = 0; i < m->tm.nseg; i++) {
-		const struct cat_upl_seg *row = NULL;
-		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m->tm.segs[i].id)
-				row = &rows[j];
-		uint64_t held = m->tm.segs[i].valid;
-		if (i + 1 == m->tm.nseg) {
-			/* The active segment: appended to since the manifest. */
-			char path[PATH_MAX + 64];
-			struct stat sb;
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m->tm.segs[i].id);
-			if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > held)
-				held = (uint64_t)sb.st_size;
-		}
-		b->held += held;
-		b->safe += row_safe(row, held);
-		if (!row || row->upload_id[0] || !row->object_etag[0] || row->object_size < held)
-			b->uploads++;
-	}
-}
-
-/* Tape t's backlog (t->used: its used bytes, as the caller knows them). */
-static void tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b)
-{
-	struct cat_upl_seg *rows = NULL;
-	size_t nrows = 0;
-	char sstate[32] = "", dir[PATH_MAX];
-	memset(b, 0, sizeof(*b));
-	if (cat_call_segs(u, t->barcode, &rows, &nrows))
-		nrows = 0;
-	pthread_mutex_lock(&u->cat_mu);
-	cat_upl_tape_get(u->cat, t->barcode, &b->gen, sstate, sizeof(sstate));
-	pthread_mutex_unlock(&u->cat_mu);
-	b->unclaimed = !nrows && !sstate[0];
-	struct manifest m;
-	int rc = -ENOENT;
-	if (has_local_copy(t->state)) {
-		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		rc = man_read(dir, &m);
-	}
-	if (rc == 0) {
-		seg_backlog(dir, &m, rows, nrows, b);
-		/* A retrieved copy of a tape on the shelf apart keeps its
-		 * later manifests local (they only count loads). */
-		bool shelf_copy =
-		    u->shelf_st && t->state != CAT_AVAILABLE && strcmp(sstate, "ARCHIVED") == 0;
-		if (!shelf_copy && (m.tm.generation != b->gen || !sstate[0]))
-			b->uploads++;
-		man_free(&m);
-	} else {
-		/* No local copy, none yet (being created or downloaded), or a
-		 * manifest that cannot be read: the catalog's figures. */
-		uint64_t valid = 0;
-		for (size_t i = 0; i < nrows; i++) {
-			valid += rows[i].valid;
-			b->safe += row_safe(&rows[i], rows[i].valid);
-			if (rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)
-				b->uploads++;
-		}
-		b->held = has_local_copy(t->state) ? (t->used > valid ? t->used : valid) : b->safe;
-		if (rc != -ENOENT && has_local_copy(t->state))
-			b->uploads++; /* the manifest, unread */
-	}
-	free(rows);
-}
-
-/* ---- The cache ------------------------------------------------------------ */
-
-/*
- * Measure the local cache (segment files of the tapes that have a local
- * copy), list the segments that may be evicted (sealed, complete and
- * verified in the store, with their index sidecar so that loading and
- * positioning need no download) and let the cache evict and reset its
- * write gate (vtl/cache.h). What the cache counts as not yet in the store
- * is the backlog of each tape (tape_backlog), the figure status shows.
- */
-static void cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
-{
-	struct vcache_seg *cand = NULL;
-	size_t nc = 0, cap = 0;
-	uint64_t used = 0, pending = 0, evicted;
-	for (size_t k = 0; k < n; k++) {
-		const struct cat_tape *t = &tapes[k];
-		char dir[PATH_MAX];
-		struct manifest m;
-		struct cat_upl_seg *rows = NULL;
-		size_t nrows = 0;
-		if (!has_local_copy(t->state))
-			continue;
-		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		if (man_read(dir, &m)) {
-			struct backlog b;
-			tape_backlog(u, t, &b); /* the catalog's figures */
-			pending += b.held - b.safe;
-			continue;
-		}
-		if (cat_call_segs(u, t->barcode, &rows, &nrows)) {
-			man_free(&m);
-			continue;
-		}
-		struct backlog b = {0};
-		seg_backlog(dir, &m, rows, nrows, &b);
-		pending += b.held - b.safe;
-		for (size_t i = 0; i < m.tm.nseg; i++) {
-			char path[PATH_MAX + 64];
-			struct stat sb, ib;
-			const struct cat_upl_seg *row = NULL;
-			for (size_t j = 0; j < nrows; j++)
-				if (rows[j].seg == m.tm.segs[i].id)
-					row = &rows[j];
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
-				 m.tm.segs[i].id);
-			/* A fetch from a LOCATE writes the .part from its record
-			 * on: count the bytes it holds, not its length. */
-			if (stat(path, &sb) == 0) {
-				uint64_t held = (uint64_t)sb.st_blocks * 512;
-				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
-			}
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m.tm.segs[i].id);
-			if (stat(path, &sb))
-				continue; /* evicted */
-			uint64_t size = (uint64_t)sb.st_size;
-			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
-				    row->object_size >= m.tm.segs[i].valid;
-			used += size;
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
-				 m.tm.segs[i].id);
-			/* A read-through fetches from the library's location:
-			 * with a shelf apart, only AVAILABLE tapes have all
-			 * their objects there. */
-			if (!safe || i + 1 >= m.tm.nseg || stat(path, &ib) ||
-			    (u->shelf_st && t->state != CAT_AVAILABLE))
-				continue;
-			if (nc == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				void *v = realloc(cand, ncap * sizeof(*cand));
-				if (!v)
-					continue;
-				cand = v;
-				cap = ncap;
-			}
-			struct vcache_seg *c = &cand[nc++];
-			copy_str(c->dir, sizeof(c->dir), dir);
-			copy_str(c->barcode, sizeof(c->barcode), t->barcode);
-			c->seg = m.tm.segs[i].id;
-			c->bytes = size;
-			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
-		}
-		free(rows);
-		man_free(&m);
-	}
-	vcache_update(u->cache, cand, nc, used, pending, &evicted);
-	if (evicted)
-		logf_(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
-		      evicted);
-	free(cand);
-}
-
-/* Partial downloads of evicted segments left by a crash. */
-static void sweep_partial_fetches(struct upl *u)
-{
-	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(u->lib));
-	DIR *d = opendir(path);
-	struct dirent *de;
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			continue;
-		DIR *t = fdopendir(dfd);
-		if (!t) {
-			close(dfd);
-			continue;
-		}
-		struct dirent *e;
-		while ((e = readdir(t))) {
-			size_t l = strlen(e->d_name);
-			if (l > 5 && strncmp(e->d_name, "seg-", 4) == 0 &&
-			    strcmp(e->d_name + l - 5, ".part") == 0)
-				unlinkat(dirfd(t), e->d_name, 0);
-		}
-		closedir(t);
-	}
-	closedir(d);
 }
 
 /* ---- Errors that need a person ------------------------------------------ */
@@ -2469,9 +494,9 @@ static void hold(struct upl *u, struct hold *h, const char *bc, const struct tap
 	bool tell = h->logged != cause;
 	h->fault = e->fault;
 	h->cause = h->logged = cause;
-	copy_str(h->what, sizeof(h->what), what);
-	h->retry_ms = mono_ms() + HOLD_RETRY_MS;
-	copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
+	upl_copy_str(h->what, sizeof(h->what), what);
+	h->retry_ms = upl_mono_ms() + HOLD_RETRY_MS;
+	upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
 	pthread_mutex_unlock(&u->mu);
 	if (!tell || !u->log)
 		return;
@@ -2512,9 +537,9 @@ static void release(struct upl *u, struct hold *h, const char *bc, bool sent)
 	if (!was || !sent)
 		return;
 	if (bc)
-		logf_(u, 2, "tape %s: the store takes its uploads again", bc);
+		upl_logf(u, 2, "tape %s: the store takes its uploads again", bc);
 	else
-		logf_(u, 2, "the store takes uploads again");
+		upl_logf(u, 2, "the store takes uploads again");
 }
 
 /* The thread's record of tape bc, if it has one; under u->mu. */
@@ -2552,7 +577,7 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 			 "waiting for a person: %s; next try in %s, or now with `vtlctl store "
 			 "retry`",
 			 h->what, when);
-		copy_str(held_by, hcap, fault_name(h->fault));
+		upl_copy_str(held_by, hcap, fault_name(h->fault));
 	} else if (strcmp(u->current, t->barcode) == 0) {
 		snprintf(buf, cap, "uploading now");
 	} else if (r && r->transient[0]) {
@@ -2573,12 +598,12 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 	}
 }
 
-/* Before work whose errors errf keeps for upload_outcome. */
+/* Before work whose errors upl_errf keeps for upload_outcome. */
 static void begin_upload(struct upl *u, const char *bc)
 {
 	pthread_mutex_lock(&u->mu);
 	memset(&u->terr, 0, sizeof(u->terr));
-	copy_str(u->current, sizeof(u->current), bc);
+	upl_copy_str(u->current, sizeof(u->current), bc);
 	pthread_mutex_unlock(&u->mu);
 }
 
@@ -2605,7 +630,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 		snprintf(e.msg, sizeof(e.msg), "%s%s: %s", bc ? "upload of tape " : "",
 			 bc ? bc : "sweep of orphaned uploads", strerror(-rc));
 	}
-	struct tape_rec *r = bc ? rec_for(u, bc) : NULL;
+	struct tape_rec *r = bc ? upl_rec_for(u, bc) : NULL;
 	switch (e.fault) {
 	case STORE_FAULT_NONE:
 		if (r) {
@@ -2626,7 +651,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	case STORE_FAULT_TRANSIENT: {
 		if (r) {
 			pthread_mutex_lock(&u->mu);
-			copy_str(r->transient, sizeof(r->transient), e.msg);
+			upl_copy_str(r->transient, sizeof(r->transient), e.msg);
 			pthread_mutex_unlock(&u->mu);
 		}
 		/* The same failure of every tape and part is one cause. */
@@ -2648,7 +673,7 @@ static bool store_held(struct upl *u, bool *due)
 {
 	pthread_mutex_lock(&u->mu);
 	bool held = u->hold.fault != 0;
-	*due = held && mono_ms() >= u->hold.retry_ms;
+	*due = held && upl_mono_ms() >= u->hold.retry_ms;
 	pthread_mutex_unlock(&u->mu);
 	return held;
 }
@@ -2658,24 +683,26 @@ static bool tape_held(struct upl *u, const char *bc)
 {
 	pthread_mutex_lock(&u->mu);
 	struct tape_rec *r = find_rec(u, bc);
-	bool held = r && r->hold.fault && mono_ms() < r->hold.retry_ms;
+	bool held = r && r->hold.fault && upl_mono_ms() < r->hold.retry_ms;
 	pthread_mutex_unlock(&u->mu);
 	return held;
 }
 
-/* Abort the orphaned uploads (sweep_orphans) once, at the first round the
+/* ---- The thread --------------------------------------------------------- */
+
+/* Abort the orphaned uploads (upl_sweep_orphans) once, at the first round the
  * store is not held; false when the store is held now. */
 static bool sweep_once(struct upl *u)
 {
 	if (u->swept)
 		return true;
 	begin_upload(u, "(sweep)");
-	int rc = sweep_orphans(u, u->st, &u->cfg);
+	int rc = upl_sweep_orphans(u, u->st, &u->cfg);
 	if (!rc && u->shelf_st)
-		rc = sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
+		rc = upl_sweep_orphans(u, u->shelf_st, &u->shelf_cfg);
 	u->swept = rc == 0;
 	if (u->swept)
-		count(u, 0, 0, 0, 0, 0); /* the store answered */
+		upl_count(u, 0, 0, 0, 0, 0); /* the store answered */
 	return !upload_outcome(u, NULL, rc, u->swept);
 }
 
@@ -2687,17 +714,17 @@ static void round_once(struct upl *u)
 	int rc = cat_tape_list(u->cat, -1, true, &tapes, &n);
 	pthread_mutex_unlock(&u->cat_mu);
 	if (rc) {
-		logf_(u, 0, "cannot read the catalog: %s", strerror(-rc));
+		upl_logf(u, 0, "cannot read the catalog: %s", strerror(-rc));
 		return;
 	}
-	cache_pass(u, tapes, n);
+	upl_cache_pass(u, tapes, n);
 	/* Held for an error that needs a person: nothing is asked of the
 	 * store until the next try is due (or `vtlctl store retry`). */
 	bool due, held = store_held(u, &due) && !due;
 	uint64_t p0 = progress(u);
 	if (!held)
 		held = !sweep_once(u);
-	for (size_t i = 0; i < n && !held && !stopping(u); i++) {
+	for (size_t i = 0; i < n && !held && !upl_stopping(u); i++) {
 		struct cat_tape *t = &tapes[i];
 		bool done = false;
 		uint64_t bytes;
@@ -2706,22 +733,22 @@ static void round_once(struct upl *u)
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
 			/* A retrieved copy: nothing of it goes up again. */
-			done = on_shelf(u, t);
+			done = shelf_holds_tape(u, t);
 			rc = 0;
 			if (!done) {
 				if (tape_held(u, t->barcode))
 					break; /* it waits for a person */
 				uint64_t before = progress(u);
 				begin_upload(u, t->barcode);
-				rc = sync_tape(u, t, &done);
+				rc = upl_sync_tape(u, t, &done);
 				held = upload_outcome(u, t->barcode, rc, progress(u) != before);
 			}
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;
-			rc = verify_tape(u, t, &bytes);
+			rc = shelf_verify_tape(u, t, &bytes);
 			if (rc) {
-				logf_(u, 0, "tape %s does not verify in the store: %s", t->barcode,
-				      strerror(-rc));
+				upl_logf(u, 0, "tape %s does not verify in the store: %s",
+					 t->barcode, strerror(-rc));
 				break;
 			}
 			char cause[128];
@@ -2731,29 +758,29 @@ static void round_once(struct upl *u)
 			if (lib_shelf_step(u->lib, t->barcode, CAT_IN_TRANSIT_TO_SHELF,
 					   CAT_ARCHIVING, cause) == 0) {
 				t->state = CAT_ARCHIVING;
-				finish_archive(u, t);
+				shelf_finish_archive(u, t);
 			}
 			break;
 		case CAT_ARCHIVING:
-			finish_archive(u, t);
+			shelf_finish_archive(u, t);
 			break;
 		case CAT_RETRIEVING:
-			retrieve_tape(u, t);
+			shelf_retrieve_tape(u, t);
 			break;
 		case CAT_DELETED:
-			forget_deleted(u, t);
+			upl_forget_deleted(u, t);
 			break;
 		case CAT_IRRECOVERABLE:
-			restore_damaged(u, t);
+			shelf_restore_damaged(u, t);
 			break;
 		default:
 			break;
 		}
 	}
-	if (!held && !stopping(u))
+	if (!held && !upl_stopping(u))
 		release(u, &u->hold, NULL, progress(u) != p0);
-	if (!stopping(u))
-		cache_pass(u, tapes, n);
+	if (!upl_stopping(u))
+		upl_cache_pass(u, tapes, n);
 	free(tapes);
 }
 
@@ -2770,8 +797,8 @@ static void sample(struct upl *u)
 static void *thread_main(void *arg)
 {
 	struct upl *u = arg;
-	give_way(u, "vtl-upload");
-	while (!stopping(u)) {
+	upl_give_way(u, "vtl-upload");
+	while (!upl_stopping(u)) {
 		/* A `vtlctl store retry` asked before this round is answered
 		 * by it. */
 		pthread_mutex_lock(&u->mu);
@@ -2779,11 +806,11 @@ static void *thread_main(void *arg)
 		pthread_mutex_unlock(&u->mu);
 		sample(u);
 		if (u->pause_file[0] && access(u->pause_file, F_OK) == 0) {
-			activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
-				 u->pause_file);
+			upl_activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
+				     u->pause_file);
 		} else {
 			round_once(u);
-			activity(u, "%s", ""); /* between rounds: upl_get_status says why */
+			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
 		}
 		sample(u);
 		pthread_mutex_lock(&u->mu);
@@ -2821,14 +848,14 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
-	u->stats.part_size = adapt_part_size(c->part_size);
+	u->stats.part_size = upl_adapt_part_size(c->part_size);
 	snprintf(u->stats.activity, sizeof(u->stats.activity), "starting");
 	const char *d = getenv("VTL_UPLOAD_PART_DELAY_MS");
 	if (d)
 		u->part_delay_ms = (unsigned)strtoul(d, NULL, 10);
 	const char *pf = getenv("VTL_UPLOAD_PAUSE_FILE");
 	if (pf)
-		copy_str(u->pause_file, sizeof(u->pause_file), pf);
+		upl_copy_str(u->pause_file, sizeof(u->pause_file), pf);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->cat_mu, NULL);
 	pthread_cond_init(&u->cond, NULL);
@@ -2853,7 +880,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		snprintf(u->stats.shelf, sizeof(u->stats.shelf), "storage class %s in place",
 			 c->archive_class[0] ? c->archive_class : "STANDARD");
 	}
-	sweep_partial_fetches(u);
+	upl_sweep_partial_fetches(u);
 	struct vcache_config vc = {
 	    .store = st,
 	    .limit = c->cache_limit,
@@ -2861,7 +888,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	    .kick = kick_cb,
 	    .kick_arg = u,
 	};
-	copy_str(vc.prefix, sizeof(vc.prefix), c->prefix);
+	upl_copy_str(vc.prefix, sizeof(vc.prefix), c->prefix);
 	/* Test hook: small segments, so that tests see sealing and eviction
 	 * without writing gigabytes. */
 	const char *ss = getenv("VTL_SEGMENT_SIZE");
@@ -2873,8 +900,8 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		goto fail;
 	}
 	unsigned np = c->parallel_parts ? c->parallel_parts : 1;
-	size_t psize = adapt_part_size(c->part_size);
-	rc = pool_start(u, np, psize);
+	size_t psize = upl_adapt_part_size(c->part_size);
+	rc = upl_pool_start(u, np, psize);
 	if (rc) {
 		snprintf(err, errlen,
 			 "uploader: cannot start %u part workers with %zu-byte buffers: %s", np,
@@ -2895,7 +922,7 @@ fail:
 	u->stop = true;
 	pthread_cond_broadcast(&u->work_cond);
 	pthread_mutex_unlock(&u->mu);
-	pool_stop(u);
+	upl_pool_stop(u);
 	vcache_close(u->cache);
 	cat_close(u->cat);
 	shelf_close(u->shelf_st, u->st);
@@ -2921,7 +948,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
-	pool_stop(u); /* after the thread: its window's parts in flight finish first */
+	upl_pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
 	shelf_close(u->shelf_st, u->st);
@@ -2977,7 +1004,7 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	s->fetched_segments = cs.fetched_segments;
 	s->fetched_bytes = cs.fetched_bytes;
 	s->fetching = cs.fetching;
-	/* The backlog, tape by tape (tape_backlog), and what it waits for. */
+	/* The backlog, tape by tape (upl_tape_backlog), and what it waits for. */
 	struct cat_tape *tapes = NULL;
 	size_t n = 0;
 	pthread_mutex_lock(&u->cat_mu);
@@ -2986,10 +1013,10 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	pthread_mutex_unlock(&u->cat_mu);
 	char first[CAT_BARCODE_MAX + 1] = "", wait[sizeof(s->activity)] = "", cause[16];
 	const struct hold *held_tape = NULL;
-	int64_t mnow = mono_ms();
+	int64_t mnow = upl_mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct backlog b;
-		tape_backlog(u, &tapes[i], &b);
+		upl_tape_backlog(u, &tapes[i], &b);
 		if (b.held == b.safe && !b.uploads)
 			continue;
 		s->backlog_bytes += b.held - b.safe;
@@ -3003,13 +1030,14 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 				held_tape = &r->hold;
 				snprintf(s->action, sizeof(s->action), "tape %s: %s", r->barcode,
 					 r->hold.what);
-				copy_str(s->held_by, sizeof(s->held_by), fault_name(r->hold.fault));
+				upl_copy_str(s->held_by, sizeof(s->held_by),
+					     fault_name(r->hold.fault));
 				s->next_try_ms =
 				    r->hold.retry_ms > mnow ? r->hold.retry_ms - mnow : 0;
 			}
 		}
 		if (!first[0]) {
-			copy_str(first, sizeof(first), tapes[i].barcode);
+			upl_copy_str(first, sizeof(first), tapes[i].barcode);
 			tape_wait(u, &tapes[i], &b, mnow, wait, sizeof(wait), cause, sizeof(cause));
 		}
 		pthread_mutex_unlock(&u->mu);
@@ -3023,8 +1051,8 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	pthread_mutex_lock(&u->mu);
 	s->next_try_ms = held_tape ? s->next_try_ms : -1;
 	if (u->hold.fault) {
-		copy_str(s->action, sizeof(s->action), u->hold.what);
-		copy_str(s->held_by, sizeof(s->held_by), fault_name(u->hold.fault));
+		upl_copy_str(s->action, sizeof(s->action), u->hold.what);
+		upl_copy_str(s->held_by, sizeof(s->held_by), fault_name(u->hold.fault));
 		s->held_tapes = s->backlog_tapes;
 		s->next_try_ms = u->hold.retry_ms > mnow ? u->hold.retry_ms - mnow : 0;
 	}
@@ -3163,7 +1191,7 @@ void upl_retry(struct upl *u, struct upl_retry *r)
 {
 	reload_store(u, r->note, sizeof(r->note));
 	if (r->note[0])
-		logf_(u, 2, "retry asked: %s", r->note);
+		upl_logf(u, 2, "retry asked: %s", r->note);
 	pthread_mutex_lock(&u->mu);
 	uint64_t id = ++u->retry_asked;
 	/* Due now, and said again if met again: the person may have changed
@@ -3186,7 +1214,7 @@ int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
 	pthread_mutex_lock(&u->mu);
 	for (size_t i = 0; i < u->n_recs && rc; i++)
 		if (strcmp(u->recs[i].barcode, barcode) == 0 && u->recs[i].note[0]) {
-			copy_str(buf, cap, u->recs[i].note);
+			upl_copy_str(buf, cap, u->recs[i].note);
 			rc = 0;
 		}
 	pthread_mutex_unlock(&u->mu);
@@ -3197,885 +1225,14 @@ int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *
 {
 	struct backlog b;
 	memset(out, 0, sizeof(*out));
-	tape_backlog(u, t, &b);
+	upl_tape_backlog(u, t, &b);
 	out->uploaded = b.safe;
 	out->pending = b.held - b.safe;
 	out->uploads = b.uploads;
 	out->manifest_gen = b.gen;
 	pthread_mutex_lock(&u->mu);
-	tape_wait(u, t, &b, mono_ms(), out->wait, sizeof(out->wait), out->held_by,
+	tape_wait(u, t, &b, upl_mono_ms(), out->wait, sizeof(out->wait), out->held_by,
 		  sizeof(out->held_by));
 	pthread_mutex_unlock(&u->mu);
 	return 0;
-}
-
-/* ---- Disaster recovery ----------------------------------------------------- */
-
-/*
- * Rebuilding the catalog runs in two passes. The first looks at every
- * tapes/NAME/ prefix without changing anything: a name that is no barcode
- * or has no manifest is skipped, a barcode the catalog knows is kept, the
- * others are planned AVAILABLE or ARCHIVED as the store's state object
- * says; if the AVAILABLE ones need more free storage slots than there are,
- * nothing is done. The second pass recovers the planned tapes one by one.
- *
- * On a running vtld the uploader's thread must not see a recovered tape
- * before its segments are recorded as complete objects, or it would send
- * them all again. Its rows need the tape in the catalog (upl_segments
- * refers to tapes), so the order is: download into tapes/BARCODE.download,
- * HEAD every segment, add the tape (lib_tape_adopt), record the segments,
- * and only then put the medium in place. Until then the tape has no
- * MANIFEST, which the uploader takes as nothing to do, and a load fails
- * cleanly. If vtld stops between the two, the tape is AVAILABLE with its
- * complete download beside it: the next rebuild finishes the job. An
- * ARCHIVED tape is added, then its segments recorded, in two transactions
- * too: one stopped between them is ARCHIVED with no local medium and no
- * uploader rows (which would make its retrieved copy look like a foreign
- * tape to the uploader), and the next rebuild records them.
- */
-enum plan_kind {
-	PLAN_DONE,
-	PLAN_AVAILABLE,
-	PLAN_ARCHIVED,
-	PLAN_FINISH,
-	PLAN_ARCHIVED_FINISH,
-	PLAN_LOCAL
-};
-
-struct plan {
-	enum plan_kind kind;
-	bool shelf;		   /* from the shelf apart, else the library's location */
-	bool local;		   /* DATA_DIR/tapes/BARCODE holds a cartridge */
-	bool no_store;		   /* the store has no such prefix */
-	bool decided;		   /* PLAN_DONE before plan_one (t says why) */
-	struct upl_rebuild_tape t; /* PLAN_DONE: the outcome, reported in order */
-};
-
-struct plan_list {
-	struct plan *v;
-	size_t n, cap;
-	size_t plen;
-};
-
-static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
-{
-	struct plan_list *l = arg;
-	if (!e->is_prefix)
-		return 0;
-	const char *b = e->key + l->plen;
-	size_t len = strlen(b);
-	if (len < 2)
-		return 0;
-	void *v = grow(l->v, &l->cap, l->n, sizeof(*l->v));
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	struct plan *p = &l->v[l->n++];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->t.barcode, sizeof(p->t.barcode), "%.*s", (int)(len - 1), b);
-	return 0;
-}
-
-struct rebuild {
-	struct lib *lib;
-	struct store *st; /* the location of the plan at hand: */
-	const struct upl_config *c;
-	struct store *lib_st; /* the library's objects */
-	const struct upl_config *lib_c;
-	struct store *shelf_st; /* the shelf apart, or NULL */
-	const struct upl_config *shelf_c;
-	upl_log_fn log;
-	struct upl_rebuild *r;
-	struct cat *cat; /* its own connection, for the uploader's rows */
-};
-
-static void rebuild_say(struct rebuild *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void rebuild_say(struct rebuild *x, const char *fmt, ...)
-{
-	char what[256];
-	va_list ap;
-	if (!x->r->progress)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	x->r->progress(x->r->arg, what);
-}
-
-static void rebuild_report(struct rebuild *x, const struct upl_rebuild_tape *t)
-{
-	char msg[800];
-	x->r->n[t->result]++;
-	if (t->result == UPL_RECOVERED)
-		snprintf(msg, sizeof(msg), "recovered tape %s (%s, %s, %zu segment%s) from %s",
-			 t->barcode, t->state, t->location, t->segments,
-			 t->segments == 1 ? "" : "s", t->reason[0] ? t->reason : "the store");
-	else
-		snprintf(msg, sizeof(msg), "catalog rebuild: %s %s: %s", t->barcode,
-			 t->result == UPL_KEPT	    ? "kept"
-			 : t->result == UPL_SKIPPED ? "skipped"
-						    : "not recovered",
-			 t->reason);
-	if (x->log)
-		x->log(t->result == UPL_FAILED ? 0 : 2, msg);
-	if (x->r->tape)
-		x->r->tape(x->r->arg, t);
-}
-
-static void set_where(struct rebuild *x, struct upl_rebuild_tape *t, const struct cat_tape *ct)
-{
-	struct cat_tape now;
-	if (!ct && lib_tape_get(x->lib, t->barcode, &now) == 0)
-		ct = &now;
-	if (!ct)
-		return;
-	copy_str(t->state, sizeof(t->state), cat_state_name(ct->state));
-	copy_str(t->location, sizeof(t->location), ct->location);
-}
-
-static bool has_manifest(const char *dir)
-{
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	return access(path, F_OK) == 0;
-}
-
-/* The state a tape's state object in (st, c) records: "AVAILABLE" when
- * there is none. */
-static int read_state(struct store *st, const struct upl_config *c, const char *bc, char state[32],
-		      char *why, size_t cap)
-{
-	char key[STORE_KEY_MAX];
-	uint8_t *text = NULL;
-	size_t tlen = 0;
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	snprintf(state, 32, "AVAILABLE");
-	key_tape(c, bc, "state", key);
-	int rc = get_all(st, key, &text, &tlen, &se);
-	if (rc == 0) {
-		char *s = strndup((const char *)text, tlen);
-		char *at = s ? strstr(s, "state=") : NULL;
-		if (at)
-			sscanf(at + 6, "%31[A-Z_]", state);
-		free(s);
-		free(text);
-	} else if (rc != -ENOENT) {
-		errmsg(why, cap, "cannot read %s: %s", key, se.msg[0] ? se.msg : strerror(-rc));
-		return rc;
-	}
-	return 0;
-}
-
-/*
- * The local media: every DATA_DIR/tapes/NAME that holds a cartridge joins
- * the plan, beside the store's prefixes (a catalog lost alone leaves the
- * media in place; a tape not uploaded yet exists only here).
- */
-static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(x->lib));
-	DIR *d = opendir(path);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		errmsg(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	int rc = 0;
-	struct dirent *de;
-	size_t nstore = pl->n;
-	while (!rc && (de = readdir(d))) {
-		char sub[PATH_MAX + 256];
-		if (lib_barcode_check(de->d_name, NULL, 0))
-			continue; /* ".", a download, a damaged copy kept aside */
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		if (tape_probe(sub) != 1)
-			continue;
-		struct plan *p = NULL;
-		for (size_t j = 0; j < nstore && !p; j++)
-			if (strcmp(pl->v[j].t.barcode, de->d_name) == 0)
-				p = &pl->v[j];
-		if (!p) {
-			void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
-			if (!v) {
-				rc = -ENOMEM;
-				break;
-			}
-			pl->v = v;
-			p = &pl->v[pl->n++];
-			memset(p, 0, sizeof(*p));
-			copy_str(p->t.barcode, sizeof(p->t.barcode), de->d_name);
-			p->no_store = true;
-		}
-		p->local = true;
-	}
-	closedir(d);
-	return rc;
-}
-
-/* First pass for a barcode with a local medium. true: decided (local, or
- * failed); false: go on with the store's copy. */
-static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
-{
-	struct upl_rebuild_tape *t = &p->t;
-	char dir[PATH_MAX], kept[PATH_MAX + 64];
-	struct tape_repair rep;
-	lib_tape_dir(x->lib, t->barcode, dir, sizeof(dir));
-	int rc = tape_repair(dir, NULL, 0, &rep);
-	if (rc == 0 && rep.repaired && x->log) {
-		char msg[PATH_MAX + 200];
-		snprintf(msg, sizeof(msg),
-			 "catalog rebuild: %s/MANIFEST was %s; rebuilt it from the records and "
-			 "MANIFEST.prev (the old file is kept as MANIFEST.damaged)",
-			 dir, rep.cause == -ENOENT ? "missing" : "damaged");
-		x->log(1, msg);
-	}
-	if (rc == 0) {
-		char state[32] = "AVAILABLE";
-		if (!p->no_store &&
-		    read_state(x->st, x->c, t->barcode, state, t->reason, sizeof(t->reason)) == 0 &&
-		    strcmp(state, "ARCHIVED") == 0)
-			return false; /* on the shelf: the store's copy says so */
-		t->reason[0] = 0;
-		p->kind = PLAN_LOCAL;
-		(*need)++;
-		return true;
-	}
-	if (p->no_store) {
-		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason),
-		       "the medium in %s cannot be read (%s) and the store has no copy; it is "
-		       "left as it is",
-		       dir, strerror(-rc));
-		return true;
-	}
-	/* The store's copy is what survives: the local one is kept aside. */
-	if (set_aside(dir, "damaged", kept, sizeof(kept)) == 0 && x->log) {
-		char msg[2 * PATH_MAX + 200];
-		snprintf(msg, sizeof(msg),
-			 "catalog rebuild: the medium in %s cannot be read (%s); kept as %s, the "
-			 "tape comes from the store",
-			 dir, strerror(-rc), kept);
-		x->log(1, msg);
-	}
-	p->local = false;
-	return false;
-}
-
-/* First pass for one prefix (see above). *need counts the tapes that will
- * take a storage slot. */
-static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
-{
-	struct upl_rebuild_tape *t = &p->t;
-	const char *bc = t->barcode;
-	char key[STORE_KEY_MAX], dir[PATH_MAX], tmp[PATH_MAX + 16];
-	struct store_err se;
-	struct cat_tape ct;
-	memset(&se, 0, sizeof(se));
-	p->kind = PLAN_DONE;
-	if (lib_barcode_check(bc, t->reason, sizeof(t->reason))) {
-		t->result = UPL_SKIPPED; /* the reason says why it is no barcode */
-		return;
-	}
-	if (lib_tape_get(x->lib, bc, &ct) == 0) {
-		lib_tape_dir(x->lib, bc, dir, sizeof(dir));
-		snprintf(tmp, sizeof(tmp), "%s.download", dir);
-		if (ct.state == CAT_AVAILABLE && !has_manifest(dir) && has_manifest(tmp)) {
-			p->kind = PLAN_FINISH; /* stopped between adopt and install */
-			return;
-		}
-		char sstate[32] = "";
-		uint64_t gen;
-		if (ct.state == CAT_ARCHIVED && !has_manifest(dir) &&
-		    cat_upl_tape_get(x->cat, bc, &gen, sstate, sizeof(sstate)) == 0 && !sstate[0]) {
-			p->kind = PLAN_ARCHIVED_FINISH; /* stopped between adopt and rows */
-			return;
-		}
-		t->result = UPL_KEPT;
-		set_where(x, t, &ct);
-		errmsg(t->reason, sizeof(t->reason), "known to the catalog");
-		return;
-	}
-	if (p->local && plan_local_one(x, p, need))
-		return;
-	struct last_key lk = {""};
-	key_tape(x->c, bc, "manifest/", key);
-	struct store_list_opts lo = {.prefix = key};
-	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
-	if (rc) {
-		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "cannot list %s: %s", key,
-		       se.msg[0] ? se.msg : strerror(-rc));
-		return;
-	}
-	if (!lk.key[0]) {
-		t->result = UPL_SKIPPED;
-		errmsg(t->reason, sizeof(t->reason), "no manifest in the store (nothing under %s)",
-		       key);
-		return;
-	}
-	char state[32];
-	rc = read_state(x->st, x->c, bc, state, t->reason, sizeof(t->reason));
-	if (rc) {
-		t->result = UPL_FAILED;
-		return;
-	}
-	if (strcmp(state, "ARCHIVED") == 0) {
-		p->kind = PLAN_ARCHIVED;
-	} else {
-		p->kind = PLAN_AVAILABLE;
-		(*need)++;
-	}
-}
-
-/* Enough free storage slots for the tapes to recover AVAILABLE? */
-static int check_slots(struct rebuild *x, size_t need, char *err, size_t errlen)
-{
-	struct cat_element *els;
-	struct cat_library info;
-	size_t n, free_slots = 0;
-	if (!need)
-		return 0;
-	int rc = lib_elements(x->lib, &els, &n);
-	if (rc) {
-		errmsg(err, errlen, "cannot read the library's elements: %s", strerror(-rc));
-		return rc;
-	}
-	for (size_t i = 0; i < n; i++)
-		free_slots += els[i].kind == CAT_STORAGE && !els[i].full;
-	free(els);
-	if (need <= free_slots)
-		return 0;
-	lib_info(x->lib, &info);
-	errmsg(err, errlen,
-	       "the store holds %zu tape%s to recover into storage slots (AVAILABLE) but the "
-	       "library has %zu free: %zu more needed; make room (vtlctl tape archive or tape "
-	       "delete) and run it again, or start on a new data directory with [library] "
-	       "slots = %zu or more in vtld.conf (the layout is fixed when the catalog is "
-	       "created); nothing was changed",
-	       need, need == 1 ? "" : "s", free_slots, need - free_slots,
-	       (size_t)info.count[CAT_STORAGE] + need - free_slots);
-	return -ENOSPC;
-}
-
-/* HEAD every segment the manifest names: each must be a complete object
- * at least as long as its valid bytes. *out: their sizes and ETags. */
-static int head_segments(struct rebuild *x, const char *bc, const struct manifest *m,
-			 struct store_object_info **out, char *why, size_t cap)
-{
-	struct store_object_info *v = calloc(m->tm.nseg, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	int rc = 0;
-	for (size_t j = 0; !rc && j < m->tm.nseg; j++) {
-		char key[STORE_KEY_MAX];
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, m->tm.segs[j].id, key);
-		rc = store_head(x->st, key, &v[j], &se);
-		if (rc) {
-			errmsg(why, cap, "segment %s is missing from the store: %s", key,
-			       se.msg[0] ? se.msg : strerror(-rc));
-		} else if (v[j].size < m->tm.segs[j].valid) {
-			errmsg(why, cap,
-			       "segment %s holds %" PRIu64 " bytes but the manifest names %" PRIu64,
-			       key, v[j].size, m->tm.segs[j].valid);
-			rc = -EBADMSG;
-		}
-	}
-	if (rc)
-		free(v);
-	else
-		*out = v;
-	return rc;
-}
-
-/* The uploader's memory of a recovered tape: every segment is a complete
- * object, the manifest of generation m->tm.generation is in the store. */
-static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m,
-		     const struct store_object_info *info, const char *state, char *why, size_t cap)
-{
-	int rc = 0;
-	for (size_t j = 0; !rc && j < m->tm.nseg; j++) {
-		struct cat_upl_seg s;
-		memset(&s, 0, sizeof(s));
-		s.seg = m->tm.segs[j].id;
-		s.valid = m->tm.segs[j].valid;
-		s.part_size = adapt_part_size(x->c->part_size);
-		s.object_size = info[j].size;
-		copy_str(s.object_etag, sizeof(s.object_etag), info[j].etag);
-		rc = cat_upl_seg_put(x->cat, bc, &s);
-	}
-	if (!rc)
-		rc = cat_upl_tape_set(x->cat, bc, m->tm.generation, state);
-	if (rc)
-		errmsg(why, cap, "cannot record its segments in the catalog: %s", strerror(-rc));
-	return rc;
-}
-
-/* An ARCHIVED tape: the manifest only; the data stays on the shelf.
- * finish: the tape is in the catalog already, its rows are not. */
-static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
-{
-	const char *bc = t->barcode;
-	char pfx[STORE_KEY_MAX];
-	struct store_err se;
-	struct manifest m;
-	struct store_object_info *info = NULL;
-	struct last_key lk = {""};
-	memset(&se, 0, sizeof(se));
-	memset(&m, 0, sizeof(m));
-	rebuild_say(x, "reading the manifest of tape %s", bc);
-	key_tape(x->c, bc, "manifest/", pfx);
-	struct store_list_opts lo = {.prefix = pfx};
-	int rc = store_list(x->st, &lo, last_cb, &lk, &se);
-	if (!rc && !lk.key[0])
-		rc = -ENOENT;
-	if (!rc)
-		rc = get_all(x->st, lk.key, &m.buf, &m.len, &se);
-	if (!rc)
-		rc = man_parse(&m);
-	if (rc == -EAGAIN)
-		errmsg(t->reason, sizeof(t->reason),
-		       "its manifest %s is in archive storage and must be restored first, which "
-		       "the rebuild does not do yet",
-		       lk.key);
-	else if (rc)
-		errmsg(t->reason, sizeof(t->reason), "no readable manifest in the store (%s): %s",
-		       pfx, se.msg[0] ? se.msg : strerror(-rc));
-	if (!rc)
-		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
-	if (!rc && !finish) {
-		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
-		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
-				    CAT_ARCHIVED, "recovered from the object store", t->reason,
-				    sizeof(t->reason));
-	}
-	/* The uploader leaves ARCHIVED tapes alone: no race here. */
-	if (!rc)
-		rc = seed_rows(x, bc, &m, info, "ARCHIVED", t->reason, sizeof(t->reason));
-	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
-	if (rc == -EEXIST) {
-		set_where(x, t, NULL);
-		errmsg(t->reason, sizeof(t->reason),
-		       "known to the catalog (created while the rebuild ran)");
-	} else if (!rc) {
-		set_where(x, t, NULL);
-		t->segments = m.tm.nseg;
-		t->bytes = tape_manifest_bytes(&m.tm);
-	}
-	free(info);
-	man_free(&m);
-}
-
-/* An AVAILABLE tape: downloaded, verified, added, recorded, put in place
- * (in that order: see the top of this section). finish: the tape is in the
- * catalog already and its complete download waits in DIR.download. Returns
- * -ECANCELED when the rebuild is to stop. */
-static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
-{
-	const char *bc = t->barcode;
-	char dir[PATH_MAX], tmp[PATH_MAX + 16];
-	struct manifest m;
-	struct store_object_info *info = NULL;
-	uint64_t used = 0;
-	bool adopted = finish;
-	lib_tape_dir(x->lib, bc, dir, sizeof(dir));
-	snprintf(tmp, sizeof(tmp), "%s.download", dir);
-	int rc;
-	if (finish) {
-		rc = man_read(tmp, &m);
-		if (rc)
-			errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", tmp,
-			       strerror(-rc));
-	} else {
-		rc = fetch_tape(x->st, x->c, bc, tmp, &m, x->r, t->reason, sizeof(t->reason));
-	}
-	if (!rc)
-		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
-	if (!rc) {
-		/* Used bytes from the medium itself, as lib_tape_adopt would
-		 * if the medium were in place already. */
-		struct tape *tp;
-		rc = tape_open(tmp, &tp);
-		if (!rc) {
-			used = tape_used_bytes(tp);
-			rc = tape_close(tp);
-		}
-		if (rc)
-			errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s", tmp,
-			       strerror(-rc));
-	}
-	if (!rc && !finish) {
-		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
-		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
-				    CAT_AVAILABLE, "recovered from the object store", t->reason,
-				    sizeof(t->reason));
-		adopted = rc == 0;
-		if (rc == -EEXIST) {
-			/* Created by an operator while the rebuild ran. */
-			t->result = UPL_KEPT;
-			set_where(x, t, NULL);
-			errmsg(t->reason, sizeof(t->reason),
-			       "known to the catalog (created while the rebuild ran)");
-			rm_rf(tmp);
-			free(info);
-			man_free(&m);
-			return 0;
-		}
-	}
-	if (!rc)
-		rc = seed_rows(x, bc, &m, info, "AVAILABLE", t->reason, sizeof(t->reason));
-	if (!rc && (rc = cat_tape_set_used(x->cat, bc, used)) != 0)
-		errmsg(t->reason, sizeof(t->reason), "cannot record its used bytes: %s",
-		       strerror(-rc));
-	if (!rc)
-		rc = install_tape(tmp, dir, t->reason, sizeof(t->reason));
-	if (rc && adopted) {
-		/* In the catalog, its complete download kept: the next rebuild
-		 * finishes the job. */
-		size_t l = strlen(t->reason);
-		snprintf(t->reason + l, sizeof(t->reason) - l,
-			 "; %s is kept and the next catalog rebuild finishes the tape", tmp);
-	} else if (rc) {
-		rm_rf(tmp);
-	}
-	t->result = rc ? UPL_FAILED : UPL_RECOVERED;
-	if (!rc) {
-		set_where(x, t, NULL);
-		t->segments = m.tm.nseg;
-		t->bytes = tape_manifest_bytes(&m.tm);
-	}
-	free(info);
-	man_free(&m);
-	return rc == -ECANCELED ? rc : 0;
-}
-
-/*
- * A tape whose local medium opens: it is the newest copy (the store holds
- * what was uploaded of it), so it is adopted as it is, with no download.
- * What the store holds of it is recorded for the uploader, which then
- * sends only the rest. A store copy of a later generation wins instead
- * (the local one is kept aside).
- */
-static int recover_local(struct rebuild *x, struct plan *p)
-{
-	struct upl_rebuild_tape *t = &p->t;
-	const char *bc = t->barcode;
-	char dir[PATH_MAX], kept[PATH_MAX + 64];
-	struct manifest lm, sm;
-	struct tape *tp;
-	memset(&sm, 0, sizeof(sm));
-	lib_tape_dir(x->lib, bc, dir, sizeof(dir));
-	int rc = tape_open(dir, &tp);
-	if (rc) {
-		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "the medium in %s does not open: %s", dir,
-		       strerror(-rc));
-		return 0;
-	}
-	struct tape_info info = *tape_get_info(tp);
-	tape_close(tp);
-	rc = man_read(dir, &lm);
-	if (rc) {
-		t->result = UPL_FAILED;
-		errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", dir,
-		       strerror(-rc));
-		return 0;
-	}
-	bool have_sm = false;
-	if (!p->no_store) {
-		char pfx[STORE_KEY_MAX];
-		struct last_key lk = {""};
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		key_tape(x->c, bc, "manifest/", pfx);
-		struct store_list_opts lo = {.prefix = pfx};
-		if (store_list(x->st, &lo, last_cb, &lk, &se) == 0 && lk.key[0] &&
-		    get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 && man_parse(&sm) == 0)
-			have_sm = true;
-	}
-	if (have_sm && sm.tm.generation > lm.tm.generation &&
-	    set_aside(dir, "older", kept, sizeof(kept)) == 0) {
-		man_free(&lm);
-		man_free(&sm);
-		if (x->log) {
-			char msg[2 * PATH_MAX + 200];
-			snprintf(msg, sizeof(msg),
-				 "catalog rebuild: the store holds a later generation of tape %s "
-				 "than %s; the local one is kept as %s",
-				 bc, dir, kept);
-			x->log(1, msg);
-		}
-		t->reason[0] = 0;
-		return recover_available(x, t, false);
-	}
-	const char *media = tape_media_name(info.media);
-	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, CAT_AVAILABLE,
-			    "recovered from the local medium", t->reason, sizeof(t->reason));
-	/* What the store holds already, segment by segment. */
-	for (size_t j = 0; !rc && have_sm && j < sm.tm.nseg; j++) {
-		char key[STORE_KEY_MAX];
-		struct store_object_info oi;
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		key_seg(x->c, bc, sm.tm.segs[j].id, key);
-		if (store_head(x->st, key, &oi, &se) || oi.size < sm.tm.segs[j].valid)
-			continue; /* missing or short: the uploader sends it */
-		struct cat_upl_seg s;
-		memset(&s, 0, sizeof(s));
-		s.seg = sm.tm.segs[j].id;
-		s.valid = sm.tm.segs[j].valid;
-		s.part_size = adapt_part_size(x->c->part_size);
-		s.object_size = oi.size;
-		copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
-		rc = cat_upl_seg_put(x->cat, bc, &s);
-	}
-	if (!rc && have_sm)
-		rc = cat_upl_tape_set(x->cat, bc, sm.tm.generation, "AVAILABLE");
-	if (rc && !t->reason[0])
-		errmsg(t->reason, sizeof(t->reason), "cannot record what the store holds of it: %s",
-		       strerror(-rc));
-	t->result = rc == -EEXIST ? UPL_KEPT : rc ? UPL_FAILED : UPL_RECOVERED;
-	if (!rc) {
-		set_where(x, t, NULL);
-		t->segments = lm.tm.nseg;
-		t->bytes = tape_manifest_bytes(&lm.tm);
-		copy_str(t->reason, sizeof(t->reason), "the local medium");
-	}
-	man_free(&lm);
-	man_free(&sm);
-	return 0;
-}
-
-/*
- * The shelf apart: its tapes/ prefixes join the plan. One whose state
- * object says ARCHIVED is recovered from there, even when the library's
- * location has the barcode too (an archive stopped before it deleted the
- * library's copies). One without is a copy to the shelf that did not
- * finish: the library's location has the tape, or nothing is to be had.
- */
-static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
-{
-	char pfx[STORE_KEY_MAX];
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	snprintf(pfx, sizeof(pfx), "%stapes/", x->shelf_c->prefix);
-	rebuild_say(x, "listing the shelf's %s", pfx);
-	struct plan_list ps = {.plen = strlen(pfx)};
-	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
-	int rc = store_list(x->shelf_st, &lo, tape_prefix_cb, &ps, &se);
-	if (rc)
-		errmsg(err, errlen, "cannot list the shelf's %s in the store: %s", pfx,
-		       se.msg[0] ? se.msg : strerror(-rc));
-	size_t nlib = pl->n;
-	for (size_t i = 0; !rc && i < ps.n; i++) {
-		struct plan *s = &ps.v[i], *p = NULL;
-		char state[32];
-		for (size_t j = 0; j < nlib && !p; j++)
-			if (strcmp(pl->v[j].t.barcode, s->t.barcode) == 0)
-				p = &pl->v[j];
-		if (read_state(x->shelf_st, x->shelf_c, s->t.barcode, state, s->t.reason,
-			       sizeof(s->t.reason)) == 0 &&
-		    strcmp(state, "ARCHIVED") != 0) {
-			if (p)
-				continue; /* the library's location has it */
-			s->decided = true;
-			s->t.result = UPL_SKIPPED;
-			errmsg(s->t.reason, sizeof(s->t.reason),
-			       "an archive to the shelf (%s%s/) that did not finish: its state "
-			       "object does not say ARCHIVED, and the library's location has no "
-			       "such tape",
-			       pfx, s->t.barcode);
-		} else if (s->t.reason[0]) {
-			s->decided = true; /* the state object is unreadable */
-			s->t.result = UPL_FAILED;
-		}
-		s->shelf = true;
-		if (p) {
-			*p = *s;
-			continue;
-		}
-		void *v = grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
-		if (!v) {
-			rc = -ENOMEM;
-			break;
-		}
-		pl->v = v;
-		pl->v[pl->n++] = *s;
-	}
-	free(ps.v);
-	return rc;
-}
-
-/* The plan at hand reads its location. */
-static void at(struct rebuild *x, const struct plan *p)
-{
-	x->st = p->shelf ? x->shelf_st : x->lib_st;
-	x->c = p->shelf ? x->shelf_c : x->lib_c;
-}
-
-static int recover(struct lib *lib, struct store *st, const struct upl_config *c,
-		   struct store *shelf_st, const struct upl_config *shelf_c, upl_log_fn log,
-		   struct upl_rebuild *r, char *err, size_t errlen)
-{
-	char pfx[STORE_KEY_MAX], path[PATH_MAX + 16];
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	memset(r->n, 0, sizeof(r->n));
-	err[0] = 0;
-	if (!r->keep_known) {
-		struct cat_tape *existing;
-		size_t n_existing;
-		int rc = lib_tape_list(lib, -1, &existing, &n_existing);
-		if (rc)
-			return rc;
-		free(existing);
-		if (n_existing) {
-			errmsg(err, errlen,
-			       "the catalog already holds %zu tape%s; --rebuild-catalog needs an "
-			       "empty data directory (to add the store's other tapes to this "
-			       "library, start vtld without it and run vtlctl catalog rebuild)",
-			       n_existing, n_existing == 1 ? "" : "s");
-			return -EEXIST;
-		}
-	}
-	struct rebuild x = {.lib = lib,
-			    .st = st,
-			    .c = c,
-			    .lib_st = st,
-			    .lib_c = c,
-			    .shelf_st = shelf_st,
-			    .shelf_c = shelf_c,
-			    .log = log,
-			    .r = r};
-	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
-	int rc = cat_open(path, &x.cat);
-	if (rc) {
-		errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
-	rebuild_say(&x, "listing %s", pfx);
-	struct plan_list pl = {.plen = strlen(pfx)};
-	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
-	rc = store_list(st, &lo, tape_prefix_cb, &pl, &se);
-	if (rc)
-		errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
-		       se.msg[0] ? se.msg : strerror(-rc));
-	if (!rc && shelf_st)
-		rc = plan_shelf(&x, &pl, err, errlen);
-	if (!rc)
-		rc = plan_local(&x, &pl, err, errlen);
-	size_t need = 0;
-	for (size_t i = 0; !rc && i < pl.n; i++) {
-		if (rebuild_cancelled(r)) {
-			rc = -ECANCELED;
-			break;
-		}
-		if (pl.v[i].decided)
-			continue;
-		at(&x, &pl.v[i]);
-		rebuild_say(&x, "looking at %stapes/%s/ (%zu of %zu)", x.c->prefix,
-			    pl.v[i].t.barcode, i + 1, pl.n);
-		plan_one(&x, &pl.v[i], &need);
-	}
-	if (!rc)
-		rc = check_slots(&x, need, err, errlen);
-	for (size_t i = 0; !rc && i < pl.n; i++) {
-		struct plan *p = &pl.v[i];
-		if (p->kind != PLAN_DONE && rebuild_cancelled(r)) {
-			rc = -ECANCELED;
-			break;
-		}
-		at(&x, p);
-		if (p->kind == PLAN_ARCHIVED || p->kind == PLAN_ARCHIVED_FINISH)
-			recover_archived(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
-		else if (p->kind == PLAN_LOCAL)
-			rc = recover_local(&x, p);
-		else if (p->kind != PLAN_DONE)
-			rc = recover_available(&x, &p->t, p->kind == PLAN_FINISH);
-		rebuild_report(&x, &p->t);
-	}
-	if (rc == -ECANCELED)
-		errmsg(err, errlen,
-		       "catalog rebuild stopped: vtld is shutting down (%zu tape%s recovered so "
-		       "far); run vtlctl catalog rebuild again to go on",
-		       r->n[UPL_RECOVERED], r->n[UPL_RECOVERED] == 1 ? "" : "s");
-	if (!rc && r->n[UPL_FAILED]) {
-		errmsg(err, errlen, "%zu tape%s could not be recovered (the reasons are above); %s",
-		       r->n[UPL_FAILED], r->n[UPL_FAILED] == 1 ? "" : "s",
-		       r->keep_known
-			   ? "fix the cause and run vtlctl catalog rebuild again: it recovers "
-			     "only what the catalog lacks"
-			   : "the others are in the catalog: fix the cause, start vtld without "
-			     "--rebuild-catalog and run vtlctl catalog rebuild");
-		rc = -EIO;
-	}
-	free(pl.v);
-	cat_close(x.cat);
-	return rc;
-}
-
-int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
-			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen)
-{
-	struct store *shelf;
-	struct upl_config sc;
-	int rc = shelf_open(c, lib_data_dir(lib), st, &shelf, &sc, err, errlen);
-	if (rc)
-		return rc;
-	rc = recover(lib, st, c, shelf, &sc, log, r, err, errlen);
-	shelf_close(shelf, st);
-	return rc;
-}
-
-int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen)
-{
-	if (strcmp(u->cfg.type, "local") == 0 && !u->cfg.path[0]) {
-		errmsg(err, errlen,
-		       "vtld has no [store] configured: its objects go to %s/store, inside the "
-		       "data directory whose catalog would be rebuilt; set [store] type = s3 "
-		       "with endpoint and bucket (or type = local with path = a directory "
-		       "outside the data directory) in vtld.conf and restart vtld",
-		       lib_data_dir(u->lib));
-		return -ENODEV;
-	}
-	r->keep_known = true;
-	return recover(u->lib, u->st, &u->cfg, u->shelf_st, &u->shelf_cfg, u->log, r, err, errlen);
-}
-
-int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
-			  char *found, size_t cap)
-{
-	struct store *shelf;
-	struct upl_config sc;
-	char pfx[STORE_KEY_MAX], key[STORE_KEY_MAX] = "";
-	int rc = shelf_open(c, data_dir, st, &shelf, &sc, found, cap);
-	if (rc)
-		return rc;
-	for (int i = 0; i < 2 && !rc && !key[0]; i++) {
-		struct store *where = i ? shelf : st;
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		if (!where)
-			continue;
-		snprintf(pfx, sizeof(pfx), "%stapes/", i ? sc.prefix : c->prefix);
-		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
-		rc = store_list(where, &lo, any_key, key, &se);
-		if (rc < 0)
-			errmsg(found, cap, "cannot list %s: %s", pfx,
-			       se.msg[0] ? se.msg : strerror(-rc));
-	}
-	shelf_close(shelf, st);
-	if (rc < 0)
-		return rc;
-	if (!key[0])
-		return 0;
-	errmsg(found, cap, "%s", key);
-	return 1;
 }

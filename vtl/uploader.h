@@ -1,8 +1,11 @@
 /*
- * uploader.h - vtld's object-store side (issue 7): a background thread
- * that puts every cartridge's segments and manifests into the store, the
- * shelf (archive to the store, retrieve from it), and disaster recovery of
- * the catalog from the bucket alone. docs/object-store.md, "The uploader".
+ * uploader.h - vtld's object-store side: a background thread that puts
+ * every cartridge's segments and manifests into the store, and the shelf
+ * (archive to the store, retrieve from it). docs/object-store.md, "The
+ * uploader, the shelf and recovery". Disaster recovery of the catalog from
+ * the bucket alone is rebuild.h's. Implemented in uploader.c (the thread),
+ * upload_sync.c (the sync of a tape), upload_backlog.c (what is not yet
+ * safe), shelf.c and rebuild.c, which share upload_int.h.
  *
  * Contracts kept (ARCHITECTURE.md, "The medium, the cache and the object
  * store" and the durability contract):
@@ -176,54 +179,5 @@ int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *
  * shelf: object 2 of 5", "downloading tape X: segment 1 of 3", the restores
  * it waits for); -ENOENT when it is on no such trip. */
 int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap);
-
-/*
- * Disaster recovery: rebuild the catalog from the store. Every
- * tapes/BARCODE/ prefix with a manifest that the catalog does not know
- * becomes a tape: ARCHIVED when the store records it so
- * (tapes/BARCODE/state), else AVAILABLE in a free storage slot with its
- * data downloaded and verified. Tapes the catalog knows are kept as they
- * are; prefixes without a manifest are skipped. Each outcome goes to
- * r->tape (and the log) in the store's order.
- */
-enum upl_rebuild_result { UPL_RECOVERED, UPL_KEPT, UPL_SKIPPED, UPL_FAILED };
-
-struct upl_rebuild_tape {
-	char barcode[128]; /* the prefix's name, a barcode unless skipped */
-	enum upl_rebuild_result result;
-	char state[24];	   /* recovered, kept: the state in the catalog */
-	char location[24]; /* recovered, kept: "slot:N", "shelf", ... */
-	size_t segments;   /* recovered: segments its manifest names */
-	uint64_t bytes;	   /* recovered: valid bytes (downloaded unless ARCHIVED) */
-	char reason[512];  /* kept, skipped, failed: why */
-};
-
-struct upl_rebuild {
-	/* false (vtld --rebuild-catalog, at start): refuse a catalog that holds
-	 * tapes, as recovery of an empty data directory; true: leave the tapes
-	 * the catalog knows alone, so that it can run again. */
-	bool keep_known;
-	void (*tape)(void *arg, const struct upl_rebuild_tape *t); /* or NULL */
-	void (*progress)(void *arg, const char *what);		   /* or NULL */
-	bool (*cancelled)(void *arg); /* NULL, or asked between requests */
-	void *arg;
-	size_t n[4]; /* out: tapes per upl_rebuild_result */
-};
-
-/* Does the store (or its shelf apart) hold any tape's objects? 1 yes, found
- * naming one key; 0 no; a negative errno, found saying why. */
-int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
-			  char *found, size_t cap);
-
-/* 0 when every tape found was recovered, kept or skipped; -EIO when some
- * failed, -ENOSPC (nothing changed) when the AVAILABLE ones need more free
- * storage slots than there are, -ECANCELED when cancelled; err says what
- * and the fix. */
-int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
-			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen);
-/* The same on the running vtld (lib_tape_adopt takes the library lock; the
- * store is the uploader's), r->keep_known set. -ENODEV when [store] is not
- * configured (the embedded DATA_DIR/store). */
-int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t errlen);
 
 #endif

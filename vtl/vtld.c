@@ -30,6 +30,7 @@
 #include "ctl.h"
 #include "iscsi/iscsi.h"
 #include "library.h"
+#include "rebuild.h"
 #include "tcmu.h"
 #include "util/escape.h"
 

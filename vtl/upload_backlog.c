@@ -1,0 +1,238 @@
+/*
+ * upload_backlog.c - what of each tape is not yet safe in the object store
+ * (upl_tape_backlog; struct backlog in upload_int.h gives the one
+ * definition), and the cache pass that evicts the segments which are
+ * (vtl/cache.h). `tape show`, `tape list`, the backlog of `vtlctl status`
+ * and the cache's accounting and back-pressure all count with it
+ * (docs/object-store.md, "Is my data safe?"). The uploader's thread
+ * (uploader.c) runs the cache pass each round.
+ */
+#define _GNU_SOURCE
+#include "upload_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "library.h"
+#include "scsi/tape.h"
+
+/* ---- What is not yet safe in the store ----------------------------------- */
+
+static bool has_local_copy(enum cat_state s)
+{
+	return s == CAT_AVAILABLE || s == CAT_RETRIEVED || s == CAT_IN_TRANSIT_TO_SHELF;
+}
+
+static uint64_t row_safe(const struct cat_upl_seg *r, uint64_t held)
+{
+	uint64_t safe = r && r->object_etag[0] ? r->object_size : 0;
+	if (r && r->upload_id[0] && r->parts_bytes > safe)
+		safe = r->parts_bytes; /* a grown object's parts are copied first */
+	return safe < held ? safe : held;
+}
+
+/* The segments m names against the catalog's rows; dir holds the files. */
+static void seg_backlog(const char *dir, const struct manifest *m, const struct cat_upl_seg *rows,
+			size_t nrows, struct backlog *b)
+{
+	for (size_t i = 0; i < m->tm.nseg; i++) {
+		const struct cat_upl_seg *row = NULL;
+		for (size_t j = 0; j < nrows; j++)
+			if (rows[j].seg == m->tm.segs[i].id)
+				row = &rows[j];
+		uint64_t held = m->tm.segs[i].valid;
+		if (i + 1 == m->tm.nseg) {
+			/* The active segment: appended to since the manifest. */
+			char path[PATH_MAX + 64];
+			struct stat sb;
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
+				 m->tm.segs[i].id);
+			if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > held)
+				held = (uint64_t)sb.st_size;
+		}
+		b->held += held;
+		b->safe += row_safe(row, held);
+		if (!row || row->upload_id[0] || !row->object_etag[0] || row->object_size < held)
+			b->uploads++;
+	}
+}
+
+/* Tape t's backlog (t->used: its used bytes, as the caller knows them). */
+void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b)
+{
+	struct cat_upl_seg *rows = NULL;
+	size_t nrows = 0;
+	char sstate[32] = "", dir[PATH_MAX];
+	memset(b, 0, sizeof(*b));
+	if (upl_cat_segs(u, t->barcode, &rows, &nrows))
+		nrows = 0;
+	pthread_mutex_lock(&u->cat_mu);
+	cat_upl_tape_get(u->cat, t->barcode, &b->gen, sstate, sizeof(sstate));
+	pthread_mutex_unlock(&u->cat_mu);
+	b->unclaimed = !nrows && !sstate[0];
+	struct manifest m;
+	int rc = -ENOENT;
+	if (has_local_copy(t->state)) {
+		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+		rc = upl_man_read(dir, &m);
+	}
+	if (rc == 0) {
+		seg_backlog(dir, &m, rows, nrows, b);
+		/* A retrieved copy of a tape on the shelf apart keeps its
+		 * later manifests local (they only count loads). */
+		bool shelf_copy =
+		    u->shelf_st && t->state != CAT_AVAILABLE && strcmp(sstate, "ARCHIVED") == 0;
+		if (!shelf_copy && (m.tm.generation != b->gen || !sstate[0]))
+			b->uploads++;
+		upl_man_free(&m);
+	} else {
+		/* No local copy, none yet (being created or downloaded), or a
+		 * manifest that cannot be read: the catalog's figures. */
+		uint64_t valid = 0;
+		for (size_t i = 0; i < nrows; i++) {
+			valid += rows[i].valid;
+			b->safe += row_safe(&rows[i], rows[i].valid);
+			if (rows[i].upload_id[0] || rows[i].object_size < rows[i].valid)
+				b->uploads++;
+		}
+		b->held = has_local_copy(t->state) ? (t->used > valid ? t->used : valid) : b->safe;
+		if (rc != -ENOENT && has_local_copy(t->state))
+			b->uploads++; /* the manifest, unread */
+	}
+	free(rows);
+}
+
+/* ---- The cache ------------------------------------------------------------ */
+
+/*
+ * Measure the local cache (segment files of the tapes that have a local
+ * copy), list the segments that may be evicted (sealed, complete and
+ * verified in the store, with their index sidecar so that loading and
+ * positioning need no download) and let the cache evict and reset its
+ * write gate (vtl/cache.h). What the cache counts as not yet in the store
+ * is the backlog of each tape (upl_tape_backlog), the figure status shows.
+ */
+void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
+{
+	struct vcache_seg *cand = NULL;
+	size_t nc = 0, cap = 0;
+	uint64_t used = 0, pending = 0, evicted;
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_tape *t = &tapes[k];
+		char dir[PATH_MAX];
+		struct manifest m;
+		struct cat_upl_seg *rows = NULL;
+		size_t nrows = 0;
+		if (!has_local_copy(t->state))
+			continue;
+		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+		if (upl_man_read(dir, &m)) {
+			struct backlog b;
+			upl_tape_backlog(u, t, &b); /* the catalog's figures */
+			pending += b.held - b.safe;
+			continue;
+		}
+		if (upl_cat_segs(u, t->barcode, &rows, &nrows)) {
+			upl_man_free(&m);
+			continue;
+		}
+		struct backlog b = {0};
+		seg_backlog(dir, &m, rows, nrows, &b);
+		pending += b.held - b.safe;
+		for (size_t i = 0; i < m.tm.nseg; i++) {
+			char path[PATH_MAX + 64];
+			struct stat sb, ib;
+			const struct cat_upl_seg *row = NULL;
+			for (size_t j = 0; j < nrows; j++)
+				if (rows[j].seg == m.tm.segs[i].id)
+					row = &rows[j];
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
+				 m.tm.segs[i].id);
+			/* A fetch from a LOCATE writes the .part from its record
+			 * on: count the bytes it holds, not its length. */
+			if (stat(path, &sb) == 0) {
+				uint64_t held = (uint64_t)sb.st_blocks * 512;
+				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
+			}
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
+				 m.tm.segs[i].id);
+			if (stat(path, &sb))
+				continue; /* evicted */
+			uint64_t size = (uint64_t)sb.st_size;
+			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
+				    row->object_size >= m.tm.segs[i].valid;
+			used += size;
+			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
+				 m.tm.segs[i].id);
+			/* A read-through fetches from the library's location:
+			 * with a shelf apart, only AVAILABLE tapes have all
+			 * their objects there. */
+			if (!safe || i + 1 >= m.tm.nseg || stat(path, &ib) ||
+			    (u->shelf_st && t->state != CAT_AVAILABLE))
+				continue;
+			if (nc == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				void *v = realloc(cand, ncap * sizeof(*cand));
+				if (!v)
+					continue;
+				cand = v;
+				cap = ncap;
+			}
+			struct vcache_seg *c = &cand[nc++];
+			upl_copy_str(c->dir, sizeof(c->dir), dir);
+			upl_copy_str(c->barcode, sizeof(c->barcode), t->barcode);
+			c->seg = m.tm.segs[i].id;
+			c->bytes = size;
+			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
+		}
+		free(rows);
+		upl_man_free(&m);
+	}
+	vcache_update(u->cache, cand, nc, used, pending, &evicted);
+	if (evicted)
+		upl_logf(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
+			 evicted);
+	free(cand);
+}
+
+/* Partial downloads of evicted segments left by a crash. */
+void upl_sweep_partial_fetches(struct upl *u)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(u->lib));
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		DIR *t = fdopendir(dfd);
+		if (!t) {
+			close(dfd);
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(t))) {
+			size_t l = strlen(e->d_name);
+			if (l > 5 && strncmp(e->d_name, "seg-", 4) == 0 &&
+			    strcmp(e->d_name + l - 5, ".part") == 0)
+				unlinkat(dirfd(t), e->d_name, 0);
+		}
+		closedir(t);
+	}
+	closedir(d);
+}

@@ -1,0 +1,293 @@
+/*
+ * upload_int.h - private to vtld's object-store side: uploader.c (the
+ * thread, its scheduler and status), upload_sync.c (the part pool and the
+ * sync of a tape's segments and manifests), upload_backlog.c (what is not
+ * yet safe in the store, the cache pass), shelf.c (archive, retrieve,
+ * restore) and rebuild.c (disaster recovery). Nothing else includes it;
+ * the rest of vtld sees uploader.h and rebuild.h.
+ *
+ * It holds the state they share (struct upl, one per vtld, and the
+ * thread's record of each tape) and the helpers more than one of them
+ * calls: the log with its repeat suppression, the keys of a tape's
+ * objects, the manifest as the uploader keeps it. Invariants:
+ *   - struct upl's fields below `mu` are read and written under u->mu;
+ *     the uploader's catalog connection (u->cat) under u->cat_mu;
+ *   - on a running vtld, only the uploader's thread (and the part workers
+ *     it starts) puts, copies or deletes a tape's objects; the shelf's
+ *     steps run on it, and a rebuild only reads the store (and asks for
+ *     restores of archived objects);
+ *   - upl_rec_for() is called by the thread alone (the array grows under
+ *     u->mu because upl_tape_activity reads it from other threads).
+ */
+#ifndef VTL_UPLOAD_INT_H
+#define VTL_UPLOAD_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "rebuild.h"
+#include "scsi/tape.h"
+#include "uploader.h"
+
+struct vcache;
+
+#define MIB	       (1ull << 20)
+#define THROUGHPUT_WIN 10 /* seconds */
+#define LOG_SEEN       32 /* the log lines' causes remembered (upl_logf) */
+
+/* ---- State -------------------------------------------------------------- */
+
+/* Causes of a wait besides the store's faults (enum store_fault): the
+ * store holds another tape of the barcode, or a local file of the tape
+ * cannot be read. */
+enum { FAULT_FOREIGN = 100, FAULT_LOCAL };
+
+/*
+ * Uploads held back by an error that needs a person (store_fault other
+ * than transient, or FAULT_*): the whole store's (a certificate, the
+ * credentials, the bucket, a quota) or one tape's. They stay visible in
+ * `vtlctl status` and `tape show` until a try succeeds.
+ */
+struct hold {
+	int fault;	  /* 0: none */
+	uint64_t cause;	  /* which error: its fault, errno and S3 code */
+	uint64_t logged;  /* the cause last logged (kept when the hold ends), 0
+			   * after `store retry` */
+	char what[2048];  /* the error and what to do about it */
+	int64_t retry_ms; /* upl_mono_ms() of the next try; 0: at the next round */
+};
+
+/* What the thread remembers of a tape between rounds. */
+struct tape_rec {
+	char barcode[CAT_BARCODE_MAX + 1];
+	uint64_t gen; /* the manifest generation last seen, since `since` */
+	time_t since;
+	/* Retrieval waiting for archive restores: the next look, and the
+	 * wait before it, doubled each time (RESTORE_POLL_MIN_MS..MAX_MS). */
+	int64_t poll_at_ms;
+	unsigned poll_ms;
+	/* Where its trip to or from the shelf stands, for `tape show` and
+	 * `--wait` (upl_tape_activity), "" when none; under u->mu. */
+	char note[256];
+	/* Its uploads wait for a person (hold.fault), or its last round
+	 * failed with an error that the next one may not meet (transient);
+	 * under u->mu. */
+	struct hold hold;
+	char transient[STORE_ERR_MSG_MAX + 256];
+};
+
+/* The first error of the upload of the tape in hand (upl_errf), for
+ * round_once to decide: hold the store or the tape, or try again. */
+struct tape_err {
+	int fault; /* 0: none yet */
+	int rc;
+	char code[64];
+	char msg[STORE_ERR_MSG_MAX + 512];
+};
+
+/* A log line's cause and when it was last said (upl_logf). */
+struct log_seen {
+	uint64_t key;
+	time_t at;
+	unsigned suppressed;
+};
+
+/* One part of a segment's window: bytes [off, off+len) as part `number`. */
+struct part_job {
+	int number;
+	uint64_t off, len;
+	char listed[STORE_ETAG_MAX]; /* the store's ETag for it (ListParts), or "" */
+};
+
+/* The parts sync_seg() hands to the pool; next, inflight and err under
+ * u->mu, the rest fixed while the window runs. */
+struct window {
+	const char *bc, *dir, *key;
+	const struct cat_upl_seg *s;
+	const struct part_job *jobs;
+	size_t njobs, next, inflight;
+	int err; /* the first failure: no part starts after it */
+};
+
+struct worker {
+	struct upl *u;
+	pthread_t thread;
+	uint8_t *buf; /* one part, allocated at start */
+	size_t cap;
+	int number; /* the part in flight, 0 when none (under u->mu) */
+};
+
+struct upl {
+	struct lib *lib;
+	struct store *st;
+	struct upl_config cfg;
+	/* The shelf apart ([store] archive_bucket, archive_path,
+	 * archive_prefix): st itself or a store of its own, and the config
+	 * whose prefix names its keys. NULL: the class is changed in place. */
+	struct store *shelf_st;
+	struct upl_config shelf_cfg;
+	upl_log_fn log;
+	struct cat *cat;
+	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
+	pthread_mutex_t mu;	/* everything below */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool running, stop, kicked;
+	struct upl_status stats;
+	uint64_t samples[THROUGHPUT_WIN + 1]; /* bytes_sent at each second */
+	time_t sample_t[THROUGHPUT_WIN + 1];
+	unsigned part_delay_ms; /* test hook: VTL_UPLOAD_PART_DELAY_MS */
+	/* Test hook VTL_UPLOAD_PAUSE_FILE: no round while this file exists,
+	 * so that a test sees a tape the uploader has not looked at yet. */
+	char pause_file[PATH_MAX];
+	struct tape_rec *recs;
+	size_t n_recs;
+	struct vcache *cache;			 /* eviction, read-through, back-pressure */
+	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
+	size_t n_reconciled;
+	char restore_note[512]; /* the last "waiting for restores" said (shelf_retrieve_tape) */
+	/* Under mu: the store's hold (struct hold), the error of the tape in
+	 * hand, the log lines said lately, `vtlctl store retry` requests
+	 * (asked) and the last one a round has answered (retried). */
+	struct hold hold;
+	struct tape_err terr;
+	char current[CAT_BARCODE_MAX + 1]; /* the tape whose upload runs, "" */
+	struct log_seen seen[LOG_SEEN];
+	uint64_t retry_asked, retried;
+	uint64_t progress; /* requests to the store that succeeded (upl_count()) */
+	/* Reads [store] of vtld's configuration again (upl_set_reload). */
+	upl_reload_fn reload;
+	void *reload_arg;
+	bool swept; /* the orphan sweep has run (it waits out a hold) */
+	/* The part pool ([store] parallel_parts). */
+	struct worker *workers;
+	unsigned nworkers;
+	struct window *win;	  /* the segment being sent, under mu */
+	pthread_cond_t work_cond; /* a window or stop, for the workers */
+	pthread_cond_t done_cond; /* a part done, for run_window */
+};
+/* A manifest as the uploader keeps it: the file's bytes, copied to the
+ * store whole, and what they say (scsi/tape.h). */
+struct manifest {
+	uint8_t *buf;
+	size_t len;
+	struct tape_manifest tm;
+};
+
+struct shelf_last_key {
+	char key[STORE_KEY_MAX];
+};
+
+/*
+ * One definition of the bytes of a tape that are not yet safe in the store,
+ * for `tape show` and `tape list`, the backlog of `vtlctl status`, the
+ * cache's accounting and its back-pressure alike (docs/object-store.md,
+ * "Is my data safe?"). A byte is safe once the store has acknowledged it
+ * with a checksum it verified and the catalog has recorded that: in an
+ * object completed and verified by HEAD, or in an acknowledged part (its
+ * Content-MD5 checked) of the upload in progress, which the store keeps
+ * until the completion. Every other byte the local medium holds counts,
+ * whatever keeps it back: the tape not looked at yet, its first check
+ * failed, the store refusing (a certificate, credentials, a quota), a part
+ * that failed, the short tail of the active segment. The medium holds the
+ * valid bytes of each segment its manifest names plus what was appended to
+ * the last one since (its file is longer): the tape's used bytes. A tape
+ * whose manifest cannot be read counts the used bytes the catalog records.
+ */
+struct backlog {
+	uint64_t held;	  /* bytes the medium holds (no local copy: those in the store) */
+	uint64_t safe;	  /* of them, bytes safe in the store */
+	uint32_t uploads; /* segments not yet complete objects, and the manifest */
+	uint64_t gen;	  /* the newest manifest in the store */
+	bool unclaimed;	  /* the uploader has not looked at the tape yet */
+};
+
+/* ---- Helpers (uploader.c) ---------------------------------------------- */
+
+void upl_copy_str(char *dst, size_t cap, const char *src);
+/* arr with room for one more element (see uploader.c), NULL: no memory. */
+void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem);
+/* A message for a person into buf, cut at cap if need be. */
+void upl_errmsg(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int64_t upl_mono_ms(void);
+/* rm -rf path; 0 when it is not there. */
+int upl_rm_rf(const char *path);
+
+/* Log at level (upl_log_fn), an error or warning of the same cause at most
+ * once a minute. */
+void upl_logf(struct upl *u, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An error of the upload of the tape in hand, kept for round_once (or
+ * logged at once outside an upload); returns rc. */
+int upl_errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* What the thread is doing (upl_status.activity). */
+void upl_activity(struct upl *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool upl_stopping(struct upl *u);
+/* A request to the store that succeeded, and what it sent. */
+void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests);
+/* The thread's record of tape bc, made when missing (NULL: no memory). */
+struct tape_rec *upl_rec_for(struct upl *u, const char *bc);
+/* Where tape bc's trip to or from the shelf stands ("" when over). */
+void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Keys of a tape's objects (uploader.c, "Keys"); k has STORE_KEY_MAX bytes. */
+void upl_key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k);
+void upl_key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k);
+void upl_key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k);
+
+int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap);
+void upl_man_free(struct manifest *m);
+int upl_man_parse(struct manifest *m);
+int upl_man_read(const char *dir, struct manifest *m);
+
+/* ---- The part pool and the sync of a tape (upload_sync.c) -------------- */
+
+uint64_t upl_adapt_part_size(uint64_t want);
+int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n);
+/* The calling thread's name and nice value ([store] upload_nice). */
+void upl_give_way(struct upl *u, const char *name);
+int upl_pool_start(struct upl *u, unsigned n, size_t part_size);
+void upl_pool_stop(struct upl *u);
+int upl_put_state(struct upl *u, struct store *st, const struct upl_config *c,
+		  const struct cat_tape *t, const char *state, uint64_t gen);
+int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep);
+/* A store_list callback: the first key found into arg (STORE_KEY_MAX). */
+int upl_any_key(void *arg, const struct store_list_entry *e);
+/* One round for tape t: its segments, then its manifest. */
+int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date);
+int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c);
+void upl_forget_deleted(struct upl *u, const struct cat_tape *t);
+
+/* ---- What is not yet safe in the store (upload_backlog.c) ------------- */
+
+/* Tape t's backlog (struct backlog above). */
+void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b);
+/* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
+void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
+void upl_sweep_partial_fetches(struct upl *u);
+
+/* ---- The shelf (shelf.c) ----------------------------------------------- */
+
+int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
+	       struct store **out, struct upl_config *sc, char *err, size_t errlen);
+void shelf_close(struct store *shelf, struct store *st);
+bool shelf_holds_tape(struct upl *u, const struct cat_tape *t);
+int shelf_verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes);
+int shelf_finish_archive(struct upl *u, const struct cat_tape *t);
+int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t);
+void shelf_restore_damaged(struct upl *u, const struct cat_tape *t);
+/* Downloads, for the rebuild too. */
+int shelf_last_cb(void *arg, const struct store_list_entry *e);
+int shelf_get_all(struct store *st, const char *key, uint8_t **out, size_t *len,
+		  struct store_err *se);
+bool shelf_rebuild_cancelled(const struct upl_rebuild *r);
+int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
+		     struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen);
+int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errlen);
+
+#endif

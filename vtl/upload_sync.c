@@ -1,0 +1,905 @@
+/*
+ * upload_sync.c - the uploader's sync of one tape to the object store:
+ * the part pool, each segment's multipart upload, the manifest, and the
+ * store's leftovers (uploads the catalog does not know, a deleted tape's
+ * objects). The thread (uploader.c) calls upl_sync_tape once per tape and
+ * round; see docs/object-store.md, "The uploader, the shelf and recovery".
+ *
+ * Per tape the thread reads the medium's MANIFEST file, which the medium
+ * replaces atomically at every commit point (docs/medium-format.md,
+ * "Manifest"). What a manifest names is on stable local storage and never
+ * changes: appends go past it, an overwrite in the middle shortens the
+ * valid length of a segment and continues in a new one, and segment ids
+ * are never reused. So the thread may read those bytes with pread() while
+ * the drive keeps writing, without any lock and without ever making the
+ * SCSI path wait (ARCHITECTURE.md, "A slow object store never stalls the
+ * SCSI path"). A file shorter than the manifest said (cut by an overwrite
+ * just now) makes the round for that tape stop; the next round reads the
+ * new manifest.
+ *
+ * A segment is a multipart upload of full parts while it grows, completed
+ * when it is sealed (no longer the last segment), when the tape is not in
+ * a drive, or when its manifest has not changed for idle_secs after a
+ * flush. If it grows after completion, a new upload of the same key copies
+ * the full parts of the old object server-side (UploadPartCopy) and goes
+ * on from there. The catalog records each part after the store
+ * acknowledged it (parts finish out of order, so the recorded parts are a
+ * set, not a run), and each object after Complete plus a HEAD check: the
+ * durability contract's "uploads in flight resume from the catalog". The
+ * manifest object goes up only after every segment it names is complete;
+ * segments it no longer names are deleted after it.
+ */
+#define _GNU_SOURCE
+#include "upload_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "library.h"
+#include "scsi/tape.h"
+
+/* ---- Uploading one tape ------------------------------------------------- */
+
+uint64_t upl_adapt_part_size(uint64_t want)
+{
+	/* A segment is at most TAPE_SEGMENT_SIZE plus one record; S3 allows
+	 * 10,000 parts (Amazon S3 User Guide, "Multipart upload limits"). */
+	uint64_t max_seg = TAPE_SEGMENT_SIZE + TAPE_REC_MAX;
+	uint64_t need = (max_seg + STORE_PARTS_MAX - 1) / STORE_PARTS_MAX;
+	if (want < STORE_PART_MIN)
+		want = STORE_PART_MIN;
+	if (want < need)
+		want = (need + MIB - 1) / MIB * MIB;
+	return want;
+}
+
+int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n)
+{
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_segs(u->cat, bc, s, n);
+	pthread_mutex_unlock(&u->cat_mu);
+	return rc;
+}
+
+static int cat_call_put(struct upl *u, const char *bc, const struct cat_upl_seg *s)
+{
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_seg_put(u->cat, bc, s);
+	pthread_mutex_unlock(&u->cat_mu);
+	return rc;
+}
+
+static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, size_t len)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir, seg);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t got = pread(fd, buf, len, (off_t)off);
+	int e = errno;
+	close(fd);
+	if (got < 0)
+		return -e;
+	/* Shorter than the manifest said: cut by an overwrite since; the
+	 * next round reads the new manifest. */
+	return (size_t)got == len ? 0 : -EAGAIN;
+}
+
+/* Does the tape's manifest (read now) still name segment seg? A segment
+ * file that is missing and no longer named was cut by an overwrite. */
+static bool still_named(const char *dir, uint64_t seg)
+{
+	struct manifest m;
+	if (upl_man_read(dir, &m))
+		return true; /* unreadable: upl_sync_tape says so at the next round */
+	bool named = false;
+	for (size_t i = 0; i < m.tm.nseg; i++)
+		named |= m.tm.segs[i].id == seg;
+	upl_man_free(&m);
+	return named;
+}
+
+/*
+ * The part pool. sync_seg() lists the parts a segment still needs (a
+ * window) and waits; parallel_parts workers, each with one buffer of a part
+ * size allocated at start, take the next part as soon as they finish one,
+ * so up to N parts are in flight and resident memory stays N x part_size.
+ * Threads rather than one thread driving curl's multi interface: each part
+ * costs an MD5 (Content-MD5) and, signed, a SHA-256 over its bytes, CPU
+ * work that threads spread over the cores; the store is thread-safe
+ * (s3/store.h) and keeps a connection per pooled handle.
+ */
+
+/* Send bytes [off, off+len) of the segment as part `number`, unless the
+ * store lists that part already with the MD5 of those bytes. */
+static int put_part(struct upl *u, const struct window *w, const struct part_job *j,
+		    struct worker *wk)
+{
+	if (j->len > wk->cap) {
+		/* A segment begun with a larger part_size than configured now
+		 * (its part size is fixed by its upload). */
+		uint8_t *b = realloc(wk->buf, j->len);
+		if (!b)
+			return -ENOMEM;
+		wk->buf = b;
+		wk->cap = j->len;
+	}
+	int rc = read_range(w->dir, w->s->seg, j->off, wk->buf, j->len);
+	if (rc == -ENOENT && !still_named(w->dir, w->s->seg))
+		rc = -EAGAIN; /* cut by an overwrite since: the next round reads anew */
+	if (rc && rc != -EAGAIN)
+		return upl_errf(u, NULL, -EIO, FAULT_LOCAL,
+				"tape %s: cannot read %s/seg-%016" PRIx64
+				".dat, which its manifest "
+				"names: %s",
+				w->bc, w->dir, w->s->seg, strerror(-rc));
+	if (rc)
+		return rc;
+	struct cat_upl_part p = {.number = j->number, .size = j->len};
+	bool adopt = false;
+	if (j->listed[0]) {
+		store_md5_hex(wk->buf, j->len, p.etag);
+		adopt = strcmp(p.etag, j->listed) == 0;
+	}
+	if (!adopt) {
+		struct store_err se;
+		if (u->part_delay_ms) {
+			struct timespec ts = {u->part_delay_ms / 1000,
+					      (long)(u->part_delay_ms % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		rc = store_mpu_put_part(u->st, w->key, w->s->upload_id, j->number, wk->buf, j->len,
+					p.etag, &se);
+		if (rc == -ENOENT && strcmp(se.code, "NoSuchUpload") == 0)
+			return rc; /* sync_seg starts the upload again */
+		if (rc)
+			return upl_errf(u, &se, rc, 0, "upload of part %d of %s failed: %s",
+					j->number, w->key, se.msg);
+	}
+	/* Only now, acknowledged with its ETag, is the part recorded. */
+	pthread_mutex_lock(&u->cat_mu);
+	rc = cat_upl_part_add(u->cat, w->bc, w->s->seg, &p);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		return rc;
+	if (adopt) {
+		upl_logf(u, 2, "part %d of %s was in the store already; adopted, not sent again",
+			 j->number, w->key);
+		pthread_mutex_lock(&u->mu);
+		u->stats.parts_adopted++;
+		pthread_mutex_unlock(&u->mu);
+	} else {
+		upl_count(u, j->len, 1, 0, 0, 0);
+	}
+	vcache_sent(u->cache, j->len);
+	return 0;
+}
+
+/* The activity line while parts are in flight. Under u->mu. */
+static void window_activity(struct upl *u)
+{
+	int lo = 0, hi = 0;
+	unsigned n = 0;
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		int x = u->workers[i].number;
+		if (!x)
+			continue;
+		lo = !n || x < lo ? x : lo;
+		hi = x > hi ? x : hi;
+		n++;
+	}
+	if (n == 1)
+		snprintf(u->stats.activity, sizeof(u->stats.activity), "uploading %s part %d",
+			 u->win->key, lo);
+	else if (n > 1)
+		snprintf(u->stats.activity, sizeof(u->stats.activity),
+			 "uploading %s parts %d-%d (%u in flight)", u->win->key, lo, hi, n);
+}
+
+/*
+ * The calling thread of the uploader takes its name and gives way to the
+ * drives ([store] upload_nice): hashing and copying parts is background
+ * work, and with it at the same priority a read through a drive ran at a
+ * third of its speed while a tape written just before went up
+ * (docs/benchmarks.md). Under back-pressure the drives wait, and the
+ * uploader has the CPU.
+ */
+void upl_give_way(struct upl *u, const char *name)
+{
+	pthread_setname_np(pthread_self(), name); /* for top -H, ps -L */
+	if (!u->cfg.upload_nice)
+		return;
+	id_t tid = (id_t)gettid();
+	errno = 0;
+	int now = getpriority(PRIO_PROCESS, tid);
+	if ((now != -1 || !errno) &&
+	    setpriority(PRIO_PROCESS, tid, now + (int)u->cfg.upload_nice) == 0)
+		return;
+	upl_logf(u, 1, "cannot lower the uploader's priority (upload_nice %u): %s",
+		 u->cfg.upload_nice, strerror(errno));
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct upl *u = wk->u;
+	upl_give_way(u, "vtl-part");
+	pthread_mutex_lock(&u->mu);
+	while (!u->stop) {
+		struct window *w = u->win;
+		if (!w || w->next == w->njobs || w->err) {
+			pthread_cond_wait(&u->work_cond, &u->mu);
+			continue;
+		}
+		const struct part_job *j = &w->jobs[w->next++];
+		w->inflight++;
+		wk->number = j->number;
+		window_activity(u);
+		pthread_mutex_unlock(&u->mu);
+		int rc = put_part(u, w, j, wk);
+		pthread_mutex_lock(&u->mu);
+		if (rc && !w->err)
+			w->err = rc; /* no new parts; those in flight finish and record */
+		wk->number = 0;
+		w->inflight--;
+		window_activity(u);
+		pthread_cond_broadcast(&u->done_cond);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return NULL;
+}
+
+/* Hand the window to the workers and wait until every part is done, one
+ * failed (the others in flight finish first) or vtld stops. */
+static int run_window(struct upl *u, struct window *w)
+{
+	pthread_mutex_lock(&u->mu);
+	u->win = w;
+	pthread_cond_broadcast(&u->work_cond);
+	while (w->inflight || (w->next < w->njobs && !w->err && !u->stop))
+		pthread_cond_wait(&u->done_cond, &u->mu);
+	u->win = NULL;
+	int rc = w->err ? w->err : w->next < w->njobs ? -EINTR : 0;
+	pthread_mutex_unlock(&u->mu);
+	return rc;
+}
+
+int upl_pool_start(struct upl *u, unsigned n, size_t part_size)
+{
+	u->workers = calloc(n, sizeof(*u->workers));
+	if (!u->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *wk = &u->workers[i];
+		wk->u = u;
+		wk->buf = malloc(part_size);
+		if (!wk->buf)
+			return -ENOMEM;
+		wk->cap = part_size;
+		int rc = -pthread_create(&wk->thread, NULL, worker_main, wk);
+		if (rc) {
+			free(wk->buf);
+			wk->buf = NULL;
+			return rc;
+		}
+		u->nworkers++;
+	}
+	return 0;
+}
+
+/* Join the workers upl_pool_start started (u->stop is set) and free them. */
+void upl_pool_stop(struct upl *u)
+{
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		pthread_join(u->workers[i].thread, NULL);
+		free(u->workers[i].buf);
+	}
+	free(u->workers);
+	u->workers = NULL;
+	u->nworkers = 0;
+}
+
+struct listed_parts {
+	struct store_part *v;
+	size_t n, cap;
+};
+
+static int listed_cb(void *arg, const struct store_part *p)
+{
+	struct listed_parts *l = arg;
+	void *v = upl_grow(l->v, &l->cap, l->n, sizeof(*l->v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	l->v[l->n++] = *p;
+	return 0;
+}
+
+/* Has this upload been compared with the store's ListParts since start?
+ * Marks it so. */
+static bool reconciled(struct upl *u, const char *upload_id)
+{
+	for (size_t i = 0; i < u->n_reconciled; i++)
+		if (strcmp(u->reconciled[i], upload_id) == 0)
+			return true;
+	void *v = realloc(u->reconciled, (u->n_reconciled + 1) * sizeof(*u->reconciled));
+	if (!v)
+		return true; /* no memory: simply send again */
+	u->reconciled = v;
+	upl_copy_str(u->reconciled[u->n_reconciled++], STORE_UPLOAD_ID_MAX, upload_id);
+	return false;
+}
+
+/*
+ * Parts the store lists for the upload with the size a job wants: the job
+ * gets the store's ETag, and its worker adopts the part (records it as if
+ * just sent) when that is the MD5 of our bytes at its offset, whichever
+ * parts around it are missing (a kill -9 after the store acknowledged a part
+ * and before the catalog recorded it; parts finish out of order).
+ */
+static void adopt_parts(struct upl *u, const struct cat_upl_seg *s, const char *key,
+			struct part_job *jobs, size_t njobs)
+{
+	struct listed_parts l = {0};
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	/* Unlistable (the upload is gone, ...): the parts go as usual and
+	 * the normal path finds out. */
+	if (store_mpu_list_parts(u->st, key, s->upload_id, listed_cb, &l, &se) == 0) {
+		size_t j = 0;
+		for (size_t i = 0; i < l.n; i++) { /* both ascending */
+			while (j < njobs && jobs[j].number < l.v[i].number)
+				j++;
+			if (j < njobs && jobs[j].number == l.v[i].number &&
+			    jobs[j].len == l.v[i].size)
+				upl_copy_str(jobs[j].listed, sizeof(jobs[j].listed), l.v[i].etag);
+		}
+	}
+	free(l.v);
+}
+
+/* The store lost the upload of s (aborted elsewhere): the next round
+ * starts it again. */
+static int upload_gone(struct upl *u, const char *bc, const char *key, struct cat_upl_seg *s)
+{
+	upl_logf(u, 1, "upload of %s is gone from the store; sending it again", key);
+	s->upload_id[0] = 0;
+	s->object_size = 0;
+	s->object_etag[0] = 0;
+	return cat_call_put(u, bc, s);
+}
+
+/* Bring one segment's object up to `valid` bytes as far as allowed:
+ * full parts always, the rest and the completion when `complete`. */
+static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
+		    uint64_t valid, bool complete)
+{
+	char key[STORE_KEY_MAX];
+	struct store_err se;
+	int rc;
+	upl_key_seg(&u->cfg, bc, s->seg, key);
+	const uint64_t P = s->part_size;
+	bool changed = s->valid != valid;
+	s->valid = valid;
+
+	if (s->upload_id[0] && valid == 0 && complete) {
+		/* Cut to nothing while uploading: no part is needed. */
+		store_mpu_abort(u->st, key, s->upload_id, &se);
+		s->upload_id[0] = 0;
+		s->object_size = 0;
+		s->object_etag[0] = 0;
+	}
+	if (!s->upload_id[0]) {
+		if (s->object_etag[0] && s->object_size >= valid) {
+			/* In the store already (a cut segment keeps its
+			 * object; the manifest records the valid length). */
+			return changed ? cat_call_put(u, bc, s) : 0;
+		}
+		if (valid == 0) {
+			if (!complete)
+				return changed ? cat_call_put(u, bc, s) : 0;
+			rc = store_put(u->st, key, "", 0, NULL, s->object_etag, &se);
+			if (rc)
+				return upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+			s->object_size = 0;
+			upl_count(u, 0, 0, 0, 1, 0);
+			return cat_call_put(u, bc, s);
+		}
+		uint64_t have = s->object_etag[0] ? s->object_size / P : 0; /* copyable parts */
+		if (!complete && valid / P <= have)
+			return changed ? cat_call_put(u, bc, s) : 0;
+		rc = store_mpu_create(u->st, key, NULL, s->upload_id, &se);
+		if (rc)
+			return upl_errf(u, &se, rc, 0, "cannot start the upload of %s: %s", key,
+					se.msg);
+		reconciled(u, s->upload_id); /* new: nothing in the store to adopt */
+		rc = cat_call_put(u, bc, s);
+		if (rc)
+			return rc;
+		/* Grown after completion: copy the old object's full parts. */
+		for (uint64_t n = 1; n <= have; n++) {
+			struct cat_upl_part p = {.number = (int)n, .size = P};
+			rc = store_mpu_copy_part(u->st, key, s->upload_id, (int)n, key, (n - 1) * P,
+						 P, p.etag, &se);
+			if (rc)
+				return upl_errf(u, &se, rc, 0,
+						"copy of part %" PRIu64 " of %s failed: %s", n, key,
+						se.msg);
+			pthread_mutex_lock(&u->cat_mu);
+			rc = cat_upl_part_add(u->cat, bc, s->seg, &p);
+			pthread_mutex_unlock(&u->cat_mu);
+			if (rc)
+				return rc;
+			upl_count(u, 0, 0, 1, 0, 0);
+		}
+	} else if (changed) {
+		rc = cat_call_put(u, bc, s);
+		if (rc)
+			return rc;
+	}
+
+	/* The parts needed: every full one, and with `complete` the short
+	 * last one. Parts finish out of order, so the catalog holds a set of
+	 * numbers (a kill -9 may leave {1, 2, 4}): send exactly those it does
+	 * not record. A recorded short part (a completion interrupted after
+	 * it was sent) does unless more data came since. */
+	const uint64_t full = valid / P;
+	const uint64_t last = complete && valid % P ? full + 1 : full;
+	if (last > STORE_PARTS_MAX)
+		return -EFBIG;
+	struct cat_upl_part *parts;
+	size_t np;
+	pthread_mutex_lock(&u->cat_mu);
+	rc = cat_upl_parts(u->cat, bc, s->seg, &parts, &np);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		return rc;
+	struct part_job *jobs = calloc(last ? last : 1, sizeof(*jobs));
+	if (!jobs) {
+		free(parts);
+		return -ENOMEM;
+	}
+	size_t nj = 0;
+	for (uint64_t n = 1, k = 0; n <= last; n++) {
+		uint64_t off = (n - 1) * P, len = n <= full ? P : valid - off;
+		while (k < np && (uint64_t)parts[k].number < n)
+			k++;
+		if (k < np && (uint64_t)parts[k].number == n && parts[k].size >= len)
+			continue;
+		jobs[nj++] = (struct part_job){.number = (int)n, .off = off, .len = len};
+	}
+	free(parts);
+	if (nj && !reconciled(u, s->upload_id))
+		/* First look at this upload since start: parts the store
+		 * accepted but the catalog never recorded are adopted. */
+		adopt_parts(u, s, key, jobs, nj);
+	struct window w = {.bc = bc, .dir = dir, .key = key, .s = s, .jobs = jobs, .njobs = nj};
+	rc = nj ? run_window(u, &w) : 0;
+	free(jobs);
+	if (rc == -ENOENT)
+		return upload_gone(u, bc, key, s); /* a part was refused: NoSuchUpload */
+	if (rc || !complete)
+		return rc;
+
+	/* Complete with parts 1..last (any beyond, left by a cut, are
+	 * dropped), then verify: the ETag S3 computes from the part ETags
+	 * (each the MD5 the store checked with Content-MD5) and the size. */
+	pthread_mutex_lock(&u->cat_mu);
+	rc = cat_upl_parts(u->cat, bc, s->seg, &parts, &np);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		return rc;
+	struct store_part *sp = calloc(last ? last : 1, sizeof(*sp));
+	uint64_t total = 0;
+	size_t nsp = 0;
+	if (!sp) {
+		free(parts);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < np && nsp < last; i++) {
+		if (parts[i].number != (int)nsp + 1)
+			break;
+		sp[nsp].number = parts[i].number;
+		sp[nsp].size = parts[i].size;
+		snprintf(sp[nsp].etag, sizeof(sp[nsp].etag), "%s", parts[i].etag);
+		total += parts[i].size;
+		nsp++;
+	}
+	free(parts);
+	if (nsp != last || total < valid) {
+		free(sp);
+		return upl_errf(u, NULL, -EIO, STORE_FAULT_TRANSIENT,
+				"upload of %s: the catalog lacks parts after sending them", key);
+	}
+	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
+	upl_activity(u, "completing %s (%zu parts)", key, nsp);
+	rc = store_mpu_complete(u->st, key, s->upload_id, sp, nsp, etag, &se);
+	if (!rc)
+		rc = store_multipart_etag(sp, nsp, want);
+	free(sp);
+	if (rc == -ENOENT)
+		return upload_gone(u, bc, key, s);
+	if (rc)
+		return upl_errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
+	struct store_object_info info;
+	rc = store_head(u->st, key, &info, &se);
+	if (rc || info.size != total || (etag[0] && strcmp(etag, want) != 0) ||
+	    strcmp(info.etag, want) != 0)
+		return upl_errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
+				"%s does not verify after completion (size %" PRIu64
+				", want %" PRIu64 "; ETag %s, want %s)%s%s",
+				key, rc ? 0 : info.size, total, rc ? "?" : info.etag, want,
+				rc ? ": " : "", rc ? se.msg : "");
+	s->upload_id[0] = 0;
+	s->object_size = total;
+	snprintf(s->object_etag, sizeof(s->object_etag), "%s", want);
+	upl_count(u, 0, 0, 0, 1, 0);
+	return cat_call_put(u, bc, s);
+}
+
+static int put_text(struct upl *u, struct store *st, const char *key, const char *text)
+{
+	struct store_err se;
+	int rc = store_put(st, key, text, strlen(text), NULL, NULL, &se);
+	if (rc)
+		upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+	return rc;
+}
+
+/* What the store records of a tape's state for disaster recovery. */
+static const char *store_state_of(enum cat_state s)
+{
+	return s == CAT_ARCHIVING || s == CAT_ARCHIVED || s == CAT_RETRIEVING ? "ARCHIVED"
+									      : "AVAILABLE";
+}
+
+/* The state object in the location (st, c), then in the catalog. */
+int upl_put_state(struct upl *u, struct store *st, const struct upl_config *c,
+		  const struct cat_tape *t, const char *state, uint64_t gen)
+{
+	char key[STORE_KEY_MAX], text[256];
+	upl_key_tape(c, t->barcode, "state", key);
+	snprintf(text, sizeof(text), "state=%s\nmedia=%s\ncapacity=%" PRIu64 "\n", state, t->media,
+		 t->capacity);
+	int rc = put_text(u, st, key, text);
+	if (!rc) {
+		pthread_mutex_lock(&u->cat_mu);
+		rc = cat_upl_tape_set(u->cat, t->barcode, gen, state);
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	return rc;
+}
+
+struct del_ctx {
+	struct upl *u;
+	const char *keep;
+	char (*keys)[STORE_KEY_MAX];
+	size_t n, cap;
+};
+
+static int collect_key(void *arg, const struct store_list_entry *e)
+{
+	struct del_ctx *d = arg;
+	if (e->is_prefix || (d->keep && strcmp(e->key, d->keep) == 0))
+		return 0;
+	void *nk = upl_grow(d->keys, &d->cap, d->n, sizeof(*d->keys));
+	if (!nk)
+		return -ENOMEM;
+	d->keys = nk;
+	snprintf(d->keys[d->n++], STORE_KEY_MAX, "%s", e->key);
+	return 0;
+}
+
+/* Delete every object of st under prefix but `keep`. */
+int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep)
+{
+	struct del_ctx d = {.u = u, .keep = keep};
+	struct store_list_opts lo = {.prefix = prefix};
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	int rc = store_list(st, &lo, collect_key, &d, &se);
+	for (size_t i = 0; !rc && i < d.n; i++)
+		rc = store_delete(st, d.keys[i], &se);
+	if (rc)
+		upl_errf(u, &se, rc, 0, "cleaning up %s failed: %s", prefix,
+			 se.msg[0] ? se.msg : strerror(-rc));
+	free(d.keys);
+	return rc;
+}
+
+int upl_any_key(void *arg, const struct store_list_entry *e)
+{
+	snprintf(arg, STORE_KEY_MAX, "%s", e->key);
+	return 1; /* one is enough */
+}
+
+/*
+ * Before the first byte of a tape goes up: the catalog has no row for it,
+ * so anything under tapes/BARCODE/ in the store belongs to another tape of
+ * the same barcode (created again after a lost catalog, or by a second
+ * library on the same bucket). Uploading would overwrite its segments and
+ * delete its manifests, so the tape is not uploaded until the store's copy
+ * is brought back (`vtlctl catalog rebuild`) or removed: round_once holds
+ * the tape (FAULT_FOREIGN) and looks again on the slow schedule or at
+ * `vtlctl store retry`. A shelf apart counts too: an archived tape of that barcode
+ * is there. When the prefix is free, a row for the first segment claims
+ * the tape for this catalog before anything is written (a crash after the
+ * first PUT must not look like a foreign tape).
+ */
+static int claim_prefix(struct upl *u, const struct cat_tape *t, const struct manifest *m)
+{
+	char pfx[STORE_KEY_MAX], found[STORE_KEY_MAX] = "";
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	for (int shelf = 0; shelf < 2 && !found[0]; shelf++) {
+		if (shelf && !u->shelf_st)
+			break;
+		upl_key_tape(shelf ? &u->shelf_cfg : &u->cfg, t->barcode, "", pfx);
+		struct store_list_opts lo = {.prefix = pfx, .page_size = 1};
+		int rc = store_list(shelf ? u->shelf_st : u->st, &lo, upl_any_key, found, &se);
+		if (rc < 0)
+			return upl_errf(
+			    u, &se, rc, 0,
+			    "cannot check %s in the store before the first upload of %s: %s", pfx,
+			    t->barcode, se.msg[0] ? se.msg : strerror(-rc));
+	}
+	upl_count(u, 0, 0, 0, 0, 0); /* the store answered */
+	if (found[0])
+		return upl_errf(u, NULL, -EEXIST, FAULT_FOREIGN,
+				"tape %s is not uploaded: the store already holds a tape with this "
+				"barcode (%s), which the catalog does not know; bring it back with "
+				"`vtlctl catalog rebuild` (after deleting the local tape %s), or "
+				"delete %s* from the bucket",
+				t->barcode, found, t->barcode, pfx);
+	struct cat_upl_seg s;
+	memset(&s, 0, sizeof(s));
+	s.seg = m->tm.segs[0].id;
+	s.part_size = upl_adapt_part_size(u->cfg.part_size);
+	return cat_call_put(u, t->barcode, &s);
+}
+
+/*
+ * One round for one tape in the library. *up_to_date: every segment is a
+ * complete object and the newest manifest is in the store.
+ */
+int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
+{
+	char dir[PATH_MAX];
+	struct manifest m;
+	*up_to_date = false;
+	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+	int rc = upl_man_read(dir, &m);
+	if (rc == -ENOENT)
+		return 0; /* no medium yet (being created or downloaded) */
+	if (rc)
+		return upl_errf(u, NULL, rc, FAULT_LOCAL,
+				"tape %s: its manifest %s/MANIFEST cannot be read (%s), so nothing "
+				"of the tape can be uploaded",
+				t->barcode, dir,
+				rc == -EBADMSG ? "damaged: bad checksum or length" : strerror(-rc));
+	struct tape_rec *ir = upl_rec_for(u, t->barcode);
+	time_t now = time(NULL);
+	if (ir && ir->gen != m.tm.generation) {
+		ir->gen = m.tm.generation;
+		ir->since = now;
+	}
+	bool idle = ir && now - ir->since >= (time_t)u->cfg.idle_secs;
+	bool loaded = t->in_library && t->kind == CAT_DRIVE;
+
+	struct cat_upl_seg *rows = NULL;
+	size_t nrows = 0;
+	uint64_t man_gen = 0;
+	char sstate[32] = "";
+	rc = upl_cat_segs(u, t->barcode, &rows, &nrows);
+	if (!rc) {
+		pthread_mutex_lock(&u->cat_mu);
+		rc = cat_upl_tape_get(u->cat, t->barcode, &man_gen, sstate, sizeof(sstate));
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	if (!rc && nrows == 0 && !sstate[0] && m.tm.nseg)
+		rc = claim_prefix(u, t, &m);
+	if (rc)
+		goto out;
+	bool all = true;
+	for (size_t i = 0; i < m.tm.nseg && !rc; i++) {
+		struct cat_upl_seg s, *row = NULL;
+		for (size_t j = 0; j < nrows; j++)
+			if (rows[j].seg == m.tm.segs[i].id)
+				row = &rows[j];
+		if (row) {
+			s = *row;
+		} else {
+			memset(&s, 0, sizeof(s));
+			s.seg = m.tm.segs[i].id;
+			s.part_size = upl_adapt_part_size(u->cfg.part_size);
+		}
+		bool complete = i + 1 < m.tm.nseg || !loaded || idle;
+		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete);
+		if (!rc &&
+		    (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.tm.segs[i].valid))
+			all = false;
+	}
+	if (rc || !all)
+		goto out;
+	if (m.tm.generation != man_gen || !sstate[0]) {
+		char key[STORE_KEY_MAX];
+		struct store_err se;
+		upl_key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
+		/* Every segment it names is complete: the manifest may go up. */
+		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
+		if (rc) {
+			upl_errf(u, &se, rc, 0, "put of %s failed: %s", key, se.msg);
+			goto out;
+		}
+		upl_count(u, 0, 0, 0, 0, 1);
+		rc = upl_put_state(u, u->st, &u->cfg, t, store_state_of(t->state), m.tm.generation);
+		if (rc)
+			goto out;
+		/* Now that the manifest which drops them is up: delete the
+		 * segments it no longer names, and the older manifests. */
+		for (size_t j = 0; j < nrows && !rc; j++) {
+			bool named = false;
+			for (size_t i = 0; i < m.tm.nseg; i++)
+				named |= m.tm.segs[i].id == rows[j].seg;
+			if (named)
+				continue;
+			char sk[STORE_KEY_MAX];
+			upl_key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
+			if (rows[j].upload_id[0])
+				store_mpu_abort(u->st, sk, rows[j].upload_id, &se);
+			rc = store_delete(u->st, sk, &se);
+			if (rc)
+				upl_errf(u, &se, rc, 0, "delete of %s failed: %s", sk, se.msg);
+			if (!rc) {
+				pthread_mutex_lock(&u->cat_mu);
+				rc = cat_upl_seg_delete(u->cat, t->barcode, rows[j].seg);
+				pthread_mutex_unlock(&u->cat_mu);
+			}
+		}
+		char pfx[STORE_KEY_MAX];
+		upl_key_tape(&u->cfg, t->barcode, "manifest/", pfx);
+		if (!rc)
+			rc = upl_delete_under(u, u->st, pfx, key);
+	}
+	if (!rc)
+		*up_to_date = true;
+out:
+	free(rows);
+	upl_man_free(&m);
+	return rc;
+}
+
+/* ---- The store's leftovers ---------------------------------------------- */
+
+struct known_ids {
+	char (*ids)[STORE_UPLOAD_ID_MAX];
+	size_t n, cap;
+};
+
+static int known_cb(void *arg, const char *bc, uint64_t seg, const char *id)
+{
+	(void)bc;
+	(void)seg;
+	struct known_ids *k = arg;
+	void *v = upl_grow(k->ids, &k->cap, k->n, sizeof(*k->ids));
+	if (!v)
+		return -ENOMEM;
+	k->ids = v;
+	snprintf(k->ids[k->n++], STORE_UPLOAD_ID_MAX, "%s", id);
+	return 0;
+}
+
+struct orphan_ctx {
+	struct upl *u;
+	struct known_ids *known;
+	struct store_upload *v;
+	char (*keys)[STORE_KEY_MAX];
+	char (*ids)[STORE_UPLOAD_ID_MAX];
+	size_t n, cap;
+};
+
+static int orphan_cb(void *arg, const struct store_upload *up)
+{
+	struct orphan_ctx *o = arg;
+	for (size_t i = 0; i < o->known->n; i++)
+		if (strcmp(o->known->ids[i], up->upload_id) == 0)
+			return 0;
+	if (o->n == o->cap) {
+		size_t nc = o->cap ? 2 * o->cap : 16;
+		void *a = realloc(o->keys, nc * sizeof(*o->keys));
+		if (!a)
+			return -ENOMEM;
+		o->keys = a;
+		void *b = realloc(o->ids, nc * sizeof(*o->ids));
+		if (!b)
+			return -ENOMEM;
+		o->ids = b;
+		o->cap = nc;
+	}
+	snprintf(o->keys[o->n], STORE_KEY_MAX, "%s", up->key);
+	snprintf(o->ids[o->n], STORE_UPLOAD_ID_MAX, "%s", up->upload_id);
+	o->n++;
+	return 0;
+}
+
+/* Abort the multipart uploads under the tapes/ prefix of (st, c) the
+ * catalog does not know: a crash between CreateMultipartUpload and the
+ * catalog commit, or in a copy to the shelf apart (the catalog knows none
+ * of those). */
+int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
+{
+	struct known_ids k = {0};
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_upload_ids(u->cat, known_cb, &k);
+	pthread_mutex_unlock(&u->cat_mu);
+	struct orphan_ctx o = {.u = u, .known = &k};
+	char pfx[STORE_KEY_MAX];
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
+	if (!rc)
+		rc = store_mpu_list(st, pfx, orphan_cb, &o, &se);
+	for (size_t i = 0; !rc && i < o.n; i++) {
+		rc = store_mpu_abort(st, o.keys[i], o.ids[i], &se);
+		if (!rc)
+			upl_logf(u, 2, "aborted multipart upload of %s unknown to the catalog",
+				 o.keys[i]);
+		else if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (rc)
+		upl_errf(u, &se, rc, 0, "sweep of orphaned uploads failed: %s",
+			 se.msg[0] ? se.msg : strerror(-rc));
+	free(k.ids);
+	free(o.keys);
+	free(o.ids);
+	return rc;
+}
+
+void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
+{
+	uint64_t gen;
+	struct cat_upl_seg *rows;
+	size_t n;
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc || upl_cat_segs(u, t->barcode, &rows, &n))
+		return;
+	bool known = gen || n;
+	for (size_t i = 0; i < n; i++) {
+		char key[STORE_KEY_MAX];
+		struct store_err se;
+		upl_key_seg(&u->cfg, t->barcode, rows[i].seg, key);
+		if (rows[i].upload_id[0])
+			store_mpu_abort(u->st, key, rows[i].upload_id, &se);
+	}
+	free(rows);
+	if (!known)
+		return;
+	char pfx[STORE_KEY_MAX];
+	upl_key_tape(&u->cfg, t->barcode, "", pfx);
+	int rc2 = upl_delete_under(u, u->st, pfx, NULL);
+	if (!rc2 && u->shelf_st) {
+		upl_key_tape(&u->shelf_cfg, t->barcode, "", pfx);
+		rc2 = upl_delete_under(u, u->shelf_st, pfx, NULL);
+	}
+	if (rc2 == 0) {
+		pthread_mutex_lock(&u->cat_mu);
+		cat_upl_tape_forget(u->cat, t->barcode);
+		pthread_mutex_unlock(&u->cat_mu);
+		upl_logf(u, 2, "deleted tape %s's objects from the store", t->barcode);
+	}
+}
