@@ -678,12 +678,14 @@ int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t)
 		if (!rc)
 			rc = crc;
 	}
+	/* The trip is over: its note goes first, so that no reader sees the
+	 * tape RETRIEVED with the download's note still beside it. */
+	if (!rc)
+		upl_tape_note(u, t->barcode, "%s", "");
 	if (!rc)
 		rc = lib_shelf_step(u->lib, t->barcode, CAT_RETRIEVING, CAT_RETRIEVED,
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
-	if (!rc)
-		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
 	if (rc == -ENOSPC) {
 		upl_tape_note(u, t->barcode,
 			      "tape %s is downloaded and waits for a free import/export element",
