@@ -24,6 +24,9 @@
  * array of filemark object numbers for SPACE and tape_file(). Only the
  * filemarks and the active segment's offsets are held for the whole tape;
  * other offsets are loaded a segment at a time into a small cache.
+ *
+ * The directory is created 0700 and every file in it 0600, whatever the
+ * umask: a cartridge holds someone's backup data.
  */
 #define _GNU_SOURCE /* sync_file_range */
 #include "tape_int.h"
@@ -428,7 +431,7 @@ static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t
 	/* The file exists before the manifest names it, so a reader of the
 	 * committed manifest always finds it; if we crash first, open
 	 * deletes it as unnamed. */
-	fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		free(ns);
 		return -errno;
@@ -633,7 +636,7 @@ int tape_format(const char *dir, const struct tape_info *info)
 
 	if (!dir || !info || !tape_media_name(info->media))
 		return -EINVAL;
-	if (mkdir(dir, 0755) < 0)
+	if (mkdir(dir, 0700) < 0)
 		return -errno;
 	t.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t.dirfd < 0)
@@ -647,7 +650,7 @@ int tape_format(const char *dir, const struct tape_info *info)
 		t.info.created = (uint64_t)time(NULL);
 	t.next_id = 2;
 	seg_name(name, sizeof(name), s.id, "dat");
-	fd = openat(t.dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t.dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -738,7 +741,7 @@ static int open_active(struct tape *t)
 	int r;
 
 	seg_name(name, sizeof(name), a->id, "dat");
-	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0644);
+	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0600);
 	if (t->afd < 0)
 		return errno == ENOENT ? -EBADMSG : -errno;
 	posix_fadvise(t->afd, 0, 0, POSIX_FADV_SEQUENTIAL);
