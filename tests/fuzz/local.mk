@@ -1,0 +1,32 @@
+# tests/fuzz: the libFuzzer targets (docs/security.md), one per parser of
+# outside input. libFuzzer comes with clang, not gcc, so they are built only
+# in a build directory configured with CC=clang --enable-fuzzing, which
+# instruments the libraries too; scripts/fuzz.sh makes that directory
+# (build-fuzz) and runs them. `make fuzz` in any build directory calls it.
+FUZZ_TARGETS = \
+	tests/fuzz/fuzz_scsi
+
+EXTRA_PROGRAMS += $(FUZZ_TARGETS)
+EXTRA_DIST += scripts/fuzz.sh
+
+FUZZ_UTIL = tests/fuzz/fuzz_util.c tests/fuzz/fuzz_util.h
+FUZZ_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
+FUZZ_LINK = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+
+# CDBs and parameter lists on the changer and the drives.
+tests_fuzz_fuzz_scsi_SOURCES = tests/fuzz/fuzz_scsi.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_scsi_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_scsi_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_scsi_LDADD = $(VTL_LIBS) -lpthread
+
+fuzz-programs: $(FUZZ_TARGETS)
+
+# FUZZ_TIME=N seconds per target (default 60); scripts/fuzz.sh --help.
+fuzz:
+if HAVE_FUZZ_CC
+	FUZZ_CC='$(FUZZ_CC)' $(top_srcdir)/scripts/fuzz.sh run
+else
+	@echo "make fuzz needs clang and libFuzzer: scripts/install-deps.sh test" \
+		"(Debian packages clang-14 libclang-rt-14-dev), then configure again" >&2; exit 1
+endif
+.PHONY: fuzz fuzz-programs
