@@ -22,7 +22,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-"$src/build-fuzz"}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all="scsi"
+all="iscsi iscsi_text scsi"
 
 usage() {
 	sed -n '2,20s/^# \{0,1\}//p' "$0"

@@ -4,6 +4,8 @@
 # instruments the libraries too; scripts/fuzz.sh makes that directory
 # (build-fuzz) and runs them. `make fuzz` in any build directory calls it.
 FUZZ_TARGETS = \
+	tests/fuzz/fuzz_iscsi \
+	tests/fuzz/fuzz_iscsi_text \
 	tests/fuzz/fuzz_scsi
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
@@ -12,6 +14,18 @@ EXTRA_DIST += scripts/fuzz.sh
 FUZZ_UTIL = tests/fuzz/fuzz_util.c tests/fuzz/fuzz_util.h
 FUZZ_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 FUZZ_LINK = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+
+# The built-in target in front of a real library, over TCP on 127.0.0.1.
+tests_fuzz_fuzz_iscsi_SOURCES = tests/fuzz/fuzz_iscsi.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_iscsi_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_iscsi_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_iscsi_LDADD = $(ISCSI_LIBS) $(VTL_LIBS) -lpthread
+
+# Login and Text keys and CHAP values, without a connection.
+tests_fuzz_fuzz_iscsi_text_SOURCES = tests/fuzz/fuzz_iscsi_text.c
+tests_fuzz_fuzz_iscsi_text_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_iscsi_text_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_iscsi_text_LDADD = $(ISCSI_LIBS) $(SCSI_LIBS)
 
 # CDBs and parameter lists on the changer and the drives.
 tests_fuzz_fuzz_scsi_SOURCES = tests/fuzz/fuzz_scsi.c $(FUZZ_UTIL)
