@@ -22,7 +22,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-"$src/build-fuzz"}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all="iscsi iscsi_text scsi"
+all="iscsi iscsi_text scsi ctl config"
 
 usage() {
 	sed -n '2,20s/^# \{0,1\}//p' "$0"

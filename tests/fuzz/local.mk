@@ -6,7 +6,9 @@
 FUZZ_TARGETS = \
 	tests/fuzz/fuzz_iscsi \
 	tests/fuzz/fuzz_iscsi_text \
-	tests/fuzz/fuzz_scsi
+	tests/fuzz/fuzz_scsi \
+	tests/fuzz/fuzz_ctl \
+	tests/fuzz/fuzz_config
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += scripts/fuzz.sh
@@ -32,6 +34,18 @@ tests_fuzz_fuzz_scsi_SOURCES = tests/fuzz/fuzz_scsi.c $(FUZZ_UTIL)
 tests_fuzz_fuzz_scsi_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_scsi_LDFLAGS = $(FUZZ_LINK)
 tests_fuzz_fuzz_scsi_LDADD = $(VTL_LIBS) -lpthread
+
+# Control socket requests.
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_ctl_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_ctl_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_ctl_LDADD = $(VTL_LIBS) -lpthread
+
+# vtld.conf.
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_config_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_config_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_config_LDADD = $(VTL_LIBS) -lpthread
 
 fuzz-programs: $(FUZZ_TARGETS)
 
