@@ -8,7 +8,9 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_iscsi_text \
 	tests/fuzz/fuzz_scsi \
 	tests/fuzz/fuzz_ctl \
-	tests/fuzz/fuzz_config
+	tests/fuzz/fuzz_config \
+	tests/fuzz/fuzz_s3_xml \
+	tests/fuzz/fuzz_s3_response
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += scripts/fuzz.sh
@@ -46,6 +48,17 @@ tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c $(FUZZ_UTIL)
 tests_fuzz_fuzz_config_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_config_LDFLAGS = $(FUZZ_LINK)
 tests_fuzz_fuzz_config_LDADD = $(VTL_LIBS) -lpthread
+
+# S3's XML, alone and as the S3 backend reads it from a server.
+tests_fuzz_fuzz_s3_xml_SOURCES = tests/fuzz/fuzz_s3_xml.c
+tests_fuzz_fuzz_s3_xml_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_s3_xml_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_s3_xml_LDADD = $(S3_LIBS)
+
+tests_fuzz_fuzz_s3_response_SOURCES = tests/fuzz/fuzz_s3_response.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_s3_response_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_s3_response_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_s3_response_LDADD = $(VTL_LIBS) -lpthread
 
 fuzz-programs: $(FUZZ_TARGETS)
 
