@@ -22,7 +22,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-"$src/build-fuzz"}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all="iscsi iscsi_text scsi ctl config s3_xml s3_response"
+all="iscsi iscsi_text scsi ctl config s3_xml s3_response tape"
 
 usage() {
 	sed -n '2,20s/^# \{0,1\}//p' "$0"

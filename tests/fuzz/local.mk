@@ -10,7 +10,8 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_config \
 	tests/fuzz/fuzz_s3_xml \
-	tests/fuzz/fuzz_s3_response
+	tests/fuzz/fuzz_s3_response \
+	tests/fuzz/fuzz_tape
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += scripts/fuzz.sh
@@ -59,6 +60,12 @@ tests_fuzz_fuzz_s3_response_SOURCES = tests/fuzz/fuzz_s3_response.c $(FUZZ_UTIL)
 tests_fuzz_fuzz_s3_response_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_s3_response_LDFLAGS = $(FUZZ_LINK)
 tests_fuzz_fuzz_s3_response_LDADD = $(VTL_LIBS) -lpthread
+
+# The medium opened from damaged files.
+tests_fuzz_fuzz_tape_SOURCES = tests/fuzz/fuzz_tape.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_tape_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_tape_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_tape_LDADD = $(VTL_LIBS) -lpthread
 
 fuzz-programs: $(FUZZ_TARGETS)
 
