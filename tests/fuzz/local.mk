@@ -14,7 +14,7 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_tape
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
-EXTRA_DIST += scripts/fuzz.sh
+EXTRA_DIST += scripts/fuzz.sh tests/fuzz/make_corpus.py tests/fuzz/corpus tests/fuzz/dict
 
 FUZZ_UTIL = tests/fuzz/fuzz_util.c tests/fuzz/fuzz_util.h
 FUZZ_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
