@@ -78,3 +78,11 @@ else
 		"(Debian packages clang-14 libclang-rt-14-dev), then configure again" >&2; exit 1
 endif
 .PHONY: fuzz fuzz-programs
+
+# The findings of fuzzing that a unit test shows best, run by `make check`
+# under gcc like every suite (docs/security.md).
+check_PROGRAMS += tests/fuzz/test_regress
+TESTS += tests/fuzz/test_regress
+tests_fuzz_test_regress_SOURCES = tests/fuzz/test_regress.c
+tests_fuzz_test_regress_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_fuzz_test_regress_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
