@@ -76,13 +76,15 @@ failed=0
 invoke() {
 	title=$1 log=$2
 	shift 2
-	if "$@" >"$log" 2>&1; then
+	rc=0
+	"$@" >"$log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 		stats=$(grep -a -E '^#[0-9]+.*(DONE|INITED)' "$log" | tail -1 | sed 's/^#\([0-9]*\).*cov: \([0-9]*\).*exec\/s: \([0-9]*\).*/\1 runs, coverage \2, \3 exec\/s/')
 		echo "ok   $title ($stats)"
 	else
 		failed=$((failed + 1))
-		echo "FAIL $title (exit $?): $log"
+		echo "FAIL $title (exit $rc): $log"
 		grep -a -E 'ERROR:|SUMMARY:|runtime error|Test unit written|deadly signal|timeout|fuzz harness|^the |no answer' \
 			"$log" | head -20
 	fi

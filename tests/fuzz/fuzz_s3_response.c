@@ -373,6 +373,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = store_copy_from(st, st, key, "tapes/FZA001L8/other", NULL, etag, &err);
 		break;
 	}
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "operation %d: %d %s\n", op & 15, rc, rc ? err.msg : "");
 	check_err(rc, &err);
 	if (!memchr(etag, 0, sizeof(etag)))
 		abort();
