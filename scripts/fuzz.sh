@@ -96,7 +96,7 @@ replay() {
 		[ -d "$seeds" ] || continue
 		mkdir -p "$build/findings/$t" "$build/logs"
 		invoke "replay $t ($(ls "$seeds" | wc -l) files)" "$build/logs/replay-$t.log" \
-			"$build/tests/fuzz/fuzz_$t" -runs=0 -timeout=60 -rss_limit_mb=4096 \
+			"$build/tests/fuzz/fuzz_$t" -runs=0 -timeout=30 -rss_limit_mb=4096 \
 			-artifact_prefix="$build/findings/$t/" "$seeds"
 	done
 }

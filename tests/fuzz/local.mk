@@ -85,4 +85,4 @@ check_PROGRAMS += tests/fuzz/test_regress
 TESTS += tests/fuzz/test_regress
 tests_fuzz_test_regress_SOURCES = tests/fuzz/test_regress.c
 tests_fuzz_test_regress_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
-tests_fuzz_test_regress_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
+tests_fuzz_test_regress_LDADD = $(S3_LIBS) $(SCSI_LIBS) $(CRITERION_LIBS)

@@ -6,9 +6,12 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "s3/xml.h"
+#include "scsi/tape.h"
+#include "tests/scsi/tape_util.h"
 
 static struct xml_span span(const char *s)
 {
@@ -42,4 +45,62 @@ Test(xml_regress, text_too_long_for_the_buffer_is_empty_and_terminated)
 	/* What fits is decoded whole. */
 	cr_assert_eq(xml_get(span("<K>&lt;a&gt;</K>"), "K", out, sizeof(out)), 3);
 	cr_assert_str_eq(out, "<a>");
+}
+
+/* fuzz_scsi: WRITE FILEMARKS with a count of 15532800 held the drive for
+ * longer than the fuzzer's 30 s timeout (about a minute unsanitised), one
+ * write per filemark. They are written in runs now; a run must still
+ * respect the segment limits, the filemark index and reopening, which is
+ * what this checks, at small segments and at the per-segment record cap. */
+static void filemarks_in_runs(uint64_t segment, uint32_t count)
+{
+	char *root = tu_mkdtemp(), dir[300];
+	cr_assert_not_null(root);
+	snprintf(dir, sizeof(dir), "%s/tape", root);
+	struct tape_info info = {.barcode = "REG001L8", .media = TAPE_LTO8};
+	cr_assert_eq(tape_format(dir, &info), 0);
+	struct tape *t;
+	cr_assert_eq(tape_open(dir, &t), 0);
+	tape_set_segment_size(t, segment);
+	uint8_t rec[100], back[100];
+	memset(rec, 0x5a, sizeof(rec));
+	cr_assert_eq(tape_write(t, rec, sizeof(rec)), 0);
+	cr_assert_eq(tape_write_filemarks(t, count), 0);
+	cr_assert_eq(tape_write(t, rec, sizeof(rec)), 0);
+	cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	cr_assert_eq(tape_flush(t), 0);
+	cr_assert_eq(tape_eod(t), (uint64_t)count + 3);
+	cr_assert_eq(tape_close(t), 0);
+
+	cr_assert_eq(tape_open(dir, &t), 0);
+	cr_assert_eq(tape_eod(t), (uint64_t)count + 3);
+	int64_t done;
+	enum tape_obj stop, kind;
+	uint32_t len;
+	cr_assert_eq(tape_space_filemarks(t, count, &done, &stop), 0);
+	cr_assert_eq(done, count);
+	cr_assert_eq(tape_pos(t), (uint64_t)count + 1);
+	cr_assert_eq(tape_file(t), count);
+	cr_assert_eq(tape_read(t, back, sizeof(back), &len, &kind), 0);
+	cr_assert_eq(kind, TAPE_BLOCK);
+	cr_assert_arr_eq(back, rec, sizeof(rec));
+	/* Back over every filemark: before the first, after the first block. */
+	cr_assert_eq(tape_space_filemarks(t, -(int64_t)count, &done, &stop), 0);
+	cr_assert_eq(done, (int64_t)count);
+	cr_assert_eq(tape_pos(t), 1);
+	cr_assert_eq(tape_close(t), 0);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_assert_eq(system(cmd), 0);
+	free(root);
+}
+
+Test(tape_regress, many_filemarks_across_small_segments)
+{
+	filemarks_in_runs(4096, 100000); /* 128 per segment: hundreds of seals */
+}
+
+Test(tape_regress, many_filemarks_across_the_record_cap_of_a_segment)
+{
+	filemarks_in_runs(0, (1u << 20) + 4097); /* past TAPE_SEG_MAX_OBJ records */
 }
