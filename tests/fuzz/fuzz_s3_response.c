@@ -11,7 +11,8 @@
  *   u8   operation (low 4 bits: list, list parts, list uploads, create
  *        upload, copy, complete upload, head, get, put, restore, copy part,
  *        delete, put part, abort upload, copy from; high bits: a variant)
- *   u16  status: < 200 picks one of the statuses S3 sends, else 200..599
+ *   u16  status: < 200 picks one of the statuses S3 sends, 200..599 is
+ *        itself, above that 200 + the value modulo 400
  *   u8   length of the header block, then the block: "Name: value" lines
  *        separated by '\n' (the harness adds Content-Length itself and
  *        leaves out framing headers, which would only desynchronise the
@@ -207,8 +208,9 @@ static const int statuses[] = {200, 200, 200, 206, 204, 301, 307, 400,
 static void set_answer(struct fz_in *in)
 {
 	uint16_t raw = fz_u16(in);
-	int status =
-	    raw < 200 ? statuses[raw % (sizeof(statuses) / sizeof(statuses[0]))] : 200 + raw % 400;
+	int status = raw < 200	 ? statuses[raw % (sizeof(statuses) / sizeof(statuses[0]))]
+		     : raw < 600 ? raw
+				 : 200 + raw % 400;
 	size_t hgot;
 	const uint8_t *h = fz_bytes(in, fz_u8(in), &hgot);
 	pthread_mutex_lock(&answer.mu);
