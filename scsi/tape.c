@@ -505,6 +505,14 @@ static int truncate_at(struct tape *t, uint64_t p)
 		r = sync_active(t);
 	if (r < 0)
 		return r;
+	/* The objects of a damaged stretch share the offset where the damage
+	 * starts (seg_scan), so a cut there can be shorter than the headers of
+	 * the objects it keeps. They stay unreadable, but each keeps a
+	 * header's room, as the manifest requires of every segment
+	 * (tape_int.h): a shorter one would not load, and the whole cartridge
+	 * with it. */
+	if (cut < k * REC_HDR_LEN)
+		cut = k * REC_HDR_LEN;
 	keep = k ? i + 1 : i;
 	ns = malloc((keep + 1) * sizeof(*ns));
 	if (!ns)

@@ -89,6 +89,15 @@ static void write_template(void)
 			snprintf(files[n_files++], sizeof(files[0]), "%s", de->d_name);
 	closedir(d);
 	qsort(files, n_files, sizeof(files[0]), (int (*)(const void *, const void *))strcmp);
+	if (getenv("FUZZ_VERBOSE"))
+		for (size_t i = 0; i < n_files; i++) {
+			char path[PATH_MAX];
+			struct stat sb;
+			snprintf(path, sizeof(path), "%s/%s", template_dir, files[i]);
+			stat(path, &sb);
+			fprintf(stderr, "file %zu: %s, %lld bytes\n", i, files[i],
+				(long long)sb.st_size);
+		}
 }
 
 /* ---- Damage ------------------------------------------------------------ */
@@ -108,6 +117,9 @@ static void edit(const char *dir, struct fz_in *in)
 		return;
 	uint8_t buf[256];
 	size_t n = 0;
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "edit %u of %s (%lld bytes) at %u\n", what, strrchr(path, '/') + 1,
+			(long long)sb.st_size, off);
 	switch (what) {
 	case 0: {
 		uint8_t mask = fz_u8(in), b = 0;
@@ -182,6 +194,9 @@ static void exercise(struct tape *t, struct fz_in *in)
 		enum tape_obj stop;
 		uint32_t len;
 		enum tape_obj kind;
+		if (getenv("FUZZ_VERBOSE"))
+			fprintf(stderr, "op %d value %u at %llu of %llu\n", op % 7, v,
+				(unsigned long long)tape_pos(t), (unsigned long long)tape_eod(t));
 		switch (op % 7) {
 		case 0:
 			tape_locate(t, v % 64);
@@ -244,13 +259,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		edit(dir, &in);
 	}
 	struct tape *t;
-	if (tape_open(dir, &t) == 0) {
+	int rc = tape_open(dir, &t);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "open: %d\n", rc);
+	if (rc == 0) {
 		exercise(t, &in);
-		tape_close(t);
+		rc = tape_close(t);
 		/* What opened, and what was written to it since, opens again. */
-		if (tape_open(dir, &t)) {
-			fprintf(stderr, "the cartridge opened, was used and closed, and no "
-					"longer opens\n");
+		int again = tape_open(dir, &t);
+		if (again) {
+			fprintf(stderr,
+				"the cartridge opened, was used and closed (%d), and no longer "
+				"opens: %d\n",
+				rc, again);
 			abort();
 		}
 		uint8_t *buf = malloc(20000);

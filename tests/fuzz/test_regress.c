@@ -5,6 +5,7 @@
  * tests/fuzz/corpus/<target>/regress-*, replayed by scripts/fuzz.sh.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +104,53 @@ Test(tape_regress, many_filemarks_across_small_segments)
 Test(tape_regress, many_filemarks_across_the_record_cap_of_a_segment)
 {
 	filemarks_in_runs(0, (1u << 20) + 4097); /* past TAPE_SEG_MAX_OBJ records */
+}
+
+/* fuzz_tape: a host writing after a damaged stretch of the active
+ * segment (its file cut short below the commit point) made the cartridge
+ * impossible to open: the objects of the stretch share the offset where
+ * the damage starts, the cut there was shorter than their headers, and
+ * the manifest that recorded it failed its own checks on the next open.
+ * The damaged objects stay unreadable; everything else must stay. */
+Test(tape_regress, a_write_after_damage_in_the_active_segment_keeps_the_cartridge)
+{
+	char *root = tu_mkdtemp(), dir[300], seg[340];
+	cr_assert_not_null(root);
+	snprintf(dir, sizeof(dir), "%s/tape", root);
+	struct tape_info info = {.barcode = "REG002L8", .media = TAPE_LTO8};
+	cr_assert_eq(tape_format(dir, &info), 0);
+	struct tape *t;
+	cr_assert_eq(tape_open(dir, &t), 0);
+	uint8_t rec[3000], back[3000];
+	tu_fill(rec, sizeof(rec), 7, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(tape_write(t, rec, sizeof(rec)), 0);
+	cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	/* The first record cut in the middle: objects 0 to 3 are damaged. */
+	snprintf(seg, sizeof(seg), "%s/seg-0000000000000001.dat", dir);
+	cr_assert_eq(truncate(seg, 2805), 0);
+	cr_assert_eq(tape_open(dir, &t), 0);
+	cr_assert_eq(tape_eod(t), 4);
+	uint32_t len;
+	enum tape_obj kind;
+	cr_assert_eq(tape_read(t, back, sizeof(back), &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_locate(t, 3), 0);
+	cr_assert_eq(tape_write(t, rec, 100), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	cr_assert_eq(tape_open(dir, &t), 0, "the cartridge no longer opens");
+	cr_assert_eq(tape_eod(t), 4);
+	cr_assert_eq(tape_locate(t, 3), 0);
+	cr_assert_eq(tape_read(t, back, sizeof(back), &len, &kind), 0);
+	cr_assert_eq(len, 100);
+	cr_assert_arr_eq(back, rec, 100);
+	cr_assert_eq(tape_rewind(t), 0);
+	cr_assert_eq(tape_read(t, back, sizeof(back), &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_close(t), 0);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_assert_eq(system(cmd), 0);
+	free(root);
 }
