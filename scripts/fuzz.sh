@@ -10,7 +10,8 @@
 # Environment: FUZZ_TIME (seconds per target), FUZZ_BUILD (build directory,
 # default ./build-fuzz of the source tree), FUZZ_CC (default clang-14, else
 # clang), FUZZ_JOBS (make -j, default nproc), FUZZ_FLAGS (more libFuzzer
-# flags, e.g. -jobs=2 -workers=2).
+# flags, e.g. -jobs=2 -workers=2), FUZZ_TMPDIR (where the targets' scratch
+# directories go, default /dev/shm).
 #
 # A run reads the committed seeds (tests/fuzz/corpus/TARGET) and keeps what
 # it adds in FUZZ_BUILD/corpus/TARGET, so the tree is never written to. A
@@ -25,7 +26,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 all="iscsi iscsi_text scsi ctl config s3_xml s3_response tape"
 
 usage() {
-	sed -n '2,20s/^# \{0,1\}//p' "$0"
+	sed -n '2,21s/^# \{0,1\}//p' "$0"
 	exit 2
 }
 
@@ -77,7 +78,11 @@ invoke() {
 	title=$1 log=$2
 	shift 2
 	rc=0
-	"$@" >"$log" 2>&1 || rc=$?
+	# Each run's scratch directory (fuzz_util.c) under one that is removed
+	# here, so that a run that crashed leaves nothing behind on tmpfs.
+	scratch=$(mktemp -d "${FUZZ_TMPDIR:-/dev/shm}/vtl-fuzz-run.XXXXXX" 2>/dev/null || mktemp -d)
+	FUZZ_SCRATCH=$scratch "$@" >"$log" 2>&1 || rc=$?
+	rm -rf "$scratch"
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 		stats=$(grep -a -E '^#[0-9]+.*(DONE|INITED)' "$log" | tail -1 | sed 's/^#\([0-9]*\).*cov: \([0-9]*\).*exec\/s: \([0-9]*\).*/\1 runs, coverage \2, \3 exec\/s/')
