@@ -13,8 +13,9 @@
 # flags, e.g. -jobs=2 -workers=2), FUZZ_TMPDIR (where the targets' scratch
 # directories go, default /dev/shm).
 #
-# A run reads the committed seeds (tests/fuzz/corpus/TARGET) and keeps what
-# it adds in FUZZ_BUILD/corpus/TARGET, so the tree is never written to. A
+# A run reads the committed inputs (tests/fuzz/corpus/TARGET, but for the
+# slow-* ones, which only the replay runs) and keeps what it adds in
+# FUZZ_BUILD/corpus/TARGET, so the tree is never written to. A
 # crash, a sanitizer report, a leak or a timeout leaves its input in
 # FUZZ_BUILD/findings/TARGET/ and fails the run; docs/security.md says how
 # it becomes a regression test. The last line is
@@ -26,7 +27,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 all="iscsi iscsi_text scsi ctl config s3_xml s3_response tape"
 
 usage() {
-	sed -n '2,21s/^# \{0,1\}//p' "$0"
+	sed -n '2,22s/^# \{0,1\}//p' "$0"
 	exit 2
 }
 
@@ -115,12 +116,20 @@ run() {
 		dict=
 		[ -f "$src/tests/fuzz/dict/$t.dict" ] && dict="-dict=$src/tests/fuzz/dict/$t.dict"
 		mkdir -p "$build/corpus/$t" "$build/findings/$t" "$build/logs"
+		# The committed inputs seed the run, except slow-* ones: they
+		# are replayed, but mutating an input that takes seconds (16
+		# million filemarks) would spend the run on its neighbours.
+		rm -rf "$build/seeds/$t"
+		mkdir -p "$build/seeds/$t"
+		for f in "$src/tests/fuzz/corpus/$t"/*; do
+			case ${f##*/} in slow-*) ;; *) cp "$f" "$build/seeds/$t/" ;; esac
+		done
 		# shellcheck disable=SC2086
 		invoke "fuzz $t for ${time}s" "$build/logs/fuzz-$t.log" \
 			"$build/tests/fuzz/fuzz_$t" -max_total_time="$time" -timeout=30 \
 			-rss_limit_mb=4096 -max_len=$max_len -print_final_stats=1 $dict \
 			-artifact_prefix="$build/findings/$t/" ${FUZZ_FLAGS:-} \
-			"$build/corpus/$t" "$src/tests/fuzz/corpus/$t"
+			"$build/corpus/$t" "$build/seeds/$t"
 	done
 }
 
