@@ -169,8 +169,17 @@ static void converse(uint16_t port, const uint8_t *data, size_t len)
 		fz_die("socket: %s", strerror(errno));
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINTR)
 		fz_die("connect to 127.0.0.1:%u: %s", port, strerror(errno));
+	/* Interrupted (libFuzzer's timer signal), the connection goes on being
+	 * made (connect(2)): wait for it. */
+	struct pollfd cp = {.fd = fd, .events = POLLOUT};
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	while (poll(&cp, 1, -1) < 0 && errno == EINTR)
+		;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
+		fz_die("connect to 127.0.0.1:%u: %s", port, strerror(soerr));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -72,6 +72,8 @@ static bool read_request(int fd, char *buf, size_t cap, bool *head)
 		if (len + 1 >= cap)
 			return false;
 		ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
+		if (r < 0 && errno == EINTR)
+			continue; /* libFuzzer's timer signal */
 		if (r <= 0)
 			return false;
 		len += (size_t)r;
@@ -91,6 +93,8 @@ static bool read_request(int fd, char *buf, size_t cap, bool *head)
 		char sink[65536];
 		size_t want = body - have < sizeof(sink) ? (size_t)(body - have) : sizeof(sink);
 		ssize_t r = recv(fd, sink, want, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0)
 			return false;
 		have += (size_t)r;
