@@ -11,14 +11,22 @@
  * Writers use BEGIN IMMEDIATE so that two processes on one catalog (vtld
  * and a test, or a future vtlctl that reads directly) never deadlock on a
  * lock upgrade; the busy timeout absorbs short waits.
+ *
+ * The catalog is private to its user (0600) whatever the umask, and so are
+ * SQLite's -wal, -shm and -journal files: SQLite gives them the mode of the
+ * database file, so cat_open creates that file itself before SQLite does.
  */
 #include "catalog.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -250,8 +258,45 @@ static int migrate(struct cat *c)
 	}
 }
 
+/* Take group and other bits off path, created if `create`; a catalog
+ * (or a -wal or -shm left by one) from before files were private is
+ * tightened too. A file of another user is left to SQLite to refuse. */
+static int make_private(const char *path, bool create)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0),
+		      0600);
+	if (fd < 0)
+		return errno == ENOENT && !create ? 0 : -errno;
+	struct stat sb;
+	int rc = 0;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) &&
+	    sb.st_uid == geteuid() && fchmod(fd, sb.st_mode & 0700))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int private_files(const char *path)
+{
+	/* SQLite's names for a temporary and an in-memory database. */
+	if (!path[0] || strcmp(path, ":memory:") == 0)
+		return 0;
+	int rc = make_private(path, true);
+	char side[PATH_MAX];
+	static const char *const suffix[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; !rc && i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (snprintf(side, sizeof(side), "%s%s", path, suffix[i]) >= (int)sizeof(side))
+			return -ENAMETOOLONG;
+		rc = make_private(side, false);
+	}
+	return rc;
+}
+
 int cat_open(const char *path, struct cat **out)
 {
+	int prc = private_files(path);
+	if (prc)
+		return prc;
 	struct cat *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -30,6 +30,9 @@
  *    number is uploaded twice the newer file wins.
  *  - Renames, unlinks and directory creation/removal in objects/ and
  *    uploads/ happen under one mutex; data is written outside it.
+ *  - Directories are created 0700 and files 0600, whatever the umask: an
+ *    object is a byte-identical copy of a tape's data (ARCHITECTURE.md,
+ *    Security).
  */
 #define _GNU_SOURCE
 #include "s3/store.h"
@@ -218,7 +221,7 @@ static int make_parents(int dirfd, const char *rel)
 	snprintf(path, sizeof(path), "%s", rel);
 	for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		*s = 0;
-		if (mkdirat(dirfd, path, 0755) == 0) {
+		if (mkdirat(dirfd, path, 0700) == 0) {
 			fsync_parent(dirfd, path);
 		} else if (errno != EEXIST) {
 			return -errno;
@@ -266,7 +269,7 @@ static int tmp_create(struct local_store *ls, char name[64])
 	char r[33];
 	random_hex(r, 16);
 	snprintf(name, 64, "t-%s", r);
-	int fd = openat(ls->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = openat(ls->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -894,14 +897,14 @@ static int local_mpu_create(struct store *st, const char *key, const struct stor
 	char id[33], tdir[64], text[STORE_KEY_MAX + 128];
 	random_hex(id, 16);
 	snprintf(tdir, sizeof(tdir), "u-%s", id);
-	if (mkdirat(ls->tmp_fd, tdir, 0755))
+	if (mkdirat(ls->tmp_fd, tdir, 0700))
 		return sys_fail(err, "create multipart upload", key);
 	int n =
 	    snprintf(text, sizeof(text), "class=%s\ninitiated=%" PRId64 "\nkey=%s",
 		     opts && opts->storage_class ? opts->storage_class : "STANDARD", now_s(), key);
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/info", tdir);
-	int fd = openat(ls->tmp_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = openat(ls->tmp_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? -errno : write_all(fd, text, (size_t)n);
 	if (!rc && fsync(fd))
 		rc = -errno;
@@ -1454,7 +1457,7 @@ static void clean_tmp(int tmp_fd)
 
 static int open_sub(int rootfd, const char *name)
 {
-	if (mkdirat(rootfd, name, 0755) && errno != EEXIST)
+	if (mkdirat(rootfd, name, 0700) && errno != EEXIST)
 		return -errno;
 	int fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -1465,7 +1468,7 @@ int store_local_open(const char *root, struct store **out, struct store_err *err
 	*out = NULL;
 	if (!root || !*root)
 		return fail(err, -EINVAL, NULL, "local store: no directory given");
-	if (mkdir(root, 0755) && errno != EEXIST)
+	if (mkdir(root, 0700) && errno != EEXIST)
 		return fail(err, -errno, NULL, "local store %s: cannot create the directory: %s",
 			    root, strerror(errno));
 	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -52,9 +52,6 @@
 #include <curl/curl.h>
 #include <ini.h>
 
-/* Idle handles kept (each keeps its connection): vtld's uploader has up to
- * 64 parts in flight ([store] parallel_parts), plus cache fetches. */
-#define POOL_MAX      80
 #define RESP_ERR_MAX  (64u << 10) /* an error body */
 #define RESP_BODY_MAX (64u << 20) /* a listing page */
 #define COPY_PART     (1ull << 30)
@@ -80,9 +77,7 @@ struct s3_store {
 	int get_md5_check;
 	unsigned max_retries, retry_base_ms, retry_max_ms, connect_timeout_ms, timeout_ms,
 	    low_speed_secs;
-	pthread_mutex_t lock; /* the handle pool and the jitter state */
-	CURL *pool[POOL_MAX];
-	int npool;
+	pthread_mutex_t lock; /* the jitter state */
 	uint64_t rng;
 };
 
@@ -336,28 +331,66 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* --- the handle pool ----------------------------------------------------- */
+/* --- transfers ---------------------------------------------------------- */
 
-static CURL *handle_get(struct s3_store *s)
+/*
+ * Every attempt gets an easy handle of its own; the connection it used stays
+ * open in a multi handle of the calling thread, whose next request reuses it.
+ * Easy handles are never reused: libcurl 7.88 (Debian 12) keeps a pointer to
+ * the previous transfer's last header in the handle, and an answer whose first
+ * header line starts with a space (an obsolete folded line, RFC 9112 5.2)
+ * makes it unfold into freed memory. On a new handle the same answer is only
+ * CURLE_BAD_FUNCTION_ARGUMENT (curl issues 11101 and 11620, fixed in 8.2.1).
+ * A multi handle is used by one thread at a time, as libcurl requires, and
+ * connections are not shared between threads, which libcurl does not support.
+ */
+static pthread_key_t multi_key;
+static pthread_once_t multi_once = PTHREAD_ONCE_INIT;
+
+static void multi_free(void *m)
 {
-	CURL *h = NULL;
-	pthread_mutex_lock(&s->lock);
-	if (s->npool)
-		h = s->pool[--s->npool];
-	pthread_mutex_unlock(&s->lock);
-	return h ? h : curl_easy_init();
+	curl_multi_cleanup(m);
 }
 
-static void handle_put(struct s3_store *s, CURL *h)
+static void multi_key_init(void)
 {
-	pthread_mutex_lock(&s->lock);
-	if (s->npool < POOL_MAX) {
-		s->pool[s->npool++] = h;
-		h = NULL;
+	pthread_key_create(&multi_key, multi_free);
+}
+
+static CURLM *thread_multi(void)
+{
+	pthread_once(&multi_once, multi_key_init);
+	CURLM *m = pthread_getspecific(multi_key);
+	if (!m && (m = curl_multi_init()) && pthread_setspecific(multi_key, m)) {
+		curl_multi_cleanup(m);
+		m = NULL;
 	}
-	pthread_mutex_unlock(&s->lock);
-	if (h)
-		curl_easy_cleanup(h);
+	return m;
+}
+
+/* curl_easy_perform(h), on the calling thread's multi handle. */
+static CURLcode transfer(CURL *h)
+{
+	CURLM *m = thread_multi();
+	if (!m)
+		return CURLE_OUT_OF_MEMORY;
+	if (curl_multi_add_handle(m, h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	CURLMcode mc = CURLM_OK;
+	int running = 1;
+	while (running && mc == CURLM_OK) {
+		mc = curl_multi_perform(m, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+	}
+	CURLcode rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(m, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			rc = msg->data.result;
+	curl_multi_remove_handle(m, h);
+	return rc;
 }
 
 static unsigned jitter(struct s3_store *s, unsigned max)
@@ -660,7 +693,6 @@ out:
 static void setup_handle(struct s3_store *s, CURL *h, struct req *r, struct prepared *pr,
 			 struct write_ctx *w)
 {
-	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, pr->url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, pr->headers);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -731,17 +763,20 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 {
 	char name[STORE_KEY_MAX + 300];
 	object_name(s, r, name, sizeof(name));
-	CURL *h = handle_get(s);
-	if (!h)
-		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "%s %s: out of memory", r->what,
-				     name);
 	int rc = -EIO;
 	for (unsigned attempt = 0;; attempt++) {
 		struct prepared pr;
 		struct write_ctx w;
 		req_reset_response(r);
+		CURL *h = curl_easy_init();
+		if (!h) {
+			rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "%s %s: out of memory",
+					   r->what, name);
+			break;
+		}
 		rc = prepare(s, r, &pr);
 		if (rc) {
+			curl_easy_cleanup(h);
 			store_set_err(err, rc, 0, NULL, NULL, "%s %s: cannot build the request: %s",
 				      r->what, name, strerror(-rc));
 			break;
@@ -749,9 +784,9 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 		setup_handle(s, h, r, &pr, &w);
 		char cerr[CURL_ERROR_SIZE] = "";
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-		CURLcode c = curl_easy_perform(h);
+		CURLcode c = transfer(h);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_cleanup(h);
 		curl_slist_free_all(pr.headers);
 		free(pr.url);
 
@@ -829,7 +864,6 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 			cap = s->retry_max_ms;
 		sleep_ms(jitter(s, (unsigned)cap));
 	}
-	handle_put(s, h);
 	return rc;
 }
 
@@ -1646,8 +1680,6 @@ static void s3_where(struct store *st, const char *key, char *out, size_t outsz)
 static void s3_close(struct store *st)
 {
 	struct s3_store *s = S(st);
-	for (int i = 0; i < s->npool; i++)
-		curl_easy_cleanup(s->pool[i]);
 	pthread_mutex_destroy(&s->lock);
 	cred_free(atomic_load(&s->cred));
 	free(s->bucket);

@@ -132,6 +132,14 @@ static int put_utf8(char *out, size_t outsz, size_t *o, uint32_t cp)
 	return 0;
 }
 
+/* The text did not fit: out holds "" rather than a prefix that a caller
+ * could take for the value, and never bytes without a terminator. */
+static int too_long(char *out)
+{
+	out[0] = 0;
+	return -1;
+}
+
 int xml_text(struct xml_span in, char *out, size_t outsz)
 {
 	static const struct {
@@ -152,7 +160,7 @@ int xml_text(struct xml_span in, char *out, size_t outsz)
 					s++;
 				size_t n = (size_t)(s - (p + 9));
 				if (o + n >= outsz)
-					return -1;
+					return too_long(out);
 				memcpy(out + o, p + 9, n);
 				o += n;
 				p = s + 3 <= in.end ? s + 3 : in.end;
@@ -168,7 +176,7 @@ int xml_text(struct xml_span in, char *out, size_t outsz)
 				size_t n = strlen(ents[i].ent);
 				if ((size_t)(in.end - p) >= n && !memcmp(p, ents[i].ent, n)) {
 					if (o + 1 >= outsz)
-						return -1;
+						return too_long(out);
 					out[o++] = ents[i].c;
 					p += n;
 					done = 1;
@@ -188,7 +196,7 @@ int xml_text(struct xml_span in, char *out, size_t outsz)
 								       : strtoul(num, NULL, 10);
 						if (cp > 0 && cp <= 0x10ffff) {
 							if (put_utf8(out, outsz, &o, (uint32_t)cp))
-								return -1;
+								return too_long(out);
 							p = semi + 1;
 							done = 1;
 						}
@@ -199,7 +207,7 @@ int xml_text(struct xml_span in, char *out, size_t outsz)
 				continue;
 		}
 		if (o + 1 >= outsz)
-			return -1;
+			return too_long(out);
 		out[o++] = *p++;
 	}
 	out[o] = 0;

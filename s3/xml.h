@@ -27,7 +27,7 @@ int xml_next(struct xml_span in, const char **cursor, const char *name, struct x
 int xml_find(struct xml_span in, const char *name, struct xml_span *inner);
 
 /* Decode the text of `in` (entities, CDATA) into out (always NUL-terminated).
- * Returns the decoded length, or -1 when it did not fit. */
+ * Returns the decoded length, or -1 when it did not fit; out is then "". */
 int xml_text(struct xml_span in, char *out, size_t outsz);
 
 /* xml_find + xml_text; "" and 0 when the element is missing. */

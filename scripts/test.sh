@@ -1,8 +1,9 @@
 #!/bin/sh
 # Quick start, step 2 of 2: install what is missing and run every test:
 # the unit and integration suites (make check), the same suites built with
-# AddressSanitizer and UndefinedBehaviorSanitizer, and the end-to-end tier
-# that boots a Linux guest whose kernel initiator uses the library.
+# AddressSanitizer and UndefinedBehaviorSanitizer, a short run of every
+# fuzz target, and the end-to-end tier that boots a Linux guest whose
+# kernel initiator uses the library.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 sets="build test"
@@ -55,6 +56,24 @@ suite() { # name builddir configure-flags...
 
 suite "unit and integration" "$src/build-check"
 suite "sanitizers (ASan+UBSan)" "$src/build-asan" --enable-sanitizers
+
+# Fuzzing (docs/security.md): every committed corpus file replayed, then
+# each libFuzzer target run a few seconds, all under ASan and UBSan.
+# scripts/fuzz.sh prints "fuzz: N passed, N failed" last; a crash, a
+# sanitizer report, a leak or a timeout is a failure.
+echo "== fuzzing (libFuzzer, ASan+UBSan, ${FUZZ_TIME:-5} s per target)"
+rm -rf "$src/build-fuzz"
+mkdir -p "$src/build-fuzz"
+out="$src/build-fuzz/check.out"
+if ! FUZZ_BUILD="$src/build-fuzz" FUZZ_TIME="${FUZZ_TIME:-5}" "$src/scripts/fuzz.sh" check >"$out" 2>&1; then
+	status=1
+fi
+tail -40 "$out"
+p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | tail -1)
+f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | tail -1)
+[ -n "$p" ] || { echo "fuzz: no result line"; status=1; }
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-0}))
 
 # The guest tiers print "<tier>: N passed, N failed[, N skipped]" last. In
 # CI (E2E_STRICT=1) a missing tool is a failure, never a skip.

@@ -24,6 +24,9 @@
  * array of filemark object numbers for SPACE and tape_file(). Only the
  * filemarks and the active segment's offsets are held for the whole tape;
  * other offsets are loaded a segment at a time into a small cache.
+ *
+ * The directory is created 0700 and every file in it 0600, whatever the
+ * umask: a cartridge holds someone's backup data.
  */
 #define _GNU_SOURCE /* sync_file_range */
 #include "tape_int.h"
@@ -428,7 +431,7 @@ static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t
 	/* The file exists before the manifest names it, so a reader of the
 	 * committed manifest always finds it; if we crash first, open
 	 * deletes it as unnamed. */
-	fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		free(ns);
 		return -errno;
@@ -502,6 +505,14 @@ static int truncate_at(struct tape *t, uint64_t p)
 		r = sync_active(t);
 	if (r < 0)
 		return r;
+	/* The objects of a damaged stretch share the offset where the damage
+	 * starts (seg_scan), so a cut there can be shorter than the headers of
+	 * the objects it keeps. They stay unreadable, but each keeps a
+	 * header's room, as the manifest requires of every segment
+	 * (tape_int.h): a shorter one would not load, and the whole cartridge
+	 * with it. */
+	if (cut < k * REC_HDR_LEN)
+		cut = k * REC_HDR_LEN;
 	keep = k ? i + 1 : i;
 	ns = malloc((keep + 1) * sizeof(*ns));
 	if (!ns)
@@ -633,7 +644,7 @@ int tape_format(const char *dir, const struct tape_info *info)
 
 	if (!dir || !info || !tape_media_name(info->media))
 		return -EINVAL;
-	if (mkdir(dir, 0755) < 0)
+	if (mkdir(dir, 0700) < 0)
 		return -errno;
 	t.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t.dirfd < 0)
@@ -647,7 +658,7 @@ int tape_format(const char *dir, const struct tape_info *info)
 		t.info.created = (uint64_t)time(NULL);
 	t.next_id = 2;
 	seg_name(name, sizeof(name), s.id, "dat");
-	fd = openat(t.dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t.dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -738,7 +749,7 @@ static int open_active(struct tape *t)
 	int r;
 
 	seg_name(name, sizeof(name), a->id, "dat");
-	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0644);
+	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0600);
 	if (t->afd < 0)
 		return errno == ENOENT ? -EBADMSG : -errno;
 	posix_fadvise(t->afd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -1325,16 +1336,85 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 	return 0;
 }
 
+/*
+ * Filemarks are appended in runs, one system call per run of headers
+ * rather than one per filemark: WRITE FILEMARKS may ask for 16777215 of
+ * them (SSC-4 6.9, a 24-bit count), which one at a time held the drive
+ * for about a minute. Each run is what append_record would have written
+ * filemark by filemark: it stays inside the active segment's limits,
+ * sealing first when the segment is full, and records every offset and
+ * filemark in the same vectors.
+ */
+static int append_filemarks(struct tape *t, uint32_t count)
+{
+	enum { RUN = 4096 };
+	uint8_t *buf = malloc((size_t)RUN * REC_HDR_LEN);
+	uint32_t done = 0;
+	int r = buf ? 0 : -ENOMEM;
+
+	while (r == 0 && done < count) {
+		struct seg *a = tape_active(t);
+
+		if (a->nobj > 0 &&
+		    (a->len + REC_HDR_LEN > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
+			r = seal(t);
+			if (r < 0)
+				break;
+			a = tape_active(t);
+		}
+		uint64_t fit = a->len < t->seg_limit ? (t->seg_limit - a->len) / REC_HDR_LEN : 0;
+		if (fit > TAPE_SEG_MAX_OBJ - a->nobj)
+			fit = TAPE_SEG_MAX_OBJ - a->nobj;
+		if (fit == 0)
+			fit = 1; /* a new segment takes a record whatever its limit */
+		uint64_t n = count - done;
+		if (n > fit)
+			n = fit;
+		if (n > RUN)
+			n = RUN;
+		size_t pushed = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			struct rec_hdr h = {.type = REC_FILEMARK, .obj = a->first + a->nobj + i};
+
+			rec_encode(buf + i * REC_HDR_LEN, &h);
+			r = u64vec_push(&t->aoff, a->len + i * REC_HDR_LEN);
+			if (r == 0) {
+				r = u64vec_push(&t->fm, h.obj);
+				if (r < 0)
+					t->aoff.n--;
+			}
+			if (r < 0)
+				break;
+			pushed++;
+		}
+		struct iovec iov = {buf, (size_t)n * REC_HDR_LEN};
+		if (r == 0)
+			r = pwritev_all(t->afd, &iov, 1, a->len);
+		if (r < 0) {
+			t->aoff.n -= pushed;
+			t->fm.n -= pushed;
+			break;
+		}
+		a->len += n * REC_HDR_LEN;
+		a->nobj += n;
+		t->dirty = true;
+		t->pos += n;
+		done += (uint32_t)n;
+		if (a->len - t->kicked >= WRITE_BEHIND) {
+			sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
+					SYNC_FILE_RANGE_WRITE);
+			t->kicked = a->len;
+		}
+	}
+	free(buf);
+	return r;
+}
+
 int tape_write_filemarks(struct tape *t, uint32_t count)
 {
 	int r = prepare_write(t, (uint64_t)REC_HDR_LEN * count);
 
-	for (uint32_t i = 0; r == 0 && i < count; i++) {
-		r = append_record(t, REC_FILEMARK, 0, 0, NULL, 0, 0);
-		if (r == 0)
-			t->pos++;
-	}
-	return r;
+	return r < 0 ? r : append_filemarks(t, count);
 }
 
 int tape_erase(struct tape *t)

@@ -302,7 +302,7 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 	}
 	put_le32(p, crc32c(buf, len - 4));
 
-	fd = openat(t->dirfd, TAPE_MANIFEST_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t->dirfd, TAPE_MANIFEST_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -619,7 +619,7 @@ int idx_write(struct tape *t, const struct seg *s, const uint64_t *off, const ui
 
 	seg_name(name, sizeof(name), s->id, "idx");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(t->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(t->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;

@@ -263,7 +263,7 @@ static int job_start(struct vcache *c, const struct tape_fetch_req *req, struct 
 	part_name(part, sizeof(part), j->seg, "part");
 	j->dirfd = openat(req->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	j->fd = j->dirfd < 0 ? -1
-			     : openat(j->dirfd, part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			     : openat(j->dirfd, part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (j->fd < 0) {
 		int rc = -errno;
 		job_put(j);

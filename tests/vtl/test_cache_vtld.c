@@ -9,8 +9,10 @@
  * back-pressure. Disaster recovery rebuilds the catalog of an empty data
  * directory from the store, on a running vtld and at start.
  */
+#define _GNU_SOURCE /* nftw */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -595,4 +597,91 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 		kept |= strncmp(de->d_name, "DMA001L8.damaged-", 17) == 0;
 	closedir(d);
 	cr_assert(kept, "the damaged directory is kept aside");
+}
+
+/* A walk's findings: how many entries have a group or other permission
+ * bit, and the first of them. */
+static int walk_bad;
+static char walk_found[8192];
+
+static int walk_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)type;
+	(void)ftw;
+	if (!(sb->st_mode & 077))
+		return 0;
+	size_t n = strlen(walk_found);
+	if (walk_bad++ < 20)
+		snprintf(walk_found + n, sizeof(walk_found) - n, "\n  %04o %.300s",
+			 (unsigned)(sb->st_mode & 07777), path);
+	return 0;
+}
+
+static void assert_private(const char *root)
+{
+	walk_bad = 0;
+	walk_found[0] = 0;
+	cr_assert_eq(nftw(root, walk_entry, 16, FTW_PHYS), 0, "cannot walk %s", root);
+	cr_assert_eq(walk_bad, 0, "%d entries under %s are not private to the user:%s", walk_bad,
+		     root, walk_found);
+}
+
+/* ARCHITECTURE.md, Security: every file and directory vtld creates is
+ * private to its user, whatever the umask. The walk covers the catalog
+ * (and SQLite's -wal and -shm, which take the database file's mode), the
+ * media, segments fetched back into the cache, the local store and a
+ * shelf of its own, created by vtld under a umask that would leave them
+ * readable by everyone. */
+Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
+{
+	char out[16384], config[512];
+	mode_t old = umask(022);
+	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-private-XXXXXX");
+	cr_assert_not_null(mkdtemp(store_dir));
+	snprintf(config, sizeof(config),
+		 "[store]\ntype = local\npath = %s/lib\narchive_path = %s/shelf\n"
+		 "part_size = 5M\nidle_complete = 1\ncache_limit = 12M\n",
+		 store_dir, store_dir);
+	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
+	vp_start(&vtl, config);
+	vp_ctl_ok(&vtl, "tape create PRV001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create PRV002L8", out, sizeof(out));
+	load("PRV001L8", 1);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	write_records(iscsi, 1, 61, 24); /* 24 MiB: segments evicted past 12 MiB */
+	th_logout(iscsi);
+	unload(1);
+	vp_wait_uploaded(&vtl, "PRV001L8");
+	cr_assert_gt(vp_status_until(&vtl, "evicted_segments", 1, out, sizeof(out)), 0, "%s", out);
+
+	/* Read-through: evicted segments come back into the cache. */
+	load("PRV001L8", 2);
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 2);
+	verify_records(iscsi, 2, 61, 24);
+	th_logout(iscsi);
+	unload(2);
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_gt(vp_jint(out, "fetched_segments"), 0, "%s", out);
+
+	/* The shelf: archived to its own store, retrieved back into the data
+	 * directory. */
+	load("PRV002L8", 1);
+	iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	write_records(iscsi, 1, 62, 2);
+	th_logout(iscsi);
+	unload(1);
+	vp_ctl_ok(&vtl, "tape archive PRV002L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape retrieve PRV002L8 --wait", out, sizeof(out));
+
+	/* While vtld runs (the -wal and -shm exist, the socket is bound).
+	 * The configuration file is the test's own (vtld_proc.c writes it). */
+	char conf[PATH_MAX + 16];
+	snprintf(conf, sizeof(conf), "%s/vtld.conf", vtl.dir);
+	cr_assert_eq(chmod(conf, 0600), 0);
+	assert_private(vtl.dir);
+	assert_private(store_dir);
+	umask(old);
 }
