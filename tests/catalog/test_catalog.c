@@ -392,11 +392,14 @@ enum { CRASH_TAPES = 3, CRASH_ROUNDS = 25 };
 /* The child: moves cartridges round slot -> drive -> (unload) -> slot,
  * slot -> I/E -> slot, and swaps slots with EXCHANGE MEDIUM, forever,
  * through the changer and the drives, as an initiator would. */
-static void mover(struct tlib *t)
+static void mover(struct tlib *t, int ready)
 {
 	struct lib *lib;
 	if (lib_open(&t->cfg, &lib, t->err, sizeof(t->err)))
 		_exit(3);
+	/* Open (and its recovery) done: the kill may land in the moves. */
+	if (write(ready, "r", 1) != 1)
+		_exit(5);
 	struct scsi_dev *ch = lib_changer(lib);
 	const uint64_t nx = 0x55;
 	drain_ua(ch, nx);
@@ -510,10 +513,23 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 	t.lib = NULL;
 	srand((unsigned)time(NULL));
 	for (int round = 0; round < CRASH_ROUNDS; round++) {
+		int pfd[2];
+		cr_assert_eq(pipe(pfd), 0);
 		pid_t pid = fork();
 		cr_assert_geq(pid, 0);
-		if (pid == 0)
-			mover(&t);
+		if (pid == 0) {
+			close(pfd[0]);
+			mover(&t, pfd[1]);
+		}
+		close(pfd[1]);
+		/* Every other round the kill may land in lib_open's recovery
+		 * too; the others wait until the mover is moving, so that the
+		 * kills land in real work however slow the open (a sanitizer
+		 * build, a loaded machine). */
+		char r;
+		if (round % 2 == 0 && read(pfd[0], &r, 1) != 1)
+			cr_assert_fail("the mover did not open the library: %s", t.err);
+		close(pfd[0]);
 		struct timespec ts = {0, (long)(5 + rand() % 60) * 1000000L};
 		nanosleep(&ts, NULL);
 		kill(pid, SIGKILL);
