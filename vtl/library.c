@@ -617,17 +617,9 @@ static int format_tape(struct lib *lib, const struct cat_tape *t)
 {
 	char dir[PATH_MAX];
 	struct tape_info info;
-	enum tape_media m;
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
-	if (tape_media_parse(t->media, &m))
+	if (media_info_of(t, &info))
 		return -EINVAL;
-	memset(&info, 0, sizeof(info));
-	snprintf(info.barcode, sizeof(info.barcode), "%s", t->barcode);
-	snprintf(info.serial, sizeof(info.serial), "%s", t->barcode);
-	info.media = m;
-	info.capacity = t->capacity;
-	info.write_protect = t->write_protect;
-	info.created = (uint64_t)(t->created / 1000);
 	/* A cartridge already there is somebody's data, whatever the
 	 * catalog says: never formatted over. The one exception is the
 	 * blank this very tape got from a format that finished just before

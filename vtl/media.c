@@ -32,19 +32,19 @@
 #include "catalog/catalog_upl.h"
 #include "scsi/tape.h"
 
-/* The catalog's facts about t, as tape_repair's hint. */
-static void hint_of(const struct cat_tape *t, struct tape_info *h)
+int media_info_of(const struct cat_tape *t, struct tape_info *info)
 {
 	enum tape_media m = TAPE_LTO8;
+	int rc = tape_media_parse(t->media, &m) ? -EINVAL : 0;
 
-	memset(h, 0, sizeof(*h));
-	tape_media_parse(t->media, &m);
-	snprintf(h->barcode, sizeof(h->barcode), "%s", t->barcode);
-	snprintf(h->serial, sizeof(h->serial), "%s", t->barcode);
-	h->media = m;
-	h->capacity = t->capacity;
-	h->write_protect = t->write_protect;
-	h->created = (uint64_t)(t->created / 1000);
+	memset(info, 0, sizeof(*info));
+	snprintf(info->barcode, sizeof(info->barcode), "%s", t->barcode);
+	snprintf(info->serial, sizeof(info->serial), "%s", t->barcode);
+	info->media = m;
+	info->capacity = t->capacity;
+	info->write_protect = t->write_protect;
+	info->created = (uint64_t)(t->created / 1000);
+	return rc;
 }
 
 int media_repair(struct lib *lib, const struct cat_tape *t)
@@ -56,7 +56,8 @@ int media_repair(struct lib *lib, const struct cat_tape *t)
 	char sstate[32];
 
 	lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
-	hint_of(t, &hint);
+	/* An unknown media name leaves LTO-8: the records hold the data. */
+	media_info_of(t, &hint);
 	/* Above the store's generation, so that the uploader sends it. */
 	cat_upl_tape_get(lib_catalog(lib), t->barcode, &gen, sstate, sizeof(sstate));
 	int rc = tape_repair(dir, &hint, gen, &rep);

@@ -9,6 +9,12 @@
 #include <stddef.h>
 
 #include "library.h"
+#include "scsi/tape.h"
+
+/* The cartridge facts the catalog holds of t (its medium's serial is its
+ * barcode): what a format writes and what a repair takes as its hint.
+ * -EINVAL for an unknown media type (info says LTO-8 then). */
+int media_info_of(const struct cat_tape *t, struct tape_info *info);
 
 /* Repair t's medium if its manifest is missing or damaged (logged).
  * 0: nothing to do, 1: repaired, -ENOENT: no medium directory, another

@@ -463,6 +463,7 @@ Test(cache_vtld, a_lost_catalog_is_rebuilt_from_the_media_never_started_afresh)
 	unload(1);
 	unload(2);
 	vp_wait_uploaded(&vtl, "DLA001L8");
+	vp_wait_uploaded(&vtl, "DLB001L8");
 	cr_assert_eq(vp_terminate(&vtl), 0);
 
 	lose_catalog();
@@ -482,8 +483,11 @@ Test(cache_vtld, a_lost_catalog_is_rebuilt_from_the_media_never_started_afresh)
 	cr_assert(strstr(out, "recovered from the local medium"), "%s", out);
 	load_and_verify("DLA001L8", 1, 71, 9);
 	load_and_verify("DLB001L8", 2, 72, 2);
-	/* What the store held is known: DLA001L8 is not sent again. */
+	/* What the store held is known: nothing is sent again. */
 	vp_wait_uploaded(&vtl, "DLA001L8");
+	vp_wait_uploaded(&vtl, "DLB001L8");
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "parts_sent"), 0, "%s", out);
 
 	/* A cartridge the catalog does not know is never formatted over. */
 	snprintf(cmd, sizeof(cmd), "cp -a %s/tapes/DLB001L8 %s/tapes/DLC001L8", vtl.dir, vtl.dir);
