@@ -52,6 +52,7 @@ struct rebuild_job {
 
 struct ctl_server {
 	struct lib *lib;
+	struct upl *upl; /* NULL: no object store */
 	ctl_log_fn log;
 	int fd;
 	int stop_pipe[2];
@@ -94,10 +95,9 @@ static json_t *tape_json_plain(const struct cat_tape *t);
 
 /* The tape object plus, with an object store, what of it is safe there
  * and, when some is not, what that waits for (upl_tape_totals). */
-static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
+static json_t *tape_json_upl(struct upl *u, const struct cat_tape *t)
 {
 	json_t *o = tape_json_plain(t);
-	struct upl *u = lib_uploader(lib);
 	struct upl_totals tot;
 	if (o && u && upl_tape_totals(u, t, &tot) == 0) {
 		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
@@ -116,7 +116,7 @@ static json_t *tape_json_upl(struct lib *lib, const struct cat_tape *t)
 	return o;
 }
 
-#define tape_json(t) tape_json_upl(lib, t)
+#define tape_json(t) tape_json_upl(u, t)
 
 static json_t *tape_json_plain(const struct cat_tape *t)
 {
@@ -183,7 +183,7 @@ static const char *str_arg(json_t *req, const char *key)
 
 /* ---- Requests ----------------------------------------------------------- */
 
-static json_t *do_tape_list(struct lib *lib, json_t *req)
+static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 {
 	int state = -1;
 	const char *s = str_arg(req, "state");
@@ -214,7 +214,7 @@ static json_t *do_tape_list(struct lib *lib, json_t *req)
 	return r;
 }
 
-static json_t *do_tape_show(struct lib *lib, json_t *req)
+static json_t *do_tape_show(struct lib *lib, struct upl *u, json_t *req)
 {
 	const char *b = str_arg(req, "barcode");
 	if (!b)
@@ -233,7 +233,8 @@ static json_t *do_tape_show(struct lib *lib, json_t *req)
 	return r;
 }
 
-static json_t *do_tape_create(struct lib *lib, json_t *req, char *err, size_t errlen)
+static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char *err,
+			      size_t errlen)
 {
 	json_t *arr = json_object_get(req, "barcodes");
 	const char *prefix = str_arg(req, "prefix");
@@ -286,7 +287,8 @@ static json_t *do_tape_create(struct lib *lib, json_t *req, char *err, size_t er
 	return r;
 }
 
-static json_t *with_tape(struct lib *lib, const char *barcode, int rc, const char *err)
+static json_t *with_tape(struct lib *lib, struct upl *u, const char *barcode, int rc,
+			 const char *err)
 {
 	if (rc)
 		return fail(rc, err);
@@ -378,10 +380,9 @@ static json_t *do_events(struct lib *lib, json_t *req)
 	return r;
 }
 
-static json_t *do_status(struct lib *lib)
+static json_t *do_status(struct upl *u)
 {
 	json_t *r = ok();
-	struct upl *u = lib_uploader(lib);
 	if (!u) {
 		json_object_set_new(r, "store", json_null());
 		return r;
@@ -428,9 +429,8 @@ static json_t *do_status(struct lib *lib)
  * tried again now; the answer's "retry" is reached by status's "retried"
  * once a round begun after it is over (vtlctl waits for that), "reload"
  * says what of the configuration was taken. */
-static json_t *do_store_retry(struct lib *lib)
+static json_t *do_store_retry(struct upl *u)
 {
-	struct upl *u = lib_uploader(lib);
 	if (!u)
 		return fail(-ENODEV, "vtld has no object store, so no upload waits to be retried");
 	struct upl_retry rt;
@@ -509,7 +509,7 @@ static void *rebuild_main(void *arg)
 	    .arg = j,
 	};
 	char err[LIB_ERR_MAX] = "";
-	int rc = upl_rebuild_catalog(lib_uploader(s->lib), &r, err, sizeof(err));
+	int rc = upl_rebuild_catalog(s->upl, &r, err, sizeof(err));
 	if (s->log) {
 		char msg[LIB_ERR_MAX + 160];
 		snprintf(msg, sizeof(msg),
@@ -549,11 +549,11 @@ static json_t *rebuild_status(struct rebuild_job *j)
 	return r;
 }
 
-static json_t *do_rebuild(struct ctl_server *s, struct lib *lib)
+static json_t *do_rebuild(struct ctl_server *s)
 {
 	if (!s)
 		return fail(-EINVAL, "catalog.rebuild runs only through vtld's control socket");
-	if (!lib_uploader(lib))
+	if (!s->upl)
 		return fail(-ENODEV, NO_STORE);
 	struct rebuild_job *j = &s->rb;
 	pthread_mutex_lock(&j->mu);
@@ -610,7 +610,31 @@ static json_t *do_rebuild_status(struct ctl_server *s, json_t *req)
 	return r;
 }
 
-static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
+/* "slot:N", "drive:N", "ie:N": vtlctl's way of naming an element. */
+static int parse_where(const char *where, enum cat_kind *kind, uint32_t *ordinal)
+{
+	const char *colon = strchr(where, ':');
+	if (!colon)
+		return -EINVAL;
+	size_t klen = (size_t)(colon - where);
+	if (klen == 4 && strncmp(where, "slot", 4) == 0)
+		*kind = CAT_STORAGE;
+	else if (klen == 5 && strncmp(where, "drive", 5) == 0)
+		*kind = CAT_DRIVE;
+	else if (klen == 2 && strncmp(where, "ie", 2) == 0)
+		*kind = CAT_IE;
+	else
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || v == 0 || v > 65535)
+		return -EINVAL;
+	*ordinal = (uint32_t)v;
+	return 0;
+}
+
+static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, json_t *req)
 {
 	char err[LIB_ERR_MAX] = "";
 	const char *op = str_arg(req, "op");
@@ -623,21 +647,21 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 		return r;
 	}
 	if (strcmp(op, "tape.list") == 0)
-		return do_tape_list(lib, req);
+		return do_tape_list(lib, u, req);
 	if (strcmp(op, "tape.show") == 0)
-		return do_tape_show(lib, req);
+		return do_tape_show(lib, u, req);
 	if (strcmp(op, "tape.create") == 0)
-		return do_tape_create(lib, req, err, sizeof(err));
+		return do_tape_create(lib, u, req, err, sizeof(err));
 	if (strcmp(op, "library.show") == 0)
 		return do_library_show(lib);
 	if (strcmp(op, "status") == 0)
-		return do_status(lib);
+		return do_status(u);
 	if (strcmp(op, "store.retry") == 0)
-		return do_store_retry(lib);
+		return do_store_retry(u);
 	if (strcmp(op, "events") == 0)
 		return do_events(lib, req);
 	if (strcmp(op, "catalog.rebuild") == 0)
-		return do_rebuild(s, lib);
+		return do_rebuild(s);
 	if (strcmp(op, "catalog.rebuild.status") == 0)
 		return do_rebuild_status(s, req);
 	if (strcmp(op, "drive.unload") == 0) {
@@ -654,13 +678,22 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 	}
 	if (strcmp(op, "tape.move") == 0) {
 		const char *to = str_arg(req, "to");
+		enum cat_kind kind;
+		uint32_t ordinal;
 		if (!to)
 			return fail(-EINVAL, "tape.move needs \"to\"");
-		return with_tape(lib, b, lib_tape_move(lib, b, to, err, sizeof(err)), err);
+		if (parse_where(to, &kind, &ordinal)) {
+			char msg[160], q[64];
+			snprintf(msg, sizeof(msg), "bad destination '%s'; use slot:N, drive:N or ie:N",
+				 quote(q, to));
+			return fail(-EINVAL, msg);
+		}
+		return with_tape(lib, u, b, lib_tape_move(lib, b, kind, ordinal, err, sizeof(err)),
+				 err);
 	}
 	if (strcmp(op, "tape.delete") == 0) {
 		bool force = json_is_true(json_object_get(req, "force"));
-		return with_tape(lib, b, lib_tape_delete(lib, b, force, err, sizeof(err)), err);
+		return with_tape(lib, u, b, lib_tape_delete(lib, b, force, err, sizeof(err)), err);
 	}
 	if (strcmp(op, "tape.archive") == 0) {
 		/* With "wait" (vtlctl --wait polls for ARCHIVED), a tape already
@@ -669,11 +702,11 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, json_t *req)
 		if (json_is_true(json_object_get(req, "wait")) && lib_tape_get(lib, b, &t) == 0 &&
 		    (t.state == CAT_ARCHIVING || t.state == CAT_ARCHIVED ||
 		     (t.state == CAT_IN_TRANSIT_TO_SHELF && !t.in_library)))
-			return with_tape(lib, b, 0, "");
-		return with_tape(lib, b, lib_tape_archive(lib, b, err, sizeof(err)), err);
+			return with_tape(lib, u, b, 0, "");
+		return with_tape(lib, u, b, lib_tape_archive(lib, b, err, sizeof(err)), err);
 	}
 	if (strcmp(op, "tape.retrieve") == 0)
-		return with_tape(lib, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
+		return with_tape(lib, u, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
 	char msg[128], q[64];
 	snprintf(msg, sizeof(msg), "unknown request \"%s\"", quote(q, op));
 	return fail(-EINVAL, msg);
@@ -690,7 +723,8 @@ static const char ANSWER_FAILED_LINE[] = ANSWER_FAILED_JSON "\n";
 /* s: the server (NULL when called without one: no catalog rebuild).
  * Returns a malloc'd line, or NULL only when even a copy of ANSWER_FAILED
  * could not be made. */
-static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line, ctl_log_fn log)
+static char *handle_line(struct ctl_server *s, struct lib *lib, struct upl *u, const char *line,
+			 ctl_log_fn log)
 {
 	json_error_t jerr;
 	json_t *req = json_loads(line, 0, &jerr);
@@ -701,7 +735,7 @@ static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line
 			 req ? "not an object" : jerr.text);
 		resp = fail(-EINVAL, msg);
 	} else {
-		resp = dispatch(s, lib, req);
+		resp = dispatch(s, lib, u, req);
 	}
 	const char *op = json_is_object(req) ? str_arg(req, "op") : NULL;
 	bool good = json_is_true(json_object_get(resp, "ok"));
@@ -725,9 +759,9 @@ static char *handle_line(struct ctl_server *s, struct lib *lib, const char *line
 	return out;
 }
 
-char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log)
+char *ctl_handle_line(struct lib *lib, struct upl *upl, const char *line, ctl_log_fn log)
 {
-	return handle_line(NULL, lib, line, log);
+	return handle_line(NULL, lib, upl, line, log);
 }
 
 /* ---- The server --------------------------------------------------------- */
@@ -775,7 +809,7 @@ static int64_t client_clock(const struct ctl_server *s)
 static char *handle_timed(struct ctl_server *s, const char *line)
 {
 	int64_t t0 = mono_ms();
-	char *a = handle_line(s, s->lib, line, s->log);
+	char *a = handle_line(s, s->lib, s->upl, line, s->log);
 	s->busy_ms += mono_ms() - t0;
 	return a;
 }
@@ -1024,7 +1058,8 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct ctl_server **out,
+int ctl_server_start(struct lib *lib, struct upl *upl, const char *path, ctl_log_fn log,
+		     struct ctl_server **out,
 		     char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1037,6 +1072,7 @@ int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct c
 	if (!s)
 		return -ENOMEM;
 	s->lib = lib;
+	s->upl = upl;
 	s->log = log;
 	s->fd = -1;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;

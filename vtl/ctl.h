@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 struct lib;
+struct upl;
 struct ctl_server;
 
 /* Protocol version, reported by the "hello" request. */
@@ -34,14 +35,15 @@ struct ctl_server;
 /* Called for each request handled (level 2: info, 1: refused, 0: error). */
 typedef void (*ctl_log_fn)(int level, const char *msg);
 
-/* Bind path (replacing a stale socket, refusing a live one) and serve in a
- * background thread. */
-int ctl_server_start(struct lib *lib, const char *path, ctl_log_fn log, struct ctl_server **out,
-		     char *err, size_t errlen);
+/* Bind path (replacing a stale socket, refusing a live one) and serve
+ * lib, and upl, its object store's side (NULL: none), in a background
+ * thread. */
+int ctl_server_start(struct lib *lib, struct upl *upl, const char *path, ctl_log_fn log,
+		     struct ctl_server **out, char *err, size_t errlen);
 /* Stop serving, join the thread and remove the socket. */
 void ctl_server_stop(struct ctl_server *s);
 
 /* Handle one request line; returns a malloc'd response line (no newline). */
-char *ctl_handle_line(struct lib *lib, const char *line, ctl_log_fn log);
+char *ctl_handle_line(struct lib *lib, struct upl *upl, const char *line, ctl_log_fn log);
 
 #endif

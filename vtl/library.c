@@ -1,13 +1,10 @@
 /*
  * library.c - the library model (see library.h): builds the changer and the
- * drives from the catalog, implements the changer's backend, and carries
- * out every operator action.
- *
- * One lock guards everything here: the changer's dev->lock. spc_dispatch
- * holds it while a changer command runs (and so while the backend below
- * runs); operator actions take it themselves. The catalog connection is
- * used only under it. Drives are locked after the changer (spc.h), inside
- * ssc_insert/ssc_remove/ssc_state.
+ * drives from the catalog, recovers after a crash, implements the
+ * changer's backend (the one move of a cartridge) and the steps the
+ * shelf's worker asks for. The operator's actions are in admin.c, the
+ * rules both keep (the lock, the catalog writer) in library_int.h, and
+ * which state changes are allowed in lifecycle.c.
  *
  * Coupling with the drives, and why it is crash-safe:
  *   - into a drive: ssc_insert first, then the catalog transaction; if the
@@ -20,21 +17,19 @@
  * So after a crash at any instant the catalog names one place for every
  * tape, and lib_open makes the drives agree with it.
  *
- * The shelf: a tape moved to an import/export element is exported and goes
- * IN_TRANSIT_TO_SHELF there; the uploader (vtl/uploader.c) archives it to
- * the object store. Without an uploader attached (lib_config.object_store
- * false, which only the tests use) the shelf is local: the cartridge stays
- * in the port until the operator takes it (vtlctl tape archive), which
- * makes it ARCHIVED at once since its data is already on stable local
- * storage under DIR/tapes.
+ * The shelf is the object store: a tape moved to an import/export element
+ * is exported and goes IN_TRANSIT_TO_SHELF there; the shelf's worker
+ * (vtl/shelf.c, woken through lib_set_shelf_worker) takes it out of the
+ * library to the shelf once every byte is in the store and verified, as
+ * AWS Tape Gateway archives an ejected tape; vtlctl tape archive sends a
+ * tape there from anywhere in the library. The library never calls the
+ * uploader: it only wakes whoever attached.
  */
 #define _GNU_SOURCE
-#include "library.h"
+#include "library_int.h"
 #include "media.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,32 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datadir.h"
 #include "scsi/sense.h"
-#include "scsi/smc.h"
-#include "scsi/spc.h"
 #include "scsi/tape.h"
-#include "uploader.h"
 #include "util/escape.h"
-
-struct lib {
-	struct lib_config cfg;
-	struct cat *cat;
-	struct cat_library info;
-	struct scsi_dev changer;
-	bool changer_ok;
-	struct scsi_dev *drives;
-	struct cat_drive *cdrives;
-	size_t n_drives;
-	size_t n_drives_ok;
-	struct upl *upl; /* the object store's uploader, or NULL (local shelf) */
-};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* Messages quote barcodes, prefixes and places from requests and store
  * keys: escaped, and cut between characters when long (util/escape.h). */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void lib_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;
@@ -135,37 +112,20 @@ const char *lib_data_dir(const struct lib *lib)
 	return lib->cfg.data_dir;
 }
 
-static void lock(struct lib *lib)
+void lib_lock(struct lib *lib)
 {
 	pthread_mutex_lock(&lib->changer.lock);
 }
 
-static void unlock(struct lib *lib)
+void lib_unlock(struct lib *lib)
 {
 	pthread_mutex_unlock(&lib->changer.lock);
 }
 
+/* lib_open refuses a data directory so long that this cannot fit. */
 static void tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap, "%s/tapes/%s", lib->cfg.data_dir, barcode);
-	if (n < 0 || (size_t)n >= cap)
-		buf[0] = 0; /* lib_open refuses data directories this long */
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) ? -errno : 0;
-}
-
-static int rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	datadir_tape(lib->cfg.data_dir, barcode, buf, cap);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -185,7 +145,7 @@ static uint64_t naa_for(const char *serial)
 	return 0x6000000000000000ull | (fnv1a(serial) & 0x0fffffffffffffffull);
 }
 
-static int drive_index(const struct lib *lib, uint16_t addr)
+int lib_drive_at(const struct lib *lib, uint16_t addr)
 {
 	for (size_t i = 0; i < lib->n_drives; i++)
 		if (lib->cdrives[i].address == addr)
@@ -193,55 +153,9 @@ static int drive_index(const struct lib *lib, uint16_t addr)
 	return -1;
 }
 
-/* ---- Barcodes and media ------------------------------------------------- */
-
-int lib_barcode_check(const char *barcode, char *err, size_t errlen)
-{
-	/* Counted in characters, not bytes, and quoted escaped: a barcode
-	 * from a request or a store key may hold anything. */
-	size_t n = strlen(barcode), chars = 0, bad = 0, bad_at = 0, bad_len = 0;
-	for (size_t i = 0; i < n; chars++) {
-		size_t k = esc_utf8_len(barcode + i, n - i);
-		char c = barcode[i];
-		if (!bad && !((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
-			bad = chars + 1;
-			bad_at = i;
-			bad_len = k ? k : 1;
-		}
-		i += k ? k : 1;
-	}
-	if (!bad && chars >= 5 && chars <= CAT_BARCODE_MAX)
-		return 0;
-	char shown[CAT_BARCODE_MAX * 6 + 1]; /* 16 of the longest escape */
-	esc_show(shown, sizeof(shown), barcode);
-	if (chars < 5 || chars > CAT_BARCODE_MAX) {
-		set_err(err, errlen,
-			"barcode '%s' has %zu characters; a barcode has 5 to 16 characters A-Z 0-9 "
-			"(e.g. ABC123L8)",
-			shown, chars);
-		return -EINVAL;
-	}
-	char what[8];
-	esc_mem(what, sizeof(what), barcode + bad_at, bad_len);
-	set_err(err, errlen,
-		"barcode '%s' has '%s' at position %zu; only A-Z and 0-9 are allowed (upper case)",
-		shown, what, bad);
-	return -EINVAL;
-}
-
-/* LTO labels end in L5..L9 for LTO-5..LTO-9 (LTO cartridge label spec). */
-static bool media_from_barcode(const char *barcode, enum tape_media *m)
-{
-	size_t n = strlen(barcode);
-	if (n < 2 || barcode[n - 2] != 'L' || barcode[n - 1] < '5' || barcode[n - 1] > '9')
-		return false;
-	*m = (enum tape_media)(barcode[n - 1] - '0');
-	return true;
-}
-
 /* ---- Element helpers ---------------------------------------------------- */
 
-static int element_by_addr(struct lib *lib, uint16_t addr, struct cat_element *out)
+int lib_element_at(struct lib *lib, uint16_t addr, struct cat_element *out)
 {
 	struct cat_element *els;
 	size_t n;
@@ -260,50 +174,7 @@ static int element_by_addr(struct lib *lib, uint16_t addr, struct cat_element *o
 	return rc;
 }
 
-static int parse_where(const char *where, enum cat_kind *kind, uint32_t *ordinal)
-{
-	const char *colon = strchr(where, ':');
-	if (!colon)
-		return -EINVAL;
-	size_t klen = (size_t)(colon - where);
-	if (klen == 4 && strncmp(where, "slot", 4) == 0)
-		*kind = CAT_STORAGE;
-	else if (klen == 5 && strncmp(where, "drive", 5) == 0)
-		*kind = CAT_DRIVE;
-	else if (klen == 2 && strncmp(where, "ie", 2) == 0)
-		*kind = CAT_IE;
-	else
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || v == 0 || v > 65535)
-		return -EINVAL;
-	*ordinal = (uint32_t)v;
-	return 0;
-}
-
-static const char *kind_word(enum cat_kind k)
-{
-	switch (k) {
-	case CAT_STORAGE:
-		return "slot";
-	case CAT_IE:
-		return "import/export element";
-	case CAT_DRIVE:
-		return "drive";
-	default:
-		return "transport";
-	}
-}
-
-/* "drive 2", "slot 7", "ie 1": how messages name an element. */
-static void elem_name(enum cat_kind k, uint32_t ordinal, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%s %u", cat_kind_name(k), ordinal);
-}
-
-static int first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_t *addr,
+int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_t *addr,
 		      uint32_t *ordinal)
 {
 	struct cat_element *els;
@@ -334,7 +205,7 @@ out:
 }
 
 /* Record the bytes a cartridge holds, read from the medium itself. */
-static void refresh_used(struct lib *lib, const char *barcode)
+void lib_refresh_used(struct lib *lib, const char *barcode)
 {
 	char dir[PATH_MAX];
 	struct tape *t;
@@ -345,50 +216,37 @@ static void refresh_used(struct lib *lib, const char *barcode)
 	}
 }
 
-/* Does the medium hold any data (any object before EOD)? */
-static bool holds_data(struct lib *lib, const char *barcode, uint64_t *bytes)
-{
-	char dir[PATH_MAX];
-	struct tape *t;
-	bool any = false;
-	*bytes = 0;
-	tape_dir(lib, barcode, dir, sizeof(dir));
-	if (tape_open(dir, &t) == 0) {
-		any = tape_eod(t) > 0;
-		*bytes = tape_used_bytes(t);
-		tape_close(t);
-	}
-	return any;
-}
-
 /*
- * The state a move gives a tape: into an import/export element is an export
- * (toward the shelf); out of one into the library is an import, which
- * cancels an export not yet archived.
+ * The lifecycle's event for a move: into an import/export element is an
+ * export (toward the shelf); out of one into the library is an import,
+ * which cancels an export not yet archived.
  */
-static enum cat_state state_after_move(const struct cat_tape *t, enum cat_kind from,
-				       enum cat_kind to)
+enum lc_event lib_move_event(const struct cat_tape *t, enum cat_kind to)
 {
+	enum cat_kind from = t->in_library ? t->kind : CAT_STORAGE;
 	if (to == CAT_IE && from != CAT_IE)
-		return CAT_IN_TRANSIT_TO_SHELF;
+		return LC_EXPORT;
 	if (from == CAT_IE && to != CAT_IE && t->state == CAT_IN_TRANSIT_TO_SHELF)
-		return t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
-	return t->state;
+		return LC_IMPORT;
+	return LC_MOVE;
 }
 
-/*
- * The one move: drive coupling plus one catalog transaction. Called with
- * the lock held; src holds t, dst is empty. On refusal fills *why.
- */
-static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind src_kind,
-		     uint16_t dst, enum cat_kind dst_kind, const char *cause,
-		     struct smc_refusal *why)
+/* The one move (library_int.h). */
+int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_kind dst_kind,
+	     const char *cause, struct smc_refusal *why, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	int src_drive = src_kind == CAT_DRIVE ? drive_index(lib, t->element) : -1;
-	int dst_drive = dst_kind == CAT_DRIVE ? drive_index(lib, dst) : -1;
-	int rc;
+	enum lc_event ev = lib_move_event(t, dst_kind);
+	int src_drive = t->kind == CAT_DRIVE ? lib_drive_at(lib, t->element) : -1;
+	int dst_drive = dst_kind == CAT_DRIVE ? lib_drive_at(lib, dst) : -1;
+	int rc = lc_check(t, ev, NULL, NULL, NULL, err, errlen);
 
+	if (rc) {
+		/* A damaged or unfinished cartridge cannot be handled. */
+		why->key = SK_HARDWARE_ERROR;
+		why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
+		return rc;
+	}
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
 	if (src_drive >= 0 && lib->cfg.auto_unload) {
 		rc = ssc_library_unload(&lib->drives[src_drive]);
@@ -417,7 +275,7 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
 			return rc;
 		}
-		refresh_used(lib, t->barcode);
+		lib_refresh_used(lib, t->barcode);
 	}
 	if (dst_drive >= 0) {
 		rc = ssc_insert(&lib->drives[dst_drive], dir);
@@ -425,15 +283,11 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 		 * load goes on (vtl/media.c). */
 		if (rc == -EBADMSG && media_repair(lib, t) == 1)
 			rc = ssc_insert(&lib->drives[dst_drive], dir);
-		if (rc == -EBADMSG && t->state != CAT_IRRECOVERABLE) {
+		if (rc == -EBADMSG) {
 			/* Damaged beyond repair here: IRRECOVERABLE, which the
 			 * uploader answers with the store's copy if it has one. */
-			struct cat_change bad = {.from = t->state,
-						 .keep_element = true,
-						 .to = CAT_IRRECOVERABLE,
-						 .write_protect = -1,
-						 .cause = "the medium cannot be opened at a load"};
-			if (cat_tape_change(lib->cat, t->barcode, &bad) == 0)
+			if (lc_apply(lib->cat, t, LC_MEDIUM_LOST, NULL, 0,
+				     "the medium cannot be opened at a load", NULL, 0) == 0)
 				lib_say(
 				    lib, 0,
 				    "tape %s is IRRECOVERABLE: its medium %s cannot be opened or "
@@ -449,16 +303,7 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 			return rc;
 		}
 	}
-	struct cat_change ch = {
-	    .from = t->state,
-	    .check_element = true,
-	    .at = t->element,
-	    .to = state_after_move(t, src_kind, dst_kind),
-	    .dest = dst,
-	    .write_protect = -1,
-	    .cause = cause,
-	};
-	rc = cat_tape_change(lib->cat, t->barcode, &ch);
+	rc = lc_apply(lib->cat, t, ev, NULL, dst, cause, err, errlen);
 	if (rc) {
 		/* Undo the drive side so the catalog stays the truth. */
 		if (dst_drive >= 0)
@@ -473,9 +318,9 @@ static int move_core(struct lib *lib, const struct cat_tape *t, enum cat_kind sr
 	return 0;
 }
 
-/* ---- The changer backend (called under the changer lock) --------------- */
+/* ---- The changer's backend (smc.h; called under the changer lock) ------ */
 
-static int be_inventory(void *ctx, struct smc_element *els, size_t n)
+static int changer_inventory(void *ctx, struct smc_element *els, size_t n)
 {
 	struct lib *lib = ctx;
 	struct cat_element *ce;
@@ -491,7 +336,7 @@ static int be_inventory(void *ctx, struct smc_element *els, size_t n)
 		if (j == m || ce[j].address != e->addr)
 			continue; /* not in the catalog: reported empty */
 		const struct cat_element *c = &ce[j];
-		int d = e->type == SMC_ET_DRIVE ? drive_index(lib, e->addr) : -1;
+		int d = e->type == SMC_ET_DRIVE ? lib_drive_at(lib, e->addr) : -1;
 		if (d >= 0) {
 			snprintf(e->dvcid, sizeof(e->dvcid), "%s", lib->cdrives[d].serial);
 			e->lu_valid = true;
@@ -517,13 +362,13 @@ static int be_inventory(void *ctx, struct smc_element *els, size_t n)
 	return 0;
 }
 
-static int be_move(void *ctx, uint16_t src, uint16_t dst, struct smc_refusal *why)
+static int changer_move(void *ctx, uint16_t src, uint16_t dst, struct smc_refusal *why)
 {
 	struct lib *lib = ctx;
 	struct cat_element s, d;
-	int rc = element_by_addr(lib, src, &s);
+	int rc = lib_element_at(lib, src, &s);
 	if (!rc)
-		rc = element_by_addr(lib, dst, &d);
+		rc = lib_element_at(lib, dst, &d);
 	if (rc) {
 		why->key = SK_ILLEGAL_REQUEST;
 		why->asc_ascq = ASC_INVALID_ELEMENT_ADDRESS;
@@ -539,15 +384,10 @@ static int be_move(void *ctx, uint16_t src, uint16_t dst, struct smc_refusal *wh
 		why->asc_ascq = ASC_MEDIUM_DESTINATION_ELEMENT_FULL;
 		return -EBUSY;
 	}
-	if (s.tape.state == CAT_IRRECOVERABLE) {
-		why->key = SK_HARDWARE_ERROR;
-		why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
-		return -EIO;
-	}
 	const char *cause = d.kind == CAT_IE   ? "MOVE MEDIUM by initiator (export)"
 			    : s.kind == CAT_IE ? "MOVE MEDIUM by initiator (import)"
 					       : "MOVE MEDIUM by initiator";
-	return move_core(lib, &s.tape, s.kind, dst, d.kind, cause, why);
+	return lib_move(lib, &s.tape, dst, d.kind, cause, why, NULL, 0);
 }
 
 /* ---- Opening: create, recover, build ------------------------------------ */
@@ -606,14 +446,14 @@ static int create_library(struct lib *lib, char *err, size_t errlen)
 	int rc = cat_library_create(lib->cat, &info, drives, cfg->n_drives);
 	free(drives);
 	if (rc)
-		set_err(err, errlen,
+		lib_err(err, errlen,
 			"cannot create the library in the catalog (%s); check the layout keys in "
 			"[library] (element ranges must not overlap)",
 			strerror(-rc));
 	return rc;
 }
 
-static int format_tape(struct lib *lib, const struct cat_tape *t)
+int lib_format_medium(struct lib *lib, const struct cat_tape *t)
 {
 	char dir[PATH_MAX];
 	struct tape_info info;
@@ -636,7 +476,7 @@ static int format_tape(struct lib *lib, const struct cat_tape *t)
 		return ours ? 0 : -EEXIST;
 	}
 	if (!rc)
-		rc = rm_rf(dir);
+		rc = datadir_rm_rf(dir);
 	if (!rc)
 		rc = tape_format(dir, &info);
 	return rc;
@@ -651,22 +491,21 @@ static int format_tape(struct lib *lib, const struct cat_tape *t)
 static int refuse_over_cartridges(struct lib *lib, const char *catalog, char *err, size_t errlen)
 {
 	const char *dd = lib->cfg.data_dir;
-	char names[200], found[512] = "";
+	char names[200], found[512] = "", tapes[PATH_MAX];
 	size_t n = 0;
+	datadir_tapes(dd, tapes, sizeof(tapes));
 	int rc = media_scan(dd, &n, names, sizeof(names));
 	if (rc) {
-		set_err(err, errlen, "cannot look for cartridges in %s/tapes: %s", dd,
-			strerror(-rc));
+		lib_err(err, errlen, "cannot look for cartridges in %s: %s", tapes, strerror(-rc));
 		return rc;
 	}
 	if (n) {
-		set_err(err, errlen,
-			"the catalog %s holds no library, but %s/tapes holds %zu cartridge%s "
-			"(%s): the catalog was lost or replaced, and vtld will not start a new "
-			"library over them; rebuild the catalog from them (and the object store): "
-			"vtld --rebuild-catalog; to start a new library instead, move %s/tapes "
-			"away first",
-			catalog, dd, n, n == 1 ? "" : "s", names, dd);
+		lib_err(err, errlen,
+			"the catalog %s holds no library, but %s holds %zu cartridge%s (%s): the "
+			"catalog was lost or replaced, and vtld will not start a new library over "
+			"them; rebuild the catalog from them (and the object store): vtld "
+			"--rebuild-catalog; to start a new library instead, move %s away first",
+			catalog, tapes, n, n == 1 ? "" : "s", names, tapes);
 		return -EEXIST;
 	}
 	/* Tapes of an earlier library in the store are safe from a new one
@@ -681,8 +520,13 @@ static int refuse_over_cartridges(struct lib *lib, const char *catalog, char *er
 	return -ENOENT;
 }
 
-/* Bring the catalog and the media to a consistent state after a crash. */
-static int recover(struct lib *lib)
+/*
+ * After a crash, bring the catalog and the media to a consistent state:
+ * finish creations, remove deleted tapes' media, return a cartridge left
+ * in the picker. ARCHIVING and RETRIEVING tapes are the shelf's worker's
+ * to finish (vtl/shelf.c).
+ */
+static int recover_after_crash(struct lib *lib)
 {
 	struct cat_tape *tapes;
 	size_t n;
@@ -691,18 +535,15 @@ static int recover(struct lib *lib)
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct cat_tape *t = &tapes[i];
-		char dir[PATH_MAX];
+		char dir[PATH_MAX], why[LIB_ERR_MAX];
 		tape_dir(lib, t->barcode, dir, sizeof(dir));
-		struct cat_change ch = {
-		    .from = t->state, .keep_element = true, .write_protect = -1};
-		switch (t->state) {
-		case CAT_CREATING:
+		if (t->state == CAT_CREATING) {
 			/* Formatting did not finish: do it again. */
-			ch.to = CAT_AVAILABLE;
-			ch.cause = "recovery: creation finished after restart";
-			int frc = format_tape(lib, t);
+			int frc = lib_format_medium(lib, t);
 			if (frc == 0)
-				rc = cat_tape_change(lib->cat, t->barcode, &ch);
+				rc = lc_apply(lib->cat, t, LC_FORMATTED, NULL, 0,
+					      "recovery: creation finished after restart", why,
+					      sizeof(why));
 			else
 				lib_say(lib, 0,
 					"tape %s stays CREATING: its medium %s cannot be formatted "
@@ -712,27 +553,10 @@ static int recover(struct lib *lib)
 					    ? "; it holds another cartridge, which is never "
 					      "formatted over: move it away and restart vtld"
 					    : "");
-			break;
-		case CAT_DELETED:
-			rm_rf(dir);
-			break;
-		case CAT_ARCHIVING:
-		case CAT_RETRIEVING:
-			if (lib->cfg.object_store)
-				break; /* the uploader finishes them (shelf.c) */
-			if (t->state == CAT_RETRIEVING) {
-				ch.to = CAT_ARCHIVED;
-				ch.cause = "recovery: retrieval interrupted; retrieve again";
-				rc = cat_tape_change(lib->cat, t->barcode, &ch);
-				break;
-			}
-			/* Local shelf: the data is already durable here. */
-			ch.to = CAT_ARCHIVED;
-			ch.cause = "recovery: archive finished after restart";
-			rc = cat_tape_change(lib->cat, t->barcode, &ch);
-			break;
-		default:
-			break;
+			if (!rc && frc == 0)
+				rc = cat_tape_get(lib->cat, t->barcode, t);
+		} else if (t->state == CAT_DELETED) {
+			datadir_rm_rf(dir);
 		}
 		if (!rc && t->in_library && t->kind == CAT_TRANSPORT) {
 			/* Parked in the picker by an EXCHANGE MEDIUM that did not
@@ -740,18 +564,11 @@ static int recover(struct lib *lib)
 			 * after power loss does. */
 			uint16_t home;
 			uint32_t ord;
-			if (first_free(lib, CAT_STORAGE, t->has_source ? t->source : 0, &home,
-				       &ord) == 0) {
-				struct cat_change back = {.from = t->state,
-							  .check_element = true,
-							  .at = t->element,
-							  .to = t->state,
-							  .dest = home,
-							  .write_protect = -1,
-							  .cause =
-							      "recovery: returned from the picker"};
-				rc = cat_tape_change(lib->cat, t->barcode, &back);
-			}
+			if (lib_first_free(lib, CAT_STORAGE, t->has_source ? t->source : 0, &home,
+					   &ord) == 0)
+				rc = lc_apply(lib->cat, t, LC_RETURN_HOME, NULL, home,
+					      "recovery: returned from the picker", why,
+					      sizeof(why));
 		}
 	}
 	free(tapes);
@@ -763,18 +580,17 @@ static void load_drives(struct lib *lib)
 {
 	for (size_t i = 0; i < lib->n_drives; i++) {
 		struct cat_element e;
-		if (element_by_addr(lib, lib->cdrives[i].address, &e) || !e.full)
+		if (lib_element_at(lib, lib->cdrives[i].address, &e) || !e.full)
 			continue;
 		char dir[PATH_MAX];
 		tape_dir(lib, e.tape.barcode, dir, sizeof(dir));
-		if (ssc_insert(&lib->drives[i], dir)) {
-			struct cat_change ch = {.from = e.tape.state,
-						.keep_element = true,
-						.to = CAT_IRRECOVERABLE,
-						.write_protect = -1,
-						.cause = "recovery: the medium cannot be opened"};
-			cat_tape_change(lib->cat, e.tape.barcode, &ch);
-		}
+		if (ssc_insert(&lib->drives[i], dir) &&
+		    lc_apply(lib->cat, &e.tape, LC_MEDIUM_LOST, NULL, 0,
+			     "recovery: the medium cannot be opened", NULL, 0) == 0)
+			lib_say(lib, 0,
+				"tape %s is IRRECOVERABLE: its medium %s cannot be opened in drive "
+				"%u; it comes back from the object store if the store holds it",
+				e.tape.barcode, dir, lib->cdrives[i].ordinal);
 	}
 }
 
@@ -787,30 +603,22 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 	lib->cfg = *cfg;
 	int rc = 0;
 
-	/* Room for "/tapes/" and a barcode, or "/catalog.db". */
-	if (strlen(cfg->data_dir) + 8 + CAT_BARCODE_MAX >= sizeof(path)) {
+	/* Room for every tape's medium directory (and its ".download"). */
+	char longest[CAT_BARCODE_MAX + 16];
+	memset(longest, 'X', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = 0;
+	if (datadir_tape(cfg->data_dir, longest, path, sizeof(path))) {
 		rc = -ENAMETOOLONG;
-		set_err(err, errlen, "data directory path is too long: %s", cfg->data_dir);
+		lib_err(err, errlen, "data directory path is too long: %s", cfg->data_dir);
 		goto fail;
 	}
-	if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
-		rc = -errno;
-		set_err(err, errlen, "cannot create data directory %s: %s", cfg->data_dir,
-			strerror(errno));
+	rc = datadir_make(cfg->data_dir, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	if (snprintf(path, sizeof(path), "%s/tapes", cfg->data_dir) >= (int)sizeof(path))
-		goto fail;
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		rc = -errno;
-		set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (snprintf(path, sizeof(path), "%s/catalog.db", cfg->data_dir) >= (int)sizeof(path))
-		goto fail;
+	datadir_catalog(cfg->data_dir, path, sizeof(path));
 	rc = cat_open(path, &lib->cat);
 	if (rc) {
-		set_err(err, errlen, "cannot open the catalog %s: %s%s", path, strerror(-rc),
+		lib_err(err, errlen, "cannot open the catalog %s: %s%s", path, strerror(-rc),
 			rc == -EPROTO ? " (written by a newer vtld)" : "");
 		goto fail;
 	}
@@ -826,7 +634,7 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		rc = cat_drives(lib->cat, &lib->cdrives, &lib->n_drives);
 	if (rc) {
 		if (err && !err[0])
-			set_err(err, errlen, "cannot read the library from %s: %s", path,
+			lib_err(err, errlen, "cannot read the library from %s: %s", path,
 				strerror(-rc));
 		goto fail;
 	}
@@ -837,12 +645,12 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		sc.layout.base[k] = lib->info.base[k];
 		sc.layout.count[k] = lib->info.count[k];
 	}
-	sc.backend.inventory = be_inventory;
-	sc.backend.move = be_move;
+	sc.backend.inventory = changer_inventory;
+	sc.backend.move = changer_move;
 	sc.backend.ctx = lib;
 	rc = smc_changer_init(&lib->changer, &sc);
 	if (rc) {
-		set_err(err, errlen, "cannot set up the changer: %s", strerror(-rc));
+		lib_err(err, errlen, "cannot set up the changer: %s", strerror(-rc));
 		goto fail;
 	}
 	lib->changer_ok = true;
@@ -872,14 +680,14 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		dc.rel_port = 1;
 		rc = ssc_drive_init(&lib->drives[i], &dc);
 		if (rc) {
-			set_err(err, errlen, "cannot set up drive %zu: %s", i + 1, strerror(-rc));
+			lib_err(err, errlen, "cannot set up drive %zu: %s", i + 1, strerror(-rc));
 			goto fail;
 		}
 		lib->n_drives_ok++;
 	}
-	rc = recover(lib);
+	rc = recover_after_crash(lib);
 	if (rc) {
-		set_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
+		lib_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
 		goto fail;
 	}
 	media_check_all(lib);
@@ -908,625 +716,7 @@ void lib_close(struct lib *lib)
 	free(lib);
 }
 
-/* ---- Operator actions --------------------------------------------------- */
-
-static int get_tape(struct lib *lib, const char *barcode, struct cat_tape *t, char *err,
-		    size_t errlen)
-{
-	int rc = cat_tape_get(lib->cat, barcode, t);
-	if (rc == -ENOENT)
-		set_err(err, errlen, "no tape %s in the catalog (vtlctl tape list shows the tapes)",
-			barcode);
-	else if (rc)
-		set_err(err, errlen, "cannot read tape %s from the catalog: %s", barcode,
-			strerror(-rc));
-	else if (t->state == CAT_DELETED) {
-		set_err(err, errlen, "tape %s was deleted; its barcode is retired", barcode);
-		rc = -ENOENT;
-	}
-	return rc;
-}
-
-static void drive_refusal(const struct cat_tape *t, char *err, size_t errlen, const char *alt)
-{
-	set_err(err, errlen, "tape %s is in drive %u; unload it first (vtlctl drive unload %u)%s",
-		t->barcode, t->ordinal, t->ordinal, alt);
-}
-
-/* count barcodes PREFIX + number + "L" + generation, skipping every
- * barcode the catalog knows (live or deleted). Called with the lock held. */
-static int generate_barcodes(struct lib *lib, const char *prefix, size_t count, enum tape_media m,
-			     char (*out)[17], char *err, size_t errlen)
-{
-	size_t plen = strlen(prefix);
-	if (plen < 1 || plen > 12) {
-		set_err(err, errlen, "prefix '%s' must have 1 to 12 characters A-Z 0-9", prefix);
-		return -EINVAL;
-	}
-	char probe[32];
-	snprintf(probe, sizeof(probe), "%sL0000", prefix);
-	int rc = lib_barcode_check(probe, NULL, 0);
-	if (rc) {
-		set_err(err, errlen, "prefix '%s' must have only characters A-Z 0-9", prefix);
-		return rc;
-	}
-	/* Six characters before the "Lx" suffix, as LTO labels have, and at
-	 * least one digit. */
-	int width = plen < 6 ? (int)(6 - plen) : 1;
-	if (plen + (size_t)width + 2 > CAT_BARCODE_MAX)
-		width = (int)(CAT_BARCODE_MAX - 2 - plen);
-	uint64_t limit = 1;
-	for (int i = 0; i < width; i++)
-		limit *= 10;
-	size_t made = 0;
-	for (uint64_t num = 1; num < limit && made < count; num++) {
-		struct cat_tape t;
-		char code[64];
-		snprintf(code, sizeof(code), "%s%0*" PRIu64 "L%d", prefix, width, num, (int)m);
-		if (strlen(code) > CAT_BARCODE_MAX)
-			break;
-		if (cat_tape_get(lib->cat, code, &t) == -ENOENT)
-			memcpy(out[made++], code, strlen(code) + 1);
-	}
-	if (made < count) {
-		set_err(err, errlen,
-			"prefix %s has room for only %zu more barcodes; choose another prefix",
-			prefix, made);
-		return -ENOSPC;
-	}
-	return 0;
-}
-
-int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**created)[17],
-		    size_t *n_created, char *err, size_t errlen)
-{
-	enum tape_media forced = TAPE_LTO8;
-	if (req->media && tape_media_parse(req->media, &forced)) {
-		set_err(err, errlen,
-			"unknown tape type '%s'; use LTO-5, LTO-6, LTO-7, LTO-8 or LTO-9",
-			req->media);
-		return -EINVAL;
-	}
-	size_t n = req->prefix ? req->count : req->n;
-	if (n == 0) {
-		set_err(err, errlen,
-			req->prefix ? "--count must be at least 1" : "no barcode given");
-		return -EINVAL;
-	}
-	if (n > 100000) {
-		set_err(err, errlen, "at most 100000 tapes at once");
-		return -EINVAL;
-	}
-	char(*codes)[17] = calloc(n, sizeof(*codes));
-	if (!codes)
-		return -ENOMEM;
-	if (req->prefix) {
-		lock(lib);
-		int rc = generate_barcodes(lib, req->prefix, n,
-					   req->media ? forced : lib->cfg.default_media, codes, err,
-					   errlen);
-		unlock(lib);
-		if (rc) {
-			free(codes);
-			return rc;
-		}
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			int rc = lib_barcode_check(req->barcodes[i], err, errlen);
-			if (rc) {
-				free(codes);
-				return rc;
-			}
-			snprintf(codes[i], 17, "%s", req->barcodes[i]);
-			for (size_t j = 0; j < i; j++) {
-				if (strcmp(codes[i], codes[j]) == 0) {
-					set_err(
-					    err, errlen,
-					    "barcode %s is given twice; each tape needs its own",
-					    codes[i]);
-					free(codes);
-					return -EINVAL;
-				}
-			}
-		}
-	}
-	struct cat_tape *tapes = calloc(n, sizeof(*tapes));
-	if (!tapes) {
-		free(codes);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct cat_tape *t = &tapes[i];
-		enum tape_media m = lib->cfg.default_media;
-		if (req->media)
-			m = forced;
-		else
-			media_from_barcode(codes[i], &m);
-		snprintf(t->barcode, sizeof(t->barcode), "%s", codes[i]);
-		snprintf(t->media, sizeof(t->media), "%s", tape_media_name(m));
-		t->capacity = req->size ? req->size : tape_media_capacity(m);
-	}
-
-	lock(lib);
-	size_t bad = 0;
-	int rc = 0;
-	/* A medium directory already holding a cartridge the catalog does
-	 * not know (a lost catalog, a copied-in tape) is never replaced. */
-	for (size_t i = 0; i < n && !rc; i++) {
-		char dir[PATH_MAX];
-		tape_dir(lib, tapes[i].barcode, dir, sizeof(dir));
-		if (cat_tape_get(lib->cat, tapes[i].barcode, &(struct cat_tape){0}) == -ENOENT &&
-		    tape_probe(dir) == 1) {
-			set_err(
-			    err, errlen,
-			    "%s already holds a cartridge %s that the catalog does not know; it "
-			    "is not replaced: bring it into the catalog with vtld "
-			    "--rebuild-catalog (or vtlctl catalog rebuild), or move the "
-			    "directory away, then create the tape",
-			    dir, tapes[i].barcode);
-			rc = -EEXIST;
-		}
-	}
-	if (rc) {
-		unlock(lib);
-		free(tapes);
-		free(codes);
-		return rc;
-	}
-	rc = cat_tape_create(lib->cat, tapes, n, "created by operator", &bad);
-	if (rc == -EEXIST) {
-		struct cat_tape old;
-		memset(&old, 0, sizeof(old));
-		if (cat_tape_get(lib->cat, tapes[bad].barcode, &old) == 0 &&
-		    old.state == CAT_DELETED)
-			set_err(
-			    err, errlen,
-			    "barcode %s belonged to a tape that was deleted; barcodes are never "
-			    "reused, choose another",
-			    tapes[bad].barcode);
-		else
-			set_err(err, errlen,
-				"tape %s already exists (%s, %s); choose another barcode",
-				tapes[bad].barcode, cat_state_name(old.state), old.location);
-	} else if (rc == -ENOSPC) {
-		struct cat_element *els;
-		size_t n_els, nfree = 0;
-		if (cat_elements(lib->cat, &els, &n_els) == 0) {
-			for (size_t i = 0; i < n_els; i++)
-				nfree += els[i].kind == CAT_STORAGE && !els[i].full;
-			free(els);
-		}
-		set_err(
-		    err, errlen,
-		    "the library is full: %zu free storage slot%s for %zu new tape%s; archive or "
-		    "delete tapes first (vtlctl tape archive / vtlctl tape delete)",
-		    nfree, nfree == 1 ? "" : "s", n, n == 1 ? "" : "s");
-	} else if (rc) {
-		set_err(err, errlen, "cannot create the tapes in the catalog: %s", strerror(-rc));
-	}
-	for (size_t i = 0; !rc && i < n; i++) {
-		int frc = format_tape(lib, &tapes[i]);
-		struct cat_change ch = {.from = CAT_CREATING,
-					.keep_element = true,
-					.to = CAT_AVAILABLE,
-					.write_protect = -1,
-					.cause = "medium formatted"};
-		if (frc) {
-			/* Leave it CREATING: the next start formats it again. */
-			set_err(err, errlen, "cannot format the medium of tape %s in %s/tapes: %s",
-				tapes[i].barcode, lib->cfg.data_dir, strerror(-frc));
-			rc = frc;
-			break;
-		}
-		rc = cat_tape_change(lib->cat, tapes[i].barcode, &ch);
-		if (rc)
-			set_err(err, errlen, "cannot record tape %s as AVAILABLE: %s",
-				tapes[i].barcode, strerror(-rc));
-	}
-	/* New cartridges in the slots: tell the initiators. */
-	smc_notify(&lib->changer, ASC_NOT_READY_TO_READY_CHANGE);
-	unlock(lib);
-	free(tapes);
-	if (rc || !created)
-		free(codes);
-	else
-		*created = codes;
-	if (n_created)
-		*n_created = rc ? 0 : n;
-	return rc;
-}
-
-int lib_tape_move(struct lib *lib, const char *barcode, const char *where, char *err, size_t errlen)
-{
-	enum cat_kind kind;
-	uint32_t ordinal;
-	if (parse_where(where, &kind, &ordinal)) {
-		set_err(err, errlen, "bad destination '%s'; use slot:N, drive:N or ie:N", where);
-		return -EINVAL;
-	}
-	lock(lib);
-	struct cat_tape t;
-	struct cat_element d;
-	uint16_t dst;
-	char name[48];
-	int rc = get_tape(lib, barcode, &t, err, errlen);
-	if (rc)
-		goto out;
-	elem_name(kind, ordinal, name, sizeof(name));
-	rc = cat_element_find(lib->cat, kind, ordinal, &dst);
-	if (rc) {
-		set_err(err, errlen, "this library has no %s %u (%s 1-%u); see vtlctl library show",
-			kind_word(kind), ordinal, cat_kind_name(kind), lib->info.count[kind]);
-		goto out;
-	}
-	if (!t.in_library) {
-		set_err(err, errlen, "tape %s is %s on the shelf, not in the library; %s", barcode,
-			cat_state_name(t.state),
-			t.state == CAT_ARCHIVED ? "retrieve it first (vtlctl tape retrieve)"
-						: "wait until it is archived, then retrieve it");
-		rc = -ENOENT;
-		goto out;
-	}
-	if (t.element == dst)
-		goto out; /* already there */
-	rc = element_by_addr(lib, dst, &d);
-	if (rc)
-		goto out;
-	if (d.full) {
-		set_err(err, errlen, "%s holds tape %s; choose a free one (vtlctl library show)",
-			name, d.tape.barcode);
-		rc = -EBUSY;
-		goto out;
-	}
-	if (t.state == CAT_IRRECOVERABLE) {
-		set_err(err, errlen, "tape %s is IRRECOVERABLE; it can only be deleted", barcode);
-		rc = -EIO;
-		goto out;
-	}
-	if (t.kind == CAT_DRIVE) {
-		int di = drive_index(lib, t.element);
-		if (di >= 0 && ssc_state(&lib->drives[di]) == SSC_LOADED) {
-			drive_refusal(&t, err, errlen, "");
-			rc = -EBUSY;
-			goto out;
-		}
-	}
-	struct smc_refusal why;
-	rc = move_core(lib, &t, t.kind, dst, kind, "moved by operator", &why);
-	if (rc == -EMEDIUMTYPE) {
-		/* LTO compatibility (ssc.c media_access): a drive takes its own
-		 * generation and the one before, older ones not at all (LTO-8
-		 * and later) or read-only (up to LTO-7, two back). */
-		set_err(err, errlen,
-			"tape %s is %s media, which %s (an %s drive) cannot load; "
-			"use a tape of the drive's generation or the one before",
-			barcode, t.media, name, lib->info.drive_media);
-		goto out;
-	}
-	if (rc) {
-		set_err(err, errlen, "moving tape %s to %s failed: %s", barcode, name,
-			strerror(-rc));
-		goto out;
-	}
-	smc_notify(&lib->changer, (kind == CAT_IE || t.kind == CAT_IE)
-				      ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
-				      : ASC_NOT_READY_TO_READY_CHANGE);
-out:
-	unlock(lib);
-	return rc;
-}
-
-int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen)
-{
-	lock(lib);
-	uint16_t addr, home;
-	uint32_t home_ord;
-	struct cat_element e;
-	int rc = cat_element_find(lib->cat, CAT_DRIVE, drive, &addr);
-	if (rc) {
-		set_err(err, errlen, "this library has no drive %u (drives 1-%u)", drive,
-			lib->info.count[CAT_DRIVE]);
-		goto out;
-	}
-	rc = element_by_addr(lib, addr, &e);
-	if (rc)
-		goto out;
-	if (!e.full) {
-		set_err(err, errlen, "drive %u is empty; nothing to unload", drive);
-		rc = -ENOENT;
-		goto out;
-	}
-	/* Home: the slot it came from if that is a free storage slot. */
-	rc = first_free(lib, CAT_STORAGE, e.tape.has_source ? e.tape.source : 0, &home, &home_ord);
-	if (rc) {
-		set_err(err, errlen,
-			"no free storage slot to return tape %s to; free one first (vtlctl tape "
-			"archive or tape move)",
-			e.tape.barcode);
-		goto out;
-	}
-	int di = drive_index(lib, addr);
-	if (di >= 0) {
-		/* The operator's unload: flushes and gives the cartridge up,
-		 * whatever the host had set. */
-		rc = ssc_remove(&lib->drives[di], true);
-		if (rc && rc != -ENOENT) {
-			set_err(err, errlen, "drive %u could not unload tape %s: %s", drive,
-				e.tape.barcode, strerror(-rc));
-			goto out;
-		}
-		refresh_used(lib, e.tape.barcode);
-	}
-	struct cat_change ch = {.from = e.tape.state,
-				.check_element = true,
-				.at = addr,
-				.to = e.tape.state,
-				.dest = home,
-				.write_protect = -1,
-				.cause = "drive unloaded by operator"};
-	rc = cat_tape_change(lib->cat, e.tape.barcode, &ch);
-	if (rc) {
-		char dir[PATH_MAX];
-		tape_dir(lib, e.tape.barcode, dir, sizeof(dir));
-		if (di >= 0)
-			ssc_insert(&lib->drives[di], dir);
-		set_err(err, errlen, "cannot record the unload of drive %u: %s", drive,
-			strerror(-rc));
-		goto out;
-	}
-	smc_notify(&lib->changer, ASC_NOT_READY_TO_READY_CHANGE);
-out:
-	unlock(lib);
-	return rc;
-}
-
-int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err, size_t errlen)
-{
-	lock(lib);
-	struct cat_tape t;
-	int rc = get_tape(lib, barcode, &t, err, errlen);
-	if (rc)
-		goto out;
-	int di = t.in_library && t.kind == CAT_DRIVE ? drive_index(lib, t.element) : -1;
-	if (di >= 0 && !force) {
-		drive_refusal(&t, err, errlen, ", or delete it with --force");
-		rc = -EBUSY;
-		goto out;
-	}
-	if (t.in_library && t.kind == CAT_IE && lib->changer.prevent_removal && !force) {
-		set_err(
-		    err, errlen,
-		    "tape %s is in import/export element %u and an initiator prevents medium "
-		    "removal on the changer; allow removal in the backup software, or use --force",
-		    barcode, t.ordinal);
-		rc = -EBUSY;
-		goto out;
-	}
-	if (!force &&
-	    (t.state == CAT_ARCHIVED || t.state == CAT_ARCHIVING || t.state == CAT_RETRIEVING)) {
-		set_err(err, errlen,
-			"tape %s is %s: its data is only in the object store, and deleting the "
-			"tape deletes those objects; retrieve it first (vtlctl tape retrieve %s), "
-			"or delete it with --force to destroy the data",
-			barcode, cat_state_name(t.state), barcode);
-		rc = -ENOTEMPTY;
-		goto out;
-	}
-	uint64_t bytes;
-	if (!force && holds_data(lib, barcode, &bytes)) {
-		set_err(err, errlen,
-			"tape %s holds data (%" PRIu64 " bytes); delete it with --force to destroy "
-			"the data",
-			barcode, bytes);
-		rc = -ENOTEMPTY;
-		goto out;
-	}
-	if (di >= 0) {
-		rc = ssc_remove(&lib->drives[di], true);
-		if (rc && rc != -ENOENT) {
-			set_err(err, errlen, "drive %u could not give up tape %s: %s", t.ordinal,
-				barcode, strerror(-rc));
-			goto out;
-		}
-	}
-	struct cat_change ch = {.from = t.state,
-				.to = CAT_DELETED,
-				.to_none = true,
-				.write_protect = -1,
-				.cause = force ? "deleted by operator (--force)"
-					       : "deleted by operator"};
-	rc = cat_tape_change(lib->cat, barcode, &ch);
-	if (rc) {
-		set_err(err, errlen, "cannot delete tape %s in the catalog: %s", barcode,
-			strerror(-rc));
-		goto out;
-	}
-	/* After the commit: a crash before this leaves a DELETED tape's
-	 * directory, which lib_open removes. */
-	char dir[PATH_MAX];
-	tape_dir(lib, barcode, dir, sizeof(dir));
-	rm_rf(dir);
-	if (t.in_library)
-		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
-							   : ASC_NOT_READY_TO_READY_CHANGE);
-out:
-	unlock(lib);
-	return rc;
-}
-
-/* One transition; dest: an element address, STAY or NOWHERE. */
-enum { STAY = -1, NOWHERE = -2 };
-
-static int step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
-		int dest, int wp, const char *cause)
-{
-	struct cat_change ch = {
-	    .from = from,
-	    .to = to,
-	    .to_none = dest == NOWHERE,
-	    .dest = dest >= 0 ? (uint16_t)dest : 0,
-	    .keep_element = dest == STAY,
-	    .write_protect = wp,
-	    .cause = cause,
-	};
-	return cat_tape_change(lib->cat, barcode, &ch);
-}
-
-int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t errlen)
-{
-	lock(lib);
-	struct cat_tape t;
-	int rc = get_tape(lib, barcode, &t, err, errlen);
-	if (rc)
-		goto out;
-	if (t.state == CAT_ARCHIVED) {
-		set_err(err, errlen, "tape %s is already ARCHIVED on the shelf", barcode);
-		rc = -EALREADY;
-		goto out;
-	}
-	if (t.state != CAT_AVAILABLE && t.state != CAT_RETRIEVED &&
-	    t.state != CAT_IN_TRANSIT_TO_SHELF) {
-		set_err(err, errlen,
-			"tape %s is %s; only AVAILABLE, RETRIEVED or IN_TRANSIT_TO_SHELF tapes can "
-			"be archived",
-			barcode, cat_state_name(t.state));
-		rc = -EINVAL;
-		goto out;
-	}
-	if (t.in_library && t.kind == CAT_DRIVE) {
-		drive_refusal(&t, err, errlen, "");
-		rc = -EBUSY;
-		goto out;
-	}
-	if (t.in_library && t.kind == CAT_IE && lib->changer.prevent_removal) {
-		set_err(err, errlen,
-			"tape %s is in import/export element %u and an initiator prevents medium "
-			"removal on the changer; allow removal in the backup software first",
-			barcode, t.ordinal);
-		rc = -EBUSY;
-		goto out;
-	}
-	if (lib->upl) {
-		/* The object store is the shelf: the tape leaves the library
-		 * now and the uploader makes it ARCHIVING once every byte is
-		 * in the store and verified, then ARCHIVED (ARCHITECTURE.md,
-		 * durability contract). */
-		if (t.state != CAT_IN_TRANSIT_TO_SHELF)
-			rc = step(lib, barcode, t.state, CAT_IN_TRANSIT_TO_SHELF, NOWHERE, -1,
-				  "archived by operator; uploading to the shelf");
-		else if (t.in_library)
-			rc = step(lib, barcode, t.state, CAT_IN_TRANSIT_TO_SHELF, NOWHERE, -1,
-				  "taken from the import/export element by operator");
-		if (rc) {
-			set_err(err, errlen, "cannot archive tape %s: %s", barcode, strerror(-rc));
-			goto out;
-		}
-		upl_kick(lib->upl);
-		goto notify;
-	}
-	/* Each step is its own transaction and event, so a crash leaves a
-	 * state that recover() knows how to finish. */
-	if (t.state != CAT_IN_TRANSIT_TO_SHELF)
-		rc = step(lib, barcode, t.state, CAT_IN_TRANSIT_TO_SHELF, STAY, -1,
-			  "archived by operator");
-	if (!rc)
-		rc = step(lib, barcode, CAT_IN_TRANSIT_TO_SHELF, CAT_ARCHIVING, NOWHERE, -1,
-			  "left the library for the shelf");
-	if (!rc)
-		rc = step(lib, barcode, CAT_ARCHIVING, CAT_ARCHIVED, NOWHERE, -1,
-			  "on the local shelf (no object store configured)");
-	if (rc) {
-		set_err(err, errlen, "cannot archive tape %s: %s", barcode, strerror(-rc));
-		goto out;
-	}
-notify:
-	if (t.in_library)
-		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
-							   : ASC_NOT_READY_TO_READY_CHANGE);
-out:
-	unlock(lib);
-	return rc;
-}
-
-int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t errlen)
-{
-	lock(lib);
-	struct cat_tape t;
-	uint16_t ie;
-	uint32_t ie_ord;
-	int rc = get_tape(lib, barcode, &t, err, errlen);
-	if (rc)
-		goto out;
-	if (t.state != CAT_ARCHIVED) {
-		set_err(err, errlen, "tape %s is %s (%s); only ARCHIVED tapes can be retrieved",
-			barcode, cat_state_name(t.state), t.location);
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = first_free(lib, CAT_IE, 0, &ie, &ie_ord);
-	if (rc) {
-		set_err(err, errlen,
-			"no free import/export element for tape %s; move a tape out of the ports "
-			"first (vtlctl tape move BARCODE --to slot:N, or tape archive)",
-			barcode);
-		goto out;
-	}
-	if (lib->upl) {
-		/* The uploader downloads the tape and then puts it, read-only,
-		 * into a free import/export element (lib_shelf_step). */
-		rc = step(lib, barcode, CAT_ARCHIVED, CAT_RETRIEVING, NOWHERE, -1,
-			  "retrieval requested by operator; downloading from the shelf");
-		if (rc)
-			set_err(err, errlen, "cannot retrieve tape %s: %s", barcode, strerror(-rc));
-		else
-			upl_kick(lib->upl);
-		goto out;
-	}
-	/* A retrieved tape is read-only (AWS Tape Gateway): set the
-	 * cartridge's write-protect tab, so the drive answers DATA PROTECT. */
-	char dir[PATH_MAX];
-	struct tape *m;
-	tape_dir(lib, barcode, dir, sizeof(dir));
-	rc = tape_open(dir, &m);
-	if (!rc) {
-		rc = tape_set_write_protect(m, true);
-		int crc = tape_close(m);
-		if (!rc)
-			rc = crc;
-	}
-	if (rc) {
-		set_err(err, errlen, "the medium of tape %s in %s cannot be opened: %s", barcode,
-			dir, strerror(-rc));
-		goto out;
-	}
-	rc = step(lib, barcode, CAT_ARCHIVED, CAT_RETRIEVING, NOWHERE, -1,
-		  "retrieval requested by operator");
-	if (!rc)
-		rc = step(lib, barcode, CAT_RETRIEVING, CAT_RETRIEVED, ie, 1,
-			  "retrieved into import/export element (read-only)");
-	if (rc) {
-		set_err(err, errlen, "cannot retrieve tape %s: %s", barcode, strerror(-rc));
-		goto out;
-	}
-	smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
-out:
-	unlock(lib);
-	return rc;
-}
-
 /* ---- The shelf in the object store -------------------------------------- */
-
-void lib_set_uploader(struct lib *lib, struct upl *upl)
-{
-	lock(lib);
-	lib->upl = upl;
-	unlock(lib);
-}
-
-struct upl *lib_uploader(struct lib *lib)
-{
-	return lib->upl;
-}
 
 void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap)
 {
@@ -1545,43 +735,39 @@ void lib_say(struct lib *lib, int level, const char *fmt, ...)
 	lib->cfg.log(lib->cfg.log_arg, level, msg);
 }
 
-int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
-		   const char *cause)
+int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const char *cause)
 {
-	lock(lib);
+	lib_lock(lib);
 	struct cat_tape t;
+	uint16_t ie = 0;
+	uint32_t ord;
 	int rc = cat_tape_get(lib->cat, barcode, &t);
-	if (!rc && t.state != from)
-		rc = -ESTALE;
-	if (rc)
-		goto out;
-	if (to == CAT_RETRIEVED) {
-		uint16_t ie;
-		uint32_t ord;
-		rc = first_free(lib, CAT_IE, 0, &ie, &ord);
-		if (!rc)
-			rc = step(lib, barcode, from, to, ie, 1, cause);
-		if (!rc)
-			smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
-		goto out;
-	}
-	rc = step(lib, barcode, from, to, NOWHERE, -1, cause);
-	if (!rc && t.in_library)
+	enum lc_place place = LC_STAY;
+	if (!rc)
+		rc = lc_check(&t, ev, NULL, NULL, &place, NULL, 0);
+	/* Into the first free import/export element (a retrieved tape). */
+	if (!rc && place == LC_ELEMENT)
+		rc = lib_first_free(lib, CAT_IE, 0, &ie, &ord);
+	if (!rc)
+		rc = lc_apply(lib->cat, &t, ev, NULL, ie, cause, NULL, 0);
+	if (!rc && place == LC_ELEMENT)
+		smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
+	else if (!rc && place == LC_NOWHERE && t.in_library)
 		smc_notify(&lib->changer, t.kind == CAT_IE ? ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 							   : ASC_NOT_READY_TO_READY_CHANGE);
-out:
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 
 int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
 {
-	lock(lib);
+	lib_lock(lib);
 	struct cat_tape t;
 	int rc = cat_tape_get(lib->cat, barcode, &t);
-	if (!rc && t.state != CAT_IRRECOVERABLE)
-		rc = -ESTALE;
-	int d = !rc && t.in_library && t.kind == CAT_DRIVE ? drive_index(lib, t.element) : -1;
+	struct lc_facts facts = {.was = CAT_N_STATES};
+	if (!rc)
+		rc = lc_check(&t, LC_MEDIUM_BACK, NULL, NULL, NULL, NULL, 0);
+	int d = !rc && t.in_library && t.kind == CAT_DRIVE ? lib_drive_at(lib, t.element) : -1;
 	if (d >= 0) {
 		/* The drive it is in has been empty since its load failed. */
 		char dir[PATH_MAX];
@@ -1589,14 +775,14 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
 		rc = ssc_insert(&lib->drives[d], dir);
 	}
 	if (!rc) {
-		rc = step(lib, barcode, CAT_IRRECOVERABLE, media_state_before(lib, &t), STAY, -1,
-			  cause);
+		facts.was = media_state_before(lib, &t);
+		rc = lc_apply(lib->cat, &t, LC_MEDIUM_BACK, &facts, 0, cause, NULL, 0);
 		if (rc && d >= 0)
 			ssc_remove(&lib->drives[d], true);
 	}
 	if (!rc && t.in_library)
 		smc_notify(&lib->changer, ASC_NOT_READY_TO_READY_CHANGE);
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 
@@ -1608,19 +794,49 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 	snprintf(t.barcode, sizeof(t.barcode), "%s", barcode);
 	snprintf(t.media, sizeof(t.media), "%s", media);
 	t.capacity = capacity;
-	lock(lib);
+	if (state != CAT_AVAILABLE && state != CAT_ARCHIVED) {
+		lib_err(err, errlen, "tape %s: a recovered tape is AVAILABLE or ARCHIVED, not %s",
+			barcode, cat_state_name(state));
+		return -EINVAL;
+	}
+	lib_lock(lib);
 	size_t bad;
 	int rc = cat_tape_create(lib->cat, &t, 1, cause, &bad);
-	if (!rc)
-		rc = step(lib, barcode, CAT_CREATING, state,
-			  state == CAT_AVAILABLE ? STAY : NOWHERE, -1, cause);
 	if (rc)
-		set_err(err, errlen, "cannot add tape %s to the catalog: %s%s", barcode,
+		lib_err(err, errlen, "cannot add tape %s to the catalog: %s%s", barcode,
 			strerror(-rc), rc == -ENOSPC ? " (no free storage slot)" : "");
-	else if (state == CAT_AVAILABLE)
-		refresh_used(lib, barcode);
-	unlock(lib);
+	if (!rc)
+		rc = cat_tape_get(lib->cat, barcode, &t);
+	if (!rc)
+		rc = lc_apply(lib->cat, &t,
+			      state == CAT_AVAILABLE ? LC_FOUND_IN_SLOT : LC_FOUND_ON_SHELF, NULL, 0,
+			      cause, err, errlen);
+	if (!rc && state == CAT_AVAILABLE)
+		lib_refresh_used(lib, barcode);
+	lib_unlock(lib);
 	return rc;
+}
+
+int lib_tape_record_used(struct lib *lib, const char *barcode, uint64_t used)
+{
+	lib_lock(lib);
+	int rc = cat_tape_set_used(lib->cat, barcode, used);
+	lib_unlock(lib);
+	return rc;
+}
+
+void lib_set_shelf_worker(struct lib *lib, void (*wake)(void *arg), void *arg)
+{
+	lib_lock(lib);
+	lib->shelf_wake = wake;
+	lib->shelf_arg = arg;
+	lib_unlock(lib);
+}
+
+void lib_wake_shelf(struct lib *lib)
+{
+	if (lib->shelf_wake)
+		lib->shelf_wake(lib->shelf_arg);
 }
 
 /* ---- Snapshots ---------------------------------------------------------- */
@@ -1630,18 +846,18 @@ int lib_drives_info(struct lib *lib, struct lib_drive_info **out, size_t *n)
 	struct lib_drive_info *v = calloc(lib->n_drives ? lib->n_drives : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	lock(lib);
+	lib_lock(lib);
 	for (size_t i = 0; i < lib->n_drives; i++) {
 		v[i].ordinal = lib->cdrives[i].ordinal;
 		v[i].lun = lib->cdrives[i].lun;
 		v[i].address = lib->cdrives[i].address;
 		snprintf(v[i].serial, sizeof(v[i].serial), "%s", lib->cdrives[i].serial);
 		struct cat_element e;
-		if (element_by_addr(lib, lib->cdrives[i].address, &e) == 0 && e.full)
+		if (lib_element_at(lib, lib->cdrives[i].address, &e) == 0 && e.full)
 			snprintf(v[i].barcode, sizeof(v[i].barcode), "%s", e.tape.barcode);
 		v[i].state = ssc_state(&lib->drives[i]);
 	}
-	unlock(lib);
+	lib_unlock(lib);
 	*out = v;
 	*n = lib->n_drives;
 	return 0;
@@ -1649,9 +865,9 @@ int lib_drives_info(struct lib *lib, struct lib_drive_info **out, size_t *n)
 
 int lib_elements(struct lib *lib, struct cat_element **out, size_t *n)
 {
-	lock(lib);
+	lib_lock(lib);
 	int rc = cat_elements(lib->cat, out, n);
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 
@@ -1668,7 +884,7 @@ static void live_used(struct lib *lib, struct cat_tape *t)
 
 	if (!t->in_library || t->kind != CAT_DRIVE)
 		return;
-	i = drive_index(lib, t->element);
+	i = lib_drive_at(lib, t->element);
 	if (i >= 0 && (size_t)i < lib->n_drives_ok &&
 	    ssc_used_bytes(&lib->drives[i], t->barcode, &used))
 		t->used = used;
@@ -1676,31 +892,31 @@ static void live_used(struct lib *lib, struct cat_tape *t)
 
 int lib_tape_get(struct lib *lib, const char *barcode, struct cat_tape *t)
 {
-	lock(lib);
+	lib_lock(lib);
 	int rc = cat_tape_get(lib->cat, barcode, t);
 	if (rc == 0)
 		live_used(lib, t);
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 
 int lib_tape_list(struct lib *lib, int state, struct cat_tape **out, size_t *n)
 {
-	lock(lib);
+	lib_lock(lib);
 	int rc = cat_tape_list(lib->cat, state, false, out, n);
 	if (rc == 0)
 		for (size_t i = 0; i < *n; i++)
 			live_used(lib, &(*out)[i]);
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 
 int lib_events(struct lib *lib, const char *barcode, size_t limit, struct cat_event **out,
 	       size_t *n)
 {
-	lock(lib);
+	lib_lock(lib);
 	int rc = cat_events(lib->cat, barcode, limit, out, n);
-	unlock(lib);
+	lib_unlock(lib);
 	return rc;
 }
 

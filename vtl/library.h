@@ -3,11 +3,13 @@
  * catalog, the coupling between them, and every administrative action.
  *
  * The model owns the catalog and the scsi_dev objects. Each change of the
- * inventory, whether an initiator's MOVE MEDIUM or an operator's command
- * from the control socket, runs under the changer's lock (lock order:
- * changer, then drive) and is one catalog transaction; operator changes
- * then raise the changer unit attention that a real library raises, so
- * initiators re-read the inventory.
+ * inventory, whether an initiator's MOVE MEDIUM, an operator's command
+ * from the control socket or a step of the shelf's worker, runs under the
+ * changer's lock (lock order: changer, then drive) and is one lifecycle
+ * event (vtl/lifecycle.h), one catalog transaction; operator changes then
+ * raise the changer unit attention that a real library raises, so
+ * initiators re-read the inventory. Implemented in library.c (the model)
+ * and admin.c (the operator's actions).
  *
  * Functions return 0 or a negative errno. When they refuse, they write a
  * sentence for a person into err (what failed, on which object, what to
@@ -22,6 +24,7 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "lifecycle.h"
 #include "scsi/ssc.h"
 
 struct scsi_dev;
@@ -44,11 +47,6 @@ struct lib_config {
 	enum ssc_vendor drive_vendor;
 	/* New tapes. */
 	enum tape_media default_media;
-	/* The shelf is the object store (vtl/shelf.c): archiving waits for
-	 * the upload, retrieving for the download, and lib_open leaves
-	 * ARCHIVING and RETRIEVING tapes for the uploader to finish. false:
-	 * the local shelf (data stays under DATA_DIR/tapes). */
-	bool object_store;
 	/* MOVE MEDIUM out of a drive element unloads the drive (most
 	 * libraries do; Bacula's mtx-changer and Amanda's chg-robot expect it
 	 * by default). false: the host must unload it first (LOAD UNLOAD),
@@ -73,9 +71,10 @@ void lib_config_defaults(struct lib_config *cfg);
 
 /*
  * Open the library in cfg->data_dir: create the catalog and the default
- * library on first start, recover from a crash (finish or undo tapes left
- * CREATING, delete the media of DELETED tapes, load cartridges the catalog
- * puts in drives), and build the devices.
+ * library on first start, recover from a crash (finish tapes left
+ * CREATING, delete the media of DELETED tapes, repair damaged media, load
+ * cartridges the catalog puts in drives), and build the devices. Tapes
+ * on a trip to or from the shelf wait for its worker.
  */
 int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t errlen);
 /* Flush and unload the drives (their cartridges stay in the drive elements
@@ -107,37 +106,46 @@ struct lib_create {
 int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**created)[17],
 		    size_t *n_created, char *err, size_t errlen);
 
-/* Where: "slot:N", "drive:N", "ie:N". */
-int lib_tape_move(struct lib *lib, const char *barcode, const char *where, char *err,
-		  size_t errlen);
+/* Move a tape to element `ordinal` (1-based) of kind (CAT_STORAGE,
+ * CAT_DRIVE or CAT_IE), as the picker would. */
+int lib_tape_move(struct lib *lib, const char *barcode, enum cat_kind kind, uint32_t ordinal,
+		  char *err, size_t errlen);
 int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err, size_t errlen);
+/* Send a tape to the shelf: it leaves the library now and becomes
+ * ARCHIVED once its worker has every byte in the store. */
 int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t errlen);
+/* Ask for an ARCHIVED tape back: the shelf's worker downloads it and puts
+ * it, read-only, into a free import/export element. */
 int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t errlen);
 /* Operator unload of drive N (1-based): the drive gives the cartridge up
  * (flushing it) and the picker returns it to its home slot. */
 int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen);
 
-/* ---- The shelf in the object store (vtl/shelf.c) -------------------- */
+/* ---- For the shelf's worker (vtl/shelf.c, vtl/rebuild.c) ------------- */
 
-struct upl;
-/* Attach the uploader: archive and retrieve then hand tapes to it. */
-void lib_set_uploader(struct lib *lib, struct upl *upl);
-struct upl *lib_uploader(struct lib *lib);
+/*
+ * The one interface between the library and the object store's side, in
+ * one direction: the uploader calls these; the library never calls the
+ * uploader, it only calls the wake function attached here when a tape
+ * starts a trip to or from the shelf (NULL: none attached; such tapes
+ * wait). Attach before any thread uses the library, detach (NULL) before
+ * the worker goes away.
+ */
+void lib_set_shelf_worker(struct lib *lib, void (*wake)(void *arg), void *arg);
 /* DATA_DIR/tapes/BARCODE, the tape's medium directory (the cache). */
 void lib_tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap);
 /* Say something through lib_config's log (level 0 error .. 2 info). */
 void lib_say(struct lib *lib, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*
- * One shelf transition made by the uploader, under the changer's lock, as
- * one catalog transaction with its event: from -> to, out of the library
- * (an import/export element the tape held is freed, and initiators get
- * the unit attention), except to RETRIEVED, which puts the tape
- * write-protected into the first free import/export element (-ENOSPC when
- * none is free). -ESTALE when the tape is no longer in state `from`.
+ * A step of a tape's trip, as one lifecycle event under the changer's lock:
+ * LC_UPLOADED and LC_SHELVED take it out of the library (an import/export
+ * element it held is freed and initiators get the unit attention);
+ * LC_DOWNLOADED puts it write-protected into the first free import/export
+ * element (-ENOSPC when none is free). -ESTALE when the tape's state no
+ * longer allows the event.
  */
-int lib_shelf_step(struct lib *lib, const char *barcode, enum cat_state from, enum cat_state to,
-		   const char *cause);
+int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const char *cause);
 /* An IRRECOVERABLE tape whose medium is in place again (restored from the
  * store): back to its earlier state, into its drive if it is in one. */
 int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
@@ -146,6 +154,8 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
 		   enum cat_state state, const char *cause, char *err, size_t errlen);
+/* Record the bytes used of a tape whose medium is not in place yet. */
+int lib_tape_record_used(struct lib *lib, const char *barcode, uint64_t used);
 
 /* Snapshots for display. */
 struct lib_drive_info {

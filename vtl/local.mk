@@ -2,7 +2,8 @@
 # (docs/library.md). The tests of the changer, the catalog and the CLI are
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
-libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
+libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
+	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
 	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
@@ -113,3 +114,11 @@ tests_vtl_test_ctl_vtld_SOURCES = tests/vtl/test_ctl_vtld.c \
 tests_vtl_test_ctl_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_vtl_test_ctl_vtld_LDADD = $(LIBISCSI_LIBS) $(CRITERION_LIBS) $(JANSSON_LIBS)
 EXTRA_tests_vtl_test_ctl_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# The tape lifecycle, every (state, event) pair against a real catalog
+# (tests/vtl/test_lifecycle.c; docs/library.md, "Tape states").
+check_PROGRAMS += tests/vtl/test_lifecycle
+TESTS += tests/vtl/test_lifecycle
+tests_vtl_test_lifecycle_SOURCES = tests/vtl/test_lifecycle.c
+tests_vtl_test_lifecycle_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_vtl_test_lifecycle_LDADD = $(LIB_TEST_LIBS)

@@ -15,7 +15,8 @@
  *     data: nothing here or in the callers formats over it.
  *
  * Functions here take no lock: lib_open calls them before any thread
- * runs, and the load path with the changer's lock held.
+ * runs, and the load path with the changer's lock held. State changes go
+ * through the lifecycle (lc_apply) like every other.
  */
 #define _GNU_SOURCE
 #include "media.h"
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog_upl.h"
+#include "datadir.h"
 #include "scsi/tape.h"
 
 int media_info_of(const struct cat_tape *t, struct tape_info *info)
@@ -107,10 +109,7 @@ enum cat_state media_state_before(struct lib *lib, const struct cat_tape *t)
 		}
 		free(ev);
 	}
-	/* Only states whose medium is here make sense again. */
-	if (s != CAT_AVAILABLE && s != CAT_RETRIEVED && s != CAT_IN_TRANSIT_TO_SHELF)
-		s = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
-	return s;
+	return s; /* the lifecycle keeps only states whose medium is here */
 }
 
 /* States in which the tape's medium is in DATA_DIR/tapes. */
@@ -148,14 +147,10 @@ void media_check_all(struct lib *lib)
 			/* Neither here whole nor repairable: IRRECOVERABLE, which
 			 * the uploader answers with the store's copy if there is
 			 * one (vtl/shelf.c, shelf_restore_damaged). */
-			struct cat_change ch = {
-			    .from = t->state,
-			    .keep_element = true,
-			    .to = CAT_IRRECOVERABLE,
-			    .write_protect = -1,
-			    .cause = rc == -ENOENT ? "recovery: the medium is missing"
-						   : "recovery: the medium cannot be repaired"};
-			if (cat_tape_change(lib_catalog(lib), t->barcode, &ch) == 0)
+			if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_LOST, NULL, 0,
+				     rc == -ENOENT ? "recovery: the medium is missing"
+						   : "recovery: the medium cannot be repaired",
+				     NULL, 0) == 0)
 				lib_say(lib, 0,
 					"tape %s is IRRECOVERABLE: its medium %s is %s; it comes "
 					"back from the object store if the store holds it",
@@ -168,15 +163,15 @@ void media_check_all(struct lib *lib)
 		if (tape_open(dir, &m) != 0)
 			continue;
 		tape_close(m);
-		enum cat_state to = media_state_before(lib, t);
-		struct cat_change ch = {.from = CAT_IRRECOVERABLE,
-					.keep_element = true,
-					.to = to,
-					.write_protect = -1,
-					.cause = "recovery: the medium opens again"};
-		if (cat_tape_change(lib_catalog(lib), t->barcode, &ch) == 0)
-			lib_say(lib, 1, "tape %s: its medium opens again; %s -> %s", t->barcode,
-				cat_state_name(CAT_IRRECOVERABLE), cat_state_name(to));
+		struct lc_facts facts = {.was = media_state_before(lib, t)};
+		if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_BACK, &facts, 0,
+			     "recovery: the medium opens again", NULL, 0) == 0) {
+			struct cat_tape now;
+			if (cat_tape_get(lib_catalog(lib), t->barcode, &now) == 0)
+				lib_say(lib, 1, "tape %s: its medium opens again; %s -> %s",
+					t->barcode, cat_state_name(CAT_IRRECOVERABLE),
+					cat_state_name(now.state));
+		}
 	}
 	free(tapes);
 }
@@ -190,7 +185,7 @@ int media_scan(const char *data_dir, size_t *count, char *names, size_t cap)
 	*count = 0;
 	if (cap)
 		names[0] = 0;
-	if (snprintf(path, sizeof(path), "%s/tapes", data_dir) >= (int)sizeof(path))
+	if (datadir_tapes(data_dir, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	d = opendir(path);
 	if (!d)

@@ -194,7 +194,7 @@ static int read_state(struct store *st, const struct upl_config *c, const char *
 static int plan_local(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(x->lib));
+	datadir_tapes(lib_data_dir(x->lib), path, sizeof(path));
 	DIR *d = opendir(path);
 	if (!d) {
 		if (errno == ENOENT)
@@ -543,7 +543,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 			set_where(x, t, NULL);
 			upl_errmsg(t->reason, sizeof(t->reason),
 				   "known to the catalog (created while the rebuild ran)");
-			upl_rm_rf(tmp);
+			datadir_rm_rf(tmp);
 			free(info);
 			upl_man_free(&m);
 			return 0;
@@ -551,7 +551,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 	}
 	if (!rc)
 		rc = seed_rows(x, bc, &m, info, "AVAILABLE", t->reason, sizeof(t->reason));
-	if (!rc && (rc = cat_tape_set_used(x->cat, bc, used)) != 0)
+	if (!rc && (rc = lib_tape_record_used(x->lib, bc, used)) != 0)
 		upl_errmsg(t->reason, sizeof(t->reason), "cannot record its used bytes: %s",
 			   strerror(-rc));
 	if (!rc)
@@ -563,7 +563,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
 		snprintf(t->reason + l, sizeof(t->reason) - l,
 			 "; %s is kept and the next catalog rebuild finishes the tape", tmp);
 	} else if (rc) {
-		upl_rm_rf(tmp);
+		datadir_rm_rf(tmp);
 	}
 	t->result = rc ? UPL_FAILED : UPL_RECOVERED;
 	if (!rc) {
@@ -777,7 +777,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct upl_confi
 			    .shelf_c = shelf_c,
 			    .log = log,
 			    .r = r};
-	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
+	datadir_catalog(lib_data_dir(lib), path, sizeof(path));
 	int rc = cat_open(path, &x.cat);
 	if (rc) {
 		upl_errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));

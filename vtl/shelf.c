@@ -296,7 +296,7 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	char dir[PATH_MAX];
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	if (!rc)
-		rc = upl_rm_rf(dir);
+		rc = datadir_rm_rf(dir);
 	if (!rc) {
 		char cause[PATH_MAX + 2 * STORE_KEY_MAX], at[PATH_MAX + STORE_KEY_MAX];
 		upl_key_tape(sc, t->barcode, "", pfx);
@@ -309,7 +309,7 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 			snprintf(cause, sizeof(cause),
 				 "on the shelf in the object store (%s); local copy dropped",
 				 cls[0] ? cls : "STANDARD");
-		rc = lib_shelf_step(u->lib, t->barcode, CAT_ARCHIVING, CAT_ARCHIVED, cause);
+		rc = lib_shelf_step(u->lib, t->barcode, LC_SHELVED, cause);
 	}
 	if (!rc) {
 		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
@@ -487,7 +487,7 @@ int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *b
 		upl_man_free(m);
 		return rc;
 	}
-	upl_rm_rf(tmp);
+	datadir_rm_rf(tmp);
 	if (mkdir(tmp, 0700)) {
 		rc = -errno;
 		upl_errmsg(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
@@ -555,7 +555,7 @@ int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *b
 		if (!err[0])
 			upl_errmsg(err, errlen, "cannot download tape %s into %s: %s", bc, tmp,
 				   strerror(-rc));
-		upl_rm_rf(tmp);
+		datadir_rm_rf(tmp);
 		upl_man_free(m);
 	}
 	return rc;
@@ -570,7 +570,7 @@ int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errle
 	char *slash = strrchr(parent, '/');
 	if (slash)
 		*slash = 0;
-	int rc = upl_rm_rf(dir);
+	int rc = datadir_rm_rf(dir);
 	if (!rc && rename(tmp, dir))
 		rc = -errno;
 	int fd = rc ? -1 : open(slash ? parent : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -594,7 +594,7 @@ static int shelf_download_tape(struct store *st, const struct upl_config *c, con
 	snprintf(tmp, sizeof(tmp), "%s.download", dir);
 	int rc = shelf_fetch_tape(st, c, bc, tmp, m, w, err, errlen);
 	if (!rc && (rc = shelf_install_tape(tmp, dir, err, errlen)) != 0) {
-		upl_rm_rf(tmp);
+		datadir_rm_rf(tmp);
 		upl_man_free(m);
 	}
 	return rc;
@@ -683,7 +683,7 @@ int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t)
 	if (!rc)
 		upl_tape_note(u, t->barcode, "%s", "");
 	if (!rc)
-		rc = lib_shelf_step(u->lib, t->barcode, CAT_RETRIEVING, CAT_RETRIEVED,
+		rc = lib_shelf_step(u->lib, t->barcode, LC_DOWNLOADED,
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
 	if (rc == -ENOSPC) {

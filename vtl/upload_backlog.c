@@ -209,7 +209,7 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 void upl_sweep_partial_fetches(struct upl *u)
 {
 	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/tapes", lib_data_dir(u->lib));
+	datadir_tapes(lib_data_dir(u->lib), path, sizeof(path));
 	DIR *d = opendir(path);
 	struct dirent *de;
 	if (!d)

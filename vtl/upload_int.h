@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "datadir.h"
 #include "rebuild.h"
 #include "scsi/tape.h"
 #include "uploader.h"
@@ -214,8 +215,6 @@ void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem);
 /* A message for a person into buf, cut at cap if need be. */
 void upl_errmsg(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t upl_mono_ms(void);
-/* rm -rf path; 0 when it is not there. */
-int upl_rm_rf(const char *path);
 
 /* Log at level (upl_log_fn), an error or warning of the same cause at most
  * once a minute. */

@@ -30,7 +30,6 @@
 #include "uploader.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -97,7 +96,7 @@ int upl_store_open(const struct upl_config *c, const char *data_dir, struct stor
 		char path[PATH_MAX];
 		if (c->path[0])
 			snprintf(path, sizeof(path), "%s", c->path);
-		else if (snprintf(path, sizeof(path), "%s/store", data_dir) >= (int)sizeof(path))
+		else if (datadir_store(data_dir, path, sizeof(path)))
 			return -ENAMETOOLONG;
 		rc = store_local_open(path, out, &se);
 	} else if (strcmp(c->type, "s3") == 0) {
@@ -381,23 +380,8 @@ void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 		upl_copy_str(u->stats.activity, sizeof(u->stats.activity), text);
 	pthread_mutex_unlock(&u->mu);
 }
-/* ---- Files, messages, time ---------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) ? -errno : 0;
-}
-
-int upl_rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* ---- Messages, time ----------------------------------------------------- */
 
 /* A message for a person into buf, cut at cap if need be. */
 void upl_errmsg(char *buf, size_t cap, const char *fmt, ...)
@@ -755,8 +739,7 @@ static void round_once(struct upl *u)
 			snprintf(cause, sizeof(cause),
 				 "uploaded and verified: %" PRIu64 " bytes in the object store",
 				 bytes);
-			if (lib_shelf_step(u->lib, t->barcode, CAT_IN_TRANSIT_TO_SHELF,
-					   CAT_ARCHIVING, cause) == 0) {
+			if (lib_shelf_step(u->lib, t->barcode, LC_UPLOADED, cause) == 0) {
 				t->state = CAT_ARCHIVING;
 				shelf_finish_archive(u, t);
 			}
@@ -862,7 +845,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 	pthread_cond_init(&u->work_cond, NULL);
 	pthread_cond_init(&u->done_cond, NULL);
 	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/catalog.db", lib_data_dir(lib));
+	datadir_catalog(lib_data_dir(lib), path, sizeof(path));
 	int rc = cat_open(path, &u->cat);
 	if (rc) {
 		snprintf(err, errlen, "uploader: cannot open the catalog %s: %s", path,
@@ -914,7 +897,7 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 		goto fail;
 	}
 	u->running = true;
-	lib_set_uploader(lib, u);
+	lib_set_shelf_worker(lib, kick_cb, u);
 	*out = u;
 	return 0;
 fail:
@@ -939,7 +922,7 @@ void upl_stop(struct upl *u)
 {
 	if (!u)
 		return;
-	lib_set_uploader(u->lib, NULL);
+	lib_set_shelf_worker(u->lib, NULL, NULL);
 	pthread_mutex_lock(&u->mu);
 	u->stop = true;
 	pthread_cond_broadcast(&u->cond);

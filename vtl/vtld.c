@@ -501,7 +501,6 @@ int main(int argc, char **argv)
 
 	struct lib *lib;
 	struct upl *upl = NULL;
-	cfg.lib.object_store = true; /* the shelf is the object store */
 	cfg.lib.log = lib_log;
 	cfg.lib.rebuild = rebuild_catalog;
 	cfg.lib.store_holds_tapes = store_holds_tapes;
@@ -522,7 +521,7 @@ int main(int argc, char **argv)
 	}
 
 	struct ctl_server *ctl;
-	rc = ctl_server_start(lib, cfg.socket, ctl_log, &ctl, err, sizeof(err));
+	rc = ctl_server_start(lib, upl, cfg.socket, ctl_log, &ctl, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err);
 		upl_stop(upl);

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (nl)
 			*nl = 0;
 		if (!too_big(line)) {
-			char *resp = ctl_handle_line(lib, line, NULL);
+			char *resp = ctl_handle_line(lib, NULL, line, NULL);
 			check_answer(line, resp);
 			free(resp);
 		}

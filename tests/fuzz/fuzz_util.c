@@ -227,7 +227,7 @@ const char *fz_lib_template(void)
 	static const char *const b[] = {"FZA001L8", "FZA002L8", "FZA003L7", "FZB001L6"};
 	struct lib_create c = {.barcodes = b, .n = 4};
 	if (lib_tape_create(lib, &c, NULL, NULL, err, sizeof(err)) ||
-	    lib_tape_move(lib, "FZA001L8", "drive:1", err, sizeof(err)))
+	    lib_tape_move(lib, "FZA001L8", CAT_DRIVE, 1, err, sizeof(err)))
 		fz_die("template: %s", err);
 	write_records(lib_drive(lib, 0));
 	lib_close(lib);

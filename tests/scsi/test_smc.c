@@ -5,6 +5,7 @@
  * drives 500-501 (LUN 1-2), storage 1000-1007.
  */
 #include "tests/catalog/libtest.h"
+#include "vtl/uploader.h"
 
 enum { N1 = 0x1001, N2 = 0x1002 };
 enum { PICKER = 1, IE1 = 10, IE2 = 11, DRV1 = 500, DRV2 = 501, SLOT1 = 1000, SLOT2 = 1001 };
@@ -524,12 +525,44 @@ Test(smc, move_to_an_ie_element_exports_toward_the_shelf)
 	cr_assert_eq(tp.state, CAT_AVAILABLE);
 }
 
+/* The shelf's worker vtld runs: the uploader, over a local-directory
+ * object store in the test's directory. */
+static struct upl *start_shelf(void)
+{
+	struct upl_config c;
+	struct store *st;
+	struct upl *u;
+	upl_config_defaults(&c);
+	c.idle_secs = 1;
+	cr_assert_eq(upl_store_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0, "%s", T.err);
+	cr_assert_eq(upl_start(T.lib, st, &c, NULL, &u, T.err, sizeof(T.err)), 0, "%s", T.err);
+	return u;
+}
+
+/* Wait (at most 30 s) for the worker to bring the tape to state s. */
+static void wait_state(const char *barcode, enum cat_state s)
+{
+	struct cat_tape tp;
+	for (int i = 0; i < 3000; i++) {
+		cr_assert_eq(lib_tape_get(T.lib, barcode, &tp), 0);
+		if (tp.state == s)
+			return;
+		usleep(10000);
+	}
+	cr_assert_fail("tape %s is %s, not %s", barcode, cat_state_name(tp.state),
+		       cat_state_name(s));
+}
+
 Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
 {
 	add_tape("ABC001L8");
+	struct upl *u = start_shelf();
 	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
 	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	wait_state("ABC001L8", CAT_ARCHIVED);
 	cr_assert_eq(lib_tape_retrieve(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
+	wait_state("ABC001L8", CAT_RETRIEVED);
+	upl_stop(u);
 	/* Operator action at the port: every initiator hears of it. */
 	cr_assert(saw_ua(ch, N1, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
 	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
@@ -550,11 +583,22 @@ Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
 	cr_assert(t.buf[2] & 0x80, "WP in the mode parameter header");
 }
 
+Test(smc, archive_without_a_shelf_worker_waits_in_transit)
+{
+	add_tape("ABC001L8");
+	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_IN_TRANSIT_TO_SHELF);
+	cr_assert_not(tp.in_library, "it left the library for the shelf");
+	cr_assert_str_eq(tp.location, "shelf");
+}
+
 Test(smc, operator_changes_raise_unit_attentions_on_the_changer)
 {
 	tlib_create(&T, "ABC001L8");
 	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
-	cr_assert_eq(lib_tape_move(T.lib, "ABC001L8", "ie:2", T.err, sizeof(T.err)), 0, "%s",
+	cr_assert_eq(lib_tape_move(T.lib, "ABC001L8", CAT_IE, 2, T.err, sizeof(T.err)), 0, "%s",
 		     T.err);
 	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
 }

@@ -1,0 +1,77 @@
+/*
+ * datadir.c - paths in vtld's data directory (see datadir.h).
+ */
+#define _GNU_SOURCE /* nftw */
+#include "datadir.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int path_of(char *buf, size_t cap, const char *data_dir, const char *a, const char *b)
+{
+	int n = b ? snprintf(buf, cap, "%s/%s/%s", data_dir, a, b)
+		  : snprintf(buf, cap, "%s/%s", data_dir, a);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap)
+			buf[0] = 0;
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int datadir_catalog(const char *data_dir, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "catalog.db", NULL);
+}
+
+int datadir_tapes(const char *data_dir, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "tapes", NULL);
+}
+
+int datadir_tape(const char *data_dir, const char *barcode, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "tapes", barcode);
+}
+
+int datadir_store(const char *data_dir, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "store", NULL);
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	int rc = -errno;
+	snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int datadir_make(const char *data_dir, char *err, size_t errlen)
+{
+	char path[4096];
+	int rc = make_dir(data_dir, err, errlen);
+	if (!rc && (rc = datadir_tapes(data_dir, path, sizeof(path))) != 0)
+		snprintf(err, errlen, "data directory path is too long: %s", data_dir);
+	if (!rc)
+		rc = make_dir(path, err, errlen);
+	return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path) ? -errno : 0;
+}
+
+int datadir_rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
