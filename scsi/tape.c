@@ -676,7 +676,10 @@ bool parse_seg_name(const char *name, uint64_t *id, const char **ext)
 {
 	uint64_t v = 0;
 
-	if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 4 + 16 + 4 || name[20] != '.')
+	size_t n = strlen(name);
+
+	/* "seg-" 16 hex digits "." and dat, idx or part. */
+	if (strncmp(name, "seg-", 4) != 0 || n < 4 + 16 + 4 || n > 4 + 16 + 5 || name[20] != '.')
 		return false;
 	for (int i = 4; i < 20; i++) {
 		char c = name[i];

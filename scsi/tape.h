@@ -101,6 +101,31 @@ struct tape_repair {
 int tape_repair(const char *dir, const struct tape_info *hint, uint64_t min_generation,
 		struct tape_repair *rep);
 
+/*
+ * The files of a cartridge in its directory (docs/medium-format.md), for
+ * the layers that move them to and from the object store: a segment's
+ * records (TAPE_SEG_DATA) and index sidecar (TAPE_SEG_INDEX), a segment
+ * being fetched back into the directory (TAPE_SEG_FETCH: written aside,
+ * then renamed to its data file; tape_open ignores it), the manifest and
+ * the copies tape_repair keeps. seg is ignored for the manifest's files;
+ * dir NULL gives the name alone (for the *at() calls). -ENAMETOOLONG when
+ * buf cannot hold it.
+ */
+enum tape_file {
+	TAPE_SEG_DATA,
+	TAPE_SEG_INDEX,
+	TAPE_SEG_FETCH,
+	TAPE_FILE_MANIFEST,
+	TAPE_FILE_MANIFEST_PREV,
+	TAPE_FILE_MANIFEST_DAMAGED,
+};
+int tape_file_path(const char *dir, enum tape_file f, uint64_t seg, char *buf, size_t cap);
+/* The name alone ("MANIFEST.prev"), for messages. */
+const char *tape_file_name(enum tape_file f);
+/* Remove the TAPE_SEG_FETCH files a crash left in dir (nothing may be
+ * fetching into it); 0 or a negative errno. */
+int tape_remove_fetches(const char *dir);
+
 /* Does dir hold a cartridge's files (a manifest, a segment with data, a
  * sidecar)? 1 yes, 0 no (or no such directory), or a negative errno. An
  * unfinished tape_format's empty segment is no cartridge. */

@@ -13,8 +13,10 @@
  */
 #include "tape_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,4 +127,63 @@ int tape_records_verify(const void *buf, size_t len)
 	if (r < 0)
 		return r;
 	return ok == len ? 0 : -EBADMSG;
+}
+
+const char *tape_file_name(enum tape_file f)
+{
+	switch (f) {
+	case TAPE_SEG_DATA:
+		return "seg-*.dat";
+	case TAPE_SEG_INDEX:
+		return "seg-*.idx";
+	case TAPE_SEG_FETCH:
+		return "seg-*.part";
+	case TAPE_FILE_MANIFEST:
+		return TAPE_MANIFEST;
+	case TAPE_FILE_MANIFEST_PREV:
+		return TAPE_MANIFEST_PREV;
+	case TAPE_FILE_MANIFEST_DAMAGED:
+		return TAPE_MANIFEST_BAD;
+	}
+	return "?";
+}
+
+int tape_file_path(const char *dir, enum tape_file f, uint64_t seg, char *buf, size_t cap)
+{
+	static const char *const ext[] = {
+	    [TAPE_SEG_DATA] = "dat", [TAPE_SEG_INDEX] = "idx", [TAPE_SEG_FETCH] = "part"};
+	char name[64];
+	int n;
+
+	if (f <= TAPE_SEG_FETCH)
+		seg_name(name, sizeof(name), seg, ext[f]);
+	else
+		snprintf(name, sizeof(name), "%s", tape_file_name(f));
+	n = dir ? snprintf(buf, cap, "%s/%s", dir, name) : snprintf(buf, cap, "%s", name);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap)
+			buf[0] = 0;
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int tape_remove_fetches(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		uint64_t id;
+		const char *ext;
+
+		if (parse_seg_name(de->d_name, &id, &ext) && strcmp(ext, "part") == 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) && !rc)
+			rc = -errno;
+	}
+	closedir(d);
+	return rc;
 }

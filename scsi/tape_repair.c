@@ -395,7 +395,7 @@ int tape_probe(const char *dir)
 		if (strncmp(de->d_name, TAPE_MANIFEST, strlen(TAPE_MANIFEST)) == 0 &&
 		    strcmp(de->d_name, TAPE_MANIFEST_TMP) != 0) {
 			found = 1;
-		} else if (parse_seg_name(de->d_name, &id, &ext)) {
+		} else if (parse_seg_name(de->d_name, &id, &ext) && strcmp(ext, "part") != 0) {
 			struct stat sb;
 
 			/* An empty segment is what an unfinished tape_format

@@ -315,8 +315,8 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 		}
 		rc = cat_tape_get(lib->cat, tapes[i].barcode, &made);
 		if (!rc)
-			rc = lc_apply(lib->cat, &made, LC_FORMATTED, NULL, 0, "medium formatted", err,
-				      errlen);
+			rc = lc_apply(lib->cat, &made, LC_FORMATTED, NULL, 0, "medium formatted",
+				      err, errlen);
 		else
 			lib_err(err, errlen, "cannot read tape %s back from the catalog: %s",
 				tapes[i].barcode, strerror(-rc));
@@ -427,7 +427,8 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen)
 	if (rc)
 		goto out;
 	/* Home: the slot it came from if that is a free storage slot. */
-	rc = lib_first_free(lib, CAT_STORAGE, e.tape.has_source ? e.tape.source : 0, &home, &home_ord);
+	rc = lib_first_free(lib, CAT_STORAGE, e.tape.has_source ? e.tape.source : 0, &home,
+			    &home_ord);
 	if (rc) {
 		lib_err(err, errlen,
 			"no free storage slot to return tape %s to; free one first (vtlctl tape "

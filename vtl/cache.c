@@ -84,11 +84,6 @@ static void logf_(struct vcache *c, int level, const char *fmt, ...)
 	c->cfg.log(level, msg);
 }
 
-static void part_name(char *buf, size_t n, uint64_t seg, const char *ext)
-{
-	snprintf(buf, n, "seg-%016" PRIx64 ".%s", seg, ext);
-}
-
 /* ---- Read-through ----------------------------------------------------------- */
 
 static void job_put(struct fjob *j)
@@ -220,8 +215,8 @@ static void *job_main(void *arg)
 	struct fjob *j = arg;
 	struct vcache *c = j->c;
 	char part[64], dat[64];
-	part_name(part, sizeof(part), j->seg, "part");
-	part_name(dat, sizeof(dat), j->seg, "dat");
+	tape_file_path(NULL, TAPE_SEG_FETCH, j->seg, part, sizeof(part));
+	tape_file_path(NULL, TAPE_SEG_DATA, j->seg, dat, sizeof(dat));
 	int rc = job_run(c, j);
 	pthread_mutex_lock(&c->mu);
 	if (!rc && renameat(j->dirfd, part, j->dirfd, dat))
@@ -260,7 +255,7 @@ static int job_start(struct vcache *c, const struct tape_fetch_req *req, struct 
 	j->restart = req->from > CHUNK ? req->from : 0;
 	j->last_use = time(NULL);
 	j->refs = 1;
-	part_name(part, sizeof(part), j->seg, "part");
+	tape_file_path(NULL, TAPE_SEG_FETCH, j->seg, part, sizeof(part));
 	j->dirfd = openat(req->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	j->fd = j->dirfd < 0 ? -1
 			     : openat(j->dirfd, part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -294,7 +289,7 @@ static int fetch(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t 
 	struct vcache *c = arg;
 	char dat[64];
 	int rc = 0;
-	part_name(dat, sizeof(dat), req->seg_id, "dat");
+	tape_file_path(NULL, TAPE_SEG_DATA, req->seg_id, dat, sizeof(dat));
 	pthread_mutex_lock(&c->mu);
 	struct fjob *j = NULL;
 	for (;;) {
@@ -442,8 +437,7 @@ void vcache_update(struct vcache *c, struct vcache_seg *cand, size_t n, uint64_t
 		for (size_t i = 0; i < n && used > c->cfg.limit; i++) {
 			char path[PATH_MAX + 64];
 			bool busy = false;
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", cand[i].dir,
-				 cand[i].seg);
+			tape_file_path(cand[i].dir, TAPE_SEG_DATA, cand[i].seg, path, sizeof(path));
 			pthread_mutex_lock(&c->mu);
 			for (struct fjob *j = c->jobs; j; j = j->next)
 				busy |= j->seg == cand[i].seg &&

@@ -175,7 +175,7 @@ int lib_element_at(struct lib *lib, uint16_t addr, struct cat_element *out)
 }
 
 int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_t *addr,
-		      uint32_t *ordinal)
+		   uint32_t *ordinal)
 {
 	struct cat_element *els;
 	size_t n;
@@ -809,8 +809,8 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 		rc = cat_tape_get(lib->cat, barcode, &t);
 	if (!rc)
 		rc = lc_apply(lib->cat, &t,
-			      state == CAT_AVAILABLE ? LC_FOUND_IN_SLOT : LC_FOUND_ON_SHELF, NULL, 0,
-			      cause, err, errlen);
+			      state == CAT_AVAILABLE ? LC_FOUND_IN_SLOT : LC_FOUND_ON_SHELF, NULL,
+			      0, cause, err, errlen);
 	if (!rc && state == CAT_AVAILABLE)
 		lib_refresh_used(lib, barcode);
 	lib_unlock(lib);

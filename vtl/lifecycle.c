@@ -39,7 +39,8 @@ struct lc_row {
 	lc_guard guard;	   /* NULL: always allowed */
 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -95,8 +96,8 @@ static int guard_import(const struct cat_tape *t, const struct lc_facts *f, enum
 }
 
 /* Back to the state it had, if that is one whose medium is here. */
-static int guard_medium_back(const struct cat_tape *t, const struct lc_facts *f,
-			     enum cat_state *to, char *err, size_t errlen)
+static int guard_medium_back(const struct cat_tape *t, const struct lc_facts *f, enum cat_state *to,
+			     char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
 	enum cat_state was = f ? f->was : CAT_N_STATES;
@@ -165,11 +166,11 @@ struct lc_refusal {
 	const char *fmt; /* %1$s the barcode, %2$s the state */
 };
 
-#define ON_SHELF_FMT "tape %1$s is %2$s on the shelf, not in the library; "
+#define ON_SHELF_FMT   "tape %1$s is %2$s on the shelf, not in the library; "
 #define RETRIEVE_FIRST "retrieve it first (vtlctl tape retrieve %1$s)"
-#define WAIT_THEN "wait until it is archived, then retrieve it (vtlctl tape retrieve %1$s)"
-#define BROKEN_FMT                                                                             \
-	"tape %1$s is IRRECOVERABLE: its medium cannot be read; it can only go back to a slot " \
+#define WAIT_THEN      "wait until it is archived, then retrieve it (vtlctl tape retrieve %1$s)"
+#define BROKEN_FMT                                                                                 \
+	"tape %1$s is IRRECOVERABLE: its medium cannot be read; it can only go back to a slot "    \
 	"or be deleted, or come back from the object store's copy (vtlctl tape show %1$s)"
 
 static const struct lc_refusal refusals[] = {
@@ -189,7 +190,7 @@ static const struct lc_refusal refusals[] = {
 };
 
 static const struct {
-	const char *name;   /* the event, for messages */
+	const char *name;    /* the event, for messages */
 	const char *passive; /* "only ... tapes can be %s" */
 	bool internal;	     /* raised by vtld's own threads */
 } events[LC_N_EVENTS] = {
@@ -233,7 +234,8 @@ static void allowed_in(enum lc_event ev, char *buf, size_t cap)
 			continue;
 		k++;
 		const char *sep = k == 1 ? "" : k == n ? " or " : ", ";
-		int w = snprintf(buf + len, cap - len, "%s%s", sep, cat_state_name((enum cat_state)s));
+		int w =
+		    snprintf(buf + len, cap - len, "%s%s", sep, cat_state_name((enum cat_state)s));
 		if (w < 0 || (size_t)w >= cap - len)
 			break;
 		len += (size_t)w;
@@ -321,7 +323,8 @@ int lc_apply(struct cat *cat, const struct cat_tape *t, enum lc_event ev,
 	};
 	rc = cat_tape_change(cat, t->barcode, &ch);
 	if (rc == -ESTALE)
-		say(err, errlen, "tape %s changed while it was being %s; look again (vtlctl tape show %s)",
+		say(err, errlen,
+		    "tape %s changed while it was being %s; look again (vtlctl tape show %s)",
 		    t->barcode, events[ev].passive, t->barcode);
 	else if (rc == -EBUSY)
 		say(err, errlen, "the destination of tape %s is full", t->barcode);

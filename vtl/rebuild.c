@@ -155,7 +155,7 @@ static void set_where(struct rebuild *x, struct upl_rebuild_tape *t, const struc
 static bool has_manifest(const char *dir)
 {
 	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	tape_file_path(dir, TAPE_FILE_MANIFEST, 0, path, sizeof(path));
 	return access(path, F_OK) == 0;
 }
 

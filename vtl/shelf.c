@@ -538,7 +538,7 @@ int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *b
 				   se.msg[0] ? se.msg : strerror(-rc));
 		if (!rc && (rc = tape_records_verify(buf, valid)) != 0)
 			upl_errmsg(err, errlen, "%s fails its record checksums (CRC32C)", key);
-		snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", tmp, m->tm.segs[i].id);
+		tape_file_path(tmp, TAPE_SEG_DATA, m->tm.segs[i].id, path, sizeof(path));
 		if (!rc && (rc = write_file(path, buf, valid)) != 0)
 			upl_errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		free(buf);
@@ -546,7 +546,7 @@ int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *b
 	}
 	if (!rc) {
 		char path[PATH_MAX + 32];
-		snprintf(path, sizeof(path), "%s/MANIFEST", tmp);
+		tape_file_path(tmp, TAPE_FILE_MANIFEST, 0, path, sizeof(path));
 		rc = write_file(path, m->buf, m->len);
 		if (rc)
 			upl_errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));

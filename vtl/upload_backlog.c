@@ -55,8 +55,7 @@ static void seg_backlog(const char *dir, const struct manifest *m, const struct 
 			/* The active segment: appended to since the manifest. */
 			char path[PATH_MAX + 64];
 			struct stat sb;
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m->tm.segs[i].id);
+			tape_file_path(dir, TAPE_SEG_DATA, m->tm.segs[i].id, path, sizeof(path));
 			if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > held)
 				held = (uint64_t)sb.st_size;
 		}
@@ -156,24 +155,21 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			for (size_t j = 0; j < nrows; j++)
 				if (rows[j].seg == m.tm.segs[i].id)
 					row = &rows[j];
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".part", dir,
-				 m.tm.segs[i].id);
+			tape_file_path(dir, TAPE_SEG_FETCH, m.tm.segs[i].id, path, sizeof(path));
 			/* A fetch from a LOCATE writes the .part from its record
 			 * on: count the bytes it holds, not its length. */
 			if (stat(path, &sb) == 0) {
 				uint64_t held = (uint64_t)sb.st_blocks * 512;
 				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
 			}
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir,
-				 m.tm.segs[i].id);
+			tape_file_path(dir, TAPE_SEG_DATA, m.tm.segs[i].id, path, sizeof(path));
 			if (stat(path, &sb))
 				continue; /* evicted */
 			uint64_t size = (uint64_t)sb.st_size;
 			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
 				    row->object_size >= m.tm.segs[i].valid;
 			used += size;
-			snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".idx", dir,
-				 m.tm.segs[i].id);
+			tape_file_path(dir, TAPE_SEG_INDEX, m.tm.segs[i].id, path, sizeof(path));
 			/* A read-through fetches from the library's location:
 			 * with a shelf apart, only AVAILABLE tapes have all
 			 * their objects there. */
@@ -215,24 +211,11 @@ void upl_sweep_partial_fetches(struct upl *u)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		char tape[PATH_MAX + 300];
+		if (de->d_name[0] == '.' ||
+		    snprintf(tape, sizeof(tape), "%s/%s", path, de->d_name) >= (int)sizeof(tape))
 			continue;
-		int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			continue;
-		DIR *t = fdopendir(dfd);
-		if (!t) {
-			close(dfd);
-			continue;
-		}
-		struct dirent *e;
-		while ((e = readdir(t))) {
-			size_t l = strlen(e->d_name);
-			if (l > 5 && strncmp(e->d_name, "seg-", 4) == 0 &&
-			    strcmp(e->d_name + l - 5, ".part") == 0)
-				unlinkat(dirfd(t), e->d_name, 0);
-		}
-		closedir(t);
+		tape_remove_fetches(tape);
 	}
 	closedir(d);
 }

@@ -83,7 +83,7 @@ static int cat_call_put(struct upl *u, const char *bc, const struct cat_upl_seg 
 static int read_range(const char *dir, uint64_t seg, uint64_t off, void *buf, size_t len)
 {
 	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".dat", dir, seg);
+	tape_file_path(dir, TAPE_SEG_DATA, seg, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -139,12 +139,13 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 	int rc = read_range(w->dir, w->s->seg, j->off, wk->buf, j->len);
 	if (rc == -ENOENT && !still_named(w->dir, w->s->seg))
 		rc = -EAGAIN; /* cut by an overwrite since: the next round reads anew */
-	if (rc && rc != -EAGAIN)
+	if (rc && rc != -EAGAIN) {
+		char path[PATH_MAX + 32];
+		tape_file_path(w->dir, TAPE_SEG_DATA, w->s->seg, path, sizeof(path));
 		return upl_errf(u, NULL, -EIO, FAULT_LOCAL,
-				"tape %s: cannot read %s/seg-%016" PRIx64
-				".dat, which its manifest "
-				"names: %s",
-				w->bc, w->dir, w->s->seg, strerror(-rc));
+				"tape %s: cannot read %s, which its manifest names: %s", w->bc,
+				path, strerror(-rc));
+	}
 	if (rc)
 		return rc;
 	struct cat_upl_part p = {.number = j->number, .size = j->len};

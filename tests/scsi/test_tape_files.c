@@ -140,6 +140,53 @@ Test(tape_files_manifest, read_from_the_directory_gives_the_bytes_and_the_facts)
 	tape_manifest_free(&a);
 }
 
+/* The names the upper layers use for a cartridge's files are the ones
+ * the medium writes: every segment the manifest names has its data file,
+ * every one but the active one its index sidecar. */
+Test(tape_files_manifest, file_paths_name_the_files_the_medium_writes)
+{
+	struct tape_manifest m;
+	char path[600], name[64];
+	struct stat sb;
+
+	write_tape();
+	cr_assert_eq(tape_close(t), 0);
+	t = NULL;
+	cr_assert_eq(tape_manifest_read(dir, &m, NULL, NULL), 0);
+	cr_assert_gt(m.nseg, 2);
+	for (size_t i = 0; i < m.nseg; i++) {
+		cr_assert_eq(tape_file_path(dir, TAPE_SEG_DATA, m.segs[i].id, path, sizeof(path)),
+			     0);
+		cr_assert_eq(stat(path, &sb), 0, "%s", path);
+		cr_assert_eq(tape_file_path(dir, TAPE_SEG_INDEX, m.segs[i].id, path, sizeof(path)),
+			     0);
+		if (i + 1 < m.nseg)
+			cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	}
+	cr_assert_eq(tape_file_path(dir, TAPE_FILE_MANIFEST, 0, path, sizeof(path)), 0);
+	cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	cr_assert_eq(tape_file_path(dir, TAPE_FILE_MANIFEST_PREV, 0, path, sizeof(path)), 0);
+	cr_assert_eq(stat(path, &sb), 0, "%s: kept at each commit", path);
+	/* Names alone, and paths that do not fit. */
+	cr_assert_eq(tape_file_path(NULL, TAPE_SEG_FETCH, 0x2a, name, sizeof(name)), 0);
+	cr_assert_str_eq(name, "seg-000000000000002a.part");
+	cr_assert_eq(tape_file_path(dir, TAPE_FILE_MANIFEST, 0, path, 8), -ENAMETOOLONG);
+	cr_assert_str_eq(path, "");
+
+	/* A fetch a crash left is removed, and nothing else. */
+	cr_assert_eq(tape_file_path(dir, TAPE_SEG_FETCH, m.segs[0].id, path, sizeof(path)), 0);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fclose(f);
+	cr_assert_eq(tape_probe(dir), 1);
+	cr_assert_eq(tape_remove_fetches(dir), 0);
+	cr_assert_neq(stat(path, &sb), 0, "%s is gone", path);
+	cr_assert_eq(tape_file_path(dir, TAPE_SEG_DATA, m.segs[0].id, path, sizeof(path)), 0);
+	cr_assert_eq(stat(path, &sb), 0, "%s stays", path);
+	cr_assert_eq(tape_open(dir, &t), 0);
+	tape_manifest_free(&m);
+}
+
 Test(tape_files_manifest, missing_manifest_or_directory_is_enoent)
 {
 	char p[600];
