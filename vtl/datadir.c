@@ -42,6 +42,16 @@ int datadir_store(const char *data_dir, char *buf, size_t cap)
 	return path_of(buf, cap, data_dir, "store", NULL);
 }
 
+int datadir_lock(const char *data_dir, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "vtld.lock", NULL);
+}
+
+int datadir_socket(const char *data_dir, char *buf, size_t cap)
+{
+	return path_of(buf, cap, data_dir, "vtld.sock", NULL);
+}
+
 static int make_dir(const char *path, char *err, size_t errlen)
 {
 	if (mkdir(path, 0700) == 0 || errno == EEXIST)

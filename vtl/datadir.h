@@ -7,6 +7,8 @@
  *                         copy, which the cache (vtl/cache.h) may thin out
  *   DATA_DIR/store        the object store when [store] names no place
  *                         (type local, s3/store_local.c)
+ *   DATA_DIR/vtld.lock    held (flock) by the vtld that uses the directory
+ *   DATA_DIR/vtld.sock    the control socket, unless configured elsewhere
  *
  * Every directory vtld creates here is private (0700). A path that does
  * not fit is -ENAMETOOLONG, never a cut path: lib_open refuses a data
@@ -21,6 +23,8 @@ int datadir_catalog(const char *data_dir, char *buf, size_t cap);
 int datadir_tapes(const char *data_dir, char *buf, size_t cap);
 int datadir_tape(const char *data_dir, const char *barcode, char *buf, size_t cap);
 int datadir_store(const char *data_dir, char *buf, size_t cap);
+int datadir_lock(const char *data_dir, char *buf, size_t cap);
+int datadir_socket(const char *data_dir, char *buf, size_t cap);
 
 /* Create DATA_DIR and DATA_DIR/tapes (0700) if missing; err names the
  * directory that could not be made. */

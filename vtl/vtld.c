@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "datadir.h"
 #include "iscsi/iscsi.h"
 #include "library.h"
 #include "rebuild.h"
@@ -352,7 +353,7 @@ static int absolutize(char *path, size_t cap)
 static int lock_data_dir(const char *dir)
 {
 	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/vtld.lock", dir) >= (int)sizeof(path))
+	if (datadir_lock(dir, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -455,8 +456,7 @@ int main(int argc, char **argv)
 		}
 	}
 	log_level = cfg.log_level;
-	if (!cfg.socket[0] && snprintf(cfg.socket, sizeof(cfg.socket), "%s/vtld.sock",
-				       cfg.lib.data_dir) >= (int)sizeof(cfg.socket)) {
+	if (!cfg.socket[0] && datadir_socket(cfg.lib.data_dir, cfg.socket, sizeof(cfg.socket))) {
 		fprintf(stderr, "vtld: data directory path is too long\n");
 		return 2;
 	}

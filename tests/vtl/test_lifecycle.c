@@ -164,8 +164,14 @@ struct expect {
 	enum where where;
 };
 
-#define OK(f, e, t, w)	{CAT_##f, LC_##e, 0, CAT_##t, w}
-#define NO(f, e, errno) {CAT_##f, LC_##e, -errno, CAT_##f, STAYS}
+#define OK(f, e, t, w)                                                                             \
+	{                                                                                          \
+		CAT_##f, LC_##e, 0, CAT_##t, w                                                     \
+	}
+#define NO(f, e, errno)                                                                            \
+	{                                                                                          \
+		CAT_##f, LC_##e, -errno, CAT_##f, STAYS                                            \
+	}
 
 static const struct expect allowed[] = {
     OK(CREATING, FORMATTED, AVAILABLE, STAYS),
@@ -207,12 +213,12 @@ static const struct expect allowed[] = {
 /* Refusals with their own errno; every other pair not allowed is -ESTALE
  * for an event of vtld's own threads and -EINVAL for a person's. */
 static const struct expect refused[] = {
-    NO(ARCHIVING, DELETE, ENOTEMPTY), NO(ARCHIVED, DELETE, ENOTEMPTY),
+    NO(ARCHIVING, DELETE, ENOTEMPTY),  NO(ARCHIVED, DELETE, ENOTEMPTY),
     NO(RETRIEVING, DELETE, ENOTEMPTY), NO(ARCHIVED, ARCHIVE, EALREADY),
-    NO(ARCHIVING, ARCHIVE, EALREADY), NO(RETRIEVING, RETRIEVE, EALREADY),
-    NO(ARCHIVED, MOVE, ENOENT),	      NO(ARCHIVING, MOVE, ENOENT),
-    NO(RETRIEVING, MOVE, ENOENT),     NO(IRRECOVERABLE, MOVE, EIO),
-    NO(IRRECOVERABLE, EXPORT, EIO),   NO(IRRECOVERABLE, ARCHIVE, EIO),
+    NO(ARCHIVING, ARCHIVE, EALREADY),  NO(RETRIEVING, RETRIEVE, EALREADY),
+    NO(ARCHIVED, MOVE, ENOENT),	       NO(ARCHIVING, MOVE, ENOENT),
+    NO(RETRIEVING, MOVE, ENOENT),      NO(IRRECOVERABLE, MOVE, EIO),
+    NO(IRRECOVERABLE, EXPORT, EIO),    NO(IRRECOVERABLE, ARCHIVE, EIO),
 };
 
 static bool internal(enum lc_event ev)
@@ -323,8 +329,7 @@ ParameterizedTest(struct pair *p, lifecycle, every_state_and_event, .init = open
 		cr_assert_str_eq(after.location, before.location, "%s + %s", from, what);
 		break;
 	case OUT:
-		cr_assert_not(after.in_library, "%s + %s: still in %s", from, what,
-			      after.location);
+		cr_assert_not(after.in_library, "%s + %s: still in %s", from, what, after.location);
 		break;
 	case SLOT:
 	case PORT:
@@ -370,9 +375,9 @@ Test(lifecycle_guards, an_import_of_a_retrieved_tape_keeps_it_retrieved)
 	make_tape("LCT001L8", CAT_RETRIEVED);
 	must("LCT001L8", LC_EXPORT, free_element(CAT_IE));
 	cr_assert_eq(get("LCT001L8").state, CAT_IN_TRANSIT_TO_SHELF);
-	cr_assert_eq(apply("LCT001L8", LC_IMPORT, NULL, free_element(CAT_STORAGE), err,
-			   sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	    apply("LCT001L8", LC_IMPORT, NULL, free_element(CAT_STORAGE), err, sizeof(err)), 0,
+	    "%s", err);
 	struct cat_tape t = get("LCT001L8");
 	cr_assert_eq(t.state, CAT_RETRIEVED);
 	cr_assert(t.write_protect);
