@@ -671,6 +671,18 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 		int rc = lib_drive_unload(lib, (uint32_t)json_integer_value(d), err, sizeof(err));
 		return rc ? fail(rc, err) : ok();
 	}
+	static const char *const tape_ops[] = {"tape.move", "tape.delete", "tape.archive",
+					       "tape.retrieve"};
+	bool known = false;
+	for (size_t i = 0; i < sizeof(tape_ops) / sizeof(tape_ops[0]); i++)
+		known |= strcmp(op, tape_ops[i]) == 0;
+	if (!known) {
+		char msg[160], q[64];
+		snprintf(msg, sizeof(msg),
+			 "unknown request \"%s\" (vtlctl and vtld of different versions?)",
+			 quote(q, op));
+		return fail(-EINVAL, msg);
+	}
 	if (!b) {
 		char msg[128], q[64];
 		snprintf(msg, sizeof(msg), "%s needs a barcode", quote(q, op));
@@ -705,11 +717,7 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 			return with_tape(lib, u, b, 0, "");
 		return with_tape(lib, u, b, lib_tape_archive(lib, b, err, sizeof(err)), err);
 	}
-	if (strcmp(op, "tape.retrieve") == 0)
-		return with_tape(lib, u, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
-	char msg[128], q[64];
-	snprintf(msg, sizeof(msg), "unknown request \"%s\"", quote(q, op));
-	return fail(-EINVAL, msg);
+	return with_tape(lib, u, b, lib_tape_retrieve(lib, b, err, sizeof(err)), err);
 }
 
 /* The answer when the real one cannot be built or encoded (out of memory):

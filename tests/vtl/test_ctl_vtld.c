@@ -234,8 +234,10 @@ Test(ctl_answers, strings_quoted_in_an_error_are_escaped_and_cut_between_charact
 	expect_refusal(a, "unknown request");
 	cr_expect(strstr(jstr(a, "error"), "\\x1b[2J\\u009b\\x0a") != NULL, "%s", jstr(a, "error"));
 	json_decref(a);
+	/* Unknown without a barcode is unknown, not "needs a barcode". */
 	a = ask("{\"op\":\"\\u001b[2J\"}\n");
-	expect_refusal(a, "needs a barcode");
+	expect_refusal(a, "unknown request");
+	cr_expect(strstr(jstr(a, "error"), "\\x1b[2J") != NULL, "%s", jstr(a, "error"));
 	json_decref(a);
 	/* Long strings of two-byte characters, where a byte count would cut
 	 * one in half. */
@@ -248,6 +250,9 @@ Test(ctl_answers, strings_quoted_in_an_error_are_escaped_and_cut_between_charact
 	json_decref(a);
 	snprintf(line, sizeof(line), "{\"op\":\"%s\"}\n", acc);
 	a = ask(line);
+	expect_refusal(a, "unknown request");
+	json_decref(a);
+	a = ask("{\"op\":\"tape.archive\"}\n");
 	expect_refusal(a, "needs a barcode");
 	json_decref(a);
 	snprintf(line, sizeof(line), "{\"op\":\"tape.show\",\"barcode\":\"X%s\"}\n", acc);
