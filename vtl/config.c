@@ -31,7 +31,7 @@ void vtl_config_defaults(struct vtl_config *cfg)
 	cfg->max_sessions = cfg->max_login_connections = -1;
 	cfg->max_login_connections_per_address = -1;
 	cfg->first_pdu_timeout = cfg->login_timeout = -1;
-	upl_config_defaults(&cfg->store);
+	store_config_defaults(&cfg->store);
 	snprintf(cfg->tcmu_library, sizeof(cfg->tcmu_library), "vtl");
 }
 
@@ -156,7 +156,7 @@ static int set_size(const char *v, uint64_t lo, uint64_t *out)
 }
 
 /* [store] keys (vtl/uploader.h): 0 ok, 1 bad value (*why set), -1 unknown. */
-static int store_key(struct upl_config *s, const char *name, const char *v, const char **why)
+static int store_key(struct store_config *s, const char *name, const char *v, const char **why)
 {
 	if (strcasecmp(name, "type") == 0) {
 		*why = "use local or s3";
@@ -192,7 +192,7 @@ static int store_key(struct upl_config *s, const char *name, const char *v, cons
 	}
 	if (strcasecmp(name, "parallel_parts") == 0) {
 		*why = "parts in flight at once, 1 to 64";
-		return set_uint(v, 1, UPL_PARALLEL_MAX, &s->parallel_parts) ? 1 : 0;
+		return set_uint(v, 1, STORE_PARALLEL_MAX, &s->parallel_parts) ? 1 : 0;
 	}
 	if (strcasecmp(name, "upload_nice") == 0) {
 		*why = "added to the uploader threads' nice value, 0 (none) to 19";

@@ -37,7 +37,7 @@ struct vtl_config {
 	bool tcmu_enable;
 	char tcmu_library[64];
 	/* [store]: the object store and its uploader (vtl/uploader.h). */
-	struct upl_config store;
+	struct store_config store;
 };
 
 void vtl_config_defaults(struct vtl_config *cfg);

@@ -96,11 +96,11 @@ static int tape_prefix_cb(void *arg, const struct store_list_entry *e)
 struct rebuild {
 	struct lib *lib;
 	struct store *st; /* the location of the plan at hand: */
-	const struct upl_config *c;
+	const struct store_config *c;
 	struct store *lib_st; /* the library's objects */
-	const struct upl_config *lib_c;
+	const struct store_config *lib_c;
 	struct store *shelf_st; /* the shelf apart, or NULL */
-	const struct upl_config *shelf_c;
+	const struct store_config *shelf_c;
 	upl_log_fn log;
 	struct upl_rebuild *r;
 	struct cat *cat; /* its own connection, for the uploader's rows */
@@ -161,7 +161,7 @@ static bool has_manifest(const char *dir)
 
 /* The state a tape's state object in (st, c) records: "AVAILABLE" when
  * there is none. */
-static int read_state(struct store *st, const struct upl_config *c, const char *bc, char state[32],
+static int read_state(struct store *st, const struct store_config *c, const char *bc, char state[32],
 		      char *why, size_t cap)
 {
 	char key[STORE_KEY_MAX];
@@ -742,8 +742,8 @@ static void at(struct rebuild *x, const struct plan *p)
 	x->c = p->shelf ? x->shelf_c : x->lib_c;
 }
 
-static int rebuild_run(struct lib *lib, struct store *st, const struct upl_config *c,
-		       struct store *shelf_st, const struct upl_config *shelf_c, upl_log_fn log,
+static int rebuild_run(struct lib *lib, struct store *st, const struct store_config *c,
+		       struct store *shelf_st, const struct store_config *shelf_c, upl_log_fn log,
 		       struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX], path[PATH_MAX + 16];
@@ -847,16 +847,16 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct upl_confi
 	return rc;
 }
 
-int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
+int upl_recover_from_store(struct lib *lib, struct store *st, const struct store_config *c,
 			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen)
 {
 	struct store *shelf;
-	struct upl_config sc;
-	int rc = shelf_open(c, lib_data_dir(lib), st, &shelf, &sc, err, errlen);
+	struct store_config sc;
+	int rc = store_config_open_shelf(c, lib_data_dir(lib), st, &shelf, &sc, err, errlen);
 	if (rc)
 		return rc;
 	rc = rebuild_run(lib, st, c, shelf, &sc, log, r, err, errlen);
-	shelf_close(shelf, st);
+	store_config_close_shelf(shelf, st);
 	return rc;
 }
 
@@ -876,13 +876,13 @@ int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t 
 			   errlen);
 }
 
-int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
+int upl_store_holds_tapes(struct store *st, const struct store_config *c, const char *data_dir,
 			  char *found, size_t cap)
 {
 	struct store *shelf;
-	struct upl_config sc;
+	struct store_config sc;
 	char pfx[STORE_KEY_MAX], key[STORE_KEY_MAX] = "";
-	int rc = shelf_open(c, data_dir, st, &shelf, &sc, found, cap);
+	int rc = store_config_open_shelf(c, data_dir, st, &shelf, &sc, found, cap);
 	if (rc)
 		return rc;
 	for (int i = 0; i < 2 && !rc && !key[0]; i++) {
@@ -898,7 +898,7 @@ int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const ch
 			upl_errmsg(found, cap, "cannot list %s: %s", pfx,
 				   se.msg[0] ? se.msg : strerror(-rc));
 	}
-	shelf_close(shelf, st);
+	store_config_close_shelf(shelf, st);
 	if (rc < 0)
 		return rc;
 	if (!key[0])

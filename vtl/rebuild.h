@@ -52,14 +52,14 @@ struct upl_rebuild {
 
 /* Does the store (or its shelf apart) hold any tape's objects? 1 yes, found
  * naming one key; 0 no; a negative errno, found saying why. */
-int upl_store_holds_tapes(struct store *st, const struct upl_config *c, const char *data_dir,
+int upl_store_holds_tapes(struct store *st, const struct store_config *c, const char *data_dir,
 			  char *found, size_t cap);
 
 /* 0 when every tape found was recovered, kept or skipped; -EIO when some
  * failed, -ENOSPC (nothing changed) when the AVAILABLE ones need more free
  * storage slots than there are, -ECANCELED when cancelled; err says what
  * and the fix. */
-int upl_recover_from_store(struct lib *lib, struct store *st, const struct upl_config *c,
+int upl_recover_from_store(struct lib *lib, struct store *st, const struct store_config *c,
 			   upl_log_fn log, struct upl_rebuild *r, char *err, size_t errlen);
 /* The same on the running vtld (lib_tape_adopt takes the library lock; the
  * store is the uploader's), r->keep_known set. -ENODEV when [store] is not

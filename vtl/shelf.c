@@ -9,7 +9,7 @@
  *
  * Where the shelf is: the objects' storage class changed in place
  * ([store] archive_class), or a location apart (archive_bucket,
- * archive_path, archive_prefix; shelf_open). Invariants (ARCHITECTURE.md,
+ * archive_path, archive_prefix; vtl/store_config.h). Invariants (ARCHITECTURE.md,
  * the durability contract):
  *   - a tape becomes ARCHIVING only when every object is in the store
  *     and verified (shelf_verify_tape), and its local copy is dropped
@@ -42,79 +42,6 @@
  * object, so the wait doubles from a second up to five minutes. */
 #define RESTORE_POLL_MIN_MS 1000u
 #define RESTORE_POLL_MAX_MS 300000u
-
-/* ---- Where the shelf is ------------------------------------------------- */
-
-/*
- * The shelf apart ([store] archive_bucket, archive_path, archive_prefix):
- * *out is st itself (another prefix of the same bucket or directory) or a
- * store of its own, and *sc the config naming its keys; *out is NULL when
- * the shelf is the archive class changed in place.
- */
-int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
-	       struct store **out, struct upl_config *sc, char *err, size_t errlen)
-{
-	*out = NULL;
-	*sc = *c;
-	if (!c->archive_bucket[0] && !c->archive_path[0] && !c->archive_prefix_set)
-		return 0;
-	bool s3 = strcmp(c->type, "s3") == 0;
-	if (c->archive_bucket[0] && !s3) {
-		snprintf(err, errlen,
-			 "[store] archive_bucket = %s needs type = s3; a local store's shelf is "
-			 "another directory: set archive_path instead",
-			 c->archive_bucket);
-		return -EINVAL;
-	}
-	if (c->archive_path[0] && s3) {
-		snprintf(err, errlen,
-			 "[store] archive_path = %s is for type = local; an S3 store's shelf is "
-			 "another bucket: set archive_bucket instead",
-			 c->archive_path);
-		return -EINVAL;
-	}
-	if (c->archive_prefix_set)
-		upl_copy_str(sc->prefix, sizeof(sc->prefix), c->archive_prefix);
-	bool same;
-	if (s3) {
-		same = !c->archive_bucket[0] || strcmp(c->archive_bucket, c->bucket) == 0;
-	} else {
-		char lib_dir[PATH_MAX + 8], a[PATH_MAX], b[PATH_MAX];
-		snprintf(lib_dir, sizeof(lib_dir), "%s%s", c->path[0] ? c->path : data_dir,
-			 c->path[0] ? "" : "/store");
-		same = !c->archive_path[0] ||
-		       (realpath(c->archive_path, a) && realpath(lib_dir, b) && !strcmp(a, b)) ||
-		       strcmp(c->archive_path, lib_dir) == 0;
-	}
-	if (same) {
-		char a[160], b[160];
-		snprintf(a, sizeof(a), "%stapes/", c->prefix);
-		snprintf(b, sizeof(b), "%stapes/", sc->prefix);
-		size_t la = strlen(a), lb = strlen(b);
-		if (strncmp(a, b, la < lb ? la : lb) == 0) {
-			snprintf(err, errlen,
-				 "[store] archive_prefix = \"%s\" and prefix = \"%s\" name the "
-				 "same keys (%s... and %s...) in one %s: the shelf needs keys of "
-				 "its own; choose another archive_prefix, such as \"%sshelf/\"",
-				 sc->prefix, c->prefix, b, a, s3 ? "bucket" : "directory",
-				 c->prefix);
-			return -EINVAL;
-		}
-		*out = st;
-		return 0;
-	}
-	if (s3)
-		upl_copy_str(sc->bucket, sizeof(sc->bucket), c->archive_bucket);
-	else
-		upl_copy_str(sc->path, sizeof(sc->path), c->archive_path);
-	return upl_store_open(sc, data_dir, out, err, errlen);
-}
-
-void shelf_close(struct store *shelf, struct store *st)
-{
-	if (shelf && shelf != st)
-		store_close(shelf);
-}
 
 /* ---- Archiving ---------------------------------------------------------- */
 
@@ -249,7 +176,7 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	pthread_mutex_unlock(&u->cat_mu);
 	const char *cls = u->cfg.archive_class;
 	struct store *sst = u->shelf_st ? u->shelf_st : u->st;
-	const struct upl_config *sc = u->shelf_st ? &u->shelf_cfg : &u->cfg;
+	const struct store_config *sc = u->shelf_st ? &u->shelf_cfg : &u->cfg;
 	for (size_t i = 0; !rc && (u->shelf_st ? i <= n : cls[0] && i < n); i++) {
 		char key[STORE_KEY_MAX], dst[STORE_KEY_MAX];
 		struct store_object_info info;
@@ -377,7 +304,7 @@ static int write_file(const char *path, const void *buf, size_t len)
  */
 struct restores {
 	struct store *st;
-	const struct upl_config *c;
+	const struct store_config *c;
 	size_t asked, running;
 	int rc;
 	struct store_err se;
@@ -413,7 +340,7 @@ static int restore_cb(void *arg, const struct store_list_entry *e)
 /* The manifest `manifest_key` (then every object under the tape's seg/,
  * since the manifest naming them is unreadable) or m's segments from
  * index `from` on. Returns -EAGAIN (waiting) or the error. */
-static int request_restores(struct store *st, const struct upl_config *c, const char *bc,
+static int request_restores(struct store *st, const struct store_config *c, const char *bc,
 			    const char *manifest_key, const struct manifest *m, size_t from,
 			    char *err, size_t errlen)
 {
@@ -459,7 +386,7 @@ bool shelf_rebuild_cancelled(const struct upl_rebuild *r)
  * a directory with a MANIFEST holds a complete, verified tape. *m receives
  * the manifest.
  */
-int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
+int shelf_fetch_tape(struct store *st, const struct store_config *c, const char *bc, const char *tmp,
 		     struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
 {
 	char pfx[STORE_KEY_MAX];
@@ -586,7 +513,7 @@ int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errle
 
 /* Download a tape into dir (replaced if present) through DIR.download;
  * w: progress and cancellation, as shelf_fetch_tape. */
-static int shelf_download_tape(struct store *st, const struct upl_config *c, const char *bc,
+static int shelf_download_tape(struct store *st, const struct store_config *c, const char *bc,
 			       const char *dir, struct manifest *m, const struct upl_rebuild *w,
 			       char *err, size_t errlen)
 {

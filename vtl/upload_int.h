@@ -125,12 +125,12 @@ struct worker {
 struct upl {
 	struct lib *lib;
 	struct store *st;
-	struct upl_config cfg;
+	struct store_config cfg;
 	/* The shelf apart ([store] archive_bucket, archive_path,
 	 * archive_prefix): st itself or a store of its own, and the config
 	 * whose prefix names its keys. NULL: the class is changed in place. */
 	struct store *shelf_st;
-	struct upl_config shelf_cfg;
+	struct store_config shelf_cfg;
 	upl_log_fn log;
 	struct cat *cat;
 	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
@@ -235,9 +235,9 @@ void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Keys of a tape's objects (uploader.c, "Keys"); k has STORE_KEY_MAX bytes. */
-void upl_key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k);
-void upl_key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k);
-void upl_key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k);
+void upl_key_seg(const struct store_config *c, const char *bc, uint64_t seg, char *k);
+void upl_key_manifest(const struct store_config *c, const char *bc, uint64_t gen, char *k);
+void upl_key_tape(const struct store_config *c, const char *bc, const char *rest, char *k);
 
 int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap);
 void upl_man_free(struct manifest *m);
@@ -252,14 +252,14 @@ int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *
 void upl_give_way(struct upl *u, const char *name);
 int upl_pool_start(struct upl *u, unsigned n, size_t part_size);
 void upl_pool_stop(struct upl *u);
-int upl_put_state(struct upl *u, struct store *st, const struct upl_config *c,
+int upl_put_state(struct upl *u, struct store *st, const struct store_config *c,
 		  const struct cat_tape *t, const char *state, uint64_t gen);
 int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep);
 /* A store_list callback: the first key found into arg (STORE_KEY_MAX). */
 int upl_any_key(void *arg, const struct store_list_entry *e);
 /* One round for tape t: its segments, then its manifest. */
 int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date);
-int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c);
+int upl_sweep_orphans(struct upl *u, struct store *st, const struct store_config *c);
 void upl_forget_deleted(struct upl *u, const struct cat_tape *t);
 
 /* ---- What is not yet safe in the store (upload_backlog.c) ------------- */
@@ -272,9 +272,6 @@ void upl_sweep_partial_fetches(struct upl *u);
 
 /* ---- The shelf (shelf.c) ----------------------------------------------- */
 
-int shelf_open(const struct upl_config *c, const char *data_dir, struct store *st,
-	       struct store **out, struct upl_config *sc, char *err, size_t errlen);
-void shelf_close(struct store *shelf, struct store *st);
 bool shelf_holds_tape(struct upl *u, const struct cat_tape *t);
 int shelf_verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes);
 int shelf_finish_archive(struct upl *u, const struct cat_tape *t);
@@ -285,8 +282,9 @@ int shelf_last_cb(void *arg, const struct store_list_entry *e);
 int shelf_get_all(struct store *st, const char *key, uint8_t **out, size_t *len,
 		  struct store_err *se);
 bool shelf_rebuild_cancelled(const struct upl_rebuild *r);
-int shelf_fetch_tape(struct store *st, const struct upl_config *c, const char *bc, const char *tmp,
-		     struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen);
+int shelf_fetch_tape(struct store *st, const struct store_config *c, const char *bc,
+		     const char *tmp, struct manifest *m, const struct upl_rebuild *r, char *err,
+		     size_t errlen);
 int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errlen);
 
 #endif

@@ -567,7 +567,7 @@ static const char *store_state_of(enum cat_state s)
 }
 
 /* The state object in the location (st, c), then in the catalog. */
-int upl_put_state(struct upl *u, struct store *st, const struct upl_config *c,
+int upl_put_state(struct upl *u, struct store *st, const struct store_config *c,
 		  const struct cat_tape *t, const char *state, uint64_t gen)
 {
 	char key[STORE_KEY_MAX], text[256];
@@ -839,7 +839,7 @@ static int orphan_cb(void *arg, const struct store_upload *up)
  * catalog does not know: a crash between CreateMultipartUpload and the
  * catalog commit, or in a copy to the shelf apart (the catalog knows none
  * of those). */
-int upl_sweep_orphans(struct upl *u, struct store *st, const struct upl_config *c)
+int upl_sweep_orphans(struct upl *u, struct store *st, const struct store_config *c)
 {
 	struct known_ids k = {0};
 	pthread_mutex_lock(&u->cat_mu);

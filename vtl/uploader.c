@@ -55,68 +55,6 @@
 /* A log line of the same cause at most once in this many seconds. */
 #define LOG_REPEAT_SECS 60
 
-/* ---- Configuration ------------------------------------------------------ */
-
-void upl_config_defaults(struct upl_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	snprintf(c->type, sizeof(c->type), "local");
-	snprintf(c->addressing, sizeof(c->addressing), "auto");
-	c->part_size = 16 * MIB;
-	c->parallel_parts = 4;
-	c->idle_secs = 5;
-	c->upload_nice = 10;
-	c->restore_days = 7;
-	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");
-}
-
-/* The S3 backend's configuration for c (its strings stay c's). */
-static void s3_config_of(const struct upl_config *c, struct store_s3_config *sc)
-{
-	memset(sc, 0, sizeof(*sc));
-	sc->bucket = c->bucket;
-	sc->endpoint = c->endpoint[0] ? c->endpoint : NULL;
-	sc->region = c->region[0] ? c->region : NULL;
-	sc->profile = c->profile[0] ? c->profile : NULL;
-	sc->access_key = c->access_key[0] ? c->access_key : NULL;
-	sc->secret_key = c->secret_key[0] ? c->secret_key : NULL;
-	sc->ca_bundle = c->ca_bundle[0] ? c->ca_bundle : NULL;
-	sc->addressing = strcmp(c->addressing, "path") == 0	 ? STORE_S3_PATH
-			 : strcmp(c->addressing, "virtual") == 0 ? STORE_S3_VIRTUAL
-								 : STORE_S3_AUTO;
-}
-
-int upl_store_open(const struct upl_config *c, const char *data_dir, struct store **out, char *err,
-		   size_t errlen)
-{
-	struct store_err se;
-	memset(&se, 0, sizeof(se));
-	int rc;
-	if (strcmp(c->type, "local") == 0) {
-		char path[PATH_MAX];
-		if (c->path[0])
-			snprintf(path, sizeof(path), "%s", c->path);
-		else if (datadir_store(data_dir, path, sizeof(path)))
-			return -ENAMETOOLONG;
-		rc = store_local_open(path, out, &se);
-	} else if (strcmp(c->type, "s3") == 0) {
-		struct store_s3_config sc;
-		s3_config_of(c, &sc);
-		if (!c->bucket[0]) {
-			snprintf(err, errlen, "[store] type = s3 needs a bucket");
-			return -EINVAL;
-		}
-		rc = store_s3_open(&sc, out, &se);
-	} else {
-		snprintf(err, errlen, "[store] type = %s: use local or s3", c->type);
-		return -EINVAL;
-	}
-	if (rc)
-		snprintf(err, errlen, "cannot open the object store: %s",
-			 se.msg[0] ? se.msg : strerror(-rc));
-	return rc;
-}
-
 /* ---- Helpers (upload_int.h) --------------------------------------------- */
 
 void upl_copy_str(char *dst, size_t cap, const char *src)
@@ -297,17 +235,17 @@ void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects
 
 /* ---- Keys and the manifest ---------------------------------------------- */
 
-void upl_key_seg(const struct upl_config *c, const char *bc, uint64_t seg, char *k)
+void upl_key_seg(const struct store_config *c, const char *bc, uint64_t seg, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/seg/%016" PRIx64, c->prefix, bc, seg);
 }
 
-void upl_key_manifest(const struct upl_config *c, const char *bc, uint64_t gen, char *k)
+void upl_key_manifest(const struct store_config *c, const char *bc, uint64_t gen, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/manifest/%016" PRIx64, c->prefix, bc, gen);
 }
 
-void upl_key_tape(const struct upl_config *c, const char *bc, const char *rest, char *k)
+void upl_key_tape(const struct store_config *c, const char *bc, const char *rest, char *k)
 {
 	snprintf(k, STORE_KEY_MAX, "%stapes/%s/%s", c->prefix, bc, rest);
 }
@@ -819,7 +757,7 @@ static void kick_cb(void *arg)
 	upl_kick(arg);
 }
 
-int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl_log_fn log,
+int upl_start(struct lib *lib, struct store *st, const struct store_config *c, upl_log_fn log,
 	      struct upl **out, char *err, size_t errlen)
 {
 	struct upl *u = calloc(1, sizeof(*u));
@@ -852,7 +790,8 @@ int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl
 			 strerror(-rc));
 		goto fail;
 	}
-	rc = shelf_open(c, lib_data_dir(lib), st, &u->shelf_st, &u->shelf_cfg, err, errlen);
+	rc = store_config_open_shelf(c, lib_data_dir(lib), st, &u->shelf_st, &u->shelf_cfg, err,
+				     errlen);
 	if (rc)
 		goto fail;
 	if (u->shelf_st) {
@@ -908,7 +847,7 @@ fail:
 	upl_pool_stop(u);
 	vcache_close(u->cache);
 	cat_close(u->cat);
-	shelf_close(u->shelf_st, u->st);
+	store_config_close_shelf(u->shelf_st, u->st);
 	pthread_cond_destroy(&u->done_cond);
 	pthread_cond_destroy(&u->work_cond);
 	pthread_cond_destroy(&u->cond);
@@ -934,7 +873,7 @@ void upl_stop(struct upl *u)
 	upl_pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
-	shelf_close(u->shelf_st, u->st);
+	store_config_close_shelf(u->shelf_st, u->st);
 	store_close(u->st);
 	pthread_cond_destroy(&u->done_cond);
 	pthread_cond_destroy(&u->work_cond);
@@ -1111,20 +1050,20 @@ static void reload_store(struct upl *u, char *note, size_t cap)
 	void *arg = u->reload_arg;
 	pthread_mutex_unlock(&u->mu);
 	note[0] = 0;
-	struct upl_config *c = calloc(1, sizeof(*c));
+	struct store_config *c = calloc(1, sizeof(*c));
 	if (!fn || !c) {
 		free(c);
 		return;
 	}
 	char err[1024] = "";
-	upl_config_defaults(c);
+	store_config_defaults(c);
 	if (fn(arg, c, err, sizeof(err))) {
 		snprintf(note, cap,
 			 "the configuration cannot be read, so nothing of it is taken: %s", err);
 		free(c);
 		return;
 	}
-	const struct upl_config *o = &u->cfg;
+	const struct store_config *o = &u->cfg;
 	char changed[512] = "";
 	note_key(changed, sizeof(changed), strcmp(o->type, c->type), "type");
 	note_key(changed, sizeof(changed), strcmp(o->path, c->path), "path");
@@ -1152,13 +1091,11 @@ static void reload_store(struct upl *u, char *note, size_t cap)
 	note_key(changed, sizeof(changed), o->upload_nice != c->upload_nice, "upload_nice");
 	size_t n = 0;
 	if (strcmp(o->type, "s3") == 0 && strcmp(c->type, "s3") == 0) {
-		struct store_s3_config sc;
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
-		s3_config_of(c, &sc);
-		int rc = store_s3_reconfigure(u->st, &sc, &se);
+		int rc = store_config_reconfigure(c, u->st, &se);
 		if (!rc && u->shelf_st && u->shelf_st != u->st)
-			rc = store_s3_reconfigure(u->shelf_st, &sc, &se);
+			rc = store_config_reconfigure(c, u->shelf_st, &se);
 		n = (size_t)snprintf(note, cap, "%s",
 				     rc ? se.msg : "[store] credentials and ca_bundle read again");
 	}

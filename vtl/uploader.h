@@ -34,63 +34,16 @@
 
 #include "catalog/catalog_upl.h"
 #include "s3/store.h"
+#include "store_config.h"
 
 struct lib;
 struct upl;
-
-/* The most [store] parallel_parts allows; the S3 backend's handle pool
- * (s3/store_s3.c, POOL_MAX) keeps at least this many connections. */
-#define UPL_PARALLEL_MAX 64
-
-struct upl_config {
-	char type[8];	     /* "local" (default) or "s3" */
-	char path[PATH_MAX]; /* local: the store's directory; "": DATA_DIR/store */
-	char endpoint[256];
-	char bucket[64];
-	char region[64];
-	char prefix[128];    /* prepended to every key, e.g. "vtl/" */
-	char addressing[16]; /* "auto", "path", "virtual" */
-	char ca_bundle[PATH_MAX];
-	char profile[64];
-	char access_key[128]; /* "": the environment or the profile */
-	char secret_key[128]; /* used for signing only, never logged */
-	uint64_t part_size;   /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
-	/* Parts in flight at once, 1..UPL_PARALLEL_MAX. */
-	unsigned parallel_parts;
-	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
-	/* The shelf apart from the library's objects, for stores without
-	 * archive classes (or to keep archived tapes in a bucket of their
-	 * own): another bucket of the same S3 service (archive_bucket), another
-	 * directory (archive_path, type local), and/or another key prefix
-	 * (archive_prefix; it defaults to `prefix` when a bucket or directory
-	 * is named). None of them set: the shelf is the objects' storage
-	 * class, changed in place. */
-	char archive_bucket[64];
-	char archive_path[PATH_MAX];
-	char archive_prefix[128];
-	bool archive_prefix_set;
-	/* RestoreObject of an archived tape's objects at retrieval: the days
-	 * the restored copy stays readable (1..30000) and the tier
-	 * ("Standard", "Bulk", "Expedited"), AWS's trade of speed for price. */
-	unsigned restore_days;
-	char restore_tier[16];
-	uint64_t cache_limit; /* 0: none (vtl/cache.h) */
-	unsigned idle_secs;   /* complete the active segment after a flush and this idle */
-	/* Added to the nice value of the uploader's threads (0..19), so that
-	 * hashing and copying parts yield the CPU to the drives. */
-	unsigned upload_nice;
-};
-
-void upl_config_defaults(struct upl_config *c);
-/* Open the configured store. */
-int upl_store_open(const struct upl_config *c, const char *data_dir, struct store **out, char *err,
-		   size_t errlen);
 
 /* level: 0 error, 1 warning, 2 info, 3 debug. */
 typedef void (*upl_log_fn)(int level, const char *msg);
 
 /* Start the thread (it owns st from then on) and attach it to lib. */
-int upl_start(struct lib *lib, struct store *st, const struct upl_config *c, upl_log_fn log,
+int upl_start(struct lib *lib, struct store *st, const struct store_config *c, upl_log_fn log,
 	      struct upl **out, char *err, size_t errlen);
 /* Detach from lib, stop the thread (an upload in progress stays resumable),
  * close the store. */
@@ -99,7 +52,7 @@ void upl_stop(struct upl *u);
 void upl_kick(struct upl *u);
 /* Reads [store] of vtld's configuration again, into c (which has the
  * defaults); 0, or a negative errno with err. */
-typedef int (*upl_reload_fn)(void *arg, struct upl_config *c, char *err, size_t errlen);
+typedef int (*upl_reload_fn)(void *arg, struct store_config *c, char *err, size_t errlen);
 void upl_set_reload(struct upl *u, upl_reload_fn fn, void *arg);
 
 struct upl_retry {

@@ -150,7 +150,7 @@ static int store_holds_tapes(void *arg, char *found, size_t cap)
 {
 	const struct vtl_config *cfg = arg;
 	struct store *st;
-	int rc = upl_store_open(&cfg->store, cfg->lib.data_dir, &st, found, cap);
+	int rc = store_config_open(&cfg->store, cfg->lib.data_dir, &st, found, cap);
 	if (rc)
 		return rc;
 	rc = upl_store_holds_tapes(st, &cfg->store, cfg->lib.data_dir, found, cap);
@@ -163,7 +163,7 @@ static char config_path[PATH_MAX];
 
 /* [store] as the configuration file says now (upl_set_reload): `vtlctl
  * store retry` and SIGHUP take its credentials and ca_bundle. */
-static int reload_store(void *arg, struct upl_config *out, char *err, size_t errlen)
+static int reload_store(void *arg, struct store_config *out, char *err, size_t errlen)
 {
 	(void)arg;
 	struct vtl_config *cfg = malloc(sizeof(*cfg));
@@ -185,7 +185,7 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 {
 	char err[1024] = "";
 	struct store *st;
-	int rc = upl_store_open(&cfg->store, cfg->lib.data_dir, &st, err, sizeof(err));
+	int rc = store_config_open(&cfg->store, cfg->lib.data_dir, &st, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err);
 		return rc;

@@ -529,12 +529,12 @@ Test(smc, move_to_an_ie_element_exports_toward_the_shelf)
  * object store in the test's directory. */
 static struct upl *start_shelf(void)
 {
-	struct upl_config c;
+	struct store_config c;
 	struct store *st;
 	struct upl *u;
-	upl_config_defaults(&c);
+	store_config_defaults(&c);
 	c.idle_secs = 1;
-	cr_assert_eq(upl_store_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0, "%s", T.err);
+	cr_assert_eq(store_config_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0, "%s", T.err);
 	cr_assert_eq(upl_start(T.lib, st, &c, NULL, &u, T.err, sizeof(T.err)), 0, "%s", T.err);
 	return u;
 }
