@@ -2,7 +2,7 @@
 # (docs/library.md). The tests of the changer, the catalog and the CLI are
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
-libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
+libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
 	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \

@@ -26,13 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "ctl.h"
 #include "iscsi/iscsi.h"
 #include "library.h"
 #include "rebuild.h"
 #include "tcmu.h"
 #include "util/escape.h"
+#include "vtld_config.h"
 
 static enum vtl_log_level log_level = VTL_LOG_INFO;
 static bool log_syslog;
