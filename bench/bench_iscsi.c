@@ -47,7 +47,8 @@
  * Prints every figure, tgt's and the ratio, then the issue's targets with
  * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -28,6 +28,8 @@
  *   - Compatible reservation handling (CRH = 1, SPC-4 5.13.3).
  *   - Saved mode and log parameters are not supported.
  */
+#include "config.h"
+
 #include "spc.h"
 
 #include <stdlib.h>

@@ -23,6 +23,8 @@
  *   - state is SSC_LOADED exactly when tape is usable for media access;
  *     SSC_UNLOADED keeps the tape open (MAM readable, LOAD reloads it).
  */
+#include "config.h"
+
 #include "ssc.h"
 
 #include <errno.h>

@@ -11,6 +11,8 @@
  * mask check of MODE SELECT) is spc.c's; the functions here fill pages and
  * apply the settable fields.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

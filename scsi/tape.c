@@ -28,7 +28,8 @@
  * The directory is created 0700 and every file in it 0600, whatever the
  * umask: a cartridge holds someone's backup data.
  */
-#define _GNU_SOURCE /* sync_file_range */
+#include "config.h"
+
 #include "tape_int.h"
 
 #include <dirent.h>

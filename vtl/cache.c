@@ -18,7 +18,8 @@
  *     name (eviction unlinks, completion renames), so a read in progress
  *     never sees a file change under it.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "cache.h"
 
 #include <errno.h>

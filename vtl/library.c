@@ -28,7 +28,8 @@
  * makes it ARCHIVED at once since its data is already on stable local
  * storage under DIR/tapes.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "library.h"
 #include "media.h"
 

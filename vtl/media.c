@@ -17,7 +17,8 @@
  * Functions here take no lock: lib_open calls them before any thread
  * runs, and the load path with the changer's lock held.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "media.h"
 
 #include <dirent.h>

@@ -8,7 +8,8 @@
  * tape tell the uploader's thread that its segments are in the store
  * already, so nothing is sent again.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "rebuild.h"
 
 #include <dirent.h>

@@ -41,6 +41,8 @@
  * listens, attaches, answers and rescans; it alone changes the device
  * list (under t->lock, for tcmu_attached()).
  */
+#include "config.h"
+
 #include "tcmu.h"
 
 #include <dirent.h>

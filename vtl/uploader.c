@@ -26,7 +26,8 @@
  *   tapes/BARCODE/manifest/<generation, 16 hex> the MANIFEST bytes as-is
  *   tapes/BARCODE/state                        "state=ARCHIVED\n" etc.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "uploader.h"
 
 #include <errno.h>

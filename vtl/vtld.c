@@ -10,7 +10,8 @@
  * iSCSI server and the TCMU frontend run their own threads. Signals are blocked before any
  * thread starts, so only sigwait() here sees them.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

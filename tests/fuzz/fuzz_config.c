@@ -3,7 +3,8 @@
  * libinih): the input is the file, handed to vtl_config_load() through a
  * memfd so that nothing touches the disk.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,8 @@
  * PDUs go through tests/iscsi/rawpdu.c; libiscsi where it can express the
  * case. Every test ends by checking that vtld is still running.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
