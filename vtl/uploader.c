@@ -470,7 +470,7 @@ static struct fix fix_for(const struct upl *u, int fault)
 }
 
 /* "4m 05s", "12 s" */
-static void span(int64_t ms, char *buf, size_t cap)
+static void format_wait(int64_t ms, char *buf, size_t cap)
 {
 	int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
 	if (s >= 60)
@@ -482,7 +482,7 @@ static void span(int64_t ms, char *buf, size_t cap)
 /* Hold uploads back (the store's h, or tape bc's) for error e: said once
  * in the log per cause, shown until a try succeeds, tried again after
  * HOLD_RETRY_MS or at `vtlctl store retry`. */
-static void hold(struct upl *u, struct hold *h, const char *bc, const struct tape_err *e)
+static void hold_uploads(struct upl *u, struct hold *h, const char *bc, const struct tape_err *e)
 {
 	char what[sizeof(h->what)];
 	struct fix f = fix_for(u, e->fault);
@@ -573,7 +573,7 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 	const struct hold *h = u->hold.fault ? &u->hold : r && r->hold.fault ? &r->hold : NULL;
 	if (h) {
 		char when[32];
-		span(h->retry_ms - now, when, sizeof(when));
+		format_wait(h->retry_ms - now, when, sizeof(when));
 		snprintf(buf, cap,
 			 "waiting for a person: %s; next try in %s, or now with `vtlctl store "
 			 "retry`",
@@ -647,7 +647,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	case STORE_FAULT_ACCESS:
 	case STORE_FAULT_BUCKET:
 	case STORE_FAULT_SPACE:
-		hold(u, &u->hold, NULL, &e);
+		hold_uploads(u, &u->hold, NULL, &e);
 		return true;
 	case STORE_FAULT_TRANSIENT: {
 		if (r) {
@@ -662,9 +662,9 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	}
 	default:
 		if (r)
-			hold(u, &r->hold, bc, &e);
+			hold_uploads(u, &r->hold, bc, &e);
 		else
-			hold(u, &u->hold, NULL, &e);
+			hold_uploads(u, &u->hold, NULL, &e);
 		return !r;
 	}
 }
@@ -1063,7 +1063,7 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		const struct hold *h = u->hold.fault ? &u->hold : held_tape;
 		char when[32];
 		if (h)
-			span(h->retry_ms - mnow, when, sizeof(when));
+			format_wait(h->retry_ms - mnow, when, sizeof(when));
 		if (!first[0])
 			snprintf(s->activity, sizeof(s->activity), "idle");
 		else if (h)
