@@ -462,7 +462,8 @@ int iscsi_login(struct iscsi_conn *c)
 		uint32_t dsl = bhs_dsl(bhs);
 		if (bhs_opcode(bhs) != OP_LOGIN_REQ || dsl > LOGIN_PDU_MAX ||
 		    tlen + dsl > LOGIN_TEXT_MAX) {
-			/* 6.x: only Login Requests until the login completes. */
+			/* RFC 7143 6.3, 11.12: only Login Requests until the
+			 * login completes. */
 			conn_log(c, "unexpected PDU during login (opcode 0x%02x, %u bytes)",
 				 bhs_opcode(bhs), dsl);
 			r = -EPROTO;
