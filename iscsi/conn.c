@@ -15,7 +15,7 @@
  *     sequence): each LUN keeps a queue in arrival order and only its head
  *     runs, once its data-out is complete;
  *   - StatSN is assigned under send_lock in the order PDUs hit the wire;
- *   - MaxCmdSN never decreases (3.2.2.1): it moves up by one when a
+ *   - MaxCmdSN never decreases (4.2.2.1): it moves up by one when a
  *     non-immediate command completes, so the window is queue_depth
  *     commands in flight;
  *   - a task management response goes out after the response of any task
@@ -356,7 +356,7 @@ static int send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bad)
 }
 
 /*
- * CmdSN check for a non-immediate PDU (RFC 7143 3.2.2.1). Returns 1 when
+ * CmdSN check for a non-immediate PDU (RFC 7143 4.2.2.1). Returns 1 when
  * the PDU is to be processed (ExpCmdSN advanced; `completes` also moves
  * MaxCmdSN because nothing stays in flight), 0 when it is outside the
  * window or a duplicate and is silently ignored, -EPROTO for a gap on our
