@@ -4,6 +4,7 @@
 noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/ctl.c vtl/ctl.h vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
+	vtl/upload_util.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
 	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
 	vtl/tcmu.c vtl/tcmu.h vtl/tcmu_int.h vtl/tcmu_ring.c
