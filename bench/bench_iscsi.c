@@ -44,10 +44,11 @@
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling).
- * Prints every figure, tgt's and the ratio, then the issue's targets with
+ * Prints every figure, tgt's and the ratio, then the performance targets with
  * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -820,7 +821,7 @@ static void print_mode(const char *name, const struct mode_result *m, const stru
 	}
 }
 
-/* The targets; "defaults" and "matched" are judged separately. */
+/* The performance targets; "defaults" and "matched" are judged separately. */
 static void verdict(const char *name, const struct mode_result *m, const struct config *cfg)
 {
 	const struct run_result *vv = &m->vtld[P_VTLD], *vt = &m->vtld[P_TGT];

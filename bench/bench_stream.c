@@ -17,6 +17,8 @@
  * Prints MB/s for each pass and the ratios; exits 0 (it measures, it does
  * not judge: targets live in docs/benchmarks.md).
  */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -50,7 +50,8 @@
  * (ratio >= 1 against every peer) was met; exits 0 when it could measure
  * (it does not judge).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>

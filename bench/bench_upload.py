@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench_upload.py - the boto3 peer of bench/bench_upload.c (issue 7).
+"""bench_upload.py - the boto3 peer of bench/bench_upload.c.
 
     bench_upload.py upload FILE ENDPOINT BUCKET KEY [CHUNK_BYTES CONCURRENCY]
         One boto3 transfer-manager upload (S3Client.upload_file) of FILE to

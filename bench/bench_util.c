@@ -1,7 +1,8 @@
 /*
  * bench_util.c - what the benchmark programs share (see bench_util.h).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "bench/bench_util.h"
 
 #include <errno.h>

@@ -16,6 +16,8 @@
  * SQLite's -wal, -shm and -journal files: SQLite gives them the mode of the
  * database file, so cat_open creates that file itself before SQLite does.
  */
+#include "config.h"
+
 #include "catalog.h"
 
 #include <errno.h>

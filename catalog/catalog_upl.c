@@ -8,6 +8,8 @@
  * claims more than the store holds. It may claim less (a part sent just
  * before a kill -9 and not recorded is sent again once).
  */
+#include "config.h"
+
 #include "catalog_upl.h"
 
 #include <errno.h>

@@ -15,7 +15,7 @@
  *     sequence): each LUN keeps a queue in arrival order and only its head
  *     runs, once its data-out is complete;
  *   - StatSN is assigned under send_lock in the order PDUs hit the wire;
- *   - MaxCmdSN never decreases (3.2.2.1): it moves up by one when a
+ *   - MaxCmdSN never decreases (4.2.2.1): it moves up by one when a
  *     non-immediate command completes, so the window is queue_depth
  *     commands in flight;
  *   - a task management response goes out after the response of any task
@@ -356,7 +356,7 @@ static int send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bad)
 }
 
 /*
- * CmdSN check for a non-immediate PDU (RFC 7143 3.2.2.1). Returns 1 when
+ * CmdSN check for a non-immediate PDU (RFC 7143 4.2.2.1). Returns 1 when
  * the PDU is to be processed (ExpCmdSN advanced; `completes` also moves
  * MaxCmdSN because nothing stays in flight), 0 when it is outside the
  * window or a duplicate and is silently ignored, -EPROTO for a gap on our
@@ -435,8 +435,9 @@ static void slot_unlink(struct lun_slot *s, struct task *t)
 	}
 }
 
-/* SAM-5 4.6.x / SPC-4 7.x: LUN field, peripheral (00b) or flat (01b)
- * addressing in the first level. */
+/* LUN field, peripheral (00b) or flat (01b) addressing in the first
+ * level (SAM-5, "Peripheral device addressing method" and "Flat space
+ * addressing method"). */
 static bool lun_decode(const uint8_t *f, uint64_t *lun)
 {
 	for (int i = 2; i < 8; i++)
@@ -836,7 +837,7 @@ static int task_progress(struct iscsi_conn *c, struct task *t)
 }
 
 /*
- * Abort a task that has not started (RFC 7143 4.2.3.x, SAM-5 7.x): it is
+ * Abort a task that has not started (RFC 7143 11.5.1; SAM-5, "ABORT TASK"): it is
  * freed without a response. Data-Out still in flight for it finds no task
  * and is discarded. Caller holds c->lock and is the receiver thread (the
  * only thread that touches a task before it is READY).

@@ -173,7 +173,7 @@ struct iscsi_conn {
 	pthread_mutex_t lock;
 	pthread_cond_t idle_cv; /* a task finished */
 	uint32_t exp_cmdsn;
-	uint32_t max_cmdsn; /* only ever increases (RFC 7143 3.2.2.1) */
+	uint32_t max_cmdsn; /* only ever increases (RFC 7143 4.2.2.1) */
 	uint32_t in_flight; /* non-immediate commands not yet answered */
 	uint32_t n_immediate;
 	uint32_t depth;

@@ -233,7 +233,7 @@ static int login_step(struct login *l, const uint8_t *bhs, char *text, size_t le
 		memcpy(c->isid, bhs + LOGIN_ISID, 6);
 		c->tsih = get_be16(bhs + LOGIN_TSIH);
 		c->cid = get_be16(bhs + LOGIN_CID);
-		/* 3.2.2.1: the first non-immediate command carries the
+		/* 4.2.2.1: the first non-immediate command carries the
 		 * login's CmdSN; StatSN starts where the initiator expects. */
 		c->exp_cmdsn = get_be32(bhs + BHS_CMDSN);
 		c->max_cmdsn = c->exp_cmdsn + c->srv->cfg.queue_depth - 1;
@@ -462,7 +462,8 @@ int iscsi_login(struct iscsi_conn *c)
 		uint32_t dsl = bhs_dsl(bhs);
 		if (bhs_opcode(bhs) != OP_LOGIN_REQ || dsl > LOGIN_PDU_MAX ||
 		    tlen + dsl > LOGIN_TEXT_MAX) {
-			/* 6.x: only Login Requests until the login completes. */
+			/* RFC 7143 6.3, 11.12: only Login Requests until the
+			 * login completes. */
 			conn_log(c, "unexpected PDU during login (opcode 0x%02x, %u bytes)",
 				 bhs_opcode(bhs), dsl);
 			r = -EPROTO;

@@ -202,7 +202,7 @@ static inline uint32_t bhs_dsl(const uint8_t *bhs)
 	return get_be24(bhs + BHS_DSL);
 }
 
-/* RFC 7143 3.2.2.1: serial number arithmetic (RFC 1982) on 32-bit SNs. */
+/* RFC 7143 4.2.2.1: serial number arithmetic (RFC 1982) on 32-bit SNs. */
 static inline int sn_cmp(uint32_t a, uint32_t b)
 {
 	int32_t d = (int32_t)(a - b);

@@ -102,7 +102,7 @@ void kv_add(struct kv_out *o, const char *key, const char *fmt, ...)
 
 void iscsi_params_defaults(struct iscsi_params *p)
 {
-	/* RFC 7143 13.x defaults. */
+	/* The defaults of RFC 7143 13 (each key's own subsection). */
 	*p = (struct iscsi_params){
 	    .header_digest = false,
 	    .data_digest = false,

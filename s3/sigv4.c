@@ -10,6 +10,8 @@
  *
  * The secret key never leaves this file in any form but the derived HMAC.
  */
+#include "config.h"
+
 #include "s3/sigv4.h"
 
 #include <ctype.h>

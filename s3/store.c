@@ -7,6 +7,8 @@
  * (copy_from), and any pair of backends falls back to streaming through
  * the interface.
  */
+#include "config.h"
+
 #include "s3/store.h"
 
 #include <errno.h>

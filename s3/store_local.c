@@ -34,7 +34,8 @@
  *    object is a byte-identical copy of a tape's data (ARCHITECTURE.md,
  *    Security).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "s3/store.h"
 
 #include <dirent.h>

@@ -30,7 +30,8 @@
  *    (computed from the parts then), HTTP 501 for RestoreObject.
  *  - The secret key is used only to sign; it appears in no message.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "s3/store.h"
 #include "s3/sigv4.h"
 #include "s3/xml.h"

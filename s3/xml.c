@@ -1,6 +1,8 @@
 /*
  * The S3 XML reader (see xml.h for the subset and why it is enough).
  */
+#include "config.h"
+
 #include "s3/xml.h"
 
 #include <stdint.h>

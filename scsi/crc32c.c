@@ -6,6 +6,8 @@
  * inverts at the end. Keeping that inversion here lets callers chain
  * crc32c_update() calls with the plain result of the previous one.
  */
+#include "config.h"
+
 #include "crc32c.h"
 
 #include <isa-l/crc.h>

@@ -17,6 +17,8 @@
  *   5. readiness (NOT READY with the type's ASC, e.g. MEDIUM NOT PRESENT);
  *   6. the handler.
  */
+#include "config.h"
+
 #include "spc.h"
 
 #include <errno.h>

@@ -7,6 +7,8 @@
  * stream commands descriptor (0x04, SSC-4 4.2.11 / SPC-4 4.5.2.6) for the
  * FILEMARK, EOM and ILI bits.
  */
+#include "config.h"
+
 #include "sense.h"
 
 #include <string.h>

@@ -24,6 +24,8 @@
  *   - a move through an open import/export port: ILLEGAL REQUEST, MEDIUM
  *     MAGAZINE NOT ACCESSIBLE (3B/11).
  */
+#include "config.h"
+
 #include "smc.h"
 
 #include <errno.h>

@@ -97,7 +97,9 @@ bool smc_ie_open(const struct scsi_dev *dev);
  * The inventory changed outside a command (operator action): raise
  * asc_ascq for every I_T nexus, e.g. IMPORT OR EXPORT ELEMENT ACCESSED when
  * the operator used the I/E port, or NOT READY TO READY CHANGE, MEDIUM MAY
- * HAVE CHANGED otherwise (SMC-3 5.3.x). Call with dev->lock held.
+ * HAVE CHANGED otherwise (unit attention conditions, SAM-5; 28h/01h and
+ * 28h/00h in SPC-4's table of additional sense codes). Call with
+ * dev->lock held.
  */
 void smc_notify(struct scsi_dev *dev, uint16_t asc_ascq);
 

@@ -28,6 +28,8 @@
  *   - Compatible reservation handling (CRH = 1, SPC-4 5.13.3).
  *   - Saved mode and log parameters are not supported.
  */
+#include "config.h"
+
 #include "spc.h"
 
 #include <stdlib.h>
@@ -1876,7 +1878,8 @@ void spc_persistent_reserve_out(struct scsi_dev *dev, struct scsi_cmd *cmd)
 }
 
 /* -------------------------------------------------------------------------
- * PREVENT ALLOW MEDIUM REMOVAL (SPC-4 6.13, SSC-4 7.x, SMC-3 6.x).
+ * PREVENT ALLOW MEDIUM REMOVAL (SPC-4 6.13; SSC-4 and SMC-3, "PREVENT
+ * ALLOW MEDIUM REMOVAL command").
  *
  * The state is one flag and the nexus that set it: an ALLOW from another
  * nexus leaves a prevention in place, as a per-nexus prevention would

@@ -23,6 +23,8 @@
  *   - state is SSC_LOADED exactly when tape is usable for media access;
  *     SSC_UNLOADED keeps the tape open (MAM readable, LOAD reloads it).
  */
+#include "config.h"
+
 #include "ssc.h"
 
 #include <errno.h>
@@ -490,7 +492,7 @@ static void ssc_write_filemarks(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		report_ew(d, cmd);
 }
 
-/* ---- SPACE(6)/(16) (SSC-4 7.8, 6.x) ---- */
+/* ---- SPACE(6)/(16) (SSC-4, "SPACE(6) command", "SPACE(16) command") ---- */
 
 static void space_result(struct scsi_cmd *cmd, int64_t count, int64_t done, enum tape_obj stop)
 {
@@ -573,7 +575,7 @@ static void ssc_rewind(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		medium_error(d, cmd, rc, false, false, 0);
 }
 
-/* ---- LOCATE(10)/(16) (SSC-4 7.4, 6.x) ---- */
+/* ---- LOCATE(10)/(16) (SSC-4 7.4; SSC-4, "LOCATE(16) command") ---- */
 
 static void locate_object(struct ssc_drive *d, struct scsi_cmd *cmd, uint64_t obj)
 {
@@ -701,7 +703,7 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	spc_respond(cmd, buf, len, alloc ? alloc : len);
 }
 
-/* ---- ERASE(6)/(16) (SSC-4 7.3, 6.x) ---- */
+/* ---- ERASE(6)/(16) (SSC-4, "ERASE(6) command", "ERASE(16) command") ---- */
 
 static void do_erase(struct ssc_drive *d, struct scsi_cmd *cmd)
 {

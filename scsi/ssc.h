@@ -41,7 +41,8 @@ void ssc_drive_destroy(struct scsi_dev *dev);
  * Insert the cartridge stored in directory `dir` (the changer's MOVE MEDIUM
  * into the drive element, or a test). The drive opens and loads it, raising
  * NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED for every nexus
- * (SSC-4 4.2.x, SPC-4 annex). Returns -EBUSY if a cartridge is present,
+ * (a unit attention condition, SAM-5; 28h/00h in SPC-4's table of
+ * additional sense codes). Returns -EBUSY if a cartridge is present,
  * -EMEDIUMTYPE if the drive cannot read the cartridge's generation (LTO
  * rules: same or one older read-write, two older read-only up to LTO-7),
  * or tape_open()'s error. Takes dev->lock.

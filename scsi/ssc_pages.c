@@ -11,6 +11,8 @@
  * mask check of MODE SELECT) is spc.c's; the functions here fill pages and
  * apply the settable fields.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -933,7 +935,7 @@ void ssc_read_media_serial(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	spc_respond(cmd, buf, 4 + padded, get_be32(cmd->cdb + 6));
 }
 
-/* ---- REPORT DENSITY SUPPORT (SSC-4 6.x) ---- */
+/* ---- REPORT DENSITY SUPPORT (SSC-4, "REPORT DENSITY SUPPORT command") ---- */
 
 static const struct {
 	uint32_t bits_per_mm;

@@ -28,7 +28,8 @@
  * The directory is created 0700 and every file in it 0600, whatever the
  * umask: a cartridge holds someone's backup data.
  */
-#define _GNU_SOURCE /* sync_file_range */
+#include "config.h"
+
 #include "tape_int.h"
 
 #include <dirent.h>
@@ -1061,8 +1062,8 @@ static uint64_t magnitude(int64_t count)
 	return count < 0 ? -(uint64_t)count : (uint64_t)count;
 }
 
-/* SSC-4 7.x SPACE: every answer comes from the filemark array; no record
- * is read. */
+/* SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"): every answer
+ * comes from the filemark array; no record is read. */
 int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
 {
 	uint64_t n = magnitude(count), eod = eod_of(t);

@@ -161,7 +161,8 @@ int tape_seek_eod(struct tape *t);
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
 /*
- * SPACE (SSC-4 7.x). count > 0 forward, < 0 backward. *done = objects of the
+ * SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"). count > 0
+ * forward, < 0 backward. *done = objects of the
  * counted kind actually passed (magnitude), *stop the reason it stopped
  * early (TAPE_FILEMARK, TAPE_EOD or TAPE_BOT) or TAPE_BLOCK when it did not.
  *   blocks forward: a filemark stops it, positioned after the filemark;

@@ -11,6 +11,8 @@
  * either the old or the new one, whole. Index sidecars are caches: written
  * without fsync, rebuilt from the segment whenever they fail a check.
  */
+#include "config.h"
+
 #include "tape_int.h"
 
 #include <errno.h>

@@ -11,6 +11,8 @@
  * record header through rec_decode, so that a check the medium makes can
  * never be missing from the copy the store holds.
  */
+#include "config.h"
+
 #include "tape_int.h"
 
 #include <dirent.h>

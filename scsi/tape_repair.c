@@ -29,6 +29,8 @@
  * a segment file: those the rebuilt manifest does not name are collected by
  * the next tape_open, as after any crash.
  */
+#include "config.h"
+
 #include "tape_int.h"
 
 #include <dirent.h>

@@ -4,6 +4,8 @@
  * stops the output there, while the count goes on to the end so the caller
  * learns the full length.
  */
+#include "config.h"
+
 #include "escape.h"
 
 #include <stdbool.h>

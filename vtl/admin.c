@@ -9,6 +9,8 @@
  * otherwise raise the changer's unit attention, as a real library does
  * when its door is opened.
  */
+#include "config.h"
+
 #include "library_int.h"
 #include "media.h"
 

@@ -18,7 +18,8 @@
  *     name (eviction unlinks, completion renames), so a read in progress
  *     never sees a file change under it.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "cache.h"
 
 #include <errno.h>
@@ -69,10 +70,10 @@ struct vcache {
 	struct vcache_status st;
 };
 
-static void logf_(struct vcache *c, int level, const char *fmt, ...)
+static void cache_log(struct vcache *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void logf_(struct vcache *c, int level, const char *fmt, ...)
+static void cache_log(struct vcache *c, int level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -166,15 +167,15 @@ static int job_run(struct vcache *c, struct fjob *j)
 		memset(&se, 0, sizeof(se));
 		rc = store_get(c->cfg.store, key, fetched, want, buf + fill, &got, NULL, &se);
 		if (rc) {
-			logf_(c, 0, "fetch of %s (tape %s) failed: %s", key, j->barcode,
-			      se.msg[0] ? se.msg : strerror(-rc));
+			cache_log(c, 0, "fetch of %s (tape %s) failed: %s", key, j->barcode,
+				  se.msg[0] ? se.msg : strerror(-rc));
 			break;
 		}
 		if (got != want) {
-			logf_(c, 0,
-			      "fetch of %s: the object is shorter than the tape's %" PRIu64
-			      " valid bytes",
-			      key, j->valid);
+			cache_log(c, 0,
+				  "fetch of %s: the object is shorter than the tape's %" PRIu64
+				  " valid bytes",
+				  key, j->valid);
 			rc = -EIO;
 			break;
 		}
@@ -183,10 +184,10 @@ static int job_run(struct vcache *c, struct fjob *j)
 		size_t ok = 0;
 		rc = tape_records_prefix(buf, fill, &ok);
 		if (rc || (fetched == j->valid && ok != fill)) {
-			logf_(c, 0,
-			      "fetch of %s: a record near byte %" PRIu64
-			      " fails its CRC32C; the tape reads MEDIUM ERROR there",
-			      key, done);
+			cache_log(c, 0,
+				  "fetch of %s: a record near byte %" PRIu64
+				  " fails its CRC32C; the tape reads MEDIUM ERROR there",
+				  key, done);
 			rc = -EBADMSG;
 			break;
 		}
@@ -227,8 +228,8 @@ static void *job_main(void *arg)
 	} else {
 		j->finished = true;
 		c->st.fetched_segments++;
-		logf_(c, 3, "segment %016" PRIx64 " of tape %s is back in the cache", j->seg,
-		      j->barcode);
+		cache_log(c, 3, "segment %016" PRIx64 " of tape %s is back in the cache", j->seg,
+			  j->barcode);
 	}
 	job_unlink(c, j);
 	c->st.fetching--;
@@ -325,8 +326,8 @@ static int fetch(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t 
 			rc = job_start(c, req, &j);
 			if (rc)
 				break;
-			logf_(c, 3, "fetching evicted segment %016" PRIx64 " of tape %s",
-			      req->seg_id, req->barcode);
+			cache_log(c, 3, "fetching evicted segment %016" PRIx64 " of tape %s",
+				  req->seg_id, req->barcode);
 		}
 		j->refs++;
 		/* A record before the run, or more than a GET past its end (a
@@ -348,7 +349,8 @@ static int fetch(void *arg, const struct tape_fetch_req *req, int *fd, uint64_t 
 
 /* ---- Back-pressure ------------------------------------------------------------ */
 
-static bool full(struct vcache *c, uint64_t bytes)
+/* True when `bytes` more unsent data would take the cache over its limit. */
+static bool over_limit(struct vcache *c, uint64_t bytes)
 {
 	uint64_t p = atomic_load(&c->pending);
 	/* p > 0: a record larger than the whole limit still goes once the
@@ -363,7 +365,7 @@ static int room(void *arg, const char *barcode, uint64_t bytes, bool wait)
 	if (!c->cfg.limit)
 		return 0;
 	if (!wait) {
-		if (full(c, bytes))
+		if (over_limit(c, bytes))
 			return -EAGAIN;
 		atomic_fetch_add(&c->pending, bytes);
 		return 0;
@@ -372,16 +374,16 @@ static int room(void *arg, const char *barcode, uint64_t bytes, bool wait)
 	if (!c->st.writes_waiting++) {
 		c->st.waiting_since = time(NULL);
 		snprintf(c->st.waiting_tape, sizeof(c->st.waiting_tape), "%s", barcode);
-		logf_(c, 1,
-		      "writes to tape %s wait: the cache holds %" PRIu64
-		      " bytes not yet in the object store (cache_limit %" PRIu64 ")",
-		      barcode, atomic_load(&c->pending), c->cfg.limit);
+		cache_log(c, 1,
+			  "writes to tape %s wait: the cache holds %" PRIu64
+			  " bytes not yet in the object store (cache_limit %" PRIu64 ")",
+			  barcode, atomic_load(&c->pending), c->cfg.limit);
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (c->cfg.kick)
 		c->cfg.kick(c->cfg.kick_arg);
 	pthread_mutex_lock(&c->mu);
-	while (!c->stop && full(c, bytes)) {
+	while (!c->stop && over_limit(c, bytes)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -452,10 +454,10 @@ void vcache_update(struct vcache *c, struct vcache_seg *cand, size_t n, uint64_t
 				continue;
 			used -= cand[i].bytes;
 			*evicted += cand[i].bytes;
-			logf_(c, 3,
-			      "evicted segment %016" PRIx64 " of tape %s (%" PRIu64
-			      " bytes, in the object store)",
-			      cand[i].seg, cand[i].barcode, cand[i].bytes);
+			cache_log(c, 3,
+				  "evicted segment %016" PRIx64 " of tape %s (%" PRIu64
+				  " bytes, in the object store)",
+				  cand[i].seg, cand[i].barcode, cand[i].bytes);
 		}
 	}
 	pthread_mutex_lock(&c->mu);

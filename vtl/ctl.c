@@ -13,7 +13,8 @@
  * The one long job, rebuilding the catalog from the object store, runs in
  * a thread of its own and the client polls it ("Catalog rebuild" below).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "ctl.h"
 
 #include <errno.h>

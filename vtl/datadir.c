@@ -1,7 +1,8 @@
 /*
  * datadir.c - paths in vtld's data directory (see datadir.h).
  */
-#define _GNU_SOURCE /* nftw */
+#include "config.h"
+
 #include "datadir.h"
 
 #include <errno.h>

@@ -25,7 +25,8 @@
  * tape there from anywhere in the library. The library never calls the
  * uploader: it only wakes whoever attached.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "library_int.h"
 #include "media.h"
 
@@ -128,7 +129,7 @@ static void tape_dir(const struct lib *lib, const char *barcode, char *buf, size
 	datadir_tape(lib->cfg.data_dir, barcode, buf, cap);
 }
 
-static uint64_t fnv1a(const char *s)
+static uint64_t serial_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (; *s; s++) {
@@ -138,11 +139,12 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-/* NAA 6 designator (SPC-4 7.8.6.6.6), derived from the serial so it is
- * stable across restarts. */
+/* NAA 6 designator (SPC-4, "NAA IEEE Registered Extended designator
+ * format"), derived from the serial (FNV-1a) so it is stable across
+ * restarts. */
 static uint64_t naa_for(const char *serial)
 {
-	return 0x6000000000000000ull | (fnv1a(serial) & 0x0fffffffffffffffull);
+	return 0x6000000000000000ull | (serial_hash(serial) & 0x0fffffffffffffffull);
 }
 
 int lib_drive_at(const struct lib *lib, uint16_t addr)
@@ -251,7 +253,9 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 	if (src_drive >= 0 && lib->cfg.auto_unload) {
 		rc = ssc_library_unload(&lib->drives[src_drive]);
 		if (rc == -EPERM) {
-			/* SMC-3 6.x: a host prevented removal from the drive. */
+			/* PREVENT ALLOW MEDIUM REMOVAL (SSC-4 and SMC-3, "PREVENT ALLOW
+			 * MEDIUM REMOVAL command"): a host prevented removal from the
+			 * drive, 53h/02h. */
 			why->key = SK_ILLEGAL_REQUEST;
 			why->asc_ascq = ASC_MEDIUM_REMOVAL_PREVENTED;
 			return rc;

@@ -3,12 +3,14 @@
 # registered here too, since they need all of these parts.
 noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
+	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h \
 	vtl/store_config.c vtl/store_config.h \
-	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h vtl/ctl.c vtl/ctl.h vtl/config.c vtl/config.h \
+	vtl/ctl.c vtl/ctl.h vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
+	vtl/upload_util.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
 	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
-	vtl/tcmu.c vtl/tcmu.h
+	vtl/tcmu.c vtl/tcmu.h vtl/tcmu_int.h vtl/tcmu_ring.c
 libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 
 VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(UTIL_LIBS)

@@ -18,7 +18,8 @@
  * runs, and the load path with the changer's lock held. State changes go
  * through the lifecycle (lc_apply) like every other.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "media.h"
 
 #include <dirent.h>

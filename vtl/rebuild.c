@@ -8,7 +8,8 @@
  * tape tell the uploader's thread that its segments are in the store
  * already, so nothing is sent again.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "rebuild.h"
 
 #include <dirent.h>
@@ -438,7 +439,7 @@ static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m
 
 /* An ARCHIVED tape: the manifest only; the data stays on the shelf.
  * finish: the tape is in the catalog already, its rows are not. */
-static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
+static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
 {
 	const char *bc = t->barcode;
 	char pfx[STORE_KEY_MAX];
@@ -497,7 +498,7 @@ static void recover_archived(struct rebuild *x, struct upl_rebuild_tape *t, bool
  * (in that order: see the top of this section). finish: the tape is in the
  * catalog already and its complete download waits in DIR.download. Returns
  * -ECANCELED when the rebuild is to stop. */
-static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
+static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
 {
 	const char *bc = t->barcode;
 	char dir[PATH_MAX], tmp[PATH_MAX + 16];
@@ -583,7 +584,7 @@ static int recover_available(struct rebuild *x, struct upl_rebuild_tape *t, bool
  * sends only the rest. A store copy of a later generation wins instead
  * (the local one is kept aside).
  */
-static int recover_local(struct rebuild *x, struct plan *p)
+static int recover_local_medium(struct rebuild *x, struct plan *p)
 {
 	struct upl_rebuild_tape *t = &p->t;
 	const char *bc = t->barcode;
@@ -634,7 +635,7 @@ static int recover_local(struct rebuild *x, struct plan *p)
 			x->log(1, msg);
 		}
 		t->reason[0] = 0;
-		return recover_available(x, t, false);
+		return recover_by_download(x, t, false);
 	}
 	const char *media = tape_media_name(info.media);
 	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, CAT_AVAILABLE,
@@ -735,8 +736,9 @@ static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	return rc;
 }
 
-/* The plan at hand reads its location. */
-static void at(struct rebuild *x, const struct plan *p)
+/* Point x at the store (and its configuration) that holds the plan's
+ * tape: the shelf's or the library's. */
+static void use_store_of(struct rebuild *x, const struct plan *p)
 {
 	x->st = p->shelf ? x->shelf_st : x->lib_st;
 	x->c = p->shelf ? x->shelf_c : x->lib_c;
@@ -803,7 +805,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 		}
 		if (pl.v[i].decided)
 			continue;
-		at(&x, &pl.v[i]);
+		use_store_of(&x, &pl.v[i]);
 		rebuild_say(&x, "looking at %stapes/%s/ (%zu of %zu)", x.c->prefix,
 			    pl.v[i].t.barcode, i + 1, pl.n);
 		plan_one(&x, &pl.v[i], &need);
@@ -816,13 +818,13 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			rc = -ECANCELED;
 			break;
 		}
-		at(&x, p);
+		use_store_of(&x, p);
 		if (p->kind == PLAN_ARCHIVED || p->kind == PLAN_ARCHIVED_FINISH)
-			recover_archived(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
+			recover_by_manifest(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
 		else if (p->kind == PLAN_LOCAL)
-			rc = recover_local(&x, p);
+			rc = recover_local_medium(&x, p);
 		else if (p->kind != PLAN_DONE)
-			rc = recover_available(&x, &p->t, p->kind == PLAN_FINISH);
+			rc = recover_by_download(&x, &p->t, p->kind == PLAN_FINISH);
 		rebuild_report(&x, &p->t);
 	}
 	if (rc == -ECANCELED)

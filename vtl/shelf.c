@@ -19,7 +19,8 @@
  *     of the tape's directory, so a directory with a MANIFEST always holds
  *     a complete, verified tape.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "upload_int.h"
 
 #include <errno.h>

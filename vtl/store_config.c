@@ -2,7 +2,8 @@
  * store_config.c - the [store] keys: defaults, opening the store they
  * name, and the shelf apart (see store_config.h).
  */
-#define _GNU_SOURCE /* realpath */
+#include "config.h"
+
 #include "store_config.h"
 
 #include <errno.h>

@@ -1,37 +1,10 @@
 /*
- * tcmu.c - the TCMU frontend (see tcmu.h and docs/tcmu.md).
- *
- * Written against the kernel UAPI alone (linux/target_core_user.h): Debian
- * ships libtcmu without its header, and the ring has been stable since
- * Linux 4.x. Per device:
- *
- *   /dev/uioN, mmap'd whole (size from /sys/class/uio/uioN/maps/map0/size):
- *     [mailbox][command ring of cmdr_size bytes][data area]
- *   The kernel appends entries at mailbox->cmd_head and wakes the UIO fd;
- *   we consume them at mailbox->cmd_tail, in order, write the response into
- *   the same entry, publish the new cmd_tail and write 4 bytes to the fd,
- *   which makes the kernel collect the completions.
- *
- * Memory ordering: cmd_head is loaded with acquire semantics before the
- * entries it covers are read, and cmd_tail is stored with release semantics
- * after the response (status, sense, data in the data area) is written, so
- * the kernel never sees a tail that covers an unwritten response.
- *
- * Entries are processed strictly in ring order by one thread per device,
- * which is also what a tape drive needs (SSC commands are sequential), so
- * out-of-order completion (TCMU_MAILBOX_FLAG_CAP_OOOC) is never used. An
- * entry is consumed only after its command has completed; a command in
- * flight therefore keeps its slot, and the kernel cannot reuse it.
- *
- * What the ring does not carry, and what that means here:
- *   - the data direction: taken from the device's own command table (the
- *     row's OPF_DATA_OUT flag); an unknown opcode is rejected by dispatch
- *     and moves no data;
- *   - the I_T nexus: LIO keeps it to itself, so every command arrives on
- *     one nexus (TCMU_NEXUS). Reservations stay with LIO, which knows the
- *     initiators (docs/tcmu.md);
- *   - more than 96 bytes of sense (TCMU_SENSE_BUFFERSIZE): longer sense is
- *     cut there; every sense this project builds is shorter.
+ * tcmu.c - the TCMU frontend's control side (see tcmu.h and docs/tcmu.md):
+ * which LIO backstores this vtld serves, and their lifecycle. It scans the
+ * UIO class, reads LIO's configfs, listens and answers on netlink, and
+ * attaches a device (mapping its /dev/uioN and starting its thread) or lets
+ * it go. What happens on a device's command ring, once attached, is
+ * tcmu_ring.c's.
  *
  * Netlink (the generic family TCM-USER, group "config"): the kernel
  * announces every device it adds, removes or reconfigures, and, for a
@@ -41,7 +14,9 @@
  * listens, attaches, answers and rescans; it alone changes the device
  * list (under t->lock, for tcmu_attached()).
  */
-#include "tcmu.h"
+#include "config.h"
+
+#include "tcmu_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,71 +44,11 @@
 #include <unistd.h>
 
 #include "scsi/scsi.h"
-#include "scsi/sense.h"
-#include "scsi/spc.h"
-
-/* The one I_T nexus every TCMU command arrives on (see above). */
-#define TCMU_NEXUS UINT64_C(0x74636d7500000001) /* "tcmu", 1 */
 
 /* UIO device names are "tcm-user/<hba>/<device>/<config string>". */
 #define TCMU_UIO_PREFIX "tcm-user/"
 
-struct tcmu_dev {
-	struct tcmu *t;
-	struct tcmu_dev *next;
-	char uio[32];	/* "uio3" */
-	char name[256]; /* the UIO name */
-	char label[96]; /* "<hba>/<device>" for log lines */
-	int fd;
-	uint8_t *map;
-	size_t map_len;
-	uint32_t cmdr_off, cmdr_size;
-	bool read_len_cap;
-	struct scsi_dev *dev;
-	/* The kernel waits for our netlink answers to this device's events
-	 * (attrib/nl_reply_supported is 1); read at attach time and at every
-	 * event, since a REMOVED_DEVICE comes after configfs dropped it. */
-	bool waits;
-	pthread_t thread;
-	atomic_bool done; /* the thread has finished */
-	uint8_t *buf;	  /* bounce buffer for scattered data */
-	size_t buf_cap;
-	struct iovec *iov; /* the request's iovecs, copied out of the ring */
-	uint32_t iov_cap;
-};
-
-struct tcmu {
-	struct tcmu_config cfg;
-	char prefix[256];
-	/* The part of the prefix every vtld shares ("vtl/"): a backstore
-	 * under it but not under prefix names another vtld's library. */
-	size_t family_len;
-	char uio_class[256];
-	int stop_fd; /* eventfd, readable once tcmu_stop began */
-	int nl_fd;   /* TCM-USER multicast listener, -1 without one */
-	uint16_t nl_family;
-	uint32_t nl_seq;
-	/* The kernel took SET_FEATURES: it may wait for our answers. */
-	bool nl_answer;
-	/* Answer the device events we may have missed (before we listened,
-	 * or when the socket overflowed) at the next rescan. */
-	bool answer_missed;
-	pthread_t monitor;
-	pthread_mutex_t lock; /* the device list */
-	struct tcmu_dev *devs;
-	/* UIO names refused and still present, so the log says it once. */
-	struct tcmu_refused *refused;
-	size_t n_refused;
-	/* Backstores naming another library, refused unless its vtld
-	 * accepts them first (see defer_refusal). */
-	struct tcmu_deferred *deferred;
-	size_t n_deferred;
-};
-
-static void tlog(struct tcmu *t, enum tcmu_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void tlog(struct tcmu *t, enum tcmu_log_level level, const char *fmt, ...)
+void tcmu_log(struct tcmu *t, enum tcmu_log_level level, const char *fmt, ...)
 {
 	if (!t->cfg.log)
 		return;
@@ -143,265 +58,6 @@ static void tlog(struct tcmu *t, enum tcmu_log_level level, const char *fmt, ...
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	t->cfg.log(t->cfg.log_arg, level, msg);
-}
-
-/* ---- the command ring ---- */
-
-static uint32_t *mb_field(struct tcmu_dev *d, size_t off)
-{
-	return (uint32_t *)(void *)(d->map + off);
-}
-
-static bool in_map(const struct tcmu_dev *d, uint64_t off, uint64_t len)
-{
-	return off <= d->map_len && len <= d->map_len - off;
-}
-
-static uint8_t *bounce(struct tcmu_dev *d, size_t len)
-{
-	if (len > d->buf_cap) {
-		uint8_t *b = realloc(d->buf, len);
-		if (!b)
-			return NULL;
-		d->buf = b;
-		d->buf_cap = len;
-	}
-	return d->buf;
-}
-
-/*
- * Run one TCMU_OP_CMD entry of elen bytes at e and write its response into
- * the entry. The response overlays the request (the union in the UAPI), so
- * everything is read out of the request before the first response byte is
- * written.
- */
-static void run_cmd(struct tcmu_dev *d, uint8_t *e, uint32_t elen)
-{
-	struct tcmu_cmd_entry *ent = (struct tcmu_cmd_entry *)(void *)e;
-	const size_t iov_off = offsetof(struct tcmu_cmd_entry, req.iov);
-	uint32_t iov_cnt = ent->req.iov_cnt;
-	uint64_t cdb_off = ent->req.cdb_off;
-	struct scsi_cmd cmd;
-	uint8_t status = SAM_STAT_CHECK_CONDITION;
-	uint32_t read_len = 0;
-	bool data_in = false;
-
-	memset(&cmd, 0, sizeof(cmd));
-	if (iov_cnt > (elen - iov_off) / sizeof(struct iovec) || !in_map(d, cdb_off, 1)) {
-		tlog(d->t, TCMU_LOG_ERROR, "tcmu %s: malformed ring entry (%u iovecs); failing it",
-		     d->label, iov_cnt);
-		sense_set(&cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
-		goto respond;
-	}
-	if (iov_cnt > d->iov_cap) {
-		struct iovec *v = realloc(d->iov, iov_cnt * sizeof(*v));
-		if (!v) {
-			status = SAM_STAT_TASK_SET_FULL;
-			goto respond;
-		}
-		d->iov = v;
-		d->iov_cap = iov_cnt;
-	}
-	struct iovec *iov = d->iov;
-	memcpy(iov, e + iov_off, iov_cnt * sizeof(struct iovec));
-	uint64_t total = 0;
-	for (uint32_t i = 0; i < iov_cnt; i++) {
-		uint64_t off = (uint64_t)(uintptr_t)iov[i].iov_base;
-		if (!in_map(d, off, iov[i].iov_len) || iov[i].iov_len > UINT32_MAX) {
-			tlog(d->t, TCMU_LOG_ERROR,
-			     "tcmu %s: iovec outside the data area; failing it", d->label);
-			sense_set(&cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
-			goto respond;
-		}
-		total += iov[i].iov_len;
-	}
-	if (total > UINT32_MAX) {
-		tlog(d->t, TCMU_LOG_ERROR, "tcmu %s: transfer of %llu bytes; failing it", d->label,
-		     (unsigned long long)total);
-		sense_set(&cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
-		goto respond;
-	}
-
-	uint8_t len = spc_cdb_len(d->map[cdb_off]);
-	if (!len)
-		len = 16; /* variable length or vendor specific: what fits */
-	if (!in_map(d, cdb_off, len))
-		len = (uint8_t)(d->map_len - cdb_off);
-	memcpy(cmd.cdb, d->map + cdb_off, len);
-	cmd.cdb_len = len;
-	cmd.lun = 0;
-	cmd.nexus = TCMU_NEXUS;
-	cmd.initiator_port = NULL;
-
-	const struct scsi_op *op = spc_find_op(d->dev->type, cmd.cdb[0], cmd.cdb[1] & 0x1f);
-	bool data_out = op && (op->flags & OPF_DATA_OUT);
-	data_in = !data_out && total > 0;
-
-	/* One iovec: the data area itself is the buffer (no copy). */
-	uint8_t *buf = NULL;
-	if (iov_cnt == 1)
-		buf = d->map + (uintptr_t)iov[0].iov_base;
-	else if (total > 0 && !(buf = bounce(d, total))) {
-		tlog(d->t, TCMU_LOG_ERROR, "tcmu %s: out of memory for %llu bytes", d->label,
-		     (unsigned long long)total);
-		status = SAM_STAT_TASK_SET_FULL;
-		data_in = false;
-		goto respond;
-	}
-	if (data_out) {
-		if (iov_cnt > 1) {
-			size_t at = 0;
-			for (uint32_t i = 0; i < iov_cnt; i++) {
-				memcpy(buf + at, d->map + (uintptr_t)iov[i].iov_base,
-				       iov[i].iov_len);
-				at += iov[i].iov_len;
-			}
-		}
-		cmd.out = buf;
-		cmd.out_len = (uint32_t)total;
-	} else if (data_in) {
-		cmd.in = buf;
-		cmd.in_cap = (uint32_t)total;
-	}
-
-	spc_dispatch(d->dev, &cmd);
-	status = cmd.status;
-	if (d->t->cfg.trace)
-		tlog(d->t, TCMU_LOG_DEBUG,
-		     "tcmu %s: cdb %02x %02x %02x %02x %02x %02x, %u iovecs, %llu bytes %s, "
-		     "status %02x, %u bytes in, sense %02x/%02x%02x",
-		     d->label, cmd.cdb[0], cmd.cdb[1], cmd.cdb[2], cmd.cdb[3], cmd.cdb[4],
-		     cmd.cdb[5], iov_cnt, (unsigned long long)total,
-		     data_out  ? "out"
-		     : data_in ? "in"
-			       : "none",
-		     status, cmd.in_len, cmd.sense_len > 2 ? cmd.sense[2] & 0xf : 0,
-		     cmd.sense_len > 12 ? cmd.sense[12] : 0,
-		     cmd.sense_len > 13 ? cmd.sense[13] : 0);
-
-	if (data_in) {
-		read_len = cmd.in_len < cmd.in_cap ? cmd.in_len : cmd.in_cap;
-		if (iov_cnt > 1) {
-			size_t at = 0;
-			for (uint32_t i = 0; i < iov_cnt && at < read_len; i++) {
-				size_t n = iov[i].iov_len;
-				if (n > read_len - at)
-					n = read_len - at;
-				memcpy(d->map + (uintptr_t)iov[i].iov_base, buf + at, n);
-				at += n;
-			}
-		}
-	}
-
-respond:
-	/* From here on the request fields are overwritten. */
-	ent->rsp.scsi_status = status;
-	ent->rsp.read_len = 0;
-	memset(ent->rsp.sense_buffer, 0, TCMU_SENSE_BUFFERSIZE);
-	if (status == SAM_STAT_CHECK_CONDITION) {
-		size_t n =
-		    cmd.sense_len < TCMU_SENSE_BUFFERSIZE ? cmd.sense_len : TCMU_SENSE_BUFFERSIZE;
-		memcpy(ent->rsp.sense_buffer, cmd.sense, n);
-	}
-	/*
-	 * READ_LEN tells LIO how much data-in there is: a short transfer
-	 * becomes an underflow residual, and with CHECK CONDITION the data
-	 * is still delivered (a tape READ of a shorter record: data + ILI).
-	 * Without it LIO would send all of the expected length, and nothing
-	 * at all with CHECK CONDITION. A read_len of 0 means "not set" to the
-	 * kernel, so an empty transfer cannot be reported.
-	 */
-	if (data_in && d->read_len_cap && read_len > 0 &&
-	    (read_len < cmd.in_cap || status != SAM_STAT_GOOD)) {
-		ent->hdr.uflags |= TCMU_UFLAG_READ_LEN;
-		ent->rsp.read_len = read_len;
-	}
-}
-
-/* Consume every entry between cmd_tail and cmd_head. Returns false when
- * the ring is unusable. */
-static bool ring_run(struct tcmu_dev *d)
-{
-	uint32_t *headp = mb_field(d, offsetof(struct tcmu_mailbox, cmd_head));
-	uint32_t *tailp = mb_field(d, offsetof(struct tcmu_mailbox, cmd_tail));
-	uint32_t tail = __atomic_load_n(tailp, __ATOMIC_RELAXED); /* ours */
-	uint32_t head = __atomic_load_n(headp, __ATOMIC_ACQUIRE);
-
-	while (tail != head) {
-		if (tail >= d->cmdr_size || tail % TCMU_OP_ALIGN_SIZE) {
-			tlog(d->t, TCMU_LOG_ERROR, "tcmu %s: ring tail %u out of range; giving up",
-			     d->label, tail);
-			return false;
-		}
-		uint8_t *e = d->map + d->cmdr_off + tail;
-		struct tcmu_cmd_entry_hdr hdr;
-		memcpy(&hdr, e, sizeof(hdr));
-		uint32_t len = tcmu_hdr_get_len(hdr.len_op);
-		if (len < sizeof(hdr) || len > d->cmdr_size - tail) {
-			tlog(d->t, TCMU_LOG_ERROR,
-			     "tcmu %s: ring entry of %u bytes at %u; giving up", d->label, len,
-			     tail);
-			return false;
-		}
-		switch (tcmu_hdr_get_op(hdr.len_op)) {
-		case TCMU_OP_PAD: /* filler up to the ring's end */
-			break;
-		case TCMU_OP_CMD:
-			if (len < sizeof(struct tcmu_cmd_entry)) {
-				tlog(d->t, TCMU_LOG_ERROR,
-				     "tcmu %s: short command entry (%u bytes); giving up", d->label,
-				     len);
-				return false;
-			}
-			run_cmd(d, e, len);
-			break;
-		default: /* TMR notification (only if enabled in configfs) */
-			break;
-		}
-		tail = (tail + len) % d->cmdr_size;
-		__atomic_store_n(tailp, tail, __ATOMIC_RELEASE);
-		/* Tell the kernel now, so a completed command is not held back
-		 * by a long one behind it. */
-		uint32_t one = 1;
-		if (write(d->fd, &one, sizeof(one)) < 0 && errno == EIO)
-			return false;
-		if (tail == head)
-			head = __atomic_load_n(headp, __ATOMIC_ACQUIRE);
-	}
-	return true;
-}
-
-static void *dev_thread(void *arg)
-{
-	struct tcmu_dev *d = arg;
-	struct pollfd p[2] = {{.fd = d->fd, .events = POLLIN},
-			      {.fd = d->t->stop_fd, .events = POLLIN}};
-
-	/* Commands queued before we opened the device raise no event. */
-	bool ok = ring_run(d);
-	while (ok) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			ok = false;
-			break;
-		}
-		uint32_t events;
-		if (read(d->fd, &events, sizeof(events)) < 0 && errno != EINTR && errno != EAGAIN) {
-			ok = false;
-			break;
-		}
-		ok = ring_run(d);
-	}
-	if (!ok)
-		tlog(d->t, TCMU_LOG_INFO, "tcmu %s: device gone (%s); detached", d->label, d->uio);
-	atomic_store(&d->done, true);
-	return NULL;
 }
 
 /* ---- backstores: UIO names and configfs ---- */
@@ -627,10 +283,10 @@ static int attach(struct tcmu *t, const char *uio, const char *name, const struc
 	struct scsi_dev *dev = t->cfg.resolve(t->cfg.arg, unit);
 	if (!dev) {
 		if (!refused_before(t, name))
-			tlog(t, TCMU_LOG_WARN,
-			     "tcmu: backstore %s (%s) names '%s', which this library does not "
-			     "have (use changer or drive1..driveN); not serving it",
-			     u->label, uio, u->config);
+			tcmu_log(t, TCMU_LOG_WARN,
+				 "tcmu: backstore %s (%s) names '%s', which this library does not "
+				 "have (use changer or drive1..driveN); not serving it",
+				 u->label, uio, u->config);
 		return -ENOENT;
 	}
 
@@ -649,8 +305,8 @@ static int attach(struct tcmu *t, const char *uio, const char *name, const struc
 	snprintf(path, sizeof(path), "%s/%s/maps/map0/size", t->uio_class, uio);
 	int rc = read_sysfs(path, val, sizeof(val));
 	if (rc) {
-		tlog(t, TCMU_LOG_ERROR, "tcmu %s: cannot read %s: %s", d->label, path,
-		     strerror(-rc));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu %s: cannot read %s: %s", d->label, path,
+			 strerror(-rc));
 		goto fail;
 	}
 	d->map_len = (size_t)strtoull(val, NULL, 0);
@@ -658,15 +314,15 @@ static int attach(struct tcmu *t, const char *uio, const char *name, const struc
 	d->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (d->fd < 0) {
 		rc = -errno;
-		tlog(t, TCMU_LOG_ERROR, "tcmu %s: cannot open %s: %s", d->label, path,
-		     strerror(errno));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu %s: cannot open %s: %s", d->label, path,
+			 strerror(errno));
 		goto fail;
 	}
 	d->map = mmap(NULL, d->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
 	if (d->map == MAP_FAILED) {
 		rc = -errno;
-		tlog(t, TCMU_LOG_ERROR, "tcmu %s: cannot map %s (%zu bytes): %s", d->label, path,
-		     d->map_len, strerror(errno));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu %s: cannot map %s (%zu bytes): %s", d->label,
+			 path, d->map_len, strerror(errno));
 		goto fail;
 	}
 	const struct tcmu_mailbox *mb = (const struct tcmu_mailbox *)(void *)d->map;
@@ -674,26 +330,27 @@ static int attach(struct tcmu *t, const char *uio, const char *name, const struc
 	d->cmdr_size = mb->cmdr_size;
 	d->read_len_cap = (mb->flags & TCMU_MAILBOX_FLAG_CAP_READ_LEN) != 0;
 	if (mb->version != TCMU_MAILBOX_VERSION || !d->cmdr_size ||
-	    !in_map(d, d->cmdr_off, d->cmdr_size)) {
+	    !tcmu_in_map(d, d->cmdr_off, d->cmdr_size)) {
 		rc = -EPROTO;
-		tlog(t, TCMU_LOG_ERROR,
-		     "tcmu %s: mailbox version %u (ring %u+%u of %zu) is not the version %d this "
-		     "frontend speaks",
-		     d->label, mb->version, d->cmdr_off, d->cmdr_size, d->map_len,
-		     TCMU_MAILBOX_VERSION);
+		tcmu_log(
+		    t, TCMU_LOG_ERROR,
+		    "tcmu %s: mailbox version %u (ring %u+%u of %zu) is not the version %d this "
+		    "frontend speaks",
+		    d->label, mb->version, d->cmdr_off, d->cmdr_size, d->map_len,
+		    TCMU_MAILBOX_VERSION);
 		goto fail;
 	}
-	rc = pthread_create(&d->thread, NULL, dev_thread, d);
+	rc = pthread_create(&d->thread, NULL, tcmu_ring_thread, d);
 	if (rc) {
-		tlog(t, TCMU_LOG_ERROR, "tcmu %s: cannot start its thread: %s", d->label,
-		     strerror(rc));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu %s: cannot start its thread: %s", d->label,
+			 strerror(rc));
 		rc = -rc;
 		goto fail;
 	}
 	d->next = t->devs;
 	t->devs = d;
-	tlog(t, TCMU_LOG_INFO, "tcmu: serving backstore %s (%s, %s) as %s", d->label, uio,
-	     u->config, unit);
+	tcmu_log(t, TCMU_LOG_INFO, "tcmu: serving backstore %s (%s, %s) as %s", d->label, uio,
+		 u->config, unit);
 	return 0;
 fail:
 	dev_free(d);
@@ -728,10 +385,11 @@ static int serve(struct tcmu *t, const char *uio, const char *name)
 		/* A backstore created with nl_reply_supported=-1 changes its
 		 * config string without asking; with answers we refuse that
 		 * (nl_event). The ring is the same: keep serving it. */
-		tlog(t, TCMU_LOG_WARN,
-		     "tcmu %s: config string changed to '%s' (was %s); still serving the unit it "
-		     "named before: remove and recreate the backstore to change that",
-		     d->label, u.config, d->name);
+		tcmu_log(
+		    t, TCMU_LOG_WARN,
+		    "tcmu %s: config string changed to '%s' (was %s); still serving the unit it "
+		    "named before: remove and recreate the backstore to change that",
+		    d->label, u.config, d->name);
 		snprintf(d->name, sizeof(d->name), "%s", name);
 	}
 	return 0;
@@ -947,11 +605,11 @@ static void nl_answer(struct tcmu *t, uint8_t cmd, uint32_t dev_id, int32_t stat
 	nl_put(&m, TCMU_ATTR_DEVICE_ID, &dev_id, sizeof(dev_id));
 	int rc = nl_send(t->nl_fd, &m);
 	if (rc)
-		tlog(t, TCMU_LOG_ERROR, "tcmu %s: cannot answer %s (device id %u): %s", label,
-		     cmd_name(cmd), dev_id, strerror(-rc));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu %s: cannot answer %s (device id %u): %s", label,
+			 cmd_name(cmd), dev_id, strerror(-rc));
 	else
-		tlog(t, TCMU_LOG_INFO, "tcmu %s: answered %s (device id %u, #%u): %s", label,
-		     cmd_name(cmd), dev_id, m.n.nlmsg_seq, status ? strerror(-status) : "ok");
+		tcmu_log(t, TCMU_LOG_INFO, "tcmu %s: answered %s (device id %u, #%u): %s", label,
+			 cmd_name(cmd), dev_id, m.n.nlmsg_seq, status ? strerror(-status) : "ok");
 }
 
 /* ---- backstores naming another library ---- */
@@ -1009,10 +667,11 @@ static long run_deferred(struct tcmu *t)
 			continue;
 		}
 		if (rc == 0 && strcmp(v, "0") == 0) {
-			tlog(t, TCMU_LOG_WARN,
-			     "tcmu: backstore %s names '%s', which is not this library's (%s) and "
-			     "which no other vtld accepted; refusing it",
-			     r->label, r->config, t->prefix);
+			tcmu_log(
+			    t, TCMU_LOG_WARN,
+			    "tcmu: backstore %s names '%s', which is not this library's (%s) and "
+			    "which no other vtld accepted; refusing it",
+			    r->label, r->config, t->prefix);
 			nl_answer(t, TCMU_CMD_ADDED_DEVICE_DONE, r->dev_id, -ENOENT, r->label);
 		}
 		*r = t->deferred[--t->n_deferred];
@@ -1166,10 +825,10 @@ static void nl_event(struct tcmu *t, uint8_t cmd, const char *at, const char *en
 		    strcmp(cfg, u.config) != 0) {
 			/* The ring stays the same, so a new config string
 			 * would name another unit behind the same LUNs. */
-			tlog(t, TCMU_LOG_WARN,
-			     "tcmu %s: refusing to change its config string from '%s' to '%s': "
-			     "remove the backstore and create it again",
-			     u.label, u.config, cfg);
+			tcmu_log(t, TCMU_LOG_WARN,
+				 "tcmu %s: refusing to change its config string from '%s' to '%s': "
+				 "remove the backstore and create it again",
+				 u.label, u.config, cfg);
 			status = -EOPNOTSUPP;
 		}
 		/* dev_size and emulate_write_cache are LIO's own attributes;
@@ -1213,9 +872,9 @@ static void nl_drain(struct tcmu *t)
 				struct nlmsgerr err;
 				memcpy(&err, NLMSG_DATA(h), sizeof(err));
 				if (err.error)
-					tlog(t, TCMU_LOG_DEBUG,
-					     "tcmu: the kernel did not take answer #%u: %s",
-					     err.msg.nlmsg_seq, strerror(-err.error));
+					tcmu_log(t, TCMU_LOG_DEBUG,
+						 "tcmu: the kernel did not take answer #%u: %s",
+						 err.msg.nlmsg_seq, strerror(-err.error));
 			} else if (h->nlmsg_type == t->nl_family &&
 				   h->nlmsg_len >= NLMSG_LENGTH(GENL_HDRLEN)) {
 				const struct genlmsghdr *g = NLMSG_DATA(h);
@@ -1250,12 +909,13 @@ static int nl_join(struct tcmu *t)
 	t->nl_answer = rc == 0;
 	t->answer_missed = t->nl_answer;
 	if (t->nl_answer)
-		tlog(t, TCMU_LOG_INFO, "tcmu: listening to TCM-USER and answering device events");
+		tcmu_log(t, TCMU_LOG_INFO,
+			 "tcmu: listening to TCM-USER and answering device events");
 	else
-		tlog(t, TCMU_LOG_INFO,
-		     "tcmu: listening to TCM-USER; the kernel does not take answers (%s), so "
-		     "backstores do not wait for them",
-		     strerror(-rc));
+		tcmu_log(t, TCMU_LOG_INFO,
+			 "tcmu: listening to TCM-USER; the kernel does not take answers (%s), so "
+			 "backstores do not wait for them",
+			 strerror(-rc));
 	return 0;
 }
 
@@ -1313,9 +973,9 @@ int tcmu_start(const struct tcmu_config *cfg, struct tcmu **out)
 	}
 	int rc = nl_join(t);
 	if (rc)
-		tlog(t, TCMU_LOG_DEBUG,
-		     "tcmu: no TCM-USER netlink family yet (%s); rescanning periodically",
-		     strerror(-rc));
+		tcmu_log(t, TCMU_LOG_DEBUG,
+			 "tcmu: no TCM-USER netlink family yet (%s); rescanning periodically",
+			 strerror(-rc));
 	rescan(t);
 	rc = pthread_create(&t->monitor, NULL, monitor_thread, t);
 	if (rc) {
@@ -1342,8 +1002,8 @@ void tcmu_stop(struct tcmu *t)
 		return;
 	uint64_t one = 1;
 	if (write(t->stop_fd, &one, sizeof(one)) < 0)
-		tlog(t, TCMU_LOG_ERROR, "tcmu: cannot signal the threads to stop: %s",
-		     strerror(errno));
+		tcmu_log(t, TCMU_LOG_ERROR, "tcmu: cannot signal the threads to stop: %s",
+			 strerror(errno));
 	if (t->monitor)
 		pthread_join(t->monitor, NULL);
 	/*
@@ -1356,9 +1016,10 @@ void tcmu_stop(struct tcmu *t)
 	if (t->nl_answer) {
 		int rc = nl_set_features(t, 0);
 		if (rc)
-			tlog(t, TCMU_LOG_WARN,
-			     "tcmu: cannot tell the kernel that nobody answers device events: %s",
-			     strerror(-rc));
+			tcmu_log(
+			    t, TCMU_LOG_WARN,
+			    "tcmu: cannot tell the kernel that nobody answers device events: %s",
+			    strerror(-rc));
 	}
 	pthread_mutex_lock(&t->lock);
 	while (t->devs) {

@@ -7,7 +7,8 @@
  * (docs/object-store.md, "Is my data safe?"). The uploader's thread
  * (uploader.c) runs the cache pass each round.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "upload_int.h"
 
 #include <dirent.h>

@@ -3,7 +3,8 @@
  * thread, its scheduler and status), upload_sync.c (the part pool and the
  * sync of a tape's segments and manifests), upload_backlog.c (what is not
  * yet safe in the store, the cache pass), shelf.c (archive, retrieve,
- * restore) and rebuild.c (disaster recovery). Nothing else includes it;
+ * restore), rebuild.c (disaster recovery) and upload_util.c (the helpers
+ * that keep no state). Nothing else includes it;
  * the rest of vtld sees uploader.h and rebuild.h.
  *
  * It holds the state they share (struct upl, one per vtld, and the
@@ -207,14 +208,26 @@ struct backlog {
 	bool unclaimed;	  /* the uploader has not looked at the tape yet */
 };
 
-/* ---- Helpers (uploader.c) ---------------------------------------------- */
+/* ---- Helpers that keep no state (upload_util.c) ------------------------ */
 
 void upl_copy_str(char *dst, size_t cap, const char *src);
-/* arr with room for one more element (see uploader.c), NULL: no memory. */
+/* arr with room for one more element (see upload_util.c), NULL: no memory. */
 void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem);
 /* A message for a person into buf, cut at cap if need be. */
 void upl_errmsg(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t upl_mono_ms(void);
+
+/* Keys of a tape's objects (upload_util.c, "Keys"); k has STORE_KEY_MAX bytes. */
+void upl_key_seg(const struct store_config *c, const char *bc, uint64_t seg, char *k);
+void upl_key_manifest(const struct store_config *c, const char *bc, uint64_t gen, char *k);
+void upl_key_tape(const struct store_config *c, const char *bc, const char *rest, char *k);
+
+int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap);
+void upl_man_free(struct manifest *m);
+int upl_man_parse(struct manifest *m);
+int upl_man_read(const char *dir, struct manifest *m);
+
+/* ---- The log, the counters, the thread's record (uploader.c) ----------- */
 
 /* Log at level (upl_log_fn), an error or warning of the same cause at most
  * once a minute. */
@@ -233,16 +246,6 @@ struct tape_rec *upl_rec_for(struct upl *u, const char *bc);
 /* Where tape bc's trip to or from the shelf stands ("" when over). */
 void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Keys of a tape's objects (uploader.c, "Keys"); k has STORE_KEY_MAX bytes. */
-void upl_key_seg(const struct store_config *c, const char *bc, uint64_t seg, char *k);
-void upl_key_manifest(const struct store_config *c, const char *bc, uint64_t gen, char *k);
-void upl_key_tape(const struct store_config *c, const char *bc, const char *rest, char *k);
-
-int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap);
-void upl_man_free(struct manifest *m);
-int upl_man_parse(struct manifest *m);
-int upl_man_read(const char *dir, struct manifest *m);
 
 /* ---- The part pool and the sync of a tape (upload_sync.c) -------------- */
 

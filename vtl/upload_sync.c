@@ -29,7 +29,8 @@
  * manifest object goes up only after every segment it names is complete;
  * segments it no longer names are deleted after it.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "upload_int.h"
 
 #include <errno.h>

@@ -2,8 +2,8 @@
  * uploader.c - the object-store side of vtld (see uploader.h and
  * docs/object-store.md, "The uploader, the shelf and recovery"): the
  * configuration, the thread and its rounds, the holds on errors that need
- * a person and the status; and the helpers the other parts share
- * (upload_int.h).
+ * a person and the status; and the shared helpers that touch struct upl
+ * (the log, the counters, the thread's record of a tape; upload_int.h).
  *
  * The parts, each in a file of its own:
  *   uploader.c     the thread, its scheduler and status (this file)
@@ -12,6 +12,7 @@
  *   upload_backlog.c  what is not yet safe in the store, the cache pass
  *   shelf.c        the shelf: archive, retrieve, restore
  *   rebuild.c      disaster recovery: the catalog from the store alone
+ *   upload_util.c  the helpers that keep no state: keys, manifests, files
  *
  * One thread, plus a pool of [store] parallel_parts workers that send the
  * parts of a segment (upload_sync.c). Each round the thread reads the
@@ -26,7 +27,8 @@
  *   tapes/BARCODE/manifest/<generation, 16 hex> the MANIFEST bytes as-is
  *   tapes/BARCODE/state                        "state=ARCHIVED\n" etc.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "uploader.h"
 
 #include <errno.h>
@@ -37,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,30 +56,7 @@
 /* A log line of the same cause at most once in this many seconds. */
 #define LOG_REPEAT_SECS 60
 
-/* ---- Helpers (upload_int.h) --------------------------------------------- */
-
-void upl_copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = strlen(src);
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = 0;
-}
-
-/* arr (n elements of elem bytes, room for *cap) with room for one more:
- * the same pointer, or a larger allocation (then *cap is updated); NULL
- * when out of memory (arr and *cap unchanged). */
-void *upl_grow(void *arr, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return arr;
-	size_t nc = *cap ? 2 * *cap : 16;
-	void *v = realloc(arr, nc * elem);
-	if (v)
-		*cap = nc;
-	return v;
-}
+/* ---- The log and the counters (upload_int.h) ---------------------------- */
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -233,52 +211,6 @@ void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects
 	pthread_mutex_unlock(&u->mu);
 }
 
-/* ---- Keys and the manifest ---------------------------------------------- */
-
-void upl_key_seg(const struct store_config *c, const char *bc, uint64_t seg, char *k)
-{
-	snprintf(k, STORE_KEY_MAX, "%stapes/%s/seg/%016" PRIx64, c->prefix, bc, seg);
-}
-
-void upl_key_manifest(const struct store_config *c, const char *bc, uint64_t gen, char *k)
-{
-	snprintf(k, STORE_KEY_MAX, "%stapes/%s/manifest/%016" PRIx64, c->prefix, bc, gen);
-}
-
-void upl_key_tape(const struct store_config *c, const char *bc, const char *rest, char *k)
-{
-	snprintf(k, STORE_KEY_MAX, "%stapes/%s/%s", c->prefix, bc, rest);
-}
-
-/* Put a medium that cannot be used aside, under a name no barcode has. */
-int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap)
-{
-	snprintf(kept, cap, "%s.%s-%lld", dir, why, (long long)time(NULL));
-	return rename(dir, kept) ? -errno : 0;
-}
-
-void upl_man_free(struct manifest *m)
-{
-	free(m->buf);
-	tape_manifest_free(&m->tm);
-	memset(m, 0, sizeof(*m));
-}
-
-/* What m->buf says, with every check the medium makes of its own. */
-int upl_man_parse(struct manifest *m)
-{
-	return tape_manifest_parse(m->buf, m->len, &m->tm);
-}
-
-int upl_man_read(const char *dir, struct manifest *m)
-{
-	void *raw = NULL;
-	memset(m, 0, sizeof(*m));
-	int rc = tape_manifest_read(dir, &m->tm, &raw, &m->len);
-	m->buf = raw;
-	return rc;
-}
-
 /* ---- The thread's record of a tape -------------------------------------- */
 
 /* The thread's record of a tape, made when missing (NULL: no memory).
@@ -317,24 +249,6 @@ void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 	if (text[0])
 		upl_copy_str(u->stats.activity, sizeof(u->stats.activity), text);
 	pthread_mutex_unlock(&u->mu);
-}
-
-/* ---- Messages, time ----------------------------------------------------- */
-
-/* A message for a person into buf, cut at cap if need be. */
-void upl_errmsg(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, cap, fmt, ap);
-	va_end(ap);
-}
-
-int64_t upl_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- Errors that need a person ------------------------------------------ */
@@ -391,7 +305,7 @@ static struct fix fix_for(const struct upl *u, int fault)
 }
 
 /* "4m 05s", "12 s" */
-static void span(int64_t ms, char *buf, size_t cap)
+static void format_wait(int64_t ms, char *buf, size_t cap)
 {
 	int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
 	if (s >= 60)
@@ -403,7 +317,7 @@ static void span(int64_t ms, char *buf, size_t cap)
 /* Hold uploads back (the store's h, or tape bc's) for error e: said once
  * in the log per cause, shown until a try succeeds, tried again after
  * HOLD_RETRY_MS or at `vtlctl store retry`. */
-static void hold(struct upl *u, struct hold *h, const char *bc, const struct tape_err *e)
+static void hold_uploads(struct upl *u, struct hold *h, const char *bc, const struct tape_err *e)
 {
 	char what[sizeof(h->what)];
 	struct fix f = fix_for(u, e->fault);
@@ -494,7 +408,7 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 	const struct hold *h = u->hold.fault ? &u->hold : r && r->hold.fault ? &r->hold : NULL;
 	if (h) {
 		char when[32];
-		span(h->retry_ms - now, when, sizeof(when));
+		format_wait(h->retry_ms - now, when, sizeof(when));
 		snprintf(buf, cap,
 			 "waiting for a person: %s; next try in %s, or now with `vtlctl store "
 			 "retry`",
@@ -568,7 +482,7 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	case STORE_FAULT_ACCESS:
 	case STORE_FAULT_BUCKET:
 	case STORE_FAULT_SPACE:
-		hold(u, &u->hold, NULL, &e);
+		hold_uploads(u, &u->hold, NULL, &e);
 		return true;
 	case STORE_FAULT_TRANSIENT: {
 		if (r) {
@@ -583,9 +497,9 @@ static bool upload_outcome(struct upl *u, const char *bc, int rc, bool sent)
 	}
 	default:
 		if (r)
-			hold(u, &r->hold, bc, &e);
+			hold_uploads(u, &r->hold, bc, &e);
 		else
-			hold(u, &u->hold, NULL, &e);
+			hold_uploads(u, &u->hold, NULL, &e);
 		return !r;
 	}
 }
@@ -984,7 +898,7 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		const struct hold *h = u->hold.fault ? &u->hold : held_tape;
 		char when[32];
 		if (h)
-			span(h->retry_ms - mnow, when, sizeof(when));
+			format_wait(h->retry_ms - mnow, when, sizeof(when));
 		if (!first[0])
 			snprintf(s->activity, sizeof(s->activity), "idle");
 		else if (h)

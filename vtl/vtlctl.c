@@ -6,7 +6,8 @@
  * Exit codes: 0 done, 1 refused or failed (the reason on stderr names the
  * object and the fix), 2 usage.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

@@ -10,7 +10,8 @@
  * iSCSI server and the TCMU frontend run their own threads. Signals are blocked before any
  * thread starts, so only sigwait() here sees them.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "ctl.h"
 #include "datadir.h"
 #include "iscsi/iscsi.h"
@@ -34,6 +34,7 @@
 #include "rebuild.h"
 #include "tcmu.h"
 #include "util/escape.h"
+#include "vtld_config.h"
 
 static enum vtl_log_level log_level = VTL_LOG_INFO;
 static bool log_syslog;

@@ -6,7 +6,6 @@
 #ifndef VTL_TESTS_LIBTEST_H
 #define VTL_TESTS_LIBTEST_H
 
-#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>

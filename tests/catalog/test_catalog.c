@@ -5,6 +5,8 @@
  * each kill the catalog is reopened and every tape must be in exactly one
  * place, with the changer and the drives agreeing with the catalog.
  */
+#include "config.h"
+
 #include "tests/catalog/libtest.h"
 
 #include <signal.h>

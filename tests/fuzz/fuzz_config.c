@@ -1,9 +1,10 @@
 /*
- * fuzz_config.c - vtld's configuration file parser (vtl/config.c on
+ * fuzz_config.c - vtld's configuration file parser (vtl/vtld_config.c on
  * libinih): the input is the file, handed to vtl_config_load() through a
  * memfd so that nothing touches the disk.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include <unistd.h>
 
 #include "tests/fuzz/fuzz_util.h"
-#include "vtl/config.h"
+#include "vtl/vtld_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

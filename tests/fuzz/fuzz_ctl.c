@@ -13,6 +13,8 @@
  * is the operator's (mode 0600), who may create 100000 tapes at once, and
  * that is slow, not wrong.
  */
+#include "config.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,7 +24,8 @@
  * gone is a finding too (ARCHITECTURE.md: bounded resources). Connections
  * run one after the other, so an input replays the same way.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -9,6 +9,8 @@
  * Input: u8 flags (bit 0: discovery session; bits 1-2 and 3-4: header and
  * data digest policy), then the data segment.
  */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 

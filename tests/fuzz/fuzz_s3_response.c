@@ -21,7 +21,8 @@
  * Retries are on (one, after 1 ms), so the answer is read twice when the
  * backend retries it.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>

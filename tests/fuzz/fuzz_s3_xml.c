@@ -6,6 +6,8 @@
  * escaped as CompleteMultipartUpload escapes ETags.
  * fuzz_s3_response reaches the same code through HTTP.
  */
+#include "config.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

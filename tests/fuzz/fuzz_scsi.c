@@ -18,6 +18,8 @@
  * a read or write past either is an AddressSanitizer report. Every input
  * starts from a fresh copy of the template library (fuzz_util.h).
  */
+#include "config.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -19,7 +19,8 @@
  * and after the edits (marked by an edit byte of 0xff), u8 and u32 values
  * that steer the reads, locates and spaces.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

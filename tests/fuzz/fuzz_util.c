@@ -2,7 +2,8 @@
  * fuzz_util.c - scratch directories, tree copies and the template library
  * the fuzz targets share (see fuzz_util.h).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "tests/fuzz/fuzz_util.h"
 
 #include <errno.h>

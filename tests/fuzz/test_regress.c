@@ -4,6 +4,8 @@
  * build). Each test names the behaviour; the input that found it is in
  * tests/fuzz/corpus/<target>/regress-*, replayed by scripts/fuzz.sh.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,8 @@
  * vtld links, the LUNs are real tape drives on real cartridges, the
  * initiator is libiscsi.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "harness.h"
 
 #include <criterion/criterion.h>

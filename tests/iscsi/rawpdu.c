@@ -1,7 +1,8 @@
 /*
  * rawpdu.c - see rawpdu.h.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "rawpdu.h"
 
 #include <arpa/inet.h>

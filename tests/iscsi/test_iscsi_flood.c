@@ -14,7 +14,8 @@
  * vtld accepted) and no assertion is about speed: a deadline is only
  * checked against a bound several times longer.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>

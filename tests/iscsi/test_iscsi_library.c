@@ -13,7 +13,8 @@
  * Default library (README): changer LUN 0, drives LUN 1-4 at element
  * addresses 500-503, storage slots 1000-1039, import/export 10-13.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -8,7 +8,8 @@
  * PDUs go through tests/iscsi/rawpdu.c; libiscsi where it can express the
  * case. Every test ends by checking that vtld is still running.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,7 +141,7 @@ static uint32_t position_seen_by_another_session(void)
 	return pos;
 }
 
-/* ---- CmdSN (RFC 7143 3.2.2.1) ---- */
+/* ---- CmdSN (RFC 7143 4.2.2.1) ---- */
 
 Test(proto_cmdsn, immediate_command_runs_without_advancing_expcmdsn)
 {

@@ -7,7 +7,8 @@
  * the Async Message at shutdown). After each abuse the target must still
  * serve a libiscsi session.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <stdio.h>

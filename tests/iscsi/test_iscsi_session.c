@@ -3,7 +3,8 @@
  * logout, session reinstatement and many sessions, against the real target
  * with real tape drives, driven by libiscsi.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>

@@ -5,7 +5,8 @@
  * sense data, two drives written concurrently from two sessions, the CmdSN
  * window under many outstanding commands, and task management.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -7,7 +7,8 @@
  * vtld is started and stopped by tests/iscsi/vtld_proc.c: ./vtld (the
  * build directory, as `make check` runs), or $VTLD.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdbool.h>
 

@@ -2,7 +2,8 @@
  * vtld_proc.c - see vtld_proc.h. Real binaries only: the daemon is the
  * vtld the build made, the CLI the vtlctl it made.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "vtld_proc.h"
 
 #include <criterion/criterion.h>

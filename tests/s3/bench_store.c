@@ -9,7 +9,8 @@
  *
  *   bench_store [MiB]      (default 256; parts of 8 MiB)
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -5,7 +5,8 @@
  * and body bytes. It binds 127.0.0.1 only. Response headers are held until
  * complete, so that one can be added (x-amz-restore of the archive flow).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include "tests/s3/faultproxy.h"
 
 #include <arpa/inet.h>

@@ -8,7 +8,8 @@
  * test that needs it fails with that message (nothing is skipped).
  * An RGW_ENDPOINT already set means a server the caller runs.
  */
-#define _GNU_SOURCE /* program_invocation_short_name */
+#include "config.h"
+
 #include "tests/s3/rgw_fixture.h"
 
 #include <criterion/criterion.h>

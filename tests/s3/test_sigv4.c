@@ -8,6 +8,8 @@
  *    the Authorization Header: Transferring Payload in a Single Chunk"
  *    (AKIAIOSFODNN7EXAMPLE, 20130524T000000Z, us-east-1, examplebucket).
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>

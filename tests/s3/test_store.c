@@ -13,7 +13,8 @@
  * Set RGW_ENDPOINT, RGW_ACCESS_KEY and RGW_SECRET_KEY to run against a
  * server that is already running instead of starting one.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -4,6 +4,8 @@
  * real media. Layout of the test library: transport 1, I/E 10-11,
  * drives 500-501 (LUN 1-2), storage 1000-1007.
  */
+#include "config.h"
+
 #include "tests/catalog/libtest.h"
 #include "vtl/uploader.h"
 

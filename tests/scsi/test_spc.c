@@ -8,6 +8,8 @@
  * a medium command that gets past the reservation check reports NOT READY,
  * MEDIUM NOT PRESENT, which tells "allowed" from RESERVATION CONFLICT.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <string.h>

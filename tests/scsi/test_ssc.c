@@ -6,7 +6,8 @@
  * (tape_format + ssc_insert). Nothing is mocked: what passes here is what an
  * initiator sees.
  */
-#define _XOPEN_SOURCE 700
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>

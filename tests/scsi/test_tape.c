@@ -3,6 +3,8 @@
  * directory: records, filemarks, EOD, positioning, overwrite, compression,
  * segments and their index sidecars, reopen, corruption and recovery.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -22,6 +22,8 @@
  * of our writes, commits and recovery; why the same ordering survives power
  * loss is argued in docs/medium-format.md.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>

@@ -4,6 +4,8 @@
  * the records of a segment held in memory, checked. The bytes come from
  * the medium itself, so the tests hold whatever the format is.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -5,6 +5,8 @@
  * directory the way a disk or an operator would, repairs, and reads every
  * byte back.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>

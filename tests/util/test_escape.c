@@ -4,6 +4,8 @@
  * sequences are those of RFC 3629 section 4 and of Markus Kuhn's UTF-8
  * decoder stress test (overlong forms, surrogates, truncated sequences).
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>

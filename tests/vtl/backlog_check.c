@@ -3,6 +3,8 @@
  * an operator looks (see backlog_check.h): every place must give the same
  * figure, whatever holds the bytes back.
  */
+#include "config.h"
+
 #include "tests/vtl/backlog_check.h"
 
 #include <criterion/criterion.h>

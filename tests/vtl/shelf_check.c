@@ -2,6 +2,8 @@
  * shelf_check.c - see shelf_check.h. Only the store interface (s3/store.h)
  * reads the objects, so the same code checks a directory and a bucket.
  */
+#include "config.h"
+
 #include "shelf_check.h"
 
 #include <criterion/criterion.h>

@@ -9,7 +9,8 @@
  * back-pressure. Disaster recovery rebuilds the catalog of an empty data
  * directory from the store, on a running vtld and at start.
  */
-#define _GNU_SOURCE /* nftw */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <ftw.h>

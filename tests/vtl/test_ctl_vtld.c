@@ -9,7 +9,8 @@
  * Time limits here only guard against a hang (5 s for what takes
  * milliseconds); none measures speed.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>

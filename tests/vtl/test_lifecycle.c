@@ -8,7 +8,8 @@
  * The expectations are written out here by hand, apart from the table
  * they check, so that a row added or dropped there by mistake fails here.
  */
-#define _GNU_SOURCE /* nftw */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>

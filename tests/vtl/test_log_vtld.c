@@ -5,7 +5,8 @@
  * UTF-8. Every line of the log must still be one of vtld's own, and the
  * peer's bytes must appear escaped (util/escape.h).
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <stdbool.h>

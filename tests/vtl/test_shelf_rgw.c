@@ -6,6 +6,8 @@
  * every request for a while), a wrong secret key, and AWS's archive
  * restore flow (emulated by the proxy: radosgw answers RestoreObject 501).
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>

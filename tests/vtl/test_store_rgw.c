@@ -10,6 +10,8 @@
  * Set RGW_ENDPOINT, RGW_ACCESS_KEY and RGW_SECRET_KEY to use a running
  * server. When radosgw cannot start, the test fails with the reason.
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <stdio.h>

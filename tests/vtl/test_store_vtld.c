@@ -5,6 +5,8 @@
  * itself to check what arrived there. The checks of the shelf are those of
  * tests/vtl/test_store_rgw.c too (tests/vtl/shelf_check.c).
  */
+#include "config.h"
+
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -1,9 +1,9 @@
 /*
- * config.h - vtld's configuration: an INI file (libinih) with every key
+ * vtld_config.h - vtld's configuration: an INI file (libinih) with every key
  * documented in docs/library.md, then command-line overrides.
  */
-#ifndef VTL_CONFIG_H
-#define VTL_CONFIG_H
+#ifndef VTL_VTLD_CONFIG_H
+#define VTL_VTLD_CONFIG_H
 
 #include <limits.h>
 #include <stddef.h>

@@ -1,11 +1,13 @@
 /*
- * config.c - parse vtld's INI file with libinih (see config.h).
+ * vtld_config.c - parse vtld's INI file with libinih (see vtld_config.h).
  *
  * Unknown sections and keys are errors, not warnings: a misspelt key that
  * is silently ignored is a configuration the operator believes is in force
  * and is not.
  */
 #include "config.h"
+
+#include "vtld_config.h"
 
 #include <ctype.h>
 #include <errno.h>
