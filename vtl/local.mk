@@ -28,11 +28,13 @@ check_PROGRAMS += tests/scsi/test_smc tests/catalog/test_catalog
 TESTS += tests/scsi/test_smc tests/catalog/test_catalog tests/cli/test_cli.sh
 EXTRA_DIST += tests/cli/test_cli.sh
 
-tests_scsi_test_smc_SOURCES = tests/scsi/test_smc.c tests/catalog/libtest.h
+tests_scsi_test_smc_SOURCES = tests/scsi/test_smc.c tests/catalog/libtest.h \
+	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_scsi_test_smc_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_scsi_test_smc_LDADD = $(LIB_TEST_LIBS)
 
-tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h
+tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h \
+	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)
 

@@ -402,9 +402,9 @@ static void mover(struct tlib *t, int ready)
 		_exit(5);
 	struct scsi_dev *ch = lib_changer(lib);
 	const uint64_t nx = 0x55;
-	drain_ua(ch, nx);
+	cdb_drain_ua(ch, nx);
 	for (size_t d = 0; d < lib_n_drives(lib); d++)
-		drain_ua(lib_drive(lib, d), nx);
+		cdb_drain_ua(lib_drive(lib, d), nx);
 	struct tcmd c;
 	for (unsigned i = 0;; i++) {
 		/* A swap through the picker (EXCHANGE MEDIUM); refused when a
@@ -424,7 +424,7 @@ static void mover(struct tlib *t, int ready)
 			uint16_t a = els[k].address;
 			if (els[k].kind == CAT_DRIVE) {
 				struct scsi_dev *drv = lib_drive(lib, a - 500);
-				drain_ua(drv, nx);
+				cdb_drain_ua(drv, nx);
 				unload_drive(drv, &c, nx);
 				for (uint16_t s = 1000; s < 1008; s++)
 					if (move_medium(ch, &c, nx, a, s) == 0)
@@ -459,7 +459,7 @@ static void check_consistent(struct tlib *t)
 			  "%s is %s", tapes[i].barcode, cat_state_name(tapes[i].state));
 	}
 	struct scsi_dev *ch = lib_changer(t->lib);
-	drain_ua(ch, 9);
+	cdb_drain_ua(ch, 9);
 	struct tcmd c;
 	cr_assert_eq(res(ch, &c, 9, SMC_ET_ALL, true, false, 0, 0xffff, 65535), 0);
 	struct res_desc d[32];
