@@ -1,5 +1,5 @@
 /*
- * test_smc.c - the media changer at CDB level (SMC-3), with the real
+ * test_library.c - the media changer at CDB level (SMC-3), with the real
  * library model behind it: catalog on a temporary directory, real drives,
  * real media. Layout of the test library: transport 1, I/E 10-11,
  * drives 500-501 (LUN 1-2), storage 1000-1007.
