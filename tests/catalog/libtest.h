@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "scsi/spc.h"
 #include "scsi/ssc.h"
 #include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
 #include "vtl/library.h"
 
 struct tlib {
@@ -42,8 +42,7 @@ static inline void tlib_config(struct tlib *t)
 
 static inline void tlib_mkdir(struct tlib *t)
 {
-	snprintf(t->dir, sizeof(t->dir), "/tmp/vtl-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(t->dir));
+	tmpdir_make(t->dir, sizeof(t->dir), "test");
 	tlib_config(t);
 }
 
@@ -60,21 +59,13 @@ static inline void tlib_start(struct tlib *t)
 	cr_assert_eq(rc, 0, "lib_open: %d %s", rc, t->err);
 }
 
-static int tlib_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static inline void tlib_stop(struct tlib *t)
 {
 	if (t->lib)
 		lib_close(t->lib);
 	t->lib = NULL;
 	if (t->dir[0])
-		nftw(t->dir, tlib_rm, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(t->dir);
 }
 
 static inline void tlib_create(struct tlib *t, const char *barcode)

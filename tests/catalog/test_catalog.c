@@ -20,25 +20,16 @@ static struct cat *C;
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/vtl-cat-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tmpdir_make(dir, sizeof(dir), "cat");
 	snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", dir);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 static void teardown(void)
 {
 	cat_close(C);
 	C = NULL;
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 /* A small library: transport 1, I/E 10-11, drives 500-501, slots 1000-1003. */

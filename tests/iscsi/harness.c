@@ -7,7 +7,6 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "scsi/be.h"
 #include "scsi/ssc.h"
 #include "scsi/tape.h"
+#include "tests/tmpdir.h"
 
 static struct iscsi_server *srv;
 static struct scsi_dev drives[TH_MAX_DRIVES];
@@ -25,14 +25,6 @@ static int n_drives;
 static char root[PATH_MAX];
 static char portal[64];
 static char drive_iqn[TH_MAX_DRIVES][64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_drive(int i)
 {
@@ -87,8 +79,7 @@ void th_start(const struct th_options *opt)
 	n_drives = o.drives ? o.drives : 2;
 	cr_assert_leq(n_drives, TH_MAX_DRIVES);
 
-	snprintf(root, sizeof(root), "/tmp/vtl-iscsi-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tmpdir_make(root, sizeof(root), "iscsi");
 	for (int i = 0; i < n_drives; i++)
 		make_drive(i);
 
@@ -141,7 +132,7 @@ void th_stop(void)
 		ssc_drive_destroy(&drives[i]);
 	n_drives = 0;
 	if (root[0])
-		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(root);
 	root[0] = '\0';
 }
 

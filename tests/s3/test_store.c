@@ -26,6 +26,7 @@
 #include "s3/store.h"
 #include "tests/s3/rgw_fixture.h"
 #include "tests/s3/faultproxy.h"
+#include "tests/tmpdir.h"
 
 #define BUCKET "vtl-test"
 #define MiB    (1u << 20)
@@ -37,9 +38,7 @@ static char local_dir[256];
 /* A local store in a new directory (its name into dir). */
 static struct store *open_local_in(char *dir, size_t n)
 {
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(dir, n, "%s/vtl-store-XXXXXX", base);
-	cr_assert_not_null(mkdtemp(dir));
+	tmpdir_make(dir, n, "store");
 	struct store *st;
 	struct store_err err;
 	int rc = store_local_open(dir, &st, &err);
@@ -50,9 +49,7 @@ static struct store *open_local_in(char *dir, size_t n)
 static void close_local_in(struct store *st, const char *dir)
 {
 	store_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tmpdir_remove(dir), 0);
 }
 
 static struct store *open_local(void)

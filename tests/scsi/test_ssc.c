@@ -10,7 +10,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "scsi/sense.h"
 #include "scsi/ssc.h"
 #include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
 
 #define NX  1 /* the initiator most tests use */
 #define NX2 2 /* another initiator */
@@ -33,14 +33,6 @@ static char tapedir[PATH_MAX + 16];
 static bool have_dev;
 
 /* ---- fixture ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_drive(enum tape_media gen, enum ssc_vendor vendor)
 {
@@ -74,8 +66,7 @@ static const char *make_tape(const char *name, enum tape_media media, uint64_t c
 
 static void setup_empty(void)
 {
-	snprintf(root, sizeof(root), "/tmp/test_ssc.XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tmpdir_make(root, sizeof(root), "ssc");
 	make_drive(TAPE_LTO6, SSC_VENDOR_IBM);
 }
 
@@ -92,7 +83,7 @@ static void teardown(void)
 	if (have_dev)
 		ssc_drive_destroy(&dev);
 	have_dev = false;
-	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(root);
 }
 
 /* ---- CDB builders ---- */

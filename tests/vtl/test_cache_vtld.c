@@ -29,6 +29,7 @@
 #include "s3/store.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/tmpdir.h"
 
 static struct vtld_proc vtl;
 static char store_dir[64];
@@ -37,9 +38,7 @@ static void stop(void)
 {
 	vp_stop(&vtl);
 	if (store_dir[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", store_dir);
-		cr_expect_eq(system(cmd), 0);
+		cr_expect_eq(tmpdir_remove(store_dir), 0);
 		store_dir[0] = 0;
 	}
 	unsetenv("VTL_SEGMENT_SIZE");
@@ -337,8 +336,7 @@ static int catalog_int(const char *sql)
 Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_data)
 {
 	char out[16384], config[256], dir[PATH_MAX + 64], tmp[PATH_MAX + 80];
-	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-drstore-XXXXXX");
-	cr_assert_not_null(mkdtemp(store_dir));
+	tmpdir_make(store_dir, sizeof(store_dir), "drstore");
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n"
 		 "archive_storage_class = GLACIER\n",
@@ -640,8 +638,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 {
 	char out[16384], config[512];
 	mode_t old = umask(022);
-	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-private-XXXXXX");
-	cr_assert_not_null(mkdtemp(store_dir));
+	tmpdir_make(store_dir, sizeof(store_dir), "private");
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = local\npath = %s/lib\narchive_path = %s/shelf\n"
 		 "part_size = 5M\nidle_complete = 1\ncache_limit = 12M\n",

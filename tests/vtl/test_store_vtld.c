@@ -22,6 +22,7 @@
 #include "tests/iscsi/vtld_proc.h"
 #include "tests/vtl/backlog_check.h"
 #include "tests/vtl/shelf_check.h"
+#include "tests/tmpdir.h"
 
 static struct vtld_proc vtl;
 /* A temporary directory that outlives a data directory (the stores of
@@ -32,9 +33,7 @@ static void stop(void)
 {
 	vp_stop(&vtl);
 	if (apart_root[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", apart_root);
-		cr_expect_eq(system(cmd), 0);
+		cr_expect_eq(tmpdir_remove(apart_root), 0);
 		apart_root[0] = 0;
 	}
 }
@@ -355,8 +354,8 @@ static int snap_cb(void *arg, const struct store_list_entry *e)
  * refuses and says why; the store's tape stays byte for byte. */
 Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 {
-	char out[8192], storedir[] = "/tmp/vtl-shared-store-XXXXXX", conf[512];
-	cr_assert_not_null(mkdtemp(storedir));
+	char out[8192], storedir[64], conf[512];
+	tmpdir_make(storedir, sizeof(storedir), "shared-store");
 	snprintf(conf, sizeof(conf),
 		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n", storedir);
 	vp_start(&vtl, conf);
@@ -404,8 +403,7 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 	cr_assert_eq(store_list(st, &lo, snap_cb, &after, NULL), 0);
 	cr_assert_str_eq(after.text, before.text, "the store's tape DUP001L8 changed");
 	store_close(st);
-	snprintf(conf, sizeof(conf), "rm -rf %s", storedir);
-	cr_assert_eq(system(conf), 0);
+	cr_assert_eq(tmpdir_remove(storedir), 0);
 }
 
 /* ---- The shelf apart from the library's objects ------------------------- */
@@ -415,8 +413,7 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
  * finds them. Opens both into lib and shelf; the config into conf. */
 static void start_apart(char *conf, size_t cap, struct place *lib, struct place *shelf)
 {
-	snprintf(apart_root, sizeof(apart_root), "/tmp/vtl-apart-XXXXXX");
-	cr_assert_not_null(mkdtemp(apart_root));
+	tmpdir_make(apart_root, sizeof(apart_root), "apart");
 	snprintf(conf, cap,
 		 "[store]\ntype = local\npath = %s/library\narchive_path = %s/vault\n"
 		 "archive_prefix = shelf/\narchive_storage_class = GLACIER\n"
