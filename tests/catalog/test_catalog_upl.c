@@ -495,6 +495,30 @@ Test(catalog_upl, upload_ids_lists_every_upload_in_progress_and_stops_when_asked
 
 /* ---- what the catalog does not know ---- */
 
+Test(catalog_upl, writes_for_an_unknown_barcode_fail_with_enoent_and_change_nothing)
+{
+	record_everything("A00001L8", 4);
+	cr_expect_eq(seg_put("Z99999L8", 0, 1, "up", 0, ""), -ENOENT);
+	cr_expect_eq(part_add("Z99999L8", 0, 1, 1, "\"e\""), -ENOENT);
+	cr_expect_eq(cat_upl_tape_set(C, "Z99999L8", 42, "ARCHIVED"), -ENOENT);
+
+	/* Tape B has no uploader rows yet. cat_upl_tape_set once stored the
+	 * unknown barcode's NULL tape id into upl_tapes' INTEGER PRIMARY KEY,
+	 * which SQLite turned into the next rowid: tape B's id, so tape B
+	 * showed generation 42, ARCHIVED. */
+	uint64_t gen = 99;
+	char state[32];
+	cr_assert_eq(cat_upl_tape_get(C, "B00001L8", &gen, state, sizeof(state)), 0);
+	cr_expect_eq(gen, 0, "tape B took the unknown tape's generation");
+	cr_expect_str_empty(state);
+	cr_assert_eq(cat_upl_tape_get(C, "A00001L8", &gen, state, sizeof(state)), 0);
+	cr_expect_eq(gen, 4);
+	cr_expect_str_eq(state, "AVAILABLE");
+	cr_expect_eq(rows("SELECT COUNT(*) FROM upl_tapes"), 1);
+	cr_expect_eq(rows("SELECT COUNT(*) FROM upl_segments"), 2);
+	cr_expect_eq(rows("SELECT COUNT(*) FROM upl_parts"), 2);
+}
+
 Test(catalog_upl, reads_for_an_unknown_barcode_find_nothing)
 {
 	record_everything("A00001L8", 4);
