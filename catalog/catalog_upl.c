@@ -187,16 +187,26 @@ int cat_upl_seg_delete(struct cat *c, const char *barcode, uint64_t seg)
 	return run(st);
 }
 
+/* One transaction, as catalog_upl.h promises: a crash between the two
+ * deletes would leave a tape with no segments but the manifest generation
+ * and store state of objects that are gone from the store. */
 int cat_upl_tape_forget(struct cat *c, const char *barcode)
 {
+	int rc = sq(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+	if (rc)
+		return rc;
 	sqlite3_stmt *st;
-	int rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
+	rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
 		rc = run(st);
 	if (!rc)
 		rc = prep(c, "DELETE FROM upl_tapes WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
 		rc = run(st);
+	if (!rc)
+		rc = sq(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+	if (rc)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
