@@ -326,3 +326,29 @@ bool th_service_until(struct iscsi_context *iscsi, const volatile int *done, int
 	}
 	return true;
 }
+
+struct tmf_state {
+	volatile int done;
+	int status;
+	uint32_t response;
+};
+
+static void tmf_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
+{
+	(void)iscsi;
+	struct tmf_state *s = priv;
+	s->status = status;
+	if (data)
+		s->response = *(uint32_t *)data;
+	s->done = 1;
+}
+
+uint32_t th_tmf(struct iscsi_context *iscsi, int lun, enum iscsi_task_mgmt_funcs f,
+		uint32_t ref_itt, uint32_t ref_cmdsn)
+{
+	struct tmf_state s = {0};
+	cr_assert_eq(iscsi_task_mgmt_async(iscsi, lun, f, ref_itt, ref_cmdsn, tmf_cb, &s), 0);
+	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
+	cr_assert_eq(s.status, SCSI_STATUS_GOOD, "TMF status %d", s.status);
+	return s.response;
+}

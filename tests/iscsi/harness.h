@@ -76,4 +76,12 @@ void th_pattern(void *buf, size_t len, uint32_t seed);
  * or error. */
 bool th_service_until(struct iscsi_context *iscsi, const volatile int *done, int timeout_ms);
 
+/* Task management (RFC 7143 11.5): function f on lun, for the task of
+ * ref_itt and ref_cmdsn (ABORT TASK; 0xffffffff and 0 for the others).
+ * The test fails unless the answer comes within 10 s; returns the
+ * response (0 function complete, 1 task does not exist, 2 LUN does not
+ * exist, 5 not supported). */
+uint32_t th_tmf(struct iscsi_context *iscsi, int lun, enum iscsi_task_mgmt_funcs f,
+		uint32_t ref_itt, uint32_t ref_cmdsn);
+
 #endif
