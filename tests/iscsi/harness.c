@@ -352,3 +352,43 @@ uint32_t th_tmf(struct iscsi_context *iscsi, int lun, enum iscsi_task_mgmt_funcs
 	cr_assert_eq(s.status, SCSI_STATUS_GOOD, "TMF status %d", s.status);
 	return s.response;
 }
+
+enum { TH_BIG_RECORD = 1 << 20 };
+
+void th_records_write(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		      uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(TH_BIG_RECORD);
+	cr_assert_not_null(rec);
+	for (size_t i = 0; i < r->n; i++) {
+		cr_assert_leq(r->sizes[i], TH_BIG_RECORD);
+		th_pattern(rec, r->sizes[i], seed + (uint32_t)i);
+		th_write6(iscsi, lun, rec, r->sizes[i]);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, TH_BIG_RECORD, seed + 1000 + (uint32_t)i);
+		th_write6(iscsi, lun, rec, TH_BIG_RECORD);
+	}
+	th_filemarks(iscsi, lun, 1);
+	free(rec);
+}
+
+void th_records_verify(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		       uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(TH_BIG_RECORD), *back = malloc(TH_BIG_RECORD);
+	cr_assert(rec && back);
+	th_rewind(iscsi, lun);
+	for (size_t i = 0; i < r->n; i++) {
+		th_pattern(rec, r->sizes[i], seed + (uint32_t)i);
+		th_read6(iscsi, lun, back, r->sizes[i]);
+		cr_assert_arr_eq(rec, back, r->sizes[i], "record %zu", i);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, TH_BIG_RECORD, seed + 1000 + (uint32_t)i);
+		th_read6(iscsi, lun, back, TH_BIG_RECORD);
+		cr_assert_arr_eq(rec, back, TH_BIG_RECORD, "big record %d", i);
+	}
+	free(rec);
+	free(back);
+}

@@ -54,38 +54,7 @@ TestSuite(cache_vtld, .fini = stop, .timeout = 180);
 static const uint32_t sizes[] = {1, 512, 80000, 7, 4096};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
-static void write_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(MB);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_write6(iscsi, lun, rec, sizes[i]);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, MB, seed + 1000 + (uint32_t)i);
-		th_write6(iscsi, lun, rec, MB);
-	}
-	th_filemarks(iscsi, lun, 1);
-	free(rec);
-}
-
-static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(MB), *back = malloc(MB);
-	th_rewind(iscsi, lun);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_read6(iscsi, lun, back, sizes[i]);
-		cr_assert_arr_eq(rec, back, sizes[i], "record %u", i);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, MB, seed + 1000 + (uint32_t)i);
-		th_read6(iscsi, lun, back, MB);
-		cr_assert_arr_eq(rec, back, MB, "big record %d", i);
-	}
-	free(rec);
-	free(back);
-}
+static const struct th_records recs = {sizes, NREC};
 
 static void load(const char *bc, int drive)
 {
@@ -129,7 +98,7 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	load("CAC001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 21, 40); /* 40 MiB: 10 segments of 4 MiB and more */
+	th_records_write(iscsi, 1, &recs, 21, 40); /* 40 MiB: 10 segments of 4 MiB and more */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "CAC001L8");
@@ -151,7 +120,7 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	load("CAC001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 21, 40);
+	th_records_verify(iscsi, 2, &recs, 21, 40);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_gt(vp_jint(out, "fetched_segments"), 0, "%s", out);
@@ -174,7 +143,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	load("CAC004L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 41, 100); /* two sealed segments of 48 MiB, and more */
+	th_records_write(iscsi, 1, &recs, 41, 100); /* two sealed segments of 48 MiB, and more */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "CAC004L8");
@@ -207,7 +176,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 
 	/* From the start: the first segment's run begins again at byte 0,
 	 * and both segments come back whole. */
-	verify_records(iscsi, 2, 41, 100);
+	th_records_verify(iscsi, 2, &recs, 41, 100);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_eq(vp_jint(out, "fetched_segments"), 2, "%s", out);
@@ -226,7 +195,7 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	struct iscsi_context *iscsi = vp_login(w->p, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 33, 32);
+	th_records_write(iscsi, 1, &recs, 33, 32);
 	th_logout(iscsi);
 	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -267,7 +236,7 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	load("BPR001L8", 2);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 33, 32);
+	th_records_verify(iscsi, 2, &recs, 33, 32);
 	th_logout(iscsi);
 	unload(2);
 }
@@ -307,7 +276,7 @@ static void check_rebuilt(void)
 	load("DRA001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 51, 9);
+	th_records_verify(iscsi, 1, &recs, 51, 9);
 	th_logout(iscsi);
 	unload(1);
 }
@@ -349,8 +318,8 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	th_tur_clear(iscsi, 2);
-	write_records(iscsi, 1, 51, 9);
-	write_records(iscsi, 2, 52, 6);
+	th_records_write(iscsi, 1, &recs, 51, 9);
+	th_records_write(iscsi, 2, &recs, 52, 6);
 	th_logout(iscsi);
 	unload(1);
 	unload(2);
@@ -414,7 +383,7 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	load("DRB001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 52, 6);
+	th_records_verify(iscsi, 2, &recs, 52, 6);
 	th_logout(iscsi);
 	/* A restart without the flag keeps what recovery made. */
 	vtl.extra[0] = 0;
@@ -436,7 +405,7 @@ static void load_and_verify(const char *bc, int drive, uint32_t seed, int big)
 	load(bc, drive);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, drive);
-	verify_records(iscsi, drive, seed, big);
+	th_records_verify(iscsi, drive, &recs, seed, big);
 	th_logout(iscsi);
 	unload(drive);
 }
@@ -455,8 +424,8 @@ Test(cache_vtld, a_lost_catalog_is_rebuilt_from_the_media_never_started_afresh)
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	th_tur_clear(iscsi, 2);
-	write_records(iscsi, 1, 71, 9);
-	write_records(iscsi, 2, 72, 2);
+	th_records_write(iscsi, 1, &recs, 71, 9);
+	th_records_write(iscsi, 2, &recs, 72, 2);
 	th_logout(iscsi);
 	unload(1);
 	unload(2);
@@ -509,7 +478,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	load("DMA001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 81, 16);
+	th_records_write(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "DMA001L8");
@@ -564,7 +533,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"drive:1\""), "%s", out);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 81, 16);
+	th_records_verify(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 
 	/* Lost for good here, but in the store: it comes back from there,
@@ -588,7 +557,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	cr_assert(strstr(out, "restored from the object store"), "%s", out);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 81, 16);
+	th_records_verify(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 	snprintf(path, sizeof(path), "%s/tapes", vtl.dir);
 	DIR *d = opendir(path);
@@ -650,7 +619,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 61, 24); /* 24 MiB: segments evicted past 12 MiB */
+	th_records_write(iscsi, 1, &recs, 61, 24); /* 24 MiB: segments evicted past 12 MiB */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "PRV001L8");
@@ -660,7 +629,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 61, 24);
+	th_records_verify(iscsi, 2, &recs, 61, 24);
 	th_logout(iscsi);
 	unload(2);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
@@ -671,7 +640,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV002L8", 1);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 62, 2);
+	th_records_write(iscsi, 1, &recs, 62, 2);
 	th_logout(iscsi);
 	unload(1);
 	vp_ctl_ok(&vtl, "tape archive PRV002L8 --wait", out, sizeof(out));

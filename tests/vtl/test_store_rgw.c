@@ -41,46 +41,10 @@ TestSuite(store_rgw_vtld, .fini = stop, .timeout = 120);
 static const uint32_t sizes[] = {1, 512, 80000, 262144, 7, 4096, 100000};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
-static void records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big, bool write)
-{
-	uint8_t *rec = malloc(MB), *back = malloc(MB);
-	if (!write)
-		th_rewind(iscsi, lun);
-	for (uint32_t i = 0; i < NREC + (uint32_t)big; i++) {
-		uint32_t len = i < NREC ? sizes[i] : MB;
-		th_pattern(rec, len, seed + i);
-		if (write) {
-			th_write6(iscsi, lun, rec, len);
-		} else {
-			th_read6(iscsi, lun, back, len);
-			cr_assert_arr_eq(rec, back, len, "record %u", i);
-		}
-	}
-	if (write)
-		th_filemarks(iscsi, lun, 1);
-	free(rec);
-	free(back);
-}
-
-static void write_tape(const char *bc, uint32_t seed, int big)
-{
-	char out[8192], args[128];
-	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	struct iscsi_context *iscsi = vp_login(&vtl, false);
-	th_tur_clear(iscsi, 1);
-	records(iscsi, 1, seed, big, true);
-	th_logout(iscsi);
-	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
-}
-
-static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	records(iscsi, lun, seed, big, false);
-}
+static const struct th_records recs = {sizes, NREC};
 
 /* This suite's vtld and records for the shelf checks (shelf_check.h). */
-static const struct shelf_suite suite = {&vtl, write_tape, verify_records};
+static const struct shelf_suite suite = {&vtl, &recs, false};
 
 static struct store *open_rgw(const char *bucket)
 {
@@ -111,7 +75,7 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 		 getenv("RGW_SECRET_KEY"));
 	vp_start(&vtl, config);
 	vp_ctl_ok(&vtl, "tape create RGW001L8", out, sizeof(out));
-	write_tape("RGW001L8", 77, 12); /* about 12.5 MiB: three 5 MiB parts */
+	shelf_write_tape(&suite, "RGW001L8", 77, 12); /* about 12.5 MiB: three 5 MiB parts */
 	vp_wait_uploaded(&vtl, "RGW001L8");
 	compare_store(&vtl, st, "RGW001L8");
 	vp_ctl_ok(&vtl, "status", out, sizeof(out));
@@ -140,7 +104,7 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 	vp_ctl_ok(&vtl, "tape move RGW001L8 --to drive:2", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 77, 12);
+	th_records_verify(iscsi, 2, &recs, 77, 12);
 	th_logout(iscsi);
 	store_close(st);
 }
@@ -277,7 +241,7 @@ static void read_back(const char *bc, uint32_t seed, int big)
 	vp_ctl_ok(&vtl, args, out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, seed, big);
+	th_records_verify(iscsi, 2, &recs, seed, big);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 2", out, sizeof(out));
 }
@@ -295,7 +259,7 @@ Test(store_rgw_vtld, over_https_with_ca_bundle_uploads_ranged_reads_rebuild_and_
 	setenv("VTL_SEGMENT_SIZE", "4194304", 1); /* sealed segments to evict */
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create TLS001L8", out, sizeof(out));
-	write_tape("TLS001L8", 31, 24);
+	shelf_write_tape(&suite, "TLS001L8", 31, 24);
 	vp_wait_uploaded(&vtl, "TLS001L8");
 	compare_store(&vtl, st, "TLS001L8");
 	cr_assert_geq(vp_status_until(&vtl, "evicted_segments", 1, out, sizeof(out)), 1,
@@ -339,7 +303,7 @@ Test(store_rgw_vtld, without_ca_bundle_every_byte_waits_with_one_error_until_it_
 	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, false, "");
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create NCA001L8", out, sizeof(out));
-	write_tape("NCA001L8", 41, 32); /* 32 MiB and some */
+	shelf_write_tape(&suite, "NCA001L8", 41, 32); /* 32 MiB and some */
 	struct tape_view t;
 	int i;
 	for (i = 0; i < 300; i++) {
