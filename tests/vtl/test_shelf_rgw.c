@@ -306,14 +306,7 @@ Test(shelf_rgw, a_full_quota_holds_uploads_with_one_error_until_raised_and_retri
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 	struct tape_view t;
-	int i;
-	for (i = 0; i < 600; i++) {
-		tape_view_read(&vtl, "FUL001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"space\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 600, "the full quota holds nothing back: %s", t.json);
+	tape_wait_held(&vtl, "FUL001L8", "space", 60, "the full quota holds nothing back", &t);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);
 	cr_assert(strstr(t.json, "quota"), "no fix named: %s", t.json);

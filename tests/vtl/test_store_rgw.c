@@ -305,14 +305,7 @@ Test(store_rgw_vtld, without_ca_bundle_every_byte_waits_with_one_error_until_it_
 	vp_ctl_ok(&vtl, "tape create NCA001L8", out, sizeof(out));
 	shelf_write_tape(&suite, "NCA001L8", 41, 32); /* 32 MiB and some */
 	struct tape_view t;
-	int i;
-	for (i = 0; i < 300; i++) {
-		tape_view_read(&vtl, "NCA001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"certificate\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 300, "no certificate error: %s", t.json);
+	tape_wait_held(&vtl, "NCA001L8", "certificate", 30, "no certificate error", &t);
 	cr_assert_gt(t.used, 32 * MB, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);

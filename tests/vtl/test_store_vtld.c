@@ -514,14 +514,8 @@ Test(store_vtld, a_damaged_manifest_holds_its_tape_with_one_error_naming_the_fil
 	cr_assert_eq(fclose(f), 0);
 	resume();
 
-	int i;
-	for (i = 0; i < 600; i++) {
-		tape_view_read(&vtl, "BAD001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"local file\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 600, "the damaged manifest holds nothing back: %s", t.json);
+	tape_wait_held(&vtl, "BAD001L8", "local file", 60,
+		       "the damaged manifest holds nothing back", &t);
 	cr_assert(strstr(t.json, path), "the file is not named: %s", t.json);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);
