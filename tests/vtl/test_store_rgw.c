@@ -46,27 +46,10 @@ static const struct th_records recs = {sizes, NREC};
 /* This suite's vtld and records for the shelf checks (shelf_check.h). */
 static const struct shelf_suite suite = {&vtl, &recs, false};
 
-static struct store *open_rgw(const char *bucket)
-{
-	const char *why = getenv("VTL_RGW_ERROR");
-	if (why)
-		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
-	struct store_s3_config cfg = {.bucket = bucket,
-				      .endpoint = getenv("RGW_ENDPOINT"),
-				      .region = "us-east-1",
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
-	struct store_err err;
-	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
-	return st;
-}
-
 Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_retrieved_intact)
 {
 	char out[8192], config[1024];
-	struct store *st = open_rgw(BUCKET);
+	struct store *st = rgw_store(BUCKET, NULL);
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
 		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
@@ -134,7 +117,8 @@ Test(store_rgw_vtld, shelf_in_another_bucket_holds_the_tape_in_glacier_and_a_reb
 {
 	char conf[1024];
 	struct store_err err;
-	struct place lib = {open_rgw(BUCKET), "lib/"}, shelf = {open_rgw(SHELF_BUCKET), "lib/"};
+	struct place lib = {rgw_store(BUCKET, NULL), "lib/"},
+		     shelf = {rgw_store(SHELF_BUCKET, NULL), "lib/"};
 	cr_assert_eq(store_s3_create_bucket(shelf.st, &err), 0, "%s", err.msg);
 	struct segs s;
 	struct tape_keys shelved;
@@ -167,7 +151,7 @@ Test(store_rgw_vtld, shelf_in_another_bucket_holds_the_tape_in_glacier_and_a_reb
 Test(store_rgw_vtld, shelf_under_another_prefix_of_the_bucket_holds_the_tape_until_retrieval)
 {
 	char conf[1024];
-	struct place lib = {open_rgw(BUCKET), "pfx/"}, shelf = {lib.st, "pfx-shelf/"};
+	struct place lib = {rgw_store(BUCKET, NULL), "pfx/"}, shelf = {lib.st, "pfx-shelf/"};
 	struct segs s;
 	struct tape_keys shelved;
 	start_apart(conf, sizeof(conf), "pfx/", "archive_prefix = pfx-shelf/\n");
@@ -195,16 +179,11 @@ static const char *tls_env(const char *name)
 /* The test's own client of `bucket` over HTTPS (created when missing). */
 static struct store *open_tls(const char *bucket)
 {
-	struct store_s3_config cfg = {.bucket = bucket,
-				      .endpoint = tls_env("RGW_HTTPS_ENDPOINT"),
-				      .ca_bundle = tls_env("RGW_CA_BUNDLE"),
-				      .region = "us-east-1",
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, tls_env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = tls_env("RGW_CA_BUNDLE");
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
-	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
 	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
 	return st;
 }
