@@ -56,6 +56,26 @@ static int prep(struct cat *c, const char *sql, const char *barcode, sqlite3_stm
 
 #define TAPE_ID "(SELECT id FROM tapes WHERE barcode = ?1)"
 
+/* 0 if the catalog knows barcode (a live tape or a deleted one's
+ * tombstone), else -ENOENT. Every writer asks first: with an unknown
+ * barcode TAPE_ID is NULL, and a NULL stored into upl_tapes.tape, an
+ * INTEGER PRIMARY KEY, becomes the next free rowid (SQLite, "ROWIDs and
+ * the INTEGER PRIMARY KEY"), which may well be another tape's id: the
+ * generation and state would land on that tape. Tapes are never deleted
+ * (catalog.h), so the answer cannot change before the write. */
+static int known(struct cat *c, const char *barcode)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c, "SELECT 1 FROM tapes WHERE barcode = ?1", barcode, &st);
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : sq(rc);
+}
+
 static int run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -114,7 +134,10 @@ int cat_upl_segs(struct cat *c, const char *barcode, struct cat_upl_seg **out, s
 
 int cat_upl_seg_put(struct cat *c, const char *barcode, const struct cat_upl_seg *s)
 {
-	int rc = sq(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+	int rc = known(c, barcode);
+	if (rc)
+		return rc;
+	rc = sq(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
 	if (rc)
 		return rc;
 	sqlite3_stmt *st;
@@ -166,16 +189,26 @@ int cat_upl_seg_delete(struct cat *c, const char *barcode, uint64_t seg)
 	return run(st);
 }
 
+/* One transaction, as catalog_upl.h promises: a crash between the two
+ * deletes would leave a tape with no segments but the manifest generation
+ * and store state of objects that are gone from the store. */
 int cat_upl_tape_forget(struct cat *c, const char *barcode)
 {
+	int rc = sq(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+	if (rc)
+		return rc;
 	sqlite3_stmt *st;
-	int rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
+	rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
 		rc = run(st);
 	if (!rc)
 		rc = prep(c, "DELETE FROM upl_tapes WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
 		rc = run(st);
+	if (!rc)
+		rc = sq(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+	if (rc)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
@@ -223,10 +256,13 @@ int cat_upl_parts(struct cat *c, const char *barcode, uint64_t seg, struct cat_u
 int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg, const struct cat_upl_part *p)
 {
 	sqlite3_stmt *st;
-	int rc = prep(c,
-		      "INSERT OR REPLACE INTO upl_parts (tape, seg, number, size, etag) VALUES "
-		      "(" TAPE_ID ", ?2, ?3, ?4, ?5)",
-		      barcode, &st);
+	int rc = known(c, barcode);
+	if (rc)
+		return rc;
+	rc = prep(c,
+		  "INSERT OR REPLACE INTO upl_parts (tape, seg, number, size, etag) VALUES "
+		  "(" TAPE_ID ", ?2, ?3, ?4, ?5)",
+		  barcode, &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seg);
@@ -260,11 +296,14 @@ int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen,
 int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, const char *state)
 {
 	sqlite3_stmt *st;
-	int rc = prep(c,
-		      "INSERT INTO upl_tapes (tape, manifest_gen, store_state) VALUES (" TAPE_ID
-		      ", ?2, ?3) ON CONFLICT (tape) DO UPDATE SET manifest_gen = "
-		      "excluded.manifest_gen, store_state = excluded.store_state",
-		      barcode, &st);
+	int rc = known(c, barcode);
+	if (rc)
+		return rc;
+	rc = prep(c,
+		  "INSERT INTO upl_tapes (tape, manifest_gen, store_state) VALUES (" TAPE_ID
+		  ", ?2, ?3) ON CONFLICT (tape) DO UPDATE SET manifest_gen = "
+		  "excluded.manifest_gen, store_state = excluded.store_state",
+		  barcode, &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)manifest_gen);

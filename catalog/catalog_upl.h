@@ -14,7 +14,12 @@
  *
  * Each function is one statement or one transaction. Same rules as
  * catalog.h: 0 or a negative errno, nothing printed, not thread-safe (the
- * uploader uses its own connection).
+ * uploader uses its own connection). The errors of bad input:
+ *   -ENOENT   a write (seg_put, part_add, tape_set) for a barcode the
+ *             catalog does not know; nothing is written. A read, a delete
+ *             or forget for such a barcode finds nothing and returns 0.
+ *   -EINVAL   a row the schema refuses: part_size 0, a part number
+ *             outside 1..10000, a part of a segment with no row.
  */
 #ifndef VTL_CATALOG_UPL_H
 #define VTL_CATALOG_UPL_H

@@ -28,15 +28,17 @@ vtlctl_LDADD = $(JANSSON_LIBS)
 LIB_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(SQLITE_CFLAGS)
 LIB_TEST_LIBS = $(VTL_LIBS) $(CRITERION_LIBS)
 
-check_PROGRAMS += tests/scsi/test_smc tests/catalog/test_catalog
-TESTS += tests/scsi/test_smc tests/catalog/test_catalog tests/cli/test_cli.sh
+check_PROGRAMS += tests/vtl/test_library tests/catalog/test_catalog
+TESTS += tests/vtl/test_library tests/catalog/test_catalog tests/cli/test_cli.sh
 EXTRA_DIST += tests/cli/test_cli.sh
 
-tests_scsi_test_smc_SOURCES = tests/scsi/test_smc.c tests/catalog/libtest.h
-tests_scsi_test_smc_CFLAGS = $(LIB_TEST_CFLAGS)
-tests_scsi_test_smc_LDADD = $(LIB_TEST_LIBS)
+tests_vtl_test_library_SOURCES = tests/vtl/test_library.c tests/catalog/libtest.h \
+	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
+tests_vtl_test_library_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_vtl_test_library_LDADD = $(LIB_TEST_LIBS)
 
-tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h
+tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h \
+	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)
 

@@ -1,14 +1,14 @@
 /*
  * libtest.h - helpers shared by the changer and catalog tests: a real
  * library (catalog, changer, drives, media) in a temporary directory, and
- * CDB plumbing. No mocks: every test runs the code vtld runs.
+ * the changer commands they send through the CDB harness
+ * (tests/scsi/cdb_harness.h). No mocks: every test runs the code vtld runs.
  */
 #ifndef VTL_TESTS_LIBTEST_H
 #define VTL_TESTS_LIBTEST_H
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,8 @@
 #include "scsi/smc.h"
 #include "scsi/spc.h"
 #include "scsi/ssc.h"
+#include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
 #include "vtl/library.h"
 
 struct tlib {
@@ -39,8 +41,7 @@ static inline void tlib_config(struct tlib *t)
 
 static inline void tlib_mkdir(struct tlib *t)
 {
-	snprintf(t->dir, sizeof(t->dir), "/tmp/vtl-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(t->dir));
+	tmpdir_make(t->dir, sizeof(t->dir), "test");
 	tlib_config(t);
 }
 
@@ -57,21 +58,13 @@ static inline void tlib_start(struct tlib *t)
 	cr_assert_eq(rc, 0, "lib_open: %d %s", rc, t->err);
 }
 
-static int tlib_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static inline void tlib_stop(struct tlib *t)
 {
 	if (t->lib)
 		lib_close(t->lib);
 	t->lib = NULL;
 	if (t->dir[0])
-		nftw(t->dir, tlib_rm, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(t->dir);
 }
 
 static inline void tlib_create(struct tlib *t, const char *barcode)
@@ -91,12 +84,9 @@ struct tcmd {
 static inline struct scsi_cmd *tcmd_init(struct tcmd *t, uint64_t nexus, const uint8_t *cdb,
 					 uint8_t len, uint32_t cap)
 {
-	memset(t, 0, sizeof(*t));
-	memcpy(t->c.cdb, cdb, len);
-	t->c.cdb_len = len;
-	t->c.nexus = nexus;
-	t->c.in = t->buf;
-	t->c.in_cap = cap > sizeof(t->buf) ? (uint32_t)sizeof(t->buf) : cap;
+	memset(t->buf, 0, sizeof(t->buf));
+	cdb_fill(&t->c, nexus, cdb, len, NULL, 0, t->buf,
+		 cap > sizeof(t->buf) ? (uint32_t)sizeof(t->buf) : cap);
 	return &t->c;
 }
 
@@ -104,45 +94,8 @@ static inline struct scsi_cmd *tcmd_init(struct tcmd *t, uint64_t nexus, const u
 static inline uint16_t run(struct scsi_dev *dev, struct tcmd *t, uint64_t nexus, const uint8_t *cdb,
 			   uint8_t len, uint32_t cap)
 {
-	struct scsi_cmd *c = tcmd_init(t, nexus, cdb, len, cap);
-	spc_dispatch(dev, c);
-	if (c->status == SAM_STAT_GOOD)
-		return 0;
-	return sense_asc(c->sense, c->sense_len);
-}
-
-static inline uint8_t key_of(const struct tcmd *t)
-{
-	return sense_key(t->c.sense, t->c.sense_len);
-}
-
-/* Clear the power-on and any other pending unit attentions of a nexus. */
-static inline void drain_ua(struct scsi_dev *dev, uint64_t nexus)
-{
-	struct tcmd t;
-	static const uint8_t tur[6] = {TEST_UNIT_READY};
-	for (int i = 0; i < 16; i++) {
-		run(dev, &t, nexus, tur, 6, 0);
-		if (t.c.status == SAM_STAT_GOOD || key_of(&t) != SK_UNIT_ATTENTION)
-			return;
-	}
-}
-
-/* Pending unit attentions of a nexus, popped through TEST UNIT READY; true
- * if asc_ascq was among them. */
-static inline bool saw_ua(struct scsi_dev *dev, uint64_t nexus, uint16_t asc_ascq)
-{
-	struct tcmd t;
-	static const uint8_t tur[6] = {TEST_UNIT_READY};
-	bool seen = false;
-	for (int i = 0; i < 16; i++) {
-		uint16_t asc = run(dev, &t, nexus, tur, 6, 0);
-		if (t.c.status == SAM_STAT_GOOD || key_of(&t) != SK_UNIT_ATTENTION)
-			break;
-		if (asc == asc_ascq)
-			seen = true;
-	}
-	return seen;
+	spc_dispatch(dev, tcmd_init(t, nexus, cdb, len, cap));
+	return cdb_asc(&t->c);
 }
 
 static inline uint16_t move_medium(struct scsi_dev *ch, struct tcmd *t, uint64_t nexus,

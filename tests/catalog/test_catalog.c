@@ -22,25 +22,16 @@ static struct cat *C;
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/vtl-cat-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tmpdir_make(dir, sizeof(dir), "cat");
 	snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", dir);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 static void teardown(void)
 {
 	cat_close(C);
 	C = NULL;
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 /* A small library: transport 1, I/E 10-11, drives 500-501, slots 1000-1003. */
@@ -404,9 +395,9 @@ static void mover(struct tlib *t, int ready)
 		_exit(5);
 	struct scsi_dev *ch = lib_changer(lib);
 	const uint64_t nx = 0x55;
-	drain_ua(ch, nx);
+	cdb_drain_ua(ch, nx);
 	for (size_t d = 0; d < lib_n_drives(lib); d++)
-		drain_ua(lib_drive(lib, d), nx);
+		cdb_drain_ua(lib_drive(lib, d), nx);
 	struct tcmd c;
 	for (unsigned i = 0;; i++) {
 		/* A swap through the picker (EXCHANGE MEDIUM); refused when a
@@ -426,7 +417,7 @@ static void mover(struct tlib *t, int ready)
 			uint16_t a = els[k].address;
 			if (els[k].kind == CAT_DRIVE) {
 				struct scsi_dev *drv = lib_drive(lib, a - 500);
-				drain_ua(drv, nx);
+				cdb_drain_ua(drv, nx);
 				unload_drive(drv, &c, nx);
 				for (uint16_t s = 1000; s < 1008; s++)
 					if (move_medium(ch, &c, nx, a, s) == 0)
@@ -461,7 +452,7 @@ static void check_consistent(struct tlib *t)
 			  "%s is %s", tapes[i].barcode, cat_state_name(tapes[i].state));
 	}
 	struct scsi_dev *ch = lib_changer(t->lib);
-	drain_ua(ch, 9);
+	cdb_drain_ua(ch, 9);
 	struct tcmd c;
 	cr_assert_eq(res(ch, &c, 9, SMC_ET_ALL, true, false, 0, 0xffff, 65535), 0);
 	struct res_desc d[32];

@@ -57,8 +57,8 @@ Test(xml_regress, text_too_long_for_the_buffer_is_empty_and_terminated)
  * what this checks, at small segments and at the per-segment record cap. */
 static void filemarks_in_runs(uint64_t segment, uint32_t count)
 {
-	char *root = tu_mkdtemp(), dir[300];
-	cr_assert_not_null(root);
+	char root[64], dir[300];
+	tmpdir_make(root, sizeof(root), "tape");
 	snprintf(dir, sizeof(dir), "%s/tape", root);
 	struct tape_info info = {.barcode = "REG001L8", .media = TAPE_LTO8};
 	cr_assert_eq(tape_format(dir, &info), 0);
@@ -92,10 +92,7 @@ static void filemarks_in_runs(uint64_t segment, uint32_t count)
 	cr_assert_eq(done, (int64_t)count);
 	cr_assert_eq(tape_pos(t), 1);
 	cr_assert_eq(tape_close(t), 0);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	cr_assert_eq(system(cmd), 0);
-	free(root);
+	cr_assert_eq(tmpdir_remove(root), 0);
 }
 
 Test(tape_regress, many_filemarks_across_small_segments)
@@ -116,8 +113,8 @@ Test(tape_regress, many_filemarks_across_the_record_cap_of_a_segment)
  * The damaged objects stay unreadable; everything else must stay. */
 Test(tape_regress, a_write_after_damage_in_the_active_segment_keeps_the_cartridge)
 {
-	char *root = tu_mkdtemp(), dir[300], seg[340];
-	cr_assert_not_null(root);
+	char root[64], dir[300], seg[340];
+	tmpdir_make(root, sizeof(root), "tape");
 	snprintf(dir, sizeof(dir), "%s/tape", root);
 	struct tape_info info = {.barcode = "REG002L8", .media = TAPE_LTO8};
 	cr_assert_eq(tape_format(dir, &info), 0);
@@ -151,8 +148,5 @@ Test(tape_regress, a_write_after_damage_in_the_active_segment_keeps_the_cartridg
 	cr_assert_eq(tape_rewind(t), 0);
 	cr_assert_eq(tape_read(t, back, sizeof(back), &len, &kind), -EBADMSG);
 	cr_assert_eq(tape_close(t), 0);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	cr_assert_eq(system(cmd), 0);
-	free(root);
+	cr_assert_eq(tmpdir_remove(root), 0);
 }

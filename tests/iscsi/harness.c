@@ -8,7 +8,6 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include "scsi/be.h"
 #include "scsi/ssc.h"
 #include "scsi/tape.h"
+#include "tests/tmpdir.h"
 
 static struct iscsi_server *srv;
 static struct scsi_dev drives[TH_MAX_DRIVES];
@@ -26,14 +26,6 @@ static int n_drives;
 static char root[PATH_MAX];
 static char portal[64];
 static char drive_iqn[TH_MAX_DRIVES][64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_drive(int i)
 {
@@ -88,8 +80,7 @@ void th_start(const struct th_options *opt)
 	n_drives = o.drives ? o.drives : 2;
 	cr_assert_leq(n_drives, TH_MAX_DRIVES);
 
-	snprintf(root, sizeof(root), "/tmp/vtl-iscsi-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tmpdir_make(root, sizeof(root), "iscsi");
 	for (int i = 0; i < n_drives; i++)
 		make_drive(i);
 
@@ -142,7 +133,7 @@ void th_stop(void)
 		ssc_drive_destroy(&drives[i]);
 	n_drives = 0;
 	if (root[0])
-		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(root);
 	root[0] = '\0';
 }
 
@@ -335,4 +326,70 @@ bool th_service_until(struct iscsi_context *iscsi, const volatile int *done, int
 			return done == NULL;
 	}
 	return true;
+}
+
+struct tmf_state {
+	volatile int done;
+	int status;
+	uint32_t response;
+};
+
+static void tmf_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
+{
+	(void)iscsi;
+	struct tmf_state *s = priv;
+	s->status = status;
+	if (data)
+		s->response = *(uint32_t *)data;
+	s->done = 1;
+}
+
+uint32_t th_tmf(struct iscsi_context *iscsi, int lun, enum iscsi_task_mgmt_funcs f,
+		uint32_t ref_itt, uint32_t ref_cmdsn)
+{
+	struct tmf_state s = {0};
+	cr_assert_eq(iscsi_task_mgmt_async(iscsi, lun, f, ref_itt, ref_cmdsn, tmf_cb, &s), 0);
+	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
+	cr_assert_eq(s.status, SCSI_STATUS_GOOD, "TMF status %d", s.status);
+	return s.response;
+}
+
+enum { TH_BIG_RECORD = 1 << 20 };
+
+void th_records_write(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		      uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(TH_BIG_RECORD);
+	cr_assert_not_null(rec);
+	for (size_t i = 0; i < r->n; i++) {
+		cr_assert_leq(r->sizes[i], TH_BIG_RECORD);
+		th_pattern(rec, r->sizes[i], seed + (uint32_t)i);
+		th_write6(iscsi, lun, rec, r->sizes[i]);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, TH_BIG_RECORD, seed + 1000 + (uint32_t)i);
+		th_write6(iscsi, lun, rec, TH_BIG_RECORD);
+	}
+	th_filemarks(iscsi, lun, 1);
+	free(rec);
+}
+
+void th_records_verify(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		       uint32_t seed, int big)
+{
+	uint8_t *rec = malloc(TH_BIG_RECORD), *back = malloc(TH_BIG_RECORD);
+	cr_assert(rec && back);
+	th_rewind(iscsi, lun);
+	for (size_t i = 0; i < r->n; i++) {
+		th_pattern(rec, r->sizes[i], seed + (uint32_t)i);
+		th_read6(iscsi, lun, back, r->sizes[i]);
+		cr_assert_arr_eq(rec, back, r->sizes[i], "record %zu", i);
+	}
+	for (int i = 0; i < big; i++) {
+		th_pattern(rec, TH_BIG_RECORD, seed + 1000 + (uint32_t)i);
+		th_read6(iscsi, lun, back, TH_BIG_RECORD);
+		cr_assert_arr_eq(rec, back, TH_BIG_RECORD, "big record %d", i);
+	}
+	free(rec);
+	free(back);
 }

@@ -72,8 +72,29 @@ uint32_t th_read_position(struct iscsi_context *iscsi, int lun);
 /* Fill a record with a pattern derived from (seed, i). */
 void th_pattern(void *buf, size_t len, uint32_t seed);
 
+/* The records a suite writes to a tape and reads back byte for byte:
+ * n records of sizes[i] bytes, contents th_pattern(seed + i), then `big`
+ * records of 1 MiB, contents th_pattern(seed + 1000 + i); the writer ends
+ * them with a filemark, the reader rewinds first. */
+struct th_records {
+	const uint32_t *sizes;
+	size_t n;
+};
+void th_records_write(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		      uint32_t seed, int big);
+void th_records_verify(struct iscsi_context *iscsi, int lun, const struct th_records *r,
+		       uint32_t seed, int big);
+
 /* Run the libiscsi event loop until *done or timeout_ms; false on timeout
  * or error. */
 bool th_service_until(struct iscsi_context *iscsi, const volatile int *done, int timeout_ms);
+
+/* Task management (RFC 7143 11.5): function f on lun, for the task of
+ * ref_itt and ref_cmdsn (ABORT TASK; 0xffffffff and 0 for the others).
+ * The test fails unless the answer comes within 10 s; returns the
+ * response (0 function complete, 1 task does not exist, 2 LUN does not
+ * exist, 5 not supported). */
+uint32_t th_tmf(struct iscsi_context *iscsi, int lun, enum iscsi_task_mgmt_funcs f,
+		uint32_t ref_itt, uint32_t ref_cmdsn);
 
 #endif

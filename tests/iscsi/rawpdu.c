@@ -225,3 +225,82 @@ bool raw_closed_by_target(int fd, int timeout_ms)
 			return true;
 	}
 }
+
+/* ---- SCSI commands over the raw session ---- */
+
+/* Send a SCSI Command PDU to LUN lun (flags: F 0x80, R 0x40, W 0x20). */
+uint32_t raw_cmd(struct raw *r, int lun, const uint8_t *cdb, size_t cdb_len, uint8_t flags,
+		 uint32_t edtl, const void *imm, uint32_t imm_len, bool immediate)
+{
+	uint8_t bhs[48] = {(uint8_t)(RAW_SCSI_CMD | (immediate ? RAW_IMMEDIATE : 0)), flags};
+	bhs[9] = (uint8_t)lun;
+	uint32_t itt = ++r->itt;
+	put_be32(bhs + 16, itt);
+	put_be32(bhs + 20, edtl);
+	put_be32(bhs + 24, r->cmdsn);
+	if (!immediate)
+		r->cmdsn++;
+	put_be32(bhs + 28, r->statsn + 1);
+	memcpy(bhs + 32, cdb, cdb_len);
+	raw_send(r, bhs, imm, imm_len);
+	return itt;
+}
+
+/* Wait for the status of itt: the SCSI Response, or a Data-In with S
+ * (its data gathered into in, up to cap). Returns the SCSI status, or -1
+ * if the connection ended. */
+int raw_status(struct raw *r, uint32_t itt, uint8_t *in, size_t cap, size_t *in_len)
+{
+	uint8_t rsp[48];
+	static uint8_t data[1 << 18];
+	if (in_len)
+		*in_len = 0;
+	for (;;) {
+		int n = raw_recv(r, rsp, data, sizeof(data), 5000);
+		if (n < 0)
+			return -1;
+		uint8_t op = rsp[0] & 0x3f;
+		if (get_be32(rsp + 16) != itt)
+			continue;
+		if (op == RAW_DATA_IN) {
+			uint32_t off = get_be32(rsp + 40);
+			if (in && off + (size_t)n <= cap)
+				memcpy(in + off, data, (size_t)n);
+			if (in_len)
+				*in_len = off + (size_t)n;
+			if (rsp[1] & 0x01)
+				return rsp[3];
+			continue;
+		}
+		if (op == RAW_SCSI_RSP)
+			return rsp[3];
+		cr_assert_fail("unexpected PDU 0x%02x for itt 0x%x", op, itt);
+	}
+}
+
+int raw_tur(struct raw *r, int lun, bool immediate)
+{
+	static const uint8_t tur[6] = {0};
+	uint32_t itt = raw_cmd(r, lun, tur, 6, 0x80, 0, NULL, 0, immediate);
+	return raw_status(r, itt, NULL, 0, NULL);
+}
+
+void raw_tur_clear(struct raw *r, int lun)
+{
+	for (int i = 0; i < 6; i++)
+		if (raw_tur(r, lun, false) == 0)
+			return;
+	cr_assert_fail("LUN %d never ready", lun);
+}
+
+/* READ POSITION (short form) over the raw session: the block number. */
+uint32_t raw_read_position(struct raw *r, int lun)
+{
+	static const uint8_t rp[10] = {0x34};
+	uint8_t d[20];
+	size_t n;
+	uint32_t itt = raw_cmd(r, lun, rp, 10, 0xc0, 20, NULL, 0, false);
+	cr_assert_eq(raw_status(r, itt, d, sizeof(d), &n), 0);
+	cr_assert_eq(n, 20u);
+	return get_be32(d + 4);
+}

@@ -46,6 +46,22 @@ void raw_nop_ping(struct raw *r, bool expect_answer);
 /* True once the target closed the connection (EOF) within timeout_ms. */
 bool raw_closed_by_target(int fd, int timeout_ms);
 
+/* Send a SCSI Command PDU to LUN lun (flags: F 0x80, R 0x40, W 0x20) with
+ * the CDB, the expected data transfer length and immediate data; returns
+ * its ITT. A non-immediate command takes the next CmdSN. */
+uint32_t raw_cmd(struct raw *r, int lun, const uint8_t *cdb, size_t cdb_len, uint8_t flags,
+		 uint32_t edtl, const void *imm, uint32_t imm_len, bool immediate);
+/* Wait for the status of itt: the SCSI Response, or a Data-In with S (its
+ * data gathered into in, up to cap). Returns the SCSI status, or -1 if the
+ * connection ended; PDUs of other tasks are passed over. */
+int raw_status(struct raw *r, uint32_t itt, uint8_t *in, size_t cap, size_t *in_len);
+/* TEST UNIT READY: its status. raw_tur_clear: until GOOD (the unit
+ * attentions consumed), or the test fails. */
+int raw_tur(struct raw *r, int lun, bool immediate);
+void raw_tur_clear(struct raw *r, int lun);
+/* READ POSITION (short form, SSC-4 7.7): the block number. */
+uint32_t raw_read_position(struct raw *r, int lun);
+
 /* Opcodes and offsets used by the tests (RFC 7143 11). */
 enum {
 	RAW_NOP_OUT = 0x00,

@@ -663,83 +663,6 @@ Test(vtld_library, data_and_tape_locations_survive_a_vtld_restart)
 
 /* ---- task management ---- */
 
-struct tmf_state {
-	volatile int done;
-	int status;
-	uint32_t response;
-};
-
-static void tmf_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
-{
-	(void)iscsi;
-	struct tmf_state *s = priv;
-	s->status = status;
-	if (data)
-		s->response = *(uint32_t *)data;
-	s->done = 1;
-}
-
-struct cmd_state {
-	volatile int done;
-	int status;
-};
-
-static void cmd_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
-{
-	(void)iscsi;
-	struct cmd_state *s = priv;
-	s->status = status;
-	s->done = 1;
-	scsi_free_scsi_task(data);
-}
-
-Test(vtld_tmf, abort_task_of_a_write_waiting_for_r2t_then_the_drive_works)
-{
-	create_tapes(1);
-	struct iscsi_context *iscsi = iscsi_create_context(VP_INITIATOR);
-	iscsi_set_noautoreconnect(iscsi, 1);
-	iscsi_set_targetname(iscsi, vtl.iqn);
-	iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-	iscsi_set_initial_r2t(iscsi, ISCSI_INITIAL_R2T_YES);
-	iscsi_set_immediate_data(iscsi, ISCSI_IMMEDIATE_DATA_NO);
-	cr_assert_eq(iscsi_connect_sync(iscsi, vtl.portal), 0);
-	cr_assert_eq(iscsi_login_sync(iscsi), 0, "%s", iscsi_get_error(iscsi));
-	th_tur_clear(iscsi, 0);
-	move_ok(iscsi, SLOT0, DRIVE0);
-	th_tur_clear(iscsi, 1);
-
-	enum { LEN = 4 << 20 };
-	uint8_t *buf = malloc(LEN);
-	th_pattern(buf, LEN, 5);
-	uint8_t w6[6] = {0x0a, 0};
-	put_be24(w6 + 2, LEN);
-	struct scsi_task *wt = scsi_create_task(6, w6, SCSI_XFER_WRITE, LEN);
-	struct iscsi_data d = {.size = LEN, .data = buf};
-	struct cmd_state ws = {0};
-	cr_assert_eq(iscsi_scsi_command_async(iscsi, 1, wt, cmd_cb, &d, &ws), 0);
-	struct tmf_state s = {0};
-	cr_assert_eq(iscsi_task_mgmt_abort_task_async(iscsi, wt, tmf_cb, &s), 0);
-	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
-	cr_expect_eq(s.status, SCSI_STATUS_GOOD);
-	cr_expect_eq(s.response, 0u, "function complete; got %u", s.response);
-	cr_expect_eq(ws.done, 0, "an aborted task gets no response");
-	if (!ws.done)
-		iscsi_scsi_cancel_task(iscsi, wt);
-	free(buf);
-
-	/* Nothing of it was written: the tape is still blank, and a write
-	 * and read go through. */
-	th_tur_clear(iscsi, 1);
-	cr_expect_eq(th_read_position(iscsi, 1), 0u);
-	uint8_t rec[3000], back[3000];
-	th_pattern(rec, sizeof(rec), 9);
-	th_write6(iscsi, 1, rec, sizeof(rec));
-	th_rewind(iscsi, 1);
-	th_read6(iscsi, 1, back, sizeof(back));
-	cr_expect_arr_eq(rec, back, sizeof(rec));
-	th_logout(iscsi);
-}
-
 Test(vtld_tmf, lun_reset_of_a_drive_raises_the_reset_unit_attention_and_rewinds_nothing)
 {
 	create_tapes(1);
@@ -752,11 +675,7 @@ Test(vtld_tmf, lun_reset_of_a_drive_raises_the_reset_unit_attention_and_rewinds_
 	th_write6(iscsi, 1, rec, sizeof(rec));
 	th_filemarks(iscsi, 1, 1);
 
-	struct tmf_state s = {0};
-	cr_assert_eq(iscsi_task_mgmt_async(iscsi, 1, ISCSI_TM_LUN_RESET, 0xffffffff, 0, tmf_cb, &s),
-		     0);
-	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
-	cr_expect_eq(s.response, 0u);
+	cr_expect_eq(th_tmf(iscsi, 1, ISCSI_TM_LUN_RESET, 0xffffffff, 0), 0u);
 
 	/* SAM-5: the next command gets UNIT ATTENTION, 29/03 (BUS DEVICE
 	 * RESET FUNCTION OCCURRED); the changer (another LUN) does not. */

@@ -307,6 +307,11 @@ Test(iscsi_raw, data_out_breaking_the_sequence_ends_the_session)
 	still_serving();
 }
 
+/* ABORT TASK of a WRITE whose data the target is asking for (RFC 7143
+ * 11.5.1): the one test of it, on the wire, where all of it shows: the R2T,
+ * the TMF response, the silent discard of Data-Out in flight for the
+ * aborted task, no response for it, the CmdSN slot given back, and nothing
+ * written to the medium. */
 Test(iscsi_raw, abort_task_of_a_write_waiting_for_r2t_data)
 {
 	static const char *const keys[] = {"InitialR2T=Yes", "ImmediateData=No",
@@ -359,11 +364,13 @@ Test(iscsi_raw, abort_task_of_a_write_waiting_for_r2t_data)
 	 * slot was given back). */
 	uint8_t tur[48] = {0x01, 0x80};
 	put_be32(tur + 16, 0x79);
-	put_be32(tur + 24, r.cmdsn);
+	put_be32(tur + 24, r.cmdsn++);
 	raw_send(&r, tur, NULL, 0);
 	cr_assert_geq(raw_recv(&r, rsp, NULL, 0, 3000), 0);
 	cr_expect_eq(rsp[0] & 0x3f, 0x21);
-	cr_expect_eq(get_be32(rsp + 16), 0x79u);
+	cr_expect_eq(get_be32(rsp + 16), 0x79u, "the aborted task answered");
+	/* Nothing of the aborted WRITE reached the medium. */
+	cr_expect_eq(raw_read_position(&r, 0), 0u, "the aborted write moved the tape");
 	close(r.fd);
 }
 

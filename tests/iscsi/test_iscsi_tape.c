@@ -302,36 +302,11 @@ Test(iscsi_scsi, many_outstanding_commands_flow_through_the_cmdsn_window)
 
 /* ---- task management ---- */
 
-struct tmf_state {
-	volatile int done;
-	int status;
-	uint32_t response;
-};
-
-static void tmf_cb(struct iscsi_context *iscsi, int status, void *data, void *priv)
-{
-	(void)iscsi;
-	struct tmf_state *s = priv;
-	s->status = status;
-	if (data)
-		s->response = *(uint32_t *)data;
-	s->done = 1;
-}
-
-static uint32_t tmf_lun(struct iscsi_context *iscsi, enum iscsi_task_mgmt_funcs f, int lun)
-{
-	struct tmf_state s = {0};
-	cr_assert_eq(iscsi_task_mgmt_async(iscsi, lun, f, 0xffffffff, 0, tmf_cb, &s), 0);
-	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
-	cr_assert_eq(s.status, SCSI_STATUS_GOOD);
-	return s.response;
-}
-
 Test(iscsi_tmf, lun_reset_completes_and_raises_a_reset_unit_attention)
 {
 	struct iscsi_context *iscsi = th_login(TH_LIB);
 	th_tur_clear(iscsi, 1);
-	cr_expect_eq(tmf_lun(iscsi, ISCSI_TM_LUN_RESET, 1), 0u);
+	cr_expect_eq(th_tmf(iscsi, 1, ISCSI_TM_LUN_RESET, 0xffffffff, 0), 0u);
 	static const uint8_t tur[6] = {0};
 	struct scsi_task *t = th_cmd(iscsi, 1, tur, 6, SCSI_XFER_NONE, 0, NULL, 0);
 	cr_assert_not_null(t);
@@ -346,7 +321,7 @@ Test(iscsi_tmf, lun_reset_completes_and_raises_a_reset_unit_attention)
 Test(iscsi_tmf, lun_reset_of_an_unmapped_lun_reports_no_lun)
 {
 	struct iscsi_context *iscsi = th_login(TH_LIB);
-	cr_expect_eq(tmf_lun(iscsi, ISCSI_TM_LUN_RESET, 9), 2u);
+	cr_expect_eq(th_tmf(iscsi, 9, ISCSI_TM_LUN_RESET, 0xffffffff, 0), 2u);
 	th_logout(iscsi);
 }
 
@@ -354,45 +329,10 @@ Test(iscsi_tmf, abort_task_set_and_target_warm_reset_complete)
 {
 	struct iscsi_context *iscsi = th_login(TH_LIB);
 	th_tur_clear(iscsi, 0);
-	cr_expect_eq(tmf_lun(iscsi, ISCSI_TM_ABORT_TASK_SET, 0), 0u);
-	cr_expect_eq(tmf_lun(iscsi, ISCSI_TM_CLEAR_TASK_SET, 0), 0u);
-	cr_expect_eq(tmf_lun(iscsi, ISCSI_TM_TARGET_WARM_RESET, 0), 0u);
+	cr_expect_eq(th_tmf(iscsi, 0, ISCSI_TM_ABORT_TASK_SET, 0xffffffff, 0), 0u);
+	cr_expect_eq(th_tmf(iscsi, 0, ISCSI_TM_CLEAR_TASK_SET, 0xffffffff, 0), 0u);
+	cr_expect_eq(th_tmf(iscsi, 0, ISCSI_TM_TARGET_WARM_RESET, 0xffffffff, 0), 0u);
 	th_tur_clear(iscsi, 0);
-	th_logout(iscsi);
-}
-
-Test(iscsi_tmf, abort_task_of_a_write_waiting_for_data_completes)
-{
-	/* InitialR2T=Yes: the WRITE waits for our R2T while the ABORT TASK
-	 * arrives; the task is aborted, its data drained, and the session
-	 * goes on. */
-	struct iscsi_context *iscsi = th_context(TH_INITIATOR, TH_LIB);
-	iscsi_set_initial_r2t(iscsi, ISCSI_INITIAL_R2T_YES);
-	iscsi_set_immediate_data(iscsi, ISCSI_IMMEDIATE_DATA_NO);
-	cr_assert_eq(iscsi_connect_sync(iscsi, th_portal()), 0);
-	cr_assert_eq(iscsi_login_sync(iscsi), 0);
-	th_tur_clear(iscsi, 0);
-
-	enum { LEN = 2 << 20 };
-	uint8_t *buf = malloc(LEN);
-	th_pattern(buf, LEN, 5);
-	uint8_t w6[6] = {0x0a, 0};
-	put_be24(w6 + 2, LEN);
-	struct scsi_task *wt = scsi_create_task(6, w6, SCSI_XFER_WRITE, LEN);
-	struct iscsi_data d = {.size = LEN, .data = buf};
-	struct async_state ws = {0};
-	cr_assert_eq(iscsi_scsi_command_async(iscsi, 0, wt, count_cb, &d, &ws), 0);
-
-	struct tmf_state s = {0};
-	cr_assert_eq(iscsi_task_mgmt_abort_task_async(iscsi, wt, tmf_cb, &s), 0);
-	cr_assert(th_service_until(iscsi, &s.done, 10000), "no TMF response");
-	cr_expect_eq(s.status, SCSI_STATUS_GOOD);
-	cr_expect_eq(s.response, 0u, "response %u", s.response);
-	cr_expect_eq(ws.done, 0, "an aborted task gets no response");
-	if (!ws.done)
-		iscsi_scsi_cancel_task(iscsi, wt);
-	th_tur_clear(iscsi, 0);
-	free(buf);
 	th_logout(iscsi);
 }
 
@@ -400,10 +340,6 @@ Test(iscsi_tmf, abort_task_of_an_unknown_task_reports_task_does_not_exist)
 {
 	struct iscsi_context *iscsi = th_login(TH_LIB);
 	th_tur_clear(iscsi, 0);
-	struct tmf_state s = {0};
-	cr_assert_eq(
-	    iscsi_task_mgmt_async(iscsi, 0, ISCSI_TM_ABORT_TASK, 0x7777, 0x12345, tmf_cb, &s), 0);
-	cr_assert(th_service_until(iscsi, &s.done, 10000));
-	cr_expect_eq(s.response, 1u);
+	cr_expect_eq(th_tmf(iscsi, 0, ISCSI_TM_ABORT_TASK, 0x7777, 0x12345), 1u);
 	th_logout(iscsi);
 }

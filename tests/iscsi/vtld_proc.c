@@ -9,7 +9,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <iscsi.h> /* libiscsi */
 #include <signal.h>
 #include <stdio.h>
@@ -19,18 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/tmpdir.h"
+
 static const char *bin(const char *env, const char *dflt)
 {
 	const char *b = getenv(env);
 	return b && *b ? b : dflt;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* Fork and exec vtld on p->dir, then wait for the log line
@@ -114,8 +107,7 @@ void vp_start_with(struct vtld_proc *p, const char *config_text, const char *ext
 	memset(p, 0, sizeof(*p));
 	if (extra_arg)
 		snprintf(p->extra, sizeof(p->extra), "%s", extra_arg);
-	snprintf(p->dir, sizeof(p->dir), "/tmp/vtl-itest-XXXXXX");
-	cr_assert_not_null(mkdtemp(p->dir));
+	tmpdir_make(p->dir, sizeof(p->dir), "itest");
 	if (config_text) {
 		snprintf(p->config, sizeof(p->config), "%s/vtld.conf", p->dir);
 		FILE *f = fopen(p->config, "w");
@@ -218,7 +210,7 @@ void vp_stop(struct vtld_proc *p)
 		}
 	}
 	if (p->dir[0] && !getenv("VP_KEEP"))
-		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(p->dir);
 	p->dir[0] = '\0';
 }
 

@@ -146,3 +146,39 @@ int rgw_main(int argc, char *argv[], const char *bucket)
 	criterion_finalize(tests);
 	return result;
 }
+
+void rgw_require(void)
+{
+	const char *why = getenv("VTL_RGW_ERROR");
+	if (why)
+		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
+	cr_assert_not_null(getenv("RGW_ENDPOINT"), "RGW_ENDPOINT is not set");
+}
+
+void rgw_s3_config(struct store_s3_config *cfg, const char *bucket, const char *endpoint)
+{
+	rgw_require();
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->bucket = bucket;
+	cfg->endpoint = endpoint ? endpoint : getenv("RGW_ENDPOINT");
+	cfg->region = "us-east-1";
+	cfg->addressing = STORE_S3_PATH;
+	cfg->access_key = getenv("RGW_ACCESS_KEY");
+	cfg->secret_key = getenv("RGW_SECRET_KEY");
+}
+
+struct store *rgw_open(const struct store_s3_config *cfg)
+{
+	struct store *st;
+	struct store_err err;
+	int rc = store_s3_open(cfg, &st, &err);
+	cr_assert_eq(rc, 0, "store_s3_open %s at %s: %s", cfg->bucket, cfg->endpoint, err.msg);
+	return st;
+}
+
+struct store *rgw_store(const char *bucket, const char *endpoint)
+{
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, endpoint);
+	return rgw_open(&cfg);
+}

@@ -6,6 +6,21 @@
 #ifndef VTL_TESTS_RGW_FIXTURE_H
 #define VTL_TESTS_RGW_FIXTURE_H
 
+struct store;
+struct store_s3_config;
+
+/* Fail the test, saying why, unless the radosgw started here is usable
+ * (VTL_RGW_ERROR unset, RGW_ENDPOINT set). */
+void rgw_require(void);
+/* The S3 client configuration of that radosgw for `bucket` at `endpoint`
+ * (NULL: RGW_ENDPOINT): path addressing, us-east-1, its keys. Calls
+ * rgw_require(). */
+void rgw_s3_config(struct store_s3_config *cfg, const char *bucket, const char *endpoint);
+/* store_s3_open(cfg); the test fails if it cannot. */
+struct store *rgw_open(const struct store_s3_config *cfg);
+/* rgw_s3_config and rgw_open in one. */
+struct store *rgw_store(const char *bucket, const char *endpoint);
+
 /* Record why radosgw is unusable (VTL_RGW_ERROR) and say it on stderr. */
 void rgw_fail(const char *why, const char *detail);
 

@@ -27,6 +27,7 @@
 #include "s3/store.h"
 #include "tests/s3/rgw_fixture.h"
 #include "tests/s3/faultproxy.h"
+#include "tests/tmpdir.h"
 
 #define BUCKET "vtl-test"
 #define MiB    (1u << 20)
@@ -38,9 +39,7 @@ static char local_dir[256];
 /* A local store in a new directory (its name into dir). */
 static struct store *open_local_in(char *dir, size_t n)
 {
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(dir, n, "%s/vtl-store-XXXXXX", base);
-	cr_assert_not_null(mkdtemp(dir));
+	tmpdir_make(dir, n, "store");
 	struct store *st;
 	struct store_err err;
 	int rc = store_local_open(dir, &st, &err);
@@ -51,9 +50,7 @@ static struct store *open_local_in(char *dir, size_t n)
 static void close_local_in(struct store *st, const char *dir)
 {
 	store_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tmpdir_remove(dir), 0);
 }
 
 static struct store *open_local(void)
@@ -66,42 +63,19 @@ static void close_local(struct store *st)
 	close_local_in(st, local_dir);
 }
 
-static void require_rgw(void)
-{
-	const char *why = getenv("VTL_RGW_ERROR");
-	if (why)
-		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
-	cr_assert_not_null(getenv("RGW_ENDPOINT"));
-}
-
-static struct store *open_s3_cfg(struct store_s3_config *cfg)
-{
-	struct store *st;
-	struct store_err err;
-	int rc = store_s3_open(cfg, &st, &err);
-	cr_assert_eq(rc, 0, "store_s3_open: %s", err.msg);
-	return st;
-}
-
 static void rgw_config(struct store_s3_config *cfg)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->bucket = BUCKET;
-	cfg->endpoint = getenv("RGW_ENDPOINT");
-	cfg->region = "us-east-1";
-	cfg->addressing = STORE_S3_PATH;
-	cfg->access_key = getenv("RGW_ACCESS_KEY");
-	cfg->secret_key = getenv("RGW_SECRET_KEY");
+	rgw_s3_config(cfg, BUCKET, NULL);
 	cfg->retry_base_ms = 20;
 	cfg->retry_max_ms = 500;
 }
 
 static struct store *open_rgw(void)
 {
-	require_rgw();
+	rgw_require();
 	struct store_s3_config cfg;
 	rgw_config(&cfg);
-	return open_s3_cfg(&cfg);
+	return rgw_open(&cfg);
 }
 
 static int rgw_port(void)
@@ -723,11 +697,11 @@ Test(store_local, keys_map_to_readable_paths)
 
 Test(store_rgw, wrong_secret_names_the_key_id_never_the_secret, .timeout = 60)
 {
-	require_rgw();
+	rgw_require();
 	struct store_s3_config cfg;
 	rgw_config(&cfg);
 	cfg.secret_key = "not-the-secret-0123456789abcdefghijklmn";
-	struct store *st = open_s3_cfg(&cfg);
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
 	int rc = store_put(st, "denied", "x", 1, NULL, NULL, &err);
 	cr_assert_eq(rc, -EACCES, "rc %d: %s", rc, err.msg);
@@ -740,7 +714,7 @@ Test(store_rgw, wrong_secret_names_the_key_id_never_the_secret, .timeout = 60)
 
 Test(store_rgw, credentials_from_a_shared_credentials_profile, .timeout = 60)
 {
-	require_rgw();
+	rgw_require();
 	char path[] = "/tmp/vtl-creds-XXXXXX";
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
@@ -758,7 +732,7 @@ Test(store_rgw, credentials_from_a_shared_credentials_profile, .timeout = 60)
 	rgw_config(&cfg);
 	cfg.access_key = cfg.secret_key = NULL;
 	cfg.profile = "vtl";
-	struct store *st = open_s3_cfg(&cfg);
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
 	cr_assert_eq(store_put(st, "profile-check", "x", 1, NULL, NULL, &err), 0, "%s", err.msg);
 	store_close(st);
@@ -766,7 +740,7 @@ Test(store_rgw, credentials_from_a_shared_credentials_profile, .timeout = 60)
 	setenv("AWS_ACCESS_KEY_ID", getenv("RGW_ACCESS_KEY"), 1);
 	setenv("AWS_SECRET_ACCESS_KEY", getenv("RGW_SECRET_KEY"), 1);
 	cfg.profile = "default"; /* the WRONG keys: the environment wins */
-	st = open_s3_cfg(&cfg);
+	st = rgw_open(&cfg);
 	cr_assert_eq(store_put(st, "env-check", "x", 1, NULL, NULL, &err), 0, "%s", err.msg);
 	store_close(st);
 	unlink(path);
@@ -794,7 +768,7 @@ Test(store_rgw, unreachable_endpoint_fails_after_retries, .timeout = 60)
 				      .secret_key = "SK",
 				      .max_retries = 2,
 				      .retry_base_ms = 10};
-	struct store *st = open_s3_cfg(&cfg);
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
 	int rc = store_put(st, "k", "x", 1, NULL, NULL, &err);
 	cr_assert_eq(rc, -ECONNREFUSED, "rc %d: %s", rc, err.msg);
@@ -832,14 +806,14 @@ Test(store_fault, each_error_says_whether_waiting_can_fix_it)
  * certificate names another host; with or without the CA as ca_bundle. */
 static struct store *open_tls(const char *endpoint_var, bool with_ca)
 {
-	require_rgw();
+	rgw_require();
 	struct store_s3_config cfg;
 	rgw_config(&cfg);
 	cfg.endpoint = getenv(endpoint_var);
 	cr_assert_not_null(cfg.endpoint, "%s is not set: this radosgw serves no HTTPS",
 			   endpoint_var);
 	cfg.ca_bundle = with_ca ? getenv("RGW_CA_BUNDLE") : NULL;
-	return open_s3_cfg(&cfg);
+	return rgw_open(&cfg);
 }
 
 Test(store_rgw_tls, objects_multipart_uploads_and_ranged_reads_go_over_https_with_ca_bundle,
@@ -934,11 +908,11 @@ Test(store_rgw_tls, reconfigure_takes_a_new_ca_bundle_and_keys_for_the_next_requ
 
 Test(store_rgw, a_full_quota_is_quotaexceeded_a_space_fault_not_a_credential_one, .timeout = 60)
 {
-	require_rgw();
+	rgw_require();
 	struct store_s3_config cfg;
 	rgw_config(&cfg);
 	cfg.bucket = "vtl-test-quota";
-	struct store *st = open_s3_cfg(&cfg);
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
 	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
 	rgw_set_quota(cfg.bucket, 1 << 20);
@@ -959,7 +933,7 @@ static struct faultproxy *proxy;
 
 static struct store *open_via_proxy(unsigned timeout_ms)
 {
-	require_rgw();
+	rgw_require();
 	proxy = faultproxy_start("127.0.0.1", rgw_port());
 	cr_assert_not_null(proxy);
 	static char ep[64];
@@ -968,7 +942,7 @@ static struct store *open_via_proxy(unsigned timeout_ms)
 	rgw_config(&cfg);
 	cfg.endpoint = ep;
 	cfg.timeout_ms = timeout_ms;
-	return open_s3_cfg(&cfg);
+	return rgw_open(&cfg);
 }
 
 static void put_and_check(struct store *st, const char *key, size_t n)
@@ -1189,13 +1163,13 @@ Test(store_rgw_faults, a_corrupted_download_is_detected_and_read_again, .timeout
  * configuration but the bucket. */
 static struct store *open_rgw_shelf(const char *endpoint)
 {
-	require_rgw();
+	rgw_require();
 	struct store_s3_config cfg;
 	rgw_config(&cfg);
 	cfg.bucket = SHELF_BUCKET;
 	if (endpoint)
 		cfg.endpoint = endpoint;
-	struct store *st = open_s3_cfg(&cfg);
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
 	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
 	return st;

@@ -1,7 +1,8 @@
 /*
  * tape_util.h - helpers shared by the medium's tests: scratch directories
- * under /tmp and deterministic record contents, so a reader can check
- * every byte without keeping a copy.
+ * (tests/tmpdir.h; the cartridge directory is <scratch>/tape) and
+ * deterministic record contents, so a reader can check every byte without
+ * keeping a copy.
  */
 #ifndef VTL_TEST_TAPE_UTIL_H
 #define VTL_TEST_TAPE_UTIL_H
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "scsi/tape.h"
+#include "tests/tmpdir.h"
 
 static inline uint64_t tu_mix(uint64_t x)
 {
@@ -47,40 +49,6 @@ static inline void tu_fill(uint8_t *buf, size_t len, uint64_t seed, int compress
 
 		memcpy(buf + i, &v, n);
 	}
-}
-
-/* A fresh scratch directory; the cartridge directory is <it>/tape. */
-static inline char *tu_mkdtemp(void)
-{
-	char tmpl[] = "/tmp/vtl-tape-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	return d ? strdup(d) : NULL;
-}
-
-static inline void tu_rmrf(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		size_t n = strlen(path) + strlen(de->d_name) + 2;
-		char *sub = malloc(n);
-
-		if (!sub)
-			break;
-		snprintf(sub, n, "%s/%s", path, de->d_name);
-		tu_rmrf(sub);
-		free(sub);
-	}
-	closedir(d);
-	rmdir(path);
 }
 
 /* Number of files in dir whose name ends with suffix. */

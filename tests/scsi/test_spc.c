@@ -18,6 +18,7 @@
 #include "scsi/sense.h"
 #include "scsi/spc.h"
 #include "scsi/ssc.h"
+#include "tests/scsi/cdb_harness.h"
 
 enum { N1 = 0x101, N2 = 0x102, N3 = 0x103 };
 /* An unregistered onlooker that reads PR state without consuming the
@@ -52,38 +53,15 @@ static const char *port_name;
 static uint8_t run(uint64_t nexus, const uint8_t *cdb, size_t len, const void *out,
 		   uint32_t out_len)
 {
-	memset(&cmd, 0, sizeof(cmd));
 	memset(in, 0xee, sizeof(in));
-	cmd.nexus = nexus;
+	cdb_fill(&cmd, nexus, cdb, len, out, out_len, in, sizeof(in));
 	cmd.initiator_port = port_name;
-	memcpy(cmd.cdb, cdb, len);
-	cmd.cdb_len = (uint8_t)len;
-	cmd.out = out;
-	cmd.out_len = out_len;
-	cmd.in = in;
-	cmd.in_cap = sizeof(in);
 	spc_dispatch(&dev, &cmd);
 	return cmd.status;
 }
 
-#define CDB(...)		      (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 #define RUN(n, ...)		      run((n), CDB(__VA_ARGS__), NULL, 0)
 #define RUN_OUT(n, out, out_len, ...) run((n), CDB(__VA_ARGS__), (out), (out_len))
-
-static void expect_good(void)
-{
-	cr_assert_eq(cmd.status, SAM_STAT_GOOD, "status 0x%02x key %x asc %04x", cmd.status,
-		     sense_key(cmd.sense, cmd.sense_len), sense_asc(cmd.sense, cmd.sense_len));
-}
-
-static void expect_sense(uint8_t key, uint16_t asc)
-{
-	cr_assert_eq(cmd.status, SAM_STAT_CHECK_CONDITION, "status 0x%02x", cmd.status);
-	cr_assert_eq(sense_key(cmd.sense, cmd.sense_len), key, "key %x",
-		     sense_key(cmd.sense, cmd.sense_len));
-	cr_assert_eq(sense_asc(cmd.sense, cmd.sense_len), asc, "asc %04x",
-		     sense_asc(cmd.sense, cmd.sense_len));
-}
 
 static void expect_conflict(void)
 {
@@ -94,32 +72,15 @@ static void expect_conflict(void)
 /* Not a conflict: allowed and then NOT READY for want of a cartridge. */
 static void expect_allowed_medium(void)
 {
-	expect_sense(SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_assert_sense(&cmd, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 }
 
-/* The sense-key specific field pointer (SPC-4 4.5.2.4.2), either format. */
+/* ILLEGAL REQUEST with asc, pointing at byte and bit of the CDB (in_cdb)
+ * or of the parameter list. */
 static void expect_field(uint16_t asc, bool in_cdb, uint16_t byte, int bit)
 {
-	const uint8_t *sks = NULL;
-
-	expect_sense(SK_ILLEGAL_REQUEST, asc);
-	if ((cmd.sense[0] & 0x7f) == 0x70) {
-		sks = cmd.sense + 15;
-	} else {
-		for (size_t i = 8; i + 2 <= cmd.sense_len; i += 2u + cmd.sense[i + 1])
-			if (cmd.sense[i] == 0x02)
-				sks = cmd.sense + i + 4;
-	}
-	cr_assert_not_null(sks);
-	cr_assert(sks[0] & 0x80, "SKSV");
-	cr_assert_eq(!!(sks[0] & 0x40), in_cdb, "C/D");
-	cr_assert_eq(get_be16(sks + 1), byte, "field pointer %u", get_be16(sks + 1));
-	if (bit < 0) {
-		cr_assert_eq(sks[0] & 0x08, 0, "BPV");
-	} else {
-		cr_assert(sks[0] & 0x08, "BPV");
-		cr_assert_eq(sks[0] & 0x07, bit, "bit pointer %d", sks[0] & 7);
-	}
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, asc);
+	cdb_assert_field(&cmd, in_cdb, byte, bit);
 }
 
 /* Consume the unit attentions a nexus has pending (power on first). */
@@ -127,7 +88,7 @@ static void attach(uint64_t nexus)
 {
 	for (int i = 0; i < 2 * SPC_UA_QUEUE; i++) {
 		RUN(nexus, REQUEST_SENSE, 0, 0, 0, 252, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		if (sense_key(in, cmd.in_len) != SK_UNIT_ATTENTION)
 			return;
 	}
@@ -138,7 +99,7 @@ static void attach(uint64_t nexus)
 static uint16_t next_ua(uint64_t nexus)
 {
 	RUN(nexus, REQUEST_SENSE, 0, 0, 0, 252, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	if (sense_key(in, cmd.in_len) != SK_UNIT_ATTENTION)
 		return 0;
 	return sense_asc(in, cmd.in_len);
@@ -160,7 +121,7 @@ TestSuite(spc_inquiry, .init = setup, .fini = drive_down);
 Test(spc_inquiry, standard_data_is_spc4_tape_with_padded_identity)
 {
 	RUN(N1, INQUIRY, 0, 0, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 96);
 	cr_assert_eq(in[0], SCSI_TYPE_TAPE);
 	cr_assert_eq(in[1], 0x80, "RMB");
@@ -189,7 +150,7 @@ Test(spc_inquiry, standard_data_is_spc4_tape_with_padded_identity)
 Test(spc_inquiry, allocation_length_truncates_without_error)
 {
 	RUN(N1, INQUIRY, 0, 0, 0, 5, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 5);
 	cr_assert_eq(in[4], 91, "ADDITIONAL LENGTH still tells the full size");
 	cr_assert_eq(in[5], 0xee, "nothing written past the allocation length");
@@ -210,7 +171,7 @@ Test(spc_inquiry, cmddt_bit_is_rejected_at_byte_1_bit_1)
 Test(spc_inquiry, vpd_00_lists_pages_ascending_with_the_builtin_ones)
 {
 	RUN(N1, INQUIRY, 1, 0x00, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[0], SCSI_TYPE_TAPE);
 	cr_assert_eq(in[1], 0x00);
 	uint16_t n = get_be16(in + 2);
@@ -230,7 +191,7 @@ Test(spc_inquiry, vpd_00_lists_pages_ascending_with_the_builtin_ones)
 	memcpy(pages, in + 4, n);
 	for (uint16_t i = 0; i < n; i++) {
 		RUN(N1, INQUIRY, 1, pages[i], 0x10, 0, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		cr_assert_eq(in[1], pages[i]);
 	}
 }
@@ -238,7 +199,7 @@ Test(spc_inquiry, vpd_00_lists_pages_ascending_with_the_builtin_ones)
 Test(spc_inquiry, vpd_80_is_the_unit_serial_number)
 {
 	RUN(N1, INQUIRY, 1, 0x80, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1], 0x80);
 	cr_assert_eq(in[3], strlen("1013000123"));
 	cr_assert_arr_eq(in + 4, "1013000123", 10);
@@ -247,7 +208,7 @@ Test(spc_inquiry, vpd_80_is_the_unit_serial_number)
 Test(spc_inquiry, vpd_83_has_naa_t10_vendor_and_relative_port_designators)
 {
 	RUN(N1, INQUIRY, 1, 0x83, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1], 0x83);
 	uint32_t end = 4u + get_be16(in + 2);
 	cr_assert_eq(cmd.in_len, end);
@@ -291,7 +252,7 @@ Test(spc_inquiry, unknown_vpd_page_is_invalid_field_at_byte_2)
 Test(spc_inquiry, vpd_page_is_truncated_to_allocation_length)
 {
 	RUN(N1, INQUIRY, 1, 0x83, 0, 6, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 6);
 	cr_assert_gt(get_be16(in + 2), 2, "PAGE LENGTH is the full length");
 }
@@ -311,7 +272,7 @@ Test(spc_cdb, reserved_bit_is_invalid_field_with_bit_pointer)
 Test(spc_cdb, unknown_opcode_is_invalid_command_operation_code)
 {
 	RUN(N1, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 }
 
 Test(spc_cdb, unknown_service_action_points_at_the_field)
@@ -323,7 +284,7 @@ Test(spc_cdb, unknown_service_action_points_at_the_field)
 Test(spc_cdb, send_diagnostic_default_self_test_passes_other_forms_do_not)
 {
 	RUN(N1, SEND_DIAGNOSTIC, 0x04, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N1, SEND_DIAGNOSTIC, 0x00, 0, 0, 0, 0);
 	expect_field(ASC_INVALID_FIELD_IN_CDB, true, 1, 2);
 }
@@ -331,11 +292,11 @@ Test(spc_cdb, send_diagnostic_default_self_test_passes_other_forms_do_not)
 Test(spc_cdb, report_supported_tmfs_lists_what_iscsi_executes)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 4);
 	cr_assert_eq(in[0], 0xfa, "ATS ATSS CACAS CTSS LURS TRS");
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, 0x80, 0, 0, 0, 0, 0, 0, 16, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 16);
 	cr_assert_eq(in[3], 0x0c);
 }
@@ -347,32 +308,32 @@ TestSuite(spc_ua, .init = drive_up, .fini = drive_down);
 Test(spc_ua, first_command_of_a_nexus_reports_power_on_once)
 {
 	RUN(N1, TEST_UNIT_READY, 0, 0, 0, 0, 0);
-	expect_sense(SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+	cdb_assert_sense(&cmd, SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 	RUN(N1, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 	expect_allowed_medium();
 	/* Another nexus has its own. */
 	RUN(N2, TEST_UNIT_READY, 0, 0, 0, 0, 0);
-	expect_sense(SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+	cdb_assert_sense(&cmd, SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 }
 
 Test(spc_ua, inquiry_runs_and_leaves_the_attention_pending)
 {
 	RUN(N1, INQUIRY, 0, 0, 0, 96, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N1, TEST_UNIT_READY, 0, 0, 0, 0, 0);
-	expect_sense(SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+	cdb_assert_sense(&cmd, SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 }
 
 Test(spc_ua, request_sense_returns_the_attention_and_clears_it)
 {
 	RUN(N1, REQUEST_SENSE, 0, 0, 0, 252, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[0] & 0x7f, 0x70, "fixed format");
 	cr_assert_eq(sense_key(in, cmd.in_len), SK_UNIT_ATTENTION);
 	cr_assert_eq(sense_asc(in, cmd.in_len), ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 	/* Nothing pending any more: the drive tells why it is not ready. */
 	RUN(N1, REQUEST_SENSE, 0, 0, 0, 252, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(sense_key(in, cmd.in_len), SK_NOT_READY);
 	cr_assert_eq(sense_asc(in, cmd.in_len), ASC_MEDIUM_NOT_PRESENT);
 	RUN(N1, TEST_UNIT_READY, 0, 0, 0, 0, 0);
@@ -382,7 +343,7 @@ Test(spc_ua, request_sense_returns_the_attention_and_clears_it)
 Test(spc_ua, request_sense_desc_bit_selects_descriptor_format)
 {
 	RUN(N1, REQUEST_SENSE, 0x01, 0, 0, 252, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[0], 0x72);
 	cr_assert_eq(in[1] & 0x0f, SK_UNIT_ATTENTION);
 	cr_assert_eq(get_be16(in + 2), ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
@@ -392,7 +353,7 @@ Test(spc_ua, request_sense_desc_bit_selects_descriptor_format)
 Test(spc_ua, request_sense_honours_allocation_length)
 {
 	RUN(N1, REQUEST_SENSE, 0, 0, 0, 8, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 8);
 	cr_assert_eq(in[8], 0xee);
 }
@@ -404,9 +365,9 @@ Test(spc_ua, attentions_queue_and_come_out_oldest_first)
 	uint8_t ts[12] = {0};
 	put_be48(ts + 4, 1700000000000ull);
 	RUN_OUT(N1, ts, 12, MAINTENANCE_OUT, MO_SET_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N1, LOG_SELECT, 0x02, 0x40, 0, 0, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 
 	cr_assert_eq(next_ua(N2), ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 	cr_assert_eq(next_ua(N2), ASC_TIMESTAMP_CHANGED);
@@ -434,7 +395,7 @@ Test(spc_rsoc, all_commands_lists_every_table_row)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0, 0, 0, 0, 0, 0, 0x40, 0, 0,
 	    0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint32_t len = get_be32(in);
 	cr_assert_eq(len, dev.type->n_ops * 8);
 	cr_assert_eq(cmd.in_len, 4 + len);
@@ -460,7 +421,7 @@ Test(spc_rsoc, rctd_adds_a_timeouts_descriptor_to_each)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x80, 0, 0, 0, 0, 0, 0x40, 0,
 	    0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint32_t len = get_be32(in);
 	cr_assert_eq(len, dev.type->n_ops * 20);
 	for (uint32_t off = 4; off < 4 + len; off += 20) {
@@ -474,7 +435,7 @@ Test(spc_rsoc, one_command_returns_its_cdb_usage_mask)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01, INQUIRY, 0, 0, 0, 0, 1,
 	    0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	const struct scsi_op *op = spc_find_op(dev.type, INQUIRY, 0);
 	cr_assert_eq(in[1] & 0x07, 0x03, "SUPPORT: supported per standard");
 	cr_assert_eq(get_be16(in + 2), 6);
@@ -486,7 +447,7 @@ Test(spc_rsoc, one_command_by_service_action_carries_the_action_in_usage)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x82, MAINTENANCE_IN, 0,
 	    MI_REPORT_SUPPORTED_OPERATION_CODES, 0, 0, 1, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1], 0x83, "CTDP + SUPPORT 011b");
 	cr_assert_eq(get_be16(in + 2), 12);
 	cr_assert_eq(in[4], MAINTENANCE_IN);
@@ -502,7 +463,7 @@ Test(spc_rsoc, unsupported_command_reports_support_001b)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01, 0xc5, 0, 0, 0, 0, 1, 0,
 	    0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1] & 7, 0x01);
 	cr_assert_eq(get_be16(in + 2), 0);
 }
@@ -532,7 +493,7 @@ TestSuite(spc_mode, .init = setup, .fini = drive_down);
 static uint32_t mode_sense6(uint8_t pc_page, uint8_t subpage)
 {
 	RUN(N1, MODE_SENSE_6, 0, pc_page, subpage, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	return cmd.in_len;
 }
 
@@ -561,7 +522,7 @@ Test(spc_mode, all_pages_have_header_block_descriptor_and_ascending_pages)
 Test(spc_mode, mode_sense10_dbd_suppresses_the_block_descriptor)
 {
 	RUN(N1, MODE_SENSE_10, 0x08, 0x0a, 0, 0, 0, 0, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(get_be16(in), cmd.in_len - 2);
 	cr_assert_eq(get_be16(in + 6), 0, "BLOCK DESCRIPTOR LENGTH");
 	cr_assert_eq(in[4] & 1, 0, "LONGLBA");
@@ -573,7 +534,7 @@ Test(spc_mode, mode_sense10_dbd_suppresses_the_block_descriptor)
 Test(spc_mode, llbaa_still_gets_a_short_descriptor)
 {
 	RUN(N1, MODE_SENSE_10, 0x10, 0x0a, 0, 0, 0, 0, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[4] & 1, 0, "LONGLBA = 0");
 	cr_assert_eq(get_be16(in + 6), 8);
 }
@@ -581,7 +542,7 @@ Test(spc_mode, llbaa_still_gets_a_short_descriptor)
 Test(spc_mode, all_pages_and_subpages_include_the_control_extension)
 {
 	RUN(N1, MODE_SENSE_10, 0x08, 0x3f, 0xff, 0, 0, 0, 0x10, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint32_t n = cmd.in_len;
 	cr_assert_eq(get_be16(in), n - 2);
 	size_t count = 0;
@@ -645,19 +606,19 @@ static void no_change(uint8_t *p)
 Test(spc_mode, d_sense_switches_every_nexus_to_descriptor_sense)
 {
 	select_control(set_d_sense);
-	expect_good();
+	cdb_assert_good(&cmd);
 	mode_sense6(0x0a, 0);
 	cr_assert(in[14] & 0x04, "D_SENSE now current");
 
 	RUN(N1, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 	cr_assert_eq(cmd.sense[0], 0x72, "descriptor format");
 	cr_assert_eq(cmd.sense_len, 8);
 
 	/* N2 learns of it, in descriptor format, then gets the field pointer
 	 * in a sense-key specific descriptor. */
 	RUN(N2, TEST_UNIT_READY, 0, 0, 0, 0, 0);
-	expect_sense(SK_UNIT_ATTENTION, ASC_MODE_PARAMETERS_CHANGED);
+	cdb_assert_sense(&cmd, SK_UNIT_ATTENTION, ASC_MODE_PARAMETERS_CHANGED);
 	cr_assert_eq(cmd.sense[0], 0x72);
 	RUN(N2, TEST_UNIT_READY, 0x02, 0, 0, 0, 0);
 	expect_field(ASC_INVALID_FIELD_IN_CDB, true, 1, 1);
@@ -669,7 +630,7 @@ Test(spc_mode, d_sense_switches_every_nexus_to_descriptor_sense)
 Test(spc_mode, unchanged_select_raises_no_attention)
 {
 	select_control(no_change);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(next_ua(N2), 0);
 }
 
@@ -690,17 +651,17 @@ Test(spc_mode, list_shorter_than_its_header_is_parameter_list_length_error)
 {
 	uint8_t list[4] = {0};
 	RUN_OUT(N1, list, 2, MODE_SELECT_6, 0x10, 0, 0, 2, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 	uint8_t l10[8] = {0};
 	RUN_OUT(N1, l10, 6, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 6, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 }
 
 Test(spc_mode, truncated_page_is_parameter_list_length_error)
 {
 	uint8_t list[4 + 12] = {0, 0, 0, 0, 0x0a, 0x0a};
 	RUN_OUT(N1, list, 10, MODE_SELECT_6, 0x10, 0, 0, 10, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 }
 
 Test(spc_mode, wrong_page_length_and_unknown_page_are_invalid_fields)
@@ -716,20 +677,20 @@ Test(spc_mode, wrong_page_length_and_unknown_page_are_invalid_fields)
 Test(spc_mode, mode_select10_without_block_descriptor_sets_d_sense)
 {
 	RUN(N1, MODE_SENSE_10, 0x08, 0x0a, 0, 0, 0, 0, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint8_t list[20];
 	memcpy(list, in, 20);
 	list[0] = list[1] = 0;
 	list[8 + 2] |= 0x04;
 	RUN_OUT(N1, list, 20, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 20, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert(dev.d_sense);
 }
 
 Test(spc_mode, zero_length_select_changes_nothing)
 {
 	RUN(N1, MODE_SELECT_6, 0x10, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(next_ua(N2), 0);
 }
 
@@ -740,7 +701,7 @@ TestSuite(spc_log, .init = setup, .fini = drive_down);
 Test(spc_log, page_0_lists_supported_pages_ascending)
 {
 	RUN(N1, LOG_SENSE, 0, 0x00, 0, 0, 0, 0, 0x01, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[0], 0x00);
 	cr_assert_eq(in[1], 0x00);
 	uint16_t n = get_be16(in + 2);
@@ -759,7 +720,7 @@ Test(spc_log, page_0_lists_supported_pages_ascending)
 	memcpy(pages, in + 4, n);
 	for (uint16_t i = 1; i < n; i++) {
 		RUN(N1, LOG_SENSE, 0, (uint8_t)(0x40 | pages[i]), 0, 0, 0, 0, 0x10, 0, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		cr_assert_eq(in[0] & 0x3f, pages[i]);
 		cr_assert_eq(cmd.in_len, 4u + get_be16(in + 2));
 	}
@@ -768,7 +729,7 @@ Test(spc_log, page_0_lists_supported_pages_ascending)
 Test(spc_log, subpage_ff_lists_page_and_subpage_pairs)
 {
 	RUN(N1, LOG_SENSE, 0, 0x00, 0xff, 0, 0, 0, 0x01, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[0], 0x40, "SPF");
 	cr_assert_eq(in[1], 0xff);
 	uint16_t n = get_be16(in + 2);
@@ -794,14 +755,14 @@ Test(spc_log, parameter_pointer_beyond_the_list_is_invalid_field)
 Test(spc_log, truncated_to_allocation_length)
 {
 	RUN(N1, LOG_SENSE, 0, 0x00, 0, 0, 0, 0, 0, 5, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 5);
 }
 
 Test(spc_log, select_with_pcr_resets_and_tells_the_others)
 {
 	RUN(N1, LOG_SELECT, 0x02, 0x40, 0, 0, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(next_ua(N2), ASC_LOG_PARAMETERS_CHANGED);
 	cr_assert_eq(next_ua(N1), 0);
 }
@@ -820,7 +781,7 @@ TestSuite(spc_timestamp, .init = setup, .fini = drive_down);
 static uint64_t report_ts(uint8_t *origin)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 12);
 	cr_assert_eq(get_be16(in), 0x0a);
 	*origin = in[2] & 7;
@@ -840,7 +801,7 @@ Test(spc_timestamp, set_then_report_returns_the_value_and_origin_010b)
 	uint8_t list[12] = {0};
 	put_be48(list + 4, t);
 	RUN_OUT(N1, list, 12, MAINTENANCE_OUT, MO_SET_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint8_t origin;
 	uint64_t now = report_ts(&origin);
 	cr_assert_eq(origin, 2);
@@ -854,7 +815,7 @@ Test(spc_timestamp, short_parameter_list_is_length_error)
 {
 	uint8_t list[12] = {0};
 	RUN_OUT(N1, list, 8, MAINTENANCE_OUT, MO_SET_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 }
 
 /* ------------------------------------------------------------------ */
@@ -864,7 +825,7 @@ TestSuite(spc_resv6, .init = setup, .fini = drive_down);
 Test(spc_resv6, reserve_shuts_out_other_nexuses_but_for_spc2_exceptions)
 {
 	RUN(N1, RESERVE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 
 	RUN(N2, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 	expect_conflict();
@@ -880,30 +841,30 @@ Test(spc_resv6, reserve_shuts_out_other_nexuses_but_for_spc2_exceptions)
 	expect_conflict();
 
 	RUN(N2, INQUIRY, 0, 0, 0, 96, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N2, REQUEST_SENSE, 0, 0, 0, 18, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N2, LOG_SENSE, 0, 0x00, 0, 0, 0, 0, 0x01, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N2, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 
 	/* The holder itself goes on. */
 	RUN(N1, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 	expect_allowed_medium();
 	RUN(N1, RESERVE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 }
 
 Test(spc_resv6, release_by_another_nexus_is_good_and_changes_nothing)
 {
 	RUN(N1, RESERVE_6, 0, 0, 0, 0, 0);
 	RUN(N2, RELEASE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N2, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 	expect_conflict();
 	RUN(N1, RELEASE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N2, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 	expect_allowed_medium();
 }
@@ -917,7 +878,7 @@ Test(spc_resv6, conflict_comes_before_a_pending_unit_attention)
 	RUN(N1, RELEASE_6, 0, 0, 0, 0, 0);
 	/* ... and still sees its unit attention once it may proceed. */
 	RUN(0x999, TEST_UNIT_READY, 0, 0, 0, 0, 0);
-	expect_sense(SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+	cdb_assert_sense(&cmd, SK_UNIT_ATTENTION, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET);
 }
 
 Test(spc_resv6, lun_reset_and_nexus_loss_end_the_reservation)
@@ -931,7 +892,7 @@ Test(spc_resv6, lun_reset_and_nexus_loss_end_the_reservation)
 	expect_allowed_medium();
 
 	RUN(N2, RESERVE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	pthread_mutex_lock(&dev.lock);
 	spc_nexus_gone(&dev, N2);
 	pthread_mutex_unlock(&dev.lock);
@@ -956,7 +917,7 @@ static uint8_t prout(uint64_t nexus, uint8_t sa, uint8_t type, uint64_t key, uin
 static void prin(uint64_t nexus, uint8_t sa)
 {
 	RUN(nexus, PERSISTENT_RESERVE_IN, sa, 0, 0, 0, 0, 0, 0x10, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 }
 
 enum { REG = 0, RES = 1, REL = 2, CLR = 3, PRE = 4, PRA = 5, RIG = 6 };
@@ -1054,9 +1015,9 @@ Test(spc_pr, parameter_list_other_than_24_bytes_is_length_error)
 {
 	uint8_t p[32] = {0};
 	RUN_OUT(N1, p, 32, PERSISTENT_RESERVE_OUT, REG, 0, 0, 0, 0, 0, 0, 32, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 	RUN_OUT(N1, p, 20, PERSISTENT_RESERVE_OUT, REG, 0, 0, 0, 0, 0, 0, 20, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 }
 
 Test(spc_pr, reserve_needs_a_registration_and_its_key)
@@ -1107,7 +1068,7 @@ Test(spc_pr, release_with_another_type_is_invalid_release)
 	prout(N1, REG, 0, 0, 0xaa, 0);
 	prout(N1, RES, WE, 0xaa, 0, 0);
 	prout(N1, REL, EA, 0xaa, 0, 0);
-	expect_sense(SK_ILLEGAL_REQUEST, ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION);
+	cdb_assert_sense(&cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION);
 	cr_assert_eq(reservation(NULL), WE);
 	cr_assert_eq(prout(N1, REL, WE, 0xaa, 0, 0), SAM_STAT_GOOD);
 	cr_assert_eq(reservation(NULL), 0);
@@ -1375,27 +1336,27 @@ Test(spc_pr, conflict_matrix_follows_spc4_table_63)
 		expect_conflict();
 		RUN(N3, MODE_SENSE_6, 0x08, 0x0a, 0, 255, 0);
 		if (rows[i].other_read)
-			expect_good();
+			cdb_assert_good(&cmd);
 		else
 			expect_conflict();
 		RUN(N3, MAINTENANCE_OUT, MO_SET_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 		expect_conflict();
 		RUN(N3, MAINTENANCE_IN, MI_REPORT_TIMESTAMP, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		RUN(N3, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0);
 		expect_conflict();
 
 		/* Allowed for everyone under every type. */
 		RUN(N3, INQUIRY, 0, 0, 0, 96, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		RUN(N3, REQUEST_SENSE, 0, 0, 0, 18, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		RUN(N3, LOG_SENSE, 0, 0x00, 0, 0, 0, 0, 0x01, 0, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		RUN(N3, TEST_UNIT_READY, 0, 0, 0, 0, 0);
 		expect_allowed_medium();
 		RUN(N3, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0);
-		expect_good();
+		cdb_assert_good(&cmd);
 		prin(N3, 0);
 		/* N3 may register even now. */
 		cr_assert_eq(prout(N3, REG, 0, 0, 0xcc, 0), SAM_STAT_GOOD);
@@ -1412,10 +1373,10 @@ Test(spc_pr, reserve6_conflicts_while_registrations_exist)
 	prout(N1, RES, WE, 0xaa, 0, 0);
 	/* SPC-4 5.13.3: from the holder, GOOD with no effect. */
 	RUN(N1, RESERVE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert(!dev.resv6_held);
 	RUN(N1, RELEASE_6, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(reservation(NULL), WE);
 	RUN(N2, RELEASE_6, 0, 0, 0, 0, 0);
 	expect_conflict();
@@ -1436,13 +1397,13 @@ TestSuite(spc_prevent, .init = setup, .fini = drive_down);
 Test(spc_prevent, prevention_is_lifted_only_by_the_nexus_that_set_it)
 {
 	RUN(N1, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert(dev.prevent_removal);
 	RUN(N2, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert(dev.prevent_removal);
 	RUN(N1, PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert(!dev.prevent_removal);
 }
 
@@ -1460,7 +1421,7 @@ TestSuite(spc_pages, .init = setup, .fini = drive_down);
 Test(spc_pages, informational_exceptions_mrie_is_changeable_within_range)
 {
 	RUN(N1, MODE_SENSE_10, 0x08, 0x1c, 0, 0, 0, 0, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 8 + 12);
 	uint8_t list[20];
 	memcpy(list, in, 20);
@@ -1468,7 +1429,7 @@ Test(spc_pages, informational_exceptions_mrie_is_changeable_within_range)
 	list[8 + 3] = 0x03; /* MRIE: conditionally generate recovered error */
 	put_be32(list + 8 + 8, 1);
 	RUN_OUT(N1, list, 20, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 20, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	RUN(N1, MODE_SENSE_10, 0x08, 0x1c, 0, 0, 0, 0, 0, 255, 0);
 	cr_assert_eq(in[8 + 3], 0x03);
 	cr_assert_eq(get_be32(in + 8 + 8), 1);
@@ -1487,7 +1448,7 @@ Test(spc_pages, default_values_of_control_page_have_d_sense_clear)
 {
 	dev.d_sense = true;
 	RUN(N1, MODE_SENSE_6, 0x08, 0x8a, 0, 255, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[3], 0, "DBD");
 	cr_assert_eq(in[4], 0x0a);
 	cr_assert_eq(in[6] & 0x04, 0);
@@ -1499,7 +1460,7 @@ Test(spc_pages, log_select_accepts_bare_page_headers_but_no_parameters)
 	uint8_t page = in[5]; /* first page after 0x00 */
 	uint8_t hdr[4] = {page, 0, 0, 0};
 	RUN_OUT(N1, hdr, 4, LOG_SELECT, 0, 0x40, 0, 0, 0, 0, 0, 4, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	uint8_t param[8] = {page, 0, 0, 4, 0, 1, 0x03, 0};
 	RUN_OUT(N1, param, 8, LOG_SELECT, 0, 0x40, 0, 0, 0, 0, 0, 8, 0);
 	expect_field(ASC_PARAMETER_NOT_SUPPORTED, false, 4, -1);
@@ -1509,23 +1470,23 @@ Test(spc_pages, rsoc_option_3_matches_with_or_without_service_action)
 {
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x03, INQUIRY, 0, 0, 0, 0, 1,
 	    0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1] & 7, 3);
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x03, MAINTENANCE_IN, 0,
 	    MI_REPORT_TIMESTAMP, 0, 0, 1, 0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1] & 7, 3);
 	cr_assert_eq(in[5] & 0x1f, MI_REPORT_TIMESTAMP);
 	RUN(N1, MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x03, INQUIRY, 0, 1, 0, 0, 1,
 	    0, 0, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(in[1] & 7, 1, "INQUIRY has no service action 1");
 }
 
 Test(spc_pages, mode_sense6_is_truncated_to_allocation_length)
 {
 	RUN(N1, MODE_SENSE_6, 0, 0x3f, 0, 7, 0);
-	expect_good();
+	cdb_assert_good(&cmd);
 	cr_assert_eq(cmd.in_len, 7);
 	cr_assert_gt(in[0], 6, "MODE DATA LENGTH reports the whole list");
 }

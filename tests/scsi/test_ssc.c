@@ -11,7 +11,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,8 @@
 #include "scsi/be.h"
 #include "scsi/sense.h"
 #include "scsi/ssc.h"
+#include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
 
 #define NX  1 /* the initiator most tests use */
 #define NX2 2 /* another initiator */
@@ -33,14 +34,6 @@ static char tapedir[PATH_MAX + 16];
 static bool have_dev;
 
 /* ---- fixture ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_drive(enum tape_media gen, enum ssc_vendor vendor)
 {
@@ -74,21 +67,16 @@ static const char *make_tape(const char *name, enum tape_media media, uint64_t c
 
 static void setup_empty(void)
 {
-	snprintf(root, sizeof(root), "/tmp/test_ssc.XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	tmpdir_make(root, sizeof(root), "ssc");
 	make_drive(TAPE_LTO6, SSC_VENDOR_IBM);
 }
-
-static void exec(struct scsi_cmd *c, uint64_t nexus, const uint8_t *cdb, uint8_t n, const void *out,
-		 uint32_t out_len, void *in, uint32_t in_cap);
-static void clear_ua(uint64_t nexus);
 
 /* Drive with a blank LTO-6 cartridge loaded, unit attentions consumed. */
 static void setup_loaded(void)
 {
 	setup_empty();
 	cr_assert_eq(ssc_insert(&dev, make_tape("ABC123L6", TAPE_LTO6, 0, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 }
 
 static void teardown(void)
@@ -96,78 +84,7 @@ static void teardown(void)
 	if (have_dev)
 		ssc_drive_destroy(&dev);
 	have_dev = false;
-	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* ---- running commands ---- */
-
-static void exec(struct scsi_cmd *c, uint64_t nexus, const uint8_t *cdb, uint8_t n, const void *out,
-		 uint32_t out_len, void *in, uint32_t in_cap)
-{
-	memset(c, 0, sizeof(*c));
-	c->nexus = nexus;
-	memcpy(c->cdb, cdb, n);
-	c->cdb_len = n;
-	c->out = out;
-	c->out_len = out_len;
-	c->in = in;
-	c->in_cap = in_cap;
-	spc_dispatch(&dev, c);
-}
-
-static void clear_ua(uint64_t nexus)
-{
-	struct scsi_cmd c;
-	uint8_t tur[6] = {TEST_UNIT_READY};
-
-	for (int i = 0; i < 16; i++) {
-		exec(&c, nexus, tur, 6, NULL, 0, NULL, 0);
-		if (c.status != SAM_STAT_CHECK_CONDITION ||
-		    sense_key(c.sense, c.sense_len) != SK_UNIT_ATTENTION)
-			return;
-	}
-}
-
-static void assert_good(const struct scsi_cmd *c)
-{
-	cr_assert_eq(c->status, SAM_STAT_GOOD, "cdb %02x: status %02x key %x asc %04x", c->cdb[0],
-		     c->status, sense_key(c->sense, c->sense_len),
-		     sense_asc(c->sense, c->sense_len));
-}
-
-static void assert_sense(const struct scsi_cmd *c, uint8_t key, uint16_t asc)
-{
-	cr_assert_eq(c->status, SAM_STAT_CHECK_CONDITION, "cdb %02x: status %02x", c->cdb[0],
-		     c->status);
-	cr_assert_eq(sense_key(c->sense, c->sense_len), key, "cdb %02x: key %x, want %x", c->cdb[0],
-		     sense_key(c->sense, c->sense_len), key);
-	cr_assert_eq(sense_asc(c->sense, c->sense_len), asc, "cdb %02x: asc %04x, want %04x",
-		     c->cdb[0], sense_asc(c->sense, c->sense_len), asc);
-}
-
-static int64_t info_of(const struct scsi_cmd *c)
-{
-	int64_t info = 0;
-	cr_assert(sense_info(c->sense, c->sense_len, &info), "INFORMATION not valid");
-	return info;
-}
-
-static uint8_t flags_of(const struct scsi_cmd *c)
-{
-	return sense_flags(c->sense, c->sense_len);
-}
-
-/* Field pointer of fixed-format ILLEGAL REQUEST sense. */
-static void assert_field(const struct scsi_cmd *c, uint16_t byte, int bit)
-{
-	cr_assert_eq(c->sense[0] & 0x7f, 0x70);
-	cr_assert(c->sense[15] & 0x80, "SKSV");
-	cr_assert(c->sense[15] & 0x40, "C/D");
-	cr_assert_eq(get_be16(c->sense + 16), byte, "field byte %u", get_be16(c->sense + 16));
-	if (bit >= 0) {
-		cr_assert(c->sense[15] & 0x08, "BPV");
-		cr_assert_eq(c->sense[15] & 7, bit);
-	}
+	tmpdir_remove(root);
 }
 
 /* ---- CDB builders ---- */
@@ -177,7 +94,7 @@ static void cmd6(struct scsi_cmd *c, uint8_t op, uint8_t b1, uint32_t len24, con
 {
 	uint8_t cdb[6] = {op, b1};
 	put_be24(cdb + 2, len24);
-	exec(c, NX, cdb, 6, out, out_len, in, in_cap);
+	cdb_exec(&dev, c, NX, cdb, 6, out, out_len, in, in_cap);
 }
 
 static void write_rec(struct scsi_cmd *c, const void *data, uint32_t len)
@@ -189,7 +106,7 @@ static void write_ok(const void *data, uint32_t len)
 {
 	struct scsi_cmd c;
 	write_rec(&c, data, len);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 static void wfm(struct scsi_cmd *c, uint32_t count, bool immed)
@@ -201,7 +118,7 @@ static void wfm_ok(uint32_t count)
 {
 	struct scsi_cmd c;
 	wfm(&c, count, false);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 static void read_var(struct scsi_cmd *c, bool sili, uint32_t len, void *buf, uint32_t cap)
@@ -218,7 +135,7 @@ static void rewind_ok(void)
 {
 	struct scsi_cmd c;
 	cmd6(&c, REWIND, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 /* READ POSITION long form: object number and file number. */
@@ -228,8 +145,8 @@ static void position(uint64_t *obj, uint64_t *file, uint8_t *flags)
 	uint8_t cdb[10] = {READ_POSITION, 0x06};
 	uint8_t buf[32];
 
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 32);
 	if (obj)
 		*obj = get_be64(buf + 8);
@@ -264,14 +181,14 @@ static void mode_select_bd(struct scsi_cmd *c, uint64_t nexus, uint8_t dev_speci
 	uint8_t cdb[6] = {MODE_SELECT_6, 0x10, 0, 0, 12};
 	uint8_t p[12] = {0, 0, dev_specific, 8, density};
 	put_be24(p + 9, block_len);
-	exec(c, nexus, cdb, 6, p, 12, NULL, 0);
+	cdb_exec(&dev, c, nexus, cdb, 6, p, 12, NULL, 0);
 }
 
 static void set_block_len(uint32_t bl)
 {
 	struct scsi_cmd c;
 	mode_select_bd(&c, NX, 0x10, 0, bl);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 /* Standard tape with: rec0(100) rec1(200) FM rec3(300) FM, position BOT. */
@@ -294,27 +211,27 @@ TestSuite(ssc_ready, .init = setup_empty, .fini = teardown);
 Test(ssc_ready, empty_drive_reports_medium_not_present)
 {
 	struct scsi_cmd c;
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	cmd6(&c, READ_6, 0, 10, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	cr_assert_eq(ssc_state(&dev), SSC_EMPTY);
 }
 
 Test(ssc_ready, insert_raises_not_ready_to_ready_change_for_every_nexus)
 {
 	struct scsi_cmd c;
-	clear_ua(NX);
-	clear_ua(NX2);
+	cdb_drain_ua(&dev, NX);
+	cdb_drain_ua(&dev, NX2);
 	cr_assert_eq(ssc_insert(&dev, make_tape("T1L6", TAPE_LTO6, 0, false)), 0);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
+	cdb_assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint8_t tur[6] = {TEST_UNIT_READY};
-	exec(&c, NX2, tur, 6, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
+	cdb_exec(&dev, &c, NX2, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
 	cr_assert_eq(ssc_state(&dev), SSC_LOADED);
 	char bc[17];
 	ssc_barcode(&dev, bc);
@@ -341,10 +258,10 @@ Test(ssc_ready, two_generations_back_is_read_only)
 	ssc_drive_destroy(&dev);
 	make_drive(TAPE_LTO7, SSC_VENDOR_IBM);
 	cr_assert_eq(ssc_insert(&dev, make_tape("OLD5L5", TAPE_LTO5, 0, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	uint8_t b[16] = {0};
 	write_rec(&c, b, 16);
-	assert_sense(&c, SK_DATA_PROTECT, ASC_CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
 }
 
 Test(ssc_ready, remove_needs_unload_or_force)
@@ -364,20 +281,20 @@ Test(ssc_cdb, unknown_opcode_is_invalid_command_operation_code)
 {
 	struct scsi_cmd c;
 	uint8_t cdb[10] = {0x28}; /* READ(10): a disk command */
-	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 }
 
 Test(ssc_cdb, reserved_bit_is_rejected_with_field_pointer)
 {
 	struct scsi_cmd c;
 	cmd6(&c, READ_6, 0x04, 10, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 2);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 2);
 	uint8_t cdb[10] = {LOCATE_10, 0x02}; /* CP: one partition only */
-	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 1);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 1);
 }
 
 Test(ssc_cdb, unknown_read_position_form_is_invalid_field)
@@ -385,9 +302,9 @@ Test(ssc_cdb, unknown_read_position_form_is_invalid_field)
 	struct scsi_cmd c;
 	uint8_t cdb[10] = {READ_POSITION, 0x03};
 	uint8_t buf[32];
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 4);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 4);
 }
 
 Test(ssc_cdb, rsoc_one_command_reports_usage_mask)
@@ -397,8 +314,8 @@ Test(ssc_cdb, rsoc_one_command_reports_usage_mask)
 	uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01, READ_6};
 	uint8_t buf[64];
 	put_be32(cdb + 6, sizeof(buf));
-	exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[1] & 0x07, 0x03, "SUPPORT: supported per standard");
 	cr_assert_eq(get_be16(buf + 2), 6);
 	uint8_t want[6] = {READ_6, 0x03, 0xff, 0xff, 0xff, SPC_CTL};
@@ -411,8 +328,8 @@ Test(ssc_cdb, rsoc_all_lists_tape_commands)
 	uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x00};
 	static uint8_t buf[8192];
 	put_be32(cdb + 6, sizeof(buf));
-	exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	uint32_t len = get_be32(buf);
 	bool seen_space16 = false, seen_rp_long = false, seen_locate = false;
 	for (uint32_t off = 4; off + 8 <= len + 4; off += 8 + ((buf[off + 5] & 2) ? 12 : 0)) {
@@ -435,8 +352,8 @@ Test(ssc_cdb, inquiry_reports_lto_model)
 	cmd6(&c, INQUIRY, 0, 0, NULL, 0, buf, sizeof(buf));
 	/* INQUIRY's allocation length is bytes 3-4. */
 	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[0] & 0x1f, SCSI_TYPE_TAPE);
 	cr_assert(buf[1] & 0x80, "RMB");
 	cr_assert_eq(memcmp(buf + 8, "IBM     ", 8), 0);
@@ -450,8 +367,8 @@ Test(ssc_cdb, inquiry_hpe_vendor_and_product)
 	make_drive(TAPE_LTO8, SSC_VENDOR_HPE);
 	uint8_t buf[96];
 	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(memcmp(buf + 8, "HP      ", 8), 0);
 	cr_assert_eq(memcmp(buf + 16, "Ultrium 8-SCSI  ", 16), 0);
 }
@@ -461,8 +378,8 @@ Test(ssc_cdb, vpd_b0_reports_worm_capability)
 	struct scsi_cmd c;
 	uint8_t buf[64];
 	uint8_t cdb[6] = {INQUIRY, 1, 0xb0, 0, 64};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[1], 0xb0);
 	cr_assert_eq(get_be16(buf + 2), 2);
 	cr_assert_eq(buf[4] & 0x01, 1);
@@ -473,7 +390,7 @@ Test(ssc_cdb, read_block_limits_reports_max_and_min)
 	struct scsi_cmd c;
 	uint8_t buf[6];
 	cmd6(&c, READ_BLOCK_LIMITS, 0, 0, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 6);
 	cr_assert_eq(buf[0] & 0x1f, 0);
 	cr_assert_eq(get_be24(buf + 1), TAPE_MAX_BLOCK);
@@ -492,7 +409,7 @@ Test(ssc_read, variable_record_reads_back_byte_for_byte)
 	write_ok(w, sizeof(w));
 	rewind_ok();
 	read_var(&c, false, sizeof(r), r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, sizeof(r));
 	cr_assert_arr_eq(r, w, sizeof(w));
 	cr_assert_eq(pos(), 1);
@@ -506,9 +423,9 @@ Test(ssc_read, short_record_sets_ili_and_positive_residue)
 	write_ok(w, 100);
 	rewind_ok();
 	read_var(&c, false, 500, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert_eq(flags_of(&c), SENSE_ILI);
-	cr_assert_eq(info_of(&c), 400);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert_eq(cdb_flags(&c), SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), 400);
 	cr_assert_eq(c.in_len, 100);
 	cr_assert_arr_eq(r, w, 100);
 	cr_assert_eq(pos(), 1);
@@ -523,9 +440,9 @@ Test(ssc_read, long_record_sets_ili_negative_residue_and_truncates)
 	rewind_ok();
 	memset(r, 0, sizeof(r));
 	read_var(&c, false, 300, r, 300);
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert_eq(flags_of(&c), SENSE_ILI);
-	cr_assert_eq(info_of(&c), -700);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert_eq(cdb_flags(&c), SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), -700);
 	cr_assert_eq(c.in_len, 300);
 	cr_assert_arr_eq(r, w, 300);
 	cr_assert_eq(pos(), 1, "positioned after the record");
@@ -540,10 +457,10 @@ Test(ssc_read, sili_suppresses_short_and_variable_mode_long_records)
 	write_ok(w, 1000);
 	rewind_ok();
 	read_var(&c, true, 2000, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 1000);
 	read_var(&c, true, 10, r, 10);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 10);
 }
 
@@ -556,9 +473,9 @@ Test(ssc_read, sili_reports_long_record_when_block_length_is_set)
 	rewind_ok();
 	set_block_len(512);
 	read_var(&c, true, 100, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert_eq(flags_of(&c), SENSE_ILI);
-	cr_assert_eq(info_of(&c), -900);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert_eq(cdb_flags(&c), SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), -900);
 }
 
 Test(ssc_read, filemark_sets_filemark_bit_and_positions_after_it)
@@ -569,9 +486,9 @@ Test(ssc_read, filemark_sets_filemark_bit_and_positions_after_it)
 	write_ok("abc", 3);
 	rewind_ok();
 	read_var(&c, false, 512, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_FILEMARK);
-	cr_assert_eq(info_of(&c), 512);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_FILEMARK);
+	cr_assert_eq(cdb_info(&c), 512);
 	cr_assert_eq(c.in_len, 0);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
@@ -588,10 +505,10 @@ Test(ssc_read, end_of_data_is_blank_check)
 	write_ok("abc", 3);
 	rewind_ok();
 	read_var(&c, false, 3, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	read_var(&c, false, 64, r, sizeof(r));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
-	cr_assert_eq(info_of(&c), 64);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(cdb_info(&c), 64);
 	cr_assert_eq(pos(), 1, "EOD does not move the position");
 }
 
@@ -600,7 +517,7 @@ Test(ssc_read, blank_tape_read_is_blank_check)
 	struct scsi_cmd c;
 	uint8_t r[64];
 	read_var(&c, false, 64, r, sizeof(r));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 }
 
 Test(ssc_read, zero_transfer_length_is_no_op)
@@ -609,7 +526,7 @@ Test(ssc_read, zero_transfer_length_is_no_op)
 	write_ok("abc", 3);
 	rewind_ok();
 	read_var(&c, false, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 0);
 }
 
@@ -620,11 +537,11 @@ Test(ssc_read, fixed_mode_reads_count_blocks)
 	fill(w, sizeof(w), 6);
 	set_block_len(512);
 	cmd6(&c, WRITE_6, 1, 4, w, sizeof(w), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 4);
 	rewind_ok();
 	cmd6(&c, READ_6, 1, 4, NULL, 0, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 2048);
 	cr_assert_arr_eq(r, w, sizeof(w));
 }
@@ -634,10 +551,10 @@ Test(ssc_read, fixed_bit_without_block_length_is_invalid_field)
 	struct scsi_cmd c;
 	uint8_t r[512];
 	cmd6(&c, READ_6, 1, 1, NULL, 0, r, sizeof(r));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 0);
 	cmd6(&c, WRITE_6, 1, 1, r, sizeof(r), NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 }
 
 Test(ssc_read, fixed_with_sili_is_invalid_field)
@@ -646,8 +563,8 @@ Test(ssc_read, fixed_with_sili_is_invalid_field)
 	uint8_t r[512];
 	set_block_len(512);
 	cmd6(&c, READ_6, 3, 1, NULL, 0, r, sizeof(r));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 1);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 1);
 }
 
 Test(ssc_read, fixed_mode_incorrect_length_block_reports_block_residue)
@@ -657,14 +574,14 @@ Test(ssc_read, fixed_mode_incorrect_length_block_reports_block_residue)
 	fill(w, sizeof(w), 8);
 	set_block_len(512);
 	cmd6(&c, WRITE_6, 1, 2, w, sizeof(w), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	write_ok(w, 100); /* a variable record of 100 bytes */
 	write_ok(w, 512);
 	rewind_ok();
 	cmd6(&c, READ_6, 1, 4, NULL, 0, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert_eq(flags_of(&c), SENSE_ILI);
-	cr_assert_eq(info_of(&c), 2, "4 requested, 2 read correctly");
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert_eq(cdb_flags(&c), SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), 2, "4 requested, 2 read correctly");
 	cr_assert_eq(c.in_len, 1024 + 100);
 	cr_assert_eq(pos(), 3, "after the incorrect-length block");
 }
@@ -675,13 +592,13 @@ Test(ssc_read, fixed_mode_filemark_reports_block_residue)
 	uint8_t w[512 * 3], r[512 * 5];
 	set_block_len(512);
 	cmd6(&c, WRITE_6, 1, 3, w, sizeof(w), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	wfm_ok(1);
 	rewind_ok();
 	cmd6(&c, READ_6, 1, 5, NULL, 0, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_FILEMARK);
-	cr_assert_eq(info_of(&c), 2);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_FILEMARK);
+	cr_assert_eq(cdb_info(&c), 2);
 	cr_assert_eq(c.in_len, 1536);
 	cr_assert_eq(pos(), 4);
 }
@@ -714,7 +631,7 @@ Test(ssc_read, corrupted_record_is_medium_error)
 	cr_assert(flipped, "found the segment file");
 	rewind_ok();
 	read_var(&c, false, sizeof(r), r, sizeof(r));
-	assert_sense(&c, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+	cdb_assert_sense(&c, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
 	cr_assert_eq(c.in_len, 0, "never returned as data");
 }
 
@@ -725,18 +642,18 @@ Test(ssc_write, write_protected_cartridge_is_data_protect)
 	struct scsi_cmd c;
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("WP01L6", TAPE_LTO6, 0, true)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	write_rec(&c, "abc", 3);
-	assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
 	wfm(&c, 1, false);
-	assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
 	cmd6(&c, ERASE_6, 1, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
 	/* MODE SENSE reports WP in the device-specific parameter. */
 	uint8_t buf[64];
 	uint8_t cdb[6] = {MODE_SENSE_6, 0, 0x3f, 0, 64};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert(buf[2] & 0x80);
 }
 
@@ -744,7 +661,7 @@ Test(ssc_write, too_long_variable_record_is_invalid_field)
 {
 	struct scsi_cmd c;
 	cmd6(&c, WRITE_6, 0, TAPE_MAX_BLOCK + 1, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 }
 
 Test(ssc_write, write_in_the_middle_discards_what_follows)
@@ -763,7 +680,7 @@ Test(ssc_write, write_in_the_middle_discards_what_follows)
 	cr_assert_eq(c.in_len, 3);
 	cr_assert_eq(memcmp(r, "new", 3), 0);
 	read_var(&c, false, 64, r, sizeof(r));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 }
 
 /* A 1 MiB cartridge: early warning 32 KiB before its end. */
@@ -771,7 +688,7 @@ static void small_tape(void)
 {
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("SMALL1L6", TAPE_LTO6, 1u << 20, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 }
 
 Test(ssc_write, early_warning_reports_eom_with_no_sense_then_volume_overflow)
@@ -789,9 +706,9 @@ Test(ssc_write, early_warning_reports_eom_with_no_sense_then_volume_overflow)
 		written++;
 	}
 	/* SSC-4 4.2.5: the write that crosses early warning completes. */
-	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
-	cr_assert_eq(info_of(&c), 0);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
+	cr_assert_eq(cdb_info(&c), 0);
 	written++;
 	cr_assert_eq(pos(), written);
 	uint8_t fl;
@@ -799,20 +716,20 @@ Test(ssc_write, early_warning_reports_eom_with_no_sense_then_volume_overflow)
 	cr_assert(fl & 0x01, "BPEW");
 	/* Filemarks in the zone also complete with EOM. */
 	wfm(&c, 1, false);
-	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
 	written++;
 	/* Keep writing: each write reports EOM until the physical end. */
 	for (i = 0; i < 200; i++) {
 		write_rec(&c, w, sizeof(w));
 		if (sense_key(c.sense, c.sense_len) != SK_NO_SENSE)
 			break;
-		cr_assert_eq(flags_of(&c), SENSE_EOM);
+		cr_assert_eq(cdb_flags(&c), SENSE_EOM);
 		written++;
 	}
-	assert_sense(&c, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
-	cr_assert_eq(info_of(&c), sizeof(w), "nothing of the record was written");
+	cdb_assert_sense(&c, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
+	cr_assert_eq(cdb_info(&c), sizeof(w), "nothing of the record was written");
 	cr_assert_eq(pos(), written);
 }
 
@@ -830,8 +747,8 @@ Test(ssc_write, fixed_mode_volume_overflow_reports_blocks_not_written)
 			break;
 		total += 4;
 	}
-	assert_sense(&c, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
-	int64_t residue = info_of(&c);
+	cdb_assert_sense(&c, SK_VOLUME_OVERFLOW, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	int64_t residue = cdb_info(&c);
 	cr_assert(residue >= 1 && residue <= 4);
 	cr_assert_eq(pos(), total + 4 - (uint64_t)residue);
 }
@@ -841,17 +758,17 @@ Test(ssc_write, unbuffered_mode_is_settable_and_reported)
 	struct scsi_cmd c;
 	uint8_t buf[64];
 	uint8_t cdb[6] = {MODE_SENSE_6, 0, 0x3f, 0, 64};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq((buf[2] >> 4) & 7, 1, "buffered by default");
 	mode_select_bd(&c, NX, 0x00, 0, 0);
-	assert_good(&c);
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
 	cr_assert_eq((buf[2] >> 4) & 7, 0);
 	write_ok("abc", 3);
 	/* IMMED needs buffered mode. */
 	wfm(&c, 1, true);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 }
 
 TestSuite(ssc_filemarks, .init = setup_loaded, .fini = teardown);
@@ -861,9 +778,9 @@ Test(ssc_filemarks, immed_and_not_immed_both_write_filemarks)
 	struct scsi_cmd c;
 	write_ok("abc", 3);
 	wfm(&c, 2, true);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	wfm(&c, 1, false);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 4);
@@ -878,10 +795,10 @@ Test(ssc_filemarks, count_zero_flushes_without_truncating)
 	write_ok("two", 3);
 	rewind_ok();
 	wfm(&c, 0, false);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	read_var(&c, true, 16, r, sizeof(r));
 	read_var(&c, true, 16, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(memcmp(r, "two", 3), 0);
 }
 
@@ -893,12 +810,12 @@ Test(ssc_filemarks, flushed_data_survives_reinsert)
 	wfm_ok(1);
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	read_var(&c, false, 4, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(memcmp(r, "keep", 4), 0);
 	read_var(&c, false, 16, r, sizeof(r));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
 }
 
 /* ======================= SPACE ======================= */
@@ -910,7 +827,7 @@ Test(ssc_space, blocks_forward)
 	struct scsi_cmd c;
 	std_layout();
 	space6(&c, 0, 2);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 2);
 }
 
@@ -919,9 +836,9 @@ Test(ssc_space, blocks_forward_stops_after_filemark_with_residue)
 	struct scsi_cmd c;
 	std_layout();
 	space6(&c, 0, 5);
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_FILEMARK);
-	cr_assert_eq(info_of(&c), 3);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_FILEMARK);
+	cr_assert_eq(cdb_info(&c), 3);
 	cr_assert_eq(pos(), 3, "after the filemark");
 }
 
@@ -930,11 +847,11 @@ Test(ssc_space, blocks_backward_stops_before_filemark)
 	struct scsi_cmd c;
 	std_layout();
 	space6(&c, 1, 2); /* after the second filemark: object 5 */
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 5);
 	space6(&c, 0, -3); /* back over FM(4): stops at once */
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert_eq(info_of(&c), 3);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(cdb_info(&c), 3);
 	cr_assert_eq(pos(), 4, "on the BOP side of the filemark");
 }
 
@@ -944,9 +861,9 @@ Test(ssc_space, blocks_backward_past_bot_reports_eom_and_bop)
 	std_layout();
 	space6(&c, 0, 2);
 	space6(&c, 0, -5);
-	assert_sense(&c, SK_NO_SENSE, ASC_BEGINNING_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
-	cr_assert_eq(info_of(&c), 3);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_BEGINNING_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
+	cr_assert_eq(cdb_info(&c), 3);
 	cr_assert_eq(pos(), 0);
 }
 
@@ -956,8 +873,8 @@ Test(ssc_space, filemarks_forward_to_eod_is_blank_check_with_residue)
 	std_layout();
 	/* What `mt eod` does first: SPACE filemarks with 0x7fffff. */
 	space6(&c, 1, 0x7fffff);
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
-	cr_assert_eq(info_of(&c), 0x7fffff - 2);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(cdb_info(&c), 0x7fffff - 2);
 	cr_assert_eq(pos(), 5);
 }
 
@@ -966,11 +883,11 @@ Test(ssc_space, filemarks_backward_stops_at_bot)
 	struct scsi_cmd c;
 	std_layout();
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	space6(&c, 1, -4);
-	assert_sense(&c, SK_NO_SENSE, ASC_BEGINNING_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
-	cr_assert_eq(info_of(&c), 2, "positive residue, as Linux st expects");
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_BEGINNING_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
+	cr_assert_eq(cdb_info(&c), 2, "positive residue, as Linux st expects");
 	cr_assert_eq(pos(), 0);
 }
 
@@ -980,7 +897,7 @@ Test(ssc_space, filemarks_backward_ends_before_filemark)
 	std_layout();
 	space6(&c, 3, 0);
 	space6(&c, 1, -1);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 4);
 }
 
@@ -989,7 +906,7 @@ Test(ssc_space, end_of_data_code_ignores_count)
 	struct scsi_cmd c;
 	std_layout();
 	space6(&c, 3, 12345);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 5);
@@ -1003,8 +920,8 @@ Test(ssc_space, space16_filemarks_backward)
 	space6(&c, 3, 0);
 	uint8_t cdb[16] = {SPACE_16, 1};
 	put_be64(cdb + 4, (uint64_t)-2);
-	exec(&c, NX, cdb, 16, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 16, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 2);
 }
 
@@ -1012,8 +929,8 @@ Test(ssc_space, unsupported_code_is_invalid_field)
 {
 	struct scsi_cmd c;
 	space6(&c, 4, 1); /* setmarks */
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 3);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 3);
 }
 
 /* ======================= positioning ======================= */
@@ -1027,8 +944,8 @@ Test(ssc_position, locate10_moves_to_object)
 	std_layout();
 	uint8_t cdb[10] = {LOCATE_10, 0x04}; /* BT=1, as Linux st sends */
 	put_be32(cdb + 3, 3);
-	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	read_var(&c, false, 512, r, sizeof(r));
 	cr_assert_eq(c.in_len, 300);
 }
@@ -1039,8 +956,8 @@ Test(ssc_position, locate_beyond_eod_is_blank_check_at_eod)
 	std_layout();
 	uint8_t cdb[10] = {LOCATE_10};
 	put_be32(cdb + 3, 100);
-	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 	cr_assert_eq(pos(), 5);
 }
 
@@ -1050,17 +967,17 @@ Test(ssc_position, locate16_to_file_and_eod)
 	std_layout();
 	uint8_t cdb[16] = {LOCATE_16, 1 << 3}; /* DEST_TYPE 1: logical file */
 	put_be64(cdb + 4, 1);
-	exec(&c, NX, cdb, 16, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 16, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 3);
 	uint8_t eod[16] = {LOCATE_16, 3 << 3};
-	exec(&c, NX, eod, 16, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, eod, 16, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 5);
 	uint8_t obj[16] = {LOCATE_16, 0};
 	put_be64(obj + 4, 1);
-	exec(&c, NX, obj, 16, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, obj, 16, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 1);
 }
 
@@ -1071,16 +988,16 @@ Test(ssc_position, read_position_short_form_reports_bop)
 	std_layout();
 	/* Linux st sends service action 01h with allocation length 0. */
 	uint8_t cdb[10] = {READ_POSITION, 0x01};
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 20);
 	cr_assert(buf[0] & 0x80, "BOP");
 	cr_assert_eq(buf[0] & 0x04, 0, "position known");
 	cr_assert_eq(get_be32(buf + 4), 0);
 	space6(&c, 0, 2);
 	cdb[1] = 0;
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[0] & 0x80, 0);
 	cr_assert_eq(get_be32(buf + 4), 2);
 	cr_assert_eq(get_be32(buf + 8), 2);
@@ -1107,8 +1024,8 @@ Test(ssc_position, read_position_extended_form)
 	std_layout();
 	space6(&c, 0, 1);
 	uint8_t cdb[10] = {READ_POSITION, 0x08, 0, 0, 0, 0, 0, 0, 32};
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 32);
 	cr_assert_eq(get_be16(buf + 2), 0x1c);
 	cr_assert_eq(get_be64(buf + 8), 1);
@@ -1138,12 +1055,12 @@ Test(ssc_erase, erase_leaves_eod_at_position)
 	std_layout();
 	space6(&c, 0, 1);
 	cmd6(&c, ERASE_6, 1, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	rewind_ok();
 	read_var(&c, false, 100, r, sizeof(r));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	read_var(&c, false, 512, r, sizeof(r));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 	cr_assert_eq(pos(), 1);
 }
 
@@ -1153,8 +1070,8 @@ Test(ssc_erase, erase16_erases_from_the_given_object)
 	std_layout();
 	uint8_t cdb[16] = {ERASE_16, 0x01};
 	put_be64(cdb + 4, 2);
-	exec(&c, NX, cdb, 16, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 16, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	space6(&c, 3, 0);
 	cr_assert_eq(pos(), 2);
 }
@@ -1166,15 +1083,15 @@ Test(ssc_verify, verify_checks_records_without_data_transfer)
 	struct scsi_cmd c;
 	std_layout();
 	cmd6(&c, VERIFY_6, 0, 100, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 0);
 	cr_assert_eq(pos(), 1);
 	cmd6(&c, VERIFY_6, 0, 100, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert_eq(flags_of(&c), SENSE_ILI);
-	cr_assert_eq(info_of(&c), -100);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert_eq(cdb_flags(&c), SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), -100);
 	cmd6(&c, VERIFY_6, 0, 100, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
 }
 
 Test(ssc_verify, bytcmp_reports_miscompare)
@@ -1187,10 +1104,10 @@ Test(ssc_verify, bytcmp_reports_miscompare)
 	write_ok(w, sizeof(w));
 	rewind_ok();
 	cmd6(&c, VERIFY_6, 2, 256, w, sizeof(w), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	other[10] ^= 1;
 	cmd6(&c, VERIFY_6, 2, 256, other, sizeof(other), NULL, 0);
-	assert_sense(&c, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+	cdb_assert_sense(&c, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
 }
 
 /* ======================= LOAD UNLOAD ======================= */
@@ -1202,15 +1119,15 @@ Test(ssc_load, unload_makes_drive_not_ready_until_load)
 	struct scsi_cmd c;
 	write_ok("abc", 3);
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0); /* byte 4 = 0: unload */
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(ssc_state(&dev), SSC_UNLOADED);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
 	uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 0x01};
-	exec(&c, NX, load, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, load, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 0);
 	cr_assert_eq(ssc_remove(&dev, false), -EBUSY);
 }
@@ -1219,37 +1136,37 @@ Test(ssc_load, unloaded_cartridge_can_be_removed)
 {
 	struct scsi_cmd c;
 	cmd6(&c, LOAD_UNLOAD, 1, 0, NULL, 0, NULL, 0); /* IMMED */
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(ssc_remove(&dev, false), 0);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 }
 
 Test(ssc_load, load_with_eot_is_invalid_field)
 {
 	struct scsi_cmd c;
 	uint8_t cdb[6] = {LOAD_UNLOAD, 0, 0, 0, 0x05};
-	exec(&c, NX, cdb, 6, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 4, 2);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 4, 2);
 }
 
 Test(ssc_load, prevent_medium_removal_blocks_unload)
 {
 	struct scsi_cmd c;
 	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1};
-	exec(&c, NX, prevent, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, prevent, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
 	cr_assert_eq(ssc_state(&dev), SSC_LOADED);
 	uint8_t allow[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL};
-	exec(&c, NX, allow, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, allow, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 /* ======================= mode pages ======================= */
@@ -1261,8 +1178,8 @@ static uint32_t mode_sense10(uint8_t page, uint8_t pc, uint8_t *buf, uint16_t ca
 	struct scsi_cmd c;
 	uint8_t cdb[10] = {MODE_SENSE_10, 0, (uint8_t)(pc << 6 | page)};
 	put_be16(cdb + 7, cap);
-	exec(&c, NX, cdb, 10, NULL, 0, buf, cap);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, cap);
+	cdb_assert_good(&c);
 	return c.in_len;
 }
 
@@ -1281,20 +1198,20 @@ Test(ssc_mode, block_descriptor_reports_density_and_block_length)
 Test(ssc_mode, mode_select_raises_parameters_changed_for_other_nexus)
 {
 	struct scsi_cmd c;
-	clear_ua(NX2);
+	cdb_drain_ua(&dev, NX2);
 	set_block_len(2048);
 	uint8_t tur[6] = {TEST_UNIT_READY};
-	exec(&c, NX2, tur, 6, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_UNIT_ATTENTION, ASC_MODE_PARAMETERS_CHANGED);
+	cdb_exec(&dev, &c, NX2, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_UNIT_ATTENTION, ASC_MODE_PARAMETERS_CHANGED);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 }
 
 Test(ssc_mode, oversized_block_length_is_invalid_parameter)
 {
 	struct scsi_cmd c;
 	mode_select_bd(&c, NX, 0x10, 0, TAPE_MAX_BLOCK + 1);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 }
 
 Test(ssc_mode, compression_page_toggles_dce)
@@ -1315,8 +1232,8 @@ Test(ssc_mode, compression_page_toggles_dce)
 	p[12] &= 0x3f; /* PS is reserved in MODE SELECT */
 	p[14] &= 0x7f;
 	uint8_t cdb[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(p)};
-	exec(&c, NX, cdb, 6, p, sizeof(p), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
 	mode_sense10(0x0f, 0, buf, sizeof(buf));
 	cr_assert_eq(pg[2] & 0x80, 0);
 	mode_sense10(0x10, 0, buf, sizeof(buf));
@@ -1331,8 +1248,8 @@ Test(ssc_mode, compression_changes_stored_bytes)
 	write_ok(zeros, sizeof(zeros));
 	uint8_t cdb[10] = {LOG_SENSE, 0, 0x40 | 0x0c};
 	put_be16(cdb + 7, sizeof(buf));
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[0] & 0x3f, 0x0c);
 	uint64_t host = get_be64(buf + 4 + 4);
 	uint64_t stored = get_be64(buf + 4 + 12 + 4);
@@ -1367,13 +1284,13 @@ Test(ssc_mode, d_sense_gives_descriptor_sense)
 	p[18] |= 0x04; /* D_SENSE */
 	uint8_t cdb[10] = {MODE_SELECT_10, 0x10};
 	put_be16(cdb + 7, sizeof(p));
-	exec(&c, NX, cdb, 10, p, sizeof(p), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
 	uint8_t r[64];
 	read_var(&c, false, 64, r, sizeof(r));
 	cr_assert_eq(c.sense[0] & 0x7f, 0x72);
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
-	cr_assert_eq(info_of(&c), 64);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(cdb_info(&c), 64);
 }
 
 /* ======================= log pages ======================= */
@@ -1385,8 +1302,8 @@ static uint32_t log_sense(uint8_t page, uint8_t *buf, uint16_t cap)
 	struct scsi_cmd c;
 	uint8_t cdb[10] = {LOG_SENSE, 0, (uint8_t)(0x40 | page)};
 	put_be16(cdb + 7, cap);
-	exec(&c, NX, cdb, 10, NULL, 0, buf, cap);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, cap);
+	cdb_assert_good(&c);
 	return c.in_len;
 }
 
@@ -1423,7 +1340,7 @@ Test(ssc_log, tapealert_flags_write_protect_and_clears_on_read)
 	uint8_t buf[512];
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("WP02L6", TAPE_LTO6, 0, true)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	write_rec(&c, "abc", 3);
 	uint32_t n = log_sense(0x2e, buf, sizeof(buf));
 	cr_assert_eq(get_be16(buf + 2), 64 * 5);
@@ -1470,7 +1387,7 @@ static uint32_t read_attr(struct scsi_cmd *c, uint8_t sa, uint16_t first, uint8_
 	uint8_t cdb[16] = {READ_ATTRIBUTE, sa};
 	put_be16(cdb + 8, first);
 	put_be32(cdb + 10, cap);
-	exec(c, NX, cdb, 16, NULL, 0, buf, cap);
+	cdb_exec(&dev, c, NX, cdb, 16, NULL, 0, buf, cap);
 	return c->in_len;
 }
 
@@ -1491,7 +1408,7 @@ Test(ssc_mam, attribute_values_report_capacity_serial_barcode_and_load_count)
 	struct scsi_cmd c;
 	static uint8_t buf[4096];
 	uint32_t n = read_attr(&c, 0x00, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	const uint8_t *a = find_attr(buf, n, 0x0001);
 	cr_assert_not_null(a);
 	cr_assert_eq(a[2], 0x80, "read only, binary");
@@ -1525,7 +1442,7 @@ Test(ssc_mam, first_attribute_identifier_skips_lower_ones)
 	struct scsi_cmd c;
 	static uint8_t buf[4096];
 	uint32_t n = read_attr(&c, 0x00, 0x0400, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_null(find_attr(buf, n, 0x0001));
 	cr_assert_not_null(find_attr(buf, n, 0x0400));
 }
@@ -1535,7 +1452,7 @@ Test(ssc_mam, attribute_list_names_existing_attributes)
 	struct scsi_cmd c;
 	uint8_t buf[256];
 	uint32_t n = read_attr(&c, 0x01, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(n, 4 + get_be32(buf));
 	bool has_0001 = false, has_0800 = false;
 	for (uint32_t off = 4; off + 2 <= n; off += 2) {
@@ -1558,8 +1475,8 @@ Test(ssc_mam, write_attribute_then_read_it_back)
 	memcpy(p + 9, "BACULA  ", 8);
 	uint8_t cdb[16] = {WRITE_ATTRIBUTE, 0x01};
 	put_be32(cdb + 10, sizeof(p));
-	exec(&c, NX, cdb, 16, p, sizeof(p), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 16, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
 	uint32_t n = read_attr(&c, 0x00, 0x0800, buf, sizeof(buf));
 	const uint8_t *a = find_attr(buf, n, 0x0800);
 	cr_assert_not_null(a);
@@ -1577,8 +1494,8 @@ Test(ssc_mam, write_of_read_only_attribute_is_invalid_parameter)
 	memset(p + 9, 0, 8);
 	uint8_t cdb[16] = {WRITE_ATTRIBUTE};
 	put_be32(cdb + 10, sizeof(p));
-	exec(&c, NX, cdb, 16, p, sizeof(p), NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	cdb_exec(&dev, &c, NX, cdb, 16, p, sizeof(p), NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 }
 
 Test(ssc_mam, nonzero_partition_is_invalid_field)
@@ -1587,9 +1504,9 @@ Test(ssc_mam, nonzero_partition_is_invalid_field)
 	uint8_t buf[64];
 	uint8_t cdb[16] = {READ_ATTRIBUTE, 0, 0, 0, 0, 0, 0, 1};
 	put_be32(cdb + 10, sizeof(buf));
-	exec(&c, NX, cdb, 16, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 7, -1);
+	cdb_exec(&dev, &c, NX, cdb, 16, NULL, 0, buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 7, -1);
 }
 
 Test(ssc_mam, read_media_serial_number)
@@ -1598,8 +1515,8 @@ Test(ssc_mam, read_media_serial_number)
 	uint8_t buf[64];
 	uint8_t cdb[12] = {SERVICE_ACTION_IN_12, SAI12_READ_MEDIA_SERIAL_NUMBER};
 	put_be32(cdb + 6, sizeof(buf));
-	exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(get_be32(buf), 12);
 	cr_assert_eq(memcmp(buf + 4, "MSNABC123L6 ", 12), 0);
 }
@@ -1610,8 +1527,8 @@ Test(ssc_mam, report_density_support_lists_drive_densities)
 	uint8_t buf[512];
 	uint8_t cdb[10] = {REPORT_DENSITY_SUPPORT};
 	put_be16(cdb + 7, sizeof(buf));
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	/* LTO-6 drive: LTO-6 and LTO-5 read-write, LTO-4 read-only (not modelled). */
 	cr_assert_eq(get_be16(buf), 2 + 2 * 52);
 	cr_assert_eq(buf[4], 0x5a);
@@ -1620,8 +1537,8 @@ Test(ssc_mam, report_density_support_lists_drive_densities)
 	cr_assert_eq(buf[4 + 52], 0x58);
 	cr_assert_eq(memcmp(buf + 4 + 16, "LTO-CVE ", 8), 0);
 	cdb[1] = 0x01; /* MEDIA */
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(get_be16(buf), 2 + 52);
 	cr_assert_eq(buf[4], 0x5a);
 	cr_assert_eq(get_be32(buf + 4 + 12), 2500000);
@@ -1637,8 +1554,8 @@ Test(ssc_cdb, rsoc_service_action_reports_read_position_long_mask)
 	    MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x02, READ_POSITION, 0, 0x06};
 	uint8_t buf[64];
 	put_be32(cdb + 6, sizeof(buf));
-	exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[1] & 0x07, 0x03);
 	cr_assert_eq(get_be16(buf + 2), 10);
 	/* The SERVICE ACTION field of the usage data carries the action. */
@@ -1652,8 +1569,8 @@ Test(ssc_cdb, mode_sense_all_pages_includes_tape_pages)
 	uint8_t buf[512];
 	uint8_t cdb[10] = {MODE_SENSE_10, 0, 0x3f, 0xff};
 	put_be16(cdb + 7, sizeof(buf));
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	bool seen[64] = {false};
 	uint32_t end = 2u + get_be16(buf);
 	for (uint32_t off = 8 + get_be16(buf + 6); off + 2 <= end && off < c.in_len;) {
@@ -1668,15 +1585,15 @@ Test(ssc_cdb, vpd_supported_pages_list_tape_pages)
 	struct scsi_cmd c;
 	uint8_t buf[64];
 	uint8_t cdb[6] = {INQUIRY, 1, 0x00, 0, 64};
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	bool seen[256] = {false};
 	for (uint32_t i = 4; i < 4u + buf[3] && i < c.in_len; i++)
 		seen[buf[i]] = true;
 	cr_assert(seen[0x80] && seen[0x83] && seen[0xb0] && seen[0xb1] && seen[0xb2]);
 	uint8_t b1[6] = {INQUIRY, 1, 0xb1, 0, 64};
-	exec(&c, NX, b1, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, b1, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(memcmp(buf + 4, "1013000123", 10), 0);
 }
 
@@ -1685,7 +1602,7 @@ Test(ssc_cdb, read_block_limits_mloi_reports_maximum_object_identifier)
 	struct scsi_cmd c;
 	uint8_t buf[20];
 	cmd6(&c, READ_BLOCK_LIMITS, 1, 0, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 20);
 	cr_assert_eq(get_be64(buf + 12), UINT32_MAX);
 }
@@ -1693,41 +1610,41 @@ Test(ssc_cdb, read_block_limits_mloi_reports_maximum_object_identifier)
 Test(ssc_ready, media_commands_on_empty_drive_are_not_ready)
 {
 	struct scsi_cmd c;
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	uint8_t ra[16] = {READ_ATTRIBUTE};
 	uint8_t buf[64];
 	put_be32(ra + 10, sizeof(buf));
-	exec(&c, NX, ra, 16, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_exec(&dev, &c, NX, ra, 16, NULL, 0, buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	uint8_t rds[10] = {REPORT_DENSITY_SUPPORT, 1, 0, 0, 0, 0, 0, 0, 64};
-	exec(&c, NX, rds, 10, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	cdb_exec(&dev, &c, NX, rds, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	/* What the drive itself supports needs no medium. */
 	rds[1] = 0;
-	exec(&c, NX, rds, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, rds, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cmd6(&c, READ_BLOCK_LIMITS, 0, 0, NULL, 0, buf, 6);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x3f, 0, 64};
-	exec(&c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[4], 0x5a, "drive's own density with no medium");
 }
 
 Test(ssc_load, host_load_raises_not_ready_to_ready_for_other_nexus)
 {
 	struct scsi_cmd c;
-	clear_ua(NX2);
+	cdb_drain_ua(&dev, NX2);
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 0x01};
-	exec(&c, NX, load, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, load, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	uint8_t tur[6] = {TEST_UNIT_READY};
-	exec(&c, NX2, tur, 6, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
-	exec(&c, NX, tur, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX2, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
+	cdb_exec(&dev, &c, NX, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 }
 
 Test(ssc_load, mam_is_readable_while_unloaded)
@@ -1735,9 +1652,9 @@ Test(ssc_load, mam_is_readable_while_unloaded)
 	struct scsi_cmd c;
 	static uint8_t buf[4096];
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint32_t n = read_attr(&c, 0x00, 0x0401, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_not_null(find_attr(buf, n, 0x0401));
 }
 
@@ -1747,8 +1664,8 @@ Test(ssc_load, load_count_grows_with_each_load)
 	static uint8_t buf[4096];
 	cmd6(&c, LOAD_UNLOAD, 0, 0, NULL, 0, NULL, 0);
 	uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 0x01};
-	exec(&c, NX, load, 6, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, load, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	uint32_t n = read_attr(&c, 0x00, 0x0003, buf, sizeof(buf));
 	const uint8_t *a = find_attr(buf, n, 0x0003);
 	cr_assert_not_null(a);
@@ -1765,8 +1682,8 @@ Test(ssc_mode, linux_st_mode_sense_page_zero_returns_block_descriptor)
 	/* st.c check_tape: MODE SENSE(6), page 0, allocation length 12. */
 	uint8_t cdb[6] = {MODE_SENSE_6, 0, 0, 0, 12};
 	set_block_len(512);
-	exec(&c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 12);
 	cr_assert_eq(buf[3], 8);
 	cr_assert_eq(buf[4], 0x5a);
@@ -1789,7 +1706,7 @@ static void write_attr(struct scsi_cmd *c, uint16_t id, uint8_t format, const ch
 	put_be16(p + 7, len);
 	memcpy(p + 9, val, len);
 	put_be32(cdb + 10, 9u + len);
-	exec(c, NX, cdb, 16, p, 9u + len, NULL, 0);
+	cdb_exec(&dev, c, NX, cdb, 16, p, 9u + len, NULL, 0);
 }
 
 Test(ssc_mam, host_attributes_survive_remove_and_insert)
@@ -1798,14 +1715,14 @@ Test(ssc_mam, host_attributes_survive_remove_and_insert)
 	static uint8_t buf[4096];
 
 	write_attr(&c, 0x0801, 0x01, "LTFS", 4);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	write_attr(&c, 0x0808, 0x02, "Daily pool", 10);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	uint32_t n = read_attr(&c, 0x00, 0x0800, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	const uint8_t *a = find_attr(buf, n, 0x0801);
 	cr_assert_not_null(a, "application name kept with the cartridge");
 	cr_assert_eq(get_be16(a + 3), 32, "ASCII attributes are space padded to their length");
@@ -1822,15 +1739,15 @@ Test(ssc_mam, host_attributes_follow_the_cartridge_to_another_drive)
 	static uint8_t buf[4096];
 
 	write_attr(&c, 0x0800, 0x01, "BACULA", 6);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	ssc_drive_destroy(&dev);
 	have_dev = false;
 	make_drive(TAPE_LTO7, SSC_VENDOR_HPE);
 	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	uint32_t n = read_attr(&c, 0x00, 0x0800, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	const uint8_t *a = find_attr(buf, n, 0x0800);
 	cr_assert_not_null(a);
 	cr_assert_eq(memcmp(a + 5, "BACULA  ", 8), 0);
@@ -1844,13 +1761,13 @@ Test(ssc_mam, written_barcode_replaces_library_label_until_deleted)
 	uint32_t n;
 
 	write_attr(&c, 0x0806, 0x01, "HOSTLBL1", 8);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	n = read_attr(&c, 0x00, 0x0806, buf, sizeof(buf));
 	a = find_attr(buf, n, 0x0806);
 	cr_assert_not_null(a);
 	cr_assert_eq(memcmp(a + 5, "HOSTLBL1 ", 9), 0);
 	write_attr(&c, 0x0806, 0x01, "", 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	n = read_attr(&c, 0x00, 0x0806, buf, sizeof(buf));
 	a = find_attr(buf, n, 0x0806);
 	cr_assert_not_null(a);
@@ -1868,7 +1785,7 @@ Test(ssc_mam, mam_space_remaining_shrinks_by_written_attribute)
 	cr_assert_not_null(a);
 	uint64_t before = get_be64(a + 5);
 	write_attr(&c, 0x0803, 0x02, "Monday full", 11);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	n = read_attr(&c, 0x00, 0x0004, buf, sizeof(buf));
 	a = find_attr(buf, n, 0x0004);
 	cr_assert_eq(get_be64(a + 5), before - 5 - 11);
@@ -1886,7 +1803,7 @@ static void cmd16(struct scsi_cmd *c, uint8_t op, uint8_t b1, uint8_t partition,
 	uint8_t cdb[16] = {op, b1, 0, partition};
 	put_be64(cdb + 4, obj);
 	put_be24(cdb + 12, len24);
-	exec(c, NX, cdb, 16, out, out_len, in, in_cap);
+	cdb_exec(&dev, c, NX, cdb, 16, out, out_len, in, in_cap);
 }
 
 Test(ssc_cdb16, write16_and_read16_at_the_current_position)
@@ -1896,13 +1813,13 @@ Test(ssc_cdb16, write16_and_read16_at_the_current_position)
 
 	fill(data, sizeof(data), 9);
 	cmd16(&c, WRITE_16, 0, 0, 0, 500, data, 500, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cmd16(&c, WRITE_16, 0, 0, 1, 300, data, 300, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 2);
 	rewind_ok();
 	cmd16(&c, READ_16, 0, 0, 0, 500, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 500);
 	cr_assert_arr_eq(buf, data, 500);
 	cr_assert_eq(pos(), 1);
@@ -1917,13 +1834,13 @@ Test(ssc_cdb16, read16_locates_to_the_named_object_first)
 	fill(want, sizeof(want), 1);
 	/* Object 3 is the 300-byte record after the first filemark. */
 	cmd16(&c, READ_16, 0, 0, 3, 300, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 300);
 	cr_assert_arr_eq(buf, want, 300);
 	cr_assert_eq(pos(), 4);
 	/* Backwards too, and the file number follows. */
 	cmd16(&c, READ_16, 0x02, 0, 1, 1000, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 200);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
@@ -1938,9 +1855,9 @@ Test(ssc_cdb16, read16_of_a_filemark_reports_it_like_read6)
 
 	std_layout();
 	cmd16(&c, READ_16, 0, 0, 2, 64, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert(flags_of(&c) & SENSE_FILEMARK);
-	cr_assert_eq(info_of(&c), 64);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(cdb_flags(&c) & SENSE_FILEMARK);
+	cr_assert_eq(cdb_info(&c), 64);
 	cr_assert_eq(pos(), 3, "after the filemark");
 }
 
@@ -1951,8 +1868,8 @@ Test(ssc_cdb16, read16_beyond_end_of_data_is_locate_operation_failure)
 
 	std_layout();
 	cmd16(&c, READ_16, 0, 0, 9, 64, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
-	cr_assert_eq(info_of(&c), 64, "INFORMATION: the requested transfer length");
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
+	cr_assert_eq(cdb_info(&c), 64, "INFORMATION: the requested transfer length");
 	cr_assert_eq(c.in_len, 0);
 	cr_assert_eq(pos(), 5, "at end-of-data");
 }
@@ -1965,14 +1882,14 @@ Test(ssc_cdb16, write16_elsewhere_locates_and_discards_what_follows)
 	std_layout();
 	fill(data, sizeof(data), 42);
 	cmd16(&c, WRITE_16, 0, 0, 1, 128, data, 128, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	wfm_ok(0);
 	cr_assert_eq(pos(), 2);
 	/* Object 2 (the old filemark) is gone: end-of-data follows. */
 	read_var(&c, false, 256, buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 	cmd16(&c, READ_16, 0, 0, 1, 128, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_arr_eq(buf, data, 128);
 }
 
@@ -1983,11 +1900,11 @@ Test(ssc_cdb16, write16_beyond_end_of_data_writes_nothing)
 
 	std_layout();
 	cmd16(&c, WRITE_16, 0, 0, 7, 64, data, 64, NULL, 0);
-	assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
-	cr_assert_eq(info_of(&c), 64);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_LOCATE_OPERATION_FAILURE);
+	cr_assert_eq(cdb_info(&c), 64);
 	uint8_t cdb[10] = {READ_POSITION, 0x06};
 	uint8_t rp[32];
-	exec(&c, NX, cdb, 10, NULL, 0, rp, sizeof(rp));
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, rp, sizeof(rp));
 	cr_assert_eq(get_be64(rp + 8), 5, "EOD unchanged");
 }
 
@@ -1999,16 +1916,16 @@ Test(ssc_cdb16, fixed_mode_write16_and_read16_count_blocks)
 	set_block_len(512);
 	fill(data, sizeof(data), 3);
 	cmd16(&c, WRITE_16, 0x01, 0, 0, 4, data, sizeof(data), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 4);
 	cmd16(&c, READ_16, 0x01, 0, 1, 3, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 3 * 512);
 	cr_assert_arr_eq(buf, data + 512, 3 * 512);
 	/* Past EOD in fixed mode: BLANK CHECK with the blocks not read. */
 	cmd16(&c, READ_16, 0x01, 0, 3, 2, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
-	cr_assert_eq(info_of(&c), 1);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(cdb_info(&c), 1);
 	cr_assert_eq(c.in_len, 512);
 }
 
@@ -2018,11 +1935,11 @@ Test(ssc_cdb16, fixed_and_sili_together_and_fixed_without_block_length_are_inval
 	uint8_t buf[16];
 
 	cmd16(&c, READ_16, 0x03, 0, 0, 1, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 1);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 1);
 	cmd16(&c, WRITE_16, 0x01, 0, 0, 1, buf, sizeof(buf), NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 0);
 }
 
 Test(ssc_cdb16, other_partition_is_invalid_field_and_does_not_move)
@@ -2032,11 +1949,11 @@ Test(ssc_cdb16, other_partition_is_invalid_field_and_does_not_move)
 
 	std_layout();
 	cmd16(&c, READ_16, 0, 1, 3, 16, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 3, -1);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 3, -1);
 	cmd16(&c, WRITE_16, 0, 2, 0, 16, buf, sizeof(buf), NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 3, -1);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 3, -1);
 	cr_assert_eq(pos(), 0);
 }
 
@@ -2044,8 +1961,8 @@ Test(ssc_cdb16, too_long_variable_write16_points_at_the_length_field)
 {
 	struct scsi_cmd c;
 	cmd16(&c, WRITE_16, 0, 0, 0, TAPE_MAX_BLOCK + 1, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 12, 7);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 12, 7);
 }
 
 Test(ssc_cdb16, zero_length_read16_does_not_move)
@@ -2053,7 +1970,7 @@ Test(ssc_cdb16, zero_length_read16_does_not_move)
 	struct scsi_cmd c;
 	std_layout();
 	cmd16(&c, READ_16, 0, 0, 3, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 0);
 }
 
@@ -2064,7 +1981,7 @@ Test(ssc_cdb16, write_filemarks16_writes_at_the_object_and_flushes)
 	std_layout();
 	/* Two filemarks after the first record: objects 1 and 2. */
 	cmd16(&c, WRITE_FILEMARKS_16, 0, 0, 1, 2, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 3);
@@ -2072,16 +1989,16 @@ Test(ssc_cdb16, write_filemarks16_writes_at_the_object_and_flushes)
 	/* Durable: a forced removal and reinsert keep them, EOD after. */
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, tapedir), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 3);
 	/* IMMED in unbuffered mode is invalid, as for WRITE FILEMARKS(6). */
 	mode_select_bd(&c, NX, 0x00, 0, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cmd16(&c, WRITE_FILEMARKS_16, 0x01, 0, 3, 1, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 1, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 1, 0);
 }
 
 Test(ssc_cdb16, write_filemarks16_on_write_protected_cartridge_is_data_protect)
@@ -2090,9 +2007,9 @@ Test(ssc_cdb16, write_filemarks16_on_write_protected_cartridge_is_data_protect)
 
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("WP0001L6", TAPE_LTO6, 0, true)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	cmd16(&c, WRITE_FILEMARKS_16, 0, 0, 0, 1, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
 }
 
 Test(ssc_cdb16, verify16_compares_at_the_named_object)
@@ -2103,14 +2020,14 @@ Test(ssc_cdb16, verify16_compares_at_the_named_object)
 	std_layout();
 	fill(want, sizeof(want), 1);
 	cmd16(&c, VERIFY_16, 0x02, 0, 3, 300, want, 300, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 4);
 	want[10] ^= 1;
 	cmd16(&c, VERIFY_16, 0x02, 0, 3, 300, want, 300, NULL, 0);
-	assert_sense(&c, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+	cdb_assert_sense(&c, SK_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
 	/* Without BYTCMP only the record is checked. */
 	cmd16(&c, VERIFY_16, 0x00, 0, 0, 100, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 1);
 }
 
@@ -2127,8 +2044,8 @@ Test(ssc_cdb16, rsoc_reports_the_16_byte_usage_masks)
 				   want[i].op};
 		uint8_t buf[64];
 		put_be32(cdb + 6, sizeof(buf));
-		exec(&c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
-		assert_good(&c);
+		cdb_exec(&dev, &c, NX, cdb, 12, NULL, 0, buf, sizeof(buf));
+		cdb_assert_good(&c);
 		cr_assert_eq(buf[1] & 0x07, 0x03, "%02x supported", want[i].op);
 		cr_assert_eq(get_be16(buf + 2), 16);
 		uint8_t mask[16] = {want[i].op, want[i].b1, 0,	  0xff, 0xff, 0xff, 0xff, 0xff,
@@ -2143,9 +2060,9 @@ Test(ssc_cdb16, reserved_bit_in_byte_2_is_rejected)
 	uint8_t cdb[16] = {READ_16, 0, 0x80};
 	uint8_t buf[16];
 	put_be24(cdb + 12, 16);
-	exec(&c, NX, cdb, 16, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	assert_field(&c, 2, 7);
+	cdb_exec(&dev, &c, NX, cdb, 16, NULL, 0, buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 2, 7);
 }
 
 /* ======================= programmable early warning ======================= */
@@ -2159,8 +2076,8 @@ static void devconf_ext_sense(uint8_t pc, uint8_t page[32])
 	uint8_t cdb[10] = {MODE_SENSE_10, 0x08, (uint8_t)(pc << 6 | 0x10), 0x01};
 	uint8_t buf[8 + 32];
 	put_be16(cdb + 7, sizeof(buf));
-	exec(&c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, sizeof(buf));
 	memcpy(page, buf + 8, 32);
 }
@@ -2176,8 +2093,8 @@ static void set_pews(uint16_t mb)
 	put_be16(list + 8 + 6, mb);
 	uint8_t cdb[10] = {MODE_SELECT_10, 0x10};
 	put_be16(cdb + 7, sizeof(list));
-	exec(&c, NX, cdb, 10, list, sizeof(list), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, list, sizeof(list), NULL, 0);
+	cdb_assert_good(&c);
 }
 
 Test(ssc_pew, device_configuration_extension_page_has_changeable_pews)
@@ -2205,7 +2122,7 @@ Test(ssc_pew, write_crossing_pew_reports_it_once_then_early_warning_follows)
 
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("PEW001L6", TAPE_LTO6, 8u << 20, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	fill(w, sizeof(w), 77);
 	set_pews(1); /* 10^6 bytes before early warning */
 	for (i = 0; i < 200; i++) {
@@ -2213,22 +2130,22 @@ Test(ssc_pew, write_crossing_pew_reports_it_once_then_early_warning_follows)
 		if (c.status != SAM_STAT_GOOD)
 			break;
 	}
-	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
-	cr_assert_eq(flags_of(&c) & SENSE_EOM, 0, "not early warning yet");
-	cr_assert_eq(info_of(&c), 0, "the record was written");
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+	cr_assert_eq(cdb_flags(&c) & SENSE_EOM, 0, "not early warning yet");
+	cr_assert_eq(cdb_info(&c), 0, "the record was written");
 	position(NULL, NULL, &fl);
 	cr_assert_eq(fl & 0x41, 0x01, "BPEW without EOP");
 	/* Reported once: the next writes in the zone are GOOD, until early
 	 * warning itself. */
 	write_rec(&c, w, sizeof(w));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	for (i = 0; i < 200; i++) {
 		write_rec(&c, w, sizeof(w));
 		if (c.status != SAM_STAT_GOOD)
 			break;
 	}
-	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
-	cr_assert_eq(flags_of(&c), SENSE_EOM);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(cdb_flags(&c), SENSE_EOM);
 	position(NULL, NULL, &fl);
 	cr_assert_eq(fl & 0x41, 0x41, "EOP and BPEW beyond early warning");
 }
@@ -2241,7 +2158,7 @@ Test(ssc_pew, pew_is_reported_again_after_going_back_before_it)
 
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("PEW002L6", TAPE_LTO6, 8u << 20, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	fill(w, sizeof(w), 78);
 	set_pews(2);
 	for (i = 0; i < 200 && crossed < 0; i++) {
@@ -2249,16 +2166,16 @@ Test(ssc_pew, pew_is_reported_again_after_going_back_before_it)
 		if (c.status != SAM_STAT_GOOD)
 			crossed = i;
 	}
-	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
 	/* Back before PEW: overwrite from the record before the crossing. */
 	uint8_t cdb[10] = {LOCATE_10};
 	put_be32(cdb + 3, (uint32_t)crossed - 1);
-	exec(&c, NX, cdb, 10, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	write_rec(&c, w, sizeof(w));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	write_rec(&c, w, sizeof(w));
-	assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_PROGRAMMABLE_EARLY_WARNING_DETECTED);
 }
 
 Test(ssc_pew, pews_zero_leaves_only_early_warning)
@@ -2269,14 +2186,14 @@ Test(ssc_pew, pews_zero_leaves_only_early_warning)
 
 	cr_assert_eq(ssc_remove(&dev, true), 0);
 	cr_assert_eq(ssc_insert(&dev, make_tape("PEW003L6", TAPE_LTO6, 8u << 20, false)), 0);
-	clear_ua(NX);
+	cdb_drain_ua(&dev, NX);
 	fill(w, sizeof(w), 79);
 	for (i = 0; i < 200; i++) {
 		write_rec(&c, w, sizeof(w));
 		if (c.status != SAM_STAT_GOOD)
 			break;
 	}
-	assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
 }
 
 /* ======================= Linux st and Bacula btape sequences ======================= */
@@ -2294,18 +2211,18 @@ Test(ssc_hosts, linux_st_open_sequence_tur_block_limits_mode_sense)
 	ssc_remove(&dev, true);
 	cr_assert_eq(ssc_insert(&dev, make_tape("STOPEN", TAPE_LTO6, 0, true)), 0);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
+	cdb_assert_sense(&c, SK_UNIT_ATTENTION, ASC_NOT_READY_TO_READY_CHANGE);
 	cmd6(&c, TEST_UNIT_READY, 0, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint8_t rbl[6] = {READ_BLOCK_LIMITS};
-	exec(&c, NX, rbl, 6, NULL, 0, buf, 6);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, rbl, 6, NULL, 0, buf, 6);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 6);
 	cr_assert_eq(get_be24(buf + 1), TAPE_MAX_BLOCK);
 	cr_assert_eq(get_be16(buf + 4), 1);
 	uint8_t ms[6] = {MODE_SENSE_6, 0, 0, 0, 12};
-	exec(&c, NX, ms, 6, NULL, 0, buf, 12);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, ms, 6, NULL, 0, buf, 12);
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[3], 8, "block descriptor present");
 	cr_assert(buf[2] & 0x80, "WP reported for a write-protected cartridge");
 	cr_assert_eq(get_be24(buf + 9), 0, "variable block mode");
@@ -2320,28 +2237,28 @@ Test(ssc_hosts, linux_st_tell_and_seek_use_read_position_and_locate_with_bt)
 	/* mt seek 3: LOCATE(10) with BT=1 (st's default) and IMMED. */
 	uint8_t loc[10] = {LOCATE_10, 0x04 | 0x01};
 	put_be32(loc + 3, 3);
-	exec(&c, NX, loc, 10, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, loc, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	/* mt tell: READ POSITION service action 1, allocation length 0. */
 	uint8_t rp[10] = {READ_POSITION, 0x01};
-	exec(&c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 20);
 	cr_assert_eq(buf[0] & 0x04, 0, "position known (st fails the ioctl otherwise)");
 	cr_assert_eq(buf[1], 0, "partition 0");
 	cr_assert_eq(get_be32(buf + 4), 3);
 	/* The data is the record after the first filemark. */
 	read_var(&c, false, 300, data, sizeof(data));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(c.in_len, 300);
 	/* stsetoptions scsi2logical: BT=0 and service action 0 agree. */
 	loc[1] = 0;
 	put_be32(loc + 3, 1);
-	exec(&c, NX, loc, 10, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, loc, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
 	rp[1] = 0;
-	exec(&c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, rp, 10, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(get_be32(buf + 4), 1);
 }
 
@@ -2352,8 +2269,8 @@ Test(ssc_hosts, mt_eod_spaces_filemarks_0x7fffff_to_eod_with_the_residue)
 	std_layout();
 	/* st MTEOM without fast_mteom: SPACE filemarks 0x7fffff. */
 	space6(&c, 1, 0x7fffff);
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
-	cr_assert_eq(info_of(&c), 0x7fffff - 2, "two filemarks passed");
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(cdb_info(&c), 0x7fffff - 2, "two filemarks passed");
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 5);
@@ -2361,7 +2278,7 @@ Test(ssc_hosts, mt_eod_spaces_filemarks_0x7fffff_to_eod_with_the_residue)
 	/* With fast_mteom: SPACE end-of-data, GOOD, same place. */
 	rewind_ok();
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 5);
 }
 
@@ -2375,27 +2292,27 @@ Test(ssc_hosts, mt_setblk_switches_to_fixed_blocks_and_back)
 	uint8_t cdb[6] = {MODE_SELECT_6, 0x10, 0, 0, 12};
 	uint8_t p[12] = {0, 0, 0x10, 8, 0x5a};
 	put_be24(p + 9, 1024);
-	exec(&c, NX, cdb, 6, p, sizeof(p), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
 	fill(data, sizeof(data), 5);
 	cmd6(&c, WRITE_6, 0x01, 3, data, sizeof(data), NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 3, "three fixed blocks");
 	rewind_ok();
 	cmd6(&c, READ_6, 0x01, 3, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_arr_eq(buf, data, sizeof(data));
 	/* mt setblk 0: variable again; a fixed READ is now invalid. */
 	put_be24(p + 9, 0);
-	exec(&c, NX, cdb, 6, p, sizeof(p), NULL, 0);
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, cdb, 6, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
 	cmd6(&c, READ_6, 0x01, 1, NULL, 0, buf, sizeof(buf));
-	assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	rewind_ok();
 	read_var(&c, false, 4096, buf, sizeof(buf));
-	assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
-	cr_assert(flags_of(&c) & SENSE_ILI);
-	cr_assert_eq(info_of(&c), 4096 - 1024, "each fixed block is a 1024-byte record");
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert(cdb_flags(&c) & SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), 4096 - 1024, "each fixed block is a 1024-byte record");
 }
 
 Test(ssc_hosts, mt_compression_mode_sense_with_block_descriptor_and_select_back)
@@ -2406,8 +2323,8 @@ Test(ssc_hosts, mt_compression_mode_sense_with_block_descriptor_and_select_back)
 	/* st_compression: MODE SENSE(6) page 0x0F with block descriptors,
 	 * allocation 255; DCC must be one. */
 	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x0f, 0, 255};
-	exec(&c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	uint8_t pgo = (uint8_t)(4 + buf[3]);
 	cr_assert_eq(buf[3], 8);
 	cr_assert(buf[pgo + 2] & 0x40, "DCC");
@@ -2420,10 +2337,10 @@ Test(ssc_hosts, mt_compression_mode_sense_with_block_descriptor_and_select_back)
 	buf[pgo] &= 0x3f;
 	buf[pgo + 2] &= 0x7f;
 	uint8_t sel[6] = {MODE_SELECT_6, 0x10, 0, 0, len};
-	exec(&c, NX, sel, 6, buf, len, NULL, 0);
-	assert_good(&c);
-	exec(&c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
-	assert_good(&c);
+	cdb_exec(&dev, &c, NX, sel, 6, buf, len, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, ms, 6, NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
 	cr_assert_eq(buf[pgo + 2] & 0x80, 0, "DCE off");
 }
 
@@ -2435,11 +2352,11 @@ Test(ssc_hosts, mt_erase_long_at_bot_leaves_a_blank_tape)
 	std_layout();
 	/* st MTERASE: ERASE(6) with LONG when an argument is given. */
 	cmd6(&c, ERASE_6, 0x01, 0, NULL, 0, NULL, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	read_var(&c, false, 64, buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 0);
 }
 
@@ -2457,7 +2374,7 @@ Test(ssc_hosts, btape_append_at_end_of_data_then_read_everything_back)
 	wfm_ok(1);
 	rewind_ok();
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 4);
@@ -2471,21 +2388,21 @@ Test(ssc_hosts, btape_append_at_end_of_data_then_read_everything_back)
 	for (uint32_t i = 0; i < 3; i++) {
 		fill(data, sizeof(data), 100 + i);
 		read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-		assert_good(&c);
+		cdb_assert_good(&c);
 		cr_assert_arr_eq(buf, data, sizeof(data));
 	}
 	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
 	for (uint32_t i = 0; i < 2; i++) {
 		fill(data, sizeof(data), 200 + i);
 		read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-		assert_good(&c);
+		cdb_assert_good(&c);
 		cr_assert_arr_eq(buf, data, sizeof(data));
 	}
 	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
 	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 }
 
 Test(ssc_hosts, btape_bsf_at_eom_then_fsf_returns_to_end_of_data)
@@ -2495,31 +2412,31 @@ Test(ssc_hosts, btape_bsf_at_eom_then_fsf_returns_to_end_of_data)
 
 	std_layout();
 	space6(&c, 3, 0);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	/* "BSF at EOM = yes": from EOD, BSF 1 ends before the last filemark,
 	 * FSF 1 after it, where end-of-data is. */
 	space6(&c, 1, -1);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	uint64_t obj, file;
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 4);
 	cr_assert_eq(file, 1);
 	space6(&c, 1, 1);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 5);
 	cr_assert_eq(file, 2);
 	read_var(&c, false, sizeof(buf), buf, sizeof(buf));
-	assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
 	/* BSF 2 from EOD: before the first filemark, in file 0. */
 	space6(&c, 1, -2);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	position(&obj, &file, NULL);
 	cr_assert_eq(obj, 2);
 	cr_assert_eq(file, 0);
 	/* st's MTBSFM (BSF then FSF 1): at the start of file 1. */
 	space6(&c, 1, 1);
-	assert_good(&c);
+	cdb_assert_good(&c);
 	cr_assert_eq(pos(), 3);
 }
 
@@ -2531,14 +2448,14 @@ Test(ssc_hosts, space_blocks_over_a_filemark_reports_the_blocks_not_spaced)
 	/* st MTFSR 5 from BOT: two blocks, then the filemark stops it;
 	 * st computes drv_block from INFORMATION = 5 - 2. */
 	space6(&c, 0, 5);
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert(flags_of(&c) & SENSE_FILEMARK);
-	cr_assert_eq(info_of(&c), 3);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(cdb_flags(&c) & SENSE_FILEMARK);
+	cr_assert_eq(cdb_info(&c), 3);
 	cr_assert_eq(pos(), 3, "after the filemark");
 	/* MTBSR 5 from there: the filemark stops it at once, before it. */
 	space6(&c, 0, -5);
-	assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
-	cr_assert_eq(info_of(&c), 5);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert_eq(cdb_info(&c), 5);
 	cr_assert_eq(pos(), 2);
 }
 

@@ -238,15 +238,14 @@ static void verify_round(const char *dir, uint32_t round, uint64_t start, bool t
 	cr_assert_eq(tape_close(t), 0);
 }
 
-static char *tmp;
+static char tmp[64];
 
 /* Runs even when an assertion ends the test: no scratch tape left behind. */
 static void cleanup(void)
 {
-	if (tmp)
-		tu_rmrf(tmp);
-	free(tmp);
-	tmp = NULL;
+	if (tmp[0])
+		tmpdir_remove(tmp);
+	tmp[0] = '\0';
 }
 
 Test(tape_crash, sigkill_at_random_instants_loses_no_flushed_object, .timeout = 300,
@@ -259,8 +258,7 @@ Test(tape_crash, sigkill_at_random_instants_loses_no_flushed_object, .timeout = 
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
 				 : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 
-	tmp = tu_mkdtemp();
-	cr_assert(tmp);
+	tmpdir_make(tmp, sizeof(tmp), "tape");
 	cr_log_info("crash test seed %llu (set VTL_CRASH_SEED to replay the choices)",
 		    (unsigned long long)seed);
 	rng_state = seed;

@@ -16,7 +16,7 @@
 #include "scsi/tape.h"
 #include "tape_util.h"
 
-static char *tmp;
+static char tmp[64];
 static char dir[512];
 static struct tape *t;
 static uint8_t *wbuf;
@@ -25,8 +25,7 @@ static void setup(void)
 {
 	struct tape_info info = tu_info(TAPE_LTO7, 0);
 
-	tmp = tu_mkdtemp();
-	cr_assert(tmp);
+	tmpdir_make(tmp, sizeof(tmp), "tape");
 	snprintf(dir, sizeof(dir), "%s/tape", tmp);
 	cr_assert_eq(tape_format(dir, &info), 0);
 	cr_assert_eq(tape_open(dir, &t), 0);
@@ -39,8 +38,7 @@ static void teardown(void)
 	if (t)
 		tape_close(t);
 	t = NULL;
-	tu_rmrf(tmp);
-	free(tmp);
+	tmpdir_remove(tmp);
 	free(wbuf);
 }
 

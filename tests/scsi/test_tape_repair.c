@@ -15,7 +15,7 @@
 
 #define SEG_SIZE 16384u
 
-static char *tmp;
+static char tmp[64];
 static char dir[512];
 static uint8_t wbuf[8192], rbuf[8192];
 
@@ -23,16 +23,14 @@ static void setup(void)
 {
 	struct tape_info info = tu_info(TAPE_LTO8, 0);
 
-	tmp = tu_mkdtemp();
-	cr_assert(tmp);
+	tmpdir_make(tmp, sizeof(tmp), "tape");
 	snprintf(dir, sizeof(dir), "%s/tape", tmp);
 	cr_assert_eq(tape_format(dir, &info), 0);
 }
 
 static void teardown(void)
 {
-	tu_rmrf(tmp);
-	free(tmp);
+	tmpdir_remove(tmp);
 }
 
 static uint32_t len_of(uint64_t i)

@@ -57,6 +57,20 @@ void tape_view_read(struct vtld_proc *p, const char *barcode, struct tape_view *
 	t->uploads = vp_jint(t->json, "pending_uploads");
 }
 
+void tape_wait_held(struct vtld_proc *p, const char *barcode, const char *held_by, int seconds,
+		    const char *why, struct tape_view *t)
+{
+	char want[64];
+	snprintf(want, sizeof(want), "\"upload_held_by\": \"%s\"", held_by);
+	for (int i = 0; i < 10 * seconds; i++) {
+		tape_view_read(p, barcode, t);
+		if (strstr(t->json, want))
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("%s: %s", why, t->json);
+}
+
 int log_count(struct vtld_proc *p, const char *needle)
 {
 	FILE *f = fopen(p->log, "r");

@@ -30,6 +30,11 @@ struct tape_view {
 	char json[8192];
 };
 void tape_view_read(struct vtld_proc *p, const char *barcode, struct tape_view *t);
+/* Read the tape every 100 ms until its upload_held_by is held_by ("space",
+ * "certificate", ...), into t; the test fails after `seconds`, saying why
+ * (`why`, with the tape's JSON). */
+void tape_wait_held(struct vtld_proc *p, const char *barcode, const char *held_by, int seconds,
+		    const char *why, struct tape_view *t);
 
 /* Lines of vtld's current log that contain `needle`. */
 int log_count(struct vtld_proc *p, const char *needle);

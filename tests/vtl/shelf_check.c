@@ -149,6 +149,20 @@ void tape_in_state(struct vtld_proc *vtl, const char *bc, const char *state)
 	cr_assert(strstr(out, want), "%s is not %s: %s", bc, state, out);
 }
 
+void shelf_write_tape(const struct shelf_suite *su, const char *bc, uint32_t seed, int big)
+{
+	char out[8192], args[128];
+	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
+	vp_ctl_ok(su->vtl, args, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(su->vtl, false);
+	th_tur_clear(iscsi, 1);
+	th_records_write(iscsi, 1, su->records, seed, big);
+	if (su->read_back)
+		th_records_verify(iscsi, 1, su->records, seed, big);
+	th_logout(iscsi);
+	vp_ctl_ok(su->vtl, "drive unload 1", out, sizeof(out));
+}
+
 void archive_apart(const struct shelf_suite *su, const char *bc, uint32_t seed, int big,
 		   const struct place *lib, const struct place *shelf, const char *cls,
 		   const char *named, struct segs *s, struct tape_keys *k)
@@ -156,7 +170,7 @@ void archive_apart(const struct shelf_suite *su, const char *bc, uint32_t seed, 
 	char out[16384], args[128];
 	snprintf(args, sizeof(args), "tape create %s", bc);
 	vp_ctl_ok(su->vtl, args, out, sizeof(out));
-	su->write_tape(bc, seed, big);
+	shelf_write_tape(su, bc, seed, big);
 	vp_wait_uploaded(su->vtl, bc);
 	segs_read(su->vtl, s, bc);
 	segs_in_store(s, lib->st, lib->prefix, bc);
@@ -184,7 +198,7 @@ void retrieve_apart(const struct shelf_suite *su, const char *bc, uint32_t seed,
 	vp_ctl_ok(su->vtl, args, out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(su->vtl, false);
 	th_tur_clear(iscsi, 2);
-	su->verify_records(iscsi, 2, seed, big);
+	th_records_verify(iscsi, 2, su->records, seed, big);
 	write_refused(iscsi, 2);
 	th_logout(iscsi);
 	vp_ctl_ok(su->vtl, "drive unload 2", out, sizeof(out));

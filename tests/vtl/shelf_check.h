@@ -15,24 +15,27 @@
 #ifndef VTL_TESTS_VTL_SHELF_CHECK_H
 #define VTL_TESTS_VTL_SHELF_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "s3/store.h"
+#include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
 
 struct iscsi_context;
 
-/* A suite's vtld and its own way of driving records through a drive. */
+/* A suite's vtld and the records it writes (tests/iscsi/harness.h). */
 struct shelf_suite {
 	struct vtld_proc *vtl;
-	/* Write tape bc (in the library) through drive 1: the suite's records
-	 * from seed, then big records of 1 MiB, then a filemark; unload it. */
-	void (*write_tape)(const char *bc, uint32_t seed, int big);
-	/* Rewind the tape in lun and read back, byte for byte, the records
-	 * write_tape wrote with seed and big. */
-	void (*verify_records)(struct iscsi_context *iscsi, int lun, uint32_t seed, int big);
+	const struct th_records *records;
+	/* shelf_write_tape reads the records back before it unloads. */
+	bool read_back;
 };
+
+/* Write tape bc (in the library) through drive 1: the suite's records from
+ * seed, then big records of 1 MiB, then a filemark; unload it. */
+void shelf_write_tape(const struct shelf_suite *su, const char *bc, uint32_t seed, int big);
 
 /* The segment files of a tape in the data directory, as the drive wrote
  * them: read while the tape is in the library, since archiving drops them. */

@@ -30,6 +30,7 @@
 #include "s3/store.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/tmpdir.h"
 
 static struct vtld_proc vtl;
 static char store_dir[64];
@@ -38,9 +39,7 @@ static void stop(void)
 {
 	vp_stop(&vtl);
 	if (store_dir[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", store_dir);
-		cr_expect_eq(system(cmd), 0);
+		cr_expect_eq(tmpdir_remove(store_dir), 0);
 		store_dir[0] = 0;
 	}
 	unsetenv("VTL_SEGMENT_SIZE");
@@ -56,38 +55,7 @@ TestSuite(cache_vtld, .fini = stop, .timeout = 180);
 static const uint32_t sizes[] = {1, 512, 80000, 7, 4096};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
-static void write_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(MB);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_write6(iscsi, lun, rec, sizes[i]);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, MB, seed + 1000 + (uint32_t)i);
-		th_write6(iscsi, lun, rec, MB);
-	}
-	th_filemarks(iscsi, lun, 1);
-	free(rec);
-}
-
-static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(MB), *back = malloc(MB);
-	th_rewind(iscsi, lun);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_read6(iscsi, lun, back, sizes[i]);
-		cr_assert_arr_eq(rec, back, sizes[i], "record %u", i);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, MB, seed + 1000 + (uint32_t)i);
-		th_read6(iscsi, lun, back, MB);
-		cr_assert_arr_eq(rec, back, MB, "big record %d", i);
-	}
-	free(rec);
-	free(back);
-}
+static const struct th_records recs = {sizes, NREC};
 
 static void load(const char *bc, int drive)
 {
@@ -131,7 +99,7 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	load("CAC001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 21, 40); /* 40 MiB: 10 segments of 4 MiB and more */
+	th_records_write(iscsi, 1, &recs, 21, 40); /* 40 MiB: 10 segments of 4 MiB and more */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "CAC001L8");
@@ -153,7 +121,7 @@ Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 	load("CAC001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 21, 40);
+	th_records_verify(iscsi, 2, &recs, 21, 40);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_gt(vp_jint(out, "fetched_segments"), 0, "%s", out);
@@ -176,7 +144,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 	load("CAC004L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 41, 100); /* two sealed segments of 48 MiB, and more */
+	th_records_write(iscsi, 1, &recs, 41, 100); /* two sealed segments of 48 MiB, and more */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "CAC004L8");
@@ -209,7 +177,7 @@ Test(cache_vtld, a_locate_into_an_evicted_segment_fetches_from_the_record_on)
 
 	/* From the start: the first segment's run begins again at byte 0,
 	 * and both segments come back whole. */
-	verify_records(iscsi, 2, 41, 100);
+	th_records_verify(iscsi, 2, &recs, 41, 100);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_eq(vp_jint(out, "fetched_segments"), 2, "%s", out);
@@ -228,7 +196,7 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	struct iscsi_context *iscsi = vp_login(w->p, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 33, 32);
+	th_records_write(iscsi, 1, &recs, 33, 32);
 	th_logout(iscsi);
 	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -269,7 +237,7 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 	load("BPR001L8", 2);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 33, 32);
+	th_records_verify(iscsi, 2, &recs, 33, 32);
 	th_logout(iscsi);
 	unload(2);
 }
@@ -309,7 +277,7 @@ static void check_rebuilt(void)
 	load("DRA001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 51, 9);
+	th_records_verify(iscsi, 1, &recs, 51, 9);
 	th_logout(iscsi);
 	unload(1);
 }
@@ -338,8 +306,7 @@ static int catalog_int(const char *sql)
 Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_data)
 {
 	char out[16384], config[256], dir[PATH_MAX + 64], tmp[PATH_MAX + 80];
-	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-drstore-XXXXXX");
-	cr_assert_not_null(mkdtemp(store_dir));
+	tmpdir_make(store_dir, sizeof(store_dir), "drstore");
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n"
 		 "archive_storage_class = GLACIER\n",
@@ -352,8 +319,8 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	th_tur_clear(iscsi, 2);
-	write_records(iscsi, 1, 51, 9);
-	write_records(iscsi, 2, 52, 6);
+	th_records_write(iscsi, 1, &recs, 51, 9);
+	th_records_write(iscsi, 2, &recs, 52, 6);
 	th_logout(iscsi);
 	unload(1);
 	unload(2);
@@ -417,7 +384,7 @@ Test(cache_vtld, catalog_rebuild_on_an_empty_data_dir_brings_back_states_and_dat
 	load("DRB001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 52, 6);
+	th_records_verify(iscsi, 2, &recs, 52, 6);
 	th_logout(iscsi);
 	/* A restart without the flag keeps what recovery made. */
 	vtl.extra[0] = 0;
@@ -439,7 +406,7 @@ static void load_and_verify(const char *bc, int drive, uint32_t seed, int big)
 	load(bc, drive);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, drive);
-	verify_records(iscsi, drive, seed, big);
+	th_records_verify(iscsi, drive, &recs, seed, big);
 	th_logout(iscsi);
 	unload(drive);
 }
@@ -458,8 +425,8 @@ Test(cache_vtld, a_lost_catalog_is_rebuilt_from_the_media_never_started_afresh)
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
 	th_tur_clear(iscsi, 2);
-	write_records(iscsi, 1, 71, 9);
-	write_records(iscsi, 2, 72, 2);
+	th_records_write(iscsi, 1, &recs, 71, 9);
+	th_records_write(iscsi, 2, &recs, 72, 2);
 	th_logout(iscsi);
 	unload(1);
 	unload(2);
@@ -512,7 +479,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	load("DMA001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 81, 16);
+	th_records_write(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "DMA001L8");
@@ -567,7 +534,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"drive:1\""), "%s", out);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 81, 16);
+	th_records_verify(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 
 	/* Lost for good here, but in the store: it comes back from there,
@@ -591,7 +558,7 @@ Test(cache_vtld, a_damaged_manifest_is_repaired_and_irrecoverable_is_not_frozen)
 	cr_assert(strstr(out, "restored from the object store"), "%s", out);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	verify_records(iscsi, 1, 81, 16);
+	th_records_verify(iscsi, 1, &recs, 81, 16);
 	th_logout(iscsi);
 	snprintf(path, sizeof(path), "%s/tapes", vtl.dir);
 	DIR *d = opendir(path);
@@ -641,8 +608,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 {
 	char out[16384], config[512];
 	mode_t old = umask(022);
-	snprintf(store_dir, sizeof(store_dir), "/tmp/vtl-private-XXXXXX");
-	cr_assert_not_null(mkdtemp(store_dir));
+	tmpdir_make(store_dir, sizeof(store_dir), "private");
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = local\npath = %s/lib\narchive_path = %s/shelf\n"
 		 "part_size = 5M\nidle_complete = 1\ncache_limit = 12M\n",
@@ -654,7 +620,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV001L8", 1);
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 61, 24); /* 24 MiB: segments evicted past 12 MiB */
+	th_records_write(iscsi, 1, &recs, 61, 24); /* 24 MiB: segments evicted past 12 MiB */
 	th_logout(iscsi);
 	unload(1);
 	vp_wait_uploaded(&vtl, "PRV001L8");
@@ -664,7 +630,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV001L8", 2);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 61, 24);
+	th_records_verify(iscsi, 2, &recs, 61, 24);
 	th_logout(iscsi);
 	unload(2);
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
@@ -675,7 +641,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	load("PRV002L8", 1);
 	iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, 62, 2);
+	th_records_write(iscsi, 1, &recs, 62, 2);
 	th_logout(iscsi);
 	unload(1);
 	vp_ctl_ok(&vtl, "tape archive PRV002L8 --wait", out, sizeof(out));

@@ -13,12 +13,12 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "catalog/catalog.h"
+#include "tests/tmpdir.h"
 #include "vtl/lifecycle.h"
 
 #define N_SLOTS 8
@@ -27,17 +27,10 @@
 static char dir[256];
 static struct cat *cat;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
-
 static void open_catalog(void)
 {
 	char path[300];
-	snprintf(dir, sizeof(dir), "/tmp/vtl-lifecycle-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tmpdir_make(dir, sizeof(dir), "lifecycle");
 	snprintf(path, sizeof(path), "%s/catalog.db", dir);
 	cr_assert_eq(cat_open(path, &cat), 0);
 	struct cat_library info;
@@ -65,7 +58,7 @@ static void close_catalog(void)
 {
 	cat_close(cat);
 	cat = NULL;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(dir);
 }
 
 static struct cat_tape get(const char *bc)

@@ -72,23 +72,6 @@ static void mib_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int
 	free(back);
 }
 
-static struct store *open_store(const char *endpoint)
-{
-	const char *why = getenv("VTL_RGW_ERROR");
-	if (why)
-		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
-	struct store_s3_config cfg = {.bucket = BUCKET,
-				      .endpoint = endpoint,
-				      .region = "us-east-1",
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
-	struct store_err err;
-	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
-	return st;
-}
-
 /* The proxy in front of radosgw; its endpoint in ep. */
 static void start_proxy(char *ep, size_t cap)
 {
@@ -128,7 +111,7 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 {
 	char ep[64], out[8192];
 	start_proxy(ep, sizeof(ep));
-	struct store *st = open_store(getenv("RGW_ENDPOINT"));
+	struct store *st = rgw_store(BUCKET, getenv("RGW_ENDPOINT"));
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "500", 1); /* slow parts: an outage mid-upload */
 	start_vtld(ep, getenv("RGW_SECRET_KEY"), "");
 	unsetenv("VTL_UPLOAD_PART_DELAY_MS");
@@ -308,14 +291,7 @@ Test(shelf_rgw, a_full_quota_holds_uploads_with_one_error_until_raised_and_retri
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
 	struct tape_view t;
-	int i;
-	for (i = 0; i < 600; i++) {
-		tape_view_read(&vtl, "FUL001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"space\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 600, "the full quota holds nothing back: %s", t.json);
+	tape_wait_held(&vtl, "FUL001L8", "space", 60, "the full quota holds nothing back", &t);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);
 	cr_assert(strstr(t.json, "quota"), "no fix named: %s", t.json);
@@ -348,7 +324,7 @@ Test(shelf_rgw, archived_tape_is_restored_as_on_aws_then_retrieved_intact)
 {
 	char ep[64], out[8192], log[65536], body[1024];
 	start_proxy(ep, sizeof(ep));
-	struct store *st = open_store(ep);
+	struct store *st = rgw_store(BUCKET, ep);
 	/* Not AWS's defaults (7 days, Standard), so that the request shows
 	 * they come from the configuration. */
 	start_vtld(ep, getenv("RGW_SECRET_KEY"),

@@ -43,68 +43,15 @@ TestSuite(store_rgw_vtld, .fini = stop, .timeout = 120);
 static const uint32_t sizes[] = {1, 512, 80000, 262144, 7, 4096, 100000};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
-static void records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big, bool write)
-{
-	uint8_t *rec = malloc(MB), *back = malloc(MB);
-	if (!write)
-		th_rewind(iscsi, lun);
-	for (uint32_t i = 0; i < NREC + (uint32_t)big; i++) {
-		uint32_t len = i < NREC ? sizes[i] : MB;
-		th_pattern(rec, len, seed + i);
-		if (write) {
-			th_write6(iscsi, lun, rec, len);
-		} else {
-			th_read6(iscsi, lun, back, len);
-			cr_assert_arr_eq(rec, back, len, "record %u", i);
-		}
-	}
-	if (write)
-		th_filemarks(iscsi, lun, 1);
-	free(rec);
-	free(back);
-}
-
-static void write_tape(const char *bc, uint32_t seed, int big)
-{
-	char out[8192], args[128];
-	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	struct iscsi_context *iscsi = vp_login(&vtl, false);
-	th_tur_clear(iscsi, 1);
-	records(iscsi, 1, seed, big, true);
-	th_logout(iscsi);
-	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
-}
-
-static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	records(iscsi, lun, seed, big, false);
-}
+static const struct th_records recs = {sizes, NREC};
 
 /* This suite's vtld and records for the shelf checks (shelf_check.h). */
-static const struct shelf_suite suite = {&vtl, write_tape, verify_records};
-
-static struct store *open_rgw(const char *bucket)
-{
-	const char *why = getenv("VTL_RGW_ERROR");
-	if (why)
-		cr_assert_fail("radosgw is not available, so this S3 test cannot run: %s", why);
-	struct store_s3_config cfg = {.bucket = bucket,
-				      .endpoint = getenv("RGW_ENDPOINT"),
-				      .region = "us-east-1",
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
-	struct store_err err;
-	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
-	return st;
-}
+static const struct shelf_suite suite = {&vtl, &recs, false};
 
 Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_retrieved_intact)
 {
 	char out[8192], config[1024];
-	struct store *st = open_rgw(BUCKET);
+	struct store *st = rgw_store(BUCKET, NULL);
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
 		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
@@ -113,7 +60,7 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 		 getenv("RGW_SECRET_KEY"));
 	vp_start(&vtl, config);
 	vp_ctl_ok(&vtl, "tape create RGW001L8", out, sizeof(out));
-	write_tape("RGW001L8", 77, 12); /* about 12.5 MiB: three 5 MiB parts */
+	shelf_write_tape(&suite, "RGW001L8", 77, 12); /* about 12.5 MiB: three 5 MiB parts */
 	vp_wait_uploaded(&vtl, "RGW001L8");
 	compare_store(&vtl, st, "RGW001L8");
 	vp_ctl_ok(&vtl, "status", out, sizeof(out));
@@ -142,7 +89,7 @@ Test(store_rgw_vtld, tape_written_through_a_drive_is_in_radosgw_archived_and_ret
 	vp_ctl_ok(&vtl, "tape move RGW001L8 --to drive:2", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 77, 12);
+	th_records_verify(iscsi, 2, &recs, 77, 12);
 	th_logout(iscsi);
 	store_close(st);
 }
@@ -172,7 +119,8 @@ Test(store_rgw_vtld, shelf_in_another_bucket_holds_the_tape_in_glacier_and_a_reb
 {
 	char conf[1024];
 	struct store_err err;
-	struct place lib = {open_rgw(BUCKET), "lib/"}, shelf = {open_rgw(SHELF_BUCKET), "lib/"};
+	struct place lib = {rgw_store(BUCKET, NULL), "lib/"},
+		     shelf = {rgw_store(SHELF_BUCKET, NULL), "lib/"};
 	cr_assert_eq(store_s3_create_bucket(shelf.st, &err), 0, "%s", err.msg);
 	struct segs s;
 	struct tape_keys shelved;
@@ -205,7 +153,7 @@ Test(store_rgw_vtld, shelf_in_another_bucket_holds_the_tape_in_glacier_and_a_reb
 Test(store_rgw_vtld, shelf_under_another_prefix_of_the_bucket_holds_the_tape_until_retrieval)
 {
 	char conf[1024];
-	struct place lib = {open_rgw(BUCKET), "pfx/"}, shelf = {lib.st, "pfx-shelf/"};
+	struct place lib = {rgw_store(BUCKET, NULL), "pfx/"}, shelf = {lib.st, "pfx-shelf/"};
 	struct segs s;
 	struct tape_keys shelved;
 	start_apart(conf, sizeof(conf), "pfx/", "archive_prefix = pfx-shelf/\n");
@@ -233,16 +181,11 @@ static const char *tls_env(const char *name)
 /* The test's own client of `bucket` over HTTPS (created when missing). */
 static struct store *open_tls(const char *bucket)
 {
-	struct store_s3_config cfg = {.bucket = bucket,
-				      .endpoint = tls_env("RGW_HTTPS_ENDPOINT"),
-				      .ca_bundle = tls_env("RGW_CA_BUNDLE"),
-				      .region = "us-east-1",
-				      .addressing = STORE_S3_PATH,
-				      .access_key = getenv("RGW_ACCESS_KEY"),
-				      .secret_key = getenv("RGW_SECRET_KEY")};
-	struct store *st;
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, tls_env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = tls_env("RGW_CA_BUNDLE");
+	struct store *st = rgw_open(&cfg);
 	struct store_err err;
-	cr_assert_eq(store_s3_open(&cfg, &st, &err), 0, "%s", err.msg);
 	cr_assert_eq(store_s3_create_bucket(st, &err), 0, "%s", err.msg);
 	return st;
 }
@@ -279,7 +222,7 @@ static void read_back(const char *bc, uint32_t seed, int big)
 	vp_ctl_ok(&vtl, args, out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, seed, big);
+	th_records_verify(iscsi, 2, &recs, seed, big);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 2", out, sizeof(out));
 }
@@ -297,7 +240,7 @@ Test(store_rgw_vtld, over_https_with_ca_bundle_uploads_ranged_reads_rebuild_and_
 	setenv("VTL_SEGMENT_SIZE", "4194304", 1); /* sealed segments to evict */
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create TLS001L8", out, sizeof(out));
-	write_tape("TLS001L8", 31, 24);
+	shelf_write_tape(&suite, "TLS001L8", 31, 24);
 	vp_wait_uploaded(&vtl, "TLS001L8");
 	compare_store(&vtl, st, "TLS001L8");
 	cr_assert_geq(vp_status_until(&vtl, "evicted_segments", 1, out, sizeof(out)), 1,
@@ -341,16 +284,9 @@ Test(store_rgw_vtld, without_ca_bundle_every_byte_waits_with_one_error_until_it_
 	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, false, "");
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create NCA001L8", out, sizeof(out));
-	write_tape("NCA001L8", 41, 32); /* 32 MiB and some */
+	shelf_write_tape(&suite, "NCA001L8", 41, 32); /* 32 MiB and some */
 	struct tape_view t;
-	int i;
-	for (i = 0; i < 300; i++) {
-		tape_view_read(&vtl, "NCA001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"certificate\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 300, "no certificate error: %s", t.json);
+	tape_wait_held(&vtl, "NCA001L8", "certificate", 30, "no certificate error", &t);
 	cr_assert_gt(t.used, 32 * MB, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);

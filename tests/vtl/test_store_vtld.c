@@ -24,6 +24,7 @@
 #include "tests/iscsi/vtld_proc.h"
 #include "tests/vtl/backlog_check.h"
 #include "tests/vtl/shelf_check.h"
+#include "tests/tmpdir.h"
 
 static struct vtld_proc vtl;
 /* A temporary directory that outlives a data directory (the stores of
@@ -34,9 +35,7 @@ static void stop(void)
 {
 	vp_stop(&vtl);
 	if (apart_root[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", apart_root);
-		cr_expect_eq(system(cmd), 0);
+		cr_expect_eq(tmpdir_remove(apart_root), 0);
 		apart_root[0] = 0;
 	}
 }
@@ -46,54 +45,11 @@ TestSuite(store_vtld, .fini = stop, .timeout = 120);
 static const uint32_t sizes[] = {1, 512, 80000, 262144, 1048576, 7, 4096, 100000};
 enum { NREC = sizeof(sizes) / sizeof(sizes[0]) };
 
-static void write_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(1048576);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_write6(iscsi, lun, rec, sizes[i]);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, 1048576, seed + 1000 + (uint32_t)i);
-		th_write6(iscsi, lun, rec, 1048576);
-	}
-	th_filemarks(iscsi, lun, 1);
-	free(rec);
-}
+static const struct th_records recs = {sizes, NREC};
 
-static void verify_records(struct iscsi_context *iscsi, int lun, uint32_t seed, int big)
-{
-	uint8_t *rec = malloc(1048576), *back = malloc(1048576);
-	th_rewind(iscsi, lun);
-	for (uint32_t i = 0; i < NREC; i++) {
-		th_pattern(rec, sizes[i], seed + i);
-		th_read6(iscsi, lun, back, sizes[i]);
-		cr_assert_arr_eq(rec, back, sizes[i], "record %u", i);
-	}
-	for (int i = 0; i < big; i++) {
-		th_pattern(rec, 1048576, seed + 1000 + (uint32_t)i);
-		th_read6(iscsi, lun, back, 1048576);
-		cr_assert_arr_eq(rec, back, 1048576, "big record %d", i);
-	}
-	free(rec);
-	free(back);
-}
-
-static void write_tape(const char *bc, uint32_t seed, int big)
-{
-	char out[8192], args[128];
-	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
-	vp_ctl_ok(&vtl, args, out, sizeof(out));
-	struct iscsi_context *iscsi = vp_login(&vtl, false);
-	th_tur_clear(iscsi, 1);
-	write_records(iscsi, 1, seed, big);
-	verify_records(iscsi, 1, seed, big);
-	th_logout(iscsi);
-	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
-}
-
-/* This suite's vtld and records for the shelf checks (shelf_check.h). */
-static const struct shelf_suite suite = {&vtl, write_tape, verify_records};
+/* This suite's vtld and records for the shelf checks (shelf_check.h); a
+ * tape written is read back before it is unloaded. */
+static const struct shelf_suite suite = {&vtl, &recs, true};
 
 static int count_keys(void *arg, const struct store_list_entry *e)
 {
@@ -124,7 +80,7 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n"
 		       "archive_storage_class = GLACIER\n");
 	vp_ctl_ok(&vtl, "tape create STO001L8", out, sizeof(out));
-	write_tape("STO001L8", 7, 12);
+	shelf_write_tape(&suite, "STO001L8", 7, 12);
 	vp_wait_uploaded(&vtl, "STO001L8");
 
 	struct store *st = open_store();
@@ -154,7 +110,7 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	vp_ctl_ok(&vtl, "tape move STO001L8 --to drive:2", out, sizeof(out));
 	struct iscsi_context *iscsi = vp_login(&vtl, false);
 	th_tur_clear(iscsi, 2);
-	verify_records(iscsi, 2, 7, 12);
+	th_records_verify(iscsi, 2, &recs, 7, 12);
 	th_logout(iscsi);
 	store_close(st);
 }
@@ -166,7 +122,7 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 	/* One part at a time, as before parallel parts (the next test has four). */
 	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 1\nidle_complete = 1\n");
 	vp_ctl_ok(&vtl, "tape create KIL001L8", out, sizeof(out));
-	write_tape("KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
+	shelf_write_tape(&suite, "KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
 	/* Let a few parts go up, then kill -9 in the middle. */
 	cr_assert_geq(vp_status_until(&vtl, "parts_sent", 3, out, sizeof(out)), 3, "%s", out);
 	kill(vtl.pid, SIGKILL);
@@ -258,7 +214,7 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "600000", 1);
 	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 4\nidle_complete = 1\n");
 	vp_ctl_ok(&vtl, "tape create OOO001L8", out, sizeof(out));
-	write_tape("OOO001L8", 23, 80); /* about 82 MiB: 17 parts */
+	shelf_write_tape(&suite, "OOO001L8", 23, 80); /* about 82 MiB: 17 parts */
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_eq(vp_jint(out, "parts_sent"), 0, "%s", out);
 	kill(vtl.pid, SIGKILL);
@@ -357,13 +313,13 @@ static int snap_cb(void *arg, const struct store_list_entry *e)
  * refuses and says why; the store's tape stays byte for byte. */
 Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 {
-	char out[8192], storedir[] = "/tmp/vtl-shared-store-XXXXXX", conf[512];
-	cr_assert_not_null(mkdtemp(storedir));
+	char out[8192], storedir[64], conf[512];
+	tmpdir_make(storedir, sizeof(storedir), "shared-store");
 	snprintf(conf, sizeof(conf),
 		 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n", storedir);
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create DUP001L8", out, sizeof(out));
-	write_tape("DUP001L8", 3, 2);
+	shelf_write_tape(&suite, "DUP001L8", 3, 2);
 	vp_wait_uploaded(&vtl, "DUP001L8");
 	vp_stop(&vtl);
 
@@ -377,7 +333,7 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 	/* A new data directory, the same store, the same barcode. */
 	vp_start(&vtl, conf);
 	vp_ctl_ok(&vtl, "tape create DUP001L8", out, sizeof(out));
-	write_tape("DUP001L8", 99, 1);
+	shelf_write_tape(&suite, "DUP001L8", 99, 1);
 	bool said = false;
 	for (int i = 0; i < 100 && !said; i++) {
 		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
@@ -406,8 +362,7 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
 	cr_assert_eq(store_list(st, &lo, snap_cb, &after, NULL), 0);
 	cr_assert_str_eq(after.text, before.text, "the store's tape DUP001L8 changed");
 	store_close(st);
-	snprintf(conf, sizeof(conf), "rm -rf %s", storedir);
-	cr_assert_eq(system(conf), 0);
+	cr_assert_eq(tmpdir_remove(storedir), 0);
 }
 
 /* ---- The shelf apart from the library's objects ------------------------- */
@@ -417,8 +372,7 @@ Test(store_vtld, a_new_tape_never_overwrites_a_store_tape_of_the_same_barcode)
  * finds them. Opens both into lib and shelf; the config into conf. */
 static void start_apart(char *conf, size_t cap, struct place *lib, struct place *shelf)
 {
-	snprintf(apart_root, sizeof(apart_root), "/tmp/vtl-apart-XXXXXX");
-	cr_assert_not_null(mkdtemp(apart_root));
+	tmpdir_make(apart_root, sizeof(apart_root), "apart");
 	snprintf(conf, cap,
 		 "[store]\ntype = local\npath = %s/library\narchive_path = %s/vault\n"
 		 "archive_prefix = shelf/\narchive_storage_class = GLACIER\n"
@@ -515,7 +469,7 @@ Test(store_vtld, a_tape_not_looked_at_yet_counts_every_byte_as_waiting)
 	char out[16384];
 	start_paused();
 	vp_ctl_ok(&vtl, "tape create NEW001L8", out, sizeof(out));
-	write_tape("NEW001L8", 6, 2);
+	shelf_write_tape(&suite, "NEW001L8", 6, 2);
 	struct tape_view t;
 	tape_view_read(&vtl, "NEW001L8", &t);
 	cr_assert(strstr(t.json, "not looked at yet"), "%s", t.json);
@@ -545,7 +499,7 @@ Test(store_vtld, a_damaged_manifest_holds_its_tape_with_one_error_naming_the_fil
 	char out[16384], path[PATH_MAX + 64];
 	start_paused();
 	vp_ctl_ok(&vtl, "tape create BAD001L8", out, sizeof(out));
-	write_tape("BAD001L8", 9, 1);
+	shelf_write_tape(&suite, "BAD001L8", 9, 1);
 	struct tape_view t;
 	tape_view_read(&vtl, "BAD001L8", &t);
 	cr_assert(strstr(t.json, "not looked at yet"), "%s", t.json);
@@ -562,14 +516,8 @@ Test(store_vtld, a_damaged_manifest_holds_its_tape_with_one_error_naming_the_fil
 	cr_assert_eq(fclose(f), 0);
 	resume();
 
-	int i;
-	for (i = 0; i < 600; i++) {
-		tape_view_read(&vtl, "BAD001L8", &t);
-		if (strstr(t.json, "\"upload_held_by\": \"local file\""))
-			break;
-		usleep(100000);
-	}
-	cr_assert_lt(i, 600, "the damaged manifest holds nothing back: %s", t.json);
+	tape_wait_held(&vtl, "BAD001L8", "local file", 60,
+		       "the damaged manifest holds nothing back", &t);
 	cr_assert(strstr(t.json, path), "the file is not named: %s", t.json);
 	cr_assert_eq(t.uploaded, 0, "%s", t.json);
 	cr_assert_eq(t.pending, t.used, "%s", t.json);

@@ -1,5 +1,5 @@
 /*
- * test_smc.c - the media changer at CDB level (SMC-3), with the real
+ * test_library.c - the media changer at CDB level (SMC-3), with the real
  * library model behind it: catalog on a temporary directory, real drives,
  * real media. Layout of the test library: transport 1, I/E 10-11,
  * drives 500-501 (LUN 1-2), storage 1000-1007.
@@ -20,8 +20,8 @@ static void setup(void)
 	memset(&T, 0, sizeof(T));
 	tlib_start(&T);
 	ch = lib_changer(T.lib);
-	drain_ua(ch, N1);
-	drain_ua(ch, N2);
+	cdb_drain_ua(ch, N1);
+	cdb_drain_ua(ch, N2);
 }
 
 static void teardown(void)
@@ -39,8 +39,8 @@ static void setup_strict(void)
 	T.cfg.auto_unload = false;
 	cr_assert_eq(tlib_open(&T), 0, "lib_open: %s", T.err);
 	ch = lib_changer(T.lib);
-	drain_ua(ch, N1);
-	drain_ua(ch, N2);
+	cdb_drain_ua(ch, N1);
+	cdb_drain_ua(ch, N2);
 }
 
 TestSuite(smc_strict, .init = setup_strict, .fini = teardown);
@@ -50,7 +50,7 @@ TestSuite(smc_strict, .init = setup_strict, .fini = teardown);
 static void add_tape(const char *barcode)
 {
 	tlib_create(&T, barcode);
-	drain_ua(ch, N1);
+	cdb_drain_ua(ch, N1);
 }
 
 static void expect_at(const char *barcode, const char *loc);
@@ -106,7 +106,7 @@ Test(smc, naca_in_the_control_byte_is_invalid_field)
 	struct tcmd t;
 	uint8_t cdb[6] = {TEST_UNIT_READY, 0, 0, 0, 0, 0x04};
 	run(ch, &t, N1, cdb, 6, 0);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len), ASC_INVALID_FIELD_IN_CDB);
 	cr_assert_eq(t.c.sense[15], 0x80 | 0x40 | 0x08 | 2, "SKSV, C/D, BPV, bit 2");
 	cr_assert_eq(get_be16(t.c.sense + 16), 5, "byte 5, the control byte");
@@ -131,7 +131,7 @@ Test(smc, first_command_of_a_nexus_sees_power_on)
 	struct tcmd t;
 	uint8_t cdb[6] = {TEST_UNIT_READY};
 	run(ch, &t, 0x77, cdb, 6, 0);
-	cr_assert_eq(key_of(&t), SK_UNIT_ATTENTION);
+	cr_assert_eq(cdb_key(&t.c), SK_UNIT_ATTENTION);
 	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len) >> 8, 0x29);
 }
 
@@ -288,7 +288,7 @@ Test(smc, res_start_beyond_the_last_element_is_invalid_element_address)
 	struct tcmd t;
 	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, false, false, DRV2 + 1, 5, 4096),
 		     ASC_INVALID_ELEMENT_ADDRESS);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 }
 
 Test(smc, res_allocation_length_truncates_but_reports_the_full_count)
@@ -342,14 +342,14 @@ Test(smc, move_into_a_drive_loads_it_and_the_drive_reports_the_change)
 {
 	add_tape("ABC001L8");
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
 	cr_assert_eq(ssc_state(drv), SSC_LOADED);
 	char bc[17];
 	ssc_barcode(drv, bc);
 	cr_assert_str_eq(bc, "ABC001L8");
-	cr_assert(saw_ua(drv, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert(cdb_saw_ua(drv, N1, ASC_NOT_READY_TO_READY_CHANGE));
 	/* The changer reports it in the drive, source the slot, ACCESS 0. */
 	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, true, false, DRV1, 1, 4096), 0);
 	struct res_desc d[1];
@@ -374,7 +374,7 @@ Test(smc, move_out_of_a_loaded_drive_unloads_it)
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	uint8_t rec[512];
 	memset(rec, 0x5a, sizeof(rec));
 	uint8_t wcdb[6] = {WRITE_6, 0, 0, 0x02, 0x00, 0};
@@ -387,11 +387,11 @@ Test(smc, move_out_of_a_loaded_drive_unloads_it)
 	expect_at("ABC001L8", "slot:2");
 	uint8_t tur[6] = {TEST_UNIT_READY};
 	run(drv, &t, N1, tur, 6, 0);
-	cr_assert_eq(key_of(&t), SK_NOT_READY);
+	cr_assert_eq(cdb_key(&t.c), SK_NOT_READY);
 	cr_assert_eq(sense_asc(t.c.sense, t.c.sense_len), ASC_MEDIUM_NOT_PRESENT);
 	/* The record written before the move is on the medium. */
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	uint8_t rcdb[6] = {READ_6, 0, 0, 0x02, 0x00, 0};
 	cr_assert_eq(run(drv, &t, N1, rcdb, 6, sizeof(rec)), 0);
 	cr_assert_eq(t.c.in_len, sizeof(rec));
@@ -404,11 +404,11 @@ Test(smc, move_out_of_a_drive_whose_removal_is_prevented_is_refused)
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0};
 	cr_assert_eq(run(drv, &t, N1, prevent, 6, 0), 0);
 	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_MEDIUM_REMOVAL_PREVENTED);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	expect_at("ABC001L8", "drive:1");
 	uint8_t allow[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0, 0};
 	cr_assert_eq(run(drv, &t, N1, allow, 6, 0), 0);
@@ -423,12 +423,12 @@ Test(smc_strict, move_out_of_a_loaded_drive_is_refused_until_the_host_unloads)
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
 	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_UNLOAD_TAPE_FAILURE);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	struct cat_tape tp;
 	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
 	cr_assert_str_eq(tp.location, "drive:1", "nothing changed");
 
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	cr_assert_eq(unload_drive(drv, &t, N1), 0);
 	cr_assert_eq(ssc_state(drv), SSC_UNLOADED);
 	cr_assert_eq(res(ch, &t, N1, SMC_ET_DRIVE, false, false, DRV1, 1, 4096), 0);
@@ -446,7 +446,7 @@ Test(smc, move_drive_to_drive_after_unload)
 	add_tape("ABC001L8");
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
-	drain_ua(lib_drive(T.lib, 0), N1);
+	cdb_drain_ua(lib_drive(T.lib, 0), N1);
 	cr_assert_eq(unload_drive(lib_drive(T.lib, 0), &t, N1), 0);
 	cr_assert_eq(move_medium(ch, &t, N1, DRV1, DRV2), 0);
 	cr_assert_eq(ssc_state(lib_drive(T.lib, 0)), SSC_EMPTY);
@@ -457,7 +457,7 @@ Test(smc, move_from_an_empty_element_is_source_empty)
 {
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
 }
 
@@ -467,7 +467,7 @@ Test(smc, move_to_a_full_element_is_destination_full)
 	add_tape("ABC002L8");
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
 }
@@ -560,14 +560,14 @@ Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
 	add_tape("ABC001L8");
 	struct upl *u = start_shelf();
 	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
-	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert(cdb_saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
 	wait_state("ABC001L8", CAT_ARCHIVED);
 	cr_assert_eq(lib_tape_retrieve(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
 	wait_state("ABC001L8", CAT_RETRIEVED);
 	upl_stop(u);
 	/* Operator action at the port: every initiator hears of it. */
-	cr_assert(saw_ua(ch, N1, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
-	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert(cdb_saw_ua(ch, N1, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert(cdb_saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
 	struct tcmd t;
 	cr_assert_eq(res(ch, &t, N1, SMC_ET_IE, true, false, 0, 0xffff, 4096), 0);
 	struct res_desc d[2];
@@ -579,7 +579,7 @@ Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
 	/* Read-only: loaded into a drive, it is write protected. */
 	cr_assert_eq(move_medium(ch, &t, N1, IE1, DRV1), 0);
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x3f, 0, 255, 0};
 	cr_assert_eq(run(drv, &t, N1, ms, 6, 255), 0);
 	cr_assert(t.buf[2] & 0x80, "WP in the mode parameter header");
@@ -599,10 +599,10 @@ Test(smc, archive_without_a_shelf_worker_waits_in_transit)
 Test(smc, operator_changes_raise_unit_attentions_on_the_changer)
 {
 	tlib_create(&T, "ABC001L8");
-	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert(cdb_saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
 	cr_assert_eq(lib_tape_move(T.lib, "ABC001L8", CAT_IE, 2, T.err, sizeof(T.err)), 0, "%s",
 		     T.err);
-	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert(cdb_saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
 }
 
 /* ---- Import/export port, PREVENT ALLOW, the rest ------------------------ */
@@ -620,7 +620,7 @@ Test(smc, open_ie_is_refused_while_removal_is_prevented)
 	uint8_t prevent[6] = {PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0};
 	cr_assert_eq(run(ch, &t, N1, prevent, 6, 0), 0);
 	cr_assert_eq(open_close(N1, &t, IE1, 0), ASC_MEDIUM_REMOVAL_PREVENTED);
-	cr_assert_eq(key_of(&t), SK_ILLEGAL_REQUEST);
+	cr_assert_eq(cdb_key(&t.c), SK_ILLEGAL_REQUEST);
 	prevent[4] = 0;
 	cr_assert_eq(run(ch, &t, N1, prevent, 6, 0), 0);
 	cr_assert_eq(open_close(N1, &t, IE1, 0), 0);
@@ -635,7 +635,7 @@ Test(smc, open_ie_blocks_the_picker_and_close_raises_ie_accessed)
 	cr_assert_eq(t.buf[16 + 2] & 0x08, 0, "no ACCESS while open");
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), ASC_MEDIUM_MAGAZINE_NOT_ACCESSIBLE);
 	cr_assert_eq(open_close(N1, &t, IE1, 1), 0);
-	cr_assert(saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
+	cr_assert(cdb_saw_ua(ch, N2, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED));
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, IE1), 0);
 }
 
@@ -719,7 +719,7 @@ Test(smc_strict, exchange_medium_with_a_second_destination_and_a_drive)
 	cr_assert_eq(exchange(&t, SLOT2, DRV1, SLOT1 + 5), ASC_UNLOAD_TAPE_FAILURE);
 	expect_at("ABC001L8", "drive:1");
 	expect_at("ABC002L8", "slot:2");
-	drain_ua(lib_drive(T.lib, 0), N1);
+	cdb_drain_ua(lib_drive(T.lib, 0), N1);
 	cr_assert_eq(unload_drive(lib_drive(T.lib, 0), &t, N1), 0);
 	cr_assert_eq(exchange(&t, SLOT2, DRV1, SLOT1 + 5), 0);
 	expect_at("ABC001L8", "slot:6");
@@ -771,7 +771,7 @@ Test(smc, a_tape_holding_data_is_deleted_only_with_force)
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
 	struct scsi_dev *drv = lib_drive(T.lib, 0);
-	drain_ua(drv, N1);
+	cdb_drain_ua(drv, N1);
 	/* WRITE(6), variable block mode, 4 KiB. */
 	static uint8_t block[4096];
 	/* Incompressible, so the stored size is at least the block's (the
@@ -805,7 +805,7 @@ Test(smc, a_tape_holding_data_is_deleted_only_with_force)
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/tapes/ABC001L8", T.cfg.data_dir);
 	cr_assert_neq(access(path, F_OK), 0, "medium removed");
-	cr_assert(saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
+	cr_assert(cdb_saw_ua(ch, N1, ASC_NOT_READY_TO_READY_CHANGE));
 	cr_assert_eq(res(ch, &t, N1, SMC_ET_STORAGE, false, false, SLOT1, 1, 4096), 0);
 	cr_assert_eq(t.buf[16 + 2] & 0x01, 0, "slot 1 empty");
 }
