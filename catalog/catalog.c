@@ -56,6 +56,23 @@ int cat_state_parse(const char *name, enum cat_state *s)
 	return -EINVAL;
 }
 
+static const char *const lock_names[] = {"none", "governance", "compliance"};
+
+const char *cat_lock_name(enum cat_lock l)
+{
+	return (unsigned)l < 3 ? lock_names[l] : "none";
+}
+
+int cat_lock_parse(const char *name, enum cat_lock *l)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name, lock_names[i]) == 0) {
+			*l = (enum cat_lock)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 const char *cat_kind_name(enum cat_kind k)
 {
 	switch (k) {
@@ -76,7 +93,7 @@ void cat_loc_format(enum cat_kind kind, uint32_t ordinal, char *buf)
 	snprintf(buf, CAT_LOC_MAX, "%s:%u", cat_kind_name(kind), ordinal);
 }
 
-static int64_t now_ms(void)
+int64_t cat_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -84,7 +101,7 @@ static int64_t now_ms(void)
 }
 
 /* SQLite result code to a negative errno. */
-static int sq_err(int rc)
+int cat_sq_err(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -113,22 +130,22 @@ static int sq_err(int rc)
 	}
 }
 
-static int exec(struct cat *c, const char *sql)
+int cat_exec(struct cat *c, const char *sql)
 {
-	return sq_err(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
+	return cat_sq_err(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
-static int begin(struct cat *c)
+int cat_begin(struct cat *c)
 {
-	return exec(c, "BEGIN IMMEDIATE");
+	return cat_exec(c, "BEGIN IMMEDIATE");
 }
 
-static int commit(struct cat *c)
+int cat_commit(struct cat *c)
 {
-	return exec(c, "COMMIT");
+	return cat_exec(c, "COMMIT");
 }
 
-static void rollback(struct cat *c)
+void cat_rollback(struct cat *c)
 {
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -205,6 +222,33 @@ static const char *const migrations[] = {
     "  size INTEGER NOT NULL, etag TEXT NOT NULL,"
     "  PRIMARY KEY (tape, seg, number),"
     "  FOREIGN KEY (tape, seg) REFERENCES upl_segments(tape, seg) ON DELETE CASCADE);",
+    /* 3: pools (catalog/catalog_pool.c): where archived tapes go and how
+     * long they are locked; a tape's lock and its end, fixed when it is
+     * archived. The built-in pools are AWS Tape Gateway's. */
+    "CREATE TABLE pools ("
+    "  name TEXT PRIMARY KEY,"
+    "  storage_class TEXT NOT NULL DEFAULT '',"
+    "  lock_mode TEXT NOT NULL DEFAULT 'none'"
+    "    CHECK (lock_mode IN ('none','governance','compliance')),"
+    "  retention_days INTEGER NOT NULL DEFAULT 0 CHECK (retention_days BETWEEN 0 AND 36500),"
+    "  builtin INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  CHECK ((lock_mode = 'none') = (retention_days = 0)));"
+    "INSERT INTO pools (name, storage_class, builtin, created) VALUES"
+    "  ('default', '', 1, 0), ('GLACIER', 'GLACIER', 1, 0),"
+    "  ('DEEP_ARCHIVE', 'DEEP_ARCHIVE', 1, 0);"
+    "ALTER TABLE tapes ADD COLUMN lock_mode TEXT NOT NULL DEFAULT 'none';"
+    "ALTER TABLE tapes ADD COLUMN retain_until INTEGER NOT NULL DEFAULT 0;"
+    /* A tape's pool exists; a pool a live tape names stays. */
+    "CREATE TRIGGER tapes_pool_insert BEFORE INSERT ON tapes"
+    "  WHEN NOT EXISTS (SELECT 1 FROM pools WHERE name = NEW.pool)"
+    "  BEGIN SELECT RAISE(ABORT, 'no such pool'); END;"
+    "CREATE TRIGGER tapes_pool_update BEFORE UPDATE OF pool ON tapes"
+    "  WHEN NOT EXISTS (SELECT 1 FROM pools WHERE name = NEW.pool)"
+    "  BEGIN SELECT RAISE(ABORT, 'no such pool'); END;"
+    "CREATE TRIGGER pools_in_use BEFORE DELETE ON pools"
+    "  WHEN EXISTS (SELECT 1 FROM tapes WHERE pool = OLD.name AND state != 'DELETED')"
+    "  BEGIN SELECT RAISE(ABORT, 'pool in use'); END;",
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
@@ -229,32 +273,32 @@ int cat_schema_version(struct cat *c)
 static int migrate(struct cat *c)
 {
 	for (;;) {
-		int rc = begin(c);
+		int rc = cat_begin(c);
 		if (rc)
 			return rc;
 		int v = user_version(c);
 		if (v < 0) {
-			rollback(c);
+			cat_rollback(c);
 			return v;
 		}
 		if (v > N_MIGRATIONS) {
 			/* Written by a newer vtld: refuse rather than guess. */
-			rollback(c);
+			cat_rollback(c);
 			return -EPROTO;
 		}
 		if (v == N_MIGRATIONS) {
-			rollback(c);
+			cat_rollback(c);
 			return 0;
 		}
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-		rc = exec(c, migrations[v]);
+		rc = cat_exec(c, migrations[v]);
 		if (!rc)
-			rc = exec(c, pragma);
+			rc = cat_exec(c, pragma);
 		if (!rc)
-			rc = commit(c);
+			rc = cat_commit(c);
 		if (rc) {
-			rollback(c);
+			cat_rollback(c);
 			return rc;
 		}
 	}
@@ -305,18 +349,18 @@ int cat_open(const char *path, struct cat **out)
 	int rc = sqlite3_open_v2(
 	    path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sq_err(rc);
+		rc = cat_sq_err(rc);
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, 5000);
 	/* WAL for concurrent readers; FULL so that a commit is durable on
 	 * return (SQLite's WAL default, NORMAL, may lose the last commits on
 	 * power loss); foreign keys are per connection and off by default. */
-	rc = exec(c, "PRAGMA journal_mode = WAL");
+	rc = cat_exec(c, "PRAGMA journal_mode = WAL");
 	if (!rc)
-		rc = exec(c, "PRAGMA synchronous = FULL");
+		rc = cat_exec(c, "PRAGMA synchronous = FULL");
 	if (!rc)
-		rc = exec(c, "PRAGMA foreign_keys = ON");
+		rc = cat_exec(c, "PRAGMA foreign_keys = ON");
 	if (!rc)
 		rc = migrate(c);
 	if (rc)
@@ -337,7 +381,7 @@ void cat_close(struct cat *c)
 	free(c);
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src)
+void cat_copy_text(char *dst, size_t cap, const unsigned char *src)
 {
 	snprintf(dst, cap, "%s", src ? (const char *)src : "");
 }
@@ -351,18 +395,18 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 				    "drive_media, created FROM library WHERE id = 1",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+		return rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 	}
-	copy_text(lib->vendor, sizeof(lib->vendor), sqlite3_column_text(st, 0));
-	copy_text(lib->product, sizeof(lib->product), sqlite3_column_text(st, 1));
-	copy_text(lib->revision, sizeof(lib->revision), sqlite3_column_text(st, 2));
-	copy_text(lib->serial, sizeof(lib->serial), sqlite3_column_text(st, 3));
-	copy_text(lib->drive_vendor, sizeof(lib->drive_vendor), sqlite3_column_text(st, 4));
-	copy_text(lib->drive_media, sizeof(lib->drive_media), sqlite3_column_text(st, 5));
+	cat_copy_text(lib->vendor, sizeof(lib->vendor), sqlite3_column_text(st, 0));
+	cat_copy_text(lib->product, sizeof(lib->product), sqlite3_column_text(st, 1));
+	cat_copy_text(lib->revision, sizeof(lib->revision), sqlite3_column_text(st, 2));
+	cat_copy_text(lib->serial, sizeof(lib->serial), sqlite3_column_text(st, 3));
+	cat_copy_text(lib->drive_vendor, sizeof(lib->drive_vendor), sqlite3_column_text(st, 4));
+	cat_copy_text(lib->drive_media, sizeof(lib->drive_media), sqlite3_column_text(st, 5));
 	lib->created = sqlite3_column_int64(st, 6);
 	sqlite3_finalize(st);
 
@@ -370,7 +414,7 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 				"SELECT kind, min(address), count(*) FROM elements GROUP BY kind",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int k = sqlite3_column_int(st, 0);
 		if (k >= 1 && k <= 4) {
@@ -379,34 +423,34 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 		}
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sq_err(rc);
+	return rc == SQLITE_DONE ? 0 : cat_sq_err(rc);
 }
 
-static int step_done(sqlite3_stmt *st)
+int cat_step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sq_err(rc);
+	return rc == SQLITE_DONE ? 0 : cat_sq_err(rc);
 }
 
 int cat_library_create(struct cat *c, const struct cat_library *lib, const struct cat_drive *drives,
 		       size_t n_drives)
 {
 	sqlite3_stmt *st = NULL, *el = NULL, *dr = NULL;
-	int rc = begin(c);
+	int rc = cat_begin(c);
 	if (rc)
 		return rc;
-	rc = sq_err(
+	rc = cat_sq_err(
 	    sqlite3_prepare_v2(c->db,
 			       "INSERT INTO library (id, vendor, product, revision, serial, "
 			       "drive_vendor, drive_media, created) VALUES (1,?,?,?,?,?,?,?)",
 			       -1, &st, NULL));
 	if (!rc)
-		rc = sq_err(sqlite3_prepare_v2(
+		rc = cat_sq_err(sqlite3_prepare_v2(
 		    c->db, "INSERT INTO elements (address, kind, ordinal) VALUES (?,?,?)", -1, &el,
 		    NULL));
 	if (!rc)
-		rc = sq_err(sqlite3_prepare_v2(
+		rc = cat_sq_err(sqlite3_prepare_v2(
 		    c->db, "INSERT INTO drives (address, lun, serial) VALUES (?,?,?)", -1, &dr,
 		    NULL));
 	if (rc)
@@ -417,8 +461,8 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 	sqlite3_bind_text(st, 4, lib->serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, lib->drive_vendor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, lib->drive_media, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, lib->created ? lib->created : now_ms());
-	rc = step_done(st);
+	sqlite3_bind_int64(st, 7, lib->created ? lib->created : cat_now_ms());
+	rc = cat_step_done(st);
 	for (int k = CAT_TRANSPORT; !rc && k <= CAT_DRIVE; k++) {
 		for (uint32_t i = 0; !rc && i < lib->count[k]; i++) {
 			uint32_t addr = (uint32_t)lib->base[k] + i;
@@ -429,7 +473,7 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 			sqlite3_bind_int(el, 1, (int)addr);
 			sqlite3_bind_int(el, 2, k);
 			sqlite3_bind_int(el, 3, (int)(i + 1));
-			rc = step_done(el);
+			rc = cat_step_done(el);
 		}
 	}
 	if (!rc && n_drives != lib->count[CAT_DRIVE])
@@ -438,16 +482,16 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 		sqlite3_bind_int(dr, 1, (int)(lib->base[CAT_DRIVE] + i));
 		sqlite3_bind_int64(dr, 2, drives[i].lun);
 		sqlite3_bind_text(dr, 3, drives[i].serial, -1, SQLITE_STATIC);
-		rc = step_done(dr);
+		rc = cat_step_done(dr);
 	}
 	if (!rc)
-		rc = commit(c);
+		rc = cat_commit(c);
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(el);
 	sqlite3_finalize(dr);
 	if (rc)
-		rollback(c);
+		cat_rollback(c);
 	return rc;
 }
 
@@ -461,7 +505,7 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 				    "JOIN elements e ON e.address = d.address ORDER BY d.address",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	struct cat_drive *v = NULL;
 	size_t cnt = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -476,12 +520,12 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 		d->address = (uint16_t)sqlite3_column_int(st, 0);
 		d->ordinal = (uint32_t)sqlite3_column_int(st, 1);
 		d->lun = (uint32_t)sqlite3_column_int64(st, 2);
-		copy_text(d->serial, sizeof(d->serial), sqlite3_column_text(st, 3));
+		cat_copy_text(d->serial, sizeof(d->serial), sqlite3_column_text(st, 3));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(v);
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	}
 	*out = v;
 	*n = cnt;
@@ -491,7 +535,8 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 /* Columns every tape query selects, in this order, for read_tape(). */
 #define TAPE_COLS                                                                                  \
 	"t.id, t.barcode, t.media, t.capacity, t.used, t.state, t.write_protect, t.worm, "         \
-	"t.pool, t.element, e.kind, e.ordinal, t.source, t.created, t.changed"
+	"t.pool, t.element, e.kind, e.ordinal, t.source, t.created, t.changed, t.lock_mode, "      \
+	"t.retain_until"
 
 static bool state_on_shelf(enum cat_state s)
 {
@@ -503,8 +548,8 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->id = sqlite3_column_int64(st, col + 0);
-	copy_text(t->barcode, sizeof(t->barcode), sqlite3_column_text(st, col + 1));
-	copy_text(t->media, sizeof(t->media), sqlite3_column_text(st, col + 2));
+	cat_copy_text(t->barcode, sizeof(t->barcode), sqlite3_column_text(st, col + 1));
+	cat_copy_text(t->media, sizeof(t->media), sqlite3_column_text(st, col + 2));
 	t->capacity = (uint64_t)sqlite3_column_int64(st, col + 3);
 	t->used = (uint64_t)sqlite3_column_int64(st, col + 4);
 	const char *s = (const char *)sqlite3_column_text(st, col + 5);
@@ -512,7 +557,7 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 		t->state = CAT_IRRECOVERABLE;
 	t->write_protect = sqlite3_column_int(st, col + 6) != 0;
 	t->worm = sqlite3_column_int(st, col + 7) != 0;
-	copy_text(t->pool, sizeof(t->pool), sqlite3_column_text(st, col + 8));
+	cat_copy_text(t->pool, sizeof(t->pool), sqlite3_column_text(st, col + 8));
 	t->in_library = sqlite3_column_type(st, col + 9) != SQLITE_NULL;
 	if (t->in_library) {
 		t->element = (uint16_t)sqlite3_column_int(st, col + 9);
@@ -528,6 +573,10 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 		t->source = (uint16_t)sqlite3_column_int(st, col + 12);
 	t->created = sqlite3_column_int64(st, col + 13);
 	t->changed = sqlite3_column_int64(st, col + 14);
+	const char *lk = (const char *)sqlite3_column_text(st, col + 15);
+	if (!lk || cat_lock_parse(lk, &t->lock))
+		t->lock = CAT_LOCK_NONE;
+	t->retain_until = sqlite3_column_int64(st, col + 16);
 }
 
 int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
@@ -541,7 +590,7 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 				    "ORDER BY e.address",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	struct cat_element *v = NULL;
 	size_t cnt = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -563,7 +612,7 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(v);
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	}
 	*out = v;
 	*n = cnt;
@@ -576,14 +625,14 @@ int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16
 	int rc = sqlite3_prepare_v2(
 	    c->db, "SELECT address FROM elements WHERE kind = ? AND ordinal = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	sqlite3_bind_int(st, 1, (int)kind);
 	sqlite3_bind_int64(st, 2, ordinal);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*address = (uint16_t)sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t)
@@ -594,13 +643,13 @@ int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t)
 				    "ON e.address = t.element WHERE t.barcode = ?",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_tape(st, 0, t);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n)
@@ -614,7 +663,7 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 				    "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	if (state >= 0)
 		sqlite3_bind_text(st, 1, cat_state_name((enum cat_state)state), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, with_deleted || state == CAT_DELETED);
@@ -632,7 +681,7 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(v);
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	}
 	*out = v;
 	*n = cnt;
@@ -659,7 +708,7 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 			       -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		free(safe);
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	}
 	sqlite3_bind_int64(st, 1, when);
 	sqlite3_bind_int64(st, 2, tape_id);
@@ -669,7 +718,7 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 	sqlite3_bind_text(st, 5, from_loc, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, to_loc, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, safe, -1, SQLITE_STATIC);
-	rc = step_done(st);
+	rc = cat_step_done(st);
 	sqlite3_finalize(st);
 	free(safe);
 	return rc;
@@ -678,19 +727,19 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char *cause, size_t *bad)
 {
 	sqlite3_stmt *chk = NULL, *fr = NULL, *ins = NULL;
-	int rc = begin(c);
+	int rc = cat_begin(c);
 	if (rc)
 		return rc;
-	rc = sq_err(
+	rc = cat_sq_err(
 	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM tapes WHERE barcode = ?", -1, &chk, NULL));
 	if (!rc)
-		rc = sq_err(sqlite3_prepare_v2(
+		rc = cat_sq_err(sqlite3_prepare_v2(
 		    c->db,
 		    "SELECT e.address, e.ordinal FROM elements e WHERE e.kind = 2 AND NOT EXISTS "
 		    "(SELECT 1 FROM tapes t WHERE t.element = e.address) ORDER BY e.address",
 		    -1, &fr, NULL));
 	if (!rc)
-		rc = sq_err(sqlite3_prepare_v2(
+		rc = cat_sq_err(sqlite3_prepare_v2(
 		    c->db,
 		    "INSERT INTO tapes (barcode, media, capacity, used, state, write_protect, "
 		    "worm, pool, element, created, changed) VALUES "
@@ -709,15 +758,15 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 			goto out;
 		}
 		if (r != SQLITE_DONE) {
-			rc = sq_err(r);
+			rc = cat_sq_err(r);
 			goto out;
 		}
 	}
-	int64_t when = now_ms();
+	int64_t when = cat_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		int r = sqlite3_step(fr);
 		if (r != SQLITE_ROW) {
-			rc = r == SQLITE_DONE ? -ENOSPC : sq_err(r);
+			rc = r == SQLITE_DONE ? -ENOSPC : cat_sq_err(r);
 			goto out;
 		}
 		struct cat_tape *t = &tapes[i];
@@ -740,7 +789,7 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		sqlite3_bind_int(ins, 7, t->element);
 		sqlite3_bind_int64(ins, 8, when);
 		sqlite3_bind_int64(ins, 9, when);
-		rc = step_done(ins);
+		rc = cat_step_done(ins);
 		if (rc)
 			goto out;
 		t->id = sqlite3_last_insert_rowid(c->db);
@@ -748,13 +797,13 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		if (rc)
 			goto out;
 	}
-	rc = commit(c);
+	rc = cat_commit(c);
 out:
 	sqlite3_finalize(chk);
 	sqlite3_finalize(fr);
 	sqlite3_finalize(ins);
 	if (rc)
-		rollback(c);
+		cat_rollback(c);
 	return rc;
 }
 
@@ -764,21 +813,21 @@ static int element_loc(struct cat *c, uint16_t address, char *loc)
 	int rc = sqlite3_prepare_v2(c->db, "SELECT kind, ordinal FROM elements WHERE address = ?",
 				    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	sqlite3_bind_int(st, 1, address);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		cat_loc_format((enum cat_kind)sqlite3_column_int(st, 0),
 			       (uint32_t)sqlite3_column_int(st, 1), loc);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change *ch)
 {
 	struct cat_tape t;
 	sqlite3_stmt *st = NULL;
-	int rc = begin(c);
+	int rc = cat_begin(c);
 	if (rc)
 		return rc;
 	rc = cat_tape_get(c, barcode, &t);
@@ -804,7 +853,7 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 			goto out;
 		if (!t.in_library || t.element != dest) {
 			sqlite3_stmt *occ;
-			rc = sq_err(sqlite3_prepare_v2(
+			rc = cat_sq_err(sqlite3_prepare_v2(
 			    c->db, "SELECT 1 FROM tapes WHERE element = ?", -1, &occ, NULL));
 			if (rc)
 				goto out;
@@ -818,13 +867,16 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 		}
 	}
 	bool moved = to_none ? t.in_library : (!t.in_library || t.element != dest);
-	int64_t when = now_ms();
-	rc = sq_err(
+	int64_t when = cat_now_ms();
+	rc = cat_sq_err(
 	    sqlite3_prepare_v2(c->db,
 			       "UPDATE tapes SET state = ?1, element = ?2, "
 			       "source = CASE WHEN ?3 THEN ?4 ELSE source END, "
 			       "write_protect = CASE WHEN ?5 < 0 THEN write_protect ELSE ?5 END, "
-			       "changed = ?6 WHERE id = ?7",
+			       "changed = ?6, pool = COALESCE(?8, pool), "
+			       "lock_mode = CASE WHEN ?9 THEN ?10 ELSE lock_mode END, "
+			       "retain_until = CASE WHEN ?9 THEN ?11 ELSE retain_until END "
+			       "WHERE id = ?7",
 			       -1, &st, NULL));
 	if (rc)
 		goto out;
@@ -840,17 +892,22 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 	sqlite3_bind_int(st, 5, ch->write_protect);
 	sqlite3_bind_int64(st, 6, when);
 	sqlite3_bind_int64(st, 7, t.id);
-	rc = step_done(st);
+	if (ch->pool)
+		sqlite3_bind_text(st, 8, ch->pool, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, ch->set_lock);
+	sqlite3_bind_text(st, 10, cat_lock_name(ch->lock), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, ch->retain_until);
+	rc = cat_step_done(st);
 	if (rc)
 		goto out;
 	rc = add_event(c, t.id, when, cat_state_name(t.state), cat_state_name(ch->to), t.location,
 		       to_loc, ch->cause);
 	if (!rc)
-		rc = commit(c);
+		rc = cat_commit(c);
 out:
 	sqlite3_finalize(st);
 	if (rc)
-		rollback(c);
+		cat_rollback(c);
 	return rc;
 }
 
@@ -860,10 +917,10 @@ int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
 	int rc =
 	    sqlite3_prepare_v2(c->db, "UPDATE tapes SET used = ? WHERE barcode = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	sqlite3_bind_int64(st, 1, (int64_t)used);
 	sqlite3_bind_text(st, 2, barcode, -1, SQLITE_STATIC);
-	rc = step_done(st);
+	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;
 	sqlite3_finalize(st);
@@ -882,7 +939,7 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 	    "WHERE (?1 IS NULL OR t.barcode = ?1) ORDER BY ev.id DESC LIMIT ?2) ORDER BY id",
 	    -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	if (barcode)
 		sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
@@ -899,11 +956,11 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 		memset(e, 0, sizeof(*e));
 		e->id = sqlite3_column_int64(st, 0);
 		e->time = sqlite3_column_int64(st, 1);
-		copy_text(e->barcode, sizeof(e->barcode), sqlite3_column_text(st, 2));
-		copy_text(e->from_state, sizeof(e->from_state), sqlite3_column_text(st, 3));
-		copy_text(e->to_state, sizeof(e->to_state), sqlite3_column_text(st, 4));
-		copy_text(e->from_loc, sizeof(e->from_loc), sqlite3_column_text(st, 5));
-		copy_text(e->to_loc, sizeof(e->to_loc), sqlite3_column_text(st, 6));
+		cat_copy_text(e->barcode, sizeof(e->barcode), sqlite3_column_text(st, 2));
+		cat_copy_text(e->from_state, sizeof(e->from_state), sqlite3_column_text(st, 3));
+		cat_copy_text(e->to_state, sizeof(e->to_state), sqlite3_column_text(st, 4));
+		cat_copy_text(e->from_loc, sizeof(e->from_loc), sqlite3_column_text(st, 5));
+		cat_copy_text(e->to_loc, sizeof(e->to_loc), sqlite3_column_text(st, 6));
 		/* Escaped again (a no-op on what add_event wrote): cut between
 		 * whole characters, and safe from rows older vtlds wrote raw. */
 		const unsigned char *cause = sqlite3_column_text(st, 7);
@@ -912,7 +969,7 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(v);
-		return sq_err(rc);
+		return cat_sq_err(rc);
 	}
 	*out = v;
 	*n = cnt;

@@ -68,6 +68,16 @@ struct cat_drive {
 	char serial[33];
 };
 
+/* Retention lock (AWS Tape Gateway's, enforced by S3 Object Lock too):
+ * governance can be bypassed by an administrator allowed to, compliance
+ * by no one. */
+enum cat_lock { CAT_LOCK_NONE, CAT_LOCK_GOVERNANCE, CAT_LOCK_COMPLIANCE };
+const char *cat_lock_name(enum cat_lock l); /* "none", "governance", "compliance" */
+int cat_lock_parse(const char *name, enum cat_lock *l);
+
+#define CAT_POOL_MAX	       32
+#define CAT_RETENTION_MAX_DAYS 36500
+
 struct cat_tape {
 	int64_t id;
 	char barcode[CAT_BARCODE_MAX + 1];
@@ -77,7 +87,11 @@ struct cat_tape {
 	enum cat_state state;
 	bool write_protect;
 	bool worm;
-	char pool[33];
+	char pool[CAT_POOL_MAX + 1];
+	/* The retention lock its pool gave it when it was archived, and its
+	 * end (ms since the epoch; 0: none). */
+	enum cat_lock lock;
+	int64_t retain_until;
 	bool in_library;  /* element is valid */
 	uint16_t element; /* where it is */
 	enum cat_kind kind;
@@ -168,6 +182,10 @@ struct cat_change {
 	uint16_t dest;	   /* ignored when to_none */
 	bool keep_element; /* state change only: the tape stays where it is */
 	int write_protect; /* -1 keep, 0 or 1 set */
+	const char *pool;  /* NULL: keep */
+	bool set_lock;	   /* lock and retain_until are set */
+	enum cat_lock lock;
+	int64_t retain_until;
 	const char *cause;
 };
 int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change *ch);
@@ -181,5 +199,26 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 
 /* Format an element as "slot:3" etc. into buf (CAT_LOC_MAX). */
 void cat_loc_format(enum cat_kind kind, uint32_t ordinal, char *buf);
+
+/* ---- Pools (catalog_pool.c) ------------------------------------------- */
+
+/* Where archived tapes go (a storage class; "" keeps [store]
+ * archive_class) and how long they are locked once there. A pool's
+ * settings are fixed once created, as on AWS. */
+struct cat_pool {
+	char name[CAT_POOL_MAX + 1];
+	char storage_class[32];
+	enum cat_lock lock;
+	uint32_t retention_days; /* 1..36500 with a lock, else 0 */
+	bool builtin;		 /* default, GLACIER, DEEP_ARCHIVE: never deleted */
+	int64_t created;
+	uint32_t tapes; /* live tapes in it (cat_pools, cat_pool_get) */
+};
+/* -EEXIST when the name is taken, -EINVAL for settings out of range. */
+int cat_pool_create(struct cat *c, const struct cat_pool *p);
+int cat_pool_get(struct cat *c, const char *name, struct cat_pool *p); /* -ENOENT */
+int cat_pools(struct cat *c, struct cat_pool **out, size_t *n);
+/* -ENOENT, -EPERM for a built-in pool, -EBUSY while a live tape is in it. */
+int cat_pool_delete(struct cat *c, const char *name);
 
 #endif

@@ -23,11 +23,21 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* A row's `to` when the guard decides the state. */
 #define TO_GUARD CAT_N_STATES
 
-typedef int (*lc_guard)(const struct cat_tape *t, const struct lc_facts *f, enum cat_state *to,
+/* What an allowed event does besides the state: a guard may set it. */
+struct lc_effect {
+	enum cat_state to;
+	const char *pool; /* NULL: kept */
+	bool set_lock;
+	enum cat_lock lock;
+	int64_t retain_until;
+};
+
+typedef int (*lc_guard)(const struct cat_tape *t, const struct lc_facts *f, struct lc_effect *e,
 			char *err, size_t errlen);
 
 struct lc_row {
@@ -54,17 +64,69 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- Guards ------------------------------------------------------------ */
 
+#define DAY_MS (86400ll * 1000)
+
 static bool on_shelf(enum cat_state s)
 {
 	return s == CAT_ARCHIVING || s == CAT_ARCHIVED || s == CAT_RETRIEVING;
 }
 
-/* Deleting a tape destroys its data, in the store too: only with --force
- * when there is any. */
-static int guard_delete(const struct cat_tape *t, const struct lc_facts *f, enum cat_state *to,
+static int64_t now_of(const struct lc_facts *f)
+{
+	struct timespec ts;
+	if (f && f->now)
+		return f->now;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "2027-01-05 14:03 UTC" */
+static void date_of(int64_t ms, char *buf, size_t cap)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+/*
+ * A retention lock holds until its date: compliance against everyone,
+ * governance against everyone but an administrator who bypasses it.
+ * what: "deleted", "assigned to another pool".
+ */
+static int retention(const struct cat_tape *t, const struct lc_facts *f, const char *what,
+		     char *err, size_t errlen)
+{
+	char until[40];
+	if (t->lock == CAT_LOCK_NONE || t->retain_until <= now_of(f))
+		return 0;
+	date_of(t->retain_until, until, sizeof(until));
+	if (t->lock == CAT_LOCK_COMPLIANCE) {
+		say(err, errlen,
+		    "tape %s is under COMPLIANCE retention until %s (pool %s): no one can have it "
+		    "%s before then",
+		    t->barcode, until, t->pool, what);
+		return -EPERM;
+	}
+	if (f && f->bypass_governance)
+		return 0;
+	say(err, errlen,
+	    "tape %s is under GOVERNANCE retention until %s (pool %s): it cannot be %s before "
+	    "then, except with --bypass-governance by an administrator of a vtld whose "
+	    "[library] governance_bypass = yes",
+	    t->barcode, until, t->pool, what);
+	return -EPERM;
+}
+
+/* Deleting a tape destroys its data, in the store too: never while it is
+ * locked, and only with --force when there is any. */
+static int guard_delete(const struct cat_tape *t, const struct lc_facts *f, struct lc_effect *e,
 			char *err, size_t errlen)
 {
-	(void)to;
+	(void)e;
+	int rc = retention(t, f, "deleted", err, errlen);
+	if (rc)
+		return rc;
 	if (f && f->force)
 		return 0;
 	if (on_shelf(t->state)) {
@@ -87,25 +149,56 @@ static int guard_delete(const struct cat_tape *t, const struct lc_facts *f, enum
 
 /* Taken out of a port before it left for the shelf: a tape that came back
  * from the shelf stays read-only, RETRIEVED. */
-static int guard_import(const struct cat_tape *t, const struct lc_facts *f, enum cat_state *to,
+static int guard_import(const struct cat_tape *t, const struct lc_facts *f, struct lc_effect *e,
 			char *err, size_t errlen)
 {
 	(void)f, (void)err, (void)errlen;
-	*to = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
+	e->to = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
 	return 0;
 }
 
 /* Back to the state it had, if that is one whose medium is here. */
-static int guard_medium_back(const struct cat_tape *t, const struct lc_facts *f, enum cat_state *to,
-			     char *err, size_t errlen)
+static int guard_medium_back(const struct cat_tape *t, const struct lc_facts *f,
+			     struct lc_effect *e, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
 	enum cat_state was = f ? f->was : CAT_N_STATES;
 	if (was == CAT_AVAILABLE || was == CAT_RETRIEVED || was == CAT_IN_TRANSIT_TO_SHELF)
-		*to = was;
+		e->to = was;
 	else
-		*to = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
+		e->to = t->write_protect ? CAT_RETRIEVED : CAT_AVAILABLE;
 	return 0;
+}
+
+/* On the shelf it takes its pool's lock, from now on. */
+static int guard_shelved(const struct cat_tape *t, const struct lc_facts *f, struct lc_effect *e,
+			 char *err, size_t errlen)
+{
+	(void)t, (void)err, (void)errlen;
+	if (f && f->pool && f->pool->lock != CAT_LOCK_NONE) {
+		e->set_lock = true;
+		e->lock = f->pool->lock;
+		e->retain_until = now_of(f) + (int64_t)f->pool->retention_days * DAY_MS;
+	}
+	return 0;
+}
+
+/* Another pool, unless its lock holds (AWS's AssignTapePool). */
+static int guard_assign_pool(const struct cat_tape *t, const struct lc_facts *f,
+			     struct lc_effect *e, char *err, size_t errlen)
+{
+	if (!f || !f->pool) {
+		say(err, errlen, "tape %s: no pool named to assign it to", t->barcode);
+		return -EINVAL;
+	}
+	if (strcmp(f->pool->name, t->pool) == 0) {
+		say(err, errlen, "tape %s is in pool %s already", t->barcode, t->pool);
+		return -EALREADY;
+	}
+	int rc = retention(t, f, "assigned to another pool", err, errlen);
+	if (!rc)
+		e->pool = f->pool->name;
+	return rc;
 }
 
 /* ---- The table --------------------------------------------------------- */
@@ -137,7 +230,7 @@ static const struct lc_row rows[] = {
     {S(RETRIEVED), LC_ARCHIVE, S(IN_TRANSIT_TO_SHELF), LC_NOWHERE, -1, NULL},
     {S(IN_TRANSIT_TO_SHELF), LC_ARCHIVE, S(IN_TRANSIT_TO_SHELF), LC_NOWHERE, -1, NULL},
     {S(IN_TRANSIT_TO_SHELF), LC_UPLOADED, S(ARCHIVING), LC_NOWHERE, -1, NULL},
-    {S(ARCHIVING), LC_SHELVED, S(ARCHIVED), LC_NOWHERE, -1, NULL},
+    {S(ARCHIVING), LC_SHELVED, S(ARCHIVED), LC_NOWHERE, -1, guard_shelved},
     {S(ARCHIVED), LC_RETRIEVE, S(RETRIEVING), LC_NOWHERE, -1, NULL},
     {S(RETRIEVING), LC_DOWNLOADED, S(RETRIEVED), LC_ELEMENT, 1, NULL},
 
@@ -156,6 +249,14 @@ static const struct lc_row rows[] = {
     {S(RETRIEVED), LC_MEDIUM_LOST, S(IRRECOVERABLE), LC_STAY, -1, NULL},
     {S(IN_TRANSIT_TO_SHELF), LC_MEDIUM_LOST, S(IRRECOVERABLE), LC_STAY, -1, NULL},
     {S(IRRECOVERABLE), LC_MEDIUM_BACK, TO_GUARD, LC_STAY, -1, guard_medium_back},
+
+    /* Pools: a tape changes pool in the library or on the shelf, where
+     * its lock allows. */
+    {S(AVAILABLE), LC_ASSIGN_POOL, S(AVAILABLE), LC_STAY, -1, guard_assign_pool},
+    {S(IN_TRANSIT_TO_SHELF), LC_ASSIGN_POOL, S(IN_TRANSIT_TO_SHELF), LC_STAY, -1,
+     guard_assign_pool},
+    {S(ARCHIVED), LC_ASSIGN_POOL, S(ARCHIVED), LC_STAY, -1, guard_assign_pool},
+    {S(RETRIEVED), LC_ASSIGN_POOL, S(RETRIEVED), LC_STAY, -1, guard_assign_pool},
 };
 
 /* Refusals that say more than "only X tapes can be ...". */
@@ -209,6 +310,7 @@ static const struct {
     [LC_DELETE] = {"delete", "deleted", false},
     [LC_MEDIUM_LOST] = {"mark irrecoverable", "marked IRRECOVERABLE", true},
     [LC_MEDIUM_BACK] = {"bring back", "brought back", true},
+    [LC_ASSIGN_POOL] = {"assign to a pool", "assigned to another pool", false},
 };
 
 const char *lc_event_name(enum lc_event ev)
@@ -274,8 +376,9 @@ static int refuse(const struct cat_tape *t, enum lc_event ev, char *err, size_t 
 	return -EINVAL;
 }
 
-int lc_check(const struct cat_tape *t, enum lc_event ev, const struct lc_facts *facts,
-	     enum cat_state *to, enum lc_place *place, char *err, size_t errlen)
+/* The row's effect for t, through its guard. */
+static int effect_of(const struct cat_tape *t, enum lc_event ev, const struct lc_facts *facts,
+		     const struct lc_row **row, struct lc_effect *e, char *err, size_t errlen)
 {
 	if ((unsigned)ev >= LC_N_EVENTS || (unsigned)t->state >= CAT_N_STATES) {
 		say(err, errlen, "tape %s: unknown state or event", t->barcode);
@@ -284,14 +387,22 @@ int lc_check(const struct cat_tape *t, enum lc_event ev, const struct lc_facts *
 	const struct lc_row *r = row_of(t->state, ev);
 	if (!r)
 		return refuse(t, ev, err, errlen);
-	enum cat_state next = r->to;
-	if (r->guard) {
-		int rc = r->guard(t, facts, &next, err, errlen);
-		if (rc)
-			return rc;
-	}
+	memset(e, 0, sizeof(*e));
+	e->to = r->to;
+	*row = r;
+	return r->guard ? r->guard(t, facts, e, err, errlen) : 0;
+}
+
+int lc_check(const struct cat_tape *t, enum lc_event ev, const struct lc_facts *facts,
+	     enum cat_state *to, enum lc_place *place, char *err, size_t errlen)
+{
+	const struct lc_row *r;
+	struct lc_effect e;
+	int rc = effect_of(t, ev, facts, &r, &e, err, errlen);
+	if (rc)
+		return rc;
 	if (to)
-		*to = next;
+		*to = e.to;
 	if (place)
 		*place = r->place;
 	return 0;
@@ -301,12 +412,11 @@ int lc_apply(struct cat *cat, const struct cat_tape *t, enum lc_event ev,
 	     const struct lc_facts *facts, uint16_t element, const char *cause, char *err,
 	     size_t errlen)
 {
-	enum cat_state to;
-	enum lc_place place;
-	int rc = lc_check(t, ev, facts, &to, &place, err, errlen);
+	const struct lc_row *r;
+	struct lc_effect e;
+	int rc = effect_of(t, ev, facts, &r, &e, err, errlen);
 	if (rc)
 		return rc;
-	const struct lc_row *r = row_of(t->state, ev);
 	/* The tape must still be what the caller read: in its state and its
 	 * place. */
 	struct cat_change ch = {
@@ -314,11 +424,15 @@ int lc_apply(struct cat *cat, const struct cat_tape *t, enum lc_event ev,
 	    .check_element = true,
 	    .at_none = !t->in_library,
 	    .at = t->element,
-	    .to = to,
-	    .to_none = place == LC_NOWHERE,
+	    .to = e.to,
+	    .to_none = r->place == LC_NOWHERE,
 	    .dest = element,
-	    .keep_element = place == LC_STAY,
+	    .keep_element = r->place == LC_STAY,
 	    .write_protect = r->write_protect,
+	    .pool = e.pool,
+	    .set_lock = e.set_lock,
+	    .lock = e.lock,
+	    .retain_until = e.retain_until,
 	    .cause = cause,
 	};
 	rc = cat_tape_change(cat, t->barcode, &ch);

@@ -40,6 +40,7 @@ enum lc_event {
 	LC_DELETE,	   /* the operator deletes it; its barcode is retired */
 	LC_MEDIUM_LOST,	   /* its medium is missing or beyond repair */
 	LC_MEDIUM_BACK,	   /* its medium opens again */
+	LC_ASSIGN_POOL,	   /* the operator puts it in another pool */
 	LC_N_EVENTS
 };
 
@@ -56,6 +57,13 @@ struct lc_facts {
 	bool has_data;	    /* LC_DELETE: its medium holds a record or filemark */
 	uint64_t data;	    /* LC_DELETE: and this many bytes */
 	enum cat_state was; /* LC_MEDIUM_BACK: the state before IRRECOVERABLE */
+	/* LC_SHELVED: the tape's pool, whose lock it takes; LC_ASSIGN_POOL:
+	 * the pool it goes to. */
+	const struct cat_pool *pool;
+	/* A governance lock does not hold (an administrator allowed to
+	 * bypass it asked to: the caller checked both). */
+	bool bypass_governance;
+	int64_t now; /* ms since the epoch; 0: the clock's */
 };
 
 /* The word for an event in messages: "archive", "move", ... */

@@ -52,6 +52,18 @@ static void open_catalog(void)
 	struct cat_drive d = {.lun = 1};
 	snprintf(d.serial, sizeof(d.serial), "LCDRIVE01");
 	cr_assert_eq(cat_library_create(cat, &info, &d, 1), 0);
+	struct cat_pool p = {.name = "POOL2", .storage_class = "GLACIER"};
+	cr_assert_eq(cat_pool_create(cat, &p), 0);
+	struct cat_pool g = {.name = "GOV30",
+			     .storage_class = "GLACIER",
+			     .lock = CAT_LOCK_GOVERNANCE,
+			     .retention_days = 30};
+	cr_assert_eq(cat_pool_create(cat, &g), 0);
+	struct cat_pool k = {.name = "COMP10",
+			     .storage_class = "DEEP_ARCHIVE",
+			     .lock = CAT_LOCK_COMPLIANCE,
+			     .retention_days = 10};
+	cr_assert_eq(cat_pool_create(cat, &k), 0);
 }
 
 static void close_catalog(void)
@@ -202,6 +214,11 @@ static const struct expect allowed[] = {
     OK(IRRECOVERABLE, RETURN_HOME, IRRECOVERABLE, SLOT),
     OK(IRRECOVERABLE, DELETE, DELETED, OUT),
     OK(IRRECOVERABLE, MEDIUM_BACK, AVAILABLE, STAYS),
+
+    OK(AVAILABLE, ASSIGN_POOL, AVAILABLE, STAYS),
+    OK(IN_TRANSIT_TO_SHELF, ASSIGN_POOL, IN_TRANSIT_TO_SHELF, STAYS),
+    OK(ARCHIVED, ASSIGN_POOL, ARCHIVED, STAYS),
+    OK(RETRIEVED, ASSIGN_POOL, RETRIEVED, STAYS),
 };
 
 /* Refusals with their own errno; every other pair not allowed is -ESTALE
@@ -295,7 +312,11 @@ ParameterizedTest(struct pair *p, lifecycle, every_state_and_event, .init = open
 			    : destination(p->ev);
 
 	char err[512] = "";
-	int rc = lc_apply(cat, &before, p->ev, NULL, dest, "test", err, sizeof(err));
+	struct cat_pool pool2;
+	cr_assert_eq(cat_pool_get(cat, "POOL2", &pool2), 0);
+	struct lc_facts facts = {.pool = &pool2};
+	int rc = lc_apply(cat, &before, p->ev, p->ev == LC_ASSIGN_POOL ? &facts : NULL, dest,
+			  "test", err, sizeof(err));
 	struct cat_tape after = get(bc);
 	cr_assert_eq(cat_events(cat, bc, 0, &ev, &n_after), 0);
 
@@ -335,6 +356,7 @@ ParameterizedTest(struct pair *p, lifecycle, every_state_and_event, .init = open
 	/* A retrieved tape is read-only. */
 	if (p->ev == LC_DOWNLOADED)
 		cr_assert(after.write_protect);
+	cr_assert_str_eq(after.pool, p->ev == LC_ASSIGN_POOL ? "POOL2" : "default");
 }
 
 /* ---- Guards -------------------------------------------------------------- */
@@ -410,4 +432,82 @@ Test(lifecycle_guards, refusals_list_the_states_that_allow_the_event)
 	cr_assert_eq(apply("LCT001L8", LC_ARCHIVE, NULL, 0, err, sizeof(err)), -EINVAL);
 	cr_assert_str_eq(err, "tape LCT001L8 is CREATING; only AVAILABLE, IN_TRANSIT_TO_SHELF or "
 			      "RETRIEVED tapes can be archived");
+}
+
+/* ---- Pools and retention lock -------------------------------------------- */
+
+#define T0  1800000000000ll /* 2027-01-15 08:00 UTC */
+#define DAY (86400ll * 1000)
+
+/* An ARCHIVED tape of pool, shelved at T0 with its pool's lock. */
+static void shelve_in(const char *bc, const char *pool_name)
+{
+	struct cat_pool pool;
+	char err[512];
+	make_tape(bc, CAT_AVAILABLE);
+	cr_assert_eq(cat_pool_get(cat, pool_name, &pool), 0);
+	struct lc_facts f = {.pool = &pool, .now = T0};
+	cr_assert_eq(apply(bc, LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	must(bc, LC_ARCHIVE, 0);
+	must(bc, LC_UPLOADED, 0);
+	cr_assert_eq(apply(bc, LC_SHELVED, &f, 0, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(lifecycle_guards, shelving_takes_the_pools_lock_from_then_on)
+{
+	shelve_in("LCT001L8", "GOV30");
+	struct cat_tape t = get("LCT001L8");
+	cr_assert_eq(t.lock, CAT_LOCK_GOVERNANCE);
+	cr_assert_eq(t.retain_until, T0 + 30 * DAY);
+	/* A pool without a lock gives none. */
+	shelve_in("LCT002L8", "POOL2");
+	t = get("LCT002L8");
+	cr_assert_eq(t.lock, CAT_LOCK_NONE);
+	cr_assert_eq(t.retain_until, 0);
+}
+
+Test(lifecycle_guards, compliance_holds_against_everyone_until_its_date)
+{
+	char err[512];
+	shelve_in("LCT001L8", "COMP10");
+	struct lc_facts f = {.force = true, .bypass_governance = true, .now = T0 + 9 * DAY};
+	cr_assert_eq(apply("LCT001L8", LC_DELETE, &f, 0, err, sizeof(err)), -EPERM);
+	cr_assert(strstr(err, "COMPLIANCE") && strstr(err, "2027-01-25 08:00 UTC") &&
+		      strstr(err, "LCT001L8") && strstr(err, "COMP10"),
+		  "%s", err);
+	struct cat_pool pool2;
+	cr_assert_eq(cat_pool_get(cat, "POOL2", &pool2), 0);
+	f.pool = &pool2;
+	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), -EPERM);
+	cr_assert_eq(get("LCT001L8").state, CAT_ARCHIVED);
+	cr_assert_str_eq(get("LCT001L8").pool, "COMP10");
+	/* Its date passed: a tape like any other. */
+	f.now = T0 + 10 * DAY + 1;
+	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(apply("LCT001L8", LC_DELETE, &f, 0, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(lifecycle_guards, governance_holds_unless_bypassed)
+{
+	char err[512];
+	shelve_in("LCT001L8", "GOV30");
+	struct lc_facts f = {.force = true, .now = T0 + DAY};
+	cr_assert_eq(apply("LCT001L8", LC_DELETE, &f, 0, err, sizeof(err)), -EPERM);
+	cr_assert(strstr(err, "GOVERNANCE") && strstr(err, "--bypass-governance") &&
+		      strstr(err, "governance_bypass"),
+		  "%s", err);
+	f.bypass_governance = true;
+	cr_assert_eq(apply("LCT001L8", LC_DELETE, &f, 0, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(get("LCT001L8").state, CAT_DELETED);
+}
+
+Test(lifecycle_guards, a_tape_already_in_the_pool_is_not_assigned_again)
+{
+	char err[512];
+	struct cat_pool def;
+	make_tape("LCT001L8", CAT_AVAILABLE);
+	cr_assert_eq(cat_pool_get(cat, "default", &def), 0);
+	struct lc_facts f = {.pool = &def};
+	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), -EALREADY);
+	cr_assert(strstr(err, "already"), "%s", err);
 }
