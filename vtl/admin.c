@@ -245,12 +245,14 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 			media_from_barcode(codes[i], &m);
 		snprintf(t->barcode, sizeof(t->barcode), "%s", codes[i]);
 		snprintf(t->media, sizeof(t->media), "%s", tape_media_name(m));
+		snprintf(t->pool, sizeof(t->pool), "%s", req->pool ? req->pool : "default");
 		t->capacity = req->size ? req->size : tape_media_capacity(m);
 	}
 
 	lib_lock(lib);
 	size_t bad = 0;
-	int rc = 0;
+	struct cat_pool pool;
+	int rc = lib_pool_get_locked(lib, tapes[0].pool, &pool, err, errlen);
 	/* A medium directory already holding a cartridge the catalog does
 	 * not know (a lost catalog, a copied-in tape) is never replaced. */
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -465,11 +467,26 @@ out:
 	return rc;
 }
 
-int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err, size_t errlen)
+/* --bypass-governance is honoured only where vtld.conf allows it. */
+static int bypass_allowed(struct lib *lib, bool bypass, char *err, size_t errlen)
 {
+	if (!bypass || lib->cfg.governance_bypass)
+		return 0;
+	lib_err(err, errlen,
+		"--bypass-governance is not allowed by this vtld: set [library] "
+		"governance_bypass = yes in vtld.conf (compliance locks hold regardless)");
+	return -EPERM;
+}
+
+int lib_tape_delete(struct lib *lib, const char *barcode, bool force, bool bypass_governance,
+		    char *err, size_t errlen)
+{
+	int rc = bypass_allowed(lib, bypass_governance, err, errlen);
+	if (rc)
+		return rc;
 	lib_lock(lib);
 	struct cat_tape t;
-	int rc = get_tape(lib, barcode, &t, err, errlen);
+	rc = get_tape(lib, barcode, &t, err, errlen);
 	if (rc)
 		goto out;
 	int di = t.in_library && t.kind == CAT_DRIVE ? lib_drive_at(lib, t.element) : -1;
@@ -487,7 +504,7 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err,
 		rc = -EBUSY;
 		goto out;
 	}
-	struct lc_facts facts = {.force = force};
+	struct lc_facts facts = {.force = force, .bypass_governance = bypass_governance};
 	if (!force)
 		facts.has_data = holds_data(lib, barcode, &facts.data);
 	rc = lc_check(&t, LC_DELETE, &facts, NULL, NULL, err, errlen);
@@ -501,8 +518,14 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err,
 			goto out;
 		}
 	}
-	rc = lc_apply(lib->cat, &t, LC_DELETE, &facts, 0,
-		      force ? "deleted by operator (--force)" : "deleted by operator", err, errlen);
+	/* A bypassed lock is said in the event, for the auditor. */
+	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE &&
+			lc_check(&t, LC_DELETE, &(struct lc_facts){.force = true}, NULL, NULL, NULL,
+				 0) == -EPERM;
+	char cause[128];
+	snprintf(cause, sizeof(cause), "deleted by operator%s%s", force ? " (--force)" : "",
+		 bypassed ? "; governance retention bypassed" : "");
+	rc = lc_apply(lib->cat, &t, LC_DELETE, &facts, 0, cause, err, errlen);
 	if (rc) {
 		/* The drive gave the cartridge up: it goes back in. */
 		char dir[PATH_MAX];
@@ -598,6 +621,132 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
 	if (!rc)
 		lib_wake_shelf(lib);
 out:
+	lib_unlock(lib);
+	return rc;
+}
+
+int lib_tape_assign_pool(struct lib *lib, const char *barcode, const char *pool,
+			 bool bypass_governance, char *err, size_t errlen)
+{
+	int rc = bypass_allowed(lib, bypass_governance, err, errlen);
+	if (rc)
+		return rc;
+	lib_lock(lib);
+	struct cat_tape t;
+	struct cat_pool p;
+	rc = get_tape(lib, barcode, &t, err, errlen);
+	if (!rc)
+		rc = lib_pool_get_locked(lib, pool, &p, err, errlen);
+	if (rc)
+		goto out;
+	struct lc_facts facts = {.pool = &p, .bypass_governance = bypass_governance};
+	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE &&
+			lc_check(&t, LC_ASSIGN_POOL, &(struct lc_facts){.pool = &p}, NULL, NULL,
+				 NULL, 0) == -EPERM;
+	char cause[160];
+	snprintf(cause, sizeof(cause), "assigned by operator from pool %s to pool %s%s", t.pool,
+		 p.name, bypassed ? "; governance retention bypassed" : "");
+	rc = lc_apply(lib->cat, &t, LC_ASSIGN_POOL, &facts, 0, cause, err, errlen);
+out:
+	lib_unlock(lib);
+	return rc;
+}
+
+/* ---- Pools --------------------------------------------------------------- */
+
+int lib_pool_get_locked(struct lib *lib, const char *name, struct cat_pool *p, char *err,
+			size_t errlen)
+{
+	int rc = cat_pool_get(lib->cat, name, p);
+	if (rc == -ENOENT)
+		lib_err(err, errlen,
+			"no pool %s (vtlctl pool list shows the pools; vtlctl pool create makes "
+			"one)",
+			name);
+	else if (rc)
+		lib_err(err, errlen, "cannot read pool %s from the catalog: %s", name,
+			strerror(-rc));
+	return rc;
+}
+
+int lib_pool_get(struct lib *lib, const char *name, struct cat_pool *p, char *err, size_t errlen)
+{
+	lib_lock(lib);
+	int rc = lib_pool_get_locked(lib, name, p, err, errlen);
+	lib_unlock(lib);
+	return rc;
+}
+
+int lib_pools(struct lib *lib, struct cat_pool **out, size_t *n)
+{
+	lib_lock(lib);
+	int rc = cat_pools(lib->cat, out, n);
+	lib_unlock(lib);
+	return rc;
+}
+
+/* Pool names: 1 to 32 of A-Z a-z 0-9 _ - . (AWS allows the same). */
+static int pool_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t n = strlen(name);
+	bool ok = n >= 1 && n <= CAT_POOL_MAX;
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = name[i];
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '_' || c == '-' || c == '.';
+	}
+	if (ok)
+		return 0;
+	char shown[CAT_POOL_MAX * 6 + 8];
+	esc_show(shown, sizeof(shown), name);
+	lib_err(err, errlen, "pool name '%s' is not valid: 1 to %d characters A-Z a-z 0-9 _ - .",
+		shown, CAT_POOL_MAX);
+	return -EINVAL;
+}
+
+int lib_pool_create(struct lib *lib, const struct cat_pool *p, char *err, size_t errlen)
+{
+	int rc = pool_name_check(p->name, err, errlen);
+	if (rc)
+		return rc;
+	if ((p->lock == CAT_LOCK_NONE) != (p->retention_days == 0) ||
+	    p->retention_days > CAT_RETENTION_MAX_DAYS) {
+		lib_err(err, errlen,
+			"pool %s: a retention lock (governance or compliance) needs retention "
+			"days from 1 to %d, and days need a lock",
+			p->name, CAT_RETENTION_MAX_DAYS);
+		return -EINVAL;
+	}
+	lib_lock(lib);
+	rc = cat_pool_create(lib->cat, p);
+	lib_unlock(lib);
+	if (rc == -EEXIST)
+		lib_err(err, errlen,
+			"pool %s exists already (names are compared without case); a pool's "
+			"settings are fixed once it is created: create another",
+			p->name);
+	else if (rc)
+		lib_err(err, errlen, "cannot create pool %s: %s", p->name, strerror(-rc));
+	return rc;
+}
+
+int lib_pool_delete(struct lib *lib, const char *name, char *err, size_t errlen)
+{
+	lib_lock(lib);
+	struct cat_pool p;
+	int rc = lib_pool_get_locked(lib, name, &p, err, errlen);
+	if (!rc) {
+		rc = cat_pool_delete(lib->cat, name);
+		if (rc == -EPERM)
+			lib_err(err, errlen, "pool %s is built in and cannot be deleted", name);
+		else if (rc == -EBUSY)
+			lib_err(err, errlen,
+				"pool %s holds %u tape%s; assign them to another pool (vtlctl tape "
+				"assign-pool) or delete them first",
+				name, p.tapes, p.tapes == 1 ? "" : "s");
+		else if (rc)
+			lib_err(err, errlen, "cannot delete pool %s: %s", name, strerror(-rc));
+	}
 	lib_unlock(lib);
 	return rc;
 }

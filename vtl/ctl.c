@@ -131,6 +131,12 @@ static json_t *tape_json_plain(const struct cat_tape *t)
 	    t->write_protect, "pool", t->pool, "created", created, "changed", changed);
 	if (o && t->in_library)
 		json_object_set_new(o, "element_address", json_integer(t->element));
+	if (o && t->lock != CAT_LOCK_NONE) {
+		char until[32];
+		iso_time(t->retain_until, until, sizeof(until));
+		json_object_set_new(o, "retention_lock", json_string(cat_lock_name(t->lock)));
+		json_object_set_new(o, "retain_until", json_string(until));
+	}
 	return o;
 }
 
@@ -161,6 +167,8 @@ static const char *errno_name(int e)
 		return "ECANCELED";
 	case EMSGSIZE:
 		return "EMSGSIZE";
+	case EPERM:
+		return "EPERM";
 	default:
 		return "EIO";
 	}
@@ -184,6 +192,89 @@ static const char *str_arg(json_t *req, const char *key)
 
 /* ---- Requests ----------------------------------------------------------- */
 
+static json_t *pool_json(const struct cat_pool *p)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:b, s:i}", "name", p->name, "storage_class",
+			      p->storage_class[0] ? p->storage_class : "", "retention_lock",
+			      cat_lock_name(p->lock), "retention_days", (int)p->retention_days,
+			      "builtin", p->builtin, "tapes", (int)p->tapes);
+	if (o && p->created) {
+		char created[32];
+		iso_time(p->created, created, sizeof(created));
+		json_object_set_new(o, "created", json_string(created));
+	}
+	return o;
+}
+
+static json_t *do_pool(struct lib *lib, const char *op, json_t *req)
+{
+	char err[LIB_ERR_MAX] = "";
+	const char *name = str_arg(req, "name");
+	if (strcmp(op, "pool.list") == 0) {
+		struct cat_pool *v;
+		size_t n;
+		int rc = lib_pools(lib, &v, &n);
+		if (rc)
+			return fail(rc, "cannot list the pools in the catalog");
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, pool_json(&v[i]));
+		free(v);
+		json_t *r = ok();
+		json_object_set_new(r, "pools", arr);
+		return r;
+	}
+	if (!name) {
+		char msg[128], q[64];
+		snprintf(msg, sizeof(msg), "%s needs a pool name", quote(q, op));
+		return fail(-EINVAL, msg);
+	}
+	struct cat_pool p;
+	memset(&p, 0, sizeof(p));
+	int rc;
+	if (strcmp(op, "pool.create") == 0) {
+		const char *cls = str_arg(req, "storage_class");
+		const char *lock = str_arg(req, "retention_lock");
+		json_t *days = json_object_get(req, "retention_days");
+		if (!name[0] || strlen(name) >= sizeof(p.name)) {
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "a pool name has 1 to %d characters A-Z a-z 0-9 _ - .",
+				 CAT_POOL_MAX);
+			return fail(-EINVAL, msg);
+		}
+		snprintf(p.name, sizeof(p.name), "%s", name);
+		if (cls && strlen(cls) >= sizeof(p.storage_class))
+			return fail(-EINVAL, "storage_class is too long");
+		snprintf(p.storage_class, sizeof(p.storage_class), "%s", cls ? cls : "");
+		if (lock && cat_lock_parse(lock, &p.lock)) {
+			char msg[160], q[64];
+			snprintf(msg, sizeof(msg),
+				 "unknown retention_lock '%s'; use none, governance or compliance",
+				 quote(q, lock));
+			return fail(-EINVAL, msg);
+		}
+		if (days && (!json_is_integer(days) || json_integer_value(days) < 0 ||
+			     json_integer_value(days) > CAT_RETENTION_MAX_DAYS))
+			return fail(-EINVAL, "retention_days must be an integer from 1 to 36500");
+		p.retention_days = days ? (uint32_t)json_integer_value(days) : 0;
+		rc = lib_pool_create(lib, &p, err, sizeof(err));
+		if (!rc)
+			rc = lib_pool_get(lib, p.name, &p, err, sizeof(err));
+	} else if (strcmp(op, "pool.show") == 0) {
+		rc = lib_pool_get(lib, name, &p, err, sizeof(err));
+	} else {
+		rc = lib_pool_delete(lib, name, err, sizeof(err));
+		if (!rc)
+			return ok();
+	}
+	if (rc)
+		return fail(rc, err);
+	json_t *r = ok();
+	json_object_set_new(r, "pool", pool_json(&p));
+	return r;
+}
+
 static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 {
 	int state = -1;
@@ -201,14 +292,23 @@ static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 		}
 		state = (int)st;
 	}
+	const char *pool = str_arg(req, "pool");
 	struct cat_tape *tapes;
 	size_t n;
+	if (pool) {
+		struct cat_pool p;
+		char err[LIB_ERR_MAX];
+		int rc = lib_pool_get(lib, pool, &p, err, sizeof(err));
+		if (rc)
+			return fail(rc, err);
+	}
 	int rc = lib_tape_list(lib, state, &tapes, &n);
 	if (rc)
 		return fail(rc, "cannot list the tapes in the catalog");
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, tape_json(&tapes[i]));
+		if (!pool || strcmp(tapes[i].pool, pool) == 0)
+			json_array_append_new(arr, tape_json(&tapes[i]));
 	free(tapes);
 	json_t *r = ok();
 	json_object_set_new(r, "tapes", arr);
@@ -234,8 +334,7 @@ static json_t *do_tape_show(struct lib *lib, struct upl *u, json_t *req)
 	return r;
 }
 
-static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char *err,
-			      size_t errlen)
+static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char *err, size_t errlen)
 {
 	json_t *arr = json_object_get(req, "barcodes");
 	const char *prefix = str_arg(req, "prefix");
@@ -266,6 +365,7 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 	    .count = (size_t)cnt,
 	    .media = str_arg(req, "type"),
 	    .size = size ? (uint64_t)json_integer_value(size) : 0,
+	    .pool = str_arg(req, "pool"),
 	};
 	char(*made)[17] = NULL;
 	size_t n_made = 0;
@@ -665,6 +765,10 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 		return do_rebuild(s);
 	if (strcmp(op, "catalog.rebuild.status") == 0)
 		return do_rebuild_status(s, req);
+	if (strncmp(op, "pool.", 5) == 0 &&
+	    (strcmp(op + 5, "list") == 0 || strcmp(op + 5, "create") == 0 ||
+	     strcmp(op + 5, "show") == 0 || strcmp(op + 5, "delete") == 0))
+		return do_pool(lib, op, req);
 	if (strcmp(op, "drive.unload") == 0) {
 		json_t *d = json_object_get(req, "drive");
 		if (!json_is_integer(d) || json_integer_value(d) < 1)
@@ -673,7 +777,7 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 		return rc ? fail(rc, err) : ok();
 	}
 	static const char *const tape_ops[] = {"tape.move", "tape.delete", "tape.archive",
-					       "tape.retrieve"};
+					       "tape.retrieve", "tape.assign_pool"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(tape_ops) / sizeof(tape_ops[0]); i++)
 		known |= strcmp(op, tape_ops[i]) == 0;
@@ -697,8 +801,8 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 			return fail(-EINVAL, "tape.move needs \"to\"");
 		if (parse_where(to, &kind, &ordinal)) {
 			char msg[160], q[64];
-			snprintf(msg, sizeof(msg), "bad destination '%s'; use slot:N, drive:N or ie:N",
-				 quote(q, to));
+			snprintf(msg, sizeof(msg),
+				 "bad destination '%s'; use slot:N, drive:N or ie:N", quote(q, to));
 			return fail(-EINVAL, msg);
 		}
 		return with_tape(lib, u, b, lib_tape_move(lib, b, kind, ordinal, err, sizeof(err)),
@@ -706,7 +810,17 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 	}
 	if (strcmp(op, "tape.delete") == 0) {
 		bool force = json_is_true(json_object_get(req, "force"));
-		return with_tape(lib, u, b, lib_tape_delete(lib, b, force, err, sizeof(err)), err);
+		bool bypass = json_is_true(json_object_get(req, "bypass_governance"));
+		return with_tape(lib, u, b,
+				 lib_tape_delete(lib, b, force, bypass, err, sizeof(err)), err);
+	}
+	if (strcmp(op, "tape.assign_pool") == 0) {
+		const char *pool = str_arg(req, "pool");
+		bool bypass = json_is_true(json_object_get(req, "bypass_governance"));
+		if (!pool)
+			return fail(-EINVAL, "tape.assign_pool needs \"pool\"");
+		return with_tape(lib, u, b,
+				 lib_tape_assign_pool(lib, b, pool, bypass, err, sizeof(err)), err);
 	}
 	if (strcmp(op, "tape.archive") == 0) {
 		/* With "wait" (vtlctl --wait polls for ARCHIVED), a tape already
@@ -1068,8 +1182,7 @@ static void *serve(void *arg)
 }
 
 int ctl_server_start(struct lib *lib, struct upl *upl, const char *path, ctl_log_fn log,
-		     struct ctl_server **out,
-		     char *err, size_t errlen)
+		     struct ctl_server **out, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {

@@ -747,13 +747,18 @@ int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const
 	uint32_t ord;
 	int rc = cat_tape_get(lib->cat, barcode, &t);
 	enum lc_place place = LC_STAY;
+	/* On the shelf, a tape takes its pool's retention lock. */
+	struct cat_pool pool;
+	struct lc_facts facts = {0};
+	if (!rc && ev == LC_SHELVED && cat_pool_get(lib->cat, t.pool, &pool) == 0)
+		facts.pool = &pool;
 	if (!rc)
-		rc = lc_check(&t, ev, NULL, NULL, &place, NULL, 0);
+		rc = lc_check(&t, ev, &facts, NULL, &place, NULL, 0);
 	/* Into the first free import/export element (a retrieved tape). */
 	if (!rc && place == LC_ELEMENT)
 		rc = lib_first_free(lib, CAT_IE, 0, &ie, &ord);
 	if (!rc)
-		rc = lc_apply(lib->cat, &t, ev, NULL, ie, cause, NULL, 0);
+		rc = lc_apply(lib->cat, &t, ev, &facts, ie, cause, NULL, 0);
 	if (!rc && place == LC_ELEMENT)
 		smc_notify(&lib->changer, ASC_IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
 	else if (!rc && place == LC_NOWHERE && t.in_library)

@@ -52,6 +52,10 @@ struct lib_config {
 	 * by default). false: the host must unload it first (LOAD UNLOAD),
 	 * or the move fails with 53/01 as IBM's TS3310 reports. */
 	bool auto_unload;
+	/* An administrator may delete or re-pool a tape under a governance
+	 * retention lock before its date (--bypass-governance); compliance
+	 * locks hold whatever this says. [library] governance_bypass. */
+	bool governance_bypass;
 	/* Where the library says what it repaired or refused at open and on
 	 * loads (level 0 error, 1 warning, 2 info); NULL: silent. */
 	void (*log)(void *arg, int level, const char *msg);
@@ -100,6 +104,7 @@ struct lib_create {
 	size_t count;
 	const char *media; /* NULL: from the barcode suffix (L5..L9) or the default */
 	uint64_t size;	   /* 0: the media's native capacity */
+	const char *pool;  /* NULL: "default" */
 };
 /* On success *created (may be NULL) gets the malloc'd barcodes made,
  * *n_created their number. */
@@ -110,7 +115,20 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
  * CAT_DRIVE or CAT_IE), as the picker would. */
 int lib_tape_move(struct lib *lib, const char *barcode, enum cat_kind kind, uint32_t ordinal,
 		  char *err, size_t errlen);
-int lib_tape_delete(struct lib *lib, const char *barcode, bool force, char *err, size_t errlen);
+/* force: destroy data; bypass_governance: before a governance lock's
+ * date (refused unless lib_config.governance_bypass). */
+int lib_tape_delete(struct lib *lib, const char *barcode, bool force, bool bypass_governance,
+		    char *err, size_t errlen);
+/* Put a tape in another pool (AWS's AssignTapePool): where its retention
+ * lock allows; an ARCHIVED tape's objects keep their storage class. */
+int lib_tape_assign_pool(struct lib *lib, const char *barcode, const char *pool,
+			 bool bypass_governance, char *err, size_t errlen);
+
+/* Pools (catalog.h, struct cat_pool). */
+int lib_pool_create(struct lib *lib, const struct cat_pool *p, char *err, size_t errlen);
+int lib_pool_get(struct lib *lib, const char *name, struct cat_pool *p, char *err, size_t errlen);
+int lib_pools(struct lib *lib, struct cat_pool **out, size_t *n);
+int lib_pool_delete(struct lib *lib, const char *name, char *err, size_t errlen);
 /* Send a tape to the shelf: it leaves the library now and becomes
  * ARCHIVED once its worker has every byte in the store. */
 int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t errlen);

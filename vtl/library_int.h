@@ -68,6 +68,10 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 /* The lifecycle event a move of t into an element of kind `to` is. */
 enum lc_event lib_move_event(const struct cat_tape *t, enum cat_kind to);
 
+/* cat_pool_get with a sentence for a person (called with the lock). */
+int lib_pool_get_locked(struct lib *lib, const char *name, struct cat_pool *p, char *err,
+			size_t errlen);
+
 /* Wake the shelf's worker, if one is attached (called with the lock). */
 void lib_wake_shelf(struct lib *lib);
 

@@ -172,10 +172,13 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	int rc = upl_cat_segs(u, t->barcode, &rows, &n);
 	if (rc)
 		return rc;
+	/* The class of the tape's pool, else [store] archive_class. */
+	struct cat_pool pool;
 	pthread_mutex_lock(&u->cat_mu);
 	rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
+	bool own = cat_pool_get(u->cat, t->pool, &pool) == 0 && pool.storage_class[0];
 	pthread_mutex_unlock(&u->cat_mu);
-	const char *cls = u->cfg.archive_class;
+	const char *cls = own ? pool.storage_class : u->cfg.archive_class;
 	struct store *sst = u->shelf_st ? u->shelf_st : u->st;
 	const struct store_config *sc = u->shelf_st ? &u->shelf_cfg : &u->cfg;
 	for (size_t i = 0; !rc && (u->shelf_st ? i <= n : cls[0] && i < n); i++) {

@@ -33,15 +33,21 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vtlctl [--socket PATH] [--json] COMMAND ...\n"
 		   "\n"
-		   "  tape create [--type LTO-5..LTO-9] [--size N] BARCODE...\n"
-		   "  tape create [--type T] [--size N] --prefix P --count N\n"
-		   "  tape list [--state STATE] [--json]\n"
+		   "  tape create [--type LTO-5..LTO-9] [--size N] [--pool P] BARCODE...\n"
+		   "  tape create [--type T] [--size N] [--pool P] --prefix P --count N\n"
+		   "  tape list [--state STATE] [--pool P] [--json]\n"
 		   "  tape show BARCODE [--json]\n"
-		   "  tape delete BARCODE [--force]\n"
+		   "  tape delete BARCODE [--force] [--bypass-governance]\n"
+		   "  tape assign-pool BARCODE POOL [--bypass-governance]\n"
 		   "  tape move BARCODE --to slot:N|drive:N|ie:N\n"
 		   "  tape archive BARCODE [--wait]\n"
 		   "  tape retrieve BARCODE [--wait]\n"
 		   "  drive unload N\n"
+		   "  pool create NAME [--storage-class C] [--lock governance|compliance\n"
+		   "                   --retention-days 1..36500]\n"
+		   "  pool list [--json]\n"
+		   "  pool show NAME [--json]\n"
+		   "  pool delete NAME\n"
 		   "  library show [--json]\n"
 		   "  status [--json]         object store: what is not yet in it, and why\n"
 		   "  store retry [--json]    once what held uploads back is fixed: read the\n"
@@ -334,13 +340,15 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
 
 static int cmd_tape_create(int argc, char **argv)
 {
-	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL;
+	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL, *pool = NULL;
 	json_t *codes = json_array();
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
 		const char *v;
 		if ((v = opt_value(argc, argv, &i, "--type", &missing)))
 			type = v;
+		else if ((v = opt_value(argc, argv, &i, "--pool", &missing)))
+			pool = v;
 		else if ((v = opt_value(argc, argv, &i, "--size", &missing)))
 			size_s = v;
 		else if ((v = opt_value(argc, argv, &i, "--prefix", &missing)))
@@ -392,6 +400,8 @@ static int cmd_tape_create(int argc, char **argv)
 	}
 	if (type)
 		json_object_set_new(req, "type", json_string(type));
+	if (pool)
+		json_object_set_new(req, "pool", json_string(pool));
 	if (size_s) {
 		uint64_t sz;
 		if (parse_size(size_s, &sz) || sz > INT64_MAX) {
@@ -416,8 +426,11 @@ static int cmd_tape_create(int argc, char **argv)
 			human_bytes(
 			    (uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
 			    sizeof(cap));
-			printf("created tape %s (%s, %s) in %s\n", jstr(o, "barcode"),
-			       jstr(o, "type"), cap, jstr(o, "location"));
+			const char *in = jstr(o, "pool");
+			bool other = in && strcmp(in, "default") != 0;
+			printf("created tape %s (%s, %s%s%s) in %s\n", jstr(o, "barcode"),
+			       jstr(o, "type"), cap, other ? ", pool " : "", other ? in : "",
+			       jstr(o, "location"));
 		}
 	}
 	json_decref(r);
@@ -426,12 +439,14 @@ static int cmd_tape_create(int argc, char **argv)
 
 static int cmd_tape_list(int argc, char **argv)
 {
-	const char *state = NULL;
+	const char *state = NULL, *pool = NULL;
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
 		const char *v;
 		if ((v = opt_value(argc, argv, &i, "--state", &missing)))
 			state = v;
+		else if ((v = opt_value(argc, argv, &i, "--pool", &missing)))
+			pool = v;
 		else if (strcmp(argv[i], "--json") == 0)
 			want_json = true;
 		else
@@ -442,6 +457,8 @@ static int cmd_tape_list(int argc, char **argv)
 	json_t *req = json_pack("{s:s}", "op", "tape.list");
 	if (state)
 		json_object_set_new(req, "state", json_string(state));
+	if (pool)
+		json_object_set_new(req, "pool", json_string(pool));
 	json_t *r = request(req);
 	if (!r)
 		return EXIT_FAIL;
@@ -651,8 +668,9 @@ static int cmd_store_retry(int argc, char **argv)
 /* Commands of the form "tape VERB BARCODE [flags]". */
 static int cmd_tape_one(const char *verb, int argc, char **argv)
 {
-	const char *barcode = NULL, *to = NULL;
-	bool force = false, wait = false;
+	const char *barcode = NULL, *to = NULL, *pool = NULL;
+	bool force = false, wait = false, bypass = false;
+	bool assign = strcmp(verb, "assign-pool") == 0;
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
 		const char *v;
@@ -660,6 +678,11 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 			to = v;
 		else if (strcmp(verb, "delete") == 0 && strcmp(argv[i], "--force") == 0)
 			force = true;
+		else if ((strcmp(verb, "delete") == 0 || assign) &&
+			 strcmp(argv[i], "--bypass-governance") == 0)
+			bypass = true;
+		else if (assign && barcode && !pool && argv[i][0] != '-')
+			pool = argv[i];
 		else if ((strcmp(verb, "archive") == 0 || strcmp(verb, "retrieve") == 0) &&
 			 strcmp(argv[i], "--wait") == 0)
 			wait = true;
@@ -678,9 +701,15 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		return usage_error("tape %s: which tape? give its barcode", verb);
 	if (strcmp(verb, "move") == 0 && !to)
 		return usage_error("tape move: where to? --to slot:N, drive:N or ie:N");
+	if (assign && !pool)
+		return usage_error("tape assign-pool: which pool? tape assign-pool BARCODE POOL");
 	char op[32];
-	snprintf(op, sizeof(op), "tape.%s", verb);
+	snprintf(op, sizeof(op), "tape.%s", assign ? "assign_pool" : verb);
 	json_t *req = json_pack("{s:s, s:s}", "op", op, "barcode", barcode);
+	if (pool)
+		json_object_set_new(req, "pool", json_string(pool));
+	if (bypass)
+		json_object_set_new(req, "bypass_governance", json_true());
 	if (to)
 		json_object_set_new(req, "to", json_string(to));
 	if (force)
@@ -709,6 +738,9 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		       json_integer_value(json_object_get(t, "used_bytes")));
 		printf("%-16s %s\n", "write_protected",
 		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
+		if (jstr(t, "retention_lock"))
+			printf("%-16s %s until %s\n", "retention_lock", jstr(t, "retention_lock"),
+			       jstr(t, "retain_until"));
 		if (json_object_get(t, "uploaded_bytes")) {
 			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "uploaded_bytes",
 			       json_integer_value(json_object_get(t, "uploaded_bytes")));
@@ -727,8 +759,92 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		printf("tape %s is in %s (%s)\n", barcode, jstr(t, "location"), jstr(t, "state"));
 	} else if (strcmp(verb, "delete") == 0) {
 		printf("tape %s deleted; its barcode is retired\n", barcode);
+	} else if (assign) {
+		printf("tape %s is in pool %s (%s)\n", barcode, jstr(t, "pool"), jstr(t, "state"));
 	} else {
 		printf("tape %s is %s (%s)\n", barcode, jstr(t, "state"), jstr(t, "location"));
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static void print_pool(json_t *p)
+{
+	const char *cls = jstr(p, "storage_class");
+	printf("%-16s %-14s %-11s %6" JSON_INTEGER_FORMAT " days %5" JSON_INTEGER_FORMAT
+	       " tapes%s\n",
+	       jstr(p, "name"), cls && cls[0] ? cls : "(store's)", jstr(p, "retention_lock"),
+	       json_integer_value(json_object_get(p, "retention_days")),
+	       json_integer_value(json_object_get(p, "tapes")),
+	       json_is_true(json_object_get(p, "builtin")) ? "  built in" : "");
+}
+
+/* pool create|list|show|delete */
+static int cmd_pool(const char *verb, int argc, char **argv)
+{
+	const char *name = NULL, *cls = NULL, *lock = NULL, *days_s = NULL;
+	bool create = strcmp(verb, "create") == 0, list = strcmp(verb, "list") == 0;
+	if (!create && !list && strcmp(verb, "show") != 0 && strcmp(verb, "delete") != 0)
+		return usage_error("unknown command 'pool %s'", verb);
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if (create && (v = opt_value(argc, argv, &i, "--storage-class", &missing)))
+			cls = v;
+		else if (create && (v = opt_value(argc, argv, &i, "--lock", &missing)))
+			lock = v;
+		else if (create && (v = opt_value(argc, argv, &i, "--retention-days", &missing)))
+			days_s = v;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else if (missing || argv[i][0] == '-' || name || list)
+			return usage_error("pool %s: %s '%s'", verb,
+					   missing	       ? "missing value for"
+					   : argv[i][0] == '-' ? "unknown option"
+							       : "unexpected argument",
+					   argv[i]);
+		else
+			name = argv[i];
+	}
+	if (!list && !name)
+		return usage_error("pool %s: which pool? give its name", verb);
+	char op[32];
+	snprintf(op, sizeof(op), "pool.%s", verb);
+	json_t *req = json_pack("{s:s}", "op", op);
+	if (name)
+		json_object_set_new(req, "name", json_string(name));
+	if (cls)
+		json_object_set_new(req, "storage_class", json_string(cls));
+	if (lock)
+		json_object_set_new(req, "retention_lock", json_string(lock));
+	if (days_s) {
+		char *end;
+		long long d = strtoll(days_s, &end, 10);
+		if (*end || d < 1 || d > 36500) {
+			json_decref(req);
+			return usage_error("pool create: --retention-days takes 1 to 36500");
+		}
+		json_object_set_new(req, "retention_days", json_integer(d));
+	}
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	if (list) {
+		json_t *pools = json_object_get(r, "pools"), *p;
+		size_t i;
+		if (want_json)
+			print_json(pools);
+		else
+			json_array_foreach(pools, i, p) print_pool(p);
+	} else if (strcmp(verb, "delete") == 0) {
+		if (want_json)
+			print_json(r);
+		else
+			printf("pool %s deleted\n", name);
+	} else if (want_json) {
+		print_json(json_object_get(r, "pool"));
+	} else {
+		print_pool(json_object_get(r, "pool"));
 	}
 	json_decref(r);
 	return EXIT_OK;
@@ -1001,10 +1117,12 @@ int main(int argc, char **argv)
 			return cmd_tape_list(rest_c, rest_v);
 		if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0 ||
 		    strcmp(verb, "move") == 0 || strcmp(verb, "archive") == 0 ||
-		    strcmp(verb, "retrieve") == 0)
+		    strcmp(verb, "retrieve") == 0 || strcmp(verb, "assign-pool") == 0)
 			return cmd_tape_one(verb, rest_c, rest_v);
 		return usage_error("unknown command 'tape %s'", verb);
 	}
+	if (strcmp(noun, "pool") == 0 && verb)
+		return cmd_pool(verb, rest_c, rest_v);
 	if (strcmp(noun, "drive") == 0 && verb && strcmp(verb, "unload") == 0)
 		return cmd_drive_unload(rest_c, rest_v);
 	if (strcmp(noun, "library") == 0 && verb && strcmp(verb, "show") == 0)

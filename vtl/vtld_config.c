@@ -313,6 +313,16 @@ static int handle(void *user, const char *section, const char *name, const char 
 			l->auto_unload = false;
 		else
 			bad = 1;
+	} else if (KEY("library", "governance_bypass")) {
+		why = "use yes or no";
+		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0 ||
+		    strcasecmp(value, "true") == 0)
+			l->governance_bypass = true;
+		else if (strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0 ||
+			 strcasecmp(value, "false") == 0)
+			l->governance_bypass = false;
+		else
+			bad = 1;
 	} else if (KEY("tapes", "default_type")) {
 		bad = tape_media_parse(value, &l->default_media) != 0;
 		why = "use LTO-5 .. LTO-9";

@@ -101,8 +101,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 2);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
+	cr_assert_eq(cat_schema_version(C), 3);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 3);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -541,4 +541,105 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 	free(ev);
 	cr_assert_gt(moves, CRASH_ROUNDS, "only %zu moves were made", moves);
 	tlib_stop(&t);
+}
+
+/* ---- Pools (migration 3) -------------------------------------------------- */
+
+Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
+{
+	make_library();
+	cr_assert_eq(create("OLD001L8"), 0);
+	cat_close(C);
+	C = NULL;
+	/* Back to what migration 2 left: no pools, no lock columns. */
+	cr_assert_eq(sql_exec("DROP TRIGGER tapes_pool_insert; DROP TRIGGER tapes_pool_update;"
+			      "DROP TRIGGER pools_in_use; DROP TABLE pools;"
+			      "ALTER TABLE tapes DROP COLUMN lock_mode;"
+			      "ALTER TABLE tapes DROP COLUMN retain_until;"
+			      "PRAGMA user_version = 2"),
+		     SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_schema_version(C), 3);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
+	cr_assert_str_eq(t.pool, "default");
+	cr_assert_eq(t.lock, CAT_LOCK_NONE);
+	cr_assert_eq(t.retain_until, 0);
+	struct cat_pool p;
+	cr_assert_eq(cat_pool_get(C, "default", &p), 0);
+	cr_assert_eq(p.tapes, 1);
+}
+
+Test(catalog, built_in_pools_are_there_and_kept)
+{
+	struct cat_pool *v;
+	size_t n;
+	cr_assert_eq(cat_pools(C, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0].name, "DEEP_ARCHIVE");
+	cr_assert_str_eq(v[0].storage_class, "DEEP_ARCHIVE");
+	cr_assert_str_eq(v[1].name, "GLACIER");
+	cr_assert_str_eq(v[2].name, "default");
+	cr_assert_str_eq(v[2].storage_class, "");
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(v[i].builtin);
+		cr_assert_eq(v[i].lock, CAT_LOCK_NONE);
+		cr_assert_eq(cat_pool_delete(C, v[i].name), -EPERM);
+	}
+	free(v);
+}
+
+Test(catalog, a_pool_round_trips_and_its_settings_are_checked)
+{
+	struct cat_pool p = {.name = "Vault-7",
+			     .storage_class = "GLACIER",
+			     .lock = CAT_LOCK_COMPLIANCE,
+			     .retention_days = 36500};
+	cr_assert_eq(cat_pool_create(C, &p), 0);
+	struct cat_pool q;
+	cr_assert_eq(cat_pool_get(C, "Vault-7", &q), 0);
+	cr_assert_str_eq(q.storage_class, "GLACIER");
+	cr_assert_eq(q.lock, CAT_LOCK_COMPLIANCE);
+	cr_assert_eq(q.retention_days, 36500);
+	cr_assert_not(q.builtin);
+	cr_assert_gt(q.created, 0);
+	/* Names are unique without case; settings are fixed. */
+	struct cat_pool dup = {.name = "VAULT-7"};
+	cr_assert_eq(cat_pool_create(C, &dup), -EEXIST);
+	struct cat_pool nodays = {.name = "X", .lock = CAT_LOCK_GOVERNANCE};
+	cr_assert_eq(cat_pool_create(C, &nodays), -EINVAL);
+	struct cat_pool nolock = {.name = "Y", .retention_days = 3};
+	cr_assert_eq(cat_pool_create(C, &nolock), -EINVAL);
+	struct cat_pool toolong = {
+	    .name = "Z", .lock = CAT_LOCK_GOVERNANCE, .retention_days = 36501};
+	cr_assert_eq(cat_pool_create(C, &toolong), -EINVAL);
+	cr_assert_eq(cat_pool_get(C, "X", &q), -ENOENT);
+}
+
+Test(catalog, a_pool_a_live_tape_names_is_kept_and_a_tape_names_a_pool_that_exists)
+{
+	make_library();
+	struct cat_pool p = {.name = "P1"};
+	cr_assert_eq(cat_pool_create(C, &p), 0);
+	struct cat_tape t;
+	new_tape(&t, "PPP001L8");
+	snprintf(t.pool, sizeof(t.pool), "P1");
+	cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	cr_assert_eq(cat_pool_delete(C, "P1"), -EBUSY);
+	/* The catalog itself refuses a tape of no pool, whoever writes. */
+	new_tape(&t, "PPP002L8");
+	snprintf(t.pool, sizeof(t.pool), "NOPE");
+	cr_assert_neq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	cr_assert_eq(cat_tape_get(C, "PPP002L8", &t), -ENOENT);
+	cr_assert_neq(sql_exec("UPDATE tapes SET pool = 'NOPE' WHERE barcode = 'PPP001L8'"),
+		      SQLITE_OK);
+	/* Once the tape is deleted, the pool may go. */
+	struct cat_change del = {.from = CAT_CREATING,
+				 .to = CAT_DELETED,
+				 .to_none = true,
+				 .write_protect = -1,
+				 .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "PPP001L8", &del), 0);
+	cr_assert_eq(cat_pool_delete(C, "P1"), 0);
+	cr_assert_eq(cat_pool_get(C, "P1", &p), -ENOENT);
 }

@@ -210,6 +210,52 @@ run 1 "catalog rebuild --json without a store" catalog rebuild --json
 run 2 "catalog rebuild with an argument" catalog rebuild ABC123L8
 run 2 "catalog without a verb" catalog
 
+# --- Pools and the retention lock.
+run 0 "pool list" pool list --json
+[ "$(jq -c '[.[] | select(.builtin) | .name]' <<<"$OUT")" = '["DEEP_ARCHIVE","GLACIER","default"]' ] &&
+	ok "built-in pools: default, GLACIER, DEEP_ARCHIVE" || bad "built-in pools" "$OUT"
+run 0 "pool create governance" pool create GOV30 --storage-class GLACIER --lock governance --retention-days 30
+expect "pool create shows the pool" "$OUT" "governance"
+run 1 "a pool name taken in another case" pool create gov30
+expect "taken name explained" "$ERR" "exists already"
+run 1 "a lock needs days" pool create NODAYS --lock governance
+expect "lock without days explained" "$ERR" "retention days from 1 to 36500"
+run 2 "days out of range" pool create LONG --lock compliance --retention-days 36501
+run 1 "a bad lock mode" pool create ODD --lock forever --retention-days 3
+expect "bad lock named" "$ERR" "use none, governance or compliance"
+run 0 "pool create compliance" pool create COMP1 --lock compliance --retention-days 1
+run 0 "tape create in a pool" tape create --pool GOV30 POOL01L8
+expect "create names the pool" "$OUT" "pool GOV30"
+run 0 "tape create in a compliance pool" tape create --pool COMP1 POOL02L8
+run 1 "tape create in no pool" tape create --pool NOPE POOL03L8
+expect "no pool named, and the fix" "$ERR" "no pool NOPE (vtlctl pool list"
+run 0 "tape list --pool" tape list --pool GOV30 --json
+[ "$(jq -c '[.[].barcode]' <<<"$OUT")" = '["POOL01L8"]' ] && ok "list by pool" || bad "list by pool" "$OUT"
+run 1 "tape list --pool of no pool" tape list --pool NOPE
+run 0 "archive a governance tape" tape archive POOL01L8 --wait
+run 0 "archive a compliance tape" tape archive POOL02L8 --wait
+run 0 "show a locked tape" tape show POOL01L8
+expect "show says the lock and its end" "$OUT" "retention_lock   governance until 20"
+run 1 "delete of a governance tape refused" tape delete POOL01L8 --force
+expect "refusal names the rule, the pool and the date" "$ERR" "under GOVERNANCE retention until 20"
+expect "refusal names the pool" "$ERR" "(pool GOV30)"
+run 1 "bypass refused where vtld.conf does not allow it" tape delete POOL01L8 --force --bypass-governance
+expect "bypass refusal names the key" "$ERR" "governance_bypass = yes"
+run 1 "delete of a compliance tape refused" tape delete POOL02L8 --force
+expect "compliance: no one" "$ERR" "no one can have it deleted"
+run 1 "re-pooling a locked tape refused" tape assign-pool POOL02L8 default
+run 0 "re-pooling an unlocked tape" tape assign-pool ABC123L8 GLACIER
+expect "assign says the pool" "$OUT" "in pool GLACIER"
+run 1 "a pool in use is kept" pool delete GOV30
+expect "in use explained" "$ERR" "holds 1 tape"
+run 1 "a built-in pool is kept" pool delete GLACIER
+expect "built in explained" "$ERR" "built in"
+run 0 "pool create, then delete an empty one" pool create EMPTY
+run 0 "pool delete" pool delete EMPTY
+run 1 "pool show of a deleted pool" pool show EMPTY
+run 2 "pool without a name" pool show
+run 2 "pool assign without a pool" tape assign-pool ABC123L8
+
 # --- Restart keeps everything; SIGTERM is a clean shutdown.
 list_before=$("$VTLCTL" tape list --json | jq -c "$NOUPL")
 stop_vtld
@@ -239,6 +285,7 @@ product = 03584L32
 drives = 2
 slots = 10
 ie_slots = 1
+governance_bypass = yes
 [tapes]
 default_type = LTO-7
 EOF
@@ -249,6 +296,14 @@ run 0 "configured library" library show --json
 	ok "config keys applied" || bad "config" "$OUT"
 run 0 "default type from config" tape create CFG001
 expect "LTO-7 default" "$OUT" "(LTO-7"
+# governance_bypass = yes: an administrator may delete a governance tape.
+run 0 "a governance pool" pool create GOV7 --lock governance --retention-days 7
+run 0 "a tape in it" tape create --pool GOV7 GOVB01
+run 0 "archived" tape archive GOVB01 --wait
+run 1 "without the bypass still refused" tape delete GOVB01 --force
+run 0 "with the bypass" tape delete GOVB01 --force --bypass-governance
+run 0 "the bypass is in the events" events --tape GOVB01 --json
+expect "bypass recorded" "$(jq -r '.[-1].cause' <<<"$OUT")" "governance retention bypassed"
 stop_vtld
 printf '[library]\nbogus = 1\n' >"$T/bad.conf"
 "$VTLD" -c "$T/bad.conf" --data-dir "$T/data3" --foreground 2>"$T/bad.log"

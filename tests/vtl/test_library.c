@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+
 #include "tests/catalog/libtest.h"
 #include "vtl/uploader.h"
 
@@ -536,7 +538,8 @@ static struct upl *start_shelf(void)
 	struct upl *u;
 	store_config_defaults(&c);
 	c.idle_secs = 1;
-	cr_assert_eq(store_config_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0, "%s", T.err);
+	cr_assert_eq(store_config_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0, "%s",
+		     T.err);
 	cr_assert_eq(upl_start(T.lib, st, &c, NULL, &u, T.err, sizeof(T.err)), 0, "%s", T.err);
 	return u;
 }
@@ -583,6 +586,51 @@ Test(smc, retrieved_tape_appears_in_an_ie_element_placed_by_the_operator)
 	uint8_t ms[6] = {MODE_SENSE_6, 0, 0x3f, 0, 255, 0};
 	cr_assert_eq(run(drv, &t, N1, ms, 6, 255), 0);
 	cr_assert(t.buf[2] & 0x80, "WP in the mode parameter header");
+}
+
+/* A tape goes to its pool's storage class, and takes its pool's lock. */
+Test(smc, archive_puts_a_tape_in_its_pools_class_and_lock)
+{
+	struct cat_pool p = {.name = "COLD",
+			     .storage_class = "DEEP_ARCHIVE",
+			     .lock = CAT_LOCK_GOVERNANCE,
+			     .retention_days = 3};
+	cr_assert_eq(lib_pool_create(T.lib, &p, T.err, sizeof(T.err)), 0, "%s", T.err);
+	const char *b[] = {"ABC001L8"};
+	struct lib_create req = {.barcodes = b, .n = 1, .pool = "COLD"};
+	cr_assert_eq(lib_tape_create(T.lib, &req, NULL, NULL, T.err, sizeof(T.err)), 0, "%s",
+		     T.err);
+	struct upl *u = start_shelf();
+	cr_assert_eq(lib_tape_archive(T.lib, "ABC001L8", T.err, sizeof(T.err)), 0, "%s", T.err);
+	wait_state("ABC001L8", CAT_ARCHIVED);
+	upl_stop(u);
+
+	struct cat_tape t;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &t), 0);
+	cr_assert_eq(t.lock, CAT_LOCK_GOVERNANCE);
+	int64_t left = t.retain_until - t.changed;
+	cr_assert(left >= 3 * 86400000ll - 5000 && left <= 3 * 86400000ll, "%lld", (long long)left);
+	/* Its segments, in the store, are in the pool's class. */
+	struct store_config c;
+	struct store *st;
+	store_config_defaults(&c);
+	cr_assert_eq(store_config_open(&c, T.cfg.data_dir, &st, T.err, sizeof(T.err)), 0);
+	char key[STORE_KEY_MAX];
+	struct store_object_info info;
+	struct store_err se;
+	size_t found = 0;
+	for (uint64_t seg = 0; seg < 4; seg++) {
+		snprintf(key, sizeof(key), "tapes/ABC001L8/seg/%016" PRIx64, seg);
+		if (store_head(st, key, &info, &se) == 0) {
+			cr_assert_str_eq(info.storage_class, "DEEP_ARCHIVE", "%s", key);
+			found++;
+		}
+	}
+	store_close(st);
+	cr_assert_gt(found, 0, "no segment of the tape in the store");
+	/* Locked: the operator cannot delete it. */
+	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", true, false, T.err, sizeof(T.err)), -EPERM);
+	cr_assert(strstr(T.err, "GOVERNANCE"), "%s", T.err);
 }
 
 Test(smc, archive_without_a_shelf_worker_waits_in_transit)
@@ -796,9 +844,10 @@ Test(smc, a_tape_holding_data_is_deleted_only_with_force)
 	cr_assert_geq(tp.used, sizeof(block), "used bytes recorded at unload: %llu",
 		      (unsigned long long)tp.used);
 
-	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", false, T.err, sizeof(T.err)), -ENOTEMPTY);
+	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", false, false, T.err, sizeof(T.err)),
+		     -ENOTEMPTY);
 	cr_assert(strstr(T.err, "--force"), "%s", T.err);
-	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", true, T.err, sizeof(T.err)), 0, "%s",
+	cr_assert_eq(lib_tape_delete(T.lib, "ABC001L8", true, false, T.err, sizeof(T.err)), 0, "%s",
 		     T.err);
 	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
 	cr_assert_eq(tp.state, CAT_DELETED);
