@@ -248,7 +248,17 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'no such pool'); END;"
     "CREATE TRIGGER pools_in_use BEFORE DELETE ON pools"
     "  WHEN EXISTS (SELECT 1 FROM tapes WHERE pool = OLD.name AND state != 'DELETED')"
-    "  BEGIN SELECT RAISE(ABORT, 'pool in use'); END;",
+    "  OR EXISTS (SELECT 1 FROM autocreate WHERE pool = OLD.name)"
+    "  BEGIN SELECT RAISE(ABORT, 'pool in use'); END;"
+    /* Automatic tape creation: keep `minimum` blank AVAILABLE tapes of
+     * the prefix in the library (vtl/autocreate.c). */
+    "CREATE TABLE autocreate ("
+    "  prefix TEXT PRIMARY KEY,"
+    "  pool TEXT NOT NULL REFERENCES pools(name),"
+    "  media TEXT NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),"
+    "  minimum INTEGER NOT NULL CHECK (minimum BETWEEN 1 AND 1000),"
+    "  created INTEGER NOT NULL);",
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };

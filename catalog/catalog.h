@@ -218,7 +218,28 @@ struct cat_pool {
 int cat_pool_create(struct cat *c, const struct cat_pool *p);
 int cat_pool_get(struct cat *c, const char *name, struct cat_pool *p); /* -ENOENT */
 int cat_pools(struct cat *c, struct cat_pool **out, size_t *n);
-/* -ENOENT, -EPERM for a built-in pool, -EBUSY while a live tape is in it. */
+/* -ENOENT, -EPERM for a built-in pool, -EBUSY while a live tape or an
+ * automatic creation policy names it. */
 int cat_pool_delete(struct cat *c, const char *name);
+
+/* Automatic tape creation (AWS Tape Gateway's): keep at least `minimum`
+ * blank AVAILABLE tapes of barcode prefix `prefix` in the library. */
+#define CAT_AUTOCREATE_MAX 1000
+struct cat_autocreate {
+	char prefix[13];
+	char pool[CAT_POOL_MAX + 1];
+	char media[8];	  /* "LTO-8" */
+	uint64_t size;	  /* 0: the media's native capacity */
+	uint32_t minimum; /* 1..CAT_AUTOCREATE_MAX */
+	int64_t created;
+};
+/* Set (add or replace) the policy of a prefix; -EINVAL for a pool that
+ * does not exist or a minimum out of range. */
+int cat_autocreate_set(struct cat *c, const struct cat_autocreate *a);
+int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n);
+int cat_autocreate_remove(struct cat *c, const char *prefix); /* -ENOENT */
+/* Blank AVAILABLE tapes of prefix and pool in the library, as the catalog
+ * counts them (used bytes 0; a drive's live count is the caller's). */
+int cat_autocreate_blank(struct cat *c, const struct cat_autocreate *a, uint32_t *n);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * catalog_pool.c - pools (see catalog.h; schema in migration 3 of
- * catalog.c): where archived tapes go and how long they stay locked.
+ * catalog_pool.c - pools and automatic tape creation (see catalog.h;
+ * schema in migration 3 of catalog.c): where archived tapes go, how long
+ * they stay locked, and how many blank tapes the library keeps.
  *
  * The catalog keeps its own rules whatever the caller does: a pool a live
  * tape names cannot be deleted, a tape cannot name a pool that does not
@@ -133,10 +134,119 @@ int cat_pool_delete(struct cat *c, const char *name)
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = cat_step_done(st);
 		sqlite3_finalize(st);
+		/* The trigger's refusal: a policy names it. */
+		if (rc == -EINVAL)
+			rc = -EBUSY;
 	}
 	if (!rc)
 		rc = cat_commit(c);
 	if (rc)
 		cat_rollback(c);
+	return rc;
+}
+
+/* ---- Automatic tape creation --------------------------------------------- */
+
+int cat_autocreate_set(struct cat *c, const struct cat_autocreate *a)
+{
+	sqlite3_stmt *st;
+	if (!a->prefix[0] || a->minimum < 1 || a->minimum > CAT_AUTOCREATE_MAX)
+		return -EINVAL;
+	int rc = cat_sq_err(sqlite3_prepare_v2(
+	    c->db,
+	    "INSERT OR REPLACE INTO autocreate (prefix, pool, media, size, minimum, created) "
+	    "VALUES (?, ?, ?, ?, ?, ?)",
+	    -1, &st, NULL));
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, a->prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->pool[0] ? a->pool : "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->media, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)a->size);
+	sqlite3_bind_int(st, 5, (int)a->minimum);
+	sqlite3_bind_int64(st, 6, a->created ? a->created : cat_now_ms());
+	rc = cat_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	struct cat_autocreate *v = NULL;
+	size_t cnt = 0, cap = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = cat_sq_err(sqlite3_prepare_v2(
+	    c->db,
+	    "SELECT prefix, pool, media, size, minimum, created FROM autocreate ORDER BY prefix",
+	    -1, &st, NULL));
+	if (rc)
+		return rc;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct cat_autocreate *nv = realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		struct cat_autocreate *a = &v[cnt++];
+		memset(a, 0, sizeof(*a));
+		cat_copy_text(a->prefix, sizeof(a->prefix), sqlite3_column_text(st, 0));
+		cat_copy_text(a->pool, sizeof(a->pool), sqlite3_column_text(st, 1));
+		cat_copy_text(a->media, sizeof(a->media), sqlite3_column_text(st, 2));
+		a->size = (uint64_t)sqlite3_column_int64(st, 3);
+		a->minimum = (uint32_t)sqlite3_column_int(st, 4);
+		a->created = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (!rc && r != SQLITE_DONE)
+		rc = cat_sq_err(r);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int cat_autocreate_remove(struct cat *c, const char *prefix)
+{
+	sqlite3_stmt *st;
+	int rc = cat_sq_err(
+	    sqlite3_prepare_v2(c->db, "DELETE FROM autocreate WHERE prefix = ?", -1, &st, NULL));
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	rc = cat_step_done(st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cat_autocreate_blank(struct cat *c, const struct cat_autocreate *a, uint32_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = cat_sq_err(sqlite3_prepare_v2(
+	    c->db,
+	    "SELECT COUNT(*) FROM tapes WHERE state = 'AVAILABLE' AND element IS NOT NULL "
+	    "AND used = 0 AND pool = ?1 AND substr(barcode, 1, length(?2)) = ?2",
+	    -1, &st, NULL));
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, a->pool, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->prefix, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*n = (uint32_t)sqlite3_column_int(st, 0);
+	rc = r == SQLITE_ROW ? 0 : cat_sq_err(r);
+	sqlite3_finalize(st);
 	return rc;
 }

@@ -276,7 +276,8 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 		free(codes);
 		return rc;
 	}
-	rc = cat_tape_create(lib->cat, tapes, n, "created by operator", &bad);
+	rc = cat_tape_create(lib->cat, tapes, n, req->cause ? req->cause : "created by operator",
+			     &bad);
 	if (rc == -EEXIST) {
 		struct cat_tape old;
 		memset(&old, 0, sizeof(old));
@@ -739,11 +740,16 @@ int lib_pool_delete(struct lib *lib, const char *name, char *err, size_t errlen)
 		rc = cat_pool_delete(lib->cat, name);
 		if (rc == -EPERM)
 			lib_err(err, errlen, "pool %s is built in and cannot be deleted", name);
-		else if (rc == -EBUSY)
+		else if (rc == -EBUSY && p.tapes)
 			lib_err(err, errlen,
 				"pool %s holds %u tape%s; assign them to another pool (vtlctl tape "
 				"assign-pool) or delete them first",
 				name, p.tapes, p.tapes == 1 ? "" : "s");
+		else if (rc == -EBUSY)
+			lib_err(err, errlen,
+				"pool %s is named by an autocreate policy; remove it first (vtlctl "
+				"autocreate list, vtlctl autocreate remove PREFIX)",
+				name);
 		else if (rc)
 			lib_err(err, errlen, "cannot delete pool %s: %s", name, strerror(-rc));
 	}

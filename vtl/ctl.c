@@ -192,6 +192,60 @@ static const char *str_arg(json_t *req, const char *key)
 
 /* ---- Requests ----------------------------------------------------------- */
 
+static json_t *autocreate_json(const struct cat_autocreate *a)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:i}", "prefix", a->prefix, "pool", a->pool, "type",
+			 a->media, "size", (json_int_t)a->size, "minimum", (int)a->minimum);
+}
+
+static json_t *do_autocreate(struct lib *lib, const char *op, json_t *req)
+{
+	char err[LIB_ERR_MAX] = "";
+	const char *prefix = str_arg(req, "prefix");
+	if (strcmp(op, "autocreate.list") == 0) {
+		struct cat_autocreate *v;
+		size_t n;
+		int rc = lib_autocreates(lib, &v, &n);
+		if (rc)
+			return fail(rc, "cannot list the autocreate policies in the catalog");
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, autocreate_json(&v[i]));
+		free(v);
+		json_t *r = ok();
+		json_object_set_new(r, "policies", arr);
+		return r;
+	}
+	if (!prefix || strlen(prefix) > 12)
+		return fail(-EINVAL,
+			    "autocreate needs a barcode prefix of 1 to 12 characters A-Z 0-9");
+	int rc;
+	if (strcmp(op, "autocreate.remove") == 0) {
+		rc = lib_autocreate_remove(lib, prefix, err, sizeof(err));
+		return rc ? fail(rc, err) : ok();
+	}
+	struct cat_autocreate a;
+	memset(&a, 0, sizeof(a));
+	const char *pool = str_arg(req, "pool"), *type = str_arg(req, "type");
+	json_t *min = json_object_get(req, "minimum"), *size = json_object_get(req, "size");
+	if (!json_is_integer(min) || json_integer_value(min) < 1 ||
+	    json_integer_value(min) > CAT_AUTOCREATE_MAX)
+		return fail(-EINVAL, "autocreate.set needs a minimum from 1 to 1000");
+	if (size && (!json_is_integer(size) || json_integer_value(size) < 0))
+		return fail(-EINVAL, "size must be a positive integer");
+	if ((pool && strlen(pool) >= sizeof(a.pool)) || (type && strlen(type) >= sizeof(a.media)))
+		return fail(-EINVAL, "pool or type too long");
+	snprintf(a.prefix, sizeof(a.prefix), "%s", prefix);
+	snprintf(a.pool, sizeof(a.pool), "%s", pool ? pool : "");
+	snprintf(a.media, sizeof(a.media), "%s", type ? type : "");
+	a.minimum = (uint32_t)json_integer_value(min);
+	a.size = size ? (uint64_t)json_integer_value(size) : 0;
+	rc = lib_autocreate_set(lib, &a, err, sizeof(err));
+	if (rc)
+		return fail(rc, err);
+	return ok();
+}
+
 static json_t *pool_json(const struct cat_pool *p)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:b, s:i}", "name", p->name, "storage_class",
@@ -769,6 +823,9 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 	    (strcmp(op + 5, "list") == 0 || strcmp(op + 5, "create") == 0 ||
 	     strcmp(op + 5, "show") == 0 || strcmp(op + 5, "delete") == 0))
 		return do_pool(lib, op, req);
+	if (strcmp(op, "autocreate.set") == 0 || strcmp(op, "autocreate.list") == 0 ||
+	    strcmp(op, "autocreate.remove") == 0)
+		return do_autocreate(lib, op, req);
 	if (strcmp(op, "drive.unload") == 0) {
 		json_t *d = json_object_get(req, "drive");
 		if (!json_is_integer(d) || json_integer_value(d) < 1)

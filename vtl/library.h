@@ -105,6 +105,7 @@ struct lib_create {
 	const char *media; /* NULL: from the barcode suffix (L5..L9) or the default */
 	uint64_t size;	   /* 0: the media's native capacity */
 	const char *pool;  /* NULL: "default" */
+	const char *cause; /* of the events; NULL: "created by operator" */
 };
 /* On success *created (may be NULL) gets the malloc'd barcodes made,
  * *n_created their number. */
@@ -123,6 +124,13 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, bool bypas
  * lock allows; an ARCHIVED tape's objects keep their storage class. */
 int lib_tape_assign_pool(struct lib *lib, const char *barcode, const char *pool,
 			 bool bypass_governance, char *err, size_t errlen);
+
+/* Automatic tape creation (vtl/autocreate.c): policies, and the look
+ * vtld takes once a second that creates what they ask for. */
+int lib_autocreate_set(struct lib *lib, const struct cat_autocreate *a, char *err, size_t errlen);
+int lib_autocreates(struct lib *lib, struct cat_autocreate **out, size_t *n);
+int lib_autocreate_remove(struct lib *lib, const char *prefix, char *err, size_t errlen);
+void lib_autocreate_tick(struct lib *lib);
 
 /* Pools (catalog.h, struct cat_pool). */
 int lib_pool_create(struct lib *lib, const struct cat_pool *p, char *err, size_t errlen);

@@ -38,6 +38,7 @@ struct lib {
 	/* Told when a tape starts a trip to or from the shelf. */
 	void (*shelf_wake)(void *arg);
 	void *shelf_arg;
+	bool autocreate_failing; /* a policy's failure was said (autocreate.c) */
 };
 
 void lib_lock(struct lib *lib);

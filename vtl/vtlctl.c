@@ -48,6 +48,10 @@ static void usage(FILE *f)
 		   "  pool list [--json]\n"
 		   "  pool show NAME [--json]\n"
 		   "  pool delete NAME\n"
+		   "  autocreate set PREFIX --minimum N [--pool P] [--type T] [--size N]\n"
+		   "                          keep N blank tapes PREFIX... in the library\n"
+		   "  autocreate list [--json]\n"
+		   "  autocreate remove PREFIX\n"
 		   "  library show [--json]\n"
 		   "  status [--json]         object store: what is not yet in it, and why\n"
 		   "  store retry [--json]    once what held uploads back is fixed: read the\n"
@@ -850,6 +854,87 @@ static int cmd_pool(const char *verb, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* autocreate set|list|remove */
+static int cmd_autocreate(const char *verb, int argc, char **argv)
+{
+	const char *prefix = NULL, *pool = NULL, *type = NULL, *min_s = NULL, *size_s = NULL;
+	bool set = strcmp(verb, "set") == 0, list = strcmp(verb, "list") == 0;
+	if (!set && !list && strcmp(verb, "remove") != 0)
+		return usage_error("unknown command 'autocreate %s'", verb);
+	for (int i = 0; i < argc; i++) {
+		int missing = 0;
+		const char *v;
+		if (set && (v = opt_value(argc, argv, &i, "--minimum", &missing)))
+			min_s = v;
+		else if (set && (v = opt_value(argc, argv, &i, "--pool", &missing)))
+			pool = v;
+		else if (set && (v = opt_value(argc, argv, &i, "--type", &missing)))
+			type = v;
+		else if (set && (v = opt_value(argc, argv, &i, "--size", &missing)))
+			size_s = v;
+		else if (strcmp(argv[i], "--json") == 0)
+			want_json = true;
+		else if (missing || argv[i][0] == '-' || prefix || list)
+			return usage_error("autocreate %s: %s '%s'", verb,
+					   missing	       ? "missing value for"
+					   : argv[i][0] == '-' ? "unknown option"
+							       : "unexpected argument",
+					   argv[i]);
+		else
+			prefix = argv[i];
+	}
+	if (!list && !prefix)
+		return usage_error("autocreate %s: which barcode prefix?", verb);
+	char op[32];
+	snprintf(op, sizeof(op), "autocreate.%s", verb);
+	json_t *req = json_pack("{s:s}", "op", op);
+	if (prefix)
+		json_object_set_new(req, "prefix", json_string(prefix));
+	if (set) {
+		char *end = NULL;
+		long long m = min_s ? strtoll(min_s, &end, 10) : 0;
+		if (!min_s || *end || m < 1 || m > 1000) {
+			json_decref(req);
+			return usage_error("autocreate set: --minimum takes 1 to 1000 tapes");
+		}
+		json_object_set_new(req, "minimum", json_integer(m));
+		if (pool)
+			json_object_set_new(req, "pool", json_string(pool));
+		if (type)
+			json_object_set_new(req, "type", json_string(type));
+		if (size_s) {
+			uint64_t sz;
+			if (parse_size(size_s, &sz) || sz > INT64_MAX) {
+				json_decref(req);
+				return usage_error("autocreate set: bad --size '%s'", size_s);
+			}
+			json_object_set_new(req, "size", json_integer((json_int_t)sz));
+		}
+	}
+	json_t *r = request(req);
+	if (!r)
+		return EXIT_FAIL;
+	if (list) {
+		json_t *pol = json_object_get(r, "policies"), *p;
+		size_t i;
+		if (want_json)
+			print_json(pol);
+		else
+			json_array_foreach(pol, i, p) printf(
+			    "%-12s keep %4" JSON_INTEGER_FORMAT " blank %s tapes in pool %s\n",
+			    jstr(p, "prefix"), json_integer_value(json_object_get(p, "minimum")),
+			    jstr(p, "type"), jstr(p, "pool"));
+	} else if (want_json) {
+		print_json(r);
+	} else if (set) {
+		printf("autocreate policy %s set\n", prefix);
+	} else {
+		printf("autocreate policy %s removed\n", prefix);
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
 static int cmd_drive_unload(int argc, char **argv)
 {
 	if (argc != 1)
@@ -1123,6 +1208,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(noun, "pool") == 0 && verb)
 		return cmd_pool(verb, rest_c, rest_v);
+	if (strcmp(noun, "autocreate") == 0 && verb)
+		return cmd_autocreate(verb, rest_c, rest_v);
 	if (strcmp(noun, "drive") == 0 && verb && strcmp(verb, "unload") == 0)
 		return cmd_drive_unload(rest_c, rest_v);
 	if (strcmp(noun, "library") == 0 && verb && strcmp(verb, "show") == 0)

@@ -550,9 +550,15 @@ int main(int argc, char **argv)
 	vlog(VTL_LOG_INFO, "ready");
 
 	for (;;) {
-		int sig;
-		if (sigwait(&sigs, &sig))
+		/* Between signals, once a second: the automatic creation
+		 * policies (vtl/autocreate.c). */
+		struct timespec second = {1, 0};
+		int sig = sigtimedwait(&sigs, NULL, &second);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				lib_autocreate_tick(lib);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			/* As `vtlctl store retry`: [store] credentials and
 			 * ca_bundle read again, held uploads tried now. */

@@ -553,7 +553,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 	C = NULL;
 	/* Back to what migration 2 left: no pools, no lock columns. */
 	cr_assert_eq(sql_exec("DROP TRIGGER tapes_pool_insert; DROP TRIGGER tapes_pool_update;"
-			      "DROP TRIGGER pools_in_use; DROP TABLE pools;"
+			      "DROP TRIGGER pools_in_use; DROP TABLE autocreate; DROP TABLE pools;"
 			      "ALTER TABLE tapes DROP COLUMN lock_mode;"
 			      "ALTER TABLE tapes DROP COLUMN retain_until;"
 			      "PRAGMA user_version = 2"),
@@ -642,4 +642,48 @@ Test(catalog, a_pool_a_live_tape_names_is_kept_and_a_tape_names_a_pool_that_exis
 	cr_assert_eq(cat_tape_change(C, "PPP001L8", &del), 0);
 	cr_assert_eq(cat_pool_delete(C, "P1"), 0);
 	cr_assert_eq(cat_pool_get(C, "P1", &p), -ENOENT);
+}
+
+Test(catalog, autocreate_policies_round_trip_and_keep_their_pool)
+{
+	make_library();
+	struct cat_pool p = {.name = "AUTOP"};
+	cr_assert_eq(cat_pool_create(C, &p), 0);
+	struct cat_autocreate a = {.prefix = "AC", .pool = "AUTOP", .media = "LTO-8", .minimum = 3};
+	cr_assert_eq(cat_autocreate_set(C, &a), 0);
+	a.minimum = 5; /* set again: replaced */
+	cr_assert_eq(cat_autocreate_set(C, &a), 0);
+	struct cat_autocreate *v;
+	size_t n;
+	cr_assert_eq(cat_autocreates(C, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0].pool, "AUTOP");
+	cr_assert_eq(v[0].minimum, 5);
+	free(v);
+	cr_assert_eq(cat_pool_delete(C, "AUTOP"), -EBUSY);
+	struct cat_autocreate bad = {
+	    .prefix = "BC", .pool = "NOPE", .media = "LTO-8", .minimum = 1};
+	cr_assert_neq(cat_autocreate_set(C, &bad), 0);
+	bad.minimum = 0;
+	snprintf(bad.pool, sizeof(bad.pool), "AUTOP");
+	cr_assert_eq(cat_autocreate_set(C, &bad), -EINVAL);
+	/* Blank tapes of the prefix and pool in the library. */
+	struct cat_tape t;
+	new_tape(&t, "AC0001L8");
+	snprintf(t.pool, sizeof(t.pool), "AUTOP");
+	cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	struct cat_change ready = {.from = CAT_CREATING,
+				   .to = CAT_AVAILABLE,
+				   .keep_element = true,
+				   .write_protect = -1,
+				   .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "AC0001L8", &ready), 0);
+	uint32_t blank = 9;
+	cr_assert_eq(cat_autocreate_blank(C, &a, &blank), 0);
+	cr_assert_eq(blank, 1);
+	cr_assert_eq(cat_tape_set_used(C, "AC0001L8", 4096), 0);
+	cr_assert_eq(cat_autocreate_blank(C, &a, &blank), 0);
+	cr_assert_eq(blank, 0, "a written tape is not blank");
+	cr_assert_eq(cat_autocreate_remove(C, "AC"), 0);
+	cr_assert_eq(cat_autocreate_remove(C, "AC"), -ENOENT);
 }

@@ -256,6 +256,38 @@ run 1 "pool show of a deleted pool" pool show EMPTY
 run 2 "pool without a name" pool show
 run 2 "pool assign without a pool" tape assign-pool ABC123L8
 
+# --- Automatic tape creation.
+# wait_tapes PREFIX N: up to 10 s for N live tapes whose barcode starts so.
+wait_tapes() {
+	for _ in $(seq 100); do
+		[ "$("$VTLCTL" tape list --json | jq "[.[] | select(.barcode | startswith(\"$1\"))] | length")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+run 0 "autocreate set" autocreate set AUTO --minimum 2 --pool GOV30 --type LTO-7
+wait_tapes AUTO 2 && ok "the policy made 2 blank tapes" || bad "autocreate made no tapes" "$("$VTLCTL" tape list)"
+run 0 "autocreate list" autocreate list --json
+[ "$(jq -c '.[0] | [.prefix, .minimum, .pool, .type]' <<<"$OUT")" = '["AUTO",2,"GOV30","LTO-7"]' ] &&
+	ok "the policy as set" || bad "autocreate list" "$OUT"
+run 0 "the new tapes are in the pool" tape list --pool GOV30 --json
+[ "$(jq -c '[.[] | select(.barcode | startswith("AUTO")) | .barcode + " " + .type + " " + .state]' <<<"$OUT")" = '["AUTO01L7 LTO-7 AVAILABLE","AUTO02L7 LTO-7 AVAILABLE"]' ] &&
+	ok "blank AVAILABLE tapes, lowest barcodes first" || bad "autocreated tapes" "$OUT"
+run 0 "the backup software exports one" tape move AUTO01L7 --to ie:2
+wait_tapes AUTO 3 && ok "the next barcode was created" || bad "no replacement" "$("$VTLCTL" tape list)"
+run 0 "events say why" events --tape AUTO03L7 --json
+expect "the event names the policy" "$(jq -r '.[0].cause' <<<"$OUT")" "created by autocreate policy AUTO"
+run 1 "autocreate of no pool refused" autocreate set AUTOX --minimum 1 --pool NOPE
+expect "no pool explained" "$ERR" "no pool NOPE"
+run 2 "autocreate without --minimum" autocreate set AUTOY
+run 0 "a pool for a policy" pool create POLICY1
+run 0 "a policy in it" autocreate set PX --minimum 1 --pool POLICY1
+run 1 "that pool cannot go" pool delete POLICY1
+expect "the refusal names the pool" "$ERR" "pool POLICY1"
+run 0 "autocreate remove" autocreate remove PX
+run 1 "remove twice" autocreate remove PX
+expect "no policy explained" "$ERR" "no autocreate policy for prefix PX"
+
 # --- Restart keeps everything; SIGTERM is a clean shutdown.
 list_before=$("$VTLCTL" tape list --json | jq -c "$NOUPL")
 stop_vtld

@@ -413,6 +413,51 @@ Test(vtld_library, tape_show_and_list_report_the_usage_of_a_loaded_tape_as_it_gr
 	th_logout(iscsi);
 }
 
+/* Live tapes whose barcode starts with prefix, as vtlctl lists them. */
+static int count_prefix(const char *prefix)
+{
+	static char out[65536];
+	char needle[32];
+	int n = 0;
+	cr_assert_eq(vp_ctl(&vtl, out, sizeof(out), "tape list --json"), 0, "%s", out);
+	snprintf(needle, sizeof(needle), "\"barcode\": \"%s", prefix);
+	for (const char *p = out; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static bool wait_prefix(const char *prefix, int want)
+{
+	for (int i = 0; i < 100; i++) {
+		if (count_prefix(prefix) >= want)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* Automatic tape creation under a backup run: the backup software loads a
+ * blank tape and writes to it, and vtld creates the next barcode while the
+ * tape is still in the drive. */
+Test(vtld_library, a_backup_writing_a_blank_tape_makes_autocreate_add_the_next)
+{
+	char out[8192];
+	vp_ctl_ok(&vtl, "autocreate set ITS --minimum 1", out, sizeof(out));
+	cr_assert(wait_prefix("ITS", 1), "the policy made no tape");
+	cr_assert_eq(count_prefix("ITS"), 1);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 0);
+	move_ok(iscsi, SLOT0, DRIVE0);
+	th_tur_clear(iscsi, 1);
+	sleep(2);
+	cr_assert_eq(count_prefix("ITS"), 1, "a loaded blank tape is still blank");
+	write_two_files(iscsi, 1, 5);
+	cr_assert(wait_prefix("ITS", 2), "no tape made after the write");
+	cr_assert_eq(vp_ctl(&vtl, out, sizeof(out), "events --tape ITS002L8 --json"), 0, "%s", out);
+	cr_expect(strstr(out, "created by autocreate policy ITS"), "%s", out);
+	th_logout(iscsi);
+}
+
 Test(vtld_strict_unload, move_medium_out_of_a_drive_not_unloaded_fails_with_unload_tape_failure)
 {
 	create_tapes(1);
