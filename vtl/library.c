@@ -826,6 +826,24 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 	return rc;
 }
 
+int lib_tape_restore(struct lib *lib, const char *barcode, const char *pool, enum cat_lock lock,
+		     int64_t retain_until, char *err, size_t errlen)
+{
+	lib_lock(lib);
+	struct cat_tape t;
+	struct cat_pool p;
+	int rc = cat_tape_get(lib->cat, barcode, &t);
+	if (!rc)
+		rc = lib_pool_get_locked(lib, pool, &p, err, errlen);
+	struct lc_facts facts = {.pool = &p, .lock = lock, .retain_until = retain_until};
+	if (!rc)
+		rc = lc_apply(lib->cat, &t, LC_RESTORED, &facts, 0,
+			      "recovered: pool and retention lock from the library record", err,
+			      errlen);
+	lib_unlock(lib);
+	return rc;
+}
+
 int lib_tape_record_used(struct lib *lib, const char *barcode, uint64_t used)
 {
 	lib_lock(lib);

@@ -180,6 +180,10 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
 		   enum cat_state state, const char *cause, char *err, size_t errlen);
+/* Disaster recovery: the pool and retention lock the library record
+ * (vtl/record.h) kept for a tape just adopted. */
+int lib_tape_restore(struct lib *lib, const char *barcode, const char *pool, enum cat_lock lock,
+		     int64_t retain_until, char *err, size_t errlen);
 /* Record the bytes used of a tape whose medium is not in place yet. */
 int lib_tape_record_used(struct lib *lib, const char *barcode, uint64_t used);
 

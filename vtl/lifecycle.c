@@ -201,6 +201,21 @@ static int guard_assign_pool(const struct cat_tape *t, const struct lc_facts *f,
 	return rc;
 }
 
+/* A recovered tape gets back the pool and lock the record kept. */
+static int guard_restored(const struct cat_tape *t, const struct lc_facts *f, struct lc_effect *e,
+			  char *err, size_t errlen)
+{
+	if (!f || !f->pool) {
+		say(err, errlen, "tape %s: no pool to restore", t->barcode);
+		return -EINVAL;
+	}
+	e->pool = f->pool->name;
+	e->set_lock = true;
+	e->lock = f->lock;
+	e->retain_until = f->lock == CAT_LOCK_NONE ? 0 : f->retain_until;
+	return 0;
+}
+
 /* ---- The table --------------------------------------------------------- */
 
 #define S(x) CAT_##x
@@ -257,6 +272,10 @@ static const struct lc_row rows[] = {
      guard_assign_pool},
     {S(ARCHIVED), LC_ASSIGN_POOL, S(ARCHIVED), LC_STAY, -1, guard_assign_pool},
     {S(RETRIEVED), LC_ASSIGN_POOL, S(RETRIEVED), LC_STAY, -1, guard_assign_pool},
+
+    /* Disaster recovery, right after the tape is found. */
+    {S(AVAILABLE), LC_RESTORED, S(AVAILABLE), LC_STAY, -1, guard_restored},
+    {S(ARCHIVED), LC_RESTORED, S(ARCHIVED), LC_STAY, -1, guard_restored},
 };
 
 /* Refusals that say more than "only X tapes can be ...". */
@@ -311,6 +330,7 @@ static const struct {
     [LC_MEDIUM_LOST] = {"mark irrecoverable", "marked IRRECOVERABLE", true},
     [LC_MEDIUM_BACK] = {"bring back", "brought back", true},
     [LC_ASSIGN_POOL] = {"assign to a pool", "assigned to another pool", false},
+    [LC_RESTORED] = {"restore from the library record", "restored from the library record", true},
 };
 
 const char *lc_event_name(enum lc_event ev)

@@ -41,6 +41,7 @@ enum lc_event {
 	LC_MEDIUM_LOST,	   /* its medium is missing or beyond repair */
 	LC_MEDIUM_BACK,	   /* its medium opens again */
 	LC_ASSIGN_POOL,	   /* the operator puts it in another pool */
+	LC_RESTORED,	   /* disaster recovery: its pool and lock from the library record */
 	LC_N_EVENTS
 };
 
@@ -63,6 +64,9 @@ struct lc_facts {
 	/* A governance lock does not hold (an administrator allowed to
 	 * bypass it asked to: the caller checked both). */
 	bool bypass_governance;
+	/* LC_RESTORED: the lock the library record gives it (pool: its pool). */
+	enum cat_lock lock;
+	int64_t retain_until;
 	int64_t now; /* ms since the epoch; 0: the clock's */
 };
 

@@ -26,6 +26,7 @@
 #include "library.h"
 #include "scsi/tape.h"
 #include "upload_int.h"
+#include "record.h"
 
 /* ---- Disaster recovery ----------------------------------------------------- */
 
@@ -162,8 +163,8 @@ static bool has_manifest(const char *dir)
 
 /* The state a tape's state object in (st, c) records: "AVAILABLE" when
  * there is none. */
-static int read_state(struct store *st, const struct store_config *c, const char *bc, char state[32],
-		      char *why, size_t cap)
+static int read_state(struct store *st, const struct store_config *c, const char *bc,
+		      char state[32], char *why, size_t cap)
 {
 	char key[STORE_KEY_MAX];
 	uint8_t *text = NULL;
@@ -744,6 +745,102 @@ static void use_store_of(struct rebuild *x, const struct plan *p)
 	x->c = p->shelf ? x->shelf_c : x->lib_c;
 }
 
+/*
+ * The library record (vtl/record.h): its pools before any tape is added,
+ * so that each tape can be put back in its own. -ENOENT when the store
+ * has none (a library of before pools, or one whose record was never
+ * written): every tape then goes to `default`, unlocked, as it was.
+ */
+static int record_read(struct rebuild *x, struct record *rec)
+{
+	char key[STORE_KEY_MAX], why[256];
+	uint8_t *text = NULL;
+	size_t len = 0;
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	snprintf(key, sizeof(key), "%s%s", x->lib_c->prefix, RECORD_KEY);
+	int rc = shelf_get_all(x->lib_st, key, &text, &len, &se);
+	if (rc) {
+		if (rc != -ENOENT)
+			rebuild_say(x,
+				    "cannot read the library record %s (%s): pools and locks are "
+				    "not restored",
+				    key, se.msg[0] ? se.msg : strerror(-rc));
+		return rc;
+	}
+	rc = record_parse((const char *)text, len, rec, why, sizeof(why));
+	free(text);
+	if (rc) {
+		rebuild_say(x,
+			    "the library record %s cannot be read (%s): pools and locks are not "
+			    "restored",
+			    key, why);
+		return rc;
+	}
+	for (size_t i = 0; i < rec->n_pools; i++) {
+		struct cat_pool have;
+		char err[LIB_ERR_MAX];
+		if (rec->pools[i].builtin)
+			continue;
+		if (lib_pool_get(x->lib, rec->pools[i].name, &have, err, sizeof(err)) == 0) {
+			if (have.lock != rec->pools[i].lock ||
+			    have.retention_days != rec->pools[i].retention_days ||
+			    strcmp(have.storage_class, rec->pools[i].storage_class) != 0)
+				rebuild_say(x,
+					    "pool %s exists here with other settings than the "
+					    "library record's; it is kept as it is",
+					    have.name);
+			continue;
+		}
+		if (lib_pool_create(x->lib, &rec->pools[i], err, sizeof(err)))
+			rebuild_say(x, "pool %s of the library record: %s", rec->pools[i].name,
+				    err);
+		else
+			rebuild_say(x, "pool %s restored from the library record",
+				    rec->pools[i].name);
+	}
+	return 0;
+}
+
+/* After the tapes: the automatic creation policies, which would otherwise
+ * take barcodes the store's tapes still had to claim. */
+static void record_policies(struct rebuild *x, const struct record *rec)
+{
+	struct cat_autocreate *have;
+	size_t n = 0;
+	if (lib_autocreates(x->lib, &have, &n))
+		return;
+	for (size_t i = 0; i < rec->n_policies; i++) {
+		bool known = false;
+		char err[LIB_ERR_MAX];
+		for (size_t j = 0; j < n; j++)
+			known |= strcmp(have[j].prefix, rec->policies[i].prefix) == 0;
+		if (known)
+			continue;
+		if (lib_autocreate_set(x->lib, &rec->policies[i], err, sizeof(err)))
+			rebuild_say(x, "autocreate policy %s of the library record: %s",
+				    rec->policies[i].prefix, err);
+		else
+			rebuild_say(x, "autocreate policy %s restored from the library record",
+				    rec->policies[i].prefix);
+	}
+	free(have);
+}
+
+/* A tape just recovered gets the pool and lock the record kept. */
+static void record_tape_back(struct rebuild *x, const struct record *rec,
+			     struct upl_rebuild_tape *t)
+{
+	const struct record_tape *rt = record_tape(rec, t->barcode);
+	char err[LIB_ERR_MAX];
+	if (!rt || t->result != UPL_RECOVERED)
+		return;
+	if (lib_tape_restore(x->lib, t->barcode, rt->pool, rt->lock, rt->retain_until, err,
+			     sizeof(err)))
+		rebuild_say(x, "tape %s: its pool %s and lock are not restored: %s", t->barcode,
+			    rt->pool, err);
+}
+
 static int rebuild_run(struct lib *lib, struct store *st, const struct store_config *c,
 		       struct store *shelf_st, const struct store_config *shelf_c, upl_log_fn log,
 		       struct upl_rebuild *r, char *err, size_t errlen)
@@ -785,6 +882,9 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 		upl_errmsg(err, errlen, "cannot open the catalog %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	struct record rec;
+	memset(&rec, 0, sizeof(rec));
+	record_read(&x, &rec);
 	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
 	rebuild_say(&x, "listing %s", pfx);
 	struct plan_list pl = {.plen = strlen(pfx)};
@@ -825,8 +925,12 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			rc = recover_local_medium(&x, p);
 		else if (p->kind != PLAN_DONE)
 			rc = recover_by_download(&x, &p->t, p->kind == PLAN_FINISH);
+		record_tape_back(&x, &rec, &p->t);
 		rebuild_report(&x, &p->t);
 	}
+	if (!rc)
+		record_policies(&x, &rec);
+	record_free(&rec);
 	if (rc == -ECANCELED)
 		upl_errmsg(
 		    err, errlen,

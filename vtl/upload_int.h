@@ -146,6 +146,10 @@ struct upl {
 	/* Test hook VTL_UPLOAD_PAUSE_FILE: no round while this file exists,
 	 * so that a test sees a tape the uploader has not looked at yet. */
 	char pause_file[PATH_MAX];
+	/* The library record last put in the store (vtl/record.h), and when
+	 * it was last looked at (upl_mono_ms). Only the thread touches them. */
+	char *record_last;
+	int64_t record_ms;
 	struct tape_rec *recs;
 	size_t n_recs;
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
@@ -272,6 +276,8 @@ void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b
 /* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
 void upl_sweep_partial_fetches(struct upl *u);
+/* Put the library record in the store when it changed (record.c). */
+void upl_record_pass(struct upl *u);
 
 /* ---- The shelf (shelf.c) ----------------------------------------------- */
 

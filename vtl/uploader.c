@@ -645,6 +645,7 @@ static void *thread_main(void *arg)
 				     u->pause_file);
 		} else {
 			round_once(u);
+			upl_record_pass(u);
 			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
 		}
 		sample(u);
@@ -796,6 +797,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_destroy(&u->cat_mu);
 	free(u->recs);
 	free(u->reconciled);
+	free(u->record_last);
 	free(u);
 }
 

@@ -356,3 +356,77 @@ int main(int argc, char *argv[])
 {
 	return rgw_main(argc, argv, BUCKET);
 }
+
+/* The whole object at key, malloc'd; -errno. */
+static int get_whole(struct store *st, const char *key, uint8_t **out, size_t *len)
+{
+	struct store_object_info info;
+	struct store_err se;
+	int rc = store_head(st, key, &info, &se);
+	if (rc)
+		return rc;
+	*out = malloc(info.size + 1);
+	cr_assert_not_null(*out);
+	rc = store_get(st, key, 0, info.size, *out, len, NULL, &se);
+	if (rc)
+		free(*out);
+	return rc;
+}
+
+/* Disaster recovery of governance: pools, an automatic creation policy
+ * and a tape's retention lock are in the bucket (the library record), so a
+ * catalog rebuilt from the bucket alone, on a new data directory, has them
+ * exactly as they were. */
+Test(store_rgw_vtld, a_rebuild_brings_back_pools_policies_and_a_tapes_retention_lock)
+{
+	char conf[1024], out[8192], before[8192];
+	struct store *st = rgw_store(BUCKET, NULL);
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "prefix = gov/\npart_size = 5M\nidle_complete = 1\n",
+		 getenv("RGW_ENDPOINT"), BUCKET, getenv("RGW_ACCESS_KEY"),
+		 getenv("RGW_SECRET_KEY"));
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl,
+		  "pool create GOV30 --storage-class GLACIER --lock governance "
+		  "--retention-days 30",
+		  out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create --pool GOV30 RGP001L8", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "RGP001L8");
+	vp_ctl_ok(&vtl, "tape archive RGP001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "autocreate set RGQ --minimum 1 --pool GOV30", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape show RGP001L8 --json", before, sizeof(before));
+	cr_assert(strstr(before, "\"retention_lock\": \"governance\""), "%s", before);
+	/* The record reaches the bucket within a round or two. */
+	uint8_t *text = NULL;
+	size_t len = 0;
+	bool there = false;
+	for (int i = 0; i < 600 && !there; i++) {
+		free(text);
+		text = NULL;
+		if (get_whole(st, "gov/library/record.json", &text, &len) == 0)
+			there = memmem(text, len, "RGQ", 3) && memmem(text, len, "RGP001L8", 8);
+		if (!there)
+			usleep(100000);
+	}
+	free(text);
+	cr_assert(there, "no library record with the tape and the policy in the bucket");
+	vp_stop(&vtl);
+
+	/* A new machine: an empty data directory, the same bucket. */
+	vp_start_with(&vtl, conf, "--rebuild-catalog");
+	tape_in_state(&vtl, "RGP001L8", "ARCHIVED");
+	vp_ctl_ok(&vtl, "tape show RGP001L8 --json", out, sizeof(out));
+	cr_assert(strstr(out, "\"pool\": \"GOV30\""), "%s", out);
+	const char *a = strstr(before, "\"retain_until\""), *b = strstr(out, "\"retain_until\"");
+	cr_assert(a && b && strncmp(a, b, 40) == 0, "retain_until differs: %s vs %s", before, out);
+	vp_ctl_ok(&vtl, "pool show GOV30 --json", out, sizeof(out));
+	cr_assert(strstr(out, "\"retention_days\": 30") && strstr(out, "GLACIER"), "%s", out);
+	vp_ctl_ok(&vtl, "autocreate list --json", out, sizeof(out));
+	cr_assert(strstr(out, "\"prefix\": \"RGQ\""), "%s", out);
+	/* And the lock holds. */
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape delete RGP001L8 --force"), 0);
+	cr_assert(strstr(out, "GOVERNANCE"), "%s", out);
+	store_close(st);
+}

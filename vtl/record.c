@@ -1,0 +1,274 @@
+/*
+ * record.c - the library record (see record.h).
+ *
+ * Pools and policies are listed whole (the built-in pools too, so that a
+ * reader sees what the writer had); tapes only when they say something a
+ * tape's own objects do not: a pool other than `default`, or a retention
+ * lock. The text is canonical (sorted keys, compact), so that the writer
+ * can tell a change by comparing texts.
+ */
+#include "config.h"
+
+#include "record.h"
+#include "upload_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECORD_VERSION 1
+
+char *record_build(struct cat *c, int *rc)
+{
+	struct cat_pool *pools = NULL;
+	struct cat_autocreate *pol = NULL;
+	struct cat_tape *tapes = NULL;
+	size_t np = 0, na = 0, nt = 0;
+	char *text = NULL;
+	*rc = cat_pools(c, &pools, &np);
+	if (!*rc)
+		*rc = cat_autocreates(c, &pol, &na);
+	if (!*rc)
+		*rc = cat_tape_list(c, -1, false, &tapes, &nt);
+	json_t *o = *rc ? NULL : json_object(), *ap = json_array(), *aa = json_array(),
+	       *at = json_object();
+	for (size_t i = 0; o && i < np; i++)
+		json_array_append_new(
+		    ap, json_pack("{s:s, s:s, s:s, s:i, s:b, s:I}", "name", pools[i].name,
+				  "storage_class", pools[i].storage_class, "retention_lock",
+				  cat_lock_name(pools[i].lock), "retention_days",
+				  (int)pools[i].retention_days, "builtin", pools[i].builtin,
+				  "created", (json_int_t)pools[i].created));
+	for (size_t i = 0; o && i < na; i++)
+		json_array_append_new(aa, json_pack("{s:s, s:s, s:s, s:I, s:i}", "prefix",
+						    pol[i].prefix, "pool", pol[i].pool, "type",
+						    pol[i].media, "size", (json_int_t)pol[i].size,
+						    "minimum", (int)pol[i].minimum));
+	for (size_t i = 0; o && i < nt; i++) {
+		const struct cat_tape *t = &tapes[i];
+		if (strcmp(t->pool, "default") == 0 && t->lock == CAT_LOCK_NONE)
+			continue;
+		json_object_set_new(at, t->barcode,
+				    json_pack("{s:s, s:s, s:I}", "pool", t->pool, "retention_lock",
+					      cat_lock_name(t->lock), "retain_until",
+					      (json_int_t)t->retain_until));
+	}
+	if (o) {
+		json_object_set_new(o, "version", json_integer(RECORD_VERSION));
+		json_object_set_new(o, "pools", ap);
+		json_object_set_new(o, "autocreate", aa);
+		json_object_set_new(o, "tapes", at);
+		text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!text)
+			*rc = -ENOMEM;
+		json_decref(o);
+	} else {
+		json_decref(ap);
+		json_decref(aa);
+		json_decref(at);
+	}
+	free(pools);
+	free(pol);
+	free(tapes);
+	return text;
+}
+
+static int str_into(json_t *o, const char *key, char *dst, size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	if (!s || strlen(s) >= cap)
+		return -EBADMSG;
+	snprintf(dst, cap, "%s", s);
+	return 0;
+}
+
+static int lock_of(json_t *o, enum cat_lock *l)
+{
+	json_t *v = json_object_get(o, "retention_lock");
+	return json_is_string(v) && cat_lock_parse(json_string_value(v), l) == 0 ? 0 : -EBADMSG;
+}
+
+int record_parse(const char *text, size_t len, struct record *r, char *why, size_t cap)
+{
+	json_error_t je;
+	memset(r, 0, sizeof(*r));
+	json_t *o = json_loadb(text, len, 0, &je);
+	if (!json_is_object(o)) {
+		snprintf(why, cap, "not JSON: %s", o ? "not an object" : je.text);
+		json_decref(o);
+		return -EBADMSG;
+	}
+	json_t *ver = json_object_get(o, "version");
+	if (!json_is_integer(ver) || json_integer_value(ver) != RECORD_VERSION) {
+		snprintf(why, cap, "version %lld, this vtld reads %d",
+			 json_is_integer(ver) ? (long long)json_integer_value(ver) : -1LL,
+			 RECORD_VERSION);
+		json_decref(o);
+		return -EBADMSG;
+	}
+	json_t *ap = json_object_get(o, "pools"), *aa = json_object_get(o, "autocreate"),
+	       *at = json_object_get(o, "tapes");
+	int rc = json_is_array(ap) && json_is_array(aa) && json_is_object(at) ? 0 : -EBADMSG;
+	r->pools = rc ? NULL : calloc(json_array_size(ap) + 1, sizeof(*r->pools));
+	r->policies = rc ? NULL : calloc(json_array_size(aa) + 1, sizeof(*r->policies));
+	r->tapes = rc ? NULL : calloc(json_object_size(at) + 1, sizeof(*r->tapes));
+	if (!rc && (!r->pools || !r->policies || !r->tapes))
+		rc = -ENOMEM;
+	size_t i;
+	json_t *v;
+	json_array_foreach(rc ? NULL : ap, i, v)
+	{
+		struct cat_pool *p = &r->pools[r->n_pools];
+		json_t *d = json_object_get(v, "retention_days");
+		if (rc || str_into(v, "name", p->name, sizeof(p->name)) ||
+		    str_into(v, "storage_class", p->storage_class, sizeof(p->storage_class)) ||
+		    lock_of(v, &p->lock) || !json_is_integer(d) || json_integer_value(d) < 0 ||
+		    json_integer_value(d) > CAT_RETENTION_MAX_DAYS) {
+			rc = -EBADMSG;
+			break;
+		}
+		p->retention_days = (uint32_t)json_integer_value(d);
+		p->builtin = json_is_true(json_object_get(v, "builtin"));
+		p->created = json_integer_value(json_object_get(v, "created"));
+		r->n_pools++;
+	}
+	json_array_foreach(rc ? NULL : aa, i, v)
+	{
+		struct cat_autocreate *a = &r->policies[r->n_policies];
+		json_t *m = json_object_get(v, "minimum"), *s = json_object_get(v, "size");
+		if (str_into(v, "prefix", a->prefix, sizeof(a->prefix)) ||
+		    str_into(v, "pool", a->pool, sizeof(a->pool)) ||
+		    str_into(v, "type", a->media, sizeof(a->media)) || !json_is_integer(m) ||
+		    !json_is_integer(s) || json_integer_value(s) < 0) {
+			rc = -EBADMSG;
+			break;
+		}
+		a->minimum = (uint32_t)json_integer_value(m);
+		a->size = (uint64_t)json_integer_value(s);
+		r->n_policies++;
+	}
+	const char *bc;
+	json_object_foreach(rc ? NULL : at, bc, v)
+	{
+		struct record_tape *t = &r->tapes[r->n_tapes];
+		json_t *u = json_object_get(v, "retain_until");
+		if (strlen(bc) >= sizeof(t->barcode) ||
+		    str_into(v, "pool", t->pool, sizeof(t->pool)) || lock_of(v, &t->lock) ||
+		    !json_is_integer(u)) {
+			rc = -EBADMSG;
+			break;
+		}
+		snprintf(t->barcode, sizeof(t->barcode), "%s", bc);
+		t->retain_until = json_integer_value(u);
+		r->n_tapes++;
+	}
+	json_decref(o);
+	if (rc) {
+		snprintf(why, cap, "%s",
+			 rc == -ENOMEM ? "out of memory" : "a field is missing or bad");
+		record_free(r);
+	}
+	return rc;
+}
+
+void record_free(struct record *r)
+{
+	free(r->pools);
+	free(r->policies);
+	free(r->tapes);
+	memset(r, 0, sizeof(*r));
+}
+
+const struct record_tape *record_tape(const struct record *r, const char *barcode)
+{
+	for (size_t i = 0; i < r->n_tapes; i++)
+		if (strcmp(r->tapes[i].barcode, barcode) == 0)
+			return &r->tapes[i];
+	return NULL;
+}
+
+/* ---- Put by the uploader's thread ---------------------------------------- */
+
+/*
+ * Before this vtld first writes the record: the one in the store may be
+ * an earlier library's, the only copy of its pools and locks, waiting for
+ * a catalog rebuild. It is overwritten only once every tape it names is in
+ * this catalog; until then the log says why, once.
+ */
+static bool record_ours(struct upl *u, const char *key)
+{
+	uint8_t *text = NULL;
+	size_t len = 0;
+	struct store_err se;
+	struct record rec;
+	char why[256];
+	memset(&se, 0, sizeof(se));
+	int rc = shelf_get_all(u->st, key, &text, &len, &se);
+	if (rc == -ENOENT)
+		return true;
+	if (rc) {
+		upl_logf(u, 1, "cannot read the library record %s: %s", key,
+			 se.msg[0] ? se.msg : strerror(-rc));
+		return false;
+	}
+	rc = record_parse((const char *)text, len, &rec, why, sizeof(why));
+	free(text);
+	if (rc)
+		return true; /* unreadable: nothing in it to keep */
+	const char *unknown = NULL;
+	pthread_mutex_lock(&u->cat_mu);
+	for (size_t i = 0; i < rec.n_tapes && !unknown; i++) {
+		struct cat_tape t;
+		if (cat_tape_get(u->cat, rec.tapes[i].barcode, &t) == -ENOENT)
+			unknown = rec.tapes[i].barcode;
+	}
+	pthread_mutex_unlock(&u->cat_mu);
+	if (unknown)
+		upl_logf(u, 1,
+			 "the library record %s names tape %s, which this catalog does not know: "
+			 "it is kept, not rewritten, until vtlctl catalog rebuild brings the "
+			 "store's tapes in",
+			 key, unknown);
+	record_free(&rec);
+	return !unknown;
+}
+
+void upl_record_pass(struct upl *u)
+{
+	int64_t now = upl_mono_ms();
+	if (u->record_last && now - u->record_ms < RECORD_EVERY_S * 1000)
+		return;
+	u->record_ms = now;
+	int rc;
+	pthread_mutex_lock(&u->cat_mu);
+	char *text = record_build(u->cat, &rc);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (!text) {
+		upl_logf(u, 0, "cannot build the library record: %s", strerror(-rc));
+		return;
+	}
+	if (u->record_last && strcmp(text, u->record_last) == 0) {
+		free(text);
+		return;
+	}
+	char key[STORE_KEY_MAX];
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	snprintf(key, sizeof(key), "%s%s", u->cfg.prefix, RECORD_KEY);
+	if (!u->record_last && !record_ours(u, key)) {
+		free(text);
+		return;
+	}
+	rc = store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
+	if (rc) {
+		upl_logf(u, 1, "the library record %s is not in the store yet: %s", key,
+			 se.msg[0] ? se.msg : strerror(-rc));
+		free(text);
+		return;
+	}
+	free(u->record_last);
+	u->record_last = text;
+}
