@@ -219,6 +219,9 @@ static const struct expect allowed[] = {
     OK(IN_TRANSIT_TO_SHELF, ASSIGN_POOL, IN_TRANSIT_TO_SHELF, STAYS),
     OK(ARCHIVED, ASSIGN_POOL, ARCHIVED, STAYS),
     OK(RETRIEVED, ASSIGN_POOL, RETRIEVED, STAYS),
+
+    OK(AVAILABLE, RESTORED, AVAILABLE, STAYS),
+    OK(ARCHIVED, RESTORED, ARCHIVED, STAYS),
 };
 
 /* Refusals with their own errno; every other pair not allowed is -ESTALE
@@ -243,6 +246,7 @@ static bool internal(enum lc_event ev)
 	case LC_DOWNLOADED:
 	case LC_MEDIUM_LOST:
 	case LC_MEDIUM_BACK:
+	case LC_RESTORED:
 		return true;
 	default:
 		return false;
@@ -314,9 +318,11 @@ ParameterizedTest(struct pair *p, lifecycle, every_state_and_event, .init = open
 	char err[512] = "";
 	struct cat_pool pool2;
 	cr_assert_eq(cat_pool_get(cat, "POOL2", &pool2), 0);
-	struct lc_facts facts = {.pool = &pool2};
-	int rc = lc_apply(cat, &before, p->ev, p->ev == LC_ASSIGN_POOL ? &facts : NULL, dest,
-			  "test", err, sizeof(err));
+	struct lc_facts facts = {
+	    .pool = &pool2, .lock = CAT_LOCK_GOVERNANCE, .retain_until = 1900000000000ll};
+	bool pooled = p->ev == LC_ASSIGN_POOL || p->ev == LC_RESTORED;
+	int rc =
+	    lc_apply(cat, &before, p->ev, pooled ? &facts : NULL, dest, "test", err, sizeof(err));
 	struct cat_tape after = get(bc);
 	cr_assert_eq(cat_events(cat, bc, 0, &ev, &n_after), 0);
 
@@ -356,7 +362,11 @@ ParameterizedTest(struct pair *p, lifecycle, every_state_and_event, .init = open
 	/* A retrieved tape is read-only. */
 	if (p->ev == LC_DOWNLOADED)
 		cr_assert(after.write_protect);
-	cr_assert_str_eq(after.pool, p->ev == LC_ASSIGN_POOL ? "POOL2" : "default");
+	cr_assert_str_eq(after.pool, pooled ? "POOL2" : "default");
+	if (p->ev == LC_RESTORED) {
+		cr_assert_eq(after.lock, CAT_LOCK_GOVERNANCE);
+		cr_assert_eq(after.retain_until, 1900000000000ll);
+	}
 }
 
 /* ---- Guards -------------------------------------------------------------- */
