@@ -710,6 +710,19 @@ int lib_pool_create(struct lib *lib, const struct cat_pool *p, char *err, size_t
 	int rc = pool_name_check(p->name, err, errlen);
 	if (rc)
 		return rc;
+	/* An S3 storage class name: STANDARD_IA, GLACIER, DEEP_ARCHIVE, or
+	 * a class an S3-compatible store defines, in the same alphabet. */
+	for (const char *c = p->storage_class; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')
+			continue;
+		char shown[200];
+		esc_show(shown, sizeof(shown), p->storage_class);
+		lib_err(err, errlen,
+			"pool %s: storage class '%s' is not an S3 class name (A-Z 0-9 _, e.g. "
+			"GLACIER, DEEP_ARCHIVE, STANDARD_IA)",
+			p->name, shown);
+		return -EINVAL;
+	}
 	if ((p->lock == CAT_LOCK_NONE) != (p->retention_days == 0) ||
 	    p->retention_days > CAT_RETENTION_MAX_DAYS) {
 		lib_err(err, errlen,

@@ -6,7 +6,7 @@ libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
 	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h vtl/autocreate.c \
 	vtl/record.c vtl/record.h \
 	vtl/store_config.c vtl/store_config.h \
-	vtl/ctl.c vtl/ctl.h vtl/vtld_config.c vtl/vtld_config.h \
+	vtl/ctl.c vtl/ctl.h vtl/ctl_int.h vtl/ctl_requests.c vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/upload_util.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
@@ -20,7 +20,7 @@ bin_PROGRAMS += vtld vtlctl
 vtld_SOURCES = vtl/vtld.c
 vtld_CFLAGS = $(AM_CFLAGS)
 vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS)
-vtlctl_SOURCES = vtl/vtlctl.c
+vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_int.h
 vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtlctl_LDADD = $(JANSSON_LIBS)
 

@@ -223,6 +223,8 @@ expect "lock without days explained" "$ERR" "retention days from 1 to 36500"
 run 2 "days out of range" pool create LONG --lock compliance --retention-days 36501
 run 1 "a bad lock mode" pool create ODD --lock forever --retention-days 3
 expect "bad lock named" "$ERR" "use none, governance or compliance"
+run 1 "a storage class that is no S3 name" pool create ODDCLASS --storage-class 'glacier;rm'
+expect "bad class named" "$ERR" "is not an S3 class name"
 run 0 "pool create compliance" pool create COMP1 --lock compliance --retention-days 1
 run 0 "tape create in a pool" tape create --pool GOV30 POOL01L8
 expect "create names the pool" "$OUT" "pool GOV30"

@@ -1,0 +1,59 @@
+/*
+ * ctl_int.h - what the control server (ctl.c) and the request handlers
+ * (ctl_requests.c) share. Nothing else includes it.
+ */
+#ifndef VTL_CTL_INT_H
+#define VTL_CTL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "library.h"
+
+/* The last catalog rebuild; everything under mu. */
+struct rebuild_job {
+	pthread_mutex_t mu;
+	pthread_t thread;
+	bool joinable; /* thread started and not joined */
+	bool running, cancel;
+	json_int_t id; /* 0: none yet */
+	json_t *tapes; /* one object per tape, as reported */
+	size_t n[4];   /* per upl_rebuild_result */
+	char activity[256];
+	int rc;
+	char err[LIB_ERR_MAX];
+};
+
+struct ctl_server {
+	struct lib *lib;
+	struct upl *upl; /* NULL: no object store */
+	ctl_log_fn log;
+	int fd;
+	int stop_pipe[2];
+	pthread_t thread;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct rebuild_job rb;
+	int64_t busy_ms; /* spent handling requests (the server thread's) */
+};
+
+/* The answer when the real one cannot be built or encoded (out of memory):
+ * fixed and valid, so that even then a request is answered. */
+#define CTL_ANSWER_FAILED                                                                          \
+	"{\"ok\":false,\"error\":\"vtld could not build its answer (out of memory?); see its "     \
+	"log\",\"errno\":\"ENOMEM\"}"
+
+/* {"ok": false, "error": msg, "errno": name of -rc} */
+json_t *ctl_fail(int rc, const char *msg);
+
+/* The answer to one request line, malloc'd (no newline), or NULL only when
+ * even a copy of CTL_ANSWER_FAILED could not be made. s: the server, NULL
+ * when called without one (no catalog rebuild then). */
+char *ctl_answer(struct ctl_server *s, struct lib *lib, struct upl *u, const char *line,
+		 ctl_log_fn log);
+
+#endif
