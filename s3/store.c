@@ -61,6 +61,11 @@ enum store_fault store_fault_of(int rc, const char *code)
 	};
 	if (!rc)
 		return STORE_FAULT_NONE;
+	/* A version under Object Lock retention: S3 says AccessDenied, but no
+	 * credential will change its date (store_delete_version). */
+	if (rc == -EPERM && code &&
+	    (!strcmp(code, "AccessDenied") || !strcmp(code, "InvalidRequest")))
+		return STORE_FAULT_REFUSED;
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i].code))
 			return codes[i].fault;

@@ -87,7 +87,9 @@ enum store_fault {
 	STORE_FAULT_BUCKET,    /* NoSuchBucket */
 	STORE_FAULT_SPACE,     /* QuotaExceeded; a full file system */
 	STORE_FAULT_REFUSED,   /* any other refusal of the request itself (HTTP 4xx,
-				* a bad argument): sent again, it fails again */
+				* a bad argument, an object under Object Lock
+				* retention, a bucket without Object Lock): sent
+				* again, it fails again */
 };
 
 /* The fault of an error from its errno and S3 code (may be NULL). */

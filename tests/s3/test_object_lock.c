@@ -112,6 +112,8 @@ Test(lock_rgw, a_compliance_version_is_not_deleted_by_the_server_even_with_the_b
 	cr_assert_eq(err.fault, STORE_FAULT_REFUSED);
 	rc = store_delete_version(st, key, vid, 1, &err);
 	cr_assert_eq(rc, -EPERM, "the bypass does not lift COMPLIANCE: rc %d: %s", rc, err.msg);
+	cr_assert_eq(store_fault_of(rc, err.code), STORE_FAULT_REFUSED,
+		     "no credential changes the date (code %s)", err.code);
 
 	/* Shortening it is refused too. */
 	struct store_retention shorter = {STORE_LOCK_COMPLIANCE, want.until - 3600};
