@@ -1070,8 +1070,16 @@ static int lock_refusal(struct s3_store *s, const char *what, const char *key,
 	/* The server's words follow "(HTTP nnn)" (the key may say "lock" too).
 	 * Only AccessDenied is taken on its words: InvalidRequest naming the
 	 * lock is also how a bucket without Object Lock refuses retention. */
-	const char *said = strstr(inner.msg, "(HTTP ");
-	int named = !strcmp(inner.code, "AccessDenied") && said && strcasestr(said, "lock");
+	char said[STORE_ERR_MSG_MAX] = "";
+	const char *from = strstr(inner.msg, "(HTTP ");
+	if (from) {
+		snprintf(said, sizeof(said), "%s", from);
+		said[strcspn(said, "[")] = 0; /* not the request id */
+		char *key_id = strstr(said, " (key id ");
+		if (key_id)
+			*key_id = 0; /* nor the access key id */
+	}
+	int named = !strcmp(inner.code, "AccessDenied") && strcasestr(said, "lock");
 	struct store_retention ret;
 	struct store_err gerr;
 	int active = !s3_get_retention(&s->base, key, version_id, &ret, &gerr) &&
