@@ -27,6 +27,17 @@ tests_s3_test_store_SOURCES = tests/s3/test_store.c tests/s3/faultproxy.c tests/
 tests_s3_test_store_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_s3_test_store_LDADD = $(S3_LIBS) $(CRITERION_LIBS) -lpthread
 
+# Object Lock: retention, locked deletes and the bucket check against
+# radosgw (a bucket of its own created with Object Lock), and what the
+# local-directory backend enforces.
+check_PROGRAMS += tests/s3/test_object_lock
+TESTS += tests/s3/test_object_lock
+tests_s3_test_object_lock_SOURCES = tests/s3/test_object_lock.c \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h
+tests_s3_test_object_lock_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
+tests_s3_test_object_lock_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
+
 EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py docs/object-store.md
 
 # `make bench`: store throughput, local directory and radosgw.

@@ -37,6 +37,11 @@
  *   BadDigest, XAmzContentSHA256Mismatch, a body whose
  *   MD5 is not its ETag (after the retries)            -EBADMSG
  *   QuotaExceeded                                      -EDQUOT
+ *   a delete or overwrite refused because the object
+ *   version is under Object Lock retention (S3's
+ *   AccessDenied or InvalidRequest naming the lock)    -EPERM
+ *   a bucket without Object Lock or versioning
+ *   (store_lock_check)                                 -ENOLCK
  *   timeouts (after the retries)                       -ETIMEDOUT
  *   no connection (after the retries)                  -ECONNREFUSED
  *   a server certificate that does not verify          -EPROTO
@@ -51,15 +56,16 @@
 #include <stdint.h>
 
 /* S3 limits (Amazon S3 User Guide, "Multipart upload limits"). */
-#define STORE_KEY_MAX	    1024       /* bytes in a key */
-#define STORE_PART_MIN	    (5u << 20) /* every part but the last */
-#define STORE_PART_MAX	    (5ull << 30)
-#define STORE_PARTS_MAX	    10000
-#define STORE_PUT_MAX	    (5ull << 30) /* a single PUT or CopyObject */
-#define STORE_ETAG_MAX	    80		 /* "md5hex-10000" and then some */
-#define STORE_UPLOAD_ID_MAX 256
-#define STORE_CLASS_MAX	    32
-#define STORE_ERR_MSG_MAX   512
+#define STORE_KEY_MAX	     1024	/* bytes in a key */
+#define STORE_PART_MIN	     (5u << 20) /* every part but the last */
+#define STORE_PART_MAX	     (5ull << 30)
+#define STORE_PARTS_MAX	     10000
+#define STORE_PUT_MAX	     (5ull << 30) /* a single PUT or CopyObject */
+#define STORE_ETAG_MAX	     80		  /* "md5hex-10000" and then some */
+#define STORE_UPLOAD_ID_MAX  256
+#define STORE_CLASS_MAX	     32
+#define STORE_ERR_MSG_MAX    512
+#define STORE_VERSION_ID_MAX 1024 /* x-amz-version-id (S3 sets no limit; RGW's are ~32) */
 
 struct store;
 
@@ -81,7 +87,9 @@ enum store_fault {
 	STORE_FAULT_BUCKET,    /* NoSuchBucket */
 	STORE_FAULT_SPACE,     /* QuotaExceeded; a full file system */
 	STORE_FAULT_REFUSED,   /* any other refusal of the request itself (HTTP 4xx,
-				* a bad argument): sent again, it fails again */
+				* a bad argument, an object under Object Lock
+				* retention, a bucket without Object Lock): sent
+				* again, it fails again */
 };
 
 /* The fault of an error from its errno and S3 code (may be NULL). */
@@ -99,6 +107,28 @@ struct store_err {
 	char msg[STORE_ERR_MSG_MAX]; /* "GET s3://bucket/key: NoSuchKey (HTTP 404) ..." */
 };
 
+/*
+ * S3 Object Lock (Amazon S3 User Guide, "Locking objects with Object
+ * Lock"): a retention mode and a retain-until date on one object version.
+ * Until that date the version cannot be deleted or its retention shortened;
+ * GOVERNANCE yields to a request that says x-amz-bypass-governance-retention
+ * (and holds the s3:BypassGovernanceRetention permission), COMPLIANCE yields
+ * to nobody.
+ */
+enum store_lock_mode {
+	STORE_LOCK_NONE,       /* no retention */
+	STORE_LOCK_GOVERNANCE, /* removable with the bypass */
+	STORE_LOCK_COMPLIANCE, /* removable by nobody before `until` */
+};
+
+struct store_retention {
+	enum store_lock_mode mode;
+	int64_t until; /* retain-until date, seconds since the epoch (UTC); 0 with NONE */
+};
+
+/* "GOVERNANCE", "COMPLIANCE", "NONE". */
+const char *store_lock_mode_name(enum store_lock_mode m);
+
 struct store_object_info {
 	uint64_t size;
 	char etag[STORE_ETAG_MAX];
@@ -107,10 +137,26 @@ struct store_object_info {
 	/* x-amz-restore as S3 sends it ('ongoing-request="true"', or
 	 * 'ongoing-request="false", expiry-date="..."'), "" when absent. */
 	char restore[160];
+	/* x-amz-version-id: "" on an unversioned bucket and on the local
+	 * backend (which keeps one version per key). */
+	char version_id[STORE_VERSION_ID_MAX];
+	/* x-amz-object-lock-mode and -retain-until-date of this version. */
+	struct store_retention retention;
 };
 
+/* Options of a new object: store_put, store_mpu_create and the copies
+ * (store_copy_opts). */
 struct store_put_opts {
 	const char *storage_class; /* NULL: the bucket's default (STANDARD) */
+	/* Object Lock retention of the new version (x-amz-object-lock-mode and
+	 * x-amz-object-lock-retain-until-date); mode NONE: none (the bucket's
+	 * default retention, if it has one, applies). The bucket must have
+	 * Object Lock enabled (store_lock_check). */
+	struct store_retention retention;
+	/* When not NULL, receives the new version's id (STORE_VERSION_ID_MAX
+	 * bytes; "" when the bucket is unversioned). Set by store_put and the
+	 * copies; store_mpu_create leaves it alone. */
+	char *version_id;
 };
 
 /* Listing (ListObjectsV2). Entries arrive in key order (byte order). With a
@@ -165,13 +211,13 @@ struct store_ops {
 	int (*del)(struct store *st, const char *key, struct store_err *err);
 	int (*list)(struct store *st, struct store_list_opts *opts, store_list_cb cb, void *arg,
 		    struct store_err *err);
-	int (*copy)(struct store *st, const char *src, const char *dst, const char *storage_class,
-		    char *etag, struct store_err *err);
+	int (*copy)(struct store *st, const char *src, const char *dst,
+		    const struct store_put_opts *opts, char *etag, struct store_err *err);
 	/* Optional: a copy from another store that this backend does without
 	 * moving the bytes through this process; -EXDEV when it cannot for
 	 * this pair (store.c then streams). */
 	int (*copy_from)(struct store *st, struct store *from, const char *src, const char *dst,
-			 const char *storage_class, char *etag, struct store_err *err);
+			 const struct store_put_opts *opts, char *etag, struct store_err *err);
 	int (*restore)(struct store *st, const char *key, int days, const char *tier,
 		       struct store_err *err);
 	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
@@ -190,6 +236,15 @@ struct store_ops {
 			 struct store_err *err);
 	int (*mpu_list)(struct store *st, const char *prefix, store_upload_cb cb, void *arg,
 			struct store_err *err);
+	/* Object Lock (store_lock_check ... store_delete_version). */
+	int (*lock_check)(struct store *st, struct store_err *err);
+	int (*set_retention)(struct store *st, const char *key, const char *version_id,
+			     const struct store_retention *r, int bypass_governance,
+			     struct store_err *err);
+	int (*get_retention)(struct store *st, const char *key, const char *version_id,
+			     struct store_retention *r, struct store_err *err);
+	int (*del_version)(struct store *st, const char *key, const char *version_id,
+			   int bypass_governance, struct store_err *err);
 	/* Where key is, for a person: "s3://BUCKET/KEY", "ROOT/KEY". */
 	void (*where)(struct store *st, const char *key, char *out, size_t outsz);
 	void (*close)(struct store *st);
@@ -250,6 +305,13 @@ int store_s3_reconfigure(struct store *st, const struct store_s3_config *cfg,
  * bucket owned by the caller is not an error. */
 int store_s3_create_bucket(struct store *st, struct store_err *err);
 
+/* Creates the bucket with Object Lock enabled (x-amz-bucket-object-lock-
+ * enabled: true, which also enables versioning; radosgw cannot turn it on
+ * later for a bucket made without it), then checks it with
+ * store_lock_check: an existing bucket of the caller made without Object
+ * Lock is -ENOLCK, with the message saying so. */
+int store_s3_create_bucket_locked(struct store *st, struct store_err *err);
+
 /* --- Operations --------------------------------------------------------- */
 
 const char *store_backend(const struct store *st);
@@ -270,7 +332,10 @@ int store_get(struct store *st, const char *key, uint64_t off, size_t len, void 
 int store_head(struct store *st, const char *key, struct store_object_info *info,
 	       struct store_err *err);
 
-/* DeleteObject; deleting a key that does not exist succeeds, as on S3. */
+/* DeleteObject; deleting a key that does not exist succeeds, as on S3. On a
+ * versioned bucket S3 adds a delete marker and keeps the versions (those
+ * under Object Lock stay until their date); the local backend removes the
+ * object, and refuses one under retention (-EPERM). */
 int store_delete(struct store *st, const char *key, struct store_err *err);
 
 /* ListObjectsV2, following continuation tokens until the end or until cb
@@ -298,6 +363,70 @@ int store_copy(struct store *st, const char *src, const char *dst, const char *s
  */
 int store_copy_from(struct store *st, struct store *from, const char *src, const char *dst,
 		    const char *storage_class, char *etag, struct store_err *err);
+
+/*
+ * store_copy_from with all the options of a new object: the storage class
+ * and the Object Lock retention of the copy (sent with the CopyObject or
+ * CreateMultipartUpload, or the PutObject of a streamed copy), and its
+ * version id back. opts NULL is STANDARD, no retention. On AWS the copy
+ * has the retention opts says and not its source's; radosgw 16 first gives
+ * it its source's, and the one asked is then set on the copy with
+ * PutObjectRetention, which can only extend a COMPLIANCE one (-EPERM
+ * otherwise). Where the service drops the retention headers of a copy
+ * (radosgw 16 on CopyObject and CreateMultipartUpload), the S3 backend
+ * sets it on the new version itself (a HEAD, then PutObjectRetention).
+ */
+int store_copy_opts(struct store *st, struct store *from, const char *src, const char *dst,
+		    const struct store_put_opts *opts, char *etag, struct store_err *err);
+
+/* --- Object Lock ----------------------------------------------------------
+ *
+ * version_id NULL or "" names the current version of the key (on the local
+ * backend, the object: it keeps one version per key).
+ */
+
+/*
+ * Whether the store can lock objects: on S3 the bucket's Object Lock
+ * configuration says ObjectLockEnabled=Enabled (GetObjectLockConfiguration)
+ * and its versioning is Enabled (GetBucketVersioning). 0 when it can;
+ * -ENOLCK when it cannot, with a message naming the bucket, what is
+ * missing and the fix (a new bucket created with Object Lock, `aws s3api
+ * create-bucket --object-lock-enabled-for-bucket`; on AWS also
+ * put-object-lock-configuration on the versioned bucket; radosgw accepts
+ * it only at creation); -EOPNOTSUPP when the service does
+ * not implement the calls; any other error as usual (-EACCES: the key may
+ * not read the bucket's configuration). The local backend always can.
+ */
+int store_lock_check(struct store *st, struct store_err *err);
+
+/*
+ * PutObjectRetention: put version `version_id` of key under `r` (mode
+ * GOVERNANCE or COMPLIANCE, `until` in the future, else -EINVAL). S3's
+ * rules apply: a retention can be extended; shortening it or changing its
+ * mode needs bypass_governance on a GOVERNANCE one and is refused (-EPERM)
+ * on a COMPLIANCE one. -ENOENT when the key (or version) does not exist.
+ */
+int store_set_retention(struct store *st, const char *key, const char *version_id,
+			const struct store_retention *r, int bypass_governance,
+			struct store_err *err);
+
+/* GetObjectRetention of a version: *r receives its mode and date, mode
+ * NONE when it has none (or the bucket has no Object Lock). -ENOENT when
+ * the key or version does not exist. */
+int store_get_retention(struct store *st, const char *key, const char *version_id,
+			struct store_retention *r, struct store_err *err);
+
+/*
+ * DeleteObject of one version (?versionId=), which removes it for good;
+ * bypass_governance sends x-amz-bypass-governance-retention: true. A
+ * version under retention is refused: -EPERM, with a message naming the
+ * object, the mode and the retain-until date (and, for GOVERNANCE, the
+ * bypass). A version that does not exist is not an error, as with
+ * store_delete. With version_id NULL or "" on a versioned S3 bucket this
+ * is S3's plain DeleteObject: a delete marker, the versions stay.
+ */
+int store_delete_version(struct store *st, const char *key, const char *version_id,
+			 int bypass_governance, struct store_err *err);
 
 /* Where key is, for a person: "s3://BUCKET/KEY" or "ROOT/KEY". */
 void store_where(struct store *st, const char *key, char *out, size_t outsz);

@@ -12,7 +12,8 @@
  *              encoded, "a" (object) and "a/b" (object under a@d/) never
  *              collide, as S3 allows both.
  *              Next to each object "<part>@m" is its sidecar: size, ETag,
- *              storage class, time, and the inode number of the data file
+ *              storage class, time, Object Lock retention (mode and
+ *              retain-until date), and the inode number of the data file
  *              it describes.
  *   uploads/<id>/   a multipart upload: "info" (key, class, time) and one
  *              file per part, named "NNNNN.<md5 hex>".
@@ -33,6 +34,15 @@
  *  - Directories are created 0700 and files 0600, whatever the umask: an
  *    object is a byte-identical copy of a tape's data (ARCHITECTURE.md,
  *    Security).
+ *  - Object Lock, as far as a directory can keep it: an object under
+ *    retention (its sidecar says so and describes its data file) is not
+ *    replaced, deleted or given a shorter retention before its date
+ *    (GOVERNANCE yields to the bypass; COMPLIANCE to nothing), all checked
+ *    under the mutex with the rename or unlink they guard, and its files
+ *    are made read-only (0400). There is one version per key, so the
+ *    refusal S3 makes only for a version is made here for the key. Anyone
+ *    with write permission on the directory can still unlink the files:
+ *    the lock binds this process, not the file system (docs/object-store.md).
  */
 #include "config.h"
 
@@ -315,19 +325,57 @@ struct meta {
 	char etag[STORE_ETAG_MAX];
 	char sc[STORE_CLASS_MAX];
 	int64_t mtime;
+	struct store_retention ret;
 };
+
+static int retention_active(const struct store_retention *r)
+{
+	return r->mode != STORE_LOCK_NONE && r->until > (int64_t)time(NULL);
+}
+
+/* "2026-12-07T18:00:00Z" for messages. */
+static void iso_date(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The refusal of a change to an object under retention: -EPERM, saying
+ * until when and what would let it through. */
+static int locked_fail(struct store_err *err, const char *what, const char *key,
+		       const struct store_retention *r, int bypass)
+{
+	char until[32];
+	iso_date(r->until, until);
+	const char *how = r->mode == STORE_LOCK_COMPLIANCE
+			      ? "; COMPLIANCE retention yields to nobody before that date"
+			  : bypass
+			      ? ""
+			      : "; GOVERNANCE retention yields only to a request that bypasses it";
+	int rc =
+	    fail(err, -EPERM, "AccessDenied", "%s %s: the object is under %s retention until %s%s",
+		 what, key, store_lock_mode_name(r->mode), until, how);
+	if (err)
+		err->fault = STORE_FAULT_REFUSED;
+	return rc;
+}
 
 static int meta_write_tmp(struct local_store *ls, const struct meta *m, char name[64])
 {
 	char text[512];
 	int n = snprintf(text, sizeof(text),
 			 "vtl-object 1\nino=%" PRIu64 "\nsize=%" PRIu64 "\netag=%s\nclass=%s\n"
-			 "mtime=%" PRId64 "\n",
-			 m->ino, m->size, m->etag, m->sc, m->mtime);
+			 "mtime=%" PRId64 "\nlock=%s\nuntil=%" PRId64 "\n",
+			 m->ino, m->size, m->etag, m->sc, m->mtime,
+			 store_lock_mode_name(m->ret.mode), m->ret.until);
 	int fd = tmp_create(ls, name);
 	if (fd < 0)
 		return fd;
 	int rc = write_all(fd, text, (size_t)n);
+	if (!rc && m->ret.mode != STORE_LOCK_NONE && fchmod(fd, 0400))
+		rc = -errno;
 	if (!rc && fsync(fd))
 		rc = -errno;
 	close(fd);
@@ -362,6 +410,12 @@ static int meta_read(int dirfd, const char *rel, struct meta *m)
 			snprintf(m->sc, sizeof(m->sc), "%s", line + 6);
 		else if (!strncmp(line, "mtime=", 6))
 			m->mtime = strtoll(line + 6, NULL, 10);
+		else if (!strcmp(line, "lock=GOVERNANCE"))
+			m->ret.mode = STORE_LOCK_GOVERNANCE;
+		else if (!strcmp(line, "lock=COMPLIANCE"))
+			m->ret.mode = STORE_LOCK_COMPLIANCE;
+		else if (!strncmp(line, "until=", 6))
+			m->ret.until = strtoll(line + 6, NULL, 10);
 	}
 	return m->etag[0] ? 0 : -EINVAL;
 }
@@ -432,6 +486,7 @@ static int object_open(struct local_store *ls, const char *key, const char *rel,
 			 m.sc[0] ? m.sc : "STANDARD");
 		if (m.mtime)
 			info->mtime = m.mtime;
+		info->retention = m.ret;
 	} else {
 		/* No trustworthy sidecar (a crash between the two renames). */
 		int rc = md5_fd(fd, 0, info->size, info->etag);
@@ -445,12 +500,43 @@ static int object_open(struct local_store *ls, const char *key, const char *rel,
 	return fd;
 }
 
+/* The retention of the object at rel when its sidecar describes its data
+ * file (mode NONE otherwise), and its ETag into etag (when not NULL, ""
+ * then); caller holds the lock. */
+static struct store_retention held_retention(struct local_store *ls, const char *rel, char *etag)
+{
+	struct store_retention none = {0};
+	struct meta m;
+	struct stat sb;
+	if (etag)
+		etag[0] = 0;
+	if (fstatat(ls->objects_fd, rel, &sb, 0) || meta_read(ls->objects_fd, rel, &m) ||
+	    m.ino != (uint64_t)sb.st_ino)
+		return none;
+	if (etag)
+		snprintf(etag, STORE_ETAG_MAX, "%s", m.etag);
+	return m.ret;
+}
+
 /* Make the complete temporary data file `tmpname` the object `rel`, with
- * the sidecar described by m (m->ino filled here). */
+ * the sidecar described by m (m->ino filled here). -EPERM, with *held the
+ * retention, when the object there is under retention: it is not replaced,
+ * unless by the same bytes (a copy onto itself that changes the storage
+ * class, as the shelf does), which then keep the stronger retention. */
 static int object_commit(struct local_store *ls, int datafd, const char *tmpname, const char *rel,
-			 struct meta *m)
+			 struct meta *m, struct store_retention *held)
 {
 	struct stat sb;
+	char held_etag[STORE_ETAG_MAX];
+	pthread_mutex_lock(&ls->lock);
+	*held = held_retention(ls, rel, held_etag);
+	pthread_mutex_unlock(&ls->lock);
+	int as_strong = m->ret.until >= held->until &&
+			(m->ret.mode == held->mode || m->ret.mode == STORE_LOCK_COMPLIANCE);
+	if (retention_active(held) && !strcmp(held_etag, m->etag) && !as_strong)
+		m->ret = *held;
+	if (m->ret.mode != STORE_LOCK_NONE && fchmod(datafd, 0400))
+		return -errno;
 	if (fsync(datafd) || fstat(datafd, &sb))
 		return -errno;
 	m->ino = (uint64_t)sb.st_ino;
@@ -462,7 +548,11 @@ static int object_commit(struct local_store *ls, int datafd, const char *tmpname
 	char mpath[PATH_MAX + 4];
 	snprintf(mpath, sizeof(mpath), "%s@m", rel);
 	pthread_mutex_lock(&ls->lock);
-	rc = make_parents(ls->objects_fd, rel);
+	char now_etag[STORE_ETAG_MAX];
+	*held = held_retention(ls, rel, now_etag);
+	rc = retention_active(held) && strcmp(now_etag, m->etag)
+		 ? -EPERM
+		 : make_parents(ls->objects_fd, rel);
 	if (!rc && renameat(ls->tmp_fd, mtmp, ls->objects_fd, mpath))
 		rc = -errno;
 	if (!rc && renameat(ls->tmp_fd, tmpname, ls->objects_fd, rel))
@@ -501,16 +591,23 @@ static int local_put(struct store *st, const char *key, const void *buf, size_t 
 	snprintf(m.sc, sizeof(m.sc), "%s",
 		 opts && opts->storage_class ? opts->storage_class : "STANDARD");
 	m.mtime = now_s();
+	if (opts)
+		m.ret = opts->retention;
+	struct store_retention held;
 	rc = write_all(fd, buf, len);
 	if (!rc)
-		rc = object_commit(ls, fd, tmp, rel, &m);
+		rc = object_commit(ls, fd, tmp, rel, &m, &held);
 	close(fd);
 	if (rc) {
 		unlinkat(ls->tmp_fd, tmp, 0);
+		if (rc == -EPERM)
+			return locked_fail(err, "put", key, &held, 0);
 		errno = -rc;
 		return sys_fail(err, "put", key);
 	}
 	snprintf(etag, STORE_ETAG_MAX, "%s", m.etag);
+	if (opts && opts->version_id)
+		opts->version_id[0] = 0;
 	return 0;
 }
 
@@ -558,16 +655,21 @@ static int local_head(struct store *st, const char *key, struct store_object_inf
 	return 0;
 }
 
-static int local_del(struct store *st, const char *key, struct store_err *err)
+static int local_del_version(struct store *st, const char *key, const char *version_id, int bypass,
+			     struct store_err *err)
 {
 	struct local_store *ls = L(st);
 	char rel[PATH_MAX], mpath[PATH_MAX + 4];
-	if (key_path(key, rel, sizeof(rel)))
+	/* One version per key, whose id is "": any other id names nothing. */
+	if (version_id || key_path(key, rel, sizeof(rel)))
 		return 0;
 	snprintf(mpath, sizeof(mpath), "%s@m", rel);
 	int rc = 0;
 	pthread_mutex_lock(&ls->lock);
-	if (unlinkat(ls->objects_fd, rel, 0) && errno != ENOENT && errno != ENOTDIR)
+	struct store_retention held = held_retention(ls, rel, NULL);
+	if (retention_active(&held) && (held.mode == STORE_LOCK_COMPLIANCE || !bypass))
+		rc = -EPERM;
+	if (!rc && unlinkat(ls->objects_fd, rel, 0) && errno != ENOENT && errno != ENOTDIR)
 		rc = -errno;
 	if (!rc && unlinkat(ls->objects_fd, mpath, 0) && errno != ENOENT && errno != ENOTDIR)
 		rc = -errno;
@@ -576,9 +678,105 @@ static int local_del(struct store *st, const char *key, struct store_err *err)
 		prune_parents(ls->objects_fd, rel);
 	}
 	pthread_mutex_unlock(&ls->lock);
+	if (rc == -EPERM)
+		return locked_fail(err, "delete", key, &held, bypass);
 	if (rc) {
 		errno = -rc;
 		return sys_fail(err, "delete", key);
+	}
+	return 0;
+}
+
+static int local_del(struct store *st, const char *key, struct store_err *err)
+{
+	return local_del_version(st, key, NULL, 0, err);
+}
+
+/* --- Object Lock ---------------------------------------------------------- */
+
+static int local_lock_check(struct store *st, struct store_err *err)
+{
+	(void)st;
+	(void)err;
+	return 0; /* enforced by this backend (the invariants above) */
+}
+
+static int local_get_retention(struct store *st, const char *key, const char *version_id,
+			       struct store_retention *r, struct store_err *err)
+{
+	struct store_object_info info;
+	char rel[PATH_MAX];
+	if (version_id || key_path(key, rel, sizeof(rel)))
+		return fail(err, -ENOENT, "NoSuchVersion",
+			    "get retention %s: NoSuchVersion: no such object version", key);
+	int fd = object_open(L(st), key, rel, &info, err, "get retention");
+	if (fd < 0)
+		return fd;
+	close(fd);
+	*r = info.retention;
+	return 0;
+}
+
+/* S3's rules for PutObjectRetention (Amazon S3 User Guide, "Retention
+ * modes"): extending is always allowed; shortening or changing the mode of
+ * an active retention takes the bypass for GOVERNANCE and is refused for
+ * COMPLIANCE. */
+static int local_set_retention(struct store *st, const char *key, const char *version_id,
+			       const struct store_retention *r, int bypass, struct store_err *err)
+{
+	struct local_store *ls = L(st);
+	struct store_object_info info;
+	char rel[PATH_MAX];
+	if (version_id || key_path(key, rel, sizeof(rel)))
+		return fail(err, -ENOENT, "NoSuchVersion",
+			    "set retention %s: NoSuchVersion: no such object version", key);
+	int fd = object_open(ls, key, rel, &info, err, "set retention");
+	if (fd < 0)
+		return fd;
+	struct stat sb;
+	int rc = fstat(fd, &sb) ? -errno : 0;
+	struct meta m = {
+	    .ino = (uint64_t)sb.st_ino, .size = info.size, .mtime = info.mtime, .ret = *r};
+	snprintf(m.etag, sizeof(m.etag), "%s", info.etag);
+	snprintf(m.sc, sizeof(m.sc), "%s", info.storage_class);
+	struct store_retention held = {0};
+	char mtmp[64], mpath[PATH_MAX + 4];
+	snprintf(mpath, sizeof(mpath), "%s@m", rel);
+	if (!rc && fchmod(fd, 0400))
+		rc = -errno;
+	if (!rc)
+		rc = meta_write_tmp(ls, &m, mtmp);
+	if (!rc) {
+		pthread_mutex_lock(&ls->lock);
+		struct stat now;
+		if (fstatat(ls->objects_fd, rel, &now, 0) || now.st_ino != sb.st_ino) {
+			rc = -ESTALE; /* replaced or deleted meanwhile */
+		} else {
+			held = held_retention(ls, rel, NULL);
+			int weaker = r->until < held.until || r->mode != held.mode;
+			if (retention_active(&held) && weaker &&
+			    (held.mode == STORE_LOCK_COMPLIANCE || !bypass))
+				rc = -EPERM;
+		}
+		if (!rc && renameat(ls->tmp_fd, mtmp, ls->objects_fd, mpath))
+			rc = -errno;
+		if (!rc)
+			fsync_parent(ls->objects_fd, rel);
+		pthread_mutex_unlock(&ls->lock);
+		if (rc)
+			unlinkat(ls->tmp_fd, mtmp, 0);
+	}
+	close(fd);
+	if (rc == -EPERM)
+		return locked_fail(err, "set retention on", key, &held, bypass);
+	if (rc == -ESTALE)
+		return fail(err, -ENOENT, "NoSuchKey",
+			    "set retention %s: NoSuchKey: the object was replaced or deleted "
+			    "meanwhile",
+			    key);
+	if (rc) {
+		errno = -rc;
+		return sys_fail(err, "set retention", key);
 	}
 	return 0;
 }
@@ -782,9 +980,10 @@ out:
 	return fd;
 }
 
-static int local_copy(struct store *st, const char *src, const char *dst, const char *sc,
-		      char *etag, struct store_err *err)
+static int local_copy(struct store *st, const char *src, const char *dst,
+		      const struct store_put_opts *opts, char *etag, struct store_err *err)
 {
+	const char *sc = opts->storage_class;
 	struct local_store *ls = L(st);
 	char srel[PATH_MAX], drel[PATH_MAX], tmp[64];
 	struct store_object_info info;
@@ -805,14 +1004,20 @@ static int local_copy(struct store *st, const char *src, const char *dst, const 
 	snprintf(m.etag, sizeof(m.etag), "%s", info.etag);
 	snprintf(m.sc, sizeof(m.sc), "%s", sc ? sc : "STANDARD");
 	m.mtime = now_s();
-	int rc = object_commit(ls, fd, tmp, drel, &m);
+	m.ret = opts->retention;
+	struct store_retention held;
+	int rc = object_commit(ls, fd, tmp, drel, &m, &held);
 	close(fd);
 	if (rc) {
 		unlinkat(ls->tmp_fd, tmp, 0);
+		if (rc == -EPERM)
+			return locked_fail(err, "copy to", dst, &held, 0);
 		errno = -rc;
 		return sys_fail(err, "copy to", dst);
 	}
 	snprintf(etag, STORE_ETAG_MAX, "%s", m.etag);
+	if (opts->version_id)
+		opts->version_id[0] = 0;
 	return 0;
 }
 
@@ -832,6 +1037,7 @@ struct upload_info {
 	char key[STORE_KEY_MAX + 1];
 	char sc[STORE_CLASS_MAX];
 	int64_t initiated;
+	struct store_retention ret; /* of the object it makes */
 };
 
 static int valid_upload_id(const char *id)
@@ -875,6 +1081,12 @@ static int upload_read(struct local_store *ls, const char *id, struct upload_inf
 			snprintf(u->sc, sizeof(u->sc), "%s", line + 6);
 		else if (!strncmp(line, "initiated=", 10))
 			u->initiated = strtoll(line + 10, NULL, 10);
+		else if (!strcmp(line, "lock=GOVERNANCE"))
+			u->ret.mode = STORE_LOCK_GOVERNANCE;
+		else if (!strcmp(line, "lock=COMPLIANCE"))
+			u->ret.mode = STORE_LOCK_COMPLIANCE;
+		else if (!strncmp(line, "until=", 6))
+			u->ret.until = strtoll(line + 6, NULL, 10);
 	}
 	return 0;
 }
@@ -900,9 +1112,13 @@ static int local_mpu_create(struct store *st, const char *key, const struct stor
 	snprintf(tdir, sizeof(tdir), "u-%s", id);
 	if (mkdirat(ls->tmp_fd, tdir, 0700))
 		return sys_fail(err, "create multipart upload", key);
-	int n =
-	    snprintf(text, sizeof(text), "class=%s\ninitiated=%" PRId64 "\nkey=%s",
-		     opts && opts->storage_class ? opts->storage_class : "STANDARD", now_s(), key);
+	struct store_retention ret = {0};
+	if (opts)
+		ret = opts->retention;
+	int n = snprintf(text, sizeof(text),
+			 "class=%s\ninitiated=%" PRId64 "\nlock=%s\nuntil=%" PRId64 "\nkey=%s",
+			 opts && opts->storage_class ? opts->storage_class : "STANDARD", now_s(),
+			 store_lock_mode_name(ret.mode), ret.until, key);
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/info", tdir);
 	int fd = openat(ls->tmp_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -1283,9 +1499,16 @@ static int local_mpu_complete(struct store *st, const char *key, const char *id,
 		}
 		snprintf(m.sc, sizeof(m.sc), "%s", u.sc[0] ? u.sc : "STANDARD");
 		m.mtime = now_s();
+		/* A date passed while the upload ran is no retention (S3 would
+		 * have refused it at CreateMultipartUpload). */
+		if (retention_active(&u.ret))
+			m.ret = u.ret;
+		struct store_retention held;
 		if (!rc)
-			rc = object_commit(ls, fd, tmp, rel, &m);
-		if (rc) {
+			rc = object_commit(ls, fd, tmp, rel, &m, &held);
+		if (rc == -EPERM)
+			locked_fail(err, "complete multipart upload", key, &held, 0);
+		else if (rc) {
 			errno = -rc;
 			sys_fail(err, "complete multipart upload", key);
 		}
@@ -1422,6 +1645,10 @@ static const struct store_ops local_ops = {
     .mpu_complete = local_mpu_complete,
     .mpu_abort = local_mpu_abort,
     .mpu_list = local_mpu_list,
+    .lock_check = local_lock_check,
+    .set_retention = local_set_retention,
+    .get_retention = local_get_retention,
+    .del_version = local_del_version,
     .where = local_where,
     .close = local_close,
 };

@@ -187,6 +187,9 @@ struct req {
 	char restore[160];
 	char content_range[96];
 	char last_modified[64];
+	char version_id[STORE_VERSION_ID_MAX];
+	char lock_mode[32];
+	char lock_until[64];
 	uint64_t content_length;
 	int have_length;
 };
@@ -214,6 +217,7 @@ static void req_reset_response(struct req *r)
 	r->upload_off = 0;
 	r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
 	r->content_range[0] = r->last_modified[0] = 0;
+	r->version_id[0] = r->lock_mode[0] = r->lock_until[0] = 0;
 	r->content_length = 0;
 	r->have_length = 0;
 }
@@ -295,6 +299,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		/* A new response (after 100 Continue or a redirect): forget the old. */
 		r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
 		r->content_range[0] = r->last_modified[0] = 0;
+		r->version_id[0] = r->lock_mode[0] = r->lock_until[0] = 0;
 		r->have_length = 0;
 		return n;
 	}
@@ -311,6 +316,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	     sizeof(((struct req *)0)->content_range)},
 	    {"last-modified:", offsetof(struct req, last_modified),
 	     sizeof(((struct req *)0)->last_modified)},
+	    {"x-amz-version-id:", offsetof(struct req, version_id),
+	     sizeof(((struct req *)0)->version_id)},
+	    {"x-amz-object-lock-mode:", offsetof(struct req, lock_mode),
+	     sizeof(((struct req *)0)->lock_mode)},
+	    {"x-amz-object-lock-retain-until-date:", offsetof(struct req, lock_until),
+	     sizeof(((struct req *)0)->lock_until)},
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		size_t nl = strlen(fields[i].name);
@@ -901,9 +912,49 @@ static int64_t parse_iso_date(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
+/* GOVERNANCE or COMPLIANCE as S3 spells them (RGW echoes what was sent,
+ * so the case is not trusted); anything else is no retention. */
+static void parse_retention(const char *mode, const char *until, struct store_retention *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!strcasecmp(mode, "GOVERNANCE"))
+		out->mode = STORE_LOCK_GOVERNANCE;
+	else if (!strcasecmp(mode, "COMPLIANCE"))
+		out->mode = STORE_LOCK_COMPLIANCE;
+	else
+		return;
+	out->until = parse_iso_date(until);
+	if (!out->until)
+		out->mode = STORE_LOCK_NONE; /* a mode without a date locks nothing */
+}
+
+/* "2026-12-07T18:00:00Z" (ISO 8601, UTC), the form S3's
+ * x-amz-object-lock-retain-until-date and <RetainUntilDate> take. */
+static void iso_date(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Adds the Object Lock headers of a new object (PutObject, CopyObject,
+ * CreateMultipartUpload) to r; `date` holds the date's text until r is sent. */
+static void lock_headers(struct req *r, const struct store_put_opts *opts, char date[32])
+{
+	if (!opts || opts->retention.mode == STORE_LOCK_NONE)
+		return;
+	iso_date(opts->retention.until, date);
+	req_header(r, "x-amz-object-lock-mode", store_lock_mode_name(opts->retention.mode));
+	req_header(r, "x-amz-object-lock-retain-until-date", date);
+}
+
 static void fill_info(const struct req *r, struct store_object_info *info)
 {
 	memset(info, 0, sizeof(*info));
+	snprintf(info->version_id, sizeof(info->version_id), "%s",
+		 strcmp(r->version_id, "null") ? r->version_id : "");
+	parse_retention(r->lock_mode, r->lock_until, &info->retention);
 	snprintf(info->etag, sizeof(info->etag), "%s", r->etag);
 	snprintf(info->storage_class, sizeof(info->storage_class), "%s",
 		 r->storage_class[0] ? r->storage_class : "STANDARD");
@@ -928,9 +979,14 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
 	req_header(&r, "content-md5", md5);
 	if (opts && opts->storage_class)
 		req_header(&r, "x-amz-storage-class", opts->storage_class);
+	char date[32];
+	lock_headers(&r, opts, date);
 	r.body = buf;
 	r.body_len = len;
 	int rc = perform(s, &r, err);
+	if (!rc && opts && opts->version_id)
+		snprintf(opts->version_id, STORE_VERSION_ID_MAX, "%s",
+			 strcmp(r.version_id, "null") ? r.version_id : "");
 	if (!rc) {
 		if (r.etag[0])
 			snprintf(etag, STORE_ETAG_MAX, "%s", r.etag);
@@ -991,13 +1047,231 @@ static int s3_get(struct store *st, const char *key, uint64_t off, size_t len, v
 	return rc;
 }
 
-static int s3_del(struct store *st, const char *key, struct store_err *err)
+static int s3_get_retention(struct store *st, const char *key, const char *version_id,
+			    struct store_retention *out, struct store_err *err);
+
+/*
+ * A refusal of a delete (or of a retention change) that Object Lock made:
+ * S3 answers AccessDenied (HTTP 403) "Access Denied because object
+ * protected by object lock", radosgw AccessDenied "forbidden by object
+ * lock", and some services InvalidRequest (HTTP 400) naming the lock.
+ * AccessDenied alone also means wrong credentials, so the version's
+ * retention is read to tell them apart. Returns -EPERM with err rewritten
+ * to say which object, under what and until when; else rc unchanged.
+ */
+static int lock_refusal(struct s3_store *s, const char *what, const char *key,
+			const char *version_id, int bypass, int rc, struct store_err *err)
 {
+	if ((rc != -EACCES && rc != -EINVAL) || !err)
+		return rc;
+	struct store_err inner = *err;
+	if (strcmp(inner.code, "AccessDenied") && strcmp(inner.code, "InvalidRequest"))
+		return rc;
+	/* The server's words follow "(HTTP nnn)" (the key may say "lock" too).
+	 * Only AccessDenied is taken on its words: InvalidRequest naming the
+	 * lock is also how a bucket without Object Lock refuses retention. */
+	char said[STORE_ERR_MSG_MAX] = "";
+	const char *from = strstr(inner.msg, "(HTTP ");
+	if (from) {
+		snprintf(said, sizeof(said), "%s", from);
+		said[strcspn(said, "[")] = 0; /* not the request id */
+		char *key_id = strstr(said, " (key id ");
+		if (key_id)
+			*key_id = 0; /* nor the access key id */
+	}
+	int named = !strcmp(inner.code, "AccessDenied") && strcasestr(said, "lock");
+	struct store_retention ret;
+	struct store_err gerr;
+	int active = !s3_get_retention(&s->base, key, version_id, &ret, &gerr) &&
+		     ret.mode != STORE_LOCK_NONE && ret.until > (int64_t)time(NULL);
+	if (!active && !named)
+		return rc;
+	char name[STORE_KEY_MAX + 400], until[32] = "";
+	snprintf(name, sizeof(name), "s3://%s/%s%s%s", s->bucket, key,
+		 version_id ? " version " : "", version_id ? version_id : "");
+	const char *how = "";
+	if (active && ret.mode == STORE_LOCK_COMPLIANCE)
+		how = "; COMPLIANCE retention yields to nobody before that date";
+	else if (active && !bypass)
+		how = "; GOVERNANCE retention yields only to a request that bypasses it "
+		      "(x-amz-bypass-governance-retention, with the s3:BypassGovernanceRetention "
+		      "permission)";
+	else if (active)
+		how = "; the bypass of GOVERNANCE retention was refused: the access key needs "
+		      "the s3:BypassGovernanceRetention permission";
+	if (active)
+		iso_date(ret.until, until);
+	store_set_err(err, -EPERM, inner.http_status, inner.code, inner.request_id,
+		      "%s %s: the object is under %s retention%s%s%s (%s, HTTP %d) "
+		      "[request id %s]",
+		      what, name, active ? store_lock_mode_name(ret.mode) : "Object Lock",
+		      active ? " until " : "", until, how, inner.code, inner.http_status,
+		      inner.request_id[0] ? inner.request_id : "none");
+	err->fault = STORE_FAULT_REFUSED;
+	return -EPERM;
+}
+
+static int s3_del_version(struct store *st, const char *key, const char *version_id, int bypass,
+			  struct store_err *err)
+{
+	struct store_err own;
+	if (!err)
+		err = &own; /* the refusal is told apart by its code */
 	struct req r;
 	req_init(&r, "delete", "DELETE", key);
+	if (version_id)
+		req_query(&r, "versionId", version_id);
+	if (bypass)
+		req_header(&r, "x-amz-bypass-governance-retention", "true");
 	int rc = perform(S(st), &r, err);
 	req_free(&r);
-	return rc == -ENOENT && err && !strcmp(err->code, "NoSuchKey") ? 0 : rc;
+	if (rc == -ENOENT && err &&
+	    (!strcmp(err->code, "NoSuchKey") || !strcmp(err->code, "NoSuchVersion")))
+		return 0;
+	return lock_refusal(S(st), "delete", key, version_id, bypass, rc, err);
+}
+
+static int s3_del(struct store *st, const char *key, struct store_err *err)
+{
+	return s3_del_version(st, key, NULL, 0, err);
+}
+
+/* --- Object Lock ----------------------------------------------------------
+ * Amazon S3 API Reference: GetObjectLockConfiguration, GetBucketVersioning,
+ * PutObjectRetention, GetObjectRetention. */
+
+static int s3_lock_check(struct store *st, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct store_err own;
+	if (!err)
+		err = &own;
+	struct req r;
+	req_init(&r, "get object lock configuration", "GET", NULL);
+	req_query(&r, "object-lock", "");
+	int rc = perform(s, &r, err);
+	char enabled[32] = "";
+	if (!rc) {
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		struct xml_span conf;
+		if (xml_find(doc, "ObjectLockConfiguration", &conf))
+			xml_get(conf, "ObjectLockEnabled", enabled, sizeof(enabled));
+	}
+	req_free(&r);
+	/* No configuration: S3's ObjectLockConfigurationNotFoundError (404);
+	 * radosgw says the same, or InvalidRequest for a bucket without lock. */
+	struct store_err answer = {0}; /* store_set_err clears err first */
+	if (rc)
+		answer = *err;
+	else
+		snprintf(answer.code, sizeof(answer.code), "ObjectLockConfigurationNotFoundError");
+	int missing = !rc ? strcmp(enabled, "Enabled") != 0
+			  : !strcmp(answer.code, "ObjectLockConfigurationNotFoundError") ||
+				!strcmp(answer.code, "InvalidRequest") ||
+				!strcmp(answer.code, "NotFound");
+	if (rc && !missing)
+		return rc;
+	if (missing)
+		return store_set_err(
+		    err, -ENOLCK, answer.http_status, answer.code, answer.request_id,
+		    "bucket %s has no Object Lock (ObjectLockEnabled is not "
+		    "Enabled), so the store cannot keep objects from deletion; "
+		    "create a bucket with it (aws s3api create-bucket --bucket NAME "
+		    "--object-lock-enabled-for-bucket) and use that one, or, where "
+		    "the service allows it on an existing versioned bucket (AWS; "
+		    "not radosgw), aws s3api put-object-lock-configuration "
+		    "--bucket %s --object-lock-configuration ObjectLockEnabled=Enabled",
+		    s->bucket, s->bucket);
+	req_init(&r, "get bucket versioning", "GET", NULL);
+	req_query(&r, "versioning", "");
+	rc = perform(s, &r, err);
+	char status[32] = "";
+	if (!rc) {
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		xml_get(doc, "Status", status, sizeof(status));
+	}
+	req_free(&r);
+	if (rc)
+		return rc;
+	if (strcmp(status, "Enabled"))
+		return store_set_err(
+		    err, -ENOLCK, 0, "InvalidBucketState", NULL,
+		    "bucket %s has Object Lock but its versioning is %s, not "
+		    "Enabled; Object Lock protects versions only while versioning "
+		    "is on: enable it (aws s3api put-bucket-versioning --bucket %s "
+		    "--versioning-configuration Status=Enabled)",
+		    s->bucket, status[0] ? status : "off", s->bucket);
+	return 0;
+}
+
+static int s3_set_retention(struct store *st, const char *key, const char *version_id,
+			    const struct store_retention *ret, int bypass, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct store_err own;
+	if (!err)
+		err = &own;
+	char body[256], md5[25], until[32];
+	iso_date(ret->until, until);
+	int n = snprintf(body, sizeof(body),
+			 "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			 "<Mode>%s</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>",
+			 store_lock_mode_name(ret->mode), until);
+	struct req r;
+	req_init(&r, "set retention", "PUT", key);
+	req_query(&r, "retention", "");
+	if (version_id)
+		req_query(&r, "versionId", version_id);
+	/* S3 requires Content-MD5 on PutObjectRetention. */
+	store_md5_base64(body, (size_t)n, md5);
+	req_header(&r, "content-md5", md5);
+	req_header(&r, "content-type", "application/xml");
+	if (bypass)
+		req_header(&r, "x-amz-bypass-governance-retention", "true");
+	r.body = body;
+	r.body_len = (size_t)n;
+	int rc = perform(s, &r, err);
+	req_free(&r);
+	return lock_refusal(s, "set retention on", key, version_id, bypass, rc, err);
+}
+
+static int s3_get_retention(struct store *st, const char *key, const char *version_id,
+			    struct store_retention *out, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	struct store_err own;
+	if (!err)
+		err = &own;
+	struct req r;
+	memset(out, 0, sizeof(*out));
+	req_init(&r, "get retention", "GET", key);
+	req_query(&r, "retention", "");
+	if (version_id)
+		req_query(&r, "versionId", version_id);
+	int rc = perform(s, &r, err);
+	if (!rc) {
+		struct xml_span doc = {r.resp.p ? r.resp.p : "",
+				       r.resp.p ? r.resp.p + r.resp.len : ""};
+		struct xml_span ret;
+		char mode[32] = "", until[64] = "";
+		if (xml_find(doc, "Retention", &ret)) {
+			xml_get(ret, "Mode", mode, sizeof(mode));
+			xml_get(ret, "RetainUntilDate", until, sizeof(until));
+		}
+		parse_retention(mode, until, out);
+	}
+	req_free(&r);
+	/* A version without retention: NoSuchObjectLockConfiguration (S3) or
+	 * ObjectLockConfigurationNotFoundError (radosgw), HTTP 404; a bucket
+	 * without Object Lock: InvalidRequest (HTTP 400). Neither holds it. */
+	if (rc && err &&
+	    (!strcmp(err->code, "NoSuchObjectLockConfiguration") ||
+	     !strcmp(err->code, "ObjectLockConfigurationNotFoundError") ||
+	     !strcmp(err->code, "InvalidRequest")))
+		rc = 0;
+	return rc;
 }
 
 struct list_item {
@@ -1211,18 +1485,47 @@ static int s3_mpu_complete(struct store *st, const char *key, const char *id,
 			   const struct store_part *parts, size_t nparts, char *etag,
 			   struct store_err *err);
 static int s3_mpu_abort(struct store *st, const char *key, const char *id, struct store_err *err);
+static int s3_set_retention(struct store *st, const char *key, const char *version_id,
+			    const struct store_retention *ret, int bypass, struct store_err *err);
+
+/*
+ * After a copy into dst: its version id into opts->version_id, and the
+ * retention opts asks for on it. radosgw 16 (Debian 12) ignores the
+ * x-amz-object-lock-* headers of CopyObject and CreateMultipartUpload (it
+ * honours them on PutObject) and sends no x-amz-version-id with CopyObject,
+ * so the new version is found by a HEAD and given its retention with
+ * PutObjectRetention when it lacks it; on AWS the HEAD finds it there
+ * already. `vid` is the version id the copy's answer gave, or "".
+ */
+static int copy_finish(struct store *st, const char *dst, const char *vid,
+		       const struct store_put_opts *opts, struct store_err *err)
+{
+	if (opts->retention.mode == STORE_LOCK_NONE && !opts->version_id)
+		return 0;
+	struct store_object_info info;
+	int rc = s3_head(st, dst, &info, err);
+	if (rc)
+		return rc;
+	const char *v = vid[0] ? vid : info.version_id;
+	if (opts->version_id)
+		snprintf(opts->version_id, STORE_VERSION_ID_MAX, "%s", v);
+	if (opts->retention.mode == STORE_LOCK_NONE ||
+	    (info.retention.mode == opts->retention.mode &&
+	     info.retention.until == opts->retention.until && !strcmp(info.version_id, v)))
+		return 0;
+	return s3_set_retention(st, dst, v[0] ? v : NULL, &opts->retention, 0, err);
+}
 
 /* CopyObject of more than 5 GiB: a multipart upload of UploadPartCopy parts
  * (S3 API Reference, CopyObject: "to copy an object greater than 5 GB, you
  * must use the multipart upload Upload Part - Copy API"). src is in
  * src_bucket, of the same service as st. */
 static int copy_multipart(struct store *st, const char *src_bucket, const char *src,
-			  const char *dst, const char *sc, uint64_t size, char *etag,
-			  struct store_err *err)
+			  const char *dst, const struct store_put_opts *opts, uint64_t size,
+			  char *etag, struct store_err *err)
 {
 	char id[STORE_UPLOAD_ID_MAX];
-	struct store_put_opts o = {.storage_class = sc};
-	int rc = s3_mpu_create(st, dst, &o, id, err);
+	int rc = s3_mpu_create(st, dst, opts, id, err);
 	if (rc)
 		return rc;
 	size_t nparts = (size_t)((size + COPY_PART - 1) / COPY_PART);
@@ -1241,20 +1544,21 @@ static int copy_multipart(struct store *st, const char *src_bucket, const char *
 	if (rc)
 		s3_mpu_abort(st, dst, id, NULL);
 	free(parts);
-	return rc;
+	return rc ? rc : copy_finish(st, dst, "", opts, err);
 }
 
 /* src of bucket `from` to dst of s, server side; from is s for store_copy,
  * or another bucket of the same service. The HEAD goes to from. */
 static int copy_object(struct s3_store *s, struct s3_store *from, const char *src, const char *dst,
-		       const char *sc, char *etag, struct store_err *err)
+		       const struct store_put_opts *opts, char *etag, struct store_err *err)
 {
+	const char *sc = opts->storage_class;
 	struct store_object_info info;
 	int rc = s3_head(&from->base, src, &info, err);
 	if (rc)
 		return rc;
 	if (info.size > STORE_PUT_MAX)
-		return copy_multipart(&s->base, from->bucket, src, dst, sc, info.size, etag, err);
+		return copy_multipart(&s->base, from->bucket, src, dst, opts, info.size, etag, err);
 	char *source = copy_source(from->bucket, src);
 	if (!source)
 		return store_set_err(err, -ENOMEM, 0, NULL, NULL, "copy %s: out of memory", src);
@@ -1264,19 +1568,23 @@ static int copy_object(struct s3_store *s, struct s3_store *from, const char *sr
 	req_header(&r, "x-amz-copy-source", source);
 	req_header(&r, "x-amz-metadata-directive", "COPY");
 	req_header(&r, "x-amz-storage-class", sc ? sc : "STANDARD");
+	char date[32];
+	lock_headers(&r, opts, date);
 	r.error_in_200 = 1;
 	rc = perform(s, &r, err);
 	if (!rc && etag_from_body(&r, "CopyObjectResult", etag))
 		snprintf(etag, STORE_ETAG_MAX, "%s", info.etag);
+	char vid[STORE_VERSION_ID_MAX];
+	snprintf(vid, sizeof(vid), "%s", strcmp(r.version_id, "null") ? r.version_id : "");
 	req_free(&r);
 	free(source);
-	return rc;
+	return rc ? rc : copy_finish(&s->base, dst, vid, opts, err);
 }
 
-static int s3_copy(struct store *st, const char *src, const char *dst, const char *sc, char *etag,
-		   struct store_err *err)
+static int s3_copy(struct store *st, const char *src, const char *dst,
+		   const struct store_put_opts *opts, char *etag, struct store_err *err)
 {
-	return copy_object(S(st), S(st), src, dst, sc, etag, err);
+	return copy_object(S(st), S(st), src, dst, opts, etag, err);
 }
 
 static const struct store_ops s3_ops;
@@ -1286,7 +1594,7 @@ static const struct store_ops s3_ops;
  * is signed for st, and that key must be able to read from's bucket). The
  * addressing style may differ: x-amz-copy-source is "/bucket/key" in both. */
 static int s3_copy_from(struct store *st, struct store *from, const char *src, const char *dst,
-			const char *sc, char *etag, struct store_err *err)
+			const struct store_put_opts *opts, char *etag, struct store_err *err)
 {
 	if (from->ops != &s3_ops)
 		return -EXDEV;
@@ -1294,7 +1602,7 @@ static int s3_copy_from(struct store *st, struct store *from, const char *src, c
 	if (strcmp(s->scheme, f->scheme) || strcasecmp(s->host, f->host) ||
 	    strcmp(cred_of(s)->access_key, cred_of(f)->access_key))
 		return -EXDEV;
-	return copy_object(s, f, src, dst, sc, etag, err);
+	return copy_object(s, f, src, dst, opts, etag, err);
 }
 
 static int s3_restore(struct store *st, const char *key, int days, const char *tier,
@@ -1329,6 +1637,8 @@ static int s3_mpu_create(struct store *st, const char *key, const struct store_p
 	req_query(&r, "uploads", "");
 	if (opts && opts->storage_class)
 		req_header(&r, "x-amz-storage-class", opts->storage_class);
+	char date[32];
+	lock_headers(&r, opts, date);
 	int rc = perform(s, &r, err);
 	if (!rc) {
 		struct xml_span doc = {r.resp.p ? r.resp.p : "",
@@ -1598,7 +1908,7 @@ static int s3_mpu_list(struct store *st, const char *prefix, store_upload_cb cb,
 	return rc;
 }
 
-int store_s3_create_bucket(struct store *st, struct store_err *err)
+static int create_bucket(struct store *st, int locked, struct store_err *err)
 {
 	struct s3_store *s = S(st);
 	char body[256];
@@ -1611,6 +1921,8 @@ int store_s3_create_bucket(struct store *st, struct store_err *err)
 			     s->region);
 	struct req r;
 	req_init(&r, "create bucket", "PUT", NULL);
+	if (locked)
+		req_header(&r, "x-amz-bucket-object-lock-enabled", "true");
 	r.body = n ? body : NULL;
 	r.body_len = (size_t)n;
 	int rc = perform(s, &r, err);
@@ -1618,6 +1930,19 @@ int store_s3_create_bucket(struct store *st, struct store_err *err)
 	if (rc == -EEXIST && err && !strcmp(err->code, "BucketAlreadyOwnedByYou"))
 		rc = 0;
 	return rc;
+}
+
+int store_s3_create_bucket(struct store *st, struct store_err *err)
+{
+	return create_bucket(st, 0, err);
+}
+
+int store_s3_create_bucket_locked(struct store *st, struct store_err *err)
+{
+	/* An existing bucket of ours is no error to CreateBucket, so whether
+	 * it has Object Lock is asked afterwards. */
+	int rc = create_bucket(st, 1, err);
+	return rc ? rc : s3_lock_check(st, err);
 }
 
 /* --- configuration and credentials --------------------------------------- */
@@ -1707,6 +2032,10 @@ static const struct store_ops s3_ops = {
     .mpu_complete = s3_mpu_complete,
     .mpu_abort = s3_mpu_abort,
     .mpu_list = s3_mpu_list,
+    .lock_check = s3_lock_check,
+    .set_retention = s3_set_retention,
+    .get_retention = s3_get_retention,
+    .del_version = s3_del_version,
     .where = s3_where,
     .close = s3_close,
 };

@@ -1,8 +1,9 @@
 /*
  * fuzz_s3_response.c - the S3 backend (s3/store_s3.c) reading what a
  * server answers: the status, the headers (ETag, Content-Length,
- * x-amz-storage-class, x-amz-restore, Last-Modified...) and the XML body
- * of listings, multipart answers and errors, through the real store, libcurl
+ * x-amz-storage-class, x-amz-restore, Last-Modified, x-amz-version-id,
+ * x-amz-object-lock-*...) and the XML body of listings, multipart answers,
+ * Object Lock configurations and retentions, and errors, through the real store, libcurl
  * and SigV4 signing over HTTP on 127.0.0.1. The server is this harness: it
  * answers every request of the operation with the fuzzer's status, headers
  * and body. Nothing of ours is replaced; the server plays S3.
@@ -10,7 +11,11 @@
  * Input:
  *   u8   operation (low 4 bits: list, list parts, list uploads, create
  *        upload, copy, complete upload, head, get, put, restore, copy part,
- *        delete, put part, abort upload, copy from; high bits: a variant)
+ *        delete, put part, abort upload, copy from, Object Lock; high bits:
+ *        a variant; for Object Lock bits 4-5 pick the bucket check
+ *        (GetObjectLockConfiguration, GetBucketVersioning), GetObjectRetention,
+ *        PutObjectRetention or the delete of a version, whose refusal reads
+ *        the version's retention)
  *   u16  status: < 200 picks one of the statuses S3 sends, 200..599 is
  *        itself, above that 200 + the value modulo 400
  *   u8   length of the header block, then the block: "Name: value" lines
@@ -32,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "s3/store.h"
@@ -293,7 +299,9 @@ static void check_info(const struct store_object_info *i)
 {
 	if (!memchr(i->etag, 0, sizeof(i->etag)) ||
 	    !memchr(i->storage_class, 0, sizeof(i->storage_class)) ||
-	    !memchr(i->restore, 0, sizeof(i->restore)))
+	    !memchr(i->restore, 0, sizeof(i->restore)) ||
+	    !memchr(i->version_id, 0, sizeof(i->version_id)) ||
+	    (unsigned)i->retention.mode > STORE_LOCK_COMPLIANCE)
 		abort();
 }
 
@@ -384,9 +392,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 13:
 		rc = store_mpu_abort(st, key, "upload-1", &err);
 		break;
-	default:
+	case 14:
 		rc = store_copy_from(st, st, key, "tapes/FZA001L8/other", NULL, etag, &err);
 		break;
+	default: {
+		struct store_retention r = {STORE_LOCK_COMPLIANCE, (int64_t)time(NULL) + 86400};
+		const char *vid = op & 64 ? "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH" : NULL;
+		switch ((op >> 4) & 3) {
+		case 0:
+			rc = store_lock_check(st, &err);
+			break;
+		case 1:
+			memset(&r, 0, sizeof(r));
+			rc = store_get_retention(st, key, vid, &r, &err);
+			if ((unsigned)r.mode > STORE_LOCK_COMPLIANCE ||
+			    (r.mode == STORE_LOCK_NONE && r.until))
+				abort();
+			break;
+		case 2:
+			rc = store_set_retention(st, key, vid, &r, op & 128, &err);
+			break;
+		default:
+			rc = store_delete_version(st, key, vid, op & 128, &err);
+			break;
+		}
+		break;
+	}
 	}
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "operation %d: %d %s\n", op & 15, rc, rc ? err.msg : "");

@@ -597,6 +597,18 @@ ODD = DECL + b"""<!-- comment --><ListBucketResult><IsTruncated>false</IsTruncat
 </s3:Contents></ListBucketResult>"""
 
 
+LOCK_CONFIG = DECL + b"<ObjectLockConfiguration " + XMLNS + b""">
+  <ObjectLockEnabled>Enabled</ObjectLockEnabled>
+</ObjectLockConfiguration>"""
+
+RETENTION = DECL + b"<Retention " + XMLNS + b""">
+  <Mode>COMPLIANCE</Mode><RetainUntilDate>2030-01-01T00:00:00.000Z</RetainUntilDate>
+</Retention>"""
+
+ERR_LOCKED = DECL + b"""<Error><Code>AccessDenied</Code><Message>forbidden by object lock</Message>
+<RequestId>tx0000000000000000001-00</RequestId></Error>"""
+
+
 def s3_response(op, status, headers, body):
     h = b"\n".join(headers)
     return bytes([op]) + struct.pack(">H", status) + bytes([len(h)]) + h + body
@@ -606,7 +618,8 @@ def s3_seeds():
     for name, doc in [("list", LIST_V2), ("list-parts", LIST_PARTS),
                       ("list-uploads", LIST_UPLOADS), ("initiate", INITIATE),
                       ("copy", COPY), ("copy-part", COPY_PART), ("complete", COMPLETE),
-                      ("error", ERR_NOKEY), ("odd", ODD)]:
+                      ("error", ERR_NOKEY), ("odd", ODD), ("lock-config", LOCK_CONFIG),
+                      ("retention", RETENTION)]:
         write("s3_xml", name, doc)
     rid = b"x-amz-request-id: 4442587FB7D0A2F9"
     etag = b'ETag: "fba9dede5f27731c9771645a39863328"'
@@ -631,6 +644,14 @@ def s3_seeds():
     write("s3_response", "delete", s3_response(11, 204, [rid], b""))
     write("s3_response", "no-such-key", s3_response(6, 404, [rid], ERR_NOKEY))
     write("s3_response", "slow-down", s3_response(8, 503, [rid], ERR_SLOW))
+    write("s3_response", "lock-config", s3_response(0x0F, 200, [rid], LOCK_CONFIG))
+    write("s3_response", "retention", s3_response(0x5F, 200, [rid], RETENTION))
+    write("s3_response", "set-retention", s3_response(0x2F, 200, [rid], b""))
+    write("s3_response", "delete-locked", s3_response(0x7F, 403, [rid], ERR_LOCKED))
+    write("s3_response", "head-locked", s3_response(6, 200, [
+        rid, etag, b"x-amz-version-id: 3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrH",
+        b"x-amz-object-lock-mode: GOVERNANCE",
+        b"x-amz-object-lock-retain-until-date: 2030-01-01T00:00:00.000Z"], b""))
     write("s3_response", "forbidden", s3_response(12, 403, [rid], DECL + b"""<Error>
 <Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not
 match the signature you provided.</Message><RequestId>1</RequestId></Error>"""))
