@@ -100,6 +100,7 @@ struct lib_create {
 	size_t count;
 	const char *media; /* NULL: from the barcode suffix (L5..L9) or the default */
 	uint64_t size;	   /* 0: the media's native capacity */
+	bool worm;	   /* WORM cartridges (also when the label says so: LV..LZ) */
 };
 /* On success *created (may be NULL) gets the malloc'd barcodes made,
  * *n_created their number. */
@@ -153,7 +154,7 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
  * state ARCHIVED (on the shelf) or AVAILABLE (in the first free slot; its
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
-		   enum cat_state state, const char *cause, char *err, size_t errlen);
+		   bool worm, enum cat_state state, const char *cause, char *err, size_t errlen);
 /* Record the bytes used of a tape whose medium is not in place yet. */
 int lib_tape_record_used(struct lib *lib, const char *barcode, uint64_t used);
 

@@ -33,8 +33,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vtlctl [--socket PATH] [--json] COMMAND ...\n"
 		   "\n"
-		   "  tape create [--type LTO-5..LTO-9] [--size N] BARCODE...\n"
-		   "  tape create [--type T] [--size N] --prefix P --count N\n"
+		   "  tape create [--type LTO-5..LTO-9] [--size N] [--worm] BARCODE...\n"
+		   "  tape create [--type T] [--size N] [--worm] --prefix P --count N\n"
 		   "  tape list [--state STATE] [--json]\n"
 		   "  tape show BARCODE [--json]\n"
 		   "  tape delete BARCODE [--force]\n"
@@ -335,6 +335,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
 static int cmd_tape_create(int argc, char **argv)
 {
 	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL;
+	bool worm = false;
 	json_t *codes = json_array();
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
@@ -349,6 +350,8 @@ static int cmd_tape_create(int argc, char **argv)
 			count_s = v;
 		else if (strcmp(argv[i], "--json") == 0)
 			want_json = true;
+		else if (strcmp(argv[i], "--worm") == 0)
+			worm = true;
 		else if (missing || argv[i][0] == '-') {
 			json_decref(codes);
 			return usage_error("tape create: %s '%s'",
@@ -392,6 +395,8 @@ static int cmd_tape_create(int argc, char **argv)
 	}
 	if (type)
 		json_object_set_new(req, "type", json_string(type));
+	if (worm)
+		json_object_set_new(req, "worm", json_true());
 	if (size_s) {
 		uint64_t sz;
 		if (parse_size(size_s, &sz) || sz > INT64_MAX) {
@@ -416,8 +421,10 @@ static int cmd_tape_create(int argc, char **argv)
 			human_bytes(
 			    (uint64_t)json_integer_value(json_object_get(o, "capacity_bytes")), cap,
 			    sizeof(cap));
-			printf("created tape %s (%s, %s) in %s\n", jstr(o, "barcode"),
-			       jstr(o, "type"), cap, jstr(o, "location"));
+			printf("created tape %s (%s%s, %s) in %s\n", jstr(o, "barcode"),
+			       jstr(o, "type"),
+			       json_is_true(json_object_get(o, "worm")) ? " WORM" : "", cap,
+			       jstr(o, "location"));
 		}
 	}
 	json_decref(r);
@@ -709,6 +716,8 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		       json_integer_value(json_object_get(t, "used_bytes")));
 		printf("%-16s %s\n", "write_protected",
 		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
+		printf("%-16s %s\n", "worm",
+		       json_is_true(json_object_get(t, "worm")) ? "yes" : "no");
 		if (json_object_get(t, "uploaded_bytes")) {
 			printf("%-16s %" JSON_INTEGER_FORMAT "\n", "uploaded_bytes",
 			       json_integer_value(json_object_get(t, "uploaded_bytes")));
