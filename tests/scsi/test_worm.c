@@ -391,12 +391,12 @@ static uint8_t mam_medium_type(void)
 	return buf[9];
 }
 
-/* Byte 2 of the medium configuration mode page (1Dh), pc 0 current. */
+/* The medium configuration mode page (1Dh) for page control pc, without
+ * a block descriptor (DBD). */
 static const uint8_t *medium_conf_page(uint8_t pc, uint8_t *buf, uint32_t cap)
 {
 	struct scsi_cmd c;
 
-	cmd6(&c, MODE_SENSE_6, 0x08, 0, NULL, 0, buf, cap);
 	uint8_t cdb[6] = {MODE_SENSE_6, 0x08, (uint8_t)(pc << 6 | 0x1d), 0, (uint8_t)cap};
 	cdb_exec(&dev, &c, NX, cdb, 6, NULL, 0, buf, cap);
 	cdb_assert_good(&c);
@@ -422,6 +422,23 @@ Test(ssc_worm, medium_configuration_page_reports_wormm_and_restrictions)
 	p = medium_conf_page(1, buf, sizeof(buf)); /* changeable: nothing */
 	for (int i = 2; i < 32; i++)
 		cr_assert_eq(p[i], 0, "byte %d changeable", i);
+}
+
+Test(ssc_worm, mode_select_cannot_clear_wormm)
+{
+	uint8_t list[4 + 32] = {0, 0, 0x10, 0}; /* header: buffered mode 1, no descriptor */
+	struct scsi_cmd c;
+
+	list[4] = 0x1d;
+	list[5] = 0x1e;
+	list[4 + 5] = 0x02; /* WORMM 0, the restrictions as reported */
+	cdb_exec(&dev, &c, NX, CDB(MODE_SELECT_6, 0x10, 0, 0, sizeof(list), 0), list, sizeof(list),
+		 NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	cdb_assert_field(&c, false, 4 + 2, 0);
+	cr_assert_eq(mam_medium_type(), 0x80);
+	try_write6(POS_MID, &c);
+	assert_worm_refused(&c);
 }
 
 Test(ssc_worm, a_rewritable_cartridge_reports_data_medium_and_no_wormm)
