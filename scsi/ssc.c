@@ -134,6 +134,13 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 	if (rc == -ENOMEM) {
 		key = SK_HARDWARE_ERROR;
 		asc = ASC_SYSTEM_RESOURCE_FAILURE;
+	} else if (rc == -EPERM) {
+		/* tape.c's own WORM check (normally caught first by
+		 * worm_refused()). */
+		ssc_tapealert_set(d, TA_WORM_OVERWRITE_ATTEMPTED);
+		key = SK_DATA_PROTECT;
+		asc = ASC_WORM_MEDIUM_OVERWRITE_ATTEMPTED;
+		valid_info = false;
 	} else if (rc == -EROFS) {
 		/* tape.c's own write-protect check (normally caught first by
 		 * write_protected()). */
@@ -168,6 +175,24 @@ static bool write_protected(struct ssc_drive *d, struct scsi_cmd *cmd)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * A WORM cartridge takes only appends (tape_worm_allows): a write may
+ * start at EOD or over the trailing filemarks after the first of them, an
+ * erase only at EOD. Anything else is DATA PROTECT, WORM MEDIUM -
+ * OVERWRITE ATTEMPTED (30/0C) and TapeAlert flag 3Ch, nothing written, as
+ * HP's LTO Ultrium technical reference ("Use of tapes", WORM) and the
+ * medium configuration mode page's WORM MODE FILEMARK RESTRICTIONS 02h of
+ * IBM-style LTO drives (ssc_pages.c) describe.
+ */
+static bool worm_refused(struct ssc_drive *d, struct scsi_cmd *cmd, bool erase)
+{
+	if (tape_worm_allows(d->tape, erase))
+		return false;
+	ssc_tapealert_set(d, TA_WORM_OVERWRITE_ATTEMPTED);
+	sense_set(cmd, SK_DATA_PROTECT, ASC_WORM_MEDIUM_OVERWRITE_ATTEMPTED);
+	return true;
 }
 
 /* Flush, mapping a failure to sense. */
@@ -436,6 +461,8 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, fixed ? count : len))
 		return;
+	if (worm_refused(d, cmd, false))
+		return;
 	for (uint32_t i = 0; i < count; i++) {
 		int rc = tape_write(d->tape, cmd->out + (size_t)i * bl, bl);
 		if (rc == -ENOSPC) {
@@ -473,6 +500,8 @@ static void ssc_write_filemarks(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		if (write_protected(d, cmd))
 			return;
 		if (is_cdb16(cmd) && !locate_cdb16(d, cmd, count))
+			return;
+		if (worm_refused(d, cmd, false))
 			return;
 		int rc = tape_write_filemarks(d->tape, count);
 		if (rc == -ENOSPC) {
@@ -707,7 +736,7 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 
 static void do_erase(struct ssc_drive *d, struct scsi_cmd *cmd)
 {
-	if (write_protected(d, cmd))
+	if (write_protected(d, cmd) || worm_refused(d, cmd, true))
 		return;
 	/* Short and long erase both leave EOD at the position: the rest of
 	 * the partition is unreachable either way (SSC-4 4.2.7). */

@@ -90,8 +90,14 @@ static uint32_t vpd_b1(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 
 /* Flags this drive can raise; flag n is bit 63-(n-1) of the 64-bit field. */
 static const unsigned ta_supported[] = {
-    TA_READ_FAILURE, TA_WRITE_FAILURE,	    TA_MEDIA, TA_WRITE_PROTECT, TA_NO_REMOVAL,
-    TA_HARD_ERROR,   TA_UNSUPPORTED_FORMAT,
+    TA_READ_FAILURE,
+    TA_WRITE_FAILURE,
+    TA_MEDIA,
+    TA_WRITE_PROTECT,
+    TA_NO_REMOVAL,
+    TA_HARD_ERROR,
+    TA_UNSUPPORTED_FORMAT,
+    TA_WORM_OVERWRITE_ATTEMPTED,
 };
 
 static uint64_t ta_msb_first(uint64_t flags)
@@ -315,7 +321,34 @@ static int mp_devconf_ext_select(struct scsi_dev *dev, struct scsi_cmd *cmd, con
 	return 0;
 }
 
-#define N_MODE_PAGES 6
+/*
+ * 0x1D Medium configuration (SSC-4, "Medium configuration mode page"):
+ * WORMM (byte 2 bit 0) is one while a WORM cartridge is mounted; WORM
+ * MODE LABEL RESTRICTIONS (byte 4) 00h, no logical block may be
+ * overwritten; WORM MODE FILEMARK RESTRICTIONS (byte 5) 02h, any number of
+ * filemarks immediately before EOD may be overwritten except the one
+ * closest to BOP - the values LTO drives report (Quantum LTO-4 SCSI
+ * reference, "Medium Configuration Mode Page (1Dh)") and the rule
+ * tape_worm_allows() keeps. Nothing in it is changeable.
+ */
+#define MEDIUM_CONF_LEN 32
+
+static void mp_medium_conf_sense(struct scsi_dev *dev, int pc, uint8_t *p)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	memset(p, 0, MEDIUM_CONF_LEN);
+	p[0] = 0x1d;
+	p[1] = MEDIUM_CONF_LEN - 2;
+	if (pc == MODE_PC_CHANGEABLE)
+		return;
+	if (pc == MODE_PC_CURRENT && d->tape && tape_get_info(d->tape)->worm)
+		p[2] = 0x01;
+	p[4] = 0x00;
+	p[5] = 0x02;
+}
+
+#define N_MODE_PAGES 7
 static struct spc_mode_page mode_pages[N_MODE_PAGES];
 
 /* ---- log pages ---- */
@@ -504,6 +537,8 @@ void ssc_pages_init(struct scsi_dev_type *type)
 	mode_pages[4] = spc_informational_exceptions_mode_page;
 	mode_pages[5] = (struct spc_mode_page){0x10, 0x01, DEVCONF_EXT_LEN, mp_devconf_ext_sense,
 					       mp_devconf_ext_select};
+	mode_pages[6] =
+	    (struct spc_mode_page){0x1d, 0, MEDIUM_CONF_LEN, mp_medium_conf_sense, NULL};
 
 	type->vpd = vpd_pages;
 	type->n_vpd = sizeof(vpd_pages) / sizeof(vpd_pages[0]);
@@ -697,8 +732,11 @@ static uint32_t attr_encode(struct scsi_dev *dev, uint16_t id, uint8_t *out)
 		put_be64(v, MAM_CAPACITY);
 		break;
 	case 0x0408:
+		/* SPC-4 MEDIUM TYPE attribute: 00h data medium, 80h
+		 * write-once medium (HP LTO technical reference, "Medium
+		 * type" table, the same values). */
 		len = 1;
-		v[0] = 0x00; /* data medium */
+		v[0] = info->worm ? 0x80 : 0x00;
 		break;
 	case 0x0409:
 		len = 2;

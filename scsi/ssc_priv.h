@@ -53,6 +53,7 @@ enum {
 	TA_WRITE_PROTECT = 9,
 	TA_NO_REMOVAL = 10,
 	TA_UNSUPPORTED_FORMAT = 12,
+	TA_WORM_OVERWRITE_ATTEMPTED = 60,
 };
 
 void ssc_tapealert_set(struct ssc_drive *d, unsigned flag);

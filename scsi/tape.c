@@ -1300,6 +1300,8 @@ static int prepare_write(struct tape *t, uint64_t bytes)
 {
 	if (t->info.write_protect)
 		return -EROFS;
+	if (!tape_worm_allows(t, false))
+		return -EPERM;
 	if (tape_bytes_before_pos(t) + bytes > t->info.capacity)
 		return -ENOSPC;
 	/* Back-pressure: the cache is full of data not yet in the store.
@@ -1421,8 +1423,23 @@ int tape_write_filemarks(struct tape *t, uint32_t count)
 	return r < 0 ? r : append_filemarks(t, count);
 }
 
+bool tape_worm_allows(const struct tape *t, bool erase)
+{
+	uint64_t eod = eod_of(t), p = t->pos;
+
+	if (!t->info.worm || p >= eod)
+		return true;
+	if (erase || p == 0)
+		return false;
+	/* Objects p - 1 .. EOD - 1 all filemarks: fm is sorted, unique and
+	 * holds every filemark before EOD. */
+	return t->fm.n - u64vec_lower(&t->fm, p - 1) == eod - (p - 1);
+}
+
 int tape_erase(struct tape *t)
 {
+	if (!t->info.write_protect && !tape_worm_allows(t, true))
+		return -EPERM;
 	int r = prepare_write(t, 0);
 
 	return r < 0 ? r : tape_flush(t);

@@ -65,6 +65,7 @@ struct tape_info {
 	uint64_t capacity; /* native capacity in bytes, or a test override */
 	uint64_t load_count;
 	bool write_protect; /* the cartridge's write-protect tab */
+	bool worm;	    /* write once, read many: data is only ever appended */
 	uint64_t created;   /* seconds since the epoch */
 };
 
@@ -185,6 +186,18 @@ int tape_write(struct tape *t, const void *buf, uint32_t len);
 int tape_write_filemarks(struct tape *t, uint32_t count);
 /* Make EOD the position, discarding what follows (ERASE). Durable. */
 int tape_erase(struct tape *t);
+
+/*
+ * WORM cartridges (tape_info.worm): data is only ever appended. A write
+ * may start at EOD, or after a filemark when nothing but filemarks lies
+ * between the position and EOD (the trailing filemarks a host closes a
+ * session with may be overwritten, never the first of them); tape_erase
+ * only at EOD. tape_worm_allows() says whether the write (erase false) or
+ * the erase (erase true) may start at the position; always true on a
+ * rewritable cartridge. A refused tape_write, tape_write_filemarks or
+ * tape_erase returns -EPERM and leaves the medium unchanged.
+ */
+bool tape_worm_allows(const struct tape *t, bool erase);
 /* Make everything written durable (see above). */
 int tape_flush(struct tape *t);
 

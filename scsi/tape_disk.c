@@ -199,7 +199,8 @@ int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 /* ---- manifest ------------------------------------------------------------ */
 
 /*
- *   0 magic "VTLMAN01"   8 u32 version (1 or 2)  12 u32 flags (bit 0 write protect)
+ *   0 magic "VTLMAN01"   8 u32 version (1 or 2)  12 u32 flags (bit 0 write protect,
+ *                                                  bit 1 WORM)
  *  16 u64 generation     24 u64 next segment id
  *  32 u32 media          36 u32 number of segments
  *  40 u64 capacity       48 u64 load count   56 u64 created
@@ -219,6 +220,7 @@ int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 #define MAN_HDR	       128u
 #define MAN_SEG	       32u
 #define MAN_WP	       1u
+#define MAN_WORM       2u /* write once: readers before it refuse the manifest */
 
 /* Bytes of the host attribute section (version 2), 0 when there is none. */
 static size_t attr_section_len(const struct tape *t)
@@ -275,7 +277,7 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 		return -ENOMEM;
 	memcpy(buf, MAN_MAGIC, 8);
 	put_le32(buf + 8, alen ? MAN_VERSION_AT : MAN_VERSION);
-	put_le32(buf + 12, t->info.write_protect ? MAN_WP : 0);
+	put_le32(buf + 12, (t->info.write_protect ? MAN_WP : 0) | (t->info.worm ? MAN_WORM : 0));
 	put_le64(buf + 16, t->generation + 1);
 	put_le64(buf + 24, t->next_id);
 	put_le32(buf + 32, (uint32_t)t->info.media);
@@ -378,7 +380,7 @@ int manifest_decode(struct tape *t, const uint8_t *buf, size_t len)
 		return -EPROTONOSUPPORT;
 	nseg = get_le32(buf + 36);
 	flags = get_le32(buf + 12);
-	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG || (flags & ~MAN_WP))
+	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG || (flags & ~(MAN_WP | MAN_WORM)))
 		return -EBADMSG;
 	if (version == MAN_VERSION && len != MAN_HDR + nseg * MAN_SEG + 4)
 		return -EBADMSG;
@@ -389,6 +391,7 @@ int manifest_decode(struct tape *t, const uint8_t *buf, size_t len)
 
 	memset(&t->info, 0, sizeof(t->info));
 	t->info.write_protect = flags & MAN_WP;
+	t->info.worm = flags & MAN_WORM;
 	t->generation = get_le64(buf + 16);
 	t->next_id = get_le64(buf + 24);
 	t->info.media = (enum tape_media)get_le32(buf + 32);

@@ -341,8 +341,11 @@ int tape_repair(const char *dir, const struct tape_info *hint, uint64_t min_gene
 		r = -EBADMSG; /* nothing says which tape this is */
 		goto out;
 	}
-	if (hint)
+	if (hint) {
 		t.info.write_protect = hint->write_protect;
+		/* WORM is for life: either source saying so keeps it. */
+		t.info.worm = t.info.worm || hint->worm;
+	}
 	if (t.generation < min_generation)
 		t.generation = min_generation;
 

@@ -61,14 +61,33 @@ int lib_barcode_check(const char *barcode, char *err, size_t errlen)
 	return -EINVAL;
 }
 
-/* LTO labels end in L5..L9 for LTO-5..LTO-9 (LTO cartridge label spec). */
-static bool media_from_barcode(const char *barcode, enum tape_media *m)
+/* LTO labels end in L5..L9 for LTO-5..LTO-9 data cartridges and LV..LZ
+ * for the WORM cartridges of the same generations (IBM's LTO bar code
+ * label media identifiers: T and U are LTO-3 and LTO-4 WORM, V..Z
+ * LTO-5..LTO-9 WORM). */
+static bool media_from_barcode(const char *barcode, enum tape_media *m, bool *worm)
 {
 	size_t n = strlen(barcode);
-	if (n < 2 || barcode[n - 2] != 'L' || barcode[n - 1] < '5' || barcode[n - 1] > '9')
+	if (n < 2 || barcode[n - 2] != 'L')
 		return false;
-	*m = (enum tape_media)(barcode[n - 1] - '0');
-	return true;
+	char c = barcode[n - 1];
+	if (c >= '5' && c <= '9') {
+		*m = (enum tape_media)(c - '0');
+		*worm = false;
+		return true;
+	}
+	if (c >= 'V' && c <= 'Z') {
+		*m = (enum tape_media)(TAPE_LTO5 + (c - 'V'));
+		*worm = true;
+		return true;
+	}
+	return false;
+}
+
+/* The label suffix letter of a generation: '5'..'9', or 'V'..'Z' WORM. */
+static char barcode_suffix(enum tape_media m, bool worm)
+{
+	return (char)(worm ? 'V' + ((int)m - TAPE_LTO5) : '0' + (int)m);
 }
 
 /* ---- Elements and media ------------------------------------------------- */
@@ -137,7 +156,7 @@ static void drive_refusal(const struct cat_tape *t, char *err, size_t errlen, co
 /* count barcodes PREFIX + number + "L" + generation, skipping every
  * barcode the catalog knows (live or deleted). Called with the lock held. */
 static int generate_barcodes(struct lib *lib, const char *prefix, size_t count, enum tape_media m,
-			     char (*out)[17], char *err, size_t errlen)
+			     bool worm, char (*out)[17], char *err, size_t errlen)
 {
 	size_t plen = strlen(prefix);
 	if (plen < 1 || plen > 12) {
@@ -163,7 +182,8 @@ static int generate_barcodes(struct lib *lib, const char *prefix, size_t count, 
 	for (uint64_t num = 1; num < limit && made < count; num++) {
 		struct cat_tape t;
 		char code[64];
-		snprintf(code, sizeof(code), "%s%0*" PRIu64 "L%d", prefix, width, num, (int)m);
+		snprintf(code, sizeof(code), "%s%0*" PRIu64 "L%c", prefix, width, num,
+			 barcode_suffix(m, worm));
 		if (strlen(code) > CAT_BARCODE_MAX)
 			break;
 		if (cat_tape_get(lib->cat, code, &t) == -ENOENT)
@@ -204,8 +224,8 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 	if (req->prefix) {
 		lib_lock(lib);
 		int rc = generate_barcodes(lib, req->prefix, n,
-					   req->media ? forced : lib->cfg.default_media, codes, err,
-					   errlen);
+					   req->media ? forced : lib->cfg.default_media, req->worm,
+					   codes, err, errlen);
 		lib_unlock(lib);
 		if (rc) {
 			free(codes);
@@ -238,11 +258,24 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct cat_tape *t = &tapes[i];
-		enum tape_media m = lib->cfg.default_media;
+		enum tape_media m = lib->cfg.default_media, label_m;
+		bool label_worm = false;
+		bool labelled = media_from_barcode(codes[i], &label_m, &label_worm);
 		if (req->media)
 			m = forced;
-		else
-			media_from_barcode(codes[i], &m);
+		else if (labelled)
+			m = label_m;
+		if (req->worm && labelled && !label_worm) {
+			lib_err(err, errlen,
+				"barcode %s is the label of a rewritable LTO-%d cartridge; a WORM "
+				"one ends in L%c (or drop --worm)",
+				codes[i], (int)label_m, barcode_suffix(label_m, true));
+			free(tapes);
+			free(codes);
+			return -EINVAL;
+		}
+		/* A WORM label makes a WORM cartridge, as on real media. */
+		t->worm = req->worm || label_worm;
 		snprintf(t->barcode, sizeof(t->barcode), "%s", codes[i]);
 		snprintf(t->media, sizeof(t->media), "%s", tape_media_name(m));
 		snprintf(t->pool, sizeof(t->pool), "%s", req->pool ? req->pool : "default");

@@ -105,6 +105,8 @@ static json_t *tape_json_plain(const struct cat_tape *t)
 	    cat_state_name(t->state), "location", t->location, "type", t->media, "capacity_bytes",
 	    (json_int_t)t->capacity, "used_bytes", (json_int_t)t->used, "write_protected",
 	    t->write_protect, "pool", t->pool, "created", created, "changed", changed);
+	if (o)
+		json_object_set_new(o, "worm", json_boolean(t->worm));
 	if (o && t->in_library)
 		json_object_set_new(o, "element_address", json_integer(t->element));
 	if (o && t->lock != CAT_LOCK_NONE) {
@@ -393,6 +395,11 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 		free(b);
 		return fail(-EINVAL, "count and size must be positive integers");
 	}
+	json_t *worm = json_object_get(req, "worm");
+	if (worm && !json_is_boolean(worm)) {
+		free(b);
+		return fail(-EINVAL, "worm must be true or false");
+	}
 	struct lib_create c = {
 	    .barcodes = b,
 	    .n = n,
@@ -401,6 +408,7 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 	    .media = str_arg(req, "type"),
 	    .size = size ? (uint64_t)json_integer_value(size) : 0,
 	    .pool = str_arg(req, "pool"),
+	    .worm = json_is_true(worm),
 	};
 	char(*made)[17] = NULL;
 	size_t n_made = 0;

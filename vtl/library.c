@@ -796,13 +796,14 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
 }
 
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
-		   enum cat_state state, const char *cause, char *err, size_t errlen)
+		   bool worm, enum cat_state state, const char *cause, char *err, size_t errlen)
 {
 	struct cat_tape t;
 	memset(&t, 0, sizeof(t));
 	snprintf(t.barcode, sizeof(t.barcode), "%s", barcode);
 	snprintf(t.media, sizeof(t.media), "%s", media);
 	t.capacity = capacity;
+	t.worm = worm;
 	if (state != CAT_AVAILABLE && state != CAT_ARCHIVED) {
 		lib_err(err, errlen, "tape %s: a recovered tape is AVAILABLE or ARCHIVED, not %s",
 			barcode, cat_state_name(state));

@@ -106,6 +106,7 @@ struct lib_create {
 	uint64_t size;	   /* 0: the media's native capacity */
 	const char *pool;  /* NULL: "default" */
 	const char *cause; /* of the events; NULL: "created by operator" */
+	bool worm;	   /* WORM cartridges (also when the label says so: LV..LZ) */
 };
 /* On success *created (may be NULL) gets the malloc'd barcodes made,
  * *n_created their number. */
@@ -179,7 +180,7 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
  * state ARCHIVED (on the shelf) or AVAILABLE (in the first free slot; its
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
-		   enum cat_state state, const char *cause, char *err, size_t errlen);
+		   bool worm, enum cat_state state, const char *cause, char *err, size_t errlen);
 /* Disaster recovery: the pool and retention lock the library record
  * (vtl/record.h) kept for a tape just adopted. */
 int lib_tape_restore(struct lib *lib, const char *barcode, const char *pool, enum cat_lock lock,

@@ -46,6 +46,7 @@ int media_info_of(const struct cat_tape *t, struct tape_info *info)
 	info->media = m;
 	info->capacity = t->capacity;
 	info->write_protect = t->write_protect;
+	info->worm = t->worm;
 	info->created = (uint64_t)(t->created / 1000);
 	return rc;
 }

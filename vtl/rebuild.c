@@ -475,8 +475,8 @@ static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, b
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
 		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
-				    CAT_ARCHIVED, "recovered from the object store", t->reason,
-				    sizeof(t->reason));
+				    m.tm.info.worm, CAT_ARCHIVED, "recovered from the object store",
+				    t->reason, sizeof(t->reason));
 	}
 	/* The uploader leaves ARCHIVED tapes alone: no race here. */
 	if (!rc)
@@ -535,9 +535,9 @@ static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bo
 	}
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
-		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
-				    CAT_AVAILABLE, "recovered from the object store", t->reason,
-				    sizeof(t->reason));
+		rc = lib_tape_adopt(
+		    x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity, m.tm.info.worm,
+		    CAT_AVAILABLE, "recovered from the object store", t->reason, sizeof(t->reason));
 		adopted = rc == 0;
 		if (rc == -EEXIST) {
 			/* Created by an operator while the rebuild ran. */
@@ -639,8 +639,9 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 		return recover_by_download(x, t, false);
 	}
 	const char *media = tape_media_name(info.media);
-	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, CAT_AVAILABLE,
-			    "recovered from the local medium", t->reason, sizeof(t->reason));
+	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm,
+			    CAT_AVAILABLE, "recovered from the local medium", t->reason,
+			    sizeof(t->reason));
 	/* What the store holds already, segment by segment. */
 	for (size_t j = 0; !rc && have_sm && j < sm.tm.nseg; j++) {
 		char key[STORE_KEY_MAX];

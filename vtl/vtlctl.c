@@ -33,8 +33,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vtlctl [--socket PATH] [--json] COMMAND ...\n"
 		   "\n"
-		   "  tape create [--type LTO-5..LTO-9] [--size N] [--pool P] BARCODE...\n"
-		   "  tape create [--type T] [--size N] [--pool P] --prefix P --count N\n"
+		   "  tape create [--type LTO-5..LTO-9] [--size N] [--pool P] [--worm] BARCODE...\n"
+		   "  tape create [--type T] [--size N] [--pool P] [--worm] --prefix P --count N\n"
 		   "  tape list [--state STATE] [--pool P] [--json]\n"
 		   "  tape show BARCODE [--json]\n"
 		   "  tape delete BARCODE [--force] [--bypass-governance]\n"
@@ -343,6 +343,7 @@ const char *opt_value(int argc, char **argv, int *i, const char *name, int *miss
 static int cmd_tape_create(int argc, char **argv)
 {
 	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL, *pool = NULL;
+	bool worm = false;
 	json_t *codes = json_array();
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
@@ -359,6 +360,8 @@ static int cmd_tape_create(int argc, char **argv)
 			count_s = v;
 		else if (strcmp(argv[i], "--json") == 0)
 			want_json = true;
+		else if (strcmp(argv[i], "--worm") == 0)
+			worm = true;
 		else if (missing || argv[i][0] == '-') {
 			json_decref(codes);
 			return usage_error("tape create: %s '%s'",
@@ -404,6 +407,8 @@ static int cmd_tape_create(int argc, char **argv)
 		json_object_set_new(req, "type", json_string(type));
 	if (pool)
 		json_object_set_new(req, "pool", json_string(pool));
+	if (worm)
+		json_object_set_new(req, "worm", json_true());
 	if (size_s) {
 		uint64_t sz;
 		if (parse_size(size_s, &sz) || sz > INT64_MAX) {
@@ -430,8 +435,10 @@ static int cmd_tape_create(int argc, char **argv)
 			    sizeof(cap));
 			const char *in = jstr(o, "pool");
 			bool other = in && strcmp(in, "default") != 0;
-			printf("created tape %s (%s, %s%s%s) in %s\n", jstr(o, "barcode"),
-			       jstr(o, "type"), cap, other ? ", pool " : "", other ? in : "",
+			printf("created tape %s (%s%s, %s%s%s) in %s\n", jstr(o, "barcode"),
+			       jstr(o, "type"),
+			       json_is_true(json_object_get(o, "worm")) ? " WORM" : "", cap,
+			       other ? ", pool " : "", other ? in : "",
 			       jstr(o, "location"));
 		}
 	}
@@ -740,6 +747,8 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		       json_integer_value(json_object_get(t, "used_bytes")));
 		printf("%-16s %s\n", "write_protected",
 		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
+		printf("%-16s %s\n", "worm",
+		       json_is_true(json_object_get(t, "worm")) ? "yes" : "no");
 		if (jstr(t, "retention_lock"))
 			printf("%-16s %s until %s\n", "retention_lock", jstr(t, "retention_lock"),
 			       jstr(t, "retain_until"));

@@ -386,6 +386,38 @@ start_vtld "$T/data4" --recover-from-store || bad "vtld --recover-from-store"
 expect "old flag rebuilds the catalog" "$(cat "$T/vtld.log")" "rebuilt the catalog from the media and the object store: 0 recovered"
 stop_vtld
 
+# --- WORM tapes: --worm, WORM labels (LV..LZ), tape show/list, and a
+# catalog rebuilt from the local media keeps them WORM.
+W=$T/data6
+start_vtld "$W" || bad "vtld for WORM tapes"
+export VTL_SOCKET=$W/vtld.sock
+run 0 "tape create --worm" tape create --worm WORM01
+expect "create says WORM" "$OUT" "created tape WORM01 (LTO-8 WORM, 12.0 TB) in slot:1"
+run 0 "tape create of a WORM label" tape create ABC001LY ABC002LX
+expect "LY is an LTO-8 WORM label" "$OUT" "ABC001LY (LTO-8 WORM"
+expect "LX is an LTO-7 WORM label" "$OUT" "ABC002LX (LTO-7 WORM"
+run 0 "tape create --worm --prefix" tape create --worm --prefix WRM --count 1
+expect "WORM prefix barcodes end in LY" "$OUT" "WRM001LY (LTO-8 WORM"
+run 1 "--worm on a rewritable label refused" tape create --worm ABC003L8
+expect "the refusal names the WORM label" "$ERR" "barcode ABC003L8 is the label of a rewritable LTO-8 cartridge; a WORM one ends in LY (or drop --worm)"
+run 1 "refused WORM tape not created" tape show ABC003L8
+run 0 "plain tape create" tape create ABC004L8
+run 0 "tape show --json of a WORM tape" tape show --json WORM01
+[ "$(jq -r .worm <<<"$OUT")" = true ] && ok "tape show: worm true" || bad "worm in show" "$OUT"
+run 0 "tape show of a WORM tape" tape show WORM01
+expect "tape show says worm yes" "$OUT" "worm             yes"
+run 0 "tape list --json" tape list --json
+[ "$(jq -r '[.[] | select(.worm) | .barcode] | sort | join(" ")' <<<"$OUT")" = "ABC001LY ABC002LX WORM01 WRM001LY" ] &&
+	ok "tape list: worm on the WORM tapes only" || bad "worm in list" "$OUT"
+stop_vtld
+rm -f "$W/catalog.db" "$W/catalog.db-wal" "$W/catalog.db-shm"
+start_vtld "$W" --rebuild-catalog || bad "vtld --rebuild-catalog for WORM tapes"
+run 0 "rebuilt WORM tape" tape show --json WORM01
+[ "$(jq -r .worm <<<"$OUT")" = true ] && ok "rebuild keeps WORM from the medium" || bad "worm after rebuild" "$OUT"
+run 0 "rebuilt rewritable tape" tape show --json ABC004L8
+[ "$(jq -r .worm <<<"$OUT")" = false ] && ok "rebuild keeps a rewritable tape rewritable" || bad "rewritable after rebuild" "$OUT"
+stop_vtld
+
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.
 echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"

@@ -23,7 +23,9 @@
 #   slot 3 -> slot-to-slot transfers; slot 4 -> drive 2 with mt offline
 #   first; slot 5's tape is sent to the shelf and brought back into the
 #   first import/export element by the host, then imported into slot 5;
-#   the last tape -> the import/export slot (leaves the library).
+#   the last tape -> the import/export slot (leaves the library);
+#   the WORM tape $E2E_WORM (after the others) -> drive 1 for tar appends
+#   and a refused overwrite.
 #
 # Expected behaviour is cited from SSC-4 / SMC-3 / SPC-4 and from what the
 # Linux st driver needs (Documentation/scsi/st.rst).
@@ -501,6 +503,72 @@ if [ "$ntapes" -ge 5 ]; then
 		mtx_fail "mtx transfer $ntapes $ie: $TX moved to the import/export slot" "MOVE MEDIUM slot->I/E element; the tape leaves for the shelf"
 	fi
 fi
+
+# --------------------------------------------------------- a WORM tape
+# The host made $E2E_WORM with `vtlctl tape create --worm` (docs/scsi.md,
+# "WORM cartridges"): tar appends after `mt eod`; from BOT a write fails
+# (DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED) and what was written
+# reads back; the MAM says it is a write-once medium.
+worm_tests() {
+	[ -n "${E2E_WORM:-}" ] || return 0
+	refresh
+	if ! mtx_match "^ *Storage Element ([0-9]+):Full *:VolumeTag *= *$E2E_WORM( |$)"; then
+		RC=1 OUT=$MTX_OUT
+		fail "mtx status: the WORM tape $E2E_WORM is in a slot" "VolumeTag=$E2E_WORM"
+		return
+	fi
+	local ws=${MATCH[1]}
+	mtx_do load "$ws" 1
+	if ! drive_full 1 || [ "$(drive_tag 1)" != "$E2E_WORM" ]; then
+		mtx_fail "mtx load $ws 1: the WORM tape $E2E_WORM in drive 1"
+		return
+	fi
+	wait_for 20 bash -c "mt -f $D1 status 2>/dev/null | grep -q ONLINE"
+	rm -rf "$WORK/wx1" "$WORK/wx2"
+	mkdir -p "$WORK/wx1" "$WORK/wx2"
+	runsh 120 "tar -cf $D1 -b 128 -C $WORK/t1 ."
+	tape_ok "WORM tape: tar -c archive 1 at BOT of the blank tape" "a blank WORM tape is written from BOT"
+	run 60 mt -f "$D1" eod
+	runsh 120 "tar -cf $D1 -b 128 -C $WORK/t2 ."
+	tape_ok "WORM tape: mt eod, tar -c archive 2 appends" "writing at EOD of a WORM tape is allowed"
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -cf $D1 -b 128 -C $WORK/t2 ."
+	if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then
+		pass "WORM tape: mt rewind, tar -c over archive 1 fails"
+	else
+		fail "WORM tape: mt rewind, tar -c over archive 1 fails" \
+			"CHECK CONDITION, DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED (30/0C): tar gets a write error"
+	fi
+	runsh 10 "dmesg | tail -n 60"
+	if has 'WORM medium - overwrite attempted'; then
+		pass "WORM tape: the kernel logs the sense: WORM medium - overwrite attempted"
+	else
+		fail "WORM tape: the kernel logs the sense: WORM medium - overwrite attempted" \
+			"st logs Data Protect, Add. Sense 30/0C as the kernel names it"
+	fi
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -xf $D1 -b 128 -C $WORK/wx1"
+	tape_ok "WORM tape: archive 1 still reads back after the refused overwrite" "tar -x of archive 1"
+	run 60 mt -f "$D1" fsf 1
+	runsh 120 "tar -xf $D1 -b 128 -C $WORK/wx2"
+	tape_ok "WORM tape: mt fsf 1, archive 2 reads back" "tar -x of archive 2"
+	runsh 30 "diff -r $WORK/t1 $WORK/wx1 && diff -r $WORK/t2 $WORK/wx2"
+	tape_ok "WORM tape: both archives identical to what was written" "identical files"
+	run 20 sg_read_attr -f 0x408 "${TAPE_SG[1]}"
+	if [ "$RC" -eq 0 ] && has 'medium type: *(0x80|128|write.once)'; then
+		pass "sg_read_attr: MEDIUM TYPE (0408h) of the WORM tape is write-once"
+	else
+		fail "sg_read_attr: MEDIUM TYPE (0408h) of the WORM tape is write-once" \
+			"READ ATTRIBUTE MEDIUM TYPE 80h, write-once medium (SPC-4 MAM medium type)"
+	fi
+	mtx_do unload "$ws" 1
+	if [ "$RC" -eq 0 ] && [ "$(slot_tag "$ws")" = "$E2E_WORM" ]; then
+		pass "mtx unload $ws 1: the WORM tape back in its slot"
+	else
+		mtx_fail "mtx unload $ws 1: the WORM tape back in its slot"
+	fi
+}
+worm_tests
 
 # --------------------------------------------------------- Bacula btape
 btape_test() {

@@ -185,6 +185,19 @@ $more"
 		tapes=$(printf '%s\n' "$list" | grep -oE '\<(E2E|E2F|E2A)[A-Z0-9]*' | sort -u | tr '\n' ' ')
 	fi
 	say "tapes: $tapes"
+	# A WORM tape, in the slot after the others, for the guest's WORM
+	# tests (guest-fast.sh, worm_tests); not among E2E_TAPES.
+	E2E_WORM=
+	if [ "$tier" = fast ]; then
+		out=$("$vtlctl" --socket "$data/vtld.sock" tape create --worm --prefix E2W --count 1 2>&1)
+		echo "$out" >>"$tmp/vtlctl-create.log"
+		E2E_WORM=$(printf '%s\n' "$out" | grep -oE '\<E2W[A-Z0-9]*' | head -n 1)
+		if [ -n "$E2E_WORM" ]; then
+			host_ok "vtlctl tape create --worm --prefix E2W --count 1: $E2E_WORM"
+		else
+			host_fail "vtlctl tape create --worm --prefix E2W --count 1" "$out" "created tape E2W001LY (LTO-8 WORM, ...)"
+		fi
+	fi
 	# Import through the I/E slot: the fifth tape (slot 5, which the guest
 	# leaves alone) goes to the shelf and comes back RETRIEVED into the
 	# first import/export element, as an operator would bring it; the guest
@@ -228,6 +241,7 @@ E2E_AMT_BYTES=${E2E_AMT_BYTES:-}
 E2E_TARGET=$target
 E2E_PORTAL_FIXUP=${E2E_PORTAL_FIXUP:-0}
 E2E_IMPORT=${E2E_IMPORT:-}
+E2E_WORM=${E2E_WORM:-}
 E2E_PARTS="${E2E_PARTS:-}"
 E2E_CHAP_PORTAL=${CHAP_PORT:+10.0.2.2:$CHAP_PORT}
 E2E_CHAP_IQN=$CHAP_IQN

@@ -265,7 +265,7 @@ Test(tape_files_manifest, sound_crc_does_not_excuse_bad_content)
 	free(buf);
 
 	buf = slurp("MANIFEST", &len);
-	put_le32(buf + 12, 2);
+	put_le32(buf + 12, 4); /* bits 0 (write protect) and 1 (WORM) are known */
 	rewrite(buf, len);
 	cr_assert_eq(tape_manifest_parse(buf, len, &m), -EBADMSG, "unknown flag");
 	free(buf);

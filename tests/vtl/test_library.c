@@ -873,3 +873,97 @@ Test(smc, a_restart_loads_the_cartridges_the_catalog_puts_in_drives)
 	cr_assert_str_eq(bc, "ABC001L8");
 	cr_assert_eq(ssc_state(lib_drive(T.lib, 1)), SSC_LOADED);
 }
+
+/* ---- WORM tapes ----------------------------------------------------------- */
+
+TestSuite(lib_worm, .init = setup, .fini = teardown);
+
+static void create_worm(const char *barcode, bool worm)
+{
+	const char *b[] = {barcode};
+	struct lib_create c = {.barcodes = b, .n = 1, .worm = worm};
+	cr_assert_eq(lib_tape_create(T.lib, &c, NULL, NULL, T.err, sizeof(T.err)), 0,
+		     "create %s: %s", barcode, T.err);
+	cdb_drain_ua(ch, N1);
+}
+
+/* What the tape's medium says, opened as a drive would. */
+static struct tape_info medium_info(const char *barcode)
+{
+	char dir[PATH_MAX];
+	struct tape *tp;
+	lib_tape_dir(T.lib, barcode, dir, sizeof(dir));
+	cr_assert_eq(tape_open(dir, &tp), 0, "open %s", dir);
+	struct tape_info info = *tape_get_info(tp);
+	cr_assert_eq(tape_close(tp), 0);
+	return info;
+}
+
+Test(lib_worm, a_tape_created_worm_is_worm_in_the_catalog_and_on_the_medium)
+{
+	struct cat_tape t;
+
+	create_worm("WORM01", true);
+	cr_assert_eq(lib_tape_get(T.lib, "WORM01", &t), 0);
+	cr_assert(t.worm);
+	struct tape_info info = medium_info("WORM01");
+	cr_assert(info.worm);
+	cr_assert_eq(info.media, TAPE_LTO8);
+}
+
+Test(lib_worm, a_plain_tape_is_rewritable)
+{
+	struct cat_tape t;
+
+	create_worm("ABC001L8", false);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &t), 0);
+	cr_assert_not(t.worm);
+	cr_assert_not(medium_info("ABC001L8").worm);
+}
+
+Test(lib_worm, worm_labels_lv_to_lz_make_worm_tapes_of_their_generation)
+{
+	static const struct {
+		const char *barcode;
+		enum tape_media media;
+	} labels[] = {{"WRM005LV", TAPE_LTO5},
+		      {"WRM006LW", TAPE_LTO6},
+		      {"WRM007LX", TAPE_LTO7},
+		      {"WRM008LY", TAPE_LTO8},
+		      {"WRM009LZ", TAPE_LTO9}};
+
+	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+		create_worm(labels[i].barcode, false);
+		struct tape_info info = medium_info(labels[i].barcode);
+		cr_assert(info.worm, "%s", labels[i].barcode);
+		cr_assert_eq(info.media, labels[i].media, "%s", labels[i].barcode);
+	}
+}
+
+Test(lib_worm, worm_on_a_rewritable_label_is_refused_and_nothing_is_created)
+{
+	const char *b[] = {"ABC002L7"};
+	struct lib_create c = {.barcodes = b, .n = 1, .worm = true};
+	struct cat_tape t;
+
+	cr_assert_eq(lib_tape_create(T.lib, &c, NULL, NULL, T.err, sizeof(T.err)), -EINVAL);
+	cr_assert(strstr(T.err, "a WORM one ends in LX"), "%s", T.err);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC002L7", &t), -ENOENT);
+}
+
+Test(lib_worm, a_worm_tape_loaded_by_the_picker_refuses_an_overwrite)
+{
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	struct scsi_cmd c;
+
+	create_worm("WORM02", true);
+	cr_assert_eq(lib_tape_move(T.lib, "WORM02", CAT_DRIVE, 1, T.err, sizeof(T.err)), 0, "%s",
+		     T.err);
+	cdb_drain_ua(drv, N1);
+	cdb_exec(drv, &c, N1, CDB(WRITE_6, 0, 0, 0, 1, 0), "A", 1, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(drv, &c, N1, CDB(REWIND, 0, 0, 0, 0, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(drv, &c, N1, CDB(WRITE_6, 0, 0, 0, 1, 0), "B", 1, NULL, 0);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WORM_MEDIUM_OVERWRITE_ATTEMPTED);
+}
