@@ -739,7 +739,8 @@ void lib_say(struct lib *lib, int level, const char *fmt, ...)
 	lib->cfg.log(lib->cfg.log_arg, level, msg);
 }
 
-int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const char *cause)
+int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, int64_t retain_until,
+		   const char *cause)
 {
 	lib_lock(lib);
 	struct cat_tape t;
@@ -749,7 +750,7 @@ int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const
 	enum lc_place place = LC_STAY;
 	/* On the shelf, a tape takes its pool's retention lock. */
 	struct cat_pool pool;
-	struct lc_facts facts = {0};
+	struct lc_facts facts = {.retain_until = retain_until};
 	if (!rc && ev == LC_SHELVED && cat_pool_get(lib->cat, t.pool, &pool) == 0)
 		facts.pool = &pool;
 	if (!rc)

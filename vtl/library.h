@@ -170,9 +170,12 @@ void lib_say(struct lib *lib, int level, const char *fmt, ...)
  * element it held is freed and initiators get the unit attention);
  * LC_DOWNLOADED puts it write-protected into the first free import/export
  * element (-ENOSPC when none is free). -ESTALE when the tape's state no
- * longer allows the event.
+ * longer allows the event. LC_SHELVED gives the tape its pool's retention
+ * lock until retain_until (ms since the epoch; 0: now plus the pool's
+ * days), the date its objects were locked until.
  */
-int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, const char *cause);
+int lib_shelf_step(struct lib *lib, const char *barcode, enum lc_event ev, int64_t retain_until,
+		   const char *cause);
 /* An IRRECOVERABLE tape whose medium is in place again (restored from the
  * store): back to its earlier state, into its drive if it is in one. */
 int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);

@@ -178,7 +178,9 @@ static int guard_shelved(const struct cat_tape *t, const struct lc_facts *f, str
 	if (f && f->pool && f->pool->lock != CAT_LOCK_NONE) {
 		e->set_lock = true;
 		e->lock = f->pool->lock;
-		e->retain_until = now_of(f) + (int64_t)f->pool->retention_days * DAY_MS;
+		e->retain_until = f->retain_until
+				      ? f->retain_until
+				      : now_of(f) + (int64_t)f->pool->retention_days * DAY_MS;
 	}
 	return 0;
 }

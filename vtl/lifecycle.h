@@ -64,7 +64,9 @@ struct lc_facts {
 	/* A governance lock does not hold (an administrator allowed to
 	 * bypass it asked to: the caller checked both). */
 	bool bypass_governance;
-	/* LC_RESTORED: the lock the library record gives it (pool: its pool). */
+	/* LC_RESTORED: the lock the library record gives it (pool: its pool);
+	 * LC_SHELVED: retain_until, when not 0, the date its objects were
+	 * locked until. */
 	enum cat_lock lock;
 	int64_t retain_until;
 	int64_t now; /* ms since the epoch; 0: the clock's */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "library.h"
@@ -157,6 +158,41 @@ static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t 
 }
 
 /*
+ * S3 Object Lock ([store] object_lock): every segment and the manifest of
+ * an archived tape of a locked pool keep the pool's mode until until_ms,
+ * so that not even the bucket's credentials delete them early (the
+ * library's own guard, the lifecycle's, holds until the same date).
+ * Retried whole after a crash: a later date extends a retention, which
+ * both modes allow.
+ */
+static int lock_objects(struct upl *u, struct store *sst, const struct store_config *sc,
+			const struct cat_tape *t, const struct cat_upl_seg *rows, size_t n,
+			uint64_t gen, const struct cat_pool *pool, int64_t until_ms)
+{
+	struct store_retention r = {.mode = pool->lock == CAT_LOCK_COMPLIANCE
+						? STORE_LOCK_COMPLIANCE
+						: STORE_LOCK_GOVERNANCE,
+				    .until = until_ms / 1000};
+	int rc = 0;
+	for (size_t i = 0; !rc && i <= n; i++) {
+		char key[STORE_KEY_MAX];
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		if (i < n)
+			upl_key_seg(sc, t->barcode, rows[i].seg, key);
+		else
+			upl_key_manifest(sc, t->barcode, gen, key);
+		upl_tape_note(u, t->barcode, "locking tape %s (%s): object %zu of %zu", t->barcode,
+			      store_lock_mode_name(r.mode), i + 1, n + 1);
+		rc = store_set_retention(sst, key, NULL, &r, 0, &se);
+		if (rc)
+			upl_errf(u, &se, rc, 0, "cannot lock %s until %lld (%s): %s", key,
+				 (long long)r.until, store_lock_mode_name(r.mode), se.msg);
+	}
+	return rc;
+}
+
+/*
  * ARCHIVING -> ARCHIVED: the segments in the archive class, on the shelf
  * (moved there when it is apart: copied, checked, the state object written
  * there, then the library's copies deleted, so that every step can be
@@ -176,7 +212,8 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	struct cat_pool pool;
 	pthread_mutex_lock(&u->cat_mu);
 	rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
-	bool own = cat_pool_get(u->cat, t->pool, &pool) == 0 && pool.storage_class[0];
+	bool pooled = cat_pool_get(u->cat, t->pool, &pool) == 0;
+	bool own = pooled && pool.storage_class[0];
 	pthread_mutex_unlock(&u->cat_mu);
 	const char *cls = own ? pool.storage_class : u->cfg.archive_class;
 	struct store *sst = u->shelf_st ? u->shelf_st : u->st;
@@ -211,6 +248,12 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 		if (rc)
 			upl_logf(u, 0, "cannot move %s to storage class %s: %s", key, cls, se.msg);
 	}
+	/* The pool's lock, on the objects too when the store enforces it. */
+	int64_t until_ms = 0;
+	if (!rc && pooled && pool.lock != CAT_LOCK_NONE)
+		until_ms = ((int64_t)time(NULL) + (int64_t)pool.retention_days * 86400) * 1000;
+	if (!rc && until_ms && u->cfg.object_lock)
+		rc = lock_objects(u, sst, sc, t, rows, n, gen, &pool, until_ms);
 	free(rows);
 	if (!rc)
 		rc = upl_put_state(u, sst, sc, t, "ARCHIVED", gen);
@@ -240,7 +283,7 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 			snprintf(cause, sizeof(cause),
 				 "on the shelf in the object store (%s); local copy dropped",
 				 cls[0] ? cls : "STANDARD");
-		rc = lib_shelf_step(u->lib, t->barcode, LC_SHELVED, cause);
+		rc = lib_shelf_step(u->lib, t->barcode, LC_SHELVED, until_ms, cause);
 	}
 	if (!rc) {
 		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
@@ -390,8 +433,9 @@ bool shelf_rebuild_cancelled(const struct upl_rebuild *r)
  * a directory with a MANIFEST holds a complete, verified tape. *m receives
  * the manifest.
  */
-int shelf_fetch_tape(struct store *st, const struct store_config *c, const char *bc, const char *tmp,
-		     struct manifest *m, const struct upl_rebuild *r, char *err, size_t errlen)
+int shelf_fetch_tape(struct store *st, const struct store_config *c, const char *bc,
+		     const char *tmp, struct manifest *m, const struct upl_rebuild *r, char *err,
+		     size_t errlen)
 {
 	char pfx[STORE_KEY_MAX];
 	struct store_err se;
@@ -614,7 +658,7 @@ int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t)
 	if (!rc)
 		upl_tape_note(u, t->barcode, "%s", "");
 	if (!rc)
-		rc = lib_shelf_step(u->lib, t->barcode, LC_DOWNLOADED,
+		rc = lib_shelf_step(u->lib, t->barcode, LC_DOWNLOADED, 0,
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
 	if (rc == -ENOSPC) {

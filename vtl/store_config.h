@@ -51,6 +51,11 @@ struct store_config {
 	 * the restored copy stays readable (1..30000) and the tier
 	 * ("Standard", "Bulk", "Expedited"), AWS's trade of speed for price. */
 	unsigned restore_days;
+	/* Archived objects of a tape whose pool has a retention lock carry it
+	 * as S3 Object Lock retention (mode and retain-until date), so that
+	 * not even the bucket's credentials delete them early; the bucket must
+	 * have Object Lock (and versioning) enabled, checked at start. */
+	bool object_lock;
 	char restore_tier[16];
 	uint64_t cache_limit; /* 0: none (vtl/cache.h) */
 	unsigned idle_secs;   /* complete the active segment after a flush and this idle */

@@ -591,7 +591,7 @@ static void round_once(struct upl *u)
 			snprintf(cause, sizeof(cause),
 				 "uploaded and verified: %" PRIu64 " bytes in the object store",
 				 bytes);
-			if (lib_shelf_step(u->lib, t->barcode, LC_UPLOADED, cause) == 0) {
+			if (lib_shelf_step(u->lib, t->barcode, LC_UPLOADED, 0, cause) == 0) {
 				t->state = CAT_ARCHIVING;
 				shelf_finish_archive(u, t);
 			}
@@ -709,6 +709,19 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 				     errlen);
 	if (rc)
 		goto fail;
+	if (c->object_lock) {
+		/* Where archived objects are must enforce their retention. */
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		rc = store_lock_check(u->shelf_st ? u->shelf_st : st, &se);
+		if (rc) {
+			snprintf(err, errlen,
+				 "[store] object_lock = yes, but the store cannot lock archived "
+				 "objects: %s",
+				 se.msg[0] ? se.msg : strerror(-rc));
+			goto fail;
+		}
+	}
 	if (u->shelf_st) {
 		char pfx[STORE_KEY_MAX];
 		snprintf(pfx, sizeof(pfx), "%stapes/", u->shelf_cfg.prefix);

@@ -205,6 +205,17 @@ static int store_key(struct store_config *s, const char *name, const char *v, co
 		return (v[0] && !store_class_valid(v)) ||
 		       set_str(s->archive_class, sizeof(s->archive_class), v);
 	}
+	if (strcasecmp(name, "object_lock") == 0) {
+		*why = "use yes or no";
+		if (strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0)
+			s->object_lock = true;
+		else if (strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
+			 strcasecmp(v, "false") == 0)
+			s->object_lock = false;
+		else
+			return 1;
+		return 0;
+	}
 	if (strcasecmp(name, "archive_bucket") == 0)
 		return set_str(s->archive_bucket, sizeof(s->archive_bucket), v) ? 1 : 0;
 	if (strcasecmp(name, "archive_path") == 0)

@@ -13,10 +13,12 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <iscsi.h>
@@ -428,5 +430,76 @@ Test(store_rgw_vtld, a_rebuild_brings_back_pools_policies_and_a_tapes_retention_
 	/* And the lock holds. */
 	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape delete RGP001L8 --force"), 0);
 	cr_assert(strstr(out, "GOVERNANCE"), "%s", out);
+	store_close(st);
+}
+
+/* The first segment key of a tape under pfx (store_list callback). */
+static int first_key(void *arg, const struct store_list_entry *e)
+{
+	char *out = arg;
+	if (!out[0] && !e->is_prefix)
+		snprintf(out, STORE_KEY_MAX, "%s", e->key);
+	return 0;
+}
+
+/* [store] object_lock = yes: a tape archived from a compliance pool is
+ * locked by the server itself. The test's own client, with the bucket's
+ * credentials, cannot delete the segment's version, even asking to bypass
+ * governance; vtld refuses too. A bucket without Object Lock is refused at
+ * start, naming the key and the fix. */
+Test(store_rgw_vtld, object_lock_makes_the_server_refuse_to_delete_a_locked_tapes_objects)
+{
+	char conf[1024], out[8192], log[8192];
+	struct store_err se;
+	struct store *st = rgw_store("vtl-locked", NULL);
+	int rc = store_s3_create_bucket_locked(st, &se);
+	cr_assert(rc == 0 || rc == -EEXIST, "%d %s", rc, se.msg);
+	char creds[512];
+	snprintf(creds, sizeof(creds),
+		 "region = us-east-1\naddressing = path\naccess_key_id = %s\n"
+		 "secret_access_key = %s\nendpoint = %s\n",
+		 getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"), getenv("RGW_ENDPOINT"));
+
+	/* A bucket that cannot lock: refused at start. */
+	snprintf(conf, sizeof(conf), "[store]\ntype = s3\nbucket = %s\nprefix = nolock/\n%s",
+		 BUCKET, creds);
+	vp_start(&vtl, conf);
+	vp_terminate(&vtl);
+	FILE *f = fopen(vtl.config, "a");
+	cr_assert_not_null(f);
+	fputs("object_lock = yes\n", f);
+	fclose(f);
+	cr_assert_neq(vp_start_fails(&vtl, log, sizeof(log)), 0);
+	cr_assert(strstr(log, "object_lock = yes") && strstr(log, BUCKET), "%s", log);
+	vp_stop(&vtl);
+
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = s3\nbucket = vtl-locked\nprefix = lock/\nobject_lock = yes\n"
+		 "part_size = 5M\nidle_complete = 1\n%s",
+		 creds);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "pool create KEEP1 --lock compliance --retention-days 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create --pool KEEP1 RGL001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "RGL001L8", 5, 2);
+	vp_wait_uploaded(&vtl, "RGL001L8");
+	vp_ctl_ok(&vtl, "tape archive RGL001L8 --wait", out, sizeof(out));
+
+	char key[STORE_KEY_MAX] = "";
+	struct store_list_opts lo = {.prefix = "lock/tapes/RGL001L8/seg/"};
+	cr_assert_eq(store_list(st, &lo, first_key, key, &se), 0, "%s", se.msg);
+	cr_assert(key[0], "no segment of the tape in the bucket");
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, key, &info, &se), 0, "%s", se.msg);
+	cr_assert(info.version_id[0], "the locked bucket is versioned");
+	cr_assert_eq(info.retention.mode, STORE_LOCK_COMPLIANCE);
+	cr_assert_gt(info.retention.until, (int64_t)time(NULL) + 86000);
+	/* The server itself refuses, whatever the client asks. */
+	cr_assert_eq(store_delete_version(st, key, info.version_id, 1, &se), -EPERM, "%s", se.msg);
+	struct store_object_info again;
+	cr_assert_eq(store_head(st, key, &again, &se), 0, "the version is gone: %s", se.msg);
+	cr_assert_str_eq(again.version_id, info.version_id);
+	/* And vtld's own guard, to the same date. */
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape delete RGL001L8 --force"), 0);
+	cr_assert(strstr(out, "COMPLIANCE"), "%s", out);
 	store_close(st);
 }
