@@ -323,9 +323,11 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 	mk[7] = file;
 	run_tool_or_die(mk, tool_log);
 
-	/* A control port nobody else uses (tgtd's socket is in /var/run). */
+	/* A control port nobody else uses (tgtd's socket is in /var/run).
+	 * tgtd takes -C 0..32767 only ("out of range" above, seen once pids
+	 * passed 12767). */
 	for (int tries = 0; tries < 100; tries++) {
-		tgt_ctl_port = 20000 + (int)((unsigned)(getpid() + tries * 7919) % 30000u);
+		tgt_ctl_port = 1000 + (int)((unsigned)(getpid() + tries * 7919) % 31000u);
 		snprintf(tgt_socket, sizeof(tgt_socket), "/var/run/tgtd/socket.%d", tgt_ctl_port);
 		if (access(tgt_socket, F_OK) != 0)
 			break;
