@@ -614,6 +614,10 @@ static void round_once(struct upl *u)
 	}
 	if (!held && !upl_stopping(u))
 		release(u, &u->hold, NULL, progress(u) != p0);
+	/* The library record, only while the store takes requests: a store
+	 * held for a person is asked nothing until the next try. */
+	if (!held && !upl_stopping(u))
+		upl_record_pass(u);
 	if (!upl_stopping(u))
 		upl_cache_pass(u, tapes, n);
 	free(tapes);
@@ -645,7 +649,6 @@ static void *thread_main(void *arg)
 				     u->pause_file);
 		} else {
 			round_once(u);
-			upl_record_pass(u);
 			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
 		}
 		sample(u);
