@@ -196,7 +196,7 @@ const struct record_tape *record_tape(const struct record *r, const char *barcod
  * Before this vtld first writes the record: the one in the store may be
  * an earlier library's, the only copy of its pools and locks, waiting for
  * a catalog rebuild. It is overwritten only once every tape it names is in
- * this catalog; until then the log says why, once.
+ * this catalog; until then the log says why (at most once a minute).
  */
 static bool record_ours(struct upl *u, const char *key)
 {
@@ -239,7 +239,7 @@ static bool record_ours(struct upl *u, const char *key)
 void upl_record_pass(struct upl *u)
 {
 	int64_t now = upl_mono_ms();
-	if (u->record_last && now - u->record_ms < RECORD_EVERY_S * 1000)
+	if (u->record_ms && now - u->record_ms < RECORD_EVERY_S * 1000)
 		return;
 	u->record_ms = now;
 	int rc;
