@@ -21,6 +21,21 @@
 	"p.name, p.storage_class, p.lock_mode, p.retention_days, p.builtin, p.created, "           \
 	"(SELECT COUNT(*) FROM tapes t WHERE t.pool = p.name AND t.state != 'DELETED')"
 
+/* Room in *v (cap elements of size) for element n; false when out of
+ * memory (*v unchanged). */
+static bool grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return true;
+	size_t nc = *cap ? *cap * 2 : 8;
+	void *nv = realloc(*v, nc * size);
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = nc;
+	return true;
+}
+
 static void read_pool(sqlite3_stmt *st, struct cat_pool *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -91,15 +106,9 @@ int cat_pools(struct cat *c, struct cat_pool **out, size_t *n)
 		return rc;
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct cat_pool *nv = realloc(v, nc * sizeof(*nv));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
+		if (!grow((void **)&v, &cap, cnt, sizeof(*v))) {
+			rc = -ENOMEM;
+			break;
 		}
 		read_pool(st, &v[cnt++]);
 	}
@@ -185,15 +194,9 @@ int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n)
 		return rc;
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct cat_autocreate *nv = realloc(v, nc * sizeof(*nv));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
+		if (!grow((void **)&v, &cap, cnt, sizeof(*v))) {
+			rc = -ENOMEM;
+			break;
 		}
 		struct cat_autocreate *a = &v[cnt++];
 		memset(a, 0, sizeof(*a));

@@ -553,9 +553,7 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, bool bypas
 		}
 	}
 	/* A bypassed lock is said in the event, for the auditor. */
-	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE &&
-			lc_check(&t, LC_DELETE, &(struct lc_facts){.force = true}, NULL, NULL, NULL,
-				 0) == -EPERM;
+	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE && lc_locked(&t, 0);
 	char cause[128];
 	snprintf(cause, sizeof(cause), "deleted by operator%s%s", force ? " (--force)" : "",
 		 bypassed ? "; governance retention bypassed" : "");
@@ -674,9 +672,7 @@ int lib_tape_assign_pool(struct lib *lib, const char *barcode, const char *pool,
 	if (rc)
 		goto out;
 	struct lc_facts facts = {.pool = &p, .bypass_governance = bypass_governance};
-	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE &&
-			lc_check(&t, LC_ASSIGN_POOL, &(struct lc_facts){.pool = &p}, NULL, NULL,
-				 NULL, 0) == -EPERM;
+	bool bypassed = bypass_governance && t.lock == CAT_LOCK_GOVERNANCE && lc_locked(&t, 0);
 	char cause[160];
 	snprintf(cause, sizeof(cause), "assigned by operator from pool %s to pool %s%s", t.pool,
 		 p.name, bypassed ? "; governance retention bypassed" : "");

@@ -98,7 +98,7 @@ static int retention(const struct cat_tape *t, const struct lc_facts *f, const c
 		     char *err, size_t errlen)
 {
 	char until[40];
-	if (t->lock == CAT_LOCK_NONE || t->retain_until <= now_of(f))
+	if (!lc_locked(t, f ? f->now : 0))
 		return 0;
 	date_of(t->retain_until, until, sizeof(until));
 	if (t->lock == CAT_LOCK_COMPLIANCE) {
@@ -116,6 +116,12 @@ static int retention(const struct cat_tape *t, const struct lc_facts *f, const c
 	    "[library] governance_bypass = yes",
 	    t->barcode, until, t->pool, what);
 	return -EPERM;
+}
+
+bool lc_locked(const struct cat_tape *t, int64_t now)
+{
+	struct lc_facts at = {.now = now};
+	return t->lock != CAT_LOCK_NONE && t->retain_until > now_of(&at);
 }
 
 /* Deleting a tape destroys its data, in the store too: never while it is

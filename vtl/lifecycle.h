@@ -72,6 +72,9 @@ struct lc_facts {
 	int64_t now; /* ms since the epoch; 0: the clock's */
 };
 
+/* Does t's retention lock hold at now (ms since the epoch; 0: the clock's)? */
+bool lc_locked(const struct cat_tape *t, int64_t now);
+
 /* The word for an event in messages: "archive", "move", ... */
 const char *lc_event_name(enum lc_event ev);
 
