@@ -474,9 +474,10 @@ static uint32_t mode_build(struct scsi_dev *dev, struct scsi_cmd *cmd, bool ten,
 	}
 
 	uint8_t devspec = t->mode_dev_specific ? t->mode_dev_specific(dev) : 0;
+	uint8_t medium = t->mode_medium_type ? t->mode_medium_type(dev) : 0;
 	if (ten) {
 		put_be16(b, (uint16_t)(n - 2)); /* MODE DATA LENGTH */
-		b[2] = 0;			/* MEDIUM TYPE */
+		b[2] = medium;
 		b[3] = devspec;
 		b[4] = 0; /* LONGLBA = 0: only short descriptors */
 		put_be16(b + 6, (uint16_t)bd_len);
@@ -486,7 +487,7 @@ static uint32_t mode_build(struct scsi_dev *dev, struct scsi_cmd *cmd, bool ten,
 		if (n > 256)
 			n = 256;
 		b[0] = (uint8_t)(n - 1);
-		b[1] = 0;
+		b[1] = medium;
 		b[2] = devspec;
 		b[3] = (uint8_t)bd_len;
 	}

@@ -199,6 +199,9 @@ struct scsi_dev_type {
 	 * device-specific parameter byte and an optional 8-byte short block
 	 * descriptor; bd NULL when the type has none. */
 	uint8_t (*mode_dev_specific)(struct scsi_dev *dev);
+	/* The header's MEDIUM TYPE byte (SPC-4 7.5.5: its meaning is the
+	 * device type's); NULL means 00h. */
+	uint8_t (*mode_medium_type)(struct scsi_dev *dev);
 	bool (*mode_block_desc)(struct scsi_dev *dev, uint8_t bd[8]);
 	/* MODE SELECT of header + block descriptor; NULL if nothing is settable.
 	 * dev_specific is the header byte, bd NULL when no descriptor was sent. */

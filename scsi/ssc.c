@@ -1018,7 +1018,7 @@ static const struct scsi_op ssc_ops[] = {
      0,
      10,
      OPF_DATA_IN,
-     {REPORT_DENSITY_SUPPORT, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
+     {REPORT_DENSITY_SUPPORT, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, CTL},
      ssc_report_density_support,
      "REPORT DENSITY SUPPORT"},
     RATTR(0x00),
@@ -1110,6 +1110,7 @@ static struct scsi_dev_type ssc_type = {
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
     .mode_dev_specific = ssc_mode_dev_specific,
+    .mode_medium_type = ssc_mode_medium_type,
     .mode_block_desc = ssc_mode_block_desc,
     .mode_select_header = ssc_mode_select_header,
 };

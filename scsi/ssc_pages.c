@@ -142,6 +142,34 @@ uint8_t ssc_mode_dev_specific(struct scsi_dev *dev)
 	return (uint8_t)((medium_wp(d) ? 0x80 : 0) | (d->buffered_mode & 7) << 4);
 }
 
+/*
+ * The MEDIUM TYPE a drive reports for a cartridge (mode parameter header,
+ * and REPORT DENSITY SUPPORT's medium type descriptors, which SSC-4 ties to
+ * it). SSC-4 leaves the codes to the vendor, and the two differ: IBM's LTO
+ * SCSI Reference ("Mode Parameter Header") gives the generation in the high
+ * nibble with 8h for a data cartridge and Ch for WORM (58h/5Ch for
+ * Ultrium 5 ... 98h/9Ch for Ultrium 9); HPE's LTO technical reference
+ * ("Mode parameter header", Media Type) gives 00h for data and 01h for
+ * WORM, whatever the generation.
+ */
+static uint8_t medium_type_code(const struct ssc_drive *d, enum tape_media media, bool worm)
+{
+	if (d->cfg.vendor == SSC_VENDOR_HPE)
+		return worm ? 0x01 : 0x00;
+	return (uint8_t)(((unsigned)media << 4) | (worm ? 0x0c : 0x08));
+}
+
+uint8_t ssc_mode_medium_type(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	/* 00h with no cartridge threaded, as both vendors report. */
+	if (d->state != SSC_LOADED || !d->tape)
+		return 0;
+	const struct tape_info *info = tape_get_info(d->tape);
+	return medium_type_code(d, info->media, info->worm);
+}
+
 bool ssc_mode_block_desc(struct scsi_dev *dev, uint8_t bd[8])
 {
 	struct ssc_drive *d = ssc_drv(dev);
@@ -1003,34 +1031,121 @@ static void density_desc(uint8_t *p, enum tape_media g, bool wrtok, bool deflt)
 	spc_pad_ascii(p + 32, desc, 20);
 }
 
+/* Can the drive read generation g, and write it? (LTO: the same or one
+ * older read-write, two older read-only up to LTO-7.) */
+static bool gen_readable(enum tape_media drive, int g, bool *writable)
+{
+	int diff = (int)drive - g;
+	*writable = diff >= 0 && diff <= 1;
+	return diff >= 0 && (diff <= 1 || (diff == 2 && drive <= TAPE_LTO7));
+}
+
+/* Nominal tape length of each generation's cartridge, in metres (the LTO
+ * Program's cartridge specifications). */
+static const uint16_t lto_length_m[] = {846, 846, 960, 960, 1035};
+
+#define MEDIUM_DESC_LEN 56
+
+/*
+ * One medium type descriptor (SSC-4, "Medium type descriptor"): the MEDIUM
+ * TYPE code MODE SENSE reports for such a cartridge, the primary density
+ * codes the drive supports on it, width and length, then names. The LTO
+ * documents give no medium type name; ours is the generation, with a W
+ * for WORM.
+ */
+static void medium_desc(uint8_t *p, uint8_t code, const uint8_t *dens, unsigned ndens,
+			enum tape_media g, bool worm)
+{
+	char name[16], desc[24];
+
+	memset(p, 0, MEDIUM_DESC_LEN);
+	p[0] = code;
+	put_be16(p + 2, MEDIUM_DESC_LEN - 4);
+	p[4] = (uint8_t)ndens;
+	memcpy(p + 5, dens, ndens); /* at most 9 */
+	put_be16(p + 14, 127);	    /* 12.7 mm, in tenths */
+	put_be16(p + 16, lto_length_m[g - TAPE_LTO5]);
+	spc_pad_ascii(p + 20, "LTO-CVE", 8);
+	snprintf(name, sizeof(name), "LTO-%d%s", (int)g, worm ? "W" : "");
+	spc_pad_ascii(p + 28, name, 8);
+	snprintf(desc, sizeof(desc), "Ultrium %d %s", (int)g, worm ? "WORM" : "data");
+	spc_pad_ascii(p + 36, desc, 20);
+}
+
+/* MEDIUM TYPE = 1: the mounted cartridge's type (MEDIA = 1) or every type
+ * the drive takes, in ascending order of code. IBM's codes name one
+ * generation each; HPE's two (data, WORM) cover every generation, so each
+ * lists all the densities the drive reads. */
+static uint32_t medium_types(struct ssc_drive *d, bool media, uint8_t *buf)
+{
+	enum tape_media drive = d->cfg.generation;
+	uint32_t len = 4;
+
+	if (media) {
+		const struct tape_info *info = tape_get_info(d->tape);
+		uint8_t dens = tape_media_density(info->media);
+		medium_desc(buf + len, medium_type_code(d, info->media, info->worm), &dens, 1,
+			    info->media, info->worm);
+		return len + MEDIUM_DESC_LEN;
+	}
+	if (d->cfg.vendor == SSC_VENDOR_HPE) {
+		uint8_t dens[9];
+		unsigned n = 0;
+		bool w;
+		for (int g = TAPE_LTO5; g <= (int)drive; g++)
+			if (gen_readable(drive, g, &w))
+				dens[n++] = tape_media_density((enum tape_media)g);
+		for (int worm = 0; worm <= 1; worm++) {
+			medium_desc(buf + len, medium_type_code(d, drive, worm), dens, n, drive,
+				    worm);
+			len += MEDIUM_DESC_LEN;
+		}
+		return len;
+	}
+	for (int g = TAPE_LTO5; g <= (int)drive; g++) {
+		bool w;
+		if (!gen_readable(drive, g, &w))
+			continue;
+		uint8_t dens = tape_media_density((enum tape_media)g);
+		for (int worm = 0; worm <= 1; worm++) {
+			medium_desc(buf + len, medium_type_code(d, (enum tape_media)g, worm), &dens,
+				    1, (enum tape_media)g, worm);
+			len += MEDIUM_DESC_LEN;
+		}
+	}
+	return len;
+}
+
 void ssc_report_density_support(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool media = cmd->cdb[1] & 0x01;
+	bool medium_type = cmd->cdb[1] & 0x02;
 	enum tape_media drive = d->cfg.generation;
-	uint8_t buf[4 + 5 * 52];
+	uint8_t buf[4 + 10 * MEDIUM_DESC_LEN];
 	uint32_t len = 4;
 
 	memset(buf, 0, sizeof(buf));
-	if (media) {
-		/* MEDIA=1: the densities of the mounted medium. */
-		if (d->state != SSC_LOADED) {
-			sense_set(cmd, SK_NOT_READY,
-				  d->state == SSC_EMPTY ? ASC_MEDIUM_NOT_PRESENT
-							: ASC_LUN_NOT_READY_INIT_REQUIRED);
-			return;
-		}
+	if (media && d->state != SSC_LOADED) {
+		/* MEDIA=1 asks about the mounted medium. */
+		sense_set(cmd, SK_NOT_READY,
+			  d->state == SSC_EMPTY ? ASC_MEDIUM_NOT_PRESENT
+						: ASC_LUN_NOT_READY_INIT_REQUIRED);
+		return;
+	}
+	if (medium_type) {
+		len = medium_types(d, media, buf);
+	} else if (media) {
 		enum tape_media m = tape_get_info(d->tape)->media;
 		density_desc(buf + len, m, !d->read_only, true);
 		len += 52;
 	} else {
 		/* MEDIA=0: every density the drive reads, newest first. */
 		for (int g = (int)drive; g >= TAPE_LTO5; g--) {
-			int diff = (int)drive - g;
-			bool readable = diff <= 1 || (diff == 2 && drive <= TAPE_LTO7);
-			if (!readable)
+			bool w;
+			if (!gen_readable(drive, g, &w))
 				break;
-			density_desc(buf + len, (enum tape_media)g, diff <= 1, diff == 0);
+			density_desc(buf + len, (enum tape_media)g, w, g == (int)drive);
 			len += 52;
 		}
 	}

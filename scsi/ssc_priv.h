@@ -67,6 +67,7 @@ void ssc_pages_init(struct scsi_dev_type *type);
 
 void ssc_set_identity(struct scsi_dev *dev);
 uint8_t ssc_mode_dev_specific(struct scsi_dev *dev);
+uint8_t ssc_mode_medium_type(struct scsi_dev *dev);
 bool ssc_mode_block_desc(struct scsi_dev *dev, uint8_t bd[8]);
 int ssc_mode_select_header(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t dev_specific,
 			   const uint8_t *bd, uint16_t bd_offset);

@@ -561,6 +561,15 @@ worm_tests() {
 		fail "sg_read_attr: MEDIUM TYPE (0408h) of the WORM tape is write-once" \
 			"READ ATTRIBUTE MEDIUM TYPE 80h, write-once medium (SPC-4 MAM medium type)"
 	fi
+	# The mode parameter header's MEDIUM TYPE: IBM's code for a WORM
+	# cartridge of its generation (5Ch..9Ch), HPE's 01h.
+	run 20 sg_modes -10 -p 0x10 "${TAPE_SG[1]}"
+	if [ "$RC" -eq 0 ] && has 'medium type=0x([5-9]c|01)'; then
+		pass "sg_modes: the mode header's MEDIUM TYPE is the WORM cartridge's"
+	else
+		fail "sg_modes: the mode header's MEDIUM TYPE is the WORM cartridge's" \
+			"MODE SENSE(10) header byte 2: 5Ch..9Ch (IBM) or 01h (HPE)"
+	fi
 	mtx_do unload "$ws" 1
 	if [ "$RC" -eq 0 ] && [ "$(slot_tag "$ws")" = "$E2E_WORM" ]; then
 		pass "mtx unload $ws 1: the WORM tape back in its slot"

@@ -464,6 +464,131 @@ Test(ssc_worm, worm_survives_unload_and_reinsert)
 	assert_unchanged();
 }
 
+/* The MEDIUM TYPE byte of the mode parameter header, by MODE SENSE(6)
+ * (byte 1) and MODE SENSE(10) (byte 2), which must agree. */
+static uint8_t header_medium_type(void)
+{
+	struct scsi_cmd c;
+	uint8_t b6[64], b10[64];
+
+	cdb_exec(&dev, &c, NX, CDB(MODE_SENSE_6, 0x08, 0x00, 0, sizeof(b6), 0), NULL, 0, b6,
+		 sizeof(b6));
+	cdb_assert_good(&c);
+	uint8_t cdb10[10] = {MODE_SENSE_10, 0x08, 0x00};
+	put_be16(cdb10 + 7, sizeof(b10));
+	cdb_exec(&dev, &c, NX, cdb10, 10, NULL, 0, b10, sizeof(b10));
+	cdb_assert_good(&c);
+	cr_assert_eq(b6[1], b10[2], "MODE SENSE(6) and (10) agree on MEDIUM TYPE");
+	return b6[1];
+}
+
+Test(ssc_worm, ibm_mode_header_reports_the_worm_medium_type)
+{
+	cr_assert_eq(header_medium_type(), 0x6c, "IBM: Ultrium 6 WORM");
+	teardown();
+	load(SSC_VENDOR_IBM, false);
+	cr_assert_eq(header_medium_type(), 0x68, "IBM: Ultrium 6 data");
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cr_assert_eq(header_medium_type(), 0x00, "no cartridge");
+}
+
+Test(ssc_worm, hpe_mode_header_reports_the_worm_medium_type)
+{
+	teardown();
+	load(SSC_VENDOR_HPE, true);
+	cr_assert_eq(header_medium_type(), 0x01, "HPE: WORM");
+	teardown();
+	load(SSC_VENDOR_HPE, false);
+	cr_assert_eq(header_medium_type(), 0x00, "HPE: data");
+}
+
+Test(ssc_worm, mode_select_takes_back_the_medium_type_it_reported)
+{
+	/* Linux st sends back the header it read, MEDIUM TYPE included. */
+	uint8_t list[4] = {0, 0x6c, 0x10, 0};
+	struct scsi_cmd c;
+
+	cdb_exec(&dev, &c, NX, CDB(MODE_SELECT_6, 0x10, 0, 0, sizeof(list), 0), list, sizeof(list),
+		 NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(header_medium_type(), 0x6c);
+}
+
+/* REPORT DENSITY SUPPORT with MEDIUM TYPE = 1; returns the descriptors'
+ * count after checking the header. */
+static unsigned medium_type_report(bool media, uint8_t *buf, uint32_t cap)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[10] = {REPORT_DENSITY_SUPPORT, (uint8_t)(0x02 | (media ? 1 : 0))};
+
+	put_be16(cdb + 7, (uint16_t)cap);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, cap);
+	cdb_assert_good(&c);
+	uint16_t avail = get_be16(buf);
+	cr_assert_eq((avail - 2) % 56, 0, "56-byte medium type descriptors");
+	return (avail - 2) / 56;
+}
+
+static void assert_medium_desc(const uint8_t *p, uint8_t code, const uint8_t *dens, unsigned n,
+			       uint16_t length, const char *name)
+{
+	cr_assert_eq(p[0], code);
+	cr_assert_eq(get_be16(p + 2), 52, "DESCRIPTOR LENGTH");
+	cr_assert_eq(p[4], n, "NUMBER OF DENSITY CODES");
+	cr_assert_eq(memcmp(p + 5, dens, n), 0);
+	for (unsigned i = n; i < 9; i++)
+		cr_assert_eq(p[5 + i], 0);
+	cr_assert_eq(get_be16(p + 14), 127, "MEDIA WIDTH");
+	cr_assert_eq(get_be16(p + 16), length, "MEDIUM LENGTH");
+	cr_assert_eq(memcmp(p + 20, "LTO-CVE ", 8), 0);
+	char want[9];
+	snprintf(want, sizeof(want), "%-8s", name);
+	cr_assert_eq(memcmp(p + 28, want, 8), 0, "MEDIUM TYPE NAME %.8s", p + 28);
+}
+
+Test(ssc_worm, report_density_support_names_the_mounted_medium_type)
+{
+	uint8_t buf[4 + 8 * 56];
+	const uint8_t lto6 = 0x5a;
+
+	cr_assert_eq(medium_type_report(true, buf, sizeof(buf)), 1);
+	assert_medium_desc(buf + 4, 0x6c, &lto6, 1, 846, "LTO-6W");
+	cr_assert_eq(memcmp(buf + 4 + 36, "Ultrium 6 WORM      ", 20), 0);
+}
+
+Test(ssc_worm, report_density_support_lists_data_and_worm_types_in_order)
+{
+	uint8_t buf[4 + 8 * 56];
+	const uint8_t lto5 = 0x58, lto6 = 0x5a, both[2] = {0x58, 0x5a};
+
+	/* IBM LTO-6: Ultrium 5 and 6 cartridges, data and WORM, each code
+	 * one generation, ascending. */
+	cr_assert_eq(medium_type_report(false, buf, sizeof(buf)), 4);
+	assert_medium_desc(buf + 4, 0x58, &lto5, 1, 846, "LTO-5");
+	assert_medium_desc(buf + 4 + 56, 0x5c, &lto5, 1, 846, "LTO-5W");
+	assert_medium_desc(buf + 4 + 112, 0x68, &lto6, 1, 846, "LTO-6");
+	assert_medium_desc(buf + 4 + 168, 0x6c, &lto6, 1, 846, "LTO-6W");
+	/* HPE: one code for data, one for WORM, each every density. */
+	teardown();
+	load(SSC_VENDOR_HPE, true);
+	cr_assert_eq(medium_type_report(false, buf, sizeof(buf)), 2);
+	assert_medium_desc(buf + 4, 0x00, both, 2, 846, "LTO-6");
+	assert_medium_desc(buf + 4 + 56, 0x01, both, 2, 846, "LTO-6W");
+}
+
+Test(ssc_worm, report_density_support_of_the_medium_needs_a_cartridge)
+{
+	struct scsi_cmd c;
+	uint8_t buf[4 + 8 * 56];
+
+	cr_assert_eq(ssc_remove(&dev, true), 0);
+	cdb_exec(&dev, &c, NX, CDB(REPORT_DENSITY_SUPPORT, 0x03, 0, 0, 0, 0, 0, 0, 64, 0), NULL, 0,
+		 buf, sizeof(buf));
+	cdb_assert_sense(&c, SK_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+	/* MEDIA = 0 needs none. */
+	cr_assert_eq(medium_type_report(false, buf, sizeof(buf)), 4);
+}
+
 /* ---- the medium ---- */
 
 TestSuite(tape_worm, .init = setup_worm, .fini = teardown);
