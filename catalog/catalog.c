@@ -259,6 +259,14 @@ static const char *const migrations[] = {
     "  size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),"
     "  minimum INTEGER NOT NULL CHECK (minimum BETWEEN 1 AND 1000),"
     "  created INTEGER NOT NULL);",
+    /* 4: where an archived tape's objects are, as the uploader left
+     * them (vtl/shelf.c, shelf_reclass): their storage class (NULL: not
+     * recorded, archived before this column) and the retain-until date
+     * (ms) the store's Object Lock holds them to, so that a tape assigned
+     * to another pool while ARCHIVED is moved to that pool's class and
+     * lock. */
+    "ALTER TABLE upl_tapes ADD COLUMN shelf_class TEXT;"
+    "ALTER TABLE upl_tapes ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };

@@ -311,6 +311,44 @@ int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, 
 	return run(st);
 }
 
+int cat_upl_shelf_get(struct cat *c, const char *barcode, char *cls, size_t cap, bool *known,
+		      int64_t *locked_until)
+{
+	sqlite3_stmt *st;
+	int rc = prep(c, "SELECT shelf_class, locked_until FROM upl_tapes WHERE tape = " TAPE_ID,
+		      barcode, &st);
+	if (rc)
+		return rc;
+	*known = false;
+	*locked_until = 0;
+	if (cap)
+		cls[0] = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*known = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		text(cls, cap, st, 0);
+		*locked_until = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq(rc);
+}
+
+int cat_upl_shelf_set(struct cat *c, const char *barcode, const char *cls, int64_t locked_until)
+{
+	sqlite3_stmt *st;
+	int rc = prep(
+	    c, "UPDATE upl_tapes SET shelf_class = ?2, locked_until = ?3 WHERE tape = " TAPE_ID,
+	    barcode, &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 2, cls, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, locked_until);
+	rc = run(st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	return rc;
+}
+
 int cat_upl_totals(struct cat *c, const char *barcode, struct cat_upl_totals *t)
 {
 	memset(t, 0, sizeof(*t));

@@ -71,6 +71,14 @@ int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen,
 		     size_t cap);
 int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, const char *state);
 
+/* Where an archived tape's objects are: their storage class (*known false
+ * when not recorded; cls "" then) and the retain-until date (ms since the
+ * epoch, 0: none) their Object Lock retention holds. The row must exist
+ * (cat_upl_tape_set) for the set. */
+int cat_upl_shelf_get(struct cat *c, const char *barcode, char *cls, size_t cap, bool *known,
+		      int64_t *locked_until);
+int cat_upl_shelf_set(struct cat *c, const char *barcode, const char *cls, int64_t locked_until);
+
 /* Per tape totals: bytes the local manifest names (valid), bytes in the
  * store (finished objects up to their valid length, plus parts sent), and
  * segments not yet fully in the store. */

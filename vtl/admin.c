@@ -677,6 +677,10 @@ int lib_tape_assign_pool(struct lib *lib, const char *barcode, const char *pool,
 	snprintf(cause, sizeof(cause), "assigned by operator from pool %s to pool %s%s", t.pool,
 		 p.name, bypassed ? "; governance retention bypassed" : "");
 	rc = lc_apply(lib->cat, &t, LC_ASSIGN_POOL, &facts, 0, cause, err, errlen);
+	/* An archived tape's objects move to the pool's class and lock
+	 * (vtl/shelf.c, shelf_reclass). */
+	if (!rc && t.state == CAT_ARCHIVED)
+		lib_wake_shelf(lib);
 out:
 	lib_unlock(lib);
 	return rc;

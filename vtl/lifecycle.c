@@ -204,9 +204,22 @@ static int guard_assign_pool(const struct cat_tape *t, const struct lc_facts *f,
 		return -EALREADY;
 	}
 	int rc = retention(t, f, "assigned to another pool", err, errlen);
-	if (!rc)
-		e->pool = f->pool->name;
-	return rc;
+	if (rc)
+		return rc;
+	e->pool = f->pool->name;
+	/* An ARCHIVED tape is in its new pool's lock at once, counted from
+	 * now (the uploader moves its objects to the pool's class and puts
+	 * them under that lock, vtl/shelf.c). A move never shortens a lock:
+	 * a later date it already has stays. Other tapes take their pool's
+	 * lock when they are archived. */
+	if (t->state == CAT_ARCHIVED && f->pool->lock != CAT_LOCK_NONE) {
+		int64_t until = now_of(f) + (int64_t)f->pool->retention_days * 86400000;
+		e->set_lock = true;
+		e->lock = f->pool->lock;
+		e->retain_until =
+		    lc_locked(t, now_of(f)) && t->retain_until > until ? t->retain_until : until;
+	}
+	return 0;
 }
 
 /* A recovered tape gets back the pool and lock the record kept. */

@@ -257,6 +257,13 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	free(rows);
 	if (!rc)
 		rc = upl_put_state(u, sst, sc, t, "ARCHIVED", gen);
+	/* Where its objects now are, for shelf_reclass. */
+	if (!rc) {
+		pthread_mutex_lock(&u->cat_mu);
+		rc = cat_upl_shelf_set(u->cat, t->barcode, cls[0] ? cls : "STANDARD",
+				       u->cfg.object_lock ? until_ms : 0);
+		pthread_mutex_unlock(&u->cat_mu);
+	}
 	char pfx[STORE_KEY_MAX], keep[STORE_KEY_MAX];
 	if (!rc && u->shelf_st) {
 		/* The shelf keeps one manifest, the library's location none. */
@@ -290,6 +297,147 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 		upl_logf(u, 2, "tape %s ARCHIVED", t->barcode);
 	}
 	return rc;
+}
+
+/* ---- An archived tape in another pool ---------------------------------- */
+
+/* The class an archived tape of pool `name` goes to: the pool's, else
+ * [store] archive_class, "STANDARD" when neither names one. */
+static void archive_class_of(struct upl *u, const char *name, char *cls, size_t cap)
+{
+	struct cat_pool pool;
+	pthread_mutex_lock(&u->cat_mu);
+	bool own = cat_pool_get(u->cat, name, &pool) == 0 && pool.storage_class[0];
+	pthread_mutex_unlock(&u->cat_mu);
+	const char *c = own ? pool.storage_class : u->cfg.archive_class;
+	snprintf(cls, cap, "%s", c[0] ? c : "STANDARD");
+}
+
+/*
+ * One segment into class cls, in place: a copy onto itself with the new
+ * class (S3's way of changing an object's class), checked by size; then
+ * the version it replaced, on a versioned bucket, is deleted if no
+ * retention holds it (a locked one stays until its date: the copy does
+ * not shorten what protects the data). -EAGAIN when the segment is in an
+ * archive class and must be restored before S3 copies it (AWS answers
+ * InvalidObjectState): the restore is asked for, and the next round looks
+ * again.
+ */
+static int reclass_one(struct upl *u, struct store *st, const char *key, const char *cls)
+{
+	struct store_object_info was, now;
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	int rc = store_head(st, key, &was, &se);
+	if (rc || strcmp(was.storage_class, cls) == 0)
+		goto out;
+	rc = store_copy(st, key, key, strcmp(cls, "STANDARD") ? cls : NULL, NULL, &se);
+	if (rc == -EAGAIN) {
+		if (strstr(was.restore, "ongoing-request=\"true\""))
+			return -EAGAIN;
+		rc = store_restore(st, key, (int)u->cfg.restore_days, u->cfg.restore_tier, &se);
+		return rc == 0 || rc == -EINPROGRESS ? -EAGAIN : rc;
+	}
+	if (!rc)
+		rc = store_head(st, key, &now, &se);
+	if (!rc && (now.size != was.size || strcmp(now.storage_class, cls) != 0)) {
+		snprintf(se.msg, sizeof(se.msg),
+			 "the copy holds %" PRIu64 " bytes in %s, not %" PRIu64 " in %s", now.size,
+			 now.storage_class, was.size, cls);
+		rc = -EBADMSG;
+	}
+	if (!rc && was.version_id[0] && strcmp(was.version_id, now.version_id) != 0) {
+		struct store_err de;
+		memset(&de, 0, sizeof(de));
+		int drc = store_delete_version(st, key, was.version_id, 0, &de);
+		if (drc && drc != -EPERM)
+			upl_logf(u, 1, "the version %s of %s stays in %s: %s", was.version_id, key,
+				 was.storage_class, de.msg[0] ? de.msg : strerror(-drc));
+	}
+out:
+	if (rc)
+		upl_logf(u, 0, "cannot move %s to storage class %s: %s", key, cls,
+			 se.msg[0] ? se.msg : strerror(-rc));
+	return rc;
+}
+
+/*
+ * An ARCHIVED tape whose pool changed (`tape assign-pool`, AWS's
+ * AssignTapePool of an archived tape): its segments go to the new pool's
+ * class, and with [store] object_lock its objects take the lock the
+ * lifecycle gave it (the new pool's, never shorter than the one it had).
+ * The catalog says where the objects are (cat_upl_shelf_get), so a round
+ * asks the store nothing for a tape already in place. A tape archived
+ * before that was recorded is looked at once. Restores it needs are
+ * waited for as a retrieval's are.
+ */
+void shelf_reclass(struct upl *u, const struct cat_tape *t)
+{
+	char cls[STORE_CLASS_MAX], have[STORE_CLASS_MAX];
+	bool known;
+	int64_t locked;
+	uint64_t gen = 0;
+	archive_class_of(u, t->pool, cls, sizeof(cls));
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_shelf_get(u->cat, t->barcode, have, sizeof(have), &known, &locked);
+	if (!rc)
+		rc = cat_upl_tape_get(u->cat, t->barcode, &gen, NULL, 0);
+	pthread_mutex_unlock(&u->cat_mu);
+	int64_t until = u->cfg.object_lock && t->lock != CAT_LOCK_NONE ? t->retain_until : 0;
+	if (rc || (known && strcmp(have, cls) == 0 && locked >= until))
+		return;
+	struct tape_rec *pr = upl_rec_for(u, t->barcode);
+	if (pr && pr->poll_ms && upl_mono_ms() < pr->poll_at_ms)
+		return; /* its restores were looked at a moment ago */
+
+	bool shelf = shelf_holds_tape(u, t);
+	struct store *st = shelf ? u->shelf_st : u->st;
+	const struct store_config *sc = shelf ? &u->shelf_cfg : &u->cfg;
+	struct cat_upl_seg *rows;
+	size_t n;
+	rc = upl_cat_segs(u, t->barcode, &rows, &n);
+	if (rc)
+		return;
+	bool waiting = false;
+	for (size_t i = 0; i < n && (!rc || rc == -EAGAIN) && !upl_stopping(u); i++) {
+		char key[STORE_KEY_MAX];
+		upl_key_seg(sc, t->barcode, rows[i].seg, key);
+		upl_tape_note(u, t->barcode,
+			      "moving archived tape %s to pool %s (%s): object %zu of %zu",
+			      t->barcode, t->pool, cls, i + 1, n);
+		rc = reclass_one(u, st, key, cls);
+		if (rc == -EAGAIN)
+			waiting = true;
+	}
+	if (!rc && waiting)
+		rc = -EAGAIN;
+	if (!rc && until > locked) {
+		struct cat_pool lock = {.lock = t->lock};
+		rc = lock_objects(u, st, sc, t, rows, n, gen, &lock, until);
+	}
+	free(rows);
+	if (rc == -EAGAIN && pr) {
+		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
+		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
+			pr->poll_ms = RESTORE_POLL_MAX_MS;
+		pr->poll_at_ms = upl_mono_ms() + pr->poll_ms;
+		upl_tape_note(u, t->barcode,
+			      "archived tape %s waits for its restores to move to %s; next look in "
+			      "%u s",
+			      t->barcode, cls, pr->poll_ms / 1000);
+		return;
+	}
+	if (pr)
+		pr->poll_ms = 0;
+	if (rc)
+		return; /* said in the log; tried again next round */
+	pthread_mutex_lock(&u->cat_mu);
+	rc = cat_upl_shelf_set(u->cat, t->barcode, cls, until > locked ? until : locked);
+	pthread_mutex_unlock(&u->cat_mu);
+	upl_tape_note(u, t->barcode, "%s", "");
+	if (!rc)
+		upl_logf(u, 2, "archived tape %s is in pool %s: its objects in %s%s", t->barcode,
+			 t->pool, cls, until > locked ? ", locked until the pool's date" : "");
 }
 
 /* ---- Downloading --------------------------------------------------------- */

@@ -284,6 +284,7 @@ void upl_record_pass(struct upl *u);
 bool shelf_holds_tape(struct upl *u, const struct cat_tape *t);
 int shelf_verify_tape(struct upl *u, const struct cat_tape *t, uint64_t *bytes);
 int shelf_finish_archive(struct upl *u, const struct cat_tape *t);
+void shelf_reclass(struct upl *u, const struct cat_tape *t);
 int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t);
 void shelf_restore_damaged(struct upl *u, const struct cat_tape *t);
 /* Downloads, for the rebuild too. */

@@ -599,6 +599,9 @@ static void round_once(struct upl *u)
 		case CAT_ARCHIVING:
 			shelf_finish_archive(u, t);
 			break;
+		case CAT_ARCHIVED:
+			shelf_reclass(u, t);
+			break;
 		case CAT_RETRIEVING:
 			shelf_retrieve_tape(u, t);
 			break;

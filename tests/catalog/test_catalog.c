@@ -101,8 +101,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 3);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 3);
+	cr_assert_eq(cat_schema_version(C), 4);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 4);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -558,10 +558,12 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 			      "DROP TRIGGER pools_in_use; DROP TABLE autocreate; DROP TABLE pools;"
 			      "ALTER TABLE tapes DROP COLUMN lock_mode;"
 			      "ALTER TABLE tapes DROP COLUMN retain_until;"
+			      "ALTER TABLE upl_tapes DROP COLUMN shelf_class;"
+			      "ALTER TABLE upl_tapes DROP COLUMN locked_until;"
 			      "PRAGMA user_version = 2"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 3);
+	cr_assert_eq(cat_schema_version(C), 4);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
 	cr_assert_str_eq(t.pool, "default");

@@ -564,3 +564,25 @@ Test(catalog_upl, rows_the_schema_refuses_are_einval_and_change_nothing)
 	free(s);
 	cr_expect_eq(rows("SELECT COUNT(*) FROM upl_parts"), 1);
 }
+
+/* Where an archived tape's objects are (migration 4): not known until
+ * recorded, kept by a later cat_upl_tape_set, and survives a reopen. */
+Test(catalog_upl, an_archived_tapes_class_and_lock_date_are_kept)
+{
+	char cls[32];
+	bool known = true;
+	int64_t until = -1;
+	cr_assert_eq(cat_upl_shelf_set(C, "A00001L8", "GLACIER", 5), -ENOENT, "no row yet");
+	cr_assert_eq(cat_upl_tape_set(C, "A00001L8", 3, "ARCHIVED"), 0);
+	cr_assert_eq(cat_upl_shelf_get(C, "A00001L8", cls, sizeof(cls), &known, &until), 0);
+	cr_assert(!known);
+	cr_assert_str_empty(cls);
+	cr_assert_eq(until, 0);
+	cr_assert_eq(cat_upl_shelf_set(C, "A00001L8", "DEEP_ARCHIVE", 1800000000000ll), 0);
+	cr_assert_eq(cat_upl_tape_set(C, "A00001L8", 4, "ARCHIVED"), 0);
+	reopen();
+	cr_assert_eq(cat_upl_shelf_get(C, "A00001L8", cls, sizeof(cls), &known, &until), 0);
+	cr_assert(known);
+	cr_assert_str_eq(cls, "DEEP_ARCHIVE");
+	cr_assert_eq(until, 1800000000000ll);
+}

@@ -521,3 +521,41 @@ Test(lifecycle_guards, a_tape_already_in_the_pool_is_not_assigned_again)
 	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), -EALREADY);
 	cr_assert(strstr(err, "already"), "%s", err);
 }
+
+Test(lifecycle_guards, an_archived_tape_takes_its_new_pools_lock_from_the_assignment)
+{
+	char err[512];
+	struct cat_pool gov, comp, pool2;
+	cr_assert_eq(cat_pool_get(cat, "GOV30", &gov), 0);
+	cr_assert_eq(cat_pool_get(cat, "COMP10", &comp), 0);
+	cr_assert_eq(cat_pool_get(cat, "POOL2", &pool2), 0);
+	/* Archived unlocked, assigned on day 5 to a compliance pool of 10
+	 * days: locked until day 15. */
+	shelve_in("LCT001L8", "POOL2");
+	struct lc_facts f = {.pool = &comp, .now = T0 + 5 * DAY};
+	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	struct cat_tape t = get("LCT001L8");
+	cr_assert_str_eq(t.pool, "COMP10");
+	cr_assert_eq(t.lock, CAT_LOCK_COMPLIANCE);
+	cr_assert_eq(t.retain_until, T0 + 15 * DAY);
+	/* Governance of 30 days bypassed on day 1 into a pool of 10: the
+	 * later date stays, the new pool's mode. */
+	shelve_in("LCT002L8", "GOV30");
+	f = (struct lc_facts){.pool = &comp, .now = T0 + DAY, .bypass_governance = true};
+	cr_assert_eq(apply("LCT002L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	t = get("LCT002L8");
+	cr_assert_eq(t.lock, CAT_LOCK_COMPLIANCE);
+	cr_assert_eq(t.retain_until, T0 + 30 * DAY);
+	/* Into a pool without a lock: the lock it has stays. */
+	shelve_in("LCT003L8", "GOV30");
+	f = (struct lc_facts){.pool = &pool2, .now = T0 + DAY, .bypass_governance = true};
+	cr_assert_eq(apply("LCT003L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	t = get("LCT003L8");
+	cr_assert_eq(t.lock, CAT_LOCK_GOVERNANCE);
+	cr_assert_eq(t.retain_until, T0 + 30 * DAY);
+	/* A tape in the library takes no lock until it is archived. */
+	make_tape("LCT004L8", CAT_AVAILABLE);
+	f = (struct lc_facts){.pool = &gov, .now = T0};
+	cr_assert_eq(apply("LCT004L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(get("LCT004L8").lock, CAT_LOCK_NONE);
+}

@@ -503,3 +503,72 @@ Test(store_rgw_vtld, object_lock_makes_the_server_refuse_to_delete_a_locked_tape
 	cr_assert(strstr(out, "COMPLIANCE"), "%s", out);
 	store_close(st);
 }
+
+/* The segment key of a tape under prefix, and its current version. */
+static void first_segment(struct store *st, const char *prefix, const char *bc, char *key,
+			  struct store_object_info *info)
+{
+	char pfx[STORE_KEY_MAX];
+	struct store_err se;
+	snprintf(pfx, sizeof(pfx), "%stapes/%s/seg/", prefix, bc);
+	struct store_list_opts lo = {.prefix = pfx};
+	key[0] = 0;
+	cr_assert_eq(store_list(st, &lo, first_key, key, &se), 0, "%s", se.msg);
+	cr_assert(key[0], "no segment of tape %s in the bucket", bc);
+	cr_assert_eq(store_head(st, key, info, &se), 0, "%s", se.msg);
+}
+
+/* AWS's AssignTapePool of an archived tape: assigned to a pool of another
+ * class and a governance lock, its segments move to that class and the
+ * server locks them until the pool's date, counted from the assignment;
+ * the versions in the old class are deleted (nothing locked them). */
+Test(store_rgw_vtld, an_archived_tape_assigned_to_another_pool_moves_to_its_class_and_lock)
+{
+	char conf[1024], out[8192], key[STORE_KEY_MAX];
+	struct store_err se;
+	struct store *st = rgw_store("vtl-locked", NULL);
+	int rc = store_s3_create_bucket_locked(st, &se);
+	cr_assert(rc == 0 || rc == -EEXIST, "%d %s", rc, se.msg);
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = s3\nbucket = vtl-locked\nprefix = move/\nobject_lock = yes\n"
+		 "part_size = 5M\nidle_complete = 1\nregion = us-east-1\naddressing = path\n"
+		 "access_key_id = %s\nsecret_access_key = %s\nendpoint = %s\n",
+		 getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"), getenv("RGW_ENDPOINT"));
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create --pool GLACIER RGM001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "RGM001L8", 9, 2);
+	vp_wait_uploaded(&vtl, "RGM001L8");
+	vp_ctl_ok(&vtl, "tape archive RGM001L8 --wait", out, sizeof(out));
+	struct store_object_info was, now;
+	first_segment(st, "move/", "RGM001L8", key, &was);
+	cr_assert_str_eq(was.storage_class, "GLACIER");
+	cr_assert_eq(was.retention.mode, STORE_LOCK_NONE);
+
+	vp_ctl_ok(&vtl,
+		  "pool create KEEP2 --storage-class DEEP_ARCHIVE --lock governance "
+		  "--retention-days 2",
+		  out, sizeof(out));
+	time_t t0 = time(NULL);
+	vp_ctl_ok(&vtl, "tape assign-pool RGM001L8 KEEP2", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape show RGM001L8", out, sizeof(out));
+	cr_assert(strstr(out, "KEEP2") && strstr(out, "governance"), "%s", out);
+	bool moved = false;
+	for (int i = 0; i < 300 && !moved; i++) {
+		first_segment(st, "move/", "RGM001L8", key, &now);
+		moved = !strcmp(now.storage_class, "DEEP_ARCHIVE") &&
+			now.retention.mode == STORE_LOCK_GOVERNANCE;
+		if (!moved)
+			usleep(100000);
+	}
+	cr_assert(moved, "%s is in %s, lock mode %d", key, now.storage_class,
+		  (int)now.retention.mode);
+	cr_assert_geq(now.retention.until, (int64_t)t0 + 2 * 86400 - 5);
+	cr_assert_eq(now.size, was.size);
+	cr_assert_str_neq(now.version_id, was.version_id);
+	struct store_retention r;
+	cr_assert_eq(store_get_retention(st, key, was.version_id, &r, &se), -ENOENT,
+		     "the GLACIER version is deleted: %s", se.msg);
+	/* The data is whole: retrieved, it reads back. */
+	vp_ctl_ok(&vtl, "tape retrieve RGM001L8 --wait", out, sizeof(out));
+	store_close(st);
+}
