@@ -563,7 +563,7 @@ worm_tests() {
 	fi
 	# The mode parameter header's MEDIUM TYPE: IBM's code for a WORM
 	# cartridge of its generation (5Ch..9Ch), HPE's 01h.
-	run 20 sg_modes -10 -p 0x10 "${TAPE_SG[1]}"
+	run 20 sg_modes -p 0x10 "${TAPE_SG[1]}"
 	if [ "$RC" -eq 0 ] && has 'medium type=0x([5-9]c|01)'; then
 		pass "sg_modes: the mode header's MEDIUM TYPE is the WORM cartridge's"
 	else
