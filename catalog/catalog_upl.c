@@ -349,6 +349,48 @@ int cat_upl_shelf_set(struct cat *c, const char *barcode, const char *cls, int64
 	return rc;
 }
 
+int cat_upl_reclass_due(struct cat *c, const char *default_class, bool object_lock,
+			char (**out)[CAT_BARCODE_MAX + 1], size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = sqlite3_prepare_v2(
+	    c->db,
+	    "SELECT t.barcode FROM tapes t JOIN upl_tapes u ON u.tape = t.id "
+	    "LEFT JOIN pools p ON p.name = t.pool WHERE t.state = 'ARCHIVED' AND "
+	    "(u.shelf_class IS NULL OR u.shelf_class != COALESCE(NULLIF(p.storage_class, ''), "
+	    "NULLIF(?1, ''), 'STANDARD') OR (?2 AND t.lock_mode != 'none' AND "
+	    "t.retain_until > u.locked_until)) ORDER BY t.barcode",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq(rc);
+	sqlite3_bind_text(st, 1, default_class ? default_class : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, object_lock ? 1 : 0);
+	size_t cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			void *p = realloc(*out, ncap * sizeof(**out));
+			if (!p) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*out = p;
+			cap = ncap;
+		}
+		text((*out)[(*n)++], CAT_BARCODE_MAX + 1, st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return rc == SQLITE_NOMEM ? -ENOMEM : sq(rc);
+	}
+	return 0;
+}
+
 int cat_upl_totals(struct cat *c, const char *barcode, struct cat_upl_totals *t)
 {
 	memset(t, 0, sizeof(*t));

@@ -79,6 +79,14 @@ int cat_upl_shelf_get(struct cat *c, const char *barcode, char *cls, size_t cap,
 		      int64_t *locked_until);
 int cat_upl_shelf_set(struct cat *c, const char *barcode, const char *cls, int64_t locked_until);
 
+/* The ARCHIVED tapes whose objects may not be where their pool says: the
+ * class not recorded, another class than the pool's (its own, else
+ * default_class, else STANDARD), or, with object_lock, a lock date later
+ * than the one their objects carry. One query a round, however many tapes
+ * are archived. *out (free()) receives n barcodes. */
+int cat_upl_reclass_due(struct cat *c, const char *default_class, bool object_lock,
+			char (**out)[CAT_BARCODE_MAX + 1], size_t *n);
+
 /* Per tape totals: bytes the local manifest names (valid), bytes in the
  * store (finished objects up to their valid length, plus parts sent), and
  * segments not yet fully in the store. */

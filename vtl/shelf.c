@@ -416,21 +416,25 @@ void shelf_reclass(struct upl *u, const struct cat_tape *t)
 		rc = lock_objects(u, st, sc, t, rows, n, gen, &lock, until);
 	}
 	free(rows);
-	if (rc == -EAGAIN && pr) {
+	if (rc && pr) {
+		/* Waiting for restores, or an error (said in the log): looked
+		 * at again after a wait doubled each time, so that a refusal
+		 * that needs a person costs a few requests an hour, not two
+		 * rounds a second. */
 		pr->poll_ms = pr->poll_ms ? pr->poll_ms * 2 : RESTORE_POLL_MIN_MS;
 		if (pr->poll_ms > RESTORE_POLL_MAX_MS)
 			pr->poll_ms = RESTORE_POLL_MAX_MS;
 		pr->poll_at_ms = upl_mono_ms() + pr->poll_ms;
-		upl_tape_note(u, t->barcode,
-			      "archived tape %s waits for its restores to move to %s; next look in "
-			      "%u s",
-			      t->barcode, cls, pr->poll_ms / 1000);
-		return;
+		upl_tape_note(u, t->barcode, "archived tape %s %s %s; next look in %u s",
+			      t->barcode,
+			      rc == -EAGAIN ? "waits for its restores to move to"
+					    : "could not yet be moved to",
+			      cls, pr->poll_ms / 1000);
 	}
+	if (rc)
+		return;
 	if (pr)
 		pr->poll_ms = 0;
-	if (rc)
-		return; /* said in the log; tried again next round */
 	pthread_mutex_lock(&u->cat_mu);
 	rc = cat_upl_shelf_set(u->cat, t->barcode, cls, until > locked ? until : locked);
 	pthread_mutex_unlock(&u->cat_mu);

@@ -542,6 +542,11 @@ static bool sweep_once(struct upl *u)
 	return !upload_outcome(u, NULL, rc, u->swept);
 }
 
+static int cmp_barcode(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 static void round_once(struct upl *u)
 {
 	struct cat_tape *tapes;
@@ -554,6 +559,14 @@ static void round_once(struct upl *u)
 		return;
 	}
 	upl_cache_pass(u, tapes, n);
+	/* The archived tapes whose objects are not where their pool says
+	 * (shelf_reclass), found by one query rather than one per tape. */
+	char(*moves)[CAT_BARCODE_MAX + 1] = NULL;
+	size_t nmoves = 0;
+	pthread_mutex_lock(&u->cat_mu);
+	if (cat_upl_reclass_due(u->cat, u->cfg.archive_class, u->cfg.object_lock, &moves, &nmoves))
+		nmoves = 0;
+	pthread_mutex_unlock(&u->cat_mu);
 	/* Held for an error that needs a person: nothing is asked of the
 	 * store until the next try is due (or `vtlctl store retry`). */
 	bool due, held = store_held(u, &due) && !due;
@@ -600,7 +613,9 @@ static void round_once(struct upl *u)
 			shelf_finish_archive(u, t);
 			break;
 		case CAT_ARCHIVED:
-			shelf_reclass(u, t);
+			if (nmoves &&
+			    bsearch(t->barcode, moves, nmoves, sizeof(*moves), cmp_barcode))
+				shelf_reclass(u, t);
 			break;
 		case CAT_RETRIEVING:
 			shelf_retrieve_tape(u, t);
@@ -623,6 +638,7 @@ static void round_once(struct upl *u)
 		upl_record_pass(u);
 	if (!upl_stopping(u))
 		upl_cache_pass(u, tapes, n);
+	free(moves);
 	free(tapes);
 }
 

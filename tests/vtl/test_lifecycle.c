@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_upl.h"
 #include "tests/tmpdir.h"
 #include "vtl/lifecycle.h"
 
@@ -457,7 +458,8 @@ static void shelve_in(const char *bc, const char *pool_name)
 	make_tape(bc, CAT_AVAILABLE);
 	cr_assert_eq(cat_pool_get(cat, pool_name, &pool), 0);
 	struct lc_facts f = {.pool = &pool, .now = T0};
-	cr_assert_eq(apply(bc, LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	if (strcmp(pool_name, "default") != 0) /* a new tape is in it already */
+		cr_assert_eq(apply(bc, LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
 	must(bc, LC_ARCHIVE, 0);
 	must(bc, LC_UPLOADED, 0);
 	cr_assert_eq(apply(bc, LC_SHELVED, &f, 0, err, sizeof(err)), 0, "%s", err);
@@ -558,4 +560,59 @@ Test(lifecycle_guards, an_archived_tape_takes_its_new_pools_lock_from_the_assign
 	f = (struct lc_facts){.pool = &gov, .now = T0};
 	cr_assert_eq(apply("LCT004L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(get("LCT004L8").lock, CAT_LOCK_NONE);
+}
+
+/* What the uploader's round asks (catalog/catalog_upl.h): the ARCHIVED
+ * tapes whose objects are not recorded in their pool's class, or not
+ * under their lock's date when the store locks objects. */
+Test(lifecycle_guards, reclass_due_lists_archived_tapes_out_of_their_pools_place)
+{
+	char(*bc)[CAT_BARCODE_MAX + 1];
+	size_t n;
+	char err[512];
+	shelve_in("LCT001L8", "POOL2");	  /* GLACIER, no lock */
+	shelve_in("LCT002L8", "GOV30");	  /* GLACIER, governance */
+	shelve_in("LCT003L8", "default"); /* the [store] class */
+	make_tape("LCT004L8", CAT_AVAILABLE);
+	for (int i = 1; i <= 4; i++) {
+		char b[16];
+		snprintf(b, sizeof(b), "LCT00%dL8", i);
+		cr_assert_eq(cat_upl_tape_set(cat, b, 1, "ARCHIVED"), 0);
+	}
+	/* Nothing recorded yet: every archived tape, never one in the library. */
+	cr_assert_eq(cat_upl_reclass_due(cat, "", true, &bc, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(bc[0], "LCT001L8");
+	cr_assert_str_eq(bc[2], "LCT003L8");
+	free(bc);
+	/* In place: none. */
+	cr_assert_eq(cat_upl_shelf_set(cat, "LCT001L8", "GLACIER", 0), 0);
+	cr_assert_eq(cat_upl_shelf_set(cat, "LCT002L8", "GLACIER", T0 + 30 * DAY), 0);
+	cr_assert_eq(cat_upl_shelf_set(cat, "LCT003L8", "DEEP_ARCHIVE", 0), 0);
+	cr_assert_eq(cat_upl_reclass_due(cat, "DEEP_ARCHIVE", true, &bc, &n), 0);
+	cr_assert_eq(n, 0);
+	free(bc);
+	/* Without a [store] class the default pool's tapes belong in STANDARD. */
+	cr_assert_eq(cat_upl_reclass_due(cat, "", true, &bc, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(bc[0], "LCT003L8");
+	free(bc);
+	/* Assigned to a pool of another class and a lock: due, for both. */
+	struct cat_pool comp;
+	cr_assert_eq(cat_pool_get(cat, "COMP10", &comp), 0);
+	struct lc_facts f = {.pool = &comp, .now = T0 + DAY};
+	cr_assert_eq(apply("LCT001L8", LC_ASSIGN_POOL, &f, 0, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cat_upl_reclass_due(cat, "DEEP_ARCHIVE", true, &bc, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(bc[0], "LCT001L8");
+	free(bc);
+	/* Its objects moved but not locked: still due while the store locks,
+	 * not when it does not. */
+	cr_assert_eq(cat_upl_shelf_set(cat, "LCT001L8", "DEEP_ARCHIVE", 0), 0);
+	cr_assert_eq(cat_upl_reclass_due(cat, "DEEP_ARCHIVE", true, &bc, &n), 0);
+	cr_assert_eq(n, 1);
+	free(bc);
+	cr_assert_eq(cat_upl_reclass_due(cat, "DEEP_ARCHIVE", false, &bc, &n), 0);
+	cr_assert_eq(n, 0);
+	free(bc);
 }
