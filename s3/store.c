@@ -569,6 +569,12 @@ int store_delete_version(struct store *st, const char *key, const char *version_
 					 bypass_governance != 0, err);
 }
 
+int store_list_versions(struct store *st, const char *prefix, store_version_cb cb, void *arg,
+			struct store_err *err)
+{
+	return st->ops->list_versions(st, prefix ? prefix : "", cb, arg, err);
+}
+
 /* --- helpers ------------------------------------------------------------- */
 
 static void md5(const void *buf, size_t len, unsigned char out[16])

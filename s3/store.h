@@ -52,6 +52,7 @@
 #ifndef VTL_S3_STORE_H
 #define VTL_S3_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -200,6 +201,18 @@ struct store_upload {
 typedef int (*store_upload_cb)(void *arg, const struct store_upload *u);
 
 /* The backend vtable; callers use the store_* functions below. */
+/* One version of an object, or a delete marker (ListObjectVersions). */
+struct store_version_entry {
+	const char *key;
+	/* As store_delete_version takes it: "null" for the null version of
+	 * an S3 bucket that was never versioned, "" on the local backend. */
+	const char *version_id;
+	bool delete_marker;
+	bool latest;
+	uint64_t size;
+};
+typedef int (*store_version_cb)(void *arg, const struct store_version_entry *e);
+
 struct store_ops {
 	const char *name;
 	int (*put)(struct store *st, const char *key, const void *buf, size_t len,
@@ -245,6 +258,8 @@ struct store_ops {
 			     struct store_retention *r, struct store_err *err);
 	int (*del_version)(struct store *st, const char *key, const char *version_id,
 			   int bypass_governance, struct store_err *err);
+	int (*list_versions)(struct store *st, const char *prefix, store_version_cb cb, void *arg,
+			     struct store_err *err);
 	/* Where key is, for a person: "s3://BUCKET/KEY", "ROOT/KEY". */
 	void (*where)(struct store *st, const char *key, char *out, size_t outsz);
 	void (*close)(struct store *st);
@@ -427,6 +442,16 @@ int store_get_retention(struct store *st, const char *key, const char *version_i
  */
 int store_delete_version(struct store *st, const char *key, const char *version_id,
 			 int bypass_governance, struct store_err *err);
+
+/*
+ * Every version and delete marker of every key under prefix (S3's
+ * ListObjectVersions, page after page); on the local backend, which keeps
+ * one version per key, each object once. A callback's non-zero return
+ * stops the listing and is returned. What deleting data for good needs
+ * on a versioned bucket, where a plain DeleteObject only adds a marker.
+ */
+int store_list_versions(struct store *st, const char *prefix, store_version_cb cb, void *arg,
+			struct store_err *err);
 
 /* Where key is, for a person: "s3://BUCKET/KEY" or "ROOT/KEY". */
 void store_where(struct store *st, const char *key, char *out, size_t outsz);

@@ -655,6 +655,30 @@ static int local_head(struct store *st, const char *key, struct store_object_inf
 	return 0;
 }
 
+/* One version per key, whose id is "": the objects themselves. */
+struct local_versions {
+	store_version_cb cb;
+	void *arg;
+};
+
+static int local_version_of(void *arg, const struct store_list_entry *e)
+{
+	struct local_versions *lv = arg;
+	if (e->is_prefix)
+		return 0;
+	struct store_version_entry v = {
+	    .key = e->key, .version_id = "", .latest = true, .size = e->size};
+	return lv->cb(lv->arg, &v);
+}
+
+static int local_list_versions(struct store *st, const char *prefix, store_version_cb cb, void *arg,
+			       struct store_err *err)
+{
+	struct local_versions lv = {cb, arg};
+	struct store_list_opts lo = {.prefix = prefix};
+	return store_list(st, &lo, local_version_of, &lv, err);
+}
+
 static int local_del_version(struct store *st, const char *key, const char *version_id, int bypass,
 			     struct store_err *err)
 {
@@ -1649,6 +1673,7 @@ static const struct store_ops local_ops = {
     .set_retention = local_set_retention,
     .get_retention = local_get_retention,
     .del_version = local_del_version,
+    .list_versions = local_list_versions,
     .where = local_where,
     .close = local_close,
 };

@@ -1448,6 +1448,65 @@ static int s3_list(struct store *st, struct store_list_opts *opts, store_list_cb
 	return rc;
 }
 
+/*
+ * ListObjectVersions (GET /?versions): Version and DeleteMarker entries,
+ * the next page from NextKeyMarker and NextVersionIdMarker. A page that
+ * names the pair it was asked from would go round forever: an error.
+ */
+static int s3_list_versions(struct store *st, const char *prefix, store_version_cb cb, void *arg,
+			    struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	char kmark[STORE_KEY_MAX * 6 + 1] = "", vmark[STORE_VERSION_ID_MAX] = "";
+	int rc = 0, truncated = 1;
+	while (truncated && !rc) {
+		struct req r;
+		req_init(&r, "list versions", "GET", NULL);
+		req_query(&r, "versions", "");
+		if (*prefix)
+			req_query(&r, "prefix", prefix);
+		if (kmark[0]) {
+			req_query(&r, "key-marker", kmark);
+			if (vmark[0])
+				req_query(&r, "version-id-marker", vmark);
+		}
+		struct xml_span doc;
+		rc = list_page(s, &r, &doc, &truncated, err);
+		if (!rc && truncated) {
+			char nk[sizeof(kmark)] = "", nv[sizeof(vmark)] = "";
+			xml_get(doc, "NextKeyMarker", nk, sizeof(nk));
+			xml_get(doc, "NextVersionIdMarker", nv, sizeof(nv));
+			if (!nk[0] || (!strcmp(nk, kmark) && !strcmp(nv, vmark)))
+				rc = page_moves_on(s, &r, "NextKeyMarker", kmark,
+						   nk[0] ? kmark : "", err);
+			snprintf(kmark, sizeof(kmark), "%s", nk);
+			snprintf(vmark, sizeof(vmark), "%s", nv);
+		}
+		static const char *const kinds[] = {"Version", "DeleteMarker"};
+		for (int k = 0; k < 2 && !rc; k++) {
+			const char *cur = NULL;
+			struct xml_span it;
+			while (!rc && xml_next(doc, &cur, kinds[k], &it)) {
+				char key[STORE_KEY_MAX * 6 + 1], vid[STORE_VERSION_ID_MAX], v[64];
+				if (xml_get(it, "Key", key, sizeof(key)) <= 0)
+					continue;
+				if (xml_get(it, "VersionId", vid, sizeof(vid)) <= 0)
+					snprintf(vid, sizeof(vid), "null");
+				xml_get(it, "IsLatest", v, sizeof(v));
+				struct store_version_entry e = {.key = key,
+								.version_id = vid,
+								.delete_marker = k == 1,
+								.latest = !strcmp(v, "true")};
+				if (k == 0 && xml_get(it, "Size", v, sizeof(v)) > 0)
+					e.size = strtoull(v, NULL, 10);
+				rc = cb(arg, &e);
+			}
+		}
+		req_free(&r);
+	}
+	return rc;
+}
+
 /* "/bucket/key", encoded, for x-amz-copy-source. */
 static char *copy_source(const char *bucket, const char *src)
 {
@@ -2036,6 +2095,7 @@ static const struct store_ops s3_ops = {
     .set_retention = s3_set_retention,
     .get_retention = s3_get_retention,
     .del_version = s3_del_version,
+    .list_versions = s3_list_versions,
     .where = s3_where,
     .close = s3_close,
 };

@@ -262,6 +262,7 @@ void upl_pool_stop(struct upl *u);
 int upl_put_state(struct upl *u, struct store *st, const struct store_config *c,
 		  const struct cat_tape *t, const char *state, uint64_t gen);
 int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const char *keep);
+int upl_delete_versions_under(struct upl *u, struct store *st, const char *prefix);
 /* A store_list callback: the first key found into arg (STORE_KEY_MAX). */
 int upl_any_key(void *arg, const struct store_list_entry *e);
 /* One round for tape t: its segments, then its manifest. */

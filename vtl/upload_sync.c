@@ -621,6 +621,70 @@ int upl_delete_under(struct upl *u, struct store *st, const char *prefix, const 
 	return rc;
 }
 
+struct version_ctx {
+	struct {
+		char key[STORE_KEY_MAX];
+		char vid[STORE_VERSION_ID_MAX];
+	} * v;
+	size_t n, cap;
+};
+
+static int collect_version(void *arg, const struct store_version_entry *e)
+{
+	struct version_ctx *c = arg;
+	void *nv = upl_grow(c->v, &c->cap, c->n, sizeof(*c->v));
+	if (!nv)
+		return -ENOMEM;
+	c->v = nv;
+	snprintf(c->v[c->n].key, STORE_KEY_MAX, "%s", e->key);
+	snprintf(c->v[c->n].vid, STORE_VERSION_ID_MAX, "%s", e->version_id);
+	c->n++;
+	return 0;
+}
+
+/*
+ * Delete every version and delete marker under prefix, for good: on a
+ * versioned bucket ([store] object_lock) a plain DeleteObject only hides
+ * an object behind a marker, and the bytes stay, billed, forever. The
+ * library's guard let the tape go (its lock ended, or an administrator
+ * allowed to bypassed a governance one), so a version a governance
+ * retention still holds is deleted with the bypass; one the server
+ * refuses even so (COMPLIANCE, or credentials without
+ * s3:BypassGovernanceRetention) stays, said in the log with the reason,
+ * and is not asked again: it is the store's to keep until its date.
+ */
+int upl_delete_versions_under(struct upl *u, struct store *st, const char *prefix)
+{
+	struct version_ctx c = {0};
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	int rc = store_list_versions(st, prefix, collect_version, &c, &se);
+	size_t kept = 0;
+	for (size_t i = 0; !rc && i < c.n; i++) {
+		rc = store_delete_version(st, c.v[i].key, c.v[i].vid, 0, &se);
+		if (rc != -EPERM)
+			continue;
+		/* Locked: with the bypass, which a COMPLIANCE retention refuses
+		 * (-EPERM) and credentials without the permission too (-EACCES
+		 * here, where the same credentials were just let in). */
+		rc = store_delete_version(st, c.v[i].key, c.v[i].vid, 1, &se);
+		if (rc == -EPERM || rc == -EACCES) {
+			upl_logf(u, 1, "the store keeps version %s of %s: %s", c.v[i].vid,
+				 c.v[i].key, se.msg[0] ? se.msg : strerror(-rc));
+			kept++;
+			rc = 0;
+		}
+	}
+	if (rc)
+		upl_errf(u, &se, rc, 0, "deleting the versions under %s failed: %s", prefix,
+			 se.msg[0] ? se.msg : strerror(-rc));
+	else if (kept)
+		upl_logf(u, 1, "%zu of %zu versions under %s stay in the store under retention",
+			 kept, c.n, prefix);
+	free(c.v);
+	return rc;
+}
+
 int upl_any_key(void *arg, const struct store_list_entry *e)
 {
 	snprintf(arg, STORE_KEY_MAX, "%s", e->key);
@@ -892,11 +956,15 @@ void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
 	if (!known)
 		return;
 	char pfx[STORE_KEY_MAX];
+	/* A versioned bucket ([store] object_lock) keeps what a plain delete
+	 * removes: every version goes. */
 	upl_key_tape(&u->cfg, t->barcode, "", pfx);
-	int rc2 = upl_delete_under(u, u->st, pfx, NULL);
+	int rc2 = u->cfg.object_lock ? upl_delete_versions_under(u, u->st, pfx)
+				     : upl_delete_under(u, u->st, pfx, NULL);
 	if (!rc2 && u->shelf_st) {
 		upl_key_tape(&u->shelf_cfg, t->barcode, "", pfx);
-		rc2 = upl_delete_under(u, u->shelf_st, pfx, NULL);
+		rc2 = u->cfg.object_lock ? upl_delete_versions_under(u, u->shelf_st, pfx)
+					 : upl_delete_under(u, u->shelf_st, pfx, NULL);
 	}
 	if (rc2 == 0) {
 		pthread_mutex_lock(&u->cat_mu);

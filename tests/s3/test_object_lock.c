@@ -291,6 +291,54 @@ Test(lock_rgw, an_unversioned_bucket_deletes_as_before, .timeout = 60)
 	store_close(st);
 }
 
+struct versions_seen {
+	int versions, markers, latest;
+	char vid[4][STORE_VERSION_ID_MAX];
+};
+
+static int count_version(void *arg, const struct store_version_entry *e)
+{
+	struct versions_seen *v = arg;
+	if (e->delete_marker)
+		v->markers++;
+	else if (v->versions < 4)
+		snprintf(v->vid[v->versions++], STORE_VERSION_ID_MAX, "%s", e->version_id);
+	v->latest += e->latest;
+	return 0;
+}
+
+/* A plain delete on a versioned bucket only adds a marker: the listing of
+ * versions shows what stays, and deleting each version empties the
+ * prefix for good (what vtld does with a deleted tape's objects). */
+Test(lock_rgw, listing_versions_finds_what_a_plain_delete_leaves_and_deleting_them_empties_it,
+     .timeout = 60)
+{
+	struct store *st = open_locked();
+	struct store_err err;
+	char key[128], pfx[128];
+	key_for(key, sizeof(key), "versions/a");
+	key_for(pfx, sizeof(pfx), "versions/");
+	cr_assert_eq(store_put(st, key, "one", 3, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put(st, key, "two!", 4, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_delete(st, key, &err), 0, "%s", err.msg);
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, key, &info, &err), -ENOENT, "hidden behind the marker");
+	struct versions_seen v = {0};
+	cr_assert_eq(store_list_versions(st, pfx, count_version, &v, &err), 0, "%s", err.msg);
+	cr_assert_eq(v.versions, 2, "both versions stay");
+	cr_assert_eq(v.markers, 1);
+	cr_assert_eq(v.latest, 1, "the marker is the latest");
+	/* Every version and the marker, deleted by id. */
+	struct versions_seen all = {0};
+	cr_assert_eq(store_list_versions(st, pfx, count_version, &all, &err), 0, "%s", err.msg);
+	for (int i = 0; i < all.versions; i++)
+		cr_assert_eq(store_delete_version(st, key, all.vid[i], 0, &err), 0, "%s", err.msg);
+	struct versions_seen left = {0};
+	cr_assert_eq(store_list_versions(st, pfx, count_version, &left, &err), 0, "%s", err.msg);
+	cr_assert_eq(left.versions, 0);
+	store_close(st);
+}
+
 /* --- arguments, both backends ------------------------------------------------ */
 
 Test(lock_args, a_date_not_in_the_future_or_no_mode_is_refused_before_any_request)

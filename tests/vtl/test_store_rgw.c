@@ -572,3 +572,48 @@ Test(store_rgw_vtld, an_archived_tape_assigned_to_another_pool_moves_to_its_clas
 	vp_ctl_ok(&vtl, "tape retrieve RGM001L8 --wait", out, sizeof(out));
 	store_close(st);
 }
+
+static int count_versions(void *arg, const struct store_version_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A deleted tape's objects go for good on a versioned bucket: not hidden
+ * behind delete markers but every version deleted, the ones its
+ * governance lock holds with the bypass an administrator asked for. */
+Test(store_rgw_vtld, a_deleted_tape_leaves_no_version_in_a_locked_bucket)
+{
+	char conf[1024], out[8192], pfx[128];
+	struct store_err se;
+	struct store *st = rgw_store("vtl-locked", NULL);
+	int rc = store_s3_create_bucket_locked(st, &se);
+	cr_assert(rc == 0 || rc == -EEXIST, "%d %s", rc, se.msg);
+	snprintf(conf, sizeof(conf),
+		 "[library]\ngovernance_bypass = yes\n"
+		 "[store]\ntype = s3\nbucket = vtl-locked\nprefix = gone/\nobject_lock = yes\n"
+		 "part_size = 5M\nidle_complete = 1\nregion = us-east-1\naddressing = path\n"
+		 "access_key_id = %s\nsecret_access_key = %s\nendpoint = %s\n",
+		 getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"), getenv("RGW_ENDPOINT"));
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "pool create KEEP3 --lock governance --retention-days 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create --pool KEEP3 RGD001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "RGD001L8", 11, 2);
+	vp_wait_uploaded(&vtl, "RGD001L8");
+	vp_ctl_ok(&vtl, "tape archive RGD001L8 --wait", out, sizeof(out));
+	snprintf(pfx, sizeof(pfx), "gone/tapes/RGD001L8/");
+	int n = 0;
+	cr_assert_eq(store_list_versions(st, pfx, count_versions, &n, &se), 0, "%s", se.msg);
+	cr_assert_gt(n, 1, "the archived tape's versions are in the bucket");
+	vp_ctl_ok(&vtl, "tape delete RGD001L8 --force --bypass-governance", out, sizeof(out));
+	for (int i = 0; i < 300 && n; i++) {
+		n = 0;
+		cr_assert_eq(store_list_versions(st, pfx, count_versions, &n, &se), 0, "%s",
+			     se.msg);
+		if (n)
+			usleep(100000);
+	}
+	cr_assert_eq(n, 0, "%d versions or markers left under %s", n, pfx);
+	store_close(st);
+}
