@@ -5,7 +5,7 @@ noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
 	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h vtl/autocreate.c \
 	vtl/record.c vtl/record.h \
-	vtl/store_config.c vtl/store_config.h \
+	vtl/store_config.c vtl/store_config.h vtl/keyfile.c vtl/keyfile.h \
 	vtl/ctl.c vtl/ctl.h vtl/ctl_int.h vtl/ctl_requests.c vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/upload_util.c \

@@ -712,6 +712,24 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 				     errlen);
 	if (rc)
 		goto fail;
+	/* The encryption asked must be the one the service applies: checked
+	 * on the library's store and on the shelf's, before any tape is
+	 * written to either. */
+	for (int i = 0; i < 2; i++) {
+		struct store *where = i ? u->shelf_st : st;
+		if (!where || (i && where == st))
+			continue;
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		char probe[STORE_KEY_MAX];
+		store_config_sse_probe_key(i ? &u->shelf_cfg : c, probe, sizeof(probe));
+		rc = store_sse_check(where, probe, &se);
+		if (rc) {
+			snprintf(err, errlen, "[store] server-side encryption: %s",
+				 se.msg[0] ? se.msg : strerror(-rc));
+			goto fail;
+		}
+	}
 	if (c->object_lock) {
 		/* Where archived objects are must enforce their retention. */
 		struct store_err se;
