@@ -482,13 +482,19 @@ int store_delete_version(struct store *st, const char *key, const char *version_
  * key id, or the SSE-C algorithm and key MD5); a HEAD must say it again
  * and, with SSE-C, a HEAD without the key must be refused. The probe is
  * deleted. 0 when it does (or the store was opened without encryption);
- * -EPROTO when the service ignored or changed the request (radosgw 16
- * accepts SSE-S3's header and stores the object in clear), with a message
+ * -EPROTO with err->code STORE_SSE_NOT_APPLIED when the service ignored or
+ * changed the request (radosgw 16 accepts SSE-S3's header and stores the
+ * object in clear; a certificate that does not verify is -EPROTO too, with
+ * another code), with a message
  * naming the bucket, what was asked and what the service answered; any
  * store error as usual (a refused KMS key id: -EACCES; SSE-C over plain
  * HTTP: the service's refusal). The local backend never encrypts: 0.
  */
 int store_sse_check(struct store *st, const char *probe_key, struct store_err *err);
+
+/* err->code of a write or check the service answered without the
+ * encryption asked. */
+#define STORE_SSE_NOT_APPLIED "EncryptionNotApplied"
 
 /*
  * 1 when the ETags of this store's objects and parts are the MD5 of their

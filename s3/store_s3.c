@@ -1103,7 +1103,7 @@ static int sse_refused(struct s3_store *s, const char *what, const char *key, co
 {
 	char asked[200];
 	sse_asked(s, asked, sizeof(asked));
-	int rc = store_set_err(err, -EPROTO, (int)status, "EncryptionNotApplied", rid,
+	int rc = store_set_err(err, -EPROTO, (int)status, STORE_SSE_NOT_APPLIED, rid,
 			       "%s s3://%s/%s: [store] asks server-side encryption %s, but the "
 			       "service answered %s; it does not encrypt as asked, so vtl "
 			       "writes nothing there: choose an encryption this service "
@@ -2225,9 +2225,12 @@ static int s3_sse_check(struct store *st, const char *key, struct store_err *err
 		return 0;
 	static const char probe[] = "vtl: a probe of the store's server-side encryption\n";
 	char etag[STORE_ETAG_MAX];
+	struct store_err own;
+	if (!err)
+		err = &own;
 	int rc = s3_put(st, key, probe, sizeof(probe) - 1, NULL, etag, err);
-	if (rc && rc != -EPROTO)
-		return rc;
+	if (rc && strcmp(err->code, STORE_SSE_NOT_APPLIED))
+		return rc; /* nothing was written, or the service cannot be reached */
 	struct store_object_info info;
 	if (!rc)
 		rc = s3_head(st, key, &info, err);

@@ -247,7 +247,9 @@ if [ $# -eq 4 ] && [ "$1" = raw ]; then
 	found=0
 	for pool in $(timeout 30 rados -c "$conf" lspools | grep '\.data$'); do
 		for obj in $(timeout 30 rados -c "$conf" -p "$pool" ls | grep -F -- "$3"); do
-			timeout 30 rados -c "$conf" -p "$pool" get "$obj" "$4.part" || die "rados get $obj from $pool failed"
+			# An object deleted since the listing (vtld drops old
+			# manifests as it goes) is skipped.
+			timeout 30 rados -c "$conf" -p "$pool" get "$obj" "$4.part" 2>/dev/null || continue
 			cat "$4.part" >>"$4"
 			found=$((found + 1))
 		done

@@ -184,6 +184,50 @@ Test(sse, sse_c_keeps_objects_unreadable_without_the_key_and_encrypted_at_rest)
 	store_close(other);
 }
 
+/* The shelf in a bucket of its own: a copy between two buckets of one
+ * service stays server side (UploadPartCopy with the source's SSE-C key)
+ * and is encrypted in the destination too. */
+Test(sse, sse_c_copy_to_another_bucket_is_encrypted_there)
+{
+	struct store *st = open_sse(STORE_SSE_C, NULL, key_a);
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, "vtl-sse-shelf", env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = env("RGW_CA_BUNDLE");
+	cfg.sse = STORE_SSE_C;
+	cfg.sse_c_key = key_a;
+	struct store *shelf = rgw_open(&cfg);
+	struct store_err err;
+	cr_assert_eq(store_s3_create_bucket(shelf, &err), 0, "%s", err.msg);
+	static const char marker[] = "SSE-C shelf marker 5b17; ";
+	char *buf = marked(8192, marker);
+	put_ok(st, "ssec/to-shelf", buf, 8192);
+	char etag[STORE_ETAG_MAX];
+	cr_assert_eq(
+	    store_copy_from(shelf, st, "ssec/to-shelf", "ssec/shelved", "GLACIER", etag, &err), 0,
+	    "%s", err.msg);
+	struct store_object_info info;
+	cr_assert_eq(store_head(shelf, "ssec/shelved", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.sse, "SSE-C");
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	get_equals(shelf, "ssec/shelved", 0, buf, 8192);
+	cr_assert(!at_rest_contains("ssec/shelved", marker, strlen(marker)),
+		  "the shelved copy is in clear in RADOS");
+	/* Under another key, the copy goes through vtld, re-encrypted. */
+	cfg.sse_c_key = key_b;
+	struct store *other = rgw_open(&cfg);
+	cr_assert_eq(store_copy_from(other, st, "ssec/to-shelf", "ssec/rekeyed", NULL, etag, &err),
+		     0, "%s", err.msg);
+	get_equals(other, "ssec/rekeyed", 0, buf, 8192);
+	size_t n;
+	char tmp[16];
+	cr_assert_neq(store_get(shelf, "ssec/rekeyed", 0, sizeof(tmp), tmp, &n, NULL, &err), 0,
+		      "the copy under key B opens with key A");
+	free(buf);
+	store_close(st);
+	store_close(shelf);
+	store_close(other);
+}
+
 Test(sse, sse_c_is_refused_over_plain_http_before_the_key_is_sent)
 {
 	struct store_s3_config cfg;
@@ -276,6 +320,7 @@ Test(sse, sse_s3_on_radosgw_16_is_stored_in_clear_and_the_check_refuses_it)
 	cr_assert_eq(store_sse_check(st, "s3/probe", &err), -EPROTO, "%s", err.msg);
 	cr_assert(strstr(err.msg, "AES256") && strstr(err.msg, "stored in clear"), "%s", err.msg);
 	cr_assert_eq(err.fault, STORE_FAULT_REFUSED);
+	cr_assert_str_eq(err.code, STORE_SSE_NOT_APPLIED);
 	struct store_object_info info;
 	cr_assert_eq(store_head(st, "s3/probe", &info, &err), -ENOENT, "the probe is left: %s",
 		     err.msg);

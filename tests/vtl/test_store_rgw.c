@@ -441,8 +441,10 @@ static void no_key_under(const char *dir, const unsigned char key[32])
 
 /* The "LVTR" record magic (docs/medium-format.md) in what RADOS keeps of a
  * tape: every record of a segment in clear has one; ciphertext has one by
- * chance in 2^32 four-byte windows, so at most one is allowed. */
-static size_t magic_at_rest(const char *bc)
+ * chance in 2^32 four-byte windows, so at most one is allowed. When key is
+ * not NULL, RADOS must not hold it either, raw or as base64 (radosgw keeps
+ * only a salted HMAC of an SSE-C key). */
+static size_t magic_at_rest_without(const char *bc, const unsigned char *key)
 {
 	char path[] = "/tmp/vtl-raw-XXXXXX";
 	int fd = mkstemp(path);
@@ -450,8 +452,20 @@ static size_t magic_at_rest(const char *bc)
 	close(fd);
 	rgw_raw(bc, path);
 	size_t n = count_in_file(path, "LVTR", 4);
+	if (key) {
+		char b64[64];
+		EVP_EncodeBlock((unsigned char *)b64, key, 32);
+		cr_assert_eq(count_in_file(path, key, 32), 0, "the SSE-C key is in RADOS");
+		cr_assert_eq(count_in_file(path, b64, strlen(b64)), 0,
+			     "the SSE-C key is in RADOS as base64");
+	}
 	unlink(path);
 	return n;
+}
+
+static size_t magic_at_rest(const char *bc)
+{
+	return magic_at_rest_without(bc, NULL);
 }
 
 /* [store] sse_customer_key_file: every object of a tape is kept by
@@ -504,7 +518,8 @@ Test(store_rgw_vtld, sse_c_tape_is_encrypted_at_rest_and_round_trips_without_the
 	cr_assert_str_eq(info.sse, "SSE-C");
 	vp_ctl_ok(&vtl, "tape retrieve SSC001L8 --wait", out, sizeof(out));
 	read_back("SSC001L8", 53, 24);
-	cr_assert_leq(magic_at_rest("SSC001L8"), 1, "records in clear in RADOS after archive");
+	cr_assert_leq(magic_at_rest_without("SSC001L8", key), 1,
+		      "records in clear in RADOS after archive");
 	no_key_under(vtl.dir, key);
 
 	/* A new machine with the key file rebuilds from the bucket. */
@@ -543,8 +558,66 @@ Test(store_rgw_vtld, sse_kms_tape_is_encrypted_at_rest_under_the_named_key)
 	cr_assert_str_eq(info.sse_kms_key_id, "vtl-test-key-2");
 	cr_assert_leq(magic_at_rest("KMS001L8"), 1, "records in clear in RADOS");
 	read_back("KMS001L8", 59, 12);
+	cr_assert_eq(log_count(&vtl, "server-side encryption aws:kms"), 1);
+	/* Another key takes a restart: the store was opened and checked with
+	 * this one. */
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true,
+		   "sse = aws:kms\nsse_kms_key_id = vtl-test-key-1\ncache_limit = 12M\n");
+	rewrite_config(conf);
+	vp_ctl(&vtl, out, sizeof(out), "store retry");
+	cr_assert(strstr(out, "[store] sse_kms_key_id changed: they take a restart"), "%s", out);
 	unsetenv("VTL_SEGMENT_SIZE");
 	store_close(st);
+}
+
+/* An SSE-C store that cannot be asked at start (its certificate does not
+ * verify without ca_bundle) does not stop vtld: nothing is written to it
+ * until the check passes, and once ca_bundle is set the tape goes up,
+ * under the key. */
+Test(store_rgw_vtld, sse_not_checkable_at_start_holds_every_write_until_it_is_checked)
+{
+	static const char bucket[] = "vtl-ssec-later";
+	char conf[4096], out[16384], keyfile[PATH_MAX], extra[PATH_MAX + 64];
+	unsigned char key[32];
+	sse_c_key_file(keyfile, sizeof(keyfile), key, 0600);
+	struct store *plain = open_tls(bucket);
+	snprintf(extra, sizeof(extra), "sse_customer_key_file = %s\n", keyfile);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, false, extra);
+	vp_start(&vtl, conf);
+	cr_assert_eq(log_count(&vtl, "server-side encryption not checked yet"), 1);
+	vp_ctl_ok(&vtl, "tape create SSL001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "SSL001L8", 71, 2);
+	int i;
+	for (i = 0; i < 300; i++) {
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (strstr(out, "\"held_by\": \"certificate\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "not held: %s", out);
+	cr_assert(strstr(out, "server-side encryption"), "%s", out);
+	struct store_object_info info;
+	struct store_err err;
+	cr_assert_eq(store_head(plain, "tapes/SSL001L8/seg/0000000000000001", &info, &err), -ENOENT,
+		     "written before the check");
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, extra);
+	rewrite_config(conf);
+	vp_ctl_ok(&vtl, "store retry", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "SSL001L8");
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, tls_env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = tls_env("RGW_CA_BUNDLE");
+	cfg.sse = STORE_SSE_C;
+	cfg.sse_c_key = key;
+	struct store *st = rgw_open(&cfg);
+	compare_store(&vtl, st, "SSL001L8");
+	cr_assert_eq(store_head(st, "tapes/SSL001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.sse, "SSE-C");
+	vp_stop(&vtl);
+	store_close(st);
+	store_close(plain);
+	remove_key_file(keyfile);
 }
 
 /* Encryption the service does not apply, and a key file others can read,
