@@ -45,10 +45,11 @@ TESTS += tests/s3/test_sse
 tests_s3_test_sse_SOURCES = tests/s3/test_sse.c \
 	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h
 tests_s3_test_sse_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
-	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' \
+	-DSSE_S3_PUT='"$(abs_top_srcdir)/tests/s3/sse_s3_put.py"'
 tests_s3_test_sse_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
 
-EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py docs/object-store.md
+EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py tests/s3/sse_s3_put.py docs/object-store.md
 
 # `make bench`: store throughput, local directory and radosgw.
 # Built with the tests (check_PROGRAMS: bench/local.mk assigns EXTRA_PROGRAMS).

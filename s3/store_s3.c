@@ -1106,8 +1106,9 @@ static int sse_refused(struct s3_store *s, const char *what, const char *key, co
 	int rc = store_set_err(err, -EPROTO, (int)status, STORE_SSE_NOT_APPLIED, rid,
 			       "%s s3://%s/%s: [store] asks server-side encryption %s, but the "
 			       "service answered %s; it does not encrypt as asked, so vtl "
-			       "writes nothing there: choose an encryption this service "
-			       "implements (docs/object-store.md, \"Server-side encryption\")",
+			       "writes no more there (what this request wrote is deleted): "
+			       "choose an encryption this service implements "
+			       "(docs/object-store.md, \"Server-side encryption\")",
 			       what, s->bucket, key, asked, said);
 	if (err)
 		err->fault = STORE_FAULT_REFUSED;
@@ -1164,6 +1165,8 @@ static int perform_read(struct s3_store *s, struct req *r, struct store_err *err
 	return rc;
 }
 
+static int s3_del(struct store *st, const char *key, struct store_err *err);
+
 static int s3_put(struct store *st, const char *key, const void *buf, size_t len,
 		  const struct store_put_opts *opts, char *etag, struct store_err *err)
 {
@@ -1181,8 +1184,8 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
 	r.body = buf;
 	r.body_len = len;
 	int rc = perform(s, &r, err);
-	if (!rc)
-		rc = sse_answered(s, &r, err);
+	if (!rc && (rc = sse_answered(s, &r, err)))
+		s3_del(st, key, NULL); /* not left in clear */
 	if (!rc && opts && opts->version_id)
 		snprintf(opts->version_id, STORE_VERSION_ID_MAX, "%s",
 			 strcmp(r.version_id, "null") ? r.version_id : "");
@@ -1851,12 +1854,17 @@ static int s3_mpu_create(struct store *st, const char *key, const struct store_p
 	lock_headers(&r, opts, date);
 	sse_new_headers(s, &r);
 	int rc = perform(s, &r, err);
-	if (!rc)
-		rc = sse_answered(s, &r, err);
+	int sse_rc = rc ? 0 : sse_answered(s, &r, err);
 	if (!rc) {
 		struct xml_span doc = {r.resp.p ? r.resp.p : "",
 				       r.resp.p ? r.resp.p + r.resp.len : ""};
-		if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) <= 0)
+		if (sse_rc) {
+			/* No part is sent to an upload that would not be encrypted. */
+			if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) > 0)
+				s3_mpu_abort(st, key, upload_id, NULL);
+			upload_id[0] = 0;
+			rc = sse_rc;
+		} else if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) <= 0)
 			rc = store_set_err(err, -EPROTO, (int)r.status, NULL, r.request_id,
 					   "create multipart upload s3://%s/%s: no UploadId in the "
 					   "answer",

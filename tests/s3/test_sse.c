@@ -324,12 +324,31 @@ Test(sse, sse_s3_on_radosgw_16_is_stored_in_clear_and_the_check_refuses_it)
 	struct store_object_info info;
 	cr_assert_eq(store_head(st, "s3/probe", &info, &err), -ENOENT, "the probe is left: %s",
 		     err.msg);
-	/* Every put is checked as well; what radosgw did is seen at rest. */
+	/* Every put is checked as well, and what the service left in clear is
+	 * deleted again. */
 	static const char marker[] = "SSE-S3 plaintext marker 0d2e; ";
 	char *buf = marked(4096, marker);
 	char etag[STORE_ETAG_MAX];
 	cr_assert_eq(store_put(st, "s3/one", buf, 4096, NULL, etag, &err), -EPROTO, "%s", err.msg);
-	cr_assert(at_rest_contains("_s3/one", marker, strlen(marker)),
+	cr_assert_str_eq(err.code, STORE_SSE_NOT_APPLIED);
+	cr_assert_eq(store_head(st, "s3/one", &info, &err), -ENOENT, "left in clear: %s", err.msg);
+	char id[STORE_UPLOAD_ID_MAX] = "x";
+	cr_assert_eq(store_mpu_create(st, "s3/mpu", NULL, id, &err), -EPROTO, "%s", err.msg);
+	/* What radosgw keeps when another client (botocore) asks SSE-S3. */
+	char body[] = "/tmp/vtl-sse-body-XXXXXX", cmd[2048], said[64] = "";
+	int fd = mkstemp(body);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, 4096), 4096);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' '%s' '%s' %s s3/by-botocore '%s'",
+		 SSE_S3_PUT, env("RGW_HTTPS_ENDPOINT"), env("RGW_CA_BUNDLE"), BUCKET, body);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(said, sizeof(said), p));
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+	unlink(body);
+	cr_assert_str_eq(said, "none\n", "radosgw now answers SSE-S3: update docs/object-store.md");
+	cr_assert(at_rest_contains("_s3/by-botocore", marker, strlen(marker)),
 		  "radosgw encrypted an SSE-S3 object: update docs/object-store.md");
 	free(buf);
 	store_close(st);
