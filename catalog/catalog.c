@@ -267,6 +267,14 @@ static const char *const migrations[] = {
      * lock. */
     "ALTER TABLE upl_tapes ADD COLUMN shelf_class TEXT;"
     "ALTER TABLE upl_tapes ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;",
+    /* 5: each tape's data key wrapped by the master key, and the id of
+     * that master key (catalog/catalog_key.h; docs/design.md, "Encryption
+     * of cartridges at rest"). No key is stored in clear. */
+    "CREATE TABLE tape_keys ("
+    "  tape INTEGER PRIMARY KEY REFERENCES tapes(id),"
+    "  wrapped TEXT NOT NULL CHECK (length(wrapped) > 0),"
+    "  master_id TEXT NOT NULL CHECK (length(master_id) = 16));"
+    "CREATE INDEX tape_keys_master ON tape_keys(master_id);",
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };

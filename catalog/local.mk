@@ -1,7 +1,8 @@
 # catalog/: the SQLite catalog (docs/library.md).
 noinst_LIBRARIES += libvtlcat.a
 libvtlcat_a_SOURCES = catalog/catalog.c catalog/catalog.h catalog/catalog_int.h \
-	catalog/catalog_upl.c catalog/catalog_upl.h catalog/catalog_pool.c
+	catalog/catalog_upl.c catalog/catalog_upl.h catalog/catalog_pool.c \
+	catalog/catalog_key.c catalog/catalog_key.h
 libvtlcat_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 
 CAT_LIBS = libvtlcat.a $(UTIL_LIBS) $(SQLITE_LIBS)

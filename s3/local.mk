@@ -38,7 +38,18 @@ tests_s3_test_object_lock_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_s3_test_object_lock_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
 
-EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py docs/object-store.md
+# Server-side encryption (SSE-C, SSE-KMS, SSE-S3) against radosgw, what it
+# keeps at rest read from RADOS below S3.
+check_PROGRAMS += tests/s3/test_sse
+TESTS += tests/s3/test_sse
+tests_s3_test_sse_SOURCES = tests/s3/test_sse.c \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h
+tests_s3_test_sse_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' \
+	-DSSE_S3_PUT='"$(abs_top_srcdir)/tests/s3/sse_s3_put.py"'
+tests_s3_test_sse_LDADD = $(S3_LIBS) $(CRITERION_LIBS)
+
+EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py tests/s3/sse_s3_put.py docs/object-store.md
 
 # `make bench`: store throughput, local directory and radosgw.
 # Built with the tests (check_PROGRAMS: bench/local.mk assigns EXTRA_PROGRAMS).

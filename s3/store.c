@@ -522,6 +522,33 @@ const char *store_lock_mode_name(enum store_lock_mode m)
 	return "NONE";
 }
 
+const char *store_sse_name(enum store_sse sse)
+{
+	switch (sse) {
+	case STORE_SSE_S3:
+		return "AES256";
+	case STORE_SSE_KMS:
+		return "aws:kms";
+	case STORE_SSE_C:
+		return "SSE-C";
+	default:
+		return "none";
+	}
+}
+
+int store_sse_check(struct store *st, const char *probe_key, struct store_err *err)
+{
+	int rc = check_key(err, "encryption check", probe_key);
+	if (rc)
+		return rc;
+	return st->ops->sse_check ? st->ops->sse_check(st, probe_key, err) : 0;
+}
+
+int store_etags_are_md5(const struct store *st)
+{
+	return st->ops->etags_md5 ? st->ops->etags_md5(st) : 1;
+}
+
 int store_lock_check(struct store *st, struct store_err *err)
 {
 	return st->ops->lock_check(st, err);

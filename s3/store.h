@@ -143,7 +143,35 @@ struct store_object_info {
 	char version_id[STORE_VERSION_ID_MAX];
 	/* x-amz-object-lock-mode and -retain-until-date of this version. */
 	struct store_retention retention;
+	/* How the service says the object is encrypted at rest: "AES256",
+	 * "aws:kms" (x-amz-server-side-encryption), "SSE-C" (x-amz-server-
+	 * side-encryption-customer-algorithm), "" for none said. */
+	char sse[16];
+	char sse_kms_key_id[256]; /* x-amz-server-side-encryption-aws-kms-key-id */
 };
+
+/*
+ * Server-side encryption of the objects a store writes (Amazon S3 User
+ * Guide, "Protecting data with server-side encryption"): the service keeps
+ * them encrypted at rest, under its own key (SSE-S3, x-amz-server-side-
+ * encryption: AES256), under a key of its key management service (SSE-KMS,
+ * aws:kms and x-amz-server-side-encryption-aws-kms-key-id), or under a key
+ * the client sends with every request that writes or reads the object
+ * (SSE-C, x-amz-server-side-encryption-customer-algorithm, -key and
+ * -key-MD5). With SSE-C the service keeps only a salted hash of the key:
+ * an object cannot be read, not even by the bucket's owner, without it.
+ */
+enum store_sse {
+	STORE_SSE_NONE,
+	STORE_SSE_S3,  /* AES256 */
+	STORE_SSE_KMS, /* aws:kms */
+	STORE_SSE_C,   /* customer-provided key */
+};
+
+#define STORE_SSE_C_KEY_BYTES 32 /* SSE-C: an AES-256 key */
+
+/* "none", "AES256", "aws:kms", "SSE-C". */
+const char *store_sse_name(enum store_sse sse);
 
 /* Options of a new object: store_put, store_mpu_create and the copies
  * (store_copy_opts). */
@@ -260,6 +288,10 @@ struct store_ops {
 			   int bypass_governance, struct store_err *err);
 	int (*list_versions)(struct store *st, const char *prefix, store_version_cb cb, void *arg,
 			     struct store_err *err);
+	/* Optional: store_sse_check and store_etags_are_md5 (absent: no
+	 * encryption, MD5 ETags). */
+	int (*sse_check)(struct store *st, const char *probe_key, struct store_err *err);
+	int (*etags_md5)(const struct store *st);
 	/* Where key is, for a person: "s3://BUCKET/KEY", "ROOT/KEY". */
 	void (*where)(struct store *st, const char *key, char *out, size_t outsz);
 	void (*close)(struct store *st);
@@ -302,6 +334,19 @@ struct store_s3_config {
 	unsigned connect_timeout_ms; /* 0: 10000 */
 	unsigned timeout_ms;	     /* 0: no total limit; see low_speed_secs */
 	unsigned low_speed_secs;     /* abort a transfer slower than 1 KiB/s for this long; 0: 30 */
+	/* Server-side encryption of every object written: PutObject and
+	 * CreateMultipartUpload carry it, and with SSE-C UploadPart, the
+	 * copies (x-amz-copy-source-server-side-encryption-customer-* too),
+	 * GetObject and HeadObject carry the key. Copies within the service
+	 * are multipart uploads of UploadPartCopy parts, which re-encrypt as
+	 * asked (radosgw 16 refuses CopyObject of an encrypted source and
+	 * ignores the encryption asked for a CopyObject's copy). */
+	enum store_sse sse;
+	const char *sse_kms_key_id; /* SSE-KMS: NULL for the service's default key */
+	/* SSE-C: STORE_SSE_C_KEY_BYTES bytes, copied by store_s3_open (and
+	 * wiped at close); it is sent only in the encryption headers and
+	 * appears in no message. */
+	const unsigned char *sse_c_key;
 };
 
 /* The S3 backend. Fails (with the reason in err) when no credentials are
@@ -452,6 +497,37 @@ int store_delete_version(struct store *st, const char *key, const char *version_
  */
 int store_list_versions(struct store *st, const char *prefix, store_version_cb cb, void *arg,
 			struct store_err *err);
+/* --- Server-side encryption ---------------------------------------------- */
+
+/*
+ * Whether the service encrypts as the store was opened to ask: a small
+ * object is put at probe_key with the encryption headers, and the answer
+ * must say the same encryption (x-amz-server-side-encryption and its KMS
+ * key id, or the SSE-C algorithm and key MD5); a HEAD must say it again
+ * and, with SSE-C, a HEAD without the key must be refused. The probe is
+ * deleted. 0 when it does (or the store was opened without encryption);
+ * -EPROTO with err->code STORE_SSE_NOT_APPLIED when the service ignored or
+ * changed the request (radosgw 16 accepts SSE-S3's header and stores the
+ * object in clear; a certificate that does not verify is -EPROTO too, with
+ * another code), with a message
+ * naming the bucket, what was asked and what the service answered; any
+ * store error as usual (a refused KMS key id: -EACCES; SSE-C over plain
+ * HTTP: the service's refusal). The local backend never encrypts: 0.
+ */
+int store_sse_check(struct store *st, const char *probe_key, struct store_err *err);
+
+/* err->code of a write or check the service answered without the
+ * encryption asked. */
+#define STORE_SSE_NOT_APPLIED "EncryptionNotApplied"
+
+/*
+ * 1 when the ETags of this store's objects and parts are the MD5 of their
+ * bytes (so that a part listed by the store can be recognised by its MD5,
+ * and a multipart object's ETag computed from its parts); 0 when they are
+ * not: AWS's ETags of SSE-C and SSE-KMS objects (Amazon S3 API Reference,
+ * Common Response Headers, ETag), so a store opened with either says 0.
+ */
+int store_etags_are_md5(const struct store *st);
 
 /* Where key is, for a person: "s3://BUCKET/KEY" or "ROOT/KEY". */
 void store_where(struct store *st, const char *key, char *out, size_t outsz);

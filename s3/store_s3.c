@@ -52,6 +52,8 @@
 
 #include <curl/curl.h>
 #include <ini.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #define RESP_ERR_MAX  (64u << 10) /* an error body */
 #define RESP_BODY_MAX (64u << 20) /* a listing page */
@@ -76,6 +78,11 @@ struct s3_store {
 	int virtual_host;
 	int unsigned_payload;
 	int get_md5_check;
+	/* Server-side encryption (store_s3_config.sse): the KMS key id, and
+	 * the SSE-C key and its MD5 as base64, as the headers carry them. */
+	enum store_sse sse;
+	char *kms_key_id;
+	char ssec_key[48], ssec_md5[25];
 	unsigned max_retries, retry_base_ms, retry_max_ms, connect_timeout_ms, timeout_ms,
 	    low_speed_secs;
 	pthread_mutex_t lock; /* the jitter state */
@@ -156,7 +163,7 @@ static int buf_printf(struct buf *b, const char *fmt, ...)
 /* --- one request --------------------------------------------------------- */
 
 #define REQ_QUERY_MAX 8
-#define REQ_HDR_MAX   12
+#define REQ_HDR_MAX   20
 
 struct req {
 	const char *what;   /* "put", "get", ... for messages */
@@ -190,6 +197,7 @@ struct req {
 	char version_id[STORE_VERSION_ID_MAX];
 	char lock_mode[32];
 	char lock_until[64];
+	char sse[16], sse_kms_key_id[256], sse_c_alg[16], sse_c_md5[32];
 	uint64_t content_length;
 	int have_length;
 };
@@ -218,6 +226,7 @@ static void req_reset_response(struct req *r)
 	r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
 	r->content_range[0] = r->last_modified[0] = 0;
 	r->version_id[0] = r->lock_mode[0] = r->lock_until[0] = 0;
+	r->sse[0] = r->sse_kms_key_id[0] = r->sse_c_alg[0] = r->sse_c_md5[0] = 0;
 	r->content_length = 0;
 	r->have_length = 0;
 }
@@ -300,6 +309,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		r->etag[0] = r->request_id[0] = r->storage_class[0] = r->restore[0] = 0;
 		r->content_range[0] = r->last_modified[0] = 0;
 		r->version_id[0] = r->lock_mode[0] = r->lock_until[0] = 0;
+		r->sse[0] = r->sse_kms_key_id[0] = r->sse_c_alg[0] = r->sse_c_md5[0] = 0;
 		r->have_length = 0;
 		return n;
 	}
@@ -322,6 +332,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	     sizeof(((struct req *)0)->lock_mode)},
 	    {"x-amz-object-lock-retain-until-date:", offsetof(struct req, lock_until),
 	     sizeof(((struct req *)0)->lock_until)},
+	    {"x-amz-server-side-encryption:", offsetof(struct req, sse),
+	     sizeof(((struct req *)0)->sse)},
+	    {"x-amz-server-side-encryption-aws-kms-key-id:", offsetof(struct req, sse_kms_key_id),
+	     sizeof(((struct req *)0)->sse_kms_key_id)},
+	    {"x-amz-server-side-encryption-customer-algorithm:", offsetof(struct req, sse_c_alg),
+	     sizeof(((struct req *)0)->sse_c_alg)},
+	    {"x-amz-server-side-encryption-customer-key-md5:", offsetof(struct req, sse_c_md5),
+	     sizeof(((struct req *)0)->sse_c_md5)},
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		size_t nl = strlen(fields[i].name);
@@ -959,6 +977,8 @@ static void fill_info(const struct req *r, struct store_object_info *info)
 	snprintf(info->storage_class, sizeof(info->storage_class), "%s",
 		 r->storage_class[0] ? r->storage_class : "STANDARD");
 	snprintf(info->restore, sizeof(info->restore), "%s", r->restore);
+	snprintf(info->sse, sizeof(info->sse), "%s", r->sse_c_alg[0] ? "SSE-C" : r->sse);
+	snprintf(info->sse_kms_key_id, sizeof(info->sse_kms_key_id), "%s", r->sse_kms_key_id);
 	info->mtime = parse_http_date(r->last_modified);
 	uint64_t a, b, total;
 	if (r->content_range[0] &&
@@ -967,6 +987,185 @@ static void fill_info(const struct req *r, struct store_object_info *info)
 	else
 		info->size = r->content_length;
 }
+
+/* --- server-side encryption ----------------------------------------------
+ * Amazon S3 User Guide, "Protecting data with server-side encryption"
+ * (SSE-S3, SSE-KMS, SSE-C); the headers per operation are those of the S3
+ * API Reference for PutObject, CreateMultipartUpload, UploadPart,
+ * UploadPartCopy, GetObject and HeadObject. */
+
+#define SSEC_HEADERS 3 /* algorithm, key, key MD5 */
+
+/* The SSE-C key headers, added last (ssec_drop takes them off again);
+ * copy_source: the ones that open the source of an UploadPartCopy. */
+static void ssec_headers(struct s3_store *s, struct req *r, int copy_source)
+{
+	if (s->sse != STORE_SSE_C)
+		return;
+	if (copy_source) {
+		req_header(r, "x-amz-copy-source-server-side-encryption-customer-algorithm",
+			   "AES256");
+		req_header(r, "x-amz-copy-source-server-side-encryption-customer-key", s->ssec_key);
+		req_header(r, "x-amz-copy-source-server-side-encryption-customer-key-md5",
+			   s->ssec_md5);
+	} else {
+		req_header(r, "x-amz-server-side-encryption-customer-algorithm", "AES256");
+		req_header(r, "x-amz-server-side-encryption-customer-key", s->ssec_key);
+		req_header(r, "x-amz-server-side-encryption-customer-key-md5", s->ssec_md5);
+	}
+}
+
+/* The encryption headers of a request that makes a new object (PutObject,
+ * CreateMultipartUpload). UploadPart carries only SSE-C's: the others are
+ * the upload's. */
+static void sse_new_headers(struct s3_store *s, struct req *r)
+{
+	switch (s->sse) {
+	case STORE_SSE_S3:
+		req_header(r, "x-amz-server-side-encryption", "AES256");
+		break;
+	case STORE_SSE_KMS:
+		req_header(r, "x-amz-server-side-encryption", "aws:kms");
+		if (s->kms_key_id)
+			req_header(r, "x-amz-server-side-encryption-aws-kms-key-id", s->kms_key_id);
+		break;
+	case STORE_SSE_C:
+		ssec_headers(s, r, 0);
+		break;
+	case STORE_SSE_NONE:
+		break;
+	}
+}
+
+/* Does the KMS key the service names match the one asked? AWS answers with
+ * the key's ARN ("arn:aws:kms:REGION:ACCOUNT:key/ID") whether an ID, an ARN
+ * or an alias was asked; an alias cannot be told from its key here. */
+static int kms_key_matches(const char *asked, const char *said)
+{
+	if (!asked)
+		return 1; /* the service's default key: whichever it is */
+	if (strstr(asked, "alias/"))
+		return 1;
+	size_t a = strlen(asked), n = strlen(said);
+	if (!strcmp(asked, said))
+		return 1;
+	return n > a && !strcmp(said + n - a, asked) &&
+	       (said[n - a - 1] == '/' || said[n - a - 1] == ':');
+}
+
+/* A header value from the service, made printable for a message. */
+static void printable(const char *in, char *out, size_t outsz)
+{
+	size_t j = 0;
+	for (size_t i = 0; in[i] && j + 1 < outsz; i++)
+		out[j++] = isprint((unsigned char)in[i]) ? in[i] : '?';
+	out[j] = 0;
+}
+
+/* What the service said of an object's encryption, for a message. */
+static void sse_said(const char *sse, const char *kms, const char *alg, const char *md5, char *out,
+		     size_t outsz)
+{
+	char a[300], b[300];
+	if (alg[0]) {
+		printable(alg, a, sizeof(a));
+		printable(md5, b, sizeof(b));
+		snprintf(out, outsz, "SSE-C with %s under the key whose MD5 is %s", a,
+			 b[0] ? b : "(not said)");
+	} else if (sse[0]) {
+		printable(sse, a, sizeof(a));
+		printable(kms, b, sizeof(b));
+		snprintf(out, outsz, "x-amz-server-side-encryption: %s%s%s", a,
+			 b[0] ? " with KMS key " : "", b);
+	} else {
+		snprintf(out, outsz,
+			 "no encryption at all (no x-amz-server-side-encryption "
+			 "header): the object is stored in clear");
+	}
+}
+
+/* What [store] asks, for a message. */
+static void sse_asked(struct s3_store *s, char *out, size_t outsz)
+{
+	if (s->sse == STORE_SSE_KMS)
+		snprintf(out, outsz, "aws:kms with KMS key %s",
+			 s->kms_key_id ? s->kms_key_id : "(the service's default)");
+	else if (s->sse == STORE_SSE_C)
+		snprintf(out, outsz, "SSE-C under the key whose MD5 is %s", s->ssec_md5);
+	else
+		snprintf(out, outsz, "%s", store_sse_name(s->sse));
+}
+
+/* -EPROTO (a refusal: the same request fails the same way) naming what was
+ * asked of which object and what the service said. */
+static int sse_refused(struct s3_store *s, const char *what, const char *key, const char *said,
+		       long status, const char *rid, struct store_err *err)
+{
+	char asked[200];
+	sse_asked(s, asked, sizeof(asked));
+	int rc = store_set_err(err, -EPROTO, (int)status, STORE_SSE_NOT_APPLIED, rid,
+			       "%s s3://%s/%s: [store] asks server-side encryption %s, but the "
+			       "service answered %s; it does not encrypt as asked, so vtl "
+			       "writes no more there (what this request wrote is deleted): "
+			       "choose an encryption this service implements "
+			       "(docs/object-store.md, \"Server-side encryption\")",
+			       what, s->bucket, key, asked, said);
+	if (err)
+		err->fault = STORE_FAULT_REFUSED;
+	return rc;
+}
+
+/* Does the answer to r (a PutObject, CreateMultipartUpload or, with SSE-C,
+ * UploadPart) say the encryption asked? 0, or sse_refused. */
+static int sse_answered(struct s3_store *s, const struct req *r, struct store_err *err)
+{
+	int ok = 1;
+	switch (s->sse) {
+	case STORE_SSE_S3:
+		ok = !strcmp(r->sse, "AES256");
+		break;
+	case STORE_SSE_KMS:
+		ok = !strcmp(r->sse, "aws:kms") && (r->sse_kms_key_id[0] || !s->kms_key_id) &&
+		     kms_key_matches(s->kms_key_id, r->sse_kms_key_id);
+		break;
+	case STORE_SSE_C:
+		ok = !strcasecmp(r->sse_c_alg, "AES256") && !strcmp(r->sse_c_md5, s->ssec_md5);
+		break;
+	case STORE_SSE_NONE:
+		break;
+	}
+	if (ok)
+		return 0;
+	char said[700];
+	sse_said(r->sse, r->sse_kms_key_id, r->sse_c_alg, r->sse_c_md5, said, sizeof(said));
+	return sse_refused(s, r->what, r->key, said, r->status, r->request_id, err);
+}
+
+/*
+ * perform() for a GetObject or HeadObject. With SSE-C the key goes with
+ * it; an object written before SSE-C was configured is in clear, and S3
+ * refuses the key for it (HTTP 400), so the request is made once more
+ * without the key, and its answer (the object, or the first refusal) is
+ * kept.
+ */
+static int perform_read(struct s3_store *s, struct req *r, struct store_err *err)
+{
+	ssec_headers(s, r, 0);
+	struct store_err own;
+	if (!err)
+		err = &own;
+	int rc = perform(s, r, err);
+	if (!rc || s->sse != STORE_SSE_C || err->http_status != 400)
+		return rc;
+	struct store_err first = *err;
+	r->nhdr -= SSEC_HEADERS;
+	rc = perform(s, r, err);
+	if (rc)
+		*err = first;
+	return rc;
+}
+
+static int s3_del(struct store *st, const char *key, struct store_err *err);
 
 static int s3_put(struct store *st, const char *key, const void *buf, size_t len,
 		  const struct store_put_opts *opts, char *etag, struct store_err *err)
@@ -981,9 +1180,12 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
 		req_header(&r, "x-amz-storage-class", opts->storage_class);
 	char date[32];
 	lock_headers(&r, opts, date);
+	sse_new_headers(s, &r);
 	r.body = buf;
 	r.body_len = len;
 	int rc = perform(s, &r, err);
+	if (!rc && (rc = sse_answered(s, &r, err)))
+		s3_del(st, key, NULL); /* not left in clear */
 	if (!rc && opts && opts->version_id)
 		snprintf(opts->version_id, STORE_VERSION_ID_MAX, "%s",
 			 strcmp(r.version_id, "null") ? r.version_id : "");
@@ -1002,7 +1204,7 @@ static int s3_head(struct store *st, const char *key, struct store_object_info *
 {
 	struct req r;
 	req_init(&r, "head", "HEAD", key);
-	int rc = perform(S(st), &r, err);
+	int rc = perform_read(S(st), &r, err);
 	if (!rc)
 		fill_info(&r, info);
 	else if (rc == -ENOENT && err && !strcmp(err->code, "NotFound"))
@@ -1027,7 +1229,7 @@ static int s3_get(struct store *st, const char *key, uint64_t off, size_t len, v
 	r.out_cap = len;
 	r.out_skip = off;
 	r.check_md5 = s->get_md5_check;
-	int rc = perform(s, &r, err);
+	int rc = perform_read(s, &r, err);
 	if (rc == -ERANGE && off == 0) {
 		/* An empty object has no byte 0: S3 answers InvalidRange. */
 		req_free(&r);
@@ -1588,6 +1790,8 @@ static int copy_multipart(struct store *st, const char *src_bucket, const char *
 	if (rc)
 		return rc;
 	size_t nparts = (size_t)((size + COPY_PART - 1) / COPY_PART);
+	if (!nparts)
+		nparts = 1; /* an empty object: one empty part, copied whole */
 	struct store_part *parts = calloc(nparts, sizeof(*parts));
 	if (!parts)
 		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "copy %s: out of memory", src);
@@ -1616,7 +1820,12 @@ static int copy_object(struct s3_store *s, struct s3_store *from, const char *sr
 	int rc = s3_head(&from->base, src, &info, err);
 	if (rc)
 		return rc;
-	if (info.size > STORE_PUT_MAX)
+	/* Under server-side encryption, UploadPartCopy: it carries the
+	 * encryption of the copy (CreateMultipartUpload) and the SSE-C key of
+	 * the source, and radosgw 16 implements it for encrypted sources,
+	 * where it answers CopyObject with 501 NotImplemented (and ignores the
+	 * encryption asked for a CopyObject's copy of a clear source). */
+	if (info.size > STORE_PUT_MAX || s->sse != STORE_SSE_NONE)
 		return copy_multipart(&s->base, from->bucket, src, dst, opts, info.size, etag, err);
 	char *source = copy_source(from->bucket, src);
 	if (!source)
@@ -1661,6 +1870,10 @@ static int s3_copy_from(struct store *st, struct store *from, const char *src, c
 	if (strcmp(s->scheme, f->scheme) || strcasecmp(s->host, f->host) ||
 	    strcmp(cred_of(s)->access_key, cred_of(f)->access_key))
 		return -EXDEV;
+	/* UploadPartCopy opens the source with st's SSE-C key: another key
+	 * (or none) streams through this process instead. */
+	if ((s->sse == STORE_SSE_C) != (f->sse == STORE_SSE_C) || strcmp(s->ssec_md5, f->ssec_md5))
+		return -EXDEV;
 	return copy_object(s, f, src, dst, opts, etag, err);
 }
 
@@ -1698,11 +1911,19 @@ static int s3_mpu_create(struct store *st, const char *key, const struct store_p
 		req_header(&r, "x-amz-storage-class", opts->storage_class);
 	char date[32];
 	lock_headers(&r, opts, date);
+	sse_new_headers(s, &r);
 	int rc = perform(s, &r, err);
+	int sse_rc = rc ? 0 : sse_answered(s, &r, err);
 	if (!rc) {
 		struct xml_span doc = {r.resp.p ? r.resp.p : "",
 				       r.resp.p ? r.resp.p + r.resp.len : ""};
-		if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) <= 0)
+		if (sse_rc) {
+			/* No part is sent to an upload that would not be encrypted. */
+			if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) > 0)
+				s3_mpu_abort(st, key, upload_id, NULL);
+			upload_id[0] = 0;
+			rc = sse_rc;
+		} else if (xml_get(doc, "UploadId", upload_id, STORE_UPLOAD_ID_MAX) <= 0)
 			rc = store_set_err(err, -EPROTO, (int)r.status, NULL, r.request_id,
 					   "create multipart upload s3://%s/%s: no UploadId in the "
 					   "answer",
@@ -1725,9 +1946,12 @@ static int s3_mpu_put_part(struct store *st, const char *key, const char *id, in
 	req_query(&r, "uploadId", id);
 	store_md5_base64(buf, len, md5);
 	req_header(&r, "content-md5", md5);
+	ssec_headers(s, &r, 0);
 	r.body = buf;
 	r.body_len = len;
 	int rc = perform(s, &r, err);
+	if (!rc && s->sse == STORE_SSE_C)
+		rc = sse_answered(s, &r, err);
 	if (!rc) {
 		if (r.etag[0])
 			snprintf(etag, STORE_ETAG_MAX, "%s", r.etag);
@@ -1758,6 +1982,8 @@ static int mpu_copy_part(struct s3_store *s, const char *key, const char *id, in
 		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
 		req_header(&r, "x-amz-copy-source-range", range);
 	}
+	ssec_headers(s, &r, 0);
+	ssec_headers(s, &r, 1);
 	r.error_in_200 = 1;
 	int rc = perform(s, &r, err);
 	if (!rc && etag_from_body(&r, "CopyPartResult", etag))
@@ -2057,6 +2283,62 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
+/* store_sse_check: a probe put, a HEAD, with SSE-C a HEAD without the key;
+ * the probe is deleted whatever the answer. */
+static int s3_sse_check(struct store *st, const char *key, struct store_err *err)
+{
+	struct s3_store *s = S(st);
+	if (s->sse == STORE_SSE_NONE)
+		return 0;
+	static const char probe[] = "vtl: a probe of the store's server-side encryption\n";
+	char etag[STORE_ETAG_MAX];
+	struct store_err own;
+	if (!err)
+		err = &own;
+	int rc = s3_put(st, key, probe, sizeof(probe) - 1, NULL, etag, err);
+	if (rc && strcmp(err->code, STORE_SSE_NOT_APPLIED))
+		return rc; /* nothing was written, or the service cannot be reached */
+	struct store_object_info info;
+	if (!rc)
+		rc = s3_head(st, key, &info, err);
+	if (!rc) {
+		int ok = s->sse == STORE_SSE_S3 ? !strcmp(info.sse, "AES256")
+			 : s->sse == STORE_SSE_KMS
+			     ? !strcmp(info.sse, "aws:kms") &&
+				   kms_key_matches(s->kms_key_id, info.sse_kms_key_id)
+			     : !strcmp(info.sse, "SSE-C");
+		if (!ok) {
+			char said[700];
+			sse_said(strcmp(info.sse, "SSE-C") ? info.sse : "", info.sse_kms_key_id,
+				 strcmp(info.sse, "SSE-C") ? "" : "AES256", "", said, sizeof(said));
+			rc = sse_refused(s, "HEAD of", key, said, 200, "", err);
+		}
+	}
+	if (!rc && s->sse == STORE_SSE_C) {
+		/* Kept under the key, the object cannot even be HEADed without it. */
+		struct req r;
+		struct store_err herr;
+		req_init(&r, "head without the SSE-C key", "HEAD", key);
+		int hrc = perform(s, &r, &herr);
+		req_free(&r);
+		if (!hrc)
+			rc = sse_refused(s, "HEAD without the key of", key,
+					 "to a HEAD without the SSE-C key as to one with it",
+					 r.status, r.request_id, err);
+		else if (hrc != -EINVAL && hrc != -EACCES && hrc != -EIO)
+			rc = store_set_err(err, hrc, herr.http_status, herr.code, herr.request_id,
+					   "%s", herr.msg);
+	}
+	s3_del(st, key, NULL);
+	return rc;
+}
+
+static int s3_etags_md5(const struct store *st)
+{
+	const struct s3_store *s = (const struct s3_store *)st;
+	return s->sse != STORE_SSE_KMS && s->sse != STORE_SSE_C;
+}
+
 static void s3_where(struct store *st, const char *key, char *out, size_t outsz)
 {
 	snprintf(out, outsz, "s3://%s/%s", S(st)->bucket, key);
@@ -2071,6 +2353,8 @@ static void s3_close(struct store *st)
 	free(s->region);
 	free(s->scheme);
 	free(s->host);
+	free(s->kms_key_id);
+	OPENSSL_cleanse(s->ssec_key, sizeof(s->ssec_key));
 	free(s);
 }
 
@@ -2096,6 +2380,8 @@ static const struct store_ops s3_ops = {
     .get_retention = s3_get_retention,
     .del_version = s3_del_version,
     .list_versions = s3_list_versions,
+    .sse_check = s3_sse_check,
+    .etags_md5 = s3_etags_md5,
     .where = s3_where,
     .close = s3_close,
 };
@@ -2267,6 +2553,38 @@ int store_s3_open(const struct store_s3_config *cfg, struct store **out, struct 
 	s->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
 	s->timeout_ms = cfg->timeout_ms;
 	s->low_speed_secs = cfg->low_speed_secs ? cfg->low_speed_secs : 30;
+	s->sse = cfg->sse;
+	if (cfg->sse == STORE_SSE_KMS && cfg->sse_kms_key_id && *cfg->sse_kms_key_id &&
+	    !(s->kms_key_id = strdup(cfg->sse_kms_key_id))) {
+		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
+		goto fail;
+	}
+	if (cfg->sse == STORE_SSE_C) {
+		if (!cfg->sse_c_key) {
+			rc = store_set_err(err, -EINVAL, 0, NULL, NULL,
+					   "s3 store for bucket %s: SSE-C without a key",
+					   cfg->bucket);
+			goto fail;
+		}
+		/* The key travels in a header of every request on the object:
+		 * S3 refuses SSE-C over plain HTTP, and so does vtl before
+		 * sending it (Amazon S3 User Guide, SSE-C: "you must use
+		 * HTTPS"). */
+		if (strcmp(s->scheme ? s->scheme : "", "https")) {
+			rc = store_set_err(err, -EINVAL, 0, NULL, NULL,
+					   "s3 store for bucket %s: SSE-C sends the key with every "
+					   "request, so the endpoint must be https://, not %s://%s",
+					   cfg->bucket, s->scheme ? s->scheme : "?",
+					   s->host ? s->host : "?");
+			goto fail;
+		}
+		EVP_EncodeBlock((unsigned char *)s->ssec_key, cfg->sse_c_key,
+				STORE_SSE_C_KEY_BYTES);
+		store_md5_base64(cfg->sse_c_key, STORE_SSE_C_KEY_BYTES, s->ssec_md5);
+	}
+	/* AWS's ETags of SSE-KMS and SSE-C objects are not their MD5. */
+	if (cfg->sse == STORE_SSE_KMS || cfg->sse == STORE_SSE_C)
+		s->get_md5_check = 0;
 	if (!s->scheme || !s->host || !s->bucket || !s->region) {
 		rc = store_set_err(err, -ENOMEM, 0, NULL, NULL, "s3 store: out of memory");
 		goto fail;

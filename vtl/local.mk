@@ -5,7 +5,8 @@ noinst_LIBRARIES += libvtl.a
 libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
 	vtl/lifecycle.c vtl/lifecycle.h vtl/datadir.c vtl/datadir.h vtl/autocreate.c \
 	vtl/record.c vtl/record.h \
-	vtl/store_config.c vtl/store_config.h \
+	vtl/store_config.c vtl/store_config.h vtl/keyfile.c vtl/keyfile.h \
+	vtl/keys.c vtl/keys.h vtl/keys_rotate.c \
 	vtl/ctl.c vtl/ctl.h vtl/ctl_int.h vtl/ctl_requests.c vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/upload_util.c \
@@ -42,6 +43,15 @@ tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/
 	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_catalog_test_catalog_LDADD = $(LIB_TEST_LIBS)
+
+# The key hierarchy of library-managed encryption: master keys from a file
+# and a command, wrapping, rotation on a real catalog killed and resumed
+# (tests/vtl/test_keys.c).
+check_PROGRAMS += tests/vtl/test_keys
+TESTS += tests/vtl/test_keys
+tests_vtl_test_keys_SOURCES = tests/vtl/test_keys.c
+tests_vtl_test_keys_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_vtl_test_keys_LDADD = $(LIB_TEST_LIBS)
 
 # The uploader and the shelf end to end: the real vtld and vtlctl, a drive
 # written with libiscsi, the local-directory store checked by the test

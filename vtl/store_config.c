@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "datadir.h"
+#include "keyfile.h"
 
 #define MIB (1ull << 20)
 
@@ -51,6 +54,49 @@ static void s3_config_of(const struct store_config *c, struct store_s3_config *s
 								 : STORE_S3_AUTO;
 }
 
+/* The [store] encryption keys into sc; with SSE-C the key is read into
+ * key (which sc then points at). */
+static int sse_config_of(const struct store_config *c, struct store_s3_config *sc,
+			 unsigned char key[STORE_SSE_C_KEY_BYTES], char *err, size_t errlen)
+{
+	if (c->sse_customer_key_file[0]) {
+		if (c->sse[0]) {
+			snprintf(err, errlen,
+				 "[store] sse = %s and sse_customer_key_file name two "
+				 "encryptions; S3 applies one: keep sse_customer_key_file for "
+				 "SSE-C, or sse for the service's keys",
+				 c->sse);
+			return -EINVAL;
+		}
+		int rc = keyfile_read(c->sse_customer_key_file, key, STORE_SSE_C_KEY_BYTES,
+				      "[store] sse_customer_key_file", err, errlen);
+		if (rc)
+			return rc;
+		sc->sse = STORE_SSE_C;
+		sc->sse_c_key = key;
+		return 0;
+	}
+	if (c->sse_kms_key_id[0] && strcmp(c->sse, "aws:kms")) {
+		snprintf(err, errlen,
+			 "[store] sse_kms_key_id = %s is for sse = aws:kms, but sse is %s: set "
+			 "sse = aws:kms, or remove the key id",
+			 c->sse_kms_key_id, c->sse[0] ? c->sse : "not set");
+		return -EINVAL;
+	}
+	if (!strcmp(c->sse, "AES256")) {
+		sc->sse = STORE_SSE_S3;
+	} else if (!strcmp(c->sse, "aws:kms")) {
+		sc->sse = STORE_SSE_KMS;
+		sc->sse_kms_key_id = c->sse_kms_key_id[0] ? c->sse_kms_key_id : NULL;
+	}
+	return 0;
+}
+
+void store_config_sse_probe_key(const struct store_config *c, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%ssse-probe", c->prefix);
+}
+
 int store_config_open(const struct store_config *c, const char *data_dir, struct store **out,
 		      char *err, size_t errlen)
 {
@@ -58,6 +104,14 @@ int store_config_open(const struct store_config *c, const char *data_dir, struct
 	memset(&se, 0, sizeof(se));
 	int rc;
 	if (strcmp(c->type, "local") == 0) {
+		if (c->sse[0] || c->sse_customer_key_file[0]) {
+			snprintf(err, errlen,
+				 "[store] %s is server-side encryption, which only an S3 store "
+				 "has (type = s3); a local store is a directory of vtld's "
+				 "(mode 0700): remove the key",
+				 c->sse[0] ? "sse" : "sse_customer_key_file");
+			return -EINVAL;
+		}
 		char path[PATH_MAX];
 		if (c->path[0])
 			snprintf(path, sizeof(path), "%s", c->path);
@@ -71,7 +125,12 @@ int store_config_open(const struct store_config *c, const char *data_dir, struct
 			snprintf(err, errlen, "[store] type = s3 needs a bucket");
 			return -EINVAL;
 		}
+		unsigned char key[STORE_SSE_C_KEY_BYTES];
+		rc = sse_config_of(c, &sc, key, err, errlen);
+		if (rc)
+			return rc;
 		rc = store_s3_open(&sc, out, &se);
+		OPENSSL_cleanse(key, sizeof(key));
 	} else {
 		snprintf(err, errlen, "[store] type = %s: use local or s3", c->type);
 		return -EINVAL;

@@ -32,7 +32,16 @@ struct store_config {
 	char profile[64];
 	char access_key[128]; /* "": the environment or the profile */
 	char secret_key[128]; /* used for signing only, never logged */
-	uint64_t part_size;   /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
+	/* Server-side encryption (docs/object-store.md, "Server-side
+	 * encryption"): sse "" (none), "AES256" or "aws:kms" with
+	 * sse_kms_key_id; or SSE-C with the 32-byte key in
+	 * sse_customer_key_file (mode 0600), read when the store is opened
+	 * and held only by the S3 backend. Checked at start against the
+	 * service's answer (store_sse_check). */
+	char sse[16];
+	char sse_kms_key_id[256];
+	char sse_customer_key_file[PATH_MAX];
+	uint64_t part_size; /* bytes; >= 5 MiB; raised so a segment needs <= 10,000 parts */
 	/* Parts in flight at once, 1..STORE_PARALLEL_MAX. */
 	unsigned parallel_parts;
 	char archive_class[STORE_CLASS_MAX]; /* "" keeps STANDARD */
@@ -82,6 +91,9 @@ int store_config_open(const struct store_config *c, const char *data_dir, struct
 int store_config_open_shelf(const struct store_config *c, const char *data_dir, struct store *st,
 			    struct store **out, struct store_config *sc, char *err, size_t errlen);
 void store_config_close_shelf(struct store *shelf, struct store *st);
+
+/* The key under which vtld probes the store's encryption at start. */
+void store_config_sse_probe_key(const struct store_config *c, char *out, size_t outsz);
 
 /* An S3 store opened with another configuration takes c's credentials and
  * ca_bundle (store_s3_reconfigure); its other keys need a new store. */

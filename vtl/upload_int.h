@@ -169,6 +169,9 @@ struct upl {
 	upl_reload_fn reload;
 	void *reload_arg;
 	bool swept; /* the orphan sweep has run (it waits out a hold) */
+	/* The store's server-side encryption was checked (store_sse_check):
+	 * until then nothing is written to it. */
+	bool sse_ok;
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;

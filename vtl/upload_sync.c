@@ -151,7 +151,9 @@ static int put_part(struct upl *u, const struct window *w, const struct part_job
 		return rc;
 	struct cat_upl_part p = {.number = j->number, .size = j->len};
 	bool adopt = false;
-	if (j->listed[0]) {
+	/* A part the store lists is recognised by its MD5, where ETags are
+	 * MD5s (store_etags_are_md5); elsewhere it is sent again. */
+	if (j->listed[0] && store_etags_are_md5(u->st)) {
 		store_md5_hex(wk->buf, j->len, p.etag);
 		adopt = strcmp(p.etag, j->listed) == 0;
 	}
@@ -528,7 +530,12 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	char etag[STORE_ETAG_MAX] = "", want[STORE_ETAG_MAX] = "";
 	upl_activity(u, "completing %s (%zu parts)", key, nsp);
 	rc = store_mpu_complete(u->st, key, s->upload_id, sp, nsp, etag, &se);
-	if (!rc)
+	/* S3's multipart ETag follows from the parts' only where those are
+	 * MD5s; elsewhere (SSE-KMS, SSE-C) the object is checked by its size
+	 * and the ETag the completion gave (each part was checked by the
+	 * store against its Content-MD5 when sent). */
+	bool md5 = store_etags_are_md5(u->st);
+	if (!rc && md5)
 		rc = store_multipart_etag(sp, nsp, want);
 	free(sp);
 	if (rc == -ENOENT)
@@ -537,6 +544,8 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 		return upl_errf(u, &se, rc, 0, "cannot complete %s: %s", key, se.msg);
 	struct store_object_info info;
 	rc = store_head(u->st, key, &info, &se);
+	if (!rc && !md5)
+		upl_copy_str(want, sizeof(want), etag[0] ? etag : info.etag);
 	if (rc || info.size != total || (etag[0] && strcmp(etag, want) != 0) ||
 	    strcmp(info.etag, want) != 0)
 		return upl_errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,

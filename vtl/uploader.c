@@ -528,6 +528,40 @@ static bool tape_held(struct upl *u, const char *bc)
 
 /* Abort the orphaned uploads (upl_sweep_orphans) once, at the first round the
  * store is not held; false when the store is held now. */
+/* store_sse_check on the library's store and on a shelf store of its own;
+ * sets u->sse_ok when both encrypt as asked. The first error into se. */
+static int check_sse(struct upl *u, struct store_err *se)
+{
+	memset(se, 0, sizeof(*se));
+	for (int i = 0; i < 2; i++) {
+		struct store *where = i ? u->shelf_st : u->st;
+		if (!where || (i && where == u->st))
+			continue;
+		char probe[STORE_KEY_MAX];
+		store_config_sse_probe_key(i ? &u->shelf_cfg : &u->cfg, probe, sizeof(probe));
+		int rc = store_sse_check(where, probe, se);
+		if (rc)
+			return rc;
+	}
+	u->sse_ok = true;
+	return 0;
+}
+
+/* Before any write of a round: the encryption check, until it passes
+ * (false: the round is held, as by any store error). */
+static bool sse_once(struct upl *u)
+{
+	if (u->sse_ok)
+		return true;
+	begin_upload(u, "(encryption check)");
+	struct store_err se;
+	int rc = check_sse(u, &se);
+	if (rc)
+		upl_errf(u, &se, rc, 0, "[store] server-side encryption: %s",
+			 se.msg[0] ? se.msg : strerror(-rc));
+	return !upload_outcome(u, NULL, rc, !rc);
+}
+
 static bool sweep_once(struct upl *u)
 {
 	if (u->swept)
@@ -571,6 +605,8 @@ static void round_once(struct upl *u)
 	 * store until the next try is due (or `vtlctl store retry`). */
 	bool due, held = store_held(u, &due) && !due;
 	uint64_t p0 = progress(u);
+	if (!held)
+		held = !sse_once(u);
 	if (!held)
 		held = !sweep_once(u);
 	for (size_t i = 0; i < n && !held && !upl_stopping(u); i++) {
@@ -731,6 +767,21 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 				     errlen);
 	if (rc)
 		goto fail;
+	/* A service that answers that it does not encrypt as asked stops vtld
+	 * here; one that cannot be asked now (down, a certificate, a
+	 * credential) is asked again before the first write of each round. */
+	struct store_err sse_err;
+	rc = check_sse(u, &sse_err);
+	if (rc && !strcmp(sse_err.code, STORE_SSE_NOT_APPLIED)) {
+		snprintf(err, errlen, "[store] server-side encryption: %s", sse_err.msg);
+		goto fail;
+	}
+	if (rc)
+		upl_logf(u, 1,
+			 "[store] server-side encryption not checked yet (%s); nothing is written "
+			 "to the store until it is",
+			 sse_err.msg[0] ? sse_err.msg : strerror(-rc));
+	rc = 0;
 	if (c->object_lock) {
 		/* Where archived objects are must enforce their retention. */
 		struct store_err se;
@@ -1040,6 +1091,13 @@ static void reload_store(struct upl *u, char *note, size_t cap)
 	note_key(changed, sizeof(changed), o->cache_limit != c->cache_limit, "cache_limit");
 	note_key(changed, sizeof(changed), o->idle_secs != c->idle_secs, "idle_complete");
 	note_key(changed, sizeof(changed), o->upload_nice != c->upload_nice, "upload_nice");
+	/* The encryption is the store's, opened and checked at start. */
+	note_key(changed, sizeof(changed), strcmp(o->sse, c->sse), "sse");
+	note_key(changed, sizeof(changed), strcmp(o->sse_kms_key_id, c->sse_kms_key_id),
+		 "sse_kms_key_id");
+	note_key(changed, sizeof(changed),
+		 strcmp(o->sse_customer_key_file, c->sse_customer_key_file),
+		 "sse_customer_key_file");
 	size_t n = 0;
 	if (strcmp(o->type, "s3") == 0 && strcmp(c->type, "s3") == 0) {
 		struct store_err se;

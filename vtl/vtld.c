@@ -214,8 +214,11 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 		return rc;
 	}
 	upl_set_reload(*out, reload_store, NULL);
-	vlog(VTL_LOG_INFO, "object store: %s%s%s, prefix \"%s\"", store_backend(st),
-	     cfg->store.bucket[0] ? " bucket " : "", cfg->store.bucket, cfg->store.prefix);
+	vlog(VTL_LOG_INFO, "object store: %s%s%s, prefix \"%s\"%s%s", store_backend(st),
+	     cfg->store.bucket[0] ? " bucket " : "", cfg->store.bucket, cfg->store.prefix,
+	     cfg->store.sse_customer_key_file[0] || cfg->store.sse[0] ? ", server-side encryption "
+								      : "",
+	     cfg->store.sse_customer_key_file[0] ? "SSE-C" : cfg->store.sse);
 	return 0;
 }
 

@@ -183,6 +183,22 @@ static int store_key(struct store_config *s, const char *name, const char *v, co
 		return set_str(s->access_key, sizeof(s->access_key), v) ? 1 : 0;
 	if (strcasecmp(name, "secret_access_key") == 0)
 		return set_str(s->secret_key, sizeof(s->secret_key), v) ? 1 : 0;
+	if (strcasecmp(name, "sse") == 0) {
+		/* Amazon S3 API Reference, PutObject: x-amz-server-side-encryption. */
+		*why = "use AES256 or aws:kms (for SSE-C set sse_customer_key_file instead)";
+		if (!strcasecmp(v, "none") || !v[0])
+			return set_str(s->sse, sizeof(s->sse), "") ? 1 : 0;
+		if (!strcmp(v, "AES256") || !strcmp(v, "aws:kms"))
+			return set_str(s->sse, sizeof(s->sse), v) ? 1 : 0;
+		return 1;
+	}
+	if (strcasecmp(name, "sse_kms_key_id") == 0)
+		return set_str(s->sse_kms_key_id, sizeof(s->sse_kms_key_id), v) ? 1 : 0;
+	if (strcasecmp(name, "sse_customer_key_file") == 0) {
+		*why = "the path of a file of mode 0600 holding a 32-byte key";
+		return set_str(s->sse_customer_key_file, sizeof(s->sse_customer_key_file), v) ? 1
+											      : 0;
+	}
 	if (strcasecmp(name, "addressing") == 0) {
 		*why = "use auto, path or virtual";
 		return (strcmp(v, "auto") && strcmp(v, "path") && strcmp(v, "virtual")) ||

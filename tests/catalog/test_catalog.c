@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_key.h"
 
 static char dir[256];
 static char dbpath[300];
@@ -101,8 +102,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 4);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 4);
+	cr_assert_eq(cat_schema_version(C), 5);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 5);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -545,6 +546,24 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 	tlib_stop(&t);
 }
 
+/* ---- Tape keys (migration 5) ---------------------------------------------- */
+
+Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
+{
+	make_library();
+	cr_assert_eq(create("KEY001L8"), 0);
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(sql_exec("DROP TABLE tape_keys; PRAGMA user_version = 4"), SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_schema_version(C), 5);
+	struct cat_key_row r;
+	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), -ENOENT);
+	cr_assert_eq(cat_key_set(C, "KEY001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
+	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), 0);
+	cr_assert_str_eq(r.master_id, "0123456789abcdef");
+}
+
 /* ---- Pools (migration 3) -------------------------------------------------- */
 
 Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
@@ -553,8 +572,9 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 	cr_assert_eq(create("OLD001L8"), 0);
 	cat_close(C);
 	C = NULL;
-	/* Back to what migration 2 left: no pools, no lock columns. */
-	cr_assert_eq(sql_exec("DROP TRIGGER tapes_pool_insert; DROP TRIGGER tapes_pool_update;"
+	/* Back to what migration 2 left: no pools, no lock columns, no keys. */
+	cr_assert_eq(sql_exec("DROP TABLE tape_keys;"
+			      "DROP TRIGGER tapes_pool_insert; DROP TRIGGER tapes_pool_update;"
 			      "DROP TRIGGER pools_in_use; DROP TABLE autocreate; DROP TABLE pools;"
 			      "ALTER TABLE tapes DROP COLUMN lock_mode;"
 			      "ALTER TABLE tapes DROP COLUMN retain_until;"
@@ -563,7 +583,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 			      "PRAGMA user_version = 2"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 4);
+	cr_assert_eq(cat_schema_version(C), 5);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
 	cr_assert_str_eq(t.pool, "default");

@@ -17,6 +17,10 @@
 #   rgw.sh quota DIR BUCKET BYTES
 #                      sets the bucket's quota to BYTES (-1: none), so that
 #                      radosgw answers QuotaExceeded beyond it.
+#   rgw.sh raw DIR NAME OUT
+#                      the bytes RADOS holds for the objects whose names
+#                      contain NAME, into OUT (what is at rest on the
+#                      server, to tell encrypted from clear).
 #   rgw.sh stop DIR    stops exactly the daemons started in DIR (pid files)
 #                      and removes DIR.
 #
@@ -103,6 +107,13 @@ start() {
 	ssl_port=$(free_port)
 	other_port=$(free_port)
 	make_certs "$dir/tls"
+	# SSE-KMS with radosgw's testing backend: key ids mapped to 256-bit
+	# keys in the configuration itself (docs/object-store.md, "Server-side
+	# encryption"); random for each cluster.
+	kms_keys=""
+	for kid in vtl-test-key-1 vtl-test-key-2; do
+		kms_keys="$kms_keys${kms_keys:+ }$kid=$(openssl rand -base64 32)"
+	done
 	conf="$dir/ceph.conf"
 	cat >"$conf" <<CONF
 [global]
@@ -144,6 +155,8 @@ rgw frontends = beast endpoint=127.0.0.1:$rgw_port ssl_endpoint=127.0.0.1:$ssl_p
 rgw data = $dir/rgw
 rgw dns name = localhost
 rgw enable usage log = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = $kms_keys
 CONF
 	echo "$rgw_port" >"$dir/rgw.port"
 
@@ -224,6 +237,27 @@ stop() {
 	rm -rf "$dir"
 }
 
+# The bytes radosgw keeps in RADOS for the objects whose RADOS names hold
+# $3 (an S3 key names its head object, "MARKER_KEY", and its multipart and
+# tail objects), concatenated into $4: what is at rest, below S3.
+if [ $# -eq 4 ] && [ "$1" = raw ]; then
+	dir=$2
+	conf="$dir/ceph.conf"
+	: >"$4"
+	found=0
+	for pool in $(timeout 30 rados -c "$conf" lspools | grep '\.data$'); do
+		for obj in $(timeout 30 rados -c "$conf" -p "$pool" ls | grep -F -- "$3"); do
+			# An object deleted since the listing (vtld drops old
+			# manifests as it goes) is skipped.
+			timeout 30 rados -c "$conf" -p "$pool" get "$obj" "$4.part" 2>/dev/null || continue
+			cat "$4.part" >>"$4"
+			found=$((found + 1))
+		done
+	done
+	rm -f "$4.part"
+	[ "$found" -gt 0 ] || die "no RADOS object names $3"
+	exit 0
+fi
 if [ $# -eq 4 ] && [ "$1" = quota ]; then
 	dir=$2
 	conf="$dir/ceph.conf"
@@ -236,7 +270,7 @@ if [ $# -eq 4 ] && [ "$1" = quota ]; then
 	fi
 	exit 0
 fi
-[ $# -eq 2 ] || die "usage: rgw.sh start|stop DIR, or rgw.sh quota DIR BUCKET BYTES"
+[ $# -eq 2 ] || die "usage: rgw.sh start|stop DIR, rgw.sh quota DIR BUCKET BYTES, or rgw.sh raw DIR NAME OUT"
 dir=$2
 case "$1" in
 start)

@@ -93,6 +93,16 @@ void rgw_set_quota(const char *bucket, long long bytes)
 	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 }
 
+void rgw_raw(const char *name, const char *out)
+{
+	const char *dir = getenv("RGW_DIR");
+	cr_assert_not_null(dir, "no look at RADOS: this radosgw was not started by the tests "
+				"(RGW_ENDPOINT was set)");
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "sh '%s' raw '%s' '%s' '%s'", RGW_SH, dir, name, out);
+	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+}
+
 static void rgw_bucket(const char *bucket)
 {
 	if (getenv("VTL_RGW_ERROR"))

@@ -29,6 +29,12 @@ void rgw_fail(const char *why, const char *detail);
  * started here (RGW_DIR unset). */
 void rgw_set_quota(const char *bucket, long long bytes);
 
+/* The bytes RADOS holds for the objects whose RADOS names contain `name`
+ * (an S3 key names them), concatenated into the file `out`: what the
+ * server keeps at rest (tests/s3/rgw.sh raw). Fails the test when there is
+ * none, or when radosgw is not the one started here. */
+void rgw_raw(const char *name, const char *out);
+
 /* Start radosgw, create `bucket`, run the tests, stop radosgw. */
 int rgw_main(int argc, char *argv[], const char *bucket);
 

@@ -19,9 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iscsi.h>
+#include <openssl/evp.h>
 
 #include "s3/store.h"
 #include "tests/s3/rgw_fixture.h"
@@ -352,6 +355,310 @@ Test(store_rgw_vtld, a_certificate_for_another_name_is_refused_naming_endpoint_a
 	cr_assert_eq(vp_ctl(&vtl, out, sizeof(out), "store retry"), 1, "%s", out);
 	cr_assert(strstr(out, "[store] endpoint changed: they take a restart of vtld"), "%s", out);
 	cr_assert(strstr(out, "uploads still wait for a person"), "%s", out);
+}
+
+/* ---- Server-side encryption --------------------------------------------- */
+
+/* A 32-byte SSE-C key in a new private directory apart from vtld's (so that
+ * the grep of vtld's data directory cannot find it there), as base64. */
+static void sse_c_key_file(char *path, size_t cap, unsigned char key[32], mode_t mode)
+{
+	char dir[] = "/tmp/vtl-ssec-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	for (int i = 0; i < 32; i++)
+		key[i] = (unsigned char)(rand() & 0xff);
+	snprintf(path, cap, "%s/key", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	char b64[64];
+	EVP_EncodeBlock((unsigned char *)b64, key, 32);
+	fprintf(f, "%s\n", b64);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+static void remove_key_file(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	unlink(path);
+	*strrchr(dir, '/') = 0;
+	rmdir(dir);
+}
+
+/* Occurrences of needle in the file at path. */
+static size_t count_in_file(const char *path, const void *needle, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	size_t cap = 1 << 20, len = 0, hits = 0;
+	char *buf = malloc(cap);
+	size_t got;
+	while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += got;
+		if (len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+	}
+	fclose(f);
+	for (const char *p = buf; (p = memmem(p, len - (size_t)(p - buf), needle, n)); p++)
+		hits++;
+	free(buf);
+	return hits;
+}
+
+static const void *grep_needle[2];
+static size_t grep_len[2];
+static char grep_hit[PATH_MAX];
+
+static int grep_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	for (int i = 0; flag == FTW_F && i < 2 && !grep_hit[0]; i++)
+		if (grep_needle[i] && count_in_file(path, grep_needle[i], grep_len[i]))
+			snprintf(grep_hit, sizeof(grep_hit), "%s", path);
+	return 0;
+}
+
+/* No file under dir (catalog, medium, cache, logs) holds the key, raw or as
+ * base64. */
+static void no_key_under(const char *dir, const unsigned char key[32])
+{
+	char b64[64];
+	EVP_EncodeBlock((unsigned char *)b64, key, 32);
+	grep_needle[0] = key;
+	grep_len[0] = 32;
+	grep_needle[1] = b64;
+	grep_len[1] = strlen(b64);
+	grep_hit[0] = 0;
+	cr_assert_eq(nftw(dir, grep_one, 16, FTW_PHYS), 0);
+	cr_assert_eq(grep_hit[0], 0, "the SSE-C key is in %s", grep_hit);
+}
+
+/* The "LVTR" record magic (docs/medium-format.md) in what RADOS keeps of a
+ * tape: every record of a segment in clear has one; ciphertext has one by
+ * chance in 2^32 four-byte windows, so at most one is allowed. When key is
+ * not NULL, RADOS must not hold it either, raw or as base64 (radosgw keeps
+ * only a salted HMAC of an SSE-C key). */
+static size_t magic_at_rest_without(const char *bc, const unsigned char *key)
+{
+	char path[] = "/tmp/vtl-raw-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	rgw_raw(bc, path);
+	size_t n = count_in_file(path, "LVTR", 4);
+	if (key) {
+		char b64[64];
+		EVP_EncodeBlock((unsigned char *)b64, key, 32);
+		cr_assert_eq(count_in_file(path, key, 32), 0, "the SSE-C key is in RADOS");
+		cr_assert_eq(count_in_file(path, b64, strlen(b64)), 0,
+			     "the SSE-C key is in RADOS as base64");
+	}
+	unlink(path);
+	return n;
+}
+
+static size_t magic_at_rest(const char *bc)
+{
+	return magic_at_rest_without(bc, NULL);
+}
+
+/* [store] sse_customer_key_file: every object of a tape is kept by
+ * radosgw under the key; the test's client without it is refused by the
+ * server; vtld writes, evicts, fetches back with ranged reads, archives (a
+ * copy under the key), retrieves and rebuilds with it; and the key is in
+ * none of vtld's files, nor in what the server keeps. */
+Test(store_rgw_vtld, sse_c_tape_is_encrypted_at_rest_and_round_trips_without_the_key_leaking)
+{
+	static const char bucket[] = "vtl-ssec";
+	char conf[4096], out[8192], keyfile[PATH_MAX], extra[PATH_MAX + 200];
+	unsigned char key[32];
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	sse_c_key_file(keyfile, sizeof(keyfile), key, 0600);
+	struct store *plain = open_tls(bucket);
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, tls_env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = tls_env("RGW_CA_BUNDLE");
+	cfg.sse = STORE_SSE_C;
+	cfg.sse_c_key = key;
+	struct store *st = rgw_open(&cfg);
+	snprintf(extra, sizeof(extra),
+		 "sse_customer_key_file = %s\ncache_limit = 12M\narchive_storage_class = GLACIER\n",
+		 keyfile);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, extra);
+	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create SSC001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "SSC001L8", 53, 24);
+	vp_wait_uploaded(&vtl, "SSC001L8");
+	compare_store(&vtl, st, "SSC001L8");
+	/* The server refuses the segment to a client without the key. */
+	char tmp[64];
+	size_t n;
+	struct store_err err;
+	cr_assert_neq(store_get(plain, "tapes/SSC001L8/seg/0000000000000001", 0, sizeof(tmp), tmp,
+				&n, NULL, &err),
+		      0, "the segment reads without the key");
+	cr_assert_eq(err.http_status, 400, "%s", err.msg);
+	cr_assert_leq(magic_at_rest("SSC001L8"), 1, "records in clear in RADOS");
+	cr_assert_geq(vp_status_until(&vtl, "evicted_segments", 1, out, sizeof(out)), 1,
+		      "nothing evicted: %s", out);
+	read_back("SSC001L8", 53, 24);
+
+	vp_ctl_ok(&vtl, "tape archive SSC001L8 --wait", out, sizeof(out));
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, "tapes/SSC001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	cr_assert_str_eq(info.sse, "SSE-C");
+	vp_ctl_ok(&vtl, "tape retrieve SSC001L8 --wait", out, sizeof(out));
+	read_back("SSC001L8", 53, 24);
+	cr_assert_leq(magic_at_rest_without("SSC001L8", key), 1,
+		      "records in clear in RADOS after archive");
+	no_key_under(vtl.dir, key);
+
+	/* A new machine with the key file rebuilds from the bucket. */
+	vp_stop(&vtl);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "SSC001L8") && strstr(out, "recovered"), "%s", out);
+	read_back("SSC001L8", 53, 24);
+	no_key_under(vtl.dir, key);
+	unsetenv("VTL_SEGMENT_SIZE");
+	store_close(st);
+	store_close(plain);
+	remove_key_file(keyfile);
+}
+
+/* [store] sse = aws:kms with radosgw's testing KMS: the tape is encrypted
+ * at rest under the named key and reads back. */
+Test(store_rgw_vtld, sse_kms_tape_is_encrypted_at_rest_under_the_named_key)
+{
+	static const char bucket[] = "vtl-ssekms";
+	char conf[4096], out[8192];
+	struct store *st = open_tls(bucket);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true,
+		   "sse = aws:kms\nsse_kms_key_id = vtl-test-key-2\ncache_limit = 12M\n");
+	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create KMS001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "KMS001L8", 59, 12);
+	vp_wait_uploaded(&vtl, "KMS001L8");
+	compare_store(&vtl, st, "KMS001L8");
+	struct store_object_info info;
+	struct store_err err;
+	cr_assert_eq(store_head(st, "tapes/KMS001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.sse, "aws:kms");
+	cr_assert_str_eq(info.sse_kms_key_id, "vtl-test-key-2");
+	cr_assert_leq(magic_at_rest("KMS001L8"), 1, "records in clear in RADOS");
+	read_back("KMS001L8", 59, 12);
+	cr_assert_eq(log_count(&vtl, "server-side encryption aws:kms"), 1);
+	/* Another key takes a restart: the store was opened and checked with
+	 * this one. */
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true,
+		   "sse = aws:kms\nsse_kms_key_id = vtl-test-key-1\ncache_limit = 12M\n");
+	rewrite_config(conf);
+	vp_ctl(&vtl, out, sizeof(out), "store retry");
+	cr_assert(strstr(out, "[store] sse_kms_key_id changed: they take a restart"), "%s", out);
+	unsetenv("VTL_SEGMENT_SIZE");
+	store_close(st);
+}
+
+/* An SSE-C store that cannot be asked at start (its certificate does not
+ * verify without ca_bundle) does not stop vtld: nothing is written to it
+ * until the check passes, and once ca_bundle is set the tape goes up,
+ * under the key. */
+Test(store_rgw_vtld, sse_not_checkable_at_start_holds_every_write_until_it_is_checked)
+{
+	static const char bucket[] = "vtl-ssec-later";
+	char conf[4096], out[16384], keyfile[PATH_MAX], extra[PATH_MAX + 64];
+	unsigned char key[32];
+	sse_c_key_file(keyfile, sizeof(keyfile), key, 0600);
+	struct store *plain = open_tls(bucket);
+	snprintf(extra, sizeof(extra), "sse_customer_key_file = %s\n", keyfile);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, false, extra);
+	vp_start(&vtl, conf);
+	cr_assert_eq(log_count(&vtl, "server-side encryption not checked yet"), 1);
+	vp_ctl_ok(&vtl, "tape create SSL001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "SSL001L8", 71, 2);
+	int i;
+	for (i = 0; i < 300; i++) {
+		vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+		if (strstr(out, "\"held_by\": \"certificate\""))
+			break;
+		usleep(100000);
+	}
+	cr_assert_lt(i, 300, "not held: %s", out);
+	cr_assert(strstr(out, "server-side encryption"), "%s", out);
+	struct store_object_info info;
+	struct store_err err;
+	cr_assert_eq(store_head(plain, "tapes/SSL001L8/seg/0000000000000001", &info, &err), -ENOENT,
+		     "written before the check");
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, extra);
+	rewrite_config(conf);
+	vp_ctl_ok(&vtl, "store retry", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "SSL001L8");
+	struct store_s3_config cfg;
+	rgw_s3_config(&cfg, bucket, tls_env("RGW_HTTPS_ENDPOINT"));
+	cfg.ca_bundle = tls_env("RGW_CA_BUNDLE");
+	cfg.sse = STORE_SSE_C;
+	cfg.sse_c_key = key;
+	struct store *st = rgw_open(&cfg);
+	compare_store(&vtl, st, "SSL001L8");
+	cr_assert_eq(store_head(st, "tapes/SSL001L8/seg/0000000000000001", &info, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(info.sse, "SSE-C");
+	vp_stop(&vtl);
+	store_close(st);
+	store_close(plain);
+	remove_key_file(keyfile);
+}
+
+/* Encryption the service does not apply, and a key file others can read,
+ * stop vtld at start with the reason and the fix; nothing is written. */
+Test(store_rgw_vtld, sse_the_service_ignores_or_a_readable_key_file_stops_vtld_at_start)
+{
+	static const char bucket[] = "vtl-sse-refused";
+	char conf[4096], log[16384], keyfile[PATH_MAX], extra[PATH_MAX + 64];
+	struct store *st = open_tls(bucket);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, "");
+	vp_start(&vtl, conf);
+	vp_terminate(&vtl);
+	/* radosgw 16 takes SSE-S3's header and stores in clear. */
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true,
+		   "sse = AES256\n");
+	rewrite_config(conf);
+	cr_assert_neq(vp_start_fails(&vtl, log, sizeof(log)), 0);
+	cr_assert(strstr(log, "[store] server-side encryption") && strstr(log, "AES256") &&
+		      strstr(log, "stored in clear") && strstr(log, bucket),
+		  "%s", log);
+	struct store_object_info info;
+	struct store_err err;
+	cr_assert_eq(store_head(st, "sse-probe", &info, &err), -ENOENT, "probe left: %s", err.msg);
+	/* A key file of mode 0644. */
+	unsigned char key[32];
+	sse_c_key_file(keyfile, sizeof(keyfile), key, 0644);
+	snprintf(extra, sizeof(extra), "sse_customer_key_file = %s\n", keyfile);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, extra);
+	rewrite_config(conf);
+	cr_assert_neq(vp_start_fails(&vtl, log, sizeof(log)), 0);
+	cr_assert(strstr(log, keyfile) && strstr(log, "chmod 600"), "%s", log);
+	/* Both SSE-C and sse: S3 applies one. */
+	chmod(keyfile, 0600);
+	snprintf(extra, sizeof(extra), "sse = aws:kms\nsse_customer_key_file = %s\n", keyfile);
+	tls_config(conf, sizeof(conf), tls_env("RGW_HTTPS_ENDPOINT"), bucket, true, extra);
+	rewrite_config(conf);
+	cr_assert_neq(vp_start_fails(&vtl, log, sizeof(log)), 0);
+	cr_assert(strstr(log, "name two encryptions"), "%s", log);
+	vp_stop(&vtl);
+	remove_key_file(keyfile);
+	store_close(st);
 }
 
 int main(int argc, char *argv[])

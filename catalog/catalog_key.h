@@ -1,0 +1,38 @@
+/*
+ * catalog_key.h - each tape's data key, wrapped by a master key, and the
+ * id of that master key (docs/design.md, "Encryption of cartridges at
+ * rest"; schema in migration 5 of catalog.c). The wrapped key is text the
+ * catalog does not interpret (vtl/keys.h makes and opens it); the master
+ * id names which master key wrapped it, so that a rotation knows which
+ * tapes it has still to do.
+ *
+ * Same rules as catalog.h: 0 or a negative errno, nothing printed, each
+ * function one statement. A write for a barcode the catalog does not know
+ * is -ENOENT and writes nothing; a read of a tape without a key is
+ * -ENOENT.
+ */
+#ifndef VTL_CATALOG_KEY_H
+#define VTL_CATALOG_KEY_H
+
+#include <stddef.h>
+
+#include "catalog.h"
+
+#define CAT_WRAPPED_MAX	  256
+#define CAT_MASTER_ID_MAX 17 /* 16 hex digits */
+
+struct cat_key_row {
+	char barcode[CAT_BARCODE_MAX + 1];
+	char wrapped[CAT_WRAPPED_MAX];
+	char master_id[CAT_MASTER_ID_MAX];
+};
+
+/* Insert or replace a tape's wrapped key; -EINVAL for an empty wrap or a
+ * master id not of 16 characters. */
+int cat_key_set(struct cat *c, const char *barcode, const char *wrapped, const char *master_id);
+int cat_key_get(struct cat *c, const char *barcode, struct cat_key_row *out);
+/* The tapes whose key is wrapped by a master other than except_master
+ * (NULL: all of them), in barcode order; malloc'd array. */
+int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **out, size_t *n);
+
+#endif
