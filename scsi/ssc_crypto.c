@@ -239,23 +239,30 @@ static bool params_check_reservation(struct scsi_dev *dev, struct params *p, uin
 
 /* ---- hooks for ssc.c ---- */
 
-bool ssc_crypto_prepare(struct scsi_dev *dev, struct scsi_cmd *cmd)
+/*
+ * Install the nexus's keys in the medium. For a READ, WRITE or VERIFY (io)
+ * the parameters must still be the ones the nexus expects; the next block
+ * encryption status page only asks whether the key in force fits.
+ */
+static bool prepare(struct scsi_dev *dev, struct scsi_cmd *cmd, bool io)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	struct ssc_crypto *c = d->crypto;
 	struct nexus_state *n = nexus_find(c, cmd->nexus);
 	struct params *p = params_of(c, n);
 
-	if (params_check_reservation(dev, p, cmd->nexus)) {
+	if (params_check_reservation(dev, p, cmd->nexus) && io) {
 		/* Cleared under this nexus's feet: it learns now, before it
 		 * could write a block in the clear it meant to encrypt. */
 		sense_set(cmd, SK_UNIT_ATTENTION,
 			  ASC_ENCRYPTION_PARAMETERS_CHANGED_BY_VENDOR_EVENT);
 		return false;
 	}
+	if (!p || !p->valid)
+		p = NULL;
 	/* A locked nexus works only under the key it locked to (SSC-4
 	 * 8.5.3.2 LOCK; HPE LTO: DATA PROTECT, 2Ah/13h on WRITE). */
-	if (n && n->lock && (p ? p->kic : 0) != n->kic_at_lock) {
+	if (io && n && n->lock && (p ? p->kic : 0) != n->kic_at_lock) {
 		sense_set(cmd, SK_DATA_PROTECT, ASC_ENCRYPTION_KEY_INSTANCE_COUNTER_CHANGED);
 		return false;
 	}
@@ -282,6 +289,11 @@ bool ssc_crypto_prepare(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	c->inst_kic = p ? p->kic : 0;
 	c->inst_valid = true;
 	return true;
+}
+
+bool ssc_crypto_prepare(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	return prepare(dev, cmd, true);
 }
 
 bool ssc_crypto_sense(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool valid_info,
@@ -466,7 +478,7 @@ static int page_next_block(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t *
 		return -1;
 	}
 	/* Whether the key in force would decrypt it. */
-	if (!ssc_crypto_prepare(dev, cmd))
+	if (!prepare(dev, cmd, false))
 		return -1;
 	int rc = tape_peek(d->tape, &nb);
 	if (rc < 0) {

@@ -769,6 +769,8 @@ Test(ssc_crypto, locked_nexus_refuses_to_work_under_another_key)
 	cdb_drain_ua(&dev, N1);
 	cmd6(&c, N1, WRITE_6, 0, 5, "after", 5, NULL, 0);
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_ENCRYPTION_KEY_INSTANCE_COUNTER_CHANGED);
+	/* The status pages still answer the locked nexus. */
+	cr_assert_eq(nbes(N1, NULL), 0x1, "at EOD");
 	/* N2, not locked, writes under its key. */
 	write_block(N2, "n2", 2);
 	/* Setting its parameters again unlocks N1 (LOCK 0). */
