@@ -488,13 +488,14 @@ static int page_next_block(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t *
 	*len = 16;
 	put_be16(b, TDE_NEXT_BLOCK_STATUS);
 	put_be64(b + 4, tape_pos(d->tape));
-	/* ENCRYPTION STATUS: 1h unable to determine (no object: EOD), 2h not
-	 * a logical block, 3h not encrypted, 5h encrypted and the key in
-	 * force decrypts it, 6h encrypted under another key. COMPRESSION
-	 * STATUS 0h: not reported. */
-	if (nb.kind == TAPE_EOD) {
-		b[12] = 0x1;
-	} else if (nb.kind != TAPE_BLOCK) {
+	/* ENCRYPTION STATUS: 2h not a logical block (a filemark, or EOD,
+	 * where there is no object at all: mhVTL answers the same), 3h not
+	 * encrypted, 5h encrypted and the key in force decrypts it, 6h
+	 * encrypted under another key. Never 1h (unable to determine): the
+	 * drive always knows, and stenc 1.0.7 answers 1h by spacing forward
+	 * a record at a time, and at EOD, where it cannot, uses memory it
+	 * has freed and crashes. COMPRESSION STATUS 0h: not reported. */
+	if (nb.kind != TAPE_BLOCK) {
 		b[12] = 0x2;
 	} else if (!nb.encrypted) {
 		b[12] = 0x3;
