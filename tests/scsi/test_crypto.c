@@ -852,3 +852,37 @@ Test(ssc_crypto, next_block_status_needs_a_cartridge)
 	cdb_assert_good(&c);
 	cr_assert_eq(b[24] & 0x80, 0, "AVFMV: no volume");
 }
+
+/* PERSISTENT RESERVE OUT (SPC-4 6.16): service action sa, TYPE type, the
+ * nexus's key and the service action reservation key. */
+static void prout(uint64_t nexus, uint8_t sa, uint8_t type, uint64_t key, uint64_t sa_key)
+{
+	struct scsi_cmd c;
+	uint8_t p[24] = {0};
+	uint8_t cdb[10] = {PERSISTENT_RESERVE_OUT, sa, type, 0, 0, 0, 0, 0, sizeof(p)};
+	put_be64(p, key);
+	put_be64(p + 8, sa_key);
+	cdb_exec(&dev, &c, nexus, cdb, 10, p, sizeof(p), NULL, 0);
+	cdb_assert_good(&c);
+}
+
+Test(ssc_crypto, ckorp_clears_the_key_when_the_registration_is_preempted)
+{
+	struct scsi_cmd c;
+	uint8_t pg[256], b[64];
+
+	prout(N1, 0x00, 0, 0, 0xa1); /* REGISTER */
+	prout(N2, 0x00, 0, 0, 0xb2);
+	prout(N1, 0x01, 0x01, 0xa1, 0); /* RESERVE, Write Exclusive */
+	spout(&c, N1, pg, sde(pg, SC_ALL, false, 0x02, 2, 2, key1, NULL, NULL));
+	cdb_assert_good(&c);
+	write_block(N1, secret, sizeof(secret));
+	spin(&c, N1, 0x20, 0x0020, b, sizeof(b));
+	cr_assert_eq(b[5], 2);
+	prout(N2, 0x04, 0x01, 0xb2, 0xa1); /* PREEMPT N1 */
+	cdb_drain_ua(&dev, N1);
+	spin(&c, N1, 0x20, 0x0020, b, sizeof(b));
+	cdb_assert_good(&c);
+	cr_assert_eq(b[5], 0, "cleared when N1's registration was preempted");
+	cr_assert_eq(b[6], 0);
+}
