@@ -10,7 +10,11 @@
  * data evicted from the page cache (POSIX_FADV_DONTNEED after the fsync),
  * so each reads from the device as a restore from tape would.
  *
- * The disks of shared machines are noisy, so the two sides alternate for
+ * A third pass writes and reads the same with drive encryption on (a
+ * 256-bit key set by SECURITY PROTOCOL OUT, AES-256-GCM per record,
+ * docs/scsi.md "Drive encryption"), compared with the plain vtl pass.
+ *
+ * The disks of shared machines are noisy, so the sides alternate for
  * ROUNDS rounds and the medians are compared.
  *
  * Usage: bench_stream [DIR [GIB [ROUNDS]]]   (defaults: ., 4, 3)
@@ -37,7 +41,7 @@
 #include "scsi/tape.h"
 
 #define RECORD (256u * 1024u)
-#define GIB (1024ull * 1024 * 1024)
+#define GIB    (1024ull * 1024 * 1024)
 
 static double now(void)
 {
@@ -100,8 +104,9 @@ static void evict_dir(const char *dir)
 static double dd_write(const char *file, uint64_t bytes)
 {
 	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of='%s' bs=256k count=%llu conv=fsync status=none",
-		 file, (unsigned long long)(bytes / RECORD));
+	snprintf(cmd, sizeof(cmd),
+		 "dd if=/dev/zero of='%s' bs=256k count=%llu conv=fsync status=none", file,
+		 (unsigned long long)(bytes / RECORD));
 	double t = now();
 	if (system(cmd) != 0)
 		die("dd write failed");
@@ -127,8 +132,37 @@ struct pass {
 	double write_mbs, read_mbs;
 };
 
-/* One vtl round: a fresh cartridge in a fresh drive, written and read. */
-static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf, uint8_t *rbuf)
+/* SECURITY PROTOCOL OUT, Set Data Encryption page: scope ALL I_T NEXUS,
+ * ENCRYPT and DECRYPT with key (SSC-4 8.5.3.2). */
+static void set_key(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t key[32])
+{
+	static uint8_t pg[52];
+	memset(pg, 0, sizeof(pg));
+	put_be16(pg, 0x0010);
+	put_be16(pg + 2, sizeof(pg) - 4);
+	pg[4] = 2u << 5;
+	pg[6] = 2;
+	pg[7] = 2;
+	pg[8] = 1;
+	put_be16(pg + 18, 32);
+	memcpy(pg + 20, key, 32);
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->nexus = 1;
+	cmd->cdb[0] = SECURITY_PROTOCOL_OUT;
+	cmd->cdb[1] = 0x20;
+	cmd->cdb[3] = 0x10;
+	put_be32(cmd->cdb + 6, sizeof(pg));
+	cmd->cdb_len = 12;
+	cmd->out = pg;
+	cmd->out_len = sizeof(pg);
+	if (run(dev, cmd) != SAM_STAT_GOOD)
+		die("SECURITY PROTOCOL OUT failed");
+}
+
+/* One vtl round: a fresh cartridge in a fresh drive, written and read;
+ * encrypted under key when key is not NULL. */
+static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf, uint8_t *rbuf,
+			     const uint8_t *key)
 {
 	char medium[4200];
 	snprintf(medium, sizeof(medium), "%s/tape", dir);
@@ -154,6 +188,8 @@ static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf
 		if (run(&dev, &cmd) == SAM_STAT_GOOD)
 			break;
 	}
+	if (key)
+		set_key(&dev, &cmd, key);
 
 	struct pass p;
 	double t = now();
@@ -247,18 +283,28 @@ int main(int argc, char **argv)
 		buf[i] = (uint8_t)x;
 	}
 
+	static const uint8_t key[32] = {0x42, 0x17, 0x99, 0x03, 0x5c, 0xe1, 0x28, 0x7a,
+					0xb0, 0x6d, 0x31, 0xf4, 0x0e, 0x8b, 0x55, 0xc2,
+					0x19, 0xa7, 0x4e, 0xd3, 0x60, 0x2f, 0x91, 0xbc,
+					0x07, 0x7e, 0xe5, 0x38, 0xca, 0x14, 0x6b, 0xf0};
 	double vw[MAX_ROUNDS], vr[MAX_ROUNDS], dw[MAX_ROUNDS], dr[MAX_ROUNDS];
+	double ew[MAX_ROUNDS], er[MAX_ROUNDS];
 	printf("stream %llu GiB, 256 KiB records, filemark (flush) every GiB, in %s, %d rounds\n",
 	       (unsigned long long)gib, base, rounds);
 	for (int r = 0; r < rounds; r++) {
-		struct pass p = vtl_round(dir, total, buf, rbuf);
+		struct pass p = vtl_round(dir, total, buf, rbuf, NULL);
 		vw[r] = p.write_mbs;
 		vr[r] = p.read_mbs;
 		dw[r] = dd_write(ddfile, total);
 		dr[r] = dd_read(ddfile, total);
 		unlink(ddfile);
-		printf("  round %d: vtl write %7.1f read %7.1f MB/s | dd write %7.1f read %7.1f MB/s\n",
-		       r + 1, vw[r], vr[r], dw[r], dr[r]);
+		p = vtl_round(dir, total, buf, rbuf, key);
+		ew[r] = p.write_mbs;
+		er[r] = p.read_mbs;
+		printf(
+		    "  round %d: vtl write %7.1f read %7.1f MB/s | dd write %7.1f read %7.1f MB/s"
+		    " | encrypted write %7.1f read %7.1f MB/s\n",
+		    r + 1, vw[r], vr[r], dw[r], dr[r], ew[r], er[r]);
 		fflush(stdout);
 	}
 	double mvw = median(vw, rounds), mvr = median(vr, rounds);
@@ -267,6 +313,10 @@ int main(int argc, char **argv)
 	       mvw, mdw, mvw / mdw);
 	printf("  read:  vtl %8.1f MB/s   dd            %8.1f MB/s   ratio %.2f (target >= 0.90)\n",
 	       mvr, mdr, mvr / mdr);
+	double mew = median(ew, rounds), mer = median(er, rounds);
+	printf("  drive encryption (AES-256-GCM): write %8.1f MB/s, %.2f of plain vtl;"
+	       " read %8.1f MB/s, %.2f of plain vtl\n",
+	       mew, mew / mvw, mer, mer / mvr);
 
 	if (rmdir(dir) != 0)
 		fprintf(stderr, "bench_stream: could not remove %s\n", dir);

@@ -96,6 +96,8 @@ void spc_nexus_gone(struct scsi_dev *dev, uint64_t nexus)
 		dev->resv6_held = false;
 	if (dev->prevent_removal && dev->prevent_nexus == nexus)
 		dev->prevent_removal = false;
+	if (dev->type->nexus_gone)
+		dev->type->nexus_gone(dev, nexus);
 }
 
 static void ua_push(struct spc_nexus *n, uint16_t asc_ascq)
@@ -150,6 +152,8 @@ void spc_lun_reset(struct scsi_dev *dev, uint64_t from_nexus)
 	 * every nexus. */
 	dev->resv6_held = false;
 	dev->prevent_removal = false;
+	if (dev->type->lun_reset)
+		dev->type->lun_reset(dev);
 	spc_ua_raise_all(dev, ASC_BUS_DEVICE_RESET_FUNCTION_OCCURRED);
 }
 

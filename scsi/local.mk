@@ -6,8 +6,11 @@ libvtlscsi_a_SOURCES = \
 	scsi/crc32c.c scsi/crc32c.h \
 	scsi/dispatch.c scsi/spc.c scsi/spc.h \
 	scsi/tape.c scsi/tape.h scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
+	scsi/tape_crypt.c \
 	scsi/tape_int.h \
-	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h \
+	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h scsi/ssc_crypto.c \
 	scsi/smc.c scsi/smc.h
 
-SCSI_LIBS = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS)
+libvtlscsi_a_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS)
+
+SCSI_LIBS = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRYPTO_LIBS)

@@ -207,6 +207,10 @@ struct scsi_dev_type {
 	 * dev_specific is the header byte, bd NULL when no descriptor was sent. */
 	int (*mode_select_header)(struct scsi_dev *dev, struct scsi_cmd *cmd, uint8_t dev_specific,
 				  const uint8_t *bd, uint16_t bd_offset);
+	/* State of the type that a logical unit reset (spc_lun_reset) or the
+	 * loss of an I_T nexus (spc_nexus_gone) ends; NULL when none. */
+	void (*lun_reset)(struct scsi_dev *dev);
+	void (*nexus_gone)(struct scsi_dev *dev, uint64_t nexus);
 };
 
 /* Device identity, shown by INQUIRY and VPD 0x80/0x83. Strings are ASCII,

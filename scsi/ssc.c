@@ -131,6 +131,8 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 	uint8_t key = SK_MEDIUM_ERROR;
 	uint16_t asc = write ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR;
 
+	if (ssc_crypto_sense(d, cmd, rc, valid_info, info))
+		return;
 	if (rc == -ENOMEM) {
 		key = SK_HARDWARE_ERROR;
 		asc = ASC_SYSTEM_RESOURCE_FAILURE;
@@ -423,6 +425,8 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	if (len == 0)
 		return; /* SSC-4 7.9: not an error, no motion */
+	if (!ssc_crypto_prepare(dev, cmd))
+		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, len))
 		return;
 	if (fixed)
@@ -458,6 +462,8 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	}
 	if (write_protected(d, cmd))
+		return;
+	if (!ssc_crypto_prepare(dev, cmd))
 		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, fixed ? count : len))
 		return;
@@ -797,6 +803,8 @@ static void ssc_verify(struct scsi_dev *dev, struct scsi_cmd *cmd)
 			return;
 		}
 	}
+	if (!ssc_crypto_prepare(dev, cmd))
+		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, count))
 		return;
 	if (bytcmp) {
@@ -850,6 +858,7 @@ static void load_medium(struct ssc_drive *d)
 	tape_rewind(d->tape);
 	(void)tape_count_load(d->tape);
 	tape_set_compression(d->tape, d->compression ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
+	ssc_crypto_loaded(d);
 	d->pew_reported = false;
 	d->state = SSC_LOADED;
 }
@@ -897,6 +906,7 @@ static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		if (flush(d, cmd))
 			return;
 		tape_rewind(d->tape);
+		ssc_crypto_demount(dev, cmd->nexus);
 	}
 	d->state = SSC_UNLOADED;
 }
@@ -1089,6 +1099,14 @@ static const struct scsi_op ssc_ops[] = {
      {ERASE_16, 0x03, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
      ssc_erase16,
      "ERASE(16)"},
+    /* SPC-4 6.30 / 6.31: INC_512 (byte 4 bit 7) is not supported. */
+    {SECURITY_PROTOCOL_IN,
+     0,
+     12,
+     OPF_DATA_IN,
+     {SECURITY_PROTOCOL_IN, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     ssc_security_protocol_in,
+     "SECURITY PROTOCOL IN"},
     SPC_OPS_SHARED,
     {SERVICE_ACTION_IN_12,
      SAI12_READ_MEDIA_SERIAL_NUMBER,
@@ -1097,6 +1115,13 @@ static const struct scsi_op ssc_ops[] = {
      {SERVICE_ACTION_IN_12, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
      ssc_read_media_serial,
      "READ MEDIA SERIAL NUMBER"},
+    {SECURITY_PROTOCOL_OUT,
+     0,
+     12,
+     OPF_DATA_OUT,
+     {SECURITY_PROTOCOL_OUT, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL},
+     ssc_security_protocol_out,
+     "SECURITY PROTOCOL OUT"},
 };
 
 /*
@@ -1113,6 +1138,8 @@ static struct scsi_dev_type ssc_type = {
     .mode_medium_type = ssc_mode_medium_type,
     .mode_block_desc = ssc_mode_block_desc,
     .mode_select_header = ssc_mode_select_header,
+    .lun_reset = ssc_crypto_lun_reset,
+    .nexus_gone = ssc_crypto_nexus_gone,
 };
 static pthread_once_t ssc_type_once = PTHREAD_ONCE_INIT;
 
@@ -1136,6 +1163,12 @@ int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
 		free(d);
 		return rc;
 	}
+	rc = ssc_crypto_init(d);
+	if (rc) {
+		spc_dev_destroy(dev);
+		free(d);
+		return rc;
+	}
 	d->cfg = *cfg;
 	d->state = SSC_EMPTY;
 	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
@@ -1152,6 +1185,7 @@ void ssc_drive_destroy(struct scsi_dev *dev)
 	if (d) {
 		if (d->tape)
 			tape_close(d->tape);
+		ssc_crypto_destroy(d);
 		free(d);
 		dev->priv = NULL;
 	}
@@ -1217,6 +1251,8 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 	} else if (d->state == SSC_LOADED && !force) {
 		rc = -EBUSY;
 	} else {
+		if (d->state == SSC_LOADED)
+			ssc_crypto_demount(dev, 0);
 		rc = tape_close(d->tape);
 		d->tape = NULL;
 		d->state = SSC_EMPTY;
@@ -1241,6 +1277,7 @@ int ssc_library_unload(struct scsi_dev *dev)
 			rc = -EIO;
 		} else {
 			tape_rewind(d->tape);
+			ssc_crypto_demount(dev, 0);
 			d->state = SSC_UNLOADED;
 		}
 	}

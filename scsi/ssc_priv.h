@@ -32,6 +32,8 @@ struct ssc_drive {
 	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
 
+	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
+
 	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
 	uint64_t read_errors_uncorrected;
 	uint64_t write_errors_uncorrected;
@@ -77,5 +79,23 @@ void ssc_read_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_write_attribute(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_report_density_support(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_read_media_serial(struct scsi_dev *dev, struct scsi_cmd *cmd);
+
+/* Data encryption (ssc_crypto.c): SECURITY PROTOCOL IN/OUT and the hooks
+ * the medium commands call. */
+int ssc_crypto_init(struct ssc_drive *d);
+void ssc_crypto_destroy(struct ssc_drive *d);
+void ssc_security_protocol_in(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_security_protocol_out(struct scsi_dev *dev, struct scsi_cmd *cmd);
+/* Before a READ, WRITE or VERIFY: install the nexus's keys in the medium;
+ * false with sense set when the command must not run. */
+bool ssc_crypto_prepare(struct scsi_dev *dev, struct scsi_cmd *cmd);
+/* Sense for the medium's encryption errors (tape.h); false for others. */
+bool ssc_crypto_sense(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool valid_info,
+		      int64_t info);
+void ssc_crypto_loaded(struct ssc_drive *d);
+/* The volume is demounted (nexus 0: by the library): CKOD. */
+void ssc_crypto_demount(struct scsi_dev *dev, uint64_t nexus);
+void ssc_crypto_lun_reset(struct scsi_dev *dev);
+void ssc_crypto_nexus_gone(struct scsi_dev *dev, uint64_t nexus);
 
 #endif

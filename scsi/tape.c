@@ -44,6 +44,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <zstd.h>
 
 #include "crc32c.h"
@@ -189,7 +190,7 @@ static int preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 static int scratch(uint8_t **buf)
 {
 	if (!*buf)
-		*buf = malloc(TAPE_MAX_BLOCK);
+		*buf = malloc(TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX);
 	return *buf ? 0 : -ENOMEM;
 }
 
@@ -799,6 +800,12 @@ static void tape_free(struct tape *t)
 	free(t->segs);
 	free(t->cbuf);
 	free(t->dbuf);
+	if (t->ebuf) {
+		/* It held plaintext of encrypted records. */
+		OPENSSL_cleanse(t->ebuf, TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX);
+		free(t->ebuf);
+	}
+	tcrypt_free(t->cipher);
 	ZSTD_freeCCtx(t->zc);
 	ZSTD_freeDCtx(t->zd);
 	free(t);
@@ -1157,6 +1164,54 @@ static int decompress(struct tape *t, unsigned comp, const uint8_t *src, uint32_
 	return !ZSTD_isError(n) && n == len ? 0 : -EBADMSG;
 }
 
+/*
+ * The block of header h, whose stored payload is in buf (in_buf bytes) and
+ * t->cbuf (the rest): check its envelope, decrypt it (then inflate it)
+ * into buf, at most cap bytes. The plaintext passes through t->ebuf only
+ * when it cannot go straight to buf.
+ */
+static int read_encrypted(struct tape *t, const struct rec_hdr *h, uint8_t *buf, uint32_t cap,
+			  uint32_t in_buf)
+{
+	unsigned comp = h->flags & REC_COMP_MASK;
+	struct tcrypt_env e;
+	uint8_t *plain;
+	int r;
+
+	memmove(t->cbuf + in_buf, t->cbuf, h->stored - in_buf);
+	if (in_buf)
+		memcpy(t->cbuf, buf, in_buf);
+	if (tcrypt_parse(t->cbuf, h->stored, h->stored, &e) < 0)
+		return -EBADMSG;
+	if (comp == TAPE_COMP_NONE ? e.body_len != h->len : e.body_len == 0 || e.body_len >= h->len)
+		return -EBADMSG;
+	r = scratch(&t->ebuf);
+	if (r < 0)
+		return r;
+	plain = comp == TAPE_COMP_NONE && cap >= h->len ? buf : t->ebuf;
+	r = tcrypt_open(t->cipher, h->obj, h->len, h->flags, &e, plain);
+	if (r < 0)
+		return r;
+	if (comp != TAPE_COMP_NONE) {
+		uint8_t *dst = buf;
+
+		if (cap < h->len) {
+			r = scratch(&t->dbuf);
+			if (r < 0)
+				return r;
+			dst = t->dbuf;
+		}
+		r = decompress(t, comp, t->ebuf, e.body_len, dst, h->len);
+		if (r < 0)
+			return r;
+		if (dst != buf && cap)
+			memcpy(buf, dst, cap);
+	} else if (plain != buf && cap) {
+		memcpy(buf, plain, cap);
+	}
+	return 0;
+}
+
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
 	uint64_t off, end, stored;
@@ -1181,7 +1236,8 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	fd = seg_fd(t, si, off, end);
 	if (fd < 0)
 		return fd;
-	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_MAX_BLOCK)
+	if (end < off + REC_HDR_LEN ||
+	    end - off - REC_HDR_LEN > TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX)
 		goto bad;
 	stored = end - off - REC_HDR_LEN;
 	r = scratch(&t->cbuf);
@@ -1222,7 +1278,15 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	}
 
 	comp = h.flags & REC_COMP_MASK;
-	if (comp != TAPE_COMP_NONE) {
+	if (h.flags & REC_ENCRYPTED) {
+		r = read_encrypted(t, &h, buf, cap, in_buf);
+		if (r == -EBADMSG)
+			goto bad;
+		if (r < 0)
+			return r;
+	} else if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
+		return -ENOMSG; /* SSC-4 4.2.26: only encrypted blocks are read */
+	} else if (comp != TAPE_COMP_NONE) {
 		uint8_t *dst = buf;
 
 		/* Gather the stored bytes in scratch, then inflate into the
@@ -1328,9 +1392,24 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
 		return -EINVAL;
 	compress(t, buf, len, &payload, &stored, &flags);
-	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored);
+	uint32_t ov = tcrypt_overhead(t->cipher);
+	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov);
 	if (r < 0)
 		return r;
+	if (ov) {
+		/* Compress then encrypt, as LTO drives do (encrypted data
+		 * does not compress). The record's object number is the
+		 * position: prepare_write made it EOD. */
+		r = scratch(&t->ebuf);
+		if (r < 0)
+			return r;
+		flags |= REC_ENCRYPTED;
+		r = tcrypt_seal(t->cipher, t->pos, len, flags, payload, stored, t->ebuf);
+		if (r < 0)
+			return r;
+		payload = t->ebuf;
+		stored += ov;
+	}
 	crc = crc32c(payload, stored);
 	r = append_record(t, REC_BLOCK, flags, len, payload, stored, crc);
 	if (r < 0)
@@ -1443,6 +1522,60 @@ int tape_erase(struct tape *t)
 	int r = prepare_write(t, 0);
 
 	return r < 0 ? r : tape_flush(t);
+}
+
+int tape_set_crypto(struct tape *t, const struct tape_key *enc, const struct tape_key *dec,
+		    enum tape_decrypt mode)
+{
+	return tcrypt_set(&t->cipher, enc, dec, mode);
+}
+
+int tape_peek(struct tape *t, struct tape_next *n)
+{
+	uint8_t b[REC_HDR_LEN + ENV_FIXED + TAPE_AKAD_MAX + TAPE_UKAD_MAX];
+	uint64_t off, end;
+	struct rec_hdr h;
+	struct tcrypt_env e;
+	size_t si, j;
+	int fd, r;
+
+	memset(n, 0, sizeof(*n));
+	if (t->pos >= eod_of(t)) {
+		n->kind = TAPE_EOD;
+		return 0;
+	}
+	j = u64vec_lower(&t->fm, t->pos);
+	if (j < t->fm.n && t->fm.v[j] == t->pos) {
+		n->kind = TAPE_FILEMARK;
+		return 0;
+	}
+	n->kind = TAPE_BLOCK;
+	r = record_at(t, t->pos, &si, &off, &end);
+	if (r < 0)
+		return r;
+	if (end < off + REC_HDR_LEN)
+		return -EBADMSG;
+	fd = seg_fd(t, si, off, end);
+	if (fd < 0)
+		return fd;
+	uint64_t want = end - off < sizeof(b) ? end - off : sizeof(b);
+	struct iovec iov = {b, (size_t)want};
+	r = preadv_all(fd, &iov, 1, off);
+	if (r < 0)
+		return r;
+	if (rec_decode(b, &h) < 0 || h.obj != t->pos || h.type != REC_BLOCK)
+		return -EBADMSG;
+	if (!(h.flags & REC_ENCRYPTED))
+		return 0;
+	if (tcrypt_parse(b + REC_HDR_LEN, (uint32_t)(want - REC_HDR_LEN), h.stored, &e) < 0)
+		return -EBADMSG;
+	n->encrypted = true;
+	n->key_matches = tcrypt_key_matches(t->cipher, e.kcv);
+	n->akad_len = e.alen;
+	n->ukad_len = e.ulen;
+	memcpy(n->akad, e.akad, e.alen);
+	memcpy(n->ukad, e.ukad, e.ulen);
+	return 0;
 }
 
 int tape_flush(struct tape *t)

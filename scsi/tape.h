@@ -258,6 +258,71 @@ struct tape_hooks {
 /* Register (h) or remove (NULL) the hooks; the struct is copied. */
 void tape_set_hooks(const struct tape_hooks *h);
 
+/*
+ * Drive encryption (SSC-4 4.2.26 "Data encryption", the tape data
+ * encryption security protocol of SSC-4 8.5): the drive hands the medium
+ * the key of the data encryption parameters in force for the command, and
+ * the medium encrypts each block written (after compression, as LTO drives
+ * do) with AES-256-GCM, one authentication tag per record, and decrypts on
+ * read. The key itself is never written: a record carries an 8-byte key
+ * check value (a one-way digest of the key) so that a read with another
+ * key is told from a damaged record, its IV, its key-associated data and
+ * its tag (docs/medium-format.md, "Encrypted records"). Filemarks are
+ * never encrypted; positioning never needs a key.
+ *
+ * tape_set_crypto() installs the keys for the commands that follow: enc
+ * NULL writes plain records; dec NULL reads no encrypted record. mode says
+ * which records a read accepts. The keys are copied (and wiped from memory
+ * when replaced and at tape_close). A read or verify that cannot return a
+ * block leaves the position before it and returns:
+ *   -ENOKEY       an encrypted block and no decryption key (or mode OFF);
+ *   -ENOMSG       a plain block in mode ON (only encrypted ones accepted);
+ *   -EKEYREJECTED an encrypted block written under another key;
+ *   -EILSEQ       an encrypted block whose tag does not verify under the
+ *                 right key (altered data or key-associated data).
+ */
+#define TAPE_KEY_LEN		32u
+#define TAPE_UKAD_MAX		32u /* unauthenticated key-associated data */
+#define TAPE_AKAD_MAX		12u /* authenticated key-associated data */
+#define TAPE_KCV_LEN		8u
+#define TAPE_CRYPT_OVERHEAD_MAX (24u + TAPE_AKAD_MAX + TAPE_UKAD_MAX + 16u)
+
+struct tape_key {
+	uint8_t key[TAPE_KEY_LEN];
+	uint8_t ukad[TAPE_UKAD_MAX];
+	uint8_t akad[TAPE_AKAD_MAX];
+	uint8_t ukad_len, akad_len;
+};
+
+enum tape_decrypt {
+	TAPE_DECRYPT_OFF,   /* plain blocks only */
+	TAPE_DECRYPT_ON,    /* encrypted blocks only */
+	TAPE_DECRYPT_MIXED, /* both */
+};
+
+int tape_set_crypto(struct tape *t, const struct tape_key *enc, const struct tape_key *dec,
+		    enum tape_decrypt mode);
+
+/* The key check value a record written under key carries. */
+void tape_key_check(const uint8_t key[TAPE_KEY_LEN], uint8_t kcv[TAPE_KCV_LEN]);
+
+/*
+ * What the object at the position is, without reading its data (SSC-4
+ * 8.5.2.8, next block encryption status): its kind, whether it is an
+ * encrypted block, whether the installed decryption key is the one it was
+ * written under, and its key-associated data. Does not move. -EBADMSG as
+ * tape_read for a record that does not parse.
+ */
+struct tape_next {
+	enum tape_obj kind;
+	bool encrypted;
+	bool key_matches;
+	uint8_t ukad[TAPE_UKAD_MAX];
+	uint8_t akad[TAPE_AKAD_MAX];
+	uint8_t ukad_len, akad_len;
+};
+int tape_peek(struct tape *t, struct tape_next *n);
+
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);
 enum tape_compression tape_get_compression(const struct tape *t);
@@ -305,9 +370,9 @@ int tape_set_attrs(struct tape *t, const struct tape_attr *a, size_t n);
  * functions are all the layers above need of them.
  */
 
-/* The most bytes one record takes in a segment: its header and the
- * largest block. */
-#define TAPE_REC_MAX (TAPE_MAX_BLOCK + 32u)
+/* The most bytes one record takes in a segment: its header, the largest
+ * block and the envelope of an encrypted one. */
+#define TAPE_REC_MAX (TAPE_MAX_BLOCK + 32u + TAPE_CRYPT_OVERHEAD_MAX)
 
 /* One segment of a manifest, in tape order. */
 struct tape_manifest_seg {

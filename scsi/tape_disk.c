@@ -31,7 +31,7 @@
 /* ---- record header ------------------------------------------------------ */
 
 /*
- *  0 u32 magic      4 u8 type   5 u8 flags   6 u16 reserved (0)
+ *  0 u32 magic      4 u8 type   5 u8 flags (compression, encrypted)   6 u16 reserved (0)
  *  8 u64 object    16 u32 logical length     20 u32 stored length
  * 24 u32 CRC32C of the stored payload        28 u32 CRC32C of bytes 0..27
  */
@@ -59,14 +59,23 @@ int rec_decode(const uint8_t in[REC_HDR_LEN], struct rec_hdr *h)
 	h->len = get_le32(in + 16);
 	h->stored = get_le32(in + 20);
 	h->crc = get_le32(in + 24);
-	if (in[6] || in[7] || (h->flags & ~REC_COMP_MASK))
+	if (in[6] || in[7] || (h->flags & ~REC_FLAGS))
 		return -EBADMSG;
 	switch (h->type) {
 	case REC_BLOCK:
-		if (h->len == 0 || h->len > TAPE_MAX_BLOCK || h->stored == 0 || h->stored > h->len)
+		if (h->len == 0 || h->len > TAPE_MAX_BLOCK || h->stored == 0)
 			return -EBADMSG;
-		if ((h->flags & REC_COMP_MASK) == TAPE_COMP_NONE && h->stored != h->len)
+		if (h->flags & REC_ENCRYPTED) {
+			/* An envelope around the (compressed) data: its own
+			 * fields are checked by tcrypt_parse on read. */
+			if (h->stored < ENV_FIXED + ENV_TAG ||
+			    h->stored > h->len + TAPE_CRYPT_OVERHEAD_MAX)
+				return -EBADMSG;
+		} else if (h->stored > h->len) {
 			return -EBADMSG;
+		} else if ((h->flags & REC_COMP_MASK) == TAPE_COMP_NONE && h->stored != h->len) {
+			return -EBADMSG;
+		}
 		if ((h->flags & REC_COMP_MASK) > TAPE_COMP_ZSTD)
 			return -EBADMSG;
 		return 0;

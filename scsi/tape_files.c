@@ -25,7 +25,8 @@
 
 #include "crc32c.h"
 
-_Static_assert(TAPE_REC_MAX == TAPE_MAX_BLOCK + REC_HDR_LEN, "TAPE_REC_MAX is header + block");
+_Static_assert(TAPE_REC_MAX == TAPE_MAX_BLOCK + REC_HDR_LEN + TAPE_CRYPT_OVERHEAD_MAX,
+	       "TAPE_REC_MAX is header + block + encryption envelope");
 
 /* A manifest longer than this is not one (2^21 segments): refused before
  * it is read into memory. */

@@ -36,6 +36,8 @@
 #define REC_BLOCK     1u
 #define REC_FILEMARK  2u
 #define REC_COMP_MASK 0x03u /* flags bits 0-1: enum tape_compression */
+#define REC_ENCRYPTED 0x04u /* flags bit 2: the payload is an encryption envelope */
+#define REC_FLAGS     (REC_COMP_MASK | REC_ENCRYPTED)
 
 struct rec_hdr {
 	uint8_t type;
@@ -49,6 +51,47 @@ struct rec_hdr {
 void rec_encode(uint8_t out[REC_HDR_LEN], const struct rec_hdr *h);
 /* 0, or -EBADMSG if the magic, the header CRC or a field is wrong. */
 int rec_decode(const uint8_t in[REC_HDR_LEN], struct rec_hdr *h);
+
+/*
+ * tape_crypt.c: the encryption envelope of a block (docs/medium-format.md,
+ * "Encrypted records"). The payload of a record with REC_ENCRYPTED is
+ *   0 u8 algorithm (1: AES-256-GCM)   1 u8 A-KAD length a   2 u8 U-KAD length u
+ *   3 u8 reserved (0)   4 key check value (8)   12 IV (12)
+ *   24 A-KAD (a)   24+a U-KAD (u)   ciphertext   tag (16)
+ */
+#define ENV_FIXED   24u
+#define ENV_TAG	    16u
+#define ENV_AES_GCM 1u
+
+struct tape_cipher;
+
+struct tcrypt_env {
+	const uint8_t *kcv, *iv, *akad, *ukad, *body, *tag;
+	uint8_t alen, ulen;
+	uint32_t body_len; /* ciphertext: the (compressed) data's length */
+};
+
+/* Parse the envelope of a stored payload of `stored` bytes, of which the
+ * first `avail` are at p (avail >= ENV_FIXED + a + u suffices for the
+ * fields before the body). -EBADMSG when it does not parse. */
+int tcrypt_parse(const uint8_t *p, uint32_t avail, uint32_t stored, struct tcrypt_env *e);
+/* Set the keys (NULL: none); *c is created on first use. */
+int tcrypt_set(struct tape_cipher **c, const struct tape_key *enc, const struct tape_key *dec,
+	       enum tape_decrypt mode);
+void tcrypt_free(struct tape_cipher *c);
+/* Envelope bytes a block written now takes; 0 when writes are plain. */
+uint32_t tcrypt_overhead(const struct tape_cipher *c);
+enum tape_decrypt tcrypt_mode(const struct tape_cipher *c);
+bool tcrypt_key_matches(const struct tape_cipher *c, const uint8_t *kcv);
+/* Encrypt n bytes of in into out (n + tcrypt_overhead() bytes). The tag
+ * covers the object number, the logical length and the compression flags
+ * of the record besides the envelope's fixed part and A-KAD. */
+int tcrypt_seal(struct tape_cipher *c, uint64_t obj, uint32_t len, uint8_t flags, const uint8_t *in,
+		uint32_t n, uint8_t *out);
+/* Decrypt a parsed envelope into out (e->body_len bytes): 0, -ENOKEY,
+ * -EKEYREJECTED or -EILSEQ (see tape.h). */
+int tcrypt_open(struct tape_cipher *c, uint64_t obj, uint32_t len, uint8_t flags,
+		const struct tcrypt_env *e, uint8_t *out);
 
 /* Defaults. */
 #define TAPE_SEG_MAX_OBJ (1u << 20) /* records per segment: bounds index memory */
@@ -121,9 +164,11 @@ struct tape {
 	} idx[TAPE_IDX_CACHE];
 	unsigned idx_next;
 
-	uint8_t *cbuf; /* compression output / stored payload scratch */
-	uint8_t *dbuf; /* decompression scratch for short reads */
-	void *zc, *zd; /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
+	uint8_t *cbuf;		    /* compression output / stored payload scratch */
+	uint8_t *dbuf;		    /* decompression scratch for short reads */
+	uint8_t *ebuf;		    /* encryption output / decrypted payload scratch */
+	struct tape_cipher *cipher; /* keys of tape_set_crypto, NULL: none */
+	void *zc, *zd;		    /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
 
 	struct tape_stats st;
 };

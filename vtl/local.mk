@@ -67,6 +67,17 @@ tests_vtl_test_store_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_store_vtld_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
 EXTRA_tests_vtl_test_store_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
+# Drive encryption through the real vtld: no key nor plaintext in the data
+# directory, no key after a restart (tests/vtl/test_crypto_vtld.c).
+check_PROGRAMS += tests/vtl/test_crypto_vtld
+TESTS += tests/vtl/test_crypto_vtld
+tests_vtl_test_crypto_vtld_SOURCES = tests/vtl/test_crypto_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_crypto_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_crypto_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_crypto_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
 # The cache (eviction, read-through, back-pressure) and disaster recovery
 # end to end, local store (tests/vtl/test_cache_vtld.c).
 check_PROGRAMS += tests/vtl/test_cache_vtld

@@ -25,7 +25,8 @@
 #   first import/export element by the host, then imported into slot 5;
 #   the last tape -> the import/export slot (leaves the library);
 #   the WORM tape $E2E_WORM (after the others) -> drive 1 for tar appends
-#   and a refused overwrite.
+#   and a refused overwrite;
+#   the tape $E2E_ENC -> drive 1 for drive encryption with Debian's stenc.
 #
 # Expected behaviour is cited from SSC-4 / SMC-3 / SPC-4 and from what the
 # Linux st driver needs (Documentation/scsi/st.rst).
@@ -578,6 +579,106 @@ worm_tests() {
 	fi
 }
 worm_tests
+
+# ------------------------------------------------ drive encryption: stenc
+# Debian 12's stenc (1.0.7: `-e on|mixed|rawread|off -k KEYFILE -a INDEX`,
+# the key file one line of hex) sets the drive's key with SECURITY
+# PROTOCOL OUT (docs/scsi.md, "Drive encryption"); tar writes through it;
+# with encryption off the archive does not read (DATA PROTECT, UNABLE TO
+# DECRYPT DATA), with the key it reads back, with another key it does not
+# (INCORRECT DATA ENCRYPTION KEY).
+encryption_tests() {
+	[ -n "${E2E_ENC:-}" ] && [ -n "${E2E_KEY1:-}" ] || return 0
+	if ! command -v stenc >/dev/null; then
+		skip "stenc round trip" "stenc is not installed on the host (scripts/packages-e2e.txt)"
+		return 0
+	fi
+	refresh
+	local es
+	es=$(slot_of "$E2E_ENC")
+	if [ -z "$es" ]; then
+		RC=1 OUT=$MTX_OUT
+		fail "mtx status: the tape $E2E_ENC for stenc is in a slot" "VolumeTag=$E2E_ENC"
+		return
+	fi
+	mtx_do load "$es" 1
+	if ! drive_full 1 || [ "$(drive_tag 1)" != "$E2E_ENC" ]; then
+		mtx_fail "mtx load $es 1: the tape $E2E_ENC in drive 1"
+		return
+	fi
+	wait_for 20 bash -c "mt -f $D1 status 2>/dev/null | grep -q ONLINE"
+	printf '%s\n' "$E2E_KEY1" >"$WORK/key1"
+	printf '%s\n' "$E2E_KEY2" >"$WORK/key2"
+	chmod 600 "$WORK/key1" "$WORK/key2"
+	rm -rf "$WORK/ex1" "$WORK/ex2" "$WORK/ex3"
+	mkdir -p "$WORK/ex1" "$WORK/ex2" "$WORK/ex3"
+
+	run 30 stenc -f "$D1" -e on -k "$WORK/key1" -a 1
+	if [ "$RC" -eq 0 ] && has 'Success'; then
+		pass "stenc -e on -k KEYFILE -a 1: the drive takes the key"
+	else
+		fail "stenc -e on -k KEYFILE -a 1: the drive takes the key" \
+			"SECURITY PROTOCOL OUT, Set Data Encryption page GOOD; then the status page says Encrypting"
+	fi
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -cf $D1 -b 128 -C $WORK/t1 ."
+	tape_ok "stenc: tar -c through the encrypting drive" "WRITE with encryption on"
+	run 30 stenc -f "$D1" --detail
+	if [ "$RC" -eq 0 ] && has '(^|: *)Encrypting' && has '(^|: *)Decrypting'; then
+		pass "stenc --detail: the drive is encrypting and decrypting"
+	else
+		fail "stenc --detail: the drive is encrypting and decrypting" \
+			"data encryption status page: encryption mode 02h, decryption mode 02h"
+	fi
+	run 60 mt -f "$D1" rewind
+	run 30 stenc -f "$D1" --detail
+	if has 'Encrypted and able to decrypt'; then
+		pass "stenc --detail at BOT: the next block is encrypted and decryptable"
+	else
+		fail "stenc --detail at BOT: the next block is encrypted and decryptable" \
+			"next block encryption status: ENCRYPTION STATUS 5h"
+	fi
+
+	run 30 stenc -f "$D1" -e off
+	tape_ok "stenc -e off" "Set Data Encryption page with both modes DISABLE"
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -xf $D1 -b 128 -C $WORK/ex1"
+	if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then
+		pass "stenc: with encryption off the encrypted archive does not read"
+	else
+		fail "stenc: with encryption off the encrypted archive does not read" \
+			"CHECK CONDITION, DATA PROTECT, UNABLE TO DECRYPT DATA (74/01): tar gets an I/O error"
+	fi
+
+	run 30 stenc -f "$D1" -e on -k "$WORK/key1" -a 1
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -xf $D1 -b 128 -C $WORK/ex2"
+	tape_ok "stenc: the key again, the archive reads back" "READ decrypts with the key it was written under"
+	runsh 30 "diff -r $WORK/t1 $WORK/ex2"
+	tape_ok "stenc: what reads back is identical to what was written" "identical files"
+
+	run 30 stenc -f "$D1" -e on -k "$WORK/key2" -a 1
+	run 60 mt -f "$D1" rewind
+	runsh 120 "tar -xf $D1 -b 128 -C $WORK/ex3"
+	if [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; then
+		pass "stenc: with another key the archive does not read"
+	else
+		fail "stenc: with another key the archive does not read" \
+			"CHECK CONDITION, DATA PROTECT, INCORRECT DATA ENCRYPTION KEY (74/03)"
+	fi
+	run 60 mt -f "$D1" rewind
+	run 30 stenc -f "$D1" --detail
+	has 'unable to decrypt' || note "stenc --detail with another key: $(printf '%s\n' "$OUT" | grep -i volume)"
+
+	run 30 stenc -f "$D1" -e off
+	mtx_do unload "$es" 1
+	if [ "$RC" -eq 0 ] && [ "$(slot_tag "$es")" = "$E2E_ENC" ]; then
+		pass "mtx unload $es 1: the encrypted tape back in its slot"
+	else
+		mtx_fail "mtx unload $es 1: the encrypted tape back in its slot"
+	fi
+}
+encryption_tests
 
 # --------------------------------------------------------- Bacula btape
 btape_test() {

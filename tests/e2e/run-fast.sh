@@ -124,6 +124,26 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 host_ok() { echo "ok - $1" >>"$HOST_TAP"; }
+# A random 256-bit key as 64 hex digits, without a 0a (newline) byte.
+new_key() {
+	local k
+	while :; do
+		k=$(od -An -v -tx1 -N32 /dev/urandom | tr -d ' \n')
+		[ ${#k} -eq 64 ] || continue
+		case $(printf '%s' "$k" | sed 's/../& /g') in *"0a "*) continue ;; esac
+		echo "$k"
+		return
+	done
+}
+# key_files HEX PATH...: the files under PATH holding the key, as bytes
+# or as its hex text.
+key_files() {
+	local hex=$1 pat
+	shift
+	pat=$(printf '%s' "$hex" | sed 's/../\\x&/g')
+	LC_ALL=C grep -rlaP -e "$pat" -- "$@" 2>/dev/null
+	LC_ALL=C grep -rlaiF -e "$hex" -- "$@" 2>/dev/null
+}
 host_fail() {
 	{
 		echo "not ok - $1"
@@ -198,6 +218,22 @@ $more"
 			host_fail "vtlctl tape create --worm --prefix E2W --count 1" "$out" "created tape E2W001LY (LTO-8 WORM, ...)"
 		fi
 	fi
+	# A tape for drive encryption with stenc (guest-fast.sh,
+	# encryption_tests), and two keys without a newline byte so that the
+	# search for them after the run is a plain grep -P.
+	E2E_ENC= E2E_KEY1= E2E_KEY2=
+	if [ "$tier" = fast ] && command -v stenc >/dev/null; then
+		out=$("$vtlctl" --socket "$data/vtld.sock" tape create --prefix E2C --count 1 2>&1)
+		echo "$out" >>"$tmp/vtlctl-create.log"
+		E2E_ENC=$(printf '%s\n' "$out" | grep -oE '\<E2C[A-Z0-9]*' | head -n 1)
+		if [ -n "$E2E_ENC" ]; then
+			host_ok "vtlctl tape create --prefix E2C --count 1: $E2E_ENC for stenc"
+		else
+			host_fail "vtlctl tape create --prefix E2C --count 1" "$out" "created tape E2C001L8"
+		fi
+		E2E_KEY1=$(new_key)
+		E2E_KEY2=$(new_key)
+	fi
 	# Import through the I/E slot: the fifth tape (slot 5, which the guest
 	# leaves alone) goes to the shelf and comes back RETRIEVED into the
 	# first import/export element, as an operator would bring it; the guest
@@ -242,6 +278,9 @@ E2E_TARGET=$target
 E2E_PORTAL_FIXUP=${E2E_PORTAL_FIXUP:-0}
 E2E_IMPORT=${E2E_IMPORT:-}
 E2E_WORM=${E2E_WORM:-}
+E2E_ENC=${E2E_ENC:-}
+E2E_KEY1=${E2E_KEY1:-}
+E2E_KEY2=${E2E_KEY2:-}
 E2E_PARTS="${E2E_PARTS:-}"
 E2E_CHAP_PORTAL=${CHAP_PORT:+10.0.2.2:$CHAP_PORT}
 E2E_CHAP_IQN=$CHAP_IQN
@@ -288,6 +327,18 @@ if [ "$selftest" = 0 ]; then
 		else
 			host_fail "the tape imported from the I/E slot ($E2E_IMPORT) is in slot 5 for vtlctl too" \
 				"$list" "vtlctl tape show: location slot:5"
+		fi
+	fi
+	# The keys stenc gave the drive are nowhere vtld writes: not in the
+	# catalog, the media, the store or the log (docs/scsi.md, "Drive
+	# encryption").
+	if [ -n "${E2E_KEY1:-}" ] && [ "$target" = vtld ]; then
+		where=$(key_files "$E2E_KEY1" "$data" "$tmp/vtld.log"; key_files "$E2E_KEY2" "$data" "$tmp/vtld.log")
+		if [ -z "$where" ]; then
+			host_ok "no key given to the drive is in the catalog, the media, the store or vtld's log"
+		else
+			host_fail "no key given to the drive is in the catalog, the media, the store or vtld's log" \
+				"$where" "neither the key bytes nor their hex text in any file"
 		fi
 	fi
 	if [ -n "$CHAP_PID" ]; then

@@ -6,4 +6,4 @@ TESTS += tests/scsi/test_spc
 
 tests_scsi_test_spc_SOURCES = tests/scsi/test_spc.c tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_scsi_test_spc_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
-tests_scsi_test_spc_LDADD = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRITERION_LIBS)
+tests_scsi_test_spc_LDADD = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRYPTO_LIBS) $(CRITERION_LIBS)

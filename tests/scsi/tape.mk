@@ -3,9 +3,10 @@
 # The tests compile the medium's sources directly instead of linking
 # libvtlscsi.a, so they build whatever state the drive emulation is in.
 TAPE_TEST_SOURCES = scsi/tape.c scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
-	scsi/crc32c.c
-TAPE_TEST_LIBS = $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRITERION_LIBS)
-TAPE_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(ISAL_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS)
+	scsi/crc32c.c scsi/tape_crypt.c
+TAPE_TEST_LIBS = $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRYPTO_LIBS) $(CRITERION_LIBS)
+TAPE_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(ISAL_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) \
+	$(CRYPTO_CFLAGS)
 
 check_PROGRAMS += tests/scsi/test_tape tests/scsi/test_tape_crash tests/scsi/test_tape_repair \
 	tests/scsi/test_tape_files

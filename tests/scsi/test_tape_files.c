@@ -345,6 +345,30 @@ Test(tape_files_records, largest_record_fits_tape_rec_max)
 	cr_assert_eq(tape_close(t), 0);
 	t = NULL;
 	buf = slurp("seg-0000000000000001.dat", &len);
+	cr_assert_eq(len, TAPE_MAX_BLOCK + 32u, "a plain block: header and data");
+	cr_assert_eq(tape_records_verify(buf, len), 0);
+	free(buf);
+}
+
+/* The largest record of all: an incompressible largest block encrypted
+ * with the most key-associated data (docs/medium-format.md, "Encrypted
+ * records"). */
+Test(tape_files_records, largest_encrypted_record_is_tape_rec_max)
+{
+	struct tape_key k;
+	size_t len;
+	uint8_t *buf;
+
+	memset(&k, 0, sizeof(k));
+	memset(k.key, 0x42, sizeof(k.key));
+	k.ukad_len = TAPE_UKAD_MAX;
+	k.akad_len = TAPE_AKAD_MAX;
+	cr_assert_eq(tape_set_crypto(t, &k, NULL, TAPE_DECRYPT_OFF), 0);
+	tu_fill(wbuf, TAPE_MAX_BLOCK, 7, 0);
+	cr_assert_eq(tape_write(t, wbuf, TAPE_MAX_BLOCK), 0);
+	cr_assert_eq(tape_close(t), 0);
+	t = NULL;
+	buf = slurp("seg-0000000000000001.dat", &len);
 	cr_assert_eq(len, TAPE_REC_MAX);
 	cr_assert_eq(tape_records_verify(buf, len), 0);
 	free(buf);

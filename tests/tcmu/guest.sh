@@ -243,6 +243,53 @@ step "tar reads file 2" 60 tar -C "$W/dst" -xf /dev/nst0 -b 64
 stepsh "checksums match after the tar round trip" 30 "cd $W/dst && sha256sum -c $W/sums"
 stepsh "mt eod; mt tell" 30 "mt -f /dev/nst0 eod && mt -f /dev/nst0 tell"
 
+# --- drive encryption with Debian's stenc through tcm_loop ---------------------
+# The same round trip as the iSCSI tier's encryption_tests (guest-fast.sh):
+# an encrypted third archive after the two plain ones; off, it does not
+# read; with the key it reads back; with another key it does not. Then no
+# file of vtld's data directory, nor its log, holds either key.
+if command -v stenc >/dev/null; then
+	# A 256-bit key in hex with no 0a (newline) byte, so that the search
+	# for its bytes below is a plain grep -P.
+	key_hex() {
+		local k
+		while :; do
+			k=$(od -An -v -tx1 -N32 /dev/urandom | tr -d ' \n')
+			[[ ${#k} -eq 64 && " $(printf '%s' "$k" | sed 's/../& /g')" != *" 0a "* ]] && break
+		done
+		echo "$k"
+	}
+	K1=$(key_hex) K2=$(key_hex)
+	printf '%s\n' "$K1" >"$W/k1"
+	printf '%s\n' "$K2" >"$W/k2"
+	chmod 600 "$W/k1" "$W/k2"
+	mkdir -p "$W/enc1" "$W/enc2" "$W/enc3"
+	step "stenc -e on -k KEYFILE -a 1 through tcm_loop" 30 stenc -f /dev/nst0 -e on -k "$W/k1" -a 1
+	stepsh "tar writes an encrypted archive after the plain ones" 60 \
+		"mt -f /dev/nst0 eod && tar -C $W/src -cf /dev/nst0 -b 128 f1 f3"
+	run 30 stenc -f /dev/nst0 --detail
+	if has '(^|: *)Encrypting'; then pass "stenc --detail: the drive is encrypting"; else
+		fail "stenc --detail: the drive is encrypting" "data encryption status page: encryption mode 02h"
+	fi
+	step "stenc -e off" 30 stenc -f /dev/nst0 -e off
+	stepsh "with encryption off the encrypted archive does not read" 60 \
+		"mt -f /dev/nst0 rewind && mt -f /dev/nst0 fsf 2 && ! tar -C $W/enc1 -xf /dev/nst0 -b 128"
+	step "stenc -e on with the key again" 30 stenc -f /dev/nst0 -e on -k "$W/k1" -a 1
+	stepsh "with the key the encrypted archive reads back identical" 60 \
+		"mt -f /dev/nst0 rewind && mt -f /dev/nst0 fsf 2 && tar -C $W/enc2 -xf /dev/nst0 -b 128 && cmp $W/src/f1 $W/enc2/f1 && cmp $W/src/f3 $W/enc2/f3"
+	step "stenc -e on with another key" 30 stenc -f /dev/nst0 -e on -k "$W/k2" -a 1
+	stepsh "with another key the encrypted archive does not read" 60 \
+		"mt -f /dev/nst0 rewind && mt -f /dev/nst0 fsf 2 && ! tar -C $W/enc3 -xf /dev/nst0 -b 128"
+	step "stenc -e off" 30 stenc -f /dev/nst0 -e off
+	pat() { printf '%s' "$1" | sed 's/../\\x&/g'; }
+	runsh 60 "! LC_ALL=C grep -rlaP -e '$(pat "$K1")' -e '$(pat "$K2")' $DATA /e2e/vtld.log && ! LC_ALL=C grep -rlaiF -e $K1 -e $K2 $DATA /e2e/vtld.log"
+	if [ "$RC" -eq 0 ]; then pass "no key given to the drive is in vtld's data directory or log"; else
+		fail "no key given to the drive is in vtld's data directory or log" "neither key's bytes nor hex in any file"
+	fi
+else
+	skip "stenc through tcm_loop" "stenc is not installed on the host (scripts/packages-e2e.txt)"
+fi
+
 # --- Bacula btape test through tcm_loop -------------------------------------------
 # Slot 1's tape is still in drive 1 (index 0). Under TCG every command costs
 # milliseconds; btape's 2 x 10000 records make this the longest step.
