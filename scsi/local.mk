@@ -8,6 +8,6 @@ libvtlscsi_a_SOURCES = \
 	scsi/tape.c scsi/tape.h scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
 	scsi/tape_int.h \
 	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h \
-	scsi/smc.c scsi/smc.h
+	scsi/smc.c scsi/smc.h scsi/personality.c scsi/personality.h
 
 SCSI_LIBS = libvtlscsi.a $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS)

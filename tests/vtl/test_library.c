@@ -967,3 +967,194 @@ Test(lib_worm, a_worm_tape_loaded_by_the_picker_refuses_an_overwrite)
 	cdb_exec(drv, &c, N1, CDB(WRITE_6, 0, 0, 0, 1, 0), "B", 1, NULL, 0);
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WORM_MEDIUM_OVERWRITE_ATTEMPTED);
 }
+
+/* ---- Changer personalities (scsi/personality.h) ---------------------------- */
+
+static char said[4096];
+
+static void keep_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	size_t n = strlen(said);
+	snprintf(said + n, sizeof(said) - n, "%s\n", msg);
+}
+
+/* Open (or reopen) the test library as personality name. */
+static void open_as(const char *name)
+{
+	if (T.lib)
+		lib_close(T.lib);
+	T.lib = NULL;
+	const struct smc_personality *p = smc_personality_find(name);
+	cr_assert_not_null(p, "%s", name);
+	lib_config_set_changer(&T.cfg, p);
+	T.cfg.log = keep_log;
+	said[0] = 0;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open as %s: %s", name, T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+}
+
+static void setup_empty(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	ch = NULL;
+}
+
+TestSuite(personality, .init = setup_empty, .fini = teardown);
+
+static void inquiry_strings(const char *vendor, const char *product, const char *revision)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	char v[9], p[17], r[5];
+	snprintf(v, sizeof(v), "%-8s", vendor);
+	snprintf(p, sizeof(p), "%-16s", product);
+	snprintf(r, sizeof(r), "%-4s", revision);
+	cr_assert_arr_eq(t.buf + 8, v, 8, "vendor %.8s", t.buf + 8);
+	cr_assert_arr_eq(t.buf + 16, p, 16, "product %.16s", t.buf + 16);
+	cr_assert_arr_eq(t.buf + 32, r, 4, "revision %.4s", t.buf + 32);
+}
+
+/* SMC_PERSONALITY_NAMES, which error messages show, names every row. */
+Test(personality, every_name_in_the_message_is_a_personality)
+{
+	char names[] = SMC_PERSONALITY_NAMES;
+	size_t n = 0;
+	for (char *s = strtok(names, ", "); s; s = strtok(NULL, ", ")) {
+		if (strcmp(s, "or") == 0)
+			continue;
+		cr_assert_not_null(smc_personality_find(s), "%s", s);
+		n++;
+	}
+	cr_assert_eq(n, 3);
+	cr_assert_null(smc_personality_find("STK-L180"));
+	cr_assert_str_eq(smc_personality_default()->name, "STK-L700");
+}
+
+/*
+ * IBM's standard INQUIRY of a 3584 logical library (IBM TS4500 SCSI
+ * reference, "Inquiry Standard Data: Valid LUN", table 1), byte for byte:
+ * 56 bytes, ANSI version 3, response data format 2 without HISUP, BarC set,
+ * IBM / 03584L32 / the revision, plant code, 12-character serial, "00".
+ */
+Test(personality, ibm_03584l32_standard_inquiry_is_ibms_layout)
+{
+	open_as("IBM-03584L32-0402");
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	struct cat_library info;
+	lib_info(T.lib, &info);
+	char serial[13];
+	size_t sl = strlen(info.serial);
+	cr_assert_leq(sl, 12);
+	memset(serial, '0', 12);
+	memcpy(serial + 12 - sl, info.serial, sl);
+	uint8_t want[56] = {0x08, 0x80, 0x03, 0x02, 0x33, 0x00, 0x20, 0x02};
+	memcpy(want + 8, "IBM     03584L32        0402", 28);
+	memcpy(want + 36, "00", 2);
+	memcpy(want + 38, serial, 12);
+	memcpy(want + 50, "00", 2);
+	cr_assert_eq(t.c.in_len, 56);
+	for (size_t i = 0; i < sizeof(want); i++)
+		cr_assert_eq(t.buf[i], want[i], "byte %zu: %02x, IBM's layout has %02x", i,
+			     t.buf[i], want[i]);
+}
+
+/* A new IBM library gets IBM's data transfer element addresses (0101h on)
+ * and the I/E and storage bases chosen to follow them (0301h, 0401h). */
+Test(personality, ibm_03584l32_new_library_takes_its_element_addresses)
+{
+	open_as("IBM-03584L32-0402");
+	struct tcmd t;
+	uint8_t cdb[6] = {MODE_SENSE_6, 0x08, 0x1d, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	const uint8_t *p = find_mode_page(&t, 0x1d);
+	cr_assert_not_null(p);
+	cr_assert_eq(get_be16(p + 2), 0x0001);
+	cr_assert_eq(get_be16(p + 6), 0x0401);
+	cr_assert_eq(get_be16(p + 10), 0x0301);
+	cr_assert_eq(get_be16(p + 14), 0x0101);
+	cr_assert_eq(get_be16(p + 16), 2);
+}
+
+Test(personality, aws_gateway_vtl_and_stk_l700_strings)
+{
+	open_as("AWS-Gateway-VTL");
+	inquiry_strings("AWS", "Gateway-VTL", "0100");
+	open_as("stk-l700"); /* names are case-insensitive */
+	inquiry_strings("STK", "L700", "0107");
+}
+
+/* [library] vendor/product/revision still override the personality's. */
+Test(personality, vendor_product_revision_keys_override_the_personality)
+{
+	snprintf(T.cfg.vendor, sizeof(T.cfg.vendor), "SONY");
+	snprintf(T.cfg.product, sizeof(T.cfg.product), "TSL-A500C");
+	open_as("IBM-03584L32-0402");
+	inquiry_strings("SONY", "TSL-A500C", "0402");
+}
+
+/* AWS: barcodes of at most 8 characters for Spectrum Protect's changer. */
+Test(personality, ibm_03584l32_refuses_barcodes_longer_than_8)
+{
+	open_as("IBM-03584L32-0402");
+	const char *b[] = {"ABC0001L8"};
+	struct lib_create c = {.barcodes = b, .n = 1};
+	cr_assert_eq(lib_tape_create(T.lib, &c, NULL, NULL, T.err, sizeof(T.err)), -EINVAL);
+	cr_assert(strstr(T.err, "'ABC0001L8' has 9 characters") != NULL, "%s", T.err);
+	cr_assert(strstr(T.err, "IBM-03584L32-0402") != NULL, "%s", T.err);
+	cr_assert(strstr(T.err, "at most 8") != NULL, "%s", T.err);
+	struct lib_create g = {.prefix = "ABCDEFG", .count = 1};
+	cr_assert_eq(lib_tape_create(T.lib, &g, NULL, NULL, T.err, sizeof(T.err)), -EINVAL);
+	cr_assert(strstr(T.err, "at most 8") != NULL, "%s", T.err);
+	tlib_create(&T, "ABC001L8");
+	struct lib_create ok = {.prefix = "XY", .count = 2};
+	cr_assert_eq(lib_tape_create(T.lib, &ok, NULL, NULL, T.err, sizeof(T.err)), 0, "%s", T.err);
+}
+
+/*
+ * UpdateVTLDeviceType: a library restarted as another personality keeps
+ * every tape where it was (catalog, slots, a drive's cartridge), and its
+ * element addresses, which the catalog holds; only the identity changes.
+ */
+Test(personality, switching_keeps_every_tape_and_element)
+{
+	open_as("STK-L700");
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	add_tape("LONGER001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 1, DRV2), 0);
+
+	open_as("IBM-03584L32-0402");
+	cr_assert(strstr(said, "LONGER001L8") != NULL, "the long barcode is named: %s", said);
+	cr_assert(strstr(said, "at most 8") != NULL || strstr(said, "longer than 8") != NULL, "%s",
+		  said);
+	struct tcmd i;
+	uint8_t inq[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &i, N1, inq, 6, 255), 0);
+	cr_assert_arr_eq(i.buf + 16, "03584L32", 8);
+	expect_at("ABC001L8", "slot:1");
+	expect_at("ABC002L8", "drive:2");
+	expect_at("LONGER001L8", "slot:3");
+	char bc[17];
+	ssc_barcode(lib_drive(T.lib, 1), bc);
+	cr_assert_str_eq(bc, "ABC002L8");
+	/* READ ELEMENT STATUS at the addresses the library was created with. */
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_STORAGE, true, false, SLOT1, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 16), SLOT1);
+	cr_assert_arr_eq(t.buf + 16 + 12, "ABC001L8", 8);
+
+	open_as("AWS-Gateway-VTL");
+	inquiry_strings("AWS", "Gateway-VTL", "0100");
+	expect_at("ABC002L8", "drive:2");
+	open_as("STK-L700");
+	inquiry_strings("STK", "L700", "0107");
+	expect_at("ABC001L8", "slot:1");
+	expect_at("LONGER001L8", "slot:3");
+}
