@@ -10,6 +10,7 @@
 
 #include "tests/catalog/libtest.h"
 #include "vtl/uploader.h"
+#include "vtl/vtld_config.h"
 
 enum { N1 = 0x1001, N2 = 0x1002 };
 enum { PICKER = 1, IE1 = 10, IE2 = 11, DRV1 = 500, DRV2 = 501, SLOT1 = 1000, SLOT2 = 1001 };
@@ -1157,4 +1158,35 @@ Test(personality, switching_keeps_every_tape_and_element)
 	inquiry_strings("STK", "L700", "0107");
 	expect_at("ABC001L8", "slot:1");
 	expect_at("LONGER001L8", "slot:3");
+}
+
+/* [library] changer in vtld.conf: the personality's addresses fill the
+ * keys the operator did not set, whatever the order; an unknown name is
+ * refused with the ones that exist. */
+Test(personality, config_key_changer)
+{
+	char path[PATH_MAX], err[512];
+	snprintf(path, sizeof(path), "%s/vtld.conf", T.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("[library]\nie_address = 20\nchanger = ibm-03584l32-0402\n", f);
+	fclose(f);
+	struct vtl_config c;
+	vtl_config_defaults(&c);
+	cr_assert_str_eq(c.lib.changer->name, "STK-L700");
+	cr_assert_eq(vtl_config_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.lib.changer->name, "IBM-03584L32-0402");
+	cr_assert_eq(c.lib.ie_base, 20, "the operator's key stays");
+	cr_assert_eq(c.lib.drive_base, 0x0101);
+	cr_assert_eq(c.lib.storage_base, 0x0401);
+
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("[library]\nchanger = STK-L180\n", f);
+	fclose(f);
+	vtl_config_defaults(&c);
+	cr_assert_eq(vtl_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":2: [library] changer = STK-L180: use STK-L700, AWS-Gateway-VTL or "
+			      "IBM-03584L32-0402") != NULL,
+		  "%s", err);
 }
