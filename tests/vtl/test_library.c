@@ -1190,3 +1190,131 @@ Test(personality, config_key_changer)
 			      "IBM-03584L32-0402") != NULL,
 		  "%s", err);
 }
+
+/* ---- SEND VOLUME TAG / REQUEST VOLUME ELEMENT ADDRESS (SMC-3) ------------- */
+
+/* SEND VOLUME TAG with a translate action and a template. */
+static uint16_t send_volume_tag(uint64_t nexus, uint8_t type, uint8_t action, const char *tmpl,
+				uint16_t min_seq, uint16_t max_seq)
+{
+	uint8_t cdb[12] = {SEND_VOLUME_TAG, type, 0, 0, 0, action, 0, 0, 0, 40, 0, 0};
+	uint8_t p[40];
+	memset(p, 0, sizeof(p));
+	memset(p, ' ', 32);
+	memcpy(p, tmpl, strlen(tmpl));
+	put_be16(p + 34, min_seq);
+	put_be16(p + 38, max_seq);
+	struct scsi_cmd c;
+	cdb_exec(ch, &c, nexus, cdb, 12, p, sizeof(p), NULL, 0);
+	return cdb_asc(&c);
+}
+
+static uint16_t rvea(struct tcmd *t, uint64_t nexus, uint16_t start, uint16_t count, uint32_t alloc)
+{
+	uint8_t cdb[12] = {REQUEST_VOLUME_ELEMENT_ADDRESS, 0x10};
+	put_be16(cdb + 2, start);
+	put_be16(cdb + 4, count);
+	put_be24(cdb + 7, alloc);
+	return run(ch, t, nexus, cdb, 12, alloc);
+}
+
+Test(smc, rvea_without_send_volume_tag_is_command_sequence_error)
+{
+	struct tcmd t;
+	rvea(&t, N1, 0, 100, 4096);
+	cdb_assert_sense(&t.c, SK_ILLEGAL_REQUEST, ASC_COMMAND_SEQUENCE_ERROR);
+	/* Another nexus's search is not this one's. */
+	cr_assert_eq(send_volume_tag(N2, 0, 0x05, "*", 0, 0), 0);
+	rvea(&t, N1, 0, 100, 4096);
+	cdb_assert_sense(&t.c, SK_ILLEGAL_REQUEST, ASC_COMMAND_SEQUENCE_ERROR);
+}
+
+Test(smc, send_volume_tag_translate_then_rvea_reports_the_matching_elements)
+{
+	add_tape("ABC001L8");
+	add_tape("XYZ001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 2, DRV1), 0);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x05, "ABC*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	/* Header: first address, count, send action code, byte count. */
+	cr_assert_eq(get_be16(t.buf), DRV1, "lowest matching address first");
+	cr_assert_eq(get_be16(t.buf + 2), 2);
+	cr_assert_eq(t.buf[4], 0x05);
+	struct res_desc d[4];
+	size_t n = res_walk(t.buf, t.c.in_len, d, 4);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(d[0].type, SMC_ET_DRIVE);
+	cr_assert_eq(get_be16(d[0].d), DRV1);
+	cr_assert_arr_eq(d[0].d + 12, "ABC002L8", 8);
+	cr_assert_eq(d[1].type, SMC_ET_STORAGE);
+	cr_assert_eq(get_be16(d[1].d), SLOT1);
+	cr_assert_arr_eq(d[1].d + 12, "ABC001L8", 8);
+	cr_assert_eq(get_be24(t.buf + 5), t.c.in_len - 8);
+
+	/* '?' matches one character; a type code restricts the search. */
+	cr_assert_eq(send_volume_tag(N1, SMC_ET_STORAGE, 0x05, "?YZ001L8", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 1);
+	cr_assert_eq(get_be16(t.buf), SLOT1 + 1);
+	cr_assert_eq(send_volume_tag(N1, SMC_ET_STORAGE, 0x05, "ABC002L8", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0, "in a drive, not a slot");
+}
+
+/* One element at a time: each report starts after the last one shown. */
+Test(smc, rvea_walks_the_matches_across_commands)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x04, "ABC*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), SLOT1);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), SLOT1 + 1);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0, "nothing left");
+}
+
+/* Tags here have volume sequence number 0 and no alternate tag. */
+Test(smc, send_volume_tag_sequence_numbers_and_alternate_tags)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x01, "ABC001L8", 0, 5), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 1);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x01, "ABC001L8", 1, 5), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x06, "*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+}
+
+/* Assert, replace and undefine would rename a cartridge: refused at the
+ * send action code; a wrong parameter list length at its field. */
+Test(smc, send_volume_tag_refuses_what_would_rename_a_cartridge)
+{
+	struct scsi_cmd c;
+	uint8_t p[40] = {0};
+	cdb_exec(ch, &c, N1, CDB(SEND_VOLUME_TAG, 0, 0x03, 0xe8, 0, 0x08, 0, 0, 0, 40, 0, 0), p,
+		 sizeof(p), NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 5, 4);
+	cdb_exec(ch, &c, N1, CDB(SEND_VOLUME_TAG, 0, 0, 0, 0, 0x05, 0, 0, 0, 32, 0, 0), p, 32, NULL,
+		 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 8, -1);
+	struct tcmd t;
+	uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01,
+			   SEND_VOLUME_TAG};
+	put_be32(cdb + 6, 512);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+	cdb[3] = REQUEST_VOLUME_ELEMENT_ADDRESS;
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+}
