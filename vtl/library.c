@@ -96,6 +96,11 @@ static const char *ident_str(const char *override, const char *personality)
 	return override[0] ? override : personality;
 }
 
+const struct smc_personality *lib_personality(const struct lib *lib)
+{
+	return lib->cfg.changer;
+}
+
 struct scsi_dev *lib_changer(struct lib *lib)
 {
 	return &lib->changer;

@@ -106,6 +106,8 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 void lib_close(struct lib *lib);
 
 struct scsi_dev *lib_changer(struct lib *lib);
+/* The changer personality in force ([library] changer). */
+const struct smc_personality *lib_personality(const struct lib *lib);
 size_t lib_n_drives(const struct lib *lib);
 struct scsi_dev *lib_drive(struct lib *lib, size_t i); /* LUN i + 1 */
 uint32_t lib_drive_lun(const struct lib *lib, size_t i);
