@@ -1318,3 +1318,28 @@ Test(smc, send_volume_tag_refuses_what_would_rename_a_cartridge)
 	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
 	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
 }
+
+/* Drive INQUIRY strings where a public dump of the real drive exists
+ * (docs/compatibility.md): HP Ultrium 6-SCSI 353D (LTFS issue #354), HPE
+ * Ultrium 9-SCSI Q3F9 with vendor HPE (LTFS issue #491). */
+static void drive_inquiry_is(enum tape_media gen, const char *want)
+{
+	if (T.lib)
+		lib_close(T.lib);
+	T.lib = NULL;
+	tlib_stop(&T);
+	tlib_mkdir(&T);
+	T.cfg.drive_vendor = SSC_VENDOR_HPE;
+	T.cfg.drive_media = gen;
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96, 0};
+	cr_assert_eq(run(lib_drive(T.lib, 0), &t, N1, cdb, 6, 96), 0);
+	cr_assert_arr_eq(t.buf + 8, want, 28, "%.28s", t.buf + 8);
+}
+
+Test(personality, drive_identity_as_public_dumps_show)
+{
+	drive_inquiry_is(TAPE_LTO6, "HP      Ultrium 6-SCSI  353D");
+	drive_inquiry_is(TAPE_LTO9, "HPE     Ultrium 9-SCSI  Q3F9");
+}
