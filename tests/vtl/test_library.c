@@ -719,6 +719,29 @@ Test(smc, initialize_element_status_and_with_range)
 	cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), ASC_INVALID_ELEMENT_ADDRESS);
 }
 
+/* With and without a barcode scan, as changer drivers ask for both: FAST
+ * (byte 1 bit 1: no volume tag scan, SMC-3) of INITIALIZE ELEMENT STATUS
+ * WITH RANGE under either opcode, alone and with RANGE; and INITIALIZE
+ * ELEMENT STATUS with the vendor-specific bits of its control byte (SAM-5
+ * 5.2), where some libraries take a "no barcode" flag: all GOOD. */
+Test(smc, initialize_element_status_with_and_without_barcode_scan)
+{
+	struct tcmd t;
+	uint8_t ies[6] = {INITIALIZE_ELEMENT_STATUS, 0, 0, 0, 0, 0x80};
+	cr_assert_eq(run(ch, &t, N1, ies, 6, 0), 0);
+	const uint8_t ops[] = {INITIALIZE_ELEMENT_STATUS_WITH_RANGE,
+			       INITIALIZE_ELEMENT_STATUS_WITH_RANGE_STD};
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		for (uint8_t b1 = 0; b1 <= 0x03; b1++) {
+			uint8_t iesr[10] = {ops[i], b1};
+			put_be16(iesr + 2, SLOT1);
+			put_be16(iesr + 6, 8);
+			cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), 0, "opcode %02x byte 1 %02x",
+				     ops[i], b1);
+		}
+	}
+}
+
 Test(smc, position_to_element)
 {
 	struct tcmd t;
