@@ -218,16 +218,30 @@ static void fill_descriptor(const struct smc_changer *ch, const struct smc_eleme
 }
 
 /* SMC-3 volume identification template: '*' matches any run of
- * characters, '?' any one; trailing blanks of both are not significant. */
-static bool tag_matches(const char *tmpl, const char *tag)
+ * characters, '?' any one; trailing blanks of both are not significant.
+ * Iterative, remembering only the last '*': at most template x tag steps,
+ * whatever an initiator sends (a recursive match is exponential in the
+ * number of '*'). */
+static bool tag_matches(const char *p, const char *s)
 {
-	if (!*tmpl)
-		return !*tag;
-	if (*tmpl == '*')
-		return tag_matches(tmpl + 1, tag) || (*tag && tag_matches(tmpl, tag + 1));
-	if (!*tag)
-		return false;
-	return (*tmpl == '?' || *tmpl == *tag) && tag_matches(tmpl + 1, tag + 1);
+	const char *star = NULL, *retry = NULL;
+	while (*s) {
+		if (*p == '*') {
+			star = p++;
+			retry = s;
+		} else if (*p && (*p == '?' || *p == *s)) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++retry;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return !*p;
 }
 
 /* Is element e in a report of type/start, and (with s) does its primary

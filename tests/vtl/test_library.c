@@ -1366,3 +1366,29 @@ Test(personality, drive_identity_as_public_dumps_show)
 	drive_inquiry_is(TAPE_LTO6, "HP      Ultrium 6-SCSI  353D");
 	drive_inquiry_is(TAPE_LTO9, "HPE     Ultrium 9-SCSI  Q3F9");
 }
+
+/* Regression: template matching once recursed on every '*', exponential in
+ * their number; 31 stars and a last character no barcode has must answer
+ * (nothing matches) as any other template does. Patterns at the edges. */
+Test(smc, send_volume_tag_templates_match_as_smc3_says)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC0011L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x05, "*******************************Q", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+	static const struct {
+		const char *tmpl;
+		uint16_t n;
+	} cases[] = {
+	    {"*", 2},	 {"ABC001L8", 1}, {"ABC001L", 0},   {"ABC001L8*", 1},
+	    {"*L8", 2},	 {"A*1*L8", 2},	  {"ABC00??L8", 1}, {"????????", 1},
+	    {"*1L8", 2}, {"AB*C*", 2},	  {"X*", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(send_volume_tag(N1, 0, 0x05, cases[i].tmpl, 0, 0), 0);
+		cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+		cr_assert_eq(get_be16(t.buf + 2), cases[i].n, "template %s", cases[i].tmpl);
+	}
+}
