@@ -42,7 +42,6 @@ struct smc_search {
 	uint64_t nexus;
 	uint8_t action;
 	uint8_t type;	    /* element type code of the SEND VOLUME TAG */
-	uint16_t start;	    /* its starting element address */
 	char tmpl[33];	    /* volume identification template, blanks trimmed */
 	uint32_t next_addr; /* lowest address a later report may show */
 	bool match_nothing; /* an alternate tag, or sequence numbers above 0 */
@@ -422,7 +421,6 @@ static void smc_send_volume_tag(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	s.nexus = cmd->nexus;
 	s.action = action;
 	s.type = type;
-	s.start = start;
 	s.next_addr = start;
 	s.match_nothing = action == SVT_TRANSLATE_ALTERNATE ||
 			  action == SVT_TRANSLATE_ALTERNATE_NOSEQ || (check_seq && min_seq > 0);
