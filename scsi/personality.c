@@ -10,11 +10,12 @@
  *     L700 and vtl have always reported; AWS does not publish its
  *     revision); element addresses of the StorageTek L700e/L180 SCSI
  *     reference: transport 1, CAP (I/E) from 10, drives from 500, storage
- *     from 1000.
+ *     from 1000; SPC-4's standard INQUIRY, with the barcode reader in
+ *     byte 55 bit 0 (chosen: no L700 dump shows that byte).
  *   AWS-Gateway-VTL: no public INQUIRY dump of AWS's own changer was found;
  *     vendor AWS, product Gateway-VTL (AWS's name split at the vendor
  *     field's 8 bytes, as "STK-L700" is STK / L700), revision 0100 chosen;
- *     the L700's element addresses.
+ *     the L700's element addresses and INQUIRY layout.
  *   IBM-03584L32-0402: vendor IBM, product 03584L32 (IBM TS4500/TS3500
  *     SCSI reference, "Inquiry Standard Data: Valid LUN": the LTO logical
  *     library), revision 0402 (AWS's name); the standard INQUIRY in IBM's
@@ -52,6 +53,7 @@ static const struct smc_personality personalities[] = {
 	.ie_base = 10,
 	.drive_base = 500,
 	.storage_base = 1000,
+	.exabyte_barcode_bit = true,
     },
     {
 	.name = "AWS-Gateway-VTL",
@@ -62,6 +64,7 @@ static const struct smc_personality personalities[] = {
 	.ie_base = 10,
 	.drive_base = 500,
 	.storage_base = 1000,
+	.exabyte_barcode_bit = true,
     },
     {
 	.name = "IBM-03584L32-0402",
@@ -96,8 +99,14 @@ void smc_personality_ident(const struct smc_personality *p, struct spc_ident *id
 {
 	id->inq = p->inquiry;
 	memset(id->inq_vs, 0, sizeof(id->inq_vs));
-	if (!p->inquiry)
+	if (!p->inquiry) {
+		/* Byte 55 bit 0: a barcode reader is present (Exabyte's
+		 * extension; mtx's loaderinfo reads it when the additional
+		 * length is above 32h). Every vtld changer reads barcodes. */
+		if (p->exabyte_barcode_bit)
+			id->inq_vs[19] = 0x01;
 		return;
+	}
 	/* IBM's bytes 36-51: plant of manufacture (2 ASCII characters, "00":
 	 * a virtual library is made nowhere), the 12-character serial
 	 * number right-aligned and zero-filled as IBM library serials are,

@@ -36,6 +36,9 @@ struct smc_personality {
 	/* Standard INQUIRY laid out as the vendor documents it (struct
 	 * spc_inquiry_layout); NULL: SPC-4's full answer. */
 	const struct spc_inquiry_layout *inquiry;
+	/* SPC-4's answer only: report the barcode reader in byte 55 bit 0,
+	 * the Exabyte extension mtx's loaderinfo reads. */
+	bool exabyte_barcode_bit;
 };
 
 /* The personality named name (case-insensitive), or NULL. */

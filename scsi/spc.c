@@ -155,6 +155,8 @@ static uint32_t inquiry_std(const struct scsi_dev *dev, uint8_t *b)
 	spc_pad_ascii(b + 8, dev->ident.vendor, 8);
 	spc_pad_ascii(b + 16, dev->ident.product, 16);
 	spc_pad_ascii(b + 32, dev->ident.revision, 4);
+	/* Bytes 36..55 are vendor specific (SPC-4 6.6.2). */
+	memcpy(b + 36, dev->ident.inq_vs, sizeof(dev->ident.inq_vs));
 
 	/* Version descriptors at bytes 58..73 (SPC-4 6.6.2). */
 	uint16_t vd[8];

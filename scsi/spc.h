@@ -233,7 +233,7 @@ struct spc_ident {
 	uint64_t naa;	   /* NAA IEEE Registered designator (type 6 high 64 bits) */
 	uint16_t rel_port; /* relative target port identifier */
 	const struct spc_inquiry_layout *inq; /* NULL: SPC-4's standard INQUIRY */
-	uint8_t inq_vs[20];		      /* bytes 36..55 with inq */
+	uint8_t inq_vs[20];		      /* standard INQUIRY bytes 36..55, vendor specific */
 };
 
 #define SPC_UA_QUEUE 8

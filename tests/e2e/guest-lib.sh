@@ -415,6 +415,14 @@ ibm_personality_checks() {
 	else
 		fail "IBM-03584L32-0402: sg_inq shows IBM's 3584 standard INQUIRY" "version=0x03 [SPC], IBM, 03584L32, 0402"
 	fi
+	# IBM's layout keeps byte 55 reserved (BarC is byte 6 bit 5), so
+	# loaderinfo, which reads the Exabyte bit, says No, as for a real 3584.
+	run 30 loaderinfo -f "$sg"
+	if [ "$RC" -eq 0 ] && has 'Number of Storage Elements: 4' && has 'Bar Code Reader: No'; then
+		pass "IBM-03584L32-0402: loaderinfo reads the element layout (4 slots) and IBM's INQUIRY"
+	else
+		fail "IBM-03584L32-0402: loaderinfo" "Number of Storage Elements: 4; Bar Code Reader: No"
+	fi
 	run 60 mtx -f "$sg" status
 	if [ "$RC" -eq 0 ] && has 'Storage Element 1:Full *:VolumeTag *= *PER001L8' &&
 		has 'Storage Element 2:Full *:VolumeTag *= *PER002L8'; then

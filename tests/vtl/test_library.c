@@ -1392,3 +1392,28 @@ Test(smc, send_volume_tag_templates_match_as_smc3_says)
 		cr_assert_eq(get_be16(t.buf + 2), cases[i].n, "template %s", cases[i].tmpl);
 	}
 }
+
+/* The barcode reader, where mtx's loaderinfo looks for it (Exabyte's
+ * extension: INQUIRY byte 55 bit 0, read when the additional length is
+ * above 32h) on STK-L700 and AWS-Gateway-VTL; IBM's layout has byte 55
+ * reserved and BarC in byte 6 bit 5 instead. */
+Test(personality, barcode_reader_is_reported_where_each_layout_has_it)
+{
+	const char *names[] = {"STK-L700", "AWS-Gateway-VTL", "IBM-03584L32-0402"};
+	for (size_t i = 0; i < 3; i++) {
+		open_as(names[i]);
+		struct tcmd t;
+		uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+		cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+		cr_assert_gt(t.buf[4], 0x32, "%s", names[i]);
+		bool ibm = i == 2;
+		cr_assert_eq(t.buf[55] & 0x01, ibm ? 0 : 1, "%s byte 55", names[i]);
+		cr_assert_eq(t.buf[6] & 0x20, ibm ? 0x20 : 0, "%s byte 6", names[i]);
+	}
+	/* Drives keep bytes 36..55 zero. */
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96, 0};
+	cr_assert_eq(run(lib_drive(T.lib, 0), &t, N1, cdb, 6, 96), 0);
+	for (int b = 36; b < 56; b++)
+		cr_assert_eq(t.buf[b], 0, "drive byte %d", b);
+}
