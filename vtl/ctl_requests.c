@@ -451,8 +451,8 @@ static json_t *do_library_show(struct lib *lib)
 	json_object_set_new(r, "changer",
 			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "personality",
 				      lib_personality(lib)->name, "vendor", info.vendor, "product",
-				      info.product, "revision", info.revision, "serial", info.serial,
-				      "lun", 0, "data_dir", lib_data_dir(lib)));
+				      info.product, "revision", info.revision, "serial",
+				      info.serial, "lun", 0, "data_dir", lib_data_dir(lib)));
 	struct lib_drive_info *d;
 	size_t nd;
 	json_t *drives = json_array();
