@@ -35,11 +35,24 @@
 #include "be.h"
 #include "sense.h"
 
+/* The translate of the last SEND VOLUME TAG (SMC-3), which REQUEST
+ * VOLUME ELEMENT ADDRESS reports; one, kept for the nexus that sent it. */
+struct smc_search {
+	bool valid;
+	uint64_t nexus;
+	uint8_t action;
+	uint8_t type;	    /* element type code of the SEND VOLUME TAG */
+	char tmpl[33];	    /* volume identification template, blanks trimmed */
+	uint32_t next_addr; /* lowest address a later report may show */
+	bool match_nothing; /* an alternate tag, or sequence numbers above 0 */
+};
+
 struct smc_changer {
 	struct smc_config cfg;
 	size_t n_elements;
 	struct smc_element *scratch; /* one per element, address order */
 	bool ie_open;
+	struct smc_search search;
 };
 
 enum {
@@ -203,52 +216,78 @@ static void fill_descriptor(const struct smc_changer *ch, const struct smc_eleme
 	}
 }
 
-static void smc_read_element_status(struct scsi_dev *dev, struct scsi_cmd *cmd)
+/* SMC-3 volume identification template: '*' matches any run of
+ * characters, '?' any one; trailing blanks of both are not significant.
+ * Iterative, remembering only the last '*': at most template x tag steps,
+ * whatever an initiator sends (a recursive match is exponential in the
+ * number of '*'). */
+static bool tag_matches(const char *p, const char *s)
 {
-	struct smc_changer *ch = changer(dev);
-	const uint8_t *cdb = cmd->cdb;
-	bool voltag = cdb[1] & 0x10;
-	uint8_t type = cdb[1] & 0x0f;
-	uint16_t start = get_be16(cdb + 2);
-	uint16_t count = get_be16(cdb + 4);
-	bool dvcid = cdb[6] & 0x01;
-	uint32_t alloc = get_be24(cdb + 7);
-
-	if (type > SMC_ET_DRIVE) {
-		sense_invalid_cdb(cmd, 1, 3);
-		return;
+	const char *star = NULL, *retry = NULL;
+	while (*s) {
+		if (*p == '*') {
+			star = p++;
+			retry = s;
+		} else if (*p && (*p == '?' || *p == *s)) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++retry;
+		} else {
+			return false;
+		}
 	}
-	if (!inventory_or_fail(ch, cmd))
-		return;
+	while (*p == '*')
+		p++;
+	return !*p;
+}
 
-	/* Elements of the type at or above the starting address, in address
-	 * order, at most `count` of them (SMC-3). */
+/* Is element e in a report of type/start, and (with s) does its primary
+ * volume tag match the translate? */
+static bool selected(const struct smc_element *e, uint8_t type, uint32_t start,
+		     const struct smc_search *s)
+{
+	if ((type && e->type != type) || e->addr < start)
+		return false;
+	if (!s)
+		return true;
+	if (s->match_nothing || !e->full || !e->barcode[0])
+		return false;
+	if (s->type && e->type != s->type)
+		return false;
+	return tag_matches(s->tmpl, e->barcode);
+}
+
+/*
+ * The element status data of READ ELEMENT STATUS and REQUEST VOLUME
+ * ELEMENT ADDRESS (SMC-3: the same pages after an 8-byte header whose byte
+ * 4 is reserved in one and the send action code in the other): at most
+ * count elements selected(), in address order, one page per run of a
+ * type. Sets *n to the elements reported; the caller has the inventory.
+ */
+static uint8_t *element_report(struct smc_changer *ch, uint8_t type, uint32_t start, uint16_t count,
+			       bool voltag, bool dvcid, const struct smc_search *s, uint8_t byte4,
+			       size_t *len, size_t *n_out)
+{
 	size_t first = ch->n_elements, n = 0;
 	for (size_t i = 0; i < ch->n_elements && n < count; i++) {
-		const struct smc_element *e = &ch->scratch[i];
-		if ((type && e->type != type) || e->addr < start)
+		if (!selected(&ch->scratch[i], type, start, s))
 			continue;
 		if (first == ch->n_elements)
 			first = i;
 		n++;
 	}
-	if (count && n == 0) {
-		invalid_element(cmd, 2);
-		return;
-	}
-
 	size_t cap = STATUS_HDR + n * (PAGE_HDR + desc_len(SMC_ET_DRIVE, true, true));
 	uint8_t *buf = calloc(1, cap);
-	if (!buf) {
-		sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
-		return;
-	}
+	if (!buf)
+		return NULL;
 	size_t off = STATUS_HDR, taken = 0;
 	uint8_t *page = NULL;
 	uint8_t page_type = 0;
 	for (size_t i = first; taken < n && i < ch->n_elements; i++) {
 		const struct smc_element *e = &ch->scratch[i];
-		if ((type && e->type != type) || e->addr < start)
+		if (!selected(e, type, start, s))
 			continue;
 		uint16_t dl = desc_len(e->type, voltag, dvcid);
 		if (!page || e->type != page_type) {
@@ -268,10 +307,175 @@ static void smc_read_element_status(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	if (n)
 		put_be16(buf, ch->scratch[first].addr);
 	put_be16(buf + 2, (uint16_t)n);
+	buf[4] = byte4;
 	/* The byte count of the whole report, even when the allocation
 	 * length truncates it, so the initiator can ask again. */
 	put_be24(buf + 5, (uint32_t)(off - STATUS_HDR));
-	spc_respond(cmd, buf, (uint32_t)off, alloc);
+	*len = off;
+	*n_out = n;
+	return buf;
+}
+
+static void smc_read_element_status(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct smc_changer *ch = changer(dev);
+	const uint8_t *cdb = cmd->cdb;
+	bool voltag = cdb[1] & 0x10;
+	uint8_t type = cdb[1] & 0x0f;
+	uint16_t start = get_be16(cdb + 2);
+	uint16_t count = get_be16(cdb + 4);
+	bool dvcid = cdb[6] & 0x01;
+	uint32_t alloc = get_be24(cdb + 7);
+
+	if (type > SMC_ET_DRIVE) {
+		sense_invalid_cdb(cmd, 1, 3);
+		return;
+	}
+	if (!inventory_or_fail(ch, cmd))
+		return;
+	size_t len, n;
+	uint8_t *buf = element_report(ch, type, start, count, voltag, dvcid, NULL, 0, &len, &n);
+	if (!buf) {
+		sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
+		return;
+	}
+	/* Elements of the type at or above the starting address (SMC-3):
+	 * none at all is an address beyond the last one. */
+	if (count && n == 0)
+		invalid_element(cmd, 2);
+	else
+		spc_respond(cmd, buf, (uint32_t)len, alloc);
+	free(buf);
+}
+
+/* ---- SEND VOLUME TAG and REQUEST VOLUME ELEMENT ADDRESS (SMC-3) ------ */
+
+enum {
+	SVT_PARAM_LEN = 40, /* template 32, reserved 2, min seq 2, reserved 2, max seq 2 */
+	SVT_TRANSLATE_ALL = 0x00,
+	SVT_TRANSLATE_PRIMARY = 0x01,
+	SVT_TRANSLATE_ALTERNATE = 0x02,
+	SVT_TRANSLATE_ALL_NOSEQ = 0x04,
+	SVT_TRANSLATE_PRIMARY_NOSEQ = 0x05,
+	SVT_TRANSLATE_ALTERNATE_NOSEQ = 0x06,
+};
+
+/*
+ * SEND VOLUME TAG: the translate actions (00h-06h) set up a search that
+ * REQUEST VOLUME ELEMENT ADDRESS reports. Cartridges here carry one
+ * (primary) volume tag, the barcode, with volume sequence number 0, so an
+ * alternate translate matches nothing and a translate that checks
+ * sequence numbers matches only when 0 is in the range. The assert,
+ * replace and undefine actions (08h-0Dh) would rename a cartridge, whose
+ * barcode is its identity in the catalog and the object store: refused at
+ * the field, as libraries that offer only translate do (IBM TS4500, Dell
+ * TL2000 and Oracle SL150 references: send action code 05h).
+ */
+static void smc_send_volume_tag(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct smc_changer *ch = changer(dev);
+	const uint8_t *cdb = cmd->cdb;
+	uint8_t type = cdb[1] & 0x0f;
+	uint16_t start = get_be16(cdb + 2);
+	uint8_t action = cdb[5] & 0x1f;
+	uint16_t plen = get_be16(cdb + 8);
+
+	if (type > SMC_ET_DRIVE) {
+		sense_invalid_cdb(cmd, 1, 3);
+		return;
+	}
+	if (action > SVT_TRANSLATE_ALTERNATE_NOSEQ || action == 0x03) {
+		sense_invalid_cdb(cmd, 5, 4);
+		return;
+	}
+	if (plen != SVT_PARAM_LEN) {
+		sense_invalid_cdb(cmd, 8, -1);
+		return;
+	}
+	if (cmd->out_len < SVT_PARAM_LEN) {
+		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		return;
+	}
+	const uint8_t *p = cmd->out;
+	struct smc_search s;
+	memset(&s, 0, sizeof(s));
+	size_t tl = VOLTAG_ID_LEN;
+	while (tl && (p[tl - 1] == ' ' || p[tl - 1] == 0))
+		tl--;
+	for (size_t i = 0; i < tl; i++) {
+		/* Volume identifiers are graphic ASCII (SMC-3). */
+		if (p[i] < 0x21 || p[i] > 0x7e) {
+			sense_set_field(cmd, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false,
+					(uint16_t)i, -1);
+			return;
+		}
+		s.tmpl[i] = (char)p[i];
+	}
+	uint16_t min_seq = get_be16(p + 34), max_seq = get_be16(p + 38);
+	bool check_seq = action <= SVT_TRANSLATE_ALTERNATE;
+	if (check_seq && min_seq > max_seq) {
+		sense_set_field(cmd, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, 34, -1);
+		return;
+	}
+	s.valid = true;
+	s.nexus = cmd->nexus;
+	s.action = action;
+	s.type = type;
+	s.next_addr = start;
+	s.match_nothing = action == SVT_TRANSLATE_ALTERNATE ||
+			  action == SVT_TRANSLATE_ALTERNATE_NOSEQ || (check_seq && min_seq > 0);
+	ch->search = s;
+}
+
+/*
+ * REQUEST VOLUME ELEMENT ADDRESS: the elements whose volume tag matched
+ * the nexus's last SEND VOLUME TAG, in READ ELEMENT STATUS's pages after
+ * the volume element address header (SMC-3; byte 4 the send action code).
+ * Each report starts at the CDB's address, but never below what an
+ * earlier report of the same search showed, so repeated commands walk the
+ * matches ("once an element has been reported, only higher addresses",
+ * Dell TL2000/TL4000 SCSI reference). Without a search from this nexus:
+ * ILLEGAL REQUEST, COMMAND SEQUENCE ERROR.
+ */
+static void smc_request_volume_element_address(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct smc_changer *ch = changer(dev);
+	const uint8_t *cdb = cmd->cdb;
+	bool voltag = cdb[1] & 0x10;
+	uint8_t type = cdb[1] & 0x0f;
+	uint16_t start = get_be16(cdb + 2);
+	uint16_t count = get_be16(cdb + 4);
+	uint32_t alloc = get_be24(cdb + 7);
+
+	if (type > SMC_ET_DRIVE) {
+		sense_invalid_cdb(cmd, 1, 3);
+		return;
+	}
+	struct smc_search *s = &ch->search;
+	if (!s->valid || s->nexus != cmd->nexus) {
+		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_COMMAND_SEQUENCE_ERROR);
+		return;
+	}
+	if (!inventory_or_fail(ch, cmd))
+		return;
+	uint32_t from = start > s->next_addr ? start : s->next_addr;
+	size_t len, n;
+	uint8_t *buf = element_report(ch, type, from, count, voltag, false, s, s->action, &len, &n);
+	if (!buf) {
+		sense_set(cmd, SK_HARDWARE_ERROR, ASC_SYSTEM_RESOURCE_FAILURE);
+		return;
+	}
+	/* What the allocation length lets through counts as reported. */
+	uint32_t sent = alloc < len ? alloc : (uint32_t)len;
+	for (size_t off = STATUS_HDR; off + PAGE_HDR <= sent;) {
+		uint16_t dl = get_be16(buf + off + 2);
+		uint32_t bytes = get_be24(buf + off + 5);
+		size_t d = off + PAGE_HDR;
+		for (; dl && d + dl <= off + PAGE_HDR + bytes && d + dl <= sent; d += dl)
+			s->next_addr = (uint32_t)get_be16(buf + d) + 1;
+		off += PAGE_HDR + bytes;
+	}
+	spc_respond(cmd, buf, (uint32_t)len, alloc);
 	free(buf);
 }
 
@@ -612,6 +816,20 @@ static const struct scsi_op smc_ops[] = {
      {EXCHANGE_MEDIUM, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL},
      smc_exchange_medium,
      "EXCHANGE MEDIUM"},
+    {REQUEST_VOLUME_ELEMENT_ADDRESS,
+     0,
+     12,
+     OPF_DATA_IN,
+     {REQUEST_VOLUME_ELEMENT_ADDRESS, 0x1f, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0, CTL},
+     smc_request_volume_element_address,
+     "REQUEST VOLUME ELEMENT ADDRESS"},
+    {SEND_VOLUME_TAG,
+     0,
+     12,
+     OPF_DATA_OUT,
+     {SEND_VOLUME_TAG, 0x0f, 0xff, 0xff, 0, 0x1f, 0, 0, 0xff, 0xff, 0, CTL},
+     smc_send_volume_tag,
+     "SEND VOLUME TAG"},
     {READ_ELEMENT_STATUS,
      0,
      12,

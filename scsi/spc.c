@@ -128,6 +128,23 @@ static uint32_t inquiry_std(const struct scsi_dev *dev, uint8_t *b)
 
 	memset(b, 0, INQ_STD_LEN);
 	b[0] = ptype & 0x1f; /* peripheral qualifier 000b: connected */
+	const struct spc_inquiry_layout *vl = dev->ident.inq;
+	if (vl) {
+		/* The device's own documented layout (scsi/personality.c). */
+		uint8_t len = vl->length < 36 ? 36 : vl->length > 56 ? 56 : vl->length;
+		if (ptype == SCSI_TYPE_TAPE || ptype == SCSI_TYPE_CHANGER)
+			b[1] = 0x80;
+		b[2] = vl->version;
+		b[3] = vl->flags3;
+		b[4] = (uint8_t)(len - 5);
+		b[6] = vl->flags6;
+		b[7] = vl->flags7;
+		spc_pad_ascii(b + 8, dev->ident.vendor, 8);
+		spc_pad_ascii(b + 16, dev->ident.product, 16);
+		spc_pad_ascii(b + 32, dev->ident.revision, 4);
+		memcpy(b + 36, dev->ident.inq_vs, (size_t)len - 36);
+		return len;
+	}
 	/* RMB: a tape cartridge and a library's cartridges are removable. */
 	if (ptype == SCSI_TYPE_TAPE || ptype == SCSI_TYPE_CHANGER)
 		b[1] = 0x80;
@@ -138,6 +155,8 @@ static uint32_t inquiry_std(const struct scsi_dev *dev, uint8_t *b)
 	spc_pad_ascii(b + 8, dev->ident.vendor, 8);
 	spc_pad_ascii(b + 16, dev->ident.product, 16);
 	spc_pad_ascii(b + 32, dev->ident.revision, 4);
+	/* Bytes 36..55 are vendor specific (SPC-4 6.6.2). */
+	memcpy(b + 36, dev->ident.inq_vs, sizeof(dev->ident.inq_vs));
 
 	/* Version descriptors at bytes 58..73 (SPC-4 6.6.2). */
 	uint16_t vd[8];

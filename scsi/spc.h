@@ -213,6 +213,20 @@ struct scsi_dev_type {
 	void (*nexus_gone)(struct scsi_dev *dev, uint64_t nexus);
 };
 
+/*
+ * A standard INQUIRY laid out as a vendor documents it rather than SPC-4's
+ * full 96-byte answer with version descriptors (scsi/personality.c, e.g.
+ * IBM's 3584 library): the bytes that differ and the total length (36 to
+ * 56); bytes 36 up to the length are the ident's inq_vs.
+ */
+struct spc_inquiry_layout {
+	uint8_t version; /* byte 2 */
+	uint8_t flags3;	 /* byte 3: NORMACA, HISUP, RESPONSE DATA FORMAT */
+	uint8_t flags6;	 /* byte 6, e.g. IBM's BarC in the vendor specific bit 5 */
+	uint8_t flags7;	 /* byte 7: CMDQUE */
+	uint8_t length;
+};
+
 /* Device identity, shown by INQUIRY and VPD 0x80/0x83. Strings are ASCII,
  * padded with spaces by the INQUIRY builder. */
 struct spc_ident {
@@ -222,6 +236,8 @@ struct spc_ident {
 	char serial[33];
 	uint64_t naa;	   /* NAA IEEE Registered designator (type 6 high 64 bits) */
 	uint16_t rel_port; /* relative target port identifier */
+	const struct spc_inquiry_layout *inq; /* NULL: SPC-4's standard INQUIRY */
+	uint8_t inq_vs[20];		      /* standard INQUIRY bytes 36..55, vendor specific */
 };
 
 #define SPC_UA_QUEUE 8

@@ -26,18 +26,23 @@
 /* ---- identity (INQUIRY) ---- */
 
 struct lto_model {
+	const char *vendor;
 	const char *product;
 	const char *revision;
 };
 
-/* Index: generation - 5. Product strings as the drives report them. */
+/* Index: generation - 5. Strings as the drives report them; where a
+ * public dump shows a real drive, its values (docs/compatibility.md):
+ * HP Ultrium 6-SCSI 353D (lsscsi, LTFS issue #354), HPE Ultrium 9-SCSI
+ * Q3F9 with vendor "HPE" (LTFS issue #491). */
 static const struct lto_model ibm_models[] = {
-    {"ULT3580-TD5", "G350"}, {"ULT3580-TD6", "J451"}, {"ULT3580-TD7", "M3J4"},
-    {"ULT3580-TD8", "N9M1"}, {"ULT3580-TD9", "Q3F2"},
+    {"IBM", "ULT3580-TD5", "G350"}, {"IBM", "ULT3580-TD6", "J451"}, {"IBM", "ULT3580-TD7", "M3J4"},
+    {"IBM", "ULT3580-TD8", "N9M1"}, {"IBM", "ULT3580-TD9", "Q3F2"},
 };
 static const struct lto_model hpe_models[] = {
-    {"Ultrium 5-SCSI", "Z6ED"}, {"Ultrium 6-SCSI", "35GD"}, {"Ultrium 7-SCSI", "J5SW"},
-    {"Ultrium 8-SCSI", "K5HW"}, {"Ultrium 9-SCSI", "M1BW"},
+    {"HP", "Ultrium 5-SCSI", "Z6ED"},  {"HP", "Ultrium 6-SCSI", "353D"},
+    {"HP", "Ultrium 7-SCSI", "J5SW"},  {"HP", "Ultrium 8-SCSI", "K5HW"},
+    {"HPE", "Ultrium 9-SCSI", "Q3F9"},
 };
 
 static void copy_str(char *dst, size_t size, const char *src)
@@ -52,8 +57,7 @@ void ssc_set_identity(struct scsi_dev *dev)
 	const struct lto_model *m =
 	    d->cfg.vendor == SSC_VENDOR_HPE ? &hpe_models[i] : &ibm_models[i];
 
-	copy_str(dev->ident.vendor, sizeof(dev->ident.vendor),
-		 d->cfg.vendor == SSC_VENDOR_HPE ? "HP" : "IBM");
+	copy_str(dev->ident.vendor, sizeof(dev->ident.vendor), m->vendor);
 	copy_str(dev->ident.product, sizeof(dev->ident.product), m->product);
 	copy_str(dev->ident.revision, sizeof(dev->ident.revision), m->revision);
 	copy_str(dev->ident.serial, sizeof(dev->ident.serial), d->cfg.serial);

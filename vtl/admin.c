@@ -27,6 +27,21 @@
 
 /* ---- Barcodes and media ------------------------------------------------- */
 
+int lib_barcode_fits(const struct lib *lib, const char *barcode, char *err, size_t errlen)
+{
+	const struct smc_personality *p = lib->cfg.changer;
+	size_t n = strlen(barcode);
+	if (!p->max_barcode || n <= p->max_barcode)
+		return 0;
+	char shown[CAT_BARCODE_MAX * 6 + 1];
+	esc_show(shown, sizeof(shown), barcode);
+	lib_err(err, errlen,
+		"barcode '%s' has %zu characters; the %s changer ([library] changer) takes at most "
+		"%u: %s; use a barcode of at most %u characters (e.g. ABC123L8)",
+		shown, n, p->name, p->max_barcode, p->max_barcode_why, p->max_barcode);
+	return -EINVAL;
+}
+
 int lib_barcode_check(const char *barcode, char *err, size_t errlen)
 {
 	/* Counted in characters, not bytes, and quoted escaped: a barcode
@@ -186,6 +201,8 @@ static int generate_barcodes(struct lib *lib, const char *prefix, size_t count, 
 			 barcode_suffix(m, worm));
 		if (strlen(code) > CAT_BARCODE_MAX)
 			break;
+		if (lib_barcode_fits(lib, code, err, errlen))
+			return -EINVAL;
 		if (cat_tape_get(lib->cat, code, &t) == -ENOENT)
 			memcpy(out[made++], code, strlen(code) + 1);
 	}
@@ -234,6 +251,8 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			int rc = lib_barcode_check(req->barcodes[i], err, errlen);
+			if (!rc)
+				rc = lib_barcode_fits(lib, req->barcodes[i], err, errlen);
 			if (rc) {
 				free(codes);
 				return rc;

@@ -106,6 +106,10 @@ int lib_autocreate_set(struct lib *lib, const struct cat_autocreate *a, char *er
 		lib_err(err, errlen, "prefix '%s' must have 1 to 12 characters A-Z 0-9", p.prefix);
 		return -EINVAL;
 	}
+	/* The barcodes it will make: prefix, number, "L" and generation. */
+	snprintf(probe, sizeof(probe), "%s%0*dL0", p.prefix, plen < 6 ? (int)(6 - plen) : 1, 1);
+	if (lib_barcode_fits(lib, probe, err, errlen))
+		return -EINVAL;
 	if (p.minimum < 1 || p.minimum > CAT_AUTOCREATE_MAX) {
 		lib_err(err, errlen, "--minimum takes 1 to %d tapes", CAT_AUTOCREATE_MAX);
 		return -EINVAL;

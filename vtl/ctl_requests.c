@@ -449,8 +449,9 @@ static json_t *do_library_show(struct lib *lib)
 	lib_info(lib, &info);
 	json_t *r = ok();
 	json_object_set_new(r, "changer",
-			    json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "vendor", info.vendor,
-				      "product", info.product, "revision", info.revision, "serial",
+			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "personality",
+				      lib_personality(lib)->name, "vendor", info.vendor, "product",
+				      info.product, "revision", info.revision, "serial",
 				      info.serial, "lun", 0, "data_dir", lib_data_dir(lib)));
 	struct lib_drive_info *d;
 	size_t nd;

@@ -64,23 +64,41 @@ void lib_config_defaults(struct lib_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/vtl");
-	/* STK L700: Linux, Windows, Bacula and Amanda all know it; element
-	 * addresses from the L700e/L180 SCSI reference (as mhVTL's stklxx):
-	 * transport 1, CAP (I/E) from 10, drives from 500, storage from 1000. */
-	snprintf(cfg->vendor, sizeof(cfg->vendor), "STK");
-	snprintf(cfg->product, sizeof(cfg->product), "L700");
-	snprintf(cfg->revision, sizeof(cfg->revision), "0107");
+	/* STK L700: Linux, Windows, Bacula and Amanda all know it; its
+	 * element addresses are in scsi/personality.c. */
 	cfg->n_drives = 4;
 	cfg->n_slots = 40;
 	cfg->n_ie = 4;
-	cfg->transport_base = 1;
-	cfg->ie_base = 10;
-	cfg->drive_base = 500;
-	cfg->storage_base = 1000;
+	lib_config_set_changer(cfg, smc_personality_default());
 	cfg->drive_media = TAPE_LTO8;
 	cfg->drive_vendor = SSC_VENDOR_IBM;
 	cfg->default_media = TAPE_LTO8;
 	cfg->auto_unload = true;
+}
+
+void lib_config_set_changer(struct lib_config *cfg, const struct smc_personality *p)
+{
+	cfg->changer = p;
+	if (!(cfg->overrides & LIB_SET_TRANSPORT))
+		cfg->transport_base = p->transport_base;
+	if (!(cfg->overrides & LIB_SET_IE))
+		cfg->ie_base = p->ie_base;
+	if (!(cfg->overrides & LIB_SET_DRIVE))
+		cfg->drive_base = p->drive_base;
+	if (!(cfg->overrides & LIB_SET_STORAGE))
+		cfg->storage_base = p->storage_base;
+}
+
+/* The changer's INQUIRY strings: the operator's override, else the
+ * personality's. */
+static const char *ident_str(const char *override, const char *personality)
+{
+	return override[0] ? override : personality;
+}
+
+const struct smc_personality *lib_personality(const struct lib *lib)
+{
+	return lib->cfg.changer;
 }
 
 struct scsi_dev *lib_changer(struct lib *lib)
@@ -417,9 +435,10 @@ static int create_library(struct lib *lib, char *err, size_t errlen)
 	const struct lib_config *cfg = &lib->cfg;
 	struct cat_library info;
 	memset(&info, 0, sizeof(info));
-	snprintf(info.vendor, sizeof(info.vendor), "%s", cfg->vendor);
-	snprintf(info.product, sizeof(info.product), "%s", cfg->product);
-	snprintf(info.revision, sizeof(info.revision), "%s", cfg->revision);
+	const struct smc_personality *p = cfg->changer;
+	snprintf(info.vendor, sizeof(info.vendor), "%s", ident_str(cfg->vendor, p->vendor));
+	snprintf(info.product, sizeof(info.product), "%s", ident_str(cfg->product, p->product));
+	snprintf(info.revision, sizeof(info.revision), "%s", ident_str(cfg->revision, p->revision));
 	char rnd[9];
 	random_hex(rnd, 8);
 	if (cfg->serial[0])
@@ -598,6 +617,44 @@ static void load_drives(struct lib *lib)
 	}
 }
 
+/*
+ * A library switched to a personality whose software takes shorter
+ * barcodes (IBM-03584L32-0402) keeps every tape; say which ones that
+ * software will not use, so the operator can retire or relabel them.
+ */
+static void warn_long_barcodes(struct lib *lib)
+{
+	const struct smc_personality *p = lib->cfg.changer;
+	if (!p->max_barcode)
+		return;
+	struct cat_tape *tapes;
+	size_t n;
+	if (cat_tape_list(lib->cat, -1, false, &tapes, &n))
+		return;
+	char list[256] = "";
+	size_t shown = 0, found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(tapes[i].barcode) <= p->max_barcode)
+			continue;
+		found++;
+		size_t used = strlen(list);
+		if (shown < 8 && used + CAT_BARCODE_MAX + 3 < sizeof(list)) {
+			snprintf(list + used, sizeof(list) - used, "%s%s", shown ? ", " : "",
+				 tapes[i].barcode);
+			shown++;
+		}
+	}
+	free(tapes);
+	if (found)
+		lib_say(
+		    lib, 1,
+		    "%zu tape%s of this library ha%s barcodes longer than %u characters (%s%s), "
+		    "which the %s changer's software does not take: %s; they stay in the "
+		    "library, readable by hosts that take them",
+		    found, found == 1 ? "" : "s", found == 1 ? "s" : "ve", p->max_barcode, list,
+		    found > shown ? ", ..." : "", p->name, p->max_barcode_why);
+}
+
 int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -605,6 +662,8 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 	if (!lib)
 		return -ENOMEM;
 	lib->cfg = *cfg;
+	if (!lib->cfg.changer)
+		lib->cfg.changer = smc_personality_default();
 	int rc = 0;
 
 	/* Room for every tape's medium directory (and its ".download"). */
@@ -659,10 +718,12 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 	}
 	lib->changer_ok = true;
 	struct spc_ident *id = &lib->changer.ident;
-	snprintf(id->vendor, sizeof(id->vendor), "%s", cfg->vendor);
-	snprintf(id->product, sizeof(id->product), "%s", cfg->product);
-	snprintf(id->revision, sizeof(id->revision), "%s", cfg->revision);
+	const struct smc_personality *per = lib->cfg.changer;
+	snprintf(id->vendor, sizeof(id->vendor), "%s", ident_str(cfg->vendor, per->vendor));
+	snprintf(id->product, sizeof(id->product), "%s", ident_str(cfg->product, per->product));
+	snprintf(id->revision, sizeof(id->revision), "%s", ident_str(cfg->revision, per->revision));
 	snprintf(id->serial, sizeof(id->serial), "%s", lib->info.serial);
+	smc_personality_ident(per, id);
 	id->naa = naa_for(lib->info.serial);
 	id->rel_port = 1;
 
@@ -696,6 +757,7 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 	}
 	media_check_all(lib);
 	load_drives(lib);
+	warn_long_barcodes(lib);
 	*out = lib;
 	return 0;
 fail:

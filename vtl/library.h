@@ -25,6 +25,7 @@
 
 #include "catalog/catalog.h"
 #include "lifecycle.h"
+#include "scsi/personality.h"
 #include "scsi/ssc.h"
 
 struct scsi_dev;
@@ -32,17 +33,33 @@ struct lib;
 
 #define LIB_ERR_MAX 512
 
+/* Keys the operator gave, which the changer personality does not replace
+ * (lib_config.overrides). */
+enum lib_config_set {
+	LIB_SET_TRANSPORT = 1u << 0,
+	LIB_SET_IE = 1u << 1,
+	LIB_SET_DRIVE = 1u << 2,
+	LIB_SET_STORAGE = 1u << 3,
+};
+
 struct lib_config {
 	char data_dir[PATH_MAX];
-	/* The changer's identity (INQUIRY). */
+	/* The changer personality ([library] changer, scsi/personality.h):
+	 * its INQUIRY identity, read at every start, and the element
+	 * addresses of a new library. */
+	const struct smc_personality *changer;
+	/* Overrides of the personality's INQUIRY strings; empty: the
+	 * personality's. */
 	char vendor[9];
 	char product[17];
 	char revision[5];
 	char serial[33]; /* empty: generated at creation */
 	/* Layout, used when the catalog is created; afterwards the catalog
-	 * is authoritative. */
+	 * is authoritative (so a library keeps its addresses, and every
+	 * cartridge its element, when its personality changes). */
 	uint16_t n_drives, n_slots, n_ie;
 	uint16_t transport_base, drive_base, storage_base, ie_base;
+	unsigned overrides; /* enum lib_config_set */
 	enum tape_media drive_media;
 	enum ssc_vendor drive_vendor;
 	/* New tapes. */
@@ -72,6 +89,9 @@ struct lib_config {
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */
 void lib_config_defaults(struct lib_config *cfg);
+/* Take personality p: its element addresses for the keys not in
+ * cfg->overrides; the strings are resolved at lib_open. */
+void lib_config_set_changer(struct lib_config *cfg, const struct smc_personality *p);
 
 /*
  * Open the library in cfg->data_dir: create the catalog and the default
@@ -86,6 +106,8 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 void lib_close(struct lib *lib);
 
 struct scsi_dev *lib_changer(struct lib *lib);
+/* The changer personality in force ([library] changer). */
+const struct smc_personality *lib_personality(const struct lib *lib);
 size_t lib_n_drives(const struct lib *lib);
 struct scsi_dev *lib_drive(struct lib *lib, size_t i); /* LUN i + 1 */
 uint32_t lib_drive_lun(const struct lib *lib, size_t i);

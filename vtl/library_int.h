@@ -43,6 +43,9 @@ struct lib {
 
 void lib_lock(struct lib *lib);
 void lib_unlock(struct lib *lib);
+/* Does barcode fit the changer personality (scsi/personality.h)? 0, or
+ * -EINVAL with a message naming the limit and who imposes it. */
+int lib_barcode_fits(const struct lib *lib, const char *barcode, char *err, size_t errlen);
 void lib_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The drive at element address addr, or -1. */

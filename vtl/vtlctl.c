@@ -820,8 +820,9 @@ static int cmd_library_show(int argc, char **argv)
 		return EXIT_OK;
 	}
 	json_t *ch = json_object_get(r, "changer");
-	printf("changer  %s %s rev %s, serial %s, LUN 0\n", jstr(ch, "vendor"), jstr(ch, "product"),
-	       jstr(ch, "revision"), jstr(ch, "serial"));
+	printf("changer  %s %s rev %s (%s), serial %s, LUN 0\n", jstr(ch, "vendor"),
+	       jstr(ch, "product"), jstr(ch, "revision"), jstr(ch, "personality"),
+	       jstr(ch, "serial"));
 	printf("data     %s\n\n", jstr(ch, "data_dir"));
 
 	struct table t = {.ncols = 7};

@@ -290,6 +290,13 @@ static int handle(void *user, const char *section, const char *name, const char 
 				c->log_level = (enum vtl_log_level)i;
 				bad = 0;
 			}
+	} else if (KEY("library", "changer")) {
+		const struct smc_personality *per = smc_personality_find(value);
+		why = "use " SMC_PERSONALITY_NAMES;
+		if (per)
+			lib_config_set_changer(l, per);
+		else
+			bad = 1;
 	} else if (KEY("library", "vendor")) {
 		bad = set_str(l->vendor, sizeof(l->vendor), value);
 		why = "at most 8 characters";
@@ -313,12 +320,16 @@ static int handle(void *user, const char *section, const char *name, const char 
 		why = "1 to 64";
 	} else if (KEY("library", "transport_address")) {
 		bad = set_u16(value, 0, 65535, &l->transport_base);
+		l->overrides |= LIB_SET_TRANSPORT;
 	} else if (KEY("library", "ie_address")) {
 		bad = set_u16(value, 0, 65535, &l->ie_base);
+		l->overrides |= LIB_SET_IE;
 	} else if (KEY("library", "drive_address")) {
 		bad = set_u16(value, 0, 65535, &l->drive_base);
+		l->overrides |= LIB_SET_DRIVE;
 	} else if (KEY("library", "storage_address")) {
 		bad = set_u16(value, 0, 65535, &l->storage_base);
+		l->overrides |= LIB_SET_STORAGE;
 	} else if (KEY("library", "drive_type")) {
 		bad = tape_media_parse(value, &l->drive_media) != 0;
 		why = "use LTO-5 .. LTO-9";

@@ -72,6 +72,7 @@ export VTL_SOCKET=$D/vtld.sock
 [ -f "$D/catalog.db" ] && [ -d "$D/tapes" ] && ok "data dir has catalog.db and tapes/" || bad "data dir layout"
 run 0 "library show" library show
 expect "library show names the changer" "$OUT" "STK L700"
+expect "library show names the changer personality" "$OUT" "(STK-L700)"
 run 0 "library show --json" library show --json
 [ "$(jq '.drives | length' <<<"$OUT")" = 4 ] && ok "4 drives" || bad "drives" "$OUT"
 [ "$(jq '.slots | length' <<<"$OUT")" = 40 ] && ok "40 slots" || bad "slots"

@@ -221,6 +221,15 @@ for pg in 0x0f 0x10; do
 done
 run 20 sg_modes -p 0x1d "$CHG_SG"
 if [ "$RC" -eq 0 ]; then pass "sg_modes -p 0x1d $CHG_SG (element address assignment)"; else fail "sg_modes -p 0x1d $CHG_SG" "SMC-3 7.3.3"; fi
+# mtx's loaderinfo: mode pages 1Dh-1Fh and the barcode reader (INQUIRY
+# byte 55 bit 0, the Exabyte extension it reads) of the STK-L700 changer.
+run 30 loaderinfo -f "$CHG_SG"
+if [ "$RC" -eq 0 ] && has 'Bar Code Reader: Yes' && has "Number of Storage Elements: $E2E_SLOTS" &&
+	has "Number of Data Transfer Elements: $E2E_DRIVES"; then
+	pass "loaderinfo $CHG_SG: barcode reader, $E2E_SLOTS slots, $E2E_DRIVES drives"
+else
+	fail "loaderinfo $CHG_SG" "Bar Code Reader: Yes; Number of Storage Elements: $E2E_SLOTS; Number of Data Transfer Elements: $E2E_DRIVES"
+fi
 run 20 sg_read_attr "$S1"
 if [ "$RC" -eq 0 ]; then
 	pass "sg_read_attr $S1 (medium auxiliary memory)"

@@ -385,6 +385,65 @@ $(printf '%s\n' "$OUT" | grep -Ei -B3 -A3 "$bad" | head -40)"
 	fi
 }
 
+# ------------------------------------------------- changer personality
+# ibm_personality_checks: the CHAP vtld runs `changer = IBM-03584L32-0402`
+# with tapes PER001L8 and PER002L8 in slots 1 and 2 (run-fast.sh). While
+# chap_tests is logged in to it: the changer's INQUIRY is IBM's (IBM
+# 03584L32 0402, ANSI version 3: IBM's 3584 layout), mtx reads the
+# inventory with barcodes, and SEND VOLUME TAG (translate 05h, template
+# PER002L8) then REQUEST VOLUME ELEMENT ADDRESS find the tape's slot.
+ibm_personality_checks() {
+	local sg="" line
+	find_ibm_changer() {
+		run 10 lsscsi -g
+		line=$(printf '%s\n' "$OUT" | grep -E 'mediumx +IBM +03584L32 +0402' | head -n 1)
+		sg=$(awk '{print $NF}' <<<"$line") # lsscsi ends the line with a blank
+		[ -n "$line" ] && [ -c "$sg" ]
+	}
+	if ! wait_for 30 find_ibm_changer; then
+		fail "IBM-03584L32-0402: lsscsi lists the changer as 'mediumx IBM 03584L32 0402'" \
+			"a mediumx line with vendor IBM, product 03584L32, revision 0402 and its /dev/sg"
+		unset -f find_ibm_changer
+		return
+	fi
+	unset -f find_ibm_changer
+	pass "IBM-03584L32-0402: lsscsi lists the changer as 'mediumx IBM 03584L32 0402' ($sg)"
+	run 20 sg_inq "$sg"
+	if [ "$RC" -eq 0 ] && has 'version=0x03' && has 'Vendor identification: IBM' &&
+		has 'Product identification: 03584L32' && has 'Product revision level: 0402'; then
+		pass "IBM-03584L32-0402: sg_inq shows IBM's 3584 standard INQUIRY (version 3, IBM 03584L32 0402)"
+	else
+		fail "IBM-03584L32-0402: sg_inq shows IBM's 3584 standard INQUIRY" "version=0x03 [SPC], IBM, 03584L32, 0402"
+	fi
+	# IBM's layout keeps byte 55 reserved (BarC is byte 6 bit 5), so
+	# loaderinfo, which reads the Exabyte bit, says No, as for a real 3584.
+	run 30 loaderinfo -f "$sg"
+	if [ "$RC" -eq 0 ] && has 'Number of Storage Elements: 4' && has 'Bar Code Reader: No'; then
+		pass "IBM-03584L32-0402: loaderinfo reads the element layout (4 slots) and IBM's INQUIRY"
+	else
+		fail "IBM-03584L32-0402: loaderinfo" "Number of Storage Elements: 4; Bar Code Reader: No"
+	fi
+	run 60 mtx -f "$sg" status
+	if [ "$RC" -eq 0 ] && has 'Storage Element 1:Full *:VolumeTag *= *PER001L8' &&
+		has 'Storage Element 2:Full *:VolumeTag *= *PER002L8'; then
+		pass "IBM-03584L32-0402: mtx status reads PER001L8 and PER002L8 in slots 1 and 2"
+	else
+		fail "IBM-03584L32-0402: mtx status reads the barcodes" "Storage Element 1:Full :VolumeTag=PER001L8"
+	fi
+	printf 'PER002L8%24s\0\0\0\0\0\0\0\0' '' >/tmp/svt.bin
+	run 20 sg_raw -s 40 -i /tmp/svt.bin "$sg" b6 00 00 00 00 05 00 00 00 28 00 00
+	if [ "$RC" -eq 0 ]; then
+		rm -f /tmp/rvea.bin
+		run 20 sg_raw -r 512 -o /tmp/rvea.bin "$sg" b5 10 00 00 00 10 00 00 02 00 00 00
+	fi
+	if [ "$RC" -eq 0 ] && grep -aq PER002L8 /tmp/rvea.bin && ! grep -aq PER001L8 /tmp/rvea.bin; then
+		pass "IBM-03584L32-0402: SEND VOLUME TAG (translate PER002L8) + REQUEST VOLUME ELEMENT ADDRESS find it"
+	else
+		fail "IBM-03584L32-0402: SEND VOLUME TAG + REQUEST VOLUME ELEMENT ADDRESS" \
+			"sg_raw: GOOD, and the report shows PER002L8's storage element only"
+	fi
+}
+
 # ------------------------------------------------------------------ CHAP
 # chap_tests: against the second vtld the host started with CHAP secrets
 # in its vtld.conf (E2E_CHAP_PORTAL; run-fast.sh): discovery (no discovery
@@ -418,9 +477,10 @@ chap_tests() {
 			fail "$1" "$2"
 		fi
 	}
-	c_logged_in() { # NAME: the last login succeeded; then log out
+	c_logged_in() { # NAME [HOOK]: the last login succeeded; run HOOK; then log out
 		if [ "$RC" -eq 0 ] && iscsiadm -m session 2>/dev/null | grep -q "$iqn"; then
 			pass "$1"
+			[ $# -ge 2 ] && "$2"
 			c_logout
 			if [ "$RC" -eq 0 ] && c_no_session; then pass "$1: logout"; else fail "$1: logout"; fi
 		else
@@ -442,7 +502,7 @@ chap_tests() {
 
 	c_node node.session.auth.password "$E2E_CHAP_SECRET"
 	c_login
-	c_logged_in "CHAP vtld: one-way CHAP login (node.session.auth.username/password)"
+	c_logged_in "CHAP vtld: one-way CHAP login (node.session.auth.username/password)" ibm_personality_checks
 
 	c_node node.session.auth.username_in "$E2E_CHAP_MUSER"
 	c_node node.session.auth.password_in "$E2E_CHAP_MSECRET"

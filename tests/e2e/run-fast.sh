@@ -68,7 +68,9 @@ CHAP_PID=
 CHAP_PORT=
 
 # The CHAP peer: a second vtld, configured by a vtld.conf with one-way and
-# mutual CHAP secrets (README.md, "[iscsi]"), one drive, nothing else.
+# mutual CHAP secrets (README.md, "[iscsi]"), one drive, and the
+# IBM-03584L32-0402 changer personality, which the guest checks with sg_inq,
+# mtx and SEND VOLUME TAG / REQUEST VOLUME ELEMENT ADDRESS.
 CHAP_IQN=iqn.2026-11.test.vtl:e2e-chap
 CHAP_USER=e2e-initiator
 CHAP_SECRET=e2e-initiator-secret
@@ -83,6 +85,7 @@ chap_secret = $CHAP_SECRET
 mutual_user = $CHAP_MUSER
 mutual_secret = $CHAP_MSECRET
 [library]
+changer = IBM-03584L32-0402
 drives = 1
 slots = 4
 ie_slots = 1
@@ -254,6 +257,20 @@ $more"
 	if [ "${E2E_CHAP:-1}" = 1 ] && [ "$tier" = fast ]; then
 		if start_chap_vtld; then
 			host_ok "a second vtld with CHAP secrets (vtld -c) listens on 127.0.0.1:$CHAP_PORT"
+			csock=$tmp/chap-data/vtld.sock
+			out=$("$vtlctl" --socket "$csock" tape create --prefix PER --count 2 2>&1)
+			if [ $? -eq 0 ] && printf '%s\n' "$out" | grep -q PER002L8; then
+				host_ok "IBM-03584L32-0402 vtld: vtlctl tape create --prefix PER --count 2 (8-character barcodes)"
+			else
+				host_fail "IBM-03584L32-0402 vtld: vtlctl tape create --prefix PER --count 2" "$out" "PER001L8 and PER002L8 created"
+			fi
+			out=$("$vtlctl" --socket "$csock" tape create PERLONG01L8 2>&1)
+			if [ $? -ne 0 ] && printf '%s\n' "$out" | grep -q 'at most 8'; then
+				host_ok "IBM-03584L32-0402 vtld: a 11-character barcode is refused, naming the limit"
+			else
+				host_fail "IBM-03584L32-0402 vtld: a 11-character barcode is refused" "$out" \
+					"vtlctl exits non-zero: barcode 'PERLONG01L8' has 11 characters; ... at most 8"
+			fi
 		else
 			host_fail "a second vtld with CHAP secrets (vtld -c) listens on 127.0.0.1:$CHAP_PORT" \
 				"$(tail -n 20 "$tmp/vtld-chap.log")"

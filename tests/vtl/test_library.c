@@ -10,6 +10,7 @@
 
 #include "tests/catalog/libtest.h"
 #include "vtl/uploader.h"
+#include "vtl/vtld_config.h"
 
 enum { N1 = 0x1001, N2 = 0x1002 };
 enum { PICKER = 1, IE1 = 10, IE2 = 11, DRV1 = 500, DRV2 = 501, SLOT1 = 1000, SLOT2 = 1001 };
@@ -718,6 +719,29 @@ Test(smc, initialize_element_status_and_with_range)
 	cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), ASC_INVALID_ELEMENT_ADDRESS);
 }
 
+/* With and without a barcode scan, as changer drivers ask for both: FAST
+ * (byte 1 bit 1: no volume tag scan, SMC-3) of INITIALIZE ELEMENT STATUS
+ * WITH RANGE under either opcode, alone and with RANGE; and INITIALIZE
+ * ELEMENT STATUS with the vendor-specific bits of its control byte (SAM-5
+ * 5.2), where some libraries take a "no barcode" flag: all GOOD. */
+Test(smc, initialize_element_status_with_and_without_barcode_scan)
+{
+	struct tcmd t;
+	uint8_t ies[6] = {INITIALIZE_ELEMENT_STATUS, 0, 0, 0, 0, 0x80};
+	cr_assert_eq(run(ch, &t, N1, ies, 6, 0), 0);
+	const uint8_t ops[] = {INITIALIZE_ELEMENT_STATUS_WITH_RANGE,
+			       INITIALIZE_ELEMENT_STATUS_WITH_RANGE_STD};
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		for (uint8_t b1 = 0; b1 <= 0x03; b1++) {
+			uint8_t iesr[10] = {ops[i], b1};
+			put_be16(iesr + 2, SLOT1);
+			put_be16(iesr + 6, 8);
+			cr_assert_eq(run(ch, &t, N1, iesr, 10, 0), 0, "opcode %02x byte 1 %02x",
+				     ops[i], b1);
+		}
+	}
+}
+
 Test(smc, position_to_element)
 {
 	struct tcmd t;
@@ -966,4 +990,430 @@ Test(lib_worm, a_worm_tape_loaded_by_the_picker_refuses_an_overwrite)
 	cdb_assert_good(&c);
 	cdb_exec(drv, &c, N1, CDB(WRITE_6, 0, 0, 0, 1, 0), "B", 1, NULL, 0);
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_WORM_MEDIUM_OVERWRITE_ATTEMPTED);
+}
+
+/* ---- Changer personalities (scsi/personality.h) ---------------------------- */
+
+static char said[4096];
+
+static void keep_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	size_t n = strlen(said);
+	snprintf(said + n, sizeof(said) - n, "%s\n", msg);
+}
+
+/* Open (or reopen) the test library as personality name. */
+static void open_as(const char *name)
+{
+	if (T.lib)
+		lib_close(T.lib);
+	T.lib = NULL;
+	const struct smc_personality *p = smc_personality_find(name);
+	cr_assert_not_null(p, "%s", name);
+	lib_config_set_changer(&T.cfg, p);
+	T.cfg.log = keep_log;
+	said[0] = 0;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open as %s: %s", name, T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+}
+
+static void setup_empty(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	ch = NULL;
+}
+
+TestSuite(personality, .init = setup_empty, .fini = teardown);
+
+static void inquiry_strings(const char *vendor, const char *product, const char *revision)
+{
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	char v[9], p[17], r[5];
+	snprintf(v, sizeof(v), "%-8s", vendor);
+	snprintf(p, sizeof(p), "%-16s", product);
+	snprintf(r, sizeof(r), "%-4s", revision);
+	cr_assert_arr_eq(t.buf + 8, v, 8, "vendor %.8s", t.buf + 8);
+	cr_assert_arr_eq(t.buf + 16, p, 16, "product %.16s", t.buf + 16);
+	cr_assert_arr_eq(t.buf + 32, r, 4, "revision %.4s", t.buf + 32);
+}
+
+/* SMC_PERSONALITY_NAMES, which error messages show, names every row. */
+Test(personality, every_name_in_the_message_is_a_personality)
+{
+	char names[] = SMC_PERSONALITY_NAMES;
+	size_t n = 0;
+	for (char *s = strtok(names, ", "); s; s = strtok(NULL, ", ")) {
+		if (strcmp(s, "or") == 0)
+			continue;
+		cr_assert_not_null(smc_personality_find(s), "%s", s);
+		n++;
+	}
+	cr_assert_eq(n, 3);
+	cr_assert_null(smc_personality_find("STK-L180"));
+	cr_assert_str_eq(smc_personality_default()->name, "STK-L700");
+}
+
+/*
+ * IBM's standard INQUIRY of a 3584 logical library (IBM TS4500 SCSI
+ * reference, "Inquiry Standard Data: Valid LUN", table 1), byte for byte:
+ * 56 bytes, ANSI version 3, response data format 2 without HISUP, BarC set,
+ * IBM / 03584L32 / the revision, plant code, 12-character serial, "00".
+ */
+Test(personality, ibm_03584l32_standard_inquiry_is_ibms_layout)
+{
+	open_as("IBM-03584L32-0402");
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	struct cat_library info;
+	lib_info(T.lib, &info);
+	char serial[13];
+	size_t sl = strlen(info.serial);
+	cr_assert_leq(sl, 12);
+	memset(serial, '0', 12);
+	memcpy(serial + 12 - sl, info.serial, sl);
+	uint8_t want[56] = {0x08, 0x80, 0x03, 0x02, 0x33, 0x00, 0x20, 0x02};
+	memcpy(want + 8, "IBM     03584L32        0402", 28);
+	memcpy(want + 36, "00", 2);
+	memcpy(want + 38, serial, 12);
+	memcpy(want + 50, "00", 2);
+	cr_assert_eq(t.c.in_len, 56);
+	for (size_t i = 0; i < sizeof(want); i++)
+		cr_assert_eq(t.buf[i], want[i], "byte %zu: %02x, IBM's layout has %02x", i,
+			     t.buf[i], want[i]);
+}
+
+/* A new IBM library gets IBM's data transfer element addresses (0101h on)
+ * and the I/E and storage bases chosen to follow them (0301h, 0401h). */
+Test(personality, ibm_03584l32_new_library_takes_its_element_addresses)
+{
+	open_as("IBM-03584L32-0402");
+	struct tcmd t;
+	uint8_t cdb[6] = {MODE_SENSE_6, 0x08, 0x1d, 0, 255, 0};
+	cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+	const uint8_t *p = find_mode_page(&t, 0x1d);
+	cr_assert_not_null(p);
+	cr_assert_eq(get_be16(p + 2), 0x0001);
+	cr_assert_eq(get_be16(p + 6), 0x0401);
+	cr_assert_eq(get_be16(p + 10), 0x0301);
+	cr_assert_eq(get_be16(p + 14), 0x0101);
+	cr_assert_eq(get_be16(p + 16), 2);
+}
+
+Test(personality, aws_gateway_vtl_and_stk_l700_strings)
+{
+	open_as("AWS-Gateway-VTL");
+	inquiry_strings("AWS", "Gateway-VTL", "0100");
+	open_as("stk-l700"); /* names are case-insensitive */
+	inquiry_strings("STK", "L700", "0107");
+}
+
+/* [library] vendor/product/revision still override the personality's. */
+Test(personality, vendor_product_revision_keys_override_the_personality)
+{
+	snprintf(T.cfg.vendor, sizeof(T.cfg.vendor), "SONY");
+	snprintf(T.cfg.product, sizeof(T.cfg.product), "TSL-A500C");
+	open_as("IBM-03584L32-0402");
+	inquiry_strings("SONY", "TSL-A500C", "0402");
+}
+
+/* AWS: barcodes of at most 8 characters for Spectrum Protect's changer. */
+Test(personality, ibm_03584l32_refuses_barcodes_longer_than_8)
+{
+	open_as("IBM-03584L32-0402");
+	const char *b[] = {"ABC0001L8"};
+	struct lib_create c = {.barcodes = b, .n = 1};
+	cr_assert_eq(lib_tape_create(T.lib, &c, NULL, NULL, T.err, sizeof(T.err)), -EINVAL);
+	cr_assert(strstr(T.err, "'ABC0001L8' has 9 characters") != NULL, "%s", T.err);
+	cr_assert(strstr(T.err, "IBM-03584L32-0402") != NULL, "%s", T.err);
+	cr_assert(strstr(T.err, "at most 8") != NULL, "%s", T.err);
+	struct lib_create g = {.prefix = "ABCDEFG", .count = 1};
+	cr_assert_eq(lib_tape_create(T.lib, &g, NULL, NULL, T.err, sizeof(T.err)), -EINVAL);
+	cr_assert(strstr(T.err, "at most 8") != NULL, "%s", T.err);
+	tlib_create(&T, "ABC001L8");
+	struct lib_create ok = {.prefix = "XY", .count = 2};
+	cr_assert_eq(lib_tape_create(T.lib, &ok, NULL, NULL, T.err, sizeof(T.err)), 0, "%s", T.err);
+}
+
+/*
+ * UpdateVTLDeviceType: a library restarted as another personality keeps
+ * every tape where it was (catalog, slots, a drive's cartridge), and its
+ * element addresses, which the catalog holds; only the identity changes.
+ */
+Test(personality, switching_keeps_every_tape_and_element)
+{
+	open_as("STK-L700");
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	add_tape("LONGER001L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 1, DRV2), 0);
+
+	open_as("IBM-03584L32-0402");
+	cr_assert(strstr(said, "LONGER001L8") != NULL, "the long barcode is named: %s", said);
+	cr_assert(strstr(said, "at most 8") != NULL || strstr(said, "longer than 8") != NULL, "%s",
+		  said);
+	struct tcmd i;
+	uint8_t inq[6] = {INQUIRY, 0, 0, 0, 255, 0};
+	cr_assert_eq(run(ch, &i, N1, inq, 6, 255), 0);
+	cr_assert_arr_eq(i.buf + 16, "03584L32", 8);
+	expect_at("ABC001L8", "slot:1");
+	expect_at("ABC002L8", "drive:2");
+	expect_at("LONGER001L8", "slot:3");
+	char bc[17];
+	ssc_barcode(lib_drive(T.lib, 1), bc);
+	cr_assert_str_eq(bc, "ABC002L8");
+	/* READ ELEMENT STATUS at the addresses the library was created with. */
+	cr_assert_eq(res(ch, &t, N1, SMC_ET_STORAGE, true, false, SLOT1, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 16), SLOT1);
+	cr_assert_arr_eq(t.buf + 16 + 12, "ABC001L8", 8);
+
+	open_as("AWS-Gateway-VTL");
+	inquiry_strings("AWS", "Gateway-VTL", "0100");
+	expect_at("ABC002L8", "drive:2");
+	open_as("STK-L700");
+	inquiry_strings("STK", "L700", "0107");
+	expect_at("ABC001L8", "slot:1");
+	expect_at("LONGER001L8", "slot:3");
+}
+
+/* [library] changer in vtld.conf: the personality's addresses fill the
+ * keys the operator did not set, whatever the order; an unknown name is
+ * refused with the ones that exist. */
+Test(personality, config_key_changer)
+{
+	char path[PATH_MAX], err[512];
+	snprintf(path, sizeof(path), "%s/vtld.conf", T.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("[library]\nie_address = 20\nchanger = ibm-03584l32-0402\n", f);
+	fclose(f);
+	struct vtl_config c;
+	vtl_config_defaults(&c);
+	cr_assert_str_eq(c.lib.changer->name, "STK-L700");
+	cr_assert_eq(vtl_config_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.lib.changer->name, "IBM-03584L32-0402");
+	cr_assert_eq(c.lib.ie_base, 20, "the operator's key stays");
+	cr_assert_eq(c.lib.drive_base, 0x0101);
+	cr_assert_eq(c.lib.storage_base, 0x0401);
+
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("[library]\nchanger = STK-L180\n", f);
+	fclose(f);
+	vtl_config_defaults(&c);
+	cr_assert_eq(vtl_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":2: [library] changer = STK-L180: use STK-L700, AWS-Gateway-VTL or "
+			      "IBM-03584L32-0402") != NULL,
+		  "%s", err);
+}
+
+/* ---- SEND VOLUME TAG / REQUEST VOLUME ELEMENT ADDRESS (SMC-3) ------------- */
+
+/* SEND VOLUME TAG with a translate action and a template. */
+static uint16_t send_volume_tag(uint64_t nexus, uint8_t type, uint8_t action, const char *tmpl,
+				uint16_t min_seq, uint16_t max_seq)
+{
+	uint8_t cdb[12] = {SEND_VOLUME_TAG, type, 0, 0, 0, action, 0, 0, 0, 40, 0, 0};
+	uint8_t p[40];
+	memset(p, 0, sizeof(p));
+	memset(p, ' ', 32);
+	memcpy(p, tmpl, strlen(tmpl));
+	put_be16(p + 34, min_seq);
+	put_be16(p + 38, max_seq);
+	struct scsi_cmd c;
+	cdb_exec(ch, &c, nexus, cdb, 12, p, sizeof(p), NULL, 0);
+	return cdb_asc(&c);
+}
+
+static uint16_t rvea(struct tcmd *t, uint64_t nexus, uint16_t start, uint16_t count, uint32_t alloc)
+{
+	uint8_t cdb[12] = {REQUEST_VOLUME_ELEMENT_ADDRESS, 0x10};
+	put_be16(cdb + 2, start);
+	put_be16(cdb + 4, count);
+	put_be24(cdb + 7, alloc);
+	return run(ch, t, nexus, cdb, 12, alloc);
+}
+
+Test(smc, rvea_without_send_volume_tag_is_command_sequence_error)
+{
+	struct tcmd t;
+	rvea(&t, N1, 0, 100, 4096);
+	cdb_assert_sense(&t.c, SK_ILLEGAL_REQUEST, ASC_COMMAND_SEQUENCE_ERROR);
+	/* Another nexus's search is not this one's. */
+	cr_assert_eq(send_volume_tag(N2, 0, 0x05, "*", 0, 0), 0);
+	rvea(&t, N1, 0, 100, 4096);
+	cdb_assert_sense(&t.c, SK_ILLEGAL_REQUEST, ASC_COMMAND_SEQUENCE_ERROR);
+}
+
+Test(smc, send_volume_tag_translate_then_rvea_reports_the_matching_elements)
+{
+	add_tape("ABC001L8");
+	add_tape("XYZ001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 2, DRV1), 0);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x05, "ABC*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	/* Header: first address, count, send action code, byte count. */
+	cr_assert_eq(get_be16(t.buf), DRV1, "lowest matching address first");
+	cr_assert_eq(get_be16(t.buf + 2), 2);
+	cr_assert_eq(t.buf[4], 0x05);
+	struct res_desc d[4];
+	size_t n = res_walk(t.buf, t.c.in_len, d, 4);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(d[0].type, SMC_ET_DRIVE);
+	cr_assert_eq(get_be16(d[0].d), DRV1);
+	cr_assert_arr_eq(d[0].d + 12, "ABC002L8", 8);
+	cr_assert_eq(d[1].type, SMC_ET_STORAGE);
+	cr_assert_eq(get_be16(d[1].d), SLOT1);
+	cr_assert_arr_eq(d[1].d + 12, "ABC001L8", 8);
+	cr_assert_eq(get_be24(t.buf + 5), t.c.in_len - 8);
+
+	/* '?' matches one character; a type code restricts the search. */
+	cr_assert_eq(send_volume_tag(N1, SMC_ET_STORAGE, 0x05, "?YZ001L8", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 1);
+	cr_assert_eq(get_be16(t.buf), SLOT1 + 1);
+	cr_assert_eq(send_volume_tag(N1, SMC_ET_STORAGE, 0x05, "ABC002L8", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0, "in a drive, not a slot");
+}
+
+/* One element at a time: each report starts after the last one shown. */
+Test(smc, rvea_walks_the_matches_across_commands)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x04, "ABC*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), SLOT1);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf), SLOT1 + 1);
+	cr_assert_eq(rvea(&t, N1, 0, 1, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0, "nothing left");
+}
+
+/* Tags here have volume sequence number 0 and no alternate tag. */
+Test(smc, send_volume_tag_sequence_numbers_and_alternate_tags)
+{
+	add_tape("ABC001L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x01, "ABC001L8", 0, 5), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 1);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x01, "ABC001L8", 1, 5), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+	cr_assert_eq(send_volume_tag(N1, 0, 0x06, "*", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 10, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+}
+
+/* Assert, replace and undefine would rename a cartridge: refused at the
+ * send action code; a wrong parameter list length at its field. */
+Test(smc, send_volume_tag_refuses_what_would_rename_a_cartridge)
+{
+	struct scsi_cmd c;
+	uint8_t p[40] = {0};
+	cdb_exec(ch, &c, N1, CDB(SEND_VOLUME_TAG, 0, 0x03, 0xe8, 0, 0x08, 0, 0, 0, 40, 0, 0), p,
+		 sizeof(p), NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 5, 4);
+	cdb_exec(ch, &c, N1, CDB(SEND_VOLUME_TAG, 0, 0, 0, 0, 0x05, 0, 0, 0, 32, 0, 0), p, 32, NULL,
+		 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 8, -1);
+	struct tcmd t;
+	uint8_t cdb[12] = {MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x01,
+			   SEND_VOLUME_TAG};
+	put_be32(cdb + 6, 512);
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+	cdb[3] = REQUEST_VOLUME_ELEMENT_ADDRESS;
+	cr_assert_eq(run(ch, &t, N1, cdb, 12, 512), 0);
+	cr_assert_eq(t.buf[1] & 0x07, 0x03, "supported");
+}
+
+/* Drive INQUIRY strings where a public dump of the real drive exists
+ * (docs/compatibility.md): HP Ultrium 6-SCSI 353D (LTFS issue #354), HPE
+ * Ultrium 9-SCSI Q3F9 with vendor HPE (LTFS issue #491). */
+static void drive_inquiry_is(enum tape_media gen, const char *want)
+{
+	if (T.lib)
+		lib_close(T.lib);
+	T.lib = NULL;
+	tlib_stop(&T);
+	tlib_mkdir(&T);
+	T.cfg.drive_vendor = SSC_VENDOR_HPE;
+	T.cfg.drive_media = gen;
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96, 0};
+	cr_assert_eq(run(lib_drive(T.lib, 0), &t, N1, cdb, 6, 96), 0);
+	cr_assert_arr_eq(t.buf + 8, want, 28, "%.28s", t.buf + 8);
+}
+
+Test(personality, drive_identity_as_public_dumps_show)
+{
+	drive_inquiry_is(TAPE_LTO6, "HP      Ultrium 6-SCSI  353D");
+	drive_inquiry_is(TAPE_LTO9, "HPE     Ultrium 9-SCSI  Q3F9");
+}
+
+/* Regression: template matching once recursed on every '*', exponential in
+ * their number; 31 stars and a last character no barcode has must answer
+ * (nothing matches) as any other template does. Patterns at the edges. */
+Test(smc, send_volume_tag_templates_match_as_smc3_says)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC0011L8");
+	struct tcmd t;
+	cr_assert_eq(send_volume_tag(N1, 0, 0x05, "*******************************Q", 0, 0), 0);
+	cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 0);
+	static const struct {
+		const char *tmpl;
+		uint16_t n;
+	} cases[] = {
+	    {"*", 2},	 {"ABC001L8", 1}, {"ABC001L", 0},   {"ABC001L8*", 1},
+	    {"*L8", 2},	 {"A*1*L8", 2},	  {"ABC00??L8", 1}, {"????????", 1},
+	    {"*1L8", 2}, {"AB*C*", 2},	  {"X*", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(send_volume_tag(N1, 0, 0x05, cases[i].tmpl, 0, 0), 0);
+		cr_assert_eq(rvea(&t, N1, 0, 100, 4096), 0);
+		cr_assert_eq(get_be16(t.buf + 2), cases[i].n, "template %s", cases[i].tmpl);
+	}
+}
+
+/* The barcode reader, where mtx's loaderinfo looks for it (Exabyte's
+ * extension: INQUIRY byte 55 bit 0, read when the additional length is
+ * above 32h) on STK-L700 and AWS-Gateway-VTL; IBM's layout has byte 55
+ * reserved and BarC in byte 6 bit 5 instead. */
+Test(personality, barcode_reader_is_reported_where_each_layout_has_it)
+{
+	const char *names[] = {"STK-L700", "AWS-Gateway-VTL", "IBM-03584L32-0402"};
+	for (size_t i = 0; i < 3; i++) {
+		open_as(names[i]);
+		struct tcmd t;
+		uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 255, 0};
+		cr_assert_eq(run(ch, &t, N1, cdb, 6, 255), 0);
+		cr_assert_gt(t.buf[4], 0x32, "%s", names[i]);
+		bool ibm = i == 2;
+		cr_assert_eq(t.buf[55] & 0x01, ibm ? 0 : 1, "%s byte 55", names[i]);
+		cr_assert_eq(t.buf[6] & 0x20, ibm ? 0x20 : 0, "%s byte 6", names[i]);
+	}
+	/* Drives keep bytes 36..55 zero. */
+	struct tcmd t;
+	uint8_t cdb[6] = {INQUIRY, 0, 0, 0, 96, 0};
+	cr_assert_eq(run(lib_drive(T.lib, 0), &t, N1, cdb, 6, 96), 0);
+	for (int b = 36; b < 56; b++)
+		cr_assert_eq(t.buf[b], 0, "drive byte %d", b);
 }
