@@ -1,7 +1,7 @@
 # util/: the lowest layer, below catalog/ and s3/ alike; it calls nothing
 # of ours. escape.c makes text from outside safe to log, store and answer.
 noinst_LIBRARIES += libvtlutil.a
-libvtlutil_a_SOURCES = util/escape.c util/escape.h
+libvtlutil_a_SOURCES = util/escape.c util/escape.h util/metrics.c util/metrics.h
 
 UTIL_LIBS = libvtlutil.a
 

@@ -17,9 +17,9 @@ libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(UTIL_LIBS)
 
 bin_PROGRAMS += vtld vtlctl
-vtld_SOURCES = vtl/vtld.c
-vtld_CFLAGS = $(AM_CFLAGS)
-vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS)
+vtld_SOURCES = vtl/vtld.c vtl/ops.c vtl/ops.h vtl/metrics_http.c vtl/metrics_http.h
+vtld_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
+vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
 vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_int.h
 vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtlctl_LDADD = $(JANSSON_LIBS)
