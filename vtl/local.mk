@@ -128,3 +128,20 @@ TESTS += tests/vtl/test_lifecycle
 tests_vtl_test_lifecycle_SOURCES = tests/vtl/test_lifecycle.c
 tests_vtl_test_lifecycle_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_vtl_test_lifecycle_LDADD = $(LIB_TEST_LIBS)
+
+# Operations (docs/operations.md): Debian's Prometheus server scrapes the
+# real vtld during a write and an upload to radosgw; promtool checks the
+# exposition and contrib/prometheus's rules; systemd's notification
+# protocol on a socket the test owns (tests/vtl/test_metrics_rgw.c).
+check_PROGRAMS += tests/vtl/test_metrics_rgw
+TESTS += tests/vtl/test_metrics_rgw
+tests_vtl_test_metrics_rgw_SOURCES = tests/vtl/test_metrics_rgw.c \
+	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_metrics_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' -DSRCDIR='"$(abs_top_srcdir)"'
+tests_vtl_test_metrics_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS) $(JANSSON_LIBS)
+EXTRA_tests_vtl_test_metrics_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+EXTRA_DIST += contrib/prometheus/prometheus.yml contrib/prometheus/vtl-alerts.yml
