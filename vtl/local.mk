@@ -20,7 +20,7 @@ bin_PROGRAMS += vtld vtlctl
 vtld_SOURCES = vtl/vtld.c vtl/ops.c vtl/ops.h vtl/metrics_http.c vtl/metrics_http.h
 vtld_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
 vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
-vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_int.h
+vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_top.c vtl/vtlctl_int.h
 vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtlctl_LDADD = $(JANSSON_LIBS)
 
