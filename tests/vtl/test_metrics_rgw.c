@@ -400,6 +400,30 @@ Test(metrics, systemd_hears_ready_status_watchdog_and_stopping)
 	unlink(path);
 }
 
+/* The unit file as shipped, with ExecStart at the vtld built here, passes
+ * `systemd-analyze verify` (no running systemd needed), and is of the
+ * notify type the test above speaks. */
+Test(metrics, systemd_unit_verifies_and_is_type_notify)
+{
+	char vtld[PATH_MAX], unit[PATH_MAX + 32], cmd[8 * PATH_MAX], out[4096];
+	const char *env = getenv("VTLD");
+	cr_assert_not_null(realpath(env ? env : "./vtld", vtld), "no vtld binary");
+	snprintf(prom_dir, sizeof(prom_dir), "/tmp/vtl-unit-XXXXXX");
+	cr_assert_not_null(mkdtemp(prom_dir));
+	snprintf(unit, sizeof(unit), "%s/vtld.service", prom_dir);
+	snprintf(cmd, sizeof(cmd),
+		 "sed 's|/usr/local/bin/vtld|%s|' '%s/contrib/systemd/vtld.service' > '%s' && "
+		 "grep -q '^Type=notify$' '%s' && grep -q '^WatchdogSec=' '%s' && "
+		 "systemd-analyze verify '%s' 2>&1",
+		 vtld, SRCDIR, unit, unit, unit, unit);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the unit does not verify: %s", out);
+}
+
 int main(int argc, char *argv[])
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
