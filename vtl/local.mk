@@ -144,4 +144,5 @@ tests_vtl_test_metrics_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS) $
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' -DSRCDIR='"$(abs_top_srcdir)"'
 tests_vtl_test_metrics_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS) $(JANSSON_LIBS)
 EXTRA_tests_vtl_test_metrics_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
-EXTRA_DIST += contrib/prometheus/prometheus.yml contrib/prometheus/vtl-alerts.yml
+EXTRA_DIST += contrib/prometheus/prometheus.yml contrib/prometheus/vtl-alerts.yml \
+	contrib/grafana/vtl-dashboard.json

@@ -252,6 +252,62 @@ static int promtool_metrics(const char *text, char *out, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Each vtl_... name in file (a dashboard, rules) is in the exposition. */
+static void dashboard_series_served(const char *file, const char *exposition)
+{
+	FILE *f = fopen(file, "r");
+	cr_assert_not_null(f, "%s", file);
+	static char buf[262144];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	int names = 0;
+	for (const char *p = strstr(buf, "vtl_"); p; p = strstr(p, "vtl_")) {
+		char name[96];
+		size_t k = 0;
+		while (k < sizeof(name) - 1 && (p[k] == '_' || (p[k] >= 'a' && p[k] <= 'z') ||
+						(p[k] >= '0' && p[k] <= '9')))
+			k++;
+		memcpy(name, p, k);
+		name[k] = 0;
+		p += k;
+		if (p - k > buf && (p[-(long)k - 1] == ':' || p[-(long)k - 1] == '-'))
+			continue; /* a recording rule's vtl:..., a uid */
+		/* A sample of it, or its family (a gauge with no sample now,
+		 * like vtl_store_held while nothing is held). */
+		char line[128], family[128];
+		snprintf(line, sizeof(line), "\n%s", name);
+		snprintf(family, sizeof(family), "# TYPE %s ", name);
+		cr_assert(strstr(exposition, line) || strstr(exposition, family),
+			  "%s asks for %s, which vtld does not serve", file, name);
+		names++;
+	}
+	cr_assert_gt(names, 10, "%s names too few series", file);
+}
+
+/* The dashboard's queries parse as PromQL: promtool checks them as rules. */
+Test(metrics, grafana_dashboard_queries_are_promql)
+{
+	char cmd[4 * PATH_MAX], out[8192];
+	snprintf(prom_dir, sizeof(prom_dir), "/tmp/vtl-dash-XXXXXX");
+	cr_assert_not_null(mkdtemp(prom_dir));
+	snprintf(cmd, sizeof(cmd),
+		 "jq -r '[.panels[] | .targets[]? | .expr] | to_entries[] | "
+		 "\"      - record: dashboard:q\\(.key)\\n        expr: \\(.value | tojson)\"' "
+		 "'%s/contrib/grafana/vtl-dashboard.json' | sed 's/\\$instance/.*/g' | "
+		 "{ printf 'groups:\\n  - name: dashboard\\n    rules:\\n'; cat; } > '%s/q.yml' && "
+		 "promtool check rules '%s/q.yml' 2>&1",
+		 SRCDIR, prom_dir, prom_dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+	const char *ok = strstr(out, "SUCCESS: ");
+	cr_assert(ok && atoi(ok + 9) >= 20, "too few queries checked: %s", out);
+}
+
 Test(metrics, prometheus_scrapes_vtld_during_a_write_and_an_upload_to_radosgw)
 {
 	char out[8192], config[1024];
@@ -307,6 +363,9 @@ Test(metrics, prometheus_scrapes_vtld_during_a_write_and_an_upload_to_radosgw)
 	char *text = http_get(url, &st);
 	cr_assert(text && st == 200);
 	cr_assert_eq(promtool_metrics(text, out, sizeof(out)), 0, "promtool: %s", out);
+	/* Every series the dashboard and the rules ask for is served. */
+	dashboard_series_served(SRCDIR "/contrib/grafana/vtl-dashboard.json", text);
+	dashboard_series_served(SRCDIR "/contrib/prometheus/vtl-alerts.yml", text);
 	free(text);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", mport);
 	text = http_get(url, &st);
