@@ -43,7 +43,10 @@
  * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, GIB 4, COUNT4K 20000)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
- * BENCH_ONLY=vtld or tgt (measure one side only, for profiling).
+ * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
+ * BENCH_SCRAPE=MS (vtld serves [metrics] and a thread here GETs /metrics
+ * every MS milliseconds during its workloads, as Prometheus would, only
+ * far more often; docs/benchmarks.md compares runs with and without).
  * Prints every figure, tgt's and the ratio, then the performance targets with
  * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
  */
@@ -201,6 +204,65 @@ struct target {
 	pid_t pid;
 };
 
+/* ---- BENCH_SCRAPE: a scraper of vtld's /metrics ----------------------- */
+
+static struct {
+	pthread_t thread;
+	bool running;
+	volatile bool stop;
+	unsigned port, every_ms;
+	uint64_t scrapes, bytes, failures;
+} scraper;
+
+static void *scrape_main(void *arg)
+{
+	(void)arg;
+	static char buf[65536];
+	while (!scraper.stop) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)scraper.port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+		bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			  write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1);
+		ssize_t n;
+		uint64_t got = 0;
+		while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
+			got += (uint64_t)n;
+		if (fd >= 0)
+			close(fd);
+		if (ok && got > 0) {
+			scraper.scrapes++;
+			scraper.bytes += got;
+		} else {
+			scraper.failures++;
+		}
+		usleep(scraper.every_ms * 1000u);
+	}
+	return NULL;
+}
+
+static void scraper_start(const char *log_text)
+{
+	const char *s = strstr(log_text, "metrics listening on port ");
+	if (!s || sscanf(s, "metrics listening on port %u", &scraper.port) != 1)
+		bench_die("BENCH_SCRAPE: vtld did not report its metrics port");
+	scraper.stop = false;
+	if (pthread_create(&scraper.thread, NULL, scrape_main, NULL))
+		bench_die("BENCH_SCRAPE: cannot start the scraper thread");
+	scraper.running = true;
+}
+
+static void scraper_stop(void)
+{
+	if (!scraper.running)
+		return;
+	scraper.stop = true;
+	pthread_join(scraper.thread, NULL);
+	scraper.running = false;
+}
+
 static void vtld_start(struct target *t, enum params params, int cpu)
 {
 	static int seq;
@@ -220,6 +282,8 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	if (params == P_TGT)
 		fprintf(f, "[iscsi]\nmax_recv_data_segment = 8192\nfirst_burst = 65536\n"
 			   "max_burst = 262144\n");
+	if (scraper.every_ms)
+		fprintf(f, "[metrics]\nlisten = 127.0.0.1:0\n");
 	fclose(f);
 
 	const char *vtld = bench_env_or("VTLD", "./vtld");
@@ -252,6 +316,8 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	}
 	if (!port)
 		bench_die("vtld did not report its port; log:\n%s", text);
+	if (scraper.every_ms)
+		scraper_start(text);
 	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);
 	t->first_lun = 1;
 	t->n_luns = MAX_DRIVES;
@@ -382,6 +448,8 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 
 static void target_stop(struct target *t)
 {
+	if (!t->is_tgt)
+		scraper_stop();
 	bench_child_stop(t->pid, 5);
 	t->pid = 0;
 	if (t->is_tgt && tgt_socket[0]) {
@@ -872,6 +940,7 @@ int main(int argc, char **argv)
 	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
 	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
+	scraper.every_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -925,6 +994,13 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
+	if (scraper.every_ms)
+		printf(
+		    "\nBENCH_SCRAPE=%u: vtld's /metrics scraped %llu times (%.1f KiB each) during "
+		    "its workloads, %llu failed\n",
+		    scraper.every_ms, (unsigned long long)scraper.scrapes,
+		    scraper.scrapes ? (double)scraper.bytes / (double)scraper.scrapes / 1024 : 0.0,
+		    (unsigned long long)scraper.failures);
 	bench_print_loadavg("at end");
 	return 0;
 }
