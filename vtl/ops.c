@@ -254,6 +254,16 @@ static void notify_status(struct ops *o, const char *prefix)
 	o->last_status = time(NULL);
 }
 
+void ops_register_devices(struct lib *lib)
+{
+	met_dev_add(lib_changer(lib), "changer", 0);
+	for (size_t i = 0; i < lib_n_drives(lib); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "drive%zu", i + 1);
+		met_dev_add(lib_drive(lib, i), name, lib_drive_lun(lib, i));
+	}
+}
+
 int ops_start(const struct ops_config *cfg, struct ops **out, char *err, size_t errlen)
 {
 	struct ops *o = calloc(1, sizeof(*o));
@@ -269,12 +279,6 @@ int ops_start(const struct ops_config *cfg, struct ops **out, char *err, size_t 
 			 strerror(-rc));
 		free(o);
 		return rc;
-	}
-	met_dev_add(lib_changer(cfg->lib), "changer", 0);
-	for (size_t i = 0; i < lib_n_drives(cfg->lib); i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "drive%zu", i + 1);
-		met_dev_add(lib_drive(cfg->lib, i), name, lib_drive_lun(cfg->lib, i));
 	}
 	if (cfg->listen && cfg->listen[0]) {
 		struct mhttp_config hc = {

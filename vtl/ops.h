@@ -27,9 +27,12 @@ struct ops_config {
 	void (*log)(int level, const char *msg); /* 0 error, 1 warning, 2 info */
 };
 
-/* Register the library's devices with util/metrics.h, open a catalog
- * connection of its own and serve HTTP when listen is set. 0, or a
- * negative errno with err. */
+/* Name the library's devices for util/metrics.h's labels (changer, LUN 0;
+ * driveN, LUN N): before a frontend starts, so that no command of theirs
+ * counts as device="none". */
+void ops_register_devices(struct lib *lib);
+/* Open a catalog connection of its own and serve HTTP when listen is set.
+ * 0, or a negative errno with err. */
 int ops_start(const struct ops_config *cfg, struct ops **out, char *err, size_t errlen);
 /* The HTTP port bound, 0 when none. */
 unsigned ops_http_port(const struct ops *o);

@@ -514,6 +514,7 @@ int main(int argc, char **argv)
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return 1;
 	}
+	ops_register_devices(lib);
 	struct cat_library info;
 	lib_info(lib, &info);
 	vlog(VTL_LOG_INFO, "library %s %s serial %s in %s: %u drives (%s), %u slots, %u I/E",
