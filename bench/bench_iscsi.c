@@ -44,9 +44,11 @@
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
- * BENCH_SCRAPE=MS (vtld serves [metrics] and a thread here GETs /metrics
- * every MS milliseconds during its workloads, as Prometheus would, only
- * far more often; docs/benchmarks.md compares runs with and without).
+ * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
+ * [metrics] served and a thread here GETting /metrics every MS ms, as
+ * Prometheus would only far more often, against the same vtld unscraped,
+ * alternating over SCRAPE_ROUNDS rounds; medians and the ratio; with
+ * BENCH_ONLY=scrape only that section runs).
  * Prints every figure, tgt's and the ratio, then the performance targets with
  * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
  */
@@ -211,7 +213,7 @@ static struct {
 	bool running;
 	volatile bool stop;
 	unsigned port, every_ms;
-	uint64_t scrapes, bytes, failures;
+	uint64_t scrapes, failures;
 } scraper;
 
 static void *scrape_main(void *arg)
@@ -232,12 +234,10 @@ static void *scrape_main(void *arg)
 			got += (uint64_t)n;
 		if (fd >= 0)
 			close(fd);
-		if (ok && got > 0) {
+		if (ok && got > 0)
 			scraper.scrapes++;
-			scraper.bytes += got;
-		} else {
+		else
 			scraper.failures++;
-		}
 		usleep(scraper.every_ms * 1000u);
 	}
 	return NULL;
@@ -927,6 +927,61 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 	}
 }
 
+#define SCRAPE_ROUNDS 3
+
+static double median_of_rounds(const double *in)
+{
+	double v[SCRAPE_ROUNDS];
+	memcpy(v, in, sizeof(v));
+	qsort(v, SCRAPE_ROUNDS, sizeof(*v), cmp_double);
+	return v[SCRAPE_ROUNDS / 2];
+}
+
+/* vtld scraped every `every_ms` against vtld unscraped, in one process:
+ * off-on, on-off, off-on, so that drift of the machine falls on both. */
+static void scrape_compare(const struct config *cfg, unsigned every_ms)
+{
+	static const char *const name[6] = {"256K write MB/s", "256K read MB/s",  "4K write cmd/s",
+					    "4K read cmd/s",   "4K write p99 us", "4K read p99 us"};
+	double v[2][6][SCRAPE_ROUNDS];
+	struct config c = *cfg;
+	c.four = false;
+	uint64_t scrapes = 0, failures = 0;
+	for (int r = 0; r < SCRAPE_ROUNDS; r++)
+		for (int k = 0; k < 2; k++) {
+			int on = (r % 2) ? !k : k;
+			struct target t;
+			struct run_result res;
+			memset(&res, 0, sizeof(res));
+			scraper.every_ms = on ? every_ms : 0;
+			scraper.scrapes = scraper.failures = 0;
+			vtld_start(&t, P_VTLD, -1);
+			run_workloads(&t, &c, &res);
+			target_stop(&t);
+			scrapes += scraper.scrapes;
+			failures += scraper.failures;
+			v[on][0][r] = res.s256.write_mbs;
+			v[on][1][r] = res.s256.read_mbs;
+			v[on][2][r] = res.l4k.write_cps;
+			v[on][3][r] = res.l4k.read_cps;
+			v[on][4][r] = res.l4k.write_p99;
+			v[on][5][r] = res.l4k.read_p99;
+		}
+	scraper.every_ms = 0;
+	printf("\n== vtld scraped every %u ms vs not scraped (vtld's defaults, unpinned; medians "
+	       "of %d alternating rounds; %llu scrapes, %llu failed)\n",
+	       every_ms, SCRAPE_ROUNDS, (unsigned long long)scrapes, (unsigned long long)failures);
+	printf("  %-16s %10s %10s %7s   each round: off | scraped\n", "", "off", "scraped",
+	       "ratio");
+	for (int i = 0; i < 6; i++) {
+		double mo = median_of_rounds(v[0][i]), mn = median_of_rounds(v[1][i]);
+		printf("  %-16s %10.1f %10.1f %7.2f   %.0f %.0f %.0f | %.0f %.0f %.0f\n", name[i],
+		       mo, mn, mo > 0 ? mn / mo : 0, v[0][i][0], v[0][i][1], v[0][i][2], v[1][i][0],
+		       v[1][i][1], v[1][i][2]);
+	}
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	bench_prog = "bench_iscsi";
@@ -940,7 +995,7 @@ int main(int argc, char **argv)
 	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
 	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
-	scraper.every_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
+	unsigned scrape_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -962,6 +1017,11 @@ int main(int argc, char **argv)
 	bench_print_loadavg("at start (other work on this machine skews the figures)");
 	fflush(stdout);
 
+	if (scrape_ms && strcmp(only, "scrape") == 0) {
+		scrape_compare(&cfg, scrape_ms);
+		bench_print_loadavg("at end");
+		return 0;
+	}
 	struct mode_result modes[2];
 	memset(modes, 0, sizeof(modes));
 	for (int pinned = 0; pinned < 2; pinned++) {
@@ -994,13 +1054,8 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
-	if (scraper.every_ms)
-		printf(
-		    "\nBENCH_SCRAPE=%u: vtld's /metrics scraped %llu times (%.1f KiB each) during "
-		    "its workloads, %llu failed\n",
-		    scraper.every_ms, (unsigned long long)scraper.scrapes,
-		    scraper.scrapes ? (double)scraper.bytes / (double)scraper.scrapes / 1024 : 0.0,
-		    (unsigned long long)scraper.failures);
+	if (scrape_ms)
+		scrape_compare(&cfg, scrape_ms);
 	bench_print_loadavg("at end");
 	return 0;
 }
