@@ -316,6 +316,19 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	}
 	if (!port)
 		bench_die("vtld did not report its port; log:\n%s", text);
+	/* The metrics endpoint is up a moment after the target: wait for
+	 * its line too. */
+	for (int waited = 0;
+	     scraper.every_ms && waited < 10000 && !strstr(text, "metrics listening on port ");
+	     waited += 50) {
+		usleep(50000);
+		FILE *l = fopen(t->log, "r");
+		if (!l)
+			continue;
+		size_t n = fread(text, 1, sizeof(text) - 1, l);
+		fclose(l);
+		text[n] = '\0';
+	}
 	if (scraper.every_ms)
 		scraper_start(text);
 	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);

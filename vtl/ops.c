@@ -132,8 +132,15 @@ static void collect_store(struct ops *o, struct met_buf *b)
 	free(s);
 }
 
+static int by_pool_state(const void *a, const void *b)
+{
+	const struct cat_tape *x = a, *y = b;
+	int c = strcmp(x->pool, y->pool);
+	return c ? c : (int)x->state - (int)y->state;
+}
+
 /* Tapes by state, and by state and pool (pools are few: the operator
- * makes them). */
+ * makes them); sorted once, so ten thousand tapes cost one qsort. */
 static void collect_tapes(struct ops *o, struct met_buf *b)
 {
 	struct cat_tape *t = NULL;
@@ -154,26 +161,17 @@ static void collect_tapes(struct ops *o, struct met_buf *b)
 			met_buf_printf(b, "vtl_tapes{state=\"%s\"} %zu\n",
 				       cat_state_name((enum cat_state)s), by_state[s]);
 	met_buf_family(b, "vtl_pool_tapes", "gauge", "Tapes by pool and state (pairs present)");
-	bool *done = calloc(n ? n : 1, sizeof(*done));
-	if (!done) {
-		free(t);
-		b->failed = true;
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		size_t count = 0;
-		for (size_t j = i; j < n; j++)
-			if (!done[j] && t[j].state == t[i].state && !strcmp(t[j].pool, t[i].pool)) {
-				done[j] = true;
-				count++;
-			}
+	if (n)
+		qsort(t, n, sizeof(*t), by_pool_state);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && !by_pool_state(&t[i], &t[j]))
+			j++;
 		met_buf_printf(b, "vtl_pool_tapes{pool=\"");
 		met_buf_label(b, t[i].pool[0] ? t[i].pool : "none");
-		met_buf_printf(b, "\",state=\"%s\"} %zu\n", cat_state_name(t[i].state), count);
+		met_buf_printf(b, "\",state=\"%s\"} %zu\n", cat_state_name(t[i].state), j - i);
+		i = j;
 	}
-	free(done);
 	free(t);
 }
 

@@ -356,6 +356,32 @@ Test(metrics, prometheus_scrapes_vtld_during_a_write_and_an_upload_to_radosgw)
 	/* The rules loaded and evaluated, and none fires on a healthy vtld. */
 	cr_assert_eq(prom_value(pport, "count(ALERTS{alertstate=\"firing\"}) or vector(0)"), 0.0);
 
+	/* A TEST UNIT READY on the empty drive 2 is a CHECK CONDITION with
+	 * NOT READY (SPC-4, TEST UNIT READY); a login to a target that is not there is
+	 * refused (RFC 7143 11.13.5, 0203). Both are counted. */
+	struct iscsi_context *s = vp_login(&vtl, false);
+	for (int i = 0; i < 2; i++) { /* UNIT ATTENTION first (a new nexus), then NOT READY */
+		struct scsi_task *task = iscsi_testunitready_sync(s, 2);
+		cr_assert(task && task->status == SCSI_STATUS_CHECK_CONDITION);
+		scsi_free_scsi_task(task);
+	}
+	iscsi_logout_sync(s);
+	iscsi_destroy_context(s);
+	struct iscsi_context *bad = iscsi_create_context(VP_INITIATOR);
+	cr_assert_not_null(bad);
+	iscsi_set_targetname(bad, "iqn.2026-11.invalid:no-such-target");
+	iscsi_set_session_type(bad, ISCSI_SESSION_NORMAL);
+	cr_assert_neq(iscsi_full_connect_sync(bad, vtl.portal, 0), 0, "a login to no target");
+	iscsi_destroy_context(bad);
+	cr_assert_geq(
+	    prom_until(pport,
+		       "vtl_scsi_check_conditions_total{device=\"drive2\",sense_key=\"NOT_READY\"}",
+		       1),
+	    1);
+	cr_assert_geq(prom_until(pport, "vtl_iscsi_logins_total{result=\"refused\"}", 1), 1);
+	cr_assert_eq(prom_until(pport, "vtl_iscsi_sessions == 0", 0), 0.0,
+		     "the sessions gauge is back to 0 after the logouts");
+
 	/* The exposition itself passes promtool's lint. */
 	char url[128];
 	long st;
