@@ -46,7 +46,10 @@
 #include "uploader.h"
 #include "util/metrics.h"
 
-#define STATUS_EVERY_S 5
+/* STATUS= costs an uploader status (a look at every tape's backlog, about
+ * 0.1 ms of CPU per tape here: docs/benchmarks.md), so it is sent every
+ * 30 s, and at once when the number of sessions changes. */
+#define STATUS_EVERY_S 30
 
 struct ops {
 	struct ops_config cfg;
@@ -55,6 +58,7 @@ struct ops {
 	struct mhttp *http;
 	uint64_t watchdog_usec; /* 0: systemd did not ask */
 	time_t last_status;
+	int64_t last_sessions; /* in the last STATUS= */
 };
 
 static void say(struct ops *o, int level, const char *fmt, ...)
@@ -80,14 +84,8 @@ static void gauge(struct met_buf *b, const char *name, const char *help, double 
 	met_buf_printf(b, "%s %.17g\n", name, v);
 }
 
-static void collect_store(struct ops *o, struct met_buf *b)
+static void collect_store(const struct upl_status *s, struct met_buf *b)
 {
-	struct upl_status *s = malloc(sizeof(*s));
-	if (!s) {
-		b->failed = true;
-		return;
-	}
-	upl_get_status(o->cfg.upl, s);
 	gauge(b, "vtl_cache_used_bytes", "Bytes of segment files in the local cache",
 	      (double)s->cache_used);
 	gauge(b, "vtl_cache_limit_bytes", "The cache's size ([store] cache_limit; 0: none)",
@@ -129,7 +127,6 @@ static void collect_store(struct ops *o, struct met_buf *b)
 		met_buf_label(b, s->held_by);
 		met_buf_printf(b, "\"} 1\n");
 	}
-	free(s);
 }
 
 static int by_pool_state(const void *a, const void *b)
@@ -175,16 +172,24 @@ static void collect_tapes(struct ops *o, struct met_buf *b)
 	free(t);
 }
 
-static int readiness(void *arg, char *why, size_t cap);
+static int judge(struct ops *o, const struct upl_status *s, char *why, size_t cap);
+static struct upl_status *store_status(struct ops *o);
 
+/* One scrape: the uploader's status once, for its gauges and readiness. */
 static void collect(void *arg, struct met_buf *b)
 {
 	struct ops *o = arg;
-	if (o->cfg.upl)
-		collect_store(o, b);
+	struct upl_status *s = store_status(o);
+	if (o->cfg.upl && !s) {
+		b->failed = true;
+		return;
+	}
+	if (s)
+		collect_store(s, b);
 	collect_tapes(o, b);
 	char why[256];
-	int r = readiness(o, why, sizeof(why));
+	int r = judge(o, s, why, sizeof(why));
+	free(s);
 	gauge(b, "vtl_ready", "1 ready, 0.5 degraded (see /readyz), 0 not ready",
 	      r > 0    ? 1
 	      : r == 0 ? 0.5
@@ -193,9 +198,10 @@ static void collect(void *arg, struct met_buf *b)
 
 /* ---- Readiness ------------------------------------------------------------ */
 
-static int readiness(void *arg, char *why, size_t cap)
+/* Ready (1), degraded (0) or not (-1), from the catalog, the target and
+ * the uploader's status s (NULL: no store). */
+static int judge(struct ops *o, const struct upl_status *s, char *why, size_t cap)
 {
-	struct ops *o = arg;
 	pthread_mutex_lock(&o->mu);
 	int v = cat_schema_version(o->cat);
 	pthread_mutex_unlock(&o->mu);
@@ -207,22 +213,38 @@ static int readiness(void *arg, char *why, size_t cap)
 		snprintf(why, cap, "the iSCSI target is not listening");
 		return -1;
 	}
+	if (s && s->held_by[0]) {
+		snprintf(why, cap, "uploads wait for a person (%s): %s", s->held_by, s->action);
+		return 0;
+	}
+	if (s && s->writes_waiting) {
+		snprintf(why, cap, "%s", s->write_wait);
+		return 0;
+	}
+	return 1;
+}
+
+/* The uploader's status, malloc'd (it is large), or NULL without a store
+ * or memory. */
+static struct upl_status *store_status(struct ops *o)
+{
 	if (!o->cfg.upl)
-		return 1;
+		return NULL;
 	struct upl_status *s = malloc(sizeof(*s));
-	if (!s) {
+	if (s)
+		upl_get_status(o->cfg.upl, s);
+	return s;
+}
+
+static int readiness(void *arg, char *why, size_t cap)
+{
+	struct ops *o = arg;
+	struct upl_status *s = store_status(o);
+	if (o->cfg.upl && !s) {
 		snprintf(why, cap, "out of memory");
 		return -1;
 	}
-	upl_get_status(o->cfg.upl, s);
-	int r = 1;
-	if (s->held_by[0]) {
-		snprintf(why, cap, "uploads wait for a person (%s): %s", s->held_by, s->action);
-		r = 0;
-	} else if (s->writes_waiting) {
-		snprintf(why, cap, "%s", s->write_wait);
-		r = 0;
-	}
+	int r = judge(o, s, why, cap);
 	free(s);
 	return r;
 }
@@ -233,6 +255,7 @@ static void notify_status(struct ops *o, const char *prefix)
 {
 	char line[512];
 	int64_t sessions = met_iscsi_sessions();
+	o->last_sessions = sessions;
 	int n = snprintf(line, sizeof(line), "%sSTATUS=%" PRId64 " iSCSI session%s", prefix,
 			 sessions, sessions == 1 ? "" : "s");
 	if (o->cfg.upl && n > 0 && (size_t)n < sizeof(line)) {
@@ -322,7 +345,8 @@ void ops_tick(struct ops *o)
 		if (v > 0)
 			sd_notify(0, "WATCHDOG=1");
 	}
-	if (time(NULL) - o->last_status >= STATUS_EVERY_S)
+	if (time(NULL) - o->last_status >= STATUS_EVERY_S ||
+	    met_iscsi_sessions() != o->last_sessions)
 		notify_status(o, "");
 }
 
