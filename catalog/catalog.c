@@ -370,8 +370,9 @@ static int trace_write(unsigned type, void *ctx, void *p, void *x)
 	const char *sql = sqlite3_sql(st);
 	bool commit =
 	    sql && (strncasecmp(sql, "COMMIT", 6) == 0 || strncasecmp(sql, "END", 3) == 0);
+	const sqlite3_int64 *ns = x;
 	if (commit || !sqlite3_stmt_readonly(st))
-		met_catalog_write((uint64_t) * (const sqlite3_int64 *)x);
+		met_catalog_write((uint64_t)*ns);
 	return 0;
 }
 

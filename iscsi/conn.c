@@ -45,8 +45,8 @@
 
 #include "scsi/crc32c.h"
 #include "scsi/sense.h"
-#include "util/metrics.h"
 #include "scsi/spc.h"
+#include "util/metrics.h"
 
 #define RBUF_SIZE	    65536
 #define IO_TIMEOUT_MS	    30000 /* a PDU stalled mid-way, or a peer not reading */
