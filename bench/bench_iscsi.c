@@ -43,7 +43,12 @@
  * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, GIB 4, COUNT4K 20000)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
- * BENCH_ONLY=vtld or tgt (measure one side only, for profiling).
+ * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
+ * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
+ * [metrics] served and a thread here GETting /metrics every MS ms, as
+ * Prometheus would only far more often, against the same vtld unscraped,
+ * alternating over SCRAPE_ROUNDS rounds; medians and the ratio; with
+ * BENCH_ONLY=scrape only that section runs).
  * Prints every figure, tgt's and the ratio, then the performance targets with
  * "met" or "MISSED"; exits 0 when it could measure (it does not judge).
  */
@@ -201,6 +206,63 @@ struct target {
 	pid_t pid;
 };
 
+/* ---- BENCH_SCRAPE: a scraper of vtld's /metrics ----------------------- */
+
+static struct {
+	pthread_t thread;
+	bool running;
+	volatile bool stop;
+	unsigned port, every_ms;
+	uint64_t scrapes, failures;
+} scraper;
+
+static void *scrape_main(void *arg)
+{
+	(void)arg;
+	static char buf[65536];
+	while (!scraper.stop) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)scraper.port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+		bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			  write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1);
+		ssize_t n;
+		uint64_t got = 0;
+		while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
+			got += (uint64_t)n;
+		if (fd >= 0)
+			close(fd);
+		if (ok && got > 0)
+			scraper.scrapes++;
+		else
+			scraper.failures++;
+		usleep(scraper.every_ms * 1000u);
+	}
+	return NULL;
+}
+
+static void scraper_start(const char *log_text)
+{
+	const char *s = strstr(log_text, "metrics listening on port ");
+	if (!s || sscanf(s, "metrics listening on port %u", &scraper.port) != 1)
+		bench_die("BENCH_SCRAPE: vtld did not report its metrics port");
+	scraper.stop = false;
+	if (pthread_create(&scraper.thread, NULL, scrape_main, NULL))
+		bench_die("BENCH_SCRAPE: cannot start the scraper thread");
+	scraper.running = true;
+}
+
+static void scraper_stop(void)
+{
+	if (!scraper.running)
+		return;
+	scraper.stop = true;
+	pthread_join(scraper.thread, NULL);
+	scraper.running = false;
+}
+
 static void vtld_start(struct target *t, enum params params, int cpu)
 {
 	static int seq;
@@ -220,6 +282,8 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	if (params == P_TGT)
 		fprintf(f, "[iscsi]\nmax_recv_data_segment = 8192\nfirst_burst = 65536\n"
 			   "max_burst = 262144\n");
+	if (scraper.every_ms)
+		fprintf(f, "[metrics]\nlisten = 127.0.0.1:0\n");
 	fclose(f);
 
 	const char *vtld = bench_env_or("VTLD", "./vtld");
@@ -252,6 +316,21 @@ static void vtld_start(struct target *t, enum params params, int cpu)
 	}
 	if (!port)
 		bench_die("vtld did not report its port; log:\n%s", text);
+	/* The metrics endpoint is up a moment after the target: wait for
+	 * its line too. */
+	for (int waited = 0;
+	     scraper.every_ms && waited < 10000 && !strstr(text, "metrics listening on port ");
+	     waited += 50) {
+		usleep(50000);
+		FILE *l = fopen(t->log, "r");
+		if (!l)
+			continue;
+		size_t n = fread(text, 1, sizeof(text) - 1, l);
+		fclose(l);
+		text[n] = '\0';
+	}
+	if (scraper.every_ms)
+		scraper_start(text);
 	snprintf(t->portal, sizeof(t->portal), "127.0.0.1:%u", port);
 	t->first_lun = 1;
 	t->n_luns = MAX_DRIVES;
@@ -382,6 +461,8 @@ static void tgt_start(struct target *t, enum params params, uint64_t tape_bytes,
 
 static void target_stop(struct target *t)
 {
+	if (!t->is_tgt)
+		scraper_stop();
 	bench_child_stop(t->pid, 5);
 	t->pid = 0;
 	if (t->is_tgt && tgt_socket[0]) {
@@ -859,6 +940,61 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 	}
 }
 
+#define SCRAPE_ROUNDS 3
+
+static double median_of_rounds(const double *in)
+{
+	double v[SCRAPE_ROUNDS];
+	memcpy(v, in, sizeof(v));
+	qsort(v, SCRAPE_ROUNDS, sizeof(*v), cmp_double);
+	return v[SCRAPE_ROUNDS / 2];
+}
+
+/* vtld scraped every `every_ms` against vtld unscraped, in one process:
+ * off-on, on-off, off-on, so that drift of the machine falls on both. */
+static void scrape_compare(const struct config *cfg, unsigned every_ms)
+{
+	static const char *const name[6] = {"256K write MB/s", "256K read MB/s",  "4K write cmd/s",
+					    "4K read cmd/s",   "4K write p99 us", "4K read p99 us"};
+	double v[2][6][SCRAPE_ROUNDS];
+	struct config c = *cfg;
+	c.four = false;
+	uint64_t scrapes = 0, failures = 0;
+	for (int r = 0; r < SCRAPE_ROUNDS; r++)
+		for (int k = 0; k < 2; k++) {
+			int on = (r % 2) ? !k : k;
+			struct target t;
+			struct run_result res;
+			memset(&res, 0, sizeof(res));
+			scraper.every_ms = on ? every_ms : 0;
+			scraper.scrapes = scraper.failures = 0;
+			vtld_start(&t, P_VTLD, -1);
+			run_workloads(&t, &c, &res);
+			target_stop(&t);
+			scrapes += scraper.scrapes;
+			failures += scraper.failures;
+			v[on][0][r] = res.s256.write_mbs;
+			v[on][1][r] = res.s256.read_mbs;
+			v[on][2][r] = res.l4k.write_cps;
+			v[on][3][r] = res.l4k.read_cps;
+			v[on][4][r] = res.l4k.write_p99;
+			v[on][5][r] = res.l4k.read_p99;
+		}
+	scraper.every_ms = 0;
+	printf("\n== vtld scraped every %u ms vs not scraped (vtld's defaults, unpinned; medians "
+	       "of %d alternating rounds; %llu scrapes, %llu failed)\n",
+	       every_ms, SCRAPE_ROUNDS, (unsigned long long)scrapes, (unsigned long long)failures);
+	printf("  %-16s %10s %10s %7s   each round: off | scraped\n", "", "off", "scraped",
+	       "ratio");
+	for (int i = 0; i < 6; i++) {
+		double mo = median_of_rounds(v[0][i]), mn = median_of_rounds(v[1][i]);
+		printf("  %-16s %10.1f %10.1f %7.2f   %.0f %.0f %.0f | %.0f %.0f %.0f\n", name[i],
+		       mo, mn, mo > 0 ? mn / mo : 0, v[0][i][0], v[0][i][1], v[0][i][2], v[1][i][0],
+		       v[1][i][1], v[1][i][2]);
+	}
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	bench_prog = "bench_iscsi";
@@ -872,6 +1008,7 @@ int main(int argc, char **argv)
 	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
 	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
+	unsigned scrape_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -893,6 +1030,11 @@ int main(int argc, char **argv)
 	bench_print_loadavg("at start (other work on this machine skews the figures)");
 	fflush(stdout);
 
+	if (scrape_ms && strcmp(only, "scrape") == 0) {
+		scrape_compare(&cfg, scrape_ms);
+		bench_print_loadavg("at end");
+		return 0;
+	}
 	struct mode_result modes[2];
 	memset(modes, 0, sizeof(modes));
 	for (int pinned = 0; pinned < 2; pinned++) {
@@ -925,6 +1067,8 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
+	if (scrape_ms)
+		scrape_compare(&cfg, scrape_ms);
 	bench_print_loadavg("at end");
 	return 0;
 }

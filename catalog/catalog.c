@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 
 #include "catalog_int.h"
 #include "util/escape.h"
+#include "util/metrics.h"
 
 static const char *const state_names[CAT_N_STATES] = {
     "CREATING",	 "AVAILABLE", "IN_TRANSIT_TO_SHELF", "ARCHIVING", "ARCHIVED", "RETRIEVING",
@@ -364,6 +366,32 @@ static int private_files(const char *path)
 	return rc;
 }
 
+/*
+ * The time until a write is durable, for vtl_catalog_write_seconds
+ * (util/metrics.h): SQLite's profile trace reports each statement's run
+ * time when it ends; a write counts when it leaves the connection in
+ * autocommit mode, i.e. it was its own transaction or it was the COMMIT
+ * (which sqlite3_stmt_readonly calls read-only, as it changes no row
+ * itself). Reads and writes inside an open transaction do not count.
+ */
+static int trace_write(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)ctx;
+	if (type != SQLITE_TRACE_PROFILE)
+		return 0;
+	sqlite3_stmt *st = p;
+	sqlite3 *db = sqlite3_db_handle(st);
+	if (!sqlite3_get_autocommit(db))
+		return 0;
+	const char *sql = sqlite3_sql(st);
+	bool commit =
+	    sql && (strncasecmp(sql, "COMMIT", 6) == 0 || strncasecmp(sql, "END", 3) == 0);
+	const sqlite3_int64 *ns = x;
+	if (commit || !sqlite3_stmt_readonly(st))
+		met_catalog_write((uint64_t)*ns);
+	return 0;
+}
+
 int cat_open(const char *path, struct cat **out)
 {
 	int prc = private_files(path);
@@ -379,6 +407,7 @@ int cat_open(const char *path, struct cat **out)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, 5000);
+	sqlite3_trace_v2(c->db, SQLITE_TRACE_PROFILE, trace_write, NULL);
 	/* WAL for concurrent readers; FULL so that a commit is durable on
 	 * return (SQLite's WAL default, NORMAL, may lose the last commits on
 	 * power loss); foreign keys are per connection and off by default. */

@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/metrics.h"
+
 #define REPORT_INTERVAL_MS 10000 /* at most one line about shed connections per interval */
 #define IPV6_SITE_BYTES	   8	 /* a /64 */
 
@@ -184,6 +186,7 @@ int admit_session(struct iscsi_conn *c)
 	srv->n_login--;
 	srv->n_sessions++;
 	c->budget = BUDGET_SESSION;
+	met_iscsi_session(1);
 	return 0;
 }
 
@@ -192,8 +195,10 @@ void admit_release(struct iscsi_conn *c)
 	struct iscsi_server *srv = c->srv;
 	if (c->budget == BUDGET_LOGIN)
 		srv->n_login--;
-	else if (c->budget == BUDGET_SESSION)
+	else if (c->budget == BUDGET_SESSION) {
 		srv->n_sessions--;
+		met_iscsi_session(-1);
+	}
 	c->budget = BUDGET_NONE;
 }
 

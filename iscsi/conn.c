@@ -46,6 +46,7 @@
 #include "scsi/crc32c.h"
 #include "scsi/sense.h"
 #include "scsi/spc.h"
+#include "util/metrics.h"
 
 #define RBUF_SIZE	    65536
 #define IO_TIMEOUT_MS	    30000 /* a PDU stalled mid-way, or a peer not reading */
@@ -680,12 +681,15 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 	cmd.in = *inbuf;
 	cmd.in_cap = (uint32_t)need;
 
+	uint64_t t0 = met_now_ns();
 	if (cmd.cdb[0] == REPORT_LUNS)
 		report_luns(c, &cmd);
 	else if (!t->slot)
 		no_such_lun(&cmd);
 	else
 		spc_dispatch(t->slot->dev, &cmd);
+	met_scsi_cmd(t->slot ? t->slot->dev : NULL, &cmd, sense_key(cmd.sense, cmd.sense_len),
+		     met_now_ns() - t0);
 	send_result(c, t, lunf, &cmd);
 }
 

@@ -11,7 +11,7 @@ libvtliscsi_a_SOURCES = \
 libvtliscsi_a_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS)
 
 # What a program linking the target needs besides libvtlscsi.a.
-ISCSI_LIBS = libvtliscsi.a $(CRYPTO_LIBS)
+ISCSI_LIBS = libvtliscsi.a $(UTIL_LIBS) $(CRYPTO_LIBS)
 
 # Tests: a real target on 127.0.0.1 with real tape drives, driven by
 # libiscsi (tests/iscsi/harness.c). libiscsi's headers are included as

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "chap.h"
+#include "util/metrics.h"
 
 #define LOGIN_PDU_MAX	 8192
 #define LOGIN_TEXT_MAX	 65536
@@ -84,6 +85,7 @@ static int login_respond(struct login *l, uint8_t flags, const struct kv_out *o,
 static int login_fail(struct login *l, uint16_t status, const char *why)
 {
 	conn_log(l->c, "login refused (status 0x%04x): %s", status, why);
+	met_iscsi_login(false);
 	login_respond(l, (uint8_t)(l->stage << 2), NULL, status);
 	return -EACCES;
 }
@@ -400,6 +402,7 @@ static int login_step(struct login *l, const uint8_t *bhs, char *text, size_t le
 		l->stage = nsg;
 	if (go && nsg == STAGE_FULL_FEATURE) {
 		c->state = CONN_FFP;
+		met_iscsi_login(true);
 		return 1;
 	}
 	return 0;

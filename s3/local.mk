@@ -9,7 +9,7 @@ libvtls3_a_SOURCES = \
 	s3/store_s3.c
 libvtls3_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(INIH_CFLAGS)
 
-S3_LIBS = libvtls3.a $(CURL_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS)
+S3_LIBS = libvtls3.a $(UTIL_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(INIH_LIBS)
 
 # Unit tests: signing against AWS's published examples and botocore.
 check_PROGRAMS += tests/s3/test_sigv4 tests/s3/test_store

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "s3/store.h"
+#include "util/metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -201,7 +202,9 @@ int store_get(struct store *st, const char *key, uint64_t off, size_t len, void 
 	if (rc)
 		return rc;
 	struct store_object_info tmp;
+	uint64_t t0 = met_now_ns();
 	rc = st->ops->get(st, key, off, len, buf, &n, info ? info : &tmp, err);
+	met_store_get(rc ? 0 : n, met_now_ns() - t0, rc == 0);
 	if (got)
 		*got = rc ? 0 : n;
 	return rc;

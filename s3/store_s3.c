@@ -35,6 +35,7 @@
 #include "s3/store.h"
 #include "s3/sigv4.h"
 #include "s3/xml.h"
+#include "util/metrics.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -889,6 +890,7 @@ static int perform(struct s3_store *s, struct req *r, struct store_err *err)
 		}
 		if (!retry || attempt >= s->max_retries)
 			break;
+		met_store_retry();
 		uint64_t cap = (uint64_t)s->retry_base_ms << (attempt < 20 ? attempt : 20);
 		if (cap > s->retry_max_ms)
 			cap = s->retry_max_ms;

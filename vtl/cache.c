@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "scsi/tape.h"
+#include "util/metrics.h"
 
 #define CHUNK	   (8u << 20) /* one ranged GET */
 #define AHEAD	   4u	      /* GETs ahead of the reader */
@@ -202,6 +203,7 @@ static int job_run(struct vcache *c, struct fjob *j)
 		pthread_mutex_lock(&c->mu);
 		j->done += ok;
 		c->st.fetched_bytes += ok;
+		met_cache_fetched(ok);
 		pthread_cond_broadcast(&c->cond);
 		pthread_mutex_unlock(&c->mu);
 	}

@@ -38,6 +38,7 @@
 #include "rebuild.h"
 #include "uploader.h"
 #include "util/escape.h"
+#include "util/metrics.h"
 
 /* ---- JSON helpers ------------------------------------------------------- */
 
@@ -525,9 +526,27 @@ static json_t *do_events(struct lib *lib, json_t *req)
 	return r;
 }
 
+/* The devices' counters since start (util/metrics.h), for `vtlctl top`:
+ * it shows their rates between two answers. */
+static json_t *io_json(void)
+{
+	struct met_dev_stats d[MET_MAX_DEVS];
+	size_t n = met_dev_stats(d, MET_MAX_DEVS);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "device",
+						     d[i].name, "lun", (json_int_t)d[i].lun,
+						     "read_bytes", (json_int_t)d[i].read_bytes,
+						     "write_bytes", (json_int_t)d[i].write_bytes,
+						     "commands", (json_int_t)d[i].commands));
+	return arr;
+}
+
 static json_t *do_status(struct upl *u)
 {
 	json_t *r = ok();
+	json_object_set_new(r, "iscsi_sessions", json_integer((json_int_t)met_iscsi_sessions()));
+	json_object_set_new(r, "io", io_json());
 	if (!u) {
 		json_object_set_new(r, "store", json_null());
 		return r;

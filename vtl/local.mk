@@ -18,10 +18,10 @@ libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 VTL_LIBS = libvtl.a $(CAT_LIBS) $(SCSI_LIBS) $(S3_LIBS) $(JANSSON_LIBS) $(INIH_LIBS) $(UTIL_LIBS)
 
 bin_PROGRAMS += vtld vtlctl
-vtld_SOURCES = vtl/vtld.c
-vtld_CFLAGS = $(AM_CFLAGS)
-vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS)
-vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_int.h
+vtld_SOURCES = vtl/vtld.c vtl/ops.c vtl/ops.h vtl/metrics_http.c vtl/metrics_http.h
+vtld_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
+vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
+vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_top.c vtl/vtlctl_int.h
 vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtlctl_LDADD = $(JANSSON_LIBS)
 
@@ -149,3 +149,21 @@ TESTS += tests/vtl/test_lifecycle
 tests_vtl_test_lifecycle_SOURCES = tests/vtl/test_lifecycle.c
 tests_vtl_test_lifecycle_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_vtl_test_lifecycle_LDADD = $(LIB_TEST_LIBS)
+
+# Operations (docs/operations.md): Debian's Prometheus server scrapes the
+# real vtld during a write and an upload to radosgw; promtool checks the
+# exposition and contrib/prometheus's rules; systemd's notification
+# protocol on a socket the test owns (tests/vtl/test_metrics_rgw.c).
+check_PROGRAMS += tests/vtl/test_metrics_rgw
+TESTS += tests/vtl/test_metrics_rgw
+tests_vtl_test_metrics_rgw_SOURCES = tests/vtl/test_metrics_rgw.c \
+	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
+	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_metrics_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) \
+	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"' -DSRCDIR='"$(abs_top_srcdir)"'
+tests_vtl_test_metrics_rgw_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS) $(JANSSON_LIBS)
+EXTRA_tests_vtl_test_metrics_rgw_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+EXTRA_DIST += contrib/prometheus/prometheus.yml contrib/prometheus/vtl-alerts.yml \
+	contrib/grafana/vtl-dashboard.json

@@ -27,6 +27,7 @@
 #include "scsi/tape.h"
 #include "upload_int.h"
 #include "record.h"
+#include "util/metrics.h"
 
 /* ---- Disaster recovery ----------------------------------------------------- */
 
@@ -913,6 +914,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 	}
 	if (!rc)
 		rc = check_slots(&x, need, err, errlen);
+	met_rebuild(0, (uint32_t)pl.n);
 	for (size_t i = 0; !rc && i < pl.n; i++) {
 		struct plan *p = &pl.v[i];
 		if (p->kind != PLAN_DONE && shelf_rebuild_cancelled(r)) {
@@ -928,6 +930,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			rc = recover_by_download(&x, &p->t, p->kind == PLAN_FINISH);
 		record_tape_back(&x, &rec, &p->t);
 		rebuild_report(&x, &p->t);
+		met_rebuild((uint32_t)(i + 1), (uint32_t)pl.n);
 	}
 	if (!rc)
 		record_policies(&x, &rec);

@@ -37,6 +37,7 @@
 
 #include "library.h"
 #include "scsi/tape.h"
+#include "util/metrics.h"
 
 #define GET_CHUNK (8u << 20) /* ranged GET size for downloads */
 /* Looks at an archived tape's restores: AWS's take minutes (Expedited) to
@@ -295,6 +296,7 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	if (!rc) {
 		upl_tape_note(u, t->barcode, "%s", ""); /* the trip is over */
 		upl_logf(u, 2, "tape %s ARCHIVED", t->barcode);
+		met_shelf(MET_SHELF_ARCHIVED);
 	}
 	return rc;
 }
@@ -526,6 +528,7 @@ static void restore_one(struct restores *r, const char *key)
 		r->running++;
 	} else if (!r->rc) {
 		r->asked++;
+		met_shelf(MET_SHELF_RESTORE);
 	}
 }
 
@@ -813,6 +816,8 @@ int shelf_retrieve_tape(struct upl *u, const struct cat_tape *t)
 		rc = lib_shelf_step(u->lib, t->barcode, LC_DOWNLOADED, 0,
 				    "retrieved from the object store into import/export element "
 				    "(read-only)");
+	if (!rc)
+		met_shelf(MET_SHELF_RETRIEVED);
 	if (rc == -ENOSPC) {
 		upl_tape_note(u, t->barcode,
 			      "tape %s is downloaded and waits for a free import/export element",

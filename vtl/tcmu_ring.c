@@ -52,6 +52,7 @@
 
 #include "scsi/sense.h"
 #include "scsi/spc.h"
+#include "util/metrics.h"
 
 /* The one I_T nexus every TCMU command arrives on (see above). */
 #define TCMU_NEXUS UINT64_C(0x74636d7500000001) /* "tcmu", 1 */
@@ -169,7 +170,9 @@ static void run_cmd(struct tcmu_dev *d, uint8_t *e, uint32_t elen)
 		cmd.in_cap = (uint32_t)total;
 	}
 
+	uint64_t t0 = met_now_ns();
 	spc_dispatch(d->dev, &cmd);
+	met_scsi_cmd(d->dev, &cmd, sense_key(cmd.sense, cmd.sense_len), met_now_ns() - t0);
 	status = cmd.status;
 	if (d->t->cfg.trace)
 		tcmu_log(d->t, TCMU_LOG_DEBUG,

@@ -49,6 +49,7 @@
 #include "cache.h"
 #include "library.h"
 #include "scsi/tape.h"
+#include "util/metrics.h"
 
 /* ---- Uploading one tape ------------------------------------------------- */
 
@@ -249,6 +250,7 @@ static void *worker_main(void *arg)
 		}
 		const struct part_job *j = &w->jobs[w->next++];
 		w->inflight++;
+		met_upload_inflight(1);
 		wk->number = j->number;
 		window_activity(u);
 		pthread_mutex_unlock(&u->mu);
@@ -258,6 +260,7 @@ static void *worker_main(void *arg)
 			w->err = rc; /* no new parts; those in flight finish and record */
 		wk->number = 0;
 		w->inflight--;
+		met_upload_inflight(-1);
 		window_activity(u);
 		pthread_cond_broadcast(&u->done_cond);
 	}

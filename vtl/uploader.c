@@ -46,6 +46,7 @@
 #include "library.h"
 #include "scsi/tape.h"
 #include "upload_int.h"
+#include "util/metrics.h"
 
 #define TICK_MS 500
 /* An upload held back by an error that waiting cannot fix (a certificate,
@@ -152,6 +153,8 @@ void upl_logf(struct upl *u, int level, const char *fmt, ...)
  * failing alike is one line. Outside an upload (the shelf's steps) the
  * error is logged at once, as upl_logf does. Returns rc.
  */
+static const char *fault_name(int fault);
+
 int upl_errf(struct upl *u, const struct store_err *se, int rc, int fault, const char *fmt, ...)
 {
 	char msg[sizeof(u->terr.msg)];
@@ -163,6 +166,7 @@ int upl_errf(struct upl *u, const struct store_err *se, int rc, int fault, const
 		fault = (int)se->fault;
 	if (!fault)
 		fault = (int)store_fault_of(rc, se ? se->code : NULL);
+	met_store_error(fault_name(fault));
 	pthread_mutex_lock(&u->mu);
 	bool uploading = u->current[0] != 0;
 	pthread_mutex_unlock(&u->mu);
@@ -209,6 +213,8 @@ void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects
 	u->stats.objects_completed += (uint64_t)objects;
 	u->stats.manifests_put += (uint64_t)manifests;
 	pthread_mutex_unlock(&u->mu);
+	met_upload(bytes, (unsigned)parts, (unsigned)copied, (unsigned)objects,
+		   (unsigned)manifests);
 }
 
 /* ---- The thread's record of a tape -------------------------------------- */

@@ -54,6 +54,9 @@ static void usage(FILE *f)
 		   "  autocreate remove PREFIX\n"
 		   "  library show [--json]\n"
 		   "  status [--json]         object store: what is not yet in it, and why\n"
+		   "  top [--count N]         live view, once a second: drives (tape, MB/s),\n"
+		   "                          uploads (backlog, rate, ETA), cache, shelf\n"
+		   "                          (status --watch is the same)\n"
 		   "  store retry [--json]    once what held uploads back is fixed: read the\n"
 		   "                          [store] credentials and ca_bundle again, try now\n"
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
@@ -438,8 +441,7 @@ static int cmd_tape_create(int argc, char **argv)
 			printf("created tape %s (%s%s, %s%s%s) in %s\n", jstr(o, "barcode"),
 			       jstr(o, "type"),
 			       json_is_true(json_object_get(o, "worm")) ? " WORM" : "", cap,
-			       other ? ", pool " : "", other ? in : "",
-			       jstr(o, "location"));
+			       other ? ", pool " : "", other ? in : "", jstr(o, "location"));
 		}
 	}
 	json_decref(r);
@@ -1059,8 +1061,14 @@ int main(int argc, char **argv)
 		return cmd_drive_unload(rest_c, rest_v);
 	if (strcmp(noun, "library") == 0 && verb && strcmp(verb, "show") == 0)
 		return cmd_library_show(rest_c, rest_v);
-	if (strcmp(noun, "status") == 0)
+	if (strcmp(noun, "top") == 0)
+		return cmd_top(argc - i, argv + i);
+	if (strcmp(noun, "status") == 0) {
+		for (int k = i; k < argc; k++)
+			if (strcmp(argv[k], "--watch") == 0)
+				return cmd_top(argc - i, argv + i);
 		return cmd_status(argc - i, argv + i);
+	}
 	if (strcmp(noun, "store") == 0 && verb && strcmp(verb, "retry") == 0)
 		return cmd_store_retry(rest_c, rest_v);
 	if (strcmp(noun, "events") == 0)

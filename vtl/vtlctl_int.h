@@ -33,4 +33,7 @@ const char *opt_value(int argc, char **argv, int *i, const char *name, int *miss
 int cmd_pool(const char *verb, int argc, char **argv);
 int cmd_autocreate(const char *verb, int argc, char **argv);
 
+/* vtlctl_top.c: `top` and `status --watch`, a view refreshed each second. */
+int cmd_top(int argc, char **argv);
+
 #endif

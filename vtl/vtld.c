@@ -6,8 +6,10 @@
  * With [tcmu] enable = yes it also serves
  * the LIO target_core_user backstores that name this library (vtl/tcmu.h).
  *
- * Threads: the main thread only waits for signals; the control socket, the
- * iSCSI server and the TCMU frontend run their own threads. Signals are blocked before any
+ * Threads: the main thread waits for signals and, once a second, runs the
+ * automatic creation policies and tells systemd it is alive (vtl/ops.h);
+ * the control socket, the iSCSI server, the TCMU frontend and the metrics
+ * endpoint run their own threads. Signals are blocked before any
  * thread starts, so only sigwait() here sees them.
  */
 #include "config.h"
@@ -31,6 +33,7 @@
 #include "datadir.h"
 #include "iscsi/iscsi.h"
 #include "library.h"
+#include "ops.h"
 #include "rebuild.h"
 #include "tcmu.h"
 #include "util/escape.h"
@@ -514,6 +517,7 @@ int main(int argc, char **argv)
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
 		return 1;
 	}
+	ops_register_devices(lib);
 	struct cat_library info;
 	lib_info(lib, &info);
 	vlog(VTL_LOG_INFO, "library %s %s serial %s in %s: %u drives (%s), %u slots, %u I/E",
@@ -550,16 +554,35 @@ int main(int argc, char **argv)
 		lib_close(lib);
 		return 1;
 	}
+	struct ops *ops = NULL;
+	struct ops_config oc = {
+	    .lib = lib, .upl = upl, .srv = srv, .listen = cfg.metrics_listen, .log = ctl_log};
+	rc = ops_start(&oc, &ops, err, sizeof(err));
+	if (rc) {
+		vlog(VTL_LOG_ERROR, "%s", err);
+		tcmu_stop(tcmu);
+		iscsi_server_stop(srv);
+		iscsi_server_destroy(srv);
+		ctl_server_stop(ctl);
+		upl_stop(upl);
+		lib_close(lib);
+		return 1;
+	}
 	vlog(VTL_LOG_INFO, "ready");
+	ops_ready(ops);
 
 	for (;;) {
 		/* Between signals, once a second: the automatic creation
-		 * policies (vtl/autocreate.c). */
+		 * policies (vtl/autocreate.c), then systemd's watchdog and
+		 * status, which the policies' look at the library would
+		 * keep from coming if the changer were stuck. */
 		struct timespec second = {1, 0};
 		int sig = sigtimedwait(&sigs, NULL, &second);
 		if (sig < 0) {
-			if (errno == EAGAIN)
+			if (errno == EAGAIN) {
 				lib_autocreate_tick(lib);
+				ops_tick(ops);
+			}
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -576,6 +599,7 @@ int main(int argc, char **argv)
 		vlog(VTL_LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	ops_stop(ops);
 	upl_release_writers(upl); /* writes held by a full cache go on */
 	tcmu_stop(tcmu);
 	iscsi_server_stop(srv);

@@ -422,6 +422,10 @@ static int handle(void *user, const char *section, const char *name, const char 
 		bad = set_str(c->tcmu_library, sizeof(c->tcmu_library), value) || !value[0] ||
 		      strchr(value, '/') || strchr(value, ',');
 		why = "a name of 1 to 63 characters without '/' or ','";
+	} else if (KEY("metrics", "listen")) {
+		/* The address is checked where it is bound (vtl/metrics_http.c). */
+		bad = set_str(c->metrics_listen, sizeof(c->metrics_listen), value);
+		why = "ADDR:PORT, e.g. 127.0.0.1:9810, at most 127 characters";
 	} else if (strcasecmp(section, "store") == 0) {
 		bad = store_key(&c->store, name, value, &why);
 		if (bad < 0) {

@@ -36,6 +36,9 @@ struct vtl_config {
 	 * string is "vtl/<tcmu_library>/<changer|driveN>". */
 	bool tcmu_enable;
 	char tcmu_library[64];
+	/* [metrics] listen: the HTTP endpoint for Prometheus, /healthz and
+	 * /readyz (vtl/metrics_http.h); "": none (the default). */
+	char metrics_listen[128];
 	/* [store]: the object store and its uploader (vtl/uploader.h). */
 	struct store_config store;
 };

@@ -79,6 +79,17 @@ run 0 "library show --json" library show --json
 [ "$(jq '.ie | length' <<<"$OUT")" = 4 ] && ok "4 I/E" || bad "ie"
 [ "$(jq -r '.drives[1].lun' <<<"$OUT")" = 2 ] && ok "drive 2 is LUN 2" || bad "lun"
 
+# --- The live view (vtlctl top, status --watch): each drive, uploads, shelf.
+run 0 "top --count 2" top --count 2
+[ "$(grep -c '^vtl top ' <<<"$OUT")" = 2 ] && ok "top: two views, a second apart" || bad "top views" "$OUT"
+expect "top: drive 4 on LUN 4" "$OUT" "4      4    -          empty"
+expect "top: a rate once two answers are in" "$OUT" "0.0        0.0"
+expect "top: the shelf line" "$OUT" "SHELF    no tape on its way to or from the shelf"
+run 0 "status --watch --count 1" status --watch --count 1
+expect "status --watch is top" "$OUT" "DRIVE  LUN  TAPE"
+run 2 "top --count 0 refused" top --count 0
+expect "top --count explains" "$ERR" "use a number of views, 1 or more"
+
 # --- Creating tapes.
 run 0 "tape create" tape create ABC123L8 ABC124L6
 expect "create reports the slot" "$OUT" "created tape ABC123L8 (LTO-8, 12.0 TB) in slot:1"
