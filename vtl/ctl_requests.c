@@ -545,6 +545,8 @@ static json_t *do_status(struct upl *u)
 		      text(s.last_error)));
 	json_t *js = json_object_get(r, "store");
 	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
+	json_object_set_new(js, "objects_linked", json_integer((json_int_t)s.objects_linked));
+	json_object_set_new(js, "bytes_linked", json_integer((json_int_t)s.bytes_linked));
 	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
 	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
 	json_object_set_new(js, "shelf", text(s.shelf));

@@ -166,6 +166,11 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			tape_file_path(dir, TAPE_SEG_DATA, m.tm.segs[i].id, path, sizeof(path));
 			if (stat(path, &sb))
 				continue; /* evicted */
+			/* The local store's object is this very file (a hard
+			 * link, store_put_file): the cache holds no byte of its
+			 * own, and deleting its name would free none. */
+			if (sb.st_nlink > 1)
+				continue;
 			uint64_t size = (uint64_t)sb.st_size;
 			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
 				    row->object_size >= m.tm.segs[i].valid;

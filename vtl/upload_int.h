@@ -169,6 +169,10 @@ struct upl {
 	upl_reload_fn reload;
 	void *reload_arg;
 	bool swept; /* the orphan sweep has run (it waits out a hold) */
+	/* Can the store take a sealed segment's file as its object
+	 * (store_put_file)? 0 not tried yet, 1 yes, -1 no (S3, or another
+	 * file system): then every segment is copied. Only the thread. */
+	int share;
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;

@@ -684,6 +684,7 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	u->lib = lib;
 	u->st = st;
 	u->cfg = *c;
+	u->share = c->link_segments ? 0 : -1; /* store_put_file: see upload_sync.c */
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
@@ -1021,6 +1022,7 @@ static void reload_store(struct upl *u, char *note, size_t cap)
 	note_key(changed, sizeof(changed), o->cache_limit != c->cache_limit, "cache_limit");
 	note_key(changed, sizeof(changed), o->idle_secs != c->idle_secs, "idle_complete");
 	note_key(changed, sizeof(changed), o->upload_nice != c->upload_nice, "upload_nice");
+	note_key(changed, sizeof(changed), o->link_segments != c->link_segments, "link_segments");
 	size_t n = 0;
 	if (strcmp(o->type, "s3") == 0 && strcmp(c->type, "s3") == 0) {
 		struct store_err se;

@@ -85,7 +85,10 @@ struct upl_status {
 	uint64_t bytes_sent; /* since start */
 	uint64_t parts_sent, parts_copied, objects_completed, manifests_put;
 	uint64_t parts_adopted; /* found in the store after a crash, not sent again */
-	uint64_t throughput;	/* bytes/s over the last ~10 s */
+	/* Sealed segments the store took as its own file (store_put_file: a
+	 * hard link or reflink, no byte copied), and their bytes. */
+	uint64_t objects_linked, bytes_linked;
+	uint64_t throughput; /* bytes/s over the last ~10 s */
 	/* What the thread is doing, what the backlog waits for, or "idle". */
 	char activity[2560];
 	char last_error[1024]; /* "" when none */
