@@ -658,9 +658,9 @@ static int fsync_parent(const char *dir)
 	return r;
 }
 
-int tape_format(const char *dir, const struct tape_info *info)
+static int format(const char *dir, const struct tape_info *info, bool nosync)
 {
-	struct tape t = {.afd = -1};
+	struct tape t = {.afd = -1, .nosync = nosync};
 	struct seg s = {.id = 1};
 	char name[64];
 	int fd, r;
@@ -688,11 +688,21 @@ int tape_format(const char *dir, const struct tape_info *info)
 	}
 	close(fd);
 	r = manifest_commit(&t, &s, 1);
-	if (r == 0)
+	if (r == 0 && !nosync)
 		r = fsync_parent(dir);
 out:
 	close(t.dirfd);
 	return r;
+}
+
+int tape_format(const char *dir, const struct tape_info *info)
+{
+	return format(dir, info, false);
+}
+
+int tape_format_nosync(const char *dir, const struct tape_info *info)
+{
+	return format(dir, info, true);
 }
 
 bool parse_seg_name(const char *name, uint64_t *id, const char **ext)

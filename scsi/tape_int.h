@@ -100,6 +100,7 @@ struct tape {
 	 * linked it while the tape was out of a drive, store_put_file): it is
 	 * sealed before the next append, never written. */
 	bool shared;
+	bool nosync; /* tape_format_nosync: commits skip their fsyncs */
 
 	struct attr_slot attrs[TAPE_ATTR_MAX]; /* host attributes, by ascending id */
 	size_t nattr;
