@@ -8,15 +8,23 @@
  * library empty: its restart and its READ ELEMENT STATUS, so the ratios
  * say what the tapes cost.
  *
+ * Then the disk space of one tape written through a drive (BENCH_SPACE_MIB,
+ * default 1280: a sealed 1 GiB segment and an active one) on the default
+ * configuration against link_segments = no, the copy of every segment
+ * the local store held before: tapes/ + store/ against the bytes written.
+ *
  * Usage: bench_inventory [TAPES]   (environment: VTLD, VTLCTL, BENCH_DIR,
- * BENCH_ROUNDS: rounds of list/RES/restart, median printed, default 3).
+ * BENCH_ROUNDS: rounds of list/RES/restart, median printed, default 3;
+ * BENCH_SPACE_MIB, 0: no space phase).
  * Runs from the build directory (make bench): ./vtld and ./vtlctl.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +113,7 @@ static void lib_stop(struct lib *l)
 	l->pid = 0;
 }
 
-static void lib_make(struct lib *l, const char *name, unsigned slots)
+static void lib_make(struct lib *l, const char *name, unsigned slots, const char *extra)
 {
 	memset(l, 0, sizeof(*l));
 	snprintf(l->dir, sizeof(l->dir), "%s/%s", tmp_root, name);
@@ -118,7 +126,7 @@ static void lib_make(struct lib *l, const char *name, unsigned slots)
 	FILE *f = fopen(l->conf, "w");
 	if (!f)
 		bench_die("cannot write %s: %s", l->conf, strerror(errno));
-	fprintf(f, "[library]\nslots = %u\n", slots);
+	fprintf(f, "[library]\nslots = %u\n%s", slots, extra);
 	fclose(f);
 }
 
@@ -195,6 +203,173 @@ static double res_all(struct lib *l, unsigned *n)
 	return dt;
 }
 
+/* ---- Disk space: the data once (docs/object-store.md, "No second copy") */
+
+/* Bytes on disk under dir, each inode once (as du counts). */
+struct inodes {
+	ino_t *v;
+	size_t n, cap;
+};
+
+static long long disk_use(const char *dir, struct inodes *seen)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	long long sum = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			sum += disk_use(p, seen);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < seen->n && !dup; i++)
+			dup = seen->v[i] == sb.st_ino;
+		if (dup)
+			continue;
+		if (seen->n == seen->cap) {
+			seen->cap = seen->cap ? 2 * seen->cap : 256;
+			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
+			if (!seen->v)
+				bench_die("out of memory");
+		}
+		seen->v[seen->n++] = sb.st_ino;
+		sum += (long long)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
+}
+
+static long long data_dir_use(const struct lib *l)
+{
+	struct inodes seen = {0};
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/tapes", l->dir);
+	long long n = disk_use(p, &seen);
+	snprintf(p, sizeof(p), "%s/store", l->dir);
+	n += disk_use(p, &seen);
+	free(seen.v);
+	return n;
+}
+
+/* Write mib MiB of incompressible 256 KiB records and a filemark through
+ * drive 1 (LUN 1) of l, as a backup does. */
+static void write_tape(struct lib *l, unsigned mib)
+{
+	struct iscsi_context *c = iscsi_create_context("iqn.2024-01.org.vtl.bench:space");
+	if (!c)
+		bench_die("iscsi_create_context failed");
+	iscsi_set_noautoreconnect(c, 1);
+	iscsi_set_timeout(c, 120);
+	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
+	iscsi_set_targetname(c, l->iqn);
+	if (iscsi_connect_sync(c, l->portal) != 0 || iscsi_login_sync(c) != 0)
+		bench_die("login to %s: %s", l->portal, iscsi_get_error(c));
+	for (int i = 0; i < 10; i++) {
+		struct scsi_task *tur = iscsi_testunitready_sync(c, 1);
+		int good = tur && tur->status == SCSI_STATUS_GOOD;
+		if (tur)
+			scsi_free_scsi_task(tur);
+		if (good)
+			break;
+	}
+	const uint32_t rec = 256 * 1024;
+	uint8_t *buf = malloc(rec);
+	if (!buf)
+		bench_die("out of memory");
+	uint32_t x = 2463534242u;
+	for (unsigned r = 0; r < mib * 4; r++) {
+		for (uint32_t i = 0; i < rec; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			buf[i] = (uint8_t)x;
+		}
+		uint8_t cdb[6] = {0x0A,		0, (uint8_t)(rec >> 16), (uint8_t)(rec >> 8),
+				  (uint8_t)rec, 0};
+		struct scsi_task *t = scsi_create_task(6, cdb, SCSI_XFER_WRITE, (int)rec);
+		struct scsi_iovec iov = {.iov_base = buf, .iov_len = rec};
+		if (!t)
+			bench_die("out of memory");
+		scsi_task_set_iov_out(t, &iov, 1);
+		if (!iscsi_scsi_command_sync(c, 1, t, NULL) || t->status != SCSI_STATUS_GOOD)
+			bench_die("WRITE(6) %u: %s", r, iscsi_get_error(c));
+		scsi_free_scsi_task(t);
+	}
+	uint8_t wfm[6] = {0x10, 0, 0, 0, 1, 0};
+	struct scsi_task *t = scsi_create_task(6, wfm, SCSI_XFER_NONE, 0);
+	if (!t || !iscsi_scsi_command_sync(c, 1, t, NULL) || t->status != SCSI_STATUS_GOOD)
+		bench_die("WRITE FILEMARKS: %s", iscsi_get_error(c));
+	scsi_free_scsi_task(t);
+	free(buf);
+	iscsi_logout_sync(c);
+	iscsi_destroy_context(c);
+}
+
+/* Wait until everything l holds is in its store (vtlctl status). */
+static void wait_uploaded(struct lib *l)
+{
+	char *argv[] = {(char *)bench_env_or("VTLCTL", "./vtlctl"),
+			"--socket",
+			l->sock,
+			"--json",
+			"status",
+			NULL};
+	static char out[1 << 20];
+	for (int i = 0; i < 6000; i++) {
+		if (bench_run_tool(argv, NULL, l->tool_log, out, sizeof(out), NULL) == 0 &&
+		    strstr(out, "\"backlog_bytes\": 0,") && strstr(out, "\"pending_uploads\": 0,"))
+			return;
+		usleep(100000);
+	}
+	bench_die("the tape of %s was not in its store after 10 minutes", l->dir);
+}
+
+/* One tape written through a drive, unloaded and uploaded on the default
+ * configuration and with link_segments = no (the copy vtld made before):
+ * disk used by tapes/ and store/ against the bytes written. */
+static void space(unsigned mib)
+{
+	struct lib lk, cp;
+	lib_make(&lk, "linked", 40, "");
+	lib_make(&cp, "copied", 40, "[store]\nlink_segments = no\n");
+	struct lib *both[2] = {&lk, &cp};
+	long long used[2];
+	for (int k = 0; k < 2; k++) {
+		struct lib *l = both[k];
+		lib_start(l);
+		char *create[] = {"tape", "create", "SPC001L8", NULL};
+		char *move[] = {"tape", "move", "SPC001L8", "--to", "drive:1", NULL};
+		char *unload[] = {"drive", "unload", "1", NULL};
+		ctl(l, create);
+		ctl(l, move);
+		write_tape(l, mib);
+		ctl(l, unload);
+		wait_uploaded(l);
+		used[k] = data_dir_use(l);
+		lib_stop(l);
+		bench_rm_tree(l->dir);
+	}
+	double w = (double)mib * 1048576;
+	printf(
+	    "disk space for %u MiB written through a drive (tapes/ + store/, each inode once):\n",
+	    mib);
+	printf("  default (segments linked)   %8.1f MiB   %.3f of the bytes written\n",
+	       (double)used[0] / 1048576, (double)used[0] / w);
+	printf("  link_segments = no (copies) %8.1f MiB   %.3f of the bytes written\n",
+	       (double)used[1] / 1048576, (double)used[1] / w);
+	printf("  ratio default / copies      %.3f\n", (double)used[0] / (double)used[1]);
+	fflush(stdout);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -226,8 +401,8 @@ int main(int argc, char **argv)
 	bench_print_loadavg("at start");
 
 	struct lib empty, full;
-	lib_make(&empty, "empty", tapes);
-	lib_make(&full, "full", tapes);
+	lib_make(&empty, "empty", tapes, "");
+	lib_make(&full, "full", tapes, "");
 	double first = lib_start(&empty);
 	lib_start(&full);
 	printf("first start of a library of %u slots: %.2f s\n", tapes, first);
@@ -273,9 +448,15 @@ int main(int argc, char **argv)
 	       mr / mr0);
 	printf("  restart              %.2f s    empty library %.2f s    ratio %.2f\n", ms, ms0,
 	       ms / ms0);
-	bench_print_loadavg("at end");
 	free(v);
 	lib_stop(&empty);
 	lib_stop(&full);
+	bench_rm_tree(empty.dir);
+	bench_rm_tree(full.dir);
+
+	unsigned mib = (unsigned)atoi(bench_env_or("BENCH_SPACE_MIB", "1280"));
+	if (mib)
+		space(mib);
+	bench_print_loadavg("at end");
 	return 0;
 }
