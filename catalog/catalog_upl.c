@@ -360,7 +360,7 @@ int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n)
 		rc = 0;
 		struct cat_upl_tape_rows key, *r;
 		text(key.barcode, sizeof(key.barcode), st, 0);
-		r = bsearch(&key, v, with_segs, sizeof(*v), cmp_rows);
+		r = with_segs ? bsearch(&key, v, with_segs, sizeof(*v), cmp_rows) : NULL;
 		if (!r) {
 			if (k == cap) {
 				size_t nc = cap ? 2 * cap : 64;

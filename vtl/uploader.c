@@ -1152,7 +1152,7 @@ int upl_tape_totals_in(struct upl *u, const struct upl_snapshot *s, const struct
 		       struct upl_totals *out)
 {
 	const struct cat_upl_tape_rows *r =
-	    bsearch(t->barcode, s->v, s->n, sizeof(*s->v), cmp_rows_barcode);
+	    s->n ? bsearch(t->barcode, s->v, s->n, sizeof(*s->v), cmp_rows_barcode) : NULL;
 	struct backlog b;
 	upl_backlog_of(u, t, r ? r->segs : NULL, r ? r->nsegs : 0, r ? r->manifest_gen : 0,
 		       r ? r->state : "", &b);
