@@ -44,3 +44,14 @@ bench_bench_upload_LDADD = $(S3_LIBS) $(LIBISCSI_LIBS) $(JANSSON_LIBS) -lpthread
 EXTRA_bench_bench_upload_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 BENCHES += bench/bench_upload
 EXTRA_DIST += bench/bench_upload.py
+
+# The inventory at scale (docs/benchmarks.md): tape create --count, tape
+# list, READ ELEMENT STATUS and restart of a 10,000-slot library against
+# the same library empty. Starts ./vtld and ./vtlctl.
+EXTRA_PROGRAMS += bench/bench_inventory
+bench_bench_inventory_SOURCES = bench/bench_inventory.c bench/bench_util.c bench/bench_util.h
+bench_bench_inventory_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
+	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi
+bench_bench_inventory_LDADD = $(LIBISCSI_LIBS) -lpthread
+EXTRA_bench_bench_inventory_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+BENCHES += bench/bench_inventory

@@ -137,19 +137,42 @@ int cat_exec(struct cat *c, const char *sql)
 	return cat_sq_err(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
+/* Inside a batch each transaction is a savepoint: its rollback undoes it
+ * alone, and nothing is durable before the batch commits. */
 int cat_begin(struct cat *c)
 {
-	return cat_exec(c, "BEGIN IMMEDIATE");
+	return cat_exec(c, c->batch ? "SAVEPOINT one" : "BEGIN IMMEDIATE");
 }
 
 int cat_commit(struct cat *c)
 {
-	return cat_exec(c, "COMMIT");
+	return cat_exec(c, c->batch ? "RELEASE one" : "COMMIT");
 }
 
 void cat_rollback(struct cat *c)
 {
-	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(c->db, c->batch ? "ROLLBACK TO one; RELEASE one" : "ROLLBACK", NULL, NULL,
+		     NULL);
+}
+
+int cat_batch_begin(struct cat *c)
+{
+	if (c->batch)
+		return -EBUSY;
+	int rc = cat_exec(c, "BEGIN IMMEDIATE");
+	c->batch = rc == 0;
+	return rc;
+}
+
+int cat_batch_end(struct cat *c, bool commit)
+{
+	if (!c->batch)
+		return -EINVAL;
+	c->batch = false;
+	int rc = commit ? cat_exec(c, "COMMIT") : 0;
+	if (!commit || rc)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 /*
@@ -818,23 +841,25 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		}
 	}
 	int64_t when = cat_now_ms();
+	/* The free slots, in address order, read once before any insert
+	 * (one query, not one per tape: 10,000 tapes in one go). */
 	for (size_t i = 0; i < n; i++) {
 		int r = sqlite3_step(fr);
 		if (r != SQLITE_ROW) {
 			rc = r == SQLITE_DONE ? -ENOSPC : cat_sq_err(r);
 			goto out;
 		}
+		tapes[i].element = (uint16_t)sqlite3_column_int(fr, 0);
+		tapes[i].ordinal = (uint32_t)sqlite3_column_int(fr, 1);
+	}
+	sqlite3_reset(fr);
+	for (size_t i = 0; i < n; i++) {
 		struct cat_tape *t = &tapes[i];
-		t->element = (uint16_t)sqlite3_column_int(fr, 0);
-		t->ordinal = (uint32_t)sqlite3_column_int(fr, 1);
 		t->kind = CAT_STORAGE;
 		t->in_library = true;
 		t->state = CAT_CREATING;
 		t->created = t->changed = when;
 		cat_loc_format(CAT_STORAGE, t->ordinal, t->location);
-		/* Re-run the free-slot query for each tape: the row inserted
-		 * below takes the slot just found. */
-		sqlite3_reset(fr);
 		sqlite3_bind_text(ins, 1, t->barcode, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, t->media, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 3, (int64_t)t->capacity);

@@ -129,6 +129,14 @@ const char *cat_kind_name(enum cat_kind k); /* "transport", "slot", "ie", "drive
 /* Open (creating and migrating as needed) the catalog at path. */
 int cat_open(const char *path, struct cat **out);
 void cat_close(struct cat *c);
+/* Many changes in one transaction (one fsync instead of one each): between
+ * cat_batch_begin and cat_batch_end every function below that makes a
+ * transaction makes a savepoint inside the batch instead, so a failed
+ * change still undoes only itself; nothing is durable, or visible to
+ * other connections, until cat_batch_end(c, true) commits. false rolls
+ * the whole batch back. -EBUSY: a batch is open already. */
+int cat_batch_begin(struct cat *c);
+int cat_batch_end(struct cat *c, bool commit);
 /* Schema version (PRAGMA user_version) of an open catalog. */
 int cat_schema_version(struct cat *c);
 

@@ -7,12 +7,16 @@
 #define VTL_CATALOG_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "catalog.h"
 
 struct cat {
 	sqlite3 *db;
+	/* cat_batch_begin: one outer transaction is open; cat_begin and its
+	 * kin then make savepoints inside it. */
+	bool batch;
 };
 
 /* catalog.c's helpers: a SQLite result code as a negative errno; one

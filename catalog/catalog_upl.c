@@ -272,6 +272,129 @@ int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg, const str
 	return run(st);
 }
 
+/* The tape rows of barcode in v[0..n) (sorted), appended when missing:
+ * both queries below come in barcode order, so it is the last or new. */
+static struct cat_upl_tape_rows *rows_for(struct cat_upl_tape_rows **v, size_t *n, size_t *cap,
+					  const char *barcode)
+{
+	if (*n && strcmp((*v)[*n - 1].barcode, barcode) == 0)
+		return &(*v)[*n - 1];
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		struct cat_upl_tape_rows *nv = realloc(*v, nc * sizeof(**v));
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = nc;
+	}
+	struct cat_upl_tape_rows *r = &(*v)[(*n)++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->barcode, sizeof(r->barcode), "%s", barcode);
+	return r;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	return strcmp(((const struct cat_upl_tape_rows *)a)->barcode,
+		      ((const struct cat_upl_tape_rows *)b)->barcode);
+}
+
+void cat_upl_all_free(struct cat_upl_tape_rows *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].segs);
+	free(v);
+}
+
+int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n)
+{
+	struct cat_upl_tape_rows *v = NULL;
+	size_t k = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc = sq(sqlite3_prepare_v2(
+	    c->db,
+	    "SELECT t.barcode, s.seg, s.part_size, s.valid, s.upload_id, s.object_size, "
+	    "s.object_etag, (SELECT COALESCE(SUM(size), 0) FROM upl_parts p WHERE "
+	    "p.tape = s.tape AND p.seg = s.seg), (SELECT COUNT(*) FROM upl_parts p "
+	    "WHERE p.tape = s.tape AND p.seg = s.seg) FROM upl_segments s JOIN tapes t ON "
+	    "t.id = s.tape ORDER BY t.barcode, s.seg",
+	    -1, &st, NULL));
+	while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = 0;
+		char bc[CAT_BARCODE_MAX + 1];
+		text(bc, sizeof(bc), st, 0);
+		struct cat_upl_tape_rows *r = rows_for(&v, &k, &cap, bc);
+		struct cat_upl_seg *ns = r ? realloc(r->segs, (r->nsegs + 1) * sizeof(*ns)) : NULL;
+		if (!ns) {
+			rc = -ENOMEM;
+			break;
+		}
+		r->segs = ns;
+		struct cat_upl_seg *g = &ns[r->nsegs++];
+		memset(g, 0, sizeof(*g));
+		g->seg = (uint64_t)sqlite3_column_int64(st, 1);
+		g->part_size = (uint64_t)sqlite3_column_int64(st, 2);
+		g->valid = (uint64_t)sqlite3_column_int64(st, 3);
+		text(g->upload_id, sizeof(g->upload_id), st, 4);
+		g->object_size = (uint64_t)sqlite3_column_int64(st, 5);
+		text(g->object_etag, sizeof(g->object_etag), st, 6);
+		g->parts_bytes = (uint64_t)sqlite3_column_int64(st, 7);
+		g->parts = (uint32_t)sqlite3_column_int(st, 8);
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = sq(rc);
+	sqlite3_finalize(st);
+	/* Then the tapes' rows, merged in: those with segments are found by
+	 * a binary search, the others appended and everything sorted. */
+	size_t with_segs = k;
+	if (!rc)
+		rc = sq(sqlite3_prepare_v2(c->db,
+					   "SELECT t.barcode, u.manifest_gen, u.store_state FROM "
+					   "upl_tapes u JOIN tapes t ON t.id = u.tape",
+					   -1, &st, NULL));
+	else
+		st = NULL;
+	while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = 0;
+		struct cat_upl_tape_rows key, *r;
+		text(key.barcode, sizeof(key.barcode), st, 0);
+		r = with_segs ? bsearch(&key, v, with_segs, sizeof(*v), cmp_rows) : NULL;
+		if (!r) {
+			if (k == cap) {
+				size_t nc = cap ? 2 * cap : 64;
+				struct cat_upl_tape_rows *nv = realloc(v, nc * sizeof(*v));
+				if (!nv) {
+					rc = -ENOMEM;
+					break;
+				}
+				v = nv;
+				cap = nc;
+			}
+			r = &v[k++];
+			memset(r, 0, sizeof(*r));
+			snprintf(r->barcode, sizeof(r->barcode), "%s", key.barcode);
+		}
+		r->manifest_gen = (uint64_t)sqlite3_column_int64(st, 1);
+		text(r->state, sizeof(r->state), st, 2);
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = sq(rc);
+	sqlite3_finalize(st);
+	if (rc) {
+		cat_upl_all_free(v, k);
+		return rc;
+	}
+	if (k > with_segs)
+		qsort(v, k, sizeof(*v), cmp_rows);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen, char *state,
 		     size_t cap)
 {

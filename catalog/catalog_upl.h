@@ -66,6 +66,18 @@ int cat_upl_parts(struct cat *c, const char *barcode, uint64_t seg, struct cat_u
 int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg,
 		     const struct cat_upl_part *p);
 
+/* What the uploader knows of every tape at once (tape list of a large
+ * library: one read, not two queries a tape), ascending by barcode. */
+struct cat_upl_tape_rows {
+	char barcode[CAT_BARCODE_MAX + 1];
+	uint64_t manifest_gen;
+	char state[32];		  /* "" when none recorded */
+	struct cat_upl_seg *segs; /* by id */
+	size_t nsegs;
+};
+int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n);
+void cat_upl_all_free(struct cat_upl_tape_rows *v, size_t n);
+
 /* Manifest generation in the store and the state recorded there. */
 int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen, char *state,
 		     size_t cap);

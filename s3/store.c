@@ -194,6 +194,24 @@ int store_put(struct store *st, const char *key, const void *buf, size_t len,
 	return st->ops->put(st, key, buf, len, opts, etag ? etag : tmp, err);
 }
 
+int store_put_file(struct store *st, const char *key, const char *path, uint64_t len, char *etag,
+		   struct store_err *err)
+{
+	int rc = check_key(err, "put", key);
+	if (!rc && len > STORE_PUT_MAX)
+		rc = store_set_err(
+		    err, -EFBIG, 0, "EntityTooLarge", NULL,
+		    "put %s: %" PRIu64 " bytes is more than a single PUT takes (5 GiB)", key, len);
+	if (rc)
+		return rc;
+	if (!st->ops->put_file)
+		return store_set_err(err, -EOPNOTSUPP, 0, NULL, NULL,
+				     "put %s: the %s store cannot share a file's bytes", key,
+				     st->ops->name);
+	char tmp[STORE_ETAG_MAX];
+	return st->ops->put_file(st, key, path, len, etag ? etag : tmp, err);
+}
+
 int store_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf, size_t *got,
 	      struct store_object_info *info, struct store_err *err)
 {

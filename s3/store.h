@@ -261,6 +261,10 @@ struct store_ops {
 			 const struct store_put_opts *opts, char *etag, struct store_err *err);
 	int (*restore)(struct store *st, const char *key, int days, const char *tier,
 		       struct store_err *err);
+	/* Optional (store_put_file): NULL where an object cannot share a
+	 * local file's bytes. */
+	int (*put_file)(struct store *st, const char *key, const char *path, uint64_t len,
+			char *etag, struct store_err *err);
 	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
 			  char *upload_id, struct store_err *err);
 	int (*mpu_put_part)(struct store *st, const char *key, const char *upload_id, int number,
@@ -381,6 +385,24 @@ void store_close(struct store *st);
  * NULL) receives the new ETag. */
 int store_put(struct store *st, const char *key, const void *buf, size_t len,
 	      const struct store_put_opts *opts, char *etag, struct store_err *err);
+
+/* PutObject of the whole of a local file, without a second copy of its
+ * bytes where the backend can: the local directory makes the object a
+ * reflink of the file (FICLONE) where the file system has them, else a
+ * hard link (one inode, two names). Only for a file that never changes
+ * in place again. A writer that still might holds flock(LOCK_EX) on it
+ * (the medium: its active segment while open, a sealed segment while it
+ * cuts it, and then only a file of one link, scsi/tape.c); this holds
+ * flock(LOCK_SH) from the size check to the link, so a file is never
+ * changed once found whole and linked.
+ * len is the file's size the caller expects: a longer file is -ERANGE, a
+ * shorter one -EAGAIN (cut since the caller looked), nothing done either
+ * way; -EBUSY when its writer holds it (flock LOCK_EX): it can still change.
+ * -EXDEV: another file system; -EOPNOTSUPP: the backend cannot (S3).
+ * In those cases the caller copies (store_put or a multipart upload).
+ * etag (may be NULL) receives the MD5 of the bytes, as store_put's. */
+int store_put_file(struct store *st, const char *key, const char *path, uint64_t len, char *etag,
+		   struct store_err *err);
 
 /* GetObject of bytes [off, off+len) into buf; *got receives the number of
  * bytes read, fewer than len at the end of the object. off at or past the

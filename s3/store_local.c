@@ -27,6 +27,14 @@
  *    trusted only when its inode number is that of the data file; after a
  *    crash between the two renames it is not, and the ETag is recomputed
  *    from the data (the class falls back to STANDARD).
+ *  - An object put from a local file (store_put_file) is a reflink of it
+ *    (FICLONE) where the file system has them, else a hard link: the same
+ *    inode as the file, which its writer promised never to change in
+ *    place again (the size check and the link happen under the file's
+ *    flock(LOCK_SH); the medium cuts a sealed segment only under
+ *    LOCK_EX and only while it has one link). Replacing or deleting the
+ *    object drops only the store's name. A copy of an object onto itself
+ *    (a change of storage class) keeps its inode the same way.
  *  - A part is visible only once complete (same rename rule); when a part
  *    number is uploaded twice the newer file wins.
  *  - Renames, unlinks and directory creation/removal in objects/ and
@@ -58,11 +66,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/fs.h>
 #include <openssl/evp.h>
 
 #define IO_CHUNK (1u << 20)
@@ -611,6 +622,100 @@ static int local_put(struct store *st, const char *key, const void *buf, size_t 
 	return 0;
 }
 
+/* A second name for the file open as sfd in tmp/ (a reflink where the
+ * file system has them, else a hard link to path, relative to dirfd); its
+ * fd, or -errno. */
+static int share_tmp(struct local_store *ls, int sfd, int dirfd, const char *path, char tmp[64])
+{
+	struct stat a, b;
+	int fd = tmp_create(ls, tmp);
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, FICLONE, sfd) == 0)
+		return fd;
+	close(fd);
+	unlinkat(ls->tmp_fd, tmp, 0);
+	if (linkat(dirfd, path, ls->tmp_fd, tmp, 0))
+		/* EXDEV: another file system; EPERM, EMLINK, ...: this one
+		 * does not take (more) hard links. Either way: copy. */
+		return errno == ENOENT || errno == EXDEV ? -errno : -EOPNOTSUPP;
+	fd = openat(ls->tmp_fd, tmp, O_RDONLY | O_CLOEXEC);
+	int rc = fd < 0 ? -errno : 0;
+	/* The name may have been given to another file since sfd was opened. */
+	if (!rc &&
+	    (fstat(fd, &a) || fstat(sfd, &b) || a.st_ino != b.st_ino || a.st_dev != b.st_dev))
+		rc = -EAGAIN;
+	if (rc) {
+		if (fd >= 0)
+			close(fd);
+		unlinkat(ls->tmp_fd, tmp, 0);
+		return rc;
+	}
+	return fd;
+}
+
+static int local_put_file(struct store *st, const char *key, const char *path, uint64_t len,
+			  char *etag, struct store_err *err)
+{
+	struct local_store *ls = L(st);
+	char rel[PATH_MAX], tmp[64];
+	struct stat sb;
+	int rc = key_path(key, rel, sizeof(rel));
+	if (rc)
+		return fail(err, rc, "KeyTooLongError", "put %s: key too long for a file name",
+			    key);
+	int sfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return fail(err, -errno, NULL, "put %s: cannot open %s: %s", key, path,
+			    strerror(errno));
+	/* Not waited for: the medium holds its active segment locked as long
+	 * as it may append to it. */
+	while ((rc = flock(sfd, LOCK_SH | LOCK_NB)) && errno == EINTR)
+		;
+	if (rc && errno == EWOULDBLOCK) {
+		rc = -EBUSY;
+	} else if (rc || fstat(sfd, &sb)) {
+		rc = -errno;
+	} else if (!S_ISREG(sb.st_mode)) {
+		rc = -EINVAL;
+	} else if ((uint64_t)sb.st_size != len) {
+		rc = (uint64_t)sb.st_size > len ? -ERANGE : -EAGAIN;
+	}
+	int fd = rc ? rc : share_tmp(ls, sfd, AT_FDCWD, path, tmp);
+	close(sfd); /* and its lock: the object has its own name now */
+	if (fd < 0) {
+		if (fd == -EXDEV || fd == -ERANGE || fd == -EAGAIN || fd == -EBUSY ||
+		    fd == -EOPNOTSUPP)
+			return fail(err, fd, NULL, "put %s: %s is %s", key, path,
+				    fd == -EXDEV ? "on another file system than the store"
+				    : fd == -EOPNOTSUPP
+					? "on a file system that refuses a hard link"
+				    : fd == -ERANGE ? "longer than expected"
+				    : fd == -EBUSY  ? "locked by its writer"
+						    : "shorter than expected");
+		return fail(err, fd, NULL, "put %s: cannot link %s: %s", key, path, strerror(-fd));
+	}
+	struct meta m = {0};
+	rc = md5_fd(fd, 0, len, m.etag);
+	snprintf(m.sc, sizeof(m.sc), "STANDARD");
+	m.mtime = now_s();
+	struct store_retention held;
+	if (!rc)
+		rc = object_commit(ls, fd, tmp, rel, &m, &held);
+	close(fd);
+	/* A name of the object's own inode already (a put again after a
+	 * crash): rename(2) did nothing and left this one. */
+	unlinkat(ls->tmp_fd, tmp, 0);
+	if (rc) {
+		if (rc == -EPERM)
+			return locked_fail(err, "put", key, &held, 0);
+		errno = -rc;
+		return sys_fail(err, "put", key);
+	}
+	snprintf(etag, STORE_ETAG_MAX, "%s", m.etag);
+	return 0;
+}
+
 static int local_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf,
 		     size_t *got, struct store_object_info *info, struct store_err *err)
 {
@@ -1018,7 +1123,11 @@ static int local_copy(struct store *st, const char *src, const char *dst,
 	int sfd = object_open(ls, src, srel, &info, err, "copy");
 	if (sfd < 0)
 		return sfd;
-	int fd = copy_range_tmp(ls, sfd, 0, info.size, tmp, NULL);
+	/* Onto itself (a change of storage class): a new sidecar for the same
+	 * inode; objects are never changed in place, so no byte is copied. */
+	int fd = strcmp(srel, drel) == 0 ? share_tmp(ls, sfd, ls->objects_fd, srel, tmp) : -EXDEV;
+	if (fd < 0)
+		fd = copy_range_tmp(ls, sfd, 0, info.size, tmp, NULL);
 	close(sfd);
 	if (fd < 0) {
 		errno = -fd;
@@ -1032,8 +1141,8 @@ static int local_copy(struct store *st, const char *src, const char *dst,
 	struct store_retention held;
 	int rc = object_commit(ls, fd, tmp, drel, &m, &held);
 	close(fd);
+	unlinkat(ls->tmp_fd, tmp, 0); /* left when it named dst's inode already */
 	if (rc) {
-		unlinkat(ls->tmp_fd, tmp, 0);
 		if (rc == -EPERM)
 			return locked_fail(err, "copy to", dst, &held, 0);
 		errno = -rc;
@@ -1662,6 +1771,7 @@ static const struct store_ops local_ops = {
     .list = local_list,
     .copy = local_copy,
     .restore = local_restore,
+    .put_file = local_put_file,
     .mpu_create = local_mpu_create,
     .mpu_put_part = local_mpu_put_part,
     .mpu_copy_part = local_mpu_copy_part,

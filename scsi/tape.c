@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -411,6 +412,15 @@ static int commit(struct tape *t)
 	return r;
 }
 
+/* The active segment is locked (flock LOCK_EX) while it is the active one:
+ * the local object store links only a file it can lock (store_put_file,
+ * s3/store.h), so it never takes a file that can still grow. */
+static void lock_active(int fd)
+{
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
 /*
  * Make ns[0..keep-1] (a prefix of the segment list, possibly with its last
  * entry shortened) plus a new empty active segment starting at object
@@ -438,6 +448,7 @@ static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t
 		free(ns);
 		return -errno;
 	}
+	lock_active(fd);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	t->next_id++;
 	r = manifest_commit(t, ns, keep + 1);
@@ -460,6 +471,7 @@ static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t
 	t->segs = ns;
 	t->nseg = keep + 1;
 	t->afd = fd;
+	t->shared = false;
 	t->aoff.n = 0;
 	t->synced = 0;
 	t->kicked = 0;
@@ -536,15 +548,24 @@ static int truncate_at(struct tape *t, uint64_t p)
 	t->fm.n = u64vec_lower(&t->fm, p);
 	if (k) {
 		/* The records past the cut are unreachable: give the space back.
-		 * Safe, the manifest already says where the segment ends. */
+		 * Safe, the manifest already says where the segment ends. Not
+		 * when the file has another name: a sealed segment the local
+		 * object store holds as a hard link of this inode
+		 * (store_put_file, s3/store.h), whose object must keep every
+		 * byte. The link is made under the file's flock(LOCK_SH), so
+		 * LOCK_EX here makes the count and the cut one step. */
 		char name[64];
+		struct stat sb;
 		int fd;
 
 		drop_caches(t, id);
 		seg_name(name, sizeof(name), id, "dat");
 		fd = openat(t->dirfd, name, O_WRONLY | O_CLOEXEC);
 		if (fd >= 0) {
-			if (ftruncate(fd, (off_t)cut) < 0) {
+			while ((r = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+				;
+			if (r == 0 && fstat(fd, &sb) == 0 && sb.st_nlink == 1 &&
+			    ftruncate(fd, (off_t)cut) < 0) {
 				/* Only space is lost; the manifest bounds the segment. */
 			}
 			close(fd);
@@ -564,7 +585,8 @@ static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t l
 	struct iovec iov[2];
 	int r;
 
-	if (a->nobj > 0 && (a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
+	if (a->nobj > 0 &&
+	    (t->shared || a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
 		r = seal(t);
 		if (r < 0)
 			return r;
@@ -637,9 +659,9 @@ static int fsync_parent(const char *dir)
 	return r;
 }
 
-int tape_format(const char *dir, const struct tape_info *info)
+static int format(const char *dir, const struct tape_info *info, bool nosync)
 {
-	struct tape t = {.afd = -1};
+	struct tape t = {.afd = -1, .nosync = nosync};
 	struct seg s = {.id = 1};
 	char name[64];
 	int fd, r;
@@ -667,11 +689,21 @@ int tape_format(const char *dir, const struct tape_info *info)
 	}
 	close(fd);
 	r = manifest_commit(&t, &s, 1);
-	if (r == 0)
+	if (r == 0 && !nosync)
 		r = fsync_parent(dir);
 out:
 	close(t.dirfd);
 	return r;
+}
+
+int tape_format(const char *dir, const struct tape_info *info)
+{
+	return format(dir, info, false);
+}
+
+int tape_format_nosync(const char *dir, const struct tape_info *info)
+{
+	return format(dir, info, true);
 }
 
 bool parse_seg_name(const char *name, uint64_t *id, const char **ext)
@@ -742,6 +774,46 @@ static void collect_garbage(struct tape *t)
 	closedir(d);
 }
 
+/*
+ * Give the active segment an inode of its own: it shares one with an object
+ * of the local store (store_put_file, s3/store.h) and must change in place
+ * (a torn tail to cut, or nothing to seal before appending). Copied to a
+ * temp file, fsync'ed, renamed over, the directory fsync'ed; the store's
+ * object keeps its bytes. Rare: the store links only what was committed.
+ */
+static int unshare_active(struct tape *t, const char *name)
+{
+	static const char tmp[] = "seg-unshare.tmp";
+	struct stat sb;
+	int fd, r = 0;
+
+	if (fstat(t->afd, &sb) < 0)
+		return -errno;
+	fd = openat(t->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (off_t in = 0, out = 0; in < sb.st_size && r == 0;) {
+		ssize_t n = copy_file_range(t->afd, &in, fd, &out, (size_t)(sb.st_size - in), 0);
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(t->dirfd, tmp, t->dirfd, name) < 0)
+		r = -errno;
+	if (r == 0 && fsync(t->dirfd) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		unlinkat(t->dirfd, tmp, 0);
+		return r;
+	}
+	lock_active(fd);
+	close(t->afd);
+	t->afd = fd;
+	return 0;
+}
+
 /* Recover the active segment: index what the manifest committed, accept
  * the complete records written after it, cut a torn tail. */
 static int open_active(struct tape *t)
@@ -757,12 +829,24 @@ static int open_active(struct tape *t)
 	t->afd = openat(t->dirfd, name, O_RDWR | O_CLOEXEC | (a->len == 0 ? O_CREAT : 0), 0600);
 	if (t->afd < 0)
 		return errno == ENOENT ? -EBADMSG : -errno;
+	lock_active(t->afd);
 	posix_fadvise(t->afd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r = seg_scan(t->afd, a->first, a->len, a->nobj, true, &t->aoff, &t->fm, &len, &nobj);
 	if (r < 0)
 		return r;
 	if (fstat(t->afd, &sb) < 0)
 		return -errno;
+	/* Linked by the store (the tape was out of a drive): the store took
+	 * exactly the committed bytes, so appends go to a new segment and
+	 * nothing is copied. Anything else to change (a tail to cut, an
+	 * empty segment to append to) first gets a copy of its own. */
+	t->shared = sb.st_nlink > 1;
+	if (t->shared && ((uint64_t)sb.st_size > len || nobj == 0)) {
+		r = unshare_active(t, name);
+		if (r < 0)
+			return r;
+		t->shared = false;
+	}
 	changed = len != a->len || nobj != a->nobj;
 	a->len = len;
 	a->nobj = nobj;
@@ -1440,8 +1524,8 @@ static int append_filemarks(struct tape *t, uint32_t count)
 	while (r == 0 && done < count) {
 		struct seg *a = tape_active(t);
 
-		if (a->nobj > 0 &&
-		    (a->len + REC_HDR_LEN > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
+		if (a->nobj > 0 && (t->shared || a->len + REC_HDR_LEN > t->seg_limit ||
+				    a->nobj >= TAPE_SEG_MAX_OBJ)) {
 			r = seal(t);
 			if (r < 0)
 				break;

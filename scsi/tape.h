@@ -77,6 +77,11 @@ int tape_media_parse(const char *name, enum tape_media *media);
 
 /* Create a blank cartridge in directory `dir` (created; must not exist). */
 int tape_format(const char *dir, const struct tape_info *info);
+/* The same without any fsync, for many cartridges at once: the caller
+ * makes them durable together (syncfs(2) of the file system) before it
+ * records them anywhere. Until then a crash may leave a directory with an
+ * incomplete cartridge, which tape_probe() reports as none. */
+int tape_format_nosync(const char *dir, const struct tape_info *info);
 
 /*
  * Rebuild the MANIFEST of the cartridge in `dir` when it is missing or fails

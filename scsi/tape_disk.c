@@ -321,7 +321,7 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 		goto out;
 	}
 	r = write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && !t->nosync && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -346,7 +346,7 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 	}
 	/* The rename, and the directory entries of new segment files, become
 	 * durable with the directory. */
-	if (fsync(t->dirfd) < 0) {
+	if (!t->nosync && fsync(t->dirfd) < 0) {
 		r = -errno;
 		goto out;
 	}

@@ -139,6 +139,11 @@ struct tape {
 	uint64_t synced;    /* active bytes on stable storage */
 	uint64_t kicked;    /* active bytes whose writeback was started */
 	bool dirty;	    /* the manifest is behind the active segment */
+	/* The active segment's inode has another name (the local object store
+	 * linked it while the tape was out of a drive, store_put_file): it is
+	 * sealed before the next append, never written. */
+	bool shared;
+	bool nosync; /* tape_format_nosync: commits skip their fsyncs */
 
 	struct attr_slot attrs[TAPE_ATTR_MAX]; /* host attributes, by ascending id */
 	size_t nattr;

@@ -72,12 +72,15 @@ static const char *quote(char buf[64], const char *s)
 static json_t *tape_json_plain(const struct cat_tape *t);
 
 /* The tape object plus, with an object store, what of it is safe there
- * and, when some is not, what that waits for (upl_tape_totals). */
-static json_t *tape_json_upl(struct upl *u, const struct cat_tape *t)
+ * and, when some is not, what that waits for (upl_tape_totals; from snap,
+ * the uploader's rows of every tape read at once, when not NULL). */
+static json_t *tape_json_in(struct upl *u, const struct upl_snapshot *snap,
+			    const struct cat_tape *t)
 {
 	json_t *o = tape_json_plain(t);
 	struct upl_totals tot;
-	if (o && u && upl_tape_totals(u, t, &tot) == 0) {
+	if (o && u &&
+	    (snap ? upl_tape_totals_in(u, snap, t, &tot) : upl_tape_totals(u, t, &tot)) == 0) {
 		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
 		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)tot.pending));
 		json_object_set_new(o, "pending_uploads", json_integer(tot.uploads));
@@ -94,7 +97,7 @@ static json_t *tape_json_upl(struct upl *u, const struct cat_tape *t)
 	return o;
 }
 
-#define tape_json(t) tape_json_upl(u, t)
+#define tape_json(t) tape_json_in(u, NULL, t)
 
 static json_t *tape_json_plain(const struct cat_tape *t)
 {
@@ -344,9 +347,11 @@ static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 	if (rc)
 		return fail(rc, "cannot list the tapes in the catalog");
 	json_t *arr = json_array();
+	struct upl_snapshot *snap = u && n > 1 ? upl_snapshot(u) : NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!pool || strcmp(tapes[i].pool, pool) == 0)
-			json_array_append_new(arr, tape_json(&tapes[i]));
+			json_array_append_new(arr, tape_json_in(u, snap, &tapes[i]));
+	upl_snapshot_free(snap);
 	free(tapes);
 	json_t *r = ok();
 	json_object_set_new(r, "tapes", arr);
@@ -419,11 +424,13 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 		r = fail(rc, err);
 	} else {
 		json_t *tapes = json_array();
+		struct upl_snapshot *snap = u && n_made > 1 ? upl_snapshot(u) : NULL;
 		for (size_t i = 0; i < n_made; i++) {
 			struct cat_tape t;
 			if (lib_tape_get(lib, made[i], &t) == 0)
-				json_array_append_new(tapes, tape_json(&t));
+				json_array_append_new(tapes, tape_json_in(u, snap, &t));
 		}
+		upl_snapshot_free(snap);
 		r = ok();
 		json_object_set_new(r, "tapes", tapes);
 	}
@@ -565,6 +572,8 @@ static json_t *do_status(struct upl *u)
 		      text(s.last_error)));
 	json_t *js = json_object_get(r, "store");
 	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
+	json_object_set_new(js, "objects_linked", json_integer((json_int_t)s.objects_linked));
+	json_object_set_new(js, "bytes_linked", json_integer((json_int_t)s.bytes_linked));
 	json_object_set_new(js, "parallel_parts", json_integer((json_int_t)s.parallel_parts));
 	json_object_set_new(js, "part_size", json_integer((json_int_t)s.part_size));
 	json_object_set_new(js, "shelf", text(s.shelf));

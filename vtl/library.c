@@ -30,7 +30,9 @@
 #include "library_int.h"
 #include "media.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -476,7 +478,28 @@ static int create_library(struct lib *lib, char *err, size_t errlen)
 	return rc;
 }
 
-int lib_format_medium(struct lib *lib, const struct cat_tape *t)
+/* Does dir hold only what a format writes (manifests, empty segments)? */
+static bool format_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool only = d != NULL;
+	while (only && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		struct stat sb;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, "MANIFEST", 8) == 0)
+			continue;
+		only = strncmp(de->d_name, "seg-", 4) == 0 && l > 4 &&
+		       strcmp(de->d_name + l - 4, ".dat") == 0 &&
+		       fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && sb.st_size == 0;
+	}
+	if (d)
+		closedir(d);
+	return only;
+}
+
+int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 {
 	char dir[PATH_MAX];
 	struct tape_info info;
@@ -495,13 +518,32 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t)
 			ours = strcmp(tape_get_info(blank)->barcode, t->barcode) == 0 &&
 			       tape_eod(blank) == 0 && t->state == CAT_CREATING;
 			tape_close(blank);
+			return ours ? 0 : -EEXIST;
 		}
-		return ours ? 0 : -EEXIST;
+		/* A format without fsync cut by a power loss (tape_format_nosync)
+		 * can leave a manifest that does not read; a tape still
+		 * CREATING never held data, so what is there with no byte in
+		 * any segment is that format's, and it is done again. */
+		if (t->state != CAT_CREATING || !format_leftovers(dir))
+			return -EEXIST;
+		rc = 0;
 	}
 	if (!rc)
 		rc = datadir_rm_rf(dir);
 	if (!rc)
-		rc = tape_format(dir, &info);
+		rc = sync ? tape_format(dir, &info) : tape_format_nosync(dir, &info);
+	return rc;
+}
+
+int lib_sync_media(struct lib *lib)
+{
+	char dir[PATH_MAX];
+	datadir_tapes(lib->cfg.data_dir, dir, sizeof(dir));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = syncfs(fd) ? -errno : 0;
+	close(fd);
 	return rc;
 }
 
@@ -562,7 +604,7 @@ static int recover_after_crash(struct lib *lib)
 		tape_dir(lib, t->barcode, dir, sizeof(dir));
 		if (t->state == CAT_CREATING) {
 			/* Formatting did not finish: do it again. */
-			int frc = lib_format_medium(lib, t);
+			int frc = lib_format_medium(lib, t, true);
 			if (frc == 0)
 				rc = lc_apply(lib->cat, t, LC_FORMATTED, NULL, 0,
 					      "recovery: creation finished after restart", why,

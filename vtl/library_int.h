@@ -56,8 +56,12 @@ int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_
 		   uint32_t *ordinal);
 /* Bring the catalog's bytes-used of a tape up to date from its medium. */
 void lib_refresh_used(struct lib *lib, const char *barcode);
-/* Format t's medium, never over a cartridge (library.c). */
-int lib_format_medium(struct lib *lib, const struct cat_tape *t);
+/* Format t's medium, never over a cartridge (library.c); sync = false:
+ * nothing is fsync'ed yet (many at once, then lib_sync_media). */
+int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync);
+/* Make every medium formatted with sync = false durable (syncfs of the
+ * file system of DATA_DIR/tapes); before the catalog records any. */
+int lib_sync_media(struct lib *lib);
 
 /*
  * The one move of a cartridge between two elements: the drive coupling

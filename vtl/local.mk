@@ -78,6 +78,18 @@ tests_vtl_test_crypto_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_crypto_vtld_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_vtl_test_crypto_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
+# No second copy: the default local store links sealed segments
+# (tests/vtl/test_linked_vtld.c; docs/object-store.md).
+check_PROGRAMS += tests/vtl/test_linked_vtld
+TESTS += tests/vtl/test_linked_vtld
+tests_vtl_test_linked_vtld_SOURCES = tests/vtl/test_linked_vtld.c \
+	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_linked_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_linked_vtld_LDADD = $(ISCSI_TEST_LDADD) $(S3_LIBS)
+EXTRA_tests_vtl_test_linked_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
 # The cache (eviction, read-through, back-pressure) and disaster recovery
 # end to end, local store (tests/vtl/test_cache_vtld.c).
 check_PROGRAMS += tests/vtl/test_cache_vtld

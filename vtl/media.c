@@ -143,8 +143,17 @@ void media_check_all(struct lib *lib)
 
 		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
 			continue;
-		int rc = media_repair(lib, t);
 		lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
+		/* A manifest that reads and passes its checks needs no repair,
+		 * and the tape nothing more here: one read of a small file, no
+		 * catalog query (a start over 10,000 tapes). */
+		struct tape_manifest man;
+		if (t->state != CAT_IRRECOVERABLE &&
+		    tape_manifest_read(dir, &man, NULL, NULL) == 0) {
+			tape_manifest_free(&man);
+			continue;
+		}
+		int rc = media_repair(lib, t);
 		if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
 			/* Neither here whole nor repairable: IRRECOVERABLE, which
 			 * the uploader answers with the store's copy if there is

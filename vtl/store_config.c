@@ -34,6 +34,7 @@ void store_config_defaults(struct store_config *c)
 	c->parallel_parts = 4;
 	c->idle_secs = 5;
 	c->upload_nice = 10;
+	c->link_segments = true;
 	c->restore_days = 7;
 	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");
 }

@@ -65,6 +65,10 @@ struct store_config {
 	 * not even the bucket's credentials delete them early; the bucket must
 	 * have Object Lock (and versioning) enabled, checked at start. */
 	bool object_lock;
+	/* A local store on the cache's file system takes a segment that can
+	 * no longer change as a hard link or reflink of its file, no copy
+	 * (store_put_file); false: an independent copy of every segment. */
+	bool link_segments;
 	char restore_tier[16];
 	uint64_t cache_limit; /* 0: none (vtl/cache.h) */
 	unsigned idle_secs;   /* complete the active segment after a flush and this idle */

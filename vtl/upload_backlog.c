@@ -72,13 +72,23 @@ void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b
 {
 	struct cat_upl_seg *rows = NULL;
 	size_t nrows = 0;
-	char sstate[32] = "", dir[PATH_MAX];
-	memset(b, 0, sizeof(*b));
+	uint64_t gen = 0;
+	char sstate[32] = "";
 	if (upl_cat_segs(u, t->barcode, &rows, &nrows))
 		nrows = 0;
 	pthread_mutex_lock(&u->cat_mu);
-	cat_upl_tape_get(u->cat, t->barcode, &b->gen, sstate, sizeof(sstate));
+	cat_upl_tape_get(u->cat, t->barcode, &gen, sstate, sizeof(sstate));
 	pthread_mutex_unlock(&u->cat_mu);
+	upl_backlog_of(u, t, rows, nrows, gen, sstate, b);
+	free(rows);
+}
+
+void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_upl_seg *rows,
+		    size_t nrows, uint64_t gen, const char *sstate, struct backlog *b)
+{
+	char dir[PATH_MAX];
+	memset(b, 0, sizeof(*b));
+	b->gen = gen;
 	b->unclaimed = !nrows && !sstate[0];
 	struct manifest m;
 	int rc = -ENOENT;
@@ -109,7 +119,6 @@ void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b
 		if (rc != -ENOENT && has_local_copy(t->state))
 			b->uploads++; /* the manifest, unread */
 	}
-	free(rows);
 }
 
 /* ---- The cache ------------------------------------------------------------ */
@@ -166,6 +175,11 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			tape_file_path(dir, TAPE_SEG_DATA, m.tm.segs[i].id, path, sizeof(path));
 			if (stat(path, &sb))
 				continue; /* evicted */
+			/* The local store's object is this very file (a hard
+			 * link, store_put_file): the cache holds no byte of its
+			 * own, and deleting its name would free none. */
+			if (sb.st_nlink > 1)
+				continue;
 			uint64_t size = (uint64_t)sb.st_size;
 			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
 				    row->object_size >= m.tm.segs[i].valid;

@@ -151,7 +151,12 @@ struct upl {
 	char *record_last;
 	int64_t record_ms;
 	struct tape_rec *recs;
-	size_t n_recs;
+	size_t n_recs, cap_recs;
+	/* Index of recs by barcode (open addressing, UINT32_MAX: empty), so
+	 * that a round over 10,000 tapes and `tape list` find each tape's
+	 * record at once rather than by a walk of all of them. */
+	uint32_t *rec_idx;
+	size_t cap_idx;				 /* a power of two, at least twice n_recs */
 	struct vcache *cache;			 /* eviction, read-through, back-pressure */
 	char (*reconciled)[STORE_UPLOAD_ID_MAX]; /* uploads checked with ListParts */
 	size_t n_reconciled;
@@ -172,6 +177,10 @@ struct upl {
 	/* The store's server-side encryption was checked (store_sse_check):
 	 * until then nothing is written to it. */
 	bool sse_ok;
+	/* Can the store take a sealed segment's file as its object
+	 * (store_put_file)? 0 not tried yet, 1 yes, -1 no (S3, or another
+	 * file system): then every segment is copied. Only the thread. */
+	int share;
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;
@@ -277,6 +286,9 @@ void upl_forget_deleted(struct upl *u, const struct cat_tape *t);
 
 /* Tape t's backlog (struct backlog above). */
 void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b);
+/* The same from the catalog's rows of the tape, read by the caller. */
+void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_upl_seg *rows,
+		    size_t nrows, uint64_t gen, const char *sstate, struct backlog *b);
 /* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
 void upl_sweep_partial_fetches(struct upl *u);

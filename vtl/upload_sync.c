@@ -388,18 +388,121 @@ static int upload_gone(struct upl *u, const char *bc, const char *key, struct ca
 	return cat_call_put(u, bc, s);
 }
 
+/* Bytes of segment s safe in the store by its row (as upl_tape_backlog). */
+static uint64_t row_safe_bytes(const struct cat_upl_seg *s)
+{
+	uint64_t safe = s->object_etag[0] ? s->object_size : 0;
+	return s->upload_id[0] && s->parts_bytes > safe ? s->parts_bytes : safe;
+}
+
+/* Is the object of s a copy of exactly its file, which the store could
+ * take instead (the last segment, completed by copy while its tape sat
+ * idle in a drive, now out of it)? */
+static bool copied_whole(const char *dir, const struct cat_upl_seg *s, uint64_t valid)
+{
+	char path[PATH_MAX + 32];
+	struct stat sb;
+	tape_file_path(dir, TAPE_SEG_DATA, s->seg, path, sizeof(path));
+	return s->object_size == valid && stat(path, &sb) == 0 && sb.st_nlink == 1 &&
+	       (uint64_t)sb.st_size == valid;
+}
+
+/*
+ * The segment's object made of its file itself (store_put_file: a hard
+ * link or a reflink in a local store on the cache's file system), for a
+ * segment that can no longer change: sealed, or the last one of a tape out
+ * of a drive (the medium seals it before appending again, scsi/tape.c).
+ * The file's flock says whether it can still change; the store checks it.
+ * 0: done; 1: not possible here, copy as usual; else an error.
+ */
+static int share_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
+		     const char *key, uint64_t valid)
+{
+	char path[PATH_MAX + 32], etag[STORE_ETAG_MAX];
+	struct store_err se;
+	tape_file_path(dir, TAPE_SEG_DATA, s->seg, path, sizeof(path));
+	upl_activity(u, "linking %s", key);
+	int rc = store_put_file(u->st, key, path, valid, etag, &se);
+	if (rc == -EOPNOTSUPP || rc == -EXDEV) {
+		if (u->share >= 0)
+			upl_logf(u, 2, "segments are copied to the store: %s", se.msg);
+		u->share = -1;
+		return 1;
+	}
+	if (rc == -ERANGE || rc == -EBUSY || rc == -EWOULDBLOCK)
+		return 1; /* longer than committed, or its writer holds it */
+	if (rc == -EAGAIN || (rc == -ENOENT && !still_named(dir, s->seg)))
+		return -EAGAIN; /* cut since the manifest was read */
+	if (rc)
+		return upl_errf(u, &se, rc, rc == -ENOENT ? FAULT_LOCAL : 0, "put of %s failed: %s",
+				key, se.msg);
+	u->share = 1;
+	struct store_object_info info;
+	rc = store_head(u->st, key, &info, &se);
+	if (rc || info.size != valid || strcmp(info.etag, etag) != 0)
+		return upl_errf(u, rc ? &se : NULL, rc ? rc : -EBADMSG, STORE_FAULT_TRANSIENT,
+				"%s does not verify after the put (size %" PRIu64 ", want %" PRIu64
+				")%s%s",
+				key, rc ? 0 : info.size, valid, rc ? ": " : "", rc ? se.msg : "");
+	/* Parts sent while the segment grew are not needed any more. */
+	uint64_t before = row_safe_bytes(s);
+	if (s->upload_id[0])
+		store_mpu_abort(u->st, key, s->upload_id, &se);
+	s->upload_id[0] = 0;
+	s->valid = valid;
+	s->object_size = valid;
+	upl_copy_str(s->object_etag, sizeof(s->object_etag), etag);
+	rc = cat_call_put(u, bc, s);
+	if (rc)
+		return rc;
+	upl_count(u, 0, 0, 0, 1, 0);
+	pthread_mutex_lock(&u->mu);
+	u->stats.objects_linked++;
+	u->stats.bytes_linked += valid;
+	pthread_mutex_unlock(&u->mu);
+	vcache_sent(u->cache, valid > before ? valid - before : 0);
+	return 0;
+}
+
+/* Does the cache hold writes back now (they wait for the store)? */
+static bool writes_waiting(struct upl *u)
+{
+	struct vcache_status cs;
+	if (!u->cache)
+		return false;
+	vcache_status(u->cache, &cs);
+	return cs.writes_waiting > 0;
+}
+
 /* Bring one segment's object up to `valid` bytes as far as allowed:
- * full parts always, the rest and the completion when `complete`. */
+ * full parts always, the rest and the completion when `complete`.
+ * `fixed`: the segment can no longer change (sealed, or the last one of a
+ * tape out of a drive), so a local store may take the file itself; `is_last`:
+ * it is the tape's last segment. */
 static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_upl_seg *s,
-		    uint64_t valid, bool complete)
+		    uint64_t valid, bool complete, bool fixed, bool is_last)
 {
 	char key[STORE_KEY_MAX];
 	struct store_err se;
 	int rc;
 	upl_key_seg(&u->cfg, bc, s->seg, key);
 	const uint64_t P = s->part_size;
+
+	bool in_store = !s->upload_id[0] && s->object_etag[0] && s->object_size >= valid;
+	if (fixed && valid > 0 && u->share >= 0 &&
+	    (!in_store || (is_last && copied_whole(dir, s, valid)))) {
+		rc = share_seg(u, bc, dir, s, key, valid);
+		if (rc != 1)
+			return rc;
+	}
+	/* A store that takes sealed files needs no copy of a segment that is
+	 * still growing: its parts would be thrown away at the seal. They go
+	 * when the segment must be completed (the tape idle in its drive), or
+	 * when writes wait for the store (the cache is full). */
 	bool changed = s->valid != valid;
 	s->valid = valid;
+	if (u->share > 0 && !fixed && !complete && !writes_waiting(u))
+		return changed ? cat_call_put(u, bc, s) : 0;
 
 	if (s->upload_id[0] && valid == 0 && complete) {
 		/* Cut to nothing while uploading: no part is needed. */
@@ -803,8 +906,10 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 			s.seg = m.tm.segs[i].id;
 			s.part_size = upl_adapt_part_size(u->cfg.part_size);
 		}
-		bool complete = i + 1 < m.tm.nseg || !loaded || idle;
-		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete);
+		bool sealed = i + 1 < m.tm.nseg;
+		bool complete = sealed || !loaded || idle;
+		rc = sync_seg(u, t->barcode, dir, &s, m.tm.segs[i].valid, complete,
+			      sealed || !loaded, !sealed);
 		if (!rc &&
 		    (s.upload_id[0] || !s.object_etag[0] || s.object_size < m.tm.segs[i].valid))
 			all = false;

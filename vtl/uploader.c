@@ -222,19 +222,62 @@ void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects
 /* The thread's record of a tape, made when missing (NULL: no memory).
  * Only the thread calls it; the array grows under u->mu because
  * upl_tape_activity reads it from other threads. */
+static size_t rec_hash(const struct upl *u, const char *bc)
+{
+	return (size_t)fnv1a(0xcbf29ce484222325ull, bc, strlen(bc)) & (u->cap_idx - 1);
+}
+
+/* Tape bc's record, NULL when it has none. The thread, or under u->mu. */
+static struct tape_rec *find_rec(struct upl *u, const char *bc)
+{
+	if (!u->cap_idx)
+		return NULL;
+	for (size_t h = rec_hash(u, bc); u->rec_idx[h] != UINT32_MAX;
+	     h = (h + 1) & (u->cap_idx - 1))
+		if (strcmp(u->recs[u->rec_idx[h]].barcode, bc) == 0)
+			return &u->recs[u->rec_idx[h]];
+	return NULL;
+}
+
+static void index_rec(struct upl *u, size_t i)
+{
+	size_t h = rec_hash(u, u->recs[i].barcode);
+	while (u->rec_idx[h] != UINT32_MAX)
+		h = (h + 1) & (u->cap_idx - 1);
+	u->rec_idx[h] = (uint32_t)i;
+}
+
 struct tape_rec *upl_rec_for(struct upl *u, const char *bc)
 {
-	for (size_t i = 0; i < u->n_recs; i++)
-		if (strcmp(u->recs[i].barcode, bc) == 0)
-			return &u->recs[i];
+	struct tape_rec *r = find_rec(u, bc);
+	if (r)
+		return r;
 	pthread_mutex_lock(&u->mu);
-	struct tape_rec *r = NULL, *v = realloc(u->recs, (u->n_recs + 1) * sizeof(*v));
-	if (v) {
+	if (u->n_recs == u->cap_recs) {
+		size_t nc = u->cap_recs ? 2 * u->cap_recs : 64;
+		struct tape_rec *v = nc < UINT32_MAX ? realloc(u->recs, nc * sizeof(*v)) : NULL;
+		if (!v)
+			goto out;
 		u->recs = v;
-		r = &v[u->n_recs++];
-		memset(r, 0, sizeof(*r));
-		snprintf(r->barcode, sizeof(r->barcode), "%s", bc);
+		u->cap_recs = nc;
 	}
+	if (2 * (u->n_recs + 1) > u->cap_idx) {
+		size_t nc = u->cap_idx ? 2 * u->cap_idx : 128;
+		uint32_t *ix = malloc(nc * sizeof(*ix));
+		if (!ix)
+			goto out;
+		memset(ix, 0xff, nc * sizeof(*ix));
+		free(u->rec_idx);
+		u->rec_idx = ix;
+		u->cap_idx = nc;
+		for (size_t i = 0; i < u->n_recs; i++)
+			index_rec(u, i);
+	}
+	r = &u->recs[u->n_recs];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->barcode, sizeof(r->barcode), "%s", bc);
+	index_rec(u, u->n_recs++);
+out:
 	pthread_mutex_unlock(&u->mu);
 	return r;
 }
@@ -385,13 +428,6 @@ static void release(struct upl *u, struct hold *h, const char *bc, bool sent)
 }
 
 /* The thread's record of tape bc, if it has one; under u->mu. */
-static struct tape_rec *find_rec(struct upl *u, const char *bc)
-{
-	for (size_t i = 0; i < u->n_recs; i++)
-		if (strcmp(u->recs[i].barcode, bc) == 0)
-			return &u->recs[i];
-	return NULL;
-}
 
 static const char *fault_name(int fault)
 {
@@ -745,6 +781,7 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	u->lib = lib;
 	u->st = st;
 	u->cfg = *c;
+	u->share = c->link_segments ? 0 : -1; /* store_put_file: see upload_sync.c */
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
@@ -888,6 +925,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
 	free(u->recs);
+	free(u->rec_idx);
 	free(u->reconciled);
 	free(u->record_last);
 	free(u);
@@ -1104,6 +1142,7 @@ static void reload_store(struct upl *u, char *note, size_t cap)
 	note_key(changed, sizeof(changed),
 		 strcmp(o->sse_customer_key_file, c->sse_customer_key_file),
 		 "sse_customer_key_file");
+	note_key(changed, sizeof(changed), o->link_segments != c->link_segments, "link_segments");
 	size_t n = 0;
 	if (strcmp(o->type, "s3") == 0 && strcmp(c->type, "s3") == 0) {
 		struct store_err se;
@@ -1147,20 +1186,76 @@ int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&u->mu);
-	for (size_t i = 0; i < u->n_recs && rc; i++)
-		if (strcmp(u->recs[i].barcode, barcode) == 0 && u->recs[i].note[0]) {
-			upl_copy_str(buf, cap, u->recs[i].note);
-			rc = 0;
-		}
+	const struct tape_rec *r = find_rec(u, barcode);
+	if (r && r->note[0]) {
+		upl_copy_str(buf, cap, r->note);
+		rc = 0;
+	}
 	pthread_mutex_unlock(&u->mu);
 	return rc;
+}
+
+struct upl_snapshot {
+	struct cat_upl_tape_rows *v;
+	size_t n;
+};
+
+struct upl_snapshot *upl_snapshot(struct upl *u)
+{
+	struct upl_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_all(u->cat, &s->v, &s->n);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void upl_snapshot_free(struct upl_snapshot *s)
+{
+	if (!s)
+		return;
+	cat_upl_all_free(s->v, s->n);
+	free(s);
+}
+
+static int cmp_rows_barcode(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_upl_tape_rows *)elem)->barcode);
+}
+
+static void totals_of(struct upl *u, const struct cat_tape *t, const struct backlog *bl,
+		      struct upl_totals *out);
+
+int upl_tape_totals_in(struct upl *u, const struct upl_snapshot *s, const struct cat_tape *t,
+		       struct upl_totals *out)
+{
+	const struct cat_upl_tape_rows *r =
+	    s->n ? bsearch(t->barcode, s->v, s->n, sizeof(*s->v), cmp_rows_barcode) : NULL;
+	struct backlog b;
+	upl_backlog_of(u, t, r ? r->segs : NULL, r ? r->nsegs : 0, r ? r->manifest_gen : 0,
+		       r ? r->state : "", &b);
+	totals_of(u, t, &b, out);
+	return 0;
 }
 
 int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *out)
 {
 	struct backlog b;
-	memset(out, 0, sizeof(*out));
 	upl_tape_backlog(u, t, &b);
+	totals_of(u, t, &b, out);
+	return 0;
+}
+
+static void totals_of(struct upl *u, const struct cat_tape *t, const struct backlog *bl,
+		      struct upl_totals *out)
+{
+	struct backlog b = *bl;
+	memset(out, 0, sizeof(*out));
 	out->uploaded = b.safe;
 	out->pending = b.held - b.safe;
 	out->uploads = b.uploads;
@@ -1169,5 +1264,4 @@ int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *
 	tape_wait(u, t, &b, upl_mono_ms(), out->wait, sizeof(out->wait), out->held_by,
 		  sizeof(out->held_by));
 	pthread_mutex_unlock(&u->mu);
-	return 0;
 }

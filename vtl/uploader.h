@@ -85,7 +85,10 @@ struct upl_status {
 	uint64_t bytes_sent; /* since start */
 	uint64_t parts_sent, parts_copied, objects_completed, manifests_put;
 	uint64_t parts_adopted; /* found in the store after a crash, not sent again */
-	uint64_t throughput;	/* bytes/s over the last ~10 s */
+	/* Sealed segments the store took as its own file (store_put_file: a
+	 * hard link or reflink, no byte copied), and their bytes. */
+	uint64_t objects_linked, bytes_linked;
+	uint64_t throughput; /* bytes/s over the last ~10 s */
 	/* What the thread is doing, what the backlog waits for, or "idle". */
 	char activity[2560];
 	char last_error[1024]; /* "" when none */
@@ -128,6 +131,14 @@ struct upl_totals {
 	char wait[2560];
 };
 int upl_tape_totals(struct upl *u, const struct cat_tape *t, struct upl_totals *out);
+/* The same for many tapes (tape list, tape create of a batch): the
+ * uploader's catalog rows of every tape read at once, then each tape from
+ * them. NULL when they cannot be read: use upl_tape_totals. */
+struct upl_snapshot;
+struct upl_snapshot *upl_snapshot(struct upl *u);
+void upl_snapshot_free(struct upl_snapshot *s);
+int upl_tape_totals_in(struct upl *u, const struct upl_snapshot *s, const struct cat_tape *t,
+		       struct upl_totals *out);
 /* Where the tape's trip to or from the shelf stands ("moving tape X to the
  * shelf: object 2 of 5", "downloading tape X: segment 1 of 3", the restores
  * it waits for); -ENOENT when it is on no such trip. */

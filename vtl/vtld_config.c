@@ -221,13 +221,15 @@ static int store_key(struct store_config *s, const char *name, const char *v, co
 		return (v[0] && !store_class_valid(v)) ||
 		       set_str(s->archive_class, sizeof(s->archive_class), v);
 	}
-	if (strcasecmp(name, "object_lock") == 0) {
+	if (strcasecmp(name, "object_lock") == 0 || strcasecmp(name, "link_segments") == 0) {
+		bool *b =
+		    strcasecmp(name, "object_lock") == 0 ? &s->object_lock : &s->link_segments;
 		*why = "use yes or no";
 		if (strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0)
-			s->object_lock = true;
+			*b = true;
 		else if (strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
 			 strcasecmp(v, "false") == 0)
-			s->object_lock = false;
+			*b = false;
 		else
 			return 1;
 		return 0;

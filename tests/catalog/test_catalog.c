@@ -255,6 +255,74 @@ Test(catalog, a_move_is_one_transaction_with_its_event)
 	free(ev);
 }
 
+/* The change `tape create` records for each new medium. */
+static int formatted(const char *barcode, uint16_t at)
+{
+	struct cat_change ch = {.from = CAT_CREATING,
+				.check_element = true,
+				.at = at,
+				.to = CAT_AVAILABLE,
+				.keep_element = true,
+				.write_protect = -1,
+				.cause = "medium formatted"};
+	return cat_tape_change(C, barcode, &ch);
+}
+
+Test(catalog, a_batch_commits_together_and_a_failed_change_undoes_only_itself)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	cr_assert_eq(create("AAA003L8"), 0);
+	cr_assert_eq(cat_batch_begin(C), 0);
+	cr_assert_eq(cat_batch_begin(C), -EBUSY);
+	cr_assert_eq(formatted("AAA001L8", 1000), 0);
+	cr_assert_eq(formatted("AAA002L8", 1003), -ESTALE); /* not where it is */
+	cr_assert_eq(formatted("AAA003L8", 1002), 0);
+	/* Nothing is visible to another connection before the commit. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes WHERE state = 'AVAILABLE'"), 0);
+	cr_assert_eq(cat_batch_end(C, true), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes WHERE state = 'AVAILABLE'"), 2);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "AAA002L8", &t), 0);
+	cr_assert_eq(t.state, CAT_CREATING);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 5);
+	cr_assert_eq(cat_batch_end(C, true), -EINVAL);
+	/* Ordinary transactions again after it. */
+	cr_assert_eq(formatted("AAA002L8", 1001), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes WHERE state = 'AVAILABLE'"), 3);
+}
+
+Test(catalog, a_batch_rolled_back_changes_nothing)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(cat_batch_begin(C), 0);
+	cr_assert_eq(formatted("AAA001L8", 1000), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	cr_assert_eq(cat_batch_end(C, false), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes WHERE state = 'CREATING'"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM events"), 1);
+}
+
+Test(catalog, many_tapes_take_the_free_slots_in_order_in_one_call)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_tape t[3];
+	new_tape(&t[0], "BBB001L8");
+	new_tape(&t[1], "BBB002L8");
+	new_tape(&t[2], "BBB003L8");
+	cr_assert_eq(cat_tape_create(C, t, 3, "test", NULL), 0);
+	cr_assert_eq(t[0].element, 1001);
+	cr_assert_eq(t[1].element, 1002);
+	cr_assert_eq(t[2].element, 1003);
+	cr_assert_eq(t[2].ordinal, 4);
+	cr_assert_str_eq(t[2].location, "slot:4");
+	cr_assert_eq(sql_int("SELECT count(DISTINCT element) FROM tapes"), 4);
+}
+
 Test(catalog, stale_expectations_and_full_destinations_change_nothing)
 {
 	make_library();

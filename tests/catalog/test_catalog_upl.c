@@ -586,3 +586,53 @@ Test(catalog_upl, an_archived_tapes_class_and_lock_date_are_kept)
 	cr_assert_str_eq(cls, "DEEP_ARCHIVE");
 	cr_assert_eq(until, 1800000000000ll);
 }
+
+Test(catalog_upl, every_tape_at_once_gives_the_same_rows_as_one_tape_at_a_time)
+{
+	struct cat_tape t;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.barcode, sizeof(t.barcode), "C00001L8");
+	strcpy(t.media, "LTO-8");
+	t.capacity = 12000000000000ull;
+	cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	/* B: segments, parts and a state; A: a state only; C: a segment only. */
+	cr_assert_eq(seg_put("B00001L8", 2, 200, "up-2", 0, ""), 0);
+	cr_assert_eq(seg_put("B00001L8", 1, 100, "", 100, "e1"), 0);
+	cr_assert_eq(part_add("B00001L8", 2, 1, 64, "p1"), 0);
+	cr_assert_eq(part_add("B00001L8", 2, 2, 36, "p2"), 0);
+	cr_assert_eq(cat_upl_tape_set(C, "B00001L8", 7, "AVAILABLE"), 0);
+	cr_assert_eq(cat_upl_tape_set(C, "A00001L8", 3, "ARCHIVED"), 0);
+	cr_assert_eq(seg_put("C00001L8", 5, 0, "", 0, ""), 0);
+
+	struct cat_upl_tape_rows *v;
+	size_t n;
+	cr_assert_eq(cat_upl_all(C, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0].barcode, "A00001L8");
+	cr_assert_str_eq(v[1].barcode, "B00001L8");
+	cr_assert_str_eq(v[2].barcode, "C00001L8");
+	cr_assert_eq(v[0].nsegs, 0);
+	cr_assert_eq(v[0].manifest_gen, 3);
+	cr_assert_str_eq(v[0].state, "ARCHIVED");
+	cr_assert_eq(v[2].nsegs, 1);
+	cr_assert_eq(v[2].manifest_gen, 0);
+	cr_assert_str_eq(v[2].state, "");
+	for (size_t k = 0; k < n; k++) {
+		size_t m;
+		struct cat_upl_seg *one = segs(v[k].barcode, &m);
+		cr_assert_eq(m, v[k].nsegs, "%s", v[k].barcode);
+		for (size_t i = 0; i < m; i++) {
+			cr_assert_eq(one[i].seg, v[k].segs[i].seg);
+			cr_assert_eq(one[i].valid, v[k].segs[i].valid);
+			cr_assert_str_eq(one[i].upload_id, v[k].segs[i].upload_id);
+			cr_assert_eq(one[i].object_size, v[k].segs[i].object_size);
+			cr_assert_str_eq(one[i].object_etag, v[k].segs[i].object_etag);
+			cr_assert_eq(one[i].parts_bytes, v[k].segs[i].parts_bytes);
+			cr_assert_eq(one[i].parts, v[k].segs[i].parts);
+		}
+		free(one);
+	}
+	cr_assert_eq(v[1].segs[1].parts_bytes, 100);
+	cr_assert_eq(v[1].segs[1].parts, 2);
+	cat_upl_all_free(v, n);
+}

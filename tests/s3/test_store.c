@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -690,6 +692,122 @@ Test(store_local, keys_map_to_readable_paths)
 	cr_assert_eq(store_delete(st, "tapes/ABC123L6/seg 1", &err), 0);
 	snprintf(path, sizeof(path), "%s/objects/tapes@d", local_dir);
 	cr_assert_neq(stat(path, &sb), 0);
+	close_local(st);
+}
+
+/* A file of n pseudo-random bytes at path; returns its MD5. */
+static void write_file(const char *path, size_t n, unsigned seed, char md5[STORE_ETAG_MAX])
+{
+	unsigned char *buf = malloc(n);
+	cr_assert_not_null(buf);
+	fill(buf, n, seed);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fwrite(buf, 1, n, f), n);
+	fclose(f);
+	store_md5_hex(buf, n, md5);
+	free(buf);
+}
+
+static int count_tmp(void)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/tmp", local_dir);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+Test(store_local, a_file_put_is_the_file_itself_until_either_name_goes)
+{
+	struct store *st = open_local();
+	struct store_err err;
+	char file[512], obj[512], md5[STORE_ETAG_MAX], etag[STORE_ETAG_MAX];
+	struct stat fs, os;
+	snprintf(file, sizeof(file), "%s/seg.dat", local_dir);
+	write_file(file, 3 * MiB + 17, 5, md5);
+	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, etag, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(etag, md5);
+	/* One inode, two names: no byte copied (ext4 has no reflinks). */
+	snprintf(obj, sizeof(obj), "%s/objects/t@d/seg", local_dir);
+	cr_assert_eq(stat(file, &fs), 0);
+	cr_assert_eq(stat(obj, &os), 0);
+	cr_assert_eq(fs.st_ino, os.st_ino);
+	cr_assert_eq(fs.st_nlink, 2);
+	cr_assert_eq(count_tmp(), 0);
+	struct store_object_info info;
+	cr_assert_eq(store_head(st, "t/seg", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.etag, md5);
+	cr_assert_eq(info.size, 3 * MiB + 17);
+	unsigned char *a = malloc(3 * MiB + 17), *b = malloc(3 * MiB + 17);
+	size_t got;
+	fill(a, 3 * MiB + 17, 5);
+	cr_assert_eq(store_get(st, "t/seg", 0, 3 * MiB + 17, b, &got, NULL, &err), 0);
+	cr_assert_eq(got, 3 * MiB + 17);
+	cr_assert_eq(memcmp(a, b, got), 0);
+	/* Put again (a crash before the caller recorded the first): still
+	 * two names, nothing left in tmp/. */
+	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, etag, &err), 0, "%s", err.msg);
+	cr_assert_eq(stat(file, &fs), 0);
+	cr_assert_eq(fs.st_nlink, 2);
+	cr_assert_eq(count_tmp(), 0);
+	/* A change of storage class in place keeps the inode: no copy. */
+	cr_assert_eq(store_copy(st, "t/seg", "t/seg", "GLACIER", NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(stat(obj, &os), 0);
+	cr_assert_eq(os.st_ino, fs.st_ino);
+	cr_assert_eq(os.st_nlink, 2);
+	cr_assert_eq(count_tmp(), 0);
+	cr_assert_eq(store_head(st, "t/seg", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.storage_class, "GLACIER");
+	cr_assert_str_eq(info.etag, md5);
+	/* The file's name goes (the cache evicts, the tape is deleted): the
+	 * object stays whole. */
+	cr_assert_eq(unlink(file), 0);
+	cr_assert_eq(store_get(st, "t/seg", 0, 3 * MiB + 17, b, &got, NULL, &err), 0);
+	cr_assert_eq(memcmp(a, b, 3 * MiB + 17), 0);
+	/* Deleting the object frees the inode (no name left). */
+	cr_assert_eq(store_delete(st, "t/seg", &err), 0);
+	cr_assert_neq(stat(obj, &os), 0);
+	free(a);
+	free(b);
+	close_local(st);
+}
+
+Test(store_local, a_file_put_refuses_a_file_that_can_still_change)
+{
+	struct store *st = open_local();
+	struct store_err err;
+	char file[512], md5[STORE_ETAG_MAX];
+	struct stat sb;
+	struct store_object_info info;
+	snprintf(file, sizeof(file), "%s/seg.dat", local_dir);
+	write_file(file, 100000, 9, md5);
+	/* Longer than the caller's committed length, or shorter (cut since). */
+	cr_assert_eq(store_put_file(st, "t/a", file, 99999, NULL, &err), -ERANGE);
+	cr_assert(strstr(err.msg, "longer"), "%s", err.msg);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100001, NULL, &err), -EAGAIN);
+	/* Held by its writer: the medium locks its active segment. */
+	int fd = open(file, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, &err), -EBUSY);
+	cr_assert(strstr(err.msg, "locked"), "%s", err.msg);
+	close(fd);
+	/* Nothing was made of any of them. */
+	cr_assert_eq(store_head(st, "t/a", &info, &err), -ENOENT);
+	cr_assert_eq(stat(file, &sb), 0);
+	cr_assert_eq(sb.st_nlink, 1);
+	cr_assert_eq(count_tmp(), 0);
+	/* A missing file; then the file as it is. */
+	char gone[600];
+	snprintf(gone, sizeof(gone), "%s/none.dat", local_dir);
+	cr_assert_eq(store_put_file(st, "t/a", gone, 1, NULL, &err), -ENOENT);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, &err), 0, "%s", err.msg);
 	close_local(st);
 }
 

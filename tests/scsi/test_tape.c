@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 #include "scsi/tape.h"
@@ -1204,4 +1205,203 @@ Test(tape_attrs, damaged_attribute_section_refuses_to_open)
 	close(fd);
 	cr_assert_eq(tape_open(dir, &t), -EBADMSG);
 	t = NULL;
+}
+
+/*
+ * A segment file with a second name: the local object store takes a
+ * segment that can no longer change as a hard link of its file
+ * (store_put_file, s3/store.h). The medium must then never change that
+ * inode: not by a cut, not by an append, not by a recovery.
+ */
+TestSuite(tape_shared, .init = setup, .fini = teardown);
+
+/* The bytes of a file, malloc'ed; its size into *n. */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY);
+
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	uint8_t *b = malloc((size_t)sb.st_size + 1);
+	cr_assert_not_null(b);
+	cr_assert_eq(pread(fd, b, (size_t)sb.st_size, 0), sb.st_size);
+	close(fd);
+	*n = (size_t)sb.st_size;
+	return b;
+}
+
+/* Give segment id a second name, as the store does; its bytes into *keep. */
+static uint8_t *share(uint64_t id, char *other, size_t cap, size_t *n)
+{
+	char p[600];
+
+	seg_path(p, sizeof(p), id, "dat");
+	snprintf(other, cap, "%s/stored-%llu", tmp, (unsigned long long)id);
+	cr_assert_eq(link(p, other), 0, "link %s: %s", p, strerror(errno));
+	return slurp(other, n);
+}
+
+static void unchanged(const char *other, const uint8_t *was, size_t n)
+{
+	size_t m;
+	uint8_t *now = slurp(other, &m);
+
+	cr_assert_eq(m, n, "the store's object changed size: %zu, was %zu", m, n);
+	cr_assert(memcmp(now, was, n) == 0, "the store's object changed");
+	free(now);
+}
+
+Test(tape_shared, a_cut_leaves_a_linked_sealed_segment_whole)
+{
+	char other[600];
+	size_t n;
+
+	tape_set_segment_size(t, 4096);
+	for (int i = 0; i < 20; i++)
+		put_block(1000, (uint64_t)i);
+	cr_assert_eq(tape_flush(t), 0);
+	/* Three records a segment: segment 2 holds objects 3..5. */
+	uint8_t *was = share(2, other, sizeof(other), &n);
+	cr_assert_eq(tape_locate(t, 4), 0);
+	put_block(10, 5000);
+	cr_assert_eq(tape_flush(t), 0);
+	unchanged(other, was, n);
+	/* The medium still reads its own valid prefix, then the new block. */
+	tape_rewind(t);
+	for (int i = 0; i < 4; i++)
+		expect_block(1000, (uint64_t)i, 0);
+	expect_block(10, 5000, 0);
+	expect_kind(TAPE_EOD);
+	reopen();
+	cr_assert_eq(tape_eod(t), 5);
+	tape_locate(t, 3);
+	expect_block(1000, 3, 0);
+	expect_block(10, 5000, 0);
+	unchanged(other, was, n);
+	free(was);
+}
+
+Test(tape_shared, a_cut_gives_back_the_space_of_a_segment_of_one_name)
+{
+	char p[600];
+	struct stat sb;
+
+	tape_set_segment_size(t, 4096);
+	for (int i = 0; i < 20; i++)
+		put_block(1000, (uint64_t)i);
+	cr_assert_eq(tape_flush(t), 0);
+	seg_path(p, sizeof(p), 2, "dat");
+	cr_assert_eq(stat(p, &sb), 0);
+	off_t before = sb.st_size;
+	cr_assert_eq(tape_locate(t, 4), 0);
+	put_block(10, 5000);
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_assert_lt(sb.st_size, before, "a segment of one name keeps its cut-off records");
+}
+
+Test(tape_shared, the_active_segment_is_locked_while_open_and_sealed_ones_are_not)
+{
+	char p[600];
+
+	tape_set_segment_size(t, 4096);
+	for (int i = 0; i < 5; i++)
+		put_block(1000, (uint64_t)i);
+	/* Segment 1 is sealed, segment 2 the active one. */
+	seg_path(p, sizeof(p), 2, "dat");
+	int fd = open(p, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_SH | LOCK_NB), -1);
+	cr_assert_eq(errno, EWOULDBLOCK);
+	close(fd);
+	seg_path(p, sizeof(p), 1, "dat");
+	fd = open(p, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_SH | LOCK_NB), 0);
+	close(fd);
+	/* Closed (out of a drive): the active segment is free to take. */
+	cr_assert_eq(tape_close(t), 0);
+	t = NULL;
+	seg_path(p, sizeof(p), 2, "dat");
+	fd = open(p, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_SH | LOCK_NB), 0);
+	close(fd);
+}
+
+Test(tape_shared, appends_after_a_linked_active_segment_go_to_a_new_one)
+{
+	char other[600];
+	size_t n;
+
+	for (int i = 0; i < 5; i++)
+		put_block(1000, (uint64_t)i);
+	cr_assert_eq(tape_flush(t), 0);
+	cr_assert_eq(tape_close(t), 0);
+	t = NULL;
+	/* The store takes the last segment of a tape out of a drive. */
+	uint8_t *was = share(1, other, sizeof(other), &n);
+	cr_assert_eq(tape_open(dir, &t), 0);
+	tape_seek_eod(t);
+	put_block(2000, 9);
+	cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	cr_assert_eq(tape_flush(t), 0);
+	unchanged(other, was, n);
+	cr_assert_eq(tu_count(dir, ".dat"), 2);
+	reopen();
+	cr_assert_eq(tape_eod(t), 7);
+	for (int i = 0; i < 5; i++)
+		expect_block(1000, (uint64_t)i, 0);
+	expect_block(2000, 9, 0);
+	expect_kind(TAPE_FILEMARK);
+	expect_kind(TAPE_EOD);
+	/* Writing over it (from object 2) cuts the tape, never the file. */
+	tape_locate(t, 2);
+	put_block(100, 10);
+	cr_assert_eq(tape_flush(t), 0);
+	unchanged(other, was, n);
+	reopen();
+	cr_assert_eq(tape_eod(t), 3);
+	tape_locate(t, 1);
+	expect_block(1000, 1, 0);
+	expect_block(100, 10, 0);
+	free(was);
+}
+
+Test(tape_shared, a_linked_active_segment_with_a_tail_to_cut_gets_a_file_of_its_own)
+{
+	char other[600], p[600];
+	size_t n;
+	struct stat a, b;
+
+	for (int i = 0; i < 5; i++)
+		put_block(1000, (uint64_t)i);
+	cr_assert_eq(tape_flush(t), 0);
+	cr_assert_eq(tape_close(t), 0);
+	t = NULL;
+	/* Garbage past the commit point, in a file with a second name. */
+	seg_path(p, sizeof(p), 1, "dat");
+	int fd = open(p, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "torn tail", 9), 9);
+	close(fd);
+	uint8_t *was = share(1, other, sizeof(other), &n);
+	cr_assert_eq(tape_open(dir, &t), 0);
+	unchanged(other, was, n);
+	cr_assert_eq(stat(p, &a), 0);
+	cr_assert_eq(stat(other, &b), 0);
+	cr_assert_neq(a.st_ino, b.st_ino, "the tail was cut in the shared inode");
+	cr_assert_eq(a.st_size + 9, b.st_size);
+	cr_assert_eq(tape_eod(t), 5);
+	tape_seek_eod(t);
+	put_block(100, 7);
+	cr_assert_eq(tape_flush(t), 0);
+	unchanged(other, was, n);
+	reopen();
+	tape_locate(t, 4);
+	expect_block(1000, 4, 0);
+	expect_block(100, 7, 0);
+	expect_kind(TAPE_EOD);
+	cr_assert_eq(tu_count(dir, ".tmp"), 0);
+	free(was);
 }

@@ -88,7 +88,12 @@ static int local_segments(const char *bc)
 	return n;
 }
 
-#define CACHE_CONFIG "[store]\npart_size = 5M\nidle_complete = 1\ncache_limit = 12M\n"
+/* link_segments = no: the store holds copies, so that evicting a segment
+ * frees its space and reading it fetches (a linked segment is neither
+ * counted nor evicted: tests/vtl/test_linked_vtld.c). */
+#define CACHE_CONFIG                                                                               \
+	"[store]\npart_size = 5M\nidle_complete = 1\ncache_limit = 12M\n"                          \
+	"link_segments = no\n"
 
 Test(cache_vtld, evicted_segments_come_back_byte_for_byte_through_a_drive)
 {
@@ -613,7 +618,7 @@ Test(cache_vtld, everything_vtld_creates_is_private_under_umask_022)
 	tmpdir_make(store_dir, sizeof(store_dir), "private");
 	snprintf(config, sizeof(config),
 		 "[store]\ntype = local\npath = %s/lib\narchive_path = %s/shelf\n"
-		 "part_size = 5M\nidle_complete = 1\ncache_limit = 12M\n",
+		 "part_size = 5M\nidle_complete = 1\ncache_limit = 12M\nlink_segments = no\n",
 		 store_dir, store_dir);
 	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
 	vp_start(&vtl, config);

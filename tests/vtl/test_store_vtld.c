@@ -119,8 +119,10 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 {
 	char out[8192];
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "400", 1);
-	/* One part at a time, as before parallel parts (the next test has four). */
-	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 1\nidle_complete = 1\n");
+	/* One part at a time, as before parallel parts (the next test has four).
+	 * Copies (link_segments = no), so that the tape goes up in parts. */
+	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 1\nidle_complete = 1\n"
+		       "link_segments = no\n");
 	vp_ctl_ok(&vtl, "tape create KIL001L8", out, sizeof(out));
 	shelf_write_tape(&suite, "KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
 	/* Let a few parts go up, then kill -9 in the middle. */
@@ -212,7 +214,8 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	 * takes, e.g. under ASan), then a kill -9; the restart sends them at
 	 * four per second, so the next kill lands mid-upload. */
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "600000", 1);
-	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 4\nidle_complete = 1\n");
+	vp_start(&vtl, "[store]\npart_size = 5M\nparallel_parts = 4\nidle_complete = 1\n"
+		       "link_segments = no\n");
 	vp_ctl_ok(&vtl, "tape create OOO001L8", out, sizeof(out));
 	shelf_write_tape(&suite, "OOO001L8", 23, 80); /* about 82 MiB: 17 parts */
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));

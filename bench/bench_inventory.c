@@ -1,0 +1,462 @@
+/*
+ * bench_inventory.c - the library's inventory at scale (docs/benchmarks.md,
+ * "Inventory at scale"): a library of N storage slots (10,000 by default,
+ * the most [library] slots allows) filled by one `vtlctl tape create
+ * --count N`, then listed by `vtlctl tape list`, reported by READ ELEMENT
+ * STATUS of every slot over iSCSI (SMC-3 6.11, what a backup application's
+ * inventory asks), and restarted. The peer in the same run is the same
+ * library empty: its restart and its READ ELEMENT STATUS, so the ratios
+ * say what the tapes cost.
+ *
+ * Then the disk space of one tape written through a drive (BENCH_SPACE_MIB,
+ * default 1280: a sealed 1 GiB segment and an active one) on the default
+ * configuration against link_segments = no, the copy of every segment
+ * the local store held before: tapes/ + store/ against the bytes written.
+ *
+ * Usage: bench_inventory [TAPES]   (environment: VTLD, VTLCTL, BENCH_DIR,
+ * BENCH_ROUNDS: rounds of list/RES/restart, median printed, default 3;
+ * BENCH_SPACE_MIB, 0: no space phase).
+ * Runs from the build directory (make bench): ./vtld and ./vtlctl.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iscsi.h>
+#include <scsi-lowlevel.h>
+
+#include "bench_util.h"
+
+static char tmp_root[PATH_MAX / 2];
+
+static void cleanup(void)
+{
+	bench_children_stop(10);
+	bench_rm_tree(tmp_root);
+	tmp_root[0] = '\0';
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exit(1);
+}
+
+struct lib {
+	char dir[PATH_MAX];
+	char conf[PATH_MAX + 16];
+	char log[PATH_MAX + 16];
+	char sock[PATH_MAX + 16];
+	char tool_log[PATH_MAX + 16];
+	char iqn[256];
+	char portal[64];
+	pid_t pid;
+};
+
+/* Start vtld on l and wait until it answers on iSCSI and on its control
+ * socket; returns the seconds that took. */
+static double lib_start(struct lib *l)
+{
+	const char *vtld = bench_env_or("VTLD", "./vtld");
+	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
+	FILE *lf = fopen(l->log, "w"); /* a fresh log: the port line is looked for in it */
+	if (lf)
+		fclose(lf);
+	char *argv[] = {(char *)vtld, "--config",    l->conf,	     "--data-dir", l->dir,
+			"--listen",   "127.0.0.1:0", "--foreground", NULL};
+	double t0 = bench_now();
+	l->pid = bench_spawn(argv, NULL, l->log, -1, -1);
+	unsigned port = 0;
+	char text[16384] = "";
+	for (int waited = 0; waited < 600000 && !port; waited += 5) {
+		usleep(5000);
+		FILE *f = fopen(l->log, "r");
+		if (!f)
+			continue;
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[n] = '\0';
+		const char *s = strstr(text, "iSCSI target ");
+		if (s && strchr(s, '\n') &&
+		    sscanf(s, "iSCSI target %255s listening on port %u", l->iqn, &port) != 2)
+			port = 0;
+		int st;
+		if (waitpid(l->pid, &st, WNOHANG) == l->pid) {
+			bench_child_forget(l->pid);
+			bench_die("vtld exited at start-up; log:\n%s", text);
+		}
+	}
+	if (!port)
+		bench_die("vtld did not report its port; log:\n%s", text);
+	snprintf(l->portal, sizeof(l->portal), "127.0.0.1:%u", port);
+	char *show[] = {(char *)vtlctl, "--socket", l->sock, "library", "show", NULL};
+	while (bench_run_tool(show, NULL, l->tool_log, NULL, 0, NULL) != 0)
+		usleep(5000);
+	return bench_now() - t0;
+}
+
+static void lib_stop(struct lib *l)
+{
+	if (!bench_child_stop(l->pid, 30))
+		bench_die("vtld did not stop on SIGTERM within 30 s");
+	l->pid = 0;
+}
+
+static void lib_make(struct lib *l, const char *name, unsigned slots, const char *extra)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->dir, sizeof(l->dir), "%s/%s", tmp_root, name);
+	if (mkdir(l->dir, 0700) != 0)
+		bench_die("mkdir %s: %s", l->dir, strerror(errno));
+	snprintf(l->conf, sizeof(l->conf), "%s.conf", l->dir);
+	snprintf(l->log, sizeof(l->log), "%s.log", l->dir);
+	snprintf(l->sock, sizeof(l->sock), "%s/vtld.sock", l->dir);
+	snprintf(l->tool_log, sizeof(l->tool_log), "%s.vtlctl.log", l->dir);
+	FILE *f = fopen(l->conf, "w");
+	if (!f)
+		bench_die("cannot write %s: %s", l->conf, strerror(errno));
+	fprintf(f, "[library]\nslots = %u\n%s", slots, extra);
+	fclose(f);
+}
+
+/* Run vtlctl with args, its output thrown away; returns the seconds. */
+static double ctl(struct lib *l, char *const args[])
+{
+	char *argv[16] = {(char *)bench_env_or("VTLCTL", "./vtlctl"), "--socket", l->sock};
+	int n = 3;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	double t0 = bench_now();
+	static char out[16 << 20];
+	if (bench_run_tool(argv, NULL, l->tool_log, out, sizeof(out), NULL) != 0) {
+		char text[4096] = "";
+		FILE *f = fopen(l->tool_log, "r");
+		if (f) {
+			fseek(f, -(long)sizeof(text) + 1, SEEK_END); /* its end */
+			size_t k = fread(text, 1, sizeof(text) - 1, f);
+			text[k] = '\0';
+			fclose(f);
+		}
+		bench_die("vtlctl %s %s failed:\n%s", args[0], args[1] ? args[1] : "", text);
+	}
+	return bench_now() - t0;
+}
+
+/* READ ELEMENT STATUS (SMC-3 6.11) of every storage element with volume
+ * tags, one command of up to 16 MiB - 1; returns the seconds, *n the
+ * elements reported. */
+static double res_all(struct lib *l, unsigned *n)
+{
+	struct iscsi_context *c = iscsi_create_context("iqn.2024-01.org.vtl.bench:inventory");
+	if (!c)
+		bench_die("iscsi_create_context failed");
+	iscsi_set_noautoreconnect(c, 1);
+	iscsi_set_timeout(c, 120);
+	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
+	iscsi_set_targetname(c, l->iqn);
+	if (iscsi_connect_sync(c, l->portal) != 0 || iscsi_login_sync(c) != 0)
+		bench_die("login to %s: %s", l->portal, iscsi_get_error(c));
+	/* The unit attentions of a new nexus (power on, inventory changed)
+	 * first, as an initiator's TEST UNIT READY takes them. */
+	for (int i = 0; i < 10; i++) {
+		struct scsi_task *tur = iscsi_testunitready_sync(c, 0);
+		int good = tur && tur->status == SCSI_STATUS_GOOD;
+		if (tur)
+			scsi_free_scsi_task(tur);
+		if (good)
+			break;
+	}
+	const uint32_t alloc = 0xFFFFFF; /* the largest 24-bit allocation length */
+	uint8_t *buf = malloc(alloc);
+	if (!buf)
+		bench_die("out of memory");
+	/* Element type 2 (storage), VOLTAG, from address 0, 65535 elements. */
+	uint8_t cdb[12] = {0xB8, 0x10 | 0x02, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0};
+	cdb[7] = (uint8_t)(alloc >> 16);
+	cdb[8] = (uint8_t)(alloc >> 8);
+	cdb[9] = (uint8_t)alloc;
+	struct scsi_task *task = scsi_create_task(12, cdb, SCSI_XFER_READ, (int)alloc);
+	if (!task)
+		bench_die("out of memory");
+	scsi_task_add_data_in_buffer(task, (int)alloc, buf);
+	double t0 = bench_now();
+	if (!iscsi_scsi_command_sync(c, 0, task, NULL) || task->status != SCSI_STATUS_GOOD)
+		bench_die("READ ELEMENT STATUS: %s", iscsi_get_error(c));
+	double dt = bench_now() - t0;
+	*n = (unsigned)buf[2] << 8 | buf[3]; /* number of elements available */
+	scsi_free_scsi_task(task);
+	free(buf);
+	iscsi_logout_sync(c);
+	iscsi_destroy_context(c);
+	return dt;
+}
+
+/* ---- Disk space: the data once (docs/object-store.md, "No second copy") */
+
+/* Bytes on disk under dir, each inode once (as du counts). */
+struct inodes {
+	ino_t *v;
+	size_t n, cap;
+};
+
+static long long disk_use(const char *dir, struct inodes *seen)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	long long sum = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			sum += disk_use(p, seen);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < seen->n && !dup; i++)
+			dup = seen->v[i] == sb.st_ino;
+		if (dup)
+			continue;
+		if (seen->n == seen->cap) {
+			seen->cap = seen->cap ? 2 * seen->cap : 256;
+			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
+			if (!seen->v)
+				bench_die("out of memory");
+		}
+		seen->v[seen->n++] = sb.st_ino;
+		sum += (long long)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
+}
+
+static long long data_dir_use(const struct lib *l)
+{
+	struct inodes seen = {0};
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/tapes", l->dir);
+	long long n = disk_use(p, &seen);
+	snprintf(p, sizeof(p), "%s/store", l->dir);
+	n += disk_use(p, &seen);
+	free(seen.v);
+	return n;
+}
+
+/* Write mib MiB of incompressible 256 KiB records and a filemark through
+ * drive 1 (LUN 1) of l, as a backup does. */
+static void write_tape(struct lib *l, unsigned mib)
+{
+	struct iscsi_context *c = iscsi_create_context("iqn.2024-01.org.vtl.bench:space");
+	if (!c)
+		bench_die("iscsi_create_context failed");
+	iscsi_set_noautoreconnect(c, 1);
+	iscsi_set_timeout(c, 120);
+	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
+	iscsi_set_targetname(c, l->iqn);
+	if (iscsi_connect_sync(c, l->portal) != 0 || iscsi_login_sync(c) != 0)
+		bench_die("login to %s: %s", l->portal, iscsi_get_error(c));
+	for (int i = 0; i < 10; i++) {
+		struct scsi_task *tur = iscsi_testunitready_sync(c, 1);
+		int good = tur && tur->status == SCSI_STATUS_GOOD;
+		if (tur)
+			scsi_free_scsi_task(tur);
+		if (good)
+			break;
+	}
+	const uint32_t rec = 256 * 1024;
+	uint8_t *buf = malloc(rec);
+	if (!buf)
+		bench_die("out of memory");
+	uint32_t x = 2463534242u;
+	for (unsigned r = 0; r < mib * 4; r++) {
+		for (uint32_t i = 0; i < rec; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			buf[i] = (uint8_t)x;
+		}
+		uint8_t cdb[6] = {0x0A,		0, (uint8_t)(rec >> 16), (uint8_t)(rec >> 8),
+				  (uint8_t)rec, 0};
+		struct scsi_task *t = scsi_create_task(6, cdb, SCSI_XFER_WRITE, (int)rec);
+		struct scsi_iovec iov = {.iov_base = buf, .iov_len = rec};
+		if (!t)
+			bench_die("out of memory");
+		scsi_task_set_iov_out(t, &iov, 1);
+		if (!iscsi_scsi_command_sync(c, 1, t, NULL) || t->status != SCSI_STATUS_GOOD)
+			bench_die("WRITE(6) %u: %s", r, iscsi_get_error(c));
+		scsi_free_scsi_task(t);
+	}
+	uint8_t wfm[6] = {0x10, 0, 0, 0, 1, 0};
+	struct scsi_task *t = scsi_create_task(6, wfm, SCSI_XFER_NONE, 0);
+	if (!t || !iscsi_scsi_command_sync(c, 1, t, NULL) || t->status != SCSI_STATUS_GOOD)
+		bench_die("WRITE FILEMARKS: %s", iscsi_get_error(c));
+	scsi_free_scsi_task(t);
+	free(buf);
+	iscsi_logout_sync(c);
+	iscsi_destroy_context(c);
+}
+
+/* Wait until everything l holds is in its store (vtlctl status). */
+static void wait_uploaded(struct lib *l)
+{
+	char *argv[] = {(char *)bench_env_or("VTLCTL", "./vtlctl"),
+			"--socket",
+			l->sock,
+			"--json",
+			"status",
+			NULL};
+	static char out[1 << 20];
+	for (int i = 0; i < 6000; i++) {
+		if (bench_run_tool(argv, NULL, l->tool_log, out, sizeof(out), NULL) == 0 &&
+		    strstr(out, "\"backlog_bytes\": 0,") && strstr(out, "\"pending_uploads\": 0,"))
+			return;
+		usleep(100000);
+	}
+	bench_die("the tape of %s was not in its store after 10 minutes", l->dir);
+}
+
+/* One tape written through a drive, unloaded and uploaded on the default
+ * configuration and with link_segments = no (the copy vtld made before):
+ * disk used by tapes/ and store/ against the bytes written. */
+static void space(unsigned mib)
+{
+	struct lib lk, cp;
+	lib_make(&lk, "linked", 40, "");
+	lib_make(&cp, "copied", 40, "[store]\nlink_segments = no\n");
+	struct lib *both[2] = {&lk, &cp};
+	long long used[2];
+	for (int k = 0; k < 2; k++) {
+		struct lib *l = both[k];
+		lib_start(l);
+		char *create[] = {"tape", "create", "SPC001L8", NULL};
+		char *move[] = {"tape", "move", "SPC001L8", "--to", "drive:1", NULL};
+		char *unload[] = {"drive", "unload", "1", NULL};
+		ctl(l, create);
+		ctl(l, move);
+		write_tape(l, mib);
+		ctl(l, unload);
+		wait_uploaded(l);
+		used[k] = data_dir_use(l);
+		lib_stop(l);
+		bench_rm_tree(l->dir);
+	}
+	double w = (double)mib * 1048576;
+	printf(
+	    "disk space for %u MiB written through a drive (tapes/ + store/, each inode once):\n",
+	    mib);
+	printf("  default (segments linked)   %8.1f MiB   %.3f of the bytes written\n",
+	       (double)used[0] / 1048576, (double)used[0] / w);
+	printf("  link_segments = no (copies) %8.1f MiB   %.3f of the bytes written\n",
+	       (double)used[1] / 1048576, (double)used[1] / w);
+	printf("  ratio default / copies      %.3f\n", (double)used[0] / (double)used[1]);
+	fflush(stdout);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	bench_prog = "bench_inventory";
+	unsigned tapes = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10000;
+	int rounds = atoi(bench_env_or("BENCH_ROUNDS", "3"));
+	if (tapes < 1 || tapes > 10000 || rounds < 1 || rounds > 50)
+		bench_die("usage: bench_inventory [TAPES 1-10000], BENCH_ROUNDS 1-50");
+	const char *base = bench_env_or("BENCH_DIR", ".");
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_inventory.XXXXXX", base);
+	if (!mkdtemp(tmp_root)) {
+		tmp_root[0] = '\0';
+		bench_die("mkdtemp in %s: %s", base, strerror(errno));
+	}
+	bench_print_loadavg("at start");
+
+	struct lib empty, full;
+	lib_make(&empty, "empty", tapes, "");
+	lib_make(&full, "full", tapes, "");
+	double first = lib_start(&empty);
+	lib_start(&full);
+	printf("first start of a library of %u slots: %.2f s\n", tapes, first);
+
+	char count[16];
+	snprintf(count, sizeof(count), "%u", tapes);
+	char *create[] = {"tape", "create", "--prefix", "I", "--count", count, NULL};
+	double tc = ctl(&full, create);
+	printf("tape create --count %u: %.2f s (%.2f ms a tape)\n", tapes, tc, 1000 * tc / tapes);
+	fflush(stdout);
+
+	/* Alternate the two libraries, round by round: the machine's other
+	 * load falls on both alike; medians printed. */
+	double *v = calloc((size_t)rounds * 6, sizeof(double));
+	double *list = v, *res = v + rounds, *res0 = v + 2 * rounds, *rs = v + 3 * rounds,
+	       *rs0 = v + 4 * rounds, *json = v + 5 * rounds;
+	char *ls[] = {"tape", "list", NULL};
+	char *lsj[] = {"tape", "list", "--json", NULL};
+	for (int r = 0; r < rounds; r++) {
+		unsigned n, n0;
+		list[r] = ctl(&full, ls);
+		json[r] = ctl(&full, lsj);
+		res[r] = res_all(&full, &n);
+		res0[r] = res_all(&empty, &n0);
+		if (n != tapes || n0 != tapes)
+			bench_die("READ ELEMENT STATUS reported %u and %u slots, want %u", n, n0,
+				  tapes);
+		lib_stop(&empty);
+		rs0[r] = lib_start(&empty);
+		lib_stop(&full);
+		rs[r] = lib_start(&full);
+		printf("round %d: list %.3f s, list --json %.3f s, RES %.3f s (empty %.3f s), "
+		       "restart %.2f s (empty %.2f s)\n",
+		       r + 1, list[r], json[r], res[r], res0[r], rs[r], rs0[r]);
+		fflush(stdout);
+	}
+	double ml = median(list, rounds), mj = median(json, rounds), mr = median(res, rounds),
+	       mr0 = median(res0, rounds), ms = median(rs, rounds), ms0 = median(rs0, rounds);
+	printf("\nmedians of %d rounds, %u tapes:\n", rounds, tapes);
+	printf("  tape list            %.3f s\n", ml);
+	printf("  tape list --json     %.3f s\n", mj);
+	printf("  READ ELEMENT STATUS  %.3f s   empty library %.3f s   ratio %.2f\n", mr, mr0,
+	       mr / mr0);
+	printf("  restart              %.2f s    empty library %.2f s    ratio %.2f\n", ms, ms0,
+	       ms / ms0);
+	free(v);
+	lib_stop(&empty);
+	lib_stop(&full);
+	bench_rm_tree(empty.dir);
+	bench_rm_tree(full.dir);
+
+	unsigned mib = (unsigned)atoi(bench_env_or("BENCH_SPACE_MIB", "1280"));
+	if (mib)
+		space(mib);
+	bench_print_loadavg("at end");
+	return 0;
+}
