@@ -1290,6 +1290,7 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	int fd, r;
 
 	*len = 0;
+	t->rest_tag_failed = false;
 	if (t->pos >= eod_of(t)) {
 		*kind = TAPE_EOD;
 		return 0;
@@ -1347,7 +1348,6 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	}
 
 	comp = h.flags & REC_COMP_MASK;
-	t->rest_tag_failed = false;
 	if (h.flags & REC_AT_REST) {
 		if (!t->rest)
 			return -EACCES;
@@ -1721,6 +1721,8 @@ int tape_peek(struct tape *t, struct tape_next *n)
 
 		if (!t->rest)
 			return -EACCES;
+		if (end - off != REC_HDR_LEN + (uint64_t)h.stored)
+			return -EBADMSG;
 		r = scratch(&t->cbuf);
 		if (r < 0)
 			return r;

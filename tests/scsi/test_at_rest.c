@@ -416,6 +416,44 @@ Test(tape_at_rest, altered_or_moved_records_never_read_as_data)
 	cr_assert_eq(tape_close(t), 0);
 }
 
+Test(tape_at_rest, a_damaged_first_block_says_nothing_about_the_key)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+	uint32_t rec = 32 + (uint32_t)sizeof(secret) + 28;
+
+	format("REST09L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	/* Record 1 altered with its CRCs made whole (its tag fails), record
+	 * 0 damaged as a disk damages (its CRC fails). */
+	tamper_record(rec, 12 + 1);
+	{
+		char path[PATH_MAX + 64];
+		uint8_t x;
+
+		snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+		int fd = open(path, O_RDWR);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pread(fd, &x, 1, 32 + 20), 1);
+		x ^= 0x80;
+		cr_assert_eq(pwrite(fd, &x, 1, 32 + 20), 1);
+		close(fd);
+	}
+	t = open_tape(dkey); /* record 0 fails its CRC: the key is taken */
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_locate(t, 1), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG, "its tag fails");
+	/* Installing the key again checks record 0 again: a CRC failure
+	 * after a tag failure is still no verdict on the key. */
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	cr_assert_eq(tape_close(t), 0);
+}
+
 Test(tape_at_rest, a_clear_block_on_an_encrypted_cartridge_is_refused)
 {
 	uint8_t buf[256];
