@@ -55,6 +55,14 @@ int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_
 void lib_refresh_used(struct lib *lib, const char *barcode);
 /* Format t's medium, never over a cartridge (library.c). */
 int lib_format_medium(struct lib *lib, const struct cat_tape *t);
+/*
+ * Put the cartridge of tape `barcode` (its directory dir) in drive i: with
+ * its data key, unwrapped by the master key, when the catalog holds one.
+ * ssc_insert's errors, and -ENOKEY (no master key configured, or the wrap
+ * names another one) or -EKEYREJECTED (the wrap or the key does not open),
+ * each said through lib_say with the tape and the fix.
+ */
+int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir);
 
 /*
  * The one move of a cartridge between two elements: the drive coupling
