@@ -12,7 +12,10 @@
  *
  * A third pass writes and reads the same with drive encryption on (a
  * 256-bit key set by SECURITY PROTOCOL OUT, AES-256-GCM per record,
- * docs/scsi.md "Drive encryption"), compared with the plain vtl pass.
+ * docs/scsi.md "Drive encryption"), and a fourth on a cartridge encrypted
+ * at rest (its data key given to the drive at insertion, AES-256-GCM per
+ * record, docs/medium-format.md "Records encrypted at rest"), both
+ * compared with the plain vtl pass.
  *
  * The disks of shared machines are noisy, so the sides alternate for
  * ROUNDS rounds and the medians are compared.
@@ -160,9 +163,10 @@ static void set_key(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t ke
 }
 
 /* One vtl round: a fresh cartridge in a fresh drive, written and read;
- * encrypted under key when key is not NULL. */
+ * encrypted by the drive under key when key is not NULL, and at rest under
+ * data_key when that is not NULL. */
 static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf, uint8_t *rbuf,
-			     const uint8_t *key)
+			     const uint8_t *key, const uint8_t *data_key)
 {
 	char medium[4200];
 	snprintf(medium, sizeof(medium), "%s/tape", dir);
@@ -171,6 +175,7 @@ static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf
 	strcpy(info.barcode, "BENCH1L9");
 	strcpy(info.serial, "BENCH1L9");
 	info.capacity = tape_media_capacity(TAPE_LTO9);
+	info.at_rest = data_key != NULL;
 	if (tape_format(medium, &info) != 0)
 		die("tape_format failed");
 
@@ -179,7 +184,7 @@ static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf
 	strcpy(cfg.serial, "BENCHDRV01");
 	if (ssc_drive_init(&dev, &cfg) != 0)
 		die("ssc_drive_init failed");
-	if (ssc_insert(&dev, medium) != 0)
+	if (ssc_insert_keyed(&dev, medium, data_key) != 0)
 		die("ssc_insert failed");
 
 	struct scsi_cmd cmd = {0};
@@ -288,23 +293,31 @@ int main(int argc, char **argv)
 					0x19, 0xa7, 0x4e, 0xd3, 0x60, 0x2f, 0x91, 0xbc,
 					0x07, 0x7e, 0xe5, 0x38, 0xca, 0x14, 0x6b, 0xf0};
 	double vw[MAX_ROUNDS], vr[MAX_ROUNDS], dw[MAX_ROUNDS], dr[MAX_ROUNDS];
-	double ew[MAX_ROUNDS], er[MAX_ROUNDS];
+	double ew[MAX_ROUNDS], er[MAX_ROUNDS], aw[MAX_ROUNDS], ar[MAX_ROUNDS];
+	static const uint8_t data_key[32] = {0x6e, 0x02, 0xd9, 0x44, 0x1b, 0xa8, 0x73, 0xcf,
+					     0x35, 0x90, 0xe6, 0x0a, 0x5d, 0xb2, 0x27, 0x81,
+					     0xfc, 0x4a, 0x13, 0x68, 0xc5, 0x3e, 0x97, 0xd0,
+					     0x29, 0x84, 0x5b, 0xee, 0x16, 0x7f, 0xa3, 0x48};
 	printf("stream %llu GiB, 256 KiB records, filemark (flush) every GiB, in %s, %d rounds\n",
 	       (unsigned long long)gib, base, rounds);
 	for (int r = 0; r < rounds; r++) {
-		struct pass p = vtl_round(dir, total, buf, rbuf, NULL);
+		struct pass p = vtl_round(dir, total, buf, rbuf, NULL, NULL);
 		vw[r] = p.write_mbs;
 		vr[r] = p.read_mbs;
 		dw[r] = dd_write(ddfile, total);
 		dr[r] = dd_read(ddfile, total);
 		unlink(ddfile);
-		p = vtl_round(dir, total, buf, rbuf, key);
+		p = vtl_round(dir, total, buf, rbuf, key, NULL);
 		ew[r] = p.write_mbs;
 		er[r] = p.read_mbs;
+		p = vtl_round(dir, total, buf, rbuf, NULL, data_key);
+		aw[r] = p.write_mbs;
+		ar[r] = p.read_mbs;
 		printf(
 		    "  round %d: vtl write %7.1f read %7.1f MB/s | dd write %7.1f read %7.1f MB/s"
-		    " | encrypted write %7.1f read %7.1f MB/s\n",
-		    r + 1, vw[r], vr[r], dw[r], dr[r], ew[r], er[r]);
+		    " | drive-encrypted write %7.1f read %7.1f MB/s"
+		    " | at rest write %7.1f read %7.1f MB/s\n",
+		    r + 1, vw[r], vr[r], dw[r], dr[r], ew[r], er[r], aw[r], ar[r]);
 		fflush(stdout);
 	}
 	double mvw = median(vw, rounds), mvr = median(vr, rounds);
@@ -317,6 +330,10 @@ int main(int argc, char **argv)
 	printf("  drive encryption (AES-256-GCM): write %8.1f MB/s, %.2f of plain vtl;"
 	       " read %8.1f MB/s, %.2f of plain vtl\n",
 	       mew, mew / mvw, mer, mer / mvr);
+	double maw = median(aw, rounds), mar = median(ar, rounds);
+	printf("  encryption at rest (AES-256-GCM): write %8.1f MB/s, %.2f of plain vtl;"
+	       " read %8.1f MB/s, %.2f of plain vtl (target >= 0.90)\n",
+	       maw, maw / mvw, mar, mar / mvr);
 
 	if (rmdir(dir) != 0)
 		fprintf(stderr, "bench_stream: could not remove %s\n", dir);

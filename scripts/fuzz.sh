@@ -24,7 +24,7 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-"$src/build-fuzz"}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all="iscsi iscsi_text scsi ctl config s3_xml s3_response tape"
+all="iscsi iscsi_text scsi ctl config s3_xml s3_response tape tape_rest"
 
 usage() {
 	sed -n '2,22s/^# \{0,1\}//p' "$0"
@@ -112,7 +112,7 @@ run() {
 	shift
 	for t in "$@"; do
 		max_len=8192
-		[ "$t" = tape ] && max_len=1024
+		case $t in tape | tape_rest) max_len=1024 ;; esac
 		dict=
 		[ -f "$src/tests/fuzz/dict/$t.dict" ] && dict="-dict=$src/tests/fuzz/dict/$t.dict"
 		mkdir -p "$build/corpus/$t" "$build/findings/$t" "$build/logs"

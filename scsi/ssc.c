@@ -1213,6 +1213,11 @@ static int media_access(enum tape_media drive, enum tape_media medium, bool *rea
 
 int ssc_insert(struct scsi_dev *dev, const char *dir)
 {
+	return ssc_insert_keyed(dev, dir, NULL);
+}
+
+int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_key)
+{
 	struct ssc_drive *d = ssc_drv(dev);
 	struct tape *t;
 	bool ro;
@@ -1225,6 +1230,10 @@ int ssc_insert(struct scsi_dev *dev, const char *dir)
 	if (rc)
 		goto out;
 	rc = media_access(d->cfg.generation, tape_get_info(t)->media, &ro);
+	if (rc == 0 && tape_get_info(t)->at_rest)
+		rc = data_key ? tape_set_data_key(t, data_key) : -ENOKEY;
+	else if (rc == 0 && data_key)
+		rc = -EINVAL; /* the library believes it encrypted, and it is not */
 	if (rc) {
 		tape_close(t);
 		goto out;

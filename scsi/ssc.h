@@ -21,8 +21,8 @@ enum ssc_vendor {
 struct ssc_config {
 	enum tape_media generation; /* drive generation: LTO-5..LTO-9 */
 	enum ssc_vendor vendor;
-	char serial[33];   /* unit serial number (VPD 0x80), also the DVCID the changer reports */
-	uint64_t naa;      /* NAA designator for VPD 0x83 */
+	char serial[33]; /* unit serial number (VPD 0x80), also the DVCID the changer reports */
+	uint64_t naa;	 /* NAA designator for VPD 0x83 */
 	uint16_t rel_port;
 };
 
@@ -48,6 +48,17 @@ void ssc_drive_destroy(struct scsi_dev *dev);
  * or tape_open()'s error. Takes dev->lock.
  */
 int ssc_insert(struct scsi_dev *dev, const char *dir);
+
+/*
+ * ssc_insert() of a cartridge encrypted at rest (tape_info.at_rest,
+ * tape_set_data_key): data_key is its data key, which the medium checks
+ * against the tape's first block. -ENOKEY when the cartridge is encrypted
+ * at rest and data_key is NULL, -EKEYREJECTED when data_key is not its
+ * key, -EINVAL when a key is given for a cartridge stored clear; in each
+ * case nothing is loaded. ssc_insert(dev, dir) is
+ * ssc_insert_keyed(dev, dir, NULL).
+ */
+int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_key);
 
 /*
  * Take the cartridge out (the changer's MOVE MEDIUM from the drive element).

@@ -191,7 +191,7 @@ static int preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 static int scratch(uint8_t **buf)
 {
 	if (!*buf)
-		*buf = malloc(TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX);
+		*buf = malloc(TAPE_STORED_MAX);
 	return *buf ? 0 : -ENOMEM;
 }
 
@@ -882,14 +882,20 @@ static void tape_free(struct tape *t)
 	u64vec_free(&t->aoff);
 	u64vec_free(&t->fm);
 	free(t->segs);
+	/* Scratch held plaintext (compressed, or opened at rest). */
+	if (t->cbuf)
+		OPENSSL_cleanse(t->cbuf, TAPE_STORED_MAX);
+	if (t->dbuf)
+		OPENSSL_cleanse(t->dbuf, TAPE_STORED_MAX);
 	free(t->cbuf);
 	free(t->dbuf);
 	if (t->ebuf) {
 		/* It held plaintext of encrypted records. */
-		OPENSSL_cleanse(t->ebuf, TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX);
+		OPENSSL_cleanse(t->ebuf, TAPE_STORED_MAX);
 		free(t->ebuf);
 	}
 	tcrypt_free(t->cipher);
+	trest_free(t->rest);
 	ZSTD_freeCCtx(t->zc);
 	ZSTD_freeDCtx(t->zd);
 	free(t);
@@ -1249,23 +1255,20 @@ static int decompress(struct tape *t, unsigned comp, const uint8_t *src, uint32_
 }
 
 /*
- * The block of header h, whose stored payload is in buf (in_buf bytes) and
- * t->cbuf (the rest): check its envelope, decrypt it (then inflate it)
- * into buf, at most cap bytes. The plaintext passes through t->ebuf only
- * when it cannot go straight to buf.
+ * The drive-encrypted block of header h, whose envelope is the n bytes at
+ * src (in t->cbuf): check the envelope, decrypt it (then inflate it) into
+ * buf, at most cap bytes. The plaintext passes through t->ebuf only when it
+ * cannot go straight to buf.
  */
-static int read_encrypted(struct tape *t, const struct rec_hdr *h, uint8_t *buf, uint32_t cap,
-			  uint32_t in_buf)
+static int read_encrypted(struct tape *t, const struct rec_hdr *h, const uint8_t *src, uint32_t n,
+			  uint8_t *buf, uint32_t cap)
 {
 	unsigned comp = h->flags & REC_COMP_MASK;
 	struct tcrypt_env e;
 	uint8_t *plain;
 	int r;
 
-	memmove(t->cbuf + in_buf, t->cbuf, h->stored - in_buf);
-	if (in_buf)
-		memcpy(t->cbuf, buf, in_buf);
-	if (tcrypt_parse(t->cbuf, h->stored, h->stored, &e) < 0)
+	if (tcrypt_parse(src, n, n, &e) < 0)
 		return -EBADMSG;
 	if (comp == TAPE_COMP_NONE ? e.body_len != h->len : e.body_len == 0 || e.body_len >= h->len)
 		return -EBADMSG;
@@ -1296,6 +1299,69 @@ static int read_encrypted(struct tape *t, const struct rec_hdr *h, uint8_t *buf,
 	return 0;
 }
 
+/* A compressed block's n stored bytes at src (in t->cbuf): inflate into
+ * buf if the whole block fits, else via scratch; at most cap bytes. */
+static int read_compressed(struct tape *t, const struct rec_hdr *h, const uint8_t *src, uint32_t n,
+			   uint8_t *buf, uint32_t cap)
+{
+	uint8_t *dst = buf;
+	int r;
+
+	if (cap < h->len) {
+		r = scratch(&t->dbuf);
+		if (r < 0)
+			return r;
+		dst = t->dbuf;
+	}
+	r = decompress(t, h->flags & REC_COMP_MASK, src, n, dst, h->len);
+	if (r < 0)
+		return r;
+	if (dst != buf && cap)
+		memcpy(buf, dst, cap);
+	return 0;
+}
+
+/*
+ * A block encrypted at rest, its stored payload whole in t->cbuf and its
+ * header's bytes at hb: open it with the data key, then hand what it wraps
+ * to the drive's decryption, the decompressor or buf. A plain block that
+ * fits goes straight to buf; anything else is decrypted in place.
+ */
+static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *hb, uint8_t *buf,
+			uint32_t cap)
+{
+	uint32_t n = h->stored - TAPE_AT_REST_OVERHEAD;
+	uint8_t *inner = t->cbuf + REST_NONCE;
+	bool plain = !(h->flags & (REC_COMP_MASK | REC_ENCRYPTED));
+	uint8_t *dst = plain && cap >= h->len ? buf : inner;
+	int r;
+
+	if (!(h->flags & REC_ENCRYPTED) && tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON)
+		return -ENOMSG; /* SSC-4 4.2.26: only drive-encrypted blocks are read */
+	r = trest_open(t->rest, hb, t->cbuf, h->stored, dst);
+	if (r == -EBADMSG)
+		t->rest_tag_failed = true;
+	if (r < 0)
+		return r;
+	if (h->flags & REC_ENCRYPTED) {
+		r = read_encrypted(t, h, inner, n, buf, cap);
+		/* The drive's plaintext was in place here too. */
+		OPENSSL_cleanse(inner, n);
+		return r;
+	}
+	if (h->flags & REC_COMP_MASK) {
+		r = read_compressed(t, h, inner, n, buf, cap);
+		OPENSSL_cleanse(inner, n);
+		return r;
+	}
+	if (dst != buf) {
+		if (cap)
+			memcpy(buf, inner, cap);
+		OPENSSL_cleanse(inner, n);
+	}
+	return 0;
+}
+
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
 	uint64_t off, end, stored;
@@ -1308,6 +1374,7 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	int fd, r;
 
 	*len = 0;
+	t->rest_tag_failed = false;
 	if (t->pos >= eod_of(t)) {
 		*kind = TAPE_EOD;
 		return 0;
@@ -1320,8 +1387,7 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	fd = seg_fd(t, si, off, end);
 	if (fd < 0)
 		return fd;
-	if (end < off + REC_HDR_LEN ||
-	    end - off - REC_HDR_LEN > TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX)
+	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_STORED_MAX)
 		goto bad;
 	stored = end - off - REC_HDR_LEN;
 	r = scratch(&t->cbuf);
@@ -1329,8 +1395,12 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 		return r;
 
 	/* One preadv: header, then the payload straight into the caller's
-	 * buffer, any excess into scratch (it must still be checked). */
+	 * buffer, any excess into scratch (it must still be checked). A
+	 * cartridge encrypted at rest has its payloads read whole into
+	 * scratch, where they are opened. */
 	in_buf = cap < stored ? cap : (uint32_t)stored;
+	if (t->info.at_rest)
+		in_buf = 0;
 	iov[0].iov_base = hb;
 	iov[0].iov_len = REC_HDR_LEN;
 	iov[1].iov_base = buf;
@@ -1362,8 +1432,24 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	}
 
 	comp = h.flags & REC_COMP_MASK;
-	if (h.flags & REC_ENCRYPTED) {
-		r = read_encrypted(t, &h, buf, cap, in_buf);
+	if (h.flags & REC_AT_REST) {
+		if (!t->rest)
+			return -EACCES;
+		r = read_at_rest(t, &h, hb, buf, cap);
+		if (r == -EBADMSG)
+			goto bad;
+		if (r < 0)
+			return r;
+	} else if (t->info.at_rest) {
+		if (!t->rest)
+			return -EACCES;
+		goto bad; /* a clear block where only encrypted ones are written */
+	} else if (h.flags & REC_ENCRYPTED) {
+		/* Gather the stored bytes in scratch. */
+		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
+		if (in_buf)
+			memcpy(t->cbuf, buf, in_buf);
+		r = read_encrypted(t, &h, t->cbuf, h.stored, buf, cap);
 		if (r == -EBADMSG)
 			goto bad;
 		if (r < 0)
@@ -1371,26 +1457,14 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	} else if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
 		return -ENOMSG; /* SSC-4 4.2.26: only encrypted blocks are read */
 	} else if (comp != TAPE_COMP_NONE) {
-		uint8_t *dst = buf;
-
-		/* Gather the stored bytes in scratch, then inflate into the
-		 * caller's buffer if the whole record fits, else via scratch. */
 		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
 		if (in_buf)
 			memcpy(t->cbuf, buf, in_buf);
-		if (cap < h.len) {
-			r = scratch(&t->dbuf);
-			if (r < 0)
-				return r;
-			dst = t->dbuf;
-		}
-		r = decompress(t, comp, t->cbuf, h.stored, dst, h.len);
+		r = read_compressed(t, &h, t->cbuf, h.stored, buf, cap);
 		if (r == -EBADMSG)
 			goto bad;
 		if (r < 0)
 			return r;
-		if (dst != buf && cap)
-			memcpy(buf, dst, cap);
 	}
 	*len = h.len;
 	*kind = TAPE_BLOCK;
@@ -1448,6 +1522,8 @@ static int prepare_write(struct tape *t, uint64_t bytes)
 {
 	if (t->info.write_protect)
 		return -EROFS;
+	if (t->info.at_rest && !t->rest)
+		return -EACCES; /* nothing is written clear on it, not even a filemark */
 	if (!tape_worm_allows(t, false))
 		return -EPERM;
 	if (tape_bytes_before_pos(t) + bytes > t->info.capacity)
@@ -1477,7 +1553,8 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 		return -EINVAL;
 	compress(t, buf, len, &payload, &stored, &flags);
 	uint32_t ov = tcrypt_overhead(t->cipher);
-	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov);
+	uint32_t rest_ov = t->info.at_rest ? TAPE_AT_REST_OVERHEAD : 0;
+	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov + rest_ov);
 	if (r < 0)
 		return r;
 	if (ov) {
@@ -1493,6 +1570,33 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 			return r;
 		payload = t->ebuf;
 		stored += ov;
+	}
+	if (rest_ov) {
+		/* Then encryption at rest of what would be stored, with the
+		 * header's first 24 bytes (type, flags, object number,
+		 * lengths) as AAD: the CRC then covers the ciphertext. The
+		 * output goes to the scratch buffer the payload is not in. */
+		uint8_t *out;
+		struct rec_hdr h = {.type = REC_BLOCK,
+				    .flags = (uint8_t)(flags | REC_AT_REST),
+				    .obj = t->pos,
+				    .len = len,
+				    .stored = stored + rest_ov};
+		uint8_t aad[REC_HDR_LEN];
+
+		r = scratch(&t->cbuf);
+		if (r == 0)
+			r = scratch(&t->ebuf);
+		if (r < 0)
+			return r;
+		out = payload == t->cbuf ? t->ebuf : t->cbuf;
+		rec_encode(aad, &h);
+		r = trest_seal(t->rest, aad, payload, stored, out);
+		if (r < 0)
+			return r;
+		flags = h.flags;
+		payload = out;
+		stored = h.stored;
 	}
 	crc = crc32c(payload, stored);
 	r = append_record(t, REC_BLOCK, flags, len, payload, stored, crc);
@@ -1614,6 +1718,49 @@ int tape_set_crypto(struct tape *t, const struct tape_key *enc, const struct tap
 	return tcrypt_set(&t->cipher, enc, dec, mode);
 }
 
+int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN])
+{
+	struct tape_rest *was = t->rest;
+	uint64_t first = 0;
+	uint32_t len;
+	enum tape_obj kind;
+	int r;
+
+	if (!t->info.at_rest)
+		return -EINVAL;
+	t->rest = NULL;
+	r = trest_set(&t->rest, key);
+	if (r < 0) {
+		t->rest = was;
+		return r;
+	}
+	/* Check it on the first block, if any: the tag fails under another
+	 * key (a damaged record fails its CRC first and says nothing). */
+	while (first < t->fm.n && t->fm.v[first] == first)
+		first++;
+	if (first < eod_of(t)) {
+		uint64_t pos = t->pos;
+		struct tape_stats st = t->st;
+
+		t->pos = first;
+		r = tape_read(t, NULL, 0, &len, &kind);
+		t->pos = pos;
+		t->st = st; /* a check, not a read the host made */
+		if (r == -EBADMSG && t->rest_tag_failed) {
+			trest_free(t->rest);
+			t->rest = was;
+			return -EKEYREJECTED;
+		}
+	}
+	trest_free(was);
+	return 0;
+}
+
+bool tape_has_data_key(const struct tape *t)
+{
+	return t->rest != NULL;
+}
+
 int tape_peek(struct tape *t, struct tape_next *n)
 {
 	uint8_t b[REC_HDR_LEN + ENV_FIXED + TAPE_AKAD_MAX + TAPE_UKAD_MAX];
@@ -1651,6 +1798,37 @@ int tape_peek(struct tape *t, struct tape_next *n)
 		return -EBADMSG;
 	if (!(h.flags & REC_ENCRYPTED))
 		return 0;
+	if (h.flags & REC_AT_REST) {
+		/* The drive's envelope is inside encryption at rest: open the
+		 * whole record (checked by its CRC and its tag) to see it. */
+		uint32_t inner = h.stored - TAPE_AT_REST_OVERHEAD;
+
+		if (!t->rest)
+			return -EACCES;
+		if (end - off != REC_HDR_LEN + (uint64_t)h.stored)
+			return -EBADMSG;
+		r = scratch(&t->cbuf);
+		if (r < 0)
+			return r;
+		iov = (struct iovec){t->cbuf, h.stored};
+		r = preadv_all(fd, &iov, 1, off + REC_HDR_LEN);
+		if (r < 0)
+			return r;
+		if (crc32c(t->cbuf, h.stored) != h.crc ||
+		    trest_open(t->rest, b, t->cbuf, h.stored, t->cbuf + REST_NONCE) < 0)
+			return -EBADMSG;
+		r = tcrypt_parse(t->cbuf + REST_NONCE, inner, inner, &e);
+		if (r == 0) {
+			n->encrypted = true;
+			n->key_matches = tcrypt_key_matches(t->cipher, e.kcv);
+			n->akad_len = e.alen;
+			n->ukad_len = e.ulen;
+			memcpy(n->akad, e.akad, e.alen);
+			memcpy(n->ukad, e.ukad, e.ulen);
+		}
+		OPENSSL_cleanse(t->cbuf + REST_NONCE, inner);
+		return r < 0 ? -EBADMSG : 0;
+	}
 	if (tcrypt_parse(b + REC_HDR_LEN, (uint32_t)(want - REC_HDR_LEN), h.stored, &e) < 0)
 		return -EBADMSG;
 	n->encrypted = true;

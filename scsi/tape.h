@@ -66,6 +66,7 @@ struct tape_info {
 	uint64_t load_count;
 	bool write_protect; /* the cartridge's write-protect tab */
 	bool worm;	    /* write once, read many: data is only ever appended */
+	bool at_rest;	    /* records encrypted at rest under a data key (below) */
 	uint64_t created;   /* seconds since the epoch */
 };
 
@@ -328,6 +329,30 @@ struct tape_next {
 };
 int tape_peek(struct tape *t, struct tape_next *n);
 
+/*
+ * Library encryption at rest (docs/design.md, "Encryption of cartridges
+ * at rest"; docs/medium-format.md, "Records encrypted at rest"): a
+ * cartridge formatted with tape_info.at_rest stores every block's payload
+ * (what compression and drive encryption left) as nonce || AES-256-GCM
+ * ciphertext || tag under its own 256-bit data key, which the library
+ * holds wrapped and hands the medium after tape_open. The mark is in the
+ * manifest, so a reader that predates it refuses the cartridge. Headers,
+ * filemarks, the index and the manifest stay clear: positioning, the
+ * record checks of tape_records_verify and tape_repair need no key.
+ *
+ * tape_set_data_key() installs the key (copied; wiped at tape_close) and
+ * checks it against the tape's first block when there is one: 0,
+ * -EKEYREJECTED when that block does not open under it (another tape's
+ * key), -EINVAL on a cartridge not formatted at rest. Until a key is
+ * installed, tape_read of a block and every write (tape_write,
+ * tape_write_filemarks, tape_erase) of an at-rest cartridge return
+ * -EACCES and change nothing. A block whose tag fails reads as -EBADMSG,
+ * never as data, as does a block stored clear on an at-rest cartridge.
+ */
+#define TAPE_AT_REST_OVERHEAD 28u /* nonce (12) and tag (16) per block */
+int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN]);
+bool tape_has_data_key(const struct tape *t);
+
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);
 enum tape_compression tape_get_compression(const struct tape *t);
@@ -376,8 +401,10 @@ int tape_set_attrs(struct tape *t, const struct tape_attr *a, size_t n);
  */
 
 /* The most bytes one record takes in a segment: its header, the largest
- * block and the envelope of an encrypted one. */
-#define TAPE_REC_MAX (TAPE_MAX_BLOCK + 32u + TAPE_CRYPT_OVERHEAD_MAX)
+ * block, the envelope of a drive-encrypted one and the nonce and tag of
+ * encryption at rest. */
+#define TAPE_STORED_MAX (TAPE_MAX_BLOCK + TAPE_CRYPT_OVERHEAD_MAX + TAPE_AT_REST_OVERHEAD)
+#define TAPE_REC_MAX	(32u + TAPE_STORED_MAX)
 
 /* One segment of a manifest, in tape order. */
 struct tape_manifest_seg {

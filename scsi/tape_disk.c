@@ -31,7 +31,8 @@
 /* ---- record header ------------------------------------------------------ */
 
 /*
- *  0 u32 magic      4 u8 type   5 u8 flags (compression, encrypted)   6 u16 reserved (0)
+ *  0 u32 magic      4 u8 type   5 u8 flags (compression, drive encrypted, encrypted
+ *                                  at rest)   6 u16 reserved (0)
  *  8 u64 object    16 u32 logical length     20 u32 stored length
  * 24 u32 CRC32C of the stored payload        28 u32 CRC32C of bytes 0..27
  */
@@ -62,23 +63,31 @@ int rec_decode(const uint8_t in[REC_HDR_LEN], struct rec_hdr *h)
 	if (in[6] || in[7] || (h->flags & ~REC_FLAGS))
 		return -EBADMSG;
 	switch (h->type) {
-	case REC_BLOCK:
-		if (h->len == 0 || h->len > TAPE_MAX_BLOCK || h->stored == 0)
+	case REC_BLOCK: {
+		/* What encryption at rest wraps is checked as any payload. */
+		uint32_t inner = h->stored;
+
+		if (h->flags & REC_AT_REST) {
+			if (inner <= TAPE_AT_REST_OVERHEAD)
+				return -EBADMSG;
+			inner -= TAPE_AT_REST_OVERHEAD;
+		}
+		if (h->len == 0 || h->len > TAPE_MAX_BLOCK || inner == 0)
 			return -EBADMSG;
 		if (h->flags & REC_ENCRYPTED) {
 			/* An envelope around the (compressed) data: its own
 			 * fields are checked by tcrypt_parse on read. */
-			if (h->stored < ENV_FIXED + ENV_TAG ||
-			    h->stored > h->len + TAPE_CRYPT_OVERHEAD_MAX)
+			if (inner < ENV_FIXED + ENV_TAG || inner > h->len + TAPE_CRYPT_OVERHEAD_MAX)
 				return -EBADMSG;
-		} else if (h->stored > h->len) {
+		} else if (inner > h->len) {
 			return -EBADMSG;
-		} else if ((h->flags & REC_COMP_MASK) == TAPE_COMP_NONE && h->stored != h->len) {
+		} else if ((h->flags & REC_COMP_MASK) == TAPE_COMP_NONE && inner != h->len) {
 			return -EBADMSG;
 		}
 		if ((h->flags & REC_COMP_MASK) > TAPE_COMP_ZSTD)
 			return -EBADMSG;
 		return 0;
+	}
 	case REC_FILEMARK:
 		if (h->len || h->stored || h->flags || h->crc)
 			return -EBADMSG;
@@ -209,7 +218,7 @@ int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 
 /*
  *   0 magic "VTLMAN01"   8 u32 version (1 or 2)  12 u32 flags (bit 0 write protect,
- *                                                  bit 1 WORM)
+ *                                                  bit 1 WORM, bit 2 at rest)
  *  16 u64 generation     24 u64 next segment id
  *  32 u32 media          36 u32 number of segments
  *  40 u64 capacity       48 u64 load count   56 u64 created
@@ -230,6 +239,7 @@ int read_file_at(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 #define MAN_SEG	       32u
 #define MAN_WP	       1u
 #define MAN_WORM       2u /* write once: readers before it refuse the manifest */
+#define MAN_AT_REST    4u /* encrypted at rest: the same, so none reads it as clear */
 
 /* Bytes of the host attribute section (version 2), 0 when there is none. */
 static size_t attr_section_len(const struct tape *t)
@@ -286,7 +296,8 @@ int manifest_commit(struct tape *t, const struct seg *segs, size_t nseg)
 		return -ENOMEM;
 	memcpy(buf, MAN_MAGIC, 8);
 	put_le32(buf + 8, alen ? MAN_VERSION_AT : MAN_VERSION);
-	put_le32(buf + 12, (t->info.write_protect ? MAN_WP : 0) | (t->info.worm ? MAN_WORM : 0));
+	put_le32(buf + 12, (t->info.write_protect ? MAN_WP : 0) | (t->info.worm ? MAN_WORM : 0) |
+			       (t->info.at_rest ? MAN_AT_REST : 0));
 	put_le64(buf + 16, t->generation + 1);
 	put_le64(buf + 24, t->next_id);
 	put_le32(buf + 32, (uint32_t)t->info.media);
@@ -389,7 +400,8 @@ int manifest_decode(struct tape *t, const uint8_t *buf, size_t len)
 		return -EPROTONOSUPPORT;
 	nseg = get_le32(buf + 36);
 	flags = get_le32(buf + 12);
-	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG || (flags & ~(MAN_WP | MAN_WORM)))
+	if (nseg == 0 || nseg > (len - MAN_HDR - 4) / MAN_SEG ||
+	    (flags & ~(MAN_WP | MAN_WORM | MAN_AT_REST)))
 		return -EBADMSG;
 	if (version == MAN_VERSION && len != MAN_HDR + nseg * MAN_SEG + 4)
 		return -EBADMSG;
@@ -401,6 +413,7 @@ int manifest_decode(struct tape *t, const uint8_t *buf, size_t len)
 	memset(&t->info, 0, sizeof(t->info));
 	t->info.write_protect = flags & MAN_WP;
 	t->info.worm = flags & MAN_WORM;
+	t->info.at_rest = flags & MAN_AT_REST;
 	t->generation = get_le64(buf + 16);
 	t->next_id = get_le64(buf + 24);
 	t->info.media = (enum tape_media)get_le32(buf + 32);

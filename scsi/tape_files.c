@@ -25,8 +25,9 @@
 
 #include "crc32c.h"
 
-_Static_assert(TAPE_REC_MAX == TAPE_MAX_BLOCK + REC_HDR_LEN + TAPE_CRYPT_OVERHEAD_MAX,
-	       "TAPE_REC_MAX is header + block + encryption envelope");
+_Static_assert(TAPE_REC_MAX ==
+		   TAPE_MAX_BLOCK + REC_HDR_LEN + TAPE_CRYPT_OVERHEAD_MAX + TAPE_AT_REST_OVERHEAD,
+	       "TAPE_REC_MAX is header + block + drive envelope + nonce and tag at rest");
 
 /* A manifest longer than this is not one (2^21 segments): refused before
  * it is read into memory. */

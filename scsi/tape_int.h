@@ -37,7 +37,8 @@
 #define REC_FILEMARK  2u
 #define REC_COMP_MASK 0x03u /* flags bits 0-1: enum tape_compression */
 #define REC_ENCRYPTED 0x04u /* flags bit 2: the payload is an encryption envelope */
-#define REC_FLAGS     (REC_COMP_MASK | REC_ENCRYPTED)
+#define REC_AT_REST   0x08u /* flags bit 3: the payload is encrypted at rest */
+#define REC_FLAGS     (REC_COMP_MASK | REC_ENCRYPTED | REC_AT_REST)
 
 struct rec_hdr {
 	uint8_t type;
@@ -92,6 +93,31 @@ int tcrypt_seal(struct tape_cipher *c, uint64_t obj, uint32_t len, uint8_t flags
  * -EKEYREJECTED or -EILSEQ (see tape.h). */
 int tcrypt_open(struct tape_cipher *c, uint64_t obj, uint32_t len, uint8_t flags,
 		const struct tcrypt_env *e, uint8_t *out);
+
+/*
+ * tape_crypt.c, encryption at rest (docs/medium-format.md, "Records
+ * encrypted at rest"): the stored payload of a record with REC_AT_REST is
+ *   0 nonce (12: a per-key random 64-bit prefix, a 32-bit counter)
+ *   12 AES-256-GCM ciphertext of the inner payload   end - 16 tag (16)
+ * with the record header's bytes 0..23 as additional authenticated data.
+ */
+#define REST_NONCE 12u
+#define REST_AAD   24u
+
+struct tape_rest;
+
+/* A data key's contexts (the key is copied; *r replaced, the old one
+ * wiped). */
+int trest_set(struct tape_rest **r, const uint8_t key[TAPE_KEY_LEN]);
+void trest_free(struct tape_rest *r);
+/* Encrypt n bytes of in into out (n + TAPE_AT_REST_OVERHEAD bytes). */
+int trest_seal(struct tape_rest *r, const uint8_t aad[REST_AAD], const uint8_t *in, uint32_t n,
+	       uint8_t *out);
+/* Decrypt a stored payload of `stored` bytes at in into out (stored -
+ * TAPE_AT_REST_OVERHEAD bytes; out may be in + REST_NONCE, in place).
+ * -EBADMSG when the tag fails (out is then wiped). */
+int trest_open(struct tape_rest *r, const uint8_t aad[REST_AAD], const uint8_t *in, uint32_t stored,
+	       uint8_t *out);
 
 /* Defaults. */
 #define TAPE_SEG_MAX_OBJ (1u << 20) /* records per segment: bounds index memory */
@@ -173,6 +199,8 @@ struct tape {
 	uint8_t *dbuf;		    /* decompression scratch for short reads */
 	uint8_t *ebuf;		    /* encryption output / decrypted payload scratch */
 	struct tape_cipher *cipher; /* keys of tape_set_crypto, NULL: none */
+	struct tape_rest *rest;	    /* data key of tape_set_data_key, NULL: none */
+	bool rest_tag_failed;	    /* the last tape_read's block failed its tag at rest */
 	void *zc, *zd;		    /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
 
 	struct tape_stats st;

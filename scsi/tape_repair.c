@@ -345,6 +345,9 @@ int tape_repair(const char *dir, const struct tape_info *hint, uint64_t min_gene
 		t.info.write_protect = hint->write_protect;
 		/* WORM is for life: either source saying so keeps it. */
 		t.info.worm = t.info.worm || hint->worm;
+		/* So is encryption at rest: a clear manifest over encrypted
+		 * records would only make them unreadable. */
+		t.info.at_rest = t.info.at_rest || hint->at_rest;
 	}
 	if (t.generation < min_generation)
 		t.generation = min_generation;

@@ -539,7 +539,7 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen)
 		char dir[PATH_MAX];
 		datadir_tape(lib->cfg.data_dir, e.tape.barcode, dir, sizeof(dir));
 		if (di >= 0)
-			ssc_insert(&lib->drives[di], dir);
+			lib_insert(lib, (size_t)di, e.tape.barcode, dir);
 		goto out;
 	}
 	smc_notify(&lib->changer, ASC_NOT_READY_TO_READY_CHANGE);
@@ -610,7 +610,7 @@ int lib_tape_delete(struct lib *lib, const char *barcode, bool force, bool bypas
 		char dir[PATH_MAX];
 		datadir_tape(lib->cfg.data_dir, barcode, dir, sizeof(dir));
 		if (di >= 0)
-			ssc_insert(&lib->drives[di], dir);
+			lib_insert(lib, (size_t)di, barcode, dir);
 		goto out;
 	}
 	/* After the commit: a crash before this leaves a DELETED tape's

@@ -38,6 +38,16 @@ int datadir_tape(const char *data_dir, const char *barcode, char *buf, size_t ca
 	return path_of(buf, cap, data_dir, "tapes", barcode);
 }
 
+int datadir_tape_key(const char *data_dir, const char *barcode, char *buf, size_t cap)
+{
+	char dir[4096];
+	int rc = datadir_tape(data_dir, barcode, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	int n = snprintf(buf, cap, "%s/KEY", dir);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 int datadir_store(const char *data_dir, char *buf, size_t cap)
 {
 	return path_of(buf, cap, data_dir, "store", NULL);

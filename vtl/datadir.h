@@ -22,6 +22,10 @@
 int datadir_catalog(const char *data_dir, char *buf, size_t cap);
 int datadir_tapes(const char *data_dir, char *buf, size_t cap);
 int datadir_tape(const char *data_dir, const char *barcode, char *buf, size_t cap);
+/* The wrapped data key kept beside a cartridge encrypted at rest:
+ * DATA_DIR/tapes/BARCODE/KEY (docs/design.md, "Encryption of cartridges
+ * at rest"). */
+int datadir_tape_key(const char *data_dir, const char *barcode, char *buf, size_t cap);
 int datadir_store(const char *data_dir, char *buf, size_t cap);
 int datadir_lock(const char *data_dir, char *buf, size_t cap);
 int datadir_socket(const char *data_dir, char *buf, size_t cap);

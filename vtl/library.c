@@ -43,7 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <openssl/crypto.h>
+
+#include "catalog/catalog_key.h"
 #include "datadir.h"
+#include "keys.h"
 #include "scsi/sense.h"
 #include "scsi/tape.h"
 #include "util/escape.h"
@@ -147,6 +152,65 @@ void lib_unlock(struct lib *lib)
 static void tape_dir(const struct lib *lib, const char *barcode, char *buf, size_t cap)
 {
 	datadir_tape(lib->cfg.data_dir, barcode, buf, cap);
+}
+
+int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
+{
+	struct cat_key_row row;
+	unsigned char dk[KEY_BYTES];
+	char named[KEY_ID_LEN + 1] = "";
+	int rc = cat_key_get(lib->cat, barcode, &row);
+	if (rc == -ENOENT) {
+		rc = ssc_insert(&lib->drives[i], dir);
+		if (rc == -ENOKEY)
+			lib_say(lib, 0,
+				"tape %s is encrypted at rest but the catalog holds no key for it; "
+				"rebuild the catalog with the master key configured "
+				"(vtlctl catalog rebuild)",
+				barcode);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	if (!lib->cfg.master) {
+		lib_say(lib, 0,
+			"tape %s is encrypted at rest and no master key is configured; set "
+			"[encryption] master_key_file or key_command and restart vtld",
+			barcode);
+		return -ENOKEY;
+	}
+	rc = key_unwrap(lib->cfg.master, barcode, row.wrapped, dk);
+	if (rc == -ENOKEY) {
+		key_wrapped_master(row.wrapped, named);
+		lib_say(lib, 0,
+			"tape %s: its data key is wrapped by master key %s, not by the configured "
+			"%s; configure that master key (as previous_key_file during a rotation)",
+			barcode, named, lib->cfg.master->id);
+	} else if (rc) {
+		lib_say(lib, 0,
+			"tape %s: its wrapped data key in the catalog does not open with master "
+			"key %s (altered, or another tape's)",
+			barcode, lib->cfg.master->id);
+		rc = -EKEYREJECTED;
+	}
+	if (!rc) {
+		rc = ssc_insert_keyed(&lib->drives[i], dir, dk);
+		if (rc == -EKEYREJECTED || rc == -EINVAL)
+			lib_say(lib, 0,
+				"tape %s: its cartridge %s does not match the data key the catalog "
+				"holds for it (%s)",
+				barcode, dir,
+				rc == -EINVAL ? "the cartridge is not encrypted at rest"
+					      : "its first block does not open under it");
+	}
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return rc;
+}
+
+/* Is rc a key's refusal (lib_insert), not damage to the medium? */
+static bool key_refused(int rc)
+{
+	return rc == -ENOKEY || rc == -EKEYREJECTED;
 }
 
 static uint64_t serial_hash(const char *s)
@@ -302,11 +366,11 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 		lib_refresh_used(lib, t->barcode);
 	}
 	if (dst_drive >= 0) {
-		rc = ssc_insert(&lib->drives[dst_drive], dir);
+		rc = lib_insert(lib, (size_t)dst_drive, t->barcode, dir);
 		/* A damaged manifest is rebuilt from the records, then the
 		 * load goes on (vtl/media.c). */
 		if (rc == -EBADMSG && media_repair(lib, t) == 1)
-			rc = ssc_insert(&lib->drives[dst_drive], dir);
+			rc = lib_insert(lib, (size_t)dst_drive, t->barcode, dir);
 		if (rc == -EBADMSG) {
 			/* Damaged beyond repair here: IRRECOVERABLE, which the
 			 * uploader answers with the store's copy if it has one. */
@@ -321,7 +385,7 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 		}
 		if (rc) {
 			if (src_drive >= 0)
-				ssc_insert(&lib->drives[src_drive], dir);
+				lib_insert(lib, (size_t)src_drive, t->barcode, dir);
 			why->key = SK_HARDWARE_ERROR;
 			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
 			return rc;
@@ -333,7 +397,7 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 		if (dst_drive >= 0)
 			ssc_remove(&lib->drives[dst_drive], true);
 		if (src_drive >= 0)
-			ssc_insert(&lib->drives[src_drive], dir);
+			lib_insert(lib, (size_t)src_drive, t->barcode, dir);
 		why->key = rc == -EBUSY ? SK_ILLEGAL_REQUEST : SK_HARDWARE_ERROR;
 		why->asc_ascq = rc == -EBUSY ? ASC_MEDIUM_DESTINATION_ELEMENT_FULL
 					     : ASC_INTERNAL_TARGET_FAILURE;
@@ -499,13 +563,73 @@ static bool format_leftovers(const char *dir)
 	return only;
 }
 
+/* Write text to path atomically and durably, mode 0600 (temp file, fsync,
+ * rename, fsync of the directory dir). */
+static int write_private(const char *dir, const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 8];
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	int rc = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	rc = fsync(dfd) < 0 ? -errno : 0;
+	close(dfd);
+	return rc;
+}
+
+/*
+ * The wrapped data key of a tape being created (docs/design.md, "Encryption
+ * of cartridges at rest"): the catalog's, or, with a master key, a new one
+ * committed to the catalog before the cartridge is formatted, so that a
+ * crash in between finds it at the next try. 0 and *wrapped set; -ENOENT:
+ * the tape is not to be encrypted (no key, no master key).
+ */
+static int creation_key(struct lib *lib, const char *barcode, struct cat_key_row *row)
+{
+	int rc = cat_key_get(lib->cat, barcode, row);
+	if (rc != -ENOENT || !lib->cfg.master)
+		return rc;
+	unsigned char dk[KEY_BYTES];
+	rc = key_data_new(dk);
+	if (!rc)
+		rc = key_wrap(lib->cfg.master, barcode, dk, row->wrapped);
+	OPENSSL_cleanse(dk, sizeof(dk));
+	if (!rc)
+		rc = cat_key_set(lib->cat, barcode, row->wrapped, lib->cfg.master->id);
+	return rc ? (rc == -ENOENT ? -EIO : rc) : 0;
+}
+
 int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], keyfile[PATH_MAX];
 	struct tape_info info;
+	struct cat_key_row row;
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
 	if (media_info_of(t, &info))
 		return -EINVAL;
+	int krc = creation_key(lib, t->barcode, &row);
+	if (krc && krc != -ENOENT)
+		return krc;
+	info.at_rest = krc == 0;
+	if (info.at_rest &&
+	    datadir_tape_key(lib->cfg.data_dir, t->barcode, keyfile, sizeof(keyfile)))
+		return -ENAMETOOLONG;
 	/* A cartridge already there is somebody's data, whatever the
 	 * catalog says: never formatted over. The one exception is the
 	 * blank this very tape got from a format that finished just before
@@ -513,12 +637,15 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	int rc = tape_probe(dir);
 	if (rc == 1) {
 		struct tape *blank;
-		bool ours = false;
 		if (tape_open(dir, &blank) == 0) {
-			ours = strcmp(tape_get_info(blank)->barcode, t->barcode) == 0 &&
-			       tape_eod(blank) == 0 && t->state == CAT_CREATING;
+			bool ours = strcmp(tape_get_info(blank)->barcode, t->barcode) == 0 &&
+				    tape_eod(blank) == 0 && t->state == CAT_CREATING &&
+				    tape_get_info(blank)->at_rest == info.at_rest;
 			tape_close(blank);
-			return ours ? 0 : -EEXIST;
+			if (!ours)
+				return -EEXIST;
+			/* The KEY file may be what the crash left out. */
+			return info.at_rest ? write_private(dir, keyfile, row.wrapped) : 0;
 		}
 		/* A format without fsync cut by a power loss (tape_format_nosync)
 		 * can leave a manifest that does not read; a tape still
@@ -532,6 +659,8 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 		rc = datadir_rm_rf(dir);
 	if (!rc)
 		rc = sync ? tape_format(dir, &info) : tape_format_nosync(dir, &info);
+	if (!rc && info.at_rest)
+		rc = write_private(dir, keyfile, row.wrapped);
 	return rc;
 }
 
@@ -649,7 +778,10 @@ static void load_drives(struct lib *lib)
 			continue;
 		char dir[PATH_MAX];
 		tape_dir(lib, e.tape.barcode, dir, sizeof(dir));
-		if (ssc_insert(&lib->drives[i], dir) &&
+		int rc = lib_insert(lib, i, e.tape.barcode, dir);
+		/* A key refused is said (lib_insert), not damage: the tape
+		 * loads once the right master key is configured. */
+		if (rc && !key_refused(rc) &&
 		    lc_apply(lib->cat, &e.tape, LC_MEDIUM_LOST, NULL, 0,
 			     "recovery: the medium cannot be opened", NULL, 0) == 0)
 			lib_say(lib, 0,
@@ -886,7 +1018,7 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
 		/* The drive it is in has been empty since its load failed. */
 		char dir[PATH_MAX];
 		tape_dir(lib, barcode, dir, sizeof(dir));
-		rc = ssc_insert(&lib->drives[d], dir);
+		rc = lib_insert(lib, (size_t)d, barcode, dir);
 	}
 	if (!rc) {
 		facts.was = media_state_before(lib, &t);

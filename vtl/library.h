@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+
+struct key_master;
 #include "lifecycle.h"
 #include "scsi/personality.h"
 #include "scsi/ssc.h"
@@ -85,6 +87,13 @@ struct lib_config {
 	 * negative errno when it cannot tell. NULL: not asked. */
 	int (*store_holds_tapes)(void *arg, char *found, size_t cap);
 	void *store_arg;
+	/* Encryption at rest (docs/design.md, "Encryption of cartridges at
+	 * rest"): with a master key, every tape created from now on gets a
+	 * random data key of its own, kept wrapped by it in the catalog and
+	 * the cartridge's KEY file, and its cartridge is formatted encrypted
+	 * at rest; a load unwraps the key of a tape that has one. NULL: no
+	 * new tape is encrypted, and a tape that has a key does not load. */
+	const struct key_master *master;
 };
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */

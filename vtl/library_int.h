@@ -62,6 +62,14 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync);
 /* Make every medium formatted with sync = false durable (syncfs of the
  * file system of DATA_DIR/tapes); before the catalog records any. */
 int lib_sync_media(struct lib *lib);
+/*
+ * Put the cartridge of tape `barcode` (its directory dir) in drive i: with
+ * its data key, unwrapped by the master key, when the catalog holds one.
+ * ssc_insert's errors, and -ENOKEY (no master key configured, or the wrap
+ * names another one) or -EKEYREJECTED (the wrap or the key does not open),
+ * each said through lib_say with the tape and the fix.
+ */
+int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir);
 
 /*
  * The one move of a cartridge between two elements: the drive coupling

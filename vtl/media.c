@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catalog/catalog_key.h"
 #include "catalog/catalog_upl.h"
 #include "datadir.h"
 #include "scsi/tape.h"
@@ -62,6 +63,10 @@ int media_repair(struct lib *lib, const struct cat_tape *t)
 	lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
 	/* An unknown media name leaves LTO-8: the records hold the data. */
 	media_info_of(t, &hint);
+	/* A tape with a data key is encrypted at rest, whatever is left of
+	 * its manifests. */
+	struct cat_key_row key;
+	hint.at_rest = cat_key_get(lib_catalog(lib), t->barcode, &key) == 0;
 	/* Above the store's generation, so that the uploader sends it. */
 	cat_upl_tape_get(lib_catalog(lib), t->barcode, &gen, sstate, sizeof(sstate));
 	int rc = tape_repair(dir, &hint, gen, &rep);

@@ -11,7 +11,8 @@ FUZZ_TARGETS = \
 	tests/fuzz/fuzz_config \
 	tests/fuzz/fuzz_s3_xml \
 	tests/fuzz/fuzz_s3_response \
-	tests/fuzz/fuzz_tape
+	tests/fuzz/fuzz_tape \
+	tests/fuzz/fuzz_tape_rest
 
 EXTRA_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += scripts/fuzz.sh tests/fuzz/make_corpus.py tests/fuzz/corpus tests/fuzz/dict
@@ -66,6 +67,12 @@ tests_fuzz_fuzz_tape_SOURCES = tests/fuzz/fuzz_tape.c $(FUZZ_UTIL)
 tests_fuzz_fuzz_tape_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_tape_LDFLAGS = $(FUZZ_LINK)
 tests_fuzz_fuzz_tape_LDADD = $(VTL_LIBS) -lpthread
+
+# The same on a cartridge encrypted at rest, its data key installed.
+tests_fuzz_fuzz_tape_rest_SOURCES = tests/fuzz/fuzz_tape.c $(FUZZ_UTIL)
+tests_fuzz_fuzz_tape_rest_CFLAGS = $(FUZZ_CFLAGS) -DFUZZ_AT_REST
+tests_fuzz_fuzz_tape_rest_LDFLAGS = $(FUZZ_LINK)
+tests_fuzz_fuzz_tape_rest_LDADD = $(VTL_LIBS) -lpthread
 
 fuzz-programs: $(FUZZ_TARGETS)
 

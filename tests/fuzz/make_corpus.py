@@ -657,7 +657,7 @@ def s3_seeds():
 match the signature you provided.</Message><RequestId>1</RequestId></Error>"""))
 
 
-# ---- Damaged media (fuzz_tape) -----------------------------------------------
+# ---- Damaged media (fuzz_tape, fuzz_tape_rest) ------------------------------
 
 def tape_edit(what, file_index, offset, extra=b""):
     return bytes([what, file_index]) + struct.pack(">I", offset) + extra
@@ -667,15 +667,17 @@ def tape_seeds():
     steer = bytes([0xFF]) + b"".join(bytes([op]) + struct.pack(">I", v)
                                      for op, v in [(0, 7), (1, 3), (2, 0xFFFFFFFF),
                                                    (3, 40000), (4, 0), (5, 0), (6, 101)])
-    write("tape", "intact", steer)
-    # Files in name order: MANIFEST first, then seg-<id>.dat and .idx.
-    write("tape", "manifest-bit", tape_edit(0, 0, 40, b"\x10") + steer)
-    write("tape", "torn-tail", tape_edit(2, 9, 2000) + steer)
-    write("tape", "lost-index", tape_edit(3, 2, 0) + steer)
-    write("tape", "garbage-record", tape_edit(1, 3, 64, bytes([8]) + b"\xff" * 8) + steer)
-    write("tape", "appended", tape_edit(4, 5, 0, bytes([32]) + bytes(range(32))) + steer)
-    write("tape", "length-field", tape_edit(5, 1, 8, struct.pack(">I", 0x7FFFFFF0)) + steer)
-
+    # The same damage to a clear cartridge (fuzz_tape) and to one encrypted
+    # at rest (fuzz_tape_rest): their files have the same names.
+    for target in ("tape", "tape_rest"):
+        write(target, "intact", steer)
+        # Files in name order: MANIFEST first, then seg-<id>.dat and .idx.
+        write(target, "manifest-bit", tape_edit(0, 0, 40, b"\x10") + steer)
+        write(target, "torn-tail", tape_edit(2, 9, 2000) + steer)
+        write(target, "lost-index", tape_edit(3, 2, 0) + steer)
+        write(target, "garbage-record", tape_edit(1, 3, 64, bytes([8]) + b"\xff" * 8) + steer)
+        write(target, "appended", tape_edit(4, 5, 0, bytes([32]) + bytes(range(32))) + steer)
+        write(target, "length-field", tape_edit(5, 1, 8, struct.pack(">I", 0x7FFFFFF0)) + steer)
 
 if __name__ == "__main__":
     iscsi_seeds()

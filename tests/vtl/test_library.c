@@ -1417,3 +1417,197 @@ Test(personality, barcode_reader_is_reported_where_each_layout_has_it)
 	for (int b = 36; b < 56; b++)
 		cr_assert_eq(t.buf[b], 0, "drive byte %d", b);
 }
+
+/* ---- Encryption at rest (docs/design.md, "Encryption of cartridges at
+ * rest"): a library with a master key ------------------------------------ */
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "catalog/catalog_key.h"
+#include "vtl/keys.h"
+
+#include <openssl/crypto.h>
+
+static struct key_master master, other_master;
+static const char clear_text[] = "what the library stores only encrypted, a line of a backup";
+
+static void setup_at_rest(void)
+{
+	unsigned char k[KEY_BYTES];
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (unsigned char)(0x5a ^ (i * 29));
+	cr_assert_eq(key_master_set(&master, k), 0);
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (unsigned char)(0xa5 ^ (i * 7));
+	cr_assert_eq(key_master_set(&other_master, k), 0);
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	T.cfg.master = &master;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open: %s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+}
+
+static void teardown_at_rest(void)
+{
+	tlib_stop(&T);
+	key_master_wipe(&master);
+	key_master_wipe(&other_master);
+}
+
+TestSuite(lib_at_rest, .init = setup_at_rest, .fini = teardown_at_rest);
+
+static void reopen_with(const struct key_master *m)
+{
+	lib_close(T.lib);
+	T.lib = NULL;
+	T.cfg.master = m;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open: %s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+	cdb_drain_ua(lib_drive(T.lib, 0), N1);
+}
+
+static bool file_holds(const char *path, const void *needle, size_t m)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	static uint8_t buf[16 << 20];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return memmem(buf, n, needle, m) != NULL;
+}
+
+/* Does any file under dir (recursively) hold these bytes? */
+static bool tree_holds(const char *dir, const void *needle, size_t m)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char path[1024];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) < 0)
+			continue;
+		found = S_ISDIR(sb.st_mode) ? tree_holds(path, needle, m)
+					    : S_ISREG(sb.st_mode) && file_holds(path, needle, m);
+	}
+	closedir(d);
+	return found;
+}
+
+static void write_through_drive(void)
+{
+	struct tcmd t;
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	cdb_drain_ua(drv, N1);
+	uint8_t w[6] = {WRITE_6, 0, 0, 0, sizeof(clear_text)};
+	tcmd_init(&t, N1, w, 6, 0);
+	t.c.out = (const uint8_t *)clear_text;
+	t.c.out_len = sizeof(clear_text);
+	spc_dispatch(drv, &t.c);
+	cr_assert_eq(t.c.status, SAM_STAT_GOOD);
+	uint8_t fm[6] = {WRITE_FILEMARKS_6, 0, 0, 0, 1};
+	cr_assert_eq(run(drv, &t, N1, fm, 6, 0), 0);
+}
+
+static void read_back(void)
+{
+	struct tcmd t;
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	cdb_drain_ua(drv, N1);
+	uint8_t rw[6] = {REWIND};
+	cr_assert_eq(run(drv, &t, N1, rw, 6, 0), 0);
+	uint8_t r[6] = {READ_6, 0x02, 0, 0, 255};
+	cr_assert_eq(run(drv, &t, N1, r, 6, 255), 0);
+	cr_assert_eq(t.c.in_len, sizeof(clear_text));
+	cr_assert_str_eq((char *)t.buf, clear_text);
+}
+
+Test(lib_at_rest, a_new_tape_is_encrypted_and_its_key_kept_wrapped)
+{
+	struct tcmd t;
+	char tapes[600], key_path[700];
+	add_tape("ENCR01L8");
+	struct cat_key_row row;
+	cr_assert_eq(cat_key_get(lib_catalog(T.lib), "ENCR01L8", &row), 0);
+	cr_assert_str_eq(row.master_id, master.id);
+	unsigned char dk[KEY_BYTES];
+	cr_assert_eq(key_unwrap(&master, "ENCR01L8", row.wrapped, dk), 0);
+
+	/* The cartridge's KEY file: the same wrap, private. */
+	snprintf(key_path, sizeof(key_path), "%s/data/tapes/ENCR01L8/KEY", T.dir);
+	struct stat sb;
+	cr_assert_eq(stat(key_path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600);
+	cr_assert(file_holds(key_path, row.wrapped, strlen(row.wrapped)));
+
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	write_through_drive();
+	read_back();
+	cr_assert_eq(unload_drive(lib_drive(T.lib, 0), &t, N1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT1), 0);
+
+	/* Neither the plaintext nor a key anywhere in the data directory
+	 * (catalog, cartridge, KEY file). */
+	snprintf(tapes, sizeof(tapes), "%s/data", T.dir);
+	cr_assert_not(tree_holds(tapes, clear_text, 16), "plaintext in the data directory");
+	cr_assert_not(tree_holds(tapes, dk, 8), "the data key in the data directory");
+	cr_assert_not(tree_holds(tapes, master.key, 8), "the master key in the data directory");
+	OPENSSL_cleanse(dk, sizeof(dk));
+
+	/* Reopened with the master key: it loads and reads. */
+	reopen_with(&master);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	read_back();
+}
+
+Test(lib_at_rest, without_the_master_key_it_does_not_load_and_is_not_lost)
+{
+	struct tcmd t;
+	add_tape("ENCR02L8");
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	write_through_drive();
+
+	/* Restarted without a master key, the cartridge in the drive stays
+	 * out of it, said as a key's refusal, never IRRECOVERABLE. */
+	reopen_with(NULL);
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 0)), SSC_EMPTY);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ENCR02L8", &tp), 0);
+	cr_assert_neq(tp.state, CAT_IRRECOVERABLE);
+
+	/* Another master key: the same. */
+	reopen_with(&other_master);
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 0)), SSC_EMPTY);
+	cr_assert_eq(lib_tape_get(T.lib, "ENCR02L8", &tp), 0);
+	cr_assert_neq(tp.state, CAT_IRRECOVERABLE);
+
+	/* The right one: it loads again, the data reads. */
+	reopen_with(&master);
+	cr_assert_eq(ssc_state(lib_drive(T.lib, 0)), SSC_LOADED);
+	read_back();
+}
+
+Test(lib_at_rest, tapes_made_before_the_master_key_stay_clear_and_load)
+{
+	struct tcmd t;
+	reopen_with(NULL);
+	add_tape("CLEAR1L8");
+	struct cat_key_row row;
+	cr_assert_eq(cat_key_get(lib_catalog(T.lib), "CLEAR1L8", &row), -ENOENT);
+	reopen_with(&master);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	write_through_drive();
+	read_back();
+	char tapes[600];
+	snprintf(tapes, sizeof(tapes), "%s/data/tapes/CLEAR1L8", T.dir);
+	cr_assert(tree_holds(tapes, clear_text, 16), "a clear tape is stored as written");
+}

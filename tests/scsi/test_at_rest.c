@@ -1,0 +1,742 @@
+/*
+ * test_at_rest.c - library encryption of cartridges at rest (flags bit 3
+ * of a record, docs/medium-format.md "Records encrypted at rest"): on the
+ * medium (tape_set_data_key, what is stored, what is refused without the
+ * key or with another one, altered and misplaced records, old clear
+ * cartridges) and at CDB level through a real drive (ssc_insert_keyed,
+ * READ, WRITE, SPACE, LOCATE, READ POSITION, and drive encryption on top).
+ * After writing, every file of the cartridge is searched for the data key
+ * and the plaintext.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scsi/be.h"
+#include "scsi/crc32c.h"
+#include "scsi/sense.h"
+#include "scsi/ssc.h"
+#include "scsi/tape.h"
+#include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
+
+#define N1 1
+
+static char root[PATH_MAX];
+static char tapedir[PATH_MAX + 16];
+
+static const uint8_t dkey[32] = {0x3c, 0x91, 0x0e, 0x77, 0xd2, 0x48, 0xa1, 0x5f, 0x26, 0xb9, 0xc4,
+				 0x13, 0x8a, 0x6d, 0xf0, 0x29, 0x57, 0xe3, 0x02, 0xbe, 0x74, 0x1a,
+				 0xcd, 0x98, 0x45, 0x3f, 0x60, 0xdb, 0x81, 0x0c, 0xa6, 0xe5};
+static const uint8_t other[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+				  0xcc, 0xdd, 0xee, 0xff, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67,
+				  0x78, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf1, 0x02};
+static const uint8_t drive_key[32] = {
+    0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0,
+    0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef, 0xf0};
+
+static const char secret[] = "a backup's bytes that the object store must never see in clear";
+
+/* ---- helpers ---- */
+
+static void format(const char *barcode, bool at_rest)
+{
+	struct tape_info info;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.barcode, sizeof(info.barcode), "%s", barcode);
+	snprintf(info.serial, sizeof(info.serial), "MSN%s", barcode);
+	info.media = TAPE_LTO6;
+	info.created = 1700000000;
+	info.at_rest = at_rest;
+	snprintf(tapedir, sizeof(tapedir), "%s/%s", root, barcode);
+	cr_assert_eq(tape_format(tapedir, &info), 0);
+}
+
+static void setup(void)
+{
+	tmpdir_make(root, sizeof(root), "atrest");
+}
+
+static void teardown(void)
+{
+	tmpdir_remove(root);
+}
+
+static struct tape *open_tape(const uint8_t *key)
+{
+	struct tape *t;
+
+	cr_assert_eq(tape_open(tapedir, &t), 0);
+	if (key)
+		cr_assert_eq(tape_set_data_key(t, key), 0);
+	return t;
+}
+
+/* The record contents: text with the secret repeated (compressible), or
+ * random-looking bytes seeded by n with the secret at its start. */
+static void fill(uint8_t *buf, size_t len, unsigned n, bool compressible)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull * (n + 1);
+
+	for (size_t i = 0; i < len; i++) {
+		if (compressible) {
+			buf[i] = (uint8_t)secret[i % (sizeof(secret) - 1)];
+		} else {
+			s ^= s << 13;
+			s ^= s >> 7;
+			s ^= s << 17;
+			buf[i] = (uint8_t)s;
+		}
+	}
+	if (len >= sizeof(secret) - 1)
+		memcpy(buf, secret, sizeof(secret) - 1);
+}
+
+static bool memmem_found(const uint8_t *hay, size_t n, const void *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return true;
+	return false;
+}
+
+/* Does any file of the cartridge's directory hold these bytes? */
+static bool medium_holds(const void *needle, size_t m)
+{
+	DIR *d = opendir(tapedir);
+	struct dirent *de;
+	bool found = false;
+
+	cr_assert_not_null(d);
+	while (!found && (de = readdir(d))) {
+		char path[PATH_MAX + 300];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", tapedir, de->d_name);
+		if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		uint8_t *buf = malloc((size_t)sb.st_size + 1);
+		FILE *f = fopen(path, "rb");
+		cr_assert(buf && f);
+		size_t n = fread(buf, 1, (size_t)sb.st_size, f);
+		fclose(f);
+		found = memmem_found(buf, n, needle, m);
+		free(buf);
+	}
+	closedir(d);
+	return found;
+}
+
+static uint8_t *slurp(const char *name, size_t *len)
+{
+	char path[PATH_MAX + 64];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", tapedir, name);
+	cr_assert_eq(stat(path, &sb), 0);
+	uint8_t *buf = malloc((size_t)sb.st_size + 1);
+	FILE *f = fopen(path, "rb");
+	cr_assert(buf && f);
+	*len = fread(buf, 1, (size_t)sb.st_size, f);
+	fclose(f);
+	return buf;
+}
+
+/* Change a byte of the first record's stored payload and make its CRCs
+ * whole again: damage no CRC catches, as someone with the store's
+ * credentials could make. */
+static void tamper_record(uint64_t at_off, size_t at)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	uint8_t h[32], p[4096];
+	cr_assert_eq(pread(fd, h, 32, (off_t)at_off), 32);
+	uint32_t stored = get_le32(h + 20);
+	cr_assert_leq(stored, sizeof(p));
+	cr_assert_eq(pread(fd, p, stored, (off_t)at_off + 32), (ssize_t)stored);
+	p[at] ^= 0x01;
+	put_le32(h + 24, crc32c(p, stored));
+	put_le32(h + 28, crc32c(h, 28));
+	cr_assert_eq(pwrite(fd, h, 32, (off_t)at_off), 32);
+	cr_assert_eq(pwrite(fd, p, stored, (off_t)at_off + 32), (ssize_t)stored);
+	close(fd);
+}
+
+/* ---- the medium ---- */
+
+TestSuite(tape_at_rest, .init = setup, .fini = teardown);
+
+Test(tape_at_rest, blocks_read_back_and_nothing_reaches_the_disk_in_clear)
+{
+	static uint8_t w[TAPE_MAX_BLOCK], r[TAPE_MAX_BLOCK];
+	const uint32_t sizes[] = {1, 80, 4096, 65536, 262144, TAPE_MAX_BLOCK};
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+
+	format("REST01L6", true);
+	t = open_tape(dkey);
+	cr_assert(tape_get_info(t)->at_rest);
+	cr_assert(tape_has_data_key(t));
+	/* Clear, then compressed (compress, then encrypt at rest). */
+	for (int comp = 0; comp < 2; comp++) {
+		tape_set_compression(t, comp ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
+		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			fill(w, sizes[i], i, i % 2 == 0);
+			cr_assert_eq(tape_write(t, w, sizes[i]), 0);
+		}
+		cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	}
+	cr_assert_eq(tape_close(t), 0);
+
+	cr_assert_not(medium_holds(secret, 16), "plaintext is on the medium");
+	cr_assert_not(medium_holds(dkey, 8), "the data key is on the medium");
+
+	t = open_tape(dkey);
+	for (int comp = 0; comp < 2; comp++) {
+		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			fill(w, sizes[i], i, i % 2 == 0);
+			memset(r, 0, sizes[i]);
+			cr_assert_eq(tape_read(t, r, TAPE_MAX_BLOCK, &len, &kind), 0);
+			cr_assert_eq(kind, TAPE_BLOCK);
+			cr_assert_eq(len, sizes[i]);
+			cr_assert_eq(memcmp(w, r, len), 0, "block %u of pass %d", i, comp);
+		}
+		cr_assert_eq(tape_read(t, r, TAPE_MAX_BLOCK, &len, &kind), 0);
+		cr_assert_eq(kind, TAPE_FILEMARK);
+	}
+	/* A short read (SILI) of an encrypted block returns its start. */
+	cr_assert_eq(tape_locate(t, 3), 0);
+	fill(w, sizes[3], 3, false);
+	cr_assert_eq(tape_read(t, r, 100, &len, &kind), 0);
+	cr_assert_eq(len, sizes[3]);
+	cr_assert_eq(memcmp(w, r, 100), 0);
+	/* The stored bytes include the 28 of nonce and tag. */
+	struct tape_stats st;
+	tape_get_stats(t, &st);
+	cr_assert_geq(st.bytes_read_stored, 28u * 13);
+	cr_assert_eq(tape_close(t), 0);
+
+	/* The key-less checks the uploader and the cache make still pass. */
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	cr_assert_eq(tape_records_verify(seg, n), 0);
+	free(seg);
+}
+
+Test(tape_at_rest, largest_record_is_tape_rec_max)
+{
+	static uint8_t w[TAPE_MAX_BLOCK];
+	struct tape_key k;
+	struct tape *t;
+	size_t n;
+
+	format("REST02L6", true);
+	t = open_tape(dkey);
+	memset(&k, 0, sizeof(k));
+	memcpy(k.key, drive_key, sizeof(k.key));
+	k.ukad_len = TAPE_UKAD_MAX;
+	k.akad_len = TAPE_AKAD_MAX;
+	cr_assert_eq(tape_set_crypto(t, &k, NULL, TAPE_DECRYPT_OFF), 0);
+	fill(w, TAPE_MAX_BLOCK, 9, false);
+	cr_assert_eq(tape_write(t, w, TAPE_MAX_BLOCK), 0);
+	cr_assert_eq(tape_close(t), 0);
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	cr_assert_eq(n, TAPE_REC_MAX);
+	cr_assert_eq(tape_records_verify(seg, n), 0);
+	free(seg);
+}
+
+Test(tape_at_rest, without_its_key_nothing_is_read_or_written)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+	int64_t done;
+	enum tape_obj stop;
+
+	format("REST03L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	t = open_tape(NULL);
+	cr_assert_not(tape_has_data_key(t));
+	uint64_t gen_eod = tape_eod(t);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EACCES);
+	cr_assert_eq(tape_pos(t), 0, "a refused read does not move");
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), -EACCES);
+	cr_assert_eq(tape_write_filemarks(t, 1), -EACCES);
+	cr_assert_eq(tape_erase(t), -EACCES);
+	cr_assert_eq(tape_eod(t), gen_eod, "nothing was discarded");
+	/* Positioning needs no key: headers and filemarks are clear. */
+	cr_assert_eq(tape_space_filemarks(t, 1, &done, &stop), 0);
+	cr_assert_eq(tape_pos(t), 2);
+	cr_assert_eq(tape_locate(t, 1), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+	cr_assert_eq(kind, TAPE_FILEMARK);
+	cr_assert_eq(tape_space_blocks(t, 1, &done, &stop), 0);
+	cr_assert_eq(tape_pos(t), 3);
+
+	/* Another key is rejected and leaves the tape without one. */
+	cr_assert_eq(tape_set_data_key(t, other), -EKEYREJECTED);
+	cr_assert_not(tape_has_data_key(t));
+	cr_assert_eq(tape_locate(t, 0), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EACCES);
+	struct tape_stats st;
+	tape_get_stats(t, &st);
+	cr_assert_eq(st.crc_errors, 0, "a rejected key is not a medium error");
+	/* The right one reads. */
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+	cr_assert_eq(len, sizeof(secret));
+	cr_assert_str_eq((char *)buf, secret);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, a_blank_tape_takes_any_key_and_a_clear_one_none)
+{
+	struct tape *t;
+
+	format("REST04L6", true);
+	t = open_tape(NULL);
+	cr_assert_eq(tape_set_data_key(t, other), 0, "nothing written yet to check it on");
+	cr_assert_eq(tape_close(t), 0);
+
+	format("PLAIN1L6", false);
+	t = open_tape(NULL);
+	cr_assert_not(tape_get_info(t)->at_rest);
+	cr_assert_eq(tape_set_data_key(t, dkey), -EINVAL);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, clear_cartridges_read_as_before)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+	size_t n;
+
+	format("PLAIN2L6", false);
+	t = open_tape(NULL);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	/* Byte for byte what it was: a header, then the data as written. */
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	cr_assert_eq(n, 32 + sizeof(secret));
+	cr_assert_eq(seg[5], 0, "no flag");
+	cr_assert_eq(memcmp(seg + 32, secret, sizeof(secret)), 0);
+	free(seg);
+	t = open_tape(NULL);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+	cr_assert_str_eq((char *)buf, secret);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, altered_or_moved_records_never_read_as_data)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+	size_t n;
+
+	format("REST05L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint32_t rec = 32 + get_le32(seg + 20);
+	cr_assert_eq(seg[5], 0x08, "flag bit 3");
+	cr_assert_eq(get_le32(seg + 20), sizeof(secret) + 28);
+	cr_assert_eq(n, 3u * rec);
+	/* Nonces differ from record to record. */
+	cr_assert_neq(memcmp(seg + 32, seg + rec + 32, 12), 0);
+	free(seg);
+
+	/* A ciphertext byte changed, CRCs made whole: the tag fails. */
+	tamper_record(0, 12 + 3);
+	/* Record 2's header made to say it is record 1 (its CRCs whole): the
+	 * AAD binds a record to its place. Rewrite record 1 with record 2's
+	 * payload and header, object number changed. */
+	{
+		char path[PATH_MAX + 64];
+		uint8_t h[32], p[256];
+
+		snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+		int fd = open(path, O_RDWR);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pread(fd, h, 32, 2 * rec), 32);
+		cr_assert_eq(pread(fd, p, rec - 32, 2 * rec + 32), (ssize_t)(rec - 32));
+		put_le64(h + 8, 1);
+		put_le32(h + 28, crc32c(h, 28));
+		cr_assert_eq(pwrite(fd, h, 32, rec), 32);
+		cr_assert_eq(pwrite(fd, p, rec - 32, rec + 32), (ssize_t)(rec - 32));
+		close(fd);
+	}
+	t = open_tape(NULL);
+	/* The first block fails its tag: the check of the key cannot tell
+	 * that from another key, and refuses. */
+	cr_assert_eq(tape_set_data_key(t, dkey), -EKEYREJECTED);
+	cr_assert_eq(tape_close(t), 0);
+
+	/* Put the key on through a tape whose first block is sound: make
+	 * record 0 a good one again by reopening and re-tampering back. */
+	tamper_record(0, 12 + 3);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+	cr_assert_str_eq((char *)buf, secret);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG, "a moved record");
+	cr_assert_eq(tape_pos(t), 1);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		cr_assert_eq(buf[i], 0, "no byte of what failed reaches the caller");
+	cr_assert_eq(tape_locate(t, 2), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+	cr_assert_str_eq((char *)buf, secret);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, a_damaged_first_block_says_nothing_about_the_key)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+	uint32_t rec = 32 + (uint32_t)sizeof(secret) + 28;
+
+	format("REST09L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	/* Record 1 altered with its CRCs made whole (its tag fails), record
+	 * 0 damaged as a disk damages (its CRC fails). */
+	tamper_record(rec, 12 + 1);
+	{
+		char path[PATH_MAX + 64];
+		uint8_t x;
+
+		snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+		int fd = open(path, O_RDWR);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pread(fd, &x, 1, 32 + 20), 1);
+		x ^= 0x80;
+		cr_assert_eq(pwrite(fd, &x, 1, 32 + 20), 1);
+		close(fd);
+	}
+	t = open_tape(dkey); /* record 0 fails its CRC: the key is taken */
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_locate(t, 1), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG, "its tag fails");
+	/* Installing the key again checks record 0 again: a CRC failure
+	 * after a tag failure is still no verdict on the key. */
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, a_clear_block_on_an_encrypted_cartridge_is_refused)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+
+	/* Someone with the store's credentials replaces an encrypted record
+	 * by a clear one of the same length, with valid CRCs. */
+	format("REST06L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, "first", 5), 0);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	{
+		char path[PATH_MAX + 64];
+		uint8_t h[32], p[256];
+		uint32_t off = 32 + 5 + 28;
+
+		snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+		int fd = open(path, O_RDWR);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pread(fd, h, 32, off), 32);
+		memset(p, 'x', sizeof(p));
+		h[5] = 0;
+		put_le32(h + 16, sizeof(secret) + 28);
+		put_le32(h + 24, crc32c(p, sizeof(secret) + 28));
+		put_le32(h + 28, crc32c(h, 28));
+		cr_assert_eq(pwrite(fd, h, 32, off), 32);
+		cr_assert_eq(pwrite(fd, p, sizeof(secret) + 28, off + 32),
+			     (ssize_t)sizeof(secret) + 28);
+		close(fd);
+	}
+	t = open_tape(dkey);
+	cr_assert_eq(tape_locate(t, 1), 0);
+	cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, the_mark_survives_a_manifest_rebuild)
+{
+	struct tape_repair rep;
+	struct tape_info hint;
+	char path[PATH_MAX + 64];
+	struct tape *t;
+
+	format("REST07L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	/* Both manifests gone: only the hint (the catalog's facts) says so. */
+	snprintf(path, sizeof(path), "%s/MANIFEST", tapedir);
+	cr_assert_eq(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/MANIFEST.prev", tapedir);
+	unlink(path);
+	memset(&hint, 0, sizeof(hint));
+	snprintf(hint.barcode, sizeof(hint.barcode), "REST07L6");
+	hint.media = TAPE_LTO6;
+	hint.at_rest = true;
+	cr_assert_eq(tape_repair(tapedir, &hint, 0, &rep), 0);
+	cr_assert(rep.repaired);
+	t = open_tape(NULL);
+	cr_assert(tape_get_info(t)->at_rest);
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	cr_assert_eq(tape_close(t), 0);
+}
+
+Test(tape_at_rest, a_tail_written_before_a_crash_is_recovered_and_reads)
+{
+	uint8_t buf[256];
+	struct tape *t;
+	uint32_t len;
+	enum tape_obj kind;
+
+	format("REST08L6", true);
+	t = open_tape(dkey);
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_flush(t), 0);
+	cr_assert_eq(tape_close(t), 0);
+	/* vtld killed after the writes reached the file, before a commit:
+	 * the recovery scan takes the tail by its CRCs, without the key. */
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct tape *c;
+		if (tape_open(tapedir, &c) < 0 || tape_set_data_key(c, dkey) < 0 ||
+		    tape_seek_eod(c) < 0)
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			if (tape_write(c, secret, sizeof(secret)) < 0)
+				_exit(1);
+		_exit(0); /* no flush, no close */
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	t = open_tape(NULL);
+	cr_assert_eq(tape_eod(t), 4);
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(tape_read(t, buf, sizeof(buf), &len, &kind), 0);
+		cr_assert_str_eq((char *)buf, secret);
+	}
+	/* Appending after the recovered tail draws a new nonce prefix. */
+	cr_assert_eq(tape_write(t, secret, sizeof(secret)), 0);
+	cr_assert_eq(tape_close(t), 0);
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint32_t rec = 32 + (uint32_t)sizeof(secret) + 28;
+	cr_assert_eq(n, 5u * rec);
+	cr_assert_neq(memcmp(seg + 32, seg + 4 * rec + 32, 8), 0, "same prefix across opens");
+	cr_assert_eq(memcmp(seg + rec + 32, seg + 2 * rec + 32, 8), 0, "one prefix per open");
+	free(seg);
+	cr_assert_not(medium_holds(secret, 16));
+}
+
+/* ---- through a drive ---- */
+
+static struct scsi_dev dev;
+static bool have_dev;
+
+static void drive_setup(void)
+{
+	struct ssc_config cfg = {
+	    .generation = TAPE_LTO6,
+	    .vendor = SSC_VENDOR_IBM,
+	    .serial = "1013000999",
+	    .naa = 0x5000e11100000009ull,
+	    .rel_port = 1,
+	};
+
+	setup();
+	cr_assert_eq(ssc_drive_init(&dev, &cfg), 0);
+	have_dev = true;
+	format("RESTD1L6", true);
+}
+
+static void drive_teardown(void)
+{
+	if (have_dev)
+		ssc_drive_destroy(&dev);
+	have_dev = false;
+	teardown();
+}
+
+TestSuite(ssc_at_rest, .init = drive_setup, .fini = drive_teardown);
+
+static void cmd6(struct scsi_cmd *c, uint8_t op, uint8_t b1, uint32_t len24, const void *out,
+		 uint32_t out_len, void *in, uint32_t in_cap)
+{
+	uint8_t cdb[6] = {op, b1};
+	put_be24(cdb + 2, len24);
+	cdb_exec(&dev, c, N1, cdb, 6, out, out_len, in, in_cap);
+}
+
+static void write_block(const void *buf, uint32_t len)
+{
+	struct scsi_cmd c;
+	cmd6(&c, WRITE_6, 0, len, buf, len, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+static void write_fm(uint32_t n)
+{
+	struct scsi_cmd c;
+	cmd6(&c, WRITE_FILEMARKS_6, 0, n, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+static void rewind_tape(void)
+{
+	struct scsi_cmd c;
+	cmd6(&c, REWIND, 0, 0, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+static uint32_t position(void)
+{
+	struct scsi_cmd c;
+	uint8_t b[20];
+	uint8_t cdb[10] = {READ_POSITION};
+	cdb_exec(&dev, &c, N1, cdb, 10, NULL, 0, b, sizeof(b));
+	cdb_assert_good(&c);
+	return get_be32(b + 4);
+}
+
+static void unload_remove(void)
+{
+	struct scsi_cmd c;
+	uint8_t unload[6] = {LOAD_UNLOAD, 0, 0, 0, 0};
+	cdb_exec(&dev, &c, N1, unload, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(ssc_remove(&dev, false), 0);
+}
+
+Test(ssc_at_rest, insert_needs_the_cartridges_own_key)
+{
+	cr_assert_eq(ssc_insert(&dev, tapedir), -ENOKEY);
+	cr_assert_eq(ssc_state(&dev), SSC_EMPTY);
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
+	cdb_drain_ua(&dev, N1);
+	write_block(secret, sizeof(secret));
+	unload_remove();
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, other), -EKEYREJECTED);
+	cr_assert_eq(ssc_state(&dev), SSC_EMPTY);
+
+	/* A key for a clear cartridge is refused: the library would believe
+	 * it encrypted. */
+	char enc[sizeof(tapedir)];
+	snprintf(enc, sizeof(enc), "%s", tapedir);
+	format("PLAIND1L", false);
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), -EINVAL);
+	cr_assert_eq(ssc_insert(&dev, tapedir), 0, "a clear cartridge loads as before");
+}
+
+Test(ssc_at_rest, read_write_space_locate_and_drive_encryption_on_top)
+{
+	static uint8_t big[262144], rb[262144];
+	struct scsi_cmd c;
+	uint8_t buf[256];
+
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
+	cdb_drain_ua(&dev, N1);
+	fill(big, sizeof(big), 1, true);
+	write_block(big, sizeof(big));
+	write_block(secret, sizeof(secret));
+	write_fm(1);
+	/* Drive encryption on (Set Data Encryption, SSC-4 8.5.3.2): the
+	 * drive's envelope is then encrypted at rest as well. */
+	uint8_t pg[64] = {0};
+	put_be16(pg, 0x0010);
+	put_be16(pg + 2, 16 + 32);
+	pg[4] = 2 << 5; /* scope ALL I_T NEXUS */
+	pg[6] = 2;	/* ENCRYPT */
+	pg[7] = 3;	/* MIXED: clear and encrypted blocks are read */
+	pg[8] = 1;	/* algorithm index */
+	put_be16(pg + 18, 32);
+	memcpy(pg + 20, drive_key, 32);
+	uint8_t so[12] = {SECURITY_PROTOCOL_OUT, 0x20, 0x00, 0x10};
+	put_be32(so + 6, 52);
+	cdb_exec(&dev, &c, N1, so, 12, pg, 52, NULL, 0);
+	cdb_assert_good(&c);
+	write_block(secret, sizeof(secret));
+	write_fm(0); /* flush */
+
+	cr_assert_not(medium_holds(secret, 16), "plaintext is on the medium");
+	cr_assert_not(medium_holds(dkey, 8), "the data key is on the medium");
+	cr_assert_not(medium_holds(drive_key, 8), "the drive's key is on the medium");
+
+	rewind_tape();
+	cmd6(&c, READ_6, 0x02, sizeof(rb), NULL, 0, rb, sizeof(rb));
+	cdb_assert_good(&c);
+	cr_assert_eq(c.in_len, sizeof(big));
+	cr_assert_eq(memcmp(rb, big, sizeof(big)), 0);
+
+	/* SPACE one filemark, READ POSITION, then the drive-encrypted block:
+	 * its next block encryption status is read through the layer at
+	 * rest (SSC-4 8.5.2.8). */
+	uint8_t sp[6] = {SPACE_6, 0x01, 0, 0, 1};
+	cdb_exec(&dev, &c, N1, sp, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(position(), 3);
+	uint8_t si[12] = {SECURITY_PROTOCOL_IN, 0x20, 0x00, 0x21};
+	uint8_t st[128];
+	put_be32(si + 6, sizeof(st));
+	cdb_exec(&dev, &c, N1, si, 12, NULL, 0, st, sizeof(st));
+	cdb_assert_good(&c);
+	cr_assert_eq(st[12] & 0x0f, 0x5, "encrypted, decryptable with the key in force");
+	cmd6(&c, READ_6, 0x02, sizeof(buf), NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
+	cr_assert_str_eq((char *)buf, secret);
+
+	/* LOCATE back to the block the drive wrote clear: encryption at
+	 * rest is invisible to the host. */
+	uint8_t loc[10] = {LOCATE_10, 0, 0, 0, 0, 0, 1};
+	cdb_exec(&dev, &c, N1, loc, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, N1, si, 12, NULL, 0, st, sizeof(st));
+	cdb_assert_good(&c);
+	cr_assert_eq(st[12] & 0x0f, 0x3, "not encrypted by the drive");
+	memset(buf, 0, sizeof(buf));
+	cmd6(&c, READ_6, 0x02, sizeof(buf), NULL, 0, buf, sizeof(buf));
+	cdb_assert_good(&c);
+	cr_assert_str_eq((char *)buf, secret);
+	cr_assert_eq(position(), 2);
+}
