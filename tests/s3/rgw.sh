@@ -274,17 +274,27 @@ fi
 dir=$2
 case "$1" in
 start)
+	# One cluster starts at a time on this machine: its ports are picked
+	# free here and bound later by the daemons, so two clusters starting
+	# at once (test programs run in parallel by make -j) can pick the same
+	# one, and a client of one then talks to the other's monitor (seen in
+	# CI: `osd create` refused, the logs showing another cluster's fsid).
+	# The lock is held until radosgw listens.
+	exec 9>"${TMPDIR:-/tmp}/vtl-rgw-start.lock"
+	flock -w 600 9 || die "another radosgw of these tests has been starting for 10 minutes"
 	# A cluster that fails to come up (seen once in many runs: an OSD that
 	# never boots while another test's cluster starts) is torn down and
 	# started afresh, up to three times, so a slow start is not a failed
 	# test run; a real failure still fails, with the logs.
 	attempt=1
-	until (start); do
+	# The daemons must not inherit the lock (they outlive this script).
+	until (start) 9>&-; do
 		[ "$attempt" -ge 3 ] && die "radosgw did not start in $attempt attempts"
 		echo "rgw.sh: start attempt $attempt failed; tearing down and trying again" >&2
 		stop
 		attempt=$((attempt + 1))
 	done
+	exec 9>&-
 	;;
 stop) stop ;;
 *) die "usage: rgw.sh start|stop DIR" ;;

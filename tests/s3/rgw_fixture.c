@@ -44,7 +44,9 @@ static void rgw_start(void)
 	}
 	char cmd[1024], errfile[300];
 	snprintf(errfile, sizeof(errfile), "%s.err", rgw_dir);
-	snprintf(cmd, sizeof(cmd), "timeout 180 sh '%s' start '%s' 2>'%s'", RGW_SH, rgw_dir,
+	/* Up to three attempts, after waiting for another test program's
+	 * cluster to finish starting (rgw.sh). */
+	snprintf(cmd, sizeof(cmd), "timeout 900 sh '%s' start '%s' 2>'%s'", RGW_SH, rgw_dir,
 		 errfile);
 	fprintf(stderr, "%s: starting radosgw in %s\n", program_invocation_short_name, rgw_dir);
 	FILE *p = popen(cmd, "r");
@@ -67,6 +69,9 @@ static void rgw_start(void)
 		char detail[2048] = "";
 		FILE *e = fopen(errfile, "r");
 		if (e) {
+			/* The end: what the last attempt said. */
+			if (fseek(e, -(long)(sizeof(detail) - 1), SEEK_END) != 0)
+				rewind(e);
 			size_t n = fread(detail, 1, sizeof(detail) - 1, e);
 			detail[n] = 0;
 			fclose(e);
