@@ -154,12 +154,12 @@ static double ctl(struct lib *l, char *const args[])
 	return bench_now() - t0;
 }
 
-/* READ ELEMENT STATUS (SMC-3 6.11) of every storage element with volume
- * tags, one command of up to 16 MiB - 1; returns the seconds, *n the
- * elements reported. */
-static double res_all(struct lib *l, unsigned *n)
+/* A session with l as initiator iqn, the unit attentions of the new nexus
+ * (power on, inventory changed) taken on lun first, as an initiator's TEST
+ * UNIT READY takes them. */
+static struct iscsi_context *login(struct lib *l, const char *iqn, int lun)
 {
-	struct iscsi_context *c = iscsi_create_context("iqn.2024-01.org.vtl.bench:inventory");
+	struct iscsi_context *c = iscsi_create_context(iqn);
 	if (!c)
 		bench_die("iscsi_create_context failed");
 	iscsi_set_noautoreconnect(c, 1);
@@ -168,16 +168,23 @@ static double res_all(struct lib *l, unsigned *n)
 	iscsi_set_targetname(c, l->iqn);
 	if (iscsi_connect_sync(c, l->portal) != 0 || iscsi_login_sync(c) != 0)
 		bench_die("login to %s: %s", l->portal, iscsi_get_error(c));
-	/* The unit attentions of a new nexus (power on, inventory changed)
-	 * first, as an initiator's TEST UNIT READY takes them. */
 	for (int i = 0; i < 10; i++) {
-		struct scsi_task *tur = iscsi_testunitready_sync(c, 0);
+		struct scsi_task *tur = iscsi_testunitready_sync(c, lun);
 		int good = tur && tur->status == SCSI_STATUS_GOOD;
 		if (tur)
 			scsi_free_scsi_task(tur);
 		if (good)
 			break;
 	}
+	return c;
+}
+
+/* READ ELEMENT STATUS (SMC-3 6.11) of every storage element with volume
+ * tags, one command of up to 16 MiB - 1; returns the seconds, *n the
+ * elements reported. */
+static double res_all(struct lib *l, unsigned *n)
+{
+	struct iscsi_context *c = login(l, "iqn.2024-01.org.vtl.bench:inventory", 0);
 	const uint32_t alloc = 0xFFFFFF; /* the largest 24-bit allocation length */
 	uint8_t *buf = malloc(alloc);
 	if (!buf)
@@ -264,23 +271,7 @@ static long long data_dir_use(const struct lib *l)
  * drive 1 (LUN 1) of l, as a backup does. */
 static void write_tape(struct lib *l, unsigned mib)
 {
-	struct iscsi_context *c = iscsi_create_context("iqn.2024-01.org.vtl.bench:space");
-	if (!c)
-		bench_die("iscsi_create_context failed");
-	iscsi_set_noautoreconnect(c, 1);
-	iscsi_set_timeout(c, 120);
-	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
-	iscsi_set_targetname(c, l->iqn);
-	if (iscsi_connect_sync(c, l->portal) != 0 || iscsi_login_sync(c) != 0)
-		bench_die("login to %s: %s", l->portal, iscsi_get_error(c));
-	for (int i = 0; i < 10; i++) {
-		struct scsi_task *tur = iscsi_testunitready_sync(c, 1);
-		int good = tur && tur->status == SCSI_STATUS_GOOD;
-		if (tur)
-			scsi_free_scsi_task(tur);
-		if (good)
-			break;
-	}
+	struct iscsi_context *c = login(l, "iqn.2024-01.org.vtl.bench:space", 1);
 	const uint32_t rec = 256 * 1024;
 	uint8_t *buf = malloc(rec);
 	if (!buf)
