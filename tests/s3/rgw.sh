@@ -148,6 +148,13 @@ osd objectstore = memstore
 osd data = $dir/osd/\$id
 memstore device bytes = 4294967296
 osd max object size = 134217728
+# The OSD does not place itself in the CRUSH map at start (this script
+# does, below, before starting it): Pacific's OSD sends those commands as
+# soon as it has authenticated, and under load that can be before the
+# monitor's map has reached it, so the command carries a zero fsid, the
+# monitor refuses it ("wrong fsid") and the OSD exits (seen in CI).
+osd crush update on start = false
+osd class update on start = false
 [client]
 keyring = $dir/run/client.keyring
 [client.rgw.a]
@@ -169,6 +176,8 @@ CONF
 	# The OSD must be created in the OSD map with the same UUID that its
 	# --mkfs writes, or the monitor ignores its boot message.
 	id=$(timeout 30 ceph -c "$conf" osd create "$osd_uuid") || die "ceph osd create failed"
+	timeout 30 ceph -c "$conf" osd crush add "osd.$id" 1.0 root=default >>"$dir/log/admin.out" 2>&1 ||
+		{ tail "$dir/log/admin.out" >&2; die "ceph osd crush add osd.$id failed"; }
 	mkdir -p "$dir/osd/$id"
 	ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1 ||
 		{ cat "$dir/log/mkfs-osd.out" >&2; die "ceph-osd --mkfs failed"; }
