@@ -14,7 +14,10 @@
 #   mtx eepos 0 transfer: import from the import/export slot; eepos 1
 #   Bacula btape test (with its autochanger part through mtx-changer)
 #   CHAP against a second vtld: one-way and mutual login, wrong secrets
-#   refused (chap_tests, guest-lib.sh)
+#   refused (chap_tests, guest-lib.sh); the IBM-03584L32-0402 changer
+#   there, and the AWS-Gateway-VTL changer with an HPE drive on a third
+#   vtld, each through sg_inq/sg_vpd/sg_modes/sg_logs/loaderinfo/tapeinfo/
+#   sg_read_attr, mtx, mt, tar and btape (personality_suite, guest-lib.sh)
 #
 # Which tape goes where (slots as created by the host, first tape in slot 1):
 #   slot 1 -> drive 0 (/dev/nst0) for btape, whose autochanger test wants
@@ -707,5 +710,6 @@ btape_test
 run 60 iscsiadm -m node --logoutall=all
 tape_ok "iscsiadm logout" "Logout of [...] successful"
 chap_tests
+aws_personality_tests
 stop_iscsid
 finish

@@ -442,6 +442,151 @@ ibm_personality_checks() {
 		fail "IBM-03584L32-0402: SEND VOLUME TAG + REQUEST VOLUME ELEMENT ADDRESS" \
 			"sg_raw: GOOD, and the report shows PER002L8's storage element only"
 	fi
+	personality_suite "IBM-03584L32-0402 + IBM ULT3580-TD8" 'mediumx +IBM +03584L32' 'tape +IBM +ULT3580-TD8'
+}
+
+# aws_personality_tests: the third vtld (run-fast.sh) is an AWS Tape
+# Gateway-like library: the AWS-Gateway-VTL changer with one HPE Ultrium 6
+# drive and tapes AWS001L6 and AWS002L6 in slots 1 and 2. Log in (no
+# CHAP), run personality_suite, log out. Run after every other session has
+# logged out.
+aws_personality_tests() {
+	local P=${E2E_AWS_PORTAL:-} iqn
+	if [ -z "$P" ]; then
+		skip "AWS-Gateway-VTL + HPE Ultrium 6 personality" "no third vtld (it did not start)"
+		return
+	fi
+	run 60 iscsiadm -m discovery -t sendtargets -p "$P"
+	iqn=$(printf '%s\n' "$OUT" | awk -v p="$P" '$1 ~ "^"p"," {print $2; exit}')
+	if [ "$RC" -ne 0 ] || [ "$iqn" != "$E2E_AWS_IQN" ]; then
+		fail "AWS-Gateway-VTL vtld: SendTargets discovery via $P lists $E2E_AWS_IQN" "'$P,1 $E2E_AWS_IQN'"
+		return
+	fi
+	run 60 iscsiadm -m node -T "$iqn" -p "$P" --login
+	if [ "$RC" -ne 0 ]; then
+		fail "AWS-Gateway-VTL vtld: login to $iqn" "iscsiadm: Login to [...] successful."
+		return
+	fi
+	pass "AWS-Gateway-VTL vtld: login to $iqn"
+	personality_suite "AWS-Gateway-VTL + HPE Ultrium 6" 'mediumx +AWS +Gateway-VTL' 'tape +HP +Ultrium 6-SCSI'
+	run 60 iscsiadm -m node -T "$iqn" -p "$P" --logout
+	check "AWS-Gateway-VTL vtld: logout" "Logout of [...] successful." [ "$RC" -eq 0 ]
+}
+
+# personality_suite LABEL CHANGER-RE DRIVE-RE: while logged in to a vtld
+# with one drive and writable tapes in slots 1 and 2 (and no other session),
+# the devices whose lsscsi lines match CHANGER-RE and DRIVE-RE (e.g.
+# 'mediumx +AWS +Gateway-VTL') answer every tool a backup administrator
+# points at a library: sg_inq -e, sg_vpd -a, sg_modes -a and sg_logs -a on
+# both, loaderinfo, and with a tape loaded tapeinfo and sg_read_attr; then
+# the tape round trip (mtx load, mt status, tar write, rewind, tar read,
+# identical files, mt offline, mtx unload) and Bacula's btape test with its
+# autochanger part through mtx-changer (issue 18: every personality passes
+# mtx, mt, tar and btape).
+personality_suite() {
+	local label=$1 chg_re=$2 drv_re=$3 chg="" dsg="" dst="" line nst_dev saved_chg=${CHG_SG:-} saved_out=${MTX_OUT:-}
+	find_devices() {
+		run 10 lsscsi -g
+		line=$(printf '%s\n' "$OUT" | grep -E "$chg_re" | head -n 1)
+		chg=$(awk '{print $NF}' <<<"$line")
+		line=$(printf '%s\n' "$OUT" | grep -E "$drv_re" | head -n 1)
+		dsg=$(awk '{print $NF}' <<<"$line")
+		dst=$(awk '{print $(NF-1)}' <<<"$line")
+		[ -c "$chg" ] && [ -c "$dsg" ] && [ -c "$dst" ]
+	}
+	if ! wait_for 30 find_devices; then
+		fail "$label: lsscsi lists the changer and the drive" "lines matching '$chg_re' and '$drv_re'"
+		unset -f find_devices
+		return
+	fi
+	unset -f find_devices
+	pass "$label: lsscsi lists the changer ($chg) and the drive ($dst, $dsg)"
+	nst_dev=/dev/n${dst#/dev/}
+	local dev what
+	# The drive's first command after the login that is not an INQUIRY
+	# gets the unit attention 29/00 (SPC-4 6.4: the login is a reset of
+	# the I_T nexus); st has not opened the drive yet to take it.
+	run 20 sg_turs "$dsg"
+	for dev in "$chg" "$dsg"; do
+		[ "$dev" = "$chg" ] && what=changer || what=drive
+		run 20 sg_inq -e "$dev"
+		check "$label: sg_inq -e $what (VPD page 00h decoded)" "INQUIRY with EVPD, page 00h (SPC-4 7.8.13)" [ "$RC" -eq 0 ]
+		run 30 sg_vpd -a "$dev"
+		if [ "$RC" -eq 0 ] && has 'Unit serial number' && has 'Device Identification'; then
+			pass "$label: sg_vpd -a $what (every VPD page it lists decodes)"
+		else
+			fail "$label: sg_vpd -a $what" "every page of VPD 00h answers, with 80h and 83h among them (SPC-4 7.8)"
+		fi
+		run 30 sg_modes -a "$dev"
+		check "$label: sg_modes -a $what" "MODE SENSE(6) of all pages (SPC-4 6.11)" [ "$RC" -eq 0 ]
+		run 30 sg_logs -a "$dev"
+		check "$label: sg_logs -a $what" "LOG SENSE of every page that log page 00h lists (SPC-4 6.6)" [ "$RC" -eq 0 ]
+	done
+	run 30 loaderinfo -f "$chg"
+	if [ "$RC" -eq 0 ] && has 'Number of Storage Elements: ' && has 'Number of Data Transfer Elements: 1'; then
+		pass "$label: loaderinfo reads the element layout (mode page 1Dh)"
+	else
+		fail "$label: loaderinfo" "Number of Data Transfer Elements: 1 (SMC-3 7.3.3)"
+	fi
+
+	CHG_SG=$chg
+	mtx_do load 2 0
+	if ! drive_full 0; then
+		mtx_fail "$label: mtx load 2 0"
+		CHG_SG=$saved_chg MTX_OUT=$saved_out
+		return
+	fi
+	pass "$label: mtx load 2 0"
+	wait_for 20 bash -c "mt -f $nst_dev status 2>/dev/null | grep -q ONLINE"
+	run 30 mt -f "$nst_dev" status
+	if [ "$RC" -eq 0 ] && has 'ONLINE'; then pass "$label: mt status (ONLINE)"; else fail "$label: mt status" "ONLINE"; fi
+	run 30 tapeinfo -f "$dsg"
+	if [ "$RC" -eq 0 ] && has '^Product Type: Tape Drive' && has '^Ready: yes'; then
+		pass "$label: tapeinfo (INQUIRY, block limits, mode pages, TapeAlert)"
+	else
+		fail "$label: tapeinfo" "Product Type: Tape Drive; Ready: yes"
+	fi
+	run 20 sg_read_attr "$dsg"
+	check "$label: sg_read_attr (medium auxiliary memory)" "READ ATTRIBUTE attribute values (SPC-4 6.17)" [ "$RC" -eq 0 ]
+	local src=$WORK/pers-src dst_dir=$WORK/pers-dst
+	rm -rf "$src" "$dst_dir"
+	mkdir -p "$src" "$dst_dir"
+	head -c $((3 * 1024 * 1024 + 4321)) /dev/urandom >"$src/a.bin"
+	head -c 100000 /dev/urandom >"$src/b.bin"
+	run 30 mt -f "$nst_dev" rewind
+	runsh 120 "tar -C $src -b 128 -cf $nst_dev a.bin b.bin"
+	check "$label: tar writes two files (64 KiB records)" "WRITE and WRITE FILEMARKS GOOD" [ "$RC" -eq 0 ]
+	run 30 mt -f "$nst_dev" rewind
+	runsh 120 "tar -C $dst_dir -b 128 -xf $nst_dev"
+	if [ "$RC" -eq 0 ] && cmp -s "$src/a.bin" "$dst_dir/a.bin" && cmp -s "$src/b.bin" "$dst_dir/b.bin"; then
+		pass "$label: tar reads them back identical"
+	else
+		fail "$label: tar reads them back identical" "the files written, byte for byte"
+	fi
+	run 60 mt -f "$nst_dev" offline
+	check "$label: mt offline" "LOAD UNLOAD (unload) GOOD" [ "$RC" -eq 0 ]
+	mtx_do unload 2 0
+	if slot_full 2 && ! drive_full 0; then pass "$label: mtx unload 2 0"; else mtx_fail "$label: mtx unload 2 0"; fi
+
+	mtx_do load 1 0
+	if drive_full 0; then
+		wait_for 20 bash -c "mt -f $nst_dev status 2>/dev/null | grep -q ONLINE"
+		# 4 KiB blocks (a quarter of the data of the main btape run; the
+		# parts tested are the same); whatever is left of the guest's
+		# budget, less time to report.
+		local up left
+		read -r up _ </proc/uptime
+		left=$((${E2E_BUDGET:-480} - ${up%.*} - 40))
+		[ "$left" -lt 60 ] && left=60
+		E2E_BTAPE_BLOCK=4096 btape_run \
+			"$label: btape test passes every part (write/read, position, append at EOD, re-read, fsf, autochanger)" \
+			"$nst_dev" "$chg" 0 "$left" "/e2e/btape-$(tr -c 'A-Za-z0-9' - <<<"$label" | cut -c1-30).log"
+		run 60 mt -f "$nst_dev" offline
+		mtx_do unload 1 0
+	else
+		mtx_fail "$label: mtx load 1 0 for btape"
+	fi
+	CHG_SG=$saved_chg MTX_OUT=$saved_out
 }
 
 # ------------------------------------------------------------------ CHAP

@@ -107,15 +107,54 @@ stop_chap_vtld() {
 	CHAP_PID=
 }
 
+# The third vtld: the AWS-Gateway-VTL changer and one HPE Ultrium 6 drive
+# (LTO-6 tapes), which the guest drives through every tool, mtx, mt, tar
+# and btape (aws_personality_tests, guest-lib.sh).
+AWS_IQN=iqn.2026-11.test.vtl:e2e-aws
+AWS_PID=
+AWS_PORT=
+start_aws_vtld() {
+	cat >"$tmp/vtld-aws.conf" <<EOF
+[iscsi]
+iqn = $AWS_IQN
+[library]
+changer = AWS-Gateway-VTL
+drives = 1
+slots = 4
+ie_slots = 1
+drive_vendor = HPE
+drive_type = LTO-6
+[tapes]
+default_type = LTO-6
+EOF
+	mkdir -p "$tmp/aws-data"
+	local save_pid=$VTLD_PID save_port=${VTLD_PORT:-} rc
+	E2E_VTLD_ARGS="-c $tmp/vtld-aws.conf ${E2E_VTLD_ARGS:-}" start_vtld "$tmp/aws-data" "$tmp/vtld-aws.log"
+	rc=$?
+	AWS_PID=$VTLD_PID AWS_PORT=$VTLD_PORT
+	VTLD_PID=$save_pid VTLD_PORT=$save_port
+	return "$rc"
+}
+stop_aws_vtld() {
+	local save_pid=$VTLD_PID save_exit=${VTLD_EXIT:-}
+	VTLD_PID=$AWS_PID
+	stop_vtld
+	AWS_EXIT=${VTLD_EXIT:-}
+	VTLD_PID=$save_pid VTLD_EXIT=$save_exit
+	AWS_PID=
+}
+
 cleanup() {
 	[ "$target" = tgt ] && stop_tgt
 	stop_vtld
 	stop_chap_vtld
+	stop_aws_vtld
 	rm -rf "$logs"
 	mkdir -p "$logs"
 	cp -a "$share/." "$logs/" 2>/dev/null
 	[ -f "$tmp/vtld.log" ] && cp "$tmp/vtld.log" "$logs/"
 	[ -f "$tmp/vtld-chap.log" ] && cp "$tmp/vtld-chap.log" "$logs/"
+	[ -f "$tmp/vtld-aws.log" ] && cp "$tmp/vtld-aws.log" "$logs/"
 	cp "$HOST_TAP" "$logs/host.tap" 2>/dev/null
 	if [ "$keep" = 1 ]; then
 		say "kept $tmp"
@@ -276,6 +315,20 @@ $more"
 				"$(tail -n 20 "$tmp/vtld-chap.log")"
 		fi
 	fi
+	if [ "$tier" = fast ]; then
+		if start_aws_vtld; then
+			host_ok "a third vtld (AWS-Gateway-VTL changer, HPE Ultrium 6 drive) listens on 127.0.0.1:$AWS_PORT"
+			out=$("$vtlctl" --socket "$tmp/aws-data/vtld.sock" tape create --prefix AWS --count 2 2>&1)
+			if [ $? -eq 0 ] && printf '%s\n' "$out" | grep -q AWS002L6; then
+				host_ok "AWS-Gateway-VTL vtld: vtlctl tape create --prefix AWS --count 2 (LTO-6)"
+			else
+				host_fail "AWS-Gateway-VTL vtld: vtlctl tape create --prefix AWS --count 2" "$out" "AWS001L6 and AWS002L6 created"
+			fi
+		else
+			host_fail "a third vtld (AWS-Gateway-VTL changer, HPE Ultrium 6 drive) listens on 127.0.0.1:$AWS_PORT" \
+				"$(tail -n 20 "$tmp/vtld-aws.log")"
+		fi
+	fi
 fi
 t_vtld=$(date +%s)
 
@@ -305,6 +358,8 @@ E2E_CHAP_USER=$CHAP_USER
 E2E_CHAP_SECRET=$CHAP_SECRET
 E2E_CHAP_MUSER=$CHAP_MUSER
 E2E_CHAP_MSECRET=$CHAP_MSECRET
+E2E_AWS_PORTAL=${AWS_PORT:+10.0.2.2:$AWS_PORT}
+E2E_AWS_IQN=$AWS_IQN
 EOF
 
 say "booting the guest (budget ${budget}s, logs in $logs)"
@@ -364,6 +419,14 @@ if [ "$selftest" = 0 ]; then
 			host_ok "the CHAP vtld stops cleanly on SIGTERM (exit 0)"
 		else
 			host_fail "the CHAP vtld stops cleanly on SIGTERM (exit 0)" "exit $CHAP_EXIT; $(tail -n 10 "$tmp/vtld-chap.log")"
+		fi
+	fi
+	if [ -n "$AWS_PID" ]; then
+		stop_aws_vtld
+		if [ "${AWS_EXIT:-1}" -eq 0 ]; then
+			host_ok "the AWS-Gateway-VTL vtld stops cleanly on SIGTERM (exit 0)"
+		else
+			host_fail "the AWS-Gateway-VTL vtld stops cleanly on SIGTERM (exit 0)" "exit $AWS_EXIT; $(tail -n 10 "$tmp/vtld-aws.log")"
 		fi
 	fi
 	if [ -n "$VTLD_PID" ] && [ "$target" = vtld ]; then
