@@ -560,6 +560,7 @@ static void changer_start(const struct changer_expect *e)
 	cr_expect_eq(get_be16(d + 2), 13, "1 transport, 8 slots, 2 I/E, 2 drives");
 	size_t end = 8 + get_be24(d + 5), i = 8, seen = 0;
 	bool found = false;
+	uint16_t tape_at = 0;
 	cr_expect_eq(end, len, "report byte count");
 	while (i + 8 <= end) {
 		cr_expect(d[i + 1] & 0x80, "PVolTag set in every element page");
@@ -569,6 +570,7 @@ static void changer_start(const struct changer_expect *e)
 			seen++;
 			if (d[i] == 2 && (d[k + 2] & 1) && !memcmp(d + k + 12, TAPE, 8)) {
 				found = true;
+				tape_at = get_be16(d + k);
 				for (size_t c = 8; c < 32; c++)
 					cr_expect_eq(d[k + 12 + c], ' ', "volume tag padded");
 			}
@@ -576,13 +578,68 @@ static void changer_start(const struct changer_expect *e)
 		i += 8 + bytes;
 	}
 	cr_expect_eq(seen, 13);
-	cr_expect(found, "the tape's barcode in a full storage element");
+	cr_assert(found, "the tape's barcode in a full storage element");
+
+	uint32_t itt;
+
+	/* ChangerMoveMedium: MOVE MEDIUM slot -> first drive (adicsc.c:
+	 * transport, source, destination, no Flip), the drive's element
+	 * status then shows the tape and where it came from, and back. */
+	uint8_t move[12] = {0xa5};
+	put_be16(move + 2, e->transport);
+	put_be16(move + 4, tape_at);
+	put_be16(move + 6, e->drive);
+	cr_expect_eq(cmd_none(r, 0, move, 12), 0, "MOVE MEDIUM to the drive");
+	uint8_t drv[12] = {0xb8, 0x14};
+	put_be16(drv + 2, e->drive);
+	put_be16(drv + 4, 1);
+	put_be24(drv + 7, 512);
+	cr_assert_eq(cmd_in(r, 0, drv, 12, d, 512, &len), 0);
+	cr_assert_geq(len, 16 + 12 + 8);
+	const uint8_t *dd = d + 16;
+	cr_expect_eq(get_be16(dd), e->drive);
+	cr_expect(dd[2] & 1, "the drive is full");
+	cr_expect(dd[9] & 0x80, "SValid");
+	cr_expect_eq(get_be16(dd + 10), tape_at, "source storage element");
+	cr_expect_arr_eq(dd + 12, TAPE, 8, "the drive's volume tag");
+	put_be16(move + 4, e->drive);
+	put_be16(move + 6, tape_at);
+	cr_expect_eq(cmd_none(r, 0, move, 12), 0, "MOVE MEDIUM back to its slot");
+
+	/* IOCTL_CHANGER_QUERY_VOLUME_TAGS: SEND VOLUME TAG (translate, 05h,
+	 * a 40-byte template) then REQUEST VOLUME ELEMENT ADDRESS with
+	 * VolTag (SMC-3). */
+	uint8_t svt[12] = {0xb6, 0x00};
+	put_be16(svt + 2, lowest);
+	svt[5] = 0x05;
+	put_be16(svt + 8, 40);
+	uint8_t tmpl[40];
+	memset(tmpl, 0, sizeof(tmpl));
+	memset(tmpl, ' ', 32);
+	memcpy(tmpl, TAPE, 8);
+	itt = raw_cmd(r, 0, svt, 12, 0xa0, 40, tmpl, 40, false);
+	cr_expect_eq(raw_status(r, itt, NULL, 0, NULL), 0, "SEND VOLUME TAG");
+	uint8_t rvea[12] = {0xb5, 0x10};
+	put_be16(rvea + 2, lowest);
+	put_be16(rvea + 4, 13);
+	put_be24(rvea + 7, 1024);
+	cr_assert_eq(cmd_in(r, 0, rvea, 12, d, 1024, &len), 0, "REQUEST VOLUME ELEMENT ADDRESS");
+	cr_assert_geq(len, 8 + 8 + 12 + 8);
+	cr_expect_eq(get_be16(d + 2), 1, "one element matches");
+	cr_expect_eq(d[4] & 0x1f, 0x05, "the send action code");
+	cr_expect_eq(get_be16(d + 16), tape_at, "the tape's element");
+	cr_expect_arr_eq(d + 16 + 12, TAPE, 8);
+
+	/* ChangerPerformDiagnostics: SEND DIAGNOSTIC with SelfTest
+	 * (CDB6GENERIC CommandUniqueBits 2: byte 1 bit 2). */
+	static const uint8_t selftest[6] = {0x1d, 0x04};
+	cr_expect_eq(cmd_none(r, 0, selftest, 6), 0, "SEND DIAGNOSTIC self-test");
 
 	/* An element address the changer does not have: 21h/01h, which the
 	 * class driver maps to STATUS_ILLEGAL_ELEMENT_ADDRESS. */
 	put_be16(range + 2, 0xfff0);
 	put_be16(range + 6, 1);
-	uint32_t itt = raw_cmd(r, 0, range, 10, 0x80, 0, NULL, 0, false);
+	itt = raw_cmd(r, 0, range, 10, 0x80, 0, NULL, 0, false);
 	uint8_t rsp[48], sense[64];
 	int n;
 	do {
