@@ -347,6 +347,55 @@ Test(win_login, one_mib_record_at_aws_burst_values)
 	close(r->fd);
 }
 
+/* The SCSI Response of itt: its status, the sense data in sense. */
+static int status_and_sense(struct raw *r, uint32_t itt, uint8_t *sense, size_t cap)
+{
+	uint8_t rsp[48], data[260];
+	int n;
+	do {
+		n = raw_recv(r, rsp, data, sizeof(data), 5000);
+		cr_assert_geq(n, 0, "a response");
+	} while (get_be32(rsp + 16) != itt);
+	memset(sense, 0, cap);
+	if (n >= 2)
+		memcpy(sense, data + 2, (size_t)n - 2 < cap ? (size_t)n - 2 : cap);
+	return rsp[3];
+}
+
+/* The connection is lost without a logout (a cable pulled: vtld still
+ * sees it open). Within MaxRequestHoldTime the Microsoft initiator logs in
+ * again with the same ISID and TSIH 0, which reinstates the session (RFC
+ * 7143 6.3.5): the old connection is closed, the tape stays loaded where
+ * it was, and the first command of the new session gets the unit
+ * attention of the lost I_T nexus (SAM-5: a new nexus sees 29/00), so a
+ * command the initiator resubmits is never taken silently. */
+Test(win_login, lost_connection_is_reinstated_with_a_unit_attention)
+{
+	load_tape_in_drive_1();
+	struct ms_session old;
+	ms_login(&old);
+	raw_tur_clear(&old.r, 1);
+	uint8_t rec[4096];
+	fill(rec, sizeof(rec));
+	static const uint8_t write6[6] = {0x0a, 0x00, 0x00, 0x10, 0x00, 0x00};
+	uint32_t itt = raw_cmd(&old.r, 1, write6, 6, 0xa0, sizeof(rec), rec, sizeof(rec), false);
+	cr_assert_eq(raw_status(&old.r, itt, NULL, 0, NULL), 0, "one record written");
+
+	struct ms_session s;
+	ms_login(&s);
+	cr_expect(raw_closed_by_target(old.r.fd, 5000), "the old connection is closed");
+	close(old.r.fd);
+	static const uint8_t tur[6] = {0};
+	itt = raw_cmd(&s.r, 1, tur, 6, 0x80, 0, NULL, 0, false);
+	uint8_t sense[32];
+	cr_expect_eq(status_and_sense(&s.r, itt, sense, sizeof(sense)), 0x02, "CHECK CONDITION");
+	cr_expect_eq(sense[2] & 0x0f, 0x06, "UNIT ATTENTION");
+	cr_expect_eq(sense[12], 0x29, "power on, reset or I_T nexus loss");
+	raw_tur_clear(&s.r, 1);
+	cr_expect_eq(raw_read_position(&s.r, 1), 1, "the record written before the loss stays");
+	close(s.r.fd);
+}
+
 /* ---- keep-alive while a command is outstanding ---- */
 
 static void start_nop(void)
