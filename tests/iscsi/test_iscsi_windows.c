@@ -29,16 +29,25 @@
  *   the vendor E7h form WITH RANGE (INIT_ELEMENT_RANGE in scsi.h), READ
  *   ELEMENT STATUS with VolTag, PREVENT ALLOW MEDIUM REMOVAL for the I/E
  *   port lock, TEST UNIT READY for the status.
- * - The drives: INQUIRY, the VPD pages 00h/80h/83h the port driver reads
- *   for device identifiers, TEST UNIT READY, READ BLOCK LIMITS, MODE SENSE
- *   of the data compression (0Fh) and device configuration (10h) pages,
- *   PREVENT ALLOW MEDIUM REMOVAL, as a tape class driver does at start.
+ * - The drives: INQUIRY and the VPD pages 00h/80h/83h (device
+ *   identifiers), then what the DDK's SCSI-3 streaming tape miniclass
+ *   (src/storage/tape/dlttape/dlttape.c) sends: TapeGetDriveParameters,
+ *   MODE SENSE(6) DBD=1 of the device configuration page (10h) and the data
+ *   compression page (0Fh), each 4 + 16 bytes (MODE_DEVICE_CONFIG_PAGE,
+ *   MODE_DATA_COMPRESS_PAGE: DCC gives TAPE_DRIVE_COMPRESSION), then READ
+ *   BLOCK LIMITS; GetMediaParameters, TEST UNIT READY and MODE SENSE(6) of
+ *   12 bytes with the block descriptor (MODE_PARM_READ_WRITE_DATA: block
+ *   length and WP); GetPosition, WRITE FILEMARKS(6) of 0 marks with IMMED=0
+ *   (a flush) and READ POSITION of 20 bytes; PREVENT ALLOW MEDIUM
+ *   REMOVAL.
  *
  * No public byte dump of these devices' INQUIRY/VPD/mode data was found
  * beyond the identity strings docs/compatibility.md lists, so the answers
  * are checked against those strings and the standards' formats (SPC-4
- * 6.6/7.8, SMC-3 6.x pages, SSC-4 8.3), and against what the Windows
- * drivers above read from them.
+ * 6.6 and 7.8 for INQUIRY and the VPD pages; SMC-3's element address
+ * assignment, transport geometry and device capabilities mode pages and
+ * READ ELEMENT STATUS; SSC-4 8.3.2 and 8.3.3 for the drive's pages), and
+ * against what the Windows drivers above read from them.
  */
 #include "config.h"
 
@@ -736,6 +745,14 @@ static void drive_start(const char *vendor_cfg, const char *vendor, const char *
 
 	uint8_t d[256];
 	size_t len;
+	/* TapeGetDriveParameters. */
+	const uint8_t *p = mode_sense6(r, 1, 0x10, 20, d, &len);
+	cr_expect_eq(len, 20);
+	cr_expect_eq(p[1], 0x0e, "device configuration page length (SSC-4 8.3.3)");
+	p = mode_sense6(r, 1, 0x0f, 20, d, &len);
+	cr_expect_eq(len, 20);
+	cr_expect_eq(p[1], 0x0e, "data compression page length (SSC-4 8.3.2)");
+	cr_expect(p[2] & 0x40, "DCC: the drive can compress");
 	static const uint8_t rbl[6] = {0x05};
 	cr_assert_eq(cmd_in(r, 1, rbl, 6, d, 6, &len), 0, "READ BLOCK LIMITS");
 	cr_expect_eq(len, 6);
@@ -744,11 +761,22 @@ static void drive_start(const char *vendor_cfg, const char *vendor, const char *
 	cr_expect_geq(max, MIB, "1 MiB records, AWS's maximum block size, fit");
 	cr_expect_leq(min, 1);
 
-	const uint8_t *p = mode_sense6(r, 1, 0x0f, 0xff, d, &len);
-	cr_expect_eq(p[1], 0x0e, "data compression page length (SSC-4 8.3.2)");
-	cr_expect(p[2] & 0x40, "DCC: the drive can compress");
-	p = mode_sense6(r, 1, 0x10, 0xff, d, &len);
-	cr_expect_eq(p[1], 0x0e, "device configuration page length (SSC-4 8.3.3)");
+	/* GetMediaParameters: the block descriptor of a 12-byte MODE SENSE. */
+	static const uint8_t ms12[6] = {0x1a, 0, 0, 0, 12, 0};
+	cr_assert_eq(cmd_in(r, 1, ms12, 6, d, 12, &len), 0);
+	cr_expect_eq(len, 12);
+	cr_expect_eq(d[3], 8, "one block descriptor");
+	cr_expect_eq(d[2] & 0x80, 0, "WP clear: the tape is writable");
+	cr_expect_eq(get_be24(d + 9), 0, "block length 0: variable blocks");
+
+	/* GetPosition: a flushing WRITE FILEMARKS of 0, then READ POSITION. */
+	static const uint8_t wfm0[6] = {0x10};
+	cr_expect_eq(cmd_none(r, 1, wfm0, 6), 0, "WRITE FILEMARKS(6) 0, IMMED=0");
+	static const uint8_t rpos[10] = {0x34};
+	cr_assert_eq(cmd_in(r, 1, rpos, 10, d, 20, &len), 0, "READ POSITION");
+	cr_expect_eq(len, 20);
+	cr_expect(d[0] & 0x80, "BOP");
+	cr_expect_eq(get_be32(d + 4), 0, "first block 0");
 
 	static const uint8_t prevent[6] = {0x1e, 0, 0, 0, 1, 0}, allow[6] = {0x1e};
 	cr_expect_eq(cmd_none(r, 1, prevent, 6), 0);
