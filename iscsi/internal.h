@@ -239,6 +239,8 @@ bool srv_target_allows(const struct iscsi_target *t, const char *initiator);
  * a normal session, ending an older session with the same initiator, ISID
  * and target first (RFC 7143 6.3.5 reinstatement). */
 int srv_session_begin(struct iscsi_conn *c);
+/* A logged-in normal session has c's initiator, ISID, target and TSIH. */
+bool srv_session_live(struct iscsi_server *srv, const struct iscsi_conn *c);
 void srv_cold_reset(struct iscsi_server *srv, const struct iscsi_target *tgt,
 		    struct iscsi_conn *except);
 uint64_t now_ms(void);

@@ -88,3 +88,15 @@ tests_iscsi_test_iscsi_flood_SOURCES = tests/iscsi/test_iscsi_flood.c \
 tests_iscsi_test_iscsi_flood_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_flood_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_iscsi_test_iscsi_flood_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# What a Windows backup server sends (the Microsoft initiator's login at
+# AWS's recommended values, the changer and tape class drivers' start
+# sequences), replayed at PDU and CDB level against the real vtld for every
+# changer personality.
+check_PROGRAMS += tests/iscsi/test_iscsi_windows
+TESTS += tests/iscsi/test_iscsi_windows
+tests_iscsi_test_iscsi_windows_SOURCES = tests/iscsi/test_iscsi_windows.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_windows_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_windows_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_windows_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)

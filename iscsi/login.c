@@ -260,8 +260,20 @@ static int login_step(struct login *l, const uint8_t *bhs, char *text, size_t le
 		if (st != LOGIN_OK)
 			return login_fail(l, st, "identification");
 		if (c->tsih) {
-			/* MaxConnections=1: no connection joins a session. */
-			return login_fail(l, LOGIN_NO_SESSION, "TSIH of an existing session");
+			/* A non-zero TSIH adds a connection to a session or
+			 * reinstates one of its connections (RFC 7143 6.3.4,
+			 * 13.2). Sessions here have MaxConnections=1 and ERL
+			 * 0, so neither is offered: a live session already
+			 * has its one connection (11.13.5 "Too many
+			 * connections on this SSID", as LIO answers beyond
+			 * MaxConnections); any other TSIH names no session. An
+			 * initiator recovers by session reinstatement (TSIH 0,
+			 * 6.3.5). */
+			if (!c->discovery && srv_session_live(c->srv, c))
+				return login_fail(l, LOGIN_TOO_MANY_CONNECTIONS,
+						  "a connection to add to a session with "
+						  "MaxConnections=1");
+			return login_fail(l, LOGIN_NO_SESSION, "TSIH of no live session");
 		}
 	}
 	if (csg == STAGE_OPERATIONAL && l->need_auth && l->auth != AUTH_DONE)

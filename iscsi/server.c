@@ -295,6 +295,16 @@ static uint64_t nexus_id(struct iscsi_conn *c)
 	return h ? h : 1;
 }
 
+bool srv_session_live(struct iscsi_server *srv, const struct iscsi_conn *c)
+{
+	pthread_mutex_lock(&srv->lock);
+	bool live = false;
+	for (struct iscsi_conn *o = srv->conns; o && !live; o = o->next)
+		live = o != c && same_session(o, c) && o->tsih == c->tsih;
+	pthread_mutex_unlock(&srv->lock);
+	return live;
+}
+
 int srv_session_begin(struct iscsi_conn *c)
 {
 	struct iscsi_server *srv = c->srv;

@@ -127,6 +127,7 @@ tests_vtl_test_shelf_rgw_SOURCES = tests/vtl/test_shelf_rgw.c \
 	tests/s3/rgw_fixture.c tests/s3/rgw_fixture.h \
 	tests/s3/faultproxy.c tests/s3/faultproxy.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/rawpdu.c tests/iscsi/rawpdu.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_shelf_rgw_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS) \
 	-DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
