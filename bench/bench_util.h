@@ -1,9 +1,10 @@
 /*
  * bench_util.h - what the benchmark programs share (bench/bench_iscsi.c,
- * bench/bench_upload.c): their clock, their way to die, and the children
- * they start (vtld, tgtd, radosgw's tools, the peers), which are stopped
- * whatever happens, since a benchmark that leaves daemons behind spoils the
- * next run. Benchmarks talk to the user and exit; library code never does.
+ * bench/bench_upload.c, bench/bench_at_rest.c, bench/bench_inventory.c):
+ * their clock, their way to die, and the children they start (vtld, tgtd,
+ * radosgw's tools, the peers), which are stopped whatever happens, since a
+ * benchmark that leaves daemons behind spoils the next run. Benchmarks talk
+ * to the user and exit; library code never does.
  */
 #ifndef VTL_BENCH_UTIL_H
 #define VTL_BENCH_UTIL_H

@@ -16,6 +16,17 @@ bench_bench_iscsi_LDADD = $(LIBISCSI_LIBS) -lpthread -lm
 EXTRA_bench_bench_iscsi_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 BENCHES += bench/bench_iscsi
 
+# Encryption at rest through iSCSI: a vtld with [encryption] mode = library
+# against a plain one, 256 KiB records (docs/benchmarks.md). Starts ./vtld
+# and ./vtlctl.
+EXTRA_PROGRAMS += bench/bench_at_rest
+bench_bench_at_rest_SOURCES = bench/bench_at_rest.c bench/bench_util.c bench/bench_util.h
+bench_bench_at_rest_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
+	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi
+bench_bench_at_rest_LDADD = $(LIBISCSI_LIBS) -lpthread
+EXTRA_bench_bench_at_rest_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+BENCHES += bench/bench_at_rest
+
 # The library through LIO (tcm_loop + TCMU, LIO iSCSI + TCMU) against the
 # built-in target, in the QEMU guest of tests/e2e (docs/benchmarks.md). bench/tcmu/run-bench.sh prints one "skipped" line and
 # succeeds when QEMU or a guest tool is missing, so the benchmarks after it

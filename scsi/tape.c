@@ -45,7 +45,6 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 #include <zstd.h>
 
 #include "crc32c.h"
@@ -884,14 +883,14 @@ static void tape_free(struct tape *t)
 	free(t->segs);
 	/* Scratch held plaintext (compressed, or opened at rest). */
 	if (t->cbuf)
-		OPENSSL_cleanse(t->cbuf, TAPE_STORED_MAX);
+		tape_wipe(t->cbuf, TAPE_STORED_MAX);
 	if (t->dbuf)
-		OPENSSL_cleanse(t->dbuf, TAPE_STORED_MAX);
+		tape_wipe(t->dbuf, TAPE_STORED_MAX);
 	free(t->cbuf);
 	free(t->dbuf);
 	if (t->ebuf) {
 		/* It held plaintext of encrypted records. */
-		OPENSSL_cleanse(t->ebuf, TAPE_STORED_MAX);
+		tape_wipe(t->ebuf, TAPE_STORED_MAX);
 		free(t->ebuf);
 	}
 	tcrypt_free(t->cipher);
@@ -1346,18 +1345,18 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 	if (h->flags & REC_ENCRYPTED) {
 		r = read_encrypted(t, h, inner, n, buf, cap);
 		/* The drive's plaintext was in place here too. */
-		OPENSSL_cleanse(inner, n);
+		tape_wipe(inner, n);
 		return r;
 	}
 	if (h->flags & REC_COMP_MASK) {
 		r = read_compressed(t, h, inner, n, buf, cap);
-		OPENSSL_cleanse(inner, n);
+		tape_wipe(inner, n);
 		return r;
 	}
 	if (dst != buf) {
 		if (cap)
 			memcpy(buf, inner, cap);
-		OPENSSL_cleanse(inner, n);
+		tape_wipe(inner, n);
 	}
 	return 0;
 }
@@ -1826,7 +1825,7 @@ int tape_peek(struct tape *t, struct tape_next *n)
 			memcpy(n->akad, e.akad, e.alen);
 			memcpy(n->ukad, e.ukad, e.ulen);
 		}
-		OPENSSL_cleanse(t->cbuf + REST_NONCE, inner);
+		tape_wipe(t->cbuf + REST_NONCE, inner);
 		return r < 0 ? -EBADMSG : 0;
 	}
 	if (tcrypt_parse(b + REC_HDR_LEN, (uint32_t)(want - REC_HDR_LEN), h.stored, &e) < 0)

@@ -220,7 +220,7 @@ int tcrypt_open(struct tape_cipher *c, uint64_t obj, uint32_t len, uint8_t flags
 		return -EIO;
 	if (EVP_DecryptFinal_ex(d->ctx, out + m, &f) != 1) {
 		/* Never hand out what failed its tag. */
-		OPENSSL_cleanse(out, e->body_len);
+		tape_wipe(out, e->body_len);
 		return -EILSEQ;
 	}
 	return 0;
@@ -314,7 +314,7 @@ int trest_open(struct tape_rest *r, const uint8_t aad[REST_AAD], const uint8_t *
 	    EVP_CIPHER_CTX_ctrl(r->dec, EVP_CTRL_GCM_SET_TAG, ENV_TAG, tag) != 1)
 		return -EIO;
 	if (EVP_DecryptFinal_ex(r->dec, out + m, &f) != 1) {
-		OPENSSL_cleanse(out, n); /* never hand out what failed its tag */
+		tape_wipe(out, n); /* never hand out what failed its tag */
 		return -EBADMSG;
 	}
 	return 0;
