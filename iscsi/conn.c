@@ -674,6 +674,8 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 	cmd.lun = t->lun;
 	cmd.nexus = c->nexus;
 	cmd.initiator_port = c->port_name;
+	cmd.target_port = c->target_port;
+	cmd.target_proto = SCSI_PROTO_ISCSI;
 	memcpy(cmd.cdb, t->cdb, sizeof(cmd.cdb));
 	cmd.cdb_len = sizeof(cmd.cdb);
 	cmd.out = t->buf;

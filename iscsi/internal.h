@@ -162,11 +162,12 @@ struct iscsi_conn {
 	char initiator[224];
 	uint8_t isid[6];
 	uint16_t tsih, cid;
-	uint64_t nexus;		  /* hash of port_name and the TPGT, never 0 */
-	char port_name[224 + 20]; /* SPC-4 7.6.4.6: "InitiatorName,i,0x<ISID>" */
-	struct iscsi_params p;	  /* negotiated */
-	struct iscsi_params ours; /* our limits */
-	bool hdigest, ddigest;	  /* in force (full feature phase) */
+	uint64_t nexus;		    /* hash of port_name and the TPGT, never 0 */
+	char port_name[224 + 20];   /* SPC-4 7.6.4.6: "InitiatorName,i,0x<ISID>" */
+	char target_port[224 + 12]; /* SPC-4 7.8.6.11: "TargetName,t,0x<TPGT>" */
+	struct iscsi_params p;	    /* negotiated */
+	struct iscsi_params ours;   /* our limits */
+	bool hdigest, ddigest;	    /* in force (full feature phase) */
 	bool inline_exec;
 
 	/* Session state under `lock`. */

@@ -280,6 +280,8 @@ static uint64_t nexus_id(struct iscsi_conn *c)
 	snprintf(c->port_name, sizeof(c->port_name), "%s,i,0x%02x%02x%02x%02x%02x%02x",
 		 c->initiator, c->isid[0], c->isid[1], c->isid[2], c->isid[3], c->isid[4],
 		 c->isid[5]);
+	snprintf(c->target_port, sizeof(c->target_port), "%s,t,0x%04x",
+		 c->tgt ? c->tgt->cfg.iqn : "", c->srv->cfg.tpgt);
 	uint64_t h = 0xcbf29ce484222325ull;
 	const char *parts[2] = {c->port_name, c->tgt ? c->tgt->cfg.iqn : ""};
 	for (int i = 0; i < 2; i++) {

@@ -49,6 +49,17 @@ struct scsi_cmd {
 	 */
 	uint64_t nexus;
 	const char *initiator_port;
+	/*
+	 * The target port the command came through, for the port designators
+	 * of VPD page 83h (SPC-4 7.8.6): its name as a SCSI name string
+	 * designator spells it (iSCSI: "iqn...,t,0x<TPGT>", SPC-4 7.8.6.11;
+	 * RFC 7143 4.4.1) and the SPC-4 protocol identifier of the transport
+	 * (SPC-4 7.6.1 table 362: iSCSI 5). NULL when the frontend does not
+	 * know them (TCMU: the port is LIO's); then the page carries the
+	 * relative target port alone, without a protocol.
+	 */
+	const char *target_port;
+	uint8_t target_proto;
 	uint8_t cdb[16];
 	uint8_t cdb_len;
 
@@ -64,6 +75,8 @@ struct scsi_cmd {
 	bool desc_sense; /* set by the dispatcher from the control mode page */
 	uint8_t sense[SCSI_SENSE_MAX];
 };
+
+#define SCSI_PROTO_ISCSI 5 /* SPC-4 7.6.1 table 362 */
 
 /* Operation codes used by this project (SPC-4, SSC-4, SMC-3). */
 enum {

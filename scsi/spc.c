@@ -239,56 +239,93 @@ static uint64_t fnv1a64(const char *s)
 	return h;
 }
 
-/* Designation descriptor header (SPC-4 7.8.6.1 table 482). */
-static uint8_t *desig(uint8_t *p, uint8_t code_set, uint8_t assoc, uint8_t type, uint8_t len)
+/* Designation descriptor header (SPC-4 7.8.6.1 table 482). proto < 0: PIV
+ * zero, the PROTOCOL IDENTIFIER field reserved. */
+static uint8_t *desig(uint8_t *p, int proto, uint8_t code_set, uint8_t assoc, uint8_t type,
+		      uint8_t len)
 {
-	p[0] = code_set & 0x0f; /* PROTOCOL IDENTIFIER 0: PIV is zero */
-	p[1] = (uint8_t)((assoc & 3) << 4 | (type & 0x0f));
+	p[0] = (uint8_t)((proto < 0 ? 0 : (proto & 0x0f) << 4) | (code_set & 0x0f));
+	p[1] = (uint8_t)((proto < 0 ? 0 : 0x80) | (assoc & 3) << 4 | (type & 0x0f));
 	p[2] = 0;
 	p[3] = len;
 	return p + 4;
 }
 
-/*
- * SPC-4 7.8.6: Device Identification. Three designators:
- *   - NAA (type 3, binary, associated with the logical unit): NAA 5
- *     (IEEE Registered, 8 bytes) as configured, or NAA 6 (IEEE Registered
- *     Extended, 16 bytes) with the extension derived from the serial;
- *   - T10 vendor ID (type 1, ASCII, logical unit): vendor, product, serial,
- *     the form real tape drives and libraries report;
- *   - relative target port (type 4, binary, target port).
- * PIV is zero: scsi/ does not know the transport (iSCSI, or FC/SAS through
- * TCMU), so the protocol identifier field is reserved (SPC-4 7.8.6.1).
- */
-static uint32_t vpd_devid(struct scsi_dev *dev, uint8_t *b, uint32_t cap)
+/* A SCSI name string designator (SPC-4 7.8.6.11: UTF-8, null-terminated,
+ * padded with nulls to a multiple of 4 bytes). */
+static uint8_t *desig_name(uint8_t *p, int proto, uint8_t assoc, const char *name, size_t len)
 {
-	uint8_t tmp[256];
+	size_t padded = (len + 1 + 3) & ~(size_t)3;
+	p = desig(p, proto, 3, assoc, 8, (uint8_t)padded);
+	memset(p, 0, padded);
+	memcpy(p, name, len);
+	return p + padded;
+}
+
+/*
+ * SPC-4 7.8.6: Device Identification. For the logical unit:
+ *   - NAA (type 3, binary): NAA 5 (IEEE Registered, 8 bytes) as
+ *     configured, or NAA 6 (IEEE Registered Extended, 16 bytes) with the
+ *     extension derived from the serial;
+ *   - T10 vendor ID (type 1, ASCII): vendor, product, serial, the form
+ *     real tape drives and libraries report.
+ * For the target port the command came through:
+ *   - relative target port (type 4), and target port group (type 5, group
+ *     0: there is one, TPGS is zero), as a SAS LTO-6 drive reports them
+ *     (sg_vpd of a Tandberg LTO-6 in LTFS issue #441, which also gives
+ *     its port and device NAAs);
+ *   - when the frontend names the port (cmd->target_port, iSCSI), the
+ *     port's SCSI name string ("iqn...,t,0x0001") and the target device's
+ *     (the iSCSI target name: association 10b), as LIO reports them, with
+ *     PIV set and the transport's protocol identifier. Without a name
+ *     (TCMU, where the port is LIO's) PIV is zero, the protocol reserved.
+ */
+static uint32_t vpd_devid(struct scsi_dev *dev, const struct scsi_cmd *cmd, uint8_t *b,
+			  uint32_t cap)
+{
+	uint8_t tmp[1024];
 	uint8_t *p = tmp + 4;
 	const struct spc_ident *id = &dev->ident;
 
 	memset(tmp, 0, sizeof(tmp));
 	if (id->naa) {
 		if (id->naa >> 60 == 6) {
-			p = desig(p, 1, 0, 3, 16);
+			p = desig(p, -1, 1, 0, 3, 16);
 			put_be64(p, id->naa);
 			put_be64(p + 8, fnv1a64(id->serial));
 			p += 16;
 		} else {
-			p = desig(p, 1, 0, 3, 8);
+			p = desig(p, -1, 1, 0, 3, 8);
 			put_be64(p, id->naa);
 			p += 8;
 		}
 	}
 	size_t slen = strnlen(id->serial, sizeof(id->serial));
-	p = desig(p, 2, 0, 1, (uint8_t)(24 + slen));
+	p = desig(p, -1, 2, 0, 1, (uint8_t)(24 + slen));
 	spc_pad_ascii(p, id->vendor, 8);
 	spc_pad_ascii(p + 8, id->product, 16);
 	memcpy(p + 24, id->serial, slen);
 	p += 24 + slen;
 
-	p = desig(p, 1, 1, 4, 4);
+	/* A port name longer than a designator holds (255 bytes) is not
+	 * sent: iSCSI names are at most 223 bytes (RFC 7143 4.2.7.1). */
+	const char *port = cmd->target_port;
+	size_t plen = port ? strlen(port) : 0;
+	const char *sep = port ? strstr(port, ",t,") : NULL;
+	if (!port || plen > 251 || !sep)
+		port = NULL;
+	int proto = port ? cmd->target_proto : -1;
+
+	p = desig(p, proto, 1, 1, 4, 4);
 	put_be16(p + 2, id->rel_port ? id->rel_port : 1); /* 0 is reserved */
 	p += 4;
+	p = desig(p, proto, 1, 1, 5, 4);
+	put_be16(p + 2, 0);
+	p += 4;
+	if (port) {
+		p = desig_name(p, proto, 1, port, plen);
+		p = desig_name(p, proto, 2, port, (size_t)(sep - port));
+	}
 
 	uint32_t n = (uint32_t)(p - tmp);
 	tmp[0] = dev->type->peripheral_type & 0x1f;
@@ -329,9 +366,11 @@ void spc_inquiry(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	case 0x80:
 		fill = vpd_serial;
 		break;
-	case 0x83:
-		fill = vpd_devid;
-		break;
+	case 0x83: {
+		uint8_t page83[1024];
+		spc_respond(cmd, page83, vpd_devid(dev, cmd, page83, sizeof(page83)), alloc);
+		return;
+	}
 	default: {
 		const struct spc_vpd_page *vp = vpd_find(dev->type, page);
 		if (!vp) {

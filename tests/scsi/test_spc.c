@@ -49,6 +49,8 @@ static void drive_down(void)
 
 /* The initiator port name the next commands carry, as a frontend sets it. */
 static const char *port_name;
+/* The target port name and protocol, as the iSCSI frontend sets them. */
+static const char *target_port;
 
 static uint8_t run(uint64_t nexus, const uint8_t *cdb, size_t len, const void *out,
 		   uint32_t out_len)
@@ -56,6 +58,8 @@ static uint8_t run(uint64_t nexus, const uint8_t *cdb, size_t len, const void *o
 	memset(in, 0xee, sizeof(in));
 	cdb_fill(&cmd, nexus, cdb, len, out, out_len, in, sizeof(in));
 	cmd.initiator_port = port_name;
+	cmd.target_port = target_port;
+	cmd.target_proto = target_port ? SCSI_PROTO_ISCSI : 0;
 	spc_dispatch(&dev, &cmd);
 	return cmd.status;
 }
@@ -241,6 +245,52 @@ Test(spc_inquiry, vpd_83_has_naa_t10_vendor_and_relative_port_designators)
 		}
 	}
 	cr_assert(naa && t10 && port);
+}
+
+/* Through iSCSI, the port designators name the transport (PIV 1, protocol
+ * 5) and the page adds the target port group, the port's SCSI name string
+ * and the target device's, as LIO and a SAS LTO-6 drive report them. */
+Test(spc_inquiry, vpd_83_through_iscsi_names_the_target_port_and_device)
+{
+	static const char name[] = "iqn.2026-11.test.vtl:spc,t,0x0001";
+	target_port = name;
+	RUN(N1, INQUIRY, 1, 0x83, 0x02, 0x00, 0); /* 512 bytes */
+	target_port = NULL;
+	cdb_assert_good(&cmd);
+	uint32_t end = 4u + get_be16(in + 2);
+	cr_assert_eq(cmd.in_len, end);
+	int rel = 0, tpg = 0, port = 0, device = 0;
+	for (uint32_t i = 4; i < end; i += 4u + in[i + 3]) {
+		const uint8_t *d = in + i;
+		uint8_t assoc = (d[1] >> 4) & 3, type = d[1] & 0x0f;
+		if (assoc == 0) {
+			cr_assert_eq(d[1] & 0x80, 0,
+				     "PIV is zero for the logical unit's designators");
+			continue;
+		}
+		cr_assert_eq(d[1] & 0x80, 0x80, "PIV: the protocol is known");
+		cr_assert_eq(d[0] >> 4, 5, "protocol identifier iSCSI (SPC-4 table 362)");
+		if (type == 4) {
+			cr_assert_eq(assoc, 1);
+			cr_assert_eq(get_be16(d + 6), 2);
+			rel++;
+		} else if (type == 5) {
+			cr_assert_eq(assoc, 1);
+			cr_assert_eq(d[3], 4);
+			cr_assert_eq(get_be16(d + 6), 0);
+			tpg++;
+		} else if (type == 8) {
+			cr_assert_eq(d[0] & 0x0f, 3, "UTF-8");
+			cr_assert_eq(d[3] % 4, 0, "padded to a multiple of 4 (SPC-4 7.8.6.11)");
+			const char *want = assoc == 1 ? name : "iqn.2026-11.test.vtl:spc";
+			cr_assert_eq(strnlen((const char *)d + 4, d[3]), strlen(want),
+				     "null-terminated");
+			cr_assert_str_eq((const char *)d + 4, want);
+			port += assoc == 1;
+			device += assoc == 2;
+		}
+	}
+	cr_assert(rel == 1 && tpg == 1 && port == 1 && device == 1);
 }
 
 Test(spc_inquiry, unknown_vpd_page_is_invalid_field_at_byte_2)
