@@ -243,21 +243,7 @@ int lib_drive_at(const struct lib *lib, uint16_t addr)
 
 int lib_element_at(struct lib *lib, uint16_t addr, struct cat_element *out)
 {
-	struct cat_element *els;
-	size_t n;
-	int rc = cat_elements(lib->cat, &els, &n);
-	if (rc)
-		return rc;
-	rc = -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		if (els[i].address == addr) {
-			*out = els[i];
-			rc = 0;
-			break;
-		}
-	}
-	free(els);
-	return rc;
+	return cat_element_get(lib->cat, addr, out);
 }
 
 int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_t *addr,

@@ -11,6 +11,12 @@
  *     be opened goes back to the state it had as soon as the medium opens
  *     again (repaired, or put back by a person): that state is never
  *     frozen.
+ *   - At start, each cartridge's directory is opened once: its manifest is
+ *     read (and checked) and the partial downloads of evicted segments a
+ *     crash left are removed in the same open (tape_manifest_read_sweep).
+ *     Nothing else is read per tape before a tape is used; the records a
+ *     crash left after the last manifest are recovered by tape_open, on
+ *     the first load (docs/design.md, "Start-up at scale").
  *   - A directory of DATA_DIR/tapes that holds a cartridge is somebody's
  *     data: nothing here or in the callers formats over it.
  *
@@ -151,13 +157,15 @@ void media_check_all(struct lib *lib)
 		lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
 		/* A manifest that reads and passes its checks needs no repair,
 		 * and the tape nothing more here: one read of a small file, no
-		 * catalog query (a start over 10,000 tapes). */
+		 * catalog query (a start over 10,000 tapes). The same open of
+		 * the directory removes the partial downloads of evicted
+		 * segments a crash left (nothing fetches before the uploader
+		 * starts, after this). */
 		struct tape_manifest man;
-		if (t->state != CAT_IRRECOVERABLE &&
-		    tape_manifest_read(dir, &man, NULL, NULL) == 0) {
-			tape_manifest_free(&man);
+		int mrc = tape_manifest_read_sweep(dir, &man, NULL);
+		tape_manifest_free(&man);
+		if (t->state != CAT_IRRECOVERABLE && mrc == 0)
 			continue;
-		}
 		int rc = media_repair(lib, t);
 		if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
 			/* Neither here whole nor repairable: IRRECOVERABLE, which

@@ -74,6 +74,21 @@ int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *
 	return rc;
 }
 
+const struct cat_upl_seg *upl_row_of(const struct cat_upl_seg *rows, size_t n, uint64_t seg)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rows[mid].seg == seg)
+			return &rows[mid];
+		if (rows[mid].seg < seg)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 static int cat_call_put(struct upl *u, const char *bc, const struct cat_upl_seg *s)
 {
 	pthread_mutex_lock(&u->cat_mu);
@@ -895,10 +910,8 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		goto out;
 	bool all = true;
 	for (size_t i = 0; i < m.tm.nseg && !rc; i++) {
-		struct cat_upl_seg s, *row = NULL;
-		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m.tm.segs[i].id)
-				row = &rows[j];
+		struct cat_upl_seg s;
+		const struct cat_upl_seg *row = upl_row_of(rows, nrows, m.tm.segs[i].id);
 		if (row) {
 			s = *row;
 		} else {

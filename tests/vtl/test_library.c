@@ -898,6 +898,34 @@ Test(smc, a_restart_loads_the_cartridges_the_catalog_puts_in_drives)
 	cr_assert_eq(ssc_state(lib_drive(T.lib, 1)), SSC_LOADED);
 }
 
+/* A restart removes the partial downloads of evicted segments a crash
+ * left (in the one open of each tape's directory that reads its manifest)
+ * and leaves the tape's own files alone. */
+Test(smc, a_restart_removes_the_partial_downloads_a_crash_left)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	char dir[PATH_MAX], part[PATH_MAX + 64], seg[PATH_MAX + 64], man[PATH_MAX + 64];
+	lib_tape_dir(T.lib, "ABC002L8", dir, sizeof(dir));
+	tape_file_path(dir, TAPE_SEG_FETCH, 7, part, sizeof(part));
+	tape_file_path(dir, TAPE_SEG_DATA, 1, seg, sizeof(seg));
+	tape_file_path(dir, TAPE_FILE_MANIFEST, 0, man, sizeof(man));
+	lib_close(T.lib);
+	T.lib = NULL;
+	FILE *f = fopen(part, "w");
+	cr_assert_not_null(f, "%s", part);
+	fputs("half a download", f);
+	fclose(f);
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+	cr_assert_neq(access(part, F_OK), 0, "%s removed at start", part);
+	cr_assert_eq(access(seg, F_OK), 0, "%s kept", seg);
+	cr_assert_eq(access(man, F_OK), 0, "%s kept", man);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), 0, "the tape loads");
+}
+
 /* ---- WORM tapes ----------------------------------------------------------- */
 
 TestSuite(lib_worm, .init = setup, .fini = teardown);
