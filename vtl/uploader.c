@@ -744,6 +744,11 @@ static void *thread_main(void *arg)
 		if (u->pause_file[0] && access(u->pause_file, F_OK) == 0) {
 			upl_activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
 				     u->pause_file);
+		} else if (!lib_media_checked(u->lib)) {
+			/* A medium not yet checked since start may be repaired,
+			 * marked IRRECOVERABLE or come back (vtl/media.c): the
+			 * uploader acts on none before it is. */
+			upl_activity(u, "waiting for the check of the media after start");
 		} else {
 			round_once(u);
 			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
