@@ -944,12 +944,22 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		if (rc)
 			goto out;
 		/* Now that the manifest which drops them is up: delete the
-		 * segments it no longer names, and the older manifests. */
+		 * segments it no longer names, and the older manifests. The
+		 * rows it names are marked through the rows' order, not by a
+		 * pass over the manifest for each row (tens of thousands of
+		 * segments on a large tape). */
+		bool *named = calloc(nrows ? nrows : 1, sizeof(*named));
+		if (!named) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < m.tm.nseg; i++) {
+			const struct cat_upl_seg *r = upl_row_of(rows, nrows, m.tm.segs[i].id);
+			if (r)
+				named[r - rows] = true;
+		}
 		for (size_t j = 0; j < nrows && !rc; j++) {
-			bool named = false;
-			for (size_t i = 0; i < m.tm.nseg; i++)
-				named |= m.tm.segs[i].id == rows[j].seg;
-			if (named)
+			if (named[j])
 				continue;
 			char sk[STORE_KEY_MAX];
 			upl_key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
@@ -964,6 +974,7 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 				pthread_mutex_unlock(&u->cat_mu);
 			}
 		}
+		free(named);
 		char pfx[STORE_KEY_MAX];
 		upl_key_tape(&u->cfg, t->barcode, "manifest/", pfx);
 		if (!rc)
