@@ -66,3 +66,11 @@ bench_bench_inventory_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
 bench_bench_inventory_LDADD = $(LIBISCSI_LIBS) -lpthread
 EXTRA_bench_bench_inventory_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 BENCHES += bench/bench_inventory
+
+# A cartridge with the segment count of an 18 TB LTO-9 tape, written and
+# read through the medium (scsi/tape.c), the beginning against the end
+# (docs/benchmarks.md, "Large tapes").
+EXTRA_PROGRAMS += bench/bench_bigtape
+bench_bench_bigtape_SOURCES = bench/bench_bigtape.c bench/bench_util.c bench/bench_util.h
+bench_bench_bigtape_LDADD = $(SCSI_LIBS) -lpthread
+BENCHES += bench/bench_bigtape

@@ -657,6 +657,17 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 	t->retain_until = sqlite3_column_int64(st, col + 16);
 }
 
+static void read_element(sqlite3_stmt *st, struct cat_element *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->address = (uint16_t)sqlite3_column_int(st, 0);
+	e->kind = (enum cat_kind)sqlite3_column_int(st, 1);
+	e->ordinal = (uint32_t)sqlite3_column_int(st, 2);
+	e->full = sqlite3_column_type(st, 3) != SQLITE_NULL;
+	if (e->full)
+		read_tape(st, 3, &e->tape);
+}
+
 int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 {
 	sqlite3_stmt *st;
@@ -670,22 +681,20 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	struct cat_element *v = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct cat_element *nv = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!nv) {
-			rc = SQLITE_NOMEM;
-			break;
+		if (cnt == cap) {
+			/* Doubling: 10,000 slots are 14 reallocations, not 10,000. */
+			size_t ncap = cap ? 2 * cap : 64;
+			struct cat_element *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
 		}
-		v = nv;
-		struct cat_element *e = &v[cnt++];
-		memset(e, 0, sizeof(*e));
-		e->address = (uint16_t)sqlite3_column_int(st, 0);
-		e->kind = (enum cat_kind)sqlite3_column_int(st, 1);
-		e->ordinal = (uint32_t)sqlite3_column_int(st, 2);
-		e->full = sqlite3_column_type(st, 3) != SQLITE_NULL;
-		if (e->full)
-			read_tape(st, 3, &e->tape);
+		read_element(st, &v[cnt++]);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -695,6 +704,24 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	*out = v;
 	*n = cnt;
 	return 0;
+}
+
+int cat_element_get(struct cat *c, uint16_t address, struct cat_element *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
+				    " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
+				    "WHERE e.address = ?",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_int(st, 1, address);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_element(st, out);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16_t *address)

@@ -153,6 +153,8 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 int cat_drives(struct cat *c, struct cat_drive **out, size_t *n);
 /* Every element in address order with its tape. */
 int cat_elements(struct cat *c, struct cat_element **out, size_t *n);
+/* The element at address with its tape; -ENOENT if none. */
+int cat_element_get(struct cat *c, uint16_t address, struct cat_element *out);
 /* Look an element up by kind and 1-based ordinal; -ENOENT if none. */
 int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16_t *address);
 

@@ -437,6 +437,11 @@ int tape_manifest_parse(const void *buf, size_t len, struct tape_manifest *m);
  * opening it (-ENOENT: there is none).
  */
 int tape_manifest_read(const char *dir, struct tape_manifest *m, void **raw, size_t *rawlen);
+/* At start, before anything may fetch into dir: the manifest as
+ * tape_manifest_read reads it (raw not kept) and the TAPE_SEG_FETCH files
+ * removed, in one open of the directory. The manifest's result is
+ * returned; *swept (may be NULL) gets 0 or the removal's negative errno. */
+int tape_manifest_read_sweep(const char *dir, struct tape_manifest *m, int *swept);
 void tape_manifest_free(struct tape_manifest *m);
 /* Valid bytes of all its segments. */
 uint64_t tape_manifest_bytes(const struct tape_manifest *m);

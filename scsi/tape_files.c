@@ -172,14 +172,12 @@ int tape_file_path(const char *dir, enum tape_file f, uint64_t seg, char *buf, s
 	return 0;
 }
 
-int tape_remove_fetches(const char *dir)
+/* Remove the fetch files of d (closed here). */
+static int remove_fetches_in(DIR *d)
 {
-	DIR *d = opendir(dir);
 	struct dirent *de;
 	int rc = 0;
 
-	if (!d)
-		return -errno;
 	while ((de = readdir(d))) {
 		uint64_t id;
 		const char *ext;
@@ -190,4 +188,37 @@ int tape_remove_fetches(const char *dir)
 	}
 	closedir(d);
 	return rc;
+}
+
+int tape_remove_fetches(const char *dir)
+{
+	DIR *d = opendir(dir);
+
+	return d ? remove_fetches_in(d) : -errno;
+}
+
+int tape_manifest_read_sweep(const char *dir, struct tape_manifest *m, int *swept)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int dirfd, r;
+
+	memset(m, 0, sizeof(*m));
+	if (swept)
+		*swept = 0;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	r = read_file_at(dirfd, TAPE_MANIFEST, MANIFEST_MAX, &buf, &len);
+	/* The same open lists the directory: one path walk a tape. */
+	DIR *d = fdopendir(dirfd);
+	int s = d ? remove_fetches_in(d) : -errno;
+	if (!d)
+		close(dirfd);
+	if (swept)
+		*swept = s;
+	if (r == 0)
+		r = tape_manifest_parse(buf, len, m);
+	free(buf);
+	return r;
 }

@@ -306,12 +306,14 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 	struct cat_pool pool;
 	int rc = lib_pool_get_locked(lib, tapes[0].pool, &pool, err, errlen);
 	/* A medium directory already holding a cartridge the catalog does
-	 * not know (a lost catalog, a copied-in tape) is never replaced. */
+	 * not know (a lost catalog, a copied-in tape) is never replaced. The
+	 * directory is looked at first: a new barcode has none, and costs no
+	 * catalog query (a batch of 10,000). */
 	for (size_t i = 0; i < n && !rc; i++) {
 		char dir[PATH_MAX];
 		datadir_tape(lib->cfg.data_dir, tapes[i].barcode, dir, sizeof(dir));
-		if (cat_tape_get(lib->cat, tapes[i].barcode, &(struct cat_tape){0}) == -ENOENT &&
-		    tape_probe(dir) == 1) {
+		if (tape_probe(dir) == 1 &&
+		    cat_tape_get(lib->cat, tapes[i].barcode, &(struct cat_tape){0}) == -ENOENT) {
 			lib_err(
 			    err, errlen,
 			    "%s already holds a cartridge %s that the catalog does not know; it "

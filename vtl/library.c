@@ -128,6 +128,11 @@ uint32_t lib_drive_lun(const struct lib *lib, size_t i)
 	return lib->cdrives[i].lun;
 }
 
+bool lib_media_checked(struct lib *lib)
+{
+	return media_pass_over(lib);
+}
+
 struct cat *lib_catalog(struct lib *lib)
 {
 	return lib->cat;
@@ -158,6 +163,9 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 {
 	struct cat_key_row row;
 	unsigned char dk[KEY_BYTES];
+
+	/* Not yet checked since start: its partial downloads go first. */
+	media_pass_loading(lib, barcode);
 	char named[KEY_ID_LEN + 1] = "";
 	int rc = cat_key_get(lib->cat, barcode, &row);
 	if (rc == -ENOENT) {
@@ -243,21 +251,7 @@ int lib_drive_at(const struct lib *lib, uint16_t addr)
 
 int lib_element_at(struct lib *lib, uint16_t addr, struct cat_element *out)
 {
-	struct cat_element *els;
-	size_t n;
-	int rc = cat_elements(lib->cat, &els, &n);
-	if (rc)
-		return rc;
-	rc = -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		if (els[i].address == addr) {
-			*out = els[i];
-			rc = 0;
-			break;
-		}
-	}
-	free(els);
-	return rc;
+	return cat_element_get(lib->cat, addr, out);
 }
 
 int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_t *addr,
@@ -720,11 +714,63 @@ static int refuse_over_cartridges(struct lib *lib, const char *catalog, char *er
  * in the picker. ARCHIVING and RETRIEVING tapes are the shelf's worker's
  * to finish (vtl/shelf.c).
  */
+/* The tapes recover_after_crash looks at: CREATING, DELETED, and those in
+ * a transport element, found by the catalog's indexes rather than a list
+ * of every tape (a start of 10,000 tapes). */
+static int tapes_to_recover(struct lib *lib, struct cat_tape **out, size_t *n)
+{
+	static const enum cat_state states[] = {CAT_CREATING, CAT_DELETED};
+	struct cat_tape *v = NULL;
+	size_t cnt = 0;
+	int rc = 0;
+	for (size_t k = 0; k < sizeof(states) / sizeof(states[0]) && !rc; k++) {
+		struct cat_tape *some;
+		size_t m;
+		rc = cat_tape_list(lib->cat, (int)states[k], true, &some, &m);
+		if (rc)
+			break;
+		struct cat_tape *nv = m ? realloc(v, (cnt + m) * sizeof(*v)) : v;
+		if (m && !nv)
+			rc = -ENOMEM;
+		else if (m) {
+			v = nv;
+			memcpy(v + cnt, some, m * sizeof(*v));
+			cnt += m;
+		}
+		free(some);
+	}
+	for (uint32_t a = 0; a < lib->info.count[CAT_TRANSPORT] && !rc; a++) {
+		struct cat_element e;
+		int erc =
+		    cat_element_get(lib->cat, (uint16_t)(lib->info.base[CAT_TRANSPORT] + a), &e);
+		if (erc == -ENOENT || (erc == 0 && (!e.full || e.tape.state == CAT_CREATING)))
+			continue; /* empty, or listed above */
+		if (erc) {
+			rc = erc;
+			break;
+		}
+		struct cat_tape *nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			rc = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[cnt++] = e.tape;
+	}
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 static int recover_after_crash(struct lib *lib)
 {
 	struct cat_tape *tapes;
 	size_t n;
-	int rc = cat_tape_list(lib->cat, -1, true, &tapes, &n);
+	int rc = tapes_to_recover(lib, &tapes, &n);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -929,8 +975,12 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		lib_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
 		goto fail;
 	}
-	media_check_all(lib);
+	/* The tapes in drives are checked now, before they load; the others
+	 * by a thread while the library serves (vtl/media.c, docs/design.md
+	 * "Start-up at scale"). */
+	media_pass_prepare(lib);
 	load_drives(lib);
+	media_pass_start(lib);
 	warn_long_barcodes(lib);
 	*out = lib;
 	return 0;
@@ -943,6 +993,7 @@ void lib_close(struct lib *lib)
 {
 	if (!lib)
 		return;
+	media_pass_stop(lib);
 	for (size_t i = 0; i < lib->n_drives_ok; i++) {
 		/* The catalog keeps the cartridge in its drive element; the
 		 * next start loads it again. */

@@ -121,6 +121,8 @@ size_t lib_n_drives(const struct lib *lib);
 struct scsi_dev *lib_drive(struct lib *lib, size_t i); /* LUN i + 1 */
 uint32_t lib_drive_lun(const struct lib *lib, size_t i);
 struct cat *lib_catalog(struct lib *lib); /* for read-only queries */
+/* Has every tape's medium been checked since start (vtl/media.c)? */
+bool lib_media_checked(struct lib *lib);
 const char *lib_data_dir(const struct lib *lib);
 
 /* Barcodes: 5 to 16 of A-Z 0-9. Returns 0, or -EINVAL with a reason. */

@@ -38,7 +38,8 @@ struct lib {
 	/* Told when a tape starts a trip to or from the shelf. */
 	void (*shelf_wake)(void *arg);
 	void *shelf_arg;
-	bool autocreate_failing; /* a policy's failure was said (autocreate.c) */
+	bool autocreate_failing;  /* a policy's failure was said (autocreate.c) */
+	struct media_pass *media; /* the check of the media after start (media.c) */
 };
 
 void lib_lock(struct lib *lib);

@@ -5,22 +5,37 @@
  * What it keeps:
  *   - A damaged or missing MANIFEST is rebuilt from what survives
  *     (tape_repair, scsi/tape_repair.c) with the catalog's facts as the
- *     hint, at start for every cartridge and before a load that fails on
- *     it; what was done is logged once, at warning level, naming the file.
+ *     hint, after start for every cartridge and before a load that fails
+ *     on it; what was done is logged once, at warning level, naming the
+ *     file.
  *   - A tape the catalog marked IRRECOVERABLE because its medium could not
  *     be opened goes back to the state it had as soon as the medium opens
  *     again (repaired, or put back by a person): that state is never
  *     frozen.
+ *   - A start does not wait for the check of every cartridge: the ones in
+ *     drives are checked before they load, the others by a thread while
+ *     the library serves (the media pass), each directory opened once: its
+ *     manifest read and checked, the partial downloads of evicted segments
+ *     a crash left removed (tape_manifest_read_sweep). A tape loaded before
+ *     the pass came to it has its partial downloads removed by the load;
+ *     the uploader, which acts on damaged and lost media, waits for the
+ *     end of the pass. The records a crash left after the last manifest
+ *     are recovered by tape_open, at the load (docs/design.md, "Start-up
+ *     at scale").
  *   - A directory of DATA_DIR/tapes that holds a cartridge is somebody's
  *     data: nothing here or in the callers formats over it.
  *
  * Functions here take no lock: lib_open calls them before any thread
- * runs, and the load path with the changer's lock held. State changes go
- * through the lifecycle (lc_apply) like every other.
+ * runs, the load path with the changer's lock held, and the pass's thread
+ * takes that lock around each tape. State changes go through the
+ * lifecycle (lc_apply) like every other.
  */
 #include "config.h"
 
 #include "media.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,11 +44,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "catalog/catalog_key.h"
 #include "catalog/catalog_upl.h"
 #include "datadir.h"
+#include "library_int.h"
 #include "scsi/tape.h"
 
 int media_info_of(const struct cat_tape *t, struct tape_info *info)
@@ -134,6 +151,235 @@ static bool downloading(const char *dir)
 	return access(tmp, F_OK) == 0;
 }
 
+/* One tape's check (at start, or by the pass): t as the catalog has it
+ * now. */
+static void check_tape(struct lib *lib, const struct cat_tape *t)
+{
+	char dir[PATH_MAX];
+	struct tape *m;
+
+	if (t->state == CAT_DELETED || t->state == CAT_CREATING)
+		return;
+	lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
+	/* A manifest that reads and passes its checks needs no repair, and
+	 * the tape nothing more here: one read of a small file, no catalog
+	 * query. The same open of the directory removes the partial
+	 * downloads of evicted segments a crash left (nothing fetches into a
+	 * tape's directory before its check: media_pass_loading). */
+	struct tape_manifest man;
+	int mrc = tape_manifest_read_sweep(dir, &man, NULL);
+	tape_manifest_free(&man);
+	if (t->state != CAT_IRRECOVERABLE && mrc == 0)
+		return;
+	int rc = media_repair(lib, t);
+	if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
+		/* Neither here whole nor repairable: IRRECOVERABLE, which the
+		 * uploader answers with the store's copy if there is one
+		 * (vtl/shelf.c, shelf_restore_damaged). */
+		if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_LOST, NULL, 0,
+			     rc == -ENOENT ? "recovery: the medium is missing"
+					   : "recovery: the medium cannot be repaired",
+			     NULL, 0) == 0)
+			lib_say(lib, 0,
+				"tape %s is IRRECOVERABLE: its medium %s is %s; it comes back "
+				"from the object store if the store holds it",
+				t->barcode, dir,
+				rc == -ENOENT ? "missing" : "damaged beyond repair");
+		return;
+	}
+	if (rc < 0 || t->state != CAT_IRRECOVERABLE)
+		return;
+	if (tape_open(dir, &m) != 0)
+		return;
+	tape_close(m);
+	struct lc_facts facts = {.was = media_state_before(lib, t)};
+	if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_BACK, &facts, 0,
+		     "recovery: the medium opens again", NULL, 0) == 0) {
+		struct cat_tape now;
+		if (cat_tape_get(lib_catalog(lib), t->barcode, &now) == 0)
+			lib_say(lib, 1, "tape %s: its medium opens again; %s -> %s", t->barcode,
+				cat_state_name(CAT_IRRECOVERABLE), cat_state_name(now.state));
+	}
+}
+
+/* ---- The check of every tape, after start ------------------------------- */
+
+/* The tapes the catalog held at start, not yet checked, ascending by
+ * barcode; done[i] under the library's lock. */
+/* The pass's nice increment over vtld's (setpriority(2)). */
+#define PASS_NICE 10
+
+struct pass_tape {
+	char bc[CAT_BARCODE_MAX + 1];
+	bool irrecoverable; /* at start */
+};
+
+struct media_pass {
+	struct pass_tape *bc;
+	bool *done;
+	size_t n;
+	pthread_t th;
+	bool started;
+	atomic_bool over;
+	atomic_bool stop;
+};
+
+static int cmp_bc(const void *a, const void *b)
+{
+	return strcmp(((const struct pass_tape *)a)->bc, ((const struct pass_tape *)b)->bc);
+}
+
+static int cmp_key_bc(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct pass_tape *)elem)->bc);
+}
+
+/* Check tape i of the pass (library lock held, or no thread yet). */
+static void pass_check(struct lib *lib, struct media_pass *p, size_t i)
+{
+	if (p->done[i])
+		return; /* loaded since start: its load did (media_pass_loading) */
+	p->done[i] = true;
+	char dir[PATH_MAX];
+	struct tape_manifest man;
+	lib_tape_dir(lib, p->bc[i].bc, dir, sizeof(dir));
+	/* Not loaded since start (done[i] is set by a load), so nothing
+	 * fetches into its directory: the common case, a manifest that reads
+	 * and a tape that was not IRRECOVERABLE, costs no catalog query. A
+	 * tape marked IRRECOVERABLE since start was by a failed load, which
+	 * set done[i] too. */
+	if (!p->bc[i].irrecoverable) {
+		int rc = tape_manifest_read_sweep(dir, &man, NULL);
+		tape_manifest_free(&man);
+		if (rc == 0)
+			return;
+	}
+	/* Something to look at: the tape as the catalog has it now
+	 * (deleted or moved since start), then the whole check. */
+	struct cat_tape t;
+	if (cat_tape_get(lib_catalog(lib), p->bc[i].bc, &t) == 0 &&
+	    !(t.in_library && t.kind == CAT_DRIVE))
+		check_tape(lib, &t);
+}
+
+void media_pass_prepare(struct lib *lib)
+{
+	struct cat_tape *tapes;
+	size_t n;
+	struct media_pass *p = calloc(1, sizeof(*p));
+
+	if (!p || cat_tape_list(lib_catalog(lib), -1, true, &tapes, &n)) {
+		/* Out of memory or no catalog: every tape now, as before. */
+		free(p);
+		media_check_all(lib);
+		return;
+	}
+	atomic_init(&p->over, false);
+	atomic_init(&p->stop, false);
+	p->bc = calloc(n ? n : 1, sizeof(*p->bc));
+	p->done = calloc(n ? n : 1, sizeof(*p->done));
+	if (!p->bc || !p->done) {
+		free(p->bc);
+		free(p->done);
+		free(p);
+		free(tapes);
+		media_check_all(lib);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cat_tape *t = &tapes[i];
+		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
+			continue;
+		if (t->in_library && t->kind == CAT_DRIVE) {
+			/* Loaded at start (load_drives): checked before. */
+			check_tape(lib, t);
+			continue;
+		}
+		snprintf(p->bc[p->n].bc, sizeof(p->bc[p->n].bc), "%s", t->barcode);
+		p->bc[p->n++].irrecoverable = t->state == CAT_IRRECOVERABLE;
+	}
+	free(tapes);
+	qsort(p->bc, p->n, sizeof(*p->bc), cmp_bc);
+	lib->media = p;
+}
+
+static void *pass_main(void *arg)
+{
+	struct lib *lib = arg;
+	struct media_pass *p = lib->media;
+
+	pthread_setname_np(pthread_self(), "vtl-mediacheck"); /* top -H, ps -L */
+	/* Behind the commands the library serves meanwhile: the pass is
+	 * nobody's wait but the uploader's (a best effort: refused, it runs
+	 * at the daemon's priority). */
+	id_t tid = (id_t)gettid();
+	errno = 0;
+	int prio = getpriority(PRIO_PROCESS, tid);
+	if (prio != -1 || !errno)
+		setpriority(PRIO_PROCESS, tid, prio + PASS_NICE);
+	for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
+		lib_lock(lib);
+		pass_check(lib, p, i);
+		lib_unlock(lib);
+	}
+	atomic_store(&p->over, true);
+	return NULL;
+}
+
+void media_pass_start(struct lib *lib)
+{
+	struct media_pass *p = lib->media;
+
+	if (!p)
+		return;
+	if (p->n == 0 || pthread_create(&p->th, NULL, pass_main, lib) != 0) {
+		/* Nothing to check, or no thread: the rest now. */
+		for (size_t i = 0; i < p->n; i++)
+			pass_check(lib, p, i);
+		atomic_store(&p->over, true);
+		return;
+	}
+	p->started = true;
+}
+
+bool media_pass_over(struct lib *lib)
+{
+	return !lib->media || atomic_load(&lib->media->over);
+}
+
+void media_pass_loading(struct lib *lib, const char *barcode)
+{
+	struct media_pass *p = lib->media;
+
+	if (!p || atomic_load(&p->over))
+		return;
+	struct pass_tape *hit = bsearch(barcode, p->bc, p->n, sizeof(*p->bc), cmp_key_bc);
+	if (!hit || p->done[hit - p->bc])
+		return;
+	/* Loaded before the pass came to it: its partial downloads go
+	 * before a read can start one; a damaged manifest is the load's to
+	 * repair (lib_move). */
+	char dir[PATH_MAX];
+	lib_tape_dir(lib, barcode, dir, sizeof(dir));
+	tape_remove_fetches(dir);
+	p->done[hit - p->bc] = true;
+}
+
+void media_pass_stop(struct lib *lib)
+{
+	struct media_pass *p = lib->media;
+
+	if (!p)
+		return;
+	atomic_store(&p->stop, true);
+	if (p->started)
+		pthread_join(p->th, NULL);
+	free(p->bc);
+	free(p->done);
+	free(p);
+	lib->media = NULL;
+}
+
 void media_check_all(struct lib *lib)
 {
 	struct cat_tape *tapes;
@@ -141,54 +387,8 @@ void media_check_all(struct lib *lib)
 
 	if (cat_tape_list(lib_catalog(lib), -1, true, &tapes, &n))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		const struct cat_tape *t = &tapes[i];
-		char dir[PATH_MAX];
-		struct tape *m;
-
-		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
-			continue;
-		lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
-		/* A manifest that reads and passes its checks needs no repair,
-		 * and the tape nothing more here: one read of a small file, no
-		 * catalog query (a start over 10,000 tapes). */
-		struct tape_manifest man;
-		if (t->state != CAT_IRRECOVERABLE &&
-		    tape_manifest_read(dir, &man, NULL, NULL) == 0) {
-			tape_manifest_free(&man);
-			continue;
-		}
-		int rc = media_repair(lib, t);
-		if (rc < 0 && holds_medium(t->state) && !downloading(dir)) {
-			/* Neither here whole nor repairable: IRRECOVERABLE, which
-			 * the uploader answers with the store's copy if there is
-			 * one (vtl/shelf.c, shelf_restore_damaged). */
-			if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_LOST, NULL, 0,
-				     rc == -ENOENT ? "recovery: the medium is missing"
-						   : "recovery: the medium cannot be repaired",
-				     NULL, 0) == 0)
-				lib_say(lib, 0,
-					"tape %s is IRRECOVERABLE: its medium %s is %s; it comes "
-					"back from the object store if the store holds it",
-					t->barcode, dir,
-					rc == -ENOENT ? "missing" : "damaged beyond repair");
-			continue;
-		}
-		if (rc < 0 || t->state != CAT_IRRECOVERABLE)
-			continue;
-		if (tape_open(dir, &m) != 0)
-			continue;
-		tape_close(m);
-		struct lc_facts facts = {.was = media_state_before(lib, t)};
-		if (lc_apply(lib_catalog(lib), t, LC_MEDIUM_BACK, &facts, 0,
-			     "recovery: the medium opens again", NULL, 0) == 0) {
-			struct cat_tape now;
-			if (cat_tape_get(lib_catalog(lib), t->barcode, &now) == 0)
-				lib_say(lib, 1, "tape %s: its medium opens again; %s -> %s",
-					t->barcode, cat_state_name(CAT_IRRECOVERABLE),
-					cat_state_name(now.state));
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		check_tape(lib, &tapes[i]);
 	free(tapes);
 }
 

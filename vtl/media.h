@@ -6,6 +6,7 @@
 #ifndef VTL_MEDIA_H
 #define VTL_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "library.h"
@@ -26,6 +27,21 @@ int media_repair(struct lib *lib, const struct cat_tape *t);
  * and an IRRECOVERABLE one whose medium opens again gets its earlier
  * state back. */
 void media_check_all(struct lib *lib);
+
+/*
+ * The same check, spread so that a start does not wait for it: prepare
+ * (in lib_open, before the drives load) checks the tapes the catalog puts
+ * in drives and lists the others; start runs a thread that checks them
+ * one by one under the library's lock; a load of a tape not yet checked
+ * (media_pass_loading, lock held) removes its partial downloads first;
+ * over says when every tape has been checked (the uploader waits for it);
+ * stop (lib_close) ends the thread.
+ */
+void media_pass_prepare(struct lib *lib);
+void media_pass_start(struct lib *lib);
+void media_pass_loading(struct lib *lib, const char *barcode);
+bool media_pass_over(struct lib *lib);
+void media_pass_stop(struct lib *lib);
 
 /* The state t had before it was marked IRRECOVERABLE (its events say). */
 enum cat_state media_state_before(struct lib *lib, const struct cat_tape *t);

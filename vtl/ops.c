@@ -256,6 +256,13 @@ static void notify_status(struct ops *o, const char *prefix)
 	char line[512];
 	int64_t sessions = met_iscsi_sessions();
 	o->last_sessions = sessions;
+	const char *sock = getenv("NOTIFY_SOCKET");
+	if (!sock || !sock[0]) {
+		/* Not run by systemd: nobody reads the line, and its backlog
+		 * reads every tape's manifest (a start of 10,000 tapes). */
+		o->last_status = time(NULL);
+		return;
+	}
 	int n = snprintf(line, sizeof(line), "%sSTATUS=%" PRId64 " iSCSI session%s", prefix,
 			 sessions, sessions == 1 ? "" : "s");
 	if (o->cfg.upl && n > 0 && (size_t)n < sizeof(line)) {

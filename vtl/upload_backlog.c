@@ -47,10 +47,7 @@ static void seg_backlog(const char *dir, const struct manifest *m, const struct 
 			size_t nrows, struct backlog *b)
 {
 	for (size_t i = 0; i < m->tm.nseg; i++) {
-		const struct cat_upl_seg *row = NULL;
-		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m->tm.segs[i].id)
-				row = &rows[j];
+		const struct cat_upl_seg *row = upl_row_of(rows, nrows, m->tm.segs[i].id);
 		uint64_t held = m->tm.segs[i].valid;
 		if (i + 1 == m->tm.nseg) {
 			/* The active segment: appended to since the manifest. */
@@ -136,23 +133,29 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 	struct vcache_seg *cand = NULL;
 	size_t nc = 0, cap = 0;
 	uint64_t used = 0, pending = 0, evicted;
+	/* The uploader's rows of every tape in one read, not a query a tape.
+	 * This thread is the one that writes the rows of a tape with a local
+	 * copy (upl_sync_tape, upl_forget_deleted; a catalog rebuild adds
+	 * rows only for tapes it brings in, which have none), so the rows
+	 * read here are the ones a query per tape would read. */
+	struct upl_snapshot *snap = upl_snapshot(u);
+	if (!snap)
+		return; /* the next round measures */
 	for (size_t k = 0; k < n; k++) {
 		const struct cat_tape *t = &tapes[k];
 		char dir[PATH_MAX];
 		struct manifest m;
-		struct cat_upl_seg *rows = NULL;
-		size_t nrows = 0;
 		if (!has_local_copy(t->state))
 			continue;
+		const struct cat_upl_tape_rows *tr = upl_snapshot_rows(snap, t->barcode);
+		const struct cat_upl_seg *rows = tr ? tr->segs : NULL;
+		size_t nrows = tr ? tr->nsegs : 0;
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 		if (upl_man_read(dir, &m)) {
-			struct backlog b;
-			upl_tape_backlog(u, t, &b); /* the catalog's figures */
+			struct backlog b; /* the catalog's figures */
+			upl_backlog_of(u, t, rows, nrows, tr ? tr->manifest_gen : 0,
+				       tr ? tr->state : "", &b);
 			pending += b.held - b.safe;
-			continue;
-		}
-		if (upl_cat_segs(u, t->barcode, &rows, &nrows)) {
-			upl_man_free(&m);
 			continue;
 		}
 		struct backlog b = {0};
@@ -161,10 +164,7 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		for (size_t i = 0; i < m.tm.nseg; i++) {
 			char path[PATH_MAX + 64];
 			struct stat sb, ib;
-			const struct cat_upl_seg *row = NULL;
-			for (size_t j = 0; j < nrows; j++)
-				if (rows[j].seg == m.tm.segs[i].id)
-					row = &rows[j];
+			const struct cat_upl_seg *row = upl_row_of(rows, nrows, m.tm.segs[i].id);
 			tape_file_path(dir, TAPE_SEG_FETCH, m.tm.segs[i].id, path, sizeof(path));
 			/* A fetch from a LOCATE writes the .part from its record
 			 * on: count the bytes it holds, not its length. */
@@ -206,31 +206,12 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 			c->bytes = size;
 			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
 		}
-		free(rows);
 		upl_man_free(&m);
 	}
+	upl_snapshot_free(snap);
 	vcache_update(u->cache, cand, nc, used, pending, &evicted);
 	if (evicted)
 		upl_logf(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
 			 evicted);
 	free(cand);
-}
-
-/* Partial downloads of evicted segments left by a crash. */
-void upl_sweep_partial_fetches(struct upl *u)
-{
-	char path[PATH_MAX + 16];
-	datadir_tapes(lib_data_dir(u->lib), path, sizeof(path));
-	DIR *d = opendir(path);
-	struct dirent *de;
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char tape[PATH_MAX + 300];
-		if (de->d_name[0] == '.' ||
-		    snprintf(tape, sizeof(tape), "%s/%s", path, de->d_name) >= (int)sizeof(tape))
-			continue;
-		tape_remove_fetches(tape);
-	}
-	closedir(d);
 }

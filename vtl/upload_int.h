@@ -267,6 +267,13 @@ void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
 
 uint64_t upl_adapt_part_size(uint64_t want);
 int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *n);
+/* The row of segment seg among rows ascending by segment (as cat_upl_segs
+ * and cat_upl_all return them), NULL when none: a binary search, so that
+ * a tape of tens of thousands of segments costs no pass over its rows for
+ * each of them. */
+const struct cat_upl_seg *upl_row_of(const struct cat_upl_seg *rows, size_t n, uint64_t seg);
+/* Tape bc's rows in a snapshot (uploader.h), NULL when it has none. */
+const struct cat_upl_tape_rows *upl_snapshot_rows(const struct upl_snapshot *s, const char *bc);
 /* The calling thread's name and nice value ([store] upload_nice). */
 void upl_give_way(struct upl *u, const char *name);
 int upl_pool_start(struct upl *u, unsigned n, size_t part_size);
@@ -291,7 +298,6 @@ void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_up
 		    size_t nrows, uint64_t gen, const char *sstate, struct backlog *b);
 /* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
-void upl_sweep_partial_fetches(struct upl *u);
 /* Put the library record in the store when it changed (record.c). */
 void upl_record_pass(struct upl *u);
 

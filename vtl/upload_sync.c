@@ -74,6 +74,21 @@ int upl_cat_segs(struct upl *u, const char *bc, struct cat_upl_seg **s, size_t *
 	return rc;
 }
 
+const struct cat_upl_seg *upl_row_of(const struct cat_upl_seg *rows, size_t n, uint64_t seg)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rows[mid].seg == seg)
+			return &rows[mid];
+		if (rows[mid].seg < seg)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 static int cat_call_put(struct upl *u, const char *bc, const struct cat_upl_seg *s)
 {
 	pthread_mutex_lock(&u->cat_mu);
@@ -895,10 +910,8 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		goto out;
 	bool all = true;
 	for (size_t i = 0; i < m.tm.nseg && !rc; i++) {
-		struct cat_upl_seg s, *row = NULL;
-		for (size_t j = 0; j < nrows; j++)
-			if (rows[j].seg == m.tm.segs[i].id)
-				row = &rows[j];
+		struct cat_upl_seg s;
+		const struct cat_upl_seg *row = upl_row_of(rows, nrows, m.tm.segs[i].id);
 		if (row) {
 			s = *row;
 		} else {
@@ -931,12 +944,22 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		if (rc)
 			goto out;
 		/* Now that the manifest which drops them is up: delete the
-		 * segments it no longer names, and the older manifests. */
+		 * segments it no longer names, and the older manifests. The
+		 * rows it names are marked through the rows' order, not by a
+		 * pass over the manifest for each row (tens of thousands of
+		 * segments on a large tape). */
+		bool *named = calloc(nrows ? nrows : 1, sizeof(*named));
+		if (!named) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < m.tm.nseg; i++) {
+			const struct cat_upl_seg *r = upl_row_of(rows, nrows, m.tm.segs[i].id);
+			if (r)
+				named[r - rows] = true;
+		}
 		for (size_t j = 0; j < nrows && !rc; j++) {
-			bool named = false;
-			for (size_t i = 0; i < m.tm.nseg; i++)
-				named |= m.tm.segs[i].id == rows[j].seg;
-			if (named)
+			if (named[j])
 				continue;
 			char sk[STORE_KEY_MAX];
 			upl_key_seg(&u->cfg, t->barcode, rows[j].seg, sk);
@@ -951,6 +974,7 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 				pthread_mutex_unlock(&u->cat_mu);
 			}
 		}
+		free(named);
 		char pfx[STORE_KEY_MAX];
 		upl_key_tape(&u->cfg, t->barcode, "manifest/", pfx);
 		if (!rc)

@@ -744,6 +744,11 @@ static void *thread_main(void *arg)
 		if (u->pause_file[0] && access(u->pause_file, F_OK) == 0) {
 			upl_activity(u, "paused while %s exists (test hook VTL_UPLOAD_PAUSE_FILE)",
 				     u->pause_file);
+		} else if (!lib_media_checked(u->lib)) {
+			/* A medium not yet checked since start may be repaired,
+			 * marked IRRECOVERABLE or come back (vtl/media.c): the
+			 * uploader acts on none before it is. */
+			upl_activity(u, "waiting for the check of the media after start");
 		} else {
 			round_once(u);
 			upl_activity(u, "%s", ""); /* between rounds: upl_get_status says why */
@@ -846,7 +851,8 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 		snprintf(u->stats.shelf, sizeof(u->stats.shelf), "storage class %s in place",
 			 c->archive_class[0] ? c->archive_class : "STANDARD");
 	}
-	upl_sweep_partial_fetches(u);
+	/* The partial downloads a crash left were removed by lib_open's
+	 * check of the media (media_check_all), before any fetch can run. */
 	struct vcache_config vc = {
 	    .store = st,
 	    .limit = c->cache_limit,
@@ -947,6 +953,44 @@ void upl_kick(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 }
 
+struct upl_snapshot {
+	struct cat_upl_tape_rows *v;
+	size_t n;
+};
+
+struct upl_snapshot *upl_snapshot(struct upl *u)
+{
+	struct upl_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_upl_all(u->cat, &s->v, &s->n);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void upl_snapshot_free(struct upl_snapshot *s)
+{
+	if (!s)
+		return;
+	cat_upl_all_free(s->v, s->n);
+	free(s);
+}
+
+static int cmp_rows_barcode(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_upl_tape_rows *)elem)->barcode);
+}
+
+const struct cat_upl_tape_rows *upl_snapshot_rows(const struct upl_snapshot *s, const char *bc)
+{
+	return s && s->n ? bsearch(bc, s->v, s->n, sizeof(*s->v), cmp_rows_barcode) : NULL;
+}
+
 void upl_get_status(struct upl *u, struct upl_status *s)
 {
 	pthread_mutex_lock(&u->mu);
@@ -972,19 +1016,27 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 	s->fetched_segments = cs.fetched_segments;
 	s->fetched_bytes = cs.fetched_bytes;
 	s->fetching = cs.fetching;
-	/* The backlog, tape by tape (upl_tape_backlog), and what it waits for. */
+	/* The backlog, tape by tape (upl_backlog_of), and what it waits for:
+	 * the uploader's rows of every tape in one read (a snapshot), not
+	 * two queries a tape. */
 	struct cat_tape *tapes = NULL;
 	size_t n = 0;
 	pthread_mutex_lock(&u->cat_mu);
 	if (cat_tape_list(u->cat, -1, false, &tapes, &n))
 		n = 0;
 	pthread_mutex_unlock(&u->cat_mu);
+	struct upl_snapshot *snap = n > 1 ? upl_snapshot(u) : NULL;
 	char first[CAT_BARCODE_MAX + 1] = "", wait[sizeof(s->activity)] = "", cause[16];
 	const struct hold *held_tape = NULL;
 	int64_t mnow = upl_mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct backlog b;
-		upl_tape_backlog(u, &tapes[i], &b);
+		const struct cat_upl_tape_rows *tr = upl_snapshot_rows(snap, tapes[i].barcode);
+		if (snap)
+			upl_backlog_of(u, &tapes[i], tr ? tr->segs : NULL, tr ? tr->nsegs : 0,
+				       tr ? tr->manifest_gen : 0, tr ? tr->state : "", &b);
+		else
+			upl_tape_backlog(u, &tapes[i], &b);
 		if (b.held == b.safe && !b.uploads)
 			continue;
 		s->backlog_bytes += b.held - b.safe;
@@ -1011,6 +1063,7 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 		pthread_mutex_unlock(&u->mu);
 	}
 	free(tapes);
+	upl_snapshot_free(snap);
 	/* The cache's bytes not yet in the store are the backlog, as of now:
 	 * its own figure (cs.pending, which gates the writes) is the same
 	 * definition as of the last round, moved on by appends and parts
@@ -1195,47 +1248,13 @@ int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap)
 	return rc;
 }
 
-struct upl_snapshot {
-	struct cat_upl_tape_rows *v;
-	size_t n;
-};
-
-struct upl_snapshot *upl_snapshot(struct upl *u)
-{
-	struct upl_snapshot *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_upl_all(u->cat, &s->v, &s->n);
-	pthread_mutex_unlock(&u->cat_mu);
-	if (rc) {
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-void upl_snapshot_free(struct upl_snapshot *s)
-{
-	if (!s)
-		return;
-	cat_upl_all_free(s->v, s->n);
-	free(s);
-}
-
-static int cmp_rows_barcode(const void *key, const void *elem)
-{
-	return strcmp(key, ((const struct cat_upl_tape_rows *)elem)->barcode);
-}
-
 static void totals_of(struct upl *u, const struct cat_tape *t, const struct backlog *bl,
 		      struct upl_totals *out);
 
 int upl_tape_totals_in(struct upl *u, const struct upl_snapshot *s, const struct cat_tape *t,
 		       struct upl_totals *out)
 {
-	const struct cat_upl_tape_rows *r =
-	    s->n ? bsearch(t->barcode, s->v, s->n, sizeof(*s->v), cmp_rows_barcode) : NULL;
+	const struct cat_upl_tape_rows *r = upl_snapshot_rows(s, t->barcode);
 	struct backlog b;
 	upl_backlog_of(u, t, r ? r->segs : NULL, r ? r->nsegs : 0, r ? r->manifest_gen : 0,
 		       r ? r->state : "", &b);

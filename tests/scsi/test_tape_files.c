@@ -183,6 +183,25 @@ Test(tape_files_manifest, file_paths_name_the_files_the_medium_writes)
 	cr_assert_neq(stat(path, &sb), 0, "%s is gone", path);
 	cr_assert_eq(tape_file_path(dir, TAPE_SEG_DATA, m.segs[0].id, path, sizeof(path)), 0);
 	cr_assert_eq(stat(path, &sb), 0, "%s stays", path);
+
+	/* The same in the open that reads the manifest (a start): the same
+	 * manifest as tape_manifest_read, the fetch gone, the segment kept. */
+	cr_assert_eq(tape_file_path(dir, TAPE_SEG_FETCH, m.segs[0].id, path, sizeof(path)), 0);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fclose(f);
+	struct tape_manifest s;
+	int swept = 1;
+	cr_assert_eq(tape_manifest_read_sweep(dir, &s, &swept), 0);
+	cr_assert_eq(swept, 0);
+	cr_assert_eq(s.generation, m.generation);
+	cr_assert_eq(s.nseg, m.nseg);
+	for (size_t i = 0; i < m.nseg; i++)
+		cr_assert_eq(s.segs[i].valid, m.segs[i].valid);
+	tape_manifest_free(&s);
+	cr_assert_neq(stat(path, &sb), 0, "%s is gone", path);
+	cr_assert_eq(tape_file_path(dir, TAPE_SEG_DATA, m.segs[0].id, path, sizeof(path)), 0);
+	cr_assert_eq(stat(path, &sb), 0, "%s stays", path);
 	cr_assert_eq(tape_open(dir, &t), 0);
 	tape_manifest_free(&m);
 }
@@ -197,6 +216,8 @@ Test(tape_files_manifest, missing_manifest_or_directory_is_enoent)
 	snprintf(p, sizeof(p), "%s/MANIFEST", dir);
 	cr_assert_eq(unlink(p), 0);
 	cr_assert_eq(tape_manifest_read(dir, &m, NULL, NULL), -ENOENT);
+	cr_assert_eq(m.segs, NULL);
+	cr_assert_eq(tape_manifest_read_sweep(dir, &m, NULL), -ENOENT, "and at start");
 	cr_assert_eq(m.segs, NULL);
 }
 

@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 
 #include "tests/catalog/libtest.h"
+#include "vtl/datadir.h"
 #include "vtl/uploader.h"
 #include "vtl/vtld_config.h"
 
@@ -896,6 +898,145 @@ Test(smc, a_restart_loads_the_cartridges_the_catalog_puts_in_drives)
 	ssc_barcode(lib_drive(T.lib, 1), bc);
 	cr_assert_str_eq(bc, "ABC001L8");
 	cr_assert_eq(ssc_state(lib_drive(T.lib, 1)), SSC_LOADED);
+}
+
+/* A restart removes the partial downloads of evicted segments a crash
+ * left (in the one open of each tape's directory that reads its manifest,
+ * by the check of the media that runs after start) and leaves the tape's
+ * own files alone. */
+Test(smc, a_restart_removes_the_partial_downloads_a_crash_left)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	char dir[PATH_MAX], part[PATH_MAX + 64], seg[PATH_MAX + 64], man[PATH_MAX + 64];
+	lib_tape_dir(T.lib, "ABC002L8", dir, sizeof(dir));
+	tape_file_path(dir, TAPE_SEG_FETCH, 7, part, sizeof(part));
+	tape_file_path(dir, TAPE_SEG_DATA, 1, seg, sizeof(seg));
+	tape_file_path(dir, TAPE_FILE_MANIFEST, 0, man, sizeof(man));
+	lib_close(T.lib);
+	T.lib = NULL;
+	FILE *f = fopen(part, "w");
+	cr_assert_not_null(f, "%s", part);
+	fputs("half a download", f);
+	fclose(f);
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+	for (int i = 0; i < 3000 && !lib_media_checked(T.lib); i++)
+		usleep(10000);
+	cr_assert(lib_media_checked(T.lib), "the check of the media ends");
+	cr_assert_neq(access(part, F_OK), 0, "%s removed at start", part);
+	cr_assert_eq(access(seg, F_OK), 0, "%s kept", seg);
+	cr_assert_eq(access(man, F_OK), 0, "%s kept", man);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), 0, "the tape loads");
+}
+
+static void reopen_and_wait_for_the_media_check(void)
+{
+	lib_close(T.lib);
+	T.lib = NULL;
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+	for (int i = 0; i < 3000 && !lib_media_checked(T.lib); i++)
+		usleep(10000);
+	cr_assert(lib_media_checked(T.lib), "the check of the media ends");
+}
+
+/* The check of the media runs after start, not before it: a tape in a
+ * slot whose manifest is damaged is repaired by it (the old file kept),
+ * one whose medium is gone becomes IRRECOVERABLE, and the tape in a
+ * drive is checked before it loads. */
+Test(smc, the_check_after_start_repairs_and_marks_lost_media)
+{
+	add_tape("ABC001L8");
+	add_tape("ABC002L8");
+	add_tape("ABC003L8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 2, DRV1), 0);
+	char dir[PATH_MAX], man[PATH_MAX + 64], damaged[PATH_MAX + 64];
+	lib_tape_dir(T.lib, "ABC001L8", dir, sizeof(dir));
+	tape_file_path(dir, TAPE_FILE_MANIFEST, 0, man, sizeof(man));
+	tape_file_path(dir, TAPE_FILE_MANIFEST_DAMAGED, 0, damaged, sizeof(damaged));
+	lib_close(T.lib);
+	T.lib = NULL;
+	int fd = open(man, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", man);
+	uint8_t b;
+	cr_assert_eq(pread(fd, &b, 1, 20), 1);
+	b ^= 0x01;
+	cr_assert_eq(pwrite(fd, &b, 1, 20), 1);
+	close(fd);
+	char gone[PATH_MAX], away[PATH_MAX + 16];
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	lib_tape_dir(T.lib, "ABC002L8", gone, sizeof(gone));
+	snprintf(away, sizeof(away), "%s.away", gone);
+	lib_close(T.lib);
+	T.lib = NULL;
+	cr_assert_eq(rename(gone, away), 0);
+
+	reopen_and_wait_for_the_media_check();
+	cr_assert_eq(access(damaged, F_OK), 0, "the damaged manifest is kept aside");
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "ABC001L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_AVAILABLE);
+	cr_assert_eq(lib_tape_get(T.lib, "ABC002L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_IRRECOVERABLE);
+	char bc[17];
+	ssc_barcode(lib_drive(T.lib, 0), bc);
+	cr_assert_str_eq(bc, "ABC003L8");
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV2), 0, "the repaired tape loads");
+
+	/* Put back: the next check gives it its state again. */
+	cr_assert_eq(rename(away, gone), 0);
+	reopen_and_wait_for_the_media_check();
+	cr_assert_eq(lib_tape_get(T.lib, "ABC002L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_AVAILABLE);
+}
+
+/* The recovery at start finds the tapes it has work for by state and by
+ * the picker's element, not by a list of every tape: a creation that did
+ * not finish is finished, a cartridge left in the picker goes to a slot,
+ * and the tapes around them are left as they are. */
+Test(smc, a_restart_finishes_a_creation_and_empties_the_picker)
+{
+	add_tape("REC001L8");
+	add_tape("REC002L8");
+	lib_close(T.lib);
+	T.lib = NULL;
+	char path[PATH_MAX];
+	struct cat *c;
+	cr_assert_eq(datadir_catalog(T.cfg.data_dir, path, sizeof(path)), 0);
+	cr_assert_eq(cat_open(path, &c), 0);
+	struct cat_tape nt;
+	memset(&nt, 0, sizeof(nt));
+	snprintf(nt.barcode, sizeof(nt.barcode), "REC003L8");
+	snprintf(nt.media, sizeof(nt.media), "LTO-8");
+	nt.capacity = 1000000;
+	cr_assert_eq(cat_tape_create(c, &nt, 1, "a crash before the format", NULL), 0);
+	struct cat_change mv = {.from = CAT_AVAILABLE,
+				.to = CAT_AVAILABLE,
+				.dest = PICKER,
+				.write_protect = -1,
+				.cause = "a crash in an EXCHANGE MEDIUM"};
+	cr_assert_eq(cat_tape_change(c, "REC001L8", &mv), 0);
+	cat_close(c);
+
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	cdb_drain_ua(ch, N1);
+	struct cat_tape tp;
+	cr_assert_eq(lib_tape_get(T.lib, "REC003L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_AVAILABLE, "the creation is finished");
+	char dir[PATH_MAX];
+	lib_tape_dir(T.lib, "REC003L8", dir, sizeof(dir));
+	cr_assert_eq(tape_probe(dir), 1, "its medium is formatted");
+	cr_assert_eq(lib_tape_get(T.lib, "REC001L8", &tp), 0);
+	cr_assert(tp.in_library && tp.kind == CAT_STORAGE, "back from the picker to a slot");
+	cr_assert_eq(lib_tape_get(T.lib, "REC002L8", &tp), 0);
+	cr_assert_eq(tp.state, CAT_AVAILABLE);
+	cr_assert_eq(tp.element, SLOT2, "untouched");
 }
 
 /* ---- WORM tapes ----------------------------------------------------------- */
