@@ -138,6 +138,11 @@ const char *lib_data_dir(const struct lib *lib)
 	return lib->cfg.data_dir;
 }
 
+const struct key_master *lib_master_key(const struct lib *lib, bool previous)
+{
+	return previous ? lib->cfg.previous : lib->cfg.master;
+}
+
 void lib_lock(struct lib *lib)
 {
 	pthread_mutex_lock(&lib->changer.lock);
@@ -175,11 +180,14 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	if (!lib->cfg.master) {
 		lib_say(lib, 0,
 			"tape %s is encrypted at rest and no master key is configured; set "
-			"[encryption] master_key_file or key_command and restart vtld",
+			"[encryption] mode = library with master_key_file or key_command and "
+			"restart vtld",
 			barcode);
 		return -ENOKEY;
 	}
 	rc = key_unwrap(lib->cfg.master, barcode, row.wrapped, dk);
+	if (rc == -ENOKEY && lib->cfg.previous)
+		rc = key_unwrap(lib->cfg.previous, barcode, row.wrapped, dk);
 	if (rc == -ENOKEY) {
 		key_wrapped_master(row.wrapped, named);
 		lib_say(lib, 0,
