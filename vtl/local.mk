@@ -78,6 +78,18 @@ tests_vtl_test_crypto_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_crypto_vtld_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_vtl_test_crypto_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
+# Encryption of cartridges at rest through the real vtld: no plaintext nor
+# key anywhere, rotation resumed after a kill, disaster recovery with and
+# without the master key (tests/vtl/test_at_rest_vtld.c).
+check_PROGRAMS += tests/vtl/test_at_rest_vtld
+TESTS += tests/vtl/test_at_rest_vtld
+tests_vtl_test_at_rest_vtld_SOURCES = tests/vtl/test_at_rest_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_at_rest_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_at_rest_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_at_rest_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
 # No second copy: the default local store links sealed segments
 # (tests/vtl/test_linked_vtld.c; docs/object-store.md).
 check_PROGRAMS += tests/vtl/test_linked_vtld
