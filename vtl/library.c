@@ -159,16 +159,28 @@ static void tape_dir(const struct lib *lib, const char *barcode, char *buf, size
 	datadir_tape(lib->cfg.data_dir, barcode, buf, cap);
 }
 
+/* A key's refusal of a load: said in the log, kept for the command. */
+static void key_say(struct lib *lib, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void key_say(struct lib *lib, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(lib->key_err, sizeof(lib->key_err), fmt, ap);
+	va_end(ap);
+	lib_say(lib, 0, "%s", lib->key_err);
+}
+
 int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 {
 	struct cat_key_row row;
 	unsigned char dk[KEY_BYTES];
 	char named[KEY_ID_LEN + 1] = "";
+	lib->key_err[0] = 0;
 	int rc = cat_key_get(lib->cat, barcode, &row);
 	if (rc == -ENOENT) {
 		rc = ssc_insert(&lib->drives[i], dir);
 		if (rc == -ENOKEY)
-			lib_say(lib, 0,
+			key_say(lib,
 				"tape %s is encrypted at rest but the catalog holds no key for it; "
 				"rebuild the catalog with the master key configured "
 				"(vtlctl catalog rebuild)",
@@ -178,7 +190,7 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	if (rc)
 		return rc;
 	if (!lib->cfg.master) {
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s is encrypted at rest and no master key is configured; set "
 			"[encryption] mode = library with master_key_file or key_command and "
 			"restart vtld",
@@ -190,12 +202,12 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 		rc = key_unwrap(lib->cfg.previous, barcode, row.wrapped, dk);
 	if (rc == -ENOKEY) {
 		key_wrapped_master(row.wrapped, named);
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s: its data key is wrapped by master key %s, not by the configured "
 			"%s; configure that master key (as previous_key_file during a rotation)",
 			barcode, named, lib->cfg.master->id);
 	} else if (rc) {
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s: its wrapped data key in the catalog does not open with master "
 			"key %s (altered, or another tape's)",
 			barcode, lib->cfg.master->id);
@@ -204,7 +216,7 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	if (!rc) {
 		rc = ssc_insert_keyed(&lib->drives[i], dir, dk);
 		if (rc == -EKEYREJECTED || rc == -EINVAL)
-			lib_say(lib, 0,
+			key_say(lib,
 				"tape %s: its cartridge %s does not match the data key the catalog "
 				"holds for it (%s)",
 				barcode, dir,

@@ -272,6 +272,9 @@ Test(at_rest_vtld, writes_no_plaintext_nor_key_and_a_tape_needs_its_master_key)
 	vp_restart(&vtl);
 	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape move AR0001L8 --to drive:1"), 0, "%s",
 		      out);
+	cr_assert(strstr(out, "tape AR0001L8 is encrypted at rest and no master key is configured; "
+			      "set [encryption] mode = library"),
+		  "%s", out);
 	log_text(&vtl, logbuf, sizeof(logbuf));
 	cr_assert(strstr(logbuf, "tape AR0001L8 is encrypted at rest and no master key is "
 				 "configured"),
@@ -414,4 +417,71 @@ Test(at_rest_vtld, catalog_rebuild_needs_the_master_key_and_changes_nothing_with
 	cr_assert(strstr(out, "DR0001L8") && strstr(out, "recovered"), "%s", out);
 	read_tape(&vtl2, "DR0001L8");
 	assert_nothing_in_clear(vtl2.dir);
+}
+
+/* The library's location and the shelf apart, both local directories
+ * under the store's scratch directory. */
+static void shelf_config(struct vtld_proc *p, int cur, int prev, bool start)
+{
+	char text[4 * PATH_MAX], kc[PATH_MAX], kp[PATH_MAX];
+	key_file(cur, kc, sizeof(kc));
+	int n = snprintf(text, sizeof(text),
+			 "[store]\ntype = local\npath = %s/library\narchive_path = %s/vault\n"
+			 "archive_prefix = shelf/\nidle_complete = 1\n"
+			 "[encryption]\nmode = library\nmaster_key_file = %s\n",
+			 store, store, kc);
+	if (prev) {
+		key_file(prev, kp, sizeof(kp));
+		snprintf(text + n, sizeof(text) - (size_t)n, "previous_key_file = %s\n", kp);
+	}
+	if (start) {
+		vp_start(p, text);
+		return;
+	}
+	FILE *f = fopen(p->config, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(at_rest_vtld, the_key_object_moves_with_the_tape_to_the_shelf_and_rotates_there)
+{
+	char out[65536], lib_key[PATH_MAX + 64], shelf_key[PATH_MAX + 64], id1[17], id2[17];
+	struct stat st;
+	shelf_config(&vtl, 1, 0, true);
+	vp_ctl_ok(&vtl, "tape create SH0001L8", out, sizeof(out));
+	write_tape(&vtl, "SH0001L8");
+	snprintf(lib_key, sizeof(lib_key), "%s/library/objects/tapes@d/SH0001L8@d/KEY", store);
+	snprintf(shelf_key, sizeof(shelf_key), "%s/vault/objects/shelf@d/tapes@d/SH0001L8@d/KEY",
+		 store);
+	key_id_of(lib_key, id1);
+	vp_ctl_ok(&vtl, "tape archive SH0001L8 --wait", out, sizeof(out));
+	cr_assert_neq(stat(lib_key, &st), 0, "%s is left in the library's location", lib_key);
+	char moved[17];
+	key_id_of(shelf_key, moved);
+	cr_assert_str_eq(moved, id1);
+
+	/* Rotated while on the shelf: the shelf's KEY gets the new wrap. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	shelf_config(&vtl, 2, 1, false);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "key rotate", out, sizeof(out));
+	cr_assert(strstr(out, "rewrapped 1 of 1 tapes (last: SH0001L8)"), "%s", out);
+	key_id_of(shelf_key, id2);
+	cr_assert_str_neq(id1, id2);
+
+	/* Retrieved with the new key alone: its KEY file comes with it. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	shelf_config(&vtl, 2, 0, false);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "tape retrieve SH0001L8 --wait", out, sizeof(out));
+	char path[PATH_MAX + 64], id3[17];
+	snprintf(path, sizeof(path), "%s/tapes/SH0001L8/KEY", vtl.dir);
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_assert_eq(st.st_mode & 077, 0, "%s has mode %o", path, st.st_mode & 0777);
+	key_id_of(path, id3);
+	cr_assert_str_eq(id3, id2);
+	read_tape(&vtl, "SH0001L8");
+	assert_nothing_in_clear(vtl.dir);
+	assert_nothing_in_clear(store);
 }
