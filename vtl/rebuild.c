@@ -894,7 +894,9 @@ static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t
 		if (p->kind == PLAN_LOCAL &&
 		    datadir_tape_key(lib_data_dir(x->lib), p->t.barcode, path, sizeof(path)) == 0)
 			rc = upl_read_key_file(path, p->wrapped, sizeof(p->wrapped));
-		if (rc == -ENOENT && p->kind != PLAN_LOCAL) {
+		/* A local medium's KEY file may be what a crash left out: the
+		 * store's copy then. */
+		if (rc == -ENOENT && !(p->kind == PLAN_LOCAL && p->no_store)) {
 			use_store_of(x, p);
 			rc = upl_get_key(x->st, x->c, p->t.barcode, p->wrapped, sizeof(p->wrapped),
 					 &se);
