@@ -461,6 +461,18 @@ static int record_key(struct rebuild *x, const char *bc, char *reason, size_t ca
 	return rc;
 }
 
+/* A tape encrypted at rest whose wrapped key was found nowhere is left
+ * out before it is added: it could not be read. */
+static int key_missing(struct rebuild *x, bool at_rest, char *reason, size_t cap)
+{
+	if (!at_rest || (x->wrapped && x->wrapped[0]))
+		return 0;
+	upl_errmsg(reason, cap,
+		   "it is encrypted at rest but neither the store nor its cartridge holds its "
+		   "wrapped data key (KEY), without which it cannot be read; it is left out");
+	return -ENOKEY;
+}
+
 /* An ARCHIVED tape: the manifest only; the data stays on the shelf.
  * finish: the tape is in the catalog already, its rows are not. */
 static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
@@ -495,6 +507,8 @@ static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, b
 			   se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
+	if (!rc && !finish)
+		rc = key_missing(x, m.tm.info.at_rest, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
 		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
@@ -558,6 +572,8 @@ static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bo
 			upl_errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s",
 				   tmp, strerror(-rc));
 	}
+	if (!rc && !finish)
+		rc = key_missing(x, m.tm.info.at_rest, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
 		rc = lib_tape_adopt(
@@ -664,6 +680,13 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 		}
 		t->reason[0] = 0;
 		return recover_by_download(x, t, false);
+	}
+	rc = key_missing(x, info.at_rest, t->reason, sizeof(t->reason));
+	if (rc) {
+		t->result = UPL_FAILED;
+		upl_man_free(&lm);
+		upl_man_free(&sm);
+		return 0;
 	}
 	const char *media = tape_media_name(info.media);
 	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm,

@@ -410,9 +410,23 @@ Test(at_rest_vtld, catalog_rebuild_needs_the_master_key_and_changes_nothing_with
 	cr_assert(strstr(logbuf, "DR0001L8") && strstr(logbuf, "refused"), "%s", logbuf);
 	vtl2.extra[0] = 0;
 
-	/* With the key: the tape comes back and reads. */
+	/* With the key but without the tape's KEY object: that tape is left
+	 * out, with the reason, rather than added unreadable. */
 	write_config(&vtl2, 1, 0);
 	vp_restart(&vtl2);
+	char obj[PATH_MAX + 64], aside[PATH_MAX + 80];
+	store_key_path("DR0001L8", obj, sizeof(obj));
+	snprintf(aside, sizeof(aside), "%s.aside", obj);
+	cr_assert_eq(rename(obj, aside), 0);
+	cr_assert_neq(vp_ctl(&vtl2, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "DR0001L8") && strstr(out, "encrypted at rest but neither the store "
+							 "nor its cartridge holds its wrapped"),
+		  "%s", out);
+	vp_ctl_ok(&vtl2, "tape list", out, sizeof(out));
+	cr_assert_null(strstr(out, "DR0001L8"), "%s", out);
+	cr_assert_eq(rename(aside, obj), 0);
+
+	/* With the key: the tape comes back and reads. */
 	vp_ctl_ok(&vtl2, "catalog rebuild", out, sizeof(out));
 	cr_assert(strstr(out, "DR0001L8") && strstr(out, "recovered"), "%s", out);
 	read_tape(&vtl2, "DR0001L8");
