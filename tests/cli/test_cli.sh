@@ -504,6 +504,9 @@ expect "says the previous key may go" "$OUT" "previous_key_file (or previous_key
 run 0 "key status --json after" key status --json
 [ "$(jq -r '.to_rotate, (.masters | length), .masters[0].role' <<<"$OUT" | tr '\n' ' ')" = "0 1 current " ] &&
 	ok "every tape under the new key" || bad "after rotation" "$OUT"
+run 0 "delete a tape encrypted at rest" tape delete KEY003L8
+run 0 "key status --json after a delete" key status --json
+[ "$(jq -r .tapes <<<"$OUT")" = 2 ] && ok "a deleted tape's key counts no more" || bad "deleted key" "$OUT"
 stop_vtld
 printf '[encryption]\nmode = library\nmaster_key_file = %s\n' "$T/keys/old" >"$T/enc.conf"
 start_vtld "$E" -c "$T/enc.conf" || bad "vtld with the old key alone"
