@@ -87,11 +87,13 @@ int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
-				    "JOIN tapes t ON t.id = k.tape "
-				    "WHERE ?1 IS NULL OR k.master_id != ?1 ORDER BY t.barcode",
-				    -1, &st, NULL);
+	int rc =
+	    sqlite3_prepare_v2(c->db,
+			       "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
+			       "JOIN tapes t ON t.id = k.tape "
+			       "WHERE (?1 IS NULL OR k.master_id != ?1) AND t.state != 'DELETED' "
+			       "ORDER BY t.barcode",
+			       -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	if (except_master)

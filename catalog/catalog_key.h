@@ -32,7 +32,9 @@ struct cat_key_row {
 int cat_key_set(struct cat *c, const char *barcode, const char *wrapped, const char *master_id);
 int cat_key_get(struct cat *c, const char *barcode, struct cat_key_row *out);
 /* The tapes whose key is wrapped by a master other than except_master
- * (NULL: all of them), in barcode order; malloc'd array. */
+ * (NULL: all of them), in barcode order; malloc'd array. A DELETED tape's
+ * key is left out: its data is gone and its barcode never comes back, so
+ * it needs no rotation and counts for no master key. */
 int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **out, size_t *n);
 
 #endif

@@ -477,6 +477,8 @@ int lib_tape_move(struct lib *lib, const char *barcode, enum cat_kind kind, uint
 		goto out;
 	}
 	if (rc) {
+		if (!err[0] && (rc == -ENOKEY || rc == -EKEYREJECTED) && lib->key_err[0])
+			lib_err(err, errlen, "%s", lib->key_err); /* lib_insert's why */
 		if (!err[0])
 			lib_err(err, errlen, "moving tape %s to %s failed: %s", barcode, name,
 				strerror(-rc));

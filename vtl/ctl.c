@@ -407,6 +407,7 @@ void ctl_server_stop(struct ctl_server *s)
 	pthread_mutex_unlock(&s->rb.mu);
 	if (s->rb.joinable)
 		pthread_join(s->rb.thread, NULL);
+	ctl_keys_stop(s);
 	json_decref(s->rb.tapes);
 	pthread_mutex_destroy(&s->rb.mu);
 	close(s->fd);

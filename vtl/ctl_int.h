@@ -1,6 +1,6 @@
 /*
  * ctl_int.h - what the control server (ctl.c) and the request handlers
- * (ctl_requests.c) share. Nothing else includes it.
+ * (ctl_requests.c, ctl_keys.c) share. Nothing else includes it.
  */
 #ifndef VTL_CTL_INT_H
 #define VTL_CTL_INT_H
@@ -38,6 +38,7 @@ struct ctl_server {
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rebuild_job rb;
+	struct key_job *keys; /* the last key rotation (ctl_keys.c), or NULL */
 	int64_t busy_ms; /* spent handling requests (the server thread's) */
 };
 
@@ -55,5 +56,10 @@ json_t *ctl_fail(int rc, const char *msg);
  * when called without one (no catalog rebuild then). */
 char *ctl_answer(struct ctl_server *s, struct lib *lib, struct upl *u, const char *line,
 		 ctl_log_fn log);
+
+/* ctl_keys.c: key.status, key.rotate, key.rotate.status. */
+struct key_job;
+json_t *ctl_keys_request(struct ctl_server *s, struct lib *lib, const char *op, json_t *req);
+void ctl_keys_stop(struct ctl_server *s); /* joins a rotation running */
 
 #endif

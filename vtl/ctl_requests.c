@@ -837,6 +837,9 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 		return do_rebuild(s);
 	if (strcmp(op, "catalog.rebuild.status") == 0)
 		return do_rebuild_status(s, req);
+	if (!strcmp(op, "key.status") || !strcmp(op, "key.rotate") ||
+	    !strcmp(op, "key.rotate.status"))
+		return ctl_keys_request(s, lib, op, req);
 	if (strncmp(op, "pool.", 5) == 0 &&
 	    (strcmp(op + 5, "list") == 0 || strcmp(op + 5, "create") == 0 ||
 	     strcmp(op + 5, "show") == 0 || strcmp(op + 5, "delete") == 0))

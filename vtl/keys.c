@@ -60,9 +60,10 @@ void key_master_wipe(struct key_master *m)
 int key_master_from_file(const char *path, struct key_master *m, char *err, size_t errlen)
 {
 	unsigned char k[KEY_BYTES];
-	int rc = keyfile_read(path, k, KEY_BYTES, "[encryption] key_file", err, errlen);
+	int rc = keyfile_read(path, k, KEY_BYTES, "[encryption] master_key_file", err, errlen);
 	if (!rc && (rc = key_master_set(m, k)))
-		snprintf(err, errlen, "[encryption] key_file %s: cannot derive the key's id", path);
+		snprintf(err, errlen, "[encryption] master_key_file %s: cannot derive the key's id",
+			 path);
 	OPENSSL_cleanse(k, sizeof(k));
 	return rc;
 }

@@ -143,6 +143,11 @@ const char *lib_data_dir(const struct lib *lib)
 	return lib->cfg.data_dir;
 }
 
+const struct key_master *lib_master_key(const struct lib *lib, bool previous)
+{
+	return previous ? lib->cfg.previous : lib->cfg.master;
+}
+
 void lib_lock(struct lib *lib)
 {
 	pthread_mutex_lock(&lib->changer.lock);
@@ -159,6 +164,17 @@ static void tape_dir(const struct lib *lib, const char *barcode, char *buf, size
 	datadir_tape(lib->cfg.data_dir, barcode, buf, cap);
 }
 
+/* A key's refusal of a load: said in the log, kept for the command. */
+static void key_say(struct lib *lib, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void key_say(struct lib *lib, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(lib->key_err, sizeof(lib->key_err), fmt, ap);
+	va_end(ap);
+	lib_say(lib, 0, "%s", lib->key_err);
+}
+
 int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 {
 	struct cat_key_row row;
@@ -167,11 +183,12 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	/* Not yet checked since start: its partial downloads go first. */
 	media_pass_loading(lib, barcode);
 	char named[KEY_ID_LEN + 1] = "";
+	lib->key_err[0] = 0;
 	int rc = cat_key_get(lib->cat, barcode, &row);
 	if (rc == -ENOENT) {
 		rc = ssc_insert(&lib->drives[i], dir);
 		if (rc == -ENOKEY)
-			lib_say(lib, 0,
+			key_say(lib,
 				"tape %s is encrypted at rest but the catalog holds no key for it; "
 				"rebuild the catalog with the master key configured "
 				"(vtlctl catalog rebuild)",
@@ -181,21 +198,24 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	if (rc)
 		return rc;
 	if (!lib->cfg.master) {
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s is encrypted at rest and no master key is configured; set "
-			"[encryption] master_key_file or key_command and restart vtld",
+			"[encryption] mode = library with master_key_file or key_command and "
+			"restart vtld",
 			barcode);
 		return -ENOKEY;
 	}
 	rc = key_unwrap(lib->cfg.master, barcode, row.wrapped, dk);
+	if (rc == -ENOKEY && lib->cfg.previous)
+		rc = key_unwrap(lib->cfg.previous, barcode, row.wrapped, dk);
 	if (rc == -ENOKEY) {
 		key_wrapped_master(row.wrapped, named);
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s: its data key is wrapped by master key %s, not by the configured "
 			"%s; configure that master key (as previous_key_file during a rotation)",
 			barcode, named, lib->cfg.master->id);
 	} else if (rc) {
-		lib_say(lib, 0,
+		key_say(lib,
 			"tape %s: its wrapped data key in the catalog does not open with master "
 			"key %s (altered, or another tape's)",
 			barcode, lib->cfg.master->id);
@@ -204,7 +224,7 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	if (!rc) {
 		rc = ssc_insert_keyed(&lib->drives[i], dir, dk);
 		if (rc == -EKEYREJECTED || rc == -EINVAL)
-			lib_say(lib, 0,
+			key_say(lib,
 				"tape %s: its cartridge %s does not match the data key the catalog "
 				"holds for it (%s)",
 				barcode, dir,

@@ -94,6 +94,9 @@ struct lib_config {
 	 * at rest; a load unwraps the key of a tape that has one. NULL: no
 	 * new tape is encrypted, and a tape that has a key does not load. */
 	const struct key_master *master;
+	/* During a rotation ([encryption] previous_key_file): the master key
+	 * being replaced, which still opens the tapes not yet rewrapped. */
+	const struct key_master *previous;
 };
 
 /* The defaults: STK L700, 4 IBM LTO-8 drives, 40 slots, 4 I/E ports. */
@@ -124,6 +127,8 @@ struct cat *lib_catalog(struct lib *lib); /* for read-only queries */
 /* Has every tape's medium been checked since start (vtl/media.c)? */
 bool lib_media_checked(struct lib *lib);
 const char *lib_data_dir(const struct lib *lib);
+/* The configured master keys (lib_config.master, .previous), or NULL. */
+const struct key_master *lib_master_key(const struct lib *lib, bool previous);
 
 /* Barcodes: 5 to 16 of A-Z 0-9. Returns 0, or -EINVAL with a reason. */
 int lib_barcode_check(const char *barcode, char *err, size_t errlen);

@@ -7,9 +7,9 @@ libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
 	vtl/record.c vtl/record.h \
 	vtl/store_config.c vtl/store_config.h vtl/keyfile.c vtl/keyfile.h \
 	vtl/keys.c vtl/keys.h vtl/keys_rotate.c \
-	vtl/ctl.c vtl/ctl.h vtl/ctl_int.h vtl/ctl_requests.c vtl/vtld_config.c vtl/vtld_config.h \
+	vtl/ctl.c vtl/ctl.h vtl/ctl_int.h vtl/ctl_requests.c vtl/ctl_keys.c vtl/vtld_config.c vtl/vtld_config.h \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
-	vtl/upload_util.c \
+	vtl/upload_util.c vtl/upload_keys.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
 	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
 	vtl/tcmu.c vtl/tcmu.h vtl/tcmu_int.h vtl/tcmu_ring.c
@@ -21,7 +21,7 @@ bin_PROGRAMS += vtld vtlctl
 vtld_SOURCES = vtl/vtld.c vtl/ops.c vtl/ops.h vtl/metrics_http.c vtl/metrics_http.h
 vtld_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
 vtld_LDADD = $(ISCSI_LIBS) $(VTL_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
-vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_top.c vtl/vtlctl_int.h
+vtlctl_SOURCES = vtl/vtlctl.c vtl/vtlctl_pool.c vtl/vtlctl_top.c vtl/vtlctl_keys.c vtl/vtlctl_int.h
 vtlctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vtlctl_LDADD = $(JANSSON_LIBS)
 
@@ -77,6 +77,18 @@ tests_vtl_test_crypto_vtld_SOURCES = tests/vtl/test_crypto_vtld.c \
 tests_vtl_test_crypto_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_crypto_vtld_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_vtl_test_crypto_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# Encryption of cartridges at rest through the real vtld: no plaintext nor
+# key anywhere, rotation resumed after a kill, disaster recovery with and
+# without the master key (tests/vtl/test_at_rest_vtld.c).
+check_PROGRAMS += tests/vtl/test_at_rest_vtld
+TESTS += tests/vtl/test_at_rest_vtld
+tests_vtl_test_at_rest_vtld_SOURCES = tests/vtl/test_at_rest_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_at_rest_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_at_rest_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_at_rest_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
 # No second copy: the default local store links sealed segments
 # (tests/vtl/test_linked_vtld.c; docs/object-store.md).

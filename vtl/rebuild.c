@@ -23,6 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "catalog/catalog_key.h"
+#include "keys.h"
 #include "library.h"
 #include "scsi/tape.h"
 #include "upload_int.h"
@@ -64,11 +68,12 @@ enum plan_kind {
 
 struct plan {
 	enum plan_kind kind;
-	bool shelf;		   /* from the shelf apart, else the library's location */
-	bool local;		   /* DATA_DIR/tapes/BARCODE holds a cartridge */
-	bool no_store;		   /* the store has no such prefix */
-	bool decided;		   /* PLAN_DONE before plan_one (t says why) */
-	struct upl_rebuild_tape t; /* PLAN_DONE: the outcome, reported in order */
+	bool shelf;			   /* from the shelf apart, else the library's location */
+	bool local;			   /* DATA_DIR/tapes/BARCODE holds a cartridge */
+	bool no_store;			   /* the store has no such prefix */
+	bool decided;			   /* PLAN_DONE before plan_one (t says why) */
+	char wrapped[KEY_WRAPPED_MAX + 2]; /* its KEY (encrypted at rest), or "" */
+	struct upl_rebuild_tape t;	   /* PLAN_DONE: the outcome, reported in order */
 };
 
 struct plan_list {
@@ -106,7 +111,8 @@ struct rebuild {
 	const struct store_config *shelf_c;
 	upl_log_fn log;
 	struct upl_rebuild *r;
-	struct cat *cat; /* its own connection, for the uploader's rows */
+	struct cat *cat;     /* its own connection, for the uploader's rows */
+	const char *wrapped; /* the KEY of the tape at hand, or "" */
 };
 
 static void rebuild_say(struct rebuild *x, const char *fmt, ...)
@@ -439,6 +445,34 @@ static int seed_rows(struct rebuild *x, const char *bc, const struct manifest *m
 	return rc;
 }
 
+/* The wrapped data key of the tape at hand (checked by check_keys) into
+ * the catalog, once the tape is there and before its medium is in place. */
+static int record_key(struct rebuild *x, const char *bc, char *reason, size_t cap)
+{
+	char id[KEY_ID_LEN + 1];
+	if (!x->wrapped || !x->wrapped[0])
+		return 0;
+	int rc = key_wrapped_master(x->wrapped, id);
+	if (!rc)
+		rc = cat_key_set(x->cat, bc, x->wrapped, id);
+	if (rc)
+		upl_errmsg(reason, cap, "cannot record its wrapped data key in the catalog: %s",
+			   strerror(-rc));
+	return rc;
+}
+
+/* A tape encrypted at rest whose wrapped key was found nowhere is left
+ * out before it is added: it could not be read. */
+static int key_missing(struct rebuild *x, bool at_rest, char *reason, size_t cap)
+{
+	if (!at_rest || (x->wrapped && x->wrapped[0]))
+		return 0;
+	upl_errmsg(reason, cap,
+		   "it is encrypted at rest but neither the store nor its cartridge holds its "
+		   "wrapped data key (KEY), without which it cannot be read; it is left out");
+	return -ENOKEY;
+}
+
 /* An ARCHIVED tape: the manifest only; the data stays on the shelf.
  * finish: the tape is in the catalog already, its rows are not. */
 static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, bool finish)
@@ -473,12 +507,16 @@ static void recover_by_manifest(struct rebuild *x, struct upl_rebuild_tape *t, b
 			   se.msg[0] ? se.msg : strerror(-rc));
 	if (!rc)
 		rc = head_segments(x, bc, &m, &info, t->reason, sizeof(t->reason));
+	if (!rc && !finish)
+		rc = key_missing(x, m.tm.info.at_rest, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
 		rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", m.tm.info.capacity,
 				    m.tm.info.worm, CAT_ARCHIVED, "recovered from the object store",
 				    t->reason, sizeof(t->reason));
 	}
+	if (!rc)
+		rc = record_key(x, bc, t->reason, sizeof(t->reason));
 	/* The uploader leaves ARCHIVED tapes alone: no race here. */
 	if (!rc)
 		rc = seed_rows(x, bc, &m, info, "ARCHIVED", t->reason, sizeof(t->reason));
@@ -534,6 +572,8 @@ static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bo
 			upl_errmsg(t->reason, sizeof(t->reason), "the downloaded medium %s: %s",
 				   tmp, strerror(-rc));
 	}
+	if (!rc && !finish)
+		rc = key_missing(x, m.tm.info.at_rest, t->reason, sizeof(t->reason));
 	if (!rc && !finish) {
 		const char *media = tape_media_name((enum tape_media)m.tm.info.media);
 		rc = lib_tape_adopt(
@@ -552,6 +592,8 @@ static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bo
 			return 0;
 		}
 	}
+	if (!rc)
+		rc = record_key(x, bc, t->reason, sizeof(t->reason));
 	if (!rc)
 		rc = seed_rows(x, bc, &m, info, "AVAILABLE", t->reason, sizeof(t->reason));
 	if (!rc && (rc = lib_tape_record_used(x->lib, bc, used)) != 0)
@@ -639,10 +681,19 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 		t->reason[0] = 0;
 		return recover_by_download(x, t, false);
 	}
+	rc = key_missing(x, info.at_rest, t->reason, sizeof(t->reason));
+	if (rc) {
+		t->result = UPL_FAILED;
+		upl_man_free(&lm);
+		upl_man_free(&sm);
+		return 0;
+	}
 	const char *media = tape_media_name(info.media);
 	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm,
 			    CAT_AVAILABLE, "recovered from the local medium", t->reason,
 			    sizeof(t->reason));
+	if (!rc)
+		rc = record_key(x, bc, t->reason, sizeof(t->reason));
 	/* What the store holds already, segment by segment. */
 	for (size_t j = 0; !rc && have_sm && j < sm.tm.nseg; j++) {
 		char key[STORE_KEY_MAX];
@@ -843,6 +894,80 @@ static void record_tape_back(struct rebuild *x, const struct record *rec,
 			    rt->pool, err);
 }
 
+/*
+ * Before anything changes: every tape to recover that is encrypted at rest
+ * (a KEY in the store, or in its cartridge directory) must open with a
+ * master key vtld holds (docs/design.md, "Disaster recovery"). Else the
+ * rebuild refuses as a whole, naming the tapes, the master ids and the fix.
+ */
+static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t errlen)
+{
+	const struct key_master *cur = lib_master_key(x->lib, false);
+	const struct key_master *prev = lib_master_key(x->lib, true);
+	size_t bad = 0, len = 0;
+	char names[1024] = "";
+	int first = 0;
+	for (size_t i = 0; i < pl->n; i++) {
+		struct plan *p = &pl->v[i];
+		if (p->kind == PLAN_DONE)
+			continue;
+		char path[PATH_MAX];
+		struct store_err se;
+		int rc = -ENOENT;
+		if (p->kind == PLAN_LOCAL &&
+		    datadir_tape_key(lib_data_dir(x->lib), p->t.barcode, path, sizeof(path)) == 0)
+			rc = upl_read_key_file(path, p->wrapped, sizeof(p->wrapped));
+		/* A local medium's KEY file may be what a crash left out: the
+		 * store's copy then. */
+		if (rc == -ENOENT && !(p->kind == PLAN_LOCAL && p->no_store)) {
+			use_store_of(x, p);
+			rc = upl_get_key(x->st, x->c, p->t.barcode, p->wrapped, sizeof(p->wrapped),
+					 &se);
+			if (rc && rc != -ENOENT) {
+				upl_errmsg(
+				    err, errlen,
+				    "catalog rebuild refused, nothing was changed: cannot read "
+				    "the KEY of tape %s in the store: %s",
+				    p->t.barcode, se.msg[0] ? se.msg : strerror(-rc));
+				return rc;
+			}
+		}
+		if (rc) {
+			p->wrapped[0] = 0; /* not encrypted at rest */
+			continue;
+		}
+		unsigned char dk[KEY_BYTES];
+		rc = cur ? key_unwrap(cur, p->t.barcode, p->wrapped, dk) : -ENOKEY;
+		if (rc == -ENOKEY && prev)
+			rc = key_unwrap(prev, p->t.barcode, p->wrapped, dk);
+		OPENSSL_cleanse(dk, sizeof(dk));
+		if (!rc)
+			continue;
+		char id[KEY_ID_LEN + 1] = "?";
+		key_wrapped_master(p->wrapped, id);
+		if (!bad++)
+			first = rc;
+		if (len < sizeof(names) - 64) {
+			int n = snprintf(names + len, sizeof(names) - len, "%s%s (master key %s%s)",
+					 len ? ", " : "", p->t.barcode, id,
+					 rc == -ENOKEY ? "" : ", its wrap does not open with it");
+			len += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (!bad)
+		return 0;
+	upl_errmsg(err, errlen,
+		   "catalog rebuild refused, nothing was changed: %zu tape%s encrypted at rest "
+		   "whose data key does not open with %s%s%s%s: %s; configure [encryption] mode "
+		   "= library with the master key of that id (master_key_file or key_command; "
+		   "during a rotation the old one as previous_key_file), restart vtld and run "
+		   "the rebuild again",
+		   bad, bad == 1 ? " is" : "s are", cur ? "the configured master key " : "",
+		   cur ? cur->id : "any configured master key (none is configured)",
+		   prev ? " or the previous one " : "", prev ? prev->id : "", names);
+	return first == -ENOKEY ? -ENOKEY : -EKEYREJECTED;
+}
+
 static int rebuild_run(struct lib *lib, struct store *st, const struct store_config *c,
 		       struct store *shelf_st, const struct store_config *shelf_c, upl_log_fn log,
 		       struct upl_rebuild *r, char *err, size_t errlen)
@@ -913,6 +1038,8 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 		plan_one(&x, &pl.v[i], &need);
 	}
 	if (!rc)
+		rc = check_keys(&x, &pl, err, errlen);
+	if (!rc)
 		rc = check_slots(&x, need, err, errlen);
 	met_rebuild(0, (uint32_t)pl.n);
 	for (size_t i = 0; !rc && i < pl.n; i++) {
@@ -922,6 +1049,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			break;
 		}
 		use_store_of(&x, p);
+		x.wrapped = p->wrapped;
 		if (p->kind == PLAN_ARCHIVED || p->kind == PLAN_ARCHIVED_FINISH)
 			recover_by_manifest(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
 		else if (p->kind == PLAN_LOCAL)

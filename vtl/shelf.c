@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catalog/catalog_key.h"
 #include "library.h"
 #include "scsi/tape.h"
 #include "util/metrics.h"
@@ -256,6 +257,24 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 	if (!rc && until_ms && u->cfg.object_lock)
 		rc = lock_objects(u, sst, sc, t, rows, n, gen, &pool, until_ms);
 	free(rows);
+	/* The KEY object of a tape encrypted at rest goes with its manifest;
+	 * a rotation waits (key_mu) until the library's copy is gone, so that
+	 * its new wrap lands where the tape now is. */
+	bool keyed = false;
+	if (u->shelf_st) {
+		struct cat_key_row kr;
+		pthread_mutex_lock(&u->cat_mu);
+		keyed = cat_key_get(u->cat, t->barcode, &kr) == 0;
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	if (keyed)
+		pthread_mutex_lock(&u->key_mu);
+	if (!rc && keyed) {
+		char key[STORE_KEY_MAX], dst[STORE_KEY_MAX];
+		upl_key_tape(&u->cfg, t->barcode, "KEY", key);
+		upl_key_tape(sc, t->barcode, "KEY", dst);
+		rc = shelve_one(u, key, dst, UINT64_MAX, NULL);
+	}
 	if (!rc)
 		rc = upl_put_state(u, sst, sc, t, "ARCHIVED", gen);
 	/* Where its objects now are, for shelf_reclass. */
@@ -275,6 +294,8 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 		if (!rc)
 			rc = upl_delete_under(u, u->st, pfx, NULL);
 	}
+	if (keyed)
+		pthread_mutex_unlock(&u->key_mu);
 	char dir[PATH_MAX];
 	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 	if (!rc)
@@ -674,6 +695,10 @@ int shelf_fetch_tape(struct store *st, const struct store_config *c, const char 
 		free(buf);
 		buf = NULL;
 	}
+	/* The wrapped data key of a tape encrypted at rest, as its KEY file,
+	 * before the MANIFEST that makes the download complete. */
+	if (!rc && m->tm.info.at_rest)
+		rc = upl_fetch_key(st, c, bc, tmp, err, errlen);
 	if (!rc) {
 		char path[PATH_MAX + 32];
 		tape_file_path(tmp, TAPE_FILE_MANIFEST, 0, path, sizeof(path));

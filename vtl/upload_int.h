@@ -3,8 +3,9 @@
  * thread, its scheduler and status), upload_sync.c (the part pool and the
  * sync of a tape's segments and manifests), upload_backlog.c (what is not
  * yet safe in the store, the cache pass), shelf.c (archive, retrieve,
- * restore), rebuild.c (disaster recovery) and upload_util.c (the helpers
- * that keep no state). Nothing else includes it;
+ * restore), rebuild.c (disaster recovery), upload_keys.c (a tape's KEY
+ * object) and upload_util.c (the helpers that keep no state). Nothing
+ * else includes it;
  * the rest of vtld sees uploader.h and rebuild.h.
  *
  * It holds the state they share (struct upl, one per vtld, and the
@@ -16,7 +17,8 @@
  *   - on a running vtld, only the uploader's thread (and the part workers
  *     it starts) puts, copies or deletes a tape's objects; the shelf's
  *     steps run on it, and a rebuild only reads the store (and asks for
- *     restores of archived objects);
+ *     restores of archived objects); the one exception is a rotation's
+ *     put of a tape's KEY object, under u->key_mu (upload_keys.c);
  *   - upl_rec_for() is called by the thread alone (the array grows under
  *     u->mu because upl_tape_activity reads it from other threads).
  */
@@ -135,6 +137,7 @@ struct upl {
 	upl_log_fn log;
 	struct cat *cat;
 	pthread_mutex_t cat_mu; /* the uploader's catalog connection */
+	pthread_mutex_t key_mu; /* a tape's KEY file and object (upload_keys.c) */
 	pthread_mutex_t mu;	/* everything below */
 	pthread_cond_t cond;
 	pthread_t thread;
@@ -318,5 +321,22 @@ int shelf_fetch_tape(struct store *st, const struct store_config *c, const char 
 		     const char *tmp, struct manifest *m, const struct upl_rebuild *r, char *err,
 		     size_t errlen);
 int shelf_install_tape(const char *tmp, const char *dir, char *err, size_t errlen);
+
+/* ---- A tape's KEY object (upload_keys.c) ------------------------------- */
+
+/* Put the tape's wrapped data key (its KEY file, else the catalog's) as
+ * tapes/BARCODE/KEY, before a manifest of a tape encrypted at rest. */
+int upl_put_key(struct upl *u, const struct cat_tape *t);
+/* Read tapes/BARCODE/KEY of (st, c) into wrapped (cap bytes): 0, -ENOENT
+ * (none: the tape is not encrypted at rest), -EBADMSG (not a wrap), or
+ * the store's error in se. */
+int upl_get_key(struct store *st, const struct store_config *c, const char *bc, char *wrapped,
+		size_t cap, struct store_err *se);
+/* The KEY object, if there is one, as the file tmp/KEY (mode 0600). */
+int upl_fetch_key(struct store *st, const struct store_config *c, const char *bc, const char *tmp,
+		  char *err, size_t errlen);
+/* A KEY file's wrap into wrapped (cap bytes); -EINVAL when it holds none. */
+int upl_read_key_file(const char *path, char *wrapped, size_t cap);
+int upl_write_key_file(const char *dir, const char *path, const char *text);
 
 #endif

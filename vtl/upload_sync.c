@@ -933,6 +933,10 @@ int upl_sync_tape(struct upl *u, const struct cat_tape *t, bool *up_to_date)
 		char key[STORE_KEY_MAX];
 		struct store_err se;
 		upl_key_manifest(&u->cfg, t->barcode, m.tm.generation, key);
+		/* A tape encrypted at rest: its wrapped data key first, so that
+		 * no manifest is in the store that recovery could not open. */
+		if (m.tm.info.at_rest && (rc = upl_put_key(u, t)) != 0)
+			goto out;
 		/* Every segment it names is complete: the manifest may go up. */
 		rc = store_put(u->st, key, m.buf, m.len, NULL, NULL, &se);
 		if (rc) {

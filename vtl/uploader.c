@@ -26,6 +26,8 @@
  *   tapes/BARCODE/seg/<segment id, 16 hex>     one object per segment
  *   tapes/BARCODE/manifest/<generation, 16 hex> the MANIFEST bytes as-is
  *   tapes/BARCODE/state                        "state=ARCHIVED\n" etc.
+ *   tapes/BARCODE/KEY                          its wrapped data key, if encrypted
+ *                                              at rest (upload_keys.c)
  */
 #include "config.h"
 
@@ -800,6 +802,7 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 		upl_copy_str(u->pause_file, sizeof(u->pause_file), pf);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->cat_mu, NULL);
+	pthread_mutex_init(&u->key_mu, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	pthread_cond_init(&u->work_cond, NULL);
 	pthread_cond_init(&u->done_cond, NULL);
@@ -903,6 +906,7 @@ fail:
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
+	pthread_mutex_destroy(&u->key_mu);
 	free(u);
 	return rc;
 }
@@ -930,6 +934,7 @@ void upl_stop(struct upl *u)
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->cat_mu);
+	pthread_mutex_destroy(&u->key_mu);
 	free(u->recs);
 	free(u->rec_idx);
 	free(u->reconciled);

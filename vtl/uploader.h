@@ -144,4 +144,15 @@ int upl_tape_totals_in(struct upl *u, const struct upl_snapshot *s, const struct
  * it waits for); -ENOENT when it is on no such trip. */
 int upl_tape_activity(struct upl *u, const char *barcode, char *buf, size_t cap);
 
+/*
+ * A master-key rotation's publish step (vtl/keys.h, key_publish_fn): the
+ * tape's new wrap put as its KEY object where the store holds the tape
+ * (the library's location or the shelf apart) and then written to its
+ * cartridge's KEY file (private, atomically), before the catalog names
+ * the new master key. -EBUSY when the tape is on its way to or from the
+ * shelf; err says what and the fix.
+ */
+int upl_key_publish(struct upl *u, const char *barcode, const char *wrapped, char *err,
+		    size_t errlen);
+
 #endif

@@ -62,6 +62,10 @@ static void usage(FILE *f)
 		   "  events [--tape BARCODE] [--limit N] [--json]\n"
 		   "  catalog rebuild [--json]  add the tapes the object store holds and the\n"
 		   "                          catalog lacks (disaster recovery; safe to repeat)\n"
+		   "  key status [--json]     the master key of encryption at rest, and how\n"
+		   "                          many tapes each master key wraps\n"
+		   "  key rotate [--json]     rewrap every tape's data key under the configured\n"
+		   "                          master key (resumable; data is not re-encrypted)\n"
 		   "\n"
 		   "The socket is --socket, else $VTL_SOCKET, else " DEFAULT_SOCKET ".\n"
 		   "Sizes take K, M, G, T (powers of 1000) or KiB, MiB, GiB, TiB.\n");
@@ -1075,6 +1079,8 @@ int main(int argc, char **argv)
 		return cmd_events(argc - i, argv + i);
 	if (strcmp(noun, "catalog") == 0 && verb && strcmp(verb, "rebuild") == 0)
 		return cmd_catalog_rebuild(rest_c, rest_v);
+	if (strcmp(noun, "key") == 0 && verb)
+		return cmd_key(verb, rest_c, rest_v);
 	if (strcmp(noun, "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

@@ -36,4 +36,7 @@ int cmd_autocreate(const char *verb, int argc, char **argv);
 /* vtlctl_top.c: `top` and `status --watch`, a view refreshed each second. */
 int cmd_top(int argc, char **argv);
 
+/* vtlctl_keys.c: `key status`, `key rotate`. */
+int cmd_key(const char *verb, int argc, char **argv);
+
 #endif

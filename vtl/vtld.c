@@ -32,6 +32,7 @@
 #include "ctl.h"
 #include "datadir.h"
 #include "iscsi/iscsi.h"
+#include "keys.h"
 #include "library.h"
 #include "ops.h"
 #include "rebuild.h"
@@ -222,6 +223,54 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 	     cfg->store.sse_customer_key_file[0] || cfg->store.sse[0] ? ", server-side encryption "
 								      : "",
 	     cfg->store.sse_customer_key_file[0] ? "SSE-C" : cfg->store.sse);
+	return 0;
+}
+
+/* The master keys of [encryption] mode = library, kept for vtld's life
+ * (lib_config.master, .previous); their bytes are never logged. */
+static struct key_master master_key, previous_key;
+
+static int load_one_key(const struct enc_config *e, bool prev, struct key_master *m)
+{
+	char err[1024] = "";
+	const char *file = prev ? e->previous_file : e->key_file;
+	const char *cmd = prev ? e->previous_command : e->key_command;
+	int rc = file[0] ? key_master_from_file(file, m, err, sizeof(err))
+			 : key_master_from_command(cmd, e->key_timeout, m, err, sizeof(err));
+	if (rc)
+		vlog(VTL_LOG_ERROR,
+		     "%s%s; vtld does not start with [encryption] mode = library without its "
+		     "key, so that nothing is written in clear: fix the %s and start again",
+		     prev ? "the previous master key (previous_key_*): " : "",
+		     err[0] ? err : strerror(-rc), file[0] ? "file" : "command");
+	return rc;
+}
+
+/* [encryption]: the master key (and the previous one during a rotation)
+ * loaded before the library opens, or vtld refuses to start. */
+static int load_keys(struct vtl_config *cfg)
+{
+	const struct enc_config *e = &cfg->enc;
+	if (!e->library)
+		return 0;
+	if (load_one_key(e, false, &master_key))
+		return -1;
+	cfg->lib.master = &master_key;
+	bool prev = e->previous_file[0] || e->previous_command[0];
+	if (prev && load_one_key(e, true, &previous_key))
+		return -1;
+	if (prev && strcmp(previous_key.id, master_key.id) == 0)
+		vlog(VTL_LOG_WARN,
+		     "[encryption] the previous master key is the current one (id %s); a rotation "
+		     "needs the new key as master_key_file and the old one as previous_key_file",
+		     master_key.id);
+	else if (prev)
+		cfg->lib.previous = &previous_key;
+	vlog(VTL_LOG_INFO,
+	     "encryption at rest: master key %s (from %s)%s%s; new tapes are encrypted",
+	     master_key.id, e->key_file[0] ? "its file" : "key_command",
+	     cfg->lib.previous ? ", previous master key " : "",
+	     cfg->lib.previous ? previous_key.id : "");
 	return 0;
 }
 
@@ -512,6 +561,8 @@ int main(int argc, char **argv)
 	cfg.lib.rebuild = rebuild_catalog;
 	cfg.lib.store_holds_tapes = store_holds_tapes;
 	cfg.lib.store_arg = &cfg;
+	if (load_keys(&cfg))
+		return 1;
 	int rc = lib_open(&cfg.lib, &lib, err, sizeof(err));
 	if (rc) {
 		vlog(VTL_LOG_ERROR, "%s", err[0] ? err : strerror(-rc));
@@ -609,6 +660,8 @@ int main(int argc, char **argv)
 	/* Flushes every drive's cartridge and closes the catalog. */
 	lib_close(lib);
 	close(lockfd);
+	key_master_wipe(&master_key);
+	key_master_wipe(&previous_key);
 	vlog(VTL_LOG_INFO, "stopped");
 	return 0;
 }

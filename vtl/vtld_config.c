@@ -428,6 +428,21 @@ static int handle(void *user, const char *section, const char *name, const char 
 		/* The address is checked where it is bound (vtl/metrics_http.c). */
 		bad = set_str(c->metrics_listen, sizeof(c->metrics_listen), value);
 		why = "ADDR:PORT, e.g. 127.0.0.1:9810, at most 127 characters";
+	} else if (KEY("encryption", "mode")) {
+		why = "use none or library";
+		bad = strcmp(value, "none") && strcmp(value, "library");
+		c->enc.library = !strcmp(value, "library");
+	} else if (KEY("encryption", "master_key_file")) {
+		bad = set_str(c->enc.key_file, sizeof(c->enc.key_file), value);
+	} else if (KEY("encryption", "key_command")) {
+		bad = set_str(c->enc.key_command, sizeof(c->enc.key_command), value);
+	} else if (KEY("encryption", "previous_key_file")) {
+		bad = set_str(c->enc.previous_file, sizeof(c->enc.previous_file), value);
+	} else if (KEY("encryption", "previous_key_command")) {
+		bad = set_str(c->enc.previous_command, sizeof(c->enc.previous_command), value);
+	} else if (KEY("encryption", "key_timeout")) {
+		why = "seconds a key command may take, 1 to 600";
+		bad = set_uint(value, 1, 600, &c->enc.key_timeout);
 	} else if (strcasecmp(section, "store") == 0) {
 		bad = store_key(&c->store, name, value, &why);
 		if (bad < 0) {
@@ -449,6 +464,38 @@ static int handle(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* [encryption] as a whole: one source per key, and keys only with mode =
+ * library, so that no one believes tapes are encrypted when they are not. */
+static int enc_check(const struct enc_config *e, const char *path, char *err, size_t errlen)
+{
+	bool cur = e->key_file[0] || e->key_command[0];
+	bool prev = e->previous_file[0] || e->previous_command[0];
+	if (!e->library && (cur || prev)) {
+		snprintf(err, errlen,
+			 "%s: [encryption] names a master key but mode is not library; set mode = "
+			 "library to encrypt cartridges at rest, or remove the key settings",
+			 path);
+		return -EINVAL;
+	}
+	if (e->library && !cur) {
+		snprintf(err, errlen,
+			 "%s: [encryption] mode = library needs a master key: set master_key_file "
+			 "(a 0600 file of 32 bytes, e.g. `openssl rand 32 > FILE`) or key_command",
+			 path);
+		return -EINVAL;
+	}
+	if ((e->key_file[0] && e->key_command[0]) ||
+	    (e->previous_file[0] && e->previous_command[0])) {
+		snprintf(
+		    err, errlen,
+		    "%s: [encryption] sets both a key file and a key command for the same key; "
+		    "keep one of them",
+		    path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int vtl_config_load(const char *path, struct vtl_config *cfg, char *err, size_t errlen)
 {
 	char what[512] = "";
@@ -462,7 +509,7 @@ int vtl_config_load(const char *path, struct vtl_config *cfg, char *err, size_t 
 	int line = ini_parse_file(f, handle, &pc);
 	fclose(f);
 	if (line == 0)
-		return 0;
+		return enc_check(&cfg->enc, path, err, errlen);
 	if (line < 0) {
 		snprintf(err, errlen, "cannot parse config file %s", path);
 		return -EIO;

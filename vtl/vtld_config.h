@@ -41,6 +41,15 @@ struct vtl_config {
 	char metrics_listen[128];
 	/* [store]: the object store and its uploader (vtl/uploader.h). */
 	struct store_config store;
+	/* [encryption] (docs/design.md, "Encryption of cartridges at rest"):
+	 * mode = library and where the master key, and during a rotation the
+	 * previous one, come from: a private file or a command's output. */
+	struct enc_config {
+		bool library;
+		char key_file[PATH_MAX], key_command[1024];
+		char previous_file[PATH_MAX], previous_command[1024];
+		unsigned key_timeout; /* seconds a command may take; 0: 30 */
+	} enc;
 };
 
 void vtl_config_defaults(struct vtl_config *cfg);

@@ -453,6 +453,80 @@ run 0 "a torn format is done again at start" tape show --json MNY007L8
 run 0 "and it loads" tape move MNY007L8 --to drive:1
 stop_vtld
 
+# --- Encryption at rest: the [encryption] keys, key status, key rotate.
+E=$T/enc
+mkdir -p "$T/keys"
+head -c 32 /dev/urandom >"$T/keys/old" && head -c 32 /dev/urandom >"$T/keys/new"
+chmod 600 "$T/keys/old" "$T/keys/new"
+printf '[encryption]\nmaster_key_file = %s\n' "$T/keys/old" >"$T/enc.conf"
+"$VTLD" -c "$T/enc.conf" --data-dir "$E" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "names a master key but mode is not library; set mode = library" "$T/bad.log" &&
+	ok "a master key without mode = library refused" || bad "key without mode" "$(cat "$T/bad.log")"
+printf '[encryption]\nmode = library\n' >"$T/enc.conf"
+"$VTLD" -c "$T/enc.conf" --data-dir "$E" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "mode = library needs a master key: set master_key_file" "$T/bad.log" &&
+	ok "mode = library without a key refused" || bad "mode without key" "$(cat "$T/bad.log")"
+printf '[encryption]\nmode = disk\n' >"$T/enc.conf"
+"$VTLD" -c "$T/enc.conf" --data-dir "$E" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "enc.conf:2: [encryption] mode = disk: use none or library" "$T/bad.log" &&
+	ok "unknown encryption mode refused" || bad "mode disk" "$(cat "$T/bad.log")"
+printf '[encryption]\nmode = library\nkey_command = echo vault sealed >&2; exit 3\n' >"$T/enc.conf"
+"$VTLD" -c "$T/enc.conf" --data-dir "$E" --foreground 2>"$T/bad.log"
+[ $? = 1 ] && grep -qF "key_command failed (exit status 3): vault sealed; vtld does not start" "$T/bad.log" &&
+	ok "a failing key command stops vtld, with its stderr" || bad "key command" "$(cat "$T/bad.log")"
+[ ! -e "$E/catalog.db" ] && ok "nothing created when the key does not load" || bad "catalog created"
+printf '[encryption]\nmode = library\nkey_command = cat %s\n' "$T/keys/old" >"$T/enc.conf"
+start_vtld "$E" -c "$T/enc.conf" || bad "vtld with key_command"
+export VTL_SOCKET=$E/vtld.sock
+run 0 "tapes created under the old key" tape create --prefix KEY --count 3
+run 0 "key status" key status
+expect "key status: mode" "$OUT" "encryption at rest: library"
+expect "key status: three tapes under the current key" "$OUT" "3 tapes  (current)"
+run 0 "key status --json" key status --json
+OLD_ID=$(jq -r .master <<<"$OUT")
+[ "$(jq -r '.tapes, .to_rotate, .masters[0].role' <<<"$OUT" | tr '\n' ' ')" = "3 0 current " ] &&
+	ok "key status --json: counts and role" || bad "key status json" "$OUT"
+run 0 "key rotate with nothing to do" key rotate
+expect "nothing to rotate" "$OUT" "nothing to do: every tape's data key is already wrapped by master key $OLD_ID"
+grep -qF "master key $OLD_ID" "$T/vtld.log" && ok "the log names the key's id" || bad "id in log"
+run 2 "key rotate takes no argument" key rotate KEY001L8
+run 2 "key without a known verb" key forget
+stop_vtld
+printf '[encryption]\nmode = library\nmaster_key_file = %s\nprevious_key_file = %s\n' \
+	"$T/keys/new" "$T/keys/old" >"$T/enc.conf"
+start_vtld "$E" -c "$T/enc.conf" || bad "vtld with a previous key"
+run 0 "key status during a rotation" key status
+expect "old key is the previous one" "$OUT" "3 tapes  (previous)"
+expect "says to rotate" "$OUT" "3 tapes are still under another master key: run vtlctl key rotate"
+run 0 "key rotate" key rotate
+expect "progress to the last tape" "$OUT" "rewrapped 3 of 3 tapes (last: KEY003L8)"
+expect "says the previous key may go" "$OUT" "previous_key_file (or previous_key_command) may be removed"
+run 0 "key status --json after" key status --json
+[ "$(jq -r '.to_rotate, (.masters | length), .masters[0].role' <<<"$OUT" | tr '\n' ' ')" = "0 1 current " ] &&
+	ok "every tape under the new key" || bad "after rotation" "$OUT"
+run 0 "delete a tape encrypted at rest" tape delete KEY003L8
+run 0 "key status --json after a delete" key status --json
+[ "$(jq -r .tapes <<<"$OUT")" = 2 ] && ok "a deleted tape's key counts no more" || bad "deleted key" "$OUT"
+stop_vtld
+printf '[encryption]\nmode = library\nmaster_key_file = %s\n' "$T/keys/old" >"$T/enc.conf"
+start_vtld "$E" -c "$T/enc.conf" || bad "vtld with the old key alone"
+run 1 "a tape under another master key does not load" tape move KEY001L8 --to drive:1
+expect "names both ids and the fix" "$ERR" "tape KEY001L8: its data key is wrapped by master key"
+expect "names the configured id" "$ERR" "not by the configured $OLD_ID"
+run 1 "key rotate without the key the tapes are under" key rotate
+expect "rotate names the missing key" "$ERR" "configure the key with id"
+for f in "$E"/tapes/KEY00*L8/KEY; do
+	[ "$(stat -c %a "$f")" = 600 ] || bad "KEY file mode" "$f"
+done
+ok "KEY files are mode 0600"
+if grep -rqF -f <(od -An -tx1 "$T/keys/old" | tr -d ' \n' | head -c 16) "$T/vtld.log"; then
+	bad "a master key's bytes in hex are in the log"
+else
+	ok "no master key in hex in the log"
+fi
+stop_vtld
+unset VTL_SOCKET
+
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.
 echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"

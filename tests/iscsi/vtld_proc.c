@@ -152,12 +152,14 @@ int vp_start_fails(struct vtld_proc *p, char *log, size_t cap)
 			dup2(fd, 2);
 		}
 		const char *vtld = bin("VTLD", "./vtld");
+		/* p->extra as vp_start_with passes it (e.g. --rebuild-catalog). */
+		char *extra = p->extra[0] ? p->extra : NULL;
 		if (p->config[0])
 			execl(vtld, vtld, "--foreground", "-c", p->config, "--data-dir", p->dir,
-			      "--listen", "127.0.0.1:0", (char *)NULL);
+			      "--listen", "127.0.0.1:0", extra, (char *)NULL);
 		else
 			execl(vtld, vtld, "--foreground", "--data-dir", p->dir, "--listen",
-			      "127.0.0.1:0", (char *)NULL);
+			      "127.0.0.1:0", extra, (char *)NULL);
 		_exit(127);
 	}
 	int st = -1;

@@ -924,3 +924,140 @@ Test(store_rgw_vtld, a_deleted_tape_leaves_no_version_in_a_locked_bucket)
 	cr_assert_eq(n, 0, "%d versions or markers left under %s", n, pfx);
 	store_close(st);
 }
+
+/* ---- Encryption of cartridges at rest, the bucket radosgw's ---------- */
+
+static const char at_rest_marker[] = "vtl at-rest plaintext in radosgw; ";
+
+static void at_rest_records(struct vtld_proc *p, const char *bc, bool write)
+{
+	static uint8_t buf[65536], want[65536];
+	char out[8192], args[128];
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)at_rest_marker[i % (sizeof(at_rest_marker) - 1)];
+	snprintf(args, sizeof(args), "tape move %s --to drive:1", bc);
+	vp_ctl_ok(p, args, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(p, false);
+	th_tur_clear(iscsi, 1);
+	for (int i = 0; i < 4; i++) {
+		if (write) {
+			th_write6(iscsi, 1, want, sizeof(want));
+			continue;
+		}
+		th_read6(iscsi, 1, buf, sizeof(buf));
+		cr_assert_eq(memcmp(buf, want, sizeof(buf)), 0, "record %d of %s differs", i, bc);
+	}
+	if (write)
+		th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	vp_ctl_ok(p, "drive unload 1", out, sizeof(out));
+}
+
+struct at_rest_scan {
+	struct store *st;
+	const void *needle;
+	size_t len;
+	char found[STORE_KEY_MAX];
+	int objects;
+};
+
+static int at_rest_scan_cb(void *arg, const struct store_list_entry *e)
+{
+	struct at_rest_scan *s = arg;
+	uint8_t *buf;
+	size_t n;
+	if (e->is_prefix || get_whole(s->st, e->key, &buf, &n))
+		return 0;
+	s->objects++;
+	for (size_t i = 0; i + s->len <= n && !s->found[0]; i++)
+		if (memcmp(buf + i, s->needle, s->len) == 0)
+			snprintf(s->found, sizeof(s->found), "%s", e->key);
+	free(buf);
+	return 0;
+}
+
+/* radosgw under prefix atrest/, and [encryption] with the master key file
+ * `key` (NULL: none). */
+static void at_rest_conf(char *conf, size_t cap, const char *key)
+{
+	snprintf(conf, cap,
+		 "[store]\ntype = s3\nendpoint = %s\nbucket = %s\naddressing = path\n"
+		 "region = us-east-1\naccess_key_id = %s\nsecret_access_key = %s\n"
+		 "prefix = atrest/\nidle_complete = 1\n%s%s\n",
+		 getenv("RGW_ENDPOINT"), BUCKET, getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"),
+		 key ? "[encryption]\nmode = library\nmaster_key_file = " : "", key ? key : "");
+}
+
+Test(store_rgw_vtld, a_tape_encrypted_at_rest_is_ciphertext_in_radosgw_and_a_rebuild_needs_its_key)
+{
+	char conf[2048], out[16384], keydir[128], key1[256], key2[256];
+	struct store *st = rgw_store(BUCKET, NULL);
+	snprintf(keydir, sizeof(keydir), "/tmp/vtl-rgw-keys-XXXXXX");
+	cr_assert_not_null(mkdtemp(keydir));
+	uint8_t k1[32], k2[32];
+	for (int i = 0; i < 32; i++) {
+		k1[i] = (uint8_t)(0xa5 ^ (i * 7));
+		k2[i] = (uint8_t)(0x3c ^ (i * 13));
+	}
+	snprintf(key1, sizeof(key1), "%s/k1", keydir);
+	snprintf(key2, sizeof(key2), "%s/k2", keydir);
+	FILE *f = fopen(key1, "w");
+	cr_assert_eq(fwrite(k1, 1, 32, f), 32);
+	fclose(f);
+	f = fopen(key2, "w");
+	cr_assert_eq(fwrite(k2, 1, 32, f), 32);
+	fclose(f);
+	chmod(key1, 0600);
+	chmod(key2, 0600);
+	at_rest_conf(conf, sizeof(conf), key1);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create RAT001L8", out, sizeof(out));
+	at_rest_records(&vtl, "RAT001L8", true);
+	vp_wait_uploaded(&vtl, "RAT001L8");
+
+	/* The bucket: the wrapped key, and no plaintext nor master key. */
+	uint8_t *kobj;
+	size_t klen;
+	cr_assert_eq(get_whole(st, "atrest/tapes/RAT001L8/KEY", &kobj, &klen), 0);
+	cr_assert(klen > 20 && memcmp(kobj, "v1:", 3) == 0, "KEY: %.*s", (int)klen, kobj);
+	free(kobj);
+	struct store_list_opts lo = {.prefix = "atrest/tapes/RAT001L8/"};
+	struct store_err se;
+	struct at_rest_scan sc = {st, at_rest_marker, sizeof(at_rest_marker) - 1, "", 0};
+	cr_assert_eq(store_list(st, &lo, at_rest_scan_cb, &sc, &se), 0, "%s", se.msg);
+	cr_assert_geq(sc.objects, 4, "segment, manifest, state and KEY");
+	cr_assert_str_eq(sc.found, "", "plaintext in %s", sc.found);
+	struct at_rest_scan sk = {st, k1, 8, "", 0};
+	cr_assert_eq(store_list(st, &lo, at_rest_scan_cb, &sk, &se), 0, "%s", se.msg);
+	cr_assert_str_eq(sk.found, "", "the master key in %s", sk.found);
+
+	/* The machine is lost; a new one without the key refuses to rebuild. */
+	vp_stop(&vtl);
+	at_rest_conf(conf, sizeof(conf), NULL);
+	vp_start(&vtl, conf);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "RAT001L8") && strstr(out, "refused, nothing was changed"), "%s",
+		  out);
+	vp_ctl_ok(&vtl, "tape list", out, sizeof(out));
+	cr_assert_null(strstr(out, "RAT001L8"), "%s", out);
+	/* Another key: refused as well. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	at_rest_conf(conf, sizeof(conf), key2);
+	rewrite_config(conf);
+	vp_restart(&vtl);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "RAT001L8 (master key "), "%s", out);
+	/* With it: recovered, downloaded, and it reads. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	at_rest_conf(conf, sizeof(conf), key1);
+	rewrite_config(conf);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "RAT001L8") && strstr(out, "recovered"), "%s", out);
+	at_rest_records(&vtl, "RAT001L8", false);
+	vp_stop(&vtl);
+	unlink(key1);
+	unlink(key2);
+	rmdir(keydir);
+	store_close(st);
+}

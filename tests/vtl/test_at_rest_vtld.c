@@ -1,0 +1,501 @@
+/*
+ * test_at_rest_vtld.c - library-managed encryption of cartridges at rest
+ * ([encryption] mode = library; docs/design.md, "Encryption of cartridges
+ * at rest") through the real vtld (tests/iscsi/vtld_proc.c) and libiscsi,
+ * with the local-directory store outside the data directory:
+ *   - records written through iSCSI read back, while the medium, the store,
+ *     the catalog and vtld's log hold neither the plaintext nor the master
+ *     key; the store holds the tape's wrapped key as tapes/BC/KEY;
+ *   - without the master key the tape does not load, and vtld refuses to
+ *     start when the key named cannot be read;
+ *   - `vtlctl key rotate` rewraps every tape under a new master key, is
+ *     resumed after vtld is killed in the middle, and the data reads back
+ *     with the new key alone;
+ *   - disaster recovery: a catalog rebuild without the master key, or with
+ *     another one, refuses and adds nothing; with it, the tape comes back
+ *     and reads.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iscsi.h>
+#include <scsi-lowlevel.h>
+
+#include "tests/iscsi/harness.h"
+#include "tests/iscsi/vtld_proc.h"
+#include "tests/tmpdir.h"
+
+static struct vtld_proc vtl, vtl2;
+static char keys[256], store[256];
+
+static void setup(void)
+{
+	tmpdir_make(keys, sizeof(keys), "atrest-keys");
+	tmpdir_make(store, sizeof(store), "atrest-store");
+}
+
+static void stop(void)
+{
+	vp_stop(&vtl);
+	vp_stop(&vtl2);
+	tmpdir_remove(keys);
+	tmpdir_remove(store);
+}
+
+TestSuite(at_rest_vtld, .init = setup, .fini = stop, .timeout = 240);
+
+#define NREC 8
+static const char marker[] = "vtl at-rest plaintext marker; ";
+
+/* Master key n (1, 2, 3): 32 bytes no other key shares. */
+static void master_key(int n, uint8_t k[32])
+{
+	for (int i = 0; i < 32; i++)
+		k[i] = (uint8_t)(0x5a ^ (n * 37) ^ (i * 11));
+}
+
+/* Key file KEYS/kN (raw, mode 0600); its path into path. */
+static void key_file(int n, char *path, size_t cap)
+{
+	uint8_t k[32];
+	master_key(n, k);
+	snprintf(path, cap, "%s/k%d", keys, n);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, k, 32), 32);
+	close(fd);
+}
+
+/* vtld.conf: the store outside the data directory, and [encryption] with
+ * master key `cur` (0: mode none) and previous key `prev` (0: none). */
+static void config(char *buf, size_t cap, int cur, int prev)
+{
+	char kc[PATH_MAX], kp[PATH_MAX];
+	int n = snprintf(buf, cap,
+			 "[store]\ntype = local\npath = %s\npart_size = 5M\nidle_complete = 1\n",
+			 store);
+	if (cur) {
+		key_file(cur, kc, sizeof(kc));
+		n += snprintf(buf + n, cap - (size_t)n,
+			      "[encryption]\nmode = library\nmaster_key_file = %s\n", kc);
+	}
+	if (prev) {
+		key_file(prev, kp, sizeof(kp));
+		snprintf(buf + n, cap - (size_t)n, "previous_key_file = %s\n", kp);
+	}
+}
+
+static void write_config(struct vtld_proc *p, int cur, int prev)
+{
+	char text[4 * PATH_MAX];
+	config(text, sizeof(text), cur, prev);
+	FILE *f = fopen(p->config, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void pattern(uint8_t *buf, size_t len, int rec)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)marker[i % (sizeof(marker) - 1)];
+	buf[len - 1] = (uint8_t)rec;
+}
+
+static void write_tape(struct vtld_proc *p, const char *bc)
+{
+	char out[8192], cmd[128];
+	static uint8_t buf[65536];
+	snprintf(cmd, sizeof(cmd), "tape move %s --to drive:1", bc);
+	vp_ctl_ok(p, cmd, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(p, false);
+	th_tur_clear(iscsi, 1);
+	for (int i = 0; i < NREC; i++) {
+		pattern(buf, sizeof(buf), i);
+		th_write6(iscsi, 1, buf, sizeof(buf));
+	}
+	th_filemarks(iscsi, 1, 1);
+	th_logout(iscsi);
+	vp_ctl_ok(p, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(p, bc);
+}
+
+static void read_tape(struct vtld_proc *p, const char *bc)
+{
+	char out[8192], cmd[128];
+	static uint8_t buf[65536], want[65536];
+	snprintf(cmd, sizeof(cmd), "tape move %s --to drive:1", bc);
+	vp_ctl_ok(p, cmd, out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(p, false);
+	th_tur_clear(iscsi, 1);
+	th_rewind(iscsi, 1);
+	for (int i = 0; i < NREC; i++) {
+		pattern(want, sizeof(want), i);
+		th_read6(iscsi, 1, buf, sizeof(buf));
+		cr_assert_eq(memcmp(buf, want, sizeof(buf)), 0, "record %d of %s differs", i, bc);
+	}
+	th_logout(iscsi);
+	vp_ctl_ok(p, "drive unload 1", out, sizeof(out));
+}
+
+static bool holds(const uint8_t *hay, size_t n, const void *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (hay[i] == *(const uint8_t *)needle && memcmp(hay + i, needle, m) == 0)
+			return true;
+	return false;
+}
+
+/* The first regular file under dir holding needle into found ("": none). */
+static void search(const char *dir, const void *needle, size_t m, char *found, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while (!found[0] && (e = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			search(path, needle, m, found, cap);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			continue;
+		uint8_t *buf = malloc((size_t)st.st_size + 1);
+		size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+		fclose(f);
+		if (buf && holds(buf, n, needle, m))
+			snprintf(found, cap, "%s", path);
+		free(buf);
+	}
+	closedir(d);
+}
+
+/* No plaintext and no byte run of any master key under dir. */
+static void assert_nothing_in_clear(const char *dir)
+{
+	char found[PATH_MAX] = "";
+	search(dir, marker, sizeof(marker) - 1, found, sizeof(found));
+	cr_assert_str_eq(found, "", "plaintext is in %s", found);
+	for (int n = 1; n <= 3; n++) {
+		uint8_t k[32];
+		master_key(n, k);
+		for (int off = 0; off + 8 <= 32; off += 8) {
+			search(dir, k + off, 8, found, sizeof(found));
+			cr_assert_str_eq(found, "", "bytes %d..%d of master key %d are in %s", off,
+					 off + 7, n, found);
+		}
+	}
+}
+
+static void read_text(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot read %s", path);
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = 0;
+	fclose(f);
+}
+
+/* The master id a KEY file or object names ("v1:ID:..."). */
+static void key_id_of(const char *path, char *id)
+{
+	char text[512];
+	read_text(path, text, sizeof(text));
+	cr_assert(strncmp(text, "v1:", 3) == 0 && strlen(text) > 20, "%s: %s", path, text);
+	memcpy(id, text + 3, 16);
+	id[16] = 0;
+}
+
+/* The file of object tapes/BC/KEY in the local-directory store
+ * (s3/store_local.c: objects/, each '/' of a key as "@d/"). */
+static void store_key_path(const char *bc, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/objects/tapes@d/%s@d/KEY", store, bc);
+}
+
+static void log_text(struct vtld_proc *p, char *buf, size_t cap)
+{
+	read_text(p->log, buf, cap);
+}
+
+Test(at_rest_vtld, writes_no_plaintext_nor_key_and_a_tape_needs_its_master_key)
+{
+	char out[16384], conf[4 * PATH_MAX], path[PATH_MAX + 64], id[17], logbuf[65536];
+	struct stat st;
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	log_text(&vtl, logbuf, sizeof(logbuf));
+	cr_assert(strstr(logbuf, "encryption at rest: master key "), "%s", logbuf);
+	vp_ctl_ok(&vtl, "tape create AR0001L8", out, sizeof(out));
+	write_tape(&vtl, "AR0001L8");
+	read_tape(&vtl, "AR0001L8");
+
+	/* The wrapped key: in the cartridge (private) and in the store. */
+	snprintf(path, sizeof(path), "%s/tapes/AR0001L8/KEY", vtl.dir);
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_assert_eq(st.st_mode & 077, 0, "%s has mode %o", path, st.st_mode & 0777);
+	key_id_of(path, id);
+	store_key_path("AR0001L8", path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0, "the store has no %s", path);
+	char id2[17];
+	key_id_of(path, id2);
+	cr_assert_str_eq(id, id2);
+	cr_assert(strstr(logbuf, id), "the log names master key %s", id);
+	vp_ctl_ok(&vtl, "key status", out, sizeof(out));
+	cr_assert(strstr(out, id) && strstr(out, "current"), "%s", out);
+	assert_nothing_in_clear(vtl.dir);
+	assert_nothing_in_clear(store);
+
+	/* Without the master key the tape does not load, with a clear word. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 0, 0);
+	vp_restart(&vtl);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape move AR0001L8 --to drive:1"), 0, "%s",
+		      out);
+	cr_assert(strstr(out, "tape AR0001L8 is encrypted at rest and no master key is configured; "
+			      "set [encryption] mode = library"),
+		  "%s", out);
+	log_text(&vtl, logbuf, sizeof(logbuf));
+	cr_assert(strstr(logbuf, "tape AR0001L8 is encrypted at rest and no master key is "
+				 "configured"),
+		  "%s", logbuf);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "key rotate"), 0, "%s", out);
+	cr_assert(strstr(out, "no master key is configured"), "%s", out);
+	vp_ctl_ok(&vtl, "key status", out, sizeof(out));
+	cr_assert(strstr(out, "none configured") && strstr(out, "not configured"), "%s", out);
+
+	/* A key file that cannot be read: vtld does not start. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 1, 0);
+	snprintf(path, sizeof(path), "%s/k1", keys);
+	chmod(path, 0644);
+	cr_assert_neq(vp_start_fails(&vtl, logbuf, sizeof(logbuf)), 0);
+	cr_assert(strstr(logbuf, path) && strstr(logbuf, "chmod 600") &&
+		      strstr(logbuf, "does not start"),
+		  "%s", logbuf);
+	chmod(path, 0600);
+	vp_restart(&vtl);
+	read_tape(&vtl, "AR0001L8");
+	assert_nothing_in_clear(vtl.dir);
+}
+
+/* Run `vtlctl key rotate` and kill vtld (SIGKILL) once it has rewrapped
+ * a tape; returns what vtlctl printed. */
+static void rotate_and_kill(struct vtld_proc *p, char *said, size_t cap)
+{
+	char cmd[PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "%s --socket %s/vtld.sock key rotate 2>&1",
+		 getenv("VTLCTL") ? getenv("VTLCTL") : "./vtlctl", p->dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	said[0] = 0;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		strncat(said, line, cap - strlen(said) - 1);
+		if (strstr(line, "rewrapped ")) {
+			kill(p->pid, SIGKILL);
+			break;
+		}
+	}
+	pclose(f);
+	int st;
+	waitpid(p->pid, &st, 0);
+	p->pid = 0;
+}
+
+Test(at_rest_vtld, rotation_rewraps_every_tape_and_resumes_after_a_kill)
+{
+	char out[65536], conf[4 * PATH_MAX], path[PATH_MAX + 64], id1[17], id2[17];
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create RO0000L8", out, sizeof(out));
+	write_tape(&vtl, "RO0000L8");
+	vp_ctl_ok(&vtl, "tape create --prefix RT --count 38", out, sizeof(out));
+	snprintf(path, sizeof(path), "%s/tapes/RO0000L8/KEY", vtl.dir);
+	key_id_of(path, id1);
+
+	/* The new key as master, the old one as previous. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 2, 1);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "--json key status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "tapes"), 39, "%s", out);
+	cr_assert_eq(vp_jint(out, "to_rotate"), 39, "%s", out);
+	cr_assert(strstr(out, "\"previous\""), "%s", out);
+	read_tape(&vtl, "RO0000L8"); /* under the previous key */
+
+	rotate_and_kill(&vtl, out, sizeof(out));
+	cr_assert(strstr(out, "rewrapped ") && strstr(out, " of 39 tapes"), "%s", out);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "--json key status", out, sizeof(out));
+	long long left = vp_jint(out, "to_rotate");
+	cr_log_info("killed with %lld of 39 tapes left to rewrap", left);
+	cr_assert(left >= 0 && left < 39, "%s", out);
+	vp_ctl_ok(&vtl, "key rotate", out, sizeof(out));
+	cr_assert(left == 0 ? strstr(out, "nothing to do") != NULL : strstr(out, "done:") != NULL,
+		  "%lld left: %s", left, out);
+	vp_ctl_ok(&vtl, "--json key status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "to_rotate"), 0, "%s", out);
+	cr_assert_eq(vp_jint(out, "tapes"), 39, "%s", out);
+
+	/* The cartridge and the store name the new master key. */
+	key_id_of(path, id2);
+	cr_assert_str_neq(id1, id2);
+	store_key_path("RO0000L8", path, sizeof(path));
+	char id3[17];
+	key_id_of(path, id3);
+	cr_assert_str_eq(id2, id3);
+
+	/* The old key is no longer needed. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 2, 0);
+	vp_restart(&vtl);
+	read_tape(&vtl, "RO0000L8");
+	assert_nothing_in_clear(vtl.dir);
+	assert_nothing_in_clear(store);
+}
+
+Test(at_rest_vtld, catalog_rebuild_needs_the_master_key_and_changes_nothing_without_it)
+{
+	char out[65536], conf[4 * PATH_MAX], logbuf[65536];
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create DR0001L8", out, sizeof(out));
+	write_tape(&vtl, "DR0001L8");
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	/* A new machine: empty data directory, the same store, no key. */
+	config(conf, sizeof(conf), 0, 0);
+	vp_start(&vtl2, conf);
+	cr_assert_neq(vp_ctl(&vtl2, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "refused, nothing was changed") && strstr(out, "DR0001L8") &&
+		      strstr(out, "master_key_file"),
+		  "%s", out);
+	vp_ctl_ok(&vtl2, "tape list", out, sizeof(out));
+	cr_assert_null(strstr(out, "DR0001L8"), "%s", out);
+
+	/* Another master key: refused too, naming the id the tape needs. */
+	cr_assert_eq(vp_terminate(&vtl2), 0);
+	write_config(&vtl2, 3, 0);
+	vp_restart(&vtl2);
+	cr_assert_neq(vp_ctl(&vtl2, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "DR0001L8 (master key "), "%s", out);
+	vp_ctl_ok(&vtl2, "tape list", out, sizeof(out));
+	cr_assert_null(strstr(out, "DR0001L8"), "%s", out);
+
+	/* The start-up recovery refuses as well, and vtld does not start. */
+	cr_assert_eq(vp_terminate(&vtl2), 0);
+	snprintf(vtl2.extra, sizeof(vtl2.extra), "--rebuild-catalog");
+	cr_assert_neq(vp_start_fails(&vtl2, logbuf, sizeof(logbuf)), 0);
+	cr_assert(strstr(logbuf, "DR0001L8") && strstr(logbuf, "refused"), "%s", logbuf);
+	vtl2.extra[0] = 0;
+
+	/* With the key but without the tape's KEY object: that tape is left
+	 * out, with the reason, rather than added unreadable. */
+	write_config(&vtl2, 1, 0);
+	vp_restart(&vtl2);
+	char obj[PATH_MAX + 64], aside[PATH_MAX + 80];
+	store_key_path("DR0001L8", obj, sizeof(obj));
+	snprintf(aside, sizeof(aside), "%s.aside", obj);
+	cr_assert_eq(rename(obj, aside), 0);
+	cr_assert_neq(vp_ctl(&vtl2, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "DR0001L8") && strstr(out, "encrypted at rest but neither the store "
+							 "nor its cartridge holds its wrapped"),
+		  "%s", out);
+	vp_ctl_ok(&vtl2, "tape list", out, sizeof(out));
+	cr_assert_null(strstr(out, "DR0001L8"), "%s", out);
+	cr_assert_eq(rename(aside, obj), 0);
+
+	/* With the key: the tape comes back and reads. */
+	vp_ctl_ok(&vtl2, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "DR0001L8") && strstr(out, "recovered"), "%s", out);
+	read_tape(&vtl2, "DR0001L8");
+	assert_nothing_in_clear(vtl2.dir);
+}
+
+/* The library's location and the shelf apart, both local directories
+ * under the store's scratch directory. */
+static void shelf_config(struct vtld_proc *p, int cur, int prev, bool start)
+{
+	char text[4 * PATH_MAX], kc[PATH_MAX], kp[PATH_MAX];
+	key_file(cur, kc, sizeof(kc));
+	int n = snprintf(text, sizeof(text),
+			 "[store]\ntype = local\npath = %s/library\narchive_path = %s/vault\n"
+			 "archive_prefix = shelf/\nidle_complete = 1\n"
+			 "[encryption]\nmode = library\nmaster_key_file = %s\n",
+			 store, store, kc);
+	if (prev) {
+		key_file(prev, kp, sizeof(kp));
+		snprintf(text + n, sizeof(text) - (size_t)n, "previous_key_file = %s\n", kp);
+	}
+	if (start) {
+		vp_start(p, text);
+		return;
+	}
+	FILE *f = fopen(p->config, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(at_rest_vtld, the_key_object_moves_with_the_tape_to_the_shelf_and_rotates_there)
+{
+	char out[65536], lib_key[PATH_MAX + 64], shelf_key[PATH_MAX + 64], id1[17], id2[17];
+	struct stat st;
+	shelf_config(&vtl, 1, 0, true);
+	vp_ctl_ok(&vtl, "tape create SH0001L8", out, sizeof(out));
+	write_tape(&vtl, "SH0001L8");
+	snprintf(lib_key, sizeof(lib_key), "%s/library/objects/tapes@d/SH0001L8@d/KEY", store);
+	snprintf(shelf_key, sizeof(shelf_key), "%s/vault/objects/shelf@d/tapes@d/SH0001L8@d/KEY",
+		 store);
+	key_id_of(lib_key, id1);
+	vp_ctl_ok(&vtl, "tape archive SH0001L8 --wait", out, sizeof(out));
+	cr_assert_neq(stat(lib_key, &st), 0, "%s is left in the library's location", lib_key);
+	char moved[17];
+	key_id_of(shelf_key, moved);
+	cr_assert_str_eq(moved, id1);
+
+	/* Rotated while on the shelf: the shelf's KEY gets the new wrap. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	shelf_config(&vtl, 2, 1, false);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "key rotate", out, sizeof(out));
+	cr_assert(strstr(out, "rewrapped 1 of 1 tapes (last: SH0001L8)"), "%s", out);
+	key_id_of(shelf_key, id2);
+	cr_assert_str_neq(id1, id2);
+
+	/* Retrieved with the new key alone: its KEY file comes with it. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	shelf_config(&vtl, 2, 0, false);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "tape retrieve SH0001L8 --wait", out, sizeof(out));
+	char path[PATH_MAX + 64], id3[17];
+	snprintf(path, sizeof(path), "%s/tapes/SH0001L8/KEY", vtl.dir);
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_assert_eq(st.st_mode & 077, 0, "%s has mode %o", path, st.st_mode & 0777);
+	key_id_of(path, id3);
+	cr_assert_str_eq(id3, id2);
+	read_tape(&vtl, "SH0001L8");
+	assert_nothing_in_clear(vtl.dir);
+	assert_nothing_in_clear(store);
+}
