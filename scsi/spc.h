@@ -211,6 +211,10 @@ struct scsi_dev_type {
 	 * loss of an I_T nexus (spc_nexus_gone) ends; NULL when none. */
 	void (*lun_reset)(struct scsi_dev *dev);
 	void (*nexus_gone)(struct scsi_dev *dev, uint64_t nexus);
+	/* MODE SELECT of the Informational Exceptions Control page with TEST
+	 * set: act on its TEST FLAG NUMBER (tapealert_test); -EINVAL refuses
+	 * the number. NULL: TEST is not changeable. */
+	int (*tapealert_test)(struct scsi_dev *dev, int32_t number);
 };
 
 /*
