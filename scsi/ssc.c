@@ -151,9 +151,11 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 		valid_info = false;
 	} else if (write) {
 		d->write_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_WRITE_FAILURE);
 	} else {
 		d->read_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_READ_FAILURE);
 		if (rc == -EBADMSG)
 			ssc_tapealert_set(d, TA_MEDIA);
@@ -1240,6 +1242,9 @@ int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_
 	else if (rc == 0 && data_key)
 		rc = -EINVAL; /* the library believes it encrypted, and it is not */
 	if (rc) {
+		/* TapeAlert 0Ch: a load of a format this drive does not take. */
+		if (rc == -EMEDIUMTYPE)
+			ssc_tapealert_set(d, TA_UNSUPPORTED_FORMAT);
 		tape_close(t);
 		goto out;
 	}

@@ -245,3 +245,42 @@ Test(cleaning, tapealert_response_page_reports_without_clearing)
 	}
 	cr_assert_eq(ta_flag(drv, 0x0b), 1);
 }
+
+/* An LTO-7 library: its drives read LTO-5 read-only and refuse LTO-4. */
+static void setup_lto7(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	T.cfg.drive_media = TAPE_LTO7;
+	cr_assert_eq(tlib_open(&T), 0, "lib_open: %s", T.err);
+	ch = lib_changer(T.lib);
+	drv = lib_drive(T.lib, 0);
+	cdb_drain_ua(ch, N1);
+	cdb_drain_ua(drv, N1);
+}
+
+TestSuite(tapealert_lto7, .init = setup_lto7, .fini = teardown);
+
+static void create_typed(const char *barcode, const char *type)
+{
+	const char *b[] = {barcode};
+	struct lib_create c = {.barcodes = b, .n = 1, .media = type};
+	int rc = lib_tape_create(T.lib, &c, NULL, NULL, T.err, sizeof(T.err));
+	cr_assert_eq(rc, 0, "create %s: %s", barcode, T.err);
+	cdb_drain_ua(ch, N1);
+}
+
+Test(tapealert_lto7, a_read_only_generation_raises_11h_and_an_unreadable_one_0ch)
+{
+	create_typed("OLD005L5", "LTO-5");
+	create_typed("OLD008L8", "LTO-8");
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	cdb_drain_ua(drv, N1);
+	cr_assert_eq(ta_flag(drv, 0x11), 1, "read only format");
+	cr_assert_eq(ta_flag(drv, 0x0c), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT1), 0);
+	/* A newer generation than the drive: the load fails. */
+	cr_assert_neq(move_medium(ch, &t, N1, SLOT2, DRV1), 0);
+	cr_assert_eq(ta_flag(drv, 0x0c), 1, "unsupported format");
+}
