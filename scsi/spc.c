@@ -963,15 +963,23 @@ void spc_log_sense(struct scsi_dev *dev, struct scsi_cmd *cmd)
 				  log_has_page(t, page) ? -1 : 5);
 		return;
 	}
+	/* fill() gets no more room than the host asked for (all of the page
+	 * with a PARAMETER POINTER, which needs it to pick from), so a page
+	 * cleared when read is cleared only when the host gets all of it. */
 	uint8_t small[1024];
 	uint8_t *b = small;
-	uint32_t len = lp->fill(dev, small, sizeof(small));
-	if (len > sizeof(small)) {
+	uint32_t want = ptr ? UINT32_MAX : alloc;
+	uint32_t cap = want < sizeof(small) ? want : (uint32_t)sizeof(small);
+	uint32_t len = lp->fill(dev, small, cap);
+	if (len > cap && want > cap) {
 		b = scratch(cmd, len);
 		if (!b)
 			return;
-		len = lp->fill(dev, b, len);
+		cap = want < len ? want : len;
+		len = lp->fill(dev, b, cap);
 	}
+	if (len > cap)
+		len = cap; /* what fill() copied; the header still says the whole length */
 	if (ptr) {
 		len = log_from_pointer(b, len, ptr);
 		if (!len) {

@@ -921,8 +921,12 @@ static uint16_t ssc_not_ready(struct scsi_dev *dev)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
-	if (d->cleaning)
-		return ASC_CLEANING_CARTRIDGE_INSTALLED; /* ssc_clean.c */
+	if (d->cleaning) {
+		/* TapeAlert 0Bh again: "cannot back up or restore to a
+		 * cleaning cartridge" (ssc_clean.c). */
+		ssc_tapealert_set(d, TA_CLEANING_MEDIA);
+		return ASC_CLEANING_CARTRIDGE_INSTALLED;
+	}
 	switch (d->state) {
 	case SSC_LOADED:
 		return 0;

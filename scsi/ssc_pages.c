@@ -480,7 +480,8 @@ static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 /*
  * 0x2E TapeAlert (SSC-4 8.2.5): parameters 0001h-0040h, one flag each.
  * Flags are cleared once the page has been read in full (the read-and-
- * clear model of the TapeAlert specification).
+ * clear model of the TapeAlert specification; spc.c gives fill no more
+ * room than the host's allocation length).
  */
 static uint32_t lp_tapealert(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {

@@ -9,7 +9,7 @@
  * SL150).
  *
  * Flags are a uint64_t with flag n in bit n-1. The 2Eh page clears them
- * once returned in full (the read-and-clear model of the TapeAlert
+ * once a host has read it in full (the read-and-clear model of the TapeAlert
  * specification); nothing here locks: callers hold dev->lock.
  */
 #ifndef VTL_TAPEALERT_H
@@ -35,8 +35,9 @@ uint64_t tapealert_msb_first(uint64_t flags);
 
 /*
  * The TapeAlert log page 2Eh with parameters 0001h..n_flags, one byte
- * each, into buf (cap bytes). Returns the page's full length; when it fit,
- * the flags are cleared.
+ * each, into buf (cap bytes: what the host asked for, spc_log_page).
+ * Returns the page's full length; when the host gets all of it (cap >=
+ * length) the flags are cleared.
  */
 uint32_t tapealert_log_page(uint64_t *flags, unsigned n_flags, uint8_t *buf, uint32_t cap);
 

@@ -134,6 +134,10 @@ Test(cleaning, loading_cleans_the_drive_counts_a_use_and_data_commands_fail)
 	cr_assert_eq(ta_flag(drv, 0x0b), 1, "cleaning media");
 	cr_assert_eq(ta_flag(drv, 0x16), 0, "not expired");
 	cr_assert_eq(ta_flag(drv, 0x0b), 0, "cleared by the read");
+	cr_assert_eq(run(drv, &t, N1, load, 6, 0), ASC_CLEANING_CARTRIDGE_INSTALLED);
+	cr_assert_eq(ta_flag(drv, 0x0b), 1, "raised again by the refused LOAD");
+	cr_assert_eq(run(drv, &t, N1, rd, 6, 256), ASC_CLEANING_CARTRIDGE_INSTALLED);
+	cr_assert_eq(ta_flag(drv, 0x0b), 1, "and by a refused READ");
 	/* The picker takes it back; the drive is empty and ready for data. */
 	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT1), 0);
 	cdb_drain_ua(drv, N1);
@@ -169,6 +173,29 @@ Test(cleaning, a_data_cartridge_after_cleaning_reads_and_writes)
 	cr_assert_eq(tur(drv), 0);
 	uint8_t fm[6] = {WRITE_FILEMARKS_6, 0, 0, 0, 1, 0};
 	cr_assert_eq(run(drv, &t, N1, fm, 6, 0), 0);
+}
+
+/* Regression (e2e: sg_logs showed every flag 0): a LOG SENSE whose
+ * allocation length cuts the page, as sg_logs' first 4-byte request does,
+ * does not clear the flags; the full read after it still sees them. */
+Test(cleaning, a_cut_tapealert_read_does_not_clear_the_flags)
+{
+	create_cleaning("CLN006L1", 50);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, DRV1), 0);
+	cdb_drain_ua(drv, N1);
+	uint8_t cdb[10] = {LOG_SENSE, 0, 0x40 | 0x2e};
+	put_be16(cdb + 7, 4);
+	cr_assert_eq(run(drv, &t, N1, cdb, 10, 4), 0);
+	cr_assert_eq(get_be16(t.buf + 2), 64 * 5, "the header gives the length");
+	cr_assert_eq(ta_flag(drv, 0x0b), 1, "not cleared by the 4-byte read");
+	cr_assert_eq(ta_flag(drv, 0x0b), 0, "cleared by the full one");
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT1), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), 0);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
+	put_be16(cdb + 7, 4);
+	cr_assert_eq(run(ch, &t, N1, cdb, 10, 4), 0);
+	cr_assert_eq(ta_flag(ch, 0x19), 1, "the changer's page likewise");
 }
 
 /* SMC-3 TapeAlert: a move the library's state does not allow raises 19h,
