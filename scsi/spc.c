@@ -769,7 +769,7 @@ const struct spc_mode_page spc_control_ext_mode_page = {
 };
 
 /*
- * Informational Exceptions Control mode page 0x1C (SPC-4 7.5.8). DEXCPT,
+ * Informational Exceptions Control mode page 0x1C (SPC-4 7.5). DEXCPT,
  * LOGERR, MRIE, INTERVAL TIMER and REPORT COUNT are changeable and kept;
  * this device never raises an informational exception by sense itself
  * (TapeAlert is read from its log page), so EWASC and PERF are fixed at

@@ -25,8 +25,8 @@
  *     media" when it had no cleaning left (TapeAlert specification 3,
  *     flags 11 and 22); a successful cleaning clears 14h "Clean now" and
  *     15h "Clean periodic";
- *   - the MAM MEDIUM TYPE attribute reads 01h, cleaning medium (SPC-4
- *     7.4.2.3.x, MEDIUM TYPE).
+ *   - the MAM MEDIUM TYPE attribute reads 01h, cleaning medium (SPC-4,
+ *     MEDIUM TYPE attribute).
  * The library counts the use in the catalog (vtl/library.c).
  */
 #include "config.h"
@@ -107,7 +107,7 @@ int ssc_tapealert_test(struct scsi_dev *dev, int32_t number)
 }
 
 /*
- * 0x12 TapeAlert response (SSC-4 8.2.4): parameter 0000h, the 64 flags in
+ * 0x12 TapeAlert response (SSC-4, TapeAlert response log page): parameter 0000h, the 64 flags in
  * eight bytes, flag 01h in the most significant bit. Reading it does not
  * clear them; reading the 2Eh page does.
  */
