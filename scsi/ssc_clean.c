@@ -21,7 +21,8 @@
  *     drive is a cleaning cartridge", IBM LTO drive sense table in the
  *     TS3100/TS3310/Dell TL2000 manuals);
  *   - LOAD is refused the same way; UNLOAD succeeds (it is unloaded);
- *   - TapeAlert 0Bh "Cleaning media" is set, and 16h "Expired cleaning
+ *   - TapeAlert 0Bh "Cleaning media" is set at the load and by each
+ *     command refused for it (ssc.c, ssc_not_ready), and 16h "Expired cleaning
  *     media" when it had no cleaning left (TapeAlert specification 3,
  *     flags 11 and 22); a successful cleaning clears 14h "Clean now" and
  *     15h "Clean periodic";
@@ -62,7 +63,6 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 		ssc_tapealert_set(d, TA_EXPIRED_CLEANING_MEDIA);
 	} else {
 		d->tapealert &= ~((1ull << (TA_CLEAN_NOW - 1)) | (1ull << (TA_CLEAN_PERIODIC - 1)));
-		d->cleanings++;
 	}
 	spc_ua_raise_all(dev, ASC_NOT_READY_TO_READY_CHANGE);
 out:

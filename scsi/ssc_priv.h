@@ -32,7 +32,6 @@ struct ssc_drive {
 	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
 	bool cleaning;	       /* the cartridge in the drive is a cleaning cartridge */
-	uint64_t cleanings;    /* cleanings done since power on (ssc_clean.c) */
 
 	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
 
