@@ -300,6 +300,16 @@ static const char *const migrations[] = {
     "  wrapped TEXT NOT NULL CHECK (length(wrapped) > 0),"
     "  master_id TEXT NOT NULL CHECK (length(master_id) = 16));"
     "CREATE INDEX tape_keys_master ON tape_keys(master_id);",
+    /* ---- 6: cleaning cartridges (own block: renumber freely at a merge) ----
+     * clean_max > 0 marks a cleaning cartridge and is the number of
+     * cleanings it is good for (LTO universal cleaning cartridge: 50);
+     * clean_uses counts the cleanings done, one per load into a drive
+     * while it was not expired (vtl/library.c). */
+    "ALTER TABLE tapes ADD COLUMN clean_max INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (clean_max BETWEEN 0 AND 65535);"
+    "ALTER TABLE tapes ADD COLUMN clean_uses INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (clean_uses >= 0);",
+    /* ---- end of 6 ---- */
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
@@ -614,7 +624,7 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 #define TAPE_COLS                                                                                  \
 	"t.id, t.barcode, t.media, t.capacity, t.used, t.state, t.write_protect, t.worm, "         \
 	"t.pool, t.element, e.kind, e.ordinal, t.source, t.created, t.changed, t.lock_mode, "      \
-	"t.retain_until"
+	"t.retain_until, t.clean_max, t.clean_uses"
 
 static bool state_on_shelf(enum cat_state s)
 {
@@ -655,6 +665,8 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 	if (!lk || cat_lock_parse(lk, &t->lock))
 		t->lock = CAT_LOCK_NONE;
 	t->retain_until = sqlite3_column_int64(st, col + 16);
+	t->clean_max = (uint32_t)sqlite3_column_int(st, col + 17);
+	t->clean_uses = (uint32_t)sqlite3_column_int(st, col + 18);
 }
 
 static void read_element(sqlite3_stmt *st, struct cat_element *e)
@@ -847,8 +859,8 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		rc = cat_sq_err(sqlite3_prepare_v2(
 		    c->db,
 		    "INSERT INTO tapes (barcode, media, capacity, used, state, write_protect, "
-		    "worm, pool, element, created, changed) VALUES "
-		    "(?,?,?,0,'CREATING',?,?,?,?,?,?)",
+		    "worm, pool, element, created, changed, clean_max) VALUES "
+		    "(?,?,?,0,'CREATING',?,?,?,?,?,?,?)",
 		    -1, &ins, NULL));
 	if (rc)
 		goto out;
@@ -896,6 +908,7 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		sqlite3_bind_int(ins, 7, t->element);
 		sqlite3_bind_int64(ins, 8, when);
 		sqlite3_bind_int64(ins, 9, when);
+		sqlite3_bind_int(ins, 10, (int)t->clean_max);
 		rc = cat_step_done(ins);
 		if (rc)
 			goto out;
@@ -1027,6 +1040,24 @@ int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
 		return cat_sq_err(rc);
 	sqlite3_bind_int64(st, 1, (int64_t)used);
 	sqlite3_bind_text(st, 2, barcode, -1, SQLITE_STATIC);
+	rc = cat_step_done(st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int cat_tape_clean_use(struct cat *c, const char *barcode)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    sqlite3_prepare_v2(c->db,
+			       "UPDATE tapes SET clean_uses = clean_uses + 1 "
+			       "WHERE barcode = ? AND clean_max > 0 AND clean_uses < clean_max",
+			       -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;

@@ -101,6 +101,10 @@ struct cat_tape {
 	int64_t created; /* ms since the epoch */
 	int64_t changed;
 	char location[CAT_LOC_MAX]; /* "slot:3", "drive:1", "ie:2", "shelf", "none" */
+	/* Cleaning cartridge: clean_max > 0 is how many cleanings it is good
+	 * for, clean_uses how many it has done (expired when equal). */
+	uint32_t clean_max;
+	uint32_t clean_uses;
 };
 
 struct cat_element {
@@ -202,6 +206,10 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 
 /* Record bytes used (no event: accounting, not a transition). */
 int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used);
+
+/* One cleaning done by cleaning cartridge `barcode`: -ENOENT when it is not
+ * a cleaning cartridge or is expired (clean_uses == clean_max). */
+int cat_tape_clean_use(struct cat *c, const char *barcode);
 
 /* Events, oldest first; barcode NULL for all; limit 0 for no limit
  * (with a limit, the newest `limit` events). */

@@ -34,6 +34,7 @@
 
 #include "be.h"
 #include "sense.h"
+#include "tapealert.h"
 
 /* The translate of the last SEND VOLUME TAG (SMC-3), which REQUEST
  * VOLUME ELEMENT ADDRESS reports; one, kept for the nexus that sent it. */
@@ -53,6 +54,7 @@ struct smc_changer {
 	struct smc_element *scratch; /* one per element, address order */
 	bool ie_open;
 	struct smc_search search;
+	uint64_t tapealert; /* SMC-3 TapeAlert flags (tapealert.h); cleared when read */
 };
 
 enum {
@@ -79,6 +81,7 @@ enum {
 	PVOLTAG = 0x80,
 	SVALID = 0x80,
 	MEDIUM_TYPE_DATA = 0x01,
+	MEDIUM_TYPE_CLEANING = 0x02,
 	CODE_SET_ASCII = 0x02,
 	LU_VALID = 0x10,
 };
@@ -140,6 +143,7 @@ static bool inventory_or_fail(struct smc_changer *ch, struct scsi_cmd *cmd)
 {
 	if (load_inventory(ch) == 0)
 		return true;
+	tapealert_raise(&ch->tapealert, TA_LIB_INVENTORY);
 	sense_set(cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 	return false;
 }
@@ -194,7 +198,9 @@ static void fill_descriptor(const struct smc_changer *ch, const struct smc_eleme
 	if (e->type == SMC_ET_DRIVE && e->lu_valid && e->lun < 8)
 		d[6] = (uint8_t)(LU_VALID | e->lun);
 	if (e->full) {
-		d[9] = MEDIUM_TYPE_DATA;
+		/* SMC-3 element descriptor MEDIUM TYPE: 001b data medium,
+		 * 010b cleaning medium. */
+		d[9] = e->cleaning ? MEDIUM_TYPE_CLEANING : MEDIUM_TYPE_DATA;
 		if (e->svalid) {
 			d[9] |= SVALID;
 			put_be16(d + 10, e->source);
@@ -509,23 +515,23 @@ static void do_move(struct scsi_dev *dev, struct scsi_cmd *cmd, uint16_t src, ui
 	if (!inventory_or_fail(ch, cmd))
 		return;
 	struct smc_element *s = find(ch, src), *d = find(ch, dst);
-	if (!s->full) {
-		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
-		return;
-	}
-	if (src == dst)
-		return; /* already there */
-	if (d->full) {
-		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_MEDIUM_DESTINATION_ELEMENT_FULL);
-		return;
-	}
-	if (ch->ie_open && (s->type == SMC_ET_IE || d->type == SMC_ET_IE)) {
-		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_MEDIUM_MAGAZINE_NOT_ACCESSIBLE);
-		return;
-	}
 	struct smc_refusal why = {SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE};
-	if (ch->cfg.backend.move(ch->cfg.backend.ctx, src, dst, &why))
-		sense_set(cmd, why.key, why.asc_ascq);
+	if (!s->full) {
+		why = (struct smc_refusal){SK_ILLEGAL_REQUEST, ASC_MEDIUM_SOURCE_ELEMENT_EMPTY};
+	} else if (src == dst) {
+		return; /* already there */
+	} else if (d->full) {
+		why = (struct smc_refusal){SK_ILLEGAL_REQUEST, ASC_MEDIUM_DESTINATION_ELEMENT_FULL};
+	} else if (ch->ie_open && (s->type == SMC_ET_IE || d->type == SMC_ET_IE)) {
+		why = (struct smc_refusal){SK_ILLEGAL_REQUEST, ASC_MEDIUM_MAGAZINE_NOT_ACCESSIBLE};
+	} else if (ch->cfg.backend.move(ch->cfg.backend.ctx, src, dst, &why) == 0) {
+		return;
+	}
+	/* A move the library's state does not allow: TapeAlert 19h,
+	 * Library Illegal Operation (SMC-3 TapeAlert annex). */
+	if (why.key == SK_ILLEGAL_REQUEST)
+		tapealert_raise(&ch->tapealert, TA_LIB_ILLEGAL_OPERATION);
+	sense_set(cmd, why.key, why.asc_ascq);
 }
 
 static void smc_move_medium(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -736,6 +742,31 @@ static const struct spc_mode_page smc_mode_pages[] = {
     {MP_DEVICE_CAPABILITIES, 0, MP_DC_LEN, mp_device_capabilities, mp_select_none},
 };
 
+/* ---- TapeAlert (SMC-3 annex; log page 2Eh, flags 01h-20h) ---------- */
+
+enum { SMC_TA_FLAGS = 0x20 };
+
+static uint32_t lp_tapealert(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	return tapealert_log_page(&changer(dev)->tapealert, SMC_TA_FLAGS, buf, cap);
+}
+
+static void lp_tapealert_reset(struct scsi_dev *dev)
+{
+	changer(dev)->tapealert = 0;
+}
+
+static const struct spc_log_page smc_log_pages[] = {
+    {0x2e, 0, lp_tapealert, lp_tapealert_reset},
+};
+
+static int smc_tapealert_test(struct scsi_dev *dev, int32_t number)
+{
+	const uint64_t supported =
+	    (1ull << (TA_LIB_INVENTORY - 1)) | (1ull << (TA_LIB_ILLEGAL_OPERATION - 1));
+	return tapealert_test(&changer(dev)->tapealert, supported, SMC_TA_FLAGS, number);
+}
+
 static uint8_t smc_mode_dev_specific(struct scsi_dev *dev)
 {
 	(void)dev;
@@ -863,22 +894,26 @@ static const struct scsi_dev_type smc_type = {
     .mode_dev_specific = smc_mode_dev_specific,
     .mode_block_desc = smc_mode_block_desc,
     .mode_select_header = NULL,
+    .log = smc_log_pages,
+    .n_log = sizeof(smc_log_pages) / sizeof(smc_log_pages[0]),
+    .tapealert_test = smc_tapealert_test,
 };
 
 /* The mode page table: the SMC-3 pages plus SPC-4's control page. Built
  * once at first init because spc_control_mode_page is an extern object, not
  * a constant expression. */
-static struct spc_mode_page all_mode_pages[4];
+static struct spc_mode_page all_mode_pages[5];
 static struct scsi_dev_type smc_type_full;
 static pthread_once_t type_once = PTHREAD_ONCE_INIT;
 
 static void build_type(void)
 {
 	all_mode_pages[0] = spc_control_mode_page;
-	memcpy(all_mode_pages + 1, smc_mode_pages, sizeof(smc_mode_pages));
+	all_mode_pages[1] = spc_informational_exceptions_mode_page; /* TapeAlert control */
+	memcpy(all_mode_pages + 2, smc_mode_pages, sizeof(smc_mode_pages));
 	smc_type_full = smc_type;
 	smc_type_full.mode = all_mode_pages;
-	smc_type_full.n_mode = 4;
+	smc_type_full.n_mode = 5;
 }
 
 int smc_changer_init(struct scsi_dev *dev, const struct smc_config *cfg)

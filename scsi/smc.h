@@ -48,6 +48,7 @@ struct smc_element {
 	bool svalid;
 	uint16_t source;
 	char barcode[17];
+	bool cleaning; /* a cleaning cartridge (MEDIUM TYPE 010b) */
 	/* Drives only: */
 	bool loaded;	/* threaded in the drive: the picker cannot take it (ACCESS 0) */
 	char dvcid[33]; /* the drive LUN's unit serial number */

@@ -811,16 +811,21 @@ const struct spc_mode_page spc_control_ext_mode_page = {
  * Informational Exceptions Control mode page 0x1C (SPC-4 7.5). DEXCPT,
  * LOGERR, MRIE, INTERVAL TIMER and REPORT COUNT are changeable and kept;
  * this device never raises an informational exception by sense itself
- * (TapeAlert is read from its log page), so TEST, EWASC and PERF are fixed
- * at zero.
+ * (TapeAlert is read from its log page), so EWASC and PERF are fixed at
+ * zero. TEST, on a device type with TapeAlert flags, acts at once on the
+ * TEST FLAG NUMBER sent in bytes 8-11 in place of REPORT COUNT, as the
+ * TapeAlert specification has drives and libraries do (set flag n, clear
+ * flag -n, 7FFFh sets every supported flag; Tandberg SLR and Quantum DDS
+ * SCSI manuals, Oracle SL150 interface reference); it reads back as zero
+ * and leaves REPORT COUNT as it was.
  */
-enum { IEC_DEXCPT = 0x08, IEC_LOGERR = 0x01 };
+enum { IEC_DEXCPT = 0x08, IEC_TEST = 0x04, IEC_LOGERR = 0x01 };
 
 static void iec_sense(struct scsi_dev *dev, int pc, uint8_t *p)
 {
 	switch (pc) {
 	case MODE_PC_CHANGEABLE:
-		p[2] = IEC_DEXCPT | IEC_LOGERR;
+		p[2] = IEC_DEXCPT | IEC_LOGERR | (dev->type->tapealert_test ? IEC_TEST : 0);
 		p[3] = 0x0f;
 		put_be32(p + 4, 0xffffffff);
 		put_be32(p + 8, 0xffffffff);
@@ -845,10 +850,22 @@ static int iec_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t 
 		sense_invalid_param(cmd, (uint16_t)(offset + 3), 3);
 		return -1;
 	}
+	if (page[2] & IEC_TEST) {
+		int32_t number = (int32_t)get_be32(page + 8);
+		if (!dev->type->tapealert_test) {
+			sense_invalid_param(cmd, (uint16_t)(offset + 2), 2);
+			return -1;
+		}
+		if (dev->type->tapealert_test(dev, number)) {
+			sense_invalid_param(cmd, (uint16_t)(offset + 8), -1);
+			return -1;
+		}
+	} else {
+		dev->iec_count = get_be32(page + 8);
+	}
 	dev->iec_flags = page[2] & (IEC_DEXCPT | IEC_LOGERR);
 	dev->iec_mrie = mrie;
 	dev->iec_interval = get_be32(page + 4);
-	dev->iec_count = get_be32(page + 8);
 	return 0;
 }
 
@@ -985,15 +1002,23 @@ void spc_log_sense(struct scsi_dev *dev, struct scsi_cmd *cmd)
 				  log_has_page(t, page) ? -1 : 5);
 		return;
 	}
+	/* fill() gets no more room than the host asked for (all of the page
+	 * with a PARAMETER POINTER, which needs it to pick from), so a page
+	 * cleared when read is cleared only when the host gets all of it. */
 	uint8_t small[1024];
 	uint8_t *b = small;
-	uint32_t len = lp->fill(dev, small, sizeof(small));
-	if (len > sizeof(small)) {
+	uint32_t want = ptr ? UINT32_MAX : alloc;
+	uint32_t cap = want < sizeof(small) ? want : (uint32_t)sizeof(small);
+	uint32_t len = lp->fill(dev, small, cap);
+	if (len > cap && want > cap) {
 		b = scratch(cmd, len);
 		if (!b)
 			return;
-		len = lp->fill(dev, b, len);
+		cap = want < len ? want : len;
+		len = lp->fill(dev, b, cap);
 	}
+	if (len > cap)
+		len = cap; /* what fill() copied; the header still says the whole length */
 	if (ptr) {
 		len = log_from_pointer(b, len, ptr);
 		if (!len) {

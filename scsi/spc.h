@@ -177,6 +177,10 @@ struct spc_mode_page {
 struct spc_log_page {
 	uint8_t page;
 	uint8_t subpage;
+	/* Copies at most cap bytes of the page to buf and returns its full
+	 * length. cap is what the host asked for (or more), so a page that is
+	 * cleared when read (TapeAlert 2Eh) clears only when cap >= length:
+	 * sg_logs' first 4-byte request for the header clears nothing. */
 	uint32_t (*fill)(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 	void (*reset)(struct scsi_dev *dev);
 };
@@ -211,6 +215,10 @@ struct scsi_dev_type {
 	 * loss of an I_T nexus (spc_nexus_gone) ends; NULL when none. */
 	void (*lun_reset)(struct scsi_dev *dev);
 	void (*nexus_gone)(struct scsi_dev *dev, uint64_t nexus);
+	/* MODE SELECT of the Informational Exceptions Control page with TEST
+	 * set: act on its TEST FLAG NUMBER (tapealert_test); -EINVAL refuses
+	 * the number. NULL: TEST is not changeable. */
+	int (*tapealert_test)(struct scsi_dev *dev, int32_t number);
 };
 
 /*

@@ -151,9 +151,11 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 		valid_info = false;
 	} else if (write) {
 		d->write_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_WRITE_FAILURE);
 	} else {
 		d->read_errors_uncorrected++;
+		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_READ_FAILURE);
 		if (rc == -EBADMSG)
 			ssc_tapealert_set(d, TA_MEDIA);
@@ -880,6 +882,8 @@ static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		sense_invalid_cdb(cmd, 4, 2);
 		return;
 	}
+	if (load && ssc_cleaning_refused(d, cmd))
+		return;
 	if (load) {
 		if (hold || d->state == SSC_LOADED) {
 			/* HOLD: keep the cartridge where it is (MAM only);
@@ -917,6 +921,12 @@ static uint16_t ssc_not_ready(struct scsi_dev *dev)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
+	if (d->cleaning) {
+		/* TapeAlert 0Bh again: "cannot back up or restore to a
+		 * cleaning cartridge" (ssc_clean.c). */
+		ssc_tapealert_set(d, TA_CLEANING_MEDIA);
+		return ASC_CLEANING_CARTRIDGE_INSTALLED;
+	}
 	switch (d->state) {
 	case SSC_LOADED:
 		return 0;
@@ -1134,6 +1144,7 @@ static struct scsi_dev_type ssc_type = {
     .ops = ssc_ops,
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
+    .tapealert_test = ssc_tapealert_test,
     .mode_dev_specific = ssc_mode_dev_specific,
     .mode_medium_type = ssc_mode_medium_type,
     .mode_block_desc = ssc_mode_block_desc,
@@ -1235,11 +1246,16 @@ int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_
 	else if (rc == 0 && data_key)
 		rc = -EINVAL; /* the library believes it encrypted, and it is not */
 	if (rc) {
+		/* TapeAlert 0Ch: a load of a format this drive does not take. */
+		if (rc == -EMEDIUMTYPE)
+			ssc_tapealert_set(d, TA_UNSUPPORTED_FORMAT);
 		tape_close(t);
 		goto out;
 	}
 	d->tape = t;
 	d->read_only = ro;
+	if (ro)
+		ssc_tapealert_set(d, TA_READ_ONLY_FORMAT);
 	load_medium(d);
 	/* SSC-4 / SPC-4 annex: every nexus learns the medium may have
 	 * changed. */
@@ -1266,6 +1282,7 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 		d->tape = NULL;
 		d->state = SSC_EMPTY;
 		d->read_only = false;
+		d->cleaning = false;
 		dev->prevent_removal = false;
 	}
 	pthread_mutex_unlock(&dev->lock);

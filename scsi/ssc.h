@@ -61,6 +61,17 @@ int ssc_insert(struct scsi_dev *dev, const char *dir);
 int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_key);
 
 /*
+ * Insert the cleaning cartridge stored in `dir` (ssc_clean.c): the drive
+ * cleans its head, unless `expired` (no cleaning left on it), and holds
+ * the cartridge unthreaded, ready for the picker. Medium commands report
+ * NOT READY, CLEANING CARTRIDGE INSTALLED until it is removed; TapeAlert
+ * reports cleaning media, and expired cleaning media when `expired`.
+ * -EBUSY if a cartridge is present, or tape_open()'s error. Takes
+ * dev->lock.
+ */
+int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired);
+
+/*
  * Take the cartridge out (the changer's MOVE MEDIUM from the drive element).
  * Refused with -EBUSY unless the host unloaded it (SSC_UNLOADED) or `force`
  * (administrative removal, which flushes first). Returns -ENOENT if empty.

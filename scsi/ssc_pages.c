@@ -92,18 +92,6 @@ static uint32_t vpd_b1(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	return vpd_out(buf, cap, p, (uint32_t)(4 + n));
 }
 
-/* Flags this drive can raise; flag n is bit 63-(n-1) of the 64-bit field. */
-static const unsigned ta_supported[] = {
-    TA_READ_FAILURE,
-    TA_WRITE_FAILURE,
-    TA_MEDIA,
-    TA_WRITE_PROTECT,
-    TA_NO_REMOVAL,
-    TA_HARD_ERROR,
-    TA_UNSUPPORTED_FORMAT,
-    TA_WORM_OVERWRITE_ATTEMPTED,
-};
-
 static uint64_t ta_msb_first(uint64_t flags)
 {
 	uint64_t v = 0;
@@ -117,11 +105,8 @@ static uint64_t ta_msb_first(uint64_t flags)
 static uint32_t vpd_b2(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	uint8_t p[16] = {dev->type->peripheral_type, 0xb2, 0, 12};
-	uint64_t f = 0;
 
-	for (size_t i = 0; i < sizeof(ta_supported) / sizeof(ta_supported[0]); i++)
-		f |= 1ull << (ta_supported[i] - 1);
-	put_be64(p + 4, ta_msb_first(f));
+	put_be64(p + 4, ta_msb_first(ssc_tapealert_supported())); /* ssc_clean.c */
 	return vpd_out(buf, cap, p, sizeof(p));
 }
 
@@ -495,7 +480,8 @@ static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 /*
  * 0x2E TapeAlert (SSC-4 8.2.5): parameters 0001h-0040h, one flag each.
  * Flags are cleared once the page has been read in full (the read-and-
- * clear model of the TapeAlert specification).
+ * clear model of the TapeAlert specification; spc.c gives fill no more
+ * room than the host's allocation length).
  */
 static uint32_t lp_tapealert(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
@@ -555,6 +541,7 @@ static const struct spc_log_page log_pages[] = {
     {0x02, 0, lp_write_errors, lp_write_errors_reset},
     {0x03, 0, lp_read_errors, lp_read_errors_reset},
     {0x0c, 0, lp_sequential, NULL},
+    {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
     {0x31, 0, lp_capacity, NULL},
 };
@@ -764,11 +751,11 @@ static uint32_t attr_encode(struct scsi_dev *dev, uint16_t id, uint8_t *out)
 		put_be64(v, MAM_CAPACITY);
 		break;
 	case 0x0408:
-		/* SPC-4 MEDIUM TYPE attribute: 00h data medium, 80h
-		 * write-once medium (HP LTO technical reference, "Medium
+		/* SPC-4 MEDIUM TYPE attribute: 00h data medium, 01h
+		 * cleaning medium, 80h write-once medium (HP LTO technical reference, "Medium
 		 * type" table, the same values). */
 		len = 1;
-		v[0] = info->worm ? 0x80 : 0x00;
+		v[0] = d->cleaning ? 0x01 : info->worm ? 0x80 : 0x00;
 		break;
 	case 0x0409:
 		len = 2;

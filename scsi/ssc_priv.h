@@ -31,6 +31,7 @@ struct ssc_drive {
 	uint16_t pews;	       /* programmable early warning size, 10^6 bytes (0 = off) */
 	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
+	bool cleaning;	       /* the cartridge in the drive is a cleaning cartridge */
 
 	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
 
@@ -54,11 +55,24 @@ enum {
 	TA_WRITE_FAILURE = 6,
 	TA_WRITE_PROTECT = 9,
 	TA_NO_REMOVAL = 10,
+	TA_CLEANING_MEDIA = 11,
 	TA_UNSUPPORTED_FORMAT = 12,
+	TA_READ_ONLY_FORMAT = 17,
+	TA_CLEAN_NOW = 20,
+	TA_CLEAN_PERIODIC = 21,
+	TA_EXPIRED_CLEANING_MEDIA = 22,
 	TA_WORM_OVERWRITE_ATTEMPTED = 60,
 };
 
 void ssc_tapealert_set(struct ssc_drive *d, unsigned flag);
+
+/* Cleaning cartridges and TapeAlert extras (ssc_clean.c). */
+/* A cleaning cartridge is in the drive: NOT READY, CLEANING CARTRIDGE
+ * INSTALLED set in cmd and true; false otherwise. */
+bool ssc_cleaning_refused(struct ssc_drive *d, struct scsi_cmd *cmd);
+uint64_t ssc_tapealert_supported(void);
+int ssc_tapealert_test(struct scsi_dev *dev, int32_t number);
+uint32_t ssc_lp_tapealert_response(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 
 /* Density code the drive writes (and reports) for the loaded medium or its
  * own generation when empty. */

@@ -99,6 +99,14 @@ static bool media_from_barcode(const char *barcode, enum tape_media *m, bool *wo
 	return false;
 }
 
+/* Libraries tell a cleaning cartridge by its label's "CLN" prefix (IBM's
+ * and Dell's LTO library guides: CLNxxxL1, CLNUxxCU universal cleaning
+ * cartridges; StorageTek likewise). */
+static bool cleaning_label(const char *barcode)
+{
+	return strncmp(barcode, "CLN", 3) == 0;
+}
+
 /* The label suffix letter of a generation: '5'..'9', or 'V'..'Z' WORM. */
 static char barcode_suffix(enum tape_media m, bool worm)
 {
@@ -295,6 +303,18 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 		}
 		/* A WORM label makes a WORM cartridge, as on real media. */
 		t->worm = req->worm || label_worm;
+		t->clean_max = req->clean_max		  ? req->clean_max
+			       : cleaning_label(codes[i]) ? LIB_CLEAN_USES_DEFAULT
+							  : 0;
+		if (t->clean_max && t->worm) {
+			lib_err(err, errlen,
+				"tape %s cannot be both a cleaning cartridge and WORM; drop --worm "
+				"or choose a label that is not CLN... or L%c",
+				codes[i], barcode_suffix(m, true));
+			free(tapes);
+			free(codes);
+			return -EINVAL;
+		}
 		snprintf(t->barcode, sizeof(t->barcode), "%s", codes[i]);
 		snprintf(t->media, sizeof(t->media), "%s", tape_media_name(m));
 		snprintf(t->pool, sizeof(t->pool), "%s", req->pool ? req->pool : "default");

@@ -111,6 +111,13 @@ static json_t *tape_json_plain(const struct cat_tape *t)
 	    t->write_protect, "pool", t->pool, "created", created, "changed", changed);
 	if (o)
 		json_object_set_new(o, "worm", json_boolean(t->worm));
+	if (o && t->clean_max) {
+		json_object_set_new(o, "cleaning", json_true());
+		json_object_set_new(o, "cleaning_uses", json_integer(t->clean_uses));
+		json_object_set_new(o, "cleaning_max_uses", json_integer(t->clean_max));
+		json_object_set_new(o, "cleaning_expired",
+				    json_boolean(t->clean_uses >= t->clean_max));
+	}
 	if (o && t->in_library)
 		json_object_set_new(o, "element_address", json_integer(t->element));
 	if (o && t->lock != CAT_LOCK_NONE) {
@@ -406,7 +413,14 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 		free(b);
 		return fail(-EINVAL, "worm must be true or false");
 	}
+	json_t *clean = json_object_get(req, "cleaning_uses");
+	if (clean && (!json_is_integer(clean) || json_integer_value(clean) < 1 ||
+		      json_integer_value(clean) > LIB_CLEAN_USES_MAX)) {
+		free(b);
+		return fail(-EINVAL, "cleaning_uses must be an integer from 1 to 65535");
+	}
 	struct lib_create c = {
+	    .clean_max = clean ? (uint32_t)json_integer_value(clean) : 0,
 	    .barcodes = b,
 	    .n = n,
 	    .prefix = prefix,

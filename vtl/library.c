@@ -184,6 +184,11 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 	media_pass_loading(lib, barcode);
 	char named[KEY_ID_LEN + 1] = "";
 	lib->key_err[0] = 0;
+	struct cat_tape ct;
+	/* A cleaning cartridge cleans the drive (scsi/ssc_clean.c), or not
+	 * when it has no cleaning left; lib_move counts the use. */
+	if (cat_tape_get(lib->cat, barcode, &ct) == 0 && ct.clean_max > 0)
+		return ssc_insert_cleaning(&lib->drives[i], dir, ct.clean_uses >= ct.clean_max);
 	int rc = cat_key_get(lib->cat, barcode, &row);
 	if (rc == -ENOENT) {
 		rc = ssc_insert(&lib->drives[i], dir);
@@ -331,6 +336,33 @@ enum lc_event lib_move_event(const struct cat_tape *t, enum cat_kind to)
 	return LC_MOVE;
 }
 
+/*
+ * A cleaning cartridge went into a drive: one use more in the catalog, as
+ * the cartridge memory of a real one counts it (IBM TS4300 documentation,
+ * "Cleaning cartridge": the LTO-CM chip tracks the uses), or, expired, a
+ * word to the operator. The drive has cleaned already; a failure to count
+ * is said, not undone.
+ */
+static void count_cleaning(struct lib *lib, const struct cat_tape *t, int drive)
+{
+	unsigned ord = lib->cdrives[drive].ordinal;
+	if (t->clean_uses >= t->clean_max) {
+		lib_say(lib, 0,
+			"cleaning cartridge %s is expired (%u of %u cleanings used); drive %u was "
+			"not cleaned: create a new one (vtlctl tape create --cleaning CLN...)",
+			t->barcode, t->clean_uses, t->clean_max, ord);
+		return;
+	}
+	int rc = cat_tape_clean_use(lib->cat, t->barcode);
+	if (rc)
+		lib_say(lib, 0,
+			"cleaning cartridge %s cleaned drive %u but its use was not counted: %s",
+			t->barcode, ord, strerror(-rc));
+	else
+		lib_say(lib, 1, "cleaning cartridge %s cleaned drive %u (%u of %u cleanings used)",
+			t->barcode, ord, t->clean_uses + 1, t->clean_max);
+}
+
 /* The one move (library_int.h). */
 int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_kind dst_kind,
 	     const char *cause, struct smc_refusal *why, char *err, size_t errlen)
@@ -417,6 +449,8 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 					     : ASC_INTERNAL_TARGET_FAILURE;
 		return rc;
 	}
+	if (dst_drive >= 0 && t->clean_max > 0)
+		count_cleaning(lib, t, dst_drive);
 	return 0;
 }
 
@@ -448,6 +482,7 @@ static int changer_inventory(void *ctx, struct smc_element *els, size_t n)
 			continue;
 		e->full = true;
 		snprintf(e->barcode, sizeof(e->barcode), "%s", c->tape.barcode);
+		e->cleaning = c->tape.clean_max > 0;
 		e->svalid = c->tape.has_source;
 		e->source = c->tape.source;
 		/* In a port: placed by the operator when it came back from the

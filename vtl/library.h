@@ -145,7 +145,15 @@ struct lib_create {
 	const char *pool;  /* NULL: "default" */
 	const char *cause; /* of the events; NULL: "created by operator" */
 	bool worm;	   /* WORM cartridges (also when the label says so: LV..LZ) */
+	/* Cleaning cartridges good for this many cleanings; 0: a barcode
+	 * starting "CLN" makes one good for LIB_CLEAN_USES_DEFAULT. */
+	uint32_t clean_max;
 };
+
+/* Cleanings an LTO Ultrium universal cleaning cartridge is good for (IBM
+ * TS4300 documentation, "Cleaning cartridge": valid for 50 uses). */
+#define LIB_CLEAN_USES_DEFAULT 50u
+#define LIB_CLEAN_USES_MAX     65535u
 /* On success *created (may be NULL) gets the malloc'd barcodes made,
  * *n_created their number. */
 int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**created)[17],

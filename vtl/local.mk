@@ -39,6 +39,15 @@ tests_vtl_test_library_SOURCES = tests/vtl/test_library.c tests/catalog/libtest.
 tests_vtl_test_library_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_vtl_test_library_LDADD = $(LIB_TEST_LIBS)
 
+# Cleaning cartridges and TapeAlert through library, changer and drive
+# (tests/vtl/test_cleaning.c).
+check_PROGRAMS += tests/vtl/test_cleaning
+TESTS += tests/vtl/test_cleaning
+tests_vtl_test_cleaning_SOURCES = tests/vtl/test_cleaning.c tests/catalog/libtest.h \
+	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
+tests_vtl_test_cleaning_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_vtl_test_cleaning_LDADD = $(LIB_TEST_LIBS)
+
 tests_catalog_test_catalog_SOURCES = tests/catalog/test_catalog.c tests/catalog/libtest.h \
 	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h
 tests_catalog_test_catalog_CFLAGS = $(LIB_TEST_CFLAGS)

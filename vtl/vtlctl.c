@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "  tape create [--type LTO-5..LTO-9] [--size N] [--pool P] [--worm] BARCODE...\n"
 		   "  tape create [--type T] [--size N] [--pool P] [--worm] --prefix P --count N\n"
+		   "  tape create --cleaning [--uses N] BARCODE...  (CLN...: cleaning, 50 uses)\n"
 		   "  tape list [--state STATE] [--pool P] [--json]\n"
 		   "  tape show BARCODE [--json]\n"
 		   "  tape delete BARCODE [--force] [--bypass-governance]\n"
@@ -263,8 +264,17 @@ static void print_tapes(json_t *tapes)
 	json_t *o;
 	json_array_foreach(tapes, i, o)
 	{
-		char cap[32], used[32], up[32] = "-", pend[48] = "-";
+		char cap[32], used[32], up[32] = "-", pend[48] = "-", type[48];
 		json_t *u = json_object_get(o, "uploaded_bytes");
+		/* A cleaning cartridge shows its cleanings done of those it is
+		 * good for instead of its generation. */
+		if (json_is_true(json_object_get(o, "cleaning")))
+			snprintf(type, sizeof(type),
+				 "cleaning %" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(o, "cleaning_uses")),
+				 json_integer_value(json_object_get(o, "cleaning_max_uses")));
+		else
+			snprintf(type, sizeof(type), "%s", jstr(o, "type") ? jstr(o, "type") : "-");
 		if (u) {
 			/* Bytes not yet safe in the store; "!" when they wait for
 			 * a person (tape show says why). */
@@ -282,7 +292,7 @@ static void print_tapes(json_t *tapes)
 		const char *row[] = {jstr(o, "barcode"),
 				     jstr(o, "state"),
 				     jstr(o, "location"),
-				     jstr(o, "type"),
+				     type,
 				     cap,
 				     used,
 				     up,
@@ -350,7 +360,8 @@ const char *opt_value(int argc, char **argv, int *i, const char *name, int *miss
 static int cmd_tape_create(int argc, char **argv)
 {
 	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL, *pool = NULL;
-	bool worm = false;
+	bool worm = false, cleaning = false;
+	const char *uses_s = NULL;
 	json_t *codes = json_array();
 	for (int i = 0; i < argc; i++) {
 		int missing = 0;
@@ -369,6 +380,10 @@ static int cmd_tape_create(int argc, char **argv)
 			want_json = true;
 		else if (strcmp(argv[i], "--worm") == 0)
 			worm = true;
+		else if (strcmp(argv[i], "--cleaning") == 0)
+			cleaning = true;
+		else if ((v = opt_value(argc, argv, &i, "--uses", &missing)))
+			uses_s = v;
 		else if (missing || argv[i][0] == '-') {
 			json_decref(codes);
 			return usage_error("tape create: %s '%s'",
@@ -416,6 +431,21 @@ static int cmd_tape_create(int argc, char **argv)
 		json_object_set_new(req, "pool", json_string(pool));
 	if (worm)
 		json_object_set_new(req, "worm", json_true());
+	if (uses_s && !cleaning) {
+		json_decref(req);
+		return usage_error("tape create: --uses N goes with --cleaning");
+	}
+	if (cleaning) {
+		char *end;
+		long long uses = uses_s ? strtoll(uses_s, &end, 10) : 50;
+		if (uses_s && (*end || uses < 1 || uses > 65535)) {
+			json_decref(req);
+			return usage_error("tape create: bad --uses '%s' (1 to 65535 cleanings; "
+					   "an LTO cleaning cartridge is good for 50)",
+					   uses_s);
+		}
+		json_object_set_new(req, "cleaning_uses", json_integer(uses));
+	}
 	if (size_s) {
 		uint64_t sz;
 		if (parse_size(size_s, &sz) || sz > INT64_MAX) {
@@ -442,6 +472,15 @@ static int cmd_tape_create(int argc, char **argv)
 			    sizeof(cap));
 			const char *in = jstr(o, "pool");
 			bool other = in && strcmp(in, "default") != 0;
+			if (json_is_true(json_object_get(o, "cleaning"))) {
+				printf(
+				    "created cleaning cartridge %s (good for %" JSON_INTEGER_FORMAT
+				    " cleanings) in %s\n",
+				    jstr(o, "barcode"),
+				    json_integer_value(json_object_get(o, "cleaning_max_uses")),
+				    jstr(o, "location"));
+				continue;
+			}
 			printf("created tape %s (%s%s, %s%s%s) in %s\n", jstr(o, "barcode"),
 			       jstr(o, "type"),
 			       json_is_true(json_object_get(o, "worm")) ? " WORM" : "", cap,
@@ -755,6 +794,13 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 		       json_is_true(json_object_get(t, "write_protected")) ? "yes" : "no");
 		printf("%-16s %s\n", "worm",
 		       json_is_true(json_object_get(t, "worm")) ? "yes" : "no");
+		if (json_is_true(json_object_get(t, "cleaning")))
+			printf("%-16s %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+			       " used%s\n",
+			       "cleaning", json_integer_value(json_object_get(t, "cleaning_uses")),
+			       json_integer_value(json_object_get(t, "cleaning_max_uses")),
+			       json_is_true(json_object_get(t, "cleaning_expired")) ? " (expired)"
+										    : "");
 		if (jstr(t, "retention_lock"))
 			printf("%-16s %s until %s\n", "retention_lock", jstr(t, "retention_lock"),
 			       jstr(t, "retain_until"));

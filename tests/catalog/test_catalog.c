@@ -102,8 +102,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 5);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 5);
+	cr_assert_eq(cat_schema_version(C), 6);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 6);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -614,6 +614,46 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 	tlib_stop(&t);
 }
 
+/* ---- Cleaning cartridges (migration 6) -------------------------------------- */
+
+/* Back to what migration 5 left. */
+#define DROP_CLEANING                                                                              \
+	"ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
+
+Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
+{
+	make_library();
+	cr_assert_eq(create("OLD005L8"), 0);
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(sql_exec(DROP_CLEANING "PRAGMA user_version = 5"), SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_schema_version(C), 6);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "OLD005L8", &t), 0);
+	cr_assert_eq(t.clean_max, 0, "a data cartridge");
+	cr_assert_eq(cat_tape_clean_use(C, "OLD005L8"), -ENOENT, "not a cleaning cartridge");
+}
+
+Test(catalog, cleaning_uses_count_up_to_the_maximum_and_no_further)
+{
+	make_library();
+	struct cat_tape t;
+	new_tape(&t, "CLN001L1");
+	t.clean_max = 2;
+	cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	cr_assert_eq(cat_tape_clean_use(C, "CLN001L1"), 0);
+	cr_assert_eq(cat_tape_clean_use(C, "CLN001L1"), 0);
+	cr_assert_eq(cat_tape_clean_use(C, "CLN001L1"), -ENOENT, "expired");
+	cr_assert_eq(cat_tape_get(C, "CLN001L1", &t), 0);
+	cr_assert_eq(t.clean_uses, 2);
+	cr_assert_eq(t.clean_max, 2);
+	cat_close(C);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_tape_get(C, "CLN001L1", &t), 0);
+	cr_assert_eq(t.clean_uses, 2, "kept across a reopen");
+}
+
 /* ---- Tape keys (migration 5) ---------------------------------------------- */
 
 Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
@@ -622,9 +662,10 @@ Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
 	cr_assert_eq(create("KEY001L8"), 0);
 	cat_close(C);
 	C = NULL;
-	cr_assert_eq(sql_exec("DROP TABLE tape_keys; PRAGMA user_version = 4"), SQLITE_OK);
+	cr_assert_eq(sql_exec("DROP TABLE tape_keys; " DROP_CLEANING "PRAGMA user_version = 4"),
+		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 5);
+	cr_assert_eq(cat_schema_version(C), 6);
 	struct cat_key_row r;
 	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), -ENOENT);
 	cr_assert_eq(cat_key_set(C, "KEY001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
@@ -641,7 +682,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 	cat_close(C);
 	C = NULL;
 	/* Back to what migration 2 left: no pools, no lock columns, no keys. */
-	cr_assert_eq(sql_exec("DROP TABLE tape_keys;"
+	cr_assert_eq(sql_exec("DROP TABLE tape_keys;" DROP_CLEANING
 			      "DROP TRIGGER tapes_pool_insert; DROP TRIGGER tapes_pool_update;"
 			      "DROP TRIGGER pools_in_use; DROP TABLE autocreate; DROP TABLE pools;"
 			      "ALTER TABLE tapes DROP COLUMN lock_mode;"
@@ -651,7 +692,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 			      "PRAGMA user_version = 2"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 5);
+	cr_assert_eq(cat_schema_version(C), 6);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
 	cr_assert_str_eq(t.pool, "default");

@@ -430,6 +430,28 @@ run 0 "rebuilt rewritable tape" tape show --json ABC004L8
 [ "$(jq -r .worm <<<"$OUT")" = false ] && ok "rebuild keeps a rewritable tape rewritable" || bad "rewritable after rebuild" "$OUT"
 stop_vtld
 
+# --- Cleaning cartridges: a CLN label or --cleaning [--uses N]; tape
+# list/show count the cleanings, a load into a drive counts one.
+K=$T/clean
+start_vtld "$K" || bad "vtld for cleaning cartridges"
+export VTL_SOCKET=$K/vtld.sock
+run 0 "tape create of a CLN label" tape create CLN001L1
+expect "create says cleaning, 50 uses" "$OUT" "created cleaning cartridge CLN001L1 (good for 50 cleanings) in slot:1"
+run 0 "tape create --cleaning --uses" tape create --cleaning --uses 2 CLEAN2
+run 2 "--uses without --cleaning refused" tape create --uses 3 ABC009L8
+expect "--uses names --cleaning" "$ERR" "--uses N goes with --cleaning"
+run 2 "--uses 0 refused" tape create --cleaning --uses 0 CLEAN3
+run 0 "load the cleaning cartridge" tape move CLEAN2 --to drive:1
+run 0 "unload it" tape move CLEAN2 --to slot:2
+run 0 "tape show --json of a cleaning cartridge" tape show --json CLEAN2
+[ "$(jq -c '[.cleaning, .cleaning_uses, .cleaning_max_uses, .cleaning_expired]' <<<"$OUT")" = '[true,1,2,false]' ] &&
+	ok "tape show: one of two cleanings used" || bad "cleaning in show" "$OUT"
+run 0 "tape show of a cleaning cartridge" tape show CLEAN2
+expect "tape show counts the cleanings" "$OUT" "cleaning         1 of 2 used"
+run 0 "tape list" tape list
+expect "tape list shows the cleanings" "$OUT" "cleaning 0/50"
+stop_vtld
+
 # --- Many tapes at once: formatted without an fsync each, then one syncfs
 # and one transaction. A power loss before the commit can leave a tape
 # CREATING whose manifest does not read (what a format without fsync

@@ -592,6 +592,57 @@ worm_tests() {
 }
 worm_tests
 
+# ----------------------------------------- cleaning cartridge, TapeAlert
+# The host made $E2E_CLEAN (a CLN label). mtx loads it into drive 1: the
+# drive cleans and answers NOT READY, CLEANING CARTRIDGE INSTALLED (30/03);
+# tapeinfo and sg_logs -p 0x2e show TapeAlert 0Bh "Cleaning media" (SSC-4
+# 8.2.5; reading 2Eh clears it, and a refused LOAD raises it again); mtx
+# unloads it; the host checks that one use was counted (docs/scsi.md,
+# "Cleaning cartridges").
+cleaning_tests() {
+	[ -n "${E2E_CLEAN:-}" ] || return 0
+	refresh
+	local cs
+	cs=$(slot_of "$E2E_CLEAN") || { RC=1 OUT=$MTX_OUT; fail "mtx status: the cleaning cartridge $E2E_CLEAN is in a slot"; return; }
+	local sg=${TAPE_SG[1]}
+	mtx_do load "$cs" 1
+	if drive_full 1 && [ "$(drive_tag 1)" = "$E2E_CLEAN" ]; then
+		pass "mtx load $cs 1: the cleaning cartridge $E2E_CLEAN in drive 1"
+	else
+		mtx_fail "mtx load $cs 1: the cleaning cartridge $E2E_CLEAN in drive 1"
+		return
+	fi
+	echo "$E2E_CLEAN" >/e2e/cleaned
+	sg_turs "$sg" >/dev/null 2>&1 # the unit attention of the load
+	run 20 sg_turs -v "$sg"
+	check "sg_turs: NOT READY, cleaning cartridge installed (30/03)" "TEST UNIT READY: NOT READY, CLEANING CARTRIDGE INSTALLED (IBM LTO sense table)" \
+		has 'Cleaning cartridge installed'
+	run 30 tapeinfo -f "$sg"
+	check "tapeinfo: TapeAlert[11] cleaning media" "TapeAlert log page 2Eh flag 0Bh set" has 'TapeAlert\[11\]'
+	# LOAD UNLOAD with LOAD (sg_raw: st would not open the drive, which
+	# is not ready) is refused and raises the flag again.
+	run 20 sg_raw "$sg" 1b 00 00 00 01 00
+	check "sg_raw LOAD of the cleaning cartridge: NOT READY, cleaning cartridge installed" \
+		"LOAD UNLOAD refused with 30/03" has 'Cleaning cartridge installed'
+	run 20 sg_logs -p 0x2e "$sg"
+	check "sg_logs -p 0x2e: Cleaning media: 1 after a refused LOAD" "LOG SENSE 2Eh parameter 000Bh = 1" \
+		has 'Cleaning media: *1'
+	run 20 sg_logs -p 0x2e "$sg"
+	check "sg_logs -p 0x2e: read again, the flag is cleared" "flags clear when page 2Eh is read" has 'Cleaning media: *0'
+	mtx_do unload "$cs" 1
+	if [ "$RC" -eq 0 ] && [ "$(slot_tag "$cs")" = "$E2E_CLEAN" ]; then
+		pass "mtx unload $cs 1: the cleaning cartridge back in its slot"
+	else
+		mtx_fail "mtx unload $cs 1: the cleaning cartridge back in its slot"
+	fi
+	run 20 sg_logs -p 0x2e "$CHG_SG"
+	# sg_logs (sg3_utils 1.46) does not decode a changer's 2Eh page: its
+	# hex starts with the page code and a length of 32 flags x 5 bytes.
+	check "sg_logs -p 0x2e $CHG_SG: the changer's TapeAlert page, flags 01h-20h" \
+		"SMC-3 TapeAlert log page 2Eh, page length A0h" has '^ *00 +2e 00 00 a0 00 01 00 01'
+}
+cleaning_tests
+
 # ------------------------------------------------ drive encryption: stenc
 # Debian 12's stenc (1.0.7: `-e on|mixed|rawread|off -k KEYFILE -a INDEX`,
 # the key file one line of hex) sets the drive's key with SECURITY

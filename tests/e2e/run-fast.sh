@@ -276,6 +276,19 @@ $more"
 		E2E_KEY1=$(new_key)
 		E2E_KEY2=$(new_key)
 	fi
+	# A cleaning cartridge (a CLN label: 50 cleanings) after the others,
+	# for the guest's cleaning and TapeAlert tests (cleaning_tests).
+	E2E_CLEAN=
+	if [ "$tier" = fast ]; then
+		out=$("$vtlctl" --socket "$data/vtld.sock" tape create CLN001L1 2>&1)
+		echo "$out" >>"$tmp/vtlctl-create.log"
+		if printf '%s\n' "$out" | grep -q 'created cleaning cartridge CLN001L1 (good for 50 cleanings)'; then
+			host_ok "vtlctl tape create CLN001L1: a cleaning cartridge good for 50 cleanings"
+			E2E_CLEAN=CLN001L1
+		else
+			host_fail "vtlctl tape create CLN001L1" "$out" "created cleaning cartridge CLN001L1 (good for 50 cleanings)"
+		fi
+	fi
 	# Import through the I/E slot: the fifth tape (slot 5, which the guest
 	# leaves alone) goes to the shelf and comes back RETRIEVED into the
 	# first import/export element, as an operator would bring it; the guest
@@ -349,6 +362,7 @@ E2E_PORTAL_FIXUP=${E2E_PORTAL_FIXUP:-0}
 E2E_IMPORT=${E2E_IMPORT:-}
 E2E_WORM=${E2E_WORM:-}
 E2E_ENC=${E2E_ENC:-}
+E2E_CLEAN=${E2E_CLEAN:-}
 E2E_KEY1=${E2E_KEY1:-}
 E2E_KEY2=${E2E_KEY2:-}
 E2E_PARTS="${E2E_PARTS:-}"
@@ -399,6 +413,15 @@ if [ "$selftest" = 0 ]; then
 		else
 			host_fail "the tape imported from the I/E slot ($E2E_IMPORT) is in slot 5 for vtlctl too" \
 				"$list" "vtlctl tape show: location slot:5"
+		fi
+	fi
+	# The guest loaded the cleaning cartridge once: one use counted.
+	if [ -n "${E2E_CLEAN:-}" ] && [ -s "$share/cleaned" ] && [ -n "$VTLD_PID" ]; then
+		out=$("$vtlctl" --socket "$data/vtld.sock" tape show "$E2E_CLEAN" 2>&1)
+		if printf '%s\n' "$out" | grep -q 'cleaning *1 of 50 used'; then
+			host_ok "vtlctl tape show $E2E_CLEAN: the guest's load counted one cleaning (1 of 50 used)"
+		else
+			host_fail "vtlctl tape show $E2E_CLEAN: one cleaning counted" "$out" "cleaning 1 of 50 used"
 		fi
 	fi
 	# The keys stenc gave the drive are nowhere vtld writes: not in the

@@ -1489,9 +1489,20 @@ Test(spc_pages, informational_exceptions_mrie_is_changeable_within_range)
 	RUN_OUT(N1, list, 20, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 20, 0);
 	expect_field(ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, 11, 3);
 	list[8 + 3] = 0x03;
-	list[8 + 2] |= 0x04; /* TEST is not changeable */
+	/* TEST on a tape drive: bytes 8-11 are a TEST FLAG NUMBER, and 0 is
+	 * none (scsi/tapealert.h). */
+	list[8 + 2] |= 0x04;
+	put_be32(list + 8 + 8, 0);
 	RUN_OUT(N1, list, 20, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 20, 0);
-	expect_field(ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, 10, 2);
+	expect_field(ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, 16, -1);
+	/* Flag 1 set by the test: REPORT COUNT keeps its value, TEST reads
+	 * back zero. */
+	put_be32(list + 8 + 8, 1);
+	RUN_OUT(N1, list, 20, MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, 0, 20, 0);
+	cdb_assert_good(&cmd);
+	RUN(N1, MODE_SENSE_10, 0x08, 0x1c, 0, 0, 0, 0, 0, 255, 0);
+	cr_assert_eq(in[8 + 2] & 0x04, 0);
+	cr_assert_eq(get_be32(in + 8 + 8), 1);
 }
 
 Test(spc_pages, default_values_of_control_page_have_d_sense_clear)
