@@ -159,33 +159,50 @@ static int shelve_one(struct upl *u, const char *src, const char *dst, uint64_t 
 	return rc;
 }
 
+/* Whether the tape is encrypted at rest (a wrapped key in the catalog), so
+ * that it has a KEY object. */
+static bool tape_keyed(struct upl *u, const char *barcode)
+{
+	struct cat_key_row kr;
+	pthread_mutex_lock(&u->cat_mu);
+	bool keyed = cat_key_get(u->cat, barcode, &kr) == 0;
+	pthread_mutex_unlock(&u->cat_mu);
+	return keyed;
+}
+
 /*
  * S3 Object Lock ([store] object_lock): every segment and the manifest of
  * an archived tape of a locked pool keep the pool's mode until until_ms,
  * so that not even the bucket's credentials delete them early (the
- * library's own guard, the lifecycle's, holds until the same date).
- * Retried whole after a crash: a later date extends a retention, which
- * both modes allow.
+ * library's own guard, the lifecycle's, holds until the same date); so
+ * does its KEY object when it is encrypted at rest (keyed), since the
+ * locked data is worth nothing to a disaster recovery without it. A
+ * rotation puts the KEY's new version with the same retention
+ * (upl_key_publish); the version it replaces stays locked. Retried whole
+ * after a crash: a later date extends a retention, which both modes allow.
  */
 static int lock_objects(struct upl *u, struct store *sst, const struct store_config *sc,
 			const struct cat_tape *t, const struct cat_upl_seg *rows, size_t n,
-			uint64_t gen, const struct cat_pool *pool, int64_t until_ms)
+			uint64_t gen, const struct cat_pool *pool, int64_t until_ms, bool keyed)
 {
 	struct store_retention r = {.mode = pool->lock == CAT_LOCK_COMPLIANCE
 						? STORE_LOCK_COMPLIANCE
 						: STORE_LOCK_GOVERNANCE,
 				    .until = until_ms / 1000};
 	int rc = 0;
-	for (size_t i = 0; !rc && i <= n; i++) {
+	size_t all = n + 1 + (keyed ? 1 : 0);
+	for (size_t i = 0; !rc && i < all; i++) {
 		char key[STORE_KEY_MAX];
 		struct store_err se;
 		memset(&se, 0, sizeof(se));
 		if (i < n)
 			upl_key_seg(sc, t->barcode, rows[i].seg, key);
-		else
+		else if (i == n)
 			upl_key_manifest(sc, t->barcode, gen, key);
+		else
+			upl_key_tape(sc, t->barcode, "KEY", key);
 		upl_tape_note(u, t->barcode, "locking tape %s (%s): object %zu of %zu", t->barcode,
-			      store_lock_mode_name(r.mode), i + 1, n + 1);
+			      store_lock_mode_name(r.mode), i + 1, all);
 		rc = store_set_retention(sst, key, NULL, &r, 0, &se);
 		if (rc)
 			upl_errf(u, &se, rc, 0, "cannot lock %s until %lld (%s): %s", key,
@@ -250,31 +267,25 @@ int shelf_finish_archive(struct upl *u, const struct cat_tape *t)
 		if (rc)
 			upl_logf(u, 0, "cannot move %s to storage class %s: %s", key, cls, se.msg);
 	}
-	/* The pool's lock, on the objects too when the store enforces it. */
-	int64_t until_ms = 0;
-	if (!rc && pooled && pool.lock != CAT_LOCK_NONE)
-		until_ms = ((int64_t)time(NULL) + (int64_t)pool.retention_days * 86400) * 1000;
-	if (!rc && until_ms && u->cfg.object_lock)
-		rc = lock_objects(u, sst, sc, t, rows, n, gen, &pool, until_ms);
-	free(rows);
 	/* The KEY object of a tape encrypted at rest goes with its manifest;
 	 * a rotation waits (key_mu) until the library's copy is gone, so that
-	 * its new wrap lands where the tape now is. */
-	bool keyed = false;
-	if (u->shelf_st) {
-		struct cat_key_row kr;
-		pthread_mutex_lock(&u->cat_mu);
-		keyed = cat_key_get(u->cat, t->barcode, &kr) == 0;
-		pthread_mutex_unlock(&u->cat_mu);
-	}
+	 * its new wrap lands where the tape now is, and locked as it is. */
+	bool keyed = tape_keyed(u, t->barcode);
 	if (keyed)
 		pthread_mutex_lock(&u->key_mu);
-	if (!rc && keyed) {
+	if (!rc && keyed && u->shelf_st) {
 		char key[STORE_KEY_MAX], dst[STORE_KEY_MAX];
 		upl_key_tape(&u->cfg, t->barcode, "KEY", key);
 		upl_key_tape(sc, t->barcode, "KEY", dst);
 		rc = shelve_one(u, key, dst, UINT64_MAX, NULL);
 	}
+	/* The pool's lock, on the objects too when the store enforces it. */
+	int64_t until_ms = 0;
+	if (!rc && pooled && pool.lock != CAT_LOCK_NONE)
+		until_ms = ((int64_t)time(NULL) + (int64_t)pool.retention_days * 86400) * 1000;
+	if (!rc && until_ms && u->cfg.object_lock)
+		rc = lock_objects(u, sst, sc, t, rows, n, gen, &pool, until_ms, keyed);
+	free(rows);
 	if (!rc)
 		rc = upl_put_state(u, sst, sc, t, "ARCHIVED", gen);
 	/* Where its objects now are, for shelf_reclass. */
@@ -434,11 +445,23 @@ void shelf_reclass(struct upl *u, const struct cat_tape *t)
 	}
 	if (!rc && waiting)
 		rc = -EAGAIN;
+	/* A rotation waits (key_mu) until the date is recorded, so that the
+	 * KEY's new version takes the lock too (upl_key_publish). */
+	bool keyed = !rc && until > locked && tape_keyed(u, t->barcode);
+	if (keyed)
+		pthread_mutex_lock(&u->key_mu);
 	if (!rc && until > locked) {
 		struct cat_pool lock = {.lock = t->lock};
-		rc = lock_objects(u, st, sc, t, rows, n, gen, &lock, until);
+		rc = lock_objects(u, st, sc, t, rows, n, gen, &lock, until, keyed);
 	}
 	free(rows);
+	if (!rc) {
+		pthread_mutex_lock(&u->cat_mu);
+		rc = cat_upl_shelf_set(u->cat, t->barcode, cls, until > locked ? until : locked);
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	if (keyed)
+		pthread_mutex_unlock(&u->key_mu);
 	if (rc && pr) {
 		/* Waiting for restores, or an error (said in the log): looked
 		 * at again after a wait doubled each time, so that a refusal
@@ -458,13 +481,9 @@ void shelf_reclass(struct upl *u, const struct cat_tape *t)
 		return;
 	if (pr)
 		pr->poll_ms = 0;
-	pthread_mutex_lock(&u->cat_mu);
-	rc = cat_upl_shelf_set(u->cat, t->barcode, cls, until > locked ? until : locked);
-	pthread_mutex_unlock(&u->cat_mu);
 	upl_tape_note(u, t->barcode, "%s", "");
-	if (!rc)
-		upl_logf(u, 2, "archived tape %s is in pool %s: its objects in %s%s", t->barcode,
-			 t->pool, cls, until > locked ? ", locked until the pool's date" : "");
+	upl_logf(u, 2, "archived tape %s is in pool %s: its objects in %s%s", t->barcode, t->pool,
+		 cls, until > locked ? ", locked until the pool's date" : "");
 }
 
 /* ---- Downloading --------------------------------------------------------- */

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog/catalog_key.h"
@@ -198,11 +199,31 @@ int upl_key_publish(struct upl *u, const char *bc, const char *wrapped, char *er
 	pthread_mutex_lock(&u->cat_mu);
 	int known = cat_upl_tape_get(u->cat, bc, &gen, sstate, sizeof(sstate)) == 0 && sstate[0];
 	pthread_mutex_unlock(&u->cat_mu);
+	/* An archived tape whose objects are locked ([store] object_lock,
+	 * shelf.c lock_objects): the new version is locked until the same
+	 * date, in the mode of the tape's lock; the one it replaces stays
+	 * locked too. */
+	struct store_put_opts opts;
+	memset(&opts, 0, sizeof(opts));
+	int64_t locked = 0;
+	if (known && u->cfg.object_lock && t.lock != CAT_LOCK_NONE) {
+		char cls[STORE_CLASS_MAX];
+		bool have = false;
+		pthread_mutex_lock(&u->cat_mu);
+		if (cat_upl_shelf_get(u->cat, bc, cls, sizeof(cls), &have, &locked))
+			locked = 0;
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	if (locked / 1000 > (int64_t)time(NULL)) {
+		opts.retention.mode =
+		    t.lock == CAT_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE : STORE_LOCK_GOVERNANCE;
+		opts.retention.until = locked / 1000;
+	}
 	if (known) {
 		bool shelf = shelf_holds_tape(u, &t);
 		upl_key_tape(shelf ? &u->shelf_cfg : &u->cfg, bc, "KEY", key);
-		rc = store_put(shelf ? u->shelf_st : u->st, key, text, strlen(text), NULL, NULL,
-			       &se);
+		rc = store_put(shelf ? u->shelf_st : u->st, key, text, strlen(text),
+			       opts.retention.mode != STORE_LOCK_NONE ? &opts : NULL, NULL, &se);
 		if (rc)
 			upl_errmsg(err, errlen, "tape %s: put of %s failed: %s", bc, key,
 				   se.msg[0] ? se.msg : strerror(-rc));

@@ -1061,3 +1061,79 @@ Test(store_rgw_vtld, a_tape_encrypted_at_rest_is_ciphertext_in_radosgw_and_a_reb
 	rmdir(keydir);
 	store_close(st);
 }
+
+/* The KEY object of a tape encrypted at rest is locked with the tape's
+ * other objects when it is archived in a locked pool: the locked data is
+ * worth nothing to a disaster recovery without it. A rotation puts its new
+ * version locked until the same date, and the version it replaces stays
+ * (and stays locked). */
+Test(store_rgw_vtld, a_locked_tape_encrypted_at_rest_has_its_key_object_locked_through_a_rotation)
+{
+	char conf[2048], out[16384], keydir[128], key1[256], key2[256], creds[512];
+	struct store_err se;
+	struct store *st = rgw_store("vtl-locked", NULL);
+	int rc = store_s3_create_bucket_locked(st, &se);
+	cr_assert(rc == 0 || rc == -EEXIST, "%d %s", rc, se.msg);
+	snprintf(keydir, sizeof(keydir), "/tmp/vtl-rgw-lockkeys-XXXXXX");
+	cr_assert_not_null(mkdtemp(keydir));
+	snprintf(key1, sizeof(key1), "%s/k1", keydir);
+	snprintf(key2, sizeof(key2), "%s/k2", keydir);
+	const char *paths[2] = {key1, key2};
+	for (int k = 0; k < 2; k++) {
+		uint8_t raw[32];
+		for (int i = 0; i < 32; i++)
+			raw[i] = (uint8_t)((k ? 0x5a : 0xc3) ^ (i * 11));
+		FILE *f = fopen(paths[k], "w");
+		cr_assert_not_null(f);
+		cr_assert_eq(fwrite(raw, 1, 32, f), 32);
+		fclose(f);
+		chmod(paths[k], 0600);
+	}
+	snprintf(creds, sizeof(creds),
+		 "[store]\ntype = s3\nbucket = vtl-locked\nprefix = lockkey/\nobject_lock = yes\n"
+		 "part_size = 5M\nidle_complete = 1\nregion = us-east-1\naddressing = path\n"
+		 "access_key_id = %s\nsecret_access_key = %s\nendpoint = %s\n",
+		 getenv("RGW_ACCESS_KEY"), getenv("RGW_SECRET_KEY"), getenv("RGW_ENDPOINT"));
+	snprintf(conf, sizeof(conf), "%s[encryption]\nmode = library\nmaster_key_file = %s\n",
+		 creds, key1);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "pool create KEEPK --lock governance --retention-days 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create --pool KEEPK RLK001L8", out, sizeof(out));
+	at_rest_records(&vtl, "RLK001L8", true);
+	vp_wait_uploaded(&vtl, "RLK001L8");
+	vp_ctl_ok(&vtl, "tape archive RLK001L8 --wait", out, sizeof(out));
+
+	const char *kkey = "lockkey/tapes/RLK001L8/KEY";
+	struct store_object_info first;
+	cr_assert_eq(store_head(st, kkey, &first, &se), 0, "%s", se.msg);
+	cr_assert(first.version_id[0], "the locked bucket is versioned");
+	cr_assert_eq(first.retention.mode, STORE_LOCK_GOVERNANCE, "the KEY object is not locked");
+	cr_assert_gt(first.retention.until, (int64_t)time(NULL) + 86000);
+	/* Without the bypass the server refuses to delete it. */
+	cr_assert_eq(store_delete_version(st, kkey, first.version_id, 0, &se), -EPERM, "%s",
+		     se.msg);
+
+	/* A new master key, the old one as the previous: rotate. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	snprintf(conf, sizeof(conf),
+		 "%s[encryption]\nmode = library\nmaster_key_file = %s\nprevious_key_file = %s\n",
+		 creds, key2, key1);
+	rewrite_config(conf);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "key rotate", out, sizeof(out));
+	struct store_object_info now;
+	cr_assert_eq(store_head(st, kkey, &now, &se), 0, "%s", se.msg);
+	cr_assert_str_neq(now.version_id, first.version_id, "the rotation put a new version");
+	cr_assert_eq(now.retention.mode, STORE_LOCK_GOVERNANCE, "the new version is not locked");
+	cr_assert_eq(now.retention.until, first.retention.until);
+	int n = 0;
+	cr_assert_eq(store_list_versions(st, kkey, count_versions, &n, &se), 0, "%s", se.msg);
+	cr_assert_eq(n, 2, "both wraps are kept: %d versions", n);
+	cr_assert_eq(store_delete_version(st, kkey, first.version_id, 0, &se), -EPERM, "%s",
+		     se.msg);
+	vp_stop(&vtl);
+	unlink(key1);
+	unlink(key2);
+	rmdir(keydir);
+	store_close(st);
+}
