@@ -901,6 +901,7 @@ static void load_medium(struct ssc_drive *d)
 	ssc_crypto_loaded(d);
 	d->pew_reported = false;
 	d->state = SSC_LOADED;
+	ssc_stats_loaded(d);
 }
 
 static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -1238,6 +1239,7 @@ int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
 	d->state = SSC_EMPTY;
 	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
 	d->compression = true;
+	ssc_stats_init(d);
 	dev->priv = d;
 	ssc_set_identity(dev);
 	return 0;

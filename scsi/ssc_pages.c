@@ -561,6 +561,7 @@ static const struct spc_log_page log_pages[] = {
     {0x02, 0, lp_write_errors, lp_write_errors_reset},
     {0x03, 0, lp_read_errors, lp_read_errors_reset},
     {0x0c, 0, lp_sequential, NULL},
+    {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
     {0x31, 0, lp_capacity, NULL},
     {0x32, 0, ssc_lp_compression, NULL},

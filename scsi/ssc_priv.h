@@ -49,6 +49,12 @@ struct ssc_drive {
 	uint64_t overwrite_obj;
 
 	struct ssc_buffers *buffers; /* READ/WRITE BUFFER (ssc_buffer.c), lazily */
+
+	/* Device statistics log page (ssc_logs.c), since the drive object
+	 * was made (vtld start): loads, loads since LOG SELECT reset, and
+	 * the monotonic time the drive came up. */
+	uint64_t loads, loads_since_reset;
+	uint64_t started_s;
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -140,7 +146,11 @@ void ssc_read_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_write_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_buffers_free(struct ssc_drive *d);
 
-/* Log page 32h, data compression (ssc_logs.c). */
+/* Log pages 14h device statistics and 32h data compression (ssc_logs.c). */
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+void ssc_lp_device_stats_reset(struct scsi_dev *dev);
+void ssc_stats_init(struct ssc_drive *d);
+void ssc_stats_loaded(struct ssc_drive *d);
 
 #endif

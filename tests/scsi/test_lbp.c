@@ -633,3 +633,40 @@ Test(ssc_logs, compression_page_reports_what_the_medium_did)
 	cdb_assert_good(&c);
 	cr_assert_not_null(memchr(page + 4, 0x32, get_be16(page + 2)));
 }
+
+static void log_sense(uint8_t page, uint8_t *buf, uint16_t cap)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[10] = {LOG_SENSE, 0, (uint8_t)(0x40 | page)};
+	put_be16(cdb + 7, cap);
+	cdb_exec(&dev, &c, NX, cdb, 10, NULL, 0, buf, cap);
+	cdb_assert_good(&c);
+	cr_assert_eq(buf[0] & 0x3f, page);
+}
+
+Test(ssc_logs, device_statistics_count_loads_and_reset_the_since_reset_count)
+{
+	struct scsi_cmd c;
+	uint8_t page[128];
+
+	log_sense(0x14, page, sizeof(page));
+	cr_assert_eq(log_param(page, 0x0000), 1, "the cartridge loaded by the fixture");
+	cr_assert_eq(log_param(page, 0x0002), 0, "power-on hours: just started");
+	cr_assert_eq(log_param(page, 0x000d), 1);
+
+	cdb_exec(&dev, &c, NX, CDB(LOAD_UNLOAD, 0, 0, 0, 0, 0), NULL, 0, NULL, 0); /* unload */
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, CDB(LOAD_UNLOAD, 0, 0, 0, 1, 0), NULL, 0, NULL, 0); /* load */
+	cdb_assert_good(&c);
+	log_sense(0x14, page, sizeof(page));
+	cr_assert_eq(log_param(page, 0x0000), 2);
+	cr_assert_eq(log_param(page, 0x000d), 2);
+
+	/* LOG SELECT PCR: the since-reset count restarts, lifetime does not. */
+	cdb_exec(&dev, &c, NX, CDB(LOG_SELECT, 0x02, 0x40 | 0x14, 0, 0, 0, 0, 0, 0, 0), NULL, 0,
+		 NULL, 0);
+	cdb_assert_good(&c);
+	log_sense(0x14, page, sizeof(page));
+	cr_assert_eq(log_param(page, 0x0000), 2);
+	cr_assert_eq(log_param(page, 0x000d), 0);
+}
