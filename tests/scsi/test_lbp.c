@@ -342,7 +342,11 @@ Test(ssc_lbp, a_wrong_information_length_or_method_is_refused)
 	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 }
 
-Test(ssc_lbp, lto6_takes_reed_solomon_but_not_crc32c, .init = setup_ibm6)
+/* Own suite: a suite's .init runs before a test's, so a test-level .init
+ * would make a second drive. */
+TestSuite(ssc_lbp_lto6, .init = setup_ibm6, .fini = teardown);
+
+Test(ssc_lbp_lto6, takes_reed_solomon_but_not_crc32c)
 {
 	struct scsi_cmd c;
 
@@ -387,7 +391,9 @@ Test(ssc_append_only, write_mode_is_changeable_on_ibm_and_reported)
 	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 }
 
-Test(ssc_append_only, hpe_drives_have_no_append_only_mode, .init = setup_hpe7)
+TestSuite(ssc_append_only_hpe, .init = setup_hpe7, .fini = teardown);
+
+Test(ssc_append_only_hpe, hpe_drives_have_no_append_only_mode)
 {
 	uint8_t buf[64];
 	struct scsi_cmd c;
