@@ -68,6 +68,16 @@ tests_iscsi_test_iscsi_library_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_library_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_iscsi_test_iscsi_library_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
+# Drive features enterprise software sets (logical block protection,
+# append-only mode, READ/WRITE BUFFER, log pages 14h/32h) through vtld.
+check_PROGRAMS += tests/iscsi/test_iscsi_drive_features
+TESTS += tests/iscsi/test_iscsi_drive_features
+tests_iscsi_test_iscsi_drive_features_SOURCES = tests/iscsi/test_iscsi_drive_features.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_drive_features_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_drive_features_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_drive_features_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
 # RFC 7143 protocol families (what libiscsi's iscsi-test-cu covers for
 # disks) against the real vtld: CmdSN, DataSN and unsolicited data,
 # residuals, task management, NOP, SendTargets.

@@ -5,7 +5,10 @@
  * that move the medium: READ/WRITE(6) and (16) in fixed and variable mode,
  * WRITE FILEMARKS(6)/(16), SPACE, LOCATE, READ POSITION, REWIND, ERASE,
  * VERIFY(6)/(16), LOAD UNLOAD and READ BLOCK LIMITS. ssc_pages.c holds what the drive reports
- * about itself (INQUIRY identity, VPD, mode and log pages, MAM, densities).
+ * about itself (INQUIRY identity, VPD, mode and log pages, MAM, densities);
+ * ssc_lbp.c logical block protection, append-only mode and ALLOW
+ * OVERWRITE, which WRITE and READ consult; ssc_buffer.c READ/WRITE BUFFER;
+ * ssc_logs.c the data compression log page.
  *
  * Invariants:
  *   - The command table is the single description of what the drive does:
@@ -343,6 +346,12 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, len);
 		return;
 	}
+	if (ssc_lbp_read_len(d)) {
+		/* LBP_R: the block as the host sees it ends with the
+		 * protection information of its data (ssc_lbp.c). */
+		ssc_lbp_append(d, cmd->in, rlen, cap);
+		rlen += SSC_LBP_LEN;
+	}
 	/* in_len is what the command transfers (SSC-4 7.9: the smaller of
 	 * the record and the transfer length), even beyond the room the
 	 * frontend gave (cap): the excess is the frontend's overflow to
@@ -394,6 +403,13 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, count - i);
 			return;
 		}
+		if (ssc_lbp_read_len(d)) {
+			/* LBP_R: the block length includes the protection
+			 * information appended to the record's data. */
+			if (cap)
+				ssc_lbp_append(d, cmd->in + off, rlen, cap);
+			rlen += SSC_LBP_LEN;
+		}
 		if (rlen != bl) {
 			/* SSC-4 7.9: an incorrect-length block in fixed mode
 			 * ends the command after that block; its data (up to
@@ -421,7 +437,9 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		sense_invalid_cdb(cmd, 1, 1);
 		return;
 	}
-	if (fixed && d->block_len == 0) {
+	if (fixed && d->block_len <= ssc_lbp_read_len(d)) {
+		/* No fixed block size, or one that cannot hold the
+		 * protection information LBP_R appends. */
 		sense_invalid_cdb(cmd, 1, 0);
 		return;
 	}
@@ -446,18 +464,29 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	uint32_t len = xfer_len(cmd);
 	uint32_t bl = fixed ? d->block_len : len;
 	uint32_t count = fixed ? len : 1;
+	/* With LBP_W each block ends with its protection information, which
+	 * is checked and not written (ssc_lbp.c). */
+	uint32_t pi = ssc_lbp_write_len(d);
 
 	if (fixed && d->block_len == 0) {
 		sense_invalid_cdb(cmd, 1, 0);
 		return;
 	}
-	if (!fixed && len > TAPE_MAX_BLOCK) {
+	if (!fixed && len > TAPE_MAX_BLOCK + pi) {
 		/* Larger than READ BLOCK LIMITS reports. */
 		sense_invalid_cdb(cmd, len_byte(cmd), 7);
 		return;
 	}
 	if (len == 0)
 		return;
+	if (pi && bl <= pi) {
+		/* A block too short to hold its protection information. */
+		if (fixed)
+			sense_invalid_cdb(cmd, 1, 0);
+		else
+			sense_invalid_cdb(cmd, len_byte(cmd), 7);
+		return;
+	}
 	if ((uint64_t)count * bl > cmd->out_len) {
 		/* The transport delivered less than the CDB describes. */
 		sense_invalid_cdb(cmd, len_byte(cmd), 7);
@@ -469,10 +498,21 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, fixed ? count : len))
 		return;
-	if (worm_refused(d, cmd, false))
+	if (worm_refused(d, cmd, false) || ssc_append_refused(d, cmd))
 		return;
 	for (uint32_t i = 0; i < count; i++) {
-		int rc = tape_write(d->tape, cmd->out + (size_t)i * bl, bl);
+		const uint8_t *block = cmd->out + (size_t)i * bl;
+		if (pi && !ssc_lbp_check(d, block, bl)) {
+			/* SSC-4 "Logical block protection": the block and
+			 * those after it are not written; ABORTED COMMAND,
+			 * LOGICAL BLOCK GUARD CHECK FAILED (10h/01h), as SBC-3
+			 * reports a bad guard on WRITE. */
+			sense_set_info(cmd, SK_ABORTED_COMMAND,
+				       ASC_LOGICAL_BLOCK_GUARD_CHECK_FAILED, 0,
+				       fixed ? (int64_t)(count - i) : (int64_t)len);
+			return;
+		}
+		int rc = tape_write(d->tape, block, bl - pi);
 		if (rc == -ENOSPC) {
 			/* Physical end: this block and the rest were not
 			 * written; INFORMATION = bytes (variable) or blocks
@@ -509,7 +549,7 @@ static void ssc_write_filemarks(struct scsi_dev *dev, struct scsi_cmd *cmd)
 			return;
 		if (is_cdb16(cmd) && !locate_cdb16(d, cmd, count))
 			return;
-		if (worm_refused(d, cmd, false))
+		if (worm_refused(d, cmd, false) || ssc_append_refused(d, cmd))
 			return;
 		int rc = tape_write_filemarks(d->tape, count);
 		if (rc == -ENOSPC) {
@@ -744,7 +784,7 @@ static void ssc_read_position(struct scsi_dev *dev, struct scsi_cmd *cmd)
 
 static void do_erase(struct ssc_drive *d, struct scsi_cmd *cmd)
 {
-	if (write_protected(d, cmd) || worm_refused(d, cmd, true))
+	if (write_protected(d, cmd) || worm_refused(d, cmd, true) || ssc_append_refused(d, cmd))
 		return;
 	/* Short and long erase both leave EOD at the position: the rest of
 	 * the partition is unreachable either way (SSC-4 4.2.7). */
@@ -863,6 +903,7 @@ static void load_medium(struct ssc_drive *d)
 	ssc_crypto_loaded(d);
 	d->pew_reported = false;
 	d->state = SSC_LOADED;
+	ssc_stats_loaded(d);
 }
 
 static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -1034,6 +1075,22 @@ static const struct scsi_op ssc_ops[] = {
     RP(RP_SHORT_VENDOR),
     RP(RP_LONG),
     RP(RP_EXTENDED),
+    /* SPC-4 6.39 / 6.15: MODE, BUFFER ID, BUFFER OFFSET, length
+     * (ssc_buffer.c). */
+    {WRITE_BUFFER,
+     0,
+     10,
+     OPF_DATA_OUT,
+     {WRITE_BUFFER, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, CTL},
+     ssc_write_buffer,
+     "WRITE BUFFER"},
+    {READ_BUFFER,
+     0,
+     10,
+     OPF_DATA_IN,
+     {READ_BUFFER, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, CTL},
+     ssc_read_buffer,
+     "READ BUFFER"},
     {REPORT_DENSITY_SUPPORT,
      0,
      10,
@@ -1064,6 +1121,15 @@ static const struct scsi_op ssc_ops[] = {
       0xff, CTL},
      ssc_write_filemarks,
      "WRITE FILEMARKS(16)"},
+    /* SSC-4 7.1: ALLOW OVERWRITE (byte 2), PARTITION (3), LOGICAL
+     * OBJECT IDENTIFIER (4-11); append-only mode (ssc_lbp.c). */
+    {ALLOW_OVERWRITE,
+     0,
+     16,
+     OPF_MEDIUM,
+     {ALLOW_OVERWRITE, 0, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, CTL},
+     ssc_allow_overwrite,
+     "ALLOW OVERWRITE"},
     {READ_16,
      0,
      16,
@@ -1184,6 +1250,7 @@ int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
 	d->state = SSC_EMPTY;
 	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
 	d->compression = true;
+	ssc_stats_init(d);
 	dev->priv = d;
 	ssc_set_identity(dev);
 	return 0;
@@ -1197,6 +1264,7 @@ void ssc_drive_destroy(struct scsi_dev *dev)
 		if (d->tape)
 			tape_close(d->tape);
 		ssc_crypto_destroy(d);
+		ssc_buffers_free(d);
 		free(d);
 		dev->priv = NULL;
 	}

@@ -305,9 +305,10 @@ static int mp_devconf_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const u
 
 /*
  * 0x10/0x01 Device configuration extension (SSC-4 8.3.4), as IBM LTO
- * drives implement it (IBM's LTFS sets PEWS through it): only PROGRAMMABLE
- * EARLY WARNING SIZE (bytes 6-7, in 10^6 bytes) is changeable; WRITE MODE
- * 0 (overwrite allowed), the other fields zero. A nonzero PEWS makes the
+ * drives implement it (IBM's LTFS sets PEWS through it): PROGRAMMABLE
+ * EARLY WARNING SIZE (bytes 6-7, in 10^6 bytes) and, on IBM drives, WRITE
+ * MODE (byte 5 bits 7-4: 0h overwrite allowed, 1h append-only, ssc_lbp.c)
+ * are changeable, the other fields zero. A nonzero PEWS makes the
  * drive report PROGRAMMABLE EARLY WARNING DETECTED when a write crosses the
  * point PEWS before early warning (SSC-4 4.2.5, report_ew in ssc.c).
  */
@@ -319,11 +320,16 @@ static void mp_devconf_ext_sense(struct scsi_dev *dev, int pc, uint8_t *p)
 
 	memset(p, 0, DEVCONF_EXT_LEN);
 	if (pc == MODE_PC_CHANGEABLE) {
+		/* WRITE MODE (byte 5 bits 7-4): IBM only (ssc_lbp.c). */
+		if (ssc_append_changeable(d))
+			p[5] = 0xf0;
 		p[6] = 0xff;
 		p[7] = 0xff;
 		return;
 	}
-	put_be16(p + 6, pc == MODE_PC_CURRENT ? d->pews : 0);
+	bool cur = pc == MODE_PC_CURRENT;
+	p[5] = cur && d->append_only ? 0x10 : 0x00;
+	put_be16(p + 6, cur ? d->pews : 0);
 }
 
 static int mp_devconf_ext_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t *p,
@@ -331,8 +337,8 @@ static int mp_devconf_ext_select(struct scsi_dev *dev, struct scsi_cmd *cmd, con
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
-	(void)cmd;
-	(void)offset;
+	if (ssc_append_select(d, cmd, p[5] >> 4, (uint16_t)(offset + 5)))
+		return -1;
 	d->pews = get_be16(p + 6);
 	d->pew_reported = false;
 	return 0;
@@ -365,7 +371,7 @@ static void mp_medium_conf_sense(struct scsi_dev *dev, int pc, uint8_t *p)
 	p[5] = 0x02;
 }
 
-#define N_MODE_PAGES 7
+#define N_MODE_PAGES 8
 static struct spc_mode_page mode_pages[N_MODE_PAGES];
 
 /* ---- log pages ---- */
@@ -542,8 +548,10 @@ static const struct spc_log_page log_pages[] = {
     {0x03, 0, lp_read_errors, lp_read_errors_reset},
     {0x0c, 0, lp_sequential, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
+    {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
     {0x31, 0, lp_capacity, NULL},
+    {0x32, 0, ssc_lp_compression, NULL},
 };
 
 void ssc_pages_init(struct scsi_dev_type *type)
@@ -558,6 +566,7 @@ void ssc_pages_init(struct scsi_dev_type *type)
 					       mp_devconf_ext_select};
 	mode_pages[6] =
 	    (struct spc_mode_page){0x1d, 0, MEDIUM_CONF_LEN, mp_medium_conf_sense, NULL};
+	mode_pages[7] = ssc_lbp_mode_page;
 
 	type->vpd = vpd_pages;
 	type->n_vpd = sizeof(vpd_pages) / sizeof(vpd_pages[0]);

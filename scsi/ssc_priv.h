@@ -38,6 +38,24 @@ struct ssc_drive {
 	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
 	uint64_t read_errors_uncorrected;
 	uint64_t write_errors_uncorrected;
+
+	/* Logical block protection (ssc_lbp.c): control data protection
+	 * mode page. */
+	uint8_t lbp_method; /* SSC_LBP_*; 0 = off */
+	bool lbp_w, lbp_r, lbp_rbdp;
+	/* Append-only mode (ssc_lbp.c): WRITE MODE 1h, and the position one
+	 * ALLOW OVERWRITE opened. */
+	bool append_only;
+	bool overwrite_ok;
+	uint64_t overwrite_obj;
+
+	struct ssc_buffers *buffers; /* READ/WRITE BUFFER (ssc_buffer.c), lazily */
+
+	/* Device statistics log page (ssc_logs.c), since the drive object
+	 * was made (vtld start): loads, loads since LOG SELECT reset, and
+	 * the monotonic time the drive came up. */
+	uint64_t loads, loads_since_reset;
+	uint64_t started_s;
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -111,5 +129,42 @@ void ssc_crypto_loaded(struct ssc_drive *d);
 void ssc_crypto_demount(struct scsi_dev *dev, uint64_t nexus);
 void ssc_crypto_lun_reset(struct scsi_dev *dev);
 void ssc_crypto_nexus_gone(struct scsi_dev *dev, uint64_t nexus);
+
+/* Logical block protection and append-only mode (ssc_lbp.c). */
+enum { SSC_LBP_NONE = 0, SSC_LBP_RS_CRC = 1, SSC_LBP_CRC32C = 2 };
+#define SSC_LBP_LEN	 4u  /* bytes of protection information per block */
+#define SSC_LBP_PAGE_LEN 32u /* control data protection mode page */
+extern const struct spc_mode_page ssc_lbp_mode_page;
+/* ECMA-319 Reed-Solomon CRC of buf (seed 0). */
+uint32_t ssc_rs_crc(const void *buf, size_t len);
+/* Bytes of protection information a WRITE block carries / a READ block
+ * gets appended: SSC_LBP_LEN when LBP_W / LBP_R is on, else 0. */
+uint32_t ssc_lbp_write_len(const struct ssc_drive *d);
+uint32_t ssc_lbp_read_len(const struct ssc_drive *d);
+/* Does block (len bytes, protection information last) carry the right CRC? */
+bool ssc_lbp_check(const struct ssc_drive *d, const uint8_t *block, uint32_t len);
+/* Write the protection information of buf[0..data_len) after it, as much
+ * of it as fits below cap. */
+void ssc_lbp_append(const struct ssc_drive *d, uint8_t *buf, uint32_t data_len, uint32_t cap);
+bool ssc_append_changeable(const struct ssc_drive *d);
+/* MODE SELECT of WRITE MODE (device configuration extension page byte
+ * `byte`): 0 or -1 with sense set. */
+int ssc_append_select(struct ssc_drive *d, struct scsi_cmd *cmd, uint8_t write_mode, uint16_t byte);
+/* Before a write-type command: false, or true with DATA PROTECT set when
+ * append-only mode forbids writing at the position. */
+bool ssc_append_refused(struct ssc_drive *d, struct scsi_cmd *cmd);
+void ssc_allow_overwrite(struct scsi_dev *dev, struct scsi_cmd *cmd);
+
+/* READ BUFFER / WRITE BUFFER (ssc_buffer.c). */
+void ssc_read_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_write_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
+void ssc_buffers_free(struct ssc_drive *d);
+
+/* Log pages 14h device statistics and 32h data compression (ssc_logs.c). */
+uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+void ssc_lp_device_stats_reset(struct scsi_dev *dev);
+void ssc_stats_init(struct ssc_drive *d);
+void ssc_stats_loaded(struct ssc_drive *d);
 
 #endif

@@ -222,6 +222,27 @@ for pg in 0x0f 0x10; do
 		fail "sg_modes -p $pg $S1" "mode page $pg (0Fh data compression, 10h device configuration; SSC-4 8.3)"
 	fi
 done
+# LTO statistics and vendor log pages, the control data protection mode
+# page and READ BUFFER's descriptor mode (docs/scsi.md).
+for pg in 0x14 0x32; do
+	run 20 sg_logs -p "$pg" "$S1"
+	if [ "$RC" -eq 0 ]; then
+		pass "sg_logs -p $pg $S1"
+	else
+		fail "sg_logs -p $pg $S1" "log page $pg (14h device statistics, 32h data compression)"
+	fi
+done
+run 20 sg_modes -p 0x0a,0xf0 "$S1"
+if [ "$RC" -eq 0 ]; then pass "sg_modes -p 0x0a,0xf0 $S1 (control data protection)"; else fail "sg_modes -p 0x0a,0xf0 $S1" "SSC-4 control data protection mode page"; fi
+run 20 sg_raw -r 4 "$S1" 3c 03 00 00 00 00 00 00 04 00
+if [ "$RC" -eq 0 ] && has '00 01 00 00'; then
+	pass "READ BUFFER descriptor (sg_raw) $S1: capacity 65536"
+else
+	fail "READ BUFFER descriptor (sg_raw) $S1" "00 01 00 00: offset boundary 0, capacity 65536 (SPC-4 6.15.5)"
+fi
+# Not sg_read_buffer: Debian 12's (sg3-utils 1.46) puts an allocation
+# length of 0 in every READ BUFFER CDB whatever -l says (its -vvv shows
+# "3c 03 00 00 00 00 00 00 00 00"), so the drive rightly returns nothing.
 run 20 sg_modes -p 0x1d "$CHG_SG"
 if [ "$RC" -eq 0 ]; then pass "sg_modes -p 0x1d $CHG_SG (element address assignment)"; else fail "sg_modes -p 0x1d $CHG_SG" "SMC-3 7.3.3"; fi
 # mtx's loaderinfo: mode pages 1Dh-1Fh and the barcode reader (INQUIRY

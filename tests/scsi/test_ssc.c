@@ -2107,7 +2107,7 @@ Test(ssc_pew, device_configuration_extension_page_has_changeable_pews)
 	cr_assert_eq(get_be16(p + 6), 0, "off by default");
 	devconf_ext_sense(1, p);
 	cr_assert_eq(get_be16(p + 6), 0xffff, "PEWS changeable");
-	cr_assert_eq(p[5], 0, "WRITE MODE not changeable");
+	cr_assert_eq(p[5], 0xf0, "WRITE MODE changeable: IBM's append-only mode (test_lbp.c)");
 	set_pews(1234);
 	devconf_ext_sense(0, p);
 	cr_assert_eq(get_be16(p + 6), 1234);
