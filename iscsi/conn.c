@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scsi/crc32c.h"
@@ -736,7 +737,9 @@ static void slot_run(struct iscsi_conn *c, struct lun_slot *s, bool wait)
 			task_free_locked(c, t);
 			continue;
 		}
-		if (!t || t->state != TASK_READY) {
+		/* s->running is set by another thread when the head runs on
+		 * the fast path: the next waits for it. */
+		if (!t || t->state != TASK_READY || s->running) {
 			if (!wait || (c->stop_workers && !t) || (c->stop_workers && c->dead))
 				return;
 			pthread_cond_wait(&s->cv, &c->lock);
@@ -763,6 +766,75 @@ static void *slot_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Commands run where they arrive (the fast path). Handing every command
+ * to its LUN's worker costs two thread wake-ups and context switches per
+ * command, more than the command itself for a 4 KiB record. So when a
+ * LUN is idle (nothing running, nothing queued, no TMF waiting) and the
+ * standby thread is free, the receiver runs the command itself. Any
+ * command may block for long (a LOCATE across a tape, an ERASE, a WRITE
+ * held back by a full cache, a READ that fetches an evicted segment from
+ * the object store), and no table can tell which will, so none is
+ * guessed: the standby looks every STANDBY_TICK_MS while commands run
+ * here, and when the same command has been running for a whole tick it
+ * takes the receiver role and goes on reading the socket. The command's
+ * thread finishes it and becomes the standby. Other LUNs of the session
+ * therefore wait at most two ticks behind a long command, and commands of
+ * the busy LUN queue behind it for its worker, in order, as before.
+ *
+ * The receiver role (the socket's read side and the fields marked
+ * "receiver thread only") passes between the two threads under `lock`,
+ * and only between PDUs: a thread that lost it is inside task_execute(),
+ * which touches only the task, its slot's data-in buffer and the send
+ * side, and it returns RX_HANDED_OVER up to ffp_loop() without touching
+ * receive state again.
+ */
+#define STANDBY_TICK_MS 2
+#define RX_HANDED_OVER	2 /* ffp_loop: this thread is no longer the receiver */
+
+/* Caller holds c->lock; t is READY and alone in its LUN's queue. */
+static bool fast_path_ok(const struct iscsi_conn *c, const struct lun_slot *s, const struct task *t)
+{
+	return c->fast_path && c->standby_free && !c->dead && s->qhead == t && s->qtail == t &&
+	       !s->running && !s->tmf.pending;
+}
+
+/* Run t on this (the receiver's) thread; called with c->lock held, which
+ * it releases. Returns 0, or RX_HANDED_OVER when the standby took the
+ * receiver role meanwhile. */
+static int fast_path_run(struct iscsi_conn *c, struct lun_slot *s, struct task *t)
+{
+	slot_unlink(s, t);
+	t->state = TASK_RUNNING;
+	s->running = t;
+	c->inline_busy = true;
+	c->inline_seq++;
+	bool wake = c->standby_asleep;
+	c->standby_asleep = false;
+	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_signal(&c->standby_cv);
+
+	task_execute(c, t, &s->inbuf, &s->inbuf_cap);
+
+	pthread_mutex_lock(&c->lock);
+	s->running = NULL;
+	c->inline_busy = false;
+	bool lost = c->inline_orphaned;
+	c->inline_orphaned = false;
+	pthread_cond_broadcast(&c->idle_cv);
+	/* What arrived meanwhile (only after a hand-over: until then nothing
+	 * read the socket): commands queued behind this one have a worker,
+	 * started by task_ready(); a TMF that waited for this command is
+	 * answered by the worker, or here when the LUN has none. */
+	if (s->started && (s->qhead || s->tmf.pending))
+		pthread_cond_signal(&s->cv);
+	else if (s->tmf.pending)
+		slot_tmf_done(c, s);
+	pthread_mutex_unlock(&c->lock);
+	return lost ? RX_HANDED_OVER : 0;
+}
+
 /* A task's data-out is complete: let its LUN run it. */
 static int task_ready(struct iscsi_conn *c, struct task *t)
 {
@@ -774,6 +846,8 @@ static int task_ready(struct iscsi_conn *c, struct task *t)
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	if (fast_path_ok(c, s, t))
+		return fast_path_run(c, s, t);
 	if (!s->started) {
 		if (pthread_create(&s->thread, NULL, slot_worker, s)) {
 			pthread_mutex_unlock(&c->lock);
@@ -1436,15 +1510,17 @@ static void send_async_drop(struct iscsi_conn *c)
 	send_status_pdu(c, h, NULL, 0, SN_STATUS);
 }
 
-/* The full feature phase: one PDU at a time until logout or failure. */
-static void ffp_loop(struct iscsi_conn *c)
+/* The full feature phase: one PDU at a time until logout or failure.
+ * Returns RX_HANDED_OVER when the standby took the receiver role (the
+ * phase goes on in the other thread), 0 when the phase ended. */
+static int ffp_loop(struct iscsi_conn *c)
 {
 	const struct iscsi_server_config *cfg = &c->srv->cfg;
 	uint8_t bhs[ISCSI_BHS_LEN];
 	uint8_t *scratch = malloc(c->p.max_recv_dsl + 4);
 	if (!scratch)
-		return;
-	c->last_rx_ms = now_ms();
+		return 0;
+	int ret = 0;
 
 	for (;;) {
 		int timeout = -1;
@@ -1525,6 +1601,10 @@ static void ffp_loop(struct iscsi_conn *c)
 				r = send_reject(c, REJECT_CMD_NOT_SUPPORTED, bhs);
 			break;
 		}
+		if (r == RX_HANDED_OVER) {
+			ret = RX_HANDED_OVER;
+			break;
+		}
 		if (r != 0) {
 			if (r < 0 && r != -ECONNRESET)
 				conn_log(c, "ending the session: %s", strerror(-r));
@@ -1532,6 +1612,111 @@ static void ffp_loop(struct iscsi_conn *c)
 		}
 	}
 	free(scratch);
+	return ret;
+}
+
+/* ------------------------------------------------ the standby thread */
+
+/*
+ * The thread that does not hold the receiver role waits here. While
+ * commands run on the fast path it looks every STANDBY_TICK_MS; when the
+ * same command is still running at two looks in a row (it ran at least
+ * one whole tick), it takes the receiver role and returns true. With no
+ * fast-path command since the last look it sleeps until the next one
+ * starts (fast_path_run wakes it), so a connection with nothing to do, or
+ * a stream of short commands, costs at most one wake-up per tick. Returns
+ * false when the full feature phase is over.
+ */
+static void timespec_add_ms(struct timespec *ts, long ms)
+{
+	ts->tv_nsec += ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+}
+
+static bool standby(struct iscsi_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->standby_free = true;
+	uint64_t seq = c->inline_seq;
+	bool busy = c->inline_busy;
+	struct timespec due;
+	clock_gettime(CLOCK_MONOTONIC, &due);
+	timespec_add_ms(&due, STANDBY_TICK_MS);
+	bool took = false;
+	for (;;) {
+		if (c->ffp_over)
+			break;
+		if (!c->inline_busy && c->inline_seq == seq) {
+			c->standby_asleep = true;
+			while (c->standby_asleep && !c->ffp_over)
+				pthread_cond_wait(&c->standby_cv, &c->lock);
+			seq = c->inline_seq;
+			busy = c->inline_busy;
+			clock_gettime(CLOCK_MONOTONIC, &due);
+			timespec_add_ms(&due, STANDBY_TICK_MS);
+			continue;
+		}
+		int w = pthread_cond_timedwait(&c->standby_cv, &c->lock, &due);
+		if (w != ETIMEDOUT)
+			continue;
+		if (c->inline_busy && busy && c->inline_seq == seq) {
+			c->inline_orphaned = true;
+			took = true;
+			break;
+		}
+		seq = c->inline_seq;
+		busy = c->inline_busy;
+		timespec_add_ms(&due, STANDBY_TICK_MS);
+	}
+	c->standby_free = false;
+	c->standby_asleep = false;
+	pthread_mutex_unlock(&c->lock);
+	return took;
+}
+
+/* The full feature phase ends: the other thread leaves standby. */
+static void ffp_end(struct iscsi_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->ffp_over = true;
+	pthread_cond_broadcast(&c->standby_cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *standby_thread(void *arg)
+{
+	struct iscsi_conn *c = arg;
+	while (standby(c)) {
+		if (ffp_loop(c) != RX_HANDED_OVER) {
+			ffp_end(c);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Run the full feature phase on conn_thread (and the standby thread). */
+static void ffp_run(struct iscsi_conn *c)
+{
+	c->last_rx_ms = now_ms();
+	if (c->fast_path && pthread_create(&c->standby_thread, NULL, standby_thread, c) != 0) {
+		conn_log(c, "cannot start a standby thread: commands go to the LUN workers");
+		c->fast_path = false;
+	}
+	while (ffp_loop(c) == RX_HANDED_OVER)
+		if (!standby(c))
+			break;
+	ffp_end(c);
+	if (c->fast_path) {
+		/* The standby may be finishing a long command of its own;
+		 * teardown waits for it as it waits for the workers. A send
+		 * stuck on a peer that went away fails at once. */
+		shutdown(c->fd, SHUT_RDWR);
+		pthread_join(c->standby_thread, NULL);
+	}
 }
 
 static void conn_teardown(struct iscsi_conn *c)
@@ -1578,6 +1763,7 @@ static int ffp_setup(struct iscsi_conn *c)
 		return 0;
 	const struct iscsi_target *t = c->tgt;
 	c->inline_exec = t->n_luns == 1;
+	c->fast_path = t->n_luns > 1;
 	c->slots = calloc(t->n_luns ? t->n_luns : 1, sizeof(*c->slots));
 	if (!c->slots)
 		return -ENOMEM;
@@ -1595,11 +1781,16 @@ static int ffp_setup(struct iscsi_conn *c)
 void *conn_thread(void *arg)
 {
 	struct iscsi_conn *c = arg;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* standby()'s ticks */
+	pthread_cond_init(&c->standby_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	c->rbuf = malloc(RBUF_SIZE);
 	if (c->rbuf && iscsi_login(c) == 0 && ffp_setup(c) == 0) {
 		conn_log(c, "%s session started (TSIH %u)",
 			 c->discovery ? "discovery" : c->tgt->cfg.iqn, c->tsih);
-		ffp_loop(c);
+		ffp_run(c);
 		conn_log(c, "session ended%s", c->logged_out ? " by logout" : "");
 	}
 	conn_teardown(c);
@@ -1608,6 +1799,7 @@ void *conn_thread(void *arg)
 		free(c->slots[i].inbuf);
 	}
 	free(c->slots);
+	pthread_cond_destroy(&c->standby_cv);
 	free(c->rbuf);
 	free(c->inbuf);
 	free(c->text_rsp);
