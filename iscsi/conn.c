@@ -2,7 +2,9 @@
  * conn.c - one iSCSI connection: socket I/O with digests, and the full
  * feature phase (RFC 7143 sections 3, 4, 7 and 11).
  *
- * The receiver thread owns the socket's read side. It reads a PDU header,
+ * The thread holding the receiver role owns the socket's read side (with
+ * several LUNs the role may pass to the standby thread while a command runs
+ * on the fast path; see "Commands run where they arrive"). It reads a PDU header,
  * then the data segment straight into its final place: a write command's
  * data-out goes into the task buffer that spc_dispatch() hands to the
  * device (one copy, ARCHITECTURE.md), read ahead of the next header through
@@ -1621,11 +1623,11 @@ static int ffp_loop(struct iscsi_conn *c)
  * The thread that does not hold the receiver role waits here. While
  * commands run on the fast path it looks every STANDBY_TICK_MS; when the
  * same command is still running at two looks in a row (it ran at least
- * one whole tick), it takes the receiver role and returns true. With no
- * fast-path command since the last look it sleeps until the next one
- * starts (fast_path_run wakes it), so a connection with nothing to do, or
- * a stream of short commands, costs at most one wake-up per tick. Returns
- * false when the full feature phase is over.
+ * one whole tick), it takes the receiver role and returns true. After a
+ * tick in which no command ran on the fast path it sleeps until the next
+ * one starts (fast_path_run wakes it), so a connection with nothing to do
+ * costs nothing and a stream of short commands one wake-up per tick.
+ * Returns false when the full feature phase is over.
  */
 static void timespec_add_ms(struct timespec *ts, long ms)
 {
@@ -1642,17 +1644,17 @@ static bool standby(struct iscsi_conn *c)
 	c->standby_free = true;
 	uint64_t seq = c->inline_seq;
 	bool busy = c->inline_busy;
+	bool sleep_now = !busy;
 	struct timespec due;
-	clock_gettime(CLOCK_MONOTONIC, &due);
-	timespec_add_ms(&due, STANDBY_TICK_MS);
 	bool took = false;
 	for (;;) {
 		if (c->ffp_over)
 			break;
-		if (!c->inline_busy && c->inline_seq == seq) {
+		if (sleep_now) {
 			c->standby_asleep = true;
 			while (c->standby_asleep && !c->ffp_over)
 				pthread_cond_wait(&c->standby_cv, &c->lock);
+			sleep_now = false;
 			seq = c->inline_seq;
 			busy = c->inline_busy;
 			clock_gettime(CLOCK_MONOTONIC, &due);
@@ -1661,14 +1663,18 @@ static bool standby(struct iscsi_conn *c)
 		}
 		int w = pthread_cond_timedwait(&c->standby_cv, &c->lock, &due);
 		if (w != ETIMEDOUT)
-			continue;
+			continue; /* ffp_end(), or spurious */
 		if (c->inline_busy && busy && c->inline_seq == seq) {
 			c->inline_orphaned = true;
 			took = true;
 			break;
 		}
+		/* Sleep only after a whole tick with nothing on the fast path:
+		 * deciding at every wake-up would cost one per command. */
+		sleep_now = !c->inline_busy && c->inline_seq == seq;
 		seq = c->inline_seq;
 		busy = c->inline_busy;
+		clock_gettime(CLOCK_MONOTONIC, &due);
 		timespec_add_ms(&due, STANDBY_TICK_MS);
 	}
 	c->standby_free = false;
