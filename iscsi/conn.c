@@ -1619,6 +1619,15 @@ static int ffp_loop(struct iscsi_conn *c)
 
 /* ------------------------------------------------ the standby thread */
 
+static void timespec_add_ms(struct timespec *ts, long ms)
+{
+	ts->tv_nsec += ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+}
+
 /*
  * The thread that does not hold the receiver role waits here. While
  * commands run on the fast path it looks every STANDBY_TICK_MS; when the
@@ -1629,15 +1638,6 @@ static int ffp_loop(struct iscsi_conn *c)
  * costs nothing and a stream of short commands one wake-up per tick.
  * Returns false when the full feature phase is over.
  */
-static void timespec_add_ms(struct timespec *ts, long ms)
-{
-	ts->tv_nsec += ms * 1000000L;
-	while (ts->tv_nsec >= 1000000000L) {
-		ts->tv_nsec -= 1000000000L;
-		ts->tv_sec++;
-	}
-}
-
 static bool standby(struct iscsi_conn *c)
 {
 	pthread_mutex_lock(&c->lock);
