@@ -250,6 +250,36 @@ Test(fastpath, a_write_waiting_for_the_cache_stops_neither_the_changer_nor_anoth
 	free(back);
 }
 
+/* Nothing queued behind the held WRITE: unless an earlier command of the
+ * LUN went to a worker (a hand-over just before it), the LUN has none,
+ * and the thread that ran the WRITE answers the ABORT TASK after it. */
+Test(fastpath, an_abort_task_of_a_held_write_alone_on_its_lun_is_answered_after_it)
+{
+	struct iscsi_context *iscsi = start_held();
+	uint8_t *rec = malloc(MB), *back = malloc(MB);
+	cr_assert(rec && back);
+	struct pending held;
+	uint32_t n = write_until_held(iscsi, 1, 200, rec, &held);
+	struct tmf_state tmf = {0};
+	cr_assert_eq(iscsi_task_mgmt_abort_task_async(iscsi, held.task, tmf_cb, &tmf), 0);
+	/* The changer answers in between: the TMF was read. */
+	th_tur_clear(iscsi, 0);
+	cr_assert_not(held.done);
+	cr_assert_not(tmf.done, "the TMF waits for the task it found running");
+
+	release_uploads();
+	cr_assert(th_service_until(iscsi, &tmf.done, 60000), "no TMF response");
+	cr_assert(held.done, "the WRITE's response comes before the TMF's");
+	cr_assert_eq(held.status, SCSI_STATUS_GOOD);
+	cr_assert_eq(tmf.response, 0u, "ABORT TASK: function complete");
+	cr_assert_lt(held.order, tmf.order);
+	scsi_free_scsi_task(held.task);
+	cr_assert_eq(th_read_position(iscsi, 1), n);
+	th_logout(iscsi);
+	free(rec);
+	free(back);
+}
+
 Test(fastpath, a_session_that_drops_while_a_write_waits_leaves_vtld_serving)
 {
 	struct iscsi_context *iscsi = start_held();
