@@ -1565,7 +1565,11 @@ static int ffp_loop(struct iscsi_conn *c)
 			break;
 		}
 		if (r < 0) {
-			if (c->srv->stopping && !c->reinstated)
+			/* Both are written under srv->lock by other threads. */
+			pthread_mutex_lock(&c->srv->lock);
+			bool stopping = c->srv->stopping && !c->reinstated;
+			pthread_mutex_unlock(&c->srv->lock);
+			if (stopping)
 				send_async_drop(c);
 			break;
 		}
