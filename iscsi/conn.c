@@ -2,7 +2,9 @@
  * conn.c - one iSCSI connection: socket I/O with digests, and the full
  * feature phase (RFC 7143 sections 3, 4, 7 and 11).
  *
- * The receiver thread owns the socket's read side. It reads a PDU header,
+ * The thread holding the receiver role owns the socket's read side (with
+ * several LUNs the role may pass to the standby thread while a command runs
+ * on the fast path; see "Commands run where they arrive"). It reads a PDU header,
  * then the data segment straight into its final place: a write command's
  * data-out goes into the task buffer that spc_dispatch() hands to the
  * device (one copy, ARCHITECTURE.md), read ahead of the next header through
@@ -41,6 +43,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scsi/crc32c.h"
@@ -738,7 +741,9 @@ static void slot_run(struct iscsi_conn *c, struct lun_slot *s, bool wait)
 			task_free_locked(c, t);
 			continue;
 		}
-		if (!t || t->state != TASK_READY) {
+		/* s->running is set by another thread when the head runs on
+		 * the fast path: the next waits for it. */
+		if (!t || t->state != TASK_READY || s->running) {
 			if (!wait || (c->stop_workers && !t) || (c->stop_workers && c->dead))
 				return;
 			pthread_cond_wait(&s->cv, &c->lock);
@@ -765,6 +770,75 @@ static void *slot_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Commands run where they arrive (the fast path). Handing every command
+ * to its LUN's worker costs two thread wake-ups and context switches per
+ * command, more than the command itself for a 4 KiB record. So when a
+ * LUN is idle (nothing running, nothing queued, no TMF waiting) and the
+ * standby thread is free, the receiver runs the command itself. Any
+ * command may block for long (a LOCATE across a tape, an ERASE, a WRITE
+ * held back by a full cache, a READ that fetches an evicted segment from
+ * the object store), and no table can tell which will, so none is
+ * guessed: the standby looks every STANDBY_TICK_MS while commands run
+ * here, and when the same command has been running for a whole tick it
+ * takes the receiver role and goes on reading the socket. The command's
+ * thread finishes it and becomes the standby. Other LUNs of the session
+ * therefore wait at most two ticks behind a long command, and commands of
+ * the busy LUN queue behind it for its worker, in order, as before.
+ *
+ * The receiver role (the socket's read side and the fields marked
+ * "receiver thread only") passes between the two threads under `lock`,
+ * and only between PDUs: a thread that lost it is inside task_execute(),
+ * which touches only the task, its slot's data-in buffer and the send
+ * side, and it returns RX_HANDED_OVER up to ffp_loop() without touching
+ * receive state again.
+ */
+#define STANDBY_TICK_MS 2
+#define RX_HANDED_OVER	2 /* ffp_loop: this thread is no longer the receiver */
+
+/* Caller holds c->lock; t is READY and alone in its LUN's queue. */
+static bool fast_path_ok(const struct iscsi_conn *c, const struct lun_slot *s, const struct task *t)
+{
+	return c->fast_path && c->standby_free && !c->dead && s->qhead == t && s->qtail == t &&
+	       !s->running && !s->tmf.pending;
+}
+
+/* Run t on this (the receiver's) thread; called with c->lock held, which
+ * it releases. Returns 0, or RX_HANDED_OVER when the standby took the
+ * receiver role meanwhile. */
+static int fast_path_run(struct iscsi_conn *c, struct lun_slot *s, struct task *t)
+{
+	slot_unlink(s, t);
+	t->state = TASK_RUNNING;
+	s->running = t;
+	c->inline_busy = true;
+	c->inline_seq++;
+	bool wake = c->standby_asleep;
+	c->standby_asleep = false;
+	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_signal(&c->standby_cv);
+
+	task_execute(c, t, &s->inbuf, &s->inbuf_cap);
+
+	pthread_mutex_lock(&c->lock);
+	s->running = NULL;
+	c->inline_busy = false;
+	bool lost = c->inline_orphaned;
+	c->inline_orphaned = false;
+	pthread_cond_broadcast(&c->idle_cv);
+	/* What arrived meanwhile (only after a hand-over: until then nothing
+	 * read the socket): commands queued behind this one have a worker,
+	 * started by task_ready(); a TMF that waited for this command is
+	 * answered by the worker, or here when the LUN has none. */
+	if (s->started && (s->qhead || s->tmf.pending))
+		pthread_cond_signal(&s->cv);
+	else if (s->tmf.pending)
+		slot_tmf_done(c, s);
+	pthread_mutex_unlock(&c->lock);
+	return lost ? RX_HANDED_OVER : 0;
+}
+
 /* A task's data-out is complete: let its LUN run it. */
 static int task_ready(struct iscsi_conn *c, struct task *t)
 {
@@ -776,6 +850,8 @@ static int task_ready(struct iscsi_conn *c, struct task *t)
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	if (fast_path_ok(c, s, t))
+		return fast_path_run(c, s, t);
 	if (!s->started) {
 		if (pthread_create(&s->thread, NULL, slot_worker, s)) {
 			pthread_mutex_unlock(&c->lock);
@@ -1438,15 +1514,17 @@ static void send_async_drop(struct iscsi_conn *c)
 	send_status_pdu(c, h, NULL, 0, SN_STATUS);
 }
 
-/* The full feature phase: one PDU at a time until logout or failure. */
-static void ffp_loop(struct iscsi_conn *c)
+/* The full feature phase: one PDU at a time until logout or failure.
+ * Returns RX_HANDED_OVER when the standby took the receiver role (the
+ * phase goes on in the other thread), 0 when the phase ended. */
+static int ffp_loop(struct iscsi_conn *c)
 {
 	const struct iscsi_server_config *cfg = &c->srv->cfg;
 	uint8_t bhs[ISCSI_BHS_LEN];
 	uint8_t *scratch = malloc(c->p.max_recv_dsl + 4);
 	if (!scratch)
-		return;
-	c->last_rx_ms = now_ms();
+		return 0;
+	int ret = 0;
 
 	for (;;) {
 		int timeout = -1;
@@ -1489,7 +1567,11 @@ static void ffp_loop(struct iscsi_conn *c)
 			break;
 		}
 		if (r < 0) {
-			if (c->srv->stopping && !c->reinstated)
+			/* Both are written under srv->lock by other threads. */
+			pthread_mutex_lock(&c->srv->lock);
+			bool stopping = c->srv->stopping && !c->reinstated;
+			pthread_mutex_unlock(&c->srv->lock);
+			if (stopping)
 				send_async_drop(c);
 			break;
 		}
@@ -1527,6 +1609,10 @@ static void ffp_loop(struct iscsi_conn *c)
 				r = send_reject(c, REJECT_CMD_NOT_SUPPORTED, bhs);
 			break;
 		}
+		if (r == RX_HANDED_OVER) {
+			ret = RX_HANDED_OVER;
+			break;
+		}
 		if (r != 0) {
 			if (r < 0 && r != -ECONNRESET)
 				conn_log(c, "ending the session: %s", strerror(-r));
@@ -1534,6 +1620,115 @@ static void ffp_loop(struct iscsi_conn *c)
 		}
 	}
 	free(scratch);
+	return ret;
+}
+
+/* ------------------------------------------------ the standby thread */
+
+static void timespec_add_ms(struct timespec *ts, long ms)
+{
+	ts->tv_nsec += ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+}
+
+/*
+ * The thread that does not hold the receiver role waits here. While
+ * commands run on the fast path it looks every STANDBY_TICK_MS; when the
+ * same command is still running at two looks in a row (it ran at least
+ * one whole tick), it takes the receiver role and returns true. After a
+ * tick in which no command ran on the fast path it sleeps until the next
+ * one starts (fast_path_run wakes it), so a connection with nothing to do
+ * costs nothing and a stream of short commands one wake-up per tick.
+ * Returns false when the full feature phase is over.
+ */
+static bool standby(struct iscsi_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->standby_free = true;
+	uint64_t seq = c->inline_seq;
+	bool busy = c->inline_busy;
+	bool sleep_now = !busy;
+	struct timespec due;
+	bool took = false;
+	for (;;) {
+		if (c->ffp_over)
+			break;
+		if (sleep_now) {
+			c->standby_asleep = true;
+			while (c->standby_asleep && !c->ffp_over)
+				pthread_cond_wait(&c->standby_cv, &c->lock);
+			sleep_now = false;
+			seq = c->inline_seq;
+			busy = c->inline_busy;
+			clock_gettime(CLOCK_MONOTONIC, &due);
+			timespec_add_ms(&due, STANDBY_TICK_MS);
+			continue;
+		}
+		int w = pthread_cond_timedwait(&c->standby_cv, &c->lock, &due);
+		if (w != ETIMEDOUT)
+			continue; /* ffp_end(), or spurious */
+		if (c->inline_busy && busy && c->inline_seq == seq) {
+			c->inline_orphaned = true;
+			took = true;
+			break;
+		}
+		/* Sleep only after a whole tick with nothing on the fast path:
+		 * deciding at every wake-up would cost one per command. */
+		sleep_now = !c->inline_busy && c->inline_seq == seq;
+		seq = c->inline_seq;
+		busy = c->inline_busy;
+		clock_gettime(CLOCK_MONOTONIC, &due);
+		timespec_add_ms(&due, STANDBY_TICK_MS);
+	}
+	c->standby_free = false;
+	c->standby_asleep = false;
+	pthread_mutex_unlock(&c->lock);
+	return took;
+}
+
+/* The full feature phase ends: the other thread leaves standby. */
+static void ffp_end(struct iscsi_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->ffp_over = true;
+	pthread_cond_broadcast(&c->standby_cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *standby_thread(void *arg)
+{
+	struct iscsi_conn *c = arg;
+	while (standby(c)) {
+		if (ffp_loop(c) != RX_HANDED_OVER) {
+			ffp_end(c);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Run the full feature phase on conn_thread (and the standby thread). */
+static void ffp_run(struct iscsi_conn *c)
+{
+	c->last_rx_ms = now_ms();
+	if (c->fast_path && pthread_create(&c->standby_thread, NULL, standby_thread, c) != 0) {
+		conn_log(c, "cannot start a standby thread: commands go to the LUN workers");
+		c->fast_path = false;
+	}
+	while (ffp_loop(c) == RX_HANDED_OVER)
+		if (!standby(c))
+			break;
+	ffp_end(c);
+	if (c->fast_path) {
+		/* The standby may be finishing a long command of its own;
+		 * teardown waits for it as it waits for the workers. A send
+		 * stuck on a peer that went away fails at once. */
+		shutdown(c->fd, SHUT_RDWR);
+		pthread_join(c->standby_thread, NULL);
+	}
 }
 
 static void conn_teardown(struct iscsi_conn *c)
@@ -1580,6 +1775,7 @@ static int ffp_setup(struct iscsi_conn *c)
 		return 0;
 	const struct iscsi_target *t = c->tgt;
 	c->inline_exec = t->n_luns == 1;
+	c->fast_path = t->n_luns > 1;
 	c->slots = calloc(t->n_luns ? t->n_luns : 1, sizeof(*c->slots));
 	if (!c->slots)
 		return -ENOMEM;
@@ -1597,11 +1793,16 @@ static int ffp_setup(struct iscsi_conn *c)
 void *conn_thread(void *arg)
 {
 	struct iscsi_conn *c = arg;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* standby()'s ticks */
+	pthread_cond_init(&c->standby_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	c->rbuf = malloc(RBUF_SIZE);
 	if (c->rbuf && iscsi_login(c) == 0 && ffp_setup(c) == 0) {
 		conn_log(c, "%s session started (TSIH %u)",
 			 c->discovery ? "discovery" : c->tgt->cfg.iqn, c->tsih);
-		ffp_loop(c);
+		ffp_run(c);
 		conn_log(c, "session ended%s", c->logged_out ? " by logout" : "");
 	}
 	conn_teardown(c);
@@ -1610,6 +1811,7 @@ void *conn_thread(void *arg)
 		free(c->slots[i].inbuf);
 	}
 	free(c->slots);
+	pthread_cond_destroy(&c->standby_cv);
 	free(c->rbuf);
 	free(c->inbuf);
 	free(c->text_rsp);

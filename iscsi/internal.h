@@ -13,7 +13,12 @@
  *     and sends their Data-In and status. A slow tape command therefore
  *     blocks neither the changer nor another drive, in this session or any
  *     other. A target with a single LUN runs commands on the receiver
- *     thread instead (no hand-off), which is the per-device-target layout.
+ *     thread instead (no hand-off), which is the per-device-target layout;
+ *   - with several LUNs, a second connection thread, the standby: while
+ *     it is free, the receiver runs a command whose LUN is idle itself
+ *     (the fast path, no hand-off); a command that runs on past a tick
+ *     (STANDBY_TICK_MS in conn.c) loses the receiver role to the standby,
+ *     which goes on reading, so that other LUNs never wait behind it.
  *
  * Sessions have exactly one connection (MaxConnections=1), so the session
  * state lives in struct iscsi_conn.
@@ -169,6 +174,19 @@ struct iscsi_conn {
 	struct iscsi_params ours;   /* our limits */
 	bool hdigest, ddigest;	    /* in force (full feature phase) */
 	bool inline_exec;
+
+	/* The fast path (conn.c, "Commands run where they arrive"), under
+	 * `lock`. Two threads share the connection: the one holding the
+	 * receiver role reads the socket, the other waits as the standby. */
+	bool fast_path;		  /* the standby thread exists */
+	pthread_t standby_thread; /* the second thread; conn_thread joins it */
+	pthread_cond_t standby_cv;
+	bool standby_free;    /* the non-receiver thread waits in standby() */
+	bool standby_asleep;  /* ... with no timeout: wake it at the next inline run */
+	bool inline_busy;     /* a command runs on the fast path */
+	uint64_t inline_seq;  /* fast-path commands started so far */
+	bool inline_orphaned; /* the standby took the role from the command's thread */
+	bool ffp_over;	      /* the full feature phase ended: both threads stop */
 
 	/* Session state under `lock`. */
 	pthread_mutex_t lock;

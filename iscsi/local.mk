@@ -110,3 +110,14 @@ tests_iscsi_test_iscsi_windows_SOURCES = tests/iscsi/test_iscsi_windows.c \
 tests_iscsi_test_iscsi_windows_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_iscsi_test_iscsi_windows_LDADD = $(ISCSI_TEST_LDADD)
 EXTRA_tests_iscsi_test_iscsi_windows_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
+# Commands run on the receiving thread: a command that waits there (a
+# WRITE held by a full cache) against the changer, another drive, the
+# LUN's own queue, ABORT TASK and a dropped session, on the real vtld.
+check_PROGRAMS += tests/iscsi/test_iscsi_fastpath
+TESTS += tests/iscsi/test_iscsi_fastpath
+tests_iscsi_test_iscsi_fastpath_SOURCES = tests/iscsi/test_iscsi_fastpath.c \
+	$(ISCSI_VTLD_TEST_SOURCES)
+tests_iscsi_test_iscsi_fastpath_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_iscsi_test_iscsi_fastpath_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_iscsi_test_iscsi_fastpath_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
