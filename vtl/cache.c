@@ -64,7 +64,9 @@ struct vcache {
 	struct vcache_config cfg;
 	pthread_mutex_t mu;
 	pthread_cond_t cond; /* jobs' progress, wants, the gate */
-	bool stop, released;
+	bool stop;
+	/* Read without mu by the room hook's no-wait path. */
+	atomic_bool released;
 	struct fjob *jobs;
 	unsigned threads; /* job threads alive */
 	_Atomic uint64_t pending;
@@ -357,7 +359,7 @@ static bool over_limit(struct vcache *c, uint64_t bytes)
 	uint64_t p = atomic_load(&c->pending);
 	/* p > 0: a record larger than the whole limit still goes once the
 	 * cache is empty of unsent data. */
-	return !c->released && p > 0 && p + bytes > c->cfg.limit;
+	return !atomic_load(&c->released) && p > 0 && p + bytes > c->cfg.limit;
 }
 
 /* The medium's room hook (scsi/tape.h). */
@@ -405,7 +407,7 @@ void vcache_release_writers(struct vcache *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->mu);
-	c->released = true;
+	atomic_store(&c->released, true);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -448,13 +450,17 @@ void vcache_update(struct vcache *c, struct vcache_seg *cand, size_t n, uint64_t
 					strcmp(j->barcode, cand[i].barcode) == 0;
 			int rc = busy ? -EBUSY : unlink(path) ? -errno : 0;
 			if (!rc) {
+				/* The status says an eviction and the bytes it
+				 * freed together: a reader never sees the count
+				 * without the space (seen in a test under load). */
+				used -= cand[i].bytes;
+				c->st.used = used;
 				c->st.evicted_segments++;
 				c->st.evicted_bytes += cand[i].bytes;
 			}
 			pthread_mutex_unlock(&c->mu);
 			if (rc)
 				continue;
-			used -= cand[i].bytes;
 			*evicted += cand[i].bytes;
 			cache_log(c, 3,
 				  "evicted segment %016" PRIx64 " of tape %s (%" PRIu64
@@ -492,6 +498,7 @@ int vcache_open(const struct vcache_config *cfg, struct vcache **out)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	atomic_init(&c->pending, 0);
+	atomic_init(&c->released, false);
 	struct tape_hooks h = {
 	    .fetch = fetch,
 	    .room = cfg->limit ? room : NULL,

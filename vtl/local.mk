@@ -62,6 +62,13 @@ tests_vtl_test_keys_SOURCES = tests/vtl/test_keys.c
 tests_vtl_test_keys_CFLAGS = $(LIB_TEST_CFLAGS)
 tests_vtl_test_keys_LDADD = $(LIB_TEST_LIBS)
 
+# The cache's bookkeeping while an eviction pass runs (tests/vtl/test_cache.c).
+check_PROGRAMS += tests/vtl/test_cache
+TESTS += tests/vtl/test_cache
+tests_vtl_test_cache_SOURCES = tests/vtl/test_cache.c
+tests_vtl_test_cache_CFLAGS = $(LIB_TEST_CFLAGS)
+tests_vtl_test_cache_LDADD = $(LIB_TEST_LIBS)
+
 # The uploader and the shelf end to end: the real vtld and vtlctl, a drive
 # written with libiscsi, the local-directory store checked by the test
 # (tests/vtl/test_store_vtld.c; docs/object-store.md).
