@@ -38,4 +38,9 @@ int datadir_make(const char *data_dir, char *err, size_t errlen);
  * there is nothing at path. */
 int datadir_rm_rf(const char *path);
 
+/* Write text to path (in directory dir) atomically and durably, mode 0600:
+ * a temporary file fsynced, renamed over path, dir fsynced. A cartridge's
+ * KEY file is written this way. */
+int datadir_write_private(const char *dir, const char *path, const char *text);
+
 #endif

@@ -612,36 +612,6 @@ static bool format_leftovers(const char *dir)
 	return only;
 }
 
-/* Write text to path atomically and durably, mode 0600 (temp file, fsync,
- * rename, fsync of the directory dir). */
-static int write_private(const char *dir, const char *path, const char *text)
-{
-	char tmp[PATH_MAX + 8];
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int rc = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (!rc && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	rc = fsync(dfd) < 0 ? -errno : 0;
-	close(dfd);
-	return rc;
-}
-
 /*
  * The wrapped data key of a tape being created (docs/design.md, "Encryption
  * of cartridges at rest"): the catalog's, or, with a master key, a new one
@@ -694,7 +664,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 			if (!ours)
 				return -EEXIST;
 			/* The KEY file may be what the crash left out. */
-			return info.at_rest ? write_private(dir, keyfile, row.wrapped) : 0;
+			return info.at_rest ? datadir_write_private(dir, keyfile, row.wrapped) : 0;
 		}
 		/* A format without fsync cut by a power loss (tape_format_nosync)
 		 * can leave a manifest that does not read; a tape still
@@ -709,7 +679,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	if (!rc)
 		rc = sync ? tape_format(dir, &info) : tape_format_nosync(dir, &info);
 	if (!rc && info.at_rest)
-		rc = write_private(dir, keyfile, row.wrapped);
+		rc = datadir_write_private(dir, keyfile, row.wrapped);
 	return rc;
 }
 

@@ -337,6 +337,5 @@ int upl_fetch_key(struct store *st, const struct store_config *c, const char *bc
 		  char *err, size_t errlen);
 /* A KEY file's wrap into wrapped (cap bytes); -EINVAL when it holds none. */
 int upl_read_key_file(const char *path, char *wrapped, size_t cap);
-int upl_write_key_file(const char *dir, const char *path, const char *text);
 
 #endif

@@ -53,36 +53,6 @@ int upl_read_key_file(const char *path, char *wrapped, size_t cap)
 	return key_wrapped_master(wrapped, id) ? -EINVAL : 0;
 }
 
-/* Write path (in dir) with text, private and atomically: a temporary file
- * fsynced, renamed over path, the directory fsynced. */
-int upl_write_key_file(const char *dir, const char *path, const char *text)
-{
-	char tmp[PATH_MAX + 8];
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int rc = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (!rc && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	rc = fsync(dfd) < 0 ? -errno : 0;
-	close(dfd);
-	return rc;
-}
-
 int upl_get_key(struct store *st, const struct store_config *c, const char *bc, char *wrapped,
 		size_t cap, struct store_err *se)
 {
@@ -162,7 +132,7 @@ int upl_fetch_key(struct store *st, const struct store_config *c, const char *bc
 	}
 	snprintf(path, sizeof(path), "%s/KEY", tmp);
 	strcat(wrapped, "\n");
-	rc = upl_write_key_file(tmp, path, wrapped);
+	rc = datadir_write_private(tmp, path, wrapped);
 	if (rc)
 		upl_errmsg(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 	return rc;
@@ -232,7 +202,7 @@ int upl_key_publish(struct upl *u, const char *bc, const char *wrapped, char *er
 	lib_tape_dir(u->lib, bc, dir, sizeof(dir));
 	if (!rc && stat(dir, &sb) == 0 &&
 	    datadir_tape_key(lib_data_dir(u->lib), bc, path, sizeof(path)) == 0) {
-		rc = upl_write_key_file(dir, path, text);
+		rc = datadir_write_private(dir, path, text);
 		if (rc)
 			upl_errmsg(err, errlen, "tape %s: cannot write %s: %s", bc, path,
 				   strerror(-rc));
