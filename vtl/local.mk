@@ -88,6 +88,7 @@ EXTRA_tests_vtl_test_store_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_crypto_vtld
 TESTS += tests/vtl/test_crypto_vtld
 tests_vtl_test_crypto_vtld_SOURCES = tests/vtl/test_crypto_vtld.c \
+	tests/vtl/tree_search.c tests/vtl/tree_search.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_crypto_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
@@ -100,6 +101,7 @@ EXTRA_tests_vtl_test_crypto_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_at_rest_vtld
 TESTS += tests/vtl/test_at_rest_vtld
 tests_vtl_test_at_rest_vtld_SOURCES = tests/vtl/test_at_rest_vtld.c \
+	tests/vtl/tree_search.c tests/vtl/tree_search.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_at_rest_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)

@@ -33,6 +33,7 @@
 
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/tree_search.h"
 #include "tests/tmpdir.h"
 
 static struct vtld_proc vtl, vtl2;
@@ -148,59 +149,17 @@ static void read_tape(struct vtld_proc *p, const char *bc)
 	vp_ctl_ok(p, "drive unload 1", out, sizeof(out));
 }
 
-static bool holds(const uint8_t *hay, size_t n, const void *needle, size_t m)
-{
-	for (size_t i = 0; i + m <= n; i++)
-		if (hay[i] == *(const uint8_t *)needle && memcmp(hay + i, needle, m) == 0)
-			return true;
-	return false;
-}
-
-/* The first regular file under dir holding needle into found ("": none). */
-static void search(const char *dir, const void *needle, size_t m, char *found, size_t cap)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while (!found[0] && (e = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			search(path, needle, m, found, cap);
-			continue;
-		}
-		if (!S_ISREG(st.st_mode))
-			continue;
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			continue;
-		uint8_t *buf = malloc((size_t)st.st_size + 1);
-		size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-		fclose(f);
-		if (buf && holds(buf, n, needle, m))
-			snprintf(found, cap, "%s", path);
-		free(buf);
-	}
-	closedir(d);
-}
-
 /* No plaintext and no byte run of any master key under dir. */
 static void assert_nothing_in_clear(const char *dir)
 {
 	char found[PATH_MAX] = "";
-	search(dir, marker, sizeof(marker) - 1, found, sizeof(found));
+	tree_search(dir, marker, sizeof(marker) - 1, found, sizeof(found));
 	cr_assert_str_eq(found, "", "plaintext is in %s", found);
 	for (int n = 1; n <= 3; n++) {
 		uint8_t k[32];
 		master_key(n, k);
 		for (int off = 0; off + 8 <= 32; off += 8) {
-			search(dir, k + off, 8, found, sizeof(found));
+			tree_search(dir, k + off, 8, found, sizeof(found));
 			cr_assert_str_eq(found, "", "bytes %d..%d of master key %d are in %s", off,
 					 off + 7, n, found);
 		}

@@ -21,6 +21,7 @@
 
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/tree_search.h"
 
 static struct vtld_proc vtl;
 
@@ -86,49 +87,6 @@ static int read_record(struct iscsi_context *iscsi, uint8_t *key_out, uint16_t *
 	return st;
 }
 
-static bool holds(const uint8_t *hay, size_t n, const void *needle, size_t m)
-{
-	for (size_t i = 0; i + m <= n; i++)
-		if (hay[i] == *(const uint8_t *)needle && memcmp(hay + i, needle, m) == 0)
-			return true;
-	return false;
-}
-
-/* Search every regular file under dir for needle; the first file holding
- * it into found (or "" when none). */
-static void search(const char *dir, const void *needle, size_t m, char *found, size_t cap)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while (!found[0] && (e = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			search(path, needle, m, found, cap);
-			continue;
-		}
-		if (!S_ISREG(st.st_mode))
-			continue;
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			continue;
-		uint8_t *buf = malloc((size_t)st.st_size + 1);
-		size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-		fclose(f);
-		if (buf && holds(buf, n, needle, m))
-			snprintf(found, cap, "%s", path);
-		free(buf);
-	}
-	closedir(d);
-}
-
 Test(crypto_vtld, encrypted_tape_in_the_store_holds_no_key_nor_plaintext)
 {
 	char out[8192], found[PATH_MAX] = "";
@@ -153,12 +111,12 @@ Test(crypto_vtld, encrypted_tape_in_the_store_holds_no_key_nor_plaintext)
 	snprintf(store, sizeof(store), "%s/store", vtl.dir);
 	struct stat st;
 	cr_assert_eq(stat(store, &st), 0, "the store is %s", store);
-	search(vtl.dir, key, sizeof(key), found, sizeof(found));
+	tree_search(vtl.dir, key, sizeof(key), found, sizeof(found));
 	cr_assert_str_eq(found, "", "the key is in %s", found);
-	search(vtl.dir, key, 8, found, sizeof(found));
+	tree_search(vtl.dir, key, 8, found, sizeof(found));
 	cr_assert_str_eq(found, "", "part of the key is in %s", found);
 	static const char marker[] = "vtl drive encryption plaintext marker; ";
-	search(vtl.dir, marker, sizeof(marker) - 1, found, sizeof(found));
+	tree_search(vtl.dir, marker, sizeof(marker) - 1, found, sizeof(found));
 	cr_assert_str_eq(found, "", "plaintext is in %s", found);
 
 	/* A restart forgets every key: the tape does not read without it. */
@@ -174,6 +132,6 @@ Test(crypto_vtld, encrypted_tape_in_the_store_holds_no_key_nor_plaintext)
 	cr_assert_eq(read_record(iscsi, &sk, &asc), SCSI_STATUS_GOOD);
 	th_logout(iscsi);
 	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
-	search(vtl.dir, key, 8, found, sizeof(found));
+	tree_search(vtl.dir, key, 8, found, sizeof(found));
 	cr_assert_str_eq(found, "", "part of the key is in %s", found);
 }
