@@ -54,6 +54,7 @@
 #include <scsi-lowlevel.h>
 
 #include "bench/bench_util.h"
+#include "scsi/be.h"
 
 #define KIB	     1024u
 #define MIB	     (1024ull * KIB)
@@ -77,27 +78,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	exit(1); /* runs cleanup() */
-}
-
-static void put_be24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16);
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 static const char *default_dir(uint64_t total)

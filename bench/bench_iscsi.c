@@ -81,6 +81,7 @@
 #include <scsi-lowlevel.h>
 
 #include "bench/bench_util.h"
+#include "scsi/be.h"
 
 #define KIB	     1024ull
 #define MIB	     (1024ull * KIB)
@@ -90,27 +91,6 @@
 #define TGT_IQN	     "iqn.2024-01.org.vtl.bench:tgt"
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static void put_be24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16);
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 static int ncpus(void)
 {
