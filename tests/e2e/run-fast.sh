@@ -67,6 +67,30 @@ VTLD_PID=
 CHAP_PID=
 CHAP_PORT=
 
+# start_side_vtld NAME VAR: a vtld beside the main one, configured by
+# $tmp/vtld-NAME.conf, its data in $tmp/NAME-data and its log in
+# $tmp/vtld-NAME.log; its pid and port go into VAR_PID and VAR_PORT, the
+# main vtld's VTLD_PID and VTLD_PORT are left as they were.
+# stop_side_vtld VAR: stops VAR_PID (if any), its exit status into VAR_EXIT.
+start_side_vtld() {
+	local name=$1 var=$2 save_pid=$VTLD_PID save_port=${VTLD_PORT:-} rc
+	mkdir -p "$tmp/$name-data"
+	E2E_VTLD_ARGS="-c $tmp/vtld-$name.conf ${E2E_VTLD_ARGS:-}" start_vtld "$tmp/$name-data" "$tmp/vtld-$name.log"
+	rc=$?
+	printf -v "${var}_PID" '%s' "$VTLD_PID"
+	printf -v "${var}_PORT" '%s' "${VTLD_PORT:-}"
+	VTLD_PID=$save_pid VTLD_PORT=$save_port
+	return "$rc"
+}
+stop_side_vtld() {
+	local pidvar=${1}_PID save_pid=$VTLD_PID save_exit=${VTLD_EXIT:-}
+	VTLD_PID=${!pidvar}
+	stop_vtld
+	printf -v "${1}_EXIT" '%s' "${VTLD_EXIT:-}"
+	VTLD_PID=$save_pid VTLD_EXIT=$save_exit
+	printf -v "$pidvar" '%s' ""
+}
+
 # The CHAP peer: a second vtld, configured by a vtld.conf with one-way and
 # mutual CHAP secrets (README.md, "[iscsi]"), one drive, and the
 # IBM-03584L32-0402 changer personality, which the guest checks with sg_inq,
@@ -90,22 +114,9 @@ drives = 1
 slots = 4
 ie_slots = 1
 EOF
-	mkdir -p "$tmp/chap-data"
-	local save_pid=$VTLD_PID save_port=${VTLD_PORT:-} rc
-	E2E_VTLD_ARGS="-c $tmp/vtld-chap.conf ${E2E_VTLD_ARGS:-}" start_vtld "$tmp/chap-data" "$tmp/vtld-chap.log"
-	rc=$?
-	CHAP_PID=$VTLD_PID CHAP_PORT=$VTLD_PORT
-	VTLD_PID=$save_pid VTLD_PORT=$save_port
-	return "$rc"
+	start_side_vtld chap CHAP
 }
-stop_chap_vtld() {
-	local save_pid=$VTLD_PID save_exit=${VTLD_EXIT:-}
-	VTLD_PID=$CHAP_PID
-	stop_vtld
-	CHAP_EXIT=${VTLD_EXIT:-}
-	VTLD_PID=$save_pid VTLD_EXIT=$save_exit
-	CHAP_PID=
-}
+stop_chap_vtld() { stop_side_vtld CHAP; }
 
 # The third vtld: the AWS-Gateway-VTL changer and one HPE Ultrium 6 drive
 # (LTO-6 tapes), which the guest drives through every tool, mtx, mt, tar
@@ -127,22 +138,9 @@ drive_type = LTO-6
 [tapes]
 default_type = LTO-6
 EOF
-	mkdir -p "$tmp/aws-data"
-	local save_pid=$VTLD_PID save_port=${VTLD_PORT:-} rc
-	E2E_VTLD_ARGS="-c $tmp/vtld-aws.conf ${E2E_VTLD_ARGS:-}" start_vtld "$tmp/aws-data" "$tmp/vtld-aws.log"
-	rc=$?
-	AWS_PID=$VTLD_PID AWS_PORT=$VTLD_PORT
-	VTLD_PID=$save_pid VTLD_PORT=$save_port
-	return "$rc"
+	start_side_vtld aws AWS
 }
-stop_aws_vtld() {
-	local save_pid=$VTLD_PID save_exit=${VTLD_EXIT:-}
-	VTLD_PID=$AWS_PID
-	stop_vtld
-	AWS_EXIT=${VTLD_EXIT:-}
-	VTLD_PID=$save_pid VTLD_EXIT=$save_exit
-	AWS_PID=
-}
+stop_aws_vtld() { stop_side_vtld AWS; }
 
 cleanup() {
 	[ "$target" = tgt ] && stop_tgt
