@@ -122,3 +122,19 @@ int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **
 	*n = k;
 	return 0;
 }
+
+int cat_key_shred(struct cat *c, const char *barcode)
+{
+	sqlite3_stmt *st;
+	int rc =
+	    sqlite3_prepare_v2(c->db,
+			       "DELETE FROM tape_keys WHERE tape = "
+			       "(SELECT id FROM tapes WHERE barcode = ?1 AND state = 'DELETED')",
+			       -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_TRANSIENT);
+	rc = cat_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}

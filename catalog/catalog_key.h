@@ -36,5 +36,10 @@ int cat_key_get(struct cat *c, const char *barcode, struct cat_key_row *out);
  * key is left out: its data is gone and its barcode never comes back, so
  * it needs no rotation and counts for no master key. */
 int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **out, size_t *n);
+/* Destroy a DELETED tape's wrapped key (crypto-shredding: without it, no
+ * copy of the tape's data that survives anywhere can be read). A tape in
+ * any other state, or one without a key, is left as it is; 0 either way,
+ * so that a caller can call it again after a crash. */
+int cat_key_shred(struct cat *c, const char *barcode);
 
 #endif

@@ -105,7 +105,7 @@ tests_vtl_test_at_rest_vtld_SOURCES = tests/vtl/test_at_rest_vtld.c \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
 tests_vtl_test_at_rest_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
-tests_vtl_test_at_rest_vtld_LDADD = $(ISCSI_TEST_LDADD)
+tests_vtl_test_at_rest_vtld_LDADD = $(ISCSI_TEST_LDADD) $(SQLITE_LIBS)
 EXTRA_tests_vtl_test_at_rest_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
 # No second copy: the default local store links sealed segments

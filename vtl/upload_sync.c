@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog/catalog_key.h"
 #include "library.h"
 #include "scsi/tape.h"
 #include "util/metrics.h"
@@ -1079,6 +1080,25 @@ int upl_sweep_orphans(struct upl *u, struct store *st, const struct store_config
 	return rc;
 }
 
+/* A deleted tape's data key goes once no object of the tape is left in
+ * the store (its KEY object went with them): from then on no copy of its
+ * data, wherever one survives, can be read. Kept until then, so that an
+ * operator can still see what the store holds. */
+static void shred_key(struct upl *u, const char *barcode)
+{
+	struct cat_key_row k;
+	pthread_mutex_lock(&u->cat_mu);
+	/* Read first: this runs for every deleted tape each round, and a
+	 * wrapped key is no secret. */
+	int rc = cat_key_get(u->cat, barcode, &k) ? 0 : cat_key_shred(u->cat, barcode);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		upl_logf(u, 1,
+			 "deleted tape %s: its data key could not be removed from the catalog "
+			 "(%s); tried again next round",
+			 barcode, strerror(-rc));
+}
+
 void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
 {
 	uint64_t gen;
@@ -1098,8 +1118,10 @@ void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
 			store_mpu_abort(u->st, key, rows[i].upload_id, &se);
 	}
 	free(rows);
-	if (!known)
+	if (!known) {
+		shred_key(u, t->barcode);
 		return;
+	}
 	char pfx[STORE_KEY_MAX];
 	/* A versioned bucket ([store] object_lock) keeps what a plain delete
 	 * removes: every version goes. */
@@ -1116,5 +1138,6 @@ void upl_forget_deleted(struct upl *u, const struct cat_tape *t)
 		cat_upl_tape_forget(u->cat, t->barcode);
 		pthread_mutex_unlock(&u->cat_mu);
 		upl_logf(u, 2, "deleted tape %s's objects from the store", t->barcode);
+		shred_key(u, t->barcode);
 	}
 }

@@ -673,6 +673,33 @@ Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
 	cr_assert_str_eq(r.master_id, "0123456789abcdef");
 }
 
+Test(catalog, only_a_deleted_tapes_key_is_shredded)
+{
+	make_library();
+	cr_assert_eq(create("KEY001L8"), 0);
+	cr_assert_eq(create("KEY002L8"), 0);
+	cr_assert_eq(cat_key_set(C, "KEY001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
+	cr_assert_eq(cat_key_set(C, "KEY002L8", "v1:0123456789abcdef:BBBB", "0123456789abcdef"), 0);
+	/* A live tape's key stays whatever the caller asks. */
+	cr_assert_eq(cat_key_shred(C, "KEY001L8"), 0);
+	struct cat_key_row r;
+	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), 0);
+	struct cat_change ch = {.from = CAT_CREATING,
+				.to = CAT_DELETED,
+				.to_none = true,
+				.write_protect = -1,
+				.cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "KEY001L8", &ch), 0);
+	cr_assert_eq(cat_key_shred(C, "KEY001L8"), 0);
+	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), -ENOENT);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tape_keys"), 1);
+	/* Again (after a crash), and for barcodes without a key or unknown. */
+	cr_assert_eq(cat_key_shred(C, "KEY001L8"), 0);
+	cr_assert_eq(cat_key_shred(C, "NOKEY1L8"), 0);
+	cr_assert_eq(cat_key_get(C, "KEY002L8", &r), 0);
+	cr_assert_str_eq(r.wrapped, "v1:0123456789abcdef:BBBB");
+}
+
 /* ---- Pools (migration 3) -------------------------------------------------- */
 
 Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)

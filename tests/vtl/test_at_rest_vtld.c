@@ -13,7 +13,9 @@
  *     with the new key alone;
  *   - disaster recovery: a catalog rebuild without the master key, or with
  *     another one, refuses and adds nothing; with it, the tape comes back
- *     and reads.
+ *     and reads;
+ *   - a deleted tape's data key leaves the catalog once its objects have
+ *     left the store (crypto-shredding), and no other tape's key does.
  */
 #include "config.h"
 
@@ -30,6 +32,7 @@
 
 #include <iscsi.h>
 #include <scsi-lowlevel.h>
+#include <sqlite3.h>
 
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
@@ -457,4 +460,53 @@ Test(at_rest_vtld, the_key_object_moves_with_the_tape_to_the_shelf_and_rotates_t
 	read_tape(&vtl, "SH0001L8");
 	assert_nothing_in_clear(vtl.dir);
 	assert_nothing_in_clear(store);
+}
+
+/* Rows of tape_keys for barcode in vtld's catalog (read-only: vtld may
+ * be running; its catalog is in WAL mode). */
+static int key_rows(const struct vtld_proc *p, const char *bc)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/catalog.db", p->dir);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", path);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT count(*) FROM tape_keys k JOIN tapes t ON t.id = "
+					"k.tape WHERE t.barcode = ?1",
+					-1, &st, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, bc, -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	int n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+Test(at_rest_vtld, a_deleted_tapes_data_key_is_shredded_once_its_objects_are_gone)
+{
+	char out[16384], conf[4 * PATH_MAX], path[PATH_MAX + 64];
+	struct stat st;
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create DK0001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create DK0002L8", out, sizeof(out));
+	write_tape(&vtl, "DK0001L8");
+	write_tape(&vtl, "DK0002L8");
+	store_key_path("DK0001L8", path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0, "the store has no %s", path);
+	vp_ctl_ok(&vtl, "tape delete DK0001L8 --force", out, sizeof(out));
+	/* The store's objects go first (KEY among them), then the key. */
+	int waited = 0;
+	while ((stat(path, &st) == 0 || key_rows(&vtl, "DK0001L8")) && waited++ < 600)
+		usleep(100 * 1000);
+	cr_assert_neq(stat(path, &st), 0, "%s is still in the store after 60 s", path);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	cr_assert_eq(key_rows(&vtl, "DK0001L8"), 0, "the deleted tape's key is still there");
+	cr_assert_eq(key_rows(&vtl, "DK0002L8"), 1, "the live tape lost its key");
+
+	/* The other tape still reads. */
+	vp_restart(&vtl);
+	read_tape(&vtl, "DK0002L8");
 }
