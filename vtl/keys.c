@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,40 @@ int key_master_set(struct key_master *m, const unsigned char key[KEY_BYTES])
 	for (int i = 0; i < KEY_ID_LEN / 2; i++)
 		snprintf(m->id + 2 * i, 3, "%02x", mac[i]);
 	return 0;
+}
+
+static size_t vault_len(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (n * sizeof(struct key_master) + page - 1) / page * page;
+}
+
+struct key_master *key_master_alloc(size_t n, bool *locked)
+{
+	size_t len = vault_len(n ? n : 1);
+	/* A mapping of its own: nothing else shares its pages, so that
+	 * munlock and MADV_DONTDUMP concern the keys alone. */
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (madvise(p, len, MADV_DONTDUMP)) {
+		int e = errno;
+		munmap(p, len);
+		errno = e;
+		return NULL;
+	}
+	*locked = mlock(p, len) == 0;
+	return p;
+}
+
+void key_master_free(struct key_master *m, size_t n)
+{
+	if (!m)
+		return;
+	size_t len = vault_len(n ? n : 1);
+	OPENSSL_cleanse(m, len);
+	munlock(m, len);
+	munmap(m, len);
 }
 
 void key_master_wipe(struct key_master *m)

@@ -15,12 +15,14 @@
  * reveals nothing of it.
  *
  * Keys live in memory only, in these structs and arrays; callers wipe them
- * (key_master_wipe, OPENSSL_cleanse) when done. No function here prints or
+ * (key_master_wipe, OPENSSL_cleanse) when done, and vtld keeps its master
+ * keys in locked memory that core dumps leave out (key_master_alloc). No function here prints or
  * puts a key's bytes in a message.
  */
 #ifndef VTL_KEYS_H
 #define VTL_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "catalog/catalog.h"
@@ -47,6 +49,17 @@ int key_master_from_file(const char *path, struct key_master *m, char *err, size
  */
 int key_master_from_command(const char *command, unsigned timeout_secs, struct key_master *m,
 			    char *err, size_t errlen);
+
+/*
+ * Room for n master keys, zeroed, in memory of its own that is locked
+ * (mlock: never written to swap) and left out of core dumps
+ * (MADV_DONTDUMP). NULL with errno when the memory cannot be had. When the
+ * lock is refused (RLIMIT_MEMLOCK), the keys are still kept out of core
+ * dumps and *locked is false, for the caller to say so. key_master_free
+ * wipes them, unlocks and unmaps.
+ */
+struct key_master *key_master_alloc(size_t n, bool *locked);
+void key_master_free(struct key_master *m, size_t n);
 
 /* The master key from KEY_BYTES bytes (its id computed). */
 int key_master_set(struct key_master *m, const unsigned char key[KEY_BYTES]);

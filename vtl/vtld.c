@@ -227,8 +227,9 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 }
 
 /* The master keys of [encryption] mode = library, kept for vtld's life
- * (lib_config.master, .previous); their bytes are never logged. */
-static struct key_master master_key, previous_key;
+ * (lib_config.master, .previous) in locked memory core dumps leave out
+ * (key_master_alloc); their bytes are never logged. */
+static struct key_master *master_keys, *master_key, *previous_key;
 
 static int load_one_key(const struct enc_config *e, bool prev, struct key_master *m)
 {
@@ -253,24 +254,39 @@ static int load_keys(struct vtl_config *cfg)
 	const struct enc_config *e = &cfg->enc;
 	if (!e->library)
 		return 0;
-	if (load_one_key(e, false, &master_key))
+	bool locked;
+	master_keys = key_master_alloc(2, &locked);
+	if (!master_keys) {
+		vlog(VTL_LOG_ERROR, "[encryption] no memory for the master keys: %s",
+		     strerror(errno));
 		return -1;
-	cfg->lib.master = &master_key;
+	}
+	master_key = &master_keys[0];
+	previous_key = &master_keys[1];
+	if (!locked)
+		vlog(VTL_LOG_WARN,
+		     "[encryption] the master keys' memory could not be locked (mlock: %s), so "
+		     "the kernel may write it to swap; raise vtld's RLIMIT_MEMLOCK "
+		     "(LimitMEMLOCK= in its systemd unit) or use encrypted swap",
+		     strerror(errno));
+	if (load_one_key(e, false, master_key))
+		return -1;
+	cfg->lib.master = master_key;
 	bool prev = e->previous_file[0] || e->previous_command[0];
-	if (prev && load_one_key(e, true, &previous_key))
+	if (prev && load_one_key(e, true, previous_key))
 		return -1;
-	if (prev && strcmp(previous_key.id, master_key.id) == 0)
+	if (prev && strcmp(previous_key->id, master_key->id) == 0)
 		vlog(VTL_LOG_WARN,
 		     "[encryption] the previous master key is the current one (id %s); a rotation "
 		     "needs the new key as master_key_file and the old one as previous_key_file",
-		     master_key.id);
+		     master_key->id);
 	else if (prev)
-		cfg->lib.previous = &previous_key;
+		cfg->lib.previous = previous_key;
 	vlog(VTL_LOG_INFO,
 	     "encryption at rest: master key %s (from %s)%s%s; new tapes are encrypted",
-	     master_key.id, e->key_file[0] ? "its file" : "key_command",
+	     master_key->id, e->key_file[0] ? "its file" : "key_command",
 	     cfg->lib.previous ? ", previous master key " : "",
-	     cfg->lib.previous ? previous_key.id : "");
+	     cfg->lib.previous ? previous_key->id : "");
 	return 0;
 }
 
@@ -660,8 +676,7 @@ int main(int argc, char **argv)
 	/* Flushes every drive's cartridge and closes the catalog. */
 	lib_close(lib);
 	close(lockfd);
-	key_master_wipe(&master_key);
-	key_master_wipe(&previous_key);
+	key_master_free(master_keys, 2);
 	vlog(VTL_LOG_INFO, "stopped");
 	return 0;
 }

@@ -12,9 +12,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,6 +97,56 @@ static void teardown(void)
 }
 
 TestSuite(keys, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- where master keys live ------------------------------------------- */
+
+/* From /proc/self/smaps, the mapping that holds addr: its Locked: kB and
+ * whether its VmFlags has "dd" (do not dump). */
+static void mapping_of(const void *addr, long *locked_kb, bool *dontdump)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	bool in = false, found = false;
+	*locked_kb = -1;
+	*dontdump = false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			found |= in;
+		} else if (in && strncmp(line, "Locked:", 7) == 0) {
+			*locked_kb = strtol(line + 7, NULL, 10);
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			*dontdump = strstr(line, " dd") != NULL;
+		}
+	}
+	fclose(f);
+	cr_assert(found, "no mapping holds %p", addr);
+}
+
+Test(keys, master_keys_live_in_locked_memory_that_core_dumps_leave_out)
+{
+	bool locked = false;
+	struct key_master *m = key_master_alloc(2, &locked);
+	cr_assert_not_null(m);
+	unsigned char k[KEY_BYTES];
+	memset(k, 0x42, sizeof(k));
+	cr_assert_eq(key_master_set(&m[1], k), 0);
+	long kb;
+	bool dd;
+	mapping_of(&m[1], &kb, &dd);
+	cr_assert(dd, "the keys' mapping is not left out of core dumps");
+	/* mlock is refused only under a RLIMIT_MEMLOCK below one page. */
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	if (rl.rlim_cur >= (rlim_t)sysconf(_SC_PAGESIZE)) {
+		cr_assert(locked);
+		cr_assert_gt(kb, 0, "the keys' mapping is not locked");
+	}
+	key_master_free(m, 2);
+}
 
 /* ---- wrapping --------------------------------------------------------- */
 
