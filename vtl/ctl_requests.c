@@ -585,6 +585,9 @@ static json_t *do_status(struct upl *u)
 		      (json_int_t)s.throughput, "activity", text(s.activity), "last_error",
 		      text(s.last_error)));
 	json_t *js = json_object_get(r, "store");
+	json_object_set_new(js, "last_error_at", json_integer((json_int_t)s.last_error_at));
+	json_object_set_new(js, "last_success_at", json_integer((json_int_t)s.last_success_at));
+	json_object_set_new(js, "last_error_current", json_boolean(s.last_error_current));
 	json_object_set_new(js, "parts_adopted", json_integer((json_int_t)s.parts_adopted));
 	json_object_set_new(js, "objects_linked", json_integer((json_int_t)s.objects_linked));
 	json_object_set_new(js, "bytes_linked", json_integer((json_int_t)s.bytes_linked));

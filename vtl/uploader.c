@@ -125,8 +125,11 @@ static void say(struct upl *u, int level, uint64_t key, const char *msg)
 			e = e ? e : old;
 			*e = (struct log_seen){.key = key, .at = now};
 		}
-		if (level == 0)
+		if (level == 0) {
 			upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), msg);
+			u->stats.last_error_at = (int64_t)time(NULL);
+			u->stats.last_error_current = true;
+		}
 		pthread_mutex_unlock(&u->mu);
 		if (quiet)
 			return;
@@ -214,6 +217,10 @@ void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects
 	u->stats.parts_copied += (uint64_t)copied;
 	u->stats.objects_completed += (uint64_t)objects;
 	u->stats.manifests_put += (uint64_t)manifests;
+	if (bytes || parts || copied || objects || manifests) {
+		u->stats.last_success_at = (int64_t)time(NULL);
+		u->stats.last_error_current = false;
+	}
 	pthread_mutex_unlock(&u->mu);
 	met_upload(bytes, (unsigned)parts, (unsigned)copied, (unsigned)objects,
 		   (unsigned)manifests);
@@ -384,6 +391,8 @@ static void hold_uploads(struct upl *u, struct hold *h, const char *bc, const st
 	upl_copy_str(h->what, sizeof(h->what), what);
 	h->retry_ms = upl_mono_ms() + HOLD_RETRY_MS;
 	upl_copy_str(u->stats.last_error, sizeof(u->stats.last_error), what);
+	u->stats.last_error_at = (int64_t)time(NULL);
+	u->stats.last_error_current = true;
 	pthread_mutex_unlock(&u->mu);
 	if (!tell || !u->log)
 		return;
@@ -1119,9 +1128,9 @@ void upl_get_status(struct upl *u, struct upl_status *s)
 			 "; they go on as uploads make room%s",
 			 cs.writes_waiting, cs.writes_waiting == 1 ? "" : "s", cs.waiting_tape,
 			 (long)(time(NULL) - cs.waiting_since), cs.pending, cs.limit,
-			 s->action[0]	    ? " (uploads wait for a person: see action needed)"
-			 : s->last_error[0] ? " (the store reports an error: see last error)"
-					    : "");
+			 s->action[0]		 ? " (uploads wait for a person: see action needed)"
+			 : s->last_error_current ? " (the store reports an error: see last error)"
+						 : "");
 }
 
 void upl_set_reload(struct upl *u, upl_reload_fn fn, void *arg)

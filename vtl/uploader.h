@@ -92,6 +92,12 @@ struct upl_status {
 	/* What the thread is doing, what the backlog waits for, or "idle". */
 	char activity[2560];
 	char last_error[1024]; /* "" when none */
+	/* When it was met, and when the store last took something (a part,
+	 * an object, a manifest), in seconds since the epoch, 0: never; and
+	 * whether the store has taken nothing since the error (else the error
+	 * is history, not the state). */
+	int64_t last_error_at, last_success_at;
+	bool last_error_current;
 	/* An error that needs a person and holds uploads back (the store's,
 	 * or the first held tape's), with what to do; "" when none. */
 	char action[2560];

@@ -571,6 +571,23 @@ static json_t *wait_for_state(json_t *r, const char *barcode, const char *want)
 	}
 }
 
+/* The uploader's last error, with when it was met, and whether the store
+ * has taken something since (then it is history, not the state). */
+static void print_last_error(const char *e, json_int_t at, bool current)
+{
+	char when[64] = "";
+	if (at > 0) {
+		time_t t = (time_t)at;
+		struct tm tm;
+		long ago = (long)(time(NULL) - t);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
+		snprintf(when + strlen(when), sizeof(when) - strlen(when), ", %ld s ago",
+			 ago < 0 ? 0 : ago);
+	}
+	printf("last error       %s (%s%s)\n", e, when[0] ? when : "time unknown",
+	       current ? "" : "; uploads have succeeded since");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
@@ -649,7 +666,8 @@ static int cmd_status(int argc, char **argv)
 		}
 		const char *e = jstr(s, "last_error");
 		if (e && e[0])
-			printf("last error       %s\n", e);
+			print_last_error(e, json_integer_value(json_object_get(s, "last_error_at")),
+					 json_is_true(json_object_get(s, "last_error_current")));
 	}
 	json_decref(r);
 	return EXIT_OK;

@@ -142,6 +142,7 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 		usleep(100000);
 	}
 	cr_assert_lt(i, 300, "the uploader did not report the outage: %s", out);
+	cr_assert(strstr(out, "\"last_error_current\": true"), "%s", out);
 	/* A part failed: what the store acknowledged before is safe, every
 	 * other byte waits, and every place says the same. */
 	struct tape_view t;
@@ -161,6 +162,12 @@ Test(shelf_rgw, store_down_mid_upload_writes_go_on_into_the_cache_and_uploads_re
 	faultproxy_drop(proxy, 0);
 	vp_wait_uploaded(&vtl, "OUT001L8");
 	compare_store(&vtl, st, "OUT001L8");
+	/* The error stays as history, said to be over. */
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	cr_assert(strstr(out, "\"last_error_current\": false"), "%s", out);
+	cr_assert_null(strstr(out, "\"last_error\": \"\""), "%s", out);
+	vp_ctl_ok(&vtl, "status", out, sizeof(out));
+	cr_assert(strstr(out, "; uploads have succeeded since)"), "%s", out);
 	struct count_ctx cc = {0};
 	struct store_err err;
 	cr_assert_eq(store_mpu_list(st, "tapes/OUT001L8/", count_cb, &cc, &err), 0, "%s", err.msg);
