@@ -175,10 +175,17 @@ static uint32_t inquiry_std(const struct scsi_dev *dev, uint8_t *b)
 /* VPD pages that this file supplies itself. */
 static const uint8_t builtin_vpd[] = {0x00, 0x80, 0x83};
 
-static const struct spc_vpd_page *vpd_find(const struct scsi_dev_type *t, uint8_t page)
+static bool vpd_present(const struct scsi_dev *dev, const struct spc_vpd_page *vp)
 {
+	return !vp->present || vp->present(dev);
+}
+
+static const struct spc_vpd_page *vpd_find(const struct scsi_dev *dev, uint8_t page)
+{
+	const struct scsi_dev_type *t = dev->type;
+
 	for (size_t i = 0; i < t->n_vpd; i++)
-		if (t->vpd[i].page == page)
+		if (t->vpd[i].page == page && vpd_present(dev, &t->vpd[i]))
 			return &t->vpd[i];
 	return NULL;
 }
@@ -197,7 +204,7 @@ static uint32_t vpd_supported(struct scsi_dev *dev, uint8_t *b, uint32_t cap)
 				next = builtin_vpd[i];
 		for (size_t i = 0; i < dev->type->n_vpd; i++) {
 			int p = dev->type->vpd[i].page;
-			if (p > last && p < next)
+			if (p > last && p < next && vpd_present(dev, &dev->type->vpd[i]))
 				next = p;
 		}
 		if (next == 256)
@@ -372,7 +379,7 @@ void spc_inquiry(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	}
 	default: {
-		const struct spc_vpd_page *vp = vpd_find(dev->type, page);
+		const struct spc_vpd_page *vp = vpd_find(dev, page);
 		if (!vp) {
 			sense_invalid_cdb(cmd, 2, -1);
 			return;

@@ -144,10 +144,14 @@ struct scsi_op {
 		   "PREVENT ALLOW MEDIUM REMOVAL", 0, 0, 0, 0x03)
 
 /* A VPD page: fill writes the whole page (header included) into buf, at
- * most cap bytes, and returns the page's full length. */
+ * most cap bytes, and returns the page's full length. present, when not
+ * NULL, says whether this logical unit has the page (a vendor page of one
+ * personality of the device type); a page it lacks is neither listed in
+ * page 00h nor answered. */
 struct spc_vpd_page {
 	uint8_t page;
 	uint32_t (*fill)(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+	bool (*present)(const struct scsi_dev *dev);
 };
 
 /* Page control values of MODE SENSE (SPC-4 6.11 table 98). */

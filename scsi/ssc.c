@@ -154,10 +154,12 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 		valid_info = false;
 	} else if (write) {
 		d->write_errors_uncorrected++;
+		d->mount_write_errors++;
 		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_WRITE_FAILURE);
 	} else {
 		d->read_errors_uncorrected++;
+		d->mount_read_errors++;
 		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_READ_FAILURE);
 		if (rc == -EBADMSG)

@@ -110,10 +110,14 @@ static uint32_t vpd_b2(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	return vpd_out(buf, cap, p, sizeof(p));
 }
 
+/* The vendor pages of each personality are in ssc_vendor.c. */
 static const struct spc_vpd_page vpd_pages[] = {
-    {0xb0, vpd_b0},
-    {0xb1, vpd_b1},
-    {0xb2, vpd_b2},
+    {0xb0, vpd_b0, NULL},
+    {0xb1, vpd_b1, NULL},
+    {0xb2, vpd_b2, NULL},
+    {0xc0, ssc_vpd_ibm_firmware, ssc_vpd_ibm},
+    {0xc1, ssc_vpd_ibm_serials, ssc_vpd_ibm},
+    {0xc0, ssc_vpd_hpe_firmware, ssc_vpd_hpe},
 };
 
 /* ---- block descriptor and mode parameter header (SSC-4 8.3.1) ---- */
@@ -549,6 +553,7 @@ static const struct spc_log_page log_pages[] = {
     {0x0c, 0, lp_sequential, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
+    {0x17, 0, ssc_lp_volume_stats, NULL},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
     {0x31, 0, lp_capacity, NULL},
     {0x32, 0, ssc_lp_compression, NULL},

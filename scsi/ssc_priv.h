@@ -56,6 +56,9 @@ struct ssc_drive {
 	 * the monotonic time the drive came up. */
 	uint64_t loads, loads_since_reset;
 	uint64_t started_s;
+	/* Volume statistics log page: unrecovered errors since the
+	 * cartridge was last loaded. */
+	uint64_t mount_write_errors, mount_read_errors;
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -160,8 +163,18 @@ void ssc_read_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_write_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_buffers_free(struct ssc_drive *d);
 
-/* Log pages 14h device statistics and 32h data compression (ssc_logs.c). */
+/* Vendor VPD pages (ssc_vendor.c): which personality has them, and the
+ * pages themselves. */
+bool ssc_vpd_ibm(const struct scsi_dev *dev);
+bool ssc_vpd_hpe(const struct scsi_dev *dev);
+uint32_t ssc_vpd_ibm_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_vpd_ibm_serials(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_vpd_hpe_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+
+/* Log pages 14h device statistics, 17h volume statistics and 32h data
+ * compression (ssc_logs.c). */
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_volume_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 void ssc_lp_device_stats_reset(struct scsi_dev *dev);
 void ssc_stats_init(struct ssc_drive *d);

@@ -1,0 +1,401 @@
+/*
+ * test_vendor.c - what IBM's and HPE's tools read from a tape drive beyond
+ * SSC-4's core pages, at CDB level: the vendor VPD pages of each
+ * personality (scsi/ssc_vendor.c), the volume statistics log page 17h
+ * (scsi/ssc_logs.c), informational exception reporting of TapeAlert flags
+ * (mode page 1Ch, scsi/spc.c) and the drive asking for cleaning.
+ *
+ * Every test drives a real drive object through spc_dispatch() on a real
+ * cartridge in a fresh temporary directory; nothing is mocked.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "scsi/be.h"
+#include "scsi/sense.h"
+#include "scsi/ssc.h"
+#include "tests/scsi/cdb_harness.h"
+#include "tests/tmpdir.h"
+
+#define NX 1
+
+static struct scsi_dev dev;
+static char root[PATH_MAX];
+static char tapedir[PATH_MAX + 16];
+static bool have_dev;
+
+static void make_drive(enum tape_media gen, enum ssc_vendor vendor)
+{
+	struct ssc_config cfg = {
+	    .generation = gen,
+	    .vendor = vendor,
+	    .serial = "1013000123",
+	    .naa = 0x5000e11100000001ull,
+	    .rel_port = 1,
+	};
+	tmpdir_make(root, sizeof(root), "vendor");
+	cr_assert_eq(ssc_drive_init(&dev, &cfg), 0);
+	have_dev = true;
+	cdb_drain_ua(&dev, NX);
+}
+
+static const char *make_tape(const char *name, enum tape_media media, bool worm)
+{
+	struct tape_info info;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.barcode, sizeof(info.barcode), "%s", name);
+	snprintf(info.serial, sizeof(info.serial), "MSN%s", name);
+	info.media = media;
+	info.worm = worm;
+	info.created = 1700000000;
+	snprintf(tapedir, sizeof(tapedir), "%s/%s", root, name);
+	cr_assert_eq(tape_format(tapedir, &info), 0, "tape_format %s", tapedir);
+	return tapedir;
+}
+
+static void ibm(void)
+{
+	make_drive(TAPE_LTO6, SSC_VENDOR_IBM);
+}
+
+static void hpe(void)
+{
+	make_drive(TAPE_LTO8, SSC_VENDOR_HPE);
+}
+
+static void teardown(void)
+{
+	if (have_dev)
+		ssc_drive_destroy(&dev);
+	have_dev = false;
+	tmpdir_remove(root);
+}
+
+/* INQUIRY with EVPD of page, into buf; GOOD asserted. Returns the bytes
+ * transferred. */
+static uint32_t vpd(uint8_t page, uint8_t *buf, uint16_t cap)
+{
+	struct scsi_cmd c;
+
+	cdb_exec(&dev, &c, NX, CDB(INQUIRY, 1, page, (uint8_t)(cap >> 8), (uint8_t)cap, 0), NULL, 0,
+		 buf, cap);
+	cdb_assert_good(&c);
+	return c.in_len;
+}
+
+static bool lists_page(uint8_t page)
+{
+	uint8_t b[64];
+	uint32_t n = vpd(0x00, b, sizeof(b));
+
+	cr_assert_geq(n, 4u);
+	for (uint32_t i = 4; i < 4u + get_be16(b + 2) && i < n; i++)
+		if (b[i] == page)
+			return true;
+	return false;
+}
+
+static void vpd_refused(uint8_t page)
+{
+	struct scsi_cmd c;
+	uint8_t b[128];
+
+	cdb_exec(&dev, &c, NX, CDB(INQUIRY, 1, page, 0, 128, 0), NULL, 0, b, sizeof(b));
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb_assert_field(&c, true, 2, -1);
+}
+
+static bool all_digits(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return true;
+}
+
+/* ---- IBM vendor VPD pages ---- */
+
+Test(vendor_vpd, ibm_lists_c0_c1_in_supported_pages, .init = ibm, .fini = teardown)
+{
+	uint8_t b[64];
+	uint32_t n = vpd(0x00, b, sizeof(b));
+	const uint8_t want[] = {0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2, 0xc0, 0xc1};
+
+	cr_assert_eq(get_be16(b + 2), sizeof(want));
+	cr_assert_eq(n, 4 + sizeof(want));
+	cr_assert_arr_eq(b + 4, want, sizeof(want), "ascending, each once");
+}
+
+Test(vendor_vpd, ibm_c0_firmware_designation, .init = ibm, .fini = teardown)
+{
+	uint8_t b[128];
+	uint32_t n = vpd(0xc0, b, sizeof(b));
+
+	cr_assert_eq(n, 43u);
+	cr_assert_eq(b[0], 0x01, "sequential-access device");
+	cr_assert_eq(b[1], 0xc0);
+	cr_assert_eq(get_be16(b + 2), 0x27);
+	cr_assert_arr_eq(b + 4, "vtl-" PACKAGE_VERSION, strlen("vtl-" PACKAGE_VERSION));
+	for (size_t i = 4 + strlen("vtl-" PACKAGE_VERSION); i < 16; i++)
+		cr_assert_eq(b[i], ' ', "code name space padded (byte %zu)", i);
+	cr_assert(all_digits(b + 16, 6), "TIME hhmmss");
+	cr_assert_arr_eq(b + 16, VTL_BUILD_TIME, 6);
+	cr_assert_eq(b[22], ' ');
+	cr_assert(all_digits(b + 23, 8), "DATE yyyymmdd");
+	cr_assert_arr_eq(b + 23, VTL_BUILD_DATE, 8);
+	cr_assert_arr_eq(b + 31, "vtld        ", 12);
+}
+
+Test(vendor_vpd, ibm_c1_drive_serial_numbers, .init = ibm, .fini = teardown)
+{
+	uint8_t b[128];
+	uint32_t n = vpd(0xc1, b, sizeof(b));
+
+	cr_assert_eq(n, 28u);
+	cr_assert_eq(b[1], 0xc1);
+	cr_assert_eq(get_be16(b + 2), 0x18);
+	cr_assert_arr_eq(b + 4, "1013000123  ", 12, "manufacturing serial number");
+	cr_assert_arr_eq(b + 16, "1013000123  ", 12, "reported serial number");
+}
+
+Test(vendor_vpd, ibm_c0_truncated_to_allocation_length, .init = ibm, .fini = teardown)
+{
+	uint8_t b[8];
+	uint32_t n = vpd(0xc0, b, sizeof(b));
+
+	cr_assert_eq(n, 8u);
+	cr_assert_eq(get_be16(b + 2), 0x27, "the page length is the full one");
+}
+
+Test(vendor_vpd, ibm_has_no_hpe_pages, .init = ibm, .fini = teardown)
+{
+	for (uint8_t p = 0xc2; p <= 0xc5; p++) {
+		cr_assert(!lists_page(p));
+		vpd_refused(p);
+	}
+}
+
+/* ---- HPE vendor VPD pages ---- */
+
+Test(vendor_vpd, hpe_lists_c0_only, .init = hpe, .fini = teardown)
+{
+	cr_assert(lists_page(0xc0));
+	cr_assert(!lists_page(0xc1), "hardware revision: no hardware to report");
+	vpd_refused(0xc1);
+	vpd_refused(0xc5);
+}
+
+Test(vendor_vpd, hpe_c0_firmware_revision_level, .init = hpe, .fini = teardown)
+{
+	uint8_t b[128];
+	uint32_t n = vpd(0xc0, b, sizeof(b));
+	char want_date[17];
+	const char *d = VTL_BUILD_DATE, *t = VTL_BUILD_TIME;
+
+	cr_assert_eq(n, 96u);
+	cr_assert_eq(b[0], 0x01);
+	cr_assert_eq(b[1], 0xc0);
+	cr_assert_eq(get_be16(b + 2), 0x5c);
+	cr_assert_str_eq((const char *)b + 4, "Firmware", "COMPONENT");
+	for (size_t i = 4 + 8; i < 30; i++)
+		cr_assert_eq(b[i], 0, "COMPONENT null padded (byte %zu)", i);
+	/* VERSION "RRR.VVV" from PACKAGE_VERSION */
+	unsigned major = 0, minor = 0;
+	cr_assert_eq(sscanf(PACKAGE_VERSION, "%u.%u", &major, &minor), 2);
+	char want_ver[8];
+	snprintf(want_ver, sizeof(want_ver), "%03u.%03u", major, minor);
+	cr_assert_str_eq((const char *)b + 30, want_ver, "VERSION");
+	snprintf(want_date, sizeof(want_date), "%.4s/%.2s/%.2s %.2s:%.2s", d, d + 4, d + 6, t,
+		 t + 2);
+	cr_assert_str_eq((const char *)b + 49, want_date, "DATE YYYY/MM/DD hh:mm");
+	cr_assert_str_eq((const char *)b + 73, "Ultrium 8-SCSI", "VARIANT");
+	cr_assert_eq(b[95], 0, "each field null terminated");
+}
+
+/* ---- log page 17h, volume statistics ---- */
+
+static uint32_t log_sense(uint8_t page, uint8_t *buf, uint16_t cap)
+{
+	struct scsi_cmd c;
+
+	cdb_exec(&dev, &c, NX,
+		 CDB(LOG_SENSE, 0, (uint8_t)(0x40 | page), 0, 0, 0, 0, (uint8_t)(cap >> 8),
+		     (uint8_t)cap, 0),
+		 NULL, 0, buf, cap);
+	cdb_assert_good(&c);
+	cr_assert_eq(buf[0] & 0x3f, page);
+	cr_assert_eq(c.in_len, 4u + get_be16(buf + 2), "whole page returned");
+	return c.in_len;
+}
+
+/* The parameter `code` of the page in buf: its control byte, length and
+ * value (big-endian, up to 8 bytes) or NULL when absent. */
+static const uint8_t *log_find(const uint8_t *buf, uint16_t code, uint8_t *ctl, uint8_t *len)
+{
+	uint32_t end = 4u + get_be16(buf + 2);
+	for (uint32_t i = 4; i + 4 <= end; i += 4u + buf[i + 3]) {
+		if (get_be16(buf + i) == code) {
+			*ctl = buf[i + 2];
+			*len = buf[i + 3];
+			return buf + i + 4;
+		}
+	}
+	return NULL;
+}
+
+static uint64_t log_value(const uint8_t *buf, uint16_t code)
+{
+	uint8_t ctl, len;
+	const uint8_t *v = log_find(buf, code, &ctl, &len);
+
+	cr_assert_not_null(v, "parameter %04xh present", code);
+	cr_assert_leq(len, 8);
+	uint64_t x = 0;
+	for (uint8_t i = 0; i < len; i++)
+		x = x << 8 | v[i];
+	return x;
+}
+
+static bool log_has(const uint8_t *buf, uint16_t code)
+{
+	uint8_t ctl, len;
+	return log_find(buf, code, &ctl, &len) != NULL;
+}
+
+static void load_tape(const char *name, bool worm)
+{
+	cr_assert_eq(ssc_insert(&dev, make_tape(name, TAPE_LTO6, worm)), 0);
+	cdb_drain_ua(&dev, NX);
+}
+
+static void write_block(uint32_t len, uint8_t fill)
+{
+	static uint8_t data[1 << 20];
+	struct scsi_cmd c;
+
+	memset(data, fill, len);
+	for (uint32_t i = 0; fill == 0xa5 && i < len; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 24); /* barely compressible */
+	cdb_exec(&dev, &c, NX,
+		 CDB(WRITE_6, 0, (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, 0), data,
+		 len, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+static void wfm(void)
+{
+	struct scsi_cmd c;
+	cdb_exec(&dev, &c, NX, CDB(WRITE_FILEMARKS_6, 0, 0, 0, 1, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+static void load_unload(bool load)
+{
+	struct scsi_cmd c;
+	cdb_exec(&dev, &c, NX, CDB(LOAD_UNLOAD, 0, 0, 0, load ? 1 : 0, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+Test(vendor_volstat, listed_in_supported_log_pages, .init = ibm, .fini = teardown)
+{
+	uint8_t b[256];
+	uint32_t n = log_sense(0x00, b, sizeof(b));
+	bool found = false;
+
+	for (uint32_t i = 4; i < n; i++)
+		found |= b[i] == 0x17;
+	cr_assert(found);
+}
+
+Test(vendor_volstat, empty_drive_page_not_valid, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512];
+	uint32_t n = log_sense(0x17, b, sizeof(b));
+
+	cr_assert_eq(n, 4u + 5u, "PAGE VALID alone");
+	cr_assert_eq(log_value(b, 0x0000), 0);
+}
+
+Test(vendor_volstat, loaded_cartridge_facts, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512], ctl, len;
+
+	load_tape("VOL001L6", false);
+	log_sense(0x17, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0000), 1, "PAGE VALID");
+	cr_assert_eq(log_value(b, 0x0001), 1, "VOLUME MOUNTS: the first load");
+	cr_assert_eq(log_value(b, 0x000c), 0);
+	cr_assert_eq(log_value(b, 0x000d), 0);
+	cr_assert_eq(log_value(b, 0x000e), 0);
+	cr_assert_eq(log_value(b, 0x000f), 0);
+	cr_assert_eq(log_value(b, 0x0012), 100, "1:1 before anything is written");
+	cr_assert_eq(log_value(b, 0x0016), tape_media_capacity(TAPE_LTO6) / 1000000u,
+		     "TOTAL NATIVE CAPACITY in 10^6 bytes");
+	cr_assert_eq(log_value(b, 0x0080), 0, "WRITE PROTECT");
+	cr_assert_eq(log_value(b, 0x0081), 0, "WORM");
+
+	const uint8_t *v = log_find(b, 0x0040, &ctl, &len);
+	cr_assert_not_null(v);
+	cr_assert_eq(len, 32);
+	cr_assert_eq(ctl & 0x03, 0x01, "ASCII format");
+	cr_assert_arr_eq(v, "MSNVOL001L6                     ", 32, "VOLUME SERIAL NUMBER");
+	v = log_find(b, 0x0042, &ctl, &len);
+	cr_assert_not_null(v);
+	cr_assert_arr_eq(v, "VOL001L6                        ", 32, "VOLUME BARCODE");
+
+	/* What vtld does not keep is absent, not zero. */
+	const uint16_t absent[] = {0x0002, 0x0003, 0x0007, 0x0008, 0x0010, 0x0011,
+				   0x0014, 0x0015, 0x0041, 0x0043, 0x0101, 0x0102};
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		cr_assert(!log_has(b, absent[i]), "parameter %04xh absent", absent[i]);
+}
+
+Test(vendor_volstat, worm_cartridge_reported, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512];
+
+	load_tape("WRM001L6", true);
+	log_sense(0x17, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0081), 1);
+}
+
+Test(vendor_volstat, mounts_follow_the_cartridge_load_count, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512];
+
+	load_tape("VOL002L6", false);
+	load_unload(false);
+	log_sense(0x17, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0000), 0, "unloaded: not valid");
+	load_unload(true);
+	log_sense(0x17, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0001), 2, "the LOAD counted");
+}
+
+Test(vendor_volstat, megabytes_written_match_the_medium_counters, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512], c32[256];
+
+	load_tape("VOL003L6", false);
+	for (int i = 0; i < 3; i++)
+		write_block(1 << 20, 0xa5);
+	for (int i = 0; i < 3; i++)
+		write_block(1 << 20, 0x00);
+	wfm();
+	log_sense(0x17, b, sizeof(b));
+	log_sense(0x32, c32, sizeof(c32));
+	/* Page 32h: bytes written to the medium as MiB + remainder. */
+	uint64_t stored = (log_value(c32, 0x0008) << 20) + log_value(c32, 0x0009);
+	uint64_t host = (log_value(c32, 0x0006) << 20) + log_value(c32, 0x0007);
+	cr_assert_eq(host, 6u << 20);
+	cr_assert_eq(log_value(b, 0x000e), stored / 1000000u, "LAST MOUNT MEGABYTES WRITTEN");
+	cr_assert_eq(log_value(b, 0x0012), host * 100 / stored,
+		     "LAST LOAD WRITE COMPRESSION RATIO");
+	cr_assert_gt(log_value(b, 0x0012), 100, "the zero blocks compressed");
+	cr_assert_geq(log_value(b, 0x0017), stored / 1000000u, "USED NATIVE CAPACITY");
+}
