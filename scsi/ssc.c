@@ -1213,6 +1213,7 @@ static struct scsi_dev_type ssc_type = {
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
     .tapealert_test = ssc_tapealert_test,
+    .ie_flags = ssc_ie_flags,
     .mode_dev_specific = ssc_mode_dev_specific,
     .mode_medium_type = ssc_mode_medium_type,
     .mode_block_desc = ssc_mode_block_desc,

@@ -135,6 +135,7 @@ void ssc_stats_init(struct ssc_drive *d)
 
 void ssc_stats_loaded(struct ssc_drive *d)
 {
+	ssc_clean_count_load(d);
 	d->loads++;
 	d->loads_since_reset++;
 	d->mount_write_errors = 0;

@@ -106,7 +106,7 @@ static uint32_t vpd_b2(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	uint8_t p[16] = {dev->type->peripheral_type, 0xb2, 0, 12};
 
-	put_be64(p + 4, ta_msb_first(ssc_tapealert_supported())); /* ssc_clean.c */
+	put_be64(p + 4, ta_msb_first(ssc_tapealert_supported(ssc_drv(dev)))); /* ssc_clean.c */
 	return vpd_out(buf, cap, p, sizeof(p));
 }
 
@@ -469,7 +469,8 @@ static void lp_read_errors_reset(struct scsi_dev *dev)
 
 /* 0x0C Sequential-access device (SSC-4 8.2.3): bytes from the host by
  * WRITE, bytes written to the medium (after compression), bytes read from
- * the medium, bytes to the host by READ; 0100h cleaning required. */
+ * the medium, bytes to the host by READ; 0100h cleaning required, one
+ * while the cleaning interval has run out (ssc_clean.c). */
 static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	struct ssc_drive *d = ssc_drv(dev);
@@ -483,7 +484,7 @@ static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p = log_u64(p, 0x0002, st.bytes_read_stored);
 	p = log_u64(p, 0x0003, st.bytes_read_host);
 	p = log_param(p, 0x0100, 1);
-	*p++ = 0; /* cleaning not required */
+	*p++ = ssc_clean_due(d) ? 1 : 0;
 	return log_finish(0x0c, tmp, p, buf, cap);
 }
 

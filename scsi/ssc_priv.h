@@ -59,6 +59,8 @@ struct ssc_drive {
 	/* Volume statistics log page: unrecovered errors since the
 	 * cartridge was last loaded. */
 	uint64_t mount_write_errors, mount_read_errors;
+	/* Data cartridge loads since the last cleaning (ssc_clean.c). */
+	uint64_t loads_since_clean;
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -91,8 +93,14 @@ void ssc_tapealert_set(struct ssc_drive *d, unsigned flag);
 /* A cleaning cartridge is in the drive: NOT READY, CLEANING CARTRIDGE
  * INSTALLED set in cmd and true; false otherwise. */
 bool ssc_cleaning_refused(struct ssc_drive *d, struct scsi_cmd *cmd);
-uint64_t ssc_tapealert_supported(void);
+uint64_t ssc_tapealert_supported(const struct ssc_drive *d);
+/* A data cartridge was loaded: count it towards the cleaning interval. */
+void ssc_clean_count_load(struct ssc_drive *d);
+/* Is cleaning due (cfg.clean_interval loads since the last cleaning)? */
+bool ssc_clean_due(const struct ssc_drive *d);
 int ssc_tapealert_test(struct scsi_dev *dev, int32_t number);
+/* The flags set now, for informational exception reporting (spc.c). */
+uint64_t ssc_ie_flags(struct scsi_dev *dev);
 uint32_t ssc_lp_tapealert_response(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 
 /* Density code the drive writes (and reports) for the loaded medium or its

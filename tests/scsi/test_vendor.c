@@ -28,6 +28,8 @@ static char root[PATH_MAX];
 static char tapedir[PATH_MAX + 16];
 static bool have_dev;
 
+static uint32_t clean_interval; /* for the next make_drive */
+
 static void make_drive(enum tape_media gen, enum ssc_vendor vendor)
 {
 	struct ssc_config cfg = {
@@ -36,6 +38,7 @@ static void make_drive(enum tape_media gen, enum ssc_vendor vendor)
 	    .serial = "1013000123",
 	    .naa = 0x5000e11100000001ull,
 	    .rel_port = 1,
+	    .clean_interval = clean_interval,
 	};
 	tmpdir_make(root, sizeof(root), "vendor");
 	cr_assert_eq(ssc_drive_init(&dev, &cfg), 0);
@@ -398,4 +401,233 @@ Test(vendor_volstat, megabytes_written_match_the_medium_counters, .init = ibm, .
 		     "LAST LOAD WRITE COMPRESSION RATIO");
 	cr_assert_gt(log_value(b, 0x0012), 100, "the zero blocks compressed");
 	cr_assert_geq(log_value(b, 0x0017), stored / 1000000u, "USED NATIVE CAPACITY");
+}
+
+/* ---- informational exceptions: TapeAlert flags reported as MRIE says ---- */
+
+#define NX2 2
+
+static void set_iec(uint8_t flags, uint8_t mrie, int32_t test_flag)
+{
+	uint8_t pl[16] = {0, 0, 0x10, 0, 0x1c, 0x0a, flags, mrie};
+	struct scsi_cmd c;
+
+	put_be32(pl + 12, (uint32_t)test_flag);
+	cdb_exec(&dev, &c, NX, CDB(MODE_SELECT_6, 0x10, 0, 0, sizeof(pl), 0), pl, sizeof(pl), NULL,
+		 0);
+	cdb_assert_good(&c);
+}
+
+#define DEXCPT 0x08
+#define TEST   0x04
+
+static void tur(struct scsi_cmd *c, uint64_t nexus)
+{
+	cdb_exec(&dev, c, nexus, CDB(TEST_UNIT_READY, 0, 0, 0, 0, 0), NULL, 0, NULL, 0);
+}
+
+static void tur_good(void)
+{
+	struct scsi_cmd c;
+	tur(&c, NX);
+	cdb_assert_good(&c);
+}
+
+/* PREVENT MEDIUM REMOVAL, then an UNLOAD the drive refuses: TapeAlert 0Ah
+ * "No removal", a condition the drive sets itself. */
+static void raise_no_removal(void)
+{
+	struct scsi_cmd c;
+
+	cdb_exec(&dev, &c, NX, CDB(PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 1, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, CDB(LOAD_UNLOAD, 0, 0, 0, 0, 0), NULL, 0, NULL, 0);
+	cdb_assert_sense(&c, SK_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+}
+
+static void loaded_ibm(void)
+{
+	ibm();
+	load_tape("IEC001L6", false);
+}
+
+Test(vendor_iec, mrie_4_reports_a_new_flag_once_on_the_next_command, .init = loaded_ibm,
+     .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	set_iec(0, 4, 0);
+	raise_no_removal();
+	tur(&c, NX);
+	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
+	tur_good(); /* reported once */
+	uint8_t b[512];
+	log_sense(0x2e, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x000a), 1, "the flag is in the TapeAlert page");
+}
+
+Test(vendor_iec, mrie_3_acts_as_4, .init = loaded_ibm, .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	set_iec(0, 3, 0);
+	raise_no_removal();
+	tur(&c, NX);
+	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
+}
+
+Test(vendor_iec, reported_command_carried_out_with_its_data, .init = loaded_ibm, .fini = teardown)
+{
+	struct scsi_cmd c;
+	uint8_t b[64];
+
+	set_iec(0, 4, 0);
+	raise_no_removal();
+	/* INQUIRY neither reports nor consumes it (SPC-4 7.5.7). */
+	cdb_exec(&dev, &c, NX, CDB(INQUIRY, 0, 0, 0, 36, 0), NULL, 0, b, 36);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, CDB(READ_POSITION, 0, 0, 0, 0, 0, 0, 0, 0, 0), NULL, 0, b, 20);
+	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
+	cr_assert_eq(c.in_len, 20u, "READ POSITION's data still returned");
+	cr_assert(b[0] & 0x80, "BOP");
+}
+
+Test(vendor_iec, test_flag_number_is_reported_as_false, .init = loaded_ibm, .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	set_iec(TEST, 4, 0x14); /* TEST FLAG NUMBER 14h, "Clean now" */
+	tur(&c, NX);
+	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED_FALSE);
+	tur_good();
+}
+
+Test(vendor_iec, dexcpt_disables_reporting, .init = loaded_ibm, .fini = teardown)
+{
+	set_iec(DEXCPT, 4, 0);
+	raise_no_removal();
+	tur_good();
+}
+
+Test(vendor_iec, mrie_0_never_reports, .init = loaded_ibm, .fini = teardown)
+{
+	set_iec(0, 0, 0);
+	raise_no_removal();
+	tur_good();
+}
+
+Test(vendor_iec, flags_set_before_reporting_was_enabled_are_not_reported, .init = loaded_ibm,
+     .fini = teardown)
+{
+	raise_no_removal();
+	set_iec(0, 4, 0);
+	tur_good();
+}
+
+Test(vendor_iec, mrie_5_reports_no_sense, .init = loaded_ibm, .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	set_iec(0, 5, 0);
+	raise_no_removal();
+	tur(&c, NX);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
+}
+
+Test(vendor_iec, mrie_2_raises_a_unit_attention_for_every_nexus, .init = loaded_ibm,
+     .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	tur(&c, NX2); /* NX2 exists, its power-on attention consumed */
+	cdb_drain_ua(&dev, NX2);
+	set_iec(0, 2, 0);
+	cdb_drain_ua(&dev, NX2); /* mode parameters changed */
+	raise_no_removal();
+	cr_assert(cdb_saw_ua(&dev, NX, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED));
+	cr_assert(cdb_saw_ua(&dev, NX2, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED));
+}
+
+Test(vendor_iec, mrie_6_reports_only_in_request_sense, .init = loaded_ibm, .fini = teardown)
+{
+	struct scsi_cmd c;
+	uint8_t s[32];
+
+	set_iec(0, 6, 0);
+	raise_no_removal();
+	tur_good();
+	cdb_exec(&dev, &c, NX, CDB(REQUEST_SENSE, 0, 0, 0, sizeof(s), 0), NULL, 0, s, sizeof(s));
+	cdb_assert_good(&c);
+	cr_assert_eq(s[0] & 0x7f, 0x70);
+	cr_assert_eq(s[2] & 0x0f, SK_NO_SENSE);
+	cr_assert_eq(s[12], 0x5d);
+	cr_assert_eq(s[13], 0x00);
+	cdb_exec(&dev, &c, NX, CDB(REQUEST_SENSE, 0, 0, 0, sizeof(s), 0), NULL, 0, s, sizeof(s));
+	cr_assert_eq(s[12], 0x00, "reported once");
+}
+
+/* ---- the drive asking for cleaning ---- */
+
+static bool b2_lists(unsigned flag)
+{
+	uint8_t b[16];
+	cr_assert_eq(vpd(0xb2, b, sizeof(b)), 16u);
+	return (get_be64(b + 4) >> (64 - flag)) & 1;
+}
+
+static void ibm_interval_3(void)
+{
+	clean_interval = 3;
+	ibm();
+	clean_interval = 0;
+}
+
+Test(vendor_clean, interval_off_never_asks, .init = ibm, .fini = teardown)
+{
+	uint8_t b[512];
+
+	cr_assert(!b2_lists(0x15), "15h not a flag this drive raises");
+	load_tape("CLI001L6", false);
+	for (int i = 0; i < 5; i++) {
+		load_unload(false);
+		load_unload(true);
+	}
+	log_sense(0x0c, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0100), 0, "CLEANING REQUIRED");
+	log_sense(0x2e, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0015), 0);
+}
+
+Test(vendor_clean, interval_counts_loads_of_data_cartridges, .init = ibm_interval_3,
+     .fini = teardown)
+{
+	uint8_t b[512];
+
+	cr_assert(b2_lists(0x15), "VPD B2h lists 15h");
+	load_tape("CLI002L6", false); /* load 1 */
+	load_unload(false);
+	load_unload(true); /* load 2 */
+	log_sense(0x0c, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0100), 0);
+	load_unload(false);
+	load_unload(true); /* load 3 */
+	log_sense(0x0c, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0100), 1, "CLEANING REQUIRED");
+	log_sense(0x2e, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0015), 1, "clean periodic");
+	cr_assert_eq(log_value(b, 0x0014), 0, "clean now is for a dirty head");
+}
+
+Test(vendor_clean, clean_periodic_reported_by_mrie, .init = ibm_interval_3, .fini = teardown)
+{
+	struct scsi_cmd c;
+
+	load_tape("CLI003L6", false);
+	set_iec(0, 4, 0);
+	load_unload(false);
+	load_unload(true);
+	load_unload(false);
+	load_unload(true); /* the third load sets 15h */
+	tur(&c, NX);
+	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
 }
