@@ -631,3 +631,145 @@ Test(vendor_clean, clean_periodic_reported_by_mrie, .init = ibm_interval_3, .fin
 	tur(&c, NX);
 	cdb_assert_sense(&c, SK_RECOVERED_ERROR, ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
 }
+
+/* ---- comparison with a real IBM ULT3580-TD6 ----
+ *
+ * The facts below are from a published `sg_logs -a` of a real IBM
+ * ULT3580-TD6, firmware KAJ8 (docs/compatibility.md, "Comparison with real
+ * devices"): the log pages it lists, and the parameter codes each page it
+ * shares with vtld carries. sg_logs printed decoded values, not bytes,
+ * so what is compared is what the decoded output fixes: page codes,
+ * parameter codes and order, units, and the bytes it printed in hex. */
+
+static const uint8_t td6_log_pages[] = {0x00, 0x02, 0x03, 0x06, 0x0c, 0x11, 0x12, 0x14,
+					0x16, 0x17, 0x1a, 0x1b, 0x2e, 0x30, 0x31, 0x32,
+					0x33, 0x34, 0x37, 0x38, 0x39, 0x3b, 0x3c, 0x3d};
+
+/* Parameter codes of the TD6's pages, as its sg_logs output lists them. */
+static const uint16_t td6_0c[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006,
+				  0x0007, 0x0008, 0x0100, 0x8000, 0x8001, 0x8002, 0x8003};
+static const uint16_t td6_14[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006,
+				  0x0007, 0x0008, 0x0009, 0x000a, 0x000b, 0x000c, 0x000d,
+				  0x000e, 0x000f, 0x0010, 0x0011, 0x0012, 0x0013, 0x0014,
+				  0x0015, 0x0040, 0x0041, 0x0080, 0x0081, 0x1000};
+static const uint16_t td6_17[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0006,
+				  0x0007, 0x0008, 0x0009, 0x000c, 0x000d, 0x000e, 0x000f,
+				  0x0010, 0x0011, 0x0012, 0x0013, 0x0014, 0x0015, 0x0016,
+				  0x0017, 0x0040, 0x0041, 0x0042, 0x0043, 0x0044, 0x0045,
+				  0x0080, 0x0081, 0x0082, 0x0101, 0x0102, 0x0200, 0x0201,
+				  0x0202, 0x0203, 0x0204};
+static const uint16_t td6_31[] = {0x0001, 0x0002, 0x0003, 0x0004};
+static const uint16_t td6_32[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004,
+				  0x0005, 0x0006, 0x0007, 0x0008, 0x0009};
+
+static bool in_list(const uint16_t *l, size_t n, uint16_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == v)
+			return true;
+	return false;
+}
+
+/* Every parameter of vtld's page is one the TD6 sends, in ascending
+ * order as the TD6 sends them; returns how many. */
+static size_t params_within(uint8_t page, const uint16_t *td6, size_t n)
+{
+	uint8_t b[1024];
+	uint32_t len = log_sense(page, b, sizeof(b));
+	size_t count = 0;
+	int last = -1;
+
+	for (uint32_t i = 4; i + 4 <= len; i += 4u + b[i + 3]) {
+		uint16_t code = get_be16(b + i);
+		cr_assert(in_list(td6, n, code), "page %02xh parameter %04xh: the TD6 has none", page,
+			  code);
+		cr_assert_gt((int)code, last, "page %02xh: ascending", page);
+		last = code;
+		count++;
+	}
+	return count;
+}
+
+static void td6_loaded(void)
+{
+	make_drive(TAPE_LTO6, SSC_VENDOR_IBM);
+	load_tape("QIM001L6", false);
+}
+
+Test(real_td6, identity_strings, .init = td6_loaded, .fini = teardown)
+{
+	uint8_t b[96];
+	struct scsi_cmd c;
+
+	cdb_exec(&dev, &c, NX, CDB(INQUIRY, 0, 0, 0, 96, 0), NULL, 0, b, sizeof(b));
+	cdb_assert_good(&c);
+	cr_assert_arr_eq(b + 8, "IBM     ", 8);
+	cr_assert_arr_eq(b + 16, "ULT3580-TD6     ", 16);
+}
+
+Test(real_td6, every_log_page_listed_is_one_the_td6_has, .init = td6_loaded, .fini = teardown)
+{
+	uint8_t b[256];
+	uint32_t n = log_sense(0x00, b, sizeof(b));
+
+	for (uint32_t i = 4; i < n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < sizeof(td6_log_pages); k++)
+			found |= td6_log_pages[k] == b[i];
+		cr_assert(found, "page %02xh: the TD6 has none", b[i]);
+	}
+}
+
+Test(real_td6, shared_pages_carry_td6_parameters_in_its_order, .init = td6_loaded,
+     .fini = teardown)
+{
+	cr_assert_eq(params_within(0x0c, td6_0c, sizeof(td6_0c) / 2), 5);
+	cr_assert_eq(params_within(0x14, td6_14, sizeof(td6_14) / 2), 3);
+	cr_assert_eq(params_within(0x17, td6_17, sizeof(td6_17) / 2), 14);
+	cr_assert_eq(params_within(0x31, td6_31, sizeof(td6_31) / 2), 4, "all four");
+	cr_assert_eq(params_within(0x32, td6_32, sizeof(td6_32) / 2), 10, "all ten");
+}
+
+Test(real_td6, tapealert_page_has_the_td6s_64_flags, .init = td6_loaded, .fini = teardown)
+{
+	uint8_t b[512];
+	uint32_t n = log_sense(0x2e, b, sizeof(b));
+
+	/* The TD6 reports flags 01h-40h ("Reserved parameter code 0x40,
+	 * flag: 0" is its last line), one byte each. */
+	cr_assert_eq(n, 4u + 64u * 5u);
+	for (uint16_t f = 1; f <= 64; f++) {
+		cr_assert_eq(get_be16(b + 4 + (f - 1) * 5), f);
+		cr_assert_eq(b[4 + (f - 1) * 5 + 3], 1);
+	}
+}
+
+Test(real_td6, tapealert_response_page_as_the_td6_dumped_it, .init = td6_loaded,
+     .fini = teardown)
+{
+	/* The TD6's bytes: 12 00 00 0c 00 00 43 08 00 00 00 00 00 00 00 00.
+	 * vtld's control byte is 03h: FORMAT AND LINKING 11b as the TD6's;
+	 * the TD6 also sets bit 6 (DS, obsolete in SPC-4). */
+	const uint8_t td6[16] = {0x12, 0, 0, 0x0c, 0, 0, 0x43, 0x08};
+	uint8_t b[64];
+	uint32_t n = log_sense(0x12, b, sizeof(b));
+
+	cr_assert_eq(n, sizeof(td6));
+	cr_assert_arr_eq(b, td6, 6);
+	cr_assert_eq(b[6] & 0x03, td6[6] & 0x03, "FORMAT AND LINKING");
+	cr_assert_arr_eq(b + 7, td6 + 7, 9, "length and the 64 flags, none set");
+}
+
+Test(real_td6, volume_statistics_units_as_the_td6s, .init = td6_loaded, .fini = teardown)
+{
+	/* The TD6's LTO-6 cartridge, formatted in two partitions: native
+	 * capacity 2463234 = 36764 + 2426470, its partitions' capacities,
+	 * i.e. 10^6-byte units of an LTO-6's 2.5 TB less partition
+	 * overhead (2.5e12 / 2^20 would be 2384185). vtld's unpartitioned
+	 * LTO-6 is the full 2500000. */
+	uint8_t b[512];
+
+	log_sense(0x17, b, sizeof(b));
+	cr_assert_eq(log_value(b, 0x0016), 2500000);
+	cr_assert_eq(log_value(b, 0x0000), 1, "PAGE VALID, as the TD6's");
+}
