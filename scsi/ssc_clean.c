@@ -142,14 +142,17 @@ int ssc_tapealert_test(struct scsi_dev *dev, int32_t number)
 /*
  * 0x12 TapeAlert response (SSC-4, TapeAlert response log page): parameter 0000h, the 64 flags in
  * eight bytes, flag 01h in the most significant bit. Reading it does not
- * clear them; reading the 2Eh page does.
+ * clear them; reading the 2Eh page does. The control byte is FORMAT AND
+ * LINKING 11b (binary list); the IBM personality also sets bit 6 (DS,
+ * "disable save" before SPC-4 made it obsolete: nothing here is saved),
+ * as a real IBM ULT3580-TD6 sends it (43h, docs/compatibility.md).
  */
 uint32_t ssc_lp_tapealert_response(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	uint8_t p[4 + 4 + 8] = {0x12, 0, 0, 12};
 
 	put_be16(p + 4, 0x0000);
-	p[6] = 0x03; /* FORMAT AND LINKING 11b: binary format list */
+	p[6] = ssc_drv(dev)->cfg.vendor == SSC_VENDOR_IBM ? 0x43 : 0x03;
 	p[7] = 8;
 	put_be64(p + 8, tapealert_msb_first(ssc_drv(dev)->tapealert));
 	memcpy(buf, p, cap < sizeof(p) ? cap : sizeof(p));
