@@ -9,7 +9,7 @@ libvtlscsi_a_SOURCES = \
 	scsi/tape_crypt.c \
 	scsi/tape_int.h \
 	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h scsi/ssc_crypto.c \
-	scsi/ssc_lbp.c scsi/ssc_buffer.c scsi/ssc_logs.c \
+	scsi/ssc_lbp.c scsi/ssc_buffer.c scsi/ssc_logs.c scsi/ssc_vendor.c \
 	scsi/smc.c scsi/smc.h scsi/personality.c scsi/personality.h \
 	scsi/tapealert.c scsi/tapealert.h scsi/ssc_clean.c
 

@@ -767,6 +767,11 @@ static int smc_tapealert_test(struct scsi_dev *dev, int32_t number)
 	return tapealert_test(&changer(dev)->tapealert, supported, SMC_TA_FLAGS, number);
 }
 
+static uint64_t smc_ie_flags(struct scsi_dev *dev)
+{
+	return changer(dev)->tapealert;
+}
+
 static uint8_t smc_mode_dev_specific(struct scsi_dev *dev)
 {
 	(void)dev;
@@ -897,6 +902,7 @@ static const struct scsi_dev_type smc_type = {
     .log = smc_log_pages,
     .n_log = sizeof(smc_log_pages) / sizeof(smc_log_pages[0]),
     .tapealert_test = smc_tapealert_test,
+    .ie_flags = smc_ie_flags,
 };
 
 /* The mode page table: the SMC-3 pages plus SPC-4's control page. Built

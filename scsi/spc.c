@@ -175,10 +175,17 @@ static uint32_t inquiry_std(const struct scsi_dev *dev, uint8_t *b)
 /* VPD pages that this file supplies itself. */
 static const uint8_t builtin_vpd[] = {0x00, 0x80, 0x83};
 
-static const struct spc_vpd_page *vpd_find(const struct scsi_dev_type *t, uint8_t page)
+static bool vpd_present(const struct scsi_dev *dev, const struct spc_vpd_page *vp)
 {
+	return !vp->present || vp->present(dev);
+}
+
+static const struct spc_vpd_page *vpd_find(const struct scsi_dev *dev, uint8_t page)
+{
+	const struct scsi_dev_type *t = dev->type;
+
 	for (size_t i = 0; i < t->n_vpd; i++)
-		if (t->vpd[i].page == page)
+		if (t->vpd[i].page == page && vpd_present(dev, &t->vpd[i]))
 			return &t->vpd[i];
 	return NULL;
 }
@@ -197,7 +204,7 @@ static uint32_t vpd_supported(struct scsi_dev *dev, uint8_t *b, uint32_t cap)
 				next = builtin_vpd[i];
 		for (size_t i = 0; i < dev->type->n_vpd; i++) {
 			int p = dev->type->vpd[i].page;
-			if (p > last && p < next)
+			if (p > last && p < next && vpd_present(dev, &dev->type->vpd[i]))
 				next = p;
 		}
 		if (next == 256)
@@ -372,7 +379,7 @@ void spc_inquiry(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	}
 	default: {
-		const struct spc_vpd_page *vp = vpd_find(dev->type, page);
+		const struct spc_vpd_page *vp = vpd_find(dev, page);
 		if (!vp) {
 			sense_invalid_cdb(cmd, 2, -1);
 			return;
@@ -396,6 +403,16 @@ void spc_inquiry(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	free(big);
 }
 
+enum {
+	IEC_MRIE_NONE = 0x0,
+	IEC_MRIE_UNIT_ATTENTION = 0x2,
+	IEC_MRIE_CONDITIONAL_RECOVERED = 0x3,
+	IEC_MRIE_RECOVERED = 0x4,
+	IEC_MRIE_NO_SENSE = 0x5,
+	IEC_MRIE_ON_REQUEST = 0x6,
+};
+static uint8_t ie_method(const struct scsi_dev *dev);
+
 /* -------------------------------------------------------------------------
  * REQUEST SENSE (SPC-4 6.39).
  *
@@ -416,7 +433,12 @@ void spc_request_sense(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		sense_set(&s, SK_UNIT_ATTENTION, asc);
 	else if (dev->type->not_ready && (asc = dev->type->not_ready(dev)) != 0)
 		sense_set(&s, SK_NOT_READY, asc);
-	else
+	else if (dev->ie_pending && ie_method(dev) == IEC_MRIE_ON_REQUEST) {
+		/* SPC-4 7.5.7, MRIE 6h: the condition is reported only here,
+		 * as NO SENSE with its ASC/ASCQ. */
+		sense_set(&s, SK_NO_SENSE, dev->ie_pending);
+		dev->ie_pending = 0;
+	} else
 		sense_set(&s, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
 	sense_clear(cmd);
 	spc_respond(cmd, s.sense, s.sense_len, cmd->cdb[4]);
@@ -808,18 +830,81 @@ const struct spc_mode_page spc_control_ext_mode_page = {
 };
 
 /*
- * Informational Exceptions Control mode page 0x1C (SPC-4 7.5). DEXCPT,
- * LOGERR, MRIE, INTERVAL TIMER and REPORT COUNT are changeable and kept;
- * this device never raises an informational exception by sense itself
- * (TapeAlert is read from its log page), so EWASC and PERF are fixed at
- * zero. TEST, on a device type with TapeAlert flags, acts at once on the
- * TEST FLAG NUMBER sent in bytes 8-11 in place of REPORT COUNT, as the
+ * Informational Exceptions Control mode page 0x1C (SPC-4 7.5.7). DEXCPT,
+ * LOGERR, MRIE, INTERVAL TIMER and REPORT COUNT are changeable and kept.
+ * TEST, on a device type with TapeAlert flags, acts at once on the TEST
+ * FLAG NUMBER sent in bytes 8-11 in place of REPORT COUNT, as the
  * TapeAlert specification has drives and libraries do (set flag n, clear
  * flag -n, 7FFFh sets every supported flag; Tandberg SLR and Quantum DDS
  * SCSI manuals, Oracle SL150 interface reference); it reads back as zero
  * and leaves REPORT COUNT as it was.
+ *
+ * The informational exception conditions are the TapeAlert flags
+ * (type->ie_flags): a flag newly set is one, reported once as MRIE says
+ * unless DEXCPT is one (spc_ie_report): 2h a unit attention for every
+ * nexus, 3h and 4h CHECK CONDITION with RECOVERED ERROR on the next
+ * command other than INQUIRY and REQUEST SENSE that completes GOOD (the
+ * command itself has been carried out), 5h the same with NO SENSE, 6h
+ * only in the parameter data of REQUEST SENSE, NO SENSE; each with
+ * FAILURE PREDICTION THRESHOLD EXCEEDED (5Dh/00h), the "TapeAlert event"
+ * of the Quantum DLT-S4 and DX-series references, or 5Dh/FFh (FALSE)
+ * when a TEST FLAG NUMBER set the flag. 3h does not depend on the PER bit
+ * here (tape drives have no read-write error recovery page in vtld), so
+ * it acts as 4h, as the tape drive references describe it. EWASC and
+ * PERF are fixed at zero: no warning conditions exist and reporting never
+ * delays a command. An INTERVAL TIMER or REPORT COUNT asking for repeated
+ * reports is kept but not acted on: each condition is reported once.
  */
 enum { IEC_DEXCPT = 0x08, IEC_TEST = 0x04, IEC_LOGERR = 0x01 };
+
+/* The MRIE in effect: none while DEXCPT is one. */
+static uint8_t ie_method(const struct scsi_dev *dev)
+{
+	if (dev->iec_flags & IEC_DEXCPT)
+		return IEC_MRIE_NONE;
+	return dev->iec_mrie;
+}
+
+void spc_ie_report(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	if (!dev->type->ie_flags)
+		return;
+	uint8_t method = ie_method(dev);
+	uint8_t op = cmd->cdb[0];
+
+	if (dev->ie_pending && cmd->status == SAM_STAT_GOOD && op != INQUIRY &&
+	    op != REQUEST_SENSE &&
+	    (method == IEC_MRIE_CONDITIONAL_RECOVERED || method == IEC_MRIE_RECOVERED ||
+	     method == IEC_MRIE_NO_SENSE)) {
+		uint32_t in_len = cmd->in_len; /* the data went to the host */
+		sense_set(cmd, method == IEC_MRIE_NO_SENSE ? SK_NO_SENSE : SK_RECOVERED_ERROR,
+			  dev->ie_pending);
+		cmd->in_len = in_len;
+		dev->ie_pending = 0;
+	}
+
+	uint64_t now = dev->type->ie_flags(dev);
+	uint64_t fresh = now & ~dev->ie_seen;
+	dev->ie_seen = now;
+	if (!fresh)
+		return;
+	uint16_t asc = dev->ie_test ? ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED_FALSE
+				    : ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED;
+	dev->ie_test = false;
+	switch (method) {
+	case IEC_MRIE_UNIT_ATTENTION:
+		spc_ua_raise_all(dev, asc);
+		break;
+	case IEC_MRIE_CONDITIONAL_RECOVERED:
+	case IEC_MRIE_RECOVERED:
+	case IEC_MRIE_NO_SENSE:
+	case IEC_MRIE_ON_REQUEST:
+		dev->ie_pending = asc;
+		break;
+	default:
+		break;
+	}
+}
 
 static void iec_sense(struct scsi_dev *dev, int pc, uint8_t *p)
 {
@@ -860,6 +945,7 @@ static int iec_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t 
 			sense_invalid_param(cmd, (uint16_t)(offset + 8), -1);
 			return -1;
 		}
+		dev->ie_test = true;
 	} else {
 		dev->iec_count = get_be32(page + 8);
 	}

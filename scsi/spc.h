@@ -144,10 +144,14 @@ struct scsi_op {
 		   "PREVENT ALLOW MEDIUM REMOVAL", 0, 0, 0, 0x03)
 
 /* A VPD page: fill writes the whole page (header included) into buf, at
- * most cap bytes, and returns the page's full length. */
+ * most cap bytes, and returns the page's full length. present, when not
+ * NULL, says whether this logical unit has the page (a vendor page of one
+ * personality of the device type); a page it lacks is neither listed in
+ * page 00h nor answered. */
 struct spc_vpd_page {
 	uint8_t page;
 	uint32_t (*fill)(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+	bool (*present)(const struct scsi_dev *dev);
 };
 
 /* Page control values of MODE SENSE (SPC-4 6.11 table 98). */
@@ -219,6 +223,11 @@ struct scsi_dev_type {
 	 * set: act on its TEST FLAG NUMBER (tapealert_test); -EINVAL refuses
 	 * the number. NULL: TEST is not changeable. */
 	int (*tapealert_test)(struct scsi_dev *dev, int32_t number);
+	/* The TapeAlert flags the logical unit has set now (flag n in bit
+	 * n-1): a flag newly set is an informational exception condition,
+	 * reported as the Informational Exceptions Control page's MRIE says
+	 * (spc_ie_report). NULL: the type has none. */
+	uint64_t (*ie_flags)(struct scsi_dev *dev);
 };
 
 /*
@@ -302,6 +311,12 @@ struct scsi_dev {
 	uint8_t iec_mrie;
 	uint32_t iec_interval;
 	uint32_t iec_count;
+	/* Informational exception reporting (spc_ie_report): the flags seen
+	 * after the last command, and a condition waiting to be reported
+	 * with its ASC/ASCQ (0: none). */
+	uint64_t ie_seen;
+	uint16_t ie_pending;
+	bool ie_test; /* the next condition comes from a TEST FLAG NUMBER */
 
 	/* Timestamp (SPC-4 5.12): device clock = monotonic ms + offset. */
 	int64_t ts_offset_ms;
@@ -330,6 +345,13 @@ const struct scsi_op *spc_find_op(const struct scsi_dev_type *type, uint8_t opco
 
 /* Unit attentions (SAM-5 5.14). Call with dev->lock held. */
 void spc_ua_raise_all(struct scsi_dev *dev, uint16_t asc_ascq);
+/*
+ * After a command (dispatch, with dev->lock held): report a pending
+ * informational exception on it if MRIE 3h, 4h or 5h says so, then note
+ * the TapeAlert flags the command newly set as a new condition (SPC-4
+ * 7.5.7, Informational Exceptions Control mode page).
+ */
+void spc_ie_report(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void spc_ua_raise_others(struct scsi_dev *dev, uint64_t nexus, uint16_t asc_ascq);
 void spc_ua_raise(struct scsi_dev *dev, uint64_t nexus, uint16_t asc_ascq);
 /* Take the oldest pending unit attention of a nexus; false if none. */

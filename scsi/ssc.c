@@ -154,10 +154,12 @@ static void medium_error(struct ssc_drive *d, struct scsi_cmd *cmd, int rc, bool
 		valid_info = false;
 	} else if (write) {
 		d->write_errors_uncorrected++;
+		d->mount_write_errors++;
 		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_WRITE_FAILURE);
 	} else {
 		d->read_errors_uncorrected++;
+		d->mount_read_errors++;
 		ssc_tapealert_set(d, TA_HARD_ERROR);
 		ssc_tapealert_set(d, TA_READ_FAILURE);
 		if (rc == -EBADMSG)
@@ -1211,6 +1213,7 @@ static struct scsi_dev_type ssc_type = {
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
     .tapealert_test = ssc_tapealert_test,
+    .ie_flags = ssc_ie_flags,
     .mode_dev_specific = ssc_mode_dev_specific,
     .mode_medium_type = ssc_mode_medium_type,
     .mode_block_desc = ssc_mode_block_desc,

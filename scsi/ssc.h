@@ -24,6 +24,9 @@ struct ssc_config {
 	char serial[33]; /* unit serial number (VPD 0x80), also the DVCID the changer reports */
 	uint64_t naa;	 /* NAA designator for VPD 0x83 */
 	uint16_t rel_port;
+	/* Loads of data cartridges after which the drive asks for cleaning
+	 * (TapeAlert 15h, ssc_clean.c); 0: it never does. */
+	uint32_t clean_interval;
 };
 
 /* What a drive holds, as the changer sees it. */

@@ -63,6 +63,7 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 		ssc_tapealert_set(d, TA_EXPIRED_CLEANING_MEDIA);
 	} else {
 		d->tapealert &= ~((1ull << (TA_CLEAN_NOW - 1)) | (1ull << (TA_CLEAN_PERIODIC - 1)));
+		d->loads_since_clean = 0;
 	}
 	spc_ua_raise_all(dev, ASC_NOT_READY_TO_READY_CHANGE);
 out:
@@ -93,30 +94,65 @@ static const unsigned ta_supported[] = {
     TA_WORM_OVERWRITE_ATTEMPTED,
 };
 
-uint64_t ssc_tapealert_supported(void)
+uint64_t ssc_tapealert_supported(const struct ssc_drive *d)
 {
 	uint64_t f = 0;
 	for (size_t i = 0; i < sizeof(ta_supported) / sizeof(ta_supported[0]); i++)
 		f |= 1ull << (ta_supported[i] - 1);
+	if (d->cfg.clean_interval)
+		f |= 1ull << (TA_CLEAN_PERIODIC - 1);
 	return f;
+}
+
+/*
+ * The drive asks for cleaning after cfg.clean_interval loads of data
+ * cartridges since its last cleaning: TapeAlert 15h "Clean periodic"
+ * ("the tape drive is due for routine cleaning", TapeAlert
+ * specification, a warning) is set at that load and at every load after
+ * it until a cleaning cartridge cleans the drive, and the sequential-
+ * access log page reports CLEANING REQUIRED (SSC-4 8.2.3, parameter
+ * 0100h) meanwhile. 14h "Clean now" is left to real need (a head that
+ * reads badly), which an emulated drive never has. The count lives with
+ * the drive object: a vtld restart starts it again, as the device
+ * statistics page's counts do.
+ */
+void ssc_clean_count_load(struct ssc_drive *d)
+{
+	d->loads_since_clean++;
+	if (ssc_clean_due(d))
+		ssc_tapealert_set(d, TA_CLEAN_PERIODIC);
+}
+
+bool ssc_clean_due(const struct ssc_drive *d)
+{
+	return d->cfg.clean_interval && d->loads_since_clean >= d->cfg.clean_interval;
+}
+
+uint64_t ssc_ie_flags(struct scsi_dev *dev)
+{
+	return ssc_drv(dev)->tapealert;
 }
 
 int ssc_tapealert_test(struct scsi_dev *dev, int32_t number)
 {
-	return tapealert_test(&ssc_drv(dev)->tapealert, ssc_tapealert_supported(), 64, number);
+	struct ssc_drive *d = ssc_drv(dev);
+	return tapealert_test(&d->tapealert, ssc_tapealert_supported(d), 64, number);
 }
 
 /*
  * 0x12 TapeAlert response (SSC-4, TapeAlert response log page): parameter 0000h, the 64 flags in
  * eight bytes, flag 01h in the most significant bit. Reading it does not
- * clear them; reading the 2Eh page does.
+ * clear them; reading the 2Eh page does. The control byte is FORMAT AND
+ * LINKING 11b (binary list); the IBM personality also sets bit 6 (DS,
+ * "disable save" before SPC-4 made it obsolete: nothing here is saved),
+ * as a real IBM ULT3580-TD6 sends it (43h, docs/compatibility.md).
  */
 uint32_t ssc_lp_tapealert_response(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	uint8_t p[4 + 4 + 8] = {0x12, 0, 0, 12};
 
 	put_be16(p + 4, 0x0000);
-	p[6] = 0x03; /* FORMAT AND LINKING 11b: binary format list */
+	p[6] = ssc_drv(dev)->cfg.vendor == SSC_VENDOR_IBM ? 0x43 : 0x03;
 	p[7] = 8;
 	put_be64(p + 8, tapealert_msb_first(ssc_drv(dev)->tapealert));
 	memcpy(buf, p, cap < sizeof(p) ? cap : sizeof(p));

@@ -106,14 +106,18 @@ static uint32_t vpd_b2(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	uint8_t p[16] = {dev->type->peripheral_type, 0xb2, 0, 12};
 
-	put_be64(p + 4, ta_msb_first(ssc_tapealert_supported())); /* ssc_clean.c */
+	put_be64(p + 4, ta_msb_first(ssc_tapealert_supported(ssc_drv(dev)))); /* ssc_clean.c */
 	return vpd_out(buf, cap, p, sizeof(p));
 }
 
+/* The vendor pages of each personality are in ssc_vendor.c. */
 static const struct spc_vpd_page vpd_pages[] = {
-    {0xb0, vpd_b0},
-    {0xb1, vpd_b1},
-    {0xb2, vpd_b2},
+    {0xb0, vpd_b0, NULL},
+    {0xb1, vpd_b1, NULL},
+    {0xb2, vpd_b2, NULL},
+    {0xc0, ssc_vpd_ibm_firmware, ssc_vpd_ibm},
+    {0xc1, ssc_vpd_ibm_serials, ssc_vpd_ibm},
+    {0xc0, ssc_vpd_hpe_firmware, ssc_vpd_hpe},
 };
 
 /* ---- block descriptor and mode parameter header (SSC-4 8.3.1) ---- */
@@ -465,7 +469,8 @@ static void lp_read_errors_reset(struct scsi_dev *dev)
 
 /* 0x0C Sequential-access device (SSC-4 8.2.3): bytes from the host by
  * WRITE, bytes written to the medium (after compression), bytes read from
- * the medium, bytes to the host by READ; 0100h cleaning required. */
+ * the medium, bytes to the host by READ; 0100h cleaning required, one
+ * while the cleaning interval has run out (ssc_clean.c). */
 static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 {
 	struct ssc_drive *d = ssc_drv(dev);
@@ -479,7 +484,7 @@ static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p = log_u64(p, 0x0002, st.bytes_read_stored);
 	p = log_u64(p, 0x0003, st.bytes_read_host);
 	p = log_param(p, 0x0100, 1);
-	*p++ = 0; /* cleaning not required */
+	*p++ = ssc_clean_due(d) ? 1 : 0;
 	return log_finish(0x0c, tmp, p, buf, cap);
 }
 
@@ -549,6 +554,7 @@ static const struct spc_log_page log_pages[] = {
     {0x0c, 0, lp_sequential, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
+    {0x17, 0, ssc_lp_volume_stats, NULL},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
     {0x31, 0, lp_capacity, NULL},
     {0x32, 0, ssc_lp_compression, NULL},

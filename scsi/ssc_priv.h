@@ -56,6 +56,11 @@ struct ssc_drive {
 	 * the monotonic time the drive came up. */
 	uint64_t loads, loads_since_reset;
 	uint64_t started_s;
+	/* Volume statistics log page: unrecovered errors since the
+	 * cartridge was last loaded. */
+	uint64_t mount_write_errors, mount_read_errors;
+	/* Data cartridge loads since the last cleaning (ssc_clean.c). */
+	uint64_t loads_since_clean;
 };
 
 static inline struct ssc_drive *ssc_drv(struct scsi_dev *dev)
@@ -88,8 +93,14 @@ void ssc_tapealert_set(struct ssc_drive *d, unsigned flag);
 /* A cleaning cartridge is in the drive: NOT READY, CLEANING CARTRIDGE
  * INSTALLED set in cmd and true; false otherwise. */
 bool ssc_cleaning_refused(struct ssc_drive *d, struct scsi_cmd *cmd);
-uint64_t ssc_tapealert_supported(void);
+uint64_t ssc_tapealert_supported(const struct ssc_drive *d);
+/* A data cartridge was loaded: count it towards the cleaning interval. */
+void ssc_clean_count_load(struct ssc_drive *d);
+/* Is cleaning due (cfg.clean_interval loads since the last cleaning)? */
+bool ssc_clean_due(const struct ssc_drive *d);
 int ssc_tapealert_test(struct scsi_dev *dev, int32_t number);
+/* The flags set now, for informational exception reporting (spc.c). */
+uint64_t ssc_ie_flags(struct scsi_dev *dev);
 uint32_t ssc_lp_tapealert_response(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 
 /* Density code the drive writes (and reports) for the loaded medium or its
@@ -160,8 +171,18 @@ void ssc_read_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_write_buffer(struct scsi_dev *dev, struct scsi_cmd *cmd);
 void ssc_buffers_free(struct ssc_drive *d);
 
-/* Log pages 14h device statistics and 32h data compression (ssc_logs.c). */
+/* Vendor VPD pages (ssc_vendor.c): which personality has them, and the
+ * pages themselves. */
+bool ssc_vpd_ibm(const struct scsi_dev *dev);
+bool ssc_vpd_hpe(const struct scsi_dev *dev);
+uint32_t ssc_vpd_ibm_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_vpd_ibm_serials(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_vpd_hpe_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+
+/* Log pages 14h device statistics, 17h volume statistics and 32h data
+ * compression (ssc_logs.c). */
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_volume_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 void ssc_lp_device_stats_reset(struct scsi_dev *dev);
 void ssc_stats_init(struct ssc_drive *d);

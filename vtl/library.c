@@ -988,6 +988,7 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		snprintf(dc.serial, sizeof(dc.serial), "%s", lib->cdrives[i].serial);
 		dc.naa = naa_for(lib->cdrives[i].serial);
 		dc.rel_port = 1;
+		dc.clean_interval = cfg->clean_interval;
 		rc = ssc_drive_init(&lib->drives[i], &dc);
 		if (rc) {
 			lib_err(err, errlen, "cannot set up drive %zu: %s", i + 1, strerror(-rc));

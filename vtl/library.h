@@ -64,6 +64,9 @@ struct lib_config {
 	unsigned overrides; /* enum lib_config_set */
 	enum tape_media drive_media;
 	enum ssc_vendor drive_vendor;
+	/* Loads of data cartridges after which a drive asks for cleaning
+	 * (TapeAlert 15h); 0: never. [library] clean_interval. */
+	uint32_t clean_interval;
 	/* New tapes. */
 	enum tape_media default_media;
 	/* MOVE MEDIUM out of a drive element unloads the drive (most

@@ -343,6 +343,11 @@ static int handle(void *user, const char *section, const char *name, const char 
 			l->drive_vendor = SSC_VENDOR_HPE;
 		else
 			bad = 1;
+	} else if (KEY("library", "clean_interval")) {
+		unsigned n = 0;
+		bad = set_uint(value, 0, 1000000, &n);
+		why = "0 (never) to 1000000 loads";
+		l->clean_interval = n;
 	} else if (KEY("library", "auto_unload")) {
 		why = "use yes or no";
 		if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0 ||

@@ -522,6 +522,18 @@ personality_suite() {
 		run 30 sg_logs -a "$dev"
 		check "$label: sg_logs -a $what" "LOG SENSE of every page that log page 00h lists (SPC-4 6.6)" [ "$RC" -eq 0 ]
 	done
+	# The drive personality's vendor VPD page C0h, through sg_vpd's own
+	# decoder for the vendor (docs/scsi.md, "Vendor VPD pages").
+	local vpd_vendor=hp_lto want_c0='Firmware'
+	if [[ $drv_re == *IBM* ]]; then
+		vpd_vendor=ibm_lto want_c0='Code name: vtl-'
+	fi
+	run 20 sg_vpd --vendor=$vpd_vendor -p 0xc0 "$dsg"
+	if [ "$RC" -eq 0 ] && has "$want_c0"; then
+		pass "$label: sg_vpd --vendor=$vpd_vendor -p 0xc0 drive (firmware page decoded)"
+	else
+		fail "$label: sg_vpd --vendor=$vpd_vendor -p 0xc0 drive" "'$want_c0' (vendor firmware VPD page C0h)"
+	fi
 	run 30 loaderinfo -f "$chg"
 	if [ "$RC" -eq 0 ] && has 'Number of Storage Elements: ' && has 'Number of Data Transfer Elements: 1'; then
 		pass "$label: loaderinfo reads the element layout (mode page 1Dh)"
@@ -548,6 +560,12 @@ personality_suite() {
 	fi
 	run 20 sg_read_attr "$dsg"
 	check "$label: sg_read_attr (medium auxiliary memory)" "READ ATTRIBUTE attribute values (SPC-4 6.17)" [ "$RC" -eq 0 ]
+	run 20 sg_logs -p 0x17 "$dsg"
+	if [ "$RC" -eq 0 ] && has 'Page valid: 1' && has 'Volume barcode: '; then
+		pass "$label: sg_logs -p 0x17 (volume statistics of the loaded tape)"
+	else
+		fail "$label: sg_logs -p 0x17" "Page valid: 1 and the volume barcode (SSC-4 volume statistics log page)"
+	fi
 	local src=$WORK/pers-src dst_dir=$WORK/pers-dst
 	rm -rf "$src" "$dst_dir"
 	mkdir -p "$src" "$dst_dir"

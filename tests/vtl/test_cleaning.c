@@ -252,6 +252,24 @@ Test(cleaning, iec_test_flag_number_sets_and_clears_a_flag)
 	cr_assert_eq(t.buf[6] & 0x0c, 0x08);
 }
 
+/* The changer reports its own TapeAlert flags as informational exceptions
+ * too (SPC-4 7.5.7): MRIE 4h, a refused move sets 19h, the next command
+ * gets RECOVERED ERROR 5Dh/00h once. */
+Test(cleaning, changer_reports_a_new_flag_by_mrie)
+{
+	struct tcmd t;
+	uint8_t data[4 + 12] = {0, 0, 0, 0, 0x1c, 10, 0x00, 4};
+	uint8_t sel[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(data), 0};
+	cdb_fill(&t.c, N1, sel, 6, data, sizeof(data), t.buf, 0);
+	spc_dispatch(ch, &t.c);
+	cdb_assert_good(&t.c);
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT1, SLOT2), ASC_MEDIUM_SOURCE_ELEMENT_EMPTY);
+	uint8_t tur_cdb[6] = {TEST_UNIT_READY};
+	cr_assert_eq(run(ch, &t, N1, tur_cdb, 6, 0), ASC_FAILURE_PREDICTION_THRESHOLD_EXCEEDED);
+	cr_assert_eq(cdb_key(&t.c), SK_RECOVERED_ERROR);
+	cr_assert_eq(run(ch, &t, N1, tur_cdb, 6, 0), 0, "once");
+}
+
 /* The cleaning state reaches the drive's page 12h (TapeAlert response,
  * SSC-4), flag 01h in the most significant bit, and reading 12h does
  * not clear it. */
@@ -310,4 +328,71 @@ Test(tapealert_lto7, a_read_only_generation_raises_11h_and_an_unreadable_one_0ch
 	/* A newer generation than the drive: the load fails. */
 	cr_assert_neq(move_medium(ch, &t, N1, SLOT2, DRV1), 0);
 	cr_assert_eq(ta_flag(drv, 0x0c), 1, "unsupported format");
+}
+
+/* [library] clean_interval: the drive asks for cleaning (TapeAlert 15h
+ * "Clean periodic", CLEANING REQUIRED in the sequential-access log page)
+ * after that many data cartridge loads, and a cleaning cartridge loaded
+ * by the library clears the request. */
+static void setup_interval(void)
+{
+	memset(&T, 0, sizeof(T));
+	tlib_mkdir(&T);
+	T.cfg.clean_interval = 2;
+	cr_assert_eq(tlib_open(&T), 0, "%s", T.err);
+	ch = lib_changer(T.lib);
+	drv = lib_drive(T.lib, 0);
+	cdb_drain_ua(ch, N1);
+	cdb_drain_ua(drv, N1);
+}
+
+TestSuite(clean_interval, .init = setup_interval, .fini = teardown);
+
+/* CLEANING REQUIRED, sequential-access log page 0Ch parameter 0100h. */
+static int cleaning_required(void)
+{
+	struct tcmd t;
+	uint8_t cdb[10] = {LOG_SENSE, 0, 0x40 | 0x0c};
+	put_be16(cdb + 7, 512);
+	cr_assert_eq(run(drv, &t, N1, cdb, 10, 512), 0);
+	uint32_t end = 4u + get_be16(t.buf + 2);
+	for (uint32_t off = 4; off + 5 <= end; off += 4u + t.buf[off + 3])
+		if (get_be16(t.buf + off) == 0x0100)
+			return t.buf[off + 4];
+	return -1;
+}
+
+static void load_and_return(uint16_t slot)
+{
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, slot, DRV1), 0);
+	cdb_drain_ua(drv, N1);
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, slot), 0);
+	cdb_drain_ua(drv, N1);
+}
+
+Test(clean_interval, drive_asks_after_the_interval_and_a_cleaning_clears_it)
+{
+	tlib_create(&T, "DAT001L8");
+	cdb_drain_ua(ch, N1);
+	load_and_return(SLOT1);
+	cr_assert_eq(ta_flag(drv, 0x15), 0, "one load: not due");
+	cr_assert_eq(cleaning_required(), 0);
+	load_and_return(SLOT1);
+	cr_assert_eq(cleaning_required(), 1, "two loads: due");
+	cr_assert_eq(ta_flag(drv, 0x15), 1, "clean periodic");
+	cr_assert_eq(ta_flag(drv, 0x14), 0, "not clean now: nothing is dirty");
+	load_and_return(SLOT1);
+	cr_assert_eq(ta_flag(drv, 0x15), 1, "raised again at each load until cleaned");
+
+	create_cleaning("CLN001L1", 50);
+	struct tcmd t;
+	cr_assert_eq(move_medium(ch, &t, N1, SLOT2, DRV1), 0);
+	cdb_drain_ua(drv, N1);
+	cr_assert_eq(ta_flag(drv, 0x15), 0, "cleaned");
+	cr_assert_eq(move_medium(ch, &t, N1, DRV1, SLOT2), 0);
+	cdb_drain_ua(drv, N1);
+	cr_assert_eq(cleaning_required(), 0);
+	load_and_return(SLOT1);
+	cr_assert_eq(ta_flag(drv, 0x15), 0, "the count starts again");
 }
