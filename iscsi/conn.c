@@ -8,9 +8,10 @@
  * then the data segment straight into its final place: a write command's
  * data-out goes into the task buffer that spc_dispatch() hands to the
  * device (one copy, ARCHITECTURE.md), read ahead of the next header through
- * readv() into a small staging buffer so that most PDUs cost one system
- * call. Data-In is sent with sendmsg() from the buffer the device filled,
- * many PDUs per call, never copied.
+ * recvmsg() into a small staging buffer so that most PDUs cost one system
+ * call; in the full feature phase the wait for a header is the (blocking)
+ * read of it, not a poll() before it. Data-In is sent with sendmsg() from
+ * the buffer the device filled, many PDUs per call, never copied.
  *
  * Ordering invariants:
  *   - per LUN, commands execute in the order they arrived (a tape is a
@@ -34,8 +35,8 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
