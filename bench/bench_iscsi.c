@@ -44,6 +44,8 @@
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
+ * BENCH_PIN=yes or no (only the pinned or the unpinned runs), BENCH_4K=only
+ * (only the 4 KiB workload, at each side's defaults: for profiling it),
  * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
  * [metrics] served and a thread here GETting /metrics every MS ms, as
  * Prometheus would only far more often, against the same vtld unscraped,
@@ -724,6 +726,7 @@ struct config {
 	uint64_t total;	  /* bytes of the 256 KiB stream */
 	uint64_t count4k; /* 4 KiB commands per direction */
 	bool four;	  /* run the four-drive workload */
+	bool only4k;	  /* BENCH_4K=only: the 4 KiB workload alone */
 };
 
 static void run_workloads(const struct target *t, const struct config *cfg, struct run_result *r)
@@ -731,12 +734,14 @@ static void run_workloads(const struct target *t, const struct config *cfg, stru
 	struct sess s;
 	sess_open(&s, t, t->first_lun, 1);
 	sess_prepare(&s);
-	r->s256 = stream(&s, 256 * KIB, cfg->total);
-	r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
-	r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
+	if (!cfg->only4k) {
+		r->s256 = stream(&s, 256 * KIB, cfg->total);
+		r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
+		r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
+	}
 	r->l4k = latency(&s, cfg->count4k);
 	sess_close(&s);
-	if (cfg->four)
+	if (cfg->four && !cfg->only4k)
 		r->four = four_drives(t, cfg->total / 4);
 	r->valid = true;
 }
@@ -989,6 +994,8 @@ int main(int argc, char **argv)
 	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
 	unsigned scrape_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
+	const char *pin_only = bench_env_or("BENCH_PIN", "");
+	cfg.only4k = strcmp(bench_env_or("BENCH_4K", ""), "only") == 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -1020,19 +1027,22 @@ int main(int argc, char **argv)
 	for (int pinned = 0; pinned < 2; pinned++) {
 		struct mode_result *m = &modes[pinned];
 		int c = pinned ? cpu : -1;
+		if ((strcmp(pin_only, "yes") == 0 && !pinned) ||
+		    (strcmp(pin_only, "no") == 0 && pinned))
+			continue;
 		pin_self(c);
 		m->tcp_mbs = loopback_tcp(cfg.total < 4 * GIB_BYTES ? cfg.total : 4 * GIB_BYTES, c);
 		for (int p = P_VTLD; p <= P_TGT; p++) {
 			struct target t;
 			struct config c2 = cfg;
 			c2.four = p == P_VTLD;
-			if (strcmp(only, "tgt") != 0) {
+			if (strcmp(only, "tgt") != 0 && !(cfg.only4k && p != P_VTLD)) {
 				vtld_start(&t, (enum params)p, c);
 				run_workloads(&t, &c2, &m->vtld[p]);
 				target_stop(&t);
 			}
 			c2.four = false;
-			if (strcmp(only, "vtld") != 0) {
+			if (strcmp(only, "vtld") != 0 && !(cfg.only4k && p != P_TGT)) {
 				tgt_start(&t, (enum params)p, cfg.total, c);
 				run_workloads(&t, &c2, &m->tgt[p]);
 				target_stop(&t);

@@ -8,9 +8,10 @@
  * then the data segment straight into its final place: a write command's
  * data-out goes into the task buffer that spc_dispatch() hands to the
  * device (one copy, ARCHITECTURE.md), read ahead of the next header through
- * readv() into a small staging buffer so that most PDUs cost one system
- * call. Data-In is sent with sendmsg() from the buffer the device filled,
- * many PDUs per call, never copied.
+ * recvmsg() into a small staging buffer so that most PDUs cost one system
+ * call; in the full feature phase the wait for a header is the (blocking)
+ * read of it, not a poll() before it. Data-In is sent with sendmsg() from
+ * the buffer the device filled, many PDUs per call, never copied.
  *
  * Ordering invariants:
  *   - per LUN, commands execute in the order they arrived (a tape is a
@@ -34,6 +35,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -136,7 +138,8 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 		} else {
 			iov[niov++] = (struct iovec){c->rbuf, RBUF_SIZE};
 		}
-		r = readv(c->fd, iov, niov);
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+		r = recvmsg(c->fd, &mh, MSG_DONTWAIT);
 		if (r == 0)
 			return -ECONNRESET;
 		if (r < 0) {
@@ -172,6 +175,63 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 }
 
 /*
+ * The wait for the next PDU of the full feature phase is the read of it:
+ * one blocking read into the (empty) staging buffer instead of a poll()
+ * and a read. At queue depth 1 that is one of the four system calls of a
+ * 4 KiB command, and on a virtual machine a system call costs microseconds
+ * (docs/benchmarks.md, "4 KiB commands on one CPU"). The wait is bounded
+ * by SO_RCVTIMEO, which is set only when the bound it holds is no longer
+ * close to timeout_ms (-1: none): the caller asks for what is left of the
+ * NOP-In interval, nearly the same at every PDU, so the option changes with
+ * a ping, not with each command. A read that times out before timeout_ms
+ * is over reads again for the rest; one that would end more than
+ * RCVTIMEO_SLACK later is cut. 0 with data in the staging buffer;
+ * -ETIMEDOUT, -ECONNRESET at the end of the stream, or -errno.
+ */
+static int set_rcvtimeo(struct iscsi_conn *c, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	c->rcvtimeo_ms = ms;
+	return 0;
+}
+
+#define RCVTIMEO_SLACK(ms) ((ms) / 16 + 1)
+
+static int rx_wait_read(struct iscsi_conn *c, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int want = 0; /* no bound */
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			uint64_t left = deadline - now;
+			want = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int have = c->rcvtimeo_ms;
+		if (want ? !have || have > want + RCVTIMEO_SLACK(want) || have < want / 2
+			 : have != 0) {
+			int r = set_rcvtimeo(c, want);
+			if (r < 0)
+				return r;
+		}
+		ssize_t n = read(c->fd, c->rbuf, RBUF_SIZE);
+		if (n > 0) {
+			c->rpos = 0;
+			c->rlen = (size_t)n;
+			return 0;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+	}
+}
+
+/*
  * Read a Basic Header Segment and its AHS (kept in c->ahs), verifying the
  * header digest (RFC 7143 11.2.3). timeout_ms bounds the wait for the first
  * byte only (-ETIMEDOUT), the login deadline every wait; -EBADMSG on a
@@ -183,7 +243,8 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 int rx_pdu_header(struct iscsi_conn *c, uint8_t *bhs, int timeout_ms, bool digest)
 {
 	if (c->rpos == c->rlen) {
-		int w = wait_io(c, POLLIN, timeout_ms);
+		int w = c->rx_blocking && !c->io_deadline_ms ? rx_wait_read(c, timeout_ms)
+							     : wait_io(c, POLLIN, timeout_ms);
 		if (w < 0)
 			return w;
 	}
@@ -241,7 +302,7 @@ static int tx_iov(struct iscsi_conn *c, struct iovec *iov, int n)
 		return -EPIPE;
 	while (n > 0) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1714,6 +1775,12 @@ static void *standby_thread(void *arg)
 static void ffp_run(struct iscsi_conn *c)
 {
 	c->last_rx_ms = now_ms();
+	/* Reads of a PDU header block from here on (rx_wait_read); every
+	 * other read and send passes MSG_DONTWAIT and waits in poll() with
+	 * its own limit, as before. Left non-blocking if fcntl fails. */
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl >= 0 && fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+		c->rx_blocking = true;
 	if (c->fast_path && pthread_create(&c->standby_thread, NULL, standby_thread, c) != 0) {
 		conn_log(c, "cannot start a standby thread: commands go to the LUN workers");
 		c->fast_path = false;

@@ -149,6 +149,12 @@ struct iscsi_conn {
 	/* Receive side (receiver thread only). */
 	uint8_t *rbuf;
 	size_t rpos, rlen;
+	/* Full feature phase: the socket blocks (O_NONBLOCK off; every other
+	 * read and send passes MSG_DONTWAIT) and the wait for a PDU header is
+	 * the read itself, bounded by SO_RCVTIMEO, last set to rcvtimeo_ms
+	 * (0: no bound). */
+	bool rx_blocking;
+	int rcvtimeo_ms;
 	uint8_t ahs[1024];
 	uint32_t ahs_len;
 	uint64_t last_rx_ms;

@@ -33,7 +33,7 @@ void store_config_defaults(struct store_config *c)
 	c->part_size = 16 * MIB;
 	c->parallel_parts = 4;
 	c->idle_secs = 5;
-	c->upload_nice = 10;
+	c->upload_nice = 19;
 	c->link_segments = true;
 	c->restore_days = 7;
 	snprintf(c->restore_tier, sizeof(c->restore_tier), "Standard");

@@ -383,13 +383,13 @@ start_vtld "$T/data5" -c "$T/shelf.conf" || bad "vtld with archive_prefix"
 export VTL_SOCKET=$T/data5/vtld.sock
 run 0 "status with a shelf apart" status
 expect "status names the shelf" "$OUT" "$T/data5/store/shelf/tapes/"
-# [store] upload_nice (default 10): the uploader's threads, by name, run at
-# nice 10, the rest of vtld at its own (field 19 of /proc/PID/task/TID/stat).
+# [store] upload_nice (default 19): the uploader's threads, by name, run at
+# nice 19, the rest of vtld at its own (field 19 of /proc/PID/task/TID/stat).
 nices=$(for t in /proc/"$VTLD_PID"/task/*; do
 	printf '%s=%s\n' "$(cat "$t/comm")" "$(sed 's/.*) //' "$t/stat" | cut -d' ' -f17)"
 done | sort | uniq -c | tr -s ' ' | tr '\n' ';')
-expect "the uploader thread at nice 10" "$nices" " 1 vtl-upload=10;"
-expect "four part workers at nice 10" "$nices" " 4 vtl-part=10;"
+expect "the uploader thread at nice 19" "$nices" " 1 vtl-upload=19;"
+expect "four part workers at nice 19" "$nices" " 4 vtl-part=19;"
 expect "the main thread at nice 0" "$nices" "vtld=0;"
 stop_vtld
 

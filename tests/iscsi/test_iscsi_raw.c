@@ -391,6 +391,44 @@ Test(iscsi_raw, a_dead_initiator_is_pinged_then_dropped)
 	still_serving();
 }
 
+/* Answer a NOP-In ping (RFC 7143 11.18: a NOP-Out with the reserved ITT
+ * carrying the ping's TTT back). */
+static void answer_ping(struct raw *r, const uint8_t *ping)
+{
+	uint8_t bhs[48] = {RAW_NOP_OUT | RAW_IMMEDIATE, 0x80};
+	memcpy(bhs + 8, ping + 8, 8); /* LUN */
+	put_be32(bhs + 16, 0xffffffff);
+	memcpy(bhs + 20, ping + 20, 4); /* TTT */
+	put_be32(bhs + 24, r->cmdsn);
+	put_be32(bhs + 28, r->statsn + 1);
+	raw_send(r, bhs, NULL, 0);
+}
+
+/* The wait for a PDU is bounded by the NOP-In timeout while a ping is out
+ * and by the interval otherwise: after an answer the next ping comes an
+ * interval later, not a timeout later, and answering keeps the session. */
+Test(iscsi_raw, pings_keep_their_interval_after_an_answer)
+{
+	th_stop();
+	struct th_options o = {.nop_interval_s = 2, .nop_timeout_s = 1};
+	th_start(&o);
+	struct raw r;
+	login_to_lib(&r, NULL);
+	uint8_t rsp[48];
+	for (int ping = 0; ping < 2; ping++) {
+		cr_assert_eq(raw_recv(&r, rsp, NULL, 0, 4000), 0, "ping %d", ping);
+		cr_assert_eq(rsp[0] & 0x3f, RAW_NOP_IN);
+		cr_assert_eq(get_be32(rsp + 16), 0xffffffffu);
+		answer_ping(&r, rsp);
+		/* Nothing for well over the timeout (the interval is 2 s). */
+		cr_assert_lt(raw_recv(&r, rsp, NULL, 0, 1500), 0, "ping %d came early", ping);
+	}
+	raw_nop_ping(&r, true);
+	raw_tur_clear(&r, 0);
+	close(r.fd);
+	still_serving();
+}
+
 Test(iscsi_raw, server_stop_sends_an_async_message)
 {
 	struct raw r;
