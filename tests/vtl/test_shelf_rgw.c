@@ -494,9 +494,10 @@ Test(shelf_rgw, a_read_waiting_on_the_store_keeps_the_session_alive_with_pings)
 	th_pattern(want, MB, 705);
 	cr_expect_arr_eq(rec, want, MB, "record 5 read back");
 	cr_expect_geq(pings, 2, "NOP-In pings while the store held the command back");
-	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
-	cr_expect_gt(vp_jint(out, "fetched_segments"), fetched, "a segment came from the store: %s",
-		     out);
+	/* The read was answered from a ranged read; the segment's own fetch
+	 * is counted when it ends, which may be after the answer. */
+	cr_expect_gt(vp_status_until(&vtl, "fetched_segments", fetched + 1, out, sizeof(out)),
+		     fetched, "a segment came from the store: %s", out);
 	free(rec);
 	free(want);
 	close(r.fd);
