@@ -325,7 +325,8 @@ static void set_in_len(struct scsi_cmd *cmd, uint64_t n)
 	cmd->in_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
+/* Both return the medium's error (reported in cmd), else 0. */
+static int read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
 {
 	uint32_t cap = len < cmd->in_cap ? len : cmd->in_cap;
 	uint32_t rlen = 0;
@@ -334,17 +335,17 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	int rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
 	if (rc) {
 		medium_error(d, cmd, rc, false, true, len);
-		return;
+		return rc;
 	}
 	if (kind == TAPE_FILEMARK) {
 		/* SSC-4 4.2.13: positioned after the filemark; INFORMATION is
 		 * the requested length minus the bytes transferred (none). */
 		sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK, len);
-		return;
+		return 0;
 	}
 	if (kind == TAPE_EOD) {
 		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, len);
-		return;
+		return 0;
 	}
 	if (ssc_lbp_read_len(d)) {
 		/* LBP_R: the block as the host sees it ends with the
@@ -358,7 +359,7 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	 * report (RFC 7143 11.4.5.1), not something to hide. */
 	cmd->in_len = rlen < len ? rlen : len;
 	if (rlen == len)
-		return;
+		return 0;
 	/*
 	 * Incorrect length (SSC-4 7.9, SILI): with SILI set, an underlength
 	 * record is never reported, an overlength one only when the drive is
@@ -367,12 +368,13 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	 * the position is after the record either way.
 	 */
 	if (sili && (rlen < len || d->block_len == 0))
-		return;
+		return 0;
 	sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
 		       (int64_t)len - (int64_t)rlen);
+	return 0;
 }
 
-static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
+static int read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
 {
 	uint32_t bl = d->block_len;
 	/* Bytes the command has transferred so far, counted whole even
@@ -390,18 +392,18 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 		if (rc) {
 			set_in_len(cmd, off);
 			medium_error(d, cmd, rc, false, true, count - i);
-			return;
+			return rc;
 		}
 		if (kind == TAPE_FILEMARK) {
 			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK,
 				       count - i);
-			return;
+			return 0;
 		}
 		if (kind == TAPE_EOD) {
 			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, count - i);
-			return;
+			return 0;
 		}
 		if (ssc_lbp_read_len(d)) {
 			/* LBP_R: the block length includes the protection
@@ -418,11 +420,12 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 			set_in_len(cmd, off + (rlen < bl ? rlen : bl));
 			sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
 				       count - i);
-			return;
+			return 0;
 		}
 		off += bl;
 	}
 	set_in_len(cmd, off);
+	return 0;
 }
 
 static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -449,10 +452,11 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, len))
 		return;
-	if (fixed)
-		read_fixed(d, cmd, len);
-	else
-		read_variable(d, cmd, len, sili);
+	int rc = fixed ? read_fixed(d, cmd, len) : read_variable(d, cmd, len, sili);
+	/* A host that reads is likely to read on: have the next block read
+	 * ahead while this one travels (tape_prefetch_arm). */
+	if (rc == 0 && d->ra_kick && tape_prefetch_arm(d->tape))
+		d->ra_kick(d->ra_arg);
 }
 
 /* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
@@ -1377,6 +1381,36 @@ int ssc_library_unload(struct scsi_dev *dev)
 	}
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
+}
+
+void ssc_set_readahead(struct scsi_dev *dev, void (*kick)(void *arg), void *arg)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	d->ra_kick = kick;
+	d->ra_arg = arg;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+unsigned ssc_readahead(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	unsigned waiting = 0;
+	int more;
+
+	/* One block per turn of the lock, so that a command waits for at
+	 * most one. An error is left for the host's own READ of that block
+	 * to meet and report with its sense (tape_prefetch keeps nothing
+	 * then). */
+	do {
+		pthread_mutex_lock(&dev->lock);
+		bool loaded = d->state == SSC_LOADED && d->tape;
+		more = loaded ? tape_prefetch(d->tape) : 0;
+		waiting = loaded ? tape_prefetched(d->tape) : 0;
+		pthread_mutex_unlock(&dev->lock);
+	} while (more > 0);
+	return waiting;
 }
 
 enum ssc_medium_state ssc_state(struct scsi_dev *dev)

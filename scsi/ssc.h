@@ -90,6 +90,19 @@ int ssc_remove(struct scsi_dev *dev, bool force);
  */
 int ssc_library_unload(struct scsi_dev *dev);
 
+/*
+ * Read-ahead of cartridges encrypted at rest (tape_prefetch; docs/design.md,
+ * "Read-ahead of records encrypted at rest"). scsi/ owns no thread: the
+ * library gives the drive kick, which a READ that armed a read-ahead calls
+ * with dev->lock held and which must only wake a thread of the caller's
+ * (never take dev->lock, never block); that thread then calls
+ * ssc_readahead(), which reads the next blocks ahead (a few, taking
+ * dev->lock for each) if nothing has moved the tape since. kick NULL: no read-ahead (the
+ * default). Both take dev->lock.
+ */
+void ssc_set_readahead(struct scsi_dev *dev, void (*kick)(void *arg), void *arg);
+unsigned ssc_readahead(struct scsi_dev *dev); /* blocks then read ahead */
+
 enum ssc_medium_state ssc_state(struct scsi_dev *dev); /* takes dev->lock */
 
 /* Barcode of the cartridge present, or "" (takes dev->lock). */

@@ -51,6 +51,11 @@ struct ssc_drive {
 
 	struct ssc_buffers *buffers; /* READ/WRITE BUFFER (ssc_buffer.c), lazily */
 
+	/* Read-ahead (ssc_set_readahead): called, with dev->lock held, when a
+	 * READ armed one; it only wakes the caller's thread. */
+	void (*ra_kick)(void *arg);
+	void *ra_arg;
+
 	/* Device statistics log page (ssc_logs.c), since the drive object
 	 * was made (vtld start): loads, loads since LOG SELECT reset, and
 	 * the monotonic time the drive came up. */

@@ -194,6 +194,19 @@ static int scratch(uint8_t **buf)
 	return *buf ? 0 : -ENOMEM;
 }
 
+/* Forget the block read ahead (plaintext: wiped) and disarm. */
+static void pf_drop(struct tape *t)
+{
+	for (unsigned i = 0; i < t->pf.n; i++) {
+		unsigned k = (t->pf.head + i) % TAPE_PF_DEPTH;
+
+		tape_wipe(t->pf.e[k].buf, t->pf.e[k].len);
+	}
+	t->pf.head = 0;
+	t->pf.n = 0;
+	t->pf.armed = false;
+}
+
 /* ---- per-segment caches -------------------------------------------------- */
 
 static void drop_caches(struct tape *t, uint64_t id)
@@ -881,6 +894,9 @@ static void tape_free(struct tape *t)
 	u64vec_free(&t->aoff);
 	u64vec_free(&t->fm);
 	free(t->segs);
+	pf_drop(t);
+	for (unsigned i = 0; i < TAPE_PF_DEPTH; i++)
+		free(t->pf.e[i].buf);
 	/* Scratch held plaintext (compressed, or opened at rest). */
 	if (t->cbuf)
 		tape_wipe(t->cbuf, TAPE_STORED_MAX);
@@ -1131,6 +1147,7 @@ uint64_t tape_eod(const struct tape *t)
 
 int tape_rewind(struct tape *t)
 {
+	pf_drop(t);
 	t->pos = 0;
 	return 0;
 }
@@ -1139,6 +1156,7 @@ int tape_locate(struct tape *t, uint64_t obj)
 {
 	uint64_t eod = eod_of(t);
 
+	pf_drop(t);
 	if (obj > eod) {
 		t->pos = eod;
 		return -ENODATA;
@@ -1149,6 +1167,7 @@ int tape_locate(struct tape *t, uint64_t obj)
 
 int tape_seek_eod(struct tape *t)
 {
+	pf_drop(t);
 	t->pos = eod_of(t);
 	return 0;
 }
@@ -1165,6 +1184,7 @@ int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_ob
 	uint64_t n = magnitude(count), eod = eod_of(t);
 	size_t j = u64vec_lower(&t->fm, t->pos);
 
+	pf_drop(t);
 	*done = 0;
 	*stop = TAPE_BLOCK;
 	if (count > 0) {
@@ -1210,6 +1230,7 @@ int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape
 	uint64_t n = magnitude(count);
 	size_t j = u64vec_lower(&t->fm, t->pos); /* filemarks before pos */
 
+	pf_drop(t);
 	*done = 0;
 	*stop = TAPE_BLOCK;
 	if (count > 0) {
@@ -1361,7 +1382,43 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 	return 0;
 }
 
+static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+
+/* The host's read of the first block read ahead: what tape_read would have
+ * done, from the copy, which is then wiped. */
+static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	unsigned k = t->pf.head;
+	uint32_t n = t->pf.e[k].len;
+
+	if (cap)
+		memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
+	*len = n;
+	*kind = TAPE_BLOCK;
+	t->pos++;
+	t->st.blocks_read += t->pf.e[k].st.blocks_read;
+	t->st.bytes_read_host += t->pf.e[k].st.bytes_read_host;
+	t->st.bytes_read_stored += t->pf.e[k].st.bytes_read_stored;
+	tape_wipe(t->pf.e[k].buf, n);
+	t->pf.head = (k + 1) % TAPE_PF_DEPTH;
+	t->pf.n--;
+	return 0;
+}
+
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	*len = 0;
+	t->pf.armed = false;
+	if (t->pf.n) {
+		if (t->pf.e[t->pf.head].obj == t->pos)
+			return pf_take(t, buf, cap, len, kind);
+		pf_drop(t); /* cannot happen: every move drops them */
+	}
+	return read_record(t, buf, cap, len, kind);
+}
+
+/* tape_read from the medium. */
+static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
 	uint64_t off, end, stored;
 	uint8_t hb[REC_HDR_LEN];
@@ -1374,12 +1431,12 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 
 	*len = 0;
 	t->rest_tag_failed = false;
+	if (!buf)
+		cap = 0;
 	if (t->pos >= eod_of(t)) {
 		*kind = TAPE_EOD;
 		return 0;
 	}
-	if (!buf)
-		cap = 0;
 	r = record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
@@ -1519,6 +1576,7 @@ static void compress(struct tape *t, const void *buf, uint32_t len, const void *
  */
 static int prepare_write(struct tape *t, uint64_t bytes)
 {
+	pf_drop(t);
 	if (t->info.write_protect)
 		return -EROFS;
 	if (t->info.at_rest && !t->rest)
@@ -1714,6 +1772,7 @@ int tape_erase(struct tape *t)
 int tape_set_crypto(struct tape *t, const struct tape_key *enc, const struct tape_key *dec,
 		    enum tape_decrypt mode)
 {
+	pf_drop(t); /* it was opened under the keys being replaced */
 	return tcrypt_set(&t->cipher, enc, dec, mode);
 }
 
@@ -1727,6 +1786,7 @@ int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN])
 
 	if (!t->info.at_rest)
 		return -EINVAL;
+	pf_drop(t);
 	t->rest = NULL;
 	r = trest_set(&t->rest, key);
 	if (r < 0) {
@@ -1758,6 +1818,65 @@ int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN])
 bool tape_has_data_key(const struct tape *t)
 {
 	return t->rest != NULL;
+}
+
+bool tape_prefetch_arm(struct tape *t)
+{
+	t->pf.armed =
+	    t->info.at_rest && t->rest && t->pf.n < TAPE_PF_DEPTH && t->pos + t->pf.n < eod_of(t);
+	return t->pf.armed;
+}
+
+int tape_prefetch(struct tape *t)
+{
+	uint64_t pos = t->pos, next = t->pos + t->pf.n;
+	struct tape_stats st = t->st;
+	bool tag_failed = t->rest_tag_failed;
+	unsigned k = (t->pf.head + t->pf.n) % TAPE_PF_DEPTH;
+	enum tape_obj kind;
+	uint32_t len;
+	int r;
+
+	if (!t->pf.armed)
+		return 0;
+	if (!t->info.at_rest || !t->rest || t->pf.n >= TAPE_PF_DEPTH || next >= eod_of(t)) {
+		t->pf.armed = false;
+		return 0;
+	}
+	if (!t->pf.e[k].buf) {
+		t->pf.e[k].buf = malloc(TAPE_MAX_BLOCK);
+		if (!t->pf.e[k].buf) {
+			t->pf.armed = false;
+			return -ENOMEM;
+		}
+	}
+	t->pos = next;
+	r = read_record(t, t->pf.e[k].buf, TAPE_MAX_BLOCK, &len, &kind);
+	if (r == 0 && kind == TAPE_BLOCK) {
+		t->pf.e[k].obj = next;
+		t->pf.e[k].len = len;
+		t->pf.e[k].st = (struct tape_stats){
+		    .blocks_read = t->st.blocks_read - st.blocks_read,
+		    .bytes_read_host = t->st.bytes_read_host - st.bytes_read_host,
+		    .bytes_read_stored = t->st.bytes_read_stored - st.bytes_read_stored,
+		};
+		t->pf.n++;
+	}
+	/* Not a read the host made: no move, nothing counted, and an error
+	 * is the host's own READ's to meet and report. */
+	t->pos = pos;
+	t->st = st;
+	t->rest_tag_failed = tag_failed;
+	if (r < 0 || kind != TAPE_BLOCK)
+		t->pf.armed = false;
+	else
+		tape_prefetch_arm(t);
+	return r < 0 ? r : t->pf.armed;
+}
+
+unsigned tape_prefetched(const struct tape *t)
+{
+	return t->pf.n;
 }
 
 int tape_peek(struct tape *t, struct tape_next *n)

@@ -353,6 +353,34 @@ int tape_peek(struct tape *t, struct tape_next *n);
 int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN]);
 bool tape_has_data_key(const struct tape *t);
 
+/*
+ * Read-ahead of a cartridge encrypted at rest (docs/design.md, "Read-ahead
+ * of records encrypted at rest"). The AES-GCM pass of a 256 KiB block costs
+ * about a third of what the rest of a READ does; done by another thread
+ * while the host takes the blocks before it, it leaves the command's path.
+ *
+ * tape_prefetch_arm() is called after a read the host made: it says the
+ * host streams, and returns true when a read-ahead is worth doing (the
+ * cartridge is encrypted at rest, has its key, fewer than a few blocks
+ * are read ahead and there is more before EOD). Each tape_prefetch() then
+ * reads the next block not yet read ahead, whole, into a buffer of the
+ * tape's own, through the same checks as tape_read (CRC, tag), without
+ * moving and without counting it as read, and returns 1 when another one
+ * may follow (it stays armed), 0 when not, or the error of that read. A
+ * tape_read at the position takes the first block read ahead from there
+ * (the same data, length, statistics and move as reading it then) and
+ * disarms. Nothing is kept for a filemark, EOD or a block that fails to
+ * read: the host's READ reaches it itself and gets the error. A move
+ * (rewind, locate, space), a write, an erase or a key change drops what
+ * was read ahead and disarms; every copy is wiped when taken or dropped.
+ * All run with the caller's exclusion (the drive's lock), like every
+ * other call on the tape.
+ */
+bool tape_prefetch_arm(struct tape *t);
+int tape_prefetch(struct tape *t);
+/* How many blocks read ahead wait for the host (tests). */
+unsigned tape_prefetched(const struct tape *t);
+
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);
 enum tape_compression tape_get_compression(const struct tape *t);

@@ -40,6 +40,7 @@ struct lib {
 	void *shelf_arg;
 	bool autocreate_failing;  /* a policy's failure was said (autocreate.c) */
 	struct media_pass *media; /* the check of the media after start (media.c) */
+	struct readahead *ra;	  /* the drives' read-ahead threads (readahead.c) */
 	/* Why lib_insert last refused a tape's key (said in the log too), for
 	 * the operator's command that asked for the load; under the lock. */
 	char key_err[512];

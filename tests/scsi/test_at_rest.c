@@ -1007,3 +1007,252 @@ Test(ssc_at_rest, read_write_space_locate_and_drive_encryption_on_top)
 	cr_assert_str_eq((char *)buf, secret);
 	cr_assert_eq(position(), 2);
 }
+
+/* ---- read-ahead (tape_prefetch through ssc_readahead) ---- */
+
+/*
+ * The library's read-ahead thread calls ssc_readahead() when the drive
+ * kicks it; here the test is that thread: it counts the kicks and calls
+ * ssc_readahead() itself, between the host's commands, where the thread
+ * could run.
+ */
+static unsigned kicks;
+
+static void count_kick(void *arg)
+{
+	(void)arg;
+	kicks++;
+}
+
+enum { RA_LEN = 65536, RA_N = 8 };
+static uint8_t ra_w[RA_N + 2][RA_LEN], ra_r[RA_LEN];
+
+static void ra_load(void)
+{
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
+	cdb_drain_ua(&dev, N1);
+	ssc_set_readahead(&dev, count_kick, NULL);
+	kicks = 0;
+}
+
+/* READ(6) of one variable block: it must be block k, whole. */
+static void read_is(unsigned k)
+{
+	struct scsi_cmd c;
+
+	memset(ra_r, 0, sizeof(ra_r));
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_good(&c);
+	cr_assert_eq(c.in_len, RA_LEN);
+	cr_assert_eq(memcmp(ra_r, ra_w[k], RA_LEN), 0, "block %u", k);
+}
+
+static void locate(uint32_t obj)
+{
+	struct scsi_cmd c;
+	uint8_t loc[10] = {LOCATE_10};
+
+	put_be32(loc + 3, obj);
+	cdb_exec(&dev, &c, N1, loc, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+Test(ssc_at_rest, read_ahead_hands_out_the_same_blocks_at_the_same_positions)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	for (unsigned k = 0; k < RA_N + 2; k++)
+		fill(ra_w[k], RA_LEN, k + 10, false);
+	for (unsigned k = 0; k < RA_N; k++)
+		write_block(ra_w[k], RA_LEN);
+	write_fm(1);
+	write_block(ra_w[RA_N], RA_LEN);
+	write_block(ra_w[RA_N + 1], RA_LEN);
+	write_fm(0);
+	cr_assert_eq(kicks, 0, "writes arm nothing");
+
+	rewind_tape();
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing read ahead before the host reads");
+	read_is(0);
+	cr_assert_eq(kicks, 1, "a READ kicks the read-ahead");
+	cr_assert_eq(ssc_readahead(&dev), 4, "a few blocks are read ahead");
+	/* The host's position is not the read-ahead's (SSC-4 7.7, READ
+	 * POSITION: the logical object identifier of the next block the
+	 * host would read). */
+	cr_assert_eq(position(), 1);
+	for (unsigned k = 1; k < RA_N; k++) {
+		read_is(k);
+		cr_assert_eq(position(), k + 1);
+		ssc_readahead(&dev);
+	}
+	/* It stops at the filemark: the READ meets it as on any drive. */
+	cr_assert_eq(ssc_readahead(&dev), 0);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(cdb_flags(&c) & SENSE_FILEMARK);
+	cr_assert_eq(position(), RA_N + 1);
+	read_is(RA_N);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	read_is(RA_N + 1);
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing beyond EOD");
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* A short READ of a block read ahead: ILI, and the position after
+	 * the block, as without read-ahead (SSC-4 7.9). */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+	cmd6(&c, READ_6, 0x00, 1000, NULL, 0, ra_r, 1000);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert(cdb_flags(&c) & SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), 1000 - RA_LEN);
+	cr_assert_eq(memcmp(ra_r, ra_w[1], 1000), 0);
+	cr_assert_eq(position(), 2);
+	read_is(2);
+}
+
+Test(ssc_at_rest, read_ahead_is_dropped_by_every_move_write_and_unload)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	for (unsigned k = 0; k < RA_N + 1; k++)
+		fill(ra_w[k], RA_LEN, k + 30, false);
+	for (unsigned k = 0; k < RA_N; k++)
+		write_block(ra_w[k], RA_LEN);
+	write_fm(0);
+
+	/* LOCATE past what was read ahead, then back into it. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 1..4 */
+	locate(6);
+	read_is(6);
+	cr_assert_eq(ssc_readahead(&dev), 1); /* 7, then EOD */
+	locate(2);
+	read_is(2);
+
+	/* SPACE backward over blocks read ahead and forward over them. */
+	cr_assert_eq(ssc_readahead(&dev), 4);		     /* 3..6 */
+	uint8_t back[6] = {SPACE_6, 0x00, 0xff, 0xff, 0xfe}; /* -2 blocks */
+	cdb_exec(&dev, &c, N1, back, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(1);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 2..5 */
+	uint8_t fwd[6] = {SPACE_6, 0x00, 0, 0, 3};
+	cdb_exec(&dev, &c, N1, fwd, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(5);
+
+	/* A WRITE in the middle discards what follows, read ahead or not:
+	 * the blocks after it are gone, the new one is what is read. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 1..4 */
+	write_block(ra_w[RA_N], RA_LEN);      /* becomes block 1, EOD after it */
+	write_fm(0);
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	read_is(RA_N);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* Unload and load: at BOT again, nothing left of before. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	uint8_t unload[6] = {LOAD_UNLOAD, 0, 0, 0, 0};
+	cdb_exec(&dev, &c, N1, unload, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing is read ahead of an unloaded tape");
+	uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 1};
+	cdb_exec(&dev, &c, N1, load, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(position(), 0);
+	read_is(0);
+}
+
+/* A block that fails its tag is not read ahead: the host's own READ
+ * meets it and reports it (MEDIUM ERROR), and the blocks before it,
+ * read ahead, are handed out as they are. */
+Test(ssc_at_rest, a_tampered_block_is_reported_by_the_hosts_read_not_the_read_ahead)
+{
+	struct scsi_cmd c;
+	struct tape *t = open_tape(dkey);
+
+	for (unsigned k = 0; k < 4; k++) {
+		fill(ra_w[k], RA_LEN, k + 50, false);
+		cr_assert_eq(tape_write(t, ra_w[k], RA_LEN), 0);
+	}
+	cr_assert_eq(tape_close(t), 0);
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint64_t off = 0;
+	for (unsigned k = 0; k < 2; k++)
+		off += 32 + get_le32(seg + off + 20);
+	free(seg);
+	tamper_middle(off); /* block 2 */
+
+	ra_load();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1, "block 1 only: block 2 fails its tag");
+	read_is(1);
+	cr_assert_eq(ssc_readahead(&dev), 0);
+	memset(ra_r, 0, sizeof(ra_r));
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+	for (size_t j = 0; j < sizeof(ra_r); j++)
+		cr_assert_eq(ra_r[j], 0, "byte %zu of a block that failed its tag", j);
+	cr_assert_eq(position(), 2, "no move past a block that failed");
+	locate(3);
+	read_is(3);
+}
+
+/* Set Data Encryption page (SSC-4 8.5.3.2) with key, scope ALL I_T NEXUS,
+ * encrypt and decrypt (MIXED) on. */
+static void drive_encryption(const uint8_t key[32])
+{
+	struct scsi_cmd c;
+	uint8_t pg[64] = {0};
+
+	put_be16(pg, 0x0010);
+	put_be16(pg + 2, 16 + 32);
+	pg[4] = 2 << 5;
+	pg[6] = 2;
+	pg[7] = 3;
+	pg[8] = 1;
+	put_be16(pg + 18, 32);
+	memcpy(pg + 20, key, 32);
+	uint8_t so[12] = {SECURITY_PROTOCOL_OUT, 0x20, 0x00, 0x10};
+	put_be32(so + 6, 52);
+	cdb_exec(&dev, &c, N1, so, 12, pg, 52, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+/* Blocks the drive encrypted, read ahead under its key: once the host
+ * installs another key, the next READ answers as the drive would under
+ * that key (INCORRECT DATA ENCRYPTION KEY), never with what was opened
+ * under the old one. */
+Test(ssc_at_rest, a_key_change_drops_what_was_read_ahead_under_the_old_key)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	drive_encryption(drive_key);
+	for (unsigned k = 0; k < 4; k++) {
+		fill(ra_w[k], RA_LEN, k + 70, false);
+		write_block(ra_w[k], RA_LEN);
+	}
+	write_fm(0);
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 3);
+	drive_encryption(other);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_INCORRECT_DATA_ENCRYPTION_KEY);
+	drive_encryption(drive_key);
+	read_is(1);
+}
