@@ -289,6 +289,55 @@ static bool locate_cdb16(struct ssc_drive *d, struct scsi_cmd *cmd, int64_t info
 	return true;
 }
 
+/* ---- Write-behind: deferred errors (SPC-4 4.5.5) ---- */
+
+/* Write the block left behind by a WRITE, if one waits; a failure is kept
+ * for the nexus that wrote it. */
+static void write_behind(struct ssc_drive *d)
+{
+	if (!d->tape || !tape_write_pending(d->tape))
+		return;
+	int rc = tape_write_behind(d->tape);
+	if (rc && !d->wb_err)
+		d->wb_err = rc;
+}
+
+/*
+ * Before every command but INQUIRY, REPORT LUNS and REQUEST SENSE: the
+ * block a WRITE left behind is written first, so that the command sees
+ * the medium as the host does (READ POSITION, a move, a read of it, a
+ * flush, a key change). If it could not be written, the nexus that wrote
+ * it gets CHECK CONDITION with the deferred error (SPC-4 4.5.5: response
+ * code 71h/73h; MEDIUM ERROR, WRITE ERROR, INFORMATION what that WRITE
+ * left unwritten: its bytes in variable mode, one block in fixed mode)
+ * and its command is not executed; the position is after the last block
+ * written. Another nexus's command goes on, and the error waits for the
+ * writer.
+ */
+static bool ssc_before(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	write_behind(d);
+	if (!d->wb_err || cmd->nexus != d->wb_nexus)
+		return true;
+	int rc = d->wb_err;
+	d->wb_err = 0;
+	medium_error(d, cmd, rc, true, true, d->wb_residue);
+	sense_make_deferred(cmd);
+	return false;
+}
+
+void ssc_write_behind(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	if (d->state == SSC_LOADED)
+		write_behind(d);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 /* ---- READ BLOCK LIMITS (SSC-4 7.6) ---- */
 
 static void ssc_read_block_limits(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -455,8 +504,8 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	int rc = fixed ? read_fixed(d, cmd, len) : read_variable(d, cmd, len, sili);
 	/* A host that reads is likely to read on: have the next block read
 	 * ahead while this one travels (tape_prefetch_arm). */
-	if (rc == 0 && d->ra_kick && tape_prefetch_arm(d->tape))
-		d->ra_kick(d->ra_arg);
+	if (rc == 0 && d->worker_kick && tape_prefetch_arm(d->tape))
+		d->worker_kick(d->worker_arg);
 }
 
 /* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
@@ -516,7 +565,16 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 				       fixed ? (int64_t)(count - i) : (int64_t)len);
 			return;
 		}
-		int rc = tape_write(d->tape, block, bl - pi);
+		/* In buffered mode the last block may be written behind
+		 * the command (tape_write_buffered; a cartridge stored
+		 * clear is written now either way). */
+		bool behind = d->buffered_mode != 0 && i + 1 == count;
+		int rc = behind ? tape_write_buffered(d->tape, block, bl - pi)
+				: tape_write(d->tape, block, bl - pi);
+		if (rc == 0 && behind && tape_write_pending(d->tape)) {
+			d->wb_nexus = cmd->nexus;
+			d->wb_residue = fixed ? 1 : (int64_t)len;
+		}
 		if (rc == -ENOSPC) {
 			/* Physical end: this block and the rest were not
 			 * written; INFORMATION = bytes (variable) or blocks
@@ -533,6 +591,8 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	if (d->buffered_mode == 0 && flush(d, cmd))
 		return;
 	report_ew(d, cmd);
+	if (d->worker_kick && tape_write_pending(d->tape))
+		d->worker_kick(d->worker_arg);
 }
 
 /* ---- WRITE FILEMARKS(6) (SSC-4 7.12) and (16) (SSC-4 6.9) ---- */
@@ -1214,6 +1274,7 @@ static struct scsi_dev_type ssc_type = {
     .ops = ssc_ops,
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
+    .before = ssc_before,
     .tapealert_test = ssc_tapealert_test,
     .mode_dev_specific = ssc_mode_dev_specific,
     .mode_medium_type = ssc_mode_medium_type,
@@ -1383,13 +1444,13 @@ int ssc_library_unload(struct scsi_dev *dev)
 	return rc;
 }
 
-void ssc_set_readahead(struct scsi_dev *dev, void (*kick)(void *arg), void *arg)
+void ssc_set_worker(struct scsi_dev *dev, void (*kick)(void *arg), void *arg)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
 	pthread_mutex_lock(&dev->lock);
-	d->ra_kick = kick;
-	d->ra_arg = arg;
+	d->worker_kick = kick;
+	d->worker_arg = arg;
 	pthread_mutex_unlock(&dev->lock);
 }
 

@@ -188,6 +188,25 @@ int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape
  */
 #define TAPE_MAX_BLOCK (8u << 20)
 int tape_write(struct tape *t, const void *buf, uint32_t len);
+/*
+ * Write-behind for a drive in buffered mode (SSC-4 8.3.1; docs/design.md,
+ * "Write-behind and read-ahead of records encrypted at rest"). On a
+ * cartridge encrypted at rest, tape_write_buffered() checks, compresses and accounts for the
+ * block now, exactly as tape_write() (the same errors, and on success the
+ * same position, EOD, space used and statistics), and leaves its
+ * encryption, checksum and write to tape_write_behind(), which the
+ * drive's thread calls; on any other cartridge it is tape_write(). One
+ * block at most is pending: every other call on the tape (a read, a
+ * write, a move, a flush, a key change, tape_close) writes it first, and
+ * fails with its error if that fails. A pending block that cannot be
+ * written is taken back: the position, EOD and the accounting are then
+ * as before tape_write_buffered(), and the error is returned (the drive
+ * reports it as a deferred error). tape_write_pending() says whether a
+ * block waits.
+ */
+int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
+int tape_write_behind(struct tape *t);
+bool tape_write_pending(const struct tape *t);
 /* Write count filemarks at the position (count 0 only truncates at it). */
 int tape_write_filemarks(struct tape *t, uint32_t count);
 /* Make EOD the position, discarding what follows (ERASE). Durable. */
@@ -354,8 +373,8 @@ int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN]);
 bool tape_has_data_key(const struct tape *t);
 
 /*
- * Read-ahead of a cartridge encrypted at rest (docs/design.md, "Read-ahead
- * of records encrypted at rest"). The AES-GCM pass of a 256 KiB block costs
+ * Read-ahead of a cartridge encrypted at rest (docs/design.md, "Write-
+ * behind and read-ahead of records encrypted at rest"). The AES-GCM pass of a 256 KiB block costs
  * about a third of what the rest of a READ does; done by another thread
  * while the host takes the blocks before it, it leaves the command's path.
  *

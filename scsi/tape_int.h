@@ -233,6 +233,17 @@ struct tape {
 		} e[TAPE_PF_DEPTH];
 	} pf;
 
+	/* tape_write_buffered: the last record of the active segment, at
+	 * offset off and need bytes long, is reserved and not yet written;
+	 * its payload (len bytes for the host, stored after compression,
+	 * compression flags) is in cbuf. */
+	struct {
+		bool pending;
+		uint64_t off;
+		uint32_t need, len, stored;
+		uint8_t flags;
+	} wb;
+
 	struct tape_stats st;
 };
 

@@ -17,10 +17,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1031,7 +1033,7 @@ static void ra_load(void)
 {
 	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
 	cdb_drain_ua(&dev, N1);
-	ssc_set_readahead(&dev, count_kick, NULL);
+	ssc_set_worker(&dev, count_kick, NULL);
 	kicks = 0;
 }
 
@@ -1070,7 +1072,8 @@ Test(ssc_at_rest, read_ahead_hands_out_the_same_blocks_at_the_same_positions)
 	write_block(ra_w[RA_N], RA_LEN);
 	write_block(ra_w[RA_N + 1], RA_LEN);
 	write_fm(0);
-	cr_assert_eq(kicks, 0, "writes arm nothing");
+	cr_assert_eq(kicks, RA_N + 2, "each WRITE in buffered mode leaves its block behind");
+	kicks = 0;
 
 	rewind_tape();
 	cr_assert_eq(ssc_readahead(&dev), 0, "nothing read ahead before the host reads");
@@ -1255,4 +1258,220 @@ Test(ssc_at_rest, a_key_change_drops_what_was_read_ahead_under_the_old_key)
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_INCORRECT_DATA_ENCRYPTION_KEY);
 	drive_encryption(drive_key);
 	read_is(1);
+}
+
+/* ---- write-behind (tape_write_buffered through ssc_write_behind) ---- */
+
+#define N2 2
+
+/* The size of the active segment file (the cartridge's only one here). */
+static off_t seg_size(void)
+{
+	char path[PATH_MAX + 64];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+	cr_assert_eq(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+/* Files of this process may not grow past `bytes` (RLIMIT_FSIZE): the
+ * kernel fails the write with EFBIG, a real write error. */
+static void file_limit(rlim_t bytes)
+{
+	struct rlimit rl;
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes; /* the soft limit only */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static uint32_t position_of(uint64_t nexus)
+{
+	struct scsi_cmd c;
+	uint8_t b[20];
+	uint8_t cdb[10] = {READ_POSITION};
+	cdb_exec(&dev, &c, nexus, cdb, 10, NULL, 0, b, sizeof(b));
+	cdb_assert_good(&c);
+	return get_be32(b + 4);
+}
+
+/* The sense of c is a deferred error (SPC-4 4.5.5), fixed format. */
+static void assert_deferred(const struct scsi_cmd *c, uint8_t key, uint16_t asc, int64_t info)
+{
+	cr_assert_eq(c->status, SAM_STAT_CHECK_CONDITION, "info %lld", (long long)info);
+	cr_assert_eq(c->sense[0] & 0x7f, 0x71, "response code %02x", c->sense[0]);
+	cr_assert_eq(cdb_key(c), key);
+	cr_assert_eq(cdb_asc(c), asc);
+	cr_assert_eq(cdb_info(c), info);
+}
+
+Test(ssc_at_rest, a_write_left_behind_is_written_before_any_other_command_sees_the_medium)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	cdb_drain_ua(&dev, N2);
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 90, false);
+	off_t empty = seg_size();
+	write_block(ra_w[0], RA_LEN);
+	cr_assert_eq(kicks, 1);
+	cr_assert_eq(seg_size(), empty, "GOOD before the block is written (buffered mode 1)");
+	/* The drive's thread writes it ... */
+	ssc_write_behind(&dev);
+	off_t one = seg_size();
+	cr_assert_gt(one, empty);
+	/* ... or, if it has not yet, the next command does, before it looks
+	 * at the medium: READ POSITION, a read back, a flush. */
+	write_block(ra_w[1], RA_LEN);
+	cr_assert_eq(seg_size(), one);
+	cr_assert_eq(position(), 2);
+	cr_assert_gt(seg_size(), one);
+	write_block(ra_w[2], RA_LEN);
+	uint8_t back[6] = {SPACE_6, 0x00, 0xff, 0xff, 0xff}; /* -1 block */
+	cdb_exec(&dev, &c, N1, back, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(2);
+	rewind_tape();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+
+	/* Another nexus's command writes it too. */
+	write_block(ra_w[0], RA_LEN);
+	cr_assert_eq(position_of(N2), 4);
+	rewind_tape();
+	locate(3);
+	read_is(0);
+
+	/* Buffered mode 0 (MODE SELECT, SSC-4 8.3.1): GOOD means written,
+	 * nothing is left behind. */
+	uint8_t hdr[4] = {0, 0, 0x00, 0};
+	uint8_t ms[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(hdr), 0};
+	cdb_exec(&dev, &c, N1, ms, 6, hdr, sizeof(hdr), NULL, 0);
+	cdb_assert_good(&c);
+	kicks = 0;
+	off_t before = seg_size();
+	write_block(ra_w[1], RA_LEN);
+	cr_assert_eq(kicks, 0);
+	cr_assert_gt(seg_size(), before);
+}
+
+Test(ssc_at_rest, a_write_that_fails_behind_is_a_deferred_error_for_its_writer)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	cdb_drain_ua(&dev, N2);
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 110, false);
+	write_block(ra_w[0], RA_LEN);
+	write_fm(0); /* written and flushed */
+
+	/* The drive's thread fails to write block 1: its writer's next
+	 * command gets the deferred error and is not executed. */
+	write_block(ra_w[1], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	ssc_write_behind(&dev);
+	file_limit(RLIM_INFINITY);
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	/* Positioned after the last block written; the WRITE did nothing. */
+	cr_assert_eq(position(), 1);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* It fails under another nexus's command: that command goes on, on
+	 * the medium without the block; the writer learns it next. */
+	write_block(ra_w[1], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	cr_assert_eq(position_of(N2), 1);
+	file_limit(RLIM_INFINITY);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N2, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+
+	/* The host writes it again; everything reads back. */
+	write_block(ra_w[1], RA_LEN);
+	write_block(ra_w[2], RA_LEN);
+	write_fm(1);
+	rewind_tape();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED); /* at EOD now */
+
+	/* Fixed-block mode: INFORMATION counts blocks (one was behind). */
+	uint8_t hdr[12] = {0, 0, 0x10, 8};
+	put_be24(hdr + 9, RA_LEN);
+	uint8_t ms[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(hdr), 0};
+	cdb_exec(&dev, &c, N1, ms, 6, hdr, sizeof(hdr), NULL, 0);
+	cdb_assert_good(&c);
+	uint8_t *two = malloc(2 * RA_LEN);
+	cr_assert_not_null(two);
+	memcpy(two, ra_w[0], RA_LEN);
+	memcpy(two + RA_LEN, ra_w[1], RA_LEN);
+	cmd6(&c, WRITE_6, 0x01, 2, two, 2 * RA_LEN, NULL, 0);
+	cdb_assert_good(&c);
+	file_limit((rlim_t)seg_size());
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	file_limit(RLIM_INFINITY);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, 1);
+	cr_assert_eq(position(), 5, "the first block of the two is written");
+	free(two);
+}
+
+/* The durability contract (ARCHITECTURE.md): after GOOD of WRITE
+ * FILEMARKS with IMMED=0, a crash loses nothing written before it; a
+ * block written behind after it and never flushed may be lost, and the
+ * tape then ends cleanly at EOD. */
+Test(ssc_at_rest, a_crash_after_a_filemark_loses_nothing_before_it)
+{
+	struct scsi_cmd c;
+	for (unsigned k = 0; k < 4; k++)
+		fill(ra_w[k], RA_LEN, k + 130, false);
+
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* The drive dies with a block left behind, unwritten. */
+		if (ssc_insert_keyed(&dev, tapedir, dkey) != 0)
+			_exit(1);
+		cdb_drain_ua(&dev, N1);
+		for (unsigned k = 0; k < 3; k++) {
+			cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[k], RA_LEN, NULL, 0);
+			if (c.status != SAM_STAT_GOOD)
+				_exit(2);
+		}
+		cmd6(&c, WRITE_FILEMARKS_6, 0, 1, NULL, 0, NULL, 0);
+		if (c.status != SAM_STAT_GOOD)
+			_exit(3);
+		cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[3], RA_LEN, NULL, 0);
+		if (c.status != SAM_STAT_GOOD)
+			_exit(4);
+		_exit(0); /* no flush, no unload: a kill -9 */
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+
+	ra_load();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(position(), 4);
+	/* Writing goes on at EOD. */
+	write_block(ra_w[3], RA_LEN);
+	write_fm(0);
+	locate(4);
+	read_is(3);
 }
