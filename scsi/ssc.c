@@ -1413,6 +1413,7 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 			ssc_crypto_demount(dev, 0);
 		rc = tape_close(d->tape);
 		d->tape = NULL;
+		d->wb_err = 0; /* it concerned the cartridge now gone */
 		d->state = SSC_EMPTY;
 		d->read_only = false;
 		d->cleaning = false;
@@ -1432,7 +1433,9 @@ int ssc_library_unload(struct scsi_dev *dev)
 		if (dev->prevent_removal) {
 			ssc_tapealert_set(d, TA_NO_REMOVAL);
 			rc = -EPERM;
-		} else if (tape_flush(d->tape) != 0) {
+		} else if (d->wb_err || tape_flush(d->tape) != 0) {
+			/* A block written behind that failed is the host's
+			 * to learn first (a deferred error). */
 			rc = -EIO;
 		} else {
 			tape_rewind(d->tape);

@@ -85,7 +85,10 @@ int ssc_remove(struct scsi_dev *dev, bool force);
  * the buffer is written out, the tape rewound and ejected, exactly as
  * LOAD UNLOAD with LOAD=0 (SSC-4 7.2), and the drive reports NOT READY.
  * -EPERM when a host has prevented removal (SPC-4 6.13), -EIO when the
- * buffer cannot be written, 0 when already unloaded or empty.
+ * buffer cannot be written or a block written behind failed and its
+ * writer has not been told yet (its next command gets the deferred
+ * error; ssc_remove with force clears it), 0 when already unloaded or
+ * empty.
  * Takes dev->lock.
  */
 int ssc_library_unload(struct scsi_dev *dev);

@@ -1475,3 +1475,27 @@ Test(ssc_at_rest, a_crash_after_a_filemark_loses_nothing_before_it)
 	locate(4);
 	read_is(3);
 }
+
+/* The library's unload does not swallow a deferred error its writer has
+ * not seen; the host's next command reports it, and the unload then
+ * proceeds. */
+Test(ssc_at_rest, a_library_unload_waits_for_the_writer_to_learn_a_deferred_error)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	fill(ra_w[0], RA_LEN, 150, false);
+	write_block(ra_w[0], RA_LEN);
+	write_fm(0);
+	write_block(ra_w[0], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	ssc_write_behind(&dev);
+	file_limit(RLIM_INFINITY);
+	cr_assert_eq(ssc_library_unload(&dev), -EIO);
+	cr_assert_eq(ssc_state(&dev), SSC_LOADED);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	cr_assert_eq(ssc_library_unload(&dev), 0);
+	cr_assert_eq(ssc_remove(&dev, false), 0);
+}
