@@ -295,7 +295,7 @@ static bool locate_cdb16(struct ssc_drive *d, struct scsi_cmd *cmd, int64_t info
  * for the nexus that wrote it. */
 static void write_behind(struct ssc_drive *d)
 {
-	if (!d->tape || !tape_write_pending(d->tape))
+	if (!d->tape)
 		return;
 	int rc = tape_write_behind(d->tape);
 	if (rc && !d->wb_err)
@@ -1430,12 +1430,15 @@ int ssc_library_unload(struct scsi_dev *dev)
 
 	pthread_mutex_lock(&dev->lock);
 	if (d->state == SSC_LOADED) {
+		write_behind(d);
 		if (dev->prevent_removal) {
 			ssc_tapealert_set(d, TA_NO_REMOVAL);
 			rc = -EPERM;
-		} else if (d->wb_err || tape_flush(d->tape) != 0) {
-			/* A block written behind that failed is the host's
+		} else if (d->wb_err) {
+			/* A block written behind that failed is its writer's
 			 * to learn first (a deferred error). */
+			rc = -EIO;
+		} else if (tape_flush(d->tape) != 0) {
 			rc = -EIO;
 		} else {
 			tape_rewind(d->tape);

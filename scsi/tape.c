@@ -1789,6 +1789,8 @@ static int wb_finish(struct tape *t)
 		t->st.blocks_written--;
 		t->st.bytes_written_host -= t->wb.len;
 		t->st.bytes_written_stored -= t->wb.need - REC_HDR_LEN;
+		if (!t->wb.err)
+			t->wb.err = r; /* for the drive to report, whoever met it */
 		return r;
 	}
 	if (a->len - t->kicked >= WRITE_BEHIND) {
@@ -1852,7 +1854,12 @@ bool tape_write_pending(const struct tape *t)
 
 int tape_write_behind(struct tape *t)
 {
-	return wb_finish(t);
+	int r;
+
+	wb_finish(t);
+	r = t->wb.err;
+	t->wb.err = 0;
+	return r;
 }
 
 /*

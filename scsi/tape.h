@@ -200,9 +200,13 @@ int tape_write(struct tape *t, const void *buf, uint32_t len);
  * write, a move, a flush, a key change, tape_close) writes it first, and
  * fails with its error if that fails. A pending block that cannot be
  * written is taken back: the position, EOD and the accounting are then
- * as before tape_write_buffered(), and the error is returned (the drive
- * reports it as a deferred error). tape_write_pending() says whether a
- * block waits.
+ * as before tape_write_buffered(), the error is returned to the call
+ * that met it, and it is kept until tape_write_behind() returns it:
+ * tape_write_behind() writes the block if one waits, then returns (and
+ * forgets) the error of a block left behind that could not be written,
+ * whichever call met it, or 0 (the drive reports it as a deferred error,
+ * so that a failure met by, say, the library's flush is not lost).
+ * tape_write_pending() says whether a block waits.
  */
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
 int tape_write_behind(struct tape *t);

@@ -242,6 +242,7 @@ struct tape {
 		uint64_t off;
 		uint32_t need, len, stored;
 		uint8_t flags;
+		int err; /* the first failure not yet taken by tape_write_behind */
 	} wb;
 
 	struct tape_stats st;

@@ -1489,9 +1489,9 @@ Test(ssc_at_rest, a_library_unload_waits_for_the_writer_to_learn_a_deferred_erro
 	write_fm(0);
 	write_block(ra_w[0], RA_LEN);
 	file_limit((rlim_t)seg_size());
-	ssc_write_behind(&dev);
+	cr_assert_eq(ssc_library_unload(&dev), -EIO, "the unload meets the failure itself");
 	file_limit(RLIM_INFINITY);
-	cr_assert_eq(ssc_library_unload(&dev), -EIO);
+	cr_assert_eq(ssc_library_unload(&dev), -EIO, "and keeps it for the writer");
 	cr_assert_eq(ssc_state(&dev), SSC_LOADED);
 	uint8_t tur[6] = {TEST_UNIT_READY};
 	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
