@@ -206,8 +206,13 @@ static bool worm_refused(struct ssc_drive *d, struct scsi_cmd *cmd, bool erase)
 static int flush(struct ssc_drive *d, struct scsi_cmd *cmd)
 {
 	int rc = tape_flush(d->tape);
-	if (rc)
+	if (rc) {
+		/* Within a command the only block that can still wait is
+		 * this WRITE's own (report_ew): reported here, as a current
+		 * error, and not once more as a deferred one. */
+		(void)tape_write_behind(d->tape);
 		medium_error(d, cmd, rc, true, false, 0);
+	}
 	return rc;
 }
 
