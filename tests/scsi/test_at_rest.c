@@ -1499,3 +1499,44 @@ Test(ssc_at_rest, a_library_unload_waits_for_the_writer_to_learn_a_deferred_erro
 	cr_assert_eq(ssc_library_unload(&dev), 0);
 	cr_assert_eq(ssc_remove(&dev, false), 0);
 }
+
+/* A WRITE in the early-warning zone flushes (SSC-4 4.2.5, SEW): if its own
+ * block, left behind, fails there, that WRITE reports it as its current
+ * error, and no later command reports it again. */
+Test(ssc_at_rest, a_block_that_fails_in_the_early_warning_flush_is_reported_once)
+{
+	struct scsi_cmd c;
+	struct tape_info info;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.barcode, sizeof(info.barcode), "RESTEWL6");
+	snprintf(info.serial, sizeof(info.serial), "MSNRESTEW");
+	info.media = TAPE_LTO6;
+	info.created = 1700000000;
+	info.at_rest = true;
+	info.capacity = 200000; /* early warning at 193750 bytes: the third block */
+	snprintf(tapedir, sizeof(tapedir), "%s/RESTEWL6", root);
+	cr_assert_eq(tape_format(tapedir, &info), 0);
+
+	ra_load();
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 170, false);
+	write_block(ra_w[0], RA_LEN);
+	write_block(ra_w[1], RA_LEN);
+	write_fm(0);
+	file_limit((rlim_t)seg_size());
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	file_limit(RLIM_INFINITY);
+	cr_assert_eq(c.status, SAM_STAT_CHECK_CONDITION);
+	cr_assert_eq(c.sense[0] & 0x7f, 0x70, "a current error: response code %02x", c.sense[0]);
+	cr_assert_eq(cdb_key(&c), SK_MEDIUM_ERROR);
+	cr_assert_eq(cdb_asc(&c), ASC_WRITE_ERROR);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(position(), 2);
+	/* Written again: early warning, as any write there. */
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(position(), 3);
+}
