@@ -253,6 +253,8 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		sense_set(cmd, SK_UNIT_ATTENTION, asc);
 		goto out;
 	}
+	if (!ua_exempt(opcode) && type->before && !type->before(dev, cmd))
+		goto out;
 	if (short_cdb) {
 		sense_set(cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 		goto out;

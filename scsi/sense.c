@@ -99,6 +99,14 @@ void sense_invalid_param(struct scsi_cmd *cmd, uint16_t byte, int bit)
 	sense_set_field(cmd, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, byte, bit);
 }
 
+void sense_make_deferred(struct scsi_cmd *cmd)
+{
+	uint8_t *s = cmd->sense;
+
+	if (cmd->sense_len)
+		s[0] = (uint8_t)((s[0] & 0x80) | ((s[0] & 0x7f) == 0x72 ? 0x73 : 0x71));
+}
+
 void sense_clear(struct scsi_cmd *cmd)
 {
 	cmd->status = SAM_STAT_GOOD;

@@ -156,6 +156,13 @@ void sense_invalid_cdb(struct scsi_cmd *cmd, uint16_t byte, int bit);
 /* INVALID FIELD IN PARAMETER LIST at byte/bit. */
 void sense_invalid_param(struct scsi_cmd *cmd, uint16_t byte, int bit);
 
+/*
+ * Make the sense data just set a deferred error (SPC-4 4.5.5, "Deferred
+ * errors": response code 71h fixed, 73h descriptor): it describes a
+ * command that already returned GOOD, not the one it is returned to.
+ */
+void sense_make_deferred(struct scsi_cmd *cmd);
+
 /* Clear the command to GOOD with no sense. */
 void sense_clear(struct scsi_cmd *cmd);
 

@@ -203,6 +203,11 @@ struct scsi_dev_type {
 	/* NULL means always ready. Otherwise return 0 when ready, or the
 	 * ASC/ASCQ of the NOT READY condition (e.g. ASC_MEDIUM_NOT_PRESENT). */
 	uint16_t (*not_ready)(struct scsi_dev *dev);
+	/* NULL, or run before every command but INQUIRY, REPORT LUNS and
+	 * REQUEST SENSE, after reservations and unit attentions: false
+	 * (with sense set) ends the command there, unexecuted, as a
+	 * deferred error does (SPC-4 4.5.5). */
+	bool (*before)(struct scsi_dev *dev, struct scsi_cmd *cmd);
 	/* Mode parameter header and block descriptor (SPC-4 7.5.4/7.5.5):
 	 * device-specific parameter byte and an optional 8-byte short block
 	 * descriptor; bd NULL when the type has none. */

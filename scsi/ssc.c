@@ -208,8 +208,13 @@ static bool worm_refused(struct ssc_drive *d, struct scsi_cmd *cmd, bool erase)
 static int flush(struct ssc_drive *d, struct scsi_cmd *cmd)
 {
 	int rc = tape_flush(d->tape);
-	if (rc)
+	if (rc) {
+		/* Within a command the only block that can still wait is
+		 * this WRITE's own (report_ew): reported here, as a current
+		 * error, and not once more as a deferred one. */
+		(void)tape_write_behind(d->tape);
 		medium_error(d, cmd, rc, true, false, 0);
+	}
 	return rc;
 }
 
@@ -291,6 +296,55 @@ static bool locate_cdb16(struct ssc_drive *d, struct scsi_cmd *cmd, int64_t info
 	return true;
 }
 
+/* ---- Write-behind: deferred errors (SPC-4 4.5.5) ---- */
+
+/* Write the block left behind by a WRITE, if one waits; a failure is kept
+ * for the nexus that wrote it. */
+static void write_behind(struct ssc_drive *d)
+{
+	if (!d->tape)
+		return;
+	int rc = tape_write_behind(d->tape);
+	if (rc && !d->wb_err)
+		d->wb_err = rc;
+}
+
+/*
+ * Before every command but INQUIRY, REPORT LUNS and REQUEST SENSE: the
+ * block a WRITE left behind is written first, so that the command sees
+ * the medium as the host does (READ POSITION, a move, a read of it, a
+ * flush, a key change). If it could not be written, the nexus that wrote
+ * it gets CHECK CONDITION with the deferred error (SPC-4 4.5.5: response
+ * code 71h/73h; MEDIUM ERROR, WRITE ERROR, INFORMATION what that WRITE
+ * left unwritten: its bytes in variable mode, one block in fixed mode)
+ * and its command is not executed; the position is after the last block
+ * written. Another nexus's command goes on, and the error waits for the
+ * writer.
+ */
+static bool ssc_before(struct scsi_dev *dev, struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	write_behind(d);
+	if (!d->wb_err || cmd->nexus != d->wb_nexus)
+		return true;
+	int rc = d->wb_err;
+	d->wb_err = 0;
+	medium_error(d, cmd, rc, true, true, d->wb_residue);
+	sense_make_deferred(cmd);
+	return false;
+}
+
+void ssc_write_behind(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	if (d->state == SSC_LOADED)
+		write_behind(d);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 /* ---- READ BLOCK LIMITS (SSC-4 7.6) ---- */
 
 static void ssc_read_block_limits(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -327,7 +381,8 @@ static void set_in_len(struct scsi_cmd *cmd, uint64_t n)
 	cmd->in_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
+/* Both return the medium's error (reported in cmd), else 0. */
+static int read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len, bool sili)
 {
 	uint32_t cap = len < cmd->in_cap ? len : cmd->in_cap;
 	uint32_t rlen = 0;
@@ -336,17 +391,17 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	int rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
 	if (rc) {
 		medium_error(d, cmd, rc, false, true, len);
-		return;
+		return rc;
 	}
 	if (kind == TAPE_FILEMARK) {
 		/* SSC-4 4.2.13: positioned after the filemark; INFORMATION is
 		 * the requested length minus the bytes transferred (none). */
 		sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK, len);
-		return;
+		return 0;
 	}
 	if (kind == TAPE_EOD) {
 		sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, len);
-		return;
+		return 0;
 	}
 	if (ssc_lbp_read_len(d)) {
 		/* LBP_R: the block as the host sees it ends with the
@@ -360,7 +415,7 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	 * report (RFC 7143 11.4.5.1), not something to hide. */
 	cmd->in_len = rlen < len ? rlen : len;
 	if (rlen == len)
-		return;
+		return 0;
 	/*
 	 * Incorrect length (SSC-4 7.9, SILI): with SILI set, an underlength
 	 * record is never reported, an overlength one only when the drive is
@@ -369,12 +424,13 @@ static void read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t le
 	 * the position is after the record either way.
 	 */
 	if (sili && (rlen < len || d->block_len == 0))
-		return;
+		return 0;
 	sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
 		       (int64_t)len - (int64_t)rlen);
+	return 0;
 }
 
-static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
+static int read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count)
 {
 	uint32_t bl = d->block_len;
 	/* Bytes the command has transferred so far, counted whole even
@@ -392,18 +448,18 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 		if (rc) {
 			set_in_len(cmd, off);
 			medium_error(d, cmd, rc, false, true, count - i);
-			return;
+			return rc;
 		}
 		if (kind == TAPE_FILEMARK) {
 			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_NO_SENSE, ASC_FILEMARK_DETECTED, SENSE_FILEMARK,
 				       count - i);
-			return;
+			return 0;
 		}
 		if (kind == TAPE_EOD) {
 			set_in_len(cmd, off);
 			sense_set_info(cmd, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED, 0, count - i);
-			return;
+			return 0;
 		}
 		if (ssc_lbp_read_len(d)) {
 			/* LBP_R: the block length includes the protection
@@ -420,11 +476,12 @@ static void read_fixed(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t count
 			set_in_len(cmd, off + (rlen < bl ? rlen : bl));
 			sense_set_info(cmd, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE, SENSE_ILI,
 				       count - i);
-			return;
+			return 0;
 		}
 		off += bl;
 	}
 	set_in_len(cmd, off);
+	return 0;
 }
 
 static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
@@ -451,10 +508,11 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		return;
 	if (is_cdb16(cmd) && !locate_cdb16(d, cmd, len))
 		return;
-	if (fixed)
-		read_fixed(d, cmd, len);
-	else
-		read_variable(d, cmd, len, sili);
+	int rc = fixed ? read_fixed(d, cmd, len) : read_variable(d, cmd, len, sili);
+	/* A host that reads is likely to read on: have the next block read
+	 * ahead while this one travels (tape_prefetch_arm). */
+	if (rc == 0 && d->worker_kick && tape_prefetch_arm(d->tape))
+		d->worker_kick(d->worker_arg);
 }
 
 /* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
@@ -514,7 +572,16 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 				       fixed ? (int64_t)(count - i) : (int64_t)len);
 			return;
 		}
-		int rc = tape_write(d->tape, block, bl - pi);
+		/* In buffered mode the last block may be written behind
+		 * the command (tape_write_buffered; a cartridge stored
+		 * clear is written now either way). */
+		bool behind = d->buffered_mode != 0 && i + 1 == count;
+		int rc = behind ? tape_write_buffered(d->tape, block, bl - pi)
+				: tape_write(d->tape, block, bl - pi);
+		if (rc == 0 && behind && tape_write_pending(d->tape)) {
+			d->wb_nexus = cmd->nexus;
+			d->wb_residue = fixed ? 1 : (int64_t)len;
+		}
 		if (rc == -ENOSPC) {
 			/* Physical end: this block and the rest were not
 			 * written; INFORMATION = bytes (variable) or blocks
@@ -531,6 +598,8 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	if (d->buffered_mode == 0 && flush(d, cmd))
 		return;
 	report_ew(d, cmd);
+	if (d->worker_kick && tape_write_pending(d->tape))
+		d->worker_kick(d->worker_arg);
 }
 
 /* ---- WRITE FILEMARKS(6) (SSC-4 7.12) and (16) (SSC-4 6.9) ---- */
@@ -1212,6 +1281,7 @@ static struct scsi_dev_type ssc_type = {
     .ops = ssc_ops,
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
+    .before = ssc_before,
     .tapealert_test = ssc_tapealert_test,
     .ie_flags = ssc_ie_flags,
     .mode_dev_specific = ssc_mode_dev_specific,
@@ -1351,6 +1421,7 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 			ssc_crypto_demount(dev, 0);
 		rc = tape_close(d->tape);
 		d->tape = NULL;
+		d->wb_err = 0; /* it concerned the cartridge now gone */
 		d->state = SSC_EMPTY;
 		d->read_only = false;
 		d->cleaning = false;
@@ -1367,9 +1438,14 @@ int ssc_library_unload(struct scsi_dev *dev)
 
 	pthread_mutex_lock(&dev->lock);
 	if (d->state == SSC_LOADED) {
+		write_behind(d);
 		if (dev->prevent_removal) {
 			ssc_tapealert_set(d, TA_NO_REMOVAL);
 			rc = -EPERM;
+		} else if (d->wb_err) {
+			/* A block written behind that failed is its writer's
+			 * to learn first (a deferred error). */
+			rc = -EIO;
 		} else if (tape_flush(d->tape) != 0) {
 			rc = -EIO;
 		} else {
@@ -1380,6 +1456,36 @@ int ssc_library_unload(struct scsi_dev *dev)
 	}
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
+}
+
+void ssc_set_worker(struct scsi_dev *dev, void (*kick)(void *arg), void *arg)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	d->worker_kick = kick;
+	d->worker_arg = arg;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+unsigned ssc_readahead(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	unsigned waiting = 0;
+	int more;
+
+	/* One block per turn of the lock, so that a command waits for at
+	 * most one. An error is left for the host's own READ of that block
+	 * to meet and report with its sense (tape_prefetch keeps nothing
+	 * then). */
+	do {
+		pthread_mutex_lock(&dev->lock);
+		bool loaded = d->state == SSC_LOADED && d->tape;
+		more = loaded ? tape_prefetch(d->tape) : 0;
+		waiting = loaded ? tape_prefetched(d->tape) : 0;
+		pthread_mutex_unlock(&dev->lock);
+	} while (more > 0);
+	return waiting;
 }
 
 enum ssc_medium_state ssc_state(struct scsi_dev *dev)

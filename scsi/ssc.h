@@ -88,10 +88,43 @@ int ssc_remove(struct scsi_dev *dev, bool force);
  * the buffer is written out, the tape rewound and ejected, exactly as
  * LOAD UNLOAD with LOAD=0 (SSC-4 7.2), and the drive reports NOT READY.
  * -EPERM when a host has prevented removal (SPC-4 6.13), -EIO when the
- * buffer cannot be written, 0 when already unloaded or empty.
+ * buffer cannot be written or a block written behind failed and its
+ * writer has not been told yet (its next command gets the deferred
+ * error; ssc_remove with force clears it), 0 when already unloaded or
+ * empty.
  * Takes dev->lock.
  */
 int ssc_library_unload(struct scsi_dev *dev);
+
+/*
+ * The drive's background work on cartridges encrypted at rest (docs/
+ * design.md, "Write-behind and read-ahead of records encrypted at rest").
+ * scsi/ owns no thread: the library gives the drive kick, which a WRITE
+ * that left a block behind and a READ that armed a read-ahead call with
+ * dev->lock held, and which must only wake a thread of the caller's (never
+ * take dev->lock, never block); that thread then calls ssc_write_behind()
+ * and ssc_readahead(). kick NULL: no thread (the default); a block left
+ * behind is then written by the next command. These take dev->lock.
+ *
+ * ssc_readahead() reads the next blocks ahead (a few, taking dev->lock
+ * for each) if nothing has moved the tape since the READ (tape_prefetch).
+ */
+void ssc_set_worker(struct scsi_dev *dev, void (*kick)(void *arg), void *arg);
+unsigned ssc_readahead(struct scsi_dev *dev); /* blocks then read ahead */
+
+/*
+ * Write-behind (tape_write_buffered; docs/design.md, "Write-behind of
+ * records encrypted at rest"). In buffered mode (SSC-4 8.3.1, mode 1 or 2)
+ * a WRITE of a cartridge encrypted at rest returns GOOD with its last
+ * block accounted for and not yet encrypted nor written, and calls the
+ * same kick; the thread then calls ssc_write_behind(), which takes
+ * dev->lock and writes it. Every later command (but INQUIRY, REPORT LUNS
+ * and REQUEST SENSE) writes it first if it still waits; a failure is
+ * reported to the nexus that wrote it as a deferred error (SPC-4 4.5.5),
+ * that command unexecuted. In unbuffered mode (0) a WRITE returns only
+ * once its blocks are on the medium, as before.
+ */
+void ssc_write_behind(struct scsi_dev *dev);
 
 enum ssc_medium_state ssc_state(struct scsi_dev *dev); /* takes dev->lock */
 

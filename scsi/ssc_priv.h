@@ -51,6 +51,18 @@ struct ssc_drive {
 
 	struct ssc_buffers *buffers; /* READ/WRITE BUFFER (ssc_buffer.c), lazily */
 
+	/* Read-ahead (ssc_set_readahead): called, with dev->lock held, when a
+	 * READ armed one; it only wakes the caller's thread. */
+	void (*worker_kick)(void *arg);
+	void *worker_arg;
+	/* Write-behind (tape_write_buffered): the nexus that wrote the block
+	 * pending, what INFORMATION reports if it is lost (its bytes in
+	 * variable mode, 1 block in fixed mode); and a write error of the
+	 * drive's thread (wb_err) not yet reported to that nexus. */
+	uint64_t wb_nexus;
+	int64_t wb_residue;
+	int wb_err;
+
 	/* Device statistics log page (ssc_logs.c), since the drive object
 	 * was made (vtld start): loads, loads since LOG SELECT reset, and
 	 * the monotonic time the drive came up. */

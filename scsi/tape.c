@@ -194,6 +194,21 @@ static int scratch(uint8_t **buf)
 	return *buf ? 0 : -ENOMEM;
 }
 
+static int wb_finish(struct tape *t);
+
+/* Forget the block read ahead (plaintext: wiped) and disarm. */
+static void pf_drop(struct tape *t)
+{
+	for (unsigned i = 0; i < t->pf.n; i++) {
+		unsigned k = (t->pf.head + i) % TAPE_PF_DEPTH;
+
+		tape_wipe(t->pf.e[k].buf, t->pf.e[k].len);
+	}
+	t->pf.head = 0;
+	t->pf.n = 0;
+	t->pf.armed = false;
+}
+
 /* ---- per-segment caches -------------------------------------------------- */
 
 static void drop_caches(struct tape *t, uint64_t id)
@@ -402,7 +417,10 @@ static int sync_active(struct tape *t)
 /* Everything written so far durable and named by the manifest. */
 static int commit(struct tape *t)
 {
-	int r = sync_active(t);
+	int r = wb_finish(t);
+
+	if (r == 0)
+		r = sync_active(t);
 
 	if (r == 0)
 		r = manifest_commit(t, t->segs, t->nseg);
@@ -486,7 +504,9 @@ static int seal(struct tape *t)
 	struct seg *ns;
 	int r;
 
-	r = sync_active(t);
+	r = wb_finish(t);
+	if (r == 0)
+		r = sync_active(t);
 	if (r < 0)
 		return r;
 	/* Best effort, like every sidecar: rebuilt from the segment if lost. */
@@ -573,24 +593,32 @@ static int truncate_at(struct tape *t, uint64_t p)
 	return 0;
 }
 
+/* Seal the active segment first if a record of need bytes does not fit. */
+static int make_room(struct tape *t, uint64_t need)
+{
+	struct seg *a = tape_active(t);
+
+	if (a->nobj > 0 &&
+	    (t->shared || a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ))
+		return seal(t);
+	return 0;
+}
+
 /* Append one record to the active segment, sealing it first if full. */
 static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t len,
 			 const void *payload, uint32_t stored, uint32_t crc)
 {
-	struct seg *a = tape_active(t);
+	struct seg *a;
 	uint64_t need = REC_HDR_LEN + (uint64_t)stored;
 	uint8_t hb[REC_HDR_LEN];
 	struct rec_hdr h;
 	struct iovec iov[2];
 	int r;
 
-	if (a->nobj > 0 &&
-	    (t->shared || a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ)) {
-		r = seal(t);
-		if (r < 0)
-			return r;
-		a = tape_active(t);
-	}
+	r = make_room(t, need);
+	if (r < 0)
+		return r;
+	a = tape_active(t);
 	h.type = type;
 	h.flags = flags;
 	h.obj = a->first + a->nobj;
@@ -881,6 +909,9 @@ static void tape_free(struct tape *t)
 	u64vec_free(&t->aoff);
 	u64vec_free(&t->fm);
 	free(t->segs);
+	pf_drop(t);
+	for (unsigned i = 0; i < TAPE_PF_DEPTH; i++)
+		free(t->pf.e[i].buf);
 	/* Scratch held plaintext (compressed, or opened at rest). */
 	if (t->cbuf)
 		tape_wipe(t->cbuf, TAPE_STORED_MAX);
@@ -1131,14 +1162,21 @@ uint64_t tape_eod(const struct tape *t)
 
 int tape_rewind(struct tape *t)
 {
+	int r = wb_finish(t);
+
+	pf_drop(t);
 	t->pos = 0;
-	return 0;
+	return r;
 }
 
 int tape_locate(struct tape *t, uint64_t obj)
 {
+	int r = wb_finish(t);
 	uint64_t eod = eod_of(t);
 
+	if (r < 0)
+		return r;
+	pf_drop(t);
 	if (obj > eod) {
 		t->pos = eod;
 		return -ENODATA;
@@ -1149,8 +1187,11 @@ int tape_locate(struct tape *t, uint64_t obj)
 
 int tape_seek_eod(struct tape *t)
 {
+	int r = wb_finish(t);
+
+	pf_drop(t);
 	t->pos = eod_of(t);
-	return 0;
+	return r;
 }
 
 static uint64_t magnitude(int64_t count)
@@ -1160,11 +1201,24 @@ static uint64_t magnitude(int64_t count)
 
 /* SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"): every answer
  * comes from the filemark array; no record is read. */
+static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
+static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
+
 int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
+{
+	int r = wb_finish(t);
+
+	if (r < 0)
+		return r;
+	return space_blocks(t, count, done, stop);
+}
+
+static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
 {
 	uint64_t n = magnitude(count), eod = eod_of(t);
 	size_t j = u64vec_lower(&t->fm, t->pos);
 
+	pf_drop(t);
 	*done = 0;
 	*stop = TAPE_BLOCK;
 	if (count > 0) {
@@ -1207,9 +1261,19 @@ int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_ob
 
 int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
 {
+	int r = wb_finish(t);
+
+	if (r < 0)
+		return r;
+	return space_filemarks(t, count, done, stop);
+}
+
+static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
+{
 	uint64_t n = magnitude(count);
 	size_t j = u64vec_lower(&t->fm, t->pos); /* filemarks before pos */
 
+	pf_drop(t);
 	*done = 0;
 	*stop = TAPE_BLOCK;
 	if (count > 0) {
@@ -1361,7 +1425,47 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 	return 0;
 }
 
+static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+
+/* The host's read of the first block read ahead: what tape_read would have
+ * done, from the copy, which is then wiped. */
+static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	unsigned k = t->pf.head;
+	uint32_t n = t->pf.e[k].len;
+
+	if (cap)
+		memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
+	*len = n;
+	*kind = TAPE_BLOCK;
+	t->pos++;
+	t->st.blocks_read += t->pf.e[k].st.blocks_read;
+	t->st.bytes_read_host += t->pf.e[k].st.bytes_read_host;
+	t->st.bytes_read_stored += t->pf.e[k].st.bytes_read_stored;
+	tape_wipe(t->pf.e[k].buf, n);
+	t->pf.head = (k + 1) % TAPE_PF_DEPTH;
+	t->pf.n--;
+	return 0;
+}
+
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	int r = wb_finish(t);
+
+	*len = 0;
+	if (r < 0)
+		return r;
+	t->pf.armed = false;
+	if (t->pf.n) {
+		if (t->pf.e[t->pf.head].obj == t->pos)
+			return pf_take(t, buf, cap, len, kind);
+		pf_drop(t); /* cannot happen: every move drops them */
+	}
+	return read_record(t, buf, cap, len, kind);
+}
+
+/* tape_read from the medium. */
+static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
 	uint64_t off, end, stored;
 	uint8_t hb[REC_HDR_LEN];
@@ -1374,12 +1478,12 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 
 	*len = 0;
 	t->rest_tag_failed = false;
+	if (!buf)
+		cap = 0;
 	if (t->pos >= eod_of(t)) {
 		*kind = TAPE_EOD;
 		return 0;
 	}
-	if (!buf)
-		cap = 0;
 	r = record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
@@ -1519,6 +1623,11 @@ static void compress(struct tape *t, const void *buf, uint32_t len, const void *
  */
 static int prepare_write(struct tape *t, uint64_t bytes)
 {
+	int r = wb_finish(t);
+
+	if (r < 0)
+		return r;
+	pf_drop(t);
 	if (t->info.write_protect)
 		return -EROFS;
 	if (t->info.at_rest && !t->rest)
@@ -1530,14 +1639,67 @@ static int prepare_write(struct tape *t, uint64_t bytes)
 	/* Back-pressure: the cache is full of data not yet in the store.
 	 * Commit what was written so that it can be uploaded, then wait. */
 	if (hooks.room && bytes && hooks.room(hooks.arg, t->info.barcode, bytes, false) < 0) {
-		int r = tape_flush(t);
-
+		r = tape_flush(t);
 		if (r < 0)
 			return r;
 		hooks.room(hooks.arg, t->info.barcode, bytes, true);
 	}
 	if (t->pos < eod_of(t))
 		return truncate_at(t, t->pos);
+	return 0;
+}
+
+/*
+ * Drive encryption, then encryption at rest, of what would be stored for
+ * the block of object obj (len bytes for the host; *payload, *stored and
+ * *flags as compress() left them): updated to what is stored. The output
+ * goes to the scratch buffers the payload is not in.
+ */
+static int encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const void **payload,
+			   uint32_t *stored, uint8_t *flags)
+{
+	uint32_t ov = tcrypt_overhead(t->cipher);
+	int r;
+
+	if (ov) {
+		/* Compress then encrypt, as LTO drives do (encrypted data
+		 * does not compress). */
+		r = scratch(&t->ebuf);
+		if (r < 0)
+			return r;
+		*flags |= REC_ENCRYPTED;
+		r = tcrypt_seal(t->cipher, obj, len, *flags, *payload, *stored, t->ebuf);
+		if (r < 0)
+			return r;
+		*payload = t->ebuf;
+		*stored += ov;
+	}
+	if (t->info.at_rest) {
+		/* Then encryption at rest of what would be stored, with the
+		 * header's first 24 bytes (type, flags, object number,
+		 * lengths) as AAD: the CRC then covers the ciphertext. */
+		uint8_t *out;
+		struct rec_hdr h = {.type = REC_BLOCK,
+				    .flags = (uint8_t)(*flags | REC_AT_REST),
+				    .obj = obj,
+				    .len = len,
+				    .stored = *stored + TAPE_AT_REST_OVERHEAD};
+		uint8_t aad[REC_HDR_LEN];
+
+		r = scratch(&t->cbuf);
+		if (r == 0)
+			r = scratch(&t->ebuf);
+		if (r < 0)
+			return r;
+		out = *payload == t->cbuf ? t->ebuf : t->cbuf;
+		rec_encode(aad, &h);
+		r = trest_seal(t->rest, aad, *payload, *stored, out);
+		if (r < 0)
+			return r;
+		*flags = h.flags;
+		*payload = out;
+		*stored = h.stored;
+	}
 	return 0;
 }
 
@@ -1550,53 +1712,20 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 
 	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
 		return -EINVAL;
+	r = wb_finish(t);
+	if (r < 0)
+		return r;
 	compress(t, buf, len, &payload, &stored, &flags);
 	uint32_t ov = tcrypt_overhead(t->cipher);
 	uint32_t rest_ov = t->info.at_rest ? TAPE_AT_REST_OVERHEAD : 0;
 	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov + rest_ov);
 	if (r < 0)
 		return r;
-	if (ov) {
-		/* Compress then encrypt, as LTO drives do (encrypted data
-		 * does not compress). The record's object number is the
-		 * position: prepare_write made it EOD. */
-		r = scratch(&t->ebuf);
-		if (r < 0)
-			return r;
-		flags |= REC_ENCRYPTED;
-		r = tcrypt_seal(t->cipher, t->pos, len, flags, payload, stored, t->ebuf);
-		if (r < 0)
-			return r;
-		payload = t->ebuf;
-		stored += ov;
-	}
-	if (rest_ov) {
-		/* Then encryption at rest of what would be stored, with the
-		 * header's first 24 bytes (type, flags, object number,
-		 * lengths) as AAD: the CRC then covers the ciphertext. The
-		 * output goes to the scratch buffer the payload is not in. */
-		uint8_t *out;
-		struct rec_hdr h = {.type = REC_BLOCK,
-				    .flags = (uint8_t)(flags | REC_AT_REST),
-				    .obj = t->pos,
-				    .len = len,
-				    .stored = stored + rest_ov};
-		uint8_t aad[REC_HDR_LEN];
-
-		r = scratch(&t->cbuf);
-		if (r == 0)
-			r = scratch(&t->ebuf);
-		if (r < 0)
-			return r;
-		out = payload == t->cbuf ? t->ebuf : t->cbuf;
-		rec_encode(aad, &h);
-		r = trest_seal(t->rest, aad, payload, stored, out);
-		if (r < 0)
-			return r;
-		flags = h.flags;
-		payload = out;
-		stored = h.stored;
-	}
+	/* The record's object number is the position: prepare_write made
+	 * it EOD. */
+	r = encrypt_payload(t, t->pos, len, &payload, &stored, &flags);
+	if (r < 0)
+		return r;
 	crc = crc32c(payload, stored);
 	r = append_record(t, REC_BLOCK, flags, len, payload, stored, crc);
 	if (r < 0)
@@ -1606,6 +1735,131 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 	t->st.bytes_written_host += len;
 	t->st.bytes_written_stored += stored;
 	return 0;
+}
+
+/* ---- write-behind ---------------------------------------------------------- */
+
+/*
+ * tape_write_buffered: the block is compressed and checked now, and its
+ * record is reserved, whole, at the end of the active segment: the
+ * offset, the object number, the position, the space accounting and the
+ * statistics are those of the record written. Its bytes (what compress()
+ * left, in cbuf) are encrypted, checksummed and written by wb_finish(),
+ * from the drive's thread (tape_write_behind) or first thing in any other
+ * call that reads, writes, moves or commits. One block at most is
+ * pending, and it is always the last record, so no other record is ever
+ * written after a hole, and a commit never names a byte not yet written.
+ */
+static int wb_finish(struct tape *t)
+{
+	struct seg *a = tape_active(t);
+	const void *payload = t->cbuf;
+	uint32_t stored = t->wb.stored, crc;
+	uint8_t flags = t->wb.flags, hb[REC_HDR_LEN];
+	uint64_t obj = a->first + a->nobj - 1;
+	struct rec_hdr h;
+	int r;
+
+	if (!t->wb.pending)
+		return 0;
+	t->wb.pending = false;
+	r = encrypt_payload(t, obj, t->wb.len, &payload, &stored, &flags);
+	if (r == 0 && REC_HDR_LEN + (uint64_t)stored != t->wb.need)
+		r = -EIO; /* the keys changed under it: cannot happen, see above */
+	if (r == 0) {
+		crc = crc32c(payload, stored);
+		h = (struct rec_hdr){.type = REC_BLOCK,
+				     .flags = flags,
+				     .obj = obj,
+				     .len = t->wb.len,
+				     .stored = stored,
+				     .crc = crc};
+		rec_encode(hb, &h);
+		struct iovec iov[2] = {{hb, REC_HDR_LEN}, {(void *)payload, stored}};
+		r = pwritev_all(t->afd, iov, 2, t->wb.off);
+	}
+	if (r < 0) {
+		/* Not written: the record is taken back, and the position is
+		 * where it was to go (what a drive reports after a deferred
+		 * write error: the blocks before it are on the medium). */
+		t->aoff.n--;
+		a->len = t->wb.off;
+		a->nobj--;
+		t->pos = obj;
+		t->st.blocks_written--;
+		t->st.bytes_written_host -= t->wb.len;
+		t->st.bytes_written_stored -= t->wb.need - REC_HDR_LEN;
+		if (!t->wb.err)
+			t->wb.err = r; /* for the drive to report, whoever met it */
+		return r;
+	}
+	if (a->len - t->kicked >= WRITE_BEHIND) {
+		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
+				SYNC_FILE_RANGE_WRITE);
+		t->kicked = a->len;
+	}
+	return 0;
+}
+
+int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
+{
+	const void *payload;
+	uint32_t stored;
+	uint8_t flags;
+	int r;
+
+	if (!t->info.at_rest)
+		return tape_write(t, buf, len);
+	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
+		return -EINVAL;
+	r = wb_finish(t);
+	if (r < 0)
+		return r;
+	compress(t, buf, len, &payload, &stored, &flags);
+	uint64_t need =
+	    REC_HDR_LEN + (uint64_t)stored + tcrypt_overhead(t->cipher) + TAPE_AT_REST_OVERHEAD;
+	r = prepare_write(t, need);
+	if (r == 0)
+		r = scratch(&t->cbuf);
+	if (r == 0)
+		r = make_room(t, need);
+	if (r == 0)
+		r = u64vec_push(&t->aoff, tape_active(t)->len);
+	if (r < 0)
+		return r;
+	if (payload != t->cbuf)
+		memcpy(t->cbuf, payload, stored);
+
+	struct seg *a = tape_active(t);
+	t->wb.pending = true;
+	t->wb.off = a->len;
+	t->wb.need = (uint32_t)need;
+	t->wb.len = len;
+	t->wb.stored = stored;
+	t->wb.flags = flags;
+	a->len += need;
+	a->nobj++;
+	t->dirty = true;
+	t->pos++;
+	t->st.blocks_written++;
+	t->st.bytes_written_host += len;
+	t->st.bytes_written_stored += need - REC_HDR_LEN;
+	return 0;
+}
+
+bool tape_write_pending(const struct tape *t)
+{
+	return t->wb.pending;
+}
+
+int tape_write_behind(struct tape *t)
+{
+	int r;
+
+	wb_finish(t);
+	r = t->wb.err;
+	t->wb.err = 0;
+	return r;
 }
 
 /*
@@ -1714,6 +1968,11 @@ int tape_erase(struct tape *t)
 int tape_set_crypto(struct tape *t, const struct tape_key *enc, const struct tape_key *dec,
 		    enum tape_decrypt mode)
 {
+	int r = wb_finish(t); /* sealed under the keys being replaced */
+
+	if (r < 0)
+		return r;
+	pf_drop(t); /* it was opened under the keys being replaced */
 	return tcrypt_set(&t->cipher, enc, dec, mode);
 }
 
@@ -1727,6 +1986,10 @@ int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN])
 
 	if (!t->info.at_rest)
 		return -EINVAL;
+	r = wb_finish(t);
+	if (r < 0)
+		return r;
+	pf_drop(t);
 	t->rest = NULL;
 	r = trest_set(&t->rest, key);
 	if (r < 0) {
@@ -1760,6 +2023,66 @@ bool tape_has_data_key(const struct tape *t)
 	return t->rest != NULL;
 }
 
+bool tape_prefetch_arm(struct tape *t)
+{
+	t->pf.armed =
+	    t->info.at_rest && t->rest && t->pf.n < TAPE_PF_DEPTH && t->pos + t->pf.n < eod_of(t);
+	return t->pf.armed;
+}
+
+int tape_prefetch(struct tape *t)
+{
+	uint64_t pos = t->pos, next = t->pos + t->pf.n;
+	struct tape_stats st = t->st;
+	bool tag_failed = t->rest_tag_failed;
+	unsigned k = (t->pf.head + t->pf.n) % TAPE_PF_DEPTH;
+	enum tape_obj kind;
+	uint32_t len;
+	int r;
+
+	if (!t->pf.armed)
+		return 0;
+	if (!t->info.at_rest || !t->rest || t->wb.pending || t->pf.n >= TAPE_PF_DEPTH ||
+	    next >= eod_of(t)) {
+		t->pf.armed = false;
+		return 0;
+	}
+	if (!t->pf.e[k].buf) {
+		t->pf.e[k].buf = malloc(TAPE_MAX_BLOCK);
+		if (!t->pf.e[k].buf) {
+			t->pf.armed = false;
+			return -ENOMEM;
+		}
+	}
+	t->pos = next;
+	r = read_record(t, t->pf.e[k].buf, TAPE_MAX_BLOCK, &len, &kind);
+	if (r == 0 && kind == TAPE_BLOCK) {
+		t->pf.e[k].obj = next;
+		t->pf.e[k].len = len;
+		t->pf.e[k].st = (struct tape_stats){
+		    .blocks_read = t->st.blocks_read - st.blocks_read,
+		    .bytes_read_host = t->st.bytes_read_host - st.bytes_read_host,
+		    .bytes_read_stored = t->st.bytes_read_stored - st.bytes_read_stored,
+		};
+		t->pf.n++;
+	}
+	/* Not a read the host made: no move, nothing counted, and an error
+	 * is the host's own READ's to meet and report. */
+	t->pos = pos;
+	t->st = st;
+	t->rest_tag_failed = tag_failed;
+	if (r < 0 || kind != TAPE_BLOCK)
+		t->pf.armed = false;
+	else
+		tape_prefetch_arm(t);
+	return r < 0 ? r : t->pf.armed;
+}
+
+unsigned tape_prefetched(const struct tape *t)
+{
+	return t->pf.n;
+}
+
 int tape_peek(struct tape *t, struct tape_next *n)
 {
 	uint8_t b[REC_HDR_LEN + ENV_FIXED + TAPE_AKAD_MAX + TAPE_UKAD_MAX];
@@ -1770,6 +2093,9 @@ int tape_peek(struct tape *t, struct tape_next *n)
 	int fd, r;
 
 	memset(n, 0, sizeof(*n));
+	r = wb_finish(t);
+	if (r < 0)
+		return r;
 	if (t->pos >= eod_of(t)) {
 		n->kind = TAPE_EOD;
 		return 0;

@@ -188,6 +188,29 @@ int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape
  */
 #define TAPE_MAX_BLOCK (8u << 20)
 int tape_write(struct tape *t, const void *buf, uint32_t len);
+/*
+ * Write-behind for a drive in buffered mode (SSC-4 8.3.1; docs/design.md,
+ * "Write-behind and read-ahead of records encrypted at rest"). On a
+ * cartridge encrypted at rest, tape_write_buffered() checks, compresses and accounts for the
+ * block now, exactly as tape_write() (the same errors, and on success the
+ * same position, EOD, space used and statistics), and leaves its
+ * encryption, checksum and write to tape_write_behind(), which the
+ * drive's thread calls; on any other cartridge it is tape_write(). One
+ * block at most is pending: every other call on the tape (a read, a
+ * write, a move, a flush, a key change, tape_close) writes it first, and
+ * fails with its error if that fails. A pending block that cannot be
+ * written is taken back: the position, EOD and the accounting are then
+ * as before tape_write_buffered(), the error is returned to the call
+ * that met it, and it is kept until tape_write_behind() returns it:
+ * tape_write_behind() writes the block if one waits, then returns (and
+ * forgets) the error of a block left behind that could not be written,
+ * whichever call met it, or 0 (the drive reports it as a deferred error,
+ * so that a failure met by, say, the library's flush is not lost).
+ * tape_write_pending() says whether a block waits.
+ */
+int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
+int tape_write_behind(struct tape *t);
+bool tape_write_pending(const struct tape *t);
 /* Write count filemarks at the position (count 0 only truncates at it). */
 int tape_write_filemarks(struct tape *t, uint32_t count);
 /* Make EOD the position, discarding what follows (ERASE). Durable. */
@@ -352,6 +375,34 @@ int tape_peek(struct tape *t, struct tape_next *n);
 #define TAPE_AT_REST_OVERHEAD 28u /* nonce (12) and tag (16) per block */
 int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN]);
 bool tape_has_data_key(const struct tape *t);
+
+/*
+ * Read-ahead of a cartridge encrypted at rest (docs/design.md, "Write-
+ * behind and read-ahead of records encrypted at rest"). The AES-GCM pass of a 256 KiB block costs
+ * about a third of what the rest of a READ does; done by another thread
+ * while the host takes the blocks before it, it leaves the command's path.
+ *
+ * tape_prefetch_arm() is called after a read the host made: it says the
+ * host streams, and returns true when a read-ahead is worth doing (the
+ * cartridge is encrypted at rest, has its key, fewer than a few blocks
+ * are read ahead and there is more before EOD). Each tape_prefetch() then
+ * reads the next block not yet read ahead, whole, into a buffer of the
+ * tape's own, through the same checks as tape_read (CRC, tag), without
+ * moving and without counting it as read, and returns 1 when another one
+ * may follow (it stays armed), 0 when not, or the error of that read. A
+ * tape_read at the position takes the first block read ahead from there
+ * (the same data, length, statistics and move as reading it then) and
+ * disarms. Nothing is kept for a filemark, EOD or a block that fails to
+ * read: the host's READ reaches it itself and gets the error. A move
+ * (rewind, locate, space), a write, an erase or a key change drops what
+ * was read ahead and disarms; every copy is wiped when taken or dropped.
+ * All run with the caller's exclusion (the drive's lock), like every
+ * other call on the tape.
+ */
+bool tape_prefetch_arm(struct tape *t);
+int tape_prefetch(struct tape *t);
+/* How many blocks read ahead wait for the host (tests). */
+unsigned tape_prefetched(const struct tape *t);
 
 /* Compression for subsequent writes (MODE SELECT page 0x0F DCE). */
 void tape_set_compression(struct tape *t, enum tape_compression c);

@@ -165,6 +165,9 @@ struct attr_slot {
 #define TAPE_FD_CACHE  4
 #define TAPE_IDX_CACHE 4
 
+/* Blocks read ahead at most (tape_prefetch): 1 MiB of 256 KiB records. */
+#define TAPE_PF_DEPTH 4u
+
 struct tape {
 	int dirfd;
 	struct tape_info info;
@@ -216,6 +219,31 @@ struct tape {
 	struct tape_rest *rest;	    /* data key of tape_set_data_key, NULL: none */
 	bool rest_tag_failed;	    /* the last tape_read's block failed its tag at rest */
 	void *zc, *zd;		    /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
+	/* tape_prefetch: blocks pos, pos + 1, ... pos + pf.n - 1 read ahead,
+	 * in e[head], e[head + 1], ... (a ring), each with what reading it
+	 * added to the statistics, applied when the host takes it. */
+	struct {
+		bool armed;
+		unsigned head, n;
+		struct {
+			uint64_t obj;
+			uint32_t len;
+			uint8_t *buf; /* TAPE_MAX_BLOCK bytes, allocated on first use */
+			struct tape_stats st;
+		} e[TAPE_PF_DEPTH];
+	} pf;
+
+	/* tape_write_buffered: the last record of the active segment, at
+	 * offset off and need bytes long, is reserved and not yet written;
+	 * its payload (len bytes for the host, stored after compression,
+	 * compression flags) is in cbuf. */
+	struct {
+		bool pending;
+		uint64_t off;
+		uint32_t need, len, stored;
+		uint8_t flags;
+		int err; /* the first failure not yet taken by tape_write_behind */
+	} wb;
 
 	struct tape_stats st;
 };

@@ -29,6 +29,7 @@
 
 #include "library_int.h"
 #include "media.h"
+#include "drive_worker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -996,6 +997,16 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		}
 		lib->n_drives_ok++;
 	}
+	if (lib->cfg.master) {
+		/* Only cartridges encrypted at rest are written behind and
+		 * read ahead, and only a library with a master key loads
+		 * them. */
+		rc = dw_start(&lib->workers, lib->drives, lib->n_drives);
+		if (rc) {
+			lib_err(err, errlen, "cannot start the drives' threads: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = recover_after_crash(lib);
 	if (rc) {
 		lib_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
@@ -1020,6 +1031,7 @@ void lib_close(struct lib *lib)
 	if (!lib)
 		return;
 	media_pass_stop(lib);
+	dw_stop(lib->workers);
 	for (size_t i = 0; i < lib->n_drives_ok; i++) {
 		/* The catalog keeps the cartridge in its drive element; the
 		 * next start loads it again. */

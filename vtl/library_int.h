@@ -38,8 +38,9 @@ struct lib {
 	/* Told when a tape starts a trip to or from the shelf. */
 	void (*shelf_wake)(void *arg);
 	void *shelf_arg;
-	bool autocreate_failing;  /* a policy's failure was said (autocreate.c) */
-	struct media_pass *media; /* the check of the media after start (media.c) */
+	bool autocreate_failing;       /* a policy's failure was said (autocreate.c) */
+	struct media_pass *media;      /* the check of the media after start (media.c) */
+	struct drive_workers *workers; /* the drives' threads (drive_worker.c) */
 	/* Why lib_insert last refused a tape's key (said in the log too), for
 	 * the operator's command that asked for the load; under the lock. */
 	char key_err[512];

@@ -11,7 +11,7 @@ libvtl_a_SOURCES = vtl/library.c vtl/library.h vtl/library_int.h vtl/admin.c \
 	vtl/uploader.c vtl/uploader.h vtl/upload_int.h vtl/upload_sync.c vtl/upload_backlog.c \
 	vtl/upload_util.c vtl/upload_keys.c \
 	vtl/shelf.c vtl/rebuild.h vtl/rebuild.c \
-	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h \
+	vtl/cache.c vtl/cache.h vtl/media.c vtl/media.h vtl/drive_worker.c vtl/drive_worker.h \
 	vtl/tcmu.c vtl/tcmu.h vtl/tcmu_int.h vtl/tcmu_ring.c
 libvtl_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(INIH_CFLAGS) $(SQLITE_CFLAGS)
 

@@ -17,10 +17,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1006,4 +1008,535 @@ Test(ssc_at_rest, read_write_space_locate_and_drive_encryption_on_top)
 	cdb_assert_good(&c);
 	cr_assert_str_eq((char *)buf, secret);
 	cr_assert_eq(position(), 2);
+}
+
+/* ---- read-ahead (tape_prefetch through ssc_readahead) ---- */
+
+/*
+ * The library's read-ahead thread calls ssc_readahead() when the drive
+ * kicks it; here the test is that thread: it counts the kicks and calls
+ * ssc_readahead() itself, between the host's commands, where the thread
+ * could run.
+ */
+static unsigned kicks;
+
+static void count_kick(void *arg)
+{
+	(void)arg;
+	kicks++;
+}
+
+enum { RA_LEN = 65536, RA_N = 8 };
+static uint8_t ra_w[RA_N + 2][RA_LEN], ra_r[RA_LEN];
+
+static void ra_load(void)
+{
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
+	cdb_drain_ua(&dev, N1);
+	ssc_set_worker(&dev, count_kick, NULL);
+	kicks = 0;
+}
+
+/* READ(6) of one variable block: it must be block k, whole. */
+static void read_is(unsigned k)
+{
+	struct scsi_cmd c;
+
+	memset(ra_r, 0, sizeof(ra_r));
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_good(&c);
+	cr_assert_eq(c.in_len, RA_LEN);
+	cr_assert_eq(memcmp(ra_r, ra_w[k], RA_LEN), 0, "block %u", k);
+}
+
+static void locate(uint32_t obj)
+{
+	struct scsi_cmd c;
+	uint8_t loc[10] = {LOCATE_10};
+
+	put_be32(loc + 3, obj);
+	cdb_exec(&dev, &c, N1, loc, 10, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+Test(ssc_at_rest, read_ahead_hands_out_the_same_blocks_at_the_same_positions)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	for (unsigned k = 0; k < RA_N + 2; k++)
+		fill(ra_w[k], RA_LEN, k + 10, false);
+	for (unsigned k = 0; k < RA_N; k++)
+		write_block(ra_w[k], RA_LEN);
+	write_fm(1);
+	write_block(ra_w[RA_N], RA_LEN);
+	write_block(ra_w[RA_N + 1], RA_LEN);
+	write_fm(0);
+	cr_assert_eq(kicks, RA_N + 2, "each WRITE in buffered mode leaves its block behind");
+	kicks = 0;
+
+	rewind_tape();
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing read ahead before the host reads");
+	read_is(0);
+	cr_assert_eq(kicks, 1, "a READ kicks the read-ahead");
+	cr_assert_eq(ssc_readahead(&dev), 4, "a few blocks are read ahead");
+	/* The host's position is not the read-ahead's (SSC-4 7.7, READ
+	 * POSITION: the logical object identifier of the next block the
+	 * host would read). */
+	cr_assert_eq(position(), 1);
+	for (unsigned k = 1; k < RA_N; k++) {
+		read_is(k);
+		cr_assert_eq(position(), k + 1);
+		ssc_readahead(&dev);
+	}
+	/* It stops at the filemark: the READ meets it as on any drive. */
+	cr_assert_eq(ssc_readahead(&dev), 0);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cr_assert(cdb_flags(&c) & SENSE_FILEMARK);
+	cr_assert_eq(position(), RA_N + 1);
+	read_is(RA_N);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	read_is(RA_N + 1);
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing beyond EOD");
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* A short READ of a block read ahead: ILI, and the position after
+	 * the block, as without read-ahead (SSC-4 7.9). */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+	cmd6(&c, READ_6, 0x00, 1000, NULL, 0, ra_r, 1000);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
+	cr_assert(cdb_flags(&c) & SENSE_ILI);
+	cr_assert_eq(cdb_info(&c), 1000 - RA_LEN);
+	cr_assert_eq(memcmp(ra_r, ra_w[1], 1000), 0);
+	cr_assert_eq(position(), 2);
+	read_is(2);
+}
+
+Test(ssc_at_rest, read_ahead_is_dropped_by_every_move_write_and_unload)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	for (unsigned k = 0; k < RA_N + 1; k++)
+		fill(ra_w[k], RA_LEN, k + 30, false);
+	for (unsigned k = 0; k < RA_N; k++)
+		write_block(ra_w[k], RA_LEN);
+	write_fm(0);
+
+	/* LOCATE past what was read ahead, then back into it. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 1..4 */
+	locate(6);
+	read_is(6);
+	cr_assert_eq(ssc_readahead(&dev), 1); /* 7, then EOD */
+	locate(2);
+	read_is(2);
+
+	/* SPACE backward over blocks read ahead and forward over them. */
+	cr_assert_eq(ssc_readahead(&dev), 4);		     /* 3..6 */
+	uint8_t back[6] = {SPACE_6, 0x00, 0xff, 0xff, 0xfe}; /* -2 blocks */
+	cdb_exec(&dev, &c, N1, back, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(1);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 2..5 */
+	uint8_t fwd[6] = {SPACE_6, 0x00, 0, 0, 3};
+	cdb_exec(&dev, &c, N1, fwd, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(5);
+
+	/* A WRITE in the middle discards what follows, read ahead or not:
+	 * the blocks after it are gone, the new one is what is read. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 1..4 */
+	write_block(ra_w[RA_N], RA_LEN);      /* becomes block 1, EOD after it */
+	write_fm(0);
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	read_is(RA_N);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* Unload and load: at BOT again, nothing left of before. */
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1);
+	uint8_t unload[6] = {LOAD_UNLOAD, 0, 0, 0, 0};
+	cdb_exec(&dev, &c, N1, unload, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing is read ahead of an unloaded tape");
+	uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 1};
+	cdb_exec(&dev, &c, N1, load, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(position(), 0);
+	read_is(0);
+}
+
+/* A block that fails its tag is not read ahead: the host's own READ
+ * meets it and reports it (MEDIUM ERROR), and the blocks before it,
+ * read ahead, are handed out as they are. */
+Test(ssc_at_rest, a_tampered_block_is_reported_by_the_hosts_read_not_the_read_ahead)
+{
+	struct scsi_cmd c;
+	struct tape *t = open_tape(dkey);
+
+	for (unsigned k = 0; k < 4; k++) {
+		fill(ra_w[k], RA_LEN, k + 50, false);
+		cr_assert_eq(tape_write(t, ra_w[k], RA_LEN), 0);
+	}
+	cr_assert_eq(tape_close(t), 0);
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint64_t off = 0;
+	for (unsigned k = 0; k < 2; k++)
+		off += 32 + get_le32(seg + off + 20);
+	free(seg);
+	tamper_middle(off); /* block 2 */
+
+	ra_load();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 1, "block 1 only: block 2 fails its tag");
+	read_is(1);
+	cr_assert_eq(ssc_readahead(&dev), 0);
+	memset(ra_r, 0, sizeof(ra_r));
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+	for (size_t j = 0; j < sizeof(ra_r); j++)
+		cr_assert_eq(ra_r[j], 0, "byte %zu of a block that failed its tag", j);
+	cr_assert_eq(position(), 2, "no move past a block that failed");
+	locate(3);
+	read_is(3);
+}
+
+/* Set Data Encryption page (SSC-4 8.5.3.2) with key, scope ALL I_T NEXUS,
+ * encrypt and decrypt (MIXED) on. */
+static void drive_encryption(const uint8_t key[32])
+{
+	struct scsi_cmd c;
+	uint8_t pg[64] = {0};
+
+	put_be16(pg, 0x0010);
+	put_be16(pg + 2, 16 + 32);
+	pg[4] = 2 << 5;
+	pg[6] = 2;
+	pg[7] = 3;
+	pg[8] = 1;
+	put_be16(pg + 18, 32);
+	memcpy(pg + 20, key, 32);
+	uint8_t so[12] = {SECURITY_PROTOCOL_OUT, 0x20, 0x00, 0x10};
+	put_be32(so + 6, 52);
+	cdb_exec(&dev, &c, N1, so, 12, pg, 52, NULL, 0);
+	cdb_assert_good(&c);
+}
+
+/* Blocks the drive encrypted, read ahead under its key: once the host
+ * installs another key, the next READ answers as the drive would under
+ * that key (INCORRECT DATA ENCRYPTION KEY), never with what was opened
+ * under the old one. */
+Test(ssc_at_rest, a_key_change_drops_what_was_read_ahead_under_the_old_key)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	drive_encryption(drive_key);
+	for (unsigned k = 0; k < 4; k++) {
+		fill(ra_w[k], RA_LEN, k + 70, false);
+		write_block(ra_w[k], RA_LEN);
+	}
+	write_fm(0);
+	rewind_tape();
+	read_is(0);
+	cr_assert_eq(ssc_readahead(&dev), 3);
+	drive_encryption(other);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_INCORRECT_DATA_ENCRYPTION_KEY);
+	drive_encryption(drive_key);
+	read_is(1);
+}
+
+/* ---- write-behind (tape_write_buffered through ssc_write_behind) ---- */
+
+#define N2 2
+
+/* The size of the active segment file (the cartridge's only one here). */
+static off_t seg_size(void)
+{
+	char path[PATH_MAX + 64];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+	cr_assert_eq(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+/* Files of this process may not grow past `bytes` (RLIMIT_FSIZE): the
+ * kernel fails the write with EFBIG, a real write error. */
+static void file_limit(rlim_t bytes)
+{
+	struct rlimit rl;
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes; /* the soft limit only */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static uint32_t position_of(uint64_t nexus)
+{
+	struct scsi_cmd c;
+	uint8_t b[20];
+	uint8_t cdb[10] = {READ_POSITION};
+	cdb_exec(&dev, &c, nexus, cdb, 10, NULL, 0, b, sizeof(b));
+	cdb_assert_good(&c);
+	return get_be32(b + 4);
+}
+
+/* The sense of c is a deferred error (SPC-4 4.5.5), fixed format. */
+static void assert_deferred(const struct scsi_cmd *c, uint8_t key, uint16_t asc, int64_t info)
+{
+	cr_assert_eq(c->status, SAM_STAT_CHECK_CONDITION, "info %lld", (long long)info);
+	cr_assert_eq(c->sense[0] & 0x7f, 0x71, "response code %02x", c->sense[0]);
+	cr_assert_eq(cdb_key(c), key);
+	cr_assert_eq(cdb_asc(c), asc);
+	cr_assert_eq(cdb_info(c), info);
+}
+
+Test(ssc_at_rest, a_write_left_behind_is_written_before_any_other_command_sees_the_medium)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	cdb_drain_ua(&dev, N2);
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 90, false);
+	off_t empty = seg_size();
+	write_block(ra_w[0], RA_LEN);
+	cr_assert_eq(kicks, 1);
+	cr_assert_eq(seg_size(), empty, "GOOD before the block is written (buffered mode 1)");
+	/* The drive's thread writes it ... */
+	ssc_write_behind(&dev);
+	off_t one = seg_size();
+	cr_assert_gt(one, empty);
+	/* ... or, if it has not yet, the next command does, before it looks
+	 * at the medium: READ POSITION, a read back, a flush. */
+	write_block(ra_w[1], RA_LEN);
+	cr_assert_eq(seg_size(), one);
+	cr_assert_eq(position(), 2);
+	cr_assert_gt(seg_size(), one);
+	write_block(ra_w[2], RA_LEN);
+	uint8_t back[6] = {SPACE_6, 0x00, 0xff, 0xff, 0xff}; /* -1 block */
+	cdb_exec(&dev, &c, N1, back, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	read_is(2);
+	rewind_tape();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+
+	/* Another nexus's command writes it too. */
+	write_block(ra_w[0], RA_LEN);
+	cr_assert_eq(position_of(N2), 4);
+	rewind_tape();
+	locate(3);
+	read_is(0);
+
+	/* Buffered mode 0 (MODE SELECT, SSC-4 8.3.1): GOOD means written,
+	 * nothing is left behind. */
+	uint8_t hdr[4] = {0, 0, 0x00, 0};
+	uint8_t ms[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(hdr), 0};
+	cdb_exec(&dev, &c, N1, ms, 6, hdr, sizeof(hdr), NULL, 0);
+	cdb_assert_good(&c);
+	kicks = 0;
+	off_t before = seg_size();
+	write_block(ra_w[1], RA_LEN);
+	cr_assert_eq(kicks, 0);
+	cr_assert_gt(seg_size(), before);
+}
+
+Test(ssc_at_rest, a_write_that_fails_behind_is_a_deferred_error_for_its_writer)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	cdb_drain_ua(&dev, N2);
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 110, false);
+	write_block(ra_w[0], RA_LEN);
+	write_fm(0); /* written and flushed */
+
+	/* The drive's thread fails to write block 1: its writer's next
+	 * command gets the deferred error and is not executed. */
+	write_block(ra_w[1], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	ssc_write_behind(&dev);
+	file_limit(RLIM_INFINITY);
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	/* Positioned after the last block written; the WRITE did nothing. */
+	cr_assert_eq(position(), 1);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+
+	/* It fails under another nexus's command: that command goes on, on
+	 * the medium without the block; the writer learns it next. */
+	write_block(ra_w[1], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	cr_assert_eq(position_of(N2), 1);
+	file_limit(RLIM_INFINITY);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N2, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+
+	/* The host writes it again; everything reads back. */
+	write_block(ra_w[1], RA_LEN);
+	write_block(ra_w[2], RA_LEN);
+	write_fm(1);
+	rewind_tape();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED); /* at EOD now */
+
+	/* Fixed-block mode: INFORMATION counts blocks (one was behind). */
+	uint8_t hdr[12] = {0, 0, 0x10, 8};
+	put_be24(hdr + 9, RA_LEN);
+	uint8_t ms[6] = {MODE_SELECT_6, 0x10, 0, 0, sizeof(hdr), 0};
+	cdb_exec(&dev, &c, N1, ms, 6, hdr, sizeof(hdr), NULL, 0);
+	cdb_assert_good(&c);
+	uint8_t *two = malloc(2 * RA_LEN);
+	cr_assert_not_null(two);
+	memcpy(two, ra_w[0], RA_LEN);
+	memcpy(two + RA_LEN, ra_w[1], RA_LEN);
+	cmd6(&c, WRITE_6, 0x01, 2, two, 2 * RA_LEN, NULL, 0);
+	cdb_assert_good(&c);
+	file_limit((rlim_t)seg_size());
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	file_limit(RLIM_INFINITY);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, 1);
+	cr_assert_eq(position(), 5, "the first block of the two is written");
+	free(two);
+}
+
+/* The durability contract (ARCHITECTURE.md): after GOOD of WRITE
+ * FILEMARKS with IMMED=0, a crash loses nothing written before it; a
+ * block written behind after it and never flushed may be lost, and the
+ * tape then ends cleanly at EOD. */
+Test(ssc_at_rest, a_crash_after_a_filemark_loses_nothing_before_it)
+{
+	struct scsi_cmd c;
+	for (unsigned k = 0; k < 4; k++)
+		fill(ra_w[k], RA_LEN, k + 130, false);
+
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* The drive dies with a block left behind, unwritten. */
+		if (ssc_insert_keyed(&dev, tapedir, dkey) != 0)
+			_exit(1);
+		cdb_drain_ua(&dev, N1);
+		for (unsigned k = 0; k < 3; k++) {
+			cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[k], RA_LEN, NULL, 0);
+			if (c.status != SAM_STAT_GOOD)
+				_exit(2);
+		}
+		cmd6(&c, WRITE_FILEMARKS_6, 0, 1, NULL, 0, NULL, 0);
+		if (c.status != SAM_STAT_GOOD)
+			_exit(3);
+		cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[3], RA_LEN, NULL, 0);
+		if (c.status != SAM_STAT_GOOD)
+			_exit(4);
+		_exit(0); /* no flush, no unload: a kill -9 */
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+
+	ra_load();
+	read_is(0);
+	read_is(1);
+	read_is(2);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+	cr_assert_eq(position(), 4);
+	/* Writing goes on at EOD. */
+	write_block(ra_w[3], RA_LEN);
+	write_fm(0);
+	locate(4);
+	read_is(3);
+}
+
+/* The library's unload does not swallow a deferred error its writer has
+ * not seen; the host's next command reports it, and the unload then
+ * proceeds. */
+Test(ssc_at_rest, a_library_unload_waits_for_the_writer_to_learn_a_deferred_error)
+{
+	struct scsi_cmd c;
+
+	ra_load();
+	fill(ra_w[0], RA_LEN, 150, false);
+	write_block(ra_w[0], RA_LEN);
+	write_fm(0);
+	write_block(ra_w[0], RA_LEN);
+	file_limit((rlim_t)seg_size());
+	cr_assert_eq(ssc_library_unload(&dev), -EIO, "the unload meets the failure itself");
+	file_limit(RLIM_INFINITY);
+	cr_assert_eq(ssc_library_unload(&dev), -EIO, "and keeps it for the writer");
+	cr_assert_eq(ssc_state(&dev), SSC_LOADED);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	assert_deferred(&c, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, RA_LEN);
+	cr_assert_eq(ssc_library_unload(&dev), 0);
+	cr_assert_eq(ssc_remove(&dev, false), 0);
+}
+
+/* A WRITE in the early-warning zone flushes (SSC-4 4.2.5, SEW): if its own
+ * block, left behind, fails there, that WRITE reports it as its current
+ * error, and no later command reports it again. */
+Test(ssc_at_rest, a_block_that_fails_in_the_early_warning_flush_is_reported_once)
+{
+	struct scsi_cmd c;
+	struct tape_info info;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.barcode, sizeof(info.barcode), "RESTEWL6");
+	snprintf(info.serial, sizeof(info.serial), "MSNRESTEW");
+	info.media = TAPE_LTO6;
+	info.created = 1700000000;
+	info.at_rest = true;
+	info.capacity = 200000; /* early warning at 193750 bytes: the third block */
+	snprintf(tapedir, sizeof(tapedir), "%s/RESTEWL6", root);
+	cr_assert_eq(tape_format(tapedir, &info), 0);
+
+	ra_load();
+	for (unsigned k = 0; k < 3; k++)
+		fill(ra_w[k], RA_LEN, k + 170, false);
+	write_block(ra_w[0], RA_LEN);
+	write_block(ra_w[1], RA_LEN);
+	write_fm(0);
+	file_limit((rlim_t)seg_size());
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	file_limit(RLIM_INFINITY);
+	cr_assert_eq(c.status, SAM_STAT_CHECK_CONDITION);
+	cr_assert_eq(c.sense[0] & 0x7f, 0x70, "a current error: response code %02x", c.sense[0]);
+	cr_assert_eq(cdb_key(&c), SK_MEDIUM_ERROR);
+	cr_assert_eq(cdb_asc(&c), ASC_WRITE_ERROR);
+	uint8_t tur[6] = {TEST_UNIT_READY};
+	cdb_exec(&dev, &c, N1, tur, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cr_assert_eq(position(), 2);
+	/* Written again: early warning, as any write there. */
+	cmd6(&c, WRITE_6, 0, RA_LEN, ra_w[2], RA_LEN, NULL, 0);
+	cdb_assert_sense(&c, SK_NO_SENSE, ASC_END_OF_PARTITION_MEDIUM_DETECTED);
+	cr_assert_eq(position(), 3);
 }

@@ -261,6 +261,166 @@ Test(at_rest_vtld, writes_no_plaintext_nor_key_and_a_tape_needs_its_master_key)
 	assert_nothing_in_clear(vtl.dir);
 }
 
+/*
+ * The drive's read-ahead (docs/design.md, "Write-behind and read-ahead of records encrypted
+ * at rest") runs on vtld's own thread between the host's commands, at
+ * whatever moment the scheduler gives it: whatever it has read ahead, the
+ * host reads exactly what a drive without it would, at the positions READ
+ * POSITION reports, through LOCATE, SPACE, a write in the middle and an
+ * unload, with two initiators taking turns on the drive.
+ */
+#define RA_REC 262144u
+#define RA_N   24u
+
+static void ra_read_is(struct iscsi_context *iscsi, uint32_t k)
+{
+	static uint8_t buf[RA_REC], want[RA_REC];
+	th_pattern(want, RA_REC, 500 + k);
+	th_read6(iscsi, 1, buf, RA_REC);
+	cr_assert_eq(memcmp(buf, want, RA_REC), 0, "block %u differs", k);
+}
+
+Test(at_rest_vtld, read_ahead_hands_out_exactly_what_the_host_asks_for)
+{
+	char out[8192], conf[4 * PATH_MAX];
+	static uint8_t buf[RA_REC];
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create AR0009L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move AR0009L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	for (uint32_t k = 0; k < RA_N; k++) {
+		th_pattern(buf, RA_REC, 500 + k);
+		th_write6(a, 1, buf, RA_REC);
+	}
+	th_filemarks(a, 1, 1);
+
+	for (uint32_t pass = 0; pass < 3; pass++) {
+		/* Streaming, with READ POSITION now and then. */
+		th_rewind(a, 1);
+		for (uint32_t k = 0; k < RA_N; k++) {
+			ra_read_is(a, k);
+			if (k % 5 == pass)
+				cr_assert_eq(th_read_position(a, 1), k + 1);
+		}
+		cr_assert_eq(th_read_position(a, 1), RA_N);
+		/* Back and forth inside what may have been read ahead. */
+		th_locate(a, 1, 3);
+		ra_read_is(a, 3);
+		th_space(a, 1, 0, 2); /* two blocks forward */
+		ra_read_is(a, 6);
+		th_space(a, 1, 0, -5);
+		ra_read_is(a, 2);
+		th_locate(a, 1, 20);
+		ra_read_is(a, 20);
+		ra_read_is(a, 21);
+	}
+
+	/* Another initiator reads in between: each gets the block at the
+	 * drive's one position, in turn. */
+	struct iscsi_context *b = vp_login(&vtl, false);
+	th_tur_clear(b, 1);
+	th_rewind(a, 1);
+	for (uint32_t k = 0; k < 8; k++)
+		ra_read_is(k % 2 ? b : a, k);
+	th_logout(b);
+
+	/* A write in the middle: what followed is gone, read ahead or not. */
+	th_rewind(a, 1);
+	ra_read_is(a, 0);
+	ra_read_is(a, 1);
+	th_pattern(buf, RA_REC, 900);
+	th_write6(a, 1, buf, RA_REC);
+	th_filemarks(a, 1, 1);
+	th_locate(a, 1, 1);
+	ra_read_is(a, 1);
+	static uint8_t got[RA_REC];
+	th_read6(a, 1, got, RA_REC);
+	cr_assert_eq(memcmp(got, buf, RA_REC), 0, "the block written in the middle");
+	cr_assert_eq(th_read_position(a, 1), 3);
+	th_logout(a);
+
+	/* Unloaded with blocks read ahead, loaded again: the same data. */
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move AR0009L8 --to drive:1", out, sizeof(out));
+	a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	ra_read_is(a, 0);
+	ra_read_is(a, 1);
+	th_read6(a, 1, got, RA_REC);
+	cr_assert_eq(memcmp(got, buf, RA_REC), 0, "the block written in the middle");
+	th_logout(a);
+	assert_nothing_in_clear(vtl.dir);
+}
+
+/*
+ * Write-behind (docs/design.md, "Write-behind and read-ahead of records
+ * encrypted at rest"): WRITEs in buffered mode return GOOD before their
+ * block is encrypted and written by vtld's drive thread; WRITE FILEMARKS
+ * (IMMED=0) returns only once all of them are on stable storage. vtld
+ * killed with SIGKILL right after that GOOD, with more blocks sent after
+ * it, loses nothing before the filemark, and the tape ends cleanly at EOD.
+ */
+Test(at_rest_vtld, a_kill_after_a_filemark_loses_nothing_written_behind)
+{
+	char out[8192], conf[4 * PATH_MAX];
+	static uint8_t buf[RA_REC];
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create AR0010L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move AR0010L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	for (uint32_t k = 0; k < RA_N; k++) {
+		th_pattern(buf, RA_REC, 500 + k);
+		th_write6(a, 1, buf, RA_REC);
+	}
+	th_filemarks(a, 1, 1);
+	for (uint32_t k = 0; k < 3; k++) {
+		th_pattern(buf, RA_REC, 700 + k);
+		th_write6(a, 1, buf, RA_REC);
+	}
+	kill(vtl.pid, SIGKILL);
+	int st;
+	waitpid(vtl.pid, &st, 0);
+	vtl.pid = 0;
+	iscsi_destroy_context(a);
+
+	vp_restart(&vtl);
+	a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	th_rewind(a, 1);
+	for (uint32_t k = 0; k < RA_N; k++)
+		ra_read_is(a, k);
+	/* The filemark, then whatever of the blocks after it reached the
+	 * cache file before the kill, each whole, then EOD. */
+	uint8_t cdb[6] = {0x08, 0, 0x04, 0, 0, 0};
+	struct scsi_task *t = th_cmd(a, 1, cdb, 6, SCSI_XFER_READ, RA_REC, NULL, 0);
+	cr_assert_eq(t->status, SCSI_STATUS_CHECK_CONDITION);
+	cr_assert(t->sense.key == SCSI_SENSE_NO_SENSE && t->sense.ascq == 0x0001,
+		  "the filemark: key %d ascq %04x", t->sense.key, t->sense.ascq);
+	scsi_free_scsi_task(t);
+	static uint8_t want[RA_REC];
+	uint32_t k = 0;
+	for (;; k++) {
+		t = th_cmd(a, 1, cdb, 6, SCSI_XFER_READ, RA_REC, NULL, 0);
+		if (t->status != SCSI_STATUS_GOOD) {
+			cr_assert(t->sense.key == SCSI_SENSE_BLANK_CHECK, "key %d ascq %04x",
+				  t->sense.key, t->sense.ascq);
+			scsi_free_scsi_task(t);
+			break;
+		}
+		th_pattern(want, RA_REC, 700 + k);
+		cr_assert_eq(t->datain.size, (int)RA_REC);
+		cr_assert_eq(memcmp(t->datain.data, want, RA_REC), 0, "block %u after the mark", k);
+		scsi_free_scsi_task(t);
+	}
+	cr_assert_leq(k, 3u);
+	cr_assert_eq(th_read_position(a, 1), RA_N + 1 + k);
+	th_logout(a);
+}
+
 /* Run `vtlctl key rotate` and kill vtld (SIGKILL) once it has rewrapped
  * a tape; returns what vtlctl printed. */
 static void rotate_and_kill(struct vtld_proc *p, char *said, size_t cap)
