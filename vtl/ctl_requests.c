@@ -384,6 +384,11 @@ static json_t *do_tape_show(struct lib *lib, struct upl *u, json_t *req)
 	return r;
 }
 
+static int cmp_tape_barcode(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_tape *)elem)->barcode);
+}
+
 static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char *err, size_t errlen)
 {
 	json_t *arr = json_object_get(req, "barcodes");
@@ -439,11 +444,24 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 	} else {
 		json_t *tapes = json_array();
 		struct upl_snapshot *snap = u && n_made > 1 ? upl_snapshot(u) : NULL;
+		/* A batch's tapes from one list of the catalog (in barcode
+		 * order, as SQLite's BINARY collation compares), not one
+		 * query each. */
+		struct cat_tape *all = NULL;
+		size_t n_all = 0;
+		if (n_made > 1 && lib_tape_list(lib, -1, &all, &n_all))
+			n_all = 0;
 		for (size_t i = 0; i < n_made; i++) {
 			struct cat_tape t;
-			if (lib_tape_get(lib, made[i], &t) == 0)
+			const struct cat_tape *f =
+			    n_all ? bsearch(made[i], all, n_all, sizeof(*all), cmp_tape_barcode)
+				  : NULL;
+			if (f)
+				json_array_append_new(tapes, tape_json_in(u, snap, f));
+			else if (lib_tape_get(lib, made[i], &t) == 0)
 				json_array_append_new(tapes, tape_json_in(u, snap, &t));
 		}
+		free(all);
 		upl_snapshot_free(snap);
 		r = ok();
 		json_object_set_new(r, "tapes", tapes);
