@@ -193,6 +193,46 @@ Test(ctl_answers, a_barcode_of_5000_accented_letters_is_refused_in_a_short_sente
 	free(line);
 }
 
+/* tape.list's "fields": each tape object holds the keys asked for that it
+ * has, with the values the full answer gives, and no other; a key that is
+ * not one of a tape's is refused by name (docs/library.md). */
+Test(ctl_answers, tape_list_fields_answers_those_keys_and_refuses_unknown_ones)
+{
+	json_t *a = ask("{\"op\":\"tape.create\",\"barcodes\":[\"FLD001L8\",\"CLN001L8\"]}\n");
+	cr_assert(json_is_true(json_object_get(a, "ok")), "%s", jstr(a, "error"));
+	json_decref(a);
+	json_t *all = ask("{\"op\":\"tape.list\"}\n");
+	json_t *some =
+	    ask("{\"op\":\"tape.list\",\"fields\":[\"barcode\",\"cleaning_uses\",\"state\"]}\n");
+	json_t *ta = json_object_get(all, "tapes"), *ts = json_object_get(some, "tapes");
+	cr_assert_eq(json_array_size(ta), 2);
+	cr_assert_eq(json_array_size(ts), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *f = json_array_get(ta, i), *o = json_array_get(ts, i);
+		bool cleaning = json_object_get(f, "cleaning_uses") != NULL;
+		cr_expect_eq(json_object_size(o), cleaning ? 3u : 2u, "keys of %s",
+			     jstr(f, "barcode"));
+		cr_expect_gt(json_object_size(f), 8u, "the full answer has every key");
+		const char *k;
+		json_t *v;
+		json_object_foreach(o, k, v) cr_expect(json_equal(v, json_object_get(f, k)),
+						       "%s of %s", k, jstr(f, "barcode"));
+	}
+	cr_expect_str_eq(jstr(json_array_get(ts, 0), "barcode"), "CLN001L8");
+	json_decref(all);
+	json_decref(some);
+	a = ask("{\"op\":\"tape.list\",\"fields\":[]}\n");
+	cr_expect_eq(json_object_size(json_array_get(json_object_get(a, "tapes"), 0)), 0u);
+	json_decref(a);
+	a = ask("{\"op\":\"tape.list\",\"fields\":[\"barcode\",\"colour\"]}\n");
+	expect_refusal(a, "unknown field 'colour'");
+	cr_expect_str_eq(jstr(a, "errno"), "EINVAL");
+	json_decref(a);
+	a = ask("{\"op\":\"tape.list\",\"fields\":\"barcode\"}\n");
+	expect_refusal(a, "fields must be an array");
+	json_decref(a);
+}
+
 Test(ctl_answers, a_one_megabyte_request_is_answered)
 {
 	size_t n = 1000000;
