@@ -70,7 +70,7 @@ static const char *quote(char buf[64], const char *s)
 }
 
 /* The keys of a tape object, in the order an answer has them; a request
- * may ask for some of them only (tape.list's "fields"): a mask of
+ * may ask for some of them only ("fields" of tape.list and tape.create): a mask of
  * 1 << TK_*. */
 enum tk {
 	TK_BARCODE,
@@ -238,8 +238,8 @@ static json_t *tape_json_plain(const struct cat_tape *t, uint32_t mask)
 	return o;
 }
 
-/* tape.list's "fields": the keys of each tape object it answers with, all
- * of them when absent. 0 and *mask, or -EINVAL and msg. */
+/* tape.list's and tape.create's "fields": the keys of each tape object
+ * they answer with, all of them when absent. 0 and *mask, or -EINVAL and msg. */
 static int parse_fields(json_t *req, uint32_t *mask, char *msg, size_t cap)
 {
 	json_t *f = json_object_get(req, "fields");
@@ -545,6 +545,10 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 	json_t *count = json_object_get(req, "count");
 	if (prefix ? !json_is_integer(count) : (!json_is_array(arr) || json_array_size(arr) == 0))
 		return fail(-EINVAL, "tape.create needs barcodes, or a prefix and a count");
+	uint32_t mask;
+	char msg[256];
+	if (parse_fields(req, &mask, msg, sizeof(msg)))
+		return fail(-EINVAL, msg);
 	size_t n = prefix ? 0 : json_array_size(arr);
 	const char **b = calloc(n ? n : 1, sizeof(*b));
 	if (!b)
@@ -592,7 +596,8 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 		r = fail(rc, err);
 	} else {
 		json_t *tapes = json_array();
-		struct upl_snapshot *snap = u && n_made > 1 ? upl_snapshot(u) : NULL;
+		struct upl_snapshot *snap =
+		    u && n_made > 1 && (mask & TK_UPLOAD_ANY) ? upl_snapshot(u) : NULL;
 		/* A batch's tapes from one list of the catalog (in barcode
 		 * order, as SQLite's BINARY collation compares), not one
 		 * query each. */
@@ -606,9 +611,9 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 			    n_all ? bsearch(made[i], all, n_all, sizeof(*all), cmp_tape_barcode)
 				  : NULL;
 			if (f)
-				json_array_append_new(tapes, tape_json_in(u, snap, f));
+				json_array_append_new(tapes, tape_json_keys(u, snap, f, mask));
 			else if (lib_tape_get(lib, made[i], &t) == 0)
-				json_array_append_new(tapes, tape_json_in(u, snap, &t));
+				json_array_append_new(tapes, tape_json_keys(u, snap, &t, mask));
 		}
 		free(all);
 		upl_snapshot_free(snap);

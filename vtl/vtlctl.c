@@ -460,6 +460,17 @@ static int cmd_tape_create(int argc, char **argv)
 		}
 		json_object_set_new(req, "size", json_integer((json_int_t)sz));
 	}
+	if (!want_json) {
+		/* The keys the lines below print: no count of the bytes in
+		 * the store for each new tape (10,000 manifests). */
+		static const char *const keys[] = {
+		    "barcode", "type",	   "worm",     "capacity_bytes",
+		    "pool",    "location", "cleaning", "cleaning_max_uses"};
+		json_t *f = json_array();
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			json_array_append_new(f, json_string(keys[i]));
+		json_object_set_new(req, "fields", f);
+	}
 	json_t *r = request(req);
 	if (!r)
 		return EXIT_FAIL;
