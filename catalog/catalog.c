@@ -132,6 +132,55 @@ int cat_sq_err(int rc)
 	}
 }
 
+int cat_prepare(struct cat *c, const char *sql, sqlite3_stmt **st)
+{
+	for (size_t i = 0; i < c->n_stmts; i++) {
+		struct cat_stmt_slot *s = &c->stmts[i];
+		if (s->sql != sql)
+			continue;
+		if (s->busy) /* nested: a statement of its own */
+			return sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+		s->busy = true;
+		*st = s->st;
+		return SQLITE_OK;
+	}
+	if (c->n_stmts == CAT_STMT_CACHE)
+		return sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+	/* SQLITE_PREPARE_PERSISTENT: SQLite's hint for a statement kept and
+	 * run many times (its memory comes from the heap, not the lookaside
+	 * of short-lived ones). */
+	int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	if (rc == SQLITE_OK)
+		c->stmts[c->n_stmts++] =
+		    (struct cat_stmt_slot){.sql = sql, .st = *st, .busy = true};
+	return rc;
+}
+
+void cat_release(struct cat *c, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < c->n_stmts; i++) {
+		struct cat_stmt_slot *s = &c->stmts[i];
+		if (s->st == st && s->busy) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+/* Every kept statement finalized: sqlite3_close refuses a connection
+ * that still has some. */
+static void stmts_drop(struct cat *c)
+{
+	for (size_t i = 0; i < c->n_stmts; i++)
+		sqlite3_finalize(c->stmts[i].st);
+	c->n_stmts = 0;
+}
+
 int cat_exec(struct cat *c, const char *sql)
 {
 	return cat_sq_err(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
@@ -318,11 +367,11 @@ static int user_version(struct cat *c)
 {
 	sqlite3_stmt *st;
 	int v = -EIO;
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	if (cat_prepare(c, "PRAGMA user_version", &st) != SQLITE_OK)
 		return -EIO;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return v;
 }
 
@@ -456,6 +505,7 @@ int cat_open(const char *path, struct cat **out)
 	*out = c;
 	return 0;
 fail:
+	stmts_drop(c);
 	sqlite3_close(c->db);
 	free(c);
 	return rc;
@@ -465,6 +515,7 @@ void cat_close(struct cat *c)
 {
 	if (!c)
 		return;
+	stmts_drop(c);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -478,15 +529,15 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 {
 	sqlite3_stmt *st;
 	memset(lib, 0, sizeof(*lib));
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT vendor, product, revision, serial, drive_vendor, "
-				    "drive_media, created FROM library WHERE id = 1",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT vendor, product, revision, serial, drive_vendor, "
+			     "drive_media, created FROM library WHERE id = 1",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		cat_release(c, st);
 		return rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 	}
 	cat_copy_text(lib->vendor, sizeof(lib->vendor), sqlite3_column_text(st, 0));
@@ -496,11 +547,9 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 	cat_copy_text(lib->drive_vendor, sizeof(lib->drive_vendor), sqlite3_column_text(st, 4));
 	cat_copy_text(lib->drive_media, sizeof(lib->drive_media), sqlite3_column_text(st, 5));
 	lib->created = sqlite3_column_int64(st, 6);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 
-	rc = sqlite3_prepare_v2(c->db,
-				"SELECT kind, min(address), count(*) FROM elements GROUP BY kind",
-				-1, &st, NULL);
+	rc = cat_prepare(c, "SELECT kind, min(address), count(*) FROM elements GROUP BY kind", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -510,7 +559,7 @@ int cat_library_get(struct cat *c, struct cat_library *lib)
 			lib->count[k] = (uint16_t)sqlite3_column_int(st, 2);
 		}
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_DONE ? 0 : cat_sq_err(rc);
 }
 
@@ -528,19 +577,16 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 	int rc = cat_begin(c);
 	if (rc)
 		return rc;
-	rc = cat_sq_err(
-	    sqlite3_prepare_v2(c->db,
-			       "INSERT INTO library (id, vendor, product, revision, serial, "
-			       "drive_vendor, drive_media, created) VALUES (1,?,?,?,?,?,?,?)",
-			       -1, &st, NULL));
+	rc = cat_sq_err(cat_prepare(c,
+				    "INSERT INTO library (id, vendor, product, revision, serial, "
+				    "drive_vendor, drive_media, created) VALUES (1,?,?,?,?,?,?,?)",
+				    &st));
 	if (!rc)
-		rc = cat_sq_err(sqlite3_prepare_v2(
-		    c->db, "INSERT INTO elements (address, kind, ordinal) VALUES (?,?,?)", -1, &el,
-		    NULL));
+		rc = cat_sq_err(cat_prepare(
+		    c, "INSERT INTO elements (address, kind, ordinal) VALUES (?,?,?)", &el));
 	if (!rc)
-		rc = cat_sq_err(sqlite3_prepare_v2(
-		    c->db, "INSERT INTO drives (address, lun, serial) VALUES (?,?,?)", -1, &dr,
-		    NULL));
+		rc = cat_sq_err(cat_prepare(
+		    c, "INSERT INTO drives (address, lun, serial) VALUES (?,?,?)", &dr));
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, lib->vendor, -1, SQLITE_STATIC);
@@ -575,9 +621,9 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 	if (!rc)
 		rc = cat_commit(c);
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(el);
-	sqlite3_finalize(dr);
+	cat_release(c, st);
+	cat_release(c, el);
+	cat_release(c, dr);
 	if (rc)
 		cat_rollback(c);
 	return rc;
@@ -588,10 +634,10 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 	sqlite3_stmt *st;
 	*out = NULL;
 	*n = 0;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT d.address, e.ordinal, d.lun, d.serial FROM drives d "
-				    "JOIN elements e ON e.address = d.address ORDER BY d.address",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT d.address, e.ordinal, d.lun, d.serial FROM drives d "
+			     "JOIN elements e ON e.address = d.address ORDER BY d.address",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	struct cat_drive *v = NULL;
@@ -610,7 +656,7 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 		d->lun = (uint32_t)sqlite3_column_int64(st, 2);
 		cat_copy_text(d->serial, sizeof(d->serial), sqlite3_column_text(st, 3));
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return cat_sq_err(rc);
@@ -685,11 +731,11 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	sqlite3_stmt *st;
 	*out = NULL;
 	*n = 0;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
-				    " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
-				    "ORDER BY e.address",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
+			     " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
+			     "ORDER BY e.address",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	struct cat_element *v = NULL;
@@ -708,7 +754,7 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 		}
 		read_element(st, &v[cnt++]);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return cat_sq_err(rc);
@@ -721,26 +767,25 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 int cat_element_get(struct cat *c, uint16_t address, struct cat_element *out)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
-				    " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
-				    "WHERE e.address = ?",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT e.address, e.kind, e.ordinal, " TAPE_COLS
+			     " FROM elements e LEFT JOIN tapes t ON t.element = e.address "
+			     "WHERE e.address = ?",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_int(st, 1, address);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_element(st, out);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16_t *address)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(
-	    c->db, "SELECT address FROM elements WHERE kind = ? AND ordinal = ?", -1, &st, NULL);
+	int rc = cat_prepare(c, "SELECT address FROM elements WHERE kind = ? AND ordinal = ?", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_int(st, 1, (int)kind);
@@ -748,24 +793,24 @@ int cat_element_find(struct cat *c, enum cat_kind kind, uint32_t ordinal, uint16
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*address = (uint16_t)sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
 int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
-				    "ON e.address = t.element WHERE t.barcode = ?",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+			     "ON e.address = t.element WHERE t.barcode = ?",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_tape(st, 0, t);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
@@ -774,28 +819,34 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 	sqlite3_stmt *st;
 	*out = NULL;
 	*n = 0;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
-				    "ON e.address = t.element WHERE (?1 IS NULL OR t.state = ?1) "
-				    "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+			     "ON e.address = t.element WHERE (?1 IS NULL OR t.state = ?1) "
+			     "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	if (state >= 0)
 		sqlite3_bind_text(st, 1, cat_state_name((enum cat_state)state), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, with_deleted || state == CAT_DELETED);
 	struct cat_tape *v = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, cap = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct cat_tape *nv = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!nv) {
-			rc = SQLITE_NOMEM;
-			break;
+		if (cnt == cap) {
+			/* Doubling, as cat_elements: 10,000 tapes are 14
+			 * reallocations, not 10,000. */
+			size_t ncap = cap ? 2 * cap : 64;
+			struct cat_tape *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
 		}
-		v = nv;
 		read_tape(st, 0, &v[cnt++]);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return cat_sq_err(rc);
@@ -818,11 +869,10 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 		return -ENOMEM;
 	esc_str(safe, cap, text);
 	sqlite3_stmt *st;
-	int rc =
-	    sqlite3_prepare_v2(c->db,
-			       "INSERT INTO events (time, tape, from_state, to_state, from_loc, "
-			       "to_loc, cause) VALUES (?,?,?,?,?,?,?)",
-			       -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "INSERT INTO events (time, tape, from_state, to_state, from_loc, "
+			     "to_loc, cause) VALUES (?,?,?,?,?,?,?)",
+			     &st);
 	if (rc != SQLITE_OK) {
 		free(safe);
 		return cat_sq_err(rc);
@@ -836,7 +886,7 @@ static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *f
 	sqlite3_bind_text(st, 6, to_loc, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, safe, -1, SQLITE_STATIC);
 	rc = cat_step_done(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	free(safe);
 	return rc;
 }
@@ -847,21 +897,20 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 	int rc = cat_begin(c);
 	if (rc)
 		return rc;
-	rc = cat_sq_err(
-	    sqlite3_prepare_v2(c->db, "SELECT 1 FROM tapes WHERE barcode = ?", -1, &chk, NULL));
+	rc = cat_sq_err(cat_prepare(c, "SELECT 1 FROM tapes WHERE barcode = ?", &chk));
 	if (!rc)
-		rc = cat_sq_err(sqlite3_prepare_v2(
-		    c->db,
+		rc = cat_sq_err(cat_prepare(
+		    c,
 		    "SELECT e.address, e.ordinal FROM elements e WHERE e.kind = 2 AND NOT EXISTS "
 		    "(SELECT 1 FROM tapes t WHERE t.element = e.address) ORDER BY e.address",
-		    -1, &fr, NULL));
+		    &fr));
 	if (!rc)
-		rc = cat_sq_err(sqlite3_prepare_v2(
-		    c->db,
+		rc = cat_sq_err(cat_prepare(
+		    c,
 		    "INSERT INTO tapes (barcode, media, capacity, used, state, write_protect, "
 		    "worm, pool, element, created, changed, clean_max) VALUES "
 		    "(?,?,?,0,'CREATING',?,?,?,?,?,?,?)",
-		    -1, &ins, NULL));
+		    &ins));
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -919,9 +968,9 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 	}
 	rc = cat_commit(c);
 out:
-	sqlite3_finalize(chk);
-	sqlite3_finalize(fr);
-	sqlite3_finalize(ins);
+	cat_release(c, chk);
+	cat_release(c, fr);
+	cat_release(c, ins);
 	if (rc)
 		cat_rollback(c);
 	return rc;
@@ -930,8 +979,7 @@ out:
 static int element_loc(struct cat *c, uint16_t address, char *loc)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT kind, ordinal FROM elements WHERE address = ?",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c, "SELECT kind, ordinal FROM elements WHERE address = ?", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_int(st, 1, address);
@@ -939,7 +987,7 @@ static int element_loc(struct cat *c, uint16_t address, char *loc)
 	if (rc == SQLITE_ROW)
 		cat_loc_format((enum cat_kind)sqlite3_column_int(st, 0),
 			       (uint32_t)sqlite3_column_int(st, 1), loc);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
@@ -973,13 +1021,13 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 			goto out;
 		if (!t.in_library || t.element != dest) {
 			sqlite3_stmt *occ;
-			rc = cat_sq_err(sqlite3_prepare_v2(
-			    c->db, "SELECT 1 FROM tapes WHERE element = ?", -1, &occ, NULL));
+			rc = cat_sq_err(
+			    cat_prepare(c, "SELECT 1 FROM tapes WHERE element = ?", &occ));
 			if (rc)
 				goto out;
 			sqlite3_bind_int(occ, 1, dest);
 			int r = sqlite3_step(occ);
-			sqlite3_finalize(occ);
+			cat_release(c, occ);
 			if (r == SQLITE_ROW) {
 				rc = -EBUSY;
 				goto out;
@@ -989,15 +1037,15 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 	bool moved = to_none ? t.in_library : (!t.in_library || t.element != dest);
 	int64_t when = cat_now_ms();
 	rc = cat_sq_err(
-	    sqlite3_prepare_v2(c->db,
-			       "UPDATE tapes SET state = ?1, element = ?2, "
-			       "source = CASE WHEN ?3 THEN ?4 ELSE source END, "
-			       "write_protect = CASE WHEN ?5 < 0 THEN write_protect ELSE ?5 END, "
-			       "changed = ?6, pool = COALESCE(?8, pool), "
-			       "lock_mode = CASE WHEN ?9 THEN ?10 ELSE lock_mode END, "
-			       "retain_until = CASE WHEN ?9 THEN ?11 ELSE retain_until END "
-			       "WHERE id = ?7",
-			       -1, &st, NULL));
+	    cat_prepare(c,
+			"UPDATE tapes SET state = ?1, element = ?2, "
+			"source = CASE WHEN ?3 THEN ?4 ELSE source END, "
+			"write_protect = CASE WHEN ?5 < 0 THEN write_protect ELSE ?5 END, "
+			"changed = ?6, pool = COALESCE(?8, pool), "
+			"lock_mode = CASE WHEN ?9 THEN ?10 ELSE lock_mode END, "
+			"retain_until = CASE WHEN ?9 THEN ?11 ELSE retain_until END "
+			"WHERE id = ?7",
+			&st));
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, cat_state_name(ch->to), -1, SQLITE_STATIC);
@@ -1025,7 +1073,7 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 	if (!rc)
 		rc = cat_commit(c);
 out:
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc)
 		cat_rollback(c);
 	return rc;
@@ -1034,8 +1082,7 @@ out:
 int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
 {
 	sqlite3_stmt *st;
-	int rc =
-	    sqlite3_prepare_v2(c->db, "UPDATE tapes SET used = ? WHERE barcode = ?", -1, &st, NULL);
+	int rc = cat_prepare(c, "UPDATE tapes SET used = ? WHERE barcode = ?", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_int64(st, 1, (int64_t)used);
@@ -1043,25 +1090,24 @@ int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
 int cat_tape_clean_use(struct cat *c, const char *barcode)
 {
 	sqlite3_stmt *st;
-	int rc =
-	    sqlite3_prepare_v2(c->db,
-			       "UPDATE tapes SET clean_uses = clean_uses + 1 "
-			       "WHERE barcode = ? AND clean_max > 0 AND clean_uses < clean_max",
-			       -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "UPDATE tapes SET clean_uses = clean_uses + 1 "
+			     "WHERE barcode = ? AND clean_max > 0 AND clean_uses < clean_max",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
@@ -1070,12 +1116,12 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 	sqlite3_stmt *st;
 	*out = NULL;
 	*n = 0;
-	int rc = sqlite3_prepare_v2(
-	    c->db,
+	int rc = cat_prepare(
+	    c,
 	    "SELECT * FROM (SELECT ev.id, ev.time, t.barcode, ev.from_state, ev.to_state, "
 	    "ev.from_loc, ev.to_loc, ev.cause FROM events ev JOIN tapes t ON t.id = ev.tape "
 	    "WHERE (?1 IS NULL OR t.barcode = ?1) ORDER BY ev.id DESC LIMIT ?2) ORDER BY id",
-	    -1, &st, NULL);
+	    &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	if (barcode)
@@ -1104,7 +1150,7 @@ int cat_events(struct cat *c, const char *barcode, size_t limit, struct cat_even
 		const unsigned char *cause = sqlite3_column_text(st, 7);
 		esc_str(e->cause, sizeof(e->cause), cause ? (const char *)cause : "");
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return cat_sq_err(rc);

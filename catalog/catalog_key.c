@@ -19,12 +19,12 @@
 static int known(struct cat *c, const char *barcode)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT 1 FROM tapes WHERE barcode = ?1", -1, &st, NULL);
+	int rc = cat_prepare(c, "SELECT 1 FROM tapes WHERE barcode = ?1", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
@@ -41,17 +41,17 @@ int cat_key_set(struct cat *c, const char *barcode, const char *wrapped, const c
 	if (rc)
 		return rc;
 	sqlite3_stmt *st;
-	rc = sqlite3_prepare_v2(c->db,
-				"INSERT OR REPLACE INTO tape_keys (tape, wrapped, master_id) "
-				"VALUES (" TAPE_ID ", ?2, ?3)",
-				-1, &st, NULL);
+	rc = cat_prepare(c,
+			 "INSERT OR REPLACE INTO tape_keys (tape, wrapped, master_id) "
+			 "VALUES (" TAPE_ID ", ?2, ?3)",
+			 &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, wrapped, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, master_id, -1, SQLITE_TRANSIENT);
 	rc = cat_step_done(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
@@ -66,17 +66,17 @@ static void row_of(sqlite3_stmt *st, struct cat_key_row *r)
 int cat_key_get(struct cat *c, const char *barcode, struct cat_key_row *out)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
-				    "JOIN tapes t ON t.id = k.tape WHERE t.barcode = ?1",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
+			     "JOIN tapes t ON t.id = k.tape WHERE t.barcode = ?1",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		row_of(st, out);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
@@ -87,13 +87,12 @@ int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	int rc =
-	    sqlite3_prepare_v2(c->db,
-			       "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
-			       "JOIN tapes t ON t.id = k.tape "
-			       "WHERE (?1 IS NULL OR k.master_id != ?1) AND t.state != 'DELETED' "
-			       "ORDER BY t.barcode",
-			       -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT t.barcode, k.wrapped, k.master_id FROM tape_keys k "
+			     "JOIN tapes t ON t.id = k.tape "
+			     "WHERE (?1 IS NULL OR k.master_id != ?1) AND t.state != 'DELETED' "
+			     "ORDER BY t.barcode",
+			     &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	if (except_master)
@@ -113,7 +112,7 @@ int cat_key_list(struct cat *c, const char *except_master, struct cat_key_row **
 		}
 		row_of(st, &v[k++]);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return cat_sq_err(rc);

@@ -56,12 +56,12 @@ int cat_pool_create(struct cat *c, const struct cat_pool *p)
 	if (!p->name[0] || (p->lock == CAT_LOCK_NONE) != (p->retention_days == 0) ||
 	    p->retention_days > CAT_RETENTION_MAX_DAYS)
 		return -EINVAL;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db,
+	int rc = cat_sq_err(cat_prepare(
+	    c,
 	    "INSERT INTO pools (name, storage_class, lock_mode, retention_days, created) "
 	    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS "
 	    "(SELECT 1 FROM pools WHERE name = ?1 COLLATE NOCASE)",
-	    -1, &st, NULL));
+	    &st));
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
@@ -72,15 +72,15 @@ int cat_pool_create(struct cat *c, const struct cat_pool *p)
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -EEXIST;
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
 int cat_pool_get(struct cat *c, const char *name, struct cat_pool *p)
 {
 	sqlite3_stmt *st;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db, "SELECT " POOL_COLS " FROM pools p WHERE p.name = ?", -1, &st, NULL));
+	int rc =
+	    cat_sq_err(cat_prepare(c, "SELECT " POOL_COLS " FROM pools p WHERE p.name = ?", &st));
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -88,7 +88,7 @@ int cat_pool_get(struct cat *c, const char *name, struct cat_pool *p)
 	if (r == SQLITE_ROW)
 		read_pool(st, p);
 	rc = r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? -ENOENT : cat_sq_err(r);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
@@ -99,9 +99,8 @@ int cat_pools(struct cat *c, struct cat_pool **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	*out = NULL;
 	*n = 0;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db, "SELECT " POOL_COLS " FROM pools p ORDER BY p.builtin DESC, p.name", -1, &st,
-	    NULL));
+	int rc = cat_sq_err(cat_prepare(
+	    c, "SELECT " POOL_COLS " FROM pools p ORDER BY p.builtin DESC, p.name", &st));
 	if (rc)
 		return rc;
 	int r;
@@ -112,7 +111,7 @@ int cat_pools(struct cat *c, struct cat_pool **out, size_t *n)
 		}
 		read_pool(st, &v[cnt++]);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (!rc && r != SQLITE_DONE)
 		rc = cat_sq_err(r);
 	if (rc) {
@@ -137,12 +136,11 @@ int cat_pool_delete(struct cat *c, const char *name)
 	else if (!rc && p.tapes)
 		rc = -EBUSY;
 	if (!rc)
-		rc = cat_sq_err(
-		    sqlite3_prepare_v2(c->db, "DELETE FROM pools WHERE name = ?", -1, &st, NULL));
+		rc = cat_sq_err(cat_prepare(c, "DELETE FROM pools WHERE name = ?", &st));
 	if (!rc) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = cat_step_done(st);
-		sqlite3_finalize(st);
+		cat_release(c, st);
 		/* The trigger's refusal: a policy names it. */
 		if (rc == -EINVAL)
 			rc = -EBUSY;
@@ -161,11 +159,11 @@ int cat_autocreate_set(struct cat *c, const struct cat_autocreate *a)
 	sqlite3_stmt *st;
 	if (!a->prefix[0] || a->minimum < 1 || a->minimum > CAT_AUTOCREATE_MAX)
 		return -EINVAL;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db,
+	int rc = cat_sq_err(cat_prepare(
+	    c,
 	    "INSERT OR REPLACE INTO autocreate (prefix, pool, media, size, minimum, created) "
 	    "VALUES (?, ?, ?, ?, ?, ?)",
-	    -1, &st, NULL));
+	    &st));
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, a->prefix, -1, SQLITE_STATIC);
@@ -175,7 +173,7 @@ int cat_autocreate_set(struct cat *c, const struct cat_autocreate *a)
 	sqlite3_bind_int(st, 5, (int)a->minimum);
 	sqlite3_bind_int64(st, 6, a->created ? a->created : cat_now_ms());
 	rc = cat_step_done(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
@@ -186,10 +184,9 @@ int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	*out = NULL;
 	*n = 0;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db,
-	    "SELECT prefix, pool, media, size, minimum, created FROM autocreate ORDER BY prefix",
-	    -1, &st, NULL));
+	int rc = cat_sq_err(cat_prepare(
+	    c, "SELECT prefix, pool, media, size, minimum, created FROM autocreate ORDER BY prefix",
+	    &st));
 	if (rc)
 		return rc;
 	int r;
@@ -207,7 +204,7 @@ int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n)
 		a->minimum = (uint32_t)sqlite3_column_int(st, 4);
 		a->created = sqlite3_column_int64(st, 5);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (!rc && r != SQLITE_DONE)
 		rc = cat_sq_err(r);
 	if (rc) {
@@ -222,26 +219,25 @@ int cat_autocreates(struct cat *c, struct cat_autocreate **out, size_t *n)
 int cat_autocreate_remove(struct cat *c, const char *prefix)
 {
 	sqlite3_stmt *st;
-	int rc = cat_sq_err(
-	    sqlite3_prepare_v2(c->db, "DELETE FROM autocreate WHERE prefix = ?", -1, &st, NULL));
+	int rc = cat_sq_err(cat_prepare(c, "DELETE FROM autocreate WHERE prefix = ?", &st));
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }
 
 int cat_autocreate_blank(struct cat *c, const struct cat_autocreate *a, uint32_t *n)
 {
 	sqlite3_stmt *st;
-	int rc = cat_sq_err(sqlite3_prepare_v2(
-	    c->db,
+	int rc = cat_sq_err(cat_prepare(
+	    c,
 	    "SELECT COUNT(*) FROM tapes WHERE state = 'AVAILABLE' AND element IS NOT NULL "
 	    "AND used = 0 AND pool = ?1 AND substr(barcode, 1, length(?2)) = ?2",
-	    -1, &st, NULL));
+	    &st));
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, a->pool, -1, SQLITE_STATIC);
@@ -250,6 +246,6 @@ int cat_autocreate_blank(struct cat *c, const struct cat_autocreate *a, uint32_t
 	if (r == SQLITE_ROW)
 		*n = (uint32_t)sqlite3_column_int(st, 0);
 	rc = r == SQLITE_ROW ? 0 : cat_sq_err(r);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc;
 }

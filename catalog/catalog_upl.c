@@ -44,10 +44,11 @@ static void text(char *dst, size_t cap, sqlite3_stmt *st, int col)
 	snprintf(dst, cap, "%s", s ? (const char *)s : "");
 }
 
-/* Prepare sql with the tape id of barcode bound as ?1. */
+/* Prepare sql (a string literal: cat_prepare) with the tape id of barcode
+ * bound as ?1. */
 static int prep(struct cat *c, const char *sql, const char *barcode, sqlite3_stmt **st)
 {
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+	int rc = cat_prepare(c, sql, st);
 	if (rc != SQLITE_OK)
 		return sq(rc);
 	sqlite3_bind_text(*st, 1, barcode, -1, SQLITE_TRANSIENT);
@@ -70,16 +71,16 @@ static int known(struct cat *c, const char *barcode)
 	if (rc)
 		return rc;
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : sq(rc);
 }
 
-static int run(sqlite3_stmt *st)
+static int run(struct cat *c, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq(rc);
 }
 
@@ -120,7 +121,7 @@ int cat_upl_segs(struct cat *c, const char *barcode, struct cat_upl_seg **out, s
 		s->parts_bytes = (uint64_t)sqlite3_column_int64(st, 6);
 		s->parts = (uint32_t)sqlite3_column_int(st, 7);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (!v)
 		return -ENOMEM;
 	if (rc != SQLITE_DONE) {
@@ -150,7 +151,7 @@ int cat_upl_seg_put(struct cat *c, const char *barcode, const struct cat_upl_seg
 	if (!rc) {
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)s->seg);
 		sqlite3_bind_text(st, 3, s->upload_id, -1, SQLITE_STATIC);
-		rc = run(st);
+		rc = run(c, st);
 	}
 	if (!rc)
 		rc = prep(
@@ -169,7 +170,7 @@ int cat_upl_seg_put(struct cat *c, const char *barcode, const struct cat_upl_seg
 		sqlite3_bind_text(st, 5, s->upload_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)s->object_size);
 		sqlite3_bind_text(st, 7, s->object_etag, -1, SQLITE_STATIC);
-		rc = run(st);
+		rc = run(c, st);
 	}
 	if (!rc)
 		rc = sq(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
@@ -186,7 +187,7 @@ int cat_upl_seg_delete(struct cat *c, const char *barcode, uint64_t seg)
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seg);
-	return run(st);
+	return run(c, st);
 }
 
 /* One transaction, as catalog_upl.h promises: a crash between the two
@@ -200,11 +201,11 @@ int cat_upl_tape_forget(struct cat *c, const char *barcode)
 	sqlite3_stmt *st;
 	rc = prep(c, "DELETE FROM upl_segments WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
-		rc = run(st);
+		rc = run(c, st);
 	if (!rc)
 		rc = prep(c, "DELETE FROM upl_tapes WHERE tape = " TAPE_ID, barcode, &st);
 	if (!rc)
-		rc = run(st);
+		rc = run(c, st);
 	if (!rc)
 		rc = sq(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
 	if (rc)
@@ -241,7 +242,7 @@ int cat_upl_parts(struct cat *c, const char *barcode, uint64_t seg, struct cat_u
 		text(v[k].etag, sizeof(v[k].etag), st, 2);
 		k++;
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (!v)
 		return -ENOMEM;
 	if (rc != SQLITE_DONE) {
@@ -269,7 +270,7 @@ int cat_upl_part_add(struct cat *c, const char *barcode, uint64_t seg, const str
 	sqlite3_bind_int(st, 3, p->number);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
 	sqlite3_bind_text(st, 5, p->etag, -1, SQLITE_STATIC);
-	return run(st);
+	return run(c, st);
 }
 
 /* The tape rows of barcode in v[0..n) (sorted), appended when missing:
@@ -311,14 +312,14 @@ int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n)
 	struct cat_upl_tape_rows *v = NULL;
 	size_t k = 0, cap = 0;
 	sqlite3_stmt *st;
-	int rc = sq(sqlite3_prepare_v2(
-	    c->db,
+	int rc = sq(cat_prepare(
+	    c,
 	    "SELECT t.barcode, s.seg, s.part_size, s.valid, s.upload_id, s.object_size, "
 	    "s.object_etag, (SELECT COALESCE(SUM(size), 0) FROM upl_parts p WHERE "
 	    "p.tape = s.tape AND p.seg = s.seg), (SELECT COUNT(*) FROM upl_parts p "
 	    "WHERE p.tape = s.tape AND p.seg = s.seg) FROM upl_segments s JOIN tapes t ON "
 	    "t.id = s.tape ORDER BY t.barcode, s.seg",
-	    -1, &st, NULL));
+	    &st));
 	while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		rc = 0;
 		char bc[CAT_BARCODE_MAX + 1];
@@ -345,15 +346,15 @@ int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n)
 		rc = 0;
 	else if (rc > 0)
 		rc = sq(rc);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	/* Then the tapes' rows, merged in: those with segments are found by
 	 * a binary search, the others appended and everything sorted. */
 	size_t with_segs = k;
 	if (!rc)
-		rc = sq(sqlite3_prepare_v2(c->db,
-					   "SELECT t.barcode, u.manifest_gen, u.store_state FROM "
-					   "upl_tapes u JOIN tapes t ON t.id = u.tape",
-					   -1, &st, NULL));
+		rc = sq(cat_prepare(c,
+				    "SELECT t.barcode, u.manifest_gen, u.store_state FROM "
+				    "upl_tapes u JOIN tapes t ON t.id = u.tape",
+				    &st));
 	else
 		st = NULL;
 	while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -383,7 +384,7 @@ int cat_upl_all(struct cat *c, struct cat_upl_tape_rows **out, size_t *n)
 		rc = 0;
 	else if (rc > 0)
 		rc = sq(rc);
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc) {
 		cat_upl_all_free(v, k);
 		return rc;
@@ -412,7 +413,7 @@ int cat_upl_tape_get(struct cat *c, const char *barcode, uint64_t *manifest_gen,
 		if (state)
 			text(state, cap, st, 1);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq(rc);
 }
 
@@ -431,7 +432,7 @@ int cat_upl_tape_set(struct cat *c, const char *barcode, uint64_t manifest_gen, 
 		return rc;
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)manifest_gen);
 	sqlite3_bind_text(st, 3, state ? state : "", -1, SQLITE_STATIC);
-	return run(st);
+	return run(c, st);
 }
 
 int cat_upl_shelf_get(struct cat *c, const char *barcode, char *cls, size_t cap, bool *known,
@@ -452,7 +453,7 @@ int cat_upl_shelf_get(struct cat *c, const char *barcode, char *cls, size_t cap,
 		text(cls, cap, st, 0);
 		*locked_until = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq(rc);
 }
 
@@ -466,7 +467,7 @@ int cat_upl_shelf_set(struct cat *c, const char *barcode, const char *cls, int64
 		return rc;
 	sqlite3_bind_text(st, 2, cls, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, locked_until);
-	rc = run(st);
+	rc = run(c, st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;
 	return rc;
@@ -478,14 +479,14 @@ int cat_upl_reclass_due(struct cat *c, const char *default_class, bool object_lo
 	sqlite3_stmt *st;
 	*out = NULL;
 	*n = 0;
-	int rc = sqlite3_prepare_v2(
-	    c->db,
+	int rc = cat_prepare(
+	    c,
 	    "SELECT t.barcode FROM tapes t JOIN upl_tapes u ON u.tape = t.id "
 	    "LEFT JOIN pools p ON p.name = t.pool WHERE t.state = 'ARCHIVED' AND "
 	    "(u.shelf_class IS NULL OR u.shelf_class != COALESCE(NULLIF(p.storage_class, ''), "
 	    "NULLIF(?1, ''), 'STANDARD') OR (?2 AND t.lock_mode != 'none' AND "
 	    "t.retain_until > u.locked_until)) ORDER BY t.barcode",
-	    -1, &st, NULL);
+	    &st);
 	if (rc != SQLITE_OK)
 		return sq(rc);
 	sqlite3_bind_text(st, 1, default_class ? default_class : "", -1, SQLITE_STATIC);
@@ -504,7 +505,7 @@ int cat_upl_reclass_due(struct cat *c, const char *default_class, bool object_lo
 		}
 		text((*out)[(*n)++], CAT_BARCODE_MAX + 1, st, 0);
 	}
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (rc != SQLITE_DONE) {
 		free(*out);
 		*out = NULL;
@@ -539,10 +540,10 @@ int cat_upl_totals(struct cat *c, const char *barcode, struct cat_upl_totals *t)
 int cat_upl_upload_ids(struct cat *c, cat_upl_id_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT t.barcode, s.seg, s.upload_id FROM upl_segments s JOIN "
-				    "tapes t ON t.id = s.tape WHERE s.upload_id IS NOT NULL",
-				    -1, &st, NULL);
+	int rc = cat_prepare(c,
+			     "SELECT t.barcode, s.seg, s.upload_id FROM upl_segments s JOIN "
+			     "tapes t ON t.id = s.tape WHERE s.upload_id IS NOT NULL",
+			     &st);
 	if (rc != SQLITE_OK)
 		return sq(rc);
 	int stop = 0;
@@ -550,7 +551,7 @@ int cat_upl_upload_ids(struct cat *c, cat_upl_id_cb cb, void *arg)
 		stop = cb(arg, (const char *)sqlite3_column_text(st, 0),
 			  (uint64_t)sqlite3_column_int64(st, 1),
 			  (const char *)sqlite3_column_text(st, 2));
-	sqlite3_finalize(st);
+	cat_release(c, st);
 	if (stop)
 		return stop;
 	return rc == SQLITE_DONE ? 0 : sq(rc);

@@ -69,64 +69,209 @@ static const char *quote(char buf[64], const char *s)
 	return esc_show(buf, 64, s);
 }
 
-static json_t *tape_json_plain(const struct cat_tape *t);
+/* The keys of a tape object, in the order an answer has them; a request
+ * may ask for some of them only ("fields" of tape.list and tape.create): a mask of
+ * 1 << TK_*. */
+enum tk {
+	TK_BARCODE,
+	TK_STATE,
+	TK_LOCATION,
+	TK_TYPE,
+	TK_CAPACITY,
+	TK_USED,
+	TK_WRITE_PROTECTED,
+	TK_POOL,
+	TK_CREATED,
+	TK_CHANGED,
+	TK_WORM,
+	TK_CLEANING,
+	TK_CLEANING_USES,
+	TK_CLEANING_MAX_USES,
+	TK_CLEANING_EXPIRED,
+	TK_ELEMENT_ADDRESS,
+	TK_RETENTION_LOCK,
+	TK_RETAIN_UNTIL,
+	TK_UPLOADED,
+	TK_PENDING,
+	TK_PENDING_UPLOADS,
+	TK_MANIFEST_GENERATION,
+	TK_UPLOAD_WAIT,
+	TK_UPLOAD_HELD_BY,
+	TK_SHELF_ACTIVITY,
+	TK_N
+};
+
+static const char *const tape_key_name[TK_N] = {
+    "barcode",
+    "state",
+    "location",
+    "type",
+    "capacity_bytes",
+    "used_bytes",
+    "write_protected",
+    "pool",
+    "created",
+    "changed",
+    "worm",
+    "cleaning",
+    "cleaning_uses",
+    "cleaning_max_uses",
+    "cleaning_expired",
+    "element_address",
+    "retention_lock",
+    "retain_until",
+    "uploaded_bytes",
+    "pending_bytes",
+    "pending_uploads",
+    "manifest_generation",
+    "upload_wait",
+    "upload_held_by",
+    "shelf_activity",
+};
+
+#define TK_ALL ((1u << TK_N) - 1)
+#define TK(k)  (1u << (k))
+#define TK_UPLOAD_ANY                                                                              \
+	(TK(TK_UPLOADED) | TK(TK_PENDING) | TK(TK_PENDING_UPLOADS) | TK(TK_MANIFEST_GENERATION) |  \
+	 TK(TK_UPLOAD_WAIT) | TK(TK_UPLOAD_HELD_BY))
+
+/* Key k of o set to v when mask asks for it (v dropped otherwise); a
+ * value that could not be made fails the whole object (*ok false), as
+ * json_pack does. */
+static void put(json_t *o, uint32_t mask, enum tk k, json_t *v, bool *ok)
+{
+	if (!(mask & TK(k))) {
+		json_decref(v);
+		return;
+	}
+	if (!v || json_object_set_new(o, tape_key_name[k], v))
+		*ok = false;
+}
+
+static json_t *tape_json_plain(const struct cat_tape *t, uint32_t mask);
 
 /* The tape object plus, with an object store, what of it is safe there
  * and, when some is not, what that waits for (upl_tape_totals; from snap,
- * the uploader's rows of every tape read at once, when not NULL). */
+ * the uploader's rows of every tape read at once, when not NULL); the
+ * keys of mask only, the figures of the store not counted when none of
+ * theirs is asked for. */
+static json_t *tape_json_keys(struct upl *u, const struct upl_snapshot *snap,
+			      const struct cat_tape *t, uint32_t mask)
+{
+	json_t *o = tape_json_plain(t, mask);
+	struct upl_totals tot;
+	bool ok = true;
+	if (o && u && (mask & TK_UPLOAD_ANY) &&
+	    (snap ? upl_tape_totals_in(u, snap, t, &tot) : upl_tape_totals(u, t, &tot)) == 0) {
+		put(o, mask, TK_UPLOADED, json_integer((json_int_t)tot.uploaded), &ok);
+		put(o, mask, TK_PENDING, json_integer((json_int_t)tot.pending), &ok);
+		put(o, mask, TK_PENDING_UPLOADS, json_integer(tot.uploads), &ok);
+		put(o, mask, TK_MANIFEST_GENERATION, json_integer((json_int_t)tot.manifest_gen),
+		    &ok);
+		if (tot.wait[0])
+			put(o, mask, TK_UPLOAD_WAIT, text(tot.wait), &ok);
+		if (tot.held_by[0])
+			put(o, mask, TK_UPLOAD_HELD_BY, text(tot.held_by), &ok);
+	}
+	char act[256];
+	if (o && u && (mask & TK(TK_SHELF_ACTIVITY)) &&
+	    upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
+		put(o, mask, TK_SHELF_ACTIVITY, text(act), &ok);
+	if (o && !ok) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
 static json_t *tape_json_in(struct upl *u, const struct upl_snapshot *snap,
 			    const struct cat_tape *t)
 {
-	json_t *o = tape_json_plain(t);
-	struct upl_totals tot;
-	if (o && u &&
-	    (snap ? upl_tape_totals_in(u, snap, t, &tot) : upl_tape_totals(u, t, &tot)) == 0) {
-		json_object_set_new(o, "uploaded_bytes", json_integer((json_int_t)tot.uploaded));
-		json_object_set_new(o, "pending_bytes", json_integer((json_int_t)tot.pending));
-		json_object_set_new(o, "pending_uploads", json_integer(tot.uploads));
-		json_object_set_new(o, "manifest_generation",
-				    json_integer((json_int_t)tot.manifest_gen));
-		if (tot.wait[0])
-			json_object_set_new(o, "upload_wait", text(tot.wait));
-		if (tot.held_by[0])
-			json_object_set_new(o, "upload_held_by", text(tot.held_by));
-	}
-	char act[256];
-	if (o && u && upl_tape_activity(u, t->barcode, act, sizeof(act)) == 0)
-		json_object_set_new(o, "shelf_activity", text(act));
-	return o;
+	return tape_json_keys(u, snap, t, TK_ALL);
 }
 
 #define tape_json(t) tape_json_in(u, NULL, t)
 
-static json_t *tape_json_plain(const struct cat_tape *t)
+static json_t *tape_json_plain(const struct cat_tape *t, uint32_t mask)
 {
-	char created[32], changed[32];
-	iso_time(t->created, created, sizeof(created));
-	iso_time(t->changed, changed, sizeof(changed));
-	json_t *o = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "barcode", t->barcode, "state",
-	    cat_state_name(t->state), "location", t->location, "type", t->media, "capacity_bytes",
-	    (json_int_t)t->capacity, "used_bytes", (json_int_t)t->used, "write_protected",
-	    t->write_protect, "pool", t->pool, "created", created, "changed", changed);
-	if (o)
-		json_object_set_new(o, "worm", json_boolean(t->worm));
-	if (o && t->clean_max) {
-		json_object_set_new(o, "cleaning", json_true());
-		json_object_set_new(o, "cleaning_uses", json_integer(t->clean_uses));
-		json_object_set_new(o, "cleaning_max_uses", json_integer(t->clean_max));
-		json_object_set_new(o, "cleaning_expired",
-				    json_boolean(t->clean_uses >= t->clean_max));
+	json_t *o = json_object();
+	bool ok = o != NULL;
+	if (!o)
+		return NULL;
+	char when[32];
+	put(o, mask, TK_BARCODE, json_string(t->barcode), &ok);
+	put(o, mask, TK_STATE, json_string(cat_state_name(t->state)), &ok);
+	put(o, mask, TK_LOCATION, json_string(t->location), &ok);
+	put(o, mask, TK_TYPE, json_string(t->media), &ok);
+	put(o, mask, TK_CAPACITY, json_integer((json_int_t)t->capacity), &ok);
+	put(o, mask, TK_USED, json_integer((json_int_t)t->used), &ok);
+	put(o, mask, TK_WRITE_PROTECTED, json_boolean(t->write_protect), &ok);
+	put(o, mask, TK_POOL, json_string(t->pool), &ok);
+	if (mask & TK(TK_CREATED)) {
+		iso_time(t->created, when, sizeof(when));
+		put(o, mask, TK_CREATED, json_string(when), &ok);
 	}
-	if (o && t->in_library)
-		json_object_set_new(o, "element_address", json_integer(t->element));
-	if (o && t->lock != CAT_LOCK_NONE) {
-		char until[32];
-		iso_time(t->retain_until, until, sizeof(until));
-		json_object_set_new(o, "retention_lock", json_string(cat_lock_name(t->lock)));
-		json_object_set_new(o, "retain_until", json_string(until));
+	if (mask & TK(TK_CHANGED)) {
+		iso_time(t->changed, when, sizeof(when));
+		put(o, mask, TK_CHANGED, json_string(when), &ok);
+	}
+	put(o, mask, TK_WORM, json_boolean(t->worm), &ok);
+	if (t->clean_max) {
+		put(o, mask, TK_CLEANING, json_true(), &ok);
+		put(o, mask, TK_CLEANING_USES, json_integer(t->clean_uses), &ok);
+		put(o, mask, TK_CLEANING_MAX_USES, json_integer(t->clean_max), &ok);
+		put(o, mask, TK_CLEANING_EXPIRED, json_boolean(t->clean_uses >= t->clean_max), &ok);
+	}
+	if (t->in_library)
+		put(o, mask, TK_ELEMENT_ADDRESS, json_integer(t->element), &ok);
+	if (t->lock != CAT_LOCK_NONE) {
+		put(o, mask, TK_RETENTION_LOCK, json_string(cat_lock_name(t->lock)), &ok);
+		if (mask & TK(TK_RETAIN_UNTIL)) {
+			iso_time(t->retain_until, when, sizeof(when));
+			put(o, mask, TK_RETAIN_UNTIL, json_string(when), &ok);
+		}
+	}
+	if (!ok) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
+}
+
+/* tape.list's and tape.create's "fields": the keys of each tape object
+ * they answer with, all of them when absent. 0 and *mask, or -EINVAL and msg. */
+static int parse_fields(json_t *req, uint32_t *mask, char *msg, size_t cap)
+{
+	json_t *f = json_object_get(req, "fields");
+	*mask = TK_ALL;
+	if (!f)
+		return 0;
+	if (!json_is_array(f)) {
+		snprintf(msg, cap,
+			 "fields must be an array of the keys of a tape (as tape.show "
+			 "answers)");
+		return -EINVAL;
+	}
+	*mask = 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(f, i, v)
+	{
+		const char *k = json_string_value(v);
+		size_t j = 0;
+		while (k && j < TK_N && strcmp(k, tape_key_name[j]) != 0)
+			j++;
+		if (!k || j == TK_N) {
+			char q[64];
+			snprintf(msg, cap,
+				 "unknown field '%s'; the fields are the keys of a tape "
+				 "(as tape.show answers), such as barcode, state, location",
+				 quote(q, k ? k : "(not a string)"));
+			return -EINVAL;
+		}
+		*mask |= TK(j);
+	}
+	return 0;
 }
 
 static const char *errno_name(int e)
@@ -343,6 +488,10 @@ static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 	const char *pool = str_arg(req, "pool");
 	struct cat_tape *tapes;
 	size_t n;
+	uint32_t mask;
+	char msg[256];
+	if (parse_fields(req, &mask, msg, sizeof(msg)))
+		return fail(-EINVAL, msg);
 	if (pool) {
 		struct cat_pool p;
 		char err[LIB_ERR_MAX];
@@ -354,10 +503,10 @@ static json_t *do_tape_list(struct lib *lib, struct upl *u, json_t *req)
 	if (rc)
 		return fail(rc, "cannot list the tapes in the catalog");
 	json_t *arr = json_array();
-	struct upl_snapshot *snap = u && n > 1 ? upl_snapshot(u) : NULL;
+	struct upl_snapshot *snap = u && n > 1 && (mask & TK_UPLOAD_ANY) ? upl_snapshot(u) : NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!pool || strcmp(tapes[i].pool, pool) == 0)
-			json_array_append_new(arr, tape_json_in(u, snap, &tapes[i]));
+			json_array_append_new(arr, tape_json_keys(u, snap, &tapes[i], mask));
 	upl_snapshot_free(snap);
 	free(tapes);
 	json_t *r = ok();
@@ -384,6 +533,11 @@ static json_t *do_tape_show(struct lib *lib, struct upl *u, json_t *req)
 	return r;
 }
 
+static int cmp_tape_barcode(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_tape *)elem)->barcode);
+}
+
 static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char *err, size_t errlen)
 {
 	json_t *arr = json_object_get(req, "barcodes");
@@ -391,6 +545,10 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 	json_t *count = json_object_get(req, "count");
 	if (prefix ? !json_is_integer(count) : (!json_is_array(arr) || json_array_size(arr) == 0))
 		return fail(-EINVAL, "tape.create needs barcodes, or a prefix and a count");
+	uint32_t mask;
+	char msg[256];
+	if (parse_fields(req, &mask, msg, sizeof(msg)))
+		return fail(-EINVAL, msg);
 	size_t n = prefix ? 0 : json_array_size(arr);
 	const char **b = calloc(n ? n : 1, sizeof(*b));
 	if (!b)
@@ -438,12 +596,26 @@ static json_t *do_tape_create(struct lib *lib, struct upl *u, json_t *req, char 
 		r = fail(rc, err);
 	} else {
 		json_t *tapes = json_array();
-		struct upl_snapshot *snap = u && n_made > 1 ? upl_snapshot(u) : NULL;
+		struct upl_snapshot *snap =
+		    u && n_made > 1 && (mask & TK_UPLOAD_ANY) ? upl_snapshot(u) : NULL;
+		/* A batch's tapes from one list of the catalog (in barcode
+		 * order, as SQLite's BINARY collation compares), not one
+		 * query each. */
+		struct cat_tape *all = NULL;
+		size_t n_all = 0;
+		if (n_made > 1 && lib_tape_list(lib, -1, &all, &n_all))
+			n_all = 0;
 		for (size_t i = 0; i < n_made; i++) {
 			struct cat_tape t;
-			if (lib_tape_get(lib, made[i], &t) == 0)
-				json_array_append_new(tapes, tape_json_in(u, snap, &t));
+			const struct cat_tape *f =
+			    n_all ? bsearch(made[i], all, n_all, sizeof(*all), cmp_tape_barcode)
+				  : NULL;
+			if (f)
+				json_array_append_new(tapes, tape_json_keys(u, snap, f, mask));
+			else if (lib_tape_get(lib, made[i], &t) == 0)
+				json_array_append_new(tapes, tape_json_keys(u, snap, &t, mask));
 		}
+		free(all);
 		upl_snapshot_free(snap);
 		r = ok();
 		json_object_set_new(r, "tapes", tapes);

@@ -91,7 +91,7 @@ void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_up
 	int rc = -ENOENT;
 	if (has_local_copy(t->state)) {
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		rc = upl_man_read(dir, &m);
+		rc = upl_man_facts(dir, &m);
 	}
 	if (rc == 0) {
 		seg_backlog(dir, &m, rows, nrows, b);
@@ -151,7 +151,7 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		const struct cat_upl_seg *rows = tr ? tr->segs : NULL;
 		size_t nrows = tr ? tr->nsegs : 0;
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		if (upl_man_read(dir, &m)) {
+		if (upl_man_facts(dir, &m)) {
 			struct backlog b; /* the catalog's figures */
 			upl_backlog_of(u, t, rows, nrows, tr ? tr->manifest_gen : 0,
 				       tr ? tr->state : "", &b);

@@ -245,6 +245,9 @@ int upl_set_aside(const char *dir, const char *why, char *kept, size_t cap);
 void upl_man_free(struct manifest *m);
 int upl_man_parse(struct manifest *m);
 int upl_man_read(const char *dir, struct manifest *m);
+/* The same without the bytes (m->buf NULL): what the backlog and the
+ * cache pass read of every tape. */
+int upl_man_facts(const char *dir, struct manifest *m);
 
 /* ---- The log, the counters, the thread's record (uploader.c) ----------- */
 

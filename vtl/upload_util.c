@@ -92,6 +92,12 @@ int upl_man_read(const char *dir, struct manifest *m)
 	return rc;
 }
 
+int upl_man_facts(const char *dir, struct manifest *m)
+{
+	memset(m, 0, sizeof(*m));
+	return tape_manifest_read(dir, &m->tm, NULL, NULL);
+}
+
 /* ---- Messages, time ----------------------------------------------------- */
 
 /* A message for a person into buf, cut at cap if need be. */

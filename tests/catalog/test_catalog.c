@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_int.h" /* cat_prepare, cat_release: the statement cache */
 #include "catalog/catalog_key.h"
 
 static char dir[256];
@@ -372,6 +373,75 @@ Test(catalog, sql_constraints_keep_one_tape_per_element_and_one_element_per_tape
 	cr_assert_neq(sql_exec("INSERT INTO tapes (barcode, media, capacity, state, created, "
 			       "changed) VALUES ('AAA001L8','LTO-8',1,'ARCHIVED',0,0)"),
 		      SQLITE_OK);
+}
+
+/* The catalog keeps its statements prepared (cat_prepare): each call still
+ * answers from the rows as they are, with nothing bound by the last one. */
+Test(catalog, kept_statements_answer_each_call_afresh)
+{
+	make_library();
+	struct cat_tape t;
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(create("AAA001L8"), i ? -EEXIST : 0, "round %d", i);
+		cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+		cr_assert_eq(cat_tape_get(C, "NOPE01L8", &t), -ENOENT, "no barcode left bound");
+	}
+	cr_assert_eq(t.state, CAT_CREATING);
+	cr_assert_eq(formatted("AAA001L8", 1000), 0);
+	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+	cr_assert_eq(t.state, CAT_AVAILABLE, "the change is seen by the kept statement");
+	cr_assert_eq(create("AAA002L8"), 0, "a failed insert left its statement usable");
+	struct cat_tape *v;
+	size_t n;
+	cr_assert_eq(cat_tape_list(C, (int)CAT_CREATING, false, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0].barcode, "AAA002L8");
+	free(v);
+	cr_assert_eq(cat_tape_list(C, -1, false, &v, &n), 0);
+	cr_assert_eq(n, 2, "no state left bound");
+	free(v);
+}
+
+/* A statement used again while it is still out (the same query inside
+ * itself) gets one of its own; both step, and the kept one is handed out
+ * again once given back. */
+Test(catalog, a_statement_nested_in_itself_gets_its_own)
+{
+	static const char sql[] = "SELECT count(*) FROM elements";
+	sqlite3_stmt *a, *b, *c;
+	make_library();
+	cr_assert_eq(cat_prepare(C, sql, &a), SQLITE_OK);
+	cr_assert_eq(cat_prepare(C, sql, &b), SQLITE_OK);
+	cr_assert_neq(a, b);
+	cr_assert_eq(sqlite3_step(a), SQLITE_ROW);
+	cr_assert_eq(sqlite3_step(b), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(a, 0), 9);
+	cr_assert_eq(sqlite3_column_int(b, 0), 9);
+	cat_release(C, b);
+	cat_release(C, a);
+	cr_assert_eq(cat_prepare(C, sql, &c), SQLITE_OK);
+	cr_assert_eq(c, a, "the kept one again");
+	cr_assert_eq(sqlite3_step(c), SQLITE_ROW, "reset when given back");
+	cat_release(C, c);
+}
+
+/* Closing finalizes the kept statements: SQLite closes the connection for
+ * real, and the last connection's close checkpoints and removes the WAL
+ * file (SQLite, "Write-Ahead Logging"), which a connection left open by an
+ * unfinalized statement would not. */
+Test(catalog, closing_finalizes_the_kept_statements)
+{
+	make_library();
+	cr_assert_eq(create("AAA001L8"), 0);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
+	char wal[320];
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	cr_assert_eq(access(wal, F_OK), 0, "a WAL file while open");
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(access(wal, F_OK), -1, "no WAL file after the close");
+	cr_assert_eq(errno, ENOENT);
 }
 
 Test(catalog, events_limit_returns_the_newest)

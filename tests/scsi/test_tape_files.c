@@ -140,6 +140,54 @@ Test(tape_files_manifest, read_from_the_directory_gives_the_bytes_and_the_facts)
 	tape_manifest_free(&a);
 }
 
+/* tape_manifest_read reads a short manifest into the stack and a long one
+ * into the heap: both give the file's bytes and the same facts as
+ * tape_manifest_parse of them, a blank tape's and one of 300 segments
+ * (about 10 KB, past the short read's 4 KiB) alike. */
+static void read_matches_the_file(void)
+{
+	struct tape_manifest a, b;
+	uint8_t *buf;
+	void *raw = NULL;
+	size_t len, rawlen = 0;
+
+	buf = slurp("MANIFEST", &len);
+	cr_assert_eq(tape_manifest_read(dir, &a, &raw, &rawlen), 0);
+	cr_assert_eq(rawlen, len);
+	cr_assert(memcmp(raw, buf, len) == 0);
+	cr_assert_eq(tape_manifest_parse(buf, len, &b), 0);
+	cr_assert_eq(a.generation, b.generation);
+	cr_assert_eq(a.nseg, b.nseg);
+	cr_assert(memcmp(a.segs, b.segs, a.nseg * sizeof(*a.segs)) == 0);
+	tape_manifest_free(&a);
+	cr_assert_eq(tape_manifest_read(dir, &a, NULL, NULL), 0);
+	cr_assert_eq(a.nseg, b.nseg);
+	cr_assert(memcmp(a.segs, b.segs, a.nseg * sizeof(*a.segs)) == 0);
+	tape_manifest_free(&a);
+	tape_manifest_free(&b);
+	free(raw);
+	free(buf);
+}
+
+Test(tape_files_manifest, short_and_long_manifests_read_whole)
+{
+	size_t len;
+
+	free(slurp("MANIFEST", &len));
+	cr_assert_lt(len, 4096, "a blank tape's manifest is a short one");
+	read_matches_the_file();
+
+	tape_set_segment_size(t, 1);
+	for (uint64_t i = 0; i < 300; i++) {
+		tu_fill(wbuf, 512, i, 0);
+		cr_assert_eq(tape_write(t, wbuf, 512), 0);
+	}
+	cr_assert_eq(tape_flush(t), 0);
+	free(slurp("MANIFEST", &len));
+	cr_assert_gt(len, 4096, "300 segments make a long one");
+	read_matches_the_file();
+}
+
 /* The names the upper layers use for a cartridge's files are the ones
  * the medium writes: every segment the manifest names has its data file,
  * every one but the active one its index sidecar. */

@@ -193,6 +193,66 @@ Test(ctl_answers, a_barcode_of_5000_accented_letters_is_refused_in_a_short_sente
 	free(line);
 }
 
+/* "fields" of tape.list and tape.create: each tape object holds the keys
+ * asked for that it has, with the values the full answer gives, and no
+ * other; a key that is not one of a tape's is refused by name
+ * (docs/library.md). */
+Test(ctl_answers, tape_list_fields_answers_those_keys_and_refuses_unknown_ones)
+{
+	json_t *a = ask("{\"op\":\"tape.create\",\"barcodes\":[\"FLD001L8\",\"CLN001L8\"]}\n");
+	cr_assert(json_is_true(json_object_get(a, "ok")), "%s", jstr(a, "error"));
+	json_decref(a);
+	json_t *all = ask("{\"op\":\"tape.list\"}\n");
+	json_t *some =
+	    ask("{\"op\":\"tape.list\",\"fields\":[\"barcode\",\"cleaning_uses\",\"state\"]}\n");
+	json_t *ta = json_object_get(all, "tapes"), *ts = json_object_get(some, "tapes");
+	cr_assert_eq(json_array_size(ta), 2);
+	cr_assert_eq(json_array_size(ts), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *f = json_array_get(ta, i), *o = json_array_get(ts, i);
+		bool cleaning = json_object_get(f, "cleaning_uses") != NULL;
+		cr_expect_eq(json_object_size(o), cleaning ? 3u : 2u, "keys of %s",
+			     jstr(f, "barcode"));
+		cr_expect_gt(json_object_size(f), 8u, "the full answer has every key");
+		const char *k;
+		json_t *v;
+		json_object_foreach(o, k, v) cr_expect(json_equal(v, json_object_get(f, k)),
+						       "%s of %s", k, jstr(f, "barcode"));
+	}
+	cr_expect_str_eq(jstr(json_array_get(ts, 0), "barcode"), "CLN001L8");
+	json_decref(all);
+	json_decref(some);
+	a = ask("{\"op\":\"tape.list\",\"fields\":[]}\n");
+	cr_expect_eq(json_object_size(json_array_get(json_object_get(a, "tapes"), 0)), 0u);
+	json_decref(a);
+	a = ask("{\"op\":\"tape.list\",\"fields\":[\"barcode\",\"colour\"]}\n");
+	expect_refusal(a, "unknown field 'colour'");
+	cr_expect_str_eq(jstr(a, "errno"), "EINVAL");
+	json_decref(a);
+	a = ask("{\"op\":\"tape.list\",\"fields\":\"barcode\"}\n");
+	expect_refusal(a, "fields must be an array");
+	json_decref(a);
+	/* tape.create answers its new tapes with the same keys; a field it
+	 * does not know refuses the request before any tape is made. */
+	a = ask("{\"op\":\"tape.create\",\"prefix\":\"FLE\",\"count\":2,"
+		"\"fields\":[\"barcode\",\"location\"]}\n");
+	json_t *made = json_object_get(a, "tapes");
+	cr_assert_eq(json_array_size(made), 2, "%s", jstr(a, "error"));
+	for (size_t i = 0; i < 2; i++) {
+		json_t *o = json_array_get(made, i);
+		cr_expect_eq(json_object_size(o), 2u);
+		cr_expect_str_eq(jstr(o, "location"), i ? "slot:4" : "slot:3");
+	}
+	cr_expect_str_eq(jstr(json_array_get(made, 0), "barcode"), "FLE001L8");
+	json_decref(a);
+	a = ask("{\"op\":\"tape.create\",\"barcodes\":[\"FLF001L8\"],\"fields\":[\"size\"]}\n");
+	expect_refusal(a, "unknown field 'size'");
+	json_decref(a);
+	a = ask("{\"op\":\"tape.show\",\"barcode\":\"FLF001L8\"}\n");
+	cr_expect_str_eq(jstr(a, "errno"), "ENOENT", "no tape made by the refused request");
+	json_decref(a);
+}
+
 Test(ctl_answers, a_one_megabyte_request_is_answered)
 {
 	size_t n = 1000000;
