@@ -808,12 +808,14 @@ static double status_field(const char *json, const char *name)
 	return p ? strtod(p + strlen(key), NULL) : -1;
 }
 
-/* After the 256 KiB stream of vtld at its defaults: wait (up to 60 s)
+/* After the 256 KiB stream of vtld at its defaults: wait (up to 30 s)
  * until the uploader has put all of the tape into the embedded store (the
  * sealed segments as links; the last one, in its drive, is completed
  * `idle_complete` seconds after the flush), then the space the data
- * directory takes against the bytes on the tape. */
-static struct space_result measure_space(const struct target *t, uint64_t written)
+ * directory takes against the bytes on the tape. The session says TEST
+ * UNIT READY every quarter second meanwhile, as an initiator polling a
+ * drive does, so that it is not idle. */
+static struct space_result measure_space(const struct target *t, struct sess *s, uint64_t written)
 {
 	struct space_result r = {.written = (double)written, .measured = true};
 	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
@@ -822,7 +824,7 @@ static struct space_result measure_space(const struct target *t, uint64_t writte
 	snprintf(tool_log, sizeof(tool_log), "%s/vtlctl.log", t->dir);
 	char *argv[] = {(char *)vtlctl, "--socket", sock, "status", "--json", NULL};
 	static char out[65536];
-	for (int waited = 0; waited <= 60000; waited += 250) {
+	for (int waited = 0; waited <= 30000; waited += 250) {
 		out[0] = '\0';
 		if (bench_run_tool(argv, NULL, tool_log, out, sizeof(out), NULL) != 0)
 			bench_die("vtlctl status --json failed; see %s", tool_log);
@@ -831,6 +833,7 @@ static struct space_result measure_space(const struct target *t, uint64_t writte
 		if (r.backlog == 0)
 			break;
 		usleep(250000);
+		must(s, 0x00 /* TEST UNIT READY */, 0, 0, "TEST UNIT READY");
 	}
 	struct inode_set seen = {0};
 	r.used = disk_use(t->dir, &seen);
@@ -840,6 +843,10 @@ static struct space_result measure_space(const struct target *t, uint64_t writte
 
 /* ---- the disk's own rate: what `dd bs=256K conv=fsync` measures -------- */
 
+/* The media are on tmpfs: a write there is a copy into memory, and no
+ * disk's rate to compare with. */
+static bool media_in_memory;
+
 /* The file system type of path, for the report. */
 static const char *fs_name(const char *path, char *buf, size_t cap)
 {
@@ -848,6 +855,7 @@ static const char *fs_name(const char *path, char *buf, size_t cap)
 		return "?";
 	switch ((unsigned long)f.f_type) {
 	case 0x01021994UL:
+		media_in_memory = true;
 		return "tmpfs";
 	case 0xEF53UL:
 		return "ext4";
@@ -917,7 +925,7 @@ static void run_workloads(const struct target *t, const struct config *cfg, stru
 	sess_prepare(&s);
 	r->s256 = stream(&s, 256 * KIB, cfg->total);
 	if (cfg->space && !t->is_tgt)
-		r->space = measure_space(t, cfg->total / (256 * KIB) * (256 * KIB));
+		r->space = measure_space(t, &s, cfg->total / (256 * KIB) * (256 * KIB));
 	r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
 	r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
 	r->l4k = latency(&s, cfg->count4k);
@@ -1119,10 +1127,17 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 	double dr = ratio(vv->s256.durable_mbs, disk_mean(m));
 	printf("    256K write to stable storage %.0f >= 0.9 x %.0f MB/s of the dd-like write "
 	       "(%.2f) %s\n",
-	       vv->s256.durable_mbs, disk_mean(m), dr, dr >= 0.9 ? "met" : "MISSED");
+	       vv->s256.durable_mbs, disk_mean(m), dr,
+	       media_in_memory ? "not judged: the media are in memory (tmpfs), give a directory "
+				 "on a disk"
+	       : dr >= 0.9     ? "met"
+			       : "MISSED");
 	double rr = ratio(vv->s256.read_mbs, tt->s256.read_mbs);
 	printf("    256K read %.0f >= 1.5 x tgt's %.0f MB/s, each side's defaults (%.2f) %s\n",
-	       vv->s256.read_mbs, tt->s256.read_mbs, rr, rr >= 1.5 ? "met" : "MISSED");
+	       vv->s256.read_mbs, tt->s256.read_mbs, rr,
+	       !tt->valid  ? "not judged: tgt not measured"
+	       : rr >= 1.5 ? "met"
+			   : "MISSED");
 	if (vv->space.measured) {
 		double sr = ratio(vv->space.used, vv->space.written);
 		printf("    disk space %.2fx the bytes written (<= 1.05: no second copy) %s\n", sr,
