@@ -49,6 +49,11 @@
  * figures are the targets' own (tgt fsyncs every record, which is free
  * there); on a disk they include the disk (and tgt's fsyncs).
  *
+ * When the media are in memory (tmpfs), a last section measures the disk
+ * the same way with vtld's data directory in BENCH_DISK_DIR (default the
+ * current directory): the dd-like write, vtld's 256 KiB stream and its
+ * disk space, the dd-like write again.
+ *
  * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, else BENCH_DIR;
  * GIB 4, COUNT4K 20000)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
@@ -129,7 +134,8 @@ static void pin_self(int cpu)
 /* ---- children: vtld, tgtd and the short-lived tools ------------------- */
 
 static char tmp_root[PATH_MAX / 2];
-static char tgt_socket[PATH_MAX]; /* tgtd's control socket, removed at exit */
+static char media_root[PATH_MAX / 2]; /* tmp_root while the disk section borrows it */
+static char tgt_socket[PATH_MAX];     /* tgtd's control socket, removed at exit */
 
 static void cleanup(void)
 {
@@ -142,6 +148,8 @@ static void cleanup(void)
 	}
 	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
+	bench_rm_tree(media_root);
+	media_root[0] = '\0';
 }
 
 static void on_signal(int sig)
@@ -1206,6 +1214,65 @@ static void scrape_compare(const struct config *cfg, unsigned every_ms)
 	fflush(stdout);
 }
 
+/* The media are in memory (tmpfs, the default): the 256 KiB write against
+ * the disk's own rate is measured once more with vtld's data directory on
+ * a disk, dir (BENCH_DISK_DIR, default the current directory): the dd-like
+ * write, vtld at its defaults unpinned (the 256 KiB stream and the disk
+ * space after it), the dd-like write again. */
+static void disk_section(const struct config *cfg, const char *dir)
+{
+	char fsbuf[32];
+	memcpy(media_root, tmp_root, sizeof(media_root));
+	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", dir);
+	if (!mkdtemp(tmp_root)) {
+		memcpy(tmp_root, media_root, sizeof(tmp_root));
+		media_root[0] = '\0';
+		bench_die("cannot create a temporary directory in %s: %s", dir, strerror(errno));
+	}
+	media_in_memory = false;
+	const char *fs = fs_name(tmp_root, fsbuf, sizeof(fsbuf));
+	printf("\n== the disk: vtld's data directory in %s (%s), vtld at its defaults, "
+	       "unpinned\n",
+	       dir, fs);
+	if (media_in_memory) {
+		printf("  not measured: %s is in memory too; set BENCH_DISK_DIR to a directory on "
+		       "a disk\n",
+		       dir);
+	} else {
+		struct mode_result m;
+		memset(&m, 0, sizeof(m));
+		struct target t;
+		struct run_result *r = &m.vtld[P_VTLD];
+		m.disk_mbs[0] = disk_write(tmp_root, cfg->total);
+		vtld_start(&t, P_VTLD, -1);
+		struct sess sess;
+		sess_open(&sess, &t, t.first_lun, 1);
+		sess_prepare(&sess);
+		r->s256 = stream(&sess, 256 * KIB, cfg->total);
+		r->space = measure_space(&t, &sess, cfg->total / (256 * KIB) * (256 * KIB));
+		sess_close(&sess);
+		target_stop(&t);
+		m.disk_mbs[1] = disk_write(tmp_root, cfg->total);
+		double dr = ratio(r->s256.durable_mbs, disk_mean(&m));
+		printf("  256K write %.0f MB/s, to stable storage %.0f MB/s; a dd-like write of "
+		       "%.4g GiB: %.0f MB/s before, %.0f MB/s after; ratio %.2f (>= 0.9) %s\n",
+		       r->s256.write_mbs, r->s256.durable_mbs,
+		       (double)cfg->total / (double)GIB_BYTES, m.disk_mbs[0], m.disk_mbs[1], dr,
+		       dr >= 0.9 ? "met" : "MISSED");
+		printf("  256K read %.0f MB/s; disk space %.0f MB used for %.0f MB written = %.2fx "
+		       "(<= 1.05) %s; %.0f MB linked into the store, %.0f MB not yet in it\n",
+		       r->s256.read_mbs, r->space.used / 1e6, r->space.written / 1e6,
+		       ratio(r->space.used, r->space.written),
+		       ratio(r->space.used, r->space.written) <= 1.05 ? "met" : "MISSED",
+		       r->space.linked / 1e6, r->space.backlog / 1e6);
+	}
+	fflush(stdout);
+	bench_rm_tree(tmp_root);
+	memcpy(tmp_root, media_root, sizeof(tmp_root));
+	media_root[0] = '\0';
+	media_in_memory = true;
+}
+
 int main(int argc, char **argv)
 {
 	bench_prog = "bench_iscsi";
@@ -1284,6 +1351,8 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
+	if (media_in_memory && strcmp(only, "tgt") != 0)
+		disk_section(&cfg, bench_env_or("BENCH_DISK_DIR", "."));
 	if (scrape_ms)
 		scrape_compare(&cfg, scrape_ms);
 	bench_print_loadavg("at end");
