@@ -22,7 +22,16 @@
  *     latency (p50, p99) and commands/s;
  *   - vtld only: four drives at once (four sessions, four threads, GIB/4
  *     per drive), aggregate MB/s and the ratio to one drive.
- * Each stream ends with a WRITE FILEMARKS (IMMED=0) that is not timed.
+ * Each stream ends with a WRITE FILEMARKS (IMMED=0) that is not timed in
+ * the MB/s of the write; the 256 KiB write is also given up to the end of
+ * it (its data on stable storage), against the disk's own rate: before and
+ * after vtld at its defaults, an in-process equivalent of `dd
+ * if=<incompressible> of=DIR/dd.bin bs=256K count=GIB*4096 conv=fsync`
+ * (256 KiB write(2)s, one fsync at the end, timed to its return) in the
+ * media's directory. After vtld's 256 KiB stream (defaults, unpinned) the
+ * space its data directory takes (st_blocks of distinct inodes, once the
+ * uploader has put the sealed segments into the embedded store) is given
+ * against the bytes written.
  *
  * Every workload runs unpinned, then pinned (the target, the initiator and
  * its threads all on one CPU), and with these negotiated parameters:
@@ -40,7 +49,13 @@
  * figures are the targets' own (tgt fsyncs every record, which is free
  * there); on a disk they include the disk (and tgt's fsyncs).
  *
- * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, GIB 4, COUNT4K 20000)
+ * When the media are in memory (tmpfs), a last section measures the disk
+ * the same way with vtld's data directory in BENCH_DISK_DIR (default the
+ * current directory): the dd-like write, vtld's 256 KiB stream and its
+ * disk space, the dd-like write again.
+ *
+ * Usage: bench_iscsi [DIR [GIB [COUNT4K]]]  (DIR see above, else BENCH_DIR;
+ * GIB 4, COUNT4K 20000)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl), TGTD, TGTADM, TGTIMG
  * (default from PATH), BENCH_CPU (the CPU for pinned runs, default the last),
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
@@ -72,8 +87,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -119,7 +136,8 @@ static void pin_self(int cpu)
 /* ---- children: vtld, tgtd and the short-lived tools ------------------- */
 
 static char tmp_root[PATH_MAX / 2];
-static char tgt_socket[PATH_MAX]; /* tgtd's control socket, removed at exit */
+static char media_root[PATH_MAX / 2]; /* tmp_root while the disk section borrows it */
+static char tgt_socket[PATH_MAX];     /* tgtd's control socket, removed at exit */
 
 static void cleanup(void)
 {
@@ -132,6 +150,8 @@ static void cleanup(void)
 	}
 	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
+	bench_rm_tree(media_root);
+	media_root[0] = '\0';
 }
 
 static void on_signal(int sig)
@@ -571,6 +591,7 @@ static int cmp_double(const void *a, const void *b)
 
 struct pass {
 	double secs;
+	double flush_secs;     /* the closing WRITE FILEMARKS (IMMED=0) of a write pass */
 	double p50_us, p99_us; /* when latencies were kept */
 };
 
@@ -591,7 +612,9 @@ static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *
 			lat[i] = (bench_now() - c0) * 1e6;
 	}
 	struct pass p = {.secs = bench_now() - t0};
+	double f0 = bench_now();
 	must(s, 0x10 /* WRITE FILEMARKS(6) */, 0, 1, "WRITE FILEMARKS");
+	p.flush_secs = bench_now() - f0;
 	return p;
 }
 
@@ -625,6 +648,7 @@ static void percentiles(struct pass *p, double *lat, uint64_t n)
 
 struct stream_result {
 	double write_mbs, read_mbs;
+	double durable_mbs; /* the write up to the end of its flushing WRITE FILEMARKS */
 };
 
 struct lat_result {
@@ -632,11 +656,20 @@ struct lat_result {
 	double write_p50, write_p99, read_p50, read_p99;
 };
 
+struct space_result {
+	double written; /* bytes on the tape after the 256 KiB stream */
+	double used;	/* st_blocks of the distinct inodes of the data directory */
+	double linked;	/* bytes the store took as links (vtlctl status) */
+	double backlog; /* bytes not yet in the store when measured */
+	bool measured;
+};
+
 struct run_result {
 	bool valid;
 	struct stream_result s256, s1m, s64k;
 	struct lat_result l4k;
 	struct stream_result four; /* vtld only */
+	struct space_result space; /* vtld at its defaults, unpinned */
 };
 
 static struct stream_result stream(struct sess *s, uint32_t len, uint64_t total)
@@ -645,7 +678,8 @@ static struct stream_result stream(struct sess *s, uint32_t len, uint64_t total)
 	struct pass w = write_pass(s, len, n, NULL);
 	struct pass r = read_pass(s, len, n, NULL);
 	double bytes = (double)(n * len);
-	return (struct stream_result){bytes / w.secs / 1e6, bytes / r.secs / 1e6};
+	return (struct stream_result){bytes / w.secs / 1e6, bytes / r.secs / 1e6,
+				      bytes / (w.secs + w.flush_secs) / 1e6};
 }
 
 static struct lat_result latency(struct sess *s, uint64_t n)
@@ -719,7 +753,7 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 		sess_close(&jobs[d].s);
 	}
 	pthread_barrier_destroy(&bar);
-	return (struct stream_result){bytes / (w1 - w0) / 1e6, bytes / (r1 - r0) / 1e6};
+	return (struct stream_result){bytes / (w1 - w0) / 1e6, bytes / (r1 - r0) / 1e6, 0};
 }
 
 struct config {
@@ -727,7 +761,173 @@ struct config {
 	uint64_t count4k; /* 4 KiB commands per direction */
 	bool four;	  /* run the four-drive workload */
 	bool only4k;	  /* BENCH_4K=only: the 4 KiB workload alone */
+	bool space;	  /* measure vtld's disk space after the 256 KiB stream */
 };
+
+/* ---- disk space against bytes written --------------------------------- */
+
+struct inode_set {
+	ino_t *v;
+	size_t n, cap;
+};
+
+/* Bytes allocated (st_blocks) to the files under dir, each inode counted
+ * once: a hard link of a segment into the store costs nothing twice. */
+static double disk_use(const char *dir, struct inode_set *seen)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	double sum = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
+		    lstat(p, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			sum += disk_use(p, seen);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < seen->n && !dup; i++)
+			dup = seen->v[i] == sb.st_ino;
+		if (dup)
+			continue;
+		if (seen->n == seen->cap) {
+			seen->cap = seen->cap ? 2 * seen->cap : 256;
+			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
+			if (!seen->v)
+				bench_die("out of memory");
+		}
+		seen->v[seen->n++] = sb.st_ino;
+		sum += (double)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* A number of vtlctl status --json, or -1. */
+static double status_field(const char *json, const char *name)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	const char *p = strstr(json, key);
+	return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* After the 256 KiB stream of vtld at its defaults: wait (up to 30 s)
+ * until the uploader has put all of the tape into the embedded store (the
+ * sealed segments as links; the last one, in its drive, is completed
+ * `idle_complete` seconds after the flush), then the space the data
+ * directory takes against the bytes on the tape. The session says TEST
+ * UNIT READY every quarter second meanwhile, as an initiator polling a
+ * drive does, so that it is not idle. */
+static struct space_result measure_space(const struct target *t, struct sess *s, uint64_t written)
+{
+	struct space_result r = {.written = (double)written, .measured = true};
+	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
+	char sock[PATH_MAX + 16], tool_log[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/vtld.sock", t->dir);
+	snprintf(tool_log, sizeof(tool_log), "%s/vtlctl.log", t->dir);
+	char *argv[] = {(char *)vtlctl, "--socket", sock, "status", "--json", NULL};
+	static char out[65536];
+	for (int waited = 0; waited <= 30000; waited += 250) {
+		out[0] = '\0';
+		if (bench_run_tool(argv, NULL, tool_log, out, sizeof(out), NULL) != 0)
+			bench_die("vtlctl status --json failed; see %s", tool_log);
+		r.linked = status_field(out, "bytes_linked");
+		r.backlog = status_field(out, "backlog_bytes");
+		if (r.backlog == 0)
+			break;
+		usleep(250000);
+		must(s, 0x00 /* TEST UNIT READY */, 0, 0, "TEST UNIT READY");
+	}
+	struct inode_set seen = {0};
+	r.used = disk_use(t->dir, &seen);
+	free(seen.v);
+	return r;
+}
+
+/* ---- the disk's own rate: what `dd bs=256K conv=fsync` measures -------- */
+
+/* The media are on tmpfs: a write there is a copy into memory, and no
+ * disk's rate to compare with. */
+static bool media_in_memory;
+
+/* The file system type of path, for the report. */
+static const char *fs_name(const char *path, char *buf, size_t cap)
+{
+	struct statfs f;
+	if (statfs(path, &f) != 0)
+		return "?";
+	switch ((unsigned long)f.f_type) {
+	case 0x01021994UL:
+		media_in_memory = true;
+		return "tmpfs";
+	case 0xEF53UL:
+		return "ext4";
+	case 0x58465342UL:
+		return "xfs";
+	case 0x9123683EUL:
+		return "btrfs";
+	case 0x794C7630UL:
+		return "overlayfs";
+	case 0x2FC12FC1UL:
+		return "zfs";
+	}
+	snprintf(buf, cap, "0x%lx", (unsigned long)f.f_type);
+	return buf;
+}
+
+/* In-process `dd if=<incompressible> of=DIR/file bs=256K count=total/256K
+ * conv=fsync`: one write(2) of 256 KiB a block into a new file of the
+ * media's directory, one fsync at the end, timed to its return (as dd
+ * times conv=fsync). The file is removed and the page cache of it dropped
+ * with it. MB/s = 10^6 bytes/s. */
+static double disk_write(const char *dir, uint64_t total)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/dd.bin", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		bench_die("cannot create %s: %s", path, strerror(errno));
+	uint8_t *buf;
+	if (posix_memalign((void **)&buf, 4096, 256 * KIB) != 0)
+		bench_die("out of memory");
+	uint32_t x = 88172645u; /* xorshift: incompressible, as the records */
+	for (size_t i = 0; i < 256 * KIB; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (uint8_t)x;
+	}
+	uint64_t n = total / (256 * KIB);
+	double t0 = bench_now();
+	for (uint64_t i = 0; i < n; i++) {
+		put_le64(buf, i); /* no two blocks alike */
+		size_t done = 0;
+		while (done < 256 * KIB) {
+			ssize_t w = write(fd, buf + done, 256 * KIB - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				bench_die("write %s: %s", path, w < 0 ? strerror(errno) : "short");
+			done += (size_t)w;
+		}
+	}
+	if (fsync(fd) != 0)
+		bench_die("fsync %s: %s", path, strerror(errno));
+	double secs = bench_now() - t0;
+	close(fd);
+	unlink(path);
+	free(buf);
+	sync();
+	return (double)(n * 256 * KIB) / secs / 1e6;
+}
 
 static void run_workloads(const struct target *t, const struct config *cfg, struct run_result *r)
 {
@@ -736,6 +936,8 @@ static void run_workloads(const struct target *t, const struct config *cfg, stru
 	sess_prepare(&s);
 	if (!cfg->only4k) {
 		r->s256 = stream(&s, 256 * KIB, cfg->total);
+		if (cfg->space && !t->is_tgt)
+			r->space = measure_space(t, &s, cfg->total / (256 * KIB) * (256 * KIB));
 		r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
 		r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
 	}
@@ -817,8 +1019,14 @@ static double loopback_tcp(uint64_t total, int cpu)
 /* Per pinning mode: vtld and tgt each at vtld's and at tgt's parameters. */
 struct mode_result {
 	double tcp_mbs;
+	double disk_mbs[2]; /* the dd-like write before and after vtld at its defaults */
 	struct run_result vtld[2], tgt[2]; /* [P_VTLD], [P_TGT] */
 };
+
+static double disk_mean(const struct mode_result *m)
+{
+	return (m->disk_mbs[0] + m->disk_mbs[1]) / 2;
+}
 
 static double ratio(double a, double b)
 {
@@ -880,6 +1088,21 @@ static void print_mode(const char *name, const struct mode_result *m, const stru
 	     vv->l4k.read_p50, tv->l4k.read_p50);
 	lrow("4K read p99", vv->l4k.read_p99, tt->l4k.read_p99, vt->l4k.read_p99, tt->l4k.read_p99,
 	     vv->l4k.read_p99, tv->l4k.read_p99);
+	if (!cfg->only4k)
+		printf("  256K write to stable storage (to the end of the flushing WRITE "
+		       "FILEMARKS), vtld "
+		       "at its defaults: %.0f MB/s; a dd-like write of %.4g GiB (256 KiB blocks, "
+		       "fsync) "
+		       "in the media's directory: %.0f MB/s before, %.0f MB/s after; ratio %.2f\n",
+		       vv->s256.durable_mbs, (double)cfg->total / (double)GIB_BYTES, m->disk_mbs[0],
+		       m->disk_mbs[1], ratio(vv->s256.durable_mbs, disk_mean(m)));
+	if (vv->space.measured)
+		printf("  disk space after the 256K stream (vtld at its defaults, embedded store): "
+		       "%.0f MB used by the data directory for %.0f MB written = %.2fx; %.0f MB "
+		       "linked into the store, %.0f MB not yet in it (the rest copied)\n",
+		       vv->space.used / 1e6, vv->space.written / 1e6,
+		       ratio(vv->space.used, vv->space.written), vv->space.linked / 1e6,
+		       vv->space.backlog / 1e6);
 	if (cfg->four) {
 		printf("  four drives at once, 256K, %.4g GiB each (vtld at its defaults): write "
 		       "%.0f MB/s = %.2fx one drive, read %.0f MB/s = %.2fx one drive\n",
@@ -916,6 +1139,27 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 		       2 * t->l4k.write_cps, v->l4k.write_p99, t->l4k.write_p99,
 		       cw_ok ? "met" : "MISSED", v->l4k.read_cps, 2 * t->l4k.read_cps,
 		       v->l4k.read_p99, t->l4k.read_p99, cr_ok ? "met" : "MISSED");
+	}
+	if (cfg->only4k)
+		return;
+	double dr = ratio(vv->s256.durable_mbs, disk_mean(m));
+	printf("    256K write to stable storage %.0f >= 0.9 x %.0f MB/s of the dd-like write "
+	       "(%.2f) %s\n",
+	       vv->s256.durable_mbs, disk_mean(m), dr,
+	       media_in_memory ? "not judged: the media are in memory (tmpfs), give a directory "
+				 "on a disk"
+	       : dr >= 0.9     ? "met"
+			       : "MISSED");
+	double rr = ratio(vv->s256.read_mbs, tt->s256.read_mbs);
+	printf("    256K read %.0f >= 1.5 x tgt's %.0f MB/s, each side's defaults (%.2f) %s\n",
+	       vv->s256.read_mbs, tt->s256.read_mbs, rr,
+	       !tt->valid  ? "not judged: tgt not measured"
+	       : rr >= 1.5 ? "met"
+			   : "MISSED");
+	if (vv->space.measured) {
+		double sr = ratio(vv->space.used, vv->space.written);
+		printf("    disk space %.2fx the bytes written (<= 1.05: no second copy) %s\n", sr,
+		       sr <= 1.05 ? "met" : "MISSED");
 	}
 	if (cfg->four) {
 		double w = ratio(vv->four.write_mbs, vv->s256.write_mbs);
@@ -980,6 +1224,65 @@ static void scrape_compare(const struct config *cfg, unsigned every_ms)
 	fflush(stdout);
 }
 
+/* The media are in memory (tmpfs, the default): the 256 KiB write against
+ * the disk's own rate is measured once more with vtld's data directory on
+ * a disk, dir (BENCH_DISK_DIR, default the current directory): the dd-like
+ * write, vtld at its defaults unpinned (the 256 KiB stream and the disk
+ * space after it), the dd-like write again. */
+static void disk_section(const struct config *cfg, const char *dir)
+{
+	char fsbuf[32];
+	memcpy(media_root, tmp_root, sizeof(media_root));
+	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", dir);
+	if (!mkdtemp(tmp_root)) {
+		memcpy(tmp_root, media_root, sizeof(tmp_root));
+		media_root[0] = '\0';
+		bench_die("cannot create a temporary directory in %s: %s", dir, strerror(errno));
+	}
+	media_in_memory = false;
+	const char *fs = fs_name(tmp_root, fsbuf, sizeof(fsbuf));
+	printf("\n== the disk: vtld's data directory in %s (%s), vtld at its defaults, "
+	       "unpinned\n",
+	       dir, fs);
+	if (media_in_memory) {
+		printf("  not measured: %s is in memory too; set BENCH_DISK_DIR to a directory on "
+		       "a disk\n",
+		       dir);
+	} else {
+		struct mode_result m;
+		memset(&m, 0, sizeof(m));
+		struct target t;
+		struct run_result *r = &m.vtld[P_VTLD];
+		m.disk_mbs[0] = disk_write(tmp_root, cfg->total);
+		vtld_start(&t, P_VTLD, -1);
+		struct sess sess;
+		sess_open(&sess, &t, t.first_lun, 1);
+		sess_prepare(&sess);
+		r->s256 = stream(&sess, 256 * KIB, cfg->total);
+		r->space = measure_space(&t, &sess, cfg->total / (256 * KIB) * (256 * KIB));
+		sess_close(&sess);
+		target_stop(&t);
+		m.disk_mbs[1] = disk_write(tmp_root, cfg->total);
+		double dr = ratio(r->s256.durable_mbs, disk_mean(&m));
+		printf("  256K write %.0f MB/s, to stable storage %.0f MB/s; a dd-like write of "
+		       "%.4g GiB: %.0f MB/s before, %.0f MB/s after; ratio %.2f (>= 0.9) %s\n",
+		       r->s256.write_mbs, r->s256.durable_mbs,
+		       (double)cfg->total / (double)GIB_BYTES, m.disk_mbs[0], m.disk_mbs[1], dr,
+		       dr >= 0.9 ? "met" : "MISSED");
+		printf("  256K read %.0f MB/s; disk space %.0f MB used for %.0f MB written = %.2fx "
+		       "(<= 1.05) %s; %.0f MB linked into the store, %.0f MB not yet in it\n",
+		       r->s256.read_mbs, r->space.used / 1e6, r->space.written / 1e6,
+		       ratio(r->space.used, r->space.written),
+		       ratio(r->space.used, r->space.written) <= 1.05 ? "met" : "MISSED",
+		       r->space.linked / 1e6, r->space.backlog / 1e6);
+	}
+	fflush(stdout);
+	bench_rm_tree(tmp_root);
+	memcpy(tmp_root, media_root, sizeof(tmp_root));
+	media_root[0] = '\0';
+	media_in_memory = true;
+}
+
 int main(int argc, char **argv)
 {
 	bench_prog = "bench_iscsi";
@@ -990,7 +1293,7 @@ int main(int argc, char **argv)
 	struct config cfg = {.total = (uint64_t)(gib * (double)GIB_BYTES) / MIB * MIB,
 			     .count4k = (uint64_t)count4k,
 			     .four = true};
-	const char *base = argc > 1 ? argv[1] : default_dir(cfg.total);
+	const char *base = argc > 1 ? argv[1] : bench_env_or("BENCH_DIR", default_dir(cfg.total));
 	const char *only = bench_env_or("BENCH_ONLY", "");
 	int cpu = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : ncpus() - 1;
 	unsigned scrape_ms = (unsigned)atoi(bench_env_or("BENCH_SCRAPE", "0"));
@@ -1008,9 +1311,10 @@ int main(int argc, char **argv)
 		bench_die("cannot create a temporary directory in %s: %s", base, strerror(errno));
 	}
 
+	char fsbuf[32];
 	printf("iSCSI streaming and latency: vtld (this build) vs tgt bs_ssc, libiscsi, "
-	       "127.0.0.1, %d CPUs, media in %s\n",
-	       ncpus(), base);
+	       "127.0.0.1, %d CPUs, media in %s (%s)\n",
+	       ncpus(), base, fs_name(tmp_root, fsbuf, sizeof(fsbuf)));
 	printf("one command outstanding; MB/s = 10^6 bytes/s; 4K latency ratio = tgt/vtld "
 	       "(> 1: vtld faster); pinned = target and initiator on CPU %d\n",
 	       cpu);
@@ -1036,11 +1340,16 @@ int main(int argc, char **argv)
 			struct target t;
 			struct config c2 = cfg;
 			c2.four = p == P_VTLD;
+			c2.space = p == P_VTLD && !pinned && !cfg.only4k;
+			if (p == P_VTLD && !cfg.only4k)
+				m->disk_mbs[0] = disk_write(tmp_root, cfg.total);
 			if (strcmp(only, "tgt") != 0 && !(cfg.only4k && p != P_VTLD)) {
 				vtld_start(&t, (enum params)p, c);
 				run_workloads(&t, &c2, &m->vtld[p]);
 				target_stop(&t);
 			}
+			if (p == P_VTLD && !cfg.only4k)
+				m->disk_mbs[1] = disk_write(tmp_root, cfg.total);
 			c2.four = false;
 			if (strcmp(only, "vtld") != 0 && !(cfg.only4k && p != P_TGT)) {
 				tgt_start(&t, (enum params)p, cfg.total, c);
@@ -1057,6 +1366,8 @@ int main(int argc, char **argv)
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
 	verdict("unpinned", &modes[0], &cfg);
 	verdict("pinned", &modes[1], &cfg);
+	if (media_in_memory && strcmp(only, "tgt") != 0 && !cfg.only4k)
+		disk_section(&cfg, bench_env_or("BENCH_DISK_DIR", "."));
 	if (scrape_ms)
 		scrape_compare(&cfg, scrape_ms);
 	bench_print_loadavg("at end");

@@ -194,8 +194,8 @@ int store_put(struct store *st, const char *key, const void *buf, size_t len,
 	return st->ops->put(st, key, buf, len, opts, etag ? etag : tmp, err);
 }
 
-int store_put_file(struct store *st, const char *key, const char *path, uint64_t len, char *etag,
-		   struct store_err *err)
+int store_put_file(struct store *st, const char *key, const char *path, uint64_t len,
+		   store_digest_fn digest, void *digest_arg, char *etag, struct store_err *err)
 {
 	int rc = check_key(err, "put", key);
 	if (!rc && len > STORE_PUT_MAX)
@@ -209,7 +209,7 @@ int store_put_file(struct store *st, const char *key, const char *path, uint64_t
 				     "put %s: the %s store cannot share a file's bytes", key,
 				     st->ops->name);
 	char tmp[STORE_ETAG_MAX];
-	return st->ops->put_file(st, key, path, len, etag ? etag : tmp, err);
+	return st->ops->put_file(st, key, path, len, digest, digest_arg, etag ? etag : tmp, err);
 }
 
 int store_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf, size_t *got,

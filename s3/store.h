@@ -210,6 +210,8 @@ struct store_list_opts {
 
 /* Return 0 to continue, anything else to stop the listing (store_list
  * then returns that value). */
+/* A caller's name for a file's bytes (store_put_file). */
+typedef int (*store_digest_fn)(int fd, uint64_t len, char *out, void *arg);
 typedef int (*store_list_cb)(void *arg, const struct store_list_entry *e);
 
 struct store_part {
@@ -264,7 +266,8 @@ struct store_ops {
 	/* Optional (store_put_file): NULL where an object cannot share a
 	 * local file's bytes. */
 	int (*put_file)(struct store *st, const char *key, const char *path, uint64_t len,
-			char *etag, struct store_err *err);
+			store_digest_fn digest, void *digest_arg, char *etag,
+			struct store_err *err);
 	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
 			  char *upload_id, struct store_err *err);
 	int (*mpu_put_part)(struct store *st, const char *key, const char *upload_id, int number,
@@ -400,9 +403,16 @@ int store_put(struct store *st, const char *key, const void *buf, size_t len,
  * way; -EBUSY when its writer holds it (flock LOCK_EX): it can still change.
  * -EXDEV: another file system; -EOPNOTSUPP: the backend cannot (S3).
  * In those cases the caller copies (store_put or a multipart upload).
- * etag (may be NULL) receives the MD5 of the bytes, as store_put's. */
-int store_put_file(struct store *st, const char *key, const char *path, uint64_t len, char *etag,
-		   struct store_err *err);
+ * The object's ETag is the MD5 of the bytes, as store_put's, when digest
+ * is NULL; else what digest(fd, len, out, arg) writes into out (a string
+ * of at most STORE_ETAG_MAX - 1 characters that changes when the bytes
+ * do), called on the object's own file once it is linked and can no
+ * longer change: a caller that knows a digest of its file cheaper than
+ * reading every byte (the medium's, from its records' CRC32Cs) names the
+ * object by it. A digest's error is returned as it is, nothing done.
+ * etag (may be NULL) receives the ETag. */
+int store_put_file(struct store *st, const char *key, const char *path, uint64_t len,
+		   store_digest_fn digest, void *digest_arg, char *etag, struct store_err *err);
 
 /* GetObject of bytes [off, off+len) into buf; *got receives the number of
  * bytes read, fewer than len at the end of the object. off at or past the

@@ -508,6 +508,21 @@ uint64_t tape_manifest_bytes(const struct tape_manifest *m);
 int tape_records_prefix(const void *buf, size_t len, size_t *ok);
 int tape_records_verify(const void *buf, size_t len);
 
+/*
+ * tape_segment_digest: a name of the first len bytes of the segment file
+ * open as fd that changes when any of its records does, read from the
+ * record headers only (each holds the CRC32C of its payload; the payloads
+ * are not read): "crc32c-" and 32 hex digits of SHA-256 over the headers,
+ * each checked by the decoder reads use. -EBADMSG when [0, len) is not a
+ * run of whole records with valid headers (or the file is shorter),
+ * -errno when reading fails. The local object store names a segment it
+ * shares by it instead of an MD5 of every byte (docs/object-store.md,
+ * "No second copy").
+ */
+#define TAPE_DIGEST_PREFIX "crc32c-"
+#define TAPE_DIGEST_LEN	   (sizeof(TAPE_DIGEST_PREFIX) - 1 + 32)
+int tape_segment_digest(int fd, uint64_t len, char out[TAPE_DIGEST_LEN + 1]);
+
 /* Statistics since open, for log pages. */
 struct tape_stats {
 	uint64_t bytes_written_host, bytes_written_stored;

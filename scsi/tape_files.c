@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "crc32c.h"
 
 _Static_assert(TAPE_REC_MAX ==
@@ -181,6 +183,94 @@ int tape_records_verify(const void *buf, size_t len)
 	if (r < 0)
 		return r;
 	return ok == len ? 0 : -EBADMSG;
+}
+
+/* pread of up to len bytes at off, short only at the end of the file. */
+static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * The digest of a segment's first len bytes made of its record headers:
+ * SHA-256 over the 32-byte headers in order, each checked by rec_decode
+ * (magic, header CRC, fields), the records required to end exactly at len.
+ * A header holds the CRC32C of its payload, so the digest changes when any
+ * payload changes as the medium's own check sees it, and only the headers
+ * are read: one small pread a record, or one 64 KiB read for a run of
+ * small ones, instead of every byte.
+ */
+#define DIGEST_WINDOW (64u * 1024u)
+
+int tape_segment_digest(int fd, uint64_t len, char out[TAPE_DIGEST_LEN + 1])
+{
+	uint8_t *win = malloc(DIGEST_WINDOW);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t off = 0, woff = 0, wlen = 0, last = 0;
+	int rc = 0;
+
+	if (!win || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (off < len) {
+		struct rec_hdr h;
+		if (len - off < REC_HDR_LEN) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		if (off < woff || off + REC_HDR_LEN > woff + wlen) {
+			/* Records of 64 KiB and more: their header alone. */
+			size_t want = last < DIGEST_WINDOW ? DIGEST_WINDOW : REC_HDR_LEN;
+			if (want > len - off)
+				want = (size_t)(len - off);
+			ssize_t n = pread_full(fd, win, want, off);
+			if (n < 0) {
+				rc = (int)n;
+				goto out;
+			}
+			if ((size_t)n < REC_HDR_LEN) {
+				rc = -EBADMSG; /* the file is shorter than len */
+				goto out;
+			}
+			woff = off;
+			wlen = (uint64_t)n;
+		}
+		const uint8_t *hb = win + (off - woff);
+		if (rec_decode(hb, &h) < 0 || len - off - REC_HDR_LEN < h.stored) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, hb, REC_HDR_LEN);
+		last = REC_HDR_LEN + (uint64_t)h.stored;
+		off += last;
+	}
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned int dn = 0;
+	EVP_DigestFinal_ex(ctx, d, &dn);
+	static const char hex[] = "0123456789abcdef";
+	memcpy(out, TAPE_DIGEST_PREFIX, sizeof(TAPE_DIGEST_PREFIX) - 1);
+	char *o = out + sizeof(TAPE_DIGEST_PREFIX) - 1;
+	for (unsigned i = 0; i < 16; i++) {
+		o[2 * i] = hex[d[i] >> 4];
+		o[2 * i + 1] = hex[d[i] & 15];
+	}
+	o[32] = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(win);
+	return rc;
 }
 
 const char *tape_file_name(enum tape_file f)

@@ -423,6 +423,16 @@ static bool copied_whole(const char *dir, const struct cat_upl_seg *s, uint64_t 
 	       (uint64_t)sb.st_size == valid;
 }
 
+/* The name the local store gives a segment it shares (store_put_file):
+ * the medium's digest of its record headers, which carry the CRC32C of
+ * every payload, instead of an MD5 of every byte read back. */
+static int seg_digest(int fd, uint64_t len, char *out, void *arg)
+{
+	(void)arg;
+	_Static_assert(TAPE_DIGEST_LEN < STORE_ETAG_MAX, "a segment digest fits an ETag");
+	return tape_segment_digest(fd, len, out);
+}
+
 /*
  * The segment's object made of its file itself (store_put_file: a hard
  * link or a reflink in a local store on the cache's file system), for a
@@ -438,7 +448,7 @@ static int share_seg(struct upl *u, const char *bc, const char *dir, struct cat_
 	struct store_err se;
 	tape_file_path(dir, TAPE_SEG_DATA, s->seg, path, sizeof(path));
 	upl_activity(u, "linking %s", key);
-	int rc = store_put_file(u->st, key, path, valid, etag, &se);
+	int rc = store_put_file(u->st, key, path, valid, seg_digest, NULL, etag, &se);
 	if (rc == -EOPNOTSUPP || rc == -EXDEV) {
 		if (u->share >= 0)
 			upl_logf(u, 2, "segments are copied to the store: %s", se.msg);
@@ -447,6 +457,12 @@ static int share_seg(struct upl *u, const char *bc, const char *dir, struct cat_
 	}
 	if (rc == -ERANGE || rc == -EBUSY || rc == -EWOULDBLOCK)
 		return 1; /* longer than committed, or its writer holds it */
+	if (rc == -EBADMSG) {
+		/* Not whole records up to the committed length: copied, so
+		 * that the object is every byte as it is, and said. */
+		upl_logf(u, 1, "%s is copied to the store: %s", key, se.msg);
+		return 1;
+	}
 	if (rc == -EAGAIN || (rc == -ENOENT && !still_named(dir, s->seg)))
 		return -EAGAIN; /* cut since the manifest was read */
 	if (rc)

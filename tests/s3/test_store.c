@@ -731,7 +731,8 @@ Test(store_local, a_file_put_is_the_file_itself_until_either_name_goes)
 	struct stat fs, os;
 	snprintf(file, sizeof(file), "%s/seg.dat", local_dir);
 	write_file(file, 3 * MiB + 17, 5, md5);
-	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, etag, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, NULL, NULL, etag, &err), 0,
+		     "%s", err.msg);
 	cr_assert_str_eq(etag, md5);
 	/* One inode, two names: no byte copied (ext4 has no reflinks). */
 	snprintf(obj, sizeof(obj), "%s/objects/t@d/seg", local_dir);
@@ -752,7 +753,8 @@ Test(store_local, a_file_put_is_the_file_itself_until_either_name_goes)
 	cr_assert_eq(memcmp(a, b, got), 0);
 	/* Put again (a crash before the caller recorded the first): still
 	 * two names, nothing left in tmp/. */
-	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, etag, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put_file(st, "t/seg", file, 3 * MiB + 17, NULL, NULL, etag, &err), 0,
+		     "%s", err.msg);
 	cr_assert_eq(stat(file, &fs), 0);
 	cr_assert_eq(fs.st_nlink, 2);
 	cr_assert_eq(count_tmp(), 0);
@@ -788,14 +790,14 @@ Test(store_local, a_file_put_refuses_a_file_that_can_still_change)
 	snprintf(file, sizeof(file), "%s/seg.dat", local_dir);
 	write_file(file, 100000, 9, md5);
 	/* Longer than the caller's committed length, or shorter (cut since). */
-	cr_assert_eq(store_put_file(st, "t/a", file, 99999, NULL, &err), -ERANGE);
+	cr_assert_eq(store_put_file(st, "t/a", file, 99999, NULL, NULL, NULL, &err), -ERANGE);
 	cr_assert(strstr(err.msg, "longer"), "%s", err.msg);
-	cr_assert_eq(store_put_file(st, "t/a", file, 100001, NULL, &err), -EAGAIN);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100001, NULL, NULL, NULL, &err), -EAGAIN);
 	/* Held by its writer: the medium locks its active segment. */
 	int fd = open(file, O_RDWR);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(flock(fd, LOCK_EX), 0);
-	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, &err), -EBUSY);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, NULL, NULL, &err), -EBUSY);
 	cr_assert(strstr(err.msg, "locked"), "%s", err.msg);
 	close(fd);
 	/* Nothing was made of any of them. */
@@ -806,8 +808,76 @@ Test(store_local, a_file_put_refuses_a_file_that_can_still_change)
 	/* A missing file; then the file as it is. */
 	char gone[600];
 	snprintf(gone, sizeof(gone), "%s/none.dat", local_dir);
-	cr_assert_eq(store_put_file(st, "t/a", gone, 1, NULL, &err), -ENOENT);
-	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_put_file(st, "t/a", gone, 1, NULL, NULL, NULL, &err), -ENOENT);
+	cr_assert_eq(store_put_file(st, "t/a", file, 100000, NULL, NULL, NULL, &err), 0, "%s",
+		     err.msg);
+	close_local(st);
+}
+
+/* A digest given by the caller (the medium's, from its record headers):
+ * counts its calls and checks it reads the object's own bytes. */
+struct digest_probe {
+	int calls;
+	int fail; /* its return value when not 0 */
+	unsigned char first;
+};
+
+static int probe_digest(int fd, uint64_t len, char *out, void *arg)
+{
+	struct digest_probe *p = arg;
+	p->calls++;
+	if (p->fail)
+		return p->fail;
+	cr_assert_eq(pread(fd, &p->first, 1, 0), 1);
+	snprintf(out, STORE_ETAG_MAX, "digest-%" PRIu64 "-%02x", len, p->first);
+	return 0;
+}
+
+Test(store_local, a_file_put_with_a_digest_is_named_by_it_and_reads_no_byte_more)
+{
+	struct store *st = open_local();
+	struct store_err err;
+	char file[512], md5[STORE_ETAG_MAX], etag[STORE_ETAG_MAX], want[64];
+	struct store_object_info info;
+	struct stat sb;
+	snprintf(file, sizeof(file), "%s/seg.dat", local_dir);
+	write_file(file, MiB + 3, 7, md5);
+	/* A failing digest: its error, nothing made, the file alone. */
+	struct digest_probe p = {.fail = -EBADMSG};
+	cr_assert_eq(store_put_file(st, "t/d", file, MiB + 3, probe_digest, &p, etag, &err),
+		     -EBADMSG);
+	cr_assert(strstr(err.msg, "digest"), "%s", err.msg);
+	cr_assert_eq(p.calls, 1);
+	cr_assert_eq(store_head(st, "t/d", &info, &err), -ENOENT);
+	cr_assert_eq(stat(file, &sb), 0);
+	cr_assert_eq(sb.st_nlink, 1);
+	cr_assert_eq(count_tmp(), 0);
+	/* Its digest is the ETag, kept by HEAD, by a put again, by a change
+	 * of class in place; the bytes are the file's. */
+	p = (struct digest_probe){0};
+	cr_assert_eq(store_put_file(st, "t/d", file, MiB + 3, probe_digest, &p, etag, &err), 0,
+		     "%s", err.msg);
+	cr_assert_eq(p.calls, 1);
+	snprintf(want, sizeof(want), "digest-%llu-%02x", (unsigned long long)(MiB + 3), p.first);
+	cr_assert_str_eq(etag, want);
+	cr_assert_str_neq(etag, md5);
+	cr_assert_eq(store_head(st, "t/d", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.etag, want);
+	cr_assert_eq(info.size, MiB + 3);
+	cr_assert_eq(store_put_file(st, "t/d", file, MiB + 3, probe_digest, &p, etag, &err), 0,
+		     "%s", err.msg);
+	cr_assert_str_eq(etag, want);
+	cr_assert_eq(store_copy(st, "t/d", "t/d", "GLACIER", NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_head(st, "t/d", &info, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(info.etag, want);
+	unsigned char *a = malloc(MiB + 3), *b = malloc(MiB + 3);
+	size_t got;
+	fill(a, MiB + 3, 7);
+	cr_assert_eq(store_get(st, "t/d", 0, MiB + 3, b, &got, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(got, MiB + 3);
+	cr_assert_eq(memcmp(a, b, got), 0);
+	free(a);
+	free(b);
 	close_local(st);
 }
 

@@ -1405,3 +1405,97 @@ Test(tape_shared, a_linked_active_segment_with_a_tail_to_cut_gets_a_file_of_its_
 	cr_assert_eq(tu_count(dir, ".tmp"), 0);
 	free(was);
 }
+
+/*
+ * tape_segment_digest: the name the local object store gives a segment it
+ * shares (docs/object-store.md, "No second copy"), made of the record
+ * headers only.
+ */
+TestSuite(tape_digest, .init = setup, .fini = teardown);
+
+/* Small records (read 64 KiB at a time), a filemark, large records (read
+ * header by header), small again; seed0 varies the contents of one block. */
+static void digest_layout(struct tape *tp, uint64_t seed0)
+{
+	for (int i = 0; i < 200; i++) {
+		tu_fill(wbuf, 1000, i == 150 ? seed0 : (uint64_t)i, 0);
+		cr_assert_eq(tape_write(tp, wbuf, 1000), 0);
+	}
+	cr_assert_eq(tape_write_filemarks(tp, 1), 0);
+	for (int i = 0; i < 10; i++) {
+		tu_fill(wbuf, 300000, 1000 + (uint64_t)i, 0);
+		cr_assert_eq(tape_write(tp, wbuf, 300000), 0);
+	}
+	for (int i = 0; i < 100; i++) {
+		tu_fill(wbuf, 4096, 2000 + (uint64_t)i, 0);
+		cr_assert_eq(tape_write(tp, wbuf, 4096), 0);
+	}
+	cr_assert_eq(tape_flush(tp), 0);
+}
+
+static int digest_of(const char *path, uint64_t len, char out[TAPE_DIGEST_LEN + 1])
+{
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	int rc = tape_segment_digest(fd, len, out);
+	close(fd);
+	return rc;
+}
+
+Test(tape_digest, names_a_segment_by_its_records_and_changes_with_any_of_them)
+{
+	char p[600], other[700], d1[TAPE_DIGEST_LEN + 1], d2[TAPE_DIGEST_LEN + 1];
+	char d3[TAPE_DIGEST_LEN + 1];
+	struct stat sb;
+
+	digest_layout(t, 150);
+	seg_path(p, sizeof(p), 1, "dat");
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d1), 0);
+	cr_assert_eq(strlen(d1), TAPE_DIGEST_LEN);
+	cr_assert_eq(strncmp(d1, TAPE_DIGEST_PREFIX, strlen(TAPE_DIGEST_PREFIX)), 0, "%s", d1);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d2), 0);
+	cr_assert_str_eq(d1, d2);
+
+	/* The same records but one block of other bytes: another name. */
+	struct tape_info info = tu_info(TAPE_LTO9, 0);
+	struct tape *t2;
+	char dir2[600];
+	snprintf(dir2, sizeof(dir2), "%s/tape2", tmp);
+	cr_assert_eq(tape_format(dir2, &info), 0);
+	cr_assert_eq(tape_open(dir2, &t2), 0);
+	digest_layout(t2, 99999);
+	cr_assert_eq(tape_close(t2), 0);
+	snprintf(other, sizeof(other), "%s/seg-%016llx.dat", dir2, 1ULL);
+	cr_assert_eq(digest_of(other, (uint64_t)sb.st_size, d2), 0);
+	cr_assert_str_neq(d1, d2);
+
+	/* A prefix that ends between two records is named too, otherwise. */
+	uint64_t last = 32 + 4096;
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size - last, d3), 0);
+	cr_assert_str_neq(d1, d3);
+}
+
+Test(tape_digest, refuses_what_is_not_whole_records_with_valid_headers)
+{
+	char p[600], d[TAPE_DIGEST_LEN + 1];
+	struct stat sb;
+
+	digest_layout(t, 150);
+	seg_path(p, sizeof(p), 1, "dat");
+	cr_assert_eq(stat(p, &sb), 0);
+	/* A length inside a record, past the end of the file, or empty of a
+	 * whole header. */
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size - 1, d), -EBADMSG);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size + 32, d), -EBADMSG);
+	cr_assert_eq(digest_of(p, 10, d), -EBADMSG);
+	cr_assert_eq(digest_of(p, 0, d), 0);
+	/* A damaged header, among the small records and among the large. */
+	flip_byte(1, 8);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d), -EBADMSG);
+	flip_byte(1, 8);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d), 0);
+	uint64_t big = 200 * (32 + 1000) + 32 + 5 * (32 + 300000);
+	flip_byte(1, big + 20);
+	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d), -EBADMSG);
+}

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include <iscsi.h>
 
 #include "s3/store.h"
+#include "scsi/tape.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
 #include "tests/vtl/shelf_check.h"
@@ -162,7 +164,10 @@ static int segments(const char *bc, const char *store_root, int *linked)
 	return segments_of(bc, store_root, linked, false);
 }
 
-/* Every segment object of bc reads back whole with its ETag's MD5. */
+/* Every segment object of bc reads back whole: every record's CRC32C
+ * checks, and its ETag is what it says it is, the medium's digest of its
+ * record headers for a linked segment (tape_segment_digest), the MD5 of
+ * its bytes for a copied one. */
 struct objs {
 	char key[32][STORE_KEY_MAX];
 	int n;
@@ -191,9 +196,18 @@ static int objects_verify(struct store *st, const char *bc, long long *bytes)
 		size_t got = 0;
 		cr_assert_eq(store_get(st, o.key[i], 0, info.size, buf, &got, NULL, NULL), 0);
 		cr_assert_eq(got, info.size);
-		char md5[STORE_ETAG_MAX];
-		store_md5_hex(buf, got, md5);
-		cr_assert_str_eq(md5, info.etag, "%s changed after it was put", o.key[i]);
+		cr_assert_eq(tape_records_verify(buf, got), 0, "%s: a record is damaged", o.key[i]);
+		char want[STORE_ETAG_MAX];
+		if (!strncmp(info.etag, TAPE_DIGEST_PREFIX, strlen(TAPE_DIGEST_PREFIX))) {
+			int fd = memfd_create("seg", MFD_CLOEXEC);
+			cr_assert_geq(fd, 0);
+			cr_assert_eq(write(fd, buf, got), (ssize_t)got);
+			cr_assert_eq(tape_segment_digest(fd, got, want), 0);
+			close(fd);
+		} else {
+			store_md5_hex(buf, got, want);
+		}
+		cr_assert_str_eq(want, info.etag, "%s changed after it was put", o.key[i]);
 		free(buf);
 		*bytes += (long long)info.size;
 	}
