@@ -212,57 +212,14 @@ static double res_all(struct lib *l, unsigned *n)
 
 /* ---- Disk space: the data once (docs/object-store.md, "No second copy") */
 
-/* Bytes on disk under dir, each inode once (as du counts). */
-struct inodes {
-	ino_t *v;
-	size_t n, cap;
-};
-
-static long long disk_use(const char *dir, struct inodes *seen)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	long long sum = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-		struct stat sb;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &sb))
-			continue;
-		if (S_ISDIR(sb.st_mode)) {
-			sum += disk_use(p, seen);
-			continue;
-		}
-		bool dup = false;
-		for (size_t i = 0; i < seen->n && !dup; i++)
-			dup = seen->v[i] == sb.st_ino;
-		if (dup)
-			continue;
-		if (seen->n == seen->cap) {
-			seen->cap = seen->cap ? 2 * seen->cap : 256;
-			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
-			if (!seen->v)
-				bench_die("out of memory");
-		}
-		seen->v[seen->n++] = sb.st_ino;
-		sum += (long long)sb.st_blocks * 512;
-	}
-	closedir(d);
-	return sum;
-}
-
 static long long data_dir_use(const struct lib *l)
 {
-	struct inodes seen = {0};
+	struct bench_inodes seen = {0};
 	char p[PATH_MAX + 16];
 	snprintf(p, sizeof(p), "%s/tapes", l->dir);
-	long long n = disk_use(p, &seen);
+	long long n = bench_disk_use(p, &seen);
 	snprintf(p, sizeof(p), "%s/store", l->dir);
-	n += disk_use(p, &seen);
+	n += bench_disk_use(p, &seen);
 	free(seen.v);
 	return n;
 }

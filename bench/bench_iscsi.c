@@ -766,50 +766,6 @@ struct config {
 
 /* ---- disk space against bytes written --------------------------------- */
 
-struct inode_set {
-	ino_t *v;
-	size_t n, cap;
-};
-
-/* Bytes allocated (st_blocks) to the files under dir, each inode counted
- * once: a hard link of a segment into the store costs nothing twice. */
-static double disk_use(const char *dir, struct inode_set *seen)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	double sum = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-		struct stat sb;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
-		    lstat(p, &sb))
-			continue;
-		if (S_ISDIR(sb.st_mode)) {
-			sum += disk_use(p, seen);
-			continue;
-		}
-		bool dup = false;
-		for (size_t i = 0; i < seen->n && !dup; i++)
-			dup = seen->v[i] == sb.st_ino;
-		if (dup)
-			continue;
-		if (seen->n == seen->cap) {
-			seen->cap = seen->cap ? 2 * seen->cap : 256;
-			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
-			if (!seen->v)
-				bench_die("out of memory");
-		}
-		seen->v[seen->n++] = sb.st_ino;
-		sum += (double)sb.st_blocks * 512;
-	}
-	closedir(d);
-	return sum;
-}
-
 /* A number of vtlctl status --json, or -1. */
 static double status_field(const char *json, const char *name)
 {
@@ -846,8 +802,8 @@ static struct space_result measure_space(const struct target *t, struct sess *s,
 		usleep(250000);
 		must(s, 0x00 /* TEST UNIT READY */, 0, 0, "TEST UNIT READY");
 	}
-	struct inode_set seen = {0};
-	r.used = disk_use(t->dir, &seen);
+	struct bench_inodes seen = {0};
+	r.used = (double)bench_disk_use(t->dir, &seen);
 	free(seen.v);
 	return r;
 }

@@ -5,9 +5,11 @@
 
 #include "bench/bench_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,4 +196,41 @@ void bench_children_stop(int grace_s)
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		if (children[i] > 0)
 			bench_child_stop(children[i], grace_s);
+}
+
+long long bench_disk_use(const char *dir, struct bench_inodes *seen)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	long long sum = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
+		    lstat(p, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			sum += bench_disk_use(p, seen);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < seen->n && !dup; i++)
+			dup = seen->v[i] == sb.st_ino;
+		if (dup)
+			continue;
+		if (seen->n == seen->cap) {
+			seen->cap = seen->cap ? 2 * seen->cap : 256;
+			seen->v = realloc(seen->v, seen->cap * sizeof(*seen->v));
+			if (!seen->v)
+				bench_die("out of memory");
+		}
+		seen->v[seen->n++] = sb.st_ino;
+		sum += (long long)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
 }

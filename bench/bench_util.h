@@ -29,6 +29,17 @@ void bench_print_loadavg(const char *when);
 /* Remove a directory tree (nothing when dir is ""). */
 void bench_rm_tree(const char *dir);
 
+/* Inodes already counted by bench_disk_use; zero it before the first call,
+ * free(v) after the last. */
+struct bench_inodes {
+	ino_t *v;
+	size_t n, cap;
+};
+/* Bytes allocated (st_blocks) to the files under dir, each inode counted
+ * once across the calls that share seen, as du counts: a hard link of a
+ * segment into the store costs nothing twice. */
+long long bench_disk_use(const char *dir, struct bench_inodes *seen);
+
 /*
  * Start argv[0] (PATH searched) with stdout to out_fd (-1: the log) and
  * stderr appended to the log; pinned to cpu when cpu >= 0. env: NULL, or
