@@ -362,6 +362,15 @@ const char *opt_value(int argc, char **argv, int *i, const char *name, int *miss
 	return argv[++*i];
 }
 
+/* A request answers with these tape keys only ("fields", vtl/ctl_requests.c). */
+static void ask_fields(json_t *req, const char *const *keys, size_t n)
+{
+	json_t *f = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(f, json_string(keys[i]));
+	json_object_set_new(req, "fields", f);
+}
+
 static int cmd_tape_create(int argc, char **argv)
 {
 	const char *type = NULL, *prefix = NULL, *size_s = NULL, *count_s = NULL, *pool = NULL;
@@ -466,10 +475,7 @@ static int cmd_tape_create(int argc, char **argv)
 		static const char *const keys[] = {
 		    "barcode", "type",	   "worm",     "capacity_bytes",
 		    "pool",    "location", "cleaning", "cleaning_max_uses"};
-		json_t *f = json_array();
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			json_array_append_new(f, json_string(keys[i]));
-		json_object_set_new(req, "fields", f);
+		ask_fields(req, keys, sizeof(keys) / sizeof(keys[0]));
 	}
 	json_t *r = request(req);
 	if (!r)
@@ -536,10 +542,7 @@ static int cmd_tape_list(int argc, char **argv)
 		    "barcode",	      "state",	    "location",	      "type",
 		    "capacity_bytes", "used_bytes", "uploaded_bytes", "pending_bytes",
 		    "upload_held_by", "cleaning",   "cleaning_uses",  "cleaning_max_uses"};
-		json_t *f = json_array();
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			json_array_append_new(f, json_string(keys[i]));
-		json_object_set_new(req, "fields", f);
+		ask_fields(req, keys, sizeof(keys) / sizeof(keys[0]));
 	}
 	json_t *r = request(req);
 	if (!r)
