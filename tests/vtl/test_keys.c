@@ -138,12 +138,16 @@ Test(keys, master_keys_live_in_locked_memory_that_core_dumps_leave_out)
 	bool dd;
 	mapping_of(&m[1], &kb, &dd);
 	cr_assert(dd, "the keys' mapping is not left out of core dumps");
-	/* mlock is refused only under a RLIMIT_MEMLOCK below one page. */
+	/* mlock is refused only under a RLIMIT_MEMLOCK below one page.
+	 * AddressSanitizer replaces mlock with a no-op that returns 0, so an
+	 * ASan build cannot see the lock (CI's sanitizer pass). */
 	struct rlimit rl;
 	cr_assert_eq(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
 	if (rl.rlim_cur >= (rlim_t)sysconf(_SC_PAGESIZE)) {
 		cr_assert(locked);
+#ifndef __SANITIZE_ADDRESS__
 		cr_assert_gt(kb, 0, "the keys' mapping is not locked");
+#endif
 	}
 	key_master_free(m, 2);
 }
