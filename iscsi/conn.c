@@ -780,11 +780,18 @@ static void slot_tmf_done(struct iscsi_conn *c, struct lun_slot *s)
 {
 	struct tmf_wait w = s->tmf;
 	s->tmf.pending = false;
+	s->tmf_answering = true;
 	pthread_mutex_unlock(&c->lock);
 	if (w.lun_reset)
 		lun_reset(c, s->dev);
 	send_tmf_rsp(c, w.itt, w.response);
 	pthread_mutex_lock(&c->lock);
+	/* A Logout waiting in quiesce() for this LUN to be idle: without
+	 * this wake-up it waited for ever once the TMF was the last thing
+	 * the LUN had (found by fuzz_iscsi: a LUN RESET that waited for a
+	 * running command, then a Logout). */
+	s->tmf_answering = false;
+	pthread_cond_broadcast(&c->idle_cv);
 }
 
 /* Run ready tasks at the head of a LUN queue; caller holds c->lock. With
@@ -1522,7 +1529,8 @@ static void quiesce(struct iscsi_conn *c)
 		bool busy = false;
 		for (size_t i = 0; i < c->n_slots; i++) {
 			struct lun_slot *s = &c->slots[i];
-			busy |= s->qhead != NULL || s->running != NULL || s->tmf.pending;
+			busy |= s->qhead != NULL || s->running != NULL || s->tmf.pending ||
+				s->tmf_answering;
 		}
 		if (!busy)
 			break;

@@ -123,7 +123,8 @@ struct lun_slot {
 	struct task *qhead, *qtail;
 	struct task *running;
 	struct tmf_wait tmf;
-	uint8_t *inbuf; /* worker's data-in buffer */
+	bool tmf_answering; /* its response being sent (c->lock released) */
+	uint8_t *inbuf;	    /* worker's data-in buffer */
 	size_t inbuf_cap;
 };
 
