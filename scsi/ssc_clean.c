@@ -58,6 +58,7 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 	d->cleaning = true;
 	d->read_only = true;
 	d->state = SSC_UNLOADED;
+	d->host_unloaded = false;
 	ssc_tapealert_set(d, TA_CLEANING_MEDIA);
 	if (expired) {
 		ssc_tapealert_set(d, TA_EXPIRED_CLEANING_MEDIA);

@@ -43,6 +43,37 @@
  * Each byte count is split into whole mebibytes and the bytes beyond
  * them. The values are the medium's own counters (tape_get_stats), so the
  * ratio is what the compression of tape.c achieved, not a constant.
+ *
+ * 0x1B Data compression (SSC-4, "Data Compression log page"): the same
+ * ten parameters, standardized, plus 0100h DATA COMPRESSION ENABLED, one
+ * byte, the DCE bit of the data compression mode page. IBM's TD5 and
+ * later answer both 1Bh and 32h (the TD6's sg_logs -a shows both).
+ *
+ * 0x06 Non-medium error (SPC-4, "Non-Medium Error log page"): 0000h
+ * NON-MEDIUM ERROR COUNT, the recoverable error events other than read,
+ * write and verify failures. vtld recovers nothing behind the host's
+ * back (no retry, no reconnection inside the device server): every error
+ * is reported to the host as it happens, so the count is 0 by
+ * construction, as the corrected-error counters of pages 02h/03h are.
+ *
+ * 0x11 DT device status (SSC-4, "DT Device Status log page"): 0000h VERY
+ * HIGH FREQUENCY DATA, four bytes of the drive's state, each bit from the
+ * state vtld keeps (ssc_lp_dt_status). The polling delay, ADC encryption
+ * control, key management error data and the Fibre Channel / SAS port
+ * parameters describe an automation interface and ports the drive does
+ * not have and are left out.
+ *
+ * 0x1A Power condition transitions (SPC-4, "Power Condition Transitions
+ * log page"): the drive has no power condition mode page and never leaves
+ * the active power condition, so every transition count is 0 by
+ * construction. The parameters are those the TD6 reports, 0002h
+ * (transitions to idle_a) and 0004h (idle_c), four bytes each.
+ *
+ * 0x30 Tape usage (LTO-5 and later, vendor specific; sg_logs decodes it
+ * as "Tape usage (lto-5, 6)", the parameter lengths as it checks them):
+ * 0001h THREAD COUNT, the cartridge's own load count (as 17h's VOLUME
+ * MOUNTS), 4 bytes. Data sets, retries and suspended reads and writes of
+ * the cartridge's life are not kept by vtld and are left out.
  */
 #include "config.h"
 
@@ -59,6 +90,13 @@ static uint8_t *param(uint8_t *p, uint16_t code, uint8_t len)
 	p[2] = 0x00;
 	p[3] = len;
 	return p + 4;
+}
+
+static uint8_t *u8_param(uint8_t *p, uint16_t code, uint8_t v)
+{
+	p = param(p, code, 1);
+	*p = v;
+	return p + 1;
 }
 
 static uint8_t *u16_param(uint8_t *p, uint16_t code, uint16_t v)
@@ -96,11 +134,13 @@ static uint8_t *split(uint8_t *p, uint16_t code, uint64_t bytes)
 	return u32_param(p, (uint16_t)(code + 1), (uint32_t)(bytes & 0xfffff));
 }
 
-uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+/* Pages 32h and 1Bh: the same counters; 1Bh adds DATA COMPRESSION
+ * ENABLED. */
+static uint32_t compression_page(struct scsi_dev *dev, uint8_t page, uint8_t *buf, uint32_t cap)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	struct tape_stats st;
-	uint8_t tmp[4 + 2 * 6 + 8 * 8];
+	uint8_t tmp[4 + 2 * 6 + 8 * 8 + 5];
 	uint8_t *p = tmp + 4;
 
 	memset(&st, 0, sizeof(st));
@@ -112,13 +152,25 @@ uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p = split(p, 0x0004, st.bytes_read_stored);
 	p = split(p, 0x0006, st.bytes_written_host);
 	p = split(p, 0x0008, st.bytes_written_stored);
+	if (page == 0x1b)
+		p = u8_param(p, 0x0100, d->compression ? 1 : 0);
 
 	uint32_t len = (uint32_t)(p - tmp);
-	tmp[0] = 0x32;
+	tmp[0] = page;
 	tmp[1] = 0;
 	put_be16(tmp + 2, (uint16_t)(len - 4));
 	memcpy(buf, tmp, len < cap ? len : cap);
 	return len;
+}
+
+uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	return compression_page(dev, 0x32, buf, cap);
+}
+
+uint32_t ssc_lp_data_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	return compression_page(dev, 0x1b, buf, cap);
 }
 
 static uint64_t now_s(void)
@@ -140,13 +192,6 @@ void ssc_stats_loaded(struct ssc_drive *d)
 	d->loads_since_reset++;
 	d->mount_write_errors = 0;
 	d->mount_read_errors = 0;
-}
-
-static uint8_t *u8_param(uint8_t *p, uint16_t code, uint8_t v)
-{
-	p = param(p, code, 1);
-	*p = v;
-	return p + 1;
 }
 
 /* An ASCII parameter (FORMAT AND LINKING 01b), space padded to 32 bytes. */
@@ -223,4 +268,123 @@ uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 void ssc_lp_device_stats_reset(struct scsi_dev *dev)
 {
 	ssc_drv(dev)->loads_since_reset = 0;
+}
+
+/* Fill in the header of the page built in tmp (parameters up to end) and
+ * copy at most cap bytes of it to buf; returns its full length. */
+static uint32_t page_out(uint8_t page, uint8_t *tmp, const uint8_t *end, uint8_t *buf, uint32_t cap)
+{
+	uint32_t len = (uint32_t)(end - tmp);
+
+	tmp[0] = page;
+	tmp[1] = 0;
+	put_be16(tmp + 2, (uint16_t)(len - 4));
+	memcpy(buf, tmp, len < cap ? len : cap);
+	return len;
+}
+
+uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	uint8_t tmp[4 + 8];
+	(void)dev;
+
+	return page_out(0x06, tmp, u32_param(tmp + 4, 0x0000, 0), buf, cap);
+}
+
+uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	uint8_t tmp[4 + 2 * 8];
+	uint8_t *p = tmp + 4;
+	(void)dev;
+
+	p = u32_param(p, 0x0002, 0); /* accumulated transitions to idle_a */
+	p = u32_param(p, 0x0004, 0); /* accumulated transitions to idle_c */
+	return page_out(0x1a, tmp, p, buf, cap);
+}
+
+uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t tmp[4 + 8];
+	uint8_t *p = tmp + 4;
+
+	/* Only a data cartridge in the drive has a usage to report. */
+	if (d->tape && !d->cleaning)
+		p = u32_param(p, 0x0001, sat32(tape_get_info(d->tape)->load_count));
+	return page_out(0x30, tmp, p, buf, cap);
+}
+
+/* VERY HIGH FREQUENCY DATA bits (SSC-4, DT Device Status log page; the
+ * positions as sg_logs decodes them). */
+enum {
+	VHF0_PAMR = 0x80,  /* prevent/allow medium removal: removal prevented */
+	VHF0_HUI = 0x40,   /* host initiated unload */
+	VHF0_MACC = 0x20,  /* medium auxiliary memory accessible */
+	VHF0_CMPR = 0x10,  /* compression enabled */
+	VHF0_WRTP = 0x08,  /* write protected */
+	VHF0_CRQST = 0x04, /* cleaning requested */
+	VHF0_CRQRD = 0x02, /* cleaning required */
+	VHF0_DINIT = 0x01, /* DT device initialized: the data is valid */
+	VHF1_INXTN = 0x80, /* in transition */
+	VHF1_RAA = 0x20,   /* robotic access allowed */
+	VHF1_MPRSNT = 0x10,
+	VHF1_MSTD = 0x04, /* medium seated */
+	VHF1_MTHRD = 0x02,
+	VHF1_MOUNTED = 0x01,
+	VHF3_TDDEC = 0x20, /* tape diagnostic data entry created */
+	VHF3_EPP = 0x10,   /* encryption parameters present */
+	VHF3_ESR = 0x08,   /* encryption service request */
+	VHF3_RRQST = 0x04, /* recovery requested */
+	VHF3_INTFC = 0x02, /* interface changed */
+	VHF3_TAFC = 0x01,  /* TapeAlert state flag changed */
+};
+
+void ssc_lp_vhf(struct scsi_dev *dev, uint8_t vhf[4])
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool present = d->state != SSC_EMPTY;
+	bool loaded = d->state == SSC_LOADED;
+	uint8_t b0 = VHF0_DINIT, b1 = 0, b3 = 0;
+
+	if (dev->prevent_removal)
+		b0 |= VHF0_PAMR;
+	if (d->state == SSC_UNLOADED && d->host_unloaded)
+		b0 |= VHF0_HUI;
+	if (present)
+		b0 |= VHF0_MACC; /* READ ATTRIBUTE answers whenever a cartridge is in */
+	if (d->compression)
+		b0 |= VHF0_CMPR;
+	if (loaded && (d->read_only || tape_get_info(d->tape)->write_protect))
+		b0 |= VHF0_WRTP;
+	/* The drive asks for cleaning (TapeAlert 15h, "Clean periodic")
+	 * when its load interval has passed; it never needs one to go on. */
+	if (ssc_clean_due(d))
+		b0 |= VHF0_CRQST;
+	/* The library may take the cartridge (MOVE MEDIUM out of the drive)
+	 * once it is unloaded and not prevented, or put one into an empty
+	 * drive. */
+	if (!loaded && !dev->prevent_removal)
+		b1 |= VHF1_RAA;
+	if (present)
+		b1 |= VHF1_MPRSNT;
+	if (loaded)
+		b1 |= VHF1_MSTD | VHF1_MTHRD | VHF1_MOUNTED;
+	if (ssc_crypto_params_present(d))
+		b3 |= VHF3_EPP;
+	if (d->tapealert)
+		b3 |= VHF3_TAFC; /* set since the TapeAlert page was last read */
+	vhf[0] = b0;
+	vhf[1] = b1;
+	vhf[2] = 0x00; /* DT DEVICE ACTIVITY: none (commands run one at a time) */
+	vhf[3] = b3;
+}
+
+uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	uint8_t tmp[4 + 8];
+	uint8_t *p = param(tmp + 4, 0x0000, 4);
+
+	p[-2] = 0x03; /* FORMAT AND LINKING 11b: binary */
+	ssc_lp_vhf(dev, p);
+	return page_out(0x11, tmp, p + 4, buf, cap);
 }

@@ -551,11 +551,16 @@ static uint32_t lp_capacity(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 static const struct spc_log_page log_pages[] = {
     {0x02, 0, lp_write_errors, lp_write_errors_reset},
     {0x03, 0, lp_read_errors, lp_read_errors_reset},
+    {0x06, 0, ssc_lp_non_medium, NULL}, /* ssc_logs.c, as the ones below */
     {0x0c, 0, lp_sequential, NULL},
+    {0x11, 0, ssc_lp_dt_status, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
     {0x17, 0, ssc_lp_volume_stats, NULL},
+    {0x1a, 0, ssc_lp_power_transitions, NULL},
+    {0x1b, 0, ssc_lp_data_compression, NULL},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
+    {0x30, 0, ssc_lp_tape_usage, NULL},
     {0x31, 0, lp_capacity, NULL},
     {0x32, 0, ssc_lp_compression, NULL},
 };

@@ -32,6 +32,7 @@ struct ssc_drive {
 	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
 	bool cleaning;	       /* the cartridge in the drive is a cleaning cartridge */
+	bool host_unloaded;    /* SSC_UNLOADED by a host's LOAD UNLOAD (DT device status HUI) */
 
 	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
 
@@ -152,6 +153,9 @@ void ssc_crypto_loaded(struct ssc_drive *d);
 void ssc_crypto_demount(struct scsi_dev *dev, uint64_t nexus);
 void ssc_crypto_lun_reset(struct scsi_dev *dev);
 void ssc_crypto_nexus_gone(struct scsi_dev *dev, uint64_t nexus);
+/* Are data encryption parameters that encrypt or decrypt established for
+ * any I_T nexus (DT device status EPP)? */
+bool ssc_crypto_params_present(const struct ssc_drive *d);
 
 /* Logical block protection and append-only mode (ssc_lbp.c). */
 enum { SSC_LBP_NONE = 0, SSC_LBP_RS_CRC = 1, SSC_LBP_CRC32C = 2 };
@@ -191,9 +195,17 @@ uint32_t ssc_vpd_ibm_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_vpd_ibm_serials(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_vpd_hpe_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 
-/* Log pages 14h device statistics, 17h volume statistics and 32h data
- * compression (ssc_logs.c). */
+/* Log pages 06h non-medium errors, 11h DT device status, 14h device
+ * statistics, 17h volume statistics, 1Ah power condition transitions,
+ * 1Bh and 32h data compression, 30h tape usage (ssc_logs.c). */
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_data_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+/* The four bytes of VERY HIGH FREQUENCY DATA (DT device status 0000h). */
+void ssc_lp_vhf(struct scsi_dev *dev, uint8_t vhf[4]);
 uint32_t ssc_lp_volume_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 void ssc_lp_device_stats_reset(struct scsi_dev *dev);
