@@ -339,7 +339,8 @@ enum {
 	VHF3_TAFC = 0x01,  /* TapeAlert state flag changed */
 };
 
-void ssc_lp_vhf(struct scsi_dev *dev, uint8_t vhf[4])
+/* The four bytes of VERY HIGH FREQUENCY DATA (DT device status 0000h). */
+static void vhf_data(struct scsi_dev *dev, uint8_t vhf[4])
 {
 	struct ssc_drive *d = ssc_drv(dev);
 	bool present = d->state != SSC_EMPTY;
@@ -385,6 +386,6 @@ uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	uint8_t *p = param(tmp + 4, 0x0000, 4);
 
 	p[-2] = 0x03; /* FORMAT AND LINKING 11b: binary */
-	ssc_lp_vhf(dev, p);
+	vhf_data(dev, p);
 	return page_out(0x11, tmp, p + 4, buf, cap);
 }
