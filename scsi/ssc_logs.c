@@ -1,6 +1,8 @@
 /*
  * ssc_logs.c - log pages LTO drives answer and tools read beyond the error
- * counters: device statistics (14h) and data compression (32h).
+ * counters: non-medium errors (06h), DT device status (11h), device and
+ * volume statistics (14h, 17h), power condition transitions (1Ah), data
+ * compression (1Bh, 32h) and tape usage (30h).
  *
  * 0x14 Device statistics (SSC-4, "Device Statistics log page"; sg_logs -a
  * decodes it as "Device statistics page (ssc-3 and adc)"), the parameters
