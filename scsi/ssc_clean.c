@@ -65,6 +65,7 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 	} else {
 		d->tapealert &= ~((1ull << (TA_CLEAN_NOW - 1)) | (1ull << (TA_CLEAN_PERIODIC - 1)));
 		d->loads_since_clean = 0;
+		d->cleaned_s = ssc_now_s();
 	}
 	spc_ua_raise_all(dev, ASC_NOT_READY_TO_READY_CHANGE);
 out:

@@ -71,6 +71,21 @@
  * construction. The parameters are those the TD6 reports, 0002h
  * (transitions to idle_a) and 0004h (idle_c), four bytes each.
  *
+ * 0x16 Tape diagnostic data (SSC-4, "Tape Diagnostic Data log page"):
+ * SSC_DIAG_ENTRIES parameters (twelve, as IBM's TD6 lists), one per
+ * MEDIUM ERROR or HARDWARE ERROR the drive reported, 0000h the most
+ * recent, the unused ones all zero; each 68 bytes (the layout as sg_logs
+ * decodes it): density code and medium type of the
+ * cartridge, sense key, ASC and ASCQ, the product revision level, hours
+ * since the last cleaning (since the drive came up if it was not cleaned
+ * since), the command's operation code and service action, the
+ * cartridge's serial number as MEDIUM ID NUMBER and the device's
+ * timestamp (REPORT TIMESTAMP's, with its origin). LIFETIME MEDIA MOTION
+ * HOURS is 0 (an emulated drive moves no tape), the vendor specific code
+ * qualifier 0 and REPEAT 0 (each error is its own entry). LOG SELECT
+ * clears the entries; TDDEC in the DT device status page says a new one
+ * was made since the page was last read.
+ *
  * 0x30 Tape usage (LTO-5 and later, vendor specific; sg_logs decodes it
  * as "Tape usage (lto-5, 6)", the parameter lengths as it checks them):
  * 0001h THREAD COUNT, the cartridge's own load count (as 17h's VOLUME
@@ -79,10 +94,12 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "be.h"
+#include "sense.h"
 #include "spc.h"
 #include "ssc_priv.h"
 
@@ -175,7 +192,7 @@ uint32_t ssc_lp_data_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t ca
 	return compression_page(dev, 0x1b, buf, cap);
 }
 
-static uint64_t now_s(void)
+uint64_t ssc_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -184,7 +201,7 @@ static uint64_t now_s(void)
 
 void ssc_stats_init(struct ssc_drive *d)
 {
-	d->started_s = now_s();
+	d->started_s = ssc_now_s();
 }
 
 void ssc_stats_loaded(struct ssc_drive *d)
@@ -256,7 +273,7 @@ uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	uint8_t *p = tmp + 4;
 
 	p = u32_param(p, 0x0000, sat32(d->loads));
-	p = u32_param(p, 0x0002, sat32((now_s() - d->started_s) / 3600));
+	p = u32_param(p, 0x0002, sat32((ssc_now_s() - d->started_s) / 3600));
 	p = u32_param(p, 0x000d, sat32(d->loads_since_reset));
 
 	uint32_t len = (uint32_t)(p - tmp);
@@ -374,6 +391,8 @@ static void vhf_data(struct scsi_dev *dev, uint8_t vhf[4])
 		b1 |= VHF1_MSTD | VHF1_MTHRD | VHF1_MOUNTED;
 	if (ssc_crypto_params_present(d))
 		b3 |= VHF3_EPP;
+	if (d->diag_new)
+		b3 |= VHF3_TDDEC;
 	if (d->tapealert)
 		b3 |= VHF3_TAFC; /* set since the TapeAlert page was last read */
 	vhf[0] = b0;
@@ -390,4 +409,91 @@ uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p[-2] = 0x03; /* FORMAT AND LINKING 11b: binary */
 	vhf_data(dev, p);
 	return page_out(0x11, tmp, p + 4, buf, cap);
+}
+
+/* ---- tape diagnostic data (16h) ---- */
+
+#define DIAG_PARAM_LEN 68u
+
+void ssc_diag_after(struct scsi_dev *dev, const struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	if (cmd->status != SAM_STAT_CHECK_CONDITION)
+		return;
+	uint8_t key = sense_key(cmd->sense, cmd->sense_len);
+	if (key != SK_MEDIUM_ERROR && key != SK_HARDWARE_ERROR)
+		return;
+	memmove(&d->diag[1], &d->diag[0], sizeof(d->diag[0]) * (SSC_DIAG_ENTRIES - 1));
+	if (d->n_diag < SSC_DIAG_ENTRIES)
+		d->n_diag++;
+	struct ssc_diag_entry *e = &d->diag[0];
+	memset(e, 0, sizeof(*e));
+	if (d->tape && !d->cleaning) {
+		const struct tape_info *info = tape_get_info(d->tape);
+		e->density = tape_media_density(info->media);
+		e->medium_type = ssc_mode_medium_type(dev);
+		snprintf(e->medium_id, sizeof(e->medium_id), "%s", info->serial);
+	}
+	uint16_t asc = sense_asc(cmd->sense, cmd->sense_len);
+	e->sense_key = key;
+	e->asc = (uint8_t)(asc >> 8);
+	e->ascq = (uint8_t)asc;
+	e->opcode = cmd->cdb[0];
+	const struct scsi_op *op = spc_find_op(dev->type, cmd->cdb[0], cmd->cdb[1] & 0x1f);
+	if (op && (op->flags & OPF_SA))
+		e->sa = cmd->cdb[1] & 0x1f;
+	uint64_t now = ssc_now_s();
+	uint64_t since = d->cleaned_s ? d->cleaned_s : d->started_s;
+	e->hours_since_clean = sat32((now - since) / 3600);
+	e->ts_origin = dev->ts_origin & 0x07;
+	e->timestamp = spc_timestamp_now(dev);
+	d->diag_new = true;
+}
+
+uint32_t ssc_lp_tape_diag(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	uint8_t tmp[4 + SSC_DIAG_ENTRIES * (4 + DIAG_PARAM_LEN)];
+	uint8_t *p = tmp + 4;
+
+	/* Every entry, as the TD6 lists its twelve: one not used (yet, or
+	 * since LOG SELECT) is all zero, sense key NO SENSE. */
+	for (unsigned i = 0; i < SSC_DIAG_ENTRIES; i++) {
+		const struct ssc_diag_entry *e = &d->diag[i];
+		uint8_t *v = param(p, (uint16_t)i, DIAG_PARAM_LEN);
+
+		v[-2] = 0x03; /* FORMAT AND LINKING 11b: binary */
+		memset(v, 0, DIAG_PARAM_LEN);
+		p = v + DIAG_PARAM_LEN;
+		if (i >= d->n_diag)
+			continue;
+		/* Offsets from the parameter's start; v is byte 4. */
+		v[6 - 4] = e->density;
+		v[7 - 4] = e->medium_type;
+		v[13 - 4] = e->sense_key & 0x0f;
+		v[14 - 4] = e->asc;
+		v[15 - 4] = e->ascq;
+		memcpy(v + 20 - 4, dev->ident.revision, 4); /* PRODUCT REVISION LEVEL */
+		put_be32(v + 24 - 4, e->hours_since_clean);
+		v[28 - 4] = e->opcode;
+		v[29 - 4] = e->sa;
+		if (e->medium_id[0])
+			spc_pad_ascii(v + 32 - 4, e->medium_id, 32);
+		v[64 - 4] = e->ts_origin;
+		put_be48(v + 66 - 4, e->timestamp);
+	}
+	uint32_t len = page_out(0x16, tmp, p, buf, cap);
+	if (cap >= len)
+		d->diag_new = false;
+	return len;
+}
+
+void ssc_lp_tape_diag_reset(struct scsi_dev *dev)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	memset(d->diag, 0, sizeof(d->diag));
+	d->n_diag = 0;
+	d->diag_new = false;
 }

@@ -565,6 +565,7 @@ static const struct spc_log_page log_pages[] = {
     {0x11, 0, ssc_lp_dt_status, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
+    {0x16, 0, ssc_lp_tape_diag, ssc_lp_tape_diag_reset},
     {0x17, 0, ssc_lp_volume_stats, NULL},
     {0x1a, 0, ssc_lp_power_transitions, NULL},
     {0x1b, 0, ssc_lp_data_compression, NULL},
@@ -594,6 +595,7 @@ void ssc_pages_init(struct scsi_dev_type *type)
 	type->n_mode = N_MODE_PAGES;
 	type->log = log_pages;
 	type->n_log = sizeof(log_pages) / sizeof(log_pages[0]);
+	type->after = ssc_diag_after; /* tape diagnostic data (ssc_logs.c) */
 }
 
 /* ---- medium auxiliary memory (SPC-4 7.4) ---- */

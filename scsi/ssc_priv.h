@@ -19,6 +19,8 @@
 #define SSC_HOST_ATTR_MAX TAPE_ATTR_MAX_LEN
 #define SSC_N_HOST_ATTRS  10
 
+#define SSC_DIAG_ENTRIES 12 /* tape diagnostic data entries, as IBM's TD6 has */
+
 struct ssc_drive {
 	struct ssc_config cfg;
 	enum ssc_medium_state state;
@@ -35,6 +37,23 @@ struct ssc_drive {
 	bool host_unloaded;    /* SSC_UNLOADED by a host's LOAD UNLOAD (DT device status HUI) */
 
 	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
+
+	/* Tape diagnostic data log page 16h (ssc_logs.c): the drive's last
+	 * medium and hardware errors, diag[0] the most recent; diag_new
+	 * (TDDEC) since the page was last read. cleaned_s: monotonic
+	 * seconds of the last cleaning, 0 for none since the drive came up. */
+	struct ssc_diag_entry {
+		uint8_t density, medium_type;
+		uint8_t sense_key, asc, ascq;
+		uint8_t opcode, sa;
+		uint8_t ts_origin;
+		uint32_t hours_since_clean;
+		uint64_t timestamp;
+		char medium_id[33];
+	} diag[SSC_DIAG_ENTRIES];
+	unsigned n_diag;
+	bool diag_new;
+	uint64_t cleaned_s;
 
 	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
 	uint64_t read_errors_uncorrected;
@@ -204,6 +223,13 @@ uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_tape_diag(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+void ssc_lp_tape_diag_reset(struct scsi_dev *dev);
+/* After every command (scsi_dev_type.after): a MEDIUM ERROR or HARDWARE
+ * ERROR becomes a tape diagnostic data entry. */
+void ssc_diag_after(struct scsi_dev *dev, const struct scsi_cmd *cmd);
+/* Monotonic seconds now, the clock of the statistics pages. */
+uint64_t ssc_now_s(void);
 uint32_t ssc_lp_volume_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 void ssc_lp_device_stats_reset(struct scsi_dev *dev);

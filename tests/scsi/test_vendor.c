@@ -2,8 +2,9 @@
  * test_vendor.c - what IBM's and HPE's tools read from a tape drive beyond
  * SSC-4's core pages, at CDB level: the vendor VPD pages of each
  * personality (scsi/ssc_vendor.c), the volume statistics log page 17h and
- * the non-medium error, DT device status, power condition transitions,
- * data compression and tape usage pages 06h, 11h, 1Ah, 1Bh and 30h
+ * the non-medium error, DT device status, tape diagnostic data, power
+ * condition transitions, data compression and tape usage pages 06h, 11h,
+ * 16h, 1Ah, 1Bh and 30h
  * (scsi/ssc_logs.c, decoded by sg3-utils' sg_logs as a host would),
  * the comparison with a real IBM ULT3580-TD6's log pages, informational
  * exception reporting of TapeAlert flags
@@ -15,6 +16,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -664,6 +666,8 @@ static const uint16_t td6_17[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005
 static const uint16_t td6_06[] = {0x0000};
 static const uint16_t td6_11[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0101, 0x0102, 0x0200,
 				  0x0201, 0x8000, 0x8001, 0x8100, 0x9101, 0x9102, 0xe000};
+static const uint16_t td6_16[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005,
+				  0x0006, 0x0007, 0x0008, 0x0009, 0x000a, 0x000b};
 static const uint16_t td6_1a[] = {0x0002, 0x0004};
 static const uint16_t td6_1b[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005,
 				  0x0006, 0x0007, 0x0008, 0x0009, 0x0100};
@@ -731,11 +735,10 @@ Test(real_td6, every_log_page_listed_is_one_the_td6_has, .init = td6_loaded, .fi
 	}
 }
 
-/* The TD6's pages vtld does not answer: 16h (tape diagnostic data: vtld
- * keeps no record of the drive's errors) and IBM's vendor pages whose
+/* The TD6's pages vtld does not answer: IBM's vendor pages whose
  * layout IBM's reference does not give in a public source found here
  * (docs/compatibility.md, "Comparison with real devices"). */
-static const uint8_t td6_not_in_vtld[] = {0x16, 0x33, 0x34, 0x37, 0x38, 0x39, 0x3b, 0x3c, 0x3d};
+static const uint8_t td6_not_in_vtld[] = {0x33, 0x34, 0x37, 0x38, 0x39, 0x3b, 0x3c, 0x3d};
 
 Test(real_td6, log_page_list_is_the_td6s_but_the_pages_named, .init = td6_loaded, .fini = teardown)
 {
@@ -757,6 +760,7 @@ Test(real_td6, shared_pages_carry_td6_parameters_in_its_order, .init = td6_loade
 	cr_assert_eq(params_within(0x0c, td6_0c, sizeof(td6_0c) / 2), 5);
 	cr_assert_eq(params_within(0x11, td6_11, sizeof(td6_11) / 2), 1, "VHF data");
 	cr_assert_eq(params_within(0x14, td6_14, sizeof(td6_14) / 2), 3);
+	cr_assert_eq(params_within(0x16, td6_16, sizeof(td6_16) / 2), 12, "all twelve");
 	cr_assert_eq(params_within(0x17, td6_17, sizeof(td6_17) / 2), 14);
 	cr_assert_eq(params_within(0x1a, td6_1a, sizeof(td6_1a) / 2), 2, "both");
 	cr_assert_eq(params_within(0x1b, td6_1b, sizeof(td6_1b) / 2), 11, "all eleven");
@@ -1119,4 +1123,113 @@ Test(real_hh8, earlier_ibm_generations_keep_algorithm_1, .init = ibm, .fini = te
 
 	mode_sense6_255(0x0f, b);
 	cr_assert_eq(get_be32(b + 4 + b[3] + 4), 0x01);
+}
+
+/* ---- tape diagnostic data (16h) ---- */
+
+/* Flip a byte near the end of the tape's segment file holding the record
+ * just written, so that reading it fails its CRC (MEDIUM ERROR 11/00). */
+static void damage_last_record(void)
+{
+	char path[PATH_MAX * 2];
+	bool flipped = false;
+
+	for (int id = 0; id < 8 && !flipped; id++) {
+		snprintf(path, sizeof(path), "%s/seg-%016x.dat", tapedir, id);
+		int fd = open(path, O_RDWR);
+		if (fd < 0)
+			continue;
+		off_t size = lseek(fd, 0, SEEK_END);
+		if (size > 200) {
+			uint8_t b;
+			cr_assert_eq(pread(fd, &b, 1, size - 100), 1);
+			b ^= 0x40;
+			cr_assert_eq(pwrite(fd, &b, 1, size - 100), 1);
+			flipped = true;
+		}
+		close(fd);
+	}
+	cr_assert(flipped, "found the segment file");
+}
+
+static void read_damaged_record(void)
+{
+	struct scsi_cmd c;
+	static uint8_t r[8192];
+
+	cdb_exec(&dev, &c, NX, CDB(REWIND, 0, 0, 0, 0, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	cdb_exec(&dev, &c, NX, CDB(READ_6, 0, 0, 0x20, 0x00, 0), NULL, 0, r, sizeof(r));
+	cdb_assert_sense(&c, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+}
+
+static void load_damaged(void)
+{
+	ibm();
+	load_tape("TDD001L6", false);
+	struct scsi_cmd c;
+
+	write_block(8192, 0xa5);
+	/* WRITE FILEMARKS of 0: the record is on the medium, and last. */
+	cdb_exec(&dev, &c, NX, CDB(WRITE_FILEMARKS_6, 0, 0, 0, 0, 0), NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	damage_last_record();
+}
+
+Test(vendor_logs, tape_diag_has_twelve_empty_entries_at_first, .init = ibm, .fini = teardown)
+{
+	uint8_t b[1024];
+
+	cr_assert_eq(log_sense(0x16, b, sizeof(b)), 4u + 12u * 72u);
+	for (uint32_t i = 4; i < 4u + 12u * 72u; i += 72) {
+		cr_assert_eq(get_be16(b + i), (i - 4) / 72);
+		cr_assert_eq(b[i + 3], 68);
+		for (uint32_t k = 4; k < 72; k++)
+			cr_assert_eq(b[i + k], 0, "entry %u unused: all zero", (i - 4) / 72);
+	}
+	cr_assert_eq(vhf(3) & 0x20, 0, "TDDEC clear");
+}
+
+Test(vendor_logs, tape_diag_records_a_medium_error, .init = load_damaged, .fini = teardown)
+{
+	uint8_t b[1024], want_id[32];
+
+	read_damaged_record();
+	cr_assert_eq(vhf(3) & 0x20, 0x20, "TDDEC: a new entry");
+	log_sense(0x16, b, sizeof(b));
+	const uint8_t *e = b + 4;
+	cr_assert_eq(get_be16(e), 0x0000, "the most recent first");
+	cr_assert_eq(e[6], tape_media_density(TAPE_LTO6), "DENSITY CODE");
+	cr_assert_eq(e[7], 0x68, "MEDIUM TYPE: IBM's LTO-6 data cartridge");
+	cr_assert_eq(e[13], SK_MEDIUM_ERROR);
+	cr_assert_eq(e[14] << 8 | e[15], ASC_UNRECOVERED_READ_ERROR);
+	cr_assert_arr_eq(e + 20, "J451", 4, "PRODUCT REVISION LEVEL: the TD6's");
+	cr_assert_eq(e[28], READ_6, "OPERATION CODE");
+	cr_assert_eq(e[29], 0, "no service action");
+	memset(want_id, ' ', sizeof(want_id));
+	memcpy(want_id, "MSNTDD001L6", 11);
+	cr_assert_arr_eq(e + 32, want_id, 32, "MEDIUM ID NUMBER: the cartridge's serial");
+	cr_assert_eq(e[64], 0, "timestamp origin: since power on");
+	cr_assert_arr_eq(b + 4 + 72 + 4, (uint8_t[68]){0}, 68, "entry 1 still unused");
+	cr_assert_eq(vhf(3) & 0x20, 0, "TDDEC clear once the page was read");
+
+	read_damaged_record();
+	log_sense(0x16, b, sizeof(b));
+	cr_assert_eq(b[4 + 72 + 13], SK_MEDIUM_ERROR, "the first error moved to entry 1");
+
+	struct scsi_cmd c;
+	cdb_exec(&dev, &c, NX, CDB(LOG_SELECT, 0x02, 0x40 | 0x16, 0, 0, 0, 0, 0, 0, 0), NULL, 0,
+		 NULL, 0);
+	cdb_assert_good(&c);
+	log_sense(0x16, b, sizeof(b));
+	cr_assert_eq(b[4 + 13], 0, "LOG SELECT (PCR) cleared the entries");
+}
+
+Test(vendor_logs, sg_logs_decodes_a_tape_diag_entry, .init = load_damaged, .fini = teardown)
+{
+	read_damaged_record();
+	const char *td[] = {"Tape diagnostics data page", "Sense key: 0x3 [Medium Error]",
+			    "Additional sense code: 0x11", "Operation code: 0x8",
+			    "Parameter code: 11"};
+	decodes_as(0x16, "", td, 5);
 }
