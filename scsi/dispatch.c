@@ -277,6 +277,8 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	}
 	op->handler(dev, cmd);
 out:
+	if (n && type->after)
+		type->after(dev, cmd);
 	if (n)
 		spc_ie_report(dev, cmd);
 	pthread_mutex_unlock(&dev->lock);

@@ -233,6 +233,11 @@ struct scsi_dev_type {
 	 * reported as the Informational Exceptions Control page's MRIE says
 	 * (spc_ie_report). NULL: the type has none. */
 	uint64_t (*ie_flags)(struct scsi_dev *dev);
+	/* NULL, or run at the end of every command spc_dispatch completes
+	 * (dev->lock held), with its status and sense: the tape drive keeps
+	 * its medium and hardware errors for the tape diagnostic data log
+	 * page (ssc_logs.c). */
+	void (*after)(struct scsi_dev *dev, const struct scsi_cmd *cmd);
 };
 
 /*

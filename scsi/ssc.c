@@ -1025,6 +1025,7 @@ static void ssc_load_unload(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		ssc_crypto_demount(dev, cmd->nexus);
 	}
 	d->state = SSC_UNLOADED;
+	d->host_unloaded = true;
 }
 
 /* ---- the device type ---- */
@@ -1452,6 +1453,7 @@ int ssc_library_unload(struct scsi_dev *dev)
 			tape_rewind(d->tape);
 			ssc_crypto_demount(dev, 0);
 			d->state = SSC_UNLOADED;
+			d->host_unloaded = false;
 		}
 	}
 	pthread_mutex_unlock(&dev->lock);

@@ -58,12 +58,14 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 	d->cleaning = true;
 	d->read_only = true;
 	d->state = SSC_UNLOADED;
+	d->host_unloaded = false;
 	ssc_tapealert_set(d, TA_CLEANING_MEDIA);
 	if (expired) {
 		ssc_tapealert_set(d, TA_EXPIRED_CLEANING_MEDIA);
 	} else {
 		d->tapealert &= ~((1ull << (TA_CLEAN_NOW - 1)) | (1ull << (TA_CLEAN_PERIODIC - 1)));
 		d->loads_since_clean = 0;
+		d->cleaned_s = ssc_now_s();
 	}
 	spc_ua_raise_all(dev, ASC_NOT_READY_TO_READY_CHANGE);
 out:

@@ -363,6 +363,26 @@ void ssc_crypto_lun_reset(struct scsi_dev *dev)
 
 /* An I_T nexus loss ends what was saved for it, its LOCAL key first; the
  * public parameters it may have established stay. */
+/* Parameters that encrypt or decrypt: DISABLE/DISABLE ones are none. */
+static bool params_in_use(const struct params *p)
+{
+	return p->valid && (p->enc_mode != ENC_DISABLE || p->dec_mode != DEC_DISABLE);
+}
+
+bool ssc_crypto_params_present(const struct ssc_drive *d)
+{
+	const struct ssc_crypto *c = d->crypto;
+
+	if (!c)
+		return false;
+	if (params_in_use(&c->pub))
+		return true;
+	for (size_t i = 0; i < c->n_nx; i++)
+		if (params_in_use(&c->nx[i].local))
+			return true;
+	return false;
+}
+
 void ssc_crypto_nexus_gone(struct scsi_dev *dev, uint64_t nexus)
 {
 	struct ssc_crypto *c = ssc_drv(dev)->crypto;

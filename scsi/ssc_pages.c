@@ -33,14 +33,15 @@ struct lto_model {
 
 /* Index: generation - 5. Strings as the drives report them; where a
  * public dump shows a real drive, its values (docs/compatibility.md):
- * HP Ultrium 6-SCSI 353D (lsscsi, LTFS issue #354), HPE Ultrium 9-SCSI
- * Q3F9 with vendor "HPE" (LTFS issue #491). */
+ * HP Ultrium 5-SCSI Z51U (mtx inquiry, in a user's LTO-5 notes), HP
+ * Ultrium 6-SCSI 353D (lsscsi, LTFS issue #354), HPE Ultrium 9-SCSI Q3F9
+ * with vendor "HPE" (LTFS issue #491). */
 static const struct lto_model ibm_models[] = {
     {"IBM", "ULT3580-TD5", "G350"}, {"IBM", "ULT3580-TD6", "J451"}, {"IBM", "ULT3580-TD7", "M3J4"},
     {"IBM", "ULT3580-TD8", "N9M1"}, {"IBM", "ULT3580-TD9", "Q3F2"},
 };
 static const struct lto_model hpe_models[] = {
-    {"HP", "Ultrium 5-SCSI", "Z6ED"},  {"HP", "Ultrium 6-SCSI", "353D"},
+    {"HP", "Ultrium 5-SCSI", "Z51U"},  {"HP", "Ultrium 6-SCSI", "353D"},
     {"HP", "Ultrium 7-SCSI", "J5SW"},  {"HP", "Ultrium 8-SCSI", "K5HW"},
     {"HPE", "Ultrium 9-SCSI", "Q3F9"},
 };
@@ -233,9 +234,17 @@ static void set_compression(struct scsi_dev *dev, bool on)
 		tape_set_compression(d->tape, on ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
 }
 
-/* The compression algorithm an LTO drive reports (SSC-4 8.3.2; the
- * registered identifier of LTO's ALDC/SLDC family). */
-#define LTO_COMPRESSION_ALGORITHM 1u
+/* The COMPRESSION and DECOMPRESSION ALGORITHM an LTO drive reports
+ * (SSC-4 8.3.2): 01h, the registered identifier of the ALDC/SLDC family,
+ * as tapeinfo shows an IBM ULT3580-TD4 report it; FFh (unregistered) on
+ * IBM LTO-8 and later, as tapeinfo of an IBM ULTRIUM-HH8 (firmware MA21)
+ * and sg_modes of an ULT3580-TDA show (docs/compatibility.md, "Comparison
+ * with real devices"). No capture of a TD5-TD7 or an HPE drive shows the
+ * field; they keep 01h. */
+static uint32_t compression_algorithm(const struct ssc_drive *d)
+{
+	return d->cfg.vendor == SSC_VENDOR_IBM && d->cfg.generation >= TAPE_LTO8 ? 0xffu : 0x01u;
+}
 
 /* 0x0F Data compression (SSC-4 8.3.2). DCE is the only changeable field;
  * DCC (capable) and DDE (decompression enabled) are always one. */
@@ -253,8 +262,8 @@ static void mp_compression_sense(struct scsi_dev *dev, int pc, uint8_t *p)
 	bool dce = pc == MODE_PC_CURRENT ? d->compression : true;
 	p[2] = (uint8_t)((dce ? 0x80 : 0) | 0x40);
 	p[3] = 0x80;
-	put_be32(p + 4, LTO_COMPRESSION_ALGORITHM);
-	put_be32(p + 8, LTO_COMPRESSION_ALGORITHM);
+	put_be32(p + 4, compression_algorithm(d));
+	put_be32(p + 8, compression_algorithm(d));
 }
 
 static int mp_compression_select(struct scsi_dev *dev, struct scsi_cmd *cmd, const uint8_t *p,
@@ -551,11 +560,17 @@ static uint32_t lp_capacity(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 static const struct spc_log_page log_pages[] = {
     {0x02, 0, lp_write_errors, lp_write_errors_reset},
     {0x03, 0, lp_read_errors, lp_read_errors_reset},
+    {0x06, 0, ssc_lp_non_medium, NULL}, /* ssc_logs.c, as the ones below */
     {0x0c, 0, lp_sequential, NULL},
+    {0x11, 0, ssc_lp_dt_status, NULL},
     {0x12, 0, ssc_lp_tapealert_response, NULL}, /* ssc_clean.c */
     {0x14, 0, ssc_lp_device_stats, ssc_lp_device_stats_reset},
+    {0x16, 0, ssc_lp_tape_diag, ssc_lp_tape_diag_reset},
     {0x17, 0, ssc_lp_volume_stats, NULL},
+    {0x1a, 0, ssc_lp_power_transitions, NULL},
+    {0x1b, 0, ssc_lp_data_compression, NULL},
     {0x2e, 0, lp_tapealert, lp_tapealert_reset},
+    {0x30, 0, ssc_lp_tape_usage, NULL},
     {0x31, 0, lp_capacity, NULL},
     {0x32, 0, ssc_lp_compression, NULL},
 };
@@ -580,6 +595,7 @@ void ssc_pages_init(struct scsi_dev_type *type)
 	type->n_mode = N_MODE_PAGES;
 	type->log = log_pages;
 	type->n_log = sizeof(log_pages) / sizeof(log_pages[0]);
+	type->after = ssc_diag_after; /* tape diagnostic data (ssc_logs.c) */
 }
 
 /* ---- medium auxiliary memory (SPC-4 7.4) ---- */

@@ -19,6 +19,8 @@
 #define SSC_HOST_ATTR_MAX TAPE_ATTR_MAX_LEN
 #define SSC_N_HOST_ATTRS  10
 
+#define SSC_DIAG_ENTRIES 12 /* tape diagnostic data entries, as IBM's TD6 has */
+
 struct ssc_drive {
 	struct ssc_config cfg;
 	enum ssc_medium_state state;
@@ -32,8 +34,26 @@ struct ssc_drive {
 	bool pew_reported;     /* PEW crossing reported; again once back before it */
 	uint64_t tapealert;    /* TapeAlert flag n is bit n-1; cleared when read */
 	bool cleaning;	       /* the cartridge in the drive is a cleaning cartridge */
+	bool host_unloaded;    /* SSC_UNLOADED by a host's LOAD UNLOAD (DT device status HUI) */
 
 	struct ssc_crypto *crypto; /* data encryption parameters (ssc_crypto.c) */
+
+	/* Tape diagnostic data log page 16h (ssc_logs.c): the drive's last
+	 * medium and hardware errors, diag[0] the most recent; diag_new
+	 * (TDDEC) since the page was last read. cleaned_s: monotonic
+	 * seconds of the last cleaning, 0 for none since the drive came up. */
+	struct ssc_diag_entry {
+		uint8_t density, medium_type;
+		uint8_t sense_key, asc, ascq;
+		uint8_t opcode, sa;
+		uint8_t ts_origin;
+		uint32_t hours_since_clean;
+		uint64_t timestamp;
+		char medium_id[33];
+	} diag[SSC_DIAG_ENTRIES];
+	unsigned n_diag;
+	bool diag_new;
+	uint64_t cleaned_s;
 
 	/* Error counter log pages (SPC-4 7.3.4 / 7.3.17). */
 	uint64_t read_errors_uncorrected;
@@ -152,6 +172,9 @@ void ssc_crypto_loaded(struct ssc_drive *d);
 void ssc_crypto_demount(struct scsi_dev *dev, uint64_t nexus);
 void ssc_crypto_lun_reset(struct scsi_dev *dev);
 void ssc_crypto_nexus_gone(struct scsi_dev *dev, uint64_t nexus);
+/* Are data encryption parameters that encrypt or decrypt established for
+ * any I_T nexus (DT device status EPP)? */
+bool ssc_crypto_params_present(const struct ssc_drive *d);
 
 /* Logical block protection and append-only mode (ssc_lbp.c). */
 enum { SSC_LBP_NONE = 0, SSC_LBP_RS_CRC = 1, SSC_LBP_CRC32C = 2 };
@@ -191,9 +214,22 @@ uint32_t ssc_vpd_ibm_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_vpd_ibm_serials(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_vpd_hpe_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 
-/* Log pages 14h device statistics, 17h volume statistics and 32h data
- * compression (ssc_logs.c). */
+/* Log pages 06h non-medium errors, 11h DT device status, 14h device
+ * statistics, 17h volume statistics, 1Ah power condition transitions,
+ * 1Bh and 32h data compression, 30h tape usage (ssc_logs.c). */
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_data_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+uint32_t ssc_lp_tape_diag(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
+void ssc_lp_tape_diag_reset(struct scsi_dev *dev);
+/* After every command (scsi_dev_type.after): a MEDIUM ERROR or HARDWARE
+ * ERROR becomes a tape diagnostic data entry. */
+void ssc_diag_after(struct scsi_dev *dev, const struct scsi_cmd *cmd);
+/* Monotonic seconds now, the clock of the statistics pages. */
+uint64_t ssc_now_s(void);
 uint32_t ssc_lp_volume_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 void ssc_lp_device_stats_reset(struct scsi_dev *dev);

@@ -1,5 +1,6 @@
 # tests/scsi build fragment: the tape drive's vendor VPD pages, the volume
-# statistics log page, informational exception reporting of TapeAlert
+# statistics and the other LTO log pages (decoded with sg_logs from
+# sg3-utils), informational exception reporting of TapeAlert
 # flags and the drive asking for cleaning, at CDB level through
 # spc_dispatch() on a real medium.
 check_PROGRAMS += tests/scsi/test_vendor

@@ -1504,6 +1504,7 @@ static void drive_inquiry_is(enum tape_media gen, const char *want)
 
 Test(personality, drive_identity_as_public_dumps_show)
 {
+	drive_inquiry_is(TAPE_LTO5, "HP      Ultrium 5-SCSI  Z51U");
 	drive_inquiry_is(TAPE_LTO6, "HP      Ultrium 6-SCSI  353D");
 	drive_inquiry_is(TAPE_LTO9, "HPE     Ultrium 9-SCSI  Q3F9");
 }
