@@ -416,18 +416,42 @@ static int migrate(struct cat *c)
 
 /* Take group and other bits off path, created if `create`; a catalog
  * (or a -wal or -shm left by one) from before files were private is
- * tightened too. A file of another user is left to SQLite to refuse. */
+ * tightened too. A file of another user is left to SQLite to refuse.
+ *
+ * An existing file is only ever opened O_PATH here: closing any other
+ * descriptor of a file drops every POSIX lock this process holds on it
+ * (fcntl(2)), SQLite's among them, and vtld opens several connections
+ * (the library's first, then the uploader's, ops', a key job's). A
+ * connection that lost its locks lets another process reset the -shm
+ * under it (vtld then died of SIGBUS) or write past its locks ("How To
+ * Corrupt An SQLite Database File", 2.2.1). Closing an O_PATH descriptor
+ * removes no lock; a file this call creates has none to lose. */
 static int make_private(const char *path, bool create)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0),
-		      0600);
+	int fd;
+	if (create) {
+		fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT && !create ? 0 : -errno;
+		return errno == ENOENT ? 0 : -errno;
 	struct stat sb;
 	int rc = 0;
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) &&
-	    sb.st_uid == geteuid() && fchmod(fd, sb.st_mode & 0700))
-		rc = -errno;
+	    sb.st_uid == geteuid()) {
+		/* fchmod refuses an O_PATH descriptor; its /proc link is the
+		 * same file, whatever the path now names. */
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		if (chmod(self, sb.st_mode & 0700))
+			rc = -errno;
+	}
 	close(fd);
 	return rc;
 }

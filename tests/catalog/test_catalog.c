@@ -9,7 +9,9 @@
 
 #include "tests/catalog/libtest.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,6 +129,47 @@ Test(catalog, reopening_keeps_the_schema_and_data)
 	cr_assert_eq(cat_tape_get(C, "AAA001L8", &t), 0);
 	cr_assert_eq(t.state, CAT_CREATING);
 	cr_assert_str_eq(t.location, "slot:1");
+}
+
+/* Whether this process holds a POSIX lock on path: a child asks with
+ * F_GETLK for a write lock on the whole file (locks are per process, so
+ * only another process sees them). */
+static bool held_by_this_process(const char *path)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		_exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* vtld opens the catalog once for the library and then again for the
+ * uploader, ops and key jobs. Opening another connection must leave the
+ * first one's SQLite locks in place: cat_open closed its own descriptors
+ * of the files, and any close drops every POSIX lock of the process on the
+ * file, so another process (the tests' sqlite3 reader, an operator's)
+ * took the -shm for its own, reset it and vtld died of SIGBUS. */
+Test(catalog, opening_another_connection_keeps_the_first_ones_locks)
+{
+	make_library(); /* a write: the -wal and -shm exist, C holds the -shm */
+	char shm[320];
+	snprintf(shm, sizeof(shm), "%s-shm", dbpath);
+	cr_assert(held_by_this_process(shm), "the first connection holds no lock on %s", shm);
+	struct cat *c2;
+	cr_assert_eq(cat_open(dbpath, &c2), 0);
+	cr_assert(held_by_this_process(shm), "opening a second connection dropped the locks on %s",
+		  shm);
+	cat_close(c2);
+	cr_assert(held_by_this_process(shm), "closing the second connection dropped them");
+	/* Still a working catalog for a reader and for C. */
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes"), 0);
+	cr_assert_eq(create("LCK001L8"), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM tapes"), 1);
 }
 
 Test(catalog, a_newer_schema_is_refused)
