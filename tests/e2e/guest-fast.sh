@@ -783,5 +783,6 @@ run 60 iscsiadm -m node --logoutall=all
 tape_ok "iscsiadm logout" "Logout of [...] successful"
 chap_tests
 aws_personality_tests
+drive_personality_tests
 stop_iscsid
 finish
