@@ -4,7 +4,9 @@
 # QEMU guest, run tests/e2e/guest-fast.sh in it (open-iscsi, st, ch, sg,
 # mt, mtx, tar, btape test against vtld; CHAP against a second vtld
 # started with a vtld.conf; an import through the I/E slot prepared with
-# vtlctl), collect its TAP, stop everything.
+# vtlctl; every changer and drive personality on vtlds of their own: a
+# third one with AWS-Gateway-VTL + HP Ultrium 6 and eight more, DRV_SPECS),
+# collect its TAP, stop everything.
 #
 # Usage: tests/e2e/run-fast.sh [--selftest] [--keep]
 #   --selftest  no vtld: boot the guest and check that discovery against a
@@ -16,7 +18,8 @@
 #   E2E_CACHE      guest kernel/initramfs cache (default <srcdir>/build/e2e-cache)
 #   E2E_LOGS       where the logs of the last run are kept
 #                  (default: e2e-logs/fast beside the cache directory)
-#   E2E_BUDGET     hard limit on the guest in seconds (default 900)
+#   E2E_BUDGET     hard limit on the guest in seconds (default 2400; a run
+#                  at load 6-10 on two cores takes about 820)
 #   E2E_STRICT=1   a missing prerequisite fails instead of skipping
 #   E2E_CHAP=0     no second vtld with CHAP secrets (default 1: the guest
 #                  also logs in with one-way and mutual CHAP)
@@ -155,7 +158,7 @@ DRV_SPECS="td5:AWS-Gateway-VTL:IBM:5 hp5:AWS-Gateway-VTL:HPE:5 hp8:AWS-Gateway-V
 td7:STK-L700:IBM:7 hp7:STK-L700:HPE:7 hp9:STK-L700:HPE:9
 td6:IBM-03584L32-0402:IBM:6 td9:IBM-03584L32-0402:IBM:9"
 DRV_NAMES=""
-# drv_label CHANGER VENDOR GEN: "CHANGER + DRIVE" as lsscsi shows the drive.
+# drv_model VENDOR GEN: the drive as lsscsi shows its vendor and product.
 drv_model() {
 	case $1 in
 	IBM) echo "IBM ULT3580-TD$2" ;;
