@@ -16,8 +16,10 @@
 #   CHAP against a second vtld: one-way and mutual login, wrong secrets
 #   refused (chap_tests, guest-lib.sh); the IBM-03584L32-0402 changer
 #   there, and the AWS-Gateway-VTL changer with an HPE drive on a third
-#   vtld, each through sg_inq/sg_vpd/sg_modes/sg_logs/loaderinfo/tapeinfo/
-#   sg_read_attr, mtx, mt, tar and btape (personality_suite, guest-lib.sh)
+#   vtld, and every other drive personality on a vtld of its own
+#   (drive_personality_tests), each through sg_inq/sg_vpd/sg_modes/sg_logs/
+#   loaderinfo/tapeinfo/sg_read_attr, mtx, mt, tar and btape
+#   (personality_suite, guest-lib.sh)
 #
 # Which tape goes where (slots as created by the host, first tape in slot 1):
 #   slot 1 -> drive 0 (/dev/nst0) for btape, whose autochanger test wants
@@ -783,5 +785,6 @@ run 60 iscsiadm -m node --logoutall=all
 tape_ok "iscsiadm logout" "Logout of [...] successful"
 chap_tests
 aws_personality_tests
+drive_personality_tests
 stop_iscsid
 finish

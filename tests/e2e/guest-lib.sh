@@ -451,26 +451,57 @@ ibm_personality_checks() {
 # CHAP), run personality_suite, log out. Run after every other session has
 # logged out.
 aws_personality_tests() {
-	local P=${E2E_AWS_PORTAL:-} iqn
-	if [ -z "$P" ]; then
+	if [ -z "${E2E_AWS_PORTAL:-}" ]; then
 		skip "AWS-Gateway-VTL + HPE Ultrium 6 personality" "no third vtld (it did not start)"
 		return
 	fi
+	personality_session "AWS-Gateway-VTL" "AWS-Gateway-VTL + HPE Ultrium 6" "$E2E_AWS_PORTAL" "$E2E_AWS_IQN" \
+		'mediumx +AWS +Gateway-VTL' 'tape +HP +Ultrium 6-SCSI'
+}
+
+# drive_personality_tests: every other drive personality, each on a vtld
+# of its own that the host started (run-fast.sh, DRV_SPECS: one drive,
+# 4 slots, two tapes of the drive's generation in slots 1 and 2). For
+# each in turn: discovery, login, personality_suite, logout. A vtld the
+# host could not start is a failure here too. Run after every other
+# session has logged out.
+drive_personality_tests() {
+	local name v label portal iqn chg_re drv_re
+	for name in ${E2E_DRV_LIST:-}; do
+		v=E2E_DRV_${name}_LABEL; label=${!v}
+		v=E2E_DRV_${name}_PORTAL; portal=${!v}
+		v=E2E_DRV_${name}_IQN; iqn=${!v}
+		v=E2E_DRV_${name}_CHG; chg_re=${!v}
+		v=E2E_DRV_${name}_DRV; drv_re=${!v}
+		if [ -z "$portal" ]; then
+			RC=1 LAST_CMD="(host) vtld -c vtld-$name.conf" OUT="the host could not start it (host.tap, vtld-$name.log)"
+			fail "$label: its vtld runs" "a vtld listening for the guest"
+			continue
+		fi
+		personality_session "$label" "$label" "$portal" "$iqn" "$chg_re" "$drv_re"
+	done
+}
+
+# personality_session NAME LABEL PORTAL IQN CHANGER-RE DRIVE-RE: discover
+# and log in to the vtld at PORTAL (no CHAP), run personality_suite LABEL
+# CHANGER-RE DRIVE-RE, log out. NAME names the vtld in the test names.
+personality_session() {
+	local name=$1 label=$2 P=$3 want=$4 chg_re=$5 drv_re=$6 iqn
 	run 60 iscsiadm -m discovery -t sendtargets -p "$P"
 	iqn=$(printf '%s\n' "$OUT" | awk -v p="$P" '$1 ~ "^"p"," {print $2; exit}')
-	if [ "$RC" -ne 0 ] || [ "$iqn" != "$E2E_AWS_IQN" ]; then
-		fail "AWS-Gateway-VTL vtld: SendTargets discovery via $P lists $E2E_AWS_IQN" "'$P,1 $E2E_AWS_IQN'"
+	if [ "$RC" -ne 0 ] || [ "$iqn" != "$want" ]; then
+		fail "$name vtld: SendTargets discovery via $P lists $want" "'$P,1 $want'"
 		return
 	fi
 	run 60 iscsiadm -m node -T "$iqn" -p "$P" --login
 	if [ "$RC" -ne 0 ]; then
-		fail "AWS-Gateway-VTL vtld: login to $iqn" "iscsiadm: Login to [...] successful."
+		fail "$name vtld: login to $iqn" "iscsiadm: Login to [...] successful."
 		return
 	fi
-	pass "AWS-Gateway-VTL vtld: login to $iqn"
-	personality_suite "AWS-Gateway-VTL + HPE Ultrium 6" 'mediumx +AWS +Gateway-VTL' 'tape +HP +Ultrium 6-SCSI'
+	pass "$name vtld: login to $iqn"
+	personality_suite "$label" "$chg_re" "$drv_re"
 	run 60 iscsiadm -m node -T "$iqn" -p "$P" --logout
-	check "AWS-Gateway-VTL vtld: logout" "Logout of [...] successful." [ "$RC" -eq 0 ]
+	check "$name vtld: logout" "Logout of [...] successful." [ "$RC" -eq 0 ]
 }
 
 # personality_suite LABEL CHANGER-RE DRIVE-RE: while logged in to a vtld
@@ -598,7 +629,7 @@ personality_suite() {
 		[ "$left" -lt 60 ] && left=60
 		E2E_BTAPE_BLOCK=4096 btape_run \
 			"$label: btape test passes every part (write/read, position, append at EOD, re-read, fsf, autochanger)" \
-			"$nst_dev" "$chg" 0 "$left" "/e2e/btape-$(tr -c 'A-Za-z0-9' - <<<"$label" | cut -c1-30).log"
+			"$nst_dev" "$chg" 0 "$left" "/e2e/btape-$(tr -c 'A-Za-z0-9' - <<<"$label" | cut -c1-60).log"
 		run 60 mt -f "$nst_dev" offline
 		mtx_do unload 1 0
 	else

@@ -4,7 +4,9 @@
 # QEMU guest, run tests/e2e/guest-fast.sh in it (open-iscsi, st, ch, sg,
 # mt, mtx, tar, btape test against vtld; CHAP against a second vtld
 # started with a vtld.conf; an import through the I/E slot prepared with
-# vtlctl), collect its TAP, stop everything.
+# vtlctl; every changer and drive personality on vtlds of their own: a
+# third one with AWS-Gateway-VTL + HP Ultrium 6 and eight more, DRV_SPECS),
+# collect its TAP, stop everything.
 #
 # Usage: tests/e2e/run-fast.sh [--selftest] [--keep]
 #   --selftest  no vtld: boot the guest and check that discovery against a
@@ -16,7 +18,8 @@
 #   E2E_CACHE      guest kernel/initramfs cache (default <srcdir>/build/e2e-cache)
 #   E2E_LOGS       where the logs of the last run are kept
 #                  (default: e2e-logs/fast beside the cache directory)
-#   E2E_BUDGET     hard limit on the guest in seconds (default 900)
+#   E2E_BUDGET     hard limit on the guest in seconds (default 2400; a run
+#                  at load 6-10 on two cores takes about 820)
 #   E2E_STRICT=1   a missing prerequisite fails instead of skipping
 #   E2E_CHAP=0     no second vtld with CHAP secrets (default 1: the guest
 #                  also logs in with one-way and mutual CHAP)
@@ -45,7 +48,7 @@ vtld) ;;
 tgt) . "$E2E_DIR/tgt-peer.sh" ;;
 *) die "unknown target $target (vtld or tgt)" ;;
 esac
-budget=${E2E_BUDGET:-900}
+budget=${E2E_BUDGET:-2400}
 logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier}
 [ "$selftest" = 1 ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/selftest}
 [ "$target" = tgt ] && logs=${E2E_LOGS:-$(dirname "$E2E_CACHE")/e2e-logs/$tier-tgt}
@@ -142,17 +145,119 @@ EOF
 }
 stop_aws_vtld() { stop_side_vtld AWS; }
 
+# The drive personalities the three vtlds above do not have (issue 18:
+# every personality passes mtx, mt, tar and btape): one small vtld each,
+# one drive, 4 slots and two tapes of the drive's generation, spread over
+# the three changer personalities. drive_vendor and drive_type are fixed
+# at a library's first start (README.md), so each has its own data
+# directory; all are started before the guest boots, each on its own
+# port (a few MB each), and the guest logs in to one at a time
+# (drive_personality_tests, guest-lib.sh).
+# NAME:CHANGER:VENDOR:GENERATION; NAME in capitals is the barcode prefix.
+DRV_SPECS="td5:AWS-Gateway-VTL:IBM:5 hp5:AWS-Gateway-VTL:HPE:5 hp8:AWS-Gateway-VTL:HPE:8
+td7:STK-L700:IBM:7 hp7:STK-L700:HPE:7 hp9:STK-L700:HPE:9
+td6:IBM-03584L32-0402:IBM:6 td9:IBM-03584L32-0402:IBM:9"
+DRV_NAMES=""
+# drv_model VENDOR GEN: the drive as lsscsi shows its vendor and product.
+drv_model() {
+	case $1 in
+	IBM) echo "IBM ULT3580-TD$2" ;;
+	*) [ "$2" -ge 9 ] && echo "HPE Ultrium $2-SCSI" || echo "HP Ultrium $2-SCSI" ;;
+	esac
+}
+start_drv_vtlds() {
+	local spec name chg vendor gen pfx out label
+	for spec in $DRV_SPECS; do
+		IFS=: read -r name chg vendor gen <<<"$spec"
+		pfx=$(tr a-z A-Z <<<"$name")
+		label="$chg + $(drv_model "$vendor" "$gen")"
+		DRV_NAMES="$DRV_NAMES $name"
+		printf -v "DRV_${name}_LABEL" '%s' "$label"
+		printf -v "DRV_${name}_CHG" '%s' "$chg"
+		printf -v "DRV_${name}_VENDOR" '%s' "$vendor"
+		printf -v "DRV_${name}_GEN" '%s' "$gen"
+		cat >"$tmp/vtld-$name.conf" <<EOF
+[iscsi]
+iqn = iqn.2026-11.test.vtl:e2e-$name
+[library]
+changer = $chg
+drives = 1
+slots = 4
+ie_slots = 1
+drive_vendor = $vendor
+drive_type = LTO-$gen
+[tapes]
+default_type = LTO-$gen
+EOF
+		if ! start_side_vtld "$name" "DRV_$name"; then
+			host_fail "a vtld for $label ([library] drive_vendor = $vendor, drive_type = LTO-$gen) starts" \
+				"$(tail -n 20 "$tmp/vtld-$name.log")"
+			printf -v "DRV_${name}_PID" '%s' ""
+			printf -v "DRV_${name}_PORT" '%s' ""
+			continue
+		fi
+		host_ok "a vtld for $label ([library] drive_vendor = $vendor, drive_type = LTO-$gen) starts"
+		out=$("$vtlctl" --socket "$tmp/$name-data/vtld.sock" tape create --prefix "$pfx" --count 2 2>&1)
+		if [ $? -eq 0 ] && printf '%s\n' "$out" | grep -q "${pfx}001L$gen" &&
+			printf '%s\n' "$out" | grep -q "${pfx}002L$gen"; then
+			host_ok "$label vtld: vtlctl tape create --prefix $pfx --count 2 (LTO-$gen)"
+		else
+			host_fail "$label vtld: vtlctl tape create --prefix $pfx --count 2" "$out" \
+				"${pfx}001L$gen and ${pfx}002L$gen created"
+		fi
+	done
+}
+stop_drv_vtlds() {
+	local name pv
+	for name in $DRV_NAMES; do
+		pv=DRV_${name}_PID
+		[ -n "${!pv:-}" ] && stop_side_vtld "DRV_$name"
+	done
+}
+# drv_env: the guest's settings for each of them (E2E_DRV_LIST and, per
+# NAME, its label, portal, target name and the lsscsi patterns of its
+# changer and drive).
+drv_env() {
+	local name v chg vendor gen port chg_re drv_re
+	echo "E2E_DRV_LIST=\"$DRV_NAMES\""
+	for name in $DRV_NAMES; do
+		v=DRV_${name}_CHG; chg=${!v}
+		v=DRV_${name}_VENDOR; vendor=${!v}
+		v=DRV_${name}_GEN; gen=${!v}
+		v=DRV_${name}_PORT; port=${!v:-}
+		v=DRV_${name}_LABEL
+		case $chg in
+		AWS-Gateway-VTL) chg_re='mediumx +AWS +Gateway-VTL' ;;
+		STK-L700) chg_re='mediumx +STK +L700' ;;
+		IBM-03584L32-0402) chg_re='mediumx +IBM +03584L32' ;;
+		esac
+		case $vendor in
+		IBM) drv_re="tape +IBM +ULT3580-TD$gen " ;;
+		*) drv_re="tape +HPE? +Ultrium $gen-SCSI " ;;
+		esac
+		echo "E2E_DRV_${name}_LABEL='${!v}'"
+		echo "E2E_DRV_${name}_PORTAL=${port:+10.0.2.2:$port}"
+		echo "E2E_DRV_${name}_IQN=iqn.2026-11.test.vtl:e2e-$name"
+		echo "E2E_DRV_${name}_CHG='$chg_re'"
+		echo "E2E_DRV_${name}_DRV='$drv_re'"
+	done
+}
+
 cleanup() {
 	[ "$target" = tgt ] && stop_tgt
 	stop_vtld
 	stop_chap_vtld
 	stop_aws_vtld
+	stop_drv_vtlds
 	rm -rf "$logs"
 	mkdir -p "$logs"
 	cp -a "$share/." "$logs/" 2>/dev/null
 	[ -f "$tmp/vtld.log" ] && cp "$tmp/vtld.log" "$logs/"
 	[ -f "$tmp/vtld-chap.log" ] && cp "$tmp/vtld-chap.log" "$logs/"
 	[ -f "$tmp/vtld-aws.log" ] && cp "$tmp/vtld-aws.log" "$logs/"
+	for name in $DRV_NAMES; do
+		[ -f "$tmp/vtld-$name.log" ] && cp "$tmp/vtld-$name.log" "$logs/"
+	done
 	cp "$HOST_TAP" "$logs/host.tap" 2>/dev/null
 	if [ "$keep" = 1 ]; then
 		say "kept $tmp"
@@ -339,6 +444,7 @@ $more"
 			host_fail "a third vtld (AWS-Gateway-VTL changer, HPE Ultrium 6 drive) listens on 127.0.0.1:$AWS_PORT" \
 				"$(tail -n 20 "$tmp/vtld-aws.log")"
 		fi
+		start_drv_vtlds
 	fi
 fi
 t_vtld=$(date +%s)
@@ -373,6 +479,7 @@ E2E_CHAP_MSECRET=$CHAP_MSECRET
 E2E_AWS_PORTAL=${AWS_PORT:+10.0.2.2:$AWS_PORT}
 E2E_AWS_IQN=$AWS_IQN
 EOF
+drv_env >>"$share/env"
 
 say "booting the guest (budget ${budget}s, logs in $logs)"
 "$E2E_DIR/run-guest" --timeout "$budget" "$share"
@@ -450,6 +557,22 @@ if [ "$selftest" = 0 ]; then
 			host_fail "the AWS-Gateway-VTL vtld stops cleanly on SIGTERM (exit 0)" "exit $AWS_EXIT; $(tail -n 10 "$tmp/vtld-aws.log")"
 		fi
 	fi
+	for name in $DRV_NAMES; do
+		pv=DRV_${name}_PID lv=DRV_${name}_LABEL ev=DRV_${name}_EXIT
+		[ -n "${!pv:-}" ] || continue
+		if kill -0 "${!pv}" 2>/dev/null; then
+			stop_side_vtld "DRV_$name"
+			if [ "${!ev:-1}" -eq 0 ]; then
+				host_ok "the ${!lv} vtld stops cleanly on SIGTERM (exit 0)"
+			else
+				host_fail "the ${!lv} vtld stops cleanly on SIGTERM (exit 0)" "exit ${!ev}; $(tail -n 10 "$tmp/vtld-$name.log")"
+			fi
+		else
+			wait "${!pv}" 2>/dev/null
+			host_fail "the ${!lv} vtld is still running after the guest's tests" "$(tail -n 20 "$tmp/vtld-$name.log")" "no crash"
+			printf -v "$pv" '%s' ""
+		fi
+	done
 	if [ -n "$VTLD_PID" ] && [ "$target" = vtld ]; then
 		stop_vtld
 		if [ "${VTLD_EXIT:-1}" -eq 0 ]; then
