@@ -388,7 +388,15 @@ static int read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len
 	uint32_t rlen = 0;
 	enum tape_obj kind;
 
-	int rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
+	int rc;
+
+	/* A frontend that lends its buffer (in_size, scsi.h) gets a block
+	 * read ahead by exchange rather than by copy (tape_read_lent). */
+	if (cap && cmd->in_size)
+		rc = tape_read_lent(d->tape, &cmd->in, &cmd->in_size, cap, cmd->in_cap, &rlen,
+				    &kind);
+	else
+		rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
 	if (rc) {
 		medium_error(d, cmd, rc, false, true, len);
 		return rc;

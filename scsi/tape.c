@@ -1428,15 +1428,32 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
 /* The host's read of the first block read ahead: what tape_read would have
- * done, from the copy, which is then wiped. */
-static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+ * done, from the copy, which is then wiped; or, with a lent buffer (lent
+ * non-NULL, tape_read_lent), by exchanging the buffers when the block fits
+ * whole in cap and the read-ahead's buffer has the room the lender needs. */
+static int pf_take(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf, uint32_t cap,
+		   size_t room, uint32_t *len, enum tape_obj *kind)
 {
 	unsigned k = t->pf.head;
 	uint32_t n = t->pf.e[k].len;
 
-	if (cap)
-		memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
-	*len = n;
+	if (lent && *lent_size && n <= cap && t->pf.e[k].size >= room) {
+		uint8_t *mine = t->pf.e[k].buf;
+		size_t mine_size = t->pf.e[k].size;
+
+		/* The lender's old buffer may hold what it sent before; it is
+		 * only ever overwritten by the next read ahead into it. */
+		t->pf.e[k].buf = *lent;
+		t->pf.e[k].size = *lent_size;
+		*lent = mine;
+		*lent_size = mine_size;
+		n = 0; /* nothing of ours left to wipe */
+		*len = t->pf.e[k].len;
+	} else {
+		if (cap)
+			memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
+		*len = n;
+	}
 	*kind = TAPE_BLOCK;
 	t->pos++;
 	t->st.blocks_read += t->pf.e[k].st.blocks_read;
@@ -1448,7 +1465,8 @@ static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, en
 	return 0;
 }
 
-int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+static int read_at_pos(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf,
+		       uint32_t cap, size_t room, uint32_t *len, enum tape_obj *kind)
 {
 	int r = wb_finish(t);
 
@@ -1458,10 +1476,21 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	t->pf.armed = false;
 	if (t->pf.n) {
 		if (t->pf.e[t->pf.head].obj == t->pos)
-			return pf_take(t, buf, cap, len, kind);
+			return pf_take(t, lent, lent_size, buf, cap, room, len, kind);
 		pf_drop(t); /* cannot happen: every move drops them */
 	}
 	return read_record(t, buf, cap, len, kind);
+}
+
+int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	return read_at_pos(t, NULL, NULL, buf, cap, 0, len, kind);
+}
+
+int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, size_t room,
+		   uint32_t *len, enum tape_obj *kind)
+{
+	return read_at_pos(t, buf, size, *buf, cap, room, len, kind);
 }
 
 /* tape_read from the medium. */
@@ -2047,12 +2076,19 @@ int tape_prefetch(struct tape *t)
 		t->pf.armed = false;
 		return 0;
 	}
-	if (!t->pf.e[k].buf) {
+	if (t->pf.e[k].size < TAPE_MAX_BLOCK) {
+		/* First use, or a smaller buffer a lender left in exchange
+		 * (tape_read_lent): a block may be as long as TAPE_MAX_BLOCK.
+		 * The lender then keeps buffers of this size, so this stops
+		 * after the first exchanges of a stream. */
+		free(t->pf.e[k].buf);
+		t->pf.e[k].size = 0;
 		t->pf.e[k].buf = malloc(TAPE_MAX_BLOCK);
 		if (!t->pf.e[k].buf) {
 			t->pf.armed = false;
 			return -ENOMEM;
 		}
+		t->pf.e[k].size = TAPE_MAX_BLOCK;
 	}
 	t->pos = next;
 	r = read_record(t, t->pf.e[k].buf, TAPE_MAX_BLOCK, &len, &kind);

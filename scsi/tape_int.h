@@ -228,7 +228,9 @@ struct tape {
 		struct {
 			uint64_t obj;
 			uint32_t len;
-			uint8_t *buf; /* TAPE_MAX_BLOCK bytes, allocated on first use */
+			uint8_t *buf; /* malloc'd, allocated on first use */
+			size_t size;  /* bytes of buf: TAPE_MAX_BLOCK, or less
+					 after tape_read_lent exchanged it */
 			struct tape_stats st;
 		} e[TAPE_PF_DEPTH];
 	} pf;
