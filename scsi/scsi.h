@@ -65,6 +65,16 @@ struct scsi_cmd {
 
 	const uint8_t *out; /* data-out, all of it, received before dispatch */
 	uint32_t out_len;
+	/*
+	 * 0: `out` is the frontend's and is only read. Otherwise the
+	 * frontend lends it: `out` was malloc'd with out_size bytes
+	 * (>= out_len), and the device may keep it (a WRITE whose block is
+	 * written behind: no copy), setting `out` and out_size to a
+	 * malloc'd buffer it no longer needs, or to NULL and 0. After the
+	 * command the frontend owns, and in the end frees, the buffer `out`
+	 * names then.
+	 */
+	size_t out_size;
 
 	uint8_t *in; /* data-in buffer of the expected transfer length */
 	uint32_t in_cap;

@@ -919,6 +919,11 @@ static void tape_free(struct tape *t)
 		tape_wipe(t->dbuf, TAPE_STORED_MAX);
 	free(t->cbuf);
 	free(t->dbuf);
+	if (t->wb.buf) {
+		/* A lender's buffer kept for a block left behind. */
+		tape_wipe(t->wb.buf, t->wb.size);
+		free(t->wb.buf);
+	}
 	if (t->ebuf) {
 		/* It held plaintext of encrypted records. */
 		tape_wipe(t->ebuf, TAPE_STORED_MAX);
@@ -1782,7 +1787,7 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 static int wb_finish(struct tape *t)
 {
 	struct seg *a = tape_active(t);
-	const void *payload = t->cbuf;
+	const void *payload = t->wb.in_buf ? t->wb.buf : t->cbuf;
 	uint32_t stored = t->wb.stored, crc;
 	uint8_t flags = t->wb.flags, hb[REC_HDR_LEN];
 	uint64_t obj = a->first + a->nobj - 1;
@@ -1830,7 +1835,21 @@ static int wb_finish(struct tape *t)
 	return 0;
 }
 
+static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
+			  uint32_t len);
+
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
+{
+	return write_buffered(t, NULL, NULL, buf, len);
+}
+
+int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len)
+{
+	return write_buffered(t, buf, size, *buf, len);
+}
+
+static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
+			  uint32_t len)
 {
 	const void *payload;
 	uint32_t stored;
@@ -1856,8 +1875,23 @@ int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
 		r = u64vec_push(&t->aoff, tape_active(t)->len);
 	if (r < 0)
 		return r;
-	if (payload != t->cbuf)
+	t->wb.in_buf = false;
+	if (payload == buf && lent && *lent_size >= len) {
+		/* Keep the lender's buffer rather than copy the block out of
+		 * it; the one kept before was written by wb_finish above and
+		 * goes back (its plaintext is the lender's own, as in any
+		 * buffer the lender receives into). */
+		uint8_t *old = t->wb.buf;
+		size_t old_size = t->wb.size;
+
+		t->wb.buf = *lent;
+		t->wb.size = *lent_size;
+		*lent = old;
+		*lent_size = old ? old_size : 0;
+		t->wb.in_buf = true;
+	} else if (payload != t->cbuf) {
 		memcpy(t->cbuf, payload, stored);
+	}
 
 	struct seg *a = tape_active(t);
 	t->wb.pending = true;

@@ -223,6 +223,18 @@ int tape_write(struct tape *t, const void *buf, uint32_t len);
  * tape_write_pending() says whether a block waits.
  */
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
+/*
+ * tape_write_buffered of a buffer the caller lends (struct scsi_cmd's
+ * out_size): *buf was malloc'd with *size bytes and holds the block (len
+ * bytes), and the caller frees whatever *buf is after the call. When the
+ * block is left behind as it is (not shrunk by compression), the medium
+ * keeps the caller's buffer for it instead of copying the block, and
+ * hands back in *buf and *size the one it kept for the block before,
+ * written by then (NULL and 0 for the first); its contents are the
+ * caller's own earlier block. Otherwise, and with *size 0, it is
+ * tape_write_buffered of *buf. The same checks, errors and accounting.
+ */
+int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len);
 int tape_write_behind(struct tape *t);
 bool tape_write_pending(const struct tape *t);
 /* Write count filemarks at the position (count 0 only truncates at it). */

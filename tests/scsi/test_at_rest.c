@@ -1291,6 +1291,77 @@ Test(ssc_at_rest, a_lent_buffer_is_exchanged_for_the_block_read_ahead_and_stays_
 	free(got);
 }
 
+/*
+ * A frontend that lends its data-out buffer (out_size, as the iSCSI target
+ * does) has it kept for a block written behind instead of the block being
+ * copied out, and gets back the one kept for the block before, written by
+ * then: the frontend may overwrite and free it at once. A block that
+ * compression shrinks is copied (what is written is the compressed form),
+ * and the lent buffer stays the frontend's.
+ */
+static uint8_t *lent_write(const uint8_t *data, uint32_t len, uint8_t **kept, size_t *size)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[6] = {WRITE_6, 0x00};
+	uint8_t *buf = malloc(len);
+
+	cr_assert(buf);
+	memcpy(buf, data, len);
+	put_be24(cdb + 2, len);
+	cdb_fill(&c, N1, cdb, 6, buf, len, NULL, 0);
+	c.out_size = len;
+	spc_dispatch(&dev, &c);
+	cdb_assert_good(&c);
+	*kept = buf;
+	*size = c.out_size;
+	return (uint8_t *)c.out;
+}
+
+Test(ssc_at_rest, a_lent_buffer_is_kept_for_the_block_written_behind_and_the_last_one_handed_back)
+{
+	uint8_t *lent[6], *back;
+	size_t size;
+
+	ra_load();
+	for (unsigned k = 0; k < 6; k++)
+		fill(ra_w[k], RA_LEN, k + 110, k == 2);
+
+	back = lent_write(ra_w[0], RA_LEN, &lent[0], &size);
+	cr_assert_null(back, "nothing kept before the first block");
+	cr_assert_eq(size, 0);
+	ssc_write_behind(&dev);
+	back = lent_write(ra_w[1], RA_LEN, &lent[1], &size);
+	cr_assert_eq(back, lent[0], "the buffer of block 0 comes back, block 0 written");
+	cr_assert_eq(size, RA_LEN);
+	cr_assert_eq(memcmp(back, ra_w[0], RA_LEN), 0);
+	memset(back, 0xaa, RA_LEN); /* the frontend reuses it at once */
+	free(back);
+	/* Not written behind by the thread this time: the next WRITE
+	 * writes block 1 itself, from the buffer it kept. */
+	back = lent_write(ra_w[2], RA_LEN, &lent[2], &size);
+	cr_assert_eq(back, lent[2], "a compressed block is copied; the lent buffer stays");
+	memset(back, 0xbb, RA_LEN);
+	free(back);
+	back = lent_write(ra_w[3], RA_LEN, &lent[3], &size);
+	cr_assert_eq(back, lent[1], "block 1's buffer, kept across the compressed block");
+	memset(back, 0xcc, RA_LEN);
+	free(back);
+	ssc_write_behind(&dev);
+	write_fm(0);
+	/* A block left behind in a lent buffer when the cartridge is
+	 * unloaded: the unload writes it, the close frees the buffer. */
+	back = lent_write(ra_w[4], RA_LEN, &lent[4], &size);
+	cr_assert_eq(back, lent[3]);
+	free(back);
+	unload_remove();
+	ra_load();
+	for (unsigned k = 0; k < 5; k++)
+		read_is(k);
+	struct scsi_cmd c;
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+}
+
 /* A block that fails its tag is not read ahead: the host's own READ
  * meets it and reports it (MEDIUM ERROR), and the blocks before it,
  * read ahead, are handed out as they are. */
