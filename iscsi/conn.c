@@ -744,6 +744,7 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 	cmd.cdb_len = sizeof(cmd.cdb);
 	cmd.out = t->buf;
 	cmd.out_len = t->received;
+	cmd.out_size = t->buf_cap; /* lent: a WRITE may keep it (scsi.h) */
 	cmd.in = *inbuf;
 	cmd.in_cap = (uint32_t)need;
 	cmd.in_size = *incap; /* lent: a READ may exchange it (scsi.h) */
@@ -757,6 +758,8 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 		spc_dispatch(t->slot->dev, &cmd);
 	*inbuf = cmd.in;
 	*incap = cmd.in_size;
+	/* Freed with the task; buf_cap stays what c->buffered counted. */
+	t->buf = (uint8_t *)cmd.out;
 	met_scsi_cmd(t->slot ? t->slot->dev : NULL, &cmd, sense_key(cmd.sense, cmd.sense_len),
 		     met_now_ns() - t0);
 	send_result(c, t, lunf, &cmd);
