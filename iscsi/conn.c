@@ -744,8 +744,10 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 	cmd.cdb_len = sizeof(cmd.cdb);
 	cmd.out = t->buf;
 	cmd.out_len = t->received;
+	cmd.out_size = t->buf_cap; /* lent: a WRITE may keep it (scsi.h) */
 	cmd.in = *inbuf;
 	cmd.in_cap = (uint32_t)need;
+	cmd.in_size = *incap; /* lent: a READ may exchange it (scsi.h) */
 
 	uint64_t t0 = met_now_ns();
 	if (cmd.cdb[0] == REPORT_LUNS)
@@ -754,6 +756,10 @@ static void task_execute(struct iscsi_conn *c, struct task *t, uint8_t **inbuf, 
 		no_such_lun(&cmd);
 	else
 		spc_dispatch(t->slot->dev, &cmd);
+	*inbuf = cmd.in;
+	*incap = cmd.in_size;
+	/* Freed with the task; buf_cap stays what c->buffered counted. */
+	t->buf = (uint8_t *)cmd.out;
 	met_scsi_cmd(t->slot ? t->slot->dev : NULL, &cmd, sense_key(cmd.sense, cmd.sense_len),
 		     met_now_ns() - t0);
 	send_result(c, t, lunf, &cmd);

@@ -65,10 +65,31 @@ struct scsi_cmd {
 
 	const uint8_t *out; /* data-out, all of it, received before dispatch */
 	uint32_t out_len;
+	/*
+	 * 0: `out` is the frontend's and is only read. Otherwise the
+	 * frontend lends it: `out` was malloc'd with out_size bytes
+	 * (>= out_len), and the device may keep it (a WRITE whose block is
+	 * written behind: no copy), setting `out` and out_size to a
+	 * malloc'd buffer it no longer needs, or to NULL and 0. After the
+	 * command the frontend owns, and in the end frees, the buffer `out`
+	 * names then.
+	 */
+	size_t out_size;
 
 	uint8_t *in; /* data-in buffer of the expected transfer length */
 	uint32_t in_cap;
 	uint32_t in_len; /* bytes the device produced */
+	/*
+	 * 0: `in` is the frontend's and is only written to (TCMU: the
+	 * ring's data area). Otherwise the frontend lends it: `in` was
+	 * malloc'd with in_size bytes (>= in_cap), and the device may
+	 * exchange it for a malloc'd buffer of its own that already holds
+	 * the data (a READ of a block read ahead: no copy), setting `in`
+	 * and in_size (still >= in_cap) to it and keeping the old one.
+	 * After the command the frontend owns, and in the end frees, the
+	 * buffer `in` names then, whatever the device does later.
+	 */
+	size_t in_size;
 
 	uint8_t status;
 	uint8_t sense_len;

@@ -388,7 +388,15 @@ static int read_variable(struct ssc_drive *d, struct scsi_cmd *cmd, uint32_t len
 	uint32_t rlen = 0;
 	enum tape_obj kind;
 
-	int rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
+	int rc;
+
+	/* A frontend that lends its buffer (in_size, scsi.h) gets a block
+	 * read ahead by exchange rather than by copy (tape_read_lent). */
+	if (cap && cmd->in_size)
+		rc = tape_read_lent(d->tape, &cmd->in, &cmd->in_size, cap, cmd->in_cap, &rlen,
+				    &kind);
+	else
+		rc = tape_read(d->tape, cap ? cmd->in : NULL, cap, &rlen, &kind);
 	if (rc) {
 		medium_error(d, cmd, rc, false, true, len);
 		return rc;
@@ -576,8 +584,21 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		 * the command (tape_write_buffered; a cartridge stored
 		 * clear is written now either way). */
 		bool behind = d->buffered_mode != 0 && i + 1 == count;
-		int rc = behind ? tape_write_buffered(d->tape, block, bl - pi)
-				: tape_write(d->tape, block, bl - pi);
+		int rc;
+		if (behind && count == 1 && cmd->out_size) {
+			/* A lent buffer (scsi.h) may be kept for the block
+			 * rather than copied (tape_write_buffered_lent). */
+			uint8_t *lent = (uint8_t *)cmd->out;
+			size_t lent_size = cmd->out_size;
+
+			rc = tape_write_buffered_lent(d->tape, &lent, &lent_size, bl - pi);
+			cmd->out = lent;
+			cmd->out_size = lent_size;
+		} else if (behind) {
+			rc = tape_write_buffered(d->tape, block, bl - pi);
+		} else {
+			rc = tape_write(d->tape, block, bl - pi);
+		}
 		if (rc == 0 && behind && tape_write_pending(d->tape)) {
 			d->wb_nexus = cmd->nexus;
 			d->wb_residue = fixed ? 1 : (int64_t)len;

@@ -919,6 +919,11 @@ static void tape_free(struct tape *t)
 		tape_wipe(t->dbuf, TAPE_STORED_MAX);
 	free(t->cbuf);
 	free(t->dbuf);
+	if (t->wb.buf) {
+		/* A lender's buffer kept for a block left behind. */
+		tape_wipe(t->wb.buf, t->wb.size);
+		free(t->wb.buf);
+	}
 	if (t->ebuf) {
 		/* It held plaintext of encrypted records. */
 		tape_wipe(t->ebuf, TAPE_STORED_MAX);
@@ -1428,15 +1433,32 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
 /* The host's read of the first block read ahead: what tape_read would have
- * done, from the copy, which is then wiped. */
-static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+ * done, from the copy, which is then wiped; or, with a lent buffer (lent
+ * non-NULL, tape_read_lent), by exchanging the buffers when the block fits
+ * whole in cap and the read-ahead's buffer has the room the lender needs. */
+static int pf_take(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf, uint32_t cap,
+		   size_t room, uint32_t *len, enum tape_obj *kind)
 {
 	unsigned k = t->pf.head;
 	uint32_t n = t->pf.e[k].len;
 
-	if (cap)
-		memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
-	*len = n;
+	if (lent && *lent_size && n <= cap && t->pf.e[k].size >= room) {
+		uint8_t *mine = t->pf.e[k].buf;
+		size_t mine_size = t->pf.e[k].size;
+
+		/* The lender's old buffer may hold what it sent before; it is
+		 * only ever overwritten by the next read ahead into it. */
+		t->pf.e[k].buf = *lent;
+		t->pf.e[k].size = *lent_size;
+		*lent = mine;
+		*lent_size = mine_size;
+		n = 0; /* nothing of ours left to wipe */
+		*len = t->pf.e[k].len;
+	} else {
+		if (cap)
+			memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
+		*len = n;
+	}
 	*kind = TAPE_BLOCK;
 	t->pos++;
 	t->st.blocks_read += t->pf.e[k].st.blocks_read;
@@ -1448,7 +1470,8 @@ static int pf_take(struct tape *t, uint8_t *buf, uint32_t cap, uint32_t *len, en
 	return 0;
 }
 
-int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+static int read_at_pos(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf,
+		       uint32_t cap, size_t room, uint32_t *len, enum tape_obj *kind)
 {
 	int r = wb_finish(t);
 
@@ -1458,10 +1481,21 @@ int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_
 	t->pf.armed = false;
 	if (t->pf.n) {
 		if (t->pf.e[t->pf.head].obj == t->pos)
-			return pf_take(t, buf, cap, len, kind);
+			return pf_take(t, lent, lent_size, buf, cap, room, len, kind);
 		pf_drop(t); /* cannot happen: every move drops them */
 	}
 	return read_record(t, buf, cap, len, kind);
+}
+
+int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+{
+	return read_at_pos(t, NULL, NULL, buf, cap, 0, len, kind);
+}
+
+int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, size_t room,
+		   uint32_t *len, enum tape_obj *kind)
+{
+	return read_at_pos(t, buf, size, *buf, cap, room, len, kind);
 }
 
 /* tape_read from the medium. */
@@ -1753,7 +1787,7 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 static int wb_finish(struct tape *t)
 {
 	struct seg *a = tape_active(t);
-	const void *payload = t->cbuf;
+	const void *payload = t->wb.in_buf ? t->wb.buf : t->cbuf;
 	uint32_t stored = t->wb.stored, crc;
 	uint8_t flags = t->wb.flags, hb[REC_HDR_LEN];
 	uint64_t obj = a->first + a->nobj - 1;
@@ -1801,7 +1835,21 @@ static int wb_finish(struct tape *t)
 	return 0;
 }
 
+static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
+			  uint32_t len);
+
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
+{
+	return write_buffered(t, NULL, NULL, buf, len);
+}
+
+int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len)
+{
+	return write_buffered(t, buf, size, *buf, len);
+}
+
+static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
+			  uint32_t len)
 {
 	const void *payload;
 	uint32_t stored;
@@ -1827,8 +1875,23 @@ int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
 		r = u64vec_push(&t->aoff, tape_active(t)->len);
 	if (r < 0)
 		return r;
-	if (payload != t->cbuf)
+	t->wb.in_buf = false;
+	if (payload == buf && lent && *lent_size >= len) {
+		/* Keep the lender's buffer rather than copy the block out of
+		 * it; the one kept before was written by wb_finish above and
+		 * goes back (its plaintext is the lender's own, as in any
+		 * buffer the lender receives into). */
+		uint8_t *old = t->wb.buf;
+		size_t old_size = t->wb.size;
+
+		t->wb.buf = *lent;
+		t->wb.size = *lent_size;
+		*lent = old;
+		*lent_size = old ? old_size : 0;
+		t->wb.in_buf = true;
+	} else if (payload != t->cbuf) {
 		memcpy(t->cbuf, payload, stored);
+	}
 
 	struct seg *a = tape_active(t);
 	t->wb.pending = true;
@@ -2047,12 +2110,19 @@ int tape_prefetch(struct tape *t)
 		t->pf.armed = false;
 		return 0;
 	}
-	if (!t->pf.e[k].buf) {
+	if (t->pf.e[k].size < TAPE_MAX_BLOCK) {
+		/* First use, or a smaller buffer a lender left in exchange
+		 * (tape_read_lent): a block may be as long as TAPE_MAX_BLOCK.
+		 * The lender then keeps buffers of this size, so this stops
+		 * after the first exchanges of a stream. */
+		free(t->pf.e[k].buf);
+		t->pf.e[k].size = 0;
 		t->pf.e[k].buf = malloc(TAPE_MAX_BLOCK);
 		if (!t->pf.e[k].buf) {
 			t->pf.armed = false;
 			return -ENOMEM;
 		}
+		t->pf.e[k].size = TAPE_MAX_BLOCK;
 	}
 	t->pos = next;
 	r = read_record(t, t->pf.e[k].buf, TAPE_MAX_BLOCK, &len, &kind);

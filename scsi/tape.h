@@ -166,6 +166,20 @@ int tape_seek_eod(struct tape *t);
  * -EBADMSG: the record failed its checksum or does not parse; no move.
  */
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+/*
+ * tape_read into a buffer the caller lends (struct scsi_cmd's in_size):
+ * *buf was malloc'd with *size bytes, and the caller frees whatever *buf
+ * is after the call. When the block at the position was read ahead
+ * (tape_prefetch), is read whole (its length at most cap) and the buffer
+ * it was read ahead into holds at least `room` bytes, the two buffers are
+ * exchanged instead of the block being copied: *buf and *size then name
+ * the read-ahead's buffer, which is the caller's from now on, and the
+ * caller's old buffer joins the read-ahead's ring (its contents are
+ * overwritten, never read). Otherwise, and with *size 0, it is tape_read
+ * into *buf. Either way the same data, length, statistics and move.
+ */
+int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, size_t room,
+		   uint32_t *len, enum tape_obj *kind);
 
 /*
  * SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"). count > 0
@@ -209,6 +223,18 @@ int tape_write(struct tape *t, const void *buf, uint32_t len);
  * tape_write_pending() says whether a block waits.
  */
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
+/*
+ * tape_write_buffered of a buffer the caller lends (struct scsi_cmd's
+ * out_size): *buf was malloc'd with *size bytes and holds the block (len
+ * bytes), and the caller frees whatever *buf is after the call. When the
+ * block is left behind as it is (not shrunk by compression), the medium
+ * keeps the caller's buffer for it instead of copying the block, and
+ * hands back in *buf and *size the one it kept for the block before,
+ * written by then (NULL and 0 for the first); its contents are the
+ * caller's own earlier block. Otherwise, and with *size 0, it is
+ * tape_write_buffered of *buf. The same checks, errors and accounting.
+ */
+int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len);
 int tape_write_behind(struct tape *t);
 bool tape_write_pending(const struct tape *t);
 /* Write count filemarks at the position (count 0 only truncates at it). */

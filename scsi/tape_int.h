@@ -228,7 +228,9 @@ struct tape {
 		struct {
 			uint64_t obj;
 			uint32_t len;
-			uint8_t *buf; /* TAPE_MAX_BLOCK bytes, allocated on first use */
+			uint8_t *buf; /* malloc'd, allocated on first use */
+			size_t size;  /* bytes of buf: TAPE_MAX_BLOCK, or less
+					 after tape_read_lent exchanged it */
 			struct tape_stats st;
 		} e[TAPE_PF_DEPTH];
 	} pf;
@@ -236,9 +238,13 @@ struct tape {
 	/* tape_write_buffered: the last record of the active segment, at
 	 * offset off and need bytes long, is reserved and not yet written;
 	 * its payload (len bytes for the host, stored after compression,
-	 * compression flags) is in cbuf. */
+	 * compression flags) is in cbuf, or in buf when a lender's buffer
+	 * was kept for it (tape_write_buffered_lent). */
 	struct {
 		bool pending;
+		bool in_buf;  /* the payload is in buf, not in cbuf */
+		uint8_t *buf; /* a lender's buffer, malloc'd, size bytes */
+		size_t size;
 		uint64_t off;
 		uint32_t need, len, stored;
 		uint8_t flags;

@@ -1178,6 +1178,190 @@ Test(ssc_at_rest, read_ahead_is_dropped_by_every_move_write_and_unload)
 	read_is(0);
 }
 
+/*
+ * A frontend that lends its data-in buffer (struct scsi_cmd's in_size, as
+ * the iSCSI target does) takes a block read ahead by exchange: after the
+ * READ, `in` names the read-ahead's buffer, which the frontend now owns
+ * and frees, and its old one has gone into the ring. What the frontend
+ * holds must stay the block it read whatever the drive does next (a move
+ * that drops the read-ahead, a write over it, an unload), and a READ that
+ * is not of a whole block read ahead is a copy into the lent buffer.
+ */
+static uint8_t *lent_read(uint8_t *buf, size_t *size, uint32_t len, uint32_t *in_len)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[6] = {READ_6, 0x00};
+
+	put_be24(cdb + 2, len);
+	cdb_fill(&c, N1, cdb, 6, NULL, 0, buf, len);
+	c.in_size = *size;
+	spc_dispatch(&dev, &c);
+	cr_assert(c.in_size >= len, "the buffer handed back has the room asked for");
+	*size = c.in_size;
+	*in_len = c.in_len;
+	if (len == RA_LEN)
+		cdb_assert_good(&c);
+	return c.in;
+}
+
+Test(ssc_at_rest, a_lent_buffer_is_exchanged_for_the_block_read_ahead_and_stays_the_hosts)
+{
+	enum { HELD = 6 };
+	uint8_t *held[HELD];
+	size_t size = RA_LEN, held_size[HELD];
+	uint8_t *buf = malloc(size);
+	unsigned exchanged = 0;
+	uint32_t n;
+
+	cr_assert(buf);
+	ra_load();
+	for (unsigned k = 0; k < RA_N + 1; k++)
+		fill(ra_w[k], RA_LEN, k + 50, false);
+	for (unsigned k = 0; k < RA_N; k++)
+		write_block(ra_w[k], RA_LEN);
+	write_fm(0);
+	rewind_tape();
+
+	/* Block 0 is read from the medium into the lent buffer itself. */
+	uint8_t *got = lent_read(buf, &size, RA_LEN, &n);
+	cr_assert_eq(got, buf, "nothing read ahead yet: no exchange");
+	cr_assert_eq(n, RA_LEN);
+	cr_assert_eq(memcmp(got, ra_w[0], RA_LEN), 0);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+
+	/* Blocks 1..6: each READ hands the frontend a buffer it keeps (a
+	 * frontend still sending it when the next command arrives), and a
+	 * fresh buffer of its own is lent each time. */
+	for (unsigned k = 1; k <= HELD; k++) {
+		size_t sz = RA_LEN;
+		uint8_t *mine = malloc(sz);
+
+		cr_assert(mine);
+		held[k - 1] = lent_read(mine, &sz, RA_LEN, &n);
+		held_size[k - 1] = sz;
+		if (held[k - 1] != mine)
+			exchanged++;
+		cr_assert_eq(n, RA_LEN);
+		cr_assert_eq(memcmp(held[k - 1], ra_w[k], RA_LEN), 0, "block %u", k);
+		cr_assert_eq(position(), k + 1);
+		ssc_readahead(&dev);
+	}
+	cr_assert_eq(exchanged, HELD, "every block read ahead is handed over, not copied");
+
+	/* The drive moves on while the frontend holds them: a LOCATE back,
+	 * a read ahead into the ring (which holds the lent buffers now), a
+	 * SPACE, a WRITE over blocks read ahead, an unload. */
+	locate(1);
+	got = lent_read(got, &size, RA_LEN, &n);
+	cr_assert_eq(memcmp(got, ra_w[1], RA_LEN), 0);
+	cr_assert_eq(ssc_readahead(&dev), 4); /* 2..5, into the lent buffers */
+	struct scsi_cmd c;
+	uint8_t fwd[6] = {SPACE_6, 0x00, 0, 0, 2};
+	cdb_exec(&dev, &c, N1, fwd, 6, NULL, 0, NULL, 0);
+	cdb_assert_good(&c);
+	got = lent_read(got, &size, RA_LEN, &n);
+	cr_assert_eq(memcmp(got, ra_w[4], RA_LEN), 0, "SPACE dropped what it passed over");
+	cr_assert_eq(ssc_readahead(&dev), 3);
+	write_block(ra_w[RA_N], RA_LEN); /* becomes block 5 */
+	write_fm(0);
+	locate(5);
+	got = lent_read(got, &size, RA_LEN, &n);
+	cr_assert_eq(memcmp(got, ra_w[RA_N], RA_LEN), 0, "the block written, not one read ahead");
+
+	/* A short READ of a block read ahead is a copy into the lent buffer
+	 * (ILI), never an exchange: the frontend asked for less. */
+	locate(1);
+	got = lent_read(got, &size, RA_LEN, &n);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+	uint8_t *before = got;
+	got = lent_read(got, &size, 1000, &n);
+	cr_assert_eq(got, before);
+	cr_assert_eq(n, 1000);
+	cr_assert_eq(memcmp(got, ra_w[2], 1000), 0);
+	cr_assert_eq(position(), 3);
+
+	unload_remove();
+	for (unsigned k = 0; k < HELD; k++) {
+		cr_assert_geq(held_size[k], RA_LEN);
+		cr_assert_eq(memcmp(held[k], ra_w[k + 1], RA_LEN), 0,
+			     "block %u, held by the frontend across moves, writes and an unload",
+			     k + 1);
+		free(held[k]);
+	}
+	free(got);
+}
+
+/*
+ * A frontend that lends its data-out buffer (out_size, as the iSCSI target
+ * does) has it kept for a block written behind instead of the block being
+ * copied out, and gets back the one kept for the block before, written by
+ * then: the frontend may overwrite and free it at once. A block that
+ * compression shrinks is copied (what is written is the compressed form),
+ * and the lent buffer stays the frontend's.
+ */
+static uint8_t *lent_write(const uint8_t *data, uint32_t len, uint8_t **kept, size_t *size)
+{
+	struct scsi_cmd c;
+	uint8_t cdb[6] = {WRITE_6, 0x00};
+	uint8_t *buf = malloc(len);
+
+	cr_assert(buf);
+	memcpy(buf, data, len);
+	put_be24(cdb + 2, len);
+	cdb_fill(&c, N1, cdb, 6, buf, len, NULL, 0);
+	c.out_size = len;
+	spc_dispatch(&dev, &c);
+	cdb_assert_good(&c);
+	*kept = buf;
+	*size = c.out_size;
+	return (uint8_t *)c.out;
+}
+
+Test(ssc_at_rest, a_lent_buffer_is_kept_for_the_block_written_behind_and_the_last_one_handed_back)
+{
+	uint8_t *lent[6], *back;
+	size_t size;
+
+	ra_load();
+	for (unsigned k = 0; k < 6; k++)
+		fill(ra_w[k], RA_LEN, k + 110, k == 2);
+
+	back = lent_write(ra_w[0], RA_LEN, &lent[0], &size);
+	cr_assert_null(back, "nothing kept before the first block");
+	cr_assert_eq(size, 0);
+	ssc_write_behind(&dev);
+	back = lent_write(ra_w[1], RA_LEN, &lent[1], &size);
+	cr_assert_eq(back, lent[0], "the buffer of block 0 comes back, block 0 written");
+	cr_assert_eq(size, RA_LEN);
+	cr_assert_eq(memcmp(back, ra_w[0], RA_LEN), 0);
+	memset(back, 0xaa, RA_LEN); /* the frontend reuses it at once */
+	free(back);
+	/* Not written behind by the thread this time: the next WRITE
+	 * writes block 1 itself, from the buffer it kept. */
+	back = lent_write(ra_w[2], RA_LEN, &lent[2], &size);
+	cr_assert_eq(back, lent[2], "a compressed block is copied; the lent buffer stays");
+	memset(back, 0xbb, RA_LEN);
+	free(back);
+	back = lent_write(ra_w[3], RA_LEN, &lent[3], &size);
+	cr_assert_eq(back, lent[1], "block 1's buffer, kept across the compressed block");
+	memset(back, 0xcc, RA_LEN);
+	free(back);
+	ssc_write_behind(&dev);
+	write_fm(0);
+	/* A block left behind in a lent buffer when the cartridge is
+	 * unloaded: the unload writes it, the close frees the buffer. */
+	back = lent_write(ra_w[4], RA_LEN, &lent[4], &size);
+	cr_assert_eq(back, lent[3]);
+	free(back);
+	unload_remove();
+	ra_load();
+	for (unsigned k = 0; k < 5; k++)
+		read_is(k);
+	struct scsi_cmd c;
+	cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+	cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+}
+
 /* A block that fails its tag is not read ahead: the host's own READ
  * meets it and reports it (MEDIUM ERROR), and the blocks before it,
  * read ahead, are handed out as they are. */
