@@ -923,8 +923,7 @@ static double disk_write(const char *dir, uint64_t total)
 	return (double)(n * 256 * KIB) / secs / 1e6;
 }
 
-/* Every workload on a fresh target (target_renew): t is started, and is
- * left started (another instance) for the caller to stop. */
+/* What the target's directory holds now (st_blocks of distinct inodes). */
 static double held_now(const struct target *t)
 {
 	struct bench_inodes seen = {0};
@@ -933,6 +932,8 @@ static double held_now(const struct target *t)
 	return b;
 }
 
+/* Every workload on a fresh target (target_renew): t is started, and is
+ * left started (another instance) for the caller to stop. */
 static void run_workloads(struct target *t, const struct config *cfg, struct run_result *r)
 {
 	struct sess s;
