@@ -22,6 +22,7 @@
  *     latency (p50, p99) and commands/s;
  *   - vtld only: four drives at once (four sessions, four threads, GIB/4
  *     per drive), aggregate MB/s and the ratio to one drive.
+ * Each workload on a fresh target (target_renew), its media empty.
  * Each stream ends with a WRITE FILEMARKS (IMMED=0) that is not timed in
  * the MB/s of the write; the 256 KiB write is also given up to the end of
  * it (its data on stable storage), against the disk's own rate: before and
@@ -206,6 +207,8 @@ struct target {
 	char iqn[256];
 	int first_lun, n_luns;
 	pid_t pid;
+	int cpu;	     /* where it runs (-1: anywhere), for target_renew */
+	uint64_t tape_bytes; /* tgt's image size, for target_renew */
 };
 
 /* ---- BENCH_SCRAPE: a scraper of vtld's /metrics ----------------------- */
@@ -478,6 +481,35 @@ static void target_stop(struct target *t)
 	sync(); /* let the next run start with no writeback of this one */
 }
 
+static void target_start(struct target *t, bool is_tgt, enum params params, uint64_t tape_bytes,
+			 int cpu)
+{
+	if (is_tgt)
+		tgt_start(t, params, tape_bytes, cpu);
+	else
+		vtld_start(t, params, cpu);
+	t->cpu = cpu;
+	t->tape_bytes = tape_bytes;
+}
+
+/* The same target again, fresh: stopped, its media deleted, started anew.
+ * Every workload gets one (docs/benchmarks.md, "Every workload on a fresh
+ * target"): media in memory (tmpfs) that a workload before it still holds
+ * -- a generation of vtld's tape that its embedded store keeps until the
+ * overwrite's manifest is up, tgt's image -- made the next one write into
+ * memory that this VM's host had to fault in page by page, ten times
+ * slower than memory freed just before, so the order of the workloads
+ * and not the targets decided the figures. */
+static void target_renew(struct target *t)
+{
+	bool is_tgt = t->is_tgt;
+	enum params params = t->params;
+	uint64_t tape_bytes = t->tape_bytes;
+	int cpu = t->cpu;
+	target_stop(t);
+	target_start(t, is_tgt, params, tape_bytes, cpu);
+}
+
 /* ---- the initiator ---------------------------------------------------- */
 
 struct sess {
@@ -664,8 +696,14 @@ struct space_result {
 	bool measured;
 };
 
+/* The workloads of run_workloads, in order: what the target's directory
+ * held when each started (all on a fresh target: only its own metadata). */
+enum { W_256K, W_1M, W_64K, W_4K, W_FOUR, W_N };
+static const char *const w_name[W_N] = {"256K", "1M", "64K", "4K", "four drives"};
+
 struct run_result {
 	bool valid;
+	double held[W_N]; /* bytes under the target's directory at the start, -1: not run */
 	struct stream_result s256, s1m, s64k;
 	struct lat_result l4k;
 	struct stream_result four; /* vtld only */
@@ -885,22 +923,54 @@ static double disk_write(const char *dir, uint64_t total)
 	return (double)(n * 256 * KIB) / secs / 1e6;
 }
 
-static void run_workloads(const struct target *t, const struct config *cfg, struct run_result *r)
+/* What the target's directory holds now (st_blocks of distinct inodes). */
+static double held_now(const struct target *t)
+{
+	struct bench_inodes seen = {0};
+	double b = (double)bench_disk_use(t->dir, &seen);
+	free(seen.v);
+	return b;
+}
+
+/* Every workload on a fresh target (target_renew): t is started, and is
+ * left started (another instance) for the caller to stop. */
+static void run_workloads(struct target *t, const struct config *cfg, struct run_result *r)
 {
 	struct sess s;
-	sess_open(&s, t, t->first_lun, 1);
-	sess_prepare(&s);
+	for (int w = 0; w < W_N; w++)
+		r->held[w] = -1;
 	if (!cfg->only4k) {
+		r->held[W_256K] = held_now(t);
+		sess_open(&s, t, t->first_lun, 1);
+		sess_prepare(&s);
 		r->s256 = stream(&s, 256 * KIB, cfg->total);
 		if (cfg->space && !t->is_tgt)
 			r->space = measure_space(t, &s, cfg->total / (256 * KIB) * (256 * KIB));
+		sess_close(&s);
+		target_renew(t);
+		r->held[W_1M] = held_now(t);
+		sess_open(&s, t, t->first_lun, 1);
+		sess_prepare(&s);
 		r->s1m = stream(&s, (uint32_t)MIB, cfg->total / 4);
+		sess_close(&s);
+		target_renew(t);
+		r->held[W_64K] = held_now(t);
+		sess_open(&s, t, t->first_lun, 1);
+		sess_prepare(&s);
 		r->s64k = stream(&s, 64 * KIB, cfg->total / 4);
+		sess_close(&s);
+		target_renew(t);
 	}
+	r->held[W_4K] = held_now(t);
+	sess_open(&s, t, t->first_lun, 1);
+	sess_prepare(&s);
 	r->l4k = latency(&s, cfg->count4k);
 	sess_close(&s);
-	if (cfg->four && !cfg->only4k)
+	if (cfg->four && !cfg->only4k) {
+		target_renew(t);
+		r->held[W_FOUR] = held_now(t);
 		r->four = four_drives(t, cfg->total / 4);
+	}
 	r->valid = true;
 }
 
@@ -1066,6 +1136,20 @@ static void print_mode(const char *name, const struct mode_result *m, const stru
 		       ratio(vv->four.write_mbs, vv->s256.write_mbs), vv->four.read_mbs,
 		       ratio(vv->four.read_mbs, vv->s256.read_mbs));
 	}
+	const struct run_result *held[] = {vv, vt, tt, tv};
+	const char *held_label[] = {"vtld", "vtld at tgt's", "tgt", "tgt at vtld's"};
+	printf("  held by the target's directory when each workload started (a fresh target "
+	       "each), MB:");
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		if (!held[i]->valid)
+			continue;
+		printf(" %s", held_label[i]);
+		for (int k = 0; k < W_N; k++)
+			if (held[i]->held[k] >= 0)
+				printf(" %s %.1f", w_name[k], held[i]->held[k] / 1e6);
+		printf(";");
+	}
+	printf("\n");
 }
 
 /* The performance targets; "defaults" and "matched" are judged separately. */
@@ -1153,7 +1237,7 @@ static void scrape_compare(const struct config *cfg, unsigned every_ms)
 			memset(&res, 0, sizeof(res));
 			scraper.every_ms = on ? every_ms : 0;
 			scraper.scrapes = scraper.failures = 0;
-			vtld_start(&t, P_VTLD, -1);
+			target_start(&t, false, P_VTLD, 0, -1);
 			run_workloads(&t, &c, &res);
 			target_stop(&t);
 			scrapes += scraper.scrapes;
@@ -1300,7 +1384,7 @@ int main(int argc, char **argv)
 			if (p == P_VTLD && !cfg.only4k)
 				m->disk_mbs[0] = disk_write(tmp_root, cfg.total);
 			if (strcmp(only, "tgt") != 0 && !(cfg.only4k && p != P_VTLD)) {
-				vtld_start(&t, (enum params)p, c);
+				target_start(&t, false, (enum params)p, 0, c);
 				run_workloads(&t, &c2, &m->vtld[p]);
 				target_stop(&t);
 			}
@@ -1308,7 +1392,7 @@ int main(int argc, char **argv)
 				m->disk_mbs[1] = disk_write(tmp_root, cfg.total);
 			c2.four = false;
 			if (strcmp(only, "vtld") != 0 && !(cfg.only4k && p != P_TGT)) {
-				tgt_start(&t, (enum params)p, cfg.total, c);
+				target_start(&t, true, (enum params)p, cfg.total, c);
 				run_workloads(&t, &c2, &m->tgt[p]);
 				target_stop(&t);
 			}
