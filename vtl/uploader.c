@@ -670,6 +670,10 @@ static void round_once(struct upl *u)
 		case CAT_AVAILABLE:
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
+			/* A blank tape never loaded has no medium, and its
+			 * barcode is in the library record (record.c). */
+			if (t->unmade)
+				break;
 			/* A retrieved copy: nothing of it goes up again. */
 			done = shelf_holds_tape(u, t);
 			rc = 0;

@@ -181,7 +181,7 @@ expect "reuse message" "$ERR" "never reused"
 run 0 "events --tape" events --tape ABC124L6 --json
 [ "$(jq -r '.[-1].to_state' <<<"$OUT")" = DELETED ] && ok "delete recorded" || bad "events" "$OUT"
 run 0 "events" events
-expect "events table" "$OUT" "medium formatted"
+expect "events table" "$OUT" "created blank"
 
 # --- Full library changes nothing.
 n_before=$("$VTLCTL" tape list --json | jq length)
