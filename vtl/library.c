@@ -720,8 +720,7 @@ int lib_make_medium(struct lib *lib, struct cat_tape *t)
 	if (rc) {
 		char dir[PATH_MAX];
 		tape_dir(lib, t->barcode, dir, sizeof(dir));
-		lib_say(lib, 0,
-			"tape %s: its medium cannot be made in %s (%s)%s", t->barcode, dir,
+		lib_say(lib, 0, "tape %s: its medium cannot be made in %s (%s)%s", t->barcode, dir,
 			strerror(-rc),
 			rc == -EEXIST ? "; the directory holds another cartridge, which is never "
 					"formatted over: move it away and load the tape again"
@@ -1177,9 +1176,9 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 	return adopt(lib, &t, state, cause, err, errlen);
 }
 
-int lib_tape_adopt_blank(struct lib *lib, const char *barcode, const char *media,
-			 uint64_t capacity, bool worm, uint32_t clean_max, bool at_rest,
-			 const char *cause, char *err, size_t errlen)
+int lib_tape_adopt_blank(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
+			 bool worm, uint32_t clean_max, bool at_rest, const char *cause, char *err,
+			 size_t errlen)
 {
 	struct cat_tape t;
 	enum tape_media m;

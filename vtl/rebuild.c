@@ -1023,8 +1023,7 @@ static void recover_blank(struct rebuild *x, struct plan *p)
 	}
 	t->result = UPL_RECOVERED;
 	t->segments = 0;
-	upl_errmsg(t->reason, sizeof(t->reason),
-		   "the library record (a blank tape, never loaded)");
+	upl_errmsg(t->reason, sizeof(t->reason), "the library record (a blank tape, never loaded)");
 	set_where(x, t, NULL);
 }
 

@@ -74,9 +74,9 @@ char *record_build(struct cat *c, int *rc)
 		bool blank = t->unmade && (t->state == CAT_AVAILABLE || t->state == CAT_CREATING);
 		if (strcmp(t->pool, "default") == 0 && t->lock == CAT_LOCK_NONE && !blank)
 			continue;
-		json_t *v = json_pack("{s:s, s:s, s:I}", "pool", t->pool, "retention_lock",
-				      cat_lock_name(t->lock), "retain_until",
-				      (json_int_t)t->retain_until);
+		json_t *v =
+		    json_pack("{s:s, s:s, s:I}", "pool", t->pool, "retention_lock",
+			      cat_lock_name(t->lock), "retain_until", (json_int_t)t->retain_until);
 		if (v && blank)
 			json_object_set_new(
 			    v, "blank",

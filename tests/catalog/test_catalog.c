@@ -691,7 +691,8 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 
 /* Back to what migration 5 left. */
 #define DROP_CLEANING                                                                              \
-	DROP_MEDIUM "ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
+	DROP_MEDIUM                                                                                \
+	    "ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
 
 Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
 {

@@ -71,8 +71,8 @@ static void first_load(const char *barcode)
 	cr_assert(t.unmade, "%s is new", barcode);
 	cr_assert_eq(lib_tape_move(T.lib, barcode, CAT_IE, 1, T.err, sizeof(T.err)), 0,
 		     "export %s: %s", barcode, T.err);
-	cr_assert_eq(lib_tape_move(T.lib, barcode, CAT_STORAGE, t.ordinal, T.err, sizeof(T.err)),
-		     0, "import %s: %s", barcode, T.err);
+	cr_assert_eq(lib_tape_move(T.lib, barcode, CAT_STORAGE, t.ordinal, T.err, sizeof(T.err)), 0,
+		     "import %s: %s", barcode, T.err);
 	cr_assert_eq(lib_tape_get(T.lib, barcode, &t), 0);
 	cr_assert_not(t.unmade, "%s has its medium", barcode);
 	cdb_drain_ua(ch, N1);
