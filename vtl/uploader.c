@@ -937,6 +937,15 @@ void upl_stop(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
+	/* The library record once more, whatever its last time: the blank
+	 * tapes created in the last RECORD_EVERY_S seconds have no object
+	 * but their line in it (record.c). Not while the store is held for a
+	 * person: a stop does not wait for a store that refuses. */
+	bool due;
+	if (u->running && (!store_held(u, &due) || due)) {
+		u->record_ms = 0;
+		upl_record_pass(u);
+	}
 	upl_pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);
