@@ -1349,7 +1349,7 @@ void ssc_drive_destroy(struct scsi_dev *dev)
  * its own and the one before read-write; two back read-only up to LTO-7;
  * LTO-8 and LTO-9 drives read only one generation back.
  */
-int ssc_media_access(enum tape_media drive, enum tape_media medium, bool *read_only)
+static int media_access(enum tape_media drive, enum tape_media medium, bool *read_only)
 {
 	int diff = (int)drive - (int)medium;
 
@@ -1361,6 +1361,19 @@ int ssc_media_access(enum tape_media drive, enum tape_media medium, bool *read_o
 		return 0;
 	}
 	return -EMEDIUMTYPE;
+}
+
+int ssc_takes(struct scsi_dev *dev, enum tape_media medium)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool ro;
+	pthread_mutex_lock(&dev->lock);
+	int rc = media_access(d->cfg.generation, medium, &ro);
+	/* TapeAlert 0Ch, as for a refused insert. */
+	if (rc == -EMEDIUMTYPE)
+		ssc_tapealert_set(d, TA_UNSUPPORTED_FORMAT);
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
 }
 
 int ssc_insert(struct scsi_dev *dev, const char *dir)
@@ -1381,7 +1394,7 @@ int ssc_insert_keyed(struct scsi_dev *dev, const char *dir, const uint8_t *data_
 	rc = tape_open(dir, &t);
 	if (rc)
 		goto out;
-	rc = ssc_media_access(d->cfg.generation, tape_get_info(t)->media, &ro);
+	rc = media_access(d->cfg.generation, tape_get_info(t)->media, &ro);
 	if (rc == 0 && tape_get_info(t)->at_rest)
 		rc = data_key ? tape_set_data_key(t, data_key) : -ENOKEY;
 	else if (rc == 0 && data_key)

@@ -51,11 +51,11 @@ void ssc_drive_destroy(struct scsi_dev *dev);
  * or tape_open()'s error. Takes dev->lock.
  */
 int ssc_insert(struct scsi_dev *dev, const char *dir);
-/* Can a drive of generation `drive` load a cartridge of generation
- * `medium` (the rule above)? 0, with *read_only, or -EMEDIUMTYPE; what
- * ssc_insert checks, asked before a cartridge exists (vtl/library.c makes
- * a blank tape's medium only for a drive that takes it). */
-int ssc_media_access(enum tape_media drive, enum tape_media medium, bool *read_only);
+/* Does the drive take a cartridge of generation `medium` (the rule
+ * above)? 0, or -EMEDIUMTYPE with TapeAlert 0Ch raised as a refused
+ * ssc_insert does: asked before the cartridge exists (vtl/library.c makes
+ * a blank tape's medium only for a drive that takes it). Takes dev->lock. */
+int ssc_takes(struct scsi_dev *dev, enum tape_media medium);
 
 /*
  * ssc_insert() of a cartridge encrypted at rest (tape_info.at_rest,

@@ -50,7 +50,7 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired)
 	if (d->state != SSC_EMPTY)
 		goto out;
 	/* Universal cleaning cartridges fit every generation: no
-	 * ssc_media_access() check, and no data key (nothing is read). */
+	 * media_access() check, and no data key (nothing is read). */
 	rc = tape_open(dir, &t);
 	if (rc)
 		goto out;

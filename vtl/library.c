@@ -385,14 +385,12 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 	 * needs it (lib_make_medium). */
 	if (t->unmade && (dst_drive >= 0 || ev == LC_EXPORT)) {
 		struct cat_tape made = *t;
-		enum tape_media m, gen = lib->cfg.drive_media;
-		bool ro;
-		tape_media_parse(lib->info.drive_media, &gen); /* as lib_open's drives */
+		enum tape_media m;
 		/* Not for a drive that cannot take it (ssc_insert's rule): a
 		 * refused load leaves the tape as it was. Cleaning cartridges
 		 * fit every drive. */
 		if (dst_drive >= 0 && !t->clean_max && tape_media_parse(t->media, &m) == 0 &&
-		    ssc_media_access(gen, m, &ro)) {
+		    ssc_takes(&lib->drives[dst_drive], m)) {
 			why->key = SK_HARDWARE_ERROR;
 			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
 			return -EMEDIUMTYPE;
