@@ -389,6 +389,19 @@ int cat_schema_version(struct cat *c)
 	return user_version(c);
 }
 
+int cat_data_version(struct cat *c, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "PRAGMA data_version", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : cat_sq_err(rc);
+}
+
 static int migrate(struct cat *c)
 {
 	for (;;) {

@@ -147,6 +147,11 @@ int cat_batch_begin(struct cat *c);
 int cat_batch_end(struct cat *c, bool commit);
 /* Schema version (PRAGMA user_version) of an open catalog. */
 int cat_schema_version(struct cat *c);
+/* SQLite's PRAGMA data_version of c: a number that changes when another
+ * connection (of this process or any) commits a change to the catalog,
+ * and not for c's own. The uploader's round skips its walk of every tape
+ * while it stays the same (vtl/uploader.c). */
+int cat_data_version(struct cat *c, int64_t *v);
 
 /* The library row; -ENOENT when the catalog is new. */
 int cat_library_get(struct cat *c, struct cat_library *lib);

@@ -300,11 +300,11 @@ static bool record_ours(struct upl *u, const char *key)
 	return !unknown;
 }
 
-void upl_record_pass(struct upl *u)
+bool upl_record_pass(struct upl *u)
 {
 	int64_t now = upl_mono_ms();
 	if (u->record_ms && now - u->record_ms < RECORD_EVERY_S * 1000)
-		return;
+		return false;
 	u->record_ms = now;
 	int rc;
 	pthread_mutex_lock(&u->cat_mu);
@@ -312,11 +312,11 @@ void upl_record_pass(struct upl *u)
 	pthread_mutex_unlock(&u->cat_mu);
 	if (!text) {
 		upl_logf(u, 0, "cannot build the library record: %s", strerror(-rc));
-		return;
+		return false;
 	}
 	if (u->record_last && strcmp(text, u->record_last) == 0) {
 		free(text);
-		return;
+		return true;
 	}
 	char key[STORE_KEY_MAX];
 	struct store_err se;
@@ -324,15 +324,16 @@ void upl_record_pass(struct upl *u)
 	snprintf(key, sizeof(key), "%s%s", u->cfg.prefix, RECORD_KEY);
 	if (!u->record_last && !record_ours(u, key)) {
 		free(text);
-		return;
+		return false;
 	}
 	rc = store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc) {
 		upl_logf(u, 1, "the library record %s is not in the store yet: %s", key,
 			 se.msg[0] ? se.msg : strerror(-rc));
 		free(text);
-		return;
+		return false;
 	}
 	free(u->record_last);
 	u->record_last = text;
+	return true;
 }
