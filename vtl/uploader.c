@@ -644,7 +644,7 @@ static int cmp_barcode(const void *a, const void *b)
  * pool, a key) or a tape in a drive, which keeps rounds full. The rows the
  * uploader writes itself (upl_*) do not change it. A full round still
  * runs every QUIET_FULL_MS, for what no row says (a store that came back
- * for a DELETED tape's objects).
+ * for a DELETED tape's objects), and after `vtlctl store retry`.
  */
 #define QUIET_FULL_MS 60000
 
@@ -655,7 +655,13 @@ static bool quiet_now(struct upl *u, int64_t *dv)
 	pthread_mutex_unlock(&u->cat_mu);
 	if (rc)
 		*dv = -1;
-	return u->quiet && !rc && *dv == u->quiet_dv && upl_mono_ms() - u->quiet_ms < QUIET_FULL_MS;
+	/* A `vtlctl store retry` (the store's keys read again) is answered
+	 * by a full round. */
+	pthread_mutex_lock(&u->mu);
+	bool retry = u->retry_asked != u->retried;
+	pthread_mutex_unlock(&u->mu);
+	return u->quiet && !rc && !retry && *dv == u->quiet_dv &&
+	       upl_mono_ms() - u->quiet_ms < QUIET_FULL_MS;
 }
 
 static void round_once(struct upl *u)
