@@ -609,6 +609,24 @@ else
 	ok "no master key in hex in the log"
 fi
 stop_vtld
+# A blank tape encrypted at rest, rebuilt from the store's library record:
+# a new data key under the configured master key (the lost one encrypted
+# nothing), and it loads.
+printf '[encryption]\nmode = library\nmaster_key_file = %s\n' "$T/keys/new" >"$T/enc.conf"
+start_vtld "$E" -c "$T/enc.conf" || bad "vtld with the new key"
+run 0 "a blank tape encrypted at rest" tape create KEY004L8
+stop_vtld
+rm -f "$E/catalog.db" "$E/catalog.db-wal" "$E/catalog.db-shm"
+start_vtld "$E" -c "$T/enc.conf" --rebuild-catalog || bad "vtld --rebuild-catalog with blank tapes encrypted at rest"
+run 0 "a blank tape encrypted at rest after a rebuild" tape show --json KEY004L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE false" ] &&
+	ok "rebuilt blank, its medium still to make" || bad "rebuild of an encrypted blank" "$OUT"
+run 0 "key status after the rebuild" key status --json
+[ "$(jq -r '.tapes, .to_rotate' <<<"$OUT" | tr '\n' ' ')" = "3 0 " ] &&
+	ok "the rebuilt blank has a data key under the current master key" || bad "keys after rebuild" "$OUT"
+run 0 "the rebuilt blank loads" tape move KEY004L8 --to drive:1
+[ "$(stat -c %a "$E/tapes/KEY004L8/KEY" 2>&1)" = 600 ] && ok "its KEY file made at the load" || bad "KEY of the rebuilt blank"
+stop_vtld
 unset VTL_SOCKET
 
 echo "# $pass passed, $fail failed"
