@@ -17,7 +17,16 @@ command -v jq >/dev/null || { echo "FAIL: jq not installed: apt-get install jq";
 T=$(mktemp -d /tmp/vtl-cli-XXXXXX)
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# Only the daemons still running as this shell's jobs: a PID of one
+	# that exited earlier may belong to another process by now (PIDs wrap
+	# at pid_max, 32768 here), such as another suite's vtld under make -j.
+	local running
+	running=$(jobs -p)
+	for p in "${PIDS[@]}"; do
+		grep -qx "$p" <<<"$running" || continue
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
