@@ -359,6 +359,15 @@ static const char *const migrations[] = {
     "ALTER TABLE tapes ADD COLUMN clean_uses INTEGER NOT NULL DEFAULT 0"
     "  CHECK (clean_uses >= 0);",
     /* ---- end of 6 ---- */
+    /* ---- 7: media made at the first load (own block: renumber freely at
+     * a merge) ----
+     * medium = 1: the tape's medium is in DATA_DIR/tapes (every tape
+     * before this column); 0: a blank tape whose medium is not made yet,
+     * made at its first load or export (vtl/library.c, lib_make_medium;
+     * docs/design.md, "Inventory at scale"). */
+    "ALTER TABLE tapes ADD COLUMN medium INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (medium IN (0, 1));",
+    /* ---- end of 7 ---- */
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
@@ -378,6 +387,19 @@ static int user_version(struct cat *c)
 int cat_schema_version(struct cat *c)
 {
 	return user_version(c);
+}
+
+int cat_data_version(struct cat *c, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "PRAGMA data_version", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : cat_sq_err(rc);
 }
 
 static int migrate(struct cat *c)
@@ -694,7 +716,7 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n)
 #define TAPE_COLS                                                                                  \
 	"t.id, t.barcode, t.media, t.capacity, t.used, t.state, t.write_protect, t.worm, "         \
 	"t.pool, t.element, e.kind, e.ordinal, t.source, t.created, t.changed, t.lock_mode, "      \
-	"t.retain_until, t.clean_max, t.clean_uses"
+	"t.retain_until, t.clean_max, t.clean_uses, t.medium"
 
 static bool state_on_shelf(enum cat_state s)
 {
@@ -737,6 +759,7 @@ static void read_tape(sqlite3_stmt *st, int col, struct cat_tape *t)
 	t->retain_until = sqlite3_column_int64(st, col + 16);
 	t->clean_max = (uint32_t)sqlite3_column_int(st, col + 17);
 	t->clean_uses = (uint32_t)sqlite3_column_int(st, col + 18);
+	t->unmade = sqlite3_column_int(st, col + 19) == 0;
 }
 
 static void read_element(sqlite3_stmt *st, struct cat_element *e)
@@ -932,8 +955,8 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		rc = cat_sq_err(cat_prepare(
 		    c,
 		    "INSERT INTO tapes (barcode, media, capacity, used, state, write_protect, "
-		    "worm, pool, element, created, changed, clean_max) VALUES "
-		    "(?,?,?,0,'CREATING',?,?,?,?,?,?,?)",
+		    "worm, pool, element, created, changed, clean_max, medium) VALUES "
+		    "(?,?,?,0,'CREATING',?,?,?,?,?,?,?,?)",
 		    &ins));
 	if (rc)
 		goto out;
@@ -982,6 +1005,7 @@ int cat_tape_create(struct cat *c, struct cat_tape *tapes, size_t n, const char 
 		sqlite3_bind_int64(ins, 8, when);
 		sqlite3_bind_int64(ins, 9, when);
 		sqlite3_bind_int(ins, 10, (int)t->clean_max);
+		sqlite3_bind_int(ins, 11, !t->unmade);
 		rc = cat_step_done(ins);
 		if (rc)
 			goto out;
@@ -1111,6 +1135,20 @@ int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used)
 		return cat_sq_err(rc);
 	sqlite3_bind_int64(st, 1, (int64_t)used);
 	sqlite3_bind_text(st, 2, barcode, -1, SQLITE_STATIC);
+	rc = cat_step_done(st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = -ENOENT;
+	cat_release(c, st);
+	return rc;
+}
+
+int cat_tape_set_made(struct cat *c, const char *barcode)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "UPDATE tapes SET medium = 1 WHERE barcode = ?", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_text(st, 1, barcode, -1, SQLITE_STATIC);
 	rc = cat_step_done(st);
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = -ENOENT;

@@ -105,6 +105,10 @@ struct cat_tape {
 	 * for, clean_uses how many it has done (expired when equal). */
 	uint32_t clean_max;
 	uint32_t clean_uses;
+	/* A blank tape whose medium is not made yet: it is a catalog row
+	 * only until its first load or export makes it (vtl/library.c,
+	 * lib_make_medium). cat_tape_create takes it from the caller. */
+	bool unmade;
 };
 
 struct cat_element {
@@ -143,6 +147,11 @@ int cat_batch_begin(struct cat *c);
 int cat_batch_end(struct cat *c, bool commit);
 /* Schema version (PRAGMA user_version) of an open catalog. */
 int cat_schema_version(struct cat *c);
+/* SQLite's PRAGMA data_version of c: a number that changes when another
+ * connection (of this process or any) commits a change to the catalog,
+ * and not for c's own. The uploader's round skips its walk of every tape
+ * while it stays the same (vtl/uploader.c). */
+int cat_data_version(struct cat *c, int64_t *v);
 
 /* The library row; -ENOENT when the catalog is new. */
 int cat_library_get(struct cat *c, struct cat_library *lib);
@@ -206,6 +215,10 @@ int cat_tape_change(struct cat *c, const char *barcode, const struct cat_change 
 
 /* Record bytes used (no event: accounting, not a transition). */
 int cat_tape_set_used(struct cat *c, const char *barcode, uint64_t used);
+
+/* The medium of an unmade tape is made (no event: the tape's state and
+ * place do not change). */
+int cat_tape_set_made(struct cat *c, const char *barcode);
 
 /* One cleaning done by cleaning cartridge `barcode`: -ENOENT when it is not
  * a cleaning cartridge or is expired (clean_uses == clean_max). */

@@ -1385,6 +1385,19 @@ static int media_access(enum tape_media drive, enum tape_media medium, bool *rea
 	return -EMEDIUMTYPE;
 }
 
+int ssc_takes(struct scsi_dev *dev, enum tape_media medium)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+	bool ro;
+	pthread_mutex_lock(&dev->lock);
+	int rc = media_access(d->cfg.generation, medium, &ro);
+	/* TapeAlert 0Ch, as for a refused insert. */
+	if (rc == -EMEDIUMTYPE)
+		ssc_tapealert_set(d, TA_UNSUPPORTED_FORMAT);
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
 int ssc_insert(struct scsi_dev *dev, const char *dir)
 {
 	return ssc_insert_keyed(dev, dir, NULL);

@@ -51,6 +51,11 @@ void ssc_drive_destroy(struct scsi_dev *dev);
  * or tape_open()'s error. Takes dev->lock.
  */
 int ssc_insert(struct scsi_dev *dev, const char *dir);
+/* Does the drive take a cartridge of generation `medium` (the rule
+ * above)? 0, or -EMEDIUMTYPE with TapeAlert 0Ch raised as a refused
+ * ssc_insert does: asked before the cartridge exists (vtl/library.c makes
+ * a blank tape's medium only for a drive that takes it). Takes dev->lock. */
+int ssc_takes(struct scsi_dev *dev, enum tape_media medium);
 
 /*
  * ssc_insert() of a cartridge encrypted at rest (tape_info.at_rest,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/catalog_key.h"
 #include "datadir.h"
 #include "scsi/sense.h"
 #include "scsi/tape.h"
@@ -319,6 +320,7 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 		snprintf(t->media, sizeof(t->media), "%s", tape_media_name(m));
 		snprintf(t->pool, sizeof(t->pool), "%s", req->pool ? req->pool : "default");
 		t->capacity = req->size ? req->size : tape_media_capacity(m);
+		t->unmade = true;
 	}
 
 	lib_lock(lib);
@@ -382,37 +384,30 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 	} else if (rc) {
 		lib_err(err, errlen, "cannot create the tapes in the catalog: %s", strerror(-rc));
 	}
-	/* The media of a batch are formatted without an fsync each, made
-	 * durable together by one syncfs, then recorded FORMATTED in one
-	 * transaction: a few ms a tape less than one commit each. A crash
-	 * before the commit leaves them CREATING, and the next start formats
-	 * them again (recover_after_crash, library.c). */
-	size_t formatted = 0;
-	for (size_t i = 0; !rc && i < n; i++) {
-		int frc = lib_format_medium(lib, &tapes[i], n == 1);
-		if (frc) {
-			/* Leave it CREATING: the next start formats it again. */
-			lib_err(err, errlen, "cannot format the medium of tape %s in %s/tapes: %s",
-				tapes[i].barcode, lib->cfg.data_dir, strerror(-frc));
-			rc = frc;
-			break;
-		}
-		formatted++;
-	}
-	int src = formatted && n > 1 ? lib_sync_media(lib) : 0;
-	if (src) {
-		lib_err(err, errlen, "cannot make the new media in %s/tapes durable: %s",
-			lib->cfg.data_dir, strerror(-src));
-		rc = src;
-		formatted = 0;
-	}
+	/* A new tape is a catalog row: its medium (directory, first segment,
+	 * manifest) is made at its first load or export (lib_make_medium,
+	 * library.c), so a batch of 10,000 makes no inode. The FORMATTED
+	 * changes are one transaction; a crash before its commit leaves the
+	 * tapes CREATING, and the next start finishes them
+	 * (recover_after_crash). */
+	size_t formatted = rc ? 0 : n;
 	int brc = formatted > 1 ? cat_batch_begin(lib->cat) : 0;
 	for (size_t i = 0; !brc && i < formatted; i++) {
 		struct cat_tape made;
+		struct cat_key_row key;
 		int arc = cat_tape_get(lib->cat, tapes[i].barcode, &made);
+		/* Encrypted at rest when the library is now: its data key is
+		 * made with the row, its medium (and KEY file) at first load. */
+		int krc = arc ? 0 : lib_creation_key(lib, made.barcode, true, &key);
+		if (krc && krc != -ENOENT) {
+			lib_err(err, errlen, "cannot make the data key of tape %s: %s",
+				made.barcode, strerror(-krc));
+			arc = krc;
+		}
 		if (!arc)
-			arc = lc_apply(lib->cat, &made, LC_FORMATTED, NULL, 0, "medium formatted",
-				       err, errlen);
+			arc = lc_apply(lib->cat, &made, LC_FORMATTED, NULL, 0,
+				       "created blank; its medium is made at its first load", err,
+				       errlen);
 		else
 			lib_err(err, errlen, "cannot read tape %s back from the catalog: %s",
 				tapes[i].barcode, strerror(-arc));
@@ -677,7 +672,18 @@ int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t err
 	 * and the shelf's worker (vtl/shelf.c) makes it ARCHIVING once every
 	 * byte is in the store and verified, then ARCHIVED (ARCHITECTURE.md,
 	 * durability contract). One already out of the library is on its way
-	 * already. */
+	 * already. A blank tape never loaded gets its medium first: the shelf
+	 * holds a tape's objects, and a retrieved copy is read like any. */
+	if (t.unmade) {
+		rc = lib_make_medium(lib, &t);
+		if (rc) {
+			lib_err(err, errlen,
+				"tape %s: its medium cannot be made for the shelf: %s; see vtld's "
+				"log, fix the cause and archive it again",
+				barcode, strerror(-rc));
+			goto out;
+		}
+	}
 	if (t.in_library || t.state != CAT_IN_TRANSIT_TO_SHELF)
 		rc = lc_apply(lib->cat, &t, LC_ARCHIVE, NULL, 0,
 			      t.state == CAT_IN_TRANSIT_TO_SHELF

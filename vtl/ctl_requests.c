@@ -91,6 +91,7 @@ enum tk {
 	TK_ELEMENT_ADDRESS,
 	TK_RETENTION_LOCK,
 	TK_RETAIN_UNTIL,
+	TK_MEDIUM_MADE,
 	TK_UPLOADED,
 	TK_PENDING,
 	TK_PENDING_UPLOADS,
@@ -120,6 +121,7 @@ static const char *const tape_key_name[TK_N] = {
     "element_address",
     "retention_lock",
     "retain_until",
+    "medium_made",
     "uploaded_bytes",
     "pending_bytes",
     "pending_uploads",
@@ -231,6 +233,9 @@ static json_t *tape_json_plain(const struct cat_tape *t, uint32_t mask)
 			put(o, mask, TK_RETAIN_UNTIL, json_string(when), &ok);
 		}
 	}
+	/* false: a blank tape never loaded, whose medium is made at its
+	 * first load (docs/library.md). */
+	put(o, mask, TK_MEDIUM_MADE, json_boolean(!t->unmade), &ok);
 	if (!ok) {
 		json_decref(o);
 		return NULL;

@@ -381,6 +381,29 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 		return rc;
 	}
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
+	/* A blank tape's medium is made when a drive or the shelf first
+	 * needs it (lib_make_medium). */
+	if (t->unmade && (dst_drive >= 0 || ev == LC_EXPORT)) {
+		struct cat_tape made = *t;
+		enum tape_media m;
+		/* Not for a drive that cannot take it (ssc_insert's rule): a
+		 * refused load leaves the tape as it was. Cleaning cartridges
+		 * fit every drive. */
+		if (dst_drive >= 0 && !t->clean_max && tape_media_parse(t->media, &m) == 0 &&
+		    ssc_takes(&lib->drives[dst_drive], m)) {
+			why->key = SK_HARDWARE_ERROR;
+			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
+			return -EMEDIUMTYPE;
+		}
+		rc = lib_make_medium(lib, &made);
+		if (rc) {
+			why->key = SK_HARDWARE_ERROR;
+			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
+			lib_err(err, errlen, "tape %s: its medium cannot be made in %s: %s",
+				t->barcode, dir, strerror(-rc));
+			return rc;
+		}
+	}
 	if (src_drive >= 0 && lib->cfg.auto_unload) {
 		rc = ssc_library_unload(&lib->drives[src_drive]);
 		if (rc == -EPERM) {
@@ -615,15 +638,18 @@ static bool format_leftovers(const char *dir)
 
 /*
  * The wrapped data key of a tape being created (docs/design.md, "Encryption
- * of cartridges at rest"): the catalog's, or, with a master key, a new one
- * committed to the catalog before the cartridge is formatted, so that a
- * crash in between finds it at the next try. 0 and *wrapped set; -ENOENT:
- * the tape is not to be encrypted (no key, no master key).
+ * of cartridges at rest"): the catalog's, or, with a master key and `make`,
+ * a new one committed to the catalog before the cartridge is formatted, so
+ * that a crash in between finds it at the next try. 0 and *wrapped set;
+ * -ENOENT: the tape is not to be encrypted (no key, and no master key or
+ * not `make`). A tape gets its key when it is created, whether its medium
+ * is made then or at its first load: it is encrypted at rest when the
+ * library was when it was created.
  */
-static int creation_key(struct lib *lib, const char *barcode, struct cat_key_row *row)
+int lib_creation_key(struct lib *lib, const char *barcode, bool make, struct cat_key_row *row)
 {
 	int rc = cat_key_get(lib->cat, barcode, row);
-	if (rc != -ENOENT || !lib->cfg.master)
+	if (rc != -ENOENT || !lib->cfg.master || !make)
 		return rc;
 	unsigned char dk[KEY_BYTES];
 	rc = key_data_new(dk);
@@ -643,7 +669,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
 	if (media_info_of(t, &info))
 		return -EINVAL;
-	int krc = creation_key(lib, t->barcode, &row);
+	int krc = lib_creation_key(lib, t->barcode, t->state == CAT_CREATING, &row);
 	if (krc && krc != -ENOENT)
 		return krc;
 	info.at_rest = krc == 0;
@@ -659,7 +685,8 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 		struct tape *blank;
 		if (tape_open(dir, &blank) == 0) {
 			bool ours = strcmp(tape_get_info(blank)->barcode, t->barcode) == 0 &&
-				    tape_eod(blank) == 0 && t->state == CAT_CREATING &&
+				    tape_eod(blank) == 0 &&
+				    (t->state == CAT_CREATING || t->unmade) &&
 				    tape_get_info(blank)->at_rest == info.at_rest;
 			tape_close(blank);
 			if (!ours)
@@ -667,11 +694,12 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 			/* The KEY file may be what the crash left out. */
 			return info.at_rest ? datadir_write_private(dir, keyfile, row.wrapped) : 0;
 		}
-		/* A format without fsync cut by a power loss (tape_format_nosync)
-		 * can leave a manifest that does not read; a tape still
-		 * CREATING never held data, so what is there with no byte in
-		 * any segment is that format's, and it is done again. */
-		if (t->state != CAT_CREATING || !format_leftovers(dir))
+		/* A format cut by a crash or a power loss can leave a manifest
+		 * that does not read; a tape still CREATING, or whose medium
+		 * the catalog has not recorded as made, never held data, so
+		 * what is there with no byte in any segment is that format's,
+		 * and it is done again. */
+		if ((t->state != CAT_CREATING && !t->unmade) || !format_leftovers(dir))
 			return -EEXIST;
 		rc = 0;
 	}
@@ -684,16 +712,33 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	return rc;
 }
 
-int lib_sync_media(struct lib *lib)
+/*
+ * The medium of a blank tape made at its first use (a load into a drive, or
+ * an export toward the shelf): formatted with its fsyncs, then recorded as
+ * made. A crash between the two leaves the blank this tape's format wrote,
+ * which the next try takes as its own (lib_format_medium); a crash inside
+ * the format leaves leftovers with no data, formatted again. So every try
+ * ends with the same blank, and the tape's state never changes here.
+ */
+int lib_make_medium(struct lib *lib, struct cat_tape *t)
 {
-	char dir[PATH_MAX];
-	datadir_tapes(lib->cfg.data_dir, dir, sizeof(dir));
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = syncfs(fd) ? -errno : 0;
-	close(fd);
-	return rc;
+	if (!t->unmade)
+		return 0;
+	int rc = lib_format_medium(lib, t, true);
+	if (!rc)
+		rc = cat_tape_set_made(lib->cat, t->barcode);
+	if (rc) {
+		char dir[PATH_MAX];
+		tape_dir(lib, t->barcode, dir, sizeof(dir));
+		lib_say(lib, 0, "tape %s: its medium cannot be made in %s (%s)%s", t->barcode, dir,
+			strerror(-rc),
+			rc == -EEXIST ? "; the directory holds another cartridge, which is never "
+					"formatted over: move it away and load the tape again"
+				      : "; fix the cause and load the tape again");
+		return rc;
+	}
+	t->unmade = false;
+	return 0;
 }
 
 /*
@@ -804,8 +849,13 @@ static int recover_after_crash(struct lib *lib)
 		char dir[PATH_MAX], why[LIB_ERR_MAX];
 		tape_dir(lib, t->barcode, dir, sizeof(dir));
 		if (t->state == CAT_CREATING) {
-			/* Formatting did not finish: do it again. */
-			int frc = lib_format_medium(lib, t, true);
+			/* Formatting did not finish: do it again (nothing to do
+			 * for a medium made at the first load). */
+			struct cat_key_row row;
+			int frc = t->unmade ? lib_creation_key(lib, t->barcode, true, &row)
+					    : lib_format_medium(lib, t, true);
+			if (frc == -ENOENT && t->unmade)
+				frc = 0; /* not encrypted at rest */
 			if (frc == 0)
 				rc = lc_apply(lib->cat, t, LC_FORMATTED, NULL, 0,
 					      "recovery: creation finished after restart", why,
@@ -1121,6 +1171,9 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause)
 	return rc;
 }
 
+static int adopt(struct lib *lib, struct cat_tape *t, enum cat_state state, const char *cause,
+		 char *err, size_t errlen);
+
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
 		   bool worm, enum cat_state state, const char *cause, char *err, size_t errlen)
 {
@@ -1130,6 +1183,55 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 	snprintf(t.media, sizeof(t.media), "%s", media);
 	t.capacity = capacity;
 	t.worm = worm;
+	return adopt(lib, &t, state, cause, err, errlen);
+}
+
+int lib_tape_adopt_blank(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
+			 bool worm, uint32_t clean_max, bool at_rest, const char *cause, char *err,
+			 size_t errlen)
+{
+	struct cat_tape t;
+	enum tape_media m;
+	memset(&t, 0, sizeof(t));
+	if (tape_media_parse(media, &m)) {
+		lib_err(err, errlen, "tape %s: unknown tape type '%s'", barcode, media);
+		return -EINVAL;
+	}
+	/* Its data key wrapped nothing yet and was in the lost catalog
+	 * only: a new one, which needs the master key. */
+	if (at_rest && !lib->cfg.master) {
+		lib_err(err, errlen,
+			"tape %s is a blank tape encrypted at rest and no master key is "
+			"configured; set [encryption] mode = library with master_key_file or "
+			"key_command, restart vtld and run the rebuild again",
+			barcode);
+		return -ENOKEY;
+	}
+	snprintf(t.barcode, sizeof(t.barcode), "%s", barcode);
+	snprintf(t.media, sizeof(t.media), "%s", media);
+	t.capacity = capacity;
+	t.worm = worm;
+	t.clean_max = clean_max;
+	t.unmade = true;
+	int rc = adopt(lib, &t, CAT_AVAILABLE, cause, err, errlen);
+	if (!rc && at_rest) {
+		struct cat_key_row row;
+		lib_lock(lib);
+		rc = lib_creation_key(lib, barcode, true, &row);
+		lib_unlock(lib);
+		OPENSSL_cleanse(&row, sizeof(row));
+		if (rc)
+			lib_err(err, errlen, "tape %s: cannot make its data key: %s", barcode,
+				strerror(-rc));
+	}
+	return rc;
+}
+
+static int adopt(struct lib *lib, struct cat_tape *tp, enum cat_state state, const char *cause,
+		 char *err, size_t errlen)
+{
+	struct cat_tape t = *tp;
+	const char *barcode = tp->barcode;
 	if (state != CAT_AVAILABLE && state != CAT_ARCHIVED) {
 		lib_err(err, errlen, "tape %s: a recovered tape is AVAILABLE or ARCHIVED, not %s",
 			barcode, cat_state_name(state));
@@ -1147,7 +1249,7 @@ int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint
 		rc = lc_apply(lib->cat, &t,
 			      state == CAT_AVAILABLE ? LC_FOUND_IN_SLOT : LC_FOUND_ON_SHELF, NULL,
 			      0, cause, err, errlen);
-	if (!rc && state == CAT_AVAILABLE)
+	if (!rc && state == CAT_AVAILABLE && !t.unmade)
 		lib_refresh_used(lib, barcode);
 	lib_unlock(lib);
 	return rc;

@@ -233,6 +233,12 @@ int lib_medium_back(struct lib *lib, const char *barcode, const char *cause);
  * medium must already be in lib_tape_dir). */
 int lib_tape_adopt(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
 		   bool worm, enum cat_state state, const char *cause, char *err, size_t errlen);
+/* Disaster recovery: a blank tape whose medium was never made, known
+ * from the library record alone (vtl/record.h), added AVAILABLE in a
+ * free storage slot with its medium to be made at its first load. */
+int lib_tape_adopt_blank(struct lib *lib, const char *barcode, const char *media, uint64_t capacity,
+			 bool worm, uint32_t clean_max, bool at_rest, const char *cause, char *err,
+			 size_t errlen);
 /* Disaster recovery: the pool and retention lock the library record
  * (vtl/record.h) kept for a tape just adopted. */
 int lib_tape_restore(struct lib *lib, const char *barcode, const char *pool, enum cat_lock lock,

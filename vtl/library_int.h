@@ -25,6 +25,8 @@
 #include "scsi/smc.h"
 #include "scsi/spc.h"
 
+struct cat_key_row;
+
 struct lib {
 	struct lib_config cfg;
 	struct cat *cat;
@@ -62,11 +64,16 @@ int lib_first_free(struct lib *lib, enum cat_kind kind, uint16_t prefer, uint16_
 /* Bring the catalog's bytes-used of a tape up to date from its medium. */
 void lib_refresh_used(struct lib *lib, const char *barcode);
 /* Format t's medium, never over a cartridge (library.c); sync = false:
- * nothing is fsync'ed yet (many at once, then lib_sync_media). */
+ * nothing is fsync'ed yet (the caller makes it durable). */
 int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync);
-/* Make every medium formatted with sync = false durable (syncfs of the
- * file system of DATA_DIR/tapes); before the catalog records any. */
-int lib_sync_media(struct lib *lib);
+/* The wrapped data key of tape barcode: the catalog's or, make and a
+ * master key configured, a new one committed (library.c). -ENOENT: the
+ * tape is not encrypted at rest. */
+int lib_creation_key(struct lib *lib, const char *barcode, bool make, struct cat_key_row *row);
+/* Make the medium of a tape whose catalog row says it is not made yet
+ * (t->unmade), then record it made; 0 at once for a made one. Changer
+ * lock held. */
+int lib_make_medium(struct lib *lib, struct cat_tape *t);
 /*
  * Put the cartridge of tape `barcode` (its directory dir) in drive i: with
  * its data key, unwrapped by the master key, when the catalog holds one.

@@ -22,6 +22,8 @@
  *     end of the pass. The records a crash left after the last manifest
  *     are recovered by tape_open, at the load (docs/design.md, "Start-up
  *     at scale").
+ *   - A blank tape whose medium is not made yet (cat_tape.unmade) is
+ *     not looked at: it has no medium to check until its first load.
  *   - A directory of DATA_DIR/tapes that holds a cartridge is somebody's
  *     data: nothing here or in the callers formats over it.
  *
@@ -158,7 +160,10 @@ static void check_tape(struct lib *lib, const struct cat_tape *t)
 	char dir[PATH_MAX];
 	struct tape *m;
 
-	if (t->state == CAT_DELETED || t->state == CAT_CREATING)
+	/* A blank tape never loaded has no medium to check: it is made at
+	 * its first load, which takes what a crash left of that (library.c,
+	 * lib_make_medium). */
+	if (t->state == CAT_DELETED || t->state == CAT_CREATING || t->unmade)
 		return;
 	lib_tape_dir(lib, t->barcode, dir, sizeof(dir));
 	/* A manifest that reads and passes its checks needs no repair, and
@@ -288,7 +293,7 @@ void media_pass_prepare(struct lib *lib)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct cat_tape *t = &tapes[i];
-		if (t->state == CAT_DELETED || t->state == CAT_CREATING)
+		if (t->state == CAT_DELETED || t->state == CAT_CREATING || t->unmade)
 			continue;
 		if (t->in_library && t->kind == CAT_DRIVE) {
 			/* Loaded at start (load_drives): checked before. */

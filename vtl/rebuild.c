@@ -63,7 +63,8 @@ enum plan_kind {
 	PLAN_ARCHIVED,
 	PLAN_FINISH,
 	PLAN_ARCHIVED_FINISH,
-	PLAN_LOCAL
+	PLAN_LOCAL,
+	PLAN_BLANK
 };
 
 struct plan {
@@ -72,6 +73,7 @@ struct plan {
 	bool local;			   /* DATA_DIR/tapes/BARCODE holds a cartridge */
 	bool no_store;			   /* the store has no such prefix */
 	bool decided;			   /* PLAN_DONE before plan_one (t says why) */
+	const struct record_tape *blank;   /* only in the library record, blank */
 	char wrapped[KEY_WRAPPED_MAX + 2]; /* its KEY (encrypted at rest), or "" */
 	struct upl_rebuild_tape t;	   /* PLAN_DONE: the outcome, reported in order */
 };
@@ -324,6 +326,11 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 		t->result = UPL_KEPT;
 		set_where(x, t, &ct);
 		upl_errmsg(t->reason, sizeof(t->reason), "known to the catalog");
+		return;
+	}
+	if (p->blank) {
+		p->kind = PLAN_BLANK;
+		(*need)++;
 		return;
 	}
 	if (p->local && plan_local_one(x, p, need))
@@ -909,8 +916,8 @@ static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	int first = 0;
 	for (size_t i = 0; i < pl->n; i++) {
 		struct plan *p = &pl->v[i];
-		if (p->kind == PLAN_DONE)
-			continue;
+		if (p->kind == PLAN_DONE || p->kind == PLAN_BLANK)
+			continue; /* a blank tape gets its data key at its first load */
 		char path[PATH_MAX];
 		struct store_err se;
 		int rc = -ENOENT;
@@ -966,6 +973,58 @@ static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t
 		   cur ? cur->id : "any configured master key (none is configured)",
 		   prev ? " or the previous one " : "", prev ? prev->id : "", names);
 	return first == -ENOKEY ? -ENOKEY : -EKEYREJECTED;
+}
+
+/*
+ * The blank tapes the library record names (record.c): a tape whose medium
+ * was never made has no prefix in the store and no local medium, and the
+ * record is all that says it exists. One that has either is planned from
+ * that, as before.
+ */
+static int plan_blanks(struct plan_list *pl, const struct record *rec)
+{
+	size_t known = pl->n;
+	for (size_t i = 0; i < rec->n_tapes; i++) {
+		const struct record_tape *rt = &rec->tapes[i];
+		bool there = false;
+		if (!rt->blank)
+			continue;
+		for (size_t j = 0; j < known && !there; j++)
+			there = strcmp(pl->v[j].t.barcode, rt->barcode) == 0;
+		if (there)
+			continue;
+		void *v = upl_grow(pl->v, &pl->cap, pl->n, sizeof(*pl->v));
+		if (!v)
+			return -ENOMEM;
+		pl->v = v;
+		struct plan *p = &pl->v[pl->n++];
+		memset(p, 0, sizeof(*p));
+		upl_copy_str(p->t.barcode, sizeof(p->t.barcode), rt->barcode);
+		p->no_store = true;
+		p->blank = rt;
+	}
+	return 0;
+}
+
+/* A blank tape from the record: a catalog row, its medium made at its
+ * first load, as when it was created. */
+static void recover_blank(struct rebuild *x, struct plan *p)
+{
+	struct upl_rebuild_tape *t = &p->t;
+	const struct record_tape *rt = p->blank;
+	int rc = lib_tape_adopt_blank(x->lib, t->barcode, rt->media, rt->capacity, rt->worm,
+				      rt->clean_max, rt->at_rest,
+				      "recovered by catalog rebuild: a blank tape of the library "
+				      "record",
+				      t->reason, sizeof(t->reason));
+	if (rc) {
+		t->result = UPL_FAILED;
+		return;
+	}
+	t->result = UPL_RECOVERED;
+	t->segments = 0;
+	upl_errmsg(t->reason, sizeof(t->reason), "the library record (a blank tape, never loaded)");
+	set_where(x, t, NULL);
 }
 
 static int rebuild_run(struct lib *lib, struct store *st, const struct store_config *c,
@@ -1024,6 +1083,8 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 		rc = plan_shelf(&x, &pl, err, errlen);
 	if (!rc)
 		rc = plan_local(&x, &pl, err, errlen);
+	if (!rc && plan_blanks(&pl, &rec))
+		rc = -ENOMEM;
 	size_t need = 0;
 	for (size_t i = 0; !rc && i < pl.n; i++) {
 		if (shelf_rebuild_cancelled(r)) {
@@ -1054,6 +1115,8 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			recover_by_manifest(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
 		else if (p->kind == PLAN_LOCAL)
 			rc = recover_local_medium(&x, p);
+		else if (p->kind == PLAN_BLANK)
+			recover_blank(&x, p);
 		else if (p->kind != PLAN_DONE)
 			rc = recover_by_download(&x, &p->t, p->kind == PLAN_FINISH);
 		record_tape_back(&x, &rec, &p->t);

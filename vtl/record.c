@@ -3,14 +3,20 @@
  *
  * Pools and policies are listed whole (the built-in pools too, so that a
  * reader sees what the writer had); tapes only when they say something a
- * tape's own objects do not: a pool other than `default`, or a retention
- * lock. The text is canonical (sorted keys, compact), so that the writer
- * can tell a change by comparing texts.
+ * tape's own objects do not: a pool other than `default`, a retention
+ * lock, or that the tape is blank and its medium not made yet (such a
+ * tape has no object of its own in the store: its type, capacity, WORM
+ * and cleaning uses are here, under "blank", so that a rebuild from the
+ * store finds it; docs/object-store.md, "Disaster recovery"). The text is
+ * canonical (sorted keys, compact), so that the writer can tell a change
+ * by comparing texts.
  */
 #include "config.h"
 
 #include "record.h"
 #include "upload_int.h"
+
+#include "catalog/catalog_key.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,6 +25,11 @@
 #include <string.h>
 
 #define RECORD_VERSION 1
+
+static int cmp_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_key_row *)elem)->barcode);
+}
 
 char *record_build(struct cat *c, int *rc)
 {
@@ -46,14 +57,39 @@ char *record_build(struct cat *c, int *rc)
 						    pol[i].prefix, "pool", pol[i].pool, "type",
 						    pol[i].media, "size", (json_int_t)pol[i].size,
 						    "minimum", (int)pol[i].minimum));
-	for (size_t i = 0; o && i < nt; i++) {
-		const struct cat_tape *t = &tapes[i];
-		if (strcmp(t->pool, "default") == 0 && t->lock == CAT_LOCK_NONE)
+	/* Which blank tapes are encrypted at rest: their data key is in the
+	 * catalog only (a medium's KEY file and KEY object come with the
+	 * medium), one list of them rather than a query a tape. */
+	struct cat_key_row *keys = NULL;
+	size_t nk = 0;
+	bool listed = false;
+	for (size_t i = 0; o && i < nt && !listed; i++) {
+		if (!tapes[i].unmade)
 			continue;
-		json_object_set_new(at, t->barcode,
-				    json_pack("{s:s, s:s, s:I}", "pool", t->pool, "retention_lock",
-					      cat_lock_name(t->lock), "retain_until",
-					      (json_int_t)t->retain_until));
+		listed = true;
+		*rc = cat_key_list(c, NULL, &keys, &nk);
+	}
+	for (size_t i = 0; o && !*rc && i < nt; i++) {
+		const struct cat_tape *t = &tapes[i];
+		bool blank = t->unmade && (t->state == CAT_AVAILABLE || t->state == CAT_CREATING);
+		if (strcmp(t->pool, "default") == 0 && t->lock == CAT_LOCK_NONE && !blank)
+			continue;
+		json_t *v =
+		    json_pack("{s:s, s:s, s:I}", "pool", t->pool, "retention_lock",
+			      cat_lock_name(t->lock), "retain_until", (json_int_t)t->retain_until);
+		if (v && blank)
+			json_object_set_new(
+			    v, "blank",
+			    json_pack("{s:s, s:I, s:b, s:i, s:b}", "type", t->media, "capacity",
+				      (json_int_t)t->capacity, "worm", t->worm, "clean_max",
+				      (int)t->clean_max, "at_rest",
+				      nk && bsearch(t->barcode, keys, nk, sizeof(*keys), cmp_key)));
+		json_object_set_new(at, t->barcode, v);
+	}
+	free(keys);
+	if (o && *rc) {
+		json_decref(o); /* ap, aa and at are not in it yet */
+		o = NULL;
 	}
 	if (o) {
 		json_object_set_new(o, "version", json_integer(RECORD_VERSION));
@@ -89,6 +125,12 @@ static int lock_of(json_t *o, enum cat_lock *l)
 {
 	json_t *v = json_object_get(o, "retention_lock");
 	return json_is_string(v) && cat_lock_parse(json_string_value(v), l) == 0 ? 0 : -EBADMSG;
+}
+
+static int cmp_tape(const void *a, const void *b)
+{
+	return strcmp(((const struct record_tape *)a)->barcode,
+		      ((const struct record_tape *)b)->barcode);
 }
 
 int record_parse(const char *text, size_t len, struct record *r, char *why, size_t cap)
@@ -163,9 +205,28 @@ int record_parse(const char *text, size_t len, struct record *r, char *why, size
 		}
 		snprintf(t->barcode, sizeof(t->barcode), "%s", bc);
 		t->retain_until = json_integer_value(u);
+		json_t *b = json_object_get(v, "blank");
+		if (b) {
+			json_t *capa = json_object_get(b, "capacity"),
+			       *cm = json_object_get(b, "clean_max");
+			if (!json_is_object(b) || str_into(b, "type", t->media, sizeof(t->media)) ||
+			    !json_is_integer(capa) || json_integer_value(capa) <= 0 ||
+			    !json_is_integer(cm) || json_integer_value(cm) < 0 ||
+			    json_integer_value(cm) > 65535) {
+				rc = -EBADMSG;
+				break;
+			}
+			t->blank = true;
+			t->capacity = (uint64_t)json_integer_value(capa);
+			t->worm = json_is_true(json_object_get(b, "worm"));
+			t->clean_max = (uint32_t)json_integer_value(cm);
+			t->at_rest = json_is_true(json_object_get(b, "at_rest"));
+		}
 		r->n_tapes++;
 	}
 	json_decref(o);
+	if (!rc)
+		qsort(r->tapes, r->n_tapes, sizeof(*r->tapes), cmp_tape);
 	if (rc) {
 		snprintf(why, cap, "%s",
 			 rc == -ENOMEM ? "out of memory" : "a field is missing or bad");
@@ -184,10 +245,13 @@ void record_free(struct record *r)
 
 const struct record_tape *record_tape(const struct record *r, const char *barcode)
 {
-	for (size_t i = 0; i < r->n_tapes; i++)
-		if (strcmp(r->tapes[i].barcode, barcode) == 0)
-			return &r->tapes[i];
-	return NULL;
+	/* Sorted by record_parse: a rebuild of 10,000 blank tapes looks each
+	 * up in log n. */
+	struct record_tape key;
+	if (!r->n_tapes || strlen(barcode) >= sizeof(key.barcode))
+		return NULL;
+	snprintf(key.barcode, sizeof(key.barcode), "%s", barcode);
+	return bsearch(&key, r->tapes, r->n_tapes, sizeof(*r->tapes), cmp_tape);
 }
 
 /* ---- Put by the uploader's thread ---------------------------------------- */
@@ -236,11 +300,11 @@ static bool record_ours(struct upl *u, const char *key)
 	return !unknown;
 }
 
-void upl_record_pass(struct upl *u)
+bool upl_record_pass(struct upl *u)
 {
 	int64_t now = upl_mono_ms();
 	if (u->record_ms && now - u->record_ms < RECORD_EVERY_S * 1000)
-		return;
+		return false;
 	u->record_ms = now;
 	int rc;
 	pthread_mutex_lock(&u->cat_mu);
@@ -248,11 +312,11 @@ void upl_record_pass(struct upl *u)
 	pthread_mutex_unlock(&u->cat_mu);
 	if (!text) {
 		upl_logf(u, 0, "cannot build the library record: %s", strerror(-rc));
-		return;
+		return false;
 	}
 	if (u->record_last && strcmp(text, u->record_last) == 0) {
 		free(text);
-		return;
+		return true;
 	}
 	char key[STORE_KEY_MAX];
 	struct store_err se;
@@ -260,15 +324,16 @@ void upl_record_pass(struct upl *u)
 	snprintf(key, sizeof(key), "%s%s", u->cfg.prefix, RECORD_KEY);
 	if (!u->record_last && !record_ours(u, key)) {
 		free(text);
-		return;
+		return false;
 	}
 	rc = store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc) {
 		upl_logf(u, 1, "the library record %s is not in the store yet: %s", key,
 			 se.msg[0] ? se.msg : strerror(-rc));
 		free(text);
-		return;
+		return false;
 	}
 	free(u->record_last);
 	u->record_last = text;
+	return true;
 }

@@ -30,6 +30,14 @@ struct record_tape {
 	char pool[CAT_POOL_MAX + 1];
 	enum cat_lock lock;
 	int64_t retain_until;
+	/* A blank tape whose medium was not made yet: no object of its own
+	 * in the store, so what its catalog row needs is here. */
+	bool blank;
+	char media[8];
+	uint64_t capacity;
+	bool worm;
+	uint32_t clean_max;
+	bool at_rest; /* gets a data key (the one it had wrapped nothing) */
 };
 struct record {
 	struct cat_pool *pools;

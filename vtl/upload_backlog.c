@@ -89,7 +89,8 @@ void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_up
 	b->unclaimed = !nrows && !sstate[0];
 	struct manifest m;
 	int rc = -ENOENT;
-	if (has_local_copy(t->state)) {
+	/* A blank tape never loaded has no medium yet, and nothing to send. */
+	if (has_local_copy(t->state) && !t->unmade) {
 		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
 		rc = upl_man_facts(dir, &m);
 	}
@@ -145,8 +146,8 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 		const struct cat_tape *t = &tapes[k];
 		char dir[PATH_MAX];
 		struct manifest m;
-		if (!has_local_copy(t->state))
-			continue;
+		if (!has_local_copy(t->state) || t->unmade)
+			continue; /* no medium here, or none made yet */
 		const struct cat_upl_tape_rows *tr = upl_snapshot_rows(snap, t->barcode);
 		const struct cat_upl_seg *rows = tr ? tr->segs : NULL;
 		size_t nrows = tr ? tr->nsegs : 0;

@@ -153,6 +153,13 @@ struct upl {
 	 * it was last looked at (upl_mono_ms). Only the thread touches them. */
 	char *record_last;
 	int64_t record_ms;
+	/* A quiet library (uploader.c, round_once): the last round left
+	 * nothing to do, no tape was in a drive and the record was current;
+	 * the catalog's data_version then, and when that round ran. Rounds
+	 * skip their walk of every tape while the catalog stays unchanged.
+	 * Only the thread touches them. */
+	bool quiet;
+	int64_t quiet_dv, quiet_ms;
 	struct tape_rec *recs;
 	size_t n_recs, cap_recs;
 	/* Index of recs by barcode (open addressing, UINT32_MAX: empty), so
@@ -305,7 +312,9 @@ void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_up
 /* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
 /* Put the library record in the store when it changed (record.c). */
-void upl_record_pass(struct upl *u);
+/* Put the library record if it changed (at most every RECORD_EVERY_S
+ * seconds); true when the store holds the catalog's record as it is now. */
+bool upl_record_pass(struct upl *u);
 
 /* ---- The shelf (shelf.c) ----------------------------------------------- */
 

@@ -634,10 +634,45 @@ static int cmp_barcode(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/*
+ * A quiet library costs one catalog read a round. A round that found
+ * nothing to do (every tape's objects in the store, none in a drive, none
+ * on its way to or from the shelf, no hold, the library record current)
+ * notes the catalog's data_version; the rounds after it do nothing while
+ * that stays the same, since everything the walk acts on is a catalog row
+ * another connection writes (a load, an unload's bytes used, a state, a
+ * pool, a key) or a tape in a drive, which keeps rounds full. The rows the
+ * uploader writes itself (upl_*) do not change it. A full round still
+ * runs every QUIET_FULL_MS, for what no row says (a store that came back
+ * for a DELETED tape's objects), and after `vtlctl store retry`.
+ */
+#define QUIET_FULL_MS 60000
+
+static bool quiet_now(struct upl *u, int64_t *dv)
+{
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_data_version(u->cat, dv);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		*dv = -1;
+	/* A `vtlctl store retry` (the store's keys read again) is answered
+	 * by a full round. */
+	pthread_mutex_lock(&u->mu);
+	bool retry = u->retry_asked != u->retried;
+	pthread_mutex_unlock(&u->mu);
+	return u->quiet && !rc && !retry && *dv == u->quiet_dv &&
+	       upl_mono_ms() - u->quiet_ms < QUIET_FULL_MS;
+}
+
 static void round_once(struct upl *u)
 {
 	struct cat_tape *tapes;
 	size_t n;
+	int64_t dv, started = upl_mono_ms();
+	if (quiet_now(u, &dv))
+		return;
+	u->quiet = false;
+	bool busy = false; /* work left for a later round */
 	pthread_mutex_lock(&u->cat_mu);
 	int rc = cat_tape_list(u->cat, -1, true, &tapes, &n);
 	pthread_mutex_unlock(&u->cat_mu);
@@ -666,21 +701,31 @@ static void round_once(struct upl *u)
 		struct cat_tape *t = &tapes[i];
 		bool done = false;
 		uint64_t bytes;
+		if (t->in_library && t->kind == CAT_DRIVE)
+			busy = true; /* written or read without a catalog change */
 		switch (t->state) {
 		case CAT_AVAILABLE:
 		case CAT_RETRIEVED:
 		case CAT_IN_TRANSIT_TO_SHELF:
+			/* A blank tape never loaded has no medium, and its
+			 * barcode is in the library record (record.c). */
+			if (t->unmade)
+				break;
 			/* A retrieved copy: nothing of it goes up again. */
 			done = shelf_holds_tape(u, t);
 			rc = 0;
 			if (!done) {
-				if (tape_held(u, t->barcode))
+				if (tape_held(u, t->barcode)) {
+					busy = true;
 					break; /* it waits for a person */
+				}
 				uint64_t before = progress(u);
 				begin_upload(u, t->barcode);
 				rc = upl_sync_tape(u, t, &done);
 				held = upload_outcome(u, t->barcode, rc, progress(u) != before);
+				busy = busy || rc || !done;
 			}
+			busy = busy || t->state == CAT_IN_TRANSIT_TO_SHELF;
 			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
 				break;
 			rc = shelf_verify_tape(u, t, &bytes);
@@ -699,23 +744,29 @@ static void round_once(struct upl *u)
 			}
 			break;
 		case CAT_ARCHIVING:
+			busy = true;
 			shelf_finish_archive(u, t);
 			break;
 		case CAT_ARCHIVED:
 			if (nmoves &&
-			    bsearch(t->barcode, moves, nmoves, sizeof(*moves), cmp_barcode))
+			    bsearch(t->barcode, moves, nmoves, sizeof(*moves), cmp_barcode)) {
+				busy = true;
 				shelf_reclass(u, t);
+			}
 			break;
 		case CAT_RETRIEVING:
+			busy = true;
 			shelf_retrieve_tape(u, t);
 			break;
 		case CAT_DELETED:
 			upl_forget_deleted(u, t);
 			break;
 		case CAT_IRRECOVERABLE:
+			busy = true;
 			shelf_restore_damaged(u, t);
 			break;
 		default:
+			busy = true; /* CREATING: the library finishes it */
 			break;
 		}
 	}
@@ -723,12 +774,16 @@ static void round_once(struct upl *u)
 		release(u, &u->hold, NULL, progress(u) != p0);
 	/* The library record, only while the store takes requests: a store
 	 * held for a person is asked nothing until the next try. */
-	if (!held && !upl_stopping(u))
-		upl_record_pass(u);
+	bool current = !held && !upl_stopping(u) && upl_record_pass(u);
 	if (!upl_stopping(u))
 		upl_cache_pass(u, tapes, n);
 	free(moves);
 	free(tapes);
+	if (!busy && !held && current && dv >= 0 && !upl_stopping(u)) {
+		u->quiet = true;
+		u->quiet_dv = dv;
+		u->quiet_ms = started;
+	}
 }
 
 static void sample(struct upl *u)
@@ -933,6 +988,15 @@ void upl_stop(struct upl *u)
 	pthread_mutex_unlock(&u->mu);
 	if (u->running)
 		pthread_join(u->thread, NULL);
+	/* The library record once more, whatever its last time: the blank
+	 * tapes created in the last RECORD_EVERY_S seconds have no object
+	 * but their line in it (record.c). Not while the store is held for a
+	 * person: a stop does not wait for a store that refuses. */
+	bool due;
+	if (u->running && (!store_held(u, &due) || due)) {
+		u->record_ms = 0;
+		upl_record_pass(u);
+	}
 	upl_pool_stop(u); /* after the thread: its window's parts in flight finish first */
 	vcache_close(u->cache);
 	cat_close(u->cat);

@@ -105,8 +105,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 6);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 6);
+	cr_assert_eq(cat_schema_version(C), 7);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 7);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -729,9 +729,13 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 
 /* ---- Cleaning cartridges (migration 6) -------------------------------------- */
 
+/* Back to what migration 6 left. */
+#define DROP_MEDIUM "ALTER TABLE tapes DROP COLUMN medium;"
+
 /* Back to what migration 5 left. */
 #define DROP_CLEANING                                                                              \
-	"ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
+	DROP_MEDIUM                                                                                \
+	    "ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
 
 Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
 {
@@ -741,7 +745,7 @@ Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
 	C = NULL;
 	cr_assert_eq(sql_exec(DROP_CLEANING "PRAGMA user_version = 5"), SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 6);
+	cr_assert_eq(cat_schema_version(C), 7);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD005L8", &t), 0);
 	cr_assert_eq(t.clean_max, 0, "a data cartridge");
@@ -767,6 +771,39 @@ Test(catalog, cleaning_uses_count_up_to_the_maximum_and_no_further)
 	cr_assert_eq(t.clean_uses, 2, "kept across a reopen");
 }
 
+/* ---- Media made at the first load (migration 7) ---------------------------- */
+
+Test(catalog, a_catalog_of_schema_6_keeps_its_tapes_with_their_media_made)
+{
+	make_library();
+	cr_assert_eq(create("OLD006L8"), 0);
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(sql_exec(DROP_MEDIUM "PRAGMA user_version = 6"), SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_schema_version(C), 7);
+	struct cat_tape t;
+	cr_assert_eq(cat_tape_get(C, "OLD006L8", &t), 0);
+	cr_assert_not(t.unmade, "a tape of before the column has its medium");
+}
+
+Test(catalog, an_unmade_tape_is_recorded_made_once)
+{
+	make_library();
+	struct cat_tape t;
+	new_tape(&t, "LAZY01L8");
+	t.unmade = true;
+	cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	cr_assert_eq(cat_tape_get(C, "LAZY01L8", &t), 0);
+	cr_assert(t.unmade);
+	cr_assert_eq(cat_tape_set_made(C, "LAZY01L8"), 0);
+	cat_close(C);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_tape_get(C, "LAZY01L8", &t), 0);
+	cr_assert_not(t.unmade, "kept across a reopen");
+	cr_assert_eq(cat_tape_set_made(C, "NONE01L8"), -ENOENT);
+}
+
 /* ---- Tape keys (migration 5) ---------------------------------------------- */
 
 Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
@@ -778,7 +815,7 @@ Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
 	cr_assert_eq(sql_exec("DROP TABLE tape_keys; " DROP_CLEANING "PRAGMA user_version = 4"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 6);
+	cr_assert_eq(cat_schema_version(C), 7);
 	struct cat_key_row r;
 	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), -ENOENT);
 	cr_assert_eq(cat_key_set(C, "KEY001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
@@ -832,7 +869,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 			      "PRAGMA user_version = 2"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 6);
+	cr_assert_eq(cat_schema_version(C), 7);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
 	cr_assert_str_eq(t.pool, "default");

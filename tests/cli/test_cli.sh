@@ -17,7 +17,16 @@ command -v jq >/dev/null || { echo "FAIL: jq not installed: apt-get install jq";
 T=$(mktemp -d /tmp/vtl-cli-XXXXXX)
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# Only the daemons still running as this shell's jobs: a PID of one
+	# that exited earlier may belong to another process by now (PIDs wrap
+	# at pid_max, 32768 here), such as another suite's vtld under make -j.
+	local running
+	running=$(jobs -p)
+	for p in "${PIDS[@]}"; do
+		grep -qx "$p" <<<"$running" || continue
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -181,7 +190,7 @@ expect "reuse message" "$ERR" "never reused"
 run 0 "events --tape" events --tape ABC124L6 --json
 [ "$(jq -r '.[-1].to_state' <<<"$OUT")" = DELETED ] && ok "delete recorded" || bad "events" "$OUT"
 run 0 "events" events
-expect "events table" "$OUT" "medium formatted"
+expect "events table" "$OUT" "created blank"
 
 # --- Full library changes nothing.
 n_before=$("$VTLCTL" tape list --json | jq length)
@@ -452,10 +461,10 @@ run 0 "tape list" tape list
 expect "tape list shows the cleanings" "$OUT" "cleaning 0/50"
 stop_vtld
 
-# --- Many tapes at once: formatted without an fsync each, then one syncfs
-# and one transaction. A power loss before the commit can leave a tape
-# CREATING whose manifest does not read (what a format without fsync
-# left): the next start formats it again rather than refuse it.
+# --- Many tapes at once: catalog rows in one transaction, no medium made
+# until a tape's first load (docs/library.md, "A new tape is a catalog
+# row"). A power loss before the commit leaves the batch CREATING: the next
+# start finishes it.
 C=$T/many
 start_vtld "$C" || bad "vtld for the batch"
 export VTL_SOCKET=$C/vtld.sock
@@ -465,14 +474,72 @@ run 0 "tape list of the batch" tape list --json
 	ok "30 tapes AVAILABLE after one batch" || bad "batch states" "$OUT"
 [ "$(jq -r '[.[] | .location] | join(" ")' <<<"$OUT")" = "$(seq -f 'slot:%g' 1 30 | tr '\n' ' ' | sed 's/ $//')" ] &&
 	ok "the batch took slots 1-30 in order" || bad "batch slots" "$OUT"
+[ "$(jq '[.[] | select(.medium_made == false and .used_bytes == 0 and .pending_bytes == 0)] | length' <<<"$OUT")" = 30 ] &&
+	ok "no medium made for the batch" || bad "batch media" "$OUT"
+[ -z "$(ls "$C/tapes")" ] && ok "tapes/ holds no directory before a load" || bad "media made at create" "$(ls "$C/tapes")"
 stop_vtld
 sqlite3 "$C/catalog.db" "UPDATE tapes SET state = 'CREATING' WHERE barcode = 'MNY007L8'"
-: >"$C/tapes/MNY007L8/MANIFEST"
-rm -f "$C/tapes/MNY007L8/MANIFEST.prev"
 start_vtld "$C" || bad "vtld after a torn batch"
-run 0 "a torn format is done again at start" tape show --json MNY007L8
-[ "$(jq -r .state <<<"$OUT")" = AVAILABLE ] && ok "MNY007L8 AVAILABLE again" || bad "torn format" "$OUT"
+run 0 "a torn batch is finished at start" tape show --json MNY007L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE false" ] &&
+	ok "MNY007L8 AVAILABLE again, its medium still to make" || bad "torn batch" "$OUT"
+# A never-loaded tape survives a restart (the check of the media does not
+# take its missing medium for a lost one) and its first load makes it.
+run 0 "a never-loaded tape after a restart" tape show --json MNY008L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE false" ] &&
+	ok "not IRRECOVERABLE after a restart" || bad "restart of a blank" "$OUT"
 run 0 "and it loads" tape move MNY007L8 --to drive:1
+run 0 "made at its first load" tape show --json MNY007L8
+[ "$(jq -r .medium_made <<<"$OUT")" = true ] && [ -f "$C/tapes/MNY007L8/MANIFEST" ] &&
+	ok "the first load made the medium" || bad "first load" "$OUT"
+[ "$(stat -c %a "$C/tapes/MNY007L8")" = 700 ] && ok "the medium's directory is private" || bad "medium mode"
+run 0 "unload it" drive unload 1
+# Export, archive and retrieve of a tape never loaded: the shelf gets a
+# blank made for it; delete of one removes a catalog row.
+run 0 "archive a never-loaded tape" tape archive MNY009L8 --wait
+run 0 "show it archived" tape show --json MNY009L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "ARCHIVED true" ] &&
+	ok "a never-loaded tape archived" || bad "archive of a blank" "$OUT"
+run 0 "retrieve it" tape retrieve MNY009L8 --wait
+run 0 "show it retrieved" tape show --json MNY009L8
+[ "$(jq -r .state <<<"$OUT")" = RETRIEVED ] && ok "a never-loaded tape retrieved" || bad "retrieve of a blank" "$OUT"
+run 0 "export a never-loaded tape" tape move MNY010L8 --to ie:2
+[ -f "$C/tapes/MNY010L8/MANIFEST" ] && ok "export made its medium" || bad "export of a blank"
+run 0 "delete a never-loaded tape" tape delete MNY011L8
+[ ! -e "$C/tapes/MNY011L8" ] && ok "deleted, no medium" || bad "delete of a blank"
+# SIGKILL while first loads make media: every tape is AVAILABLE and made
+# or not, and each loads after the restart (docs/library.md).
+for i in 12 13 14 15 16 17; do
+	"$VTLCTL" tape move "MNY0${i}L8" --to drive:2 >/dev/null 2>&1 &
+	sleep "0.0$((RANDOM % 10))"
+	kill -KILL "$VTLD_PID"
+	wait "$VTLD_PID" 2>/dev/null
+	wait $! 2>/dev/null
+	start_vtld "$C" || bad "restart after SIGKILL during a first load"
+	run 0 "after a SIGKILL during its first load" tape show --json "MNY0${i}L8"
+	[[ "$(jq -r .state <<<"$OUT")" = AVAILABLE ]] || bad "state after SIGKILL" "$OUT"
+	where=$(jq -r .location <<<"$OUT")
+	[ "$where" = "drive:2" ] || run 0 "it loads after the restart" tape move "MNY0${i}L8" --to drive:2
+	run 0 "its medium is there" tape show --json "MNY0${i}L8"
+	[ "$(jq -r .medium_made <<<"$OUT")" = true ] && [ -f "$C/tapes/MNY0${i}L8/MANIFEST" ] &&
+		ok "MNY0${i}L8 made after SIGKILL" || bad "medium after SIGKILL" "$OUT"
+	run 0 "unload drive 2" drive unload 2
+done
+stop_vtld
+# Rebuilt from the store: the blank tapes come back from the library
+# record (docs/object-store.md), their media still to make.
+rm -f "$C/catalog.db" "$C/catalog.db-wal" "$C/catalog.db-shm"
+start_vtld "$C" --rebuild-catalog || bad "vtld --rebuild-catalog of blank tapes"
+run 0 "a blank tape after a rebuild" tape show --json MNY020L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE false" ] &&
+	ok "a blank tape rebuilt from the record" || bad "rebuild of a blank" "$OUT"
+run 0 "it loads after the rebuild" tape move MNY020L8 --to drive:1
+run 0 "a loaded one after a rebuild" tape show --json MNY007L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE true" ] &&
+	ok "a loaded tape rebuilt from its medium" || bad "rebuild of a loaded tape" "$OUT"
+run 0 "the deleted one is gone" tape list --json
+[ "$(jq '[.[] | select(.barcode == "MNY011L8")] | length' <<<"$OUT")" = 0 ] &&
+	ok "a deleted blank tape not rebuilt" || bad "deleted blank rebuilt" "$OUT"
 stop_vtld
 
 # --- Encryption at rest: the [encryption] keys, key status, key rotate.
@@ -501,6 +568,10 @@ printf '[encryption]\nmode = library\nkey_command = cat %s\n' "$T/keys/old" >"$T
 start_vtld "$E" -c "$T/enc.conf" || bad "vtld with key_command"
 export VTL_SOCKET=$E/vtld.sock
 run 0 "tapes created under the old key" tape create --prefix KEY --count 3
+[ ! -e "$E/tapes/KEY002L8/KEY" ] && ok "no KEY file before the first load" || bad "KEY file at create"
+run 0 "first load of a tape encrypted at rest" tape move KEY002L8 --to drive:1
+[ "$(stat -c %a "$E/tapes/KEY002L8/KEY" 2>&1)" = 600 ] && ok "its KEY file made at its first load" || bad "KEY file after load"
+run 0 "unload it" drive unload 1
 run 0 "key status" key status
 expect "key status: mode" "$OUT" "encryption at rest: library"
 expect "key status: three tapes under the current key" "$OUT" "3 tapes  (current)"
@@ -546,6 +617,24 @@ if grep -rqF -f <(od -An -tx1 "$T/keys/old" | tr -d ' \n' | head -c 16) "$T/vtld
 else
 	ok "no master key in hex in the log"
 fi
+stop_vtld
+# A blank tape encrypted at rest, rebuilt from the store's library record:
+# a new data key under the configured master key (the lost one encrypted
+# nothing), and it loads.
+printf '[encryption]\nmode = library\nmaster_key_file = %s\n' "$T/keys/new" >"$T/enc.conf"
+start_vtld "$E" -c "$T/enc.conf" || bad "vtld with the new key"
+run 0 "a blank tape encrypted at rest" tape create KEY004L8
+stop_vtld
+rm -f "$E/catalog.db" "$E/catalog.db-wal" "$E/catalog.db-shm"
+start_vtld "$E" -c "$T/enc.conf" --rebuild-catalog || bad "vtld --rebuild-catalog with blank tapes encrypted at rest"
+run 0 "a blank tape encrypted at rest after a rebuild" tape show --json KEY004L8
+[ "$(jq -r '.state + " " + (.medium_made|tostring)' <<<"$OUT")" = "AVAILABLE false" ] &&
+	ok "rebuilt blank, its medium still to make" || bad "rebuild of an encrypted blank" "$OUT"
+run 0 "key status after the rebuild" key status --json
+[ "$(jq -r '.tapes, .to_rotate' <<<"$OUT" | tr '\n' ' ')" = "3 0 " ] &&
+	ok "the rebuilt blank has a data key under the current master key" || bad "keys after rebuild" "$OUT"
+run 0 "the rebuilt blank loads" tape move KEY004L8 --to drive:1
+[ "$(stat -c %a "$E/tapes/KEY004L8/KEY" 2>&1)" = 600 ] && ok "its KEY file made at the load" || bad "KEY of the rebuilt blank"
 stop_vtld
 unset VTL_SOCKET
 

@@ -286,6 +286,10 @@ void vp_wait_uploaded(struct vtld_proc *p, const char *barcode)
 	snprintf(args, sizeof(args), "--json tape show %s", barcode);
 	for (int i = 0; i < 600; i++) {
 		vp_ctl_ok(p, args, out, sizeof(out));
+		/* A blank tape never loaded has no medium and nothing to send:
+		 * the library record names it (vtl/record.c). */
+		if (strstr(out, "\"medium_made\": false"))
+			return;
 		if (vp_jint(out, "pending_uploads") == 0 &&
 		    vp_jint(out, "manifest_generation") > 0 && vp_jint(out, "pending_bytes") == 0)
 			return;

@@ -60,6 +60,24 @@ static void add_tape(const char *barcode)
 
 static void expect_at(const char *barcode, const char *loc);
 
+/* A new tape is a catalog row until its first load or export makes its
+ * medium (lib_make_medium): export it and take it back, for the tests that
+ * look at or damage a medium (any generation, which a drive might not
+ * load). */
+static void first_load(const char *barcode)
+{
+	struct cat_tape t;
+	cr_assert_eq(lib_tape_get(T.lib, barcode, &t), 0);
+	cr_assert(t.unmade, "%s is new", barcode);
+	cr_assert_eq(lib_tape_move(T.lib, barcode, CAT_IE, 1, T.err, sizeof(T.err)), 0,
+		     "export %s: %s", barcode, T.err);
+	cr_assert_eq(lib_tape_move(T.lib, barcode, CAT_STORAGE, t.ordinal, T.err, sizeof(T.err)), 0,
+		     "import %s: %s", barcode, T.err);
+	cr_assert_eq(lib_tape_get(T.lib, barcode, &t), 0);
+	cr_assert_not(t.unmade, "%s has its medium", barcode);
+	cdb_drain_ua(ch, N1);
+}
+
 /* ---- Identity ------------------------------------------------------------ */
 
 Test(smc, inquiry_reports_an_stk_l700_changer)
@@ -908,6 +926,7 @@ Test(smc, a_restart_removes_the_partial_downloads_a_crash_left)
 {
 	add_tape("ABC001L8");
 	add_tape("ABC002L8");
+	first_load("ABC002L8");
 	char dir[PATH_MAX], part[PATH_MAX + 64], seg[PATH_MAX + 64], man[PATH_MAX + 64];
 	lib_tape_dir(T.lib, "ABC002L8", dir, sizeof(dir));
 	tape_file_path(dir, TAPE_SEG_FETCH, 7, part, sizeof(part));
@@ -953,6 +972,8 @@ Test(smc, the_check_after_start_repairs_and_marks_lost_media)
 	add_tape("ABC001L8");
 	add_tape("ABC002L8");
 	add_tape("ABC003L8");
+	first_load("ABC001L8");
+	first_load("ABC002L8");
 	struct tcmd t;
 	cr_assert_eq(move_medium(ch, &t, N1, SLOT1 + 2, DRV1), 0);
 	char dir[PATH_MAX], man[PATH_MAX + 64], damaged[PATH_MAX + 64];
@@ -1039,6 +1060,152 @@ Test(smc, a_restart_finishes_a_creation_and_empties_the_picker)
 	cr_assert_eq(tp.element, SLOT2, "untouched");
 }
 
+/* ---- Media made at the first load ------------------------------------------ */
+
+/* What a crash can leave of a first load's format, made by hand. */
+enum format_left { LEFT_DIR, LEFT_SEGMENT_AND_TMP, LEFT_WHOLE_BLANK };
+
+static void leave_format(const char *barcode, enum format_left what)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	lib_tape_dir(T.lib, barcode, dir, sizeof(dir));
+	if (what == LEFT_WHOLE_BLANK) {
+		/* The format finished; the catalog did not record it. */
+		struct tape_info info;
+		memset(&info, 0, sizeof(info));
+		snprintf(info.barcode, sizeof(info.barcode), "%s", barcode);
+		snprintf(info.serial, sizeof(info.serial), "%s", barcode);
+		info.media = TAPE_LTO8;
+		info.capacity = tape_media_capacity(TAPE_LTO8);
+		cr_assert_eq(tape_format(dir, &info), 0);
+		return;
+	}
+	cr_assert_eq(mkdir(dir, 0700), 0, "%s", dir);
+	if (what == LEFT_DIR)
+		return;
+	tape_file_path(dir, TAPE_SEG_DATA, 1, path, sizeof(path));
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fclose(f);
+	/* The manifest's temporary file (scsi/tape.c writes MANIFEST.tmp and
+	 * renames it). */
+	snprintf(path, sizeof(path), "%s/MANIFEST.tmp", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs("half a manifest", f);
+	fclose(f);
+}
+
+static bool unmade(const char *barcode)
+{
+	struct cat_tape t;
+	cr_assert_eq(lib_tape_get(T.lib, barcode, &t), 0);
+	return t.unmade;
+}
+
+/* A new tape is a catalog row: no directory until its first load, none
+ * after a restart and the check of the media (which must not take the
+ * missing medium for a lost one), and its first load makes a blank that
+ * is written and read like any. */
+Test(smc, a_new_tape_gets_its_medium_at_its_first_load)
+{
+	add_tape("LAZY01L8");
+	char dir[PATH_MAX];
+	lib_tape_dir(T.lib, "LAZY01L8", dir, sizeof(dir));
+	cr_assert_neq(access(dir, F_OK), 0, "no medium at create: %s", dir);
+	cr_assert(unmade("LAZY01L8"));
+	reopen_and_wait_for_the_media_check();
+	struct cat_tape t;
+	cr_assert_eq(lib_tape_get(T.lib, "LAZY01L8", &t), 0);
+	cr_assert_eq(t.state, CAT_AVAILABLE, "not taken for lost");
+	cr_assert_neq(access(dir, F_OK), 0, "still none after a restart");
+	struct tcmd c;
+	cr_assert_eq(move_medium(ch, &c, N1, SLOT1, DRV1), 0, "the first load");
+	cr_assert_eq(tape_probe(dir), 1, "its medium is made");
+	cr_assert_not(unmade("LAZY01L8"));
+	struct scsi_dev *drv = lib_drive(T.lib, 0);
+	cdb_drain_ua(drv, N1);
+	uint8_t rec[512];
+	memset(rec, 0x3c, sizeof(rec));
+	uint8_t wcdb[6] = {WRITE_6, 0, 0, 0x02, 0x00, 0};
+	struct scsi_cmd *w = tcmd_init(&c, N1, wcdb, 6, 0);
+	w->out = rec;
+	w->out_len = sizeof(rec);
+	spc_dispatch(drv, w);
+	cr_assert_eq(w->status, SAM_STAT_GOOD);
+	cr_assert_eq(move_medium(ch, &c, N1, DRV1, SLOT1), 0);
+	reopen_and_wait_for_the_media_check();
+	drv = lib_drive(T.lib, 0);
+	cr_assert_eq(move_medium(ch, &c, N1, SLOT1, DRV1), 0, "loads again");
+	cdb_drain_ua(drv, N1);
+	uint8_t rcdb[6] = {READ_6, 0, 0, 0x02, 0x00, 0};
+	cr_assert_eq(run(drv, &c, N1, rcdb, 6, sizeof(rec)), 0);
+	cr_assert_eq(memcmp(c.buf, rec, sizeof(rec)), 0, "the record written after the first load");
+}
+
+/* A crash inside the first load's format, or between it and the catalog's
+ * record of it, leaves a directory with no data: the next load takes it
+ * (the finished blank) or formats again (the leftovers), after a restart. */
+Test(smc, a_first_load_cut_by_a_crash_is_done_again)
+{
+	const char *bc[] = {"LEFT01L8", "LEFT02L8", "LEFT03L8"};
+	const enum format_left what[] = {LEFT_DIR, LEFT_SEGMENT_AND_TMP, LEFT_WHOLE_BLANK};
+	for (int i = 0; i < 3; i++)
+		add_tape(bc[i]);
+	for (int i = 0; i < 3; i++)
+		leave_format(bc[i], what[i]);
+	reopen_and_wait_for_the_media_check();
+	for (int i = 0; i < 3; i++) {
+		struct tcmd c;
+		struct cat_tape t;
+		cr_assert_eq(lib_tape_get(T.lib, bc[i], &t), 0);
+		cr_assert_eq(t.state, CAT_AVAILABLE, "%s", bc[i]);
+		cr_assert_eq(move_medium(ch, &c, N1, (uint16_t)(SLOT1 + i), DRV1), 0, "%s loads",
+			     bc[i]);
+		cr_assert_not(unmade(bc[i]));
+		char got[17];
+		ssc_barcode(lib_drive(T.lib, 0), got);
+		cr_assert_str_eq(got, bc[i]);
+		cr_assert_eq(move_medium(ch, &c, N1, DRV1, (uint16_t)(SLOT1 + i)), 0);
+	}
+}
+
+/* A cartridge with data where a blank tape's medium is to be made is
+ * somebody's: the load fails with a clear sense, nothing is formatted
+ * over, and the tape waits, not made. */
+Test(smc, a_first_load_never_formats_over_a_cartridge)
+{
+	add_tape("BUSY01L8");
+	char dir[PATH_MAX], seg[PATH_MAX + 64];
+	lib_tape_dir(T.lib, "BUSY01L8", dir, sizeof(dir));
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	tape_file_path(dir, TAPE_SEG_DATA, 1, seg, sizeof(seg));
+	FILE *f = fopen(seg, "w");
+	cr_assert_not_null(f);
+	fputs("somebody's records", f);
+	fclose(f);
+	struct tcmd c;
+	cr_assert_eq(move_medium(ch, &c, N1, SLOT1, DRV1), ASC_MEDIUM_LOAD_OR_EJECT_FAILED);
+	cr_assert_eq(cdb_key(&c.c), SK_HARDWARE_ERROR);
+	cr_assert(unmade("BUSY01L8"), "not recorded as made");
+	expect_at("BUSY01L8", "slot:1");
+	cr_assert_eq(access(seg, F_OK), 0, "the data is kept");
+}
+
+/* A never-loaded tape is deleted like any: no medium to remove. */
+Test(smc, a_tape_never_loaded_is_deleted)
+{
+	add_tape("GONE01L8");
+	cr_assert_eq(lib_tape_delete(T.lib, "GONE01L8", false, false, T.err, sizeof(T.err)), 0,
+		     "%s", T.err);
+	struct cat_tape t;
+	cr_assert_eq(lib_tape_get(T.lib, "GONE01L8", &t), 0);
+	cr_assert_eq(t.state, CAT_DELETED);
+	reopen_and_wait_for_the_media_check();
+	cr_assert_eq(lib_tape_get(T.lib, "GONE01L8", &t), 0);
+	cr_assert_eq(t.state, CAT_DELETED);
+}
+
 /* ---- WORM tapes ----------------------------------------------------------- */
 
 TestSuite(lib_worm, .init = setup, .fini = teardown);
@@ -1057,6 +1224,7 @@ static struct tape_info medium_info(const char *barcode)
 {
 	char dir[PATH_MAX];
 	struct tape *tp;
+	first_load(barcode);
 	lib_tape_dir(T.lib, barcode, dir, sizeof(dir));
 	cr_assert_eq(tape_open(dir, &tp), 0, "open %s", dir);
 	struct tape_info info = *tape_get_info(tp);
@@ -1684,7 +1852,9 @@ Test(lib_at_rest, a_new_tape_is_encrypted_and_its_key_kept_wrapped)
 	unsigned char dk[KEY_BYTES];
 	cr_assert_eq(key_unwrap(&master, "ENCR01L8", row.wrapped, dk), 0);
 
-	/* The cartridge's KEY file: the same wrap, private. */
+	/* The cartridge's KEY file, made with its medium at the first load
+	 * or export: the same wrap, private. */
+	first_load("ENCR01L8");
 	snprintf(key_path, sizeof(key_path), "%s/data/tapes/ENCR01L8/KEY", T.dir);
 	struct stat sb;
 	cr_assert_eq(stat(key_path, &sb), 0);

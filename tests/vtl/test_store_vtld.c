@@ -115,6 +115,48 @@ Test(store_vtld, tape_written_through_a_drive_is_in_the_store_archived_and_retri
 	store_close(st);
 }
 
+/* Does the library record in st name barcode? */
+static bool record_names(struct store *st, const char *barcode)
+{
+	static char text[1 << 16];
+	size_t got = 0;
+	if (store_get(st, "library/record.json", 0, sizeof(text) - 1, text, &got, NULL, NULL))
+		return false;
+	text[got] = 0;
+	return strstr(text, barcode) != NULL;
+}
+
+/* A blank tape has no object but its line in the library record; the
+ * uploader, quiet once everything is in the store and the record current
+ * (vtl/uploader.c), still sees the tape's first load and write, and sends
+ * it. */
+Test(store_vtld, a_blank_tape_is_in_the_record_and_uploaded_after_its_first_load)
+{
+	char out[8192];
+	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 1\n");
+	vp_ctl_ok(&vtl, "tape create QUI001L8 QUI002L8", out, sizeof(out));
+	shelf_write_tape(&suite, "QUI001L8", 3, 6);
+	vp_wait_uploaded(&vtl, "QUI001L8");
+	struct store *st = open_store();
+	bool named = false;
+	for (int i = 0; i < 300 && !named; i++) {
+		named = record_names(st, "QUI002L8");
+		if (!named)
+			usleep(100000);
+	}
+	cr_assert(named, "the library record names the blank tape QUI002L8");
+	int n = 0;
+	struct store_list_opts lo = {.prefix = "tapes/QUI002L8/"};
+	cr_assert_eq(store_list(st, &lo, count_keys, &n, NULL), 0);
+	cr_assert_eq(n, 0, "no object of a blank tape, found %d", n);
+	sleep(2); /* rounds go by: the uploader has nothing left to do */
+	shelf_write_tape(&suite, "QUI002L8", 4, 6);
+	vp_wait_uploaded(&vtl, "QUI002L8");
+	compare_store(&vtl, st, "QUI002L8");
+	compare_store(&vtl, st, "QUI001L8");
+	store_close(st);
+}
+
 Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_parts)
 {
 	char out[8192];
