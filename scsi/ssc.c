@@ -1430,9 +1430,15 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 		rc = -EIO;
 		goto out;
 	}
+	/* Everything acknowledged goes to stable storage before the
+	 * cartridge leaves: if it cannot, the cartridge stays loaded, as it
+	 * was, and the removal can be tried again. */
+	rc = tape_flush(d->tape);
+	if (rc)
+		goto out;
 	if (d->state == SSC_LOADED)
 		ssc_crypto_demount(dev, 0);
-	rc = tape_close(d->tape);
+	rc = tape_close(d->tape); /* flushed: nothing left to fail */
 	d->tape = NULL;
 	d->state = SSC_EMPTY;
 	d->read_only = false;

@@ -77,10 +77,12 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired);
 /*
  * Take the cartridge out (the changer's MOVE MEDIUM from the drive element).
  * Refused with -EBUSY unless the host unloaded it (SSC_UNLOADED) or `force`
- * (administrative removal, which flushes first). Returns -ENOENT if empty.
- * A block written behind is written first; the cartridge stays in the
- * drive, as it was, with -EIO when a block written behind failed and its
- * writer has not been told (ssc_untold_error).
+ * (administrative removal). Returns -ENOENT if empty. Before the cartridge
+ * leaves, a block written behind is written and everything is flushed to
+ * stable storage; the cartridge stays in the drive, as it was, with -EIO
+ * when a block written behind failed and its writer has not been told
+ * (ssc_untold_error), or with tape_flush()'s error, so that nothing
+ * acknowledged is dropped and the removal can be retried.
  * Takes dev->lock.
  */
 int ssc_remove(struct scsi_dev *dev, bool force);

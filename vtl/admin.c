@@ -590,7 +590,8 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, siz
 		if (rc)
 			goto out;
 		/* The operator's unload: flushes and gives the cartridge up,
-		 * whatever the host had set. */
+		 * whatever the host had set. If the flush fails the cartridge
+		 * stays in the drive, where the catalog has it. */
 		rc = ssc_remove(&lib->drives[di], true);
 		if (rc == -EIO &&
 		    ssc_untold_error(&lib->drives[di], false, &(int){0}, &(uint64_t){0})) {
@@ -601,8 +602,15 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, siz
 			goto out;
 		}
 		if (rc && rc != -ENOENT) {
-			lib_err(err, errlen, "drive %u could not unload tape %s: %s", drive,
-				e.tape.barcode, strerror(-rc));
+			lib_say(lib, 0,
+				"drive %u could not unload tape %s: %s; it stays in the drive",
+				drive, e.tape.barcode, strerror(-rc));
+			lib_err(err, errlen,
+				"drive %u could not write tape %s to stable storage (%s); the tape "
+				"stays in drive %u with nothing lost: fix the cause (free space in "
+				"%s, see vtld's log) and run vtlctl drive unload %u again",
+				drive, e.tape.barcode, strerror(-rc), drive, lib->cfg.data_dir,
+				drive);
 			goto out;
 		}
 		lib_refresh_used(lib, e.tape.barcode);

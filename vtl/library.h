@@ -197,7 +197,9 @@ int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t er
  * (flushing it) and the picker returns it to its home slot. Refused
  * (-EIO, the cartridge stays) while a block written behind failed and its
  * writer has not been told, unless `force`, which discards that error and
- * records the block lost in the log and the tape's event. */
+ * records the block lost in the log and the tape's event; refused with
+ * the flush's error, the cartridge staying, when it cannot reach stable
+ * storage. */
 int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, size_t errlen);
 
 /* ---- For the shelf's worker (vtl/shelf.c, vtl/rebuild.c) ------------- */

@@ -147,6 +147,20 @@ static struct scsi_task *move_medium(struct iscsi_context *iscsi, uint16_t src, 
 	return t;
 }
 
+static void assert_in_drive(const char *bc, struct iscsi_context *iscsi)
+{
+	char out[8192], cmd[64];
+	snprintf(cmd, sizeof(cmd), "tape show %s", bc);
+	vp_ctl_ok(&vtl, cmd, out, sizeof(out));
+	cr_assert(strstr(out, "drive:1"), "the catalog has %s elsewhere: %s", bc, out);
+	/* and the drive holds it: ready, not NOT READY, MEDIUM NOT PRESENT */
+	struct scsi_task *t = tur(iscsi, 1);
+	cr_assert_eq(t->status, SCSI_STATUS_GOOD,
+		     "drive 1 after the failed unload: key %d ascq %04x", t->sense.key,
+		     t->sense.ascq);
+	scsi_free_scsi_task(t);
+}
+
 /* Load bc into drive 1 and write two records and a filemark (flushed),
  * then, under a limit that fails its write behind, a third record, which
  * gets GOOD; the operator's unload meets the failure and refuses. */
@@ -250,5 +264,69 @@ Test(unload_vtld, force_discards_the_error_on_the_record_and_the_next_tape_start
 	vp_ctl_ok(&vtl, "tape move UN0002L8 --to drive:1", out, sizeof(out));
 	th_tur_clear(a, 1);
 	read_back(a, 10, 2, true);
+	th_logout(a);
+}
+
+/* A clear cartridge, written in buffered mode without a filemark: the
+ * unload's flush writes the manifest, which the limit fails. */
+Test(unload_vtld, a_flush_that_fails_at_unload_keeps_the_tape_in_its_drive_until_a_retry)
+{
+	char out[8192], conf[2 * PATH_MAX];
+	config(conf, sizeof(conf), false);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create UN0004L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move UN0004L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	th_tur_clear(a, 0);
+	for (uint32_t k = 0; k < 3; k++)
+		write_rec(a, 30 + k);
+
+	/* Through the changer: MOVE MEDIUM fails, HARDWARE ERROR, MEDIUM LOAD
+	 * OR EJECT FAILED; the tape stays where the catalog has it. */
+	file_limit(1);
+	struct scsi_task *t = move_medium(a, DRIVE1, SLOT1);
+	file_limit(RLIM_INFINITY);
+	cr_assert(t->status == SCSI_STATUS_CHECK_CONDITION &&
+		      t->sense.key == SCSI_SENSE_HARDWARE_ERROR && t->sense.ascq == 0x5300,
+		  "MOVE MEDIUM: status %d key %d ascq %04x", t->status, t->sense.key,
+		  t->sense.ascq);
+	scsi_free_scsi_task(t);
+	assert_in_drive("UN0004L8", a);
+	t = move_medium(a, DRIVE1, SLOT1); /* the retry */
+	cr_assert_eq(t->status, SCSI_STATUS_GOOD, "MOVE MEDIUM again: key %d ascq %04x",
+		     t->sense.key, t->sense.ascq);
+	scsi_free_scsi_task(t);
+	vp_ctl_ok(&vtl, "tape show UN0004L8", out, sizeof(out));
+	cr_assert(strstr(out, "slot:1"), "%s", out);
+
+	/* Through the operator's unload: refused with the cause and the fix,
+	 * the tape left in the drive, loaded. */
+	vp_ctl_ok(&vtl, "tape move UN0004L8 --to drive:1", out, sizeof(out));
+	th_tur_clear(a, 1);
+	read_back(a, 30, 3, false);
+	for (uint32_t k = 3; k < 6; k++)
+		write_rec(a, 30 + k);
+	file_limit(1);
+	int rc = vp_ctl(&vtl, out, sizeof(out), "drive unload 1");
+	file_limit(RLIM_INFINITY);
+	cr_assert_neq(rc, 0, "%s", out);
+	cr_assert(strstr(out, "drive 1 could not write tape UN0004L8 to stable storage (File too "
+			      "large); the tape stays in drive 1 with nothing lost") &&
+		      strstr(out, "run vtlctl drive unload 1 again"),
+		  "%s", out);
+	assert_in_drive("UN0004L8", a);
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape show UN0004L8", out, sizeof(out));
+	cr_assert(strstr(out, "slot:1"), "%s", out);
+	th_logout(a);
+
+	/* Everything acknowledged is there after a restart. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	vp_restart(&vtl);
+	vp_ctl_ok(&vtl, "tape move UN0004L8 --to drive:1", out, sizeof(out));
+	a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	read_back(a, 30, 6, false);
 	th_logout(a);
 }
