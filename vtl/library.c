@@ -618,10 +618,15 @@ static bool format_leftovers(const char *dir)
  * of cartridges at rest"): the catalog's, or, with a master key, a new one
  * committed to the catalog before the cartridge is formatted, so that a
  * crash in between finds it at the next try. 0 and *wrapped set; -ENOENT:
- * the tape is not to be encrypted (no key, no master key).
+ * the tape is not to be encrypted (no key, no master key, or a cleaning
+ * cartridge: it never holds data, so it gets no key to keep, upload,
+ * rotate and shred).
  */
-static int creation_key(struct lib *lib, const char *barcode, struct cat_key_row *row)
+static int creation_key(struct lib *lib, const struct cat_tape *t, struct cat_key_row *row)
 {
+	if (t->clean_max > 0)
+		return -ENOENT;
+	const char *barcode = t->barcode;
 	int rc = cat_key_get(lib->cat, barcode, row);
 	if (rc != -ENOENT || !lib->cfg.master)
 		return rc;
@@ -643,7 +648,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
 	if (media_info_of(t, &info))
 		return -EINVAL;
-	int krc = creation_key(lib, t->barcode, &row);
+	int krc = creation_key(lib, t, &row);
 	if (krc && krc != -ENOENT)
 		return krc;
 	info.at_rest = krc == 0;
