@@ -602,6 +602,7 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		if (rc == 0 && behind && tape_write_pending(d->tape)) {
 			d->wb_nexus = cmd->nexus;
 			d->wb_residue = fixed ? 1 : (int64_t)len;
+			d->wb_block = tape_pos(d->tape) - 1;
 		}
 		if (rc == -ENOSPC) {
 			/* Physical end: this block and the rest were not
@@ -1449,21 +1450,55 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 	pthread_mutex_lock(&dev->lock);
 	if (d->state == SSC_EMPTY) {
 		rc = -ENOENT;
-	} else if (d->state == SSC_LOADED && !force) {
-		rc = -EBUSY;
-	} else {
-		if (d->state == SSC_LOADED)
-			ssc_crypto_demount(dev, 0);
-		rc = tape_close(d->tape);
-		d->tape = NULL;
-		d->wb_err = 0; /* it concerned the cartridge now gone */
-		d->state = SSC_EMPTY;
-		d->read_only = false;
-		d->cleaning = false;
-		dev->prevent_removal = false;
+		goto out;
 	}
+	if (d->state == SSC_LOADED && !force) {
+		rc = -EBUSY;
+		goto out;
+	}
+	/* A block left behind is written now; if it (or an earlier one)
+	 * failed and its writer has not been told, the cartridge stays:
+	 * the error is the writer's to learn (SPC-4 4.5.5) or the
+	 * operator's to discard (ssc_untold_error). */
+	write_behind(d);
+	if (d->wb_err) {
+		rc = -EIO;
+		goto out;
+	}
+	/* Everything acknowledged goes to stable storage before the
+	 * cartridge leaves: if it cannot, the cartridge stays loaded, as it
+	 * was, and the removal can be tried again. */
+	rc = tape_flush(d->tape);
+	if (rc)
+		goto out;
+	if (d->state == SSC_LOADED)
+		ssc_crypto_demount(dev, 0);
+	rc = tape_close(d->tape); /* flushed: nothing left to fail */
+	d->tape = NULL;
+	d->state = SSC_EMPTY;
+	d->read_only = false;
+	d->cleaning = false;
+	dev->prevent_removal = false;
+out:
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
+}
+
+bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	pthread_mutex_lock(&dev->lock);
+	write_behind(d);
+	bool untold = d->wb_err != 0;
+	if (untold) {
+		*err = d->wb_err;
+		*block = d->wb_block;
+		if (discard)
+			d->wb_err = 0;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return untold;
 }
 
 int ssc_library_unload(struct scsi_dev *dev)

@@ -82,10 +82,26 @@ int ssc_insert_cleaning(struct scsi_dev *dev, const char *dir, bool expired);
 /*
  * Take the cartridge out (the changer's MOVE MEDIUM from the drive element).
  * Refused with -EBUSY unless the host unloaded it (SSC_UNLOADED) or `force`
- * (administrative removal, which flushes first). Returns -ENOENT if empty.
+ * (administrative removal). Returns -ENOENT if empty. Before the cartridge
+ * leaves, a block written behind is written and everything is flushed to
+ * stable storage; the cartridge stays in the drive, as it was, with -EIO
+ * when a block written behind failed and its writer has not been told
+ * (ssc_untold_error), or with tape_flush()'s error, so that nothing
+ * acknowledged is dropped and the removal can be retried.
  * Takes dev->lock.
  */
 int ssc_remove(struct scsi_dev *dev, bool force);
+
+/*
+ * Is there a block written behind that failed and whose writer has not
+ * been told (a deferred error, SPC-4 4.5.5)? A block still waiting is
+ * written first. If so, its error (negative errno) into *err and its
+ * logical object number into *block; with `discard` the error is
+ * forgotten, so that the writer is never told (the operator's
+ * `vtlctl drive unload --force`, which records that it did). Takes
+ * dev->lock.
+ */
+bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block);
 
 /*
  * The library unloads the drive itself, as a MOVE MEDIUM out of a drive
@@ -95,7 +111,7 @@ int ssc_remove(struct scsi_dev *dev, bool force);
  * -EPERM when a host has prevented removal (SPC-4 6.13), -EIO when the
  * buffer cannot be written or a block written behind failed and its
  * writer has not been told yet (its next command gets the deferred
- * error; ssc_remove with force clears it), 0 when already unloaded or
+ * error; ssc_untold_error can discard it), 0 when already unloaded or
  * empty.
  * Takes dev->lock.
  */

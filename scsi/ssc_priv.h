@@ -78,9 +78,12 @@ struct ssc_drive {
 	/* Write-behind (tape_write_buffered): the nexus that wrote the block
 	 * pending, what INFORMATION reports if it is lost (its bytes in
 	 * variable mode, 1 block in fixed mode); and a write error of the
-	 * drive's thread (wb_err) not yet reported to that nexus. */
+	 * drive's thread (wb_err) not yet reported to that nexus, and the
+	 * logical object number of that block (wb_block), which an
+	 * operator's forced unload names when it discards the error. */
 	uint64_t wb_nexus;
 	int64_t wb_residue;
+	uint64_t wb_block;
 	int wb_err;
 
 	/* Device statistics log page (ssc_logs.c), since the drive object

@@ -398,7 +398,7 @@ int lib_tape_create(struct lib *lib, const struct lib_create *req, char (**creat
 		int arc = cat_tape_get(lib->cat, tapes[i].barcode, &made);
 		/* Encrypted at rest when the library is now: its data key is
 		 * made with the row, its medium (and KEY file) at first load. */
-		int krc = arc ? 0 : lib_creation_key(lib, made.barcode, true, &key);
+		int krc = arc ? 0 : lib_creation_key(lib, &made, true, &key);
 		if (krc && krc != -ENOENT) {
 			lib_err(err, errlen, "cannot make the data key of tape %s: %s",
 				made.barcode, strerror(-krc));
@@ -507,12 +507,50 @@ out:
 	return rc;
 }
 
-int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen)
+/*
+ * The operator's unload refuses to drop a write error the host has not
+ * been told: a WRITE got GOOD in buffered mode (SSC-4 8.3.1) and its block,
+ * written behind, failed; the drive keeps the error for the host's next
+ * command (a deferred error, SPC-4 4.5.5). A physical drive cannot be
+ * emptied before its buffer is written either; here the operator may let
+ * the host learn it first, or, with --force, discard it on the record:
+ * the log and the tape's event name the block lost.
+ */
+static int untold_error(struct lib *lib, size_t di, uint32_t drive, const char *barcode, bool force,
+			char *cause, size_t causelen, char *err, size_t errlen)
+{
+	int werr;
+	uint64_t block;
+
+	if (!ssc_untold_error(&lib->drives[di], force, &werr, &block))
+		return 0;
+	if (!force) {
+		lib_err(err, errlen,
+			"drive %u: block %" PRIu64 " of tape %s was acknowledged to the host but "
+			"could not be written (%s), and the host has not been told yet; let the "
+			"backup application send drive %u its next command (it gets the error), "
+			"then unload, or discard the error and lose the block with vtlctl drive "
+			"unload %u --force",
+			drive, block, barcode, strerror(-werr), drive, drive);
+		return -EIO;
+	}
+	lib_say(lib, 0,
+		"drive %u unloaded by operator with --force: block %" PRIu64 " of tape %s, "
+		"acknowledged to the host, was not written (%s) and the host was never told; "
+		"the tape ends before it",
+		drive, block, barcode, strerror(-werr));
+	snprintf(cause, causelen, "drive unloaded by operator --force; block %" PRIu64 " lost (%s)",
+		 block, strerror(-werr));
+	return 0;
+}
+
+int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, size_t errlen)
 {
 	lib_lock(lib);
 	uint16_t addr, home;
 	uint32_t home_ord;
 	struct cat_element e;
+	char cause[128] = "drive unloaded by operator";
 	int rc = cat_element_find(lib->cat, CAT_DRIVE, drive, &addr);
 	if (rc) {
 		lib_err(err, errlen, "this library has no drive %u (drives 1-%u)", drive,
@@ -542,18 +580,37 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen)
 	}
 	int di = lib_drive_at(lib, addr);
 	if (di >= 0) {
+		rc = untold_error(lib, (size_t)di, drive, e.tape.barcode, force, cause,
+				  sizeof(cause), err, errlen);
+		if (rc)
+			goto out;
 		/* The operator's unload: flushes and gives the cartridge up,
-		 * whatever the host had set. */
+		 * whatever the host had set. If the flush fails the cartridge
+		 * stays in the drive, where the catalog has it. */
 		rc = ssc_remove(&lib->drives[di], true);
+		if (rc == -EIO &&
+		    ssc_untold_error(&lib->drives[di], false, &(int){0}, &(uint64_t){0})) {
+			lib_err(err, errlen,
+				"drive %u: a write to tape %s failed behind the host's back just "
+				"now; run vtlctl drive unload %u again to see it",
+				drive, e.tape.barcode, drive);
+			goto out;
+		}
 		if (rc && rc != -ENOENT) {
-			lib_err(err, errlen, "drive %u could not unload tape %s: %s", drive,
-				e.tape.barcode, strerror(-rc));
+			lib_say(lib, 0,
+				"drive %u could not unload tape %s: %s; it stays in the drive",
+				drive, e.tape.barcode, strerror(-rc));
+			lib_err(err, errlen,
+				"drive %u could not write tape %s to stable storage (%s); the tape "
+				"stays in drive %u with nothing lost: fix the cause (free space in "
+				"%s, see vtld's log) and run vtlctl drive unload %u again",
+				drive, e.tape.barcode, strerror(-rc), drive, lib->cfg.data_dir,
+				drive);
 			goto out;
 		}
 		lib_refresh_used(lib, e.tape.barcode);
 	}
-	rc = lc_apply(lib->cat, &e.tape, LC_RETURN_HOME, NULL, home, "drive unloaded by operator",
-		      err, errlen);
+	rc = lc_apply(lib->cat, &e.tape, LC_RETURN_HOME, NULL, home, cause, err, errlen);
 	if (rc) {
 		char dir[PATH_MAX];
 		datadir_tape(lib->cfg.data_dir, e.tape.barcode, dir, sizeof(dir));

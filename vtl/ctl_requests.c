@@ -1045,7 +1045,9 @@ static json_t *dispatch(struct ctl_server *s, struct lib *lib, struct upl *u, js
 		json_t *d = json_object_get(req, "drive");
 		if (!json_is_integer(d) || json_integer_value(d) < 1)
 			return fail(-EINVAL, "drive.unload needs a drive number");
-		int rc = lib_drive_unload(lib, (uint32_t)json_integer_value(d), err, sizeof(err));
+		json_t *f = json_object_get(req, "force");
+		int rc = lib_drive_unload(lib, (uint32_t)json_integer_value(d), json_is_true(f),
+					  err, sizeof(err));
 		return rc ? fail(rc, err) : ok();
 	}
 	static const char *const tape_ops[] = {"tape.move", "tape.delete", "tape.archive",

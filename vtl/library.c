@@ -642,12 +642,16 @@ static bool format_leftovers(const char *dir)
  * a new one committed to the catalog before the cartridge is formatted, so
  * that a crash in between finds it at the next try. 0 and *wrapped set;
  * -ENOENT: the tape is not to be encrypted (no key, and no master key or
- * not `make`). A tape gets its key when it is created, whether its medium
- * is made then or at its first load: it is encrypted at rest when the
- * library was when it was created.
+ * not `make`; or a cleaning cartridge: it never holds data, so it gets no
+ * key to keep, upload, rotate and shred). A tape gets its key when it is
+ * created, whether its medium is made then or at its first load: it is
+ * encrypted at rest when the library was when it was created.
  */
-int lib_creation_key(struct lib *lib, const char *barcode, bool make, struct cat_key_row *row)
+int lib_creation_key(struct lib *lib, const struct cat_tape *t, bool make, struct cat_key_row *row)
 {
+	if (t->clean_max > 0)
+		return -ENOENT;
+	const char *barcode = t->barcode;
 	int rc = cat_key_get(lib->cat, barcode, row);
 	if (rc != -ENOENT || !lib->cfg.master || !make)
 		return rc;
@@ -669,7 +673,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync)
 	tape_dir(lib, t->barcode, dir, sizeof(dir));
 	if (media_info_of(t, &info))
 		return -EINVAL;
-	int krc = lib_creation_key(lib, t->barcode, t->state == CAT_CREATING, &row);
+	int krc = lib_creation_key(lib, t, t->state == CAT_CREATING, &row);
 	if (krc && krc != -ENOENT)
 		return krc;
 	info.at_rest = krc == 0;
@@ -852,7 +856,7 @@ static int recover_after_crash(struct lib *lib)
 			/* Formatting did not finish: do it again (nothing to do
 			 * for a medium made at the first load). */
 			struct cat_key_row row;
-			int frc = t->unmade ? lib_creation_key(lib, t->barcode, true, &row)
+			int frc = t->unmade ? lib_creation_key(lib, t, true, &row)
 					    : lib_format_medium(lib, t, true);
 			if (frc == -ENOENT && t->unmade)
 				frc = 0; /* not encrypted at rest */
@@ -1217,7 +1221,7 @@ int lib_tape_adopt_blank(struct lib *lib, const char *barcode, const char *media
 	if (!rc && at_rest) {
 		struct cat_key_row row;
 		lib_lock(lib);
-		rc = lib_creation_key(lib, barcode, true, &row);
+		rc = lib_creation_key(lib, &t, true, &row);
 		lib_unlock(lib);
 		OPENSSL_cleanse(&row, sizeof(row));
 		if (rc)

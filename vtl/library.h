@@ -194,8 +194,13 @@ int lib_tape_archive(struct lib *lib, const char *barcode, char *err, size_t err
  * it, read-only, into a free import/export element. */
 int lib_tape_retrieve(struct lib *lib, const char *barcode, char *err, size_t errlen);
 /* Operator unload of drive N (1-based): the drive gives the cartridge up
- * (flushing it) and the picker returns it to its home slot. */
-int lib_drive_unload(struct lib *lib, uint32_t drive, char *err, size_t errlen);
+ * (flushing it) and the picker returns it to its home slot. Refused
+ * (-EIO, the cartridge stays) while a block written behind failed and its
+ * writer has not been told, unless `force`, which discards that error and
+ * records the block lost in the log and the tape's event; refused with
+ * the flush's error, the cartridge staying, when it cannot reach stable
+ * storage. */
+int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, size_t errlen);
 
 /* ---- For the shelf's worker (vtl/shelf.c, vtl/rebuild.c) ------------- */
 

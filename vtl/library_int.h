@@ -69,7 +69,7 @@ int lib_format_medium(struct lib *lib, const struct cat_tape *t, bool sync);
 /* The wrapped data key of tape barcode: the catalog's or, make and a
  * master key configured, a new one committed (library.c). -ENOENT: the
  * tape is not encrypted at rest. */
-int lib_creation_key(struct lib *lib, const char *barcode, bool make, struct cat_key_row *row);
+int lib_creation_key(struct lib *lib, const struct cat_tape *t, bool make, struct cat_key_row *row);
 /* Make the medium of a tape whose catalog row says it is not made yet
  * (t->unmade), then record it made; 0 at once for a made one. Changer
  * lock held. */

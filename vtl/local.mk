@@ -108,6 +108,18 @@ tests_vtl_test_at_rest_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
 tests_vtl_test_at_rest_vtld_LDADD = $(ISCSI_TEST_LDADD) $(SQLITE_LIBS)
 EXTRA_tests_vtl_test_at_rest_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 
+# Unloading a drive never drops what the host was told is written: an
+# untold write error behind a WRITE's GOOD, a flush that fails at unload
+# (tests/vtl/test_unload_vtld.c).
+check_PROGRAMS += tests/vtl/test_unload_vtld
+TESTS += tests/vtl/test_unload_vtld
+tests_vtl_test_unload_vtld_SOURCES = tests/vtl/test_unload_vtld.c \
+	tests/iscsi/harness.c tests/iscsi/harness.h \
+	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h
+tests_vtl_test_unload_vtld_CPPFLAGS = $(ISCSI_TEST_CPPFLAGS)
+tests_vtl_test_unload_vtld_LDADD = $(ISCSI_TEST_LDADD)
+EXTRA_tests_vtl_test_unload_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
+
 # No second copy: the default local store links sealed segments
 # (tests/vtl/test_linked_vtld.c; docs/object-store.md).
 check_PROGRAMS += tests/vtl/test_linked_vtld

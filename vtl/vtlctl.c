@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		   "  tape move BARCODE --to slot:N|drive:N|ie:N\n"
 		   "  tape archive BARCODE [--wait]\n"
 		   "  tape retrieve BARCODE [--wait]\n"
-		   "  drive unload N\n"
+		   "  drive unload N [--force]\n"
 		   "  pool create NAME [--storage-class C] [--lock governance|compliance\n"
 		   "                   --retention-days 1..36500]\n"
 		   "  pool list [--json]\n"
@@ -882,14 +882,25 @@ static int cmd_tape_one(const char *verb, int argc, char **argv)
 
 static int cmd_drive_unload(int argc, char **argv)
 {
-	if (argc != 1)
+	bool force = false;
+	const char *num = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (!num)
+			num = argv[i];
+		else
+			num = "";
+	}
+	if (!num || !*num)
 		return usage_error(
 		    "drive unload: give one drive number (e.g. vtlctl drive unload 2)");
 	char *end;
-	long d = strtol(argv[0], &end, 10);
+	long d = strtol(num, &end, 10);
 	if (*end || d < 1 || d > 65535)
-		return usage_error("drive unload: '%s' is not a drive number", argv[0]);
-	json_t *r = request(json_pack("{s:s, s:i}", "op", "drive.unload", "drive", (int)d));
+		return usage_error("drive unload: '%s' is not a drive number", num);
+	json_t *r = request(
+	    json_pack("{s:s, s:i, s:b}", "op", "drive.unload", "drive", (int)d, "force", force));
 	if (!r)
 		return EXIT_FAIL;
 	if (want_json) {

@@ -556,6 +556,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (ulimit -f, systemd's LimitFSIZE=) makes a write
+	 * fail with EFBIG, which the drive reports as a write error and the
+	 * library keeps the tape for; the default action of SIGXFSZ would
+	 * instead kill vtld in the middle of a write. */
+	signal(SIGXFSZ, SIG_IGN);
 	raise_fd_limit();
 
 	if (mkdir(cfg.lib.data_dir, 0700) && errno != EEXIST) {

@@ -670,3 +670,36 @@ Test(at_rest_vtld, a_deleted_tapes_data_key_is_shredded_once_its_objects_are_gon
 	vp_restart(&vtl);
 	read_tape(&vtl, "DK0002L8");
 }
+
+/* A cleaning cartridge never holds data: in a library that encrypts at
+ * rest it gets no data key (none in the catalog, the cartridge or the
+ * store) and still cleans, while a data tape created beside it gets one. */
+Test(at_rest_vtld, a_cleaning_cartridge_gets_no_data_key)
+{
+	char out[16384], conf[4 * PATH_MAX], path[PATH_MAX + 64];
+	struct stat st;
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create CLN001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create AR0020L8", out, sizeof(out));
+	cr_assert_eq(key_rows(&vtl, "CLN001L8"), 0, "the cleaning cartridge has a data key");
+	cr_assert_eq(key_rows(&vtl, "AR0020L8"), 1, "the data tape has no data key");
+
+	/* Their media are made at their first load (docs/design.md,
+	 * "Inventory at scale"), the KEY file with the data tape's. */
+	vp_ctl_ok(&vtl, "tape move CLN001L8 --to drive:1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape show CLN001L8", out, sizeof(out));
+	cr_assert(strstr(out, "1 of 50 used"), "%s", out);
+	snprintf(path, sizeof(path), "%s/tapes/CLN001L8/KEY", vtl.dir);
+	cr_assert_neq(stat(path, &st), 0, "%s exists", path);
+	write_tape(&vtl, "AR0020L8");
+	snprintf(path, sizeof(path), "%s/tapes/AR0020L8/KEY", vtl.dir);
+	cr_assert_eq(stat(path, &st), 0, "%s is missing", path);
+	vp_wait_uploaded(&vtl, "CLN001L8");
+	store_key_path("AR0020L8", path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0, "the store has no %s", path);
+	store_key_path("CLN001L8", path, sizeof(path));
+	cr_assert_neq(stat(path, &st), 0, "the store has %s", path);
+	cr_assert_eq(key_rows(&vtl, "CLN001L8"), 0);
+}
