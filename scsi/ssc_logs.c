@@ -153,6 +153,19 @@ static uint8_t *split(uint8_t *p, uint16_t code, uint64_t bytes)
 	return u32_param(p, (uint16_t)(code + 1), (uint32_t)(bytes & 0xfffff));
 }
 
+/* Fill in the header of the page built in tmp (parameters up to end) and
+ * copy at most cap bytes of it to buf; returns its full length. */
+static uint32_t page_out(uint8_t page, uint8_t *tmp, const uint8_t *end, uint8_t *buf, uint32_t cap)
+{
+	uint32_t len = (uint32_t)(end - tmp);
+
+	tmp[0] = page;
+	tmp[1] = 0;
+	put_be16(tmp + 2, (uint16_t)(len - 4));
+	memcpy(buf, tmp, len < cap ? len : cap);
+	return len;
+}
+
 /* Pages 32h and 1Bh: the same counters; 1Bh adds DATA COMPRESSION
  * ENABLED. */
 static uint32_t compression_page(struct scsi_dev *dev, uint8_t page, uint8_t *buf, uint32_t cap)
@@ -173,13 +186,7 @@ static uint32_t compression_page(struct scsi_dev *dev, uint8_t page, uint8_t *bu
 	p = split(p, 0x0008, st.bytes_written_stored);
 	if (page == 0x1b)
 		p = u8_param(p, 0x0100, d->compression ? 1 : 0);
-
-	uint32_t len = (uint32_t)(p - tmp);
-	tmp[0] = page;
-	tmp[1] = 0;
-	put_be16(tmp + 2, (uint16_t)(len - 4));
-	memcpy(buf, tmp, len < cap ? len : cap);
-	return len;
+	return page_out(page, tmp, p, buf, cap);
 }
 
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
@@ -287,19 +294,6 @@ uint32_t ssc_lp_device_stats(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 void ssc_lp_device_stats_reset(struct scsi_dev *dev)
 {
 	ssc_drv(dev)->loads_since_reset = 0;
-}
-
-/* Fill in the header of the page built in tmp (parameters up to end) and
- * copy at most cap bytes of it to buf; returns its full length. */
-static uint32_t page_out(uint8_t page, uint8_t *tmp, const uint8_t *end, uint8_t *buf, uint32_t cap)
-{
-	uint32_t len = (uint32_t)(end - tmp);
-
-	tmp[0] = page;
-	tmp[1] = 0;
-	put_be16(tmp + 2, (uint16_t)(len - 4));
-	memcpy(buf, tmp, len < cap ? len : cap);
-	return len;
 }
 
 uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
