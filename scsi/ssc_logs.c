@@ -153,19 +153,6 @@ static uint8_t *split(uint8_t *p, uint16_t code, uint64_t bytes)
 	return u32_param(p, (uint16_t)(code + 1), (uint32_t)(bytes & 0xfffff));
 }
 
-/* Fill in the header of the page built in tmp (parameters up to end) and
- * copy at most cap bytes of it to buf; returns its full length. */
-static uint32_t page_out(uint8_t page, uint8_t *tmp, const uint8_t *end, uint8_t *buf, uint32_t cap)
-{
-	uint32_t len = (uint32_t)(end - tmp);
-
-	tmp[0] = page;
-	tmp[1] = 0;
-	put_be16(tmp + 2, (uint16_t)(len - 4));
-	memcpy(buf, tmp, len < cap ? len : cap);
-	return len;
-}
-
 /* Pages 32h and 1Bh: the same counters; 1Bh adds DATA COMPRESSION
  * ENABLED. */
 static uint32_t compression_page(struct scsi_dev *dev, uint8_t page, uint8_t *buf, uint32_t cap)
@@ -186,7 +173,7 @@ static uint32_t compression_page(struct scsi_dev *dev, uint8_t page, uint8_t *bu
 	p = split(p, 0x0008, st.bytes_written_stored);
 	if (page == 0x1b)
 		p = u8_param(p, 0x0100, d->compression ? 1 : 0);
-	return page_out(page, tmp, p, buf, cap);
+	return ssc_log_finish(page, tmp, p, buf, cap);
 }
 
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
@@ -301,7 +288,7 @@ uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	uint8_t tmp[4 + 8];
 	(void)dev;
 
-	return page_out(0x06, tmp, u32_param(tmp + 4, 0x0000, 0), buf, cap);
+	return ssc_log_finish(0x06, tmp, u32_param(tmp + 4, 0x0000, 0), buf, cap);
 }
 
 uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
@@ -312,7 +299,7 @@ uint32_t ssc_lp_power_transitions(struct scsi_dev *dev, uint8_t *buf, uint32_t c
 
 	p = u32_param(p, 0x0002, 0); /* accumulated transitions to idle_a */
 	p = u32_param(p, 0x0004, 0); /* accumulated transitions to idle_c */
-	return page_out(0x1a, tmp, p, buf, cap);
+	return ssc_log_finish(0x1a, tmp, p, buf, cap);
 }
 
 uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
@@ -324,7 +311,7 @@ uint32_t ssc_lp_tape_usage(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	/* Only a data cartridge in the drive has a usage to report. */
 	if (d->tape && !d->cleaning)
 		p = u32_param(p, 0x0001, sat32(tape_get_info(d->tape)->load_count));
-	return page_out(0x30, tmp, p, buf, cap);
+	return ssc_log_finish(0x30, tmp, p, buf, cap);
 }
 
 /* VERY HIGH FREQUENCY DATA bits (SSC-4, DT Device Status log page; the
@@ -402,7 +389,7 @@ uint32_t ssc_lp_dt_status(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 
 	p[-2] = 0x03; /* FORMAT AND LINKING 11b: binary */
 	vhf_data(dev, p);
-	return page_out(0x11, tmp, p + 4, buf, cap);
+	return ssc_log_finish(0x11, tmp, p + 4, buf, cap);
 }
 
 /* ---- tape diagnostic data (16h) ---- */
@@ -477,7 +464,7 @@ uint32_t ssc_lp_tape_diag(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 		v[64 - 4] = e->ts_origin;
 		put_be48(v + 66 - 4, e->timestamp);
 	}
-	uint32_t len = page_out(0x16, tmp, p, buf, cap);
+	uint32_t len = ssc_log_finish(0x16, tmp, p, buf, cap);
 	if (cap >= len)
 		d->diag_new = false;
 	return len;

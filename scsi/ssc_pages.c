@@ -413,7 +413,8 @@ static uint8_t *log_u32(uint8_t *p, uint16_t code, uint32_t v)
 	return p + 4;
 }
 
-static uint32_t log_finish(uint8_t page, uint8_t *start, uint8_t *end, uint8_t *buf, uint32_t cap)
+uint32_t ssc_log_finish(uint8_t page, uint8_t *start, const uint8_t *end, uint8_t *buf,
+			uint32_t cap)
 {
 	uint32_t len = (uint32_t)(end - start);
 
@@ -444,7 +445,7 @@ static uint32_t error_page(uint8_t page, uint64_t bytes, uint64_t uncorrected, u
 		p = log_u64(p, code, 0);
 	p = log_u64(p, 5, bytes);
 	p = log_u64(p, 6, uncorrected);
-	return log_finish(page, tmp, p, buf, cap);
+	return ssc_log_finish(page, tmp, p, buf, cap);
 }
 
 static uint32_t lp_write_errors(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
@@ -494,7 +495,7 @@ static uint32_t lp_sequential(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p = log_u64(p, 0x0003, st.bytes_read_host);
 	p = log_param(p, 0x0100, 1);
 	*p++ = ssc_clean_due(d) ? 1 : 0;
-	return log_finish(0x0c, tmp, p, buf, cap);
+	return ssc_log_finish(0x0c, tmp, p, buf, cap);
 }
 
 /*
@@ -513,7 +514,7 @@ static uint32_t lp_tapealert(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 		p = log_param(p, n, 1);
 		*p++ = (d->tapealert >> (n - 1)) & 1 ? 1 : 0;
 	}
-	uint32_t len = log_finish(0x2e, tmp, p, buf, cap);
+	uint32_t len = ssc_log_finish(0x2e, tmp, p, buf, cap);
 	if (cap >= len)
 		d->tapealert = 0;
 	return len;
@@ -554,7 +555,7 @@ static uint32_t lp_capacity(struct scsi_dev *dev, uint8_t *buf, uint32_t cap)
 	p = log_u32(p, 2, 0);
 	p = log_u32(p, 3, clamp32(d->tape ? mib(tape_capacity(d->tape)) : 0));
 	p = log_u32(p, 4, 0);
-	return log_finish(0x31, tmp, p, buf, cap);
+	return ssc_log_finish(0x31, tmp, p, buf, cap);
 }
 
 static const struct spc_log_page log_pages[] = {

@@ -220,6 +220,11 @@ uint32_t ssc_vpd_hpe_firmware(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 /* Log pages 06h non-medium errors, 11h DT device status, 14h device
  * statistics, 17h volume statistics, 1Ah power condition transitions,
  * 1Bh and 32h data compression, 30h tape usage (ssc_logs.c). */
+/* A log page built at start, its parameters up to end (ssc_pages.c): fill
+ * in its header (page code, PAGE LENGTH) and copy at most cap bytes to buf;
+ * returns the page's full length. */
+uint32_t ssc_log_finish(uint8_t page, uint8_t *start, const uint8_t *end, uint8_t *buf,
+			uint32_t cap);
 uint32_t ssc_lp_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_data_compression(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
 uint32_t ssc_lp_non_medium(struct scsi_dev *dev, uint8_t *buf, uint32_t cap);
