@@ -19,8 +19,9 @@
 #                      radosgw answers QuotaExceeded beyond it.
 #   rgw.sh raw DIR NAME OUT
 #                      the bytes RADOS holds for the objects whose names
-#                      contain NAME, into OUT (what is at rest on the
-#                      server, to tell encrypted from clear).
+#                      contain NAME, one file per RADOS object in the
+#                      directory OUT (what is at rest on the server, to
+#                      tell encrypted from clear).
 #   rgw.sh stop DIR    stops exactly the daemons started in DIR (pid files)
 #                      and removes DIR.
 #
@@ -252,18 +253,16 @@ stop() {
 if [ $# -eq 4 ] && [ "$1" = raw ]; then
 	dir=$2
 	conf="$dir/ceph.conf"
-	: >"$4"
+	mkdir -p "$4"
 	found=0
 	for pool in $(timeout 30 rados -c "$conf" lspools | grep '\.data$'); do
 		for obj in $(timeout 30 rados -c "$conf" -p "$pool" ls | grep -F -- "$3"); do
 			# An object deleted since the listing (vtld drops old
 			# manifests as it goes) is skipped.
-			timeout 30 rados -c "$conf" -p "$pool" get "$obj" "$4.part" 2>/dev/null || continue
-			cat "$4.part" >>"$4"
+			timeout 30 rados -c "$conf" -p "$pool" get "$obj" "$4/$found" 2>/dev/null || continue
 			found=$((found + 1))
 		done
 	done
-	rm -f "$4.part"
 	[ "$found" -gt 0 ] || die "no RADOS object names $3"
 	exit 0
 fi

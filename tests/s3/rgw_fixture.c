@@ -98,14 +98,53 @@ void rgw_set_quota(const char *bucket, long long bytes)
 	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 }
 
-void rgw_raw(const char *name, const char *out)
+static void read_whole(const char *path, struct rgw_raw_obj *o)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	long sz = ftell(f);
+	cr_assert_geq(sz, 0);
+	rewind(f);
+	o->len = (size_t)sz;
+	o->data = malloc(o->len + 1);
+	cr_assert_not_null(o->data);
+	cr_assert_eq(fread(o->data, 1, o->len, f), o->len, "%s: short read", path);
+	fclose(f);
+}
+
+void rgw_raw(const char *name, struct rgw_raw *raw)
 {
 	const char *dir = getenv("RGW_DIR");
 	cr_assert_not_null(dir, "no look at RADOS: this radosgw was not started by the tests "
 				"(RGW_ENDPOINT was set)");
+	char out[] = "/tmp/vtl-rgw-raw-XXXXXX";
+	cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "sh '%s' raw '%s' '%s' '%s'", RGW_SH, dir, name, out);
 	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+	*raw = (struct rgw_raw){0};
+	/* rgw.sh names the files 0, 1, ... in the order it read them. */
+	for (;; raw->n++) {
+		char path[sizeof(out) + 24];
+		snprintf(path, sizeof(path), "%s/%zu", out, raw->n);
+		if (access(path, F_OK) != 0)
+			break;
+		raw->obj = realloc(raw->obj, (raw->n + 1) * sizeof(*raw->obj));
+		cr_assert_not_null(raw->obj);
+		read_whole(path, &raw->obj[raw->n]);
+		unlink(path);
+	}
+	rmdir(out);
+	cr_assert_gt(raw->n, 0, "RADOS holds nothing for %s", name);
+}
+
+void rgw_raw_free(struct rgw_raw *raw)
+{
+	for (size_t i = 0; i < raw->n; i++)
+		free(raw->obj[i].data);
+	free(raw->obj);
+	*raw = (struct rgw_raw){0};
 }
 
 static void rgw_bucket(const char *bucket)

@@ -6,6 +6,8 @@
 #ifndef VTL_TESTS_RGW_FIXTURE_H
 #define VTL_TESTS_RGW_FIXTURE_H
 
+#include <stddef.h>
+
 struct store;
 struct store_s3_config;
 
@@ -29,11 +31,23 @@ void rgw_fail(const char *why, const char *detail);
  * started here (RGW_DIR unset). */
 void rgw_set_quota(const char *bucket, long long bytes);
 
-/* The bytes RADOS holds for the objects whose RADOS names contain `name`
- * (an S3 key names them), concatenated into the file `out`: what the
- * server keeps at rest (tests/s3/rgw.sh raw). Fails the test when there is
- * none, or when radosgw is not the one started here. */
-void rgw_raw(const char *name, const char *out);
+/* What RADOS holds at rest for the objects whose RADOS names contain
+ * `name` (an S3 key names them), one entry per RADOS object
+ * (tests/s3/rgw.sh raw): a part of a multipart upload, a stripe of a large
+ * object, a copy, and a deleted object's data that radosgw's garbage
+ * collector has not removed yet are each an object of their own. */
+struct rgw_raw_obj {
+	unsigned char *data;
+	size_t len;
+};
+struct rgw_raw {
+	size_t n;
+	struct rgw_raw_obj *obj;
+};
+/* Fill raw; fails the test when RADOS holds none, or when radosgw is not
+ * the one started here. rgw_raw_free releases it. */
+void rgw_raw(const char *name, struct rgw_raw *raw);
+void rgw_raw_free(struct rgw_raw *raw);
 
 /* Start radosgw, create `bucket`, run the tests, stop radosgw. */
 int rgw_main(int argc, char *argv[], const char *bucket);

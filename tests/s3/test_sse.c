@@ -65,23 +65,12 @@ static char *marked(size_t len, const char *marker)
 /* Does what RADOS holds for objects named like `name` contain `needle`? */
 static bool at_rest_contains(const char *name, const void *needle, size_t n)
 {
-	char path[] = "/tmp/vtl-sse-raw-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	rgw_raw(name, path);
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f);
-	fseek(f, 0, SEEK_END);
-	long sz = ftell(f);
-	rewind(f);
-	char *buf = malloc((size_t)sz + 1);
-	cr_assert_eq(fread(buf, 1, (size_t)sz, f), (size_t)sz);
-	fclose(f);
-	unlink(path);
-	cr_assert_gt(sz, 0, "RADOS holds nothing for %s", name);
-	bool found = memmem(buf, (size_t)sz, needle, n) != NULL;
-	free(buf);
+	struct rgw_raw raw;
+	rgw_raw(name, &raw);
+	bool found = false;
+	for (size_t i = 0; i < raw.n && !found; i++)
+		found = memmem(raw.obj[i].data, raw.obj[i].len, needle, n) != NULL;
+	rgw_raw_free(&raw);
 	return found;
 }
 
