@@ -176,31 +176,17 @@ static void key_say(struct lib *lib, const char *fmt, ...)
 	lib_say(lib, 0, "%s", lib->key_err);
 }
 
-int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
+/*
+ * The data key of a tape the catalog holds a wrapped key for, unwrapped
+ * with the master key (or the previous one during a rotation). -ENOENT: the
+ * catalog holds none (not encrypted at rest as far as it knows). A refusal
+ * (-ENOKEY, -EKEYREJECTED) is said (key_say) naming the tape and the fix.
+ */
+static int tape_data_key(struct lib *lib, const char *barcode, unsigned char dk[KEY_BYTES])
 {
 	struct cat_key_row row;
-	unsigned char dk[KEY_BYTES];
-
-	/* Not yet checked since start: its partial downloads go first. */
-	media_pass_loading(lib, barcode);
 	char named[KEY_ID_LEN + 1] = "";
-	lib->key_err[0] = 0;
-	struct cat_tape ct;
-	/* A cleaning cartridge cleans the drive (scsi/ssc_clean.c), or not
-	 * when it has no cleaning left; lib_move counts the use. */
-	if (cat_tape_get(lib->cat, barcode, &ct) == 0 && ct.clean_max > 0)
-		return ssc_insert_cleaning(&lib->drives[i], dir, ct.clean_uses >= ct.clean_max);
 	int rc = cat_key_get(lib->cat, barcode, &row);
-	if (rc == -ENOENT) {
-		rc = ssc_insert(&lib->drives[i], dir);
-		if (rc == -ENOKEY)
-			key_say(lib,
-				"tape %s is encrypted at rest but the catalog holds no key for it; "
-				"rebuild the catalog with the master key configured "
-				"(vtlctl catalog rebuild)",
-				barcode);
-		return rc;
-	}
 	if (rc)
 		return rc;
 	if (!lib->cfg.master) {
@@ -227,18 +213,63 @@ int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
 			barcode, lib->cfg.master->id);
 		rc = -EKEYREJECTED;
 	}
-	if (!rc) {
-		rc = ssc_insert_keyed(&lib->drives[i], dir, dk);
-		if (rc == -EKEYREJECTED || rc == -EINVAL)
+	if (rc)
+		OPENSSL_cleanse(dk, KEY_BYTES);
+	return rc;
+}
+
+int lib_insert(struct lib *lib, size_t i, const char *barcode, const char *dir)
+{
+	unsigned char dk[KEY_BYTES];
+
+	/* Not yet checked since start: its partial downloads go first. */
+	media_pass_loading(lib, barcode);
+	lib->key_err[0] = 0;
+	struct cat_tape ct;
+	/* A cleaning cartridge cleans the drive (scsi/ssc_clean.c), or not
+	 * when it has no cleaning left; lib_move counts the use. */
+	if (cat_tape_get(lib->cat, barcode, &ct) == 0 && ct.clean_max > 0)
+		return ssc_insert_cleaning(&lib->drives[i], dir, ct.clean_uses >= ct.clean_max);
+	int rc = tape_data_key(lib, barcode, dk);
+	if (rc == -ENOENT) {
+		rc = ssc_insert(&lib->drives[i], dir);
+		if (rc == -ENOKEY)
 			key_say(lib,
-				"tape %s: its cartridge %s does not match the data key the catalog "
-				"holds for it (%s)",
-				barcode, dir,
-				rc == -EINVAL ? "the cartridge is not encrypted at rest"
-					      : "its first block does not open under it");
+				"tape %s is encrypted at rest but the catalog holds no key for it; "
+				"rebuild the catalog with the master key configured "
+				"(vtlctl catalog rebuild)",
+				barcode);
+		return rc;
 	}
+	if (rc)
+		return rc;
+	rc = ssc_insert_keyed(&lib->drives[i], dir, dk);
+	if (rc == -EKEYREJECTED || rc == -EINVAL)
+		key_say(lib,
+			"tape %s: its cartridge %s does not match the data key the catalog "
+			"holds for it (%s)",
+			barcode, dir,
+			rc == -EINVAL ? "the cartridge is not encrypted at rest"
+				      : "its first block does not open under it");
 	OPENSSL_cleanse(dk, sizeof(dk));
 	return rc;
+}
+
+/*
+ * Would tape t's data key open for a load (lib_insert's first step)? Asked
+ * before a blank tape's medium is made for a drive, so that a load the key
+ * refuses leaves no medium and no catalog change behind. 0: it opens, or
+ * the tape has none (a cleaning cartridge, or not encrypted at rest).
+ */
+static int load_key_opens(struct lib *lib, const struct cat_tape *t)
+{
+	unsigned char dk[KEY_BYTES];
+	if (t->clean_max > 0)
+		return 0;
+	lib->key_err[0] = 0;
+	int rc = tape_data_key(lib, t->barcode, dk);
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Is rc a key's refusal (lib_insert), not damage to the medium? */
@@ -394,6 +425,15 @@ int lib_move(struct lib *lib, const struct cat_tape *t, uint16_t dst, enum cat_k
 			why->key = SK_HARDWARE_ERROR;
 			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
 			return -EMEDIUMTYPE;
+		}
+		/* Nor for a drive whose load the tape's data key would refuse
+		 * (no master key, or another one): refused as lib_insert
+		 * refuses a made tape, before anything is made. */
+		rc = dst_drive >= 0 ? load_key_opens(lib, t) : 0;
+		if (rc) {
+			why->key = SK_HARDWARE_ERROR;
+			why->asc_ascq = ASC_MEDIUM_LOAD_OR_EJECT_FAILED;
+			return rc;
 		}
 		rc = lib_make_medium(lib, &made);
 		if (rc) {

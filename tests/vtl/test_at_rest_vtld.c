@@ -703,3 +703,126 @@ Test(at_rest_vtld, a_cleaning_cartridge_gets_no_data_key)
 	cr_assert_neq(stat(path, &st), 0, "the store has %s", path);
 	cr_assert_eq(key_rows(&vtl, "CLN001L8"), 0);
 }
+
+/* Every row of the tables a load could change (tapes, their elements,
+ * events, tape_keys, the uploader's) as text, read-only while vtld runs. */
+static void catalog_text(const struct vtld_proc *p, char *buf, size_t cap)
+{
+	static const char *const tables[] = {"tapes",	  "elements",  "events",
+					     "tape_keys", "upl_tapes", "upl_segments"};
+	char path[PATH_MAX + 16];
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/catalog.db", p->dir);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", path);
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char sql[64];
+		sqlite3_stmt *st;
+		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY rowid", tables[i]);
+		cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+			     sqlite3_errmsg(db));
+		while (sqlite3_step(st) == SQLITE_ROW)
+			for (int c = 0; c < sqlite3_column_count(st); c++) {
+				const unsigned char *v = sqlite3_column_text(st, c);
+				int n = snprintf(buf + len, cap - len, "%s%c",
+						 v ? (const char *)v : "-",
+						 c + 1 == sqlite3_column_count(st) ? '\n' : '|');
+				cr_assert(n > 0 && (size_t)n < cap - len,
+					  "the catalog outgrew the buffer");
+				len += (size_t)n;
+			}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
+static bool medium_there(const struct vtld_proc *p, const char *bc)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/tapes/%s", p->dir, bc);
+	return access(path, F_OK) == 0;
+}
+
+static struct scsi_task *move_medium(struct iscsi_context *iscsi, uint16_t src, uint16_t dst)
+{
+	uint8_t cdb[12] = {0xa5, 0};
+	cdb[4] = (uint8_t)(src >> 8);
+	cdb[5] = (uint8_t)src;
+	cdb[6] = (uint8_t)(dst >> 8);
+	cdb[7] = (uint8_t)dst;
+	struct scsi_task *t = th_cmd(iscsi, 0, cdb, 12, SCSI_XFER_NONE, 0, NULL, 0);
+	cr_assert_not_null(t, "MOVE MEDIUM: %s", iscsi_get_error(iscsi));
+	return t;
+}
+
+/*
+ * A tape never loaded is a catalog row with its wrapped data key: its
+ * medium is made at its first load. A load its key refuses (no master key
+ * configured, or another one) is refused before the medium is made, by
+ * vtlctl and by MOVE MEDIUM alike: no directory, the catalog as it was,
+ * the sense and the message of a made tape's refusal. A tape the drive
+ * cannot take is refused for that first, whatever the key.
+ */
+enum { SLOT1 = 1000, DRIVE1 = 500 }; /* the default STK L700's element addresses */
+
+static void refused_and_nothing_made(struct vtld_proc *p, const char *want)
+{
+	static char before[1 << 17], after[1 << 17];
+	char out[16384];
+	catalog_text(p, before, sizeof(before));
+	cr_assert_neq(vp_ctl(p, out, sizeof(out), "tape move NL0001L8 --to drive:1"), 0, "%s", out);
+	cr_assert(strstr(out, want), "vtlctl said: %s", out);
+	cr_assert_not(medium_there(p, "NL0001L8"), "a refused load made the medium");
+	catalog_text(p, after, sizeof(after));
+	cr_assert_str_eq(after, before, "a refused load changed the catalog");
+
+	struct iscsi_context *iscsi = vp_login(p, false);
+	th_tur_clear(iscsi, 0);
+	struct scsi_task *t = move_medium(iscsi, SLOT1, DRIVE1);
+	cr_assert(t->status == SCSI_STATUS_CHECK_CONDITION &&
+		      t->sense.key == SCSI_SENSE_HARDWARE_ERROR && t->sense.ascq == 0x5300,
+		  "MOVE MEDIUM: status %d key %d ascq %04x", t->status, t->sense.key,
+		  t->sense.ascq);
+	scsi_free_scsi_task(t);
+	th_logout(iscsi);
+	cr_assert_not(medium_there(p, "NL0001L8"), "a refused MOVE MEDIUM made the medium");
+	catalog_text(p, after, sizeof(after));
+	cr_assert_str_eq(after, before, "a refused MOVE MEDIUM changed the catalog");
+
+	/* The drive generation's refusal comes first. */
+	cr_assert_neq(vp_ctl(p, out, sizeof(out), "tape move NL0002L6 --to drive:1"), 0, "%s", out);
+	cr_assert(strstr(out, "tape NL0002L6 is LTO-6 media, which drive 1"), "%s", out);
+	cr_assert_not(medium_there(p, "NL0002L6"));
+}
+
+Test(at_rest_vtld, a_load_the_key_refuses_makes_no_medium)
+{
+	char out[16384], conf[4 * PATH_MAX];
+	config(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create NL0001L8 NL0002L6", out, sizeof(out));
+	cr_assert_eq(key_rows(&vtl, "NL0001L8"), 1);
+	cr_assert_not(medium_there(&vtl, "NL0001L8"));
+
+	/* No master key configured. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 0, 0);
+	vp_restart(&vtl);
+	refused_and_nothing_made(&vtl, "tape NL0001L8 is encrypted at rest and no master key is "
+				       "configured; set [encryption] mode = library");
+
+	/* Another master key. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 2, 0);
+	vp_restart(&vtl);
+	refused_and_nothing_made(&vtl, "tape NL0001L8: its data key is wrapped by master key ");
+
+	/* Its own key: the first load makes it, encrypted at rest. */
+	cr_assert_eq(vp_terminate(&vtl), 0);
+	write_config(&vtl, 1, 0);
+	vp_restart(&vtl);
+	write_tape(&vtl, "NL0001L8");
+	read_tape(&vtl, "NL0001L8");
+	assert_nothing_in_clear(vtl.dir);
+}
