@@ -813,12 +813,21 @@ static int refuse_over_cartridges(struct lib *lib, const char *catalog, char *er
 	}
 	/* Tapes of an earlier library in the store are safe from a new one
 	 * (the uploader never writes over a prefix the catalog does not
-	 * know) and are brought in by vtlctl catalog rebuild: say so. */
-	if (lib->cfg.store_holds_tapes &&
-	    lib->cfg.store_holds_tapes(lib->cfg.store_arg, found, sizeof(found)) > 0)
+	 * know, nor over a library record naming tapes it does not know)
+	 * and are brought in by vtlctl catalog rebuild: say so. */
+	rc = lib->cfg.store_holds_tapes
+		 ? lib->cfg.store_holds_tapes(lib->cfg.store_arg, found, sizeof(found))
+		 : 0;
+	if (rc > 0)
 		lib_say(lib, 1,
 			"a new library in %s, but the object store holds tapes of an earlier "
 			"one (%s): bring them into this catalog with vtlctl catalog rebuild",
+			dd, found);
+	else if (rc < 0)
+		lib_say(lib, 1,
+			"a new library in %s; whether the object store holds tapes of an earlier "
+			"one is not known (%s): once it answers, vtlctl catalog rebuild brings "
+			"any into this catalog",
 			dd, found);
 	return -ENOENT;
 }

@@ -1177,6 +1177,45 @@ int upl_rebuild_catalog(struct upl *u, struct upl_rebuild *r, char *err, size_t 
 			   errlen);
 }
 
+/*
+ * An earlier library's record (record.h) in the store naming tapes: 1 with
+ * found saying so. A library whose tapes were never loaded has no object
+ * under tapes/, and its record is all that says they exist. 0: no record,
+ * or one naming no tape (the uploader's record_ours writes over it).
+ */
+static int record_names_tapes(struct store *st, const struct store_config *c, char *found,
+			      size_t cap)
+{
+	char key[STORE_KEY_MAX], why[256];
+	uint8_t *text = NULL;
+	size_t len = 0, blank = 0;
+	struct store_err se;
+	struct record rec;
+	memset(&se, 0, sizeof(se));
+	snprintf(key, sizeof(key), "%s%s", c->prefix, RECORD_KEY);
+	int rc = shelf_get_all(st, key, &text, &len, &se);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		upl_errmsg(found, cap, "cannot read %s: %s", key,
+			   se.msg[0] ? se.msg : strerror(-rc));
+		return rc;
+	}
+	rc = record_parse((const char *)text, len, &rec, why, sizeof(why));
+	free(text);
+	if (rc || !rec.n_tapes) {
+		if (!rc)
+			record_free(&rec);
+		return 0;
+	}
+	for (size_t i = 0; i < rec.n_tapes; i++)
+		blank += rec.tapes[i].blank;
+	upl_errmsg(found, cap, "its library record %s names %zu tape%s, %zu never loaded, first %s",
+		   key, rec.n_tapes, rec.n_tapes == 1 ? "" : "s", blank, rec.tapes[0].barcode);
+	record_free(&rec);
+	return 1;
+}
+
 int upl_store_holds_tapes(struct store *st, const struct store_config *c, const char *data_dir,
 			  char *found, size_t cap)
 {
@@ -1203,7 +1242,7 @@ int upl_store_holds_tapes(struct store *st, const struct store_config *c, const 
 	if (rc < 0)
 		return rc;
 	if (!key[0])
-		return 0;
+		return record_names_tapes(st, c, found, cap);
 	upl_errmsg(found, cap, "%s", key);
 	return 1;
 }

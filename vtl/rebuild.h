@@ -50,8 +50,10 @@ struct upl_rebuild {
 	size_t n[4]; /* out: tapes per upl_rebuild_result */
 };
 
-/* Does the store (or its shelf apart) hold any tape's objects? 1 yes, found
- * naming one key; 0 no; a negative errno, found saying why. */
+/* Does the store (or its shelf apart) hold any tape's objects, or a
+ * library record naming tapes (an earlier library's tapes never loaded
+ * have no object but their line in it)? 1 yes, found naming one key; 0 no;
+ * a negative errno, found saying why. */
 int upl_store_holds_tapes(struct store *st, const struct store_config *c, const char *data_dir,
 			  char *found, size_t cap);
 

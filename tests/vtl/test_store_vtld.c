@@ -585,3 +585,81 @@ Test(store_vtld, a_damaged_manifest_holds_its_tape_with_one_error_naming_the_fil
 	cr_assert_eq(t.uploaded, t.used, "%s", t.json);
 	cr_assert_eq(log_count(&vtl, "tape BAD001L8: the store takes its uploads again"), 1);
 }
+
+/* The log of vtld's current run. */
+static void log_of(const struct vtld_proc *p, char *buf, size_t cap)
+{
+	FILE *f = fopen(p->log, "r");
+	cr_assert_not_null(f, "%s", p->log);
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = 0;
+	fclose(f);
+}
+
+/* vtld on a new data directory over the local store APART/library. */
+static void start_over_record(char *conf, size_t cap)
+{
+	if (!apart_root[0])
+		tmpdir_make(apart_root, sizeof(apart_root), "record");
+	snprintf(conf, cap,
+		 "[store]\ntype = local\npath = %s/library\npart_size = 5M\nidle_complete = 1\n",
+		 apart_root);
+	vp_start(&vtl, conf);
+}
+
+static struct store *open_apart(void)
+{
+	char path[128];
+	struct store *st;
+	snprintf(path, sizeof(path), "%s/library", apart_root);
+	cr_assert_eq(store_local_open(path, &st, NULL), 0, "%s", path);
+	return st;
+}
+
+static void wait_record_names(struct store *st, const char *bc)
+{
+	bool named = false;
+	for (int i = 0; i < 300 && !named; i++) {
+		named = record_names(st, bc);
+		if (!named)
+			usleep(100000);
+	}
+	cr_assert(named, "the library record names %s", bc);
+}
+
+/*
+ * A library whose tapes were never loaded leaves nothing in the store but
+ * its library record. A new library started over that store is told of
+ * them, as of an earlier library's tapes with objects, keeps the record,
+ * and vtlctl catalog rebuild brings the blank tapes in.
+ */
+Test(store_vtld, a_new_library_over_a_record_of_blank_tapes_is_told_of_them)
+{
+	char conf[512], out[16384];
+	static char logbuf[1 << 16];
+	start_over_record(conf, sizeof(conf));
+	vp_ctl_ok(&vtl, "tape create ERB001L8 ERB002L8", out, sizeof(out));
+	struct store *st = open_apart();
+	wait_record_names(st, "ERB002L8");
+	vp_stop(&vtl); /* the data directory goes: a new library follows */
+	int n = 0;
+	struct store_list_opts lo = {.prefix = "tapes/"};
+	cr_assert_eq(store_list(st, &lo, count_keys, &n, NULL), 0);
+	cr_assert_eq(n, 0, "blank tapes have no object, found %d", n);
+
+	vp_start(&vtl, conf);
+	log_of(&vtl, logbuf, sizeof(logbuf));
+	cr_assert(strstr(logbuf, "the object store holds tapes of an earlier one (its library "
+				 "record library/record.json names 2 tapes, 2 never loaded, first "
+				 "ERB001L8): bring them into this catalog with vtlctl catalog "
+				 "rebuild"),
+		  "%s", logbuf);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "ERB001L8") && strstr(out, "ERB002L8") &&
+		      strstr(out, "total: 2 recovered"),
+		  "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show ERB002L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
+	cr_assert(record_names(st, "ERB001L8"), "the earlier library's record was overwritten");
+	store_close(st);
+}
