@@ -27,6 +27,7 @@ struct rebuild_job {
 	char activity[256];
 	int rc;
 	char err[LIB_ERR_MAX];
+	char warning[768]; /* upl_rebuild.warning, once done */
 };
 
 struct ctl_server {
@@ -39,7 +40,7 @@ struct ctl_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rebuild_job rb;
 	struct key_job *keys; /* the last key rotation (ctl_keys.c), or NULL */
-	int64_t busy_ms; /* spent handling requests (the server thread's) */
+	int64_t busy_ms;      /* spent handling requests (the server thread's) */
 };
 
 /* The answer when the real one cannot be built or encoded (out of memory):

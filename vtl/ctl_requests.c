@@ -890,6 +890,7 @@ static void *rebuild_main(void *arg)
 	pthread_mutex_lock(&j->mu);
 	j->rc = rc;
 	snprintf(j->err, sizeof(j->err), "%s", err[0] || !rc ? err : strerror(-rc));
+	snprintf(j->warning, sizeof(j->warning), "%s", r.warning);
 	snprintf(j->activity, sizeof(j->activity), "done");
 	j->running = false;
 	pthread_mutex_unlock(&j->mu);
@@ -907,6 +908,8 @@ static json_t *rebuild_status(struct rebuild_job *j)
 	if (!o)
 		return fail(-ENOMEM, "out of memory");
 	json_object_set_new(o, "tapes", json_deep_copy(j->tapes));
+	if (!j->running && j->warning[0])
+		json_object_set_new(o, "warning", text(j->warning));
 	if (!j->running && j->rc) {
 		json_object_set_new(o, "error", text(j->err));
 		json_object_set_new(o, "errno", json_string(errno_name(-j->rc)));
@@ -933,6 +936,7 @@ static json_t *do_rebuild(struct ctl_server *s)
 		memset(j->n, 0, sizeof(j->n));
 		j->rc = 0;
 		j->err[0] = 0;
+		j->warning[0] = 0;
 		snprintf(j->activity, sizeof(j->activity), "starting");
 		j->cancel = false;
 		j->running = true;

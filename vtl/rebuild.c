@@ -807,9 +807,12 @@ static void use_store_of(struct rebuild *x, const struct plan *p)
 
 /*
  * The library record (vtl/record.h): its pools before any tape is added,
- * so that each tape can be put back in its own. -ENOENT when the store
- * has none (a library of before pools, or one whose record was never
- * written): every tape then goes to `default`, unlocked, as it was.
+ * so that each tape can be put back in its own, and the blank tapes it
+ * names. When it cannot be had, r->warning says what may be missing and
+ * how to get it, for the report: -ENOENT when the store has none (a
+ * library of before pools, one whose record was never written, or a store
+ * that is not the one the library wrote to), and every tape then goes to
+ * `default`, unlocked, as it was.
  */
 static int record_read(struct rebuild *x, struct record *rec)
 {
@@ -820,21 +823,26 @@ static int record_read(struct rebuild *x, struct record *rec)
 	memset(&se, 0, sizeof(se));
 	snprintf(key, sizeof(key), "%s%s", x->lib_c->prefix, RECORD_KEY);
 	int rc = shelf_get_all(x->lib_st, key, &text, &len, &se);
-	if (rc) {
-		if (rc != -ENOENT)
-			rebuild_say(x,
-				    "cannot read the library record %s (%s): pools and locks are "
-				    "not restored",
-				    key, se.msg[0] ? se.msg : strerror(-rc));
-		return rc;
+	if (rc)
+		upl_errmsg(why, sizeof(why), "%s",
+			   rc == -ENOENT ? "the store holds none"
+			   : se.msg[0]	 ? se.msg
+					 : strerror(-rc));
+	if (!rc) {
+		rc = record_parse((const char *)text, len, rec, why, sizeof(why));
+		free(text);
 	}
-	rc = record_parse((const char *)text, len, rec, why, sizeof(why));
-	free(text);
 	if (rc) {
-		rebuild_say(x,
-			    "the library record %s cannot be read (%s): pools and locks are not "
-			    "restored",
-			    key, why);
+		upl_errmsg(x->r->warning, sizeof(x->r->warning),
+			   "the library record %s cannot be read (%s): tapes never loaded (blank, "
+			   "with no medium and no object of their own, named only there) may be "
+			   "missing from the catalog, and pools and locks are not restored; to get "
+			   "them, make the store that holds the record reachable under [store] and "
+			   "run vtlctl catalog rebuild, which adds only what the catalog lacks",
+			   key, why);
+		if (x->log)
+			x->log(1, x->r->warning);
+		rebuild_say(x, "the library record %s cannot be read (%s)", key, why);
 		return rc;
 	}
 	for (size_t i = 0; i < rec->n_pools; i++) {
@@ -1035,6 +1043,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
 	memset(r->n, 0, sizeof(r->n));
+	r->warning[0] = 0;
 	err[0] = 0;
 	if (!r->keep_known) {
 		struct cat_tape *existing;

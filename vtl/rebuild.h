@@ -48,6 +48,9 @@ struct upl_rebuild {
 	bool (*cancelled)(void *arg); /* NULL, or asked between requests */
 	void *arg;
 	size_t n[4]; /* out: tapes per upl_rebuild_result */
+	/* out: what the report says beside the tapes, or "": the library
+	 * record could not be read, so tapes never loaded may be missing. */
+	char warning[768];
 };
 
 /* Does the store (or its shelf apart) hold any tape's objects, or a

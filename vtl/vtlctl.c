@@ -1061,6 +1061,8 @@ static int cmd_catalog_rebuild(int argc, char **argv)
 		       json_integer_value(json_object_get(b, "skipped")),
 		       json_integer_value(json_object_get(b, "failed")));
 	}
+	if (jstr(b, "warning") && !want_json)
+		fprintf(stderr, "vtlctl: warning: %s\n", jstr(b, "warning"));
 	if (e)
 		fprintf(stderr, "vtlctl: %s\n", e);
 	json_decref(r);

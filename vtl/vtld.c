@@ -206,10 +206,10 @@ static int start_store(const struct vtl_config *cfg, struct lib *lib, bool rebui
 			store_close(st);
 			return rc;
 		}
-		vlog(VTL_LOG_INFO,
+		vlog(r.warning[0] ? VTL_LOG_WARN : VTL_LOG_INFO,
 		     "rebuilt the catalog from the media and the object store: %zu recovered, "
-		     "%zu skipped",
-		     r.n[UPL_RECOVERED], r.n[UPL_SKIPPED]);
+		     "%zu skipped%s%s",
+		     r.n[UPL_RECOVERED], r.n[UPL_SKIPPED], r.warning[0] ? "; but " : "", r.warning);
 	}
 	rc = upl_start(lib, st, &cfg->store, upl_log, out, err, sizeof(err));
 	if (rc) {

@@ -663,3 +663,83 @@ Test(store_vtld, a_new_library_over_a_record_of_blank_tapes_is_told_of_them)
 	cr_assert(record_names(st, "ERB001L8"), "the earlier library's record was overwritten");
 	store_close(st);
 }
+
+/*
+ * vtld --rebuild-catalog on the local media brings back the tapes never
+ * loaded too, from the store's library record; without the record (a store
+ * that is not the one the library wrote to, or cannot be read), the report
+ * says that blank tapes may be missing and how to get them, and the
+ * rebuild from the store adds them later.
+ */
+Test(store_vtld, a_rebuild_from_the_media_brings_blank_tapes_or_says_they_may_be_missing)
+{
+	char conf[512], out[16384], rec[256], aside[300], blocker[300], inside[300];
+	static char logbuf[1 << 16];
+	start_over_record(conf, sizeof(conf));
+	vp_ctl_ok(&vtl, "tape create LRB001L8 LRB002L8", out, sizeof(out));
+	shelf_write_tape(&suite, "LRB001L8", 5, 2);
+	vp_wait_uploaded(&vtl, "LRB001L8");
+	struct store *st = open_apart();
+	wait_record_names(st, "LRB002L8");
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	/* The catalog lost; the store and its record there. */
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "rm -f %s/catalog.db*", vtl.dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(vtl.extra, sizeof(vtl.extra), "--rebuild-catalog");
+	vp_restart(&vtl);
+	vtl.extra[0] = 0;
+	vp_ctl_ok(&vtl, "--json tape show LRB002L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
+	vp_ctl_ok(&vtl, "events --tape LRB001L8", out, sizeof(out));
+	cr_assert(strstr(out, "recovered from the local medium"), "%s", out);
+	log_of(&vtl, logbuf, sizeof(logbuf));
+	cr_assert_null(strstr(logbuf, "may be missing"), "%s", logbuf);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	/* Without the record: the local medium comes back, and the log says
+	 * what may be missing and the way to it. A directory where the
+	 * record's file was keeps the running vtld's own record out too
+	 * (the local store's put cannot rename over it). */
+	snprintf(rec, sizeof(rec), "%s/library/objects/library@d/record.json", apart_root);
+	snprintf(aside, sizeof(aside), "%s.aside", rec);
+	snprintf(blocker, sizeof(blocker), "%s.dir", rec);
+	cr_assert_eq(rename(rec, aside), 0, "%s", rec);
+	cr_assert_eq(mkdir(rec, 0700), 0, "%s", rec);
+	snprintf(inside, sizeof(inside), "%s/x", rec);
+	cr_assert_eq(mkdir(inside, 0700), 0, "%s", inside);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(vtl.extra, sizeof(vtl.extra), "--rebuild-catalog");
+	vp_restart(&vtl);
+	vtl.extra[0] = 0;
+	log_of(&vtl, logbuf, sizeof(logbuf));
+	cr_assert(strstr(logbuf, "1 recovered, 0 skipped; but the library record "
+				 "library/record.json cannot be read (the store holds none): tapes "
+				 "never loaded (blank") &&
+		      strstr(logbuf, "may be missing from the catalog") &&
+		      strstr(logbuf, "run vtlctl catalog rebuild"),
+		  "%s", logbuf);
+	vp_ctl_ok(&vtl, "--json tape show LRB001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\""), "%s", out);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape show LRB002L8"), 0, "%s", out);
+	/* vtlctl catalog rebuild says it too, and in its JSON. */
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "total: 0 recovered, 1 kept") &&
+		      strstr(out, "vtlctl: warning: the library record library/record.json cannot "
+				  "be read") &&
+		      strstr(out, "run vtlctl catalog rebuild"),
+		  "%s", out);
+	vp_ctl_ok(&vtl, "catalog rebuild --json", out, sizeof(out));
+	cr_assert(strstr(out, "\"warning\": \"the library record"), "%s", out);
+
+	/* The record back: the rebuild from the store adds the blank tape. */
+	cr_assert_eq(rename(rec, blocker), 0);
+	cr_assert_eq(rename(aside, rec), 0);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "LRB002L8") && strstr(out, "total: 1 recovered, 1 kept"), "%s", out);
+	cr_assert_null(strstr(out, "warning"), "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show LRB002L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
+	store_close(st);
+}
