@@ -999,6 +999,10 @@ static void print_rebuild_tape(json_t *o)
 			printf("recovered: ARCHIVED on the %s (%" JSON_INTEGER_FORMAT
 			       " segment%s, %s; the data stays in the store until tape retrieve)\n",
 			       loc, segs, segs == 1 ? "" : "s", bytes);
+		else if (why && *why) /* from the local medium or the library record */
+			printf("recovered: %s in %s (%" JSON_INTEGER_FORMAT
+			       " segment%s, %s, from %s)\n",
+			       state, loc, segs, segs == 1 ? "" : "s", bytes, why);
 		else
 			printf("recovered: %s in %s (%" JSON_INTEGER_FORMAT
 			       " segment%s, %s downloaded and verified)\n",
