@@ -658,6 +658,11 @@ Test(store_vtld, a_new_library_over_a_record_of_blank_tapes_is_told_of_them)
 	cr_assert(strstr(out, "ERB001L8") && strstr(out, "ERB002L8") &&
 		      strstr(out, "total: 2 recovered"),
 		  "%s", out);
+	/* Where each came from, not a download that did not happen. */
+	cr_assert(strstr(out, "ERB002L8          recovered: AVAILABLE in slot:2 (0 segments, 0 B, "
+			      "from the library record (a blank tape, never loaded))"),
+		  "%s", out);
+	cr_assert_null(strstr(out, "downloaded"), "%s", out);
 	vp_ctl_ok(&vtl, "--json tape show ERB002L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
 	cr_assert(record_names(st, "ERB001L8"), "the earlier library's record was overwritten");
