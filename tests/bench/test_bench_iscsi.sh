@@ -35,6 +35,15 @@ for w in "256K write" "1M write" "64K write" "4K write x100" "four drives at onc
 	grep -qF "  $w" <<<"$OUT" && ok "the $w workload ran" || bad "no $w line" "$OUT"
 done
 
+# The CPU of the 256 KiB passes (one drive, four drives, each direction):
+# vtld's from /proc, the initiator's from getrusage, both as s/GB; a line
+# that says "not measured" means the marks failed (no /proc entry of vtld).
+for w in "one drive, write" "four drives, write" "one drive, read" "four drives, read"; do
+	L=$(grep -F "    $w " <<<"$OUT")
+	grep -qE "vtld [0-9.]+ s/GB \([0-9.]+ CPUs\), initiator [0-9.]+ s/GB" <<<"$L" &&
+		ok "the CPU of the $w pass is given" || bad "no CPU figures for the $w pass" "$OUT"
+done
+
 HELD=$(grep -F "held by the target's directory when each workload started" <<<"$OUT")
 [ -n "$HELD" ] && ok "the program says what each target held" || bad "no held line" "$OUT"
 # vtld at its defaults (five workloads) and at tgt's (four: the four
