@@ -65,6 +65,9 @@
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
  * BENCH_PIN=yes or no (only the pinned or the unpinned runs), BENCH_4K=only
  * (only the 4 KiB workload, at each side's defaults: for profiling it),
+ * BENCH_FOUR=ROUNDS (only the one-drive 256 KiB stream against the four
+ * drives at once, vtld at its defaults, ROUNDS alternating rounds with their
+ * CPU figures and the medians; BENCH_PIN as above),
  * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
  * [metrics] served and a thread here GETting /metrics every MS ms, as
  * Prometheus would only far more often, against the same vtld unscraped,
@@ -536,6 +539,8 @@ struct cpu_mark {
 	int nnames;
 	char name[CPU_NAMES][20];
 	double name_s[CPU_NAMES];
+	double wait_s, slices; /* the target's threads: /proc/.../schedstat */
+	double self_switches;  /* this process's context switches (getrusage) */
 };
 
 struct cpu_cost {
@@ -547,6 +552,9 @@ struct cpu_cost {
 	int nnames;
 	char name[CPU_NAMES][20];
 	double name_s[CPU_NAMES]; /* CPU seconds of the target's threads by name */
+	double wait_s;		  /* the target's threads runnable but not running */
+	double slices;		  /* times the target's threads were put on a CPU */
+	double init_switches;	  /* the initiator's context switches */
 };
 
 /* utime + stime in seconds from a /proc/.../stat line; the name (between
@@ -606,11 +614,23 @@ static void cpu_mark_take(struct cpu_mark *m, pid_t target)
 			m->nnames++;
 		}
 		m->name_s[k] += s;
+		/* schedstat: on-CPU ns, run-queue wait ns, timeslices. */
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%.16s/schedstat", (int)target,
+			 e->d_name);
+		FILE *ss = fopen(tpath, "r");
+		unsigned long long run_ns, wait_ns, slices;
+		if (ss && fscanf(ss, "%llu %llu %llu", &run_ns, &wait_ns, &slices) == 3) {
+			m->wait_s += (double)wait_ns / 1e9;
+			m->slices += (double)slices;
+		}
+		if (ss)
+			fclose(ss);
 	}
 	if (d)
 		closedir(d);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	m->self_switches = (double)(ru.ru_nvcsw + ru.ru_nivcsw);
 	m->self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	FILE *f = fopen("/proc/stat", "r");
@@ -636,7 +656,10 @@ static struct cpu_cost cpu_cost_of(const struct cpu_mark *a, const struct cpu_ma
 			     .gb = bytes / 1e9,
 			     .wall = b->wall - a->wall,
 			     .target_s = b->target_s - a->target_s,
-			     .init_s = b->self_s - a->self_s};
+			     .init_s = b->self_s - a->self_s,
+			     .wait_s = b->wait_s - a->wait_s,
+			     .slices = b->slices - a->slices,
+			     .init_switches = b->self_switches - a->self_switches};
 	double all = b->machine_all_s - a->machine_all_s;
 	c.machine_busy_cpus = all > 0 ? (b->machine_busy_s - a->machine_busy_s) / all * ncpus() : 0;
 	for (int k = 0; k < b->nnames; k++) {
@@ -666,7 +689,11 @@ static void cpu_print(const char *what, const struct cpu_cost *c)
 	for (int k = 0; k < c->nnames; k++)
 		if (c->name_s[k] / c->gb >= 0.0005)
 			printf(" %s %.3f", c->name[k], c->name_s[k] / c->gb);
-	printf("\n");
+	/* 256 KiB records: 3815 a GB. */
+	double recs = c->gb * 1e9 / (256.0 * 1024);
+	printf("; vtld waited for a CPU %.3f s/GB, was scheduled %.2f times a record, the "
+	       "initiator switched %.2f times a record\n",
+	       c->wait_s / c->gb, c->slices / recs, c->init_switches / recs);
 }
 
 /* ---- the initiator ---------------------------------------------------- */
@@ -1396,6 +1423,67 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 	}
 }
 
+/* BENCH_FOUR=ROUNDS: the one-drive 256 KiB stream against the four drives
+ * at once, vtld at its defaults, nothing else; ROUNDS rounds, the order
+ * alternating (one then four, four then one) so that drift of a shared
+ * machine falls on both; each on a fresh target. Prints every round with
+ * its CPU and the load average, then the medians. */
+static void four_compare(const struct config *cfg, int rounds, int cpu)
+{
+	double one_w[64], one_r[64], four_w[64], four_r[64], rw[64], rr[64];
+	if (rounds > 64)
+		rounds = 64;
+	printf("\n== one drive against four drives at once, 256K, vtld at its defaults, %s; "
+	       "%d rounds, the order alternating\n",
+	       cpu >= 0 ? "pinned" : "unpinned", rounds);
+	for (int r = 0; r < rounds; r++) {
+		struct stream_result one = {0}, four = {0};
+		for (int k = 0; k < 2; k++) {
+			bool do_four = (r % 2) ? k == 0 : k == 1;
+			struct target t;
+			target_start(&t, false, P_VTLD, 0, cpu);
+			if (do_four) {
+				four = four_drives(&t, cfg->total / 4);
+			} else {
+				struct sess s;
+				sess_open(&s, &t, t.first_lun, 1);
+				sess_prepare(&s);
+				one = stream(&s, 256 * KIB, cfg->total);
+				sess_close(&s);
+			}
+			target_stop(&t);
+		}
+		one_w[r] = one.write_mbs;
+		one_r[r] = one.read_mbs;
+		four_w[r] = four.write_mbs;
+		four_r[r] = four.read_mbs;
+		rw[r] = ratio(four.write_mbs, one.write_mbs);
+		rr[r] = ratio(four.read_mbs, one.read_mbs);
+		printf("  round %d (%s first): write one %.0f, four %.0f MB/s = %.2fx; read one "
+		       "%.0f, four %.0f MB/s = %.2fx\n",
+		       r + 1, r % 2 ? "four" : "one", one.write_mbs, four.write_mbs, rw[r],
+		       one.read_mbs, four.read_mbs, rr[r]);
+		cpu_print("one drive, write", &one.write_cpu);
+		cpu_print("four drives, write", &four.write_cpu);
+		cpu_print("one drive, read", &one.read_cpu);
+		cpu_print("four drives, read", &four.read_cpu);
+		bench_print_loadavg("after the round");
+		fflush(stdout);
+	}
+	double *v[] = {one_w, four_w, rw, one_r, four_r, rr};
+	double med[6];
+	for (int i = 0; i < 6; i++) {
+		qsort(v[i], (size_t)rounds, sizeof(double), cmp_double);
+		med[i] =
+		    rounds % 2 ? v[i][rounds / 2] : (v[i][rounds / 2 - 1] + v[i][rounds / 2]) / 2;
+	}
+	printf("  medians of %d rounds: write one %.0f, four %.0f MB/s, ratio %.2fx (range "
+	       "%.2f-%.2f); read one %.0f, four %.0f MB/s, ratio %.2fx (range %.2f-%.2f)\n",
+	       rounds, med[0], med[1], med[2], rw[0], rw[rounds - 1], med[3], med[4], med[5], rr[0],
+	       rr[rounds - 1]);
+	fflush(stdout);
+}
+
 #define SCRAPE_ROUNDS 3
 
 static double median_of_rounds(const double *in)
@@ -1548,6 +1636,18 @@ int main(int argc, char **argv)
 	bench_print_loadavg("at start (other work on this machine skews the figures)");
 	fflush(stdout);
 
+	int four_rounds = atoi(bench_env_or("BENCH_FOUR", "0"));
+	if (four_rounds > 0) {
+		if (strcmp(pin_only, "yes") != 0)
+			four_compare(&cfg, four_rounds, -1);
+		if (strcmp(pin_only, "no") != 0) {
+			pin_self(cpu);
+			four_compare(&cfg, four_rounds, cpu);
+			pin_self(-1);
+		}
+		bench_print_loadavg("at end");
+		return 0;
+	}
 	if (scrape_ms && strcmp(only, "scrape") == 0) {
 		scrape_compare(&cfg, scrape_ms);
 		bench_print_loadavg("at end");

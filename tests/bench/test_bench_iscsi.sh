@@ -56,6 +56,22 @@ BIG=$(grep -oE '(256K|1M|64K|4K|four drives) [0-9.]+' <<<"$HELD" | awk '$NF >= 2
 [ -z "$BIG" ] && ok "each workload started on a fresh target (under 2 MB held)" ||
 	bad "a workload started on a target holding an earlier one's data" "$HELD"
 
+# BENCH_FOUR=2: only the one drive against the four, two rounds in
+# alternating order, each with its CPU figures, then the medians.
+OUT=$(cd "$BUILD" && BENCH_FOUR=2 BENCH_PIN=no VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl" \
+	./bench/bench_iscsi "$T" 0.01 2>&1)
+rc=$?
+[ "$rc" = 0 ] && ok "BENCH_FOUR ran to the end" || bad "BENCH_FOUR: bench_iscsi exited $rc" "$OUT"
+grep -qF "round 1 (one first)" <<<"$OUT" && grep -qF "round 2 (four first)" <<<"$OUT" &&
+	ok "BENCH_FOUR alternates the order" || bad "BENCH_FOUR: no two rounds in alternating order" "$OUT"
+N=$(grep -cE "^    (one drive|four drives), (write|read) +vtld [0-9.]+ s/GB" <<<"$OUT")
+[ "$N" = 8 ] && ok "BENCH_FOUR gives the CPU of each pass of each round" ||
+	bad "BENCH_FOUR: $N CPU lines, not 8" "$OUT"
+grep -qE "medians of 2 rounds: write one [0-9]+, four [0-9]+ MB/s, ratio" <<<"$OUT" &&
+	ok "BENCH_FOUR gives the medians" || bad "BENCH_FOUR: no medians" "$OUT"
+grep -qF "256K write" <<<"$OUT" && bad "BENCH_FOUR ran other workloads" "$OUT" ||
+	ok "BENCH_FOUR runs nothing else"
+
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.
 echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"
