@@ -67,7 +67,8 @@
  * (only the 4 KiB workload, at each side's defaults: for profiling it),
  * BENCH_FOUR=ROUNDS (only the one-drive 256 KiB stream against the four
  * drives at once, vtld at its defaults, ROUNDS alternating rounds with their
- * CPU figures and the medians; BENCH_PIN as above),
+ * CPU figures, when each drive finished and the four's rate until the first
+ * did, and the medians; BENCH_PIN as above),
  * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
  * [metrics] served and a thread here GETting /metrics every MS ms, as
  * Prometheus would only far more often, against the same vtld unscraped,
@@ -87,6 +88,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -701,8 +703,9 @@ static void cpu_print(const char *what, const struct cpu_cost *c)
 struct sess {
 	struct iscsi_context *ctx;
 	int lun;
-	pid_t target_pid;     /* for the CPU it spends (struct cpu_mark) */
-	uint8_t *wbuf, *rbuf; /* 1 MiB each */
+	pid_t target_pid;	/* for the CPU it spends (struct cpu_mark) */
+	_Atomic uint64_t *done; /* records done in the current pass, or NULL */
+	uint8_t *wbuf, *rbuf;	/* 1 MiB each */
 };
 
 static void sess_open(struct sess *s, const struct target *t, int lun, int n)
@@ -723,6 +726,7 @@ static void sess_open(struct sess *s, const struct target *t, int lun, int n)
 		bench_die("login to %s at %s: %s", t->iqn, t->portal, iscsi_get_error(s->ctx));
 	s->lun = lun;
 	s->target_pid = t->pid;
+	s->done = NULL;
 	if (posix_memalign((void **)&s->wbuf, 4096, MIB) != 0 ||
 	    posix_memalign((void **)&s->rbuf, 4096, MIB) != 0)
 		bench_die("out of memory");
@@ -828,6 +832,8 @@ static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *
 		if (st != SCSI_STATUS_GOOD)
 			bench_die("WRITE(6) of record %llu (%u bytes) on LUN %d: status 0x%02x",
 				  (unsigned long long)i, len, s->lun, st);
+		if (s->done)
+			atomic_store_explicit(s->done, i + 1, memory_order_relaxed);
 		if (lat)
 			lat[i] = (bench_now() - c0) * 1e6;
 	}
@@ -853,6 +859,8 @@ static struct pass read_pass(struct sess *s, uint32_t len, uint64_t n, double *l
 			    "READ(6) of record %llu (%u bytes) on LUN %d: status 0x%02x, %u bytes",
 			    (unsigned long long)i, len, s->lun, st, got);
 		check(s, len, i);
+		if (s->done)
+			atomic_store_explicit(s->done, i + 1, memory_order_relaxed);
 	}
 	return (struct pass){.secs = bench_now() - t0};
 }
@@ -870,6 +878,10 @@ struct stream_result {
 	double write_mbs, read_mbs;
 	double durable_mbs; /* the write up to the end of its flushing WRITE FILEMARKS */
 	struct cpu_cost write_cpu, read_cpu; /* the passes' CPU, the flush included */
+	/* Four drives: the first and the last drive to finish each pass,
+	 * seconds after the pass started (a straggler leaves CPU idle). */
+	double write_first, write_last, read_first, read_last;
+	double write_all_mbs, read_all_mbs; /* until the first drive finished */
 };
 
 struct lat_result {
@@ -909,9 +921,11 @@ static struct stream_result stream(struct sess *s, uint32_t len, uint64_t total)
 	cpu_mark_take(&m1, s->target_pid);
 	struct pass r = read_pass(s, len, n, NULL);
 	cpu_mark_take(&m2, s->target_pid);
-	return (struct stream_result){bytes / w.secs / 1e6, bytes / r.secs / 1e6,
-				      bytes / (w.secs + w.flush_secs) / 1e6,
-				      cpu_cost_of(&m0, &m1, bytes), cpu_cost_of(&m1, &m2, bytes)};
+	return (struct stream_result){.write_mbs = bytes / w.secs / 1e6,
+				      .read_mbs = bytes / r.secs / 1e6,
+				      .durable_mbs = bytes / (w.secs + w.flush_secs) / 1e6,
+				      .write_cpu = cpu_cost_of(&m0, &m1, bytes),
+				      .read_cpu = cpu_cost_of(&m1, &m2, bytes)};
 }
 
 static struct lat_result latency(struct sess *s, uint64_t n)
@@ -939,12 +953,38 @@ static struct lat_result latency(struct sess *s, uint64_t n)
  * main thread meets the drives' threads at the barriers, so that it can
  * take the CPU marks while no drive is moving data: before the writes,
  * between the last write and the first read, after the reads. */
+struct all_four;
+
 struct drive_job {
 	struct sess s;
 	uint64_t n;
 	pthread_barrier_t *bar;
 	double w0, w1, r0, r1;
+	_Atomic uint64_t done;
+	struct all_four *all;
 };
+
+/* While all four drives ran: the first drive to finish a pass counts the
+ * records every drive had done by then (a straggler at the end leaves a
+ * CPU idle, which the aggregate over the whole pass includes). */
+struct all_four {
+	struct drive_job *jobs;
+	atomic_int first_w, first_r;
+	double w_bytes, w_secs, r_bytes, r_secs;
+};
+
+static void first_to_finish(struct drive_job *j, atomic_int *flag, double start, double *bytes,
+			    double *secs)
+{
+	if (atomic_exchange(flag, 1) != 0)
+		return;
+	double now = bench_now();
+	uint64_t recs = 0;
+	for (int d = 0; d < MAX_DRIVES; d++)
+		recs += atomic_load_explicit(&j->all->jobs[d].done, memory_order_relaxed);
+	*bytes = (double)recs * 256 * KIB;
+	*secs = now - start;
+}
 
 static void *drive_thread(void *arg)
 {
@@ -954,11 +994,14 @@ static void *drive_thread(void *arg)
 	j->w0 = bench_now();
 	struct pass w = write_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->w1 = j->w0 + w.secs;
+	first_to_finish(j, &j->all->first_w, j->w0, &j->all->w_bytes, &j->all->w_secs);
+	atomic_store(&j->done, 0);
 	pthread_barrier_wait(j->bar); /* the writes are over: a mark */
 	pthread_barrier_wait(j->bar);
 	j->r0 = bench_now();
 	struct pass r = read_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->r1 = j->r0 + r.secs;
+	first_to_finish(j, &j->all->first_r, j->r0, &j->all->r_bytes, &j->all->r_secs);
 	return NULL;
 }
 
@@ -967,6 +1010,7 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 	struct drive_job jobs[MAX_DRIVES];
 	pthread_t th[MAX_DRIVES];
 	pthread_barrier_t bar;
+	struct all_four all = {.jobs = jobs};
 	pthread_barrier_init(&bar, NULL, MAX_DRIVES + 1);
 	for (int d = 0; d < MAX_DRIVES; d++) {
 		memset(&jobs[d], 0, sizeof(jobs[d]));
@@ -974,6 +1018,8 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 		sess_prepare(&jobs[d].s);
 		jobs[d].n = per_drive / (256 * KIB);
 		jobs[d].bar = &bar;
+		jobs[d].all = &all;
+		jobs[d].s.done = &jobs[d].done;
 	}
 	for (int d = 0; d < MAX_DRIVES; d++)
 		if (pthread_create(&th[d], NULL, drive_thread, &jobs[d]) != 0)
@@ -997,8 +1043,22 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 		sess_close(&jobs[d].s);
 	}
 	pthread_barrier_destroy(&bar);
-	return (struct stream_result){bytes / (w1 - w0) / 1e6, bytes / (r1 - r0) / 1e6, 0,
-				      cpu_cost_of(&m0, &m1, bytes), cpu_cost_of(&m1, &m2, bytes)};
+	double wf = 1e300, rf = 1e300;
+	for (int d = 0; d < MAX_DRIVES; d++) {
+		wf = fmin(wf, jobs[d].w1);
+		rf = fmin(rf, jobs[d].r1);
+	}
+	return (struct stream_result){
+	    .write_mbs = bytes / (w1 - w0) / 1e6,
+	    .read_mbs = bytes / (r1 - r0) / 1e6,
+	    .write_cpu = cpu_cost_of(&m0, &m1, bytes),
+	    .read_cpu = cpu_cost_of(&m1, &m2, bytes),
+	    .write_first = wf - w0,
+	    .write_last = w1 - w0,
+	    .read_first = rf - r0,
+	    .read_last = r1 - r0,
+	    .write_all_mbs = all.w_secs > 0 ? all.w_bytes / all.w_secs / 1e6 : 0,
+	    .read_all_mbs = all.r_secs > 0 ? all.r_bytes / all.r_secs / 1e6 : 0};
 }
 
 struct config {
@@ -1463,6 +1523,12 @@ static void four_compare(const struct config *cfg, int rounds, int cpu)
 		       "%.0f, four %.0f MB/s = %.2fx\n",
 		       r + 1, r % 2 ? "four" : "one", one.write_mbs, four.write_mbs, rw[r],
 		       one.read_mbs, four.read_mbs, rr[r]);
+		printf("    the four drives finished writing %.2f to %.2f s and reading %.2f to "
+		       "%.2f s after their start; until the first finished they wrote %.0f MB/s "
+		       "(%.2fx one drive) and read %.0f MB/s (%.2fx)\n",
+		       four.write_first, four.write_last, four.read_first, four.read_last,
+		       four.write_all_mbs, ratio(four.write_all_mbs, one.write_mbs),
+		       four.read_all_mbs, ratio(four.read_all_mbs, one.read_mbs));
 		cpu_print("one drive, write", &one.write_cpu);
 		cpu_print("four drives, write", &four.write_cpu);
 		cpu_print("one drive, read", &one.read_cpu);

@@ -67,6 +67,9 @@ grep -qF "round 1 (one first)" <<<"$OUT" && grep -qF "round 2 (four first)" <<<"
 N=$(grep -cE "^    (one drive|four drives), (write|read) +vtld [0-9.]+ s/GB" <<<"$OUT")
 [ "$N" = 8 ] && ok "BENCH_FOUR gives the CPU of each pass of each round" ||
 	bad "BENCH_FOUR: $N CPU lines, not 8" "$OUT"
+N=$(grep -cE "the four drives finished writing [0-9.]+ to [0-9.]+ s .* until the first finished they wrote [0-9]+ MB/s" <<<"$OUT")
+[ "$N" = 2 ] && ok "BENCH_FOUR says when the drives finished and their rate while all four ran" ||
+	bad "BENCH_FOUR: $N lines on when the drives finished, not 2" "$OUT"
 grep -qE "medians of 2 rounds: write one [0-9]+, four [0-9]+ MB/s, ratio" <<<"$OUT" &&
 	ok "BENCH_FOUR gives the medians" || bad "BENCH_FOUR: no medians" "$OUT"
 grep -qF "256K write" <<<"$OUT" && bad "BENCH_FOUR ran other workloads" "$OUT" ||
