@@ -1633,10 +1633,10 @@ bad:
  * that keep failing in a row; any try that shrinks starts over. A stream
  * that turns compressible is stored raw for at most COMP_SKIP_MAX records
  * before it is compressed again; a record that shrinks even a little keeps
- * every try. Only capacity depends on it: a raw record is a valid record
- * (SSC-4 leaves the choice per block to the drive, as LTO's SLDC stores
- * incompressible data in its pass-through scheme), and compression stays
- * what MODE SELECT set.
+ * every try. Only capacity depends on it: a raw record is what a try that
+ * does not shrink leaves anyway, and it reads back the same (LTO drives'
+ * compression, ECMA-321 SLDC, likewise stores data that does not compress
+ * in its pass-through scheme); compression stays what MODE SELECT set.
  */
 static void comp_result(struct tape *t, bool shrank)
 {
