@@ -21,7 +21,10 @@
  *   - 4 KiB records: COUNT4K WRITE(6) then COUNT4K READ(6), per-command
  *     latency (p50, p99) and commands/s;
  *   - vtld only: four drives at once (four sessions, four threads, GIB/4
- *     per drive), aggregate MB/s and the ratio to one drive.
+ *     per drive), aggregate MB/s and the ratio to one drive; for it and the
+ *     one-drive 256 KiB stream, the CPU seconds per GB of vtld (/proc) and of
+ *     the initiator (this process, getrusage), the CPUs each kept busy, the
+ *     machine's busy CPUs and vtld's CPU by thread name (struct cpu_mark).
  * Each workload on a fresh target (target_renew), its media empty.
  * Each stream ends with a WRITE FILEMARKS (IMMED=0) that is not timed in
  * the MB/s of the write; the 256 KiB write is also given up to the end of
@@ -62,6 +65,10 @@
  * BENCH_ONLY=vtld or tgt (measure one side only, for profiling),
  * BENCH_PIN=yes or no (only the pinned or the unpinned runs), BENCH_4K=only
  * (only the 4 KiB workload, at each side's defaults: for profiling it),
+ * BENCH_FOUR=ROUNDS (only the one-drive 256 KiB stream against the four
+ * drives at once, vtld at its defaults, ROUNDS alternating rounds with their
+ * CPU figures, when each drive finished and the four's rate until the first
+ * did, and the medians; BENCH_PIN as above),
  * BENCH_SCRAPE=MS (a last section: vtld at its defaults, unpinned, with
  * [metrics] served and a thread here GETting /metrics every MS ms, as
  * Prometheus would only far more often, against the same vtld unscraped,
@@ -81,6 +88,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -510,12 +518,194 @@ static void target_renew(struct target *t)
 	target_start(t, is_tgt, params, tape_bytes, cpu);
 }
 
+/* ---- CPU: what a pass costs the target and the initiator --------------- */
+
+/*
+ * Throughput alone cannot say whether four drives gain little because the
+ * machine has no CPU left or because something contends: the CPU seconds
+ * each side spends per GB can. A mark taken before and after a pass gives
+ * the target's CPU (utime + stime of all its threads, live and exited, from
+ * /proc/PID/stat, in clock ticks), the initiator's (this process,
+ * getrusage RUSAGE_SELF: the thread of a one-drive pass or the four of the
+ * four-drive pass; nothing else here runs meanwhile), the machine's busy
+ * time from /proc/stat (everything, other users' work included) and the
+ * target's threads by name (/proc/PID/task/TID/stat; threads that exited
+ * during the pass are missing there, but not from the total).
+ */
+#define CPU_NAMES 12
+
+struct cpu_mark {
+	double wall;
+	double target_s, self_s;
+	double machine_busy_s, machine_all_s; /* summed over the CPUs */
+	int nnames;
+	char name[CPU_NAMES][20];
+	double name_s[CPU_NAMES];
+	double wait_s, slices; /* the target's threads: /proc/.../schedstat */
+	double self_switches;  /* this process's context switches (getrusage) */
+};
+
+struct cpu_cost {
+	bool measured;
+	double gb;		  /* 10^9 bytes moved by the pass */
+	double wall;		  /* seconds */
+	double target_s, init_s;  /* CPU seconds */
+	double machine_busy_cpus; /* CPUs busy on average, whatever ran */
+	int nnames;
+	char name[CPU_NAMES][20];
+	double name_s[CPU_NAMES]; /* CPU seconds of the target's threads by name */
+	double wait_s;		  /* the target's threads runnable but not running */
+	double slices;		  /* times the target's threads were put on a CPU */
+	double init_switches;	  /* the initiator's context switches */
+};
+
+/* utime + stime in seconds from a /proc/.../stat line; the name (between
+ * the parentheses, which may hold spaces) into name when asked. */
+static double stat_cpu(const char *path, char *name, size_t cap)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	if (!open || !close || close < open)
+		return -1;
+	if (name) {
+		size_t len = (size_t)(close - open - 1);
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(name, open + 1, len);
+		name[len] = '\0';
+	}
+	/* After ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt
+	 * cminflt majflt cmajflt utime(14) stime(15) (proc(5)). */
+	unsigned long long ut, st;
+	if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) !=
+	    2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void cpu_mark_take(struct cpu_mark *m, pid_t target)
+{
+	memset(m, 0, sizeof(*m));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)target);
+	m->target_s = target > 0 ? stat_cpu(path, NULL, 0) : -1;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)target);
+	DIR *d = target > 0 ? opendir(path) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char tpath[96], name[20];
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%.16s/stat", (int)target, e->d_name);
+		double s = stat_cpu(tpath, name, sizeof(name));
+		if (s < 0)
+			continue;
+		int k = 0;
+		while (k < m->nnames && strcmp(m->name[k], name) != 0)
+			k++;
+		if (k == m->nnames) {
+			if (m->nnames == CPU_NAMES)
+				continue;
+			memcpy(m->name[k], name, sizeof(name));
+			m->nnames++;
+		}
+		m->name_s[k] += s;
+		/* schedstat: on-CPU ns, run-queue wait ns, timeslices. */
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%.16s/schedstat", (int)target,
+			 e->d_name);
+		FILE *ss = fopen(tpath, "r");
+		unsigned long long run_ns, wait_ns, slices;
+		if (ss && fscanf(ss, "%llu %llu %llu", &run_ns, &wait_ns, &slices) == 3) {
+			m->wait_s += (double)wait_ns / 1e9;
+			m->slices += (double)slices;
+		}
+		if (ss)
+			fclose(ss);
+	}
+	if (d)
+		closedir(d);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	m->self_switches = (double)(ru.ru_nvcsw + ru.ru_nivcsw);
+	m->self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long v[10] = {0};
+	if (f) {
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) < 8)
+			memset(v, 0, sizeof(v));
+		fclose(f);
+	}
+	/* user nice system idle iowait irq softirq steal (guest is in user) */
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	double idle = (double)(v[3] + v[4]);
+	double all = (double)(v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]);
+	m->machine_busy_s = (all - idle) / tick;
+	m->machine_all_s = all / tick;
+	m->wall = bench_now();
+}
+
+static struct cpu_cost cpu_cost_of(const struct cpu_mark *a, const struct cpu_mark *b, double bytes)
+{
+	struct cpu_cost c = {.measured = a->target_s >= 0 && b->target_s >= 0,
+			     .gb = bytes / 1e9,
+			     .wall = b->wall - a->wall,
+			     .target_s = b->target_s - a->target_s,
+			     .init_s = b->self_s - a->self_s,
+			     .wait_s = b->wait_s - a->wait_s,
+			     .slices = b->slices - a->slices,
+			     .init_switches = b->self_switches - a->self_switches};
+	double all = b->machine_all_s - a->machine_all_s;
+	c.machine_busy_cpus = all > 0 ? (b->machine_busy_s - a->machine_busy_s) / all * ncpus() : 0;
+	for (int k = 0; k < b->nnames; k++) {
+		double before = 0;
+		for (int j = 0; j < a->nnames; j++)
+			if (strcmp(a->name[j], b->name[k]) == 0)
+				before = a->name_s[j];
+		memcpy(c.name[c.nnames], b->name[k], sizeof(c.name[0]));
+		c.name_s[c.nnames++] = b->name_s[k] - before;
+	}
+	return c;
+}
+
+/* "vtld 0.62 s/GB (1.31 CPUs), initiator 0.31 s/GB (0.66), machine 1.98
+ * of 2 CPUs busy; vtld's threads s/GB: ..." */
+static void cpu_print(const char *what, const struct cpu_cost *c)
+{
+	if (!c->measured || c->gb <= 0 || c->wall <= 0) {
+		printf("    %-22s not measured\n", what);
+		return;
+	}
+	printf("    %-22s vtld %.3f s/GB (%.2f CPUs), initiator %.3f s/GB (%.2f CPUs), "
+	       "together %.3f s/GB; machine %.2f of %d CPUs busy; vtld's threads, s/GB:",
+	       what, c->target_s / c->gb, c->target_s / c->wall, c->init_s / c->gb,
+	       c->init_s / c->wall, (c->target_s + c->init_s) / c->gb, c->machine_busy_cpus,
+	       ncpus());
+	for (int k = 0; k < c->nnames; k++)
+		if (c->name_s[k] / c->gb >= 0.0005)
+			printf(" %s %.3f", c->name[k], c->name_s[k] / c->gb);
+	/* 256 KiB records: 3815 a GB. */
+	double recs = c->gb * 1e9 / (256.0 * 1024);
+	printf("; vtld waited for a CPU %.3f s/GB, was scheduled %.2f times a record, the "
+	       "initiator switched %.2f times a record\n",
+	       c->wait_s / c->gb, c->slices / recs, c->init_switches / recs);
+}
+
 /* ---- the initiator ---------------------------------------------------- */
 
 struct sess {
 	struct iscsi_context *ctx;
 	int lun;
-	uint8_t *wbuf, *rbuf; /* 1 MiB each */
+	pid_t target_pid;	/* for the CPU it spends (struct cpu_mark) */
+	_Atomic uint64_t *done; /* records done in the current pass, or NULL */
+	uint8_t *wbuf, *rbuf;	/* 1 MiB each */
 };
 
 static void sess_open(struct sess *s, const struct target *t, int lun, int n)
@@ -535,6 +725,8 @@ static void sess_open(struct sess *s, const struct target *t, int lun, int n)
 	if (iscsi_connect_sync(s->ctx, t->portal) != 0 || iscsi_login_sync(s->ctx) != 0)
 		bench_die("login to %s at %s: %s", t->iqn, t->portal, iscsi_get_error(s->ctx));
 	s->lun = lun;
+	s->target_pid = t->pid;
+	s->done = NULL;
 	if (posix_memalign((void **)&s->wbuf, 4096, MIB) != 0 ||
 	    posix_memalign((void **)&s->rbuf, 4096, MIB) != 0)
 		bench_die("out of memory");
@@ -640,6 +832,8 @@ static struct pass write_pass(struct sess *s, uint32_t len, uint64_t n, double *
 		if (st != SCSI_STATUS_GOOD)
 			bench_die("WRITE(6) of record %llu (%u bytes) on LUN %d: status 0x%02x",
 				  (unsigned long long)i, len, s->lun, st);
+		if (s->done)
+			atomic_store_explicit(s->done, i + 1, memory_order_relaxed);
 		if (lat)
 			lat[i] = (bench_now() - c0) * 1e6;
 	}
@@ -665,6 +859,8 @@ static struct pass read_pass(struct sess *s, uint32_t len, uint64_t n, double *l
 			    "READ(6) of record %llu (%u bytes) on LUN %d: status 0x%02x, %u bytes",
 			    (unsigned long long)i, len, s->lun, st, got);
 		check(s, len, i);
+		if (s->done)
+			atomic_store_explicit(s->done, i + 1, memory_order_relaxed);
 	}
 	return (struct pass){.secs = bench_now() - t0};
 }
@@ -681,6 +877,11 @@ static void percentiles(struct pass *p, double *lat, uint64_t n)
 struct stream_result {
 	double write_mbs, read_mbs;
 	double durable_mbs; /* the write up to the end of its flushing WRITE FILEMARKS */
+	struct cpu_cost write_cpu, read_cpu; /* the passes' CPU, the flush included */
+	/* Four drives: the first and the last drive to finish each pass,
+	 * seconds after the pass started (a straggler leaves CPU idle). */
+	double write_first, write_last, read_first, read_last;
+	double write_all_mbs, read_all_mbs; /* until the first drive finished */
 };
 
 struct lat_result {
@@ -713,11 +914,18 @@ struct run_result {
 static struct stream_result stream(struct sess *s, uint32_t len, uint64_t total)
 {
 	uint64_t n = total / len;
-	struct pass w = write_pass(s, len, n, NULL);
-	struct pass r = read_pass(s, len, n, NULL);
 	double bytes = (double)(n * len);
-	return (struct stream_result){bytes / w.secs / 1e6, bytes / r.secs / 1e6,
-				      bytes / (w.secs + w.flush_secs) / 1e6};
+	struct cpu_mark m0, m1, m2;
+	cpu_mark_take(&m0, s->target_pid);
+	struct pass w = write_pass(s, len, n, NULL);
+	cpu_mark_take(&m1, s->target_pid);
+	struct pass r = read_pass(s, len, n, NULL);
+	cpu_mark_take(&m2, s->target_pid);
+	return (struct stream_result){.write_mbs = bytes / w.secs / 1e6,
+				      .read_mbs = bytes / r.secs / 1e6,
+				      .durable_mbs = bytes / (w.secs + w.flush_secs) / 1e6,
+				      .write_cpu = cpu_cost_of(&m0, &m1, bytes),
+				      .read_cpu = cpu_cost_of(&m1, &m2, bytes)};
 }
 
 static struct lat_result latency(struct sess *s, uint64_t n)
@@ -741,13 +949,42 @@ static struct lat_result latency(struct sess *s, uint64_t n)
 }
 
 /* Four drives at once: one session and one thread per drive, both phases
- * started together; aggregate bytes over the wall time of the phase. */
+ * started together; aggregate bytes over the wall time of the phase. The
+ * main thread meets the drives' threads at the barriers, so that it can
+ * take the CPU marks while no drive is moving data: before the writes,
+ * between the last write and the first read, after the reads. */
+struct all_four;
+
 struct drive_job {
 	struct sess s;
 	uint64_t n;
 	pthread_barrier_t *bar;
 	double w0, w1, r0, r1;
+	_Atomic uint64_t done;
+	struct all_four *all;
 };
+
+/* While all four drives ran: the first drive to finish a pass counts the
+ * records every drive had done by then (a straggler at the end leaves a
+ * CPU idle, which the aggregate over the whole pass includes). */
+struct all_four {
+	struct drive_job *jobs;
+	atomic_int first_w, first_r;
+	double w_bytes, w_secs, r_bytes, r_secs;
+};
+
+static void first_to_finish(struct drive_job *j, atomic_int *flag, double start, double *bytes,
+			    double *secs)
+{
+	if (atomic_exchange(flag, 1) != 0)
+		return;
+	double now = bench_now();
+	uint64_t recs = 0;
+	for (int d = 0; d < MAX_DRIVES; d++)
+		recs += atomic_load_explicit(&j->all->jobs[d].done, memory_order_relaxed);
+	*bytes = (double)recs * 256 * KIB;
+	*secs = now - start;
+}
 
 static void *drive_thread(void *arg)
 {
@@ -757,10 +994,14 @@ static void *drive_thread(void *arg)
 	j->w0 = bench_now();
 	struct pass w = write_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->w1 = j->w0 + w.secs;
+	first_to_finish(j, &j->all->first_w, j->w0, &j->all->w_bytes, &j->all->w_secs);
+	atomic_store(&j->done, 0);
+	pthread_barrier_wait(j->bar); /* the writes are over: a mark */
 	pthread_barrier_wait(j->bar);
 	j->r0 = bench_now();
 	struct pass r = read_pass(&j->s, 256 * KIB, j->n, NULL);
 	j->r1 = j->r0 + r.secs;
+	first_to_finish(j, &j->all->first_r, j->r0, &j->all->r_bytes, &j->all->r_secs);
 	return NULL;
 }
 
@@ -769,20 +1010,31 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 	struct drive_job jobs[MAX_DRIVES];
 	pthread_t th[MAX_DRIVES];
 	pthread_barrier_t bar;
-	pthread_barrier_init(&bar, NULL, MAX_DRIVES);
+	struct all_four all = {.jobs = jobs};
+	pthread_barrier_init(&bar, NULL, MAX_DRIVES + 1);
 	for (int d = 0; d < MAX_DRIVES; d++) {
 		memset(&jobs[d], 0, sizeof(jobs[d]));
 		sess_open(&jobs[d].s, t, t->first_lun + d, 10 + d);
 		sess_prepare(&jobs[d].s);
 		jobs[d].n = per_drive / (256 * KIB);
 		jobs[d].bar = &bar;
+		jobs[d].all = &all;
+		jobs[d].s.done = &jobs[d].done;
 	}
 	for (int d = 0; d < MAX_DRIVES; d++)
 		if (pthread_create(&th[d], NULL, drive_thread, &jobs[d]) != 0)
 			bench_die("pthread_create failed");
+	struct cpu_mark m0, m1, m2;
+	cpu_mark_take(&m0, t->pid);
+	pthread_barrier_wait(&bar); /* the writes start */
+	pthread_barrier_wait(&bar); /* every drive's writes and its flush are done */
+	cpu_mark_take(&m1, t->pid);
+	pthread_barrier_wait(&bar); /* the reads start */
 	double w0 = 1e300, w1 = 0, r0 = 1e300, r1 = 0, bytes = 0;
-	for (int d = 0; d < MAX_DRIVES; d++) {
+	for (int d = 0; d < MAX_DRIVES; d++)
 		pthread_join(th[d], NULL);
+	cpu_mark_take(&m2, t->pid);
+	for (int d = 0; d < MAX_DRIVES; d++) {
 		w0 = fmin(w0, jobs[d].w0);
 		w1 = fmax(w1, jobs[d].w1);
 		r0 = fmin(r0, jobs[d].r0);
@@ -791,7 +1043,22 @@ static struct stream_result four_drives(const struct target *t, uint64_t per_dri
 		sess_close(&jobs[d].s);
 	}
 	pthread_barrier_destroy(&bar);
-	return (struct stream_result){bytes / (w1 - w0) / 1e6, bytes / (r1 - r0) / 1e6, 0};
+	double wf = 1e300, rf = 1e300;
+	for (int d = 0; d < MAX_DRIVES; d++) {
+		wf = fmin(wf, jobs[d].w1);
+		rf = fmin(rf, jobs[d].r1);
+	}
+	return (struct stream_result){
+	    .write_mbs = bytes / (w1 - w0) / 1e6,
+	    .read_mbs = bytes / (r1 - r0) / 1e6,
+	    .write_cpu = cpu_cost_of(&m0, &m1, bytes),
+	    .read_cpu = cpu_cost_of(&m1, &m2, bytes),
+	    .write_first = wf - w0,
+	    .write_last = w1 - w0,
+	    .read_first = rf - r0,
+	    .read_last = r1 - r0,
+	    .write_all_mbs = all.w_secs > 0 ? all.w_bytes / all.w_secs / 1e6 : 0,
+	    .read_all_mbs = all.r_secs > 0 ? all.r_bytes / all.r_secs / 1e6 : 0};
 }
 
 struct config {
@@ -1135,6 +1402,13 @@ static void print_mode(const char *name, const struct mode_result *m, const stru
 		       (double)cfg->total / 4 / (double)GIB_BYTES, vv->four.write_mbs,
 		       ratio(vv->four.write_mbs, vv->s256.write_mbs), vv->four.read_mbs,
 		       ratio(vv->four.read_mbs, vv->s256.read_mbs));
+		printf(
+		    "  CPU of the 256K passes, vtld at its defaults (CPU seconds per 10^9 bytes; "
+		    "CPUs = CPU seconds / wall seconds of the pass, its flush included):\n");
+		cpu_print("one drive, write", &vv->s256.write_cpu);
+		cpu_print("four drives, write", &vv->four.write_cpu);
+		cpu_print("one drive, read", &vv->s256.read_cpu);
+		cpu_print("four drives, read", &vv->four.read_cpu);
 	}
 	const struct run_result *held[] = {vv, vt, tt, tv};
 	const char *held_label[] = {"vtld", "vtld at tgt's", "tgt", "tgt at vtld's"};
@@ -1207,6 +1481,73 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 		printf("    four drives: write %.2fx, read %.2fx one drive (>= 1.5x) %s\n", w, r,
 		       w >= 1.5 && r >= 1.5 ? "met" : "MISSED");
 	}
+}
+
+/* BENCH_FOUR=ROUNDS: the one-drive 256 KiB stream against the four drives
+ * at once, vtld at its defaults, nothing else; ROUNDS rounds, the order
+ * alternating (one then four, four then one) so that drift of a shared
+ * machine falls on both; each on a fresh target. Prints every round with
+ * its CPU and the load average, then the medians. */
+static void four_compare(const struct config *cfg, int rounds, int cpu)
+{
+	double one_w[64], one_r[64], four_w[64], four_r[64], rw[64], rr[64];
+	if (rounds > 64)
+		rounds = 64;
+	printf("\n== one drive against four drives at once, 256K, vtld at its defaults, %s; "
+	       "%d rounds, the order alternating\n",
+	       cpu >= 0 ? "pinned" : "unpinned", rounds);
+	for (int r = 0; r < rounds; r++) {
+		struct stream_result one = {0}, four = {0};
+		for (int k = 0; k < 2; k++) {
+			bool do_four = (r % 2) ? k == 0 : k == 1;
+			struct target t;
+			target_start(&t, false, P_VTLD, 0, cpu);
+			if (do_four) {
+				four = four_drives(&t, cfg->total / 4);
+			} else {
+				struct sess s;
+				sess_open(&s, &t, t.first_lun, 1);
+				sess_prepare(&s);
+				one = stream(&s, 256 * KIB, cfg->total);
+				sess_close(&s);
+			}
+			target_stop(&t);
+		}
+		one_w[r] = one.write_mbs;
+		one_r[r] = one.read_mbs;
+		four_w[r] = four.write_mbs;
+		four_r[r] = four.read_mbs;
+		rw[r] = ratio(four.write_mbs, one.write_mbs);
+		rr[r] = ratio(four.read_mbs, one.read_mbs);
+		printf("  round %d (%s first): write one %.0f, four %.0f MB/s = %.2fx; read one "
+		       "%.0f, four %.0f MB/s = %.2fx\n",
+		       r + 1, r % 2 ? "four" : "one", one.write_mbs, four.write_mbs, rw[r],
+		       one.read_mbs, four.read_mbs, rr[r]);
+		printf("    the four drives finished writing %.2f to %.2f s and reading %.2f to "
+		       "%.2f s after their start; until the first finished they wrote %.0f MB/s "
+		       "(%.2fx one drive) and read %.0f MB/s (%.2fx)\n",
+		       four.write_first, four.write_last, four.read_first, four.read_last,
+		       four.write_all_mbs, ratio(four.write_all_mbs, one.write_mbs),
+		       four.read_all_mbs, ratio(four.read_all_mbs, one.read_mbs));
+		cpu_print("one drive, write", &one.write_cpu);
+		cpu_print("four drives, write", &four.write_cpu);
+		cpu_print("one drive, read", &one.read_cpu);
+		cpu_print("four drives, read", &four.read_cpu);
+		bench_print_loadavg("after the round");
+		fflush(stdout);
+	}
+	double *v[] = {one_w, four_w, rw, one_r, four_r, rr};
+	double med[6];
+	for (int i = 0; i < 6; i++) {
+		qsort(v[i], (size_t)rounds, sizeof(double), cmp_double);
+		med[i] =
+		    rounds % 2 ? v[i][rounds / 2] : (v[i][rounds / 2 - 1] + v[i][rounds / 2]) / 2;
+	}
+	printf("  medians of %d rounds: write one %.0f, four %.0f MB/s, ratio %.2fx (range "
+	       "%.2f-%.2f); read one %.0f, four %.0f MB/s, ratio %.2fx (range %.2f-%.2f)\n",
+	       rounds, med[0], med[1], med[2], rw[0], rw[rounds - 1], med[3], med[4], med[5], rr[0],
+	       rr[rounds - 1]);
+	fflush(stdout);
 }
 
 #define SCRAPE_ROUNDS 3
@@ -1361,6 +1702,18 @@ int main(int argc, char **argv)
 	bench_print_loadavg("at start (other work on this machine skews the figures)");
 	fflush(stdout);
 
+	int four_rounds = atoi(bench_env_or("BENCH_FOUR", "0"));
+	if (four_rounds > 0) {
+		if (strcmp(pin_only, "yes") != 0)
+			four_compare(&cfg, four_rounds, -1);
+		if (strcmp(pin_only, "no") != 0) {
+			pin_self(cpu);
+			four_compare(&cfg, four_rounds, cpu);
+			pin_self(-1);
+		}
+		bench_print_loadavg("at end");
+		return 0;
+	}
 	if (scrape_ms && strcmp(only, "scrape") == 0) {
 		scrape_compare(&cfg, scrape_ms);
 		bench_print_loadavg("at end");

@@ -196,6 +196,9 @@ struct tape {
 
 	uint64_t seg_limit;
 	enum tape_compression comp;
+	/* Records stored raw without trying to compress them, after
+	 * comp_misses tries in a row that did not shrink (compress()). */
+	uint32_t comp_skip, comp_misses;
 
 	struct {
 		uint64_t id;

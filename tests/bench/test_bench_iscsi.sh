@@ -35,6 +35,15 @@ for w in "256K write" "1M write" "64K write" "4K write x100" "four drives at onc
 	grep -qF "  $w" <<<"$OUT" && ok "the $w workload ran" || bad "no $w line" "$OUT"
 done
 
+# The CPU of the 256 KiB passes (one drive, four drives, each direction):
+# vtld's from /proc, the initiator's from getrusage, both as s/GB; a line
+# that says "not measured" means the marks failed (no /proc entry of vtld).
+for w in "one drive, write" "four drives, write" "one drive, read" "four drives, read"; do
+	L=$(grep -F "    $w " <<<"$OUT")
+	grep -qE "vtld [0-9.]+ s/GB \([0-9.]+ CPUs\), initiator [0-9.]+ s/GB" <<<"$L" &&
+		ok "the CPU of the $w pass is given" || bad "no CPU figures for the $w pass" "$OUT"
+done
+
 HELD=$(grep -F "held by the target's directory when each workload started" <<<"$OUT")
 [ -n "$HELD" ] && ok "the program says what each target held" || bad "no held line" "$OUT"
 # vtld at its defaults (five workloads) and at tgt's (four: the four
@@ -46,6 +55,25 @@ N=$(grep -oE '(256K|1M|64K|4K|four drives) [0-9.]+' <<<"$HELD" | wc -l)
 BIG=$(grep -oE '(256K|1M|64K|4K|four drives) [0-9.]+' <<<"$HELD" | awk '$NF >= 2 {print}')
 [ -z "$BIG" ] && ok "each workload started on a fresh target (under 2 MB held)" ||
 	bad "a workload started on a target holding an earlier one's data" "$HELD"
+
+# BENCH_FOUR=2: only the one drive against the four, two rounds in
+# alternating order, each with its CPU figures, then the medians.
+OUT=$(cd "$BUILD" && BENCH_FOUR=2 BENCH_PIN=no VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl" \
+	./bench/bench_iscsi "$T" 0.01 2>&1)
+rc=$?
+[ "$rc" = 0 ] && ok "BENCH_FOUR ran to the end" || bad "BENCH_FOUR: bench_iscsi exited $rc" "$OUT"
+grep -qF "round 1 (one first)" <<<"$OUT" && grep -qF "round 2 (four first)" <<<"$OUT" &&
+	ok "BENCH_FOUR alternates the order" || bad "BENCH_FOUR: no two rounds in alternating order" "$OUT"
+N=$(grep -cE "^    (one drive|four drives), (write|read) +vtld [0-9.]+ s/GB" <<<"$OUT")
+[ "$N" = 8 ] && ok "BENCH_FOUR gives the CPU of each pass of each round" ||
+	bad "BENCH_FOUR: $N CPU lines, not 8" "$OUT"
+N=$(grep -cE "the four drives finished writing [0-9.]+ to [0-9.]+ s .* until the first finished they wrote [0-9]+ MB/s" <<<"$OUT")
+[ "$N" = 2 ] && ok "BENCH_FOUR says when the drives finished and their rate while all four ran" ||
+	bad "BENCH_FOUR: $N lines on when the drives finished, not 2" "$OUT"
+grep -qE "medians of 2 rounds: write one [0-9]+, four [0-9]+ MB/s, ratio" <<<"$OUT" &&
+	ok "BENCH_FOUR gives the medians" || bad "BENCH_FOUR: no medians" "$OUT"
+grep -qF "256K write" <<<"$OUT" && bad "BENCH_FOUR ran other workloads" "$OUT" ||
+	ok "BENCH_FOUR runs nothing else"
 
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.

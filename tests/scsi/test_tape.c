@@ -689,6 +689,62 @@ Test(tape_compression, incompressible_records_are_stored_raw)
 	expect_block(100000, 2, 0);
 }
 
+/* Write one block of len bytes (compressible or not); true when it was
+ * stored compressed. */
+static bool put_shrinks(uint32_t len, uint64_t seed, int compressible)
+{
+	struct tape_stats before, after;
+
+	tape_get_stats(t, &before);
+	tu_fill(wbuf, len, seed, compressible);
+	cr_assert_eq(tape_write(t, wbuf, len), 0);
+	tape_get_stats(t, &after);
+	return after.bytes_written_stored - before.bytes_written_stored < len;
+}
+
+/* A try that does not shrink is followed by records stored raw without a
+ * try (1, 3, 7, ... at most 31 after failures in a row); a compressible
+ * stream after incompressible data is compressed again within 31 records,
+ * every record reads back, and setting compression starts afresh. */
+Test(tape_compression, tries_after_incompressible_records_are_spaced_and_bounded)
+{
+	uint64_t seed = 0;
+	int raw = 0;
+
+	tape_set_compression(t, TAPE_COMP_LZ4);
+	cr_assert_not(put_shrinks(50000, seed++, 0));
+	cr_assert_not(put_shrinks(50000, seed++, 1), "the record after a failed try is raw");
+	cr_assert(put_shrinks(50000, seed++, 1), "the next one is tried again");
+	cr_assert(put_shrinks(50000, seed++, 1), "a try that shrank keeps the next try");
+	for (int i = 0; i < 200; i++)
+		cr_assert_not(put_shrinks(50000, seed++, 0));
+	while (!put_shrinks(50000, seed++, 1)) {
+		raw++;
+		cr_assert_leq(raw, 31, "a compressible stream is tried again within 31 records");
+	}
+	cr_assert_geq(raw, 1);
+	for (int i = 0; i < 10; i++)
+		cr_assert(put_shrinks(50000, seed++, 1));
+	cr_assert_not(put_shrinks(50000, seed++, 0));
+	tape_set_compression(t, TAPE_COMP_LZ4);
+	cr_assert(put_shrinks(50000, seed++, 1), "setting compression tries the next record");
+
+	tape_rewind(t);
+	uint64_t n = seed;
+	seed = 0;
+	expect_block(50000, seed++, 0);
+	for (int i = 0; i < 3; i++)
+		expect_block(50000, seed++, 1);
+	for (int i = 0; i < 200; i++)
+		expect_block(50000, seed++, 0);
+	for (int i = 0; i < raw + 11; i++)
+		expect_block(50000, seed++, 1);
+	expect_block(50000, seed++, 0);
+	expect_block(50000, seed++, 1);
+	cr_assert_eq(seed, n);
+	expect_kind(TAPE_EOD);
+}
+
 Test(tape_compression, off_stores_compressible_data_raw)
 {
 	tu_fill(wbuf, 50000, 1, 1);
