@@ -196,7 +196,8 @@ static int scratch(uint8_t **buf)
 
 static int wb_finish(struct tape *t);
 
-/* Forget the block read ahead (plaintext: wiped) and disarm. */
+/* Forget the block read ahead (plaintext: wiped) and disarm; empty the
+ * window of small records (read_iov). */
 static void pf_drop(struct tape *t)
 {
 	for (unsigned i = 0; i < t->pf.n; i++) {
@@ -207,12 +208,15 @@ static void pf_drop(struct tape *t)
 	t->pf.head = 0;
 	t->pf.n = 0;
 	t->pf.armed = false;
+	t->rw.len = 0; /* and the window of small records: read anew after a move */
 }
 
 /* ---- per-segment caches -------------------------------------------------- */
 
 static void drop_caches(struct tape *t, uint64_t id)
 {
+	if (t->rw.id == id)
+		t->rw.len = 0;
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++) {
 		if (t->rfd[i].fd >= 0 && t->rfd[i].id == id) {
 			close(t->rfd[i].fd);
@@ -934,6 +938,10 @@ static void tape_free(struct tape *t)
 	ZSTD_freeCCtx(t->zc);
 	ZSTD_freeDCtx(t->zd);
 	LZ4_freeStream(t->lz4);
+	if (t->rw.buf) {
+		tape_wipe(t->rw.buf, TAPE_RW_LEN);
+		free(t->rw.buf);
+	}
 	if (t->wc.buf) {
 		/* Records gathered for one write: the host's data. */
 		tape_wipe(t->wc.buf, TAPE_WC_FLUSH + TAPE_WC_REC_MAX);
@@ -1438,6 +1446,70 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 
 static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
+/* Copy [off, off + total) of the window into iov as preadv would. */
+static void rw_copy(const struct tape *t, struct iovec *iov, int cnt, uint64_t off)
+{
+	const uint8_t *p = t->rw.buf + (off - t->rw.off);
+
+	for (int k = 0; k < cnt; k++) {
+		if (iov[k].iov_len)
+			memcpy(iov[k].iov_base, p, iov[k].iov_len);
+		p += iov[k].iov_len;
+	}
+}
+
+/*
+ * read_record's read of the record [off, end) of segment si, open as fd:
+ * preadv_all, but a small record of a cartridge stored clear comes from
+ * the window (struct tape's rw), which one pread fills with it and what
+ * follows it in the segment, as far as the segment is valid and readable:
+ * at 4 KiB a record that is one system call for sixteen records.
+ */
+static int read_iov(struct tape *t, size_t si, int fd, struct iovec *iov, int cnt, uint64_t off,
+		    uint64_t end)
+{
+	const struct seg *s = &t->segs[si];
+
+	if (t->info.at_rest || end - off > TAPE_WC_REC_MAX)
+		return preadv_all(fd, iov, cnt, off);
+	if (t->rw.len && t->rw.id == s->id && off >= t->rw.off && end <= t->rw.off + t->rw.len) {
+		rw_copy(t, iov, cnt, off);
+		return 0;
+	}
+	uint64_t stop = off + TAPE_RW_LEN < s->len ? off + TAPE_RW_LEN : s->len;
+	if (si != t->nseg - 1) {
+		/* A segment fetched back is readable up to its avail. */
+		for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
+			if (t->rfd[k].fd == fd && t->rfd[k].id == s->id && t->rfd[k].avail < stop)
+				stop = t->rfd[k].avail;
+	}
+	if (stop < end)
+		return preadv_all(fd, iov, cnt, off);
+	if (!t->rw.buf && !(t->rw.buf = malloc(TAPE_RW_LEN)))
+		return preadv_all(fd, iov, cnt, off);
+	t->rw.len = 0;
+	size_t got = 0;
+	while (got < stop - off) {
+		ssize_t n =
+		    pread(fd, t->rw.buf + got, (size_t)(stop - off) - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < end - off)
+		return -EBADMSG; /* the record ends early: damaged */
+	t->rw.id = s->id;
+	t->rw.off = off;
+	t->rw.len = got;
+	rw_copy(t, iov, cnt, off);
+	return 0;
+}
+
 /* The host's read of the first block read ahead: what tape_read would have
  * done, from the copy, which is then wiped; or, with a lent buffer (lent
  * non-NULL, tape_read_lent), by exchanging the buffers when the block fits
@@ -1550,7 +1622,7 @@ static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, e
 	iov[1].iov_len = in_buf;
 	iov[2].iov_base = t->cbuf;
 	iov[2].iov_len = stored - in_buf;
-	r = preadv_all(fd, iov, 3, off);
+	r = read_iov(t, si, fd, iov, 3, off, end);
 	if (r == -EBADMSG)
 		goto bad;
 	if (r < 0)

@@ -173,6 +173,10 @@ struct attr_slot {
  * costs a sixteenth of a system call instead of one. */
 #define TAPE_WC_FLUSH	(64u << 10)
 #define TAPE_WC_REC_MAX (16u << 10)
+/* Read the other way round: records of at most TAPE_WC_REC_MAX bytes are
+ * read from a window of TAPE_RW_LEN bytes of their segment (struct
+ * tape's rw), one pread for the records in it. */
+#define TAPE_RW_LEN (64u << 10)
 
 struct tape {
 	int dirfd;
@@ -267,6 +271,16 @@ struct tape {
 	 * one pwrite (wc_flush): when they reach TAPE_WC_FLUSH bytes, or
 	 * first thing in any other call that reads, writes, moves or commits.
 	 * host and stored are what they add to the statistics. */
+	/* read_record on a cartridge stored clear: bytes [off, off + len) of
+	 * segment id, read by one pread for the small records in them
+	 * (TAPE_RW_LEN bytes at most). Emptied by every move and write
+	 * (pf_drop) and whenever a segment's files change (drop_caches). */
+	struct {
+		uint8_t *buf;
+		uint64_t id, off;
+		size_t len;
+	} rw;
+
 	struct {
 		uint8_t *buf; /* TAPE_WC_FLUSH + TAPE_WC_REC_MAX bytes */
 		size_t used;
