@@ -338,7 +338,12 @@ static bool ssc_before(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
-	write_behind(d, cmd->cdb[0] == WRITE_6 || cmd->cdb[0] == WRITE_16);
+	/* A WRITE of the nexus whose blocks are gathered adds to them;
+	 * another nexus's WRITE writes them first, so that a failure stays
+	 * the error of the nexus that wrote them. */
+	bool write = cmd->cdb[0] == WRITE_6 || cmd->cdb[0] == WRITE_16;
+	write_behind(d,
+		     write && (!d->tape || !tape_write_held(d->tape) || cmd->nexus == d->wb_nexus));
 	if (!d->wb_err || cmd->nexus != d->wb_nexus)
 		return true;
 	int rc = d->wb_err;
@@ -613,7 +618,9 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		} else {
 			rc = tape_write(d->tape, block, bl - pi);
 		}
-		if (rc == 0 && behind && tape_write_held(d->tape)) {
+		if (rc == 0 && behind && tape_write_held(d->tape) && !d->wb_err) {
+			/* Not while another nexus's error waits for it: that
+			 * one stays its own. */
 			d->wb_nexus = cmd->nexus;
 			d->wb_fixed = fixed;
 		}

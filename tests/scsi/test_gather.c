@@ -259,6 +259,27 @@ Test(ssc_gather, blocks_that_fail_to_be_written_are_a_deferred_error_counting_al
 	simple(N1, TEST_UNIT_READY, 0, 0, &c);
 	cdb_assert_good(&c);
 
+	/* Another nexus's WRITE writes the writer's blocks first: it goes
+	 * on (its block gathered where they were), and the failure is the
+	 * writer's, not its. */
+	write_blk(1);
+	write_blk(2);
+	file_limit((rlim_t)seg_size());
+	static uint8_t other[700];
+	memset(other, 0x77, sizeof(other));
+	cmd6(&c, N2, WRITE_6, 0, sizeof(other), other, sizeof(other), NULL, 0);
+	file_limit(RLIM_INFINITY);
+	cdb_assert_good(&c);
+	simple(N1, TEST_UNIT_READY, 0, 0, &c);
+	assert_error(&c, 0x71, blk_len(1) + blk_len(2));
+	cr_assert_eq(position_of(N2), 3, "the filemark, then the other nexus's block");
+	simple(N2, SPACE_6, 0, 0xffffff, &c); /* SPACE -1 block */
+	cdb_assert_good(&c);
+	static uint8_t got[1024];
+	cmd6(&c, N2, READ_6, 0, sizeof(other), NULL, 0, got, sizeof(got));
+	cdb_assert_good(&c);
+	cr_assert_eq(memcmp(got, other, sizeof(other)), 0);
+
 	/* Fixed-block mode: INFORMATION counts blocks, here two WRITEs of
 	 * one block each. */
 	uint8_t ms[6] = {MODE_SELECT_6, 0x10, 0, 0, 12, 0};
@@ -276,7 +297,7 @@ Test(ssc_gather, blocks_that_fail_to_be_written_are_a_deferred_error_counting_al
 	simple(N1, TEST_UNIT_READY, 0, 0, &c);
 	file_limit(RLIM_INFINITY);
 	assert_error(&c, 0x71, 2);
-	cr_assert_eq(position_of(N1), 2);
+	cr_assert_eq(position_of(N1), 3);
 
 	/* The host writes them again; everything reads back. */
 	cdb_exec(&dev, &c, N1, ms, 6, (uint8_t[12]){0, 0, 0x10, 8}, 12, NULL, 0);
@@ -288,6 +309,9 @@ Test(ssc_gather, blocks_that_fail_to_be_written_are_a_deferred_error_counting_al
 	read_blk(0);
 	cmd6(&c, N1, READ_6, 0, 512, NULL, 0, NULL, 0);
 	cdb_assert_sense(&c, SK_NO_SENSE, ASC_FILEMARK_DETECTED);
+	cmd6(&c, N1, READ_6, 0, sizeof(other), NULL, 0, got, sizeof(got));
+	cdb_assert_good(&c);
+	cr_assert_eq(memcmp(got, other, sizeof(other)), 0);
 	read_blk(1);
 	read_blk(2);
 }
