@@ -298,15 +298,28 @@ static bool locate_cdb16(struct ssc_drive *d, struct scsi_cmd *cmd, int64_t info
 
 /* ---- Write-behind: deferred errors (SPC-4 4.5.5) ---- */
 
-/* Write the block left behind by a WRITE, if one waits; a failure is kept
- * for the nexus that wrote it. */
-static void write_behind(struct ssc_drive *d)
+/* Write the block left behind by a WRITE and the blocks gathered
+ * (tape_write_held), if any wait, but with keep the gathered ones (before
+ * a WRITE, which adds to them); a failure is kept for the nexus that
+ * wrote them, with INFORMATION what they held: blocks in fixed-block
+ * mode, bytes in variable-block mode, as for the WRITE itself. */
+static void write_behind(struct ssc_drive *d, bool keep)
 {
+	uint64_t blocks, bytes;
+
 	if (!d->tape)
 		return;
-	int rc = tape_write_behind(d->tape);
-	if (rc && !d->wb_err)
-		d->wb_err = rc;
+	int rc = tape_write_behind_lost(d->tape, keep, &blocks, &bytes);
+	if (!rc)
+		return;
+	int64_t residue = d->wb_fixed ? (int64_t)blocks : (int64_t)bytes;
+	if (d->wb_err) {
+		d->wb_residue += residue;
+		return;
+	}
+	d->wb_err = rc;
+	d->wb_residue = residue;
+	d->wb_block = tape_pos(d->tape); /* the first block taken back */
 }
 
 /*
@@ -325,7 +338,12 @@ static bool ssc_before(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
-	write_behind(d);
+	/* A WRITE of the nexus whose blocks are gathered adds to them;
+	 * another nexus's WRITE writes them first, so that a failure stays
+	 * the error of the nexus that wrote them. */
+	bool write = cmd->cdb[0] == WRITE_6 || cmd->cdb[0] == WRITE_16;
+	write_behind(d,
+		     write && (!d->tape || !tape_write_held(d->tape) || cmd->nexus == d->wb_nexus));
 	if (!d->wb_err || cmd->nexus != d->wb_nexus)
 		return true;
 	int rc = d->wb_err;
@@ -341,7 +359,7 @@ void ssc_write_behind(struct scsi_dev *dev)
 
 	pthread_mutex_lock(&dev->lock);
 	if (d->state == SSC_LOADED)
-		write_behind(d);
+		write_behind(d, false);
 	pthread_mutex_unlock(&dev->lock);
 }
 
@@ -584,6 +602,7 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		 * the command (tape_write_buffered; a cartridge stored
 		 * clear is written now either way). */
 		bool behind = d->buffered_mode != 0 && i + 1 == count;
+		uint64_t before = tape_pos(d->tape);
 		int rc;
 		if (behind && count == 1 && cmd->out_size) {
 			/* A lent buffer (scsi.h) may be kept for the block
@@ -599,20 +618,35 @@ static void ssc_write(struct scsi_dev *dev, struct scsi_cmd *cmd)
 		} else {
 			rc = tape_write(d->tape, block, bl - pi);
 		}
-		if (rc == 0 && behind && tape_write_pending(d->tape)) {
+		if (rc == 0 && behind && tape_write_held(d->tape) && !d->wb_err) {
+			/* Not while another nexus's error waits for it: that
+			 * one stays its own. */
 			d->wb_nexus = cmd->nexus;
-			d->wb_residue = fixed ? 1 : (int64_t)len;
-			d->wb_block = tape_pos(d->tape) - 1;
+			d->wb_fixed = fixed;
+		}
+		/* INFORMATION = bytes (variable) or blocks (fixed) not
+		 * written: this block and the rest, and the blocks of
+		 * earlier WRITEs held with it (tape_write_held) when writing
+		 * them failed: taken here, so that they are not reported
+		 * again as a deferred error. The position went back to the
+		 * first of those. */
+		int64_t residue = fixed ? (int64_t)(count - i) : (int64_t)len;
+		if (rc) {
+			uint64_t lost, lost_bytes, now = tape_pos(d->tape);
+			uint64_t earlier = before > now ? before - now : 0;
+
+			(void)tape_write_behind_lost(d->tape, true, &lost, &lost_bytes);
+			if (lost > earlier)
+				lost_bytes -= bl - pi; /* this block was among them */
+			residue += fixed ? (int64_t)earlier : (int64_t)lost_bytes;
 		}
 		if (rc == -ENOSPC) {
-			/* Physical end: this block and the rest were not
-			 * written; INFORMATION = bytes (variable) or blocks
-			 * (fixed) not written. */
-			volume_overflow(cmd, fixed ? (int64_t)(count - i) : (int64_t)len);
+			/* Physical end: nothing more was written. */
+			volume_overflow(cmd, residue);
 			return;
 		}
 		if (rc) {
-			medium_error(d, cmd, rc, true, true, fixed ? count - i : len);
+			medium_error(d, cmd, rc, true, true, residue);
 			return;
 		}
 	}
@@ -1460,7 +1494,7 @@ int ssc_remove(struct scsi_dev *dev, bool force)
 	 * failed and its writer has not been told, the cartridge stays:
 	 * the error is the writer's to learn (SPC-4 4.5.5) or the
 	 * operator's to discard (ssc_untold_error). */
-	write_behind(d);
+	write_behind(d, false);
 	if (d->wb_err) {
 		rc = -EIO;
 		goto out;
@@ -1489,7 +1523,7 @@ bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *bl
 	struct ssc_drive *d = ssc_drv(dev);
 
 	pthread_mutex_lock(&dev->lock);
-	write_behind(d);
+	write_behind(d, false);
 	bool untold = d->wb_err != 0;
 	if (untold) {
 		*err = d->wb_err;
@@ -1508,7 +1542,7 @@ int ssc_library_unload(struct scsi_dev *dev)
 
 	pthread_mutex_lock(&dev->lock);
 	if (d->state == SSC_LOADED) {
-		write_behind(d);
+		write_behind(d, false);
 		if (dev->prevent_removal) {
 			ssc_tapealert_set(d, TA_NO_REMOVAL);
 			rc = -EPERM;

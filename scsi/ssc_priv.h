@@ -75,13 +75,16 @@ struct ssc_drive {
 	 * READ armed one; it only wakes the caller's thread. */
 	void (*worker_kick)(void *arg);
 	void *worker_arg;
-	/* Write-behind (tape_write_buffered): the nexus that wrote the block
-	 * pending, what INFORMATION reports if it is lost (its bytes in
-	 * variable mode, 1 block in fixed mode); and a write error of the
-	 * drive's thread (wb_err) not yet reported to that nexus, and the
-	 * logical object number of that block (wb_block), which an
-	 * operator's forced unload names when it discards the error. */
+	/* Write-behind (tape_write_buffered): the nexus that wrote the last
+	 * block pending (left behind or gathered, tape_write_held) and
+	 * whether in fixed-block mode; a write error of them (wb_err) not
+	 * yet reported to that nexus, what INFORMATION then reports (the
+	 * bytes of the blocks lost in variable mode, their number in fixed
+	 * mode), and the logical object number of the first one
+	 * (wb_block), which an operator's forced unload names when it
+	 * discards the error. */
 	uint64_t wb_nexus;
+	bool wb_fixed;
 	int64_t wb_residue;
 	uint64_t wb_block;
 	int wb_err;

@@ -197,7 +197,8 @@ static int scratch(uint8_t **buf)
 
 static int wb_finish(struct tape *t);
 
-/* Forget the block read ahead (plaintext: wiped) and disarm. */
+/* Forget the block read ahead (plaintext: wiped) and disarm; empty the
+ * window of small records (read_iov). */
 static void pf_drop(struct tape *t)
 {
 	for (unsigned i = 0; i < t->pf.n; i++) {
@@ -208,12 +209,15 @@ static void pf_drop(struct tape *t)
 	t->pf.head = 0;
 	t->pf.n = 0;
 	t->pf.armed = false;
+	t->rw.len = 0; /* and the window of small records: read anew after a move */
 }
 
 /* ---- per-segment caches -------------------------------------------------- */
 
 static void drop_caches(struct tape *t, uint64_t id)
 {
+	if (t->rw.id == id)
+		t->rw.len = 0;
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++) {
 		if (t->rfd[i].fd >= 0 && t->rfd[i].id == id) {
 			close(t->rfd[i].fd);
@@ -934,6 +938,16 @@ static void tape_free(struct tape *t)
 	trest_free(t->rest);
 	ZSTD_freeCCtx(t->zc);
 	ZSTD_freeDCtx(t->zd);
+	LZ4_freeStream(t->lz4);
+	if (t->rw.buf) {
+		tape_wipe(t->rw.buf, TAPE_RW_LEN);
+		free(t->rw.buf);
+	}
+	if (t->wc.buf) {
+		/* Records gathered for one write: the host's data. */
+		tape_wipe(t->wc.buf, TAPE_WC_FLUSH + TAPE_WC_REC_MAX);
+		free(t->wc.buf);
+	}
 	free(t);
 }
 
@@ -1435,6 +1449,70 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 
 static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
+/* Copy [off, off + total) of the window into iov as preadv would. */
+static void rw_copy(const struct tape *t, struct iovec *iov, int cnt, uint64_t off)
+{
+	const uint8_t *p = t->rw.buf + (off - t->rw.off);
+
+	for (int k = 0; k < cnt; k++) {
+		if (iov[k].iov_len)
+			memcpy(iov[k].iov_base, p, iov[k].iov_len);
+		p += iov[k].iov_len;
+	}
+}
+
+/*
+ * read_record's read of the record [off, end) of segment si, open as fd:
+ * preadv_all, but a small record of a cartridge stored clear comes from
+ * the window (struct tape's rw), which one pread fills with it and what
+ * follows it in the segment, as far as the segment is valid and readable:
+ * at 4 KiB a record that is one system call for sixteen records.
+ */
+static int read_iov(struct tape *t, size_t si, int fd, struct iovec *iov, int cnt, uint64_t off,
+		    uint64_t end)
+{
+	const struct seg *s = &t->segs[si];
+
+	if (t->info.at_rest || end - off > TAPE_WC_REC_MAX)
+		return preadv_all(fd, iov, cnt, off);
+	if (t->rw.len && t->rw.id == s->id && off >= t->rw.off && end <= t->rw.off + t->rw.len) {
+		rw_copy(t, iov, cnt, off);
+		return 0;
+	}
+	uint64_t stop = off + TAPE_RW_LEN < s->len ? off + TAPE_RW_LEN : s->len;
+	if (si != t->nseg - 1) {
+		/* A segment fetched back is readable up to its avail. */
+		for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
+			if (t->rfd[k].fd == fd && t->rfd[k].id == s->id && t->rfd[k].avail < stop)
+				stop = t->rfd[k].avail;
+	}
+	if (stop < end)
+		return preadv_all(fd, iov, cnt, off);
+	if (!t->rw.buf && !(t->rw.buf = malloc(TAPE_RW_LEN)))
+		return preadv_all(fd, iov, cnt, off);
+	t->rw.len = 0;
+	size_t got = 0;
+	while (got < stop - off) {
+		ssize_t n =
+		    pread(fd, t->rw.buf + got, (size_t)(stop - off) - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < end - off)
+		return -EBADMSG; /* the record ends early: damaged */
+	t->rw.id = s->id;
+	t->rw.off = off;
+	t->rw.len = got;
+	rw_copy(t, iov, cnt, off);
+	return 0;
+}
+
 /* The host's read of the first block read ahead: what tape_read would have
  * done, from the copy, which is then wiped; or, with a lent buffer (lent
  * non-NULL, tape_read_lent), by exchanging the buffers when the block fits
@@ -1547,7 +1625,7 @@ static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, e
 	iov[1].iov_len = in_buf;
 	iov[2].iov_base = t->cbuf;
 	iov[2].iov_len = stored - in_buf;
-	r = preadv_all(fd, iov, 3, off);
+	r = read_iov(t, si, fd, iov, 3, off, end);
 	if (r == -EBADMSG)
 		goto bad;
 	if (r < 0)
@@ -1665,7 +1743,15 @@ static void compress(struct tape *t, const void *buf, uint32_t len, const void *
 	if (scratch(&t->cbuf) < 0)
 		return;
 	if (t->comp == TAPE_COMP_LZ4) {
-		int n = LZ4_compress_default(buf, (char *)t->cbuf, (int)len, (int)len - 1);
+		/* One stream kept for the tape and reset before each record,
+		 * so every record is an independent LZ4 block as
+		 * LZ4_compress_default makes it, without its zeroing of a
+		 * fresh 16 KiB state per call (lz4.h, LZ4_resetStream_fast). */
+		if (!t->lz4 && !(t->lz4 = LZ4_createStream()))
+			return;
+		LZ4_resetStream_fast(t->lz4);
+		int n = LZ4_compress_fast_continue(t->lz4, buf, (char *)t->cbuf, (int)len,
+						   (int)len - 1, 1);
 
 		if (n > 0) {
 			*out = t->cbuf;
@@ -1694,12 +1780,21 @@ static void compress(struct tape *t, const void *buf, uint32_t len, const void *
  * bytes at the position, then SSC-4 4.2.7 (discard from the position on).
  * Refusals come before the discard, so they leave the medium as it was.
  */
+static int prepare_append(struct tape *t, uint64_t bytes);
+
 static int prepare_write(struct tape *t, uint64_t bytes)
 {
 	int r = wb_finish(t);
 
-	if (r < 0)
-		return r;
+	return r < 0 ? r : prepare_append(t, bytes);
+}
+
+/* prepare_write for a record that joins the ones gathered in wc: those
+ * are at EOD, and stay there unless the position is before it. */
+static int prepare_append(struct tape *t, uint64_t bytes)
+{
+	int r;
+
 	pf_drop(t);
 	if (t->info.write_protect)
 		return -EROFS;
@@ -1717,8 +1812,10 @@ static int prepare_write(struct tape *t, uint64_t bytes)
 			return r;
 		hooks.room(hooks.arg, t->info.barcode, bytes, true);
 	}
-	if (t->pos < eod_of(t))
-		return truncate_at(t, t->pos);
+	if (t->pos < eod_of(t)) {
+		r = wb_finish(t);
+		return r < 0 ? r : truncate_at(t, t->pos);
+	}
 	return 0;
 }
 
@@ -1823,6 +1920,8 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
  * pending, and it is always the last record, so no other record is ever
  * written after a hole, and a commit never names a byte not yet written.
  */
+static int wc_flush(struct tape *t);
+
 static int wb_finish(struct tape *t)
 {
 	struct seg *a = tape_active(t);
@@ -1834,7 +1933,7 @@ static int wb_finish(struct tape *t)
 	int r;
 
 	if (!t->wb.pending)
-		return 0;
+		return wc_flush(t); /* a cartridge stored clear, if anything */
 	t->wb.pending = false;
 	r = encrypt_payload(t, obj, t->wb.len, &payload, &stored, &flags);
 	if (r == 0 && REC_HDR_LEN + (uint64_t)stored != t->wb.need)
@@ -1862,6 +1961,8 @@ static int wb_finish(struct tape *t)
 		t->st.blocks_written--;
 		t->st.bytes_written_host -= t->wb.len;
 		t->st.bytes_written_stored -= t->wb.need - REC_HDR_LEN;
+		t->wb.lost_blocks++;
+		t->wb.lost_bytes += t->wb.len;
 		if (!t->wb.err)
 			t->wb.err = r; /* for the drive to report, whoever met it */
 		return r;
@@ -1876,6 +1977,106 @@ static int wb_finish(struct tape *t)
 
 static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
 			  uint32_t len);
+
+/*
+ * The gathered records (struct tape's wc) in one pwrite. If that fails
+ * they are all taken back, as wb_finish takes back a block left behind:
+ * the position, EOD and the accounting are as before the first of them,
+ * and the error and what they held wait for tape_write_behind_lost().
+ */
+static int wc_flush(struct tape *t)
+{
+	struct seg *a = tape_active(t);
+	struct iovec iov = {t->wc.buf, t->wc.used};
+	int r;
+
+	if (!t->wc.n)
+		return 0;
+	r = pwritev_all(t->afd, &iov, 1, t->wc.off);
+	if (r < 0) {
+		t->aoff.n -= t->wc.n;
+		a->len = t->wc.off;
+		a->nobj -= t->wc.n;
+		t->pos = a->first + a->nobj;
+		t->st.blocks_written -= t->wc.n;
+		t->st.bytes_written_host -= t->wc.host;
+		t->st.bytes_written_stored -= t->wc.stored;
+		t->wb.lost_blocks += t->wc.n;
+		t->wb.lost_bytes += t->wc.host;
+		if (!t->wb.err)
+			t->wb.err = r;
+	}
+	t->wc.n = 0;
+	t->wc.used = 0;
+	t->wc.host = 0;
+	t->wc.stored = 0;
+	if (r == 0 && a->len - t->kicked >= WRITE_BEHIND) {
+		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
+				SYNC_FILE_RANGE_WRITE);
+		t->kicked = a->len;
+	}
+	return r;
+}
+
+/*
+ * tape_write_buffered of a small block on a cartridge stored clear: the
+ * same checks, record and accounting as tape_write, but the record, its
+ * header and checksum made now, is gathered in wc and written with the
+ * ones around it (in buffered mode, SSC-4 8.3.1, GOOD need not mean on
+ * the medium). Any other call that reads, writes, moves or commits, and
+ * tape_close, writes them first (wb_finish).
+ */
+static int write_combined(struct tape *t, const void *buf, uint32_t len)
+{
+	const void *payload;
+	uint32_t stored;
+	uint8_t flags;
+	struct rec_hdr h;
+	struct seg *a;
+	int r;
+
+	if (len == 0 || !buf)
+		return -EINVAL;
+	if (t->wb.pending) {
+		r = wb_finish(t);
+		if (r < 0)
+			return r;
+	}
+	compress(t, buf, len, &payload, &stored, &flags);
+	uint64_t need = REC_HDR_LEN + (uint64_t)stored;
+	r = prepare_append(t, need);
+	if (r == 0)
+		r = make_room(t, need); /* seals after writing what is gathered */
+	if (r == 0 && !t->wc.buf && !(t->wc.buf = malloc(TAPE_WC_FLUSH + TAPE_WC_REC_MAX)))
+		r = -ENOMEM;
+	a = tape_active(t);
+	if (r == 0)
+		r = u64vec_push(&t->aoff, a->len);
+	if (r < 0)
+		return r;
+	if (!t->wc.n)
+		t->wc.off = a->len;
+	h = (struct rec_hdr){.type = REC_BLOCK,
+			     .flags = flags,
+			     .obj = a->first + a->nobj,
+			     .len = len,
+			     .stored = stored,
+			     .crc = crc32c(payload, stored)};
+	rec_encode(t->wc.buf + t->wc.used, &h);
+	memcpy(t->wc.buf + t->wc.used + REC_HDR_LEN, payload, stored);
+	t->wc.used += need;
+	t->wc.n++;
+	t->wc.host += len;
+	t->wc.stored += stored;
+	a->len += need;
+	a->nobj++;
+	t->dirty = true;
+	t->pos++;
+	t->st.blocks_written++;
+	t->st.bytes_written_host += len;
+	t->st.bytes_written_stored += stored;
+	return t->wc.used >= TAPE_WC_FLUSH ? wc_flush(t) : 0;
+}
 
 int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
 {
@@ -1895,8 +2096,11 @@ static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, con
 	uint8_t flags;
 	int r;
 
-	if (!t->info.at_rest)
+	if (!t->info.at_rest) {
+		if (len <= TAPE_WC_REC_MAX - REC_HDR_LEN && !tcrypt_overhead(t->cipher))
+			return write_combined(t, buf, len);
 		return tape_write(t, buf, len);
+	}
 	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
 		return -EINVAL;
 	r = wb_finish(t);
@@ -1954,13 +2158,30 @@ bool tape_write_pending(const struct tape *t)
 	return t->wb.pending;
 }
 
+bool tape_write_held(const struct tape *t)
+{
+	return t->wb.pending || t->wc.n;
+}
+
 int tape_write_behind(struct tape *t)
+{
+	return tape_write_behind_lost(t, false, NULL, NULL);
+}
+
+int tape_write_behind_lost(struct tape *t, bool keep, uint64_t *blocks, uint64_t *bytes)
 {
 	int r;
 
-	wb_finish(t);
+	if (t->wb.pending || !keep)
+		wb_finish(t);
 	r = t->wb.err;
+	if (blocks)
+		*blocks = t->wb.lost_blocks;
+	if (bytes)
+		*bytes = t->wb.lost_bytes;
 	t->wb.err = 0;
+	t->wb.lost_blocks = 0;
+	t->wb.lost_bytes = 0;
 	return r;
 }
 

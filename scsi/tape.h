@@ -209,7 +209,8 @@ int tape_write(struct tape *t, const void *buf, uint32_t len);
  * block now, exactly as tape_write() (the same errors, and on success the
  * same position, EOD, space used and statistics), and leaves its
  * encryption, checksum and write to tape_write_behind(), which the
- * drive's thread calls; on any other cartridge it is tape_write(). One
+ * drive's thread calls; on any other cartridge it is tape_write(), but for
+ * the gathering of small blocks below. One
  * block at most is pending: every other call on the tape (a read, a
  * write, a move, a flush, a key change, tape_close) writes it first, and
  * fails with its error if that fails. A pending block that cannot be
@@ -237,6 +238,26 @@ int tape_write_buffered(struct tape *t, const void *buf, uint32_t len);
 int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len);
 int tape_write_behind(struct tape *t);
 bool tape_write_pending(const struct tape *t);
+/*
+ * On a cartridge stored clear, tape_write_buffered() of a small block
+ * (TAPE_WC_REC_MAX, tape_int.h) makes its record whole at once and
+ * gathers it with the blocks written before it; they are written together,
+ * by one system call, when they reach 64 KiB or first thing in any other
+ * call on the tape, as a block left behind is. If that write fails, all of
+ * them are taken back as one block left behind is, and the error is
+ * returned to the call that met it and kept for tape_write_behind(). Such
+ * a failure of a call that gathered its own block takes back that block
+ * too. tape_write_pending() stays false for them: they need no thread.
+ *
+ * tape_write_held(): a block waits (left behind, or gathered).
+ * tape_write_behind_lost(): tape_write_behind(), but with keep it writes
+ * only a block left behind, not the gathered ones (for a WRITE, which
+ * adds to them); and it returns in *blocks and *bytes (either may be NULL)
+ * what the blocks taken back since the last call held: their number and
+ * their bytes for the host, what a deferred error's INFORMATION reports.
+ */
+bool tape_write_held(const struct tape *t);
+int tape_write_behind_lost(struct tape *t, bool keep, uint64_t *blocks, uint64_t *bytes);
 /* Write count filemarks at the position (count 0 only truncates at it). */
 int tape_write_filemarks(struct tape *t, uint32_t count);
 /* Make EOD the position, discarding what follows (ERASE). Durable. */

@@ -167,6 +167,16 @@ struct attr_slot {
 
 /* Blocks read ahead at most (tape_prefetch): 1 MiB of 256 KiB records. */
 #define TAPE_PF_DEPTH 4u
+/* Records of at most TAPE_WC_REC_MAX bytes (header included) written in
+ * buffered mode to a cartridge stored clear are gathered and written
+ * TAPE_WC_FLUSH bytes at a time (struct tape's wc): a 4 KiB record then
+ * costs a sixteenth of a system call instead of one. */
+#define TAPE_WC_FLUSH	(64u << 10)
+#define TAPE_WC_REC_MAX (16u << 10)
+/* Read the other way round: records of at most TAPE_WC_REC_MAX bytes are
+ * read from a window of TAPE_RW_LEN bytes of their segment (struct
+ * tape's rw), one pread for the records in it. */
+#define TAPE_RW_LEN (64u << 10)
 
 struct tape {
 	int dirfd;
@@ -222,6 +232,7 @@ struct tape {
 	struct tape_rest *rest;	    /* data key of tape_set_data_key, NULL: none */
 	bool rest_tag_failed;	    /* the last tape_read's block failed its tag at rest */
 	void *zc, *zd;		    /* ZSTD_CCtx, ZSTD_DCtx, created on first use */
+	void *lz4;		    /* LZ4_stream_t, created on first use */
 	/* tape_prefetch: blocks pos, pos + 1, ... pos + pf.n - 1 read ahead,
 	 * in e[head], e[head + 1], ... (a ring), each with what reading it
 	 * added to the statistics, applied when the host takes it. */
@@ -252,7 +263,34 @@ struct tape {
 		uint32_t need, len, stored;
 		uint8_t flags;
 		int err; /* the first failure not yet taken by tape_write_behind */
+		/* What the records taken back since then held: blocks, and
+		 * bytes for the host (what INFORMATION reports). */
+		uint64_t lost_blocks, lost_bytes;
 	} wb;
+
+	/* tape_write_buffered on a cartridge stored clear: the last n records
+	 * of the active segment, bytes [off, off + used), are reserved and
+	 * held here whole (headers, checksums, payloads), to be written by
+	 * one pwrite (wc_flush): when they reach TAPE_WC_FLUSH bytes, or
+	 * first thing in any other call that reads, writes, moves or commits.
+	 * host and stored are what they add to the statistics. */
+	/* read_record on a cartridge stored clear: bytes [off, off + len) of
+	 * segment id, read by one pread for the small records in them
+	 * (TAPE_RW_LEN bytes at most). Emptied by every move and write
+	 * (pf_drop) and whenever a segment's files change (drop_caches). */
+	struct {
+		uint8_t *buf;
+		uint64_t id, off;
+		size_t len;
+	} rw;
+
+	struct {
+		uint8_t *buf; /* TAPE_WC_FLUSH + TAPE_WC_REC_MAX bytes */
+		size_t used;
+		uint64_t off;
+		uint32_t n;
+		uint64_t host, stored;
+	} wc;
 
 	struct tape_stats st;
 };

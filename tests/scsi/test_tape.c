@@ -1555,3 +1555,117 @@ Test(tape_digest, refuses_what_is_not_whole_records_with_valid_headers)
 	flip_byte(1, big + 20);
 	cr_assert_eq(digest_of(p, (uint64_t)sb.st_size, d), -EBADMSG);
 }
+
+/* ---- small records: gathered writes, the read window (tape_int.h) ---- */
+
+TestSuite(tape_window, .init = setup, .fini = teardown);
+
+/* Record i of the layout below: its length and whether it compresses. */
+static uint32_t win_len(int i)
+{
+	return i % 11 == 10 ? 20000 : 64 + (uint32_t)(i * 1499) % 9000;
+}
+
+static void win_put(int i)
+{
+	tu_fill(wbuf, win_len(i), (uint64_t)i, i % 3 == 0);
+	cr_assert_eq(tape_write_buffered(t, wbuf, win_len(i)), 0, "write %d", i);
+}
+
+static void win_expect(int i)
+{
+	expect_block(win_len(i), (uint64_t)i, i % 3 == 0);
+}
+
+Test(tape_window, small_records_read_back_across_segments_sizes_and_moves)
+{
+	uint32_t len;
+	enum tape_obj kind;
+
+	tape_set_compression(t, TAPE_COMP_LZ4);
+	tape_set_segment_size(t, 40000);
+	/* 120 records of 64 B to 9 KiB, every eleventh 20 KB (read and
+	 * written the ordinary way), a filemark after every 50th. */
+	for (int i = 0; i < 120; i++) {
+		win_put(i);
+		if (i % 50 == 49)
+			cr_assert_eq(tape_write_filemarks(t, 1), 0);
+	}
+	cr_assert_eq(tape_pos(t), 122);
+	cr_assert_geq(tu_count(dir, ".dat"), 10);
+	tape_rewind(t);
+	for (int i = 0; i < 120; i++) {
+		win_expect(i);
+		if (i % 50 == 49)
+			expect_kind(TAPE_FILEMARK);
+	}
+	expect_kind(TAPE_EOD);
+	/* Back and forth: LOCATE, SPACE, a short read and a read without
+	 * a buffer, each the record at the position. */
+	cr_assert_eq(tape_locate(t, 7), 0);
+	win_expect(7);
+	cr_assert_eq(tape_read(t, rbuf, 10, &len, &kind), 0);
+	cr_assert_eq(kind, TAPE_BLOCK);
+	cr_assert_eq(len, win_len(8));
+	tu_fill(wbuf, win_len(8), 8, 0);
+	cr_assert_eq(memcmp(rbuf, wbuf, 10), 0);
+	cr_assert_eq(tape_read(t, NULL, 0, &len, &kind), 0);
+	cr_assert_eq(len, win_len(9));
+	win_expect(10);
+	int64_t done;
+	enum tape_obj stop;
+	cr_assert_eq(tape_space_blocks(t, -3, &done, &stop), 0);
+	win_expect(8);
+	cr_assert_eq(tape_locate(t, 51), 0);
+	win_expect(50);
+	reopen();
+	cr_assert_eq(tape_locate(t, 100), 0); /* records 50 on follow the filemark */
+	win_expect(99);
+}
+
+Test(tape_window, a_byte_flipped_after_a_read_is_found_after_a_move)
+{
+	uint32_t len;
+	enum tape_obj kind;
+
+	for (int i = 0; i < 20; i++)
+		put_block(1000, (uint64_t)i);
+	cr_assert_eq(tape_flush(t), 0);
+	tape_rewind(t);
+	expect_block(1000, 0, 0); /* the window now holds records 0 to 19 */
+	flip_byte(1, 2 * 1032 + 32 + 500);
+	cr_assert_eq(tape_locate(t, 2), 0);
+	cr_assert_eq(tape_read(t, rbuf, TAPE_MAX_BLOCK, &len, &kind), -EBADMSG);
+	cr_assert_eq(tape_locate(t, 3), 0);
+	expect_block(1000, 3, 0);
+}
+
+Test(tape_window, records_written_after_a_read_are_read_not_the_old_ones)
+{
+	for (int i = 0; i < 30; i++)
+		put_block(500, (uint64_t)i);
+	tape_rewind(t);
+	for (int i = 0; i < 10; i++)
+		expect_block(500, (uint64_t)i, 0);
+	/* Over records 5 on (SSC-4 4.2.7: the rest is discarded). */
+	cr_assert_eq(tape_locate(t, 5), 0);
+	for (int i = 0; i < 3; i++) {
+		tu_fill(wbuf, 700, (uint64_t)(100 + i), 0);
+		cr_assert_eq(tape_write_buffered(t, wbuf, 700), 0);
+	}
+	cr_assert_eq(tape_locate(t, 3), 0);
+	expect_block(500, 3, 0);
+	expect_block(500, 4, 0);
+	for (int i = 0; i < 3; i++)
+		expect_block(700, (uint64_t)(100 + i), 0);
+	expect_kind(TAPE_EOD);
+	/* At EOD a write then a read back: the appended record, not stale
+	 * bytes of the window. */
+	tu_fill(wbuf, 300, 200, 0);
+	cr_assert_eq(tape_write_buffered(t, wbuf, 300), 0);
+	int64_t done;
+	enum tape_obj stop;
+	cr_assert_eq(tape_space_blocks(t, -1, &done, &stop), 0);
+	expect_block(300, 200, 0);
+	expect_kind(TAPE_EOD);
+}
