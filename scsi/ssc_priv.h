@@ -9,6 +9,7 @@
 #ifndef VTL_SSC_PRIV_H
 #define VTL_SSC_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,6 +76,12 @@ struct ssc_drive {
 	 * READ armed one; it only wakes the caller's thread. */
 	void (*worker_kick)(void *arg);
 	void *worker_arg;
+	/* ssc_readahead's job (tape_prefetch_begin), made on its first use
+	 * and used by that thread only; pf_done is broadcast, dev->lock
+	 * held, each time a job ends, for a READ waiting for its block
+	 * (ssc_wait). */
+	struct tape_pf_job *pf_job;
+	pthread_cond_t pf_done;
 	/* Write-behind (tape_write_buffered): the nexus that wrote the block
 	 * pending, what INFORMATION reports if it is lost (its bytes in
 	 * variable mode, 1 block in fixed mode); and a write error of the

@@ -274,6 +274,22 @@ int trest_set(struct tape_rest **out, const uint8_t key[TAPE_KEY_LEN])
 	return 0;
 }
 
+int trest_opener(struct tape_rest **out, const struct tape_rest *src)
+{
+	struct tape_rest *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->dec = EVP_CIPHER_CTX_new();
+	if (!r->dec || EVP_CIPHER_CTX_copy(r->dec, src->dec) != 1) {
+		trest_free(r);
+		return -EIO;
+	}
+	trest_free(*out);
+	*out = r;
+	return 0;
+}
+
 int trest_seal(struct tape_rest *r, const uint8_t aad[REST_AAD], const uint8_t *in, uint32_t n,
 	       uint8_t *out)
 {
