@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -838,6 +839,52 @@ Test(tape_at_rest, a_tampered_block_hands_out_nothing_on_any_read_path)
 		cr_assert_eq(memcmp(r, w, ways[i].cap), 0, "way %u", i);
 		cr_assert_eq(tape_close(t), 0);
 	}
+}
+
+/* The stored form of a block at rest is standard AES-256-GCM (NIST SP
+ * 800-38D) whichever library did it (scsi/tape_crypt.c: Intel's
+ * multi-buffer library when built with it, else OpenSSL): OpenSSL opens
+ * what the medium sealed, and sealing the plaintext again with OpenSSL
+ * under the record's nonce gives the very bytes stored, so either build
+ * reads the other's cartridges. */
+Test(tape_at_rest, the_stored_bytes_are_aes_256_gcm_as_openssl_makes_them)
+{
+	enum { LEN = 200000 }; /* not a multiple of the AES block */
+	static uint8_t w[LEN], plain[LEN], again[LEN];
+	uint8_t tag[16];
+	struct tape *t;
+	int m = 0, f = 0;
+
+	format("RG00A0L6", true);
+	t = open_tape(dkey);
+	fill(w, LEN, 7, false);
+	cr_assert_eq(tape_write(t, w, LEN), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint32_t stored = get_le32(seg + 20);
+	cr_assert_eq(stored, LEN + 28u);
+	const uint8_t *nonce = seg + 32, *ct = seg + 32 + 12, *stag = seg + 32 + 12 + LEN;
+
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	cr_assert_not_null(c);
+	cr_assert_eq(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, dkey, nonce), 1);
+	cr_assert_eq(EVP_DecryptUpdate(c, NULL, &m, seg, 24), 1); /* the header's bytes 0..23 */
+	cr_assert_eq(EVP_DecryptUpdate(c, plain, &m, ct, LEN), 1);
+	cr_assert_eq(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)stag), 1);
+	cr_assert_eq(EVP_DecryptFinal_ex(c, plain + m, &f), 1, "OpenSSL accepts the tag");
+	cr_assert_eq(memcmp(plain, w, LEN), 0);
+
+	cr_assert_eq(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, dkey, nonce), 1);
+	cr_assert_eq(EVP_EncryptUpdate(c, NULL, &m, seg, 24), 1);
+	cr_assert_eq(EVP_EncryptUpdate(c, again, &m, w, LEN), 1);
+	cr_assert_eq(EVP_EncryptFinal_ex(c, again + m, &f), 1);
+	cr_assert_eq(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
+	cr_assert_eq(memcmp(again, ct, LEN), 0, "the same ciphertext");
+	cr_assert_eq(memcmp(tag, stag, 16), 0, "the same tag");
+	EVP_CIPHER_CTX_free(c);
+	free(seg);
 }
 
 /* ---- read-ahead opened off the drive's lock (tape_prefetch_begin..end) ---- */
