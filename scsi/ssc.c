@@ -333,8 +333,20 @@ static void ssc_wait(struct scsi_dev *dev, const struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
-	if (cmd->cdb[0] != READ_6)
+	if (cmd->cdb[0] != READ_6 || !d->tape)
 		return;
+	/* A READ that finds nothing read ahead pays the block's whole read
+	 * itself, or waits for the thread (two context switches); when READs
+	 * keep doing so, the thread is not given a CPU in time and the
+	 * hand-off costs more than it saves (docs/benchmarks.md, "Read-ahead
+	 * off the drive's lock"): the drive reads on the command's path for a
+	 * while, then tries again. */
+	if (!d->ra_pause && tape_prefetched(d->tape) == 0 && ++d->ra_starved >= SSC_RA_STARVED) {
+		d->ra_pause = SSC_RA_PAUSE;
+		d->ra_starved = 0;
+	} else if (tape_prefetched(d->tape)) {
+		d->ra_starved = 0;
+	}
 	while (d->tape && tape_prefetch_opening(d->tape))
 		pthread_cond_wait(&d->pf_done, &dev->lock);
 }
@@ -537,8 +549,12 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	int rc = fixed ? read_fixed(d, cmd, len) : read_variable(d, cmd, len, sili);
 	/* A host that reads is likely to read on: have the next block read
 	 * ahead while this one travels (tape_prefetch_arm). */
-	if (rc == 0 && d->worker_kick && tape_prefetch_arm(d->tape))
-		d->worker_kick(d->worker_arg);
+	if (rc == 0 && d->worker_kick) {
+		if (d->ra_pause)
+			d->ra_pause--;
+		else if (tape_prefetch_arm(d->tape))
+			d->worker_kick(d->worker_arg);
+	}
 }
 
 /* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
@@ -1013,6 +1029,8 @@ static void load_medium(struct ssc_drive *d)
 	tape_set_compression(d->tape, d->compression ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
 	ssc_crypto_loaded(d);
 	d->pew_reported = false;
+	d->ra_starved = 0;
+	d->ra_pause = 0;
 	d->state = SSC_LOADED;
 	ssc_stats_loaded(d);
 }

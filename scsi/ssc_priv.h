@@ -21,6 +21,10 @@
 #define SSC_N_HOST_ATTRS  10
 
 #define SSC_DIAG_ENTRIES 12 /* tape diagnostic data entries, as IBM's TD6 has */
+/* Read-ahead is paused for SSC_RA_PAUSE READs (64 MiB of 256 KiB records)
+ * after SSC_RA_STARVED READs in a row found nothing read ahead (ssc_wait). */
+#define SSC_RA_STARVED 8u
+#define SSC_RA_PAUSE   256u
 
 struct ssc_drive {
 	struct ssc_config cfg;
@@ -82,6 +86,9 @@ struct ssc_drive {
 	 * (ssc_wait). */
 	struct tape_pf_job *pf_job;
 	pthread_cond_t pf_done;
+	/* A read-ahead that does not pay (ssc_wait): READs in a row that
+	 * found nothing read ahead, and READs still to run without it. */
+	unsigned ra_starved, ra_pause;
 	/* Write-behind (tape_write_buffered): the nexus that wrote the block
 	 * pending, what INFORMATION reports if it is lost (its bytes in
 	 * variable mode, 1 block in fixed mode); and a write error of the

@@ -32,6 +32,7 @@
 #include "scsi/crc32c.h"
 #include "scsi/sense.h"
 #include "scsi/ssc.h"
+#include "scsi/ssc_priv.h"
 #include "scsi/tape.h"
 #include "tests/scsi/cdb_harness.h"
 #include "tests/tmpdir.h"
@@ -1747,6 +1748,46 @@ Test(ssc_at_rest, a_key_change_drops_what_was_read_ahead_under_the_old_key)
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_INCORRECT_DATA_ENCRYPTION_KEY);
 	drive_encryption(drive_key);
 	read_is(1);
+}
+
+/* READs that keep finding nothing read ahead (the drive's thread does not
+ * get a CPU in time) pause the read-ahead: after SSC_RA_STARVED of them in
+ * a row the drive reads on the command's path for SSC_RA_PAUSE READs,
+ * kicking no thread, then tries again. The data is the same throughout. */
+Test(ssc_at_rest, a_read_ahead_that_never_comes_in_time_pauses_itself)
+{
+	enum { TOTAL = SSC_RA_STARVED + SSC_RA_PAUSE + 8 };
+	unsigned k = 0;
+
+	ra_load();
+	for (unsigned i = 0; i < RA_N + 2; i++)
+		fill(ra_w[i], RA_LEN, i + 130, false);
+	for (unsigned i = 0; i < TOTAL; i++)
+		write_block(ra_w[i % (RA_N + 2)], RA_LEN);
+	write_fm(0);
+	rewind_tape();
+	kicks = 0;
+
+	/* The thread never runs between these READs. */
+	for (; k < SSC_RA_STARVED; k++)
+		read_is(k % (RA_N + 2));
+	cr_assert_eq(kicks, SSC_RA_STARVED - 1, "the last READ of the run kicks no thread");
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing is read ahead while paused");
+	for (; k < SSC_RA_STARVED + SSC_RA_PAUSE - 1; k++) {
+		read_is(k % (RA_N + 2));
+		cr_assert_eq(ssc_readahead(&dev), 0, "READ %u", k);
+	}
+	cr_assert_eq(kicks, SSC_RA_STARVED - 1);
+	/* The pause is over: the next READ arms it again, and when the thread
+	 * keeps up READs take what it read ahead. */
+	read_is(k++ % (RA_N + 2));
+	cr_assert_eq(kicks, SSC_RA_STARVED);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+	for (; k < TOTAL; k++) {
+		read_is(k % (RA_N + 2));
+		ssc_readahead(&dev);
+	}
+	cr_assert_eq(position(), TOTAL);
 }
 
 /*
