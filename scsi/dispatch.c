@@ -229,6 +229,8 @@ void spc_dispatch(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	uint8_t opcode = cmd->cdb[0];
 
 	pthread_mutex_lock(&dev->lock);
+	if (type->wait)
+		type->wait(dev, cmd);
 	cmd->desc_sense = dev->d_sense;
 	cmd->in_len = 0;
 	sense_clear(cmd);

@@ -208,6 +208,10 @@ struct scsi_dev_type {
 	 * (with sense set) ends the command there, unexecuted, as a
 	 * deferred error does (SPC-4 4.5.5). */
 	bool (*before)(struct scsi_dev *dev, struct scsi_cmd *cmd);
+	/* NULL, or run first of all, dev->lock just taken: it may wait on a
+	 * condition variable with dev->lock (which releases it meanwhile),
+	 * since nothing of the command has been looked at yet. */
+	void (*wait)(struct scsi_dev *dev, const struct scsi_cmd *cmd);
 	/* Mode parameter header and block descriptor (SPC-4 7.5.4/7.5.5):
 	 * device-specific parameter byte and an optional 8-byte short block
 	 * descriptor; bd NULL when the type has none. */

@@ -334,6 +334,36 @@ static void write_behind(struct ssc_drive *d, bool keep)
  * written. Another nexus's command goes on, and the error waits for the
  * writer.
  */
+/*
+ * A READ(6) of the block the drive's thread is opening right now (nothing
+ * read ahead before it) waits for that block rather than open it a second
+ * time on its own thread: the job began before the READ arrived, so it
+ * ends sooner than a read would, and its work is not thrown away. The
+ * wait ends when the job does (ssc_readahead broadcasts), whatever the
+ * job's outcome; a failure is then met by the READ itself.
+ */
+static void ssc_wait(struct scsi_dev *dev, const struct scsi_cmd *cmd)
+{
+	struct ssc_drive *d = ssc_drv(dev);
+
+	if (cmd->cdb[0] != READ_6 || !d->tape)
+		return;
+	/* A READ that finds nothing read ahead pays the block's whole read
+	 * itself, or waits for the thread (two context switches); when READs
+	 * keep doing so, the thread is not given a CPU in time and the
+	 * hand-off costs more than it saves (docs/benchmarks.md, "Read-ahead
+	 * off the drive's lock"): the drive reads on the command's path for a
+	 * while, then tries again. */
+	if (!d->ra_pause && tape_prefetched(d->tape) == 0 && ++d->ra_starved >= SSC_RA_STARVED) {
+		d->ra_pause = SSC_RA_PAUSE;
+		d->ra_starved = 0;
+	} else if (tape_prefetched(d->tape)) {
+		d->ra_starved = 0;
+	}
+	while (d->tape && tape_prefetch_opening(d->tape))
+		pthread_cond_wait(&d->pf_done, &dev->lock);
+}
+
 static bool ssc_before(struct scsi_dev *dev, struct scsi_cmd *cmd)
 {
 	struct ssc_drive *d = ssc_drv(dev);
@@ -537,8 +567,12 @@ static void ssc_read(struct scsi_dev *dev, struct scsi_cmd *cmd)
 	int rc = fixed ? read_fixed(d, cmd, len) : read_variable(d, cmd, len, sili);
 	/* A host that reads is likely to read on: have the next block read
 	 * ahead while this one travels (tape_prefetch_arm). */
-	if (rc == 0 && d->worker_kick && tape_prefetch_arm(d->tape))
-		d->worker_kick(d->worker_arg);
+	if (rc == 0 && d->worker_kick) {
+		if (d->ra_pause)
+			d->ra_pause--;
+		else if (tape_prefetch_arm(d->tape))
+			d->worker_kick(d->worker_arg);
+	}
 }
 
 /* ---- WRITE(6) (SSC-4 7.11) and WRITE(16) (SSC-4 6.8) ---- */
@@ -1029,6 +1063,8 @@ static void load_medium(struct ssc_drive *d)
 	tape_set_compression(d->tape, d->compression ? TAPE_COMP_LZ4 : TAPE_COMP_NONE);
 	ssc_crypto_loaded(d);
 	d->pew_reported = false;
+	d->ra_starved = 0;
+	d->ra_pause = 0;
 	d->state = SSC_LOADED;
 	ssc_stats_loaded(d);
 }
@@ -1339,6 +1375,7 @@ static struct scsi_dev_type ssc_type = {
     .n_ops = sizeof(ssc_ops) / sizeof(ssc_ops[0]),
     .not_ready = ssc_not_ready,
     .before = ssc_before,
+    .wait = ssc_wait,
     .tapealert_test = ssc_tapealert_test,
     .ie_flags = ssc_ie_flags,
     .mode_dev_specific = ssc_mode_dev_specific,
@@ -1376,6 +1413,12 @@ int ssc_drive_init(struct scsi_dev *dev, const struct ssc_config *cfg)
 		free(d);
 		return rc;
 	}
+	rc = -pthread_cond_init(&d->pf_done, NULL);
+	if (rc) {
+		spc_dev_destroy(dev);
+		free(d);
+		return rc;
+	}
 	d->cfg = *cfg;
 	d->state = SSC_EMPTY;
 	d->buffered_mode = 1; /* SSC-4 8.3.1: LTO drives default to buffered */
@@ -1395,6 +1438,8 @@ void ssc_drive_destroy(struct scsi_dev *dev)
 			tape_close(d->tape);
 		ssc_crypto_destroy(d);
 		ssc_buffers_free(d);
+		tape_pf_job_free(d->pf_job);
+		pthread_cond_destroy(&d->pf_done);
 		free(d);
 		dev->priv = NULL;
 	}
@@ -1573,23 +1618,57 @@ void ssc_set_worker(struct scsi_dev *dev, void (*kick)(void *arg), void *arg)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* The cartridge ssc_readahead works on, or NULL (dev->lock held). */
+static struct tape *readahead_tape(struct ssc_drive *d)
+{
+	return d->state == SSC_LOADED ? d->tape : NULL;
+}
+
 unsigned ssc_readahead(struct scsi_dev *dev)
 {
 	struct ssc_drive *d = ssc_drv(dev);
-	unsigned waiting = 0;
+	unsigned waiting;
 	int more;
 
-	/* One block per turn of the lock, so that a command waits for at
-	 * most one. An error is left for the host's own READ of that block
-	 * to meet and report with its sense (tape_prefetch keeps nothing
-	 * then). */
+	/*
+	 * A block at a time: its place, a duplicate of its segment's
+	 * descriptor and a copy of the key taken under the lock
+	 * (tape_prefetch_begin), then read, checked and opened without it
+	 * (the AES-GCM pass, most of the work), so that a command never
+	 * waits for that; then published under the lock unless a move, a
+	 * write, a key change or an unload came between, in which case it is
+	 * wiped (tape_prefetch_end). An error is left for the host's own READ
+	 * of that block to meet and report with its sense.
+	 */
+	pthread_mutex_lock(&dev->lock);
+	if (!d->pf_job)
+		d->pf_job = tape_pf_job_new();
 	do {
-		pthread_mutex_lock(&dev->lock);
-		bool loaded = d->state == SSC_LOADED && d->tape;
-		more = loaded ? tape_prefetch(d->tape) : 0;
-		waiting = loaded ? tape_prefetched(d->tape) : 0;
-		pthread_mutex_unlock(&dev->lock);
+		struct tape *t = readahead_tape(d);
+
+		if (!t) {
+			more = 0;
+		} else if (!d->pf_job) {
+			more = tape_prefetch(t); /* no memory for a job: under the lock */
+		} else {
+			more = tape_prefetch_begin(t, d->pf_job);
+			if (more == 1) {
+				pthread_mutex_unlock(&dev->lock);
+				tape_prefetch_open(d->pf_job);
+				pthread_mutex_lock(&dev->lock);
+				/* The tape may have been unloaded, another loaded. */
+				more = tape_prefetch_end(readahead_tape(d), d->pf_job);
+				pthread_cond_broadcast(&d->pf_done);
+			}
+		}
+		if (more > 0) {
+			/* A command that waited for the lock goes first. */
+			pthread_mutex_unlock(&dev->lock);
+			pthread_mutex_lock(&dev->lock);
+		}
 	} while (more > 0);
+	waiting = readahead_tape(d) ? tape_prefetched(d->tape) : 0;
+	pthread_mutex_unlock(&dev->lock);
 	return waiting;
 }
 

@@ -127,8 +127,11 @@ int ssc_library_unload(struct scsi_dev *dev);
  * and ssc_readahead(). kick NULL: no thread (the default); a block left
  * behind is then written by the next command. These take dev->lock.
  *
- * ssc_readahead() reads the next blocks ahead (a few, taking dev->lock
- * for each) if nothing has moved the tape since the READ (tape_prefetch).
+ * ssc_readahead() reads the next blocks ahead (a few) if nothing has moved
+ * the tape since the READ: each block's place under dev->lock, its read
+ * and AES-GCM pass without it, its publication under it again unless the
+ * tape moved meanwhile (tape_prefetch_begin). One thread per drive calls
+ * it (its job is the drive's).
  */
 void ssc_set_worker(struct scsi_dev *dev, void (*kick)(void *arg), void *arg);
 unsigned ssc_readahead(struct scsi_dev *dev); /* blocks then read ahead */

@@ -9,6 +9,7 @@
 #ifndef VTL_SSC_PRIV_H
 #define VTL_SSC_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@
 #define SSC_N_HOST_ATTRS  10
 
 #define SSC_DIAG_ENTRIES 12 /* tape diagnostic data entries, as IBM's TD6 has */
+/* Read-ahead is paused for SSC_RA_PAUSE READs (64 MiB of 256 KiB records)
+ * after SSC_RA_STARVED READs in a row found nothing read ahead (ssc_wait). */
+#define SSC_RA_STARVED 8u
+#define SSC_RA_PAUSE   256u
 
 struct ssc_drive {
 	struct ssc_config cfg;
@@ -75,6 +80,15 @@ struct ssc_drive {
 	 * READ armed one; it only wakes the caller's thread. */
 	void (*worker_kick)(void *arg);
 	void *worker_arg;
+	/* ssc_readahead's job (tape_prefetch_begin), made on its first use
+	 * and used by that thread only; pf_done is broadcast, dev->lock
+	 * held, each time a job ends, for a READ waiting for its block
+	 * (ssc_wait). */
+	struct tape_pf_job *pf_job;
+	pthread_cond_t pf_done;
+	/* A read-ahead that does not pay (ssc_wait): READs in a row that
+	 * found nothing read ahead, and READs still to run without it. */
+	unsigned ra_starved, ra_pause;
 	/* Write-behind (tape_write_buffered): the nexus that wrote the last
 	 * block pending (left behind or gathered, tape_write_held) and
 	 * whether in fixed-block mode; a write error of them (wb_err) not

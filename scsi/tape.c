@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,8 +198,17 @@ static int scratch(uint8_t **buf)
 
 static int wb_finish(struct tape *t);
 
-/* Forget the block read ahead (plaintext: wiped) and disarm; empty the
- * window of small records (read_iov). */
+/* A read-ahead generation no tape of this process had before. */
+static uint64_t pf_gen_next(void)
+{
+	static atomic_uint_fast64_t gens;
+
+	return (uint64_t)atomic_fetch_add(&gens, 1) + 1;
+}
+
+/* Forget the block read ahead (plaintext: wiped) and disarm; a job still
+ * opening a block (tape_prefetch_begin) will find the generation changed
+ * and drop it. Empty the window of small records (read_iov) too. */
 static void pf_drop(struct tape *t)
 {
 	for (unsigned i = 0; i < t->pf.n; i++) {
@@ -210,6 +220,8 @@ static void pf_drop(struct tape *t)
 	t->pf.n = 0;
 	t->pf.armed = false;
 	t->rw.len = 0; /* and the window of small records: read anew after a move */
+	t->pf.gen = pf_gen_next();
+	t->pf.job_out = false;
 }
 
 /* ---- per-segment caches -------------------------------------------------- */
@@ -962,6 +974,7 @@ int tape_open(const char *dir, struct tape **out)
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
 		t->rfd[i].fd = -1;
 	t->seg_limit = hooks.segment_size ? hooks.segment_size : TAPE_SEGMENT_SIZE;
+	t->pf.gen = pf_gen_next();
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
 		r = -errno;
@@ -1324,17 +1337,17 @@ static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum ta
 
 /* ---- read ---------------------------------------------------------------- */
 
-static int decompress(struct tape *t, unsigned comp, const uint8_t *src, uint32_t stored,
-		      uint8_t *dst, uint32_t len)
+static int decompress(void **zd, unsigned comp, const uint8_t *src, uint32_t stored, uint8_t *dst,
+		      uint32_t len)
 {
 	if (comp == TAPE_COMP_LZ4) {
 		int n = LZ4_decompress_safe((const char *)src, (char *)dst, (int)stored, (int)len);
 
 		return n == (int)len ? 0 : -EBADMSG;
 	}
-	if (!t->zd && !(t->zd = ZSTD_createDCtx()))
+	if (!*zd && !(*zd = ZSTD_createDCtx()))
 		return -ENOMEM;
-	size_t n = ZSTD_decompressDCtx(t->zd, dst, len, src, stored);
+	size_t n = ZSTD_decompressDCtx(*zd, dst, len, src, stored);
 
 	return !ZSTD_isError(n) && n == len ? 0 : -EBADMSG;
 }
@@ -1373,7 +1386,7 @@ static int read_encrypted(struct tape *t, const struct rec_hdr *h, const uint8_t
 				return r;
 			dst = t->dbuf;
 		}
-		r = decompress(t, comp, t->ebuf, e.body_len, dst, h->len);
+		r = decompress(&t->zd, comp, t->ebuf, e.body_len, dst, h->len);
 		if (r < 0)
 			return r;
 		if (dst != buf && cap)
@@ -1398,7 +1411,7 @@ static int read_compressed(struct tape *t, const struct rec_hdr *h, const uint8_
 			return r;
 		dst = t->dbuf;
 	}
-	r = decompress(t, h->flags & REC_COMP_MASK, src, n, dst, h->len);
+	r = decompress(&t->zd, h->flags & REC_COMP_MASK, src, n, dst, h->len);
 	if (r < 0)
 		return r;
 	if (dst != buf && cap)
@@ -2411,6 +2424,221 @@ int tape_prefetch(struct tape *t)
 unsigned tape_prefetched(const struct tape *t)
 {
 	return t->pf.n;
+}
+
+/* ---- read-ahead opened off the drive's lock ---------------------------- */
+
+struct tape_pf_job {
+	int fd;			/* the segment's descriptor, duplicated; -1: none */
+	uint64_t off;		/* of the record's header in it */
+	uint32_t stored;	/* payload bytes after the header */
+	uint64_t obj;		/* the block's logical object number */
+	uint64_t gen;		/* the tape's pf.gen at begin */
+	struct tape_rest *rest; /* the data key's opener, for this block only */
+	void *zd;		/* ZSTD_DCtx of the job's own */
+	uint8_t *sbuf;		/* the stored payload: TAPE_STORED_MAX */
+	uint8_t *out;		/* the plaintext: out_size bytes */
+	size_t out_size;
+	uint32_t len;  /* the block's length, when opened */
+	uint32_t wipe; /* plaintext bytes in out */
+	struct tape_stats st;
+	enum { PFJ_FAILED, PFJ_OPENED, PFJ_LOCKED } res;
+};
+
+struct tape_pf_job *tape_pf_job_new(void)
+{
+	struct tape_pf_job *j = calloc(1, sizeof(*j));
+
+	if (j)
+		j->fd = -1;
+	return j;
+}
+
+void tape_pf_job_free(struct tape_pf_job *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	trest_free(j->rest);
+	if (j->out)
+		tape_wipe(j->out, j->wipe);
+	free(j->out);
+	free(j->sbuf);
+	ZSTD_freeDCtx(j->zd);
+	free(j);
+}
+
+bool tape_prefetch_opening(const struct tape *t)
+{
+	return t->pf.job_out && t->pf.n == 0 && t->pf.job_obj == t->pos;
+}
+
+int tape_prefetch_begin(struct tape *t, struct tape_pf_job *j)
+{
+	uint64_t next = t->pos + t->pf.n, off, end;
+	size_t si, fj;
+	int fd, r;
+
+	if (!t->pf.armed || t->pf.job_out)
+		return 0;
+	if (!t->info.at_rest || !t->rest || t->wb.pending || t->pf.n >= TAPE_PF_DEPTH ||
+	    next >= eod_of(t)) {
+		t->pf.armed = false;
+		return 0;
+	}
+	/* Only drive-encrypted blocks are read in this mode, and they need
+	 * the drive's keys, which stay the drive's (tape_set_crypto). */
+	if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
+		r = tape_prefetch(t);
+		return r > 0 ? 2 : r;
+	}
+	/* A filemark is the host's READ's to meet. */
+	fj = u64vec_lower(&t->fm, next);
+	if (fj < t->fm.n && t->fm.v[fj] == next) {
+		t->pf.armed = false;
+		return 0;
+	}
+	r = record_at(t, next, &si, &off, &end);
+	if (r == 0 && (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_STORED_MAX))
+		r = -EBADMSG;
+	fd = r < 0 ? r : seg_fd(t, si, off, end);
+	if (fd >= 0) {
+		/* The tape may close its own (an unload, the descriptor
+		 * cache) while the job reads. */
+		j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		fd = j->fd < 0 ? -errno : 0;
+	}
+	r = fd < 0 ? fd : trest_opener(&j->rest, t->rest);
+	if (r < 0) {
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = -1;
+		t->pf.armed = false;
+		return r;
+	}
+	j->off = off;
+	j->stored = (uint32_t)(end - off - REC_HDR_LEN);
+	j->obj = next;
+	j->gen = t->pf.gen;
+	j->res = PFJ_FAILED;
+	t->pf.job_out = true;
+	t->pf.job_obj = next;
+	return 1;
+}
+
+/* The job's block, off the lock: what read_record and read_at_rest check
+ * of a block at rest, in the job's own buffers and context. Anything they
+ * would refuse leaves PFJ_FAILED, and the host's READ meets it itself. */
+static void pf_job_open(struct tape_pf_job *j)
+{
+	uint8_t hb[REC_HDR_LEN];
+	struct iovec iov[2];
+	struct rec_hdr h;
+	unsigned comp;
+	uint32_t n;
+
+	if (!j->sbuf && !(j->sbuf = malloc(TAPE_STORED_MAX)))
+		return;
+	if (j->out_size < TAPE_MAX_BLOCK) {
+		/* A smaller buffer a lender left in the ring (tape_read_lent),
+		 * exchanged for ours at the last publication. */
+		free(j->out);
+		j->out_size = 0;
+		if (!(j->out = malloc(TAPE_MAX_BLOCK)))
+			return;
+		j->out_size = TAPE_MAX_BLOCK;
+	}
+	iov[0].iov_base = hb;
+	iov[0].iov_len = REC_HDR_LEN;
+	iov[1].iov_base = j->sbuf;
+	iov[1].iov_len = j->stored;
+	if (preadv_all(j->fd, iov, 2, j->off) < 0)
+		return;
+	if (rec_decode(hb, &h) < 0 || h.type != REC_BLOCK || h.obj != j->obj ||
+	    h.stored != j->stored || crc32c(j->sbuf, j->stored) != h.crc)
+		return;
+	if (!(h.flags & REC_AT_REST))
+		return; /* a clear block where only encrypted ones are written */
+	if (h.flags & REC_ENCRYPTED) {
+		j->res = PFJ_LOCKED; /* the drive's keys open what is inside */
+		return;
+	}
+	n = h.stored - TAPE_AT_REST_OVERHEAD;
+	comp = h.flags & REC_COMP_MASK;
+	if (comp == TAPE_COMP_NONE) {
+		if (n != h.len)
+			return;
+		j->wipe = n;
+		if (trest_open(j->rest, hb, j->sbuf, h.stored, j->out) < 0)
+			return;
+	} else {
+		uint8_t *inner = j->sbuf + REST_NONCE;
+		int r = trest_open(j->rest, hb, j->sbuf, h.stored, inner);
+
+		if (r == 0) {
+			j->wipe = h.len;
+			r = decompress(&j->zd, comp, inner, n, j->out, h.len);
+		}
+		tape_wipe(inner, n);
+		if (r < 0)
+			return;
+	}
+	j->len = h.len;
+	j->st = (struct tape_stats){
+	    .blocks_read = 1,
+	    .bytes_read_host = h.len,
+	    .bytes_read_stored = h.stored,
+	};
+	j->res = PFJ_OPENED;
+}
+
+void tape_prefetch_open(struct tape_pf_job *j)
+{
+	pf_job_open(j);
+	close(j->fd);
+	j->fd = -1;
+	trest_free(j->rest); /* no copy of the key outlives the job */
+	j->rest = NULL;
+}
+
+int tape_prefetch_end(struct tape *t, struct tape_pf_job *j)
+{
+	bool valid = t && t->pf.job_out && t->pf.gen == j->gen && t->pf.job_obj == j->obj &&
+		     j->obj == t->pos + t->pf.n && t->pf.n < TAPE_PF_DEPTH;
+	unsigned k;
+
+	if (t && t->pf.gen == j->gen)
+		t->pf.job_out = false;
+	if (!valid || j->res != PFJ_OPENED) {
+		if (j->out)
+			tape_wipe(j->out, j->wipe);
+		j->wipe = 0;
+		if (!valid)
+			return 0;
+		if (j->res == PFJ_LOCKED)
+			return tape_prefetch(t);
+		t->pf.armed = false; /* nothing kept for a block that fails */
+		return 0;
+	}
+	k = (t->pf.head + t->pf.n) % TAPE_PF_DEPTH;
+	{
+		uint8_t *b = t->pf.e[k].buf;
+		size_t size = t->pf.e[k].size;
+
+		/* The ring's slot holds nothing of ours (wiped when taken or
+		 * dropped) or a lender's earlier data: it becomes the job's. */
+		t->pf.e[k].buf = j->out;
+		t->pf.e[k].size = j->out_size;
+		j->out = b;
+		j->out_size = b ? size : 0;
+	}
+	j->wipe = 0;
+	t->pf.e[k].obj = j->obj;
+	t->pf.e[k].len = j->len;
+	t->pf.e[k].st = j->st;
+	t->pf.n++;
+	return tape_prefetch_arm(t);
 }
 
 int tape_peek(struct tape *t, struct tape_next *n)

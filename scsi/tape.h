@@ -448,6 +448,39 @@ bool tape_has_data_key(const struct tape *t);
  */
 bool tape_prefetch_arm(struct tape *t);
 int tape_prefetch(struct tape *t);
+/*
+ * The same read-ahead with the block opened off the caller's exclusion,
+ * so that a command does not wait for its AES-GCM pass (docs/design.md,
+ * "Write-behind and read-ahead of records encrypted at rest"). A job
+ * (tape_pf_job_new, one per drive's thread) owns everything its block
+ * needs: a duplicate of the segment's descriptor, a copy of the data
+ * key's decryption context, its buffers; nothing of the tape is touched
+ * between begin and end, so the tape may be moved, written, rekeyed or
+ * closed meanwhile.
+ *   tape_prefetch_begin (under the exclusion): 1 when the job was given
+ *     the next block to open; 2 when that block was read ahead at once
+ *     with tape_prefetch (it needs the drive's keys) and another may
+ *     follow; 0 when nothing is to be read ahead, or a negative errno.
+ *   tape_prefetch_open (no exclusion, the tape is not used): reads and
+ *     checks the block (CRC, header, tag) and opens it into the job.
+ *   tape_prefetch_end (under the exclusion, t the tape now in the drive
+ *     or NULL): publishes the block as read ahead if nothing intervened
+ *     (no move, write, key change or close since begin, and it is still
+ *     the next block after those read ahead); otherwise, or when it
+ *     failed to open, it is wiped and dropped (a failure is then the
+ *     host's READ's to meet, as with tape_prefetch). The job's key copy
+ *     is wiped either way. Returns 1 when another block may follow.
+ * tape_prefetch_opening() says whether a job is opening the very block
+ * at the position (nothing read ahead before it): a READ is better off
+ * waiting for it than opening it a second time.
+ */
+struct tape_pf_job;
+struct tape_pf_job *tape_pf_job_new(void);
+void tape_pf_job_free(struct tape_pf_job *j);
+int tape_prefetch_begin(struct tape *t, struct tape_pf_job *j);
+void tape_prefetch_open(struct tape_pf_job *j);
+int tape_prefetch_end(struct tape *t, struct tape_pf_job *j);
+bool tape_prefetch_opening(const struct tape *t);
 /* How many blocks read ahead wait for the host (tests). */
 unsigned tape_prefetched(const struct tape *t);
 

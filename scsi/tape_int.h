@@ -114,6 +114,9 @@ void trest_free(struct tape_rest *r);
 /* Encrypt n bytes of in into out (n + TAPE_AT_REST_OVERHEAD bytes). */
 int trest_seal(struct tape_rest *r, const uint8_t aad[REST_AAD], const uint8_t *in, uint32_t n,
 	       uint8_t *out);
+/* A context of its own that opens what r opens (a copy of r's decryption
+ * context, keyed; *out replaced, the old one wiped); it cannot seal. */
+int trest_opener(struct tape_rest **out, const struct tape_rest *r);
 /* Decrypt a stored payload of `stored` bytes at in into out (stored -
  * TAPE_AT_REST_OVERHEAD bytes; out may be in + REST_NONCE, in place).
  * -EBADMSG when the tag fails (out is then wiped). */
@@ -239,6 +242,15 @@ struct tape {
 	struct {
 		bool armed;
 		unsigned head, n;
+		/* Drawn from a process-wide counter at open and at every
+		 * pf_drop (a move, a write, a key change, the close): a block
+		 * opened off the lock by a job (struct tape_pf_job) is
+		 * published only if gen is still the one it began under, and
+		 * no two tapes ever share one. */
+		uint64_t gen;
+		/* A job began on block job_obj and has not ended. */
+		bool job_out;
+		uint64_t job_obj;
 		struct {
 			uint64_t obj;
 			uint32_t len;

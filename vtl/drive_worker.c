@@ -9,7 +9,8 @@
  * ssc_readahead(), each of which takes the drive's lock: the block left
  * behind is encrypted and written while the frontend receives the next
  * WRITE's data, and the next blocks are read and opened while it sends
- * the host the one just read.
+ * the host the one just read (opened with the drive's lock released:
+ * ssc_readahead).
  *
  * Locking: the drive's lock, then this mutex (in the kick), never the
  * other way round: the thread never holds its mutex while it calls into

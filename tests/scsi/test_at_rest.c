@@ -17,6 +17,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include "scsi/crc32c.h"
 #include "scsi/sense.h"
 #include "scsi/ssc.h"
+#include "scsi/ssc_priv.h"
 #include "scsi/tape.h"
 #include "tests/scsi/cdb_harness.h"
 #include "tests/tmpdir.h"
@@ -839,6 +842,309 @@ Test(tape_at_rest, a_tampered_block_hands_out_nothing_on_any_read_path)
 	}
 }
 
+/* The stored form of a block at rest is standard AES-256-GCM (NIST SP
+ * 800-38D) whichever library did it (scsi/tape_crypt.c: Intel's
+ * multi-buffer library when built with it, else OpenSSL): OpenSSL opens
+ * what the medium sealed, and sealing the plaintext again with OpenSSL
+ * under the record's nonce gives the very bytes stored, so either build
+ * reads the other's cartridges. */
+Test(tape_at_rest, the_stored_bytes_are_aes_256_gcm_as_openssl_makes_them)
+{
+	enum { LEN = 200000 }; /* not a multiple of the AES block */
+	static uint8_t w[LEN], plain[LEN], again[LEN];
+	uint8_t tag[16];
+	struct tape *t;
+	int m = 0, f = 0;
+
+	format("RG00A0L6", true);
+	t = open_tape(dkey);
+	fill(w, LEN, 7, false);
+	cr_assert_eq(tape_write(t, w, LEN), 0);
+	cr_assert_eq(tape_close(t), 0);
+
+	size_t n;
+	uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+	uint32_t stored = get_le32(seg + 20);
+	cr_assert_eq(stored, LEN + 28u);
+	const uint8_t *nonce = seg + 32, *ct = seg + 32 + 12, *stag = seg + 32 + 12 + LEN;
+
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	cr_assert_not_null(c);
+	cr_assert_eq(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, dkey, nonce), 1);
+	cr_assert_eq(EVP_DecryptUpdate(c, NULL, &m, seg, 24), 1); /* the header's bytes 0..23 */
+	cr_assert_eq(EVP_DecryptUpdate(c, plain, &m, ct, LEN), 1);
+	cr_assert_eq(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)stag), 1);
+	cr_assert_eq(EVP_DecryptFinal_ex(c, plain + m, &f), 1, "OpenSSL accepts the tag");
+	cr_assert_eq(memcmp(plain, w, LEN), 0);
+
+	cr_assert_eq(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, dkey, nonce), 1);
+	cr_assert_eq(EVP_EncryptUpdate(c, NULL, &m, seg, 24), 1);
+	cr_assert_eq(EVP_EncryptUpdate(c, again, &m, w, LEN), 1);
+	cr_assert_eq(EVP_EncryptFinal_ex(c, again + m, &f), 1);
+	cr_assert_eq(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
+	cr_assert_eq(memcmp(again, ct, LEN), 0, "the same ciphertext");
+	cr_assert_eq(memcmp(tag, stag, 16), 0, "the same tag");
+	EVP_CIPHER_CTX_free(c);
+	free(seg);
+}
+
+/* ---- read-ahead opened off the drive's lock (tape_prefetch_begin..end) ---- */
+
+/*
+ * The drive's thread takes a block's place under the drive's lock
+ * (tape_prefetch_begin), opens it without the lock (tape_prefetch_open)
+ * and publishes it under the lock again (tape_prefetch_end). Here the test
+ * does between those calls what another command could do meanwhile; the
+ * block must then be dropped, never handed out in place of what is there.
+ */
+enum { OFF_LEN = 65536, OFF_N = 8 };
+static uint8_t off_w[OFF_N + 2][OFF_LEN], off_r[OFF_LEN];
+
+static void off_read_is(struct tape *t, unsigned k)
+{
+	uint32_t len;
+	enum tape_obj kind;
+
+	memset(off_r, 0, sizeof(off_r));
+	cr_assert_eq(tape_read(t, off_r, OFF_LEN, &len, &kind), 0, "block %u", k);
+	cr_assert_eq(kind, TAPE_BLOCK, "block %u", k);
+	cr_assert_eq(len, OFF_LEN);
+	cr_assert_eq(memcmp(off_r, off_w[k], OFF_LEN), 0, "block %u", k);
+}
+
+/* A job on the next block, as after a host's READ. */
+static void off_begin(struct tape *t, struct tape_pf_job *j)
+{
+	cr_assert(tape_prefetch_arm(t));
+	cr_assert_eq(tape_prefetch_begin(t, j), 1);
+	cr_assert_eq(tape_prefetch_begin(t, j), 0, "one job at a time");
+}
+
+/* The job ends with nothing published. */
+static void off_dropped(struct tape *t, struct tape_pf_job *j, const char *why)
+{
+	cr_assert_eq(tape_prefetch_end(t, j), 0, "%s", why);
+	cr_assert_eq(tape_prefetched(t), 0, "%s", why);
+	cr_assert_not(tape_prefetch_opening(t), "%s", why);
+}
+
+static struct tape *off_tape(enum tape_compression comp, bool compressible, unsigned seed)
+{
+	struct tape *t = open_tape(dkey);
+
+	tape_set_compression(t, comp);
+	for (unsigned k = 0; k < OFF_N + 2; k++)
+		fill(off_w[k], OFF_LEN, k + seed, compressible);
+	for (unsigned k = 0; k < OFF_N; k++) {
+		if (compressible) /* told apart though compressible */
+			memcpy(off_w[k] + OFF_LEN / 2, &k, sizeof(k));
+		cr_assert_eq(tape_write(t, off_w[k], OFF_LEN), 0);
+	}
+	cr_assert_eq(tape_rewind(t), 0);
+	return t;
+}
+
+Test(tape_at_rest, a_block_opened_off_the_lock_is_published_only_if_nothing_came_between)
+{
+	struct tape_pf_job *j = tape_pf_job_new();
+	struct tape *t;
+	struct tape_stats st, st2;
+	enum tape_obj stop;
+	int64_t done;
+
+	cr_assert_not_null(j);
+	format("RO00A0L6", true);
+	t = off_tape(TAPE_COMP_NONE, false, 90);
+	/* Nothing between: published, and the host's READ takes it with the
+	 * statistics of a read. */
+	off_read_is(t, 0);
+	off_begin(t, j);
+	cr_assert(tape_prefetch_opening(t), "the job opens the block at the position");
+	tape_prefetch_open(j);
+	cr_assert_eq(tape_prefetch_end(t, j), 1, "another block may follow");
+	cr_assert_eq(tape_prefetched(t), 1);
+	cr_assert_not(tape_prefetch_opening(t));
+	tape_get_stats(t, &st);
+	off_read_is(t, 1);
+	tape_get_stats(t, &st2);
+	cr_assert_eq(st2.blocks_read, st.blocks_read + 1);
+	cr_assert_eq(st2.bytes_read_host, st.bytes_read_host + OFF_LEN);
+	cr_assert_eq(tape_pos(t), 2);
+
+	/* The host's READ reads the block itself meanwhile. */
+	off_begin(t, j); /* block 2 */
+	off_read_is(t, 2);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "read by the host meanwhile");
+	off_read_is(t, 3);
+
+	/* LOCATE back, and LOCATE to the very block (the tape moved: dropped,
+	 * though it would be the right one). */
+	off_begin(t, j); /* block 4 */
+	cr_assert_eq(tape_locate(t, 1), 0);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "LOCATE back");
+	off_read_is(t, 1);
+	off_begin(t, j); /* block 2 */
+	cr_assert_eq(tape_locate(t, 2), 0);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "LOCATE to it");
+	off_read_is(t, 2);
+
+	/* SPACE back over it, and REWIND. */
+	off_begin(t, j); /* block 3 */
+	cr_assert_eq(tape_space_blocks(t, -2, &done, &stop), 0);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "SPACE back");
+	off_read_is(t, 1);
+	off_begin(t, j); /* block 2 */
+	cr_assert_eq(tape_rewind(t), 0);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "REWIND");
+	off_read_is(t, 0);
+
+	/* The worst case: the job read block 2 before a WRITE replaced it,
+	 * and a LOCATE put the position back where the job's block was. */
+	cr_assert_eq(tape_locate(t, 2), 0);
+	cr_assert(tape_prefetch_arm(t));
+	cr_assert_eq(tape_prefetch_begin(t, j), 1);
+	tape_prefetch_open(j); /* the old block 2, opened */
+	cr_assert_eq(tape_write(t, off_w[OFF_N], OFF_LEN), 0);
+	cr_assert_eq(tape_locate(t, 2), 0);
+	off_dropped(t, j, "WRITE over it, then LOCATE back");
+	memcpy(off_w[2], off_w[OFF_N], OFF_LEN);
+	off_read_is(t, 2);
+	cr_assert_eq(tape_eod(t), 3, "the write ended the tape after it");
+
+	/* A key change (the same key installed again: still a new context). */
+	cr_assert_eq(tape_locate(t, 0), 0);
+	off_read_is(t, 0);
+	off_begin(t, j); /* block 1 */
+	cr_assert_eq(tape_set_data_key(t, dkey), 0);
+	tape_prefetch_open(j);
+	off_dropped(t, j, "key change");
+	off_read_is(t, 1);
+
+	cr_assert_eq(tape_close(t), 0);
+	tape_pf_job_free(j);
+}
+
+/* Compressed blocks are opened and inflated by the job with a
+ * decompressor of its own; what it publishes is what tape_read gives. */
+Test(tape_at_rest, a_compressed_block_is_opened_off_the_lock_as_tape_read_opens_it)
+{
+	const enum tape_compression comps[] = {TAPE_COMP_LZ4, TAPE_COMP_ZSTD};
+	struct tape_pf_job *j = tape_pf_job_new();
+
+	cr_assert_not_null(j);
+	for (unsigned i = 0; i < 2; i++) {
+		char bc[16];
+
+		snprintf(bc, sizeof(bc), "RC%02uA0L6", i);
+		format(bc, true);
+		struct tape *t = off_tape(comps[i], true, 20);
+
+		off_read_is(t, 0);
+		for (unsigned k = 1; k < OFF_N; k++) {
+			if (tape_prefetched(t) == 0) {
+				off_begin(t, j);
+				tape_prefetch_open(j);
+				cr_assert_eq(tape_prefetch_end(t, j), k + 1 < OFF_N, "block %u", k);
+				cr_assert_eq(tape_prefetched(t), 1, "block %u compressed %u", k, i);
+			}
+			off_read_is(t, k);
+		}
+		cr_assert_eq(tape_close(t), 0);
+	}
+	tape_pf_job_free(j);
+}
+
+/* An unload (the tape closed) while the job opens: it ends against no
+ * tape, or against the next one, which never takes it even at the same
+ * position (no two tapes share a read-ahead generation). */
+Test(tape_at_rest, a_job_outlives_the_close_of_its_tape_and_is_dropped)
+{
+	struct tape_pf_job *j = tape_pf_job_new();
+	struct tape *t;
+
+	cr_assert_not_null(j);
+	format("RO01A0L6", true);
+	t = off_tape(TAPE_COMP_NONE, false, 40);
+	cr_assert(tape_prefetch_arm(t));
+	cr_assert_eq(tape_prefetch_begin(t, j), 1); /* block 0 */
+	cr_assert_eq(tape_close(t), 0);
+	tape_prefetch_open(j); /* from its own descriptor */
+	cr_assert_eq(tape_prefetch_end(NULL, j), 0);
+
+	t = open_tape(dkey);
+	cr_assert(tape_prefetch_arm(t));
+	cr_assert_eq(tape_prefetch_begin(t, j), 1); /* block 0 */
+	cr_assert_eq(tape_close(t), 0);
+	tape_prefetch_open(j);
+	t = open_tape(dkey); /* the same cartridge, the same position */
+	off_dropped(t, j, "another tape's job");
+	off_read_is(t, 0);
+	cr_assert_eq(tape_close(t), 0);
+	tape_pf_job_free(j);
+}
+
+/* A block the job cannot open (damaged: a CRC that fails; tampered: a tag
+ * that fails) is not published and stops the read-ahead; the host's read
+ * of it fails as it does with no read-ahead, counted once. */
+Test(tape_at_rest, a_block_that_fails_off_the_lock_is_left_to_the_hosts_read)
+{
+	struct tape_pf_job *j = tape_pf_job_new();
+
+	cr_assert_not_null(j);
+	for (unsigned tampered = 0; tampered < 2; tampered++) {
+		char bc[16];
+
+		snprintf(bc, sizeof(bc), "RF%02uA0L6", tampered);
+		format(bc, true);
+		struct tape *t = off_tape(TAPE_COMP_NONE, false, 60);
+		cr_assert_eq(tape_close(t), 0);
+		size_t n;
+		uint8_t *seg = slurp("seg-0000000000000001.dat", &n);
+		uint64_t off = 32 + get_le32(seg + 20); /* block 1 */
+		free(seg);
+		if (tampered) {
+			tamper_middle(off);
+		} else {
+			char path[PATH_MAX + 64];
+			uint8_t b;
+			snprintf(path, sizeof(path), "%s/seg-0000000000000001.dat", tapedir);
+			int fd = open(path, O_RDWR);
+			cr_assert_geq(fd, 0);
+			cr_assert_eq(pread(fd, &b, 1, (off_t)off + 32 + 100), 1);
+			b ^= 0x10;
+			cr_assert_eq(pwrite(fd, &b, 1, (off_t)off + 32 + 100), 1);
+			close(fd);
+		}
+
+		t = open_tape(dkey);
+		off_read_is(t, 0);
+		off_begin(t, j);
+		tape_prefetch_open(j);
+		off_dropped(t, j, tampered ? "tampered" : "damaged");
+		cr_assert_not(tape_prefetch_begin(t, j), "the read-ahead stopped there");
+		struct tape_stats st, st2;
+		tape_get_stats(t, &st);
+		uint32_t len;
+		enum tape_obj kind;
+		memset(off_r, 0, sizeof(off_r));
+		cr_assert_eq(tape_read(t, off_r, OFF_LEN, &len, &kind), -EBADMSG);
+		for (size_t i = 0; i < sizeof(off_r); i++)
+			cr_assert_eq(off_r[i], 0, "byte %zu of a block that failed", i);
+		tape_get_stats(t, &st2);
+		cr_assert_eq(st2.crc_errors, st.crc_errors + 1, "counted once");
+		cr_assert_eq(tape_pos(t), 1);
+		cr_assert_eq(tape_locate(t, 2), 0);
+		off_read_is(t, 2);
+		cr_assert_eq(tape_close(t), 0);
+	}
+	tape_pf_job_free(j);
+}
+
 /* ---- through a drive ---- */
 
 static struct scsi_dev dev;
@@ -1442,6 +1748,176 @@ Test(ssc_at_rest, a_key_change_drops_what_was_read_ahead_under_the_old_key)
 	cdb_assert_sense(&c, SK_DATA_PROTECT, ASC_INCORRECT_DATA_ENCRYPTION_KEY);
 	drive_encryption(drive_key);
 	read_is(1);
+}
+
+/* READs that keep finding nothing read ahead (the drive's thread does not
+ * get a CPU in time) pause the read-ahead: after SSC_RA_STARVED of them in
+ * a row the drive reads on the command's path for SSC_RA_PAUSE READs,
+ * kicking no thread, then tries again. The data is the same throughout. */
+Test(ssc_at_rest, a_read_ahead_that_never_comes_in_time_pauses_itself)
+{
+	enum { TOTAL = SSC_RA_STARVED + SSC_RA_PAUSE + 8 };
+	unsigned k = 0;
+
+	ra_load();
+	for (unsigned i = 0; i < RA_N + 2; i++)
+		fill(ra_w[i], RA_LEN, i + 130, false);
+	for (unsigned i = 0; i < TOTAL; i++)
+		write_block(ra_w[i % (RA_N + 2)], RA_LEN);
+	write_fm(0);
+	rewind_tape();
+	kicks = 0;
+
+	/* The thread never runs between these READs. */
+	for (; k < SSC_RA_STARVED; k++)
+		read_is(k % (RA_N + 2));
+	cr_assert_eq(kicks, SSC_RA_STARVED - 1, "the last READ of the run kicks no thread");
+	cr_assert_eq(ssc_readahead(&dev), 0, "nothing is read ahead while paused");
+	for (; k < SSC_RA_STARVED + SSC_RA_PAUSE - 1; k++) {
+		read_is(k % (RA_N + 2));
+		cr_assert_eq(ssc_readahead(&dev), 0, "READ %u", k);
+	}
+	cr_assert_eq(kicks, SSC_RA_STARVED - 1);
+	/* The pause is over: the next READ arms it again, and when the thread
+	 * keeps up READs take what it read ahead. */
+	read_is(k++ % (RA_N + 2));
+	cr_assert_eq(kicks, SSC_RA_STARVED);
+	cr_assert_eq(ssc_readahead(&dev), 4);
+	for (; k < TOTAL; k++) {
+		read_is(k % (RA_N + 2));
+		ssc_readahead(&dev);
+	}
+	cr_assert_eq(position(), TOTAL);
+}
+
+/*
+ * The drive's thread for real: a thread woken by the drive's kick runs
+ * ssc_write_behind() and ssc_readahead() as vtl/drive_worker.c does, while
+ * this one reads, moves, writes over, unloads and reloads the tape. Every
+ * READ must return the block at its position whatever the thread was
+ * doing (a block opened off the lock while the tape moved is dropped, a
+ * READ of the block being opened waits for it), and nothing is left of it
+ * after an unload.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wanted, stop;
+	pthread_t th;
+} drv_thread = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void thread_kick(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&drv_thread.mu);
+	drv_thread.wanted = true;
+	pthread_cond_signal(&drv_thread.cv);
+	pthread_mutex_unlock(&drv_thread.mu);
+}
+
+static void *drv_thread_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&drv_thread.mu);
+	for (;;) {
+		while (!drv_thread.wanted && !drv_thread.stop)
+			pthread_cond_wait(&drv_thread.cv, &drv_thread.mu);
+		if (drv_thread.stop)
+			break;
+		drv_thread.wanted = false;
+		pthread_mutex_unlock(&drv_thread.mu);
+		ssc_write_behind(&dev);
+		ssc_readahead(&dev);
+		pthread_mutex_lock(&drv_thread.mu);
+	}
+	pthread_mutex_unlock(&drv_thread.mu);
+	return NULL;
+}
+
+Test(ssc_at_rest, reads_stay_exact_while_the_drives_thread_opens_blocks_off_the_lock)
+{
+	enum { N = RA_N + 2, ROUNDS = 400 };
+	unsigned model[N + 1], eod = RA_N, pos = 0;
+	uint64_t s = 12345;
+	struct scsi_cmd c;
+
+	for (unsigned k = 0; k < N; k++)
+		fill(ra_w[k], RA_LEN, k + 110, false);
+	cr_assert_eq(ssc_insert_keyed(&dev, tapedir, dkey), 0);
+	cdb_drain_ua(&dev, N1);
+	for (unsigned k = 0; k < RA_N; k++) {
+		write_block(ra_w[k], RA_LEN);
+		model[k] = k;
+	}
+	write_fm(0);
+	drv_thread.wanted = drv_thread.stop = false;
+	cr_assert_eq(pthread_create(&drv_thread.th, NULL, drv_thread_main, NULL), 0);
+	ssc_set_worker(&dev, thread_kick, NULL);
+	rewind_tape();
+
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned what = (unsigned)(s >> 33) % 16;
+
+		if (what < 11) {
+			/* READs, mostly: streaming is what arms the read-ahead. */
+			if (pos < eod) {
+				read_is(model[pos]);
+				pos++;
+			} else {
+				cmd6(&c, READ_6, 0x00, RA_LEN, NULL, 0, ra_r, RA_LEN);
+				cdb_assert_sense(&c, SK_BLANK_CHECK, ASC_END_OF_DATA_DETECTED);
+			}
+		} else if (what < 13) {
+			pos = (unsigned)(s >> 40) % eod;
+			locate(pos);
+		} else if (what == 13) {
+			uint8_t back[6] = {SPACE_6, 0x00, 0xff, 0xff, 0xff}; /* -1 block */
+			cdb_exec(&dev, &c, N1, back, 6, NULL, 0, NULL, 0);
+			if (pos > 0) {
+				cdb_assert_good(&c);
+				pos--;
+			}
+		} else if (what == 14 && pos < eod) {
+			/* A WRITE over blocks that may be read ahead or opening. */
+			unsigned w = RA_N + (round & 1);
+			write_block(ra_w[w], RA_LEN);
+			model[pos++] = w;
+			eod = pos;
+			write_fm(0);
+			if (eod < 3) {
+				/* Keep something to read: append again. */
+				for (unsigned k = 0; eod < RA_N; k++) {
+					write_block(ra_w[k], RA_LEN);
+					model[eod++] = k;
+				}
+				write_fm(0);
+				pos = eod;
+			}
+		} else {
+			/* Unload and load, the drive's thread possibly opening. */
+			uint8_t unload[6] = {LOAD_UNLOAD, 0, 0, 0, 0};
+			uint8_t load[6] = {LOAD_UNLOAD, 0, 0, 0, 1};
+			cdb_exec(&dev, &c, N1, unload, 6, NULL, 0, NULL, 0);
+			cdb_assert_good(&c);
+			cdb_exec(&dev, &c, N1, load, 6, NULL, 0, NULL, 0);
+			cdb_assert_good(&c);
+			pos = 0;
+		}
+		cr_assert_eq(position(), pos, "round %u", round);
+	}
+	/* The library's own unload while the thread may be opening. */
+	locate(0);
+	read_is(model[0]);
+	unload_remove();
+	cr_assert_eq(ssc_readahead(&dev), 0);
+
+	ssc_set_worker(&dev, NULL, NULL);
+	pthread_mutex_lock(&drv_thread.mu);
+	drv_thread.stop = true;
+	pthread_cond_signal(&drv_thread.cv);
+	pthread_mutex_unlock(&drv_thread.mu);
+	cr_assert_eq(pthread_join(drv_thread.th, NULL), 0);
 }
 
 /* ---- write-behind (tape_write_buffered through ssc_write_behind) ---- */
