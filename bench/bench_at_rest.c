@@ -28,7 +28,7 @@
  * Media in DIR: by default /dev/shm when it has room, else ".". On tmpfs
  * the figures are vtld's own, on a disk they include the disk.
  *
- * Usage: bench_at_rest [DIR [MIB [ROUNDS]]]   (defaults: see above, 1024, 3)
+ * Usage: bench_at_rest [DIR [MIB [ROUNDS]]]   (defaults: see above, 1024, 9)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl).
  * Exits 0 when it could measure (it does not judge; the target, encrypted
  * >= 0.9 of plain, is printed with "met" or "MISSED").
@@ -458,7 +458,7 @@ int main(int argc, char **argv)
 {
 	bench_prog = "bench_at_rest";
 	long long mib = argc > 2 ? strtoll(argv[2], NULL, 10) : 1024;
-	int rounds = argc > 3 ? atoi(argv[3]) : 3;
+	int rounds = argc > 3 ? atoi(argv[3]) : 9;
 	if (mib < 16 || rounds < 1 || rounds > MAX_ROUNDS)
 		bench_die("usage: bench_at_rest [DIR [MIB (>= 16) [ROUNDS (1-15)]]]");
 	uint64_t n = (uint64_t)mib * MIB / RECORD;
