@@ -368,6 +368,38 @@ static const char *const migrations[] = {
     "ALTER TABLE tapes ADD COLUMN medium INTEGER NOT NULL DEFAULT 1"
     "  CHECK (medium IN (0, 1));",
     /* ---- end of 7 ---- */
+    /* ---- 8: each tape's change number (own block: renumber freely at a
+     * merge) ----
+     * tape_changes.seq counts the changes of tape rows, and a tape's
+     * change_seq is the count at its last insert or update, set by these
+     * triggers in the transaction of the change itself, whichever
+     * connection or code path makes it. The uploader asks for the tapes
+     * changed since the number it last read (cat_tape_list_changed), so
+     * that its rounds look at those and not at every tape (vtl/uploader.c;
+     * docs/design.md, "A tape in a drive no longer makes every round
+     * full"). A counter of its own rather than MAX(change_seq) + 1: that
+     * would go back when the row holding the maximum is deleted. The
+     * WHEN clauses keep the triggers' own update from firing them. */
+    "CREATE TABLE tape_changes ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL);"
+    "INSERT INTO tape_changes (id, seq) VALUES (1, 0);"
+    "ALTER TABLE tapes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX tapes_change_seq ON tapes(change_seq);"
+    "CREATE TRIGGER tapes_changed_insert AFTER INSERT ON tapes"
+    "  BEGIN"
+    "    UPDATE tape_changes SET seq = seq + 1 WHERE id = 1;"
+    "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
+    "      WHERE id = NEW.id;"
+    "  END;"
+    "CREATE TRIGGER tapes_changed_update AFTER UPDATE ON tapes"
+    "  WHEN NEW.change_seq = OLD.change_seq"
+    "  BEGIN"
+    "    UPDATE tape_changes SET seq = seq + 1 WHERE id = 1;"
+    "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
+    "      WHERE id = NEW.id;"
+    "  END;",
+    /* ---- end of 8 ---- */
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
@@ -883,6 +915,63 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 			/* Doubling, as cat_elements: 10,000 tapes are 14
 			 * reallocations, not 10,000. */
 			size_t ncap = cap ? 2 * cap : 64;
+			struct cat_tape *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		read_tape(st, 0, &v[cnt++]);
+	}
+	cat_release(c, st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return cat_sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int cat_tape_changes(struct cat *c, int64_t *seq)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "SELECT seq FROM tape_changes WHERE id = 1", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
+}
+
+int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	/* Each term of the OR has an index of its own (change_seq, the
+	 * element's UNIQUE, state), so SQLite reads only the rows asked for
+	 * (its "OR optimization"), not the table. */
+	int rc = cat_prepare(c,
+			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+			     "ON e.address = t.element WHERE t.change_seq > ?1 "
+			     "OR t.element IN (SELECT address FROM elements WHERE kind = ?2) "
+			     "OR t.state IN ('CREATING','IN_TRANSIT_TO_SHELF','ARCHIVING',"
+			     "'RETRIEVING','IRRECOVERABLE') ORDER BY t.barcode",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int(st, 2, CAT_DRIVE);
+	struct cat_tape *v = NULL;
+	size_t cnt = 0, cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
 			struct cat_tape *nv = realloc(v, ncap * sizeof(*v));
 			if (!nv) {
 				rc = SQLITE_NOMEM;
