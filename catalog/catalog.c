@@ -379,16 +379,22 @@ static const char *const migrations[] = {
      * docs/design.md, "A tape in a drive no longer makes every round
      * full"). A counter of its own rather than MAX(change_seq) + 1: that
      * would go back when the row holding the maximum is deleted. The
-     * WHEN clauses keep the triggers' own update from firing them. */
+     * WHEN clauses keep the triggers' own update from firing them.
+     * tape_changes.record counts the changes of what the library record
+     * says (vtl/record.c: pools, automatic creation, each tape's pool,
+     * lock, state, blank medium and key), so that the uploader builds the
+     * record again only when one happened (cat_record_changes), not
+     * every few seconds while a drive writes. */
     "CREATE TABLE tape_changes ("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  seq INTEGER NOT NULL);"
-    "INSERT INTO tape_changes (id, seq) VALUES (1, 0);"
+    "  seq INTEGER NOT NULL,"
+    "  record INTEGER NOT NULL);"
+    "INSERT INTO tape_changes (id, seq, record) VALUES (1, 0, 0);"
     "ALTER TABLE tapes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX tapes_change_seq ON tapes(change_seq);"
     "CREATE TRIGGER tapes_changed_insert AFTER INSERT ON tapes"
     "  BEGIN"
-    "    UPDATE tape_changes SET seq = seq + 1 WHERE id = 1;"
+    "    UPDATE tape_changes SET seq = seq + 1, record = record + 1 WHERE id = 1;"
     "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
     "      WHERE id = NEW.id;"
     "  END;"
@@ -398,7 +404,30 @@ static const char *const migrations[] = {
     "    UPDATE tape_changes SET seq = seq + 1 WHERE id = 1;"
     "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
     "      WHERE id = NEW.id;"
-    "  END;",
+    "  END;"
+    "CREATE TRIGGER tapes_record_update AFTER UPDATE OF barcode, state, pool, lock_mode,"
+    "  retain_until, medium, media, capacity, worm, clean_max ON tapes"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tapes_record_delete AFTER DELETE ON tapes"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_insert AFTER INSERT ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_update AFTER UPDATE ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_delete AFTER DELETE ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_insert AFTER INSERT ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_update AFTER UPDATE ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_delete AFTER DELETE ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_insert AFTER INSERT ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_update AFTER UPDATE ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_delete AFTER DELETE ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;",
     /* ---- end of 8 ---- */
 };
 
@@ -944,6 +973,19 @@ int cat_tape_changes(struct cat *c, int64_t *seq)
 {
 	sqlite3_stmt *st;
 	int rc = cat_prepare(c, "SELECT seq FROM tape_changes WHERE id = 1", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
+}
+
+int cat_record_changes(struct cat *c, int64_t *seq)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "SELECT record FROM tape_changes WHERE id = 1", &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	rc = sqlite3_step(st);

@@ -187,6 +187,10 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
  */
 int cat_tape_changes(struct cat *c, int64_t *seq);
 int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, size_t *n);
+/* The number of changes of what the library record says (vtl/record.c):
+ * pools, automatic creation policies, tape keys, and each tape's insert,
+ * delete, barcode, state, pool, lock, blank medium and its size. */
+int cat_record_changes(struct cat *c, int64_t *seq);
 
 /*
  * Create tapes in state CREATING, each in the next free storage slot (in

@@ -157,6 +157,9 @@ struct upl {
 	 * it was last looked at (upl_mono_ms). Only the thread touches them. */
 	char *record_last;
 	int64_t record_ms;
+	/* The catalog's count of changes of what the record says when the
+	 * record in the store was built (cat_record_changes), -1: unknown. */
+	int64_t record_seq;
 	/* A quiet library (uploader.c, round_once): the last round left
 	 * nothing to do, no tape was in a drive and the record was current;
 	 * the catalog's data_version then, and when that round ran. Rounds

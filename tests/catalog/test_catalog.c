@@ -729,9 +729,19 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 
 /* ---- Cleaning cartridges (migration 6) -------------------------------------- */
 
-/* Back to what migration 7 left. */
+/* Back to what migration 7 left (a test that drops a table first drops
+ * its triggers with it). */
 #define DROP_CHANGES                                                                               \
 	"DROP TRIGGER tapes_changed_insert; DROP TRIGGER tapes_changed_update;"                    \
+	"DROP TRIGGER tapes_record_update; DROP TRIGGER tapes_record_delete;"                      \
+	"DROP TRIGGER IF EXISTS pools_record_insert; DROP TRIGGER IF EXISTS pools_record_update;"  \
+	"DROP TRIGGER IF EXISTS pools_record_delete; DROP TRIGGER IF EXISTS "                      \
+	"autocreate_record_insert;"                                                                \
+	"DROP TRIGGER IF EXISTS autocreate_record_update; DROP TRIGGER IF EXISTS "                 \
+	"autocreate_record_delete;"                                                                \
+	"DROP TRIGGER IF EXISTS tape_keys_record_insert; DROP TRIGGER IF EXISTS "                  \
+	"tape_keys_record_update;"                                                                 \
+	"DROP TRIGGER IF EXISTS tape_keys_record_delete;"                                          \
 	"DROP INDEX tapes_change_seq; ALTER TABLE tapes DROP COLUMN change_seq;"                   \
 	"DROP TABLE tape_changes;"
 
@@ -884,6 +894,48 @@ Test(catalog, every_change_of_a_tape_row_is_counted_and_listed_since_the_count_b
 	cr_assert_str_eq(got, "CHG001L8,CHG003L8,");
 }
 
+static int64_t record_changes(void)
+{
+	int64_t v = -1;
+	cr_assert_eq(cat_record_changes(C, &v), 0);
+	return v;
+}
+
+/* The library record is built again only when this count moves: it must
+ * move for everything the record says, and not for the bytes a drive
+ * writes. */
+Test(catalog, what_the_library_record_says_is_counted_apart_from_the_bytes_written)
+{
+	make_library();
+	int64_t r0 = record_changes();
+	cr_assert_eq(create("REC001L8"), 0);
+	int64_t r1 = record_changes();
+	cr_assert_gt(r1, r0, "a new tape");
+	cr_assert_eq(formatted("REC001L8", 1000), 0);
+	int64_t r2 = record_changes();
+	cr_assert_gt(r2, r1, "its state");
+	cr_assert_eq(cat_tape_set_used(C, "REC001L8", 65536), 0);
+	cr_assert_eq(record_changes(), r2, "the bytes written say nothing the record says");
+	struct cat_pool p = {.name = "Vault-1", .storage_class = "GLACIER"};
+	cr_assert_eq(cat_pool_create(C, &p), 0);
+	int64_t r3 = record_changes();
+	cr_assert_gt(r3, r2, "a pool");
+	cr_assert_eq(sql_exec("UPDATE tapes SET pool = 'Vault-1' WHERE barcode = 'REC001L8'"),
+		     SQLITE_OK);
+	int64_t r4 = record_changes();
+	cr_assert_gt(r4, r3, "a tape's pool");
+	cr_assert_eq(cat_key_set(C, "REC001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
+	int64_t r5 = record_changes();
+	cr_assert_gt(r5, r4, "a tape's key");
+	cr_assert_eq(sql_exec("UPDATE tapes SET write_protect = 1 WHERE barcode = 'REC001L8'"),
+		     SQLITE_OK);
+	cr_assert_eq(record_changes(), r5, "write protection is not in the record");
+	cr_assert_eq(sql_exec("INSERT INTO autocreate (prefix, pool, media, minimum, created) "
+			      "VALUES ('AUT', 'default', 'LTO-8', 2, 0)"),
+		     SQLITE_OK);
+	cr_assert_gt(record_changes(), r5, "an automatic creation policy");
+}
+
 Test(catalog, a_catalog_of_schema_7_gets_change_numbers_and_keeps_its_tapes)
 {
 	make_library();
@@ -896,6 +948,7 @@ Test(catalog, a_catalog_of_schema_7_gets_change_numbers_and_keeps_its_tapes)
 	int64_t s0, s1;
 	cr_assert_eq(cat_tape_changes(C, &s0), 0);
 	cr_assert_eq(s0, 0);
+	cr_assert_eq(record_changes(), 0);
 	char got[64];
 	changed_since(0, got, sizeof(got));
 	cr_assert_str_eq(got, "OLD007L8,", "CREATING: on a trip");
