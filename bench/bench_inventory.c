@@ -14,7 +14,8 @@
  * the local store held before: tapes/ + store/ against the bytes written.
  *
  * Then the uploader's CPU with a tape in a drive being written (64 KiB
- * records every 20 ms, a filemark every 2 s) for BENCH_UPLOAD_SECS (20)
+ * records every 20 ms, a filemark every 2 s) for BENCH_UPLOAD_SECS (60,
+ * so that each window holds the uploader's full round of every minute)
  * seconds, in a library of TAPES tapes against one holding that tape
  * alone, alternated, BENCH_ROUNDS windows each: the CPU time of vtld's
  * thread "vtl-upload" (/proc/PID/task/TID/schedstat), so what the other
@@ -474,7 +475,9 @@ static void upload_rounds(unsigned tapes, int rounds, double secs)
 		ctl(both[k], mine);
 		ctl(both[k], move);
 	}
-	sleep(5); /* the first rounds after the create and the load */
+	/* The first rounds after the create and the load, and the library
+	 * record they change (looked at every 10 s), before the windows. */
+	sleep(25);
 	bench_print_loadavg("before the uploader's rounds");
 	double *v = calloc((size_t)rounds * 2, sizeof(double));
 	double *cb = v, *co = v + rounds;
@@ -599,7 +602,7 @@ int main(int argc, char **argv)
 	bench_rm_tree(empty.dir);
 	bench_rm_tree(full.dir);
 
-	double usecs = atof(bench_env_or("BENCH_UPLOAD_SECS", "20"));
+	double usecs = atof(bench_env_or("BENCH_UPLOAD_SECS", "60"));
 	if (usecs > 0)
 		upload_rounds(tapes, rounds, usecs);
 
