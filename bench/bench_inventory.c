@@ -13,8 +13,17 @@
  * configuration against link_segments = no, the copy of every segment
  * the local store held before: tapes/ + store/ against the bytes written.
  *
+ * Then the uploader's CPU with a tape in a drive being written (64 KiB
+ * records every 20 ms, a filemark every 2 s) for BENCH_UPLOAD_SECS (60,
+ * so that each window holds the uploader's full round of every minute)
+ * seconds, in a library of TAPES tapes against one holding that tape
+ * alone, alternated, BENCH_ROUNDS windows each: the CPU time of vtld's
+ * thread "vtl-upload" (/proc/PID/task/TID/schedstat), so what the other
+ * tapes cost its rounds.
+ *
  * Usage: bench_inventory [TAPES]   (environment: VTLD, VTLCTL, BENCH_DIR,
- * BENCH_ROUNDS: rounds of list/RES/restart, median printed, default 3;
+ * BENCH_ROUNDS: rounds of list/RES/restart and of the uploader's windows,
+ * median printed, default 3; BENCH_UPLOAD_SECS, 0: no uploader phase;
  * BENCH_SPACE_MIB, 0: no space phase).
  * Runs from the build directory (make bench): ./vtld and ./vtlctl.
  */
@@ -318,6 +327,197 @@ static void space(unsigned mib)
 	fflush(stdout);
 }
 
+/* ---- The uploader's rounds with a tape in a drive (docs/benchmarks.md) -- */
+
+/* CPU seconds of l's vtld thread named comm, -1 if none. */
+static double thread_cpu(const struct lib *l, const char *comm)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)l->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	double cpu = -1;
+	struct dirent *e;
+	while ((e = readdir(d)) && cpu < 0) {
+		char name[64] = "", stat[1024] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)l->pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(name, sizeof(name), f))
+			name[0] = 0;
+		fclose(f);
+		name[strcspn(name, "\n")] = 0;
+		if (strcmp(name, comm))
+			continue;
+		/* The nanoseconds it ran (schedstat's first field), finer
+		 * than stat's clock ticks of 10 ms. */
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)l->pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t k = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[k] = 0;
+		unsigned long long ns;
+		if (sscanf(stat, "%llu", &ns) == 1)
+			cpu = (double)ns / 1e9;
+	}
+	closedir(d);
+	return cpu;
+}
+
+/* The uploader's rounds since start, full and partial, from `vtlctl --json
+ * status` (-1: a vtld that does not count them). */
+static void upl_rounds(struct lib *l, long long *full, long long *partial)
+{
+	char *argv[] = {(char *)bench_env_or("VTLCTL", "./vtlctl"),
+			"--socket",
+			l->sock,
+			"--json",
+			"status",
+			NULL};
+	static char out[1 << 20];
+	*full = *partial = -1;
+	if (bench_run_tool(argv, NULL, l->tool_log, out, sizeof(out), NULL) != 0)
+		return;
+	const char *r = strstr(out, "\"rounds\"");
+	const char *f = r ? strstr(r, "\"full\":") : NULL,
+		   *p = r ? strstr(r, "\"partial\":") : NULL;
+	if (f && p) {
+		*full = strtoll(f + 7, NULL, 10);
+		*partial = strtoll(p + 10, NULL, 10);
+	}
+}
+
+/* Write 64 KiB records through drive 1 of l for secs seconds, one every
+ * 20 ms (3.2 MB/s) and a filemark every 2 s (a backup's files: each is a
+ * catalog write), and return the CPU seconds l's uploader thread used
+ * meanwhile; *rounds: the rounds it ran (-1: not counted). */
+static double upload_window(struct lib *l, double secs, long long *rounds)
+{
+	struct iscsi_context *c = login(l, "iqn.2024-01.org.vtl.bench:rounds", 1);
+	const uint32_t rec = 64 * 1024;
+	uint8_t *buf = malloc(rec);
+	if (!buf)
+		bench_die("out of memory");
+	uint32_t x = 2463534242u;
+	for (uint32_t i = 0; i < rec; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (uint8_t)x;
+	}
+	long long f0, p0, f1, p1;
+	upl_rounds(l, &f0, &p0);
+	double cpu0 = thread_cpu(l, "vtl-upload"), t0 = bench_now(), next_fm = t0 + 2;
+	if (cpu0 < 0)
+		bench_die("no thread vtl-upload in vtld %d", (int)l->pid);
+	for (unsigned r = 0; bench_now() - t0 < secs; r++) {
+		buf[0] = (uint8_t)r; /* no two records alike */
+		uint8_t cdb[6] = {0x0A,		0, (uint8_t)(rec >> 16), (uint8_t)(rec >> 8),
+				  (uint8_t)rec, 0};
+		struct scsi_task *t = scsi_create_task(6, cdb, SCSI_XFER_WRITE, (int)rec);
+		struct scsi_iovec iov = {.iov_base = buf, .iov_len = rec};
+		if (!t)
+			bench_die("out of memory");
+		scsi_task_set_iov_out(t, &iov, 1);
+		if (!iscsi_scsi_command_sync(c, 1, t, NULL) || t->status != SCSI_STATUS_GOOD)
+			bench_die("WRITE(6) %u: %s", r, iscsi_get_error(c));
+		scsi_free_scsi_task(t);
+		if (bench_now() >= next_fm) {
+			uint8_t wfm[6] = {0x10, 0, 0, 0, 1, 0};
+			t = scsi_create_task(6, wfm, SCSI_XFER_NONE, 0);
+			if (!t || !iscsi_scsi_command_sync(c, 1, t, NULL) ||
+			    t->status != SCSI_STATUS_GOOD)
+				bench_die("WRITE FILEMARKS: %s", iscsi_get_error(c));
+			scsi_free_scsi_task(t);
+			next_fm += 2;
+		}
+		usleep(20000);
+	}
+	double cpu = thread_cpu(l, "vtl-upload") - cpu0;
+	upl_rounds(l, &f1, &p1);
+	*rounds = f0 >= 0 && f1 >= 0 ? (f1 - f0) + (p1 - p0) : -1;
+	free(buf);
+	iscsi_logout_sync(c);
+	iscsi_destroy_context(c);
+	return cpu;
+}
+
+static double median(double *v, int n);
+
+/* The uploader's CPU with a tape in a drive being written, in a library
+ * of `tapes` tapes against one holding that tape alone (the peer), the
+ * two alternated window by window. */
+static void upload_rounds(unsigned tapes, int rounds, double secs)
+{
+	struct lib big, one;
+	/* The uploader at the drives' priority (upload_nice = 0): at nice 19
+	 * on a loaded machine it would run fewer rounds, not cheaper ones. */
+	const char *conf = "[store]\nupload_nice = 0\n";
+	lib_make(&big, "upl_big", tapes, conf);
+	lib_make(&one, "upl_one", tapes, conf);
+	lib_start(&big);
+	lib_start(&one);
+	char count[16];
+	snprintf(count, sizeof(count), "%u", tapes - 1);
+	char *create[] = {"tape", "create", "--prefix", "U", "--count", count, NULL};
+	if (tapes > 1)
+		ctl(&big, create);
+	char *mine[] = {"tape", "create", "UPL001L8", NULL};
+	char *move[] = {"tape", "move", "UPL001L8", "--to", "drive:1", NULL};
+	struct lib *both[2] = {&big, &one};
+	for (int k = 0; k < 2; k++) {
+		ctl(both[k], mine);
+		ctl(both[k], move);
+	}
+	/* The first rounds after the create and the load, and the library
+	 * record they change (looked at every 10 s), before the windows. */
+	sleep(25);
+	bench_print_loadavg("before the uploader's rounds");
+	double *v = calloc((size_t)rounds * 2, sizeof(double));
+	double *cb = v, *co = v + rounds;
+	long long nb = -1, no = -1;
+	for (int r = 0; r < rounds; r++) {
+		long long rb, ro;
+		if (r % 2 == 0) {
+			cb[r] = upload_window(&big, secs, &rb);
+			co[r] = upload_window(&one, secs, &ro);
+		} else {
+			co[r] = upload_window(&one, secs, &ro);
+			cb[r] = upload_window(&big, secs, &rb);
+		}
+		nb = rb;
+		no = ro;
+		printf("window %d (%.0f s each, %s first): uploader CPU %.3f s with %u tapes, "
+		       "%.3f s with 1, ratio %.2f",
+		       r + 1, secs, r % 2 ? "1 tape" : "all tapes", cb[r], tapes, co[r],
+		       co[r] > 0 ? cb[r] / co[r] : 0.0);
+		if (rb > 0 && ro > 0)
+			printf("; %lld and %lld rounds, %.2f and %.2f ms a round", rb, ro,
+			       1000 * cb[r] / (double)rb, 1000 * co[r] / (double)ro);
+		printf("\n");
+		fflush(stdout);
+	}
+	double mb = median(cb, rounds), mo = median(co, rounds);
+	printf("\nuploader with a tape in a drive being written, medians of %d windows:\n", rounds);
+	printf("  %u tapes   %.3f CPU s a minute\n", tapes, 60 * mb / secs);
+	printf("  1 tape     %.3f CPU s a minute\n", 60 * mo / secs);
+	printf("  ratio      %.2f\n", mo > 0 ? mb / mo : 0.0);
+	if (nb > 0 && no > 0)
+		printf("  (last windows: %lld and %lld rounds)\n", nb, no);
+	bench_print_loadavg("after the uploader's rounds");
+	free(v);
+	lib_stop(&big);
+	lib_stop(&one);
+	bench_rm_tree(big.dir);
+	bench_rm_tree(one.dir);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -401,6 +601,10 @@ int main(int argc, char **argv)
 	lib_stop(&full);
 	bench_rm_tree(empty.dir);
 	bench_rm_tree(full.dir);
+
+	double usecs = atof(bench_env_or("BENCH_UPLOAD_SECS", "60"));
+	if (usecs > 0)
+		upload_rounds(tapes, rounds, usecs);
 
 	unsigned mib = (unsigned)atoi(bench_env_or("BENCH_SPACE_MIB", "1280"));
 	if (mib)

@@ -368,6 +368,67 @@ static const char *const migrations[] = {
     "ALTER TABLE tapes ADD COLUMN medium INTEGER NOT NULL DEFAULT 1"
     "  CHECK (medium IN (0, 1));",
     /* ---- end of 7 ---- */
+    /* ---- 8: each tape's change number (own block: renumber freely at a
+     * merge) ----
+     * tape_changes.seq counts the changes of tape rows, and a tape's
+     * change_seq is the count at its last insert or update, set by these
+     * triggers in the transaction of the change itself, whichever
+     * connection or code path makes it. The uploader asks for the tapes
+     * changed since the number it last read (cat_tape_list_changed), so
+     * that its rounds look at those and not at every tape (vtl/uploader.c;
+     * docs/design.md, "A tape in a drive no longer makes every round
+     * full"). A counter of its own rather than MAX(change_seq) + 1: that
+     * would go back when the row holding the maximum is deleted. The
+     * WHEN clauses keep the triggers' own update from firing them.
+     * tape_changes.record counts the changes of what the library record
+     * says (vtl/record.c: pools, automatic creation, each tape's pool,
+     * lock, state, blank medium and key), so that the uploader builds the
+     * record again only when one happened (cat_record_changes), not
+     * every few seconds while a drive writes. */
+    "CREATE TABLE tape_changes ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL,"
+    "  record INTEGER NOT NULL);"
+    "INSERT INTO tape_changes (id, seq, record) VALUES (1, 0, 0);"
+    "ALTER TABLE tapes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX tapes_change_seq ON tapes(change_seq);"
+    "CREATE TRIGGER tapes_changed_insert AFTER INSERT ON tapes"
+    "  BEGIN"
+    "    UPDATE tape_changes SET seq = seq + 1, record = record + 1 WHERE id = 1;"
+    "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
+    "      WHERE id = NEW.id;"
+    "  END;"
+    "CREATE TRIGGER tapes_changed_update AFTER UPDATE ON tapes"
+    "  WHEN NEW.change_seq = OLD.change_seq"
+    "  BEGIN"
+    "    UPDATE tape_changes SET seq = seq + 1 WHERE id = 1;"
+    "    UPDATE tapes SET change_seq = (SELECT seq FROM tape_changes WHERE id = 1)"
+    "      WHERE id = NEW.id;"
+    "  END;"
+    "CREATE TRIGGER tapes_record_update AFTER UPDATE OF barcode, state, pool, lock_mode,"
+    "  retain_until, medium, media, capacity, worm, clean_max ON tapes"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tapes_record_delete AFTER DELETE ON tapes"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_insert AFTER INSERT ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_update AFTER UPDATE ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER pools_record_delete AFTER DELETE ON pools"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_insert AFTER INSERT ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_update AFTER UPDATE ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER autocreate_record_delete AFTER DELETE ON autocreate"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_insert AFTER INSERT ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_update AFTER UPDATE ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tape_keys_record_delete AFTER DELETE ON tape_keys"
+    "  BEGIN UPDATE tape_changes SET record = record + 1 WHERE id = 1; END;",
+    /* ---- end of 8 ---- */
 };
 
 enum { N_MIGRATIONS = sizeof(migrations) / sizeof(migrations[0]) };
@@ -898,6 +959,85 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 		free(v);
 		return cat_sq_err(rc);
 	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int cmp_tape_barcode(const void *a, const void *b)
+{
+	return strcmp(((const struct cat_tape *)a)->barcode, ((const struct cat_tape *)b)->barcode);
+}
+
+int cat_tape_changes(struct cat *c, int64_t *seq)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "SELECT seq FROM tape_changes WHERE id = 1", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
+}
+
+int cat_record_changes(struct cat *c, int64_t *seq)
+{
+	sqlite3_stmt *st;
+	int rc = cat_prepare(c, "SELECT record FROM tape_changes WHERE id = 1", &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	cat_release(c, st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
+}
+
+int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	/* Each term of the OR has an index of its own (change_seq, the
+	 * element's UNIQUE, state), so SQLite reads only the rows asked for
+	 * (EXPLAIN QUERY PLAN: MULTI-INDEX OR), not the table. Sorted here:
+	 * an ORDER BY barcode makes it walk the barcode index instead, every
+	 * row of the table. */
+	int rc = cat_prepare(c,
+			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+			     "ON e.address = t.element WHERE t.change_seq > ?1 "
+			     "OR t.element IN (SELECT address FROM elements WHERE kind = ?2) "
+			     "OR t.state IN ('CREATING','IN_TRANSIT_TO_SHELF','ARCHIVING',"
+			     "'RETRIEVING','IRRECOVERABLE')",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int(st, 2, CAT_DRIVE);
+	struct cat_tape *v = NULL;
+	size_t cnt = 0, cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct cat_tape *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		read_tape(st, 0, &v[cnt++]);
+	}
+	cat_release(c, st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return cat_sq_err(rc);
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), cmp_tape_barcode);
 	*out = v;
 	*n = cnt;
 	return 0;

@@ -175,6 +175,22 @@ int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t);
 /* Tapes in barcode order; with_deleted false hides DELETED tombstones;
  * state >= 0 selects one state. */
 int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n);
+/*
+ * The number of changes of tape rows so far (every insert and update of a
+ * tape counts one, in the transaction that makes it: triggers of the
+ * schema), and the tapes that may have work for the uploader since the
+ * number `since`: those changed after it, those in a drive, and those in a
+ * state that is a trip under way (CREATING, IN_TRANSIT_TO_SHELF,
+ * ARCHIVING, RETRIEVING, IRRECOVERABLE), in barcode order. Read the number
+ * before the list: a change between the two is listed again next time,
+ * never missed.
+ */
+int cat_tape_changes(struct cat *c, int64_t *seq);
+int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, size_t *n);
+/* The number of changes of what the library record says (vtl/record.c):
+ * pools, automatic creation policies, tape keys, and each tape's insert,
+ * delete, barcode, state, pool, lock, blank medium and its size. */
+int cat_record_changes(struct cat *c, int64_t *seq);
 
 /*
  * Create tapes in state CREATING, each in the next free storage slot (in

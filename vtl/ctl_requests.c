@@ -779,6 +779,10 @@ static json_t *do_status(struct upl *u)
 			    json_integer(s.next_try_ms < 0 ? -1 : (s.next_try_ms + 999) / 1000));
 	json_object_set_new(js, "retry_requested", json_integer((json_int_t)s.retry_asked));
 	json_object_set_new(js, "retried", json_integer((json_int_t)s.retried));
+	json_object_set_new(js, "rounds",
+			    json_pack("{s:I, s:I, s:I}", "full", (json_int_t)s.rounds_full,
+				      "partial", (json_int_t)s.rounds_partial, "last_tapes",
+				      (json_int_t)s.round_tapes));
 	json_object_set_new(
 	    json_object_get(r, "store"), "cache",
 	    json_pack("{s:I, s:I, s:I, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "limit_bytes",

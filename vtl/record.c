@@ -307,7 +307,18 @@ bool upl_record_pass(struct upl *u)
 		return false;
 	u->record_ms = now;
 	int rc;
+	/* Built again only when what it says changed since the record put
+	 * (the catalog counts those changes): a library of 10,000 blank
+	 * tapes is a record of 10,000 entries. The count is read before the
+	 * build, so a change made meanwhile makes the next pass build it. */
+	int64_t seq = -1;
 	pthread_mutex_lock(&u->cat_mu);
+	if (cat_record_changes(u->cat, &seq))
+		seq = -1;
+	if (u->record_last && seq >= 0 && seq == u->record_seq) {
+		pthread_mutex_unlock(&u->cat_mu);
+		return true;
+	}
 	char *text = record_build(u->cat, &rc);
 	pthread_mutex_unlock(&u->cat_mu);
 	if (!text) {
@@ -316,6 +327,7 @@ bool upl_record_pass(struct upl *u)
 	}
 	if (u->record_last && strcmp(text, u->record_last) == 0) {
 		free(text);
+		u->record_seq = seq;
 		return true;
 	}
 	char key[STORE_KEY_MAX];
@@ -335,5 +347,6 @@ bool upl_record_pass(struct upl *u)
 	}
 	free(u->record_last);
 	u->record_last = text;
+	u->record_seq = seq;
 	return true;
 }

@@ -121,19 +121,121 @@ void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_up
 
 /* ---- The cache ------------------------------------------------------------ */
 
+/* The segments a cache pass may evict, gathered tape by tape. */
+struct cands {
+	struct vcache_seg *v;
+	size_t n, cap;
+};
+
+/*
+ * Tape t's share of the cache (its rows: the uploader's catalog rows of
+ * it): *used, the bytes of its segment files, *pending, those not yet in
+ * the store; with c, the segments that may be evicted (sealed, complete
+ * and verified in the store, with their index sidecar so that loading and
+ * positioning need no download) appended to it.
+ */
+static void tape_share(struct upl *u, const struct cat_tape *t, const struct cat_upl_tape_rows *tr,
+		       uint64_t *used, uint64_t *pending, struct cands *c)
+{
+	char dir[PATH_MAX];
+	struct manifest m;
+	*used = *pending = 0;
+	if (!has_local_copy(t->state) || t->unmade)
+		return; /* no medium here, or none made yet */
+	const struct cat_upl_seg *rows = tr ? tr->segs : NULL;
+	size_t nrows = tr ? tr->nsegs : 0;
+	lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
+	if (upl_man_facts(dir, &m)) {
+		struct backlog b; /* the catalog's figures */
+		upl_backlog_of(u, t, rows, nrows, tr ? tr->manifest_gen : 0, tr ? tr->state : "",
+			       &b);
+		*pending = b.held - b.safe;
+		return;
+	}
+	struct backlog b = {0};
+	seg_backlog(dir, &m, rows, nrows, &b);
+	*pending = b.held - b.safe;
+	for (size_t i = 0; i < m.tm.nseg; i++) {
+		char path[PATH_MAX + 64];
+		struct stat sb, ib;
+		const struct cat_upl_seg *row = upl_row_of(rows, nrows, m.tm.segs[i].id);
+		tape_file_path(dir, TAPE_SEG_FETCH, m.tm.segs[i].id, path, sizeof(path));
+		/* A fetch from a LOCATE writes the .part from its record
+		 * on: count the bytes it holds, not its length. */
+		if (stat(path, &sb) == 0) {
+			uint64_t held = (uint64_t)sb.st_blocks * 512;
+			*used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
+		}
+		tape_file_path(dir, TAPE_SEG_DATA, m.tm.segs[i].id, path, sizeof(path));
+		if (stat(path, &sb))
+			continue; /* evicted */
+		/* The local store's object is this very file (a hard
+		 * link, store_put_file): the cache holds no byte of its
+		 * own, and deleting its name would free none. */
+		if (sb.st_nlink > 1)
+			continue;
+		uint64_t size = (uint64_t)sb.st_size;
+		bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
+			    row->object_size >= m.tm.segs[i].valid;
+		*used += size;
+		tape_file_path(dir, TAPE_SEG_INDEX, m.tm.segs[i].id, path, sizeof(path));
+		/* A read-through fetches from the library's location:
+		 * with a shelf apart, only AVAILABLE tapes have all
+		 * their objects there. */
+		if (!c || !safe || i + 1 >= m.tm.nseg || stat(path, &ib) ||
+		    (u->shelf_st && t->state != CAT_AVAILABLE))
+			continue;
+		if (c->n == c->cap) {
+			size_t ncap = c->cap ? 2 * c->cap : 16;
+			void *v = realloc(c->v, ncap * sizeof(*c->v));
+			if (!v)
+				continue;
+			c->v = v;
+			c->cap = ncap;
+		}
+		struct vcache_seg *cs = &c->v[c->n++];
+		upl_copy_str(cs->dir, sizeof(cs->dir), dir);
+		upl_copy_str(cs->barcode, sizeof(cs->barcode), t->barcode);
+		cs->seg = m.tm.segs[i].id;
+		cs->bytes = size;
+		cs->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
+	}
+	upl_man_free(&m);
+}
+
+/* Keep tape bc's share in its record and in the sums. A tape with no
+ * share gets no record made for it: 10,000 blank tapes cost none. */
+static void keep_share(struct upl *u, const char *bc, uint64_t used, uint64_t pending)
+{
+	struct tape_rec *r = used || pending ? upl_rec_for(u, bc) : upl_rec_find(u, bc);
+	if (!r)
+		return;
+	u->cache_used += used - r->cache_used;
+	u->cache_pending += pending - r->cache_pending;
+	r->cache_used = used;
+	r->cache_pending = pending;
+}
+
+static void cache_update(struct upl *u, struct vcache_seg *cand, size_t nc)
+{
+	uint64_t evicted;
+	vcache_update(u->cache, cand, nc, u->cache_used, u->cache_pending, &evicted);
+	if (evicted)
+		upl_logf(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
+			 evicted);
+}
+
 /*
  * Measure the local cache (segment files of the tapes that have a local
- * copy), list the segments that may be evicted (sealed, complete and
- * verified in the store, with their index sidecar so that loading and
- * positioning need no download) and let the cache evict and reset its
- * write gate (vtl/cache.h). What the cache counts as not yet in the store
- * is the backlog of each tape (upl_tape_backlog), the figure status shows.
+ * copy), list the segments that may be evicted and let the cache evict
+ * and reset its write gate (vtl/cache.h). What the cache counts as not
+ * yet in the store is the backlog of each tape (upl_tape_backlog), the
+ * figure status shows. Each tape's share is kept (struct tape_rec), so
+ * that upl_cache_pass_some can measure again only the tapes that changed.
  */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 {
-	struct vcache_seg *cand = NULL;
-	size_t nc = 0, cap = 0;
-	uint64_t used = 0, pending = 0, evicted;
+	struct cands c = {0};
 	/* The uploader's rows of every tape in one read, not a query a tape.
 	 * This thread is the one that writes the rows of a tape with a local
 	 * copy (upl_sync_tape, upl_forget_deleted; a catalog rebuild adds
@@ -142,77 +244,45 @@ void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n)
 	struct upl_snapshot *snap = upl_snapshot(u);
 	if (!snap)
 		return; /* the next round measures */
+	/* Every share from scratch: a tape gone from the catalog since has
+	 * none. */
+	for (size_t i = 0; i < u->n_recs; i++)
+		u->recs[i].cache_used = u->recs[i].cache_pending = 0;
+	u->cache_used = u->cache_pending = 0;
 	for (size_t k = 0; k < n; k++) {
-		const struct cat_tape *t = &tapes[k];
-		char dir[PATH_MAX];
-		struct manifest m;
-		if (!has_local_copy(t->state) || t->unmade)
-			continue; /* no medium here, or none made yet */
-		const struct cat_upl_tape_rows *tr = upl_snapshot_rows(snap, t->barcode);
-		const struct cat_upl_seg *rows = tr ? tr->segs : NULL;
-		size_t nrows = tr ? tr->nsegs : 0;
-		lib_tape_dir(u->lib, t->barcode, dir, sizeof(dir));
-		if (upl_man_facts(dir, &m)) {
-			struct backlog b; /* the catalog's figures */
-			upl_backlog_of(u, t, rows, nrows, tr ? tr->manifest_gen : 0,
-				       tr ? tr->state : "", &b);
-			pending += b.held - b.safe;
-			continue;
-		}
-		struct backlog b = {0};
-		seg_backlog(dir, &m, rows, nrows, &b);
-		pending += b.held - b.safe;
-		for (size_t i = 0; i < m.tm.nseg; i++) {
-			char path[PATH_MAX + 64];
-			struct stat sb, ib;
-			const struct cat_upl_seg *row = upl_row_of(rows, nrows, m.tm.segs[i].id);
-			tape_file_path(dir, TAPE_SEG_FETCH, m.tm.segs[i].id, path, sizeof(path));
-			/* A fetch from a LOCATE writes the .part from its record
-			 * on: count the bytes it holds, not its length. */
-			if (stat(path, &sb) == 0) {
-				uint64_t held = (uint64_t)sb.st_blocks * 512;
-				used += held < (uint64_t)sb.st_size ? held : (uint64_t)sb.st_size;
-			}
-			tape_file_path(dir, TAPE_SEG_DATA, m.tm.segs[i].id, path, sizeof(path));
-			if (stat(path, &sb))
-				continue; /* evicted */
-			/* The local store's object is this very file (a hard
-			 * link, store_put_file): the cache holds no byte of its
-			 * own, and deleting its name would free none. */
-			if (sb.st_nlink > 1)
-				continue;
-			uint64_t size = (uint64_t)sb.st_size;
-			bool safe = row && !row->upload_id[0] && row->object_etag[0] &&
-				    row->object_size >= m.tm.segs[i].valid;
-			used += size;
-			tape_file_path(dir, TAPE_SEG_INDEX, m.tm.segs[i].id, path, sizeof(path));
-			/* A read-through fetches from the library's location:
-			 * with a shelf apart, only AVAILABLE tapes have all
-			 * their objects there. */
-			if (!safe || i + 1 >= m.tm.nseg || stat(path, &ib) ||
-			    (u->shelf_st && t->state != CAT_AVAILABLE))
-				continue;
-			if (nc == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				void *v = realloc(cand, ncap * sizeof(*cand));
-				if (!v)
-					continue;
-				cand = v;
-				cap = ncap;
-			}
-			struct vcache_seg *c = &cand[nc++];
-			upl_copy_str(c->dir, sizeof(c->dir), dir);
-			upl_copy_str(c->barcode, sizeof(c->barcode), t->barcode);
-			c->seg = m.tm.segs[i].id;
-			c->bytes = size;
-			c->last_use = sb.st_atime > sb.st_mtime ? sb.st_atime : sb.st_mtime;
-		}
-		upl_man_free(&m);
+		uint64_t used, pending;
+		tape_share(u, &tapes[k], upl_snapshot_rows(snap, tapes[k].barcode), &used, &pending,
+			   &c);
+		keep_share(u, tapes[k].barcode, used, pending);
 	}
 	upl_snapshot_free(snap);
-	vcache_update(u->cache, cand, nc, used, pending, &evicted);
-	if (evicted)
-		upl_logf(u, 2, "cache: evicted %" PRIu64 " bytes of segments that are in the store",
-			 evicted);
-	free(cand);
+	cache_update(u, c.v, c.n);
+	free(c.v);
+}
+
+bool upl_cache_pass_some(struct upl *u, const struct cat_tape *tapes, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct cat_tape *t = &tapes[k];
+		struct cat_upl_tape_rows tr = {.barcode = ""};
+		uint64_t used, pending;
+		/* This tape's rows alone: two queries a tape changed, not a
+		 * read of every tape's. */
+		if (has_local_copy(t->state) && !t->unmade) {
+			if (upl_cat_segs(u, t->barcode, &tr.segs, &tr.nsegs))
+				tr.nsegs = 0;
+			pthread_mutex_lock(&u->cat_mu);
+			cat_upl_tape_get(u->cat, t->barcode, &tr.manifest_gen, tr.state,
+					 sizeof(tr.state));
+			pthread_mutex_unlock(&u->cat_mu);
+		}
+		tape_share(u, t, &tr, &used, &pending, NULL);
+		free(tr.segs);
+		keep_share(u, t->barcode, used, pending);
+	}
+	/* Over the limit: what to evict may be any tape's segment. */
+	if (u->cfg.cache_limit && u->cache_used > u->cfg.cache_limit)
+		return false;
+	cache_update(u, NULL, 0);
+	return true;
 }

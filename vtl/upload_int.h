@@ -82,6 +82,10 @@ struct tape_rec {
 	 * under u->mu. */
 	struct hold hold;
 	char transient[STORE_ERR_MSG_MAX + 256];
+	/* Its share of the cache as the last cache pass that looked at it
+	 * measured it (upload_backlog.c): bytes of its segment files, and of
+	 * them the bytes not yet in the store. Only the thread. */
+	uint64_t cache_used, cache_pending;
 };
 
 /* The first error of the upload of the tape in hand (upl_errf), for
@@ -153,13 +157,32 @@ struct upl {
 	 * it was last looked at (upl_mono_ms). Only the thread touches them. */
 	char *record_last;
 	int64_t record_ms;
+	/* The catalog's count of changes of what the record says when the
+	 * record in the store was built (cat_record_changes), -1: unknown. */
+	int64_t record_seq;
 	/* A quiet library (uploader.c, round_once): the last round left
 	 * nothing to do, no tape was in a drive and the record was current;
 	 * the catalog's data_version then, and when that round ran. Rounds
 	 * skip their walk of every tape while the catalog stays unchanged.
 	 * Only the thread touches them. */
 	bool quiet;
-	int64_t quiet_dv, quiet_ms;
+	int64_t quiet_dv;
+	/* Rounds that look at the tapes with work only (uploader.c,
+	 * round_once): the catalog's count of tape changes read before the
+	 * last round that went through all its tapes (cat_tape_changes;
+	 * valid once seen_ok), when the last full round that did so began
+	 * (upl_mono_ms), the tapes that round left work for (sorted by
+	 * barcode), whether it tried to move an archived tape's objects
+	 * (shelf_reclass), and the catalog's data_version then. Only the
+	 * thread touches them. */
+	bool seen_ok, reclassed;
+	int64_t seq_seen, full_ms, round_dv;
+	int64_t full_every_ms; /* QUIET_FULL_MS, or the test hook VTL_UPLOAD_FULL_ROUND_MS */
+	char (*busy)[CAT_BARCODE_MAX + 1];
+	size_t n_busy;
+	/* The sum of every tape's share of the cache (struct tape_rec) as
+	 * the cache passes measured it. Only the thread. */
+	uint64_t cache_used, cache_pending;
 	struct tape_rec *recs;
 	size_t n_recs, cap_recs;
 	/* Index of recs by barcode (open addressing, UINT32_MAX: empty), so
@@ -272,6 +295,8 @@ bool upl_stopping(struct upl *u);
 void upl_count(struct upl *u, uint64_t bytes, int parts, int copied, int objects, int manifests);
 /* The thread's record of tape bc, made when missing (NULL: no memory). */
 struct tape_rec *upl_rec_for(struct upl *u, const char *bc);
+/* The same, NULL when it has none. The thread, or under u->mu. */
+struct tape_rec *upl_rec_find(struct upl *u, const char *bc);
 /* Where tape bc's trip to or from the shelf stands ("" when over). */
 void upl_tape_note(struct upl *u, const char *bc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -309,8 +334,13 @@ void upl_tape_backlog(struct upl *u, const struct cat_tape *t, struct backlog *b
 /* The same from the catalog's rows of the tape, read by the caller. */
 void upl_backlog_of(struct upl *u, const struct cat_tape *t, const struct cat_upl_seg *rows,
 		    size_t nrows, uint64_t gen, const char *sstate, struct backlog *b);
-/* Measure the cache and let it evict what is safe in the store (vtl/cache.h). */
+/* Measure the cache and let it evict what is safe in the store (vtl/cache.h):
+ * every tape of the library, tapes[0..n). */
 void upl_cache_pass(struct upl *u, const struct cat_tape *tapes, size_t n);
+/* The same measuring only tapes[0..n) again (the others' shares as last
+ * measured); false when the cache is over its limit, so that a pass of
+ * every tape must find what to evict. */
+bool upl_cache_pass_some(struct upl *u, const struct cat_tape *tapes, size_t n);
 /* Put the library record in the store when it changed (record.c). */
 /* Put the library record if it changed (at most every RECORD_EVERY_S
  * seconds); true when the store holds the catalog's record as it is now. */

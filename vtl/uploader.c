@@ -248,6 +248,11 @@ static struct tape_rec *find_rec(struct upl *u, const char *bc)
 	return NULL;
 }
 
+struct tape_rec *upl_rec_find(struct upl *u, const char *bc)
+{
+	return find_rec(u, bc);
+}
+
 static void index_rec(struct upl *u, size_t i)
 {
 	size_t h = rec_hash(u, u->recs[i].barcode);
@@ -641,12 +646,32 @@ static int cmp_barcode(const void *a, const void *b)
  * notes the catalog's data_version; the rounds after it do nothing while
  * that stays the same, since everything the walk acts on is a catalog row
  * another connection writes (a load, an unload's bytes used, a state, a
- * pool, a key) or a tape in a drive, which keeps rounds full. The rows the
- * uploader writes itself (upl_*) do not change it. A full round still
- * runs every QUIET_FULL_MS, for what no row says (a store that came back
- * for a DELETED tape's objects), and after `vtlctl store retry`.
+ * pool, a key) or a tape in a drive, which keeps rounds going. The rows
+ * the uploader writes itself (upl_*) do not change it.
+ *
+ * A round looks at the tapes that can have work, not at every tape: those
+ * whose catalog row changed since the last round (every insert and update
+ * of a tape row counts a change, by the catalog's own triggers, in the
+ * transaction of the change: cat_tape_changes), those in a drive (their
+ * segments are sealed and grow with no catalog write), those on a trip
+ * (CREATING, IN_TRANSIT_TO_SHELF, ARCHIVING, RETRIEVING, IRRECOVERABLE:
+ * cat_tape_list_changed), and those the last round left work for (an
+ * upload not finished, an error to try again, a hold): u->busy. Nothing
+ * rests on memory alone: a full round, every tape, runs at start, every
+ * QUIET_FULL_MS, after `vtlctl store retry`, and again after a round
+ * that did not go through its tapes (the store held, a stop), so a change
+ * missed would cost time, never data; and it finds what no row says (a
+ * store that came back for a DELETED tape's objects).
  */
 #define QUIET_FULL_MS 60000
+
+static bool retry_pending(struct upl *u)
+{
+	pthread_mutex_lock(&u->mu);
+	bool retry = u->retry_asked != u->retried;
+	pthread_mutex_unlock(&u->mu);
+	return retry;
+}
 
 static bool quiet_now(struct upl *u, int64_t *dv)
 {
@@ -657,38 +682,195 @@ static bool quiet_now(struct upl *u, int64_t *dv)
 		*dv = -1;
 	/* A `vtlctl store retry` (the store's keys read again) is answered
 	 * by a full round. */
-	pthread_mutex_lock(&u->mu);
-	bool retry = u->retry_asked != u->retried;
-	pthread_mutex_unlock(&u->mu);
-	return u->quiet && !rc && !retry && *dv == u->quiet_dv &&
-	       upl_mono_ms() - u->quiet_ms < QUIET_FULL_MS;
+	return u->quiet && !rc && !retry_pending(u) && *dv == u->quiet_dv &&
+	       upl_mono_ms() - u->full_ms < u->full_every_ms;
+}
+
+/*
+ * One tape's turn in a round: sync it, archive it, retrieve it, restore
+ * it, move it to its pool's class or forget it, as its state asks (moves:
+ * the archived tapes whose objects are not where their pool says, sorted).
+ * *held: the store is held now. Returns true when the tape has work left
+ * for a later round.
+ */
+static bool tape_turn(struct upl *u, struct cat_tape *t, char (*moves)[CAT_BARCODE_MAX + 1],
+		      size_t nmoves, bool *held)
+{
+	bool busy = false, done = false;
+	uint64_t bytes;
+	int rc;
+	if (t->in_library && t->kind == CAT_DRIVE)
+		busy = true; /* written or read without a catalog change */
+	switch (t->state) {
+	case CAT_AVAILABLE:
+	case CAT_RETRIEVED:
+	case CAT_IN_TRANSIT_TO_SHELF:
+		/* A blank tape never loaded has no medium, and its
+		 * barcode is in the library record (record.c). */
+		if (t->unmade)
+			break;
+		/* A retrieved copy: nothing of it goes up again. */
+		done = shelf_holds_tape(u, t);
+		rc = 0;
+		if (!done) {
+			if (tape_held(u, t->barcode)) {
+				busy = true;
+				break; /* it waits for a person */
+			}
+			uint64_t before = progress(u);
+			begin_upload(u, t->barcode);
+			rc = upl_sync_tape(u, t, &done);
+			*held = upload_outcome(u, t->barcode, rc, progress(u) != before);
+			busy = busy || rc || !done;
+		}
+		busy = busy || t->state == CAT_IN_TRANSIT_TO_SHELF;
+		if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
+			break;
+		rc = shelf_verify_tape(u, t, &bytes);
+		if (rc) {
+			upl_logf(u, 0, "tape %s does not verify in the store: %s", t->barcode,
+				 strerror(-rc));
+			break;
+		}
+		char cause[128];
+		snprintf(cause, sizeof(cause),
+			 "uploaded and verified: %" PRIu64 " bytes in the object store", bytes);
+		if (lib_shelf_step(u->lib, t->barcode, LC_UPLOADED, 0, cause) == 0) {
+			t->state = CAT_ARCHIVING;
+			shelf_finish_archive(u, t);
+		}
+		break;
+	case CAT_ARCHIVING:
+		busy = true;
+		shelf_finish_archive(u, t);
+		break;
+	case CAT_ARCHIVED:
+		if (nmoves && bsearch(t->barcode, moves, nmoves, sizeof(*moves), cmp_barcode)) {
+			busy = true;
+			u->reclassed = true;
+			shelf_reclass(u, t);
+		}
+		break;
+	case CAT_RETRIEVING:
+		busy = true;
+		shelf_retrieve_tape(u, t);
+		break;
+	case CAT_DELETED:
+		upl_forget_deleted(u, t);
+		break;
+	case CAT_IRRECOVERABLE:
+		busy = true;
+		shelf_restore_damaged(u, t);
+		break;
+	default:
+		busy = true; /* CREATING: the library finishes it */
+		break;
+	}
+	return busy;
+}
+
+static int cmp_tape_barcode(const void *a, const void *b)
+{
+	return strcmp(((const struct cat_tape *)a)->barcode, ((const struct cat_tape *)b)->barcode);
+}
+
+static int cmp_key_tape(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cat_tape *)elem)->barcode);
+}
+
+/* Add to *tapes (n, sorted by barcode) the tapes of u->busy it does not
+ * hold, read from the catalog; a tape gone from it is left out. */
+static int add_busy(struct upl *u, struct cat_tape **tapes, size_t *n)
+{
+	size_t want = *n;
+	for (size_t i = 0; i < u->n_busy; i++)
+		if (!*n || !bsearch(u->busy[i], *tapes, *n, sizeof(**tapes), cmp_key_tape))
+			want++;
+	if (want == *n)
+		return 0;
+	struct cat_tape *v = realloc(*tapes, want * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*tapes = v;
+	size_t k = *n;
+	for (size_t i = 0; i < u->n_busy; i++) {
+		if (*n && bsearch(u->busy[i], v, *n, sizeof(*v), cmp_key_tape))
+			continue;
+		pthread_mutex_lock(&u->cat_mu);
+		int rc = cat_tape_get(u->cat, u->busy[i], &v[k]);
+		pthread_mutex_unlock(&u->cat_mu);
+		if (rc == 0)
+			k++;
+		else if (rc != -ENOENT)
+			return rc;
+	}
+	*n = k;
+	qsort(v, k, sizeof(*v), cmp_tape_barcode);
+	return 0;
+}
+
+/* The cache pass of a round: every tape in a full one; in one of the
+ * tapes with work, those, unless the cache must find what to evict. */
+static void cache_pass(struct upl *u, bool full, const struct cat_tape *tapes, size_t n)
+{
+	if (full) {
+		upl_cache_pass(u, tapes, n);
+		return;
+	}
+	if (upl_cache_pass_some(u, tapes, n))
+		return;
+	struct cat_tape *all;
+	size_t nall;
+	pthread_mutex_lock(&u->cat_mu);
+	int rc = cat_tape_list(u->cat, -1, true, &all, &nall);
+	pthread_mutex_unlock(&u->cat_mu);
+	if (rc)
+		return; /* the next round measures */
+	upl_cache_pass(u, all, nall);
+	free(all);
 }
 
 static void round_once(struct upl *u)
 {
 	struct cat_tape *tapes;
 	size_t n;
-	int64_t dv, started = upl_mono_ms();
+	int64_t dv, seq = 0, started = upl_mono_ms();
 	if (quiet_now(u, &dv))
 		return;
 	u->quiet = false;
+	bool full = !u->seen_ok || started - u->full_ms >= u->full_every_ms || retry_pending(u);
 	bool busy = false; /* work left for a later round */
+	/* The count of changes before the list: a change made between the
+	 * two is listed again by the next round, never missed. */
 	pthread_mutex_lock(&u->cat_mu);
-	int rc = cat_tape_list(u->cat, -1, true, &tapes, &n);
+	int rc = cat_tape_changes(u->cat, &seq);
+	if (!rc)
+		rc = full ? cat_tape_list(u->cat, -1, true, &tapes, &n)
+			  : cat_tape_list_changed(u->cat, u->seq_seen, &tapes, &n);
 	pthread_mutex_unlock(&u->cat_mu);
+	if (!rc && !full && (rc = add_busy(u, &tapes, &n)) != 0)
+		free(tapes);
 	if (rc) {
 		upl_logf(u, 0, "cannot read the catalog: %s", strerror(-rc));
 		return;
 	}
-	upl_cache_pass(u, tapes, n);
+	cache_pass(u, full, tapes, n);
 	/* The archived tapes whose objects are not where their pool says
-	 * (shelf_reclass), found by one query rather than one per tape. */
+	 * (shelf_reclass), found by one query rather than one per tape: in a
+	 * full round, and in another when the catalog changed (a pool) or
+	 * the last round tried to move some. */
 	char(*moves)[CAT_BARCODE_MAX + 1] = NULL;
 	size_t nmoves = 0;
-	pthread_mutex_lock(&u->cat_mu);
-	if (cat_upl_reclass_due(u->cat, u->cfg.archive_class, u->cfg.object_lock, &moves, &nmoves))
-		nmoves = 0;
-	pthread_mutex_unlock(&u->cat_mu);
+	if (full || dv != u->round_dv || u->reclassed) {
+		pthread_mutex_lock(&u->cat_mu);
+		if (cat_upl_reclass_due(u->cat, u->cfg.archive_class, u->cfg.object_lock, &moves,
+					&nmoves))
+			nmoves = 0;
+		pthread_mutex_unlock(&u->cat_mu);
+	}
+	u->round_dv = dv;
+	u->reclassed = false;
 	/* Held for an error that needs a person: nothing is asked of the
 	 * store until the next try is due (or `vtlctl store retry`). */
 	bool due, held = store_held(u, &due) && !due;
@@ -697,92 +879,51 @@ static void round_once(struct upl *u)
 		held = !sse_once(u);
 	if (!held)
 		held = !sweep_once(u);
-	for (size_t i = 0; i < n && !held && !upl_stopping(u); i++) {
-		struct cat_tape *t = &tapes[i];
-		bool done = false;
-		uint64_t bytes;
-		if (t->in_library && t->kind == CAT_DRIVE)
-			busy = true; /* written or read without a catalog change */
-		switch (t->state) {
-		case CAT_AVAILABLE:
-		case CAT_RETRIEVED:
-		case CAT_IN_TRANSIT_TO_SHELF:
-			/* A blank tape never loaded has no medium, and its
-			 * barcode is in the library record (record.c). */
-			if (t->unmade)
-				break;
-			/* A retrieved copy: nothing of it goes up again. */
-			done = shelf_holds_tape(u, t);
-			rc = 0;
-			if (!done) {
-				if (tape_held(u, t->barcode)) {
-					busy = true;
-					break; /* it waits for a person */
-				}
-				uint64_t before = progress(u);
-				begin_upload(u, t->barcode);
-				rc = upl_sync_tape(u, t, &done);
-				held = upload_outcome(u, t->barcode, rc, progress(u) != before);
-				busy = busy || rc || !done;
-			}
-			busy = busy || t->state == CAT_IN_TRANSIT_TO_SHELF;
-			if (rc || !done || t->state != CAT_IN_TRANSIT_TO_SHELF)
-				break;
-			rc = shelf_verify_tape(u, t, &bytes);
-			if (rc) {
-				upl_logf(u, 0, "tape %s does not verify in the store: %s",
-					 t->barcode, strerror(-rc));
-				break;
-			}
-			char cause[128];
-			snprintf(cause, sizeof(cause),
-				 "uploaded and verified: %" PRIu64 " bytes in the object store",
-				 bytes);
-			if (lib_shelf_step(u->lib, t->barcode, LC_UPLOADED, 0, cause) == 0) {
-				t->state = CAT_ARCHIVING;
-				shelf_finish_archive(u, t);
-			}
-			break;
-		case CAT_ARCHIVING:
-			busy = true;
-			shelf_finish_archive(u, t);
-			break;
-		case CAT_ARCHIVED:
-			if (nmoves &&
-			    bsearch(t->barcode, moves, nmoves, sizeof(*moves), cmp_barcode)) {
-				busy = true;
-				shelf_reclass(u, t);
-			}
-			break;
-		case CAT_RETRIEVING:
-			busy = true;
-			shelf_retrieve_tape(u, t);
-			break;
-		case CAT_DELETED:
-			upl_forget_deleted(u, t);
-			break;
-		case CAT_IRRECOVERABLE:
-			busy = true;
-			shelf_restore_damaged(u, t);
-			break;
-		default:
-			busy = true; /* CREATING: the library finishes it */
-			break;
-		}
+	char(*left)[CAT_BARCODE_MAX + 1] = n ? malloc(n * sizeof(*left)) : NULL;
+	size_t nleft = 0, i;
+	for (i = 0; i < n && !held && !upl_stopping(u); i++) {
+		if (!tape_turn(u, &tapes[i], moves, nmoves, &held))
+			continue;
+		busy = true;
+		if (left)
+			upl_copy_str(left[nleft++], sizeof(*left), tapes[i].barcode);
 	}
+	/* Every tape had its turn: the next rounds look at what changed
+	 * after seq, at the tapes in drives and on trips, and at those left
+	 * busy (tapes is sorted, so left is too). Otherwise the tapes of
+	 * this round are listed again (seq_seen and the busy list stay), and
+	 * a full round that did not go through runs again. */
+	bool through = i == n && !held && !upl_stopping(u) && (left || !n);
+	if (through) {
+		free(u->busy);
+		u->busy = left;
+		u->n_busy = nleft;
+		left = NULL;
+		u->seq_seen = seq;
+		u->seen_ok = true;
+		if (full)
+			u->full_ms = started;
+	}
+	free(left);
+	pthread_mutex_lock(&u->mu);
+	if (full)
+		u->stats.rounds_full++;
+	else
+		u->stats.rounds_partial++;
+	u->stats.round_tapes = (uint32_t)n;
+	pthread_mutex_unlock(&u->mu);
 	if (!held && !upl_stopping(u))
 		release(u, &u->hold, NULL, progress(u) != p0);
 	/* The library record, only while the store takes requests: a store
 	 * held for a person is asked nothing until the next try. */
 	bool current = !held && !upl_stopping(u) && upl_record_pass(u);
 	if (!upl_stopping(u))
-		upl_cache_pass(u, tapes, n);
+		cache_pass(u, full, tapes, n);
 	free(moves);
 	free(tapes);
 	if (!busy && !held && current && dv >= 0 && !upl_stopping(u)) {
 		u->quiet = true;
 		u->quiet_dv = dv;
-		u->quiet_ms = started;
 	}
 }
 
@@ -861,6 +1002,10 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	const char *d = getenv("VTL_UPLOAD_PART_DELAY_MS");
 	if (d)
 		u->part_delay_ms = (unsigned)strtoul(d, NULL, 10);
+	/* Test hook: full rounds further apart, so that a test sees the
+	 * rounds of the tapes with work do a job alone. */
+	const char *fr = getenv("VTL_UPLOAD_FULL_ROUND_MS");
+	u->full_every_ms = fr ? strtoll(fr, NULL, 10) : QUIET_FULL_MS;
 	const char *pf = getenv("VTL_UPLOAD_PAUSE_FILE");
 	if (pf)
 		upl_copy_str(u->pause_file, sizeof(u->pause_file), pf);
@@ -1009,6 +1154,7 @@ void upl_stop(struct upl *u)
 	pthread_mutex_destroy(&u->cat_mu);
 	pthread_mutex_destroy(&u->key_mu);
 	free(u->recs);
+	free(u->busy);
 	free(u->rec_idx);
 	free(u->reconciled);
 	free(u->record_last);

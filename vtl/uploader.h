@@ -112,6 +112,12 @@ struct upl_status {
 	char write_wait[512];	 /* why they wait, "" when none do */
 	uint64_t evicted_segments, evicted_bytes, fetched_segments, fetched_bytes;
 	uint32_t fetching;
+	/* The uploader's rounds since start: those that looked at every tape
+	 * (at start, each minute, after `vtlctl store retry`) and those that
+	 * looked only at the tapes that can have work (changed, in a drive,
+	 * on a trip, left busy); the tapes the last round looked at. */
+	uint64_t rounds_full, rounds_partial;
+	uint32_t round_tapes;
 };
 void upl_get_status(struct upl *u, struct upl_status *s);
 

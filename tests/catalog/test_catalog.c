@@ -105,8 +105,8 @@ TestSuite(catalog, .init = setup, .fini = teardown);
 
 Test(catalog, new_catalog_is_migrated_to_the_latest_schema_in_wal_mode)
 {
-	cr_assert_eq(cat_schema_version(C), 7);
-	cr_assert_eq(sql_int("PRAGMA user_version"), 7);
+	cr_assert_eq(cat_schema_version(C), 8);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 8);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -729,13 +729,29 @@ Test(catalog_crash, tape_is_in_exactly_one_place_after_kill_during_moves, .timeo
 
 /* ---- Cleaning cartridges (migration 6) -------------------------------------- */
 
+/* Back to what migration 7 left (a test that drops a table first drops
+ * its triggers with it). */
+#define DROP_CHANGES                                                                               \
+	"DROP TRIGGER tapes_changed_insert; DROP TRIGGER tapes_changed_update;"                    \
+	"DROP TRIGGER tapes_record_update; DROP TRIGGER tapes_record_delete;"                      \
+	"DROP TRIGGER IF EXISTS pools_record_insert; DROP TRIGGER IF EXISTS pools_record_update;"  \
+	"DROP TRIGGER IF EXISTS pools_record_delete; DROP TRIGGER IF EXISTS "                      \
+	"autocreate_record_insert;"                                                                \
+	"DROP TRIGGER IF EXISTS autocreate_record_update; DROP TRIGGER IF EXISTS "                 \
+	"autocreate_record_delete;"                                                                \
+	"DROP TRIGGER IF EXISTS tape_keys_record_insert; DROP TRIGGER IF EXISTS "                  \
+	"tape_keys_record_update;"                                                                 \
+	"DROP TRIGGER IF EXISTS tape_keys_record_delete;"                                          \
+	"DROP INDEX tapes_change_seq; ALTER TABLE tapes DROP COLUMN change_seq;"                   \
+	"DROP TABLE tape_changes;"
+
 /* Back to what migration 6 left. */
-#define DROP_MEDIUM "ALTER TABLE tapes DROP COLUMN medium;"
+#define DROP_MEDIUM DROP_CHANGES "ALTER TABLE tapes DROP COLUMN medium;"
 
 /* Back to what migration 5 left. */
 #define DROP_CLEANING                                                                              \
 	DROP_MEDIUM                                                                                \
-	    "ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
+	"ALTER TABLE tapes DROP COLUMN clean_max; ALTER TABLE tapes DROP COLUMN clean_uses;"
 
 Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
 {
@@ -745,7 +761,7 @@ Test(catalog, a_catalog_of_schema_5_gets_cleaning_counts_and_keeps_its_tapes)
 	C = NULL;
 	cr_assert_eq(sql_exec(DROP_CLEANING "PRAGMA user_version = 5"), SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 7);
+	cr_assert_eq(cat_schema_version(C), 8);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD005L8", &t), 0);
 	cr_assert_eq(t.clean_max, 0, "a data cartridge");
@@ -781,7 +797,7 @@ Test(catalog, a_catalog_of_schema_6_keeps_its_tapes_with_their_media_made)
 	C = NULL;
 	cr_assert_eq(sql_exec(DROP_MEDIUM "PRAGMA user_version = 6"), SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 7);
+	cr_assert_eq(cat_schema_version(C), 8);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD006L8", &t), 0);
 	cr_assert_not(t.unmade, "a tape of before the column has its medium");
@@ -804,6 +820,147 @@ Test(catalog, an_unmade_tape_is_recorded_made_once)
 	cr_assert_eq(cat_tape_set_made(C, "NONE01L8"), -ENOENT);
 }
 
+/* ---- Each tape's change number (migration 8) ------------------------------ */
+
+/* The barcodes cat_tape_list_changed gives since `since`, "A,B,". */
+static void changed_since(int64_t since, char *out, size_t cap)
+{
+	struct cat_tape *v;
+	size_t n;
+	cr_assert_eq(cat_tape_list_changed(C, since, &v, &n), 0);
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s,", v[i].barcode);
+	free(v);
+}
+
+Test(catalog, every_change_of_a_tape_row_is_counted_and_listed_since_the_count_before_it)
+{
+	char got[256];
+	int64_t s0, s1, s2, s3;
+	make_library();
+	cr_assert_eq(create("CHG001L8"), 0);
+	cr_assert_eq(create("CHG002L8"), 0);
+	cr_assert_eq(create("CHG003L8"), 0);
+	changed_since(0, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG001L8,CHG002L8,CHG003L8,");
+	cr_assert_eq(formatted("CHG001L8", 1000), 0);
+	cr_assert_eq(formatted("CHG002L8", 1001), 0);
+	cr_assert_eq(formatted("CHG003L8", 1002), 0);
+	cr_assert_eq(cat_tape_changes(C, &s0), 0);
+	cr_assert_geq(s0, 6, "three inserts and three changes counted, got %lld", (long long)s0);
+	changed_since(s0, got, sizeof(got));
+	cr_assert_str_eq(got, "", "nothing changed since");
+	/* The bytes written, no event: counted too. */
+	cr_assert_eq(cat_tape_set_used(C, "CHG002L8", 4096), 0);
+	cr_assert_eq(cat_tape_changes(C, &s1), 0);
+	cr_assert_gt(s1, s0);
+	changed_since(s0, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG002L8,");
+	changed_since(s1, got, sizeof(got));
+	cr_assert_str_eq(got, "");
+	/* Any writer, any statement: another connection's bare UPDATE. */
+	cr_assert_eq(sql_exec("UPDATE tapes SET write_protect = 1 WHERE barcode = 'CHG003L8'"),
+		     SQLITE_OK);
+	changed_since(s1, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG003L8,");
+	/* A tape in a drive is listed whatever the count. */
+	struct cat_change load = {.from = CAT_AVAILABLE,
+				  .check_element = true,
+				  .at = 1000,
+				  .to = CAT_AVAILABLE,
+				  .dest = 500,
+				  .write_protect = -1,
+				  .cause = "load"};
+	cr_assert_eq(cat_tape_change(C, "CHG001L8", &load), 0);
+	cr_assert_eq(cat_tape_changes(C, &s2), 0);
+	changed_since(s2, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG001L8,", "in drive 1");
+	/* So is a tape on a trip (CREATING here), and the count survives a
+	 * reopen: it is in the catalog, not in memory. */
+	cr_assert_eq(create("CHG004L8"), 0);
+	cat_close(C);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_tape_changes(C, &s3), 0);
+	cr_assert_gt(s3, s2);
+	changed_since(s3, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG001L8,CHG004L8,");
+	/* A deleted row does not take the count back. */
+	cr_assert_eq(sql_exec("DELETE FROM events WHERE tape = (SELECT id FROM tapes WHERE barcode "
+			      "= 'CHG004L8'); DELETE FROM tapes WHERE barcode = 'CHG004L8'"),
+		     SQLITE_OK);
+	cr_assert_eq(cat_tape_set_used(C, "CHG003L8", 1), 0);
+	changed_since(s3, got, sizeof(got));
+	cr_assert_str_eq(got, "CHG001L8,CHG003L8,");
+}
+
+static int64_t record_changes(void)
+{
+	int64_t v = -1;
+	cr_assert_eq(cat_record_changes(C, &v), 0);
+	return v;
+}
+
+/* The library record is built again only when this count moves: it must
+ * move for everything the record says, and not for the bytes a drive
+ * writes. */
+Test(catalog, what_the_library_record_says_is_counted_apart_from_the_bytes_written)
+{
+	make_library();
+	int64_t r0 = record_changes();
+	cr_assert_eq(create("REC001L8"), 0);
+	int64_t r1 = record_changes();
+	cr_assert_gt(r1, r0, "a new tape");
+	cr_assert_eq(formatted("REC001L8", 1000), 0);
+	int64_t r2 = record_changes();
+	cr_assert_gt(r2, r1, "its state");
+	cr_assert_eq(cat_tape_set_used(C, "REC001L8", 65536), 0);
+	cr_assert_eq(record_changes(), r2, "the bytes written say nothing the record says");
+	struct cat_pool p = {.name = "Vault-1", .storage_class = "GLACIER"};
+	cr_assert_eq(cat_pool_create(C, &p), 0);
+	int64_t r3 = record_changes();
+	cr_assert_gt(r3, r2, "a pool");
+	cr_assert_eq(sql_exec("UPDATE tapes SET pool = 'Vault-1' WHERE barcode = 'REC001L8'"),
+		     SQLITE_OK);
+	int64_t r4 = record_changes();
+	cr_assert_gt(r4, r3, "a tape's pool");
+	cr_assert_eq(cat_key_set(C, "REC001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
+	int64_t r5 = record_changes();
+	cr_assert_gt(r5, r4, "a tape's key");
+	cr_assert_eq(sql_exec("UPDATE tapes SET write_protect = 1 WHERE barcode = 'REC001L8'"),
+		     SQLITE_OK);
+	cr_assert_eq(record_changes(), r5, "write protection is not in the record");
+	cr_assert_eq(sql_exec("INSERT INTO autocreate (prefix, pool, media, minimum, created) "
+			      "VALUES ('AUT', 'default', 'LTO-8', 2, 0)"),
+		     SQLITE_OK);
+	cr_assert_gt(record_changes(), r5, "an automatic creation policy");
+}
+
+Test(catalog, a_catalog_of_schema_7_gets_change_numbers_and_keeps_its_tapes)
+{
+	make_library();
+	cr_assert_eq(create("OLD007L8"), 0);
+	cat_close(C);
+	C = NULL;
+	cr_assert_eq(sql_exec(DROP_CHANGES "PRAGMA user_version = 7"), SQLITE_OK);
+	cr_assert_eq(cat_open(dbpath, &C), 0);
+	cr_assert_eq(cat_schema_version(C), 8);
+	int64_t s0, s1;
+	cr_assert_eq(cat_tape_changes(C, &s0), 0);
+	cr_assert_eq(s0, 0);
+	cr_assert_eq(record_changes(), 0);
+	char got[64];
+	changed_since(0, got, sizeof(got));
+	cr_assert_str_eq(got, "OLD007L8,", "CREATING: on a trip");
+	cr_assert_eq(formatted("OLD007L8", 1000), 0);
+	cr_assert_eq(cat_tape_changes(C, &s1), 0);
+	cr_assert_eq(s1, 1);
+	changed_since(0, got, sizeof(got));
+	cr_assert_str_eq(got, "OLD007L8,");
+	changed_since(1, got, sizeof(got));
+	cr_assert_str_eq(got, "");
+}
+
 /* ---- Tape keys (migration 5) ---------------------------------------------- */
 
 Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
@@ -815,7 +972,7 @@ Test(catalog, a_catalog_of_schema_4_gets_the_key_table_and_keeps_its_tapes)
 	cr_assert_eq(sql_exec("DROP TABLE tape_keys; " DROP_CLEANING "PRAGMA user_version = 4"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 7);
+	cr_assert_eq(cat_schema_version(C), 8);
 	struct cat_key_row r;
 	cr_assert_eq(cat_key_get(C, "KEY001L8", &r), -ENOENT);
 	cr_assert_eq(cat_key_set(C, "KEY001L8", "v1:0123456789abcdef:AAAA", "0123456789abcdef"), 0);
@@ -869,7 +1026,7 @@ Test(catalog, a_catalog_of_schema_2_gets_pools_and_keeps_its_tapes)
 			      "PRAGMA user_version = 2"),
 		     SQLITE_OK);
 	cr_assert_eq(cat_open(dbpath, &C), 0);
-	cr_assert_eq(cat_schema_version(C), 7);
+	cr_assert_eq(cat_schema_version(C), 8);
 	struct cat_tape t;
 	cr_assert_eq(cat_tape_get(C, "OLD001L8", &t), 0);
 	cr_assert_str_eq(t.pool, "default");

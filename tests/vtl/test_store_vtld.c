@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -747,4 +748,148 @@ Test(store_vtld, a_rebuild_from_the_media_brings_blank_tapes_or_says_they_may_be
 	vp_ctl_ok(&vtl, "--json tape show LRB002L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
 	store_close(st);
+}
+
+/* ---- Rounds that look at the tapes with work (vtl/uploader.c) ----------- */
+
+/* The uploader's rounds as `vtlctl --json status` gives them. */
+struct rounds {
+	long long full, partial, last_tapes;
+};
+
+static void rounds_read(struct rounds *r, char *out, size_t cap)
+{
+	vp_ctl_ok(&vtl, "--json status", out, cap);
+	const char *at = strstr(out, "\"rounds\"");
+	cr_assert_not_null(at, "no rounds in the status: %s", out);
+	r->full = vp_jint(at, "full");
+	r->partial = vp_jint(at, "partial");
+	r->last_tapes = vp_jint(at, "last_tapes");
+	cr_assert(r->full >= 1 && r->partial >= 0 && r->last_tapes >= 0, "%s", at);
+}
+
+/* vtld whose uploader runs a full round (every tape) at start and after a
+ * round that did not go through, but not each minute (the test hook
+ * VTL_UPLOAD_FULL_ROUND_MS): what these tests see done was done by the
+ * rounds of the tapes with work. */
+static void start_rare_full_rounds(const char *config)
+{
+	setenv("VTL_UPLOAD_FULL_ROUND_MS", "3600000", 1);
+	vp_start(&vtl, config);
+	unsetenv("VTL_UPLOAD_FULL_ROUND_MS");
+}
+
+/* Wait until a round with tape bc in a drive looked at `want` tapes. */
+static void wait_round_of(long long want, struct rounds *r)
+{
+	char out[16384];
+	for (int i = 0; i < 600; i++) {
+		rounds_read(r, out, sizeof(out));
+		if (r->last_tapes == want)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("no round looked at %lld tapes alone in 60 s: %s", want, out);
+}
+
+Test(store_vtld, a_tape_archived_while_another_sits_in_a_drive_needs_no_round_of_every_tape)
+{
+	char out[16384];
+	struct rounds r0, r1;
+	start_rare_full_rounds("[store]\npart_size = 5M\nidle_complete = 1\n");
+	vp_ctl_ok(&vtl, "tape create --prefix BLK --count 20", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape create ARC001L8 DRV001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "ARC001L8", 5, 3);
+	vp_wait_uploaded(&vtl, "ARC001L8");
+	vp_ctl_ok(&vtl, "tape move DRV001L8 --to drive:2", out, sizeof(out));
+	/* The tape in the drive keeps every round going, and each looks at
+	 * it alone, not at the 22 tapes. */
+	wait_round_of(1, &r0);
+	vp_ctl_ok(&vtl, "tape archive ARC001L8 --wait", out, sizeof(out));
+	vp_ctl_ok(&vtl, "--json tape show ARC001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"ARCHIVED\""), "%s", out);
+	char dir[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/tapes/ARC001L8", vtl.dir);
+	cr_assert_neq(access(dir, F_OK), 0, "local copy of an ARCHIVED tape still there");
+	rounds_read(&r1, out, sizeof(out));
+	cr_assert_eq(r1.full, r0.full, "a full round ran: %s", out);
+	cr_assert_gt(r1.partial, r0.partial, "%s", out);
+	wait_round_of(1, &r1);
+	/* A full round still finds every tape (a `store retry` asks one). */
+	vp_ctl_ok(&vtl, "store retry", out, sizeof(out));
+	rounds_read(&r1, out, sizeof(out));
+	cr_assert_gt(r1.full, r0.full, "%s", out);
+}
+
+Test(store_vtld, a_segment_sealed_in_a_drive_goes_up_while_the_tape_stays_loaded)
+{
+	char out[16384];
+	struct rounds r0, r1;
+	setenv("VTL_SEGMENT_SIZE", "4194304", 1);
+	start_rare_full_rounds("[store]\npart_size = 5M\n");
+	unsetenv("VTL_SEGMENT_SIZE");
+	vp_ctl_ok(&vtl, "tape create SEA001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move SEA001L8 --to drive:1", out, sizeof(out));
+	wait_round_of(1, &r0);
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	th_records_write(iscsi, 1, &recs, 8, 12); /* about 14 MiB: 4 MiB segments sealed */
+	struct store *st = open_store();
+	struct store_object_info info;
+	bool up = false;
+	for (int i = 0; i < 600 && !up; i++) {
+		up = store_head(st, "tapes/SEA001L8/seg/0000000000000001", &info, NULL) == 0 &&
+		     store_head(st, "tapes/SEA001L8/seg/0000000000000002", &info, NULL) == 0;
+		if (!up)
+			usleep(100000);
+	}
+	cr_assert(up, "the sealed segments of a loaded tape are not in the store after 60 s");
+	rounds_read(&r1, out, sizeof(out));
+	cr_assert_eq(r1.full, r0.full, "a full round ran: %s", out);
+	/* Still loaded: the rest goes up at the unload. */
+	vp_ctl_ok(&vtl, "--json tape show SEA001L8", out, sizeof(out));
+	cr_assert(strstr(out, "drive:1"), "%s", out);
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "SEA001L8");
+	compare_store(&vtl, st, "SEA001L8");
+	rounds_read(&r1, out, sizeof(out));
+	cr_assert_eq(r1.full, r0.full, "a full round ran: %s", out);
+	store_close(st);
+}
+
+Test(store_vtld, an_upload_that_failed_is_tried_again_by_the_next_rounds_and_goes_up)
+{
+	char out[16384], path[PATH_MAX + 64];
+	struct rounds r0, r1;
+	start_rare_full_rounds("[store]\npart_size = 5M\nidle_complete = 1\n");
+	/* A file where the store's directory of the tape's objects goes
+	 * (s3/store_local.c names the directory of "tapes/" "tapes@d"):
+	 * every put of the tape fails (ENOTDIR), an error that waiting may
+	 * cure, as a store down does. */
+	snprintf(path, sizeof(path), "%s/store/objects/tapes@d", vtl.dir);
+	cr_assert(mkdir(path, 0700) == 0 || errno == EEXIST, "%s", path);
+	snprintf(path, sizeof(path), "%s/store/objects/tapes@d/FAI001L8@d", vtl.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fclose(f);
+	vp_ctl_ok(&vtl, "tape create FAI001L8 DRV002L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move DRV002L8 --to drive:2", out, sizeof(out));
+	shelf_write_tape(&suite, "FAI001L8", 4, 2);
+	bool failed = false;
+	for (int i = 0; i < 600 && !failed; i++) {
+		vp_ctl_ok(&vtl, "--json tape show FAI001L8", out, sizeof(out));
+		failed = strstr(out, "tried again at the next round after an error") != NULL;
+		if (!failed)
+			usleep(100000);
+	}
+	cr_assert(failed, "the upload did not fail: %s", out);
+	rounds_read(&r0, out, sizeof(out));
+	cr_assert_eq(unlink(path), 0, "%s", path);
+	vp_wait_uploaded(&vtl, "FAI001L8");
+	struct store *st = open_store();
+	compare_store(&vtl, st, "FAI001L8");
+	store_close(st);
+	rounds_read(&r1, out, sizeof(out));
+	cr_assert_eq(r1.full, r0.full, "a full round ran: %s", out);
 }
