@@ -922,23 +922,13 @@ int cat_tape_get(struct cat *c, const char *barcode, struct cat_tape *t)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : cat_sq_err(rc);
 }
 
-int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n)
+/* Every row of st (prepared with TAPE_COLS first) into *out, *n; st is
+ * released. */
+static int step_tapes(struct cat *c, sqlite3_stmt *st, struct cat_tape **out, size_t *n)
 {
-	sqlite3_stmt *st;
-	*out = NULL;
-	*n = 0;
-	int rc = cat_prepare(c,
-			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
-			     "ON e.address = t.element WHERE (?1 IS NULL OR t.state = ?1) "
-			     "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
-			     &st);
-	if (rc != SQLITE_OK)
-		return cat_sq_err(rc);
-	if (state >= 0)
-		sqlite3_bind_text(st, 1, cat_state_name((enum cat_state)state), -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, with_deleted || state == CAT_DELETED);
 	struct cat_tape *v = NULL;
 	size_t cnt = 0, cap = 0;
+	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cnt == cap) {
 			/* Doubling, as cat_elements: 10,000 tapes are 14
@@ -964,15 +954,34 @@ int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape *
 	return 0;
 }
 
+int cat_tape_list(struct cat *c, int state, bool with_deleted, struct cat_tape **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	int rc = cat_prepare(c,
+			     "SELECT " TAPE_COLS " FROM tapes t LEFT JOIN elements e "
+			     "ON e.address = t.element WHERE (?1 IS NULL OR t.state = ?1) "
+			     "AND (?2 OR t.state <> 'DELETED') ORDER BY t.barcode",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	if (state >= 0)
+		sqlite3_bind_text(st, 1, cat_state_name((enum cat_state)state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, with_deleted || state == CAT_DELETED);
+	return step_tapes(c, st, out, n);
+}
+
 static int cmp_tape_barcode(const void *a, const void *b)
 {
 	return strcmp(((const struct cat_tape *)a)->barcode, ((const struct cat_tape *)b)->barcode);
 }
 
-int cat_tape_changes(struct cat *c, int64_t *seq)
+/* The one integer the statement sql reads from tape_changes' row. */
+static int changes_col(struct cat *c, const char *sql, int64_t *seq)
 {
 	sqlite3_stmt *st;
-	int rc = cat_prepare(c, "SELECT seq FROM tape_changes WHERE id = 1", &st);
+	int rc = cat_prepare(c, sql, &st);
 	if (rc != SQLITE_OK)
 		return cat_sq_err(rc);
 	rc = sqlite3_step(st);
@@ -982,17 +991,14 @@ int cat_tape_changes(struct cat *c, int64_t *seq)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
 }
 
+int cat_tape_changes(struct cat *c, int64_t *seq)
+{
+	return changes_col(c, "SELECT seq FROM tape_changes WHERE id = 1", seq);
+}
+
 int cat_record_changes(struct cat *c, int64_t *seq)
 {
-	sqlite3_stmt *st;
-	int rc = cat_prepare(c, "SELECT record FROM tape_changes WHERE id = 1", &st);
-	if (rc != SQLITE_OK)
-		return cat_sq_err(rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(st, 0);
-	cat_release(c, st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EIO : cat_sq_err(rc);
+	return changes_col(c, "SELECT record FROM tape_changes WHERE id = 1", seq);
 }
 
 int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, size_t *n)
@@ -1016,31 +1022,10 @@ int cat_tape_list_changed(struct cat *c, int64_t since, struct cat_tape **out, s
 		return cat_sq_err(rc);
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int(st, 2, CAT_DRIVE);
-	struct cat_tape *v = NULL;
-	size_t cnt = 0, cap = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct cat_tape *nv = realloc(v, ncap * sizeof(*v));
-			if (!nv) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		read_tape(st, 0, &v[cnt++]);
-	}
-	cat_release(c, st);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		return cat_sq_err(rc);
-	}
-	if (cnt > 1)
-		qsort(v, cnt, sizeof(*v), cmp_tape_barcode);
-	*out = v;
-	*n = cnt;
-	return 0;
+	rc = step_tapes(c, st, out, n);
+	if (rc == 0 && *n > 1)
+		qsort(*out, *n, sizeof(**out), cmp_tape_barcode);
+	return rc;
 }
 
 static int add_event(struct cat *c, int64_t tape_id, int64_t when, const char *from_state,
