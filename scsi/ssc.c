@@ -315,11 +315,13 @@ static void write_behind(struct ssc_drive *d, bool keep)
 	int64_t residue = d->wb_fixed ? (int64_t)blocks : (int64_t)bytes;
 	if (d->wb_err) {
 		d->wb_residue += residue;
+		d->wb_count += blocks;
 		return;
 	}
 	d->wb_err = rc;
 	d->wb_residue = residue;
 	d->wb_block = tape_pos(d->tape); /* the first block taken back */
+	d->wb_count = blocks;
 }
 
 /*
@@ -1563,7 +1565,8 @@ out:
 	return rc;
 }
 
-bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block)
+bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block,
+		      uint64_t *count)
 {
 	struct ssc_drive *d = ssc_drv(dev);
 
@@ -1573,6 +1576,7 @@ bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *bl
 	if (untold) {
 		*err = d->wb_err;
 		*block = d->wb_block;
+		*count = d->wb_count ? d->wb_count : 1;
 		if (discard)
 			d->wb_err = 0;
 	}

@@ -95,13 +95,16 @@ int ssc_remove(struct scsi_dev *dev, bool force);
 /*
  * Is there a block written behind that failed and whose writer has not
  * been told (a deferred error, SPC-4 4.5.5)? A block still waiting is
- * written first. If so, its error (negative errno) into *err and its
- * logical object number into *block; with `discard` the error is
+ * written first. If so, its error (negative errno) into *err, the logical
+ * object number of the first block lost into *block and how many were
+ * lost into *count (small blocks gathered and written together are lost
+ * together, tape_write_buffered); with `discard` the error is
  * forgotten, so that the writer is never told (the operator's
  * `vtlctl drive unload --force`, which records that it did). Takes
  * dev->lock.
  */
-bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block);
+bool ssc_untold_error(struct scsi_dev *dev, bool discard, int *err, uint64_t *block,
+		      uint64_t *count);
 
 /*
  * The library unloads the drive itself, as a MOVE MEDIUM out of a drive

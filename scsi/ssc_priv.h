@@ -101,6 +101,7 @@ struct ssc_drive {
 	bool wb_fixed;
 	int64_t wb_residue;
 	uint64_t wb_block;
+	uint64_t wb_count; /* how many blocks from wb_block were lost */
 	int wb_err;
 
 	/* Device statistics log page (ssc_logs.c), since the drive object

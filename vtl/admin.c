@@ -520,27 +520,35 @@ static int untold_error(struct lib *lib, size_t di, uint32_t drive, const char *
 			char *cause, size_t causelen, char *err, size_t errlen)
 {
 	int werr;
-	uint64_t block;
+	uint64_t block, count;
+	char what[64];
 
-	if (!ssc_untold_error(&lib->drives[di], force, &werr, &block))
+	if (!ssc_untold_error(&lib->drives[di], force, &werr, &block, &count))
 		return 0;
+	if (count > 1)
+		snprintf(what, sizeof(what), "blocks %" PRIu64 " to %" PRIu64, block,
+			 block + count - 1);
+	else
+		snprintf(what, sizeof(what), "block %" PRIu64, block);
+	bool one = count == 1;
 	if (!force) {
 		lib_err(err, errlen,
-			"drive %u: block %" PRIu64 " of tape %s was acknowledged to the host but "
-			"could not be written (%s), and the host has not been told yet; let the "
-			"backup application send drive %u its next command (it gets the error), "
-			"then unload, or discard the error and lose the block with vtlctl drive "
-			"unload %u --force",
-			drive, block, barcode, strerror(-werr), drive, drive);
+			"drive %u: %s of tape %s %s acknowledged to the host but could not be "
+			"written (%s), and the host has not been told yet; let the backup "
+			"application send drive %u its next command (it gets the error), then "
+			"unload, or discard the error and lose %s with vtlctl drive unload %u "
+			"--force",
+			drive, what, barcode, one ? "was" : "were", strerror(-werr), drive,
+			one ? "the block" : "them", drive);
 		return -EIO;
 	}
 	lib_say(lib, 0,
-		"drive %u unloaded by operator with --force: block %" PRIu64 " of tape %s, "
-		"acknowledged to the host, was not written (%s) and the host was never told; "
-		"the tape ends before it",
-		drive, block, barcode, strerror(-werr));
-	snprintf(cause, causelen, "drive unloaded by operator --force; block %" PRIu64 " lost (%s)",
-		 block, strerror(-werr));
+		"drive %u unloaded by operator with --force: %s of tape %s, acknowledged to "
+		"the host, %s not written (%s) and the host was never told; the tape ends "
+		"before %s",
+		drive, what, barcode, one ? "was" : "were", strerror(-werr), one ? "it" : "them");
+	snprintf(cause, causelen, "drive unloaded by operator --force; %s lost (%s)", what,
+		 strerror(-werr));
 	return 0;
 }
 
@@ -588,8 +596,8 @@ int lib_drive_unload(struct lib *lib, uint32_t drive, bool force, char *err, siz
 		 * whatever the host had set. If the flush fails the cartridge
 		 * stays in the drive, where the catalog has it. */
 		rc = ssc_remove(&lib->drives[di], true);
-		if (rc == -EIO &&
-		    ssc_untold_error(&lib->drives[di], false, &(int){0}, &(uint64_t){0})) {
+		if (rc == -EIO && ssc_untold_error(&lib->drives[di], false, &(int){0},
+						   &(uint64_t){0}, &(uint64_t){0})) {
 			lib_err(err, errlen,
 				"drive %u: a write to tape %s failed behind the host's back just "
 				"now; run vtlctl drive unload %u again to see it",

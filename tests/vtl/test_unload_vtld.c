@@ -267,6 +267,53 @@ Test(unload_vtld, force_discards_the_error_on_the_record_and_the_next_tape_start
 	th_logout(a);
 }
 
+/* Small blocks of a clear cartridge are gathered and written together
+ * (tape_write_buffered): when that write fails they are lost together, and
+ * the operator's unload names them all. */
+Test(unload_vtld, small_blocks_lost_together_are_all_named_by_the_unload)
+{
+	char out[8192], conf[2 * PATH_MAX], logbuf[65536];
+	static uint8_t small[4096];
+	config(conf, sizeof(conf), false);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create UN0005L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move UN0005L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	write_rec(a, 10);
+	write_rec(a, 11);
+	th_filemarks(a, 1, 1);
+	file_limit((rlim_t)seg_size("UN0005L8"));
+	for (uint32_t k = 0; k < 3; k++) {
+		th_pattern(small, sizeof(small), 40 + k);
+		th_write6(a, 1, small, sizeof(small)); /* GOOD: gathered */
+	}
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "drive unload 1"), 0, "%s", out);
+	file_limit(RLIM_INFINITY);
+	cr_assert(strstr(out, "drive 1: blocks 3 to 5 of tape UN0005L8 were acknowledged to the "
+			      "host but could not be written (File too large)") &&
+		      strstr(out, "lose them with vtlctl drive unload 1 --force"),
+		  "%s", out);
+	vp_ctl_ok(&vtl, "drive unload 1 --force", out, sizeof(out));
+	FILE *f = fopen(vtl.log, "r");
+	cr_assert_not_null(f);
+	logbuf[fread(logbuf, 1, sizeof(logbuf) - 1, f)] = 0;
+	fclose(f);
+	cr_assert(strstr(logbuf, "drive 1 unloaded by operator with --force: blocks 3 to 5 of tape "
+				 "UN0005L8, acknowledged to the host, were not written (File too "
+				 "large)"),
+		  "%s", logbuf);
+	vp_ctl_ok(&vtl, "events --tape UN0005L8", out, sizeof(out));
+	cr_assert(strstr(out, "drive unloaded by operator --force; blocks 3 to 5 lost (File too "
+			      "large)"),
+		  "%s", out);
+	/* The tape ends before them. */
+	vp_ctl_ok(&vtl, "tape move UN0005L8 --to drive:1", out, sizeof(out));
+	th_tur_clear(a, 1);
+	read_back(a, 10, 2, true);
+	th_logout(a);
+}
+
 /* A clear cartridge, written in buffered mode without a filemark: the
  * unload's flush writes the manifest, which the limit fails. */
 Test(unload_vtld, a_flush_that_fails_at_unload_keeps_the_tape_in_its_drive_until_a_retry)
