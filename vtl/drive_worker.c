@@ -12,6 +12,15 @@
  * the host the one just read (opened with the drive's lock released:
  * ssc_readahead).
  *
+ * Small blocks of a clear cartridge written in buffered mode are gathered
+ * in memory (tape_write_buffered) with no kick, and written when a command
+ * other than the writer's next WRITE comes. So that they do not wait in
+ * memory for a host that has gone quiet, the thread also wakes every
+ * DW_FORCE_MS and writes whatever is held (ssc_write_behind): what a drive
+ * does with the WRITE DELAY TIME of its device configuration page (SSC-4
+ * 8.3.3), here at most a second, whatever the page says, since writing
+ * sooner only makes the host's data safer.
+ *
  * Locking: the drive's lock, then this mutex (in the kick), never the
  * other way round: the thread never holds its mutex while it calls into
  * the drive. One thread per drive, so one drive's work never waits for
@@ -25,8 +34,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "scsi/ssc.h"
+
+#define DW_FORCE_MS 1000
 
 struct dw_drive {
 	pthread_mutex_t mu;
@@ -58,14 +70,21 @@ static void *dw_main(void *arg)
 	pthread_setname_np(pthread_self(), "vtl-drive"); /* top -H, ps -L */
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
-		while (!d->wanted && !d->stop)
-			pthread_cond_wait(&d->cv, &d->mu);
+		struct timespec until;
+		bool timed_out = false;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += DW_FORCE_MS / 1000;
+		while (!d->wanted && !d->stop && !timed_out)
+			timed_out = pthread_cond_timedwait(&d->cv, &d->mu, &until) == ETIMEDOUT;
 		if (d->stop)
 			break;
+		bool wanted = d->wanted;
 		d->wanted = false;
 		pthread_mutex_unlock(&d->mu);
-		ssc_write_behind(d->dev);
-		ssc_readahead(d->dev);
+		ssc_write_behind(d->dev); /* also what is held, on a timeout */
+		if (wanted)
+			ssc_readahead(d->dev);
 		pthread_mutex_lock(&d->mu);
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -113,7 +132,14 @@ int dw_start(struct drive_workers **out, struct scsi_dev *drives, size_t n)
 		rc = -pthread_mutex_init(&d->mu, NULL);
 		if (rc)
 			break;
-		rc = -pthread_cond_init(&d->cv, NULL);
+		pthread_condattr_t ca;
+		rc = -pthread_condattr_init(&ca);
+		if (!rc) {
+			rc = -pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+			if (!rc)
+				rc = -pthread_cond_init(&d->cv, &ca);
+			pthread_condattr_destroy(&ca);
+		}
 		if (rc) {
 			pthread_mutex_destroy(&d->mu);
 			break;

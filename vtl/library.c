@@ -1100,15 +1100,14 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		}
 		lib->n_drives_ok++;
 	}
-	if (lib->cfg.master) {
-		/* Only cartridges encrypted at rest are written behind and
-		 * read ahead, and only a library with a master key loads
-		 * them. */
-		rc = dw_start(&lib->workers, lib->drives, lib->n_drives);
-		if (rc) {
-			lib_err(err, errlen, "cannot start the drives' threads: %s", strerror(-rc));
-			goto fail;
-		}
+	/* Every library: cartridges encrypted at rest are written behind and
+	 * read ahead by these threads, and any cartridge's small blocks
+	 * gathered in memory are written by them when the host goes quiet
+	 * (vtl/drive_worker.c). */
+	rc = dw_start(&lib->workers, lib->drives, lib->n_drives);
+	if (rc) {
+		lib_err(err, errlen, "cannot start the drives' threads: %s", strerror(-rc));
+		goto fail;
 	}
 	rc = recover_after_crash(lib);
 	if (rc) {

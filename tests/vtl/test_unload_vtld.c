@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <iscsi.h>
@@ -311,6 +312,54 @@ Test(unload_vtld, small_blocks_lost_together_are_all_named_by_the_unload)
 	vp_ctl_ok(&vtl, "tape move UN0005L8 --to drive:1", out, sizeof(out));
 	th_tur_clear(a, 1);
 	read_back(a, 10, 2, true);
+	th_logout(a);
+}
+
+/* Small blocks gathered in memory (tape_write_buffered) reach the cache
+ * file within a second or so when the host sends nothing more, as a
+ * drive's buffer is forced to the medium after its write delay
+ * (vtl/drive_worker.c): vtld killed after that loses none of them. */
+Test(unload_vtld, small_blocks_gathered_reach_the_medium_when_the_host_goes_quiet)
+{
+	char out[8192], conf[2 * PATH_MAX];
+	static uint8_t small[4096], got[4096];
+	config(conf, sizeof(conf), false);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create UN0006L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move UN0006L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	off_t before = seg_size("UN0006L8");
+	for (uint32_t k = 0; k < 3; k++) {
+		th_pattern(small, sizeof(small), 60 + k);
+		th_write6(a, 1, small, sizeof(small)); /* GOOD: gathered */
+	}
+	int i;
+	for (i = 0; i < 200 && seg_size("UN0006L8") == before; i++)
+		usleep(50000);
+	cr_assert_lt(i, 200, "the gathered blocks never reached the cache file");
+	kill(vtl.pid, SIGKILL);
+	int st;
+	waitpid(vtl.pid, &st, 0);
+	vtl.pid = 0;
+	iscsi_destroy_context(a);
+
+	vp_restart(&vtl);
+	a = vp_login(&vtl, false);
+	th_tur_clear(a, 1);
+	th_rewind(a, 1);
+	for (uint32_t k = 0; k < 3; k++) {
+		th_pattern(small, sizeof(small), 60 + k);
+		th_read6(a, 1, got, sizeof(got));
+		cr_assert_eq(memcmp(got, small, sizeof(got)), 0, "block %u differs", k);
+	}
+	uint8_t cdb[6] = {0x08, 0, 0, 0x10, 0, 0};
+	struct scsi_task *t = th_cmd(a, 1, cdb, 6, SCSI_XFER_READ, sizeof(got), NULL, 0);
+	cr_assert(t->status == SCSI_STATUS_CHECK_CONDITION &&
+		      t->sense.key == SCSI_SENSE_BLANK_CHECK,
+		  "after the three blocks: status %d key %d ascq %04x", t->status, t->sense.key,
+		  t->sense.ascq);
+	scsi_free_scsi_task(t);
 	th_logout(a);
 }
 
