@@ -118,6 +118,15 @@ void vp_start_with(struct vtld_proc *p, const char *config_text, const char *ext
 	spawn(p);
 }
 
+void vp_kill(struct vtld_proc *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+}
+
 int vp_terminate(struct vtld_proc *p)
 {
 	if (p->pid <= 0)

@@ -47,6 +47,8 @@ void vp_start_with(struct vtld_proc *p, const char *config_text, const char *ext
 /* SIGTERM and wait (SIGKILL after 10 s); returns the exit status as
  * waitpid reports it, or -1 if it had to be killed. */
 int vp_terminate(struct vtld_proc *p);
+/* SIGKILL, as a crash (nothing is flushed or closed), and reap it. */
+void vp_kill(struct vtld_proc *p);
 /* Start again on the same data directory (after vp_terminate). */
 void vp_restart(struct vtld_proc *p);
 /* Terminate if running, failing the test (with the log's tail) unless

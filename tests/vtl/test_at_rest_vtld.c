@@ -381,10 +381,7 @@ Test(at_rest_vtld, a_kill_after_a_filemark_loses_nothing_written_behind)
 		th_pattern(buf, RA_REC, 700 + k);
 		th_write6(a, 1, buf, RA_REC);
 	}
-	kill(vtl.pid, SIGKILL);
-	int st;
-	waitpid(vtl.pid, &st, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 	iscsi_destroy_context(a);
 
 	vp_restart(&vtl);

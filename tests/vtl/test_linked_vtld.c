@@ -362,9 +362,7 @@ Test(store_linked, a_crash_between_the_link_and_the_manifest_links_again_and_cop
 	vp_start(&vtl, "");
 	snprintf(root, sizeof(root), "%s/store", vtl.dir);
 	write_tape("CRS001L8", 5, 14);
-	kill(vtl.pid, SIGKILL);
-	waitpid(vtl.pid, NULL, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 	snprintf(cmd, sizeof(cmd),
 		 "sqlite3 %s/catalog.db 'DELETE FROM upl_segments; UPDATE upl_tapes SET "
 		 "manifest_gen = 0'",

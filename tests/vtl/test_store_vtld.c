@@ -170,9 +170,7 @@ Test(store_vtld, kill_9_during_an_upload_resumes_without_resending_finished_part
 	shelf_write_tape(&suite, "KIL001L8", 11, 40); /* about 42 MiB: 9 parts */
 	/* Let a few parts go up, then kill -9 in the middle. */
 	cr_assert_geq(vp_status_until(&vtl, "parts_sent", 3, out, sizeof(out)), 3, "%s", out);
-	kill(vtl.pid, SIGKILL);
-	waitpid(vtl.pid, NULL, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 	/* What the catalog recorded before the kill. */
 	char cmd[PATH_MAX + 256];
 	snprintf(cmd, sizeof(cmd), "sqlite3 %s/catalog.db 'SELECT COUNT(*) FROM upl_parts'",
@@ -263,9 +261,7 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	shelf_write_tape(&suite, "OOO001L8", 23, 80); /* about 82 MiB: 17 parts */
 	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
 	cr_assert_eq(vp_jint(out, "parts_sent"), 0, "%s", out);
-	kill(vtl.pid, SIGKILL);
-	waitpid(vtl.pid, NULL, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 	setenv("VTL_UPLOAD_PART_DELAY_MS", "1000", 1);
 	vp_restart(&vtl);
 	long long sent = 0;
@@ -278,9 +274,7 @@ Test(store_vtld, kill_9_with_parts_out_of_order_sends_each_missing_part_once)
 	}
 	cr_assert_geq(sent, 4, "%s", out);
 	cr_assert(several, "status never showed several parts in flight: %s", out);
-	kill(vtl.pid, SIGKILL);
-	waitpid(vtl.pid, NULL, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 
 	long long rec[64];
 	snprintf(cmd, sizeof(cmd),

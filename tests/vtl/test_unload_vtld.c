@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <iscsi.h>
@@ -338,10 +337,7 @@ Test(unload_vtld, small_blocks_gathered_reach_the_medium_when_the_host_goes_quie
 	for (i = 0; i < 200 && seg_size("UN0006L8") == before; i++)
 		usleep(50000);
 	cr_assert_lt(i, 200, "the gathered blocks never reached the cache file");
-	kill(vtl.pid, SIGKILL);
-	int st;
-	waitpid(vtl.pid, &st, 0);
-	vtl.pid = 0;
+	vp_kill(&vtl);
 	iscsi_destroy_context(a);
 
 	vp_restart(&vtl);
