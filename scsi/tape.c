@@ -1504,19 +1504,10 @@ static int read_iov(struct tape *t, size_t si, int fd, struct iovec *iov, int cn
 	if (!t->rw.buf && !(t->rw.buf = malloc(TAPE_RW_LEN)))
 		return preadv_all(fd, iov, cnt, off);
 	t->rw.len = 0;
-	size_t got = 0;
-	while (got < stop - off) {
-		ssize_t n =
-		    pread(fd, t->rw.buf + got, (size_t)(stop - off) - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	ssize_t n = tape_pread_full(fd, t->rw.buf, (size_t)(stop - off), off);
+	if (n < 0)
+		return (int)n;
+	size_t got = (size_t)n;
 	if (got < end - off)
 		return -EBADMSG; /* the record ends early: damaged */
 	t->rw.id = s->id;

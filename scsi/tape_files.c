@@ -185,8 +185,7 @@ int tape_records_verify(const void *buf, size_t len)
 	return ok == len ? 0 : -EBADMSG;
 }
 
-/* pread of up to len bytes at off, short only at the end of the file. */
-static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+ssize_t tape_pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -235,7 +234,7 @@ int tape_segment_digest(int fd, uint64_t len, char out[TAPE_DIGEST_LEN + 1])
 			size_t want = last < DIGEST_WINDOW ? DIGEST_WINDOW : REC_HDR_LEN;
 			if (want > len - off)
 				want = (size_t)(len - off);
-			ssize_t n = pread_full(fd, win, want, off);
+			ssize_t n = tape_pread_full(fd, win, want, off);
 			if (n < 0) {
 				rc = (int)n;
 				goto out;

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "tape.h"
 
@@ -53,6 +54,10 @@ struct rec_hdr {
 void rec_encode(uint8_t out[REC_HDR_LEN], const struct rec_hdr *h);
 /* 0, or -EBADMSG if the magic, the header CRC or a field is wrong. */
 int rec_decode(const uint8_t in[REC_HDR_LEN], struct rec_hdr *h);
+
+/* pread of up to len bytes at off, short only at the end of the file:
+ * bytes read, or -errno (tape_files.c). */
+ssize_t tape_pread_full(int fd, uint8_t *buf, size_t len, uint64_t off);
 
 /*
  * tape_crypt.c: the encryption envelope of a block (docs/medium-format.md,
