@@ -429,6 +429,62 @@ Test(iscsi_raw, pings_keep_their_interval_after_an_answer)
 	still_serving();
 }
 
+/* A WRITE whose header and data arrive apart, as libiscsi sends them (two
+ * calls), with the data in pieces: the rest of the PDU is waited for in
+ * the read itself, bounded by SO_RCVTIMEO (here the 2 s ping interval),
+ * and a wait past that bound goes on until the data comes. Every record
+ * must be written whole, in order, and the session kept. */
+Test(iscsi_raw, a_write_whose_data_arrives_after_its_header_is_written_whole)
+{
+	th_stop();
+	struct th_options o = {.nop_interval_s = 2, .nop_timeout_s = 1};
+	th_start(&o);
+	static const char *const keys[] = {"InitialR2T=No", "ImmediateData=Yes", NULL};
+	struct raw r;
+	login_to_lib(&r, keys);
+	raw_tur_clear(&r, 1);
+
+	static const unsigned pause_ms[] = {0, 30, 2500}; /* the last past the bound */
+	enum { N = sizeof(pause_ms) / sizeof(pause_ms[0]), LEN = 4096 };
+	static uint8_t rec[N][LEN];
+	for (unsigned i = 0; i < N; i++) {
+		th_pattern(rec[i], LEN, 700 + i);
+		uint8_t bhs[48] = {RAW_SCSI_CMD, 0x80 | 0x20}; /* F, W */
+		put_be24(bhs + 5, LEN);			       /* immediate data */
+		bhs[9] = 1;
+		uint32_t itt = ++r.itt;
+		put_be32(bhs + 16, itt);
+		put_be32(bhs + 20, LEN);
+		put_be32(bhs + 24, r.cmdsn++);
+		put_be32(bhs + 28, r.statsn + 1);
+		bhs[32] = 0x0a; /* WRITE(6), variable */
+		put_be24(bhs + 34, LEN);
+		raw_send_all(r.fd, bhs, sizeof(bhs));
+		usleep(pause_ms[i] * 1000);
+		raw_send_all(r.fd, rec[i], 1000);
+		usleep(pause_ms[i] * 1000 / 4);
+		raw_send_all(r.fd, rec[i] + 1000, LEN - 1000);
+		cr_assert_eq(raw_status(&r, itt, NULL, 0, NULL), 0, "WRITE %u", i);
+	}
+
+	static const uint8_t rewind[6] = {0x01};
+	cr_assert_eq(
+	    raw_status(&r, raw_cmd(&r, 1, rewind, 6, 0x80, 0, NULL, 0, false), NULL, 0, NULL), 0);
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t read6[6] = {0x08};
+		put_be24(read6 + 2, LEN);
+		static uint8_t back[LEN];
+		size_t got = 0;
+		uint32_t itt = raw_cmd(&r, 1, read6, 6, 0xc0, LEN, NULL, 0, false);
+		cr_assert_eq(raw_status(&r, itt, back, LEN, &got), 0, "READ %u", i);
+		cr_assert_eq(got, (size_t)LEN);
+		cr_assert_eq(memcmp(back, rec[i], LEN), 0, "record %u", i);
+	}
+	raw_nop_ping(&r, true);
+	close(r.fd);
+	still_serving();
+}
+
 Test(iscsi_raw, server_stop_sends_an_async_message)
 {
 	struct raw r;
