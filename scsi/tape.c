@@ -27,6 +27,15 @@
  *
  * The directory is created 0700 and every file in it 0600, whatever the
  * umask: a cartridge holds someone's backup data.
+ *
+ * Beside this file, each with a concept of its own (tape_int.h holds what
+ * they share): tape_disk.c, record headers, the manifest, the index
+ * sidecars and the segment scanner; tape_crypt.c, the ciphers;
+ * tape_compress.c, per-record compression; tape_readahead.c, the blocks
+ * read ahead of the host and the window of small records;
+ * tape_buffered.c, the writes held back in buffered mode; tape_repair.c
+ * and tape_files.c, the cartridge's files for repair and for the layers
+ * above.
  */
 #include "config.h"
 
@@ -35,8 +44,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <lz4.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +53,10 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "crc32c.h"
 
-#define ZSTD_FAST_LEVEL 1
-#define WRITE_BEHIND	(8u << 20) /* start writeback after this many bytes */
-#define COMP_MIN_LEN	64	   /* shorter records are never worth compressing */
-#define COMP_SKIP_MAX	31	   /* raw records at most between two tries (compress()) */
+#define WRITE_BEHIND (8u << 20) /* start writeback after this many bytes */
 
 /* ---- media -------------------------------------------------------------- */
 
@@ -137,7 +140,7 @@ static size_t seg_find(const struct tape *t, uint64_t obj)
 	return lo;
 }
 
-static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+int tape_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
 	while (cnt > 0) {
 		ssize_t r = pwritev(fd, iov, cnt, (off_t)off);
@@ -163,7 +166,7 @@ static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 
 /* Reads exactly the record [off, off + total) or fails; a record that
  * ends early is damaged. */
-static int preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+int tape_preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
 	while (cnt > 0) {
 		ssize_t r = preadv(fd, iov, cnt, (off_t)off);
@@ -189,39 +192,11 @@ static int preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 	return 0;
 }
 
-static int scratch(uint8_t **buf)
+int tape_scratch(uint8_t **buf)
 {
 	if (!*buf)
 		*buf = malloc(TAPE_STORED_MAX);
 	return *buf ? 0 : -ENOMEM;
-}
-
-static int wb_finish(struct tape *t);
-
-/* A read-ahead generation no tape of this process had before. */
-static uint64_t pf_gen_next(void)
-{
-	static atomic_uint_fast64_t gens;
-
-	return (uint64_t)atomic_fetch_add(&gens, 1) + 1;
-}
-
-/* Forget the block read ahead (plaintext: wiped) and disarm; a job still
- * opening a block (tape_prefetch_begin) will find the generation changed
- * and drop it. Empty the window of small records (read_iov) too. */
-static void pf_drop(struct tape *t)
-{
-	for (unsigned i = 0; i < t->pf.n; i++) {
-		unsigned k = (t->pf.head + i) % TAPE_PF_DEPTH;
-
-		tape_wipe(t->pf.e[k].buf, t->pf.e[k].len);
-	}
-	t->pf.head = 0;
-	t->pf.n = 0;
-	t->pf.armed = false;
-	t->rw.len = 0; /* and the window of small records: read anew after a move */
-	t->pf.gen = pf_gen_next();
-	t->pf.job_out = false;
 }
 
 /* ---- per-segment caches -------------------------------------------------- */
@@ -307,7 +282,7 @@ static int seg_fetch(struct tape *t, size_t i, uint64_t from, uint64_t need)
  * segment evicted from the cache comes back through the fetch hook, a
  * range at a time.
  */
-static int seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need)
+int tape_seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need)
 {
 	uint64_t id = t->segs[i].id;
 	char name[64];
@@ -347,7 +322,7 @@ static int seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64v
 	uint64_t len, nobj;
 	int fd, r;
 
-	fd = seg_fd(t, i, 0, s->len);
+	fd = tape_seg_fd(t, i, 0, s->len);
 	if (fd < 0)
 		return fd;
 	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
@@ -400,7 +375,7 @@ static int seg_offsets(struct tape *t, size_t i, const uint64_t **out)
 }
 
 /* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
-static int record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end)
+int tape_record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end)
 {
 	size_t i = seg_find(t, obj);
 	const struct seg *s = &t->segs[i];
@@ -550,7 +525,7 @@ static int truncate_at(struct tape *t, uint64_t p)
 	size_t si;
 	int r;
 
-	r = record_at(t, p, &si, &cut, &end);
+	r = tape_record_at(t, p, &si, &cut, &end);
 	if (r == 0)
 		r = sync_active(t);
 	if (r < 0)
@@ -611,7 +586,7 @@ static int truncate_at(struct tape *t, uint64_t p)
 }
 
 /* Seal the active segment first if a record of need bytes does not fit. */
-static int make_room(struct tape *t, uint64_t need)
+int tape_make_room(struct tape *t, uint64_t need)
 {
 	struct seg *a = tape_active(t);
 
@@ -619,6 +594,21 @@ static int make_room(struct tape *t, uint64_t need)
 	    (t->shared || a->len + need > t->seg_limit || a->nobj >= TAPE_SEG_MAX_OBJ))
 		return seal(t);
 	return 0;
+}
+
+/* Write-behind: start writeback of what has piled up, without waiting
+ * for it, so the disk works while the host sends more and a flush finds
+ * little left to do (what RocksDB's bytes_per_sync and PostgreSQL's
+ * backend_flush_after do). Not a durability point. */
+void tape_kick_writeback(struct tape *t)
+{
+	const struct seg *a = tape_active(t);
+
+	if (a->len - t->kicked >= WRITE_BEHIND) {
+		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
+				SYNC_FILE_RANGE_WRITE);
+		t->kicked = a->len;
+	}
 }
 
 /* Append one record to the active segment, sealing it first if full. */
@@ -632,7 +622,7 @@ static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t l
 	struct iovec iov[2];
 	int r;
 
-	r = make_room(t, need);
+	r = tape_make_room(t, need);
 	if (r < 0)
 		return r;
 	a = tape_active(t);
@@ -658,7 +648,7 @@ static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t l
 		return r;
 	/* Header and payload in one system call; a failure leaves the bytes
 	 * past a->len, which the next append overwrites. */
-	r = pwritev_all(t->afd, iov, stored ? 2 : 1, a->len);
+	r = tape_pwritev_all(t->afd, iov, stored ? 2 : 1, a->len);
 	if (r < 0) {
 		t->aoff.n--;
 		if (type == REC_FILEMARK)
@@ -668,15 +658,7 @@ static int append_record(struct tape *t, uint8_t type, uint8_t flags, uint32_t l
 	a->len += need;
 	a->nobj++;
 	t->dirty = true;
-	/* Write-behind: start writeback of what has piled up, without
-	 * waiting for it, so the disk works while the host sends more and a
-	 * flush finds little left to do (what RocksDB's bytes_per_sync and
-	 * PostgreSQL's backend_flush_after do). Not a durability point. */
-	if (a->len - t->kicked >= WRITE_BEHIND) {
-		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
-				SYNC_FILE_RANGE_WRITE);
-		t->kicked = a->len;
-	}
+	tape_kick_writeback(t);
 	return 0;
 }
 
@@ -926,9 +908,8 @@ static void tape_free(struct tape *t)
 	u64vec_free(&t->aoff);
 	u64vec_free(&t->fm);
 	free(t->segs);
-	pf_drop(t);
-	for (unsigned i = 0; i < TAPE_PF_DEPTH; i++)
-		free(t->pf.e[i].buf);
+	pf_free(t);
+	wb_free(t);
 	/* Scratch held plaintext (compressed, or opened at rest). */
 	if (t->cbuf)
 		tape_wipe(t->cbuf, TAPE_STORED_MAX);
@@ -936,11 +917,6 @@ static void tape_free(struct tape *t)
 		tape_wipe(t->dbuf, TAPE_STORED_MAX);
 	free(t->cbuf);
 	free(t->dbuf);
-	if (t->wb.buf) {
-		/* A lender's buffer kept for a block left behind. */
-		tape_wipe(t->wb.buf, t->wb.size);
-		free(t->wb.buf);
-	}
 	if (t->ebuf) {
 		/* It held plaintext of encrypted records. */
 		tape_wipe(t->ebuf, TAPE_STORED_MAX);
@@ -948,18 +924,7 @@ static void tape_free(struct tape *t)
 	}
 	tcrypt_free(t->cipher);
 	trest_free(t->rest);
-	ZSTD_freeCCtx(t->zc);
-	ZSTD_freeDCtx(t->zd);
-	LZ4_freeStream(t->lz4);
-	if (t->rw.buf) {
-		tape_wipe(t->rw.buf, TAPE_RW_LEN);
-		free(t->rw.buf);
-	}
-	if (t->wc.buf) {
-		/* Records gathered for one write: the host's data. */
-		tape_wipe(t->wc.buf, TAPE_WC_FLUSH + TAPE_WC_REC_MAX);
-		free(t->wc.buf);
-	}
+	tape_comp_free(t);
 	free(t);
 }
 
@@ -974,7 +939,7 @@ int tape_open(const char *dir, struct tape **out)
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
 		t->rfd[i].fd = -1;
 	t->seg_limit = hooks.segment_size ? hooks.segment_size : TAPE_SEGMENT_SIZE;
-	t->pf.gen = pf_gen_next();
+	pf_drop(t); /* nothing to drop yet: it draws the tape's first generation */
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
 		r = -errno;
@@ -1136,18 +1101,6 @@ void tape_set_segment_size(struct tape *t, uint64_t bytes)
 	t->seg_limit = bytes ? bytes : TAPE_SEGMENT_SIZE;
 }
 
-void tape_set_compression(struct tape *t, enum tape_compression c)
-{
-	t->comp = c;
-	t->comp_skip = 0;
-	t->comp_misses = 0;
-}
-
-enum tape_compression tape_get_compression(const struct tape *t)
-{
-	return t->comp;
-}
-
 uint64_t tape_used_bytes(const struct tape *t)
 {
 	const struct seg *a = tape_active(t);
@@ -1168,7 +1121,7 @@ uint64_t tape_bytes_before_pos(const struct tape *t)
 
 	if (t->pos >= eod_of(t))
 		return tape_used_bytes(t);
-	if (record_at(mt, t->pos, &i, &off, &end) < 0)
+	if (tape_record_at(mt, t->pos, &i, &off, &end) < 0)
 		return t->segs[seg_find(t, t->pos)].base;
 	return t->segs[i].base + off;
 }
@@ -1337,21 +1290,6 @@ static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum ta
 
 /* ---- read ---------------------------------------------------------------- */
 
-static int decompress(void **zd, unsigned comp, const uint8_t *src, uint32_t stored, uint8_t *dst,
-		      uint32_t len)
-{
-	if (comp == TAPE_COMP_LZ4) {
-		int n = LZ4_decompress_safe((const char *)src, (char *)dst, (int)stored, (int)len);
-
-		return n == (int)len ? 0 : -EBADMSG;
-	}
-	if (!*zd && !(*zd = ZSTD_createDCtx()))
-		return -ENOMEM;
-	size_t n = ZSTD_decompressDCtx(*zd, dst, len, src, stored);
-
-	return !ZSTD_isError(n) && n == len ? 0 : -EBADMSG;
-}
-
 /*
  * The drive-encrypted block of header h, whose envelope is the n bytes at
  * src (in t->cbuf): check the envelope, decrypt it (then inflate it) into
@@ -1370,7 +1308,7 @@ static int read_encrypted(struct tape *t, const struct rec_hdr *h, const uint8_t
 		return -EBADMSG;
 	if (comp == TAPE_COMP_NONE ? e.body_len != h->len : e.body_len == 0 || e.body_len >= h->len)
 		return -EBADMSG;
-	r = scratch(&t->ebuf);
+	r = tape_scratch(&t->ebuf);
 	if (r < 0)
 		return r;
 	plain = comp == TAPE_COMP_NONE && cap >= h->len ? buf : t->ebuf;
@@ -1381,12 +1319,12 @@ static int read_encrypted(struct tape *t, const struct rec_hdr *h, const uint8_t
 		uint8_t *dst = buf;
 
 		if (cap < h->len) {
-			r = scratch(&t->dbuf);
+			r = tape_scratch(&t->dbuf);
 			if (r < 0)
 				return r;
 			dst = t->dbuf;
 		}
-		r = decompress(&t->zd, comp, t->ebuf, e.body_len, dst, h->len);
+		r = tape_decompress(&t->zd, comp, t->ebuf, e.body_len, dst, h->len);
 		if (r < 0)
 			return r;
 		if (dst != buf && cap)
@@ -1406,12 +1344,12 @@ static int read_compressed(struct tape *t, const struct rec_hdr *h, const uint8_
 	int r;
 
 	if (cap < h->len) {
-		r = scratch(&t->dbuf);
+		r = tape_scratch(&t->dbuf);
 		if (r < 0)
 			return r;
 		dst = t->dbuf;
 	}
-	r = decompress(&t->zd, h->flags & REC_COMP_MASK, src, n, dst, h->len);
+	r = tape_decompress(&t->zd, h->flags & REC_COMP_MASK, src, n, dst, h->len);
 	if (r < 0)
 		return r;
 	if (dst != buf && cap)
@@ -1460,101 +1398,6 @@ static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *
 	return 0;
 }
 
-static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
-
-/* Copy [off, off + total) of the window into iov as preadv would. */
-static void rw_copy(const struct tape *t, struct iovec *iov, int cnt, uint64_t off)
-{
-	const uint8_t *p = t->rw.buf + (off - t->rw.off);
-
-	for (int k = 0; k < cnt; k++) {
-		if (iov[k].iov_len)
-			memcpy(iov[k].iov_base, p, iov[k].iov_len);
-		p += iov[k].iov_len;
-	}
-}
-
-/*
- * read_record's read of the record [off, end) of segment si, open as fd:
- * preadv_all, but a small record of a cartridge stored clear comes from
- * the window (struct tape's rw), which one pread fills with it and what
- * follows it in the segment, as far as the segment is valid and readable:
- * at 4 KiB a record that is one system call for sixteen records.
- */
-static int read_iov(struct tape *t, size_t si, int fd, struct iovec *iov, int cnt, uint64_t off,
-		    uint64_t end)
-{
-	const struct seg *s = &t->segs[si];
-
-	if (t->info.at_rest || end - off > TAPE_WC_REC_MAX)
-		return preadv_all(fd, iov, cnt, off);
-	if (t->rw.len && t->rw.id == s->id && off >= t->rw.off && end <= t->rw.off + t->rw.len) {
-		rw_copy(t, iov, cnt, off);
-		return 0;
-	}
-	uint64_t stop = off + TAPE_RW_LEN < s->len ? off + TAPE_RW_LEN : s->len;
-	if (si != t->nseg - 1) {
-		/* A segment fetched back is readable up to its avail. */
-		for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
-			if (t->rfd[k].fd == fd && t->rfd[k].id == s->id && t->rfd[k].avail < stop)
-				stop = t->rfd[k].avail;
-	}
-	if (stop < end)
-		return preadv_all(fd, iov, cnt, off);
-	if (!t->rw.buf && !(t->rw.buf = malloc(TAPE_RW_LEN)))
-		return preadv_all(fd, iov, cnt, off);
-	t->rw.len = 0;
-	ssize_t n = tape_pread_full(fd, t->rw.buf, (size_t)(stop - off), off);
-	if (n < 0)
-		return (int)n;
-	size_t got = (size_t)n;
-	if (got < end - off)
-		return -EBADMSG; /* the record ends early: damaged */
-	t->rw.id = s->id;
-	t->rw.off = off;
-	t->rw.len = got;
-	rw_copy(t, iov, cnt, off);
-	return 0;
-}
-
-/* The host's read of the first block read ahead: what tape_read would have
- * done, from the copy, which is then wiped; or, with a lent buffer (lent
- * non-NULL, tape_read_lent), by exchanging the buffers when the block fits
- * whole in cap and the read-ahead's buffer has the room the lender needs. */
-static int pf_take(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf, uint32_t cap,
-		   size_t room, uint32_t *len, enum tape_obj *kind)
-{
-	unsigned k = t->pf.head;
-	uint32_t n = t->pf.e[k].len;
-
-	if (lent && *lent_size && n <= cap && t->pf.e[k].size >= room) {
-		uint8_t *mine = t->pf.e[k].buf;
-		size_t mine_size = t->pf.e[k].size;
-
-		/* The lender's old buffer may hold what it sent before; it is
-		 * only ever overwritten by the next read ahead into it. */
-		t->pf.e[k].buf = *lent;
-		t->pf.e[k].size = *lent_size;
-		*lent = mine;
-		*lent_size = mine_size;
-		n = 0; /* nothing of ours left to wipe */
-		*len = t->pf.e[k].len;
-	} else {
-		if (cap)
-			memcpy(buf, t->pf.e[k].buf, cap < n ? cap : n);
-		*len = n;
-	}
-	*kind = TAPE_BLOCK;
-	t->pos++;
-	t->st.blocks_read += t->pf.e[k].st.blocks_read;
-	t->st.bytes_read_host += t->pf.e[k].st.bytes_read_host;
-	t->st.bytes_read_stored += t->pf.e[k].st.bytes_read_stored;
-	tape_wipe(t->pf.e[k].buf, n);
-	t->pf.head = (k + 1) % TAPE_PF_DEPTH;
-	t->pf.n--;
-	return 0;
-}
-
 static int read_at_pos(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf,
 		       uint32_t cap, size_t room, uint32_t *len, enum tape_obj *kind)
 {
@@ -1569,7 +1412,7 @@ static int read_at_pos(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_
 			return pf_take(t, lent, lent_size, buf, cap, room, len, kind);
 		pf_drop(t); /* cannot happen: every move drops them */
 	}
-	return read_record(t, buf, cap, len, kind);
+	return tape_read_record(t, buf, cap, len, kind);
 }
 
 int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
@@ -1584,7 +1427,7 @@ int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, si
 }
 
 /* tape_read from the medium. */
-static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
+int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
 	uint64_t off, end, stored;
 	uint8_t hb[REC_HDR_LEN];
@@ -1603,16 +1446,16 @@ static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, e
 		*kind = TAPE_EOD;
 		return 0;
 	}
-	r = record_at(t, t->pos, &si, &off, &end);
+	r = tape_record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
-	fd = seg_fd(t, si, off, end);
+	fd = tape_seg_fd(t, si, off, end);
 	if (fd < 0)
 		return fd;
 	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_STORED_MAX)
 		goto bad;
 	stored = end - off - REC_HDR_LEN;
-	r = scratch(&t->cbuf);
+	r = tape_scratch(&t->cbuf);
 	if (r < 0)
 		return r;
 
@@ -1629,7 +1472,7 @@ static int read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, e
 	iov[1].iov_len = in_buf;
 	iov[2].iov_base = t->cbuf;
 	iov[2].iov_len = stored - in_buf;
-	r = read_iov(t, si, fd, iov, 3, off, end);
+	r = rw_read(t, si, fd, iov, 3, off, end);
 	if (r == -EBADMSG)
 		goto bad;
 	if (r < 0)
@@ -1703,99 +1546,20 @@ bad:
 /* ---- write --------------------------------------------------------------- */
 
 /*
- * Compress into scratch when enabled and when it actually shrinks the
- * record (as LTO drives do, per record); else store as is.
- *
- * A try that does not shrink the record costs as much as one that does
- * (LZ4 on 256 KiB of incompressible data: 0.05 to 0.08 CPU seconds a GB,
- * as much as the checksum and the copy into the segment together), and
- * backup software mostly sends data it has compressed or encrypted
- * itself. So after a try that did not shrink, the next records are stored
- * raw without a try: 1, then 3, 7, 15, up to COMP_SKIP_MAX after tries
- * that keep failing in a row; any try that shrinks starts over. A stream
- * that turns compressible is stored raw for at most COMP_SKIP_MAX records
- * before it is compressed again; a record that shrinks even a little keeps
- * every try. Only capacity depends on it: a raw record is what a try that
- * does not shrink leaves anyway, and it reads back the same (LTO drives'
- * compression, ECMA-321 SLDC, likewise stores data that does not compress
- * in its pass-through scheme); compression stays what MODE SELECT set.
- */
-static void comp_result(struct tape *t, bool shrank)
-{
-	if (shrank) {
-		t->comp_misses = 0;
-		return;
-	}
-	if (t->comp_misses < 5)
-		t->comp_misses++;
-	uint32_t skip = (1u << t->comp_misses) - 1;
-	t->comp_skip = skip < COMP_SKIP_MAX ? skip : COMP_SKIP_MAX;
-}
-
-static void compress(struct tape *t, const void *buf, uint32_t len, const void **out,
-		     uint32_t *stored, uint8_t *flags)
-{
-	*out = buf;
-	*stored = len;
-	*flags = TAPE_COMP_NONE;
-	if (t->comp == TAPE_COMP_NONE || len < COMP_MIN_LEN)
-		return;
-	if (t->comp_skip > 0) {
-		t->comp_skip--;
-		return;
-	}
-	if (scratch(&t->cbuf) < 0)
-		return;
-	if (t->comp == TAPE_COMP_LZ4) {
-		/* One stream kept for the tape and reset before each record,
-		 * so every record is an independent LZ4 block as
-		 * LZ4_compress_default makes it, without its zeroing of a
-		 * fresh 16 KiB state per call (lz4.h, LZ4_resetStream_fast). */
-		if (!t->lz4 && !(t->lz4 = LZ4_createStream()))
-			return;
-		LZ4_resetStream_fast(t->lz4);
-		int n = LZ4_compress_fast_continue(t->lz4, buf, (char *)t->cbuf, (int)len,
-						   (int)len - 1, 1);
-
-		if (n > 0) {
-			*out = t->cbuf;
-			*stored = (uint32_t)n;
-			*flags = TAPE_COMP_LZ4;
-		}
-		comp_result(t, n > 0);
-		return;
-	}
-	if (t->comp == TAPE_COMP_ZSTD) {
-		if (!t->zc && !(t->zc = ZSTD_createCCtx()))
-			return;
-		size_t n = ZSTD_compressCCtx(t->zc, t->cbuf, len - 1, buf, len, ZSTD_FAST_LEVEL);
-
-		if (!ZSTD_isError(n) && n < len) {
-			*out = t->cbuf;
-			*stored = (uint32_t)n;
-			*flags = TAPE_COMP_ZSTD;
-		}
-		comp_result(t, !ZSTD_isError(n) && n < len);
-	}
-}
-
-/*
  * Common preamble of every write: protection, room for `bytes` more stored
  * bytes at the position, then SSC-4 4.2.7 (discard from the position on).
  * Refusals come before the discard, so they leave the medium as it was.
  */
-static int prepare_append(struct tape *t, uint64_t bytes);
-
-static int prepare_write(struct tape *t, uint64_t bytes)
+int tape_prepare_write(struct tape *t, uint64_t bytes)
 {
 	int r = wb_finish(t);
 
-	return r < 0 ? r : prepare_append(t, bytes);
+	return r < 0 ? r : tape_prepare_append(t, bytes);
 }
 
-/* prepare_write for a record that joins the ones gathered in wc: those
+/* tape_prepare_write for a record that joins the ones gathered in wc: those
  * are at EOD, and stay there unless the position is before it. */
-static int prepare_append(struct tape *t, uint64_t bytes)
+int tape_prepare_append(struct tape *t, uint64_t bytes)
 {
 	int r;
 
@@ -1826,11 +1590,11 @@ static int prepare_append(struct tape *t, uint64_t bytes)
 /*
  * Drive encryption, then encryption at rest, of what would be stored for
  * the block of object obj (len bytes for the host; *payload, *stored and
- * *flags as compress() left them): updated to what is stored. The output
+ * *flags as tape_compress() left them): updated to what is stored. The output
  * goes to the scratch buffers the payload is not in.
  */
-static int encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const void **payload,
-			   uint32_t *stored, uint8_t *flags)
+int tape_encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const void **payload,
+			 uint32_t *stored, uint8_t *flags)
 {
 	uint32_t ov = tcrypt_overhead(t->cipher);
 	int r;
@@ -1838,7 +1602,7 @@ static int encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const voi
 	if (ov) {
 		/* Compress then encrypt, as LTO drives do (encrypted data
 		 * does not compress). */
-		r = scratch(&t->ebuf);
+		r = tape_scratch(&t->ebuf);
 		if (r < 0)
 			return r;
 		*flags |= REC_ENCRYPTED;
@@ -1860,9 +1624,9 @@ static int encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const voi
 				    .stored = *stored + TAPE_AT_REST_OVERHEAD};
 		uint8_t aad[REC_HDR_LEN];
 
-		r = scratch(&t->cbuf);
+		r = tape_scratch(&t->cbuf);
 		if (r == 0)
-			r = scratch(&t->ebuf);
+			r = tape_scratch(&t->ebuf);
 		if (r < 0)
 			return r;
 		out = *payload == t->cbuf ? t->ebuf : t->cbuf;
@@ -1889,15 +1653,15 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 	r = wb_finish(t);
 	if (r < 0)
 		return r;
-	compress(t, buf, len, &payload, &stored, &flags);
+	tape_compress(t, buf, len, &payload, &stored, &flags);
 	uint32_t ov = tcrypt_overhead(t->cipher);
 	uint32_t rest_ov = t->info.at_rest ? TAPE_AT_REST_OVERHEAD : 0;
-	r = prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov + rest_ov);
+	r = tape_prepare_write(t, REC_HDR_LEN + (uint64_t)stored + ov + rest_ov);
 	if (r < 0)
 		return r;
-	/* The record's object number is the position: prepare_write made
+	/* The record's object number is the position: tape_prepare_write made
 	 * it EOD. */
-	r = encrypt_payload(t, t->pos, len, &payload, &stored, &flags);
+	r = tape_encrypt_payload(t, t->pos, len, &payload, &stored, &flags);
 	if (r < 0)
 		return r;
 	crc = crc32c(payload, stored);
@@ -1909,284 +1673,6 @@ int tape_write(struct tape *t, const void *buf, uint32_t len)
 	t->st.bytes_written_host += len;
 	t->st.bytes_written_stored += stored;
 	return 0;
-}
-
-/* ---- write-behind ---------------------------------------------------------- */
-
-/*
- * tape_write_buffered: the block is compressed and checked now, and its
- * record is reserved, whole, at the end of the active segment: the
- * offset, the object number, the position, the space accounting and the
- * statistics are those of the record written. Its bytes (what compress()
- * left, in cbuf) are encrypted, checksummed and written by wb_finish(),
- * from the drive's thread (tape_write_behind) or first thing in any other
- * call that reads, writes, moves or commits. One block at most is
- * pending, and it is always the last record, so no other record is ever
- * written after a hole, and a commit never names a byte not yet written.
- */
-static int wc_flush(struct tape *t);
-
-static int wb_finish(struct tape *t)
-{
-	struct seg *a = tape_active(t);
-	const void *payload = t->wb.in_buf ? t->wb.buf : t->cbuf;
-	uint32_t stored = t->wb.stored, crc;
-	uint8_t flags = t->wb.flags, hb[REC_HDR_LEN];
-	uint64_t obj = a->first + a->nobj - 1;
-	struct rec_hdr h;
-	int r;
-
-	if (!t->wb.pending)
-		return wc_flush(t); /* a cartridge stored clear, if anything */
-	t->wb.pending = false;
-	r = encrypt_payload(t, obj, t->wb.len, &payload, &stored, &flags);
-	if (r == 0 && REC_HDR_LEN + (uint64_t)stored != t->wb.need)
-		r = -EIO; /* the keys changed under it: cannot happen, see above */
-	if (r == 0) {
-		crc = crc32c(payload, stored);
-		h = (struct rec_hdr){.type = REC_BLOCK,
-				     .flags = flags,
-				     .obj = obj,
-				     .len = t->wb.len,
-				     .stored = stored,
-				     .crc = crc};
-		rec_encode(hb, &h);
-		struct iovec iov[2] = {{hb, REC_HDR_LEN}, {(void *)payload, stored}};
-		r = pwritev_all(t->afd, iov, 2, t->wb.off);
-	}
-	if (r < 0) {
-		/* Not written: the record is taken back, and the position is
-		 * where it was to go (what a drive reports after a deferred
-		 * write error: the blocks before it are on the medium). */
-		t->aoff.n--;
-		a->len = t->wb.off;
-		a->nobj--;
-		t->pos = obj;
-		t->st.blocks_written--;
-		t->st.bytes_written_host -= t->wb.len;
-		t->st.bytes_written_stored -= t->wb.need - REC_HDR_LEN;
-		t->wb.lost_blocks++;
-		t->wb.lost_bytes += t->wb.len;
-		if (!t->wb.err)
-			t->wb.err = r; /* for the drive to report, whoever met it */
-		return r;
-	}
-	if (a->len - t->kicked >= WRITE_BEHIND) {
-		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
-				SYNC_FILE_RANGE_WRITE);
-		t->kicked = a->len;
-	}
-	return 0;
-}
-
-static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
-			  uint32_t len);
-
-/*
- * The gathered records (struct tape's wc) in one pwrite. If that fails
- * they are all taken back, as wb_finish takes back a block left behind:
- * the position, EOD and the accounting are as before the first of them,
- * and the error and what they held wait for tape_write_behind_lost().
- */
-static int wc_flush(struct tape *t)
-{
-	struct seg *a = tape_active(t);
-	struct iovec iov = {t->wc.buf, t->wc.used};
-	int r;
-
-	if (!t->wc.n)
-		return 0;
-	r = pwritev_all(t->afd, &iov, 1, t->wc.off);
-	if (r < 0) {
-		t->aoff.n -= t->wc.n;
-		a->len = t->wc.off;
-		a->nobj -= t->wc.n;
-		t->pos = a->first + a->nobj;
-		t->st.blocks_written -= t->wc.n;
-		t->st.bytes_written_host -= t->wc.host;
-		t->st.bytes_written_stored -= t->wc.stored;
-		t->wb.lost_blocks += t->wc.n;
-		t->wb.lost_bytes += t->wc.host;
-		if (!t->wb.err)
-			t->wb.err = r;
-	}
-	t->wc.n = 0;
-	t->wc.used = 0;
-	t->wc.host = 0;
-	t->wc.stored = 0;
-	if (r == 0 && a->len - t->kicked >= WRITE_BEHIND) {
-		sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
-				SYNC_FILE_RANGE_WRITE);
-		t->kicked = a->len;
-	}
-	return r;
-}
-
-/*
- * tape_write_buffered of a small block on a cartridge stored clear: the
- * same checks, record and accounting as tape_write, but the record, its
- * header and checksum made now, is gathered in wc and written with the
- * ones around it (in buffered mode, SSC-4 8.3.1, GOOD need not mean on
- * the medium). Any other call that reads, writes, moves or commits, and
- * tape_close, writes them first (wb_finish).
- */
-static int write_combined(struct tape *t, const void *buf, uint32_t len)
-{
-	const void *payload;
-	uint32_t stored;
-	uint8_t flags;
-	struct rec_hdr h;
-	struct seg *a;
-	int r;
-
-	if (len == 0 || !buf)
-		return -EINVAL;
-	if (t->wb.pending) {
-		r = wb_finish(t);
-		if (r < 0)
-			return r;
-	}
-	compress(t, buf, len, &payload, &stored, &flags);
-	uint64_t need = REC_HDR_LEN + (uint64_t)stored;
-	r = prepare_append(t, need);
-	if (r == 0)
-		r = make_room(t, need); /* seals after writing what is gathered */
-	if (r == 0 && !t->wc.buf && !(t->wc.buf = malloc(TAPE_WC_FLUSH + TAPE_WC_REC_MAX)))
-		r = -ENOMEM;
-	a = tape_active(t);
-	if (r == 0)
-		r = u64vec_push(&t->aoff, a->len);
-	if (r < 0)
-		return r;
-	if (!t->wc.n)
-		t->wc.off = a->len;
-	h = (struct rec_hdr){.type = REC_BLOCK,
-			     .flags = flags,
-			     .obj = a->first + a->nobj,
-			     .len = len,
-			     .stored = stored,
-			     .crc = crc32c(payload, stored)};
-	rec_encode(t->wc.buf + t->wc.used, &h);
-	memcpy(t->wc.buf + t->wc.used + REC_HDR_LEN, payload, stored);
-	t->wc.used += need;
-	t->wc.n++;
-	t->wc.host += len;
-	t->wc.stored += stored;
-	a->len += need;
-	a->nobj++;
-	t->dirty = true;
-	t->pos++;
-	t->st.blocks_written++;
-	t->st.bytes_written_host += len;
-	t->st.bytes_written_stored += stored;
-	return t->wc.used >= TAPE_WC_FLUSH ? wc_flush(t) : 0;
-}
-
-int tape_write_buffered(struct tape *t, const void *buf, uint32_t len)
-{
-	return write_buffered(t, NULL, NULL, buf, len);
-}
-
-int tape_write_buffered_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t len)
-{
-	return write_buffered(t, buf, size, *buf, len);
-}
-
-static int write_buffered(struct tape *t, uint8_t **lent, size_t *lent_size, const void *buf,
-			  uint32_t len)
-{
-	const void *payload;
-	uint32_t stored;
-	uint8_t flags;
-	int r;
-
-	if (!t->info.at_rest) {
-		if (len <= TAPE_WC_REC_MAX - REC_HDR_LEN && !tcrypt_overhead(t->cipher))
-			return write_combined(t, buf, len);
-		return tape_write(t, buf, len);
-	}
-	if (len == 0 || len > TAPE_MAX_BLOCK || !buf)
-		return -EINVAL;
-	r = wb_finish(t);
-	if (r < 0)
-		return r;
-	compress(t, buf, len, &payload, &stored, &flags);
-	uint64_t need =
-	    REC_HDR_LEN + (uint64_t)stored + tcrypt_overhead(t->cipher) + TAPE_AT_REST_OVERHEAD;
-	r = prepare_write(t, need);
-	if (r == 0)
-		r = scratch(&t->cbuf);
-	if (r == 0)
-		r = make_room(t, need);
-	if (r == 0)
-		r = u64vec_push(&t->aoff, tape_active(t)->len);
-	if (r < 0)
-		return r;
-	t->wb.in_buf = false;
-	if (payload == buf && lent && *lent_size >= len) {
-		/* Keep the lender's buffer rather than copy the block out of
-		 * it; the one kept before was written by wb_finish above and
-		 * goes back (its plaintext is the lender's own, as in any
-		 * buffer the lender receives into). */
-		uint8_t *old = t->wb.buf;
-		size_t old_size = t->wb.size;
-
-		t->wb.buf = *lent;
-		t->wb.size = *lent_size;
-		*lent = old;
-		*lent_size = old ? old_size : 0;
-		t->wb.in_buf = true;
-	} else if (payload != t->cbuf) {
-		memcpy(t->cbuf, payload, stored);
-	}
-
-	struct seg *a = tape_active(t);
-	t->wb.pending = true;
-	t->wb.off = a->len;
-	t->wb.need = (uint32_t)need;
-	t->wb.len = len;
-	t->wb.stored = stored;
-	t->wb.flags = flags;
-	a->len += need;
-	a->nobj++;
-	t->dirty = true;
-	t->pos++;
-	t->st.blocks_written++;
-	t->st.bytes_written_host += len;
-	t->st.bytes_written_stored += need - REC_HDR_LEN;
-	return 0;
-}
-
-bool tape_write_pending(const struct tape *t)
-{
-	return t->wb.pending;
-}
-
-bool tape_write_held(const struct tape *t)
-{
-	return t->wb.pending || t->wc.n;
-}
-
-int tape_write_behind(struct tape *t)
-{
-	return tape_write_behind_lost(t, false, NULL, NULL);
-}
-
-int tape_write_behind_lost(struct tape *t, bool keep, uint64_t *blocks, uint64_t *bytes)
-{
-	int r;
-
-	if (t->wb.pending || !keep)
-		wb_finish(t);
-	r = t->wb.err;
-	if (blocks)
-		*blocks = t->wb.lost_blocks;
-	if (bytes)
-		*bytes = t->wb.lost_bytes;
-	t->wb.err = 0;
-	t->wb.lost_blocks = 0;
-	t->wb.lost_bytes = 0;
-	return r;
 }
 
 /*
@@ -2242,7 +1728,7 @@ static int append_filemarks(struct tape *t, uint32_t count)
 		}
 		struct iovec iov = {buf, (size_t)n * REC_HDR_LEN};
 		if (r == 0)
-			r = pwritev_all(t->afd, &iov, 1, a->len);
+			r = tape_pwritev_all(t->afd, &iov, 1, a->len);
 		if (r < 0) {
 			t->aoff.n -= pushed;
 			t->fm.n -= pushed;
@@ -2253,11 +1739,7 @@ static int append_filemarks(struct tape *t, uint32_t count)
 		t->dirty = true;
 		t->pos += n;
 		done += (uint32_t)n;
-		if (a->len - t->kicked >= WRITE_BEHIND) {
-			sync_file_range(t->afd, (off64_t)t->kicked, (off64_t)(a->len - t->kicked),
-					SYNC_FILE_RANGE_WRITE);
-			t->kicked = a->len;
-		}
+		tape_kick_writeback(t);
 	}
 	free(buf);
 	return r;
@@ -2265,7 +1747,7 @@ static int append_filemarks(struct tape *t, uint32_t count)
 
 int tape_write_filemarks(struct tape *t, uint32_t count)
 {
-	int r = prepare_write(t, (uint64_t)REC_HDR_LEN * count);
+	int r = tape_prepare_write(t, (uint64_t)REC_HDR_LEN * count);
 
 	return r < 0 ? r : append_filemarks(t, count);
 }
@@ -2287,7 +1769,7 @@ int tape_erase(struct tape *t)
 {
 	if (!t->info.write_protect && !tape_worm_allows(t, true))
 		return -EPERM;
-	int r = prepare_write(t, 0);
+	int r = tape_prepare_write(t, 0);
 
 	return r < 0 ? r : tape_flush(t);
 }
@@ -2350,288 +1832,6 @@ bool tape_has_data_key(const struct tape *t)
 	return t->rest != NULL;
 }
 
-bool tape_prefetch_arm(struct tape *t)
-{
-	t->pf.armed =
-	    t->info.at_rest && t->rest && t->pf.n < TAPE_PF_DEPTH && t->pos + t->pf.n < eod_of(t);
-	return t->pf.armed;
-}
-
-int tape_prefetch(struct tape *t)
-{
-	uint64_t pos = t->pos, next = t->pos + t->pf.n;
-	struct tape_stats st = t->st;
-	bool tag_failed = t->rest_tag_failed;
-	unsigned k = (t->pf.head + t->pf.n) % TAPE_PF_DEPTH;
-	enum tape_obj kind;
-	uint32_t len;
-	int r;
-
-	if (!t->pf.armed)
-		return 0;
-	if (!t->info.at_rest || !t->rest || t->wb.pending || t->pf.n >= TAPE_PF_DEPTH ||
-	    next >= eod_of(t)) {
-		t->pf.armed = false;
-		return 0;
-	}
-	if (t->pf.e[k].size < TAPE_MAX_BLOCK) {
-		/* First use, or a smaller buffer a lender left in exchange
-		 * (tape_read_lent): a block may be as long as TAPE_MAX_BLOCK.
-		 * The lender then keeps buffers of this size, so this stops
-		 * after the first exchanges of a stream. */
-		free(t->pf.e[k].buf);
-		t->pf.e[k].size = 0;
-		t->pf.e[k].buf = malloc(TAPE_MAX_BLOCK);
-		if (!t->pf.e[k].buf) {
-			t->pf.armed = false;
-			return -ENOMEM;
-		}
-		t->pf.e[k].size = TAPE_MAX_BLOCK;
-	}
-	t->pos = next;
-	r = read_record(t, t->pf.e[k].buf, TAPE_MAX_BLOCK, &len, &kind);
-	if (r == 0 && kind == TAPE_BLOCK) {
-		t->pf.e[k].obj = next;
-		t->pf.e[k].len = len;
-		t->pf.e[k].st = (struct tape_stats){
-		    .blocks_read = t->st.blocks_read - st.blocks_read,
-		    .bytes_read_host = t->st.bytes_read_host - st.bytes_read_host,
-		    .bytes_read_stored = t->st.bytes_read_stored - st.bytes_read_stored,
-		};
-		t->pf.n++;
-	}
-	/* Not a read the host made: no move, nothing counted, and an error
-	 * is the host's own READ's to meet and report. */
-	t->pos = pos;
-	t->st = st;
-	t->rest_tag_failed = tag_failed;
-	if (r < 0 || kind != TAPE_BLOCK)
-		t->pf.armed = false;
-	else
-		tape_prefetch_arm(t);
-	return r < 0 ? r : t->pf.armed;
-}
-
-unsigned tape_prefetched(const struct tape *t)
-{
-	return t->pf.n;
-}
-
-/* ---- read-ahead opened off the drive's lock ---------------------------- */
-
-struct tape_pf_job {
-	int fd;			/* the segment's descriptor, duplicated; -1: none */
-	uint64_t off;		/* of the record's header in it */
-	uint32_t stored;	/* payload bytes after the header */
-	uint64_t obj;		/* the block's logical object number */
-	uint64_t gen;		/* the tape's pf.gen at begin */
-	struct tape_rest *rest; /* the data key's opener, for this block only */
-	void *zd;		/* ZSTD_DCtx of the job's own */
-	uint8_t *sbuf;		/* the stored payload: TAPE_STORED_MAX */
-	uint8_t *out;		/* the plaintext: out_size bytes */
-	size_t out_size;
-	uint32_t len;  /* the block's length, when opened */
-	uint32_t wipe; /* plaintext bytes in out */
-	struct tape_stats st;
-	enum { PFJ_FAILED, PFJ_OPENED, PFJ_LOCKED } res;
-};
-
-struct tape_pf_job *tape_pf_job_new(void)
-{
-	struct tape_pf_job *j = calloc(1, sizeof(*j));
-
-	if (j)
-		j->fd = -1;
-	return j;
-}
-
-void tape_pf_job_free(struct tape_pf_job *j)
-{
-	if (!j)
-		return;
-	if (j->fd >= 0)
-		close(j->fd);
-	trest_free(j->rest);
-	if (j->out)
-		tape_wipe(j->out, j->wipe);
-	free(j->out);
-	free(j->sbuf);
-	ZSTD_freeDCtx(j->zd);
-	free(j);
-}
-
-bool tape_prefetch_opening(const struct tape *t)
-{
-	return t->pf.job_out && t->pf.n == 0 && t->pf.job_obj == t->pos;
-}
-
-int tape_prefetch_begin(struct tape *t, struct tape_pf_job *j)
-{
-	uint64_t next = t->pos + t->pf.n, off, end;
-	size_t si, fj;
-	int fd, r;
-
-	if (!t->pf.armed || t->pf.job_out)
-		return 0;
-	if (!t->info.at_rest || !t->rest || t->wb.pending || t->pf.n >= TAPE_PF_DEPTH ||
-	    next >= eod_of(t)) {
-		t->pf.armed = false;
-		return 0;
-	}
-	/* Only drive-encrypted blocks are read in this mode, and they need
-	 * the drive's keys, which stay the drive's (tape_set_crypto). */
-	if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
-		r = tape_prefetch(t);
-		return r > 0 ? 2 : r;
-	}
-	/* A filemark is the host's READ's to meet. */
-	fj = u64vec_lower(&t->fm, next);
-	if (fj < t->fm.n && t->fm.v[fj] == next) {
-		t->pf.armed = false;
-		return 0;
-	}
-	r = record_at(t, next, &si, &off, &end);
-	if (r == 0 && (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_STORED_MAX))
-		r = -EBADMSG;
-	fd = r < 0 ? r : seg_fd(t, si, off, end);
-	if (fd >= 0) {
-		/* The tape may close its own (an unload, the descriptor
-		 * cache) while the job reads. */
-		j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		fd = j->fd < 0 ? -errno : 0;
-	}
-	r = fd < 0 ? fd : trest_opener(&j->rest, t->rest);
-	if (r < 0) {
-		if (j->fd >= 0)
-			close(j->fd);
-		j->fd = -1;
-		t->pf.armed = false;
-		return r;
-	}
-	j->off = off;
-	j->stored = (uint32_t)(end - off - REC_HDR_LEN);
-	j->obj = next;
-	j->gen = t->pf.gen;
-	j->res = PFJ_FAILED;
-	t->pf.job_out = true;
-	t->pf.job_obj = next;
-	return 1;
-}
-
-/* The job's block, off the lock: what read_record and read_at_rest check
- * of a block at rest, in the job's own buffers and context. Anything they
- * would refuse leaves PFJ_FAILED, and the host's READ meets it itself. */
-static void pf_job_open(struct tape_pf_job *j)
-{
-	uint8_t hb[REC_HDR_LEN];
-	struct iovec iov[2];
-	struct rec_hdr h;
-	unsigned comp;
-	uint32_t n;
-
-	if (!j->sbuf && !(j->sbuf = malloc(TAPE_STORED_MAX)))
-		return;
-	if (j->out_size < TAPE_MAX_BLOCK) {
-		/* A smaller buffer a lender left in the ring (tape_read_lent),
-		 * exchanged for ours at the last publication. */
-		free(j->out);
-		j->out_size = 0;
-		if (!(j->out = malloc(TAPE_MAX_BLOCK)))
-			return;
-		j->out_size = TAPE_MAX_BLOCK;
-	}
-	iov[0].iov_base = hb;
-	iov[0].iov_len = REC_HDR_LEN;
-	iov[1].iov_base = j->sbuf;
-	iov[1].iov_len = j->stored;
-	if (preadv_all(j->fd, iov, 2, j->off) < 0)
-		return;
-	if (rec_decode(hb, &h) < 0 || h.type != REC_BLOCK || h.obj != j->obj ||
-	    h.stored != j->stored || crc32c(j->sbuf, j->stored) != h.crc)
-		return;
-	if (!(h.flags & REC_AT_REST))
-		return; /* a clear block where only encrypted ones are written */
-	if (h.flags & REC_ENCRYPTED) {
-		j->res = PFJ_LOCKED; /* the drive's keys open what is inside */
-		return;
-	}
-	n = h.stored - TAPE_AT_REST_OVERHEAD;
-	comp = h.flags & REC_COMP_MASK;
-	if (comp == TAPE_COMP_NONE) {
-		if (n != h.len)
-			return;
-		j->wipe = n;
-		if (trest_open(j->rest, hb, j->sbuf, h.stored, j->out) < 0)
-			return;
-	} else {
-		uint8_t *inner = j->sbuf + REST_NONCE;
-		int r = trest_open(j->rest, hb, j->sbuf, h.stored, inner);
-
-		if (r == 0) {
-			j->wipe = h.len;
-			r = decompress(&j->zd, comp, inner, n, j->out, h.len);
-		}
-		tape_wipe(inner, n);
-		if (r < 0)
-			return;
-	}
-	j->len = h.len;
-	j->st = (struct tape_stats){
-	    .blocks_read = 1,
-	    .bytes_read_host = h.len,
-	    .bytes_read_stored = h.stored,
-	};
-	j->res = PFJ_OPENED;
-}
-
-void tape_prefetch_open(struct tape_pf_job *j)
-{
-	pf_job_open(j);
-	close(j->fd);
-	j->fd = -1;
-	trest_free(j->rest); /* no copy of the key outlives the job */
-	j->rest = NULL;
-}
-
-int tape_prefetch_end(struct tape *t, struct tape_pf_job *j)
-{
-	bool valid = t && t->pf.job_out && t->pf.gen == j->gen && t->pf.job_obj == j->obj &&
-		     j->obj == t->pos + t->pf.n && t->pf.n < TAPE_PF_DEPTH;
-	unsigned k;
-
-	if (t && t->pf.gen == j->gen)
-		t->pf.job_out = false;
-	if (!valid || j->res != PFJ_OPENED) {
-		if (j->out)
-			tape_wipe(j->out, j->wipe);
-		j->wipe = 0;
-		if (!valid)
-			return 0;
-		if (j->res == PFJ_LOCKED)
-			return tape_prefetch(t);
-		t->pf.armed = false; /* nothing kept for a block that fails */
-		return 0;
-	}
-	k = (t->pf.head + t->pf.n) % TAPE_PF_DEPTH;
-	{
-		uint8_t *b = t->pf.e[k].buf;
-		size_t size = t->pf.e[k].size;
-
-		/* The ring's slot holds nothing of ours (wiped when taken or
-		 * dropped) or a lender's earlier data: it becomes the job's. */
-		t->pf.e[k].buf = j->out;
-		t->pf.e[k].size = j->out_size;
-		j->out = b;
-		j->out_size = b ? size : 0;
-	}
-	j->wipe = 0;
-	t->pf.e[k].obj = j->obj;
-	t->pf.e[k].len = j->len;
-	t->pf.e[k].st = j->st;
-	t->pf.n++;
-	return tape_prefetch_arm(t);
-}
-
 int tape_peek(struct tape *t, struct tape_next *n)
 {
 	uint8_t b[REC_HDR_LEN + ENV_FIXED + TAPE_AKAD_MAX + TAPE_UKAD_MAX];
@@ -2655,17 +1855,17 @@ int tape_peek(struct tape *t, struct tape_next *n)
 		return 0;
 	}
 	n->kind = TAPE_BLOCK;
-	r = record_at(t, t->pos, &si, &off, &end);
+	r = tape_record_at(t, t->pos, &si, &off, &end);
 	if (r < 0)
 		return r;
 	if (end < off + REC_HDR_LEN)
 		return -EBADMSG;
-	fd = seg_fd(t, si, off, end);
+	fd = tape_seg_fd(t, si, off, end);
 	if (fd < 0)
 		return fd;
 	uint64_t want = end - off < sizeof(b) ? end - off : sizeof(b);
 	struct iovec iov = {b, (size_t)want};
-	r = preadv_all(fd, &iov, 1, off);
+	r = tape_preadv_all(fd, &iov, 1, off);
 	if (r < 0)
 		return r;
 	if (rec_decode(b, &h) < 0 || h.obj != t->pos || h.type != REC_BLOCK)
@@ -2681,11 +1881,11 @@ int tape_peek(struct tape *t, struct tape_next *n)
 			return -EACCES;
 		if (end - off != REC_HDR_LEN + (uint64_t)h.stored)
 			return -EBADMSG;
-		r = scratch(&t->cbuf);
+		r = tape_scratch(&t->cbuf);
 		if (r < 0)
 			return r;
 		iov = (struct iovec){t->cbuf, h.stored};
-		r = preadv_all(fd, &iov, 1, off + REC_HDR_LEN);
+		r = tape_preadv_all(fd, &iov, 1, off + REC_HDR_LEN);
 		if (r < 0)
 			return r;
 		if (crc32c(t->cbuf, h.stored) != h.crc ||

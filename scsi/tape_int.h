@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "tape.h"
 
@@ -215,7 +216,7 @@ struct tape {
 	uint64_t seg_limit;
 	enum tape_compression comp;
 	/* Records stored raw without trying to compress them, after
-	 * comp_misses tries in a row that did not shrink (compress()). */
+	 * comp_misses tries in a row that did not shrink (tape_compress()). */
 	uint32_t comp_skip, comp_misses;
 
 	struct {
@@ -291,7 +292,7 @@ struct tape {
 	 * one pwrite (wc_flush): when they reach TAPE_WC_FLUSH bytes, or
 	 * first thing in any other call that reads, writes, moves or commits.
 	 * host and stored are what they add to the statistics. */
-	/* read_record on a cartridge stored clear: bytes [off, off + len) of
+	/* tape_read_record on a cartridge stored clear: bytes [off, off + len) of
 	 * segment id, read by one pread for the small records in them
 	 * (TAPE_RW_LEN bytes at most). Emptied by every move and write
 	 * (pf_drop) and whenever a segment's files change (drop_caches). */
@@ -316,6 +317,67 @@ static inline struct seg *tape_active(const struct tape *t)
 {
 	return &t->segs[t->nseg - 1];
 }
+
+/*
+ * The read and the write of a record, shared by the files of the medium:
+ * tape.c (segments, positions, the read and write of a record),
+ * tape_compress.c, tape_readahead.c and tape_buffered.c. Each runs under
+ * the caller's exclusion, as every call on the tape does.
+ */
+
+/* tape.c. Scratch of TAPE_STORED_MAX bytes, allocated on first use. */
+int tape_scratch(uint8_t **buf);
+/* pwritev/preadv of all of iov at off, or -errno; a read that ends
+ * early is -EBADMSG (the record is damaged). */
+int tape_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
+int tape_preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off);
+/* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
+int tape_record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end);
+/* A read descriptor for segment i on which [from, need) is readable. */
+int tape_seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need);
+/* tape_read of the record at the position from the medium itself. */
+int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+/* The checks and the SSC-4 4.2.7 discard before a write of `bytes`
+ * stored bytes (tape_prepare_write), without first writing what is held
+ * (tape_prepare_append, for a record that joins the gathered ones). */
+int tape_prepare_write(struct tape *t, uint64_t bytes);
+int tape_prepare_append(struct tape *t, uint64_t bytes);
+/* Seal the active segment first if a record of need bytes does not fit. */
+int tape_make_room(struct tape *t, uint64_t need);
+/* Drive encryption, then encryption at rest, of a block's payload. */
+int tape_encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const void **payload,
+			 uint32_t *stored, uint8_t *flags);
+/* Start writeback of the active segment when enough has piled up. */
+void tape_kick_writeback(struct tape *t);
+
+/* tape_compress.c. Compress buf into t->cbuf when it shrinks (*out is
+ * then t->cbuf, *flags the codec), else *out = buf as is. */
+void tape_compress(struct tape *t, const void *buf, uint32_t len, const void **out,
+		   uint32_t *stored, uint8_t *flags);
+/* Inflate stored bytes of codec comp into exactly len bytes, or -EBADMSG;
+ * *zd is the ZSTD_DCtx, created on first use. */
+int tape_decompress(void **zd, unsigned comp, const uint8_t *src, uint32_t stored, uint8_t *dst,
+		    uint32_t len);
+void tape_comp_free(struct tape *t);
+
+/* tape_readahead.c. Forget what was read ahead (wiped), disarm, draw a
+ * new generation, empty the window: every move, write and key change. */
+void pf_drop(struct tape *t);
+/* The host's read of the first block read ahead (tape_read_lent's
+ * exchange of buffers when lent is non-NULL). */
+int pf_take(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf, uint32_t cap,
+	    size_t room, uint32_t *len, enum tape_obj *kind);
+/* tape_preadv_all of the record [off, end) of segment si, small records
+ * of a cartridge stored clear through the window. */
+int rw_read(struct tape *t, size_t si, int fd, struct iovec *iov, int cnt, uint64_t off,
+	    uint64_t end);
+void pf_free(struct tape *t);
+
+/* tape_buffered.c. Write what is held (a block left behind or the
+ * gathered records): first thing in every call that reads, writes,
+ * moves, commits or changes keys. */
+int wb_finish(struct tape *t);
+void wb_free(struct tape *t);
 
 /* tape_disk.c: files of a cartridge. */
 #define TAPE_MANIFEST	   "MANIFEST"

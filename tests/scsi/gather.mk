@@ -1,5 +1,5 @@
 # tests/scsi build fragment: small blocks gathered into one write on a
-# cartridge stored clear (scsi/tape.c, write_combined), at CDB level.
+# cartridge stored clear (scsi/tape_buffered.c, write_combined), at CDB level.
 check_PROGRAMS += tests/scsi/test_gather
 TESTS += tests/scsi/test_gather
 
