@@ -286,12 +286,6 @@ struct tape {
 		uint64_t lost_blocks, lost_bytes;
 	} wb;
 
-	/* tape_write_buffered on a cartridge stored clear: the last n records
-	 * of the active segment, bytes [off, off + used), are reserved and
-	 * held here whole (headers, checksums, payloads), to be written by
-	 * one pwrite (wc_flush): when they reach TAPE_WC_FLUSH bytes, or
-	 * first thing in any other call that reads, writes, moves or commits.
-	 * host and stored are what they add to the statistics. */
 	/* tape_read_record on a cartridge stored clear: bytes [off, off + len) of
 	 * segment id, read by one pread for the small records in them
 	 * (TAPE_RW_LEN bytes at most). Emptied by every move and write
@@ -302,6 +296,12 @@ struct tape {
 		size_t len;
 	} rw;
 
+	/* tape_write_buffered on a cartridge stored clear: the last n records
+	 * of the active segment, bytes [off, off + used), are reserved and
+	 * held here whole (headers, checksums, payloads), to be written by
+	 * one pwrite (wc_flush): when they reach TAPE_WC_FLUSH bytes, or
+	 * first thing in any other call that reads, writes, moves or commits.
+	 * host and stored are what they add to the statistics. */
 	struct {
 		uint8_t *buf; /* TAPE_WC_FLUSH + TAPE_WC_REC_MAX bytes */
 		size_t used;
