@@ -27,7 +27,9 @@ struct rebuild_job {
 	char activity[256];
 	int rc;
 	char err[LIB_ERR_MAX];
-	char warning[768]; /* upl_rebuild.warning, once done */
+	char warning[2048]; /* upl_rebuild.warning, once done */
+	char unlisted[512]; /* upl_rebuild.unlisted, once done */
+	json_t *missing;    /* barcodes upl_rebuild.missing named */
 };
 
 struct ctl_server {
