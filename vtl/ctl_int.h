@@ -54,6 +54,12 @@ struct ctl_server {
 /* {"ok": false, "error": msg, "errno": name of -rc} */
 json_t *ctl_fail(int rc, const char *msg);
 
+/* A string of an answer that may hold text from outside (a store's error,
+ * a path from the configuration), escaped (util/escape.h): json_string
+ * alone refuses invalid UTF-8 (NULL: the key silently missing from the
+ * answer) and passes controls on to vtlctl's terminal. */
+json_t *ctl_text(const char *s);
+
 /* The answer to one request line, malloc'd (no newline), or NULL only when
  * even a copy of CTL_ANSWER_FAILED could not be made. s: the server, NULL
  * when called without one (no catalog rebuild then). */

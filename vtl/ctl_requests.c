@@ -56,10 +56,15 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
  * (util/escape.h): valid UTF-8 without controls, which jansson never
  * refuses and no terminal obeys.
  */
-static json_t *text(const char *s)
+json_t *ctl_text(const char *s)
 {
 	char safe[4096]; /* the longest: an upload's wait, with the error and its fix */
 	return json_string(esc_show(safe, sizeof(safe), s ? s : ""));
+}
+
+static json_t *text(const char *s)
+{
+	return ctl_text(s);
 }
 
 /* A request string quoted in an error: escaped, and short enough that the
