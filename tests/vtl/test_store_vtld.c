@@ -7,13 +7,16 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -825,6 +828,79 @@ Test(store_vtld,
 	vp_wait_uploaded(&vtl, "ULS001L8");
 	vp_ctl_ok(&vtl, "--json tape show ULS001L8", out, sizeof(out));
 	cr_assert_null(strstr(out, "upload_held_by"), "%s", out);
+}
+
+/* GET http://127.0.0.1:port/path: the body (malloc'd), NULL on failure. */
+static char *http_get(unsigned port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(fd, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return NULL;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	cr_assert_eq(write(fd, req, (size_t)n), n);
+	static char buf[65536];
+	size_t got = 0;
+	ssize_t k;
+	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	buf[got] = 0;
+	char *body = strstr(buf, "\r\n\r\n");
+	return body ? strdup(body + 4) : NULL;
+}
+
+static unsigned metrics_port_of(const struct vtld_proc *p)
+{
+	static char logbuf[1 << 16];
+	log_of(p, logbuf, sizeof(logbuf));
+	const char *s = strstr(logbuf, "metrics listening on port ");
+	unsigned port = 0;
+	cr_assert(s && sscanf(s, "metrics listening on port %u", &port) == 1, "%s", logbuf);
+	return port;
+}
+
+/*
+ * /readyz answers one line, whatever the reason quotes: here the key of
+ * another tape's object the store holds under the barcode (so the
+ * uploader holds the tape), a key with a newline and a forged answer in
+ * it. A probe that records the answer (Kubernetes puts it in an event)
+ * gets the newline escaped, not a second line.
+ */
+Test(store_vtld, readyz_answers_one_line_whatever_the_store_quotes)
+{
+	char conf[512], out[16384];
+	if (!apart_root[0])
+		tmpdir_make(apart_root, sizeof(apart_root), "readyz");
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = local\npath = %s/library\npart_size = 5M\nidle_complete = 1\n"
+		 "[metrics]\nlisten = 127.0.0.1:0\n",
+		 apart_root);
+	vp_start(&vtl, conf);
+	unsigned port = metrics_port_of(&vtl);
+	struct store *st = open_apart();
+	cr_assert_eq(store_put(st, "tapes/RDY001L8/x\nready", "x", 1, NULL, NULL, NULL), 0);
+	store_close(st);
+	vp_ctl_ok(&vtl, "tape create RDY001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "RDY001L8", 5, 1);
+
+	char *body = NULL;
+	for (int i = 0; i < 300; i++) {
+		free(body);
+		body = http_get(port, "/readyz");
+		if (body && strncmp(body, "degraded: ", 10) == 0)
+			break;
+		usleep(100000);
+	}
+	cr_assert(body && strncmp(body, "degraded: ", 10) == 0, "%s", body ? body : "(none)");
+	cr_assert(strstr(body, "tapes/RDY001L8/x\\x0aready"), "%s", body);
+	cr_assert_eq(strchr(body, '\n'), body + strlen(body) - 1, "more than one line: %s", body);
+	free(body);
 }
 
 /* ---- Rounds that look at the tapes with work (vtl/uploader.c) ----------- */
