@@ -906,7 +906,7 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 	const char *media = tape_media_name(info.media);
 	rc = lib_tape_adopt(
 	    x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm, CAT_AVAILABLE,
-	    x->unlisted[0] && p->no_store ? UNLISTED_CAUSE : "recovered from the local medium",
+	    x->unlisted[0] && !have_sm ? UNLISTED_CAUSE : "recovered from the local medium",
 	    t->reason, sizeof(t->reason));
 	if (!rc)
 		rc = record_key(x, bc, t->reason, sizeof(t->reason));
