@@ -106,6 +106,13 @@ pid_t bench_spawn(char *const argv[], char *const env[], const char *log, int ou
 	if (pid < 0)
 		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* A child starts with no signal blocked, whatever the thread
+		 * that forked it blocks (bench_iscsi blocks the signals that
+		 * stop it, for its own thread to take), or SIGTERM would not
+		 * stop it. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(127);

@@ -409,6 +409,7 @@ void ctl_server_stop(struct ctl_server *s)
 		pthread_join(s->rb.thread, NULL);
 	ctl_keys_stop(s);
 	json_decref(s->rb.tapes);
+	json_decref(s->rb.missing);
 	pthread_mutex_destroy(&s->rb.mu);
 	close(s->fd);
 	close(s->stop_pipe[0]);

@@ -27,7 +27,9 @@ struct rebuild_job {
 	char activity[256];
 	int rc;
 	char err[LIB_ERR_MAX];
-	char warning[768]; /* upl_rebuild.warning, once done */
+	char warning[2048]; /* upl_rebuild.warning, once done */
+	char unlisted[512]; /* upl_rebuild.unlisted, once done */
+	json_t *missing;    /* barcodes upl_rebuild.missing named */
 };
 
 struct ctl_server {
@@ -51,6 +53,12 @@ struct ctl_server {
 
 /* {"ok": false, "error": msg, "errno": name of -rc} */
 json_t *ctl_fail(int rc, const char *msg);
+
+/* A string of an answer that may hold text from outside (a store's error,
+ * a path from the configuration), escaped (util/escape.h): json_string
+ * alone refuses invalid UTF-8 (NULL: the key silently missing from the
+ * answer) and passes controls on to vtlctl's terminal. */
+json_t *ctl_text(const char *s);
 
 /* The answer to one request line, malloc'd (no newline), or NULL only when
  * even a copy of CTL_ANSWER_FAILED could not be made. s: the server, NULL

@@ -172,7 +172,7 @@ static json_t *rotation_status(struct lib *lib, struct key_job *j)
 	    json_pack("{s:I, s:b, s:I, s:I, s:s}", "id", j->id, "done", !j->running, "total",
 		      (json_int_t)j->total, "rewrapped", (json_int_t)j->rewrapped, "tape", j->tape);
 	if (!j->running && j->rc)
-		json_object_set_new(o, "error", json_string(j->err));
+		json_object_set_new(o, "error", ctl_text(j->err));
 	json_t *r = json_pack("{s:b}", "ok", 1);
 	json_object_set_new(r, "rotation", o);
 	return key_ids(lib, r);

@@ -56,10 +56,15 @@ static void iso_time(int64_t ms, char *buf, size_t cap)
  * (util/escape.h): valid UTF-8 without controls, which jansson never
  * refuses and no terminal obeys.
  */
-static json_t *text(const char *s)
+json_t *ctl_text(const char *s)
 {
 	char safe[4096]; /* the longest: an upload's wait, with the error and its fix */
 	return json_string(esc_show(safe, sizeof(safe), s ? s : ""));
+}
+
+static json_t *text(const char *s)
+{
+	return ctl_text(s);
 }
 
 /* A request string quoted in an error: escaped, and short enough that the
@@ -860,6 +865,14 @@ static void rebuild_progress_cb(void *arg, const char *what)
 	pthread_mutex_unlock(&j->mu);
 }
 
+static void rebuild_missing_cb(void *arg, const char *barcode)
+{
+	struct rebuild_job *j = arg;
+	pthread_mutex_lock(&j->mu);
+	json_array_append_new(j->missing, text(barcode));
+	pthread_mutex_unlock(&j->mu);
+}
+
 static bool rebuild_cancelled_cb(void *arg)
 {
 	struct rebuild_job *j = arg;
@@ -877,6 +890,7 @@ static void *rebuild_main(void *arg)
 	    .tape = rebuild_tape_cb,
 	    .progress = rebuild_progress_cb,
 	    .cancelled = rebuild_cancelled_cb,
+	    .missing = rebuild_missing_cb,
 	    .arg = j,
 	};
 	char err[LIB_ERR_MAX] = "";
@@ -895,6 +909,7 @@ static void *rebuild_main(void *arg)
 	j->rc = rc;
 	snprintf(j->err, sizeof(j->err), "%s", err[0] || !rc ? err : strerror(-rc));
 	snprintf(j->warning, sizeof(j->warning), "%s", r.warning);
+	snprintf(j->unlisted, sizeof(j->unlisted), "%s", r.unlisted);
 	snprintf(j->activity, sizeof(j->activity), "done");
 	j->running = false;
 	pthread_mutex_unlock(&j->mu);
@@ -914,6 +929,11 @@ static json_t *rebuild_status(struct rebuild_job *j)
 	json_object_set_new(o, "tapes", json_deep_copy(j->tapes));
 	if (!j->running && j->warning[0])
 		json_object_set_new(o, "warning", text(j->warning));
+	/* The store could not be listed: the report is not the whole store. */
+	if (!j->running && j->unlisted[0]) {
+		json_object_set_new(o, "unlisted", text(j->unlisted));
+		json_object_set_new(o, "may_be_missing", json_deep_copy(j->missing));
+	}
 	if (!j->running && j->rc) {
 		json_object_set_new(o, "error", text(j->err));
 		json_object_set_new(o, "errno", json_string(errno_name(-j->rc)));
@@ -937,10 +957,13 @@ static json_t *do_rebuild(struct ctl_server *s)
 		j->joinable = false;
 		json_decref(j->tapes);
 		j->tapes = json_array();
+		json_decref(j->missing);
+		j->missing = json_array();
 		memset(j->n, 0, sizeof(j->n));
 		j->rc = 0;
 		j->err[0] = 0;
 		j->warning[0] = 0;
+		j->unlisted[0] = 0;
 		snprintf(j->activity, sizeof(j->activity), "starting");
 		j->cancel = false;
 		j->running = true;

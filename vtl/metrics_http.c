@@ -20,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "util/escape.h"
 #include "util/metrics.h"
 
 #define MAX_CONNS	 16
@@ -47,12 +48,16 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, cons
 	return ret;
 }
 
-/* A one-line plain text answer: prefix and msg. */
+/* A one-line plain text answer: prefix and msg. msg may quote text from
+ * outside (/readyz's reason: a store's error, a key it listed), so it is
+ * escaped (util/escape.h): a newline in it cannot make a second line for
+ * a probe that records the answer, nor a byte break its UTF-8. */
 static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const char *prefix,
 			    const char *msg)
 {
 	struct met_buf b = {0};
-	met_buf_printf(&b, "%s%s\n", prefix, msg);
+	char safe[4 * 512 + 8]; /* the longest msg: the 512 bytes of a reason */
+	met_buf_printf(&b, "%s%s\n", prefix, esc_show(safe, sizeof(safe), msg));
 	if (b.failed) {
 		free(b.p);
 		return MHD_NO;

@@ -64,6 +64,7 @@ enum plan_kind {
 	PLAN_FINISH,
 	PLAN_ARCHIVED_FINISH,
 	PLAN_LOCAL,
+	PLAN_LOCAL_STORE,
 	PLAN_BLANK
 };
 
@@ -115,6 +116,10 @@ struct rebuild {
 	struct upl_rebuild *r;
 	struct cat *cat;     /* its own connection, for the uploader's rows */
 	const char *wrapped; /* the KEY of the tape at hand, or "" */
+	/* The prefixes that could not be listed ("" when all were) and why,
+	 * for the report (see "A store that cannot be listed" below). */
+	char unlisted[2 * STORE_KEY_MAX];
+	char unlisted_why[512];
 };
 
 static void rebuild_say(struct rebuild *x, const char *fmt, ...)
@@ -198,6 +203,107 @@ static int read_state(struct store *st, const struct store_config *c, const char
 }
 
 /*
+ * A store that cannot be listed (refused, down, a directory that does not
+ * open) is not an empty one: a tape whose only copy is there would look
+ * gone. So the rebuild goes on with what survives, the local media, and
+ * changes nothing of what only the store could tell: no tape is planned
+ * from a missing prefix, no blank tape of the library record is added (it
+ * may have been written since the record was), no local medium is set
+ * aside for a store copy that cannot be had. A tape recovered from its
+ * local medium then has no uploader rows, so the uploader, once the store
+ * answers, holds it as a foreign tape rather than write over what the
+ * store holds of it (claim_prefix in upload_sync.c); its adoption event
+ * says why (UNLISTED_CAUSE), and the next rebuild, with the store listed,
+ * records what the store holds of it (PLAN_LOCAL_STORE). The report names
+ * the prefix, the tapes the library record names that are not in the
+ * catalog, and that next rebuild.
+ */
+#define UNLISTED_CAUSE "recovered from the local medium; the object store could not be listed"
+
+static void note_unlisted(struct rebuild *x, const char *pfx, const struct store_err *se, int rc)
+{
+	size_t l = strlen(x->unlisted), w = strlen(x->unlisted_why);
+	snprintf(x->unlisted + l, sizeof(x->unlisted) - l, "%s%s", l ? " and " : "", pfx);
+	snprintf(x->unlisted_why + w, sizeof(x->unlisted_why) - w, "%scannot list %s: %s",
+		 w ? "; " : "", pfx, se->msg[0] ? se->msg : strerror(-rc));
+	if (x->log) {
+		char msg[800];
+		snprintf(msg, sizeof(msg),
+			 "catalog rebuild: cannot list %s in the object store (%s); going on with "
+			 "the local media only for it",
+			 pfx, se->msg[0] ? se->msg : strerror(-rc));
+		x->log(1, msg);
+	}
+}
+
+/* The tape's first event says it was recovered from its local medium
+ * while the store could not be listed. */
+static bool recovered_unlisted(struct rebuild *x, const char *bc)
+{
+	struct cat_event *ev;
+	size_t n = 0;
+	if (lib_events(x->lib, bc, 0, &ev, &n))
+		return false;
+	bool yes = n && strcmp(ev[0].cause, UNLISTED_CAUSE) == 0;
+	free(ev);
+	return yes;
+}
+
+/* r->warning, after the tapes: what the store could not say, the tapes
+ * the library record names that the catalog still lacks, and the way to
+ * them. */
+static void unlisted_warning(struct rebuild *x, const struct record *rec, bool have_rec)
+{
+	char names[512] = "";
+	size_t len = 0, missing = 0;
+	if (!x->unlisted[0])
+		return;
+	for (size_t i = 0; have_rec && i < rec->n_tapes; i++) {
+		struct cat_tape ct;
+		if (lib_tape_get(x->lib, rec->tapes[i].barcode, &ct) == 0)
+			continue;
+		if (x->r->missing)
+			x->r->missing(x->r->arg, rec->tapes[i].barcode);
+		if (missing++ < 16 && len < sizeof(names) - 40) {
+			int k = snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "",
+					 rec->tapes[i].barcode);
+			len += k > 0 ? (size_t)k : 0;
+		} else if (missing == 17) {
+			snprintf(names + len, sizeof(names) - len, ", ...");
+		}
+	}
+	/* The record names only the tapes with something of their own to say
+	 * (record.c): the blank ones, and those with a pool or a lock. */
+	char which[640];
+	if (!have_rec)
+		snprintf(which, sizeof(which), "; the library record cannot be read either");
+	else if (missing)
+		snprintf(which, sizeof(which),
+			 "; of them the library record (which names blank tapes and those with a "
+			 "pool or lock) names %zu: %s",
+			 missing, names);
+	else
+		which[0] = 0;
+	/* After the library record's own warning, if any. */
+	size_t wl = strlen(x->r->warning);
+	if (wl)
+		wl += (size_t)snprintf(x->r->warning + wl, sizeof(x->r->warning) - wl, "; and ");
+	upl_errmsg(x->r->warning + wl, sizeof(x->r->warning) - wl,
+		   "the object store could not be listed (%s), so the tapes whose only copy is "
+		   "there are not in the catalog and nothing of them was changed; which ones "
+		   "cannot be known until it is listed: any tape whose medium is not on this "
+		   "disk (archived, evicted from the cache, or written elsewhere)%s; the tapes "
+		   "recovered from local media do not upload until what the store holds of them "
+		   "is recorded; once the store answers, run vtlctl catalog rebuild, which adds "
+		   "only what the catalog lacks and records what the store holds of the tapes "
+		   "recovered from local media",
+		   x->unlisted_why, which);
+	upl_copy_str(x->r->unlisted, sizeof(x->r->unlisted), x->unlisted);
+	if (x->log)
+		x->log(1, x->r->warning + wl);
+}
+
+/*
  * The local media: every DATA_DIR/tapes/NAME that holds a cartridge joins
  * the plan, beside the store's prefixes (a catalog lost alone leaves the
  * media in place; a tape not uploaded yet exists only here).
@@ -264,7 +370,7 @@ static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
 	}
 	if (rc == 0) {
 		char state[32] = "AVAILABLE";
-		if (!p->no_store &&
+		if ((!p->no_store || x->unlisted[0]) &&
 		    read_state(x->st, x->c, t->barcode, state, t->reason, sizeof(t->reason)) == 0 &&
 		    strcmp(state, "ARCHIVED") == 0)
 			return false; /* on the shelf: the store's copy says so */
@@ -275,10 +381,14 @@ static bool plan_local_one(struct rebuild *x, struct plan *p, size_t *need)
 	}
 	if (p->no_store) {
 		t->result = UPL_FAILED;
-		upl_errmsg(t->reason, sizeof(t->reason),
-			   "the medium in %s cannot be read (%s) and the store has no copy; it is "
-			   "left as it is",
-			   dir, strerror(-rc));
+		upl_errmsg(
+		    t->reason, sizeof(t->reason),
+		    "the medium in %s cannot be read (%s) and the store %s; it is left as it "
+		    "is",
+		    dir, strerror(-rc),
+		    x->unlisted[0] ? "could not be listed for a copy (run vtlctl catalog "
+				     "rebuild again once it answers)"
+				   : "has no copy");
 		return true;
 	}
 	/* The store's copy is what survives: the local one is kept aside. */
@@ -323,6 +433,17 @@ static void plan_one(struct rebuild *x, struct plan *p, size_t *need)
 			p->kind = PLAN_ARCHIVED_FINISH; /* stopped between adopt and rows */
 			return;
 		}
+		struct cat_upl_seg *rows = NULL;
+		size_t nrows = 1;
+		if (!p->no_store && !x->unlisted[0] && has_manifest(dir) &&
+		    cat_upl_segs(x->cat, bc, &rows, &nrows) == 0 && nrows == 0 &&
+		    cat_upl_tape_get(x->cat, bc, &gen, sstate, sizeof(sstate)) == 0 && !sstate[0] &&
+		    recovered_unlisted(x, bc)) {
+			free(rows);
+			p->kind = PLAN_LOCAL_STORE; /* see "A store that cannot be listed" */
+			return;
+		}
+		free(rows);
 		t->result = UPL_KEPT;
 		set_where(x, t, &ct);
 		upl_errmsg(t->reason, sizeof(t->reason), "known to the catalog");
@@ -474,9 +595,17 @@ static int key_missing(struct rebuild *x, bool at_rest, char *reason, size_t cap
 {
 	if (!at_rest || (x->wrapped && x->wrapped[0]))
 		return 0;
-	upl_errmsg(reason, cap,
-		   "it is encrypted at rest but neither the store nor its cartridge holds its "
-		   "wrapped data key (KEY), without which it cannot be read; it is left out");
+	if (x->unlisted[0])
+		upl_errmsg(reason, cap,
+			   "it is encrypted at rest, its cartridge holds no wrapped data key (KEY) "
+			   "and the store could not be listed for it; it is left out: run vtlctl "
+			   "catalog rebuild again once the store answers");
+	else
+		upl_errmsg(
+		    reason, cap,
+		    "it is encrypted at rest but neither the store nor its cartridge holds "
+		    "its wrapped data key (KEY), without which it cannot be read; it is left "
+		    "out");
 	return -ENOKEY;
 }
 
@@ -628,6 +757,97 @@ static int recover_by_download(struct rebuild *x, struct upl_rebuild_tape *t, bo
 	return rc == -ECANCELED ? rc : 0;
 }
 
+/* The newest manifest the store holds of tape bc: true with *sm filled. */
+static bool store_manifest(struct rebuild *x, const char *bc, struct manifest *sm)
+{
+	char pfx[STORE_KEY_MAX];
+	struct shelf_last_key lk = {""};
+	struct store_err se;
+	memset(&se, 0, sizeof(se));
+	upl_key_tape(x->c, bc, "manifest/", pfx);
+	struct store_list_opts lo = {.prefix = pfx};
+	return store_list(x->st, &lo, shelf_last_cb, &lk, &se) == 0 && lk.key[0] &&
+	       shelf_get_all(x->st, lk.key, &sm->buf, &sm->len, &se) == 0 && upl_man_parse(sm) == 0;
+}
+
+/* What the store holds already of a tape whose local medium is in use,
+ * segment by segment, for the uploader, which then sends only the rest. */
+static int record_store_copy(struct rebuild *x, const char *bc, const struct manifest *sm)
+{
+	int rc = 0;
+	for (size_t j = 0; !rc && j < sm->tm.nseg; j++) {
+		char key[STORE_KEY_MAX];
+		struct store_object_info oi;
+		struct store_err se;
+		memset(&se, 0, sizeof(se));
+		upl_key_seg(x->c, bc, sm->tm.segs[j].id, key);
+		if (store_head(x->st, key, &oi, &se) || oi.size < sm->tm.segs[j].valid)
+			continue; /* missing or short: the uploader sends it */
+		struct cat_upl_seg s;
+		memset(&s, 0, sizeof(s));
+		s.seg = sm->tm.segs[j].id;
+		s.valid = sm->tm.segs[j].valid;
+		s.part_size = upl_adapt_part_size(x->c->part_size);
+		s.object_size = oi.size;
+		upl_copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
+		rc = cat_upl_seg_put(x->cat, bc, &s);
+	}
+	if (!rc)
+		rc = cat_upl_tape_set(x->cat, bc, sm->tm.generation, "AVAILABLE");
+	return rc;
+}
+
+/*
+ * A tape recovered from its local medium while the store could not be
+ * listed, the store listed now (PLAN_LOCAL_STORE): what the store holds of
+ * it is recorded as recover_local_medium would have, and the uploader
+ * takes it as its own. A store copy of a later generation is another
+ * history of the tape than the one in use: nothing is changed, the
+ * uploader goes on holding it, and the reason says how to choose.
+ */
+static void recover_local_store(struct rebuild *x, struct upl_rebuild_tape *t)
+{
+	const char *bc = t->barcode;
+	char dir[PATH_MAX], pfx[STORE_KEY_MAX];
+	struct manifest lm, sm;
+	memset(&sm, 0, sizeof(sm));
+	lib_tape_dir(x->lib, bc, dir, sizeof(dir));
+	upl_key_tape(x->c, bc, "", pfx);
+	int rc = upl_man_read(dir, &lm);
+	if (rc) {
+		t->result = UPL_FAILED;
+		upl_errmsg(t->reason, sizeof(t->reason), "cannot read %s/MANIFEST: %s", dir,
+			   strerror(-rc));
+		return;
+	}
+	t->result = UPL_KEPT;
+	set_where(x, t, NULL);
+	if (!store_manifest(x, bc, &sm)) {
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "known to the catalog; the store holds no manifest of it");
+	} else if (sm.tm.generation > lm.tm.generation) {
+		t->result = UPL_FAILED;
+		upl_errmsg(
+		    t->reason, sizeof(t->reason),
+		    "the store holds generation %" PRIu64 " of it, later than the %" PRIu64
+		    " of its local medium %s, which was recovered while the store could not "
+		    "be listed; nothing is changed and its uploads stay held, so neither copy "
+		    "is overwritten: to keep the local medium, move %s* out of the bucket "
+		    "and run vtlctl store retry",
+		    sm.tm.generation, lm.tm.generation, dir, pfx);
+	} else if ((rc = record_store_copy(x, bc, &sm)) != 0) {
+		t->result = UPL_FAILED;
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "cannot record what the store holds of it: %s", strerror(-rc));
+	} else {
+		upl_errmsg(t->reason, sizeof(t->reason),
+			   "known to the catalog; what the store holds of it is recorded now, its "
+			   "uploads go on (at once with vtlctl store retry)");
+	}
+	upl_man_free(&lm);
+	upl_man_free(&sm);
+}
+
 /*
  * A tape whose local medium opens: it is the newest copy (the store holds
  * what was uploaded of it), so it is adopted as it is, with no download.
@@ -660,19 +880,7 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 			   strerror(-rc));
 		return 0;
 	}
-	bool have_sm = false;
-	if (!p->no_store) {
-		char pfx[STORE_KEY_MAX];
-		struct shelf_last_key lk = {""};
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		upl_key_tape(x->c, bc, "manifest/", pfx);
-		struct store_list_opts lo = {.prefix = pfx};
-		if (store_list(x->st, &lo, shelf_last_cb, &lk, &se) == 0 && lk.key[0] &&
-		    shelf_get_all(x->st, lk.key, &sm.buf, &sm.len, &se) == 0 &&
-		    upl_man_parse(&sm) == 0)
-			have_sm = true;
-	}
+	bool have_sm = !p->no_store && store_manifest(x, bc, &sm);
 	if (have_sm && sm.tm.generation > lm.tm.generation &&
 	    upl_set_aside(dir, "older", kept, sizeof(kept)) == 0) {
 		upl_man_free(&lm);
@@ -696,31 +904,14 @@ static int recover_local_medium(struct rebuild *x, struct plan *p)
 		return 0;
 	}
 	const char *media = tape_media_name(info.media);
-	rc = lib_tape_adopt(x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm,
-			    CAT_AVAILABLE, "recovered from the local medium", t->reason,
-			    sizeof(t->reason));
+	rc = lib_tape_adopt(
+	    x->lib, bc, media ? media : "LTO-8", info.capacity, info.worm, CAT_AVAILABLE,
+	    x->unlisted[0] && !have_sm ? UNLISTED_CAUSE : "recovered from the local medium",
+	    t->reason, sizeof(t->reason));
 	if (!rc)
 		rc = record_key(x, bc, t->reason, sizeof(t->reason));
-	/* What the store holds already, segment by segment. */
-	for (size_t j = 0; !rc && have_sm && j < sm.tm.nseg; j++) {
-		char key[STORE_KEY_MAX];
-		struct store_object_info oi;
-		struct store_err se;
-		memset(&se, 0, sizeof(se));
-		upl_key_seg(x->c, bc, sm.tm.segs[j].id, key);
-		if (store_head(x->st, key, &oi, &se) || oi.size < sm.tm.segs[j].valid)
-			continue; /* missing or short: the uploader sends it */
-		struct cat_upl_seg s;
-		memset(&s, 0, sizeof(s));
-		s.seg = sm.tm.segs[j].id;
-		s.valid = sm.tm.segs[j].valid;
-		s.part_size = upl_adapt_part_size(x->c->part_size);
-		s.object_size = oi.size;
-		upl_copy_str(s.object_etag, sizeof(s.object_etag), oi.etag);
-		rc = cat_upl_seg_put(x->cat, bc, &s);
-	}
 	if (!rc && have_sm)
-		rc = cat_upl_tape_set(x->cat, bc, sm.tm.generation, "AVAILABLE");
+		rc = record_store_copy(x, bc, &sm);
 	if (rc && !t->reason[0])
 		upl_errmsg(t->reason, sizeof(t->reason),
 			   "cannot record what the store holds of it: %s", strerror(-rc));
@@ -752,10 +943,17 @@ static int plan_shelf(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	rebuild_say(x, "listing the shelf's %s", pfx);
 	struct plan_list ps = {.plen = strlen(pfx)};
 	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
+	(void)err;
+	(void)errlen;
 	int rc = store_list(x->shelf_st, &lo, tape_prefix_cb, &ps, &se);
-	if (rc)
-		upl_errmsg(err, errlen, "cannot list the shelf's %s in the store: %s", pfx,
-			   se.msg[0] ? se.msg : strerror(-rc));
+	if (rc) {
+		/* Nothing of the shelf is planned: its tapes may be missing. */
+		char where[STORE_KEY_MAX + 16];
+		snprintf(where, sizeof(where), "the shelf's %s", pfx);
+		note_unlisted(x, where, &se, rc);
+		ps.n = 0;
+		rc = 0;
+	}
 	size_t nlib = pl->n;
 	for (size_t i = 0; !rc && i < ps.n; i++) {
 		struct plan *s = &ps.v[i], *p = NULL;
@@ -924,7 +1122,7 @@ static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t
 	int first = 0;
 	for (size_t i = 0; i < pl->n; i++) {
 		struct plan *p = &pl->v[i];
-		if (p->kind == PLAN_DONE || p->kind == PLAN_BLANK)
+		if (p->kind == PLAN_DONE || p->kind == PLAN_BLANK || p->kind == PLAN_LOCAL_STORE)
 			continue; /* a blank tape gets its data key at its first load */
 		char path[PATH_MAX];
 		struct store_err se;
@@ -989,9 +1187,11 @@ static int check_keys(struct rebuild *x, struct plan_list *pl, char *err, size_t
  * record is all that says it exists. One that has either is planned from
  * that, as before.
  */
-static int plan_blanks(struct plan_list *pl, const struct record *rec)
+static int plan_blanks(struct rebuild *x, struct plan_list *pl, const struct record *rec)
 {
 	size_t known = pl->n;
+	if (x->unlisted[0])
+		return 0; /* it may have been written since: "A store that cannot be listed" */
 	for (size_t i = 0; i < rec->n_tapes; i++) {
 		const struct record_tape *rt = &rec->tapes[i];
 		bool there = false;
@@ -1044,6 +1244,7 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 	memset(&se, 0, sizeof(se));
 	memset(r->n, 0, sizeof(r->n));
 	r->warning[0] = 0;
+	r->unlisted[0] = 0;
 	err[0] = 0;
 	if (!r->keep_known) {
 		struct cat_tape *existing;
@@ -1079,20 +1280,22 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 	}
 	struct record rec;
 	memset(&rec, 0, sizeof(rec));
-	record_read(&x, &rec);
+	bool have_rec = record_read(&x, &rec) == 0;
 	snprintf(pfx, sizeof(pfx), "%stapes/", c->prefix);
 	rebuild_say(&x, "listing %s", pfx);
 	struct plan_list pl = {.plen = strlen(pfx)};
 	struct store_list_opts lo = {.prefix = pfx, .delimiter = "/"};
 	rc = store_list(st, &lo, tape_prefix_cb, &pl, &se);
-	if (rc)
-		upl_errmsg(err, errlen, "cannot list %s in the store: %s", pfx,
-			   se.msg[0] ? se.msg : strerror(-rc));
-	if (!rc && shelf_st)
+	if (rc) {
+		/* The prefixes listed before the failure are real: kept. */
+		note_unlisted(&x, pfx, &se, rc);
+		rc = 0;
+	}
+	if (shelf_st)
 		rc = plan_shelf(&x, &pl, err, errlen);
 	if (!rc)
 		rc = plan_local(&x, &pl, err, errlen);
-	if (!rc && plan_blanks(&pl, &rec))
+	if (!rc && plan_blanks(&x, &pl, &rec))
 		rc = -ENOMEM;
 	size_t need = 0;
 	for (size_t i = 0; !rc && i < pl.n; i++) {
@@ -1124,6 +1327,8 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 			recover_by_manifest(&x, &p->t, p->kind == PLAN_ARCHIVED_FINISH);
 		else if (p->kind == PLAN_LOCAL)
 			rc = recover_local_medium(&x, p);
+		else if (p->kind == PLAN_LOCAL_STORE)
+			recover_local_store(&x, &p->t);
 		else if (p->kind == PLAN_BLANK)
 			recover_blank(&x, p);
 		else if (p->kind != PLAN_DONE)
@@ -1134,6 +1339,8 @@ static int rebuild_run(struct lib *lib, struct store *st, const struct store_con
 	}
 	if (!rc)
 		record_policies(&x, &rec);
+	if (!rc)
+		unlisted_warning(&x, &rec, have_rec);
 	record_free(&rec);
 	if (rc == -ECANCELED)
 		upl_errmsg(

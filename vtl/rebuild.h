@@ -49,8 +49,15 @@ struct upl_rebuild {
 	void *arg;
 	size_t n[4]; /* out: tapes per upl_rebuild_result */
 	/* out: what the report says beside the tapes, or "": the library
-	 * record could not be read, so tapes never loaded may be missing. */
-	char warning[768];
+	 * record could not be read, so tapes never loaded may be missing; the
+	 * store could not be listed, so tapes whose only copy is there are
+	 * missing, and which (as far as the record tells). */
+	char warning[2048];
+	/* out: the prefixes that could not be listed, or "" */
+	char unlisted[512];
+	/* Each barcode the library record names that is not in the catalog
+	 * after a rebuild whose store could not be listed; or NULL. */
+	void (*missing)(void *arg, const char *barcode);
 };
 
 /* Does the store (or its shelf apart) hold any tape's objects, or a
@@ -60,7 +67,10 @@ struct upl_rebuild {
 int upl_store_holds_tapes(struct store *st, const struct store_config *c, const char *data_dir,
 			  char *found, size_t cap);
 
-/* 0 when every tape found was recovered, kept or skipped; -EIO when some
+/* 0 when every tape found was recovered, kept or skipped (r->unlisted
+ * not "" when the store could not be listed: the local media were
+ * recovered, the others may be missing, r->warning says which and how to
+ * get them); -EIO when some
  * failed, -ENOSPC (nothing changed) when the AVAILABLE ones need more free
  * storage slots than there are, -ECANCELED when cancelled; err says what
  * and the fix. */

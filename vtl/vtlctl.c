@@ -1069,8 +1069,16 @@ static int cmd_catalog_rebuild(int argc, char **argv)
 		fprintf(stderr, "vtlctl: warning: %s\n", jstr(b, "warning"));
 	if (e)
 		fprintf(stderr, "vtlctl: %s\n", e);
+	/* A store that could not be listed makes the rebuild partial: exit 1,
+	 * so that a script does not take it for the whole store. */
+	const char *unlisted = jstr(b, "unlisted");
+	if (!e && unlisted)
+		fprintf(stderr,
+			"vtlctl: the object store could not be listed (%s): the rebuild is not "
+			"complete; run vtlctl catalog rebuild again once the store answers\n",
+			unlisted);
 	json_decref(r);
-	return e ? EXIT_FAIL : EXIT_OK;
+	return e || unlisted ? EXIT_FAIL : EXIT_OK;
 }
 
 static int cmd_events(int argc, char **argv)

@@ -75,6 +75,74 @@ grep -qE "medians of 2 rounds: write one [0-9]+, four [0-9]+ MB/s, ratio" <<<"$O
 grep -qF "256K write" <<<"$OUT" && bad "BENCH_FOUR ran other workloads" "$OUT" ||
 	ok "BENCH_FOUR runs nothing else"
 
+# BENCH_4K=only with BENCH_ONLY=vtld: the 4 KiB rows of the one run made,
+# "-" for the figures not measured; no rows of zeros for the streams and
+# the four drives it left out, no verdict ("met" or "MISSED") on figures
+# it did not measure.
+OUT=$(cd "$BUILD" && BENCH_4K=only BENCH_ONLY=vtld BENCH_PIN=no VTLD="$BUILD/vtld" \
+	VTLCTL="$BUILD/vtlctl" ./bench/bench_iscsi "$T" 0.01 100 2>&1)
+rc=$?
+[ "$rc" = 0 ] && ok "BENCH_4K=only ran to the end" || bad "BENCH_4K=only: bench_iscsi exited $rc" "$OUT"
+grep -qE "^  4K write x100 +cmd/s +[0-9]+ +- +- \| +- +- +- \| +[0-9]+ +- +-$" <<<"$OUT" &&
+	ok "BENCH_4K=only gives the 4K rows, - where not measured" ||
+	bad "BENCH_4K=only: no 4K row with - where not measured" "$OUT"
+grep -qE "^  (256K|1M|64K) |four drives at once|one drive, write" <<<"$OUT" &&
+	bad "BENCH_4K=only prints workloads it did not run" "$OUT" ||
+	ok "BENCH_4K=only prints only what it ran"
+grep -qF "defaults  256K not measured; 4K not measured" <<<"$OUT" &&
+	grep -qF "at tgt's  256K not measured; 4K not measured" <<<"$OUT" &&
+	ok "BENCH_4K=only says not measured" || bad "BENCH_4K=only: no 'not measured'" "$OUT"
+grep -qE "met|MISSED" <<<"$OUT" && bad "BENCH_4K=only judges figures it did not measure" "$OUT" ||
+	ok "BENCH_4K=only judges nothing it did not measure"
+
+# Stopped by signals, its temporary directory goes and so does its vtld,
+# even when a second signal comes while it is stopping: a vtld that takes
+# its time to exit (stopped here with SIGSTOP, so that the second signal
+# surely finds the first one's cleanup waiting for it) used to let
+# SIGTERM's handler end the process in the middle of SIGINT's, the
+# directory left in /dev/shm and vtld stopped for ever.
+D="$T/interrupted"
+mkdir "$D"
+(cd "$BUILD" && BENCH_ONLY=vtld BENCH_PIN=no VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl" \
+	exec ./bench/bench_iscsi "$D" 0.01 100 >"$T/interrupted.log" 2>&1) &
+bpid=$!
+vpid=
+# Its first vtld, once that serves (its control socket is there).
+for _ in $(seq 600); do
+	vpid=$(pgrep -P "$bpid" -x vtld | head -1)
+	vdir=$([ -n "$vpid" ] && tr '\0' '\n' <"/proc/$vpid/cmdline" 2>/dev/null |
+		grep -A1 -x -- --data-dir | tail -1)
+	[ -n "$vdir" ] && [ -S "$vdir/vtld.sock" ] && break
+	vpid=
+	sleep 0.1
+done
+if [ -z "$vpid" ]; then
+	bad "bench_iscsi started no vtld" "$(cat "$T/interrupted.log")"
+	kill -KILL "$bpid" 2>/dev/null
+else
+	kill -STOP "$vpid"
+	kill -INT "$bpid"
+	# The first signal's cleanup has sent vtld its SIGTERM (pending, as
+	# vtld is stopped): now the second signal.
+	for _ in $(seq 600); do
+		pend=$(awk '/^ShdPnd:/ {print $2}' "/proc/$vpid/status" 2>/dev/null)
+		[ -z "$pend" ] && break
+		(((16#$pend >> 14) & 1)) && break
+		sleep 0.1
+	done
+	kill -TERM "$bpid" 2>/dev/null
+	wait "$bpid"
+	rc=$?
+	left=$(ls -d "$D"/bench_iscsi.* 2>/dev/null)
+	[ -z "$left" ] && ok "interrupted twice, bench_iscsi removes its temporary directory" ||
+		bad "interrupted twice, bench_iscsi left $left" "$(cat "$T/interrupted.log")"
+	kill -0 "$vpid" 2>/dev/null && bad "interrupted twice, bench_iscsi left its vtld $vpid" ||
+		ok "interrupted twice, bench_iscsi stops its vtld"
+	kill -KILL "$vpid" 2>/dev/null
+	[ "$rc" = 130 ] && ok "bench_iscsi dies of the first signal (status 130)" ||
+		bad "bench_iscsi exited $rc after SIGINT" "$(cat "$T/interrupted.log")"
+fi
+
 echo "# $pass passed, $fail failed"
 # The same closing line as Criterion, so scripts/test.sh counts these too.
 echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"

@@ -494,6 +494,68 @@ Test(at_rest_vtld, rotation_rewraps_every_tape_and_resumes_after_a_kill)
 	assert_nothing_in_clear(store);
 }
 
+/* [store] with a prefix holding the byte 0xff, which is not UTF-8 (an
+ * operator's string that reaches error text), and master key cur, previous
+ * key prev (0: none). */
+static void config_odd_prefix(char *buf, size_t cap, int cur, int prev)
+{
+	char kc[PATH_MAX], kp[PATH_MAX];
+	key_file(cur, kc, sizeof(kc));
+	int n = snprintf(buf, cap,
+			 "[store]\ntype = local\npath = %s\nprefix = rot\xff/\npart_size = 5M\n"
+			 "idle_complete = 1\n[encryption]\nmode = library\nmaster_key_file = %s\n",
+			 store, kc);
+	if (prev) {
+		key_file(prev, kp, sizeof(kp));
+		snprintf(buf + n, cap - (size_t)n, "previous_key_file = %s\n", kp);
+	}
+}
+
+/*
+ * A rotation that fails on the store says so whatever the store's error
+ * text holds. Here it quotes the [store] prefix, whose byte 0xff is not
+ * UTF-8, and the tape's KEY object cannot be replaced (a directory stands
+ * where it is). The answer's error is escaped like every other string of
+ * an answer: before, json_string refused it, the answer carried no error,
+ * and vtlctl said every key was rewrapped and the previous key could go.
+ */
+Test(at_rest_vtld, a_rotation_that_fails_on_the_store_says_so_whatever_its_error_text)
+{
+	char out[65536], conf[4 * PATH_MAX], key[PATH_MAX + 64], inside[PATH_MAX + 80];
+	char cmd[2 * PATH_MAX];
+	config_odd_prefix(conf, sizeof(conf), 1, 0);
+	vp_start(&vtl, conf);
+	vp_ctl_ok(&vtl, "tape create RK0001L8", out, sizeof(out));
+	write_tape(&vtl, "RK0001L8");
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	snprintf(cmd, sizeof(cmd), "find %s/objects -path '*RK0001L8@d/KEY'", store);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(key, sizeof(key), f), "no KEY object in %s", store);
+	pclose(f);
+	key[strcspn(key, "\n")] = 0;
+	cr_assert_eq(unlink(key), 0, "%s", key);
+	cr_assert_eq(mkdir(key, 0700), 0, "%s", key);
+	snprintf(inside, sizeof(inside), "%s/x", key);
+	cr_assert_eq(mkdir(inside, 0700), 0, "%s", inside);
+
+	config_odd_prefix(conf, sizeof(conf), 2, 1);
+	f = fopen(vtl.config, "w");
+	cr_assert_not_null(f);
+	fputs(conf, f);
+	fclose(f);
+	vp_restart(&vtl);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "key rotate"), 0, "%s", out);
+	cr_assert(strstr(out, "vtlctl: tape RK0001L8: put of rot\\xff/tapes/RK0001L8/KEY failed"),
+		  "%s", out);
+	cr_assert_null(strstr(out, "done:"), "%s", out);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "--json key rotate"), 0, "%s", out);
+	cr_assert(strstr(out, "\"error\": \"tape RK0001L8: put of rot\\\\xff/tapes/"), "%s", out);
+	vp_ctl_ok(&vtl, "--json key status", out, sizeof(out));
+	cr_assert_eq(vp_jint(out, "to_rotate"), 1, "%s", out);
+}
+
 Test(at_rest_vtld, catalog_rebuild_needs_the_master_key_and_changes_nothing_without_it)
 {
 	char out[65536], conf[4 * PATH_MAX], logbuf[65536];

@@ -7,13 +7,16 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -742,6 +745,162 @@ Test(store_vtld, a_rebuild_from_the_media_brings_blank_tapes_or_says_they_may_be
 	vp_ctl_ok(&vtl, "--json tape show LRB002L8", out, sizeof(out));
 	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
 	store_close(st);
+}
+
+/*
+ * The store's objects under tapes/ cannot be listed (a directory that
+ * cannot be opened; an S3 endpoint that refuses is the same to the
+ * rebuild): the rebuild still brings back the tapes whose media are on
+ * local disk, names the tapes the library record says may be missing,
+ * changes nothing of them (neither blank nor gone), and a rebuild once the
+ * store answers adds them and records what the store holds of the tapes
+ * recovered from local media, which the uploader then takes as its own.
+ */
+Test(store_vtld,
+     a_rebuild_while_the_store_cannot_be_listed_recovers_local_media_and_says_what_is_missing)
+{
+	char conf[512], out[16384], tapes[200], aside[240], cmd[2 * PATH_MAX + 64];
+	static char logbuf[1 << 16];
+	start_over_record(conf, sizeof(conf));
+	vp_ctl_ok(&vtl, "tape create ULS001L8 ULS002L8 ULS003L8", out, sizeof(out));
+	shelf_write_tape(&suite, "ULS001L8", 5, 1);
+	shelf_write_tape(&suite, "ULS002L8", 6, 1);
+	vp_wait_uploaded(&vtl, "ULS001L8");
+	vp_wait_uploaded(&vtl, "ULS002L8");
+	struct store *st = open_apart();
+	wait_record_names(st, "ULS003L8");
+	store_close(st);
+	cr_assert_eq(vp_terminate(&vtl), 0);
+
+	/* The catalog lost, ULS002L8's medium too (only the store has it);
+	 * the store's tapes/ cannot be opened: a symbolic link to itself. */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/catalog.db* %s/tapes/ULS002L8", vtl.dir, vtl.dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(tapes, sizeof(tapes), "%s/library/objects/tapes@d", apart_root);
+	snprintf(aside, sizeof(aside), "%s.aside", tapes);
+	cr_assert_eq(rename(tapes, aside), 0, "%s", tapes);
+	cr_assert_eq(symlink("tapes@d", tapes), 0, "%s", tapes);
+
+	snprintf(vtl.extra, sizeof(vtl.extra), "--rebuild-catalog");
+	vp_restart(&vtl);
+	vtl.extra[0] = 0;
+	log_of(&vtl, logbuf, sizeof(logbuf));
+	cr_assert(strstr(logbuf, "1 recovered, 0 skipped; but the object store could not be "
+				 "listed (cannot list tapes/") &&
+		      strstr(logbuf, "which ones cannot be known until it is listed: any tape "
+				     "whose medium is not on this disk") &&
+		      strstr(logbuf, "pool or lock) names 1: ULS003L8") &&
+		      strstr(logbuf, "run vtlctl catalog rebuild"),
+		  "%s", logbuf);
+	vp_ctl_ok(&vtl, "--json tape show ULS001L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\""), "%s", out);
+	/* Neither blank nor gone: not in the catalog at all. */
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape show ULS002L8"), 0, "%s", out);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "tape show ULS003L8"), 0, "%s", out);
+
+	/* vtlctl says it too, in its JSON, and exits 1: not everything is back. */
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "catalog rebuild"), 0, "%s", out);
+	cr_assert(strstr(out, "total: 0 recovered, 1 kept") &&
+		      strstr(out, "vtlctl: warning: the object store could not be listed") &&
+		      strstr(out, "names 1: ULS003L8") &&
+		      strstr(out, "vtlctl: the object store could not be listed"),
+		  "%s", out);
+	cr_assert_neq(vp_ctl(&vtl, out, sizeof(out), "catalog rebuild --json"), 0, "%s", out);
+	cr_assert(strstr(out, "\"unlisted\": \"tapes/\"") && strstr(out, "\"may_be_missing\": [") &&
+		      strstr(out, "\"ULS003L8\""),
+		  "%s", out);
+
+	/* The store back: the rest comes in, ULS001L8 is left as it is but
+	 * what the store holds of it is recorded. */
+	cr_assert_eq(unlink(tapes), 0);
+	cr_assert_eq(rename(aside, tapes), 0);
+	vp_ctl_ok(&vtl, "catalog rebuild", out, sizeof(out));
+	cr_assert(strstr(out, "total: 2 recovered, 1 kept") &&
+		      strstr(out, "ULS001L8          kept: known to the catalog; what the store "
+				  "holds of it is recorded now"),
+		  "%s", out);
+	cr_assert_null(strstr(out, "warning"), "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show ULS002L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\""), "%s", out);
+	vp_ctl_ok(&vtl, "--json tape show ULS003L8", out, sizeof(out));
+	cr_assert(strstr(out, "\"AVAILABLE\"") && strstr(out, "\"medium_made\": false"), "%s", out);
+	vp_ctl_ok(&vtl, "store retry", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "ULS001L8");
+	vp_ctl_ok(&vtl, "--json tape show ULS001L8", out, sizeof(out));
+	cr_assert_null(strstr(out, "upload_held_by"), "%s", out);
+}
+
+/* GET http://127.0.0.1:port/path: the body (malloc'd), NULL on failure. */
+static char *http_get(unsigned port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(fd, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return NULL;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	cr_assert_eq(write(fd, req, (size_t)n), n);
+	static char buf[65536];
+	size_t got = 0;
+	ssize_t k;
+	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	buf[got] = 0;
+	char *body = strstr(buf, "\r\n\r\n");
+	return body ? strdup(body + 4) : NULL;
+}
+
+static unsigned metrics_port_of(const struct vtld_proc *p)
+{
+	static char logbuf[1 << 16];
+	log_of(p, logbuf, sizeof(logbuf));
+	const char *s = strstr(logbuf, "metrics listening on port ");
+	unsigned port = 0;
+	cr_assert(s && sscanf(s, "metrics listening on port %u", &port) == 1, "%s", logbuf);
+	return port;
+}
+
+/*
+ * /readyz answers one line, whatever the reason quotes: here the key of
+ * another tape's object the store holds under the barcode (so the
+ * uploader holds the tape), a key with a newline and a forged answer in
+ * it. A probe that records the answer (Kubernetes puts it in an event)
+ * gets the newline escaped, not a second line.
+ */
+Test(store_vtld, readyz_answers_one_line_whatever_the_store_quotes)
+{
+	char conf[512], out[16384];
+	if (!apart_root[0])
+		tmpdir_make(apart_root, sizeof(apart_root), "readyz");
+	snprintf(conf, sizeof(conf),
+		 "[store]\ntype = local\npath = %s/library\npart_size = 5M\nidle_complete = 1\n"
+		 "[metrics]\nlisten = 127.0.0.1:0\n",
+		 apart_root);
+	vp_start(&vtl, conf);
+	unsigned port = metrics_port_of(&vtl);
+	struct store *st = open_apart();
+	cr_assert_eq(store_put(st, "tapes/RDY001L8/x\nready", "x", 1, NULL, NULL, NULL), 0);
+	store_close(st);
+	vp_ctl_ok(&vtl, "tape create RDY001L8", out, sizeof(out));
+	shelf_write_tape(&suite, "RDY001L8", 5, 1);
+
+	char *body = NULL;
+	for (int i = 0; i < 300; i++) {
+		free(body);
+		body = http_get(port, "/readyz");
+		if (body && strncmp(body, "degraded: ", 10) == 0)
+			break;
+		usleep(100000);
+	}
+	cr_assert(body && strncmp(body, "degraded: ", 10) == 0, "%s", body ? body : "(none)");
+	cr_assert(strstr(body, "tapes/RDY001L8/x\\x0aready"), "%s", body);
+	cr_assert_eq(strchr(body, '\n'), body + strlen(body) - 1, "more than one line: %s", body);
+	free(body);
 }
 
 /* ---- Rounds that look at the tapes with work (vtl/uploader.c) ----------- */
