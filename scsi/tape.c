@@ -32,12 +32,13 @@
  * they share): tape_disk.c, record headers, the manifest, the index
  * sidecars and the segment scanner; tape_segcache.c, where a record's
  * bytes are (the segments' descriptors and offsets, kept a few at a time,
- * and the fetch of an evicted segment); tape_read.c, the read of a record
- * and its decoding; tape_crypt.c, the ciphers; tape_compress.c,
- * per-record compression; tape_readahead.c, the blocks read ahead of the
- * host and the window of small records; tape_buffered.c, the writes held
- * back in buffered mode; tape_repair.c and tape_files.c, the cartridge's
- * files for repair and for the layers above.
+ * and the fetch of an evicted segment); tape_position.c, REWIND, LOCATE
+ * and SPACE; tape_read.c, the read of a record and its decoding;
+ * tape_crypt.c, the ciphers; tape_compress.c, per-record compression;
+ * tape_readahead.c, the blocks read ahead of the host and the window of
+ * small records; tape_buffered.c, the writes held back in buffered mode;
+ * tape_repair.c and tape_files.c, the cartridge's files for repair and
+ * for the layers above.
  */
 #include "config.h"
 
@@ -123,6 +124,12 @@ static uint64_t eod_of(const struct tape *t)
 	const struct seg *a = tape_active(t);
 
 	return a->first + a->nobj;
+}
+
+/* Also what the other files of the medium ask for EOD. */
+uint64_t tape_eod(const struct tape *t)
+{
+	return eod_of(t);
 }
 
 /* The segment holding object obj (< EOD): the last one starting at or
@@ -939,163 +946,6 @@ uint64_t tape_bytes_before_pos(const struct tape *t)
 void tape_get_stats(const struct tape *t, struct tape_stats *st)
 {
 	*st = t->st;
-}
-
-/* ---- position ------------------------------------------------------------ */
-
-uint64_t tape_pos(const struct tape *t)
-{
-	return t->pos;
-}
-
-uint64_t tape_file(const struct tape *t)
-{
-	return u64vec_lower(&t->fm, t->pos);
-}
-
-uint64_t tape_eod(const struct tape *t)
-{
-	return eod_of(t);
-}
-
-int tape_rewind(struct tape *t)
-{
-	int r = wb_finish(t);
-
-	pf_drop(t);
-	t->pos = 0;
-	return r;
-}
-
-int tape_locate(struct tape *t, uint64_t obj)
-{
-	int r = wb_finish(t);
-	uint64_t eod = eod_of(t);
-
-	if (r < 0)
-		return r;
-	pf_drop(t);
-	if (obj > eod) {
-		t->pos = eod;
-		return -ENODATA;
-	}
-	t->pos = obj;
-	return 0;
-}
-
-int tape_seek_eod(struct tape *t)
-{
-	int r = wb_finish(t);
-
-	pf_drop(t);
-	t->pos = eod_of(t);
-	return r;
-}
-
-static uint64_t magnitude(int64_t count)
-{
-	return count < 0 ? -(uint64_t)count : (uint64_t)count;
-}
-
-/* SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"): every answer
- * comes from the filemark array; no record is read. */
-static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
-static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
-
-int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	int r = wb_finish(t);
-
-	if (r < 0)
-		return r;
-	return space_blocks(t, count, done, stop);
-}
-
-static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	uint64_t n = magnitude(count), eod = eod_of(t);
-	size_t j = u64vec_lower(&t->fm, t->pos);
-
-	pf_drop(t);
-	*done = 0;
-	*stop = TAPE_BLOCK;
-	if (count > 0) {
-		uint64_t next = j < t->fm.n ? t->fm.v[j] : eod;
-		uint64_t avail = next - t->pos;
-
-		if (n <= avail) {
-			t->pos += n;
-			*done = (int64_t)n;
-		} else if (next < eod) {
-			/* Stopped by a filemark, positioned after it. */
-			t->pos = next + 1;
-			*done = (int64_t)avail;
-			*stop = TAPE_FILEMARK;
-		} else {
-			t->pos = eod;
-			*done = (int64_t)avail;
-			*stop = TAPE_EOD;
-		}
-	} else if (count < 0) {
-		uint64_t start = j > 0 ? t->fm.v[j - 1] + 1 : 0;
-		uint64_t avail = t->pos - start;
-
-		if (n <= avail) {
-			t->pos -= n;
-			*done = (int64_t)n;
-		} else if (j > 0) {
-			/* Stopped by a filemark, positioned before it. */
-			t->pos = start - 1;
-			*done = (int64_t)avail;
-			*stop = TAPE_FILEMARK;
-		} else {
-			t->pos = 0;
-			*done = (int64_t)avail;
-			*stop = TAPE_BOT;
-		}
-	}
-	return 0;
-}
-
-int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	int r = wb_finish(t);
-
-	if (r < 0)
-		return r;
-	return space_filemarks(t, count, done, stop);
-}
-
-static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	uint64_t n = magnitude(count);
-	size_t j = u64vec_lower(&t->fm, t->pos); /* filemarks before pos */
-
-	pf_drop(t);
-	*done = 0;
-	*stop = TAPE_BLOCK;
-	if (count > 0) {
-		uint64_t ahead = t->fm.n - j;
-
-		if (n <= ahead) {
-			t->pos = t->fm.v[j + n - 1] + 1;
-			*done = (int64_t)n;
-		} else {
-			t->pos = eod_of(t);
-			*done = (int64_t)ahead;
-			*stop = TAPE_EOD;
-		}
-	} else if (count < 0) {
-		if (n <= j) {
-			t->pos = t->fm.v[j - n];
-			*done = (int64_t)n;
-		} else {
-			t->pos = 0;
-			*done = (int64_t)j;
-			*stop = TAPE_BOT;
-		}
-	}
-	return 0;
 }
 
 /* ---- write --------------------------------------------------------------- */

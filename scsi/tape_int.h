@@ -320,8 +320,9 @@ static inline struct seg *tape_active(const struct tape *t)
 
 /*
  * The read and the write of a record, shared by the files of the medium:
- * tape.c (segments, positions, the write of a record), tape_segcache.c,
- * tape_read.c, tape_compress.c, tape_readahead.c and tape_buffered.c.
+ * tape.c (segments, the write of a record), tape_position.c,
+ * tape_segcache.c, tape_read.c, tape_compress.c, tape_readahead.c and
+ * tape_buffered.c.
  * Each runs under the caller's exclusion, as every call on the tape does.
  */
 
