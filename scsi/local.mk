@@ -7,6 +7,7 @@ libvtlscsi_a_SOURCES = \
 	scsi/dispatch.c scsi/spc.c scsi/spc.h \
 	scsi/tape.c scsi/tape.h scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
 	scsi/tape_crypt.c scsi/tape_compress.c scsi/tape_readahead.c scsi/tape_buffered.c \
+	scsi/tape_segcache.c scsi/tape_read.c scsi/tape_position.c \
 	scsi/tape_int.h \
 	scsi/ssc.c scsi/ssc.h scsi/ssc_pages.c scsi/ssc_priv.h scsi/ssc_crypto.c \
 	scsi/ssc_lbp.c scsi/ssc_buffer.c scsi/ssc_logs.c scsi/ssc_vendor.c \

@@ -30,12 +30,15 @@
  *
  * Beside this file, each with a concept of its own (tape_int.h holds what
  * they share): tape_disk.c, record headers, the manifest, the index
- * sidecars and the segment scanner; tape_crypt.c, the ciphers;
- * tape_compress.c, per-record compression; tape_readahead.c, the blocks
- * read ahead of the host and the window of small records;
- * tape_buffered.c, the writes held back in buffered mode; tape_repair.c
- * and tape_files.c, the cartridge's files for repair and for the layers
- * above.
+ * sidecars and the segment scanner; tape_segcache.c, where a record's
+ * bytes are (the segments' descriptors and offsets, kept a few at a time,
+ * and the fetch of an evicted segment); tape_position.c, REWIND, LOCATE
+ * and SPACE; tape_read.c, the read of a record and its decoding;
+ * tape_crypt.c, the ciphers; tape_compress.c, per-record compression;
+ * tape_readahead.c, the blocks read ahead of the host and the window of
+ * small records; tape_buffered.c, the writes held back in buffered mode;
+ * tape_repair.c and tape_files.c, the cartridge's files for repair and
+ * for the layers above.
  */
 #include "config.h"
 
@@ -123,9 +126,15 @@ static uint64_t eod_of(const struct tape *t)
 	return a->first + a->nobj;
 }
 
+/* Also what the other files of the medium ask for EOD. */
+uint64_t tape_eod(const struct tape *t)
+{
+	return eod_of(t);
+}
+
 /* The segment holding object obj (< EOD): the last one starting at or
  * before it. */
-static size_t seg_find(const struct tape *t, uint64_t obj)
+size_t tape_seg_find(const struct tape *t, uint64_t obj)
 {
 	size_t lo = 0, hi = t->nseg;
 
@@ -197,199 +206,6 @@ int tape_scratch(uint8_t **buf)
 	if (!*buf)
 		*buf = malloc(TAPE_STORED_MAX);
 	return *buf ? 0 : -ENOMEM;
-}
-
-/* ---- per-segment caches -------------------------------------------------- */
-
-static void drop_caches(struct tape *t, uint64_t id)
-{
-	if (t->rw.id == id)
-		t->rw.len = 0;
-	for (unsigned i = 0; i < TAPE_FD_CACHE; i++) {
-		if (t->rfd[i].fd >= 0 && t->rfd[i].id == id) {
-			close(t->rfd[i].fd);
-			t->rfd[i].fd = -1;
-		}
-	}
-	for (unsigned i = 0; i < TAPE_IDX_CACHE; i++) {
-		if (t->idx[i].off && t->idx[i].id == id) {
-			free(t->idx[i].off);
-			t->idx[i].off = NULL;
-		}
-	}
-}
-
-/* The cache hooks (tape.h); zero when none are registered. */
-static struct tape_hooks hooks;
-
-void tape_set_hooks(const struct tape_hooks *h)
-{
-	if (h)
-		hooks = *h;
-	else
-		memset(&hooks, 0, sizeof(hooks));
-}
-
-/* Keep a read descriptor in the cache, replacing segment id's old one;
- * bytes [lo, avail) are readable on it. */
-static int rfd_keep(struct tape *t, uint64_t id, int fd, uint64_t lo, uint64_t avail)
-{
-	unsigned slot = TAPE_FD_CACHE;
-
-	for (unsigned k = 0; k < TAPE_FD_CACHE; k++)
-		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id)
-			slot = k;
-	if (slot == TAPE_FD_CACHE)
-		slot = t->rfd_next++ % TAPE_FD_CACHE;
-	if (t->rfd[slot].fd >= 0)
-		close(t->rfd[slot].fd);
-	t->rfd[slot].id = id;
-	t->rfd[slot].fd = fd;
-	t->rfd[slot].lo = lo;
-	t->rfd[slot].avail = avail;
-	return fd;
-}
-
-/* Ask the fetcher for an evicted segment i with [from, need) readable. */
-static int seg_fetch(struct tape *t, size_t i, uint64_t from, uint64_t need)
-{
-	const struct seg *s = &t->segs[i];
-	struct tape_fetch_req req = {
-	    .dirfd = t->dirfd,
-	    .barcode = t->info.barcode,
-	    .seg_id = s->id,
-	    .valid = s->len,
-	    .from = from,
-	    .need = need < s->len ? need : s->len,
-	};
-	uint64_t avail = 0;
-	int fd = -1, r;
-
-	r = hooks.fetch(hooks.arg, &req, &fd, &avail);
-	if (r < 0)
-		return r == -ENOENT ? -EBADMSG : r;
-	if (fd < 0 || avail < req.need) {
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
-	}
-	return rfd_keep(t, s->id, fd, req.from, avail);
-}
-
-/*
- * A read descriptor for segment i on which [from, need) is readable (the
- * active one is open read-write); from is where a record starts. A sealed
- * segment evicted from the cache comes back through the fetch hook, a
- * range at a time.
- */
-int tape_seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need)
-{
-	uint64_t id = t->segs[i].id;
-	char name[64];
-	int fd;
-
-	if (i == t->nseg - 1)
-		return t->afd;
-	for (unsigned k = 0; k < TAPE_FD_CACHE; k++) {
-		if (t->rfd[k].fd >= 0 && t->rfd[k].id == id) {
-			if (t->rfd[k].lo <= from && t->rfd[k].avail >= need)
-				return t->rfd[k].fd;
-			return seg_fetch(t, i, from, need);
-		}
-	}
-	seg_name(name, sizeof(name), id, "dat");
-	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && hooks.fetch)
-		return seg_fetch(t, i, from, need);
-	if (fd < 0)
-		return errno == ENOENT ? -EBADMSG : -errno;
-	/* Tape reads stream: let the kernel read ahead generously. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	/* The cache evicts the least recently used segments first: record
-	 * this use as the file's access time, whatever the mount options. */
-	if (hooks.fetch) {
-		const struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
-
-		futimens(fd, ts);
-	}
-	return rfd_keep(t, id, fd, 0, UINT64_MAX);
-}
-
-/* Rebuild segment i's index sidecar by scanning the segment. */
-static int seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64vec *fm)
-{
-	struct seg *s = &t->segs[i];
-	uint64_t len, nobj;
-	int fd, r;
-
-	fd = tape_seg_fd(t, i, 0, s->len);
-	if (fd < 0)
-		return fd;
-	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
-	if (r < 0)
-		return r;
-	s->rebuilt = true;
-	/* Best effort: a sidecar that cannot be written is rebuilt next time. */
-	idx_write(t, s, off->v, fm->v, fm->n);
-	return 0;
-}
-
-/* Offsets of segment i's records: s->nobj entries. */
-static int seg_offsets(struct tape *t, size_t i, const uint64_t **out)
-{
-	struct seg *s = &t->segs[i];
-	uint64_t *off = NULL;
-	unsigned slot;
-	int r;
-
-	if (i == t->nseg - 1) {
-		*out = t->aoff.v;
-		return 0;
-	}
-	for (unsigned k = 0; k < TAPE_IDX_CACHE; k++) {
-		if (t->idx[k].off && t->idx[k].id == s->id) {
-			*out = t->idx[k].off;
-			return 0;
-		}
-	}
-	r = idx_read_off(t, s, &off);
-	if (r == -EBADMSG || r == -ENOENT) {
-		struct u64vec o = {0}, f = {0};
-
-		r = seg_rebuild(t, i, &o, &f);
-		u64vec_free(&f);
-		if (r < 0) {
-			u64vec_free(&o);
-			return r;
-		}
-		off = o.v;
-	}
-	if (r < 0)
-		return r;
-	slot = t->idx_next++ % TAPE_IDX_CACHE;
-	free(t->idx[slot].off);
-	t->idx[slot].id = s->id;
-	t->idx[slot].off = off;
-	*out = off;
-	return 0;
-}
-
-/* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
-int tape_record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end)
-{
-	size_t i = seg_find(t, obj);
-	const struct seg *s = &t->segs[i];
-	uint64_t k = obj - s->first;
-	const uint64_t *offs;
-	int r;
-
-	r = seg_offsets(t, i, &offs);
-	if (r < 0)
-		return r;
-	*seg = i;
-	*off = offs[k];
-	*end = k + 1 < s->nobj ? offs[k + 1] : s->len;
-	return 0;
 }
 
 /* ---- commit ---------------------------------------------------------- */
@@ -470,7 +286,7 @@ static int switch_segments(struct tape *t, struct seg *ns, size_t keep, uint64_t
 
 	close(t->afd);
 	for (size_t i = keep; i < t->nseg; i++) {
-		drop_caches(t, t->segs[i].id);
+		tape_drop_caches(t, t->segs[i].id);
 		seg_name(name, sizeof(name), t->segs[i].id, "dat");
 		unlinkat(t->dirfd, name, 0);
 		seg_name(name, sizeof(name), t->segs[i].id, "idx");
@@ -517,7 +333,7 @@ static int seal(struct tape *t)
  */
 static int truncate_at(struct tape *t, uint64_t p)
 {
-	size_t i = seg_find(t, p), keep;
+	size_t i = tape_seg_find(t, p), keep;
 	const struct seg *s = &t->segs[i];
 	uint64_t k = p - s->first, cut, end, id = s->id;
 	bool active = i == t->nseg - 1;
@@ -569,7 +385,7 @@ static int truncate_at(struct tape *t, uint64_t p)
 		struct stat sb;
 		int fd;
 
-		drop_caches(t, id);
+		tape_drop_caches(t, id);
 		seg_name(name, sizeof(name), id, "dat");
 		fd = openat(t->dirfd, name, O_WRONLY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -938,7 +754,8 @@ int tape_open(const char *dir, struct tape **out)
 	t->afd = -1;
 	for (unsigned i = 0; i < TAPE_FD_CACHE; i++)
 		t->rfd[i].fd = -1;
-	t->seg_limit = hooks.segment_size ? hooks.segment_size : TAPE_SEGMENT_SIZE;
+	t->seg_limit =
+	    tape_cache_hooks.segment_size ? tape_cache_hooks.segment_size : TAPE_SEGMENT_SIZE;
 	pf_drop(t); /* nothing to drop yet: it draws the tape's first generation */
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
@@ -962,7 +779,7 @@ int tape_open(const char *dir, struct tape **out)
 		if (r == -EBADMSG || r == -ENOENT) {
 			struct u64vec o = {0};
 
-			r = seg_rebuild(t, i, &o, &t->fm);
+			r = tape_seg_rebuild(t, i, &o, &t->fm);
 			u64vec_free(&o);
 		}
 		if (r < 0)
@@ -1122,425 +939,13 @@ uint64_t tape_bytes_before_pos(const struct tape *t)
 	if (t->pos >= eod_of(t))
 		return tape_used_bytes(t);
 	if (tape_record_at(mt, t->pos, &i, &off, &end) < 0)
-		return t->segs[seg_find(t, t->pos)].base;
+		return t->segs[tape_seg_find(t, t->pos)].base;
 	return t->segs[i].base + off;
 }
 
 void tape_get_stats(const struct tape *t, struct tape_stats *st)
 {
 	*st = t->st;
-}
-
-/* ---- position ------------------------------------------------------------ */
-
-uint64_t tape_pos(const struct tape *t)
-{
-	return t->pos;
-}
-
-uint64_t tape_file(const struct tape *t)
-{
-	return u64vec_lower(&t->fm, t->pos);
-}
-
-uint64_t tape_eod(const struct tape *t)
-{
-	return eod_of(t);
-}
-
-int tape_rewind(struct tape *t)
-{
-	int r = wb_finish(t);
-
-	pf_drop(t);
-	t->pos = 0;
-	return r;
-}
-
-int tape_locate(struct tape *t, uint64_t obj)
-{
-	int r = wb_finish(t);
-	uint64_t eod = eod_of(t);
-
-	if (r < 0)
-		return r;
-	pf_drop(t);
-	if (obj > eod) {
-		t->pos = eod;
-		return -ENODATA;
-	}
-	t->pos = obj;
-	return 0;
-}
-
-int tape_seek_eod(struct tape *t)
-{
-	int r = wb_finish(t);
-
-	pf_drop(t);
-	t->pos = eod_of(t);
-	return r;
-}
-
-static uint64_t magnitude(int64_t count)
-{
-	return count < 0 ? -(uint64_t)count : (uint64_t)count;
-}
-
-/* SPACE (SSC-4, "SPACE(6) command", "SPACE(16) command"): every answer
- * comes from the filemark array; no record is read. */
-static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
-static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop);
-
-int tape_space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	int r = wb_finish(t);
-
-	if (r < 0)
-		return r;
-	return space_blocks(t, count, done, stop);
-}
-
-static int space_blocks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	uint64_t n = magnitude(count), eod = eod_of(t);
-	size_t j = u64vec_lower(&t->fm, t->pos);
-
-	pf_drop(t);
-	*done = 0;
-	*stop = TAPE_BLOCK;
-	if (count > 0) {
-		uint64_t next = j < t->fm.n ? t->fm.v[j] : eod;
-		uint64_t avail = next - t->pos;
-
-		if (n <= avail) {
-			t->pos += n;
-			*done = (int64_t)n;
-		} else if (next < eod) {
-			/* Stopped by a filemark, positioned after it. */
-			t->pos = next + 1;
-			*done = (int64_t)avail;
-			*stop = TAPE_FILEMARK;
-		} else {
-			t->pos = eod;
-			*done = (int64_t)avail;
-			*stop = TAPE_EOD;
-		}
-	} else if (count < 0) {
-		uint64_t start = j > 0 ? t->fm.v[j - 1] + 1 : 0;
-		uint64_t avail = t->pos - start;
-
-		if (n <= avail) {
-			t->pos -= n;
-			*done = (int64_t)n;
-		} else if (j > 0) {
-			/* Stopped by a filemark, positioned before it. */
-			t->pos = start - 1;
-			*done = (int64_t)avail;
-			*stop = TAPE_FILEMARK;
-		} else {
-			t->pos = 0;
-			*done = (int64_t)avail;
-			*stop = TAPE_BOT;
-		}
-	}
-	return 0;
-}
-
-int tape_space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	int r = wb_finish(t);
-
-	if (r < 0)
-		return r;
-	return space_filemarks(t, count, done, stop);
-}
-
-static int space_filemarks(struct tape *t, int64_t count, int64_t *done, enum tape_obj *stop)
-{
-	uint64_t n = magnitude(count);
-	size_t j = u64vec_lower(&t->fm, t->pos); /* filemarks before pos */
-
-	pf_drop(t);
-	*done = 0;
-	*stop = TAPE_BLOCK;
-	if (count > 0) {
-		uint64_t ahead = t->fm.n - j;
-
-		if (n <= ahead) {
-			t->pos = t->fm.v[j + n - 1] + 1;
-			*done = (int64_t)n;
-		} else {
-			t->pos = eod_of(t);
-			*done = (int64_t)ahead;
-			*stop = TAPE_EOD;
-		}
-	} else if (count < 0) {
-		if (n <= j) {
-			t->pos = t->fm.v[j - n];
-			*done = (int64_t)n;
-		} else {
-			t->pos = 0;
-			*done = (int64_t)j;
-			*stop = TAPE_BOT;
-		}
-	}
-	return 0;
-}
-
-/* ---- read ---------------------------------------------------------------- */
-
-/*
- * The drive-encrypted block of header h, whose envelope is the n bytes at
- * src (in t->cbuf): check the envelope, decrypt it (then inflate it) into
- * buf, at most cap bytes. The plaintext passes through t->ebuf only when it
- * cannot go straight to buf.
- */
-static int read_encrypted(struct tape *t, const struct rec_hdr *h, const uint8_t *src, uint32_t n,
-			  uint8_t *buf, uint32_t cap)
-{
-	unsigned comp = h->flags & REC_COMP_MASK;
-	struct tcrypt_env e;
-	uint8_t *plain;
-	int r;
-
-	if (tcrypt_parse(src, n, n, &e) < 0)
-		return -EBADMSG;
-	if (comp == TAPE_COMP_NONE ? e.body_len != h->len : e.body_len == 0 || e.body_len >= h->len)
-		return -EBADMSG;
-	r = tape_scratch(&t->ebuf);
-	if (r < 0)
-		return r;
-	plain = comp == TAPE_COMP_NONE && cap >= h->len ? buf : t->ebuf;
-	r = tcrypt_open(t->cipher, h->obj, h->len, h->flags, &e, plain);
-	if (r < 0)
-		return r;
-	if (comp != TAPE_COMP_NONE) {
-		uint8_t *dst = buf;
-
-		if (cap < h->len) {
-			r = tape_scratch(&t->dbuf);
-			if (r < 0)
-				return r;
-			dst = t->dbuf;
-		}
-		r = tape_decompress(&t->zd, comp, t->ebuf, e.body_len, dst, h->len);
-		if (r < 0)
-			return r;
-		if (dst != buf && cap)
-			memcpy(buf, dst, cap);
-	} else if (plain != buf && cap) {
-		memcpy(buf, plain, cap);
-	}
-	return 0;
-}
-
-/* A compressed block's n stored bytes at src (in t->cbuf): inflate into
- * buf if the whole block fits, else via scratch; at most cap bytes. */
-static int read_compressed(struct tape *t, const struct rec_hdr *h, const uint8_t *src, uint32_t n,
-			   uint8_t *buf, uint32_t cap)
-{
-	uint8_t *dst = buf;
-	int r;
-
-	if (cap < h->len) {
-		r = tape_scratch(&t->dbuf);
-		if (r < 0)
-			return r;
-		dst = t->dbuf;
-	}
-	r = tape_decompress(&t->zd, h->flags & REC_COMP_MASK, src, n, dst, h->len);
-	if (r < 0)
-		return r;
-	if (dst != buf && cap)
-		memcpy(buf, dst, cap);
-	return 0;
-}
-
-/*
- * A block encrypted at rest, its stored payload whole in t->cbuf and its
- * header's bytes at hb: open it with the data key, then hand what it wraps
- * to the drive's decryption, the decompressor or buf. A plain block that
- * fits goes straight to buf; anything else is decrypted in place.
- */
-static int read_at_rest(struct tape *t, const struct rec_hdr *h, const uint8_t *hb, uint8_t *buf,
-			uint32_t cap)
-{
-	uint32_t n = h->stored - TAPE_AT_REST_OVERHEAD;
-	uint8_t *inner = t->cbuf + REST_NONCE;
-	bool plain = !(h->flags & (REC_COMP_MASK | REC_ENCRYPTED));
-	uint8_t *dst = plain && cap >= h->len ? buf : inner;
-	int r;
-
-	if (!(h->flags & REC_ENCRYPTED) && tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON)
-		return -ENOMSG; /* SSC-4 4.2.26: only drive-encrypted blocks are read */
-	r = trest_open(t->rest, hb, t->cbuf, h->stored, dst);
-	if (r == -EBADMSG)
-		t->rest_tag_failed = true;
-	if (r < 0)
-		return r;
-	if (h->flags & REC_ENCRYPTED) {
-		r = read_encrypted(t, h, inner, n, buf, cap);
-		/* The drive's plaintext was in place here too. */
-		tape_wipe(inner, n);
-		return r;
-	}
-	if (h->flags & REC_COMP_MASK) {
-		r = read_compressed(t, h, inner, n, buf, cap);
-		tape_wipe(inner, n);
-		return r;
-	}
-	if (dst != buf) {
-		if (cap)
-			memcpy(buf, inner, cap);
-		tape_wipe(inner, n);
-	}
-	return 0;
-}
-
-static int read_at_pos(struct tape *t, uint8_t **lent, size_t *lent_size, uint8_t *buf,
-		       uint32_t cap, size_t room, uint32_t *len, enum tape_obj *kind)
-{
-	int r = wb_finish(t);
-
-	*len = 0;
-	if (r < 0)
-		return r;
-	t->pf.armed = false;
-	if (t->pf.n) {
-		if (t->pf.e[t->pf.head].obj == t->pos)
-			return pf_take(t, lent, lent_size, buf, cap, room, len, kind);
-		pf_drop(t); /* cannot happen: every move drops them */
-	}
-	return tape_read_record(t, buf, cap, len, kind);
-}
-
-int tape_read(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
-{
-	return read_at_pos(t, NULL, NULL, buf, cap, 0, len, kind);
-}
-
-int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, size_t room,
-		   uint32_t *len, enum tape_obj *kind)
-{
-	return read_at_pos(t, buf, size, *buf, cap, room, len, kind);
-}
-
-/* tape_read from the medium. */
-int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
-{
-	uint64_t off, end, stored;
-	uint8_t hb[REC_HDR_LEN];
-	struct iovec iov[3];
-	struct rec_hdr h;
-	uint32_t in_buf, crc;
-	unsigned comp;
-	size_t si;
-	int fd, r;
-
-	*len = 0;
-	t->rest_tag_failed = false;
-	if (!buf)
-		cap = 0;
-	if (t->pos >= eod_of(t)) {
-		*kind = TAPE_EOD;
-		return 0;
-	}
-	r = tape_record_at(t, t->pos, &si, &off, &end);
-	if (r < 0)
-		return r;
-	fd = tape_seg_fd(t, si, off, end);
-	if (fd < 0)
-		return fd;
-	if (end < off + REC_HDR_LEN || end - off - REC_HDR_LEN > TAPE_STORED_MAX)
-		goto bad;
-	stored = end - off - REC_HDR_LEN;
-	r = tape_scratch(&t->cbuf);
-	if (r < 0)
-		return r;
-
-	/* One preadv: header, then the payload straight into the caller's
-	 * buffer, any excess into scratch (it must still be checked). A
-	 * cartridge encrypted at rest has its payloads read whole into
-	 * scratch, where they are opened. */
-	in_buf = cap < stored ? cap : (uint32_t)stored;
-	if (t->info.at_rest)
-		in_buf = 0;
-	iov[0].iov_base = hb;
-	iov[0].iov_len = REC_HDR_LEN;
-	iov[1].iov_base = buf;
-	iov[1].iov_len = in_buf;
-	iov[2].iov_base = t->cbuf;
-	iov[2].iov_len = stored - in_buf;
-	r = rw_read(t, si, fd, iov, 3, off, end);
-	if (r == -EBADMSG)
-		goto bad;
-	if (r < 0)
-		return r;
-	if (rec_decode(hb, &h) < 0 || h.obj != t->pos || h.stored != stored)
-		goto bad;
-	crc = crc32c_update(crc32c(buf, in_buf), t->cbuf, stored - in_buf);
-	if (crc != h.crc)
-		goto bad;
-	/* The header and the filemark array must agree on what this is. */
-	{
-		size_t j = u64vec_lower(&t->fm, t->pos);
-		bool is_fm = j < t->fm.n && t->fm.v[j] == t->pos;
-
-		if (is_fm != (h.type == REC_FILEMARK))
-			goto bad;
-	}
-	if (h.type == REC_FILEMARK) {
-		*kind = TAPE_FILEMARK;
-		t->pos++;
-		return 0;
-	}
-
-	comp = h.flags & REC_COMP_MASK;
-	if (h.flags & REC_AT_REST) {
-		if (!t->rest)
-			return -EACCES;
-		r = read_at_rest(t, &h, hb, buf, cap);
-		if (r == -EBADMSG)
-			goto bad;
-		if (r < 0)
-			return r;
-	} else if (t->info.at_rest) {
-		if (!t->rest)
-			return -EACCES;
-		goto bad; /* a clear block where only encrypted ones are written */
-	} else if (h.flags & REC_ENCRYPTED) {
-		/* Gather the stored bytes in scratch. */
-		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
-		if (in_buf)
-			memcpy(t->cbuf, buf, in_buf);
-		r = read_encrypted(t, &h, t->cbuf, h.stored, buf, cap);
-		if (r == -EBADMSG)
-			goto bad;
-		if (r < 0)
-			return r;
-	} else if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
-		return -ENOMSG; /* SSC-4 4.2.26: only encrypted blocks are read */
-	} else if (comp != TAPE_COMP_NONE) {
-		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
-		if (in_buf)
-			memcpy(t->cbuf, buf, in_buf);
-		r = read_compressed(t, &h, t->cbuf, h.stored, buf, cap);
-		if (r == -EBADMSG)
-			goto bad;
-		if (r < 0)
-			return r;
-	}
-	*len = h.len;
-	*kind = TAPE_BLOCK;
-	t->pos++;
-	t->st.blocks_read++;
-	t->st.bytes_read_host += h.len;
-	t->st.bytes_read_stored += h.stored;
-	return 0;
-bad:
-	t->st.crc_errors++;
-	return -EBADMSG;
 }
 
 /* ---- write --------------------------------------------------------------- */
@@ -1574,11 +979,12 @@ int tape_prepare_append(struct tape *t, uint64_t bytes)
 		return -ENOSPC;
 	/* Back-pressure: the cache is full of data not yet in the store.
 	 * Commit what was written so that it can be uploaded, then wait. */
-	if (hooks.room && bytes && hooks.room(hooks.arg, t->info.barcode, bytes, false) < 0) {
+	if (tape_cache_hooks.room && bytes &&
+	    tape_cache_hooks.room(tape_cache_hooks.arg, t->info.barcode, bytes, false) < 0) {
 		r = tape_flush(t);
 		if (r < 0)
 			return r;
-		hooks.room(hooks.arg, t->info.barcode, bytes, true);
+		tape_cache_hooks.room(tape_cache_hooks.arg, t->info.barcode, bytes, true);
 	}
 	if (t->pos < eod_of(t)) {
 		r = wb_finish(t);
@@ -1830,88 +1236,6 @@ int tape_set_data_key(struct tape *t, const uint8_t key[TAPE_KEY_LEN])
 bool tape_has_data_key(const struct tape *t)
 {
 	return t->rest != NULL;
-}
-
-int tape_peek(struct tape *t, struct tape_next *n)
-{
-	uint8_t b[REC_HDR_LEN + ENV_FIXED + TAPE_AKAD_MAX + TAPE_UKAD_MAX];
-	uint64_t off, end;
-	struct rec_hdr h;
-	struct tcrypt_env e;
-	size_t si, j;
-	int fd, r;
-
-	memset(n, 0, sizeof(*n));
-	r = wb_finish(t);
-	if (r < 0)
-		return r;
-	if (t->pos >= eod_of(t)) {
-		n->kind = TAPE_EOD;
-		return 0;
-	}
-	j = u64vec_lower(&t->fm, t->pos);
-	if (j < t->fm.n && t->fm.v[j] == t->pos) {
-		n->kind = TAPE_FILEMARK;
-		return 0;
-	}
-	n->kind = TAPE_BLOCK;
-	r = tape_record_at(t, t->pos, &si, &off, &end);
-	if (r < 0)
-		return r;
-	if (end < off + REC_HDR_LEN)
-		return -EBADMSG;
-	fd = tape_seg_fd(t, si, off, end);
-	if (fd < 0)
-		return fd;
-	uint64_t want = end - off < sizeof(b) ? end - off : sizeof(b);
-	struct iovec iov = {b, (size_t)want};
-	r = tape_preadv_all(fd, &iov, 1, off);
-	if (r < 0)
-		return r;
-	if (rec_decode(b, &h) < 0 || h.obj != t->pos || h.type != REC_BLOCK)
-		return -EBADMSG;
-	if (!(h.flags & REC_ENCRYPTED))
-		return 0;
-	if (h.flags & REC_AT_REST) {
-		/* The drive's envelope is inside encryption at rest: open the
-		 * whole record (checked by its CRC and its tag) to see it. */
-		uint32_t inner = h.stored - TAPE_AT_REST_OVERHEAD;
-
-		if (!t->rest)
-			return -EACCES;
-		if (end - off != REC_HDR_LEN + (uint64_t)h.stored)
-			return -EBADMSG;
-		r = tape_scratch(&t->cbuf);
-		if (r < 0)
-			return r;
-		iov = (struct iovec){t->cbuf, h.stored};
-		r = tape_preadv_all(fd, &iov, 1, off + REC_HDR_LEN);
-		if (r < 0)
-			return r;
-		if (crc32c(t->cbuf, h.stored) != h.crc ||
-		    trest_open(t->rest, b, t->cbuf, h.stored, t->cbuf + REST_NONCE) < 0)
-			return -EBADMSG;
-		r = tcrypt_parse(t->cbuf + REST_NONCE, inner, inner, &e);
-		if (r == 0) {
-			n->encrypted = true;
-			n->key_matches = tcrypt_key_matches(t->cipher, e.kcv);
-			n->akad_len = e.alen;
-			n->ukad_len = e.ulen;
-			memcpy(n->akad, e.akad, e.alen);
-			memcpy(n->ukad, e.ukad, e.ulen);
-		}
-		tape_wipe(t->cbuf + REST_NONCE, inner);
-		return r < 0 ? -EBADMSG : 0;
-	}
-	if (tcrypt_parse(b + REC_HDR_LEN, (uint32_t)(want - REC_HDR_LEN), h.stored, &e) < 0)
-		return -EBADMSG;
-	n->encrypted = true;
-	n->key_matches = tcrypt_key_matches(t->cipher, e.kcv);
-	n->akad_len = e.alen;
-	n->ukad_len = e.ulen;
-	memcpy(n->akad, e.akad, e.alen);
-	memcpy(n->ukad, e.ukad, e.ulen);
-	return 0;
 }
 
 int tape_flush(struct tape *t)

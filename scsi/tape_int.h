@@ -289,7 +289,7 @@ struct tape {
 	/* tape_read_record on a cartridge stored clear: bytes [off, off + len) of
 	 * segment id, read by one pread for the small records in them
 	 * (TAPE_RW_LEN bytes at most). Emptied by every move and write
-	 * (pf_drop) and whenever a segment's files change (drop_caches). */
+	 * (pf_drop) and whenever a segment's files change (tape_drop_caches). */
 	struct {
 		uint8_t *buf;
 		uint64_t id, off;
@@ -320,9 +320,10 @@ static inline struct seg *tape_active(const struct tape *t)
 
 /*
  * The read and the write of a record, shared by the files of the medium:
- * tape.c (segments, positions, the read and write of a record),
- * tape_compress.c, tape_readahead.c and tape_buffered.c. Each runs under
- * the caller's exclusion, as every call on the tape does.
+ * tape.c (segments, the write of a record), tape_position.c,
+ * tape_segcache.c, tape_read.c, tape_compress.c, tape_readahead.c and
+ * tape_buffered.c.
+ * Each runs under the caller's exclusion, as every call on the tape does.
  */
 
 /* tape.c. Scratch of TAPE_STORED_MAX bytes, allocated on first use. */
@@ -331,12 +332,9 @@ int tape_scratch(uint8_t **buf);
  * early is -EBADMSG (the record is damaged). */
 int tape_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
 int tape_preadv_all(int fd, struct iovec *iov, int cnt, uint64_t off);
-/* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
-int tape_record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end);
-/* A read descriptor for segment i on which [from, need) is readable. */
-int tape_seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need);
-/* tape_read of the record at the position from the medium itself. */
-int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
+/* The segment holding object obj (< EOD): the last one starting at or
+ * before it. */
+size_t tape_seg_find(const struct tape *t, uint64_t obj);
 /* The checks and the SSC-4 4.2.7 discard before a write of `bytes`
  * stored bytes (tape_prepare_write), without first writing what is held
  * (tape_prepare_append, for a record that joins the gathered ones). */
@@ -349,6 +347,23 @@ int tape_encrypt_payload(struct tape *t, uint64_t obj, uint32_t len, const void 
 			 uint32_t *stored, uint8_t *flags);
 /* Start writeback of the active segment when enough has piled up. */
 void tape_kick_writeback(struct tape *t);
+
+/* tape_segcache.c. The hooks of tape_set_hooks (zero: none), set before
+ * any cartridge is opened and only read afterwards. */
+extern struct tape_hooks tape_cache_hooks;
+/* Byte range [*off, *end) of object obj (< EOD) in segment *seg. */
+int tape_record_at(struct tape *t, uint64_t obj, size_t *seg, uint64_t *off, uint64_t *end);
+/* A read descriptor for segment i on which [from, need) is readable. */
+int tape_seg_fd(struct tape *t, size_t i, uint64_t from, uint64_t need);
+/* Rebuild segment i's index sidecar by scanning the segment. */
+int tape_seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64vec *fm);
+/* Forget what is cached of segment id (descriptor, offsets, the read
+ * window): before its files are shortened or removed. */
+void tape_drop_caches(struct tape *t, uint64_t id);
+
+/* tape_read.c. tape_read of the record at the position from the medium
+ * itself. */
+int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind);
 
 /* tape_compress.c. Compress buf into t->cbuf when it shrinks (*out is
  * then t->cbuf, *flags the codec), else *out = buf as is. */

@@ -31,7 +31,8 @@
  *   - The window (struct tape's rw) holds bytes of a segment below its
  *     valid length only, which never change while the segment is named
  *     (docs/medium-format.md); it is emptied all the same by pf_drop and
- *     whenever a segment's files are dropped (drop_caches, tape.c).
+ *     whenever a segment's files are dropped (tape_drop_caches,
+ *     tape_segcache.c).
  */
 #include "config.h"
 

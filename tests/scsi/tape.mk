@@ -4,7 +4,7 @@
 # libvtlscsi.a, so they build whatever state the drive emulation is in.
 TAPE_TEST_SOURCES = scsi/tape.c scsi/tape_disk.c scsi/tape_files.c scsi/tape_repair.c \
 	scsi/crc32c.c scsi/tape_crypt.c scsi/tape_compress.c scsi/tape_readahead.c \
-	scsi/tape_buffered.c
+	scsi/tape_buffered.c scsi/tape_segcache.c scsi/tape_read.c scsi/tape_position.c
 TAPE_TEST_LIBS = $(ISAL_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(CRYPTO_LIBS) $(CRITERION_LIBS)
 TAPE_TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(ISAL_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) \
 	$(CRYPTO_CFLAGS)
