@@ -44,7 +44,7 @@
  *   0008h/0009h MiB / remaining bytes written to the medium
  * Each byte count is split into whole mebibytes and the bytes beyond
  * them. The values are the medium's own counters (tape_get_stats), so the
- * ratio is what the compression of tape.c achieved, not a constant.
+ * ratio is what the compression of tape_compress.c achieved, not a constant.
  *
  * 0x1B Data compression (SSC-4, "Data Compression log page"): the same
  * ten parameters, standardized, plus 0100h DATA COMPRESSION ENABLED, one
