@@ -114,17 +114,7 @@ static int wait_io(struct iscsi_conn *c, short ev, int limit_ms)
 }
 
 /* Read len bytes into dst (NULL: discard), first from the staging buffer,
- * then from the socket with read-ahead into the staging buffer.
- *
- * In the full feature phase the socket is blocking, its reads bounded by
- * SO_RCVTIMEO (rx_wait_read). When that bound is within IO_TIMEOUT_MS the
- * rest of a PDU is waited for in the read itself: one system call instead
- * of a read that finds nothing, a poll() and a read again. That is the
- * common case at queue depth 1 when the initiator sends a WRITE's header
- * and its data in two calls (libiscsi does) and the header alone wakes us.
- * A read that times out goes on with poll() for what is left of
- * IO_TIMEOUT_MS, so a stalled peer is dropped after the same time as
- * before. */
+ * then from the socket with read-ahead into the staging buffer. */
 static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 {
 	size_t have = c->rlen - c->rpos;
@@ -138,9 +128,6 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 	if (c->rpos == c->rlen)
 		c->rpos = c->rlen = 0;
 
-	bool block = c->rx_blocking && !c->io_deadline_ms && c->rcvtimeo_ms > 0 &&
-		     c->rcvtimeo_ms <= IO_TIMEOUT_MS;
-	int limit_ms = IO_TIMEOUT_MS;
 	while (len > 0) {
 		struct iovec iov[2];
 		int niov = 0;
@@ -152,7 +139,7 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 			iov[niov++] = (struct iovec){c->rbuf, RBUF_SIZE};
 		}
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-		r = recvmsg(c->fd, &mh, block ? 0 : MSG_DONTWAIT);
+		r = recvmsg(c->fd, &mh, MSG_DONTWAIT);
 		if (r == 0)
 			return -ECONNRESET;
 		if (r < 0) {
@@ -160,18 +147,11 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			if (block) { /* SO_RCVTIMEO ran out */
-				block = false;
-				limit_ms = IO_TIMEOUT_MS - c->rcvtimeo_ms;
-				if (limit_ms <= 0)
-					return -ETIMEDOUT;
-			}
-			int w = wait_io(c, POLLIN, limit_ms);
+			int w = wait_io(c, POLLIN, IO_TIMEOUT_MS);
 			if (w < 0)
 				return w;
 			continue;
 		}
-		limit_ms = IO_TIMEOUT_MS;
 		size_t got = (size_t)r;
 		if (dst) {
 			if (got <= len) {

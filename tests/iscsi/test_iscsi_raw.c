@@ -430,10 +430,11 @@ Test(iscsi_raw, pings_keep_their_interval_after_an_answer)
 }
 
 /* A WRITE whose header and data arrive apart, as libiscsi sends them (two
- * calls), with the data in pieces: the rest of the PDU is waited for in
- * the read itself, bounded by SO_RCVTIMEO (here the 2 s ping interval),
- * and a wait past that bound goes on until the data comes. Every record
- * must be written whole, in order, and the session kept. */
+ * calls), with the data in pieces, once with a pause longer than the
+ * NOP-In interval (2 s here) that bounds the wait for a header: the rest
+ * of a PDU is waited for until it comes, with no ping and no timeout in
+ * the middle. Every record must be written whole, in order, and the
+ * session kept. */
 Test(iscsi_raw, a_write_whose_data_arrives_after_its_header_is_written_whole)
 {
 	th_stop();
