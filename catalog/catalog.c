@@ -872,6 +872,57 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	return 0;
 }
 
+int cat_inventory(struct cat *c, struct cat_inventory_entry **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	/* Five columns rather than the tape's twenty: reading and copying
+	 * those was most of what a full slot cost more than an empty one. */
+	int rc = cat_prepare(c,
+			     "SELECT e.address, e.kind, e.ordinal, t.barcode, t.state "
+			     "FROM elements e LEFT JOIN tapes t ON t.element = e.address "
+			     "ORDER BY e.address",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	struct cat_inventory_entry *v = NULL;
+	size_t cnt = 0, cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 64; /* doubling, as cat_elements */
+			struct cat_inventory_entry *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		struct cat_inventory_entry *e = &v[cnt++];
+		e->address = (uint16_t)sqlite3_column_int(st, 0);
+		e->kind = (enum cat_kind)sqlite3_column_int(st, 1);
+		e->ordinal = (uint32_t)sqlite3_column_int(st, 2);
+		e->full = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		e->barcode[0] = '\0';
+		e->state = CAT_AVAILABLE;
+		if (e->full) {
+			cat_copy_text(e->barcode, sizeof(e->barcode), sqlite3_column_text(st, 3));
+			const unsigned char *s = sqlite3_column_text(st, 4);
+			if (!s || cat_state_parse((const char *)s, &e->state))
+				e->state = CAT_AVAILABLE; /* the schema's CHECK allows none other */
+		}
+	}
+	cat_release(c, st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return cat_sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 int cat_element_get(struct cat *c, uint16_t address, struct cat_element *out)
 {
 	sqlite3_stmt *st;

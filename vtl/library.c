@@ -1385,6 +1385,14 @@ int lib_elements(struct lib *lib, struct cat_element **out, size_t *n)
 	return rc;
 }
 
+int lib_inventory(struct lib *lib, struct cat_inventory_entry **out, size_t *n)
+{
+	lib_lock(lib);
+	int rc = cat_inventory(lib->cat, out, n);
+	lib_unlock(lib);
+	return rc;
+}
+
 /*
  * The catalog's bytes-used of a tape is brought up to date when the tape
  * leaves a drive (refresh_used). While it is in one, report what the drive
