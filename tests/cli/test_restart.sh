@@ -131,6 +131,26 @@ run 0 "its state" tape show --json R00002L8
 kill -TERM "$VTLD_PID"
 wait "$VTLD_PID"
 [ $? = 0 ] && ok "vtld stops" || bad "vtld exit status"
+
+# A stop puts the library record as the catalog has it; the uploader's
+# first round after the next start (it waits for the check of the media)
+# finds the store's record the same, byte for byte: not put again (a put
+# renames a new file in place).
+rec=$D/store/objects/library@d/record.json
+[ -f "$rec" ] && ok "the library record is in the store" || bad "no library record at $rec"
+rec_was=$(stat -c '%i %Y' "$rec")
+start_vtld || { cat "$T/vtld.log"; bad "vtld after a clean stop"; exit 1; }
+for _ in $(seq 300); do
+	[ "$("$VTLCTL" --json status | jq '.rounds.full')" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+run 0 "status" --json status
+[ "$(jq '.rounds.full' <<<"$OUT")" -ge 1 ] && ok "the uploader ran its first full round" ||
+	bad "no full round" "$OUT"
+[ "$(stat -c '%i %Y' "$rec")" = "$rec_was" ] && ok "the same library record is not put again at a restart" ||
+	bad "the library record was rewritten" "$(stat "$rec")"
+kill -TERM "$VTLD_PID"
+wait "$VTLD_PID"
 VTLD_PID=
 
 echo "# $pass passed, $fail failed"
