@@ -872,6 +872,50 @@ int cat_elements(struct cat *c, struct cat_element **out, size_t *n)
 	return 0;
 }
 
+int cat_tape_media(struct cat *c, struct cat_tape_medium **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	/* Barcode and state only, and only the tapes that have a medium:
+	 * the list the check of the media makes after start, while vtld
+	 * serves its first commands, allocates a few bytes a tape rather than
+	 * a struct cat_tape of every one. */
+	int rc = cat_prepare(c,
+			     "SELECT barcode, state FROM tapes WHERE medium = 1 "
+			     "AND state NOT IN ('DELETED', 'CREATING') ORDER BY barcode",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	struct cat_tape_medium *v = NULL;
+	size_t cnt = 0, cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 64; /* doubling, as cat_elements */
+			struct cat_tape_medium *nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		struct cat_tape_medium *t = &v[cnt++];
+		cat_copy_text(t->barcode, sizeof(t->barcode), sqlite3_column_text(st, 0));
+		const unsigned char *s = sqlite3_column_text(st, 1);
+		if (!s || cat_state_parse((const char *)s, &t->state))
+			t->state = CAT_IRRECOVERABLE; /* not what it says: look at it */
+	}
+	cat_release(c, st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return cat_sq_err(rc);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 int cat_inventory(struct cat *c, struct cat_inventory_entry **out, size_t *n)
 {
 	sqlite3_stmt *st;

@@ -167,6 +167,15 @@ int cat_drives(struct cat *c, struct cat_drive **out, size_t *n);
 /* Every element in address order with its tape. */
 int cat_elements(struct cat *c, struct cat_element **out, size_t *n);
 
+/* A tape whose medium is made, for the check of the media after start. */
+struct cat_tape_medium {
+	char barcode[CAT_BARCODE_MAX + 1];
+	enum cat_state state;
+};
+/* The tapes with a made medium, neither DELETED nor CREATING, in barcode
+ * order: two columns of the rows that have one (a blank tape has none). */
+int cat_tape_media(struct cat *c, struct cat_tape_medium **out, size_t *n);
+
 /* An element as an inventory shows it (`vtlctl library show`): the tape
  * in it by barcode and state only. */
 struct cat_inventory_entry {

@@ -286,16 +286,18 @@ void media_pass_prepare(struct lib *lib)
 	lib->media = p;
 }
 
-/* The tapes with a medium to check, from cat: the list of every tape is
- * what grows with the library, so it is read here, after start, on a
- * connection of the pass's own (no lock held), not in lib_open. */
+/* The tapes with a medium to check, from cat: the list that grows with
+ * the library, so it is read here, after start, on a connection of the
+ * pass's own (no lock held), not in lib_open; barcode and state of the
+ * made media only (cat_tape_media), so that it costs the commands served
+ * meanwhile little memory traffic. */
 static int pass_list(struct cat *cat, struct pass_tape **out, size_t *n)
 {
-	struct cat_tape *tapes;
+	struct cat_tape_medium *tapes;
 	size_t nt;
 	*out = NULL;
 	*n = 0;
-	int rc = cat_tape_list(cat, -1, false, &tapes, &nt);
+	int rc = cat_tape_media(cat, &tapes, &nt);
 	if (rc)
 		return rc;
 	struct pass_tape *v = calloc(nt ? nt : 1, sizeof(*v));
@@ -303,18 +305,14 @@ static int pass_list(struct cat *cat, struct pass_tape **out, size_t *n)
 		free(tapes);
 		return -ENOMEM;
 	}
-	size_t k = 0;
 	for (size_t i = 0; i < nt; i++) {
-		const struct cat_tape *t = &tapes[i];
-		if (t->state == CAT_DELETED || t->state == CAT_CREATING || t->unmade)
-			continue;
-		snprintf(v[k].bc, sizeof(v[k].bc), "%s", t->barcode);
-		v[k++].irrecoverable = t->state == CAT_IRRECOVERABLE;
+		snprintf(v[i].bc, sizeof(v[i].bc), "%s", tapes[i].barcode);
+		v[i].irrecoverable = tapes[i].state == CAT_IRRECOVERABLE;
 	}
 	free(tapes);
-	qsort(v, k, sizeof(*v), cmp_bc); /* the catalog's order is its collation's */
+	qsort(v, nt, sizeof(*v), cmp_bc); /* the catalog's order is its collation's */
 	*out = v;
-	*n = k;
+	*n = nt;
 	return 0;
 }
 

@@ -319,6 +319,40 @@ Test(catalog, a_list_of_one_state_holds_that_state_in_barcode_order)
 	free(list);
 }
 
+/* The check of the media after start lists the tapes that have a medium
+ * only, by barcode, with their state: not a blank tape never loaded, not
+ * a tombstone, not a creation under way. */
+Test(catalog, the_tapes_with_a_medium_are_listed_for_the_check_after_start)
+{
+	make_library();
+	const char *bcs[] = {"MED004L8", "MED002L8", "MED001L8", "MED003L8"};
+	for (size_t i = 0; i < 4; i++) {
+		struct cat_tape t;
+		new_tape(&t, bcs[i]);
+		t.unmade = true;
+		cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	}
+	struct cat_change done = {.from = CAT_CREATING,
+				  .to = CAT_AVAILABLE,
+				  .keep_element = true,
+				  .write_protect = -1,
+				  .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "MED001L8", &done), 0);
+	cr_assert_eq(cat_tape_change(C, "MED004L8", &done), 0);
+	cr_assert_eq(cat_tape_change(C, "MED002L8", &done), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED004L8"), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED001L8"), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED003L8"), 0); /* still CREATING */
+	struct cat_tape_medium *v;
+	size_t n;
+	cr_assert_eq(cat_tape_media(C, &v, &n), 0);
+	cr_assert_eq(n, 2, "MED002L8 is blank, MED003L8 being created");
+	cr_assert_str_eq(v[0].barcode, "MED001L8");
+	cr_assert_str_eq(v[1].barcode, "MED004L8");
+	cr_assert_eq(v[0].state, CAT_AVAILABLE);
+	free(v);
+}
+
 /* The inventory (`vtlctl library show`) says of every element what
  * cat_elements says: address, kind, ordinal, and the barcode and state of
  * the tape in it. */
