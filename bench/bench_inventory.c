@@ -5,8 +5,9 @@
  * --count N`, then listed by `vtlctl tape list`, reported by READ ELEMENT
  * STATUS of every slot over iSCSI (SMC-3 6.11, what a backup application's
  * inventory asks), and restarted: the time from exec until vtld is ready
- * (its log says so and the control socket answers), then the first
- * `vtlctl library show` after it apart. The peer in the same run is the
+ * (its log says so and the control socket answers) and the CPU time of
+ * vtld's main thread until then, then the first `vtlctl library show` after
+ * it apart. The peer in the same run is the
  * same library empty: its restart and its READ ELEMENT STATUS, so the
  * ratios say what the tapes cost.
  *
@@ -75,6 +76,25 @@ struct lib {
 	pid_t pid;
 };
 
+/* The CPU seconds vtld's main thread has run so far (the first field of
+ * /proc/PID/task/PID/schedstat, in ns): the start itself, exec to
+ * "ready", which the machine's other load moves less than the wall time.
+ * The threads it leaves working after (the check of the media, the
+ * uploader) are not in it. */
+static double main_cpu(pid_t pid)
+{
+	char p[64], stat[256];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/schedstat", (int)pid, (int)pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	size_t k = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[k] = 0;
+	unsigned long long ns;
+	return sscanf(stat, "%llu", &ns) == 1 ? (double)ns / 1e9 : -1;
+}
+
 /* Start vtld on l and wait until it is ready: its log says "ready" (the
  * point at which it tells systemd READY=1: the iSCSI target listens, the
  * control socket is open) and the control socket answers a request whose
@@ -82,8 +102,9 @@ struct lib {
  * policies in either library), so that the two libraries are timed to
  * the same point. Returns the seconds from exec; *show, if not NULL, the
  * seconds of the first `library show` after it (every slot, its barcode
- * and state: an answer a full library makes longer). */
-static double lib_start_show(struct lib *l, double *show)
+ * and state: an answer a full library makes longer); *cpu, if not NULL,
+ * the CPU seconds of vtld's main thread at the ready point. */
+static double lib_start_show(struct lib *l, double *show, double *cpu)
 {
 	const char *vtld = bench_env_or("VTLD", "./vtld");
 	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
@@ -123,6 +144,8 @@ static double lib_start_show(struct lib *l, double *show)
 	while (bench_run_tool(ask, NULL, l->tool_log, NULL, 0, NULL) != 0)
 		usleep(1000);
 	double up = bench_now() - t0;
+	if (cpu)
+		*cpu = main_cpu(l->pid);
 	if (show) {
 		char *sh[] = {(char *)vtlctl, "--socket", l->sock, "library", "show", NULL};
 		double t1 = bench_now();
@@ -135,7 +158,7 @@ static double lib_start_show(struct lib *l, double *show)
 
 static double lib_start(struct lib *l)
 {
-	return lib_start_show(l, NULL);
+	return lib_start_show(l, NULL, NULL);
 }
 
 static void lib_stop(struct lib *l)
@@ -587,10 +610,11 @@ int main(int argc, char **argv)
 
 	/* Alternate the two libraries, round by round: the machine's other
 	 * load falls on both alike; medians printed. */
-	double *v = calloc((size_t)rounds * 10, sizeof(double));
+	double *v = calloc((size_t)rounds * 12, sizeof(double));
 	double *list = v, *res = v + rounds, *res0 = v + 2 * rounds, *rs = v + 3 * rounds,
 	       *rs0 = v + 4 * rounds, *json = v + 5 * rounds, *sh = v + 6 * rounds,
-	       *sh0 = v + 7 * rounds, *both = v + 8 * rounds, *both0 = v + 9 * rounds;
+	       *sh0 = v + 7 * rounds, *both = v + 8 * rounds, *both0 = v + 9 * rounds,
+	       *cpu = v + 10 * rounds, *cpu0 = v + 11 * rounds;
 	char *ls[] = {"tape", "list", NULL};
 	char *lsj[] = {"tape", "list", "--json", NULL};
 	for (int r = 0; r < rounds; r++) {
@@ -608,17 +632,18 @@ int main(int argc, char **argv)
 		struct lib *second_lib = r % 2 ? &empty : &full;
 		double *t1 = r % 2 ? rs : rs0, *t2 = r % 2 ? rs0 : rs;
 		double *s1 = r % 2 ? sh : sh0, *s2 = r % 2 ? sh0 : sh;
+		double *c1 = r % 2 ? cpu : cpu0, *c2 = r % 2 ? cpu0 : cpu;
 		lib_stop(first_lib);
-		t1[r] = lib_start_show(first_lib, &s1[r]);
+		t1[r] = lib_start_show(first_lib, &s1[r], &c1[r]);
 		lib_stop(second_lib);
-		t2[r] = lib_start_show(second_lib, &s2[r]);
+		t2[r] = lib_start_show(second_lib, &s2[r], &c2[r]);
 		both[r] = rs[r] + sh[r];
 		both0[r] = rs0[r] + sh0[r];
 		printf("round %d: list %.3f s, list --json %.3f s, RES %.3f s (empty %.3f s), "
-		       "restart %.3f s (empty %.3f s), then library show %.3f s (empty %.3f s), "
-		       "%s first\n",
-		       r + 1, list[r], json[r], res[r], res0[r], rs[r], rs0[r], sh[r], sh0[r],
-		       r % 2 ? "full" : "empty");
+		       "restart %.3f s (empty %.3f s; main thread CPU %.3f s, empty %.3f s), then "
+		       "library show %.3f s (empty %.3f s), %s first\n",
+		       r + 1, list[r], json[r], res[r], res0[r], rs[r], rs0[r], cpu[r], cpu0[r],
+		       sh[r], sh0[r], r % 2 ? "full" : "empty");
 		fflush(stdout);
 	}
 	double ml = median(list, rounds), mj = median(json, rounds), mr = median(res, rounds),
@@ -632,6 +657,9 @@ int main(int argc, char **argv)
 	       mb0 = median(both0, rounds);
 	printf("  restart              %.3f s   empty library %.3f s   ratio %.2f\n", ms, ms0,
 	       ms / ms0);
+	double mc = median(cpu, rounds), mc0 = median(cpu0, rounds);
+	printf("  its main thread CPU  %.3f s   empty library %.3f s   ratio %.2f\n", mc, mc0,
+	       mc / mc0);
 	printf("  then library show    %.3f s   empty library %.3f s   ratio %.2f\n", msh, msh0,
 	       msh / msh0);
 	printf("  restart + that show  %.3f s   empty library %.3f s   ratio %.2f\n", mb, mb0,
