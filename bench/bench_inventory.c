@@ -4,9 +4,12 @@
  * the most [library] slots allows) filled by one `vtlctl tape create
  * --count N`, then listed by `vtlctl tape list`, reported by READ ELEMENT
  * STATUS of every slot over iSCSI (SMC-3 6.11, what a backup application's
- * inventory asks), and restarted. The peer in the same run is the same
- * library empty: its restart and its READ ELEMENT STATUS, so the ratios
- * say what the tapes cost.
+ * inventory asks), and restarted: the time from exec until vtld is ready
+ * (its log says so and the control socket answers) and the CPU time of
+ * vtld's main thread until then, then the first `vtlctl library show` after
+ * it apart. The peer in the same run is the
+ * same library empty: its restart and its READ ELEMENT STATUS, so the
+ * ratios say what the tapes cost.
  *
  * Then the disk space of one tape written through a drive (BENCH_SPACE_MIB,
  * default 1280: a sealed 1 GiB segment and an active one) on the default
@@ -73,9 +76,35 @@ struct lib {
 	pid_t pid;
 };
 
-/* Start vtld on l and wait until it answers on iSCSI and on its control
- * socket; returns the seconds that took. */
-static double lib_start(struct lib *l)
+/* The CPU seconds vtld's main thread has run so far (the first field of
+ * /proc/PID/task/PID/schedstat, in ns): the start itself, exec to
+ * "ready", which the machine's other load moves less than the wall time.
+ * The threads it leaves working after (the check of the media, the
+ * uploader) are not in it. */
+static double main_cpu(pid_t pid)
+{
+	char p[64], stat[256];
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/schedstat", (int)pid, (int)pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	size_t k = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[k] = 0;
+	unsigned long long ns;
+	return sscanf(stat, "%llu", &ns) == 1 ? (double)ns / 1e9 : -1;
+}
+
+/* Start vtld on l and wait until it is ready: its log says "ready" (the
+ * point at which it tells systemd READY=1: the iSCSI target listens, the
+ * control socket is open) and the control socket answers a request whose
+ * answer is the same whatever the library holds (`autocreate list`: no
+ * policies in either library), so that the two libraries are timed to
+ * the same point. Returns the seconds from exec; *show, if not NULL, the
+ * seconds of the first `library show` after it (every slot, its barcode
+ * and state: an answer a full library makes longer); *cpu, if not NULL,
+ * the CPU seconds of vtld's main thread at the ready point. */
+static double lib_start_show(struct lib *l, double *show, double *cpu)
 {
 	const char *vtld = bench_env_or("VTLD", "./vtld");
 	const char *vtlctl = bench_env_or("VTLCTL", "./vtlctl");
@@ -87,9 +116,10 @@ static double lib_start(struct lib *l)
 	double t0 = bench_now();
 	l->pid = bench_spawn(argv, NULL, l->log, -1, -1);
 	unsigned port = 0;
+	bool ready = false;
 	char text[16384] = "";
-	for (int waited = 0; waited < 600000 && !port; waited += 5) {
-		usleep(5000);
+	for (int waited = 0; waited < 600000 && !ready; waited++) {
+		usleep(1000);
 		FILE *f = fopen(l->log, "r");
 		if (!f)
 			continue;
@@ -97,22 +127,38 @@ static double lib_start(struct lib *l)
 		fclose(f);
 		text[n] = '\0';
 		const char *s = strstr(text, "iSCSI target ");
-		if (s && strchr(s, '\n') &&
+		if (!port && s && strchr(s, '\n') &&
 		    sscanf(s, "iSCSI target %255s listening on port %u", l->iqn, &port) != 2)
 			port = 0;
+		ready = port && strstr(text, " info: ready\n");
 		int st;
 		if (waitpid(l->pid, &st, WNOHANG) == l->pid) {
 			bench_child_forget(l->pid);
 			bench_die("vtld exited at start-up; log:\n%s", text);
 		}
 	}
-	if (!port)
-		bench_die("vtld did not report its port; log:\n%s", text);
+	if (!ready)
+		bench_die("vtld did not report its port and \"ready\"; log:\n%s", text);
 	snprintf(l->portal, sizeof(l->portal), "127.0.0.1:%u", port);
-	char *show[] = {(char *)vtlctl, "--socket", l->sock, "library", "show", NULL};
-	while (bench_run_tool(show, NULL, l->tool_log, NULL, 0, NULL) != 0)
-		usleep(5000);
-	return bench_now() - t0;
+	char *ask[] = {(char *)vtlctl, "--socket", l->sock, "autocreate", "list", NULL};
+	while (bench_run_tool(ask, NULL, l->tool_log, NULL, 0, NULL) != 0)
+		usleep(1000);
+	double up = bench_now() - t0;
+	if (cpu)
+		*cpu = main_cpu(l->pid);
+	if (show) {
+		char *sh[] = {(char *)vtlctl, "--socket", l->sock, "library", "show", NULL};
+		double t1 = bench_now();
+		if (bench_run_tool(sh, NULL, l->tool_log, NULL, 0, NULL) != 0)
+			bench_die("vtlctl library show failed after a start; see %s", l->tool_log);
+		*show = bench_now() - t1;
+	}
+	return up;
+}
+
+static double lib_start(struct lib *l)
+{
+	return lib_start_show(l, NULL, NULL);
 }
 
 static void lib_stop(struct lib *l)
@@ -564,9 +610,11 @@ int main(int argc, char **argv)
 
 	/* Alternate the two libraries, round by round: the machine's other
 	 * load falls on both alike; medians printed. */
-	double *v = calloc((size_t)rounds * 6, sizeof(double));
+	double *v = calloc((size_t)rounds * 12, sizeof(double));
 	double *list = v, *res = v + rounds, *res0 = v + 2 * rounds, *rs = v + 3 * rounds,
-	       *rs0 = v + 4 * rounds, *json = v + 5 * rounds;
+	       *rs0 = v + 4 * rounds, *json = v + 5 * rounds, *sh = v + 6 * rounds,
+	       *sh0 = v + 7 * rounds, *both = v + 8 * rounds, *both0 = v + 9 * rounds,
+	       *cpu = v + 10 * rounds, *cpu0 = v + 11 * rounds;
 	char *ls[] = {"tape", "list", NULL};
 	char *lsj[] = {"tape", "list", "--json", NULL};
 	for (int r = 0; r < rounds; r++) {
@@ -578,13 +626,24 @@ int main(int argc, char **argv)
 		if (n != tapes || n0 != tapes)
 			bench_die("READ ELEMENT STATUS reported %u and %u slots, want %u", n, n0,
 				  tapes);
-		lib_stop(&empty);
-		rs0[r] = lib_start(&empty);
-		lib_stop(&full);
-		rs[r] = lib_start(&full);
+		/* The restarts alternate which library goes first, as the
+		 * other phases alternate the libraries. */
+		struct lib *first_lib = r % 2 ? &full : &empty;
+		struct lib *second_lib = r % 2 ? &empty : &full;
+		double *t1 = r % 2 ? rs : rs0, *t2 = r % 2 ? rs0 : rs;
+		double *s1 = r % 2 ? sh : sh0, *s2 = r % 2 ? sh0 : sh;
+		double *c1 = r % 2 ? cpu : cpu0, *c2 = r % 2 ? cpu0 : cpu;
+		lib_stop(first_lib);
+		t1[r] = lib_start_show(first_lib, &s1[r], &c1[r]);
+		lib_stop(second_lib);
+		t2[r] = lib_start_show(second_lib, &s2[r], &c2[r]);
+		both[r] = rs[r] + sh[r];
+		both0[r] = rs0[r] + sh0[r];
 		printf("round %d: list %.3f s, list --json %.3f s, RES %.3f s (empty %.3f s), "
-		       "restart %.2f s (empty %.2f s)\n",
-		       r + 1, list[r], json[r], res[r], res0[r], rs[r], rs0[r]);
+		       "restart %.3f s (empty %.3f s; main thread CPU %.3f s, empty %.3f s), then "
+		       "library show %.3f s (empty %.3f s), %s first\n",
+		       r + 1, list[r], json[r], res[r], res0[r], rs[r], rs0[r], cpu[r], cpu0[r],
+		       sh[r], sh0[r], r % 2 ? "full" : "empty");
 		fflush(stdout);
 	}
 	double ml = median(list, rounds), mj = median(json, rounds), mr = median(res, rounds),
@@ -594,8 +653,17 @@ int main(int argc, char **argv)
 	printf("  tape list --json     %.3f s\n", mj);
 	printf("  READ ELEMENT STATUS  %.3f s   empty library %.3f s   ratio %.2f\n", mr, mr0,
 	       mr / mr0);
-	printf("  restart              %.2f s    empty library %.2f s    ratio %.2f\n", ms, ms0,
+	double msh = median(sh, rounds), msh0 = median(sh0, rounds), mb = median(both, rounds),
+	       mb0 = median(both0, rounds);
+	printf("  restart              %.3f s   empty library %.3f s   ratio %.2f\n", ms, ms0,
 	       ms / ms0);
+	double mc = median(cpu, rounds), mc0 = median(cpu0, rounds);
+	printf("  its main thread CPU  %.3f s   empty library %.3f s   ratio %.2f\n", mc, mc0,
+	       mc / mc0);
+	printf("  then library show    %.3f s   empty library %.3f s   ratio %.2f\n", msh, msh0,
+	       msh / msh0);
+	printf("  restart + that show  %.3f s   empty library %.3f s   ratio %.2f\n", mb, mb0,
+	       mb / mb0);
 	free(v);
 	lib_stop(&empty);
 	lib_stop(&full);

@@ -166,6 +166,29 @@ int cat_library_create(struct cat *c, const struct cat_library *lib, const struc
 int cat_drives(struct cat *c, struct cat_drive **out, size_t *n);
 /* Every element in address order with its tape. */
 int cat_elements(struct cat *c, struct cat_element **out, size_t *n);
+
+/* A tape whose medium is made, for the check of the media after start. */
+struct cat_tape_medium {
+	char barcode[CAT_BARCODE_MAX + 1];
+	enum cat_state state;
+};
+/* The tapes with a made medium, neither DELETED nor CREATING, in barcode
+ * order: two columns of the rows that have one (a blank tape has none). */
+int cat_tape_media(struct cat *c, struct cat_tape_medium **out, size_t *n);
+
+/* An element as an inventory shows it (`vtlctl library show`): the tape
+ * in it by barcode and state only. */
+struct cat_inventory_entry {
+	uint16_t address;
+	enum cat_kind kind;
+	uint32_t ordinal;
+	bool full;
+	char barcode[CAT_BARCODE_MAX + 1]; /* when full */
+	enum cat_state state;		   /* when full */
+};
+/* Every element in address order, as cat_elements without the tape's
+ * other columns: one short row each, for a library of 10,000 slots. */
+int cat_inventory(struct cat *c, struct cat_inventory_entry **out, size_t *n);
 /* The element at address with its tape; -ENOENT if none. */
 int cat_element_get(struct cat *c, uint16_t address, struct cat_element *out);
 /* Look an element up by kind and 1-based ordinal; -ENOENT if none. */

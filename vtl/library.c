@@ -951,6 +951,11 @@ static void load_drives(struct lib *lib)
 		struct cat_element e;
 		if (lib_element_at(lib, lib->cdrives[i].address, &e) || !e.full)
 			continue;
+		/* Its medium checked before it loads (repaired, or marked
+		 * IRRECOVERABLE), then the tape as that left it. */
+		media_check_tape(lib, &e.tape);
+		if (lib_element_at(lib, lib->cdrives[i].address, &e) || !e.full)
+			continue;
 		char dir[PATH_MAX];
 		tape_dir(lib, e.tape.barcode, dir, sizeof(dir));
 		int rc = lib_insert(lib, i, e.tape.barcode, dir);
@@ -1114,9 +1119,10 @@ int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t e
 		lib_err(err, errlen, "recovery of the catalog %s failed: %s", path, strerror(-rc));
 		goto fail;
 	}
-	/* The tapes in drives are checked now, before they load; the others
-	 * by a thread while the library serves (vtl/media.c, docs/design.md
-	 * "Start-up at scale"). */
+	/* The tapes in drives are checked now, before they load
+	 * (load_drives); the others by a thread while the library serves,
+	 * which lists them itself (vtl/media.c, docs/design.md "Start-up at
+	 * scale"). */
 	media_pass_prepare(lib);
 	load_drives(lib);
 	media_pass_start(lib);
@@ -1375,6 +1381,14 @@ int lib_elements(struct lib *lib, struct cat_element **out, size_t *n)
 {
 	lib_lock(lib);
 	int rc = cat_elements(lib->cat, out, n);
+	lib_unlock(lib);
+	return rc;
+}
+
+int lib_inventory(struct lib *lib, struct cat_inventory_entry **out, size_t *n)
+{
+	lib_lock(lib);
+	int rc = cat_inventory(lib->cat, out, n);
 	lib_unlock(lib);
 	return rc;
 }

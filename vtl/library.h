@@ -262,6 +262,8 @@ struct lib_drive_info {
 };
 int lib_drives_info(struct lib *lib, struct lib_drive_info **out, size_t *n);
 int lib_elements(struct lib *lib, struct cat_element **out, size_t *n);
+/* The same, each tape by barcode and state only (cat_inventory). */
+int lib_inventory(struct lib *lib, struct cat_inventory_entry **out, size_t *n);
 int lib_tape_get(struct lib *lib, const char *barcode, struct cat_tape *t);
 int lib_tape_list(struct lib *lib, int state, struct cat_tape **out, size_t *n);
 int lib_events(struct lib *lib, const char *barcode, size_t limit, struct cat_event **out,

@@ -33,6 +33,9 @@ LIB_TEST_LIBS = $(VTL_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/vtl/test_library tests/catalog/test_catalog
 TESTS += tests/vtl/test_library tests/catalog/test_catalog tests/cli/test_cli.sh
 EXTRA_DIST += tests/cli/test_cli.sh
+# A restart of 3,000 tapes after a crash: what the start defers is done.
+TESTS += tests/cli/test_restart.sh
+EXTRA_DIST += tests/cli/test_restart.sh
 
 tests_vtl_test_library_SOURCES = tests/vtl/test_library.c tests/catalog/libtest.h \
 	tests/scsi/cdb_harness.c tests/scsi/cdb_harness.h

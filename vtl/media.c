@@ -209,20 +209,21 @@ static void check_tape(struct lib *lib, const struct cat_tape *t)
 
 /* ---- The check of every tape, after start ------------------------------- */
 
-/* The tapes the catalog held at start, not yet checked, ascending by
- * barcode; done[i] under the library's lock. */
 /* The pass's nice increment over vtld's (setpriority(2)). */
 #define PASS_NICE 10
 
 struct pass_tape {
 	char bc[CAT_BARCODE_MAX + 1];
-	bool irrecoverable; /* at start */
+	bool irrecoverable; /* when listed */
 };
 
+/* The tapes to check, listed by the pass's thread after start ascending
+ * by barcode; bc, done, n and listed under the library's lock. */
 struct media_pass {
 	struct pass_tape *bc;
 	bool *done;
 	size_t n;
+	bool listed;
 	pthread_t th;
 	bool started;
 	atomic_bool over;
@@ -243,16 +244,15 @@ static int cmp_key_bc(const void *key, const void *elem)
 static void pass_check(struct lib *lib, struct media_pass *p, size_t i)
 {
 	if (p->done[i])
-		return; /* loaded since start: its load did (media_pass_loading) */
+		return; /* loaded since the list: its load did (media_pass_loading) */
 	p->done[i] = true;
 	char dir[PATH_MAX];
 	struct tape_manifest man;
 	lib_tape_dir(lib, p->bc[i].bc, dir, sizeof(dir));
-	/* Not loaded since start (done[i] is set by a load), so nothing
-	 * fetches into its directory: the common case, a manifest that reads
-	 * and a tape that was not IRRECOVERABLE, costs no catalog query. A
-	 * tape marked IRRECOVERABLE since start was by a failed load, which
-	 * set done[i] too. */
+	/* Not in a drive, so nothing fetches into its directory: the common
+	 * case, a manifest that reads and a tape that was not IRRECOVERABLE,
+	 * costs no catalog query. A tape marked IRRECOVERABLE since the list
+	 * was by a failed load, which set done[i]. */
 	if (!p->bc[i].irrecoverable) {
 		int rc = tape_manifest_read_sweep(dir, &man, NULL);
 		tape_manifest_free(&man);
@@ -260,52 +260,104 @@ static void pass_check(struct lib *lib, struct media_pass *p, size_t i)
 			return;
 	}
 	/* Something to look at: the tape as the catalog has it now
-	 * (deleted or moved since start), then the whole check. */
+	 * (deleted or moved since the list), then the whole check. */
 	struct cat_tape t;
 	if (cat_tape_get(lib_catalog(lib), p->bc[i].bc, &t) == 0 &&
 	    !(t.in_library && t.kind == CAT_DRIVE))
 		check_tape(lib, &t);
 }
 
+void media_check_tape(struct lib *lib, const struct cat_tape *t)
+{
+	check_tape(lib, t);
+}
+
 void media_pass_prepare(struct lib *lib)
 {
-	struct cat_tape *tapes;
-	size_t n;
 	struct media_pass *p = calloc(1, sizeof(*p));
 
-	if (!p || cat_tape_list(lib_catalog(lib), -1, true, &tapes, &n)) {
-		/* Out of memory or no catalog: every tape now, as before. */
-		free(p);
+	if (!p) {
+		/* Out of memory: every tape now, as before. */
 		media_check_all(lib);
 		return;
 	}
 	atomic_init(&p->over, false);
 	atomic_init(&p->stop, false);
-	p->bc = calloc(n ? n : 1, sizeof(*p->bc));
-	p->done = calloc(n ? n : 1, sizeof(*p->done));
-	if (!p->bc || !p->done) {
-		free(p->bc);
-		free(p->done);
-		free(p);
+	lib->media = p;
+}
+
+/* The tapes with a medium to check, from cat: the list that grows with
+ * the library, so it is read here, after start, on a connection of the
+ * pass's own (no lock held), not in lib_open; barcode and state of the
+ * made media only (cat_tape_media), so that it costs the commands served
+ * meanwhile little memory traffic. */
+static int pass_list(struct cat *cat, struct pass_tape **out, size_t *n)
+{
+	struct cat_tape_medium *tapes;
+	size_t nt;
+	*out = NULL;
+	*n = 0;
+	int rc = cat_tape_media(cat, &tapes, &nt);
+	if (rc)
+		return rc;
+	struct pass_tape *v = calloc(nt ? nt : 1, sizeof(*v));
+	if (!v) {
 		free(tapes);
-		media_check_all(lib);
-		return;
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct cat_tape *t = &tapes[i];
-		if (t->state == CAT_DELETED || t->state == CAT_CREATING || t->unmade)
-			continue;
-		if (t->in_library && t->kind == CAT_DRIVE) {
-			/* Loaded at start (load_drives): checked before. */
-			check_tape(lib, t);
-			continue;
-		}
-		snprintf(p->bc[p->n].bc, sizeof(p->bc[p->n].bc), "%s", t->barcode);
-		p->bc[p->n++].irrecoverable = t->state == CAT_IRRECOVERABLE;
+	for (size_t i = 0; i < nt; i++) {
+		snprintf(v[i].bc, sizeof(v[i].bc), "%s", tapes[i].barcode);
+		v[i].irrecoverable = tapes[i].state == CAT_IRRECOVERABLE;
 	}
 	free(tapes);
-	qsort(p->bc, p->n, sizeof(*p->bc), cmp_bc);
-	lib->media = p;
+	qsort(v, nt, sizeof(*v), cmp_bc); /* the catalog's order is its collation's */
+	*out = v;
+	*n = nt;
+	return 0;
+}
+
+/* List the tapes (on a connection of its own when it opens, else on the
+ * library's under its lock) and install the list under the lock. */
+static int pass_install(struct lib *lib, struct media_pass *p)
+{
+	char path[PATH_MAX];
+	struct cat *own = NULL;
+	struct pass_tape *v = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (datadir_catalog(lib_data_dir(lib), path, sizeof(path)) == 0 &&
+	    cat_open(path, &own) == 0) {
+		rc = pass_list(own, &v, &n);
+		cat_close(own);
+	}
+	lib_lock(lib);
+	if (rc)
+		rc = pass_list(lib_catalog(lib), &v, &n);
+	bool *done = rc ? NULL : calloc(n ? n : 1, sizeof(*done));
+	if (!rc && !done)
+		rc = -ENOMEM;
+	if (!rc) {
+		/* The tapes in drives now were loaded before the list (at
+		 * start, checked before, or since): swept by their loads and
+		 * maybe being read, done like a load after the list. One that
+		 * was loaded and unloaded before the list is not in a drive,
+		 * so nothing fetches into it: checked like any other. */
+		for (size_t d = 0; d < lib->n_drives; d++) {
+			struct cat_element e;
+			struct pass_tape *hit;
+			if (lib_element_at(lib, lib->cdrives[d].address, &e) == 0 && e.full &&
+			    (hit = bsearch(e.tape.barcode, v, n, sizeof(*v), cmp_key_bc)) != NULL)
+				done[hit - v] = true;
+		}
+		p->bc = v;
+		p->done = done;
+		p->n = n;
+		p->listed = true;
+	} else {
+		free(v);
+	}
+	lib_unlock(lib);
+	return rc;
 }
 
 static void *pass_main(void *arg)
@@ -322,6 +374,12 @@ static void *pass_main(void *arg)
 	int prio = getpriority(PRIO_PROCESS, tid);
 	if (prio != -1 || !errno)
 		setpriority(PRIO_PROCESS, tid, prio + PASS_NICE);
+	int rc = pass_install(lib, p);
+	if (rc)
+		lib_say(lib, 0,
+			"the check of the media after start cannot list the tapes (%s); a tape's "
+			"medium is checked when it loads, and at the next start",
+			strerror(-rc));
 	for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
 		lib_lock(lib);
 		pass_check(lib, p, i);
@@ -337,10 +395,9 @@ void media_pass_start(struct lib *lib)
 
 	if (!p)
 		return;
-	if (p->n == 0 || pthread_create(&p->th, NULL, pass_main, lib) != 0) {
-		/* Nothing to check, or no thread: the rest now. */
-		for (size_t i = 0; i < p->n; i++)
-			pass_check(lib, p, i);
+	if (pthread_create(&p->th, NULL, pass_main, lib) != 0) {
+		/* No thread: every tape now. */
+		media_check_all(lib);
 		atomic_store(&p->over, true);
 		return;
 	}
@@ -358,16 +415,18 @@ void media_pass_loading(struct lib *lib, const char *barcode)
 
 	if (!p || atomic_load(&p->over))
 		return;
-	struct pass_tape *hit = bsearch(barcode, p->bc, p->n, sizeof(*p->bc), cmp_key_bc);
-	if (!hit || p->done[hit - p->bc])
+	struct pass_tape *hit =
+	    p->listed ? bsearch(barcode, p->bc, p->n, sizeof(*p->bc), cmp_key_bc) : NULL;
+	if (p->listed && (!hit || p->done[hit - p->bc]))
 		return;
-	/* Loaded before the pass came to it: its partial downloads go
-	 * before a read can start one; a damaged manifest is the load's to
-	 * repair (lib_move). */
+	/* Loaded before the pass came to it (or before its list was made):
+	 * its partial downloads go before a read can start one; a damaged
+	 * manifest is the load's to repair (lib_move). */
 	char dir[PATH_MAX];
 	lib_tape_dir(lib, barcode, dir, sizeof(dir));
 	tape_remove_fetches(dir);
-	p->done[hit - p->bc] = true;
+	if (hit)
+		p->done[hit - p->bc] = true;
 }
 
 void media_pass_stop(struct lib *lib)

@@ -28,14 +28,19 @@ int media_repair(struct lib *lib, const struct cat_tape *t);
  * state back. */
 void media_check_all(struct lib *lib);
 
+/* The check of one tape: lib_open's for each tape the catalog puts in a
+ * drive, before it loads. */
+void media_check_tape(struct lib *lib, const struct cat_tape *t);
+
 /*
  * The same check, spread so that a start does not wait for it: prepare
- * (in lib_open, before the drives load) checks the tapes the catalog puts
- * in drives and lists the others; start runs a thread that checks them
- * one by one under the library's lock; a load of a tape not yet checked
- * (media_pass_loading, lock held) removes its partial downloads first;
- * over says when every tape has been checked (the uploader waits for it);
- * stop (lib_close) ends the thread.
+ * (in lib_open) sets the pass up; start runs a thread that lists the tapes
+ * (the one list of every tape, off the path to "ready") and checks them
+ * one by one under the library's lock, skipping those in drives; a load of
+ * a tape not yet checked, or before the list is made (media_pass_loading,
+ * lock held), removes its partial downloads first; over says when every
+ * tape has been checked (the uploader waits for it); stop (lib_close) ends
+ * the thread.
  */
 void media_pass_prepare(struct lib *lib);
 void media_pass_start(struct lib *lib);

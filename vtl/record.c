@@ -261,8 +261,10 @@ const struct record_tape *record_tape(const struct record *r, const char *barcod
  * an earlier library's, the only copy of its pools and locks, waiting for
  * a catalog rebuild. It is overwritten only once every tape it names is in
  * this catalog; until then the log says why (at most once a minute).
+ * *same: the store holds text already, byte for byte (the record the
+ * last run put, at a restart): ours, and nothing to put.
  */
-static bool record_ours(struct upl *u, const char *key)
+static bool record_ours(struct upl *u, const char *key, const char *text_now, bool *same)
 {
 	uint8_t *text = NULL;
 	size_t len = 0;
@@ -277,6 +279,14 @@ static bool record_ours(struct upl *u, const char *key)
 		upl_logf(u, 1, "cannot read the library record %s: %s", key,
 			 se.msg[0] ? se.msg : strerror(-rc));
 		return false;
+	}
+	/* Built from this catalog, so every tape it names is in it: at a
+	 * restart of 10,000 blank tapes this spares a parse of the record,
+	 * a catalog query a tape and a put of the same bytes. */
+	*same = len == strlen(text_now) && memcmp(text, text_now, len) == 0;
+	if (*same) {
+		free(text);
+		return true;
 	}
 	rc = record_parse((const char *)text, len, &rec, why, sizeof(why));
 	free(text);
@@ -334,11 +344,12 @@ bool upl_record_pass(struct upl *u)
 	struct store_err se;
 	memset(&se, 0, sizeof(se));
 	snprintf(key, sizeof(key), "%s%s", u->cfg.prefix, RECORD_KEY);
-	if (!u->record_last && !record_ours(u, key)) {
+	bool same = false;
+	if (!u->record_last && !record_ours(u, key, text, &same)) {
 		free(text);
 		return false;
 	}
-	rc = store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
+	rc = same ? 0 : store_put(u->st, key, text, strlen(text), NULL, NULL, &se);
 	if (rc) {
 		upl_logf(u, 1, "the library record %s is not in the store yet: %s", key,
 			 se.msg[0] ? se.msg : strerror(-rc));

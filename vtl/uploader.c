@@ -1063,8 +1063,10 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 		snprintf(u->stats.shelf, sizeof(u->stats.shelf), "storage class %s in place",
 			 c->archive_class[0] ? c->archive_class : "STANDARD");
 	}
-	/* The partial downloads a crash left were removed by lib_open's
-	 * check of the media (media_check_all), before any fetch can run. */
+	/* The partial downloads a crash left are removed by the check of
+	 * the media after start (vtl/media.c), which this thread's rounds
+	 * wait for, or by the load of a tape the check has not reached,
+	 * before any fetch can run. */
 	struct vcache_config vc = {
 	    .store = st,
 	    .limit = c->cache_limit,

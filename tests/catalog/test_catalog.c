@@ -270,6 +270,127 @@ Test(catalog, deleted_barcode_is_never_reused)
 	free(list);
 }
 
+/* A list of one state is asked by that state alone (the recovery at
+ * start asks for CREATING and DELETED in a library of 10,000): it holds
+ * that state's tapes only, in barcode order, DELETED ones when asked by
+ * name; the list of every state hides them unless asked. */
+Test(catalog, a_list_of_one_state_holds_that_state_in_barcode_order)
+{
+	make_library();
+	cr_assert_eq(create("AAA003L8"), 0);
+	cr_assert_eq(create("AAA002L8"), 0);
+	cr_assert_eq(create("AAA001L8"), 0);
+	cr_assert_eq(create("AAA004L8"), 0);
+	struct cat_change del = {.from = CAT_CREATING,
+				 .to = CAT_DELETED,
+				 .to_none = true,
+				 .write_protect = -1,
+				 .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "AAA002L8", &del), 0);
+	struct cat_change done = {.from = CAT_CREATING,
+				  .to = CAT_AVAILABLE,
+				  .keep_element = true,
+				  .write_protect = -1,
+				  .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "AAA004L8", &done), 0);
+	struct cat_tape *list;
+	size_t n;
+	cr_assert_eq(cat_tape_list(C, CAT_CREATING, false, &list, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(list[0].barcode, "AAA001L8");
+	cr_assert_str_eq(list[1].barcode, "AAA003L8");
+	cr_assert_eq(list[0].state, CAT_CREATING);
+	cr_assert(list[0].in_library && list[0].kind == CAT_STORAGE, "joined with its element");
+	free(list);
+	cr_assert_eq(cat_tape_list(C, CAT_DELETED, false, &list, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(list[0].barcode, "AAA002L8");
+	free(list);
+	cr_assert_eq(cat_tape_list(C, CAT_AVAILABLE, true, &list, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(list[0].barcode, "AAA004L8");
+	free(list);
+	cr_assert_eq(cat_tape_list(C, -1, false, &list, &n), 0);
+	cr_assert_eq(n, 3, "every state but DELETED");
+	free(list);
+	cr_assert_eq(cat_tape_list(C, -1, true, &list, &n), 0);
+	cr_assert_eq(n, 4);
+	cr_assert_str_eq(list[1].barcode, "AAA002L8");
+	free(list);
+}
+
+/* The check of the media after start lists the tapes that have a medium
+ * only, by barcode, with their state: not a blank tape never loaded, not
+ * a tombstone, not a creation under way. */
+Test(catalog, the_tapes_with_a_medium_are_listed_for_the_check_after_start)
+{
+	make_library();
+	const char *bcs[] = {"MED004L8", "MED002L8", "MED001L8", "MED003L8"};
+	for (size_t i = 0; i < 4; i++) {
+		struct cat_tape t;
+		new_tape(&t, bcs[i]);
+		t.unmade = true;
+		cr_assert_eq(cat_tape_create(C, &t, 1, "test", NULL), 0);
+	}
+	struct cat_change done = {.from = CAT_CREATING,
+				  .to = CAT_AVAILABLE,
+				  .keep_element = true,
+				  .write_protect = -1,
+				  .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "MED001L8", &done), 0);
+	cr_assert_eq(cat_tape_change(C, "MED004L8", &done), 0);
+	cr_assert_eq(cat_tape_change(C, "MED002L8", &done), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED004L8"), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED001L8"), 0);
+	cr_assert_eq(cat_tape_set_made(C, "MED003L8"), 0); /* still CREATING */
+	struct cat_tape_medium *v;
+	size_t n;
+	cr_assert_eq(cat_tape_media(C, &v, &n), 0);
+	cr_assert_eq(n, 2, "MED002L8 is blank, MED003L8 being created");
+	cr_assert_str_eq(v[0].barcode, "MED001L8");
+	cr_assert_str_eq(v[1].barcode, "MED004L8");
+	cr_assert_eq(v[0].state, CAT_AVAILABLE);
+	free(v);
+}
+
+/* The inventory (`vtlctl library show`) says of every element what
+ * cat_elements says: address, kind, ordinal, and the barcode and state of
+ * the tape in it. */
+Test(catalog, the_inventory_says_what_the_elements_say)
+{
+	make_library();
+	cr_assert_eq(create("INV001L8"), 0);
+	cr_assert_eq(create("INV002L8"), 0);
+	struct cat_change done = {.from = CAT_CREATING,
+				  .to = CAT_AVAILABLE,
+				  .keep_element = true,
+				  .write_protect = -1,
+				  .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "INV002L8", &done), 0);
+	struct cat_element *els;
+	struct cat_inventory_entry *inv;
+	size_t n, m;
+	cr_assert_eq(cat_elements(C, &els, &n), 0);
+	cr_assert_eq(cat_inventory(C, &inv, &m), 0);
+	cr_assert_eq(m, n);
+	cr_assert_eq(n, 1 + 2 + 2 + 4, "picker, ports, drives, slots");
+	size_t full = 0;
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(inv[i].address, els[i].address);
+		cr_assert_eq(inv[i].kind, els[i].kind);
+		cr_assert_eq(inv[i].ordinal, els[i].ordinal);
+		cr_assert_eq(inv[i].full, els[i].full, "element %u", els[i].address);
+		if (!els[i].full)
+			continue;
+		full++;
+		cr_assert_str_eq(inv[i].barcode, els[i].tape.barcode);
+		cr_assert_eq(inv[i].state, els[i].tape.state);
+	}
+	cr_assert_eq(full, 2);
+	free(els);
+	free(inv);
+}
+
 Test(catalog, a_move_is_one_transaction_with_its_event)
 {
 	make_library();
