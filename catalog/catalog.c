@@ -916,6 +916,31 @@ int cat_tape_media(struct cat *c, struct cat_tape_medium **out, size_t *n)
 	return 0;
 }
 
+int cat_long_barcodes(struct cat *c, unsigned max, char (*first)[CAT_BARCODE_MAX + 1], size_t want,
+		      size_t *found)
+{
+	sqlite3_stmt *st;
+	*found = 0;
+	int rc = cat_prepare(c,
+			     "SELECT barcode FROM tapes WHERE length(barcode) > ?1 "
+			     "AND state <> 'DELETED' ORDER BY barcode",
+			     &st);
+	if (rc != SQLITE_OK)
+		return cat_sq_err(rc);
+	sqlite3_bind_int64(st, 1, max);
+	size_t cnt = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt < want)
+			cat_copy_text(first[cnt], sizeof(first[cnt]), sqlite3_column_text(st, 0));
+		cnt++;
+	}
+	cat_release(c, st);
+	if (rc != SQLITE_DONE)
+		return cat_sq_err(rc);
+	*found = cnt;
+	return 0;
+}
+
 int cat_inventory(struct cat *c, struct cat_inventory_entry **out, size_t *n)
 {
 	sqlite3_stmt *st;

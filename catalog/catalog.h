@@ -176,6 +176,14 @@ struct cat_tape_medium {
  * order: two columns of the rows that have one (a blank tape has none). */
 int cat_tape_media(struct cat *c, struct cat_tape_medium **out, size_t *n);
 
+/* The tapes (tombstones left out) whose barcode is longer than max
+ * characters, for the start-up warning of a changer personality whose
+ * software takes no longer ones: how many (*found), and the first
+ * min(want, *found) in barcode order copied into first. One column of the
+ * rows that qualify, not a struct cat_tape of every tape. */
+int cat_long_barcodes(struct cat *c, unsigned max, char (*first)[CAT_BARCODE_MAX + 1], size_t want,
+		      size_t *found);
+
 /* An element as an inventory shows it (`vtlctl library show`): the tape
  * in it by barcode and state only. */
 struct cat_inventory_entry {

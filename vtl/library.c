@@ -981,32 +981,22 @@ static void warn_long_barcodes(struct lib *lib)
 	const struct smc_personality *p = lib->cfg.changer;
 	if (!p->max_barcode)
 		return;
-	struct cat_tape *tapes;
-	size_t n;
-	if (cat_tape_list(lib->cat, -1, false, &tapes, &n))
+	enum { SHOWN = 8 };
+	char first[SHOWN][CAT_BARCODE_MAX + 1];
+	size_t found;
+	if (cat_long_barcodes(lib->cat, p->max_barcode, first, SHOWN, &found) || !found)
 		return;
-	char list[256] = "";
-	size_t shown = 0, found = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (strlen(tapes[i].barcode) <= p->max_barcode)
-			continue;
-		found++;
-		size_t used = strlen(list);
-		if (shown < 8 && used + CAT_BARCODE_MAX + 3 < sizeof(list)) {
-			snprintf(list + used, sizeof(list) - used, "%s%s", shown ? ", " : "",
-				 tapes[i].barcode);
-			shown++;
-		}
-	}
-	free(tapes);
-	if (found)
-		lib_say(
-		    lib, 1,
-		    "%zu tape%s of this library ha%s barcodes longer than %u characters (%s%s), "
-		    "which the %s changer's software does not take: %s; they stay in the "
-		    "library, readable by hosts that take them",
-		    found, found == 1 ? "" : "s", found == 1 ? "s" : "ve", p->max_barcode, list,
-		    found > shown ? ", ..." : "", p->name, p->max_barcode_why);
+	size_t shown = found < SHOWN ? found : SHOWN;
+	char list[SHOWN * (CAT_BARCODE_MAX + 2) + 1] = "";
+	for (size_t i = 0, used = 0; i < shown; i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+					 first[i]);
+	lib_say(lib, 1,
+		"%zu tape%s of this library ha%s barcodes longer than %u characters (%s%s), "
+		"which the %s changer's software does not take: %s; they stay in the "
+		"library, readable by hosts that take them",
+		found, found == 1 ? "" : "s", found == 1 ? "s" : "ve", p->max_barcode, list,
+		found > shown ? ", ..." : "", p->name, p->max_barcode_why);
 }
 
 int lib_open(const struct lib_config *cfg, struct lib **out, char *err, size_t errlen)

@@ -353,6 +353,30 @@ Test(catalog, the_tapes_with_a_medium_are_listed_for_the_check_after_start)
 	free(v);
 }
 
+/* The start-up warning of a changer whose software takes barcodes of 8
+ * characters at most finds the longer ones by a query of their own: how
+ * many, the first ones in barcode order, never a tombstone. */
+Test(catalog, the_barcodes_longer_than_a_changer_takes_are_counted_and_the_first_named)
+{
+	make_library(); /* four slots */
+	const char *bcs[] = {"LONG0003L8", "SHORT1L8", "LONG0001L8", "GONE0001L8"};
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_eq(create(bcs[i]), 0, "%s", bcs[i]);
+	struct cat_change gone = {.from = CAT_CREATING,
+				  .to = CAT_DELETED,
+				  .to_none = true,
+				  .write_protect = -1,
+				  .cause = "test"};
+	cr_assert_eq(cat_tape_change(C, "GONE0001L8", &gone), 0);
+	char first[1][CAT_BARCODE_MAX + 1];
+	size_t found = 99;
+	cr_assert_eq(cat_long_barcodes(C, 8, first, 1, &found), 0);
+	cr_assert_eq(found, 2, "the tombstone and the 8-character barcode are not counted");
+	cr_assert_str_eq(first[0], "LONG0001L8");
+	cr_assert_eq(cat_long_barcodes(C, 10, first, 1, &found), 0);
+	cr_assert_eq(found, 0);
+}
+
 /* The inventory (`vtlctl library show`) says of every element what
  * cat_elements says: address, kind, ordinal, and the barcode and state of
  * the tape in it. */
