@@ -161,7 +161,6 @@ struct seg {
 	uint64_t nobj;	/* valid records */
 	uint64_t len;	/* valid bytes */
 	uint64_t base;	/* stored bytes of all earlier segments */
-	bool rebuilt;	/* index sidecar rebuilt this session: do not retry */
 };
 
 /* One host attribute as the manifest keeps it (tape_set_attrs). */

@@ -177,7 +177,6 @@ int tape_seg_rebuild(struct tape *t, size_t i, struct u64vec *off, struct u64vec
 	r = seg_scan(fd, s->first, s->len, s->nobj, false, off, fm, &len, &nobj);
 	if (r < 0)
 		return r;
-	s->rebuilt = true;
 	/* Best effort: a sidecar that cannot be written is rebuilt next time. */
 	idx_write(t, s, off->v, fm->v, fm->n);
 	return 0;
