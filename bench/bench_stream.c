@@ -125,13 +125,12 @@ static void evict_dir(const char *dir)
  * and SIGQUIT in the whole process while it waits (POSIX, system()), so an
  * interrupt would be lost, and dd would start with the stop signals
  * blocked; this way it is a child the cleanup stops. Its messages go to
- * FILE.log beside its file. */
-static void dd(char *const argv[], const char *file, const char *what)
+ * our stderr, as they did (a log in the directory would be removed with
+ * it at exit). */
+static void dd(char *const argv[], const char *what)
 {
-	char log[4300];
-	snprintf(log, sizeof(log), "%s.log", file);
-	if (bench_run_tool(argv, NULL, log, NULL, 0, NULL) != 0)
-		bench_die("dd %s failed; see %s", what, log);
+	if (bench_run_tool(argv, NULL, "/dev/stderr", NULL, 0, NULL) != 0)
+		bench_die("dd %s failed", what);
 }
 
 static double dd_write(const char *file, uint64_t bytes)
@@ -142,7 +141,7 @@ static double dd_write(const char *file, uint64_t bytes)
 	char *argv[] = {"dd",	      "if=/dev/zero", of,  "bs=256k", count,
 			"conv=fsync", "status=none",  NULL};
 	double t = now();
-	dd(argv, file, "write");
+	dd(argv, "write");
 	return (double)bytes / (now() - t) / 1e6;
 }
 
@@ -157,7 +156,7 @@ static double dd_read(const char *file, uint64_t bytes)
 	snprintf(in, sizeof(in), "if=%s", file);
 	char *argv[] = {"dd", in, "of=/dev/null", "bs=256k", "status=none", NULL};
 	double t = now();
-	dd(argv, file, "read");
+	dd(argv, "read");
 	return (double)bytes / (now() - t) / 1e6;
 }
 
