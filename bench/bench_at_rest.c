@@ -26,7 +26,12 @@
  * reported as skipped, with vtld's reason; the program exits 0.
  *
  * Media in DIR: by default /dev/shm when it has room, else ".". On tmpfs
- * the figures are vtld's own, on a disk they include the disk.
+ * the figures are vtld's own, on a disk they include the disk. Everything
+ * lives in one temporary directory there, removed at the end and also on
+ * failure or when the program is stopped: an atexit handler and a thread
+ * that waits for SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the vtlds and
+ * remove it (bench_stop_signals_start), and every child has
+ * PR_SET_PDEATHSIG.
  *
  * Usage: bench_at_rest [DIR [MIB [ROUNDS]]]   (defaults: see above, 1024, 9)
  * Environment: VTLD, VTLCTL (default ./vtld, ./vtlctl).
@@ -67,17 +72,13 @@
 
 static char tmp_root[PATH_MAX / 2];
 
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
 static void cleanup(void)
 {
 	bench_children_stop(5);
 	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	exit(1); /* runs cleanup() */
 }
 
 static const char *default_dir(uint64_t total)
@@ -465,15 +466,8 @@ int main(int argc, char **argv)
 	const char *base = argc > 1 ? argv[1] : default_dir((uint64_t)mib * MIB);
 
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	atexit(cleanup);
-	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_at_rest.XXXXXX", base);
-	if (!mkdtemp(tmp_root)) {
-		tmp_root[0] = '\0';
-		bench_die("cannot create a temporary directory in %s: %s", base, strerror(errno));
-	}
+	bench_stop_signals_start(cleanup);
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), base, "bench_at_rest");
 
 	struct sess s = {0};
 	if (posix_memalign((void **)&s.wbuf, 4096, RECORD) != 0 ||

@@ -24,8 +24,12 @@
  * Usage: bench_bigtape [DIR [SEGMENTS [SEG_BYTES]]]
  *   (defaults: /dev/shm when it exists, else .; 16764; 16384)
  * Records are 4 KiB of compressible pattern (the medium stores what it is
- * given; this measures its structures, not the disk). Exits 0: it
- * measures, it does not judge (docs/benchmarks.md).
+ * given; this measures its structures, not the disk). The cartridge is
+ * made in a temporary directory in DIR, removed at the end and also on
+ * failure or when the program is stopped (an atexit handler and a thread
+ * that waits for SIGINT, SIGTERM, SIGHUP and SIGQUIT,
+ * bench_stop_signals_start). Exits 0: it measures, it does not judge
+ * (docs/benchmarks.md).
  */
 #include "config.h"
 
@@ -95,8 +99,19 @@ static double locate_median(struct tape *t, uint64_t lo, uint64_t hi, uint8_t *b
 	return median(v, LOCATES);
 }
 
+static char tmp_root[4000];
+
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it removes it forgets. */
+static void cleanup(void)
+{
+	bench_rm_tree(tmp_root);
+	tmp_root[0] = '\0';
+}
+
 int main(int argc, char **argv)
 {
+	bench_prog = "bench_bigtape";
 	const char *root = argc > 1 ? argv[1] : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : ".";
 	uint64_t nseg = argc > 2 ? strtoull(argv[2], NULL, 10) : 16764;
 	uint64_t seg_bytes = argc > 3 ? strtoull(argv[3], NULL, 10) : 16384;
@@ -108,7 +123,9 @@ int main(int argc, char **argv)
 	if (!buf || nseg < 2 * WINDOW + 1 || seg_bytes < REC)
 		bench_die("usage: bench_bigtape [DIR [SEGMENTS >= %u [SEG_BYTES >= %u]]]",
 			  2 * WINDOW + 1, REC);
-	snprintf(dir, sizeof(dir), "%s/bench-bigtape.%d", root, (int)getpid());
+	bench_stop_signals_start(cleanup);
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), root, "bench_bigtape");
+	snprintf(dir, sizeof(dir), "%s/tape", tmp_root);
 	memset(&info, 0, sizeof(info));
 	snprintf(info.barcode, sizeof(info.barcode), "BIG001L9");
 	snprintf(info.serial, sizeof(info.serial), "BIG001L9");
@@ -181,10 +198,6 @@ int main(int argc, char **argv)
 	printf("  time a segment takes to write, first / last %u: %.3f / %.3f ms (a real "
 	       "segment of 1 GiB takes about 2,000 ms at 500 MB/s)\n",
 	       WINDOW, (double)per_seg / w_first * 1e3, (double)per_seg / w_last * 1e3);
-	char cmd[4300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "bench_bigtape: could not remove %s\n", dir);
 	free(buf);
 	return 0;
 }

@@ -28,7 +28,12 @@
  * BENCH_ROUNDS: rounds of list/RES/restart and of the uploader's windows,
  * median printed, default 3; BENCH_UPLOAD_SECS, 0: no uploader phase;
  * BENCH_SPACE_MIB, 0: no space phase).
- * Runs from the build directory (make bench): ./vtld and ./vtlctl.
+ * Runs from the build directory (make bench): ./vtld and ./vtlctl. The
+ * libraries live in BENCH_DIR/bench_inventory.XXXXXX (BENCH_DIR: "."),
+ * removed at the end and also on failure or when the program is stopped:
+ * an atexit handler and a thread that waits for SIGINT, SIGTERM, SIGHUP
+ * and SIGQUIT stop the vtlds and remove it (bench_stop_signals_start), and
+ * every child has PR_SET_PDEATHSIG.
  */
 #include "config.h"
 
@@ -52,17 +57,13 @@
 
 static char tmp_root[PATH_MAX / 2];
 
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
 static void cleanup(void)
 {
 	bench_children_stop(10);
 	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	exit(1);
 }
 
 struct lib {
@@ -584,14 +585,8 @@ int main(int argc, char **argv)
 	if (tapes < 1 || tapes > 10000 || rounds < 1 || rounds > 50)
 		bench_die("usage: bench_inventory [TAPES 1-10000], BENCH_ROUNDS 1-50");
 	const char *base = bench_env_or("BENCH_DIR", ".");
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_inventory.XXXXXX", base);
-	if (!mkdtemp(tmp_root)) {
-		tmp_root[0] = '\0';
-		bench_die("mkdtemp in %s: %s", base, strerror(errno));
-	}
+	bench_stop_signals_start(cleanup);
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), base, "bench_inventory");
 	bench_print_loadavg("at start");
 
 	struct lib empty, full;

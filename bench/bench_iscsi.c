@@ -152,20 +152,10 @@ static char tmp_root[PATH_MAX / 2];
 static char media_root[PATH_MAX / 2]; /* tmp_root while the disk section borrows it */
 static char tgt_socket[PATH_MAX];     /* tgtd's control socket, removed at exit */
 
-/*
- * Whoever comes first, exit() (the atexit handler: the end of main, a
- * bench_die in any thread) or the signal thread, stops the children and
- * removes the temporary directories; the lock makes the other wait, then
- * find nothing left to do. Not a signal handler: cleanup takes locks
- * (malloc's, in nftw and opendir) that the thread a handler interrupted
- * may hold, and a second signal during a handler's exit() would end the
- * process with the directories half removed.
- */
-static pthread_mutex_t cleanup_mu = PTHREAD_MUTEX_INITIALIZER;
-
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
 static void cleanup(void)
 {
-	pthread_mutex_lock(&cleanup_mu);
 	bench_children_stop(5);
 	if (tgt_socket[0]) {
 		char lock[PATH_MAX + 8];
@@ -177,46 +167,6 @@ static void cleanup(void)
 	tmp_root[0] = '\0';
 	bench_rm_tree(media_root);
 	media_root[0] = '\0';
-	pthread_mutex_unlock(&cleanup_mu);
-}
-
-/* The signals that stop the benchmark, blocked in every thread from the
- * start of main (and unblocked in children, bench_spawn) and taken here
- * by sigwait: the cleanup runs in an ordinary thread, once, and a second
- * signal finds them still blocked. Then the process dies of the signal,
- * so that the shell sees what stopped it. */
-static sigset_t stop_signals;
-
-static void *signal_main(void *arg)
-{
-	(void)arg;
-	int sig = 0;
-	if (sigwait(&stop_signals, &sig) != 0)
-		return NULL;
-	cleanup();
-	sigset_t one;
-	sigemptyset(&one);
-	sigaddset(&one, sig);
-	signal(sig, SIG_DFL);
-	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-	raise(sig);
-	_exit(128 + sig);
-}
-
-static void stop_on_signals(void)
-{
-	pthread_t th;
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
-	sigaddset(&stop_signals, SIGQUIT);
-	int rc = pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-	if (!rc)
-		rc = pthread_create(&th, NULL, signal_main, NULL);
-	if (rc)
-		bench_die("cannot start the thread that waits for signals: %s", strerror(rc));
-	pthread_detach(th);
 }
 
 static void run_tool_or_die(char *const argv[], const char *log)
@@ -1706,17 +1656,17 @@ static void disk_section(const struct config *cfg, const char *dir)
 {
 	char fsbuf[32];
 	/* Under cleanup's lock: a signal now finds both directories named. */
-	pthread_mutex_lock(&cleanup_mu);
+	bench_cleanup_lock();
 	memcpy(media_root, tmp_root, sizeof(media_root));
 	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", dir);
 	if (!mkdtemp(tmp_root)) {
 		int e = errno;
 		memcpy(tmp_root, media_root, sizeof(tmp_root));
 		media_root[0] = '\0';
-		pthread_mutex_unlock(&cleanup_mu);
+		bench_cleanup_unlock();
 		bench_die("cannot create a temporary directory in %s: %s", dir, strerror(e));
 	}
-	pthread_mutex_unlock(&cleanup_mu);
+	bench_cleanup_unlock();
 	media_in_memory = false;
 	const char *fs = fs_name(tmp_root, fsbuf, sizeof(fsbuf));
 	printf("\n== the disk: vtld's data directory in %s (%s), vtld at its defaults, "
@@ -1755,11 +1705,11 @@ static void disk_section(const struct config *cfg, const char *dir)
 		       r->space.linked / 1e6, r->space.backlog / 1e6);
 	}
 	fflush(stdout);
-	pthread_mutex_lock(&cleanup_mu);
+	bench_cleanup_lock();
 	bench_rm_tree(tmp_root);
 	memcpy(tmp_root, media_root, sizeof(tmp_root));
 	media_root[0] = '\0';
-	pthread_mutex_unlock(&cleanup_mu);
+	bench_cleanup_unlock();
 	media_in_memory = true;
 }
 
@@ -1781,17 +1731,8 @@ int main(int argc, char **argv)
 	cfg.only4k = strcmp(bench_env_or("BENCH_4K", ""), "only") == 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	atexit(cleanup);
-	stop_on_signals();
-	pthread_mutex_lock(&cleanup_mu);
-	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_iscsi.XXXXXX", base);
-	if (!mkdtemp(tmp_root)) {
-		int e = errno;
-		tmp_root[0] = '\0';
-		pthread_mutex_unlock(&cleanup_mu);
-		bench_die("cannot create a temporary directory in %s: %s", base, strerror(e));
-	}
-	pthread_mutex_unlock(&cleanup_mu);
+	bench_stop_signals_start(cleanup);
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), base, "bench_iscsi");
 
 	char fsbuf[32];
 	printf("iSCSI streaming and latency: vtld (this build) vs tgt bs_ssc, libiscsi, "

@@ -20,6 +20,11 @@
  * The disks of shared machines are noisy, so the sides alternate for
  * ROUNDS rounds and the medians are compared.
  *
+ * Everything is written in one temporary directory in DIR, removed at the
+ * end and also on failure or when the program is stopped: an atexit
+ * handler and a thread that waits for SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ * stop dd and remove it (bench_stop_signals_start).
+ *
  * Usage: bench_stream [DIR [GIB [ROUNDS]]]   (defaults: ., 4, 3)
  * Prints MB/s for each pass and the ratios; exits 0 (it measures, it does
  * not judge: targets live in docs/benchmarks.md).
@@ -37,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "scsi/be.h"
 #include "scsi/sense.h"
 #include "scsi/spc.h"
@@ -45,6 +51,17 @@
 
 #define RECORD (256u * 1024u)
 #define GIB    (1024ull * 1024 * 1024)
+
+static char tmp_root[4096];
+
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
+static void cleanup(void)
+{
+	bench_children_stop(5);
+	bench_rm_tree(tmp_root);
+	tmp_root[0] = '\0';
+}
 
 static double now(void)
 {
@@ -104,30 +121,42 @@ static void evict_dir(const char *dir)
 	closedir(d);
 }
 
+/* dd is started by bench_run_tool, not system(): system() ignores SIGINT
+ * and SIGQUIT in the whole process while it waits (POSIX, system()), so an
+ * interrupt would be lost, and dd would start with the stop signals
+ * blocked; this way it is a child the cleanup stops. Its messages go to
+ * our stderr, as they did (a log in the directory would be removed with
+ * it at exit). */
+static void dd(char *const argv[], const char *what)
+{
+	if (bench_run_tool(argv, NULL, "/dev/stderr", NULL, 0, NULL) != 0)
+		bench_die("dd %s failed", what);
+}
+
 static double dd_write(const char *file, uint64_t bytes)
 {
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd),
-		 "dd if=/dev/zero of='%s' bs=256k count=%llu conv=fsync status=none", file,
-		 (unsigned long long)(bytes / RECORD));
+	char of[4300], count[32];
+	snprintf(of, sizeof(of), "of=%s", file);
+	snprintf(count, sizeof(count), "count=%llu", (unsigned long long)(bytes / RECORD));
+	char *argv[] = {"dd",	      "if=/dev/zero", of,  "bs=256k", count,
+			"conv=fsync", "status=none",  NULL};
 	double t = now();
-	if (system(cmd) != 0)
-		die("dd write failed");
+	dd(argv, "write");
 	return (double)bytes / (now() - t) / 1e6;
 }
 
 static double dd_read(const char *file, uint64_t bytes)
 {
-	char cmd[8192];
+	char in[4300];
 	int fd = open(file, O_RDONLY);
 	if (fd >= 0) {
 		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 		close(fd);
 	}
-	snprintf(cmd, sizeof(cmd), "dd if='%s' of=/dev/null bs=256k status=none", file);
+	snprintf(in, sizeof(in), "if=%s", file);
+	char *argv[] = {"dd", in, "of=/dev/null", "bs=256k", "status=none", NULL};
 	double t = now();
-	if (system(cmd) != 0)
-		die("dd read failed");
+	dd(argv, "read");
 	return (double)bytes / (now() - t) / 1e6;
 }
 
@@ -240,10 +269,7 @@ static struct pass vtl_round(const char *dir, uint64_t total, const uint8_t *buf
 
 	ssc_remove(&dev, true);
 	ssc_drive_destroy(&dev);
-	char rm[8300];
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", medium);
-	if (system(rm) != 0)
-		die("cannot remove the bench cartridge");
+	bench_rm_tree(medium);
 	return p;
 }
 
@@ -269,11 +295,12 @@ int main(int argc, char **argv)
 	if (gib == 0 || rounds < 1 || rounds > MAX_ROUNDS)
 		die("usage: bench_stream [DIR [GIB [ROUNDS (1-15)]]]");
 	uint64_t total = gib * GIB;
-	char dir[4096], ddfile[4200];
+	char ddfile[4200];
+	const char *dir = tmp_root;
 
-	snprintf(dir, sizeof(dir), "%s/bench_stream.XXXXXX", base);
-	if (!mkdtemp(dir))
-		die("cannot create a temporary directory");
+	bench_prog = "bench_stream";
+	bench_stop_signals_start(cleanup);
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), base, "bench_stream");
 	snprintf(ddfile, sizeof(ddfile), "%s/dd.out", dir);
 
 	uint8_t *buf = malloc(RECORD);
@@ -335,8 +362,6 @@ int main(int argc, char **argv)
 	       " read %8.1f MB/s, %.2f of plain vtl (target >= 0.90)\n",
 	       maw, maw / mvw, mar, mar / mvr);
 
-	if (rmdir(dir) != 0)
-		fprintf(stderr, "bench_stream: could not remove %s\n", dir);
 	free(buf);
 	free(rbuf);
 	return 0;

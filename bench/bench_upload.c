@@ -3,9 +3,11 @@
  * Debian's AWS CLI (`aws s3 cp`) and boto3's transfer manager sending the
  * same bytes to the same radosgw in the same run.
  *
- * Everything is started here and stopped here, also on failure (an atexit
- * handler and SIGINT/SIGTERM/SIGHUP; every child has PR_SET_PDEATHSIG;
- * radosgw's daemons are stopped with tests/s3/rgw.sh stop), all on
+ * Everything is started here and stopped here, also on failure or when the
+ * program is stopped (an atexit handler and a thread that waits for
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT, bench_stop_signals_start; every
+ * child has PR_SET_PDEATHSIG; radosgw's daemons are stopped with
+ * tests/s3/rgw.sh stop, and the temporary directories removed), all on
  * 127.0.0.1:
  *
  *  1. vtld of this build with [store] type = s3 pointing at a loopback port
@@ -213,29 +215,28 @@ static uint64_t mem_available(void)
 static char tmp_root[PATH_MAX / 4];
 static char rgw_dir[PATH_MAX / 4];
 
+/* rgw.sh stop through bench_run_tool, not system(): system() ignores
+ * SIGINT and SIGQUIT in the whole process while it waits (POSIX, system()),
+ * so a signal sent meanwhile would be lost, and its child would start with
+ * the stop signals blocked. */
 static void rgw_stop(void)
 {
 	if (!rgw_dir[0])
 		return;
-	char cmd[PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' >/dev/null 2>&1", RGW_SH, rgw_dir);
-	if (system(cmd) != 0)
+	char *argv[] = {"sh", RGW_SH, "stop", rgw_dir, NULL};
+	if (bench_run_tool(argv, NULL, "/dev/null", NULL, 0, NULL) != 0)
 		fprintf(stderr, "bench_upload: stopping radosgw in %s failed\n", rgw_dir);
 	rgw_dir[0] = '\0';
 }
 
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
 static void cleanup(void)
 {
 	bench_children_stop(10);
 	rgw_stop();
 	bench_rm_tree(tmp_root);
 	tmp_root[0] = '\0';
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	exit(1); /* runs cleanup() */
 }
 
 /* ---- vtld and vtlctl -------------------------------------------------- */
@@ -496,11 +497,7 @@ struct rgw {
 static void rgw_start(struct rgw *r, uint64_t size)
 {
 	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(rgw_dir, sizeof(rgw_dir), "%s/bench_upload-rgw.XXXXXX", shm);
-	if (!mkdtemp(rgw_dir)) {
-		rgw_dir[0] = '\0';
-		bench_die("cannot create a directory for radosgw in %s: %s", shm, strerror(errno));
-	}
+	bench_make_tmp_dir(rgw_dir, sizeof(rgw_dir), shm, "bench_upload-rgw");
 	/* rgw.sh caps the memstore OSD at 4 GiB of RAM; the cap is only a
 	 * figure reported to the full-ratio checks, the RAM used is what is
 	 * stored. One object of SIZE plus room: command-line options (here
@@ -1000,10 +997,7 @@ int main(int argc, char **argv)
 			  "); install them with scripts/install-deps.sh bench");
 
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	atexit(cleanup);
+	bench_stop_signals_start(cleanup);
 
 	/* tmpfs keeps the disk out of the figures: vtld's cache holds the
 	 * tape, then the peers' file replaces it; radosgw keeps one copy in
@@ -1015,16 +1009,15 @@ int main(int argc, char **argv)
 				mem_available() > 3 * s.size + 4 * GIB
 			    ? "/dev/shm"
 			    : ".";
-	snprintf(tmp_root, sizeof(tmp_root), "%s/bench_upload.XXXXXX", s.dir);
-	if (!mkdtemp(tmp_root)) {
-		tmp_root[0] = '\0';
-		bench_die("cannot create a temporary directory in %s: %s", s.dir, strerror(errno));
-	}
+	bench_make_tmp_dir(tmp_root, sizeof(tmp_root), s.dir, "bench_upload");
 	char abs_root[PATH_MAX];
 	if (!realpath(tmp_root, abs_root))
 		bench_die("realpath %s: %s", tmp_root, strerror(errno));
-	if (snprintf(tmp_root, sizeof(tmp_root), "%s", abs_root) >= (int)sizeof(tmp_root))
+	if (strlen(abs_root) >= sizeof(tmp_root))
 		bench_die("%s: path too long", abs_root);
+	bench_cleanup_lock(); /* a signal finds one name or the other, whole */
+	memcpy(tmp_root, abs_root, strlen(abs_root) + 1);
+	bench_cleanup_unlock();
 
 	if (s.parallel_arg) {
 		char *end;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +29,10 @@ extern char **environ;
 
 const char *bench_prog = "bench";
 static pid_t children[MAX_CHILDREN];
+
+static pthread_mutex_t cleanup_mu = PTHREAD_MUTEX_INITIALIZER;
+static void (*cleanup_fn)(void);
+static sigset_t stop_signals;
 
 double bench_now(void)
 {
@@ -67,18 +72,108 @@ void bench_print_loadavg(const char *when)
 	fflush(stdout);
 }
 
+/* Every entry tried: one that cannot go yet (a directory a writer has
+ * just added to) is left for the next walk. */
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
 	(void)ftw;
-	return remove(path);
+	remove(path);
+	return 0;
 }
 
+/* Walked again until the directory is gone: the signal thread may remove
+ * it while the program's own thread still writes in it (bench_stream,
+ * bench_bigtape write the medium themselves), and that writer fails soon
+ * after its directories are gone. A second of trying at most. */
 void bench_rm_tree(const char *dir)
 {
-	if (dir[0])
+	struct stat sb;
+	for (int i = 0; dir[0] && i < 100 && lstat(dir, &sb) == 0; i++) {
+		if (i)
+			usleep(10000);
 		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+void bench_cleanup_lock(void)
+{
+	pthread_mutex_lock(&cleanup_mu);
+}
+
+void bench_cleanup_unlock(void)
+{
+	pthread_mutex_unlock(&cleanup_mu);
+}
+
+/* The atexit handler, and the signal thread's cleanup. */
+static void run_cleanup(void)
+{
+	pthread_mutex_lock(&cleanup_mu);
+	if (cleanup_fn)
+		cleanup_fn();
+	pthread_mutex_unlock(&cleanup_mu);
+}
+
+static void *signal_main(void *arg)
+{
+	(void)arg;
+	int sig = 0;
+	if (sigwait(&stop_signals, &sig) != 0)
+		return NULL;
+	/* The lock is kept until the process dies: a thread that fails
+	 * once its directory is gone, and exits, waits in the atexit
+	 * handler rather than ending the process with its own status. */
+	pthread_mutex_lock(&cleanup_mu);
+	if (cleanup_fn)
+		cleanup_fn();
+	/* Die of the signal: its default action, unblocked in this thread
+	 * only, so that no other thread takes it first. */
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	signal(sig, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
+void bench_stop_signals_start(void (*cleanup)(void))
+{
+	cleanup_fn = cleanup;
+	atexit(run_cleanup);
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, SIGQUIT);
+	/* Blocked before the thread starts, and so in every thread started
+	 * after it: the only thread that takes them is the one that waits. */
+	pthread_t th;
+	int rc = pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	if (!rc)
+		rc = pthread_create(&th, NULL, signal_main, NULL);
+	if (rc)
+		bench_die("cannot start the thread that waits for signals: %s", strerror(rc));
+	pthread_detach(th);
+}
+
+void bench_make_tmp_dir(char *path, size_t size, const char *base, const char *name)
+{
+	bench_cleanup_lock();
+	if (snprintf(path, size, "%s/%s.XXXXXX", base, name) >= (int)size) {
+		path[0] = '\0';
+		bench_cleanup_unlock();
+		bench_die("a temporary directory in %s: the path is too long", base);
+	}
+	if (!mkdtemp(path)) {
+		int e = errno;
+		path[0] = '\0';
+		bench_cleanup_unlock();
+		bench_die("cannot create a temporary directory in %s: %s", base, strerror(e));
+	}
+	bench_cleanup_unlock();
 }
 
 /* In the child: only the credentials and settings given, none of ours. */
@@ -107,9 +202,9 @@ pid_t bench_spawn(char *const argv[], char *const env[], const char *log, int ou
 		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		/* A child starts with no signal blocked, whatever the thread
-		 * that forked it blocks (bench_iscsi blocks the signals that
-		 * stop it, for its own thread to take), or SIGTERM would not
-		 * stop it. */
+		 * that forked it blocks (bench_stop_signals_start blocks the
+		 * signals that stop the program, for its own thread to take),
+		 * or SIGTERM would not stop it. */
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -186,7 +281,10 @@ bool bench_child_stop(pid_t pid, int grace_s)
 	kill(pid, SIGTERM);
 	int st;
 	for (int i = 0; i < grace_s * 20; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
+		/* ECHILD: the other of exit() and the signal thread reaped
+		 * it; its pid may be another process's by now. */
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno == ECHILD)) {
 			bench_child_forget(pid);
 			return true;
 		}

@@ -1,10 +1,11 @@
 /*
- * bench_util.h - what the benchmark programs share (bench/bench_iscsi.c,
- * bench/bench_upload.c, bench/bench_at_rest.c, bench/bench_inventory.c):
- * their clock, their way to die, and the children they start (vtld, tgtd,
- * radosgw's tools, the peers), which are stopped whatever happens, since a
- * benchmark that leaves daemons behind spoils the next run. Benchmarks talk
- * to the user and exit; library code never does.
+ * bench_util.h - what the benchmark programs share (the programs of bench/
+ * and tests/s3/bench_store.c): their clock, their way to die, the children
+ * they start (vtld, tgtd, radosgw's tools, the peers) and their temporary
+ * directories, which are stopped and removed however the program ends, at
+ * exit or by a signal, since a benchmark that leaves daemons or gigabytes
+ * behind spoils the next run. Benchmarks talk to the user and exit; library
+ * code never does.
  */
 #ifndef VTL_BENCH_UTIL_H
 #define VTL_BENCH_UTIL_H
@@ -26,8 +27,35 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 const char *bench_env_or(const char *name, const char *def);
 /* "load average WHEN: ..." from /proc/loadavg on stdout. */
 void bench_print_loadavg(const char *when);
-/* Remove a directory tree (nothing when dir is ""). */
+/* Remove a directory tree (nothing when dir is ""); walked again while
+ * something still writes in it, for a second at most. */
 void bench_rm_tree(const char *dir);
+
+/*
+ * How a benchmark stops. Called first in main, before any thread or child
+ * is started: cleanup (stop the children, remove the directories; it must
+ * not exit) is registered with atexit, and SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT are blocked in every thread (the children start with none
+ * blocked, bench_spawn) and taken by one thread with sigwait, which runs
+ * cleanup and then dies of the signal, so the shell sees what stopped it
+ * (status 130 for SIGINT). Not a signal handler: cleanup takes locks
+ * (malloc's, in nftw and opendir) that an interrupted thread may hold, and
+ * a second signal during a handler's exit() would end the process with the
+ * directories half removed; here a second signal finds them still blocked.
+ * Whoever comes first, exit() or the signal thread, runs cleanup under the
+ * cleanup lock. The signal thread coming second runs it again and finds
+ * nothing left, so cleanup must forget what it has stopped and removed; an
+ * exit() coming second (a thread that fails once its files are gone) waits,
+ * as the signal thread keeps the lock until the process dies.
+ */
+void bench_stop_signals_start(void (*cleanup)(void));
+/* The cleanup lock, held while a directory is made and named (or renamed)
+ * for cleanup, so that a signal never finds one made and not yet named. */
+void bench_cleanup_lock(void);
+void bench_cleanup_unlock(void);
+/* Make BASE/NAME.XXXXXX (mkdtemp) into path, size bytes, under the cleanup
+ * lock; on failure path is "" and the program dies saying why. */
+void bench_make_tmp_dir(char *path, size_t size, const char *base, const char *name);
 
 /* Inodes already counted by bench_disk_use; zero it before the first call,
  * free(v) after the last. */

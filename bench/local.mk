@@ -1,7 +1,7 @@
 # Benchmarks: built by `make bench`, never run by `make check` (bench_iscsi
 # is built and run small by it, measuring nothing: see below).
 EXTRA_PROGRAMS = bench/bench_stream
-bench_bench_stream_SOURCES = bench/bench_stream.c
+bench_bench_stream_SOURCES = bench/bench_stream.c bench/bench_util.c bench/bench_util.h
 bench_bench_stream_LDADD = $(SCSI_LIBS) -lpthread
 BENCHES += bench/bench_stream
 CLEANFILES += $(BENCHES)
@@ -22,8 +22,12 @@ BENCHES += bench/bench_iscsi
 
 # Encryption at rest through iSCSI: a vtld with [encryption] mode = library
 # against a plain one, 256 KiB records (docs/benchmarks.md). Starts ./vtld
-# and ./vtlctl.
-EXTRA_PROGRAMS += bench/bench_at_rest
+# and ./vtlctl. Built with the tests too, as bench_inventory below:
+# tests/bench/test_bench_stop.sh runs both small and stops them by signals
+# (never a speed).
+check_PROGRAMS += bench/bench_at_rest
+TESTS += tests/bench/test_bench_stop.sh
+EXTRA_DIST += tests/bench/test_bench_stop.sh
 bench_bench_at_rest_SOURCES = bench/bench_at_rest.c bench/bench_util.c bench/bench_util.h
 bench_bench_at_rest_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
 	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi
@@ -63,7 +67,7 @@ EXTRA_DIST += bench/bench_upload.py
 # The inventory at scale (docs/benchmarks.md): tape create --count, tape
 # list, READ ELEMENT STATUS and restart of a 10,000-slot library against
 # the same library empty. Starts ./vtld and ./vtlctl.
-EXTRA_PROGRAMS += bench/bench_inventory
+check_PROGRAMS += bench/bench_inventory
 bench_bench_inventory_SOURCES = bench/bench_inventory.c bench/bench_util.c bench/bench_util.h
 bench_bench_inventory_CPPFLAGS = $(AM_CPPFLAGS) $(LIBISCSI_CFLAGS) \
 	-I`$(PKG_CONFIG) --variable=includedir libiscsi`/iscsi

@@ -54,7 +54,7 @@ EXTRA_DIST += tests/s3/rgw.sh tests/s3/botocore_sign.py tests/s3/sse_s3_put.py d
 # `make bench`: store throughput, local directory and radosgw.
 # Built with the tests (check_PROGRAMS: bench/local.mk assigns EXTRA_PROGRAMS).
 check_PROGRAMS += tests/s3/bench_store
-tests_s3_bench_store_SOURCES = tests/s3/bench_store.c
+tests_s3_bench_store_SOURCES = tests/s3/bench_store.c bench/bench_util.c bench/bench_util.h
 tests_s3_bench_store_CFLAGS = $(AM_CFLAGS) -DRGW_SH='"$(abs_top_srcdir)/tests/s3/rgw.sh"'
 tests_s3_bench_store_LDADD = $(S3_LIBS) -lpthread
 BENCHES += tests/s3/bench_store

@@ -21,7 +21,12 @@ trap 'rm -rf "$T"' EXIT
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/    /'; }
+# bad returns 0, so that "cond && bad ... || ok" never says both.
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL - $1"
+	[ -z "${2:-}" ] || echo "$2" | sed 's/^/    /'
+}
 
 # The media in $T (a directory on disk: no "disk" section, which is for
 # media in memory); 10 MiB a stream, so a target that still held the

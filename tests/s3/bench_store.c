@@ -7,6 +7,11 @@
  * streamed peer reaches radosgw as "localhost", which store_copy_from takes
  * for another service). Prints MiB/s; docs/benchmarks.md records them.
  *
+ * Its directories (the local store in /tmp, radosgw's in /dev/shm) are
+ * removed and radosgw stopped at the end and also on failure or when the
+ * program is stopped: an atexit handler and a thread that waits for
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT do it (bench_stop_signals_start).
+ *
  *   bench_store [MiB]      (default 256; parts of 8 MiB)
  */
 #include "config.h"
@@ -19,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "s3/store.h"
 
 #define PART (8u << 20)
@@ -161,8 +167,34 @@ static int shelf_copy(struct store *st, const struct store_s3_config *cfg, const
 	return rc;
 }
 
+static char local_dir[64], rgw_dir[64];
+
+/* rgw.sh through bench_run_tool, not popen() or system(): those leave the
+ * stop signals blocked in rgw.sh and the daemons it starts, and system()
+ * ignores SIGINT while it waits (POSIX, system()). Its messages go to our
+ * stderr, as they did. */
+static int rgw(const char *what, char *out, size_t cap)
+{
+	char *argv[] = {"sh", RGW_SH, (char *)what, rgw_dir, NULL};
+	return bench_run_tool(argv, NULL, "/dev/stderr", out, cap, NULL);
+}
+
+/* Run by exit() or by the signal thread (bench_stop_signals_start),
+ * under the cleanup lock; what it stops and removes it forgets. */
+static void cleanup(void)
+{
+	bench_children_stop(10);
+	if (rgw_dir[0] && rgw("stop", NULL, 0) != 0)
+		fprintf(stderr, "bench_store: stopping radosgw in %s failed\n", rgw_dir);
+	rgw_dir[0] = '\0';
+	bench_rm_tree(local_dir);
+	local_dir[0] = '\0';
+}
+
 int main(int argc, char **argv)
 {
+	bench_prog = "bench_store";
+	bench_stop_signals_start(cleanup);
 	int mib = argc > 1 ? atoi(argv[1]) : 256;
 	int nparts = mib / 8 > 0 ? mib / 8 : 1;
 	unsigned char *data = malloc((size_t)nparts * PART);
@@ -172,27 +204,24 @@ int main(int argc, char **argv)
 	struct store *st;
 	int rc = 0;
 
-	char dir[] = "/tmp/vtl-bench-XXXXXX";
-	if (!mkdtemp(dir) || store_local_open(dir, &st, &err)) {
+	bench_make_tmp_dir(local_dir, sizeof(local_dir), "/tmp", "vtl-bench");
+	if (store_local_open(local_dir, &st, &err)) {
 		fprintf(stderr, "bench_store: local store: %s\n", err.msg);
 		return 1;
 	}
 	rc |= run("local", st, data, nparts, 1);
 	rc |= run("local", st, data, nparts, 4);
 	store_close(st);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		rc = 1;
+	bench_cleanup_lock();
+	bench_rm_tree(local_dir);
+	local_dir[0] = '\0';
+	bench_cleanup_unlock();
 
-	char rgw[] = "/dev/shm/vtl-bench-rgw-XXXXXX";
-	if (!mkdtemp(rgw))
-		return 1;
-	snprintf(cmd, sizeof(cmd), "sh '%s' start '%s'", RGW_SH, rgw);
-	FILE *p = popen(cmd, "r");
-	char line[512], ep[512] = "", ak[512] = "", sk[512] = "";
-	while (p && fgets(line, sizeof(line), p)) {
-		line[strcspn(line, "\n")] = 0;
+	bench_make_tmp_dir(rgw_dir, sizeof(rgw_dir), "/dev/shm", "vtl-bench-rgw");
+	static char out[8192];
+	int started = rgw("start", out, sizeof(out));
+	char ep[512] = "", ak[512] = "", sk[512] = "";
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
 		if (!strncmp(line, "RGW_ENDPOINT=", 13))
 			snprintf(ep, sizeof(ep), "%s", line + 13);
 		else if (!strncmp(line, "RGW_ACCESS_KEY=", 15))
@@ -200,7 +229,7 @@ int main(int argc, char **argv)
 		else if (!strncmp(line, "RGW_SECRET_KEY=", 15))
 			snprintf(sk, sizeof(sk), "%s", line + 15);
 	}
-	if (!p || pclose(p) || !ep[0]) {
+	if (started != 0 || !ep[0]) {
 		fprintf(stderr, "bench_store: radosgw did not start\n");
 		return 1;
 	}
@@ -218,9 +247,11 @@ int main(int argc, char **argv)
 		rc |= shelf_copy(st, &cfg, ep, data, nparts);
 		store_close(st);
 	}
-	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s'", RGW_SH, rgw);
-	if (system(cmd))
+	bench_cleanup_lock();
+	if (rgw("stop", NULL, 0) != 0)
 		rc = 1;
+	rgw_dir[0] = '\0';
+	bench_cleanup_unlock();
 	free(data);
 	return rc;
 }
