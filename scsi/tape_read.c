@@ -178,6 +178,16 @@ int tape_read_lent(struct tape *t, uint8_t **buf, size_t *size, uint32_t cap, si
 	return read_at_pos(t, buf, size, *buf, cap, room, len, kind);
 }
 
+/* A block read with its first in_buf stored bytes in the caller's buf and
+ * the rest at the start of t->cbuf: gather all stored bytes in t->cbuf,
+ * for the decoder that needs them whole (drive decryption, inflation). */
+static void gather_stored(struct tape *t, const void *buf, uint32_t in_buf, uint64_t stored)
+{
+	memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
+	if (in_buf)
+		memcpy(t->cbuf, buf, in_buf);
+}
+
 /* tape_read from the medium. */
 int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enum tape_obj *kind)
 {
@@ -262,10 +272,7 @@ int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enu
 			return -EACCES;
 		goto bad; /* a clear block where only encrypted ones are written */
 	} else if (h.flags & REC_ENCRYPTED) {
-		/* Gather the stored bytes in scratch. */
-		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
-		if (in_buf)
-			memcpy(t->cbuf, buf, in_buf);
+		gather_stored(t, buf, in_buf, stored);
 		r = read_encrypted(t, &h, t->cbuf, h.stored, buf, cap);
 		if (r == -EBADMSG)
 			goto bad;
@@ -274,9 +281,7 @@ int tape_read_record(struct tape *t, void *buf, uint32_t cap, uint32_t *len, enu
 	} else if (tcrypt_mode(t->cipher) == TAPE_DECRYPT_ON) {
 		return -ENOMSG; /* SSC-4 4.2.26: only encrypted blocks are read */
 	} else if (comp != TAPE_COMP_NONE) {
-		memmove(t->cbuf + in_buf, t->cbuf, stored - in_buf);
-		if (in_buf)
-			memcpy(t->cbuf, buf, in_buf);
+		gather_stored(t, buf, in_buf, stored);
 		r = read_compressed(t, &h, t->cbuf, h.stored, buf, cap);
 		if (r == -EBADMSG)
 			goto bad;
