@@ -169,6 +169,11 @@ const char *store_backend(const struct store *st)
 	return st->ops->name;
 }
 
+bool store_takes_files(const struct store *st)
+{
+	return st->ops->put_file != NULL;
+}
+
 void store_close(struct store *st)
 {
 	if (st)

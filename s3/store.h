@@ -382,6 +382,10 @@ int store_s3_create_bucket_locked(struct store *st, struct store_err *err);
 /* --- Operations --------------------------------------------------------- */
 
 const char *store_backend(const struct store *st);
+/* Can this kind of store make an object of a local file's own bytes
+ * (store_put_file)? The local backend can, where the file system allows;
+ * S3 cannot. A true here is a maybe: store_put_file says for each file. */
+bool store_takes_files(const struct store *st);
 void store_close(struct store *st);
 
 /* PutObject: the whole object from buf, with Content-MD5. etag (may be

@@ -211,8 +211,9 @@ struct upl {
 	 * until then nothing is written to it. */
 	bool sse_ok;
 	/* Can the store take a sealed segment's file as its object
-	 * (store_put_file)? 0 not tried yet, 1 yes, -1 no (S3, or another
-	 * file system): then every segment is copied. Only the thread. */
+	 * (store_put_file)? 0 not tried yet (a local store: taken to be
+	 * yes until a link fails), 1 yes, -1 no (S3, or another file
+	 * system): then every segment is copied. Only the thread. */
 	int share;
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;

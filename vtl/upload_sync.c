@@ -530,10 +530,12 @@ static int sync_seg(struct upl *u, const char *bc, const char *dir, struct cat_u
 	/* A store that takes sealed files needs no copy of a segment that is
 	 * still growing: its parts would be thrown away at the seal. They go
 	 * when the segment must be completed (the tape idle in its drive), or
-	 * when writes wait for the store (the cache is full). */
+	 * when writes wait for the store (the cache is full). Not only once a
+	 * link was made: after a start the first tape written stays in its
+	 * drive, and nothing can be linked before its first seal or unload. */
 	bool changed = s->valid != valid;
 	s->valid = valid;
-	if (u->share > 0 && !fixed && !complete && !writes_waiting(u))
+	if (u->share >= 0 && !fixed && !complete && !writes_waiting(u))
 		return changed ? cat_call_put(u, bc, s) : 0;
 
 	if (s->upload_id[0] && valid == 0 && complete) {

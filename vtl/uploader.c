@@ -481,6 +481,13 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 		snprintf(buf, cap,
 			 "not looked at yet: before a tape's first upload the uploader checks "
 			 "that the store holds no other tape of its barcode");
+	} else if (t->in_library && t->kind == CAT_DRIVE && u->cfg.link_segments &&
+		   store_takes_files(u->st)) {
+		snprintf(buf, cap,
+			 "the tape is in a drive: its active segment becomes an object without a "
+			 "copy when it is full or the tape is unloaded, and is copied after %u s "
+			 "without writes (idle_complete)",
+			 u->cfg.idle_secs);
 	} else if (t->in_library && t->kind == CAT_DRIVE) {
 		snprintf(buf, cap,
 			 "the tape is in a drive: its active segment goes up a part (%" PRIu64
@@ -993,7 +1000,8 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	u->lib = lib;
 	u->st = st;
 	u->cfg = *c;
-	u->share = c->link_segments ? 0 : -1; /* store_put_file: see upload_sync.c */
+	/* store_put_file: see upload_sync.c */
+	u->share = c->link_segments && store_takes_files(st) ? 0 : -1;
 	u->log = log;
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;

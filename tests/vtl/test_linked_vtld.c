@@ -416,6 +416,63 @@ Test(store_linked, linked_segments_are_neither_counted_nor_evicted_by_the_cache)
 	cr_assert_leq(data_dir_use(), used + 1 * MB);
 }
 
+/* The uploader's rounds so far (vtlctl status: rounds.full + partial). */
+static long long rounds_so_far(void)
+{
+	char out[16384];
+	vp_ctl_ok(&vtl, "--json status", out, sizeof(out));
+	const char *at = strstr(out, "\"rounds\"");
+	cr_assert_not_null(at, "no rounds in the status: %s", out);
+	return vp_jint(at, "full") + vp_jint(at, "partial");
+}
+
+/*
+ * Right after a start nothing has been linked yet, and the first tape
+ * written stays in its drive: its growing segment must not go up as parts
+ * either (they would be thrown away at the seal or the unload, after
+ * having written every byte a second time). Regression: the uploader sent
+ * them until its first link succeeded.
+ */
+Test(store_linked, a_segment_growing_after_a_start_is_not_copied)
+{
+	char out[8192], root[PATH_MAX + 16];
+	vp_start(&vtl, "[store]\npart_size = 5M\nidle_complete = 86400\n");
+	snprintf(root, sizeof(root), "%s/store", vtl.dir);
+	vp_ctl_ok(&vtl, "tape create GRO001L8", out, sizeof(out));
+	vp_ctl_ok(&vtl, "tape move GRO001L8 --to drive:1", out, sizeof(out));
+	struct iscsi_context *iscsi = vp_login(&vtl, false);
+	th_tur_clear(iscsi, 1);
+	/* About 15 MiB (two full parts) and a filemark: the manifest names
+	 * them. */
+	th_records_write(iscsi, 1, &recs, 11, 14);
+	long long gen = manifest_gen("GRO001L8");
+	/* Rounds that read that manifest: a tape in a drive is in each. */
+	long long r0 = rounds_so_far();
+	for (int i = 0; i < 600 && rounds_so_far() < r0 + 3; i++)
+		usleep(100000);
+	cr_assert_geq(rounds_so_far(), r0 + 3, "no three uploader rounds in 60 s");
+	cr_assert_eq(manifest_gen("GRO001L8"), gen);
+	cr_assert_geq(tape_used("GRO001L8"), 10 * MB);
+	cr_assert_eq(status_int("parts_sent"), 0, "the growing segment went up as parts");
+	cr_assert_eq(status_int("bytes_sent"), 0);
+	vp_ctl_ok(&vtl, "--json tape show GRO001L8", out, sizeof(out));
+	cr_assert(strstr(out, "becomes an object without a copy when it is full or the tape is "
+			      "unloaded"),
+		  "%s", out);
+	/* Out of the drive it is linked, and nothing was copied. */
+	th_logout(iscsi);
+	vp_ctl_ok(&vtl, "drive unload 1", out, sizeof(out));
+	vp_wait_uploaded(&vtl, "GRO001L8");
+	int linked, n = segments("GRO001L8", root, &linked);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(linked, 1);
+	cr_assert_eq(status_int("parts_sent"), 0);
+	cr_assert_eq(status_int("bytes_sent"), 0);
+	struct store *st = open_store(NULL);
+	compare_store(&vtl, st, "GRO001L8");
+	store_close(st);
+}
+
 /* A local store on another file system (tmpfs here): the link fails with
  * EXDEV and every segment is copied, as before; the cache is a cache. */
 Test(store_linked, a_store_on_another_file_system_gets_copies)
