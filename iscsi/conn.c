@@ -39,6 +39,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 	if (c->rpos == c->rlen)
 		c->rpos = c->rlen = 0;
 
+	bool yielded = false;
 	while (len > 0) {
 		struct iovec iov[2];
 		int niov = 0;
@@ -147,6 +149,22 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
+			/*
+			 * The rest of a PDU not there yet: an initiator that
+			 * sends header and data in two calls (libiscsi does)
+			 * woke us on the header. Give the CPU up once before
+			 * sleeping for the rest: when the sender shares this
+			 * CPU it sends the data and sleeps, and the read finds
+			 * it without a wait in poll() and a wake-up; otherwise
+			 * it is one system call, and the rest may have come
+			 * meanwhile.
+			 * docs/benchmarks.md, "The split PDU: give the CPU up once".
+			 */
+			if (c->rx_blocking && !yielded) {
+				yielded = true;
+				sched_yield();
+				continue;
+			}
 			int w = wait_io(c, POLLIN, IO_TIMEOUT_MS);
 			if (w < 0)
 				return w;
