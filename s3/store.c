@@ -169,9 +169,11 @@ const char *store_backend(const struct store *st)
 	return st->ops->name;
 }
 
-bool store_takes_files(const struct store *st)
+bool store_takes_files(struct store *st, const char *dir)
 {
-	return st->ops->put_file != NULL;
+	if (!st->ops->put_file)
+		return false;
+	return !st->ops->takes_files || st->ops->takes_files(st, dir);
 }
 
 void store_close(struct store *st)

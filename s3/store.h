@@ -268,6 +268,9 @@ struct store_ops {
 	int (*put_file)(struct store *st, const char *key, const char *path, uint64_t len,
 			store_digest_fn digest, void *digest_arg, char *etag,
 			struct store_err *err);
+	/* Optional, with put_file: false where files under dir cannot be
+	 * shared (store_takes_files). */
+	bool (*takes_files)(struct store *st, const char *dir);
 	int (*mpu_create)(struct store *st, const char *key, const struct store_put_opts *opts,
 			  char *upload_id, struct store_err *err);
 	int (*mpu_put_part)(struct store *st, const char *key, const char *upload_id, int number,
@@ -382,10 +385,10 @@ int store_s3_create_bucket_locked(struct store *st, struct store_err *err);
 /* --- Operations --------------------------------------------------------- */
 
 const char *store_backend(const struct store *st);
-/* Can this kind of store make an object of a local file's own bytes
- * (store_put_file)? The local backend can, where the file system allows;
- * S3 cannot. A true here is a maybe: store_put_file says for each file. */
-bool store_takes_files(const struct store *st);
+/* Can this store make an object of the own bytes of a local file under
+ * dir (store_put_file)? S3 cannot, nor a local store on another file
+ * system than dir. A true is a maybe: store_put_file says for each file. */
+bool store_takes_files(struct store *st, const char *dir);
 void store_close(struct store *st);
 
 /* PutObject: the whole object from buf, with Content-MD5. etag (may be

@@ -733,6 +733,16 @@ static int local_put_file(struct store *st, const char *key, const char *path, u
 	return 0;
 }
 
+/* A link or a reflink needs the store's own file system; what else may
+ * refuse one (a file system without hard links) only trying tells. */
+static bool local_takes_files(struct store *st, const char *dir)
+{
+	struct stat a, b;
+	if (fstat(L(st)->tmp_fd, &a) || stat(dir, &b))
+		return true; /* not known here: store_put_file says, file by file */
+	return a.st_dev == b.st_dev;
+}
+
 static int local_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf,
 		     size_t *got, struct store_object_info *info, struct store_err *err)
 {
@@ -1789,6 +1799,7 @@ static const struct store_ops local_ops = {
     .copy = local_copy,
     .restore = local_restore,
     .put_file = local_put_file,
+    .takes_files = local_takes_files,
     .mpu_create = local_mpu_create,
     .mpu_put_part = local_mpu_put_part,
     .mpu_copy_part = local_mpu_copy_part,

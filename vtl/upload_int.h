@@ -211,10 +211,13 @@ struct upl {
 	 * until then nothing is written to it. */
 	bool sse_ok;
 	/* Can the store take a sealed segment's file as its object
-	 * (store_put_file)? 0 not tried yet (a local store: taken to be
-	 * yes until a link fails), 1 yes, -1 no (S3, or another file
-	 * system): then every segment is copied. Only the thread. */
+	 * (store_put_file)? 0 not tried yet (a local store on the cache's
+	 * file system: taken to be yes until a link fails), 1 yes, -1 no
+	 * (S3, another file system, a link refused): then every segment is
+	 * copied. Only the thread. */
 	int share;
+	/* What store_takes_files said at start; set once, read by any. */
+	bool takes_files;
 	/* The part pool ([store] parallel_parts). */
 	struct worker *workers;
 	unsigned nworkers;

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "datadir.h"
 #include "library.h"
 #include "scsi/tape.h"
 #include "upload_int.h"
@@ -481,8 +482,7 @@ static void tape_wait(struct upl *u, const struct cat_tape *t, const struct back
 		snprintf(buf, cap,
 			 "not looked at yet: before a tape's first upload the uploader checks "
 			 "that the store holds no other tape of its barcode");
-	} else if (t->in_library && t->kind == CAT_DRIVE && u->cfg.link_segments &&
-		   store_takes_files(u->st)) {
+	} else if (t->in_library && t->kind == CAT_DRIVE && u->takes_files) {
 		snprintf(buf, cap,
 			 "the tape is in a drive: its active segment becomes an object without a "
 			 "copy when it is full or the tape is unloaded, and is copied after %u s "
@@ -1000,9 +1000,18 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	u->lib = lib;
 	u->st = st;
 	u->cfg = *c;
-	/* store_put_file: see upload_sync.c */
-	u->share = c->link_segments && store_takes_files(st) ? 0 : -1;
 	u->log = log;
+	/* store_put_file: see upload_sync.c */
+	char tapes[PATH_MAX];
+	u->takes_files = c->link_segments &&
+			 datadir_tapes(lib_data_dir(lib), tapes, sizeof(tapes)) == 0 &&
+			 store_takes_files(st, tapes);
+	u->share = u->takes_files ? 0 : -1;
+	if (c->link_segments && !u->takes_files && strcmp(c->type, "local") == 0)
+		upl_logf(u, 2,
+			 "segments are copied to the store: its directory is on another file "
+			 "system than %s",
+			 tapes);
 	snprintf(u->stats.backend, sizeof(u->stats.backend), "%s", store_backend(st));
 	u->stats.parallel_parts = c->parallel_parts ? c->parallel_parts : 1;
 	u->stats.part_size = upl_adapt_part_size(c->part_size);

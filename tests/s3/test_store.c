@@ -814,6 +814,23 @@ Test(store_local, a_file_put_refuses_a_file_that_can_still_change)
 	close_local(st);
 }
 
+/* Whether files can be shared is known before the first one: on the
+ * store's own file system a maybe (yes), on another one no (/dev/shm is
+ * tmpfs, the store is under /tmp). */
+Test(store_local, it_says_where_it_can_take_files)
+{
+	struct store *st = open_local();
+	struct stat a, b;
+	cr_assert(store_takes_files(st, local_dir));
+	cr_assert_eq(stat(local_dir, &a), 0);
+	cr_assert_eq(stat("/dev/shm", &b), 0);
+	cr_assert_neq(a.st_dev, b.st_dev, "/dev/shm is not another file system here");
+	cr_assert_not(store_takes_files(st, "/dev/shm"));
+	/* A directory it cannot look at: store_put_file says, file by file. */
+	cr_assert(store_takes_files(st, "/nonexistent/tapes"));
+	close_local(st);
+}
+
 /* A digest given by the caller (the medium's, from its record headers):
  * counts its calls and checks it reads the object's own bytes. */
 struct digest_probe {
