@@ -129,7 +129,8 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 	if (c->rpos == c->rlen)
 		c->rpos = c->rlen = 0;
 
-	bool yielded = false;
+	/* Nothing of this piece here yet: the yield below may help. */
+	bool may_yield = c->rx_blocking && n == 0;
 	while (len > 0) {
 		struct iovec iov[2];
 		int niov = 0;
@@ -150,18 +151,19 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
 			/*
-			 * The rest of a PDU not there yet: an initiator that
-			 * sends header and data in two calls (libiscsi does)
-			 * woke us on the header. Give the CPU up once before
-			 * sleeping for the rest: when the sender shares this
-			 * CPU it sends the data and sleeps, and the read finds
-			 * it without a wait in poll() and a wake-up; otherwise
-			 * it is one system call, and the rest may have come
-			 * meanwhile.
-			 * docs/benchmarks.md, "The split PDU: give the CPU up once".
+			 * None of this piece of a PDU there yet: an initiator
+			 * that sends header and data in two calls (libiscsi
+			 * does) woke us on the header. Give the CPU up once
+			 * before sleeping for the rest: when the sender shares
+			 * this CPU it sends the data and sleeps, and the read
+			 * finds it without a wait in poll() and a wake-up;
+			 * otherwise it is one system call, and the data may
+			 * have come meanwhile. Not when part of it came: the
+			 * rest is streaming in. docs/benchmarks.md, "The split
+			 * PDU: give the CPU up once".
 			 */
-			if (c->rx_blocking && !yielded) {
-				yielded = true;
+			if (may_yield) {
+				may_yield = false;
 				sched_yield();
 				continue;
 			}
@@ -171,6 +173,7 @@ static int rx_bytes(struct iscsi_conn *c, uint8_t *dst, size_t len)
 			continue;
 		}
 		size_t got = (size_t)r;
+		may_yield = false;
 		if (dst) {
 			if (got <= len) {
 				dst += got;
