@@ -1452,8 +1452,19 @@ static void print_mode(const char *name, const struct mode_result *m, const stru
 	printf("\n");
 }
 
+/* Rounds of one drive against four drives at once that make bench's run
+ * judges the four drives' target on. */
+#define FOUR_ROUNDS 3
+
+/* The medians of four_compare's rounds, four drives against one. */
+struct four_medians {
+	bool measured;
+	double write, read;
+};
+
 /* The performance targets; "defaults" and "matched" are judged separately. */
-static void verdict(const char *name, const struct mode_result *m, const struct config *cfg)
+static void verdict(const char *name, const struct mode_result *m, const struct config *cfg,
+		    const struct four_medians *fm)
 {
 	const struct run_result *vv = &m->vtld[P_VTLD], *vt = &m->vtld[P_TGT];
 	const struct run_result *tv = &m->tgt[P_VTLD], *tt = &m->tgt[P_TGT];
@@ -1517,12 +1528,20 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
 		printf("    disk space %.2fx the bytes written (<= 1.05: no second copy) %s\n", sr,
 		       sr <= 1.05 ? "met" : "MISSED");
 	}
-	if (cfg->four && measured(vv, W_FOUR)) {
-		double w = ratio(vv->four.write_mbs, vv->s256.write_mbs);
-		double r = ratio(vv->four.read_mbs, vv->s256.read_mbs);
-		printf("    four drives: write %.2fx, read %.2fx one drive (>= 1.5x) %s\n", w, r,
-		       w >= 1.5 && r >= 1.5 ? "met" : "MISSED");
-	}
+	/* Judged on the alternating rounds (four_compare), not on the one
+	 * pass of the table: a single pass of each swings with the moment. */
+	if (fm && fm->measured)
+		printf(
+		    "    four drives: write %.2fx, read %.2fx one drive, medians of %d alternating "
+		    "rounds (>= 1.5x) %s\n",
+		    fm->write, fm->read, FOUR_ROUNDS,
+		    fm->write >= 1.5 && fm->read >= 1.5 ? "met" : "MISSED");
+	else if (cfg->four && measured(vv, W_FOUR))
+		printf(
+		    "    four drives: not judged (%s)\n",
+		    fm ? "the rounds were not run"
+		       : "pinned: target, initiator and the four sessions share one CPU, which one "
+			 "drive keeps busy");
 }
 
 /* BENCH_FOUR=ROUNDS: the one-drive 256 KiB stream against the four drives
@@ -1530,7 +1549,7 @@ static void verdict(const char *name, const struct mode_result *m, const struct 
  * alternating (one then four, four then one) so that drift of a shared
  * machine falls on both; each on a fresh target. Prints every round with
  * its CPU and the load average, then the medians. */
-static void four_compare(const struct config *cfg, int rounds, int cpu)
+static struct four_medians four_compare(const struct config *cfg, int rounds, int cpu)
 {
 	double one_w[64], one_r[64], four_w[64], four_r[64], rw[64], rr[64];
 	if (rounds > 64)
@@ -1590,6 +1609,7 @@ static void four_compare(const struct config *cfg, int rounds, int cpu)
 	       rounds, med[0], med[1], med[2], rw[0], rw[rounds - 1], med[3], med[4], med[5], rr[0],
 	       rr[rounds - 1]);
 	fflush(stdout);
+	return (struct four_medians){.measured = true, .write = med[2], .read = med[5]};
 }
 
 #define SCRAPE_ROUNDS 3
@@ -1796,11 +1816,15 @@ int main(int argc, char **argv)
 		print_mode(pinned ? "pinned" : "unpinned", m, &cfg);
 		fflush(stdout);
 	}
+	/* The four drives' target, on rounds of their own (unpinned). */
+	struct four_medians fm = {0};
+	if (!cfg.only4k && strcmp(only, "tgt") != 0 && strcmp(pin_only, "yes") != 0)
+		fm = four_compare(&cfg, FOUR_ROUNDS, -1);
 
 	printf("\ntargets (256K: >= 2x tgt or >= 70%% of loopback TCP, whichever is "
 	       "lower; 4K: >= 2x tgt's cmd/s and p99 no worse; four drives >= 1.5x one):\n");
-	verdict("unpinned", &modes[0], &cfg);
-	verdict("pinned", &modes[1], &cfg);
+	verdict("unpinned", &modes[0], &cfg, &fm);
+	verdict("pinned", &modes[1], &cfg, NULL);
 	if (media_in_memory && strcmp(only, "tgt") != 0 && !cfg.only4k)
 		disk_section(&cfg, bench_env_or("BENCH_DISK_DIR", "."));
 	if (scrape_ms)

@@ -61,6 +61,13 @@ BIG=$(grep -oE '(256K|1M|64K|4K|four drives) [0-9.]+' <<<"$HELD" | awk '$NF >= 2
 [ -z "$BIG" ] && ok "each workload started on a fresh target (under 2 MB held)" ||
 	bad "a workload started on a target holding an earlier one's data" "$HELD"
 
+# The four drives' target is judged on three alternating rounds of their
+# own, not on the one pass of the table.
+grep -qF "one drive against four drives at once, 256K, vtld at its defaults, unpinned; 3 rounds" <<<"$OUT" &&
+	grep -qE "^    four drives: write [0-9.]+x, read [0-9.]+x one drive, medians of 3 alternating rounds \(>= 1.5x\) (met|MISSED)$" <<<"$OUT" &&
+	ok "the four drives are judged on the medians of three rounds" ||
+	bad "no four-drive verdict on rounds" "$OUT"
+
 # BENCH_FOUR=2: only the one drive against the four, two rounds in
 # alternating order, each with its CPU figures, then the medians.
 OUT=$(cd "$BUILD" && BENCH_FOUR=2 BENCH_PIN=no VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl" \
