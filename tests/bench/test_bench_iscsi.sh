@@ -107,6 +107,20 @@ grep -qF "defaults  256K not measured; 4K not measured" <<<"$OUT" &&
 grep -qE "met|MISSED" <<<"$OUT" && bad "BENCH_4K=only judges figures it did not measure" "$OUT" ||
 	ok "BENCH_4K=only judges nothing it did not measure"
 
+# Both sides, 4 KiB only: the target at each side's defaults is judged on
+# three alternating rounds of vtld and tgt of their own, each round
+# printed, not on the one pass of the table.
+OUT=$(cd "$BUILD" && BENCH_4K=only BENCH_PIN=no VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl" \
+	./bench/bench_iscsi "$T" 0.01 100 2>&1)
+rc=$?
+[ "$rc" = 0 ] && ok "vtld against tgt, 4K only, ran to the end" || bad "4K rounds: bench_iscsi exited $rc" "$OUT"
+N=$(grep -cE "^  round [123] \((vtld|tgt) first\): write [0-9]+ / [0-9]+ cmd/s = [0-9.]+x \(p99 [0-9.]+ / [0-9.]+ us\); read" <<<"$OUT")
+[ "$N" = 3 ] && grep -qF "round 2 (tgt first)" <<<"$OUT" &&
+	ok "three 4K rounds, the order alternating" || bad "$N 4K rounds, not 3 alternating" "$OUT"
+grep -qE "^    defaults  256K not measured; 4K write [0-9.]+x >= 2x tgt's cmd/s, p99 [0-9.]+ <= [0-9.]+ us (met|MISSED); 4K read [0-9.]+x >= 2x, p99 [0-9.]+ <= [0-9.]+ us (met|MISSED) \(medians of 3 alternating rounds\)$" <<<"$OUT" &&
+	ok "the 4K target at each side's defaults is judged on the rounds" ||
+	bad "no 4K verdict on the rounds" "$OUT"
+
 # Stopped by signals, its temporary directory goes and so does its vtld,
 # even when a second signal comes while it is stopping: a vtld that takes
 # its time to exit (stopped here with SIGSTOP, so that the second signal
