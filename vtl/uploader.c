@@ -1003,9 +1003,9 @@ int upl_start(struct lib *lib, struct store *st, const struct store_config *c, u
 	u->log = log;
 	/* store_put_file: see upload_sync.c */
 	char tapes[PATH_MAX];
-	u->takes_files = c->link_segments &&
-			 datadir_tapes(lib_data_dir(lib), tapes, sizeof(tapes)) == 0 &&
-			 store_takes_files(st, tapes);
+	bool named = datadir_tapes(lib_data_dir(lib), tapes, sizeof(tapes)) == 0;
+	/* Not named (too long to ask about): store_put_file says, file by file. */
+	u->takes_files = c->link_segments && (!named || store_takes_files(st, tapes));
 	u->share = u->takes_files ? 0 : -1;
 	if (c->link_segments && !u->takes_files && strcmp(c->type, "local") == 0)
 		upl_logf(u, 2,

@@ -473,8 +473,8 @@ Test(store_linked, a_segment_growing_after_a_start_is_not_copied)
 	store_close(st);
 }
 
-/* A local store on another file system (tmpfs here): the link fails with
- * EXDEV and every segment is copied, as before; the cache is a cache. */
+/* A local store on another file system (tmpfs here): known at start (the
+ * devices differ), and every segment is copied; the cache is a cache. */
 Test(store_linked, a_store_on_another_file_system_gets_copies)
 {
 	char conf[256];
