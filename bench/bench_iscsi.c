@@ -1699,11 +1699,8 @@ static struct four_medians four_compare(const struct config *cfg, int rounds, in
 	}
 	double *v[] = {one_w, four_w, rw, one_r, four_r, rr};
 	double med[6];
-	for (int i = 0; i < 6; i++) {
-		qsort(v[i], (size_t)rounds, sizeof(double), cmp_double);
-		med[i] =
-		    rounds % 2 ? v[i][rounds / 2] : (v[i][rounds / 2 - 1] + v[i][rounds / 2]) / 2;
-	}
+	for (int i = 0; i < 6; i++)
+		med[i] = median_of(v[i], rounds); /* sorted in place: the ranges below */
 	printf("  medians of %d rounds: write one %.0f, four %.0f MB/s, ratio %.2fx (range "
 	       "%.2f-%.2f); read one %.0f, four %.0f MB/s, ratio %.2fx (range %.2f-%.2f)\n",
 	       rounds, med[0], med[1], med[2], rw[0], rw[rounds - 1], med[3], med[4], med[5], rr[0],
@@ -1718,8 +1715,7 @@ static double median_of_rounds(const double *in)
 {
 	double v[SCRAPE_ROUNDS];
 	memcpy(v, in, sizeof(v));
-	qsort(v, SCRAPE_ROUNDS, sizeof(*v), cmp_double);
-	return v[SCRAPE_ROUNDS / 2];
+	return median_of(v, SCRAPE_ROUNDS);
 }
 
 /* vtld scraped every `every_ms` against vtld unscraped, in one process:
