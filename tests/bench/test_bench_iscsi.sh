@@ -18,15 +18,8 @@ BUILD=${BUILD:-$PWD}
 T=$(mktemp -d /tmp/vtl-bench-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-# bad returns 0, so that "cond && bad ... || ok" never says both.
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL - $1"
-	[ -z "${2:-}" ] || echo "$2" | sed 's/^/    /'
-}
+# ok, bad, checks_end
+. "$(dirname "$0")/../checks.sh"
 
 # The media in $T (a directory on disk: no "disk" section, which is for
 # media in memory); 10 MiB a stream, so a target that still held the
@@ -169,7 +162,4 @@ else
 		bad "bench_iscsi exited $rc after SIGINT" "$(cat "$T/interrupted.log")"
 fi
 
-echo "# $pass passed, $fail failed"
-# The same closing line as Criterion, so scripts/test.sh counts these too.
-echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"
-[ "$fail" = 0 ]
+checks_end

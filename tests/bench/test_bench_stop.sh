@@ -17,15 +17,8 @@ BUILD=${BUILD:-$PWD}
 T=$(mktemp -d /tmp/vtl-bench-stop-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-# bad returns 0, so that "cond && bad ... || ok" never says both.
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL - $1"
-	[ -z "${2:-}" ] || echo "$2" | sed 's/^/    /'
-}
+# ok, bad, checks_end
+. "$(dirname "$0")/../checks.sh"
 
 export VTLD="$BUILD/vtld" VTLCTL="$BUILD/vtlctl"
 
@@ -114,7 +107,4 @@ stopped bench_inventory "$T/inventory-int" INT TERM 130 \
 stopped bench_inventory "$T/inventory-hup" HUP "" 129 \
 	env $inv BENCH_ROUNDS=50 BENCH_DIR="$T/inventory-hup" ./bench/bench_inventory 10
 
-echo "# $pass passed, $fail failed"
-# The same closing line as Criterion, so scripts/test.sh counts these too.
-echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"
-[ "$fail" = 0 ]
+checks_end

@@ -26,10 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/    /'; }
+# ok, bad, checks_end
+. "$(dirname "$0")/../checks.sh"
 
 # start_vtld: start the daemon and wait until its log says "ready" and its
 # control socket answers.
@@ -153,7 +151,4 @@ kill -TERM "$VTLD_PID"
 wait "$VTLD_PID"
 VTLD_PID=
 
-echo "# $pass passed, $fail failed"
-# The same closing line as Criterion, so scripts/test.sh counts these too.
-echo "[====] Synthesis: Tested: $((pass + fail)) | Passing: $pass | Failing: $fail | Crashing: 0"
-[ "$fail" = 0 ]
+checks_end
