@@ -17,7 +17,13 @@
  *              it describes.
  *   uploads/<id>/   a multipart upload: "info" (key, class, time) and one
  *              file per part, named "NNNNN.<md5 hex>".
- *   tmp/       files being written; emptied when the store is opened.
+ *   tmp/s-<id>/   files being written by one open store (struct
+ *              local_store's tmp_fd), which holds the directory's flock
+ *              while it is open. An open removes every session directory
+ *              whose lock it can take (what a crash left) and nothing of
+ *              the others: several processes may have the store open (a
+ *              vtld, a tool, a test), and each one's files in flight are
+ *              its own. Removed by store_close.
  *
  * Invariants (what a crash at any instant leaves):
  *  - An object is replaced by rename(2) of a complete, fsync'ed temporary
@@ -81,9 +87,15 @@
 struct local_store {
 	struct store base;
 	char *root;
-	int objects_fd, uploads_fd, tmp_fd; /* directory fds */
+	/* Directory fds; tmp_fd is this open's session directory under
+	 * tmp/, flock'ed (LOCK_EX) for as long as it is open. */
+	int objects_fd, uploads_fd, tmp_fd;
+	int tmproot_fd;	 /* tmp/ */
+	char tmp_name[40]; /* the session directory's name in tmp/ */
 	pthread_mutex_t lock;
 };
+
+static void remove_tree(int parent, const char *name);
 
 static struct local_store *L(struct store *st)
 {
@@ -1782,8 +1794,15 @@ static void local_close(struct store *st)
 		close(ls->objects_fd);
 	if (ls->uploads_fd >= 0)
 		close(ls->uploads_fd);
-	if (ls->tmp_fd >= 0)
+	if (ls->tmp_fd >= 0) {
+		/* Empty unless a write failed half-way; the lock goes with
+		 * the last fd after the name, so no other open removes a
+		 * directory still in use. */
+		remove_tree(ls->tmproot_fd, ls->tmp_name);
 		close(ls->tmp_fd);
+	}
+	if (ls->tmproot_fd >= 0)
+		close(ls->tmproot_fd);
 	pthread_mutex_destroy(&ls->lock);
 	free(ls->root);
 	free(ls);
@@ -1816,10 +1835,33 @@ static const struct store_ops local_ops = {
     .close = local_close,
 };
 
-/* Empty tmp/ (what a crash left behind: files and upload dirs). */
-static void clean_tmp(int tmp_fd)
+/* Remove name under dirfd: a file, or a directory with what it holds
+ * (a session directory holds files and upload directories of files). */
+static void remove_tree(int parent, const char *name)
 {
-	int fd = openat(tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (unlinkat(parent, name, 0) == 0 || errno != EISDIR)
+		return;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			remove_tree(dirfd(d), e->d_name);
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+/* What crashes left in tmp/: every session directory no open store holds
+ * (its flock is free), and the loose files and upload directories of the
+ * layout before session directories. A session directory in use is left
+ * alone: its owner may be renaming a file out of it right now. */
+static void clean_tmp(int tmproot_fd)
+{
+	int fd = openat(tmproot_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
@@ -1829,21 +1871,54 @@ static void clean_tmp(int tmp_fd)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (unlinkat(tmp_fd, e->d_name, 0) && errno == EISDIR) {
-			int sfd = openat(tmp_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			DIR *sd = sfd >= 0 ? fdopendir(sfd) : NULL;
-			if (sd) {
-				for (struct dirent *s; (s = readdir(sd));)
-					if (s->d_name[0] != '.')
-						unlinkat(dirfd(sd), s->d_name, 0);
-				closedir(sd);
-			} else if (sfd >= 0) {
-				close(sfd);
-			}
-			unlinkat(tmp_fd, e->d_name, AT_REMOVEDIR);
+		if (strncmp(e->d_name, "s-", 2) != 0) {
+			remove_tree(tmproot_fd, e->d_name);
+			continue;
 		}
+		int sfd = openat(tmproot_fd, e->d_name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0)
+			continue;
+		/* Held while removing: its owner, were it still setting up,
+		 * finds the directory gone and makes another (tmp_session). */
+		if (flock(sfd, LOCK_EX | LOCK_NB) == 0)
+			remove_tree(tmproot_fd, e->d_name);
+		close(sfd);
 	}
 	closedir(d);
+}
+
+/* This open's session directory under tmp/, locked: its fd, or -errno. A
+ * clean_tmp of another open may take the lock between the mkdir and the
+ * flock and remove the directory; then it is made again under a new name. */
+static int tmp_session(int tmproot_fd, char name[40])
+{
+	for (int tries = 0; tries < 8; tries++) {
+		char r[33];
+		struct stat a, b;
+		random_hex(r, 16);
+		snprintf(name, 40, "s-%s", r);
+		if (mkdirat(tmproot_fd, name, 0700)) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		int fd = openat(tmproot_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		int rc;
+		while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
+			;
+		if (!rc && fstat(fd, &a) == 0 &&
+		    fstatat(tmproot_fd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return fd;
+		rc = rc ? -errno : 0;
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	return -EAGAIN;
 }
 
 static int open_sub(int rootfd, const char *name)
@@ -1871,25 +1946,30 @@ int store_local_open(const char *root, struct store **out, struct store_err *err
 		return fail(err, -ENOMEM, NULL, "local store %s: out of memory", root);
 	}
 	ls->base.ops = &local_ops;
-	ls->objects_fd = ls->uploads_fd = ls->tmp_fd = -1;
+	ls->objects_fd = ls->uploads_fd = ls->tmp_fd = ls->tmproot_fd = -1;
 	pthread_mutex_init(&ls->lock, NULL);
 	ls->root = strdup(root);
 	ls->objects_fd = open_sub(rootfd, "objects");
 	ls->uploads_fd = open_sub(rootfd, "uploads");
-	ls->tmp_fd = open_sub(rootfd, "tmp");
+	ls->tmproot_fd = open_sub(rootfd, "tmp");
 	fsync(rootfd);
 	close(rootfd);
-	if (!ls->root || ls->objects_fd < 0 || ls->uploads_fd < 0 || ls->tmp_fd < 0) {
-		int e = ls->objects_fd < 0   ? ls->objects_fd
-			: ls->uploads_fd < 0 ? ls->uploads_fd
-			: ls->tmp_fd < 0     ? ls->tmp_fd
-					     : -ENOMEM;
+	if (ls->tmproot_fd >= 0) {
+		clean_tmp(ls->tmproot_fd);
+		ls->tmp_fd = tmp_session(ls->tmproot_fd, ls->tmp_name);
+	}
+	if (!ls->root || ls->objects_fd < 0 || ls->uploads_fd < 0 || ls->tmproot_fd < 0 ||
+	    ls->tmp_fd < 0) {
+		int e = ls->objects_fd < 0    ? ls->objects_fd
+			: ls->uploads_fd < 0  ? ls->uploads_fd
+			: ls->tmproot_fd < 0  ? ls->tmproot_fd
+			: ls->tmp_fd < 0      ? ls->tmp_fd
+					      : -ENOMEM;
 		local_close(&ls->base);
 		return fail(err, e, NULL,
 			    "local store %s: cannot set up objects/, uploads/, tmp/: %s", root,
 			    strerror(-e));
 	}
-	clean_tmp(ls->tmp_fd);
 	*out = &ls->base;
 	return 0;
 }

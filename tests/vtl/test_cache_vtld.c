@@ -253,8 +253,7 @@ Test(cache_vtld, writes_wait_while_the_cache_is_full_of_unsent_data_then_go_on)
 }
 
 /* What a bucket may hold besides tapes: a prefix without a manifest, and
- * one whose name is no barcode. Put while no vtld has the store open (an
- * open empties the local store's tmp/). */
+ * one whose name is no barcode. */
 static void put_junk(void)
 {
 	struct store *st;

@@ -375,17 +375,20 @@ Test(store_linked, a_crash_between_the_link_and_the_manifest_links_again_and_cop
 	cr_assert_eq(store_list(st, &lo, collect, &o, NULL), 0);
 	cr_assert_eq(o.n, 1);
 	cr_assert_eq(store_delete(st, o.key[0], NULL), 0);
-	/* And a link left in the store's tmp/ by the kill. */
-	char seg[PATH_MAX + 64], tmpl[PATH_MAX + 64];
+	/* And a link left in the killed vtld's session under the store's
+	 * tmp/ (its lock went with the process). */
+	char seg[PATH_MAX + 64], sess[PATH_MAX + 64], tmpl[PATH_MAX + 96];
 	snprintf(seg, sizeof(seg), "%s/tapes/CRS001L8/seg-0000000000000001.dat", vtl.dir);
-	snprintf(tmpl, sizeof(tmpl), "%s/tmp/t-0123456789abcdef", root);
+	snprintf(sess, sizeof(sess), "%s/tmp/s-0123456789abcdef0123456789abcdef", root);
+	cr_assert_eq(mkdir(sess, 0700), 0);
+	snprintf(tmpl, sizeof(tmpl), "%s/t-0123456789abcdef", sess);
 	cr_assert_eq(link(seg, tmpl), 0);
 
 	vp_restart(&vtl);
 	vp_wait_uploaded(&vtl, "CRS001L8");
 	int linked, n = segments("CRS001L8", root, &linked);
 	cr_assert_eq(linked, n);
-	cr_assert_eq(access(tmpl, F_OK), -1, "the store's tmp/ was not emptied");
+	cr_assert_eq(access(sess, F_OK), -1, "the store's tmp/ was not emptied");
 	cr_assert_eq(status_int("bytes_sent"), 0, "bytes were copied after the restart");
 	cr_assert_eq(status_int("parts_sent"), 0);
 	cr_assert_geq(status_int("objects_linked"), n);

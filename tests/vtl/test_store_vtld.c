@@ -998,7 +998,22 @@ Test(store_vtld, a_segment_sealed_in_a_drive_goes_up_while_the_tape_stays_loaded
 		if (!up)
 			usleep(100000);
 	}
-	cr_assert(up, "the sealed segments of a loaded tape are not in the store after 60 s");
+	if (!up) {
+		char st_out[8192], log[8192] = "";
+		vp_ctl(&vtl, out, sizeof(out), "--json tape show SEA001L8");
+		vp_ctl(&vtl, st_out, sizeof(st_out), "--json status");
+		FILE *f = fopen(vtl.log, "r");
+		if (f) {
+			fseek(f, 0, SEEK_END);
+			long end = ftell(f);
+			fseek(f, end > (long)sizeof(log) - 1 ? end - (long)sizeof(log) + 1 : 0, SEEK_SET);
+			log[fread(log, 1, sizeof(log) - 1, f)] = 0;
+			fclose(f);
+		}
+		cr_assert_fail("the sealed segments of a loaded tape are not in the store after "
+			       "60 s\n%s\n%s\nlog:\n%s",
+			       out, st_out, log);
+	}
 	rounds_read(&r1, out, sizeof(out));
 	cr_assert_eq(r1.full, r0.full, "a full round ran: %s", out);
 	/* Still loaded: the rest goes up at the unload. */
