@@ -90,7 +90,7 @@ struct local_store {
 	/* Directory fds; tmp_fd is this open's session directory under
 	 * tmp/, flock'ed (LOCK_EX) for as long as it is open. */
 	int objects_fd, uploads_fd, tmp_fd;
-	int tmproot_fd;	 /* tmp/ */
+	int tmproot_fd;	   /* tmp/ */
 	char tmp_name[40]; /* the session directory's name in tmp/ */
 	pthread_mutex_t lock;
 };
@@ -1835,7 +1835,7 @@ static const struct store_ops local_ops = {
     .close = local_close,
 };
 
-/* Remove name under dirfd: a file, or a directory with what it holds
+/* Remove name under parent: a file, or a directory with what it holds
  * (a session directory holds files and upload directories of files). */
 static void remove_tree(int parent, const char *name)
 {
@@ -1875,8 +1875,8 @@ static void clean_tmp(int tmproot_fd)
 			remove_tree(tmproot_fd, e->d_name);
 			continue;
 		}
-		int sfd = openat(tmproot_fd, e->d_name,
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int sfd =
+		    openat(tmproot_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			continue;
 		/* Held while removing: its owner, were it still setting up,
@@ -1960,11 +1960,11 @@ int store_local_open(const char *root, struct store **out, struct store_err *err
 	}
 	if (!ls->root || ls->objects_fd < 0 || ls->uploads_fd < 0 || ls->tmproot_fd < 0 ||
 	    ls->tmp_fd < 0) {
-		int e = ls->objects_fd < 0    ? ls->objects_fd
-			: ls->uploads_fd < 0  ? ls->uploads_fd
-			: ls->tmproot_fd < 0  ? ls->tmproot_fd
-			: ls->tmp_fd < 0      ? ls->tmp_fd
-					      : -ENOMEM;
+		int e = ls->objects_fd < 0   ? ls->objects_fd
+			: ls->uploads_fd < 0 ? ls->uploads_fd
+			: ls->tmproot_fd < 0 ? ls->tmproot_fd
+			: ls->tmp_fd < 0     ? ls->tmp_fd
+					     : -ENOMEM;
 		local_close(&ls->base);
 		return fail(err, e, NULL,
 			    "local store %s: cannot set up objects/, uploads/, tmp/: %s", root,

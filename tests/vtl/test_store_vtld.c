@@ -1006,7 +1006,8 @@ Test(store_vtld, a_segment_sealed_in_a_drive_goes_up_while_the_tape_stays_loaded
 		if (f) {
 			fseek(f, 0, SEEK_END);
 			long end = ftell(f);
-			fseek(f, end > (long)sizeof(log) - 1 ? end - (long)sizeof(log) + 1 : 0, SEEK_SET);
+			fseek(f, end > (long)sizeof(log) - 1 ? end - (long)sizeof(log) + 1 : 0,
+			      SEEK_SET);
 			log[fread(log, 1, sizeof(log) - 1, f)] = 0;
 			fclose(f);
 		}
