@@ -128,6 +128,7 @@ EXTRA_tests_vtl_test_unload_vtld_DEPENDENCIES = vtld$(EXEEXT) vtlctl$(EXEEXT)
 check_PROGRAMS += tests/vtl/test_linked_vtld
 TESTS += tests/vtl/test_linked_vtld
 tests_vtl_test_linked_vtld_SOURCES = tests/vtl/test_linked_vtld.c \
+	tests/vtl/backlog_check.c tests/vtl/backlog_check.h \
 	tests/vtl/shelf_check.c tests/vtl/shelf_check.h \
 	tests/iscsi/harness.c tests/iscsi/harness.h \
 	tests/iscsi/vtld_proc.c tests/iscsi/vtld_proc.h

@@ -31,6 +31,7 @@
 #include "scsi/tape.h"
 #include "tests/iscsi/harness.h"
 #include "tests/iscsi/vtld_proc.h"
+#include "tests/vtl/backlog_check.h"
 #include "tests/vtl/shelf_check.h"
 #include "tests/tmpdir.h"
 
@@ -500,13 +501,7 @@ Test(store_linked, a_store_on_another_file_system_gets_copies)
 	compare_store(&vtl, st, "XFS001L8");
 	store_close(st);
 	/* Known at start, and said once. */
-	FILE *f = fopen(vtl.log, "r");
-	cr_assert_not_null(f, "%s", vtl.log);
-	char line[2048];
-	int said = 0;
-	while (fgets(line, sizeof(line), f))
-		said += strstr(line, "segments are copied to the store: its directory is on "
-				     "another file system than") != NULL;
-	fclose(f);
-	cr_assert_eq(said, 1, "the copies are not explained in %s", vtl.log);
+	cr_assert_eq(log_count(&vtl, "segments are copied to the store: its directory is on "
+				     "another file system than"),
+		     1, "the copies are not explained in %s", vtl.log);
 }
